@@ -1,0 +1,350 @@
+"""Start, stop, resume and delete trainer processes for the dashboard (no Streamlit here).
+
+Training never runs inside the dashboard's process: :func:`launch` starts
+``python -m resnet_core.train`` as its own session (``start_new_session=True``), writing
+into a run folder the dashboard created, so a reload, a second tab or a restart of the
+server finds the run again through that folder (see :mod:`resnet_core.runs`). The trainer
+queues itself on a busy device (state ``queued``); :func:`stop` sends SIGTERM to its
+process group and the trainer finishes its step, saves ``last.pt`` and says ``stopped``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from . import runs
+from .models import BLOCKS, SHORTCUTS, valid_depths
+from .schedule import SCHEDULES
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
+DEFAULT_RUNS_DIR = "checkpoints"
+TRAINER_MODULE = "resnet_core.train"
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CHANNELS_LAST = ("auto", "on", "off")
+CIFAR_TRAIN_SIZE = 50_000
+MAX_DEPTH = 1202
+
+# The paper's recipe (He et al. 2016, section 4.2), as the trainer's --preset paper applies it.
+PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
+                    val_size=5000, subset=0, warmup_epochs=0)
+PAPER_ITERATIONS = 64_000
+PAPER_MILESTONES = (32_000, 48_000)
+PRESET_FIELDS = tuple(PAPER_RECIPE) + ("epochs",)
+
+
+def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
+    """The runs folder: the argument, else $RESNET_STUDIO_RUNS, else ./checkpoints."""
+    return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).expanduser()
+
+
+def paper_epochs(val_size: int = 5000, batch_size: int = 128, train_size: int = CIFAR_TRAIN_SIZE) -> int:
+    """Epochs that cover the paper's 64k iterations with this split (182 for 45k/128)."""
+    steps = max(1, (train_size - val_size) // batch_size)
+    return math.ceil(PAPER_ITERATIONS / steps)
+
+
+@dataclass
+class TrainForm:
+    """What the Train page's form holds; field names double as error keys."""
+
+    depth: int = 20
+    block: str = "basic"
+    shortcut: str = "A"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "multistep"
+    warmup_epochs: int = 0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: str = "auto"  # auto / on / off
+    val_size: int = 5000
+    subset: int = 0
+    name: str = ""
+    preset_paper: bool = False
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def with_paper_recipe(self) -> "TrainForm":
+        values = asdict(self) | PAPER_RECIPE
+        values["epochs"] = paper_epochs()
+        values["preset_paper"] = True
+        return TrainForm(**values)
+
+    @property
+    def run_name(self) -> str:
+        """The name as it will appear in the run id (sanitised, never a path)."""
+        return runs.safe_name(self.name)
+
+
+def _is_int(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value.is_integer()
+
+
+def _as_float(value) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        x = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: list[str] | None = None,
+             data_present: bool | None = None) -> dict[str, str]:
+    """Per-field error messages (an empty dict means the form may launch).
+
+    train_size: images in the training set (50,000 for CIFAR-10); devices: the --device
+    values this machine offers (None accepts any well-formed one); data_present: False adds
+    an error under "data".
+    """
+    errors: dict[str, str] = {}
+
+    if form.block not in BLOCKS:
+        errors["block"] = f"Unknown block type {form.block!r}; choose {' or '.join(BLOCKS)}."
+    elif not _is_int(form.depth) or int(form.depth) not in valid_depths(form.block, MAX_DEPTH):
+        step = 6 if form.block == "basic" else 9
+        errors["depth"] = (f"Depth must be {step}n+2 for {form.block} blocks "
+                           f"({', '.join(map(str, valid_depths(form.block, 60)[:5]))}, ...).")
+    if form.shortcut not in SHORTCUTS:
+        errors["shortcut"] = f"Unknown shortcut option {form.shortcut!r}; choose {', '.join(SHORTCUTS)}."
+
+    def int_field(name: str, lo: int, hi: int, what: str) -> int | None:
+        value = getattr(form, name)
+        if not _is_int(value):
+            errors[name] = f"{what} must be a whole number."
+            return None
+        value = int(value)
+        if not lo <= value <= hi:
+            errors[name] = f"{what} must lie between {lo:,} and {hi:,}."
+            return None
+        return value
+
+    epochs = int_field("epochs", 1, 10_000, "Epochs")
+    batch = int_field("batch_size", 1, 8192, "Batch size")
+    warmup = int_field("warmup_epochs", 0, 10_000, "Warm-up epochs")
+    int_field("seed", 0, 2 ** 32 - 1, "Seed")
+    val_size = int_field("val_size", 0, train_size - 1, "Validation size")
+    subset = int_field("subset", 0, train_size, "Subset")
+
+    lr = _as_float(form.lr)
+    if lr is None or not 0 < lr <= 10:
+        errors["lr"] = "Learning rate must be a number above 0 and at most 10 (e.g. 0.1)."
+    momentum = _as_float(form.momentum)
+    if momentum is None or not 0 <= momentum < 1:
+        errors["momentum"] = "Momentum must lie in [0, 1)."
+    wd = _as_float(form.weight_decay)
+    if wd is None or not 0 <= wd < 1:
+        errors["weight_decay"] = "Weight decay must lie in [0, 1) (the paper uses 0.0001)."
+    if form.schedule not in SCHEDULES:
+        errors["schedule"] = f"Unknown schedule {form.schedule!r}; choose {', '.join(SCHEDULES)}."
+    if form.precision not in PRECISIONS:
+        errors["precision"] = f"Unknown precision {form.precision!r}; choose {', '.join(PRECISIONS)}."
+    if form.channels_last not in CHANNELS_LAST:
+        errors["channels_last"] = "Channels-last must be auto, on or off."
+
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(form.device)):
+        errors["device"] = f"Unknown device {form.device!r}; use auto, cpu, cuda, cuda:N or mps."
+    elif devices is not None and form.device not in devices:
+        errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
+
+    if warmup is not None and epochs is not None and warmup >= epochs and "warmup_epochs" not in errors:
+        errors["warmup_epochs"] = f"Warm-up ({warmup} epochs) must be shorter than the run ({epochs} epochs)."
+
+    if val_size is not None and subset is not None and batch is not None:
+        # The trainer carves the validation split first, then keeps the first `subset` images of the rest.
+        remaining = train_size - val_size
+        train_images = min(subset, remaining) if subset else remaining
+        if subset and subset > remaining:
+            errors["subset"] = (f"Subset {subset:,} is larger than the {remaining:,} training images "
+                                f"left after the validation split.")
+        elif train_images < batch:
+            field_name = "subset" if subset else "val_size"
+            errors[field_name] = (f"Only {train_images:,} training images for a batch size of {batch:,}: "
+                                  f"an epoch would take no step.")
+
+    if form.name and not form.run_name:
+        errors["name"] = "The name needs at least one letter or digit (allowed: letters, digits, - _ .)."
+    elif len(form.name) > 200:
+        errors["name"] = "The name is too long (at most 200 characters; 48 are kept)."
+
+    if data_present is False:
+        errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
+    return errors
+
+
+def _fmt_float(x: float) -> str:
+    return repr(float(x))
+
+
+def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                 run_dir: str | os.PathLike | None = None) -> list[str]:
+    """The trainer's command-line arguments for a valid form (after the module name)."""
+    args = [
+        "--depth", str(int(form.depth)), "--block", form.block, "--shortcut", form.shortcut,
+        "--seed", str(int(form.seed)), "--device", form.device, "--precision", form.precision,
+    ]
+    if form.channels_last != "auto":
+        args.append("--channels-last" if form.channels_last == "on" else "--no-channels-last")
+    if form.preset_paper:
+        args += ["--preset", "paper"]
+    else:
+        args += [
+            "--epochs", str(int(form.epochs)), "--batch-size", str(int(form.batch_size)),
+            "--lr", _fmt_float(_as_float(form.lr)), "--momentum", _fmt_float(_as_float(form.momentum)),
+            "--weight-decay", _fmt_float(_as_float(form.weight_decay)), "--schedule", form.schedule,
+            "--warmup-epochs", str(int(form.warmup_epochs)),
+            "--val-size", str(int(form.val_size)), "--subset", str(int(form.subset)),
+        ]
+    args += ["--data-dir", str(data_dir), "--runs-dir", str(runs_dir)]
+    if form.run_name:
+        args += ["--name", form.run_name]
+    if run_dir is not None:
+        args += ["--run-dir", str(run_dir)]
+    return args
+
+
+@dataclass(frozen=True)
+class Launched:
+    run_dir: Path
+    pid: int
+    argv: list[str]
+
+
+def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start the trainer in its own session with its output in run_dir/console.log."""
+    with open(run_dir / runs.CONSOLE_FILE, "ab") as log:
+        return subprocess.Popen(
+            argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=env, close_fds=True,
+        )
+
+
+def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+           python: str = sys.executable, module: str = TRAINER_MODULE, env: dict | None = None) -> Launched:
+    """Create the run folder and start the trainer into it; returns at once.
+
+    Validate the form first (:func:`validate`); this raises ValueError on a form with errors.
+    """
+    errors = validate(form)
+    if errors:
+        raise ValueError("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    runs_dir = Path(runs_dir).resolve()
+    run_dir = runs.new_run_dir(runs_dir, form.run_name)
+    argv = [python, "-m", module, *trainer_args(form, data_dir=Path(data_dir).resolve(), runs_dir=runs_dir,
+                                                 run_dir=run_dir)]
+    proc = _spawn(argv, run_dir, env)
+    return Launched(run_dir=run_dir, pid=proc.pid, argv=argv)
+
+
+def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = TRAINER_MODULE,
+           env: dict | None = None, data_dir: str | os.PathLike | None = None) -> Launched:
+    """Continue a stopped, failed or crashed run in its own folder."""
+    run_dir = Path(run_dir).resolve()
+    info = runs.read_run(run_dir)
+    if info is None:
+        raise ValueError(f"{run_dir} is not a run folder")
+    if info.is_active:
+        raise ValueError(f"run {info.run_id} is still {info.state}")
+    if not info.can_resume:
+        if info.state not in runs.RESUMABLE_STATES:
+            raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
+        raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
+    argv = [python, "-m", module, "--resume", str(run_dir)]
+    if data_dir is not None:
+        argv += ["--data-dir", str(Path(data_dir).resolve())]
+    proc = _spawn(argv, run_dir, env)
+    return Launched(run_dir=run_dir, pid=proc.pid, argv=argv)
+
+
+def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
+    """Ask an active run to stop (SIGTERM to its process group). False if nothing was running."""
+    pid = info.status.get("pid")
+    if not info.is_active or not runs.pid_alive(pid):
+        return False
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        os.kill(pid, sig)
+    return True
+
+
+def log_tail(run_dir: str | os.PathLike, lines: int = 40, max_bytes: int = 64_000) -> str:
+    """The last lines of the run's log (train.log, plus console.log where it has more)."""
+    run_dir = Path(run_dir)
+    parts = []
+    for name in (runs.LOG_FILE, runs.CONSOLE_FILE):
+        path = run_dir / name
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - max_bytes))
+                text = f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            continue
+        # Progress bars redraw with carriage returns; keep each line's last state only.
+        text_lines = [ln.rsplit("\r", 1)[-1] for ln in text.splitlines()]
+        text_lines = [ln for ln in text_lines if ln.strip()]
+        if text_lines:
+            parts.append((name, text_lines[-lines:]))
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return "\n".join(parts[0][1])
+    return "\n\n".join(f"==> {name} <==\n" + "\n".join(body) for name, body in parts)
+
+
+class RunActiveError(RuntimeError):
+    pass
+
+
+def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> None:
+    """Remove a finished run folder; refuse an active run or a folder outside runs_dir."""
+    runs_dir = Path(runs_dir).resolve()
+    run_dir = Path(run_dir).resolve()
+    if run_dir.parent != runs_dir or run_dir.name.startswith("."):
+        raise ValueError(f"{run_dir} is not a run folder under {runs_dir}")
+    info = runs.read_run(run_dir)
+    if info is not None and info.is_active:
+        raise RunActiveError(f"run {info.run_id} is {info.state}: stop it before deleting it")
+    shutil.rmtree(run_dir)
+
+
+def active_runs_on(runs_list: list[runs.RunInfo], device: str) -> list[runs.RunInfo]:
+    """Active runs whose resolved device matches (what a new launch would queue behind)."""
+    out = []
+    for r in runs_list:
+        if not r.is_active:
+            continue
+        resolved = (r.config.get("resolved") or {}).get("device") or (r.config.get("config") or {}).get("device")
+        if device in ("auto", None) or resolved in (None, "auto") or _same_device(resolved, device):
+            out.append(r)
+    return out
+
+
+def _same_device(a: str, b: str) -> bool:
+    norm = {"cuda": "cuda:0"}
+    return norm.get(a, a) == norm.get(b, b)

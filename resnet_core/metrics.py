@@ -1,0 +1,81 @@
+"""Classification metrics from true and predicted labels, exact (no epsilon anywhere).
+
+Rows of a confusion matrix are true classes, columns predicted classes. A class that
+was never predicted has an undefined precision (NaN), and so an undefined F1; a class
+with no examples has an undefined recall. Undefined stays undefined: it is never
+silently turned into 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """C x C int64 counts, rows = true class, columns = predicted class."""
+    y_true = np.asarray(y_true, dtype=np.int64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.int64).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{y_true.size} true labels but {y_pred.size} predictions")
+    for name, y in (("true", y_true), ("predicted", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"{name} labels must lie in 0..{num_classes - 1}")
+    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes)
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with NaN where den is 0: an undefined ratio, not a small one."""
+    num = num.astype(np.float64)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    precision: np.ndarray  # per class, NaN where the class was never predicted
+    recall: np.ndarray  # per class, NaN where the class has no examples
+    f1: np.ndarray
+    support: np.ndarray  # true examples per class
+    accuracy: float  # NaN for an empty matrix
+
+
+def class_report(cm: np.ndarray) -> ClassReport:
+    cm = np.asarray(cm, dtype=np.int64)
+    tp = np.diag(cm)
+    predicted = cm.sum(axis=0)
+    support = cm.sum(axis=1)
+    precision = _divide(tp, predicted)
+    recall = _divide(tp, support)
+    with np.errstate(invalid="ignore"):
+        # NaN propagates from an undefined precision or recall; 2pr/(p+r) is 0 when both are 0.
+        pr_sum = precision + recall
+        f1 = np.where(pr_sum == 0, 0.0, 2 * precision * recall / np.where(pr_sum == 0, 1, pr_sum))
+    total = cm.sum()
+    accuracy = float(tp.sum() / total) if total else float("nan")
+    return ClassReport(precision, recall, f1, support, accuracy)
+
+
+def normalize_confusion(cm: np.ndarray, mode: str) -> np.ndarray:
+    """'counts' as is; 'recall' divides each row by its total; 'precision' each column."""
+    cm = np.asarray(cm, dtype=np.int64)
+    if mode == "counts":
+        return cm.astype(np.float64)
+    if mode == "recall":
+        return _divide(cm, cm.sum(axis=1, keepdims=True))
+    if mode == "precision":
+        return _divide(cm, cm.sum(axis=0, keepdims=True))
+    raise ValueError(f"unknown normalisation {mode!r}; valid: counts, recall, precision")
+
+
+def most_confused_pairs(cm: np.ndarray, k: int = 10) -> list[tuple[int, int, int]]:
+    """The k largest off-diagonal cells as (true, predicted, count), largest first, count > 0."""
+    cm = np.asarray(cm, dtype=np.int64)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    pairs = [(int(i // cm.shape[1]), int(i % cm.shape[1])) for i in order]
+    return [(t, p, int(cm[t, p])) for t, p in pairs if cm[t, p] > 0]

@@ -1,0 +1,253 @@
+"""CIFAR ResNets exactly as in He et al. 2016 ("Deep Residual Learning", section 4.2).
+
+The network is a 3x3 stem convolution with 16 filters, then three stages of residual
+blocks working on 32x32, 16x16 and 8x8 maps with 16, 32 and 64 filters, then global
+average pooling and a fully connected layer. Each stage stacks n blocks:
+
+* basic blocks (two 3x3 convolutions): depth = 6n + 2, e.g. ResNet-20, -56, -110;
+* bottleneck blocks (1x1, 3x3, 1x1 with expansion 4, from He et al., "Identity Mappings
+  in Deep Residual Networks", 2016): depth = 9n + 2, e.g. ResNet-164 (n = 18).
+
+Shortcuts, as in the paper's section 3.3:
+* A: identity; where the shape changes, subsample with stride 2 and append zero
+  channels for the extra width. Parameter-free.
+* B: a 1x1 convolution + BN only where the shape changes, identity elsewhere.
+* C: a 1x1 convolution + BN on every block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BLOCKS = ("basic", "bottleneck")
+SHORTCUTS = ("A", "B", "C")
+STAGE_WIDTHS = (16, 32, 64)
+
+# Test error (%) reported for option A shortcuts: basic blocks from He et al. 2016,
+# Table 6; bottlenecks (post-activation, as built here) from He et al., "Identity
+# Mappings in Deep Residual Networks", 2016, Table 3.
+PAPER_ERRORS = {
+    ("basic", 20): 8.75,
+    ("basic", 32): 7.51,
+    ("basic", 44): 7.17,
+    ("basic", 56): 6.97,
+    ("basic", 110): 6.43,
+    ("basic", 1202): 7.93,
+    ("bottleneck", 164): 5.93,
+    ("bottleneck", 1001): 7.61,
+}
+PAPER_SOURCES = {
+    "basic": "He et al. 2016, Table 6 (option A)",
+    "bottleneck": "He et al. 2016, Identity Mappings, Table 3 (original unit)",
+}
+
+
+class ShortcutA(nn.Module):
+    """Parameter-free shortcut: stride-2 subsampling, then zero channels for the new width."""
+
+    def __init__(self, in_planes: int, out_planes: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        extra = out_planes - in_planes
+        if extra < 0:
+            raise ValueError("option A cannot shrink the number of channels")
+        # Split the zeros around the identity channels, as the reference implementation does.
+        self.pad = (extra // 2, extra - extra // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.pad != (0, 0):
+            x = F.pad(x, (0, 0, 0, 0, *self.pad))
+        return x
+
+
+def make_shortcut(shortcut: str, in_planes: int, out_planes: int, stride: int) -> nn.Module:
+    """The shortcut path of one block for option A, B or C."""
+    shape_changes = stride != 1 or in_planes != out_planes
+    if shortcut == "C" or (shortcut == "B" and shape_changes):
+        return nn.Sequential(
+            nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(out_planes),
+        )
+    if shortcut == "A" and shape_changes:
+        return ShortcutA(in_planes, out_planes, stride)
+    return nn.Identity()
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = make_shortcut(shortcut, in_planes, planes, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str):
+        super().__init__()
+        out_planes = planes * self.expansion
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_planes)
+        self.shortcut = make_shortcut(shortcut, in_planes, out_planes, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, block: type[BasicBlock | Bottleneck], blocks_per_stage: int,
+                 shortcut: str, num_classes: int = 10):
+        super().__init__()
+        self.in_planes = STAGE_WIDTHS[0]
+        self.conv1 = nn.Conv2d(3, self.in_planes, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(self.in_planes)
+        self.layer1 = self._make_layer(block, STAGE_WIDTHS[0], blocks_per_stage, 1, shortcut)
+        self.layer2 = self._make_layer(block, STAGE_WIDTHS[1], blocks_per_stage, 2, shortcut)
+        self.layer3 = self._make_layer(block, STAGE_WIDTHS[2], blocks_per_stage, 2, shortcut)
+        self.fc = nn.Linear(self.in_planes, num_classes)
+        for m in self.modules():
+            # The paper initialises weights as in He et al. 2015 ("Delving deep into rectifiers").
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int, shortcut: str) -> nn.Sequential:
+        layers = []
+        for s in [stride] + [1] * (blocks - 1):
+            layers.append(block(self.in_planes, planes, s, shortcut))
+            self.in_planes = planes * block.expansion
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+def _layers_per_block(block: str) -> int:
+    return 2 if block == "basic" else 3
+
+
+def valid_depths(block: str, max_depth: int = 1202) -> list[int]:
+    """All depths the block type allows, up to max_depth: 6n+2 (basic) or 9n+2 (bottleneck)."""
+    step = 3 * _layers_per_block(_check_block(block))
+    return list(range(step + 2, max_depth + 1, step))
+
+
+def _check_block(block: str) -> str:
+    if block not in BLOCKS:
+        raise ValueError(f"unknown block type {block!r}; valid: {', '.join(BLOCKS)}")
+    return block
+
+
+def _check_shortcut(shortcut: str) -> str:
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"unknown shortcut option {shortcut!r}; valid: {', '.join(SHORTCUTS)}")
+    return shortcut
+
+
+def blocks_per_stage(depth: int, block: str) -> int:
+    """n in depth = 6n+2 (basic) or 9n+2 (bottleneck); a ValueError names the nearest depths."""
+    step = 3 * _layers_per_block(_check_block(block))
+    if not isinstance(depth, int) or isinstance(depth, bool):
+        raise ValueError(f"depth must be an integer, got {depth!r}")
+    if depth < step + 2 or (depth - 2) % step:
+        below = max(step + 2, (depth - 2) // step * step + 2)
+        above = below + step if below <= depth else below
+        nearest = sorted({below, above})
+        rule = f"{step}n+2 for {block} blocks"
+        raise ValueError(f"depth {depth} is not {rule}; nearest: {', '.join(map(str, nearest))}")
+    return (depth - 2) // step
+
+
+def build_model(depth: int, block: str = "basic", shortcut: str = "A", num_classes: int = 10) -> CifarResNet:
+    """The CIFAR ResNet of the given depth, block type and shortcut option."""
+    n = blocks_per_stage(depth, block)
+    _check_shortcut(shortcut)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    block_cls = BasicBlock if block == "basic" else Bottleneck
+    return CifarResNet(block_cls, n, shortcut, num_classes)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    depth: int
+    block: str
+    shortcut: str
+    params: int
+    macs: int  # multiply-accumulates of one forward pass on a 32x32 image
+    paper_error: float | None  # test error (%) the paper reports for this depth, if any
+    paper_source: str | None
+
+
+def count_macs(model: nn.Module, image_size: int = 32) -> int:
+    """Forward multiply-accumulates of convolutions and linear layers for one image."""
+    total = 0
+
+    def conv_hook(m: nn.Conv2d, _inp, out):
+        nonlocal total
+        kh, kw = m.kernel_size
+        total += out.numel() * (m.in_channels // m.groups) * kh * kw
+
+    def linear_hook(m: nn.Linear, _inp, out):
+        nonlocal total
+        total += out.numel() * m.in_features
+
+    hooks = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
+@lru_cache(maxsize=256)
+def describe_model(depth: int, block: str = "basic", shortcut: str = "A", num_classes: int = 10) -> ModelSummary:
+    """Parameters, MACs and the paper's error for a config, without allocating weights."""
+    with torch.device("meta"):  # shapes only: describing ResNet-1202 stays instant
+        model = build_model(depth, block, shortcut, num_classes)
+    params = sum(p.numel() for p in model.parameters())
+    key = (block, depth)
+    return ModelSummary(
+        name=f"ResNet-{depth}",
+        depth=depth,
+        block=block,
+        shortcut=shortcut,
+        params=params,
+        macs=count_macs(model),
+        paper_error=PAPER_ERRORS.get(key),
+        paper_source=PAPER_SOURCES[block] if key in PAPER_ERRORS else None,
+    )

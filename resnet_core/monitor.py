@@ -1,0 +1,223 @@
+"""What the run monitor shows, computed from a run's status, config and metrics rows.
+
+:class:`MetricsHistory` keeps the rows read so far and a cursor into ``metrics.jsonl``;
+each :meth:`MetricsHistory.update` reads only what the trainer appended since (see
+:func:`resnet_core.runs.read_metrics_since`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import runs
+
+
+@dataclass
+class MetricsHistory:
+    run_dir: Path
+    step_rows: list[dict] = field(default_factory=list)
+    epoch_rows: list[dict] = field(default_factory=list)
+    test_rows: list[dict] = field(default_factory=list)
+    cursor: runs.MetricsCursor | None = None
+    reads: int = 0  # how many times the file was read (for tests and the curious)
+
+    def update(self) -> int:
+        """Read the rows appended since the last call; returns how many were new."""
+        rows, cursor, restarted = runs.read_metrics_since(self.run_dir, self.cursor)
+        self.reads += 1
+        if restarted:
+            self.step_rows, self.epoch_rows, self.test_rows = [], [], []
+        self.cursor = cursor
+        for row in rows:
+            kind = row.get("type")
+            if kind == "step":
+                self.step_rows.append(row)
+            elif kind == "epoch":
+                self.epoch_rows.append(row)
+            elif kind == "test":
+                self.test_rows.append(row)
+        return len(rows)
+
+    @property
+    def last_step(self) -> dict | None:
+        return self.step_rows[-1] if self.step_rows else None
+
+    @property
+    def last_epoch(self) -> dict | None:
+        return self.epoch_rows[-1] if self.epoch_rows else None
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str
+    epoch: int  # completed epochs
+    total_epochs: int
+    step: int  # optimizer steps taken
+    total_steps: int
+    steps_per_epoch: int
+    epoch_fraction: float  # 0..1 of the whole run, by steps
+    step_fraction: float  # 0..1 within the epoch in progress
+    step_in_epoch: int
+    images_per_s: float | None
+    eta_s: float | None  # seconds left, None when unknown or not running
+    elapsed_s: float | None
+    peak_memory_mb: float | None
+    best_val_acc: float | None
+    best_epoch: int | None
+    test_acc: float | None
+    last_update_age_s: float | None  # seconds since the trainer last wrote something
+
+
+def _num(x) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, now: float | None = None) -> Progress:
+    now = time.time() if now is None else now
+    status, config = info.status or {}, info.config or {}
+    resolved = config.get("resolved") or {}
+    cfg = config.get("config") or {}
+    total_epochs = int(status.get("total_epochs") or cfg.get("epochs") or 0)
+    total_steps = int(status.get("total_steps") or resolved.get("total_steps") or 0)
+    steps_per_epoch = int(resolved.get("steps_per_epoch") or (total_steps // total_epochs if total_epochs else 0))
+    step = int(status.get("step") or 0)
+    epoch = int(status.get("epoch") or 0)
+    last_step = history.last_step if history else None
+    last_epoch = history.last_epoch if history else None
+    if last_step and int(last_step.get("step") or 0) > step:
+        step = int(last_step["step"])  # step rows run ahead of status.json within an epoch
+    if last_epoch and int(last_epoch.get("epoch") or 0) > epoch:
+        epoch = int(last_epoch["epoch"])
+
+    if info.state == "completed" and total_steps:
+        step = max(step, total_steps)
+    epoch_fraction = min(1.0, step / total_steps) if total_steps else (epoch / total_epochs if total_epochs else 0.0)
+    if info.state == "completed":
+        epoch_fraction = 1.0
+    step_in_epoch = step - epoch * steps_per_epoch if steps_per_epoch else 0
+    step_in_epoch = max(0, min(step_in_epoch, steps_per_epoch))
+    step_fraction = step_in_epoch / steps_per_epoch if steps_per_epoch else 0.0
+
+    images_per_s = None
+    if info.state == "running" and last_step is not None:
+        images_per_s = _num(last_step.get("images_per_s"))
+    if images_per_s is None and last_epoch is not None:
+        images_per_s = _num(last_epoch.get("images_per_s"))
+
+    started = _num(status.get("started_at"))
+    finished = _num(status.get("finished_at"))
+    updated = _num(status.get("updated_at"))
+    last_time = max(t for t in (updated, _num(last_step.get("time")) if last_step else None,
+                                _num(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
+    elapsed = None
+    if started is not None:
+        elapsed = (finished if finished is not None else (now if info.state == "running" else (last_time or now))) - started
+        elapsed = max(0.0, elapsed)
+
+    eta = None
+    if info.state == "running" and total_steps and step < total_steps:
+        remaining = total_steps - step
+        batch = _num(cfg.get("batch_size"))
+        epoch_seconds = _num(last_epoch.get("epoch_seconds")) if last_epoch else None
+        if epoch_seconds and steps_per_epoch:
+            eta = epoch_seconds * remaining / steps_per_epoch  # includes the per-epoch evaluation
+        elif images_per_s and batch:
+            eta = remaining * batch / images_per_s
+        elif elapsed and step > 0:
+            eta = remaining * elapsed / step
+    peak = None
+    for row in reversed(history.epoch_rows if history else []):
+        peak = _num(row.get("peak_memory_mb"))
+        if peak is not None:
+            break
+    return Progress(
+        state=info.state, epoch=epoch, total_epochs=total_epochs, step=step, total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch, epoch_fraction=epoch_fraction, step_fraction=step_fraction,
+        step_in_epoch=step_in_epoch, images_per_s=images_per_s, eta_s=eta, elapsed_s=elapsed,
+        peak_memory_mb=peak, best_val_acc=_num(status.get("best_val_acc")),
+        best_epoch=status.get("best_epoch"), test_acc=_num(status.get("test_acc")),
+        last_update_age_s=(now - last_time) if last_time else None,
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    """'—', '42 s', '3 min 05 s', '2 h 04 min'."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {m:02d} min"
+    days, h = divmod(hours, 24)
+    return f"{days} d {h} h"
+
+
+def format_count(n: float | None, unit: str = "") -> str:
+    """269722 -> '270K', 40_551_680 -> '40.6M'."""
+    if n is None:
+        return "—"
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= size:
+            value = n / size
+            text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+            return f"{text}{suffix}{unit}"
+    return f"{n:.0f}{unit}"
+
+
+def format_pct(x: float | None, digits: int = 2) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f}%"
+
+
+STATE_COLOURS = {
+    "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
+    "failed": "red", "diverged": "red", runs.CRASHED: "red",
+}
+STATE_ICONS = {
+    "queued": ":material/hourglass_empty:", "running": ":material/play_circle:",
+    "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
+    "failed": ":material/error:", "diverged": ":material/trending_up:", runs.CRASHED: ":material/dangerous:",
+}
+STATE_HELP = {
+    "queued": "waiting for the device: another run holds it",
+    "running": "training",
+    "completed": "finished all epochs and the test evaluation",
+    "stopped": "stopped on request; resume continues from the last step",
+    "failed": "the trainer raised an error",
+    "diverged": "the loss became NaN or infinite; training stopped",
+    runs.CRASHED: "the trainer process disappeared (killed or out of memory); resume continues from the last epoch",
+}
+
+
+def run_summary_row(info: runs.RunInfo) -> dict:
+    """One row of the runs table: config, state, best validation accuracy, epochs, time."""
+    cfg = info.config.get("config") or {}
+    resolved = info.config.get("resolved") or {}
+    status = info.status or {}
+    model = info.config.get("model") or {}
+    started, finished, updated = (_num(status.get(k)) for k in ("started_at", "finished_at", "updated_at"))
+    end = finished or (time.time() if info.state == "running" else updated)
+    duration = (end - started) if started and end else None
+    return {
+        "run": info.run_id,
+        "state": info.state,
+        "model": model.get("name") or (f"ResNet-{cfg['depth']}" if cfg.get("depth") else "?"),
+        "block": cfg.get("block"),
+        "shortcut": cfg.get("shortcut"),
+        "epochs": f"{status.get('epoch', 0)}/{status.get('total_epochs') or cfg.get('epochs') or '?'}",
+        "best val acc": _num(status.get("best_val_acc")),
+        "test acc": _num(status.get("test_acc")),
+        "time": format_duration(duration) if duration is not None else "—",
+        "batch": cfg.get("batch_size"),
+        "lr": cfg.get("lr"),
+        "schedule": cfg.get("schedule"),
+        "device": resolved.get("device") or cfg.get("device"),
+        "precision": resolved.get("precision") or cfg.get("precision"),
+        "created": info.config.get("created"),
+    }

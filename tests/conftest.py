@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny CIFAR-10 look-alike in the official pickle format.
+
+Tests never read the real dataset. Each class gets its own colour and stripe direction,
+plus noise, so that a few epochs of a small ResNet learn it far above chance.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from resnet_core.data import BATCH_FOLDER, CLASSES, TEST_BATCH, TRAIN_BATCHES  # noqa: E402
+
+
+def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, 3072) uint8 images whose colour and stripes depend on the label."""
+    palette = np.random.default_rng(1234).integers(40, 216, size=(len(CLASSES), 3))
+    yy, xx = np.mgrid[0:32, 0:32]
+    images = np.empty((len(labels), 3, 32, 32), dtype=np.float64)
+    for i, c in enumerate(labels):
+        stripes = np.sin((xx if c % 2 else yy) * (0.4 + 0.15 * (c // 2)))
+        images[i] = palette[c][:, None, None] + 30 * stripes[None]
+    images += rng.normal(0, 12, size=images.shape)
+    return np.clip(images, 0, 255).astype(np.uint8).reshape(len(labels), -1)
+
+
+def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: int = 0,
+                       str_keys: bool = False) -> Path:
+    """Write root/cifar-10-batches-py with n_train images over 5 batches and n_test test images."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / BATCH_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def dump(path: Path, labels: np.ndarray) -> None:
+        batch = {"data": synthetic_images(labels, rng), "labels": labels.tolist()}
+        if not str_keys:
+            batch = {k.encode(): v for k, v in batch.items()}
+        with open(path, "wb") as f:
+            pickle.dump(batch, f)
+
+    train_labels = np.arange(n_train) % len(CLASSES)
+    rng.shuffle(train_labels)
+    for name, part in zip(TRAIN_BATCHES, np.array_split(train_labels, len(TRAIN_BATCHES))):
+        dump(folder / name, part)
+    dump(folder / TEST_BATCH, np.arange(n_test) % len(CLASSES))
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [c.encode() for c in CLASSES]}, f)
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(tmp_path_factory) -> Path:
+    """A small CIFAR-format data folder shared by the whole test session (read-only use)."""
+    return write_cifar_folder(tmp_path_factory.mktemp("cifar"))
