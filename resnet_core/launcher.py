@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -36,7 +37,7 @@ MAX_DEPTH = 1202
 
 # The paper's recipe (He et al. 2016, section 4.2), as the trainer's --preset paper applies it.
 PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
-                    val_size=5000, subset=0, warmup_epochs=0)
+                    val_size=5000, subset=0, warmup_epochs=0.0)
 PAPER_ITERATIONS = 64_000
 PAPER_MILESTONES = (32_000, 48_000)
 PRESET_FIELDS = tuple(PAPER_RECIPE) + ("epochs",)
@@ -48,9 +49,10 @@ def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
 
 
 def paper_epochs(val_size: int = 5000, batch_size: int = 128, train_size: int = CIFAR_TRAIN_SIZE) -> int:
-    """Epochs that cover the paper's 64k iterations with this split (182 for 45k/128)."""
+    """Epochs that cover the paper's 64k iterations with this split (182 for 45k/128),
+    rounded as the trainer's --preset paper rounds them."""
     steps = max(1, (train_size - val_size) // batch_size)
-    return math.ceil(PAPER_ITERATIONS / steps)
+    return round(PAPER_ITERATIONS / steps)
 
 
 @dataclass
@@ -65,8 +67,8 @@ class TrainForm:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    schedule: str = "multistep"
-    warmup_epochs: int = 0
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -142,11 +144,14 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
 
     epochs = int_field("epochs", 1, 10_000, "Epochs")
     batch = int_field("batch_size", 1, 8192, "Batch size")
-    warmup = int_field("warmup_epochs", 0, 10_000, "Warm-up epochs")
     int_field("seed", 0, 2 ** 32 - 1, "Seed")
     val_size = int_field("val_size", 0, train_size - 1, "Validation size")
     subset = int_field("subset", 0, train_size, "Subset")
 
+    warmup = _as_float(form.warmup_epochs)
+    if warmup is None or warmup < 0:
+        errors["warmup_epochs"] = "Warm-up must be a number of epochs, 0 or more."
+        warmup = None
     lr = _as_float(form.lr)
     if lr is None or not 0 < lr <= 10:
         errors["lr"] = "Learning rate must be a number above 0 and at most 10 (e.g. 0.1)."
@@ -169,7 +174,7 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
         errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
 
     if warmup is not None and epochs is not None and warmup >= epochs and "warmup_epochs" not in errors:
-        errors["warmup_epochs"] = f"Warm-up ({warmup} epochs) must be shorter than the run ({epochs} epochs)."
+        errors["warmup_epochs"] = f"Warm-up ({warmup:g} epochs) must be shorter than the run ({epochs} epochs)."
 
     if val_size is not None and subset is not None and batch is not None:
         # The trainer carves the validation split first, then keeps the first `subset` images of the rest.
@@ -213,7 +218,7 @@ def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str 
             "--epochs", str(int(form.epochs)), "--batch-size", str(int(form.batch_size)),
             "--lr", _fmt_float(_as_float(form.lr)), "--momentum", _fmt_float(_as_float(form.momentum)),
             "--weight-decay", _fmt_float(_as_float(form.weight_decay)), "--schedule", form.schedule,
-            "--warmup-epochs", str(int(form.warmup_epochs)),
+            "--warmup-epochs", f"{_as_float(form.warmup_epochs):g}",
             "--val-size", str(int(form.val_size)), "--subset", str(int(form.subset)),
         ]
     args += ["--data-dir", str(data_dir), "--runs-dir", str(runs_dir)]
@@ -258,8 +263,8 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
 
 
 def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = TRAINER_MODULE,
-           env: dict | None = None, data_dir: str | os.PathLike | None = None) -> Launched:
-    """Continue a stopped, failed or crashed run in its own folder."""
+           env: dict | None = None) -> Launched:
+    """Continue a stopped, failed or crashed run in its own folder (with its recorded config)."""
     run_dir = Path(run_dir).resolve()
     info = runs.read_run(run_dir)
     if info is None:
@@ -271,8 +276,6 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
             raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
         raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
     argv = [python, "-m", module, "--resume", str(run_dir)]
-    if data_dir is not None:
-        argv += ["--data-dir", str(Path(data_dir).resolve())]
     proc = _spawn(argv, run_dir, env)
     return Launched(run_dir=run_dir, pid=proc.pid, argv=argv)
 
@@ -291,30 +294,59 @@ def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
     return True
 
 
+def _tail(path: Path, lines: int, max_bytes: int) -> list[str]:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - max_bytes))
+        text = f.read().decode("utf-8", "replace")
+    # Progress bars redraw with carriage returns; keep each line's last state only.
+    out = [ln.rsplit("\r", 1)[-1].rstrip() for ln in text.splitlines()]
+    return [ln for ln in out if ln.strip()][-lines:]
+
+
 def log_tail(run_dir: str | os.PathLike, lines: int = 40, max_bytes: int = 64_000) -> str:
-    """The last lines of the run's log (train.log, plus console.log where it has more)."""
+    """The last lines of the run's output: console.log (stdout and stderr of a trainer the
+    dashboard launched: the log plus any traceback or argument error), else train.log."""
     run_dir = Path(run_dir)
-    parts = []
-    for name in (runs.LOG_FILE, runs.CONSOLE_FILE):
-        path = run_dir / name
+    for name in (runs.CONSOLE_FILE, runs.LOG_FILE):
         try:
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - max_bytes))
-                text = f.read().decode("utf-8", "replace")
+            tail = _tail(run_dir / name, lines, max_bytes)
         except FileNotFoundError:
             continue
-        # Progress bars redraw with carriage returns; keep each line's last state only.
-        text_lines = [ln.rsplit("\r", 1)[-1] for ln in text.splitlines()]
-        text_lines = [ln for ln in text_lines if ln.strip()]
-        if text_lines:
-            parts.append((name, text_lines[-lines:]))
-    if not parts:
-        return ""
-    if len(parts) == 1:
-        return "\n".join(parts[0][1])
-    return "\n\n".join(f"==> {name} <==\n" + "\n".join(body) for name, body in parts)
+        if tail:
+            return "\n".join(tail)
+    return ""
+
+
+def folder_state(run_dir: str | os.PathLike, pid: int | None = None) -> str:
+    """For a folder the dashboard created: "run" once config.json exists, "starting" while
+    the trainer (pid) is alive before writing it, else "failed to start" (its console.log
+    says why: an argument error, a missing dataset...)."""
+    run_dir = Path(run_dir)
+    if (run_dir / runs.CONFIG_FILE).exists():
+        return "run"
+    if pid is not None and runs.pid_alive(pid):
+        return "starting"
+    return "failed to start"
+
+
+def unstarted_folders(runs_dir: str | os.PathLike, min_age_s: float = 30.0) -> list[Path]:
+    """Folders under runs_dir without config.json, older than min_age_s: trainers that
+    exited before writing anything (nothing else in them to read but console.log)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    now = time.time()
+    out = []
+    for p in sorted(runs_dir.iterdir(), reverse=True):
+        if p.is_dir() and not p.name.startswith(".") and not (p / runs.CONFIG_FILE).exists():
+            try:
+                if now - p.stat().st_mtime >= min_age_s:
+                    out.append(p)
+            except FileNotFoundError:
+                continue
+    return out
 
 
 class RunActiveError(RuntimeError):

@@ -78,4 +78,4 @@ def most_confused_pairs(cm: np.ndarray, k: int = 10) -> list[tuple[int, int, int
     np.fill_diagonal(off, 0)
     order = np.argsort(-off, axis=None, kind="stable")[:k]
     pairs = [(int(i // cm.shape[1]), int(i % cm.shape[1])) for i in order]
-    return [(t, p, int(cm[t, p])) for t, p in pairs if cm[t, p] > 0]
+    return [(t, p, int(off[t, p])) for t, p in pairs if off[t, p] > 0]

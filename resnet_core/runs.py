@@ -172,7 +172,7 @@ def device_lock_path(runs_dir: Path, device: str) -> Path:
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
 
 

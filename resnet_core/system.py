@@ -101,3 +101,16 @@ def describe_system() -> SystemInfo:
         pass
     devices.append(cpu_device())
     return SystemInfo(devices=devices, torch_version=torch.__version__)
+
+
+def process_memory_mb(pid: int | None) -> float | None:
+    """Resident memory of a running process (Linux /proc), or None."""
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -106,9 +106,10 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     check("momentum", 0 <= cfg.momentum < 1, "momentum must lie in [0, 1)")
     check("weight_decay", cfg.weight_decay >= 0, "weight decay cannot be negative")
     check("schedule", cfg.schedule in SCHEDULES, f"unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}")
-    check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
-          f"milestones must lie in (0, {cfg.epochs}] epochs")
-    check("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
+    if "epochs" not in errors:  # both are judged against a valid run length
+        check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
+              f"milestones must lie in (0, {cfg.epochs}] epochs")
+        check("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
     check("warmup", cfg.warmup in WARMUPS, f"unknown warm-up {cfg.warmup!r}; valid: {', '.join(WARMUPS)}")
     check("precision", cfg.precision in PRECISIONS, f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
     try:

@@ -1,0 +1,234 @@
+"""Plotly figures for the dashboard, built from plain rows and arrays (no Streamlit here).
+
+Training curves take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`); their
+x axis is the epoch, fractional for step rows (step / steps per epoch), so step and epoch
+rows line up. The confusion matrix is a heatmap with an invisible scatter on top, one
+square marker per cell, because a heatmap alone sends no click events to Streamlit; the
+scatter's ``customdata`` holds ``[true, predicted]`` as plain Python lists.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .metrics import ClassReport, normalize_confusion
+
+TRAIN_COLOUR = "#4C78A8"
+VAL_COLOUR = "#F58518"
+TEST_COLOUR = "#54A24B"
+LR_COLOUR = "#B279A2"
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
+           "#FF9DA6", "#BAB0AC")
+
+NORMALISATIONS = {
+    "counts": "Counts",
+    "recall": "Rows = recall (each true class sums to 100%)",
+    "precision": "Columns = precision (each predicted class sums to 100%)",
+}
+
+# Metrics an overlay can compare: key in epoch rows -> (label, is a fraction shown in %).
+OVERLAY_METRICS = {
+    "val_acc": ("Validation accuracy", True),
+    "train_acc": ("Training accuracy", True),
+    "val_loss": ("Validation loss", False),
+    "train_loss": ("Training loss", False),
+    "lr": ("Learning rate", False),
+    "images_per_s": ("Images per second", False),
+}
+
+
+def _layout(fig: go.Figure, title: str | None, height: int, y_title: str, x_title: str = "epoch") -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=15)) if title else None,
+        height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title=None),
+        hovermode="x unified",
+        uirevision="keep",
+    )
+    fig.update_xaxes(title_text=x_title, rangemode="tozero", automargin=True)
+    fig.update_yaxes(title_text=y_title, automargin=True)
+    return fig
+
+
+def _x_of_steps(rows: Sequence[dict], steps_per_epoch: int | None) -> list[float]:
+    """Fractional epochs of step rows: step / steps per epoch, else the epoch number."""
+    if steps_per_epoch:
+        return [r["step"] / steps_per_epoch for r in rows]
+    return [float(r.get("epoch", 0)) for r in rows]
+
+
+def _values(rows: Sequence[dict], key: str, scale: float = 1.0) -> list[float | None]:
+    out = []
+    for r in rows:
+        v = r.get(key)
+        out.append(v * scale if isinstance(v, (int, float)) and math.isfinite(v) else None)
+    return out
+
+
+def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
+                height: int = 300, title: str | None = "Loss") -> go.Figure:
+    """Training loss per step row (thin), per epoch (markers) and validation loss per epoch."""
+    fig = go.Figure()
+    if step_rows:
+        fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "loss"),
+                                 name="train (steps)", mode="lines", line=dict(color=TRAIN_COLOUR, width=1),
+                                 opacity=0.45, hovertemplate="%{y:.4f}"))
+    if epoch_rows:
+        x = [r["epoch"] for r in epoch_rows]
+        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "train_loss"), name="train", mode="lines+markers",
+                                 line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.4f}"))
+        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "val_loss"), name="validation", mode="lines+markers",
+                                 line=dict(color=VAL_COLOUR, width=2), hovertemplate="%{y:.4f}"))
+    return _layout(fig, title, height, "cross-entropy")
+
+
+def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
+                    test_rows: Sequence[dict] = (), height: int = 300, title: str | None = "Accuracy") -> go.Figure:
+    """Training and validation accuracy in percent (and the test accuracy once known)."""
+    fig = go.Figure()
+    if step_rows:
+        fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "acc", 100),
+                                 name="train (steps)", mode="lines", line=dict(color=TRAIN_COLOUR, width=1),
+                                 opacity=0.45, hovertemplate="%{y:.2f}%"))
+    if epoch_rows:
+        x = [r["epoch"] for r in epoch_rows]
+        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "train_acc", 100), name="train", mode="lines+markers",
+                                 line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.2f}%"))
+        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "val_acc", 100), name="validation",
+                                 mode="lines+markers", line=dict(color=VAL_COLOUR, width=2),
+                                 hovertemplate="%{y:.2f}%"))
+    for row in test_rows[-1:]:
+        fig.add_trace(go.Scatter(x=[row.get("epoch")], y=_values([row], "test_acc", 100), name="test",
+                                 mode="markers", marker=dict(color=TEST_COLOUR, size=11, symbol="star"),
+                                 hovertemplate="%{y:.2f}%"))
+    fig = _layout(fig, title, height, "accuracy")
+    fig.update_yaxes(ticksuffix="%", rangemode="tozero")
+    return fig
+
+
+def lr_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
+              height: int = 300, title: str | None = "Learning rate") -> go.Figure:
+    fig = go.Figure()
+    if step_rows:
+        fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "lr"),
+                                 name="lr", mode="lines", line=dict(color=LR_COLOUR, width=2, shape="hv"),
+                                 hovertemplate="%{y:.3g}"))
+    elif epoch_rows:
+        fig.add_trace(go.Scatter(x=[r["epoch"] for r in epoch_rows], y=_values(epoch_rows, "lr"), name="lr",
+                                 mode="lines+markers", line=dict(color=LR_COLOUR, width=2), hovertemplate="%{y:.3g}"))
+    fig = _layout(fig, title, height, "learning rate")
+    fig.update_layout(showlegend=False)
+    fig.update_yaxes(exponentformat="e", rangemode="tozero")
+    return fig
+
+
+def overlay_figure(series: Sequence[tuple[str, Sequence[dict]]], metric: str = "val_acc", height: int = 380,
+                   title: str | None = None) -> go.Figure:
+    """One line per run of an epoch-row metric: series is [(run label, epoch rows), ...]."""
+    label, is_fraction = OVERLAY_METRICS.get(metric, (metric, False))
+    scale = 100.0 if is_fraction else 1.0
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(series):
+        rows = [r for r in rows if r.get("type", "epoch") == "epoch"]
+        fig.add_trace(go.Scatter(
+            x=[r["epoch"] for r in rows], y=_values(rows, metric, scale), name=name, mode="lines+markers",
+            line=dict(color=PALETTE[i % len(PALETTE)], width=2), marker=dict(size=5),
+            hovertemplate=f"%{{y:{'.2f' if is_fraction else '.4g'}}}{'%' if is_fraction else ''}"))
+    fig = _layout(fig, title or label, height, label)
+    if is_fraction:
+        fig.update_yaxes(ticksuffix="%")
+    if metric == "lr":
+        fig.update_yaxes(exponentformat="e")
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    return fig
+
+
+def _cell_text(cm: np.ndarray, z: np.ndarray, mode: str) -> list[list[str]]:
+    if mode == "counts":
+        return [[f"{int(v):,}" for v in row] for row in cm]
+    return [["" if not math.isfinite(v) else f"{100 * v:.0f}" for v in row] for row in z]
+
+
+def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts",
+                     selected: tuple[int, int] | None = None, height: int = 560,
+                     title: str | None = None) -> go.Figure:
+    """The confusion matrix (rows = true, columns = predicted), clickable per cell.
+
+    Trace 0 is the heatmap (normalised per mode, with the counts in the hover), trace 1 the
+    invisible scatter whose points carry customdata [true, predicted]; selected draws an
+    outline around that cell.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    n = cm.shape[0]
+    classes = [str(c) for c in classes]
+    if len(classes) != n:
+        raise ValueError(f"{len(classes)} class names for a {n}x{n} matrix")
+    z = normalize_confusion(cm, mode)
+    row_tot = cm.sum(axis=1)
+    col_tot = cm.sum(axis=0)
+    z_plot = [[None if not math.isfinite(v) else (float(v) if mode == "counts" else 100 * float(v)) for v in row]
+              for row in z]
+    heat = go.Heatmap(
+        z=z_plot, x=classes, y=classes, text=_cell_text(cm, z, mode), texttemplate="%{text}",
+        textfont=dict(size=12 if n <= 12 else 9), colorscale="Blues", hoverinfo="skip",
+        zmin=0, zmax=(None if mode == "counts" else 100), xgap=1, ygap=1,
+        colorbar=dict(title=dict(text="images" if mode == "counts" else "%"), thickness=12,
+                      ticksuffix="" if mode == "counts" else "%"),
+    )
+    xs, ys, custom, hover = [], [], [], []
+    for t in range(n):
+        for p in range(n):
+            xs.append(classes[p])
+            ys.append(classes[t])
+            custom.append([t, p])
+            rec = f"{100 * cm[t, p] / row_tot[t]:.1f}%" if row_tot[t] else "—"
+            prec = f"{100 * cm[t, p] / col_tot[p]:.1f}%" if col_tot[p] else "—"
+            hover.append(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
+                         f"{cm[t, p]:,} images<br>{rec} of true {classes[t]}<br>{prec} of predicted {classes[p]}"
+                         + ("<br><i>click to see them</i>" if cm[t, p] else ""))
+    cells = go.Scatter(
+        x=xs, y=ys, customdata=custom, hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+        mode="markers", showlegend=False, name="cells",
+        marker=dict(symbol="square", size=max(8, int(420 / n)), opacity=0, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+    )
+    fig = go.Figure([heat, cells])
+    if selected is not None:
+        t, p = selected
+        fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, xref="x", yref="y",
+                      line=dict(color="#E45756", width=3), fillcolor="rgba(0,0,0,0)", layer="above")
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left") if title else None,
+        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    fig.update_xaxes(title_text="predicted class", side="bottom", tickangle=-40, type="category",
+                     categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False, automargin=True,
+                     constrain="domain")
+    fig.update_yaxes(title_text="true class", autorange="reversed", type="category", categoryorder="array",
+                     categoryarray=classes, showgrid=False, zeroline=False, automargin=True,
+                     scaleanchor="x", scaleratio=1, constrain="domain")
+    return fig
+
+
+def class_metrics_figure(report: ClassReport, classes: Sequence[str], height: int = 340,
+                         title: str | None = "Per-class precision, recall and F1") -> go.Figure:
+    """Grouped bars in percent; an undefined value (NaN) leaves a gap."""
+    fig = go.Figure()
+    for name, values, colour in (("precision", report.precision, TRAIN_COLOUR),
+                                 ("recall", report.recall, VAL_COLOUR), ("F1", report.f1, TEST_COLOUR)):
+        y = [None if not math.isfinite(v) else 100 * float(v) for v in values]
+        fig.add_trace(go.Bar(x=list(classes), y=y, name=name, marker_color=colour,
+                             hovertemplate=f"{name} %{{y:.1f}}%<extra>%{{x}}</extra>"))
+    fig.update_layout(barmode="group", height=height, title=dict(text=title, x=0, xanchor="left") if title else None,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    fig.update_yaxes(range=[0, 100], ticksuffix="%", title_text=None, automargin=True)
+    fig.update_xaxes(tickangle=-30, automargin=True)
+    return fig

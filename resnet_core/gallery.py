@@ -1,0 +1,267 @@
+"""From a clicked confusion-matrix cell to the images in it (no Streamlit here).
+
+A cell (true class t, predicted class p) selects the records of a predictions file
+(``predictions/{split}_epoch_NNN.npz``, see :mod:`resnet_core.runs`) with ``labels == t``
+and ``preds == p``; they are sorted by confidence (the top-1 probability) or by loss,
+paged, and drawn as one HTML grid of inline PNGs shown at a multiple of 32 px with
+``image-rendering: pixelated``, so they stay sharp and cost one element, not one per image.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+SORTS = {"confidence": "confidence (top-1 probability)", "loss": "loss"}
+SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
+
+
+@dataclass(frozen=True)
+class Cell:
+    true: int
+    pred: int
+
+    @property
+    def correct(self) -> bool:
+        return self.true == self.pred
+
+
+def image_source(run_config: Mapping[str, Any], split: str) -> SplitImages | None:
+    """Which set the indices of a split's predictions point into: "train" or "test".
+
+    val: the training set when the run carved its validation split from it
+    (resolved.val_source == "train"), the test set when the test set stood in
+    (val_source "test"); test: the test set; train: None (only a confusion matrix is
+    recorded for training batches, so there are no images to show).
+    """
+    if split == "test":
+        return "test"
+    if split == "val":
+        source = (run_config.get("resolved") or {}).get("val_source")
+        if source in ("train", "test"):
+            return source
+        val_size = (run_config.get("config") or {}).get("val_size")
+        return "test" if val_size == 0 else "train"
+    return None
+
+
+def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Cell | None:
+    """The cell a Plotly selection event points at, or None for an empty selection.
+
+    Reads ``selection.points[0].customdata`` ([true, pred]) and falls back to the
+    category labels ``y`` (true) and ``x`` (predicted) when customdata is missing.
+    Accepts Streamlit's event object or a plain dict.
+    """
+    if event is None:
+        return None
+    selection = event.get("selection") if isinstance(event, Mapping) else getattr(event, "selection", None)
+    if selection is None:
+        return None
+    points = selection.get("points") if isinstance(selection, Mapping) else getattr(selection, "points", None)
+    if not points:
+        return None
+    point = points[-1]
+    custom = point.get("customdata") if isinstance(point, Mapping) else None
+    if isinstance(custom, Mapping):  # a numpy customdata comes back as {"0": t, "1": p}
+        custom = [custom.get("0"), custom.get("1")]
+    if isinstance(custom, (list, tuple)) and len(custom) >= 2:
+        try:
+            return Cell(int(custom[0]), int(custom[1]))
+        except (TypeError, ValueError):
+            pass
+    if classes is not None and isinstance(point, Mapping):
+        names = [str(c) for c in classes]
+        x, y = point.get("x"), point.get("y")
+        if x in names and y in names:
+            return Cell(names.index(y), names.index(x))
+    return None
+
+
+def confidences(preds: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The top-1 probability of each record (the probability of its predicted class)."""
+    probs = np.asarray(preds["topk_probs"])
+    return probs[:, 0] if probs.ndim == 2 else probs
+
+
+def cell_positions(preds: Mapping[str, np.ndarray], cell: Cell, sort: str = "confidence",
+                   descending: bool = True) -> np.ndarray:
+    """Positions (into the prediction arrays) of the records in a cell, sorted.
+
+    descending=True puts the most confident (or highest-loss) first: for a misclassified
+    cell, the mistakes the model was surest about.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; valid: {', '.join(SORTS)}")
+    labels = np.asarray(preds["labels"])
+    predicted = np.asarray(preds["preds"])
+    pos = np.flatnonzero((labels == cell.true) & (predicted == cell.pred))
+    key = confidences(preds)[pos] if sort == "confidence" else np.asarray(preds["loss"])[pos]
+    # Stable order: ties keep the records' own order, whatever the direction.
+    order = np.argsort(-key if descending else key, kind="stable")
+    return pos[order]
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # 1-based, clamped into 1..count
+    count: int  # number of pages (at least 1)
+    start: int
+    stop: int
+
+    @property
+    def label(self) -> str:
+        return f"page {self.number} of {self.count}"
+
+
+def paginate(total: int, page: int, per_page: int) -> Page:
+    """The slice of page `page` (1-based, clamped) of `total` records."""
+    if per_page < 1:
+        raise ValueError("per_page must be at least 1")
+    count = max(1, math.ceil(total / per_page))
+    number = min(max(1, int(page)), count)
+    start = (number - 1) * per_page
+    return Page(number, count, start, min(total, start + per_page))
+
+
+@dataclass(frozen=True)
+class GalleryRecord:
+    position: int  # into the prediction arrays
+    index: int  # into the source image set
+    true: int
+    pred: int
+    confidence: float
+    loss: float
+    top: tuple[tuple[int, float], ...]  # (class, probability), best first
+
+
+def records(preds: Mapping[str, np.ndarray], positions: Sequence[int], top: int = 3) -> list[GalleryRecord]:
+    conf = confidences(preds)
+    topk_classes = np.asarray(preds["topk_classes"])
+    topk_probs = np.asarray(preds["topk_probs"])
+    out = []
+    for pos in positions:
+        pos = int(pos)
+        k = min(top, topk_classes.shape[1]) if topk_classes.ndim == 2 else 0
+        out.append(GalleryRecord(
+            position=pos, index=int(preds["indices"][pos]), true=int(preds["labels"][pos]),
+            pred=int(preds["preds"][pos]), confidence=float(conf[pos]), loss=float(preds["loss"][pos]),
+            top=tuple((int(topk_classes[pos, j]), float(topk_probs[pos, j])) for j in range(k)),
+        ))
+    return out
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A data: URI of one image, (3, H, W) or (H, W, 3) uint8, as a lossless PNG."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+        image = image.transpose(1, 2, 0)
+    elif image.ndim == 3 and image.shape[0] == 3 and image.shape[-1] == 3:
+        image = image.transpose(1, 2, 0)  # ambiguous 3x?x3: CIFAR arrays are channels-first
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image.astype(np.uint8))).save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, classes: Sequence[str],
+                 size: int = 96, cell: Cell | None = None, total: int | None = None) -> str:
+    """One CSS grid of cards: the image (pixelated, size px), index, true and predicted class,
+    confidence, loss and the top predictions. images[record.index] must be the record's
+    image (N, 3, 32, 32); None draws the cards without images."""
+    esc = html.escape
+    cards = []
+    for r in items:
+        wrong = r.true != r.pred
+        if images is not None and 0 <= r.index < len(images):
+            img = (f'<img src="{png_data_uri(images[r.index])}" width="{size}" height="{size}" '
+                   f'alt="image {r.index}" style="width:{size}px;height:{size}px;image-rendering:pixelated;'
+                   f'image-rendering:crisp-edges;display:block;margin:0 auto 4px auto;border-radius:2px">')
+        else:
+            img = ""
+        top = " · ".join(f"{esc(classes[c])} {100 * p:.0f}%" for c, p in r.top)
+        colour = "#E45756" if wrong else "#54A24B"
+        cards.append(
+            f'<div class="rs-card" data-index="{r.index}" data-true="{r.true}" data-pred="{r.pred}" '
+            f'style="border:1px solid rgba(128,128,128,0.35);border-radius:6px;padding:6px;'
+            f'font-size:11.5px;line-height:1.35;overflow:hidden">'
+            f"{img}"
+            f'<div style="opacity:0.7">#{r.index}</div>'
+            f'<div>true <b>{esc(classes[r.true])}</b></div>'
+            f'<div>pred <b style="color:{colour}">{esc(classes[r.pred])}</b> {100 * r.confidence:.0f}%</div>'
+            f'<div style="opacity:0.7">loss {r.loss:.2f}</div>'
+            f'<div style="opacity:0.7;white-space:nowrap;overflow:hidden;text-overflow:ellipsis" '
+            f'title="{esc(top)}">{top}</div>'
+            f"</div>"
+        )
+    attrs = ""
+    if cell is not None:
+        attrs = f' data-true="{cell.true}" data-pred="{cell.pred}"'
+    if total is not None:
+        attrs += f' data-total="{total}"'
+    return (f'<div class="rs-gallery"{attrs} data-shown="{len(items)}" style="display:grid;'
+            f'grid-template-columns:repeat(auto-fill,minmax({size + 14}px,1fr));gap:8px">'
+            + "".join(cards) + "</div>")
+
+
+class ImageStore:
+    """The CIFAR-10 images of a data folder, loaded once in a background thread.
+
+    start() returns at once, so a page can begin loading while the user looks at it;
+    get() waits for the load (or raises what it raised).
+    """
+
+    def __init__(self, data_dir: str | Path, loader=None):
+        self.data_dir = Path(data_dir)
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._data = None
+        self._error: BaseException | None = None
+
+    def _load(self) -> None:
+        try:
+            if self._loader is None:
+                from .data import load_cifar10
+
+                self._data = load_cifar10(self.data_dir)
+            else:
+                self._data = self._loader(self.data_dir)
+        except BaseException as e:  # reported to whoever asks for the images
+            self._error = e
+        finally:
+            self._done.set()
+
+    def start(self) -> "ImageStore":
+        with self._lock:
+            failed = self._done.is_set() and self._error is not None
+            if self._thread is None or failed:  # a failed load (no data yet) is tried again
+                self._done.clear()
+                self._error = None
+                self._thread = threading.Thread(target=self._load, name="cifar-image-store", daemon=True)
+                self._thread.start()
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def get(self, timeout: float | None = None):
+        self.start()
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"CIFAR-10 from {self.data_dir} is still loading")
+        if self._error is not None:
+            raise self._error
+        return self._data
+
+    def images(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
+        data = self.get(timeout)
+        return data.train_images if source == "train" else data.test_images

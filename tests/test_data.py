@@ -1,0 +1,167 @@
+import hashlib
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_cifar_folder
+from resnet_core.data import (BATCH_FOLDER, CLASSES, DataError, DeviceLoader, batch_generator, dataset_present,
+                              download_cifar10, load_cifar10, normalize, random_crop, random_flip,
+                              resolve_data_dir, split_train_val)
+
+
+def test_reads_bytes_and_str_keyed_batches(tmp_path, cifar_dir):
+    data = load_cifar10(cifar_dir)
+    assert data.train_images.shape == (500, 3, 32, 32) and data.train_images.dtype == np.uint8
+    assert data.test_images.shape == (200, 3, 32, 32)
+    assert data.classes == CLASSES
+    assert np.bincount(data.train_labels).tolist() == [50] * 10
+    str_dir = write_cifar_folder(tmp_path, 100, 20, str_keys=True)
+    assert load_cifar10(str_dir).train_labels.shape == (100,)
+
+
+def test_data_dir_from_argument_then_environment_then_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("RESNET_STUDIO_DATA", raising=False)
+    assert str(resolve_data_dir()) == "data"
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(tmp_path))
+    assert resolve_data_dir() == tmp_path
+    assert resolve_data_dir("elsewhere").name == "elsewhere"
+
+
+def test_missing_data_names_folder_layout_and_archive(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_cifar10(tmp_path)
+    message = str(e.value)
+    assert str(tmp_path.resolve()) in message
+    assert "cifar-10-batches-py/data_batch_1..5" in message and "cifar-10-python.tar.gz" in message
+
+
+def test_truncated_batch_is_a_clear_error(tmp_path):
+    root = write_cifar_folder(tmp_path, 100, 20)
+    path = root / BATCH_FOLDER / "data_batch_3"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(DataError, match="data_batch_3 is not a readable CIFAR-10 batch"):
+        load_cifar10(root)
+
+
+def test_foreign_batch_is_a_clear_error(tmp_path):
+    root = write_cifar_folder(tmp_path, 100, 20)
+    with open(root / BATCH_FOLDER / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((4, 100), np.uint8), b"labels": [0, 1, 2, 3]}, f)
+    with pytest.raises(DataError, match=r"expected uint8 \(N, 3072\)"):
+        load_cifar10(root)
+    with open(root / BATCH_FOLDER / "test_batch", "wb") as f:
+        pickle.dump(["not", "a", "batch"], f)
+    with pytest.raises(DataError, match="not a CIFAR-10 batch"):
+        load_cifar10(root)
+
+
+def _archive(tmp_path):
+    src = write_cifar_folder(tmp_path / "src", 100, 20)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src / BATCH_FOLDER, arcname=BATCH_FOLDER)
+    return archive, hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+def test_download_verifies_md5_extracts_and_reports_progress(tmp_path):
+    archive, md5 = _archive(tmp_path)
+    seen = []
+    target = tmp_path / "data"
+    download_cifar10(target, progress=lambda done, total: seen.append((done, total)), url=archive.as_uri(), md5=md5)
+    assert dataset_present(target)
+    assert seen and seen[-1][0] == archive.stat().st_size
+    assert load_cifar10(target).train_images.shape == (100, 3, 32, 32)
+
+
+def test_corrupt_download_leaves_nothing_behind(tmp_path):
+    archive, _ = _archive(tmp_path)
+    target = tmp_path / "data"
+    with pytest.raises(DataError, match="corrupt"):
+        download_cifar10(target, url=archive.as_uri(), md5="0" * 32)
+    assert list(target.iterdir()) == []
+
+
+def test_no_network_is_one_clear_error(tmp_path):
+    with pytest.raises(DataError, match="download from .* failed"):
+        download_cifar10(tmp_path, url=(tmp_path / "nowhere.tar.gz").as_uri())
+
+
+def test_validation_split_is_deterministic_and_disjoint():
+    train, val = split_train_val(1000, 100, seed=3)
+    train2, val2 = split_train_val(1000, 100, seed=3)
+    assert np.array_equal(val, val2) and np.array_equal(train, train2)
+    assert len(val) == 100 and len(train) == 900
+    assert not set(train) & set(val)
+    assert not np.array_equal(val, split_train_val(1000, 100, seed=4)[1])
+    assert split_train_val(1000, 0, 0)[1].size == 0
+    with pytest.raises(ValueError):
+        split_train_val(100, 100, 0)
+
+
+def test_random_crop_shifts_within_the_padding():
+    img = torch.arange(1, 3 * 32 * 32 + 1, dtype=torch.int32).view(1, 3, 32, 32).to(torch.uint8)
+    images = img.repeat(64, 1, 1, 1)
+    out = random_crop(images, 4, batch_generator(torch.device("cpu"), 0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    for k in range(64):  # every crop is some 32x32 window of the padded image
+        found = any(torch.equal(out[k], padded[k, :, dy:dy + 32, dx:dx + 32]) for dy in range(9) for dx in range(9))
+        assert found
+    assert len({out[k].sum().item() for k in range(64)}) > 5  # not all the same shift
+
+
+def test_random_flip_mirrors_about_half():
+    images = torch.randint(0, 255, (400, 3, 32, 32), dtype=torch.uint8)
+    out = random_flip(images, batch_generator(torch.device("cpu"), 1))
+    flipped = [torch.equal(out[i], images[i].flip(2)) for i in range(400)]
+    kept = [torch.equal(out[i], images[i]) for i in range(400)]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 150 < sum(flipped) < 250
+
+
+def test_normalize_standardises_and_can_go_channels_last():
+    images = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
+    out = normalize(images, channels_last=True)
+    assert out.dtype == torch.float32 and out.is_contiguous(memory_format=torch.channels_last)
+    assert out[0, 0, 0, 0].item() == pytest.approx((1 - 0.4914) / 0.2470, rel=1e-5)
+
+
+def _loader(train, n=100, batch=32, seed=0):
+    images = np.random.default_rng(0).integers(0, 255, (n, 3, 32, 32), dtype=np.uint8)
+    labels = np.arange(n) % 10
+    indices = np.arange(1000, 1000 + n)
+    return DeviceLoader.from_numpy(images, labels, indices, torch.device("cpu"), batch, train=train, seed=seed)
+
+
+def test_train_loader_yields_indices_with_fresh_shuffles():
+    loader = _loader(train=True)
+    assert len(loader) == 3  # drops the partial batch
+    epoch1 = torch.cat([idx for idx, _, _ in loader.epoch(1)])
+    epoch2 = torch.cat([idx for idx, _, _ in loader.epoch(2)])
+    assert len(epoch1) == 96 and len(set(epoch1.tolist())) == 96
+    assert not torch.equal(epoch1, epoch2)
+    for idx, x, y in loader.epoch(1):
+        assert torch.equal(y, (idx - 1000) % 10)  # labels travel with their indices
+        assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32
+
+
+def test_an_epoch_resumes_exactly_from_any_batch():
+    loader = _loader(train=True)
+    full = list(loader.epoch(5))
+    rest = list(loader.epoch(5, start_batch=2))
+    assert torch.equal(full[2][1], rest[0][1]) and torch.equal(full[2][0], rest[0][0])
+
+
+def test_eval_loader_keeps_order_and_every_image():
+    loader = _loader(train=False)
+    assert len(loader) == 4
+    idx = torch.cat([i for i, _, _ in loader.epoch(1)])
+    assert idx.tolist() == list(range(1000, 1100))
+
+
+def test_loader_refuses_float_images():
+    with pytest.raises(ValueError, match="uint8"):
+        DeviceLoader(torch.zeros(2, 3, 32, 32), torch.zeros(2), torch.zeros(2), 1, train=True)

@@ -1,0 +1,109 @@
+import pytest
+import torch
+
+from resnet_core.models import (BasicBlock, Bottleneck, ShortcutA, blocks_per_stage, build_model, count_macs,
+                                describe_model, valid_depths)
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("depth, params", [(20, 269_722), (32, 464_154), (44, 658_586), (56, 853_018),
+                                           (110, 1_727_962)])
+def test_option_a_parameter_counts_match_the_paper(depth, params):
+    assert n_params(build_model(depth)) == params
+
+
+def test_option_b_adds_projections_only_where_the_shape_changes():
+    # Two stage transitions: 16->32 (1x1 conv 512 + BN 64) and 32->64 (2048 + 128).
+    assert n_params(build_model(20, shortcut="B")) == 269_722 + 512 + 64 + 2048 + 128
+
+
+def test_option_c_projects_every_shortcut():
+    # ResNet-20: 3 blocks per stage; every block gets a 1x1 conv + BN.
+    stage1 = 3 * (16 * 16 + 2 * 16)
+    stage2 = (16 * 32 + 64) + 2 * (32 * 32 + 64)
+    stage3 = (32 * 64 + 128) + 2 * (64 * 64 + 128)
+    assert n_params(build_model(20, shortcut="C")) == 269_722 + stage1 + stage2 + stage3
+
+
+def test_bottleneck_resnet_164_count_by_hand():
+    n = 18
+    stem = 3 * 16 * 9 + 32
+    total = stem
+    in_planes = 16
+    for planes in (16, 32, 64):
+        for _ in range(n):
+            out = planes * 4
+            total += in_planes * planes + 2 * planes + planes * planes * 9 + 2 * planes + planes * out + 2 * out
+            in_planes = out
+    total += 256 * 10 + 10
+    model = build_model(164, block="bottleneck")
+    assert n_params(model) == total == 1_661_274
+    assert isinstance(model.layer1[0], Bottleneck)
+    # The first bottleneck goes 16 -> 64 channels with a parameter-free option-A shortcut.
+    assert isinstance(model.layer1[0].shortcut, ShortcutA)
+
+
+@pytest.mark.parametrize("block, shortcut", [("basic", "A"), ("basic", "B"), ("basic", "C"),
+                                             ("bottleneck", "A"), ("bottleneck", "B")])
+def test_forward_shapes(block, shortcut):
+    depth = 8 if block == "basic" else 11
+    model = build_model(depth, block, shortcut, num_classes=7)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+
+
+def test_shortcut_a_subsamples_and_zero_pads():
+    x = torch.arange(2 * 4 * 4 * 4, dtype=torch.float32).view(2, 4, 4, 4)
+    out = ShortcutA(4, 8, stride=2)(x)
+    assert out.shape == (2, 8, 2, 2)
+    assert torch.equal(out[:, 2:6], x[:, :, ::2, ::2])
+    assert out[:, :2].abs().sum() == 0 and out[:, 6:].abs().sum() == 0
+
+
+def test_macs_match_the_reference_figures():
+    assert round(describe_model(20).macs / 1e6, 1) == 40.6
+    assert round(describe_model(56).macs / 1e6, 1) == 125.5
+    assert round(describe_model(110).macs / 1e6, 1) == 252.9
+
+
+def test_describe_reports_the_paper_error_where_there_is_one():
+    s = describe_model(110)
+    assert (s.name, s.params, s.paper_error) == ("ResNet-110", 1_727_962, 6.43)
+    assert describe_model(26).paper_error is None
+    assert describe_model(1202).params > 19_000_000  # shapes only: no weights allocated
+
+
+def test_count_macs_on_a_real_model_equals_describe():
+    assert count_macs(build_model(20)) == describe_model(20).macs
+
+
+def test_bad_depth_names_the_nearest_valid_ones():
+    with pytest.raises(ValueError, match=r"depth 21 is not 6n\+2 for basic blocks; nearest: 20, 26"):
+        build_model(21)
+    with pytest.raises(ValueError, match=r"9n\+2 for bottleneck blocks; nearest: 164, 173"):
+        build_model(165, block="bottleneck")
+    with pytest.raises(ValueError, match="nearest: 8"):
+        build_model(2)
+
+
+def test_unknown_block_or_shortcut_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: basic, bottleneck"):
+        build_model(20, block="wide")
+    with pytest.raises(ValueError, match="valid: A, B, C"):
+        build_model(20, shortcut="D")
+
+
+def test_valid_depths():
+    assert valid_depths("basic", 56) == [8, 14, 20, 26, 32, 38, 44, 50, 56]
+    assert valid_depths("bottleneck", 40) == [11, 20, 29, 38]
+    assert blocks_per_stage(164, "bottleneck") == 18
+
+
+def test_kaiming_init_and_block_types():
+    model = build_model(20)
+    assert isinstance(model.layer2[0], BasicBlock)
+    w = model.conv1.weight
+    # He init with fan_out: std = sqrt(2 / (16 * 3 * 3)) = 0.118
+    assert 0.08 < w.std().item() < 0.16
