@@ -59,7 +59,7 @@ class TrainConfig:
     schedule: str = "cosine"
     milestones: list[float] = field(default_factory=list)  # multistep, in epochs; [] = 50% and 75%
     warmup_epochs: float = 0.0
-    warmup: str = "linear"
+    warmup_mode: str = "linear"  # linear ramp, or constant lr/10 (the paper's ResNet-110)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -79,9 +79,9 @@ def paper_preset(depth: int, steps_per_epoch: int) -> dict:
     epochs = round(PAPER_ITERATIONS / steps_per_epoch)
     preset = dict(batch_size=PAPER_BATCH_SIZE, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
                   val_size=5000, epochs=epochs, milestones=[m / steps_per_epoch for m in PAPER_LR_DROPS],
-                  warmup_epochs=0.0, warmup="linear")
+                  warmup_epochs=0.0, warmup_mode="linear")
     if depth >= 110:
-        preset.update(warmup_epochs=PAPER_WARMUP_ITERATIONS / steps_per_epoch, warmup="constant")
+        preset.update(warmup_epochs=PAPER_WARMUP_ITERATIONS / steps_per_epoch, warmup_mode="constant")
     return preset
 
 
@@ -110,7 +110,7 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
         check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
               f"milestones must lie in (0, {cfg.epochs}] epochs")
         check("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
-    check("warmup", cfg.warmup in WARMUPS, f"unknown warm-up {cfg.warmup!r}; valid: {', '.join(WARMUPS)}")
+    check("warmup_mode", cfg.warmup_mode in WARMUPS, f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
     check("precision", cfg.precision in PRECISIONS, f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
     try:
         parse_device(cfg.device)
@@ -241,14 +241,106 @@ class EpochSums:
         return cls(state["loss"].to(device), state["correct"].to(device), state["seen"], state["confusion"].to(device))
 
 
-class Run:
-    """One training run writing into one run folder."""
+class Trainer:
+    """Data on the device, the model, its optimizer and one training step; no files.
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, stop: StopRequested):
-        self.cfg, self.run_dir, self.stop = cfg, run_dir, stop
+    The benchmark times exactly this, so its numbers are the trainer's own."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.device)
+        self.step = 0
+
+    def prepare_data(self) -> None:
+        cfg = self.cfg
+        data = load_cifar10(cfg.data_dir, download=cfg.download, progress=_download_logger())
+        self.classes = list(data.classes)
+        num_train = len(data.train_labels)
+        if cfg.val_size >= num_train:
+            raise ValueError(f"validation size {cfg.val_size} leaves no training images (the set has {num_train})")
+        train_idx, val_idx = split_train_val(num_train, cfg.val_size, cfg.seed)
+        if cfg.subset:
+            train_idx = train_idx[:cfg.subset]
+        if len(train_idx) < cfg.batch_size:
+            raise ValueError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
+        loader = lambda images, labels, idx, train: DeviceLoader.from_numpy(
+            images[idx], labels[idx], idx.astype(np.int64), self.device,
+            cfg.batch_size if train else max(cfg.batch_size, 500), train=train, seed=cfg.seed,
+            channels_last=self.channels_last)
+        test_idx = np.arange(len(data.test_labels))
+        self.train_loader = loader(data.train_images, data.train_labels, train_idx, True)
+        self.test_loader = loader(data.test_images, data.test_labels, test_idx, False)
+        # val_size 0: the test set stands in for validation, and the run records that.
+        self.val_source = "train" if cfg.val_size else "test"
+        self.val_loader = (loader(data.train_images, data.train_labels, val_idx, False)
+                           if cfg.val_size else self.test_loader)
+
+    def build(self) -> None:
+        cfg = self.cfg
+        spe = len(self.train_loader)
+        if cfg.preset == "paper":
+            log.info("paper preset: %d epochs of %d steps, lr drops at epochs %s", cfg.epochs, spe, cfg.milestones)
+        milestones = cfg.milestones or [cfg.epochs * 0.5, cfg.epochs * 0.75]
+        self.schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs * spe, tuple(round(m * spe) for m in milestones),
+                                 round(cfg.warmup_epochs * spe), cfg.warmup_mode, cfg.momentum)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes)).to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step at the schedule's lr and momentum; returns (loss, logits)."""
+        lr, momentum = self.schedule.lr(self.step), self.schedule.momentum(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"], group["momentum"] = lr, momentum
+        with self.autocast():
+            logits = self.model(x)
+            loss = F.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return loss.detach(), logits.detach()
+
+    @torch.no_grad()
+    def predict(self, loader: DeviceLoader) -> dict[str, np.ndarray]:
+        """Per-image records of a split: indices, labels, preds, top-k classes and probabilities, loss."""
+        self.model.eval()
+        k = min(5, len(self.classes))
+        parts: dict[str, list] = {name: [] for name in ("indices", "labels", "preds", "topk_classes", "topk_probs", "loss")}
+        for idx, x, y in loader.epoch(0):
+            with self.autocast():
+                logits = self.model(x).float()
+            top_probs, top_classes = logits.softmax(1).topk(k, dim=1)
+            for name, value in (("indices", idx), ("labels", y), ("preds", top_classes[:, 0]),
+                                ("topk_classes", top_classes), ("topk_probs", top_probs),
+                                ("loss", F.cross_entropy(logits, y, reduction="none"))):
+                parts[name].append(value.cpu())
+        self.model.train()
+        arrays = {name: torch.cat(values).numpy() for name, values in parts.items()}
+        arrays["topk_probs"] = arrays["topk_probs"].astype(np.float32)
+        arrays["loss"] = arrays["loss"].astype(np.float32)
+        return arrays
+
+
+class Run(Trainer):
+    """A Trainer that writes one run folder: status, metrics, evaluations, checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, stop: StopRequested):
+        super().__init__(cfg)
+        self.run_dir, self.stop = run_dir, stop
         # On a resume both files exist already: keep what they recorded.
         self.status: dict = runs.read_json(run_dir / runs.STATUS_FILE) or {}
         self.config_record: dict = runs.read_json(run_dir / runs.CONFIG_FILE) or {}
@@ -324,63 +416,21 @@ class Run:
             self.set_status(state="failed", error=message, finished_at=time.time())
             return 1
 
-    def prepare_data(self) -> None:
-        cfg = self.cfg
-        data = load_cifar10(cfg.data_dir, download=cfg.download, progress=_download_logger())
-        self.classes = list(data.classes)
-        num_train = len(data.train_labels)
-        if cfg.val_size >= num_train:
-            raise ValueError(f"validation size {cfg.val_size} leaves no training images (the set has {num_train})")
-        train_idx, val_idx = split_train_val(num_train, cfg.val_size, cfg.seed)
-        if cfg.subset:
-            train_idx = train_idx[:cfg.subset]
-        if len(train_idx) < cfg.batch_size:
-            raise ValueError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
-        loader = lambda images, labels, idx, train: DeviceLoader.from_numpy(
-            images[idx], labels[idx], idx.astype(np.int64), self.device,
-            cfg.batch_size if train else max(cfg.batch_size, 500), train=train, seed=cfg.seed,
-            channels_last=self.channels_last)
-        test_idx = np.arange(len(data.test_labels))
-        self.train_loader = loader(data.train_images, data.train_labels, train_idx, True)
-        self.test_loader = loader(data.test_images, data.test_labels, test_idx, False)
-        # val_size 0: the test set stands in for validation, and the run records that.
-        self.val_source = "train" if cfg.val_size else "test"
-        self.val_loader = (loader(data.train_images, data.train_labels, val_idx, False)
-                           if cfg.val_size else self.test_loader)
-
-    def build(self) -> None:
-        cfg = self.cfg
-        spe = len(self.train_loader)
-        if cfg.preset == "paper":
-            log.info("paper preset: %d epochs of %d steps, lr drops at epochs %s", cfg.epochs, spe, cfg.milestones)
-        milestones = cfg.milestones or [cfg.epochs * 0.5, cfg.epochs * 0.75]
-        self.schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs * spe, tuple(round(m * spe) for m in milestones),
-                                 round(cfg.warmup_epochs * spe), cfg.warmup, cfg.momentum)
-        torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes)).to(self.device)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+    def record_setup(self) -> None:
+        """Complete config.json once the data and model are known."""
+        cfg, spe = self.cfg, len(self.train_loader)
         summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes))
+        self.config_record.update(classes=self.classes, model={"name": summary.name, "params": summary.params,
+                                                                "macs": summary.macs})
         self.write_config(
             steps_per_epoch=spe, total_steps=cfg.epochs * spe, train_size=self.train_loader.num_images,
             val_size=self.val_loader.num_images, val_source=self.val_source, test_size=self.test_loader.num_images)
-        self.config_record.update(classes=self.classes, model={"name": summary.name, "params": summary.params,
-                                                                "macs": summary.macs})
-        runs.atomic_write_json(self.run_dir / runs.CONFIG_FILE, self.config_record)
-
-    def autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def train(self, resume: bool) -> int:
         cfg = self.cfg
         self.prepare_data()
         self.build()
+        self.record_setup()
         start_epoch, partial = 0, None
         self.step, self.best_val_acc, self.best_epoch = 0, -1.0, 0
         checkpoint = self.run_dir / runs.LAST_CHECKPOINT
@@ -410,12 +460,12 @@ class Run:
 
     def train_epoch(self, epoch: int, partial: dict | None) -> bool:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
-        cfg, model, device = self.cfg, self.model, self.device
+        cfg, device = self.cfg, self.device
         num_classes = len(self.classes)
         sums = EpochSums.from_state(partial["sums"], device) if partial else EpochSums.zeros(device, num_classes)
         start_batch = partial["batch"] if partial else 0
         elapsed_before = partial["seconds"] if partial else 0.0
-        model.train()
+        self.model.train()
         t_epoch = time.perf_counter()
         t_row, seen_row = t_epoch, 0
         row_loss = torch.zeros((), device=device)
@@ -424,25 +474,16 @@ class Run:
         batch = start_batch
         for _, x, y in self.train_loader.epoch(epoch, start_batch):
             lr = self.schedule.lr(self.step)
-            momentum = self.schedule.momentum(self.step)
-            for group in self.optimizer.param_groups:
-                group["lr"], group["momentum"] = lr, momentum
-            with self.autocast():
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.step += 1
+            loss, logits = self.train_step(x, y)
             batch += 1
             with torch.no_grad():
                 pred = logits.argmax(1)
                 n = y.numel()
-                row_loss += loss.detach() * n
-                row_correct += (pred == y).sum()
-                sums.loss += loss.detach().double() * n
-                sums.correct += (pred == y).sum()
+                correct = (pred == y).sum()
+                row_loss += loss * n
+                row_correct += correct
+                sums.loss += loss.double() * n
+                sums.correct += correct
                 sums.confusion += torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
             sums.seen += n
             seen_row += n
@@ -493,25 +534,9 @@ class Run:
         log.info("epoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%% | %.1f s", epoch,
                  self.cfg.epochs, train_loss, 100 * sums.correct.item() / sums.seen, val["loss"], 100 * val["acc"], seconds)
 
-    @torch.no_grad()
     def evaluate(self, loader: DeviceLoader, split: str, epoch: int) -> dict:
-        """Per-image records of a split into predictions/; returns mean loss and accuracy."""
-        self.model.eval()
-        k = min(5, len(self.classes))
-        parts: dict[str, list] = {name: [] for name in ("indices", "labels", "preds", "topk_classes", "topk_probs", "loss")}
-        for idx, x, y in loader.epoch(epoch):
-            with self.autocast():
-                logits = self.model(x).float()
-            probs = logits.softmax(1)
-            top_probs, top_classes = probs.topk(k, dim=1)
-            for name, value in (("indices", idx), ("labels", y), ("preds", top_classes[:, 0]),
-                                ("topk_classes", top_classes), ("topk_probs", top_probs),
-                                ("loss", F.cross_entropy(logits, y, reduction="none"))):
-                parts[name].append(value.cpu())
-        self.model.train()
-        arrays = {name: torch.cat(values).numpy() for name, values in parts.items()}
-        arrays["topk_probs"] = arrays["topk_probs"].astype(np.float32)
-        arrays["loss"] = arrays["loss"].astype(np.float32)
+        """Record a split's per-image predictions in predictions/; returns mean loss and accuracy."""
+        arrays = self.predict(loader)
         runs.save_predictions(self.run_dir, split, epoch, **arrays)
         return {"loss": float(arrays["loss"].mean()), "acc": float((arrays["preds"] == arrays["labels"]).mean())}
 
@@ -620,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--milestones", type=float, nargs="*", default=d.milestones,
                    help="multistep: epochs at which lr is divided by 10 (default: 50%% and 75%% of the run)")
     p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--warmup", choices=WARMUPS, default=d.warmup, help="linear ramp, or constant lr/10 as the paper's ResNet-110")
+    p.add_argument("--warmup-mode", choices=WARMUPS, default=d.warmup_mode, help="linear ramp, or constant lr/10 as the paper's ResNet-110")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help=DEVICES_HELP)
     p.add_argument("--precision", choices=PRECISIONS, default=d.precision)
@@ -661,11 +686,14 @@ def _explicit(parser: argparse.ArgumentParser, name: str) -> bool:
     return name in parser._explicit  # type: ignore[attr-defined]
 
 
-def parse(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace, argparse.ArgumentParser]:
-    parser = build_parser()
+def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, argparse.Namespace, argparse.ArgumentParser]:
+    """The config from a command line; more_arguments(parser) may add flags (the benchmark's)."""
+    parser, probe = build_parser(), build_parser()
+    for p in (parser, probe):
+        if more_arguments:
+            more_arguments(p)
     args = parser.parse_args(argv)
     # Which flags were typed: parse again with every default suppressed.
-    probe = build_parser()
     for action in probe._actions:
         action.default = argparse.SUPPRESS
     parser._explicit = set(vars(probe.parse_args(argv)))  # type: ignore[attr-defined]

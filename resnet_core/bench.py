@@ -1,0 +1,119 @@
+"""Training throughput: ``python -m resnet_core.bench --data-dir DIR [trainer flags] [--peer PEER.py]``.
+
+Times real training steps of the trainer's own Trainer (on-device data, augmentation,
+mixed precision, the optimizer step) and prints one JSON line with
+``train_images_per_s``. With ``--peer`` it alternates fresh processes of this benchmark
+and of a peer script that prints the same key (e.g. the standard PyTorch recipe in
+``../shared/bench/peer_baseline.py``), round by round on the same machine, and prints
+each round and the median ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from .train import Trainer, config_errors, parse
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def measure(trainer: Trainer, steps: int, warmup: int) -> float:
+    """Images per second over `steps` training steps after `warmup` untimed ones."""
+    done, epoch, t0 = 0, 1, 0.0
+    while done < warmup + steps:
+        for _, x, y in trainer.train_loader.epoch(epoch):
+            if done == warmup:
+                _sync(trainer.device)
+                t0 = time.perf_counter()
+            trainer.train_step(x, y)
+            done += 1
+            if done == warmup + steps:
+                break
+        epoch += 1
+    _sync(trainer.device)
+    return steps * trainer.cfg.batch_size / (time.perf_counter() - t0)
+
+
+def run_json(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare(argv: list[str], args) -> dict:
+    """Alternate fresh processes of ours and the peer's; the median ratio of their images/s."""
+    ours_cmd = [sys.executable, "-m", "resnet_core.bench", *_without_peer_flags(argv)]
+    peer_cmd = [sys.executable, args.peer, "--data", args.data_dir, "--workers", str(args.peer_workers),
+                "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch_size),
+                "--depth", str(args.depth)]
+    if args.device != "auto":
+        peer_cmd += ["--device", args.device.split(":")[0] if args.device.startswith("cuda") else args.device]
+    rounds = []
+    for r in range(args.rounds):
+        peer = run_json(peer_cmd)["train_images_per_s"]
+        ours = run_json(ours_cmd)
+        rounds.append({"round": r + 1, "ours": round(ours["train_images_per_s"], 1), "peer": round(peer, 1),
+                       "ratio": round(ours["train_images_per_s"] / peer, 3)})
+        print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+    return {"median_ratio": statistics.median(r["ratio"] for r in rounds), "rounds": rounds,
+            "ours": {k: v for k, v in ours.items() if k != "train_images_per_s"}}
+
+
+def _without_peer_flags(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--peer", "--rounds", "--peer-workers"):
+            skip = True
+            continue
+        if a.split("=")[0] in ("--peer", "--rounds", "--peer-workers"):
+            continue
+        out.append(a)
+    return out
+
+
+def add_bench_arguments(parser) -> None:
+    parser.prog = "python -m resnet_core.bench"
+    parser.description = __doc__.split("\n")[0]
+    parser.add_argument("--steps", type=int, default=60, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first")
+    parser.add_argument("--peer", default=None, help="a peer script to alternate with (prints train_images_per_s)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of ours + peer with --peer")
+    parser.add_argument("--peer-workers", type=int, default=0, help="DataLoader workers for the peer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    cfg, args, parser = parse(argv, add_bench_arguments)
+    errors = config_errors(cfg)
+    if errors:
+        parser.error("; ".join(errors.values()))
+    if args.peer:
+        if not args.data_dir:
+            parser.error("--peer needs --data-dir")
+        print(json.dumps(compare(argv, args)))
+        return 0
+    trainer = Trainer(cfg)
+    trainer.prepare_data()
+    trainer.build()
+    rate = measure(trainer, args.steps, args.warmup)
+    print(json.dumps({"train_images_per_s": rate, "depth": cfg.depth, "block": cfg.block, "batch_size": cfg.batch_size,
+                      "device": str(trainer.device), "precision": trainer.precision,
+                      "channels_last": trainer.channels_last, "steps": args.steps, "torch": torch.__version__}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
