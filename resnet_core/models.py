@@ -130,9 +130,11 @@ class CifarResNet(nn.Module):
         self.layer3 = self._make_layer(block, STAGE_WIDTHS[2], blocks_per_stage, 2, shortcut)
         self.fc = nn.Linear(self.in_planes, num_classes)
         for m in self.modules():
-            # The paper initialises weights as in He et al. 2015 ("Delving deep into rectifiers").
+            # The paper initialises weights as in He et al. 2015 ("Delving deep into rectifiers"),
+            # forward case (fan_in), as the well-known CIFAR reproductions do. fan_out would give
+            # the 64 -> 10 classifier a 2.5x larger scale and a much worse start.
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)

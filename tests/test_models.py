@@ -105,5 +105,6 @@ def test_kaiming_init_and_block_types():
     model = build_model(20)
     assert isinstance(model.layer2[0], BasicBlock)
     w = model.conv1.weight
-    # He init with fan_out: std = sqrt(2 / (16 * 3 * 3)) = 0.118
-    assert 0.08 < w.std().item() < 0.16
+    # He init, forward case: std = sqrt(2 / fan_in) = sqrt(2 / (3 * 3 * 3)) = 0.27
+    assert 0.22 < w.std().item() < 0.33
+    assert 0.13 < model.fc.weight.std().item() < 0.22  # sqrt(2 / 64) = 0.18
