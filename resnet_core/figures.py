@@ -46,7 +46,9 @@ def _layout(fig: go.Figure, title: str | None, height: int, y_title: str, x_titl
         title=dict(text=title, x=0, xanchor="left", font=dict(size=15)) if title else None,
         height=height,
         margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title=None),
+        # Below the plot: a legend beside the title wraps over it in a narrow column.
+        legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0, title=None,
+                    font=dict(size=11)),
         hovermode="x unified",
         uirevision="keep",
     )
@@ -55,11 +57,23 @@ def _layout(fig: go.Figure, title: str | None, height: int, y_title: str, x_titl
     return fig
 
 
+def _integer_epochs(fig: go.Figure, epoch_rows: Sequence[dict]) -> None:
+    """Whole-epoch ticks for short runs (plotly would label 0.5, 1.5...)."""
+    last = max((r.get("epoch", 0) for r in epoch_rows), default=0)
+    if 0 < last <= 12:
+        fig.update_xaxes(tick0=0, dtick=1)
+
+
 def _x_of_steps(rows: Sequence[dict], steps_per_epoch: int | None) -> list[float]:
     """Fractional epochs of step rows: step / steps per epoch, else the epoch number."""
     if steps_per_epoch:
         return [r["step"] / steps_per_epoch for r in rows]
     return [float(r.get("epoch", 0)) for r in rows]
+
+
+def _step_mode(rows: Sequence[dict]) -> str:
+    """Lines for step rows, with markers while there are too few points to draw a line."""
+    return "lines" if len(rows) > 2 else "lines+markers"
 
 
 def _values(rows: Sequence[dict], key: str, scale: float = 1.0) -> list[float | None]:
@@ -76,7 +90,7 @@ def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "loss"),
-                                 name="train (steps)", mode="lines", line=dict(color=TRAIN_COLOUR, width=1),
+                                 name="train (steps)", mode=_step_mode(step_rows), line=dict(color=TRAIN_COLOUR, width=1),
                                  opacity=0.45, hovertemplate="%{y:.4f}"))
     if epoch_rows:
         x = [r["epoch"] for r in epoch_rows]
@@ -84,6 +98,7 @@ def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per
                                  line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.4f}"))
         fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "val_loss"), name="validation", mode="lines+markers",
                                  line=dict(color=VAL_COLOUR, width=2), hovertemplate="%{y:.4f}"))
+    _integer_epochs(fig, epoch_rows)
     return _layout(fig, title, height, "cross-entropy")
 
 
@@ -93,7 +108,7 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "acc", 100),
-                                 name="train (steps)", mode="lines", line=dict(color=TRAIN_COLOUR, width=1),
+                                 name="train (steps)", mode=_step_mode(step_rows), line=dict(color=TRAIN_COLOUR, width=1),
                                  opacity=0.45, hovertemplate="%{y:.2f}%"))
     if epoch_rows:
         x = [r["epoch"] for r in epoch_rows]
@@ -107,6 +122,7 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
                                  mode="markers", marker=dict(color=TEST_COLOUR, size=11, symbol="star"),
                                  hovertemplate="%{y:.2f}%"))
     fig = _layout(fig, title, height, "accuracy")
+    _integer_epochs(fig, epoch_rows)
     fig.update_yaxes(ticksuffix="%", rangemode="tozero")
     return fig
 
@@ -116,12 +132,13 @@ def lr_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_e
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "lr"),
-                                 name="lr", mode="lines", line=dict(color=LR_COLOUR, width=2, shape="hv"),
+                                 name="lr", mode=_step_mode(step_rows), line=dict(color=LR_COLOUR, width=2),
                                  hovertemplate="%{y:.3g}"))
     elif epoch_rows:
         fig.add_trace(go.Scatter(x=[r["epoch"] for r in epoch_rows], y=_values(epoch_rows, "lr"), name="lr",
                                  mode="lines+markers", line=dict(color=LR_COLOUR, width=2), hovertemplate="%{y:.3g}"))
     fig = _layout(fig, title, height, "learning rate")
+    _integer_epochs(fig, epoch_rows)
     fig.update_layout(showlegend=False)
     fig.update_yaxes(exponentformat="e", rangemode="tozero")
     return fig
@@ -140,6 +157,7 @@ def overlay_figure(series: Sequence[tuple[str, Sequence[dict]]], metric: str = "
             line=dict(color=PALETTE[i % len(PALETTE)], width=2), marker=dict(size=5),
             hovertemplate=f"%{{y:{'.2f' if is_fraction else '.4g'}}}{'%' if is_fraction else ''}"))
     fig = _layout(fig, title or label, height, label)
+    _integer_epochs(fig, [r for _, rows in series for r in rows])
     if is_fraction:
         fig.update_yaxes(ticksuffix="%")
     if metric == "lr":
@@ -155,7 +173,7 @@ def _cell_text(cm: np.ndarray, z: np.ndarray, mode: str) -> list[list[str]]:
 
 
 def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts",
-                     selected: tuple[int, int] | None = None, height: int = 560,
+                     selected: tuple[int, int] | None = None, height: int = 600,
                      title: str | None = None) -> go.Figure:
     """The confusion matrix (rows = true, columns = predicted), clickable per cell.
 
@@ -208,12 +226,13 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
         hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
         plot_bgcolor="rgba(0,0,0,0)",
     )
-    fig.update_xaxes(title_text="predicted class", side="bottom", tickangle=-40, type="category",
+    # Explicit ranges: the invisible markers would otherwise make plotly pad the axes around the cells.
+    fig.update_xaxes(title_text="predicted class", side="bottom", tickangle=-35, type="category",
+                     range=[-0.5, n - 0.5],
                      categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False, automargin=True,
-                     constrain="domain")
-    fig.update_yaxes(title_text="true class", autorange="reversed", type="category", categoryorder="array",
-                     categoryarray=classes, showgrid=False, zeroline=False, automargin=True,
-                     scaleanchor="x", scaleratio=1, constrain="domain")
+                     fixedrange=True)
+    fig.update_yaxes(title_text="true class", range=[n - 0.5, -0.5], type="category", categoryorder="array",
+                     categoryarray=classes, showgrid=False, zeroline=False, automargin=True, fixedrange=True)
     return fig
 
 

@@ -183,7 +183,7 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
         if images is not None and 0 <= r.index < len(images):
             img = (f'<img src="{png_data_uri(images[r.index])}" width="{size}" height="{size}" '
                    f'alt="image {r.index}" style="width:{size}px;height:{size}px;image-rendering:pixelated;'
-                   f'image-rendering:crisp-edges;display:block;margin:0 auto 4px auto;border-radius:2px">')
+                   f'display:block;margin:0 auto 4px auto;border-radius:2px">')
         else:
             img = ""
         top = " · ".join(f"{esc(classes[c])} {100 * p:.0f}%" for c, p in r.top)
@@ -197,8 +197,7 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
             f'<div>true <b>{esc(classes[r.true])}</b></div>'
             f'<div>pred <b style="color:{colour}">{esc(classes[r.pred])}</b> {100 * r.confidence:.0f}%</div>'
             f'<div style="opacity:0.7">loss {r.loss:.2f}</div>'
-            f'<div style="opacity:0.7;white-space:nowrap;overflow:hidden;text-overflow:ellipsis" '
-            f'title="{esc(top)}">{top}</div>'
+            f'<div style="opacity:0.7;font-size:10.5px" title="top-3 predictions">{top}</div>'
             f"</div>"
         )
     attrs = ""
@@ -255,7 +254,9 @@ class ImageStore:
         return self._done.is_set()
 
     def get(self, timeout: float | None = None):
-        self.start()
+        """The loaded dataset; raises what the load raised (call start() to try again)."""
+        if self._thread is None:
+            self.start()
         if not self._done.wait(timeout):
             raise TimeoutError(f"CIFAR-10 from {self.data_dir} is still loading")
         if self._error is not None:

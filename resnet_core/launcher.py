@@ -301,7 +301,7 @@ def _tail(path: Path, lines: int, max_bytes: int) -> list[str]:
         f.seek(max(0, size - max_bytes))
         text = f.read().decode("utf-8", "replace")
     # Progress bars redraw with carriage returns; keep each line's last state only.
-    out = [ln.rsplit("\r", 1)[-1].rstrip() for ln in text.splitlines()]
+    out = [ln.rstrip("\r").rsplit("\r", 1)[-1].rstrip() for ln in text.split("\n")]
     return [ln for ln in out if ln.strip()][-lines:]
 
 

@@ -1,0 +1,28 @@
+"""ResNet Studio: `streamlit run app.py`.
+
+Configure, launch and watch CIFAR-10 ResNet training runs (each one its own process, see
+resnet_core/launcher.py), and dig into their mistakes. Folders: $RESNET_STUDIO_RUNS
+(default ./checkpoints) for runs, $RESNET_STUDIO_DATA (default ./data) for CIFAR-10.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+st.set_page_config(page_title="ResNet Studio", page_icon=":material/neurology:", layout="wide")
+
+PAGES = [
+    st.Page(ROOT / "app_pages" / "home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page(ROOT / "app_pages" / "train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page(ROOT / "app_pages" / "analyze.py", title="Analyze", icon=":material/grid_on:", url_path="analyze"),
+    st.Page(ROOT / "app_pages" / "runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
+]
+
+st.navigation(PAGES, position="top").run()

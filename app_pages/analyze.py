@@ -1,0 +1,191 @@
+"""Analyze: a run's confusion matrix at any recorded epoch; click a cell to see its images."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app_pages import common
+from resnet_core import data, figures, gallery, runs
+from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
+
+SPLIT_LABELS = {"val": "validation", "train": "training", "test": "test"}
+PER_PAGE = 30
+CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
+
+
+def _set_cell(t: int, p: int) -> None:
+    st.session_state[CELL_KEY] = (int(t), int(p))
+    st.session_state["an_page"] = 1
+
+
+def _on_cm_select(classes: list[str]) -> None:
+    """on_select: copy the clicked cell into our own key (the chart's own selection is lost
+    whenever the figure changes, e.g. to outline the selected cell)."""
+    cell = gallery.selection_from_event(st.session_state.get("an_cm"), classes)
+    if cell is not None:
+        _set_cell(cell.true, cell.pred)
+
+
+def _clear_cell() -> None:
+    st.session_state.pop(CELL_KEY, None)
+
+
+st.title("Analyze")
+all_runs = [r for r in runs.list_runs(common.runs_dir())
+            if any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
+if not all_runs:
+    st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
+            "epoch of a run.", icon=":material/info:")
+    st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
+    st.stop()
+
+if data.dataset_present(common.data_dir()):
+    common.image_store()  # start loading the images in the background, for the first click
+
+ids = [r.run_id for r in all_runs]
+by_id = {r.run_id: r for r in all_runs}
+wanted = st.query_params.get("run")
+if wanted not in ids:
+    wanted = ids[0]
+c_run, c_split, c_norm = st.columns([3, 2, 3])
+with c_run:
+    run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"an_run_{wanted}",
+                          format_func=lambda i: common.run_title(by_id[i]))
+common.set_query_run(run_id)
+info = by_id[run_id]
+classes = list(info.config.get("classes") or [])
+available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
+val_source = (info.config.get("resolved") or {}).get("val_source")
+
+
+def _split_label(s: str) -> str:
+    if s == "val" and val_source == "test":
+        return "validation (= test set)"
+    return SPLIT_LABELS[s]
+
+
+with c_split:
+    split = st.segmented_control("Split", available, key="an_split", format_func=_split_label, required=True,
+                                 default=available[0])
+    split = split if split in available else available[0]
+with c_norm:
+    mode = st.segmented_control("Normalisation", list(figures.NORMALISATIONS), key="an_norm", required=True,
+                                default="counts",
+                                format_func={"counts": "counts", "recall": "rows = recall",
+                                             "precision": "columns = precision"}.get)
+    mode = mode or "counts"
+
+epochs = runs.recorded_epochs(info.path, split)
+if len(epochs) > 1:
+    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"an_epoch_{run_id}_{split}",
+                             help="slide to watch the matrix evolve over training")
+else:
+    epoch = epochs[0]
+    st.caption(f"Epoch {epoch} (the only one recorded for this split).")
+
+if split == "train":
+    cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
+    preds = None
+else:
+    preds = common.predictions(info.path, split, epoch)
+    cm = confusion_matrix(preds["labels"], preds["preds"], len(classes) or int(preds["topk_classes"].max()) + 1)
+if not classes:
+    classes = [str(i) for i in range(cm.shape[0])]
+report = class_report(cm)
+
+total = int(cm.sum())
+wrong = total - int(np.trace(cm))
+k1, k2, k3, k4 = st.columns(4)
+k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—")
+k2.metric("Images", f"{total:,}")
+k3.metric("Misclassified", f"{wrong:,}")
+mean_f1 = np.nanmean(report.f1) if np.isfinite(report.f1).any() else float("nan")
+k4.metric("Mean F1", f"{100 * mean_f1:.2f}%" if math.isfinite(mean_f1) else "—")
+
+cell_value = st.session_state.get(CELL_KEY)
+cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
+
+mat_col, gal_col = st.columns([11, 10], gap="medium")
+with mat_col:
+    fig = figures.confusion_figure(cm, classes, mode, selected=(cell.true, cell.pred) if cell else None)
+    st.plotly_chart(fig, key="an_cm", on_select=lambda: _on_cm_select(classes), selection_mode="points",
+                    config={"displayModeBar": False})
+    st.caption("Rows: true class · columns: predicted class. Click a cell to see its images; "
+               "click a diagonal cell for the correctly classified ones.")
+
+with gal_col:
+    if cell is None:
+        st.markdown("**Gallery**")
+        st.info("Click a cell of the matrix (or a pair below) to see its images.", icon=":material/touch_app:")
+    else:
+        n_cell = int(cm[cell.true, cell.pred])
+        kind = "correct" if cell.correct else "misclassified"
+        h1, h2 = st.columns([5, 1], vertical_alignment="center")
+        h1.markdown(f"**true {classes[cell.true]} → predicted {classes[cell.pred]}** · {n_cell:,} {kind} "
+                    f"image{'s' if n_cell != 1 else ''}")
+        h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
+        source = gallery.image_source(info.config, split)
+        if split == "train" or preds is None:
+            st.info("The training split records only its confusion matrix (accumulated over the epoch's "
+                    "augmented batches), not per-image predictions, so its cells have no gallery. "
+                    "Switch to the validation or test split to see images.", icon=":material/info:")
+        elif n_cell == 0:
+            st.caption("No images in this cell.")
+        else:
+            o1, o2, o3 = st.columns([3, 3, 2], vertical_alignment="bottom")
+            sort = o1.segmented_control("Sort by", list(gallery.SORTS), key="an_sort", default="confidence",
+                                        required=True)
+            order = o2.segmented_control("Order", ["highest first", "lowest first"], key="an_order",
+                                         default="highest first", required=True)
+            positions = gallery.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
+            pages = max(1, math.ceil(len(positions) / PER_PAGE))
+            page_no = 1
+            if pages > 1:
+                if st.session_state.get("an_page", 1) > pages:
+                    st.session_state["an_page"] = 1
+                page_no = o3.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
+                                          key="an_page")
+            page = gallery.paginate(len(positions), page_no, PER_PAGE)
+            items = gallery.records(preds, positions[page.start:page.stop])
+            store = common.image_store()
+            images, problem = None, None
+            try:
+                images = store.images(source, timeout=30)
+            except Exception as e:  # no data folder here: show the records without pictures
+                problem = str(e)
+            if problem:
+                st.warning(f"Images unavailable: {problem}", icon=":material/image_not_supported:")
+            st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
+                       f"images from the {'training' if source == 'train' else 'test'} set")
+            st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
+
+bottom_l, bottom_r = st.columns([2, 3], gap="large")
+with bottom_l:
+    st.markdown("**Most-confused pairs**")
+    pairs = most_confused_pairs(cm, k=8)
+    if not pairs:
+        st.caption("No mistakes at this epoch.")
+    for t, p, n in pairs:
+        share = f"{100 * n / cm[t].sum():.1f}% of {classes[t]}" if cm[t].sum() else ""
+        st.button(f"{classes[t]} → {classes[p]} · {n:,} ({share})", key=f"an_pair_{t}_{p}", on_click=_set_cell,
+                  args=(t, p), type="tertiary",
+                  help="open this cell's images" if split != "train" else "select this cell")
+with bottom_r:
+    st.markdown("**Per-class metrics**")
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f}%" if math.isfinite(x) else "— (undefined)"
+
+    table = pd.DataFrame({
+        "class": classes,
+        "precision": [pct(x) for x in report.precision],
+        "recall": [pct(x) for x in report.recall],
+        "F1": [pct(x) for x in report.f1],
+        "support": [int(s) for s in report.support],
+    })
+    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
+st.plotly_chart(figures.class_metrics_figure(report, classes), key="an_bars", config={"displayModeBar": False})

@@ -1,0 +1,129 @@
+"""Runs: every run in the runs folder, curves of several overlaid, delete after a confirm."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import common
+from resnet_core import figures, launcher, monitor, runs
+
+st.title("Runs")
+folder = common.runs_dir()
+all_runs = runs.list_runs(folder)
+orphans = launcher.unstarted_folders(folder)
+
+if not all_runs and not orphans:
+    st.info(f"No runs in `{folder.resolve()}` yet.", icon=":material/info:")
+    st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
+    st.stop()
+
+rows = [monitor.run_summary_row(r) for r in all_runs]
+table = pd.DataFrame(rows)
+if not table.empty:
+    table["best val acc"] = table["best val acc"].map(lambda x: None if x is None else 100 * x)
+    table["test acc"] = table["test acc"].map(lambda x: None if x is None else 100 * x)
+    table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce")
+    table["analyze"] = [f"./analyze?run={r.run_id}" for r in all_runs]
+    table["monitor"] = [f"./train?run={r.run_id}" for r in all_runs]
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_order=["run", "state", "model", "epochs", "best val acc", "test acc", "time", "monitor", "analyze",
+                      "block", "shortcut", "batch", "lr", "schedule", "device", "precision", "created"],
+        column_config={
+            "run": st.column_config.TextColumn("run", width="medium"),
+            "best val acc": st.column_config.NumberColumn("best val acc", format="%.2f%%"),
+            "test acc": st.column_config.NumberColumn("test acc", format="%.2f%%"),
+            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+            "lr": st.column_config.NumberColumn("lr", format="%g"),
+            "analyze": st.column_config.LinkColumn("analyze", display_text="open"),
+            "monitor": st.column_config.LinkColumn("monitor", display_text="open"),
+        },
+    )
+    counts = pd.Series([r.state for r in all_runs]).value_counts()
+    st.caption(f"{len(all_runs)} runs in `{folder.resolve()}` · "
+               + " · ".join(f"{n} {state}" for state, n in counts.items()))
+
+    st.subheader("Compare curves")
+    with_epochs = [r for r in all_runs if (r.status or {}).get("epoch")]
+    if not with_epochs:
+        st.caption("Curves appear once a run has finished an epoch.")
+    else:
+        by_id = {r.run_id: r for r in with_epochs}
+        c1, c2 = st.columns([3, 1])
+        chosen = c1.multiselect("Runs to overlay", list(by_id), default=list(by_id)[:3], key="runs_overlay",
+                                format_func=lambda i: common.run_title(by_id[i]))
+        metric = c2.selectbox("Metric", list(figures.OVERLAY_METRICS), key="runs_metric",
+                              format_func=lambda m: figures.OVERLAY_METRICS[m][0])
+        if chosen:
+            series = []
+            for run_id in chosen:
+                epoch_rows = [r for r in runs.read_metrics(by_id[run_id].path) if r.get("type") == "epoch"]
+                model = (by_id[run_id].config.get("model") or {}).get("name", "")
+                series.append((f"{run_id} ({model})" if model else run_id, epoch_rows))
+            st.plotly_chart(figures.overlay_figure(series, metric), key="runs_overlay_chart",
+                            config={"displaylogo": False})
+        else:
+            st.caption("Pick one or more runs to compare.")
+
+st.subheader("Details and delete")
+
+
+def _ask_delete(path: str) -> None:
+    st.session_state["runs_confirm_delete"] = path
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("runs_confirm_delete", None)
+
+
+def _do_delete(path: str) -> None:
+    st.session_state.pop("runs_confirm_delete", None)
+    try:
+        launcher.delete_run(path, folder)
+    except (launcher.RunActiveError, ValueError, OSError) as e:
+        st.session_state["runs_msg"] = ("error", str(e))
+    else:
+        st.session_state["runs_msg"] = ("success", f"Deleted {path.rsplit('/', 1)[-1]}.")
+
+
+choices = [r.run_id for r in all_runs] + [p.name for p in orphans]
+infos = {r.run_id: r for r in all_runs}
+picked = st.selectbox("Run", choices, key="runs_pick",
+                      format_func=lambda i: common.run_title(infos[i]) if i in infos else f"{i} · failed to start")
+path = folder / picked
+info = infos.get(picked)
+msg = st.session_state.pop("runs_msg", None)
+if msg:
+    (st.error if msg[0] == "error" else st.success)(msg[1])
+
+d1, d2 = st.columns([3, 2], gap="large")
+with d1:
+    if info is not None:
+        with st.expander("config.json", expanded=False):
+            st.code(json.dumps(info.config, indent=2), language="json")
+        with st.expander("status.json", expanded=False):
+            st.code(json.dumps(info.status, indent=2), language="json")
+    else:
+        st.warning("This folder has no config.json: the trainer exited before starting the run.",
+                   icon=":material/error:")
+    tail = launcher.log_tail(path, 25)
+    with st.expander("Log tail", expanded=info is None or info.state in ("failed", "diverged", runs.CRASHED)):
+        st.code(tail or "(no log)", language=None, height=320)
+with d2:
+    active = info is not None and info.is_active
+    if st.session_state.get("runs_confirm_delete") == str(path):
+        st.warning(f"Delete **{picked}** with its checkpoints, metrics and predictions? This cannot be undone.",
+                   icon=":material/warning:")
+        y, n = st.columns(2)
+        y.button("Yes, delete", type="primary", key="runs_delete_yes", on_click=_do_delete, args=(str(path),),
+                 icon=":material/delete_forever:", disabled=active)
+        n.button("Cancel", key="runs_delete_no", on_click=_cancel_delete)
+    else:
+        st.button("Delete run…", key="runs_delete", on_click=_ask_delete, args=(str(path),),
+                  icon=":material/delete:", disabled=active,
+                  help="stop the run first" if active else "asks for confirmation")
+    if active:
+        st.caption(f"This run is {info.state}: stop it on the Train page before deleting it.")

@@ -1,0 +1,313 @@
+"""End to end in a real browser (Playwright + Debian's Chromium): start the dashboard on a
+free localhost port with a tiny CIFAR-format dataset, launch a short run from the Train
+page, watch the live chart gain epoch points, open Analyze, click an off-diagonal cell of
+the confusion matrix at its pixel position, and check that the gallery shows exactly that
+cell's images and count. A second test times the click-to-gallery path and the Analyze
+page's first render with 10,000 recorded predictions.
+
+A missing browser or Playwright fails under CI ($CI set) and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_cifar_folder
+from fake_runs import make_run
+from resnet_core import runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"browser test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        _unavailable(f"playwright is not installed ({e})")
+    if not Path(CHROMIUM).exists():
+        _unavailable(f"no browser at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as e:  # a broken browser install
+            _unavailable(f"chromium did not start: {e}")
+        yield b
+        b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free port, with a tiny dataset and an empty runs folder."""
+    base = tmp_path_factory.mktemp("e2e")
+    data_dir = write_cifar_folder(base / "data", n_train=500, n_test=200)
+    runs_dir = base / "runs"
+    runs_dir.mkdir()
+    port = _free_port()
+    env = dict(os.environ, RESNET_STUDIO_RUNS=str(runs_dir), RESNET_STUDIO_DATA=str(data_dir),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(base / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "localhost", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{(base / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield {"url": url, "runs_dir": runs_dir, "data_dir": data_dir, "log": base / "streamlit.log"}
+    finally:
+        # The trainers the app started run in their own sessions: stop them too.
+        for info in runs.list_runs(runs_dir):
+            pid = (info.status or {}).get("pid")
+            if info.is_active and pid:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def wait_app_idle(page, timeout: float = 30.0) -> None:
+    """Wait until Streamlit finished the current script run (no running indicator)."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout * 1000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout * 1000)
+
+
+def set_number(page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(300)
+
+
+def choose(page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(300)
+
+
+JS_TRACE_POINTS = """(name) => {
+  const out = [];
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    for (const t of (gd.data || [])) if (t.name === name) out.push((t.x || []).length);
+  }
+  return out;
+}"""
+
+JS_CELL_POSITION = """([t, p]) => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const d = gd.data || [];
+    if (d.length < 2 || d[0].type !== 'heatmap' || !d[1].customdata) continue;
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    const r = gd.getBoundingClientRect();
+    return {x: r.left + xa._offset + xa.l2p(p), y: r.top + ya._offset + ya.l2p(t)};
+  }
+  return null;
+}"""
+
+
+JS_WATCH_GALLERY = """(sel) => {
+  // In-page timing: from the pointer press on the cell to the gallery of that cell in the DOM.
+  window.__rs = {click: null, shown: null};
+  document.addEventListener('mousedown', () => { window.__rs.click = performance.now(); },
+                            {capture: true, once: true});
+  const obs = new MutationObserver(() => {
+    if (window.__rs.shown === null && document.querySelector(sel)) {
+      window.__rs.shown = performance.now();
+      obs.disconnect();
+    }
+  });
+  obs.observe(document.body, {childList: true, subtree: true});
+}"""
+
+
+def gallery_selector(t: int, p: int) -> str:
+    return f".rs-gallery[data-true='{t}'][data-pred='{p}']"
+
+
+def click_cell(page, t: int, p: int) -> None:
+    """Click cell (true t, predicted p) of the confusion matrix at its pixel position."""
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
+                           "gd => gd.data && gd.data[0] && gd.data[0].type === 'heatmap')", timeout=30_000)
+    plot = page.locator(".js-plotly-plot").first
+    plot.scroll_into_view_if_needed()
+    pos = page.evaluate(JS_CELL_POSITION, [t, p])
+    assert pos, "no confusion matrix on the page"
+    page.mouse.move(pos["x"], pos["y"])
+    page.wait_for_timeout(150)  # let plotly register the hover, as a person's pointer would
+    page.evaluate(JS_WATCH_GALLERY, gallery_selector(t, p))
+    page.mouse.click(pos["x"], pos["y"])
+
+
+def check_gallery(page, t: int, p: int, expected: int, per_page: int = 30) -> float:
+    """Wait for the gallery of cell (t, p); check its count and that every card is of that
+    cell. Returns the seconds from the click to the gallery in the page."""
+    sel = gallery_selector(t, p)
+    page.wait_for_selector(sel, timeout=20_000)
+    gallery = page.locator(sel)
+    assert int(gallery.get_attribute("data-total")) == expected
+    cards = gallery.locator(".rs-card")
+    assert cards.count() == min(expected, per_page)
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        assert (card.get_attribute("data-true"), card.get_attribute("data-pred")) == (str(t), str(p))
+    images = gallery.locator("img")
+    assert images.count() == min(expected, per_page)
+    assert images.first.evaluate("img => img.complete && img.naturalWidth") == 32
+    assert "pixelated" in images.first.evaluate("img => getComputedStyle(img).imageRendering")
+    timing = page.evaluate("() => window.__rs")
+    return (timing["shown"] - timing["click"]) / 1000
+
+
+def worst_off_diagonal(run_dir: Path, epoch: int) -> tuple[int, int, int]:
+    preds = runs.load_predictions(run_dir, "val", epoch)
+    cm = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(cm, (preds["labels"], preds["preds"]), 1)
+    np.fill_diagonal(cm, 0)
+    t, p = np.unravel_index(np.argmax(cm), cm.shape)
+    return int(t), int(p), int(cm[t, p])
+
+
+def test_launch_watch_and_click_a_cell(server, page):
+    url, runs_dir = server["url"], server["runs_dir"]
+    page.goto(url + "/train")
+    wait_app_idle(page)
+    page.get_by_text("Launch training").wait_for()
+    # A short run: ResNet-8 on 400 images, 50 for validation, 4 epochs on the CPU.
+    choose(page, "Depth", "ResNet-8")
+    set_number(page, "Epochs", 4)
+    set_number(page, "Batch size", 32)
+    set_number(page, "Validation size", 50)
+    set_number(page, "Subset", 400)
+    page.get_by_label("Learning rate", exact=True).fill("0.05")
+    page.get_by_label("Learning rate", exact=True).press("Enter")
+    choose(page, "Device", "cpu")
+    page.get_by_label("Run name", exact=True).fill("e2e")
+    page.get_by_label("Run name", exact=True).press("Enter")
+    wait_app_idle(page)
+    page.get_by_role("button", name="Launch training").click()
+    page.get_by_text("Launched").wait_for(timeout=20_000)
+
+    # The live accuracy chart gains validation points, epoch by epoch, without a reload.
+    seen: list[int] = []
+    deadline = time.time() + 240
+    run_dir = None
+    while time.time() < deadline:
+        counts = page.evaluate(JS_TRACE_POINTS, "validation")
+        if counts:
+            n = max(counts)
+            if not seen or n != seen[-1]:
+                seen.append(n)
+        found = [r for r in runs.list_runs(runs_dir)]
+        if found:
+            run_dir = found[0].path
+            if found[0].state == "completed" and seen and seen[-1] == 4:
+                break
+            assert found[0].state in ("queued", "running", "completed"), runs.read_run(run_dir).status
+        time.sleep(0.25)
+    assert run_dir is not None and run_dir.name.endswith("-e2e")
+    assert seen and seen[-1] == 4, f"validation points seen over time: {seen}"
+    assert len(seen) >= 2 and seen == sorted(seen), f"the chart did not grow live: {seen}"
+    page.get_by_text("all epochs done").wait_for(timeout=20_000)
+
+    # Analyze, through the run's link; the run is in the URL. The tiny synthetic classes are
+    # easy: take the last epoch that still made mistakes (the slider starts at the last one).
+    epoch = max((e for e in range(1, 5) if worst_off_diagonal(run_dir, e)[2] > 0), default=None)
+    assert epoch is not None, "the tiny run made no mistake to click on in any epoch"
+    t, p, expected = worst_off_diagonal(run_dir, epoch)
+    page.goto(f"{url}/analyze?run={run_dir.name}")
+    wait_app_idle(page)
+    if epoch < 4:
+        slider = page.get_by_role("slider")
+        slider.focus()
+        for _ in range(4 - epoch):
+            page.keyboard.press("ArrowLeft")
+        page.wait_for_timeout(500)
+        wait_app_idle(page)
+        assert slider.get_attribute("aria-valuetext") in (str(epoch), None) or \
+            slider.get_attribute("aria-valuenow") == str(epoch - 1)
+    click_cell(page, t, p)
+    seconds = check_gallery(page, t, p, expected)
+    print(f"\nclick -> gallery: {seconds:.2f} s for cell ({t}, {p}) with {expected} images")
+    body = page.locator("[data-testid='stApp']").inner_text()
+    assert f"{expected:,} misclassified image" in body
+    assert f"run={run_dir.name}" in page.url
+
+
+def test_gallery_and_analyze_speed_with_10k_predictions(server, page):
+    """10,000 recorded predictions: the Analyze page's first render, and a click's gallery."""
+    runs_dir = server["runs_dir"]
+    run_dir = make_run(runs_dir, "big", epochs_done=2, total_epochs=2, n_val=10_000, source_size=500)
+    url = f"{server['url']}/analyze?run={run_dir.name}"
+    # Warm the server once (imports, the dataset cache), as a running dashboard is.
+    page.goto(url)
+    wait_app_idle(page)
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
+                           "gd => gd.data && gd.data[0] && gd.data[0].type === 'heatmap')", timeout=30_000)
+    page.get_by_text("Per-class metrics").wait_for()
+    first_render = time.perf_counter() - t0
+
+    t, p, expected = worst_off_diagonal(run_dir, 2)
+    click_cell(page, t, p)
+    gallery_s = check_gallery(page, t, p, expected)
+    print(f"\nAnalyze first render {first_render:.2f} s; click -> gallery {gallery_s:.2f} s "
+          f"({expected} images in the cell, 10,000 predictions)")
+    # The targets are 2 s and 1 s; a loaded shared CI machine gets some slack.
+    assert first_render < 4.0
+    assert gallery_s < 2.0

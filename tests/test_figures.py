@@ -1,0 +1,131 @@
+"""Figure builders: the data each trace carries, and the clickable confusion matrix."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from resnet_core import figures
+from resnet_core.metrics import class_report
+
+CLASSES = ["airplane", "automobile", "bird"]
+STEPS = [{"type": "step", "epoch": 1, "step": s, "loss": 2.0 - s / 10, "acc": s / 20, "lr": 0.1, "images_per_s": 9.0}
+         for s in (5, 10)] + [{"type": "step", "epoch": 2, "step": 15, "loss": 1.0, "acc": 0.6, "lr": 0.05,
+                               "images_per_s": 9.0}]
+EPOCHS = [{"type": "epoch", "epoch": e, "step": 10 * e, "train_loss": 1.5 / e, "train_acc": 0.4 * e,
+           "val_loss": 1.6 / e, "val_acc": 0.35 * e, "lr": 0.1 / e} for e in (1, 2)]
+
+
+def trace(fig: go.Figure, name: str):
+    matches = [t for t in fig.data if t.name == name]
+    assert matches, f"no trace {name!r} in {[t.name for t in fig.data]}"
+    return matches[0]
+
+
+def test_loss_figure_puts_steps_on_fractional_epochs_and_both_splits_per_epoch():
+    fig = figures.loss_figure(STEPS, EPOCHS, steps_per_epoch=10)
+    assert list(trace(fig, "train (steps)").x) == [0.5, 1.0, 1.5]
+    assert list(trace(fig, "train").y) == [1.5, 0.75]
+    assert list(trace(fig, "validation").x) == [1, 2]
+    assert fig.layout.xaxis.title.text == "epoch"
+
+
+def test_accuracy_figure_is_in_percent_with_train_and_validation_and_test():
+    test_rows = [{"type": "test", "epoch": 2, "test_acc": 0.81}]
+    fig = figures.accuracy_figure(STEPS, EPOCHS, 10, test_rows)
+    assert list(trace(fig, "train").y) == pytest.approx([40.0, 80.0])
+    assert list(trace(fig, "validation").y) == pytest.approx([35.0, 70.0])
+    assert list(trace(fig, "test").y) == pytest.approx([81.0])
+    assert fig.layout.yaxis.ticksuffix == "%"
+
+
+def test_lr_figure_follows_step_rows():
+    fig = figures.lr_figure(STEPS, EPOCHS, 10)
+    assert list(fig.data[0].y) == [0.1, 0.1, 0.05]
+    # Without step rows it falls back to the epoch rows.
+    assert list(figures.lr_figure([], EPOCHS).data[0].y) == pytest.approx([0.1, 0.05])
+
+
+def test_curves_of_an_empty_run_are_empty_figures_not_errors():
+    for build in (figures.loss_figure, figures.accuracy_figure, figures.lr_figure):
+        assert len(build([], []).data) == 0
+
+
+def test_non_finite_values_become_gaps():
+    rows = [dict(EPOCHS[0], val_loss=float("nan")), EPOCHS[1]]
+    assert trace(figures.loss_figure([], rows), "validation").y[0] is None
+
+
+def test_overlay_has_one_line_per_run_in_percent():
+    fig = figures.overlay_figure([("run-a", EPOCHS), ("run-b", EPOCHS[:1])], "val_acc")
+    assert [t.name for t in fig.data] == ["run-a", "run-b"]
+    assert list(fig.data[0].y) == pytest.approx([35.0, 70.0])
+    assert list(fig.data[1].x) == [1]
+    assert fig.layout.yaxis.ticksuffix == "%"
+    loss = figures.overlay_figure([("run-a", EPOCHS)], "train_loss")
+    assert list(loss.data[0].y) == pytest.approx([1.5, 0.75])
+
+
+def test_confusion_figure_has_a_heatmap_and_an_invisible_clickable_scatter():
+    cm = np.array([[5, 1, 0], [2, 7, 1], [0, 0, 9]])
+    fig = figures.confusion_figure(cm, CLASSES, "counts")
+    heat, cells = fig.data
+    assert isinstance(heat, go.Heatmap) and isinstance(cells, go.Scatter)
+    assert list(heat.x) == CLASSES and list(heat.y) == CLASSES
+    assert heat.z[1][0] == 2  # row = true automobile, column = predicted airplane
+    assert heat.text[1][0] == "2"
+    assert heat.hoverinfo == "skip"
+    # One point per cell, with [true, pred] as plain Python lists (not numpy arrays).
+    assert len(cells.x) == 9
+    custom = cells.customdata
+    assert all(type(c) in (list, tuple) and all(type(v) is int for v in c) for c in custom)
+    pos = list(map(tuple, custom)).index((1, 0))
+    assert cells.y[pos] == "automobile" and cells.x[pos] == "airplane"
+    # Invisible, and never dimmed by a selection.
+    assert cells.marker.opacity == 0
+    assert cells.selected.marker.opacity == 0 and cells.unselected.marker.opacity == 0
+    assert cells.marker.symbol == "square"
+    # Rows top-down in class order, square cells, category axes in class order.
+    assert tuple(fig.layout.yaxis.range) == (2.5, -0.5) and tuple(fig.layout.xaxis.range) == (-0.5, 2.5)
+    assert list(fig.layout.xaxis.categoryarray) == CLASSES
+    assert fig.layout.xaxis.title.text == "predicted class" and fig.layout.yaxis.title.text == "true class"
+    # The figure serialises to JSON as Streamlit sends it, customdata as nested lists.
+    sent = json.loads(fig.to_json())
+    assert sent["data"][1]["customdata"][pos] == [1, 0]
+
+
+def test_confusion_figure_normalisations():
+    cm = np.array([[5, 1, 0], [2, 6, 2], [0, 0, 0]])
+    rec = figures.confusion_figure(cm, CLASSES, "recall").data[0]
+    assert list(rec.z[1]) == pytest.approx([20.0, 60.0, 20.0])
+    assert list(rec.z[2]) == [None, None, None]  # no examples: undefined, not 0
+    assert list(rec.text[1]) == ["20", "60", "20"]
+    prec = figures.confusion_figure(cm, CLASSES, "precision").data[0]
+    assert prec.z[0][0] == pytest.approx(100 * 5 / 7)
+    assert prec.zmax == 100
+
+
+def test_confusion_figure_outlines_the_selected_cell():
+    cm = np.eye(3, dtype=int)
+    assert len(figures.confusion_figure(cm, CLASSES).layout.shapes) == 0
+    shape = figures.confusion_figure(cm, CLASSES, selected=(2, 0)).layout.shapes[0]
+    assert (shape.x0, shape.x1, shape.y0, shape.y1) == (-0.5, 0.5, 1.5, 2.5)
+
+
+def test_confusion_figure_rejects_wrong_class_names():
+    with pytest.raises(ValueError):
+        figures.confusion_figure(np.eye(3, dtype=int), ["a", "b"])
+
+
+def test_class_metrics_bars_leave_undefined_values_out():
+    cm = np.array([[3, 0], [2, 0]])  # class 1 never predicted: precision undefined
+    fig = figures.class_metrics_figure(class_report(cm), ["a", "b"])
+    prec = trace(fig, "precision")
+    assert prec.y[0] == pytest.approx(60.0) and prec.y[1] is None
+    assert trace(fig, "recall").y == pytest.approx((100.0, 0.0))
+    assert fig.layout.yaxis.range == (0, 100)
+    assert all(math.isfinite(v) for v in trace(fig, "recall").y)

@@ -1,0 +1,275 @@
+"""The launcher: form validation, the trainer's argv, and real trainer processes started,
+queued, stopped, killed, resumed and deleted the way the dashboard does it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fake_runs import make_run
+from resnet_core import launcher, runs
+from resnet_core.launcher import TrainForm
+
+
+# ----------------------------------------------------------------------------- validation
+
+def test_the_default_form_is_valid():
+    assert launcher.validate(TrainForm()) == {}
+    assert launcher.validate(TrainForm().with_paper_recipe()) == {}
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    (dict(depth=21), "depth", "6n+2"),
+    (dict(block="bottleneck", depth=26), "depth", "9n+2"),
+    (dict(block="wide"), "block", "basic or bottleneck"),
+    (dict(shortcut="D"), "shortcut", "A, B, C"),
+    (dict(epochs=0), "epochs", "between 1"),
+    (dict(epochs=2.5), "epochs", "whole number"),
+    (dict(batch_size=0), "batch_size", "between 1"),
+    (dict(lr="fast"), "lr", "above 0"),
+    (dict(lr="-0.1"), "lr", "above 0"),
+    (dict(lr="nan"), "lr", "above 0"),
+    (dict(momentum="1.2"), "momentum", "[0, 1)"),
+    (dict(weight_decay="x"), "weight_decay", "[0, 1)"),
+    (dict(schedule="step"), "schedule", "multistep"),
+    (dict(warmup_epochs=30), "warmup_epochs", "shorter than the run"),
+    (dict(warmup_epochs=-1), "warmup_epochs", "0 or more"),
+    (dict(seed=-1), "seed", "between 0"),
+    (dict(val_size=50_000), "val_size", "between 0"),
+    (dict(val_size=49_950), "val_size", "no step"),
+    (dict(subset=46_000), "subset", "larger than the 45,000"),
+    (dict(subset=100), "subset", "no step"),
+    (dict(precision="fp8"), "precision", "fp32"),
+    (dict(device="gpu"), "device", "cuda:N"),
+    (dict(name="/../.."), "name", "letter or digit"),
+    (dict(channels_last="maybe"), "channels_last", "auto, on or off"),
+])
+def test_bad_input_gets_a_message_on_its_field(changes, field, words):
+    errors = launcher.validate(replace(TrainForm(), **changes))
+    assert field in errors, errors
+    assert words in errors[field]
+
+
+def test_validation_knows_the_machine_and_the_data():
+    errors = launcher.validate(TrainForm(device="cuda"), devices=["auto", "cpu"], data_present=False)
+    assert "no cuda device" in errors["device"]
+    assert "download it on the Home page" in errors["data"]
+    assert launcher.validate(TrainForm(device="cuda:1"), devices=["auto", "cuda", "cuda:0", "cuda:1", "cpu"]) == {}
+
+
+def test_depth_choices_and_run_names():
+    assert launcher.validate(TrainForm(block="bottleneck", depth=164)) == {}
+    assert TrainForm(name="my run/../../etc").run_name == "my-run-..-..-etc"
+    assert "/" not in TrainForm(name="../../x").run_name
+
+
+# ----------------------------------------------------------------------------- argv
+
+def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
+    train = pytest.importorskip("resnet_core.train")
+    form = TrainForm(depth=32, block="basic", shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8",
+                     weight_decay="5e-4", schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu",
+                     precision="bf16", channels_last="off", val_size=1000, subset=2000, name="a b")
+    args = launcher.trainer_args(form, data_dir=tmp_path / "d", runs_dir=tmp_path / "r", run_dir=tmp_path / "r/x")
+    cfg, ns, _ = train.parse(args)
+    assert (cfg.depth, cfg.block, cfg.shortcut, cfg.epochs, cfg.batch_size) == (32, "basic", "B", 7, 64)
+    assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.schedule) == (0.05, 0.8, 5e-4, "onecycle")
+    assert (cfg.warmup_epochs, cfg.seed, cfg.device, cfg.precision, cfg.channels_last) == (1.5, 3, "cpu", "bf16", False)
+    assert (cfg.val_size, cfg.subset, cfg.name) == (1000, 2000, "a-b")
+    assert ns.run_dir == str(tmp_path / "r/x") and cfg.data_dir == str(tmp_path / "d")
+
+
+def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):
+    train = pytest.importorskip("resnet_core.train")
+    form = TrainForm(depth=110, epochs=3, lr="0.5").with_paper_recipe()
+    args = launcher.trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path)
+    assert "--preset" in args and "--lr" not in args and "--epochs" not in args
+    cfg, _, _ = train.parse(args)
+    assert (cfg.batch_size, cfg.lr, cfg.schedule, cfg.val_size, cfg.weight_decay) == (128, 0.1, "multistep", 5000, 1e-4)
+    assert cfg.epochs == launcher.paper_epochs() == form.epochs == 182
+    mode = getattr(cfg, "warmup_mode", getattr(cfg, "warmup", None))
+    assert mode == "constant" and cfg.warmup_epochs > 0  # ResNet-110: lr 0.01 warm-up
+
+
+def test_channels_last_auto_passes_no_flag(tmp_path):
+    args = launcher.trainer_args(TrainForm(), data_dir=tmp_path, runs_dir=tmp_path)
+    assert "--channels-last" not in args and "--no-channels-last" not in args
+    assert "--channels-last" in launcher.trainer_args(TrainForm(channels_last="on"), data_dir=tmp_path,
+                                                      runs_dir=tmp_path)
+
+
+def test_launch_refuses_an_invalid_form_and_creates_nothing(tmp_path):
+    with pytest.raises(ValueError, match="epochs"):
+        launcher.launch(TrainForm(epochs=0), data_dir=tmp_path, runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+# ----------------------------------------------------------------------------- logs, folders, delete
+
+def test_log_tail_prefers_console_output_and_keeps_the_last_lines(tmp_path):
+    assert launcher.log_tail(tmp_path) == ""
+    (tmp_path / runs.LOG_FILE).write_text("\n".join(f"line {i}" for i in range(100)) + "\n")
+    assert launcher.log_tail(tmp_path, 3) == "line 97\nline 98\nline 99"
+    (tmp_path / runs.CONSOLE_FILE).write_text("epoch 1 [#...] 1/9\repoch 1 [###] 9/9\nTraceback\nBoom\n")
+    assert launcher.log_tail(tmp_path, 5) == "epoch 1 [###] 9/9\nTraceback\nBoom"
+
+
+def test_folder_state_and_unstarted_folders(tmp_path):
+    folder = runs.new_run_dir(tmp_path, "x")
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert launcher.folder_state(folder, sleeper.pid) == "starting"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert launcher.folder_state(folder, sleeper.pid) == "failed to start"
+    assert launcher.unstarted_folders(tmp_path, min_age_s=3600) == []
+    assert launcher.unstarted_folders(tmp_path, min_age_s=0) == [folder]
+    done = make_run(tmp_path, "done")
+    assert launcher.folder_state(done) == "run"
+    assert done not in launcher.unstarted_folders(tmp_path, min_age_s=0)
+
+
+def test_delete_refuses_active_runs_and_foreign_folders(tmp_path):
+    runs_dir = tmp_path / "runs"
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        active = make_run(runs_dir, "active", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=3)
+        with pytest.raises(launcher.RunActiveError, match="running"):
+            launcher.delete_run(active, runs_dir)
+        assert active.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # Its trainer is gone: the run reads as crashed and may go.
+    assert runs.read_run(active).state == runs.CRASHED
+    launcher.delete_run(active, runs_dir)
+    assert not active.exists()
+    done = make_run(runs_dir, "done")
+    with pytest.raises(ValueError, match="not a run folder"):
+        launcher.delete_run(tmp_path, runs_dir)
+    with pytest.raises(ValueError, match="not a run folder"):
+        launcher.delete_run(runs_dir / ".." / "runs" / done.name / "predictions", runs_dir)
+    launcher.delete_run(str(done), str(runs_dir))
+    assert not done.exists()
+
+
+def test_stop_signals_the_process_group_of_an_active_run_only(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        run = runs.read_run(make_run(tmp_path, "r", state="running", pid=sleeper.pid))
+        assert launcher.stop(run) is True
+        assert sleeper.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+    assert launcher.stop(runs.read_run(make_run(tmp_path, "done"))) is False
+
+
+def test_resume_refuses_runs_that_cannot_resume(tmp_path):
+    with pytest.raises(ValueError, match="completed"):
+        launcher.resume(make_run(tmp_path, "done"))
+    with pytest.raises(ValueError, match="last.pt"):
+        launcher.resume(make_run(tmp_path, "early", state="failed", epochs_done=0, with_checkpoint=False))
+    with pytest.raises(ValueError, match="not a run folder"):
+        launcher.resume(tmp_path)
+
+
+# ----------------------------------------------------------------------------- real trainers
+
+TINY = dict(depth=8, batch_size=32, val_size=50, subset=64, device="cpu", precision="fp32", lr="0.05")
+
+
+def wait_for(run_dir: Path, predicate, timeout: float = 90.0, what: str = "") -> runs.RunInfo | None:
+    deadline = time.time() + timeout
+    info = None
+    while time.time() < deadline:
+        info = runs.read_run(run_dir)
+        if info is not None and predicate(info):
+            return info
+        time.sleep(0.1)
+    log = launcher.log_tail(run_dir, 30)
+    raise AssertionError(f"timed out waiting for {what}: last state "
+                         f"{info.state if info else None}, status {info.status if info else None}\n{log}")
+
+
+def epoch_numbers(run_dir: Path) -> list[int]:
+    return [r["epoch"] for r in runs.read_metrics(run_dir) if r.get("type") == "epoch"]
+
+
+@pytest.fixture
+def trainers():
+    """Kill any trainer a test leaves behind."""
+    started: list[int] = []
+    yield started
+    for pid in started:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        runs.pid_alive(pid)  # reap
+
+
+def test_a_launched_run_trains_in_its_own_process_into_the_folder_we_made(tmp_path, cifar_dir, trainers):
+    pytest.importorskip("resnet_core.train")
+    form = TrainForm(epochs=2, name="tiny run", **TINY)
+    launched = launcher.launch(form, data_dir=cifar_dir, runs_dir=tmp_path / "runs")
+    trainers.append(launched.pid)
+    assert launched.run_dir.parent == (tmp_path / "runs").resolve()
+    assert launched.run_dir.name.endswith("-tiny-run")
+    assert launched.argv[:3] == [sys.executable, "-m", "resnet_core.train"]
+    assert os.getpgid(launched.pid) == launched.pid  # its own session: a reload cannot kill it
+    info = wait_for(launched.run_dir, lambda i: not i.is_active, what="the run to end")
+    assert info.state == "completed", launcher.log_tail(launched.run_dir)
+    assert epoch_numbers(launched.run_dir) == [1, 2]
+    assert (launched.run_dir / runs.CONSOLE_FILE).exists()
+    assert runs.recorded_epochs(launched.run_dir, "val") == [1, 2]
+    assert info.config["resolved"]["val_source"] == "train"
+
+
+def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_dir, trainers):
+    """Two runs on one device: the second waits queued. The first is killed (crashed), the
+    second takes the device; the first resumes, is stopped gracefully, resumes again and
+    finishes with each epoch recorded exactly once."""
+    pytest.importorskip("resnet_core.train")
+    runs_dir = tmp_path / "runs"
+    long_form = TrainForm(epochs=40, name="long", **TINY)
+    short_form = TrainForm(epochs=2, name="short", **TINY)
+    a = launcher.launch(long_form, data_dir=cifar_dir, runs_dir=runs_dir)
+    trainers.append(a.pid)
+    wait_for(a.run_dir, lambda i: i.state == "running" and i.status.get("epoch", 0) >= 1, what="A running")
+    b = launcher.launch(short_form, data_dir=cifar_dir, runs_dir=runs_dir)
+    trainers.append(b.pid)
+    wait_for(b.run_dir, lambda i: i.state == "queued", what="B queued behind A")
+    assert runs.read_run(a.run_dir).state == "running"
+    active_cpu = launcher.active_runs_on(runs.list_runs(runs_dir), "cpu")
+    assert {r.run_id for r in active_cpu} == {a.run_dir.name, b.run_dir.name}
+
+    os.killpg(a.pid, signal.SIGKILL)  # as the OOM killer would
+    info_a = wait_for(a.run_dir, lambda i: i.state == runs.CRASHED, what="A crashed")
+    assert info_a.can_resume
+    wait_for(b.run_dir, lambda i: i.state == "completed", what="B to take the device and finish")
+
+    r1 = launcher.resume(a.run_dir)
+    trainers.append(r1.pid)
+    epochs_before = info_a.status["epoch"]
+    wait_for(a.run_dir, lambda i: i.state == "running" and i.status.get("epoch", 0) > epochs_before,
+             what="A running again")
+    assert launcher.stop(runs.read_run(a.run_dir))
+    stopped = wait_for(a.run_dir, lambda i: not i.is_active, what="A stopped")
+    assert stopped.state == "stopped" and stopped.can_resume
+
+    r2 = launcher.resume(a.run_dir)
+    trainers.append(r2.pid)
+    done = wait_for(a.run_dir, lambda i: i.state == "completed", timeout=180, what="A completed")
+    assert epoch_numbers(a.run_dir) == list(range(1, 41))
+    assert done.status["epoch"] == 40
+    launcher.delete_run(a.run_dir, runs_dir)  # finished: deleting is allowed now
+    assert not a.run_dir.exists()

@@ -1,0 +1,108 @@
+"""The run monitor's numbers: incremental metrics, progress, ETA, speed, memory, formats."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from fake_runs import make_run
+from resnet_core import monitor, runs
+from resnet_core.monitor import MetricsHistory
+
+
+def append(path, rows, partial: str = ""):
+    with open(path, "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows) + partial)
+
+
+def step(e, s):
+    return {"type": "step", "epoch": e, "step": s, "loss": 1.0, "acc": 0.5, "lr": 0.1, "images_per_s": 100.0,
+            "time": 1.0}
+
+
+def test_history_reads_only_what_was_appended(tmp_path):
+    path = tmp_path / runs.METRICS_FILE
+    hist = MetricsHistory(tmp_path)
+    assert hist.update() == 0 and hist.cursor is None  # no file yet
+    append(path, [step(1, 5), step(1, 10)])
+    assert hist.update() == 2
+    offset = hist.cursor.offset
+    assert offset == path.stat().st_size
+    # A half-written line is left for the next tick.
+    append(path, [{"type": "epoch", "epoch": 1, "step": 10, "val_acc": 0.4}], partial='{"type": "step", "ep')
+    assert hist.update() == 1
+    assert len(hist.step_rows) == 2 and len(hist.epoch_rows) == 1
+    assert hist.cursor.offset < path.stat().st_size
+    with open(path, "a") as f:
+        f.write('och": 2, "step": 15, "loss": 1}\n')
+    assert hist.update() == 1 and hist.step_rows[-1]["step"] == 15
+    assert hist.update() == 0  # nothing new: nothing read again
+    assert hist.reads == 5 and hist.cursor.offset == path.stat().st_size
+
+
+def test_history_starts_over_when_a_resume_rewrites_the_file(tmp_path):
+    path = tmp_path / runs.METRICS_FILE
+    append(path, [step(1, 5), step(1, 10), step(2, 15)])
+    hist = MetricsHistory(tmp_path)
+    hist.update()
+    # The trainer truncates to what its checkpoint covers, atomically (a new inode).
+    runs.atomic_write_bytes(path, (json.dumps(step(1, 5)) + "\n").encode())
+    hist.update()
+    assert [r["step"] for r in hist.step_rows] == [5]
+
+
+def test_progress_of_a_running_run(tmp_path):
+    run_dir = make_run(tmp_path, "r", state="running", epochs_done=2, total_epochs=4, steps_per_epoch=10,
+                       pid=os.getpid())
+    status_path = run_dir / runs.STATUS_FILE
+    status = runs.read_json(status_path)
+    status["step"] = 25  # half way through epoch 3
+    runs.atomic_write_json(status_path, status)
+    info = runs.read_run(run_dir)
+    assert info.state == "running"
+    hist = MetricsHistory(run_dir)
+    hist.update()
+    p = monitor.compute_progress(info, hist, now=status["started_at"] + 100)
+    assert (p.epoch, p.total_epochs, p.step, p.total_steps, p.steps_per_epoch) == (2, 4, 25, 40, 10)
+    assert p.epoch_fraction == pytest.approx(25 / 40)
+    assert (p.step_in_epoch, p.step_fraction) == (5, 0.5)
+    assert p.images_per_s == 500.0  # the latest step row's speed
+    assert p.eta_s == pytest.approx(5.0 * 15 / 10)  # epoch_seconds per epoch, 15 steps left
+    assert p.peak_memory_mb == 321.0
+    assert p.elapsed_s == pytest.approx(100)
+    assert p.best_val_acc == pytest.approx(0.55)
+
+
+def test_progress_of_finished_queued_and_crashed_runs(tmp_path):
+    done = runs.read_run(make_run(tmp_path, "done"))
+    p = monitor.compute_progress(done, None)
+    assert p.epoch_fraction == 1.0 and p.eta_s is None and p.test_acc is not None
+    queued = runs.read_run(make_run(tmp_path, "q", state="queued", epochs_done=0, pid=os.getpid()))
+    q = monitor.compute_progress(queued, None)
+    assert q.state == "queued" and q.epoch_fraction == 0.0 and q.eta_s is None and q.images_per_s is None
+    crashed = runs.read_run(make_run(tmp_path, "c", state="running", epochs_done=1, pid=999_999_999))
+    assert crashed.state == runs.CRASHED
+    assert monitor.compute_progress(crashed, None).eta_s is None
+
+
+def test_formats():
+    assert monitor.format_duration(None) == "—"
+    assert monitor.format_duration(42.4) == "42 s"
+    assert monitor.format_duration(185) == "3 min 05 s"
+    assert monitor.format_duration(7440) == "2 h 04 min"
+    assert monitor.format_duration(3 * 86400 + 7200) == "3 d 2 h"
+    assert monitor.format_count(269_722) == "270K"
+    assert monitor.format_count(1_727_962) == "1.7M"
+    assert monitor.format_count(40_551_040) == "40.6M"
+    assert monitor.format_count(2_829_238_912) == "2.8G"
+    assert monitor.format_count(512) == "512"
+    assert monitor.format_pct(0.9134) == "91.34%" and monitor.format_pct(None) == "—"
+
+
+def test_run_summary_row(tmp_path):
+    row = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "sum", epochs_done=3, total_epochs=3)))
+    assert row["state"] == "completed" and row["model"] == "ResNet-20" and row["epochs"] == "3/3"
+    assert row["best val acc"] == pytest.approx(0.7) and row["run"].endswith("-sum")
+    assert row["time"] != "—"

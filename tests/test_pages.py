@@ -1,0 +1,373 @@
+"""Every page through Streamlit's AppTest, against temp runs and data folders: an empty runs
+folder, a finished run, a running run, a failed run, a crashed run, and form validation.
+
+AppTest cannot click a Plotly chart or fire run_every timers; the click-to-gallery path is
+covered by the pure functions (test_gallery.py) and the browser test (test_browser_e2e.py).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fake_runs import make_run
+from resnet_core import runs
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch, cifar_dir):
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    monkeypatch.setenv("RESNET_STUDIO_RUNS", str(runs_dir))
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(cifar_dir))
+    return runs_dir
+
+
+@pytest.fixture
+def sleeper():
+    """A live process standing in for a trainer (so a "running" run stays running)."""
+    proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page != HOME:
+        at.switch_page(page)
+        if query:
+            at.query_params.update(query)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """All visible text of the page, for loose assertions."""
+    parts = []
+    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error", "success", "code",
+                 "metric"):
+        for el in getattr(at, kind):
+            parts.append(str(getattr(el, "value", "")))
+            if kind == "metric":
+                parts.append(el.label)
+    for bar in at.get("progress"):
+        parts.append(str(bar.proto.text))
+    for b in at.button:
+        parts.append(b.label)
+    return "\n".join(parts)
+
+
+def html_blocks(at: AppTest) -> list[str]:
+    return [el.proto.body for el in at.get("html")]
+
+
+# ----------------------------------------------------------------------------- empty runs folder
+
+def test_every_page_handles_an_empty_runs_folder(folders):
+    home = open_page(HOME)
+    assert "ResNet Studio" in texts(home)
+    assert "No runs yet" in texts(home)
+    assert "CIFAR-10 is ready" in texts(home)
+    assert re.search(r"(GB RAM|cores|CUDA)", texts(home))  # the device line
+    train = open_page(TRAIN)
+    assert "No runs yet" in texts(train)
+    assert "Launch training" in texts(train)
+    analyze = open_page(ANALYZE)
+    assert "No run has finished an epoch yet" in texts(analyze)
+    assert "No runs in" in texts(open_page(RUNS))
+
+
+def test_home_offers_a_download_and_offline_steps_without_data(folders, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(tmp_path / "nodata"))
+    home = open_page(HOME)
+    assert "not in" in texts(home)
+    assert any("Download CIFAR-10" in b.label for b in home.button)
+    assert any("No internet" in e.label for e in home.expander)
+    assert "cifar-10-batches-py" in texts(home)
+    # The Train form refuses to launch without data, next to the form.
+    train = open_page(TRAIN)
+    assert "download it on the Home page" in texts(train)
+
+
+# ----------------------------------------------------------------------------- the Train form
+
+def test_the_form_offers_only_valid_depths_and_a_live_model_summary(folders):
+    at = open_page(TRAIN)
+    depth = at.selectbox(key="tf_depth")
+    assert depth.options[:4] == ["ResNet-8", "ResNet-14", "ResNet-20", "ResNet-26"]
+    assert depth.value == 20
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters"] == "270K" and metrics["Paper error"] == "8.75%"
+    assert metrics["MACs / image"] == "40.6M"
+    at.segmented_control(key="tf_block").set_value("bottleneck").run()
+    depth = at.selectbox(key="tf_depth")
+    assert depth.options[:3] == ["ResNet-11", "ResNet-20", "ResNet-29"]
+    assert all((int(o.split("-")[1]) - 2) % 9 == 0 for o in depth.options)
+    at.selectbox(key="tf_depth").set_value(164).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Paper error"] == "5.93%" and metrics["Parameters"] == "1.7M"
+    at.selectbox(key="tf_depth").set_value(29).run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
+
+
+def test_the_paper_preset_fills_in_and_locks_the_recipe(folders):
+    at = open_page(TRAIN)
+    at.number_input(key="tf_epochs").set_value(5).run()
+    at.toggle(key="tf_preset_paper").set_value(True).run()
+    assert at.number_input(key="tf_epochs").value == 182
+    assert at.number_input(key="tf_epochs").disabled
+    assert at.number_input(key="tf_batch_size").value == 128
+    assert at.text_input(key="tf_lr").value == "0.1"
+    assert at.selectbox(key="tf_schedule").value == "multistep"
+    assert at.number_input(key="tf_val_size").value == 5000
+
+
+def test_bad_input_is_refused_next_to_the_field_and_nothing_starts(folders):
+    at = open_page(TRAIN)
+    at.number_input(key="tf_subset").set_value(10).run()
+    at.text_input(key="tf_lr").set_value("fast").run()
+    at.text_input(key="tf_name").set_value("../../").run()
+    page = texts(at)
+    assert "Only 10 training images for a batch size of 128" in page
+    assert "Learning rate must be a number" in page
+    assert "The name needs at least one letter or digit" in page
+    at.button(key="train_launch").click().run()
+    assert "Not launched: fix the fields marked in red." in texts(at)
+    assert list(folders.iterdir()) == []  # no run folder, no trainer
+
+
+def test_the_form_keeps_its_values_across_pages(folders):
+    at = open_page(TRAIN)
+    at.number_input(key="tf_epochs").set_value(7).run()
+    at.segmented_control(key="tf_block").set_value("bottleneck").run()
+    at.text_input(key="tf_name").set_value("keep me").run()
+    at.switch_page(HOME).run()
+    at.switch_page(TRAIN).run()
+    assert at.number_input(key="tf_epochs").value == 7
+    assert at.segmented_control(key="tf_block").value == "bottleneck"
+    assert at.text_input(key="tf_name").value == "keep me"
+
+
+def test_a_run_name_is_shown_sanitised(folders):
+    at = open_page(TRAIN)
+    at.text_input(key="tf_name").set_value("my run/../../etc").run()
+    assert "saved as `my-run-..-..-etc`" in texts(at)
+
+
+def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
+    pytest.importorskip("resnet_core.train")
+    at = open_page(TRAIN)
+    at.selectbox(key="tf_depth").set_value(8)
+    at.number_input(key="tf_epochs").set_value(1)
+    at.number_input(key="tf_batch_size").set_value(32)
+    at.number_input(key="tf_val_size").set_value(50)
+    at.number_input(key="tf_subset").set_value(64)
+    at.selectbox(key="tf_device").set_value("cpu")
+    at.text_input(key="tf_name").set_value("from the form")
+    at.run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    assert "Launched" in texts(at)
+    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    run_dir = folders / run_id
+    assert run_dir.is_dir() and run_id.endswith("-from-the-form")
+    deadline = time.time() + 90
+    info = None
+    while time.time() < deadline:
+        info = runs.read_run(run_dir)
+        if info is not None and not info.is_active:
+            break
+        time.sleep(0.2)
+    assert info is not None and info.state == "completed", (run_dir / runs.CONSOLE_FILE).read_text()
+    at.run()
+    assert "completed" in texts(at)
+
+
+# ----------------------------------------------------------------------------- the monitor
+
+def test_a_finished_run_everywhere(folders):
+    run_dir = make_run(folders, "done", epochs_done=3, total_epochs=3)
+    home = open_page(HOME)
+    assert run_dir.name in texts(home) and "completed" in texts(home)
+    train = open_page(TRAIN, {"run": run_dir.name})
+    page = texts(train)
+    assert "all epochs done" in page and "run: epoch 3 of 3 done (100%)" in page
+    assert "Stop" not in [b.label for b in train.button] and "Resume" not in [b.label for b in train.button]
+    metrics = {m.label: m.value for m in train.metric}
+    assert metrics["Best val acc"] == "70.00%" and metrics["Memory (peak RSS)"] == "321 MB"
+    assert "3 epochs, " in page
+    table = open_page(RUNS).dataframe[0].value
+    assert list(table["run"]) == [run_dir.name] and list(table["state"]) == ["completed"]
+    assert table["best val acc"][0] == pytest.approx(70.0)
+
+
+def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):
+    run_dir = make_run(folders, "live", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=4)
+    at = open_page(TRAIN)  # no ?run=: the active run is picked
+    page = texts(at)
+    assert run_dir.name in page and "running" in page
+    assert "run: epoch 1 of 4 done" in page and "epoch 2: step" in page
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["ETA"] != "—" and metrics["Images / s"] == "500"
+    assert at.toggle(key="mon_live").value is True
+    stop = at.button(key="mon_stop")
+    assert stop.label == "Stop"
+    stop.click().run()
+    # The stand-in trainer got SIGTERM and is gone (the page's pid check may have reaped it).
+    sleeper.wait(timeout=5)
+    assert not runs.pid_alive(sleeper.pid)
+    assert "Stop requested" in [t.value for t in at.toast][0]
+    # Pausing live refresh keeps the page drawing.
+    at.toggle(key="mon_live").set_value(False).run()
+    assert not at.exception
+
+
+def test_a_queued_run_says_it_waits(folders, sleeper):
+    make_run(folders, "waiting", state="queued", pid=sleeper.pid, epochs_done=0, total_epochs=4)
+    assert "Waiting for the device" in texts(open_page(TRAIN))
+
+
+def test_a_failed_run_shows_its_error_log_tail_and_resume(folders):
+    run_dir = make_run(folders, "bad", state="failed", error="CUDA out of memory", epochs_done=1, total_epochs=3)
+    at = open_page(TRAIN, {"run": run_dir.name})
+    page = texts(at)
+    assert "failed: CUDA out of memory" in page
+    assert "RuntimeError: CUDA out of memory" in page  # the log tail
+    assert at.button(key="mon_resume").label == "Resume" and not at.button(key="mon_resume").disabled
+    runs_page = open_page(RUNS)
+    assert "RuntimeError: CUDA out of memory" in texts(runs_page)
+
+
+def test_a_killed_trainer_shows_as_crashed_with_resume(folders):
+    run_dir = make_run(folders, "killed", state="running", pid=999_999_999, epochs_done=2, total_epochs=5)
+    at = open_page(TRAIN, {"run": run_dir.name})
+    page = texts(at)
+    assert "crashed" in page and "The trainer process is gone" in page
+    assert not at.button(key="mon_resume").disabled
+    assert "crashed" in texts(open_page(HOME))
+
+
+def test_a_folder_whose_trainer_never_started_is_listed_with_its_output(folders):
+    folder = runs.new_run_dir(folders, "broken")
+    (folder / runs.CONSOLE_FILE).write_text("usage: train.py\ntrain.py: error: --run-dir: already holds a run\n")
+    import os
+    os.utime(folder, (time.time() - 120, time.time() - 120))
+    at = open_page(RUNS)
+    page = texts(at)
+    assert "exited before starting the run" in page and "already holds a run" in page
+
+
+# ----------------------------------------------------------------------------- Analyze
+
+def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cifar_dir):
+    old = make_run(folders, "old", created=time.time() - 100, source_size=500)
+    run_dir = make_run(folders, "new", epochs_done=3, total_epochs=3, n_val=200, source_size=500)
+    at = open_page(ANALYZE, {"run": old.name})
+    assert at.selectbox[0].value == old.name  # the run from ?run= (a shared link)
+    at = open_page(ANALYZE)
+    assert at.selectbox[0].value == run_dir.name  # else the newest
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "200" and metrics["Accuracy"].endswith("%")
+    assert at.segmented_control(key="an_split").options == ["validation", "training", "test"]
+    assert at.select_slider[0].options == ["1", "2", "3"] and at.select_slider[0].value == 3
+    assert "Click a cell" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["class", "precision", "recall", "F1", "support"]
+    assert table["support"].sum() == 200
+    pair_buttons = [b for b in at.button if b.key and b.key.startswith("an_pair_")]
+    assert pair_buttons, "most-confused pairs are listed"
+    first = pair_buttons[0]
+    t, p = map(int, first.key.split("_")[2:])
+    first.click().run()
+    assert not at.exception
+    blocks = html_blocks(at)
+    assert len(blocks) == 1
+    grid = blocks[0]
+    preds = runs.load_predictions(run_dir, "val", 3)
+    expected = int(((preds["labels"] == t) & (preds["preds"] == p)).sum())
+    assert f'data-true="{t}" data-pred="{p}" data-total="{expected}"' in grid
+    assert grid.count('class="rs-card"') == min(expected, 30)
+    assert grid.count("data:image/png;base64,") == min(expected, 30)
+    assert f"{expected:,} misclassified image" in texts(at)
+    # Sorting by loss reorders the same images.
+    at.segmented_control(key="an_sort").set_value("loss").run()
+    resorted = html_blocks(at)[0]
+    assert sorted(re.findall(r'data-index="(\d+)"', resorted)) == sorted(re.findall(r'data-index="(\d+)"', grid))
+    # The epoch slider keeps the cell; the normalisation changes the matrix, not the cell.
+    at.select_slider[0].set_value(1).run()
+    at.segmented_control(key="an_norm").set_value("recall").run()
+    assert not at.exception
+    early = runs.load_predictions(run_dir, "val", 1)
+    n1 = int(((early["labels"] == t) & (early["preds"] == p)).sum())
+    assert (f'data-true="{t}" data-pred="{p}" data-total="{n1}"' in html_blocks(at)[0]) if n1 else True
+    # The training split has only a matrix: its cells have no gallery, and the page says so.
+    at.segmented_control(key="an_split").set_value("train").run()
+    assert "no gallery" in texts(at) and not html_blocks(at)
+    at.button(key="an_clear").click().run()
+    assert "Click a cell" in texts(at)
+
+
+def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders):
+    run_dir = make_run(folders, "valtest", val_source="test", n_val=150, source_size=200)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    assert at.segmented_control(key="an_split").options[0] == "validation (= test set)"
+    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    assert "images from the test set" in texts(at)
+
+
+def test_analyze_first_render_is_quick_with_10k_predictions(folders):
+    make_run(folders, "big", epochs_done=2, total_epochs=2, n_val=10_000, source_size=50_000)
+    open_page(ANALYZE)  # imports and caches warm, as on a running server
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(ANALYZE)
+    t = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Images"] == "10,000"
+    print(f"\nAnalyze script run with 10,000 predictions: {first:.3f} s")
+    assert first < 2.0, f"Analyze took {first:.2f} s"
+
+
+# ----------------------------------------------------------------------------- Runs
+
+def test_runs_overlay_and_delete_after_a_confirm(folders, sleeper):
+    a = make_run(folders, "a", created=time.time() - 50)
+    b = make_run(folders, "b", epochs_done=2, total_epochs=2)
+    live = make_run(folders, "live", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=3)
+    at = open_page(RUNS)
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {a.name, b.name, live.name}
+    assert set(at.multiselect(key="runs_overlay").value) == {live.name, b.name, a.name}
+    at.selectbox(key="runs_metric").set_value("train_loss").run()
+    assert not at.exception
+    # An active run cannot be deleted.
+    at.selectbox(key="runs_pick").set_value(live.name).run()
+    assert at.button(key="runs_delete").disabled
+    # A finished one goes after a confirm.
+    at.selectbox(key="runs_pick").set_value(a.name).run()
+    at.button(key="runs_delete").click().run()
+    assert "cannot be undone" in texts(at) and a.exists()
+    at.button(key="runs_delete_no").click().run()
+    assert a.exists()
+    at.button(key="runs_delete").click().run()
+    at.button(key="runs_delete_yes").click().run()
+    assert not a.exists()
+    assert f"Deleted {a.name}" in texts(at)
+    assert set(at.dataframe[0].value["run"]) == {b.name, live.name}
