@@ -54,7 +54,7 @@ def dataset_present(data_dir: str | os.PathLike | None = None) -> bool:
     return all((folder / name).is_file() for name in (*TRAIN_BATCHES, TEST_BATCH))
 
 
-def _missing_data_message(data_dir: Path, reason: str) -> str:
+def missing_data_message(data_dir: Path, reason: str) -> str:
     return (
         f"CIFAR-10 not found in {data_dir.resolve()} ({reason}). Expected the official python "
         f"layout: {data_dir / BATCH_FOLDER}/data_batch_1..5 and test_batch. Extract the official "
@@ -88,7 +88,7 @@ def download_cifar10(data_dir: str | os.PathLike | None = None, progress: Progre
                         progress(done, total)
         except OSError as e:
             partial.unlink(missing_ok=True)
-            raise DataError(_missing_data_message(data_dir, f"download from {url} failed: {e}")) from e
+            raise DataError(missing_data_message(data_dir, f"download from {url} failed: {e}")) from e
         if not check_integrity(str(partial), md5):
             partial.unlink(missing_ok=True)
             raise DataError(f"the download of {url} is corrupt (md5 differs from {md5}); try again")
@@ -98,7 +98,7 @@ def download_cifar10(data_dir: str | os.PathLike | None = None, progress: Progre
     except (tarfile.TarError, OSError) as e:
         raise DataError(f"could not extract {archive}: {e}") from e
     if not dataset_present(data_dir):
-        raise DataError(_missing_data_message(data_dir, f"{archive.name} did not contain {BATCH_FOLDER}/"))
+        raise DataError(missing_data_message(data_dir, f"{archive.name} did not contain {BATCH_FOLDER}/"))
     return data_dir
 
 
@@ -153,7 +153,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Fal
     data_dir = resolve_data_dir(data_dir)
     if not dataset_present(data_dir):
         if not download:
-            raise DataError(_missing_data_message(data_dir, "no batch files"))
+            raise DataError(missing_data_message(data_dir, "no batch files"))
         download_cifar10(data_dir, progress)
     folder = data_dir / BATCH_FOLDER
     train = [_read_batch(folder / name) for name in TRAIN_BATCHES]

@@ -11,7 +11,8 @@ Format version 1
 :func:`safe_name`) holds:
 
 ``config.json``
-    Written once at the start (rewritten on resume, keeping the original settings):
+    Written at the start, right after status.json, and completed once the data and
+    model are known (sizes, classes, model); a resume keeps the original settings:
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
     actually used, presets already applied), ``resolved`` (``device``, ``device_name``,
     ``precision``, ``channels_last``, ``steps_per_epoch``, ``total_steps``,
@@ -22,8 +23,8 @@ Format version 1
     (python, torch, torchvision, numpy, resnet_core).
 
 ``status.json``
-    Replaced atomically (temp file + ``os.replace``) on every change of state and at the
-    end of every epoch: ``format_version``, ``state``, ``pid``, ``epoch`` (completed
+    Written before ``config.json`` exists, then replaced atomically (temp file +
+    ``os.replace``) on every change of state, step row and epoch: ``format_version``, ``state``, ``pid``, ``epoch`` (completed
     epochs), ``step`` (optimizer steps taken), ``total_epochs``, ``total_steps``,
     ``created_at``, ``started_at``, ``updated_at``, ``finished_at`` (unix seconds or
     null), ``best_val_acc``, ``best_epoch``, ``test_acc`` (after the final test

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from . import __version__
 from . import runs
-from .data import CLASSES, DataError, DeviceLoader, dataset_present, load_cifar10, resolve_data_dir, split_train_val
+from .data import DataError, DeviceLoader, dataset_present, load_cifar10, missing_data_message, resolve_data_dir, split_train_val
 from .models import BLOCKS, SHORTCUTS, blocks_per_stage, build_model, describe_model
 from .schedule import SCHEDULES, WARMUPS, Schedule
 
@@ -395,10 +395,12 @@ class Run(Trainer):
         """Run to the end; returns the process exit code. Never raises."""
         cfg = self.cfg
         now = time.time()
-        self.write_config()
+        # Status before config: readers take a folder with config.json but no live status
+        # for a crashed run, so that order must never be visible.
         self.set_status(state="queued", epoch=self.status.get("epoch", 0), step=self.status.get("step", 0),
                         total_epochs=cfg.epochs, created_at=self.status.get("created_at", now),
                         started_at=None, finished_at=None, error=None)
+        self.write_config()
         try:
             if not self.acquire_device():
                 self.set_status(state="stopped", finished_at=time.time())
@@ -713,6 +715,21 @@ def setup_logging(run_dir: Path) -> None:
     root.addHandler(console)
 
 
+def record_refusal(run_dir: Path, cfg: TrainConfig, message: str) -> None:
+    """Leave a failed run in a folder the caller created for us (--run-dir), so that the
+    dashboard shows why the trainer never started instead of an empty folder."""
+    if (run_dir / runs.CONFIG_FILE).exists():
+        return  # never overwrite a run that is already there
+    now = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, {
+        "format_version": runs.FORMAT_VERSION, "state": "failed", "pid": os.getpid(), "epoch": 0, "step": 0,
+        "total_epochs": cfg.epochs, "created_at": now, "started_at": None, "updated_at": now, "finished_at": now,
+        "error": message})
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, {"format_version": runs.FORMAT_VERSION, "run_id": run_dir.name,
+                                                         "created": now, "config": dataclasses.asdict(cfg), "resolved": {}})
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, args, parser = parse(argv)
     stop = StopRequested()
@@ -728,28 +745,28 @@ def main(argv: list[str] | None = None) -> int:
         if info.state == "completed":
             parser.error(f"--resume: {run_dir} already completed")
         cfg = TrainConfig(**{k: v for k, v in record["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
-    else:
-        errors = config_errors(cfg)
-        if errors:
-            parser.error("; ".join(errors.values()))
-        if not cfg.download and not dataset_present(cfg.data_dir):
-            parser.error(str(DataError(f"CIFAR-10 not found in {resolve_data_dir(cfg.data_dir).resolve()}. "
-                                       f"Put the official python layout (cifar-10-batches-py/ from cifar-10-python.tar.gz) "
-                                       f"there, point --data-dir or $RESNET_STUDIO_DATA at it, or add --download")))
-        if args.run_dir:
-            run_dir = Path(args.run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if (run_dir / runs.CONFIG_FILE).exists():
-                parser.error(f"--run-dir: {run_dir} already holds a run; use --resume to continue it")
-        else:
-            run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
+    problem = "; ".join(config_errors(cfg).values())
+    if not problem:
+        try:
+            resolve_device(cfg.device)  # e.g. --device cuda on a machine without one
+        except ValueError as e:
+            problem = str(e)
+    if not problem and not cfg.download and not dataset_present(cfg.data_dir):
+        problem = f"{missing_data_message(resolve_data_dir(cfg.data_dir), 'no batch files')} Or add --download."
+    if problem:
+        if args.run_dir and not args.resume:
+            record_refusal(Path(args.run_dir), cfg, problem)
+        parser.error(problem)
+    if args.run_dir and not args.resume:
+        run_dir = Path(args.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / runs.CONFIG_FILE).exists():
+            parser.error(f"--run-dir: {run_dir} already holds a run; use --resume to continue it")
+    elif not args.resume:
+        run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
     setup_logging(run_dir)
-    try:
-        run = Run(cfg, run_dir, stop)
-    except ValueError as e:  # e.g. --device cuda on a machine without one
-        parser.error(str(e))
     log.info("run folder: %s", run_dir)
-    return run.execute(resume=bool(args.resume))
+    return Run(cfg, run_dir, stop).execute(resume=bool(args.resume))
 
 
 if __name__ == "__main__":

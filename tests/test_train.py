@@ -188,6 +188,15 @@ def test_missing_data_names_the_folder(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_refused_launch_into_a_given_run_dir_leaves_a_failed_run(cifar_dir, tmp_path):
+    run_dir = tmp_path / "runs" / "launched-by-the-dashboard"
+    run_dir.mkdir(parents=True)
+    result = trainer("--data-dir", cifar_dir, "--run-dir", run_dir, "--device", "cuda:7")
+    assert result.returncode == 2
+    info = runs.read_run(run_dir)
+    assert info.state == "failed" and "cuda" in info.status["error"] and info.config["config"]["device"] == "cuda:7"
+
+
 def test_resume_refuses_what_it_cannot_continue(reference_run, tmp_path):
     assert "not a run folder" in trainer("--resume", tmp_path).stderr
     assert "already completed" in trainer("--resume", reference_run).stderr
