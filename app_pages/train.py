@@ -24,7 +24,7 @@ SHORTCUT_HELP = {
     "C": "C: 1x1 projection on every block",
 }
 SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "cosine", "onecycle": "one-cycle"}
-CHANNELS_LAST_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
+SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
 
 
 def _init_form() -> None:
@@ -165,8 +165,8 @@ with form_col:
                      help="auto: bf16 where the device computes it natively, fp16 on other GPUs, else fp32")
         common.field_error(errors, "precision")
     with c3:
-        st.selectbox("Channels-last", launcher.CHANNELS_LAST, key=K + "channels_last", persist_state="session",
-                     format_func=CHANNELS_LAST_LABELS.get)
+        st.selectbox("Channels-last", launcher.SWITCHES, key=K + "channels_last", persist_state="session",
+                     format_func=SWITCH_LABELS.get)
         common.field_error(errors, "channels_last")
 
     c1, c2, c3 = st.columns(3)
@@ -179,6 +179,12 @@ with form_col:
         typed = st.session_state[K + "name"]
         if typed and launcher.TrainForm(name=typed).run_name not in ("", typed):
             st.caption(f"saved as `{launcher.TrainForm(name=typed).run_name}`")
+    with c3:
+        st.selectbox("torch.compile", launcher.SWITCHES, key=K + "compile", persist_state="session",
+                     format_func=SWITCH_LABELS.get,
+                     help="auto: on for CUDA GPUs. On a CPU it speeds steps up about 10% after a first compile "
+                          "of a minute or so: worth it for long runs only.")
+        common.field_error(errors, "compile")
 
     common.field_error(errors, "data")
     st.button("Launch training", type="primary", icon=":material/rocket_launch:", on_click=_on_launch,

@@ -31,7 +31,7 @@ DEFAULT_RUNS_DIR = "checkpoints"
 TRAINER_MODULE = "resnet_core.train"
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-CHANNELS_LAST = ("auto", "on", "off")
+SWITCHES = ("auto", "on", "off")  # tri-state trainer flags: auto leaves the choice to the trainer
 CIFAR_TRAIN_SIZE = 50_000
 MAX_DEPTH = 1202
 
@@ -73,6 +73,7 @@ class TrainForm:
     device: str = "auto"
     precision: str = "auto"
     channels_last: str = "auto"  # auto / on / off
+    compile: str = "auto"  # auto / on / off
     val_size: int = 5000
     subset: int = 0
     name: str = ""
@@ -165,8 +166,9 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
         errors["schedule"] = f"Unknown schedule {form.schedule!r}; choose {', '.join(SCHEDULES)}."
     if form.precision not in PRECISIONS:
         errors["precision"] = f"Unknown precision {form.precision!r}; choose {', '.join(PRECISIONS)}."
-    if form.channels_last not in CHANNELS_LAST:
-        errors["channels_last"] = "Channels-last must be auto, on or off."
+    for name, label in (("channels_last", "Channels-last"), ("compile", "torch.compile")):
+        if getattr(form, name) not in SWITCHES:
+            errors[name] = f"{label} must be auto, on or off."
 
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(form.device)):
         errors["device"] = f"Unknown device {form.device!r}; use auto, cpu, cuda, cuda:N or mps."
@@ -209,8 +211,9 @@ def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str 
         "--depth", str(int(form.depth)), "--block", form.block, "--shortcut", form.shortcut,
         "--seed", str(int(form.seed)), "--device", form.device, "--precision", form.precision,
     ]
-    if form.channels_last != "auto":
-        args.append("--channels-last" if form.channels_last == "on" else "--no-channels-last")
+    for name, flag in (("channels_last", "--channels-last"), ("compile", "--compile")):
+        if getattr(form, name) != "auto":
+            args.append(flag if getattr(form, name) == "on" else flag.replace("--", "--no-", 1))
     if form.preset_paper:
         args += ["--preset", "paper"]
     else:

@@ -15,7 +15,7 @@ Format version 1
     model are known (sizes, classes, model); a resume keeps the original settings:
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
     actually used, presets already applied), ``resolved`` (``device``, ``device_name``,
-    ``precision``, ``channels_last``, ``steps_per_epoch``, ``total_steps``,
+    ``precision``, ``channels_last``, ``compile``, ``steps_per_epoch``, ``total_steps``,
     ``train_size``, ``val_size``, ``val_source`` = ``"train"`` (a split carved from the
     training set; val indices point into the training set) or ``"test"`` (val_size 0:
     the test set stands in for validation; val indices point into the test set)),

@@ -50,6 +50,7 @@ def test_the_default_form_is_valid():
     (dict(device="gpu"), "device", "cuda:N"),
     (dict(name="/../.."), "name", "letter or digit"),
     (dict(channels_last="maybe"), "channels_last", "auto, on or off"),
+    (dict(compile="yes"), "compile", "auto, on or off"),
 ])
 def test_bad_input_gets_a_message_on_its_field(changes, field, words):
     errors = launcher.validate(replace(TrainForm(), **changes))
@@ -76,13 +77,13 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     train = pytest.importorskip("resnet_core.train")
     form = TrainForm(depth=32, block="basic", shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8",
                      weight_decay="5e-4", schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu",
-                     precision="bf16", channels_last="off", val_size=1000, subset=2000, name="a b")
+                     precision="bf16", channels_last="off", compile="on", val_size=1000, subset=2000, name="a b")
     args = launcher.trainer_args(form, data_dir=tmp_path / "d", runs_dir=tmp_path / "r", run_dir=tmp_path / "r/x")
     cfg, ns, _ = train.parse(args)
     assert (cfg.depth, cfg.block, cfg.shortcut, cfg.epochs, cfg.batch_size) == (32, "basic", "B", 7, 64)
     assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.schedule) == (0.05, 0.8, 5e-4, "onecycle")
     assert (cfg.warmup_epochs, cfg.seed, cfg.device, cfg.precision, cfg.channels_last) == (1.5, 3, "cpu", "bf16", False)
-    assert (cfg.val_size, cfg.subset, cfg.name) == (1000, 2000, "a-b")
+    assert (cfg.val_size, cfg.subset, cfg.name, cfg.compile) == (1000, 2000, "a-b", True)
     assert ns.run_dir == str(tmp_path / "r/x") and cfg.data_dir == str(tmp_path / "d")
 
 
@@ -94,15 +95,14 @@ def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):
     cfg, _, _ = train.parse(args)
     assert (cfg.batch_size, cfg.lr, cfg.schedule, cfg.val_size, cfg.weight_decay) == (128, 0.1, "multistep", 5000, 1e-4)
     assert cfg.epochs == launcher.paper_epochs() == form.epochs == 182
-    mode = getattr(cfg, "warmup_mode", getattr(cfg, "warmup", None))
-    assert mode == "constant" and cfg.warmup_epochs > 0  # ResNet-110: lr 0.01 warm-up
+    assert cfg.warmup_mode == "constant" and cfg.warmup_epochs > 0  # ResNet-110: lr 0.01 warm-up
 
 
-def test_channels_last_auto_passes_no_flag(tmp_path):
+def test_auto_switches_pass_no_flag(tmp_path):
     args = launcher.trainer_args(TrainForm(), data_dir=tmp_path, runs_dir=tmp_path)
-    assert "--channels-last" not in args and "--no-channels-last" not in args
-    assert "--channels-last" in launcher.trainer_args(TrainForm(channels_last="on"), data_dir=tmp_path,
-                                                      runs_dir=tmp_path)
+    assert not {"--channels-last", "--no-channels-last", "--compile", "--no-compile"} & set(args)
+    args = launcher.trainer_args(TrainForm(channels_last="on", compile="off"), data_dir=tmp_path, runs_dir=tmp_path)
+    assert "--channels-last" in args and "--no-compile" in args
 
 
 def test_launch_refuses_an_invalid_form_and_creates_nothing(tmp_path):

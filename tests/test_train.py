@@ -224,6 +224,15 @@ def test_every_precision_path_runs_on_cpu(cifar_dir, tmp_path, precision, channe
     assert bool(ckpt["scaler"]) == (precision == "fp16")  # a grad scaler only for fp16
 
 
+def test_the_compiled_training_step_runs_on_cpu(cifar_dir, tmp_path):
+    code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY, "--compile"])
+    assert code == 0
+    run_dir = only_run(tmp_path)
+    assert json.loads((run_dir / "config.json").read_text())["resolved"]["compile"] is True
+    assert runs.read_run(run_dir).state == "completed"
+    assert "torch.compile failed" not in (run_dir / "train.log").read_text()
+
+
 def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
     first = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 50, *TINY, "--name", "first", wait=False)
     try:
