@@ -24,23 +24,17 @@ from pathlib import Path
 from . import runs
 from .models import BLOCKS, SHORTCUTS, valid_depths
 from .schedule import SCHEDULES
+from .train import CIFAR10_TRAIN_IMAGES, PRECISIONS, TrainConfig, paper_preset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
 DEFAULT_RUNS_DIR = "checkpoints"
 TRAINER_MODULE = "resnet_core.train"
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")  # tri-state trainer flags: auto leaves the choice to the trainer
-CIFAR_TRAIN_SIZE = 50_000
+CIFAR_TRAIN_SIZE = CIFAR10_TRAIN_IMAGES
 MAX_DEPTH = 1202
-
-# The paper's recipe (He et al. 2016, section 4.2), as the trainer's --preset paper applies it.
-PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
-                    val_size=5000, subset=0, warmup_epochs=0.0)
-PAPER_ITERATIONS = 64_000
-PAPER_MILESTONES = (32_000, 48_000)
-PRESET_FIELDS = tuple(PAPER_RECIPE) + ("epochs",)
+_CONFIG = TrainConfig()  # the form starts from the trainer's own defaults
 
 
 def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
@@ -50,32 +44,31 @@ def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
 
 def paper_epochs(val_size: int = 5000, batch_size: int = 128, train_size: int = CIFAR_TRAIN_SIZE) -> int:
     """Epochs that cover the paper's 64k iterations with this split (182 for 45k/128),
-    rounded as the trainer's --preset paper rounds them."""
-    steps = max(1, (train_size - val_size) // batch_size)
-    return round(PAPER_ITERATIONS / steps)
+    exactly as the trainer's --preset paper computes them."""
+    return paper_preset(20, max(1, (train_size - val_size) // batch_size))["epochs"]
 
 
 @dataclass
 class TrainForm:
     """What the Train page's form holds; field names double as error keys."""
 
-    depth: int = 20
-    block: str = "basic"
-    shortcut: str = "A"
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: str = "auto"  # auto / on / off
-    compile: str = "auto"  # auto / on / off
-    val_size: int = 5000
-    subset: int = 0
+    depth: int = _CONFIG.depth
+    block: str = _CONFIG.block
+    shortcut: str = _CONFIG.shortcut
+    epochs: int = _CONFIG.epochs
+    batch_size: int = _CONFIG.batch_size
+    lr: float = _CONFIG.lr
+    momentum: float = _CONFIG.momentum
+    weight_decay: float = _CONFIG.weight_decay
+    schedule: str = _CONFIG.schedule
+    warmup_epochs: float = _CONFIG.warmup_epochs
+    seed: int = _CONFIG.seed
+    device: str = _CONFIG.device
+    precision: str = _CONFIG.precision
+    channels_last: str = "auto"  # one of SWITCHES
+    compile: str = "auto"  # one of SWITCHES
+    val_size: int = _CONFIG.val_size
+    subset: int = _CONFIG.subset
     name: str = ""
     preset_paper: bool = False
 
@@ -84,7 +77,7 @@ class TrainForm:
         return [f.name for f in fields(cls)]
 
     def with_paper_recipe(self) -> "TrainForm":
-        values = asdict(self) | PAPER_RECIPE
+        values = asdict(self) | paper_recipe()
         values["epochs"] = paper_epochs()
         values["preset_paper"] = True
         return TrainForm(**values)
@@ -93,6 +86,16 @@ class TrainForm:
     def run_name(self) -> str:
         """The name as it will appear in the run id (sanitised, never a path)."""
         return runs.safe_name(self.name)
+
+
+def paper_recipe() -> dict:
+    """The form fields --preset paper sets (epochs aside, which depend on the split); the
+    trainer adds the ResNet-110 warm-up itself."""
+    recipe = {k: v for k, v in paper_preset(20, 1).items() if k in TrainForm.field_names() and k != "epochs"}
+    return recipe | {"subset": 0}
+
+
+PRESET_FIELDS = tuple(paper_recipe()) + ("epochs",)
 
 
 def _is_int(value) -> bool:
