@@ -87,6 +87,23 @@ else:
     epoch = epochs[0]
     st.caption(f"Epoch {epoch} (the only one recorded for this split).")
 
+if info.is_active:
+    @st.fragment(run_every=3.0)
+    def _new_epoch_notice() -> None:
+        """While the run trains, announce newly recorded epochs instead of jumping to them
+        under the user's pointer; one click shows the latest."""
+        latest = runs.recorded_epochs(info.path, split)
+        if len(latest) > len(epochs):
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.info(f"Epoch {latest[-1]} of this run is recorded.", icon=":material/update:")
+            if c2.button("Show it", key="an_show_latest"):
+                st.session_state.pop(f"an_epoch_{run_id}_{split}", None)
+                st.rerun(scope="app")
+        else:
+            st.caption(f"This run is {info.state}: new epochs are announced here as they are recorded.")
+
+    _new_epoch_notice()
+
 if split == "train":
     cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
     preds = None
