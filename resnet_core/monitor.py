@@ -114,7 +114,7 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
     elapsed = None
     if started is not None:
         elapsed = (finished if finished is not None else (now if info.state == "running" else (last_time or now))) - started
-        elapsed = max(0.0, elapsed)
+        elapsed = max(0.0, elapsed) + (_num(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
 
     eta = None
     if info.state == "running" and total_steps and step < total_steps:
@@ -201,9 +201,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
     resolved = info.config.get("resolved") or {}
     status = info.status or {}
     model = info.config.get("model") or {}
-    started, finished, updated = (_num(status.get(k)) for k in ("started_at", "finished_at", "updated_at"))
-    end = finished or (time.time() if info.state == "running" else updated)
-    duration = (end - started) if started and end else None
+    duration = compute_progress(info).elapsed_s
     return {
         "run": info.run_id,
         "state": info.state,

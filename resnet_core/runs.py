@@ -27,7 +27,8 @@ Format version 1
     ``os.replace``) on every change of state, step row and epoch: ``format_version``, ``state``, ``pid``, ``epoch`` (completed
     epochs), ``step`` (optimizer steps taken), ``total_epochs``, ``total_steps``,
     ``created_at``, ``started_at``, ``updated_at``, ``finished_at`` (unix seconds or
-    null), ``best_val_acc``, ``best_epoch``, ``test_acc`` (after the final test
+    null; ``started_at`` is the latest session's), ``elapsed_before_s`` (seconds the
+    earlier sessions of a resumed run took), ``best_val_acc``, ``best_epoch``, ``test_acc`` (after the final test
     evaluation) and ``error`` (message for ``failed`` and ``diverged``, else null).
     ``state`` is one of STATES: ``queued`` (waiting for the device lock, see
     :func:`device_lock_path`), ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT:

@@ -418,11 +418,16 @@ class Run(Trainer):
         """Run to the end; returns the process exit code. Never raises."""
         cfg = self.cfg
         now = time.time()
+        # A resumed run keeps the training time of its earlier sessions.
+        earlier = self.status.get("elapsed_before_s") or 0.0
+        if resume and self.status.get("started_at"):
+            end = self.status.get("finished_at") or self.status.get("updated_at") or self.status["started_at"]
+            earlier += max(0.0, end - self.status["started_at"])
         # Status before config: readers take a folder with config.json but no live status
         # for a crashed run, so that order must never be visible.
         self.set_status(state="queued", epoch=self.status.get("epoch", 0), step=self.status.get("step", 0),
                         total_epochs=cfg.epochs, created_at=self.status.get("created_at", now),
-                        started_at=None, finished_at=None, error=None)
+                        started_at=None, finished_at=None, error=None, elapsed_before_s=earlier)
         self.write_config()
         try:
             if not self.acquire_device():

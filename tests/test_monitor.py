@@ -73,6 +73,11 @@ def test_progress_of_a_running_run(tmp_path):
     assert p.peak_memory_mb == 321.0
     assert p.elapsed_s == pytest.approx(100)
     assert p.best_val_acc == pytest.approx(0.55)
+    # After a resume the earlier sessions' time counts too.
+    status["elapsed_before_s"] = 30.0
+    runs.atomic_write_json(status_path, status)
+    info = runs.read_run(run_dir)
+    assert monitor.compute_progress(info, hist, now=status["started_at"] + 100).elapsed_s == pytest.approx(130)
 
 
 def test_progress_of_finished_queued_and_crashed_runs(tmp_path):

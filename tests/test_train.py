@@ -126,9 +126,11 @@ def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cif
     ckpt = torch.load(run_dir / "last.pt", weights_only=True)
     assert ckpt["step"] == step_count(run_dir) < 24
 
+    first_session = info.status["finished_at"] - info.status["started_at"]
     result = trainer("--resume", run_dir)
     assert result.returncode == 0, result.stderr
     assert runs.read_run(run_dir).state == "completed"
+    assert runs.read_run(run_dir).status["elapsed_before_s"] == pytest.approx(first_session)
     assert_history_is_clean(run_dir, 3)
     reference, resumed = weights(reference_run), weights(run_dir)
     assert all(torch.equal(reference[k], resumed[k]) for k in reference), "resume diverged from the uninterrupted run"
