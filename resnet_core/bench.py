@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = measure(trainer, args.steps, args.warmup)
     print(json.dumps({"train_images_per_s": rate, "depth": cfg.depth, "block": cfg.block, "batch_size": cfg.batch_size,
                       "device": str(trainer.device), "precision": trainer.precision,
-                      "channels_last": trainer.channels_last, "steps": args.steps, "torch": torch.__version__}))
+                      "channels_last": trainer.channels_last, "compile": trainer.compile, "steps": args.steps,
+                      "torch": torch.__version__}))
     return 0
 
 
