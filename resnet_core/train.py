@@ -683,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: on for CUDA and CPU, off for MPS")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the training step (default: on for CUDA; on a CPU it pays off in long runs)")
-    p.add_argument("--data-dir", default=None, help=f"folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
+    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 into --data-dir if it is missing")
     p.add_argument("--runs-dir", default=d.runs_dir)
     p.add_argument("--name", default=d.name, help="run name, part of the run folder's name")
@@ -697,25 +697,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
+    """The config of parsed flags; with --preset paper the recipe fills every field whose
+    flag was not typed (typed: the config fields the user gave on the command line)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     values["preset"] = args.preset or ""
     cfg = TrainConfig(**values)
     if args.preset == "paper":
         # The paper's epochs follow from its iteration counts and this split's batches.
-        val = cfg.val_size if _explicit(parser, "val_size") else 5000
+        val = cfg.val_size if "val_size" in typed else 5000
         train_images = cfg.subset or CIFAR10_TRAIN_IMAGES - val
-        batch = cfg.batch_size if _explicit(parser, "batch_size") else PAPER_BATCH_SIZE
-        preset = paper_preset(cfg.depth, max(1, train_images // batch))
-        for key, value in preset.items():
-            if not _explicit(parser, key):
+        batch = cfg.batch_size if "batch_size" in typed else PAPER_BATCH_SIZE
+        for key, value in paper_preset(cfg.depth, max(1, train_images // batch)).items():
+            if key not in typed:
                 setattr(cfg, key, value)
     return cfg
-
-
-def _explicit(parser: argparse.ArgumentParser, name: str) -> bool:
-    """Whether the user typed the flag for this config field (it then beats a preset)."""
-    return name in parser._explicit  # type: ignore[attr-defined]
 
 
 def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, argparse.Namespace, argparse.ArgumentParser]:
@@ -728,8 +724,8 @@ def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, arg
     # Which flags were typed: parse again with every default suppressed.
     for action in probe._actions:
         action.default = argparse.SUPPRESS
-    parser._explicit = set(vars(probe.parse_args(argv)))  # type: ignore[attr-defined]
-    return config_from_args(args, parser), args, parser
+    typed = set(vars(probe.parse_args(argv)))
+    return config_from_args(args, typed), args, parser
 
 
 def setup_logging(run_dir: Path) -> None:

@@ -250,3 +250,15 @@ def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
         first.send_signal(signal.SIGTERM)
         first.wait(60)
     assert {r.state for r in runs.list_runs(tmp_path)} == {"stopped"}
+
+
+def test_paper_preset_fills_what_was_not_typed():
+    from resnet_core.train import parse
+
+    cfg, _, _ = parse(["--preset", "paper", "--depth", "110", "--lr", "0.05"])
+    assert (cfg.batch_size, cfg.weight_decay, cfg.momentum, cfg.schedule, cfg.val_size) == (128, 1e-4, 0.9, "multistep", 5000)
+    assert cfg.lr == 0.05  # typed flags beat the preset
+    assert cfg.epochs == 182  # 64k iterations of 351 steps
+    assert [round(m * 351) for m in cfg.milestones] == [32_000, 48_000]
+    assert cfg.warmup_mode == "constant" and round(cfg.warmup_epochs * 351) == 400
+    assert parse(["--preset", "paper", "--depth", "56"])[0].warmup_epochs == 0
