@@ -187,8 +187,7 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
     if len(classes) != n:
         raise ValueError(f"{len(classes)} class names for a {n}x{n} matrix")
     z = normalize_confusion(cm, mode)
-    row_tot = cm.sum(axis=1)
-    col_tot = cm.sum(axis=0)
+    recall, precision = normalize_confusion(cm, "recall"), normalize_confusion(cm, "precision")
     z_plot = [[None if not math.isfinite(v) else (float(v) if mode == "counts" else 100 * float(v)) for v in row]
               for row in z]
     heat = go.Heatmap(
@@ -204,8 +203,8 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
             xs.append(classes[p])
             ys.append(classes[t])
             custom.append([t, p])
-            rec = f"{100 * cm[t, p] / row_tot[t]:.1f}%" if row_tot[t] else "—"
-            prec = f"{100 * cm[t, p] / col_tot[p]:.1f}%" if col_tot[p] else "—"
+            rec = f"{100 * recall[t, p]:.1f}%" if math.isfinite(recall[t, p]) else "—"
+            prec = f"{100 * precision[t, p]:.1f}%" if math.isfinite(precision[t, p]) else "—"
             hover.append(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
                          f"{cm[t, p]:,} images<br>{rec} of true {classes[t]}<br>{prec} of predicted {classes[p]}"
                          + ("<br><i>click to see them</i>" if cm[t, p] else ""))

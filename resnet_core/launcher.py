@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 from . import runs
 from .models import BLOCKS, SHORTCUTS, valid_depths
 from .schedule import SCHEDULES
-from .train import CIFAR10_TRAIN_IMAGES, PRECISIONS, TrainConfig, paper_preset
+from .train import CIFAR10_TRAIN_IMAGES, PRECISIONS, TrainConfig, paper_preset, parse_device
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -173,10 +172,13 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
         if getattr(form, name) not in SWITCHES:
             errors[name] = f"{label} must be auto, on or off."
 
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(form.device)):
+    try:
+        parse_device(str(form.device))
+    except ValueError:
         errors["device"] = f"Unknown device {form.device!r}; use auto, cpu, cuda, cuda:N or mps."
-    elif devices is not None and form.device not in devices:
-        errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
+    else:
+        if devices is not None and form.device not in devices:
+            errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
 
     if warmup is not None and epochs is not None and warmup >= epochs and "warmup_epochs" not in errors:
         errors["warmup_epochs"] = f"Warm-up ({warmup:g} epochs) must be shorter than the run ({epochs} epochs)."

@@ -34,6 +34,7 @@ from . import runs
 from .data import DataError, DeviceLoader, dataset_present, load_cifar10, missing_data_message, resolve_data_dir, split_train_val
 from .models import BLOCKS, SHORTCUTS, blocks_per_stage, build_model, describe_model
 from .schedule import SCHEDULES, WARMUPS, Schedule
+from .system import cpu_name
 
 log = logging.getLogger("resnet_core.train")
 
@@ -187,13 +188,7 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     if device.type == "mps":
         return "Apple MPS"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
+    return cpu_name()
 
 
 def peak_memory_mb(device: torch.device) -> float:
