@@ -57,22 +57,10 @@ def state_badge(state: str) -> None:
              help=STATE_HELP.get(state))
 
 
-def state_text(state: str) -> str:
-    """Markdown for a state inline, e.g. in a table caption."""
-    colour = STATE_COLOURS.get(state, "gray")
-    return f":{colour}-badge[{STATE_ICONS.get(state, '')} {state}]"
-
-
 def run_title(info: runs.RunInfo) -> str:
     cfg = info.config.get("config") or {}
     model = (info.config.get("model") or {}).get("name") or (f"ResNet-{cfg['depth']}" if "depth" in cfg else "")
     return f"{info.run_id} · {model} · {info.state}" if model else f"{info.run_id} · {info.state}"
-
-
-def pick_run_from_query(options: list[str]) -> int:
-    """Index of the run named in ?run=, else 0."""
-    wanted = st.query_params.get("run")
-    return options.index(wanted) if wanted in options else 0
 
 
 def set_query_run(run_id: str | None) -> None:

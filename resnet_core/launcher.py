@@ -371,20 +371,3 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> None:
     if info is not None and info.is_active:
         raise RunActiveError(f"run {info.run_id} is {info.state}: stop it before deleting it")
     shutil.rmtree(run_dir)
-
-
-def active_runs_on(runs_list: list[runs.RunInfo], device: str) -> list[runs.RunInfo]:
-    """Active runs whose resolved device matches (what a new launch would queue behind)."""
-    out = []
-    for r in runs_list:
-        if not r.is_active:
-            continue
-        resolved = (r.config.get("resolved") or {}).get("device") or (r.config.get("config") or {}).get("device")
-        if device in ("auto", None) or resolved in (None, "auto") or _same_device(resolved, device):
-            out.append(r)
-    return out
-
-
-def _same_device(a: str, b: str) -> bool:
-    norm = {"cuda": "cuda:0"}
-    return norm.get(a, a) == norm.get(b, b)

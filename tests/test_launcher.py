@@ -249,8 +249,6 @@ def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_
     trainers.append(b.pid)
     wait_for(b.run_dir, lambda i: i.state == "queued", what="B queued behind A")
     assert runs.read_run(a.run_dir).state == "running"
-    active_cpu = launcher.active_runs_on(runs.list_runs(runs_dir), "cpu")
-    assert {r.run_id for r in active_cpu} == {a.run_dir.name, b.run_dir.name}
 
     os.killpg(a.pid, signal.SIGKILL)  # as the OOM killer would
     info_a = wait_for(a.run_dir, lambda i: i.state == runs.CRASHED, what="A crashed")
