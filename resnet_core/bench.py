@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from .train import Trainer, config_errors, parse
+from .train import Refused, Trainer, check_config, load_data, parse, resolve
 
 
 def _sync(device: torch.device) -> None:
@@ -96,17 +96,21 @@ def add_bench_arguments(parser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    cfg, args, parser = parse(argv, add_bench_arguments)
-    errors = config_errors(cfg)
-    if errors:
-        parser.error("; ".join(errors.values()))
+    cfg, args, typed = parse(argv, add_bench_arguments)
+    try:
+        if args.peer and not args.data_dir:
+            raise Refused("--peer needs --data-dir")
+        check_config(cfg)
+        data = load_data(cfg)
+        cfg, plan = resolve(cfg, typed, data)  # the trainer's own checks and plan
+    except Refused as e:
+        print(f"python -m resnet_core.bench: error: {e}", file=sys.stderr)
+        return 2
     if args.peer:
-        if not args.data_dir:
-            parser.error("--peer needs --data-dir")
         print(json.dumps(compare(argv, args)))
         return 0
-    trainer = Trainer(cfg)
-    trainer.prepare_data()
+    trainer = Trainer(cfg, plan)
+    trainer.prepare_data(data)
     trainer.build()
     rate = measure(trainer, args.steps, args.warmup)
     print(json.dumps({"train_images_per_s": rate, "depth": cfg.depth, "block": cfg.block, "batch_size": cfg.batch_size,

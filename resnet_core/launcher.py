@@ -23,7 +23,8 @@ from pathlib import Path
 from . import runs
 from .models import BLOCKS, SHORTCUTS, valid_depths
 from .schedule import SCHEDULES
-from .train import CIFAR10_TRAIN_IMAGES, PRECISIONS, TrainConfig, paper_preset, parse_device
+from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, default_shortcut,
+                     parse_device)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -41,10 +42,10 @@ def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
     return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).expanduser()
 
 
-def paper_epochs(val_size: int = 5000, batch_size: int = 128, train_size: int = CIFAR_TRAIN_SIZE) -> int:
-    """Epochs that cover the paper's 64k iterations with this split (182 for 45k/128),
-    exactly as the trainer's --preset paper computes them."""
-    return paper_preset(20, max(1, (train_size - val_size) // batch_size))["epochs"]
+def paper_epochs(train_size: int = CIFAR_TRAIN_SIZE) -> int:
+    """Epochs that hold the paper's 64k iterations on all training images (165 of 390
+    steps, the last one cut short), exactly as the trainer's --preset paper computes them."""
+    return apply_presets(TrainConfig(preset="paper"), set(), train_size).epochs
 
 
 @dataclass
@@ -53,7 +54,7 @@ class TrainForm:
 
     depth: int = _CONFIG.depth
     block: str = _CONFIG.block
-    shortcut: str = _CONFIG.shortcut
+    shortcut: str = default_shortcut(_CONFIG.block)
     epochs: int = _CONFIG.epochs
     batch_size: int = _CONFIG.batch_size
     lr: float = _CONFIG.lr
@@ -90,7 +91,7 @@ class TrainForm:
 def paper_recipe() -> dict:
     """The form fields --preset paper sets (epochs aside, which depend on the split); the
     trainer adds the ResNet-110 warm-up itself."""
-    recipe = {k: v for k, v in paper_preset(20, 1).items() if k in TrainForm.field_names() and k != "epochs"}
+    recipe = {k: v for k, v in PAPER_RECIPE.items() if k in TrainForm.field_names()}
     return recipe | {"subset": 0}
 
 

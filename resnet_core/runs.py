@@ -84,7 +84,7 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STATES = ("queued", "running", "completed", "stopped", "failed", "diverged")
 ACTIVE_STATES = ("queued", "running")
 CRASHED = "crashed"  # derived by readers, never written
@@ -119,6 +119,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def open_for_append(path: Path):
+    """A text file opened for appending that is never a symlink: a link planted in a run
+    folder must not make the trainer write outside it (OSError ELOOP instead)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    return os.fdopen(fd, "a", buffering=1)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import fcntl
+import io
 import json
 import logging
 import math
@@ -31,111 +32,24 @@ import torch.nn.functional as F
 
 from . import __version__
 from . import runs
-from .data import DataError, DeviceLoader, dataset_present, load_cifar10, missing_data_message, resolve_data_dir, split_train_val
-from .models import BLOCKS, SHORTCUTS, blocks_per_stage, build_model, describe_model
+from .config import (DEVICES_HELP, PRECISIONS, Plan, TrainConfig, apply_presets, config_errors, make_plan,
+                     parse_device, plan_errors)
+from .data import (Cifar10, DataError, DeviceLoader, channel_stats, dataset_present, load_cifar10, missing_data_message,
+                   resolve_data_dir, split_train_val)
+from .models import BLOCKS, SHORTCUTS, build_model, describe_model
 from .schedule import SCHEDULES, WARMUPS, Schedule
 from .system import cpu_name
 
 log = logging.getLogger("resnet_core.train")
+# Tracebacks go to train.log only: the terminal and the dashboard get one line.
+trace_log = logging.getLogger("resnet_core.trace")
 
-DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-PAPER_BATCH_SIZE = 128
-CIFAR10_TRAIN_IMAGES = 50_000
-PAPER_ITERATIONS = 64_000
-PAPER_LR_DROPS = (32_000, 48_000)
-PAPER_WARMUP_ITERATIONS = 400  # ResNet-110 and deeper start at lr 0.01 (paper, section 4.2)
-
-
-@dataclass
-class TrainConfig:
-    depth: int = 20
-    block: str = "basic"
-    shortcut: str = "A"
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    milestones: list[float] = field(default_factory=list)  # multistep, in epochs; [] = 50% and 75%
-    warmup_epochs: float = 0.0
-    warmup_mode: str = "linear"  # linear ramp, or constant lr/10 (the paper's ResNet-110)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None  # None: where the device benefits
-    compile: bool | None = None  # torch.compile the training forward; None: on CUDA only
-    data_dir: str | None = None
-    runs_dir: str = "checkpoints"
-    name: str = ""
-    val_size: int = 5000
-    subset: int = 0  # train on the first N images of the training split; 0 = all
-    preset: str = ""
-    download: bool = False
-    log_every: int = 20  # steps between step rows in metrics.jsonl
-
-
-def paper_preset(depth: int, steps_per_epoch: int) -> dict:
-    """The paper's recipe, with its iteration counts turned into epochs of this split."""
-    epochs = round(PAPER_ITERATIONS / steps_per_epoch)
-    preset = dict(batch_size=PAPER_BATCH_SIZE, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
-                  val_size=5000, epochs=epochs, milestones=[m / steps_per_epoch for m in PAPER_LR_DROPS],
-                  warmup_epochs=0.0, warmup_mode="linear")
-    if depth >= 110:
-        preset.update(warmup_epochs=PAPER_WARMUP_ITERATIONS / steps_per_epoch, warmup_mode="constant")
-    return preset
-
-
-def config_errors(cfg: TrainConfig) -> dict[str, str]:
-    """Per-field messages for a config that cannot run; empty when it can."""
-    errors: dict[str, str] = {}
-
-    def check(name: str, ok: bool, message: str) -> None:
-        if not ok and name not in errors:
-            errors[name] = message
-
-    check("block", cfg.block in BLOCKS, f"unknown block type {cfg.block!r}; valid: {', '.join(BLOCKS)}")
-    check("shortcut", cfg.shortcut in SHORTCUTS, f"unknown shortcut {cfg.shortcut!r}; valid: {', '.join(SHORTCUTS)}")
-    if "block" not in errors:
-        try:
-            blocks_per_stage(cfg.depth, cfg.block)
-        except ValueError as e:
-            errors["depth"] = str(e)
-    check("epochs", cfg.epochs >= 1, "epochs must be at least 1")
-    check("batch_size", cfg.batch_size >= 1, "batch size must be at least 1")
-    check("lr", math.isfinite(cfg.lr) and cfg.lr > 0, "learning rate must be a positive number")
-    check("momentum", 0 <= cfg.momentum < 1, "momentum must lie in [0, 1)")
-    check("weight_decay", cfg.weight_decay >= 0, "weight decay cannot be negative")
-    check("schedule", cfg.schedule in SCHEDULES, f"unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}")
-    if "epochs" not in errors:  # both are judged against a valid run length
-        check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
-              f"milestones must lie in (0, {cfg.epochs}] epochs")
-        check("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
-    check("warmup_mode", cfg.warmup_mode in WARMUPS, f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
-    check("precision", cfg.precision in PRECISIONS, f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
-    try:
-        parse_device(cfg.device)
-    except ValueError as e:
-        errors["device"] = str(e)
-    check("val_size", cfg.val_size >= 0, "validation size cannot be negative")
-    check("subset", cfg.subset >= 0, "subset cannot be negative (0 means the whole training split)")
-    check("log_every", cfg.log_every >= 1, "log interval must be at least 1 step")
-    check("preset", cfg.preset in ("", "paper"), "the only preset is 'paper'")
-    check("name", cfg.name == "" or runs.safe_name(cfg.name) != "", "a run name needs a letter or digit")
-    return errors
+PROG = "python -m resnet_core.train"
+CHECKPOINT_KEYS = ("model", "optimizer", "scaler", "schedule", "rng", "epoch", "step", "best_val_acc",
+                   "best_epoch", "partial_epoch")
 
 
 # ------------------------------------------------------------- device and precision
-
-def parse_device(device: str) -> str:
-    """Validate a device spec: auto, cpu, cuda, cuda:N or mps."""
-    if device in ("auto", "cpu", "cuda", "mps"):
-        return device
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return device
-    raise ValueError(f"unknown device {device!r}; valid: {DEVICES_HELP}")
-
 
 def resolve_device(device: str) -> torch.device:
     """auto picks CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
@@ -250,46 +164,42 @@ class Trainer:
 
     The benchmark times exactly this, so its numbers are the trainer's own."""
 
-    def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: TrainConfig, plan: Plan):
+        self.cfg, self.plan = cfg, plan
         self.device = resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.device)
         self.compile = resolve_compile(cfg.compile, self.device)
         self.step = 0
 
-    def prepare_data(self) -> None:
+    def prepare_data(self, data: Cifar10) -> None:
+        """The splits on the device, normalised by the training split's own statistics."""
         cfg = self.cfg
-        data = load_cifar10(cfg.data_dir, download=cfg.download, progress=_download_logger())
         self.classes = list(data.classes)
-        num_train = len(data.train_labels)
-        if cfg.val_size >= num_train:
-            raise ValueError(f"validation size {cfg.val_size} leaves no training images (the set has {num_train})")
-        train_idx, val_idx = split_train_val(num_train, cfg.val_size, cfg.seed)
+        train_idx, val_idx = split_train_val(len(data.train_labels), cfg.val_size, cfg.split_seed)
         if cfg.subset:
             train_idx = train_idx[:cfg.subset]
-        if len(train_idx) < cfg.batch_size:
-            raise ValueError(f"{len(train_idx)} training images are fewer than one batch of {cfg.batch_size}")
-        loader = lambda images, labels, idx, train: DeviceLoader.from_numpy(
-            images[idx], labels[idx], idx.astype(np.int64), self.device,
-            cfg.batch_size if train else max(cfg.batch_size, 500), train=train, seed=cfg.seed,
-            channels_last=self.channels_last)
-        test_idx = np.arange(len(data.test_labels))
+        self.stats = channel_stats(data.train_images[train_idx])
+
+        def loader(images, labels, idx, train):
+            return DeviceLoader.from_numpy(
+                images[idx], labels[idx], idx.astype(np.int64), self.device,
+                cfg.batch_size if train else max(cfg.batch_size, 500), train=train, seed=cfg.seed,
+                stats=self.stats, channels_last=self.channels_last)
+
         self.train_loader = loader(data.train_images, data.train_labels, train_idx, True)
-        self.test_loader = loader(data.test_images, data.test_labels, test_idx, False)
-        # val_size 0: the test set stands in for validation, and the run records that.
-        self.val_source = "train" if cfg.val_size else "test"
-        self.val_loader = (loader(data.train_images, data.train_labels, val_idx, False)
-                           if cfg.val_size else self.test_loader)
+        self.test_loader = loader(data.test_images, data.test_labels, np.arange(len(data.test_labels)), False)
+        # No validation split (--val-size 0, the paper preset): the test set is evaluated
+        # after every epoch for monitoring, as the paper's Figure 6, never to pick weights.
+        self.val_loader = loader(data.train_images, data.train_labels, val_idx, False) if cfg.val_size else None
+        self.test_every_epoch = self.val_loader is None
 
     def build(self) -> None:
-        cfg = self.cfg
-        spe = len(self.train_loader)
-        if cfg.preset == "paper":
-            log.info("paper preset: %d epochs of %d steps, lr drops at epochs %s", cfg.epochs, spe, cfg.milestones)
-        milestones = cfg.milestones or [cfg.epochs * 0.5, cfg.epochs * 0.75]
-        self.schedule = Schedule(cfg.schedule, cfg.lr, cfg.epochs * spe, tuple(round(m * spe) for m in milestones),
-                                 round(cfg.warmup_epochs * spe), cfg.warmup_mode, cfg.momentum)
+        cfg, plan = self.cfg, self.plan
+        spe, total = plan.steps_per_epoch, plan.total_steps
+        milestones = tuple(round(m * spe) for m in cfg.milestones) or (round(0.5 * total), round(0.75 * total))
+        self.schedule = Schedule(cfg.schedule, cfg.lr, total, milestones, round(cfg.warmup_epochs * spe),
+                                 cfg.warmup_mode, cfg.momentum)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes)).to(self.device)
         if self.channels_last:
@@ -339,8 +249,9 @@ class Trainer:
         k = min(5, len(self.classes))
         parts: dict[str, list] = {name: [] for name in ("indices", "labels", "preds", "topk_classes", "topk_probs", "loss")}
         for idx, x, y in loader.epoch(0):
-            with self.autocast():
-                logits = self.model(x).float()
+            # fp32 whatever the training precision: bf16 evaluation flipped 1% of a tiny
+            # model's top-1 predictions, and galleries, matrices and best.pt rest on these.
+            logits = self.model(x).float()
             top_probs, top_classes = logits.softmax(1).topk(k, dim=1)
             for name, value in (("indices", idx), ("labels", y), ("preds", top_classes[:, 0]),
                                 ("topk_classes", top_classes), ("topk_probs", top_probs),
@@ -356,17 +267,25 @@ class Trainer:
 class Run(Trainer):
     """A Trainer that writes one run folder: status, metrics, evaluations, checkpoints."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, stop: StopRequested):
-        super().__init__(cfg)
-        self.run_dir, self.stop = run_dir, stop
+    def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
+                 checkpoint: dict | None = None):
+        super().__init__(cfg, plan)
+        self.data, self.run_dir, self.stop = data, run_dir, stop
+        self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
         # On a resume both files exist already: keep what they recorded.
-        self.status: dict = runs.read_json(run_dir / runs.STATUS_FILE) or {}
-        self.config_record: dict = runs.read_json(run_dir / runs.CONFIG_FILE) or {}
+        self.status: dict = _json_object(run_dir / runs.STATUS_FILE)
+        self.config_record: dict = _json_object(run_dir / runs.CONFIG_FILE)
+        self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
+        self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
 
     # -- files --------------------------------------------------------------------
     def set_status(self, **changes) -> None:
         self.status.update(changes, format_version=runs.FORMAT_VERSION, pid=os.getpid(), updated_at=time.time())
         runs.atomic_write_json(self.run_dir / runs.STATUS_FILE, self.status)
+
+    def best_fields(self) -> dict:
+        """status.json's view of the best validation epoch: null without a validation result."""
+        return {"best_val_acc": self.best_val_acc if self.best_epoch else None, "best_epoch": self.best_epoch or None}
 
     def write_config(self, **resolved) -> None:
         record = self.config_record or {
@@ -409,20 +328,21 @@ class Run(Trainer):
                 time.sleep(0.5)
 
     # -- the main sequence ----------------------------------------------------------------
-    def execute(self, resume: bool) -> int:
+    def execute(self) -> int:
         """Run to the end; returns the process exit code. Never raises."""
-        cfg = self.cfg
         now = time.time()
         # A resumed run keeps the training time of its earlier sessions.
-        earlier = self.status.get("elapsed_before_s") or 0.0
-        if resume and self.status.get("started_at"):
-            end = self.status.get("finished_at") or self.status.get("updated_at") or self.status["started_at"]
-            earlier += max(0.0, end - self.status["started_at"])
+        earlier = _number(self.status.get("elapsed_before_s")) or 0.0
+        started = _number(self.status.get("started_at"))
+        if self.checkpoint is not None and started:
+            end = _number(self.status.get("finished_at")) or _number(self.status.get("updated_at")) or started
+            earlier += max(0.0, end - started)
         # Status before config: readers take a folder with config.json but no live status
         # for a crashed run, so that order must never be visible.
         self.set_status(state="queued", epoch=self.status.get("epoch", 0), step=self.status.get("step", 0),
-                        total_epochs=cfg.epochs, created_at=self.status.get("created_at", now),
-                        started_at=None, finished_at=None, error=None, elapsed_before_s=earlier)
+                        total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
+                        created_at=self.status.get("created_at", now), started_at=None, finished_at=None,
+                        error=None, elapsed_before_s=earlier)
         self.write_config()
         try:
             if not self.acquire_device():
@@ -430,63 +350,73 @@ class Run(Trainer):
                 log.info("stopped while queued")
                 return 0
             self.set_status(state="running", started_at=time.time())
-            return self.train(resume)
+            return self.train()
         except Diverged as e:
             log.error("%s", e)
             self.set_status(state="diverged", error=str(e), finished_at=time.time())
             return 3
         except Exception as e:
-            log.error("run failed:\n%s", traceback.format_exc())
             message = str(e) if isinstance(e, (DataError, ValueError)) else f"{type(e).__name__}: {e}"
+            log.error("run failed: %s (traceback in %s)", message, self.run_dir / runs.LOG_FILE)
+            trace_log.error("%s", traceback.format_exc())
             self.set_status(state="failed", error=message, finished_at=time.time())
             return 1
 
     def record_setup(self) -> None:
         """Complete config.json once the data and model are known."""
-        cfg, spe = self.cfg, len(self.train_loader)
+        cfg, plan = self.cfg, self.plan
         summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes))
         self.config_record.update(classes=self.classes, model={"name": summary.name, "params": summary.params,
                                                                 "macs": summary.macs})
         self.write_config(
-            steps_per_epoch=spe, total_steps=cfg.epochs * spe, train_size=self.train_loader.num_images,
-            val_size=self.val_loader.num_images, val_source=self.val_source, test_size=self.test_loader.num_images)
+            steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps, max_steps=cfg.max_steps,
+            train_size=self.train_loader.num_images, val_size=plan.val_images,
+            val_source="train" if self.val_loader is not None else None, test_every_epoch=self.test_every_epoch,
+            test_size=self.test_loader.num_images, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
+            normalization=self.stats.as_record())
 
-    def train(self, resume: bool) -> int:
-        cfg = self.cfg
-        self.prepare_data()
+    def train(self) -> int:
+        cfg, plan = self.cfg, self.plan
+        self.prepare_data(self.data)
+        self.data = None  # the host copy is no longer needed
         self.build()
         self.record_setup()
         start_epoch, partial = 0, None
-        self.step, self.best_val_acc, self.best_epoch = 0, -1.0, 0
-        checkpoint = self.run_dir / runs.LAST_CHECKPOINT
-        if resume and checkpoint.exists():
-            start_epoch, partial = self.load_checkpoint(checkpoint)
+        if self.checkpoint is not None:
+            start_epoch, partial = self.load_checkpoint(self.checkpoint)
             log.info("resuming after epoch %d, step %d%s", start_epoch, self.step,
                      f" (mid-epoch at batch {partial['batch']})" if partial else "")
+            self.repair_best_checkpoint()
         truncate_metrics(self.run_dir, self.step, start_epoch)
-        self.metrics_file = open(self.run_dir / runs.METRICS_FILE, "a")
-        self.set_status(epoch=start_epoch, step=self.step, total_steps=cfg.epochs * len(self.train_loader),
-                        best_val_acc=self.best_val_acc if self.best_epoch else None, best_epoch=self.best_epoch or None)
-        log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %d val (%s) images",
-                 f"ResNet-{cfg.depth}", cfg.block, cfg.shortcut, self.device, device_name(self.device), self.precision,
-                 self.channels_last, self.train_loader.num_images, self.val_loader.num_images, self.val_source)
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        self.metrics_file = runs.open_for_append(self.run_dir / runs.METRICS_FILE)
+        self.set_status(epoch=start_epoch, step=self.step, **self.best_fields())
+        log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
+                 "%d steps in %d epochs", f"ResNet-{cfg.depth}", cfg.block, cfg.shortcut, self.device,
+                 device_name(self.device), self.precision, self.channels_last, self.train_loader.num_images,
+                 f"{self.val_loader.num_images} val" if self.val_loader else "no val (test monitored every epoch)",
+                 plan.total_steps, plan.epochs)
+        for epoch in range(start_epoch + 1, plan.epochs + 1):
             if not self.train_epoch(epoch, partial):
                 self.set_status(state="stopped", finished_at=time.time())
                 log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, self.step, self.run_dir)
                 return 0
             partial = None
-        test = self.evaluate(self.test_loader, "test", cfg.epochs)
-        self.append_metrics({"type": "test", "epoch": cfg.epochs, "test_loss": test["loss"], "test_acc": test["acc"]})
+        # The final weights are the result; without a validation split the last epoch's
+        # test evaluation already is the final one.
+        test = self.last_test or self.evaluate(self.test_loader, "test", plan.epochs)
+        self.append_metrics({"type": "test", "epoch": plan.epochs, "step": self.step,
+                             "test_loss": test["loss"], "test_acc": test["acc"]})
         self.set_status(state="completed", test_acc=test["acc"], finished_at=time.time())
-        log.info("completed: test accuracy %.2f%%, best validation %.2f%% (epoch %d)",
-                 100 * test["acc"], 100 * self.best_val_acc, self.best_epoch)
+        best = (f", best validation {100 * self.best_val_acc:.2f}% (epoch {self.best_epoch})" if self.best_epoch
+                else "")
+        log.info("completed after %d steps: test accuracy %.2f%% (final weights)%s", self.step, 100 * test["acc"], best)
         return 0
 
     def train_epoch(self, epoch: int, partial: dict | None) -> bool:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
         cfg, device = self.cfg, self.device
         num_classes = len(self.classes)
+        batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
         sums = EpochSums.from_state(partial["sums"], device) if partial else EpochSums.zeros(device, num_classes)
         start_batch = partial["batch"] if partial else 0
         elapsed_before = partial["seconds"] if partial else 0.0
@@ -495,9 +425,9 @@ class Run(Trainer):
         t_row, seen_row = t_epoch, 0
         row_loss = torch.zeros((), device=device)
         row_correct = torch.zeros((), device=device, dtype=torch.int64)
-        progress = TerminalProgress(epoch, cfg.epochs, len(self.train_loader))
+        progress = TerminalProgress(epoch, self.plan.epochs, batches)
         batch = start_batch
-        for _, x, y in self.train_loader.epoch(epoch, start_batch):
+        for _, x, y in self.train_loader.epoch(epoch, start_batch, batches):
             lr = self.schedule.lr(self.step)
             loss, logits = self.train_step(x, y)
             batch += 1
@@ -512,7 +442,7 @@ class Run(Trainer):
                 sums.confusion += torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
             sums.seen += n
             seen_row += n
-            if self.step % cfg.log_every == 0 or batch == len(self.train_loader) or self.stop:
+            if self.step % cfg.log_every == 0 or batch == batches or self.stop:
                 now = time.perf_counter()
                 mean_loss = row_loss.item() / seen_row
                 if not math.isfinite(mean_loss):
@@ -526,14 +456,14 @@ class Run(Trainer):
                 t_row, seen_row = now, 0
                 row_loss.zero_()
                 row_correct.zero_()
-            if self.stop and batch < len(self.train_loader):
+            if self.stop and batch < batches:
                 progress.close()
                 seconds = elapsed_before + time.perf_counter() - t_epoch
                 self.save_checkpoint(epoch - 1, {"epoch": epoch, "batch": batch, "sums": sums.state(), "seconds": seconds})
                 return False
         progress.close()
         self.finish_epoch(epoch, sums, elapsed_before + time.perf_counter() - t_epoch)
-        return not self.stop or epoch == self.cfg.epochs
+        return not self.stop or epoch == self.plan.epochs
 
     def finish_epoch(self, epoch: int, sums: EpochSums, seconds: float) -> None:
         train_loss = sums.loss.item() / sums.seen
@@ -541,23 +471,24 @@ class Run(Trainer):
             raise Diverged(f"loss became {train_loss} in epoch {epoch}; try a lower learning rate or a warm-up")
         runs.save_predictions(self.run_dir, "train", epoch,
                               confusion=sums.confusion.view(len(self.classes), -1).cpu().numpy())
-        val = self.evaluate(self.val_loader, "val", epoch)
-        self.append_metrics({
-            "type": "epoch", "epoch": epoch, "step": self.step, "train_loss": train_loss,
-            "train_acc": sums.correct.item() / sums.seen, "val_loss": val["loss"], "val_acc": val["acc"],
-            "lr": self.schedule.lr(self.step - 1), "epoch_seconds": seconds,
-            "images_per_s": sums.seen / max(seconds, 1e-9),
-            "peak_memory_mb": peak_memory_mb(self.device)})
-        improved = val["acc"] > self.best_val_acc
+        val = self.evaluate(self.val_loader, "val", epoch) if self.val_loader is not None else None
+        row = {"type": "epoch", "epoch": epoch, "step": self.step, "train_loss": train_loss,
+               "train_acc": sums.correct.item() / sums.seen, "val_loss": val and val["loss"],
+               "val_acc": val and val["acc"], "lr": self.schedule.lr(self.step - 1), "epoch_seconds": seconds,
+               "images_per_s": sums.seen / max(seconds, 1e-9), "peak_memory_mb": peak_memory_mb(self.device)}
+        if self.test_every_epoch:  # monitoring only: never compared, never used to keep weights
+            self.last_test = self.evaluate(self.test_loader, "test", epoch)
+            row.update(test_loss=self.last_test["loss"], test_acc=self.last_test["acc"])
+        self.append_metrics(row)
+        improved = val is not None and val["acc"] > self.best_val_acc
         if improved:
             self.best_val_acc, self.best_epoch = val["acc"], epoch
-        self.save_checkpoint(epoch, None)
-        if improved:
-            runs.atomic_write_bytes(self.run_dir / runs.BEST_CHECKPOINT,
-                                    (self.run_dir / runs.LAST_CHECKPOINT).read_bytes())
-        self.set_status(epoch=epoch, step=self.step, best_val_acc=self.best_val_acc, best_epoch=self.best_epoch)
-        log.info("epoch %d/%d: train loss %.4f acc %.2f%% | val loss %.4f acc %.2f%% | %.1f s", epoch,
-                 self.cfg.epochs, train_loss, 100 * sums.correct.item() / sums.seen, val["loss"], 100 * val["acc"], seconds)
+        self.save_checkpoint(epoch, None, also_best=improved)
+        self.set_status(epoch=epoch, step=self.step, **self.best_fields())
+        shown = (f"val loss {val['loss']:.4f} acc {100 * val['acc']:.2f}%" if val else
+                 f"test (monitoring) loss {self.last_test['loss']:.4f} acc {100 * self.last_test['acc']:.2f}%")
+        log.info("epoch %d/%d: train loss %.4f acc %.2f%% | %s | %.1f s", epoch, self.plan.epochs, train_loss,
+                 100 * sums.correct.item() / sums.seen, shown, seconds)
 
     def evaluate(self, loader: DeviceLoader, split: str, epoch: int) -> dict:
         """Record a split's per-image predictions in predictions/; returns mean loss and accuracy."""
@@ -566,7 +497,11 @@ class Run(Trainer):
         return {"loss": float(arrays["loss"].mean()), "acc": float((arrays["preds"] == arrays["labels"]).mean())}
 
     # -- checkpoints --------------------------------------------------------------------
-    def save_checkpoint(self, completed_epochs: int, partial: dict | None) -> None:
+    def save_checkpoint(self, completed_epochs: int, partial: dict | None, also_best: bool = False) -> None:
+        """last.pt, and best.pt with the same bytes when this epoch improved on validation.
+
+        last.pt goes first: a kill between the two writes leaves a last.pt whose best_epoch
+        is its own epoch, from which a resume restores best.pt (repair_best_checkpoint)."""
         state = {
             "format_version": runs.FORMAT_VERSION,
             "model": self.model.state_dict(),
@@ -581,13 +516,15 @@ class Run(Trainer):
             "best_epoch": self.best_epoch,
             "partial_epoch": partial,
         }
-        path = self.run_dir / runs.LAST_CHECKPOINT
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        # Atomic writes create a fresh file and rename it over the old name, so a symlink
+        # planted at last.pt is replaced, never followed out of the run folder.
+        runs.atomic_write_bytes(self.run_dir / runs.LAST_CHECKPOINT, buffer.getvalue())
+        if also_best:
+            runs.atomic_write_bytes(self.run_dir / runs.BEST_CHECKPOINT, buffer.getvalue())
 
-    def load_checkpoint(self, path: Path) -> tuple[int, dict | None]:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+    def load_checkpoint(self, state: dict) -> tuple[int, dict | None]:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -597,14 +534,29 @@ class Run(Trainer):
         self.step, self.best_val_acc, self.best_epoch = state["step"], state["best_val_acc"], state["best_epoch"]
         return state["epoch"], state["partial_epoch"]
 
+    def repair_best_checkpoint(self) -> None:
+        """Make best.pt hold best_epoch again after a kill between last.pt and best.pt."""
+        state = self.checkpoint
+        if not self.best_epoch or state["epoch"] != self.best_epoch or state["partial_epoch"] is not None:
+            return  # best.pt was written before this last.pt, so it already holds best_epoch
+        try:
+            held = torch.load(self.run_dir / runs.BEST_CHECKPOINT, map_location="cpu", weights_only=True)["epoch"]
+        except Exception:  # missing or half-written: restore it
+            held = None
+        if held != self.best_epoch:
+            log.info("best.pt held epoch %s, not the best epoch %d: restoring it from last.pt", held, self.best_epoch)
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            runs.atomic_write_bytes(self.run_dir / runs.BEST_CHECKPOINT, buffer.getvalue())
+
 
 def truncate_metrics(run_dir: Path, step: int, epoch: int) -> None:
     """Keep only the metric rows a checkpoint at (step, epoch) covers, and drop the
     prediction files of later epochs: the history a resume continues without duplicates."""
     rows = runs.read_metrics(run_dir)
-    kept = [r for r in rows if (r.get("type") == "step" and r["step"] <= step)
-            or (r.get("type") == "epoch" and r["epoch"] <= epoch)]
-    if len(kept) != len(rows) or (run_dir / runs.METRICS_FILE).exists():
+    kept = [r for r in rows if (r.get("type") == "step" and _number(r.get("step"), -1) <= step)
+            or (r.get("type") == "epoch" and _number(r.get("epoch"), -1) <= epoch)]
+    if len(kept) != len(rows) or os.path.lexists(run_dir / runs.METRICS_FILE):
         runs.atomic_write_bytes(run_dir / runs.METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept).encode())
     for split in runs.SPLITS:
         for e in runs.recorded_epochs(run_dir, split):
@@ -621,13 +573,24 @@ def _torchvision_version() -> str:
         return "missing"
 
 
-def _download_logger():
+def _number(value, default: float | None = None) -> float | None:
+    """A JSON number (not a bool), else default: run files may hold anything."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _json_object(path: Path) -> dict:
+    value = runs.read_json(path)
+    return value if isinstance(value, dict) else {}
+
+
+def _download_progress():
+    """Download progress on stderr, every 10%: the run folder does not exist yet."""
     last = [-1]
 
     def report(done: int, total: int) -> None:
         pct = int(100 * done / total) if total else -1
         if pct != last[0] and pct % 10 == 0:
-            log.info("downloading CIFAR-10: %d%%", pct)
+            print(f"downloading CIFAR-10: {pct}%", file=sys.stderr, flush=True)
             last[0] = pct
 
     return report
@@ -654,14 +617,26 @@ class TerminalProgress:
 
 # --------------------------------------------------------------------- command line
 
+class Refused(Exception):
+    """Input that cannot run: one line on stderr, exit code 2, nothing written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists every flag)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m resnet_core.train", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = _Parser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--depth", type=int, default=d.depth, help="6n+2 (basic) or 9n+2 (bottleneck)")
     p.add_argument("--block", choices=BLOCKS, default=d.block)
-    p.add_argument("--shortcut", choices=SHORTCUTS, default=d.shortcut)
+    p.add_argument("--shortcut", choices=SHORTCUTS, default=None,
+                   help="default: A for basic blocks, B (projection where the shape changes) for bottlenecks")
     p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=d.max_steps,
+                   help="stop after this many optimizer steps, mid-epoch if need be (0: every step of every epoch; "
+                        "alone it sets the epochs)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--momentum", type=float, default=d.momentum)
@@ -671,9 +646,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multistep: epochs at which lr is divided by 10 (default: 50%% and 75%% of the run)")
     p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
     p.add_argument("--warmup-mode", choices=WARMUPS, default=d.warmup_mode, help="linear ramp, or constant lr/10 as the paper's ResNet-110")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="weights, shuffling and augmentation (0..2^32-1)")
+    p.add_argument("--split-seed", type=int, default=d.split_seed,
+                   help="which images form the validation split, independent of --seed (0..2^32-1)")
     p.add_argument("--device", default=d.device, help=DEVICES_HELP)
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision)
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="of training steps; evaluation always runs in fp32")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="default: on for CUDA and CPU, off for MPS")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
@@ -683,34 +661,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=d.runs_dir)
     p.add_argument("--name", default=d.name, help="run name, part of the run folder's name")
     p.add_argument("--run-dir", default=None, help="write into this new or empty folder instead of a fresh one under --runs-dir")
-    p.add_argument("--val-size", type=int, default=d.val_size, help="validation images carved from the training set; 0 validates on the test set")
+    p.add_argument("--val-size", type=int, default=d.val_size,
+                   help="validation images carved from the training set; 0: none, and the test set is evaluated "
+                        "every epoch for monitoring only")
     p.add_argument("--subset", type=int, default=d.subset, help="train on the first N images of the training split")
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric rows")
     p.add_argument("--preset", choices=["paper"], default=None,
-                   help="paper: He et al.'s recipe (batch 128, lr 0.1 /10 at 32k and 48k of 64k iterations, wd 1e-4, 45k/5k split)")
+                   help="paper: He et al.'s recipe: all 50k training images, batch 128, lr 0.1 /10 at 32k and 48k "
+                        "iterations, stop at exactly 64k, wd 1e-4, momentum 0.9, no validation split "
+                        "(add --val-size 5000 for the 45k/5k protocol); lr 0.01 for 400 iterations from ResNet-110 on")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
+    p.add_argument("--dry-run", action="store_true",
+                   help="resolve and check everything, print the plan (last line JSON), write nothing")
     return p
 
 
-def config_from_args(args: argparse.Namespace, typed: set[str]) -> TrainConfig:
-    """The config of parsed flags; with --preset paper the recipe fills every field whose
-    flag was not typed (typed: the config fields the user gave on the command line)."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    values["preset"] = args.preset or ""
-    cfg = TrainConfig(**values)
-    if args.preset == "paper":
-        # The paper's epochs follow from its iteration counts and this split's batches.
-        val = cfg.val_size if "val_size" in typed else 5000
-        train_images = cfg.subset or CIFAR10_TRAIN_IMAGES - val
-        batch = cfg.batch_size if "batch_size" in typed else PAPER_BATCH_SIZE
-        for key, value in paper_preset(cfg.depth, max(1, train_images // batch)).items():
-            if key not in typed:
-                setattr(cfg, key, value)
-    return cfg
-
-
-def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, argparse.Namespace, argparse.ArgumentParser]:
-    """The config from a command line; more_arguments(parser) may add flags (the benchmark's)."""
+def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, argparse.Namespace, set[str]]:
+    """The config as typed, the parsed flags, and the config fields given on the command
+    line (presets fill only the others); more_arguments(parser) may add flags (the benchmark's)."""
     parser, probe = build_parser(), build_parser()
     for p in (parser, probe):
         if more_arguments:
@@ -720,74 +688,206 @@ def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, arg
     for action in probe._actions:
         action.default = argparse.SUPPRESS
     typed = set(vars(probe.parse_args(argv)))
-    return config_from_args(args, typed), args, parser
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    values.update(preset=args.preset or "", shortcut=args.shortcut or "")
+    return TrainConfig(**values), args, typed
+
+
+def load_data(cfg: TrainConfig) -> Cifar10:
+    """CIFAR-10 for cfg, or Refused with one line naming the file and what is wrong."""
+    if not cfg.download and not dataset_present(cfg.data_dir):
+        raise Refused(f"{missing_data_message(resolve_data_dir(cfg.data_dir), 'no batch files')} Or add --download.")
+    try:
+        return load_cifar10(cfg.data_dir, download=cfg.download, progress=_download_progress())
+    except (DataError, OSError) as e:
+        raise Refused(str(e)) from None
+
+
+def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True) -> tuple[TrainConfig, Plan]:
+    """The config the run uses (presets applied for a fresh run; a resumed run's record
+    already holds them) and its plan, or Refused when it cannot run on this data."""
+    if fresh:
+        cfg = apply_presets(cfg, typed, len(data.train_labels))
+    problems = config_errors(cfg) or plan_errors(cfg, len(data.train_labels))
+    if problems:
+        raise Refused("; ".join(problems.values()))
+    return cfg, make_plan(cfg, len(data.train_labels))
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """What can be judged before reading 180 MB of data: the fields, and the device."""
+    problems = config_errors(cfg)
+    if problems:
+        raise Refused("; ".join(problems.values()))
+    try:
+        resolve_device(cfg.device)  # e.g. --device cuda on a machine without one
+    except ValueError as e:
+        raise Refused(str(e)) from None
+
+
+def check_runs_dir(path: Path) -> None:
+    """Refused unless path is, or can become, a folder this process can write in."""
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise Refused(f"--runs-dir {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise Refused(f"--runs-dir {path}: {existing} is not writable")
+
+
+def check_new_run_dir(path: Path) -> None:
+    """--run-dir must be new or empty (the dashboard's console.log aside)."""
+    if os.path.lexists(path) and not path.is_dir():
+        raise Refused(f"--run-dir {path} is not a folder")
+    if path.is_dir():
+        if (path / runs.CONFIG_FILE).exists():
+            raise Refused(f"--run-dir {path} already holds a run; use --resume to continue it")
+        if any(p.name != runs.CONSOLE_FILE for p in path.iterdir()):
+            raise Refused(f"--run-dir {path} is not empty")
+    check_runs_dir(path.parent)
+
+
+def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
+    """The recorded config and last.pt's state of a run that can be resumed, or Refused
+    naming the file and what is wrong. Reads only: a refused resume changes nothing."""
+    path = run_dir / runs.CONFIG_FILE
+    if not run_dir.is_dir():
+        raise Refused(f"--resume: {run_dir} is not a folder")
+    if not os.path.lexists(path):
+        raise Refused(f"--resume: {run_dir} is not a run folder (no {runs.CONFIG_FILE})")
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:  # a directory, unreadable bytes, bad JSON
+        raise Refused(f"--resume: {path} is unreadable: {e}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise Refused(f"--resume: {path} is not a run record (no 'config' object)")
+    version = record.get("format_version")
+    if version != runs.FORMAT_VERSION:
+        raise Refused(f"--resume: {path} is run folder format {version!r} and this trainer writes "
+                      f"{runs.FORMAT_VERSION}; a folder never mixes two versions, so start a new run")
+    try:
+        cfg = config_from_record(record["config"])
+    except (TypeError, ValueError) as e:
+        raise Refused(f"--resume: {path}: {e}") from None
+    info = runs.read_run(run_dir)
+    state = info.state if info is not None else "unknown"
+    if state in runs.ACTIVE_STATES:
+        raise Refused(f"--resume: {run_dir} is still {state} (pid {info.status.get('pid')})")
+    if state == "completed":
+        raise Refused(f"--resume: {run_dir} already completed")
+    for name in (runs.METRICS_FILE, runs.LOG_FILE):  # the two files a trainer appends to
+        if (run_dir / name).is_symlink():
+            raise Refused(f"--resume: {run_dir / name} is a symlink; refusing to write through it")
+    checkpoint = run_dir / runs.LAST_CHECKPOINT
+    if not os.path.lexists(checkpoint):
+        return cfg, None  # stopped or killed before its first checkpoint: start it afresh
+    try:
+        state_dict = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a checkpoint, a directory...
+        raise Refused(f"--resume: {checkpoint.name} is corrupt: {type(e).__name__}: {str(e)[:200]}") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state_dict, dict) or k not in state_dict]
+    if missing:
+        raise Refused(f"--resume: {checkpoint.name} is corrupt: it lacks {', '.join(missing)}")
+    return cfg, state_dict
+
+
+def config_from_record(values: dict) -> TrainConfig:
+    """A TrainConfig from config.json's "config", each field checked against its type."""
+    default = TrainConfig()
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in values:
+            continue
+        value, expected = values[f.name], getattr(default, f.name)
+        if isinstance(expected, bool) or expected is None:
+            ok = value is None or isinstance(value, bool) or (f.name == "data_dir" and isinstance(value, str))
+        elif isinstance(expected, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(expected, list):
+            ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        else:
+            ok = isinstance(value, type(expected)) and not isinstance(value, bool)
+        if not ok:
+            raise TypeError(f"field {f.name!r} holds {value!r}, not a {type(expected).__name__}")
+        out[f.name] = value
+    return TrainConfig(**out)
+
+
+def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:
+    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes))
+    return {"epochs": plan.epochs, "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
+            "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
+            "test_every_epoch": plan.val_images == 0,
+            "model": {"name": model.name, "params": model.params, "macs": model.macs},
+            "config": dataclasses.asdict(cfg)}
+
+
+def print_dry_run(report: dict) -> None:
+    cfg = report["config"]
+    print(f"{report['model']['name']} ({cfg['block']} blocks, shortcut {cfg['shortcut']}): "
+          f"{report['model']['params']:,} parameters")
+    print(f"data: {report['train_images']:,} training images, "
+          + (f"{report['val_images']:,} validation images (split seed {cfg['split_seed']}), "
+             if report["val_images"] else "no validation split (the test set is monitored every epoch), ")
+          + f"{report['test_images']:,} test images")
+    print(f"schedule: {report['total_steps']:,} steps = {report['epochs']} epochs of {report['steps_per_epoch']:,} "
+          f"(batch {cfg['batch_size']}), {cfg['schedule']} lr {cfg['lr']:g}"
+          + (f", drops at steps {[round(m * report['steps_per_epoch']) for m in cfg['milestones']]}"
+             if cfg["schedule"] == "multistep" and cfg["milestones"] else ""))
+    print(json.dumps(report))
 
 
 def setup_logging(run_dir: Path) -> None:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    file_handler = logging.StreamHandler(runs.open_for_append(run_dir / runs.LOG_FILE))
+    file_handler.setFormatter(fmt)
     root = logging.getLogger("resnet_core")
     root.setLevel(logging.INFO)
     root.handlers.clear()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    file_handler = logging.FileHandler(run_dir / runs.LOG_FILE)
-    file_handler.setFormatter(fmt)
     root.addHandler(file_handler)
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(console)
-
-
-def record_refusal(run_dir: Path, cfg: TrainConfig, message: str) -> None:
-    """Leave a failed run in a folder the caller created for us (--run-dir), so that the
-    dashboard shows why the trainer never started instead of an empty folder."""
-    if (run_dir / runs.CONFIG_FILE).exists():
-        return  # never overwrite a run that is already there
-    now = time.time()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.atomic_write_json(run_dir / runs.STATUS_FILE, {
-        "format_version": runs.FORMAT_VERSION, "state": "failed", "pid": os.getpid(), "epoch": 0, "step": 0,
-        "total_epochs": cfg.epochs, "created_at": now, "started_at": None, "updated_at": now, "finished_at": now,
-        "error": message})
-    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, {"format_version": runs.FORMAT_VERSION, "run_id": run_dir.name,
-                                                         "created": now, "config": dataclasses.asdict(cfg), "resolved": {}})
+    trace_log.propagate = False
+    trace_log.handlers.clear()
+    trace_log.addHandler(file_handler)
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg, args, parser = parse(argv)
+    cfg, args, typed = parse(argv)
+    try:
+        checkpoint = None
+        if args.resume:
+            run_dir = Path(args.resume)
+            cfg, checkpoint = check_resumable(run_dir)
+        check_config(cfg)
+        if not args.resume:
+            run_dir = Path(args.run_dir) if args.run_dir else None
+            if run_dir is not None:
+                check_new_run_dir(run_dir)
+            else:
+                check_runs_dir(Path(cfg.runs_dir))
+        data = load_data(cfg)
+        cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
+        if args.dry_run:
+            print_dry_run(dry_run_report(cfg, plan, data))
+            return 0
+        if run_dir is None:
+            try:
+                run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
+            except OSError as e:
+                raise Refused(f"--runs-dir {cfg.runs_dir}: {e.strerror or e}") from None
+        elif not args.resume:
+            run_dir.mkdir(parents=True, exist_ok=True)
+    except Refused as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     stop = StopRequested()
     stop.install()
-    if args.resume:
-        run_dir = Path(args.resume)
-        record = runs.read_json(run_dir / runs.CONFIG_FILE)
-        if record is None:
-            parser.error(f"--resume: {run_dir} is not a run folder (no readable {runs.CONFIG_FILE})")
-        info = runs.read_run(run_dir)
-        if info.state in runs.ACTIVE_STATES:
-            parser.error(f"--resume: {run_dir} is still {info.state} (pid {info.status.get('pid')})")
-        if info.state == "completed":
-            parser.error(f"--resume: {run_dir} already completed")
-        cfg = TrainConfig(**{k: v for k, v in record["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
-    problem = "; ".join(config_errors(cfg).values())
-    if not problem:
-        try:
-            resolve_device(cfg.device)  # e.g. --device cuda on a machine without one
-        except ValueError as e:
-            problem = str(e)
-    if not problem and not cfg.download and not dataset_present(cfg.data_dir):
-        problem = f"{missing_data_message(resolve_data_dir(cfg.data_dir), 'no batch files')} Or add --download."
-    if problem:
-        if args.run_dir and not args.resume:
-            record_refusal(Path(args.run_dir), cfg, problem)
-        parser.error(problem)
-    if args.run_dir and not args.resume:
-        run_dir = Path(args.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if (run_dir / runs.CONFIG_FILE).exists():
-            parser.error(f"--run-dir: {run_dir} already holds a run; use --resume to continue it")
-    elif not args.resume:
-        run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
     setup_logging(run_dir)
     log.info("run folder: %s", run_dir)
-    return Run(cfg, run_dir, stop).execute(resume=bool(args.resume))
+    return Run(cfg, plan, data, run_dir, stop, checkpoint).execute()
 
 
 if __name__ == "__main__":

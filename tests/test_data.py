@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import write_cifar_folder
-from resnet_core.data import (BATCH_FOLDER, CLASSES, DataError, DeviceLoader, batch_generator, dataset_present,
+from resnet_core.data import (BATCH_FOLDER, CLASSES, ChannelStats, DataError, DeviceLoader, channel_stats, batch_generator, dataset_present,
                               download_cifar10, load_cifar10, normalize, random_crop, random_flip,
                               resolve_data_dir, split_train_val)
 
@@ -124,16 +124,31 @@ def test_random_flip_mirrors_about_half():
 
 def test_normalize_standardises_and_can_go_channels_last():
     images = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
-    out = normalize(images, channels_last=True)
+    stats = ChannelStats((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 50_000)
+    out = normalize(images, stats, channels_last=True)
     assert out.dtype == torch.float32 and out.is_contiguous(memory_format=torch.channels_last)
     assert out[0, 0, 0, 0].item() == pytest.approx((1 - 0.4914) / 0.2470, rel=1e-5)
+
+
+def test_channel_stats_are_exact_and_chunking_changes_nothing():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (37, 3, 8, 8), dtype=np.uint8)
+    pixels = images.transpose(1, 0, 2, 3).reshape(3, -1).astype(np.float64)
+    for chunk in (5, 37, 1000):
+        stats = channel_stats(images, chunk=chunk)
+        assert stats.images == 37
+        assert np.allclose(stats.mean, pixels.mean(1) / 255, rtol=0, atol=1e-12)
+        assert np.allclose(stats.std, pixels.std(1) / 255, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="no images"):
+        channel_stats(images[:0])
 
 
 def _loader(train, n=100, batch=32, seed=0):
     images = np.random.default_rng(0).integers(0, 255, (n, 3, 32, 32), dtype=np.uint8)
     labels = np.arange(n) % 10
     indices = np.arange(1000, 1000 + n)
-    return DeviceLoader.from_numpy(images, labels, indices, torch.device("cpu"), batch, train=train, seed=seed)
+    return DeviceLoader.from_numpy(images, labels, indices, torch.device("cpu"), batch, train=train, seed=seed,
+                                   stats=channel_stats(images))
 
 
 def test_train_loader_yields_indices_with_fresh_shuffles():
@@ -164,4 +179,5 @@ def test_eval_loader_keeps_order_and_every_image():
 
 def test_loader_refuses_float_images():
     with pytest.raises(ValueError, match="uint8"):
-        DeviceLoader(torch.zeros(2, 3, 32, 32), torch.zeros(2), torch.zeros(2), 1, train=True)
+        DeviceLoader(torch.zeros(2, 3, 32, 32), torch.zeros(2), torch.zeros(2), 1, train=True,
+                     stats=ChannelStats((0.5,) * 3, (0.25,) * 3, 2))

@@ -92,9 +92,10 @@ def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):
     form = TrainForm(depth=110, epochs=3, lr="0.5").with_paper_recipe()
     args = launcher.trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path)
     assert "--preset" in args and "--lr" not in args and "--epochs" not in args
-    cfg, _, _ = train.parse(args)
-    assert (cfg.batch_size, cfg.lr, cfg.schedule, cfg.val_size, cfg.weight_decay) == (128, 0.1, "multistep", 5000, 1e-4)
-    assert cfg.epochs == launcher.paper_epochs() == form.epochs == 182
+    cfg, _, typed = train.parse(args)
+    cfg = train.apply_presets(cfg, typed, launcher.CIFAR_TRAIN_SIZE)
+    assert (cfg.batch_size, cfg.lr, cfg.schedule, cfg.val_size, cfg.weight_decay) == (128, 0.1, "multistep", 0, 1e-4)
+    assert cfg.epochs == launcher.paper_epochs() == form.epochs == 165 and cfg.max_steps == 64_000
     assert cfg.warmup_mode == "constant" and cfg.warmup_epochs > 0  # ResNet-110: lr 0.01 warm-up
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import torch
 
 from conftest import ROOT, write_cifar_folder
 from resnet_core import runs
-from resnet_core.data import BATCH_FOLDER, load_cifar10, split_train_val
-from resnet_core.train import TrainConfig, config_errors, main
+from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan
+from resnet_core.data import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
+from resnet_core.train import main, parse
 
 TINY = ["--depth", "8", "--batch-size", "50", "--val-size", "100", "--log-every", "2", "--seed", "1"]
 
@@ -95,9 +97,12 @@ def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir)
     assert test_row["type"] == "test" and test_row["test_acc"] == status["test_acc"] >= 0.5
     assert_history_is_clean(run_dir, 3)
 
-    # Validation records point back into the training set, with its labels.
+    # Validation records point back into the training set, with its labels; the split
+    # follows --split-seed (default 0), not --seed (1 here).
     data = load_cifar10(cifar_dir)
-    _, val_idx = split_train_val(500, 100, seed=1)
+    train_idx, val_idx = split_train_val(500, 100, seed=0)
+    assert resolved["normalization"] == channel_stats(data.train_images[train_idx]).as_record()
+    assert resolved["data_dir"] == str(Path(cifar_dir).resolve()) and resolved["test_every_epoch"] is False
     val = runs.load_predictions(run_dir, "val", 3)
     assert np.array_equal(val["indices"], val_idx)
     assert np.array_equal(val["labels"], data.train_labels[val["indices"]])
@@ -160,27 +165,111 @@ def test_a_nan_loss_marks_the_run_diverged(cifar_dir, tmp_path):
     assert status["state"] == "diverged" and "loss became" in status["error"]
 
 
-def test_an_exception_marks_the_run_failed_with_its_message(tmp_path):
-    data = write_cifar_folder(tmp_path / "data", 200, 20)
-    path = data / BATCH_FOLDER / "data_batch_2"
+def _truncate(path):
     path.write_bytes(path.read_bytes()[:999])
-    result = trainer("--data-dir", data, "--runs-dir", tmp_path / "runs", "--epochs", 1, *TINY)
-    assert result.returncode == 1
-    info = runs.read_run(only_run(tmp_path / "runs"))
-    assert info.state == "failed" and "data_batch_2 is not a readable CIFAR-10 batch" in info.status["error"]
-    assert "Traceback" in (info.path / "train.log").read_text()
+
+
+def _foreign_pickle(path):
+    path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+
+
+def _random_bytes(path):
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+
+
+def _labels_out_of_range(path):
+    batch = pickle.loads(path.read_bytes(), encoding="bytes")
+    batch[b"labels"][0] = 10
+    path.write_bytes(pickle.dumps(batch))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_truncate, "data_batch_2 is not a readable CIFAR-10 batch"),
+    (_foreign_pickle, "data_batch_2 is not a CIFAR-10 batch"),
+    (_random_bytes, "data_batch_2 is not a readable CIFAR-10 batch"),
+    (_labels_out_of_range, "data_batch_2: labels outside 0..9"),
+])
+def test_a_data_problem_is_one_line_naming_the_file_and_no_run(tmp_path, capsys, damage, message):
+    data = write_cifar_folder(tmp_path / "data", 200, 20)
+    damage(data / BATCH_FOLDER / "data_batch_2")
+    code = main(["--data-dir", str(data), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1", *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and str(data) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_the_log(
+        cifar_dir, tmp_path, capsys, monkeypatch):
+    def boom(self, *args):
+        raise RuntimeError("the device fell over")
+
+    monkeypatch.setattr("resnet_core.train.Run.finish_epoch", boom)
+    code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY])
+    assert code == 1
+    info = runs.read_run(only_run(tmp_path))
+    assert info.state == "failed" and info.status["error"] == "RuntimeError: the device fell over"
+    log_text = (info.path / "train.log").read_text()
+    assert "Traceback" in log_text and "in boom" in log_text
+    err = capsys.readouterr().err
+    assert "the device fell over" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("args, message", [
     (["--depth", "21"], "depth 21 is not 6n+2 for basic blocks; nearest: 20, 26"),
     (["--lr", "-1"], "learning rate must be a positive number"),
     (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--device", "cuda:\u0661"], "unknown device 'cuda:\u0661'"),  # an Arabic-Indic digit one
     (["--name", "///"], "a run name needs a letter or digit"),
+    (["--seed", "-1"], "seed must lie in 0..4294967295"),
+    (["--seed", str(2 ** 32)], "seed must lie in 0..4294967295"),
+    (["--split-seed", "-3"], "split seed must lie in 0..4294967295"),
+    (["--batch-size", "450"], "400 training images are fewer than one batch of 450"),
+    (["--val-size", "500"], "validation size 500 leaves no training images (the training set has 500)"),
+    (["--val-size", "480"], "20 training images are fewer than one batch of 50"),
+    (["--subset", "401"], "subset 401 is larger than the 400 images of the training split"),
+    (["--max-steps", "100", "--epochs", "2"], "max steps 100 is more than 2 epochs of 8 steps"),
+    (["--depth", "abc"], "argument --depth: invalid int value: 'abc'"),
 ])
-def test_bad_input_is_refused_before_anything_is_written(cifar_dir, tmp_path, args, message):
-    result = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path / "runs", *args)
-    assert result.returncode == 2 and message in result.stderr
+def test_bad_input_is_one_line_exit_2_and_no_run_folder(cifar_dir, tmp_path, capsys, args, message):
+    flags = dict(zip(TINY[::2], TINY[1::2]))
+    flags.update(zip(args[::2], args[1::2]))
+    code = main_exit_code(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"),
+                           *[x for kv in flags.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def main_exit_code(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse's own refusals (a flag that is not a number)
+        return e.code
+
+
+def test_impossible_or_busy_run_folders_are_refused_up_front(cifar_dir, tmp_path, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    for flags, message in ((["--runs-dir", str(a_file / "runs")], "is not a folder"),
+                           (["--run-dir", str(busy)], "is not empty"),
+                           (["--run-dir", str(a_file)], "is not a folder")):
+        assert main([*flags, "--data-dir", str(cifar_dir), *TINY]) == 2
+        assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "busy"]
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+
+
+def test_an_unwritable_runs_dir_is_refused(cifar_dir, tmp_path, capsys, monkeypatch):
+    # Tests run as root here, which may write anywhere: stand in for a read-only folder.
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
+    assert main(["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(cifar_dir), *TINY]) == 2
+    assert f"{tmp_path} is not writable" in capsys.readouterr().err
 
 
 def test_missing_data_names_the_folder(tmp_path):
@@ -190,13 +279,13 @@ def test_missing_data_names_the_folder(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_refused_launch_into_a_given_run_dir_leaves_a_failed_run(cifar_dir, tmp_path):
+def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_path):
     run_dir = tmp_path / "runs" / "launched-by-the-dashboard"
     run_dir.mkdir(parents=True)
-    result = trainer("--data-dir", cifar_dir, "--run-dir", run_dir, "--device", "cuda:7")
-    assert result.returncode == 2
-    info = runs.read_run(run_dir)
-    assert info.state == "failed" and "cuda" in info.status["error"] and info.config["config"]["device"] == "cuda:7"
+    (run_dir / runs.CONSOLE_FILE).write_text("")  # the dashboard's capture of our output
+    result = trainer("--data-dir", cifar_dir, "--run-dir", run_dir, "--device", "cuda:7", *TINY)
+    assert result.returncode == 2 and "cuda" in result.stderr
+    assert [p.name for p in run_dir.iterdir()] == [runs.CONSOLE_FILE]
 
 
 def test_resume_refuses_what_it_cannot_continue(reference_run, tmp_path):
@@ -220,7 +309,7 @@ def test_every_precision_path_runs_on_cpu(cifar_dir, tmp_path, precision, channe
     config = json.loads((run_dir / "config.json").read_text())
     assert config["resolved"]["precision"] == precision
     assert config["resolved"]["channels_last"] == (channels_last == "--channels-last")
-    assert config["resolved"]["val_source"] == "test"  # val-size 0 validates on the test set
+    assert config["resolved"]["val_source"] is None and config["resolved"]["test_every_epoch"] is True
     assert runs.read_run(run_dir).state == "completed"
     ckpt = torch.load(run_dir / "last.pt", weights_only=True)
     assert bool(ckpt["scaler"]) == (precision == "fp16")  # a grad scaler only for fp16
@@ -252,13 +341,205 @@ def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
     assert {r.state for r in runs.list_runs(tmp_path)} == {"stopped"}
 
 
-def test_paper_preset_fills_what_was_not_typed():
-    from resnet_core.train import parse
+def resolved(argv, train_set_images=50_000):
+    cfg, _, typed = parse(argv)
+    cfg = apply_presets(cfg, typed, train_set_images)
+    return cfg, make_plan(cfg, train_set_images)
 
-    cfg, _, _ = parse(["--preset", "paper", "--depth", "110", "--lr", "0.05"])
-    assert (cfg.batch_size, cfg.weight_decay, cfg.momentum, cfg.schedule, cfg.val_size) == (128, 1e-4, 0.9, "multistep", 5000)
+
+def test_paper_preset_is_the_papers_protocol():
+    cfg, plan = resolved(["--preset", "paper", "--depth", "56"])
+    # All 50,000 training images, no validation split, exactly 64,000 iterations.
+    assert (cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.schedule) == (128, 0.1, 0.9, 1e-4, "multistep")
+    assert (plan.train_images, plan.val_images, plan.steps_per_epoch) == (50_000, 0, 390)
+    assert (plan.total_steps, plan.epochs, cfg.max_steps) == (64_000, 165, 64_000)
+    assert plan.steps_in_epoch(164) == 390 and plan.steps_in_epoch(165) == 64_000 - 164 * 390 == 40
+    assert [round(m * 390) for m in cfg.milestones] == [32_000, 48_000]
+    assert cfg.warmup_epochs == 0
+    # ResNet-110 and deeper: lr 0.01 for the first 400 iterations.
+    cfg, _ = resolved(["--preset", "paper", "--depth", "110"])
+    assert cfg.warmup_mode == "constant" and round(cfg.warmup_epochs * 390) == 400
+    # --val-size 5000 on top gives the 45k/5k protocol, still 64k iterations.
+    cfg, plan = resolved(["--preset", "paper", "--val-size", "5000", "--lr", "0.05"])
+    assert (plan.train_images, plan.val_images, plan.steps_per_epoch, plan.total_steps) == (45_000, 5000, 351, 64_000)
+    assert plan.epochs == 183 and [round(m * 351) for m in cfg.milestones] == [32_000, 48_000]
     assert cfg.lr == 0.05  # typed flags beat the preset
-    assert cfg.epochs == 182  # 64k iterations of 351 steps
-    assert [round(m * 351) for m in cfg.milestones] == [32_000, 48_000]
-    assert cfg.warmup_mode == "constant" and round(cfg.warmup_epochs * 351) == 400
-    assert parse(["--preset", "paper", "--depth", "56"])[0].warmup_epochs == 0
+    # A typed epoch count sets the length: no 64k stop, and drops that do not fit fall back.
+    cfg, plan = resolved(["--preset", "paper", "--epochs", "3"])
+    assert (cfg.max_steps, plan.total_steps, cfg.milestones) == (0, 1170, [])
+
+
+def test_bottlenecks_default_to_projection_shortcuts():
+    assert resolved(["--block", "bottleneck", "--depth", "164"])[0].shortcut == "B"
+    assert resolved(["--block", "bottleneck", "--depth", "164", "--shortcut", "A"])[0].shortcut == "A"
+    assert resolved(["--depth", "20"])[0].shortcut == "A"
+
+
+def test_config_errors_are_per_field():
+    errors = config_errors(TrainConfig(depth=165, block="bottleneck", epochs=0, val_size=-1))
+    assert errors["depth"].startswith("depth 165 is not 9n+2") and set(errors) == {"depth", "epochs", "val_size"}
+    assert config_errors(TrainConfig()) == {}
+
+
+def test_dry_run_resolves_checks_and_writes_nothing(cifar_dir, tmp_path, capsys):
+    code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--preset", "paper",
+                 "--batch-size", "50", "--max-steps", "20", "--dry-run"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and not (tmp_path / "runs").exists()
+    report = json.loads(out[-1])
+    assert (report["train_images"], report["val_images"], report["test_images"]) == (500, 0, 200)
+    assert (report["total_steps"], report["epochs"], report["steps_per_epoch"]) == (20, 2, 10)
+    assert report["config"]["batch_size"] == 50 and report["config"]["schedule"] == "multistep"
+    assert report["model"]["params"] == 269_722 and "no validation split" in out[1]
+    # A config that cannot run is refused by the dry run as it would be by a real one.
+    assert main(["--data-dir", str(cifar_dir), "--batch-size", "600", "--val-size", "0", "--dry-run"]) == 2
+
+
+def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir):
+    data = load_cifar10(cifar_dir)
+
+    def val_indices(*flags):
+        cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
+        from resnet_core.train import Trainer
+
+        trainer = Trainer(cfg, plan)
+        trainer.prepare_data(data)
+        return trainer.val_loader.indices.tolist()
+
+    assert val_indices("--seed", "1") == val_indices("--seed", "2")
+    assert val_indices("--split-seed", "1") != val_indices("--split-seed", "2")
+
+
+def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
+    from resnet_core.train import Trainer
+
+    data = load_cifar10(cifar_dir)
+    cfg, plan = resolved([*TINY, "--device", "cpu", "--precision", "bf16", "--epochs", "1"], len(data.train_labels))
+    trainer = Trainer(cfg, plan)
+    trainer.prepare_data(data)
+    trainer.build()
+    for _, x, y in trainer.train_loader.epoch(1):
+        trainer.train_step(x, y)
+    records = trainer.predict(trainer.val_loader)
+    trainer.model.eval()
+    with torch.no_grad():
+        x = torch.cat([x for _, x, _ in trainer.val_loader.epoch(0)])
+        probs = trainer.model(x).float().softmax(1)
+    assert torch.equal(torch.from_numpy(records["topk_probs"]), probs.topk(5, dim=1).values)
+
+
+def test_max_steps_stops_mid_epoch_and_no_validation_monitors_the_test_set(cifar_dir, tmp_path):
+    code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--max-steps", "11", "--val-size", "0",
+                 "--batch-size", "50", "--log-every", "2", "--depth", "8", "--device", "cpu"])
+    assert code == 0
+    run_dir = only_run(tmp_path)
+    status = json.loads((run_dir / "status.json").read_text())
+    resolved_record = json.loads((run_dir / "config.json").read_text())["resolved"]
+    assert (resolved_record["steps_per_epoch"], resolved_record["total_steps"]) == (10, 11)
+    assert (status["state"], status["step"], status["epoch"], status["total_epochs"]) == ("completed", 11, 2, 2)
+    assert status["best_val_acc"] is None and status["best_epoch"] is None
+    assert not (run_dir / "best.pt").exists()  # nothing to choose it on: the test set never picks weights
+    rows = runs.read_metrics(run_dir)
+    epochs = [r for r in rows if r["type"] == "epoch"]
+    assert [r["step"] for r in epochs] == [10, 11]
+    assert all(r["val_acc"] is None and 0 <= r["test_acc"] <= 1 for r in epochs)
+    assert runs.recorded_epochs(run_dir, "test") == [1, 2] and runs.recorded_epochs(run_dir, "val") == []
+    final = rows[-1]
+    assert final["type"] == "test" and final["test_acc"] == epochs[-1]["test_acc"] == status["test_acc"]
+    assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 11
+
+
+def stopped_after_one_epoch(cifar_dir, runs_dir: Path, *flags) -> Path:
+    """A 2-epoch run stopped after its first epoch (made by finishing a 1-epoch run and
+    recording it as stopped with 2 epochs: what a SIGTERM at the epoch's end leaves)."""
+    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "1", *TINY, *flags]) == 0
+    run_dir = only_run(runs_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["config"]["epochs"] = 2
+    runs.atomic_write_json(run_dir / "config.json", config)
+    status = json.loads((run_dir / "status.json").read_text())
+    runs.atomic_write_json(run_dir / "status.json", {**status, "state": "stopped", "test_acc": None})
+    return run_dir
+
+
+def folder_snapshot(run_dir: Path) -> dict:
+    return {str(p.relative_to(run_dir)): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
+            for p in sorted(run_dir.rglob("*"))}
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "last.pt").write_bytes((d / "last.pt").read_bytes()[:5000]), "last.pt is corrupt"),
+    (lambda d: (d / "config.json").write_text("{}"), "config.json is not a run record"),
+    (lambda d: (d / "config.json").write_text("[1, 2]"), "config.json is not a run record"),
+    (lambda d: ((d / "config.json").unlink(), (d / "config.json").mkdir()), "config.json is unreadable"),
+    (lambda d: (d / "config.json").write_bytes(b"\xff\xfe\x00garbage"), "config.json is unreadable"),
+])
+def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_path, capsys, damage, message):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    damage(run_dir)
+    before = folder_snapshot(run_dir)
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert folder_snapshot(run_dir) == before
+
+
+def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    config = json.loads((run_dir / "config.json").read_text())
+    runs.atomic_write_json(run_dir / "config.json", {**config, "format_version": runs.FORMAT_VERSION + 1})
+    before = folder_snapshot(run_dir)
+    assert main(["--resume", str(run_dir)]) == 2
+    assert "a folder never mixes two versions" in capsys.readouterr().err
+    assert folder_snapshot(run_dir) == before
+
+
+def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir, tmp_path):
+    # Die (as from kill -9) right after epoch 2's last.pt, before its best.pt: the
+    # synthetic task improves on validation every early epoch.
+    script = (
+        "import os, sys\n"
+        "from resnet_core import runs, train\n"
+        "write = runs.atomic_write_bytes\n"
+        "def dying_write(path, data):\n"
+        "    if path.name == 'best.pt' and train.torch.load(path.parent / 'last.pt', weights_only=True)['epoch'] == 2:\n"
+        "        os._exit(9)\n"
+        "    write(path, data)\n"
+        "runs.atomic_write_bytes = dying_write\n"
+        "sys.exit(train.main(sys.argv[1:]))\n")
+    result = subprocess.run([sys.executable, "-c", script, "--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path),
+                             "--epochs", "2", *TINY], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 9, result.stderr
+    run_dir = only_run(tmp_path)
+    last = torch.load(run_dir / "last.pt", weights_only=True)
+    assert last["best_epoch"] == 2 and torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == 1
+
+    assert main(["--resume", str(run_dir)]) == 0
+    status = runs.read_run(run_dir).status
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert status["state"] == "completed" and status["best_epoch"] == best["epoch"] == best["best_epoch"] == 2
+    assert all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
+
+
+def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_path):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    outside = tmp_path / "outside.pt"
+    outside.write_bytes((run_dir / "last.pt").read_bytes())
+    original = outside.read_bytes()
+    (run_dir / "last.pt").unlink()
+    (run_dir / "last.pt").symlink_to(outside)
+    assert main(["--resume", str(run_dir)]) == 0
+    assert outside.read_bytes() == original
+    assert not (run_dir / "last.pt").is_symlink() and runs.read_run(run_dir).state == "completed"
+
+
+def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    outside = tmp_path / "outside.log"
+    outside.write_text("keep\n")
+    (run_dir / "train.log").unlink()
+    (run_dir / "train.log").symlink_to(outside)
+    assert main(["--resume", str(run_dir)]) == 2
+    assert "train.log is a symlink" in capsys.readouterr().err and outside.read_text() == "keep\n"
