@@ -249,8 +249,9 @@ class Trainer:
         k = min(5, len(self.classes))
         parts: dict[str, list] = {name: [] for name in ("indices", "labels", "preds", "topk_classes", "topk_probs", "loss")}
         for idx, x, y in loader.epoch(0):
-            # fp32 whatever the training precision: bf16 evaluation flipped 1% of a tiny
-            # model's top-1 predictions, and galleries, matrices and best.pt rest on these.
+            # fp32 whatever the training precision: bf16 evaluation flipped 0.52% of the
+            # top-1 test predictions of a ResNet-20 (1 epoch, 10k images, this CPU), and
+            # galleries, matrices and best.pt rest on these.
             logits = self.model(x).float()
             top_probs, top_classes = logits.softmax(1).topk(k, dim=1)
             for name, value in (("indices", idx), ("labels", y), ("preds", top_classes[:, 0]),
