@@ -23,8 +23,8 @@ from pathlib import Path
 from . import runs
 from .models import BLOCKS, SHORTCUTS, valid_depths
 from .schedule import SCHEDULES
-from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, default_shortcut,
-                     parse_device)
+from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, config_errors,
+                     default_shortcut, parse_device, plan_errors)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -147,10 +147,10 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
         return value
 
     epochs = int_field("epochs", 1, 10_000, "Epochs")
-    batch = int_field("batch_size", 1, 8192, "Batch size")
+    int_field("batch_size", 1, 8192, "Batch size")
     int_field("seed", 0, 2 ** 32 - 1, "Seed")
-    val_size = int_field("val_size", 0, train_size - 1, "Validation size")
-    subset = int_field("subset", 0, train_size, "Subset")
+    int_field("val_size", 0, train_size - 1, "Validation size")
+    int_field("subset", 0, train_size, "Subset")
 
     warmup = _as_float(form.warmup_epochs)
     if warmup is None or warmup < 0:
@@ -184,26 +184,39 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
     if warmup is not None and epochs is not None and warmup >= epochs and "warmup_epochs" not in errors:
         errors["warmup_epochs"] = f"Warm-up ({warmup:g} epochs) must be shorter than the run ({epochs} epochs)."
 
-    if val_size is not None and subset is not None and batch is not None:
-        # The trainer carves the validation split first, then keeps the first `subset` images of the rest.
-        remaining = train_size - val_size
-        train_images = min(subset, remaining) if subset else remaining
-        if subset and subset > remaining:
-            errors["subset"] = (f"Subset {subset:,} is larger than the {remaining:,} training images "
-                                f"left after the validation split.")
-        elif train_images < batch:
-            field_name = "subset" if subset else "val_size"
-            errors[field_name] = (f"Only {train_images:,} training images for a batch size of {batch:,}: "
-                                  f"an epoch would take no step.")
-
     if form.name and not form.run_name:
         errors["name"] = "The name needs at least one letter or digit (allowed: letters, digits, - _ .)."
     elif len(form.name) > 200:
         errors["name"] = "The name is too long (at most 200 characters; 48 are kept)."
 
+    if not errors:
+        # Then the trainer's own checks: whatever it would refuse, the form refuses.
+        cfg = form_config(form, train_size)
+        for name, message in (config_errors(cfg) or plan_errors(cfg, train_size)).items():
+            errors.setdefault(name, message[0].upper() + message[1:] + ".")
     if data_present is False:
         errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
     return errors
+
+
+# What the form passes to the trainer with the paper preset on; the preset sets the rest.
+PRESET_KEEPS = ("depth", "block", "shortcut", "seed", "device", "precision", "channels_last", "compile", "name")
+
+
+def form_config(form: TrainForm, train_size: int = CIFAR_TRAIN_SIZE) -> TrainConfig:
+    """The TrainConfig the trainer will resolve from a form without type errors (see
+    :func:`validate`), presets applied as on the command line: what the form's summary shows."""
+    switch = {"auto": None, "on": True, "off": False}
+    values = dict(depth=int(form.depth), block=form.block, shortcut=form.shortcut, seed=int(form.seed),
+                  device=form.device, precision=form.precision, channels_last=switch[form.channels_last],
+                  compile=switch[form.compile], name=form.run_name)
+    if form.preset_paper:
+        return apply_presets(TrainConfig(preset="paper", **values), set(PRESET_KEEPS), train_size)
+    values.update(epochs=int(form.epochs), batch_size=int(form.batch_size), lr=_as_float(form.lr),
+                  momentum=_as_float(form.momentum), weight_decay=_as_float(form.weight_decay),
+                  schedule=form.schedule, warmup_epochs=_as_float(form.warmup_epochs),
+                  val_size=int(form.val_size), subset=int(form.subset))
+    return apply_presets(TrainConfig(**values), set(values), train_size)
 
 
 def _fmt_float(x: float) -> str:

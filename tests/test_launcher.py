@@ -43,9 +43,9 @@ def test_the_default_form_is_valid():
     (dict(warmup_epochs=-1), "warmup_epochs", "0 or more"),
     (dict(seed=-1), "seed", "between 0"),
     (dict(val_size=50_000), "val_size", "between 0"),
-    (dict(val_size=49_950), "val_size", "no step"),
+    (dict(val_size=49_950), "val_size", "50 training images are fewer than one batch of 128"),
     (dict(subset=46_000), "subset", "larger than the 45,000"),
-    (dict(subset=100), "subset", "no step"),
+    (dict(subset=100), "subset", "100 training images are fewer than one batch of 128"),
     (dict(precision="fp8"), "precision", "fp32"),
     (dict(device="gpu"), "device", "cuda:N"),
     (dict(name="/../.."), "name", "letter or digit"),
@@ -272,3 +272,25 @@ def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_
     assert done.status["epoch"] == 40
     launcher.delete_run(a.run_dir, runs_dir)  # finished: deleting is allowed now
     assert not a.run_dir.exists()
+
+
+@pytest.mark.parametrize("form", [
+    TrainForm(depth=32, shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8", weight_decay="5e-4",
+              schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu", precision="bf16", channels_last="off",
+              compile="on", val_size=1000, subset=2000, name="a b"),
+    TrainForm(depth=110, seed=4, name="paper").with_paper_recipe(),
+    TrainForm(block="bottleneck", depth=164, shortcut="B"),
+])
+def test_the_form_resolves_exactly_as_the_trainer_resolves_its_argv(form, tmp_path):
+    train = pytest.importorskip("resnet_core.train")
+    cfg, _, typed = train.parse(launcher.trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path))
+    trainer_cfg = train.apply_presets(cfg, typed, launcher.CIFAR_TRAIN_SIZE)
+    form_cfg = launcher.form_config(form)
+    assert replace(form_cfg, data_dir=None, runs_dir="") == replace(trainer_cfg, data_dir=None, runs_dir="")
+
+
+def test_the_form_refuses_whatever_the_trainer_would_refuse():
+    # The split sizes are judged by the trainer's own plan check, presets applied: a
+    # 100-image training set cannot fill one batch of the paper's 128.
+    errors = launcher.validate(TrainForm().with_paper_recipe(), train_size=100)
+    assert errors == {"batch_size": "100 training images are fewer than one batch of 128."}
