@@ -120,8 +120,9 @@ k1, k2, k3, k4 = st.columns(4)
 k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—")
 k2.metric("Images", f"{total:,}")
 k3.metric("Misclassified", f"{wrong:,}")
-mean_f1 = np.nanmean(report.f1) if np.isfinite(report.f1).any() else float("nan")
-k4.metric("Mean F1", f"{100 * mean_f1:.2f}%" if math.isfinite(mean_f1) else "—")
+k4.metric("Macro F1", f"{100 * report.macro_f1:.2f}%" if math.isfinite(report.macro_f1) else "—",
+          help="the unweighted mean of the per-class F1 scores over every class that has examples "
+               "in this split, a never-predicted class counting as 0")
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None

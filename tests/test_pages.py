@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from fake_runs import make_run
 from resnet_core import runs
+from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -283,6 +284,9 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert at.selectbox[0].value == run_dir.name  # else the newest
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images"] == "200" and metrics["Accuracy"].endswith("%")
+    shown = runs.load_predictions(run_dir, "val", 3)
+    report = class_report(confusion_matrix(shown["labels"], shown["preds"], 10))
+    assert metrics["Macro F1"] == f"{100 * report.macro_f1:.2f}%"
     assert at.segmented_control(key="an_split").options == ["validation", "training", "test"]
     assert at.select_slider[0].options == ["1", "2", "3"] and at.select_slider[0].value == 3
     assert "Click a cell" in texts(at)
