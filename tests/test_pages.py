@@ -126,6 +126,27 @@ def test_the_form_offers_only_valid_depths_and_a_live_model_summary(folders):
     assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
 
 
+def test_the_shortcut_follows_the_block_type_and_the_paper_error_the_combination(folders):
+    at = open_page(TRAIN)
+    assert at.segmented_control(key="tf_shortcut").value == "A"
+    at.segmented_control(key="tf_block").set_value("bottleneck").run()
+    assert at.segmented_control(key="tf_shortcut").value == "B"
+    at.selectbox(key="tf_depth").set_value(164).run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "5.93%"
+    # Option A stays selectable for bottlenecks, but no paper trained that network.
+    at.segmented_control(key="tf_shortcut").set_value("A").run()
+    assert at.segmented_control(key="tf_shortcut").value == "A" and "Unknown shortcut" not in texts(at)
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
+    assert "the paper reports no CIFAR error for this combination" in texts(at)
+    at.segmented_control(key="tf_block").set_value("basic").run()
+    assert at.segmented_control(key="tf_shortcut").value == "A"
+    at.selectbox(key="tf_depth").set_value(110).run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "6.43%"
+    assert "6.43% (best of 5 runs; mean 6.61 ± 0.16), He et al. 2016, Table 6" in texts(at)
+    at.segmented_control(key="tf_shortcut").set_value("B").run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
+
+
 def test_the_paper_preset_fills_in_and_locks_the_recipe(folders):
     at = open_page(TRAIN)
     at.number_input(key="tf_epochs").set_value(5).run()
