@@ -43,9 +43,6 @@ if not all_runs:
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
     st.stop()
 
-if data.dataset_present(common.data_dir()):
-    common.image_store()  # start loading the images in the background, for the first click
-
 ids = [r.run_id for r in all_runs]
 by_id = {r.run_id: r for r in all_runs}
 wanted = st.query_params.get("run")
@@ -57,6 +54,9 @@ with c_run:
                           format_func=lambda i: common.run_title(by_id[i]))
 common.set_query_run(run_id)
 info = by_id[run_id]
+images_from = gallery.image_folder(info.config, common.data_dir())
+if data.dataset_present(images_from.path):
+    common.image_store(images_from.path)  # start loading the images in the background, for the first click
 classes = list(info.config.get("classes") or [])
 available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
 val_source = (info.config.get("resolved") or {}).get("val_source")
@@ -169,16 +169,20 @@ with gal_col:
                                           key="an_page")
             page = gallery.paginate(len(positions), page_no, PER_PAGE)
             items = gallery.records(preds, positions[page.start:page.stop])
-            store = common.image_store()
+            store = common.image_store(images_from.path)
             images, problem = None, None
             try:
                 images = store.images(source, timeout=30)
+                # Every record of the split, not only this page: a wrong folder shows at once.
+                problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
             except Exception as e:  # no data folder here: show the records without pictures
-                problem = str(e)
+                problem = f"Images unavailable: {e}"
             if problem:
-                st.warning(f"Images unavailable: {problem}", icon=":material/image_not_supported:")
+                images = None
+                st.warning(problem, icon=":material/image_not_supported:")
             st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
-                       f"images from the {'training' if source == 'train' else 'test'} set")
+                       f"images from the {gallery.SET_NAMES[source]} set in `{images_from.path}`, "
+                       f"{images_from.note}")
             st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
 
 bottom_l, bottom_r = st.columns([2, 3], gap="large")

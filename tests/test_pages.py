@@ -297,8 +297,8 @@ def test_a_folder_whose_trainer_never_started_is_listed_with_its_output(folders)
 # ----------------------------------------------------------------------------- Analyze
 
 def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cifar_dir):
-    old = make_run(folders, "old", created=time.time() - 100, source_size=500)
-    run_dir = make_run(folders, "new", epochs_done=3, total_epochs=3, n_val=200, source_size=500)
+    old = make_run(folders, "old", created=time.time() - 100, data_dir=cifar_dir)
+    run_dir = make_run(folders, "new", epochs_done=3, total_epochs=3, n_val=200, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": old.name})
     assert at.selectbox[0].value == old.name  # the run from ?run= (a shared link)
     at = open_page(ANALYZE)
@@ -329,6 +329,7 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert grid.count('class="rs-card"') == min(expected, 30)
     assert grid.count("data:image/png;base64,") == min(expected, 30)
     assert f"{expected:,} misclassified image" in texts(at)
+    assert f"images from the training set in `{cifar_dir}`, the run's own data folder" in texts(at)
     # Sorting by loss reorders the same images.
     at.segmented_control(key="an_sort").set_value("loss").run()
     resorted = html_blocks(at)[0]
@@ -347,12 +348,53 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert "Click a cell" in texts(at)
 
 
-def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders):
-    run_dir = make_run(folders, "valtest", val_source="test", n_val=150, source_size=200)
+def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders, cifar_dir):
+    run_dir = make_run(folders, "valtest", val_source="test", n_val=150, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": run_dir.name})
     assert at.segmented_control(key="an_split").options[0] == "validation (= test set)"
     next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
     assert "images from the test set" in texts(at)
+    assert "data:image/png;base64," in html_blocks(at)[0]
+
+
+def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifar_dir):
+    # Recorded labels that are not the data folder's: another dataset, or another order.
+    run_dir = make_run(folders, "elsewhere", n_val=200, source_size=500)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    first = next(b for b in at.button if b.key and b.key.startswith("an_pair_"))
+    t, p = map(int, first.key.split("_")[2:])
+    first.click().run()
+    assert not at.exception
+    preds = runs.load_predictions(run_dir, "val", 3)
+    from resnet_core.data import load_cifar10
+    differ = int((load_cifar10(cifar_dir).train_labels[preds["indices"]] != preds["labels"]).sum())
+    assert differ > 0
+    page = texts(at)
+    assert (f"{differ:,} of 200 recorded labels differ from the labels at the same indices of the "
+            f"training set in {cifar_dir}") in page
+    assert "the dashboard's data folder (the run did not record its own)" in page
+    grid = html_blocks(at)[0]
+    expected = int(((preds["labels"] == t) & (preds["preds"] == p)).sum())
+    assert grid.count('class="rs-card"') == min(expected, 30) and "<img" not in grid
+
+
+def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, cifar_dir, tmp_path, monkeypatch):
+    from conftest import write_cifar_folder
+    own = write_cifar_folder(tmp_path / "own", n_train=500, n_test=200, seed=7)  # another order than cifar_dir's
+    run_dir = make_run(folders, "own", n_val=200, data_dir=own)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    assert f"in `{own}`, the run's own data folder" in texts(at)
+    assert "data:image/png;base64," in html_blocks(at)[0] and "recorded labels differ" not in texts(at)
+    # The run's folder is gone: the dashboard's (cifar_dir, another order) is used, caught and named.
+    import shutil
+    shutil.rmtree(own)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    page = texts(at)
+    assert f"the dashboard's data folder: the run's own, {own}, holds no CIFAR-10 any more" in page
+    assert f"of 200 recorded labels differ from the labels at the same indices of the training set in {cifar_dir}" in page
+    assert "<img" not in html_blocks(at)[0]
 
 
 def test_analyze_first_render_is_quick_with_10k_predictions(folders):
