@@ -9,10 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, figures, gallery, runs
+from resnet_core import data, figures, gallery, monitor, runs
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
 
-SPLIT_LABELS = {"val": "validation", "train": "training", "test": "test"}
 PER_PAGE = 30
 CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
 
@@ -59,18 +58,12 @@ if data.dataset_present(images_from.path):
     common.image_store(images_from.path)  # start loading the images in the background, for the first click
 classes = list(info.config.get("classes") or [])
 available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
-val_source = (info.config.get("resolved") or {}).get("val_source")
-
-
-def _split_label(s: str) -> str:
-    if s == "val" and val_source == "test":
-        return "validation (= test set)"
-    return SPLIT_LABELS[s]
-
+labels = monitor.evaluation_labels(info.config)
 
 with c_split:
-    split = st.segmented_control("Split", available, key="an_split", format_func=_split_label, required=True,
-                                 default=available[0])
+    # Open on a split with per-image records (a run without validation has only test ones).
+    split = st.segmented_control("Split", available, key="an_split", format_func=labels.split_name, required=True,
+                                 default=next(s for s in ("val", "test", "train") if s in available))
     split = split if split in available else available[0]
 with c_norm:
     mode = st.segmented_control("Normalisation", list(figures.NORMALISATIONS), key="an_norm", required=True,
@@ -117,7 +110,9 @@ report = class_report(cm)
 total = int(cm.sum())
 wrong = total - int(np.trace(cm))
 k1, k2, k3, k4 = st.columns(4)
-k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—")
+k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—",
+          help=f"{labels.split_name(split)}, epoch {epoch}"
+               + (": accumulated over the epoch's augmented batches" if split == "train" else ""))
 k2.metric("Images", f"{total:,}")
 k3.metric("Misclassified", f"{wrong:,}")
 k4.metric("Macro F1", f"{100 * report.macro_f1:.2f}%" if math.isfinite(report.macro_f1) else "—",

@@ -265,11 +265,11 @@ def _resume(run_dir: Path) -> None:
     st.session_state["monitor_note"] = f"Resuming {run_dir.name} (pid {launched.pid})."
 
 
-def _charts(hist: monitor.MetricsHistory, spe: int | None) -> None:
+def _charts(hist: monitor.MetricsHistory, spe: int | None, labels: monitor.EvaluationLabels) -> None:
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe), key="live_loss",
+    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels), key="live_loss",
                     config={"displaylogo": False})
-    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows),
+    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels),
                     key="live_acc", config={"displaylogo": False})
     c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe), key="live_lr",
                     config={"displaylogo": False})
@@ -298,6 +298,7 @@ def _panel(run_dir: Path) -> None:
     cfg = info.config.get("config") or {}
     resolved = info.config.get("resolved") or {}
     prog = monitor.compute_progress(info, hist)
+    labels = monitor.evaluation_labels(info.config)
 
     head_l, head_r = st.columns([3, 2], vertical_alignment="center")
     with head_l:
@@ -306,8 +307,10 @@ def _panel(run_dir: Path) -> None:
         st.caption(f"{model} · {cfg.get('block')} · option {cfg.get('shortcut')} · batch {cfg.get('batch_size')} · "
                    f"lr {cfg.get('lr')} {cfg.get('schedule')} · {resolved.get('device_name') or resolved.get('device') or cfg.get('device')}"
                    f" · {resolved.get('precision') or cfg.get('precision')}"
-                   + (f" · {resolved['train_size']:,} train / {resolved.get('val_size', 0):,} val"
-                      f"{' (test set)' if resolved.get('val_source') == 'test' else ''}" if resolved.get("train_size") else ""))
+                   + ((f" · {resolved['train_size']:,} train"
+                       + (f" / {resolved.get('val_size') or 0:,} val" if labels.has_validation else ""))
+                      if resolved.get("train_size") else "")
+                   + (f" · {labels.split}" if labels.val_source != "train" else ""))
     with head_r:
         b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
         with b1:
@@ -370,12 +373,13 @@ def _panel(run_dir: Path) -> None:
     mem = prog.peak_memory_mb if prog.peak_memory_mb is not None else live_rss
     m[3].metric(mem_label, f"{mem:,.0f} MB" if mem else "—",
                 help=(f"trainer process now: {live_rss:,.0f} MB resident" if live_rss else None))
-    m[4].metric("Best val acc", monitor.format_pct(prog.best_val_acc),
-                help=f"epoch {prog.best_epoch}" if prog.best_epoch else None)
-    m[5].metric("Test acc", monitor.format_pct(prog.test_acc))
+    best, test = monitor.accuracy_metrics(labels, prog)
+    m[4].metric(best.label, best.value, help=best.help)
+    m[5].metric(test.label, test.value, help=test.help)
+    st.caption(f"{best.help} {test.help}")
 
     if hist.step_rows or hist.epoch_rows:
-        _charts(hist, prog.steps_per_epoch or resolved.get("steps_per_epoch"))
+        _charts(hist, prog.steps_per_epoch or resolved.get("steps_per_epoch"), labels)
         st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows)} step rows"
                    + (f" · refreshed every {REFRESH_S:g} s" if info.is_active and st.session_state.get("mon_live")
                       else ""))

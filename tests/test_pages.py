@@ -7,6 +7,7 @@ covered by the pure functions (test_gallery.py) and the browser test (test_brows
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -231,7 +232,9 @@ def test_a_finished_run_everywhere(folders):
     assert "all epochs done" in page and "run: epoch 3 of 3 done (100%)" in page
     assert "Stop" not in [b.label for b in train.button] and "Resume" not in [b.label for b in train.button]
     metrics = {m.label: m.value for m in train.metric}
-    assert metrics["Best val acc"] == "70.00%" and metrics["Memory (peak RSS)"] == "321 MB"
+    assert metrics["Best val acc (epoch 3)"] == "70.00%" and metrics["Memory (peak RSS)"] == "321 MB"
+    assert metrics["Final test acc (epoch 3)"].endswith("%")
+    assert "best val acc 70.00% (epoch 3)" in texts(home)
     assert "3 epochs, " in page
     table = open_page(RUNS).dataframe[0].value
     assert list(table["run"]) == [run_dir.name] and list(table["state"]) == ["completed"]
@@ -351,7 +354,7 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
 def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders, cifar_dir):
     run_dir = make_run(folders, "valtest", val_source="test", n_val=150, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    assert at.segmented_control(key="an_split").options[0] == "validation (= test set)"
+    assert at.segmented_control(key="an_split").options[0] == "test (used as validation)"
     next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
     assert "images from the test set" in texts(at)
     assert "data:image/png;base64," in html_blocks(at)[0]
@@ -424,6 +427,65 @@ def test_analyze_announces_new_epochs_of_a_running_run(folders, sleeper):
     # rerun must offer the new epoch.
     at.run()
     assert "3" in at.select_slider(key=f"an_epoch_{run_dir.name}_val").options  # AppTest lists them as text
+
+
+# ----------------------------------------------------------------------------- what the numbers are
+
+def chart_traces(at: AppTest) -> list[str]:
+    """The trace names of every Plotly chart on the page."""
+    return [t.get("name") for chart in at.get("plotly_chart") for t in json.loads(chart.proto.spec)["data"]]
+
+
+def test_a_run_validated_on_the_test_set_says_so_everywhere(folders, cifar_dir):
+    run_dir = make_run(folders, "valtest", val_source="test", data_dir=cifar_dir)
+    assert "best test acc (used as validation) 70.00% (epoch 3)" in texts(open_page(HOME))
+    train = open_page(TRAIN, {"run": run_dir.name})
+    metrics = {m.label: m.value for m in train.metric}
+    assert metrics["Best test acc (epoch 3)"] == "70.00%" and "Best val acc (epoch 3)" not in metrics
+    assert "test (used as validation)" in texts(train)
+    assert "test (used as validation)" in chart_traces(train) and "validation" not in chart_traces(train)
+    runs_page = open_page(RUNS)
+    assert list(runs_page.dataframe[0].value["val split"]) == ["test (used as validation)"]
+    assert any(name.endswith(": test (used as validation)") for name in chart_traces(runs_page))
+
+
+def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(folders, cifar_dir):
+    done = make_run(folders, "noval", val_source=None, data_dir=cifar_dir, created=time.time() - 100)
+    stopped = make_run(folders, "noval-stopped", val_source=None, state="stopped", epochs_done=2, total_epochs=3,
+                       data_dir=cifar_dir)
+    home = open_page(HOME)
+    assert texts(home).count("no validation split") == 2 and "best val" not in texts(home)
+
+    train = open_page(TRAIN, {"run": done.name})
+    metrics = {m.label: m.value for m in train.metric}
+    assert metrics["Validation"] == "none" and not any(k.startswith("Best") for k in metrics)
+    final = runs.read_json(done / runs.STATUS_FILE)["test_acc"]
+    assert metrics["Final test acc (epoch 3)"] == f"{100 * final:.2f}%"
+    page = texts(train)
+    assert "no validation split" in page and "No validation split" in page
+    traces = chart_traces(train)
+    assert "test (monitoring only, never used to pick a checkpoint)" in traces and "test (final)" in traces
+    assert "validation" not in traces
+
+    train = open_page(TRAIN, {"run": stopped.name})
+    metrics = {m.label: m.value for m in train.metric}
+    monitored = [r for r in runs.read_metrics(stopped) if r["type"] == "epoch"][-1]["test_acc"]
+    assert metrics["Test acc (epoch 2, monitor)"] == f"{100 * monitored:.2f}%"
+    assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in texts(train)
+
+    runs_page = open_page(RUNS)
+    table = runs_page.dataframe[0].value
+    assert list(table["val split"]) == ["no validation split"] * 2 and table["best val acc"].isna().all()
+    assert all(name.endswith(": no validation split") for name in chart_traces(runs_page))
+    runs_page.selectbox(key="runs_metric").set_value("test_acc").run()
+    assert not runs_page.exception and len(chart_traces(runs_page)) == 2
+
+    analyze = open_page(ANALYZE, {"run": stopped.name})
+    split = analyze.segmented_control(key="an_split")
+    assert split.options == ["training", "test"] and split.value == "test"
+    assert analyze.select_slider[0].options == ["1", "2"]
+    next(b for b in analyze.button if b.key and b.key.startswith("an_pair_")).click().run()
+    assert not analyze.exception and "data:image/png;base64," in html_blocks(analyze)[0]
 
 
 # ----------------------------------------------------------------------------- Runs
