@@ -143,9 +143,10 @@ with gal_col:
         h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
         source = gallery.image_source(info.config, split)
         if split == "train" or preds is None:
+            with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
             st.info("The training split records only its confusion matrix (accumulated over the epoch's "
                     "augmented batches), not per-image predictions, so its cells have no gallery. "
-                    "Switch to the validation or test split to see images.", icon=":material/info:")
+                    f"Switch to the {with_images} split to see images.", icon=":material/info:")
         elif n_cell == 0:
             st.caption("No images in this cell.")
         else:

@@ -486,6 +486,8 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
     assert analyze.select_slider[0].options == ["1", "2"]
     next(b for b in analyze.button if b.key and b.key.startswith("an_pair_")).click().run()
     assert not analyze.exception and "data:image/png;base64," in html_blocks(analyze)[0]
+    split.set_value("train").run()
+    assert "Switch to the test split to see images." in texts(analyze)
 
 
 # ----------------------------------------------------------------------------- Runs
