@@ -9,10 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, figures, gallery, runs
+from resnet_core import data, figures, gallery, monitor, runs
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
 
-SPLIT_LABELS = {"val": "validation", "train": "training", "test": "test"}
 PER_PAGE = 30
 CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
 
@@ -43,9 +42,6 @@ if not all_runs:
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
     st.stop()
 
-if data.dataset_present(common.data_dir()):
-    common.image_store()  # start loading the images in the background, for the first click
-
 ids = [r.run_id for r in all_runs]
 by_id = {r.run_id: r for r in all_runs}
 wanted = st.query_params.get("run")
@@ -57,20 +53,17 @@ with c_run:
                           format_func=lambda i: common.run_title(by_id[i]))
 common.set_query_run(run_id)
 info = by_id[run_id]
+images_from = gallery.image_folder(info.config, common.data_dir())
+if data.dataset_present(images_from.path):
+    common.image_store(images_from.path)  # start loading the images in the background, for the first click
 classes = list(info.config.get("classes") or [])
 available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
-val_source = (info.config.get("resolved") or {}).get("val_source")
-
-
-def _split_label(s: str) -> str:
-    if s == "val" and val_source == "test":
-        return "validation (= test set)"
-    return SPLIT_LABELS[s]
-
+labels = monitor.evaluation_labels(info.config)
 
 with c_split:
-    split = st.segmented_control("Split", available, key="an_split", format_func=_split_label, required=True,
-                                 default=available[0])
+    # Open on a split with per-image records (a run without validation has only test ones).
+    split = st.segmented_control("Split", available, key="an_split", format_func=labels.split_name, required=True,
+                                 default=next(s for s in ("val", "test", "train") if s in available))
     split = split if split in available else available[0]
 with c_norm:
     mode = st.segmented_control("Normalisation", list(figures.NORMALISATIONS), key="an_norm", required=True,
@@ -117,11 +110,14 @@ report = class_report(cm)
 total = int(cm.sum())
 wrong = total - int(np.trace(cm))
 k1, k2, k3, k4 = st.columns(4)
-k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—")
+k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—",
+          help=f"{labels.split_name(split)}, epoch {epoch}"
+               + (": accumulated over the epoch's augmented batches" if split == "train" else ""))
 k2.metric("Images", f"{total:,}")
 k3.metric("Misclassified", f"{wrong:,}")
-mean_f1 = np.nanmean(report.f1) if np.isfinite(report.f1).any() else float("nan")
-k4.metric("Mean F1", f"{100 * mean_f1:.2f}%" if math.isfinite(mean_f1) else "—")
+k4.metric("Macro F1", f"{100 * report.macro_f1:.2f}%" if math.isfinite(report.macro_f1) else "—",
+          help="the unweighted mean of the per-class F1 scores over every class that has examples "
+               "in this split, a never-predicted class counting as 0")
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
@@ -147,9 +143,10 @@ with gal_col:
         h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
         source = gallery.image_source(info.config, split)
         if split == "train" or preds is None:
+            with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
             st.info("The training split records only its confusion matrix (accumulated over the epoch's "
                     "augmented batches), not per-image predictions, so its cells have no gallery. "
-                    "Switch to the validation or test split to see images.", icon=":material/info:")
+                    f"Switch to the {with_images} split to see images.", icon=":material/info:")
         elif n_cell == 0:
             st.caption("No images in this cell.")
         else:
@@ -168,16 +165,20 @@ with gal_col:
                                           key="an_page")
             page = gallery.paginate(len(positions), page_no, PER_PAGE)
             items = gallery.records(preds, positions[page.start:page.stop])
-            store = common.image_store()
+            store = common.image_store(images_from.path)
             images, problem = None, None
             try:
                 images = store.images(source, timeout=30)
+                # Every record of the split, not only this page: a wrong folder shows at once.
+                problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
             except Exception as e:  # no data folder here: show the records without pictures
-                problem = str(e)
+                problem = f"Images unavailable: {e}"
             if problem:
-                st.warning(f"Images unavailable: {problem}", icon=":material/image_not_supported:")
+                images = None
+                st.warning(problem, icon=":material/image_not_supported:")
             st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
-                       f"images from the {'training' if source == 'train' else 'test'} set")
+                       f"images from the {gallery.SET_NAMES[source]} set in `{images_from.path}`, "
+                       f"{images_from.note}")
             st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
 
 bottom_l, bottom_r = st.columns([2, 3], gap="large")

@@ -91,7 +91,8 @@ else:
             c1.markdown(f"**{info.run_id}**  \n{row['model']} · {row['block']} · option {row['shortcut']}")
             with c2:
                 common.state_badge(info.state)
-            c3.markdown(f"epoch {row['epochs']}  \nbest val {monitor.format_pct(row['best val acc'])}")
+            best = monitor.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
+            c3.markdown(f"epoch {row['epochs']}  \n{best}")
             with c4:
                 st.page_link(common.TRAIN, label="Monitor", icon=":material/monitoring:",
                              query_params={"run": info.run_id})

@@ -30,12 +30,19 @@ if not table.empty:
     table["monitor"] = [f"./train?run={r.run_id}" for r in all_runs]
     st.dataframe(
         table, hide_index=True, width="stretch",
-        column_order=["run", "state", "model", "epochs", "best val acc", "test acc", "time", "monitor", "analyze",
-                      "block", "shortcut", "batch", "lr", "schedule", "device", "precision", "created"],
+        column_order=["run", "state", "model", "epochs", "best val acc", "best epoch", "val split", "test acc", "time",
+                      "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",
+                      "created"],
         column_config={
             "run": st.column_config.TextColumn("run", width="medium"),
-            "best val acc": st.column_config.NumberColumn("best val acc", format="%.2f%%"),
-            "test acc": st.column_config.NumberColumn("test acc", format="%.2f%%"),
+            "best val acc": st.column_config.NumberColumn(
+                "best val acc", format="%.2f%%",
+                help="the best accuracy on what the run validated on: see 'val split' (empty without one)"),
+            "val split": st.column_config.TextColumn(
+                "val split", help="validation split: held-out training images; test (used as validation): an "
+                                  "older run validated on the test set; no validation split: none was kept"),
+            "test acc": st.column_config.NumberColumn("test acc", format="%.2f%%",
+                                                      help="the final test evaluation, after the last epoch"),
             "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
             "lr": st.column_config.NumberColumn("lr", format="%g"),
             "analyze": st.column_config.LinkColumn("analyze", display_text="open"),
@@ -62,7 +69,9 @@ if not table.empty:
             for run_id in chosen:
                 epoch_rows = [r for r in runs.read_metrics(by_id[run_id].path) if r.get("type") == "epoch"]
                 model = (by_id[run_id].config.get("model") or {}).get("name", "")
-                series.append((f"{run_id} ({model})" if model else run_id, epoch_rows))
+                name = f"{run_id} ({model})" if model else run_id
+                note = monitor.evaluation_labels(by_id[run_id].config).series_note(metric)
+                series.append((f"{name}: {note}" if note else name, epoch_rows))
             st.plotly_chart(figures.overlay_figure(series, metric), key="runs_overlay_chart",
                             config={"displaylogo": False})
         else:

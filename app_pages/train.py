@@ -11,7 +11,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import data, figures, launcher, monitor, runs
-from resnet_core.models import BLOCKS, SHORTCUTS, describe_model, valid_depths
+from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
 from resnet_core.system import process_memory_mb
 
@@ -19,16 +19,22 @@ REFRESH_S = 1.0
 DEFAULTS = launcher.TrainForm()
 K = "tf_"  # session_state prefix of the form's widgets
 SHORTCUT_HELP = {
-    "A": "A: identity, zero-padded where the width grows (no parameters; the paper's CIFAR choice)",
-    "B": "B: 1x1 projection where the shape changes, identity elsewhere",
+    "A": "A: identity, zero-padded where the width grows (no parameters; the default for basic blocks, "
+         "as in the paper's CIFAR networks)",
+    "B": "B: 1x1 projection where the shape changes, identity elsewhere (the default for bottleneck blocks, "
+         "as in the Identity Mappings paper's code)",
     "C": "C: 1x1 projection on every block",
 }
+SHORTCUT_DEFAULT_NOTE = "Changing the block type picks its default; any option can be chosen for either."
 SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "cosine", "onecycle": "one-cycle"}
 SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
 
 
 def _init_form() -> None:
-    for name, value in asdict(DEFAULTS).items():
+    defaults = asdict(DEFAULTS)
+    # The form shows the option the trainer would pick for the block, never "no choice".
+    defaults["shortcut"] = default_shortcut(defaults["block"])
+    for name, value in defaults.items():
         st.session_state.setdefault(K + name, value)
     # lr and weight decay are typed as text, so that "1e-4" works.
     for name in ("lr", "weight_decay", "momentum"):
@@ -47,6 +53,7 @@ def _nearest_depth(block: str, depth: int) -> int:
 def _on_block_change() -> None:
     block = st.session_state[K + "block"]
     st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
+    st.session_state[K + "shortcut"] = default_shortcut(block)
 
 
 def _on_preset_change() -> None:
@@ -114,7 +121,7 @@ with form_col:
         common.field_error(errors, "depth")
     with c3:
         st.segmented_control("Shortcut", SHORTCUTS, key=K + "shortcut", persist_state="session", required=True,
-                             help="  \n".join(SHORTCUT_HELP.values()))
+                             help="  \n".join([*SHORTCUT_HELP.values(), SHORTCUT_DEFAULT_NOTE]))
         common.field_error(errors, "shortcut")
 
     c1, c2, c3 = st.columns(3)
@@ -207,9 +214,12 @@ with summary_col:
             m1.metric("Parameters", monitor.format_count(summary.params), help=f"{summary.params:,}")
             m2.metric("MACs / image", monitor.format_count(summary.macs), help=f"{summary.macs:,} multiply-accumulates")
             if summary.paper_error is not None:
-                m3.metric("Paper error", f"{summary.paper_error:.2f}%", help=summary.paper_source)
+                m3.metric("Paper error", f"{summary.paper_error:.2f}%",
+                          help=f"CIFAR-10 test error, {summary.paper_source}")
+                st.caption(f"Paper: CIFAR-10 test error {summary.paper_text}, {summary.paper_source}.")
             else:
-                m3.metric("Paper error", "—", help="the paper reports no error for this depth")
+                m3.metric("Paper error", "—", help=summary.paper_text)
+                st.caption(f"Paper error: {summary.paper_text}.")
         train_images = (launcher.CIFAR_TRAIN_SIZE - int(values.val_size or 0)) if not errors.get("val_size") else None
         if train_images is not None and isinstance(values.subset, int) and values.subset:
             train_images = min(train_images, values.subset)
@@ -255,11 +265,11 @@ def _resume(run_dir: Path) -> None:
     st.session_state["monitor_note"] = f"Resuming {run_dir.name} (pid {launched.pid})."
 
 
-def _charts(hist: monitor.MetricsHistory, spe: int | None) -> None:
+def _charts(hist: monitor.MetricsHistory, spe: int | None, labels: monitor.EvaluationLabels) -> None:
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe), key="live_loss",
+    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels), key="live_loss",
                     config={"displaylogo": False})
-    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows),
+    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels),
                     key="live_acc", config={"displaylogo": False})
     c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe), key="live_lr",
                     config={"displaylogo": False})
@@ -288,6 +298,7 @@ def _panel(run_dir: Path) -> None:
     cfg = info.config.get("config") or {}
     resolved = info.config.get("resolved") or {}
     prog = monitor.compute_progress(info, hist)
+    labels = monitor.evaluation_labels(info.config)
 
     head_l, head_r = st.columns([3, 2], vertical_alignment="center")
     with head_l:
@@ -296,8 +307,10 @@ def _panel(run_dir: Path) -> None:
         st.caption(f"{model} · {cfg.get('block')} · option {cfg.get('shortcut')} · batch {cfg.get('batch_size')} · "
                    f"lr {cfg.get('lr')} {cfg.get('schedule')} · {resolved.get('device_name') or resolved.get('device') or cfg.get('device')}"
                    f" · {resolved.get('precision') or cfg.get('precision')}"
-                   + (f" · {resolved['train_size']:,} train / {resolved.get('val_size', 0):,} val"
-                      f"{' (test set)' if resolved.get('val_source') == 'test' else ''}" if resolved.get("train_size") else ""))
+                   + ((f" · {resolved['train_size']:,} train"
+                       + (f" / {resolved.get('val_size') or 0:,} val" if labels.has_validation else ""))
+                      if resolved.get("train_size") else "")
+                   + (f" · {labels.split}" if labels.val_source != "train" else ""))
     with head_r:
         b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
         with b1:
@@ -360,12 +373,13 @@ def _panel(run_dir: Path) -> None:
     mem = prog.peak_memory_mb if prog.peak_memory_mb is not None else live_rss
     m[3].metric(mem_label, f"{mem:,.0f} MB" if mem else "—",
                 help=(f"trainer process now: {live_rss:,.0f} MB resident" if live_rss else None))
-    m[4].metric("Best val acc", monitor.format_pct(prog.best_val_acc),
-                help=f"epoch {prog.best_epoch}" if prog.best_epoch else None)
-    m[5].metric("Test acc", monitor.format_pct(prog.test_acc))
+    best, test = monitor.accuracy_metrics(labels, prog)
+    m[4].metric(best.label, best.value, help=best.help)
+    m[5].metric(test.label, test.value, help=test.help)
+    st.caption(f"{best.help} {test.help}")
 
     if hist.step_rows or hist.epoch_rows:
-        _charts(hist, prog.steps_per_epoch or resolved.get("steps_per_epoch"))
+        _charts(hist, prog.steps_per_epoch or resolved.get("steps_per_epoch"), labels)
         st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows)} step rows"
                    + (f" · refreshed every {REFRESH_S:g} s" if info.is_active and st.session_state.get("mon_live")
                       else ""))

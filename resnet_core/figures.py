@@ -2,7 +2,9 @@
 
 Training curves take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`); their
 x axis is the epoch, fractional for step rows (step / steps per epoch), so step and epoch
-rows line up. The confusion matrix is a heatmap with an invisible scatter on top, one
+rows line up. Their evaluation traces are named by the run's
+:class:`~resnet_core.monitor.EvaluationLabels`: a "validation" that was the test set says
+so, and per-epoch test evaluations are marked as monitoring. The confusion matrix is a heatmap with an invisible scatter on top, one
 square marker per cell, because a heatmap alone sends no click events to Streamlit; the
 scatter's ``customdata`` holds ``[true, predicted]`` as plain Python lists.
 """
@@ -16,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .metrics import ClassReport, normalize_confusion
+from .monitor import EvaluationLabels, evaluation_labels
 
 TRAIN_COLOUR = "#4C78A8"
 VAL_COLOUR = "#F58518"
@@ -36,6 +39,8 @@ OVERLAY_METRICS = {
     "train_acc": ("Training accuracy", True),
     "val_loss": ("Validation loss", False),
     "train_loss": ("Training loss", False),
+    "test_acc": ("Test accuracy (per-epoch monitoring)", True),
+    "test_loss": ("Test loss (per-epoch monitoring)", False),
     "lr": ("Learning rate", False),
     "images_per_s": ("Images per second", False),
 }
@@ -84,9 +89,25 @@ def _values(rows: Sequence[dict], key: str, scale: float = 1.0) -> list[float | 
     return out
 
 
+def _evaluation_traces(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: float, hover: str,
+                       labels: EvaluationLabels) -> None:
+    """The per-epoch validation trace (if the run has a validation split) and the per-epoch
+    test trace (if the rows carry one), each named for what it is."""
+    x = [r["epoch"] for r in epoch_rows]
+    if labels.val is not None:
+        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, f"val_{key}", scale), name=labels.val,
+                                 mode="lines+markers", line=dict(color=VAL_COLOUR, width=2), hovertemplate=hover))
+    test = _values(epoch_rows, f"test_{key}", scale)
+    if any(v is not None for v in test):
+        fig.add_trace(go.Scatter(x=x, y=test, name=labels.test_epochs, mode="lines+markers",
+                                 line=dict(color=TEST_COLOUR, width=2, dash="dot"), hovertemplate=hover))
+
+
 def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
-                height: int = 300, title: str | None = "Loss") -> go.Figure:
-    """Training loss per step row (thin), per epoch (markers) and validation loss per epoch."""
+                height: int = 300, title: str | None = "Loss", labels: EvaluationLabels | None = None) -> go.Figure:
+    """Training loss per step row (thin) and per epoch (markers), and the evaluation losses
+    per epoch (labels: the run's, see resnet_core.monitor.evaluation_labels)."""
+    labels = labels or evaluation_labels({})
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "loss"),
@@ -96,15 +117,17 @@ def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per
         x = [r["epoch"] for r in epoch_rows]
         fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "train_loss"), name="train", mode="lines+markers",
                                  line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.4f}"))
-        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "val_loss"), name="validation", mode="lines+markers",
-                                 line=dict(color=VAL_COLOUR, width=2), hovertemplate="%{y:.4f}"))
+        _evaluation_traces(fig, epoch_rows, "loss", 1.0, "%{y:.4f}", labels)
     _integer_epochs(fig, epoch_rows)
     return _layout(fig, title, height, "cross-entropy")
 
 
 def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
-                    test_rows: Sequence[dict] = (), height: int = 300, title: str | None = "Accuracy") -> go.Figure:
-    """Training and validation accuracy in percent (and the test accuracy once known)."""
+                    test_rows: Sequence[dict] = (), height: int = 300, title: str | None = "Accuracy",
+                    labels: EvaluationLabels | None = None) -> go.Figure:
+    """Training and evaluation accuracy per epoch in percent, and the final test accuracy
+    once known (labels: the run's, see resnet_core.monitor.evaluation_labels)."""
+    labels = labels or evaluation_labels({})
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "acc", 100),
@@ -114,13 +137,11 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
         x = [r["epoch"] for r in epoch_rows]
         fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "train_acc", 100), name="train", mode="lines+markers",
                                  line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.2f}%"))
-        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "val_acc", 100), name="validation",
-                                 mode="lines+markers", line=dict(color=VAL_COLOUR, width=2),
-                                 hovertemplate="%{y:.2f}%"))
+        _evaluation_traces(fig, epoch_rows, "acc", 100, "%{y:.2f}%", labels)
     for row in test_rows[-1:]:
-        fig.add_trace(go.Scatter(x=[row.get("epoch")], y=_values([row], "test_acc", 100), name="test",
+        fig.add_trace(go.Scatter(x=[row.get("epoch")], y=_values([row], "test_acc", 100), name=labels.test_final,
                                  mode="markers", marker=dict(color=TEST_COLOUR, size=11, symbol="star"),
-                                 hovertemplate="%{y:.2f}%"))
+                                 hovertemplate="%{y:.2f}% after the last epoch"))
     fig = _layout(fig, title, height, "accuracy")
     _integer_epochs(fig, epoch_rows)
     fig.update_yaxes(ticksuffix="%", rangemode="tozero")

@@ -5,6 +5,11 @@ A cell (true class t, predicted class p) selects the records of a predictions fi
 and ``preds == p``; they are sorted by confidence (the top-1 probability) or by loss,
 paged, and drawn as one HTML grid of inline PNGs shown at a multiple of 32 px with
 ``image-rendering: pixelated``, so they stay sharp and cost one element, not one per image.
+
+A run records indices into a CIFAR-10 set, not the images. Before drawing them, the
+labels the data folder has at those indices are compared with the labels the run
+recorded: a re-packed copy in another order, or another dataset, would otherwise show
+wrong pictures under the right captions.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from PIL import Image
 
 SORTS = {"confidence": "confidence (top-1 probability)", "loss": "loss"}
 SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
+SET_NAMES = {"train": "training", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,56 @@ def image_source(run_config: Mapping[str, Any], split: str) -> SplitImages | Non
         val_size = (run_config.get("config") or {}).get("val_size")
         return "test" if val_size == 0 else "train"
     return None
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    path: Path
+    note: str  # which folder this is and, for the dashboard's, why not the run's own
+
+
+def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path) -> ImageFolder:
+    """The data folder to take a run's images from: the one the run read
+    (resolved.data_dir) while it still holds CIFAR-10, else the dashboard's."""
+    from .data import dataset_present  # data imports torch: only when a page asks
+
+    recorded = (run_config.get("resolved") or {}).get("data_dir")
+    if not isinstance(recorded, str) or not recorded:
+        return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)")
+    if dataset_present(recorded):
+        return ImageFolder(Path(recorded), "the run's own data folder")
+    return ImageFolder(Path(dashboard_dir),
+                       f"the dashboard's data folder: the run's own, {recorded}, holds no CIFAR-10 any more")
+
+
+@dataclass(frozen=True)
+class LabelCheck:
+    checked: int  # records compared
+    mismatched: int  # records whose index holds another label in the folder, or does not exist there
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatched == 0
+
+    def problem(self, folder: str | Path, source: SplitImages) -> str | None:
+        """What the page says when the folder's images are not the run's; None when they are."""
+        if self.ok:
+            return None
+        return (f"{self.mismatched:,} of {self.checked:,} recorded labels differ from the labels at the same "
+                f"indices of the {SET_NAMES[source]} set in {folder}: that folder holds CIFAR-10 in another "
+                f"order, or another dataset, so its images would not be the ones this run saw. The cards are "
+                f"shown without images.")
+
+
+def labels_match(source_labels: np.ndarray, preds: Mapping[str, np.ndarray]) -> LabelCheck:
+    """Compare every record's label with the folder's label at the record's index."""
+    folder_labels = np.asarray(source_labels)
+    indices = np.asarray(preds["indices"], dtype=np.int64)
+    recorded = np.asarray(preds["labels"])
+    inside = (indices >= 0) & (indices < len(folder_labels))
+    same = np.zeros(len(indices), dtype=bool)
+    same[inside] = folder_labels[indices[inside]] == recorded[inside]
+    return LabelCheck(checked=len(indices), mismatched=int(len(indices) - same.sum()))
 
 
 def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Cell | None:
@@ -266,3 +322,7 @@ class ImageStore:
     def images(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
         data = self.get(timeout)
         return data.train_images if source == "train" else data.test_images
+
+    def labels(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
+        data = self.get(timeout)
+        return data.train_labels if source == "train" else data.test_labels

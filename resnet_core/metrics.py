@@ -1,9 +1,10 @@
 """Classification metrics from true and predicted labels, exact (no epsilon anywhere).
 
 Rows of a confusion matrix are true classes, columns predicted classes. A class that
-was never predicted has an undefined precision (NaN), and so an undefined F1; a class
-with no examples has an undefined recall. Undefined stays undefined: it is never
-silently turned into 0.
+was never predicted has an undefined precision (NaN); a class with no examples has an
+undefined recall. F1 is 2TP / (2TP + FP + FN), so it is defined (0 when TP is 0) for
+every class that has examples or predictions, and undefined only for a class with
+neither. Undefined stays undefined: it is never silently turned into 0.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 class ClassReport:
     precision: np.ndarray  # per class, NaN where the class was never predicted
     recall: np.ndarray  # per class, NaN where the class has no examples
-    f1: np.ndarray
+    f1: np.ndarray  # per class, NaN only where the class has neither examples nor predictions
     support: np.ndarray  # true examples per class
     accuracy: float  # NaN for an empty matrix
+    macro_f1: float  # mean F1 over the classes with support > 0; NaN when there are none
 
 
 def class_report(cm: np.ndarray) -> ClassReport:
@@ -50,13 +52,16 @@ def class_report(cm: np.ndarray) -> ClassReport:
     support = cm.sum(axis=1)
     precision = _divide(tp, predicted)
     recall = _divide(tp, support)
-    with np.errstate(invalid="ignore"):
-        # NaN propagates from an undefined precision or recall; 2pr/(p+r) is 0 when both are 0.
-        pr_sum = precision + recall
-        f1 = np.where(pr_sum == 0, 0.0, 2 * precision * recall / np.where(pr_sum == 0, 1, pr_sum))
+    # 2TP + FP + FN = predicted + support: F1 from counts, not from precision and recall,
+    # so that a class with examples that is never predicted gets 0, not NaN.
+    f1 = _divide(2 * tp, predicted + support)
     total = cm.sum()
     accuracy = float(tp.sum() / total) if total else float("nan")
-    return ClassReport(precision, recall, f1, support, accuracy)
+    # Classes without examples are left out of the mean: a test set that lacks a class says
+    # nothing about how well the model recognises it.
+    present = support > 0
+    macro_f1 = float(f1[present].mean()) if present.any() else float("nan")
+    return ClassReport(precision, recall, f1, support, accuracy, macro_f1)
 
 
 def normalize_confusion(cm: np.ndarray, mode: str) -> np.ndarray:

@@ -13,6 +13,10 @@ Shortcuts, as in the paper's section 3.3:
   channels for the extra width. Parameter-free.
 * B: a 1x1 convolution + BN only where the shape changes, identity elsewhere.
 * C: a 1x1 convolution + BN on every block.
+
+The default (:func:`default_shortcut`) follows the papers: A for basic blocks (the CIFAR
+networks of Table 6), B for bottlenecks (the reference code of "Identity Mappings"
+projects where the shape changes). Any option can be chosen for either block type.
 """
 
 from __future__ import annotations
@@ -28,23 +32,44 @@ BLOCKS = ("basic", "bottleneck")
 SHORTCUTS = ("A", "B", "C")
 STAGE_WIDTHS = (16, 32, 64)
 
-# Test error (%) reported for option A shortcuts: basic blocks from He et al. 2016,
-# Table 6; bottlenecks (post-activation, as built here) from He et al., "Identity
-# Mappings in Deep Residual Networks", 2016, Table 3.
-PAPER_ERRORS = {
-    ("basic", 20): 8.75,
-    ("basic", 32): 7.51,
-    ("basic", 44): 7.17,
-    ("basic", 56): 6.97,
-    ("basic", 110): 6.43,
-    ("basic", 1202): 7.93,
-    ("bottleneck", 164): 5.93,
-    ("bottleneck", 1001): 7.61,
+TABLE_6 = "He et al. 2016, Table 6"
+IDENTITY_TABLE_3 = 'He et al. 2016, "Identity Mappings", Table 3 (original unit)'
+NO_PAPER_RESULT = "the paper reports no CIFAR error for this combination"
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    error: float  # CIFAR-10 test error (%) as the paper reports it
+    source: str
+    note: str | None = None  # how the paper got the number, where it is not a single run
+
+    @property
+    def text(self) -> str:
+        return f"{self.error:.2f}%" + (f" ({self.note})" if self.note else "")
+
+
+# Only the combinations the papers trained: Table 6 uses option A throughout, the
+# bottleneck numbers come from projection shortcuts (B) where the shape changes.
+PAPER_RESULTS = {
+    ("basic", 20, "A"): PaperResult(8.75, TABLE_6),
+    ("basic", 32, "A"): PaperResult(7.51, TABLE_6),
+    ("basic", 44, "A"): PaperResult(7.17, TABLE_6),
+    ("basic", 56, "A"): PaperResult(6.97, TABLE_6),
+    ("basic", 110, "A"): PaperResult(6.43, TABLE_6, "best of 5 runs; mean 6.61 ± 0.16"),
+    ("basic", 1202, "A"): PaperResult(7.93, TABLE_6),
+    ("bottleneck", 164, "B"): PaperResult(5.93, IDENTITY_TABLE_3),
+    ("bottleneck", 1001, "B"): PaperResult(7.61, IDENTITY_TABLE_3),
 }
-PAPER_SOURCES = {
-    "basic": "He et al. 2016, Table 6 (option A)",
-    "bottleneck": "He et al. 2016, Identity Mappings, Table 3 (original unit)",
-}
+
+
+def paper_result(block: str, depth: int, shortcut: str) -> PaperResult | None:
+    """The CIFAR-10 test error a paper reports for exactly this network, or None."""
+    return PAPER_RESULTS.get((block, depth, shortcut))
+
+
+def default_shortcut(block: str) -> str:
+    """The shortcut option the papers used for a block type: A for basic, B for bottleneck."""
+    return "A" if _check_block(block) == "basic" else "B"
 
 
 class ShortcutA(nn.Module):
@@ -189,10 +214,12 @@ def blocks_per_stage(depth: int, block: str) -> int:
     return (depth - 2) // step
 
 
-def build_model(depth: int, block: str = "basic", shortcut: str = "A", num_classes: int = 10) -> CifarResNet:
-    """The CIFAR ResNet of the given depth, block type and shortcut option."""
+def build_model(depth: int, block: str = "basic", shortcut: str | None = None,
+                num_classes: int = 10) -> CifarResNet:
+    """The CIFAR ResNet of the given depth, block type and shortcut option (None: the
+    block type's default, see default_shortcut)."""
     n = blocks_per_stage(depth, block)
-    _check_shortcut(shortcut)
+    shortcut = _check_shortcut(shortcut or default_shortcut(block))
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     block_cls = BasicBlock if block == "basic" else Bottleneck
@@ -207,8 +234,16 @@ class ModelSummary:
     shortcut: str
     params: int
     macs: int  # multiply-accumulates of one forward pass on a 32x32 image
-    paper_error: float | None  # test error (%) the paper reports for this depth, if any
+    paper_error: float | None  # CIFAR-10 test error (%) a paper reports for this network, if any
     paper_source: str | None
+    paper_note: str | None  # e.g. "best of 5 runs; mean 6.61 ± 0.16" for ResNet-110
+
+    @property
+    def paper_text(self) -> str:
+        """The paper's number as the paper gives it, or a sentence saying there is none."""
+        if self.paper_error is None:
+            return NO_PAPER_RESULT
+        return PaperResult(self.paper_error, self.paper_source or "", self.paper_note).text
 
 
 def count_macs(model: nn.Module, image_size: int = 32) -> int:
@@ -237,19 +272,22 @@ def count_macs(model: nn.Module, image_size: int = 32) -> int:
 
 
 @lru_cache(maxsize=256)
-def describe_model(depth: int, block: str = "basic", shortcut: str = "A", num_classes: int = 10) -> ModelSummary:
-    """Parameters, MACs and the paper's error for a config, without allocating weights."""
+def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
+                   num_classes: int = 10) -> ModelSummary:
+    """Parameters, MACs and the paper's error for a config, without allocating weights
+    (shortcut None: the block type's default)."""
     with torch.device("meta"):  # shapes only: describing ResNet-1202 stays instant
         model = build_model(depth, block, shortcut, num_classes)
-    params = sum(p.numel() for p in model.parameters())
-    key = (block, depth)
+    shortcut = shortcut or default_shortcut(block)
+    paper = paper_result(block, depth, shortcut)
     return ModelSummary(
         name=f"ResNet-{depth}",
         depth=depth,
         block=block,
         shortcut=shortcut,
-        params=params,
+        params=sum(p.numel() for p in model.parameters()),
         macs=count_macs(model),
-        paper_error=PAPER_ERRORS.get(key),
-        paper_source=PAPER_SOURCES[block] if key in PAPER_ERRORS else None,
+        paper_error=paper.error if paper else None,
+        paper_source=paper.source if paper else None,
+        paper_note=paper.note if paper else None,
     )

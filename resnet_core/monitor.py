@@ -3,6 +3,9 @@
 :class:`MetricsHistory` keeps the rows read so far and a cursor into ``metrics.jsonl``;
 each :meth:`MetricsHistory.update` reads only what the trainer appended since (see
 :func:`resnet_core.runs.read_metrics_since`).
+
+:func:`evaluation_labels` says what a run's "validation" numbers really are (a split of
+the training set, the test set standing in, or nothing), in the words every page uses.
 """
 
 from __future__ import annotations
@@ -66,7 +69,10 @@ class Progress:
     peak_memory_mb: float | None
     best_val_acc: float | None
     best_epoch: int | None
-    test_acc: float | None
+    test_acc: float | None  # the final test evaluation, after the last epoch
+    test_epoch: int | None  # the epoch the final test evaluation followed
+    monitor_test_acc: float | None  # the latest per-epoch test evaluation (monitoring only)
+    monitor_test_epoch: int | None
     last_update_age_s: float | None  # seconds since the trainer last wrote something
 
 
@@ -132,12 +138,24 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
         peak = _num(row.get("peak_memory_mb"))
         if peak is not None:
             break
+    test_acc = _num(status.get("test_acc"))
+    test_epoch = None
+    if test_acc is not None:
+        # The final evaluation follows the last epoch: its row says which, else status does.
+        last_test = history.test_rows[-1] if history and history.test_rows else {}
+        test_epoch = last_test["epoch"] if isinstance(last_test.get("epoch"), int) else epoch
+    monitor_test_acc = monitor_test_epoch = None
+    for row in reversed(history.epoch_rows if history else []):
+        if _num(row.get("test_acc")) is not None:
+            monitor_test_acc, monitor_test_epoch = _num(row["test_acc"]), row.get("epoch")
+            break
     return Progress(
         state=info.state, epoch=epoch, total_epochs=total_epochs, step=step, total_steps=total_steps,
         steps_per_epoch=steps_per_epoch, epoch_fraction=epoch_fraction, step_fraction=step_fraction,
         step_in_epoch=step_in_epoch, images_per_s=images_per_s, eta_s=eta, elapsed_s=elapsed,
         peak_memory_mb=peak, best_val_acc=_num(status.get("best_val_acc")),
-        best_epoch=status.get("best_epoch"), test_acc=_num(status.get("test_acc")),
+        best_epoch=status.get("best_epoch"), test_acc=test_acc, test_epoch=test_epoch,
+        monitor_test_acc=monitor_test_acc, monitor_test_epoch=monitor_test_epoch,
         last_update_age_s=(now - last_time) if last_time else None,
     )
 
@@ -175,6 +193,117 @@ def format_pct(x: float | None, digits: int = 2) -> str:
     return "—" if x is None else f"{100 * x:.{digits}f}%"
 
 
+VALIDATION = "validation"
+TEST_AS_VALIDATION = "test (used as validation)"
+NO_VALIDATION = "no validation split"
+TEST_MONITORING = "test (monitoring only, never used to pick a checkpoint)"
+TEST_FINAL = "test (final)"
+SPLIT_NAMES = {"train": "training", "test": "test"}
+
+
+@dataclass(frozen=True)
+class EvaluationLabels:
+    """What a run's evaluation numbers are, from its config.json.
+
+    val_source "train": a validation split carved from the training set; "test" (format
+    1 only): the test set stood in for validation, so every "validation" number is a test
+    number; None (format 2): no validation split, the test set may be evaluated after
+    every epoch for monitoring, and nothing picks a checkpoint by accuracy.
+    """
+
+    val_source: str | None
+    test_every_epoch: bool
+    val: str | None  # the name of the per-epoch validation numbers; None where there are none
+    best: str  # what the best-validation figure is, or that there is none
+    split: str  # the validation split in a few words, for tables
+    test_epochs: str = TEST_MONITORING  # the per-epoch test numbers
+    test_final: str = TEST_FINAL  # the test evaluation after the last epoch
+
+    @property
+    def has_validation(self) -> bool:
+        return self.val_source is not None
+
+    def split_name(self, split: str) -> str:
+        """How a predictions split (val, train, test) is named on the pages."""
+        return (self.val or VALIDATION) if split == "val" else SPLIT_NAMES[split]
+
+    def best_text(self, acc: float | None, epoch: int | None) -> str:
+        """'best val acc 70.00% (epoch 3)', or that the run has no validation split."""
+        if not self.has_validation:
+            return NO_VALIDATION
+        return f"{self.best} {format_pct(acc)}" + (f" (epoch {epoch})" if acc is not None and epoch else "")
+
+    def series_note(self, metric: str) -> str | None:
+        """What a per-epoch metric of this run really is, where its name would mislead."""
+        if metric.startswith("val_") and self.val_source != "train":
+            return self.val or NO_VALIDATION
+        if metric.startswith("test_") and not self.test_every_epoch:
+            return "no per-epoch test evaluation"
+        return None
+
+
+def _val_source(config_record: dict) -> str | None:
+    resolved = config_record.get("resolved") or {}
+    if "val_source" in resolved and resolved["val_source"] in ("train", "test", None):
+        return resolved["val_source"]
+    # Not resolved yet (the trainer completes config.json once the data is loaded): val
+    # size 0 meant "validate on the test set" in format 1 and "no validation split" since.
+    if (config_record.get("config") or {}).get("val_size") == 0:
+        version = config_record.get("format_version")
+        return "test" if not isinstance(version, int) or version < 2 else None
+    return "train"
+
+
+def evaluation_labels(config_record: dict | None) -> EvaluationLabels:
+    """The labels of a run's validation and test numbers (config_record: its config.json)."""
+    config_record = config_record or {}
+    source = _val_source(config_record)
+    every_epoch = (config_record.get("resolved") or {}).get("test_every_epoch") is True
+    if source == "test":
+        return EvaluationLabels(source, every_epoch, TEST_AS_VALIDATION, "best test acc (used as validation)",
+                                TEST_AS_VALIDATION)
+    if source is None:
+        return EvaluationLabels(source, every_epoch, None, NO_VALIDATION, NO_VALIDATION)
+    return EvaluationLabels(source, every_epoch, VALIDATION, "best val acc", "validation split")
+
+
+@dataclass(frozen=True)
+class MetricText:
+    label: str  # short: a metric's label is cut to one line
+    value: str
+    help: str  # the full sentence: what the number is
+
+
+def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[MetricText, MetricText]:
+    """The monitor's two accuracy figures, each saying what it is and from which epoch:
+    the best validation accuracy (or that there is none), and the test accuracy (the
+    final evaluation once there is one, else the latest monitoring evaluation)."""
+    epoch = f" (epoch {progress.best_epoch})" if progress.best_epoch else ""
+    value = format_pct(progress.best_val_acc)
+    if labels.val_source == "test":
+        best = MetricText(f"Best test acc{epoch}", value,
+                          f"Best test acc, {TEST_AS_VALIDATION}: this run had no validation split of its own and "
+                          "chose its best epoch (best.pt) on the test set, so this number is optimistic.")
+    elif not labels.has_validation:
+        best = MetricText("Validation", "none", "No validation split: the run trains on every training image "
+                                                "and picks no checkpoint by accuracy.")
+    else:
+        best = MetricText(f"Best val acc{epoch}", value, "Best val acc: the best accuracy on the validation split "
+                                                         "(held-out training images) over the epochs so far.")
+    if progress.test_acc is not None:
+        test = MetricText(f"Final test acc (epoch {progress.test_epoch})", format_pct(progress.test_acc),
+                          f"Final test acc: the test set evaluated once after the last epoch "
+                          f"({progress.test_epoch}), with the weights training ended on.")
+    elif progress.monitor_test_acc is not None:
+        test = MetricText(f"Test acc (epoch {progress.monitor_test_epoch}, monitor)",
+                          format_pct(progress.monitor_test_acc),
+                          f"Test acc: {labels.test_epochs}, after epoch {progress.monitor_test_epoch}.")
+    else:
+        when = "after every epoch, for monitoring only" if labels.test_every_epoch else "once, after the last epoch"
+        test = MetricText("Test acc", "—", f"Test acc: the test set is evaluated {when}.")
+    return best, test
+
+
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
     "failed": "red", "diverged": "red", runs.CRASHED: "red",
@@ -196,7 +325,8 @@ STATE_HELP = {
 
 
 def run_summary_row(info: runs.RunInfo) -> dict:
-    """One row of the runs table: config, state, best validation accuracy, epochs, time."""
+    """One row of the runs table: config, state, best validation accuracy (and what the
+    run validated on), final test accuracy, epochs, time."""
     cfg = info.config.get("config") or {}
     resolved = info.config.get("resolved") or {}
     status = info.status or {}
@@ -210,6 +340,8 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "shortcut": cfg.get("shortcut"),
         "epochs": f"{status.get('epoch', 0)}/{status.get('total_epochs') or cfg.get('epochs') or '?'}",
         "best val acc": _num(status.get("best_val_acc")),
+        "best epoch": status.get("best_epoch"),
+        "val split": evaluation_labels(info.config).split,
         "test acc": _num(status.get("test_acc")),
         "time": format_duration(duration) if duration is not None else "—",
         "batch": cfg.get("batch_size"),

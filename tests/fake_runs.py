@@ -10,15 +10,24 @@ from pathlib import Path
 import numpy as np
 
 from resnet_core import runs
-from resnet_core.data import CLASSES
+from resnet_core.data import CLASSES, load_cifar10
 
 
 def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed: int = 0,
-                     source_size: int | None = None, k: int = 5) -> dict[str, np.ndarray]:
-    """Arrays of predictions/{split}_epoch_NNN.npz: n records, about `accuracy` correct."""
+                     source_size: int | None = None, k: int = 5,
+                     source_labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Arrays of predictions/{split}_epoch_NNN.npz: n records, about `accuracy` correct.
+
+    With source_labels (the labels of the image set the indices point into) the records
+    are images of that set with their true labels, as a trainer would record them.
+    """
     rng = np.random.default_rng(seed)
-    labels = np.arange(n) % num_classes
-    rng.shuffle(labels)
+    if source_labels is not None:
+        picked = np.sort(rng.choice(len(source_labels), n, replace=n > len(source_labels))).astype(np.int64)
+        labels = np.asarray(source_labels, dtype=np.int64)[picked]
+    else:
+        labels = np.arange(n) % num_classes
+        rng.shuffle(labels)
     preds = labels.copy()
     wrong = rng.random(n) > accuracy
     preds[wrong] = (labels[wrong] + rng.integers(1, num_classes, wrong.sum())) % num_classes
@@ -28,31 +37,55 @@ def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed:
     order = np.argsort(-probs, axis=1)[:, :k]
     topk_probs = np.take_along_axis(probs, order, 1).astype(np.float32)
     loss = -np.log(probs[np.arange(n), labels]).astype(np.float32)
-    source_size = source_size or n
-    indices = np.sort(rng.choice(source_size, n, replace=n > source_size)).astype(np.int64)
+    if source_labels is not None:
+        indices = picked
+    else:
+        source_size = source_size or n
+        indices = np.sort(rng.choice(source_size, n, replace=n > source_size)).astype(np.int64)
     return dict(indices=indices, labels=labels.astype(np.int64), preds=order[:, 0].astype(np.int64),
                 topk_classes=order.astype(np.int64), topk_probs=topk_probs, loss=loss)
 
 
 def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", epochs_done: int = 3,
-             total_epochs: int = 3, n_val: int = 200, val_source: str = "train", pid: int | None = None,
+             total_epochs: int = 3, n_val: int = 200, val_source: str | None = "train", pid: int | None = None,
              steps_per_epoch: int = 10, error: str | None = None, test: bool | None = None,
-             source_size: int | None = None, with_checkpoint: bool = True, created: float | None = None) -> Path:
-    """A run folder in the given state with epochs_done epochs of metrics and predictions."""
+             source_size: int | None = None, with_checkpoint: bool = True, created: float | None = None,
+             data_dir: Path | None = None) -> Path:
+    """A run folder in the given state with epochs_done epochs of metrics and predictions.
+
+    val_source: "train" (a validation split of the training set), "test" (a version 1
+    run whose test set stood in for validation) or None (a version 2 run without a
+    validation split: the test set is evaluated after every epoch for monitoring, epoch
+    rows carry test_loss/test_acc and null val_loss/val_acc, best_val_acc is null).
+    data_dir: a CIFAR-format folder the run records as resolved.data_dir; the records are
+    then images of that folder with their true labels, as a trainer would record them.
+    """
     run_dir = runs.new_run_dir(runs_dir, name)
     now = created or time.time()
     batch = 32
     train_size = steps_per_epoch * batch
+    no_val = val_source is None
+    source_labels = {"train": None, "test": None}
+    if data_dir is not None:
+        cifar = load_cifar10(data_dir)
+        source_labels = {"train": cifar.train_labels, "test": cifar.test_labels}
+    resolved = {"device": "cpu", "device_name": "CPU", "precision": "fp32", "channels_last": True,
+                "steps_per_epoch": steps_per_epoch, "total_steps": steps_per_epoch * total_epochs,
+                "train_size": train_size, "val_size": 0 if no_val else n_val, "val_source": val_source}
+    if no_val:
+        resolved["test_every_epoch"] = True
+    if data_dir is not None:
+        resolved["data_dir"] = str(Path(data_dir).resolve())
+    # val_source "test" exists in version 1 folders only, null only from version 2 on.
+    version = {"test": 1, None: 2}.get(val_source, runs.FORMAT_VERSION)
     runs.atomic_write_json(run_dir / runs.CONFIG_FILE, {
-        "format_version": runs.FORMAT_VERSION, "run_id": run_dir.name, "created": now,
+        "format_version": version, "run_id": run_dir.name, "created": now,
         "config": {"depth": 20, "block": "basic", "shortcut": "A", "epochs": total_epochs, "batch_size": batch,
                    "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0,
                    "seed": 0, "device": "cpu", "precision": "fp32", "channels_last": None, "data_dir": None,
-                   "runs_dir": str(runs_dir), "name": name, "val_size": 0 if val_source == "test" else n_val,
-                   "subset": train_size, "preset": ""},
-        "resolved": {"device": "cpu", "device_name": "CPU", "precision": "fp32", "channels_last": True,
-                     "steps_per_epoch": steps_per_epoch, "total_steps": steps_per_epoch * total_epochs,
-                     "train_size": train_size, "val_size": n_val, "val_source": val_source},
+                   "runs_dir": str(runs_dir), "name": name,
+                   "val_size": 0 if val_source in ("test", None) else n_val, "subset": train_size, "preset": ""},
+        "resolved": resolved,
         "classes": list(CLASSES),
         "model": {"name": "ResNet-20", "params": 269722, "macs": 40551040},
         "versions": {"python": "3", "torch": "x", "torchvision": "x", "numpy": np.__version__, "resnet_core": "0"},
@@ -66,27 +99,39 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
             rows.append({"type": "step", "epoch": e, "step": step, "loss": 2.0 / (1 + step / 10),
                          "acc": min(0.95, 0.1 + step / 50), "lr": 0.1, "images_per_s": 500.0, "time": t})
         acc = min(0.95, 0.3 + 0.15 * e)
-        rows.append({"type": "epoch", "epoch": e, "step": e * steps_per_epoch, "train_loss": 1.5 / e,
-                     "train_acc": acc, "val_loss": 1.6 / e, "val_acc": acc - 0.05, "lr": 0.1 / e,
-                     "epoch_seconds": 5.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t})
-        p = fake_predictions(n_val, accuracy=acc - 0.05, seed=e, source_size=source_size)
-        runs.save_predictions(run_dir, "val", e, **p)
+        row = {"type": "epoch", "epoch": e, "step": e * steps_per_epoch, "train_loss": 1.5 / e,
+               "train_acc": acc, "val_loss": 1.6 / e, "val_acc": acc - 0.05, "lr": 0.1 / e,
+               "epoch_seconds": 5.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t}
+        split, source = ("test", "test") if no_val else ("val", val_source)
+        p = fake_predictions(n_val, accuracy=acc - 0.05, seed=e, source_size=source_size,
+                             source_labels=source_labels[source])
+        if no_val:
+            row.update(val_loss=None, val_acc=None, test_loss=1.7 / e,
+                       test_acc=float((p["labels"] == p["preds"]).mean()))
+        rows.append(row)
+        runs.save_predictions(run_dir, split, e, **p)
         cm = np.zeros((10, 10), dtype=np.int64)
         np.add.at(cm, (p["labels"], p["preds"]), 3)
         runs.save_predictions(run_dir, "train", e, confusion=cm)
     test = state == "completed" if test is None else test
     test_acc = None
-    if test and epochs_done:
-        p = fake_predictions(n_val, accuracy=0.8, seed=99, source_size=source_size)
+    if test and epochs_done and no_val:
+        # The final evaluation is of the model the last monitoring evaluation saw: the same numbers.
+        test_acc = rows[-1]["test_acc"]
+        rows.append({"type": "test", "epoch": epochs_done, "test_loss": rows[-1]["test_loss"],
+                     "test_acc": test_acc, "time": t})
+    elif test and epochs_done:
+        p = fake_predictions(n_val, accuracy=0.8, seed=99, source_size=source_size,
+                             source_labels=source_labels["test"])
         runs.save_predictions(run_dir, "test", epochs_done, **p)
         test_acc = float((p["labels"] == p["preds"]).mean())
         rows.append({"type": "test", "epoch": epochs_done, "test_loss": 0.6, "test_acc": test_acc, "time": t})
     (run_dir / runs.METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     if with_checkpoint and epochs_done:
         (run_dir / runs.LAST_CHECKPOINT).write_bytes(b"not a real checkpoint")
-    best = max((r["val_acc"] for r in rows if r["type"] == "epoch"), default=None)
+    best = max((r["val_acc"] for r in rows if r["type"] == "epoch" and r["val_acc"] is not None), default=None)
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, {
-        "format_version": runs.FORMAT_VERSION, "state": state, "pid": pid if pid is not None else 999_999_999,
+        "format_version": version, "state": state, "pid": pid if pid is not None else 999_999_999,
         "epoch": epochs_done, "step": epochs_done * steps_per_epoch, "total_epochs": total_epochs,
         "total_steps": total_epochs * steps_per_epoch, "created_at": now, "started_at": now + 0.1,
         "updated_at": t, "finished_at": None if state in runs.ACTIVE_STATES else t, "best_val_acc": best,

@@ -289,7 +289,7 @@ def test_launch_watch_and_click_a_cell(server, page):
 def test_gallery_and_analyze_speed_with_10k_predictions(server, page):
     """10,000 recorded predictions: the Analyze page's first render, and a click's gallery."""
     runs_dir = server["runs_dir"]
-    run_dir = make_run(runs_dir, "big", epochs_done=2, total_epochs=2, n_val=10_000, source_size=500)
+    run_dir = make_run(runs_dir, "big", epochs_done=2, total_epochs=2, n_val=10_000, data_dir=server["data_dir"])
     url = f"{server['url']}/analyze?run={run_dir.name}"
     # Warm the server once (imports, the dataset cache), as a running dashboard is.
     page.goto(url)

@@ -11,6 +11,7 @@ import pytest
 
 from resnet_core import figures
 from resnet_core.metrics import class_report
+from resnet_core.monitor import TEST_MONITORING, evaluation_labels
 
 CLASSES = ["airplane", "automobile", "bird"]
 STEPS = [{"type": "step", "epoch": 1, "step": s, "loss": 2.0 - s / 10, "acc": s / 20, "lr": 0.1, "images_per_s": 9.0}
@@ -18,6 +19,10 @@ STEPS = [{"type": "step", "epoch": 1, "step": s, "loss": 2.0 - s / 10, "acc": s 
                                "images_per_s": 9.0}]
 EPOCHS = [{"type": "epoch", "epoch": e, "step": 10 * e, "train_loss": 1.5 / e, "train_acc": 0.4 * e,
            "val_loss": 1.6 / e, "val_acc": 0.35 * e, "lr": 0.1 / e} for e in (1, 2)]
+# Format 2 without a validation split: the test set is evaluated after every epoch instead.
+NO_VAL_EPOCHS = [dict(r, val_loss=None, val_acc=None, test_loss=1.7 / r["epoch"], test_acc=0.3 * r["epoch"])
+                 for r in EPOCHS]
+NO_VAL = evaluation_labels({"format_version": 2, "resolved": {"val_source": None, "test_every_epoch": True}})
 
 
 def trace(fig: go.Figure, name: str):
@@ -39,8 +44,28 @@ def test_accuracy_figure_is_in_percent_with_train_and_validation_and_test():
     fig = figures.accuracy_figure(STEPS, EPOCHS, 10, test_rows)
     assert list(trace(fig, "train").y) == pytest.approx([40.0, 80.0])
     assert list(trace(fig, "validation").y) == pytest.approx([35.0, 70.0])
-    assert list(trace(fig, "test").y) == pytest.approx([81.0])
+    assert list(trace(fig, "test (final)").y) == pytest.approx([81.0])
     assert fig.layout.yaxis.ticksuffix == "%"
+
+
+def test_the_validation_curves_of_a_run_validated_on_the_test_set_say_so():
+    labels = evaluation_labels({"format_version": 1, "resolved": {"val_source": "test"}})
+    acc = figures.accuracy_figure(STEPS, EPOCHS, 10, labels=labels)
+    assert list(trace(acc, "test (used as validation)").y) == pytest.approx([35.0, 70.0])
+    loss = figures.loss_figure(STEPS, EPOCHS, 10, labels=labels)
+    assert list(trace(loss, "test (used as validation)").y) == pytest.approx([1.6, 0.8])
+    assert "validation" not in [t.name for t in acc.data + loss.data]
+
+
+def test_curves_of_a_run_without_validation_show_the_test_set_as_monitoring_only():
+    final = [{"type": "test", "epoch": 2, "test_acc": 0.61}]
+    acc = figures.accuracy_figure([], NO_VAL_EPOCHS, 10, final, labels=NO_VAL)
+    assert [t.name for t in acc.data] == ["train", TEST_MONITORING, "test (final)"]
+    assert TEST_MONITORING == "test (monitoring only, never used to pick a checkpoint)"
+    assert list(trace(acc, TEST_MONITORING).y) == pytest.approx([30.0, 60.0])
+    loss = figures.loss_figure([], NO_VAL_EPOCHS, 10, labels=NO_VAL)
+    assert [t.name for t in loss.data] == ["train", TEST_MONITORING]
+    assert list(trace(loss, TEST_MONITORING).y) == pytest.approx([1.7, 0.85])
 
 
 def test_lr_figure_follows_step_rows():
@@ -68,6 +93,13 @@ def test_overlay_has_one_line_per_run_in_percent():
     assert fig.layout.yaxis.ticksuffix == "%"
     loss = figures.overlay_figure([("run-a", EPOCHS)], "train_loss")
     assert list(loss.data[0].y) == pytest.approx([1.5, 0.75])
+
+
+def test_overlay_compares_the_per_epoch_test_evaluations():
+    assert figures.OVERLAY_METRICS["test_acc"] == ("Test accuracy (per-epoch monitoring)", True)
+    assert figures.OVERLAY_METRICS["test_loss"] == ("Test loss (per-epoch monitoring)", False)
+    fig = figures.overlay_figure([("run-a", NO_VAL_EPOCHS)], "test_acc")
+    assert list(fig.data[0].y) == pytest.approx([30.0, 60.0]) and fig.layout.yaxis.ticksuffix == "%"
 
 
 def test_confusion_figure_has_a_heatmap_and_an_invisible_clickable_scatter():

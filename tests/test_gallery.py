@@ -170,3 +170,63 @@ def test_image_store_reads_a_real_cifar_folder(cifar_dir):
     store = gallery.ImageStore(cifar_dir).start()
     images = store.images("train", timeout=30)
     assert images.shape[1:] == (3, 32, 32) and images.dtype == np.uint8
+
+
+def test_labels_match_counts_records_whose_folder_label_differs():
+    preds = small_preds()  # indices 10..15, labels 3 3 3 5 3 3
+    folder_labels = np.zeros(20, dtype=np.int64)
+    folder_labels[10:16] = [3, 3, 3, 5, 3, 3]
+    check = gallery.labels_match(folder_labels, preds)
+    assert (check.checked, check.mismatched, check.ok) == (6, 0, True)
+    assert check.problem("/data", "test") is None
+    folder_labels[[11, 13]] = [0, 0]
+    check = gallery.labels_match(folder_labels, preds)
+    assert (check.checked, check.mismatched, check.ok) == (6, 2, False)
+    message = check.problem("/data/cifar", "train")
+    assert message.startswith("2 of 6 recorded labels differ from the labels at the same indices of the "
+                              "training set in /data/cifar")
+
+
+def test_labels_match_counts_indices_outside_the_folders_set_as_mismatches():
+    # A folder with fewer images than the run saw (another dataset, a cut-down copy).
+    folder_labels = np.array([3] * 12)
+    check = gallery.labels_match(folder_labels, small_preds())
+    assert (check.checked, check.mismatched) == (6, 4)  # indices 12..15 do not exist
+
+
+def test_a_folder_in_another_order_is_caught(cifar_dir):
+    from resnet_core.data import load_cifar10
+    labels = load_cifar10(cifar_dir).train_labels
+    preds = fake_predictions(300, seed=3, source_labels=labels)
+    assert gallery.labels_match(labels, preds).ok
+    shuffled = labels[np.random.default_rng(0).permutation(len(labels))]
+    check = gallery.labels_match(shuffled, preds)
+    assert check.mismatched > 200  # about 9 in 10 differ in a random order
+
+
+def test_image_folder_prefers_the_runs_own_data_folder(cifar_dir, tmp_path):
+    dashboard = tmp_path / "dashboard-data"
+    config = {"resolved": {"data_dir": str(cifar_dir)}}
+    chosen = gallery.image_folder(config, dashboard)
+    assert chosen.path == cifar_dir and chosen.note == "the run's own data folder"
+
+
+def test_image_folder_falls_back_to_the_dashboards_and_says_why(cifar_dir, tmp_path):
+    gone = tmp_path / "moved-away"
+    chosen = gallery.image_folder({"resolved": {"data_dir": str(gone)}}, cifar_dir)
+    assert chosen.path == cifar_dir
+    assert chosen.note == f"the dashboard's data folder: the run's own, {gone}, holds no CIFAR-10 any more"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert gallery.image_folder({"resolved": {"data_dir": str(empty)}}, cifar_dir).path == cifar_dir
+    # Version 1 runs did not record their folder.
+    chosen = gallery.image_folder({"resolved": {"val_source": "train"}}, cifar_dir)
+    assert (chosen.path, chosen.note) == (cifar_dir, "the dashboard's data folder (the run did not record its own)")
+
+
+def test_image_store_exposes_the_labels(cifar_dir):
+    from resnet_core.data import load_cifar10
+    store = gallery.ImageStore(cifar_dir).start()
+    expected = load_cifar10(cifar_dir)
+    assert np.array_equal(store.labels("train", timeout=30), expected.train_labels)
+    assert np.array_equal(store.labels("test", timeout=30), expected.test_labels)

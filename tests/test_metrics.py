@@ -26,9 +26,46 @@ def test_the_issue_example_exactly():
 def test_never_predicted_class_has_undefined_precision_not_zero():
     r = class_report(confusion_matrix([0, 1, 2], [0, 0, 0], 3))
     assert math.isnan(r.precision[1]) and math.isnan(r.precision[2])
-    assert math.isnan(r.f1[1])
     assert r.recall[1] == 0.0
     assert r.precision[0] == pytest.approx(1 / 3)
+
+
+def test_never_predicted_class_with_examples_has_f1_zero():
+    # F1 = 2TP / (2TP + FP + FN): class 1 has TP 0 and FN 1, so 0/1 = 0, defined.
+    r = class_report(confusion_matrix([0, 1, 2], [0, 0, 0], 3))
+    assert r.f1[1] == 0.0 and r.f1[2] == 0.0
+    assert r.f1[0] == pytest.approx(2 / (2 + 2 + 0))
+
+
+def test_macro_f1_of_always_predicting_class_0_counts_every_class():
+    # Balanced 10 classes, 100 images each, all predicted as class 0: class 0 has
+    # precision 0.1 and recall 1, F1 = 2 * 0.1 / (1 + 0.1) = 2/11; the other nine have F1 0.
+    y_true = np.repeat(np.arange(10), 100)
+    r = class_report(confusion_matrix(y_true, np.zeros_like(y_true), 10))
+    assert r.f1[0] == pytest.approx(2 * 0.1 / (1 + 0.1), rel=1e-15)
+    assert r.f1[1:].tolist() == [0.0] * 9
+    assert r.macro_f1 == pytest.approx(2 / 110, rel=1e-15)
+    assert f"{100 * r.macro_f1:.2f}%" == "1.82%"
+
+
+def test_macro_f1_leaves_out_classes_with_neither_examples_nor_predictions():
+    cm = np.array([[3, 1, 0], [0, 4, 0], [0, 0, 0]])  # class 2: no examples, never predicted
+    r = class_report(cm)
+    assert math.isnan(r.f1[2])
+    assert r.macro_f1 == pytest.approx((6 / 7 + 8 / 9) / 2)
+
+
+def test_macro_f1_of_a_class_predicted_but_without_examples_is_not_averaged():
+    # Class 2 has no examples but got one prediction: its F1 is 0, yet macro F1 averages
+    # over the classes that have examples only.
+    cm = np.array([[3, 0, 1], [0, 4, 0], [0, 0, 0]])
+    r = class_report(cm)
+    assert r.f1[2] == 0.0
+    assert r.macro_f1 == pytest.approx((6 / 7 + 1.0) / 2)
+
+
+def test_macro_f1_of_an_empty_matrix_is_undefined():
+    assert math.isnan(class_report(np.zeros((3, 3), dtype=int)).macro_f1)
 
 
 def test_class_without_examples_has_undefined_recall():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from resnet_core.models import (BasicBlock, Bottleneck, ShortcutA, blocks_per_stage, build_model, count_macs,
-                                describe_model, valid_depths)
+from resnet_core.models import (NO_PAPER_RESULT, BasicBlock, Bottleneck, ShortcutA, blocks_per_stage, build_model,
+                                count_macs, default_shortcut, describe_model, paper_result, valid_depths)
 
 
 def n_params(model):
@@ -39,11 +39,26 @@ def test_bottleneck_resnet_164_count_by_hand():
             total += in_planes * planes + 2 * planes + planes * planes * 9 + 2 * planes + planes * out + 2 * out
             in_planes = out
     total += 256 * 10 + 10
-    model = build_model(164, block="bottleneck")
+    model = build_model(164, block="bottleneck", shortcut="A")
     assert n_params(model) == total == 1_661_274
     assert isinstance(model.layer1[0], Bottleneck)
     # The first bottleneck goes 16 -> 64 channels with a parameter-free option-A shortcut.
     assert isinstance(model.layer1[0].shortcut, ShortcutA)
+
+
+def test_the_default_shortcut_is_a_for_basic_and_b_for_bottleneck_blocks():
+    assert (default_shortcut("basic"), default_shortcut("bottleneck")) == ("A", "B")
+    with pytest.raises(ValueError, match="valid: basic, bottleneck"):
+        default_shortcut("wide")
+    assert n_params(build_model(20)) == 269_722  # basic: option A, no projections
+    model = build_model(164, block="bottleneck")
+    # Option B projects where the shape changes, the first block of each stage:
+    # 16->64 (1x1 conv 1,024 + BN 128), 64->128 (8,192 + 256), 128->256 (32,768 + 512).
+    assert n_params(model) == 1_661_274 + 1_024 + 128 + 8_192 + 256 + 32_768 + 512
+    assert isinstance(model.layer1[0].shortcut, torch.nn.Sequential)
+    assert isinstance(model.layer1[1].shortcut, torch.nn.Identity)
+    assert describe_model(164, "bottleneck").shortcut == "B"
+    assert describe_model(20).shortcut == "A"
 
 
 @pytest.mark.parametrize("block, shortcut", [("basic", "A"), ("basic", "B"), ("basic", "C"),
@@ -73,6 +88,38 @@ def test_describe_reports_the_paper_error_where_there_is_one():
     assert (s.name, s.params, s.paper_error) == ("ResNet-110", 1_727_962, 6.43)
     assert describe_model(26).paper_error is None
     assert describe_model(1202).params > 19_000_000  # shapes only: no weights allocated
+
+
+@pytest.mark.parametrize("block, depth, shortcut, error", [
+    ("basic", 20, "A", 8.75), ("basic", 32, "A", 7.51), ("basic", 44, "A", 7.17), ("basic", 56, "A", 6.97),
+    ("basic", 110, "A", 6.43), ("basic", 1202, "A", 7.93),
+    ("bottleneck", 164, "B", 5.93), ("bottleneck", 1001, "B", 7.61),
+])
+def test_paper_errors_are_keyed_by_block_depth_and_shortcut(block, depth, shortcut, error):
+    result = paper_result(block, depth, shortcut)
+    assert result.error == error
+    assert result.source == ("He et al. 2016, Table 6" if block == "basic"
+                             else 'He et al. 2016, "Identity Mappings", Table 3 (original unit)')
+
+
+@pytest.mark.parametrize("block, depth, shortcut", [
+    ("basic", 20, "B"), ("basic", 110, "C"), ("bottleneck", 164, "A"), ("bottleneck", 1001, "C"),
+    ("basic", 26, "A"), ("bottleneck", 110, "B"),
+])
+def test_combinations_the_papers_did_not_train_have_no_paper_error(block, depth, shortcut):
+    assert paper_result(block, depth, shortcut) is None
+    s = describe_model(depth, block, shortcut) if depth <= 164 else None
+    if s is not None:
+        assert (s.paper_error, s.paper_source, s.paper_note) == (None, None, None)
+        assert s.paper_text == NO_PAPER_RESULT == "the paper reports no CIFAR error for this combination"
+
+
+def test_resnet_110_is_reported_as_the_paper_gives_it():
+    s = describe_model(110)
+    assert s.paper_note == "best of 5 runs; mean 6.61 ± 0.16"
+    assert s.paper_text == "6.43% (best of 5 runs; mean 6.61 ± 0.16)"
+    assert describe_model(56).paper_text == "6.97%"
+    assert describe_model(164, "bottleneck").paper_text == "5.93%"
 
 
 def test_count_macs_on_a_real_model_equals_describe():

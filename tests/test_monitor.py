@@ -111,3 +111,70 @@ def test_run_summary_row(tmp_path):
     assert row["state"] == "completed" and row["model"] == "ResNet-20" and row["epochs"] == "3/3"
     assert row["best val acc"] == pytest.approx(0.7) and row["run"].endswith("-sum")
     assert row["time"] != "—"
+
+
+# ----------------------------------------------------------------------------- what the numbers are
+
+def progress_of(run_dir):
+    info = runs.read_run(run_dir)
+    hist = MetricsHistory(run_dir)
+    hist.update()
+    return monitor.evaluation_labels(info.config), monitor.compute_progress(info, hist)
+
+
+def test_labels_of_a_run_with_a_validation_split(tmp_path):
+    labels, p = progress_of(make_run(tmp_path, "val", epochs_done=3, total_epochs=3))
+    assert (labels.val_source, labels.has_validation, labels.val) == ("train", True, "validation")
+    assert labels.split_name("val") == "validation" and labels.split_name("test") == "test"
+    assert labels.best_text(p.best_val_acc, p.best_epoch) == "best val acc 70.00% (epoch 3)"
+    best, test = monitor.accuracy_metrics(labels, p)
+    assert (best.label, best.value) == ("Best val acc (epoch 3)", "70.00%")
+    assert "validation split (held-out training images)" in best.help
+    assert (test.label, test.value) == ("Final test acc (epoch 3)", monitor.format_pct(p.test_acc))
+    assert "once after the last epoch (3)" in test.help
+    assert labels.series_note("val_acc") is None
+
+
+def test_a_version_1_run_validated_on_the_test_set_says_so(tmp_path):
+    labels, p = progress_of(make_run(tmp_path, "valtest", val_source="test", epochs_done=2, total_epochs=3,
+                                     state="stopped"))
+    assert labels.val == labels.split_name("val") == "test (used as validation)"
+    assert labels.best_text(p.best_val_acc, p.best_epoch) == "best test acc (used as validation) 55.00% (epoch 2)"
+    best, test = monitor.accuracy_metrics(labels, p)
+    assert best.label == "Best test acc (epoch 2)" and "test (used as validation)" in best.help
+    assert (test.label, test.value) == ("Test acc", "—")  # stopped before the final evaluation
+    assert "once, after the last epoch" in test.help
+    assert labels.series_note("val_loss") == "test (used as validation)"
+    # Before the trainer resolved it, a version 1 run with val_size 0 validated on the test set.
+    assert monitor.evaluation_labels({"format_version": 1, "config": {"val_size": 0}}).val_source == "test"
+
+
+def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_test_set(tmp_path):
+    run_dir = make_run(tmp_path, "noval", val_source=None, state="stopped", epochs_done=2, total_epochs=3)
+    labels, p = progress_of(run_dir)
+    assert (labels.val_source, labels.has_validation, labels.val) == (None, False, None)
+    assert labels.best_text(p.best_val_acc, p.best_epoch) == "no validation split"
+    best, test = monitor.accuracy_metrics(labels, p)
+    assert (best.label, best.value) == ("Validation", "none") and "No validation split" in best.help
+    monitored = [r for r in runs.read_metrics(run_dir) if r["type"] == "epoch"][-1]["test_acc"]
+    assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", monitor.format_pct(monitored))
+    assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in test.help
+    assert labels.series_note("val_acc") == "no validation split" and labels.series_note("test_acc") is None
+    # Once completed, the final evaluation is what the studio reports.
+    done_labels, done = progress_of(make_run(tmp_path, "nodone", val_source=None, epochs_done=3, total_epochs=3))
+    assert monitor.accuracy_metrics(done_labels, done)[1].label == "Final test acc (epoch 3)"
+    # Before the trainer resolved it, a version 2 run with val_size 0 has no validation split.
+    assert monitor.evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
+
+
+def test_a_version_1_run_has_no_per_epoch_test_numbers_to_overlay(tmp_path):
+    labels = monitor.evaluation_labels(runs.read_run(make_run(tmp_path, "v1")).config)
+    assert labels.series_note("test_acc") == "no per-epoch test evaluation"
+
+
+def test_summary_rows_say_what_best_val_is(tmp_path):
+    noval = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "noval", val_source=None)))
+    assert noval["best val acc"] is None and noval["val split"] == "no validation split"
+    valtest = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "valtest", val_source="test")))
+    assert valtest["val split"] == "test (used as validation)" and valtest["best epoch"] == 3
+    assert monitor.run_summary_row(runs.read_run(make_run(tmp_path, "v")))["val split"] == "validation split"

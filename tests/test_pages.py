@@ -7,6 +7,7 @@ covered by the pure functions (test_gallery.py) and the browser test (test_brows
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -17,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from fake_runs import make_run
 from resnet_core import runs
+from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -125,6 +127,27 @@ def test_the_form_offers_only_valid_depths_and_a_live_model_summary(folders):
     assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
 
 
+def test_the_shortcut_follows_the_block_type_and_the_paper_error_the_combination(folders):
+    at = open_page(TRAIN)
+    assert at.segmented_control(key="tf_shortcut").value == "A"
+    at.segmented_control(key="tf_block").set_value("bottleneck").run()
+    assert at.segmented_control(key="tf_shortcut").value == "B"
+    at.selectbox(key="tf_depth").set_value(164).run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "5.93%"
+    # Option A stays selectable for bottlenecks, but no paper trained that network.
+    at.segmented_control(key="tf_shortcut").set_value("A").run()
+    assert at.segmented_control(key="tf_shortcut").value == "A" and "Unknown shortcut" not in texts(at)
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
+    assert "the paper reports no CIFAR error for this combination" in texts(at)
+    at.segmented_control(key="tf_block").set_value("basic").run()
+    assert at.segmented_control(key="tf_shortcut").value == "A"
+    at.selectbox(key="tf_depth").set_value(110).run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "6.43%"
+    assert "6.43% (best of 5 runs; mean 6.61 ± 0.16), He et al. 2016, Table 6" in texts(at)
+    at.segmented_control(key="tf_shortcut").set_value("B").run()
+    assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
+
+
 def test_the_paper_preset_fills_in_and_locks_the_recipe(folders):
     at = open_page(TRAIN)
     at.number_input(key="tf_epochs").set_value(5).run()
@@ -209,7 +232,9 @@ def test_a_finished_run_everywhere(folders):
     assert "all epochs done" in page and "run: epoch 3 of 3 done (100%)" in page
     assert "Stop" not in [b.label for b in train.button] and "Resume" not in [b.label for b in train.button]
     metrics = {m.label: m.value for m in train.metric}
-    assert metrics["Best val acc"] == "70.00%" and metrics["Memory (peak RSS)"] == "321 MB"
+    assert metrics["Best val acc (epoch 3)"] == "70.00%" and metrics["Memory (peak RSS)"] == "321 MB"
+    assert metrics["Final test acc (epoch 3)"].endswith("%")
+    assert "best val acc 70.00% (epoch 3)" in texts(home)
     assert "3 epochs, " in page
     table = open_page(RUNS).dataframe[0].value
     assert list(table["run"]) == [run_dir.name] and list(table["state"]) == ["completed"]
@@ -275,14 +300,17 @@ def test_a_folder_whose_trainer_never_started_is_listed_with_its_output(folders)
 # ----------------------------------------------------------------------------- Analyze
 
 def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cifar_dir):
-    old = make_run(folders, "old", created=time.time() - 100, source_size=500)
-    run_dir = make_run(folders, "new", epochs_done=3, total_epochs=3, n_val=200, source_size=500)
+    old = make_run(folders, "old", created=time.time() - 100, data_dir=cifar_dir)
+    run_dir = make_run(folders, "new", epochs_done=3, total_epochs=3, n_val=200, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": old.name})
     assert at.selectbox[0].value == old.name  # the run from ?run= (a shared link)
     at = open_page(ANALYZE)
     assert at.selectbox[0].value == run_dir.name  # else the newest
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images"] == "200" and metrics["Accuracy"].endswith("%")
+    shown = runs.load_predictions(run_dir, "val", 3)
+    report = class_report(confusion_matrix(shown["labels"], shown["preds"], 10))
+    assert metrics["Macro F1"] == f"{100 * report.macro_f1:.2f}%"
     assert at.segmented_control(key="an_split").options == ["validation", "training", "test"]
     assert at.select_slider[0].options == ["1", "2", "3"] and at.select_slider[0].value == 3
     assert "Click a cell" in texts(at)
@@ -304,6 +332,7 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert grid.count('class="rs-card"') == min(expected, 30)
     assert grid.count("data:image/png;base64,") == min(expected, 30)
     assert f"{expected:,} misclassified image" in texts(at)
+    assert f"images from the training set in `{cifar_dir}`, the run's own data folder" in texts(at)
     # Sorting by loss reorders the same images.
     at.segmented_control(key="an_sort").set_value("loss").run()
     resorted = html_blocks(at)[0]
@@ -322,12 +351,53 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert "Click a cell" in texts(at)
 
 
-def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders):
-    run_dir = make_run(folders, "valtest", val_source="test", n_val=150, source_size=200)
+def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders, cifar_dir):
+    run_dir = make_run(folders, "valtest", val_source="test", n_val=150, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    assert at.segmented_control(key="an_split").options[0] == "validation (= test set)"
+    assert at.segmented_control(key="an_split").options[0] == "test (used as validation)"
     next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
     assert "images from the test set" in texts(at)
+    assert "data:image/png;base64," in html_blocks(at)[0]
+
+
+def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifar_dir):
+    # Recorded labels that are not the data folder's: another dataset, or another order.
+    run_dir = make_run(folders, "elsewhere", n_val=200, source_size=500)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    first = next(b for b in at.button if b.key and b.key.startswith("an_pair_"))
+    t, p = map(int, first.key.split("_")[2:])
+    first.click().run()
+    assert not at.exception
+    preds = runs.load_predictions(run_dir, "val", 3)
+    from resnet_core.data import load_cifar10
+    differ = int((load_cifar10(cifar_dir).train_labels[preds["indices"]] != preds["labels"]).sum())
+    assert differ > 0
+    page = texts(at)
+    assert (f"{differ:,} of 200 recorded labels differ from the labels at the same indices of the "
+            f"training set in {cifar_dir}") in page
+    assert "the dashboard's data folder (the run did not record its own)" in page
+    grid = html_blocks(at)[0]
+    expected = int(((preds["labels"] == t) & (preds["preds"] == p)).sum())
+    assert grid.count('class="rs-card"') == min(expected, 30) and "<img" not in grid
+
+
+def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, cifar_dir, tmp_path, monkeypatch):
+    from conftest import write_cifar_folder
+    own = write_cifar_folder(tmp_path / "own", n_train=500, n_test=200, seed=7)  # another order than cifar_dir's
+    run_dir = make_run(folders, "own", n_val=200, data_dir=own)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    assert f"in `{own}`, the run's own data folder" in texts(at)
+    assert "data:image/png;base64," in html_blocks(at)[0] and "recorded labels differ" not in texts(at)
+    # The run's folder is gone: the dashboard's (cifar_dir, another order) is used, caught and named.
+    import shutil
+    shutil.rmtree(own)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    page = texts(at)
+    assert f"the dashboard's data folder: the run's own, {own}, holds no CIFAR-10 any more" in page
+    assert f"of 200 recorded labels differ from the labels at the same indices of the training set in {cifar_dir}" in page
+    assert "<img" not in html_blocks(at)[0]
 
 
 def test_analyze_first_render_is_quick_with_10k_predictions(folders):
@@ -357,6 +427,67 @@ def test_analyze_announces_new_epochs_of_a_running_run(folders, sleeper):
     # rerun must offer the new epoch.
     at.run()
     assert "3" in at.select_slider(key=f"an_epoch_{run_dir.name}_val").options  # AppTest lists them as text
+
+
+# ----------------------------------------------------------------------------- what the numbers are
+
+def chart_traces(at: AppTest) -> list[str]:
+    """The trace names of every Plotly chart on the page."""
+    return [t.get("name") for chart in at.get("plotly_chart") for t in json.loads(chart.proto.spec)["data"]]
+
+
+def test_a_run_validated_on_the_test_set_says_so_everywhere(folders, cifar_dir):
+    run_dir = make_run(folders, "valtest", val_source="test", data_dir=cifar_dir)
+    assert "best test acc (used as validation) 70.00% (epoch 3)" in texts(open_page(HOME))
+    train = open_page(TRAIN, {"run": run_dir.name})
+    metrics = {m.label: m.value for m in train.metric}
+    assert metrics["Best test acc (epoch 3)"] == "70.00%" and "Best val acc (epoch 3)" not in metrics
+    assert "test (used as validation)" in texts(train)
+    assert "test (used as validation)" in chart_traces(train) and "validation" not in chart_traces(train)
+    runs_page = open_page(RUNS)
+    assert list(runs_page.dataframe[0].value["val split"]) == ["test (used as validation)"]
+    assert any(name.endswith(": test (used as validation)") for name in chart_traces(runs_page))
+
+
+def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(folders, cifar_dir):
+    done = make_run(folders, "noval", val_source=None, data_dir=cifar_dir, created=time.time() - 100)
+    stopped = make_run(folders, "noval-stopped", val_source=None, state="stopped", epochs_done=2, total_epochs=3,
+                       data_dir=cifar_dir)
+    home = open_page(HOME)
+    assert texts(home).count("no validation split") == 2 and "best val" not in texts(home)
+
+    train = open_page(TRAIN, {"run": done.name})
+    metrics = {m.label: m.value for m in train.metric}
+    assert metrics["Validation"] == "none" and not any(k.startswith("Best") for k in metrics)
+    final = runs.read_json(done / runs.STATUS_FILE)["test_acc"]
+    assert metrics["Final test acc (epoch 3)"] == f"{100 * final:.2f}%"
+    page = texts(train)
+    assert "no validation split" in page and "No validation split" in page
+    traces = chart_traces(train)
+    assert "test (monitoring only, never used to pick a checkpoint)" in traces and "test (final)" in traces
+    assert "validation" not in traces
+
+    train = open_page(TRAIN, {"run": stopped.name})
+    metrics = {m.label: m.value for m in train.metric}
+    monitored = [r for r in runs.read_metrics(stopped) if r["type"] == "epoch"][-1]["test_acc"]
+    assert metrics["Test acc (epoch 2, monitor)"] == f"{100 * monitored:.2f}%"
+    assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in texts(train)
+
+    runs_page = open_page(RUNS)
+    table = runs_page.dataframe[0].value
+    assert list(table["val split"]) == ["no validation split"] * 2 and table["best val acc"].isna().all()
+    assert all(name.endswith(": no validation split") for name in chart_traces(runs_page))
+    runs_page.selectbox(key="runs_metric").set_value("test_acc").run()
+    assert not runs_page.exception and len(chart_traces(runs_page)) == 2
+
+    analyze = open_page(ANALYZE, {"run": stopped.name})
+    split = analyze.segmented_control(key="an_split")
+    assert split.options == ["training", "test"] and split.value == "test"
+    assert analyze.select_slider[0].options == ["1", "2"]
+    next(b for b in analyze.button if b.key and b.key.startswith("an_pair_")).click().run()
+    assert not analyze.exception and "data:image/png;base64," in html_blocks(analyze)[0]
+    split.set_value("train").run()
+    assert "Switch to the test split to see images." in texts(analyze)
 
 
 # ----------------------------------------------------------------------------- Runs
