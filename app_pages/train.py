@@ -11,6 +11,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import data, figures, launcher, monitor, runs
+from resnet_core.config import make_plan
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
 from resnet_core.system import process_memory_mb
@@ -31,10 +32,7 @@ SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
 
 
 def _init_form() -> None:
-    defaults = asdict(DEFAULTS)
-    # The form shows the option the trainer would pick for the block, never "no choice".
-    defaults["shortcut"] = default_shortcut(defaults["block"])
-    for name, value in defaults.items():
+    for name, value in asdict(DEFAULTS).items():
         st.session_state.setdefault(K + name, value)
     # lr and weight decay are typed as text, so that "1e-4" works.
     for name in ("lr", "weight_decay", "momentum"):
@@ -103,9 +101,11 @@ with form_col:
               help="Fills in the paper's recipe and hands it to the trainer as --preset paper. "
                    "ResNet-110 and deeper start with 400 iterations at lr 0.01, as in the paper.")
     if preset:
-        st.caption("Batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, 64k iterations "
-                   f"({launcher.paper_epochs()} epochs), weight decay 1e-4, momentum 0.9, 45k/5k split; "
-                   "lr 0.01 for the first 400 iterations from ResNet-110 on.")
+        st.caption("All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
+                   f"exactly 64k iterations ({launcher.paper_epochs()} epochs, the last one cut short), weight "
+                   "decay 1e-4, momentum 0.9, no validation split: the final weights are the result, and the "
+                   "test set is evaluated every epoch for monitoring only (the paper's Figure 6). lr 0.01 for "
+                   "the first 400 iterations from ResNet-110 on.")
     c1, c2, c3 = st.columns(3)
     with c1:
         st.segmented_control("Block type", BLOCKS, key=K + "block", persist_state="session", required=True, on_change=_on_block_change,
@@ -154,8 +154,9 @@ with form_col:
         common.field_error(errors, "warmup_epochs")
     with c2:
         st.number_input("Validation size", step=500, key=K + "val_size", persist_state="session", disabled=preset,
-                        help="images carved from the 50,000 training images (the paper: 5,000); "
-                             "0 validates on the test set")
+                        help="images carved from the 50,000 training images to choose best.pt (the paper chose "
+                             "its schedule on 5,000); 0: no validation split, and the test set is evaluated "
+                             "every epoch for monitoring only")
         common.field_error(errors, "val_size")
     with c3:
         st.number_input("Subset", step=500, key=K + "subset", persist_state="session", disabled=preset,
@@ -220,14 +221,9 @@ with summary_col:
             else:
                 m3.metric("Paper error", "—", help=summary.paper_text)
                 st.caption(f"Paper error: {summary.paper_text}.")
-        train_images = (launcher.CIFAR_TRAIN_SIZE - int(values.val_size or 0)) if not errors.get("val_size") else None
-        if train_images is not None and isinstance(values.subset, int) and values.subset:
-            train_images = min(train_images, values.subset)
-        shape_errors = {"val_size", "subset", "batch_size", "epochs"} & set(errors)
-        if train_images and isinstance(values.batch_size, int) and values.batch_size > 0 and not shape_errors:
-            spe = train_images // values.batch_size
-            st.caption(f"{train_images:,} training images · {spe:,} steps per epoch · "
-                       f"{spe * int(values.epochs):,} steps in all")
+        if not set(errors) - {"data", "device"}:  # the trainer's own resolution of this form
+            cfg = launcher.form_config(values)
+            st.caption(make_plan(cfg, launcher.CIFAR_TRAIN_SIZE).describe())
     system = common.system_info()
     st.caption(f"Device: {system.primary.summary()}")
     busy = [r for r in runs.list_runs(common.runs_dir()) if r.is_active]

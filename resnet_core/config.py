@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .models import BLOCKS, SHORTCUTS, blocks_per_stage
+from .models import BLOCKS, SHORTCUTS, blocks_per_stage, default_shortcut
 from .runs import safe_name
 from .schedule import SCHEDULES, WARMUPS
 
@@ -63,12 +63,6 @@ class TrainConfig:
     log_every: int = 20  # steps between step rows in metrics.jsonl
 
 
-def default_shortcut(block: str) -> str:
-    """Option A for basic blocks (He et al. 2016's CIFAR nets), B for bottlenecks (the
-    reference code of "Identity Mappings", which projects where the shape changes)."""
-    return "B" if block == "bottleneck" else "A"
-
-
 @dataclass(frozen=True)
 class Plan:
     """What a config means on a training set of a given size."""
@@ -78,6 +72,15 @@ class Plan:
     steps_per_epoch: int  # full batches of the training split (a partial last batch is dropped)
     total_steps: int
     epochs: int  # epochs that take steps; the last one may stop mid-epoch when max_steps says so
+
+    def describe(self) -> str:
+        """One line for people: the split and the steps (the Train form and --dry-run)."""
+        val = (f"{self.val_images:,} validation images" if self.val_images
+               else "no validation split (the test set is monitored every epoch)")
+        last = self.steps_in_epoch(self.epochs)
+        cut = f", the last one {last:,} steps" if last != self.steps_per_epoch else ""
+        return (f"{self.train_images:,} training images · {val} · {self.steps_per_epoch:,} steps per epoch · "
+                f"{self.total_steps:,} steps in {self.epochs:,} epochs{cut}")
 
     def steps_in_epoch(self, epoch: int) -> int:
         """Optimizer steps of epoch `epoch` (1-based): all but maybe the last are full."""
@@ -105,7 +108,7 @@ def apply_presets(cfg: TrainConfig, typed: set[str], train_set_images: int) -> T
         # A typed epoch count sets the run's length, so the 64k-iteration stop gives way.
         skip = typed | ({"max_steps"} if "epochs" in typed else set())
         values.update({k: v for k, v in PAPER_RECIPE.items() if k not in skip})
-    if not values["shortcut"]:
+    if not values["shortcut"] and values["block"] in BLOCKS:
         values["shortcut"] = default_shortcut(values["block"])
     out = TrainConfig(**values)
     spe = make_plan(out, train_set_images).steps_per_epoch

@@ -17,14 +17,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from . import runs
-from .models import BLOCKS, SHORTCUTS, valid_depths
+from .models import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
 from .schedule import SCHEDULES
 from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, config_errors,
-                     default_shortcut, parse_device, plan_errors)
+                     parse_device, plan_errors)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -189,11 +189,12 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
     elif len(form.name) > 200:
         errors["name"] = "The name is too long (at most 200 characters; 48 are kept)."
 
-    if not errors:
-        # Then the trainer's own checks: whatever it would refuse, the form refuses.
-        cfg = form_config(form, train_size)
-        for name, message in (config_errors(cfg) or plan_errors(cfg, train_size)).items():
-            errors.setdefault(name, message[0].upper() + message[1:] + ".")
+    # Then the trainer's own checks, whatever it would refuse, on the form with each field
+    # already refused above put back to its default, so both kinds of message show at once.
+    usable = replace(form, **{name: getattr(TrainForm(), name) for name in errors})
+    cfg = form_config(usable, train_size)
+    for name, message in (config_errors(cfg) or plan_errors(cfg, train_size)).items():
+        errors.setdefault(name, message[0].upper() + message[1:] + ".")
     if data_present is False:
         errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
     return errors

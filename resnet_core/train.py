@@ -824,18 +824,21 @@ def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:
             "config": dataclasses.asdict(cfg)}
 
 
-def print_dry_run(report: dict) -> None:
-    cfg = report["config"]
-    print(f"{report['model']['name']} ({cfg['block']} blocks, shortcut {cfg['shortcut']}): "
-          f"{report['model']['params']:,} parameters")
-    print(f"data: {report['train_images']:,} training images, "
-          + (f"{report['val_images']:,} validation images (split seed {cfg['split_seed']}), "
-             if report["val_images"] else "no validation split (the test set is monitored every epoch), ")
-          + f"{report['test_images']:,} test images")
-    print(f"schedule: {report['total_steps']:,} steps = {report['epochs']} epochs of {report['steps_per_epoch']:,} "
-          f"(batch {cfg['batch_size']}), {cfg['schedule']} lr {cfg['lr']:g}"
-          + (f", drops at steps {[round(m * report['steps_per_epoch']) for m in cfg['milestones']]}"
-             if cfg["schedule"] == "multistep" and cfg["milestones"] else ""))
+def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
+    report = dry_run_report(cfg, plan, data)
+    model = report["model"]
+    print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
+          f"{model['macs']:,} MACs per image")
+    print(plan.describe() + f" · {report['test_images']:,} test images")
+    spe = plan.steps_per_epoch
+    schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
+               f"weight decay {cfg.weight_decay:g}"
+    if cfg.schedule == "multistep":
+        drops = [round(m * spe) for m in cfg.milestones] or [round(0.5 * plan.total_steps), round(0.75 * plan.total_steps)]
+        schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in drops)}"
+    if cfg.warmup_epochs:
+        schedule += f", {cfg.warmup_mode} warm-up for {round(cfg.warmup_epochs * spe):,} steps"
+    print(schedule)
     print(json.dumps(report))
 
 
@@ -872,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data(cfg)
         cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
         if args.dry_run:
-            print_dry_run(dry_run_report(cfg, plan, data))
+            print_dry_run(cfg, plan, data)
             return 0
         if run_dir is None:
             try:

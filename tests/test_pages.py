@@ -152,12 +152,15 @@ def test_the_paper_preset_fills_in_and_locks_the_recipe(folders):
     at = open_page(TRAIN)
     at.number_input(key="tf_epochs").set_value(5).run()
     at.toggle(key="tf_preset_paper").set_value(True).run()
-    assert at.number_input(key="tf_epochs").value == 182
+    assert at.number_input(key="tf_epochs").value == 165
     assert at.number_input(key="tf_epochs").disabled
     assert at.number_input(key="tf_batch_size").value == 128
     assert at.text_input(key="tf_lr").value == "0.1"
     assert at.selectbox(key="tf_schedule").value == "multistep"
-    assert at.number_input(key="tf_val_size").value == 5000
+    assert at.number_input(key="tf_val_size").value == 0
+    # The form shows the trainer's own resolution of the preset: exactly 64k iterations.
+    assert ("50,000 training images · no validation split (the test set is monitored every epoch) · "
+            "390 steps per epoch · 64,000 steps in 165 epochs, the last one 40 steps") in texts(at)
 
 
 def test_bad_input_is_refused_next_to_the_field_and_nothing_starts(folders):
@@ -166,7 +169,7 @@ def test_bad_input_is_refused_next_to_the_field_and_nothing_starts(folders):
     at.text_input(key="tf_lr").set_value("fast").run()
     at.text_input(key="tf_name").set_value("../../").run()
     page = texts(at)
-    assert "Only 10 training images for a batch size of 128" in page
+    assert "10 training images are fewer than one batch of 128" in page
     assert "Learning rate must be a number" in page
     assert "The name needs at least one letter or digit" in page
     at.button(key="train_launch").click().run()
