@@ -771,6 +771,9 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         cfg = config_from_record(record["config"])
     except (TypeError, ValueError) as e:
         raise Refused(f"--resume: {path}: {e}") from None
+    recorded_data = (record.get("resolved") or {}).get("data_dir")
+    if isinstance(recorded_data, str) and Path(recorded_data).is_dir():
+        cfg.data_dir = recorded_data  # absolute: a resume from another working folder reads the same data
     info = runs.read_run(run_dir)
     state = info.state if info is not None else "unknown"
     if state in runs.ACTIVE_STATES:
