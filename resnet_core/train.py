@@ -362,10 +362,12 @@ class Run(Trainer):
         # On a resume both files exist already: keep what they recorded.
         self.status: dict = runs.read_json(run_dir / runs.STATUS_FILE) or {}
         self.config_record: dict = runs.read_json(run_dir / runs.CONFIG_FILE) or {}
+        self.pid_start = runs.process_start_time(os.getpid())  # lets readers tell us from a later process with our pid
 
     # -- files --------------------------------------------------------------------
     def set_status(self, **changes) -> None:
-        self.status.update(changes, format_version=runs.FORMAT_VERSION, pid=os.getpid(), updated_at=time.time())
+        self.status.update(changes, format_version=runs.FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
+                           updated_at=time.time())
         runs.atomic_write_json(self.run_dir / runs.STATUS_FILE, self.status)
 
     def write_config(self, **resolved) -> None:
