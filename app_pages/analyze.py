@@ -11,6 +11,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import data, figures, gallery, runs
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
+from resnet_core.monitor import md_escape
 
 SPLIT_LABELS = {"val": "validation", "train": "training", "test": "test"}
 PER_PAGE = 30
@@ -36,7 +37,7 @@ def _clear_cell() -> None:
 
 st.title("Analyze")
 all_runs = [r for r in runs.list_runs(common.runs_dir())
-            if any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
+            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
 if not all_runs:
     st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
             "epoch of a run.", icon=":material/info:")
@@ -104,12 +105,17 @@ if info.is_active:
 
     _new_epoch_notice()
 
-if split == "train":
-    cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
-    preds = None
-else:
-    preds = common.predictions(info.path, split, epoch)
-    cm = confusion_matrix(preds["labels"], preds["preds"], len(classes) or int(preds["topk_classes"].max()) + 1)
+try:
+    if split == "train":
+        cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
+        preds = None
+    else:
+        preds = common.predictions(info.path, split, epoch)
+        cm = confusion_matrix(preds["labels"], preds["preds"], len(classes) or int(preds["topk_classes"].max()) + 1)
+except runs.RunFolderError as e:
+    st.error(f"Epoch {epoch} of the {_split_label(split)} split cannot be shown: {md_escape(e)}",
+             icon=":material/broken_image:")
+    st.stop()
 if not classes:
     classes = [str(i) for i in range(cm.shape[0])]
 report = class_report(cm)
