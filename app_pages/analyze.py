@@ -148,8 +148,8 @@ with gal_col:
         n_cell = int(cm[cell.true, cell.pred])
         kind = "correct" if cell.correct else "misclassified"
         h1, h2 = st.columns([5, 1], vertical_alignment="center")
-        h1.markdown(f"**true {classes[cell.true]} → predicted {classes[cell.pred]}** · {n_cell:,} {kind} "
-                    f"image{'s' if n_cell != 1 else ''}")
+        h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
+                    f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
         h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
         source = gallery.image_source(info.config, split)
         if split == "train" or preds is None:
@@ -193,9 +193,9 @@ with bottom_l:
     if not pairs:
         st.caption("No mistakes at this epoch.")
     for t, p, n in pairs:
-        share = f"{100 * n / cm[t].sum():.1f}% of {classes[t]}" if cm[t].sum() else ""
-        st.button(f"{classes[t]} → {classes[p]} · {n:,} ({share})", key=f"an_pair_{t}_{p}", on_click=_set_cell,
-                  args=(t, p), type="tertiary",
+        share = f"{100 * n / cm[t].sum():.1f}% of {md_escape(classes[t])}" if cm[t].sum() else ""
+        st.button(f"{md_escape(classes[t])} → {md_escape(classes[p])} · {n:,} ({share})", key=f"an_pair_{t}_{p}",
+                  on_click=_set_cell, args=(t, p), type="tertiary",
                   help="open this cell's images" if split != "train" else "select this cell")
 with bottom_r:
     st.markdown("**Per-class metrics**")

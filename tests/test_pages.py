@@ -539,3 +539,18 @@ def test_analyze_says_which_epoch_cannot_be_shown(bad_folders, case):
     assert len(errors) == 1 and errors[0].startswith("Epoch 1 of the ") and "cannot be shown" in errors[0]
     at.select_slider[0].set_value(2).run()  # the next epoch reads well
     assert not at.error and {m.label for m in at.metric} >= {"Accuracy", "Images"}
+
+
+def test_analyze_shows_class_names_as_text_not_markdown(folders):
+    run_dir = make_run(folders, "hostile-classes")
+    hostile = [":red[cat]", "**dog**", "<b>bird</b>", ":material/delete:", "[frog](https://x.y)", "deer", "horse",
+               "ship", "truck", "plane"]
+    _rewrite(run_dir / runs.CONFIG_FILE, classes=hostile)
+    at = open_page(ANALYZE)
+    pairs = [b for b in at.button if b.key and b.key.startswith("an_pair_")]
+    for b in pairs:
+        t, p = map(int, b.key.split("_")[2:])
+        assert b.label.startswith(f"{monitor.md_escape(hostile[t])} → {monitor.md_escape(hostile[p])} · ")
+    pairs[0].click().run()
+    t, p = map(int, pairs[0].key.split("_")[2:])
+    assert f"**true {monitor.md_escape(hostile[t])} → predicted {monitor.md_escape(hostile[p])}**" in markdown_texts(at)
