@@ -11,6 +11,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import data, figures, gallery, monitor, runs
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
+from resnet_core.monitor import md_escape
 
 PER_PAGE = 30
 CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
@@ -35,7 +36,7 @@ def _clear_cell() -> None:
 
 st.title("Analyze")
 all_runs = [r for r in runs.list_runs(common.runs_dir())
-            if any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
+            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
 if not all_runs:
     st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
             "epoch of a run.", icon=":material/info:")
@@ -97,12 +98,17 @@ if info.is_active:
 
     _new_epoch_notice()
 
-if split == "train":
-    cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
-    preds = None
-else:
-    preds = common.predictions(info.path, split, epoch)
-    cm = confusion_matrix(preds["labels"], preds["preds"], len(classes) or int(preds["topk_classes"].max()) + 1)
+try:
+    if split == "train":
+        cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
+        preds = None
+    else:
+        preds = common.predictions(info.path, split, epoch)
+        cm = confusion_matrix(preds["labels"], preds["preds"], len(classes) or int(preds["topk_classes"].max()) + 1)
+except runs.RunFolderError as e:
+    st.error(f"Epoch {epoch} of the {labels.split_name(split)} split cannot be shown: {md_escape(e)}",
+             icon=":material/broken_image:")
+    st.stop()
 if not classes:
     classes = [str(i) for i in range(cm.shape[0])]
 report = class_report(cm)
@@ -138,8 +144,8 @@ with gal_col:
         n_cell = int(cm[cell.true, cell.pred])
         kind = "correct" if cell.correct else "misclassified"
         h1, h2 = st.columns([5, 1], vertical_alignment="center")
-        h1.markdown(f"**true {classes[cell.true]} → predicted {classes[cell.pred]}** · {n_cell:,} {kind} "
-                    f"image{'s' if n_cell != 1 else ''}")
+        h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
+                    f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
         h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
         source = gallery.image_source(info.config, split)
         if split == "train" or preds is None:
@@ -188,9 +194,9 @@ with bottom_l:
     if not pairs:
         st.caption("No mistakes at this epoch.")
     for t, p, n in pairs:
-        share = f"{100 * n / cm[t].sum():.1f}% of {classes[t]}" if cm[t].sum() else ""
-        st.button(f"{classes[t]} → {classes[p]} · {n:,} ({share})", key=f"an_pair_{t}_{p}", on_click=_set_cell,
-                  args=(t, p), type="tertiary",
+        share = f"{100 * n / cm[t].sum():.1f}% of {md_escape(classes[t])}" if cm[t].sum() else ""
+        st.button(f"{md_escape(classes[t])} → {md_escape(classes[p])} · {n:,} ({share})", key=f"an_pair_{t}_{p}",
+                  on_click=_set_cell, args=(t, p), type="tertiary",
                   help="open this cell's images" if split != "train" else "select this cell")
 with bottom_r:
     st.markdown("**Per-class metrics**")

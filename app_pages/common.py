@@ -47,9 +47,13 @@ def _predictions(run_dir: str, split: str, epoch: int, mtime_ns: int) -> dict[st
 
 
 def predictions(run_dir: Path, split: str, epoch: int) -> dict[str, np.ndarray]:
-    """A run's prediction arrays, cached by file and modification time (treat as read-only)."""
-    path = runs.prediction_path(run_dir, split, epoch)
-    return _predictions(str(run_dir), split, epoch, path.stat().st_mtime_ns)
+    """A run's prediction arrays, cached by file and modification time (treat as read-only).
+    Raises runs.RunFolderError for a file that is missing, damaged or inconsistent."""
+    try:
+        mtime = os.lstat(runs.prediction_path(run_dir, split, epoch)).st_mtime_ns
+    except OSError:
+        mtime = 0  # gone or unreadable: load_predictions says why (errors are not cached)
+    return _predictions(str(run_dir), split, epoch, mtime)
 
 
 def state_badge(state: str) -> None:

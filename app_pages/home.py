@@ -84,15 +84,19 @@ if not all_runs:
     st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
 else:
     for info in all_runs[:6]:
-        status = info.status or {}
         row = monitor.run_summary_row(info)
         with st.container(border=True):
             c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
-            c1.markdown(f"**{info.run_id}**  \n{row['model']} · {row['block']} · option {row['shortcut']}")
+            esc = monitor.md_escape
+            c1.markdown(f"**{esc(info.run_id)}**  \n{esc(row['model'])} · {esc(row['block'])} · "
+                        f"option {esc(row['shortcut'])}")
             with c2:
                 common.state_badge(info.state)
-            best = monitor.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
-            c3.markdown(f"epoch {row['epochs']}  \n{best}")
+            if info.problem:
+                c3.caption(esc(info.problem))
+            else:
+                best = monitor.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
+                c3.markdown(f"epoch {row['epochs']}  \n{best}")
             with c4:
                 st.page_link(common.TRAIN, label="Monitor", icon=":material/monitoring:",
                              query_params={"run": info.run_id})

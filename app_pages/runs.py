@@ -30,9 +30,9 @@ if not table.empty:
     table["monitor"] = [f"./train?run={r.run_id}" for r in all_runs]
     st.dataframe(
         table, hide_index=True, width="stretch",
-        column_order=["run", "state", "model", "epochs", "best val acc", "best epoch", "val split", "test acc", "time",
-                      "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",
-                      "created"],
+        column_order=["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split",
+                      "test acc", "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device",
+                      "precision", "created"],
         column_config={
             "run": st.column_config.TextColumn("run", width="medium"),
             "best val acc": st.column_config.NumberColumn(
@@ -93,9 +93,9 @@ def _do_delete(path: str) -> None:
     try:
         launcher.delete_run(path, folder)
     except (launcher.RunActiveError, ValueError, OSError) as e:
-        st.session_state["runs_msg"] = ("error", str(e))
+        st.session_state["runs_msg"] = ("error", monitor.md_escape(e))
     else:
-        st.session_state["runs_msg"] = ("success", f"Deleted {path.rsplit('/', 1)[-1]}.")
+        st.session_state["runs_msg"] = ("success", f"Deleted {monitor.md_escape(path.rsplit('/', 1)[-1])}.")
 
 
 choices = [r.run_id for r in all_runs] + [p.name for p in orphans]
@@ -110,7 +110,11 @@ if msg:
 
 d1, d2 = st.columns([3, 2], gap="large")
 with d1:
-    if info is not None:
+    if info is not None and info.problem is not None:
+        st.error(f"This run folder cannot be read: {monitor.md_escape(info.problem)}", icon=":material/broken_image:")
+    elif info is not None:
+        if info.note:
+            st.info(info.note, icon=":material/lock:")
         with st.expander("config.json", expanded=False):
             st.code(json.dumps(info.config, indent=2), language="json")
         with st.expander("status.json", expanded=False):
@@ -119,13 +123,14 @@ with d1:
         st.warning("This folder has no config.json: the trainer exited before starting the run.",
                    icon=":material/error:")
     tail = launcher.log_tail(path, 25)
-    with st.expander("Log tail", expanded=info is None or info.state in ("failed", "diverged", runs.CRASHED)):
+    with st.expander("Log tail", expanded=info is None or info.state in ("failed", "diverged", runs.CRASHED,
+                                                                          runs.UNREADABLE)):
         st.code(tail or "(no log)", language=None, height=320)
 with d2:
     active = info is not None and info.is_active
     if st.session_state.get("runs_confirm_delete") == str(path):
-        st.warning(f"Delete **{picked}** with its checkpoints, metrics and predictions? This cannot be undone.",
-                   icon=":material/warning:")
+        st.warning(f"Delete **{monitor.md_escape(picked)}** with its checkpoints, metrics and predictions? "
+                   f"This cannot be undone.", icon=":material/warning:")
         y, n = st.columns(2)
         y.button("Yes, delete", type="primary", key="runs_delete_yes", on_click=_do_delete, args=(str(path),),
                  icon=":material/delete_forever:", disabled=active)

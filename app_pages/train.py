@@ -81,7 +81,8 @@ def _on_launch() -> None:
     except Exception as e:  # e.g. the runs folder is not writable
         st.session_state["train_launch_msg"] = ("error", f"Could not start the trainer: {e}")
         return
-    st.session_state["train_pending"] = {"run_id": launched.run_dir.name, "pid": launched.pid, "t": time.time()}
+    st.session_state["train_pending"] = {"run_id": launched.run_dir.name, "pid": launched.pid,
+                                         "pid_start": launched.pid_start, "t": time.time()}
     st.session_state["train_launch_msg"] = ("success", f"Launched {launched.run_dir.name} (pid {launched.pid}).")
     st.query_params["run"] = launched.run_dir.name
 
@@ -255,8 +256,8 @@ def _resume(run_dir: Path) -> None:
     except ValueError as e:
         st.session_state["monitor_msg"] = str(e)
         return
-    st.session_state["train_pending"] = {"run_id": run_dir.name, "pid": launched.pid, "t": time.time(),
-                                         "resume": True}
+    st.session_state["train_pending"] = {"run_id": run_dir.name, "pid": launched.pid,
+                                         "pid_start": launched.pid_start, "t": time.time(), "resume": True}
     st.session_state["mon_full_rerun"] = True  # the page must switch live refresh back on
     st.session_state["monitor_note"] = f"Resuming {run_dir.name} (pid {launched.pid})."
 
@@ -278,8 +279,9 @@ def _panel(run_dir: Path) -> None:
     pending = st.session_state.get("train_pending")
     info = runs.read_run(run_dir)
     if info is None:
-        pid = pending["pid"] if pending and pending.get("run_id") == run_dir.name else None
-        state = launcher.folder_state(run_dir, pid)
+        ours = pending if pending and pending.get("run_id") == run_dir.name else {}
+        pid = ours.get("pid")
+        state = launcher.folder_state(run_dir, pid, ours.get("pid_start"))
         if state == "starting" or (pid and time.time() - pending["t"] < 3):
             st.info("Starting the trainer…", icon=":material/hourglass_top:")
         else:
@@ -287,6 +289,15 @@ def _panel(run_dir: Path) -> None:
             tail = launcher.log_tail(run_dir)
             st.code(tail or "(no output)", language=None)
         st.session_state[f"mon_state::{run_dir.name}"] = "starting"
+        return
+
+    if info.problem is not None:
+        st.markdown(f"#### {monitor.md_escape(info.run_id)}")
+        common.state_badge(info.state)
+        st.error(f"This run folder cannot be read: {monitor.md_escape(info.problem)}", icon=":material/broken_image:")
+        with st.expander("Log tail"):
+            st.code(launcher.log_tail(run_dir, 40) or "(empty log)", language=None, height=320)
+        st.session_state[f"mon_state::{run_dir.name}"] = info.state
         return
 
     hist = _history(run_dir)
@@ -298,15 +309,8 @@ def _panel(run_dir: Path) -> None:
 
     head_l, head_r = st.columns([3, 2], vertical_alignment="center")
     with head_l:
-        st.markdown(f"#### {info.run_id}")
-        model = (info.config.get("model") or {}).get("name") or f"ResNet-{cfg.get('depth', '?')}"
-        st.caption(f"{model} · {cfg.get('block')} · option {cfg.get('shortcut')} · batch {cfg.get('batch_size')} · "
-                   f"lr {cfg.get('lr')} {cfg.get('schedule')} · {resolved.get('device_name') or resolved.get('device') or cfg.get('device')}"
-                   f" · {resolved.get('precision') or cfg.get('precision')}"
-                   + ((f" · {resolved['train_size']:,} train"
-                       + (f" / {resolved.get('val_size') or 0:,} val" if labels.has_validation else ""))
-                      if resolved.get("train_size") else "")
-                   + (f" · {labels.split}" if labels.val_source != "train" else ""))
+        st.markdown(f"#### {monitor.md_escape(info.run_id)}")
+        st.caption(monitor.run_caption(info))
     with head_r:
         b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
         with b1:
@@ -315,7 +319,7 @@ def _panel(run_dir: Path) -> None:
             if info.is_active:
                 st.button("Stop", icon=":material/stop:", key="mon_stop", on_click=_stop, args=(info,),
                           help="SIGTERM: the trainer finishes its step, saves last.pt and stops")
-            elif info.state in runs.RESUMABLE_STATES:
+            elif info.state in runs.RESUMABLE_STATES and info.note is None:
                 st.button("Resume", icon=":material/play_arrow:", key="mon_resume", on_click=_resume,
                           args=(run_dir,), disabled=not info.can_resume,
                           help="continue from last.pt in the same folder" if info.can_resume
@@ -326,20 +330,25 @@ def _panel(run_dir: Path) -> None:
 
     msg = st.session_state.pop("monitor_msg", None)
     if msg:
-        st.error(msg)
+        st.error(monitor.md_escape(msg))
+    if info.note:
+        st.info(info.note, icon=":material/lock:")
     note = st.session_state.pop("monitor_note", None)
     if note:
         st.toast(note, icon=":material/info:")
 
     if info.state == "queued":
-        st.info(f"Waiting for the device ({resolved.get('device') or cfg.get('device')}): another run holds it. "
+        st.info(f"Waiting for the device ({monitor.md_escape(resolved.get('device') or cfg.get('device'))}): "
+                f"another run holds it. "
                 f"This run starts when that one ends.", icon=":material/hourglass_empty:")
     elif info.state == runs.CRASHED:
         st.error("The trainer process is gone (killed, or out of memory) without saying why. "
                  + ("Resume continues from the last saved checkpoint." if info.can_resume
-                    else "It saved no checkpoint yet, so launch it again."), icon=":material/dangerous:")
+                    else "" if info.note else "It saved no checkpoint yet, so launch it again."),
+                 icon=":material/dangerous:")
     elif info.state in ("failed", "diverged"):
-        st.error(f"{info.state}: {info.status.get('error') or 'no message'}", icon=":material/error:")
+        st.error(f"{info.state}: {monitor.md_escape(info.status.get('error') or 'no message')}",
+                 icon=":material/error:")
     if info.state in ("failed", "diverged", runs.CRASHED):
         with st.expander("Log tail", expanded=info.state != "diverged"):
             st.code(launcher.log_tail(run_dir, 40) or "(empty log)", language=None, height=320)
@@ -375,7 +384,7 @@ def _panel(run_dir: Path) -> None:
     st.caption(f"{best.help} {test.help}")
 
     if hist.step_rows or hist.epoch_rows:
-        _charts(hist, prog.steps_per_epoch or resolved.get("steps_per_epoch"), labels)
+        _charts(hist, prog.steps_per_epoch or None, labels)
         st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows)} step rows"
                    + (f" · refreshed every {REFRESH_S:g} s" if info.is_active and st.session_state.get("mon_live")
                       else ""))
@@ -418,6 +427,6 @@ else:
     run_dir = common.runs_dir() / chosen
     info = by_id.get(chosen)
     # A trainer we just started (launch or resume) counts as live until it exits.
-    launching = bool(pending and pending["run_id"] == chosen and runs.pid_alive(pending["pid"]))
+    launching = bool(pending and pending["run_id"] == chosen and runs.trainer_alive(pending))
     active = (info is not None and info.is_active) or launching
     st.fragment(_panel, run_every=REFRESH_S if (live and active) else None)(run_dir)

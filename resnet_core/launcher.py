@@ -4,8 +4,8 @@ Training never runs inside the dashboard's process: :func:`launch` starts
 ``python -m resnet_core.train`` as its own session (``start_new_session=True``), writing
 into a run folder the dashboard created, so a reload, a second tab or a restart of the
 server finds the run again through that folder (see :mod:`resnet_core.runs`). The trainer
-queues itself on a busy device (state ``queued``); :func:`stop` sends SIGTERM to its
-process group and the trainer finishes its step, saves ``last.pt`` and says ``stopped``.
+queues itself on a busy device (state ``queued``); :func:`stop` sends it SIGTERM and the
+trainer finishes its step, saves ``last.pt`` and says ``stopped``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
 DEFAULT_RUNS_DIR = "checkpoints"
-TRAINER_MODULE = "resnet_core.train"
+TRAINER_MODULE = runs.TRAINER_MODULE
 
 SWITCHES = ("auto", "on", "off")  # tri-state trainer flags: auto leaves the choice to the trainer
 CIFAR_TRAIN_SIZE = CIFAR10_TRAIN_IMAGES
@@ -256,16 +257,23 @@ def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str 
 class Launched:
     run_dir: Path
     pid: int
+    pid_start: int | None  # runs.process_start_time(pid): tells the trainer from a later process with its pid
     argv: list[str]
 
 
-def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> subprocess.Popen:
+def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> Launched:
     """Start the trainer in its own session with its output in run_dir/console.log."""
     with open(run_dir / runs.CONSOLE_FILE, "ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
         )
+    # Read before anything can reap it: until then its pid cannot go to another process.
+    pid_start = runs.process_start_time(proc.pid)
+    # Nobody else waits for the trainer: without this it would stay a zombie (<defunct>) from
+    # its exit until the dashboard's server stops.
+    threading.Thread(target=proc.wait, name=f"reap-trainer-{proc.pid}", daemon=True).start()
+    return Launched(run_dir=run_dir, pid=proc.pid, pid_start=pid_start, argv=argv)
 
 
 def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
@@ -281,8 +289,7 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
     run_dir = runs.new_run_dir(runs_dir, form.run_name)
     argv = [python, "-m", module, *trainer_args(form, data_dir=Path(data_dir).resolve(), runs_dir=runs_dir,
                                                  run_dir=run_dir)]
-    proc = _spawn(argv, run_dir, env)
-    return Launched(run_dir=run_dir, pid=proc.pid, argv=argv)
+    return _spawn(argv, run_dir, env)
 
 
 def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = TRAINER_MODULE,
@@ -292,33 +299,44 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
     info = runs.read_run(run_dir)
     if info is None:
         raise ValueError(f"{run_dir} is not a run folder")
+    if info.problem is not None:
+        raise ValueError(f"run {info.run_id} cannot be read: {info.problem}")
     if info.is_active:
         raise ValueError(f"run {info.run_id} is still {info.state}")
+    if info.note is not None:
+        raise ValueError(f"run {info.run_id} cannot be resumed here. {info.note}")
     if not info.can_resume:
         if info.state not in runs.RESUMABLE_STATES:
             raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
         raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
     argv = [python, "-m", module, "--resume", str(run_dir)]
-    proc = _spawn(argv, run_dir, env)
-    return Launched(run_dir=run_dir, pid=proc.pid, argv=argv)
+    return _spawn(argv, run_dir, env)
 
 
 def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
-    """Ask an active run to stop (SIGTERM to its process group). False if nothing was running."""
-    pid = info.status.get("pid")
-    if not info.is_active or not runs.pid_alive(pid):
+    """Ask an active run's trainer to stop. False, and nothing signalled, unless status.json
+    names a live trainer (runs.trainer_alive: never a process that got a dead trainer's pid).
+
+    A trainer that leads its process group (one the dashboard launched) gets the signal with
+    its whole group, its data-loader workers included; one that does not (started from a
+    terminal inside a pipeline, ``... | tee log``, whose group the shell or another command
+    of the pipeline leads) gets it alone, so that the rest of its pipeline lives on.
+    """
+    if not info.is_active or not runs.trainer_alive(info.status):
         return False
+    pid = info.status["pid"]
     try:
-        os.killpg(pid, sig)
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        os.kill(pid, sig)
     return True
 
 
-def _tail(path: Path, lines: int, max_bytes: int) -> list[str]:
-    with open(path, "rb") as f:
+def _tail(run_dir: Path, name: str, lines: int, max_bytes: int) -> list[str]:
+    with runs.open_run_file(run_dir, name) as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
         f.seek(max(0, size - max_bytes))
@@ -330,26 +348,32 @@ def _tail(path: Path, lines: int, max_bytes: int) -> list[str]:
 
 def log_tail(run_dir: str | os.PathLike, lines: int = 40, max_bytes: int = 64_000) -> str:
     """The last lines of the run's output: console.log (stdout and stderr of a trainer the
-    dashboard launched: the log plus any traceback or argument error), else train.log."""
+    dashboard launched: the log plus any traceback or argument error), else train.log.
+
+    A log that is a symbolic link (or a folder, a FIFO...) is not shown, only named: a
+    link could lead to any file the dashboard's user may read.
+    """
     run_dir = Path(run_dir)
     for name in (runs.CONSOLE_FILE, runs.LOG_FILE):
         try:
-            tail = _tail(run_dir / name, lines, max_bytes)
-        except FileNotFoundError:
+            tail = _tail(run_dir, name, lines, max_bytes)
+        except (FileNotFoundError, NotADirectoryError):
             continue
+        except runs.RunFolderError as e:
+            return f"({e}; not shown)"
         if tail:
             return "\n".join(tail)
     return ""
 
 
-def folder_state(run_dir: str | os.PathLike, pid: int | None = None) -> str:
+def folder_state(run_dir: str | os.PathLike, pid: int | None = None, pid_start: int | None = None) -> str:
     """For a folder the dashboard created: "run" once config.json exists, "starting" while
-    the trainer (pid) is alive before writing it, else "failed to start" (its console.log
-    says why: an argument error, a missing dataset...)."""
+    the trainer (pid, pid_start as in :class:`Launched`) is alive before writing it, else
+    "failed to start" (its console.log says why: an argument error, a missing dataset...)."""
     run_dir = Path(run_dir)
-    if (run_dir / runs.CONFIG_FILE).exists():
+    if os.path.lexists(run_dir / runs.CONFIG_FILE):  # as runs.read_run: even a broken one makes a run
         return "run"
-    if pid is not None and runs.pid_alive(pid):
+    if runs.trainer_alive({"pid": pid, "pid_start": pid_start}):
         return "starting"
     return "failed to start"
 
@@ -363,7 +387,7 @@ def unstarted_folders(runs_dir: str | os.PathLike, min_age_s: float = 30.0) -> l
     now = time.time()
     out = []
     for p in sorted(runs_dir.iterdir(), reverse=True):
-        if p.is_dir() and not p.name.startswith(".") and not (p / runs.CONFIG_FILE).exists():
+        if p.is_dir() and not p.name.startswith(".") and not os.path.lexists(p / runs.CONFIG_FILE):
             try:
                 if now - p.stat().st_mtime >= min_age_s:
                     out.append(p)
@@ -385,4 +409,7 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> None:
     info = runs.read_run(run_dir)
     if info is not None and info.is_active:
         raise RunActiveError(f"run {info.run_id} is {info.state}: stop it before deleting it")
+    # An unreadable config.json does not stop a trainer that still writes to the folder.
+    if info is not None and info.status.get("state") in runs.ACTIVE_STATES and runs.trainer_alive(info.status):
+        raise RunActiveError(f"run {info.run_id} has a live trainer (pid {info.status['pid']}): stop it first")
     shutil.rmtree(run_dir)

@@ -10,9 +10,12 @@ the training set, the test set standing in, or nothing), in the words every page
 
 from __future__ import annotations
 
+import math
+import string
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import runs
 
@@ -77,25 +80,42 @@ class Progress:
 
 
 def _num(x) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+    """x as a finite float; None for anything else (a string, a list, a bool, NaN, 1e999)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    try:
+        x = float(x)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _count(x) -> int:
+    """x as a whole number of epochs or steps: 0 for anything that is not a number above 0."""
+    value = _num(x)
+    return int(value) if value is not None and value > 0 else 0
+
+
+def _obj(x) -> dict:
+    return x if isinstance(x, dict) else {}
 
 
 def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, now: float | None = None) -> Progress:
     now = time.time() if now is None else now
-    status, config = info.status or {}, info.config or {}
-    resolved = config.get("resolved") or {}
-    cfg = config.get("config") or {}
-    total_epochs = int(status.get("total_epochs") or cfg.get("epochs") or 0)
-    total_steps = int(status.get("total_steps") or resolved.get("total_steps") or 0)
-    steps_per_epoch = int(resolved.get("steps_per_epoch") or (total_steps // total_epochs if total_epochs else 0))
-    step = int(status.get("step") or 0)
-    epoch = int(status.get("epoch") or 0)
+    status, config = _obj(info.status), _obj(info.config)
+    resolved = _obj(config.get("resolved"))
+    cfg = _obj(config.get("config"))
+    total_epochs = _count(status.get("total_epochs")) or _count(cfg.get("epochs"))
+    total_steps = _count(status.get("total_steps")) or _count(resolved.get("total_steps"))
+    steps_per_epoch = _count(resolved.get("steps_per_epoch")) or (total_steps // total_epochs if total_epochs else 0)
+    step = _count(status.get("step"))
+    epoch = _count(status.get("epoch"))
     last_step = history.last_step if history else None
     last_epoch = history.last_epoch if history else None
-    if last_step and int(last_step.get("step") or 0) > step:
-        step = int(last_step["step"])  # step rows run ahead of status.json within an epoch
-    if last_epoch and int(last_epoch.get("epoch") or 0) > epoch:
-        epoch = int(last_epoch["epoch"])
+    if last_step and _count(last_step.get("step")) > step:
+        step = _count(last_step["step"])  # step rows run ahead of status.json within an epoch
+    if last_epoch and _count(last_epoch.get("epoch")) > epoch:
+        epoch = _count(last_epoch["epoch"])
 
     if info.state == "completed" and total_steps:
         step = max(step, total_steps)
@@ -154,7 +174,7 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
         steps_per_epoch=steps_per_epoch, epoch_fraction=epoch_fraction, step_fraction=step_fraction,
         step_in_epoch=step_in_epoch, images_per_s=images_per_s, eta_s=eta, elapsed_s=elapsed,
         peak_memory_mb=peak, best_val_acc=_num(status.get("best_val_acc")),
-        best_epoch=status.get("best_epoch"), test_acc=test_acc, test_epoch=test_epoch,
+        best_epoch=_count(status.get("best_epoch")) or None, test_acc=test_acc, test_epoch=test_epoch,
         monitor_test_acc=monitor_test_acc, monitor_test_epoch=monitor_test_epoch,
         last_update_age_s=(now - last_time) if last_time else None,
     )
@@ -306,12 +326,13 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
 
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
-    "failed": "red", "diverged": "red", runs.CRASHED: "red",
+    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.UNREADABLE: "violet",
 }
 STATE_ICONS = {
     "queued": ":material/hourglass_empty:", "running": ":material/play_circle:",
     "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
     "failed": ":material/error:", "diverged": ":material/trending_up:", runs.CRASHED: ":material/dangerous:",
+    runs.UNREADABLE: ":material/broken_image:",
 }
 STATE_HELP = {
     "queued": "waiting for the device: another run holds it",
@@ -321,33 +342,100 @@ STATE_HELP = {
     "failed": "the trainer raised an error",
     "diverged": "the loss became NaN or infinite; training stopped",
     runs.CRASHED: "the trainer process disappeared (killed or out of memory); resume continues from the last epoch",
+    runs.UNREADABLE: "the run folder's files cannot be read as the format says (see the run's problem)",
 }
+
+
+def _text(x) -> str | None:
+    """A config value as table text: strings as they are, None as None, anything else as its repr."""
+    return x if isinstance(x, str) or x is None else repr(x)
 
 
 def run_summary_row(info: runs.RunInfo) -> dict:
     """One row of the runs table: config, state, best validation accuracy (and what the
-    run validated on), final test accuracy, epochs, time."""
-    cfg = info.config.get("config") or {}
-    resolved = info.config.get("resolved") or {}
-    status = info.status or {}
-    model = info.config.get("model") or {}
+    run validated on), final test accuracy, epochs, time; the same type in each column
+    whatever the run folder holds."""
+    config = _obj(info.config)
+    cfg, resolved, model = (_obj(config.get(k)) for k in ("config", "resolved", "model"))
+    status = _obj(info.status)
     duration = compute_progress(info).elapsed_s
+    total = _count(status.get("total_epochs")) or _count(cfg.get("epochs")) or "?"
     return {
         "run": info.run_id,
         "state": info.state,
-        "model": model.get("name") or (f"ResNet-{cfg['depth']}" if cfg.get("depth") else "?"),
-        "block": cfg.get("block"),
-        "shortcut": cfg.get("shortcut"),
-        "epochs": f"{status.get('epoch', 0)}/{status.get('total_epochs') or cfg.get('epochs') or '?'}",
+        "problem": info.problem or info.note,
+        "model": _text(model.get("name")) or (f"ResNet-{cfg['depth']}" if cfg.get("depth") else "?"),
+        "block": _text(cfg.get("block")),
+        "shortcut": _text(cfg.get("shortcut")),
+        "epochs": f"{_count(status.get('epoch'))}/{total}",
         "best val acc": _num(status.get("best_val_acc")),
-        "best epoch": status.get("best_epoch"),
+        "best epoch": _count(status.get("best_epoch")) or None,
         "val split": evaluation_labels(info.config).split,
         "test acc": _num(status.get("test_acc")),
         "time": format_duration(duration) if duration is not None else "—",
-        "batch": cfg.get("batch_size"),
-        "lr": cfg.get("lr"),
-        "schedule": cfg.get("schedule"),
-        "device": resolved.get("device") or cfg.get("device"),
-        "precision": resolved.get("precision") or cfg.get("precision"),
-        "created": info.config.get("created"),
+        "batch": _num(cfg.get("batch_size")),
+        "lr": _num(cfg.get("lr")),
+        "schedule": _text(cfg.get("schedule")),
+        "device": _text(resolved.get("device") or cfg.get("device")),
+        "precision": _text(resolved.get("precision") or cfg.get("precision")),
+        "created": _num(config.get("created")),
     }
+
+
+def run_caption(info: runs.RunInfo) -> str:
+    """The monitor's one-line description of a run's settings, as markdown-safe text."""
+    config = _obj(info.config)
+    cfg, resolved, model = (_obj(config.get(k)) for k in ("config", "resolved", "model"))
+    parts = [
+        _text(model.get("name")) or f"ResNet-{_text(cfg.get('depth')) or '?'}",
+        f"{_text(cfg.get('block'))}",
+        f"option {_text(cfg.get('shortcut'))}",
+        f"batch {_text(cfg.get('batch_size'))}",
+        f"lr {_text(cfg.get('lr'))} {_text(cfg.get('schedule'))}",
+        _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device")),
+        _text(resolved.get("precision") or cfg.get("precision")),
+    ]
+    labels = evaluation_labels(config)
+    train_size = _count(resolved.get("train_size"))
+    if train_size:
+        parts.append(f"{train_size:,} train"
+                     + (f" / {_count(resolved.get('val_size')):,} val" if labels.has_validation else ""))
+    if labels.val_source != "train":
+        parts.append(labels.split)
+    return " · ".join(md_escape(p) for p in parts)
+
+
+# Backslash escapes make the markdown renderer take these literally: emphasis, links, code,
+# headings, lists, tables, HTML, LaTeX ($), and Streamlit's :red[...] directives (":").
+_MD_PUNCTUATION = frozenset(string.punctuation)
+# Inside a word these never start markdown, so run ids ("20250101-120000-r20_a.b") stay as typed.
+_MD_INTRAWORD = frozenset("-._")
+# Streamlit finds ":name:" icons and emoji, and GitHub-flavoured markdown finds "https://",
+# "www." and "name@host" links, in the text left after escapes are resolved: an invisible
+# word joiner after ":" and "@" and before the dot of "www." breaks those up.
+_WORD_JOINER = "\u2060"
+
+
+def md_escape(text: Any) -> str:
+    """Text from a run folder (an error message, a class or model name, a config value) made
+    safe to put into markdown that Streamlit renders: it shows as the same characters (and
+    invisible word joiners), never as formatting, a link, HTML, an icon
+    (``:material/...:``), an emoji shortcode or a colour (``:red[...]``)."""
+    text = str(text)
+    out = []
+    for i, ch in enumerate(text):
+        www = ch == "." and text[max(0, i - 3):i].lower() == "www"
+        if www:
+            out.append(_WORD_JOINER)
+        inside_word = not www and 0 < i < len(text) - 1 and _ascii_alnum(text[i - 1]) and _ascii_alnum(text[i + 1])
+        if ch in _MD_PUNCTUATION and not (ch in _MD_INTRAWORD and inside_word):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+        if ch in ":@":
+            out.append(_WORD_JOINER)
+    return "".join(out)
+
+
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()

@@ -94,15 +94,19 @@ trainer resumes only folders of its own version, so no folder mixes two.
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import io
 import json
+import math
 import os
 import re
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
@@ -110,8 +114,10 @@ FORMAT_VERSION = 2
 STATES = ("queued", "running", "completed", "stopped", "failed", "diverged")
 ACTIVE_STATES = ("queued", "running")
 CRASHED = "crashed"  # derived by readers, never written
+UNREADABLE = "unreadable"  # derived by readers, never written: RunInfo.problem says why
 RESUMABLE_STATES = ("stopped", "failed", CRASHED)
 SPLITS = ("val", "train", "test")
+TRAINER_MODULE = "resnet_core.train"
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -123,6 +129,19 @@ CONSOLE_FILE = "console.log"
 PREDICTIONS_DIR = "predictions"
 
 _PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
+TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is killed mid-write
+# list_runs leaves younger temp files alone: a trainer just resumed into a folder whose
+# status.json still says "stopped" may be writing one.
+STALE_TEMP_AGE_S = 60.0
+MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rereads them every second
+_MAX_PID = 2 ** 31 - 1  # pid_t is 32-bit: os.kill and os.waitpid raise OverflowError above it
+_STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
+
+
+class RunFolderError(ValueError):
+    """A file of a run folder that cannot be read as the format says; the message says why,
+    in one line (e.g. "status.json holds a list, not a JSON object",
+    "predictions/val_epoch_001.npz: labels holds class 12, outside 0..9")."""
 
 
 # ---------------------------------------------------------------------------- writing
@@ -200,16 +219,136 @@ def device_lock_path(runs_dir: Path, device: str) -> Path:
 
 # ---------------------------------------------------------------------------- reading
 
-def read_json(path: Path) -> dict | None:
+def open_run_file(run_dir: Path, name: str) -> BinaryIO:
+    """Open a regular file of a run folder for reading; name is relative to run_dir
+    ("status.json", "predictions/val_epoch_001.npz").
+
+    No symbolic link below run_dir is followed, so a link planted in a run folder cannot
+    make the dashboard show some other file, and a FIFO cannot hang a page. Raises
+    FileNotFoundError when the file is missing and RunFolderError when it is anything but
+    a readable regular file.
+    """
+    parts = PurePath(name).parts
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    for depth, part in enumerate(parts, 1):
+        last = depth == len(parts)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (reads of regular files ignore it).
+        flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+        try:
+            child = os.open(part, flags, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            raise
+        except OSError as e:
+            why = _open_failure(e, part, fd)
+            os.close(fd)
+            raise RunFolderError(f"{'/'.join(parts[:depth])} {why}") from e
+        os.close(fd)
+        fd = child
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise RunFolderError(f"{name} is {'a folder' if stat.S_ISDIR(mode) else 'not a regular file'}")
+    return os.fdopen(fd, "rb")
+
+
+def _open_failure(e: OSError, name: str, dir_fd: int) -> str:
+    if e.errno in (errno.ELOOP, errno.ENOTDIR):  # Linux says ENOTDIR for a link opened as a folder
+        try:
+            is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        except OSError:
+            is_link = e.errno == errno.ELOOP
+        return "is a symbolic link" if is_link else "is not a folder"
+    return f"cannot be opened ({e.strerror or e})"
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a one-line message."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _read_json_object(run_dir: Path, name: str) -> dict:
+    """The JSON object in a run folder's file; FileNotFoundError when it is missing,
+    RunFolderError for anything else that is not a JSON object."""
+    with open_run_file(run_dir, name) as f:
+        try:
+            data = f.read(MAX_JSON_BYTES + 1)
+        except OSError as e:
+            raise RunFolderError(f"{name} cannot be read ({e.strerror or e})") from e
+    if len(data) > MAX_JSON_BYTES:
+        raise RunFolderError(f"{name} is larger than {MAX_JSON_BYTES // 2**20} MiB")
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        obj = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{name} is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise RunFolderError(f"{name} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise RunFolderError(f"{name} is nested too deeply to read") from None
+    if not isinstance(obj, dict):
+        raise RunFolderError(f"{name} holds {_kind(obj)}, not a JSON object")
+    return obj
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in a run folder's file, or None when it is missing or is not one."""
+    path = Path(path)
+    try:
+        return _read_json_object(path.parent, path.name)
+    except (OSError, RunFolderError):
         return None
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True if a process with this pid runs and is not a zombie (an exited child of ours)."""
-    if not pid:
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_pid(value: Any) -> bool:
+    return _is_int(value) and 0 < value <= _MAX_PID
+
+
+def _has_proc() -> bool:
+    return os.path.exists("/proc/self/stat")
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat from field 3 (the state) on, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # Field 2, the command name in parentheses, may itself hold spaces and ')'.
+    return data.rpartition(b")")[2].split()
+
+
+def process_start_time(pid: Any) -> int | None:
+    """When a process started, as the kernel reports it (Linux: field 22 of /proc/<pid>/stat,
+    clock ticks since boot), or None where unknown. Together with the pid it names one
+    process: a later process that reuses the pid has another start time."""
+    if not _is_pid(pid):
+        return None
+    fields = _proc_stat(pid)
+    try:
+        return int(fields[19])
+    except (TypeError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: Any) -> bool:
+    """True if a process with this pid runs and is not a zombie (an exited child of ours).
+    Anything but a plausible pid (a string, a bool, 0, a negative or huge number) is not alive."""
+    if not _is_pid(pid):
         return False
     try:
         # Reap it if it is our own exited child; otherwise this raises ChildProcessError.
@@ -218,19 +357,39 @@ def pid_alive(pid: int | None) -> bool:
             return False
     except ChildProcessError:
         pass
+    if _has_proc():
+        fields = _proc_stat(pid)
+        return bool(fields) and fields[0] not in (b"Z", b"X")
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
         return False
+    except PermissionError:
+        return True
+
+
+def trainer_alive(status: Mapping) -> bool:
+    """True if the trainer that status.json names (``pid``, ``pid_start``) still runs.
+
+    The pid must be alive and not a zombie; where /proc exists, the process must also have
+    the recorded start time, or, where none is recorded (format 1), have
+    ``resnet_core.train`` on its command line. A pid the system gave to another process
+    after the trainer died therefore never makes a run look alive.
+    """
+    pid = status.get("pid")
+    if not pid_alive(pid):
+        return False
+    if not _has_proc():
+        return True  # nothing more to compare on this system
+    start = status.get("pid_start")
+    if _is_int(start):
+        return process_start_time(pid) == start
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return TRAINER_MODULE.encode() in f.read()
     except OSError:
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+        return False
 
 
 @dataclass
@@ -239,9 +398,12 @@ class RunInfo:
 
     path: Path
     run_id: str
-    state: str  # a written state, or "crashed"
-    config: dict = field(default_factory=dict)
-    status: dict = field(default_factory=dict)
+    state: str  # a written state, "crashed" or "unreadable"
+    config: dict = field(default_factory=dict)  # {} when unreadable
+    status: dict = field(default_factory=dict)  # {} when status.json is missing or unreadable
+    problem: str | None = None  # why the folder is unreadable (one line), else None
+    note: str | None = None  # set when the folder's format is not FORMAT_VERSION: why it is not resumed
+    read_only: bool = False  # written in a newer format: shown, never resumed into or cleaned up
 
     @property
     def is_active(self) -> bool:
@@ -249,30 +411,147 @@ class RunInfo:
 
     @property
     def can_resume(self) -> bool:
-        return self.state in RESUMABLE_STATES and (self.path / LAST_CHECKPOINT).exists()
+        return (self.state in RESUMABLE_STATES and self.note is None
+                and (self.path / LAST_CHECKPOINT).exists())
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _version_problem(name: str, record: dict) -> str | None:
+    version = record.get("format_version", 1)
+    if not _is_int(version) or version < 1:
+        return f"{name}: format_version {_short(version)} is not a version number"
+    return None
+
+
+def _config_problem(config: dict) -> str | None:
+    for key in ("config", "resolved", "model", "versions"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            return f"config.json: {key} is {_kind(config[key])}, not an object"
+    classes = config.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        return "config.json: classes is not a list of names"
+    if config.get("created") is not None and not _finite(config["created"]):
+        return f"config.json: created {_short(config['created'])} is not a time"
+    return None
+
+
+def _status_problem(status: dict, newer: bool) -> str | None:
+    state = status.get("state", "queued")
+    # A newer format may add states; it must still name them plainly.
+    if not isinstance(state, str) or not (state in STATES or (newer and _STATE_NAME.fullmatch(state))):
+        return f"status.json: state {_short(state)} is not a run state"
+    if status.get("pid") is not None and not _is_pid(status["pid"]):
+        return f"status.json: pid {_short(status['pid'])} is not a process id"
+    start = status.get("pid_start")
+    if start is not None and not (_is_int(start) and start >= 0):
+        return f"status.json: pid_start {_short(start)} is not a start time"
+    return None
 
 
 def read_run(run_dir: Path) -> RunInfo | None:
-    """The run in this folder, or None if it is not a run folder (no config.json yet)."""
+    """The run in this folder, or None if it is not a run folder (no config.json yet).
+
+    Never raises for what the folder holds: a folder that cannot be read as the format says
+    comes back in state UNREADABLE with the reason in ``problem``.
+    """
     run_dir = Path(run_dir)
-    config = read_json(run_dir / CONFIG_FILE)
-    if config is None:
+    config_problem = status_problem = None
+    try:
+        config = _read_json_object(run_dir, CONFIG_FILE)
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    status = read_json(run_dir / STATUS_FILE) or {}
+    except RunFolderError as e:
+        config, config_problem = {}, str(e)
+    try:
+        status = _read_json_object(run_dir, STATUS_FILE)
+    except FileNotFoundError:
+        status = {}
+    except RunFolderError as e:
+        status, status_problem = {}, str(e)
+    config_problem = config_problem or _version_problem("config.json", config)
+    status_problem = status_problem or _version_problem("status.json", status)
+    versions = [config.get("format_version", 1)] + ([status.get("format_version", 1)] if status else [])
+    newer = not (config_problem or status_problem) and max(versions) > FORMAT_VERSION
+    config_problem = config_problem or _config_problem(config)
+    status_problem = status_problem or _status_problem(status, newer)
+    if config_problem or status_problem:
+        # A status.json that reads well is kept: it may name a trainer that still writes here.
+        return RunInfo(path=run_dir, run_id=run_dir.name, state=UNREADABLE, status={} if status_problem else status,
+                       problem=config_problem or status_problem)
+    note = None
+    if newer:
+        note = (f"Written in run-folder format {max(versions)}, newer than the {FORMAT_VERSION} this "
+                f"version of ResNet Studio writes: shown read-only.")
+    elif min(versions) < FORMAT_VERSION:
+        note = (f"Written in run-folder format {min(versions)}: the trainer resumes only format "
+                f"{FORMAT_VERSION} runs, so launch it again to continue.")
     state = status.get("state", "queued")
-    if state in ACTIVE_STATES and not pid_alive(status.get("pid")):
+    if state in ACTIVE_STATES and not trainer_alive(status):
         state = CRASHED
-    return RunInfo(path=run_dir, run_id=run_dir.name, state=state, config=config, status=status)
+    return RunInfo(path=run_dir, run_id=run_dir.name, state=state, config=config, status=status,
+                   note=note, read_only=newer)
+
+
+def remove_stale_temp_files(run_dir: Path, older_than_s: float = 0.0) -> list[Path]:
+    """Delete the temp files (``.*.tmp``) that a killed writer left in a run folder and its
+    predictions/ folder, if they are at least older_than_s seconds old; returns those
+    removed. Call it only for a folder no live trainer writes to: a live trainer's temp file
+    is a write in progress."""
+    run_dir = Path(run_dir)
+    folders = [run_dir]
+    predictions = run_dir / PREDICTIONS_DIR
+    if predictions.is_dir() and not predictions.is_symlink():  # a link would lead out of the run folder
+        folders.append(predictions)
+    removed = []
+    now = time.time()
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # gone meanwhile, or not ours to list
+            continue
+        for entry in entries:
+            if not fnmatch.fnmatchcase(entry.name, TEMP_FILES):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                if now - entry.stat(follow_symlinks=False).st_mtime < older_than_s:
+                    continue
+                os.unlink(entry.path)
+            except OSError:  # renamed into place meanwhile, or not ours to delete
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run under runs_dir, newest first."""
+    """Every run under runs_dir, newest first, unreadable ones included.
+
+    Temp files that a killed writer left behind are removed from runs no live trainer
+    writes to (see :func:`remove_stale_temp_files`); read-only and unreadable runs are left
+    as they are.
+    """
     runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
+    try:
+        folders = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:  # no runs folder yet, or one we may not list
         return []
-    runs = [read_run(p) for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    runs = [r for r in runs if r is not None]
-    return sorted(runs, key=lambda r: (r.config.get("created", 0), r.run_id), reverse=True)
+    runs = [r for r in map(read_run, folders) if r is not None]
+    for r in runs:
+        if not r.is_active and r.problem is None and not r.read_only:
+            remove_stale_temp_files(r.path, older_than_s=STALE_TEMP_AGE_S)
+    return sorted(runs, key=lambda r: (r.config.get("created") or 0, r.run_id), reverse=True)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -289,6 +568,24 @@ class MetricsCursor:
     offset: int
 
 
+def _metrics_row(line: bytes) -> dict | None:
+    """A line of metrics.jsonl as a row, or None for one that is not a row of the format:
+    not a JSON object, a step row without a whole-number step, an epoch row without a
+    whole-number epoch, or a step, epoch or test row whose epoch or step is not one."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):  # ValueError: bad JSON or not UTF-8
+        return None
+    if not isinstance(row, dict):
+        return None
+    kind = row.get("type")
+    if kind in ("step", "epoch", "test"):
+        for key in ("epoch", "step"):
+            if (key == kind or key in row) and not _is_int(row.get(key)):
+                return None
+    return row
+
+
 def read_metrics_since(run_dir: Path, cursor: MetricsCursor | None) -> tuple[list[dict], MetricsCursor | None, bool]:
     """Rows appended since cursor, the cursor for next time, and whether the file was read
     from the start again because it was replaced (a resume rewrites it without the rows its
@@ -296,43 +593,119 @@ def read_metrics_since(run_dir: Path, cursor: MetricsCursor | None) -> tuple[lis
 
     Only whole lines are consumed, so a line the trainer is still writing is read on the
     next call; a live chart therefore reads only what was appended since its last tick.
+    Lines that are not rows of the format are skipped; a metrics.jsonl that cannot be read
+    (a folder, a symbolic link...) reads as a missing one.
     """
-    path = Path(run_dir) / METRICS_FILE
     try:
-        f = open(path, "rb")
-    except FileNotFoundError:
+        f = open_run_file(Path(run_dir), METRICS_FILE)
+    except (OSError, RunFolderError):
         return [], None, cursor is not None
     with f:
         st = os.fstat(f.fileno())
         restarted = cursor is not None and (cursor.inode != st.st_ino or st.st_size < cursor.offset)
         offset = cursor.offset if cursor is not None and not restarted else 0
         f.seek(offset)
-        data = f.read()
+        try:
+            data = f.read()
+        except OSError:
+            return [], None, cursor is not None
     end = data.rfind(b"\n") + 1
-    rows = []
-    for line in data[:end].splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    rows = [row for row in map(_metrics_row, data[:end].splitlines()) if row is not None]
     return rows, MetricsCursor(st.st_ino, offset + end), restarted
 
 
 def recorded_epochs(run_dir: Path, split: str) -> list[int]:
     """Epochs for which predictions (val, test) or a confusion matrix (train) were saved."""
     folder = Path(run_dir) / PREDICTIONS_DIR
-    if not folder.is_dir():
+    if folder.is_symlink():
+        return []  # load_predictions would not follow it either
+    try:
+        names = os.listdir(folder)
+    except OSError:  # none yet, or not a folder
         return []
     epochs = []
-    for p in folder.iterdir():
-        m = _PREDICTION_FILE.match(p.name)
+    for name in names:
+        m = _PREDICTION_FILE.match(name)
         if m and m.group(1) == split:
             epochs.append(int(m.group(2)))
     return sorted(epochs)
 
 
-def load_predictions(run_dir: Path, split: str, epoch: int) -> dict[str, np.ndarray]:
-    """The arrays saved for a split and epoch (see the format above)."""
-    with np.load(prediction_path(run_dir, split, epoch)) as npz:
-        return {k: npz[k] for k in npz.files}
+_INT_ARRAYS = ("indices", "labels", "preds", "topk_classes")
+_FLOAT_ARRAYS = ("topk_probs", "loss")
+
+
+def _check_predictions(arrays: dict[str, np.ndarray], split: str, num_classes: int) -> str | None:
+    """What is wrong with a predictions file's arrays for a run of num_classes classes, or None."""
+    needed = ("confusion",) if split == "train" else _INT_ARRAYS + _FLOAT_ARRAYS
+    missing = [k for k in needed if k not in arrays]
+    if missing:
+        return f"has no {', '.join(missing)}"
+    for k in needed:
+        kind = "f" if k in _FLOAT_ARRAYS else "iu"
+        if arrays[k].dtype.kind not in kind:
+            return f"{k} holds {arrays[k].dtype}, not {'floats' if kind == 'f' else 'integers'}"
+    if split == "train":
+        cm = arrays["confusion"]
+        if cm.shape != (num_classes, num_classes):
+            return f"confusion is {'x'.join(map(str, cm.shape)) or 'a scalar'}, not {num_classes}x{num_classes}"
+        return "confusion holds negative counts" if (cm < 0).any() else None
+    if arrays["labels"].ndim != 1:
+        return f"labels has shape {arrays['labels'].shape}, not (N,)"
+    n = len(arrays["labels"])
+    for k in ("indices", "preds", "loss"):
+        if arrays[k].shape != (n,):
+            return f"{k} has shape {arrays[k].shape}, not ({n},) like labels"
+    for k in ("topk_classes", "topk_probs"):
+        a = arrays[k]
+        if a.ndim != 2 or a.shape[0] != n or not 1 <= a.shape[1] <= num_classes:
+            return f"{k} has shape {a.shape}, not ({n}, k) with 1 <= k <= {num_classes}"
+    if arrays["topk_classes"].shape != arrays["topk_probs"].shape:
+        return "topk_classes and topk_probs differ in shape"
+    for k in ("labels", "preds", "topk_classes"):
+        a = arrays[k]
+        if a.size and (a.min() < 0 or a.max() >= num_classes):
+            bad = a.min() if a.min() < 0 else a.max()
+            return f"{k} holds class {bad}, outside 0..{num_classes - 1}"
+    if arrays["indices"].size and arrays["indices"].min() < 0:
+        return "indices hold a negative index"
+    return None
+
+
+def load_predictions(run_dir: Path, split: str, epoch: int, num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays saved for a split and epoch (see the format above), checked: every
+    documented array present, with the documented kind of values and shapes, and classes in
+    0..num_classes-1 (default: the number of classes the run's config.json lists).
+
+    Raises RunFolderError, with a one-line message, for a file that is missing, damaged or
+    inconsistent, or when the run's classes are unknown.
+    """
+    run_dir = Path(run_dir)
+    name = f"{PREDICTIONS_DIR}/{prediction_path(run_dir, split, epoch).name}"
+    if num_classes is None:
+        try:
+            classes = _read_json_object(run_dir, CONFIG_FILE).get("classes")
+        except OSError as e:
+            raise RunFolderError(f"{CONFIG_FILE} cannot be read ({e.strerror or e})") from e
+        if not isinstance(classes, list) or not classes:
+            raise RunFolderError(f"{CONFIG_FILE} lists no classes to check {name} against")
+        num_classes = len(classes)
+    try:
+        with open_run_file(run_dir, name) as f:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise RunFolderError(f"{name} holds a single array, not an .npz archive")
+            with npz:
+                arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise RunFolderError(f"{name} does not exist") from None
+    except RunFolderError:
+        raise
+    except Exception as e:  # np.load fails on a damaged file in many ways (BadZipFile, ValueError,
+        # EOFError, zlib.error, OSError...); to a reader each is the same damaged file
+        detail = " ".join(str(e).split())[:80]
+        raise RunFolderError(f"{name} cannot be read ({type(e).__name__}: {detail})") from e
+    problem = _check_predictions(arrays, split, num_classes)
+    if problem:
+        raise RunFolderError(f"{name}: {problem}")
+    return arrays

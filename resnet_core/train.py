@@ -274,14 +274,16 @@ class Run(Trainer):
         self.data, self.run_dir, self.stop = data, run_dir, stop
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
         # On a resume both files exist already: keep what they recorded.
-        self.status: dict = _json_object(run_dir / runs.STATUS_FILE)
-        self.config_record: dict = _json_object(run_dir / runs.CONFIG_FILE)
+        self.status: dict = runs.read_json(run_dir / runs.STATUS_FILE) or {}
+        self.config_record: dict = runs.read_json(run_dir / runs.CONFIG_FILE) or {}
+        self.pid_start = runs.process_start_time(os.getpid())  # lets readers tell us from a later process with our pid
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
         self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
 
     # -- files --------------------------------------------------------------------
     def set_status(self, **changes) -> None:
-        self.status.update(changes, format_version=runs.FORMAT_VERSION, pid=os.getpid(), updated_at=time.time())
+        self.status.update(changes, format_version=runs.FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
+                           updated_at=time.time())
         runs.atomic_write_json(self.run_dir / runs.STATUS_FILE, self.status)
 
     def best_fields(self) -> dict:
@@ -577,11 +579,6 @@ def _torchvision_version() -> str:
 def _number(value, default: float | None = None) -> float | None:
     """A JSON number (not a bool), else default: run files may hold anything."""
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
-def _json_object(path: Path) -> dict:
-    value = runs.read_json(path)
-    return value if isinstance(value, dict) else {}
 
 
 def _download_progress():
@@ -894,6 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     stop.install()
     setup_logging(run_dir)
     log.info("run folder: %s", run_dir)
+    if args.resume:  # no trainer writes here now (checked above): temp files are a kill's leftovers
+        for path in runs.remove_stale_temp_files(run_dir):
+            log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
     return Run(cfg, plan, data, run_dir, stop, checkpoint).execute()
 
 

@@ -3,7 +3,9 @@ format, for tests of the readers and the dashboard (no trainer involved)."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -132,6 +134,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     best = max((r["val_acc"] for r in rows if r["type"] == "epoch" and r["val_acc"] is not None), default=None)
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, {
         "format_version": version, "state": state, "pid": pid if pid is not None else 999_999_999,
+        "pid_start": runs.process_start_time(pid),
         "epoch": epochs_done, "step": epochs_done * steps_per_epoch, "total_epochs": total_epochs,
         "total_steps": total_epochs * steps_per_epoch, "created_at": now, "started_at": now + 0.1,
         "updated_at": t, "finished_at": None if state in runs.ACTIVE_STATES else t, "best_val_acc": best,
@@ -140,4 +143,106 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     (run_dir / runs.LOG_FILE).write_text("\n".join(f"log line {i}" for i in range(60))
                                          + (f"\nTraceback (most recent call last):\nRuntimeError: {error}\n"
                                             if error else "\n"))
+    return run_dir
+
+
+# ----------------------------------------------------------------------------- broken run folders
+
+def _rewrite_json(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _replace_with_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _replace_with_symlink(path: Path) -> None:
+    target = path.with_name("elsewhere.json")
+    path.rename(target)
+    path.symlink_to(target.name)
+
+
+# Each makes a good run folder (from make_run) one that no reader can read as the format says.
+UNREADABLE_CASES = {
+    "config binary": lambda d: (d / runs.CONFIG_FILE).write_bytes(b"\x00\xff\xfe\x89PNG\r\n"),
+    "config not UTF-8": lambda d: (d / runs.CONFIG_FILE).write_bytes('{"x": "caf\xe9"}'.encode("latin-1")),
+    "config truncated": lambda d: (d / runs.CONFIG_FILE).write_text('{"created": 1, "config": {"dep'),
+    "config a list": lambda d: (d / runs.CONFIG_FILE).write_text("[1, 2, 3]"),
+    "config a number": lambda d: (d / runs.CONFIG_FILE).write_text("42"),
+    "config a string": lambda d: (d / runs.CONFIG_FILE).write_text('"a run"'),
+    "config nested too deeply": lambda d: (d / runs.CONFIG_FILE).write_text("[" * 100_000),
+    "config too large": lambda d: (d / runs.CONFIG_FILE).write_text('{"x": "' + "y" * runs.MAX_JSON_BYTES + '"}'),
+    "config a folder": lambda d: _replace_with_folder(d / runs.CONFIG_FILE),
+    "config a symlink": lambda d: _replace_with_symlink(d / runs.CONFIG_FILE),
+    "config section a list": lambda d: _rewrite_json(d / runs.CONFIG_FILE, config=[20, "basic"]),
+    "classes not names": lambda d: _rewrite_json(d / runs.CONFIG_FILE, classes=[1, 2]),
+    "created not a time": lambda d: _rewrite_json(d / runs.CONFIG_FILE, created="yesterday"),
+    "format_version a string": lambda d: _rewrite_json(d / runs.CONFIG_FILE, format_version="2"),
+    "status binary": lambda d: (d / runs.STATUS_FILE).write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF"),
+    "status a list": lambda d: (d / runs.STATUS_FILE).write_text('["running"]'),
+    "status a number": lambda d: (d / runs.STATUS_FILE).write_text("3.5"),
+    "status a string": lambda d: (d / runs.STATUS_FILE).write_text('"running"'),
+    "status a folder": lambda d: _replace_with_folder(d / runs.STATUS_FILE),
+    "status a FIFO": lambda d: ((d / runs.STATUS_FILE).unlink(), os.mkfifo(d / runs.STATUS_FILE)),
+    "pid a string": lambda d: _rewrite_json(d / runs.STATUS_FILE, state="running", pid="1234"),
+    "pid 2**40": lambda d: _rewrite_json(d / runs.STATUS_FILE, state="running", pid=2 ** 40),
+    "pid negative": lambda d: _rewrite_json(d / runs.STATUS_FILE, state="running", pid=-1),
+    "pid a bool": lambda d: _rewrite_json(d / runs.STATUS_FILE, state="running", pid=True),
+    "pid 0": lambda d: _rewrite_json(d / runs.STATUS_FILE, state="running", pid=0),
+    "pid_start a string": lambda d: _rewrite_json(d / runs.STATUS_FILE, pid_start="yesterday"),
+    "state a list": lambda d: _rewrite_json(d / runs.STATUS_FILE, state=["running"]),
+    "state unknown": lambda d: _rewrite_json(d / runs.STATUS_FILE, state="exploded"),
+}
+
+
+def _save_raw(run_dir: Path, split: str, epoch: int, data: bytes) -> None:
+    runs.prediction_path(run_dir, split, epoch).write_bytes(data)
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _good_val(**changes) -> bytes:
+    return _npz(**{**fake_predictions(50), **changes})
+
+
+# Each breaks epoch 1 of one split's predictions of a good run (from make_run: 10 classes).
+BAD_PREDICTIONS = {
+    "truncated": ("val", lambda d: _save_raw(d, "val", 1, _good_val()[:300])),
+    "not a zip": ("val", lambda d: _save_raw(d, "val", 1, b"hello, not numpy")),
+    "a single .npy array": ("val", lambda d: _save_raw(d, "val", 1, _npy(np.arange(5)))),
+    "a pickled object": ("val", lambda d: _save_raw(d, "val", 1, _npz(labels=np.array([{"a": 1}], dtype=object)))),
+    "no labels": ("val", lambda d: _save_raw(d, "val", 1, _npz(**{k: v for k, v in fake_predictions(50).items()
+                                                                   if k != "labels"}))),
+    "labels above the classes": ("val", lambda d: _save_raw(d, "val", 1, _good_val(labels=np.full(50, 12)))),
+    "negative preds": ("val", lambda d: _save_raw(d, "val", 1, _good_val(preds=np.full(50, -1)))),
+    "topk classes above the classes": ("val", lambda d: _save_raw(d, "val", 1, _good_val(
+        topk_classes=np.full((50, 5), 10)))),
+    "lengths differ": ("val", lambda d: _save_raw(d, "val", 1, _good_val(preds=np.zeros(49, dtype=np.int64)))),
+    "labels of floats": ("val", lambda d: _save_raw(d, "val", 1, _good_val(labels=np.zeros(50)))),
+    "labels 2-D": ("val", lambda d: _save_raw(d, "val", 1, _good_val(labels=np.zeros((50, 2), dtype=np.int64)))),
+    "confusion the wrong shape": ("train", lambda d: _save_raw(d, "train", 1, _npz(
+        confusion=np.ones((3, 3), dtype=np.int64)))),
+    "confusion a scalar": ("train", lambda d: _save_raw(d, "train", 1, _npz(confusion=np.int64(5)))),
+    "a folder": ("val", lambda d: (runs.prediction_path(d, "val", 1).unlink(),
+                                   runs.prediction_path(d, "val", 1).mkdir())),
+    "a symlink": ("val", lambda d: (runs.prediction_path(d, "val", 1).unlink(),
+                                    runs.prediction_path(d, "val", 1).symlink_to(
+                                        runs.prediction_path(d, "val", 2)))),
+}
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def make_unreadable_run(runs_dir: Path, case: str, **kwargs) -> Path:
+    run_dir = make_run(runs_dir, case, **kwargs)
+    UNREADABLE_CASES[case](run_dir)
     return run_dir

@@ -3,7 +3,9 @@ queued, stopped, killed, resumed and deleted the way the dashboard does it."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fake_runs import make_run
+from conftest import ROOT
+from fake_runs import UNREADABLE_CASES, make_run, make_unreadable_run
 from resnet_core import launcher, runs
 from resnet_core.launcher import TrainForm
 
@@ -126,16 +129,26 @@ def test_folder_state_and_unstarted_folders(tmp_path):
     folder = runs.new_run_dir(tmp_path, "x")
     sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
-        assert launcher.folder_state(folder, sleeper.pid) == "starting"
+        start = runs.process_start_time(sleeper.pid)
+        assert launcher.folder_state(folder, sleeper.pid, start) == "starting"
+        # Not the process we launched (another start time), or no start time and no trainer.
+        assert launcher.folder_state(folder, sleeper.pid, start + 1) == "failed to start"
+        assert launcher.folder_state(folder, sleeper.pid) == "failed to start"
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert launcher.folder_state(folder, sleeper.pid) == "failed to start"
+    assert launcher.folder_state(folder, sleeper.pid, start) == "failed to start"
     assert launcher.unstarted_folders(tmp_path, min_age_s=3600) == []
     assert launcher.unstarted_folders(tmp_path, min_age_s=0) == [folder]
     done = make_run(tmp_path, "done")
     assert launcher.folder_state(done) == "run"
     assert done not in launcher.unstarted_folders(tmp_path, min_age_s=0)
+    # A config.json that is a dangling link is a broken run, listed as unreadable, not a folder still starting.
+    dangling = runs.new_run_dir(tmp_path, "dangling")
+    (dangling / runs.CONFIG_FILE).symlink_to("gone.json")
+    assert launcher.folder_state(dangling) == "run"
+    assert dangling not in launcher.unstarted_folders(tmp_path, min_age_s=0)
+    assert runs.read_run(dangling).problem == "config.json is a symbolic link"
 
 
 def test_delete_refuses_active_runs_and_foreign_folders(tmp_path):
@@ -172,6 +185,97 @@ def test_stop_signals_the_process_group_of_an_active_run_only(tmp_path):
         if sleeper.poll() is None:
             sleeper.kill()
     assert launcher.stop(runs.read_run(make_run(tmp_path, "done"))) is False
+
+
+@pytest.mark.parametrize("name", [runs.CONSOLE_FILE, runs.LOG_FILE])
+def test_log_tail_shows_no_file_a_symlink_leads_to(tmp_path, name):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    run_dir = runs.new_run_dir(tmp_path / "runs", "linked")
+    (run_dir / runs.LOG_FILE).write_text("a log line\n")
+    (run_dir / name).unlink(missing_ok=True)
+    (run_dir / name).symlink_to(secret)
+    assert launcher.log_tail(run_dir) == f"({name} is a symbolic link; not shown)"
+
+
+def test_log_tail_of_a_fifo_or_a_folder_neither_hangs_nor_raises(tmp_path):
+    os.mkfifo(tmp_path / runs.CONSOLE_FILE)  # opening it for reading would wait for a writer
+    assert launcher.log_tail(tmp_path) == f"({runs.CONSOLE_FILE} is not a regular file; not shown)"
+    (tmp_path / runs.CONSOLE_FILE).unlink()
+    (tmp_path / runs.CONSOLE_FILE).mkdir()
+    assert launcher.log_tail(tmp_path) == f"({runs.CONSOLE_FILE} is a folder; not shown)"
+
+
+def _status(run_dir: Path, **changes) -> None:
+    status = json.loads((run_dir / runs.STATUS_FILE).read_text())
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, {**status, **changes})
+
+
+def test_a_run_whose_pid_belongs_to_another_process_is_never_signalled(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        reused = make_run(tmp_path, "reused", state="running", pid=sleeper.pid)
+        _status(reused, pid_start=runs.process_start_time(sleeper.pid) + 1)
+        v1 = make_run(tmp_path, "v1", state="running", pid=sleeper.pid)  # no pid_start: sleep is no trainer
+        _status(v1, pid_start=None)
+        for run_dir in (reused, v1):
+            info = runs.read_run(run_dir)
+            assert info.state == runs.CRASHED
+            assert launcher.stop(replace(info, state="running")) is False  # even when told it runs
+        time.sleep(0.2)
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_resume_refuses_unreadable_read_only_and_older_format_runs(tmp_path):
+    unreadable = make_unreadable_run(tmp_path, "status a list", state="stopped")
+    with pytest.raises(ValueError, match="cannot be read: status.json holds a list"):
+        launcher.resume(unreadable)
+    newer = make_run(tmp_path, "newer", state="stopped")
+    _status(newer, format_version=runs.FORMAT_VERSION + 1)
+    with pytest.raises(ValueError, match="read-only"):
+        launcher.resume(newer)
+    older = make_run(tmp_path, "older", state="stopped")
+    _status(older, format_version=1)
+    with pytest.raises(ValueError, match="format 1"):
+        launcher.resume(older)
+    assert not any((d / runs.CONSOLE_FILE).exists() for d in (unreadable, newer, older))  # nothing started
+
+
+@pytest.mark.parametrize("case", ["config a folder", "status a list", "pid 2**40"])
+def test_an_unreadable_run_can_be_deleted_but_not_stopped(tmp_path, case):
+    bad = make_unreadable_run(tmp_path, case, state="running", epochs_done=1)
+    info = runs.read_run(bad)
+    assert info.state == runs.UNREADABLE and launcher.stop(info) is False
+    launcher.delete_run(bad, tmp_path)
+    assert not bad.exists()
+
+
+def test_an_unreadable_run_whose_trainer_still_runs_is_not_deleted(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        live = make_run(tmp_path, "live", state="running", pid=sleeper.pid, epochs_done=1)
+        UNREADABLE_CASES["config a list"](live)
+        assert runs.read_run(live).state == runs.UNREADABLE
+        with pytest.raises(launcher.RunActiveError, match="live trainer"):
+            launcher.delete_run(live, tmp_path)
+        assert live.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_trainer_that_exits_at_once_leaves_no_zombie(tmp_path):
+    launched = launcher.launch(TrainForm(epochs=1, **TINY), data_dir=tmp_path, runs_dir=tmp_path / "runs",
+                               module="resnet_core.no_such_module")
+    proc = Path(f"/proc/{launched.pid}")
+    deadline = time.time() + 10
+    while proc.exists() and time.time() < deadline:  # nothing here waits for it, nor calls pid_alive
+        time.sleep(0.05)
+    assert not proc.exists(), (proc / "status").read_text()
+    assert "No module named resnet_core.no_such_module" in launcher.log_tail(launched.run_dir)
 
 
 def test_resume_refuses_runs_that_cannot_resume(tmp_path):
@@ -294,3 +398,27 @@ def test_the_form_refuses_whatever_the_trainer_would_refuse():
     # 100-image training set cannot fill one batch of the paper's 128.
     errors = launcher.validate(TrainForm().with_paper_recipe(), train_size=100)
     assert errors == {"batch_size": "100 training images are fewer than one batch of 128."}
+
+
+def test_stop_signals_only_the_trainer_of_a_pipeline_it_does_not_lead(tmp_path, cifar_dir, trainers):
+    """A trainer started from a terminal as `sleep 0.1 | python -m resnet_core.train ... 2>&1 | cat`:
+    the shell leads the process group, so stopping the run signals the trainer alone; it
+    stops gracefully and the rest of the pipeline finishes normally."""
+    pytest.importorskip("resnet_core.train")
+    run_dir = runs.new_run_dir(tmp_path / "runs", "piped")
+    args = launcher.trainer_args(TrainForm(epochs=500, **TINY), data_dir=cifar_dir, runs_dir=tmp_path / "runs",
+                                 run_dir=run_dir)
+    trainer = shlex.join([sys.executable, "-m", launcher.TRAINER_MODULE, *args])
+    out = tmp_path / "piped.log"
+    shell = subprocess.Popen(["bash", "-c", f"sleep 0.1 | {trainer} 2>&1 | cat > {shlex.quote(str(out))}"],
+                             start_new_session=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    trainers.append(shell.pid)
+    info = wait_for(run_dir, lambda i: i.state == "running" and i.status.get("step", 0) > 0,
+                    what="the trainer running")
+    pid = info.status["pid"]
+    assert os.getpgid(pid) == shell.pid != pid  # the shell leads the group, not the trainer
+    assert launcher.stop(info) is True
+    stopped = wait_for(run_dir, lambda i: not i.is_active, what="the trainer to stop")
+    assert stopped.state == "stopped" and stopped.can_resume
+    assert shell.wait(timeout=60) == 0  # the shell and cat were not signalled
+    assert "stopped at epoch" in out.read_text()  # cat passed the trainer's output on to the end

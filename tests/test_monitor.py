@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import string
 
 import pytest
 
@@ -178,3 +180,85 @@ def test_summary_rows_say_what_best_val_is(tmp_path):
     valtest = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "valtest", val_source="test")))
     assert valtest["val split"] == "test (used as validation)" and valtest["best epoch"] == 3
     assert monitor.run_summary_row(runs.read_run(make_run(tmp_path, "v")))["val split"] == "validation split"
+
+
+def test_odd_values_in_status_config_and_rows_read_as_unknown(tmp_path):
+    info = runs.RunInfo(
+        path=tmp_path, run_id="odd", state="running",
+        config={"created": "yesterday", "model": {"name": ["ResNet"]},
+                "config": {"epochs": "ten", "batch_size": [], "depth": {"n": 3}, "lr": "fast", "block": 7},
+                "resolved": {"steps_per_epoch": "x", "total_steps": None, "train_size": "many", "val_size": [1],
+                             "device": ["cpu"]}},
+        status={"epoch": "x", "total_epochs": [], "step": {}, "total_steps": "100", "started_at": "noon",
+                "finished_at": float("nan"), "updated_at": float("inf"), "elapsed_before_s": 10 ** 400,
+                "best_val_acc": "high", "best_epoch": "3", "test_acc": True})
+    hist = MetricsHistory(tmp_path, step_rows=[{"step": "x", "images_per_s": "fast", "time": "now"}],
+                          epoch_rows=[{"epoch": None, "epoch_seconds": [], "peak_memory_mb": "big", "time": -1e309}])
+    p = monitor.compute_progress(info, hist, now=1000.0)
+    assert (p.epoch, p.total_epochs, p.step, p.total_steps, p.steps_per_epoch) == (0, 0, 0, 0, 0)
+    assert (p.images_per_s, p.eta_s, p.elapsed_s, p.peak_memory_mb) == (None, None, None, None)
+    assert (p.best_val_acc, p.best_epoch, p.test_acc, p.last_update_age_s) == (None, None, None, None)
+    row = monitor.run_summary_row(info)
+    assert row["epochs"] == "0/?" and row["time"] == "—" and row["created"] is None
+    assert (row["model"], row["block"], row["batch"], row["lr"], row["device"]) == ("['ResNet']", "7", None, None,
+                                                                                  "['cpu']")
+    assert "many" not in monitor.run_caption(info)  # no train/val sizes that are not numbers
+    # Numbers written as floats still count.
+    info.status = {"epoch": 2.0, "total_epochs": 4.0, "started_at": 10, "finished_at": 70, "elapsed_before_s": 5}
+    p = monitor.compute_progress(info, None, now=1000.0)
+    assert (p.epoch, p.total_epochs, p.elapsed_s) == (2, 4, 65.0)
+
+
+def test_an_unreadable_run_has_a_row_with_its_problem_and_a_badge(tmp_path):
+    info = runs.RunInfo(path=tmp_path, run_id="bad", state=runs.UNREADABLE, problem="status.json holds a list")
+    row = monitor.run_summary_row(info)
+    assert (row["state"], row["problem"], row["model"], row["epochs"]) == ("unreadable", "status.json holds a list",
+                                                                           "?", "0/?")
+    assert runs.UNREADABLE in monitor.STATE_COLOURS and runs.UNREADABLE in monitor.STATE_ICONS
+    assert runs.UNREADABLE in monitor.STATE_HELP
+
+
+def rendered(md: str) -> str:
+    """The text CommonMark leaves of md: a backslash before ASCII punctuation only escapes it."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md)
+
+
+HOSTILE = [
+    ":red[boom] and :blue-background[x] and :orange-badge[y]",
+    ":material/delete_forever: gone, :material_home: too",
+    ":smile: :+1: :streamlit:",
+    "<img src=x onerror=alert(1)> <script>alert(1)</script> &lt;b&gt;",
+    "**bold** __also__ _it_ *it* `code` ~~strike~~ [link](https://example.com) ![img](x.png) <https://x.y>",
+    "links without markup: https://example.com, WWW.example.com and me@example.com",
+    "# heading\n- item\n+ item\n1. one\n> quote\n---\n| a | b |\n|---|---|",
+    "$x^2$ and $$\\int$$",
+    "already \\:red[escaped\\] \\\\ back",
+    "RuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 7.79 GiB total)",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_md_escape_shows_the_same_characters_and_no_markdown(text):
+    md = monitor.md_escape(text)
+    shown = rendered(md)
+    assert shown.replace("\u2060", "") == text  # the same characters, word joiners aside
+    # Every ASCII punctuation character is escaped, but for - . _ inside a word, where they mean nothing.
+    i = 0
+    while i < len(md):
+        if md[i] == "\\":
+            i += 2
+            continue
+        if md[i] in string.punctuation:
+            assert md[i] in "-._" and md[i - 1].isalnum() and md[i + 1].isalnum(), (md, i)
+        i += 1
+    # Streamlit replaces these in the text left after escapes are resolved: icons, emoji, the
+    # logo, and GitHub-flavoured markdown's links without markup.
+    assert ":material/" not in md
+    assert not re.search(r":[\w+-]+:", shown), shown
+    assert not re.search(r"(?i)https?://|www\.|[-.\w+]+@[-\w]+\.", shown), shown
+
+
+def test_md_escape_leaves_run_ids_and_plain_words_as_they_are():
+    assert monitor.md_escape("20250101-120000-r20_a.b") == "20250101-120000-r20_a.b"
+    assert monitor.md_escape("ResNet 20") == "ResNet 20"
+    assert monitor.md_escape(3) == "3"

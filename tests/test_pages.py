@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fake_runs import make_run
-from resnet_core import runs
+from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
+from resnet_core import monitor, runs
 from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -519,3 +519,171 @@ def test_runs_overlay_and_delete_after_a_confirm(folders, sleeper):
     assert not a.exists()
     assert f"Deleted {a.name}" in texts(at)
     assert set(at.dataframe[0].value["run"]) == {b.name, live.name}
+
+
+# ----------------------------------------------------------------------------- bad run folders
+
+HOSTILE_ERROR = ":red[boom] <b>bold</b> :material/delete: **loud** [link](https://example.com)"
+
+
+def _rewrite(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _read_only(run_dir: Path) -> None:
+    _rewrite(run_dir / runs.STATUS_FILE, format_version=runs.FORMAT_VERSION + 1, state="paused")
+
+
+def _format_1(run_dir: Path) -> None:
+    for name in (runs.CONFIG_FILE, runs.STATUS_FILE):
+        _rewrite(run_dir / name, format_version=1)
+
+
+def _odd_values(run_dir: Path) -> None:
+    _rewrite(run_dir / runs.STATUS_FILE, epoch="x", total_epochs=[], step={}, best_val_acc="high",
+             started_at="noon", error=["not", "text"])
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["resolved"].update(train_size="many", steps_per_epoch="x", device=["cpu"])
+    config["model"]["name"] = 20
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+
+
+def _bad_metrics(run_dir: Path) -> None:
+    with open(run_dir / runs.METRICS_FILE, "ab") as f:
+        f.write(b'42\n["x"]\n"step"\n\xff\xfe\n{"type": "step", "step": "x", "epoch": 1}\n{"type": "epoch"}\n')
+
+
+def _linked_log(run_dir: Path) -> None:
+    (run_dir / runs.LOG_FILE).unlink()
+    (run_dir / runs.LOG_FILE).symlink_to("/etc/passwd")
+
+
+# What the pages must show of runs that are not unreadable but odd in other ways.
+ODD_RUNS = {
+    "read-only": (dict(state="stopped"), _read_only),
+    "format 1": (dict(state="stopped"), _format_1),
+    "odd values": (dict(state="failed", error="x"), _odd_values),
+    "bad metrics rows": (dict(state="running", pid=999_999_999), _bad_metrics),
+    "linked log": (dict(state="failed", error="see the log"), _linked_log),
+    "hostile error": (dict(state="failed", error=HOSTILE_ERROR), lambda d: None),
+}
+
+
+def _make_bad(runs_dir: Path, case: str) -> Path:
+    if case in UNREADABLE_CASES:
+        return make_unreadable_run(runs_dir, case, state="stopped", epochs_done=1, total_epochs=2)
+    if case in ODD_RUNS:
+        kwargs, spoil = ODD_RUNS[case]
+        run_dir = make_run(runs_dir, case, epochs_done=1, total_epochs=2, **kwargs)
+        spoil(run_dir)
+        return run_dir
+    split_damage = BAD_PREDICTIONS[case.removeprefix("predictions ")]
+    run_dir = make_run(runs_dir, case, epochs_done=2, total_epochs=2)
+    split_damage[1](run_dir)
+    return run_dir
+
+
+ALL_BAD = [*UNREADABLE_CASES, *ODD_RUNS, *(f"predictions {c}" for c in BAD_PREDICTIONS)]
+
+
+@pytest.fixture(scope="module")
+def all_bad_runs(tmp_path_factory):
+    """One good run, the newest, beside every kind of bad run folder (shared: read, never changed)."""
+    runs_dir = tmp_path_factory.mktemp("bad-runs")
+    good = make_run(runs_dir, "good", created=time.time() + 1000)
+    return runs_dir, good, {case: _make_bad(runs_dir, case) for case in ALL_BAD}
+
+
+@pytest.fixture
+def bad_folders(all_bad_runs, monkeypatch, cifar_dir):
+    runs_dir, good, bad = all_bad_runs
+    monkeypatch.setenv("RESNET_STUDIO_RUNS", str(runs_dir))
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(cifar_dir))
+    return good, bad
+
+
+def markdown_texts(at: AppTest) -> str:
+    """The text of every element that renders markdown."""
+    return "\n".join(str(el.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "toast")
+                     for el in getattr(at, kind))
+
+
+@pytest.mark.parametrize("page", [HOME, TRAIN, ANALYZE, RUNS])
+def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_folders, page):
+    good, bad = bad_folders
+    at = open_page(page)  # asserts that no exception was raised
+    page_text = texts(at)
+    if page == HOME:
+        assert good.name in page_text
+    elif page == TRAIN:
+        assert at.selectbox(key=f"mon_pick_{good.name}").value == good.name and "all epochs done" in page_text
+    elif page == ANALYZE:
+        options = at.selectbox[0].options
+        assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Accuracy", "Images"}
+        assert not {bad[c].name for c in UNREADABLE_CASES} & set(options)  # unreadable runs are left out
+    else:
+        table = at.dataframe[0].value.set_index("run")
+        assert len(table) == len(bad) + 1 and table.loc[good.name, "state"] == "completed"
+        for case in UNREADABLE_CASES:
+            assert table.loc[bad[case].name, "state"] == runs.UNREADABLE
+            assert table.loc[bad[case].name, "problem"] == runs.read_run(bad[case]).problem
+        assert "read-only" in table.loc[bad["read-only"].name, "problem"]
+
+
+@pytest.mark.parametrize("case", ["status a FIFO", "config a list", *ODD_RUNS])
+def test_a_bad_runs_monitor_and_details_render_and_it_can_be_deleted(folders, case):
+    good = make_run(folders, "good", epochs_done=1, total_epochs=1)
+    run_dir = _make_bad(folders, case)
+    info = runs.read_run(run_dir)
+    train = open_page(TRAIN, {"run": run_dir.name})
+    runs_page = open_page(RUNS)
+    runs_page.selectbox(key="runs_pick").set_value(run_dir.name).run()
+    assert not runs_page.exception, [e.value for e in runs_page.exception]
+    for at in (train, runs_page):
+        page = texts(at)
+        assert "root:x:0:0" not in page  # a linked log stays unread
+        if info.problem:
+            assert monitor.md_escape(info.problem) in page
+        if info.note:
+            assert info.note in page
+        assert HOSTILE_ERROR not in markdown_texts(at)  # never as markdown
+    if info.problem or info.note:
+        assert not [b for b in train.button if b.key == "mon_resume"]
+    if case == "hostile error":
+        assert f"failed: {monitor.md_escape(HOSTILE_ERROR)}" in texts(train)
+    if case == "linked log":
+        assert f"({runs.LOG_FILE} is a symbolic link; not shown)" in texts(runs_page)
+    # Deleting it works as for any other run.
+    runs_page.button(key="runs_delete").click().run()
+    runs_page.button(key="runs_delete_yes").click().run()
+    assert not run_dir.exists() and good.exists()
+
+
+# Every case of BAD_PREDICTIONS raises the same error (test_runs.py); one of each split is enough here.
+@pytest.mark.parametrize("case", ["truncated", "labels above the classes", "confusion the wrong shape"])
+def test_analyze_says_which_epoch_cannot_be_shown(bad_folders, case):
+    _, bad = bad_folders
+    split, _ = BAD_PREDICTIONS[case]
+    at = open_page(ANALYZE, {"run": bad[f"predictions {case}"].name})
+    at.segmented_control(key="an_split").set_value(split).run()
+    at.select_slider[0].set_value(1).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Epoch 1 of the ") and "cannot be shown" in errors[0]
+    at.select_slider[0].set_value(2).run()  # the next epoch reads well
+    assert not at.error and {m.label for m in at.metric} >= {"Accuracy", "Images"}
+
+
+def test_analyze_shows_class_names_as_text_not_markdown(folders):
+    run_dir = make_run(folders, "hostile-classes")
+    hostile = [":red[cat]", "**dog**", "<b>bird</b>", ":material/delete:", "[frog](https://x.y)", "deer", "horse",
+               "ship", "truck", "plane"]
+    _rewrite(run_dir / runs.CONFIG_FILE, classes=hostile)
+    at = open_page(ANALYZE)
+    pairs = [b for b in at.button if b.key and b.key.startswith("an_pair_")]
+    for b in pairs:
+        t, p = map(int, b.key.split("_")[2:])
+        assert b.label.startswith(f"{monitor.md_escape(hostile[t])} → {monitor.md_escape(hostile[p])} · ")
+    pairs[0].click().run()
+    t, p = map(int, pairs[0].key.split("_")[2:])
+    assert f"**true {monitor.md_escape(hostile[t])} → predicted {monitor.md_escape(hostile[p])}**" in markdown_texts(at)

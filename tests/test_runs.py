@@ -5,7 +5,9 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
+from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
 from resnet_core import runs
 
 
@@ -51,8 +53,10 @@ def test_metrics_are_read_incrementally_and_half_lines_wait(tmp_path):
 def _fake_run(runs_dir, name, state, pid, created):
     run_dir = runs_dir / name
     run_dir.mkdir()
-    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, {"format_version": 1, "created": created, "config": {}})
-    runs.atomic_write_json(run_dir / runs.STATUS_FILE, {"state": state, "pid": pid})
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, {"format_version": runs.FORMAT_VERSION, "created": created,
+                                                         "config": {}})
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": state,
+                                                         "pid": pid, "pid_start": runs.process_start_time(pid)})
     return run_dir
 
 
@@ -85,9 +89,203 @@ def test_a_zombie_child_is_not_alive():
 
 
 def test_recorded_epochs_and_predictions_round_trip(tmp_path):
-    runs.save_predictions(tmp_path, "val", 2, labels=np.array([1, 2]))
-    runs.save_predictions(tmp_path, "val", 10, labels=np.array([3]))
-    runs.save_predictions(tmp_path, "train", 2, confusion=np.eye(2, dtype=np.int64))
+    def one(label):
+        return dict(indices=np.array([7]), labels=np.array([label]), preds=np.array([label]),
+                    topk_classes=np.array([[label, 0]]), topk_probs=np.array([[0.9, 0.1]], dtype=np.float32),
+                    loss=np.array([0.1], dtype=np.float32))
+
+    runs.save_predictions(tmp_path, "val", 2, **one(1))
+    runs.save_predictions(tmp_path, "val", 10, **one(3))
+    runs.save_predictions(tmp_path, "train", 2, confusion=np.eye(4, dtype=np.int64))
     assert runs.recorded_epochs(tmp_path, "val") == [2, 10]
     assert runs.recorded_epochs(tmp_path, "test") == []
-    assert runs.load_predictions(tmp_path, "val", 10)["labels"].tolist() == [3]
+    assert runs.load_predictions(tmp_path, "val", 10, num_classes=4)["labels"].tolist() == [3]
+    assert runs.load_predictions(tmp_path, "train", 2, num_classes=4)["confusion"].shape == (4, 4)
+    # Without num_classes the run's config.json says how many classes there are.
+    runs.atomic_write_json(tmp_path / runs.CONFIG_FILE, {"classes": ["a", "b", "c", "d"]})
+    assert runs.load_predictions(tmp_path, "val", 2)["preds"].tolist() == [1]
+
+
+# ----------------------------------------------------------------------------- bad folders never raise
+
+@pytest.mark.parametrize("case", list(UNREADABLE_CASES))
+def test_an_unreadable_folder_is_listed_with_its_reason_and_the_other_runs_read_as_before(tmp_path, case):
+    good = make_run(tmp_path, "good", created=time.time() - 10)
+    bad = make_unreadable_run(tmp_path, case, state="stopped")
+    info = runs.read_run(bad)
+    assert info.state == runs.UNREADABLE and not info.is_active and not info.can_resume
+    assert case.split()[0] in info.problem and "\n" not in info.problem and len(info.problem) < 160
+    listed = {r.run_id: (r.state, r.problem) for r in runs.list_runs(tmp_path)}
+    assert listed == {good.name: ("completed", None), bad.name: (runs.UNREADABLE, info.problem)}
+    # What else a page reads of it does not raise either.
+    assert [r["epoch"] for r in runs.read_metrics(bad) if r["type"] == "epoch"] == [1, 2, 3]
+    assert runs.recorded_epochs(bad, "val") == [1, 2, 3]
+
+
+@pytest.mark.parametrize("pid", ["1234", 2 ** 40, -1, True, 0, None, 1.5, [1]])
+def test_a_bad_pid_is_never_alive_and_never_raises(pid):
+    child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)  # until it has exited, unreaped
+    assert runs.pid_alive(pid) is False
+    assert runs.process_start_time(pid) is None
+    assert runs.trainer_alive({"pid": pid, "pid_start": 1}) is False
+    assert runs.trainer_alive({"pid": pid}) is False
+    # waitpid(-1) or waitpid(0) would have reaped some child of ours, stealing its exit status.
+    assert child.wait() == 3
+
+
+def test_process_start_time_reads_field_22_past_a_command_name_with_spaces_and_parentheses(tmp_path):
+    own = open("/proc/self/stat").read()  # this process: python, a plain name
+    assert runs.process_start_time(os.getpid()) == int(own.rsplit(")", 1)[1].split()[19])
+    odd = tmp_path / "x) 1 2 (y"  # the kernel names a process after the file it runs
+    odd.symlink_to("/bin/sleep")
+    proc = subprocess.Popen([str(odd), "30"])
+    try:
+        prefix = f"{proc.pid} (x) 1 2 (y) "
+        deadline = time.time() + 10
+        while not (stat := open(f"/proc/{proc.pid}/stat").read()).startswith(prefix) and time.time() < deadline:
+            time.sleep(0.01)  # until the forked copy of this process has become sleep
+        assert stat.startswith(prefix)
+        assert runs.process_start_time(proc.pid) == int(stat[len(prefix):].split()[19])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_reused_pid_never_makes_a_run_look_alive(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    python = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "resnet_core.train"])
+    try:
+        deadline = time.time() + 10
+        while b"time.sleep" not in open(f"/proc/{python.pid}/cmdline", "rb").read() and time.time() < deadline:
+            time.sleep(0.01)  # until it has replaced the forked copy of this process
+        start = runs.process_start_time(sleeper.pid)
+        assert runs.trainer_alive({"pid": sleeper.pid, "pid_start": start})
+        # The same pid, started at another time: another process got the dead trainer's pid.
+        assert not runs.trainer_alive({"pid": sleeper.pid, "pid_start": start + 1})
+        # Format 1 recorded no start time: only a process running resnet_core.train passes.
+        assert not runs.trainer_alive({"pid": sleeper.pid})
+        assert runs.trainer_alive({"pid": python.pid})
+        run_dir = make_run(tmp_path, "reused", state="running", pid=sleeper.pid, epochs_done=1)
+        assert runs.read_run(run_dir).state == "running"
+        status = json.loads((run_dir / runs.STATUS_FILE).read_text())
+        runs.atomic_write_json(run_dir / runs.STATUS_FILE, {**status, "pid_start": start + 1})
+        assert runs.read_run(run_dir).state == runs.CRASHED
+    finally:
+        for proc in (sleeper, python):
+            proc.kill()
+            proc.wait()
+
+
+def _set_versions(run_dir, config_version, status_version, **status_changes):
+    for name, version, changes in ((runs.CONFIG_FILE, config_version, {}),
+                                   (runs.STATUS_FILE, status_version, status_changes)):
+        record = json.loads((run_dir / name).read_text())
+        runs.atomic_write_json(run_dir / name, {**record, **changes, "format_version": version})
+
+
+def test_a_newer_format_is_read_only_and_format_1_reads_but_does_not_resume(tmp_path):
+    newer = make_run(tmp_path, "newer", state="stopped", epochs_done=2, total_epochs=4)
+    _set_versions(newer, runs.FORMAT_VERSION, runs.FORMAT_VERSION + 1, state="paused")  # a state we do not know
+    info = runs.read_run(newer)
+    assert info.read_only and info.state == "paused" and info.problem is None
+    assert "newer" in info.note and "read-only" in info.note
+    assert not info.can_resume and (newer / runs.LAST_CHECKPOINT).exists()
+
+    old = make_run(tmp_path, "v1", state="stopped", epochs_done=2, total_epochs=4, val_source="test")
+    _set_versions(old, 1, 1)
+    info = runs.read_run(old)
+    assert (info.state, info.read_only, info.problem) == ("stopped", False, None)
+    assert info.config["resolved"]["val_source"] == "test" and info.status["epoch"] == 2
+    assert "format 1" in info.note and not info.can_resume
+
+    same = runs.read_run(make_run(tmp_path, "same", state="stopped", epochs_done=2, total_epochs=4))
+    assert same.note is None and not same.read_only and same.can_resume
+
+
+def test_temp_files_of_a_killed_writer_go_when_no_trainer_writes_to_the_folder(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        folders = {
+            "stopped": make_run(tmp_path, "stopped", state="stopped", epochs_done=1),
+            "crashed": make_run(tmp_path, "crashed", state="running", pid=999_999_999, epochs_done=1),
+            "running": make_run(tmp_path, "running", state="running", pid=sleeper.pid, epochs_done=1),
+            "unreadable": make_unreadable_run(tmp_path, "status a list", epochs_done=1),
+            "read-only": make_run(tmp_path, "read-only", epochs_done=1),
+        }
+        _set_versions(folders["read-only"], runs.FORMAT_VERSION + 1, runs.FORMAT_VERSION + 1)
+        old = time.time() - 2 * runs.STALE_TEMP_AGE_S
+        temps = {}
+        for what, run_dir in folders.items():
+            temps[what] = [run_dir / ".status.json.k2j4.tmp", run_dir / ".last.pt.tmp",
+                           run_dir / runs.PREDICTIONS_DIR / ".val_epoch_002.npz.x1y2.tmp"]
+            for path in temps[what]:
+                path.write_bytes(b"half")
+                os.utime(path, (old, old))
+            (run_dir / ".notes").write_text("mine")  # hidden, but not a temp file
+            (run_dir / "draft.tmp").write_text("mine")  # a temp name, but not hidden: not ours
+        fresh = folders["stopped"] / ".config.json.abcd.tmp"  # a trainer resumed a moment ago may write it
+        fresh.write_bytes(b"being written")
+
+        assert {r.state for r in runs.list_runs(tmp_path)} >= {"stopped", runs.CRASHED, "running", runs.UNREADABLE}
+        for what, paths in temps.items():
+            gone = what in ("stopped", "crashed")
+            assert [p.exists() for p in paths] == [not gone] * 3, what
+            assert (folders[what] / ".notes").exists() and (folders[what] / "draft.tmp").exists()
+        assert fresh.exists()
+        # The trainer calls it on resume, when no age matters: nothing else writes there then.
+        assert runs.remove_stale_temp_files(folders["stopped"]) == [fresh]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_metrics_rows_that_are_not_rows_of_the_format_are_skipped(tmp_path):
+    good = [{"type": "step", "epoch": 1, "step": 5, "loss": 1.0}, {"type": "epoch", "epoch": 1, "step": 10},
+            {"type": "test", "epoch": 1, "test_acc": 0.5}, {"type": "note", "text": "kept: no epoch is needed"}]
+    lines = [json.dumps(good[0]).encode(), b"42", b"[1, 2]", b'"a string"', b"null", b"\xff\xfe binary",
+             '{"type": "step", "epoch": 1, "step": 6, "loss": "caf\xe9"}'.encode("latin-1"),
+             json.dumps(good[1]).encode(), b'{"type": "step", "epoch": "1", "step": 7}',
+             b'{"type": "epoch", "epoch": 2, "step": null}', b'{"type": "test", "epoch": [2]}',
+             b"[" * 100_000, json.dumps(good[2]).encode(), json.dumps(good[3]).encode()]
+    (tmp_path / runs.METRICS_FILE).write_bytes(b"\n".join(lines) + b"\n")
+    assert runs.read_metrics(tmp_path) == good
+
+
+@pytest.mark.parametrize("make_bad", [lambda p: p.mkdir(), lambda p: p.symlink_to("/etc/hostname"),
+                                      lambda p: os.mkfifo(p)], ids=["a folder", "a symlink", "a FIFO"])
+def test_a_metrics_file_that_is_no_file_reads_as_none(tmp_path, make_bad):
+    make_bad(tmp_path / runs.METRICS_FILE)
+    assert runs.read_metrics_since(tmp_path, None) == ([], None, False)
+
+
+@pytest.mark.parametrize("case", list(BAD_PREDICTIONS))
+def test_damaged_or_inconsistent_predictions_raise_one_documented_error(tmp_path, case):
+    run_dir = make_run(tmp_path, "r", epochs_done=2, total_epochs=2)
+    split, damage = BAD_PREDICTIONS[case]
+    damage(run_dir)
+    assert 1 in runs.recorded_epochs(run_dir, split)
+    with pytest.raises(runs.RunFolderError, match=rf"predictions/{split}_epoch_001\.npz") as e:
+        runs.load_predictions(run_dir, split, 1)
+    assert "\n" not in str(e.value)
+    assert isinstance(e.value, ValueError)
+    assert runs.load_predictions(run_dir, split, 2)  # the other epochs still load
+    assert runs.read_run(run_dir).state == "completed"
+
+
+def test_predictions_are_read_only_from_inside_the_run_folder(tmp_path):
+    run_dir = make_run(tmp_path, "r", epochs_done=1, total_epochs=1)
+    elsewhere = tmp_path / "elsewhere"
+    (run_dir / runs.PREDICTIONS_DIR).rename(elsewhere)
+    (run_dir / runs.PREDICTIONS_DIR).symlink_to(elsewhere)
+    assert runs.recorded_epochs(run_dir, "val") == []
+    with pytest.raises(runs.RunFolderError, match="symbolic link"):
+        runs.load_predictions(run_dir, "val", 1)
+    with pytest.raises(runs.RunFolderError, match="does not exist"):
+        runs.load_predictions(make_run(tmp_path, "none", epochs_done=0), "val", 1)
+    no_classes = make_run(tmp_path, "no-classes", epochs_done=1, total_epochs=1)
+    config = json.loads((no_classes / runs.CONFIG_FILE).read_text())
+    runs.atomic_write_json(no_classes / runs.CONFIG_FILE, {**config, "classes": None})
+    with pytest.raises(runs.RunFolderError, match="lists no classes"):
+        runs.load_predictions(no_classes, "val", 1)

@@ -537,3 +537,14 @@ def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, c
     (run_dir / "train.log").symlink_to(outside)
     assert main(["--resume", str(run_dir)]) == 2
     assert "train.log is a symlink" in capsys.readouterr().err and outside.read_text() == "keep\n"
+
+
+def test_resume_removes_the_temp_files_a_kill_left(cifar_dir, tmp_path):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    leftovers = [run_dir / ".last.pt.k2j4.tmp", run_dir / ".status.json.x1.tmp",
+                 run_dir / "predictions" / ".val_epoch_002.npz.a9.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half a write")
+    assert main(["--resume", str(run_dir)]) == 0
+    assert not any(p.exists() for p in leftovers)
+    assert not list(run_dir.rglob("*.tmp")) and runs.read_run(run_dir).state == "completed"
