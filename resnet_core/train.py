@@ -773,6 +773,8 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         cfg.data_dir = recorded_data  # absolute: a resume from another working folder reads the same data
     info = runs.read_run(run_dir)
     state = info.state if info is not None else "unknown"
+    if info is not None and (info.problem or info.read_only):  # e.g. a status.json that cannot say who runs it
+        raise Refused(f"--resume: {run_dir} cannot be resumed: {info.problem or info.note}")
     if state in runs.ACTIVE_STATES:
         raise Refused(f"--resume: {run_dir} is still {state} (pid {info.status.get('pid')})")
     if state == "completed":
