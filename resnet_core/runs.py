@@ -36,7 +36,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
 ``status.json``
     Written before ``config.json`` exists, then replaced atomically (temp file +
     ``os.replace``) on every change of state, step row and epoch: ``format_version``,
-    ``state``, ``pid``, ``epoch`` (completed epochs), ``step`` (optimizer steps taken),
+    ``state``, ``pid``, ``pid_start`` (the trainer's start time as the kernel gives it:
+    field 22 of ``/proc/<pid>/stat``, clock ticks since boot; null where unknown),
+    ``epoch`` (completed epochs), ``step`` (optimizer steps taken),
     ``total_epochs``, ``total_steps``, ``created_at``, ``started_at``, ``updated_at``,
     ``finished_at`` (unix seconds or null; ``started_at`` is the latest session's),
     ``elapsed_before_s`` (seconds the earlier sessions of a resumed run took),
@@ -46,8 +48,11 @@ trainer resumes only folders of its own version, so no folder mixes two.
     of: ``queued`` (waiting for the device lock, see :func:`device_lock_path`),
     ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
     and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
-    A reader that finds ``queued`` or ``running`` while the pid is gone reports
-    ``crashed`` (see :func:`read_run`): the trainer was killed.
+    A reader that finds ``queued`` or ``running`` while that trainer is gone reports
+    ``crashed`` (see :func:`read_run`): the trainer was killed. The pid is trusted only
+    while a process with it runs, is no zombie and has the recorded ``pid_start``
+    (without one, as in version 1: its command line runs ``resnet_core.train``), so a
+    reused pid never makes a run look alive and Stop never signals another process.
 
 ``metrics.jsonl``
     One JSON object a line, appended and flushed as training goes. Step rows every few
@@ -88,8 +93,29 @@ trainer resumes only folders of its own version, so no folder mixes two.
     class, columns = predicted class), accumulated over the epoch's augmented batches.
 
 ``train.log``
-    The trainer's log. ``console.log``: stdout and stderr of a trainer launched by the
-    dashboard (tracebacks from before logging starts land there).
+    The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
+    and stderr of a trainer launched by the dashboard (a refusal before the run starts
+    lands there as one line).
+
+Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
+kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
+runs that are not active, not unreadable and not read-only, once they are a minute old.
+
+Reading never raises
+--------------------
+Readers open run files without following symlinks. A folder whose config.json or
+status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
+object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
+that are not a list of strings, a ``created`` that is not a number, an unknown state, a
+pid that is not an int in 1..2**31-1, a ``pid_start`` that is not an int >= 0, a
+``format_version`` that is not an int >= 1) reads with the derived state ``unreadable``
+and a one-line :attr:`RunInfo.problem`: it is listed, never resumed, and can be deleted.
+A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
+:attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
+normally, with a note, and is not resumed either. metrics.jsonl lines that are not
+objects, and rows whose ``epoch`` or ``step`` is not an int, are skipped;
+:func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
+inconsistent file.
 """
 
 from __future__ import annotations
