@@ -181,10 +181,11 @@ with gal_col:
                 problem = f"Images unavailable: {e}"
             if problem:
                 images = None
-                st.warning(problem, icon=":material/image_not_supported:")
+                st.warning(md_escape(problem), icon=":material/image_not_supported:")
+            # The folder comes from config.json: escaped, not put in a code span it could close.
             st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
-                       f"images from the {gallery.SET_NAMES[source]} set in `{images_from.path}`, "
-                       f"{images_from.note}")
+                       f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
+                       f"{md_escape(images_from.note)}")
             st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
 
 bottom_l, bottom_r = st.columns([2, 3], gap="large")

@@ -187,5 +187,14 @@ def plan_errors(cfg: TrainConfig, train_set_images: int) -> dict[str, str]:
     if cfg.max_steps > cfg.epochs * plan.steps_per_epoch:
         return {"max_steps": f"max steps {cfg.max_steps:,} is more than {cfg.epochs} epochs of "
                              f"{plan.steps_per_epoch:,} steps"}
+    # Warm-up and lr drops are given in epochs; max_steps may end the run sooner.
+    spe, total = plan.steps_per_epoch, plan.total_steps
+    if round(cfg.warmup_epochs * spe) >= total > 0 and cfg.warmup_epochs:
+        return {"warmup_epochs": f"a warm-up of {round(cfg.warmup_epochs * spe):,} steps is not shorter than "
+                                 f"the run's {total:,} steps"}
+    late = [m for m in cfg.milestones if round(m * spe) >= total]
+    if late and cfg.schedule == "multistep":
+        return {"milestones": f"milestones {', '.join(f'{m:g}' for m in late)} (epochs) fall at or after "
+                              f"the run's last step ({total:,})"}
     return {}
 

@@ -114,8 +114,11 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
         raise DataError(f"{path} is not a CIFAR-10 batch: keys {sorted(batch)} lack 'data' and 'labels'")
-    data = np.asarray(batch["data"])
-    labels = np.asarray(batch["labels"], dtype=np.int64)
+    try:
+        data = np.asarray(batch["data"])
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:  # labels such as ["x"] or 2**70
+        raise DataError(f"{path}: 'data' or 'labels' is not an array of numbers ({type(e).__name__}: {e})") from e
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
     if labels.shape != (data.shape[0],):

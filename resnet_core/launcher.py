@@ -263,7 +263,9 @@ class Launched:
 
 def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> Launched:
     """Start the trainer in its own session with its output in run_dir/console.log."""
-    with open(run_dir / runs.CONSOLE_FILE, "ab") as log:
+    # O_NOFOLLOW: a link planted at console.log must not send the output elsewhere.
+    fd = os.open(run_dir / runs.CONSOLE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
@@ -317,20 +319,21 @@ def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
     """Ask an active run's trainer to stop. False, and nothing signalled, unless status.json
     names a live trainer (runs.trainer_alive: never a process that got a dead trainer's pid).
 
-    A trainer that leads its process group (one the dashboard launched) gets the signal with
-    its whole group, its data-loader workers included; one that does not (started from a
-    terminal inside a pipeline, ``... | tee log``, whose group the shell or another command
-    of the pipeline leads) gets it alone, so that the rest of its pipeline lives on.
+    A trainer that leads its own session (one the dashboard launched with
+    start_new_session) gets the signal with its whole process group, any helper processes
+    included; any other (started from a terminal, maybe inside a pipeline such as
+    ``... | tee log``, whose group it may lead together with tee) gets it alone, so that
+    the rest of its pipeline lives on and passes the trainer's last lines along.
     """
     if not info.is_active or not runs.trainer_alive(info.status):
         return False
     pid = info.status["pid"]
     try:
-        if os.getpgid(pid) == pid:
+        if os.getsid(pid) == pid:
             os.killpg(pid, sig)
         else:
             os.kill(pid, sig)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # gone meanwhile, or another user's trainer
         return False
     return True
 

@@ -121,6 +121,7 @@ inconsistent file.
 from __future__ import annotations
 
 import errno
+import fcntl
 import fnmatch
 import io
 import json
@@ -128,6 +129,7 @@ import math
 import os
 import re
 import stat
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -227,11 +229,30 @@ def prediction_path(run_dir: Path, split: str, epoch: int) -> Path:
 
 def save_predictions(run_dir: Path, split: str, epoch: int, **arrays: np.ndarray) -> Path:
     path = prediction_path(run_dir, split, epoch)
+    if path.parent.is_symlink():  # the files would land wherever the link points
+        raise RunFolderError(f"{path.parent} is a symbolic link; predictions are not written through it")
     path.parent.mkdir(exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+class RunBusy(Exception):
+    """Another process already writes this run folder."""
+
+
+def claim_run_dir(run_dir: Path) -> int:
+    """Take the one-writer claim on a run folder: an exclusive flock on the folder itself
+    (no file is created), held until the returned descriptor is closed or the process
+    ends, so two trainers (say, two resumes clicked at once) never write the same run."""
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunBusy(f"{run_dir} is being written by another trainer") from None
+    return fd
 
 
 def device_lock_path(runs_dir: Path, device: str) -> Path:
@@ -255,7 +276,12 @@ def open_run_file(run_dir: Path, name: str) -> BinaryIO:
     a readable regular file.
     """
     parts = PurePath(name).parts
-    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except OSError as e:  # e.g. a folder of another user's that this one may not read
+        raise RunFolderError(f"the run folder cannot be opened ({e.strerror or e})") from e
     for depth, part in enumerate(parts, 1):
         last = depth == len(parts)
         # O_NONBLOCK: opening a FIFO must not wait for a writer (reads of regular files ignore it).
@@ -343,6 +369,15 @@ def _is_pid(value: Any) -> bool:
     return _is_int(value) and 0 < value <= _MAX_PID
 
 
+def _ps_command(pid: int) -> str:
+    """The command line of pid as ps prints it; "" when ps cannot say."""
+    try:
+        return subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True,
+                              timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def _has_proc() -> bool:
     return os.path.exists("/proc/self/stat")
 
@@ -406,8 +441,8 @@ def trainer_alive(status: Mapping) -> bool:
     pid = status.get("pid")
     if not pid_alive(pid):
         return False
-    if not _has_proc():
-        return True  # nothing more to compare on this system
+    if not _has_proc():  # macOS: no start times to compare, but ps shows the command line
+        return TRAINER_MODULE in _ps_command(pid)
     start = status.get("pid_start")
     if _is_int(start):
         return process_start_time(pid) == start
@@ -607,7 +642,8 @@ def _metrics_row(line: bytes) -> dict | None:
     kind = row.get("type")
     if kind in ("step", "epoch", "test"):
         for key in ("epoch", "step"):
-            if (key == kind or key in row) and not _is_int(row.get(key)):
+            # 0..2**53: counts a float can hold, which the charts divide and plot
+            if (key == kind or key in row) and not (_is_int(row.get(key)) and 0 <= row[key] <= 2 ** 53):
                 return None
     return row
 

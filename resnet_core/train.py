@@ -713,8 +713,9 @@ def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """What can be judged before reading 180 MB of data: the fields, and the device."""
-    problems = config_errors(cfg)
+    """What can be judged before reading 180 MB of data: the fields, and the device.
+    Milestones and warm-up wait for the plan: a preset may still set the run's length."""
+    problems = {k: v for k, v in config_errors(cfg).items() if k not in ("milestones", "warmup_epochs")}
     if problems:
         raise Refused("; ".join(problems.values()))
     try:
@@ -779,7 +780,7 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         raise Refused(f"--resume: {run_dir} is still {state} (pid {info.status.get('pid')})")
     if state == "completed":
         raise Refused(f"--resume: {run_dir} already completed")
-    for name in (runs.METRICS_FILE, runs.LOG_FILE):  # the two files a trainer appends to
+    for name in (runs.METRICS_FILE, runs.LOG_FILE, runs.PREDICTIONS_DIR):  # appended to, or written into
         if (run_dir / name).is_symlink():
             raise Refused(f"--resume: {run_dir / name} is a symlink; refusing to write through it")
     checkpoint = run_dir / runs.LAST_CHECKPOINT
@@ -860,43 +861,58 @@ def setup_logging(run_dir: Path) -> None:
     trace_log.addHandler(file_handler)
 
 
+def claim(run_dir: Path, stack: contextlib.ExitStack) -> None:
+    """Become the one writer of run_dir until stack closes, or Refused if a trainer is."""
+    try:
+        stack.callback(os.close, runs.claim_run_dir(run_dir))
+    except runs.RunBusy as e:
+        raise Refused(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, args, typed = parse(argv)
-    try:
-        checkpoint = None
-        if args.resume:
-            run_dir = Path(args.resume)
-            cfg, checkpoint = check_resumable(run_dir)
-        check_config(cfg)
-        if not args.resume:
-            run_dir = Path(args.run_dir) if args.run_dir else None
-            if run_dir is not None:
-                check_new_run_dir(run_dir)
-            else:
-                check_runs_dir(Path(cfg.runs_dir))
-        data = load_data(cfg)
-        cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
-        if args.dry_run:
-            print_dry_run(cfg, plan, data)
-            return 0
-        if run_dir is None:
-            try:
-                run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
-            except OSError as e:
-                raise Refused(f"--runs-dir {cfg.runs_dir}: {e.strerror or e}") from None
-        elif not args.resume:
-            run_dir.mkdir(parents=True, exist_ok=True)
-    except Refused as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    stop = StopRequested()
-    stop.install()
-    setup_logging(run_dir)
-    log.info("run folder: %s", run_dir)
-    if args.resume:  # no trainer writes here now (checked above): temp files are a kill's leftovers
-        for path in runs.remove_stale_temp_files(run_dir):
-            log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
-    return Run(cfg, plan, data, run_dir, stop, checkpoint).execute()
+    with contextlib.ExitStack() as held:  # the claim on the run folder, released on return
+        try:
+            checkpoint = None
+            if args.resume:
+                run_dir = Path(args.resume)
+                if run_dir.is_dir():  # else check_resumable says what it is
+                    claim(run_dir, held)  # before reading it: two resumes at once never both run
+                cfg, checkpoint = check_resumable(run_dir)
+            check_config(cfg)
+            if not args.resume:
+                run_dir = Path(args.run_dir) if args.run_dir else None
+                if run_dir is not None:
+                    check_new_run_dir(run_dir)
+                else:
+                    check_runs_dir(Path(cfg.runs_dir))
+            if args.dry_run and cfg.download and not dataset_present(cfg.data_dir):
+                raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
+            data = load_data(cfg)
+            cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
+            if args.dry_run:
+                print_dry_run(cfg, plan, data)
+                return 0
+            if run_dir is None:
+                try:
+                    run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
+                except OSError as e:
+                    raise Refused(f"--runs-dir {cfg.runs_dir}: {e.strerror or e}") from None
+            elif not args.resume:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            if not args.resume:
+                claim(run_dir, held)  # a resume clicked while this run starts is refused
+        except Refused as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+        stop = StopRequested()
+        stop.install()
+        setup_logging(run_dir)
+        log.info("run folder: %s", run_dir)
+        if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
+            for path in runs.remove_stale_temp_files(run_dir):
+                log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
+        return Run(cfg, plan, data, run_dir, stop, checkpoint).execute()
 
 
 if __name__ == "__main__":

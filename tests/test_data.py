@@ -46,6 +46,15 @@ def test_truncated_batch_is_a_clear_error(tmp_path):
         load_cifar10(root)
 
 
+@pytest.mark.parametrize("labels", [["x"] * 4, [2 ** 70] * 4, [[1, 2]] * 4])
+def test_labels_that_are_not_numbers_are_a_clear_error(tmp_path, labels):
+    root = write_cifar_folder(tmp_path, 100, 20)
+    with open(root / BATCH_FOLDER / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((4, 3072), np.uint8), b"labels": labels}, f)
+    with pytest.raises(DataError, match="test_batch"):
+        load_cifar10(root)
+
+
 def test_foreign_batch_is_a_clear_error(tmp_path):
     root = write_cifar_folder(tmp_path, 100, 20)
     with open(root / BATCH_FOLDER / "test_batch", "wb") as f:

@@ -335,7 +335,8 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert grid.count('class="rs-card"') == min(expected, 30)
     assert grid.count("data:image/png;base64,") == min(expected, 30)
     assert f"{expected:,} misclassified image" in texts(at)
-    assert f"images from the training set in `{cifar_dir}`, the run's own data folder" in texts(at)
+    own_folder = monitor.md_escape("the run's own data folder")
+    assert f"images from the training set in {monitor.md_escape(cifar_dir)}, {own_folder}" in texts(at)
     # Sorting by loss reorders the same images.
     at.segmented_control(key="an_sort").set_value("loss").run()
     resorted = html_blocks(at)[0]
@@ -376,9 +377,11 @@ def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifa
     differ = int((load_cifar10(cifar_dir).train_labels[preds["indices"]] != preds["labels"]).sum())
     assert differ > 0
     page = texts(at)
-    assert (f"{differ:,} of 200 recorded labels differ from the labels at the same indices of the "
-            f"training set in {cifar_dir}") in page
-    assert "the dashboard's data folder (the run did not record its own)" in page
+    # Shown as markdown, escaped: the folder's path comes from the run's config.json.
+    esc = monitor.md_escape
+    assert esc(f"{differ:,} of 200 recorded labels differ from the labels at the same indices of the "
+               f"training set in {cifar_dir}") in page
+    assert esc("the dashboard's data folder (the run did not record its own)") in page
     grid = html_blocks(at)[0]
     expected = int(((preds["labels"] == t) & (preds["preds"] == p)).sum())
     assert grid.count('class="rs-card"') == min(expected, 30) and "<img" not in grid
@@ -390,7 +393,9 @@ def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, 
     run_dir = make_run(folders, "own", n_val=200, data_dir=own)
     at = open_page(ANALYZE, {"run": run_dir.name})
     next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
-    assert f"in `{own}`, the run's own data folder" in texts(at)
+    esc = monitor.md_escape  # folders come from config.json: shown escaped
+    own_note = esc("the run's own data folder")
+    assert f"in {esc(own)}, {own_note}" in texts(at)
     assert "data:image/png;base64," in html_blocks(at)[0] and "recorded labels differ" not in texts(at)
     # The run's folder is gone: the dashboard's (cifar_dir, another order) is used, caught and named.
     import shutil
@@ -398,8 +403,9 @@ def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, 
     at = open_page(ANALYZE, {"run": run_dir.name})
     next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
     page = texts(at)
-    assert f"the dashboard's data folder: the run's own, {own}, holds no CIFAR-10 any more" in page
-    assert f"of 200 recorded labels differ from the labels at the same indices of the training set in {cifar_dir}" in page
+    assert esc(f"the dashboard's data folder: the run's own, {own}, holds no CIFAR-10 any more") in page
+    assert esc(f"of 200 recorded labels differ from the labels at the same indices of the training set in "
+               f"{cifar_dir}") in page
     assert "<img" not in html_blocks(at)[0]
 
 

@@ -3,10 +3,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
 from resnet_core import runs
 
@@ -248,6 +250,7 @@ def test_metrics_rows_that_are_not_rows_of_the_format_are_skipped(tmp_path):
              '{"type": "step", "epoch": 1, "step": 6, "loss": "caf\xe9"}'.encode("latin-1"),
              json.dumps(good[1]).encode(), b'{"type": "step", "epoch": "1", "step": 7}',
              b'{"type": "epoch", "epoch": 2, "step": null}', b'{"type": "test", "epoch": [2]}',
+             b'{"type": "step", "epoch": 1, "step": 1' + b"0" * 400 + b'}', b'{"type": "epoch", "epoch": -1}',
              b"[" * 100_000, json.dumps(good[2]).encode(), json.dumps(good[3]).encode()]
     (tmp_path / runs.METRICS_FILE).write_bytes(b"\n".join(lines) + b"\n")
     assert runs.read_metrics(tmp_path) == good
@@ -289,3 +292,41 @@ def test_predictions_are_read_only_from_inside_the_run_folder(tmp_path):
     runs.atomic_write_json(no_classes / runs.CONFIG_FILE, {**config, "classes": None})
     with pytest.raises(runs.RunFolderError, match="lists no classes"):
         runs.load_predictions(no_classes, "val", 1)
+
+
+def test_a_run_folder_that_cannot_be_opened_is_unreadable_not_an_error(tmp_path, monkeypatch):
+    locked = make_run(tmp_path, "locked")
+    good = make_run(tmp_path, "good")
+    real_open = os.open
+
+    def no_access(path, flags, *args, **kwargs):  # as for another user's 0700 folder (tests run as root)
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_access)
+    states = {r.path: (r.state, r.problem) for r in runs.list_runs(tmp_path)}
+    assert states[good] == ("completed", None)
+    assert states[locked][0] == runs.UNREADABLE and "cannot be opened (Permission denied)" in states[locked][1]
+
+
+def test_only_one_process_writes_a_run_folder(tmp_path):
+    fd = runs.claim_run_dir(tmp_path)
+    try:
+        with pytest.raises(runs.RunBusy, match="being written by another trainer"):
+            subprocess_claim(tmp_path)
+    finally:
+        os.close(fd)
+    subprocess_claim(tmp_path)  # free again once the holder lets go
+    assert list(tmp_path.iterdir()) == []  # the claim creates no file
+
+
+def subprocess_claim(folder):
+    """claim_run_dir from another process, as a second trainer would try it."""
+    code = ("import sys; from resnet_core import runs\n"
+            "try:\n    runs.claim_run_dir(sys.argv[1])\nexcept runs.RunBusy as e:\n    print(e); sys.exit(3)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if result.returncode == 3:
+        raise runs.RunBusy(result.stdout.strip())
+    assert result.returncode == 0, result.stderr

@@ -229,6 +229,9 @@ def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_th
     (["--val-size", "480"], "20 training images are fewer than one batch of 50"),
     (["--subset", "401"], "subset 401 is larger than the 400 images of the training split"),
     (["--max-steps", "100", "--epochs", "2"], "max steps 100 is more than 2 epochs of 8 steps"),
+    (["--max-steps", "10", "--warmup-epochs", "1.5"], "a warm-up of 12 steps is not shorter than the run's 10 steps"),
+    (["--max-steps", "10", "--schedule", "multistep", "--milestones", "1.5"],
+     "milestones 1.5 (epochs) fall at or after the run's last step (10)"),
     (["--depth", "abc"], "argument --depth: invalid int value: 'abc'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(cifar_dir, tmp_path, capsys, args, message):
@@ -550,3 +553,46 @@ def test_resume_removes_the_temp_files_a_kill_left(cifar_dir, tmp_path):
     assert main(["--resume", str(run_dir)]) == 0
     assert not any(p.exists() for p in leftovers)
     assert not list(run_dir.rglob("*.tmp")) and runs.read_run(run_dir).state == "completed"
+
+
+def test_preset_milestones_and_warmup_are_judged_against_the_presets_length(cifar_dir, capsys):
+    # The paper preset sets 64k iterations: milestones past the default 30 epochs are fine.
+    argv = ["--data-dir", str(cifar_dir), "--preset", "paper", "--batch-size", "50", "--dry-run"]
+    assert main([*argv, "--milestones", "100", "150"]) == 0
+    assert main([*argv, "--warmup-epochs", "40"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["config"]["warmup_epochs"] == 40 and report["total_steps"] == 64_000
+
+
+def test_a_dry_run_never_downloads(tmp_path, capsys):
+    assert main(["--data-dir", str(tmp_path / "data"), "--download", "--dry-run"]) == 2
+    assert "does not download" in capsys.readouterr().err and not (tmp_path / "data").exists()
+
+
+def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from resnet_core import runs; "
+                               "runs.claim_run_dir(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+                               str(run_dir)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = folder_snapshot(run_dir)
+        assert main(["--resume", str(run_dir)]) == 2
+        assert "being written by another trainer" in capsys.readouterr().err
+        assert folder_snapshot(run_dir) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["--resume", str(run_dir)]) == 0
+
+
+def test_resume_refuses_to_write_predictions_through_a_symlink(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    outside = tmp_path / "outside"
+    (run_dir / "predictions").rename(outside)
+    (run_dir / "predictions").symlink_to(outside)
+    before = sorted(p.name for p in outside.iterdir())
+    assert main(["--resume", str(run_dir)]) == 2
+    assert "predictions is a symlink" in capsys.readouterr().err
+    assert sorted(p.name for p in outside.iterdir()) == before
