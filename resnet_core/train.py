@@ -793,7 +793,22 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(state_dict, dict) or k not in state_dict]
     if missing:
         raise Refused(f"--resume: {checkpoint.name} is corrupt: it lacks {', '.join(missing)}")
+    classes = record.get("classes")
+    if not same_shapes(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10):
+        raise Refused(f"--resume: {checkpoint.name} is corrupt: its weights are not those of the recorded "
+                      f"ResNet-{cfg.depth} ({cfg.block}, shortcut {cfg.shortcut})")
     return cfg, state_dict
+
+
+def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:
+    """Whether a checkpoint's model weights fit the model cfg builds (shapes only, no memory)."""
+    try:
+        with torch.device("meta"):
+            model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, num_classes)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        return {k: tuple(v.shape) for k, v in weights.items()} == expected
+    except (AttributeError, TypeError, ValueError):  # not a dict of tensors, or a config no model fits
+        return False
 
 
 def config_from_record(values: dict) -> TrainConfig:

@@ -471,6 +471,8 @@ def folder_snapshot(run_dir: Path) -> dict:
     (lambda d: ((d / "config.json").unlink(), (d / "config.json").mkdir()), "config.json is unreadable"),
     (lambda d: (d / "config.json").write_bytes(b"\xff\xfe\x00garbage"), "config.json is unreadable"),
     (lambda d: (d / "status.json").write_bytes(b"\x00\x01binary"), "status.json"),
+    (lambda d: torch.save({**torch.load(d / "last.pt", weights_only=True),
+                           "model": {"fc.weight": torch.zeros(3, 3)}}, d / "last.pt"), "its weights are not those"),
     (lambda d: (d / "status.json").write_text('{"state": "stopped", "pid": "twelve"}'), "pid"),
 ])
 def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_path, capsys, damage, message):
