@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from .config import TrainConfig
 from .train import Refused, Trainer, check_config, load_data, parse, resolve
 
 
@@ -50,14 +51,14 @@ def run_json(cmd: list[str]) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def compare(argv: list[str], args) -> dict:
+def compare(argv: list[str], cfg: TrainConfig, args) -> dict:
     """Alternate fresh processes of ours and the peer's; the median ratio of their images/s."""
     ours_cmd = [sys.executable, "-m", "resnet_core.bench", *_without_peer_flags(argv)]
-    peer_cmd = [sys.executable, args.peer, "--data", args.data_dir, "--workers", str(args.peer_workers),
-                "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch_size),
-                "--depth", str(args.depth)]
-    if args.device != "auto":
-        peer_cmd += ["--device", args.device.split(":")[0] if args.device.startswith("cuda") else args.device]
+    peer_cmd = [sys.executable, args.peer, "--data", cfg.data_dir, "--workers", str(args.peer_workers),
+                "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch", str(cfg.batch_size),
+                "--depth", str(cfg.depth)]
+    if cfg.device != "auto":
+        peer_cmd += ["--device", cfg.device.split(":")[0] if cfg.device.startswith("cuda") else cfg.device]
     rounds = []
     for r in range(args.rounds):
         peer = run_json(peer_cmd)["train_images_per_s"]
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cfg, args, typed = parse(argv, add_bench_arguments)
     try:
-        if args.peer and not args.data_dir:
+        if args.peer and not cfg.data_dir:
             raise Refused("--peer needs --data-dir")
         check_config(cfg)
         data = load_data(cfg)
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m resnet_core.bench: error: {e}", file=sys.stderr)
         return 2
     if args.peer:
-        print(json.dumps(compare(argv, args)))
+        print(json.dumps(compare(argv, cfg, args)))
         return 0
     trainer = Trainer(cfg, plan)
     trainer.prepare_data(data)

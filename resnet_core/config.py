@@ -9,9 +9,10 @@ its own, :func:`plan_errors` against the training set it will read.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .models import BLOCKS, SHORTCUTS, blocks_per_stage, default_shortcut
 from .runs import safe_name
@@ -32,35 +33,95 @@ PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, sch
                     val_size=0, max_steps=PAPER_ITERATIONS, warmup_epochs=0.0, warmup_mode="linear")
 
 
+def option(default, help: str, *, choices: tuple | None = None, factory=None):
+    """A TrainConfig field: its default, the help text (with units) and its choices. The
+    command line (:func:`add_config_arguments`), the form and the run record all come from
+    these fields; :func:`config_errors` judges their values."""
+    meta = {"help": help, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class TrainConfig:
-    depth: int = 20
-    block: str = "basic"
-    shortcut: str = ""  # "": A for basic blocks, B (projection) for bottlenecks, as each paper's code
-    epochs: int = 30
-    max_steps: int = 0  # stop after this many optimizer steps, even mid-epoch; 0 = all epochs
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    milestones: list[float] = field(default_factory=list)  # multistep, in epochs; [] = 50% and 75%
-    warmup_epochs: float = 0.0
-    warmup_mode: str = "linear"  # linear ramp, or constant lr/10 (the paper's ResNet-110)
-    seed: int = 0
-    split_seed: int = 0  # picks the validation split, so a seed sweep keeps the same images
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None  # None: where the device benefits
-    compile: bool | None = None  # torch.compile the training forward; None: on CUDA only
-    data_dir: str | None = None
-    runs_dir: str = "checkpoints"
-    name: str = ""
-    val_size: int = 5000  # 0: no validation split; the test set is then monitored every epoch
-    subset: int = 0  # train on the first N images of the training split; 0 = all
-    preset: str = ""
-    download: bool = False
-    log_every: int = 20  # steps between step rows in metrics.jsonl
+    depth: int = option(20, "layers: 6n+2 with basic blocks (20, 32, 44, 56, 110, ...), 9n+2 with bottlenecks (164, ...)")
+    block: str = option("basic", "residual block", choices=BLOCKS)
+    shortcut: str = option("", "shortcut option (default: A for basic blocks, B, projection where the shape "
+                               "changes, for bottlenecks)", choices=SHORTCUTS)
+    epochs: int = option(30, "passes over the training split")
+    max_steps: int = option(0, "stop after this many optimizer steps, mid-epoch if need be (0: every step of every "
+                               "epoch; alone it sets the epochs)")
+    batch_size: int = option(128, "images per optimizer step")
+    lr: float = option(0.1, "peak learning rate")
+    momentum: float = option(0.9, "SGD momentum (one-cycle cycles it 0.95 to 0.85)")
+    weight_decay: float = option(1e-4, "L2 penalty per step")
+    schedule: str = option("cosine", "learning-rate schedule", choices=SCHEDULES)
+    milestones: list[float] = option(None, "multistep: epochs at which lr is divided by 10 (default: 50%% and 75%% "
+                                           "of the run)", factory=list)
+    warmup_epochs: float = option(0.0, "epochs of warm-up before the schedule (fractions allowed)")
+    warmup_mode: str = option("linear", "warm-up: a linear ramp, or constant lr/10 as the paper's ResNet-110",
+                              choices=WARMUPS)
+    seed: int = option(0, "weights, shuffling and augmentation (0..2^32-1)")
+    split_seed: int = option(0, "which images form the validation split, independent of --seed (0..2^32-1)")
+    device: str = option("auto", DEVICES_HELP)
+    precision: str = option("auto", "of training steps; evaluation always runs in fp32", choices=PRECISIONS)
+    channels_last: bool | None = option(None, "channels_last memory format (default: on for CUDA and CPU, off for MPS)")
+    compile: bool | None = option(None, "torch.compile the training step (default: on for CUDA; on a CPU it pays off "
+                                        "in long runs)")
+    data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
+    runs_dir: str = option("checkpoints", "folder of run folders")
+    name: str = option("", "run name, part of the run folder's name")
+    val_size: int = option(5000, "validation images carved from the training set; 0: none, and the test set is "
+                                 "evaluated every epoch for monitoring only")
+    subset: int = option(0, "train on the first N images of the training split (0: all)")
+    preset: str = option("", "paper: He et al.'s recipe: all 50k training images, batch 128, lr 0.1 /10 at 32k and "
+                             "48k iterations, stop at exactly 64k, wd 1e-4, momentum 0.9, no validation split (add "
+                             "--val-size 5000 for the 45k/5k protocol); lr 0.01 for 400 iterations from ResNet-110 on",
+                         choices=("paper",))
+    download: bool = option(False, "download CIFAR-10 into --data-dir if it is missing")
+    log_every: int = option(20, "optimizer steps between step rows in metrics.jsonl")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, built from the field. Defaults are suppressed, so the
+    parsed namespace holds exactly the fields the user typed (presets fill only the others)."""
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        help_text = f.metadata["help"] + (f" (default: {default})" if default not in (None, "", []) else "")
+        kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if f.type == "bool | None":
+            parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
+        elif f.type == "bool":
+            parser.add_argument(flag(f.name), action="store_true", **kwargs)
+        elif f.type == "list[float]":
+            parser.add_argument(flag(f.name), type=float, nargs="*", **kwargs)
+        else:
+            kind = {"int": int, "float": float}.get(f.type, str)
+            parser.add_argument(flag(f.name), type=kind, choices=f.metadata["choices"], **kwargs)
+
+
+def config_argv(cfg: TrainConfig, names) -> list[str]:
+    """The command line that gives these fields of cfg (the inverse of add_config_arguments)."""
+    argv: list[str] = []
+    for f in fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        if f.name not in names or value is None or (f.type != "bool" and value == ""):
+            continue
+        if f.type == "bool | None":
+            argv.append(flag(f.name) if value else "--no-" + flag(f.name)[2:])
+        elif f.type == "bool":
+            argv += [flag(f.name)] if value else []
+        elif f.type == "list[float]":
+            argv += [flag(f.name), *map(repr, value)]
+        else:
+            argv += [flag(f.name), repr(value) if isinstance(value, float) else str(value)]
+    return argv
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from pathlib import Path
 from . import runs
 from .models import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
 from .schedule import SCHEDULES
-from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, config_errors,
-                     parse_device, plan_errors)
+from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, config_argv,
+                     config_errors, parse_device, plan_errors)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -201,56 +201,37 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
     return errors
 
 
-# What the form passes to the trainer with the paper preset on; the preset sets the rest.
-PRESET_KEEPS = ("depth", "block", "shortcut", "seed", "device", "precision", "channels_last", "compile", "name")
-
-
-def form_config(form: TrainForm, train_size: int = CIFAR_TRAIN_SIZE) -> TrainConfig:
-    """The TrainConfig the trainer will resolve from a form without type errors (see
-    :func:`validate`), presets applied as on the command line: what the form's summary shows."""
+def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
+    """The TrainConfig a form without type errors (see :func:`validate`) types, and the
+    fields it types: with the paper preset on, only those the preset leaves to the user."""
     switch = {"auto": None, "on": True, "off": False}
     values = dict(depth=int(form.depth), block=form.block, shortcut=form.shortcut, seed=int(form.seed),
                   device=form.device, precision=form.precision, channels_last=switch[form.channels_last],
                   compile=switch[form.compile], name=form.run_name)
     if form.preset_paper:
-        return apply_presets(TrainConfig(preset="paper", **values), set(PRESET_KEEPS), train_size)
-    values.update(epochs=int(form.epochs), batch_size=int(form.batch_size), lr=_as_float(form.lr),
-                  momentum=_as_float(form.momentum), weight_decay=_as_float(form.weight_decay),
-                  schedule=form.schedule, warmup_epochs=_as_float(form.warmup_epochs),
-                  val_size=int(form.val_size), subset=int(form.subset))
-    return apply_presets(TrainConfig(**values), set(values), train_size)
+        values["preset"] = "paper"
+    else:
+        values.update(epochs=int(form.epochs), batch_size=int(form.batch_size), lr=_as_float(form.lr),
+                      momentum=_as_float(form.momentum), weight_decay=_as_float(form.weight_decay),
+                      schedule=form.schedule, warmup_epochs=_as_float(form.warmup_epochs),
+                      val_size=int(form.val_size), subset=int(form.subset))
+    return TrainConfig(**values), set(values)
 
 
-def _fmt_float(x: float) -> str:
-    return repr(float(x))
+def form_config(form: TrainForm, train_size: int = CIFAR_TRAIN_SIZE) -> TrainConfig:
+    """The TrainConfig the trainer will resolve from the form, presets applied as on the
+    command line: what the form's summary shows."""
+    return apply_presets(*form_typed(form), train_size)
 
 
 def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None) -> list[str]:
-    """The trainer's command-line arguments for a valid form (after the module name)."""
-    args = [
-        "--depth", str(int(form.depth)), "--block", form.block, "--shortcut", form.shortcut,
-        "--seed", str(int(form.seed)), "--device", form.device, "--precision", form.precision,
-    ]
-    for name, flag in (("channels_last", "--channels-last"), ("compile", "--compile")):
-        if getattr(form, name) != "auto":
-            args.append(flag if getattr(form, name) == "on" else flag.replace("--", "--no-", 1))
-    if form.preset_paper:
-        args += ["--preset", "paper"]
-    else:
-        args += [
-            "--epochs", str(int(form.epochs)), "--batch-size", str(int(form.batch_size)),
-            "--lr", _fmt_float(_as_float(form.lr)), "--momentum", _fmt_float(_as_float(form.momentum)),
-            "--weight-decay", _fmt_float(_as_float(form.weight_decay)), "--schedule", form.schedule,
-            "--warmup-epochs", f"{_as_float(form.warmup_epochs):g}",
-            "--val-size", str(int(form.val_size)), "--subset", str(int(form.subset)),
-        ]
-    args += ["--data-dir", str(data_dir), "--runs-dir", str(runs_dir)]
-    if form.run_name:
-        args += ["--name", form.run_name]
-    if run_dir is not None:
-        args += ["--run-dir", str(run_dir)]
-    return args
+    """The trainer's command-line arguments for a valid form (after the module name),
+    generated from the same schema the trainer parses them with."""
+    cfg, typed = form_typed(form)
+    cfg = replace(cfg, data_dir=str(data_dir), runs_dir=str(runs_dir))
+    args = config_argv(cfg, typed | {"data_dir", "runs_dir"})
+    return args + (["--run-dir", str(run_dir)] if run_dir is not None else [])
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,12 @@ import torch.nn.functional as F
 
 from . import __version__
 from . import runs
-from .config import (DEVICES_HELP, PRECISIONS, Plan, TrainConfig, apply_presets, config_errors, make_plan,
-                     parse_device, plan_errors)
+from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, make_plan, parse_device,
+                     plan_errors)
 from .data import (Cifar10, DataError, DeviceLoader, channel_stats, dataset_present, load_cifar10, missing_data_message,
                    resolve_data_dir, split_train_val)
-from .models import BLOCKS, SHORTCUTS, build_model, describe_model
-from .schedule import SCHEDULES, WARMUPS, Schedule
+from .models import build_model, describe_model
+from .schedule import Schedule
 from .system import cpu_name
 
 log = logging.getLogger("resnet_core.train")
@@ -625,49 +625,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
-    p = _Parser(prog=PROG, description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--depth", type=int, default=d.depth, help="6n+2 (basic) or 9n+2 (bottleneck)")
-    p.add_argument("--block", choices=BLOCKS, default=d.block)
-    p.add_argument("--shortcut", choices=SHORTCUTS, default=None,
-                   help="default: A for basic blocks, B (projection where the shape changes) for bottlenecks")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=d.max_steps,
-                   help="stop after this many optimizer steps, mid-epoch if need be (0: every step of every epoch; "
-                        "alone it sets the epochs)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
-    p.add_argument("--milestones", type=float, nargs="*", default=d.milestones,
-                   help="multistep: epochs at which lr is divided by 10 (default: 50%% and 75%% of the run)")
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--warmup-mode", choices=WARMUPS, default=d.warmup_mode, help="linear ramp, or constant lr/10 as the paper's ResNet-110")
-    p.add_argument("--seed", type=int, default=d.seed, help="weights, shuffling and augmentation (0..2^32-1)")
-    p.add_argument("--split-seed", type=int, default=d.split_seed,
-                   help="which images form the validation split, independent of --seed (0..2^32-1)")
-    p.add_argument("--device", default=d.device, help=DEVICES_HELP)
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
-                   help="of training steps; evaluation always runs in fp32")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="default: on for CUDA and CPU, off for MPS")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the training step (default: on for CUDA; on a CPU it pays off in long runs)")
-    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
-    p.add_argument("--download", action="store_true", help="download CIFAR-10 into --data-dir if it is missing")
-    p.add_argument("--runs-dir", default=d.runs_dir)
-    p.add_argument("--name", default=d.name, help="run name, part of the run folder's name")
+    p = _Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
+    add_config_arguments(p)  # every training option, from TrainConfig
     p.add_argument("--run-dir", default=None, help="write into this new or empty folder instead of a fresh one under --runs-dir")
-    p.add_argument("--val-size", type=int, default=d.val_size,
-                   help="validation images carved from the training set; 0: none, and the test set is evaluated "
-                        "every epoch for monitoring only")
-    p.add_argument("--subset", type=int, default=d.subset, help="train on the first N images of the training split")
-    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric rows")
-    p.add_argument("--preset", choices=["paper"], default=None,
-                   help="paper: He et al.'s recipe: all 50k training images, batch 128, lr 0.1 /10 at 32k and 48k "
-                        "iterations, stop at exactly 64k, wd 1e-4, momentum 0.9, no validation split "
-                        "(add --val-size 5000 for the 45k/5k protocol); lr 0.01 for 400 iterations from ResNet-110 on")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and check everything, print the plan (last line JSON), write nothing")
@@ -675,20 +635,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str] | None, more_arguments=None) -> tuple[TrainConfig, argparse.Namespace, set[str]]:
-    """The config as typed, the parsed flags, and the config fields given on the command
-    line (presets fill only the others); more_arguments(parser) may add flags (the benchmark's)."""
-    parser, probe = build_parser(), build_parser()
-    for p in (parser, probe):
-        if more_arguments:
-            more_arguments(p)
+    """The config as typed (defaults elsewhere), the parsed flags, and the config fields
+    given on the command line, which presets leave alone; more_arguments(parser) may add
+    flags (the benchmark's)."""
+    parser = build_parser()
+    if more_arguments:
+        more_arguments(parser)
     args = parser.parse_args(argv)
-    # Which flags were typed: parse again with every default suppressed.
-    for action in probe._actions:
-        action.default = argparse.SUPPRESS
-    typed = set(vars(probe.parse_args(argv)))
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    values.update(preset=args.preset or "", shortcut=args.shortcut or "")
-    return TrainConfig(**values), args, typed
+    typed = {f.name for f in dataclasses.fields(TrainConfig)} & set(vars(args))
+    return TrainConfig(**{name: getattr(args, name) for name in typed}), args, typed
 
 
 def load_data(cfg: TrainConfig) -> Cifar10:

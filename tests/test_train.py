@@ -598,3 +598,21 @@ def test_resume_refuses_to_write_predictions_through_a_symlink(cifar_dir, tmp_pa
     assert main(["--resume", str(run_dir)]) == 2
     assert "predictions is a symlink" in capsys.readouterr().err
     assert sorted(p.name for p in outside.iterdir()) == before
+
+
+def test_the_command_line_is_the_schema_and_round_trips():
+    from dataclasses import fields
+
+    from resnet_core.config import config_argv
+
+    cfg = TrainConfig(depth=56, block="basic", shortcut="C", epochs=7, max_steps=50, batch_size=64, lr=0.05,
+                      momentum=0.8, weight_decay=5e-4, schedule="multistep", milestones=[2.5, 5.0],
+                      warmup_epochs=0.5, warmup_mode="constant", seed=3, split_seed=9, device="cpu",
+                      precision="bf16", channels_last=False, compile=True, data_dir="/d", runs_dir="/r",
+                      name="x", val_size=100, subset=200, preset="paper", download=True, log_every=5)
+    names = {f.name for f in fields(TrainConfig)}
+    parsed, _, typed = parse(config_argv(cfg, names))
+    assert parsed == cfg and typed == names  # every option has a flag, generated from its field
+    # Typed means given, even at the default value; nothing else counts as typed.
+    assert parse(["--lr", "0.1", "--no-compile"])[2] == {"lr", "compile"}
+    assert parse([])[2] == set() and parse([])[0] == TrainConfig()
