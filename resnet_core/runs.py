@@ -133,13 +133,13 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 
 FORMAT_VERSION = 2
-STATES = ("queued", "running", "completed", "stopped", "failed", "diverged")
 ACTIVE_STATES = ("queued", "running")
 CRASHED = "crashed"  # derived by readers, never written
 UNREADABLE = "unreadable"  # derived by readers, never written: RunInfo.problem says why
@@ -453,9 +453,40 @@ def trainer_alive(status: Mapping) -> bool:
         return False
 
 
+class State(str, Enum):
+    """A run's state: the six that status.json holds, and two that readers derive. Members
+    equal their plain strings (``State.RUNNING == "running"``)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    CRASHED = CRASHED  # derived by readers, never written
+    UNREADABLE = UNREADABLE  # derived by readers, never written
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATES = tuple(s.value for s in State if s not in (State.CRASHED, State.UNREADABLE))  # what status.json may say
+
+
+def _record(config: Any, key: str) -> dict:
+    """config[key] if config is a dict and that is a dict, else {}."""
+    value = config.get(key) if isinstance(config, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
 @dataclass
 class RunInfo:
-    """What a reader knows about one run folder."""
+    """What a reader knows about one run folder. Read its config.json through the typed
+    properties (train_config, resolved, model_name, classes), which never raise for odd values."""
 
     path: Path
     run_id: str
@@ -474,6 +505,40 @@ class RunInfo:
     def can_resume(self) -> bool:
         return (self.state in RESUMABLE_STATES and self.note is None
                 and (self.path / LAST_CHECKPOINT).exists())
+
+    @property
+    def state_enum(self) -> State | None:
+        """state as a State; None for a state that a newer format added."""
+        try:
+            return State(self.state)
+        except ValueError:
+            return None
+
+    @property
+    def train_config(self) -> dict:
+        """The training options config.json records (its "config"); {} when missing."""
+        return _record(self.config, "config")
+
+    @property
+    def resolved(self) -> dict:
+        """What the trainer resolved (device, precision, split sizes, steps); {} until it has."""
+        return _record(self.config, "resolved")
+
+    @property
+    def model_name(self) -> str:
+        """The recorded model name, else "ResNet-<depth>" from the config, else ""; a value
+        that is not a string shows as its repr."""
+        name = _record(self.config, "model").get("name")
+        if name is not None and name != "":
+            return _as_text(name)
+        depth = self.train_config.get("depth")
+        return "" if depth is None or depth == "" else f"ResNet-{_as_text(depth)}"
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names config.json records, in label order; [] when there are none."""
+        classes = self.config.get("classes") if isinstance(self.config, dict) else None
+        return [_as_text(c) for c in classes] if isinstance(classes, list) else []
 
 
 def _finite(value: Any) -> bool:

@@ -330,3 +330,49 @@ def subprocess_claim(folder):
     if result.returncode == 3:
         raise runs.RunBusy(result.stdout.strip())
     assert result.returncode == 0, result.stderr
+
+
+def test_run_info_reads_config_json_through_typed_properties(tmp_path):
+    info = runs.read_run(make_run(tmp_path, "typed", state="completed", epochs_done=1, total_epochs=1))
+    assert info.train_config["depth"] == 20 and info.train_config["block"] == "basic"
+    assert info.resolved["device"] == "cpu" and info.resolved["steps_per_epoch"] > 0
+    assert info.model_name == "ResNet-20"
+    assert info.classes[:2] == ["airplane", "automobile"] and len(info.classes) == 10
+    assert info.state == "completed" and info.state_enum is runs.State.COMPLETED
+    # A missing model record falls back to the depth, then to nothing.
+    info.config = {"config": {"depth": 56}}
+    assert (info.model_name, info.classes, info.resolved) == ("ResNet-56", [], {})
+    info.config = {}
+    assert (info.train_config, info.resolved, info.model_name, info.classes) == ({}, {}, "", [])
+
+
+def test_run_info_properties_never_raise_for_odd_values(tmp_path):
+    info = runs.RunInfo(path=tmp_path, run_id="odd", state="running",
+                        config={"config": ["depth", 20], "resolved": "cpu", "model": {"name": 20},
+                                "classes": "airplane,automobile"})
+    assert (info.train_config, info.resolved, info.model_name, info.classes) == ({}, {}, "20", [])
+    info.config = {"model": {"name": ["ResNet"]}, "classes": ["cat", 7, None]}
+    assert info.model_name == "['ResNet']" and info.classes == ["cat", "7", "None"]
+    info.config = {"model": ["ResNet-20"], "config": {"depth": {"n": 3}}}
+    assert info.model_name == "ResNet-{'n': 3}"
+    info.config = {"model": {"name": ""}, "config": {"depth": None}}
+    assert info.model_name == ""
+    info.config = None  # not even a dict
+    assert (info.train_config, info.resolved, info.model_name, info.classes) == ({}, {}, "", [])
+
+
+def test_state_is_a_string_enum_and_states_lists_the_written_ones():
+    assert runs.State.RUNNING == "running" and str(runs.State.CRASHED) == runs.CRASHED
+    assert f"{runs.State.UNREADABLE}" == runs.UNREADABLE == runs.State.UNREADABLE
+    assert runs.STATES == ("queued", "running", "completed", "stopped", "failed", "diverged")
+    assert set(runs.ACTIVE_STATES) | set(runs.RESUMABLE_STATES) <= {s.value for s in runs.State}
+    assert runs.RunInfo(path=Path("."), run_id="x", state="paused").state_enum is None  # a newer format's state
+    assert runs.RunInfo(path=Path("."), run_id="x", state=runs.CRASHED).state_enum is runs.State.CRASHED
+
+
+def test_an_unreadable_folder_has_empty_typed_properties(tmp_path):
+    run_dir = make_run(tmp_path, "bad")
+    (run_dir / runs.CONFIG_FILE).write_text('{"config": [1, 2], "classes": "x"}')
+    info = runs.read_run(run_dir)
+    assert info.state_enum is runs.State.UNREADABLE and info.problem
+    assert (info.train_config, info.resolved, info.model_name, info.classes) == ({}, {}, "", [])
