@@ -62,8 +62,7 @@ def state_badge(state: str) -> None:
 
 
 def run_title(info: runs.RunInfo) -> str:
-    cfg = info.config.get("config") or {}
-    model = (info.config.get("model") or {}).get("name") or (f"ResNet-{cfg['depth']}" if "depth" in cfg else "")
+    model = info.model_name
     return f"{info.run_id} · {model} · {info.state}" if model else f"{info.run_id} · {info.state}"
 
 

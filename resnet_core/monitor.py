@@ -102,9 +102,7 @@ def _obj(x) -> dict:
 
 def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, now: float | None = None) -> Progress:
     now = time.time() if now is None else now
-    status, config = _obj(info.status), _obj(info.config)
-    resolved = _obj(config.get("resolved"))
-    cfg = _obj(config.get("config"))
+    status, resolved, cfg = _obj(info.status), info.resolved, info.train_config
     total_epochs = _count(status.get("total_epochs")) or _count(cfg.get("epochs"))
     total_steps = _count(status.get("total_steps")) or _count(resolved.get("total_steps"))
     steps_per_epoch = _count(resolved.get("steps_per_epoch")) or (total_steps // total_epochs if total_epochs else 0)
@@ -355,16 +353,14 @@ def run_summary_row(info: runs.RunInfo) -> dict:
     """One row of the runs table: config, state, best validation accuracy (and what the
     run validated on), final test accuracy, epochs, time; the same type in each column
     whatever the run folder holds."""
-    config = _obj(info.config)
-    cfg, resolved, model = (_obj(config.get(k)) for k in ("config", "resolved", "model"))
-    status = _obj(info.status)
+    cfg, resolved, status = info.train_config, info.resolved, _obj(info.status)
     duration = compute_progress(info).elapsed_s
     total = _count(status.get("total_epochs")) or _count(cfg.get("epochs")) or "?"
     return {
         "run": info.run_id,
         "state": info.state,
         "problem": info.problem or info.note,
-        "model": _text(model.get("name")) or (f"ResNet-{cfg['depth']}" if cfg.get("depth") else "?"),
+        "model": info.model_name or "?",
         "block": _text(cfg.get("block")),
         "shortcut": _text(cfg.get("shortcut")),
         "epochs": f"{_count(status.get('epoch'))}/{total}",
@@ -378,16 +374,15 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "schedule": _text(cfg.get("schedule")),
         "device": _text(resolved.get("device") or cfg.get("device")),
         "precision": _text(resolved.get("precision") or cfg.get("precision")),
-        "created": _num(config.get("created")),
+        "created": _num(_obj(info.config).get("created")),
     }
 
 
 def run_caption(info: runs.RunInfo) -> str:
     """The monitor's one-line description of a run's settings, as markdown-safe text."""
-    config = _obj(info.config)
-    cfg, resolved, model = (_obj(config.get(k)) for k in ("config", "resolved", "model"))
+    cfg, resolved = info.train_config, info.resolved
     parts = [
-        _text(model.get("name")) or f"ResNet-{_text(cfg.get('depth')) or '?'}",
+        info.model_name or "ResNet-?",
         f"{_text(cfg.get('block'))}",
         f"option {_text(cfg.get('shortcut'))}",
         f"batch {_text(cfg.get('batch_size'))}",
@@ -395,7 +390,7 @@ def run_caption(info: runs.RunInfo) -> str:
         _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device")),
         _text(resolved.get("precision") or cfg.get("precision")),
     ]
-    labels = evaluation_labels(config)
+    labels = evaluation_labels(_obj(info.config))
     train_size = _count(resolved.get("train_size"))
     if train_size:
         parts.append(f"{train_size:,} train"
