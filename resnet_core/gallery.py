@@ -113,8 +113,9 @@ def labels_match(source_labels: np.ndarray, preds: Mapping[str, np.ndarray]) -> 
 def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Cell | None:
     """The cell a Plotly selection event points at, or None for an empty selection.
 
-    Reads ``selection.points[0].customdata`` ([true, pred]) and falls back to the
-    category labels ``y`` (true) and ``x`` (predicted) when customdata is missing.
+    Reads the last point of the selection (``selection.points[-1]``): its ``customdata``
+    ([true, pred]), falling back to the category labels ``y`` (true) and ``x`` (predicted)
+    when customdata is missing.
     Accepts Streamlit's event object or a plain dict.
     """
     if event is None:
