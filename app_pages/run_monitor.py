@@ -1,0 +1,251 @@
+"""The Train page's run monitor: pick a run and watch it (state, progress, ETA, speed,
+memory and live curves), with stop and resume. Functions only: the page
+(app_pages/train.py) calls :func:`render`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from app_pages import common
+from resnet_core import figures, launcher, monitor, runs
+from resnet_core.system import process_memory_mb
+
+REFRESH_S = 1.0
+LOG_LINES = 40
+
+
+def _history(run_dir: Path) -> monitor.MetricsHistory:
+    key = f"hist::{run_dir.resolve()}"
+    hist = st.session_state.get(key)
+    if hist is None:
+        hist = st.session_state[key] = monitor.MetricsHistory(run_dir)
+    return hist
+
+
+def _stop(info: runs.RunInfo) -> None:
+    if launcher.stop(info):
+        st.session_state["monitor_note"] = "Stop requested: the trainer finishes its step, saves last.pt and stops."
+    else:
+        st.session_state["monitor_note"] = "That run is not running any more."
+
+
+def _resume(run_dir: Path) -> None:
+    try:
+        launched = launcher.resume(run_dir)
+    except ValueError as e:
+        st.session_state["monitor_msg"] = str(e)
+        return
+    st.session_state["train_pending"] = {"run_id": run_dir.name, "pid": launched.pid,
+                                         "pid_start": launched.pid_start, "t": time.time(), "resume": True}
+    st.session_state["mon_full_rerun"] = True  # the page must switch live refresh back on
+    st.session_state["monitor_note"] = f"Resuming {run_dir.name} (pid {launched.pid})."
+
+
+def _log_tail(run_dir: Path) -> None:
+    st.code(launcher.log_tail(run_dir, LOG_LINES) or "(empty log)", language=None, height=320)
+
+
+def _starting(run_dir: Path) -> None:
+    """A folder without config.json: the trainer is starting, or exited before it could."""
+    pending = st.session_state.get("train_pending")
+    ours = pending if pending and pending.get("run_id") == run_dir.name else {}
+    pid = ours.get("pid")
+    state = launcher.folder_state(run_dir, pid, ours.get("pid_start"))
+    if state == "starting" or (pid and time.time() - pending["t"] < 3):
+        st.info("Starting the trainer…", icon=":material/hourglass_top:")
+    else:
+        st.error("The trainer exited before it started the run.", icon=":material/error:")
+        tail = launcher.log_tail(run_dir)
+        st.code(tail or "(no output)", language=None)
+    st.session_state[f"mon_state::{run_dir.name}"] = "starting"
+
+
+def _unreadable(info: runs.RunInfo) -> None:
+    st.markdown(f"#### {monitor.md_escape(info.run_id)}")
+    common.state_badge(info.state)
+    st.error(f"This run folder cannot be read: {monitor.md_escape(info.problem)}", icon=":material/broken_image:")
+    with st.expander("Log tail"):
+        _log_tail(info.path)
+    st.session_state[f"mon_state::{info.run_id}"] = info.state
+
+
+def _header(info: runs.RunInfo, hist: monitor.MetricsHistory) -> None:
+    """The run's name and settings, its state badge, stop or resume, and a link to Analyze."""
+    head_l, head_r = st.columns([3, 2], vertical_alignment="center")
+    with head_l:
+        st.markdown(f"#### {monitor.md_escape(info.run_id)}")
+        st.caption(monitor.run_caption(info))
+    with head_r:
+        b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
+        with b1:
+            common.state_badge(info.state)
+        with b2:
+            if info.is_active:
+                st.button("Stop", icon=":material/stop:", key="mon_stop", on_click=_stop, args=(info,),
+                          help="SIGTERM: the trainer finishes its step, saves last.pt and stops")
+            elif info.state in runs.RESUMABLE_STATES and info.note is None:
+                st.button("Resume", icon=":material/play_arrow:", key="mon_resume", on_click=_resume,
+                          args=(info.path,), disabled=not info.can_resume,
+                          help="continue from last.pt in the same folder" if info.can_resume
+                          else "no last.pt was saved: nothing to resume from")
+        with b3:
+            st.page_link(common.ANALYZE, label="Analyze", icon=":material/grid_on:",
+                         query_params={"run": info.run_id}, disabled=not hist.epoch_rows)
+
+
+def _messages(info: runs.RunInfo) -> None:
+    """What the last click said, the folder's note, and what the run's state means."""
+    msg = st.session_state.pop("monitor_msg", None)
+    if msg:
+        st.error(monitor.md_escape(msg))
+    if info.note:
+        st.info(info.note, icon=":material/lock:")
+    note = st.session_state.pop("monitor_note", None)
+    if note:
+        st.toast(note, icon=":material/info:")
+
+    state = info.state_enum
+    if state is runs.State.QUEUED:
+        device = info.resolved.get("device") or info.train_config.get("device")
+        st.info(f"Waiting for the device ({monitor.md_escape(device)}): another run holds it. "
+                f"This run starts when that one ends.", icon=":material/hourglass_empty:")
+    elif state is runs.State.CRASHED:
+        st.error("The trainer process is gone (killed, or out of memory) without saying why. "
+                 + ("Resume continues from the last saved checkpoint." if info.can_resume
+                    else "" if info.note else "It saved no checkpoint yet, so launch it again."),
+                 icon=":material/dangerous:")
+    elif state in (runs.State.FAILED, runs.State.DIVERGED):
+        st.error(f"{info.state}: {monitor.md_escape(info.status.get('error') or 'no message')}",
+                 icon=":material/error:")
+    if state in (runs.State.FAILED, runs.State.DIVERGED, runs.State.CRASHED):
+        with st.expander("Log tail", expanded=state is not runs.State.DIVERGED):
+            _log_tail(info.path)
+
+
+def _progress_bars(info: runs.RunInfo, prog: monitor.Progress) -> None:
+    """The whole run's progress, and the epoch in progress."""
+    st.progress(min(1.0, prog.epoch_fraction),
+                text=f"run: epoch {prog.epoch} of {prog.total_epochs} done ({100 * prog.epoch_fraction:.0f}%)")
+    if info.state == "completed":
+        step_text = "all epochs done"
+        step_value = 1.0
+    elif info.state == "queued" or (info.is_active and not prog.steps_per_epoch):
+        step_text = "waiting for the device" if info.state == "queued" else "loading data…"
+        step_value = 0.0
+    else:
+        current = min(prog.epoch + 1, max(prog.total_epochs, 1))
+        step_text = f"epoch {current}: step {prog.step_in_epoch} of {prog.steps_per_epoch or '—'}"
+        step_value = prog.step_fraction
+    st.progress(min(1.0, step_value), text=step_text)
+
+
+def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: monitor.EvaluationLabels) -> None:
+    """ETA, elapsed time, speed, memory and the two accuracy figures."""
+    m = st.columns(6)
+    m[0].metric("ETA", monitor.format_duration(prog.eta_s) if info.state == "running" else "—")
+    m[1].metric("Elapsed", monitor.format_duration(prog.elapsed_s))
+    m[2].metric("Images / s", f"{prog.images_per_s:,.0f}" if prog.images_per_s else "—")
+    live_rss = process_memory_mb(info.status.get("pid")) if info.is_active else None
+    device_kind = str(info.resolved.get("device") or "")
+    mem_label = "GPU memory (peak)" if device_kind.startswith(("cuda", "mps")) else "Memory (peak RSS)"
+    mem = prog.peak_memory_mb if prog.peak_memory_mb is not None else live_rss
+    m[3].metric(mem_label, f"{mem:,.0f} MB" if mem else "—",
+                help=(f"trainer process now: {live_rss:,.0f} MB resident" if live_rss else None))
+    best, test = monitor.accuracy_metrics(labels, prog)
+    m[4].metric(best.label, best.value, help=best.help)
+    m[5].metric(test.label, test.value, help=test.help)
+    st.caption(f"{best.help} {test.help}")
+
+
+def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
+            labels: monitor.EvaluationLabels) -> None:
+    """Loss, accuracy and learning-rate curves, once there are rows to draw."""
+    if not (hist.step_rows or hist.epoch_rows):
+        if info.is_active:
+            st.caption("Curves appear after the first logged steps.")
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels), key="live_loss",
+                    config={"displaylogo": False})
+    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels),
+                    key="live_acc", config={"displaylogo": False})
+    c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe), key="live_lr",
+                    config={"displaylogo": False})
+    st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows)} step rows"
+               + (f" · refreshed every {REFRESH_S:g} s" if info.is_active and st.session_state.get("mon_live")
+                  else ""))
+
+
+def _rerun_if_state_changed(info: runs.RunInfo) -> None:
+    """A run that just ended (or started) changes the page around the panel: redraw it all."""
+    key = f"mon_state::{info.run_id}"
+    previous = st.session_state.get(key)
+    st.session_state[key] = info.state
+    if previous == "starting" or (previous is not None and previous != info.state
+                                  and info.is_active != (previous in runs.ACTIVE_STATES)):
+        st.rerun()
+
+
+def panel(run_dir: Path) -> None:
+    """The monitor of one run; redrawn every REFRESH_S seconds while live."""
+    if st.session_state.pop("mon_full_rerun", False):
+        st.rerun()
+    info = runs.read_run(run_dir)
+    if info is None:
+        _starting(run_dir)
+        return
+    if info.problem is not None:
+        _unreadable(info)
+        return
+    hist = _history(run_dir)
+    hist.update()
+    prog = monitor.compute_progress(info, hist)
+    labels = monitor.evaluation_labels(info.config)
+    _header(info, hist)
+    _messages(info)
+    _progress_bars(info, prog)
+    _metrics(info, prog, labels)
+    _charts(info, hist, prog.steps_per_epoch or None, labels)
+    _rerun_if_state_changed(info)
+
+
+def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:
+    """The runs to pick from, newest first, with a just-launched run whose folder has no
+    config.json yet."""
+    ids = [r.run_id for r in all_runs]
+    if pending and pending["run_id"] not in ids and (common.runs_dir() / pending["run_id"]).is_dir():
+        ids.insert(0, pending["run_id"])
+    return ids
+
+
+def render() -> None:
+    """The run picker (the run in the URL, else the active one, else the newest), the live
+    refresh switch, and the panel of the chosen run."""
+    all_runs = runs.list_runs(common.runs_dir())
+    pending = st.session_state.get("train_pending")
+    ids = _run_ids(all_runs, pending)
+    if not ids:
+        st.info("No runs yet: fill in the form and launch one. Runs started from a terminal "
+                "(`python -m resnet_core.train`) show up here too.", icon=":material/info:")
+        return
+    wanted = st.query_params.get("run")
+    if wanted not in ids:
+        active = [r.run_id for r in all_runs if r.is_active]
+        wanted = active[0] if active else ids[0]
+    by_id = {r.run_id: r for r in all_runs}
+    sel_col, live_col = st.columns([3, 1], vertical_alignment="bottom")
+    with sel_col:
+        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=f"mon_pick_{wanted}",
+                              format_func=lambda i: common.run_title(by_id[i]) if i in by_id else f"{i} · starting")
+    with live_col:
+        live = st.toggle("Live refresh", value=True, key="mon_live",
+                         help="Turn off to zoom into the charts: each refresh redraws them.")
+    common.set_query_run(chosen)
+    info = by_id.get(chosen)
+    # A trainer we just started (launch or resume) counts as live until it exits.
+    launching = bool(pending and pending["run_id"] == chosen and runs.trainer_alive(pending))
+    active = (info is not None and info.is_active) or launching
+    st.fragment(panel, run_every=REFRESH_S if (live and active) else None)(common.runs_dir() / chosen)

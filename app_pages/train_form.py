@@ -1,0 +1,261 @@
+"""The Train page's form: configure a run (with a live model summary) and launch it as its
+own process. Functions only: the page (app_pages/train.py) calls :func:`render`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import streamlit as st
+
+from app_pages import common
+from resnet_core import data, launcher, monitor, runs
+from resnet_core.config import make_plan
+from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
+from resnet_core.schedule import SCHEDULES
+
+DEFAULTS = launcher.TrainForm()
+K = "tf_"  # session_state prefix of the form's widgets
+TEXT_NUMBERS = ("lr", "weight_decay", "momentum")  # typed as text, so that "1e-4" works
+SHORTCUT_HELP = {
+    "A": "A: identity, zero-padded where the width grows (no parameters; the default for basic blocks, "
+         "as in the paper's CIFAR networks)",
+    "B": "B: 1x1 projection where the shape changes, identity elsewhere (the default for bottleneck blocks, "
+         "as in the Identity Mappings paper's code)",
+    "C": "C: 1x1 projection on every block",
+}
+SHORTCUT_DEFAULT_NOTE = "Changing the block type picks its default; any option can be chosen for either."
+SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "cosine", "onecycle": "one-cycle"}
+SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
+PRESET_CAPTION = (
+    "All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
+    "exactly 64k iterations ({epochs} epochs, the last one cut short), weight "
+    "decay 1e-4, momentum 0.9, no validation split: the final weights are the result, and the "
+    "test set is evaluated every epoch for monitoring only (the paper's Figure 6). lr 0.01 for "
+    "the first 400 iterations from ResNet-110 on.")
+
+
+def _init_form() -> None:
+    for name, value in asdict(DEFAULTS).items():
+        st.session_state.setdefault(K + name, value)
+    for name in TEXT_NUMBERS:
+        if not isinstance(st.session_state[K + name], str):
+            st.session_state[K + name] = f"{st.session_state[K + name]:g}"
+
+
+def _nearest_depth(block: str, depth: int) -> int:
+    options = valid_depths(block, launcher.MAX_DEPTH)
+    preferred = {"basic": 20, "bottleneck": 164}
+    if depth in options:
+        return depth
+    return preferred.get(block, options[0]) if depth in (20, 164) else min(options, key=lambda d: abs(d - depth))
+
+
+def _on_block_change() -> None:
+    block = st.session_state[K + "block"]
+    st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
+    st.session_state[K + "shortcut"] = default_shortcut(block)
+
+
+def _on_preset_change() -> None:
+    if st.session_state[K + "preset_paper"]:
+        recipe = launcher.TrainForm().with_paper_recipe()
+        for name in launcher.PRESET_FIELDS:
+            value = getattr(recipe, name)
+            st.session_state[K + name] = f"{value:g}" if name in TEXT_NUMBERS else value
+
+
+def _form_values() -> launcher.TrainForm:
+    values = {name: st.session_state.get(K + name, getattr(DEFAULTS, name)) for name in launcher.TrainForm.field_names()}
+    return launcher.TrainForm(**values)
+
+
+def _validate(form: launcher.TrainForm) -> dict[str, str]:
+    return launcher.validate(form, devices=common.system_info().device_choices(),
+                             data_present=data.dataset_present(common.data_dir()))
+
+
+def _on_launch() -> None:
+    """Validate and start the trainer (a button callback: runs before the page draws)."""
+    form = _form_values()
+    if _validate(form):
+        st.session_state["train_launch_msg"] = ("error", "Not launched: fix the fields marked in red.")
+        return
+    try:
+        launched = launcher.launch(form, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+    except Exception as e:  # e.g. the runs folder is not writable
+        st.session_state["train_launch_msg"] = ("error", f"Could not start the trainer: {e}")
+        return
+    st.session_state["train_pending"] = {"run_id": launched.run_dir.name, "pid": launched.pid,
+                                         "pid_start": launched.pid_start, "t": time.time()}
+    st.session_state["train_launch_msg"] = ("success", f"Launched {launched.run_dir.name} (pid {launched.pid}).")
+    st.query_params["run"] = launched.run_dir.name
+
+
+def _model_fields(errors: dict[str, str]) -> None:
+    """Block type, depth (only the valid ones) and shortcut option."""
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.segmented_control("Block type", BLOCKS, key=K + "block", persist_state="session", required=True,
+                             on_change=_on_block_change,
+                             help="basic: two 3x3 convolutions (depth 6n+2); bottleneck: 1x1-3x3-1x1 (depth 9n+2)")
+        common.field_error(errors, "block")
+    with c2:
+        block = st.session_state[K + "block"] or DEFAULTS.block
+        depth_options = valid_depths(block, launcher.MAX_DEPTH)
+        if st.session_state[K + "depth"] not in depth_options:
+            st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
+        st.selectbox("Depth", depth_options, key=K + "depth", persist_state="session", format_func=lambda d: f"ResNet-{d}",
+                     help="only the depths this block type allows: 6n+2 for basic, 9n+2 for bottleneck blocks")
+        common.field_error(errors, "depth")
+    with c3:
+        st.segmented_control("Shortcut", SHORTCUTS, key=K + "shortcut", persist_state="session", required=True,
+                             help="  \n".join([*SHORTCUT_HELP.values(), SHORTCUT_DEFAULT_NOTE]))
+        common.field_error(errors, "shortcut")
+
+
+def _recipe_fields(errors: dict[str, str], preset: bool) -> None:
+    """Epochs, batch, lr, schedule, weight decay, momentum, warm-up, validation and subset:
+    what the paper preset fills in (and locks)."""
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.number_input("Epochs", min_value=None, step=1, key=K + "epochs", persist_state="session", disabled=preset,
+                        help="the paper preset turns 64k iterations into epochs")
+        common.field_error(errors, "epochs")
+    with c2:
+        st.number_input("Batch size", step=1, key=K + "batch_size", persist_state="session", disabled=preset)
+        common.field_error(errors, "batch_size")
+    with c3:
+        st.text_input("Learning rate", key=K + "lr", persist_state="session", disabled=preset, help="e.g. 0.1 or 5e-2")
+        common.field_error(errors, "lr")
+
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.selectbox("Schedule", SCHEDULES, key=K + "schedule", persist_state="session", disabled=preset,
+                     format_func=SCHEDULE_HELP.get)
+        common.field_error(errors, "schedule")
+    with c2:
+        st.text_input("Weight decay", key=K + "weight_decay", persist_state="session", disabled=preset, help="e.g. 1e-4")
+        common.field_error(errors, "weight_decay")
+    with c3:
+        st.text_input("Momentum", key=K + "momentum", persist_state="session", disabled=preset)
+        common.field_error(errors, "momentum")
+
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.number_input("Warm-up epochs", min_value=None, step=1.0, key=K + "warmup_epochs", persist_state="session",
+                        disabled=preset, format="%.2f", help="linear lr ramp from 0 over these epochs")
+        common.field_error(errors, "warmup_epochs")
+    with c2:
+        st.number_input("Validation size", step=500, key=K + "val_size", persist_state="session", disabled=preset,
+                        help="images carved from the 50,000 training images to choose best.pt (the paper chose "
+                             "its schedule on 5,000); 0: no validation split, and the test set is evaluated "
+                             "every epoch for monitoring only")
+        common.field_error(errors, "val_size")
+    with c3:
+        st.number_input("Subset", step=500, key=K + "subset", persist_state="session", disabled=preset,
+                        help="train on the first N images of the training split; 0 = all")
+        common.field_error(errors, "subset")
+
+
+def _system_fields(errors: dict[str, str]) -> None:
+    """Device, precision, channels-last, seed, run name and torch.compile."""
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.selectbox("Device", common.system_info().device_choices(), key=K + "device", persist_state="session",
+                     help="auto: CUDA, then MPS, then the CPU")
+        common.field_error(errors, "device")
+    with c2:
+        st.selectbox("Precision", launcher.PRECISIONS, key=K + "precision", persist_state="session",
+                     help="auto: bf16 where the device computes it natively, fp16 on other GPUs, else fp32")
+        common.field_error(errors, "precision")
+    with c3:
+        st.selectbox("Channels-last", launcher.SWITCHES, key=K + "channels_last", persist_state="session",
+                     format_func=SWITCH_LABELS.get)
+        common.field_error(errors, "channels_last")
+
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        st.number_input("Seed", step=1, key=K + "seed", persist_state="session")
+        common.field_error(errors, "seed")
+    with c2:
+        st.text_input("Run name", key=K + "name", persist_state="session", max_chars=200,
+                      placeholder="optional, e.g. r20-baseline")
+        common.field_error(errors, "name")
+        typed = st.session_state[K + "name"]
+        if typed and launcher.TrainForm(name=typed).run_name not in ("", typed):
+            st.caption(f"saved as `{launcher.TrainForm(name=typed).run_name}`")
+    with c3:
+        st.selectbox("torch.compile", launcher.SWITCHES, key=K + "compile", persist_state="session",
+                     format_func=SWITCH_LABELS.get,
+                     help="auto: on for CUDA GPUs. On a CPU it speeds steps up about 10% after a first compile "
+                          "of a minute or so: worth it for long runs only.")
+        common.field_error(errors, "compile")
+
+
+def _fields(errors: dict[str, str], preset: bool) -> None:
+    """The form's widgets, the launch button and the launch's outcome."""
+    st.toggle("Paper preset (He et al. 2016)", key=K + "preset_paper", persist_state="session",
+              on_change=_on_preset_change,
+              help="Fills in the paper's recipe and hands it to the trainer as --preset paper. "
+                   "ResNet-110 and deeper start with 400 iterations at lr 0.01, as in the paper.")
+    if preset:
+        st.caption(PRESET_CAPTION.format(epochs=launcher.paper_epochs()))
+    _model_fields(errors)
+    _recipe_fields(errors, preset)
+    _system_fields(errors)
+    common.field_error(errors, "data")
+    st.button("Launch training", type="primary", icon=":material/rocket_launch:", on_click=_on_launch,
+              key="train_launch")
+    msg = st.session_state.pop("train_launch_msg", None)
+    if msg:
+        (st.error if msg[0] == "error" else st.success)(msg[1])
+
+
+def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
+    """Parameters, MACs and the paper's error of the model the form describes, and the
+    trainer's own plan for this form (epochs, steps, schedule)."""
+    with st.container(border=True):
+        st.markdown("**Model summary**")
+        if "depth" in errors or "block" in errors or "shortcut" in errors:
+            st.caption("Pick a valid depth to see the model.")
+        else:
+            with st.spinner("counting…"):
+                summary = describe_model(int(values.depth), values.block, values.shortcut)
+            st.markdown(f"### {summary.name}")
+            st.caption(f"{values.block} blocks · shortcut option {values.shortcut}")
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Parameters", monitor.format_count(summary.params), help=f"{summary.params:,}")
+            m2.metric("MACs / image", monitor.format_count(summary.macs), help=f"{summary.macs:,} multiply-accumulates")
+            if summary.paper_error is not None:
+                m3.metric("Paper error", f"{summary.paper_error:.2f}%",
+                          help=f"CIFAR-10 test error, {summary.paper_source}")
+                st.caption(f"Paper: CIFAR-10 test error {summary.paper_text}, {summary.paper_source}.")
+            else:
+                m3.metric("Paper error", "—", help=summary.paper_text)
+                st.caption(f"Paper error: {summary.paper_text}.")
+        if not set(errors) - {"data", "device"}:  # the trainer's own resolution of this form
+            cfg = launcher.form_config(values)
+            st.caption(make_plan(cfg, launcher.CIFAR_TRAIN_SIZE).describe())
+
+
+def _device_notes() -> None:
+    st.caption(f"Device: {common.system_info().primary.summary()}")
+    busy = [r for r in runs.list_runs(common.runs_dir()) if r.is_active]
+    if busy:
+        st.info(f"{len(busy)} run(s) active: a run on the same device waits in the queue (state "
+                f"`queued`) until the device is free.", icon=":material/hourglass_empty:")
+
+
+def render() -> None:
+    """The form (left) and the model summary (right)."""
+    _init_form()
+    form_col, summary_col = st.columns([3, 2], gap="large")
+    values = _form_values()
+    errors = _validate(values)
+    preset = bool(st.session_state[K + "preset_paper"])
+    with form_col:
+        _fields(errors, preset)
+    with summary_col:
+        _model_summary(values, errors)
+        _device_notes()
