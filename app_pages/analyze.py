@@ -34,162 +34,177 @@ def _clear_cell() -> None:
     st.session_state.pop(CELL_KEY, None)
 
 
-st.title("Analyze")
-all_runs = [r for r in runs.list_runs(common.runs_dir())
+def _runs_with_epochs() -> list[runs.RunInfo]:
+    return [r for r in runs.list_runs(common.runs_dir())
             if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
-if not all_runs:
-    st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
-            "epoch of a run.", icon=":material/info:")
-    st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
-    st.stop()
 
-ids = [r.run_id for r in all_runs]
-by_id = {r.run_id: r for r in all_runs}
-wanted = st.query_params.get("run")
-if wanted not in ids:
-    wanted = ids[0]
-c_run, c_split, c_norm = st.columns([3, 2, 3])
-with c_run:
-    run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"an_run_{wanted}",
-                          format_func=lambda i: common.run_title(by_id[i]))
-common.set_query_run(run_id)
-info = by_id[run_id]
-images_from = gallery.image_folder(info.config, common.data_dir())
-if data.dataset_present(images_from.path):
-    common.image_store(images_from.path)  # start loading the images in the background, for the first click
-classes = list(info.config.get("classes") or [])
-available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
-labels = monitor.evaluation_labels(info.config)
 
-with c_split:
-    # Open on a split with per-image records (a run without validation has only test ones).
-    split = st.segmented_control("Split", available, key="an_split", format_func=labels.split_name, required=True,
-                                 default=next(s for s in ("val", "test", "train") if s in available))
-    split = split if split in available else available[0]
-with c_norm:
-    mode = st.segmented_control("Normalisation", list(figures.NORMALISATIONS), key="an_norm", required=True,
-                                default="counts",
-                                format_func={"counts": "counts", "recall": "rows = recall",
-                                             "precision": "columns = precision"}.get)
-    mode = mode or "counts"
+def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, list[str], str, str]:
+    """Run (the one in the URL, else the newest), split and normalisation: the run, its
+    recorded splits, the split and the normalisation chosen."""
+    ids = [r.run_id for r in all_runs]
+    by_id = {r.run_id: r for r in all_runs}
+    wanted = st.query_params.get("run")
+    if wanted not in ids:
+        wanted = ids[0]
+    c_run, c_split, c_norm = st.columns([3, 2, 3])
+    with c_run:
+        run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"an_run_{wanted}",
+                              format_func=lambda i: common.run_title(by_id[i]))
+    common.set_query_run(run_id)
+    info = by_id[run_id]
+    available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
+    labels = monitor.evaluation_labels(info.config)
+    with c_split:
+        # Open on a split with per-image records (a run without validation has only test ones).
+        split = st.segmented_control("Split", available, key="an_split", format_func=labels.split_name, required=True,
+                                     default=next(s for s in ("val", "test", "train") if s in available))
+        split = split if split in available else available[0]
+    with c_norm:
+        mode = st.segmented_control("Normalisation", list(figures.NORMALISATIONS), key="an_norm", required=True,
+                                    default="counts",
+                                    format_func={"counts": "counts", "recall": "rows = recall",
+                                                 "precision": "columns = precision"}.get)
+    return info, available, split, mode or "counts"
 
-epochs = runs.recorded_epochs(info.path, split)
-if len(epochs) > 1:
-    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"an_epoch_{run_id}_{split}",
-                             help="slide to watch the matrix evolve over training")
-else:
-    epoch = epochs[0]
-    st.caption(f"Epoch {epoch} (the only one recorded for this split).")
 
-if info.is_active:
-    @st.fragment(run_every=3.0)
-    def _new_epoch_notice() -> None:
-        """While the run trains, announce newly recorded epochs instead of jumping to them
-        under the user's pointer; one click shows the latest."""
-        latest = runs.recorded_epochs(info.path, split)
-        if len(latest) > len(epochs):
-            c1, c2 = st.columns([5, 1], vertical_alignment="center")
-            c1.info(f"Epoch {latest[-1]} of this run is recorded.", icon=":material/update:")
-            if c2.button("Show it", key="an_show_latest"):
-                st.session_state.pop(f"an_epoch_{run_id}_{split}", None)
-                st.rerun(scope="app")
-        else:
-            st.caption(f"This run is {info.state}: new epochs are announced here as they are recorded.")
-
-    _new_epoch_notice()
-
-try:
-    if split == "train":
-        cm = np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64)
-        preds = None
+def _pick_epoch(info: runs.RunInfo, split: str) -> int:
+    """The epoch slider (the latest recorded epoch first), and while the run trains, a notice
+    of newly recorded ones."""
+    epochs = runs.recorded_epochs(info.path, split)
+    if len(epochs) > 1:
+        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"an_epoch_{info.run_id}_{split}",
+                                 help="slide to watch the matrix evolve over training")
     else:
+        epoch = epochs[0]
+        st.caption(f"Epoch {epoch} (the only one recorded for this split).")
+    if info.is_active:
+        _new_epoch_notice(info, split, len(epochs))
+    return epoch
+
+
+@st.fragment(run_every=3.0)
+def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int) -> None:
+    """While the run trains, announce newly recorded epochs instead of jumping to them
+    under the user's pointer; one click shows the latest."""
+    latest = runs.recorded_epochs(info.path, split)
+    if len(latest) > shown:
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.info(f"Epoch {latest[-1]} of this run is recorded.", icon=":material/update:")
+        if c2.button("Show it", key="an_show_latest"):
+            st.session_state.pop(f"an_epoch_{info.run_id}_{split}", None)
+            st.rerun(scope="app")
+    else:
+        st.caption(f"This run is {info.state}: new epochs are announced here as they are recorded.")
+
+
+def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
+          labels: monitor.EvaluationLabels) -> tuple[np.ndarray, dict | None]:
+    """The confusion matrix of a split at an epoch, and its per-image records (None for the
+    training split, which records only its matrix); stops the page if they cannot be read."""
+    try:
+        if split == "train":
+            return np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64), None
         preds = common.predictions(info.path, split, epoch)
-        cm = confusion_matrix(preds["labels"], preds["preds"], len(classes) or int(preds["topk_classes"].max()) + 1)
-except runs.RunFolderError as e:
-    st.error(f"Epoch {epoch} of the {labels.split_name(split)} split cannot be shown: {md_escape(e)}",
-             icon=":material/broken_image:")
-    st.stop()
-if not classes:
-    classes = [str(i) for i in range(cm.shape[0])]
-report = class_report(cm)
+        return confusion_matrix(preds["labels"], preds["preds"], n_classes or int(preds["topk_classes"].max()) + 1), preds
+    except runs.RunFolderError as e:
+        st.error(f"Epoch {epoch} of the {labels.split_name(split)} split cannot be shown: {md_escape(e)}",
+                 icon=":material/broken_image:")
+        st.stop()
 
-total = int(cm.sum())
-wrong = total - int(np.trace(cm))
-k1, k2, k3, k4 = st.columns(4)
-k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—",
-          help=f"{labels.split_name(split)}, epoch {epoch}"
-               + (": accumulated over the epoch's augmented batches" if split == "train" else ""))
-k2.metric("Images", f"{total:,}")
-k3.metric("Misclassified", f"{wrong:,}")
-k4.metric("Macro F1", f"{100 * report.macro_f1:.2f}%" if math.isfinite(report.macro_f1) else "—",
-          help="the unweighted mean of the per-class F1 scores over every class that has examples "
-               "in this split, a never-predicted class counting as 0")
 
-cell_value = st.session_state.get(CELL_KEY)
-cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
+def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: monitor.EvaluationLabels) -> None:
+    total = int(cm.sum())
+    wrong = total - int(np.trace(cm))
+    k1, k2, k3, k4 = st.columns(4)
+    k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—",
+              help=f"{labels.split_name(split)}, epoch {epoch}"
+                   + (": accumulated over the epoch's augmented batches" if split == "train" else ""))
+    k2.metric("Images", f"{total:,}")
+    k3.metric("Misclassified", f"{wrong:,}")
+    k4.metric("Macro F1", f"{100 * report.macro_f1:.2f}%" if math.isfinite(report.macro_f1) else "—",
+              help="the unweighted mean of the per-class F1 scores over every class that has examples "
+                   "in this split, a never-predicted class counting as 0")
 
-mat_col, gal_col = st.columns([11, 10], gap="medium")
-with mat_col:
+
+def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: gallery.Cell | None) -> None:
     fig = figures.confusion_figure(cm, classes, mode, selected=(cell.true, cell.pred) if cell else None)
     st.plotly_chart(fig, key="an_cm", on_select=lambda: _on_cm_select(classes), selection_mode="points",
                     config={"displayModeBar": False})
     st.caption("Rows: true class · columns: predicted class. Click a cell to see its images; "
                "click a diagonal cell for the correctly classified ones.")
 
-with gal_col:
+
+def _image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
+    """Where the run's images come from; starts loading them in the background, for the first click."""
+    images_from = gallery.image_folder(info.config, common.data_dir())
+    if data.dataset_present(images_from.path):
+        common.image_store(images_from.path)
+    return images_from
+
+
+def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray, classes: list[str],
+             cell: gallery.Cell | None, available: list[str], images_from: gallery.ImageFolder) -> None:
+    """The images of the selected cell, or why there are none."""
     if cell is None:
         st.markdown("**Gallery**")
         st.info("Click a cell of the matrix (or a pair below) to see its images.", icon=":material/touch_app:")
+        return
+    n_cell = int(cm[cell.true, cell.pred])
+    kind = "correct" if cell.correct else "misclassified"
+    h1, h2 = st.columns([5, 1], vertical_alignment="center")
+    h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
+                f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
+    h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
+    labels = monitor.evaluation_labels(info.config)
+    if split == "train" or preds is None:
+        with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
+        st.info("The training split records only its confusion matrix (accumulated over the epoch's "
+                "augmented batches), not per-image predictions, so its cells have no gallery. "
+                f"Switch to the {with_images} split to see images.", icon=":material/info:")
+    elif n_cell == 0:
+        st.caption("No images in this cell.")
     else:
-        n_cell = int(cm[cell.true, cell.pred])
-        kind = "correct" if cell.correct else "misclassified"
-        h1, h2 = st.columns([5, 1], vertical_alignment="center")
-        h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
-                    f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
-        h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
-        source = gallery.image_source(info.config, split)
-        if split == "train" or preds is None:
-            with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
-            st.info("The training split records only its confusion matrix (accumulated over the epoch's "
-                    "augmented batches), not per-image predictions, so its cells have no gallery. "
-                    f"Switch to the {with_images} split to see images.", icon=":material/info:")
-        elif n_cell == 0:
-            st.caption("No images in this cell.")
-        else:
-            o1, o2, o3 = st.columns([3, 3, 2], vertical_alignment="bottom")
-            sort = o1.segmented_control("Sort by", list(gallery.SORTS), key="an_sort", default="confidence",
-                                        required=True)
-            order = o2.segmented_control("Order", ["highest first", "lowest first"], key="an_order",
-                                         default="highest first", required=True)
-            positions = gallery.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
-            pages = max(1, math.ceil(len(positions) / PER_PAGE))
-            page_no = 1
-            if pages > 1:
-                if st.session_state.get("an_page", 1) > pages:
-                    st.session_state["an_page"] = 1
-                page_no = o3.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
-                                          key="an_page")
-            page = gallery.paginate(len(positions), page_no, PER_PAGE)
-            items = gallery.records(preds, positions[page.start:page.stop])
-            store = common.image_store(images_from.path)
-            images, problem = None, None
-            try:
-                images = store.images(source, timeout=30)
-                # Every record of the split, not only this page: a wrong folder shows at once.
-                problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
-            except Exception as e:  # no data folder here: show the records without pictures
-                problem = f"Images unavailable: {e}"
-            if problem:
-                images = None
-                st.warning(md_escape(problem), icon=":material/image_not_supported:")
-            # The folder comes from config.json: escaped, not put in a code span it could close.
-            st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
-                       f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
-                       f"{md_escape(images_from.note)}")
-            st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
+        _cell_images(info, split, preds, classes, cell, images_from)
 
-bottom_l, bottom_r = st.columns([2, 3], gap="large")
-with bottom_l:
+
+def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str], cell: gallery.Cell,
+                 images_from: gallery.ImageFolder) -> None:
+    """One page of a cell's images, sorted as asked, with their top predictions."""
+    o1, o2, o3 = st.columns([3, 3, 2], vertical_alignment="bottom")
+    sort = o1.segmented_control("Sort by", list(gallery.SORTS), key="an_sort", default="confidence",
+                                required=True)
+    order = o2.segmented_control("Order", ["highest first", "lowest first"], key="an_order",
+                                 default="highest first", required=True)
+    positions = gallery.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
+    pages = max(1, math.ceil(len(positions) / PER_PAGE))
+    page_no = 1
+    if pages > 1:
+        if st.session_state.get("an_page", 1) > pages:
+            st.session_state["an_page"] = 1
+        page_no = o3.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="an_page")
+    page = gallery.paginate(len(positions), page_no, PER_PAGE)
+    items = gallery.records(preds, positions[page.start:page.stop])
+    source = gallery.image_source(info.config, split)
+    store = common.image_store(images_from.path)
+    images, problem = None, None
+    try:
+        images = store.images(source, timeout=30)
+        # Every record of the split, not only this page: a wrong folder shows at once.
+        problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
+    except Exception as e:  # no data folder here: show the records without pictures
+        problem = f"Images unavailable: {e}"
+    if problem:
+        images = None
+        st.warning(md_escape(problem), icon=":material/image_not_supported:")
+    # The folder comes from config.json: escaped, not put in a code span it could close.
+    st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
+               f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
+               f"{md_escape(images_from.note)}")
+    st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
+
+
+def _pairs(cm: np.ndarray, classes: list[str], split: str) -> None:
     st.markdown("**Most-confused pairs**")
     pairs = most_confused_pairs(cm, k=8)
     if not pairs:
@@ -199,18 +214,52 @@ with bottom_l:
         st.button(f"{md_escape(classes[t])} → {md_escape(classes[p])} · {n:,} ({share})", key=f"an_pair_{t}_{p}",
                   on_click=_set_cell, args=(t, p), type="tertiary",
                   help="open this cell's images" if split != "train" else "select this cell")
-with bottom_r:
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%" if math.isfinite(x) else "— (undefined)"
+
+
+def _class_table(report, classes: list[str]) -> None:
     st.markdown("**Per-class metrics**")
-
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}%" if math.isfinite(x) else "— (undefined)"
-
     table = pd.DataFrame({
         "class": classes,
-        "precision": [pct(x) for x in report.precision],
-        "recall": [pct(x) for x in report.recall],
-        "F1": [pct(x) for x in report.f1],
+        "precision": [_pct(x) for x in report.precision],
+        "recall": [_pct(x) for x in report.recall],
+        "F1": [_pct(x) for x in report.f1],
         "support": [int(s) for s in report.support],
     })
     st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
+
+
+st.title("Analyze")
+all_runs = _runs_with_epochs()
+if not all_runs:
+    st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
+            "epoch of a run.", icon=":material/info:")
+    st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
+    st.stop()
+
+info, available, split, mode = _pickers(all_runs)
+images_from = _image_folder(info)
+labels = monitor.evaluation_labels(info.config)
+epoch = _pick_epoch(info, split)
+classes = info.classes
+cm, preds = _load(info, split, epoch, len(classes), labels)
+classes = classes or [str(i) for i in range(cm.shape[0])]
+report = class_report(cm)
+_headline(cm, report, split, epoch, labels)
+
+cell_value = st.session_state.get(CELL_KEY)
+cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
+mat_col, gal_col = st.columns([11, 10], gap="medium")
+with mat_col:
+    _matrix(cm, classes, mode, cell)
+with gal_col:
+    _gallery(info, split, preds, cm, classes, cell, available, images_from)
+bottom_l, bottom_r = st.columns([2, 3], gap="large")
+with bottom_l:
+    _pairs(cm, classes, split)
+with bottom_r:
+    _class_table(report, classes)
 st.plotly_chart(figures.class_metrics_figure(report, classes), key="an_bars", config={"displayModeBar": False})

@@ -7,17 +7,8 @@ import streamlit as st
 from app_pages import common
 from resnet_core import data, monitor, runs
 
-st.title("ResNet Studio")
-st.markdown(
-    "Train the CIFAR-10 ResNets of He et al. (2016) — ResNet-20 to ResNet-1202, basic or bottleneck "
-    "blocks, shortcut options A/B/C — and watch them learn live.  \n"
-    "Then open any epoch's confusion matrix and click a cell to see exactly which images the network "
-    "confused."
-)
-
-left, right = st.columns(2, gap="large")
-
-with left:
+def _device() -> None:
+    """The compute device training runs on, and any other accelerators."""
     st.subheader("Compute device")
     info = common.system_info()
     primary = info.primary
@@ -40,69 +31,95 @@ with left:
         if other.kind != "cpu":
             st.caption(f"also: {other.summary()}")
 
-with right:
+
+def _download(folder) -> bool:
+    """The download button and its progress; True if the download failed."""
+    if not st.button("Download CIFAR-10 (163 MB)", icon=":material/download:", key="home_download"):
+        return False
+    bar = st.progress(0.0, text="connecting…")
+
+    def report(done: int, total: int) -> None:
+        if total:
+            bar.progress(min(1.0, done / total), text=f"{done / 2**20:.0f} of {total / 2**20:.0f} MB")
+        else:
+            bar.progress(0.0, text=f"{done / 2**20:.0f} MB")
+
+    try:
+        data.download_cifar10(folder, progress=report)
+    except data.DataError as e:
+        bar.empty()
+        st.error(f"Download failed: {e}", icon=":material/cloud_off:")
+        return True
+    bar.progress(1.0, text="done")
+    st.rerun()
+
+
+def _dataset() -> None:
+    """Whether CIFAR-10 is in the data folder; if not, a download and the steps to do it by hand."""
     st.subheader("Dataset")
     folder = common.data_dir()
     if data.dataset_present(folder):
         st.success(f"CIFAR-10 is ready in `{folder.resolve()}`.", icon=":material/check_circle:")
-    else:
-        st.warning(f"CIFAR-10 is not in `{folder.resolve()}` yet.", icon=":material/warning:")
-        failed = False
-        if st.button("Download CIFAR-10 (163 MB)", icon=":material/download:", key="home_download"):
-            bar = st.progress(0.0, text="connecting…")
+        return
+    st.warning(f"CIFAR-10 is not in `{folder.resolve()}` yet.", icon=":material/warning:")
+    failed = _download(folder)
+    with st.expander("No internet here? Put the files in place by hand", expanded=failed):
+        st.markdown(
+            f"Copy the official archive's contents so that this layout exists, then reload:\n\n"
+            f"```\n{folder.resolve()}/\n  {data.BATCH_FOLDER}/\n    data_batch_1 … data_batch_5\n"
+            f"    test_batch\n    batches.meta\n```\n"
+            f"from `{data.ARCHIVE_NAME}` ({data.ARCHIVE_URL}):\n\n"
+            f"```\ntar -xzf {data.ARCHIVE_NAME} -C {folder.resolve()}\n```\n"
+            f"Or start the dashboard with `RESNET_STUDIO_DATA=/path/to/folder streamlit run app.py`, "
+            f"where the folder holds `{data.BATCH_FOLDER}/`."
+        )
 
-            def report(done: int, total: int) -> None:
-                if total:
-                    bar.progress(min(1.0, done / total), text=f"{done / 2**20:.0f} of {total / 2**20:.0f} MB")
-                else:
-                    bar.progress(0.0, text=f"{done / 2**20:.0f} MB")
 
-            try:
-                data.download_cifar10(folder, progress=report)
-            except data.DataError as e:
-                bar.empty()
-                st.error(f"Download failed: {e}", icon=":material/cloud_off:")
-                failed = True
-            else:
-                bar.progress(1.0, text="done")
-                st.rerun()
-        with st.expander("No internet here? Put the files in place by hand", expanded=failed):
-            st.markdown(
-                f"Copy the official archive's contents so that this layout exists, then reload:\n\n"
-                f"```\n{folder.resolve()}/\n  {data.BATCH_FOLDER}/\n    data_batch_1 … data_batch_5\n"
-                f"    test_batch\n    batches.meta\n```\n"
-                f"from `{data.ARCHIVE_NAME}` ({data.ARCHIVE_URL}):\n\n"
-                f"```\ntar -xzf {data.ARCHIVE_NAME} -C {folder.resolve()}\n```\n"
-                f"Or start the dashboard with `RESNET_STUDIO_DATA=/path/to/folder streamlit run app.py`, "
-                f"where the folder holds `{data.BATCH_FOLDER}/`."
-            )
+def _run_card(info: runs.RunInfo) -> None:
+    row = monitor.run_summary_row(info)
+    with st.container(border=True):
+        c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
+        esc = monitor.md_escape
+        c1.markdown(f"**{esc(info.run_id)}**  \n{esc(row['model'])} · {esc(row['block'])} · "
+                    f"option {esc(row['shortcut'])}")
+        with c2:
+            common.state_badge(info.state)
+        if info.problem:
+            c3.caption(esc(info.problem))
+        else:
+            best = monitor.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
+            c3.markdown(f"epoch {row['epochs']}  \n{best}")
+        with c4:
+            st.page_link(common.TRAIN, label="Monitor", icon=":material/monitoring:",
+                         query_params={"run": info.run_id})
+            st.page_link(common.ANALYZE, label="Analyze", icon=":material/grid_on:",
+                         query_params={"run": info.run_id})
 
-st.subheader("Latest runs")
-all_runs = runs.list_runs(common.runs_dir())
-if not all_runs:
-    st.info(f"No runs yet in `{common.runs_dir().resolve()}`.", icon=":material/info:")
-    st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
-else:
+
+def _latest_runs() -> None:
+    st.subheader("Latest runs")
+    all_runs = runs.list_runs(common.runs_dir())
+    if not all_runs:
+        st.info(f"No runs yet in `{common.runs_dir().resolve()}`.", icon=":material/info:")
+        st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
+        return
     for info in all_runs[:6]:
-        row = monitor.run_summary_row(info)
-        with st.container(border=True):
-            c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
-            esc = monitor.md_escape
-            c1.markdown(f"**{esc(info.run_id)}**  \n{esc(row['model'])} · {esc(row['block'])} · "
-                        f"option {esc(row['shortcut'])}")
-            with c2:
-                common.state_badge(info.state)
-            if info.problem:
-                c3.caption(esc(info.problem))
-            else:
-                best = monitor.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
-                c3.markdown(f"epoch {row['epochs']}  \n{best}")
-            with c4:
-                st.page_link(common.TRAIN, label="Monitor", icon=":material/monitoring:",
-                             query_params={"run": info.run_id})
-                st.page_link(common.ANALYZE, label="Analyze", icon=":material/grid_on:",
-                             query_params={"run": info.run_id})
+        _run_card(info)
     if len(all_runs) > 6:
         st.page_link(common.RUNS, label=f"All {len(all_runs)} runs", icon=":material/folder_open:")
 
+
+st.title("ResNet Studio")
+st.markdown(
+    "Train the CIFAR-10 ResNets of He et al. (2016) — ResNet-20 to ResNet-1202, basic or bottleneck "
+    "blocks, shortcut options A/B/C — and watch them learn live.  \n"
+    "Then open any epoch's confusion matrix and click a cell to see exactly which images the network "
+    "confused."
+)
+left, right = st.columns(2, gap="large")
+with left:
+    _device()
+with right:
+    _dataset()
+_latest_runs()
 st.caption(common.env_summary())

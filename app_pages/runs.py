@@ -10,74 +10,67 @@ import streamlit as st
 from app_pages import common
 from resnet_core import figures, launcher, monitor, runs
 
-st.title("Runs")
-folder = common.runs_dir()
-all_runs = runs.list_runs(folder)
-orphans = launcher.unstarted_folders(folder)
+COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
+                "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",
+                "created"]
 
-if not all_runs and not orphans:
-    st.info(f"No runs in `{folder.resolve()}` yet.", icon=":material/info:")
-    st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
-    st.stop()
 
-rows = [monitor.run_summary_row(r) for r in all_runs]
-table = pd.DataFrame(rows)
-if not table.empty:
+def _column_config() -> dict:
+    return {
+        "run": st.column_config.TextColumn("run", width="medium"),
+        "best val acc": st.column_config.NumberColumn(
+            "best val acc", format="%.2f%%",
+            help="the best accuracy on what the run validated on: see 'val split' (empty without one)"),
+        "val split": st.column_config.TextColumn(
+            "val split", help="validation split: held-out training images; test (used as validation): an "
+                              "older run validated on the test set; no validation split: none was kept"),
+        "test acc": st.column_config.NumberColumn("test acc", format="%.2f%%",
+                                                  help="the final test evaluation, after the last epoch"),
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        "lr": st.column_config.NumberColumn("lr", format="%g"),
+        "analyze": st.column_config.LinkColumn("analyze", display_text="open"),
+        "monitor": st.column_config.LinkColumn("monitor", display_text="open"),
+    }
+
+
+def _table(all_runs: list[runs.RunInfo], folder) -> None:
+    """One row per run, with links to its monitor and its analysis, and the count by state."""
+    table = pd.DataFrame([monitor.run_summary_row(r) for r in all_runs])
     table["best val acc"] = table["best val acc"].map(lambda x: None if x is None else 100 * x)
     table["test acc"] = table["test acc"].map(lambda x: None if x is None else 100 * x)
     table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce")
     table["analyze"] = [f"./analyze?run={r.run_id}" for r in all_runs]
     table["monitor"] = [f"./train?run={r.run_id}" for r in all_runs]
-    st.dataframe(
-        table, hide_index=True, width="stretch",
-        column_order=["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split",
-                      "test acc", "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device",
-                      "precision", "created"],
-        column_config={
-            "run": st.column_config.TextColumn("run", width="medium"),
-            "best val acc": st.column_config.NumberColumn(
-                "best val acc", format="%.2f%%",
-                help="the best accuracy on what the run validated on: see 'val split' (empty without one)"),
-            "val split": st.column_config.TextColumn(
-                "val split", help="validation split: held-out training images; test (used as validation): an "
-                                  "older run validated on the test set; no validation split: none was kept"),
-            "test acc": st.column_config.NumberColumn("test acc", format="%.2f%%",
-                                                      help="the final test evaluation, after the last epoch"),
-            "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-            "lr": st.column_config.NumberColumn("lr", format="%g"),
-            "analyze": st.column_config.LinkColumn("analyze", display_text="open"),
-            "monitor": st.column_config.LinkColumn("monitor", display_text="open"),
-        },
-    )
+    st.dataframe(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())
     counts = pd.Series([r.state for r in all_runs]).value_counts()
     st.caption(f"{len(all_runs)} runs in `{folder.resolve()}` · "
                + " · ".join(f"{n} {state}" for state, n in counts.items()))
 
+
+def _compare(all_runs: list[runs.RunInfo]) -> None:
+    """Overlay one per-epoch metric of the runs picked."""
     st.subheader("Compare curves")
     with_epochs = [r for r in all_runs if (r.status or {}).get("epoch")]
     if not with_epochs:
         st.caption("Curves appear once a run has finished an epoch.")
-    else:
-        by_id = {r.run_id: r for r in with_epochs}
-        c1, c2 = st.columns([3, 1])
-        chosen = c1.multiselect("Runs to overlay", list(by_id), default=list(by_id)[:3], key="runs_overlay",
-                                format_func=lambda i: common.run_title(by_id[i]))
-        metric = c2.selectbox("Metric", list(figures.OVERLAY_METRICS), key="runs_metric",
-                              format_func=lambda m: figures.OVERLAY_METRICS[m][0])
-        if chosen:
-            series = []
-            for run_id in chosen:
-                epoch_rows = [r for r in runs.read_metrics(by_id[run_id].path) if r.get("type") == "epoch"]
-                model = (by_id[run_id].config.get("model") or {}).get("name", "")
-                name = f"{run_id} ({model})" if model else run_id
-                note = monitor.evaluation_labels(by_id[run_id].config).series_note(metric)
-                series.append((f"{name}: {note}" if note else name, epoch_rows))
-            st.plotly_chart(figures.overlay_figure(series, metric), key="runs_overlay_chart",
-                            config={"displaylogo": False})
-        else:
-            st.caption("Pick one or more runs to compare.")
-
-st.subheader("Details and delete")
+        return
+    by_id = {r.run_id: r for r in with_epochs}
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.multiselect("Runs to overlay", list(by_id), default=list(by_id)[:3], key="runs_overlay",
+                            format_func=lambda i: common.run_title(by_id[i]))
+    metric = c2.selectbox("Metric", list(figures.OVERLAY_METRICS), key="runs_metric",
+                          format_func=lambda m: figures.OVERLAY_METRICS[m][0])
+    if not chosen:
+        st.caption("Pick one or more runs to compare.")
+        return
+    series = []
+    for run_id in chosen:
+        info = by_id[run_id]
+        epoch_rows = [r for r in runs.read_metrics(info.path) if r.get("type") == "epoch"]
+        name = f"{run_id} ({info.model_name})" if info.model_name else run_id
+        note = monitor.evaluation_labels(info.config).series_note(metric)
+        series.append((f"{name}: {note}" if note else name, epoch_rows))
+    st.plotly_chart(figures.overlay_figure(series, metric), key="runs_overlay_chart", config={"displaylogo": False})
 
 
 def _ask_delete(path: str) -> None:
@@ -98,18 +91,8 @@ def _do_delete(path: str) -> None:
         st.session_state["runs_msg"] = ("success", f"Deleted {monitor.md_escape(path.rsplit('/', 1)[-1])}.")
 
 
-choices = [r.run_id for r in all_runs] + [p.name for p in orphans]
-infos = {r.run_id: r for r in all_runs}
-picked = st.selectbox("Run", choices, key="runs_pick",
-                      format_func=lambda i: common.run_title(infos[i]) if i in infos else f"{i} · failed to start")
-path = folder / picked
-info = infos.get(picked)
-msg = st.session_state.pop("runs_msg", None)
-if msg:
-    (st.error if msg[0] == "error" else st.success)(msg[1])
-
-d1, d2 = st.columns([3, 2], gap="large")
-with d1:
+def _details(info: runs.RunInfo | None, path) -> None:
+    """The run's config.json and status.json (or why there are none) and its log's tail."""
     if info is not None and info.problem is not None:
         st.error(f"This run folder cannot be read: {monitor.md_escape(info.problem)}", icon=":material/broken_image:")
     elif info is not None:
@@ -126,7 +109,10 @@ with d1:
     with st.expander("Log tail", expanded=info is None or info.state in ("failed", "diverged", runs.CRASHED,
                                                                           runs.UNREADABLE)):
         st.code(tail or "(no log)", language=None, height=320)
-with d2:
+
+
+def _delete(info: runs.RunInfo | None, picked: str, path) -> None:
+    """Delete, after a confirm; never a run that still trains."""
     active = info is not None and info.is_active
     if st.session_state.get("runs_confirm_delete") == str(path):
         st.warning(f"Delete **{monitor.md_escape(picked)}** with its checkpoints, metrics and predictions? "
@@ -141,3 +127,35 @@ with d2:
                   help="stop the run first" if active else "asks for confirmation")
     if active:
         st.caption(f"This run is {info.state}: stop it on the Train page before deleting it.")
+
+
+st.title("Runs")
+folder = common.runs_dir()
+all_runs = runs.list_runs(folder)
+orphans = launcher.unstarted_folders(folder)
+
+if not all_runs and not orphans:
+    st.info(f"No runs in `{folder.resolve()}` yet.", icon=":material/info:")
+    st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
+    st.stop()
+
+if all_runs:
+    _table(all_runs, folder)
+    _compare(all_runs)
+
+st.subheader("Details and delete")
+choices = [r.run_id for r in all_runs] + [p.name for p in orphans]
+infos = {r.run_id: r for r in all_runs}
+picked = st.selectbox("Run", choices, key="runs_pick",
+                      format_func=lambda i: common.run_title(infos[i]) if i in infos else f"{i} · failed to start")
+path = folder / picked
+info = infos.get(picked)
+msg = st.session_state.pop("runs_msg", None)
+if msg:
+    (st.error if msg[0] == "error" else st.success)(msg[1])
+
+d1, d2 = st.columns([3, 2], gap="large")
+with d1:
+    _details(info, path)
+with d2:
+    _delete(info, picked, path)
