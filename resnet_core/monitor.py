@@ -100,6 +100,62 @@ def _obj(x) -> dict:
     return x if isinstance(x, dict) else {}
 
 
+def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> tuple[float | None, float]:
+    """Seconds the run has trained (earlier sessions included; None before it started), and
+    the time the trainer last wrote something (0.0 when unknown)."""
+    status = _obj(info.status)
+    last_step = history.last_step if history else None
+    last_epoch = history.last_epoch if history else None
+    started = _num(status.get("started_at"))
+    finished = _num(status.get("finished_at"))
+    updated = _num(status.get("updated_at"))
+    last_time = max(t for t in (updated, _num(last_step.get("time")) if last_step else None,
+                                _num(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
+    elapsed = None
+    if started is not None:
+        elapsed = (finished if finished is not None else (now if info.state == "running" else (last_time or now))) - started
+        elapsed = max(0.0, elapsed) + (_num(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
+    return elapsed, last_time
+
+
+def _eta(remaining: int, steps_per_epoch: int, step: int, batch: float | None, last_epoch: dict | None,
+         images_per_s: float | None, elapsed: float | None) -> float | None:
+    """Seconds left for the remaining steps: from the last epoch's time (which includes its
+    evaluation), else the speed, else the average so far."""
+    epoch_seconds = _num(last_epoch.get("epoch_seconds")) if last_epoch else None
+    if epoch_seconds and steps_per_epoch:
+        return epoch_seconds * remaining / steps_per_epoch
+    if images_per_s and batch:
+        return remaining * batch / images_per_s
+    if elapsed and step > 0:
+        return remaining * elapsed / step
+    return None
+
+
+def _test_results(status: dict, history: MetricsHistory | None,
+                  epoch: int) -> tuple[float | None, int | None, float | None, int | None]:
+    """The final test accuracy and the epoch it followed, and the latest per-epoch
+    (monitoring) test accuracy and its epoch."""
+    test_acc = _num(status.get("test_acc"))
+    test_epoch = None
+    if test_acc is not None:
+        # The final evaluation follows the last epoch: its row says which, else status does.
+        last_test = history.test_rows[-1] if history and history.test_rows else {}
+        test_epoch = last_test["epoch"] if isinstance(last_test.get("epoch"), int) else epoch
+    for row in reversed(history.epoch_rows if history else []):
+        if _num(row.get("test_acc")) is not None:
+            return test_acc, test_epoch, _num(row["test_acc"]), row.get("epoch")
+    return test_acc, test_epoch, None, None
+
+
+def _peak_memory(history: MetricsHistory | None) -> float | None:
+    for row in reversed(history.epoch_rows if history else []):
+        peak = _num(row.get("peak_memory_mb"))
+        if peak is not None:
+            return peak
+    return None
+
+
 def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, now: float | None = None) -> Progress:
     now = time.time() if now is None else now
     status, resolved, cfg = _obj(info.status), info.resolved, info.train_config
@@ -122,56 +178,24 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
         epoch_fraction = 1.0
     step_in_epoch = step - epoch * steps_per_epoch if steps_per_epoch else 0
     step_in_epoch = max(0, min(step_in_epoch, steps_per_epoch))
-    step_fraction = step_in_epoch / steps_per_epoch if steps_per_epoch else 0.0
 
     images_per_s = None
     if info.state == "running" and last_step is not None:
         images_per_s = _num(last_step.get("images_per_s"))
     if images_per_s is None and last_epoch is not None:
         images_per_s = _num(last_epoch.get("images_per_s"))
-
-    started = _num(status.get("started_at"))
-    finished = _num(status.get("finished_at"))
-    updated = _num(status.get("updated_at"))
-    last_time = max(t for t in (updated, _num(last_step.get("time")) if last_step else None,
-                                _num(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
-    elapsed = None
-    if started is not None:
-        elapsed = (finished if finished is not None else (now if info.state == "running" else (last_time or now))) - started
-        elapsed = max(0.0, elapsed) + (_num(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
-
+    elapsed, last_time = _timing(info, history, now)
     eta = None
     if info.state == "running" and total_steps and step < total_steps:
-        remaining = total_steps - step
-        batch = _num(cfg.get("batch_size"))
-        epoch_seconds = _num(last_epoch.get("epoch_seconds")) if last_epoch else None
-        if epoch_seconds and steps_per_epoch:
-            eta = epoch_seconds * remaining / steps_per_epoch  # includes the per-epoch evaluation
-        elif images_per_s and batch:
-            eta = remaining * batch / images_per_s
-        elif elapsed and step > 0:
-            eta = remaining * elapsed / step
-    peak = None
-    for row in reversed(history.epoch_rows if history else []):
-        peak = _num(row.get("peak_memory_mb"))
-        if peak is not None:
-            break
-    test_acc = _num(status.get("test_acc"))
-    test_epoch = None
-    if test_acc is not None:
-        # The final evaluation follows the last epoch: its row says which, else status does.
-        last_test = history.test_rows[-1] if history and history.test_rows else {}
-        test_epoch = last_test["epoch"] if isinstance(last_test.get("epoch"), int) else epoch
-    monitor_test_acc = monitor_test_epoch = None
-    for row in reversed(history.epoch_rows if history else []):
-        if _num(row.get("test_acc")) is not None:
-            monitor_test_acc, monitor_test_epoch = _num(row["test_acc"]), row.get("epoch")
-            break
+        eta = _eta(total_steps - step, steps_per_epoch, step, _num(cfg.get("batch_size")), last_epoch,
+                   images_per_s, elapsed)
+    test_acc, test_epoch, monitor_test_acc, monitor_test_epoch = _test_results(status, history, epoch)
     return Progress(
         state=info.state, epoch=epoch, total_epochs=total_epochs, step=step, total_steps=total_steps,
-        steps_per_epoch=steps_per_epoch, epoch_fraction=epoch_fraction, step_fraction=step_fraction,
+        steps_per_epoch=steps_per_epoch, epoch_fraction=epoch_fraction,
+        step_fraction=step_in_epoch / steps_per_epoch if steps_per_epoch else 0.0,
         step_in_epoch=step_in_epoch, images_per_s=images_per_s, eta_s=eta, elapsed_s=elapsed,
-        peak_memory_mb=peak, best_val_acc=_num(status.get("best_val_acc")),
+        peak_memory_mb=_peak_memory(history), best_val_acc=_num(status.get("best_val_acc")),
         best_epoch=_count(status.get("best_epoch")) or None, test_acc=test_acc, test_epoch=test_epoch,
         monitor_test_acc=monitor_test_acc, monitor_test_epoch=monitor_test_epoch,
         last_update_age_s=(now - last_time) if last_time else None,
