@@ -193,6 +193,16 @@ def _cell_text(cm: np.ndarray, z: np.ndarray, mode: str) -> list[list[str]]:
     return [["" if not math.isfinite(v) else f"{100 * v:.0f}" for v in row] for row in z]
 
 
+def _cell_hover(cm: np.ndarray, recall: np.ndarray, precision: np.ndarray, classes: list[str],
+                t: int, p: int) -> str:
+    """A cell's hover text: its classes, its count, and its share of the row and the column."""
+    rec = f"{100 * recall[t, p]:.1f}%" if math.isfinite(recall[t, p]) else "—"
+    prec = f"{100 * precision[t, p]:.1f}%" if math.isfinite(precision[t, p]) else "—"
+    return (f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
+            f"{cm[t, p]:,} images<br>{rec} of true {classes[t]}<br>{prec} of predicted {classes[p]}"
+            + ("<br><i>click to see them</i>" if cm[t, p] else ""))
+
+
 def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts",
                      selected: tuple[int, int] | None = None, height: int = 600,
                      title: str | None = None) -> go.Figure:
@@ -208,7 +218,6 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
     if len(classes) != n:
         raise ValueError(f"{len(classes)} class names for a {n}x{n} matrix")
     z = normalize_confusion(cm, mode)
-    recall, precision = normalize_confusion(cm, "recall"), normalize_confusion(cm, "precision")
     z_plot = [[None if not math.isfinite(v) else (float(v) if mode == "counts" else 100 * float(v)) for v in row]
               for row in z]
     heat = go.Heatmap(
@@ -218,19 +227,12 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
         colorbar=dict(title=dict(text="images" if mode == "counts" else "%"), thickness=12,
                       ticksuffix="" if mode == "counts" else "%"),
     )
-    xs, ys, custom, hover = [], [], [], []
-    for t in range(n):
-        for p in range(n):
-            xs.append(classes[p])
-            ys.append(classes[t])
-            custom.append([t, p])
-            rec = f"{100 * recall[t, p]:.1f}%" if math.isfinite(recall[t, p]) else "—"
-            prec = f"{100 * precision[t, p]:.1f}%" if math.isfinite(precision[t, p]) else "—"
-            hover.append(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
-                         f"{cm[t, p]:,} images<br>{rec} of true {classes[t]}<br>{prec} of predicted {classes[p]}"
-                         + ("<br><i>click to see them</i>" if cm[t, p] else ""))
+    recall, precision = normalize_confusion(cm, "recall"), normalize_confusion(cm, "precision")
+    pairs = [(t, p) for t in range(n) for p in range(n)]
     cells = go.Scatter(
-        x=xs, y=ys, customdata=custom, hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+        x=[classes[p] for _, p in pairs], y=[classes[t] for t, _ in pairs], customdata=[[t, p] for t, p in pairs],
+        hovertext=[_cell_hover(cm, recall, precision, classes, t, p) for t, p in pairs],
+        hovertemplate="%{hovertext}<extra></extra>",
         mode="markers", showlegend=False, name="cells",
         marker=dict(symbol="square", size=max(8, int(420 / n)), opacity=0, color="rgba(0,0,0,0)"),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
