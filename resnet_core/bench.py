@@ -19,7 +19,8 @@ import time
 import torch
 
 from .config import TrainConfig
-from .train import Refused, Trainer, check_config, load_data, parse, resolve
+from .train import Refused, check_config, load_data, parse, resolve
+from .trainer import Trainer
 
 
 def _sync(device: torch.device) -> None:

@@ -255,6 +255,20 @@ def claim_run_dir(run_dir: Path) -> int:
     return fd
 
 
+def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
+    """Keep only the metric rows a checkpoint at (step, epoch) covers, and drop the
+    prediction files of later epochs: the history a resume continues without duplicates."""
+    rows = read_metrics(run_dir)  # rows whose step and epoch are whole numbers
+    kept = [r for r in rows if (r.get("type") == "step" and r["step"] <= step)
+            or (r.get("type") == "epoch" and r["epoch"] <= epoch)]
+    if len(kept) != len(rows) or os.path.lexists(Path(run_dir) / METRICS_FILE):
+        atomic_write_bytes(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept).encode())
+    for split in SPLITS:
+        for e in recorded_epochs(run_dir, split):
+            if e > epoch:
+                prediction_path(run_dir, split, e).unlink()
+
+
 def device_lock_path(runs_dir: Path, device: str) -> Path:
     """The file a trainer holds an exclusive flock on while it uses a device.
 

@@ -204,7 +204,7 @@ def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_th
     def boom(self, *args):
         raise RuntimeError("the device fell over")
 
-    monkeypatch.setattr("resnet_core.train.Run.finish_epoch", boom)
+    monkeypatch.setattr("resnet_core.training_run.Run.finish_epoch", boom)
     code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY])
     assert code == 1
     info = runs.read_run(only_run(tmp_path))
@@ -397,7 +397,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
 
     def val_indices(*flags):
         cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
-        from resnet_core.train import Trainer
+        from resnet_core.trainer import Trainer
 
         trainer = Trainer(cfg, plan)
         trainer.prepare_data(data)
@@ -408,7 +408,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
 
 
 def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
-    from resnet_core.train import Trainer
+    from resnet_core.trainer import Trainer
 
     data = load_cifar10(cifar_dir)
     cfg, plan = resolved([*TINY, "--device", "cpu", "--precision", "bf16", "--epochs", "1"], len(data.train_labels))
