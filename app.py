@@ -7,14 +7,11 @@ resnet_core/launcher.py), and dig into their mistakes. Folders: $RESNET_STUDIO_R
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 st.set_page_config(page_title="ResNet Studio", page_icon=":material/neurology:", layout="wide")
 

@@ -106,7 +106,8 @@ def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
         if split == "train":
             return np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64), None
         preds = common.predictions(info.path, split, epoch)
-        return confusion_matrix(preds["labels"], preds["preds"], n_classes or int(preds["topk_classes"].max()) + 1), preds
+        n_classes = n_classes or int(preds["topk_classes"].max()) + 1
+        return confusion_matrix(preds["labels"], preds["preds"], n_classes), preds
     except runs.RunFolderError as e:
         st.error(f"Epoch {epoch} of the {labels.split_name(split)} split cannot be shown: {md_escape(e)}",
                  icon=":material/broken_image:")

@@ -66,7 +66,8 @@ def _on_preset_change() -> None:
 
 
 def _form_values() -> launcher.TrainForm:
-    values = {name: st.session_state.get(K + name, getattr(DEFAULTS, name)) for name in launcher.TrainForm.field_names()}
+    values = {name: st.session_state.get(K + name, getattr(DEFAULTS, name))
+              for name in launcher.TrainForm.field_names()}
     return launcher.TrainForm(**values)
 
 
@@ -105,7 +106,8 @@ def _model_fields(errors: dict[str, str]) -> None:
         depth_options = valid_depths(block, launcher.MAX_DEPTH)
         if st.session_state[K + "depth"] not in depth_options:
             st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
-        st.selectbox("Depth", depth_options, key=K + "depth", persist_state="session", format_func=lambda d: f"ResNet-{d}",
+        st.selectbox("Depth", depth_options, key=K + "depth", persist_state="session",
+                     format_func=lambda d: f"ResNet-{d}",
                      help="only the depths this block type allows: 6n+2 for basic, 9n+2 for bottleneck blocks")
         common.field_error(errors, "depth")
     with c3:
@@ -135,7 +137,8 @@ def _recipe_fields(errors: dict[str, str], preset: bool) -> None:
                      format_func=SCHEDULE_HELP.get)
         common.field_error(errors, "schedule")
     with c2:
-        st.text_input("Weight decay", key=K + "weight_decay", persist_state="session", disabled=preset, help="e.g. 1e-4")
+        st.text_input("Weight decay", key=K + "weight_decay", persist_state="session", disabled=preset,
+                      help="e.g. 1e-4")
         common.field_error(errors, "weight_decay")
     with c3:
         st.text_input("Momentum", key=K + "momentum", persist_state="session", disabled=preset)

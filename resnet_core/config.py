@@ -45,7 +45,8 @@ def option(default, help: str, *, choices: tuple | None = None, factory=None):
 
 @dataclass
 class TrainConfig:
-    depth: int = option(20, "layers: 6n+2 with basic blocks (20, 32, 44, 56, 110, ...), 9n+2 with bottlenecks (164, ...)")
+    depth: int = option(20, "layers: 6n+2 with basic blocks (20, 32, 44, 56, 110, ...), "
+                            "9n+2 with bottlenecks (164, ...)")
     block: str = option("basic", "residual block", choices=BLOCKS)
     shortcut: str = option("", "shortcut option (default: A for basic blocks, B, projection where the shape "
                                "changes, for bottlenecks)", choices=SHORTCUTS)
@@ -200,7 +201,8 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
             errors[name] = message
 
     check("block", cfg.block in BLOCKS, f"unknown block type {cfg.block!r}; valid: {', '.join(BLOCKS)}")
-    check("shortcut", cfg.shortcut in ("", *SHORTCUTS), f"unknown shortcut {cfg.shortcut!r}; valid: {', '.join(SHORTCUTS)}")
+    check("shortcut", cfg.shortcut in ("", *SHORTCUTS),
+          f"unknown shortcut {cfg.shortcut!r}; valid: {', '.join(SHORTCUTS)}")
     if "block" not in errors:
         try:
             blocks_per_stage(cfg.depth, cfg.block)
@@ -217,10 +219,12 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
         check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
               f"milestones must lie in (0, {cfg.epochs}] epochs")
         check("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
-    check("warmup_mode", cfg.warmup_mode in WARMUPS, f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
+    check("warmup_mode", cfg.warmup_mode in WARMUPS,
+          f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
     for name in ("seed", "split_seed"):
         check(name, 0 <= getattr(cfg, name) <= MAX_SEED, f"{name.replace('_', ' ')} must lie in 0..{MAX_SEED}")
-    check("precision", cfg.precision in PRECISIONS, f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
+    check("precision", cfg.precision in PRECISIONS,
+          f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
     try:
         parse_device(cfg.device)
     except ValueError as e:

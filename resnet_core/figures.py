@@ -4,9 +4,10 @@ Training curves take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`)
 x axis is the epoch, fractional for step rows (step / steps per epoch), so step and epoch
 rows line up. Their evaluation traces are named by the run's
 :class:`~resnet_core.monitor.EvaluationLabels`: a "validation" that was the test set says
-so, and per-epoch test evaluations are marked as monitoring. The confusion matrix is a heatmap with an invisible scatter on top, one
-square marker per cell, because a heatmap alone sends no click events to Streamlit; the
-scatter's ``customdata`` holds ``[true, predicted]`` as plain Python lists.
+so, and per-epoch test evaluations are marked as monitoring. The confusion matrix is a
+heatmap with an invisible scatter on top, one square marker per cell, because a heatmap
+alone sends no click events to Streamlit; the scatter's ``customdata`` holds ``[true,
+predicted]`` as plain Python lists.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "loss"),
-                                 name="train (steps)", mode=_step_mode(step_rows), line=dict(color=TRAIN_COLOUR, width=1),
+                                 name="train (steps)", mode=_step_mode(step_rows),
+                                 line=dict(color=TRAIN_COLOUR, width=1),
                                  opacity=0.45, hovertemplate="%{y:.4f}"))
     if epoch_rows:
         x = [r["epoch"] for r in epoch_rows]
@@ -131,7 +133,8 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
     fig = go.Figure()
     if step_rows:
         fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "acc", 100),
-                                 name="train (steps)", mode=_step_mode(step_rows), line=dict(color=TRAIN_COLOUR, width=1),
+                                 name="train (steps)", mode=_step_mode(step_rows),
+                                 line=dict(color=TRAIN_COLOUR, width=1),
                                  opacity=0.45, hovertemplate="%{y:.2f}%"))
     if epoch_rows:
         x = [r["epoch"] for r in epoch_rows]

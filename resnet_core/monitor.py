@@ -113,7 +113,8 @@ def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> t
                                 _num(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
     elapsed = None
     if started is not None:
-        elapsed = (finished if finished is not None else (now if info.state == "running" else (last_time or now))) - started
+        end = finished if finished is not None else (now if info.state == "running" else (last_time or now))
+        elapsed = end - started
         elapsed = max(0.0, elapsed) + (_num(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
     return elapsed, last_time
 

@@ -62,7 +62,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
     add_config_arguments(p)  # every training option, from TrainConfig
-    p.add_argument("--run-dir", default=None, help="write into this new or empty folder instead of a fresh one under --runs-dir")
+    p.add_argument("--run-dir", default=None,
+                   help="write into this new or empty folder instead of a fresh one under --runs-dir")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and check everything, print the plan (last line JSON), write nothing")
@@ -242,7 +243,8 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":
-        drops = [round(m * spe) for m in cfg.milestones] or [round(0.5 * plan.total_steps), round(0.75 * plan.total_steps)]
+        total = plan.total_steps
+        drops = [round(m * spe) for m in cfg.milestones] or [round(0.5 * total), round(0.75 * total)]
         schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in drops)}"
     if cfg.warmup_epochs:
         schedule += f", {cfg.warmup_mode} warm-up for {round(cfg.warmup_epochs * spe):,} steps"

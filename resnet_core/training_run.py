@@ -71,11 +71,13 @@ class EpochSums:
 
     @classmethod
     def zeros(cls, device: torch.device, num_classes: int) -> "EpochSums":
-        return cls(torch.zeros((), device=device, dtype=torch.float64), torch.zeros((), device=device, dtype=torch.int64),
+        return cls(torch.zeros((), device=device, dtype=torch.float64),
+                   torch.zeros((), device=device, dtype=torch.int64),
                    0, torch.zeros(num_classes * num_classes, device=device, dtype=torch.int64))
 
     def state(self) -> dict:
-        return {"loss": self.loss.cpu(), "correct": self.correct.cpu(), "seen": self.seen, "confusion": self.confusion.cpu()}
+        return {"loss": self.loss.cpu(), "correct": self.correct.cpu(), "seen": self.seen,
+                "confusion": self.confusion.cpu()}
 
     @classmethod
     def from_state(cls, state: dict, device: torch.device) -> "EpochSums":
@@ -279,7 +281,8 @@ class Run(Trainer):
             if self.stop and batch < batches:
                 progress.close()
                 seconds = elapsed_before + time.perf_counter() - t_epoch
-                self.save_checkpoint(epoch - 1, {"epoch": epoch, "batch": batch, "sums": sums.state(), "seconds": seconds})
+                partial = {"epoch": epoch, "batch": batch, "sums": sums.state(), "seconds": seconds}
+                self.save_checkpoint(epoch - 1, partial)
                 return False
         progress.close()
         self.finish_epoch(epoch, sums, elapsed_before + time.perf_counter() - t_epoch)

@@ -7,17 +7,14 @@ plus noise, so that a few epochs of a small ResNet learn it far above chance.
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from resnet_core.data import BATCH_FOLDER, CLASSES, TEST_BATCH, TRAIN_BATCHES
 
-from resnet_core.data import BATCH_FOLDER, CLASSES, TEST_BATCH, TRAIN_BATCHES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -48,7 +45,7 @@ def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: 
 
     train_labels = np.arange(n_train) % len(CLASSES)
     rng.shuffle(train_labels)
-    for name, part in zip(TRAIN_BATCHES, np.array_split(train_labels, len(TRAIN_BATCHES))):
+    for name, part in zip(TRAIN_BATCHES, np.array_split(train_labels, len(TRAIN_BATCHES)), strict=True):
         dump(folder / name, part)
     dump(folder / TEST_BATCH, np.arange(n_test) % len(CLASSES))
     with open(folder / "batches.meta", "wb") as f:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from conftest import write_cifar_folder
-from resnet_core.data import (BATCH_FOLDER, CLASSES, ChannelStats, DataError, DeviceLoader, channel_stats, batch_generator, dataset_present,
+from resnet_core.data import (BATCH_FOLDER, CLASSES, ChannelStats, DataError, DeviceLoader, batch_generator,
+                              channel_stats, dataset_present,
                               download_cifar10, load_cifar10, normalize, random_crop, random_flip,
                               resolve_data_dir, split_train_val)
 
@@ -127,7 +128,7 @@ def test_random_flip_mirrors_about_half():
     out = random_flip(images, batch_generator(torch.device("cpu"), 1))
     flipped = [torch.equal(out[i], images[i].flip(2)) for i in range(400)]
     kept = [torch.equal(out[i], images[i]) for i in range(400)]
-    assert all(f or k for f, k in zip(flipped, kept))
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
     assert 150 < sum(flipped) < 250
 
 

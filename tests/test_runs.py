@@ -47,7 +47,8 @@ def test_metrics_are_read_incrementally_and_half_lines_wait(tmp_path):
     rows, cursor, _ = runs.read_metrics_since(tmp_path, cursor)
     assert rows == []
     # A resume rewrites the file (new inode): the reader starts over and says so.
-    runs.atomic_write_bytes(path, b'{"type": "step", "step": 1}\n{"type": "step", "step": 2}\n{"type": "step", "step": 3}\n')
+    rows = b'{"type": "step", "step": 1}\n{"type": "step", "step": 2}\n{"type": "step", "step": 3}\n'
+    runs.atomic_write_bytes(path, rows)
     rows, cursor, restarted = runs.read_metrics_since(tmp_path, cursor)
     assert restarted and [r["step"] for r in rows] == [1, 2, 3]
 

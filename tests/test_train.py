@@ -235,8 +235,8 @@ def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_th
     (["--depth", "abc"], "argument --depth: invalid int value: 'abc'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(cifar_dir, tmp_path, capsys, args, message):
-    flags = dict(zip(TINY[::2], TINY[1::2]))
-    flags.update(zip(args[::2], args[1::2]))
+    flags = dict(zip(TINY[::2], TINY[1::2], strict=True))
+    flags.update(zip(args[::2], args[1::2], strict=True))
     code = main_exit_code(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"),
                            *[x for kv in flags.items() for x in kv]])
     err = capsys.readouterr().err
@@ -328,7 +328,8 @@ def test_the_compiled_training_step_runs_on_cpu(cifar_dir, tmp_path):
 
 
 def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
-    first = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 50, *TINY, "--name", "first", wait=False)
+    first = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 50, *TINY, "--name", "first",
+                    wait=False)
     try:
         wait_for(lambda: [r.state for r in runs.list_runs(tmp_path)] == ["running"], what="first run running")
         second = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 1, *TINY, "--name", "second",
@@ -504,8 +505,9 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir
         "from resnet_core import runs, train\n"
         "write = runs.atomic_write_bytes\n"
         "def dying_write(path, data):\n"
-        "    if path.name == 'best.pt' and train.torch.load(path.parent / 'last.pt', weights_only=True)['epoch'] == 2:\n"
-        "        os._exit(9)\n"
+        "    if path.name == 'best.pt':\n"
+        "        if train.torch.load(path.parent / 'last.pt', weights_only=True)['epoch'] == 2:\n"
+        "            os._exit(9)\n"
         "    write(path, data)\n"
         "runs.atomic_write_bytes = dying_write\n"
         "sys.exit(train.main(sys.argv[1:]))\n")
