@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import data, launcher, monitor, runs
-from resnet_core.config import make_plan
+from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
 
@@ -169,7 +169,7 @@ def _system_fields(errors: dict[str, str]) -> None:
                      help="auto: CUDA, then MPS, then the CPU")
         common.field_error(errors, "device")
     with c2:
-        st.selectbox("Precision", launcher.PRECISIONS, key=K + "precision", persist_state="session",
+        st.selectbox("Precision", PRECISIONS, key=K + "precision", persist_state="session",
                      help="auto: bf16 where the device computes it natively, fp16 on other GPUs, else fp32")
         common.field_error(errors, "precision")
     with c3:
@@ -239,7 +239,7 @@ def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
                 st.caption(f"Paper error: {summary.paper_text}.")
         if not set(errors) - {"data", "device"}:  # the trainer's own resolution of this form
             cfg = launcher.form_config(values)
-            st.caption(make_plan(cfg, launcher.CIFAR_TRAIN_SIZE).describe())
+            st.caption(make_plan(cfg, CIFAR10_TRAIN_IMAGES).describe())
 
 
 def _device_notes() -> None:

@@ -218,7 +218,8 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     if "epochs" not in errors:  # both are judged against a valid run length
         check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
               f"milestones must lie in (0, {cfg.epochs}] epochs")
-        check("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
+        check("warmup_epochs", cfg.warmup_epochs >= 0, "warm-up cannot be negative")
+        check("warmup_epochs", cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
     check("warmup_mode", cfg.warmup_mode in WARMUPS,
           f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
     for name in ("seed", "split_seed"):

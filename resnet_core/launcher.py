@@ -22,18 +22,15 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from . import runs
-from .models import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
-from .schedule import SCHEDULES
-from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, PRECISIONS, TrainConfig, apply_presets, config_argv,
-                     config_errors, parse_device, plan_errors)
+from .models import default_shortcut
+from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, TrainConfig, apply_presets, config_argv,
+                     config_errors, plan_errors)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
 DEFAULT_RUNS_DIR = "checkpoints"
-TRAINER_MODULE = runs.TRAINER_MODULE
 
 SWITCHES = ("auto", "on", "off")  # tri-state trainer flags: auto leaves the choice to the trainer
-CIFAR_TRAIN_SIZE = CIFAR10_TRAIN_IMAGES
 MAX_DEPTH = 1202
 _CONFIG = TrainConfig()  # the form starts from the trainer's own defaults
 
@@ -43,7 +40,7 @@ def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
     return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).expanduser()
 
 
-def paper_epochs(train_size: int = CIFAR_TRAIN_SIZE) -> int:
+def paper_epochs(train_size: int = CIFAR10_TRAIN_IMAGES) -> int:
     """Epochs that hold the paper's 64k iterations on all training images (165 of 390
     steps, the last one cut short), exactly as the trainer's --preset paper computes them."""
     return apply_presets(TrainConfig(preset="paper"), set(), train_size).epochs
@@ -117,7 +114,7 @@ def _as_float(value) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: list[str] | None = None,
+def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,
              data_present: bool | None = None) -> dict[str, str]:
     """Per-field error messages (an empty dict means the form may launch).
 
@@ -125,67 +122,24 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
     values this machine offers (None accepts any well-formed one); data_present: False adds
     an error under "data".
     """
+    # The form's own checks are only what a form adds to the config: text that must be a
+    # number, three-way switches, the devices of this machine, the name's length. Every
+    # bound is the trainer's own (config_errors and plan_errors, below).
     errors: dict[str, str] = {}
-
-    if form.block not in BLOCKS:
-        errors["block"] = f"Unknown block type {form.block!r}; choose {' or '.join(BLOCKS)}."
-    elif not _is_int(form.depth) or int(form.depth) not in valid_depths(form.block, MAX_DEPTH):
-        step = 6 if form.block == "basic" else 9
-        errors["depth"] = (f"Depth must be {step}n+2 for {form.block} blocks "
-                           f"({', '.join(map(str, valid_depths(form.block, 60)[:5]))}, ...).")
-    if form.shortcut not in SHORTCUTS:
-        errors["shortcut"] = f"Unknown shortcut option {form.shortcut!r}; choose {', '.join(SHORTCUTS)}."
-
-    def int_field(name: str, lo: int, hi: int, what: str) -> int | None:
-        value = getattr(form, name)
-        if not _is_int(value):
+    for name, what in (("depth", "Depth"), ("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed"),
+                       ("val_size", "Validation size"), ("subset", "Subset")):
+        if not _is_int(getattr(form, name)):
             errors[name] = f"{what} must be a whole number."
-            return None
-        value = int(value)
-        if not lo <= value <= hi:
-            errors[name] = f"{what} must lie between {lo:,} and {hi:,}."
-            return None
-        return value
-
-    epochs = int_field("epochs", 1, 10_000, "Epochs")
-    int_field("batch_size", 1, 8192, "Batch size")
-    int_field("seed", 0, 2 ** 32 - 1, "Seed")
-    int_field("val_size", 0, train_size - 1, "Validation size")
-    int_field("subset", 0, train_size, "Subset")
-
-    warmup = _as_float(form.warmup_epochs)
-    if warmup is None or warmup < 0:
-        errors["warmup_epochs"] = "Warm-up must be a number of epochs, 0 or more."
-        warmup = None
-    lr = _as_float(form.lr)
-    if lr is None or not 0 < lr <= 10:
-        errors["lr"] = "Learning rate must be a number above 0 and at most 10 (e.g. 0.1)."
-    momentum = _as_float(form.momentum)
-    if momentum is None or not 0 <= momentum < 1:
-        errors["momentum"] = "Momentum must lie in [0, 1)."
-    wd = _as_float(form.weight_decay)
-    if wd is None or not 0 <= wd < 1:
-        errors["weight_decay"] = "Weight decay must lie in [0, 1) (the paper uses 0.0001)."
-    if form.schedule not in SCHEDULES:
-        errors["schedule"] = f"Unknown schedule {form.schedule!r}; choose {', '.join(SCHEDULES)}."
-    if form.precision not in PRECISIONS:
-        errors["precision"] = f"Unknown precision {form.precision!r}; choose {', '.join(PRECISIONS)}."
+    for name, what in (("lr", "Learning rate"), ("momentum", "Momentum"), ("weight_decay", "Weight decay"),
+                       ("warmup_epochs", "Warm-up")):
+        if _as_float(getattr(form, name)) is None:
+            errors[name] = f"{what} must be a number, e.g. {getattr(TrainForm(), name)}."
     for name, label in (("channels_last", "Channels-last"), ("compile", "torch.compile")):
         if getattr(form, name) not in SWITCHES:
             errors[name] = f"{label} must be auto, on or off."
-
-    try:
-        parse_device(str(form.device))
-    except ValueError:
-        errors["device"] = f"Unknown device {form.device!r}; use auto, cpu, cuda, cuda:N or mps."
-    else:
-        if devices is not None and form.device not in devices:
-            errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
-
-    if warmup is not None and epochs is not None and warmup >= epochs and "warmup_epochs" not in errors:
-        errors["warmup_epochs"] = f"Warm-up ({warmup:g} epochs) must be shorter than the run ({epochs} epochs)."
-
-    if form.name and not form.run_name:
+    if devices is not None and form.device not in devices:
+        errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
+    if form.name and not form.run_name:  # the form hands the trainer the name as it will be kept
         errors["name"] = "The name needs at least one letter or digit (allowed: letters, digits, - _ .)."
     elif len(form.name) > 200:
         errors["name"] = "The name is too long (at most 200 characters; 48 are kept)."
@@ -194,7 +148,7 @@ def validate(form: TrainForm, *, train_size: int = CIFAR_TRAIN_SIZE, devices: li
     # already refused above put back to its default, so both kinds of message show at once.
     usable = replace(form, **{name: getattr(TrainForm(), name) for name in errors})
     cfg = form_config(usable, train_size)
-    for name, message in (config_errors(cfg) or plan_errors(cfg, train_size)).items():
+    for name, message in {**plan_errors(cfg, train_size), **config_errors(cfg)}.items():
         errors.setdefault(name, message[0].upper() + message[1:] + ".")
     if data_present is False:
         errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
@@ -218,7 +172,7 @@ def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
     return TrainConfig(**values), set(values)
 
 
-def form_config(form: TrainForm, train_size: int = CIFAR_TRAIN_SIZE) -> TrainConfig:
+def form_config(form: TrainForm, train_size: int = CIFAR10_TRAIN_IMAGES) -> TrainConfig:
     """The TrainConfig the trainer will resolve from the form, presets applied as on the
     command line: what the form's summary shows."""
     return apply_presets(*form_typed(form), train_size)
@@ -260,7 +214,7 @@ def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> Launched:
 
 
 def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
-           python: str = sys.executable, module: str = TRAINER_MODULE, env: dict | None = None) -> Launched:
+           python: str = sys.executable, module: str = runs.TRAINER_MODULE, env: dict | None = None) -> Launched:
     """Create the run folder and start the trainer into it; returns at once.
 
     Validate the form first (:func:`validate`); this raises ValueError on a form with errors.
@@ -275,7 +229,7 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
     return _spawn(argv, run_dir, env)
 
 
-def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = TRAINER_MODULE,
+def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = runs.TRAINER_MODULE,
            env: dict | None = None) -> Launched:
     """Continue a stopped, failed or crashed run in its own folder (with its recorded config)."""
     run_dir = Path(run_dir).resolve()

@@ -18,6 +18,7 @@ import pytest
 from conftest import ROOT
 from fake_runs import UNREADABLE_CASES, make_run, make_unreadable_run
 from resnet_core import launcher, runs
+from resnet_core.config import CIFAR10_TRAIN_IMAGES
 from resnet_core.launcher import TrainForm
 
 
@@ -31,21 +32,21 @@ def test_the_default_form_is_valid():
 @pytest.mark.parametrize("changes, field, words", [
     (dict(depth=21), "depth", "6n+2"),
     (dict(block="bottleneck", depth=26), "depth", "9n+2"),
-    (dict(block="wide"), "block", "basic or bottleneck"),
+    (dict(block="wide"), "block", "valid: basic, bottleneck"),
     (dict(shortcut="D"), "shortcut", "A, B, C"),
-    (dict(epochs=0), "epochs", "between 1"),
+    (dict(epochs=0), "epochs", "Epochs must be at least 1"),
     (dict(epochs=2.5), "epochs", "whole number"),
-    (dict(batch_size=0), "batch_size", "between 1"),
-    (dict(lr="fast"), "lr", "above 0"),
-    (dict(lr="-0.1"), "lr", "above 0"),
-    (dict(lr="nan"), "lr", "above 0"),
+    (dict(batch_size=0), "batch_size", "Batch size must be at least 1"),
+    (dict(lr="fast"), "lr", "must be a number"),
+    (dict(lr="-0.1"), "lr", "must be a positive number"),
+    (dict(lr="nan"), "lr", "must be a number"),
     (dict(momentum="1.2"), "momentum", "[0, 1)"),
-    (dict(weight_decay="x"), "weight_decay", "[0, 1)"),
+    (dict(weight_decay="x"), "weight_decay", "must be a number"),
     (dict(schedule="step"), "schedule", "multistep"),
     (dict(warmup_epochs=30), "warmup_epochs", "shorter than the run"),
-    (dict(warmup_epochs=-1), "warmup_epochs", "0 or more"),
-    (dict(seed=-1), "seed", "between 0"),
-    (dict(val_size=50_000), "val_size", "between 0"),
+    (dict(warmup_epochs=-1), "warmup_epochs", "cannot be negative"),
+    (dict(seed=-1), "seed", "must lie in 0..4294967295"),
+    (dict(val_size=50_000), "val_size", "leaves no training images"),
     (dict(val_size=49_950), "val_size", "50 training images are fewer than one batch of 128"),
     (dict(subset=46_000), "subset", "larger than the 45,000"),
     (dict(subset=100), "subset", "100 training images are fewer than one batch of 128"),
@@ -96,7 +97,7 @@ def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):
     args = launcher.trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path)
     assert "--preset" in args and "--lr" not in args and "--epochs" not in args
     cfg, _, typed = train.parse(args)
-    cfg = train.apply_presets(cfg, typed, launcher.CIFAR_TRAIN_SIZE)
+    cfg = train.apply_presets(cfg, typed, CIFAR10_TRAIN_IMAGES)
     assert (cfg.batch_size, cfg.lr, cfg.schedule, cfg.val_size, cfg.weight_decay) == (128, 0.1, "multistep", 0, 1e-4)
     assert cfg.epochs == launcher.paper_epochs() == form.epochs == 165 and cfg.max_steps == 64_000
     assert cfg.warmup_mode == "constant" and cfg.warmup_epochs > 0  # ResNet-110: lr 0.01 warm-up
@@ -388,7 +389,7 @@ def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_
 def test_the_form_resolves_exactly_as_the_trainer_resolves_its_argv(form, tmp_path):
     train = pytest.importorskip("resnet_core.train")
     cfg, _, typed = train.parse(launcher.trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path))
-    trainer_cfg = train.apply_presets(cfg, typed, launcher.CIFAR_TRAIN_SIZE)
+    trainer_cfg = train.apply_presets(cfg, typed, CIFAR10_TRAIN_IMAGES)
     form_cfg = launcher.form_config(form)
     assert replace(form_cfg, data_dir=None, runs_dir="") == replace(trainer_cfg, data_dir=None, runs_dir="")
 
@@ -408,7 +409,7 @@ def test_stop_signals_only_the_trainer_of_a_pipeline_it_does_not_lead(tmp_path, 
     run_dir = runs.new_run_dir(tmp_path / "runs", "piped")
     args = launcher.trainer_args(TrainForm(epochs=500, **TINY), data_dir=cifar_dir, runs_dir=tmp_path / "runs",
                                  run_dir=run_dir)
-    trainer = shlex.join([sys.executable, "-m", launcher.TRAINER_MODULE, *args])
+    trainer = shlex.join([sys.executable, "-m", runs.TRAINER_MODULE, *args])
     out = tmp_path / "piped.log"
     shell = subprocess.Popen(["bash", "-c", f"sleep 0.1 | {trainer} 2>&1 | cat > {shlex.quote(str(out))}"],
                              start_new_session=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
