@@ -57,6 +57,7 @@ class TrainConfig:
     lr: float = option(0.1, "peak learning rate")
     momentum: float = option(0.9, "SGD momentum (one-cycle cycles it 0.95 to 0.85)")
     weight_decay: float = option(1e-4, "L2 penalty per step")
+    nesterov: bool = option(False, "Nesterov momentum (needs momentum above 0)")
     schedule: str = option("cosine", "learning-rate schedule", choices=SCHEDULES)
     milestones: list[float] = option(None, "multistep: epochs at which lr is divided by 10 (default: 50%% and 75%% "
                                            "of the run)", factory=list)
@@ -213,6 +214,7 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     check("batch_size", cfg.batch_size >= 1, "batch size must be at least 1")
     check("lr", math.isfinite(cfg.lr) and cfg.lr > 0, "learning rate must be a positive number")
     check("momentum", 0 <= cfg.momentum < 1, "momentum must lie in [0, 1)")
+    check("nesterov", not cfg.nesterov or cfg.momentum > 0, "Nesterov momentum needs a momentum above 0")
     check("weight_decay", math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0, "weight decay cannot be negative")
     check("schedule", cfg.schedule in SCHEDULES, f"unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}")
     if "epochs" not in errors:  # both are judged against a valid run length

@@ -72,7 +72,7 @@ class Trainer:
         # mode) stays eager rather than paying for a second compile.
         self.train_forward = torch.compile(self.model) if self.compile else self.model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay)
+                                         weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 

@@ -608,7 +608,7 @@ def test_the_command_line_is_the_schema_and_round_trips():
     from resnet_core.config import config_argv
 
     cfg = TrainConfig(depth=56, block="basic", shortcut="C", epochs=7, max_steps=50, batch_size=64, lr=0.05,
-                      momentum=0.8, weight_decay=5e-4, schedule="multistep", milestones=[2.5, 5.0],
+                      momentum=0.8, weight_decay=5e-4, nesterov=True, schedule="multistep", milestones=[2.5, 5.0],
                       warmup_epochs=0.5, warmup_mode="constant", seed=3, split_seed=9, device="cpu",
                       precision="bf16", channels_last=False, compile=True, data_dir="/d", runs_dir="/r",
                       name="x", val_size=100, subset=200, preset="paper", download=True, log_every=5)
@@ -618,3 +618,17 @@ def test_the_command_line_is_the_schema_and_round_trips():
     # Typed means given, even at the default value; nothing else counts as typed.
     assert parse(["--lr", "0.1", "--no-compile"])[2] == {"lr", "compile"}
     assert parse([])[2] == set() and parse([])[0] == TrainConfig()
+
+
+def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
+    from resnet_core.trainer import Trainer
+
+    data = load_cifar10(cifar_dir)
+    for flags, expected in (([], False), (["--nesterov"], True)):
+        cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
+        trainer = Trainer(cfg, plan)
+        trainer.prepare_data(data)
+        trainer.build()
+        assert trainer.optimizer.param_groups[0]["nesterov"] is expected
+    assert main(["--data-dir", str(cifar_dir), "--nesterov", "--momentum", "0", "--dry-run"]) == 2
+    assert "Nesterov momentum needs a momentum above 0" in capsys.readouterr().err
