@@ -135,7 +135,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO, Mapping, TypedDict
 
 import numpy as np
 
@@ -267,6 +267,107 @@ def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
         for e in recorded_epochs(run_dir, split):
             if e > epoch:
                 prediction_path(run_dir, split, e).unlink()
+
+
+class StatusRecord(TypedDict, total=False):
+    """status.json, as documented above."""
+
+    format_version: int
+    state: str
+    pid: int
+    pid_start: int | None
+    epoch: int
+    step: int
+    total_epochs: int
+    total_steps: int
+    created_at: float
+    started_at: float | None
+    updated_at: float
+    finished_at: float | None
+    elapsed_before_s: float
+    best_val_acc: float | None
+    best_epoch: int | None
+    test_acc: float | None
+    error: str | None
+
+
+class StepRow(TypedDict):
+    type: str  # "step"
+    epoch: int
+    step: int
+    loss: float
+    acc: float
+    lr: float
+    images_per_s: float
+
+
+class EpochRow(TypedDict, total=False):
+    type: str  # "epoch"
+    epoch: int
+    step: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    lr: float
+    epoch_seconds: float
+    images_per_s: float
+    peak_memory_mb: float
+    test_loss: float  # only with test_every_epoch
+    test_acc: float
+
+
+class TestRow(TypedDict):
+    type: str  # "test"
+    epoch: int
+    step: int
+    test_loss: float
+    test_acc: float
+
+
+class RunWriter:
+    """The one writer of a run folder: status.json, config.json, metrics.jsonl, predictions
+    and checkpoint files, each written as the format above says (atomically, never through
+    a symlink). The trainer holds one per run; nothing else writes a run folder."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        # On a resume both records exist already: keep what they say.
+        self.status: StatusRecord = read_json(self.run_dir / STATUS_FILE) or {}
+        self.config: dict = read_json(self.run_dir / CONFIG_FILE) or {}
+        self.pid_start = process_start_time(os.getpid())  # tells readers our pid from a later process's
+        self.metrics = None  # metrics.jsonl, open for appending from start_metrics on
+
+    def set_status(self, **changes) -> None:
+        self.status.update(changes, format_version=FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
+                           updated_at=time.time())
+        atomic_write_json(self.run_dir / STATUS_FILE, self.status)
+
+    def write_config(self, new_record: dict, **resolved) -> None:
+        """config.json: new_record unless the folder has one (a resume keeps its settings),
+        with these ``resolved`` fields added."""
+        self.config = self.config or {"format_version": FORMAT_VERSION, **new_record}
+        self.config.setdefault("resolved", {}).update(resolved)
+        atomic_write_json(self.run_dir / CONFIG_FILE, self.config)
+
+    def start_metrics(self, step: int, epoch: int) -> None:
+        """Cut the history back to a checkpoint at (step, epoch), then append from there."""
+        truncate_to_checkpoint(self.run_dir, step, epoch)
+        self.metrics = open_for_append(self.run_dir / METRICS_FILE)
+
+    def append_metrics(self, row: StepRow | EpochRow | TestRow) -> None:
+        self.metrics.write(json.dumps({**row, "time": time.time()}) + "\n")
+        self.metrics.flush()
+
+    def save_predictions(self, split: str, epoch: int, **arrays: np.ndarray) -> Path:
+        return save_predictions(self.run_dir, split, epoch, **arrays)
+
+    def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
+        """last.pt and/or best.pt, the same bytes; last.pt first (see the format above)."""
+        if last:
+            atomic_write_bytes(self.run_dir / LAST_CHECKPOINT, data)
+        if best:
+            atomic_write_bytes(self.run_dir / BEST_CHECKPOINT, data)
 
 
 def device_lock_path(runs_dir: Path, device: str) -> Path:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import io
-import json
 import logging
 import math
-import os
 import platform
 import signal
 import sys
@@ -84,56 +82,41 @@ class EpochSums:
         return cls(state["loss"].to(device), state["correct"].to(device), state["seen"], state["confusion"].to(device))
 
 
-class Run(Trainer):
-    """A Trainer that writes one run folder: status, metrics, evaluations, checkpoints."""
+class Run:
+    """One run of a :class:`Trainer` into its folder: status, metrics, evaluations, checkpoints."""
 
     def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
                  checkpoint: dict | None = None):
-        super().__init__(cfg, plan)
-        self.data, self.run_dir, self.stop = data, run_dir, stop
+        self.cfg, self.plan, self.data, self.stop = cfg, plan, data, stop
+        self.trainer = Trainer(cfg, plan)  # device choices only; data and model once the device is ours
+        self.writer = runs.RunWriter(run_dir)
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
-        # On a resume both files exist already: keep what they recorded.
-        self.status: dict = runs.read_json(run_dir / runs.STATUS_FILE) or {}
-        self.config_record: dict = runs.read_json(run_dir / runs.CONFIG_FILE) or {}
-        self.pid_start = runs.process_start_time(os.getpid())  # lets readers tell us from a later process with our pid
+        self.lock_file = None  # the device lock, held from acquire_device to the process's end
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
         self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
 
-    # -- files --------------------------------------------------------------------
-    def set_status(self, **changes) -> None:
-        self.status.update(changes, format_version=runs.FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
-                           updated_at=time.time())
-        runs.atomic_write_json(self.run_dir / runs.STATUS_FILE, self.status)
+    @property
+    def run_dir(self) -> Path:
+        return self.writer.run_dir
 
     def best_fields(self) -> dict:
         """status.json's view of the best validation epoch: null without a validation result."""
         return {"best_val_acc": self.best_val_acc if self.best_epoch else None, "best_epoch": self.best_epoch or None}
 
     def write_config(self, **resolved) -> None:
-        record = self.config_record or {
-            "format_version": runs.FORMAT_VERSION,
-            "run_id": self.run_dir.name,
-            "created": time.time(),
-            "config": dataclasses.asdict(self.cfg),
-            "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                         "torchvision": _torchvision_version(), "numpy": np.__version__, "resnet_core": __version__},
-        }
-        record.setdefault("resolved", {}).update(
-            device=str(self.device), device_name=device_name(self.device), precision=self.precision,
-            channels_last=self.channels_last, compile=self.compile, **resolved)
-        self.config_record = record
-        runs.atomic_write_json(self.run_dir / runs.CONFIG_FILE, record)
-
-    def append_metrics(self, row: dict) -> None:
-        row["time"] = time.time()
-        self.metrics_file.write(json.dumps(row) + "\n")
-        self.metrics_file.flush()
+        t = self.trainer
+        new_record = {"run_id": self.run_dir.name, "created": time.time(), "config": dataclasses.asdict(self.cfg),
+                      "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                                   "torchvision": _torchvision_version(), "numpy": np.__version__,
+                                   "resnet_core": __version__}}
+        self.writer.write_config(new_record, device=str(t.device), device_name=device_name(t.device),
+                                 precision=t.precision, channels_last=t.channels_last, compile=t.compile, **resolved)
 
     # -- the device queue -----------------------------------------------------------
     def acquire_device(self) -> bool:
         """Hold the device's lock for the rest of the process; wait in state queued.
         False if a stop was requested while waiting."""
-        path = runs.device_lock_path(self.run_dir.parent, str(self.device))
+        path = runs.device_lock_path(self.run_dir.parent, str(self.trainer.device))
         self.lock_file = open(path, "a+")
         announced = False
         while True:
@@ -142,8 +125,8 @@ class Run(Trainer):
                 return True
             except BlockingIOError:
                 if not announced:
-                    log.info("another run holds %s; queued", self.device)
-                    self.set_status(state="queued")
+                    log.info("another run holds %s; queued", self.trainer.device)
+                    self.writer.set_status(state="queued")
                     announced = True
                 if self.stop:
                     return False
@@ -152,106 +135,104 @@ class Run(Trainer):
     # -- the main sequence ----------------------------------------------------------------
     def execute(self) -> int:
         """Run to the end; returns the process exit code. Never raises."""
-        now = time.time()
+        status, now = self.writer.status, time.time()
         # A resumed run keeps the training time of its earlier sessions.
-        earlier = _number(self.status.get("elapsed_before_s")) or 0.0
-        started = _number(self.status.get("started_at"))
+        earlier = _number(status.get("elapsed_before_s")) or 0.0
+        started = _number(status.get("started_at"))
         if self.checkpoint is not None and started:
-            end = _number(self.status.get("finished_at")) or _number(self.status.get("updated_at")) or started
+            end = _number(status.get("finished_at")) or _number(status.get("updated_at")) or started
             earlier += max(0.0, end - started)
         # Status before config: readers take a folder with config.json but no live status
         # for a crashed run, so that order must never be visible.
-        self.set_status(state="queued", epoch=self.status.get("epoch", 0), step=self.status.get("step", 0),
-                        total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
-                        created_at=self.status.get("created_at", now), started_at=None, finished_at=None,
-                        error=None, elapsed_before_s=earlier)
+        self.writer.set_status(state="queued", epoch=status.get("epoch", 0), step=status.get("step", 0),
+                               total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
+                               created_at=status.get("created_at", now), started_at=None, finished_at=None,
+                               error=None, elapsed_before_s=earlier)
         self.write_config()
         try:
             if not self.acquire_device():
-                self.set_status(state="stopped", finished_at=time.time())
+                self.writer.set_status(state="stopped", finished_at=time.time())
                 log.info("stopped while queued")
                 return 0
-            self.set_status(state="running", started_at=time.time())
+            self.writer.set_status(state="running", started_at=time.time())
             return self.train()
         except Diverged as e:
             log.error("%s", e)
-            self.set_status(state="diverged", error=str(e), finished_at=time.time())
+            self.writer.set_status(state="diverged", error=str(e), finished_at=time.time())
             return 3
         except Exception as e:
             message = str(e) if isinstance(e, (DataError, ValueError)) else f"{type(e).__name__}: {e}"
             log.error("run failed: %s (traceback in %s)", message, self.run_dir / runs.LOG_FILE)
             trace_log.error("%s", traceback.format_exc())
-            self.set_status(state="failed", error=message, finished_at=time.time())
+            self.writer.set_status(state="failed", error=message, finished_at=time.time())
             return 1
 
     def record_setup(self) -> None:
         """Complete config.json once the data and model are known."""
-        cfg, plan = self.cfg, self.plan
-        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes))
-        self.config_record.update(classes=self.classes, model={"name": summary.name, "params": summary.params,
-                                                                "macs": summary.macs})
+        cfg, plan, t = self.cfg, self.plan, self.trainer
+        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes))
+        self.writer.config.update(classes=t.classes,
+                                  model={"name": summary.name, "params": summary.params, "macs": summary.macs})
         self.write_config(
             steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps, max_steps=cfg.max_steps,
-            train_size=self.train_loader.num_images, val_size=plan.val_images,
-            val_source="train" if self.val_loader is not None else None, test_every_epoch=self.test_every_epoch,
-            test_size=self.test_loader.num_images, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
-            normalization=self.stats.as_record())
+            train_size=t.train_loader.num_images, val_size=plan.val_images,
+            val_source="train" if t.val_loader is not None else None, test_every_epoch=t.test_every_epoch,
+            test_size=t.test_loader.num_images, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
+            normalization=t.stats.as_record())
 
     def train(self) -> int:
-        cfg, plan = self.cfg, self.plan
-        self.prepare_data(self.data)
+        cfg, plan, t = self.cfg, self.plan, self.trainer
+        t.prepare_data(self.data)
         self.data = None  # the host copy is no longer needed
-        self.build()
+        t.build()
         self.record_setup()
         start_epoch, partial = 0, None
         if self.checkpoint is not None:
             start_epoch, partial = self.load_checkpoint(self.checkpoint)
-            log.info("resuming after epoch %d, step %d%s", start_epoch, self.step,
+            log.info("resuming after epoch %d, step %d%s", start_epoch, t.step,
                      f" (mid-epoch at batch {partial['batch']})" if partial else "")
             self.repair_best_checkpoint()
-        runs.truncate_to_checkpoint(self.run_dir, self.step, start_epoch)
-        self.metrics_file = runs.open_for_append(self.run_dir / runs.METRICS_FILE)
-        self.set_status(epoch=start_epoch, step=self.step, **self.best_fields())
+        self.writer.start_metrics(t.step, start_epoch)
+        self.writer.set_status(epoch=start_epoch, step=t.step, **self.best_fields())
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
-                 "%d steps in %d epochs", f"ResNet-{cfg.depth}", cfg.block, cfg.shortcut, self.device,
-                 device_name(self.device), self.precision, self.channels_last, self.train_loader.num_images,
-                 f"{self.val_loader.num_images} val" if self.val_loader else "no val (test monitored every epoch)",
+                 "%d steps in %d epochs", f"ResNet-{cfg.depth}", cfg.block, cfg.shortcut, t.device,
+                 device_name(t.device), t.precision, t.channels_last, t.train_loader.num_images,
+                 f"{t.val_loader.num_images} val" if t.val_loader else "no val (test monitored every epoch)",
                  plan.total_steps, plan.epochs)
         for epoch in range(start_epoch + 1, plan.epochs + 1):
             if not self.train_epoch(epoch, partial):
-                self.set_status(state="stopped", finished_at=time.time())
-                log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, self.step, self.run_dir)
+                self.writer.set_status(state="stopped", finished_at=time.time())
+                log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, t.step, self.run_dir)
                 return 0
             partial = None
         # The final weights are the result; without a validation split the last epoch's
         # test evaluation already is the final one.
-        test = self.last_test or self.evaluate(self.test_loader, "test", plan.epochs)
-        self.append_metrics({"type": "test", "epoch": plan.epochs, "step": self.step,
-                             "test_loss": test["loss"], "test_acc": test["acc"]})
-        self.set_status(state="completed", test_acc=test["acc"], finished_at=time.time())
-        best = (f", best validation {100 * self.best_val_acc:.2f}% (epoch {self.best_epoch})" if self.best_epoch
-                else "")
-        log.info("completed after %d steps: test accuracy %.2f%% (final weights)%s", self.step, 100 * test["acc"], best)
+        test = self.last_test or self.evaluate(t.test_loader, "test", plan.epochs)
+        self.writer.append_metrics({"type": "test", "epoch": plan.epochs, "step": t.step,
+                                    "test_loss": test["loss"], "test_acc": test["acc"]})
+        self.writer.set_status(state="completed", test_acc=test["acc"], finished_at=time.time())
+        best = f", best validation {100 * self.best_val_acc:.2f}% (epoch {self.best_epoch})" if self.best_epoch else ""
+        log.info("completed after %d steps: test accuracy %.2f%% (final weights)%s", t.step, 100 * test["acc"], best)
         return 0
 
     def train_epoch(self, epoch: int, partial: dict | None) -> bool:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
-        cfg, device = self.cfg, self.device
-        num_classes = len(self.classes)
+        t, device = self.trainer, self.trainer.device
+        num_classes = len(t.classes)
         batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
         sums = EpochSums.from_state(partial["sums"], device) if partial else EpochSums.zeros(device, num_classes)
         start_batch = partial["batch"] if partial else 0
         elapsed_before = partial["seconds"] if partial else 0.0
-        self.model.train()
+        t.model.train()
         t_epoch = time.perf_counter()
         t_row, seen_row = t_epoch, 0
         row_loss = torch.zeros((), device=device)
         row_correct = torch.zeros((), device=device, dtype=torch.int64)
         progress = TerminalProgress(epoch, self.plan.epochs, batches)
         batch = start_batch
-        for _, x, y in self.train_loader.epoch(epoch, start_batch, batches):
-            lr = self.schedule.lr(self.step)
-            loss, logits = self.train_step(x, y)
+        for _, x, y in t.train_loader.epoch(epoch, start_batch, batches):
+            lr = t.schedule.lr(t.step)
+            loss, logits = t.train_step(x, y)
             batch += 1
             with torch.no_grad():
                 pred = logits.argmax(1)
@@ -264,16 +245,16 @@ class Run(Trainer):
                 sums.confusion += torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
             sums.seen += n
             seen_row += n
-            if self.step % cfg.log_every == 0 or batch == batches or self.stop:
+            if t.step % self.cfg.log_every == 0 or batch == batches or self.stop:
                 now = time.perf_counter()
                 mean_loss = row_loss.item() / seen_row
                 if not math.isfinite(mean_loss):
-                    raise Diverged(f"loss became {mean_loss} at step {self.step} (epoch {epoch}); "
+                    raise Diverged(f"loss became {mean_loss} at step {t.step} (epoch {epoch}); "
                                    f"try a lower learning rate or a warm-up")
                 rate = seen_row / max(now - t_row, 1e-9)
-                self.append_metrics({"type": "step", "epoch": epoch, "step": self.step, "loss": mean_loss,
-                                     "acc": row_correct.item() / seen_row, "lr": lr, "images_per_s": rate})
-                self.set_status(step=self.step)
+                self.writer.append_metrics({"type": "step", "epoch": epoch, "step": t.step, "loss": mean_loss,
+                                            "acc": row_correct.item() / seen_row, "lr": lr, "images_per_s": rate})
+                self.writer.set_status(step=t.step)
                 progress.update(batch, mean_loss, rate)
                 t_row, seen_row = now, 0
                 row_loss.zero_()
@@ -289,25 +270,25 @@ class Run(Trainer):
         return not self.stop or epoch == self.plan.epochs
 
     def finish_epoch(self, epoch: int, sums: EpochSums, seconds: float) -> None:
+        t = self.trainer
         train_loss = sums.loss.item() / sums.seen
         if not math.isfinite(train_loss):
             raise Diverged(f"loss became {train_loss} in epoch {epoch}; try a lower learning rate or a warm-up")
-        runs.save_predictions(self.run_dir, "train", epoch,
-                              confusion=sums.confusion.view(len(self.classes), -1).cpu().numpy())
-        val = self.evaluate(self.val_loader, "val", epoch) if self.val_loader is not None else None
-        row = {"type": "epoch", "epoch": epoch, "step": self.step, "train_loss": train_loss,
+        self.writer.save_predictions("train", epoch, confusion=sums.confusion.view(len(t.classes), -1).cpu().numpy())
+        val = self.evaluate(t.val_loader, "val", epoch) if t.val_loader is not None else None
+        row = {"type": "epoch", "epoch": epoch, "step": t.step, "train_loss": train_loss,
                "train_acc": sums.correct.item() / sums.seen, "val_loss": val and val["loss"],
-               "val_acc": val and val["acc"], "lr": self.schedule.lr(self.step - 1), "epoch_seconds": seconds,
-               "images_per_s": sums.seen / max(seconds, 1e-9), "peak_memory_mb": peak_memory_mb(self.device)}
-        if self.test_every_epoch:  # monitoring only: never compared, never used to keep weights
-            self.last_test = self.evaluate(self.test_loader, "test", epoch)
+               "val_acc": val and val["acc"], "lr": t.schedule.lr(t.step - 1), "epoch_seconds": seconds,
+               "images_per_s": sums.seen / max(seconds, 1e-9), "peak_memory_mb": peak_memory_mb(t.device)}
+        if t.test_every_epoch:  # monitoring only: never compared, never used to keep weights
+            self.last_test = self.evaluate(t.test_loader, "test", epoch)
             row.update(test_loss=self.last_test["loss"], test_acc=self.last_test["acc"])
-        self.append_metrics(row)
+        self.writer.append_metrics(row)
         improved = val is not None and val["acc"] > self.best_val_acc
         if improved:
             self.best_val_acc, self.best_epoch = val["acc"], epoch
         self.save_checkpoint(epoch, None, also_best=improved)
-        self.set_status(epoch=epoch, step=self.step, **self.best_fields())
+        self.writer.set_status(epoch=epoch, step=t.step, **self.best_fields())
         shown = (f"val loss {val['loss']:.4f} acc {100 * val['acc']:.2f}%" if val else
                  f"test (monitoring) loss {self.last_test['loss']:.4f} acc {100 * self.last_test['acc']:.2f}%")
         log.info("epoch %d/%d: train loss %.4f acc %.2f%% | %s | %.1f s", epoch, self.plan.epochs, train_loss,
@@ -315,8 +296,8 @@ class Run(Trainer):
 
     def evaluate(self, loader: DeviceLoader, split: str, epoch: int) -> dict:
         """Record a split's per-image predictions in predictions/; returns mean loss and accuracy."""
-        arrays = self.predict(loader)
-        runs.save_predictions(self.run_dir, split, epoch, **arrays)
+        arrays = self.trainer.predict(loader)
+        self.writer.save_predictions(split, epoch, **arrays)
         return {"loss": float(arrays["loss"].mean()), "acc": float((arrays["preds"] == arrays["labels"]).mean())}
 
     # -- checkpoints --------------------------------------------------------------------
@@ -325,18 +306,12 @@ class Run(Trainer):
 
         last.pt goes first: a kill between the two writes leaves a last.pt whose best_epoch
         is its own epoch, from which a resume restores best.pt (repair_best_checkpoint)."""
-        state = {"format_version": runs.FORMAT_VERSION, **self.checkpoint_state(), "epoch": completed_epochs,
+        state = {"format_version": runs.FORMAT_VERSION, **self.trainer.checkpoint_state(), "epoch": completed_epochs,
                  "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch, "partial_epoch": partial}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        # Atomic writes create a fresh file and rename it over the old name, so a symlink
-        # planted at last.pt is replaced, never followed out of the run folder.
-        runs.atomic_write_bytes(self.run_dir / runs.LAST_CHECKPOINT, buffer.getvalue())
-        if also_best:
-            runs.atomic_write_bytes(self.run_dir / runs.BEST_CHECKPOINT, buffer.getvalue())
+        self.writer.write_checkpoint(_serialized(state), best=also_best)
 
     def load_checkpoint(self, state: dict) -> tuple[int, dict | None]:
-        self.load_checkpoint_state(state)
+        self.trainer.load_checkpoint_state(state)
         self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
         return state["epoch"], state["partial_epoch"]
 
@@ -351,9 +326,13 @@ class Run(Trainer):
             held = None
         if held != self.best_epoch:
             log.info("best.pt held epoch %s, not the best epoch %d: restoring it from last.pt", held, self.best_epoch)
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            runs.atomic_write_bytes(self.run_dir / runs.BEST_CHECKPOINT, buffer.getvalue())
+            self.writer.write_checkpoint(_serialized(state), last=False, best=True)
+
+
+def _serialized(state: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 def _torchvision_version() -> str:

@@ -632,3 +632,33 @@ def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
         assert trainer.optimizer.param_groups[0]["nesterov"] is expected
     assert main(["--data-dir", str(cifar_dir), "--nesterov", "--momentum", "0", "--dry-run"]) == 2
     assert "Nesterov momentum needs a momentum above 0" in capsys.readouterr().err
+
+
+def _documented(section: str) -> set[str]:
+    """The ``names`` of one file's section of the format's docstring (resnet_core/runs.py)."""
+    import re
+
+    doc = runs.__doc__
+    start = doc.index(f"\n``{section}``")
+    end = doc.find("\n``", start + 1)  # the next file's heading: only headings start a line with ``
+    text = doc[start:end]
+    return set(re.findall(r"``([a-z_]+)``", text)) | set(re.findall(r'"([a-z_]+)"', text))
+
+
+def test_what_a_run_writes_is_what_the_format_documents(reference_run):
+    """The keys actually written, the typed records and the docstring agree (the docstring
+    once promised loader rng and partial-epoch state that were no longer saved)."""
+    status = json.loads((reference_run / "status.json").read_text())
+    assert set(status) == set(runs.StatusRecord.__annotations__) and set(status) <= _documented("status.json")
+    states = set(runs.STATES) | {runs.CRASHED}
+    assert _documented("status.json") - states == set(status)  # and it promises nothing else
+    rows = runs.read_metrics(reference_run)
+    rows_doc = _documented("metrics.jsonl")
+    for kind, record in (("step", runs.StepRow), ("epoch", runs.EpochRow), ("test", runs.TestRow)):
+        written = {k for r in rows if r["type"] == kind for k in r}
+        assert written - {"time"} <= set(record.__annotations__) and written <= rows_doc | {"type"}, kind
+    config = json.loads((reference_run / "config.json").read_text())
+    assert set(config) | set(config["resolved"]) <= _documented("config.json")
+    checkpoint = torch.load(reference_run / "last.pt", weights_only=True)
+    partial_epoch = {"epoch", "batch", "sums", "seconds"}  # what a graceful mid-epoch stop saves (training_run)
+    assert set(checkpoint) | set(checkpoint["rng"]) | partial_epoch == _documented("last.pt")
