@@ -502,14 +502,15 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir
     # synthetic task improves on validation every early epoch.
     script = (
         "import os, sys\n"
-        "from resnet_core import runs, train\n"
-        "write = runs.atomic_write_bytes\n"
+        "from resnet_core import train\n"
+        "from resnet_core.runs import writing\n"
+        "write = writing.atomic_write_bytes\n"
         "def dying_write(path, data):\n"
         "    if path.name == 'best.pt':\n"
         "        if train.torch.load(path.parent / 'last.pt', weights_only=True)['epoch'] == 2:\n"
         "            os._exit(9)\n"
         "    write(path, data)\n"
-        "runs.atomic_write_bytes = dying_write\n"
+        "writing.atomic_write_bytes = dying_write\n"
         "sys.exit(train.main(sys.argv[1:]))\n")
     result = subprocess.run([sys.executable, "-c", script, "--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path),
                              "--epochs", "2", *TINY], cwd=ROOT, capture_output=True, text=True, timeout=300,

@@ -1,0 +1,217 @@
+"""The run folder: the one contract between the trainer and everything that reads runs.
+
+The trainer (``python -m resnet_core.train``) writes one folder per run and nothing else;
+the dashboard only launches trainers, sends them signals and reads these folders. This
+docstring is the format's only definition. Change it only together with FORMAT_VERSION.
+
+Format version 2
+================
+
+Readers also read version 1 folders, which differ in one way that matters: there
+``val_size`` 0 made the test set stand in for validation (``val_source`` ``"test"``,
+``val`` predictions pointing into the test set, and ``best.pt`` chosen on it). The
+trainer resumes only folders of its own version, so no folder mixes two.
+
+``<runs-dir>/<run-id>/`` (run-id: ``YYYYmmdd-HHMMSS-<name>``, name sanitised by
+:func:`safe_name`) holds:
+
+``config.json``
+    Written at the start, right after status.json, and completed once the data and
+    model are known (sizes, classes, model); a resume keeps the original settings:
+    ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
+    actually used, presets and block-dependent defaults already applied), ``resolved``
+    (``device``, ``device_name``, ``precision`` (of training steps; evaluation is always
+    fp32), ``channels_last``, ``compile``, ``steps_per_epoch``, ``total_steps``,
+    ``max_steps`` (0, or the step at which the run stops, mid-epoch if need be),
+    ``train_size``, ``val_size``, ``test_size``, ``val_source`` = ``"train"`` (a split
+    carved from the training set; val indices point into the training set) or null (no
+    validation split), ``test_every_epoch`` (true exactly when there is no validation
+    split: the test set is then evaluated after every epoch for monitoring only, never to
+    choose a checkpoint), ``data_dir`` (absolute path of the data folder read) and
+    ``normalization`` (``mean``, ``std``: per-channel fractions of 255, and ``images``:
+    computed from exactly the training split's images)), ``classes`` (class names),
+    ``model`` (name, params, macs) and ``versions`` (python, torch, torchvision, numpy,
+    resnet_core).
+
+``status.json``
+    Written before ``config.json`` exists, then replaced atomically (temp file +
+    ``os.replace``) on every change of state, step row and epoch: ``format_version``,
+    ``state``, ``pid``, ``pid_start`` (the trainer's start time as the kernel gives it:
+    field 22 of ``/proc/<pid>/stat``, clock ticks since boot; null where unknown),
+    ``epoch`` (completed epochs), ``step`` (optimizer steps taken),
+    ``total_epochs``, ``total_steps``, ``created_at``, ``started_at``, ``updated_at``,
+    ``finished_at`` (unix seconds or null; ``started_at`` is the latest session's),
+    ``elapsed_before_s`` (seconds the earlier sessions of a resumed run took),
+    ``best_val_acc`` and ``best_epoch`` (null without a validation split or before the
+    first epoch), ``test_acc`` (of the final weights, after the final test evaluation)
+    and ``error`` (message for ``failed`` and ``diverged``, else null). ``state`` is one
+    of: ``queued`` (waiting for the device lock, see :func:`device_lock_path`),
+    ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
+    and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
+    A reader that finds ``queued`` or ``running`` while that trainer is gone reports
+    ``crashed`` (see :func:`read_run`): the trainer was killed. The pid is trusted only
+    while a process with it runs, is no zombie and has the recorded ``pid_start``
+    (without one, as in version 1: its command line runs ``resnet_core.train``), so a
+    reused pid never makes a run look alive and Stop never signals another process.
+
+``metrics.jsonl``
+    One JSON object a line, appended and flushed as training goes. Step rows every few
+    steps: ``{"type": "step", "epoch", "step", "loss", "acc", "lr", "images_per_s",
+    "time"}`` where ``epoch`` is the 1-based epoch in progress and loss/acc average the
+    steps since the previous step row. Epoch rows at the end of each epoch:
+    ``{"type": "epoch", "epoch", "step", "train_loss", "train_acc", "val_loss",
+    "val_acc", "lr", "epoch_seconds", "images_per_s", "peak_memory_mb", "time"}``, with
+    ``val_loss``/``val_acc`` null without a validation split and, when
+    ``test_every_epoch``, also ``test_loss`` and ``test_acc`` (monitoring only).
+    Accuracies are fractions in [0, 1]. A final ``{"type": "test", "epoch", "step",
+    "test_loss", "test_acc", "time"}`` row follows the test evaluation of the final
+    weights. On resume the trainer truncates this file to the rows its checkpoint
+    covers, so no row is duplicated.
+
+``last.pt`` / ``best.pt``
+    ``torch.save`` of a plain dict (loadable with ``weights_only=True``), written to a
+    fresh temp file and renamed (a symlink at the name is replaced, never followed):
+    ``format_version``, ``model``, ``optimizer`` and ``scaler`` state dicts,
+    ``schedule`` (the step and the schedule's settings), ``rng`` (``torch``: the CPU
+    generator; ``cuda``: the CUDA generators, or an empty list), ``epoch`` (completed
+    epochs), ``step``, ``best_val_acc`` (-1.0 before any validation), ``best_epoch`` (0
+    likewise), and ``partial_epoch`` (null, or for a graceful stop mid-epoch:
+    ``{"epoch", "batch", "sums", "seconds"}``, the epoch's position and running sums;
+    the data order and augmentation are recomputed from (seed, epoch, batch), so a
+    resume continues exactly). ``last.pt`` is written after every epoch and on a
+    graceful stop; ``best.pt`` (only with a validation split) right after ``last.pt``
+    with the same bytes when the validation accuracy improves, so it always holds
+    ``best_epoch``; a resume restores it from ``last.pt`` if a kill fell between the two.
+
+``predictions/{split}_epoch_{NNN}.npz`` (epoch 1-based, three digits)
+    ``split`` ``val`` after every epoch (with a validation split), ``test`` after every
+    epoch when ``test_every_epoch`` and otherwise once at the end (the final weights):
+    arrays ``indices`` (int64, index of each image in its source set, see
+    ``val_source``), ``labels`` (int64), ``preds`` (int64), ``topk_classes`` (int64,
+    N x k, best first), ``topk_probs`` (float32, N x k), ``loss`` (float32), all from
+    fp32 evaluation. ``split`` ``train``: only ``confusion`` (int64, C x C, rows = true
+    class, columns = predicted class), accumulated over the epoch's augmented batches.
+
+``train.log``
+    The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
+    and stderr of a trainer launched by the dashboard (a refusal before the run starts
+    lands there as one line).
+
+Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
+kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
+runs that are not active, not unreadable and not read-only, once they are a minute old.
+
+Reading never raises
+--------------------
+Readers open run files without following symlinks. A folder whose config.json or
+status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
+object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
+that are not a list of strings, a ``created`` that is not a number, an unknown state, a
+pid that is not an int in 1..2**31-1, a ``pid_start`` that is not an int >= 0, a
+``format_version`` that is not an int >= 1) reads with the derived state ``unreadable``
+and a one-line :attr:`RunInfo.problem`: it is listed, never resumed, and can be deleted.
+A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
+:attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
+normally, with a note, and is not resumed either. metrics.jsonl lines that are not
+objects, and rows whose ``epoch`` or ``step`` is not an int, are skipped;
+:func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
+inconsistent file.
+"""
+
+from .layout import (
+    ACTIVE_STATES,
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    CONSOLE_FILE,
+    CRASHED,
+    FORMAT_VERSION,
+    LAST_CHECKPOINT,
+    LOG_FILE,
+    MAX_JSON_BYTES,
+    METRICS_FILE,
+    PREDICTIONS_DIR,
+    RESUMABLE_STATES,
+    SPLITS,
+    STALE_TEMP_AGE_S,
+    STATUS_FILE,
+    TEMP_FILES,
+    TRAINER_MODULE,
+    UNREADABLE,
+    RunFolderError,
+    device_lock_path,
+    prediction_path,
+    safe_name,
+)
+from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
+from .predictions import load_predictions, recorded_epochs
+from .processes import pid_alive, process_start_time, trainer_alive
+from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
+from .writing import (
+    EpochRow,
+    RunBusy,
+    RunWriter,
+    StatusRecord,
+    StepRow,
+    TestRow,
+    atomic_write_bytes,
+    atomic_write_json,
+    claim_run_dir,
+    new_run_dir,
+    open_for_append,
+    save_predictions,
+    truncate_to_checkpoint,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "BEST_CHECKPOINT",
+    "CONFIG_FILE",
+    "CONSOLE_FILE",
+    "CRASHED",
+    "EpochRow",
+    "FORMAT_VERSION",
+    "LAST_CHECKPOINT",
+    "LOG_FILE",
+    "MAX_JSON_BYTES",
+    "METRICS_FILE",
+    "MetricsCursor",
+    "PREDICTIONS_DIR",
+    "RESUMABLE_STATES",
+    "RunBusy",
+    "RunFolderError",
+    "RunInfo",
+    "RunWriter",
+    "SPLITS",
+    "STALE_TEMP_AGE_S",
+    "STATES",
+    "STATUS_FILE",
+    "State",
+    "StatusRecord",
+    "StepRow",
+    "TEMP_FILES",
+    "TRAINER_MODULE",
+    "TestRow",
+    "UNREADABLE",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "claim_run_dir",
+    "device_lock_path",
+    "list_runs",
+    "load_predictions",
+    "new_run_dir",
+    "open_for_append",
+    "open_run_file",
+    "pid_alive",
+    "prediction_path",
+    "process_start_time",
+    "read_json",
+    "read_metrics",
+    "read_metrics_since",
+    "read_run",
+    "recorded_epochs",
+    "remove_stale_temp_files",
+    "safe_name",
+    "save_predictions",
+    "trainer_alive",
+    "truncate_to_checkpoint",
+]

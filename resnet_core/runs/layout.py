@@ -1,0 +1,58 @@
+"""Names and paths of a run folder's files and the format's constants (the format itself is
+documented in the package docstring, resnet_core/runs/__init__.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+FORMAT_VERSION = 2
+ACTIVE_STATES = ("queued", "running")
+CRASHED = "crashed"  # derived by readers, never written
+UNREADABLE = "unreadable"  # derived by readers, never written: RunInfo.problem says why
+RESUMABLE_STATES = ("stopped", "failed", CRASHED)
+SPLITS = ("val", "train", "test")
+TRAINER_MODULE = "resnet_core.train"
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+LOG_FILE = "train.log"
+CONSOLE_FILE = "console.log"
+PREDICTIONS_DIR = "predictions"
+
+_PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
+TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is killed mid-write
+# list_runs leaves younger temp files alone: a trainer just resumed into a folder whose
+# status.json still says "stopped" may be writing one.
+STALE_TEMP_AGE_S = 60.0
+MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rereads them every second
+_MAX_PID = 2 ** 31 - 1  # pid_t is 32-bit: os.kill and os.waitpid raise OverflowError above it
+_STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
+
+
+class RunFolderError(ValueError):
+    """A file of a run folder that cannot be read as the format says; the message says why,
+    in one line (e.g. "status.json holds a list, not a JSON object",
+    "predictions/val_epoch_001.npz: labels holds class 12, outside 0..9")."""
+
+
+def safe_name(name: str, max_len: int = 48) -> str:
+    """A run name reduced to letters, digits, '-', '_' and '.', never a path."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")
+    return cleaned[:max_len].rstrip("-.")
+
+
+def prediction_path(run_dir: Path, split: str, epoch: int) -> Path:
+    return Path(run_dir) / PREDICTIONS_DIR / f"{split}_epoch_{epoch:03d}.npz"
+
+
+def device_lock_path(runs_dir: Path, device: str) -> Path:
+    """The file a trainer holds an exclusive flock on while it uses a device.
+
+    A second trainer for the same device waits on it in state ``queued``; the lock goes
+    away with the process, so a killed trainer never blocks the queue.
+    """
+    return Path(runs_dir) / f".device-{safe_name(device.replace(':', '-'))}.lock"

@@ -1,0 +1,104 @@
+"""Whether the trainer a status.json names still runs: pid, zombie and start-time checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any, Mapping
+
+from .layout import (
+    _MAX_PID,
+    TRAINER_MODULE,
+)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_pid(value: Any) -> bool:
+    return _is_int(value) and 0 < value <= _MAX_PID
+
+
+def _ps_command(pid: int) -> str:
+    """The command line of pid as ps prints it; "" when ps cannot say."""
+    try:
+        return subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True,
+                              timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _has_proc() -> bool:
+    return os.path.exists("/proc/self/stat")
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat from field 3 (the state) on, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # Field 2, the command name in parentheses, may itself hold spaces and ')'.
+    return data.rpartition(b")")[2].split()
+
+
+def process_start_time(pid: Any) -> int | None:
+    """When a process started, as the kernel reports it (Linux: field 22 of /proc/<pid>/stat,
+    clock ticks since boot), or None where unknown. Together with the pid it names one
+    process: a later process that reuses the pid has another start time."""
+    if not _is_pid(pid):
+        return None
+    fields = _proc_stat(pid)
+    try:
+        return int(fields[19])
+    except (TypeError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: Any) -> bool:
+    """True if a process with this pid runs and is not a zombie (an exited child of ours).
+    Anything but a plausible pid (a string, a bool, 0, a negative or huge number) is not alive."""
+    if not _is_pid(pid):
+        return False
+    try:
+        # Reap it if it is our own exited child; otherwise this raises ChildProcessError.
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    if _has_proc():
+        fields = _proc_stat(pid)
+        return bool(fields) and fields[0] not in (b"Z", b"X")
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def trainer_alive(status: Mapping) -> bool:
+    """True if the trainer that status.json names (``pid``, ``pid_start``) still runs.
+
+    The pid must be alive and not a zombie; where /proc exists, the process must also have
+    the recorded start time, or, where none is recorded (format 1), have
+    ``resnet_core.train`` on its command line. A pid the system gave to another process
+    after the trainer died therefore never makes a run look alive.
+    """
+    pid = status.get("pid")
+    if not pid_alive(pid):
+        return False
+    if not _has_proc():  # macOS: no start times to compare, but ps shows the command line
+        return TRAINER_MODULE in _ps_command(pid)
+    start = status.get("pid_start")
+    if _is_int(start):
+        return process_start_time(pid) == start
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return TRAINER_MODULE.encode() in f.read()
+    except OSError:
+        return False

@@ -1,0 +1,359 @@
+"""Reading run folders; reading never raises: a bad folder reads as ``unreadable``."""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import json
+import math
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO
+
+from .layout import (
+    _STATE_NAME,
+    ACTIVE_STATES,
+    CONFIG_FILE,
+    CRASHED,
+    FORMAT_VERSION,
+    LAST_CHECKPOINT,
+    MAX_JSON_BYTES,
+    PREDICTIONS_DIR,
+    RESUMABLE_STATES,
+    STALE_TEMP_AGE_S,
+    STATUS_FILE,
+    TEMP_FILES,
+    UNREADABLE,
+    RunFolderError,
+)
+from .processes import (
+    _is_int,
+    _is_pid,
+    trainer_alive,
+)
+
+
+def open_run_file(run_dir: Path, name: str) -> BinaryIO:
+    """Open a regular file of a run folder for reading; name is relative to run_dir
+    ("status.json", "predictions/val_epoch_001.npz").
+
+    No symbolic link below run_dir is followed, so a link planted in a run folder cannot
+    make the dashboard show some other file, and a FIFO cannot hang a page. Raises
+    FileNotFoundError when the file is missing and RunFolderError when it is anything but
+    a readable regular file.
+    """
+    parts = PurePath(name).parts
+    try:
+        fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except OSError as e:  # e.g. a folder of another user's that this one may not read
+        raise RunFolderError(f"the run folder cannot be opened ({e.strerror or e})") from e
+    for depth, part in enumerate(parts, 1):
+        last = depth == len(parts)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (reads of regular files ignore it).
+        flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+        try:
+            child = os.open(part, flags, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            raise
+        except OSError as e:
+            why = _open_failure(e, part, fd)
+            os.close(fd)
+            raise RunFolderError(f"{'/'.join(parts[:depth])} {why}") from e
+        os.close(fd)
+        fd = child
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise RunFolderError(f"{name} is {'a folder' if stat.S_ISDIR(mode) else 'not a regular file'}")
+    return os.fdopen(fd, "rb")
+
+
+def _open_failure(e: OSError, name: str, dir_fd: int) -> str:
+    if e.errno in (errno.ELOOP, errno.ENOTDIR):  # Linux says ENOTDIR for a link opened as a folder
+        try:
+            is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        except OSError:
+            is_link = e.errno == errno.ELOOP
+        return "is a symbolic link" if is_link else "is not a folder"
+    return f"cannot be opened ({e.strerror or e})"
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a one-line message."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _read_json_object(run_dir: Path, name: str) -> dict:
+    """The JSON object in a run folder's file; FileNotFoundError when it is missing,
+    RunFolderError for anything else that is not a JSON object."""
+    with open_run_file(run_dir, name) as f:
+        try:
+            data = f.read(MAX_JSON_BYTES + 1)
+        except OSError as e:
+            raise RunFolderError(f"{name} cannot be read ({e.strerror or e})") from e
+    if len(data) > MAX_JSON_BYTES:
+        raise RunFolderError(f"{name} is larger than {MAX_JSON_BYTES // 2**20} MiB")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{name} is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise RunFolderError(f"{name} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise RunFolderError(f"{name} is nested too deeply to read") from None
+    if not isinstance(obj, dict):
+        raise RunFolderError(f"{name} holds {_kind(obj)}, not a JSON object")
+    return obj
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in a run folder's file, or None when it is missing or is not one."""
+    path = Path(path)
+    try:
+        return _read_json_object(path.parent, path.name)
+    except (OSError, RunFolderError):
+        return None
+
+
+class State(str, Enum):
+    """A run's state: the six that status.json holds, and two that readers derive. Members
+    equal their plain strings (``State.RUNNING == "running"``)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    CRASHED = CRASHED  # derived by readers, never written
+    UNREADABLE = UNREADABLE  # derived by readers, never written
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATES = tuple(s.value for s in State if s not in (State.CRASHED, State.UNREADABLE))  # what status.json may say
+
+
+def _record(config: Any, key: str) -> dict:
+    """config[key] if config is a dict and that is a dict, else {}."""
+    value = config.get(key) if isinstance(config, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+@dataclass
+class RunInfo:
+    """What a reader knows about one run folder. Read its config.json through the typed
+    properties (train_config, resolved, model_name, classes), which never raise for odd values."""
+
+    path: Path
+    run_id: str
+    state: str  # a written state, "crashed" or "unreadable"
+    config: dict = field(default_factory=dict)  # {} when unreadable
+    status: dict = field(default_factory=dict)  # {} when status.json is missing or unreadable
+    problem: str | None = None  # why the folder is unreadable (one line), else None
+    note: str | None = None  # set when the folder's format is not FORMAT_VERSION: why it is not resumed
+    read_only: bool = False  # written in a newer format: shown, never resumed into or cleaned up
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def can_resume(self) -> bool:
+        return (self.state in RESUMABLE_STATES and self.note is None
+                and (self.path / LAST_CHECKPOINT).exists())
+
+    @property
+    def state_enum(self) -> State | None:
+        """state as a State; None for a state that a newer format added."""
+        try:
+            return State(self.state)
+        except ValueError:
+            return None
+
+    @property
+    def train_config(self) -> dict:
+        """The training options config.json records (its "config"); {} when missing."""
+        return _record(self.config, "config")
+
+    @property
+    def resolved(self) -> dict:
+        """What the trainer resolved (device, precision, split sizes, steps); {} until it has."""
+        return _record(self.config, "resolved")
+
+    @property
+    def model_name(self) -> str:
+        """The recorded model name, else "ResNet-<depth>" from the config, else ""; a value
+        that is not a string shows as its repr."""
+        name = _record(self.config, "model").get("name")
+        if name is not None and name != "":
+            return _as_text(name)
+        depth = self.train_config.get("depth")
+        return "" if depth is None or depth == "" else f"ResNet-{_as_text(depth)}"
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names config.json records, in label order; [] when there are none."""
+        classes = self.config.get("classes") if isinstance(self.config, dict) else None
+        return [_as_text(c) for c in classes] if isinstance(classes, list) else []
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _version_problem(name: str, record: dict) -> str | None:
+    version = record.get("format_version", 1)
+    if not _is_int(version) or version < 1:
+        return f"{name}: format_version {_short(version)} is not a version number"
+    return None
+
+
+def _config_problem(config: dict) -> str | None:
+    for key in ("config", "resolved", "model", "versions"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            return f"config.json: {key} is {_kind(config[key])}, not an object"
+    classes = config.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        return "config.json: classes is not a list of names"
+    if config.get("created") is not None and not _finite(config["created"]):
+        return f"config.json: created {_short(config['created'])} is not a time"
+    return None
+
+
+def _status_problem(status: dict, newer: bool) -> str | None:
+    state = status.get("state", "queued")
+    # A newer format may add states; it must still name them plainly.
+    if not isinstance(state, str) or not (state in STATES or (newer and _STATE_NAME.fullmatch(state))):
+        return f"status.json: state {_short(state)} is not a run state"
+    if status.get("pid") is not None and not _is_pid(status["pid"]):
+        return f"status.json: pid {_short(status['pid'])} is not a process id"
+    start = status.get("pid_start")
+    if start is not None and not (_is_int(start) and start >= 0):
+        return f"status.json: pid_start {_short(start)} is not a start time"
+    return None
+
+
+def read_run(run_dir: Path) -> RunInfo | None:
+    """The run in this folder, or None if it is not a run folder (no config.json yet).
+
+    Never raises for what the folder holds: a folder that cannot be read as the format says
+    comes back in state UNREADABLE with the reason in ``problem``.
+    """
+    run_dir = Path(run_dir)
+    config_problem = status_problem = None
+    try:
+        config = _read_json_object(run_dir, CONFIG_FILE)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except RunFolderError as e:
+        config, config_problem = {}, str(e)
+    try:
+        status = _read_json_object(run_dir, STATUS_FILE)
+    except FileNotFoundError:
+        status = {}
+    except RunFolderError as e:
+        status, status_problem = {}, str(e)
+    config_problem = config_problem or _version_problem("config.json", config)
+    status_problem = status_problem or _version_problem("status.json", status)
+    versions = [config.get("format_version", 1)] + ([status.get("format_version", 1)] if status else [])
+    newer = not (config_problem or status_problem) and max(versions) > FORMAT_VERSION
+    config_problem = config_problem or _config_problem(config)
+    status_problem = status_problem or _status_problem(status, newer)
+    if config_problem or status_problem:
+        # A status.json that reads well is kept: it may name a trainer that still writes here.
+        return RunInfo(path=run_dir, run_id=run_dir.name, state=UNREADABLE, status={} if status_problem else status,
+                       problem=config_problem or status_problem)
+    note = None
+    if newer:
+        note = (f"Written in run-folder format {max(versions)}, newer than the {FORMAT_VERSION} this "
+                f"version of ResNet Studio writes: shown read-only.")
+    elif min(versions) < FORMAT_VERSION:
+        note = (f"Written in run-folder format {min(versions)}: the trainer resumes only format "
+                f"{FORMAT_VERSION} runs, so launch it again to continue.")
+    state = status.get("state", "queued")
+    if state in ACTIVE_STATES and not trainer_alive(status):
+        state = CRASHED
+    return RunInfo(path=run_dir, run_id=run_dir.name, state=state, config=config, status=status,
+                   note=note, read_only=newer)
+
+
+def remove_stale_temp_files(run_dir: Path, older_than_s: float = 0.0) -> list[Path]:
+    """Delete the temp files (``.*.tmp``) that a killed writer left in a run folder and its
+    predictions/ folder, if they are at least older_than_s seconds old; returns those
+    removed. Call it only for a folder no live trainer writes to: a live trainer's temp file
+    is a write in progress."""
+    run_dir = Path(run_dir)
+    folders = [run_dir]
+    predictions = run_dir / PREDICTIONS_DIR
+    if predictions.is_dir() and not predictions.is_symlink():  # a link would lead out of the run folder
+        folders.append(predictions)
+    removed = []
+    now = time.time()
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # gone meanwhile, or not ours to list
+            continue
+        for entry in entries:
+            if not fnmatch.fnmatchcase(entry.name, TEMP_FILES):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    continue
+                if now - entry.stat(follow_symlinks=False).st_mtime < older_than_s:
+                    continue
+                os.unlink(entry.path)
+            except OSError:  # renamed into place meanwhile, or not ours to delete
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    """Every run under runs_dir, newest first, unreadable ones included.
+
+    Temp files that a killed writer left behind are removed from runs no live trainer
+    writes to (see :func:`remove_stale_temp_files`); read-only and unreadable runs are left
+    as they are.
+    """
+    runs_dir = Path(runs_dir)
+    try:
+        folders = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:  # no runs folder yet, or one we may not list
+        return []
+    runs = [r for r in map(read_run, folders) if r is not None]
+    for r in runs:
+        if not r.is_active and r.problem is None and not r.read_only:
+            remove_stale_temp_files(r.path, older_than_s=STALE_TEMP_AGE_S)
+    return sorted(runs, key=lambda r: (r.config.get("created") or 0, r.run_id), reverse=True)

@@ -1,0 +1,219 @@
+"""Writing run folders: atomic writes, the one-writer claim and :class:`RunWriter`."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+
+from .layout import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    SPLITS,
+    STATUS_FILE,
+    RunFolderError,
+    prediction_path,
+    safe_name,
+)
+from .metrics_file import read_metrics
+from .predictions import recorded_epochs
+from .processes import (
+    process_start_time,
+)
+from .reading import read_json
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; run files are for every reader
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def open_for_append(path: Path):
+    """A text file opened for appending that is never a symlink: a link planted in a run
+    folder must not make the trainer write outside it (OSError ELOOP instead)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    return os.fdopen(fd, "a", buffering=1)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def new_run_dir(runs_dir: Path, name: str = "") -> Path:
+    """Create and return a fresh run folder; the id sorts by creation time."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{safe_name(name)}" if safe_name(name) else stamp
+    for i in range(1000):
+        candidate = runs_dir / (base if i == 0 else f"{base}-{i}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run folder under {runs_dir}")
+
+
+def save_predictions(run_dir: Path, split: str, epoch: int, **arrays: np.ndarray) -> Path:
+    path = prediction_path(run_dir, split, epoch)
+    if path.parent.is_symlink():  # the files would land wherever the link points
+        raise RunFolderError(f"{path.parent} is a symbolic link; predictions are not written through it")
+    path.parent.mkdir(exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+class RunBusy(Exception):
+    """Another process already writes this run folder."""
+
+
+def claim_run_dir(run_dir: Path) -> int:
+    """Take the one-writer claim on a run folder: an exclusive flock on the folder itself
+    (no file is created), held until the returned descriptor is closed or the process
+    ends, so two trainers (say, two resumes clicked at once) never write the same run."""
+    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunBusy(f"{run_dir} is being written by another trainer") from None
+    return fd
+
+
+def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
+    """Keep only the metric rows a checkpoint at (step, epoch) covers, and drop the
+    prediction files of later epochs: the history a resume continues without duplicates."""
+    rows = read_metrics(run_dir)  # rows whose step and epoch are whole numbers
+    kept = [r for r in rows if (r.get("type") == "step" and r["step"] <= step)
+            or (r.get("type") == "epoch" and r["epoch"] <= epoch)]
+    if len(kept) != len(rows) or os.path.lexists(Path(run_dir) / METRICS_FILE):
+        atomic_write_bytes(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept).encode())
+    for split in SPLITS:
+        for e in recorded_epochs(run_dir, split):
+            if e > epoch:
+                prediction_path(run_dir, split, e).unlink()
+
+
+class StatusRecord(TypedDict, total=False):
+    """status.json, as documented above."""
+
+    format_version: int
+    state: str
+    pid: int
+    pid_start: int | None
+    epoch: int
+    step: int
+    total_epochs: int
+    total_steps: int
+    created_at: float
+    started_at: float | None
+    updated_at: float
+    finished_at: float | None
+    elapsed_before_s: float
+    best_val_acc: float | None
+    best_epoch: int | None
+    test_acc: float | None
+    error: str | None
+
+
+class StepRow(TypedDict):
+    type: str  # "step"
+    epoch: int
+    step: int
+    loss: float
+    acc: float
+    lr: float
+    images_per_s: float
+
+
+class EpochRow(TypedDict, total=False):
+    type: str  # "epoch"
+    epoch: int
+    step: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    lr: float
+    epoch_seconds: float
+    images_per_s: float
+    peak_memory_mb: float
+    test_loss: float  # only with test_every_epoch
+    test_acc: float
+
+
+class TestRow(TypedDict):
+    type: str  # "test"
+    epoch: int
+    step: int
+    test_loss: float
+    test_acc: float
+
+
+class RunWriter:
+    """The one writer of a run folder: status.json, config.json, metrics.jsonl, predictions
+    and checkpoint files, each written as the format above says (atomically, never through
+    a symlink). The trainer holds one per run; nothing else writes a run folder."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        # On a resume both records exist already: keep what they say.
+        self.status: StatusRecord = read_json(self.run_dir / STATUS_FILE) or {}
+        self.config: dict = read_json(self.run_dir / CONFIG_FILE) or {}
+        self.pid_start = process_start_time(os.getpid())  # tells readers our pid from a later process's
+        self.metrics = None  # metrics.jsonl, open for appending from start_metrics on
+
+    def set_status(self, **changes) -> None:
+        self.status.update(changes, format_version=FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
+                           updated_at=time.time())
+        atomic_write_json(self.run_dir / STATUS_FILE, self.status)
+
+    def write_config(self, new_record: dict, **resolved) -> None:
+        """config.json: new_record unless the folder has one (a resume keeps its settings),
+        with these ``resolved`` fields added."""
+        self.config = self.config or {"format_version": FORMAT_VERSION, **new_record}
+        self.config.setdefault("resolved", {}).update(resolved)
+        atomic_write_json(self.run_dir / CONFIG_FILE, self.config)
+
+    def start_metrics(self, step: int, epoch: int) -> None:
+        """Cut the history back to a checkpoint at (step, epoch), then append from there."""
+        truncate_to_checkpoint(self.run_dir, step, epoch)
+        self.metrics = open_for_append(self.run_dir / METRICS_FILE)
+
+    def append_metrics(self, row: StepRow | EpochRow | TestRow) -> None:
+        self.metrics.write(json.dumps({**row, "time": time.time()}) + "\n")
+        self.metrics.flush()
+
+    def save_predictions(self, split: str, epoch: int, **arrays: np.ndarray) -> Path:
+        return save_predictions(self.run_dir, split, epoch, **arrays)
+
+    def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
+        """last.pt and/or best.pt, the same bytes; last.pt first (see the format above)."""
+        if last:
+            atomic_write_bytes(self.run_dir / LAST_CHECKPOINT, data)
+        if best:
+            atomic_write_bytes(self.run_dir / BEST_CHECKPOINT, data)
