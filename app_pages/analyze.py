@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, figures, gallery, monitor, runs
+from resnet_core import data, evaluation, figures, gallery, runs
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
-from resnet_core.monitor import md_escape
+from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
 CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
@@ -54,7 +54,7 @@ def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, list[str], str
     common.set_query_run(run_id)
     info = by_id[run_id]
     available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
-    labels = monitor.evaluation_labels(info.config)
+    labels = evaluation.evaluation_labels(info.config)
     with c_split:
         # Open on a split with per-image records (a run without validation has only test ones).
         split = st.segmented_control("Split", available, key="an_split", format_func=labels.split_name, required=True,
@@ -99,7 +99,7 @@ def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int) -> None:
 
 
 def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
-          labels: monitor.EvaluationLabels) -> tuple[np.ndarray, dict | None]:
+          labels: evaluation.EvaluationLabels) -> tuple[np.ndarray, dict | None]:
     """The confusion matrix of a split at an epoch, and its per-image records (None for the
     training split, which records only its matrix); stops the page if they cannot be read."""
     try:
@@ -114,7 +114,7 @@ def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
         st.stop()
 
 
-def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: monitor.EvaluationLabels) -> None:
+def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: evaluation.EvaluationLabels) -> None:
     total = int(cm.sum())
     wrong = total - int(np.trace(cm))
     k1, k2, k3, k4 = st.columns(4)
@@ -157,7 +157,7 @@ def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray,
     h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
                 f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
     h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
-    labels = monitor.evaluation_labels(info.config)
+    labels = evaluation.evaluation_labels(info.config)
     if split == "train" or preds is None:
         with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
         st.info("The training split records only its confusion matrix (accumulated over the epoch's "
@@ -243,7 +243,7 @@ if not all_runs:
 
 info, available, split, mode = _pickers(all_runs)
 images_from = _image_folder(info)
-labels = monitor.evaluation_labels(info.config)
+labels = evaluation.evaluation_labels(info.config)
 epoch = _pick_epoch(info, split)
 classes = info.classes
 cm, preds = _load(info, split, epoch, len(classes), labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, monitor, runs
+from resnet_core import data, evaluation, formatting, monitor, runs
 
 def _device() -> None:
     """The compute device training runs on, and any other accelerators."""
@@ -79,7 +79,7 @@ def _run_card(info: runs.RunInfo) -> None:
     row = monitor.run_summary_row(info)
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
-        esc = monitor.md_escape
+        esc = formatting.md_escape
         c1.markdown(f"**{esc(info.run_id)}**  \n{esc(row['model'])} · {esc(row['block'])} · "
                     f"option {esc(row['shortcut'])}")
         with c2:
@@ -87,7 +87,7 @@ def _run_card(info: runs.RunInfo) -> None:
         if info.problem:
             c3.caption(esc(info.problem))
         else:
-            best = monitor.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
+            best = evaluation.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
             c3.markdown(f"epoch {row['epochs']}  \n{best}")
         with c4:
             st.page_link(common.TRAIN, label="Monitor", icon=":material/monitoring:",

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import common
-from resnet_core import figures, launcher, monitor, runs
+from resnet_core import evaluation, figures, formatting, launcher, monitor, runs
 from resnet_core.system import process_memory_mb
 
 REFRESH_S = 1.0
@@ -64,9 +64,9 @@ def _starting(run_dir: Path) -> None:
 
 
 def _unreadable(info: runs.RunInfo) -> None:
-    st.markdown(f"#### {monitor.md_escape(info.run_id)}")
+    st.markdown(f"#### {formatting.md_escape(info.run_id)}")
     common.state_badge(info.state)
-    st.error(f"This run folder cannot be read: {monitor.md_escape(info.problem)}", icon=":material/broken_image:")
+    st.error(f"This run folder cannot be read: {formatting.md_escape(info.problem)}", icon=":material/broken_image:")
     with st.expander("Log tail"):
         _log_tail(info.path)
     st.session_state[f"mon_state::{info.run_id}"] = info.state
@@ -76,7 +76,7 @@ def _header(info: runs.RunInfo, hist: monitor.MetricsHistory) -> None:
     """The run's name and settings, its state badge, stop or resume, and a link to Analyze."""
     head_l, head_r = st.columns([3, 2], vertical_alignment="center")
     with head_l:
-        st.markdown(f"#### {monitor.md_escape(info.run_id)}")
+        st.markdown(f"#### {formatting.md_escape(info.run_id)}")
         st.caption(monitor.run_caption(info))
     with head_r:
         b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
@@ -100,7 +100,7 @@ def _messages(info: runs.RunInfo) -> None:
     """What the last click said, the folder's note, and what the run's state means."""
     msg = st.session_state.pop("monitor_msg", None)
     if msg:
-        st.error(monitor.md_escape(msg))
+        st.error(formatting.md_escape(msg))
     if info.note:
         st.info(info.note, icon=":material/lock:")
     note = st.session_state.pop("monitor_note", None)
@@ -110,7 +110,7 @@ def _messages(info: runs.RunInfo) -> None:
     state = info.state_enum
     if state is runs.State.QUEUED:
         device = info.resolved.get("device") or info.train_config.get("device")
-        st.info(f"Waiting for the device ({monitor.md_escape(device)}): another run holds it. "
+        st.info(f"Waiting for the device ({formatting.md_escape(device)}): another run holds it. "
                 f"This run starts when that one ends.", icon=":material/hourglass_empty:")
     elif state is runs.State.CRASHED:
         st.error("The trainer process is gone (killed, or out of memory) without saying why. "
@@ -118,7 +118,7 @@ def _messages(info: runs.RunInfo) -> None:
                     else "" if info.note else "It saved no checkpoint yet, so launch it again."),
                  icon=":material/dangerous:")
     elif state in (runs.State.FAILED, runs.State.DIVERGED):
-        st.error(f"{info.state}: {monitor.md_escape(info.status.get('error') or 'no message')}",
+        st.error(f"{info.state}: {formatting.md_escape(info.status.get('error') or 'no message')}",
                  icon=":material/error:")
     if state in (runs.State.FAILED, runs.State.DIVERGED, runs.State.CRASHED):
         with st.expander("Log tail", expanded=state is not runs.State.DIVERGED):
@@ -142,11 +142,11 @@ def _progress_bars(info: runs.RunInfo, prog: monitor.Progress) -> None:
     st.progress(min(1.0, step_value), text=step_text)
 
 
-def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: monitor.EvaluationLabels) -> None:
+def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: evaluation.EvaluationLabels) -> None:
     """ETA, elapsed time, speed, memory and the two accuracy figures."""
     m = st.columns(6)
-    m[0].metric("ETA", monitor.format_duration(prog.eta_s) if info.state == "running" else "—")
-    m[1].metric("Elapsed", monitor.format_duration(prog.elapsed_s))
+    m[0].metric("ETA", formatting.format_duration(prog.eta_s) if info.state == "running" else "—")
+    m[1].metric("Elapsed", formatting.format_duration(prog.elapsed_s))
     m[2].metric("Images / s", f"{prog.images_per_s:,.0f}" if prog.images_per_s else "—")
     live_rss = process_memory_mb(info.status.get("pid")) if info.is_active else None
     device_kind = str(info.resolved.get("device") or "")
@@ -161,7 +161,7 @@ def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: monitor.Evaluat
 
 
 def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
-            labels: monitor.EvaluationLabels) -> None:
+            labels: evaluation.EvaluationLabels) -> None:
     """Loss, accuracy and learning-rate curves, once there are rows to draw."""
     if not (hist.step_rows or hist.epoch_rows):
         if info.is_active:
@@ -203,7 +203,7 @@ def panel(run_dir: Path) -> None:
     hist = _history(run_dir)
     hist.update()
     prog = monitor.compute_progress(info, hist)
-    labels = monitor.evaluation_labels(info.config)
+    labels = evaluation.evaluation_labels(info.config)
     _header(info, hist)
     _messages(info)
     _progress_bars(info, prog)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import figures, launcher, monitor, runs
+from resnet_core import evaluation, figures, formatting, launcher, monitor, runs
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
                 "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",
@@ -68,7 +68,7 @@ def _compare(all_runs: list[runs.RunInfo]) -> None:
         info = by_id[run_id]
         epoch_rows = [r for r in runs.read_metrics(info.path) if r.get("type") == "epoch"]
         name = f"{run_id} ({info.model_name})" if info.model_name else run_id
-        note = monitor.evaluation_labels(info.config).series_note(metric)
+        note = evaluation.evaluation_labels(info.config).series_note(metric)
         series.append((f"{name}: {note}" if note else name, epoch_rows))
     st.plotly_chart(figures.overlay_figure(series, metric), key="runs_overlay_chart", config={"displaylogo": False})
 
@@ -86,15 +86,16 @@ def _do_delete(path: str) -> None:
     try:
         launcher.delete_run(path, folder)
     except (launcher.RunActiveError, ValueError, OSError) as e:
-        st.session_state["runs_msg"] = ("error", monitor.md_escape(e))
+        st.session_state["runs_msg"] = ("error", formatting.md_escape(e))
     else:
-        st.session_state["runs_msg"] = ("success", f"Deleted {monitor.md_escape(path.rsplit('/', 1)[-1])}.")
+        st.session_state["runs_msg"] = ("success", f"Deleted {formatting.md_escape(path.rsplit('/', 1)[-1])}.")
 
 
 def _details(info: runs.RunInfo | None, path) -> None:
     """The run's config.json and status.json (or why there are none) and its log's tail."""
     if info is not None and info.problem is not None:
-        st.error(f"This run folder cannot be read: {monitor.md_escape(info.problem)}", icon=":material/broken_image:")
+        st.error(f"This run folder cannot be read: {formatting.md_escape(info.problem)}",
+                 icon=":material/broken_image:")
     elif info is not None:
         if info.note:
             st.info(info.note, icon=":material/lock:")
@@ -115,7 +116,7 @@ def _delete(info: runs.RunInfo | None, picked: str, path) -> None:
     """Delete, after a confirm; never a run that still trains."""
     active = info is not None and info.is_active
     if st.session_state.get("runs_confirm_delete") == str(path):
-        st.warning(f"Delete **{monitor.md_escape(picked)}** with its checkpoints, metrics and predictions? "
+        st.warning(f"Delete **{formatting.md_escape(picked)}** with its checkpoints, metrics and predictions? "
                    f"This cannot be undone.", icon=":material/warning:")
         y, n = st.columns(2)
         y.button("Yes, delete", type="primary", key="runs_delete_yes", on_click=_do_delete, args=(str(path),),

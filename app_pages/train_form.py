@@ -9,7 +9,7 @@ from dataclasses import asdict
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, launcher, monitor, runs
+from resnet_core import data, formatting, launcher, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
@@ -228,8 +228,9 @@ def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
             st.markdown(f"### {summary.name}")
             st.caption(f"{values.block} blocks · shortcut option {values.shortcut}")
             m1, m2, m3 = st.columns(3)
-            m1.metric("Parameters", monitor.format_count(summary.params), help=f"{summary.params:,}")
-            m2.metric("MACs / image", monitor.format_count(summary.macs), help=f"{summary.macs:,} multiply-accumulates")
+            m1.metric("Parameters", formatting.format_count(summary.params), help=f"{summary.params:,}")
+            m2.metric("MACs / image", formatting.format_count(summary.macs),
+                      help=f"{summary.macs:,} multiply-accumulates")
             if summary.paper_error is not None:
                 m3.metric("Paper error", f"{summary.paper_error:.2f}%",
                           help=f"CIFAR-10 test error, {summary.paper_source}")

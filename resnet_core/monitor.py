@@ -4,20 +4,20 @@
 each :meth:`MetricsHistory.update` reads only what the trainer appended since (see
 :func:`resnet_core.runs.read_metrics_since`).
 
-:func:`evaluation_labels` says what a run's "validation" numbers really are (a split of
-the training set, the test set standing in, or nothing), in the words every page uses.
+What each evaluation number is comes from :mod:`resnet_core.evaluation`; numbers and
+run-folder text become words through :mod:`resnet_core.formatting`.
 """
 
 from __future__ import annotations
 
 import math
-import string
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import runs
+from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
+from .formatting import format_duration, format_pct, md_escape
 
 
 @dataclass
@@ -203,113 +203,6 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
     )
 
 
-def format_duration(seconds: float | None) -> str:
-    """'—', '42 s', '3 min 05 s', '2 h 04 min'."""
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {m:02d} min"
-    days, h = divmod(hours, 24)
-    return f"{days} d {h} h"
-
-
-def format_count(n: float | None, unit: str = "") -> str:
-    """269722 -> '270K', 40_551_680 -> '40.6M'."""
-    if n is None:
-        return "—"
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= size:
-            value = n / size
-            text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
-            return f"{text}{suffix}{unit}"
-    return f"{n:.0f}{unit}"
-
-
-def format_pct(x: float | None, digits: int = 2) -> str:
-    return "—" if x is None else f"{100 * x:.{digits}f}%"
-
-
-VALIDATION = "validation"
-TEST_AS_VALIDATION = "test (used as validation)"
-NO_VALIDATION = "no validation split"
-TEST_MONITORING = "test (monitoring only, never used to pick a checkpoint)"
-TEST_FINAL = "test (final)"
-SPLIT_NAMES = {"train": "training", "test": "test"}
-
-
-@dataclass(frozen=True)
-class EvaluationLabels:
-    """What a run's evaluation numbers are, from its config.json.
-
-    val_source "train": a validation split carved from the training set; "test" (format
-    1 only): the test set stood in for validation, so every "validation" number is a test
-    number; None (format 2): no validation split, the test set may be evaluated after
-    every epoch for monitoring, and nothing picks a checkpoint by accuracy.
-    """
-
-    val_source: str | None
-    test_every_epoch: bool
-    val: str | None  # the name of the per-epoch validation numbers; None where there are none
-    best: str  # what the best-validation figure is, or that there is none
-    split: str  # the validation split in a few words, for tables
-    test_epochs: str = TEST_MONITORING  # the per-epoch test numbers
-    test_final: str = TEST_FINAL  # the test evaluation after the last epoch
-
-    @property
-    def has_validation(self) -> bool:
-        return self.val_source is not None
-
-    def split_name(self, split: str) -> str:
-        """How a predictions split (val, train, test) is named on the pages."""
-        return (self.val or VALIDATION) if split == "val" else SPLIT_NAMES[split]
-
-    def best_text(self, acc: float | None, epoch: int | None) -> str:
-        """'best val acc 70.00% (epoch 3)', or that the run has no validation split."""
-        if not self.has_validation:
-            return NO_VALIDATION
-        return f"{self.best} {format_pct(acc)}" + (f" (epoch {epoch})" if acc is not None and epoch else "")
-
-    def series_note(self, metric: str) -> str | None:
-        """What a per-epoch metric of this run really is, where its name would mislead."""
-        if metric.startswith("val_") and self.val_source != "train":
-            return self.val or NO_VALIDATION
-        if metric.startswith("test_") and not self.test_every_epoch:
-            return "no per-epoch test evaluation"
-        return None
-
-
-def _val_source(config_record: dict) -> str | None:
-    resolved = config_record.get("resolved") or {}
-    if "val_source" in resolved and resolved["val_source"] in ("train", "test", None):
-        return resolved["val_source"]
-    # Not resolved yet (the trainer completes config.json once the data is loaded): val
-    # size 0 meant "validate on the test set" in format 1 and "no validation split" since.
-    if (config_record.get("config") or {}).get("val_size") == 0:
-        version = config_record.get("format_version")
-        return "test" if not isinstance(version, int) or version < 2 else None
-    return "train"
-
-
-def evaluation_labels(config_record: dict | None) -> EvaluationLabels:
-    """The labels of a run's validation and test numbers (config_record: its config.json)."""
-    config_record = config_record or {}
-    source = _val_source(config_record)
-    every_epoch = (config_record.get("resolved") or {}).get("test_every_epoch") is True
-    if source == "test":
-        return EvaluationLabels(source, every_epoch, TEST_AS_VALIDATION, "best test acc (used as validation)",
-                                TEST_AS_VALIDATION)
-    if source is None:
-        return EvaluationLabels(source, every_epoch, None, NO_VALIDATION, NO_VALIDATION)
-    return EvaluationLabels(source, every_epoch, VALIDATION, "best val acc", "validation split")
-
-
 @dataclass(frozen=True)
 class MetricText:
     label: str  # short: a metric's label is cut to one line
@@ -423,39 +316,3 @@ def run_caption(info: runs.RunInfo) -> str:
     if labels.val_source != "train":
         parts.append(labels.split)
     return " · ".join(md_escape(p) for p in parts)
-
-
-# Backslash escapes make the markdown renderer take these literally: emphasis, links, code,
-# headings, lists, tables, HTML, LaTeX ($), and Streamlit's :red[...] directives (":").
-_MD_PUNCTUATION = frozenset(string.punctuation)
-# Inside a word these never start markdown, so run ids ("20250101-120000-r20_a.b") stay as typed.
-_MD_INTRAWORD = frozenset("-._")
-# Streamlit finds ":name:" icons and emoji, and GitHub-flavoured markdown finds "https://",
-# "www." and "name@host" links, in the text left after escapes are resolved: an invisible
-# word joiner after ":" and "@" and before the dot of "www." breaks those up.
-_WORD_JOINER = "\u2060"
-
-
-def md_escape(text: Any) -> str:
-    """Text from a run folder (an error message, a class or model name, a config value) made
-    safe to put into markdown that Streamlit renders: it shows as the same characters (and
-    invisible word joiners), never as formatting, a link, HTML, an icon
-    (``:material/...:``), an emoji shortcode or a colour (``:red[...]``)."""
-    text = str(text)
-    out = []
-    for i, ch in enumerate(text):
-        www = ch == "." and text[max(0, i - 3):i].lower() == "www"
-        if www:
-            out.append(_WORD_JOINER)
-        inside_word = not www and 0 < i < len(text) - 1 and _ascii_alnum(text[i - 1]) and _ascii_alnum(text[i + 1])
-        if ch in _MD_PUNCTUATION and not (ch in _MD_INTRAWORD and inside_word):
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-        if ch in ":@":
-            out.append(_WORD_JOINER)
-    return "".join(out)
-
-
-def _ascii_alnum(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()

@@ -10,7 +10,7 @@ import string
 import pytest
 
 from fake_runs import make_run
-from resnet_core import monitor, runs
+from resnet_core import evaluation, formatting, monitor, runs
 from resnet_core.monitor import MetricsHistory
 
 
@@ -95,17 +95,17 @@ def test_progress_of_finished_queued_and_crashed_runs(tmp_path):
 
 
 def test_formats():
-    assert monitor.format_duration(None) == "—"
-    assert monitor.format_duration(42.4) == "42 s"
-    assert monitor.format_duration(185) == "3 min 05 s"
-    assert monitor.format_duration(7440) == "2 h 04 min"
-    assert monitor.format_duration(3 * 86400 + 7200) == "3 d 2 h"
-    assert monitor.format_count(269_722) == "270K"
-    assert monitor.format_count(1_727_962) == "1.7M"
-    assert monitor.format_count(40_551_040) == "40.6M"
-    assert monitor.format_count(2_829_238_912) == "2.8G"
-    assert monitor.format_count(512) == "512"
-    assert monitor.format_pct(0.9134) == "91.34%" and monitor.format_pct(None) == "—"
+    assert formatting.format_duration(None) == "—"
+    assert formatting.format_duration(42.4) == "42 s"
+    assert formatting.format_duration(185) == "3 min 05 s"
+    assert formatting.format_duration(7440) == "2 h 04 min"
+    assert formatting.format_duration(3 * 86400 + 7200) == "3 d 2 h"
+    assert formatting.format_count(269_722) == "270K"
+    assert formatting.format_count(1_727_962) == "1.7M"
+    assert formatting.format_count(40_551_040) == "40.6M"
+    assert formatting.format_count(2_829_238_912) == "2.8G"
+    assert formatting.format_count(512) == "512"
+    assert formatting.format_pct(0.9134) == "91.34%" and formatting.format_pct(None) == "—"
 
 
 def test_run_summary_row(tmp_path):
@@ -121,7 +121,7 @@ def progress_of(run_dir):
     info = runs.read_run(run_dir)
     hist = MetricsHistory(run_dir)
     hist.update()
-    return monitor.evaluation_labels(info.config), monitor.compute_progress(info, hist)
+    return evaluation.evaluation_labels(info.config), monitor.compute_progress(info, hist)
 
 
 def test_labels_of_a_run_with_a_validation_split(tmp_path):
@@ -132,7 +132,7 @@ def test_labels_of_a_run_with_a_validation_split(tmp_path):
     best, test = monitor.accuracy_metrics(labels, p)
     assert (best.label, best.value) == ("Best val acc (epoch 3)", "70.00%")
     assert "validation split (held-out training images)" in best.help
-    assert (test.label, test.value) == ("Final test acc (epoch 3)", monitor.format_pct(p.test_acc))
+    assert (test.label, test.value) == ("Final test acc (epoch 3)", formatting.format_pct(p.test_acc))
     assert "once after the last epoch (3)" in test.help
     assert labels.series_note("val_acc") is None
 
@@ -148,7 +148,7 @@ def test_a_version_1_run_validated_on_the_test_set_says_so(tmp_path):
     assert "once, after the last epoch" in test.help
     assert labels.series_note("val_loss") == "test (used as validation)"
     # Before the trainer resolved it, a version 1 run with val_size 0 validated on the test set.
-    assert monitor.evaluation_labels({"format_version": 1, "config": {"val_size": 0}}).val_source == "test"
+    assert evaluation.evaluation_labels({"format_version": 1, "config": {"val_size": 0}}).val_source == "test"
 
 
 def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_test_set(tmp_path):
@@ -159,18 +159,18 @@ def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_t
     best, test = monitor.accuracy_metrics(labels, p)
     assert (best.label, best.value) == ("Validation", "none") and "No validation split" in best.help
     monitored = [r for r in runs.read_metrics(run_dir) if r["type"] == "epoch"][-1]["test_acc"]
-    assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", monitor.format_pct(monitored))
+    assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", formatting.format_pct(monitored))
     assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in test.help
     assert labels.series_note("val_acc") == "no validation split" and labels.series_note("test_acc") is None
     # Once completed, the final evaluation is what the studio reports.
     done_labels, done = progress_of(make_run(tmp_path, "nodone", val_source=None, epochs_done=3, total_epochs=3))
     assert monitor.accuracy_metrics(done_labels, done)[1].label == "Final test acc (epoch 3)"
     # Before the trainer resolved it, a version 2 run with val_size 0 has no validation split.
-    assert monitor.evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
+    assert evaluation.evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
 
 
 def test_a_version_1_run_has_no_per_epoch_test_numbers_to_overlay(tmp_path):
-    labels = monitor.evaluation_labels(runs.read_run(make_run(tmp_path, "v1")).config)
+    labels = evaluation.evaluation_labels(runs.read_run(make_run(tmp_path, "v1")).config)
     assert labels.series_note("test_acc") == "no per-epoch test evaluation"
 
 
@@ -239,7 +239,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_md_escape_shows_the_same_characters_and_no_markdown(text):
-    md = monitor.md_escape(text)
+    md = formatting.md_escape(text)
     shown = rendered(md)
     assert shown.replace("\u2060", "") == text  # the same characters, word joiners aside
     # Every ASCII punctuation character is escaped, but for - . _ inside a word, where they mean nothing.
@@ -259,6 +259,6 @@ def test_md_escape_shows_the_same_characters_and_no_markdown(text):
 
 
 def test_md_escape_leaves_run_ids_and_plain_words_as_they_are():
-    assert monitor.md_escape("20250101-120000-r20_a.b") == "20250101-120000-r20_a.b"
-    assert monitor.md_escape("ResNet 20") == "ResNet 20"
-    assert monitor.md_escape(3) == "3"
+    assert formatting.md_escape("20250101-120000-r20_a.b") == "20250101-120000-r20_a.b"
+    assert formatting.md_escape("ResNet 20") == "ResNet 20"
+    assert formatting.md_escape(3) == "3"

@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
-from resnet_core import monitor, runs
+from resnet_core import formatting, runs
 from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -335,8 +335,8 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert grid.count('class="rs-card"') == min(expected, 30)
     assert grid.count("data:image/png;base64,") == min(expected, 30)
     assert f"{expected:,} misclassified image" in texts(at)
-    own_folder = monitor.md_escape("the run's own data folder")
-    assert f"images from the training set in {monitor.md_escape(cifar_dir)}, {own_folder}" in texts(at)
+    own_folder = formatting.md_escape("the run's own data folder")
+    assert f"images from the training set in {formatting.md_escape(cifar_dir)}, {own_folder}" in texts(at)
     # Sorting by loss reorders the same images.
     at.segmented_control(key="an_sort").set_value("loss").run()
     resorted = html_blocks(at)[0]
@@ -378,7 +378,7 @@ def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifa
     assert differ > 0
     page = texts(at)
     # Shown as markdown, escaped: the folder's path comes from the run's config.json.
-    esc = monitor.md_escape
+    esc = formatting.md_escape
     assert esc(f"{differ:,} of 200 recorded labels differ from the labels at the same indices of the "
                f"training set in {cifar_dir}") in page
     assert esc("the dashboard's data folder (the run did not record its own)") in page
@@ -393,7 +393,7 @@ def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, 
     run_dir = make_run(folders, "own", n_val=200, data_dir=own)
     at = open_page(ANALYZE, {"run": run_dir.name})
     next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
-    esc = monitor.md_escape  # folders come from config.json: shown escaped
+    esc = formatting.md_escape  # folders come from config.json: shown escaped
     own_note = esc("the run's own data folder")
     assert f"in {esc(own)}, {own_note}" in texts(at)
     assert "data:image/png;base64," in html_blocks(at)[0] and "recorded labels differ" not in texts(at)
@@ -649,14 +649,14 @@ def test_a_bad_runs_monitor_and_details_render_and_it_can_be_deleted(folders, ca
         page = texts(at)
         assert "root:x:0:0" not in page  # a linked log stays unread
         if info.problem:
-            assert monitor.md_escape(info.problem) in page
+            assert formatting.md_escape(info.problem) in page
         if info.note:
             assert info.note in page
         assert HOSTILE_ERROR not in markdown_texts(at)  # never as markdown
     if info.problem or info.note:
         assert not [b for b in train.button if b.key == "mon_resume"]
     if case == "hostile error":
-        assert f"failed: {monitor.md_escape(HOSTILE_ERROR)}" in texts(train)
+        assert f"failed: {formatting.md_escape(HOSTILE_ERROR)}" in texts(train)
     if case == "linked log":
         assert f"({runs.LOG_FILE} is a symbolic link; not shown)" in texts(runs_page)
     # Deleting it works as for any other run.
@@ -689,7 +689,8 @@ def test_analyze_shows_class_names_as_text_not_markdown(folders):
     pairs = [b for b in at.button if b.key and b.key.startswith("an_pair_")]
     for b in pairs:
         t, p = map(int, b.key.split("_")[2:])
-        assert b.label.startswith(f"{monitor.md_escape(hostile[t])} → {monitor.md_escape(hostile[p])} · ")
+        assert b.label.startswith(f"{formatting.md_escape(hostile[t])} → {formatting.md_escape(hostile[p])} · ")
     pairs[0].click().run()
     t, p = map(int, pairs[0].key.split("_")[2:])
-    assert f"**true {monitor.md_escape(hostile[t])} → predicted {monitor.md_escape(hostile[p])}**" in markdown_texts(at)
+    esc = formatting.md_escape
+    assert f"**true {esc(hostile[t])} → predicted {esc(hostile[p])}**" in markdown_texts(at)
