@@ -3,9 +3,9 @@
 Times real training steps of the trainer's own Trainer (on-device data, augmentation,
 mixed precision, the optimizer step) and prints one JSON line with
 ``train_images_per_s``. With ``--peer`` it alternates fresh processes of this benchmark
-and of a peer script that prints the same key (e.g. the standard PyTorch recipe in
-``../shared/bench/peer_baseline.py``), round by round on the same machine, and prints
-each round and the median ratio.
+and of a peer script that prints the same key (e.g. the standard PyTorch recipe:
+torchvision dataset, PIL transforms, DataLoader, fp32), round by round on the same
+machine, and prints each round and the median ratio.
 """
 
 from __future__ import annotations
