@@ -132,14 +132,13 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     if with_checkpoint and epochs_done:
         (run_dir / runs.LAST_CHECKPOINT).write_bytes(b"not a real checkpoint")
     best = max((r["val_acc"] for r in rows if r["type"] == "epoch" and r["val_acc"] is not None), default=None)
-    runs.atomic_write_json(run_dir / runs.STATUS_FILE, {
-        "format_version": version, "state": state, "pid": pid if pid is not None else 999_999_999,
-        "pid_start": runs.process_start_time(pid),
-        "epoch": epochs_done, "step": epochs_done * steps_per_epoch, "total_epochs": total_epochs,
-        "total_steps": total_epochs * steps_per_epoch, "created_at": now, "started_at": now + 0.1,
-        "updated_at": t, "finished_at": None if state in runs.ACTIVE_STATES else t, "best_val_acc": best,
-        "best_epoch": epochs_done if best is not None else None, "test_acc": test_acc, "error": error,
-    })
+    status = runs.StatusRecord(
+        format_version=version, state=state, pid=pid if pid is not None else 999_999_999,
+        pid_start=runs.process_start_time(pid), epoch=epochs_done, step=epochs_done * steps_per_epoch,
+        total_epochs=total_epochs, total_steps=total_epochs * steps_per_epoch, created_at=now, started_at=now + 0.1,
+        updated_at=t, finished_at=None if state in runs.ACTIVE_STATES else t, elapsed_before_s=0.0,
+        best_val_acc=best, best_epoch=epochs_done if best is not None else None, test_acc=test_acc, error=error)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)  # the record the trainer's RunWriter writes
     (run_dir / runs.LOG_FILE).write_text("\n".join(f"log line {i}" for i in range(60))
                                          + (f"\nTraceback (most recent call last):\nRuntimeError: {error}\n"
                                             if error else "\n"))
