@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(compare(argv, cfg, args)))
         return 0
     trainer = Trainer(cfg, plan)
-    trainer.prepare_data(data)
-    trainer.build()
+    trainer.setup(data)
     rate = measure(trainer, args.steps, args.warmup)
     print(json.dumps({"train_images_per_s": rate, "depth": cfg.depth, "block": cfg.block, "batch_size": cfg.batch_size,
                       "device": str(trainer.device), "precision": trainer.precision,

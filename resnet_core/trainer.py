@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Plan, TrainConfig
-from .data import Cifar10, DeviceLoader, channel_stats, split_train_val
+from .data import ChannelStats, Cifar10, DeviceLoader, channel_stats, split_train_val
 from .device import resolve_channels_last, resolve_compile, resolve_device, resolve_precision
 from .models import build_model
 from .schedule import Schedule
@@ -35,6 +35,18 @@ class Trainer:
         self.channels_last = resolve_channels_last(cfg.channels_last, self.device)
         self.compile = resolve_compile(cfg.compile, self.device)
         self.step = 0
+        # Set by setup(): the data on the device (prepare_data), then the model (build).
+        self.classes: list[str] = []
+        self.stats: ChannelStats | None = None
+        self.train_loader = self.val_loader = self.test_loader = None  # val_loader None: no validation split
+        self.test_every_epoch = False
+        self.schedule: Schedule | None = None
+        self.model = self.train_forward = self.optimizer = self.scaler = self.autocast_dtype = None
+
+    def setup(self, data: Cifar10) -> None:
+        """Everything a training step needs, in its order: the run and the benchmark both call this."""
+        self.prepare_data(data)
+        self.build()
 
     def prepare_data(self, data: Cifar10) -> None:
         """The splits on the device, normalised by the training split's own statistics."""

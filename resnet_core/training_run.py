@@ -182,9 +182,8 @@ class Run:
 
     def train(self) -> int:
         cfg, plan, t = self.cfg, self.plan, self.trainer
-        t.prepare_data(self.data)
+        t.setup(self.data)
         self.data = None  # the host copy is no longer needed
-        t.build()
         self.record_setup()
         start_epoch, partial = 0, None
         if self.checkpoint is not None:

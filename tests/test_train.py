@@ -414,8 +414,7 @@ def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
     data = load_cifar10(cifar_dir)
     cfg, plan = resolved([*TINY, "--device", "cpu", "--precision", "bf16", "--epochs", "1"], len(data.train_labels))
     trainer = Trainer(cfg, plan)
-    trainer.prepare_data(data)
-    trainer.build()
+    trainer.setup(data)
     for _, x, y in trainer.train_loader.epoch(1):
         trainer.train_step(x, y)
     records = trainer.predict(trainer.val_loader)
@@ -628,8 +627,7 @@ def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
     for flags, expected in (([], False), (["--nesterov"], True)):
         cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
         trainer = Trainer(cfg, plan)
-        trainer.prepare_data(data)
-        trainer.build()
+        trainer.setup(data)
         assert trainer.optimizer.param_groups[0]["nesterov"] is expected
     assert main(["--data-dir", str(cifar_dir), "--nesterov", "--momentum", "0", "--dry-run"]) == 2
     assert "Nesterov momentum needs a momentum above 0" in capsys.readouterr().err
