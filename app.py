@@ -1,7 +1,7 @@
 """ResNet Studio: `streamlit run app.py`.
 
 Configure, launch and watch CIFAR-10 ResNet training runs (each one its own process, see
-resnet_core/launcher.py), and dig into their mistakes. Folders: $RESNET_STUDIO_RUNS
+resnet_core/dashboard/launcher.py), and dig into their mistakes. Folders: $RESNET_STUDIO_RUNS
 (default ./checkpoints) for runs, $RESNET_STUDIO_DATA (default ./data) for CIFAR-10.
 """
 

@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, evaluation, figures, gallery, runs
+from resnet_core import data, runs
+from resnet_core.dashboard import evaluation, figures, gallery
+from resnet_core.dashboard.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
-from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
 CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)

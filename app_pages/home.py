@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, evaluation, formatting, monitor, runs
+from resnet_core import data, runs
+from resnet_core.dashboard import evaluation, formatting, monitor
+
 
 def _device() -> None:
     """The compute device training runs on, and any other accelerators."""

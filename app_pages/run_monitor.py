@@ -10,7 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import common
-from resnet_core import evaluation, figures, formatting, launcher, monitor, runs
+from resnet_core import runs
+from resnet_core.dashboard import evaluation, figures, formatting, launcher, monitor
 from resnet_core.system import process_memory_mb
 
 REFRESH_S = 1.0

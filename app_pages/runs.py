@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import evaluation, figures, formatting, launcher, monitor, runs
+from resnet_core import runs
+from resnet_core.dashboard import evaluation, figures, formatting, launcher, monitor
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
                 "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",

@@ -9,8 +9,9 @@ from dataclasses import asdict
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, formatting, launcher, runs
+from resnet_core import data, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
+from resnet_core.dashboard import formatting, launcher
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
 

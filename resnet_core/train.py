@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from . import runs
-from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, make_plan,
-                     plan_errors)
+from .config import Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, make_plan, plan_errors
 from .data import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import resolve_device
 from .models import build_model, describe_model

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from . import runs
+from . import __version__, runs
 from .config import Plan, TrainConfig
 from .data import Cifar10, DataError, DeviceLoader, resolve_data_dir
 from .device import device_name, peak_memory_mb

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import write_cifar_folder
 from fake_runs import make_run
+
 from resnet_core import runs
 
 ROOT = Path(__file__).resolve().parents[1]

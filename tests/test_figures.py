@@ -9,9 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from resnet_core import figures
+from resnet_core.dashboard import figures
+from resnet_core.dashboard.evaluation import TEST_MONITORING, evaluation_labels
 from resnet_core.metrics import class_report
-from resnet_core.evaluation import TEST_MONITORING, evaluation_labels
 
 CLASSES = ["airplane", "automobile", "bird"]
 STEPS = [{"type": "step", "epoch": 1, "step": s, "loss": 2.0 - s / 10, "acc": s / 20, "lr": 0.1, "images_per_s": 9.0}

@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from fake_runs import fake_predictions
 from PIL import Image
 
-from fake_runs import fake_predictions
-from resnet_core import gallery
+from resnet_core.dashboard import gallery
+from resnet_core.dashboard.gallery import Cell
 from resnet_core.data import CLASSES
-from resnet_core.gallery import Cell
 
 
 def small_preds():

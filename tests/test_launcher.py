@@ -14,13 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 from fake_runs import UNREADABLE_CASES, make_run, make_unreadable_run
-from resnet_core import launcher, runs
-from resnet_core.config import CIFAR10_TRAIN_IMAGES
-from resnet_core.launcher import TrainForm
 
+from resnet_core import runs
+from resnet_core.config import CIFAR10_TRAIN_IMAGES
+from resnet_core.dashboard import launcher
+from resnet_core.dashboard.launcher import TrainForm
 
 # ----------------------------------------------------------------------------- validation
 

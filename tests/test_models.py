@@ -1,8 +1,19 @@
 import pytest
 import torch
 
-from resnet_core.models import (NO_PAPER_RESULT, BasicBlock, Bottleneck, ShortcutA, blocks_per_stage, build_model,
-                                count_macs, default_shortcut, describe_model, paper_result, valid_depths)
+from resnet_core.models import (
+    NO_PAPER_RESULT,
+    BasicBlock,
+    Bottleneck,
+    ShortcutA,
+    blocks_per_stage,
+    build_model,
+    count_macs,
+    default_shortcut,
+    describe_model,
+    paper_result,
+    valid_depths,
+)
 
 
 def n_params(model):

@@ -8,10 +8,11 @@ import re
 import string
 
 import pytest
-
 from fake_runs import make_run
-from resnet_core import evaluation, formatting, monitor, runs
-from resnet_core.monitor import MetricsHistory
+
+from resnet_core import runs
+from resnet_core.dashboard import evaluation, formatting, monitor
+from resnet_core.dashboard.monitor import MetricsHistory
 
 
 def append(path, rows, partial: str = ""):

@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
 from streamlit.testing.v1 import AppTest
 
-from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
-from resnet_core import formatting, runs
+from resnet_core import runs
+from resnet_core.dashboard import formatting
 from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
+
 from resnet_core import runs
 
 

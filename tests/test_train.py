@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, write_cifar_folder
+
 from resnet_core import runs
 from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan
 from resnet_core.data import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val

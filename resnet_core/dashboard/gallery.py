@@ -69,7 +69,7 @@ class ImageFolder:
 def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path) -> ImageFolder:
     """The data folder to take a run's images from: the one the run read
     (resolved.data_dir) while it still holds CIFAR-10, else the dashboard's."""
-    from .data import dataset_present  # data imports torch: only when a page asks
+    from ..data import dataset_present  # data imports torch: only when a page asks
 
     recorded = (run_config.get("resolved") or {}).get("data_dir")
     if not isinstance(recorded, str) or not recorded:
@@ -286,7 +286,7 @@ class ImageStore:
     def _load(self) -> None:
         try:
             if self._loader is None:
-                from .data import load_cifar10
+                from ..data import load_cifar10
 
                 self._data = load_cifar10(self.data_dir)
             else:

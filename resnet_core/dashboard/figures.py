@@ -3,7 +3,7 @@
 Training curves take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`); their
 x axis is the epoch, fractional for step rows (step / steps per epoch), so step and epoch
 rows line up. Their evaluation traces are named by the run's
-:class:`~resnet_core.evaluation.EvaluationLabels`: a "validation" that was the test set says
+:class:`~resnet_core.dashboard.evaluation.EvaluationLabels`: a "validation" that was the test set says
 so, and per-epoch test evaluations are marked as monitoring. The confusion matrix is a
 heatmap with an invisible scatter on top, one square marker per cell, because a heatmap
 alone sends no click events to Streamlit; the scatter's ``customdata`` holds ``[true,
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .metrics import ClassReport, normalize_confusion
+from ..metrics import ClassReport, normalize_confusion
 from .evaluation import EvaluationLabels, evaluation_labels
 
 TRAIN_COLOUR = "#4C78A8"
@@ -107,7 +107,7 @@ def _evaluation_traces(fig: go.Figure, epoch_rows: Sequence[dict], key: str, sca
 def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
                 height: int = 300, title: str | None = "Loss", labels: EvaluationLabels | None = None) -> go.Figure:
     """Training loss per step row (thin) and per epoch (markers), and the evaluation losses
-    per epoch (labels: the run's, see resnet_core.evaluation.evaluation_labels)."""
+    per epoch (labels: the run's, see resnet_core.dashboard.evaluation.evaluation_labels)."""
     labels = labels or evaluation_labels({})
     fig = go.Figure()
     if step_rows:
@@ -128,7 +128,7 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
                     test_rows: Sequence[dict] = (), height: int = 300, title: str | None = "Accuracy",
                     labels: EvaluationLabels | None = None) -> go.Figure:
     """Training and evaluation accuracy per epoch in percent, and the final test accuracy
-    once known (labels: the run's, see resnet_core.evaluation.evaluation_labels)."""
+    once known (labels: the run's, see resnet_core.dashboard.evaluation.evaluation_labels)."""
     labels = labels or evaluation_labels({})
     fig = go.Figure()
     if step_rows:

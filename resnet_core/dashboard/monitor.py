@@ -4,8 +4,8 @@
 each :meth:`MetricsHistory.update` reads only what the trainer appended since (see
 :func:`resnet_core.runs.read_metrics_since`).
 
-What each evaluation number is comes from :mod:`resnet_core.evaluation`; numbers and
-run-folder text become words through :mod:`resnet_core.formatting`.
+What each evaluation number is comes from :mod:`resnet_core.dashboard.evaluation`; numbers and
+run-folder text become words through :mod:`resnet_core.dashboard.formatting`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runs
+from .. import runs
 from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
 from .formatting import format_duration, format_pct, md_escape
 

@@ -21,12 +21,19 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from . import runs
-from .models import default_shortcut
-from .config import (CIFAR10_TRAIN_IMAGES, PAPER_RECIPE, TrainConfig, apply_presets, config_argv,
-                     config_errors, plan_errors)
+from .. import runs
+from ..config import (
+    CIFAR10_TRAIN_IMAGES,
+    PAPER_RECIPE,
+    TrainConfig,
+    apply_presets,
+    config_argv,
+    config_errors,
+    plan_errors,
+)
+from ..models import default_shortcut
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
 DEFAULT_RUNS_DIR = "checkpoints"
 

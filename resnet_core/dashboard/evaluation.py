@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from .formatting import format_pct
 
-
 VALIDATION = "validation"
 TEST_AS_VALIDATION = "test (used as validation)"
 NO_VALIDATION = "no validation split"
