@@ -27,7 +27,7 @@ SHORTCUT_HELP = {
 }
 SHORTCUT_DEFAULT_NOTE = "Changing the block type picks its default; any option can be chosen for either."
 SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "cosine", "onecycle": "one-cycle"}
-SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
+SWITCH_LABELS = {None: "auto (where it helps)", True: "on", False: "off"}
 PRESET_CAPTION = (
     "All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
     "exactly 64k iterations ({epochs} epochs, the last one cut short), weight "
@@ -38,7 +38,9 @@ PRESET_CAPTION = (
 
 def _init_form() -> None:
     for name, value in asdict(DEFAULTS).items():
-        st.session_state.setdefault(K + name, value)
+        if name != "preset":  # the toggle below stands for it
+            st.session_state.setdefault(K + name, value)
+    st.session_state.setdefault(K + "preset_paper", DEFAULTS.preset == "paper")
     for name in TEXT_NUMBERS:
         if not isinstance(st.session_state[K + name], str):
             st.session_state[K + name] = f"{st.session_state[K + name]:g}"
@@ -68,8 +70,8 @@ def _on_preset_change() -> None:
 
 def _form_values() -> launcher.TrainForm:
     values = {name: st.session_state.get(K + name, getattr(DEFAULTS, name))
-              for name in launcher.TrainForm.field_names()}
-    return launcher.TrainForm(**values)
+              for name in launcher.TrainForm.field_names() if name != "preset"}
+    return launcher.TrainForm(**values, preset="paper" if st.session_state.get(K + "preset_paper") else "")
 
 
 def _validate(form: launcher.TrainForm) -> dict[str, str]:

@@ -55,6 +55,8 @@ def test_the_default_form_is_valid():
     (dict(name="/../.."), "name", "letter or digit"),
     (dict(channels_last="maybe"), "channels_last", "auto, on or off"),
     (dict(compile="yes"), "compile", "auto, on or off"),
+    (dict(compile=1), "compile", "auto, on or off"),
+    (dict(preset="imagenet"), "preset", "The only preset is 'paper'"),
 ])
 def test_bad_input_gets_a_message_on_its_field(changes, field, words):
     errors = launcher.validate(replace(TrainForm(), **changes))
@@ -81,7 +83,7 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     train = pytest.importorskip("resnet_core.train")
     form = TrainForm(depth=32, block="basic", shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8",
                      weight_decay="5e-4", schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu",
-                     precision="bf16", channels_last="off", compile="on", val_size=1000, subset=2000, name="a b")
+                     precision="bf16", channels_last=False, compile=True, val_size=1000, subset=2000, name="a b")
     args = launcher.trainer_args(form, data_dir=tmp_path / "d", runs_dir=tmp_path / "r", run_dir=tmp_path / "r/x")
     cfg, ns, _ = train.parse(args)
     assert (cfg.depth, cfg.block, cfg.shortcut, cfg.epochs, cfg.batch_size) == (32, "basic", "B", 7, 64)
@@ -106,7 +108,7 @@ def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):
 def test_auto_switches_pass_no_flag(tmp_path):
     args = launcher.trainer_args(TrainForm(), data_dir=tmp_path, runs_dir=tmp_path)
     assert not {"--channels-last", "--no-channels-last", "--compile", "--no-compile"} & set(args)
-    args = launcher.trainer_args(TrainForm(channels_last="on", compile="off"), data_dir=tmp_path, runs_dir=tmp_path)
+    args = launcher.trainer_args(TrainForm(channels_last=True, compile=False), data_dir=tmp_path, runs_dir=tmp_path)
     assert "--channels-last" in args and "--no-compile" in args
 
 
@@ -381,8 +383,8 @@ def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_
 
 @pytest.mark.parametrize("form", [
     TrainForm(depth=32, shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8", weight_decay="5e-4",
-              schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu", precision="bf16", channels_last="off",
-              compile="on", val_size=1000, subset=2000, name="a b"),
+              schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu", precision="bf16", channels_last=False,
+              compile=True, val_size=1000, subset=2000, name="a b"),
     TrainForm(depth=110, seed=4, name="paper").with_paper_recipe(),
     TrainForm(block="bottleneck", depth=164, shortcut="B"),
 ])

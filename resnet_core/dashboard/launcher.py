@@ -37,7 +37,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
 DEFAULT_RUNS_DIR = "checkpoints"
 
-SWITCHES = ("auto", "on", "off")  # tri-state trainer flags: auto leaves the choice to the trainer
+SWITCHES = (None, True, False)  # tri-state trainer options, as in TrainConfig: None leaves the choice to the trainer
 MAX_DEPTH = 1202
 _CONFIG = TrainConfig()  # the form starts from the trainer's own defaults
 
@@ -70,12 +70,12 @@ class TrainForm:
     seed: int = _CONFIG.seed
     device: str = _CONFIG.device
     precision: str = _CONFIG.precision
-    channels_last: str = "auto"  # one of SWITCHES
-    compile: str = "auto"  # one of SWITCHES
+    channels_last: bool | None = _CONFIG.channels_last  # one of SWITCHES
+    compile: bool | None = _CONFIG.compile  # one of SWITCHES
     val_size: int = _CONFIG.val_size
     subset: int = _CONFIG.subset
     name: str = ""
-    preset_paper: bool = False
+    preset: str = _CONFIG.preset  # "" or "paper", as in TrainConfig
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -84,7 +84,7 @@ class TrainForm:
     def with_paper_recipe(self) -> "TrainForm":
         values = asdict(self) | paper_recipe()
         values["epochs"] = paper_epochs()
-        values["preset_paper"] = True
+        values["preset"] = "paper"
         return TrainForm(**values)
 
     @property
@@ -142,7 +142,7 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
         if _as_float(getattr(form, name)) is None:
             errors[name] = f"{what} must be a number, e.g. {getattr(TrainForm(), name)}."
     for name, label in (("channels_last", "Channels-last"), ("compile", "torch.compile")):
-        if getattr(form, name) not in SWITCHES:
+        if not any(getattr(form, name) is value for value in SWITCHES):  # 1 == True, but 1 is no switch
             errors[name] = f"{label} must be auto, on or off."
     if devices is not None and form.device not in devices:
         errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
@@ -165,12 +165,11 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
 def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
     """The TrainConfig a form without type errors (see :func:`validate`) types, and the
     fields it types: with the paper preset on, only those the preset leaves to the user."""
-    switch = {"auto": None, "on": True, "off": False}
     values = dict(depth=int(form.depth), block=form.block, shortcut=form.shortcut, seed=int(form.seed),
-                  device=form.device, precision=form.precision, channels_last=switch[form.channels_last],
-                  compile=switch[form.compile], name=form.run_name)
-    if form.preset_paper:
-        values["preset"] = "paper"
+                  device=form.device, precision=form.precision, channels_last=form.channels_last,
+                  compile=form.compile, name=form.run_name)
+    if form.preset:
+        values["preset"] = form.preset  # config_errors refuses any but "paper"
     else:
         values.update(epochs=int(form.epochs), batch_size=int(form.batch_size), lr=_as_float(form.lr),
                       momentum=_as_float(form.momentum), weight_decay=_as_float(form.weight_decay),
