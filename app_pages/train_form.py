@@ -27,7 +27,12 @@ SHORTCUT_HELP = {
 }
 SHORTCUT_DEFAULT_NOTE = "Changing the block type picks its default; any option can be chosen for either."
 SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "cosine", "onecycle": "one-cycle"}
-SWITCH_LABELS = {None: "auto (where it helps)", True: "on", False: "off"}
+# The switches' selectbox options. The form holds None/True/False as the config does, but
+# a selectbox whose value is None shows "Choose an option" (seen in Chromium), so the
+# widgets hold these words and _form_values maps them back.
+SWITCH_OPTIONS = {"auto": None, "on": True, "off": False}
+SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
+SWITCH_FIELDS = ("channels_last", "compile")
 PRESET_CAPTION = (
     "All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
     "exactly 64k iterations ({epochs} epochs, the last one cut short), weight "
@@ -38,6 +43,8 @@ PRESET_CAPTION = (
 
 def _init_form() -> None:
     for name, value in asdict(DEFAULTS).items():
+        if name in SWITCH_FIELDS:
+            value = next(word for word, v in SWITCH_OPTIONS.items() if v is value)
         if name != "preset":  # the toggle below stands for it
             st.session_state.setdefault(K + name, value)
     st.session_state.setdefault(K + "preset_paper", DEFAULTS.preset == "paper")
@@ -71,6 +78,8 @@ def _on_preset_change() -> None:
 def _form_values() -> launcher.TrainForm:
     values = {name: st.session_state.get(K + name, getattr(DEFAULTS, name))
               for name in launcher.TrainForm.field_names() if name != "preset"}
+    for name in SWITCH_FIELDS:
+        values[name] = SWITCH_OPTIONS.get(values[name], values[name])
     return launcher.TrainForm(**values, preset="paper" if st.session_state.get(K + "preset_paper") else "")
 
 
@@ -176,7 +185,7 @@ def _system_fields(errors: dict[str, str]) -> None:
                      help="auto: bf16 where the device computes it natively, fp16 on other GPUs, else fp32")
         common.field_error(errors, "precision")
     with c3:
-        st.selectbox("Channels-last", launcher.SWITCHES, key=K + "channels_last", persist_state="session",
+        st.selectbox("Channels-last", list(SWITCH_OPTIONS), key=K + "channels_last", persist_state="session",
                      format_func=SWITCH_LABELS.get)
         common.field_error(errors, "channels_last")
 
@@ -192,7 +201,7 @@ def _system_fields(errors: dict[str, str]) -> None:
         if typed and launcher.TrainForm(name=typed).run_name not in ("", typed):
             st.caption(f"saved as `{launcher.TrainForm(name=typed).run_name}`")
     with c3:
-        st.selectbox("torch.compile", launcher.SWITCHES, key=K + "compile", persist_state="session",
+        st.selectbox("torch.compile", list(SWITCH_OPTIONS), key=K + "compile", persist_state="session",
                      format_func=SWITCH_LABELS.get,
                      help="auto: on for CUDA GPUs. On a CPU it speeds steps up about 10% after a first compile "
                           "of a minute or so: worth it for long runs only.")

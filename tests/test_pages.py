@@ -695,3 +695,17 @@ def test_analyze_shows_class_names_as_text_not_markdown(folders):
     t, p = map(int, pairs[0].key.split("_")[2:])
     esc = formatting.md_escape
     assert f"**true {esc(hostile[t])} → predicted {esc(hostile[p])}**" in markdown_texts(at)
+
+
+def test_the_switches_show_a_choice_and_reach_the_form_as_config_values(folders):
+    # A selectbox whose value is None shows "Choose an option": the widgets hold words.
+    at = open_page(TRAIN)
+    assert at.selectbox(key="tf_channels_last").value == "auto" and at.selectbox(key="tf_compile").value == "auto"
+    at.selectbox(key="tf_channels_last").set_value("off").run()
+    at.selectbox(key="tf_compile").set_value("on").run()
+    assert not at.exception
+    from app_pages import train_form
+
+    values = {name: at.session_state[train_form.K + name] for name in train_form.SWITCH_FIELDS}
+    assert {name: train_form.SWITCH_OPTIONS[word] for name, word in values.items()} == {
+        "channels_last": False, "compile": True}
