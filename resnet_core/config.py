@@ -150,6 +150,17 @@ class Plan:
         return max(0, min(self.steps_per_epoch, self.total_steps - (epoch - 1) * self.steps_per_epoch))
 
 
+def warmup_steps(cfg: TrainConfig, plan: Plan) -> int:
+    """The warm-up, given in epochs, in optimizer steps."""
+    return round(cfg.warmup_epochs * plan.steps_per_epoch)
+
+
+def lr_drop_steps(cfg: TrainConfig, plan: Plan) -> tuple[int, ...]:
+    """Multistep's lr drops in steps: the milestones given in epochs, else 50% and 75% of the run."""
+    total = plan.total_steps
+    return tuple(round(m * plan.steps_per_epoch) for m in cfg.milestones) or (round(0.5 * total), round(0.75 * total))
+
+
 def make_plan(cfg: TrainConfig, train_set_images: int) -> Plan:
     """Split sizes and step counts of cfg on a training set of train_set_images."""
     remaining = max(0, train_set_images - cfg.val_size)
@@ -256,11 +267,11 @@ def plan_errors(cfg: TrainConfig, train_set_images: int) -> dict[str, str]:
         return {"max_steps": f"max steps {cfg.max_steps:,} is more than {cfg.epochs} epochs of "
                              f"{plan.steps_per_epoch:,} steps"}
     # Warm-up and lr drops are given in epochs; max_steps may end the run sooner.
-    spe, total = plan.steps_per_epoch, plan.total_steps
-    if round(cfg.warmup_epochs * spe) >= total > 0 and cfg.warmup_epochs:
-        return {"warmup_epochs": f"a warm-up of {round(cfg.warmup_epochs * spe):,} steps is not shorter than "
+    total = plan.total_steps
+    if warmup_steps(cfg, plan) >= total > 0 and cfg.warmup_epochs:
+        return {"warmup_epochs": f"a warm-up of {warmup_steps(cfg, plan):,} steps is not shorter than "
                                  f"the run's {total:,} steps"}
-    late = [m for m in cfg.milestones if round(m * spe) >= total]
+    late = [m for m, step in zip(cfg.milestones, lr_drop_steps(cfg, plan), strict=False) if step >= total]
     if late and cfg.schedule == "multistep":
         return {"milestones": f"milestones {', '.join(f'{m:g}' for m in late)} (epochs) fall at or after "
                               f"the run's last step ({total:,})"}

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from . import runs
-from .config import Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, make_plan, plan_errors
+from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, lr_drop_steps, make_plan,
+                     plan_errors, warmup_steps)
 from .data import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import resolve_device
 from .models import build_model, describe_model
@@ -238,15 +239,12 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
     print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
           f"{model['macs']:,} MACs per image")
     print(plan.describe() + f" · {report['test_images']:,} test images")
-    spe = plan.steps_per_epoch
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":
-        total = plan.total_steps
-        drops = [round(m * spe) for m in cfg.milestones] or [round(0.5 * total), round(0.75 * total)]
-        schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in drops)}"
+        schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in lr_drop_steps(cfg, plan))}"
     if cfg.warmup_epochs:
-        schedule += f", {cfg.warmup_mode} warm-up for {round(cfg.warmup_epochs * spe):,} steps"
+        schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps"
     print(schedule)
     print(json.dumps(report))
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import Plan, TrainConfig
+from .config import Plan, TrainConfig, lr_drop_steps, warmup_steps
 from .data import ChannelStats, Cifar10, DeviceLoader, channel_stats, split_train_val
 from .device import resolve_channels_last, resolve_compile, resolve_device, resolve_precision
 from .models import build_model
@@ -72,10 +72,8 @@ class Trainer:
 
     def build(self) -> None:
         cfg, plan = self.cfg, self.plan
-        spe, total = plan.steps_per_epoch, plan.total_steps
-        milestones = tuple(round(m * spe) for m in cfg.milestones) or (round(0.5 * total), round(0.75 * total))
-        self.schedule = Schedule(cfg.schedule, cfg.lr, total, milestones, round(cfg.warmup_epochs * spe),
-                                 cfg.warmup_mode, cfg.momentum)
+        self.schedule = Schedule(cfg.schedule, cfg.lr, plan.total_steps, lr_drop_steps(cfg, plan),
+                                 warmup_steps(cfg, plan), cfg.warmup_mode, cfg.momentum)
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes)).to(self.device)
         if self.channels_last:
