@@ -83,7 +83,7 @@ def _run_card(info: runs.RunInfo) -> None:
         c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
         esc = formatting.md_escape
         c1.markdown(f"**{esc(info.run_id)}**  \n{esc(row['model'])} · {esc(row['block'])} · "
-                    f"option {esc(row['shortcut'])}")
+                    f"shortcut {esc(row['shortcut'])}")
         with c2:
             common.state_badge(info.state)
         if info.problem:
@@ -114,7 +114,7 @@ def _latest_runs() -> None:
 st.title("ResNet Studio")
 st.markdown(
     "Train the CIFAR-10 ResNets of He et al. (2016) — ResNet-20 to ResNet-1202, basic or bottleneck "
-    "blocks, shortcut options A/B/C — and watch them learn live.  \n"
+    "blocks, shortcut options A/B/C or none (the paper's plain networks) — and watch them learn live.  \n"
     "Then open any epoch's confusion matrix and click a cell to see exactly which images the network "
     "confused."
 )

@@ -12,7 +12,8 @@ from app_pages import common
 from resnet_core import data, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.dashboard import formatting, launcher
-from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
+from resnet_core.models import (BLOCKS, PLAIN, SHORTCUTS, default_shortcut, describe_model, model_name, shortcut_label,
+                                valid_depths)
 from resnet_core.schedule import SCHEDULES
 
 DEFAULTS = launcher.TrainForm()
@@ -24,6 +25,7 @@ SHORTCUT_HELP = {
     "B": "B: 1x1 projection where the shape changes, identity elsewhere (the default for bottleneck blocks, "
          "as in the Identity Mappings paper's code)",
     "C": "C: 1x1 projection on every block",
+    "none": "plain: no shortcut at all, the paper's plain networks (Figure 6), same parameters as A",
 }
 SHORTCUT_DEFAULT_NOTE = "Changing the block type picks its default; any option can be chosen for either."
 SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "cosine", "onecycle": "one-cycle"}
@@ -118,12 +120,14 @@ def _model_fields(errors: dict[str, str]) -> None:
         depth_options = valid_depths(block, launcher.MAX_DEPTH)
         if st.session_state[K + "depth"] not in depth_options:
             st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
+        shortcut = st.session_state[K + "shortcut"]
         st.selectbox("Depth", depth_options, key=K + "depth", persist_state="session",
-                     format_func=lambda d: f"ResNet-{d}",
+                     format_func=lambda d: model_name(d, shortcut),
                      help="only the depths this block type allows: 6n+2 for basic, 9n+2 for bottleneck blocks")
         common.field_error(errors, "depth")
     with c3:
         st.segmented_control("Shortcut", SHORTCUTS, key=K + "shortcut", persist_state="session", required=True,
+                             format_func=shortcut_label,
                              help="  \n".join([*SHORTCUT_HELP.values(), SHORTCUT_DEFAULT_NOTE]))
         common.field_error(errors, "shortcut")
 
@@ -238,7 +242,8 @@ def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
             with st.spinner("counting…"):
                 summary = describe_model(int(values.depth), values.block, values.shortcut)
             st.markdown(f"### {summary.name}")
-            st.caption(f"{values.block} blocks · shortcut option {values.shortcut}")
+            st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
+                                                      else f"shortcut option {values.shortcut}"))
             m1, m2, m3 = st.columns(3)
             m1.metric("Parameters", formatting.format_count(summary.params), help=f"{summary.params:,}")
             m2.metric("MACs / image", formatting.format_count(summary.macs),

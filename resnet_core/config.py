@@ -48,8 +48,8 @@ class TrainConfig:
     depth: int = option(20, "layers: 6n+2 with basic blocks (20, 32, 44, 56, 110, ...), "
                             "9n+2 with bottlenecks (164, ...)")
     block: str = option("basic", "residual block", choices=BLOCKS)
-    shortcut: str = option("", "shortcut option (default: A for basic blocks, B, projection where the shape "
-                               "changes, for bottlenecks)", choices=SHORTCUTS)
+    shortcut: str = option("", "shortcut option; none: the paper's plain network (default: A for basic blocks, B, "
+                               "projection where the shape changes, for bottlenecks)", choices=SHORTCUTS)
     epochs: int = option(30, "passes over the training split")
     max_steps: int = option(0, "stop after this many optimizer steps, mid-epoch if need be (0: every step of every "
                                "epoch; alone it sets the epochs)")
@@ -74,6 +74,7 @@ class TrainConfig:
     data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
     runs_dir: str = option("checkpoints", "folder of run folders")
     name: str = option("", "run name, part of the run folder's name")
+    sweep: str = option("", "the sweep this run belongs to (python -m resnet_core.sweep sets it)")
     val_size: int = option(5000, "validation images carved from the training set; 0: none, and the test set is "
                                  "evaluated every epoch for monitoring only")
     subset: int = option(0, "train on the first N images of the training split (0: all)")
@@ -248,6 +249,8 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     check("log_every", cfg.log_every >= 1, "log interval must be at least 1 step")
     check("preset", cfg.preset in ("", "paper"), "the only preset is 'paper'")
     check("name", cfg.name == "" or safe_name(cfg.name) != "", "a run name needs a letter or digit")
+    check("sweep", cfg.sweep == "" or safe_name(cfg.sweep) == cfg.sweep,
+          "a sweep name may hold only letters, digits, - _ . (at most 48)")
     return errors
 
 

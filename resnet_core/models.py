@@ -13,6 +13,8 @@ Shortcuts, as in the paper's section 3.3:
   channels for the extra width. Parameter-free.
 * B: a 1x1 convolution + BN only where the shape changes, identity elsewhere.
 * C: a 1x1 convolution + BN on every block.
+* none: no shortcut at all, the paper's "plain" networks (section 4.2, Figure 6), with the
+  same layers and parameters as option A: plain-20 has 269,722 like ResNet-20.
 
 The default (:func:`default_shortcut`) follows the papers: A for basic blocks (the CIFAR
 networks of Table 6), B for bottlenecks (the reference code of "Identity Mappings"
@@ -29,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 BLOCKS = ("basic", "bottleneck")
-SHORTCUTS = ("A", "B", "C")
+PLAIN = "none"  # the shortcut option of plain networks
+SHORTCUTS = ("A", "B", "C", PLAIN)
 STAGE_WIDTHS = (16, 32, 64)
 
 TABLE_6 = "He et al. 2016, Table 6"
@@ -67,6 +70,16 @@ def paper_result(block: str, depth: int, shortcut: str) -> PaperResult | None:
     return PAPER_RESULTS.get((block, depth, shortcut))
 
 
+def model_name(depth, shortcut: str | None) -> str:
+    """How the paper names a network: "plain-20" without shortcuts, else "ResNet-20"."""
+    return f"{'plain' if shortcut == PLAIN else 'ResNet'}-{depth}"
+
+
+def shortcut_label(shortcut: str) -> str:
+    """A shortcut option as the UI shows it: "A", "B", "C" or "plain"."""
+    return "plain" if shortcut == PLAIN else shortcut
+
+
 def default_shortcut(block: str) -> str:
     """The shortcut option the papers used for a block type: A for basic, B for bottleneck."""
     return "A" if _check_block(block) == "basic" else "B"
@@ -92,8 +105,10 @@ class ShortcutA(nn.Module):
         return x
 
 
-def make_shortcut(shortcut: str, in_planes: int, out_planes: int, stride: int) -> nn.Module:
-    """The shortcut path of one block for option A, B or C."""
+def make_shortcut(shortcut: str, in_planes: int, out_planes: int, stride: int) -> nn.Module | None:
+    """The shortcut path of one block for option A, B or C; None for a plain block."""
+    if shortcut == PLAIN:
+        return None
     shape_changes = stride != 1 or in_planes != out_planes
     if shortcut == "C" or (shortcut == "B" and shape_changes):
         return nn.Sequential(
@@ -119,7 +134,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out if self.shortcut is None else out + self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
@@ -140,7 +155,7 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out if self.shortcut is None else out + self.shortcut(x))
 
 
 class CifarResNet(nn.Module):
@@ -281,7 +296,7 @@ def describe_model(depth: int, block: str = "basic", shortcut: str | None = None
     shortcut = shortcut or default_shortcut(block)
     paper = paper_result(block, depth, shortcut)
     return ModelSummary(
-        name=f"ResNet-{depth}",
+        name=model_name(depth, shortcut),
         depth=depth,
         block=block,
         shortcut=shortcut,

@@ -25,7 +25,7 @@ from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, con
                      plan_errors, warmup_steps)
 from .data import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import resolve_device
-from .models import build_model, describe_model
+from .models import build_model, describe_model, model_name
 from .training_run import Run, StopRequested, trace_log
 
 log = logging.getLogger("resnet_core.train")
@@ -187,7 +187,7 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
     classes = record.get("classes")
     if not same_shapes(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10):
         raise Refused(f"--resume: {checkpoint.name} is corrupt: its weights are not those of the recorded "
-                      f"ResNet-{cfg.depth} ({cfg.block}, shortcut {cfg.shortcut})")
+                      f"{model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut {cfg.shortcut})")
     return cfg, state_dict
 
 

@@ -28,7 +28,7 @@ from . import __version__, runs
 from .config import Plan, TrainConfig
 from .data import Cifar10, DataError, DeviceLoader, resolve_data_dir
 from .device import device_name, peak_memory_mb
-from .models import describe_model
+from .models import describe_model, model_name
 from .trainer import Trainer
 
 log = logging.getLogger("resnet_core.train")
@@ -193,7 +193,7 @@ class Run:
         self.writer.start_metrics(t.step, start_epoch)
         self.writer.set_status(epoch=start_epoch, step=t.step, **self.best_fields())
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
-                 "%d steps in %d epochs", f"ResNet-{cfg.depth}", cfg.block, cfg.shortcut, t.device,
+                 "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut), cfg.block, cfg.shortcut, t.device,
                  device_name(t.device), t.precision, t.channels_last, t.train_loader.num_images,
                  f"{t.val_loader.num_images} val" if t.val_loader else "no val (test monitored every epoch)",
                  plan.total_steps, plan.epochs)

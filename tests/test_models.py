@@ -26,6 +26,31 @@ def test_option_a_parameter_counts_match_the_paper(depth, params):
     assert n_params(build_model(depth)) == params
 
 
+@pytest.mark.parametrize("depth", [20, 56])
+def test_plain_networks_have_option_a_parameters_and_the_papers_name(depth):
+    assert n_params(build_model(depth, shortcut="none")) == n_params(build_model(depth, shortcut="A"))
+    summary = describe_model(depth, "basic", "none")
+    assert (summary.name, summary.shortcut, summary.paper_error) == (f"plain-{depth}", "none", None)
+    assert describe_model(depth, "basic", "A").name == f"ResNet-{depth}"
+
+
+@pytest.mark.parametrize("block_cls", [BasicBlock, Bottleneck])
+def test_a_plain_block_adds_nothing_to_its_output(block_cls):
+    # With the last BN's scale at zero the residual branch outputs 0: a residual block then
+    # passes its input through (relu(0 + x) = x for x >= 0), a plain block outputs zeros.
+    torch.manual_seed(0)
+    x = torch.rand(2, 16 * block_cls.expansion, 8, 8)
+    out = {}
+    for shortcut in ("A", "none"):
+        b = block_cls(16 * block_cls.expansion, 16, 1, shortcut).eval()
+        last_bn = b.bn3 if block_cls is Bottleneck else b.bn2
+        torch.nn.init.zeros_(last_bn.weight)
+        out[shortcut] = b(x)
+    assert torch.equal(out["A"], x)
+    assert torch.count_nonzero(out["none"]) == 0
+    assert build_model(164, "bottleneck", "none")(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
 def test_option_b_adds_projections_only_where_the_shape_changes():
     # Two stage transitions: 16->32 (1x1 conv 512 + BN 64) and 32->64 (2048 + 128).
     assert n_params(build_model(20, shortcut="B")) == 269_722 + 512 + 64 + 2048 + 128

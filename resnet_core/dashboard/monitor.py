@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import runs
+from ..models import PLAIN, shortcut_label
 from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
 from .formatting import format_duration, format_pct, md_escape
 
@@ -280,7 +281,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "problem": info.problem or info.note,
         "model": info.model_name or "?",
         "block": _text(cfg.get("block")),
-        "shortcut": _text(cfg.get("shortcut")),
+        "shortcut": shortcut_label(_text(cfg.get("shortcut"))),
         "epochs": f"{_count(status.get('epoch'))}/{total}",
         "best val acc": _num(status.get("best_val_acc")),
         "best epoch": _count(status.get("best_epoch")) or None,
@@ -302,7 +303,7 @@ def run_caption(info: runs.RunInfo) -> str:
     parts = [
         info.model_name or "ResNet-?",
         f"{_text(cfg.get('block'))}",
-        f"option {_text(cfg.get('shortcut'))}",
+        "no shortcuts" if cfg.get("shortcut") == PLAIN else f"option {_text(cfg.get('shortcut'))}",
         f"batch {_text(cfg.get('batch_size'))}",
         f"lr {_text(cfg.get('lr'))} {_text(cfg.get('schedule'))}",
         _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device")),

@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
+from ..models import model_name
 from .layout import (
     _STATE_NAME,
     ACTIVE_STATES,
@@ -205,13 +206,13 @@ class RunInfo:
 
     @property
     def model_name(self) -> str:
-        """The recorded model name, else "ResNet-<depth>" from the config, else ""; a value
-        that is not a string shows as its repr."""
+        """The recorded model name, else "ResNet-<depth>" (or "plain-<depth>") from the config,
+        else ""; a value that is not a string shows as its repr."""
         name = _record(self.config, "model").get("name")
         if name is not None and name != "":
             return _as_text(name)
         depth = self.train_config.get("depth")
-        return "" if depth is None or depth == "" else f"ResNet-{_as_text(depth)}"
+        return "" if depth is None or depth == "" else model_name(_as_text(depth), self.train_config.get("shortcut"))
 
     @property
     def classes(self) -> list[str]:
