@@ -1,4 +1,4 @@
-"""Runs: every run in the runs folder, curves of several overlaid, delete after a confirm."""
+"""Runs: every run in the runs folder, its details, delete after a confirm (curves of several runs: Compare)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import evaluation, figures, formatting, launcher, monitor
+from resnet_core.dashboard import formatting, launcher, monitor
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
                 "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",
@@ -46,32 +46,6 @@ def _table(all_runs: list[runs.RunInfo], folder) -> None:
     counts = pd.Series([r.state for r in all_runs]).value_counts()
     st.caption(f"{len(all_runs)} runs in `{folder.resolve()}` · "
                + " · ".join(f"{n} {state}" for state, n in counts.items()))
-
-
-def _compare(all_runs: list[runs.RunInfo]) -> None:
-    """Overlay one per-epoch metric of the runs picked."""
-    st.subheader("Compare curves")
-    with_epochs = [r for r in all_runs if (r.status or {}).get("epoch")]
-    if not with_epochs:
-        st.caption("Curves appear once a run has finished an epoch.")
-        return
-    by_id = {r.run_id: r for r in with_epochs}
-    c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Runs to overlay", list(by_id), default=list(by_id)[:3], key="runs_overlay",
-                            format_func=lambda i: common.run_title(by_id[i]))
-    metric = c2.selectbox("Metric", list(figures.OVERLAY_METRICS), key="runs_metric",
-                          format_func=lambda m: figures.OVERLAY_METRICS[m][0])
-    if not chosen:
-        st.caption("Pick one or more runs to compare.")
-        return
-    series = []
-    for run_id in chosen:
-        info = by_id[run_id]
-        epoch_rows = [r for r in runs.read_metrics(info.path) if r.get("type") == "epoch"]
-        name = f"{run_id} ({info.model_name})" if info.model_name else run_id
-        note = evaluation.evaluation_labels(info.config).series_note(metric)
-        series.append((f"{name}: {note}" if note else name, epoch_rows))
-    st.plotly_chart(figures.overlay_figure(series, metric), key="runs_overlay_chart", config={"displaylogo": False})
 
 
 def _ask_delete(path: str) -> None:
@@ -143,7 +117,6 @@ if not all_runs and not orphans:
 
 if all_runs:
     _table(all_runs, folder)
-    _compare(all_runs)
 
 st.subheader("Details and delete")
 choices = [r.run_id for r in all_runs] + [p.name for p in orphans]

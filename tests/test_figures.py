@@ -85,23 +85,6 @@ def test_non_finite_values_become_gaps():
     assert trace(figures.loss_figure([], rows), "validation").y[0] is None
 
 
-def test_overlay_has_one_line_per_run_in_percent():
-    fig = figures.overlay_figure([("run-a", EPOCHS), ("run-b", EPOCHS[:1])], "val_acc")
-    assert [t.name for t in fig.data] == ["run-a", "run-b"]
-    assert list(fig.data[0].y) == pytest.approx([35.0, 70.0])
-    assert list(fig.data[1].x) == [1]
-    assert fig.layout.yaxis.ticksuffix == "%"
-    loss = figures.overlay_figure([("run-a", EPOCHS)], "train_loss")
-    assert list(loss.data[0].y) == pytest.approx([1.5, 0.75])
-
-
-def test_overlay_compares_the_per_epoch_test_evaluations():
-    assert figures.OVERLAY_METRICS["test_acc"] == ("Test accuracy (per-epoch monitoring)", True)
-    assert figures.OVERLAY_METRICS["test_loss"] == ("Test loss (per-epoch monitoring)", False)
-    fig = figures.overlay_figure([("run-a", NO_VAL_EPOCHS)], "test_acc")
-    assert list(fig.data[0].y) == pytest.approx([30.0, 60.0]) and fig.layout.yaxis.ticksuffix == "%"
-
-
 def test_confusion_figure_has_a_heatmap_and_an_invisible_clickable_scatter():
     cm = np.array([[5, 1, 0], [2, 7, 1], [0, 0, 9]])
     fig = figures.confusion_figure(cm, CLASSES, "counts")

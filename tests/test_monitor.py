@@ -135,7 +135,6 @@ def test_labels_of_a_run_with_a_validation_split(tmp_path):
     assert "validation split (held-out training images)" in best.help
     assert (test.label, test.value) == ("Final test acc (epoch 3)", formatting.format_pct(p.test_acc))
     assert "once after the last epoch (3)" in test.help
-    assert labels.series_note("val_acc") is None
 
 
 def test_a_version_1_run_validated_on_the_test_set_says_so(tmp_path):
@@ -147,7 +146,6 @@ def test_a_version_1_run_validated_on_the_test_set_says_so(tmp_path):
     assert best.label == "Best test acc (epoch 2)" and "test (used as validation)" in best.help
     assert (test.label, test.value) == ("Test acc", "—")  # stopped before the final evaluation
     assert "once, after the last epoch" in test.help
-    assert labels.series_note("val_loss") == "test (used as validation)"
     # Before the trainer resolved it, a version 1 run with val_size 0 validated on the test set.
     assert evaluation.evaluation_labels({"format_version": 1, "config": {"val_size": 0}}).val_source == "test"
 
@@ -162,17 +160,11 @@ def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_t
     monitored = [r for r in runs.read_metrics(run_dir) if r["type"] == "epoch"][-1]["test_acc"]
     assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", formatting.format_pct(monitored))
     assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in test.help
-    assert labels.series_note("val_acc") == "no validation split" and labels.series_note("test_acc") is None
     # Once completed, the final evaluation is what the studio reports.
     done_labels, done = progress_of(make_run(tmp_path, "nodone", val_source=None, epochs_done=3, total_epochs=3))
     assert monitor.accuracy_metrics(done_labels, done)[1].label == "Final test acc (epoch 3)"
     # Before the trainer resolved it, a version 2 run with val_size 0 has no validation split.
     assert evaluation.evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
-
-
-def test_a_version_1_run_has_no_per_epoch_test_numbers_to_overlay(tmp_path):
-    labels = evaluation.evaluation_labels(runs.read_run(make_run(tmp_path, "v1")).config)
-    assert labels.series_note("test_acc") == "no per-epoch test evaluation"
 
 
 def test_summary_rows_say_what_best_val_is(tmp_path):

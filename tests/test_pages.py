@@ -502,16 +502,13 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
 
 # ----------------------------------------------------------------------------- Runs
 
-def test_runs_overlay_and_delete_after_a_confirm(folders, sleeper):
+def test_runs_table_and_delete_after_a_confirm(folders, sleeper):
     a = make_run(folders, "a", created=time.time() - 50)
     b = make_run(folders, "b", epochs_done=2, total_epochs=2)
     live = make_run(folders, "live", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=3)
     at = open_page(RUNS)
     table = at.dataframe[0].value
     assert set(table["run"]) == {a.name, b.name, live.name}
-    assert set(at.multiselect(key="runs_overlay").value) == {live.name, b.name, a.name}
-    at.selectbox(key="runs_metric").set_value("train_loss").run()
-    assert not at.exception
     # An active run cannot be deleted.
     at.selectbox(key="runs_pick").set_value(live.name).run()
     assert at.button(key="runs_delete").disabled

@@ -48,14 +48,6 @@ class EvaluationLabels:
             return NO_VALIDATION
         return f"{self.best} {format_pct(acc)}" + (f" (epoch {epoch})" if acc is not None and epoch else "")
 
-    def series_note(self, metric: str) -> str | None:
-        """What a per-epoch metric of this run really is, where its name would mislead."""
-        if metric.startswith("val_") and self.val_source != "train":
-            return self.val or NO_VALIDATION
-        if metric.startswith("test_") and not self.test_every_epoch:
-            return "no per-epoch test evaluation"
-        return None
-
 
 def _val_source(config_record: dict) -> str | None:
     resolved = config_record.get("resolved") or {}

@@ -13,13 +13,14 @@ predicted]`` as plain Python lists.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
-from .evaluation import EvaluationLabels, evaluation_labels
+from .evaluation import VALIDATION, EvaluationLabels, evaluation_labels
 
 TRAIN_COLOUR = "#4C78A8"
 VAL_COLOUR = "#F58518"
@@ -33,19 +34,6 @@ NORMALISATIONS = {
     "recall": "Rows = recall (each true class sums to 100%)",
     "precision": "Columns = precision (each predicted class sums to 100%)",
 }
-
-# Metrics an overlay can compare: key in epoch rows -> (label, is a fraction shown in %).
-OVERLAY_METRICS = {
-    "val_acc": ("Validation accuracy", True),
-    "train_acc": ("Training accuracy", True),
-    "val_loss": ("Validation loss", False),
-    "train_loss": ("Training loss", False),
-    "test_acc": ("Test accuracy (per-epoch monitoring)", True),
-    "test_loss": ("Test loss (per-epoch monitoring)", False),
-    "lr": ("Learning rate", False),
-    "images_per_s": ("Images per second", False),
-}
-
 
 def _layout(fig: go.Figure, title: str | None, height: int, y_title: str, x_title: str = "epoch") -> go.Figure:
     fig.update_layout(
@@ -168,25 +156,110 @@ def lr_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_e
     return fig
 
 
-def overlay_figure(series: Sequence[tuple[str, Sequence[dict]]], metric: str = "val_acc", height: int = 380,
-                   title: str | None = None) -> go.Figure:
-    """One line per run of an epoch-row metric: series is [(run label, epoch rows), ...]."""
-    label, is_fraction = OVERLAY_METRICS.get(metric, (metric, False))
-    scale = 100.0 if is_fraction else 1.0
+# The x axes of the error curves: key -> axis title.
+ERROR_X_AXES = {
+    "iterations": "iterations (optimizer steps)",
+    "epochs": "epochs",
+    "wall time": "wall time (s, cumulative epoch_seconds)",
+}
+
+
+@dataclass(frozen=True)
+class CurveRun:
+    """One run's curves for :func:`error_curves_figure`."""
+
+    name: str  # the legend entry: model name and run id
+    step_rows: Sequence[dict]
+    epoch_rows: Sequence[dict]
+    labels: EvaluationLabels  # the run's, see resnet_core.dashboard.evaluation.evaluation_labels
+    steps_per_epoch: int | None = None
+
+    @property
+    def train_source(self) -> str:
+        """Where its training error comes from: step rows when it has any, else epoch rows."""
+        return "step rows' acc" if self.step_rows else "epoch rows' train_acc"
+
+    @property
+    def evaluation(self) -> tuple[str, str] | None:
+        """(key in epoch rows, name) of its per-epoch evaluation: the validation accuracy, or
+        without a validation split the test accuracy monitored every epoch; None if neither."""
+        if self.labels.val is not None:
+            return "val_acc", self.labels.val
+        if self.labels.test_every_epoch or any(r.get("test_acc") is not None for r in self.epoch_rows):
+            return "test_acc", "test (monitoring)"
+        return None
+
+
+def _wall_seconds(epoch_rows: Sequence[dict]) -> tuple[list[float], list[float]]:
+    """(steps, seconds) at the end of each epoch, from 0: the cumulative epoch_seconds, up to
+    the first epoch row that lacks them."""
+    steps, seconds = [0.0], [0.0]
+    for r in epoch_rows:
+        t = _values([r], "epoch_seconds")[0]
+        if t is None or not isinstance(r.get("step"), int):
+            break
+        steps.append(float(r["step"]))
+        seconds.append(seconds[-1] + t)
+    return steps, seconds
+
+
+def curve_x(rows: Sequence[dict], x_axis: str, epoch_rows: Sequence[dict] = (),
+            steps_per_epoch: int | None = None) -> list[float | None]:
+    """The x of each step or epoch row on an axis of ERROR_X_AXES: iterations, the row's
+    step; epochs, an epoch row's epoch and a step row's fractional epoch (step / steps per
+    epoch); wall time, the cumulative epoch_seconds of the run's epoch rows, a step row's
+    interpolated by step within its epoch (None past the last epoch row with a time)."""
+    if x_axis == "iterations":
+        return [float(r["step"]) if isinstance(r.get("step"), int) else None for r in rows]
+    if x_axis == "epochs":
+        return [_x_of_steps([r], steps_per_epoch)[0] if r.get("type") == "step" else float(r["epoch"]) for r in rows]
+    if x_axis == "wall time":
+        steps, seconds = _wall_seconds(epoch_rows)
+        return [float(np.interp(r["step"], steps, seconds)) if isinstance(r.get("step"), int) and r["step"] <= steps[-1]
+                else None for r in rows]
+    raise ValueError(f"unknown x axis {x_axis!r}; valid: {', '.join(ERROR_X_AXES)}")
+
+
+def _error_trace(x: list[float | None], acc: list[float | None], **kwargs) -> go.Scatter:
+    """error (%) = 100 - accuracy (%), points without an x or a value left out."""
+    points = [(xi, 100.0 - a) for xi, a in zip(x, acc, strict=True) if xi is not None and a is not None]
+    return go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], **kwargs)
+
+
+def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", height: int = 520,
+                        title: str | None = None, y_max: float | None = None) -> go.Figure:
+    """Error curves as in He et al.'s Figure 6: error (%) = 100 - accuracy against x_axis
+    (see ERROR_X_AXES), one colour per run; its training error dashed (step rows' acc, the
+    mean over the steps since the previous step row, else epoch rows' train_acc) and its
+    per-epoch evaluation error bold (validation, or test monitoring without a validation
+    split). Two traces per run (one without epoch rows to evaluate), train first; the
+    legend names each run once (its bold trace) and toggles both. y_max: the top of the
+    y axis (20 as in the paper), else automatic."""
     fig = go.Figure()
-    for i, (name, rows) in enumerate(series):
-        rows = [r for r in rows if r.get("type", "epoch") == "epoch"]
-        fig.add_trace(go.Scatter(
-            x=[r["epoch"] for r in rows], y=_values(rows, metric, scale), name=name, mode="lines+markers",
-            line=dict(color=PALETTE[i % len(PALETTE)], width=2), marker=dict(size=5),
-            hovertemplate=f"%{{y:{'.2f' if is_fraction else '.4g'}}}{'%' if is_fraction else ''}"))
-    fig = _layout(fig, title or label, height, label)
-    _integer_epochs(fig, [r for _, rows in series for r in rows])
-    if is_fraction:
-        fig.update_yaxes(ticksuffix="%")
-    if metric == "lr":
-        fig.update_yaxes(exponentformat="e")
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    for i, run in enumerate(curves):
+        colour = PALETTE[i % len(PALETTE)]
+        if run.step_rows:
+            train_rows, acc = run.step_rows, _values(run.step_rows, "acc", 100)
+        else:
+            train_rows, acc = run.epoch_rows, _values(run.epoch_rows, "train_acc", 100)
+        x = curve_x(train_rows, x_axis, run.epoch_rows, run.steps_per_epoch)
+        fig.add_trace(_error_trace(
+            x, acc, name=f"{run.name} · train", legendgroup=run.name, showlegend=False, mode="lines",
+            line=dict(color=colour, width=1.3, dash="dash"),
+            hovertemplate=f"{run.name}<br>training error ({run.train_source}) %{{y:.2f}}%<extra></extra>"))
+        evaluation = run.evaluation
+        if evaluation is None or not run.epoch_rows:
+            continue
+        key, what = evaluation
+        name = run.name if what == VALIDATION else f"{run.name} · {what}"
+        fig.add_trace(_error_trace(
+            curve_x(run.epoch_rows, x_axis, run.epoch_rows, run.steps_per_epoch), _values(run.epoch_rows, key, 100),
+            name=name, legendgroup=run.name, mode="lines" if len(run.epoch_rows) > 2 else "lines+markers",
+            line=dict(color=colour, width=3),
+            hovertemplate=f"{run.name}<br>{what} error %{{y:.2f}}%<extra></extra>"))
+    fig = _layout(fig, title, height, "error (%)", ERROR_X_AXES[x_axis])
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    fig.update_yaxes(ticksuffix="%", range=[0, y_max] if y_max else None)
     return fig
 
 
@@ -206,36 +279,17 @@ def _cell_hover(cm: np.ndarray, recall: np.ndarray, precision: np.ndarray, class
             + ("<br><i>click to see them</i>" if cm[t, p] else ""))
 
 
-def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts",
-                     selected: tuple[int, int] | None = None, height: int = 600,
-                     title: str | None = None) -> go.Figure:
-    """The confusion matrix (rows = true, columns = predicted), clickable per cell.
-
-    Trace 0 is the heatmap (normalised per mode, with the counts in the hover), trace 1 the
-    invisible scatter whose points carry customdata [true, predicted]; selected draws an
-    outline around that cell.
-    """
-    cm = np.asarray(cm, dtype=np.int64)
-    n = cm.shape[0]
-    classes = [str(c) for c in classes]
-    if len(classes) != n:
-        raise ValueError(f"{len(classes)} class names for a {n}x{n} matrix")
-    z = normalize_confusion(cm, mode)
-    z_plot = [[None if not math.isfinite(v) else (float(v) if mode == "counts" else 100 * float(v)) for v in row]
-              for row in z]
-    heat = go.Heatmap(
-        z=z_plot, x=classes, y=classes, text=_cell_text(cm, z, mode), texttemplate="%{text}",
-        textfont=dict(size=12 if n <= 12 else 9), colorscale="Blues", hoverinfo="skip",
-        zmin=0, zmax=(None if mode == "counts" else 100), xgap=1, ygap=1,
-        colorbar=dict(title=dict(text="images" if mode == "counts" else "%"), thickness=12,
-                      ticksuffix="" if mode == "counts" else "%"),
-    )
-    recall, precision = normalize_confusion(cm, "recall"), normalize_confusion(cm, "precision")
+def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
+                      selected: tuple[int, int] | None, height: int, title: str | None,
+                      outline: str = "#E45756") -> go.Figure:
+    """A class-by-class heatmap made clickable: an invisible square marker on each cell
+    (customdata [true, predicted], hover text hover[t * n + p]), an outline (of colour
+    outline) around the selected cell, and fixed category axes (rows = true class, columns = predicted class)."""
+    n = len(classes)
     pairs = [(t, p) for t in range(n) for p in range(n)]
     cells = go.Scatter(
         x=[classes[p] for _, p in pairs], y=[classes[t] for t, _ in pairs], customdata=[[t, p] for t, p in pairs],
-        hovertext=[_cell_hover(cm, recall, precision, classes, t, p) for t, p in pairs],
-        hovertemplate="%{hovertext}<extra></extra>",
+        hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
         mode="markers", showlegend=False, name="cells",
         marker=dict(symbol="square", size=max(8, int(420 / n)), opacity=0, color="rgba(0,0,0,0)"),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
@@ -244,7 +298,8 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
     if selected is not None:
         t, p = selected
         fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, xref="x", yref="y",
-                      line=dict(color="#E45756", width=3), fillcolor="rgba(0,0,0,0)", layer="above")
+                      line=dict(color=outline, width=3),
+                      fillcolor="rgba(0,0,0,0)", layer="above")
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left") if title else None,
         height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
@@ -259,6 +314,68 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
     fig.update_yaxes(title_text="true class", range=[n - 0.5, -0.5], type="category", categoryorder="array",
                      categoryarray=classes, showgrid=False, zeroline=False, automargin=True, fixedrange=True)
     return fig
+
+
+def _class_names(classes: Sequence[str], n: int) -> list[str]:
+    classes = [str(c) for c in classes]
+    if len(classes) != n:
+        raise ValueError(f"{len(classes)} class names for a {n}x{n} matrix")
+    return classes
+
+
+def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts",
+                     selected: tuple[int, int] | None = None, height: int = 600,
+                     title: str | None = None) -> go.Figure:
+    """The confusion matrix (rows = true, columns = predicted), clickable per cell.
+
+    Trace 0 is the heatmap (normalised per mode, with the counts in the hover), trace 1 the
+    invisible scatter whose points carry customdata [true, predicted]; selected draws an
+    outline around that cell.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    n = cm.shape[0]
+    classes = _class_names(classes, n)
+    z = normalize_confusion(cm, mode)
+    z_plot = [[None if not math.isfinite(v) else (float(v) if mode == "counts" else 100 * float(v)) for v in row]
+              for row in z]
+    heat = go.Heatmap(
+        z=z_plot, x=classes, y=classes, text=_cell_text(cm, z, mode), texttemplate="%{text}",
+        textfont=dict(size=12 if n <= 12 else 9), colorscale="Blues", hoverinfo="skip",
+        zmin=0, zmax=(None if mode == "counts" else 100), xgap=1, ygap=1,
+        colorbar=dict(title=dict(text="images" if mode == "counts" else "%"), thickness=12,
+                      ticksuffix="" if mode == "counts" else "%"),
+    )
+    recall, precision = normalize_confusion(cm, "recall"), normalize_confusion(cm, "precision")
+    hover = [_cell_hover(cm, recall, precision, classes, t, p) for t in range(n) for p in range(n)]
+    return _clickable_matrix(heat, classes, hover, selected, height, title)
+
+
+def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], names: tuple[str, str] = ("A", "B"),
+                      selected: tuple[int, int] | None = None, height: int = 600,
+                      title: str | None = None) -> go.Figure:
+    """B - A of two confusion matrices of the same images, clickable per cell like
+    :func:`confusion_figure`: a diverging scale (RdBu) centred on 0, symmetric around it,
+    each cell's signed difference written in it, and A's count, B's count and the
+    difference in its hover."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if a.shape != b.shape:
+        raise ValueError(f"matrices of shapes {a.shape} and {b.shape}")
+    diff = b - a
+    n = diff.shape[0]
+    classes = _class_names(classes, n)
+    limit = max(1, int(np.abs(diff).max(initial=0)))
+    heat = go.Heatmap(
+        z=diff.tolist(), x=classes, y=classes, text=[[f"{v:+,}" if v else "0" for v in row] for row in diff.tolist()],
+        texttemplate="%{text}", textfont=dict(size=12 if n <= 12 else 9), colorscale="RdBu", zmid=0,
+        zmin=-limit, zmax=limit, hoverinfo="skip", xgap=1, ygap=1,
+        colorbar=dict(title=dict(text=f"{names[1]} − {names[0]}"), thickness=12),
+    )
+    hover = [(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
+              f"{names[0]}: {a[t, p]:,} images<br>{names[1]}: {b[t, p]:,} images<br>"
+              f"difference {names[1]} − {names[0]}: {diff[t, p]:+,}"
+              + ("<br><i>click to see the images that changed</i>" if a[t, p] or b[t, p] else ""))
+             for t in range(n) for p in range(n)]
+    return _clickable_matrix(heat, classes, hover, selected, height, title, outline="#222222")
 
 
 def class_metrics_figure(report: ClassReport, classes: Sequence[str], height: int = 340,

@@ -228,6 +228,31 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _image_tag(images: np.ndarray | None, index: int, size: int) -> str:
+    """The record's image as an inline PNG, pixelated at size px; "" without images."""
+    if images is None or not 0 <= index < len(images):
+        return ""
+    return (f'<img src="{png_data_uri(images[index])}" width="{size}" height="{size}" '
+            f'alt="image {index}" style="width:{size}px;height:{size}px;image-rendering:pixelated;'
+            f'display:block;margin:0 auto 4px auto;border-radius:2px">')
+
+
+_CARD_STYLE = ("border:1px solid rgba(128,128,128,0.35);border-radius:6px;padding:6px;"
+               "font-size:11.5px;line-height:1.35;overflow:hidden")
+
+
+def _prediction(label: str, r: GalleryRecord, classes: Sequence[str]) -> str:
+    colour = "#E45756" if r.true != r.pred else "#54A24B"
+    return (f'<div>{label} <b style="color:{colour}">{html.escape(classes[r.pred])}</b> '
+            f'{100 * r.confidence:.0f}%</div>')
+
+
+def _grid(cards: Sequence[str], size: int, attrs: str) -> str:
+    return (f'<div class="rs-gallery"{attrs} data-shown="{len(cards)}" style="display:grid;'
+            f'grid-template-columns:repeat(auto-fill,minmax({size + 14}px,1fr));gap:8px">'
+            + "".join(cards) + "</div>")
+
+
 def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, classes: Sequence[str],
                  size: int = 96, cell: Cell | None = None, total: int | None = None) -> str:
     """One CSS grid of cards: the image (pixelated, size px), index, true and predicted class,
@@ -236,23 +261,14 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
     esc = html.escape
     cards = []
     for r in items:
-        wrong = r.true != r.pred
-        if images is not None and 0 <= r.index < len(images):
-            img = (f'<img src="{png_data_uri(images[r.index])}" width="{size}" height="{size}" '
-                   f'alt="image {r.index}" style="width:{size}px;height:{size}px;image-rendering:pixelated;'
-                   f'display:block;margin:0 auto 4px auto;border-radius:2px">')
-        else:
-            img = ""
         top = " · ".join(f"{esc(classes[c])} {100 * p:.0f}%" for c, p in r.top)
-        colour = "#E45756" if wrong else "#54A24B"
         cards.append(
             f'<div class="rs-card" data-index="{r.index}" data-true="{r.true}" data-pred="{r.pred}" '
-            f'style="border:1px solid rgba(128,128,128,0.35);border-radius:6px;padding:6px;'
-            f'font-size:11.5px;line-height:1.35;overflow:hidden">'
-            f"{img}"
+            f'style="{_CARD_STYLE}">'
+            f"{_image_tag(images, r.index, size)}"
             f'<div style="opacity:0.7">#{r.index}</div>'
             f'<div>true <b>{esc(classes[r.true])}</b></div>'
-            f'<div>pred <b style="color:{colour}">{esc(classes[r.pred])}</b> {100 * r.confidence:.0f}%</div>'
+            f"{_prediction('pred', r, classes)}"
             f'<div style="opacity:0.7">loss {r.loss:.2f}</div>'
             f'<div style="opacity:0.7;font-size:10.5px" title="top-3 predictions">{top}</div>'
             f"</div>"
@@ -262,9 +278,31 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
         attrs = f' data-true="{cell.true}" data-pred="{cell.pred}"'
     if total is not None:
         attrs += f' data-total="{total}"'
-    return (f'<div class="rs-gallery"{attrs} data-shown="{len(items)}" style="display:grid;'
-            f'grid-template-columns:repeat(auto-fill,minmax({size + 14}px,1fr));gap:8px">'
-            + "".join(cards) + "</div>")
+    return _grid(cards, size, attrs)
+
+
+def compared_gallery_html(pairs: Sequence[tuple[GalleryRecord, GalleryRecord]], images: np.ndarray | None,
+                          classes: Sequence[str], names: tuple[str, str] = ("A", "B"), size: int = 96,
+                          attrs: Mapping[str, Any] | None = None) -> str:
+    """Cards of images two runs both evaluated: each (A's record, B's record) of one image
+    shows the image, its index and true class, and each run's prediction and confidence.
+    attrs become data- attributes of the grid (e.g. {"kind": "entered", "total": 12})."""
+    esc = html.escape
+    cards = []
+    for a, b in pairs:
+        if a.index != b.index:
+            raise ValueError(f"a card pairs image {a.index} with image {b.index}")
+        cards.append(
+            f'<div class="rs-card" data-index="{a.index}" data-true="{a.true}" data-a-pred="{a.pred}" '
+            f'data-b-pred="{b.pred}" style="{_CARD_STYLE}">'
+            f"{_image_tag(images, a.index, size)}"
+            f'<div style="opacity:0.7">#{a.index}</div>'
+            f'<div>true <b>{esc(classes[a.true])}</b></div>'
+            f"{_prediction(esc(names[0]), a, classes)}{_prediction(esc(names[1]), b, classes)}"
+            f"</div>"
+        )
+    extra = "".join(f' data-{esc(str(k))}="{esc(str(v))}"' for k, v in (attrs or {}).items())
+    return _grid(cards, size, extra)
 
 
 class ImageStore:

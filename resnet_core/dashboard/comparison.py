@@ -1,0 +1,210 @@
+"""Runs side by side (no Streamlit here): the runs of a sweep, which epoch an evaluation
+choice means for a run, whether two runs' per-image predictions can be compared at all,
+and what changed from run A to run B: the difference of their confusion matrices, the
+images behind one cell's change, and the images one run gets right and the other wrong.
+
+Two runs are compared image by image: their records (``predictions/{split}_epoch_NNN.npz``,
+see :mod:`resnet_core.runs`) are paired by image index, which means something only when
+both evaluated exactly the same images of the same set with the same classes.
+:func:`comparability_problem` says why two evaluations cannot be paired; :func:`pair`
+refuses them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .. import runs
+from ..metrics import confusion_matrix
+from .evaluation import evaluation_labels
+from .gallery import SET_NAMES, Cell, confidences, image_source
+
+FINAL = "final"  # the last recorded evaluation of the split
+BEST = "best"  # the epoch the run's validation accuracy was best
+
+
+def sweeps(infos: Iterable[runs.RunInfo]) -> dict[str, list[str]]:
+    """Sweep name -> ids of its runs (in the order given), for runs whose config records
+    one (``config.sweep``; "" for none), sorted by name."""
+    found: dict[str, list[str]] = {}
+    for info in infos:
+        name = info.train_config.get("sweep")
+        if isinstance(name, str) and name:
+            found.setdefault(name, []).append(info.run_id)
+    return dict(sorted(found.items()))
+
+
+def best_epoch(info: runs.RunInfo) -> int | None:
+    """The epoch with the best validation accuracy (status.json's ``best_epoch``); None for
+    a run without a validation split or before its first epoch."""
+    epoch = info.status.get("best_epoch")
+    ok = isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0
+    return epoch if ok and evaluation_labels(info.config).has_validation else None
+
+
+@dataclass(frozen=True)
+class EpochPick:
+    """The epoch an evaluation choice means for one run, what its numbers are, or why there is none."""
+
+    epoch: int | None
+    text: str  # "final test (epoch 10)", "validation at the best validation epoch 7", "test at epoch 4"
+    problem: str | None = None  # a sentence's predicate: "has no validation split, ..."
+
+
+def pick_epoch(recorded: Sequence[int], choice: str, split_name: str, best: int | None) -> EpochPick:
+    """The epoch of a run's per-image records of a split for choice FINAL (the last one
+    recorded), BEST (best: the run's best validation epoch) or an epoch number ("7")."""
+    recorded = sorted(recorded)
+    if not recorded:
+        return EpochPick(None, split_name, f"recorded no per-image {split_name} predictions")
+    if choice == FINAL:
+        return EpochPick(recorded[-1], f"final {split_name} (epoch {recorded[-1]})")
+    if choice == BEST:
+        if best is None:
+            return EpochPick(None, split_name, "has no best validation epoch (no validation split, or no epoch yet)")
+        text = f"{split_name} at the best validation epoch {best}"
+        if best not in recorded:
+            return EpochPick(None, text, f"recorded no {split_name} predictions at its best validation epoch {best} "
+                                         f"(only at epoch{'s' if len(recorded) > 1 else ''} "
+                                         f"{', '.join(map(str, recorded))})")
+        return EpochPick(best, text)
+    epoch = int(choice)
+    text = f"{split_name} at epoch {epoch}"
+    missing = None if epoch in recorded else f"recorded no {split_name} predictions at epoch {epoch}"
+    return EpochPick(epoch, text, missing)
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluated:
+    """One run's per-image records of a split at an epoch, and what they are."""
+
+    name: str  # how the page names the run here: "A", "B"
+    split: str  # "val" or "test"
+    source: str | None  # the image set the indices point into: "train" or "test"
+    split_seed: int | None  # which training images formed a validation split
+    classes: tuple[str, ...]
+    preds: Mapping[str, np.ndarray]
+
+
+def evaluated(name: str, info: runs.RunInfo, split: str, preds: Mapping[str, np.ndarray]) -> Evaluated:
+    seed = info.train_config.get("split_seed", 0)  # older runs predate the option: their splits used seed 0
+    return Evaluated(name, split, image_source(info.config, split), seed if isinstance(seed, int) else None,
+                     tuple(info.classes), preds)
+
+
+def _images_evaluated(e: Evaluated) -> str:
+    """'validates on 5,000 held-out training images with split seed 0', 'is tested on 200 test images'."""
+    n = len(e.preds["indices"])
+    if e.split == "val" and e.source == "train":
+        seed = f" with split seed {e.split_seed}" if e.split_seed is not None else ""
+        return f"validates on {n:,} held-out training images{seed}"
+    if e.split == "val":
+        return f"validates on {n:,} {SET_NAMES.get(e.source or '', 'unknown')} images"
+    return f"is tested on {n:,} {SET_NAMES.get(e.source or '', 'unknown')} images"
+
+
+def comparability_problem(a: Evaluated, b: Evaluated) -> str | None:
+    """Why A's and B's records cannot be paired image by image (None when they can): other
+    class lists, other images (another validation split, another image set), or other true
+    labels for the same images (another copy of the data)."""
+    if a.classes != b.classes:
+        if len(a.classes) != len(b.classes):
+            detail = f"{a.name} has {len(a.classes)} classes, {b.name} has {len(b.classes)}"
+        else:
+            i = next(i for i, (x, y) in enumerate(zip(a.classes, b.classes, strict=True)) if x != y)
+            detail = f"class {i} is {a.classes[i]!r} in {a.name}, {b.classes[i]!r} in {b.name}"
+        return f"{a.name} and {b.name} classify into different class lists ({detail}): their predictions cannot " \
+               f"be compared."
+    ia, ib = np.asarray(a.preds["indices"]), np.asarray(b.preds["indices"])
+    if a.source != b.source or len(ia) != len(ib) or not np.array_equal(np.sort(ia), np.sort(ib)):
+        what = {"val": "validation splits", "test": "test sets"}.get(a.split, "evaluated images") \
+            if a.split == b.split else "evaluated images"
+        common = len(np.intersect1d(ia, ib)) if a.source == b.source else 0
+        hint = "; compare on the test set instead" if a.split == b.split == "val" else ""
+        return (f"{a.name} {_images_evaluated(a)}, {b.name} {_images_evaluated(b)}: their {what} differ "
+                f"({common:,} images in common){hint}.")
+    paired = pair(a.preds, b.preds)
+    other = int((np.asarray(a.preds["labels"])[paired.a_pos] != np.asarray(b.preds["labels"])[paired.b_pos]).sum())
+    if other:
+        return (f"{a.name} and {b.name} record different true labels for {other:,} of the same {len(ia):,} images: "
+                f"they read different copies of the data, so their predictions cannot be compared.")
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class Paired:
+    """A's and B's records of the same images, one entry per image, ordered by image index."""
+
+    index: np.ndarray  # the image's index in its set
+    labels: np.ndarray  # its true class (A's record)
+    a_pos: np.ndarray  # the position of its record in A's arrays
+    b_pos: np.ndarray  # ... and in B's
+    a_pred: np.ndarray
+    b_pred: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def pair(a_preds: Mapping[str, np.ndarray], b_preds: Mapping[str, np.ndarray]) -> Paired:
+    """Pair A's and B's records by image index; ValueError when they hold other images
+    (check :func:`comparability_problem` first for the message to show)."""
+    ia, ib = np.asarray(a_preds["indices"]), np.asarray(b_preds["indices"])
+    a_pos, b_pos = np.argsort(ia, kind="stable"), np.argsort(ib, kind="stable")
+    if len(ia) != len(ib) or not np.array_equal(ia[a_pos], ib[b_pos]):
+        raise ValueError("the two runs evaluated different images")
+    return Paired(index=ia[a_pos], labels=np.asarray(a_preds["labels"])[a_pos], a_pos=a_pos, b_pos=b_pos,
+                  a_pred=np.asarray(a_preds["preds"])[a_pos], b_pred=np.asarray(b_preds["preds"])[b_pos])
+
+
+@dataclass(frozen=True, eq=False)
+class Difference:
+    a: np.ndarray  # A's confusion matrix (rows = true, columns = predicted)
+    b: np.ndarray  # B's
+
+    @property
+    def diff(self) -> np.ndarray:
+        """B - A per cell: positive where B puts more images than A."""
+        return self.b - self.a
+
+
+def difference(paired: Paired, n_classes: int) -> Difference:
+    return Difference(confusion_matrix(paired.labels, paired.a_pred, n_classes),
+                      confusion_matrix(paired.labels, paired.b_pred, n_classes))
+
+
+def cell_changes(paired: Paired, cell: Cell) -> tuple[np.ndarray, np.ndarray]:
+    """The images behind cell (true t, predicted p)'s change from A to B, as positions into
+    paired: those that entered it (in the cell for B, not for A) and those that left it (in
+    it for A, not for B). len(entered) - len(left) is the cell's difference."""
+    in_row = paired.labels == cell.true
+    entered = np.flatnonzero(in_row & (paired.b_pred == cell.pred) & (paired.a_pred != cell.pred))
+    left = np.flatnonzero(in_row & (paired.a_pred == cell.pred) & (paired.b_pred != cell.pred))
+    return entered, left
+
+
+def flips(paired: Paired) -> tuple[np.ndarray, np.ndarray]:
+    """Positions into paired of the images A gets right and B wrong, and of those B gets
+    right and A wrong."""
+    a_right, b_right = paired.a_pred == paired.labels, paired.b_pred == paired.labels
+    return np.flatnonzero(a_right & ~b_right), np.flatnonzero(b_right & ~a_right)
+
+
+def flip_counts(paired: Paired, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per true class: how many images A gets right and B wrong, and how many B gets right
+    and A wrong."""
+    a_only, b_only = flips(paired)
+    return (np.bincount(paired.labels[a_only], minlength=n_classes),
+            np.bincount(paired.labels[b_only], minlength=n_classes))
+
+
+def most_confident_first(paired: Paired, positions: np.ndarray, preds: Mapping[str, np.ndarray],
+                         side: str) -> np.ndarray:
+    """positions (into paired) sorted by the confidence of run side ("a" or "b"), highest
+    first (ties keep their order): for images B now gets wrong, sorted by B's, the mistakes
+    it is surest of come first."""
+    pos = (paired.a_pos if side == "a" else paired.b_pos)[positions]
+    return positions[np.argsort(-confidences(preds)[pos], kind="stable")]
