@@ -52,7 +52,7 @@ def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, list[str], str
     with c_run:
         run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"an_run_{wanted}",
                               format_func=lambda i: common.run_title(by_id[i]))
-    common.set_query_run(run_id)
+    common.set_query("run", run_id)
     info = by_id[run_id]
     available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
     labels = evaluation.evaluation_labels(info.config)
@@ -187,22 +187,8 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
         page_no = o3.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="an_page")
     page = gallery.paginate(len(positions), page_no, PER_PAGE)
     items = gallery.records(preds, positions[page.start:page.stop])
-    source = gallery.image_source(info.config, split)
-    store = common.image_store(images_from.path)
-    images, problem = None, None
-    try:
-        images = store.images(source, timeout=30)
-        # Every record of the split, not only this page: a wrong folder shows at once.
-        problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
-    except Exception as e:  # no data folder here: show the records without pictures
-        problem = f"Images unavailable: {e}"
-    if problem:
-        images = None
-        st.warning(md_escape(problem), icon=":material/image_not_supported:")
-    # The folder comes from config.json: escaped, not put in a code span it could close.
-    st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · "
-               f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
-               f"{md_escape(images_from.note)}")
+    images, origin = common.split_images(info, split, preds, images_from)
+    st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")
     st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
 
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import streamlit as st
 
 from resnet_core import runs
 from resnet_core.dashboard import gallery, launcher
+from resnet_core.dashboard.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
 from resnet_core.data import resolve_data_dir
 from resnet_core.system import describe_system
 
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
+COMPARE = "app_pages/compare.py"
 
 
 def runs_dir() -> Path:
@@ -57,6 +60,28 @@ def predictions(run_dir: Path, split: str, epoch: int) -> dict[str, np.ndarray]:
     return _predictions(str(run_dir), split, epoch, mtime)
 
 
+def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
+                 images_from: gallery.ImageFolder) -> tuple[np.ndarray | None, str]:
+    """The images that a run's records of a split point into, and where they come from (a
+    caption, markdown-escaped). Without them (no data folder, or one whose labels differ
+    from the run's records), shows a warning and returns None: the cards go without images."""
+    source = gallery.image_source(info.config, split)
+    store = image_store(images_from.path)
+    images, problem = None, None
+    try:
+        images = store.images(source, timeout=30)
+        # Every record of the split, not only the page shown: a wrong folder shows at once.
+        problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
+    except Exception as e:  # no data folder here: show the records without pictures
+        problem = f"Images unavailable: {e}"
+    if problem:
+        images = None
+        st.warning(md_escape(problem), icon=":material/image_not_supported:")
+    # The folder comes from config.json: escaped, not put in a code span it could close.
+    return images, (f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
+                    f"{md_escape(images_from.note)}")
+
+
 def state_badge(state: str) -> None:
     st.badge(state, icon=STATE_ICONS.get(state), color=STATE_COLOURS.get(state, "gray"),
              help=STATE_HELP.get(state))
@@ -67,11 +92,21 @@ def run_title(info: runs.RunInfo) -> str:
     return f"{info.run_id} · {model} · {info.state}" if model else f"{info.run_id} · {info.state}"
 
 
-def set_query_run(run_id: str | None) -> None:
-    if run_id is None:
-        st.query_params.pop("run", None)
-    elif st.query_params.get("run") != run_id:
-        st.query_params["run"] = run_id
+def set_query(param: str, value: str | None) -> None:
+    """Keep a choice in the URL (?param=value; none: removed), so a reload or a shared link lands on it."""
+    if value is None or value == "":
+        st.query_params.pop(param, None)
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value
+
+
+def seed_from_query(key: str, param: str, options: Sequence[str], fallback: str) -> None:
+    """Before the widget keyed `key` (a selectbox or segmented control over options)
+    renders: keep its value while it is one of options, else take the URL's ?param= if it
+    is one, else fallback. Write the choice back with set_query."""
+    if st.session_state.get(key) not in options:
+        wanted = st.query_params.get(param)
+        st.session_state[key] = wanted if wanted in options else fallback
 
 
 def field_error(errors: dict[str, str], name: str) -> None:

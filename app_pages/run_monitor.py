@@ -244,7 +244,7 @@ def render() -> None:
     with live_col:
         live = st.toggle("Live refresh", value=True, key="mon_live",
                          help="Turn off to zoom into the charts: each refresh redraws them.")
-    common.set_query_run(chosen)
+    common.set_query("run", chosen)
     info = by_id.get(chosen)
     # A trainer we just started (launch or resume) counts as live until it exits.
     launching = bool(pending and pending["run_id"] == chosen and runs.trainer_alive(pending))

@@ -117,6 +117,8 @@ if not all_runs and not orphans:
 
 if all_runs:
     _table(all_runs, folder)
+    st.page_link(common.COMPARE, label="Compare runs: error curves, confusion differences, flips",
+                 icon=":material/compare_arrows:")
 
 st.subheader("Details and delete")
 choices = [r.run_id for r in all_runs] + [p.name for p in orphans]

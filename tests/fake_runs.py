@@ -13,6 +13,7 @@ import numpy as np
 
 from resnet_core import runs
 from resnet_core.data import CLASSES, load_cifar10
+from resnet_core.models import model_name
 
 
 def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed: int = 0,
@@ -30,6 +31,19 @@ def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed:
     else:
         labels = np.arange(n) % num_classes
         rng.shuffle(labels)
+    predicted = _predict(labels, accuracy, rng, num_classes, k)
+    if source_labels is not None:
+        indices = picked
+    else:
+        source_size = source_size or n
+        indices = np.sort(rng.choice(source_size, n, replace=n > source_size)).astype(np.int64)
+    return dict(indices=indices, labels=labels.astype(np.int64), **predicted)
+
+
+def _predict(labels: np.ndarray, accuracy: float, rng: np.random.Generator, num_classes: int,
+             k: int) -> dict[str, np.ndarray]:
+    """preds, topk_classes, topk_probs and loss for these true labels, about `accuracy` right."""
+    n = len(labels)
     preds = labels.copy()
     wrong = rng.random(n) > accuracy
     preds[wrong] = (labels[wrong] + rng.integers(1, num_classes, wrong.sum())) % num_classes
@@ -37,22 +51,26 @@ def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed:
     logits[np.arange(n), preds] += 4
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     order = np.argsort(-probs, axis=1)[:, :k]
-    topk_probs = np.take_along_axis(probs, order, 1).astype(np.float32)
-    loss = -np.log(probs[np.arange(n), labels]).astype(np.float32)
-    if source_labels is not None:
-        indices = picked
-    else:
-        source_size = source_size or n
-        indices = np.sort(rng.choice(source_size, n, replace=n > source_size)).astype(np.int64)
-    return dict(indices=indices, labels=labels.astype(np.int64), preds=order[:, 0].astype(np.int64),
-                topk_classes=order.astype(np.int64), topk_probs=topk_probs, loss=loss)
+    return dict(preds=order[:, 0].astype(np.int64), topk_classes=order.astype(np.int64),
+                topk_probs=np.take_along_axis(probs, order, 1).astype(np.float32),
+                loss=-np.log(probs[np.arange(n), labels]).astype(np.float32))
+
+
+def repredict(run_dir: Path, split: str, epoch: int, accuracy: float, seed: int) -> dict[str, np.ndarray]:
+    """Give a run other predictions for the same images (its indices and labels kept), as
+    another model would make: two runs made by make_run otherwise record the same mistakes."""
+    old = runs.load_predictions(run_dir, split, epoch)
+    new = dict(indices=old["indices"], labels=old["labels"],
+               **_predict(old["labels"], accuracy, np.random.default_rng(seed), 10, old["topk_classes"].shape[1]))
+    runs.save_predictions(run_dir, split, epoch, **new)
+    return new
 
 
 def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", epochs_done: int = 3,
              total_epochs: int = 3, n_val: int = 200, val_source: str | None = "train", pid: int | None = None,
              steps_per_epoch: int = 10, error: str | None = None, test: bool | None = None,
              source_size: int | None = None, with_checkpoint: bool = True, created: float | None = None,
-             data_dir: Path | None = None) -> Path:
+             data_dir: Path | None = None, sweep: str = "", depth: int = 20, shortcut: str = "A") -> Path:
     """A run folder in the given state with epochs_done epochs of metrics and predictions.
 
     val_source: "train" (a validation split of the training set), "test" (a version 1
@@ -61,6 +79,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     rows carry test_loss/test_acc and null val_loss/val_acc, best_val_acc is null).
     data_dir: a CIFAR-format folder the run records as resolved.data_dir; the records are
     then images of that folder with their true labels, as a trainer would record them.
+    sweep, depth, shortcut: recorded in config.json's config (the model name follows them).
     """
     run_dir = runs.new_run_dir(runs_dir, name)
     now = created or time.time()
@@ -82,14 +101,14 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     version = {"test": 1, None: 2}.get(val_source, runs.FORMAT_VERSION)
     runs.atomic_write_json(run_dir / runs.CONFIG_FILE, {
         "format_version": version, "run_id": run_dir.name, "created": now,
-        "config": {"depth": 20, "block": "basic", "shortcut": "A", "epochs": total_epochs, "batch_size": batch,
+        "config": {"depth": depth, "block": "basic", "shortcut": shortcut, "epochs": total_epochs, "batch_size": batch,
                    "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0,
-                   "seed": 0, "device": "cpu", "precision": "fp32", "channels_last": None, "data_dir": None,
-                   "runs_dir": str(runs_dir), "name": name,
+                   "seed": 0, "split_seed": 0, "sweep": sweep, "device": "cpu", "precision": "fp32",
+                   "channels_last": None, "data_dir": None, "runs_dir": str(runs_dir), "name": name,
                    "val_size": 0 if val_source in ("test", None) else n_val, "subset": train_size, "preset": ""},
         "resolved": resolved,
         "classes": list(CLASSES),
-        "model": {"name": "ResNet-20", "params": 269722, "macs": 40551040},
+        "model": {"name": model_name(depth, shortcut), "params": 269722, "macs": 40551040},
         "versions": {"python": "3", "torch": "x", "torchvision": "x", "numpy": np.__version__, "resnet_core": "0"},
     })
     rows = []

@@ -76,6 +76,10 @@ def test_flips_both_ways_and_per_class_counts():
     assert list(p.index[b_only]) == [11, 14]  # B right, A wrong
     a_counts, b_counts = comparison.flip_counts(p, 3)
     assert a_counts.tolist() == [1, 0, 1] and b_counts.tolist() == [1, 1, 0]
+    table = comparison.flip_table(a_counts, b_counts, CLASSES)
+    assert [r["class"] for r in table] == ["cat", "dog", "bird", "all"]
+    assert [r["net for B"] for r in table] == [0, 1, -1, 0]
+    assert table[-1] == {"class": "all", "A right, B wrong": 2, "B right, A wrong": 2, "net for B": 0}
 
 
 def test_most_confident_first_sorts_by_the_chosen_runs_confidence():
@@ -123,21 +127,20 @@ def test_pick_epoch_final_best_and_given():
     assert comparison.pick_epoch([], FINAL, "test", None).problem == "recorded no per-image test predictions"
 
 
+def test_run_ids_from_query_keeps_known_runs_once_in_order():
+    known = ["r1", "r2", "r3"]
+    assert comparison.run_ids_from_query("r3,r1", known) == ["r3", "r1"]
+    assert comparison.run_ids_from_query(" r2 ,gone,r2,,r1", known) == ["r2", "r1"]
+    assert comparison.run_ids_from_query(None, known) == [] and comparison.run_ids_from_query("", known) == []
+
+
 def test_sweeps_best_epoch_and_evaluated_from_run_folders(tmp_path):
-    import json
-
-    def in_sweep(run_dir, sweep):
-        path = run_dir / runs.CONFIG_FILE
-        record = json.loads(path.read_text())
-        record["config"]["sweep"] = sweep
-        path.write_text(json.dumps(record))
-        return run_dir
-
-    a = in_sweep(make_run(tmp_path, "a"), "depths")
-    b = in_sweep(make_run(tmp_path, "b", val_source=None), "depths")
-    c = in_sweep(make_run(tmp_path, "c"), "")
+    a = make_run(tmp_path, "a", sweep="depths")
+    b = make_run(tmp_path, "b", val_source=None, sweep="depths", shortcut="none")
+    c = make_run(tmp_path, "c")
     infos = [runs.read_run(d) for d in (a, b, c)]
     assert comparison.sweeps(infos) == {"depths": [a.name, b.name]}
+    assert infos[1].model_name == "plain-20"
     assert comparison.best_epoch(infos[0]) == 3 and comparison.best_epoch(infos[1]) is None
     e = comparison.evaluated("A", infos[0], "val", runs.load_predictions(a, "val", 3))
     assert (e.source, e.split_seed, e.classes[:2]) == ("train", 0, ("airplane", "automobile"))
@@ -236,3 +239,12 @@ def test_large_pairings_agree_with_a_direct_count():
     a_only, b_only = comparison.flips(p)
     right_a, right_b = a["preds"] == a["labels"], b_preds == a["labels"]
     assert len(a_only) == int((right_a & ~right_b).sum()) and len(b_only) == int((right_b & ~right_a).sum())
+
+
+def test_flip_counts_figure_has_a_bar_per_direction():
+    p = comparison.pair(A, B)
+    a_counts, b_counts = comparison.flip_counts(p, 3)
+    fig = figures.flip_counts_figure(a_counts, b_counts, list(CLASSES), names=("A", "B"))
+    assert [t.name for t in fig.data] == ["A right, B wrong", "B right, A wrong"]
+    assert list(fig.data[0].y) == [1, 0, 1] and list(fig.data[1].y) == [1, 1, 0]
+    assert list(fig.data[0].x) == list(CLASSES)

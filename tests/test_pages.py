@@ -13,17 +13,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
+from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run, repredict
 from streamlit.testing.v1 import AppTest
 
 from resnet_core import runs
-from resnet_core.dashboard import formatting
+from resnet_core.dashboard import comparison, formatting
+from resnet_core.dashboard.gallery import Cell
 from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
+COMPARE = "app_pages/compare.py"
 
 
 @pytest.fixture
@@ -456,7 +459,8 @@ def test_a_run_validated_on_the_test_set_says_so_everywhere(folders, cifar_dir):
     assert "test (used as validation)" in chart_traces(train) and "validation" not in chart_traces(train)
     runs_page = open_page(RUNS)
     assert list(runs_page.dataframe[0].value["val split"]) == ["test (used as validation)"]
-    assert any(name.endswith(": test (used as validation)") for name in chart_traces(runs_page))
+    compare = open_page(COMPARE, {"runs": run_dir.name})
+    assert f"ResNet-20 · {run_dir.name} · test (used as validation)" in chart_traces(compare)
 
 
 def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(folders, cifar_dir):
@@ -486,9 +490,9 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
     runs_page = open_page(RUNS)
     table = runs_page.dataframe[0].value
     assert list(table["val split"]) == ["no validation split"] * 2 and table["best val acc"].isna().all()
-    assert all(name.endswith(": no validation split") for name in chart_traces(runs_page))
-    runs_page.selectbox(key="runs_metric").set_value("test_acc").run()
-    assert not runs_page.exception and len(chart_traces(runs_page)) == 2
+    compare = open_page(COMPARE, {"runs": f"{done.name},{stopped.name}"})
+    bold = [name for name in chart_traces(compare) if not name.endswith(" · train")]
+    assert bold == [f"ResNet-20 · {done.name} · test (monitoring)", f"ResNet-20 · {stopped.name} · test (monitoring)"]
 
     analyze = open_page(ANALYZE, {"run": stopped.name})
     split = analyze.segmented_control(key="an_split")
@@ -523,6 +527,87 @@ def test_runs_table_and_delete_after_a_confirm(folders, sleeper):
     assert not a.exists()
     assert f"Deleted {a.name}" in texts(at)
     assert set(at.dataframe[0].value["run"]) == {b.name, live.name}
+
+
+# ----------------------------------------------------------------------------- Compare
+
+def _two_models(folders, cifar_dir):
+    """Two finished runs on the same images that make different mistakes on the test set."""
+    a = make_run(folders, "a", data_dir=cifar_dir, created=time.time() - 60)
+    b = make_run(folders, "b", data_dir=cifar_dir, shortcut="none")
+    return a, b, runs.load_predictions(a, "test", 3), repredict(b, "test", 3, accuracy=0.6, seed=5)
+
+
+def test_compare_takes_runs_from_the_url_and_shows_curves_difference_and_flips(folders, cifar_dir):
+    a, b, pa, pb = _two_models(folders, cifar_dir)
+    make_unreadable_run(folders, "config a list")
+    at = open_page(COMPARE, {"runs": f"{b.name},{a.name}", "a": a.name, "b": b.name})
+    assert at.multiselect(key="cmp_runs").value == [b.name, a.name]
+    assert "Left out, cannot be read" in texts(at) and "config.json holds a list" in texts(at)
+    assert "Dashed" in texts(at)  # the curves' legend of line styles
+    at.segmented_control(key="cmp_x").set_value("wall time").run()
+    assert not at.exception
+
+    at.session_state["view"] = "Confusion difference"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"ResNet-20 · {a.name}: final test \\(epoch 3\\)" in texts(at)
+    assert f"plain-20 · {b.name}: final test \\(epoch 3\\)" in texts(at)
+    paired = comparison.pair(pa, pb)
+    diff = comparison.difference(paired, 10)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["A correct"] == f"{int(diff.a.trace())} of {len(paired)}"
+    # A click (the chart's on_select) stores the cell; the galleries show what entered and left it.
+    t, p = (int(i) for i in np.argwhere(diff.diff != 0)[0])
+    entered, left = comparison.cell_changes(paired, Cell(t, p))
+    at.session_state["cmp_cell"] = (t, p)
+    at.run()
+    blocks = html_blocks(at)
+    assert any(f'data-kind="entered" data-total="{len(entered)}"' in h for h in blocks) or not len(entered)
+    assert any(f'data-kind="left" data-total="{len(left)}"' in h for h in blocks) or not len(left)
+    assert sum(h.count('class="rs-card"') for h in blocks) == min(len(entered), 30) + min(len(left), 30)
+    assert all("data:image/png;base64," in h for h in blocks)
+
+    at.session_state["view"] = "Flips"
+    at.run()
+    assert not at.exception
+    a_only, b_only = comparison.flips(paired)
+    table = at.dataframe[0].value
+    assert list(table["class"])[-1] == "all"
+    assert table["A right, B wrong"].iloc[-1] == len(a_only) and table["B right, A wrong"].iloc[-1] == len(b_only)
+    blocks = html_blocks(at)
+    assert any(f'data-kind="a-right" data-total="{len(a_only)}"' in h for h in blocks)
+    assert any(f'data-kind="b-right" data-total="{len(b_only)}"' in h for h in blocks)
+
+
+def test_compare_refuses_runs_with_different_validation_splits(folders):
+    a = make_run(folders, "a", n_val=200)
+    b = make_run(folders, "b", n_val=100)
+    at = open_page(COMPARE, {"runs": f"{a.name},{b.name}", "a": a.name, "b": b.name, "split": "val",
+                             "view": "Flips"})
+    assert at.segmented_control(key="cmp_split").value == "val"
+    errors = [e.value for e in at.error]
+    assert any("their validation splits differ" in e and "compare on the test set instead" in e for e in errors), \
+        errors
+    assert not at.dataframe and not html_blocks(at)
+    # The best-validation epoch of a run without a validation split does not exist: said, not raised.
+    c = make_run(folders, "c", val_source=None)
+    at = open_page(COMPARE, {"runs": f"{a.name},{c.name}", "a": a.name, "b": c.name, "epoch": "best",
+                             "view": "Confusion difference"})
+    assert any("has no best validation epoch" in w.value for w in at.warning)
+
+
+def test_compare_picks_a_whole_sweep_and_drops_unknown_runs(folders):
+    s1, s2 = make_run(folders, "s1", sweep="depths"), make_run(folders, "s2", sweep="depths")
+    lone = make_run(folders, "lone")
+    at = open_page(COMPARE, {"runs": f"{lone.name},gone"})
+    assert at.multiselect(key="cmp_runs").value == [lone.name]
+    at.selectbox(key="cmp_sweep").set_value("depths").run()
+    assert not at.exception
+    assert set(at.multiselect(key="cmp_runs").value) == {s1.name, s2.name}
+    assert at.selectbox(key="cmp_sweep").value is None
+    at.multiselect(key="cmp_runs").set_value([]).run()
+    assert "Pick runs (or a sweep) to compare." in texts(at)
 
 
 # ----------------------------------------------------------------------------- bad run folders

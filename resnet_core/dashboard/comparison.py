@@ -37,6 +37,18 @@ def sweeps(infos: Iterable[runs.RunInfo]) -> dict[str, list[str]]:
     return dict(sorted(found.items()))
 
 
+def run_ids_from_query(text: str | None, known: Sequence[str]) -> list[str]:
+    """The runs a URL's ?runs=a,b names, in its order, once each, leaving out those not in
+    known (deleted since, or mistyped)."""
+    known_ids = set(known)
+    picked: list[str] = []
+    for run_id in (text or "").split(","):
+        run_id = run_id.strip()
+        if run_id in known_ids and run_id not in picked:
+            picked.append(run_id)
+    return picked
+
+
 def best_epoch(info: runs.RunInfo) -> int | None:
     """The epoch with the best validation accuracy (status.json's ``best_epoch``); None for
     a run without a validation split or before its first epoch."""
@@ -199,6 +211,16 @@ def flip_counts(paired: Paired, n_classes: int) -> tuple[np.ndarray, np.ndarray]
     a_only, b_only = flips(paired)
     return (np.bincount(paired.labels[a_only], minlength=n_classes),
             np.bincount(paired.labels[b_only], minlength=n_classes))
+
+
+def flip_table(a_only: Sequence[int], b_only: Sequence[int], classes: Sequence[str]) -> list[dict]:
+    """Rows of the per-class flip counts (from :func:`flip_counts`) and a last row "all":
+    class, A right B wrong, B right A wrong, and the net change for B (B's gain)."""
+    rows = [{"class": str(c), "A right, B wrong": int(a), "B right, A wrong": int(b), "net for B": int(b) - int(a)}
+            for c, a, b in zip(classes, a_only, b_only, strict=True)]
+    total_a, total_b = sum(r["A right, B wrong"] for r in rows), sum(r["B right, A wrong"] for r in rows)
+    return rows + [{"class": "all", "A right, B wrong": total_a, "B right, A wrong": total_b,
+                    "net for B": total_b - total_a}]
 
 
 def most_confident_first(paired: Paired, positions: np.ndarray, preds: Mapping[str, np.ndarray],

@@ -393,3 +393,21 @@ def class_metrics_figure(report: ClassReport, classes: Sequence[str], height: in
     fig.update_yaxes(range=[0, 100], ticksuffix="%", title_text=None, automargin=True)
     fig.update_xaxes(tickangle=-30, automargin=True)
     return fig
+
+
+def flip_counts_figure(a_only: Sequence[int], b_only: Sequence[int], classes: Sequence[str],
+                       names: tuple[str, str] = ("A", "B"), height: int = 340, title: str | None = None) -> go.Figure:
+    """Per true class, bars of the images A gets right and B wrong, and of those B gets
+    right and A wrong (counts from resnet_core.dashboard.comparison.flip_counts)."""
+    a, b = names
+    fig = go.Figure()
+    for name, counts, colour in ((f"{a} right, {b} wrong", a_only, PALETTE[3]),
+                                 (f"{b} right, {a} wrong", b_only, PALETTE[0])):
+        fig.add_trace(go.Bar(x=list(classes), y=[int(c) for c in counts], name=name, marker_color=colour,
+                             hovertemplate=f"{name}: %{{y:,}} images<extra>true %{{x}}</extra>"))
+    fig.update_layout(barmode="group", height=height, title=dict(text=title, x=0, xanchor="left") if title else None,
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    fig.update_yaxes(title_text="images", rangemode="tozero", automargin=True)
+    fig.update_xaxes(title_text="true class", tickangle=-30, automargin=True)
+    return fig
