@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_cifar_folder
-from fake_runs import make_run
+from fake_runs import make_run, repredict
 
 from resnet_core import runs
+from resnet_core.dashboard import comparison
+from resnet_core.dashboard.gallery import Cell
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -311,3 +313,32 @@ def test_gallery_and_analyze_speed_with_10k_predictions(server, page):
     # The targets are 2 s and 1 s; a loaded shared CI machine gets some slack.
     assert first_render < 4.0
     assert gallery_s < 2.0
+
+
+def test_compare_click_a_difference_cell_shows_the_images_that_moved(server, page):
+    """Compare two runs on the same test images: click a cell of the B - A difference and
+    see the images that entered it and left it, each gallery with its exact count."""
+    runs_dir, data_dir = server["runs_dir"], server["data_dir"]
+    a = make_run(runs_dir, "cmp-a", n_val=200, data_dir=data_dir)
+    b = make_run(runs_dir, "cmp-b", n_val=200, data_dir=data_dir)
+    paired = comparison.pair(runs.load_predictions(a, "test", 3), repredict(b, "test", 3, accuracy=0.5, seed=7))
+    d = comparison.difference(paired, 10)
+    # The off-diagonal cell with the most images moving in or out.
+    moved = [(len(e) + len(lft), t, p) for t in range(10) for p in range(10) if t != p
+             for e, lft in [comparison.cell_changes(paired, Cell(t, p))]]
+    _, t, p = max(moved)
+    entered, left = comparison.cell_changes(paired, Cell(t, p))
+    page.goto(f"{server['url']}/compare?runs={a.name},{b.name}&a={a.name}&b={b.name}&view=Confusion+difference")
+    wait_app_idle(page)
+    click_cell(page, t, p)
+    for kind, expected in (("entered", len(entered)), ("left", len(left))):
+        if not expected:
+            continue
+        gallery = page.locator(f".rs-gallery[data-kind='{kind}']")
+        gallery.wait_for(timeout=20_000)
+        assert int(gallery.get_attribute("data-total")) == expected
+        assert gallery.locator(".rs-card").count() == min(expected, 30)
+        assert gallery.locator("img").count() == min(expected, 30)
+    body = page.locator("[data-testid='stApp']").inner_text()
+    assert f"A {d.a[t, p]:,} images, B {d.b[t, p]:,} ({d.diff[t, p]:+,})" in body
+    assert "runs=" in page.url and a.name in page.url
