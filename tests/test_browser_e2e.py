@@ -3,7 +3,8 @@ free localhost port with a tiny CIFAR-format dataset, launch a short run from th
 page, watch the live chart gain epoch points, open Analyze, click an off-diagonal cell of
 the confusion matrix at its pixel position, and check that the gallery shows exactly that
 cell's images and count. A second test times the click-to-gallery path and the Analyze
-page's first render with 10,000 recorded predictions.
+page's first render with 10,000 recorded predictions; a third clicks a cell of the Compare
+page's difference matrix and sees the images that entered and left it.
 
 A missing browser or Playwright fails under CI ($CI set) and skips elsewhere.
 """
