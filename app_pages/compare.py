@@ -1,4 +1,5 @@
-"""Compare: several runs' error curves (He et al.'s Figure 6), and two runs image by image:
+"""Compare: several runs' error curves (He et al.'s Figure 6) and results table (Table 6:
+runs that differ only by seed grouped, mean ± std), and two runs image by image:
 the difference of their confusion matrices (click a cell for the images behind it) and the
 images one gets right and the other wrong. The runs, the view and the pair are in the URL."""
 
@@ -12,13 +13,13 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import runs
+from resnet_core import results, runs
 from resnet_core.dashboard import comparison, evaluation, figures, gallery
 from resnet_core.dashboard.formatting import format_pct, md_escape
 
 PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
-VIEWS = ["Curves", "Confusion difference", "Flips"]
+VIEWS = ["Curves", "Results", "Confusion difference", "Flips"]
 SPLITS = {"val": "validation", "test": "test"}
 
 
@@ -91,6 +92,46 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
           "Wall time adds up the epochs' `epoch_seconds`.")
     if empty:
         st.caption(f"No metrics recorded yet: {md_escape(', '.join(empty))}.")
+
+
+def _results(chosen: list[runs.RunInfo]) -> None:
+    groups = results.group_results([results.run_result(info) for info in chosen])
+    table = pd.DataFrame([results.group_record(g) for g in groups])
+    table["run_ids"] = table["run_ids"].map(", ".join)
+    number = st.column_config.NumberColumn
+    std_help = "sample standard deviation (n − 1); empty for n = 1"
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "runs": number("n", help="completed runs averaged in this row"),
+        "unfinished": number("unfinished", help="runs of this config not completed: counted, never averaged"),
+        "test_error_mean": number("final test error %", format="%.2f",
+                                  help="100 − accuracy of the final weights on the test set, evaluated once after "
+                                       "training; mean over the row's completed runs"),
+        "test_error_std": number("test ± std", format="%.2f", help=std_help),
+        "val_error_mean": number("best val error %", format="%.2f",
+                                 help="the best epoch's error on the held-out validation split; empty for runs "
+                                      "without one"),
+        "val_error_std": number("val ± std", format="%.2f", help=std_help),
+        "params": number("params", format="%,d"), "macs": number("MACs / image", format="%,d"),
+        "seconds_mean": number("time (s)", format="%.0f", help="mean wall time of training"),
+        "images_per_s_mean": number("images/s", format="%.0f", help="mean training throughput after the first epoch"),
+        "paper_test_error": number("paper test error %", format="%.2f",
+                                   help="He et al.'s Table 6, shown only for runs trained with the paper's recipe"),
+        "run_ids": st.column_config.TextColumn("runs"),
+    })
+    d1, d2, _ = st.columns([1, 1, 4])
+    d1.download_button("Download CSV", results.report(groups, "csv"), "results.csv", "text/csv",
+                       icon=":material/download:", key="cmp_csv")
+    d2.download_button("Download Markdown", results.report(groups, "md"), "results.md", "text/markdown",
+                       icon=":material/download:", key="cmp_md")
+    lines = comparison.depth_lines(groups)
+    if lines:
+        st.plotly_chart(figures.error_vs_depth_figure(lines, title="Final test error against depth"),
+                        key="cmp_depth", config={"displaylogo": False})
+        st.caption("One line per shortcut option (plain networks dashed), split by any other setting that differs "
+                   "between rows; bars: ± sample std over seeds. Open circles: the paper's number where a row "
+                   "trained with the paper's recipe.")
+    else:
+        st.caption("The chart of error against depth appears once a chosen run has completed.")
 
 
 @dataclass(frozen=True)
@@ -262,10 +303,11 @@ if not chosen:
     st.info("Pick runs (or a sweep) to compare.", icon=":material/touch_app:")
     st.stop()
 
-curves_tab, diff_tab, flips_tab = st.tabs(VIEWS, key="view", on_change="rerun", bind="query-params")
-with curves_tab:
-    if curves_tab.open:
-        _curves(chosen)
+curves_tab, results_tab, diff_tab, flips_tab = st.tabs(VIEWS, key="view", on_change="rerun", bind="query-params")
+for tab, view in ((curves_tab, _curves), (results_tab, _results)):
+    with tab:
+        if tab.open:
+            view(chosen)
 for tab, view in ((diff_tab, _difference), (flips_tab, _flips)):
     with tab:
         if tab.open:

@@ -12,6 +12,7 @@ from resnet_core import runs
 from resnet_core.dashboard import comparison, evaluation, figures, gallery
 from resnet_core.dashboard.comparison import BEST, FINAL, Evaluated
 from resnet_core.dashboard.gallery import Cell
+from resnet_core.results import RunResult, group_results
 
 CLASSES = ("cat", "dog", "bird")
 
@@ -248,3 +249,38 @@ def test_flip_counts_figure_has_a_bar_per_direction():
     assert [t.name for t in fig.data] == ["A right, B wrong", "B right, A wrong"]
     assert list(fig.data[0].y) == [1, 0, 1] and list(fig.data[1].y) == [1, 1, 0]
     assert list(fig.data[0].x) == list(CLASSES)
+
+
+# ----------------------------------------------------------------------------- results against depth
+
+def result(run_id, depth, shortcut, test_error, seed=0, state="completed", **config):
+    cfg = {"depth": depth, "block": "basic", "shortcut": shortcut, "seed": seed, **config}
+    return RunResult(run_id, state, cfg, f"x-{depth}", 1, 1, test_error if state == "completed" else None, None,
+                     None, 10.0, 100.0)
+
+
+def test_depth_lines_one_per_shortcut_option_with_mean_std_and_n():
+    groups = group_results([
+        result("p20a", 20, "none", 10.0), result("p20b", 20, "none", 12.0, seed=1),
+        result("p56", 56, "none", 14.0), result("a56", 56, "A", 7.0), result("a20", 20, "A", 8.0),
+        result("b20", 20, "B", 7.5), result("live", 110, "A", None, state="running"),
+    ])
+    lines = comparison.depth_lines(groups)
+    assert list(lines) == ["plain", "shortcut A", "shortcut B"]
+    assert [(p.depth, p.error, p.std, p.n) for p in lines["plain"]] == [
+        (20, 11.0, pytest.approx(2 ** 0.5), 2), (56, 14.0, None, 1)]
+    assert [p.depth for p in lines["shortcut A"]] == [20, 56]  # the running ResNet-110 has no error yet
+    fig = figures.error_vs_depth_figure(lines)
+    assert [t.name for t in fig.data] == ["plain", "shortcut A", "shortcut B"]
+    assert fig.data[0].line.dash == "dash" and fig.data[1].line.dash is None
+    assert list(fig.data[0].y) == [11.0, 14.0] and list(fig.data[0].error_y.array) == pytest.approx([2 ** 0.5, 0])
+
+
+def test_depth_lines_split_by_other_differing_fields_and_show_the_papers_numbers():
+    groups = group_results([result("a", 20, "A", 8.0, epochs=30), result("b", 20, "A", 9.0, epochs=10)])
+    lines = comparison.depth_lines(groups)
+    assert set(lines) == {"shortcut A · epochs=30", "shortcut A · epochs=10"}
+    point = comparison.DepthPoint(20, 8.0, None, 1, 8.75)
+    fig = figures.error_vs_depth_figure({"shortcut A": [point]})
+    assert [t.name for t in fig.data] == ["shortcut A", "shortcut A (paper)"]
+    assert list(fig.data[1].y) == [8.75] and fig.data[1].marker.symbol == "circle-open"

@@ -597,15 +597,28 @@ def test_compare_refuses_runs_with_different_validation_splits(folders):
     assert any("has no best validation epoch" in w.value for w in at.warning)
 
 
-def test_compare_picks_a_whole_sweep_and_drops_unknown_runs(folders):
-    s1, s2 = make_run(folders, "s1", sweep="depths"), make_run(folders, "s2", sweep="depths")
+def test_compare_picks_a_whole_sweep_and_tabulates_its_results(folders):
+    s1 = make_run(folders, "s1", sweep="depths", shortcut="none")
+    s2 = make_run(folders, "s2", sweep="depths")
+    s3 = make_run(folders, "s3", sweep="depths", depth=56, state="stopped", epochs_done=2)
     lone = make_run(folders, "lone")
     at = open_page(COMPARE, {"runs": f"{lone.name},gone"})
     assert at.multiselect(key="cmp_runs").value == [lone.name]
     at.selectbox(key="cmp_sweep").set_value("depths").run()
     assert not at.exception
-    assert set(at.multiselect(key="cmp_runs").value) == {s1.name, s2.name}
+    assert set(at.multiselect(key="cmp_runs").value) == {s1.name, s2.name, s3.name}
     assert at.selectbox(key="cmp_sweep").value is None
+
+    at.session_state["view"] = "Results"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value.set_index("model")
+    assert set(table.index) == {"plain-20", "ResNet-20", "ResNet-56"}
+    final = runs.read_json(s1 / runs.STATUS_FILE)["test_acc"]
+    assert table.loc["plain-20", "test_error_mean"] == pytest.approx(100 * (1 - final), abs=1e-4)
+    assert table.loc["ResNet-56", "runs"] == 0 and table.loc["ResNet-56", "unfinished"] == 1
+    assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download Markdown"]
+    assert {"plain", "shortcut A"} <= set(chart_traces(at))
     at.multiselect(key="cmp_runs").set_value([]).run()
     assert "Pick runs (or a sweep) to compare." in texts(at)
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from .. import runs
 from ..metrics import confusion_matrix
+from ..models import PLAIN, shortcut_label
+from ..results import ResultGroup
 from .evaluation import evaluation_labels
 from .gallery import SET_NAMES, Cell, confidences, image_source
 
@@ -230,3 +232,30 @@ def most_confident_first(paired: Paired, positions: np.ndarray, preds: Mapping[s
     it is surest of come first."""
     pos = (paired.a_pos if side == "a" else paired.b_pos)[positions]
     return positions[np.argsort(-confidences(preds)[pos], kind="stable")]
+
+
+@dataclass(frozen=True)
+class DepthPoint:
+    depth: int
+    error: float  # the final test error (%), mean over the group's completed runs
+    std: float | None  # sample std over them (None for one run)
+    n: int  # completed runs
+    paper: float | None  # the paper's test error for this network, where the config is the paper's recipe
+
+
+def depth_lines(groups: Sequence[ResultGroup]) -> dict[str, list[DepthPoint]]:
+    """Test error against depth: one line per shortcut option ("plain" for networks without
+    shortcuts, then "shortcut A", ...), split further by the other fields that differ between
+    the groups (e.g. "shortcut A · epochs=30"), each line's points by depth. Groups without
+    a depth or a completed run are left out."""
+    lines: dict[str, list[DepthPoint]] = {}
+    for g in groups:
+        mean, std = g.test_error
+        if g.depth is None or mean is None:
+            continue
+        name = "plain" if g.shortcut == PLAIN else f"shortcut {shortcut_label(g.shortcut)}"
+        others = [f"{k}={v}" for k, v in g.fields.items() if k not in ("depth", "shortcut")]
+        name = " · ".join([name, *others])
+        lines.setdefault(name, []).append(DepthPoint(g.depth, mean, std, g.runs, g.paper_error))
+    ordered = sorted(lines.items(), key=lambda kv: (not kv[0].startswith("plain"), kv[0]))
+    return {name: sorted(points, key=lambda p: p.depth) for name, points in ordered}

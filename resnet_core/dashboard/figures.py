@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -410,4 +410,32 @@ def flip_counts_figure(a_only: Sequence[int], b_only: Sequence[int], classes: Se
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     fig.update_yaxes(title_text="images", rangemode="tozero", automargin=True)
     fig.update_xaxes(title_text="true class", tickangle=-30, automargin=True)
+    return fig
+
+
+def error_vs_depth_figure(lines: Mapping[str, Sequence], height: int = 420, title: str | None = None) -> go.Figure:
+    """Final test error (%) against depth, one line per name of lines (from
+    resnet_core.dashboard.comparison.depth_lines: points with depth, error, std, n, paper),
+    with ± std error bars, plain lines dashed, and the paper's numbers as open markers of the
+    line's colour where a point trained with the paper's recipe."""
+    fig = go.Figure()
+    for i, (name, points) in enumerate(lines.items()):
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(
+            x=[p.depth for p in points], y=[p.error for p in points], name=name, mode="lines+markers",
+            line=dict(color=colour, width=2, dash="dash" if name.startswith("plain") else None),
+            error_y=dict(type="data", array=[p.std or 0 for p in points], visible=True),
+            customdata=[[p.n, "" if p.std is None else f" ± {p.std:.2f}"] for p in points],
+            hovertemplate=f"{name}<br>depth %{{x}}: %{{y:.2f}}%%{{customdata[1]}} (n=%{{customdata[0]}})"
+                          "<extra></extra>"))
+        paper = [p for p in points if p.paper is not None]
+        if paper:
+            fig.add_trace(go.Scatter(
+                x=[p.depth for p in paper], y=[p.paper for p in paper], name=f"{name} (paper)", mode="markers",
+                marker=dict(color=colour, symbol="circle-open", size=11, line=dict(width=2)),
+                hovertemplate=f"{name}, paper<br>depth %{{x}}: %{{y:.2f}}%<extra></extra>"))
+    fig = _layout(fig, title, height, "final test error (%)", "depth (layers)")
+    fig.update_layout(hovermode="closest", legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    fig.update_xaxes(type="linear", rangemode="normal")
+    fig.update_yaxes(ticksuffix="%")
     return fig
