@@ -1,4 +1,5 @@
 """The dashboard's own helpers, pure and tested, with no Streamlit here: launching and
 stopping trainer processes (launcher), what the monitor and the runs table show (monitor),
 what each evaluation number is (evaluation), text for people (formatting), the Plotly
-figures (figures) and the error gallery (gallery)."""
+figures (figures), the error gallery (gallery) and two runs compared image by image
+(comparison)."""
