@@ -199,8 +199,8 @@ def _load_pair(chosen: list[runs.RunInfo]) -> Pair | None:
         return None
     paired = comparison.pair(loaded[0].preds, loaded[1].preds)
     st.caption(" · ".join(texts) + f" · {len(paired):,} images evaluated by both")
-    classes = list(loaded[0].classes) or [str(i) for i in range(int(paired.labels.max(initial=0)) + 1)]
-    return Pair(a, b, loaded[0].preds, loaded[1].preds, paired, classes, split)
+    # load_predictions checked the records against config.json's classes: there are some.
+    return Pair(a, b, loaded[0].preds, loaded[1].preds, paired, list(loaded[0].classes), split)
 
 
 def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, by: str, key: str) -> None:
@@ -212,7 +212,11 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
         return
     ordered = comparison.most_confident_first(pair.paired, positions, pair.a_preds if by == "a" else pair.b_preds, by)
     pages = max(1, math.ceil(len(ordered) / PER_PAGE))
-    page_no = st.number_input(f"Page (of {pages})", 1, pages, 1, key=key) if pages > 1 else 1
+    page_no = 1
+    if pages > 1:
+        if st.session_state.get(key, 1) > pages:  # fewer images than when that page was picked
+            st.session_state[key] = 1
+        page_no = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)
     page = gallery.paginate(len(ordered), page_no, PER_PAGE)
     shown = ordered[page.start:page.stop]
     items = list(zip(gallery.records(pair.a_preds, pair.paired.a_pos[shown]),

@@ -578,6 +578,11 @@ def test_compare_takes_runs_from_the_url_and_shows_curves_difference_and_flips(f
     blocks = html_blocks(at)
     assert any(f'data-kind="a-right" data-total="{len(a_only)}"' in h for h in blocks)
     assert any(f'data-kind="b-right" data-total="{len(b_only)}"' in h for h in blocks)
+    # More than a page of flips: the second page holds the rest.
+    assert len(a_only) > 30
+    at.number_input(key="cmp_page_a").set_value(2).run()
+    a_right = next(h for h in html_blocks(at) if 'data-kind="a-right"' in h)
+    assert a_right.count('class="rs-card"') == len(a_only) - 30
 
 
 def test_compare_refuses_runs_with_different_validation_splits(folders):
