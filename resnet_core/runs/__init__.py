@@ -20,7 +20,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     model are known (sizes, classes, model); a resume keeps the original settings:
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
     actually used, presets and block-dependent defaults already applied), ``resolved``
-    (``device``, ``device_name``, ``precision`` (of training steps; evaluation is always
+    (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
+    leaves the queue, so a queued run has none yet, a resumed one its previous session's),
+    ``device_name``, ``precision`` (of training steps; evaluation is always
     fp32), ``channels_last``, ``compile``, ``steps_per_epoch``, ``total_steps``,
     ``max_steps`` (0, or the step at which the run stops, mid-epoch if need be),
     ``train_size``, ``val_size``, ``test_size``, ``val_source`` = ``"train"`` (a split
@@ -45,7 +47,7 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``best_val_acc`` and ``best_epoch`` (null without a validation split or before the
     first epoch), ``test_acc`` (of the final weights, after the final test evaluation)
     and ``error`` (message for ``failed`` and ``diverged``, else null). ``state`` is one
-    of: ``queued`` (waiting for the device lock, see :func:`device_lock_path`),
+    of: ``queued`` (every candidate device's lock is held, see :func:`device_lock_path`),
     ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
     and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
     A reader that finds ``queued`` or ``running`` while that trainer is gone reports
