@@ -54,13 +54,15 @@ class Refused(Exception):
     """Input that cannot run: one line on stderr, exit code 2, nothing written."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line, exit code 2, like every other refusal."""
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (--help lists every flag)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
+    p = Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
     add_config_arguments(p)  # every training option, from TrainConfig
     p.add_argument("--run-dir", default=None,
                    help="write into this new or empty folder instead of a fresh one under --runs-dir")

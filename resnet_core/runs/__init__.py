@@ -146,8 +146,21 @@ from .layout import (
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
-from .processes import pid_alive, process_start_time, trainer_alive
+from .processes import pid_alive, process_alive, process_start_time, trainer_alive
 from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
+from .sweeps import (
+    SWEEP_FORMAT_VERSION,
+    SWEEP_MODULE,
+    SWEEP_STATES,
+    SWEEPS_DIR,
+    SweepBusy,
+    SweepInfo,
+    SweepPoint,
+    claim_sweep,
+    list_sweeps,
+    read_sweep,
+    sweep_path,
+)
 from .writing import (
     EpochRow,
     RunBusy,
@@ -187,9 +200,16 @@ __all__ = [
     "STALE_TEMP_AGE_S",
     "STATES",
     "STATUS_FILE",
+    "SWEEPS_DIR",
+    "SWEEP_FORMAT_VERSION",
+    "SWEEP_MODULE",
+    "SWEEP_STATES",
     "State",
     "StatusRecord",
     "StepRow",
+    "SweepBusy",
+    "SweepInfo",
+    "SweepPoint",
     "TEMP_FILES",
     "TRAINER_MODULE",
     "TestRow",
@@ -197,23 +217,28 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "claim_run_dir",
+    "claim_sweep",
     "device_lock_path",
     "list_runs",
+    "list_sweeps",
     "load_predictions",
     "new_run_dir",
     "open_for_append",
     "open_run_file",
     "pid_alive",
+    "process_alive",
     "prediction_path",
     "process_start_time",
     "read_json",
     "read_metrics",
     "read_metrics_since",
     "read_run",
+    "read_sweep",
     "recorded_epochs",
     "remove_stale_temp_files",
     "safe_name",
     "save_predictions",
+    "sweep_path",
     "trainer_alive",
     "truncate_to_checkpoint",
 ]
