@@ -1,0 +1,124 @@
+"""The paper's experiments, ready to launch as sweeps, and how long they would take here.
+
+An :class:`Experiment` is a sweep's trainer flags and grid. Its time is estimated from the
+training speed measured on this machine's device (``python -m resnet_core.bench``, a few
+real steps of each distinct network) and the plan of every run in the grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, make_plan
+from ..models import PLAIN, default_shortcut
+from .launcher import PROJECT_ROOT
+from ..train import parse
+
+# Evaluation is a forward pass in fp32 without the backward pass: measured here (2-core
+# CPU, batch 128) 3.3x the training speed for ResNet-20 and 5.4x for ResNet-56. The
+# estimate takes the lower figure, so it errs on the long side.
+EVAL_SPEEDUP = 3.3
+CIFAR10_TEST_IMAGES = 10_000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    key: str  # also the start of its sweep's name
+    title: str
+    description: str
+    flags: tuple[str, ...]  # trainer flags shared by every run
+    vary: Mapping[str, tuple] = field(default_factory=dict)  # field -> values, as the sweep's --vary
+
+    def grid(self) -> list[dict]:
+        """Each run's varied values, in the sweep's order (the last field varies fastest)."""
+        names = list(self.vary)
+        return [dict(zip(names, values, strict=True)) for values in itertools.product(*self.vary.values())]
+
+    def configs(self, train_set_images: int = CIFAR10_TRAIN_IMAGES) -> list[TrainConfig]:
+        """The config each run resolves to, exactly as the trainer resolves its flags."""
+        out = []
+        for point in self.grid():
+            argv = list(self.flags) + [a for k, v in point.items() for a in ("--" + k.replace("_", "-"), str(v))]
+            cfg, _, typed = parse(argv)
+            out.append(apply_presets(cfg, typed, train_set_images))
+        return out
+
+    def sweep_args(self, name: str) -> list[str]:
+        """The arguments of ``python -m resnet_core.sweep`` that launch this experiment."""
+        vary = [a for k, values in self.vary.items() for a in ("--vary", f"{k}={','.join(map(str, values))}")]
+        return [*self.flags, *vary, "--name", name]
+
+
+_DEGRADATION_TEXT = ("Plain networks get worse as they get deeper, residual networks better: plain-20 and "
+                     "plain-56 against ResNet-20 and ResNet-56 (shortcut A), one seed each.")
+
+DEGRADATION = Experiment(
+    "degradation", "The degradation problem (Figure 6), the paper's recipe",
+    _DEGRADATION_TEXT + " The paper's recipe: all 50,000 images, 64,000 iterations, test error monitored.",
+    ("--preset", "paper"), {"depth": (20, 56), "shortcut": ("none", "A")})
+
+DEGRADATION_SHORT = Experiment(
+    "degradation-short", "The degradation problem, short variant",
+    _DEGRADATION_TEXT + " Short: 10,000 training images, 10 epochs, lr /10 at 50% and 75%, no validation split "
+    "(test error monitored); the gap shows, smaller than in the paper.",
+    ("--subset", "10000", "--epochs", "10", "--schedule", "multistep", "--val-size", "0"),
+    {"depth": (20, 56), "shortcut": ("none", "A")})
+
+EXPERIMENTS = (DEGRADATION_SHORT, DEGRADATION)
+
+
+def run_seconds(cfg: TrainConfig, train_images_per_s: float, train_set_images: int = CIFAR10_TRAIN_IMAGES,
+                test_images: int = CIFAR10_TEST_IMAGES) -> float:
+    """Seconds one run takes at a measured training speed: its training steps, an evaluation
+    of the validation split (or, without one, of the test set) after every epoch, and the
+    final test."""
+    plan = make_plan(cfg, train_set_images)
+    evaluated = plan.epochs * (plan.val_images or test_images) + test_images
+    return (plan.total_steps * cfg.batch_size + evaluated / EVAL_SPEEDUP) / train_images_per_s
+
+
+def speed_key(cfg: TrainConfig) -> tuple:
+    """What sets a run's speed: the network's layers and the batch (a plain network costs
+    what its option-A twin does, so both share one measurement)."""
+    shortcut = cfg.shortcut or default_shortcut(cfg.block)
+    return cfg.depth, cfg.block, "A" if shortcut == PLAIN else shortcut, cfg.batch_size
+
+
+def experiment_seconds(configs: list[TrainConfig], speeds: Mapping[tuple, float], parallel: int = 1) -> float:
+    """Wall time of a grid run `parallel` at a time: the runs' total, spread over the devices
+    (a lower bound on the longest run), as measured speeds say."""
+    times = [run_seconds(cfg, speeds[speed_key(cfg)]) for cfg in configs]
+    return max(sum(times) / max(1, parallel), max(times, default=0.0))
+
+
+def measure_speed(cfg: TrainConfig, data_dir: str | os.PathLike, steps: int = 4, warmup: int = 2,
+                  python: str = sys.executable, timeout: float = 600) -> float:
+    """Training images/s of cfg's network on this machine's device: a few real steps in a
+    fresh ``python -m resnet_core.bench`` process (the dashboard's own stays off the GPU)."""
+    depth, block, shortcut, batch = speed_key(cfg)
+    argv = [python, "-m", "resnet_core.bench", "--data-dir", str(data_dir), "--depth", str(depth), "--block", block,
+            "--shortcut", shortcut, "--batch-size", str(batch), "--device", cfg.device, "--steps", str(steps),
+            "--warmup", str(warmup), "--val-size", "0"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT)
+    if out.returncode != 0:
+        raise RuntimeError((out.stderr.strip().splitlines() or ["the benchmark failed"])[-1])
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["train_images_per_s"])
+
+
+def measure_speeds(configs: list[TrainConfig], data_dir: str | os.PathLike,
+                   progress: Callable[[int, int, tuple], None] | None = None) -> dict[tuple, float]:
+    """One measurement per distinct network of the grid; progress(done, total, key) before each."""
+    keys = list(dict.fromkeys(speed_key(c) for c in configs))
+    speeds = {}
+    for i, key in enumerate(keys):
+        if progress:
+            progress(i, len(keys), key)
+        cfg = next(c for c in configs if speed_key(c) == key)
+        speeds[key] = measure_speed(cfg, data_dir)
+    return speeds

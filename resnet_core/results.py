@@ -1,0 +1,288 @@
+"""Results over runs: each run's final numbers, and runs that differ only by seed grouped
+into one row with mean ± std, the shape of the paper's Table 6.
+
+The sweep's ``--report`` and the Compare page's table both come from :func:`group_results`,
+so the command line and the dashboard never disagree on a number. Errors are in percent:
+100 × (1 − accuracy). The test error is the final one (the last weights, evaluated once
+after training); the validation error is the best epoch's on a held-out validation split,
+None for runs without one. Only completed runs enter the means; the others are counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import runs
+from .config import PAPER_RECIPE
+from .dashboard.evaluation import evaluation_labels
+from .dashboard.monitor import compute_progress
+from .models import describe_model, paper_result, shortcut_label
+
+# Fields that label a run, place it or tune its speed but do not change what it learns
+# (precision does, slightly, so it stays): runs that differ only in these share a row.
+NOT_COMPARED = ("seed", "name", "sweep", "device", "channels_last", "compile", "data_dir", "runs_dir", "download",
+                "log_every")
+FORMATS = ("md", "csv", "json")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run's numbers as the table uses them (None where the run has none)."""
+
+    run_id: str
+    state: str
+    config: dict  # config.json's "config"
+    model: str  # "ResNet-20", "plain-56"
+    params: int | None
+    macs: int | None
+    test_error: float | None  # final test error (%), completed runs only
+    val_error: float | None  # best validation error (%) on a held-out split
+    best_epoch: int | None
+    seconds: float | None  # wall time of training, earlier sessions of a resumed run included
+    images_per_s: float | None  # mean training throughput over epochs after the first
+
+    @property
+    def completed(self) -> bool:
+        return self.state == runs.State.COMPLETED.value
+
+
+@dataclass(frozen=True)
+class ResultGroup:
+    """Runs whose configs differ only in NOT_COMPARED fields: one row of the table."""
+
+    key: tuple  # (field, value) pairs of the compared fields, for sorting and equality
+    fields: dict  # the grouping fields' values (e.g. {"depth": 20, "shortcut": "none"})
+    model: str
+    block: str
+    depth: int | None
+    shortcut: str
+    members: tuple[RunResult, ...]
+    params: int | None
+    macs: int | None
+    paper_error: float | None  # the paper's test error, only where the config is the paper's own
+
+    @property
+    def done(self) -> list[RunResult]:
+        return [r for r in self.members if r.completed]
+
+    @property
+    def runs(self) -> int:
+        """Completed runs, the n of the means."""
+        return len(self.done)
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.members) - self.runs
+
+    def _stat(self, name: str) -> tuple[float | None, float | None]:
+        values = [getattr(r, name) for r in self.done if getattr(r, name) is not None]
+        return mean_std(values)
+
+    @property
+    def test_error(self) -> tuple[float | None, float | None]:
+        return self._stat("test_error")
+
+    @property
+    def val_error(self) -> tuple[float | None, float | None]:
+        return self._stat("val_error")
+
+    @property
+    def seconds(self) -> float | None:
+        return self._stat("seconds")[0]
+
+    @property
+    def images_per_s(self) -> float | None:
+        return self._stat("images_per_s")[0]
+
+    @property
+    def seeds(self) -> list:
+        return [r.config.get("seed") for r in self.members]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n − 1, as for "mean ± std over seeds"); the std
+    is None for fewer than two values, both are None for none."""
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _number(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _error(acc) -> float | None:
+    acc = _number(acc)
+    return None if acc is None else 100.0 * (1.0 - acc)
+
+
+def _training_speed(info: runs.RunInfo) -> float | None:
+    """Mean images/s of the epoch rows after the first (the first pays for cuDNN's autotuning
+    and torch.compile), or the first's when it is the only one."""
+    rates = [_number(r.get("images_per_s")) for r in runs.read_metrics(info.path) if r.get("type") == "epoch"]
+    rates = [r for r in rates if r is not None]
+    return statistics.fmean(rates[1:] if len(rates) > 1 else rates) if rates else None
+
+
+def _model_size(info: runs.RunInfo) -> tuple[int | None, int | None]:
+    """Params and MACs as config.json records them, else counted from the config."""
+    recorded = info.config.get("model") if isinstance(info.config.get("model"), dict) else {}
+    params, macs = recorded.get("params"), recorded.get("macs")
+    if isinstance(params, int) and isinstance(macs, int):
+        return params, macs
+    cfg = info.train_config
+    try:
+        summary = describe_model(cfg.get("depth"), cfg.get("block", "basic"), cfg.get("shortcut") or None,
+                                 max(2, len(info.classes) or 10))
+    except (TypeError, ValueError):
+        return None, None
+    return summary.params, summary.macs
+
+
+def run_result(info: runs.RunInfo) -> RunResult:
+    """A run's numbers; never raises for what its folder holds."""
+    status, cfg = info.status if isinstance(info.status, dict) else {}, info.train_config
+    completed = info.state == runs.State.COMPLETED.value
+    has_val = evaluation_labels(info.config).has_validation
+    params, macs = _model_size(info)
+    best_epoch = status.get("best_epoch")
+    return RunResult(
+        run_id=info.run_id, state=info.state, config=cfg, model=info.model_name or "?", params=params, macs=macs,
+        test_error=_error(status.get("test_acc")) if completed else None,
+        val_error=_error(status.get("best_val_acc")) if has_val else None,
+        best_epoch=best_epoch if isinstance(best_epoch, int) and not isinstance(best_epoch, bool) else None,
+        seconds=compute_progress(info).elapsed_s, images_per_s=_training_speed(info))
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def is_paper_recipe(cfg: dict) -> bool:
+    """Whether a run trained exactly as the paper did: its preset's values, all 50k images."""
+    return cfg.get("preset") == "paper" and cfg.get("subset") == 0 and all(
+        cfg.get(k) == v for k, v in PAPER_RECIPE.items())
+
+
+def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None) -> list[ResultGroup]:
+    """Rows of runs that differ only by seed (and NOT_COMPARED fields), in first-seen order.
+
+    by: the fields to show per row (a sweep's varied fields but seed); None shows the
+    compared fields whose values differ between the rows.
+    """
+    buckets: dict[tuple, list[RunResult]] = {}
+    for r in results:
+        key = tuple(sorted((k, _hashable(v)) for k, v in r.config.items() if k not in NOT_COMPARED))
+        buckets.setdefault(key, []).append(r)
+    if by is None:
+        seen: dict[str, set] = {}
+        for key in buckets:
+            for k, v in key:
+                seen.setdefault(k, set()).add(v)
+        by = [k for k, values in seen.items() if len(values) > 1]
+    groups = []
+    for key, members in buckets.items():
+        cfg = members[0].config
+        depth, block, shortcut = cfg.get("depth"), str(cfg.get("block", "")), str(cfg.get("shortcut", ""))
+        paper = paper_result(block, depth, shortcut) if is_paper_recipe(cfg) else None
+        sizes = next(((r.params, r.macs) for r in members if r.params is not None), (None, None))
+        groups.append(ResultGroup(
+            key=key, fields={k: cfg.get(k) for k in by}, model=members[0].model, block=block,
+            depth=depth if isinstance(depth, int) else None, shortcut=shortcut, members=tuple(members),
+            params=sizes[0], macs=sizes[1], paper_error=paper.error if paper else None))
+    return groups
+
+
+def _rounded(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def group_record(group: ResultGroup) -> dict:
+    """One row as plain data: the grouping fields, then the numbers (errors in %)."""
+    test_mean, test_std = group.test_error
+    val_mean, val_std = group.val_error
+    return {**group.fields, "model": group.model, "runs": group.runs, "unfinished": group.unfinished,
+            "test_error_mean": _rounded(test_mean), "test_error_std": _rounded(test_std),
+            "val_error_mean": _rounded(val_mean), "val_error_std": _rounded(val_std),
+            "params": group.params, "macs": group.macs, "seconds_mean": _rounded(group.seconds, 1),
+            "images_per_s_mean": _rounded(group.images_per_s, 1), "paper_test_error": group.paper_error,
+            "run_ids": [r.run_id for r in group.members]}
+
+
+def mean_std_text(mean: float | None, std: float | None) -> str:
+    """"8.75 ± 0.16", "8.75" for a single run, "—" for none."""
+    if mean is None:
+        return "—"
+    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+
+
+def _field_text(name: str, value) -> str:
+    return shortcut_label(value) if name == "shortcut" and isinstance(value, str) else str(value)
+
+
+def table_rows(groups: Sequence[ResultGroup]) -> list[dict]:
+    """The rows as people read them: mean ± std as text, n shown, paper's number if any."""
+    rows = []
+    for g in groups:
+        rows.append({
+            **{k: _field_text(k, v) for k, v in g.fields.items()},
+            "model": g.model, "n": g.runs,
+            "test error %": mean_std_text(*g.test_error), "best val error %": mean_std_text(*g.val_error),
+            "params": f"{g.params:,}" if g.params is not None else "—",
+            "MACs": f"{g.macs:,}" if g.macs is not None else "—",
+            "time": _duration(g.seconds), "images/s": f"{g.images_per_s:,.0f}" if g.images_per_s else "—",
+            "paper test error %": f"{g.paper_error:.2f}" if g.paper_error is not None else "—",
+            **({"unfinished": g.unfinished} if any(x.unfinished for x in groups) else {}),
+        })
+    return rows
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, s = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {s:02d}s" if minutes else f"{s}s")
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    if not rows:
+        return "(no runs)\n"
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(row[k]).replace("|", "\\|") for k in head) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(records: Sequence[dict]) -> str:
+    out = io.StringIO()
+    if records:
+        writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: (" ".join(v) if isinstance(v, list) else v) for k, v in rec.items()})
+    return out.getvalue()
+
+
+def report(groups: Sequence[ResultGroup], fmt: str = "md") -> str:
+    """The table as Markdown (for people), CSV or JSON (numbers, errors to 4 decimals)."""
+    if fmt == "md":
+        return markdown_table(table_rows(groups))
+    records = [group_record(g) for g in groups]
+    if fmt == "csv":
+        return csv_table(records)
+    if fmt == "json":
+        return json.dumps(records, indent=1) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+
+
+def sweep_report(infos: Sequence[runs.RunInfo], group_by: Sequence[str], fmt: str = "md") -> str:
+    """The sweep's ``--report``: its runs grouped by the varied fields but seed."""
+    return report(group_results([run_result(i) for i in infos], group_by), fmt)

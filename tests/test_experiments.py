@@ -1,0 +1,53 @@
+import pytest
+
+from resnet_core.config import TrainConfig, apply_presets
+from resnet_core.dashboard.experiments import (
+    DEGRADATION,
+    DEGRADATION_SHORT,
+    EVAL_SPEEDUP,
+    experiment_seconds,
+    measure_speed,
+    run_seconds,
+    speed_key,
+)
+
+
+def test_the_degradation_experiment_is_plain_and_residual_20_and_56_with_the_papers_recipe():
+    assert DEGRADATION.grid() == [{"depth": 20, "shortcut": "none"}, {"depth": 20, "shortcut": "A"},
+                                  {"depth": 56, "shortcut": "none"}, {"depth": 56, "shortcut": "A"}]
+    configs = DEGRADATION.configs()
+    assert [(c.depth, c.shortcut, c.max_steps, c.val_size, c.preset) for c in configs] == [
+        (20, "none", 64_000, 0, "paper"), (20, "A", 64_000, 0, "paper"),
+        (56, "none", 64_000, 0, "paper"), (56, "A", 64_000, 0, "paper")]
+    assert DEGRADATION.sweep_args("deg") == ["--preset", "paper", "--vary", "depth=20,56",
+                                             "--vary", "shortcut=none,A", "--name", "deg"]
+    short = DEGRADATION_SHORT.configs()
+    assert {(c.subset, c.epochs, c.val_size) for c in short} == {(10_000, 10, 0)}
+
+
+def test_run_time_counts_training_steps_and_every_evaluation():
+    cfg = apply_presets(TrainConfig(epochs=2, batch_size=100, subset=1000, val_size=5000), set(), 50_000)
+    # 2 epochs of 10 steps of 100 images, then 2 validations of 5,000 and the final test of 10,000,
+    # each evaluated image costing 1/EVAL_SPEEDUP of a trained one.
+    expected = (2000 + (2 * 5000 + 10_000) / EVAL_SPEEDUP) / 50.0
+    assert run_seconds(cfg, 50.0) == pytest.approx(expected)
+    no_val = apply_presets(TrainConfig(epochs=2, batch_size=100, subset=1000, val_size=0), set(), 50_000)
+    assert run_seconds(no_val, 50.0) == pytest.approx((2000 + 3 * 10_000 / EVAL_SPEEDUP) / 50.0)
+
+
+def test_a_plain_network_shares_its_twins_speed_and_runs_spread_over_devices():
+    plain, resnet = DEGRADATION_SHORT.configs()[:2]
+    assert speed_key(plain) == speed_key(resnet)
+    speeds = {speed_key(c): 100.0 for c in DEGRADATION_SHORT.configs()}
+    one = run_seconds(plain, 100.0)
+    assert experiment_seconds(DEGRADATION_SHORT.configs(), speeds, parallel=1) == pytest.approx(4 * one)
+    assert experiment_seconds(DEGRADATION_SHORT.configs(), speeds, parallel=4) == pytest.approx(one)
+    assert experiment_seconds(DEGRADATION_SHORT.configs(), speeds, parallel=8) == pytest.approx(one)
+
+
+def test_speed_is_measured_by_the_benchmark_on_this_machine(cifar_dir):
+    cfg = TrainConfig(depth=8, batch_size=32, device="cpu")
+    speed = measure_speed(cfg, cifar_dir, steps=2, warmup=1)
+    assert speed > 0
+    with pytest.raises(RuntimeError, match="depth 9"):
+        measure_speed(TrainConfig(depth=9, batch_size=32, device="cpu"), cifar_dir)

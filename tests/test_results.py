@@ -1,0 +1,102 @@
+import csv
+import io
+import json
+
+import pytest
+
+from fake_runs import make_run
+from resnet_core import runs
+from resnet_core.config import PAPER_RECIPE
+from resnet_core.results import group_results, mean_std, report, run_result, sweep_report
+
+
+def _run(runs_dir, name, *, test_acc, best_val_acc=None, state="completed", **config):
+    """A fake run with these config fields and exactly these final numbers."""
+    run_dir = make_run(runs_dir, name, state=state, val_source="train" if best_val_acc is not None else None)
+    record = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    record["config"].update(config)
+    del record["model"]  # the fake's is ResNet-20's: the reader counts this config's model instead
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, record)
+    status = json.loads((run_dir / runs.STATUS_FILE).read_text())
+    status.update(test_acc=test_acc, best_val_acc=best_val_acc, best_epoch=2 if best_val_acc is not None else None)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    return runs.read_run(run_dir)
+
+
+def test_mean_and_sample_std_by_hand():
+    assert mean_std([]) == (None, None)
+    assert mean_std([7.0]) == (7.0, None)
+    mean, std = mean_std([8.0, 9.0, 10.0])
+    assert mean == 9.0 and std == pytest.approx(1.0)  # sqrt(((-1)^2 + 0 + 1^2) / (3 - 1))
+
+
+def test_runs_that_differ_only_by_seed_share_a_row_with_mean_and_std(tmp_path):
+    infos = [
+        _run(tmp_path, "a0", test_acc=0.90, best_val_acc=0.91, depth=20, shortcut="A", seed=0),
+        _run(tmp_path, "a1", test_acc=0.92, best_val_acc=0.93, depth=20, shortcut="A", seed=1),
+        _run(tmp_path, "p0", test_acc=0.85, best_val_acc=0.86, depth=20, shortcut="none", seed=0),
+        _run(tmp_path, "p1", test_acc=0.80, best_val_acc=0.81, depth=20, shortcut="none", seed=1),
+        _run(tmp_path, "p2", test_acc=0.75, best_val_acc=0.76, depth=20, shortcut="none", seed=2),
+        # still running: counted, never averaged
+        _run(tmp_path, "p3", test_acc=None, best_val_acc=0.50, depth=20, shortcut="none", seed=3, state="stopped"),
+    ]
+    groups = group_results([run_result(i) for i in infos], ["shortcut"])
+    assert [g.fields for g in groups] == [{"shortcut": "A"}, {"shortcut": "none"}]
+    a, plain = groups
+    assert (a.runs, a.unfinished, plain.runs, plain.unfinished) == (2, 0, 3, 1)
+    assert a.model == "ResNet-20" and plain.model == "plain-20"
+    # test errors 10 and 8 %: mean 9, sample std sqrt(2)
+    assert a.test_error[0] == pytest.approx(9.0) and a.test_error[1] == pytest.approx(2 ** 0.5)
+    # plain: 15, 20, 25 %: mean 20, std 5; validation 14, 19, 24: mean 19, std 5
+    assert plain.test_error == pytest.approx((20.0, 5.0))
+    assert plain.val_error == pytest.approx((19.0, 5.0))
+    records = json.loads(report(groups, "json"))
+    assert records[1]["shortcut"] == "none" and records[1]["runs"] == 3
+    assert records[1]["test_error_mean"] == 20.0 and records[1]["test_error_std"] == 5.0
+    assert records[1]["params"] == 269722 and records[1]["run_ids"][-1].endswith("p3")
+    assert {"test_error_mean", "test_error_std", "val_error_mean", "val_error_std", "params", "runs"} <= set(records[0])
+
+
+def test_the_report_formats_agree(tmp_path):
+    infos = [_run(tmp_path, f"d{d}s{s}", test_acc=acc, best_val_acc=acc, depth=d, seed=s)
+             for d, s, acc in [(20, 0, 0.9), (20, 1, 0.8), (32, 0, 0.95)]]
+    md = sweep_report(infos, ["depth"], "md")
+    lines = md.splitlines()
+    assert lines[0].startswith("| depth | model | n | test error % | best val error %")
+    assert "| 20 | ResNet-20 | 2 | 15.00 ± 7.07 |" in lines[2]
+    assert "| 32 | ResNet-32 | 1 | 5.00 | 5.00 |" in lines[3]
+    rows = list(csv.DictReader(io.StringIO(sweep_report(infos, ["depth"], "csv"))))
+    assert [(r["depth"], r["runs"], float(r["test_error_mean"])) for r in rows] == [("20", "2", 15.0), ("32", "1", 5.0)]
+    assert rows[1]["test_error_std"] == ""  # one run has no spread
+    with pytest.raises(ValueError, match="unknown format"):
+        sweep_report(infos, ["depth"], "xml")
+
+
+def test_without_a_grouping_the_rows_show_what_differs(tmp_path):
+    infos = [_run(tmp_path, "x", test_acc=0.9, lr=0.1, seed=0), _run(tmp_path, "y", test_acc=0.9, lr=0.05, seed=1)]
+    groups = group_results([run_result(i) for i in infos])
+    assert [g.fields for g in groups] == [{"lr": 0.1}, {"lr": 0.05}]
+
+
+def test_the_papers_number_only_for_the_papers_recipe(tmp_path):
+    recipe = dict(PAPER_RECIPE, preset="paper", subset=0, depth=20, shortcut="A")
+    paper = _run(tmp_path, "paper", test_acc=0.91, **recipe)
+    short = _run(tmp_path, "short", test_acc=0.80, **dict(recipe, max_steps=1000))
+    plain = _run(tmp_path, "plain", test_acc=0.90, **dict(recipe, shortcut="none"))
+    groups = group_results([run_result(i) for i in (paper, short, plain)])
+    assert [g.paper_error for g in groups] == [8.75, None, None]
+
+
+def test_a_run_without_validation_has_no_validation_error(tmp_path):
+    info = _run(tmp_path, "noval", test_acc=0.9)
+    result = run_result(info)
+    assert result.val_error is None and result.test_error == pytest.approx(10.0)
+    assert result.images_per_s == 480.0 and result.seconds is not None
+
+
+def test_unreadable_runs_give_a_row_without_numbers(tmp_path):
+    run_dir = make_run(tmp_path, "broken")
+    (run_dir / runs.STATUS_FILE).write_text("[1]")
+    result = run_result(runs.read_run(run_dir))
+    assert result.state == "unreadable" and result.test_error is None
+    assert report(group_results([result]), "md").count("\n") == 3
