@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import placement, runs
+from . import placement, results, runs
 from .config import (TrainConfig, add_config_arguments, apply_presets, config_argv, config_errors, flag, make_plan,
                      plan_errors)
 from .data import resolve_data_dir
@@ -220,9 +220,6 @@ def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images
 
 def report(runs_dir: Path, name: str, fmt: str) -> str:
     """The results table of a sweep's runs, grouped by every varied field but the seed."""
-    # resnet_core/results.py (grouping runs by config, mean ± std over seeds) comes from main.
-    from . import results
-
     info = runs.read_sweep(runs_dir, name)
     if info is None:
         raise Refused(f"--report {name}: no such sweep in {runs_dir}")

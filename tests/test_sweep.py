@@ -1,6 +1,5 @@
 """Sweeps end to end through their command line, on tiny synthetic CIFAR-format data."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -11,7 +10,7 @@ import pytest
 from conftest import ROOT
 from test_train import wait_for
 
-from resnet_core import runs
+from resnet_core import results, runs
 from resnet_core.sweep import main
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
@@ -34,7 +33,7 @@ def epochs_trained(run_dir):
     return [r["epoch"] for r in runs.read_metrics(run_dir) if r["type"] == "epoch"]
 
 
-def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path):
+def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, capsys):
     result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "grid", *TINY, "--epochs", 1,
                    "--vary", "depth=8,14", "--vary", "shortcut=A,none", "--parallel", 2)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,6 +57,9 @@ def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path):
     assert [i.name for i in runs.list_sweeps(tmp_path)] == ["grid"]
     # The record is not a run: run listings skip it.
     assert len(runs.list_runs(tmp_path)) == 4
+    assert main(["--runs-dir", str(tmp_path), "--report", "grid", "--format", "csv"]) == 0
+    header, *rows = capsys.readouterr().out.strip().splitlines()
+    assert header.startswith("depth,shortcut,model,runs,") and len(rows) == 4
 
 
 @pytest.mark.parametrize("args, message", [
@@ -208,13 +210,7 @@ def test_a_running_record_of_a_dead_process_reads_crashed(tmp_path):
     assert info.state == "crashed" and not info.alive and info.counts["pending"] == 1
 
 
-# FOR THE MAIN ENGINEER: --report calls resnet_core.results.sweep_report(infos, group_by, fmt),
-# which lands with results.py on main; this test runs once that module is merged.
-@pytest.mark.skipif(importlib.util.find_spec("resnet_core.results") is None,
-                    reason="resnet_core/results.py (main) not merged into this branch yet")
 def test_report_passes_the_sweeps_runs_grouped_by_varied_fields_but_seed(tmp_path, capsys, monkeypatch):
-    from resnet_core import results
-
     record = {"format_version": 1, "name": "rep", "argv": [], "parallel": 1, "device_slots": 1, "state": "completed",
               "vary": [{"field": "depth", "values": [8]}, {"field": "seed", "values": [0]}],
               "points": [{"values": {"depth": 8, "seed": 0}, "run": None}], "pid": None, "pid_start": None}
