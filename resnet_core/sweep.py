@@ -207,6 +207,17 @@ def new_sweep(cfg: TrainConfig, typed: set[str], args: argparse.Namespace) -> di
     return record
 
 
+def refusal(argv: list[str]) -> str | None:
+    """The one line a new sweep with these arguments would be refused with, or None when it
+    would start; runs every check of the command line (it reads the dataset), writes nothing."""
+    cfg, typed, args = parse(argv)
+    try:
+        new_sweep(cfg, typed, args)
+    except Refused as e:
+        return str(e)
+    return None
+
+
 def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images: int) -> None:
     vary = {v["field"]: v["values"] for v in record["vary"]}
     sizes = " x ".join(str(len(v)) for v in vary.values())
@@ -369,10 +380,16 @@ def summary(points: list[runs.SweepPoint]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[3] for r in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[TrainConfig, set[str], argparse.Namespace]:
+    """The training options as typed (fixed for the whole grid), the fields typed, and
+    the parsed flags; a usage error exits with code 2."""
     args = build_parser().parse_args(argv)
-    typed = {name for name in FIELDS if name in vars(args) and name != "name"}
-    cfg = TrainConfig(**{name: getattr(args, name) for name in typed})
+    typed = {name for name in FIELDS if name in vars(args) and name != "name"}  # --name is the sweep's
+    return TrainConfig(**{name: getattr(args, name) for name in typed}), typed, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, typed, args = parse(argv)
     runs_dir = Path(cfg.runs_dir)
     with contextlib.ExitStack() as held:  # the claim on the sweep, released on return
         try:

@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -11,18 +10,17 @@ from conftest import ROOT
 from test_train import wait_for
 
 from resnet_core import results, runs
+from resnet_core.dashboard import launcher
 from resnet_core.sweep import main
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
 TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "1"]
 
 
-def sweep(*args, wait=True):
+def sweep(*args):
     cmd = [sys.executable, "-m", "resnet_core.sweep", *map(str, args)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if wait:
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def run_folders(runs_dir):
@@ -112,29 +110,36 @@ def test_dry_run_prints_the_grid_and_plans_and_writes_nothing(cifar_dir, tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
-def test_resume_after_sigterm_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path):
+def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path):
+    """Launched and stopped as the dashboard does it (launcher.launch_sweep, stop_sweep: SIGTERM
+    to the sweep, which forwards it to its trainers), resumed from the command line."""
     # The second point trains 8 epochs, long enough to be stopped mid-run; the others 1 and 2.
-    args = ["--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "cut", *TINY, "--subset", "0",
-            "--depth", "8", "--vary", "epochs=1,8,2", "--parallel", "1"]
-    proc = sweep(*args, wait=False)
+    args = [*TINY, "--subset", "0", "--depth", "8", "--vary", "epochs=1,8,2", "--parallel", "1"]
+    assert launcher.sweep_problem("cut", [*args, "--vary", "depth=8,21"], data_dir=cifar_dir,
+                                  runs_dir=tmp_path).startswith("--vary depth: also given as --depth")
+    assert launcher.sweep_problem("cut", args, data_dir=cifar_dir, runs_dir=tmp_path) is None
+    launched = launcher.launch_sweep("cut", args, data_dir=cifar_dir, runs_dir=tmp_path)
+    assert launched.log == tmp_path.resolve() / runs.SWEEPS_DIR / "cut.log"
 
     def second_point_training():
-        assert proc.poll() is None, proc.stdout.read()
         info = runs.read_sweep(tmp_path, "cut")
+        assert runs.pid_alive(launched.pid), launched.log.read_text()
         return (info is not None and [p.state for p in info.points] == ["completed", "running", "pending"]
                 and runs.read_metrics(info.points[1].run_dir))
 
-    try:
-        wait_for(second_point_training, what="second point training")
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, out
+    wait_for(second_point_training, what="second point training")
+    info = runs.read_sweep(tmp_path, "cut")
+    assert info.alive and info.state == "running" and info.eta_s > 0
+    with pytest.raises(ValueError, match="still running"):
+        launcher.resume_sweep("cut", runs_dir=tmp_path)
+    assert launcher.stop_sweep(info)
+    wait_for(lambda: not runs.pid_alive(launched.pid), what="the sweep to stop")
+    assert not launcher.stop_sweep(runs.read_sweep(tmp_path, "cut"))  # nothing live to signal
+    out = launched.log.read_text()
+    assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=8: stopped" in out
     info = runs.read_sweep(tmp_path, "cut")
     assert info.state == "stopped" and [p.state for p in info.points] == ["completed", "stopped", "pending"]
     assert info.points[2].run_dir is None  # never launched once the stop came
-    assert "epochs=8" in out and "stopped" in out
     first = (info.points[0].run_dir / runs.STATUS_FILE).read_bytes()
 
     result = sweep("--runs-dir", tmp_path, "--resume", "cut")
