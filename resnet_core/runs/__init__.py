@@ -99,6 +99,31 @@ trainer resumes only folders of its own version, so no folder mixes two.
     and stderr of a trainer launched by the dashboard (a refusal before the run starts
     lands there as one line).
 
+Device locks
+------------
+``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
+``.device-<device>-slot<K>.lock``): a trainer holds an exclusive flock on one slot of the
+device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement).
+
+Sweep records
+-------------
+``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it), written only
+by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
+``<name>.lock`` beside it, replaced atomically on every change: ``format_version`` (1,
+SWEEP_FORMAT_VERSION, independent of the run folders'), ``name``, ``argv`` (the trainer
+flags every run gets, data folder absolute), ``vary`` (``[{"field", "values"}]`` in grid
+order: the first field varies slowest), ``parallel`` (runs alive at once),
+``device_slots`` (each run's ``--device-slots``), ``points`` (``[{"values": {field:
+value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
+before that point's trainer starts, so a crash never loses a run), ``state``
+(``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
+``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``.
+Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
+state is that folder's. :func:`read_sweep` derives ``crashed`` for a ``running`` record
+whose process is gone, and ``unreadable`` (with ``problem``) for a record that is not
+this format; it never raises. ``<name>.log`` holds the output of a sweep the dashboard
+launched.
+
 Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
 runs that are not active, not unreadable and not read-only, once they are a minute old.
