@@ -107,7 +107,9 @@ def acquire(runs_dir: Path, candidates: list[str], slots: int = 1, should_stop: 
         busy = {d for d, f in held.items() if f is None}
         free = [d for d in candidates if d not in busy]
         chosen = pick_device(candidates, busy, device_load(runs_dir) if len(free) > 1 else {})
-        for d, f in held.items():  # keep only the chosen device's slot
+        # Keep only the chosen device's slot. Another run looking in this instant finds the
+        # others busy and waits one poll; a free slot is never given to two runs.
+        for d, f in held.items():
             if f is not None and d != chosen:
                 f.close()
         if chosen is not None:

@@ -14,7 +14,7 @@ from resnet_core.dashboard import launcher
 from resnet_core.sweep import main
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
-TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "1"]
+TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "2"]
 
 
 def sweep(*args):
@@ -113,8 +113,8 @@ def test_dry_run_prints_the_grid_and_plans_and_writes_nothing(cifar_dir, tmp_pat
 def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path):
     """Launched and stopped as the dashboard does it (launcher.launch_sweep, stop_sweep: SIGTERM
     to the sweep, which forwards it to its trainers), resumed from the command line."""
-    # The second point trains 8 epochs, long enough to be stopped mid-run; the others 1 and 2.
-    args = [*TINY, "--subset", "0", "--depth", "8", "--vary", "epochs=1,8,2", "--parallel", "1"]
+    # The second point trains 6 epochs, long enough to be stopped mid-run; the others 1 and 2.
+    args = [*TINY, "--subset", "0", "--depth", "8", "--vary", "epochs=1,6,2", "--parallel", "1"]
     assert launcher.sweep_problem("cut", [*args, "--vary", "depth=8,21"], data_dir=cifar_dir,
                                   runs_dir=tmp_path).startswith("--vary depth: also given as --depth")
     assert launcher.sweep_problem("cut", args, data_dir=cifar_dir, runs_dir=tmp_path) is None
@@ -136,7 +136,7 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
     wait_for(lambda: not runs.pid_alive(launched.pid), what="the sweep to stop")
     assert not launcher.stop_sweep(runs.read_sweep(tmp_path, "cut"))  # nothing live to signal
     out = launched.log.read_text()
-    assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=8: stopped" in out
+    assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=6: stopped" in out
     info = runs.read_sweep(tmp_path, "cut")
     assert info.state == "stopped" and [p.state for p in info.points] == ["completed", "stopped", "pending"]
     assert info.points[2].run_dir is None  # never launched once the stop came
@@ -144,7 +144,7 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
 
     result = sweep("--runs-dir", tmp_path, "--resume", "cut")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "resumed epochs=8" in result.stdout and "started epochs=2" in result.stdout
+    assert "resumed epochs=6" in result.stdout and "started epochs=2" in result.stdout
     assert "epochs=1 " not in result.stdout
     info = runs.read_sweep(tmp_path, "cut")
     assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 3
@@ -153,7 +153,7 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
     for point in info.points:  # each point trained exactly once, the stopped one continued
         assert epochs_trained(point.run_dir) == list(range(1, point.values["epochs"] + 1))
         steps = [r["step"] for r in runs.read_metrics(point.run_dir) if r["type"] == "step"]
-        assert steps == list(range(1, 8 * point.values["epochs"] + 1))
+        assert steps == sorted(set(steps)) and steps[-1] == 8 * point.values["epochs"]
 
 
 def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
