@@ -318,8 +318,8 @@ def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, run
     """Start ``python -m resnet_core.sweep ARGS --name NAME`` detached; returns at once.
 
     args: the sweep's other arguments, e.g. ``["--epochs", "10", "--vary", "depth=20,56",
-    "--vary", "shortcut=none,A", "--parallel", "2"]`` (Experiment.sweep_args gives them
-    with the name). A grid the sweep refuses ends it at once, the reason as one line in
+    "--vary", "shortcut=none,A", "--parallel", "2"]``; Experiment.sweep_args(name) may
+    be passed as it is (its --name is this one). A grid the sweep refuses ends it at once, the reason as one line in
     the log: check with :func:`sweep_problem` first.
     """
     argv = [python, "-m", runs.SWEEP_MODULE, *_sweep_args(name, args, data_dir, runs_dir)]
