@@ -7,28 +7,15 @@ import resource
 
 import torch
 
-from .config import parse_device
+from .placement import candidate_devices
 from .system import cpu_name
 
 
 def resolve_device(device: str) -> torch.device:
-    """auto picks CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
-    parse_device(device)
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("device cuda asked for, but PyTorch sees no CUDA GPU here")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device} asked for, but only {torch.cuda.device_count()} CUDA GPUs exist")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device mps asked for, but MPS is not available here")
-    return dev
+    """The first device the spec may run on (auto: CUDA, then Apple's MPS, then the CPU),
+    for a process that takes no device lock (the benchmark); an unavailable choice is an
+    error. A training run takes a free one of all candidates instead (placement.acquire)."""
+    return torch.device(candidate_devices(device)[0])
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

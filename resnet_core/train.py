@@ -54,17 +54,22 @@ class Refused(Exception):
     """Input that cannot run: one line on stderr, exit code 2, nothing written."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line, exit code 2, like every other refusal."""
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (--help lists every flag)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
+    p = Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
     add_config_arguments(p)  # every training option, from TrainConfig
     p.add_argument("--run-dir", default=None,
                    help="write into this new or empty folder instead of a fresh one under --runs-dir")
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
+    p.add_argument("--device-slots", type=int, default=1, metavar="K",
+                   help="runs that may compute on one device at once, the CPU's threads divided among them (a "
+                        "sweep's --parallel sets it; default: 1, others wait queued)")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and check everything, print the plan (last line JSON), write nothing")
     return p
@@ -284,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                     claim(run_dir, held)  # before reading it: two resumes at once never both run
                 cfg, checkpoint = check_resumable(run_dir)
             check_config(cfg)
+            if args.device_slots < 1:
+                raise Refused("--device-slots must be at least 1")
             if not args.resume:
                 run_dir = Path(args.run_dir) if args.run_dir else None
                 if run_dir is not None:
@@ -316,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
             for path in runs.remove_stale_temp_files(run_dir):
                 log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
-        return Run(cfg, plan, data, run_dir, stop, checkpoint).execute()
+        return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots).execute()
 
 
 if __name__ == "__main__":

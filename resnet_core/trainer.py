@@ -28,9 +28,12 @@ class Trainer:
 
     The benchmark times exactly this, so its numbers are the trainer's own."""
 
-    def __init__(self, cfg: TrainConfig, plan: Plan):
+    def __init__(self, cfg: TrainConfig, plan: Plan, device: torch.device | None = None):
+        """device: where to compute; a run passes the one it acquired (see placement),
+        the default is the spec's first candidate. Precision, memory format and compile
+        follow it."""
         self.cfg, self.plan = cfg, plan
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device) if device is None else device
         self.precision = resolve_precision(cfg.precision, self.device)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.device)
         self.compile = resolve_compile(cfg.compile, self.device)

@@ -9,7 +9,6 @@ predictions, checkpoints), then the final test.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import io
 import logging
 import math
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, runs
+from . import __version__, placement, runs
 from .config import Plan, TrainConfig
 from .data import Cifar10, DataError, DeviceLoader, resolve_data_dir
 from .device import device_name, peak_memory_mb
@@ -85,12 +84,13 @@ class Run:
     """One run of a :class:`Trainer` into its folder: status, metrics, evaluations, checkpoints."""
 
     def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
-                 checkpoint: dict | None = None):
+                 checkpoint: dict | None = None, device_slots: int = 1):
         self.cfg, self.plan, self.data, self.stop = cfg, plan, data, stop
-        self.trainer = Trainer(cfg, plan)  # device choices only; data and model once the device is ours
+        self.trainer: Trainer | None = None  # built on the device acquire_device takes
         self.writer = runs.RunWriter(run_dir)
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
-        self.lock_file = None  # the device lock, held from acquire_device to the process's end
+        self.device_slots = device_slots  # runs that may share one device (a sweep's --parallel on a CPU)
+        self.placement: placement.Placement | None = None  # the device lock, held to the process's end
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
         self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
 
@@ -103,33 +103,33 @@ class Run:
         return {"best_val_acc": self.best_val_acc if self.best_epoch else None, "best_epoch": self.best_epoch or None}
 
     def write_config(self, **resolved) -> None:
-        t = self.trainer
         new_record = {"run_id": self.run_dir.name, "created": time.time(), "config": dataclasses.asdict(self.cfg),
                       "versions": {"python": platform.python_version(), "torch": torch.__version__,
                                    "torchvision": _torchvision_version(), "numpy": np.__version__,
                                    "resnet_core": __version__}}
-        self.writer.write_config(new_record, device=str(t.device), device_name=device_name(t.device),
-                                 precision=t.precision, channels_last=t.channels_last, compile=t.compile, **resolved)
+        self.writer.write_config(new_record, **resolved)
 
     # -- the device queue -----------------------------------------------------------
     def acquire_device(self) -> bool:
-        """Hold the device's lock for the rest of the process; wait in state queued.
-        False if a stop was requested while waiting."""
-        path = runs.device_lock_path(self.run_dir.parent, str(self.trainer.device))
-        self.lock_file = open(path, "a+")
-        announced = False
-        while True:
-            try:
-                fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if not announced:
-                    log.info("another run holds %s; queued", self.trainer.device)
-                    self.writer.set_status(state="queued")
-                    announced = True
-                if self.stop:
-                    return False
-                time.sleep(0.5)
+        """Take a free device of the config's device spec for the rest of the process,
+        waiting in state queued while all are busy, then build the trainer on it. False if
+        a stop was requested while waiting."""
+        def queued(devices: list[str]) -> None:
+            log.info("%s busy; queued until %s frees", ", ".join(devices), "it" if len(devices) == 1 else "one")
+            self.writer.set_status(state="queued")
+
+        candidates = placement.candidate_devices(self.cfg.device)
+        self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
+                                           should_stop=lambda: bool(self.stop), on_queued=queued)
+        if self.placement is None:
+            return False
+        device = torch.device(self.placement.device)
+        if device.type == "cpu":  # runs sharing the CPU share its cores rather than oversubscribe them
+            torch.set_num_threads(placement.cpu_threads(self.device_slots))
+        t = self.trainer = Trainer(self.cfg, self.plan, device)
+        self.write_config(device=str(device), device_name=device_name(device), precision=t.precision,
+                          channels_last=t.channels_last, compile=t.compile)
+        return True
 
     # -- the main sequence ----------------------------------------------------------------
     def execute(self) -> int:

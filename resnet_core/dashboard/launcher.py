@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .. import runs
+from .. import runs, sweep
 from ..config import (
     CIFAR10_TRAIN_IMAGES,
     PAPER_RECIPE,
@@ -202,10 +202,11 @@ class Launched:
     argv: list[str]
 
 
-def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> Launched:
-    """Start the trainer in its own session with its output in run_dir/console.log."""
-    # O_NOFOLLOW: a link planted at console.log must not send the output elsewhere.
-    fd = os.open(run_dir / runs.CONSOLE_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+def _spawn(argv: list[str], log_path: Path, env: dict | None = None) -> tuple[int, int | None]:
+    """Start a trainer or sweep in its own session with its output appended to log_path;
+    returns its pid and pid_start."""
+    # O_NOFOLLOW: a link planted at the log must not send the output elsewhere.
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -215,8 +216,8 @@ def _spawn(argv: list[str], run_dir: Path, env: dict | None = None) -> Launched:
     pid_start = runs.process_start_time(proc.pid)
     # Nobody else waits for the trainer: without this it would stay a zombie (<defunct>) from
     # its exit until the dashboard's server stops.
-    threading.Thread(target=proc.wait, name=f"reap-trainer-{proc.pid}", daemon=True).start()
-    return Launched(run_dir=run_dir, pid=proc.pid, pid_start=pid_start, argv=argv)
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc.pid, pid_start
 
 
 def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
@@ -232,7 +233,7 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
     run_dir = runs.new_run_dir(runs_dir, form.run_name)
     argv = [python, "-m", module, *trainer_args(form, data_dir=Path(data_dir).resolve(), runs_dir=runs_dir,
                                                  run_dir=run_dir)]
-    return _spawn(argv, run_dir, env)
+    return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
 
 
 def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = runs.TRAINER_MODULE,
@@ -253,7 +254,7 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
             raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
         raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
     argv = [python, "-m", module, "--resume", str(run_dir)]
-    return _spawn(argv, run_dir, env)
+    return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
 
 
 def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
@@ -275,6 +276,84 @@ def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
         else:
             os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):  # gone meanwhile, or another user's trainer
+        return False
+    return True
+
+
+# --------------------------------------------------------------------- sweeps
+# A sweep (python -m resnet_core.sweep) runs detached like a trainer and starts the
+# trainers of its grid itself. The UI reads it with runs.read_sweep / runs.list_sweeps
+# (points, their runs' states, counts, ETA, whether its process is alive); these start,
+# resume and stop it. Its output goes to <runs-dir>/.sweeps/NAME.log (see sweep_log).
+
+
+@dataclass(frozen=True)
+class SweepLaunched:
+    name: str
+    log: Path  # the sweep's stdout and stderr: progress lines, a refusal, the summary
+    pid: int
+    pid_start: int | None  # as in Launched
+    argv: list[str]
+
+
+def sweep_log(runs_dir: str | os.PathLike, name: str) -> Path:
+    return runs.sweep_path(resolve_runs_dir(runs_dir).resolve(), name, ".log")
+
+
+def sweep_problem(name: str, args: list[str], *, data_dir: str | os.PathLike,
+                  runs_dir: str | os.PathLike) -> str | None:
+    """Why the sweep that launch_sweep(name, args, ...) would start is refused (the sweep's
+    own checks: the name, the grid's fields and values against the dataset), in one line;
+    None when it would start. Reads the dataset, writes nothing."""
+    return sweep.refusal(_sweep_args(name, args, data_dir, runs_dir))
+
+
+def _sweep_args(name: str, args: list[str], data_dir, runs_dir) -> list[str]:
+    return [*args, "--name", name, "--data-dir", str(Path(data_dir).resolve()),
+            "--runs-dir", str(resolve_runs_dir(runs_dir).resolve())]
+
+
+def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                 python: str = sys.executable, env: dict | None = None) -> SweepLaunched:
+    """Start ``python -m resnet_core.sweep ARGS --name NAME`` detached; returns at once.
+
+    args: the sweep's other arguments, e.g. ``["--epochs", "10", "--vary", "depth=20,56",
+    "--vary", "shortcut=none,A", "--parallel", "2"]``; Experiment.sweep_args(name) may
+    be passed as it is (its --name is this one). A grid the sweep refuses ends it at once, the reason as one line in
+    the log: check with :func:`sweep_problem` first.
+    """
+    argv = [python, "-m", runs.SWEEP_MODULE, *_sweep_args(name, args, data_dir, runs_dir)]
+    log = sweep_log(runs_dir, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return SweepLaunched(name, log, *_spawn(argv, log, env), argv)
+
+
+def resume_sweep(name: str, *, runs_dir: str | os.PathLike, python: str = sys.executable,
+                 env: dict | None = None) -> SweepLaunched:
+    """Continue a stopped or crashed sweep: its completed runs are kept, the rest resumed
+    or launched (``python -m resnet_core.sweep --resume NAME``)."""
+    runs_dir = resolve_runs_dir(runs_dir).resolve()
+    info = runs.read_sweep(runs_dir, name)
+    if info is None:
+        raise ValueError(f"there is no sweep {name!r} in {runs_dir}")
+    if info.problem is not None:
+        raise ValueError(f"sweep {name} cannot be read: {info.problem}")
+    if info.alive:
+        raise ValueError(f"sweep {name} is still running (pid {info.record['pid']})")
+    argv = [python, "-m", runs.SWEEP_MODULE, "--resume", name, "--runs-dir", str(runs_dir)]
+    return SweepLaunched(name, sweep_log(runs_dir, name), *_spawn(argv, sweep_log(runs_dir, name), env), argv)
+
+
+def stop_sweep(info: runs.SweepInfo, sig: int = signal.SIGTERM) -> bool:
+    """Ask a running sweep to stop: it signals its trainers (each saves last.pt and says
+    stopped), launches nothing more and records "stopped". Only the sweep process gets
+    the signal, and only when the record names a live one (pid and pid_start checked);
+    False, and nothing signalled, otherwise."""
+    if not info.alive:
+        return False
+    try:
+        os.kill(info.record["pid"], sig)
+    except (ProcessLookupError, PermissionError):  # gone meanwhile, or another user's sweep
         return False
     return True
 

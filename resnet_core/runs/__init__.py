@@ -20,7 +20,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     model are known (sizes, classes, model); a resume keeps the original settings:
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
     actually used, presets and block-dependent defaults already applied), ``resolved``
-    (``device``, ``device_name``, ``precision`` (of training steps; evaluation is always
+    (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
+    leaves the queue, so a queued run has none yet, a resumed one its previous session's),
+    ``device_name``, ``precision`` (of training steps; evaluation is always
     fp32), ``channels_last``, ``compile``, ``steps_per_epoch``, ``total_steps``,
     ``max_steps`` (0, or the step at which the run stops, mid-epoch if need be),
     ``train_size``, ``val_size``, ``test_size``, ``val_source`` = ``"train"`` (a split
@@ -45,7 +47,7 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``best_val_acc`` and ``best_epoch`` (null without a validation split or before the
     first epoch), ``test_acc`` (of the final weights, after the final test evaluation)
     and ``error`` (message for ``failed`` and ``diverged``, else null). ``state`` is one
-    of: ``queued`` (waiting for the device lock, see :func:`device_lock_path`),
+    of: ``queued`` (every candidate device's lock is held, see :func:`device_lock_path`),
     ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
     and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
     A reader that finds ``queued`` or ``running`` while that trainer is gone reports
@@ -97,6 +99,31 @@ trainer resumes only folders of its own version, so no folder mixes two.
     and stderr of a trainer launched by the dashboard (a refusal before the run starts
     lands there as one line).
 
+Device locks
+------------
+``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
+``.device-<device>-slot<K>.lock``): a trainer holds an exclusive flock on one slot of the
+device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement).
+
+Sweep records
+-------------
+``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it), written only
+by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
+``<name>.lock`` beside it, replaced atomically on every change: ``format_version`` (1,
+SWEEP_FORMAT_VERSION, independent of the run folders'), ``name``, ``argv`` (the trainer
+flags every run gets, data folder absolute), ``vary`` (``[{"field", "values"}]`` in grid
+order: the first field varies slowest), ``parallel`` (runs alive at once),
+``device_slots`` (each run's ``--device-slots``), ``points`` (``[{"values": {field:
+value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
+before that point's trainer starts, so a crash never loses a run), ``state``
+(``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
+``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``.
+Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
+state is that folder's. :func:`read_sweep` derives ``crashed`` for a ``running`` record
+whose process is gone, and ``unreadable`` (with ``problem``) for a record that is not
+this format; it never raises. ``<name>.log`` holds the output of a sweep the dashboard
+launched.
+
 Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
 runs that are not active, not unreadable and not read-only, once they are a minute old.
@@ -144,8 +171,21 @@ from .layout import (
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
-from .processes import pid_alive, process_start_time, trainer_alive
+from .processes import pid_alive, process_alive, process_start_time, trainer_alive
 from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
+from .sweeps import (
+    SWEEP_FORMAT_VERSION,
+    SWEEP_MODULE,
+    SWEEP_STATES,
+    SWEEPS_DIR,
+    SweepBusy,
+    SweepInfo,
+    SweepPoint,
+    claim_sweep,
+    list_sweeps,
+    read_sweep,
+    sweep_path,
+)
 from .writing import (
     EpochRow,
     RunBusy,
@@ -185,9 +225,16 @@ __all__ = [
     "STALE_TEMP_AGE_S",
     "STATES",
     "STATUS_FILE",
+    "SWEEPS_DIR",
+    "SWEEP_FORMAT_VERSION",
+    "SWEEP_MODULE",
+    "SWEEP_STATES",
     "State",
     "StatusRecord",
     "StepRow",
+    "SweepBusy",
+    "SweepInfo",
+    "SweepPoint",
     "TEMP_FILES",
     "TRAINER_MODULE",
     "TestRow",
@@ -195,23 +242,28 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "claim_run_dir",
+    "claim_sweep",
     "device_lock_path",
     "list_runs",
+    "list_sweeps",
     "load_predictions",
     "new_run_dir",
     "open_for_append",
     "open_run_file",
     "pid_alive",
+    "process_alive",
     "prediction_path",
     "process_start_time",
     "read_json",
     "read_metrics",
     "read_metrics_since",
     "read_run",
+    "read_sweep",
     "recorded_epochs",
     "remove_stale_temp_files",
     "safe_name",
     "save_predictions",
+    "sweep_path",
     "trainer_alive",
     "truncate_to_checkpoint",
 ]

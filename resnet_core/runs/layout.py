@@ -49,10 +49,12 @@ def prediction_path(run_dir: Path, split: str, epoch: int) -> Path:
     return Path(run_dir) / PREDICTIONS_DIR / f"{split}_epoch_{epoch:03d}.npz"
 
 
-def device_lock_path(runs_dir: Path, device: str) -> Path:
-    """The file a trainer holds an exclusive flock on while it uses a device.
+def device_lock_path(runs_dir: Path, device: str, slot: int = 0) -> Path:
+    """The file a trainer holds an exclusive flock on while it uses one slot of a device
+    (``cpu``, ``cuda:0``...; one slot unless a sweep runs several runs per device).
 
-    A second trainer for the same device waits on it in state ``queued``; the lock goes
-    away with the process, so a killed trainer never blocks the queue.
+    A trainer finding every slot of its candidate devices held waits in state ``queued``;
+    the lock goes away with the process, so a killed trainer never blocks the queue.
     """
-    return Path(runs_dir) / f".device-{safe_name(device.replace(':', '-'))}.lock"
+    suffix = f"-slot{slot}" if slot else ""
+    return Path(runs_dir) / f".device-{safe_name(device.replace(':', '-'))}{suffix}.lock"

@@ -81,24 +81,28 @@ def pid_alive(pid: Any) -> bool:
         return True
 
 
-def trainer_alive(status: Mapping) -> bool:
-    """True if the trainer that status.json names (``pid``, ``pid_start``) still runs.
+def process_alive(pid: Any, pid_start: Any, module: str) -> bool:
+    """True if the process a record names (pid, pid_start) still runs.
 
     The pid must be alive and not a zombie; where /proc exists, the process must also have
-    the recorded start time, or, where none is recorded (format 1), have
-    ``resnet_core.train`` on its command line. A pid the system gave to another process
-    after the trainer died therefore never makes a run look alive.
+    the recorded start time, or, where none is recorded, have ``python -m module`` on its
+    command line. A pid the system gave to another process after the recorded one died
+    therefore never makes a record look alive.
     """
-    pid = status.get("pid")
     if not pid_alive(pid):
         return False
     if not _has_proc():  # macOS: no start times to compare, but ps shows the command line
-        return TRAINER_MODULE in _ps_command(pid)
-    start = status.get("pid_start")
-    if _is_int(start):
-        return process_start_time(pid) == start
+        return module in _ps_command(pid)
+    if _is_int(pid_start):
+        return process_start_time(pid) == pid_start
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return TRAINER_MODULE.encode() in f.read()
+            return module.encode() in f.read()
     except OSError:
         return False
+
+
+def trainer_alive(status: Mapping) -> bool:
+    """True if the trainer that status.json names (``pid``, ``pid_start``; format 1 has no
+    ``pid_start``) still runs: see :func:`process_alive`."""
+    return process_alive(status.get("pid"), status.get("pid_start"), TRAINER_MODULE)

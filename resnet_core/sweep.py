@@ -1,0 +1,435 @@
+"""Train a grid of runs: ``python -m resnet_core.sweep --help``.
+
+A sweep is ordinary runs. Every combination of the ``--vary`` values is one point; each
+point is one trainer subprocess (``python -m resnet_core.train``) writing its own run
+folder, tagged ``--sweep NAME`` and named after its values. At most ``--parallel``
+trainers are alive at once, and each takes a free device itself (resnet_core.placement).
+
+This process is the one writer of the sweep's record (``<runs-dir>/.sweeps/NAME.json``,
+documented in resnet_core/runs/__init__.py). It records a point's run folder before
+starting its trainer, so ``--resume NAME`` after a stop or a crash continues exactly the
+points that did not complete, and none twice. A grid that cannot run is refused before
+anything is written: one line on stderr, exit code 2, like the trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import itertools
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import placement, results, runs
+from .config import (TrainConfig, add_config_arguments, apply_presets, config_argv, config_errors, flag, make_plan,
+                     plan_errors)
+from .data import resolve_data_dir
+from .models import model_name
+from .train import Parser, Refused, check_config, check_runs_dir, load_data
+from .training_run import StopRequested
+
+PROG = "python -m resnet_core.sweep"
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# What a grid cannot vary, and why.
+FIXED = {"name": "each run is named after its values", "sweep": "every run belongs to this sweep",
+         "runs_dir": "the sweep's record and runs live in one runs folder"}
+SWITCH_VALUES = {"auto": None, "on": True, "off": False}
+BOOL_VALUES = {"true": True, "false": False}
+POLL_S = 0.5  # how often the sweep looks at its trainers
+
+
+# --------------------------------------------------------------------- the grid
+
+def parse_value(name: str, text: str):
+    """One --vary value of field `name`, parsed by the field's type and choices."""
+    f, where = FIELDS[name], f"--vary {name.replace('_', '-')}={text}"
+    if f.type == "bool":
+        if text.lower() not in BOOL_VALUES:
+            raise Refused(f"{where}: not true or false")
+        return BOOL_VALUES[text.lower()]
+    if f.type == "bool | None":
+        if text.lower() not in SWITCH_VALUES:
+            raise Refused(f"{where}: not auto, on or off")
+        return SWITCH_VALUES[text.lower()]
+    kind = {"int": int, "float": float}.get(f.type, str)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise Refused(f"{where}: not {'a whole number' if kind is int else 'a number'}") from None
+    choices = f.metadata["choices"]
+    if choices and value not in choices:
+        raise Refused(f"{where}: not one of {', '.join(choices)}")
+    return value
+
+
+def parse_vary(items: list[str], typed: set[str]) -> dict[str, list]:
+    """--vary FIELD=V1,V2,... options as {field: values}, in the order given."""
+    vary: dict[str, list] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        name = key.strip().lstrip("-").replace("-", "_")
+        if not sep:
+            raise Refused(f"--vary {item}: expected FIELD=V1,V2,...")
+        if name not in FIELDS:
+            close = difflib.get_close_matches(name, list(FIELDS), n=1)
+            raise Refused(f"--vary {item}: no such option" + (f"; did you mean {close[0]}?" if close else ""))
+        if name in FIXED:
+            raise Refused(f"--vary {key}: cannot be varied ({FIXED[name]})")
+        if FIELDS[name].type == "list[float]":
+            raise Refused(f"--vary {key}: a list-valued option cannot be varied")
+        if name in typed:
+            raise Refused(f"--vary {key}: also given as {flag(name)}; give it one way")
+        if name in vary:
+            raise Refused(f"--vary {key} is given twice; list all its values in one")
+        tokens = [t.strip() for t in values.split(",")]
+        if not values.strip() or "" in tokens:
+            raise Refused(f"--vary {item}: {'an empty value' if values.strip() else 'no values'}")
+        parsed = [parse_value(name, t) for t in tokens]
+        for i, value in enumerate(parsed):
+            if value in parsed[:i]:  # 0.1 and 0.10 too: one run would train twice
+                raise Refused(f"--vary {key}: {tokens[i]} is given twice")
+        vary[name] = parsed
+    return vary
+
+
+def grid(vary: dict[str, list]) -> list[dict]:
+    """Every combination of the values, the first field varying slowest."""
+    return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
+
+
+def shown(name: str, value) -> str:
+    """A value of field `name` as --vary takes it."""
+    if FIELDS[name].type == "bool | None":
+        return {v: k for k, v in SWITCH_VALUES.items()}[value]
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def label(values: dict) -> str:
+    """A point for people: depth=20 shortcut=none."""
+    return " ".join(f"{k}={shown(k, v)}" for k, v in values.items())
+
+
+def run_name(sweep: str, values: dict) -> str:
+    """A readable run name from the point's values: NAME-depth20-shortcutnone-seed0."""
+    return runs.safe_name("-".join([sweep, *(f"{k.replace('_', '')}{shown(k, v)}" for k, v in values.items())]))
+
+
+def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: int) -> None:
+    """Refused naming the field and value of the first point the trainer would refuse."""
+    for values in grid(vary):
+        cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
+        problems = config_errors(cfg) or plan_errors(cfg, train_images)
+        try:
+            placement.candidate_devices(cfg.device)
+        except ValueError as e:
+            problems.setdefault("device", str(e))
+        for name, message in problems.items():
+            if name in values:
+                raise Refused(f"--vary {name.replace('_', '-')}={shown(name, values[name])}: {message}")
+            raise Refused(f"{message} (at {label(values)})")
+
+
+def devices_of(base: TrainConfig, vary: dict[str, list]) -> list[str]:
+    """Every device the grid's runs may take."""
+    specs = vary.get("device", [base.device])
+    return list(dict.fromkeys(d for spec in specs for d in placement.candidate_devices(spec)))
+
+
+# --------------------------------------------------------------------- the command line
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog=PROG, conflict_handler="resolve",
+               description="Train every combination of --vary values as its own run, a few at a time.")
+    add_config_arguments(p)  # every training option, from TrainConfig, fixed for the whole grid
+    p.add_argument("--name", default=None, help="the sweep's name (letters, digits, - _ .; needed for a new sweep)")
+    p.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,...",
+                   help="train each value of a training option (repeatable: the grid is every combination), "
+                        "e.g. --vary depth=20,32 --vary shortcut=A,none --vary seed=0,1,2; switches take "
+                        "true/false or auto/on/off")
+    p.add_argument("--parallel", type=int, default=None, metavar="K",
+                   help="runs alive at once (default: one per device the runs may take: the GPUs, else 1)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--resume", metavar="NAME", help="continue a stopped or crashed sweep: completed runs are "
+                                                       "kept, the others resumed or launched")
+    what.add_argument("--report", metavar="NAME", help="print the results table of a sweep's runs")
+    what.add_argument("--dry-run", action="store_true", help="print the grid and each run's plan, launch nothing")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="of --report (default: md)")
+    return p
+
+
+def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int, devices: int) -> dict:
+    """A new sweep's record (format: resnet_core/runs/__init__.py). Each device gets enough
+    slots for `parallel` runs spread over the `devices` the runs may take."""
+    return {"format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": argv,
+            "vary": [{"field": k, "values": v} for k, v in vary.items()], "parallel": parallel,
+            "device_slots": math.ceil(parallel / devices),
+            "points": [{"values": values, "run": None} for values in grid(vary)],
+            "state": "running", "pid": None, "pid_start": None, "created_at": time.time(), "finished_at": None}
+
+
+def new_sweep(cfg: TrainConfig, typed: set[str], args: argparse.Namespace) -> dict:
+    """The record of the sweep the command line asks for, after every check; Refused
+    when anything would fail. Writes nothing."""
+    name = args.name
+    if not name:
+        raise Refused("--name NAME is needed for a new sweep (or --resume NAME, --report NAME)")
+    if runs.safe_name(name) != name:
+        raise Refused(f"--name {name}: a sweep name may hold only letters, digits, - _ . (at most 48)")
+    if "sweep" in typed:
+        raise Refused("--sweep is set by the sweep itself; name the sweep with --name")
+    runs_dir = Path(cfg.runs_dir)
+    check_runs_dir(runs_dir)
+    if os.path.lexists(runs.sweep_path(runs_dir, name)):
+        raise Refused(f"sweep {name} already exists in {runs_dir}; --resume {name} continues it")
+    vary = parse_vary(args.vary, typed)
+    if not vary:
+        raise Refused("--vary FIELD=V1,V2,... is needed: a sweep of one run is a plain run")
+    cfg = dataclasses.replace(cfg, sweep=name)
+    check_config(cfg)
+    data = load_data(cfg)
+    check_points(cfg, typed, vary, len(data.train_labels))
+    devices = len(devices_of(cfg, vary))
+    parallel = args.parallel if args.parallel is not None else devices
+    if parallel < 1:
+        raise Refused("--parallel must be at least 1")
+    # The runs read the data this sweep checked, wherever a resume starts from.
+    cfg.data_dir = str(resolve_data_dir(cfg.data_dir).resolve())
+    record = sweep_record(name, config_argv(cfg, (typed - {"runs_dir"}) | {"data_dir"}), vary, parallel, devices)
+    if args.dry_run:
+        print_dry_run(record, cfg, typed, len(data.train_labels))
+    return record
+
+
+def refusal(argv: list[str]) -> str | None:
+    """The one line a new sweep with these arguments would be refused with, or None when it
+    would start; runs every check of the command line (it reads the dataset), writes nothing."""
+    cfg, typed, args = parse(argv)
+    try:
+        new_sweep(cfg, typed, args)
+    except Refused as e:
+        return str(e)
+    return None
+
+
+def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images: int) -> None:
+    vary = {v["field"]: v["values"] for v in record["vary"]}
+    sizes = " x ".join(str(len(v)) for v in vary.values())
+    print(f"sweep {record['name']}: {len(record['points'])} runs ({' x '.join(vary)} = {sizes}), "
+          f"at most {record['parallel']} at once")
+    for values in grid(vary):
+        cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
+        print(f"  {run_name(record['name'], values)}: {model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut "
+              f"{cfg.shortcut}) · {make_plan(cfg, train_images).describe()}")
+
+
+def report(runs_dir: Path, name: str, fmt: str) -> str:
+    """The results table of a sweep's runs, grouped by every varied field but the seed."""
+    info = runs.read_sweep(runs_dir, name)
+    if info is None:
+        raise Refused(f"--report {name}: no such sweep in {runs_dir}")
+    if info.problem:
+        raise Refused(f"--report {name}: {info.problem}")
+    return results.sweep_report(info.runs, info.group_by, fmt)
+
+
+# --------------------------------------------------------------------- running it
+
+class Sweep:
+    """The sweep process: launches, watches and resumes its points' trainers, and is the
+    one writer of the record while it holds the claim (runs.claim_sweep)."""
+
+    def __init__(self, runs_dir: Path, record: dict):
+        self.runs_dir, self.record = runs_dir.resolve(), record
+        self.name = record["name"]
+        self.stop = StopRequested()
+        self.trainers: dict[int, subprocess.Popen | None] = {}  # point -> our trainer; None: an earlier one's
+
+    def save(self, **changes) -> None:
+        self.record.update(changes)
+        runs.atomic_write_json(runs.sweep_path(self.runs_dir, self.name), self.record)
+
+    def run_dir(self, i: int) -> Path | None:
+        run = self.record["points"][i]["run"]
+        return self.runs_dir / run if run else None
+
+    def work(self) -> list[tuple[int, str]]:
+        """(point, what to do) for every point that has not finished: "launch" (never
+        started, or its trainer died before writing config.json), "resume" (stopped,
+        failed or crashed) or "wait" (still active under an earlier sweep process)."""
+        todo = []
+        for i in range(len(self.record["points"])):
+            run_dir = self.run_dir(i)
+            info = runs.read_run(run_dir) if run_dir is not None else None
+            if info is None:
+                todo.append((i, "launch"))
+            elif info.state in runs.RESUMABLE_STATES:
+                todo.append((i, "resume"))
+            elif info.is_active:
+                todo.append((i, "wait"))
+            # completed runs are kept; diverged and unreadable ones stay failures
+        return todo
+
+    def start(self, i: int, action: str) -> subprocess.Popen | None:
+        """Start point i's trainer (action as in work()); None for a run that is waited on."""
+        if action == "wait":
+            return None
+        point = self.record["points"][i]
+        if action == "resume":
+            args = ["--resume", str(self.run_dir(i))]
+        else:
+            run_dir = self.run_dir(i)
+            if run_dir is None or not _empty(run_dir):
+                run_dir = runs.new_run_dir(self.runs_dir, run_name(self.name, point["values"]))
+                point["run"] = run_dir.name
+                self.save()  # before the trainer starts: a crash never loses track of it
+            args = [*self.record["argv"], *config_argv(TrainConfig(**point["values"]), set(point["values"])),
+                    "--sweep", self.name, "--name", run_name(self.name, point["values"]),
+                    "--runs-dir", str(self.runs_dir), "--run-dir", str(run_dir)]
+        with runs.open_for_append(self.run_dir(i) / runs.CONSOLE_FILE) as console:
+            return subprocess.Popen([sys.executable, "-m", runs.TRAINER_MODULE, *args,
+                                     "--device-slots", str(self.record["device_slots"])],
+                                    stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+
+    def finished(self, i: int) -> bool:
+        proc = self.trainers[i]
+        if proc is not None:
+            return proc.poll() is not None
+        info = runs.read_run(self.run_dir(i))
+        return info is None or not info.is_active
+
+    def progress(self, event: str) -> None:
+        info = runs.read_sweep(self.runs_dir, self.name)
+        counts = ", ".join(f"{n} {c}" for c, n in info.counts.items()) if info else ""
+        print(f"[{self.name}] {event} ({counts})", flush=True)
+
+    def run(self) -> int:
+        """Run every unfinished point, at most parallel at once; the exit code."""
+        self.stop.install()
+        self.save(state="running", pid=os.getpid(), pid_start=runs.process_start_time(os.getpid()),
+                  finished_at=None)
+        todo = self.work()
+        points = self.record["points"]
+        forwarded = False
+        while todo or self.trainers:
+            if self.stop and not forwarded:  # launch nothing more; ours finish their step and save last.pt
+                todo.clear()
+                for proc in self.trainers.values():
+                    if proc is not None:
+                        proc.send_signal(signal.SIGTERM)
+                self.trainers = {i: p for i, p in self.trainers.items() if p is not None}
+                forwarded = True
+            while todo and len(self.trainers) < self.record["parallel"]:
+                i, action = todo.pop(0)
+                self.trainers[i] = self.start(i, action)
+                verb = {"launch": "started", "resume": "resumed", "wait": "waiting for"}[action]
+                self.progress(f"{verb} {label(points[i]['values'])} in {points[i]['run']}")
+            for i in [i for i in self.trainers if self.finished(i)]:
+                del self.trainers[i]
+                self.progress(f"{label(points[i]['values'])}: {point_state(self.run_dir(i))}")
+            time.sleep(POLL_S)
+        return self.finish()
+
+    def finish(self) -> int:
+        info = runs.read_sweep(self.runs_dir, self.name)
+        failed = [p for p in info.points if p.state != "completed"]
+        state = "stopped" if self.stop else ("failed" if failed else "completed")
+        self.save(state=state, finished_at=time.time())
+        if failed:
+            print(summary(failed), flush=True)
+        print(f"[{self.name}] {state}: {info.counts['done']} of {len(info.points)} runs completed", flush=True)
+        if self.stop:
+            return 128 + self.stop.signal
+        return 1 if failed else 0
+
+
+def _empty(run_dir: Path) -> bool:
+    """A folder a trainer may start in with --run-dir: nothing but its console.log."""
+    return run_dir.is_dir() and all(p.name == runs.CONSOLE_FILE for p in run_dir.iterdir())
+
+
+def point_state(run_dir: Path | None) -> str:
+    info = runs.read_run(run_dir) if run_dir is not None else None
+    return info.state if info is not None else "failed to start"
+
+
+def point_error(point: runs.SweepPoint) -> str:
+    """Why a point did not complete, in one line."""
+    if point.run is not None:
+        return str(point.run.problem or point.run.status.get("error") or "")
+    if point.run_dir is None:
+        return "not launched"
+    try:  # the trainer refused, or died, before writing config.json: its last words
+        lines = (point.run_dir / runs.CONSOLE_FILE).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return "failed to start" + (f": {lines[-1]}" if lines else "")
+
+
+def summary(points: list[runs.SweepPoint]) -> str:
+    """A table of the points that did not complete: point, run, state, error."""
+    rows = [("point", "run", "state", "error")]
+    rows += [(label(p.values), p.run_dir.name if p.run_dir else "-", p.state, point_error(p)) for p in points]
+    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[3] for r in rows)
+
+
+def parse(argv: list[str] | None) -> tuple[TrainConfig, set[str], argparse.Namespace]:
+    """The training options as typed (fixed for the whole grid), the fields typed, and
+    the parsed flags; a usage error exits with code 2."""
+    args = build_parser().parse_args(argv)
+    typed = {name for name in FIELDS if name in vars(args) and name != "name"}  # --name is the sweep's
+    return TrainConfig(**{name: getattr(args, name) for name in typed}), typed, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, typed, args = parse(argv)
+    runs_dir = Path(cfg.runs_dir)
+    with contextlib.ExitStack() as held:  # the claim on the sweep, released on return
+        try:
+            record = prepare(cfg, typed, args, held)
+        except (Refused, runs.SweepBusy) as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            return 2
+        if record is None:  # a report or a dry run: done
+            return 0
+        return Sweep(runs_dir, record).run()
+
+
+def prepare(cfg: TrainConfig, typed: set[str], args: argparse.Namespace, held: contextlib.ExitStack) -> dict | None:
+    """The record of the sweep to run, claimed until held closes; None after --report or
+    --dry-run, which print and run nothing. Refused for anything that cannot run."""
+    runs_dir = Path(cfg.runs_dir)
+    if args.resume or args.report:
+        extra = sorted(flag(n) for n in typed - {"runs_dir"}) + (["--vary"] if args.vary else [])
+        if extra or args.name:
+            raise Refused(f"{'--resume' if args.resume else '--report'} takes only --runs-dir (the record "
+                          f"holds the rest), not {', '.join(extra or ['--name'])}")
+    if args.report:
+        print(report(runs_dir, args.report, args.format))
+        return None
+    if args.resume:
+        if runs.read_sweep(runs_dir, args.resume) is None:  # checked first: a claim creates files
+            raise Refused(f"--resume {args.resume}: no such sweep in {runs_dir}")
+        held.callback(os.close, runs.claim_sweep(runs_dir, args.resume))
+        info = runs.read_sweep(runs_dir, args.resume)  # reread under the claim: a sweep that just ended wrote last
+        if info.problem:
+            raise Refused(f"--resume {args.resume}: {info.problem}")
+        return info.record
+    record = new_sweep(cfg, typed, args)
+    if args.dry_run:
+        return None
+    held.callback(os.close, runs.claim_sweep(runs_dir, record["name"]))
+    if runs.sweep_path(runs_dir, record["name"]).exists():  # created since new_sweep looked
+        raise Refused(f"sweep {record['name']} already exists in {runs_dir}; --resume {record['name']} continues it")
+    return record
+
+
+if __name__ == "__main__":
+    sys.exit(main())

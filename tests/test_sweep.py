@@ -1,0 +1,228 @@
+"""Sweeps end to end through their command line, on tiny synthetic CIFAR-format data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from test_train import wait_for
+
+from resnet_core import results, runs
+from resnet_core.dashboard import launcher
+from resnet_core.sweep import main
+
+# Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
+TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "2"]
+
+
+def sweep(*args):
+    cmd = [sys.executable, "-m", "resnet_core.sweep", *map(str, args)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def run_folders(runs_dir):
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def epochs_trained(run_dir):
+    return [r["epoch"] for r in runs.read_metrics(run_dir) if r["type"] == "epoch"]
+
+
+def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, capsys):
+    result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "grid", *TINY, "--epochs", 1,
+                   "--vary", "depth=8,14", "--vary", "shortcut=A,none", "--parallel", 2)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "grid] completed: 4 of 4 runs completed" in result.stdout
+    assert "started depth=8 shortcut=none" in result.stdout
+
+    info = runs.read_sweep(tmp_path, "grid")
+    assert info.state == "completed" and not info.alive and info.problem is None
+    assert info.counts == {"done": 4, "running": 0, "queued": 0, "pending": 0, "failed": 0}
+    assert info.vary == {"depth": [8, 14], "shortcut": ["A", "none"]} and info.group_by == ["depth", "shortcut"]
+    assert info.eta_s == 0 and info.record["parallel"] == 2 and info.record["finished_at"]
+    assert [p.values for p in info.points] == [{"depth": 8, "shortcut": "A"}, {"depth": 8, "shortcut": "none"},
+                                               {"depth": 14, "shortcut": "A"}, {"depth": 14, "shortcut": "none"}]
+    assert sorted(p.run_dir for p in info.points) == run_folders(tmp_path)
+    for point in info.points:
+        cfg = point.run.train_config
+        assert cfg["sweep"] == "grid" and {k: cfg[k] for k in point.values} == point.values
+        assert cfg["name"] == f"grid-depth{cfg['depth']}-shortcut{cfg['shortcut']}"
+        assert point.run.resolved["device"] == "cpu" and point.state == "completed"
+    assert {p.run.model_name for p in info.points} == {"ResNet-8", "plain-8", "ResNet-14", "plain-14"}
+    assert [i.name for i in runs.list_sweeps(tmp_path)] == ["grid"]
+    # The record is not a run: run listings skip it.
+    assert len(runs.list_runs(tmp_path)) == 4
+    assert main(["--runs-dir", str(tmp_path), "--report", "grid", "--format", "csv"]) == 0
+    header, *rows = capsys.readouterr().out.strip().splitlines()
+    assert header.startswith("depth,shortcut,model,runs,") and len(rows) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--vary", "dept=8,14"], "--vary dept=8,14: no such option; did you mean depth?"),
+    (["--vary", "depth=8,21"], "--vary depth=21: depth 21 is not 6n+2 for basic blocks"),
+    (["--vary", "depth="], "--vary depth=: no values"),
+    (["--vary", "depth=8,,14"], "an empty value"),
+    (["--vary", "depth=8,8"], "--vary depth: 8 is given twice"),
+    (["--depth", "8", "--vary", "depth=8,14"], "--vary depth: also given as --depth"),
+    (["--vary", "depth=8", "--vary", "depth=14"], "--vary depth is given twice"),
+    (["--vary", "shortcut=A,D"], "--vary shortcut=D: not one of"),
+    (["--vary", "compile=maybe"], "not auto, on or off"),
+    (["--vary", "milestones=1,2"], "list-valued"),
+    (["--vary", "name=a,b"], "cannot be varied"),
+    (["--vary", "max-steps=0,100"], "--vary max-steps=100: max steps 100 is more than 1 epochs of 2 steps"),
+    (["--vary", "device=cpu,cuda:3"], "--vary device=cuda:3"),
+    (["--vary", "seed=0,1", "--name", "a/b"], "a sweep name may hold only"),
+    (["--vary", "seed=0,1", "--name", ""], "--name NAME is needed"),
+])
+def test_a_bad_grid_is_one_line_exit_2_and_writes_nothing(cifar_dir, tmp_path, capsys, args, message):
+    base = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--name", "bad", *TINY,
+            "--epochs", "1"]
+    assert main(base + args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_taken_name_is_refused_and_resume_needs_a_sweep(cifar_dir, tmp_path, capsys):
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    (tmp_path / runs.SWEEPS_DIR / "taken.json").write_text("{}")
+    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--name", "taken", "--vary",
+                 "seed=0,1"]) == 2
+    assert "sweep taken already exists" in capsys.readouterr().err
+    assert main(["--runs-dir", str(tmp_path), "--resume", "nothing"]) == 2
+    assert "no such sweep" in capsys.readouterr().err
+    assert main(["--runs-dir", str(tmp_path), "--resume", "taken", "--depth", "8"]) == 2
+    assert "takes only --runs-dir" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / runs.SWEEPS_DIR).iterdir()) == ["taken.json"]
+
+
+def test_dry_run_prints_the_grid_and_plans_and_writes_nothing(cifar_dir, tmp_path, capsys):
+    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--name", "dry", *TINY,
+                 "--epochs", "1", "--vary", "depth=8,20", "--vary", "compile=auto,off", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "sweep dry: 4 runs (depth x compile = 2 x 2), at most 1 at once"
+    assert [line.split(":")[0].strip() for line in out[1:]] == [
+        "dry-depth8-compileauto", "dry-depth8-compileoff", "dry-depth20-compileauto", "dry-depth20-compileoff"]
+    assert "ResNet-20 (basic, shortcut A) · 100 training images" in out[3]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path):
+    """Launched and stopped as the dashboard does it (launcher.launch_sweep, stop_sweep: SIGTERM
+    to the sweep, which forwards it to its trainers), resumed from the command line."""
+    # The second point trains 6 epochs, long enough to be stopped mid-run; the others 1 and 2.
+    args = [*TINY, "--subset", "0", "--depth", "8", "--vary", "epochs=1,6,2", "--parallel", "1"]
+    assert launcher.sweep_problem("cut", [*args, "--vary", "depth=8,21"], data_dir=cifar_dir,
+                                  runs_dir=tmp_path).startswith("--vary depth: also given as --depth")
+    assert launcher.sweep_problem("cut", args, data_dir=cifar_dir, runs_dir=tmp_path) is None
+    launched = launcher.launch_sweep("cut", args, data_dir=cifar_dir, runs_dir=tmp_path)
+    assert launched.log == tmp_path.resolve() / runs.SWEEPS_DIR / "cut.log"
+
+    def second_point_training():
+        info = runs.read_sweep(tmp_path, "cut")
+        assert runs.pid_alive(launched.pid), launched.log.read_text()
+        return (info is not None and [p.state for p in info.points] == ["completed", "running", "pending"]
+                and runs.read_metrics(info.points[1].run_dir))
+
+    wait_for(second_point_training, what="second point training")
+    info = runs.read_sweep(tmp_path, "cut")
+    assert info.alive and info.state == "running" and info.eta_s > 0
+    with pytest.raises(ValueError, match="still running"):
+        launcher.resume_sweep("cut", runs_dir=tmp_path)
+    assert launcher.stop_sweep(info)
+    wait_for(lambda: not runs.pid_alive(launched.pid), what="the sweep to stop")
+    assert not launcher.stop_sweep(runs.read_sweep(tmp_path, "cut"))  # nothing live to signal
+    out = launched.log.read_text()
+    assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=6: stopped" in out
+    info = runs.read_sweep(tmp_path, "cut")
+    assert info.state == "stopped" and [p.state for p in info.points] == ["completed", "stopped", "pending"]
+    assert info.points[2].run_dir is None  # never launched once the stop came
+    first = (info.points[0].run_dir / runs.STATUS_FILE).read_bytes()
+
+    result = sweep("--runs-dir", tmp_path, "--resume", "cut")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resumed epochs=6" in result.stdout and "started epochs=2" in result.stdout
+    assert "epochs=1 " not in result.stdout
+    info = runs.read_sweep(tmp_path, "cut")
+    assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 3
+    assert len(run_folders(tmp_path)) == 3
+    assert (info.points[0].run_dir / runs.STATUS_FILE).read_bytes() == first  # untouched
+    for point in info.points:  # each point trained exactly once, the stopped one continued
+        assert epochs_trained(point.run_dir) == list(range(1, point.values["epochs"] + 1))
+        steps = [r["step"] for r in runs.read_metrics(point.run_dir) if r["type"] == "step"]
+        assert steps == sorted(set(steps)) and steps[-1] == 8 * point.values["epochs"]
+
+
+def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
+    result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "boom", *TINY, "--epochs", 1,
+                   "--depth", 8, "--vary", "lr=0.1,1e30", "--parallel", 2)
+    assert result.returncode == 1
+    assert "point" in result.stdout and "state" in result.stdout and "error" in result.stdout
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("lr=1e+30")]
+    assert "diverged" in line and "loss became" in line
+    info = runs.read_sweep(tmp_path, "boom")
+    assert info.state == "failed" and info.counts["done"] == 1 and info.counts["failed"] == 1
+    # A diverged point is kept as a failure: a resume has nothing to run again.
+    again = sweep("--runs-dir", tmp_path, "--resume", "boom")
+    assert again.returncode == 1 and "started" not in again.stdout and "resumed" not in again.stdout
+    assert len(run_folders(tmp_path)) == 2
+
+
+def test_a_second_process_for_one_sweep_is_refused(tmp_path, capsys):
+    record = {"format_version": 1, "name": "busy", "argv": [], "vary": [], "parallel": 1, "device_slots": 1,
+              "points": [], "state": "stopped", "pid": None, "pid_start": None}
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    runs.sweep_path(tmp_path, "busy").write_text(json.dumps(record))
+    fd = runs.claim_sweep(tmp_path, "busy")
+    try:
+        assert main(["--runs-dir", str(tmp_path), "--resume", "busy"]) == 2
+        assert "being run by another sweep process" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\xff\xfe", "not UTF-8"),
+    (b"[1, 2]", "holds a list"),
+    (b'{"format_version": 1, "name": "bad", "state": "running", "parallel": 1, "vary": [], "points": 3}',
+     "points is a number"),
+    (b'{"format_version": 1, "name": "bad", "state": "running", "parallel": 1, "vary": [], '
+     b'"points": [{"values": {}, "run": "../elsewhere"}]}', "is not a run folder name"),
+    (b'{"format_version": 1, "name": "bad", "state": "sleeping", "parallel": 1, "vary": [], "points": []}',
+     "is not a sweep state"),
+])
+def test_reading_a_bad_record_never_raises(tmp_path, content, problem):
+    assert runs.read_sweep(tmp_path, "bad") is None
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    runs.sweep_path(tmp_path, "bad").write_bytes(content)
+    info = runs.read_sweep(tmp_path, "bad")
+    assert info.state == "unreadable" and problem in info.problem and not info.alive
+    assert info.counts["done"] == 0 and info.eta_s is None
+    assert [i.name for i in runs.list_sweeps(tmp_path)] == ["bad"]
+    assert runs.read_sweep(tmp_path, "../bad") is None
+
+
+def test_a_running_record_of_a_dead_process_reads_crashed(tmp_path):
+    record = {"format_version": 1, "name": "gone", "argv": [], "vary": [{"field": "seed", "values": [0]}],
+              "parallel": 1, "device_slots": 1, "points": [{"values": {"seed": 0}, "run": None}],
+              "state": "running", "pid": 2 ** 31 - 1, "pid_start": 1}
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    runs.sweep_path(tmp_path, "gone").write_text(json.dumps(record))
+    info = runs.read_sweep(tmp_path, "gone")
+    assert info.state == "crashed" and not info.alive and info.counts["pending"] == 1
+
+
+def test_report_passes_the_sweeps_runs_grouped_by_varied_fields_but_seed(tmp_path, capsys, monkeypatch):
+    record = {"format_version": 1, "name": "rep", "argv": [], "parallel": 1, "device_slots": 1, "state": "completed",
+              "vary": [{"field": "depth", "values": [8]}, {"field": "seed", "values": [0]}],
+              "points": [{"values": {"depth": 8, "seed": 0}, "run": None}], "pid": None, "pid_start": None}
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    runs.sweep_path(tmp_path, "rep").write_text(json.dumps(record))
+    calls = []
+    monkeypatch.setattr(results, "sweep_report", lambda infos, group_by, fmt: calls.append((infos, group_by, fmt))
+                        or "TABLE")
+    assert main(["--runs-dir", str(tmp_path), "--report", "rep", "--format", "csv"]) == 0
+    assert capsys.readouterr().out == "TABLE\n" and calls == [([], ["depth"], "csv")]
