@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+import time
+
 from app_pages import common
-from resnet_core import data, runs
-from resnet_core.dashboard import evaluation, formatting, monitor
+from resnet_core import data, placement, runs
+from resnet_core.dashboard import evaluation, experiments, formatting, launcher, monitor
 
 
 def _device() -> None:
@@ -98,6 +100,77 @@ def _run_card(info: runs.RunInfo) -> None:
                          query_params={"run": info.run_id})
 
 
+@st.cache_resource(show_spinner=False)
+def _measured_speeds() -> dict:
+    """Training speeds measured on this machine, shared by all sessions: speed_key -> images/s."""
+    return {}
+
+
+def _estimate(configs) -> None:
+    """Measure each distinct network's speed here (a few real steps each), with progress."""
+    bar = st.progress(0.0, text="measuring…")
+
+    def report(done: int, total: int, key: tuple) -> None:
+        bar.progress(done / total, text=f"measuring {key[0]}-layer {key[1]} networks ({done + 1} of {total})…")
+
+    missing = [c for c in configs if experiments.speed_key(c) not in _measured_speeds()]
+    try:
+        _measured_speeds().update(experiments.measure_speeds(missing, common.data_dir(), report))
+    except (RuntimeError, OSError, ValueError) as e:
+        st.session_state["exp_msg"] = ("error", f"Could not measure the speed here: {e}")
+    bar.empty()
+
+
+def _launch(exp: experiments.Experiment, parallel: int) -> None:
+    name = f"{exp.key}-{time.strftime('%Y%m%d-%H%M%S')}"
+    args = exp.sweep_args(parallel)
+    try:
+        problem = launcher.sweep_problem(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+        if problem is None:
+            launcher.launch_sweep(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+    except OSError as e:
+        problem = str(e)
+    st.session_state["exp_msg"] = ("error", f"Not launched: {problem}") if problem else (
+        "success", f"Launched sweep {name}: follow it on the Train page, compare its runs on Compare.")
+
+
+def _reproduce() -> None:
+    """The paper's degradation experiment as one sweep, with its time here shown first."""
+    st.subheader("Reproduce the paper")
+    by_key = {e.key: e for e in experiments.EXPERIMENTS}
+    key = st.segmented_control("Experiment", list(by_key), format_func=lambda k: by_key[k].title,
+                               key="exp_pick", default=experiments.EXPERIMENTS[0].key, required=True)
+    exp = by_key[key]
+    st.caption(exp.description)
+    configs = exp.configs()
+    parallel = len(placement.candidate_devices("auto"))
+    speeds = _measured_speeds()
+    device = common.system_info().primary.name
+    if not data.dataset_present(common.data_dir()):
+        st.caption("Download CIFAR-10 (above) first: the estimate trains a few real steps.")
+        return
+    known = all(experiments.speed_key(c) in speeds for c in configs)
+    if known:
+        total = experiments.experiment_seconds(configs, speeds, parallel)
+        each = ", ".join(f"{c.depth}-layer "
+                         + formatting.format_duration(experiments.run_seconds(c, speeds[experiments.speed_key(c)]))
+                         for c in configs[::2])
+        st.markdown(f"**About {formatting.format_duration(total)}** on {formatting.md_escape(device)} for "
+                    f"{len(configs)} runs, {parallel} at a time (each: {each}; a plain network takes as long as "
+                    f"its residual twin). Measured from a few training steps here.")
+    c1, c2 = st.columns(2)
+    if c1.button("Estimate the time here", icon=":material/timer:", key="exp_estimate", disabled=known,
+                 help="trains a few steps of each network on this device"):
+        _estimate(configs)
+        st.rerun()
+    c2.button("Launch the sweep", icon=":material/rocket_launch:", key="exp_launch", type="primary",
+              on_click=_launch, args=(exp, parallel), disabled=not known,
+              help=None if known else "estimate the time first")
+    msg = st.session_state.pop("exp_msg", None)
+    if msg:
+        (st.error if msg[0] == "error" else st.success)(msg[1])
+
+
 def _latest_runs() -> None:
     st.subheader("Latest runs")
     all_runs = runs.list_runs(common.runs_dir())
@@ -123,5 +196,6 @@ with left:
     _device()
 with right:
     _dataset()
+_reproduce()
 _latest_runs()
 st.caption(common.env_summary())

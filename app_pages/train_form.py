@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, sweep_form
 from resnet_core import data, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.dashboard import formatting, launcher
@@ -212,7 +212,7 @@ def _system_fields(errors: dict[str, str]) -> None:
         common.field_error(errors, "compile")
 
 
-def _fields(errors: dict[str, str], preset: bool) -> None:
+def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) -> None:
     """The form's widgets, the launch button and the launch's outcome."""
     st.toggle("Paper preset (He et al. 2016)", key=K + "preset_paper", persist_state="session",
               on_change=_on_preset_change,
@@ -229,6 +229,7 @@ def _fields(errors: dict[str, str], preset: bool) -> None:
     msg = st.session_state.pop("train_launch_msg", None)
     if msg:
         (st.error if msg[0] == "error" else st.success)(msg[1])
+    sweep_form.render(values, bool(errors))
 
 
 def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
@@ -276,7 +277,7 @@ def render() -> None:
     errors = _validate(values)
     preset = bool(st.session_state[K + "preset_paper"])
     with form_col:
-        _fields(errors, preset)
+        _fields(errors, preset, values)
     with summary_col:
         _model_summary(values, errors)
         _device_notes()

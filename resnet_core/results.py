@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from . import runs
 from .config import PAPER_RECIPE
 from .dashboard.evaluation import evaluation_labels
+from .dashboard.formatting import format_duration
 from .dashboard.monitor import compute_progress
 from .models import describe_model, paper_result, shortcut_label
 
@@ -237,19 +238,11 @@ def table_rows(groups: Sequence[ResultGroup]) -> list[dict]:
             "test error %": mean_std_text(*g.test_error), "best val error %": mean_std_text(*g.val_error),
             "params": f"{g.params:,}" if g.params is not None else "—",
             "MACs": f"{g.macs:,}" if g.macs is not None else "—",
-            "time": _duration(g.seconds), "images/s": f"{g.images_per_s:,.0f}" if g.images_per_s else "—",
+            "time": format_duration(g.seconds), "images/s": f"{g.images_per_s:,.0f}" if g.images_per_s else "—",
             "paper test error %": f"{g.paper_error:.2f}" if g.paper_error is not None else "—",
             **({"unfinished": g.unfinished} if any(x.unfinished for x in groups) else {}),
         })
     return rows
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    minutes, s = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {s:02d}s" if minutes else f"{s}s")
 
 
 def markdown_table(rows: Sequence[dict]) -> str:

@@ -19,8 +19,8 @@ def test_the_degradation_experiment_is_plain_and_residual_20_and_56_with_the_pap
     assert [(c.depth, c.shortcut, c.max_steps, c.val_size, c.preset) for c in configs] == [
         (20, "none", 64_000, 0, "paper"), (20, "A", 64_000, 0, "paper"),
         (56, "none", 64_000, 0, "paper"), (56, "A", 64_000, 0, "paper")]
-    assert DEGRADATION.sweep_args("deg") == ["--preset", "paper", "--vary", "depth=20,56",
-                                             "--vary", "shortcut=none,A", "--name", "deg"]
+    assert DEGRADATION.sweep_args(2) == ["--preset", "paper", "--vary", "depth=20,56",
+                                         "--vary", "shortcut=none,A", "--parallel", "2"]
     short = DEGRADATION_SHORT.configs()
     assert {(c.subset, c.epochs, c.val_size) for c in short} == {(10_000, 10, 0)}
 

@@ -425,3 +425,19 @@ def test_stop_signals_only_the_trainer_of_a_pipeline_it_does_not_lead(tmp_path, 
     assert stopped.state == "stopped" and stopped.can_resume
     assert shell.wait(timeout=60) == 0  # the shell and cat were not signalled
     assert "stopped at epoch" in out.read_text()  # cat passed the trainer's output on to the end
+
+
+def test_sweep_args_take_the_forms_fields_but_the_varied_ones_and_the_run_name():
+    from resnet_core.dashboard.launcher import parse_vary_text, sweep_args
+
+    form = TrainForm(depth=20, epochs=3, seed=5, name="mine", device="cpu")
+    args = sweep_args(form, {"depth": [20, 56], "seed": ["0", "1"]}, parallel=2)
+    assert "--name" not in args and "--seed" not in args and args.count("--depth") == 0
+    assert args[-6:] == ["--vary", "depth=20,56", "--vary", "seed=0,1", "--parallel", "2"]
+    assert args[args.index("--epochs") + 1] == "3" and args[args.index("--device") + 1] == "cpu"
+    assert parse_vary_text("lr=0.1, 0.05; weight-decay=1e-4,5e-4\nmomentum=0.9") == {
+        "lr": ["0.1", "0.05"], "weight_decay": ["1e-4", "5e-4"], "momentum": ["0.9"]}
+    assert parse_vary_text("  ;  ") == {}
+    for bad in ("lr", "lr=", "=0.1", "lr=,"):
+        with pytest.raises(ValueError, match="field=value1,value2"):
+            parse_vary_text(bad)

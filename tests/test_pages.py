@@ -628,6 +628,108 @@ def test_compare_picks_a_whole_sweep_and_tabulates_its_results(folders):
     assert "Pick runs (or a sweep) to compare." in texts(at)
 
 
+# ----------------------------------------------------------------------------- sweeps
+
+def _tiny_form(at: AppTest) -> None:
+    at.selectbox(key="tf_depth").set_value(8)
+    at.number_input(key="tf_epochs").set_value(1)
+    at.number_input(key="tf_batch_size").set_value(32)
+    at.number_input(key="tf_val_size").set_value(50)
+    at.number_input(key="tf_subset").set_value(64)
+    at.selectbox(key="tf_device").set_value("cpu")
+
+
+def test_a_sweep_from_the_train_form_trains_its_grid_and_shows_its_progress(folders):
+    at = open_page(TRAIN)
+    _tiny_form(at)
+    at.multiselect(key="sw_shortcut").set_value(["A", "none"])
+    at.text_input(key="sw_name").set_value("grid")
+    at.number_input(key="sw_parallel").set_value(2)
+    at.run()
+    at.button(key="sweep_launch").click().run()
+    assert not at.exception and "Launched sweep grid" in texts(at)
+    deadline = time.time() + 120
+    while time.time() < deadline and getattr(runs.read_sweep(folders, "grid"), "state", None) != "completed":
+        time.sleep(0.3)
+    info = runs.read_sweep(folders, "grid")
+    assert info.state == "completed", (folders / runs.SWEEPS_DIR / "grid.log").read_text()
+    assert sorted(r.model_name for r in info.runs) == ["ResNet-8", "plain-8"]
+    assert {r.train_config["sweep"] for r in info.runs} == {"grid"}
+    at.run()
+    page = texts(at)
+    assert "2 of 2 done" in page and "0 failed" in page and "Stop sweep" not in page
+    links = {link.proto.label: link.proto.page for link in at.get("page_link")}
+    assert "Compare" in links
+
+
+def test_a_sweep_the_sweep_refuses_says_why_and_starts_nothing(folders):
+    at = open_page(TRAIN)
+    at.button(key="sweep_launch").click().run()
+    assert "Pick at least one field to vary." in texts(at)
+    at.text_input(key="sw_more").set_value("lr").run()
+    at.button(key="sweep_launch").click().run()
+    assert "More fields to vary: 'lr': write field=value1,value2" in texts(at)
+    at.text_input(key="sw_more").set_value("").run()
+    at.text_input(key="sw_seeds").set_value("0,0")
+    at.text_input(key="sw_name").set_value("dup").run()
+    at.button(key="sweep_launch").click().run()
+    assert "Not launched: --vary seed" in texts(at) and "twice" in texts(at)
+    assert not (folders / runs.SWEEPS_DIR / "dup.json").exists()
+    assert runs.list_runs(folders) == []
+
+
+def _sweep_record(folders: Path, name: str, pid: int, points: list[dict]) -> None:
+    runs.atomic_write_json(runs.sweep_path(folders, name), {
+        "format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": [],
+        "vary": [{"field": "depth", "values": [p["values"]["depth"] for p in points]}], "parallel": 1,
+        "device_slots": 1, "points": points, "state": "running", "pid": pid, "pid_start": runs.process_start_time(pid),
+        "created_at": time.time(), "finished_at": None})
+
+
+def test_a_running_sweep_shows_failures_and_stops_in_one_click(folders, sleeper):
+    failed = make_run(folders, "bad", state="failed", error="CUDA out of memory", depth=56)
+    done = make_run(folders, "good")
+    (folders / runs.SWEEPS_DIR).mkdir()
+    _sweep_record(folders, "live", sleeper.pid, [{"values": {"depth": 20}, "run": done.name},
+                                                 {"values": {"depth": 56}, "run": failed.name},
+                                                 {"values": {"depth": 110}, "run": None}])
+    at = open_page(TRAIN)
+    page = texts(at)
+    assert "1 of 3 done" in page and "1 not started · 1 failed" in page
+    assert "**depth\\=56** · failed: CUDA out of memory" in page  # markdown-escaped
+    at.button(key="sweep_stop_live").click().run()
+    sleeper.wait(timeout=5)  # the stand-in sweep process got SIGTERM
+    assert "Stopping sweep live" in texts(at)
+    at.run()
+    # Its process gone while the record says running: crashed, and it may be resumed.
+    assert "crashed" in texts(at) and "Resume sweep" in [b.label for b in at.button]
+
+
+def test_home_estimates_the_degradation_experiment_here_before_it_launches(folders, monkeypatch):
+    from resnet_core.dashboard import experiments, launcher
+
+    measured = []
+    monkeypatch.setattr(experiments, "measure_speed", lambda cfg, data_dir: measured.append(cfg.depth) or 100.0)
+    at = open_page(HOME)
+    assert at.button(key="exp_launch").disabled
+    at.button(key="exp_estimate").click().run()
+    assert not at.exception and sorted(measured) == [20, 56]  # plain networks share their twin's speed
+    seconds = experiments.experiment_seconds(experiments.DEGRADATION_SHORT.configs(),
+                                             dict.fromkeys(map(experiments.speed_key,
+                                                               experiments.DEGRADATION_SHORT.configs()), 100.0))
+    assert f"About {formatting.format_duration(seconds)}" in texts(at)
+    # The synthetic data set holds 500 images: the sweep's own check refuses the 10,000-image subset.
+    at.button(key="exp_launch").click().run()
+    assert "Not launched: --vary" in texts(at) or "Not launched: subset 10,000" in texts(at)
+    launched = []
+    monkeypatch.setattr(launcher, "sweep_problem", lambda *a, **k: None)
+    monkeypatch.setattr(launcher, "launch_sweep", lambda name, args, **k: launched.append((name, args)))
+    at.button(key="exp_launch").click().run()
+    assert launched[0][0].startswith("degradation-short-")
+    assert launched[0][1] == experiments.DEGRADATION_SHORT.sweep_args(1)
+    assert "Launched sweep degradation-short-" in texts(at)
+
+
 # ----------------------------------------------------------------------------- bad run folders
 
 HOSTILE_ERROR = ":red[boom] <b>bold</b> :material/delete: **loud** [link](https://example.com)"

@@ -49,10 +49,11 @@ class Experiment:
             out.append(apply_presets(cfg, typed, train_set_images))
         return out
 
-    def sweep_args(self, name: str) -> list[str]:
-        """The arguments of ``python -m resnet_core.sweep`` that launch this experiment."""
+    def sweep_args(self, parallel: int = 1) -> list[str]:
+        """The arguments of ``python -m resnet_core.sweep`` that launch this experiment (its
+        --name aside: see launcher.launch_sweep)."""
         vary = [a for k, values in self.vary.items() for a in ("--vary", f"{k}={','.join(map(str, values))}")]
-        return [*self.flags, *vary, "--name", name]
+        return [*self.flags, *vary, "--parallel", str(parallel)]
 
 
 _DEGRADATION_TEXT = ("Plain networks get worse as they get deeper, residual networks better: plain-20 and "

@@ -194,6 +194,32 @@ def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str 
     return args + (["--run-dir", str(run_dir)] if run_dir is not None else [])
 
 
+def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int) -> list[str]:
+    """The sweep's arguments for the Train form's fields with `vary` varied (field -> values;
+    the sweep parses and judges each value): the form's fields but the varied ones and the
+    run name (a sweep names its runs after their values)."""
+    cfg, typed = form_typed(form)
+    args = config_argv(cfg, typed - set(vary) - {"name"})
+    for name, values in vary.items():
+        args += ["--vary", f"{name}={','.join(map(str, values))}"]
+    return args + ["--parallel", str(parallel)]
+
+
+def parse_vary_text(text: str) -> dict[str, list[str]]:
+    """Extra varied fields typed as ``lr=0.1,0.05; weight_decay=1e-4,5e-4`` (also one per
+    line): field -> values as typed. ValueError names an entry without "=" or values."""
+    out: dict[str, list[str]] = {}
+    for entry in (e.strip() for e in text.replace("\n", ";").split(";")):
+        if not entry:
+            continue
+        name, sep, values = entry.partition("=")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not name.strip() or not items:
+            raise ValueError(f"{entry!r}: write field=value1,value2")
+        out[name.strip().replace("-", "_")] = items
+    return out
+
+
 @dataclass(frozen=True)
 class Launched:
     run_dir: Path
@@ -318,8 +344,8 @@ def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, run
     """Start ``python -m resnet_core.sweep ARGS --name NAME`` detached; returns at once.
 
     args: the sweep's other arguments, e.g. ``["--epochs", "10", "--vary", "depth=20,56",
-    "--vary", "shortcut=none,A", "--parallel", "2"]``; Experiment.sweep_args(name) may
-    be passed as it is (its --name is this one). A grid the sweep refuses ends it at once, the reason as one line in
+    "--vary", "shortcut=none,A", "--parallel", "2"]``; Experiment.sweep_args() and
+    :func:`sweep_args` give them. A grid the sweep refuses ends it at once, the reason as one line in
     the log: check with :func:`sweep_problem` first.
     """
     argv = [python, "-m", runs.SWEEP_MODULE, *_sweep_args(name, args, data_dir, runs_dir)]

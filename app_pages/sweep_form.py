@@ -1,0 +1,93 @@
+"""The Train page's sweep launcher: the form's fields as the base, some of them varied.
+Functions only: app_pages/train_form.py calls :func:`render` under its own form."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app_pages import common
+from resnet_core import placement
+from resnet_core.dashboard import launcher
+from resnet_core.models import SHORTCUTS, shortcut_label, valid_depths
+
+K = "sw_"  # session_state prefix of the sweep widgets
+
+
+def _seeds(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _vary() -> dict[str, list]:
+    """The varied fields as typed; ValueError for extra fields that are not field=values."""
+    vary: dict[str, list] = {}
+    for name in ("depth", "shortcut"):
+        if st.session_state.get(K + name):
+            vary[name] = list(st.session_state[K + name])
+    if _seeds(st.session_state.get(K + "seeds", "")):
+        vary["seed"] = _seeds(st.session_state[K + "seeds"])
+    extra = launcher.parse_vary_text(st.session_state.get(K + "more", ""))
+    for name in extra:
+        if name in vary:
+            raise ValueError(f"{name} is varied twice")
+    return vary | extra
+
+
+def _on_launch_sweep(form: launcher.TrainForm) -> None:
+    """Check the sweep with its own rules, then start it detached (a button callback)."""
+    name = st.session_state.get(K + "name", "").strip()
+    try:
+        vary = _vary()
+    except ValueError as e:
+        st.session_state["sweep_launch_msg"] = ("error", f"More fields to vary: {e}")
+        return
+    if not vary:
+        st.session_state["sweep_launch_msg"] = ("error", "Pick at least one field to vary.")
+        return
+    args = launcher.sweep_args(form, vary, int(st.session_state[K + "parallel"]))
+    problem = launcher.sweep_problem(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+    if problem:
+        st.session_state["sweep_launch_msg"] = ("error", f"Not launched: {problem}")
+        return
+    try:
+        launched = launcher.launch_sweep(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+    except OSError as e:
+        st.session_state["sweep_launch_msg"] = ("error", f"Could not start the sweep: {e}")
+        return
+    st.session_state["sweep_launch_msg"] = ("success", f"Launched sweep {name} (pid {launched.pid}); "
+                                                       "its runs appear below as they start.")
+    st.session_state["sweep_launched_at"] = time.time()
+
+
+def render(form: launcher.TrainForm, form_has_errors: bool) -> None:
+    """The vary fields, the sweep's name and parallelism, and its launch button."""
+    with st.expander("Sweep: train a grid of this form's runs, some fields varied", icon=":material/grid_view:"):
+        st.caption("Every combination of the values below is one run; the form above gives everything else. "
+                   "Fields left empty are not varied. Runs are ordinary runs, tagged with the sweep's name.")
+        c1, c2, c3 = st.columns(3)
+        block = form.block if form.block in ("basic", "bottleneck") else "basic"
+        c1.multiselect("Depths", valid_depths(block, launcher.MAX_DEPTH), key=K + "depth", persist_state="session",
+                       placeholder="not varied")
+        c2.multiselect("Shortcuts", SHORTCUTS, key=K + "shortcut", format_func=shortcut_label,
+                       persist_state="session", placeholder="not varied")
+        c3.text_input("Seeds", key=K + "seeds", persist_state="session", placeholder="e.g. 0,1,2",
+                      help="one run per seed: the table then shows mean ± std over them")
+        st.text_input("More fields to vary", key=K + "more", persist_state="session",
+                      placeholder="e.g. lr=0.1,0.05; weight_decay=1e-4,5e-4",
+                      help="any training option, as field=value1,value2; entries separated by ;")
+        c1, c2 = st.columns(2)
+        c1.text_input("Sweep name", key=K + "name", persist_state="session", max_chars=48,
+                      placeholder="e.g. depth-vs-shortcut", help="letters, digits, - _ . ; must be new")
+        st.session_state.setdefault(K + "parallel", len(placement.candidate_devices("auto")))
+        c2.number_input("Runs at once", min_value=1, max_value=64, step=1, key=K + "parallel",
+                        persist_state="session",
+                        help="at most this many trainers at once; each takes a free GPU (auto), or shares the "
+                             "CPU's cores")
+        st.button("Launch sweep", icon=":material/grid_view:", key="sweep_launch", disabled=form_has_errors,
+                  on_click=_on_launch_sweep, args=(form,),
+                  help="fix the form's fields first" if form_has_errors else None)
+        msg = st.session_state.pop("sweep_launch_msg", None)
+        if msg:
+            (st.error if msg[0] == "error" else st.success)(msg[1])
+
