@@ -215,6 +215,23 @@ def test_a_running_record_of_a_dead_process_reads_crashed(tmp_path):
     assert info.state == "crashed" and not info.alive and info.counts["pending"] == 1
 
 
+def test_run_folder_names_longer_than_a_run_name_read(tmp_path):
+    # A run folder is a time stamp plus a name of up to 48 characters: the record must take it.
+    long_run = "20261128-121940-" + "depth-shortcut-depth8-shortcutA-seed0" + "-1"
+    record = {"format_version": 1, "name": "long", "argv": [], "vary": [{"field": "seed", "values": [0, 1]}],
+              "parallel": 1, "device_slots": 1, "points": [{"values": {"seed": 0}, "run": long_run},
+                                                           {"values": {"seed": 1}, "run": None}],
+              "state": "completed", "pid": None, "pid_start": None}
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    runs.sweep_path(tmp_path, "long").write_text(json.dumps(record))
+    info = runs.read_sweep(tmp_path, "long")
+    assert info.problem is None and info.points[0].run_dir == tmp_path / long_run
+    for bad in ("../elsewhere", "a/b", ".hidden", ".."):
+        record["points"][0]["run"] = bad
+        runs.sweep_path(tmp_path, "long").write_text(json.dumps(record))
+        assert "is not a run folder name" in runs.read_sweep(tmp_path, "long").problem, bad
+
+
 def test_report_passes_the_sweeps_runs_grouped_by_varied_fields_but_seed(tmp_path, capsys, monkeypatch):
     record = {"format_version": 1, "name": "rep", "argv": [], "parallel": 1, "device_slots": 1, "state": "completed",
               "vary": [{"field": "depth", "values": [8]}, {"field": "seed", "values": [0]}],

@@ -152,7 +152,7 @@ def _record_problem(record: dict, name: str) -> str | None:
         return f"points is {_kind(points)}, not a list of {{values, run}}"
     for p in points:
         run = p.get("run")
-        if run is not None and not (isinstance(run, str) and run and safe_name(run) == run):
+        if run is not None and not (isinstance(run, str) and run and safe_name(run, max_len=len(run)) == run):
             return f"point run {run!r} is not a run folder name"
     return None
 
