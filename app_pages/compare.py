@@ -16,7 +16,6 @@ from app_pages import common
 from resnet_core import results, runs
 from resnet_core.dashboard import comparison, evaluation, figures, gallery
 from resnet_core.dashboard.formatting import format_pct, md_escape
-from resnet_core.models import shortcut_label
 
 PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
@@ -100,7 +99,7 @@ def _results(chosen: list[runs.RunInfo]) -> None:
     table = pd.DataFrame([results.group_record(g) for g in groups])
     table["run_ids"] = table["run_ids"].map(", ".join)
     if "shortcut" in table:  # "plain" for none, as everywhere in the studio
-        table["shortcut"] = table["shortcut"].map(lambda v: shortcut_label(v) if isinstance(v, str) else v)
+        table["shortcut"] = table["shortcut"].map(lambda v: results.field_text("shortcut", v))
     number = st.column_config.NumberColumn
     std_help = "sample standard deviation (n − 1); empty for n = 1"
     st.dataframe(table, hide_index=True, width="stretch", column_config={

@@ -12,8 +12,8 @@ from resnet_core import runs
 from resnet_core.dashboard import formatting, launcher, monitor
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
-                "time", "monitor", "analyze", "block", "shortcut", "batch", "lr", "schedule", "device", "precision",
-                "created"]
+                "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule", "device",
+                "precision", "created"]
 
 
 def _column_config() -> dict:

@@ -44,7 +44,6 @@ class RunResult:
     macs: int | None
     test_error: float | None  # final test error (%), completed runs only
     val_error: float | None  # best validation error (%) on a held-out split
-    best_epoch: int | None
     seconds: float | None  # wall time of training, earlier sessions of a resumed run included
     images_per_s: float | None  # mean training throughput over epochs after the first
 
@@ -57,7 +56,6 @@ class RunResult:
 class ResultGroup:
     """Runs whose configs differ only in NOT_COMPARED fields: one row of the table."""
 
-    key: tuple  # (field, value) pairs of the compared fields, for sorting and equality
     fields: dict  # the grouping fields' values (e.g. {"depth": 20, "shortcut": "none"})
     model: str
     block: str
@@ -100,10 +98,6 @@ class ResultGroup:
     @property
     def images_per_s(self) -> float | None:
         return self._stat("images_per_s")[0]
-
-    @property
-    def seeds(self) -> list:
-        return [r.config.get("seed") for r in self.members]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -151,14 +145,13 @@ def run_result(info: runs.RunInfo) -> RunResult:
     """A run's numbers; never raises for what its folder holds."""
     status, cfg = info.status if isinstance(info.status, dict) else {}, info.train_config
     completed = info.state == runs.State.COMPLETED.value
-    has_val = evaluation_labels(info.config).has_validation
+    # Held-out training images only: a format-1 run whose test set stood in for validation has none.
+    has_val = evaluation_labels(info.config).val_source == "train"
     params, macs = _model_size(info)
-    best_epoch = status.get("best_epoch")
     return RunResult(
         run_id=info.run_id, state=info.state, config=cfg, model=info.model_name or "?", params=params, macs=macs,
         test_error=_error(status.get("test_acc")) if completed else None,
         val_error=_error(status.get("best_val_acc")) if has_val else None,
-        best_epoch=best_epoch if isinstance(best_epoch, int) and not isinstance(best_epoch, bool) else None,
         seconds=compute_progress(info).elapsed_s, images_per_s=_training_speed(info))
 
 
@@ -179,8 +172,9 @@ def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None)
     compared fields whose values differ between the rows.
     """
     buckets: dict[tuple, list[RunResult]] = {}
+    shown = set(by or ())  # a varied field splits rows even where it only sets the speed (compile, device)
     for r in results:
-        key = tuple(sorted((k, _hashable(v)) for k, v in r.config.items() if k not in NOT_COMPARED))
+        key = tuple(sorted((k, _hashable(v)) for k, v in r.config.items() if k not in NOT_COMPARED or k in shown))
         buckets.setdefault(key, []).append(r)
     if by is None:
         seen: dict[str, set] = {}
@@ -189,13 +183,13 @@ def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None)
                 seen.setdefault(k, set()).add(v)
         by = [k for k, values in seen.items() if len(values) > 1]
     groups = []
-    for key, members in buckets.items():
+    for members in buckets.values():
         cfg = members[0].config
         depth, block, shortcut = cfg.get("depth"), str(cfg.get("block", "")), str(cfg.get("shortcut", ""))
         paper = paper_result(block, depth, shortcut) if is_paper_recipe(cfg) else None
         sizes = next(((r.params, r.macs) for r in members if r.params is not None), (None, None))
         groups.append(ResultGroup(
-            key=key, fields={k: cfg.get(k) for k in by}, model=members[0].model, block=block,
+            fields={k: cfg.get(k) for k in by}, model=members[0].model, block=block,
             depth=depth if isinstance(depth, int) else None, shortcut=shortcut, members=tuple(members),
             params=sizes[0], macs=sizes[1], paper_error=paper.error if paper else None))
     return groups
@@ -224,7 +218,8 @@ def mean_std_text(mean: float | None, std: float | None) -> str:
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
 
-def _field_text(name: str, value) -> str:
+def field_text(name: str, value) -> str:
+    """A field's value as people read it: shortcut none is "plain"."""
     return shortcut_label(value) if name == "shortcut" and isinstance(value, str) else str(value)
 
 
@@ -233,7 +228,7 @@ def table_rows(groups: Sequence[ResultGroup]) -> list[dict]:
     rows = []
     for g in groups:
         rows.append({
-            **{k: _field_text(k, v) for k, v in g.fields.items()},
+            **{k: field_text(k, v) for k, v in g.fields.items()},
             "model": g.model, "n": g.runs,
             "test error %": mean_std_text(*g.test_error), "best val error %": mean_std_text(*g.val_error),
             "params": f"{g.params:,}" if g.params is not None else "—",

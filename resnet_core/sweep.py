@@ -99,6 +99,12 @@ def parse_vary(items: list[str], typed: set[str]) -> dict[str, list]:
     return vary
 
 
+def vary_argv(vary: dict[str, list]) -> list[str]:
+    """The --vary options that give these values (parsed, or as typed): parse_vary's inverse."""
+    return [a for name, values in vary.items()
+            for a in ("--vary", f"{name}={','.join(v if isinstance(v, str) else shown(name, v) for v in values)}")]
+
+
 def grid(vary: dict[str, list]) -> list[dict]:
     """Every combination of the values, the first field varying slowest."""
     return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]

@@ -113,7 +113,9 @@ def test_run_summary_row(tmp_path):
     row = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "sum", epochs_done=3, total_epochs=3)))
     assert row["state"] == "completed" and row["model"] == "ResNet-20" and row["epochs"] == "3/3"
     assert row["best val acc"] == pytest.approx(0.7) and row["run"].endswith("-sum")
-    assert row["time"] != "—"
+    assert row["time"] != "—" and row["sweep"] == ""
+    swept = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "swept", sweep="grid", shortcut="none")))
+    assert (swept["sweep"], swept["model"], swept["shortcut"]) == ("grid", "plain-20", "plain")
 
 
 # ----------------------------------------------------------------------------- what the numbers are

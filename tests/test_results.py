@@ -72,6 +72,20 @@ def test_the_report_formats_agree(tmp_path):
         sweep_report(infos, ["depth"], "xml")
 
 
+def test_a_varied_field_that_only_sets_the_speed_still_splits_the_rows(tmp_path):
+    infos = [_run(tmp_path, f"c{c}{s}", test_acc=0.9 - 0.1 * s, compile=c, seed=s)
+             for c in (True, False) for s in (0, 1)]
+    groups = group_results([run_result(i) for i in infos], ["compile"])
+    assert [(g.fields, g.runs) for g in groups] == [({"compile": True}, 2), ({"compile": False}, 2)]
+    # Unasked, runs that differ only in such a field share a row: they learn the same.
+    assert [g.runs for g in group_results([run_result(i) for i in infos])] == [4]
+
+
+def test_a_run_that_validated_on_the_test_set_has_no_validation_error(tmp_path):
+    run_dir = make_run(tmp_path, "v1", val_source="test")
+    assert run_result(runs.read_run(run_dir)).val_error is None
+
+
 def test_without_a_grouping_the_rows_show_what_differs(tmp_path):
     infos = [_run(tmp_path, "x", test_acc=0.9, lr=0.1, seed=0), _run(tmp_path, "y", test_acc=0.9, lr=0.05, seed=1)]
     groups = group_results([run_result(i) for i in infos])

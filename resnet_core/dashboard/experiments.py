@@ -7,7 +7,6 @@ real steps of each distinct network) and the plan of every run in the grid.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, make_plan
 from ..models import PLAIN, default_shortcut
 from .launcher import PROJECT_ROOT
+from ..sweep import grid, vary_argv
 from ..train import parse
 
 # Evaluation is a forward pass in fp32 without the backward pass: measured here (2-core
@@ -36,9 +36,8 @@ class Experiment:
     vary: Mapping[str, tuple] = field(default_factory=dict)  # field -> values, as the sweep's --vary
 
     def grid(self) -> list[dict]:
-        """Each run's varied values, in the sweep's order (the last field varies fastest)."""
-        names = list(self.vary)
-        return [dict(zip(names, values, strict=True)) for values in itertools.product(*self.vary.values())]
+        """Each run's varied values, in the sweep's order."""
+        return grid(dict(self.vary))
 
     def configs(self, train_set_images: int = CIFAR10_TRAIN_IMAGES) -> list[TrainConfig]:
         """The config each run resolves to, exactly as the trainer resolves its flags."""
@@ -52,8 +51,7 @@ class Experiment:
     def sweep_args(self, parallel: int = 1) -> list[str]:
         """The arguments of ``python -m resnet_core.sweep`` that launch this experiment (its
         --name aside: see launcher.launch_sweep)."""
-        vary = [a for k, values in self.vary.items() for a in ("--vary", f"{k}={','.join(map(str, values))}")]
-        return [*self.flags, *vary, "--parallel", str(parallel)]
+        return [*self.flags, *vary_argv(dict(self.vary)), "--parallel", str(parallel)]
 
 
 _DEGRADATION_TEXT = ("Plain networks get worse as they get deeper, residual networks better: plain-20 and "
@@ -66,8 +64,8 @@ DEGRADATION = Experiment(
 
 DEGRADATION_SHORT = Experiment(
     "degradation-short", "The degradation problem, short variant",
-    _DEGRADATION_TEXT + " Short: 10,000 training images, 10 epochs, lr /10 at 50% and 75%, no validation split "
-    "(test error monitored); the gap shows, smaller than in the paper.",
+    _DEGRADATION_TEXT + " Short: 10,000 training images, 10 epochs, lr /10 at 50% and 75%, the test error "
+    "monitored every epoch as in Figure 6; the gap shows, smaller than in the paper.",
     ("--subset", "10000", "--epochs", "10", "--schedule", "multistep", "--val-size", "0"),
     {"depth": (20, 56), "shortcut": ("none", "A")})
 
@@ -77,10 +75,10 @@ EXPERIMENTS = (DEGRADATION_SHORT, DEGRADATION)
 def run_seconds(cfg: TrainConfig, train_images_per_s: float, train_set_images: int = CIFAR10_TRAIN_IMAGES,
                 test_images: int = CIFAR10_TEST_IMAGES) -> float:
     """Seconds one run takes at a measured training speed: its training steps, an evaluation
-    of the validation split (or, without one, of the test set) after every epoch, and the
-    final test."""
+    of the validation split after every epoch and the final test; without a validation split
+    the test set after every epoch, the last of which is the final test."""
     plan = make_plan(cfg, train_set_images)
-    evaluated = plan.epochs * (plan.val_images or test_images) + test_images
+    evaluated = plan.epochs * plan.val_images + test_images if plan.val_images else plan.epochs * test_images
     return (plan.total_steps * cfg.batch_size + evaluated / EVAL_SPEEDUP) / train_images_per_s
 
 

@@ -199,10 +199,7 @@ def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int) -> list[st
     the sweep parses and judges each value): the form's fields but the varied ones and the
     run name (a sweep names its runs after their values)."""
     cfg, typed = form_typed(form)
-    args = config_argv(cfg, typed - set(vary) - {"name"})
-    for name, values in vary.items():
-        args += ["--vary", f"{name}={','.join(map(str, values))}"]
-    return args + ["--parallel", str(parallel)]
+    return config_argv(cfg, typed - set(vary) - {"name"}) + sweep.vary_argv(vary) + ["--parallel", str(parallel)]
 
 
 def parse_vary_text(text: str) -> dict[str, list[str]]:

@@ -280,6 +280,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "state": info.state,
         "problem": info.problem or info.note,
         "model": info.model_name or "?",
+        "sweep": _text(cfg.get("sweep")),
         "block": _text(cfg.get("block")),
         "shortcut": shortcut_label(_text(cfg.get("shortcut"))),
         "epochs": f"{_count(status.get('epoch'))}/{total}",
