@@ -41,8 +41,7 @@ def _failures(info: runs.SweepInfo) -> None:
     with st.expander(f"{len(failed)} failed", icon=":material/error:"):
         for p in failed:
             values = ", ".join(f"{k}={v}" for k, v in p.values.items())
-            error = (p.run.status.get("error") or p.run.problem or p.state) if p.run is not None else p.state
-            st.markdown(f"**{formatting.md_escape(values)}** · {p.state}: {formatting.md_escape(str(error))}")
+            st.markdown(f"**{formatting.md_escape(values)}** · {p.state}: {formatting.md_escape(p.error or '—')}")
             if p.run is not None:
                 st.page_link(common.TRAIN, label=f"Open {p.run.run_id}", query_params={"run": p.run.run_id})
 
@@ -75,8 +74,8 @@ def _sweep_card(info: runs.SweepInfo) -> None:
         st.progress(counts["done"] / total, text=f"{counts['done']} of {len(info.points)} done")
         eta = info.eta_s if info.alive else None
         st.caption(" · ".join([f"{counts['running']} running", f"{counts['queued']} queued",
-                               f"{counts['pending']} not started", f"{counts['failed']} failed",
-                               f"at most {info.parallel} at once"]
+                               f"{counts['pending']} not started", f"{counts['stopped']} stopped",
+                               f"{counts['failed']} failed", f"at most {info.parallel} at once"]
                               + ([f"about {formatting.format_duration(eta)} left"] if eta is not None else [])))
         _failures(info)
 
@@ -92,9 +91,10 @@ def panel() -> None:
 def render() -> None:
     """Every sweep of the runs folder, refreshed while one runs (or was just launched)."""
     sweeps = runs.list_sweeps(common.runs_dir())
-    if not sweeps:
+    # A sweep just launched writes its record only once it has checked its grid on the data.
+    just_launched = time.time() - st.session_state.get("sweep_launched_at", 0.0) < 30
+    if not sweeps and not just_launched:
         return
     st.subheader("Sweeps")
-    just_launched = time.time() - st.session_state.get("sweep_launched_at", 0.0) < 30
     live = any(s.alive for s in sweeps) or just_launched
     st.fragment(panel, run_every=REFRESH_S if live else None)()

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import io
 import itertools
 import math
 import os
@@ -216,7 +217,12 @@ def new_sweep(cfg: TrainConfig, typed: set[str], args: argparse.Namespace) -> di
 def refusal(argv: list[str]) -> str | None:
     """The one line a new sweep with these arguments would be refused with, or None when it
     would start; runs every check of the command line (it reads the dataset), writes nothing."""
-    cfg, typed, args = parse(argv)
+    usage = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(usage):  # argparse's own refusals exit: say them instead
+            cfg, typed, args = parse(argv)
+    except SystemExit:
+        return usage.getvalue().strip().splitlines()[-1].removeprefix(f"{PROG}: error: ")
     try:
         new_sweep(cfg, typed, args)
     except Refused as e:
@@ -273,7 +279,9 @@ class Sweep:
         for i in range(len(self.record["points"])):
             run_dir = self.run_dir(i)
             info = runs.read_run(run_dir) if run_dir is not None else None
-            if info is None:
+            if info is None and run_dir is not None and runs.run_dir_busy(run_dir):
+                todo.append((i, "wait"))  # an earlier sweep's trainer, claimed but not yet written config.json
+            elif info is None:
                 todo.append((i, "launch"))
             elif info.state in runs.RESUMABLE_STATES:
                 todo.append((i, "resume"))
@@ -303,12 +311,25 @@ class Sweep:
                                      "--device-slots", str(self.record["device_slots"])],
                                     stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
 
+    def stop_trainers(self) -> None:
+        """SIGTERM to every trainer of the sweep: ours, and those of an earlier sweep process
+        it waits on; each finishes its step, saves last.pt and says stopped."""
+        for i, proc in self.trainers.items():
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                continue
+            info = runs.read_run(self.run_dir(i))
+            if info is not None and info.is_active:
+                runs.signal_trainer(info.status)
+
     def finished(self, i: int) -> bool:
         proc = self.trainers[i]
         if proc is not None:
             return proc.poll() is not None
         info = runs.read_run(self.run_dir(i))
-        return info is None or not info.is_active
+        if info is None:
+            return not runs.run_dir_busy(self.run_dir(i))
+        return not info.is_active
 
     def progress(self, event: str) -> None:
         info = runs.read_sweep(self.runs_dir, self.name)
@@ -324,12 +345,9 @@ class Sweep:
         points = self.record["points"]
         forwarded = False
         while todo or self.trainers:
-            if self.stop and not forwarded:  # launch nothing more; ours finish their step and save last.pt
+            if self.stop and not forwarded:  # launch nothing more; the trainers finish their step and save last.pt
                 todo.clear()
-                for proc in self.trainers.values():
-                    if proc is not None:
-                        proc.send_signal(signal.SIGTERM)
-                self.trainers = {i: p for i, p in self.trainers.items() if p is not None}
+                self.stop_trainers()
                 forwarded = True
             while todo and len(self.trainers) < self.record["parallel"]:
                 i, action = todo.pop(0)
@@ -365,23 +383,10 @@ def point_state(run_dir: Path | None) -> str:
     return info.state if info is not None else "failed to start"
 
 
-def point_error(point: runs.SweepPoint) -> str:
-    """Why a point did not complete, in one line."""
-    if point.run is not None:
-        return str(point.run.problem or point.run.status.get("error") or "")
-    if point.run_dir is None:
-        return "not launched"
-    try:  # the trainer refused, or died, before writing config.json: its last words
-        lines = (point.run_dir / runs.CONSOLE_FILE).read_text(errors="replace").strip().splitlines()
-    except OSError:
-        lines = []
-    return "failed to start" + (f": {lines[-1]}" if lines else "")
-
-
 def summary(points: list[runs.SweepPoint]) -> str:
     """A table of the points that did not complete: point, run, state, error."""
     rows = [("point", "run", "state", "error")]
-    rows += [(label(p.values), p.run_dir.name if p.run_dir else "-", p.state, point_error(p)) for p in points]
+    rows += [(label(p.values), p.run_dir.name if p.run_dir else "-", p.state, p.error) for p in points]
     widths = [max(len(r[c]) for r in rows) for c in range(3)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[3] for r in rows)
 
@@ -413,7 +418,8 @@ def prepare(cfg: TrainConfig, typed: set[str], args: argparse.Namespace, held: c
     --dry-run, which print and run nothing. Refused for anything that cannot run."""
     runs_dir = Path(cfg.runs_dir)
     if args.resume or args.report:
-        extra = sorted(flag(n) for n in typed - {"runs_dir"}) + (["--vary"] if args.vary else [])
+        extra = sorted(flag(n) for n in typed - {"runs_dir"}) + (["--vary"] if args.vary else []) + (
+            ["--parallel"] if args.parallel is not None else [])
         if extra or args.name:
             raise Refused(f"{'--resume' if args.resume else '--report'} takes only --runs-dir (the record "
                           f"holds the rest), not {', '.join(extra or ['--name'])}")

@@ -441,3 +441,17 @@ def test_sweep_args_take_the_forms_fields_but_the_varied_ones_and_the_run_name()
     for bad in ("lr", "lr=", "=0.1", "lr=,"):
         with pytest.raises(ValueError, match="field=value1,value2"):
             parse_vary_text(bad)
+    with pytest.raises(ValueError, match="lr is given twice"):
+        parse_vary_text("lr=0.1; lr=0.2")
+
+
+def test_a_sweep_name_argparse_would_take_for_a_flag_is_refused_not_raised(cifar_dir, tmp_path):
+    from resnet_core.dashboard.launcher import launch_sweep, sweep_problem
+
+    problem = sweep_problem("-x", ["--vary", "depth=8,14"], data_dir=cifar_dir, runs_dir=tmp_path)
+    assert "a sweep name may hold only letters" in problem
+    assert "unrecognized arguments" in sweep_problem("ok", ["--vary", "depth=8", "--bogus"], data_dir=cifar_dir,
+                                                     runs_dir=tmp_path)
+    with pytest.raises(ValueError, match="not a sweep name"):
+        launch_sweep("../x", ["--vary", "depth=8,14"], data_dir=cifar_dir, runs_dir=tmp_path)
+    assert not (tmp_path / runs.SWEEPS_DIR).exists()

@@ -695,7 +695,7 @@ def test_a_running_sweep_shows_failures_and_stops_in_one_click(folders, sleeper)
                                                  {"values": {"depth": 110}, "run": None}])
     at = open_page(TRAIN)
     page = texts(at)
-    assert "1 of 3 done" in page and "1 not started · 1 failed" in page
+    assert "1 of 3 done" in page and "1 not started · 0 stopped · 1 failed" in page
     assert "**depth\\=56** · failed: CUDA out of memory" in page  # markdown-escaped
     at.button(key="sweep_stop_live").click().run()
     sleeper.wait(timeout=5)  # the stand-in sweep process got SIGTERM

@@ -40,7 +40,7 @@ def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, ca
 
     info = runs.read_sweep(tmp_path, "grid")
     assert info.state == "completed" and not info.alive and info.problem is None
-    assert info.counts == {"done": 4, "running": 0, "queued": 0, "pending": 0, "failed": 0}
+    assert info.counts == {"done": 4, "running": 0, "queued": 0, "pending": 0, "stopped": 0, "failed": 0}
     assert info.vary == {"depth": [8, 14], "shortcut": ["A", "none"]} and info.group_by == ["depth", "shortcut"]
     assert info.eta_s == 0 and info.record["parallel"] == 2 and info.record["finished_at"]
     assert [p.values for p in info.points] == [{"depth": 8, "shortcut": "A"}, {"depth": 8, "shortcut": "none"},
@@ -243,3 +243,47 @@ def test_report_passes_the_sweeps_runs_grouped_by_varied_fields_but_seed(tmp_pat
                         or "TABLE")
     assert main(["--runs-dir", str(tmp_path), "--report", "rep", "--format", "csv"]) == 0
     assert capsys.readouterr().out == "TABLE\n" and calls == [([], ["depth"], "csv")]
+
+
+def _record(name, points, state="running", pid=None):
+    return {"format_version": 1, "name": name, "argv": [],
+            "vary": [{"field": "seed", "values": list(range(len(points)))}], "parallel": 1, "device_slots": 1,
+            "points": points, "state": state, "pid": pid, "pid_start": runs.process_start_time(pid) if pid else None}
+
+
+def test_a_resumed_sweep_waits_for_an_earlier_trainer_and_a_stop_reaches_it(tmp_path):
+    from fake_runs import make_run
+
+    from resnet_core.sweep import Sweep
+
+    starting = runs.new_run_dir(tmp_path, "starting")  # claimed by a trainer, no config.json yet
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        running = make_run(tmp_path, "running", state="running", pid=sleeper.pid)
+        sweep_ = Sweep(tmp_path, _record("again", [{"values": {"seed": 0}, "run": starting.name},
+                                                   {"values": {"seed": 1}, "run": running.name},
+                                                   {"values": {"seed": 2}, "run": None}]))
+        claim = runs.claim_run_dir(starting)
+        assert sweep_.work() == [(0, "wait"), (1, "wait"), (2, "launch")]  # nothing started twice
+        sweep_.trainers = {0: None, 1: None}
+        assert not sweep_.finished(0) and not sweep_.finished(1)
+        os.close(claim)
+        assert sweep_.finished(0)  # its trainer exited before writing config.json
+        sweep_.stop_trainers()  # the earlier trainer gets SIGTERM too
+        assert sleeper.wait(timeout=5) == -15
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_point_whose_trainer_never_started_fails_once_the_sweep_is_gone(tmp_path):
+    folder = runs.new_run_dir(tmp_path, "never")
+    (folder / runs.CONSOLE_FILE).write_text("loading\npython -m resnet_core.train: error: no batch files\n")
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    runs.sweep_path(tmp_path, "gone").write_text(json.dumps(_record("gone", [{"values": {"seed": 0},
+                                                                              "run": folder.name}])))
+    point = runs.read_sweep(tmp_path, "gone").points[0]
+    assert (point.state, point.category) == ("failed to start", "failed")
+    assert point.error == "failed to start: python -m resnet_core.train: error: no batch files"
+    live = runs.SweepPoint(values={}, run_dir=folder, run=None, sweep_alive=True)
+    assert (live.state, live.category) == ("starting", "running")

@@ -213,7 +213,10 @@ def parse_vary_text(text: str) -> dict[str, list[str]]:
         items = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not name.strip() or not items:
             raise ValueError(f"{entry!r}: write field=value1,value2")
-        out[name.strip().replace("-", "_")] = items
+        name = name.strip().replace("-", "_")
+        if name in out:
+            raise ValueError(f"{name} is given twice: list all its values in one entry")
+        out[name] = items
     return out
 
 
@@ -281,26 +284,10 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
 
 
 def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:
-    """Ask an active run's trainer to stop. False, and nothing signalled, unless status.json
-    names a live trainer (runs.trainer_alive: never a process that got a dead trainer's pid).
-
-    A trainer that leads its own session (one the dashboard launched with
-    start_new_session) gets the signal with its whole process group, any helper processes
-    included; any other (started from a terminal, maybe inside a pipeline such as
-    ``... | tee log``, whose group it may lead together with tee) gets it alone, so that
-    the rest of its pipeline lives on and passes the trainer's last lines along.
-    """
-    if not info.is_active or not runs.trainer_alive(info.status):
-        return False
-    pid = info.status["pid"]
-    try:
-        if os.getsid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):  # gone meanwhile, or another user's trainer
-        return False
-    return True
+    """Ask an active run's trainer to stop (runs.signal_trainer: its process group when it
+    leads its session). False, and nothing signalled, unless status.json names a live
+    trainer."""
+    return info.is_active and runs.signal_trainer(info.status, sig)
 
 
 # --------------------------------------------------------------------- sweeps
@@ -332,7 +319,7 @@ def sweep_problem(name: str, args: list[str], *, data_dir: str | os.PathLike,
 
 
 def _sweep_args(name: str, args: list[str], data_dir, runs_dir) -> list[str]:
-    return [*args, "--name", name, "--data-dir", str(Path(data_dir).resolve()),
+    return [*args, f"--name={name}", "--data-dir", str(Path(data_dir).resolve()),
             "--runs-dir", str(resolve_runs_dir(runs_dir).resolve())]
 
 
@@ -345,6 +332,8 @@ def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, run
     :func:`sweep_args` give them. A grid the sweep refuses ends it at once, the reason as one line in
     the log: check with :func:`sweep_problem` first.
     """
+    if runs.safe_name(name) != name:  # the name becomes file names under .sweeps/
+        raise ValueError(f"{name!r} is not a sweep name: letters, digits, - _ . only (at most 48)")
     argv = [python, "-m", runs.SWEEP_MODULE, *_sweep_args(name, args, data_dir, runs_dir)]
     log = sweep_log(runs_dir, name)
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,7 @@ from .layout import (
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
-from .processes import pid_alive, process_alive, process_start_time, trainer_alive
+from .processes import pid_alive, process_alive, process_start_time, signal_trainer, trainer_alive
 from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
@@ -196,6 +196,7 @@ from .writing import (
     atomic_write_bytes,
     atomic_write_json,
     claim_run_dir,
+    run_dir_busy,
     new_run_dir,
     open_for_append,
     save_predictions,
@@ -242,6 +243,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "claim_run_dir",
+    "run_dir_busy",
     "claim_sweep",
     "device_lock_path",
     "list_runs",
@@ -264,6 +266,7 @@ __all__ = [
     "safe_name",
     "save_predictions",
     "sweep_path",
+    "signal_trainer",
     "trainer_alive",
     "truncate_to_checkpoint",
 ]

@@ -1,8 +1,10 @@
-"""Whether the trainer a status.json names still runs: pid, zombie and start-time checks."""
+"""Whether the trainer a status.json names still runs (pid, zombie and start-time checks),
+and how it is asked to stop."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from typing import Any, Mapping
 
@@ -106,3 +108,26 @@ def trainer_alive(status: Mapping) -> bool:
     """True if the trainer that status.json names (``pid``, ``pid_start``; format 1 has no
     ``pid_start``) still runs: see :func:`process_alive`."""
     return process_alive(status.get("pid"), status.get("pid_start"), TRAINER_MODULE)
+
+
+def signal_trainer(status: Mapping, sig: int = signal.SIGTERM) -> bool:
+    """Send sig to the trainer status.json names, only if it still runs (trainer_alive:
+    never to a process that got a dead trainer's pid); False when nothing was signalled.
+
+    A trainer that leads its own session (one the dashboard or a sweep launched with
+    start_new_session) gets the signal with its whole process group, any helper processes
+    included; any other (started from a terminal, maybe inside a pipeline such as
+    ``... | tee log``, whose group it may lead together with tee) gets it alone, so that
+    the rest of its pipeline lives on and passes the trainer's last lines along.
+    """
+    if not trainer_alive(status):
+        return False
+    pid = status["pid"]
+    try:
+        if os.getsid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):  # gone meanwhile, or another user's trainer
+        return False
+    return True

@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .layout import RunFolderError, safe_name
+from .layout import CONSOLE_FILE, RunFolderError, safe_name
 from .processes import _is_int, _is_pid, process_alive
-from .reading import RunInfo, _kind, _read_json_object, read_run
+from .reading import RunInfo, _kind, _read_json_object, open_run_file, read_run
 
 SWEEP_MODULE = "resnet_core.sweep"
 SWEEPS_DIR = ".sweeps"  # a dot folder: list_runs and the run listings skip it
 SWEEP_FORMAT_VERSION = 1
 SWEEP_STATES = ("running", "completed", "failed", "stopped")
-# How a point's run state counts in SweepInfo.counts; a point without a run is "pending".
-POINT_CATEGORIES = {"completed": "done", "running": "running", "queued": "queued", "stopped": "pending",
-                    "failed": "failed", "diverged": "failed", "crashed": "failed", "unreadable": "failed"}
-CATEGORIES = ("done", "running", "queued", "pending", "failed")
+# How a point's state counts in SweepInfo.counts (see SweepPoint.state).
+POINT_CATEGORIES = {"completed": "done", "running": "running", "starting": "running", "queued": "queued",
+                    "pending": "pending", "stopped": "stopped", "failed": "failed", "diverged": "failed",
+                    "crashed": "failed", "unreadable": "failed", "failed to start": "failed"}
+CATEGORIES = ("done", "running", "queued", "pending", "stopped", "failed")
 
 
 def sweep_path(runs_dir: Path, name: str, suffix: str = ".json") -> Path:
@@ -57,16 +58,37 @@ class SweepPoint:
     values: dict
     run_dir: Path | None  # None: not launched yet
     run: RunInfo | None  # None: not launched, or its trainer has not written config.json (yet)
+    sweep_alive: bool = False  # the sweep process runs: a launched point without a run is still starting
 
     @property
     def state(self) -> str:
-        """The run's state (runs.read_run), or "pending" before its config.json exists."""
-        return self.run.state if self.run is not None else "pending"
+        """The run's state (runs.read_run); before its config.json exists "pending" (not
+        launched), "starting" (launched by a live sweep) or "failed to start"."""
+        if self.run is not None:
+            return self.run.state
+        if self.run_dir is None:
+            return "pending"
+        return "starting" if self.sweep_alive else "failed to start"
 
     @property
     def category(self) -> str:
-        """done, running, queued, pending (not launched, or stopped) or failed."""
-        return POINT_CATEGORIES.get(self.state, "failed") if self.run is not None else "pending"
+        """One of CATEGORIES: done, running, queued, pending, stopped or failed."""
+        return POINT_CATEGORIES.get(self.state, "failed")
+
+    @property
+    def error(self) -> str:
+        """Why the point did not complete, in one line ("" when nothing says)."""
+        if self.run is not None:
+            return str(self.run.problem or self.run.status.get("error") or "")
+        if self.run_dir is None:
+            return "not launched"
+        try:  # the trainer refused, or died, before writing config.json: its last words
+            with open_run_file(self.run_dir, CONSOLE_FILE) as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+                lines = f.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, RunFolderError):
+            lines = []
+        return self.state + (f": {lines[-1]}" if lines else "")
 
     @property
     def seconds(self) -> float | None:
@@ -110,7 +132,7 @@ class SweepInfo:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Points per category: done, running, queued, pending, failed (all present)."""
+        """Points per category: done, running, queued, pending, stopped, failed (all present)."""
         found = Counter(p.category for p in self.points)
         return {c: found[c] for c in CATEGORIES}
 
@@ -178,7 +200,7 @@ def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
     for p in record["points"]:
         run_dir = runs_dir / p["run"] if p.get("run") else None
         points.append(SweepPoint(values=p["values"], run_dir=run_dir,
-                                 run=read_run(run_dir) if run_dir is not None else None))
+                                 run=read_run(run_dir) if run_dir is not None else None, sweep_alive=alive))
     state = "crashed" if record["state"] == "running" and not alive else record["state"]
     return SweepInfo(name=name, path=path, state=state, record=record, points=points, alive=alive)
 

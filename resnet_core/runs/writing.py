@@ -104,6 +104,19 @@ def claim_run_dir(run_dir: Path) -> int:
     return fd
 
 
+def run_dir_busy(run_dir: Path) -> bool:
+    """Whether a trainer holds run_dir's claim (claim_run_dir) now. The test takes the claim
+    for an instant: a trainer claiming at that very instant is refused and exits, so call
+    this only on folders no trainer is about to start in (an earlier sweep's points)."""
+    try:
+        os.close(claim_run_dir(run_dir))
+    except RunBusy:
+        return True
+    except OSError:  # gone, or not a folder: nobody writes it
+        return False
+    return False
+
+
 def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
     """Keep only the metric rows a checkpoint at (step, epoch) covers, and drop the
     prediction files of later epochs: the history a resume continues without duplicates."""
