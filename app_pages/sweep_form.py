@@ -10,7 +10,8 @@ import streamlit as st
 from app_pages import common
 from resnet_core import placement
 from resnet_core.dashboard import launcher
-from resnet_core.models import SHORTCUTS, shortcut_label, valid_depths
+from resnet_core.model_names import shortcut_label
+from resnet_core.models import SHORTCUTS, valid_depths
 
 K = "sw_"  # session_state prefix of the sweep widgets
 

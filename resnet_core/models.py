@@ -30,8 +30,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .model_names import PLAIN, model_name
+
 BLOCKS = ("basic", "bottleneck")
-PLAIN = "none"  # the shortcut option of plain networks
 SHORTCUTS = ("A", "B", "C", PLAIN)
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -68,16 +69,6 @@ PAPER_RESULTS = {
 def paper_result(block: str, depth: int, shortcut: str) -> PaperResult | None:
     """The CIFAR-10 test error a paper reports for exactly this network, or None."""
     return PAPER_RESULTS.get((block, depth, shortcut))
-
-
-def model_name(depth, shortcut: str | None) -> str:
-    """How the paper names a network: "plain-20" without shortcuts, else "ResNet-20"."""
-    return f"{'plain' if shortcut == PLAIN else 'ResNet'}-{depth}"
-
-
-def shortcut_label(shortcut: str) -> str:
-    """A shortcut option as the UI shows it: "A", "B", "C" or "plain"."""
-    return "plain" if shortcut == PLAIN else shortcut
 
 
 def default_shortcut(block: str) -> str:

@@ -23,7 +23,8 @@ from .config import PAPER_RECIPE
 from .dashboard.evaluation import evaluation_labels
 from .dashboard.formatting import format_duration
 from .dashboard.monitor import compute_progress
-from .models import describe_model, paper_result, shortcut_label
+from .model_names import shortcut_label
+from .models import describe_model, paper_result
 
 # Fields that label a run, place it or tune its speed but do not change what it learns
 # (precision does, slightly, so it stays): runs that differ only in these share a row.

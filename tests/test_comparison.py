@@ -112,6 +112,9 @@ def test_comparability_refuses_other_validation_splits_and_other_classes():
     relabelled = dict(B, labels=np.array([2, 1, 1, 0, 0, 1]))
     assert "different true labels for 1 of the same 6 images" in comparison.comparability_problem(
         ev("A", A), ev("B", relabelled))
+    nothing = {k: v[:0] for k, v in B.items()}  # a valid, empty predictions file: nothing to divide by
+    assert comparison.comparability_problem(ev("A", A), ev("B", nothing)) == (
+        "B recorded no predictions for this split and epoch.")
 
 
 def test_pick_epoch_final_best_and_given():
@@ -256,7 +259,7 @@ def test_flip_counts_figure_has_a_bar_per_direction():
 def result(run_id, depth, shortcut, test_error, seed=0, state="completed", **config):
     cfg = {"depth": depth, "block": "basic", "shortcut": shortcut, "seed": seed, **config}
     return RunResult(run_id, state, cfg, f"x-{depth}", 1, 1, test_error if state == "completed" else None, None,
-                     None, 10.0, 100.0)
+                     10.0, 100.0)
 
 
 def test_depth_lines_one_per_shortcut_option_with_mean_std_and_n():

@@ -52,3 +52,7 @@ def test_speed_is_measured_by_the_benchmark_on_this_machine(cifar_dir):
     assert speed > 0
     with pytest.raises(RuntimeError, match="depth 9"):
         measure_speed(TrainConfig(depth=9, batch_size=32, device="cpu"), cifar_dir)
+    with pytest.raises(RuntimeError, match="took more than 0 s"):
+        measure_speed(cfg, cifar_dir, timeout=0.01)
+    with pytest.raises(RuntimeError, match="printed no speed"):
+        measure_speed(cfg, cifar_dir, python="true")

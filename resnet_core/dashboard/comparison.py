@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runs
 from ..metrics import confusion_matrix
-from ..models import PLAIN, shortcut_label
+from ..model_names import PLAIN, shortcut_label
 from ..results import ResultGroup
 from .evaluation import evaluation_labels
 from .gallery import SET_NAMES, Cell, confidences, image_source
@@ -133,6 +133,8 @@ def comparability_problem(a: Evaluated, b: Evaluated) -> str | None:
         return f"{a.name} and {b.name} classify into different class lists ({detail}): their predictions cannot " \
                f"be compared."
     ia, ib = np.asarray(a.preds["indices"]), np.asarray(b.preds["indices"])
+    if not len(ia) or not len(ib):
+        return f"{a.name if not len(ia) else b.name} recorded no predictions for this split and epoch."
     if a.source != b.source or len(ia) != len(ib) or not np.array_equal(np.sort(ia), np.sort(ib)):
         what = {"val": "validation splits", "test": "test sets"}.get(a.split, "evaluated images") \
             if a.split == b.split else "evaluated images"

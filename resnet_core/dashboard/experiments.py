@@ -99,15 +99,22 @@ def experiment_seconds(configs: list[TrainConfig], speeds: Mapping[tuple, float]
 def measure_speed(cfg: TrainConfig, data_dir: str | os.PathLike, steps: int = 4, warmup: int = 2,
                   python: str = sys.executable, timeout: float = 600) -> float:
     """Training images/s of cfg's network on this machine's device: a few real steps in a
-    fresh ``python -m resnet_core.bench`` process (the dashboard's own stays off the GPU)."""
+    fresh ``python -m resnet_core.bench`` process (the dashboard's own stays off the GPU).
+    RuntimeError says in one line why there is no number."""
     depth, block, shortcut, batch = speed_key(cfg)
     argv = [python, "-m", "resnet_core.bench", "--data-dir", str(data_dir), "--depth", str(depth), "--block", block,
             "--shortcut", shortcut, "--batch-size", str(batch), "--device", cfg.device, "--steps", str(steps),
             "--warmup", str(warmup), "--val-size", "0"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT)
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the benchmark took more than {timeout:.0f} s") from None
     if out.returncode != 0:
         raise RuntimeError((out.stderr.strip().splitlines() or ["the benchmark failed"])[-1])
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["train_images_per_s"])
+    try:
+        return float(json.loads(out.stdout.strip().splitlines()[-1])["train_images_per_s"])
+    except (IndexError, KeyError, TypeError, ValueError):
+        raise RuntimeError(f"the benchmark printed no speed: {out.stdout.strip()[-200:]!r}") from None
 
 
 def measure_speeds(configs: list[TrainConfig], data_dir: str | os.PathLike,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import runs
-from ..models import PLAIN, shortcut_label
+from ..model_names import PLAIN, shortcut_label
 from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
 from .formatting import format_duration, format_pct, md_escape
 

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
-from ..models import model_name
+from ..model_names import model_name
 from .layout import (
     _STATE_NAME,
     ACTIVE_STATES,
