@@ -19,7 +19,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     Written at the start, right after status.json, and completed once the data and
     model are known (sizes, classes, model); a resume keeps the original settings:
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
-    actually used, presets and block-dependent defaults already applied), ``resolved``
+    actually used, presets and block-dependent defaults already applied; ``shortcut``
+    ``"none"`` is a plain network; ``sweep`` names the sweep the run belongs to, ``""``
+    for none, and reads as ``""`` in folders written before sweeps existed), ``resolved``
     (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
     leaves the queue, so a queued run has none yet, a resumed one its previous session's),
     ``device_name``, ``precision`` (of training steps; evaluation is always
@@ -32,7 +34,7 @@ trainer resumes only folders of its own version, so no folder mixes two.
     choose a checkpoint), ``data_dir`` (absolute path of the data folder read) and
     ``normalization`` (``mean``, ``std``: per-channel fractions of 255, and ``images``:
     computed from exactly the training split's images)), ``classes`` (class names),
-    ``model`` (name, params, macs) and ``versions`` (python, torch, torchvision, numpy,
+    ``model`` (name: ``ResNet-20`` or ``plain-20``, params, macs) and ``versions`` (python, torch, torchvision, numpy,
     resnet_core).
 
 ``status.json``
