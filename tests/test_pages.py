@@ -82,6 +82,15 @@ def html_blocks(at: AppTest) -> list[str]:
     return [el.proto.body for el in at.get("html")]
 
 
+def _tiny_form(at: AppTest) -> None:
+    at.selectbox(key="tf_depth").set_value(8)
+    at.number_input(key="tf_epochs").set_value(1)
+    at.number_input(key="tf_batch_size").set_value(32)
+    at.number_input(key="tf_val_size").set_value(50)
+    at.number_input(key="tf_subset").set_value(64)
+    at.selectbox(key="tf_device").set_value("cpu")
+
+
 # ----------------------------------------------------------------------------- empty runs folder
 
 def test_every_page_handles_an_empty_runs_folder(folders):
@@ -202,12 +211,7 @@ def test_a_run_name_is_shown_sanitised(folders):
 def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     pytest.importorskip("resnet_core.train")
     at = open_page(TRAIN)
-    at.selectbox(key="tf_depth").set_value(8)
-    at.number_input(key="tf_epochs").set_value(1)
-    at.number_input(key="tf_batch_size").set_value(32)
-    at.number_input(key="tf_val_size").set_value(50)
-    at.number_input(key="tf_subset").set_value(64)
-    at.selectbox(key="tf_device").set_value("cpu")
+    _tiny_form(at)
     at.text_input(key="tf_name").set_value("from the form")
     at.run()
     at.button(key="train_launch").click().run()
@@ -630,15 +634,6 @@ def test_compare_picks_a_whole_sweep_and_tabulates_its_results(folders):
 
 
 # ----------------------------------------------------------------------------- sweeps
-
-def _tiny_form(at: AppTest) -> None:
-    at.selectbox(key="tf_depth").set_value(8)
-    at.number_input(key="tf_epochs").set_value(1)
-    at.number_input(key="tf_batch_size").set_value(32)
-    at.number_input(key="tf_val_size").set_value(50)
-    at.number_input(key="tf_subset").set_value(64)
-    at.selectbox(key="tf_device").set_value("cpu")
-
 
 def test_a_sweep_from_the_train_form_trains_its_grid_and_shows_its_progress(folders):
     at = open_page(TRAIN)

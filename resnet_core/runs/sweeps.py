@@ -3,7 +3,6 @@ the one-writer claim, and reading that never raises."""
 
 from __future__ import annotations
 
-import fcntl
 import math
 import os
 from collections import Counter
@@ -14,6 +13,7 @@ from typing import Any
 from .layout import CONSOLE_FILE, RunFolderError, safe_name
 from .processes import _is_int, _is_pid, process_alive
 from .reading import RunInfo, _kind, _read_json_object, open_run_file, read_run
+from .writing import exclusive_claim
 
 SWEEP_MODULE = "resnet_core.sweep"
 SWEEPS_DIR = ".sweeps"  # a dot folder: list_runs and the run listings skip it
@@ -42,13 +42,8 @@ def claim_sweep(runs_dir: Path, name: str) -> int:
     since the record itself is replaced on every write and a flock stays with the old file."""
     path = sweep_path(runs_dir, name, ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise SweepBusy(f"sweep {name} is being run by another sweep process") from None
-    return fd
+    return exclusive_claim(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644),
+                           SweepBusy(f"sweep {name} is being run by another sweep process"))
 
 
 @dataclass

@@ -95,12 +95,18 @@ def claim_run_dir(run_dir: Path) -> int:
     """Take the one-writer claim on a run folder: an exclusive flock on the folder itself
     (no file is created), held until the returned descriptor is closed or the process
     ends, so two trainers (say, two resumes clicked at once) never write the same run."""
-    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    return exclusive_claim(os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY),
+                           RunBusy(f"{run_dir} is being written by another trainer"))
+
+
+def exclusive_claim(fd: int, busy: Exception) -> int:
+    """fd with an exclusive flock on it, or fd closed and `busy` raised when another
+    process holds one: a claim that lasts as long as the descriptor or the process."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunBusy(f"{run_dir} is being written by another trainer") from None
+        raise busy from None
     return fd
 
 
