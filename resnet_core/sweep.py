@@ -124,8 +124,12 @@ def label(values: dict) -> str:
 
 
 def run_name(sweep: str, values: dict) -> str:
-    """A readable run name from the point's values: NAME-depth20-shortcutnone-seed0."""
-    return runs.safe_name("-".join([sweep, *(f"{k.replace('_', '')}{shown(k, v)}" for k, v in values.items())]))
+    """A readable run name from the point's values: NAME-depth20-shortcutnone-seed0. Names
+    keep 48 characters (runs.safe_name): a long sweep name is cut, never the values, which
+    tell the runs apart."""
+    point = runs.safe_name("-".join(f"{k.replace('_', '')}{shown(k, v)}" for k, v in values.items()))
+    room = 48 - len(point) - 1
+    return runs.safe_name(f"{runs.safe_name(sweep, max_len=room)}-{point}" if room > 0 else point)
 
 
 def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: int) -> None:

@@ -215,6 +215,18 @@ def test_a_running_record_of_a_dead_process_reads_crashed(tmp_path):
     assert info.state == "crashed" and not info.alive and info.counts["pending"] == 1
 
 
+def test_run_names_keep_the_values_when_the_sweep_name_is_long():
+    from resnet_core.sweep import run_name
+
+    assert run_name("grid", {"depth": 20, "shortcut": "none", "seed": 0}) == "grid-depth20-shortcutnone-seed0"
+    long = "degradation-short-20261128-130146"
+    a, b = (run_name(long, {"depth": 20, "shortcut": s}) for s in ("none", "A"))
+    assert a == "degradation-short-20261128-depth20-shortcutnone" and b.endswith("-depth20-shortcutA")
+    assert len(a) <= 48 and len(b) <= 48
+    assert run_name("x", {"lr": 0.1, "weight_decay": 0.0001, "momentum": 0.9, "batch_size": 128, "seed": 3}) == (
+        "lr0.1-weightdecay0.0001-momentum0.9-batchsize128")  # no room for the sweep: the values first
+
+
 def test_run_folder_names_longer_than_a_run_name_read(tmp_path):
     # A run folder is a time stamp plus a name of up to 48 characters: the record must take it.
     long_run = "20261128-121940-" + "depth-shortcut-depth8-shortcutA-seed0" + "-1"
