@@ -18,6 +18,7 @@ from resnet_core.data import resolve_data_dir
 from resnet_core.system import describe_system
 
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
+MONITOR = "app_pages/monitor.py"
 COMPARE = "app_pages/compare.py"
 
 

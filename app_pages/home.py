@@ -94,7 +94,7 @@ def _run_card(info: runs.RunInfo) -> None:
             best = evaluation.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
             c3.markdown(f"epoch {row['epochs']}  \n{best}")
         with c4:
-            st.page_link(common.TRAIN, label="Monitor", icon=":material/monitoring:",
+            st.page_link(common.MONITOR, label="Monitor", icon=":material/monitoring:",
                          query_params={"run": info.run_id})
             st.page_link(common.ANALYZE, label="Analyze", icon=":material/grid_on:",
                          query_params={"run": info.run_id})

@@ -229,8 +229,9 @@ def render() -> None:
     pending = st.session_state.get("train_pending")
     ids = _run_ids(all_runs, pending)
     if not ids:
-        st.info("No runs yet: fill in the form and launch one. Runs started from a terminal "
+        st.info("No runs yet: launch one on the Train page. Runs started from a terminal "
                 "(`python -m resnet_core.train`) show up here too.", icon=":material/info:")
+        st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
         return
     wanted = st.query_params.get("run")
     if wanted not in ids:

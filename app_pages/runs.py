@@ -41,7 +41,7 @@ def _table(all_runs: list[runs.RunInfo], folder) -> None:
     table["test acc"] = table["test acc"].map(lambda x: None if x is None else 100 * x)
     table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce")
     table["analyze"] = [f"./analyze?run={r.run_id}" for r in all_runs]
-    table["monitor"] = [f"./train?run={r.run_id}" for r in all_runs]
+    table["monitor"] = [f"./monitor?run={r.run_id}" for r in all_runs]
     st.dataframe(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())
     counts = pd.Series([r.state for r in all_runs]).value_counts()
     st.caption(f"{len(all_runs)} runs in `{folder.resolve()}` · "

@@ -43,7 +43,7 @@ def _failures(info: runs.SweepInfo) -> None:
             values = ", ".join(f"{k}={v}" for k, v in p.values.items())
             st.markdown(f"**{formatting.md_escape(values)}** · {p.state}: {formatting.md_escape(p.error or '—')}")
             if p.run is not None:
-                st.page_link(common.TRAIN, label=f"Open {p.run.run_id}", query_params={"run": p.run.run_id})
+                st.page_link(common.MONITOR, label=f"Open {p.run.run_id}", query_params={"run": p.run.run_id})
 
 
 def _sweep_card(info: runs.SweepInfo) -> None:

@@ -103,8 +103,8 @@ def _on_launch() -> None:
         return
     st.session_state["train_pending"] = {"run_id": launched.run_dir.name, "pid": launched.pid,
                                          "pid_start": launched.pid_start, "t": time.time()}
-    st.session_state["train_launch_msg"] = ("success", f"Launched {launched.run_dir.name} (pid {launched.pid}).")
-    st.query_params["run"] = launched.run_dir.name
+    st.session_state["monitor_msg"] = f"Launched {launched.run_dir.name} (pid {launched.pid})."
+    st.session_state["train_goto"] = launched.run_dir.name  # render() opens its monitor
 
 
 def _model_fields(errors: dict[str, str]) -> None:
@@ -270,7 +270,10 @@ def _device_notes() -> None:
 
 
 def render() -> None:
-    """The form (left) and the model summary (right)."""
+    """The form (left) and the model summary (right); after a launch, the new run's monitor."""
+    goto = st.session_state.pop("train_goto", None)
+    if goto:
+        st.switch_page(common.MONITOR, query_params={"run": goto})
     _init_form()
     form_col, summary_col = st.columns([3, 2], gap="large")
     values = _form_values()

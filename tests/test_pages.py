@@ -26,6 +26,7 @@ from resnet_core.metrics import class_report, confusion_matrix
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
+MONITOR = "app_pages/monitor.py"
 COMPARE = "app_pages/compare.py"
 
 
@@ -99,9 +100,8 @@ def test_every_page_handles_an_empty_runs_folder(folders):
     assert "No runs yet" in texts(home)
     assert "CIFAR-10 is ready" in texts(home)
     assert re.search(r"(GB RAM|cores|CUDA)", texts(home))  # the device line
-    train = open_page(TRAIN)
-    assert "No runs yet" in texts(train)
-    assert "Launch training" in texts(train)
+    assert "Launch training" in texts(open_page(TRAIN))
+    assert "No runs yet: launch one on the Train page" in texts(open_page(MONITOR))
     analyze = open_page(ANALYZE)
     assert "No run has finished an epoch yet" in texts(analyze)
     assert "No runs in" in texts(open_page(RUNS))
@@ -216,7 +216,7 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     at.run()
     at.button(key="train_launch").click().run()
     assert not at.exception
-    assert "Launched" in texts(at)
+    assert "Launched" in texts(at) and at.title[0].value == "Monitor"  # the launch opens the new run's monitor
     run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
     run_dir = folders / run_id
     assert run_dir.is_dir() and run_id.endswith("-from-the-form")
@@ -228,8 +228,10 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
             break
         time.sleep(0.2)
     assert info is not None and info.state == "completed", (run_dir / runs.CONSOLE_FILE).read_text()
+    at.switch_page(MONITOR)  # where the launch went (AppTest reruns the page it was told, not st.switch_page's)
+    at.query_params["run"] = run_id
     at.run()
-    assert "completed" in texts(at)
+    assert "completed" in texts(at) and at.title[0].value == "Monitor"
 
 
 # ----------------------------------------------------------------------------- the monitor
@@ -238,7 +240,7 @@ def test_a_finished_run_everywhere(folders):
     run_dir = make_run(folders, "done", epochs_done=3, total_epochs=3)
     home = open_page(HOME)
     assert run_dir.name in texts(home) and "completed" in texts(home)
-    train = open_page(TRAIN, {"run": run_dir.name})
+    train = open_page(MONITOR, {"run": run_dir.name})
     page = texts(train)
     assert "all epochs done" in page and "run: epoch 3 of 3 done (100%)" in page
     assert "Stop" not in [b.label for b in train.button] and "Resume" not in [b.label for b in train.button]
@@ -254,7 +256,7 @@ def test_a_finished_run_everywhere(folders):
 
 def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):
     run_dir = make_run(folders, "live", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=4)
-    at = open_page(TRAIN)  # no ?run=: the active run is picked
+    at = open_page(MONITOR)  # no ?run=: the active run is picked
     page = texts(at)
     assert run_dir.name in page and "running" in page
     assert "run: epoch 1 of 4 done" in page and "epoch 2: step" in page
@@ -275,12 +277,12 @@ def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):
 
 def test_a_queued_run_says_it_waits(folders, sleeper):
     make_run(folders, "waiting", state="queued", pid=sleeper.pid, epochs_done=0, total_epochs=4)
-    assert "Waiting for the device" in texts(open_page(TRAIN))
+    assert "Waiting for the device" in texts(open_page(MONITOR))
 
 
 def test_a_failed_run_shows_its_error_log_tail_and_resume(folders):
     run_dir = make_run(folders, "bad", state="failed", error="CUDA out of memory", epochs_done=1, total_epochs=3)
-    at = open_page(TRAIN, {"run": run_dir.name})
+    at = open_page(MONITOR, {"run": run_dir.name})
     page = texts(at)
     assert "failed: CUDA out of memory" in page
     assert "RuntimeError: CUDA out of memory" in page  # the log tail
@@ -291,7 +293,7 @@ def test_a_failed_run_shows_its_error_log_tail_and_resume(folders):
 
 def test_a_killed_trainer_shows_as_crashed_with_resume(folders):
     run_dir = make_run(folders, "killed", state="running", pid=999_999_999, epochs_done=2, total_epochs=5)
-    at = open_page(TRAIN, {"run": run_dir.name})
+    at = open_page(MONITOR, {"run": run_dir.name})
     page = texts(at)
     assert "crashed" in page and "The trainer process is gone" in page
     assert not at.button(key="mon_resume").disabled
@@ -456,7 +458,7 @@ def chart_traces(at: AppTest) -> list[str]:
 def test_a_run_validated_on_the_test_set_says_so_everywhere(folders, cifar_dir):
     run_dir = make_run(folders, "valtest", val_source="test", data_dir=cifar_dir)
     assert "best test acc (used as validation) 70.00% (epoch 3)" in texts(open_page(HOME))
-    train = open_page(TRAIN, {"run": run_dir.name})
+    train = open_page(MONITOR, {"run": run_dir.name})
     metrics = {m.label: m.value for m in train.metric}
     assert metrics["Best test acc (epoch 3)"] == "70.00%" and "Best val acc (epoch 3)" not in metrics
     assert "test (used as validation)" in texts(train)
@@ -474,7 +476,7 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
     home = open_page(HOME)
     assert texts(home).count("no validation split") == 2 and "best val" not in texts(home)
 
-    train = open_page(TRAIN, {"run": done.name})
+    train = open_page(MONITOR, {"run": done.name})
     metrics = {m.label: m.value for m in train.metric}
     assert metrics["Validation"] == "none" and not any(k.startswith("Best") for k in metrics)
     final = runs.read_json(done / runs.STATUS_FILE)["test_acc"]
@@ -485,7 +487,7 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
     assert "test (monitoring only, never used to pick a checkpoint)" in traces and "test (final)" in traces
     assert "validation" not in traces
 
-    train = open_page(TRAIN, {"run": stopped.name})
+    train = open_page(MONITOR, {"run": stopped.name})
     metrics = {m.label: m.value for m in train.metric}
     monitored = [r for r in runs.read_metrics(stopped) if r["type"] == "epoch"][-1]["test_acc"]
     assert metrics["Test acc (epoch 2, monitor)"] == f"{100 * monitored:.2f}%"
@@ -813,7 +815,7 @@ def markdown_texts(at: AppTest) -> str:
                      for el in getattr(at, kind))
 
 
-@pytest.mark.parametrize("page", [HOME, TRAIN, ANALYZE, RUNS])
+@pytest.mark.parametrize("page", [HOME, TRAIN, MONITOR, ANALYZE, RUNS])
 def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_folders, page):
     good, bad = bad_folders
     at = open_page(page)  # asserts that no exception was raised
@@ -821,6 +823,8 @@ def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_fo
     if page == HOME:
         assert good.name in page_text
     elif page == TRAIN:
+        assert "Launch training" in page_text
+    elif page == MONITOR:
         assert at.selectbox(key=f"mon_pick_{good.name}").value == good.name and "all epochs done" in page_text
     elif page == ANALYZE:
         options = at.selectbox[0].options
@@ -840,7 +844,7 @@ def test_a_bad_runs_monitor_and_details_render_and_it_can_be_deleted(folders, ca
     good = make_run(folders, "good", epochs_done=1, total_epochs=1)
     run_dir = _make_bad(folders, case)
     info = runs.read_run(run_dir)
-    train = open_page(TRAIN, {"run": run_dir.name})
+    train = open_page(MONITOR, {"run": run_dir.name})
     runs_page = open_page(RUNS)
     runs_page.selectbox(key="runs_pick").set_value(run_dir.name).run()
     assert not runs_page.exception, [e.value for e in runs_page.exception]
