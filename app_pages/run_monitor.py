@@ -180,13 +180,14 @@ def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
                   else ""))
 
 
-def _rerun_if_state_changed(info: runs.RunInfo) -> None:
-    """A run that just ended (or started) changes the page around the panel: redraw it all."""
-    key = f"mon_state::{info.run_id}"
+def _rerun_if_state_changed(run_id: str, state: str) -> None:
+    """The run selector above this fragment names each run's state: when the state changes
+    (starting, queued, running, completed...: a handful of times per run) redraw the whole
+    page, so the selector never lags the badge and the page around the panel follows."""
+    key = f"mon_state::{run_id}"
     previous = st.session_state.get(key)
-    st.session_state[key] = info.state
-    if previous == "starting" or (previous is not None and previous != info.state
-                                  and info.is_active != (previous in runs.ACTIVE_STATES)):
+    st.session_state[key] = state
+    if previous is not None and previous != state:
         st.rerun()
 
 
@@ -210,7 +211,7 @@ def panel(run_dir: Path) -> None:
     _progress_bars(info, prog)
     _metrics(info, prog, labels)
     _charts(info, hist, prog.steps_per_epoch or None, labels)
-    _rerun_if_state_changed(info)
+    _rerun_if_state_changed(info.run_id, info.state)
 
 
 def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:

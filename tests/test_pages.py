@@ -275,6 +275,18 @@ def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):
     assert not at.exception
 
 
+@pytest.mark.parametrize("state", ["queued", "running", "completed", "stopped", "crashed"])
+def test_the_run_selector_names_the_state_the_badge_shows(folders, sleeper, state):
+    live = state in ("queued", "running")
+    run_dir = make_run(folders, state, state="running" if state == "crashed" else state,
+                       pid=sleeper.pid if live else None, epochs_done=1, total_epochs=3)
+    at = open_page(MONITOR, {"run": run_dir.name})
+    picker = at.selectbox(key=f"mon_pick_{run_dir.name}")
+    badges = [m.value for m in at.markdown if m.value.startswith(":") and "-badge[" in m.value]
+    assert picker.format_func(run_dir.name).endswith(f" · {state}")
+    assert any(b.endswith(f" {state}]") for b in badges), badges
+
+
 def test_a_queued_run_says_it_waits(folders, sleeper):
     make_run(folders, "waiting", state="queued", pid=sleeper.pid, epochs_done=0, total_epochs=4)
     assert "Waiting for the device" in texts(open_page(MONITOR))
