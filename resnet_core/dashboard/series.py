@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
 
 
 def ema(values: Sequence[float | None], weight: float) -> list[float | None]:
@@ -46,10 +46,11 @@ def downsample(x: Sequence[float], y: Sequence[float | None], max_points: int) -
     if len(x) != len(y):
         raise ValueError(f"{len(x)} x values for {len(y)} y values")
     if len(x) <= max_points:
-        return list(x), list(y)
+        return list(x), [v if _finite(v) else None for v in y]
     if max_points < 2:
         raise ValueError(f"max_points {max_points} < 2: a bucket keeps its lowest and its highest point")
-    ys = np.array([v if _finite(v) else np.nan for v in y], dtype=float)
+    ys = np.asarray(y, dtype=float)
+    ys = np.where(np.isfinite(ys), ys, np.nan)
     low, high = np.where(np.isnan(ys), np.inf, ys), np.where(np.isnan(ys), -np.inf, ys)
     edges = np.linspace(0, len(ys), max_points // 2 + 1).astype(int)
     keep: list[int] = []
