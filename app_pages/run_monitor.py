@@ -161,21 +161,42 @@ def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: evaluation.Eval
     st.caption(f"{best.help} {test.help}")
 
 
+# The chart controls' session-state keys and defaults: kept across the fragment's refreshes and runs.
+CHART_DEFAULTS = {"mon_x_axis": "epoch", "mon_smoothing": 0.6, "mon_log_loss": False}
+
+
+def _chart_view() -> figures.CurveView:
+    """The x axis, smoothing and log-scale controls above the curves."""
+    for key, default in CHART_DEFAULTS.items():
+        st.session_state.setdefault(key, default)
+    c1, c2, c3 = st.columns([2, 3, 1.3], vertical_alignment="bottom")
+    x_axis = c1.radio("x axis", list(figures.LIVE_X_AXES), horizontal=True, key="mon_x_axis",
+                      help="wall time: minutes since the run's first logged row (a resume's pause included)")
+    smoothing = c2.slider("Smoothing", 0.0, 0.99, step=0.01, key="mon_smoothing",
+                          help="TensorBoard's exponential moving average of the step rows, debiased at the "
+                               "start; the raw series stays faint behind it. 0: off.")
+    log_y = c3.toggle("Log-scale loss", key="mon_log_loss")
+    return figures.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y)
+
+
 def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
             labels: evaluation.EvaluationLabels) -> None:
-    """Loss, accuracy and learning-rate curves, once there are rows to draw."""
+    """Loss, accuracy and learning-rate curves with their controls, once there are rows to draw."""
     if not (hist.step_rows or hist.epoch_rows):
         if info.is_active:
             st.caption("Curves appear after the first logged steps.")
         return
+    view = _chart_view()
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels), key="live_loss",
-                    config={"displaylogo": False})
-    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels),
-                    key="live_acc", config={"displaylogo": False})
-    c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe), key="live_lr",
-                    config={"displaylogo": False})
-    st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows)} step rows"
+    config = {"displaylogo": False}
+    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels, view=view),
+                    key="live_loss", config=config)
+    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels,
+                                            view=view), key="live_acc", config=config)
+    c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe, view=view), key="live_lr", config=config)
+    st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows):,} step rows"
+               + (f" (drawn as at most {view.max_points:,} points per curve)"
+                  if len(hist.step_rows) > view.max_points else "")
                + (f" · refreshed every {REFRESH_S:g} s" if info.is_active and st.session_state.get("mon_live")
                   else ""))
 

@@ -11,6 +11,7 @@ import pytest
 
 from resnet_core.dashboard import figures
 from resnet_core.dashboard.evaluation import TEST_MONITORING, evaluation_labels
+from resnet_core.dashboard.series import ema
 from resnet_core.metrics import class_report
 
 CLASSES = ["airplane", "automobile", "bird"]
@@ -83,6 +84,81 @@ def test_curves_of_an_empty_run_are_empty_figures_not_errors():
 def test_non_finite_values_become_gaps():
     rows = [dict(EPOCHS[0], val_loss=float("nan")), EPOCHS[1]]
     assert trace(figures.loss_figure([], rows), "validation").y[0] is None
+
+
+TIMED_STEPS = [dict(r, time=1000.0 + 60 * i) for i, r in enumerate(STEPS)]
+TIMED_EPOCHS = [dict(r, time=1000.0 + 90 * r["epoch"]) for r in EPOCHS]
+
+
+def test_step_series_is_clearly_visible_alone_and_faint_under_its_smoothed_series():
+    raw = figures.loss_figure(STEPS, EPOCHS, 10)
+    assert [t.name for t in raw.data] == ["train (steps)", "train", "validation", "best validation"]
+    steps = trace(raw, "train (steps)")
+    assert steps.line.width >= 1.5 and steps.opacity >= 0.8
+    assert raw.layout.height == 400
+    smooth = figures.loss_figure(STEPS, EPOCHS, 10, view=figures.CurveView(smoothing=0.6))
+    assert len(smooth.data) == len(raw.data) + 1
+    faint, bold = trace(smooth, "train (steps)"), trace(smooth, "train (steps, smoothed 0.6)")
+    assert faint.opacity < 0.5 and bold.line.width > faint.line.width >= 1.5
+    assert list(bold.y) == pytest.approx(ema([r["loss"] for r in STEPS], 0.6))
+    assert list(bold.x) == list(faint.x) == [0.5, 1.0, 1.5]
+    acc = figures.accuracy_figure(STEPS, EPOCHS, 10, view=figures.CurveView(smoothing=0.9))
+    assert list(trace(acc, "train (steps, smoothed 0.9)").y) == pytest.approx(ema([100 * r["acc"] for r in STEPS],
+                                                                                     0.9))
+
+
+def test_the_best_validation_value_so_far_is_starred():
+    rows = [dict(EPOCHS[0], val_acc=0.5, val_loss=0.9), dict(EPOCHS[1], val_acc=0.4, val_loss=1.1)]
+    best = trace(figures.accuracy_figure([], rows, 10), "best validation")
+    assert (list(best.x), list(best.y)) == ([1.0], pytest.approx([50.0])) and best.marker.symbol == "star"
+    assert list(trace(figures.loss_figure([], rows, 10), "best validation").y) == [0.9]
+    # No validation split: nothing to star.
+    assert "best" not in " ".join(t.name for t in figures.accuracy_figure([], NO_VAL_EPOCHS, labels=NO_VAL).data)
+
+
+def test_loss_axis_is_logarithmic_on_request():
+    assert figures.loss_figure(STEPS, EPOCHS, 10).layout.yaxis.type == "linear"
+    assert figures.loss_figure(STEPS, EPOCHS, 10, view=figures.CurveView(log_y=True)).layout.yaxis.type == "log"
+
+
+@pytest.mark.parametrize("x_axis, step_x, epoch_x, title", [
+    ("step", [5, 10, 15], [10, 20], "step"),
+    ("epoch", [0.5, 1.0, 1.5], [1, 2], "epoch"),
+    ("wall time", [0.0, 1.0, 2.0], [1.5, 3.0], "wall time (minutes since the first row)"),
+])
+def test_x_values_per_axis_choice(x_axis, step_x, epoch_x, title):
+    view = figures.CurveView(x_axis=x_axis)
+    test_rows = [{"type": "test", "epoch": 2, "test_acc": 0.8, "time": 1000.0 + 240}]
+    for fig in (figures.loss_figure(TIMED_STEPS, TIMED_EPOCHS, 10, view=view),
+                figures.accuracy_figure(TIMED_STEPS, TIMED_EPOCHS, 10, test_rows, view=view)):
+        assert list(trace(fig, "train (steps)").x) == pytest.approx(step_x)
+        assert list(trace(fig, "validation").x) == pytest.approx(epoch_x)
+        assert fig.layout.xaxis.title.text == title
+    assert list(figures.lr_figure(TIMED_STEPS, TIMED_EPOCHS, 10, view=view).data[0].x) == pytest.approx(step_x)
+    final_x = {"step": 20, "epoch": 2, "wall time": 4.0}[x_axis]  # after the last epoch; its own time
+    assert list(trace(fig, "test (final)").x) == pytest.approx([final_x])
+
+
+def test_rows_without_a_time_are_left_off_the_wall_time_axis():
+    fig = figures.loss_figure(STEPS, TIMED_EPOCHS, 10, view=figures.CurveView(x_axis="wall time"))
+    assert list(trace(fig, "train (steps)").x) == []
+    assert list(trace(fig, "train").x) == pytest.approx([0.0, 1.5])
+    with pytest.raises(ValueError):
+        figures.live_x(STEPS, "minutes")
+
+
+def test_long_series_are_downsampled_to_the_point_budget_and_keep_their_spikes():
+    rows = [{"type": "step", "epoch": 1 + s // 1000, "step": s, "loss": 1.0, "acc": 0.5, "lr": 0.1}
+            for s in range(1, 20_001)]
+    rows[12_345]["loss"] = 9.0
+    view = figures.CurveView(smoothing=0.6, max_points=500)
+    fig = figures.loss_figure(rows, [], 1000, view=view)
+    assert all(len(t.x) == len(t.y) <= 500 for t in fig.data)
+    assert max(trace(fig, "train (steps)").y) == 9.0
+    for fig in (figures.accuracy_figure(rows, [], 1000, view=view), figures.lr_figure(rows, [], 1000, view=view)):
+        assert all(len(t.x) <= 500 for t in fig.data)
+    # Short series pass through whole.
+    assert len(figures.loss_figure(rows[:400], [], 1000, view=view).data[0].x) == 400
 
 
 def test_confusion_figure_has_a_heatmap_and_an_invisible_clickable_scatter():

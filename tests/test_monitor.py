@@ -11,7 +11,7 @@ import pytest
 from fake_runs import make_run
 
 from resnet_core import runs
-from resnet_core.dashboard import evaluation, formatting, monitor
+from resnet_core.dashboard import evaluation, figures, formatting, monitor
 from resnet_core.dashboard.monitor import MetricsHistory
 
 
@@ -257,3 +257,23 @@ def test_md_escape_leaves_run_ids_and_plain_words_as_they_are():
     assert formatting.md_escape("20250101-120000-r20_a.b") == "20250101-120000-r20_a.b"
     assert formatting.md_escape("ResNet 20") == "ResNet 20"
     assert formatting.md_escape(3) == "3"
+
+
+def test_a_long_run_reads_incrementally_and_draws_within_the_point_budget(tmp_path):
+    """50,000 step rows (a long run logging every step): every trace of the monitor's
+    figures keeps at most MAX_POINTS points, whatever the x axis."""
+    path = tmp_path / runs.METRICS_FILE
+    rows = [dict(step(1 + s // 1000, s), time=1000.0 + s / 10) for s in range(1, 50_001)]
+    epochs = [{"type": "epoch", "epoch": e, "step": 1000 * e, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0,
+               "val_acc": 0.5, "lr": 0.1, "time": 1000.0 + 100 * e} for e in range(1, 51)]
+    append(path, rows[:25_000] + epochs[:25])
+    hist = MetricsHistory(tmp_path)
+    hist.update()
+    append(path, rows[25_000:] + epochs[25:])
+    assert hist.update() == 25_025 and len(hist.step_rows) == 50_000
+    for x_axis in figures.LIVE_X_AXES:
+        view = figures.CurveView(x_axis=x_axis, smoothing=0.6)
+        built = (figures.loss_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
+                 figures.accuracy_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
+                 figures.lr_figure(hist.step_rows, hist.epoch_rows, 1000, view=view))
+        assert all(0 < len(t.x) <= figures.MAX_POINTS for fig in built for t in fig.data)

@@ -254,6 +254,20 @@ def test_a_finished_run_everywhere(folders):
     assert table["best val acc"][0] == pytest.approx(70.0)
 
 
+def test_the_monitors_chart_controls_keep_their_values_and_redraw_the_curves(folders):
+    run_dir = make_run(folders, "curves", epochs_done=3, total_epochs=3)
+    at = open_page(TRAIN, {"run": run_dir.name})
+    assert at.radio(key="mon_x_axis").value == "epoch" and at.slider(key="mon_smoothing").value == 0.6
+    assert at.toggle(key="mon_log_loss").value is False
+    at.radio(key="mon_x_axis").set_value("wall time").run()
+    at.slider(key="mon_smoothing").set_value(0.9).run()
+    at.toggle(key="mon_log_loss").set_value(True).run()
+    assert not at.exception
+    assert (at.radio(key="mon_x_axis").value, at.slider(key="mon_smoothing").value,
+            at.toggle(key="mon_log_loss").value) == ("wall time", 0.9, True)
+    assert len(at.get("plotly_chart")) == 3
+
+
 def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):
     run_dir = make_run(folders, "live", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=4)
     at = open_page(MONITOR)  # no ?run=: the active run is picked

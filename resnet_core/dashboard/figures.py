@@ -1,8 +1,12 @@
 """Plotly figures for the dashboard, built from plain rows and arrays (no Streamlit here).
 
-Training curves take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`); their
-x axis is the epoch, fractional for step rows (step / steps per epoch), so step and epoch
-rows line up. Their evaluation traces are named by the run's
+Training curves take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`) and a
+:class:`CurveView`: their x axis is the step, the epoch (fractional for step rows: step /
+steps per epoch, so step and epoch rows line up) or the wall time; the step rows' series
+can be smoothed (:func:`~resnet_core.dashboard.series.ema`, drawn bold over the faint raw
+series) and every trace is cut to a point budget
+(:func:`~resnet_core.dashboard.series.downsample`), so a run of 200,000 step rows draws as
+fast as a short one. Their evaluation traces are named by the run's
 :class:`~resnet_core.dashboard.evaluation.EvaluationLabels`: a "validation" that was the test set says
 so, and per-epoch test evaluations are marked as monitoring. The confusion matrix is a
 heatmap with an invisible scatter on top, one square marker per cell, because a heatmap
@@ -21,6 +25,7 @@ import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
 from .evaluation import VALIDATION, EvaluationLabels, evaluation_labels
+from .series import best_so_far, downsample, ema
 
 TRAIN_COLOUR = "#4C78A8"
 VAL_COLOUR = "#F58518"
@@ -51,18 +56,34 @@ def _layout(fig: go.Figure, title: str | None, height: int, y_title: str, x_titl
     return fig
 
 
-def _integer_epochs(fig: go.Figure, epoch_rows: Sequence[dict]) -> None:
-    """Whole-epoch ticks for short runs (plotly would label 0.5, 1.5...)."""
+# The x axes of the live curves: key -> axis title.
+LIVE_X_AXES = {
+    "step": "step",
+    "epoch": "epoch",
+    "wall time": "wall time (minutes since the first row)",
+}
+MAX_POINTS = 2_000  # per trace: more would not show on a chart a few hundred pixels wide
+
+
+@dataclass(frozen=True)
+class CurveView:
+    """How the live curves are drawn: the x axis (a key of LIVE_X_AXES), the smoothing
+    weight of the step rows' series (0: none), a log-scale loss axis, and the most points
+    a trace keeps."""
+
+    x_axis: str = "epoch"
+    smoothing: float = 0.0
+    log_y: bool = False
+    max_points: int = MAX_POINTS
+
+
+def _integer_epochs(fig: go.Figure, epoch_rows: Sequence[dict], view: CurveView) -> None:
+    """Whole-epoch ticks for short runs on the epoch axis (plotly would label 0.5, 1.5...)."""
+    if view.x_axis != "epoch":
+        return
     last = max((r.get("epoch", 0) for r in epoch_rows), default=0)
     if 0 < last <= 12:
         fig.update_xaxes(tick0=0, dtick=1)
-
-
-def _x_of_steps(rows: Sequence[dict], steps_per_epoch: int | None) -> list[float]:
-    """Fractional epochs of step rows: step / steps per epoch, else the epoch number."""
-    if steps_per_epoch:
-        return [r["step"] / steps_per_epoch for r in rows]
-    return [float(r.get("epoch", 0)) for r in rows]
 
 
 def _step_mode(rows: Sequence[dict]) -> str:
@@ -78,79 +99,164 @@ def _values(rows: Sequence[dict], key: str, scale: float = 1.0) -> list[float | 
     return out
 
 
-def _evaluation_traces(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: float, hover: str,
-                       labels: EvaluationLabels) -> None:
-    """The per-epoch validation trace (if the run has a validation split) and the per-epoch
-    test trace (if the rows carry one), each named for what it is."""
-    x = [r["epoch"] for r in epoch_rows]
+def _column(rows: Sequence[dict], key: str, scale: float = 1.0) -> np.ndarray:
+    """The rows' key as floats (times scale), NaN where a row has no finite number: what
+    _values gives, as an array, for the long series of step rows."""
+    col = np.array([v if type(v) in (int, float) else np.nan for v in (r.get(key) for r in rows)], dtype=float)
+    return np.where(np.isfinite(col), col * scale, np.nan)
+
+
+def _gaps_as_none(values: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in values.tolist()]
+
+
+def start_time(step_rows: Sequence[dict], epoch_rows: Sequence[dict]) -> float | None:
+    """The time of the run's first row: 0 on the wall-time axis."""
+    times = _values(step_rows[:1], "time") + _values(epoch_rows[:1], "time")
+    return min((t for t in times if t is not None), default=None)
+
+
+def live_x(rows: Sequence[dict], x_axis: str, steps_per_epoch: int | None = None,
+           start: float | None = None) -> np.ndarray:
+    """The x of each step, epoch or test row on an axis of LIVE_X_AXES: step, the row's
+    step; epoch, an epoch row's epoch and a step row's fractional epoch (step / steps per
+    epoch, its epoch without steps_per_epoch); wall time, the row's time in minutes after
+    start (see :func:`start_time`). NaN where a row lacks what its axis needs."""
+    if x_axis == "step":
+        return _column(rows, "step")
+    if x_axis == "epoch":
+        epochs = _column(rows, "epoch")
+        if not steps_per_epoch:
+            return epochs
+        is_step = np.array([r.get("type") == "step" for r in rows], dtype=bool)
+        return np.where(is_step, _column(rows, "step") / steps_per_epoch, epochs)
+    if x_axis == "wall time":
+        return (_column(rows, "time") - (np.nan if start is None else start)) / 60
+    raise ValueError(f"unknown x axis {x_axis!r}; valid: {', '.join(LIVE_X_AXES)}")
+
+
+def _line(x: np.ndarray, y: np.ndarray, view: CurveView, **kwargs) -> go.Scatter:
+    """A trace of the points that have an x (NaN y: a gap), downsampled to view.max_points."""
+    has_x = ~np.isnan(x)
+    xs, ys = downsample(x[has_x].tolist(), y[has_x], view.max_points)
+    return go.Scatter(x=xs, y=ys, **kwargs)
+
+
+def _step_traces(fig: go.Figure, step_rows: Sequence[dict], key: str, scale: float, view: CurveView,
+                 x: np.ndarray, hover: str) -> None:
+    """The step rows' series: clearly visible alone; faint under its smoothed series (bold,
+    :func:`~resnet_core.dashboard.series.ema` of the raw values) when view.smoothing > 0."""
+    y = _column(step_rows, key, scale)
+    smooth = view.smoothing > 0
+    fig.add_trace(_line(x, y, view, name="train (steps)", mode=_step_mode(step_rows),
+                        line=dict(color=TRAIN_COLOUR, width=1.5), opacity=0.3 if smooth else 0.9,
+                        hovertemplate=hover))
+    if smooth:
+        smoothed = np.array(ema(y.tolist(), view.smoothing), dtype=float)
+        fig.add_trace(_line(x, smoothed, view, name=f"train (steps, smoothed {view.smoothing:g})",
+                            mode="lines", line=dict(color=TRAIN_COLOUR, width=2.5), hovertemplate=hover))
+
+
+def _best_marker(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: float, mode: str,
+                 x: np.ndarray, labels: EvaluationLabels, hover: str) -> None:
+    """A star on the best validation value so far (mode "max" for an accuracy, "min" for a
+    loss), if the run validates and its best epoch row has an x."""
+    best = best_so_far(_values(epoch_rows, f"val_{key}", scale), mode) if labels.val is not None else None
+    if best is None or math.isnan(x[best[0]]):
+        return
+    i, value = best
+    fig.add_trace(go.Scatter(x=[float(x[i])], y=[value], name=f"best {labels.val}", mode="markers",
+                             marker=dict(color=VAL_COLOUR, size=13, symbol="star", line=dict(color="white", width=1)),
+                             hovertemplate=f"best {hover} (epoch {epoch_rows[i].get('epoch')})"))
+
+
+def _epoch_traces(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: float, hover: str,
+                  labels: EvaluationLabels, view: CurveView, x: np.ndarray) -> None:
+    """The per-epoch training trace, the validation trace (if the run has a validation split)
+    and the per-epoch test trace (if the rows carry one), each named for what it is."""
+    fig.add_trace(_line(x, _column(epoch_rows, f"train_{key}", scale), view, name="train", mode="lines+markers",
+                        line=dict(color=TRAIN_COLOUR, width=2), hovertemplate=hover))
     if labels.val is not None:
-        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, f"val_{key}", scale), name=labels.val,
-                                 mode="lines+markers", line=dict(color=VAL_COLOUR, width=2), hovertemplate=hover))
-    test = _values(epoch_rows, f"test_{key}", scale)
-    if any(v is not None for v in test):
-        fig.add_trace(go.Scatter(x=x, y=test, name=labels.test_epochs, mode="lines+markers",
-                                 line=dict(color=TEST_COLOUR, width=2, dash="dot"), hovertemplate=hover))
+        fig.add_trace(_line(x, _column(epoch_rows, f"val_{key}", scale), view, name=labels.val,
+                            mode="lines+markers", line=dict(color=VAL_COLOUR, width=2), hovertemplate=hover))
+    test = _column(epoch_rows, f"test_{key}", scale)
+    if not np.isnan(test).all():
+        fig.add_trace(_line(x, test, view, name=labels.test_epochs, mode="lines+markers",
+                            line=dict(color=TEST_COLOUR, width=2, dash="dot"), hovertemplate=hover))
 
 
 def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
-                height: int = 300, title: str | None = "Loss", labels: EvaluationLabels | None = None) -> go.Figure:
-    """Training loss per step row (thin) and per epoch (markers), and the evaluation losses
-    per epoch (labels: the run's, see resnet_core.dashboard.evaluation.evaluation_labels)."""
+                height: int = 400, title: str | None = "Loss", labels: EvaluationLabels | None = None,
+                view: CurveView = CurveView()) -> go.Figure:
+    """Training loss per step row (smoothed as view says) and per epoch, the evaluation
+    losses per epoch (labels: the run's, see
+    resnet_core.dashboard.evaluation.evaluation_labels) and a star on the lowest validation
+    loss; a log-scale y axis with view.log_y."""
     labels = labels or evaluation_labels({})
+    start = start_time(step_rows, epoch_rows)
     fig = go.Figure()
     if step_rows:
-        fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "loss"),
-                                 name="train (steps)", mode=_step_mode(step_rows),
-                                 line=dict(color=TRAIN_COLOUR, width=1),
-                                 opacity=0.45, hovertemplate="%{y:.4f}"))
+        _step_traces(fig, step_rows, "loss", 1.0, view, live_x(step_rows, view.x_axis, steps_per_epoch, start),
+                     "%{y:.4f}")
     if epoch_rows:
-        x = [r["epoch"] for r in epoch_rows]
-        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "train_loss"), name="train", mode="lines+markers",
-                                 line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.4f}"))
-        _evaluation_traces(fig, epoch_rows, "loss", 1.0, "%{y:.4f}", labels)
-    _integer_epochs(fig, epoch_rows)
-    return _layout(fig, title, height, "cross-entropy")
+        x = live_x(epoch_rows, view.x_axis, steps_per_epoch, start)
+        _epoch_traces(fig, epoch_rows, "loss", 1.0, "%{y:.4f}", labels, view, x)
+        _best_marker(fig, epoch_rows, "loss", 1.0, "min", x, labels, "%{y:.4f}")
+    _integer_epochs(fig, epoch_rows, view)
+    fig = _layout(fig, title, height, "cross-entropy", LIVE_X_AXES[view.x_axis])
+    fig.update_yaxes(type="log" if view.log_y else "linear")
+    return fig
+
+
+def _final_test_x(row: dict, epoch_rows: Sequence[dict], view: CurveView, steps_per_epoch: int | None,
+                  start: float | None) -> float | None:
+    """Where the final test evaluation goes: at the end of the epoch it followed (its
+    time on the wall-time axis)."""
+    if view.x_axis != "wall time":
+        row = next((r for r in reversed(epoch_rows) if r.get("epoch") == row.get("epoch")), row)
+    return _gaps_as_none(live_x([row], view.x_axis, steps_per_epoch, start))[0]
 
 
 def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
-                    test_rows: Sequence[dict] = (), height: int = 300, title: str | None = "Accuracy",
-                    labels: EvaluationLabels | None = None) -> go.Figure:
-    """Training and evaluation accuracy per epoch in percent, and the final test accuracy
-    once known (labels: the run's, see resnet_core.dashboard.evaluation.evaluation_labels)."""
+                    test_rows: Sequence[dict] = (), height: int = 400, title: str | None = "Accuracy",
+                    labels: EvaluationLabels | None = None, view: CurveView = CurveView()) -> go.Figure:
+    """Training accuracy per step row (smoothed as view says) and per epoch, the evaluation
+    accuracies per epoch with a star on the best validation accuracy, in percent, and the
+    final test accuracy once known (labels: the run's, see
+    resnet_core.dashboard.evaluation.evaluation_labels)."""
     labels = labels or evaluation_labels({})
+    start = start_time(step_rows, epoch_rows)
     fig = go.Figure()
     if step_rows:
-        fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "acc", 100),
-                                 name="train (steps)", mode=_step_mode(step_rows),
-                                 line=dict(color=TRAIN_COLOUR, width=1),
-                                 opacity=0.45, hovertemplate="%{y:.2f}%"))
+        _step_traces(fig, step_rows, "acc", 100, view, live_x(step_rows, view.x_axis, steps_per_epoch, start),
+                     "%{y:.2f}%")
     if epoch_rows:
-        x = [r["epoch"] for r in epoch_rows]
-        fig.add_trace(go.Scatter(x=x, y=_values(epoch_rows, "train_acc", 100), name="train", mode="lines+markers",
-                                 line=dict(color=TRAIN_COLOUR, width=2), hovertemplate="%{y:.2f}%"))
-        _evaluation_traces(fig, epoch_rows, "acc", 100, "%{y:.2f}%", labels)
+        x = live_x(epoch_rows, view.x_axis, steps_per_epoch, start)
+        _epoch_traces(fig, epoch_rows, "acc", 100, "%{y:.2f}%", labels, view, x)
+        _best_marker(fig, epoch_rows, "acc", 100, "max", x, labels, "%{y:.2f}%")
     for row in test_rows[-1:]:
-        fig.add_trace(go.Scatter(x=[row.get("epoch")], y=_values([row], "test_acc", 100), name=labels.test_final,
+        fig.add_trace(go.Scatter(x=[_final_test_x(row, epoch_rows, view, steps_per_epoch, start)],
+                                 y=_values([row], "test_acc", 100), name=labels.test_final,
                                  mode="markers", marker=dict(color=TEST_COLOUR, size=11, symbol="star"),
                                  hovertemplate="%{y:.2f}% after the last epoch"))
-    fig = _layout(fig, title, height, "accuracy")
-    _integer_epochs(fig, epoch_rows)
+    fig = _layout(fig, title, height, "accuracy", LIVE_X_AXES[view.x_axis])
+    _integer_epochs(fig, epoch_rows, view)
     fig.update_yaxes(ticksuffix="%", rangemode="tozero")
     return fig
 
 
 def lr_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
-              height: int = 300, title: str | None = "Learning rate") -> go.Figure:
+              height: int = 400, title: str | None = "Learning rate", view: CurveView = CurveView()) -> go.Figure:
+    """The learning rate of the step rows, else of the epoch rows (never smoothed)."""
+    rows = step_rows or epoch_rows
     fig = go.Figure()
-    if step_rows:
-        fig.add_trace(go.Scatter(x=_x_of_steps(step_rows, steps_per_epoch), y=_values(step_rows, "lr"),
-                                 name="lr", mode=_step_mode(step_rows), line=dict(color=LR_COLOUR, width=2),
-                                 hovertemplate="%{y:.3g}"))
-    elif epoch_rows:
-        fig.add_trace(go.Scatter(x=[r["epoch"] for r in epoch_rows], y=_values(epoch_rows, "lr"), name="lr",
-                                 mode="lines+markers", line=dict(color=LR_COLOUR, width=2), hovertemplate="%{y:.3g}"))
-    fig = _layout(fig, title, height, "learning rate")
-    _integer_epochs(fig, epoch_rows)
+    if rows:
+        x = live_x(rows, view.x_axis, steps_per_epoch, start_time(step_rows, epoch_rows))
+        fig.add_trace(_line(x, _column(rows, "lr"), view, name="lr",
+                            mode=_step_mode(rows) if step_rows else "lines+markers",
+                            line=dict(color=LR_COLOUR, width=2), hovertemplate="%{y:.3g}"))
+    fig = _layout(fig, title, height, "learning rate", LIVE_X_AXES[view.x_axis])
+    _integer_epochs(fig, epoch_rows, view)
     fig.update_layout(showlegend=False)
     fig.update_yaxes(exponentformat="e", rangemode="tozero")
     return fig
@@ -209,10 +315,8 @@ def curve_x(rows: Sequence[dict], x_axis: str, epoch_rows: Sequence[dict] = (),
     step; epochs, an epoch row's epoch and a step row's fractional epoch (step / steps per
     epoch); wall time, the cumulative epoch_seconds of the run's epoch rows, a step row's
     interpolated by step within its epoch (None past the last epoch row with a time)."""
-    if x_axis == "iterations":
-        return [float(r["step"]) if isinstance(r.get("step"), int) else None for r in rows]
-    if x_axis == "epochs":
-        return [_x_of_steps([r], steps_per_epoch)[0] if r.get("type") == "step" else float(r["epoch"]) for r in rows]
+    if x_axis in ("iterations", "epochs"):
+        return _gaps_as_none(live_x(rows, "step" if x_axis == "iterations" else "epoch", steps_per_epoch))
     if x_axis == "wall time":
         steps, seconds = _wall_seconds(epoch_rows)
         return [float(np.interp(r["step"], steps, seconds)) if isinstance(r.get("step"), int) and r["step"] <= steps[-1]
