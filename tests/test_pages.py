@@ -256,7 +256,7 @@ def test_a_finished_run_everywhere(folders):
 
 def test_the_monitors_chart_controls_keep_their_values_and_redraw_the_curves(folders):
     run_dir = make_run(folders, "curves", epochs_done=3, total_epochs=3)
-    at = open_page(TRAIN, {"run": run_dir.name})
+    at = open_page(MONITOR, {"run": run_dir.name})
     assert at.radio(key="mon_x_axis").value == "epoch" and at.slider(key="mon_smoothing").value == 0.6
     assert at.toggle(key="mon_log_loss").value is False
     at.radio(key="mon_x_axis").set_value("wall time").run()
