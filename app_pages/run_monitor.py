@@ -127,12 +127,16 @@ def _messages(info: runs.RunInfo) -> None:
 
 
 def _progress_bars(info: runs.RunInfo, prog: monitor.Progress) -> None:
-    """The whole run's progress, and the epoch in progress."""
+    """The whole run's progress, and the epoch in progress or what the trainer does
+    instead of training steps (loading, building, evaluating, saving)."""
     st.progress(min(1.0, prog.epoch_fraction),
                 text=f"run: epoch {prog.epoch} of {prog.total_epochs} done ({100 * prog.epoch_fraction:.0f}%)")
+    phase = monitor.phase_bar(prog)
     if info.state == "completed":
         step_text = "all epochs done"
         step_value = 1.0
+    elif phase is not None:
+        step_text, step_value = phase
     elif info.state == "queued" or (info.is_active and not prog.steps_per_epoch):
         step_text = "waiting for the device" if info.state == "queued" else "loading data…"
         step_value = 0.0
@@ -148,7 +152,11 @@ def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: evaluation.Eval
     m = st.columns(6)
     m[0].metric("ETA", formatting.format_duration(prog.eta_s) if info.state == "running" else "—")
     m[1].metric("Elapsed", formatting.format_duration(prog.elapsed_s))
-    m[2].metric("Images / s", f"{prog.images_per_s:,.0f}" if prog.images_per_s else "—")
+    first_step = f"first step {formatting.format_duration(prog.first_step_s)}" if prog.first_step_s else None
+    m[2].metric("Images / s", f"{prog.images_per_s:,.0f}" if prog.images_per_s else "—", delta=first_step,
+                delta_color="off", delta_arrow="off",
+                help="Training speed of the latest steps. Under it: this session's first step, compiling "
+                     "included, which would otherwise pass for a slow speed." if first_step else None)
     live_rss = process_memory_mb(info.status.get("pid")) if info.is_active else None
     device_kind = str(info.resolved.get("device") or "")
     mem_label = "GPU memory (peak)" if device_kind.startswith(("cuda", "mps")) else "Memory (peak RSS)"

@@ -84,6 +84,8 @@ class TrainConfig:
                          choices=("paper",))
     download: bool = option(False, "download CIFAR-10 into --data-dir if it is missing")
     log_every: int = option(20, "optimizer steps between step rows in metrics.jsonl")
+    log_seconds: float = option(2.0, "seconds after which a step row is written even before --log-every steps, and "
+                                     "between evaluation progress updates in status.json (0: by step count only)")
 
 
 def flag(name: str) -> str:
@@ -247,6 +249,8 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     check("val_size", cfg.val_size >= 0, "validation size cannot be negative")
     check("subset", cfg.subset >= 0, "subset cannot be negative (0 means the whole training split)")
     check("log_every", cfg.log_every >= 1, "log interval must be at least 1 step")
+    check("log_seconds", math.isfinite(cfg.log_seconds) and cfg.log_seconds >= 0,
+          "log interval in seconds must be a number of 0 or more (0: by step count only)")
     check("preset", cfg.preset in ("", "paper"), "the only preset is 'paper'")
     check("name", cfg.name == "" or safe_name(cfg.name) != "", "a run name needs a letter or digit")
     check("sweep", cfg.sweep == "" or safe_name(cfg.sweep) == cfg.sweep,

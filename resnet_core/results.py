@@ -29,7 +29,7 @@ from .models import describe_model, paper_result
 # Fields that label a run, place it or tune its speed but do not change what it learns
 # (precision does, slightly, so it stays): runs that differ only in these share a row.
 NOT_COMPARED = ("seed", "name", "sweep", "device", "channels_last", "compile", "data_dir", "runs_dir", "download",
-                "log_every")
+                "log_every", "log_seconds")
 FORMATS = ("md", "csv", "json")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -138,9 +139,11 @@ class Trainer:
         self.step = state["step"]
 
     @torch.no_grad()
-    def predict(self, loader: DeviceLoader) -> dict[str, np.ndarray]:
-        """Per-image records of a split: indices, labels, preds, top-k classes and probabilities, loss."""
+    def predict(self, loader: DeviceLoader, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+        """Per-image records of a split: indices, labels, preds, top-k classes and probabilities, loss.
+        progress: called after each batch with the images done so far."""
         self.model.eval()
+        done = 0
         k = min(5, len(self.classes))
         names = ("indices", "labels", "preds", "topk_classes", "topk_probs", "loss")
         parts: dict[str, list] = {name: [] for name in names}
@@ -154,6 +157,9 @@ class Trainer:
                                 ("topk_classes", top_classes), ("topk_probs", top_probs),
                                 ("loss", F.cross_entropy(logits, y, reduction="none"))):
                 parts[name].append(value.cpu())
+            done += len(y)
+            if progress is not None:
+                progress(done)
         self.model.train()
         arrays = {name: torch.cat(values).numpy() for name, values in parts.items()}
         arrays["topk_probs"] = arrays["topk_probs"].astype(np.float32)

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +85,11 @@ class Run:
     """One run of a :class:`Trainer` into its folder: status, metrics, evaluations, checkpoints."""
 
     def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
-                 checkpoint: dict | None = None, device_slots: int = 1):
-        self.cfg, self.plan, self.data, self.stop = cfg, plan, data, stop
+                 checkpoint: dict | None = None, device_slots: int = 1,
+                 clock: Callable[[], float] = time.perf_counter):
+        """clock: seconds for the row and progress cadence and the durations recorded (a
+        test passes a fake one)."""
+        self.cfg, self.plan, self.data, self.stop, self.clock = cfg, plan, data, stop, clock
         self.trainer: Trainer | None = None  # built on the device acquire_device takes
         self.writer = runs.RunWriter(run_dir)
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
@@ -93,6 +97,7 @@ class Run:
         self.placement: placement.Placement | None = None  # the device lock, held to the process's end
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
         self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
+        self.first_step_s: float | None = None  # this session's first training step, compiling included
 
     @property
     def run_dir(self) -> Path:
@@ -101,6 +106,15 @@ class Run:
     def best_fields(self) -> dict:
         """status.json's view of the best validation epoch: null without a validation result."""
         return {"best_val_acc": self.best_val_acc if self.best_epoch else None, "best_epoch": self.best_epoch or None}
+
+    def set_phase(self, phase: str | None, total: int | None = None, **changes) -> None:
+        """status.json's phase (None once the run has ended) with these other changes; an
+        evaluation's progress starts at 0 of `total` images. Entering the phase the run is
+        in already changes nothing (its start time stays)."""
+        if phase == self.writer.status.get("phase") and total is None and not changes:
+            return
+        self.writer.set_status(phase=phase, phase_started_at=time.time() if phase else None,
+                               phase_done=None if total is None else 0, phase_total=total, **changes)
 
     def write_config(self, **resolved) -> None:
         new_record = {"run_id": self.run_dir.name, "created": time.time(), "config": dataclasses.asdict(self.cfg),
@@ -143,27 +157,27 @@ class Run:
             earlier += max(0.0, end - started)
         # Status before config: readers take a folder with config.json but no live status
         # for a crashed run, so that order must never be visible.
-        self.writer.set_status(state="queued", epoch=status.get("epoch", 0), step=status.get("step", 0),
-                               total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
-                               created_at=status.get("created_at", now), started_at=None, finished_at=None,
-                               error=None, elapsed_before_s=earlier)
+        self.set_phase("queued", state="queued", epoch=status.get("epoch", 0), step=status.get("step", 0),
+                       total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
+                       created_at=status.get("created_at", now), started_at=None, finished_at=None,
+                       error=None, elapsed_before_s=earlier, first_step_s=None)
         self.write_config()
         try:
             if not self.acquire_device():
-                self.writer.set_status(state="stopped", finished_at=time.time())
+                self.set_phase(None, state="stopped", finished_at=time.time())
                 log.info("stopped while queued")
                 return 0
-            self.writer.set_status(state="running", started_at=time.time())
+            self.set_phase("loading data", state="running", started_at=time.time())
             return self.train()
         except Diverged as e:
             log.error("%s", e)
-            self.writer.set_status(state="diverged", error=str(e), finished_at=time.time())
+            self.set_phase(None, state="diverged", error=str(e), finished_at=time.time())
             return 3
         except Exception as e:
             message = str(e) if isinstance(e, (DataError, ValueError)) else f"{type(e).__name__}: {e}"
             log.error("run failed: %s (traceback in %s)", message, self.run_dir / runs.LOG_FILE)
             trace_log.error("%s", traceback.format_exc())
-            self.writer.set_status(state="failed", error=message, finished_at=time.time())
+            self.set_phase(None, state="failed", error=message, finished_at=time.time())
             return 1
 
     def record_setup(self) -> None:
@@ -181,8 +195,11 @@ class Run:
 
     def train(self) -> int:
         cfg, plan, t = self.cfg, self.plan, self.trainer
-        t.setup(self.data)
+        # Trainer.setup's two halves, each its own phase: the first step ends "building model".
+        t.prepare_data(self.data)
         self.data = None  # the host copy is no longer needed
+        self.set_phase("building model")
+        t.build()
         self.record_setup()
         start_epoch, partial = 0, None
         if self.checkpoint is not None:
@@ -199,7 +216,7 @@ class Run:
                  plan.total_steps, plan.epochs)
         for epoch in range(start_epoch + 1, plan.epochs + 1):
             if not self.train_epoch(epoch, partial):
-                self.writer.set_status(state="stopped", finished_at=time.time())
+                self.set_phase(None, state="stopped", finished_at=time.time())
                 log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, t.step, self.run_dir)
                 return 0
             partial = None
@@ -208,21 +225,24 @@ class Run:
         test = self.last_test or self.evaluate(t.test_loader, "test", plan.epochs)
         self.writer.append_metrics({"type": "test", "epoch": plan.epochs, "step": t.step,
                                     "test_loss": test["loss"], "test_acc": test["acc"]})
-        self.writer.set_status(state="completed", test_acc=test["acc"], finished_at=time.time())
+        self.set_phase(None, state="completed", test_acc=test["acc"], finished_at=time.time())
         best = f", best validation {100 * self.best_val_acc:.2f}% (epoch {self.best_epoch})" if self.best_epoch else ""
         log.info("completed after %d steps: test accuracy %.2f%% (final weights)%s", t.step, 100 * test["acc"], best)
         return 0
 
     def train_epoch(self, epoch: int, partial: dict | None) -> bool:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
-        t, device = self.trainer, self.trainer.device
+        t, device, clock = self.trainer, self.trainer.device, self.clock
+        log_every, log_seconds = self.cfg.log_every, self.cfg.log_seconds
         num_classes = len(t.classes)
         batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
         sums = EpochSums.from_state(partial["sums"], device) if partial else EpochSums.zeros(device, num_classes)
         start_batch = partial["batch"] if partial else 0
         elapsed_before = partial["seconds"] if partial else 0.0
+        if self.first_step_s is not None:  # else the model is still building until its first step ends
+            self.set_phase("training")
         t.model.train()
-        t_epoch = time.perf_counter()
+        t_epoch = clock()
         t_row, seen_row = t_epoch, 0
         row_loss = torch.zeros((), device=device)
         row_correct = torch.zeros((), device=device, dtype=torch.int64)
@@ -243,28 +263,38 @@ class Run:
                 sums.confusion += torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
             sums.seen += n
             seen_row += n
-            if t.step % self.cfg.log_every == 0 or batch == batches or self.stop:
-                now = time.perf_counter()
+            # A row by count or by time, whichever comes first: at 20 steps a row, the first
+            # point of a loss curve came 50-84 s after launch. Reading the clock costs no sync;
+            # the row's .item() is the one device sync, so it happens only when a row is due.
+            now = clock()
+            first = self.first_step_s is None
+            if (first or t.step % log_every == 0 or (log_seconds and now - t_row >= log_seconds)
+                    or batch == batches or self.stop):
                 mean_loss = row_loss.item() / seen_row
+                now = clock()  # after the sync: the device has done the row's steps
                 if not math.isfinite(mean_loss):
                     raise Diverged(f"loss became {mean_loss} at step {t.step} (epoch {epoch}); "
                                    f"try a lower learning rate or a warm-up")
                 rate = seen_row / max(now - t_row, 1e-9)
                 self.writer.append_metrics({"type": "step", "epoch": epoch, "step": t.step, "loss": mean_loss,
                                             "acc": row_correct.item() / seen_row, "lr": lr, "images_per_s": rate})
-                self.writer.set_status(step=t.step)
+                if first:
+                    self.first_step_s = now - t_epoch
+                    self.set_phase("training", step=t.step, first_step_s=self.first_step_s)
+                else:
+                    self.writer.set_status(step=t.step)
                 progress.update(batch, mean_loss, rate)
                 t_row, seen_row = now, 0
                 row_loss.zero_()
                 row_correct.zero_()
             if self.stop and batch < batches:
                 progress.close()
-                seconds = elapsed_before + time.perf_counter() - t_epoch
+                seconds = elapsed_before + clock() - t_epoch
                 partial = {"epoch": epoch, "batch": batch, "sums": sums.state(), "seconds": seconds}
                 self.save_checkpoint(epoch - 1, partial)
                 return False
         progress.close()
-        self.finish_epoch(epoch, sums, elapsed_before + time.perf_counter() - t_epoch)
+        self.finish_epoch(epoch, sums, elapsed_before + clock() - t_epoch)
         return not self.stop or epoch == self.plan.epochs
 
     def finish_epoch(self, epoch: int, sums: EpochSums, seconds: float) -> None:
@@ -273,6 +303,7 @@ class Run:
         if not math.isfinite(train_loss):
             raise Diverged(f"loss became {train_loss} in epoch {epoch}; try a lower learning rate or a warm-up")
         self.writer.save_predictions("train", epoch, confusion=sums.confusion.view(len(t.classes), -1).cpu().numpy())
+        t_eval = self.clock()
         val = self.evaluate(t.val_loader, "val", epoch) if t.val_loader is not None else None
         row = {"type": "epoch", "epoch": epoch, "step": t.step, "train_loss": train_loss,
                "train_acc": sums.correct.item() / sums.seen, "val_loss": val and val["loss"],
@@ -281,6 +312,7 @@ class Run:
         if t.test_every_epoch:  # monitoring only: never compared, never used to keep weights
             self.last_test = self.evaluate(t.test_loader, "test", epoch)
             row.update(test_loss=self.last_test["loss"], test_acc=self.last_test["acc"])
+        row["eval_seconds"] = self.clock() - t_eval  # the ETA adds it for the epochs to come
         self.writer.append_metrics(row)
         improved = val is not None and val["acc"] > self.best_val_acc
         if improved:
@@ -293,8 +325,20 @@ class Run:
                  100 * sums.correct.item() / sums.seen, shown, seconds)
 
     def evaluate(self, loader: DeviceLoader, split: str, epoch: int) -> dict:
-        """Record a split's per-image predictions in predictions/; returns mean loss and accuracy."""
-        arrays = self.trainer.predict(loader)
+        """Record a split's per-image predictions in predictions/; returns mean loss and accuracy.
+        status.json shows the images done every log_seconds, as step rows by time."""
+        self.set_phase("testing" if split == "test" else "validating", total=loader.num_images)
+        shown = self.clock()
+
+        def progress(done: int) -> None:
+            nonlocal shown
+            now = self.clock()
+            if self.cfg.log_seconds and now - shown >= self.cfg.log_seconds:
+                self.writer.set_status(phase_done=done)
+                shown = now
+
+        arrays = self.trainer.predict(loader, progress)
+        self.set_phase("saving")
         self.writer.save_predictions(split, epoch, **arrays)
         return {"loss": float(arrays["loss"].mean()), "acc": float((arrays["preds"] == arrays["labels"]).mean())}
 
@@ -304,6 +348,7 @@ class Run:
 
         last.pt goes first: a kill between the two writes leaves a last.pt whose best_epoch
         is its own epoch, from which a resume restores best.pt (repair_best_checkpoint)."""
+        self.set_phase("saving")
         state = {"format_version": runs.FORMAT_VERSION, **self.trainer.checkpoint_state(), "epoch": completed_epochs,
                  "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch, "partial_epoch": partial}
         self.writer.write_checkpoint(_serialized(state), best=also_best)

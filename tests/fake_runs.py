@@ -70,7 +70,8 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
              total_epochs: int = 3, n_val: int = 200, val_source: str | None = "train", pid: int | None = None,
              steps_per_epoch: int = 10, error: str | None = None, test: bool | None = None,
              source_size: int | None = None, with_checkpoint: bool = True, created: float | None = None,
-             data_dir: Path | None = None, sweep: str = "", depth: int = 20, shortcut: str = "A") -> Path:
+             data_dir: Path | None = None, sweep: str = "", depth: int = 20, shortcut: str = "A",
+             phase: str | None = None, phase_done: int | None = None, first_step_s: float | None = None) -> Path:
     """A run folder in the given state with epochs_done epochs of metrics and predictions.
 
     val_source: "train" (a validation split of the training set), "test" (a version 1
@@ -80,6 +81,9 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     data_dir: a CIFAR-format folder the run records as resolved.data_dir; the records are
     then images of that folder with their true labels, as a trainer would record them.
     sweep, depth, shortcut: recorded in config.json's config (the model name follows them).
+    phase: status.json's phase, begun 10 s before the last write; an evaluation phase has
+    done phase_done of its split's images (n_val images to validate, 2 * n_val to test).
+    first_step_s: status.json's first step time.
     """
     run_dir = runs.new_run_dir(runs_dir, name)
     now = created or time.time()
@@ -122,7 +126,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
         acc = min(0.95, 0.3 + 0.15 * e)
         row = {"type": "epoch", "epoch": e, "step": e * steps_per_epoch, "train_loss": 1.5 / e,
                "train_acc": acc, "val_loss": 1.6 / e, "val_acc": acc - 0.05, "lr": 0.1 / e,
-               "epoch_seconds": 5.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t}
+               "epoch_seconds": 5.0, "eval_seconds": 1.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t}
         split, source = ("test", "test") if no_val else ("val", val_source)
         p = fake_predictions(n_val, accuracy=acc - 0.05, seed=e, source_size=source_size,
                              source_labels=source_labels[source])
@@ -156,7 +160,10 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
         pid_start=runs.process_start_time(pid), epoch=epochs_done, step=epochs_done * steps_per_epoch,
         total_epochs=total_epochs, total_steps=total_epochs * steps_per_epoch, created_at=now, started_at=now + 0.1,
         updated_at=t, finished_at=None if state in runs.ACTIVE_STATES else t, elapsed_before_s=0.0,
-        best_val_acc=best, best_epoch=epochs_done if best is not None else None, test_acc=test_acc, error=error)
+        best_val_acc=best, best_epoch=epochs_done if best is not None else None, test_acc=test_acc, error=error,
+        phase=phase, phase_started_at=t - 10 if phase else None,
+        phase_done=phase_done if phase in runs.EVALUATION_PHASES else None,
+        phase_total={"validating": n_val, "testing": 2 * n_val}.get(phase), first_step_s=first_step_s)
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)  # the record the trainer's RunWriter writes
     (run_dir / runs.LOG_FILE).write_text("\n".join(f"log line {i}" for i in range(60))
                                          + (f"\nTraceback (most recent call last):\nRuntimeError: {error}\n"

@@ -72,7 +72,9 @@ def test_progress_of_a_running_run(tmp_path):
     assert p.epoch_fraction == pytest.approx(25 / 40)
     assert (p.step_in_epoch, p.step_fraction) == (5, 0.5)
     assert p.images_per_s == 500.0  # the latest step row's speed
-    assert p.eta_s == pytest.approx(5.0 * 15 / 10)  # epoch_seconds per epoch, 15 steps left
+    # epoch_seconds per epoch for the 15 steps left, and eval_seconds for the 2 evaluations to come
+    assert p.eta_s == pytest.approx(5.0 * 15 / 10 + 2 * 1.0)
+    assert (p.phase, p.phase_done, p.first_step_s) == (None, None, None)  # a folder that records no phase
     assert p.peak_memory_mb == 321.0
     assert p.elapsed_s == pytest.approx(100)
     assert p.best_val_acc == pytest.approx(0.55)
@@ -93,6 +95,44 @@ def test_progress_of_finished_queued_and_crashed_runs(tmp_path):
     crashed = runs.read_run(make_run(tmp_path, "c", state="running", epochs_done=1, pid=999_999_999))
     assert crashed.state == runs.CRASHED
     assert monitor.compute_progress(crashed, None).eta_s is None
+
+
+def test_progress_shows_the_phase_and_counts_the_evaluation_in_the_eta(tmp_path):
+    # Validating epoch 3 of 4 (10 steps an epoch): its 30 steps done, 50 of 200 images in 10 s.
+    run_dir = make_run(tmp_path, "v", state="running", epochs_done=2, total_epochs=4, steps_per_epoch=10,
+                       pid=os.getpid(), n_val=200, phase="validating", phase_done=50, first_step_s=41.0)
+    status = runs.read_json(run_dir / runs.STATUS_FILE)
+    status["step"] = 30
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    info = runs.read_run(run_dir)
+    hist = MetricsHistory(run_dir)
+    hist.update()
+    p = monitor.compute_progress(info, hist, now=status["updated_at"])
+    assert (p.phase, p.phase_done, p.phase_total, p.first_step_s) == ("validating", 50, 200, 41.0)
+    assert monitor.phase_bar(p) == ("validating epoch 3: 50 of 200 images", 0.25)
+    # 10 steps at 5 s an epoch, this evaluation's other 150 images at 50 in 10 s, epoch 4's at 1 s.
+    assert p.eta_s == pytest.approx(5.0 + 30.0 + 1.0)
+
+    # The final test: every step and epoch done, the ETA is the test's rest.
+    status.update(step=40, epoch=4, phase="testing", phase_done=100, phase_total=400)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    assert monitor.phase_bar(p) == ("testing the final weights: 100 of 400 images", 0.25)
+    assert p.eta_s == pytest.approx(10.0 * 300 / 100)
+    for phase, text in (("building model", "compiling included"), ("loading data", "loading"), ("saving", "saving")):
+        status.update(phase=phase, phase_done=None, phase_total=None)
+        runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+        bar = monitor.phase_bar(monitor.compute_progress(runs.read_run(run_dir), hist))
+        assert text in bar[0] and bar[1] == 0.0, phase
+    status["phase"] = "training"
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    assert monitor.phase_bar(monitor.compute_progress(runs.read_run(run_dir), hist)) is None  # steps show instead
+    # An ended run does nothing now, whatever its status last said; a phase this reader does not know is unknown.
+    done = runs.read_run(make_run(tmp_path, "d", phase="saving"))
+    assert monitor.compute_progress(done).phase is None
+    status["phase"] = "dreaming"
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    assert monitor.compute_progress(runs.read_run(run_dir), hist).phase is None
 
 
 def test_formats():

@@ -301,6 +301,16 @@ def test_the_run_selector_names_the_state_the_badge_shows(folders, sleeper, stat
     assert any(b.endswith(f" {state}]") for b in badges), badges
 
 
+def test_the_monitor_shows_what_the_trainer_does_instead_of_step_0(folders, sleeper):
+    make_run(folders, "eval", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=4, n_val=200,
+             phase="validating", phase_done=50, first_step_s=41.0)
+    at = open_page(MONITOR)
+    page = texts(at)
+    assert "validating epoch 2: 50 of 200 images" in page and "step 0 of" not in page
+    images = next(m for m in at.metric if m.label == "Images / s")
+    assert images.delta == "first step 41 s"
+
+
 def test_a_queued_run_says_it_waits(folders, sleeper):
     make_run(folders, "waiting", state="queued", pid=sleeper.pid, epochs_done=0, total_epochs=4)
     assert "Waiting for the device" in texts(open_page(MONITOR))

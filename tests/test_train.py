@@ -19,7 +19,9 @@ from resnet_core.config import TrainConfig, apply_presets, config_errors, make_p
 from resnet_core.data import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
 from resnet_core.train import main, parse
 
-TINY = ["--depth", "8", "--batch-size", "50", "--val-size", "100", "--log-every", "2", "--seed", "1"]
+# Rows by step count only (--log-seconds 0): how many rows a busy CPU's seconds give varies.
+TINY = ["--depth", "8", "--batch-size", "50", "--val-size", "100", "--log-every", "2", "--log-seconds", "0",
+        "--seed", "1"]
 
 
 def trainer(*args, wait=True, **kwargs):
@@ -86,9 +88,11 @@ def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir)
 
     rows = runs.read_metrics(run_dir)
     step_rows = [r for r in rows if r["type"] == "step"]
-    assert len(step_rows) == 12 and {"loss", "acc", "lr", "images_per_s"} <= step_rows[0].keys()
+    # The first step's row, then every 2nd step of 24.
+    assert [r["step"] for r in step_rows] == [1, *range(2, 25, 2)]
+    assert {"loss", "acc", "lr", "images_per_s"} <= step_rows[0].keys()
     epoch_rows = [r for r in rows if r["type"] == "epoch"]
-    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "images_per_s",
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "eval_seconds", "images_per_s",
             "peak_memory_mb"} <= epoch_rows[0].keys()
     # The synthetic classes are easy: a short run must beat chance (10%) by far.
     assert epoch_rows[-1]["val_acc"] >= 0.5, epoch_rows
@@ -153,7 +157,9 @@ def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar
     result = trainer("--resume", run_dir)
     assert result.returncode == 0, result.stderr
     assert_history_is_clean(run_dir, 3)
-    assert [r["step"] for r in runs.read_metrics(run_dir) if r["type"] == "step"] == list(range(2, 25, 2))
+    # Each session's first step has a row (1, and 9 after resuming from epoch 1's checkpoint).
+    steps = [r["step"] for r in runs.read_metrics(run_dir) if r["type"] == "step"]
+    assert steps == [1, 2, 4, 6, 8, 9, *range(10, 25, 2)]
     reference, resumed = weights(reference_run), weights(run_dir)
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
 
@@ -300,6 +306,9 @@ def test_config_errors_are_per_field():
     errors = config_errors(TrainConfig(depth=165, block="bottleneck", epochs=0, val_size=-1))
     assert errors["depth"].startswith("depth 165 is not 9n+2") and set(errors) == {"depth", "epochs", "val_size"}
     assert config_errors(TrainConfig()) == {}
+    for seconds in (-1.0, float("nan"), float("inf")):
+        assert set(config_errors(TrainConfig(log_seconds=seconds))) == {"log_seconds"}
+    assert config_errors(TrainConfig(log_seconds=0.0)) == {}  # rows by step count only
 
 
 @pytest.mark.parametrize("precision, channels_last", [("fp16", "--no-channels-last"), ("fp32", "--channels-last"),
@@ -611,7 +620,8 @@ def test_the_command_line_is_the_schema_and_round_trips():
                       momentum=0.8, weight_decay=5e-4, nesterov=True, schedule="multistep", milestones=[2.5, 5.0],
                       warmup_epochs=0.5, warmup_mode="constant", seed=3, split_seed=9, device="cpu",
                       precision="bf16", channels_last=False, compile=True, data_dir="/d", runs_dir="/r",
-                      name="x", sweep="s1", val_size=100, subset=200, preset="paper", download=True, log_every=5)
+                      name="x", sweep="s1", val_size=100, subset=200, preset="paper", download=True, log_every=5,
+                      log_seconds=0.5)
     names = {f.name for f in fields(TrainConfig)}
     parsed, _, typed = parse(config_argv(cfg, names))
     assert parsed == cfg and typed == names  # every option has a flag, generated from its field
@@ -650,7 +660,7 @@ def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     status = json.loads((reference_run / "status.json").read_text())
     assert set(status) == set(runs.StatusRecord.__annotations__) and set(status) <= _documented("status.json")
     states = set(runs.STATES) | {runs.CRASHED}
-    assert _documented("status.json") - states == set(status)  # and it promises nothing else
+    assert _documented("status.json") - states - set(runs.PHASES) == set(status)  # and it promises nothing else
     rows = runs.read_metrics(reference_run)
     rows_doc = _documented("metrics.jsonl")
     for kind, record in (("step", runs.StepRow), ("epoch", runs.EpochRow), ("test", runs.TestRow)):
@@ -661,3 +671,79 @@ def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     checkpoint = torch.load(reference_run / "last.pt", weights_only=True)
     partial_epoch = {"epoch", "batch", "sums", "seconds"}  # what a graceful mid-epoch stop saves (training_run)
     assert set(checkpoint) | set(checkpoint["rng"]) | partial_epoch == _documented("last.pt")
+
+
+class FakeClock:
+    """time.perf_counter as a test sets it: the seconds move only when the test says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def clocked_run(cifar_dir, tmp_path_factory):
+    """A 2-epoch run in this process on a fake clock whose steps and evaluations take the
+    seconds the test says, with every status.json it wrote (resnet_core.training_run.Run)."""
+    from resnet_core.training_run import Run, StopRequested
+    from resnet_core.trainer import Trainer
+
+    clock, written = FakeClock(), []
+    # Epoch 1: 0.1 s a step but 2.5 s for step 3; epoch 2 (steps 9..16): 0.7 s a step.
+    step_seconds = {s: 0.1 for s in range(1, 9)} | {3: 2.5} | {s: 0.7 for s in range(9, 17)}
+    train_step, predict, set_status = Trainer.train_step, Trainer.predict, runs.RunWriter.set_status
+
+    def timed_step(self, x, y):
+        out = train_step(self, x, y)
+        clock.now += step_seconds[self.step]
+        return out
+
+    def timed_predict(self, loader, progress):
+        def slow(done):  # each evaluation batch takes 2.5 s: past log_seconds, so it is shown
+            clock.now += 2.5
+            progress(done)
+        return predict(self, loader, slow)
+
+    def recorded(self, **changes):
+        set_status(self, **changes)
+        written.append(dict(self.status))
+
+    cfg = apply_presets(TrainConfig(depth=8, batch_size=50, val_size=100, epochs=2, seed=1, device="cpu",
+                                    compile=False, data_dir=str(cifar_dir), log_every=5, log_seconds=2.0),
+                        set(), 500)
+    data = load_cifar10(cifar_dir)
+    plan = make_plan(cfg, len(data.train_labels))
+    run_dir = runs.new_run_dir(tmp_path_factory.mktemp("clocked"), "clocked")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Trainer, "train_step", timed_step)
+        mp.setattr(Trainer, "predict", timed_predict)
+        mp.setattr(runs.RunWriter, "set_status", recorded)
+        assert Run(cfg, plan, data, run_dir, StopRequested(), clock=clock).execute() == 0
+    return run_dir, written
+
+
+def test_step_rows_come_by_count_or_by_time_whichever_is_first(clocked_run):
+    run_dir, _ = clocked_run
+    rows = runs.read_metrics(run_dir)
+    # 1: the first step; 3: 2.6 s after the row of step 1; 5, 10, 15: every 5th step;
+    # 13: 2.1 s after the row of step 10; 8 and 16: the ends of the epochs. One row a step.
+    assert [r["step"] for r in rows if r["type"] == "step"] == [1, 3, 5, 8, 10, 13, 15, 16]
+    assert [r["eval_seconds"] for r in rows if r["type"] == "epoch"] == [pytest.approx(2.5)] * 2
+
+
+def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
+    _, written = clocked_run
+    phases = [w["phase"] for i, w in enumerate(written) if i == 0 or w["phase"] != written[i - 1]["phase"]]
+    assert phases == ["queued", "loading data", "building model", "training", "validating", "saving",
+                      "training", "validating", "saving", "testing", "saving", None]
+    assert written[-1]["state"] == "completed"
+    trained = next(w for w in written if w["phase"] == "training")
+    assert trained["first_step_s"] == pytest.approx(0.1) and trained["step"] == 1
+    # Evaluations count their images: 0 of the split when they start, then as they go.
+    shown = [(w["phase"], w["phase_done"], w["phase_total"]) for w in written if w["phase"] in runs.EVALUATION_PHASES]
+    validating = [("validating", 0, 100), ("validating", 100, 100)]
+    testing = [("testing", 0, 200), ("testing", 200, 200)]
+    assert shown == validating * 2 + testing
+    assert all(w["phase_done"] is None for w in written if w["phase"] not in runs.EVALUATION_PHASES)

@@ -78,6 +78,10 @@ class Progress:
     monitor_test_acc: float | None  # the latest per-epoch test evaluation (monitoring only)
     monitor_test_epoch: int | None
     last_update_age_s: float | None  # seconds since the trainer last wrote something
+    phase: str | None  # what an active trainer does now (runs.PHASES); None when ended or not recorded
+    phase_done: int | None  # images an evaluation phase has done, of phase_total
+    phase_total: int | None
+    first_step_s: float | None  # the session's first training step, compiling included
 
 
 def _num(x) -> float | None:
@@ -122,8 +126,10 @@ def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> t
 
 def _eta(remaining: int, steps_per_epoch: int, step: int, batch: float | None, last_epoch: dict | None,
          images_per_s: float | None, elapsed: float | None) -> float | None:
-    """Seconds left for the remaining steps: from the last epoch's time (which includes its
-    evaluation), else the speed, else the average so far."""
+    """Seconds left for the remaining steps: from the last epoch's training time, else the
+    speed, else the average so far."""
+    if not remaining:
+        return 0.0
     epoch_seconds = _num(last_epoch.get("epoch_seconds")) if last_epoch else None
     if epoch_seconds and steps_per_epoch:
         return epoch_seconds * remaining / steps_per_epoch
@@ -132,6 +138,34 @@ def _eta(remaining: int, steps_per_epoch: int, step: int, batch: float | None, l
     if elapsed and step > 0:
         return remaining * elapsed / step
     return None
+
+
+def _phase(info: runs.RunInfo) -> tuple[str | None, int | None, int | None]:
+    """An active run's phase and, for an evaluation, its images done and in all."""
+    status = _obj(info.status)
+    phase = status.get("phase")
+    if not info.is_active or phase not in runs.PHASES:
+        return None, None, None
+    total = _count(status.get("phase_total"))
+    if phase not in runs.EVALUATION_PHASES or not total:
+        return phase, None, None
+    return phase, min(_count(status.get("phase_done")), total), total
+
+
+def _evaluation_eta(status: dict, last_epoch: dict | None, epochs_left: int, now: float) -> float:
+    """Seconds the evaluations still to come take: each epoch's as long as the last one's
+    (its row's eval_seconds; rows from before it existed count none), and the one under
+    way at its own pace once it has done some images. The final test after a validated
+    run is not foreseen: its first progress update shows it."""
+    eval_seconds = (_num(last_epoch.get("eval_seconds")) if last_epoch else None) or 0.0
+    if status.get("phase") not in runs.EVALUATION_PHASES:
+        return eval_seconds * epochs_left
+    done, total = _count(status.get("phase_done")), _count(status.get("phase_total"))
+    started = _num(status.get("phase_started_at"))
+    under_way = eval_seconds
+    if done and total and started is not None:
+        under_way = max(0.0, now - started) * max(0, total - done) / done
+    return eval_seconds * max(0, epochs_left - 1) + under_way
 
 
 def _test_results(status: dict, history: MetricsHistory | None,
@@ -187,10 +221,13 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
     if images_per_s is None and last_epoch is not None:
         images_per_s = _num(last_epoch.get("images_per_s"))
     elapsed, last_time = _timing(info, history, now)
+    phase, phase_done, phase_total = _phase(info)
     eta = None
-    if info.state == "running" and total_steps and step < total_steps:
+    if info.state == "running" and total_steps and (step < total_steps or phase in runs.EVALUATION_PHASES):
         eta = _eta(total_steps - step, steps_per_epoch, step, _num(cfg.get("batch_size")), last_epoch,
                    images_per_s, elapsed)
+        if eta is not None:
+            eta += _evaluation_eta(status, last_epoch, max(0, total_epochs - epoch), now)
     test_acc, test_epoch, monitor_test_acc, monitor_test_epoch = _test_results(status, history, epoch)
     return Progress(
         state=info.state, epoch=epoch, total_epochs=total_epochs, step=step, total_steps=total_steps,
@@ -201,7 +238,31 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
         best_epoch=_count(status.get("best_epoch")) or None, test_acc=test_acc, test_epoch=test_epoch,
         monitor_test_acc=monitor_test_acc, monitor_test_epoch=monitor_test_epoch,
         last_update_age_s=(now - last_time) if last_time else None,
+        phase=phase, phase_done=phase_done, phase_total=phase_total, first_step_s=_num(status.get("first_step_s")),
     )
+
+
+PHASE_TEXT = {
+    "loading data": "loading the data onto the device…",
+    "building model": "building the model and its first step (compiling included)…",
+    "validating": "validating",
+    "testing": "testing",
+    "saving": "saving predictions and checkpoints…",
+}
+
+
+def phase_bar(progress: Progress) -> tuple[str, float] | None:
+    """The monitor's second bar while an active run does something other than training
+    steps (or waiting in the queue): its text and fraction done. None otherwise."""
+    text = PHASE_TEXT.get(progress.phase or "")
+    if text is None:
+        return None
+    if progress.phase_total:
+        # status.json counts an epoch once its checkpoint is saved: all counted, the final test runs.
+        of = "the final weights" if progress.epoch >= progress.total_epochs else f"epoch {progress.epoch + 1}"
+        return (f"{text} {of}: {progress.phase_done:,} of {progress.phase_total:,} images",
+                progress.phase_done / progress.phase_total)
+    return text, 0.0
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,28 @@ trainer resumes only folders of its own version, so no folder mixes two.
     while a process with it runs, is no zombie and has the recorded ``pid_start``
     (without one, as in version 1: its command line runs ``resnet_core.train``), so a
     reused pid never makes a run look alive and Stop never signals another process.
+    ``phase`` (added within version 2: readers take a missing one for unknown) says what
+    an active trainer does now, one of PHASES: 'queued', 'loading data' (the splits onto
+    the device), 'building model' (the model, then the session's first training step,
+    torch.compile's warm-up included), 'training', 'validating', 'testing' (evaluations),
+    'saving' (predictions and checkpoints); null once the run has ended.
+    ``phase_started_at`` (unix seconds) is when it began; ``phase_done`` and
+    ``phase_total`` count the images of an evaluation phase (updated at most
+    every log_seconds of the config), else null. ``first_step_s``: seconds the
+    session's first training step took, its batch, compiling and one device sync
+    included (null before it), so that it is not mistaken for the steady speed.
 
 ``metrics.jsonl``
-    One JSON object a line, appended and flushed as training goes. Step rows every few
-    steps: ``{"type": "step", "epoch", "step", "loss", "acc", "lr", "images_per_s",
+    One JSON object a line, appended and flushed as training goes. Step rows as
+    steps go: ``{"type": "step", "epoch", "step", "loss", "acc", "lr", "images_per_s",
     "time"}`` where ``epoch`` is the 1-based epoch in progress and loss/acc average the
-    steps since the previous step row. Epoch rows at the end of each epoch:
+    steps since the previous step row; a row follows the session's first step, every
+    ``log_every``-th step, any step that ends ``log_seconds`` or more after the previous
+    row, and each epoch's last step. Epoch rows at the end of each epoch:
     ``{"type": "epoch", "epoch", "step", "train_loss", "train_acc", "val_loss",
-    "val_acc", "lr", "epoch_seconds", "images_per_s", "peak_memory_mb", "time"}``, with
+    "val_acc", "lr", "epoch_seconds", "eval_seconds", "images_per_s", "peak_memory_mb",
+    "time"}`` (``epoch_seconds``: its training steps; ``eval_seconds``: its evaluations,
+    missing in rows written before it existed), with
     ``val_loss``/``val_acc`` null without a validation split and, when
     ``test_every_epoch``, also ``test_loss`` and ``test_acc`` (monitoring only).
     Accuracies are fractions in [0, 1]. A final ``{"type": "test", "epoch", "step",
@@ -153,11 +167,13 @@ from .layout import (
     CONFIG_FILE,
     CONSOLE_FILE,
     CRASHED,
+    EVALUATION_PHASES,
     FORMAT_VERSION,
     LAST_CHECKPOINT,
     LOG_FILE,
     MAX_JSON_BYTES,
     METRICS_FILE,
+    PHASES,
     PREDICTIONS_DIR,
     RESUMABLE_STATES,
     SPLITS,
@@ -211,6 +227,7 @@ __all__ = [
     "CONFIG_FILE",
     "CONSOLE_FILE",
     "CRASHED",
+    "EVALUATION_PHASES",
     "EpochRow",
     "FORMAT_VERSION",
     "LAST_CHECKPOINT",
@@ -218,6 +235,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "METRICS_FILE",
     "MetricsCursor",
+    "PHASES",
     "PREDICTIONS_DIR",
     "RESUMABLE_STATES",
     "RunBusy",

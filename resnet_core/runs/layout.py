@@ -11,6 +11,9 @@ ACTIVE_STATES = ("queued", "running")
 CRASHED = "crashed"  # derived by readers, never written
 UNREADABLE = "unreadable"  # derived by readers, never written: RunInfo.problem says why
 RESUMABLE_STATES = ("stopped", "failed", CRASHED)
+# What an active trainer does now (status.json's phase), in the order a run goes through them.
+PHASES = ("queued", "loading data", "building model", "training", "validating", "testing", "saving")
+EVALUATION_PHASES = ("validating", "testing")  # the phases that count images in phase_done / phase_total
 SPLITS = ("val", "train", "test")
 TRAINER_MODULE = "resnet_core.train"
 

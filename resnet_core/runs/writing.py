@@ -157,6 +157,11 @@ class StatusRecord(TypedDict, total=False):
     best_epoch: int | None
     test_acc: float | None
     error: str | None
+    phase: str | None
+    phase_started_at: float | None
+    phase_done: int | None
+    phase_total: int | None
+    first_step_s: float | None
 
 
 class StepRow(TypedDict):
@@ -181,6 +186,7 @@ class EpochRow(TypedDict, total=False):
     epoch_seconds: float
     images_per_s: float
     peak_memory_mb: float
+    eval_seconds: float
     test_loss: float  # only with test_every_epoch
     test_acc: float
 
