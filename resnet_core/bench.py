@@ -47,6 +47,16 @@ def measure(trainer: Trainer, steps: int, warmup: int) -> float:
     return steps * trainer.cfg.batch_size / (time.perf_counter() - t0)
 
 
+def measure_eval(trainer: Trainer) -> float:
+    """Images per second of one evaluation pass over the validation split, exactly as the
+    run evaluates (fp32, recording every image's predictions)."""
+    _sync(trainer.device)
+    t0 = time.perf_counter()
+    trainer.predict(trainer.val_loader)
+    _sync(trainer.device)
+    return trainer.val_loader.num_images / (time.perf_counter() - t0)
+
+
 def run_json(cmd: list[str]) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -114,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(cfg, plan)
     trainer.setup(data)
     rate = measure(trainer, args.steps, args.warmup)
-    print(json.dumps({"train_images_per_s": rate, "depth": cfg.depth, "block": cfg.block, "batch_size": cfg.batch_size,
+    eval_rate = measure_eval(trainer) if trainer.val_loader is not None else None
+    print(json.dumps({"train_images_per_s": rate, "eval_images_per_s": eval_rate, "depth": cfg.depth,
+                      "block": cfg.block, "batch_size": cfg.batch_size,
                       "device": str(trainer.device), "precision": trainer.precision,
                       "channels_last": trainer.channels_last, "compile": trainer.compile, "steps": args.steps,
                       "torch": torch.__version__}))

@@ -743,14 +743,15 @@ def test_home_estimates_the_degradation_experiment_here_before_it_launches(folde
     from resnet_core.dashboard import experiments, launcher
 
     measured = []
-    monkeypatch.setattr(experiments, "measure_speed", lambda cfg, data_dir: measured.append(cfg.depth) or 100.0)
+    monkeypatch.setattr(experiments, "measure_speed",
+                        lambda cfg, data_dir: measured.append(cfg.depth) or experiments.Speed(100.0, 300.0))
     at = open_page(HOME)
     assert at.button(key="exp_launch").disabled
     at.button(key="exp_estimate").click().run()
     assert not at.exception and sorted(measured) == [20, 56]  # plain networks share their twin's speed
-    seconds = experiments.experiment_seconds(experiments.DEGRADATION_SHORT.configs(),
-                                             dict.fromkeys(map(experiments.speed_key,
-                                                               experiments.DEGRADATION_SHORT.configs()), 100.0))
+    # 4 runs one at a time, each 10 epochs of 78 steps of 128 images at 100 images/s, and a
+    # test pass of 10,000 images per epoch (no validation split) at 300 images/s.
+    seconds = 4 * (10 * 78 * 128 / 100 + 10 * 10_000 / 300)
     assert f"About {formatting.format_duration(seconds)}" in texts(at)
     # The synthetic data set holds 500 images: the sweep's own check refuses the 10,000-image subset.
     at.button(key="exp_launch").click().run()
