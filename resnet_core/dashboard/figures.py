@@ -185,6 +185,20 @@ def _epoch_traces(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: f
                             line=dict(color=TEST_COLOUR, width=2, dash="dot"), hovertemplate=hover))
 
 
+def _metric_traces(fig: go.Figure, step_rows: Sequence[dict], epoch_rows: Sequence[dict], key: str, scale: float,
+                   best: str, hover: str, labels: EvaluationLabels, view: CurveView,
+                   steps_per_epoch: int | None) -> None:
+    """A metric's training steps (smoothed as view says), its per-epoch training and
+    evaluation values, and a star on the best validation value ("min" or "max")."""
+    start = start_time(step_rows, epoch_rows)
+    if step_rows:
+        _step_traces(fig, step_rows, key, scale, view, live_x(step_rows, view.x_axis, steps_per_epoch, start), hover)
+    if epoch_rows:
+        x = live_x(epoch_rows, view.x_axis, steps_per_epoch, start)
+        _epoch_traces(fig, epoch_rows, key, scale, hover, labels, view, x)
+        _best_marker(fig, epoch_rows, key, scale, best, x, labels, hover)
+
+
 def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per_epoch: int | None = None,
                 height: int = 400, title: str | None = "Loss", labels: EvaluationLabels | None = None,
                 view: CurveView = CurveView()) -> go.Figure:
@@ -193,15 +207,8 @@ def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per
     resnet_core.dashboard.evaluation.evaluation_labels) and a star on the lowest validation
     loss; a log-scale y axis with view.log_y."""
     labels = labels or evaluation_labels({})
-    start = start_time(step_rows, epoch_rows)
     fig = go.Figure()
-    if step_rows:
-        _step_traces(fig, step_rows, "loss", 1.0, view, live_x(step_rows, view.x_axis, steps_per_epoch, start),
-                     "%{y:.4f}")
-    if epoch_rows:
-        x = live_x(epoch_rows, view.x_axis, steps_per_epoch, start)
-        _epoch_traces(fig, epoch_rows, "loss", 1.0, "%{y:.4f}", labels, view, x)
-        _best_marker(fig, epoch_rows, "loss", 1.0, "min", x, labels, "%{y:.4f}")
+    _metric_traces(fig, step_rows, epoch_rows, "loss", 1.0, "min", "%{y:.4f}", labels, view, steps_per_epoch)
     _integer_epochs(fig, epoch_rows, view)
     fig = _layout(fig, title, height, "cross-entropy", LIVE_X_AXES[view.x_axis])
     fig.update_yaxes(type="log" if view.log_y else "linear")
@@ -227,13 +234,7 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
     labels = labels or evaluation_labels({})
     start = start_time(step_rows, epoch_rows)
     fig = go.Figure()
-    if step_rows:
-        _step_traces(fig, step_rows, "acc", 100, view, live_x(step_rows, view.x_axis, steps_per_epoch, start),
-                     "%{y:.2f}%")
-    if epoch_rows:
-        x = live_x(epoch_rows, view.x_axis, steps_per_epoch, start)
-        _epoch_traces(fig, epoch_rows, "acc", 100, "%{y:.2f}%", labels, view, x)
-        _best_marker(fig, epoch_rows, "acc", 100, "max", x, labels, "%{y:.2f}%")
+    _metric_traces(fig, step_rows, epoch_rows, "acc", 100, "max", "%{y:.2f}%", labels, view, steps_per_epoch)
     for row in test_rows[-1:]:
         fig.add_trace(go.Scatter(x=[_final_test_x(row, epoch_rows, view, steps_per_epoch, start)],
                                  y=_values([row], "test_acc", 100), name=labels.test_final,
