@@ -4,6 +4,7 @@ memory and live curves), with stop and resume. Functions only: the page
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: evaluation.Eval
 CHART_DEFAULTS = {"mon_x_axis": "epoch", "mon_smoothing": 0.6, "mon_log_loss": False}
 
 
-def _chart_view() -> figures.CurveView:
+def _chart_view(hist: monitor.MetricsHistory) -> figures.CurveView:
     """The x axis, smoothing and log-scale controls above the curves."""
     for key, default in CHART_DEFAULTS.items():
         st.session_state.setdefault(key, default)
@@ -184,27 +185,38 @@ def _chart_view() -> figures.CurveView:
                           help="TensorBoard's exponential moving average of the step rows, debiased at the "
                                "start; the raw series stays faint behind it. 0: off.")
     log_y = c3.toggle("Log-scale loss", key="mon_log_loss")
-    return figures.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y)
+    start = figures.start_time(hist.system_rows, hist.step_rows, hist.epoch_rows)
+    return figures.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y, start=start)
 
 
 def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
             labels: evaluation.EvaluationLabels) -> None:
-    """Loss, accuracy and learning-rate curves with their controls, once there are rows to draw."""
-    if not (hist.step_rows or hist.epoch_rows):
+    """Loss, accuracy and learning rate; speed, utilisation and memory over time; with their
+    controls, once there are rows to draw."""
+    if not (hist.step_rows or hist.epoch_rows or hist.system_rows):
         if info.is_active:
             st.caption("Curves appear after the first logged steps.")
         return
-    view = _chart_view()
-    c1, c2, c3 = st.columns(3)
+    view = _chart_view(hist)
     config = {"displaylogo": False}
+    c1, c2, c3 = st.columns(3)
     c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels, view=view),
                     key="live_loss", config=config)
     c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels,
                                             view=view), key="live_acc", config=config)
     c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe, view=view), key="live_lr", config=config)
-    st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows):,} step rows"
-               + (f" (drawn as at most {view.max_points:,} points per curve)"
-                  if len(hist.step_rows) > view.max_points else "")
+    c1, c2, c3 = st.columns(3)
+    c1.plotly_chart(figures.throughput_figure(hist.step_rows, hist.epoch_rows, spe, view=view),
+                    key="live_speed", config=config)
+    if hist.system_rows:
+        c2.plotly_chart(figures.utilisation_figure(hist.system_rows, spe, cores=os.cpu_count(), view=view),
+                        key="live_util", config=config)
+        c3.plotly_chart(figures.memory_figure(hist.system_rows, spe, view=view), key="live_mem", config=config)
+    else:
+        c2.caption("Utilisation and memory: this run recorded no system rows (trainers before they existed).")
+    st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows):,} step rows, {len(hist.system_rows):,} "
+               f"system rows" + (f" (drawn as at most {view.max_points:,} points per curve)"
+                                 if len(hist.step_rows) > view.max_points else "")
                + (f" · refreshed every {REFRESH_S:g} s" if info.is_active and st.session_state.get("mon_live")
                   else ""))
 

@@ -30,10 +30,14 @@ from .data import Cifar10, DataError, DeviceLoader, resolve_data_dir
 from .device import device_name, peak_memory_mb
 from .models import describe_model, model_name
 from .trainer import Trainer
+from .usage import UsageRecorder, UsageSampler
 
 log = logging.getLogger("resnet_core.train")
 # Tracebacks go to train.log only: the terminal and the dashboard get one line.
 trace_log = logging.getLogger("resnet_core.trace")
+
+
+SYSTEM_ROW_MIN_S = 2.0  # system rows come every log_seconds, but never more often than this
 
 
 class StopRequested:
@@ -98,6 +102,7 @@ class Run:
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
         self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
         self.first_step_s: float | None = None  # this session's first training step, compiling included
+        self.epoch_now = 1  # the epoch in progress, for the system rows
 
     @property
     def run_dir(self) -> Path:
@@ -194,6 +199,22 @@ class Run:
             normalization=t.stats.as_record())
 
     def train(self) -> int:
+        """Data, model and checkpoint, then the epochs and the final test, with a system row
+        (resnet_core.usage) every log_seconds (at least SYSTEM_ROW_MIN_S) from the start, so
+        loading and compiling show on the usage charts too."""
+        cfg = self.cfg
+        done_epochs, done_steps = (self.checkpoint["epoch"], self.checkpoint["step"]) if self.checkpoint else (0, 0)
+        self.writer.start_metrics(done_steps, done_epochs)
+        self.epoch_now = min(done_epochs + 1, self.plan.epochs)
+
+        def position() -> tuple[int, int]:
+            return self.epoch_now, max(self.trainer.step, done_steps)  # the checkpoint's until it is loaded
+
+        every = max(cfg.log_seconds, SYSTEM_ROW_MIN_S)
+        with UsageRecorder(UsageSampler(self.trainer.device), self.writer.append_metrics, position, every):
+            return self.train_epochs()
+
+    def train_epochs(self) -> int:
         cfg, plan, t = self.cfg, self.plan, self.trainer
         # Trainer.setup's two halves, each its own phase: the first step ends "building model".
         t.prepare_data(self.data)
@@ -207,7 +228,6 @@ class Run:
             log.info("resuming after epoch %d, step %d%s", start_epoch, t.step,
                      f" (mid-epoch at batch {partial['batch']})" if partial else "")
             self.repair_best_checkpoint()
-        self.writer.start_metrics(t.step, start_epoch)
         self.writer.set_status(epoch=start_epoch, step=t.step, **self.best_fields())
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
                  "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut), cfg.block, cfg.shortcut, t.device,
@@ -215,6 +235,7 @@ class Run:
                  f"{t.val_loader.num_images} val" if t.val_loader else "no val (test monitored every epoch)",
                  plan.total_steps, plan.epochs)
         for epoch in range(start_epoch + 1, plan.epochs + 1):
+            self.epoch_now = epoch
             if not self.train_epoch(epoch, partial):
                 self.set_phase(None, state="stopped", finished_at=time.time())
                 log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, t.step, self.run_dir)

@@ -83,7 +83,7 @@ def test_curves_of_an_empty_run_are_empty_figures_not_errors():
 
 def test_non_finite_values_become_gaps():
     rows = [dict(EPOCHS[0], val_loss=float("nan")), EPOCHS[1]]
-    assert trace(figures.loss_figure([], rows), "validation").y[0] is None
+    assert math.isnan(trace(figures.loss_figure([], rows), "validation").y[0])  # a gap
 
 
 TIMED_STEPS = [dict(r, time=1000.0 + 60 * i) for i, r in enumerate(STEPS)]
@@ -220,3 +220,33 @@ def test_class_metrics_bars_leave_undefined_values_out():
     assert trace(fig, "recall").y == pytest.approx((100.0, 0.0))
     assert fig.layout.yaxis.range == (0, 100)
     assert all(math.isfinite(v) for v in trace(fig, "recall").y)
+
+
+SYSTEM = [{"type": "system", "epoch": 1, "step": s, "cpu_percent": 40.0 + s, "machine_cpu_percent": 70.0,
+           "ram_mb": 1024.0 * (1 + s / 10), "machine_ram_percent": 30.0, "time": 990.0 + 30 * s} for s in (0, 5, 10)]
+
+
+def test_usage_charts_draw_what_the_system_rows_measured():
+    view = figures.CurveView(x_axis="epoch")
+    util = figures.utilisation_figure(SYSTEM, 10, cores=2, view=view)
+    assert [t.name for t in util.data] == ["CPU, this run (2 cores)", "CPU, whole machine (2 cores)"]  # no GPU here
+    assert list(util.data[0].x) == [0.0, 0.5, 1.0] and list(util.data[0].y) == [40.0, 45.0, 50.0]
+    assert tuple(util.layout.yaxis.range) == (0, 105)
+    memory = figures.memory_figure(SYSTEM, 10, view=view)
+    assert [t.name for t in memory.data] == ["RAM, this run (resident)"]
+    assert list(memory.data[0].y) == pytest.approx([1.0, 1.5, 2.0])  # GB
+    gpu = [dict(r, gpu_util=90.0, gpu_memory_mb=2048.0, gpu_memory_total_mb=81920.0) for r in SYSTEM]
+    assert trace(figures.utilisation_figure(gpu, 10), "GPU (kernels running)").y[0] == 90.0
+    assert list(trace(figures.memory_figure(gpu, 10), "GPU, total").y) == [80.0] * 3
+
+
+def test_the_monitors_charts_share_one_wall_time_zero():
+    """System rows start before the first step (data loading): every chart counts from the
+    view's start, so the same moment sits at the same x on each."""
+    view = figures.CurveView(x_axis="wall time", start=990.0)
+    loss = figures.loss_figure(TIMED_STEPS, TIMED_EPOCHS, 10, view=view)
+    assert list(trace(loss, "train (steps)").x) == pytest.approx([10 / 60, 70 / 60, 130 / 60])
+    memory = figures.memory_figure(SYSTEM, 10, view=view)
+    assert list(memory.data[0].x) == pytest.approx([0.0, 2.5, 5.0])
+    speed = figures.throughput_figure(TIMED_STEPS, TIMED_EPOCHS, 10, view=view)
+    assert [t.name for t in speed.data] == ["steps", "epoch mean"] and list(speed.data[0].y) == [9.0] * 3

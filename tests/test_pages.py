@@ -265,7 +265,9 @@ def test_the_monitors_chart_controls_keep_their_values_and_redraw_the_curves(fol
     assert not at.exception
     assert (at.radio(key="mon_x_axis").value, at.slider(key="mon_smoothing").value,
             at.toggle(key="mon_log_loss").value) == ("wall time", 0.9, True)
-    assert len(at.get("plotly_chart")) == 3
+    # loss, accuracy, learning rate; speed, utilisation, memory
+    assert [c.key for c in at.get("plotly_chart")] == ["live_loss", "live_acc", "live_lr", "live_speed", "live_util",
+                                                       "live_mem"]
 
 
 def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):

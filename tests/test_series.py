@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from resnet_core.dashboard.series import best_so_far, downsample, ema
+from resnet_core.dashboard.series import Rows, best_so_far, downsample, ema
 
 
 def test_ema_is_tensorboards_debiased_average_by_hand():
@@ -68,3 +68,45 @@ def test_best_so_far():
     assert best_so_far([None, float("nan")], "max") is None
     with pytest.raises(ValueError):
         best_so_far([1.0], "best")
+
+
+def test_downsample_by_mean_draws_one_point_per_bucket_at_its_mean():
+    x = list(range(12))
+    y = [0, 10, 2, 8, None, float("nan"), None, None, 5, 5, 5, 6]
+    # 4 buckets of 3: (0, 10, 2), (8, gap, gap), (gap, gap, 5), (5, 5, 6)
+    xs, ys = downsample(x, y, 4, keep="mean")
+    assert xs == pytest.approx([1.0, 3.0, 8.0, 10.0]) and ys == pytest.approx([4.0, 8.0, 5.0, 16 / 3])
+    xs, ys = downsample(x, [None] * 3 + y[3:], 4, keep="mean")
+    assert xs[0] == 0 and ys[0] is None  # a bucket of gaps keeps its first x and a gap
+    with pytest.raises(ValueError, match="neither"):
+        downsample(x, y, 4, keep="median")
+
+
+def test_a_smoothed_noisy_series_by_mean_is_a_line_not_a_band():
+    """Through each bucket's extremes a smoothed noisy series zigzags over the band its
+    noise spans; through its means it stays within a small part of it."""
+    rng = np.random.default_rng(0)
+    noisy = 1.0 + rng.normal(0, 0.5, 20_000)
+    smooth = ema(noisy.tolist(), 0.6)
+    _, band = downsample(range(20_000), smooth, 200)
+    _, line = downsample(range(20_000), smooth, 200, keep="mean")
+    zigzag = lambda ys: float(np.mean(np.abs(np.diff(ys))))  # noqa: E731
+    assert zigzag(line) < 0.1 * zigzag(band)
+
+
+def test_rows_extend_their_cached_columns_and_smoothing_as_rows_arrive():
+    rows = [{"type": "step", "step": i, "loss": 1 / (i + 1) if i % 7 else None} for i in range(50)]
+    table = Rows(rows[:20], kind="step")
+    first = table.column("loss")
+    smoothed = table.smoothed("loss", 0.9)
+    table.extend(rows[20:])
+    fresh = Rows(rows, kind="step")
+    assert np.array_equal(table.column("loss"), fresh.column("loss"), equal_nan=True)
+    assert np.allclose(table.smoothed("loss", 0.9), fresh.smoothed("loss", 0.9), equal_nan=True)
+    expected = [math.nan if v is None else v for v in ema([r["loss"] for r in rows], 0.9)]
+    assert np.allclose(table.smoothed("loss", 0.9), expected, equal_nan=True)
+    assert len(first) == len(smoothed) == 20  # what was handed out earlier did not change
+    with pytest.raises(ValueError):
+        table.column("loss")[0] = 5.0  # read-only: a chart cannot spoil the cache
+    del table[10:]  # not a way a history changes, but a shorter list is recomputed, not misread
+    assert len(table.column("loss")) == len(table.smoothed("loss", 0.9)) == 10

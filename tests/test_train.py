@@ -747,3 +747,44 @@ def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
     testing = [("testing", 0, 200), ("testing", 200, 200)]
     assert shown == validating * 2 + testing
     assert all(w["phase_done"] is None for w in written if w["phase"] not in runs.EVALUATION_PHASES)
+
+
+def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, monkeypatch):
+    """Usage rows come from a thread in every phase, with the run's position, and the
+    format's docstring names each of their fields."""
+    from resnet_core import training_run
+    from resnet_core.training_run import Run, StopRequested
+
+    monkeypatch.setattr(training_run, "SYSTEM_ROW_MIN_S", 0.01)
+    load = runs.RunWriter.start_metrics
+
+    def slow_start(self, step, epoch):  # data loading waits long enough for a row or two
+        load(self, step, epoch)
+        time.sleep(0.1)
+
+    monkeypatch.setattr(runs.RunWriter, "start_metrics", slow_start)
+    cfg = apply_presets(TrainConfig(depth=8, batch_size=50, val_size=100, epochs=2, seed=1, device="cpu",
+                                    compile=False, data_dir=str(cifar_dir), log_every=5, log_seconds=0.01),
+                        set(), 500)
+    data = load_cifar10(cifar_dir)
+    run_dir = runs.new_run_dir(tmp_path, "usage")
+    assert Run(cfg, make_plan(cfg, len(data.train_labels)), data, run_dir, StopRequested()).execute() == 0
+    rows = runs.read_metrics(run_dir)
+    system = [r for r in rows if r["type"] == "system"]
+    assert len(system) >= 5
+    assert system[0]["step"] == 0 and rows.index(system[0]) < min(i for i, r in enumerate(rows) if r["type"] == "step")
+    assert [r["step"] for r in system] == sorted(r["step"] for r in system)
+    assert {r["epoch"] for r in system} <= {1, 2} and system[-1]["step"] == 16
+    assert all(r["ram_mb"] > 0 for r in system)
+    written = {k for r in system for k in r}
+    assert written - {"time"} <= set(runs.SystemRow.__annotations__)
+    assert written <= _documented("metrics.jsonl") | {"type"}
+
+
+def test_a_resume_keeps_the_system_rows_its_checkpoint_covers(tmp_path):
+    rows = [{"type": "system", "epoch": 1, "step": 0}, {"type": "step", "epoch": 1, "step": 4},
+            {"type": "system", "epoch": 1, "step": 8}, {"type": "epoch", "epoch": 1, "step": 8},
+            {"type": "system", "epoch": 2, "step": 9}, {"type": "step", "epoch": 2, "step": 12}]
+    (tmp_path / runs.METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runs.truncate_to_checkpoint(tmp_path, step=8, epoch=1)
+    assert runs.read_metrics(tmp_path) == rows[:4]

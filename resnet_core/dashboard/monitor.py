@@ -19,14 +19,19 @@ from .. import runs
 from ..model_names import PLAIN, shortcut_label
 from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
 from .formatting import format_duration, format_pct, md_escape
+from .series import Rows
 
 
 @dataclass
 class MetricsHistory:
+    """The rows of one run's metrics.jsonl by type, each a
+    :class:`~resnet_core.dashboard.series.Rows` whose chart columns are computed once."""
+
     run_dir: Path
-    step_rows: list[dict] = field(default_factory=list)
-    epoch_rows: list[dict] = field(default_factory=list)
-    test_rows: list[dict] = field(default_factory=list)
+    step_rows: Rows = field(default_factory=lambda: Rows(kind="step"))
+    epoch_rows: Rows = field(default_factory=lambda: Rows(kind="epoch"))
+    test_rows: Rows = field(default_factory=lambda: Rows(kind="test"))
+    system_rows: Rows = field(default_factory=lambda: Rows(kind="system"))
     cursor: runs.MetricsCursor | None = None
     reads: int = 0  # how many times the file was read (for tests and the curious)
 
@@ -34,17 +39,14 @@ class MetricsHistory:
         """Read the rows appended since the last call; returns how many were new."""
         rows, cursor, restarted = runs.read_metrics_since(self.run_dir, self.cursor)
         self.reads += 1
+        kept = {"step": self.step_rows, "epoch": self.epoch_rows, "test": self.test_rows, "system": self.system_rows}
         if restarted:
-            self.step_rows, self.epoch_rows, self.test_rows = [], [], []
+            kept = {kind: Rows(kind=kind) for kind in kept}
+            self.step_rows, self.epoch_rows, self.test_rows, self.system_rows = kept.values()
         self.cursor = cursor
         for row in rows:
-            kind = row.get("type")
-            if kind == "step":
-                self.step_rows.append(row)
-            elif kind == "epoch":
-                self.epoch_rows.append(row)
-            elif kind == "test":
-                self.test_rows.append(row)
+            if row.get("type") in kept:
+                kept[row["type"]].append(row)
         return len(rows)
 
     @property

@@ -83,8 +83,17 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``test_every_epoch``, also ``test_loss`` and ``test_acc`` (monitoring only).
     Accuracies are fractions in [0, 1]. A final ``{"type": "test", "epoch", "step",
     "test_loss", "test_acc", "time"}`` row follows the test evaluation of the final
-    weights. On resume the trainer truncates this file to the rows its checkpoint
-    covers, so no row is duplicated.
+    weights. System rows (added within version 2; readers skip types they do not
+    know) every ``log_seconds`` (at least 2 s) from before the data loads to the end,
+    in every phase: ``{"type": "system", "epoch", "step", "cpu_percent",
+    "machine_cpu_percent", "ram_mb", "machine_ram_percent", "time"}`` and on a GPU
+    ``"gpu_memory_mb"`` (what the process's allocator holds), on CUDA also
+    ``"gpu_util"`` (percent of time a kernel ran, null without NVML) and
+    ``"gpu_memory_total_mb"``; ``epoch`` is the epoch in progress and ``step`` the
+    steps taken; CPU percentages are of all the machine's cores since the previous
+    row; any figure that could not be read is null (see :mod:`resnet_core.usage`).
+    On resume the trainer truncates this file to the rows its checkpoint covers
+    (step and system rows up to its step), so no row is duplicated.
 
 ``last.pt`` / ``best.pt``
     ``torch.save`` of a plain dict (loadable with ``weights_only=True``), written to a
@@ -210,6 +219,7 @@ from .writing import (
     RunWriter,
     StatusRecord,
     StepRow,
+    SystemRow,
     TestRow,
     atomic_write_bytes,
     atomic_write_json,
@@ -256,6 +266,7 @@ __all__ = [
     "SweepBusy",
     "SweepInfo",
     "SweepPoint",
+    "SystemRow",
     "TEMP_FILES",
     "TRAINER_MODULE",
     "TestRow",

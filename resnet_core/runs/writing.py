@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, TypedDict
@@ -127,7 +128,7 @@ def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
     """Keep only the metric rows a checkpoint at (step, epoch) covers, and drop the
     prediction files of later epochs: the history a resume continues without duplicates."""
     rows = read_metrics(run_dir)  # rows whose step and epoch are whole numbers
-    kept = [r for r in rows if (r.get("type") == "step" and r["step"] <= step)
+    kept = [r for r in rows if (r.get("type") in ("step", "system") and r.get("step", 0) <= step)
             or (r.get("type") == "epoch" and r["epoch"] <= epoch)]
     if len(kept) != len(rows) or os.path.lexists(Path(run_dir) / METRICS_FILE):
         atomic_write_bytes(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept).encode())
@@ -191,6 +192,19 @@ class EpochRow(TypedDict, total=False):
     test_acc: float
 
 
+class SystemRow(TypedDict, total=False):
+    type: str  # "system"
+    epoch: int
+    step: int
+    cpu_percent: float | None
+    machine_cpu_percent: float | None
+    ram_mb: float | None
+    machine_ram_percent: float | None
+    gpu_util: float | None  # CUDA only
+    gpu_memory_mb: float  # CUDA and MPS
+    gpu_memory_total_mb: float  # CUDA only
+
+
 class TestRow(TypedDict):
     type: str  # "test"
     epoch: int
@@ -211,6 +225,7 @@ class RunWriter:
         self.config: dict = read_json(self.run_dir / CONFIG_FILE) or {}
         self.pid_start = process_start_time(os.getpid())  # tells readers our pid from a later process's
         self.metrics = None  # metrics.jsonl, open for appending from start_metrics on
+        self.metrics_lock = threading.Lock()
 
     def set_status(self, **changes) -> None:
         self.status.update(changes, format_version=FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
@@ -229,9 +244,11 @@ class RunWriter:
         truncate_to_checkpoint(self.run_dir, step, epoch)
         self.metrics = open_for_append(self.run_dir / METRICS_FILE)
 
-    def append_metrics(self, row: StepRow | EpochRow | TestRow) -> None:
-        self.metrics.write(json.dumps({**row, "time": time.time()}) + "\n")
-        self.metrics.flush()
+    def append_metrics(self, row: StepRow | EpochRow | TestRow | SystemRow) -> None:
+        line = json.dumps({**row, "time": time.time()}) + "\n"
+        with self.metrics_lock:  # the training loop and the usage recorder's thread both append
+            self.metrics.write(line)
+            self.metrics.flush()
 
     def save_predictions(self, split: str, epoch: int, **arrays: np.ndarray) -> Path:
         return save_predictions(self.run_dir, split, epoch, **arrays)

@@ -1,0 +1,127 @@
+"""What a training run uses of its machine over time: CPU, RAM, and the GPU's utilisation
+and memory. The trainer samples it every few seconds into ``system`` rows of
+metrics.jsonl (see :mod:`resnet_core.runs`), so the monitor can chart it next to the loss.
+
+CPU figures come from CPU-time deltas between two samples (Linux ``/proc``, else
+``os.times`` for this process only), RAM from ``/proc``; GPU utilisation from NVML through
+``torch.cuda.utilization`` (needs the ``nvidia-ml-py`` package; without it the field is
+null), GPU memory from PyTorch's caching allocator. A figure that cannot be read is null,
+never an error: a sampler must not stop a training run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .system import process_memory_mb
+
+
+def _machine_cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat's first line."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def _machine_ram_percent() -> float | None:
+    """RAM in use, percent of the total: (MemTotal - MemAvailable) / MemTotal."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        total, available = float(info["MemTotal"].split()[0]), float(info["MemAvailable"].split()[0])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+    return 100.0 * (total - available) / total if total > 0 else None
+
+
+def _process_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class UsageSampler:
+    """Samples of one training process's use of its machine (see the module doc).
+
+    :meth:`sample` returns the row's fields: ``cpu_percent`` (this process, percent of all
+    the machine's cores, since the previous sample), ``machine_cpu_percent`` (all processes,
+    likewise), ``ram_mb`` (this process's resident memory), ``machine_ram_percent``, and on
+    CUDA ``gpu_util`` (percent of the time a kernel ran, as nvidia-smi says),
+    ``gpu_memory_mb`` (what this process's allocator holds) and ``gpu_memory_total_mb``.
+    """
+
+    def __init__(self, device: torch.device, clock: Callable[[], float] = time.monotonic):
+        self.device, self.clock = device, clock
+        self.cores = os.cpu_count() or 1
+        self.gpu_util_readable = device.type == "cuda"  # until NVML proves missing
+        self._last = (clock(), _process_cpu_seconds(), _machine_cpu_times())
+
+    def _cpu(self) -> tuple[float | None, float | None]:
+        now, cpu, machine = self.clock(), _process_cpu_seconds(), _machine_cpu_times()
+        (then, cpu_then, machine_then), self._last = self._last, (now, cpu, machine)
+        wall = now - then
+        process = 100.0 * (cpu - cpu_then) / (wall * self.cores) if wall > 0 else None
+        whole = None
+        if machine is not None and machine_then is not None and machine[1] > machine_then[1]:
+            whole = 100.0 * (machine[0] - machine_then[0]) / (machine[1] - machine_then[1])
+        return process, whole
+
+    def _gpu(self) -> dict:
+        if self.device.type == "cuda":
+            util = None
+            if self.gpu_util_readable:
+                try:
+                    util = float(torch.cuda.utilization(self.device))
+                except Exception:  # no nvidia-ml-py, or NVML refuses: stop asking
+                    self.gpu_util_readable = False
+            return {"gpu_util": util, "gpu_memory_mb": torch.cuda.memory_reserved(self.device) / 2**20,
+                    "gpu_memory_total_mb": torch.cuda.get_device_properties(self.device).total_memory / 2**20}
+        if self.device.type == "mps":
+            return {"gpu_memory_mb": torch.mps.driver_allocated_memory() / 2**20}
+        return {}
+
+    def sample(self) -> dict:
+        process, whole = self._cpu()
+        row = {"cpu_percent": process, "machine_cpu_percent": whole, "ram_mb": process_memory_mb(os.getpid()),
+               "machine_ram_percent": _machine_ram_percent()}
+        try:
+            row.update(self._gpu())
+        except Exception:  # a driver error must not stop the run
+            pass
+        return row
+
+
+class UsageRecorder:
+    """A daemon thread that appends a system row every `every` seconds while the run goes:
+    ``{"type": "system", "epoch", "step", ...UsageSampler.sample()}``, with the epoch in
+    progress and the steps taken from `position`. Every phase is covered (loading,
+    compiling, evaluating), which rows written from the training loop would miss."""
+
+    def __init__(self, sampler: UsageSampler, append: Callable[[dict], None],
+                 position: Callable[[], tuple[int, int]], every: float):
+        self.sampler, self.append, self.position, self.every = sampler, append, position, every
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="usage-recorder", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.every):
+            epoch, step = self.position()
+            try:
+                self.append({"type": "system", "epoch": epoch, "step": step, **self.sampler.sample()})
+            except (OSError, ValueError):  # metrics.jsonl closed or gone: the run is ending
+                return
+
+    def __enter__(self) -> "UsageRecorder":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
