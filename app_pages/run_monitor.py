@@ -264,6 +264,14 @@ def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:
     return ids
 
 
+def picker_key(run_id: str, state: str) -> str:
+    """The run selector's key. A keyed selectbox keeps its identity when only its option
+    labels change, and the browser then keeps showing the label it first drew (the
+    widget's value is that label), so "<run> · starting" stayed up while the run trained.
+    The shown run's state in the key makes a new selector whenever that label changes."""
+    return f"mon_pick_{run_id}_{state}"
+
+
 def render() -> None:
     """The run picker (the run in the URL, else the active one, else the newest), the live
     refresh switch, and the panel of the chosen run."""
@@ -280,9 +288,10 @@ def render() -> None:
         active = [r.run_id for r in all_runs if r.is_active]
         wanted = active[0] if active else ids[0]
     by_id = {r.run_id: r for r in all_runs}
+    state = by_id[wanted].state if wanted in by_id else "starting"
     sel_col, live_col = st.columns([3, 1], vertical_alignment="bottom")
     with sel_col:
-        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=f"mon_pick_{wanted}",
+        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=picker_key(wanted, state),
                               format_func=lambda i: common.run_title(by_id[i]) if i in by_id else f"{i} · starting")
     with live_col:
         live = st.toggle("Live refresh", value=True, key="mon_live",

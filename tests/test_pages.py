@@ -297,10 +297,28 @@ def test_the_run_selector_names_the_state_the_badge_shows(folders, sleeper, stat
     run_dir = make_run(folders, state, state="running" if state == "crashed" else state,
                        pid=sleeper.pid if live else None, epochs_done=1, total_epochs=3)
     at = open_page(MONITOR, {"run": run_dir.name})
-    picker = at.selectbox(key=f"mon_pick_{run_dir.name}")
+    picker = at.selectbox(key=f"mon_pick_{run_dir.name}_{state}")
     badges = [m.value for m in at.markdown if m.value.startswith(":") and "-badge[" in m.value]
     assert picker.format_func(run_dir.name).endswith(f" · {state}")
     assert any(b.endswith(f" {state}]") for b in badges), badges
+
+
+def test_the_run_selector_is_a_new_widget_when_the_shown_runs_state_changes(folders, sleeper):
+    """The browser shows the label a selectbox drew first for as long as the widget keeps its
+    id (a keyed selectbox keeps it when only the labels change), so "<run> · starting" stayed
+    beside a "running" badge. A new state must give the selector a new id, on the same run."""
+    run_dir = make_run(folders, "flip", state="running", pid=sleeper.pid, epochs_done=1, total_epochs=3)
+    at = open_page(MONITOR, {"run": run_dir.name})
+    before = at.selectbox[0]
+    assert before.value == run_dir.name and before.format_func(run_dir.name).endswith(" · running")
+    sleeper.kill()  # the trainer dies: the run reads as crashed
+    sleeper.wait()
+    at.run()
+    after = at.selectbox[0]
+    assert after.value == run_dir.name and after.format_func(run_dir.name).endswith(" · crashed")
+    assert after.id != before.id
+    at.run()  # and a redraw without a change keeps it
+    assert at.selectbox[0].id == after.id
 
 
 def test_the_monitor_shows_what_the_trainer_does_instead_of_step_0(folders, sleeper):
@@ -864,7 +882,7 @@ def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_fo
     elif page == TRAIN:
         assert "Launch training" in page_text
     elif page == MONITOR:
-        assert at.selectbox(key=f"mon_pick_{good.name}").value == good.name and "all epochs done" in page_text
+        assert at.selectbox(key=f"mon_pick_{good.name}_completed").value == good.name and "all epochs done" in page_text
     elif page == ANALYZE:
         options = at.selectbox[0].options
         assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Accuracy", "Images"}
