@@ -281,7 +281,9 @@ class Run:
                 row_correct += correct
                 sums.loss += loss.double() * n
                 sums.correct += correct
-                sums.confusion += torch.bincount(y * num_classes + pred, minlength=num_classes ** 2)
+                # scatter_add_, not bincount: on CUDA bincount reads its input's max back to the host,
+                # a sync every step (H200, ResNet-20, batch 128: epochs 4.3-4.5 s with it, 3.8-4.2 s without)
+                sums.confusion.scatter_add_(0, y * num_classes + pred, torch.ones_like(y))
             sums.seen += n
             seen_row += n
             # A row by count or by time, whichever comes first: at 20 steps a row, the first

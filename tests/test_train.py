@@ -77,7 +77,9 @@ def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir)
     assert config["format_version"] == runs.FORMAT_VERSION
     assert config["config"]["depth"] == 8 and config["config"]["epochs"] == 3
     resolved = config["resolved"]
-    assert resolved["device"] == "cpu" and resolved["precision"] in ("bf16", "fp32")
+    # auto: the GPU where there is one (the suite also runs on a GPU machine), else the CPU
+    assert resolved["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert resolved["precision"] in ("bf16", "fp16", "fp32")
     assert (resolved["train_size"], resolved["val_size"], resolved["val_source"]) == (400, 100, "train")
     assert resolved["steps_per_epoch"] == 8 and resolved["total_steps"] == 24
     assert config["versions"]["torch"] == torch.__version__ and len(config["classes"]) == 10
