@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import data, runs
+from resnet_core import cifar, runs
 from resnet_core.dashboard import evaluation, figures, gallery
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
@@ -140,7 +140,7 @@ def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: gallery.Cell | 
 def _image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
     """Where the run's images come from; starts loading them in the background, for the first click."""
     images_from = gallery.image_folder(info.config, common.data_dir())
-    if data.dataset_present(images_from.path):
+    if cifar.dataset_present(images_from.path):
         common.image_store(images_from.path)
     return images_from
 

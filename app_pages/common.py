@@ -14,7 +14,7 @@ from resnet_core import runs
 from resnet_core.dashboard import gallery, launcher
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
-from resnet_core.data import resolve_data_dir
+from resnet_core.cifar import resolve_data_dir
 from resnet_core.system import describe_system
 
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"

@@ -7,7 +7,7 @@ import streamlit as st
 import time
 
 from app_pages import common
-from resnet_core import data, placement, runs
+from resnet_core import cifar, placement, runs
 from resnet_core.dashboard import evaluation, experiments, formatting, launcher, monitor
 
 
@@ -49,8 +49,8 @@ def _download(folder) -> bool:
             bar.progress(0.0, text=f"{done / 2**20:.0f} MB")
 
     try:
-        data.download_cifar10(folder, progress=report)
-    except data.DataError as e:
+        cifar.download_cifar10(folder, progress=report)
+    except cifar.DataError as e:
         bar.empty()
         st.error(f"Download failed: {e}", icon=":material/cloud_off:")
         return True
@@ -62,7 +62,7 @@ def _dataset() -> None:
     """Whether CIFAR-10 is in the data folder; if not, a download and the steps to do it by hand."""
     st.subheader("Dataset")
     folder = common.data_dir()
-    if data.dataset_present(folder):
+    if cifar.dataset_present(folder):
         st.success(f"CIFAR-10 is ready in `{folder.resolve()}`.", icon=":material/check_circle:")
         return
     st.warning(f"CIFAR-10 is not in `{folder.resolve()}` yet.", icon=":material/warning:")
@@ -70,12 +70,12 @@ def _dataset() -> None:
     with st.expander("No internet here? Put the files in place by hand", expanded=failed):
         st.markdown(
             f"Copy the official archive's contents so that this layout exists, then reload:\n\n"
-            f"```\n{folder.resolve()}/\n  {data.BATCH_FOLDER}/\n    data_batch_1 … data_batch_5\n"
+            f"```\n{folder.resolve()}/\n  {cifar.BATCH_FOLDER}/\n    data_batch_1 … data_batch_5\n"
             f"    test_batch\n    batches.meta\n```\n"
-            f"from `{data.ARCHIVE_NAME}` ({data.ARCHIVE_URL}):\n\n"
-            f"```\ntar -xzf {data.ARCHIVE_NAME} -C {folder.resolve()}\n```\n"
+            f"from `{cifar.ARCHIVE_NAME}` ({cifar.ARCHIVE_URL}):\n\n"
+            f"```\ntar -xzf {cifar.ARCHIVE_NAME} -C {folder.resolve()}\n```\n"
             f"Or start the dashboard with `RESNET_STUDIO_DATA=/path/to/folder streamlit run app.py`, "
-            f"where the folder holds `{data.BATCH_FOLDER}/`."
+            f"where the folder holds `{cifar.BATCH_FOLDER}/`."
         )
 
 
@@ -146,7 +146,7 @@ def _reproduce() -> None:
     parallel = len(placement.candidate_devices("auto"))
     speeds = _measured_speeds()
     device = common.system_info().primary.name
-    if not data.dataset_present(common.data_dir()):
+    if not cifar.dataset_present(common.data_dir()):
         st.caption("Download CIFAR-10 (above) first: the estimate trains a few real steps.")
         return
     known = all(experiments.speed_key(c) in speeds for c in configs)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import streamlit as st
 
 from app_pages import common, sweep_form
-from resnet_core import data, runs
+from resnet_core import cifar, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.dashboard import formatting, launcher
 from resnet_core.model_names import PLAIN, model_name, shortcut_label
@@ -87,7 +87,7 @@ def _form_values() -> launcher.TrainForm:
 
 def _validate(form: launcher.TrainForm) -> dict[str, str]:
     return launcher.validate(form, devices=common.system_info().device_choices(),
-                             data_present=data.dataset_present(common.data_dir()))
+                             data_present=cifar.dataset_present(common.data_dir()))
 
 
 def _on_launch() -> None:

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field, fields
 
-from .models import BLOCKS, SHORTCUTS, blocks_per_stage, default_shortcut
+from .model_names import BLOCKS, SHORTCUTS, blocks_per_stage, default_shortcut
 from .runs import safe_name
 from .schedule import SCHEDULES, WARMUPS
 

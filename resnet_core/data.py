@@ -1,185 +1,20 @@
-"""CIFAR-10 on the training device: read the official python batches, augment whole batches.
+"""CIFAR-10 on the training device: whole batches augmented there.
 
-Reading: the folder that holds ``cifar-10-batches-py/`` (the official "python version"
-layout) is read with pickle + numpy, which is faster than going through PIL and works on
-re-packed copies whose md5s differ from the official files. An empty folder can be
-filled from the official archive with torchvision's md5-verifying helpers.
-
-Training: each split lives on the device as one uint8 tensor (50,000 images are 150 MB);
-every batch is cropped, flipped and normalised there with a few tensor ops, as airbench
-does, so no worker process or PIL image is ever involved. All randomness of a batch comes
-from a generator seeded by (seed, epoch, batch), so an epoch can be resumed exactly from
-any batch without saving generator states.
+Each split lives on the device as one uint8 tensor (50,000 images are 150 MB); every
+batch is cropped, flipped and normalised there with a few tensor ops, as airbench does,
+so no worker process or PIL image is ever involved. All randomness of a batch comes from
+a generator seeded by (seed, epoch, batch), so an epoch can be resumed exactly from any
+batch without saving generator states. Reading the files: :mod:`resnet_core.cifar`.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import tarfile
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 
-BATCH_FOLDER = "cifar-10-batches-py"
-TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-TEST_BATCH = "test_batch"
-META_FILE = "batches.meta"
-ARCHIVE_NAME = "cifar-10-python.tar.gz"
-ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
-DATA_DIR_ENV = "RESNET_STUDIO_DATA"
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all or 0 if unknown)
-
-
-class DataError(Exception):
-    """The data folder is missing, incomplete or holds something that is not CIFAR-10."""
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data folder: the argument, else $RESNET_STUDIO_DATA, else ./data."""
-    return Path(data_dir or os.environ.get(DATA_DIR_ENV) or "data").expanduser()
-
-
-def dataset_present(data_dir: str | os.PathLike | None = None) -> bool:
-    folder = resolve_data_dir(data_dir) / BATCH_FOLDER
-    return all((folder / name).is_file() for name in (*TRAIN_BATCHES, TEST_BATCH))
-
-
-def missing_data_message(data_dir: Path, reason: str) -> str:
-    return (
-        f"CIFAR-10 not found in {data_dir.resolve()} ({reason}). Expected the official python "
-        f"layout: {data_dir / BATCH_FOLDER}/data_batch_1..5 and test_batch. Extract the official "
-        f"archive {ARCHIVE_NAME} into {data_dir}, or point --data-dir / ${DATA_DIR_ENV} at a "
-        f"folder that holds {BATCH_FOLDER}/."
-    )
-
-
-def download_cifar10(data_dir: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
-                     url: str = ARCHIVE_URL, md5: str = ARCHIVE_MD5) -> Path:
-    """Download, md5-check and extract the official archive into data_dir.
-
-    Reports (bytes done, bytes total) to progress as it goes. Nothing half-written is left
-    behind: the archive is downloaded to a temp name and only extracted once verified.
-    """
-    from torchvision.datasets.utils import check_integrity, extract_archive
-
-    data_dir = resolve_data_dir(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    archive = data_dir / ARCHIVE_NAME
-    if not check_integrity(str(archive), md5):
-        partial = data_dir / (ARCHIVE_NAME + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response, open(partial, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0)
-                done = 0
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-        except OSError as e:
-            partial.unlink(missing_ok=True)
-            raise DataError(missing_data_message(data_dir, f"download from {url} failed: {e}")) from e
-        if not check_integrity(str(partial), md5):
-            partial.unlink(missing_ok=True)
-            raise DataError(f"the download of {url} is corrupt (md5 differs from {md5}); try again")
-        os.replace(partial, archive)
-    try:
-        extract_archive(str(archive), str(data_dir))
-    except (tarfile.TarError, OSError) as e:
-        raise DataError(f"could not extract {archive}: {e}") from e
-    if not dataset_present(data_dir):
-        raise DataError(missing_data_message(data_dir, f"{archive.name} did not contain {BATCH_FOLDER}/"))
-    return data_dir
-
-
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one pickled batch file."""
-    try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # truncated or foreign files raise anything from EOFError to ValueError
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from e
-    if not isinstance(batch, dict):
-        raise DataError(f"{path} is not a CIFAR-10 batch: it holds a {type(batch).__name__}, not a dict")
-    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-    if "data" not in batch or "labels" not in batch:
-        raise DataError(f"{path} is not a CIFAR-10 batch: keys {sorted(batch)} lack 'data' and 'labels'")
-    try:
-        data = np.asarray(batch["data"])
-        labels = np.asarray(batch["labels"], dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as e:  # labels such as ["x"] or 2**70
-        raise DataError(f"{path}: 'data' or 'labels' is not an array of numbers ({type(e).__name__}: {e})") from e
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
-    if labels.shape != (data.shape[0],):
-        raise DataError(f"{path}: {labels.size} labels for {data.shape[0]} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
-        raise DataError(f"{path}: labels outside 0..{len(CLASSES) - 1}")
-    return data.reshape(-1, 3, 32, 32), labels
-
-
-def _read_classes(folder: Path) -> tuple[str, ...]:
-    try:
-        with open(folder / META_FILE, "rb") as f:
-            meta = pickle.load(f, encoding="bytes")
-        names = meta.get(b"label_names") or meta.get("label_names")
-        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
-        return names if len(names) == len(CLASSES) else CLASSES
-    except Exception:  # the meta file only adds names; the official ones are the fallback
-        return CLASSES
-
-
-@dataclass
-class Cifar10:
-    train_images: np.ndarray  # (50000, 3, 32, 32) uint8
-    train_labels: np.ndarray  # (50000,) int64
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    classes: tuple[str, ...]
-
-
-def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = False,
-                 progress: ProgressCallback | None = None) -> Cifar10:
-    """Read CIFAR-10 from data_dir; with download=True fetch it first where it is missing."""
-    data_dir = resolve_data_dir(data_dir)
-    if not dataset_present(data_dir):
-        if not download:
-            raise DataError(missing_data_message(data_dir, "no batch files"))
-        download_cifar10(data_dir, progress)
-    folder = data_dir / BATCH_FOLDER
-    train = [_read_batch(folder / name) for name in TRAIN_BATCHES]
-    test_images, test_labels = _read_batch(folder / TEST_BATCH)
-    return Cifar10(
-        train_images=np.concatenate([b[0] for b in train]),
-        train_labels=np.concatenate([b[1] for b in train]),
-        test_images=test_images,
-        test_labels=test_labels,
-        classes=_read_classes(folder),
-    )
-
-
-def split_train_val(num_train: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train indices, validation indices) into a training set of num_train.
-
-    Both are sorted, so a subset of the training split keeps the data's own order.
-    """
-    if not 0 <= val_size < num_train:
-        raise ValueError(f"validation size {val_size} must lie in 0..{num_train - 1}")
-    perm = np.random.default_rng(seed).permutation(num_train)
-    return np.sort(perm[val_size:]), np.sort(perm[:val_size])
-
-
-# ------------------------------------------------------------------ batch augmentation
+from .cifar import ChannelStats
 
 def batch_generator(device: torch.device, *seed_parts: int) -> torch.Generator:
     """A generator on device seeded by a tuple of ints (seed, epoch, batch...)."""
@@ -205,40 +40,6 @@ def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     """Mirror each image left-right with probability 1/2."""
     flip = torch.rand(images.shape[0], device=images.device, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], images.flip(3), images)
-
-
-@dataclass(frozen=True)
-class ChannelStats:
-    """Per-channel mean and standard deviation of a set of images, as fractions of 255."""
-
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    images: int  # how many images they were computed from
-
-    def as_record(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std), "images": self.images}
-
-
-def channel_stats(images: np.ndarray, chunk: int = 5000) -> ChannelStats:
-    """Exact (float64) per-channel mean and population std of (N, 3, H, W) uint8 images.
-
-    The trainer normalises by the statistics of the training split it actually uses, so
-    no validation or test pixel leaks into its inputs. On all 50,000 CIFAR-10 training
-    images they are the published (0.4914, 0.4822, 0.4465) / (0.2470, 0.2435, 0.2616).
-    """
-    n = len(images)
-    if n == 0:
-        raise ValueError("no images to compute channel statistics from")
-    total = np.zeros(3)
-    squares = np.zeros(3)
-    for start in range(0, n, chunk):  # chunks keep the float64 copy small (50k images: 1.2 GB at once)
-        part = images[start:start + chunk].astype(np.float64)
-        total += part.sum(axis=(0, 2, 3))
-        squares += np.square(part).sum(axis=(0, 2, 3))
-    pixels = n * images.shape[2] * images.shape[3]
-    mean = total / pixels
-    std = np.sqrt(np.maximum(squares / pixels - mean ** 2, 0.0))
-    return ChannelStats(tuple(float(m / 255) for m in mean), tuple(float(s / 255) for s in std), n)
 
 
 def normalize(images: torch.Tensor, stats: ChannelStats, channels_last: bool = False) -> torch.Tensor:

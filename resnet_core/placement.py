@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-import torch
-
 from . import runs
 from .config import parse_device
 
@@ -35,6 +33,8 @@ def candidate_devices(spec: str, cuda_count: int | None = None, mps: bool | None
     """The devices a spec may run on, in preference order; ValueError when it names none
     that exist. cuda_count and mps default to what PyTorch sees (tests pass fakes)."""
     parse_device(spec)
+    import torch  # here: the dashboard imports this module for its device locks, and torch takes 1.3 s
+
     cuda_count = torch.cuda.device_count() if cuda_count is None else cuda_count
     mps = torch.backends.mps.is_available() if mps is None else mps
     gpus = [f"cuda:{i}" for i in range(cuda_count)]

@@ -23,8 +23,7 @@ from .config import PAPER_RECIPE
 from .dashboard.evaluation import evaluation_labels
 from .dashboard.formatting import format_duration
 from .dashboard.monitor import compute_progress
-from .model_names import shortcut_label
-from .models import describe_model, paper_result
+from .model_names import paper_result, shortcut_label
 
 # Fields that label a run, place it or tune its speed but do not change what it learns
 # (precision does, slightly, so it stays): runs that differ only in these share a row.
@@ -134,6 +133,8 @@ def _model_size(info: runs.RunInfo) -> tuple[int | None, int | None]:
     if isinstance(params, int) and isinstance(macs, int):
         return params, macs
     cfg = info.train_config
+    from .models import describe_model  # torch, for runs that predate the record: the pages import this module
+
     try:
         summary = describe_model(cfg.get("depth"), cfg.get("block", "basic"), cfg.get("shortcut") or None,
                                  max(2, len(info.classes) or 10))

@@ -31,8 +31,8 @@ from pathlib import Path
 from . import placement, results, runs
 from .config import (TrainConfig, add_config_arguments, apply_presets, config_argv, config_errors, flag, make_plan,
                      plan_errors)
-from .data import resolve_data_dir
-from .models import model_name
+from .cifar import resolve_data_dir
+from .model_names import model_name
 from .train import Parser, Refused, check_config, check_runs_dir, load_data
 from .training_run import StopRequested
 

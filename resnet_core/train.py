@@ -23,7 +23,7 @@ import torch
 from . import runs
 from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, lr_drop_steps, make_plan,
                      plan_errors, warmup_steps)
-from .data import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
+from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import resolve_device
 from .models import build_model, describe_model, model_name
 from .training_run import Run, StopRequested, trace_log

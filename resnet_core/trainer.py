@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from .config import Plan, TrainConfig, lr_drop_steps, warmup_steps
-from .data import ChannelStats, Cifar10, DeviceLoader, channel_stats, split_train_val
+from .cifar import ChannelStats, Cifar10, channel_stats, split_train_val
+from .data import DeviceLoader
 from .device import resolve_channels_last, resolve_compile, resolve_device, resolve_precision
 from .models import build_model
 from .schedule import Schedule

@@ -26,7 +26,8 @@ import torch
 
 from . import __version__, placement, runs
 from .config import Plan, TrainConfig
-from .data import Cifar10, DataError, DeviceLoader, resolve_data_dir
+from .cifar import Cifar10, DataError, resolve_data_dir
+from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
 from .models import describe_model, model_name
 from .trainer import Trainer

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnet_core.data import BATCH_FOLDER, CLASSES, TEST_BATCH, TRAIN_BATCHES
+from resnet_core.cifar import BATCH_FOLDER, CLASSES, TEST_BATCH, TRAIN_BATCHES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from resnet_core import runs
-from resnet_core.data import CLASSES, load_cifar10
-from resnet_core.models import model_name
+from resnet_core.cifar import CLASSES, load_cifar10
+from resnet_core.model_names import model_name
 
 
 def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed: int = 0,

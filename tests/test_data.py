@@ -7,23 +7,19 @@ import pytest
 import torch
 from conftest import write_cifar_folder
 
-from resnet_core.data import (
+from resnet_core.cifar import (
     BATCH_FOLDER,
     CLASSES,
     ChannelStats,
     DataError,
-    DeviceLoader,
-    batch_generator,
     channel_stats,
     dataset_present,
     download_cifar10,
     load_cifar10,
-    normalize,
-    random_crop,
-    random_flip,
     resolve_data_dir,
     split_train_val,
 )
+from resnet_core.data import DeviceLoader, batch_generator, normalize, random_crop, random_flip
 
 
 def test_reads_bytes_and_str_keyed_batches(tmp_path, cifar_dir):

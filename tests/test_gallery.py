@@ -14,7 +14,7 @@ from PIL import Image
 
 from resnet_core.dashboard import gallery
 from resnet_core.dashboard.gallery import Cell
-from resnet_core.data import CLASSES
+from resnet_core.cifar import CLASSES
 
 
 def small_preds():
@@ -195,7 +195,7 @@ def test_labels_match_counts_indices_outside_the_folders_set_as_mismatches():
 
 
 def test_a_folder_in_another_order_is_caught(cifar_dir):
-    from resnet_core.data import load_cifar10
+    from resnet_core.cifar import load_cifar10
     labels = load_cifar10(cifar_dir).train_labels
     preds = fake_predictions(300, seed=3, source_labels=labels)
     assert gallery.labels_match(labels, preds).ok
@@ -225,7 +225,7 @@ def test_image_folder_falls_back_to_the_dashboards_and_says_why(cifar_dir, tmp_p
 
 
 def test_image_store_exposes_the_labels(cifar_dir):
-    from resnet_core.data import load_cifar10
+    from resnet_core.cifar import load_cifar10
     store = gallery.ImageStore(cifar_dir).start()
     expected = load_cifar10(cifar_dir)
     assert np.array_equal(store.labels("train", timeout=30), expected.train_labels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -439,7 +440,7 @@ def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifa
     first.click().run()
     assert not at.exception
     preds = runs.load_predictions(run_dir, "val", 3)
-    from resnet_core.data import load_cifar10
+    from resnet_core.cifar import load_cifar10
     differ = int((load_cifar10(cifar_dir).train_labels[preds["indices"]] != preds["labels"]).sum())
     assert differ > 0
     page = texts(at)
@@ -968,3 +969,27 @@ def test_the_switches_show_a_choice_and_reach_the_form_as_config_values(folders)
     values = {name: at.session_state[train_form.K + name] for name in train_form.SWITCH_FIELDS}
     assert {name: train_form.SWITCH_OPTIONS[word] for name, word in values.items()} == {
         "channels_last": False, "compile": True}
+
+
+PAGE_WITHOUT_TORCH = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=60)
+at.switch_page(sys.argv[2])
+at.query_params.update({"run": sys.argv[3], "runs": sys.argv[3]})
+at.run()
+assert not at.exception, [e.value for e in at.exception]
+print("torch" in sys.modules, at.title[0].value)
+"""
+
+
+@pytest.mark.parametrize("page", [MONITOR, RUNS, ANALYZE, COMPARE])
+def test_pages_that_draw_no_model_never_import_torch(folders, page):
+    """torch takes 1.3 s to import: a server whose first visitor opens one of these pages
+    does not pay it (Home describes the GPU and Train counts parameters: they do)."""
+    run_dir = make_run(folders, "plain", epochs_done=2, total_epochs=2)
+    out = subprocess.run([sys.executable, "-c", PAGE_WITHOUT_TORCH, APP, page, run_dir.name], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported, title = out.stdout.split()
+    assert imported == "False" and title == Path(page).stem.title()  # the page ran

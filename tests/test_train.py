@@ -16,7 +16,7 @@ from conftest import ROOT, write_cifar_folder
 
 from resnet_core import runs
 from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan
-from resnet_core.data import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
+from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
 from resnet_core.train import main, parse
 
 # Rows by step count only (--log-seconds 0): how many rows a busy CPU's seconds give varies.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, make_plan
-from ..models import PLAIN, default_shortcut
+from ..model_names import PLAIN, default_shortcut
 from .launcher import PROJECT_ROOT
 from ..sweep import grid, vary_argv
 from ..train import parse

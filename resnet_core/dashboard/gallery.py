@@ -26,6 +26,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from ..cifar import dataset_present, load_cifar10
+
 SORTS = {"confidence": "confidence (top-1 probability)", "loss": "loss"}
 SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
 SET_NAMES = {"train": "training", "test": "test"}
@@ -69,8 +71,6 @@ class ImageFolder:
 def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path) -> ImageFolder:
     """The data folder to take a run's images from: the one the run read
     (resolved.data_dir) while it still holds CIFAR-10, else the dashboard's."""
-    from ..data import dataset_present  # data imports torch: only when a page asks
-
     recorded = (run_config.get("resolved") or {}).get("data_dir")
     if not isinstance(recorded, str) or not recorded:
         return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)")
@@ -324,8 +324,6 @@ class ImageStore:
     def _load(self) -> None:
         try:
             if self._loader is None:
-                from ..data import load_cifar10
-
                 self._data = load_cifar10(self.data_dir)
             else:
                 self._data = self._loader(self.data_dir)

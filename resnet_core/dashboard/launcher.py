@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .. import runs, sweep
+from .. import runs
 from ..config import (
     CIFAR10_TRAIN_IMAGES,
     PAPER_RECIPE,
@@ -31,7 +31,7 @@ from ..config import (
     config_errors,
     plan_errors,
 )
-from ..models import default_shortcut
+from ..model_names import default_shortcut
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -198,6 +198,8 @@ def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int) -> list[st
     """The sweep's arguments for the Train form's fields with `vary` varied (field -> values;
     the sweep parses and judges each value): the form's fields but the varied ones and the
     run name (a sweep names its runs after their values)."""
+    from .. import sweep  # the sweep's command line imports the trainer and torch: only when a sweep is launched
+
     cfg, typed = form_typed(form)
     return config_argv(cfg, typed - set(vary) - {"name"}) + sweep.vary_argv(vary) + ["--parallel", str(parallel)]
 
@@ -315,6 +317,8 @@ def sweep_problem(name: str, args: list[str], *, data_dir: str | os.PathLike,
     """Why the sweep that launch_sweep(name, args, ...) would start is refused (the sweep's
     own checks: the name, the grid's fields and values against the dataset), in one line;
     None when it would start. Reads the dataset, writes nothing."""
+    from .. import sweep  # as in sweep_args
+
     return sweep.refusal(_sweep_args(name, args, data_dir, runs_dir))
 
 
