@@ -212,6 +212,22 @@ def _system_fields(errors: dict[str, str]) -> None:
         common.field_error(errors, "compile")
 
 
+def _logging_fields(errors: dict[str, str]) -> None:
+    """How often the trainer writes a step row: by count and by time, whichever comes first."""
+    with st.expander("Logging", expanded=bool({"log_every", "log_seconds"} & set(errors))):
+        c1, c2, _ = st.columns(3)
+        with c1:
+            st.number_input("Log every (steps)", step=1, key=K + "log_every", persist_state="session",
+                            help="a step row (a point of the loss curve) at least every this many steps")
+            common.field_error(errors, "log_every")
+        with c2:
+            st.number_input("Log seconds", step=0.5, min_value=None, key=K + "log_seconds", persist_state="session",
+                            format="%.1f", help="a step row at least every this many seconds, so the first point "
+                                                "comes within seconds on a slow device; also the spacing of the "
+                                                "system rows (CPU, GPU, memory: at least 2 s). 0: by steps only")
+            common.field_error(errors, "log_seconds")
+
+
 def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) -> None:
     """The form's widgets, the launch button and the launch's outcome."""
     st.toggle("Paper preset (He et al. 2016)", key=K + "preset_paper", persist_state="session",
@@ -223,6 +239,7 @@ def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) ->
     _model_fields(errors)
     _recipe_fields(errors, preset)
     _system_fields(errors)
+    _logging_fields(errors)
     common.field_error(errors, "data")
     st.button("Launch training", type="primary", icon=":material/rocket_launch:", on_click=_on_launch,
               key="train_launch")

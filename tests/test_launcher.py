@@ -57,6 +57,10 @@ def test_the_default_form_is_valid():
     (dict(compile="yes"), "compile", "auto, on or off"),
     (dict(compile=1), "compile", "auto, on or off"),
     (dict(preset="imagenet"), "preset", "The only preset is 'paper'"),
+    (dict(log_every=0), "log_every", "at least 1 step"),
+    (dict(log_every=2.5), "log_every", "whole number"),
+    (dict(log_seconds="often"), "log_seconds", "must be a number"),
+    (dict(log_seconds=-1), "log_seconds", "0 or more"),
 ])
 def test_bad_input_gets_a_message_on_its_field(changes, field, words):
     errors = launcher.validate(replace(TrainForm(), **changes))
@@ -83,7 +87,8 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     train = pytest.importorskip("resnet_core.train")
     form = TrainForm(depth=32, block="basic", shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8",
                      weight_decay="5e-4", schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu",
-                     precision="bf16", channels_last=False, compile=True, val_size=1000, subset=2000, name="a b")
+                     precision="bf16", channels_last=False, compile=True, val_size=1000, subset=2000, name="a b",
+                     log_every=7, log_seconds=0.5)
     args = launcher.trainer_args(form, data_dir=tmp_path / "d", runs_dir=tmp_path / "r", run_dir=tmp_path / "r/x")
     cfg, ns, _ = train.parse(args)
     assert (cfg.depth, cfg.block, cfg.shortcut, cfg.epochs, cfg.batch_size) == (32, "basic", "B", 7, 64)
@@ -91,6 +96,7 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     assert (cfg.warmup_epochs, cfg.seed, cfg.device, cfg.precision, cfg.channels_last) == (1.5, 3, "cpu", "bf16", False)
     assert (cfg.val_size, cfg.subset, cfg.name, cfg.compile) == (1000, 2000, "a-b", True)
     assert ns.run_dir == str(tmp_path / "r/x") and cfg.data_dir == str(tmp_path / "d")
+    assert (cfg.log_every, cfg.log_seconds) == (7, 0.5)
 
 
 def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):

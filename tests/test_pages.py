@@ -214,6 +214,8 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     at = open_page(TRAIN)
     _tiny_form(at)
     at.text_input(key="tf_name").set_value("from the form")
+    at.number_input(key="tf_log_every").set_value(3)  # the Logging section reaches the trainer
+    at.number_input(key="tf_log_seconds").set_value(0.0)
     at.run()
     at.button(key="train_launch").click().run()
     assert not at.exception
@@ -229,6 +231,9 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
             break
         time.sleep(0.2)
     assert info is not None and info.state == "completed", (run_dir / runs.CONSOLE_FILE).read_text()
+    assert (info.train_config["log_every"], info.train_config["log_seconds"]) == (3, 0.0)
+    # 64 images in batches of 32: steps 1 (the first) and 2 (the epoch's end); by time never (0 s)
+    assert [r["step"] for r in runs.read_metrics(run_dir) if r["type"] == "step"] == [1, 2]
     at.switch_page(MONITOR)  # where the launch went (AppTest reruns the page it was told, not st.switch_page's)
     at.query_params["run"] = run_id
     at.run()

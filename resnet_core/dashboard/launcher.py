@@ -74,6 +74,8 @@ class TrainForm:
     compile: bool | None = _CONFIG.compile  # one of SWITCHES
     val_size: int = _CONFIG.val_size
     subset: int = _CONFIG.subset
+    log_every: int = _CONFIG.log_every
+    log_seconds: float = _CONFIG.log_seconds
     name: str = ""
     preset: str = _CONFIG.preset  # "" or "paper", as in TrainConfig
 
@@ -134,11 +136,11 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
     # bound is the trainer's own (config_errors and plan_errors, below).
     errors: dict[str, str] = {}
     for name, what in (("depth", "Depth"), ("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed"),
-                       ("val_size", "Validation size"), ("subset", "Subset")):
+                       ("val_size", "Validation size"), ("subset", "Subset"), ("log_every", "Log every")):
         if not _is_int(getattr(form, name)):
             errors[name] = f"{what} must be a whole number."
     for name, what in (("lr", "Learning rate"), ("momentum", "Momentum"), ("weight_decay", "Weight decay"),
-                       ("warmup_epochs", "Warm-up")):
+                       ("warmup_epochs", "Warm-up"), ("log_seconds", "Log seconds")):
         if _as_float(getattr(form, name)) is None:
             errors[name] = f"{what} must be a number, e.g. {getattr(TrainForm(), name)}."
     for name, label in (("channels_last", "Channels-last"), ("compile", "torch.compile")):
@@ -167,7 +169,8 @@ def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
     fields it types: with the paper preset on, only those the preset leaves to the user."""
     values = dict(depth=int(form.depth), block=form.block, shortcut=form.shortcut, seed=int(form.seed),
                   device=form.device, precision=form.precision, channels_last=form.channels_last,
-                  compile=form.compile, name=form.run_name)
+                  compile=form.compile, name=form.run_name, log_every=int(form.log_every),
+                  log_seconds=_as_float(form.log_seconds))
     if form.preset:
         values["preset"] = form.preset  # config_errors refuses any but "paper"
     else:
