@@ -19,14 +19,6 @@ REFRESH_S = 1.0
 LOG_LINES = 40
 
 
-def _history(run_dir: Path) -> monitor.MetricsHistory:
-    key = f"hist::{run_dir.resolve()}"
-    hist = st.session_state.get(key)
-    if hist is None:
-        hist = st.session_state[key] = monitor.MetricsHistory(run_dir)
-    return hist
-
-
 def _stop(info: runs.RunInfo) -> None:
     if launcher.stop(info):
         st.session_state["monitor_note"] = "Stop requested: the trainer finishes its step, saves last.pt and stops."
@@ -243,15 +235,16 @@ def panel(run_dir: Path) -> None:
     if info.problem is not None:
         _unreadable(info)
         return
-    hist = _history(run_dir)
-    hist.update()
-    prog = monitor.compute_progress(info, hist)
-    labels = evaluation.evaluation_labels(info.config)
-    _header(info, hist)
-    _messages(info)
-    _progress_bars(info, prog)
-    _metrics(info, prog, labels)
-    _charts(info, hist, prog.steps_per_epoch or None, labels)
+    hist = monitor.shared_history(run_dir)
+    with hist.lock:  # other sessions (tabs) may update it meanwhile
+        hist.update()
+        prog = monitor.compute_progress(info, hist)
+        labels = evaluation.evaluation_labels(info.config)
+        _header(info, hist)
+        _messages(info)
+        _progress_bars(info, prog)
+        _metrics(info, prog, labels)
+        _charts(info, hist, prog.steps_per_epoch or None, labels)
     _rerun_if_state_changed(info.run_id, info.state)
 
 

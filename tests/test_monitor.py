@@ -317,3 +317,26 @@ def test_a_long_run_reads_incrementally_and_draws_within_the_point_budget(tmp_pa
                  figures.accuracy_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
                  figures.lr_figure(hist.step_rows, hist.epoch_rows, 1000, view=view))
         assert all(0 < len(t.x) <= figures.MAX_POINTS for fig in built for t in fig.data)
+
+
+def test_one_history_per_run_folder_is_shared_and_the_oldest_are_let_go(tmp_path):
+    """A reload or a second tab continues from the rows the server already read."""
+    def step_rows(steps):
+        return "".join(json.dumps({"type": "step", "epoch": 1, "step": s, "loss": 1.0}) + "\n" for s in steps)
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / runs.METRICS_FILE).write_text(step_rows(range(1, 4)))
+    first = monitor.shared_history(run_dir)
+    with first.lock:
+        assert first.update() == 3
+    with open(run_dir / runs.METRICS_FILE, "a") as f:
+        f.write(step_rows([4]))
+    again = monitor.shared_history(tmp_path / "." / "run")  # the same folder, however it is spelled
+    assert again is first
+    with again.lock:
+        assert again.update() == 1 and [r["step"] for r in again.step_rows] == [1, 2, 3, 4]
+    for i in range(monitor.SHARED_HISTORIES):
+        (tmp_path / f"other{i}").mkdir()
+        monitor.shared_history(tmp_path / f"other{i}")
+    assert monitor.shared_history(run_dir) is not first  # let go: read afresh

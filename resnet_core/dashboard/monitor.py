@@ -11,7 +11,9 @@ run-folder text become words through :mod:`resnet_core.dashboard.formatting`.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,7 @@ class MetricsHistory:
     system_rows: Rows = field(default_factory=lambda: Rows(kind="system"))
     cursor: runs.MetricsCursor | None = None
     reads: int = 0  # how many times the file was read (for tests and the curious)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def update(self) -> int:
         """Read the rows appended since the last call; returns how many were new."""
@@ -56,6 +59,26 @@ class MetricsHistory:
     @property
     def last_epoch(self) -> dict | None:
         return self.epoch_rows[-1] if self.epoch_rows else None
+
+
+SHARED_HISTORIES = 8  # runs whose rows the server keeps between page runs
+_shared: OrderedDict[Path, MetricsHistory] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def shared_history(run_dir: Path) -> MetricsHistory:
+    """The server's one MetricsHistory of a run folder (the SHARED_HISTORIES most recently
+    asked for are kept), so a reload or a second tab reads only the rows appended since:
+    a first read of 200,000 step rows takes about a second. Sessions run in threads: hold
+    its lock while updating it and drawing from it, as a chart's columns must be read
+    while no row is added."""
+    key = Path(run_dir).resolve()
+    with _shared_lock:
+        history = _shared.pop(key, None) or MetricsHistory(key)
+        _shared[key] = history
+        while len(_shared) > SHARED_HISTORIES:
+            _shared.popitem(last=False)
+    return history
 
 
 @dataclass(frozen=True)
