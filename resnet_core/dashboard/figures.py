@@ -430,7 +430,8 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
     mean over the steps since the previous step row, else epoch rows' train_acc) and its
     per-epoch evaluation error bold (validation, or test monitoring without a validation
     split). Two traces per run (one without epoch rows to evaluate), train first; the
-    legend names each run once (its bold trace) and toggles both. y_max: the top of the
+    legend names each run once (its bold trace) and toggles both; hovering lists every
+    run's values at that x. y_max: the top of the
     y axis (20 as in the paper), else automatic."""
     fig = go.Figure()
     for i, run in enumerate(curves):
@@ -443,7 +444,7 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
         fig.add_trace(_error_trace(
             x, acc, name=f"{run.name} · train", legendgroup=run.name, showlegend=False, mode="lines",
             line=dict(color=colour, width=1.3, dash="dash"),
-            hovertemplate=f"{run.name}<br>training error ({run.train_source}) %{{y:.2f}}%<extra></extra>"))
+            hovertemplate=f"{run.name}: training error %{{y:.2f}}% ({run.train_source})<extra></extra>"))
         evaluation = run.evaluation
         if evaluation is None or not run.epoch_rows:
             continue
@@ -453,9 +454,10 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
             curve_x(run.epoch_rows, x_axis, run.epoch_rows, run.steps_per_epoch), _values(run.epoch_rows, key, 100),
             name=name, legendgroup=run.name, mode="lines" if len(run.epoch_rows) > 2 else "lines+markers",
             line=dict(color=colour, width=3),
-            hovertemplate=f"{run.name}<br>{what} error %{{y:.2f}}%<extra></extra>"))
+            hovertemplate=f"{run.name}: {what} error %{{y:.2f}}%<extra></extra>"))
     fig = _layout(fig, title, height, "error (%)", ERROR_X_AXES[x_axis])
-    fig.update_layout(hovermode="closest", legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    # Hover across runs: one box lists every run's value at the x under the pointer.
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
     fig.update_yaxes(ticksuffix="%", range=[0, y_max] if y_max else None)
     return fig
 
