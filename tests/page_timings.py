@@ -55,6 +55,7 @@ from conftest import write_cifar_folder  # noqa: E402
 from fake_runs import make_run  # noqa: E402
 
 from resnet_core import runs  # noqa: E402
+from resnet_core.dashboard import launcher  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -220,10 +221,11 @@ def start_streamlit(fx: Fixture, log: Path, procs: list) -> str:
 def start_trainer(fx: Fixture, log: Path, procs: list, epochs: int) -> str:
     """A real ResNet-20 run on the tiny dataset, in the background; its run id once it has rows."""
     before = set(fx.runs_dir.iterdir())
-    proc = spawn([sys.executable, "-m", "resnet_core.train", "--data-dir", str(fx.data_dir),
-                  "--runs-dir", str(fx.runs_dir), "--depth", "20",
-                  "--epochs", str(epochs), "--batch-size", "32", "--val-size", "200", "--device", "cpu",
-                  "--no-compile", "--log-every", "5", "--log-seconds", "1", "--name", "live"], log, app_env(fx))
+    # Started as the dashboard starts one (launcher.lower_priority), on the CPU.
+    cmd = [sys.executable, "-m", "resnet_core.train", "--data-dir", str(fx.data_dir), "--runs-dir", str(fx.runs_dir),
+           "--depth", "20", "--epochs", str(epochs), "--batch-size", "32", "--val-size", "200", "--device", "cpu",
+           "--no-compile", "--log-every", "5", "--log-seconds", "1", "--name", "live"]
+    proc = spawn(launcher.lower_priority(cmd), log, app_env(fx))
     procs.append(proc)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
