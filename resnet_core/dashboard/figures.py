@@ -327,7 +327,9 @@ def _system_figure(system_rows: Sequence[dict], series: Mapping[str, tuple[str, 
         if not np.isnan(y).all():
             fig.add_trace(_line(x, y, view, name=name, mode=_step_mode(system_rows),
                                 line=dict(color=colour, width=2, dash=dash), hovertemplate=hover))
-    return _layout(fig, title, height, y_title, LIVE_X_AXES[view.x_axis])
+    fig = _layout(fig, title, height, y_title, LIVE_X_AXES[view.x_axis])
+    _integer_epochs(fig, system_rows, view)  # their epoch is the one in progress: ticks as the loss chart's
+    return fig
 
 
 def utilisation_figure(system_rows: Sequence[dict], steps_per_epoch: int | None = None, cores: int | None = None,
