@@ -1,6 +1,7 @@
 """Page load times of the dashboard in a real browser (a benchmark, not a pytest test).
 
-    .venv/bin/python tests/page_timings.py [--runs 200] [--reloads 5] [--train] [--apptest] [--out FILE]
+    .venv/bin/python tests/page_timings.py [--runs 200] [--reloads 5] [--train [--live-tabs 1]] [--apptest]
+        [--out FILE]
 
 What it builds: a temp folder with a small CIFAR-format dataset (tests/conftest.py's
 write_cifar_folder) and --runs fabricated run folders (tests/fake_runs.py's make_run):
@@ -20,9 +21,10 @@ seconds, and a table: page, median s, max s, and the median seconds until the sc
 run finished (a MutationObserver on that attribute; what follows is the browser drawing).
 
 With --train a real trainer (`python -m resnet_core.train`, ResNet-20 on the tiny
-dataset, on the CPU) runs in the background and a second browser tab keeps the trainer's
-run open on Monitor with live refresh while the pages are timed (the live run's own
-Monitor is timed too); it prints the same table.
+dataset, on the CPU, at the lower priority the dashboard gives its trainers) runs in the
+background and --live-tabs other browser tabs (default 1) keep the trainer's run open on
+Monitor with live refresh while the pages are timed (the live run's own Monitor is timed
+too); it prints the same table.
 
 With --apptest it also times each page's script server-side with streamlit's AppTest
 (one warm-up run, then --reloads runs; no browser, no rendering).
@@ -340,6 +342,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reloads", type=int, default=5, help="timed loads of each page (default: 5)")
     p.add_argument("--train", action="store_true", help="also time the pages while a real run trains")
     p.add_argument("--epochs", type=int, default=50, help="epochs of the --train run (default: 50)")
+    p.add_argument("--live-tabs", type=int, default=1, help="with --train: other tabs on the live Monitor (default: 1)")
     p.add_argument("--apptest", action="store_true", help="also time each page's script with AppTest")
     p.add_argument("--out", type=Path, help="also append the tables to this file")
     p.add_argument("--deadline", type=float, default=1500, help="give up after this many seconds (default: 1500)")
@@ -365,12 +368,13 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
                         time_pages(browser, url, cases, args.reloads), out)
             if args.train:
                 live = start_trainer(fx, base / "trainer.log", procs, args.epochs)
-                watcher = new_page(browser)
-                load_time(watcher, url, PageCase("live", f"/monitor?run={live}", ".js-plotly-plot .main-svg"))
+                for _ in range(args.live_tabs):  # tabs that keep the live run's Monitor refreshing
+                    load_time(new_page(browser), url, PageCase("live", f"/monitor?run={live}",
+                                                               ".js-plotly-plot .main-svg"))
                 results = time_pages(browser, url, page_cases(fx, live), args.reloads)
                 state = runs.read_run(fx.runs_dir / live).state
-                print_table(f"Page load, {args.runs} runs, while a run trains (and a live Monitor refreshes; "
-                            f"trainer {state} at the end)", results, out)
+                print_table(f"Page load, {args.runs} runs, while a run trains ({args.live_tabs} other tab(s) on its "
+                            f"live Monitor; trainer {state} at the end)", results, out)
         finally:
             browser.close()
     if args.apptest:

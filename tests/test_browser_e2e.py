@@ -144,7 +144,8 @@ def choose(page, label: str, option: str) -> None:
 JS_TRACE_POINTS = """(name) => {
   const out = [];
   for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-    for (const t of (gd.data || [])) if (t.name === name) out.push((t.x || []).length);
+    // _fullData: the arrays as plotly decoded them (the figure sends numpy arrays as binary)
+    for (const t of (gd._fullData || [])) if (t.name === name) out.push((t.x || []).length);
   }
   return out;
 }"""

@@ -340,13 +340,15 @@ def test_a_launched_run_trains_in_its_own_process_into_the_folder_we_made(tmp_pa
     assert launched.run_dir.name.endswith("-tiny-run")
     assert launched.argv[:3] == [sys.executable, "-m", "resnet_core.train"]
     assert os.getpgid(launched.pid) == launched.pid  # its own session: a reload cannot kill it
-    # At a lower priority than the dashboard, so pages stay quick beside a run on the CPU
-    # (read before it can end; `nice` exec'd the trainer, so the pid is the trainer's).
+    # At a lower priority than the dashboard, so pages stay quick beside a run on the CPU:
+    # read once the trainer wrote its status (so `nice` has exec'd it: the pid is the
+    # trainer's) and before it can end.
+    wait_for(launched.run_dir, lambda i: i.status.get("pid") == launched.pid, what="the trainer's status")
     niceness = os.getpriority(os.PRIO_PROCESS, launched.pid)
     info = wait_for(launched.run_dir, lambda i: not i.is_active, what="the run to end")
     assert niceness == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     assert info.state == "completed", launcher.log_tail(launched.run_dir)
-    assert info.status["pid"] == launched.pid and epoch_numbers(launched.run_dir) == [1, 2]
+    assert epoch_numbers(launched.run_dir) == [1, 2]
     assert (launched.run_dir / runs.CONSOLE_FILE).exists()
     assert runs.recorded_epochs(launched.run_dir, "val") == [1, 2]
     assert info.config["resolved"]["val_source"] == "train"
