@@ -162,21 +162,25 @@ def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: evaluation.Eval
     st.caption(f"{best.help} {test.help}")
 
 
-# The chart controls' session-state keys and defaults: kept across the fragment's refreshes and runs.
+# The chart controls' defaults, given to the widgets themselves (their keys keep the user's
+# choice across refreshes). Set through session state instead, on the Monitor of a live
+# 200,000-row run they came back as the widgets' own first values (step, 0.00) within 2 s:
+# the browser kept its own and sent them back (tests/test_browser_e2e.py).
 CHART_DEFAULTS = {"mon_x_axis": "epoch", "mon_smoothing": 0.6, "mon_log_loss": False}
 
 
 def _chart_view(hist: monitor.MetricsHistory) -> figures.CurveView:
     """The x axis, smoothing and log-scale controls above the curves."""
-    for key, default in CHART_DEFAULTS.items():
-        st.session_state.setdefault(key, default)
     c1, c2, c3 = st.columns([2, 3, 1.3], vertical_alignment="bottom")
-    x_axis = c1.radio("x axis", list(figures.LIVE_X_AXES), horizontal=True, key="mon_x_axis",
+    axes = list(figures.LIVE_X_AXES)
+    x_axis = c1.radio("x axis", axes, index=axes.index(CHART_DEFAULTS["mon_x_axis"]), horizontal=True,
+                      key="mon_x_axis",
                       help="wall time: minutes since the run's first logged row (a resume's pause included)")
-    smoothing = c2.slider("Smoothing", 0.0, 0.99, step=0.01, key="mon_smoothing",
-                          help="TensorBoard's exponential moving average of the step rows, debiased at the "
-                               "start; the raw series stays faint behind it. 0: off.")
-    log_y = c3.toggle("Log-scale loss", key="mon_log_loss")
+    smoothing = c2.slider("Smoothing", 0.0, 0.99, value=CHART_DEFAULTS["mon_smoothing"], step=0.01,
+                          key="mon_smoothing", help="TensorBoard's exponential moving average of the step rows, "
+                                                    "debiased at the start; the raw series stays faint behind it. "
+                                                    "0: off.")
+    log_y = c3.toggle("Log-scale loss", value=CHART_DEFAULTS["mon_log_loss"], key="mon_log_loss")
     start = figures.start_time(hist.system_rows, hist.step_rows, hist.epoch_rows)
     return figures.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y, start=start)
 

@@ -11,6 +11,7 @@ A missing browser or Playwright fails under CI ($CI set) and skips elsewhere.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 from conftest import write_cifar_folder
 from fake_runs import make_run, repredict
+from page_timings import write_big_metrics
 
 from resnet_core import runs
 from resnet_core.dashboard import comparison
@@ -344,3 +346,30 @@ def test_compare_click_a_difference_cell_shows_the_images_that_moved(server, pag
     body = page.locator("[data-testid='stApp']").inner_text()
     assert f"A {d.a[t, p]:,} images, B {d.b[t, p]:,} ({d.diff[t, p]:+,})" in body
     assert "runs=" in page.url and a.name in page.url
+
+
+def test_a_live_run_of_200k_rows_keeps_the_chart_controls_defaults(server, page):
+    """The first run of a 200,000-row Monitor takes over a second; the chart controls then
+    once came back as the widgets' own first values (x axis step, smoothing 0.00)."""
+    runs_dir = server["runs_dir"]
+    sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # stands in for a live trainer
+    try:
+        run_dir = make_run(runs_dir, "long", state="running", pid=sleeper.pid, epochs_done=50, total_epochs=60,
+                           steps_per_epoch=4000, n_val=100, data_dir=server["data_dir"])
+        write_big_metrics(run_dir, 50, 4000)  # 200,000 step rows and 50 epoch rows
+        page.goto(f"{server['url']}/monitor?run={run_dir.name}")
+        with open(run_dir / runs.METRICS_FILE, "a") as f:  # the run goes on: a row every 0.3 s
+            for s in range(200_001, 200_021):
+                f.write(json.dumps({"type": "step", "epoch": 51, "step": s, "loss": 0.01, "acc": 0.9, "lr": 0.1,
+                                    "images_per_s": 2500.0, "time": time.time()}) + "\n")
+                f.flush()
+                page.wait_for_timeout(300)
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        controls = page.evaluate("""() => [
+            document.querySelector('[data-testid="stRadio"] input:checked').closest('label').innerText,
+            document.querySelector('[data-testid="stSliderThumbValue"]').innerText]""")
+        assert controls == ["epoch", "0.60"]
+        assert "200,0" in page.locator("[data-testid='stApp']").inner_text()  # "200,0NN step rows"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
