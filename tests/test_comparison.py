@@ -205,7 +205,9 @@ def test_error_curves_dashed_train_bold_evaluation_one_colour_per_run():
     # Without step rows the training error is the epoch rows' train_acc.
     assert list(train2.y) == pytest.approx([45, 25]) and "epoch rows' train_acc" in train2.hovertemplate
     assert "step rows' acc" in train1.hovertemplate
-    assert fig.layout.hovermode == "x unified"  # hover across runs: every run's value at that x
+    # hover across runs: each trace's point nearest the pointer's x, however far, saying where it is
+    assert fig.layout.hovermode == "x unified" and fig.layout.hoverdistance == -1
+    assert "at %{x" in train1.hovertemplate
     # Without a validation split the bold line is the test set, monitored every epoch, and says so.
     assert list(test2.y) == pytest.approx([60, 40])
     assert (val1.name, test2.name) == ("ResNet-20 · r1", "plain-20 · r2 · test (monitoring)")

@@ -446,7 +446,8 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
         fig.add_trace(_error_trace(
             x, acc, name=f"{run.name} · train", legendgroup=run.name, showlegend=False, mode="lines",
             line=dict(color=colour, width=1.3, dash="dash"),
-            hovertemplate=f"{run.name}: training error %{{y:.2f}}% ({run.train_source})<extra></extra>"))
+            hovertemplate=f"{run.name}: training error %{{y:.2f}}% at %{{x:,.4~g}} ({run.train_source})"
+                          "<extra></extra>"))
         evaluation = run.evaluation
         if evaluation is None or not run.epoch_rows:
             continue
@@ -456,10 +457,11 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
             curve_x(run.epoch_rows, x_axis, run.epoch_rows, run.steps_per_epoch), _values(run.epoch_rows, key, 100),
             name=name, legendgroup=run.name, mode="lines" if len(run.epoch_rows) > 2 else "lines+markers",
             line=dict(color=colour, width=3),
-            hovertemplate=f"{run.name}: {what} error %{{y:.2f}}%<extra></extra>"))
+            hovertemplate=f"{run.name}: {what} error %{{y:.2f}}% at %{{x:,.4~g}}<extra></extra>"))
     fig = _layout(fig, title, height, "error (%)", ERROR_X_AXES[x_axis])
-    # Hover across runs: one box lists every run's value at the x under the pointer.
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    # Hover across runs: one box lists each trace's point nearest the pointer's x, however far
+    # (per-epoch points are sparse), each saying at which x it is.
+    fig.update_layout(hoverdistance=-1, legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
     fig.update_yaxes(ticksuffix="%", range=[0, y_max] if y_max else None)
     return fig
 
