@@ -4,7 +4,6 @@ memory and live curves), with stop and resume. Functions only: the page
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -205,7 +204,7 @@ def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
     c1.plotly_chart(figures.throughput_figure(hist.step_rows, hist.epoch_rows, spe, view=view),
                     key="live_speed", config=config)
     if hist.system_rows:
-        c2.plotly_chart(figures.utilisation_figure(hist.system_rows, spe, cores=os.cpu_count(), view=view),
+        c2.plotly_chart(figures.utilisation_figure(hist.system_rows, spe, view=view),
                         key="live_util", config=config)
         c3.plotly_chart(figures.memory_figure(hist.system_rows, spe, view=view), key="live_mem", config=config)
     else:

@@ -2,15 +2,18 @@
 and memory. The trainer samples it every few seconds into ``system`` rows of
 metrics.jsonl (see :mod:`resnet_core.runs`), so the monitor can chart it next to the loss.
 
-CPU figures come from CPU-time deltas between two samples (Linux ``/proc``, else
-``os.times`` for this process only), RAM from ``/proc``; GPU utilisation from NVML through
-``torch.cuda.utilization`` (needs the ``nvidia-ml-py`` package; without it the field is
-null), GPU memory from PyTorch's caching allocator. A figure that cannot be read is null,
-never an error: a sampler must not stop a training run.
+CPU figures come from CPU-time deltas between two samples: this process's from
+``os.times`` (its threads, not its child processes such as torch.compile's workers), the
+machine's from Linux's ``/proc/stat``; RAM from ``/proc``. Percentages are of the cores
+this process may run on. GPU utilisation comes from NVML through ``torch.cuda.utilization``
+(needs the ``nvidia-ml-py`` package; without it the field is null), GPU memory from
+PyTorch's caching allocator on CUDA and from the driver on Apple's MPS. A figure that
+cannot be read is null, never an error: a sampler must not stop a training run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,12 +24,16 @@ import torch
 
 from .system import process_memory_mb
 
+log = logging.getLogger("resnet_core.train")
+
 
 def _machine_cpu_times() -> tuple[float, float] | None:
     """(busy, total) jiffies of all cores since boot, from /proc/stat's first line."""
     try:
         fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
+        return None
+    if len(fields) < 4:
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
     return sum(fields[:8]) - idle, sum(fields[:8])
@@ -42,6 +49,14 @@ def _machine_ram_percent() -> float | None:
     return 100.0 * (total - available) / total if total > 0 else None
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity), else all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _process_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
@@ -50,16 +65,17 @@ def _process_cpu_seconds() -> float:
 class UsageSampler:
     """Samples of one training process's use of its machine (see the module doc).
 
-    :meth:`sample` returns the row's fields: ``cpu_percent`` (this process, percent of all
-    the machine's cores, since the previous sample), ``machine_cpu_percent`` (all processes,
-    likewise), ``ram_mb`` (this process's resident memory), ``machine_ram_percent``, and on
-    CUDA ``gpu_util`` (percent of the time a kernel ran, as nvidia-smi says),
-    ``gpu_memory_mb`` (what this process's allocator holds) and ``gpu_memory_total_mb``.
+    :meth:`sample` returns the row's fields: ``cpu_percent`` (this process, percent of its
+    usable cores, since the previous sample), ``machine_cpu_percent`` (all processes, percent
+    of all the machine's cores), ``cores`` (the usable ones), ``ram_mb`` (this process's resident memory),
+    ``machine_ram_percent``, and on CUDA ``gpu_util`` (percent of the time a kernel ran, as
+    nvidia-smi says), ``gpu_memory_mb`` (what this process's allocator holds; on MPS, the
+    driver's total) and ``gpu_memory_total_mb``.
     """
 
     def __init__(self, device: torch.device, clock: Callable[[], float] = time.monotonic):
         self.device, self.clock = device, clock
-        self.cores = os.cpu_count() or 1
+        self.cores = _usable_cores()
         self.gpu_util_readable = device.type == "cuda"  # until NVML proves missing
         self._last = (clock(), _process_cpu_seconds(), _machine_cpu_times())
 
@@ -89,8 +105,8 @@ class UsageSampler:
 
     def sample(self) -> dict:
         process, whole = self._cpu()
-        row = {"cpu_percent": process, "machine_cpu_percent": whole, "ram_mb": process_memory_mb(os.getpid()),
-               "machine_ram_percent": _machine_ram_percent()}
+        row = {"cpu_percent": process, "machine_cpu_percent": whole, "cores": self.cores,
+               "ram_mb": process_memory_mb(os.getpid()), "machine_ram_percent": _machine_ram_percent()}
         try:
             row.update(self._gpu())
         except Exception:  # a driver error must not stop the run
@@ -112,9 +128,14 @@ class UsageRecorder:
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.every):
-            epoch, step = self.position()
             try:
-                self.append({"type": "system", "epoch": epoch, "step": step, **self.sampler.sample()})
+                epoch, step = self.position()
+                row = {"type": "system", "epoch": epoch, "step": step, **self.sampler.sample()}
+            except Exception:  # a bug here must cost the usage charts, not the run
+                log.exception("system rows stop: sampling failed")
+                return
+            try:
+                self.append(row)
             except (OSError, ValueError):  # metrics.jsonl closed or gone: the run is ending
                 return
 

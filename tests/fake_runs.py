@@ -124,7 +124,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
             rows.append({"type": "step", "epoch": e, "step": step, "loss": 2.0 / (1 + step / 10),
                          "acc": min(0.95, 0.1 + step / 50), "lr": 0.1, "images_per_s": 500.0, "time": t})
             rows.append({"type": "system", "epoch": e, "step": step, "cpu_percent": 45.0, "machine_cpu_percent": 60.0,
-                         "ram_mb": 900.0 + step, "machine_ram_percent": 30.0, "time": t})
+                         "cores": 2, "ram_mb": 900.0 + step, "machine_ram_percent": 30.0, "time": t})
         acc = min(0.95, 0.3 + 0.15 * e)
         row = {"type": "epoch", "epoch": e, "step": e * steps_per_epoch, "train_loss": 1.5 / e,
                "train_acc": acc, "val_loss": 1.6 / e, "val_acc": acc - 0.05, "lr": 0.1 / e,

@@ -222,14 +222,14 @@ def test_class_metrics_bars_leave_undefined_values_out():
     assert all(math.isfinite(v) for v in trace(fig, "recall").y)
 
 
-SYSTEM = [{"type": "system", "epoch": 1, "step": s, "cpu_percent": 40.0 + s, "machine_cpu_percent": 70.0,
+SYSTEM = [{"type": "system", "epoch": 1, "step": s, "cpu_percent": 40.0 + s, "machine_cpu_percent": 70.0, "cores": 2,
            "ram_mb": 1024.0 * (1 + s / 10), "machine_ram_percent": 30.0, "time": 990.0 + 30 * s} for s in (0, 5, 10)]
 
 
 def test_usage_charts_draw_what_the_system_rows_measured():
     view = figures.CurveView(x_axis="epoch")
-    util = figures.utilisation_figure(SYSTEM, 10, cores=2, view=view)
-    assert [t.name for t in util.data] == ["CPU, this run (2 cores)", "CPU, whole machine (2 cores)"]  # no GPU here
+    util = figures.utilisation_figure(SYSTEM, 10, view=view)
+    assert [t.name for t in util.data] == ["CPU, this run (2 cores)", "CPU, whole machine"]  # no GPU here
     assert list(util.data[0].x) == [0.0, 0.5, 1.0] and list(util.data[0].y) == [40.0, 45.0, 50.0]
     assert tuple(util.layout.yaxis.range) == (0, 105)
     memory = figures.memory_figure(SYSTEM, 10, view=view)

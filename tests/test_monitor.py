@@ -340,3 +340,12 @@ def test_one_history_per_run_folder_is_shared_and_the_oldest_are_let_go(tmp_path
         (tmp_path / f"other{i}").mkdir()
         monitor.shared_history(tmp_path / f"other{i}")
     assert monitor.shared_history(run_dir) is not first  # let go: read afresh
+
+
+def test_a_row_whose_type_is_no_string_is_skipped_and_the_rows_after_it_are_kept(tmp_path):
+    lines = [{"type": "step", "epoch": 1, "step": 1}, {"type": ["step"]}, {"type": {"a": 1}},
+             {"type": "step", "epoch": 1, "step": 2}]
+    (tmp_path / runs.METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    hist = MetricsHistory(tmp_path)
+    hist.update()
+    assert [r["step"] for r in hist.step_rows] == [1, 2]

@@ -110,3 +110,13 @@ def test_rows_extend_their_cached_columns_and_smoothing_as_rows_arrive():
         table.column("loss")[0] = 5.0  # read-only: a chart cannot spoil the cache
     del table[10:]  # not a way a history changes, but a shorter list is recomputed, not misread
     assert len(table.column("loss")) == len(table.smoothed("loss", 0.9)) == 10
+
+
+def test_rows_keep_one_smoothing_a_key_and_any_weight_is_still_exact():
+    """Each slider position used to keep its own full-length array (200,000 rows: 300 MiB)."""
+    rows = [{"type": "step", "step": i, "loss": (i * 7919) % 13 / 13} for i in range(300)]
+    table = Rows(rows, kind="step")
+    for weight in (0.6, 0.9, 0.6, 0.0, 0.95):
+        expected = ema([r["loss"] for r in rows], weight)
+        assert np.allclose(table.smoothed("loss", weight), expected)
+    assert len(table._smoothed) == 1

@@ -332,16 +332,16 @@ def _system_figure(system_rows: Sequence[dict], series: Mapping[str, tuple[str, 
     return fig
 
 
-def utilisation_figure(system_rows: Sequence[dict], steps_per_epoch: int | None = None, cores: int | None = None,
-                       height: int = 400, title: str | None = "Utilisation",
-                       view: CurveView = CurveView()) -> go.Figure:
-    """From the system rows: the GPU's busy time, this run's CPU and the whole machine's,
-    in percent (CPU: of all `cores` cores, so 100% is every core busy)."""
+def utilisation_figure(system_rows: Sequence[dict], steps_per_epoch: int | None = None, height: int = 400,
+                       title: str | None = "Utilisation", view: CurveView = CurveView()) -> go.Figure:
+    """From the system rows: the GPU's busy time, this run's CPU (percent of the cores it
+    may use, as the rows record them) and the whole machine's, in percent (CPU: 100% is
+    every core busy)."""
     names = dict(UTILISATION_SERIES)
+    cores = next((int(c) for c in reversed(_values(system_rows[-1:], "cores")) if c), None)
     if cores:
-        for key in ("cpu_percent", "machine_cpu_percent"):
-            name, colour, dash = names[key]
-            names[key] = (f"{name} ({cores} cores)", colour, dash)
+        name, colour, dash = names["cpu_percent"]
+        names["cpu_percent"] = (f"{name} ({cores} cores)", colour, dash)
     fig = _system_figure(system_rows, names, steps_per_epoch, view, title, height, "% busy", "%{y:.0f}%")
     fig.update_yaxes(range=[0, 105], ticksuffix="%")
     return fig
@@ -350,8 +350,8 @@ def utilisation_figure(system_rows: Sequence[dict], steps_per_epoch: int | None 
 def memory_figure(system_rows: Sequence[dict], steps_per_epoch: int | None = None, height: int = 400,
                   title: str | None = "Memory", view: CurveView = CurveView()) -> go.Figure:
     """From the system rows: GPU memory (what the run's allocator holds, and the card's
-    total) and the run's resident RAM, in GB."""
-    fig = _system_figure(system_rows, MEMORY_SERIES, steps_per_epoch, view, title, height, "GB", "%{y:.2f} GB",
+    total) and the run's resident RAM, in GiB."""
+    fig = _system_figure(system_rows, MEMORY_SERIES, steps_per_epoch, view, title, height, "GiB", "%{y:.2f} GiB",
                          scale=1 / 1024)
     fig.update_yaxes(rangemode="tozero")
     return fig

@@ -46,10 +46,11 @@ class MetricsHistory:
         if restarted:
             kept = {kind: Rows(kind=kind) for kind in kept}
             self.step_rows, self.epoch_rows, self.test_rows, self.system_rows = kept.values()
-        self.cursor = cursor
         for row in rows:
-            if row.get("type") in kept:
-                kept[row["type"]].append(row)
+            kind = row.get("type")
+            if isinstance(kind, str) and kind in kept:  # any JSON may stand there: a list is unhashable
+                kept[kind].append(row)
+        self.cursor = cursor
         return len(rows)
 
     @property

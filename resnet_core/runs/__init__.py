@@ -84,14 +84,16 @@ trainer resumes only folders of its own version, so no folder mixes two.
     Accuracies are fractions in [0, 1]. A final ``{"type": "test", "epoch", "step",
     "test_loss", "test_acc", "time"}`` row follows the test evaluation of the final
     weights. System rows (added within version 2; readers skip types they do not
-    know) every ``log_seconds`` (at least 2 s) from before the data loads to the end,
-    in every phase: ``{"type": "system", "epoch", "step", "cpu_percent",
-    "machine_cpu_percent", "ram_mb", "machine_ram_percent", "time"}`` and on a GPU
-    ``"gpu_memory_mb"`` (what the process's allocator holds), on CUDA also
+    know) every ``log_seconds`` (at least 2 s) from when the run has its device to
+    the end (loading data, compiling, training, evaluating, saving):
+    ``{"type": "system", "epoch", "step", "cpu_percent", "machine_cpu_percent",
+    "cores", "ram_mb", "machine_ram_percent", "time"}`` and on a GPU ``"gpu_memory_mb"`` (what
+    the process's allocator holds on CUDA, the driver's total on MPS), on CUDA also
     ``"gpu_util"`` (percent of time a kernel ran, null without NVML) and
     ``"gpu_memory_total_mb"``; ``epoch`` is the epoch in progress and ``step`` the
-    steps taken; CPU percentages are of all the machine's cores since the previous
-    row; any figure that could not be read is null (see :mod:`resnet_core.usage`).
+    steps taken; CPU percentages are since the previous row, of the ``cores`` the
+    trainer may use (its own) and of all cores (the machine's); any figure that could not be
+    read is null (see :mod:`resnet_core.usage`).
     On resume the trainer truncates this file to the rows its checkpoint covers
     (step and system rows up to its step), so no row is duplicated.
 

@@ -58,28 +58,25 @@ def _utf8(line: bytes) -> str | None:
         return None
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _parse_line(line: str | None):
+    """A line's JSON value, or None where it is not JSON or not text. raw_decode first: 200,000
+    step rows took 0.85 s through json.loads and 0.64 s through it; a line it does not take
+    whole (leading spaces, trailing text) goes through json.loads, which decides."""
     if line is None:
         return None
+    try:
+        value, end = _DECODER.raw_decode(line)
+        if not line[end:].strip():
+            return value
+    except (ValueError, RecursionError):
+        pass
     try:
         return json.loads(line)
     except (ValueError, RecursionError):  # bad JSON
         return None
-
-
-def _parse_lines(lines: list[str | None]) -> list:
-    """Each line's JSON value (None where it is not JSON or not text). A run of 200,000 step rows parsed
-    in 0.93 s a line at a time and in 0.45 s as one JSON array, so the lines are parsed
-    together when each one is a single object: one value per line and each line between
-    braces; else (a bad or odd line) one at a time."""
-    if lines and all(line is not None and line[:1] == "{" and line.rstrip()[-1:] == "}" for line in lines):
-        try:
-            values = json.loads("[" + ",".join(lines) + "]")
-        except (ValueError, RecursionError):
-            values = None
-        if values is not None and len(values) == len(lines):
-            return values
-    return [_parse_line(line) for line in lines]
 
 
 def read_metrics_since(run_dir: Path, cursor: MetricsCursor | None) -> tuple[list[dict], MetricsCursor | None, bool]:
@@ -110,5 +107,5 @@ def read_metrics_since(run_dir: Path, cursor: MetricsCursor | None) -> tuple[lis
         lines: list[str | None] = data[:end].decode().split("\n")[:-1]
     except UnicodeDecodeError:  # a line that is not UTF-8 is no row; the others are
         lines = [_utf8(line) for line in data[:end].split(b"\n")[:-1]]
-    rows = [row for row in _parse_lines(lines) if _is_row(row)]
+    rows = [row for row in map(_parse_line, lines) if _is_row(row)]
     return rows, MetricsCursor(st.st_ino, offset + end), restarted

@@ -198,6 +198,7 @@ class SystemRow(TypedDict, total=False):
     step: int
     cpu_percent: float | None
     machine_cpu_percent: float | None
+    cores: int
     ram_mb: float | None
     machine_ram_percent: float | None
     gpu_util: float | None  # CUDA only
