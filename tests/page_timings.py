@@ -196,17 +196,18 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def app_env(fx: Fixture) -> dict[str, str]:
-    return dict(os.environ, RESNET_STUDIO_RUNS=str(fx.runs_dir), RESNET_STUDIO_DATA=str(fx.data_dir),
+def app_env(runs_dir: Path, data_dir: Path) -> dict[str, str]:
+    return dict(os.environ, RESNET_STUDIO_RUNS=str(runs_dir), RESNET_STUDIO_DATA=str(data_dir),
                 STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
 
 
-def start_streamlit(fx: Fixture, log: Path, procs: list) -> str:
-    """`streamlit run app.py` on a free port; its URL once /_stcore/health says ok."""
+def start_streamlit(runs_dir: Path, data_dir: Path, log: Path, procs: list) -> str:
+    """`streamlit run app.py` on a free port for these folders (appended to procs); its URL
+    once /_stcore/health says ok. The browser test's server is this one too."""
     port = free_port()
     proc = spawn([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                   "--server.headless", "true", "--server.address", "localhost",
-                  "--server.fileWatcherType", "none"], log, app_env(fx))
+                  "--server.fileWatcherType", "none"], log, app_env(runs_dir, data_dir))
     procs.append(proc)
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 60
@@ -227,7 +228,7 @@ def start_trainer(fx: Fixture, log: Path, procs: list, epochs: int) -> str:
     cmd = [sys.executable, "-m", "resnet_core.train", "--data-dir", str(fx.data_dir), "--runs-dir", str(fx.runs_dir),
            "--depth", "20", "--epochs", str(epochs), "--batch-size", "32", "--val-size", "200", "--device", "cpu",
            "--no-compile", "--log-every", "5", "--log-seconds", "1", "--name", "live"]
-    proc = spawn(launcher.lower_priority(cmd), log, app_env(fx))
+    proc = spawn(launcher.lower_priority(cmd), log, app_env(fx.runs_dir, fx.data_dir))
     procs.append(proc)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -359,7 +360,7 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
     t0 = time.monotonic()
     fx = build_fixture(base, args.runs)
     print(f"fixture: {args.runs} runs in {fx.runs_dir} ({time.monotonic() - t0:.0f} s)", flush=True)
-    url = start_streamlit(fx, base / "streamlit.log", procs)
+    url = start_streamlit(fx.runs_dir, fx.data_dir, base / "streamlit.log", procs)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

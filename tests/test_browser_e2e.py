@@ -14,27 +14,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import write_cifar_folder
 from fake_runs import make_run, repredict
-from page_timings import write_big_metrics
+from page_timings import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop, write_big_metrics
 
 from resnet_core import runs
 from resnet_core.dashboard import comparison
 from resnet_core.dashboard.gallery import Cell
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _unavailable(reason: str):
@@ -60,12 +53,6 @@ def browser():
         b.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`streamlit run app.py` on a free port, with a tiny dataset and an empty runs folder."""
@@ -73,27 +60,9 @@ def server(tmp_path_factory):
     data_dir = write_cifar_folder(base / "data", n_train=500, n_test=200)
     runs_dir = base / "runs"
     runs_dir.mkdir()
-    port = _free_port()
-    env = dict(os.environ, RESNET_STUDIO_RUNS=str(runs_dir), RESNET_STUDIO_DATA=str(data_dir),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(base / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "localhost", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://localhost:{port}"
+    procs: list = []
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{(base / 'streamlit.log').read_text()}")
-            time.sleep(0.3)
+        url = start_streamlit(runs_dir, data_dir, base / "streamlit.log", procs)
         yield {"url": url, "runs_dir": runs_dir, "data_dir": data_dir, "log": base / "streamlit.log"}
     finally:
         # The trainers the app started run in their own sessions: stop them too.
@@ -104,13 +73,8 @@ def server(tmp_path_factory):
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        for proc in procs:
+            stop(proc)
 
 
 @pytest.fixture

@@ -338,10 +338,10 @@ def utilisation_figure(system_rows: Sequence[dict], steps_per_epoch: int | None 
     may use, as the rows record them) and the whole machine's, in percent (CPU: 100% is
     every core busy)."""
     names = dict(UTILISATION_SERIES)
-    cores = next((int(c) for c in reversed(_values(system_rows[-1:], "cores")) if c), None)
+    cores = _values(system_rows[-1:], "cores")[0] if system_rows else None  # as the latest row says
     if cores:
         name, colour, dash = names["cpu_percent"]
-        names["cpu_percent"] = (f"{name} ({cores} cores)", colour, dash)
+        names["cpu_percent"] = (f"{name} ({cores:g} cores)", colour, dash)
     fig = _system_figure(system_rows, names, steps_per_epoch, view, title, height, "% busy", "%{y:.0f}%")
     fig.update_yaxes(range=[0, 105], ticksuffix="%")
     return fig

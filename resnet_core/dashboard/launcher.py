@@ -369,7 +369,8 @@ def resume_sweep(name: str, *, runs_dir: str | os.PathLike, python: str = sys.ex
     if info.alive:
         raise ValueError(f"sweep {name} is still running (pid {info.record['pid']})")
     argv = [python, "-m", runs.SWEEP_MODULE, "--resume", name, "--runs-dir", str(runs_dir)]
-    return SweepLaunched(name, sweep_log(runs_dir, name), *_spawn(argv, sweep_log(runs_dir, name), env), argv)
+    log = sweep_log(runs_dir, name)
+    return SweepLaunched(name, log, *_spawn(argv, log, env), argv)
 
 
 def stop_sweep(info: runs.SweepInfo, sig: int = signal.SIGTERM) -> bool:
