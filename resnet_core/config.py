@@ -71,6 +71,8 @@ class TrainConfig:
     channels_last: bool | None = option(None, "channels_last memory format (default: on for CUDA and CPU, off for MPS)")
     compile: bool | None = option(None, "torch.compile the training step (default: on for CUDA; on a CPU it pays off "
                                         "in long runs)")
+    sync_bn: bool = option(False, "under torchrun: BatchNorm statistics over the whole global batch (SyncBatchNorm, "
+                                  "GPUs only) instead of each process's share")
     data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
     runs_dir: str = option("checkpoints", "folder of run folders")
     name: str = option("", "run name, part of the run folder's name")

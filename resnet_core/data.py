@@ -4,7 +4,9 @@ Each split lives on the device as one uint8 tensor (50,000 images are 150 MB); e
 batch is cropped, flipped and normalised there with a few tensor ops, as airbench does,
 so no worker process or PIL image is ever involved. All randomness of a batch comes from
 a generator seeded by (seed, epoch, batch), so an epoch can be resumed exactly from any
-batch without saving generator states. Reading the files: :mod:`resnet_core.cifar`.
+batch without saving generator states. In a distributed run each rank draws the whole
+global batch's order and augmentation and keeps its own slice of it, so the images trained
+on are the same at any world size. Reading the files: :mod:`resnet_core.cifar`.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ def batch_generator(device: torch.device, *seed_parts: int) -> torch.Generator:
     return g
 
 
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero-pad each image by padding pixels, then take a random crop of the original size."""
+def augmentation_draws(n: int, padding: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """A batch of n images' random crop offsets (dy, dx: n x 1) and flips (n booleans), in
+    the order the generator always gave them, so runs and checkpoints keep their stream."""
+    device = generator.device
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=device, generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=device, generator=generator)
+    flip = torch.rand(n, device=device, generator=generator) < 0.5
+    return dy, dx, flip
+
+
+def random_crop(images: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Zero-pad each image by padding pixels, then crop the original size at offsets (dy, dx)."""
     n, c, h, w = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device, generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device, generator=generator)
     rows = (dy + torch.arange(h, device=images.device))[:, None, :, None]
     cols = (dx + torch.arange(w, device=images.device))[:, None, None, :]
     batch = torch.arange(n, device=images.device)[:, None, None, None]
@@ -36,9 +46,8 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     return padded[batch, chan, rows, cols]
 
 
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror each image left-right with probability 1/2."""
-    flip = torch.rand(images.shape[0], device=images.device, generator=generator) < 0.5
+def random_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Mirror the images whose flip is true left-right."""
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
@@ -55,13 +64,20 @@ class DeviceLoader:
     """Batches of (source indices, normalised images, labels) from a split kept on device.
 
     ``indices`` names each image's position in its source set (the training or test set),
-    so evaluation records can point back at the image.
+    so evaluation records can point back at the image. A training loader with ``part``
+    (rank, ranks) yields that rank's slice of each batch of ``batch_size`` (the global batch).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
-                 batch_size: int, *, stats: ChannelStats, train: bool, seed: int = 0, channels_last: bool = False):
+                 batch_size: int, *, stats: ChannelStats, train: bool, seed: int = 0, channels_last: bool = False,
+                 part: tuple[int, int] = (0, 1)):
         if images.dtype != torch.uint8:
             raise ValueError("DeviceLoader keeps images as uint8")
+        rank, ranks = part
+        if batch_size % ranks or not 0 <= rank < ranks:
+            raise ValueError(f"a batch of {batch_size} cannot be split into {ranks} equal parts")
+        share = batch_size // ranks
+        self.part = slice(rank * share, (rank + 1) * share)
         self.images, self.labels, self.indices = images, labels, indices
         self.batch_size = batch_size
         self.train = train  # shuffle, augment and drop the last partial batch
@@ -98,8 +114,11 @@ class DeviceLoader:
         order = self.epoch_order(epoch)
         for b in range(start_batch, len(self) if stop_batch is None else stop_batch):
             pos = order[b * self.batch_size:(b + 1) * self.batch_size]
-            images = self.images[pos]
             if self.train:
                 g = batch_generator(self.labels.device, self.seed, epoch, b)
-                images = random_flip(random_crop(images, 4, g), g)
+                dy, dx, flip = (draw[self.part] for draw in augmentation_draws(len(pos), 4, g))
+                pos = pos[self.part]
+                images = random_flip(random_crop(self.images[pos], 4, dy, dx), flip)
+            else:
+                images = self.images[pos]
             yield self.indices[pos], normalize(images, self.stats, self.channels_last), self.labels[pos]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import runs
+from . import distributed, runs
 from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, lr_drop_steps, make_plan,
                      plan_errors, warmup_steps)
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device-slots", type=int, default=1, metavar="K",
                    help="runs that may compute on one device at once, the CPU's threads divided among them (a "
                         "sweep's --parallel sets it; default: 1, others wait queued)")
+    p.add_argument("--dist-backend", choices=distributed.BACKENDS, default="auto",
+                   help="under torchrun: the process group's backend (auto: nccl with CUDA GPUs, else gloo)")
+    p.add_argument("--no-device-lock", action="store_true",
+                   help="compute without taking the device's lock in the runs folder (for schedulers that place "
+                        "runs themselves, such as Ray; torchrun's ranks never take it)")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and check everything, print the plan (last line JSON), write nothing")
     return p
@@ -254,19 +259,23 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
     print(json.dumps(report))
 
 
-def setup_logging(run_dir: Path) -> None:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    file_handler = logging.StreamHandler(runs.open_for_append(run_dir / runs.LOG_FILE))
-    file_handler.setFormatter(fmt)
+def setup_logging(run_dir: Path | None, world: distributed.World) -> None:
+    """Log to train.log in run_dir and to stderr; the ranks other than 0 of a distributed
+    run (run_dir None) only their warnings and errors, to stderr, each line naming its rank."""
     root = logging.getLogger("resnet_core")
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.INFO if world.is_main else logging.WARNING)  # rank 0 says what all do
     root.handlers.clear()
-    root.addHandler(file_handler)
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter("%(message)s"))
+    console.setFormatter(logging.Formatter(f"[rank {world.rank}] %(message)s" if world.distributed else "%(message)s"))
     root.addHandler(console)
     trace_log.propagate = False
     trace_log.handlers.clear()
+    if run_dir is None:
+        trace_log.addHandler(console)
+        return
+    file_handler = logging.StreamHandler(runs.open_for_append(run_dir / runs.LOG_FILE))
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root.addHandler(file_handler)
     trace_log.addHandler(file_handler)
 
 
@@ -278,52 +287,125 @@ def claim(run_dir: Path, stack: contextlib.ExitStack) -> None:
         raise Refused(str(e)) from None
 
 
+def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: contextlib.ExitStack,
+            world: distributed.World, backend: str, cuda_count: int) -> tuple | None:
+    """Every check, the data and the claimed run folder: (cfg, plan, data, run_dir,
+    checkpoint), None after a dry run, or Refused with nothing written. In a distributed
+    run only rank 0 calls this; the world's checks come before the folder is made."""
+    checkpoint = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        if run_dir.is_dir():  # else check_resumable says what it is
+            claim(run_dir, held)  # before reading it: two resumes at once never both run
+        cfg, checkpoint = check_resumable(run_dir)
+    check_config(cfg)
+    if args.device_slots < 1:
+        raise Refused("--device-slots must be at least 1")
+    if not args.resume:
+        run_dir = Path(args.run_dir) if args.run_dir else None
+        if run_dir is not None:
+            check_new_run_dir(run_dir)
+        else:
+            if world.max_restarts:
+                raise Refused("torchrun --max-restarts restarts the processes with the same command: give --run-dir "
+                              "so that a restart resumes that folder instead of starting another run")
+            check_runs_dir(Path(cfg.runs_dir))
+    if args.dry_run and cfg.download and not dataset_present(cfg.data_dir):
+        raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
+    data = load_data(cfg)
+    cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
+    problems = distributed.setup_problems(world, cfg.batch_size, cfg.device, backend, cfg.sync_bn, cuda_count)
+    if problems:
+        raise Refused("; ".join(problems))
+    if args.dry_run:
+        print_dry_run(cfg, plan, data)
+        return None
+    if run_dir is None:
+        try:
+            run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
+        except OSError as e:
+            raise Refused(f"--runs-dir {cfg.runs_dir}: {e.strerror or e}") from None
+    elif not args.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        claim(run_dir, held)  # a resume clicked while this run starts is refused
+    return cfg, plan, data, run_dir, checkpoint
+
+
+def restarted_resume(args: argparse.Namespace, world: distributed.World) -> None:
+    """Under torchrun --max-restarts a restarted rank 0 resumes the --run-dir its first
+    attempt wrote (the command is the same each time), unless that attempt wrote no run."""
+    if world.restart and args.run_dir and not args.resume:
+        run_dir = Path(args.run_dir)
+        if (run_dir / runs.CONFIG_FILE).exists():
+            args.resume, args.run_dir = str(run_dir), None
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, args, typed = parse(argv)
-    with contextlib.ExitStack() as held:  # the claim on the run folder, released on return
-        try:
-            checkpoint = None
-            if args.resume:
-                run_dir = Path(args.resume)
-                if run_dir.is_dir():  # else check_resumable says what it is
-                    claim(run_dir, held)  # before reading it: two resumes at once never both run
-                cfg, checkpoint = check_resumable(run_dir)
-            check_config(cfg)
-            if args.device_slots < 1:
-                raise Refused("--device-slots must be at least 1")
-            if not args.resume:
-                run_dir = Path(args.run_dir) if args.run_dir else None
-                if run_dir is not None:
-                    check_new_run_dir(run_dir)
-                else:
-                    check_runs_dir(Path(cfg.runs_dir))
-            if args.dry_run and cfg.download and not dataset_present(cfg.data_dir):
-                raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
-            data = load_data(cfg)
-            cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
-            if args.dry_run:
-                print_dry_run(cfg, plan, data)
-                return 0
-            if run_dir is None:
+    try:
+        world = distributed.from_env()
+    except ValueError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    backend = distributed.backend_for(args.dist_backend, cfg.device)
+    group = distributed.Group(world, backend)  # a world of one: no process group, no cost
+    try:
+        with contextlib.ExitStack() as held:  # the claim on the run folder, released on return
+            outcome = None
+            if world.is_main:
+                restarted_resume(args, world)
                 try:
-                    run_dir = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
-                except OSError as e:
-                    raise Refused(f"--runs-dir {cfg.runs_dir}: {e.strerror or e}") from None
-            elif not args.resume:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            if not args.resume:
-                claim(run_dir, held)  # a resume clicked while this run starts is refused
-        except Refused as e:
-            print(f"{PROG}: error: {e}", file=sys.stderr)
-            return 2
-        stop = StopRequested()
-        stop.install()
-        setup_logging(run_dir)
-        log.info("run folder: %s", run_dir)
-        if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
-            for path in runs.remove_stale_temp_files(run_dir):
-                log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
-        return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots).execute()
+                    # The fewest GPUs of any node bound the processes per node.
+                    cuda_count = min(group.gather(torch.cuda.device_count()))
+                    outcome = prepare(cfg, args, typed, held, world, backend, cuda_count)
+                except Refused as e:
+                    outcome = f"{PROG}: error: {e}"
+            else:
+                group.gather(torch.cuda.device_count())
+            if world.distributed:
+                outcome = share_preparation(group, outcome)
+            if outcome is None:  # a dry run
+                return 0
+            if isinstance(outcome, str):
+                if world.is_main:
+                    print(outcome, file=sys.stderr)
+                return 2
+            cfg, plan, data, run_dir, checkpoint = outcome
+            stop = StopRequested()
+            stop.install()
+            setup_logging(run_dir if world.is_main else None, world)
+            if world.is_main:
+                log.info("run folder: %s", run_dir)
+                if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
+                    for path in runs.remove_stale_temp_files(run_dir):
+                        log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
+            return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots, group=group,
+                       device_lock=not args.no_device_lock).execute()
+    finally:
+        group.close()
+
+
+def share_preparation(group: distributed.Group, outcome):
+    """Rank 0's preparation, on every rank: the refusal (a string), None after a dry run, or
+    (cfg, plan, data, run_dir, checkpoint) with each rank's own copy of the data."""
+    if group.world.is_main:
+        shared = outcome if not isinstance(outcome, tuple) else {
+            "cfg": dataclasses.asdict(outcome[0]), "run_dir": str(outcome[3]), "checkpoint": outcome[4]}
+        group.broadcast(shared)
+        return outcome
+    shared = group.broadcast(None)
+    if not isinstance(shared, dict):
+        return shared
+    cfg = TrainConfig(**shared["cfg"])
+    if cfg.data_dir and not Path(cfg.data_dir).is_dir():  # rank 0's absolute path: this node's own default
+        cfg.data_dir = None
+    try:
+        data = load_data(cfg)
+        cfg, plan = resolve(cfg, set(), data, fresh=False)  # rank 0's config is resolved already
+    except Refused as e:
+        raise SystemExit(f"{PROG}: error: rank {group.world.rank}: {e}") from None
+    return cfg, plan, data, Path(shared["run_dir"]), shared["checkpoint"]
 
 
 if __name__ == "__main__":

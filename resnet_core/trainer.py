@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .config import Plan, TrainConfig, lr_drop_steps, warmup_steps
 from .cifar import ChannelStats, Cifar10, channel_stats, split_train_val
 from .data import DeviceLoader
+from .distributed import Group, World, shard
 from .device import resolve_channels_last, resolve_compile, resolve_device, resolve_precision
 from .models import build_model
 from .schedule import Schedule
@@ -30,12 +31,14 @@ class Trainer:
 
     The benchmark times exactly this, so its numbers are the trainer's own."""
 
-    def __init__(self, cfg: TrainConfig, plan: Plan, device: torch.device | None = None):
+    def __init__(self, cfg: TrainConfig, plan: Plan, device: torch.device | None = None, group: Group | None = None):
         """device: where to compute; a run passes the one it acquired (see placement),
         the default is the spec's first candidate. Precision, memory format and compile
-        follow it."""
+        follow it. group: the ranks of a distributed run (resnet_core.distributed), which
+        split each batch and each evaluation; by default a world of one."""
         self.cfg, self.plan = cfg, plan
         self.device = resolve_device(cfg.device) if device is None else device
+        self.group = group or Group(World())
         self.precision = resolve_precision(cfg.precision, self.device)
         self.channels_last = resolve_channels_last(cfg.channels_last, self.device)
         self.compile = resolve_compile(cfg.compile, self.device)
@@ -61,12 +64,16 @@ class Trainer:
         if cfg.subset:
             train_idx = train_idx[:cfg.subset]
         self.stats = channel_stats(data.train_images[train_idx])
+        world = self.group.world
 
         def loader(images, labels, idx, train):
+            # Training: every rank holds the whole split and takes its part of each batch;
+            # evaluation: each rank holds and predicts only its shard of the images.
+            idx = idx if train else idx[shard(len(idx), world)]
             return DeviceLoader.from_numpy(
                 images[idx], labels[idx], idx.astype(np.int64), self.device,
                 cfg.batch_size if train else max(cfg.batch_size, 500), train=train, seed=cfg.seed,
-                stats=self.stats, channels_last=self.channels_last)
+                stats=self.stats, channels_last=self.channels_last, part=(world.rank, world.size) if train else (0, 1))
 
         self.train_loader = loader(data.train_images, data.train_labels, train_idx, True)
         self.test_loader = loader(data.test_images, data.test_labels, np.arange(len(data.test_labels)), False)
@@ -83,9 +90,17 @@ class Trainer:
         self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes)).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        forward = self.model
+        if self.group.world.distributed:
+            if cfg.sync_bn:
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            # DDP averages the gradients over the ranks during backward; it also sends rank 0's
+            # weights and BN buffers to the others, so every rank evaluates the same model.
+            forward = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
         # Only training steps go through the compiled forward: evaluation (BN in eval
         # mode) stays eager rather than paying for a second compile.
-        self.train_forward = torch.compile(self.model) if self.compile else self.model
+        self.train_forward = torch.compile(forward) if self.compile else forward
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
@@ -112,14 +127,14 @@ class Trainer:
         return loss.detach(), logits.detach()
 
     def forward_for_training(self, x: torch.Tensor) -> torch.Tensor:
-        if self.train_forward is self.model:
-            return self.model(x)
+        if not self.compile:
+            return self.train_forward(x)
         try:
             return self.train_forward(x)
         except Exception as e:  # e.g. no C++ compiler for inductor: train eagerly instead
             log.warning("torch.compile failed (%s: %s); training without it", type(e).__name__, str(e)[:500])
-            self.train_forward, self.compile = self.model, False
-            return self.model(x)
+            self.train_forward, self.compile = self.train_forward._orig_mod, False
+            return self.train_forward(x)
 
     def checkpoint_state(self) -> dict:
         """What a resume needs of the trainer: weights, optimizer, scaler, schedule, step, rngs."""
@@ -141,8 +156,9 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, loader: DeviceLoader, progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-        """Per-image records of a split: indices, labels, preds, top-k classes and probabilities, loss.
-        progress: called after each batch with the images done so far."""
+        """Per-image records of a split: indices, labels, preds, top-k classes and probabilities, loss,
+        every image once (in a distributed run each rank predicts its shard; all get them all).
+        progress: called after each batch with the images this rank has done so far."""
         self.model.eval()
         done = 0
         k = min(5, len(self.classes))
@@ -165,4 +181,4 @@ class Trainer:
         arrays = {name: torch.cat(values).numpy() for name, values in parts.items()}
         arrays["topk_probs"] = arrays["topk_probs"].astype(np.float32)
         arrays["loss"] = arrays["loss"].astype(np.float32)
-        return arrays
+        return self.group.gather_arrays(arrays)

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, placement, runs
+from . import __version__, distributed, placement, runs
 from .config import Plan, TrainConfig
 from .cifar import Cifar10, DataError, resolve_data_dir
 from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
+from .distributed import Group, World
 from .models import describe_model, model_name
 from .trainer import Trainer
 from .usage import UsageRecorder, UsageSampler
@@ -81,6 +82,16 @@ class EpochSums:
         return {"loss": self.loss.cpu(), "correct": self.correct.cpu(), "seen": self.seen,
                 "confusion": self.confusion.cpu()}
 
+    def summed(self, group: Group) -> "EpochSums":
+        """The totals of every rank of a distributed run (a copy; one rank's own otherwise)."""
+        if not group.world.distributed:
+            return self
+        seen = torch.tensor(self.seen, device=self.loss.device, dtype=torch.int64)
+        out = EpochSums(self.loss.clone(), self.correct.clone(), 0, self.confusion.clone())
+        group.sum_(out.loss, out.correct, out.confusion, seen)
+        out.seen = int(seen.item())
+        return out
+
     @classmethod
     def from_state(cls, state: dict, device: torch.device) -> "EpochSums":
         return cls(state["loss"].to(device), state["correct"].to(device), state["seen"], state["confusion"].to(device))
@@ -91,12 +102,17 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
                  checkpoint: dict | None = None, device_slots: int = 1,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, group: Group | None = None,
+                 device_lock: bool = True):
         """clock: seconds for the row and progress cadence and the durations recorded (a
-        test passes a fake one)."""
+        test passes a fake one). group: the ranks of a distributed run (rank 0 alone writes
+        the folder). device_lock: take the device's lock in the runs folder (see
+        placement); a distributed run's ranks never do."""
         self.cfg, self.plan, self.data, self.stop, self.clock = cfg, plan, data, stop, clock
+        self.group = group or Group(World())
+        self.device_lock = device_lock and not self.group.world.distributed
         self.trainer: Trainer | None = None  # built on the device acquire_device takes
-        self.writer = runs.RunWriter(run_dir)
+        self.writer = runs.RunWriter(run_dir) if self.group.world.is_main else runs.PeerWriter(run_dir)
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
         self.device_slots = device_slots  # runs that may share one device (a sweep's --parallel on a CPU)
         self.placement: placement.Placement | None = None  # the device lock, held to the process's end
@@ -138,17 +154,28 @@ class Run:
             log.info("%s busy; queued until %s frees", ", ".join(devices), "it" if len(devices) == 1 else "one")
             self.writer.set_status(state="queued")
 
+        world = self.group.world
         candidates = placement.candidate_devices(self.cfg.device)
-        self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
-                                           should_stop=lambda: bool(self.stop), on_queued=queued)
-        if self.placement is None:
-            return False
-        device = torch.device(self.placement.device)
+        if self.device_lock:
+            self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
+                                               should_stop=lambda: bool(self.stop), on_queued=queued)
+            if self.placement is None:
+                return False
+            device = torch.device(self.placement.device)
+        else:  # torchrun's ranks start together and Ray places its tasks: neither queues here
+            device = torch.device(distributed.device_for(world, self.cfg.device) or candidates[0])
         if device.type == "cpu":  # runs sharing the CPU share its cores rather than oversubscribe them
-            torch.set_num_threads(placement.cpu_threads(self.device_slots))
-        t = self.trainer = Trainer(self.cfg, self.plan, device)
+            torch.set_num_threads(placement.cpu_threads(self.device_slots * world.local_size))
+        t = self.trainer = Trainer(self.cfg, self.plan, device, self.group)
+        ranks = self.group.gather((distributed.host(), str(device), device_name(device)))
+        nodes: dict[str, dict] = {}
+        for host, dev, name in ranks:
+            node = nodes.setdefault(host, {"host": host, "devices": [], "device_names": []})
+            node["devices"].append(dev)
+            node["device_names"].append(name)
         self.write_config(device=str(device), device_name=device_name(device), precision=t.precision,
-                          channels_last=t.channels_last, compile=t.compile)
+                          channels_last=t.channels_last, compile=t.compile, world_size=world.size,
+                          nodes=list(nodes.values()))
         return True
 
     # -- the main sequence ----------------------------------------------------------------
@@ -180,6 +207,12 @@ class Run:
             self.set_phase(None, state="diverged", error=str(e), finished_at=time.time())
             return 3
         except Exception as e:
+            if self.group.world.distributed and distributed.peer_lost(e):
+                # The run is not over: the folder keeps saying running, and readers report it
+                # crashed once this process is gone; --resume continues from last.pt.
+                log.error("another process of this run is gone (%s); stopping without a final state: the run "
+                          "reads as crashed, and --resume continues from its last checkpoint", str(e)[:300])
+                return 1
             message = str(e) if isinstance(e, (DataError, ValueError)) else f"{type(e).__name__}: {e}"
             log.error("run failed: %s (traceback in %s)", message, self.run_dir / runs.LOG_FILE)
             trace_log.error("%s", traceback.format_exc())
@@ -196,7 +229,8 @@ class Run:
             steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps, max_steps=cfg.max_steps,
             train_size=t.train_loader.num_images, val_size=plan.val_images,
             val_source="train" if t.val_loader is not None else None, test_every_epoch=t.test_every_epoch,
-            test_size=t.test_loader.num_images, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
+            test_size=sum(self.group.gather(t.test_loader.num_images)),
+            data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
             normalization=t.stats.as_record())
 
     def train(self) -> int:
@@ -211,7 +245,9 @@ class Run:
         def position() -> tuple[int, int]:
             return self.epoch_now, max(self.trainer.step, done_steps)  # the checkpoint's until it is loaded
 
-        every = max(cfg.log_seconds, SYSTEM_ROW_MIN_S)
+        if not self.group.world.is_main:
+            return self.train_epochs()
+        every = max(cfg.log_seconds, SYSTEM_ROW_MIN_S)  # the rows of rank 0's process and device
         with UsageRecorder(UsageSampler(self.trainer.device), self.writer.append_metrics, position, every):
             return self.train_epochs()
 
@@ -233,11 +269,11 @@ class Run:
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
                  "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut), cfg.block, cfg.shortcut, t.device,
                  device_name(t.device), t.precision, t.channels_last, t.train_loader.num_images,
-                 f"{t.val_loader.num_images} val" if t.val_loader else "no val (test monitored every epoch)",
+                 f"{plan.val_images} val" if t.val_loader else "no val (test monitored every epoch)",
                  plan.total_steps, plan.epochs)
         for epoch in range(start_epoch + 1, plan.epochs + 1):
             self.epoch_now = epoch
-            if not self.train_epoch(epoch, partial):
+            if not self.train_epoch(epoch, partial if self.group.world.is_main else _without_sums(partial)):
                 self.set_phase(None, state="stopped", finished_at=time.time())
                 log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, t.step, self.run_dir)
                 return 0
@@ -254,7 +290,7 @@ class Run:
 
     def train_epoch(self, epoch: int, partial: dict | None) -> bool:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
-        t, device, clock = self.trainer, self.trainer.device, self.clock
+        t, device, clock, group = self.trainer, self.trainer.device, self.clock, self.group
         log_every, log_seconds = self.cfg.log_every, self.cfg.log_seconds
         num_classes = len(t.classes)
         batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
@@ -290,10 +326,17 @@ class Run:
             # A row by count or by time, whichever comes first: at 20 steps a row, the first
             # point of a loss curve came 50-84 s after launch. Reading the clock costs no sync;
             # the row's .item() is the one device sync, so it happens only when a row is due.
+            # In a distributed run the ranks agree on both flags (a CPU all-reduce, no device
+            # sync): a stop on any rank stops all after this step, and rank 0's clock sets rows.
             now = clock()
             first = self.first_step_s is None
-            if (first or t.step % log_every == 0 or (log_seconds and now - t_row >= log_seconds)
-                    or batch == batches or self.stop):
+            stopping, due = group.any(bool(self.stop), first or t.step % log_every == 0 or batch == batches
+                                      or bool(log_seconds and now - t_row >= log_seconds))
+            if due or stopping:
+                if group.world.distributed:  # the row's figures over the global batch
+                    seen_now = torch.tensor(seen_row, device=device)
+                    group.sum_(row_loss, row_correct, seen_now)
+                    seen_row = int(seen_now.item())
                 mean_loss = row_loss.item() / seen_row
                 now = clock()  # after the sync: the device has done the row's steps
                 if not math.isfinite(mean_loss):
@@ -311,15 +354,15 @@ class Run:
                 t_row, seen_row = now, 0
                 row_loss.zero_()
                 row_correct.zero_()
-            if self.stop and batch < batches:
+            if stopping and batch < batches:
                 progress.close()
                 seconds = elapsed_before + clock() - t_epoch
-                partial = {"epoch": epoch, "batch": batch, "sums": sums.state(), "seconds": seconds}
+                partial = {"epoch": epoch, "batch": batch, "sums": sums.summed(group).state(), "seconds": seconds}
                 self.save_checkpoint(epoch - 1, partial)
                 return False
         progress.close()
-        self.finish_epoch(epoch, sums, elapsed_before + clock() - t_epoch)
-        return not self.stop or epoch == self.plan.epochs
+        self.finish_epoch(epoch, sums.summed(group), elapsed_before + clock() - t_epoch)
+        return not group.any(bool(self.stop))[0] or epoch == self.plan.epochs
 
     def finish_epoch(self, epoch: int, sums: EpochSums, seconds: float) -> None:
         t = self.trainer
@@ -351,14 +394,16 @@ class Run:
     def evaluate(self, loader: DeviceLoader, split: str, epoch: int) -> dict:
         """Record a split's per-image predictions in predictions/; returns mean loss and accuracy.
         status.json shows the images done every log_seconds, as step rows by time."""
-        self.set_phase("testing" if split == "test" else "validating", total=loader.num_images)
+        shards = self.group.gather(loader.num_images)  # each rank predicts its own shard
+        total = sum(shards)
+        self.set_phase("testing" if split == "test" else "validating", total=total)
         shown = self.clock()
 
         def progress(done: int) -> None:
             nonlocal shown
             now = self.clock()
-            if self.cfg.log_seconds and now - shown >= self.cfg.log_seconds:
-                self.writer.set_status(phase_done=done)
+            if self.cfg.log_seconds and now - shown >= self.cfg.log_seconds:  # rank 0's share, scaled
+                self.writer.set_status(phase_done=round(done * total / max(shards[0], 1)))
                 shown = now
 
         arrays = self.trainer.predict(loader, progress)
@@ -373,6 +418,8 @@ class Run:
         last.pt goes first: a kill between the two writes leaves a last.pt whose best_epoch
         is its own epoch, from which a resume restores best.pt (repair_best_checkpoint)."""
         self.set_phase("saving")
+        if not self.group.world.is_main:  # every rank holds the same weights; rank 0 writes them
+            return
         state = {"format_version": runs.FORMAT_VERSION, **self.trainer.checkpoint_state(), "epoch": completed_epochs,
                  "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch, "partial_epoch": partial}
         self.writer.write_checkpoint(_serialized(state), best=also_best)
@@ -394,6 +441,17 @@ class Run:
         if held != self.best_epoch:
             log.info("best.pt held epoch %s, not the best epoch %d: restoring it from last.pt", held, self.best_epoch)
             self.writer.write_checkpoint(_serialized(state), last=False, best=True)
+
+
+def _without_sums(partial: dict | None) -> dict | None:
+    """A mid-epoch checkpoint's position for a rank other than 0: the epoch's running sums
+    saved are every rank's, so rank 0 alone carries them on (the others start from zero)."""
+    if partial is None:
+        return None
+    sums = partial["sums"]
+    zero = {"loss": torch.zeros_like(sums["loss"]), "correct": torch.zeros_like(sums["correct"]), "seen": 0,
+            "confusion": torch.zeros_like(sums["confusion"])}
+    return {**partial, "sums": zero}
 
 
 def _serialized(state: dict) -> bytes:

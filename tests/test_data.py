@@ -19,7 +19,7 @@ from resnet_core.cifar import (
     resolve_data_dir,
     split_train_val,
 )
-from resnet_core.data import DeviceLoader, batch_generator, normalize, random_crop, random_flip
+from resnet_core.data import DeviceLoader, augmentation_draws, batch_generator, normalize, random_crop, random_flip
 
 
 def test_reads_bytes_and_str_keyed_batches(tmp_path, cifar_dir):
@@ -123,7 +123,8 @@ def test_validation_split_is_deterministic_and_disjoint():
 def test_random_crop_shifts_within_the_padding():
     img = torch.arange(1, 3 * 32 * 32 + 1, dtype=torch.int32).view(1, 3, 32, 32).to(torch.uint8)
     images = img.repeat(64, 1, 1, 1)
-    out = random_crop(images, 4, batch_generator(torch.device("cpu"), 0))
+    dy, dx, _ = augmentation_draws(64, 4, batch_generator(torch.device("cpu"), 0))
+    out = random_crop(images, 4, dy, dx)
     assert out.shape == images.shape and out.dtype == torch.uint8
     padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
     for k in range(64):  # every crop is some 32x32 window of the padded image
@@ -134,7 +135,8 @@ def test_random_crop_shifts_within_the_padding():
 
 def test_random_flip_mirrors_about_half():
     images = torch.randint(0, 255, (400, 3, 32, 32), dtype=torch.uint8)
-    out = random_flip(images, batch_generator(torch.device("cpu"), 1))
+    _, _, flip = augmentation_draws(400, 4, batch_generator(torch.device("cpu"), 1))
+    out = random_flip(images, flip)
     flipped = [torch.equal(out[i], images[i].flip(2)) for i in range(400)]
     kept = [torch.equal(out[i], images[i]) for i in range(400)]
     assert all(f or k for f, k in zip(flipped, kept, strict=True))
@@ -200,3 +202,25 @@ def test_loader_refuses_float_images():
     with pytest.raises(ValueError, match="uint8"):
         DeviceLoader(torch.zeros(2, 3, 32, 32), torch.zeros(2), torch.zeros(2), 1, train=True,
                      stats=ChannelStats((0.5,) * 3, (0.25,) * 3, 2))
+
+
+def test_each_rank_gets_its_slice_of_the_single_process_batches():
+    """Two ranks' batches, joined, are the one-process loader's batches: same images, same
+    augmentation (the draws are made for the whole global batch, then sliced)."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels, indices = torch.arange(40) % 10, torch.arange(40) + 1000
+    stats = ChannelStats((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), 40)
+
+    def batches(part):
+        loader = DeviceLoader(images, labels, indices, 8, stats=stats, train=True, seed=3, part=part)
+        return list(loader.epoch(2, start_batch=1))
+
+    whole, first, second = batches((0, 1)), batches((0, 2)), batches((1, 2))
+    assert len(whole) == len(first) == len(second) == 4
+    for (i, x, y), (i0, x0, y0), (i1, x1, y1) in zip(whole, first, second, strict=True):
+        assert len(i0) == len(i1) == 4
+        assert torch.equal(i, torch.cat([i0, i1])) and torch.equal(y, torch.cat([y0, y1]))
+        assert torch.equal(x, torch.cat([x0, x1]))
+    with pytest.raises(ValueError, match="cannot be split"):
+        DeviceLoader(images, labels, indices, 9, stats=stats, train=True, part=(0, 2))

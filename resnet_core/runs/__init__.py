@@ -1,6 +1,7 @@
 """The run folder: the one contract between the trainer and everything that reads runs.
 
-The trainer (``python -m resnet_core.train``) writes one folder per run and nothing else;
+The trainer (``python -m resnet_core.train``; under torchrun its rank 0 alone, the
+other ranks write nothing here) writes one folder per run and nothing else;
 the dashboard only launches trainers, sends them signals and reads these folders. This
 docstring is the format's only definition. Change it only together with FORMAT_VERSION.
 
@@ -25,7 +26,10 @@ trainer resumes only folders of its own version, so no folder mixes two.
     (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
     leaves the queue, so a queued run has none yet, a resumed one its previous session's),
     ``device_name``, ``precision`` (of training steps; evaluation is always
-    fp32), ``channels_last``, ``compile``, ``steps_per_epoch``, ``total_steps``,
+    fp32), ``channels_last``, ``compile``, ``world_size`` (the run's processes: 1, or
+    torchrun's ranks; added within version 2, readers take a missing one for 1), ``nodes``
+    (one entry a machine: ``host``, and ``devices`` and ``device_names`` of its ranks in
+    rank order; ``device`` and ``device_name`` above are rank 0's), ``steps_per_epoch``, ``total_steps``,
     ``max_steps`` (0, or the step at which the run stops, mid-epoch if need be),
     ``train_size``, ``val_size``, ``test_size``, ``val_source`` = ``"train"`` (a split
     carved from the training set; val indices point into the training set) or null (no
@@ -93,7 +97,10 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``"gpu_memory_total_mb"``; ``epoch`` is the epoch in progress and ``step`` the
     steps taken; CPU percentages are since the previous row, of the ``cores`` the
     trainer may use (its own) and of all cores (the machine's); any figure that could not be
-    read is null (see :mod:`resnet_core.usage`).
+    read is null (see :mod:`resnet_core.usage`). In a distributed run every figure of
+    the step, epoch and test rows is of all ranks together (losses and accuracies of the
+    global batch, ``images_per_s`` in total), while system rows are rank 0's process and
+    device.
     On resume the trainer truncates this file to the rows its checkpoint covers
     (step and system rows up to its step), so no row is duplicated.
 
@@ -218,6 +225,7 @@ from .sweeps import (
 from .writing import (
     EpochRow,
     RunBusy,
+    PeerWriter,
     RunWriter,
     StatusRecord,
     StepRow,
@@ -253,6 +261,7 @@ __all__ = [
     "RunBusy",
     "RunFolderError",
     "RunInfo",
+    "PeerWriter",
     "RunWriter",
     "SPLITS",
     "STALE_TEMP_AGE_S",

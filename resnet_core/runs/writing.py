@@ -260,3 +260,32 @@ class RunWriter:
             atomic_write_bytes(self.run_dir / LAST_CHECKPOINT, data)
         if best:
             atomic_write_bytes(self.run_dir / BEST_CHECKPOINT, data)
+
+
+class PeerWriter(RunWriter):
+    """What a rank other than 0 of a distributed run holds instead of a RunWriter: the same
+    calls, kept in memory, nothing written (rank 0 alone writes the run folder)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.status, self.config = {}, {}
+        self.metrics_lock = threading.Lock()
+
+    def set_status(self, **changes) -> None:
+        self.status.update(changes)
+
+    def write_config(self, new_record: dict, **resolved) -> None:
+        self.config = self.config or dict(new_record)
+        self.config.setdefault("resolved", {}).update(resolved)
+
+    def start_metrics(self, step: int, epoch: int) -> None:
+        pass
+
+    def append_metrics(self, row) -> None:
+        pass
+
+    def save_predictions(self, split: str, epoch: int, **arrays: np.ndarray) -> None:
+        return None
+
+    def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
+        pass
