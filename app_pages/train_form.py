@@ -86,7 +86,8 @@ def _form_values() -> launcher.TrainForm:
 
 
 def _validate(form: launcher.TrainForm) -> dict[str, str]:
-    return launcher.validate(form, devices=common.system_info().device_choices(),
+    system = common.system_info()
+    return launcher.validate(form, devices=system.device_choices(), cuda_count=system.cuda_count,
                              data_present=cifar.dataset_present(common.data_dir()))
 
 
@@ -210,6 +211,25 @@ def _system_fields(errors: dict[str, str]) -> None:
                      help="auto: on for CUDA GPUs. On a CPU it speeds steps up about 10% after a first compile "
                           "of a minute or so: worth it for long runs only.")
         common.field_error(errors, "compile")
+    _gpus_fields(errors)
+
+
+def _gpus_fields(errors: dict[str, str]) -> None:
+    """With several CUDA GPUs: how many this run takes (torchrun, one process a GPU)."""
+    gpus = common.system_info().cuda_count
+    if gpus < 2:
+        return
+    c1, c2, _ = st.columns(3)
+    with c1:
+        st.number_input("GPUs for this run", min_value=1, max_value=gpus, step=1, key=K + "gpus",
+                        persist_state="session",
+                        help="above 1 the run is launched with torchrun, one process a GPU (DDP): each takes an "
+                             "equal share of every batch, so the batch size must divide by it")
+        common.field_error(errors, "gpus")
+    with c2:
+        st.toggle("Sync BatchNorm", key=K + "sync_bn", persist_state="session",
+                  disabled=st.session_state.get(K + "gpus", 1) < 2,
+                  help="BatchNorm statistics over the whole batch rather than each GPU's share (SyncBatchNorm)")
 
 
 def _logging_fields(errors: dict[str, str]) -> None:

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 
+# torch is imported inside the functions that use it: the dashboard's pages judge a form
+# with setup_problems and must not pay torch's 1.3 s import for it.
 BACKENDS = ("auto", "nccl", "gloo")
 # What gloo and NCCL say when a peer process is gone (measured for gloo: a rank killed with
 # SIGKILL made the other's next all_reduce raise RuntimeError "... Connection closed by peer").
@@ -85,6 +86,8 @@ def backend_for(choice: str, device_spec: str) -> str:
     """The process-group backend: NCCL for CUDA, Gloo otherwise (``auto``), or as chosen."""
     if choice != "auto":
         return choice
+    import torch
+
     return "nccl" if device_spec.startswith("cuda") or (device_spec == "auto" and torch.cuda.is_available()) \
         else "gloo"
 
@@ -93,7 +96,10 @@ def setup_problems(world: World, batch_size: int, device_spec: str, backend: str
                    cuda_count: int | None = None) -> list[str]:
     """Why this world cannot run this config, each reason one line (empty: it can). Every
     rank computes the same, so all refuse before any of them trains."""
-    cuda_count = torch.cuda.device_count() if cuda_count is None else cuda_count
+    if cuda_count is None:
+        import torch
+
+        cuda_count = torch.cuda.device_count()
     problems = []
     if batch_size % world.size:
         problems.append(f"--batch-size {batch_size} cannot be split over {world.size} processes: use a multiple "
@@ -119,6 +125,8 @@ def device_for(world: World, device_spec: str) -> str | None:
     None for a world of one (the device queue of resnet_core.placement picks then)."""
     if not world.distributed:
         return None
+    import torch
+
     if device_spec == "cpu" or (device_spec == "auto" and not torch.cuda.is_available()):
         return "cpu"
     return f"cuda:{world.local_rank}"
@@ -132,6 +140,7 @@ class Group:
         self.world = world
         self.control = None  # a gloo group for the per-step flags: never a device sync
         if world.distributed:
+            import torch
             import torch.distributed as dist
 
             if backend == "nccl" and world.local_rank < torch.cuda.device_count():  # else refused later
@@ -158,13 +167,14 @@ class Group:
         """Each flag, true if it is true on any rank (one small CPU all-reduce)."""
         if not self.world.distributed:
             return list(flags)
+        import torch
         import torch.distributed as dist
 
         t = torch.tensor([int(f) for f in flags], dtype=torch.int32)
         self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
         return [bool(v) for v in t.tolist()]
 
-    def sum_(self, *tensors: torch.Tensor) -> None:
+    def sum_(self, *tensors) -> None:
         """Sum each tensor over the ranks, in place."""
         if self.world.distributed:
             import torch.distributed as dist

@@ -43,6 +43,11 @@ class SystemInfo:
     def primary(self) -> DeviceInfo:
         return self.devices[0]
 
+    @property
+    def cuda_count(self) -> int:
+        """CUDA GPUs on this machine (0 without)."""
+        return sum(d.count for d in self.devices if d.kind == "cuda")
+
     def device_choices(self) -> list[str]:
         """Values for the trainer's --device on this machine, 'auto' first."""
         choices = ["auto"]

@@ -467,3 +467,28 @@ def test_a_sweep_name_argparse_would_take_for_a_flag_is_refused_not_raised(cifar
     with pytest.raises(ValueError, match="not a sweep name"):
         launch_sweep("../x", ["--vary", "depth=8,14"], data_dir=cifar_dir, runs_dir=tmp_path)
     assert not (tmp_path / runs.SWEEPS_DIR).exists()
+
+
+# ----------------------------------------------------------------------------- several GPUs
+
+def test_gpus_above_one_launch_torchrun_and_are_judged_as_the_trainer_would():
+    assert launcher.validate(TrainForm(gpus=2, batch_size=128), cuda_count=2) == {}
+    assert "at most that many" in launcher.validate(TrainForm(gpus=4), cuda_count=2)["gpus"]
+    assert "cannot be split over 3 processes" in launcher.validate(TrainForm(gpus=3), cuda_count=4)["gpus"]
+    assert "auto or cuda, not cpu" in launcher.validate(TrainForm(gpus=2, device="cpu"), cuda_count=2)["gpus"]
+    assert "at least 1" in launcher.validate(TrainForm(gpus=0))["gpus"]
+    # The form's sync_bn only means something with several GPUs.
+    assert launcher.form_typed(TrainForm(gpus=1, sync_bn=True))[0].sync_bn is False
+    assert "--sync-bn" in launcher.trainer_args(TrainForm(gpus=2, sync_bn=True), data_dir="/d", runs_dir="/r")
+    assert launcher.trainer_command("py", "m", ["--x"]) == ["py", "-m", "m", "--x"]
+    assert launcher.trainer_command("py", "m", ["--x"], 4) == [
+        "py", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4", "-m", "m", "--x"]
+
+
+def test_a_run_of_several_processes_resumes_under_torchrun_with_as_many(tmp_path):
+    run_dir = make_run(tmp_path, "ddp", state="stopped")
+    config = json.loads((run_dir / "config.json").read_text())
+    config["resolved"]["world_size"] = 2
+    (run_dir / "config.json").write_text(json.dumps(config))
+    launched = launcher.resume(run_dir, module="resnet_core.no_such_module")
+    assert launched.argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m"]

@@ -998,3 +998,25 @@ def test_pages_that_draw_no_model_never_import_torch(folders, page):
     assert out.returncode == 0, out.stderr[-2000:]
     imported, title = out.stdout.split()
     assert imported == "False" and title == Path(page).stem.title()  # the page ran
+
+
+def test_with_several_gpus_the_form_offers_gpus_for_the_run(folders, monkeypatch):
+    from app_pages import common
+    from resnet_core.system import DeviceInfo, SystemInfo
+
+    gpu = DeviceInfo(kind="cuda", name="NVIDIA H200", memory_gb=139.8, cuda_version="12.8", count=4)
+    cpu = DeviceInfo(kind="cpu", name="CPU", memory_gb=64.0, cores=16)
+    common.system_info.clear()
+    monkeypatch.setattr(common, "describe_system", lambda: SystemInfo([gpu, cpu]))
+    try:
+        at = open_page(TRAIN)
+        gpus = at.number_input(key="tf_gpus")
+        assert gpus.label == "GPUs for this run" and gpus.value == 1
+        gpus.set_value(3).run()
+        assert "cannot be split over 3 processes" in texts(at)  # batch 128
+        at.number_input(key="tf_gpus").set_value(4).run()
+        assert "cannot be split" not in texts(at)
+    finally:
+        monkeypatch.undo()
+        common.system_info.clear()
+    assert "tf_gpus" not in [w.key for w in open_page(TRAIN).number_input]  # one device: no such field

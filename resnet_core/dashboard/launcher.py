@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .. import runs
+from .. import distributed, runs
 from ..config import (
     CIFAR10_TRAIN_IMAGES,
     PAPER_RECIPE,
@@ -78,6 +78,8 @@ class TrainForm:
     log_seconds: float = _CONFIG.log_seconds
     name: str = ""
     preset: str = _CONFIG.preset  # "" or "paper", as in TrainConfig
+    gpus: int = 1  # processes of the run, one a GPU: torchrun above 1 (a launch choice, not a TrainConfig field)
+    sync_bn: bool = _CONFIG.sync_bn  # only with gpus above 1
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -124,12 +126,13 @@ def _as_float(value) -> float | None:
 
 
 def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,
-             data_present: bool | None = None) -> dict[str, str]:
+             data_present: bool | None = None, cuda_count: int | None = None) -> dict[str, str]:
     """Per-field error messages (an empty dict means the form may launch).
 
     train_size: images in the training set (50,000 for CIFAR-10); devices: the --device
     values this machine offers (None accepts any well-formed one); data_present: False adds
-    an error under "data".
+    an error under "data"; cuda_count: this machine's CUDA GPUs, which bound "gpus" (None:
+    as many as asked).
     """
     # The form's own checks are only what a form adds to the config: text that must be a
     # number, three-way switches, the devices of this machine, the name's length. Every
@@ -148,6 +151,12 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
             errors[name] = f"{label} must be auto, on or off."
     if devices is not None and form.device not in devices:
         errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
+    if not _is_int(form.gpus) or form.gpus < 1:
+        errors["gpus"] = "GPUs must be a whole number, at least 1."
+    elif form.gpus > 1 and cuda_count is not None and form.gpus > cuda_count:
+        errors["gpus"] = f"This machine has {cuda_count} CUDA GPU(s): a run can use at most that many."
+    elif form.gpus > 1 and form.device not in ("auto", "cuda"):
+        errors["gpus"] = f"Several GPUs take the device auto or cuda, not {form.device}."
     if form.name and not form.run_name:  # the form hands the trainer the name as it will be kept
         errors["name"] = "The name needs at least one letter or digit (allowed: letters, digits, - _ .)."
     elif len(form.name) > 200:
@@ -159,6 +168,12 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
     cfg = form_config(usable, train_size)
     for name, message in {**plan_errors(cfg, train_size), **config_errors(cfg)}.items():
         errors.setdefault(name, message[0].upper() + message[1:] + ".")
+    if "gpus" not in errors and form.gpus > 1:  # the trainer's refusals under torchrun, as it would say them
+        world = distributed.World(size=form.gpus, local_size=form.gpus)
+        problems = distributed.setup_problems(world, cfg.batch_size, cfg.device, "nccl", cfg.sync_bn,
+                                              form.gpus if cuda_count is None else cuda_count)
+        if problems:
+            errors["gpus"] = "; ".join(p[0].upper() + p[1:] for p in problems) + "."
     if data_present is False:
         errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
     return errors
@@ -170,7 +185,7 @@ def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
     values = dict(depth=int(form.depth), block=form.block, shortcut=form.shortcut, seed=int(form.seed),
                   device=form.device, precision=form.precision, channels_last=form.channels_last,
                   compile=form.compile, name=form.run_name, log_every=int(form.log_every),
-                  log_seconds=_as_float(form.log_seconds))
+                  log_seconds=_as_float(form.log_seconds), sync_bn=bool(form.sync_bn) and form.gpus > 1)
     if form.preset:
         values["preset"] = form.preset  # config_errors refuses any but "paper"
     else:
@@ -271,8 +286,8 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
         raise ValueError("; ".join(f"{k}: {v}" for k, v in errors.items()))
     runs_dir = Path(runs_dir).resolve()
     run_dir = runs.new_run_dir(runs_dir, form.run_name)
-    argv = [python, "-m", module, *trainer_args(form, data_dir=Path(data_dir).resolve(), runs_dir=runs_dir,
-                                                 run_dir=run_dir)]
+    argv = trainer_command(python, module, trainer_args(form, data_dir=Path(data_dir).resolve(), runs_dir=runs_dir,
+                                                        run_dir=run_dir), form.gpus)
     return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
 
 
@@ -293,8 +308,17 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
         if info.state not in runs.RESUMABLE_STATES:
             raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
         raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
-    argv = [python, "-m", module, "--resume", str(run_dir)]
+    argv = trainer_command(python, module, ["--resume", str(run_dir)], info.world_size)
     return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
+
+
+def trainer_command(python: str, module: str, args: list[str], processes: int = 1) -> list[str]:
+    """The trainer's command: one process, or torchrun's `processes` ranks on this machine
+    (one a GPU; --standalone picks a free port, so runs side by side never collide)."""
+    if processes > 1:
+        return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+                "-m", module, *args]
+    return [python, "-m", module, *args]
 
 
 def stop(info: runs.RunInfo, sig: int = signal.SIGTERM) -> bool:

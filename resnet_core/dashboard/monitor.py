@@ -394,7 +394,8 @@ def run_caption(info: runs.RunInfo) -> str:
         "no shortcuts" if cfg.get("shortcut") == PLAIN else f"option {_text(cfg.get('shortcut'))}",
         f"batch {_text(cfg.get('batch_size'))}",
         f"lr {_text(cfg.get('lr'))} {_text(cfg.get('schedule'))}",
-        _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device")),
+        _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device"))
+        + (f" × {info.world_size} processes (torchrun)" if info.world_size > 1 else ""),
         _text(resolved.get("precision") or cfg.get("precision")),
     ]
     labels = evaluation_labels(_obj(info.config))

@@ -205,6 +205,12 @@ class RunInfo:
         return _record(self.config, "resolved")
 
     @property
+    def world_size(self) -> int:
+        """The run's processes (torchrun's ranks); 1 when the record has no usable count."""
+        size = self.resolved.get("world_size")
+        return size if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 65_536 else 1
+
+    @property
     def model_name(self) -> str:
         """The recorded model name, else "ResNet-<depth>" (or "plain-<depth>") from the config,
         else ""; a value that is not a string shows as its repr."""
