@@ -76,9 +76,12 @@ def _header(info: runs.RunInfo, hist: monitor.MetricsHistory) -> None:
         with b1:
             common.state_badge(info.state)
         with b2:
+            remote = runs.remote_host(info.status)
             if info.is_active:
                 st.button("Stop", icon=":material/stop:", key="mon_stop", on_click=_stop, args=(info,),
-                          help="SIGTERM: the trainer finishes its step, saves last.pt and stops")
+                          disabled=remote is not None,
+                          help=f"it runs on {remote}: stop it there (SIGTERM to its trainer or torchrun)" if remote
+                          else "SIGTERM: the trainer finishes its step, saves last.pt and stops")
             elif info.state in runs.RESUMABLE_STATES and info.note is None:
                 st.button("Resume", icon=":material/play_arrow:", key="mon_resume", on_click=_resume,
                           args=(info.path,), disabled=not info.can_resume,

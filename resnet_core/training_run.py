@@ -155,10 +155,14 @@ class Run:
             self.writer.set_status(state="queued")
 
         world = self.group.world
+        def waiting() -> bool:  # polled while queued: stop when asked, and show readers elsewhere we live
+            self.writer.heartbeat()
+            return bool(self.stop)
+
         candidates = placement.candidate_devices(self.cfg.device)
         if self.device_lock:
             self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
-                                               should_stop=lambda: bool(self.stop), on_queued=queued)
+                                               should_stop=waiting, on_queued=queued)
             if self.placement is None:
                 return False
             device = torch.device(self.placement.device)
@@ -247,8 +251,12 @@ class Run:
 
         if not self.group.world.is_main:
             return self.train_epochs()
+        def record(row: runs.SystemRow) -> None:  # the recorder's thread also keeps status.json fresh
+            self.writer.append_metrics(row)
+            self.writer.heartbeat()
+
         every = max(cfg.log_seconds, SYSTEM_ROW_MIN_S)  # the rows of rank 0's process and device
-        with UsageRecorder(UsageSampler(self.trainer.device), self.writer.append_metrics, position, every):
+        with UsageRecorder(UsageSampler(self.trainer.device), record, position, every):
             return self.train_epochs()
 
     def train_epochs(self) -> int:

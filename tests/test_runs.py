@@ -389,3 +389,35 @@ def test_an_unreadable_folder_has_empty_typed_properties(tmp_path):
     info = runs.read_run(run_dir)
     assert info.state_enum is runs.State.UNREADABLE and info.problem
     assert (info.train_config, info.resolved, info.model_name, info.classes) == ({}, {}, "", [])
+
+
+def test_a_trainer_on_another_machine_lives_by_its_heartbeat_and_is_never_signalled(tmp_path):
+    """Its pid means nothing here: it is running while status.json was rewritten within
+    STALE_S, crashed after, and Stop never signals a local process with that pid."""
+    now = time.time()
+    mine = {"pid": os.getpid(), "pid_start": runs.process_start_time(os.getpid()), "host": runs.this_host()}
+    assert runs.remote_host(mine) is None and runs.remote_host({"pid": 1}) is None  # no host: written here
+    elsewhere = {**mine, "host": "gpu-node-7", "updated_at": now - 5}
+    assert runs.remote_host(elsewhere) == "gpu-node-7"
+    assert runs.trainer_alive(elsewhere, now=now)
+    assert not runs.trainer_alive({**elsewhere, "updated_at": now - runs.STALE_S - 1}, now=now)
+    assert not runs.trainer_alive({**elsewhere, "updated_at": "soon"}, now=now)
+    assert not runs.signal_trainer(elsewhere)  # our own pid, on "another" machine: left alone
+    run_dir = make_run(tmp_path, "remote", state="running")
+    status = json.loads((run_dir / "status.json").read_text())
+    for age, state in ((5, "running"), (runs.STALE_S + 5, "crashed")):
+        status.update(host="gpu-node-7", updated_at=time.time() - age, pid=os.getpid())
+        (run_dir / "status.json").write_text(json.dumps(status))
+        assert runs.read_run(run_dir).state == state
+
+
+def test_the_writer_records_its_host_and_rewrites_a_quiet_status_as_a_heartbeat(tmp_path):
+    writer = runs.RunWriter(tmp_path)
+    writer.set_status(state="running")
+    first = json.loads((tmp_path / "status.json").read_text())
+    assert first["host"] == runs.this_host()
+    writer.heartbeat()  # just written: nothing to do
+    assert json.loads((tmp_path / "status.json").read_text())["updated_at"] == first["updated_at"]
+    writer.status["updated_at"] -= runs.HEARTBEAT_S
+    writer.heartbeat()
+    assert json.loads((tmp_path / "status.json").read_text())["updated_at"] > first["updated_at"]

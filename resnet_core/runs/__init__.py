@@ -57,7 +57,11 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
     and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
     A reader that finds ``queued`` or ``running`` while that trainer is gone reports
-    ``crashed`` (see :func:`read_run`): the trainer was killed. The pid is trusted only
+    ``crashed`` (see :func:`read_run`): the trainer was killed. ``host`` (added within
+    version 2; a missing one means this machine) names the machine the trainer runs on;
+    an active trainer rewrites status.json at least every 10 s (HEARTBEAT_S), so a reader on
+    another machine, which cannot look up the pid, takes a trainer silent for 60 s
+    (STALE_S) for gone, and never signals it. The pid is trusted only
     while a process with it runs, is no zombie and has the recorded ``pid_start``
     (without one, as in version 1: its command line runs ``resnet_core.train``), so a
     reused pid never makes a run look alive and Stop never signals another process.
@@ -187,6 +191,7 @@ from .layout import (
     CRASHED,
     EVALUATION_PHASES,
     FORMAT_VERSION,
+    HEARTBEAT_S,
     LAST_CHECKPOINT,
     LOG_FILE,
     MAX_JSON_BYTES,
@@ -195,6 +200,7 @@ from .layout import (
     PREDICTIONS_DIR,
     RESUMABLE_STATES,
     SPLITS,
+    STALE_S,
     STALE_TEMP_AGE_S,
     STATUS_FILE,
     TEMP_FILES,
@@ -207,7 +213,8 @@ from .layout import (
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
-from .processes import pid_alive, process_alive, process_start_time, signal_trainer, trainer_alive
+from .processes import (pid_alive, process_alive, process_start_time, remote_host, signal_trainer, this_host,
+                        trainer_alive)
 from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
@@ -310,5 +317,9 @@ __all__ = [
     "sweep_path",
     "signal_trainer",
     "trainer_alive",
+    "HEARTBEAT_S",
+    "STALE_S",
+    "remote_host",
+    "this_host",
     "truncate_to_checkpoint",
 ]

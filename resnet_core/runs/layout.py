@@ -16,6 +16,11 @@ PHASES = ("queued", "loading data", "building model", "training", "validating", 
 EVALUATION_PHASES = ("validating", "testing")  # the phases that count images in phase_done / phase_total
 SPLITS = ("val", "train", "test")
 TRAINER_MODULE = "resnet_core.train"
+# A trainer on another machine (a torchrun node, a Ray worker) cannot be looked up by pid
+# from here: it rewrites status.json at least every HEARTBEAT_S, and readers elsewhere take
+# it for gone after STALE_S without a rewrite (clocks kept in step, as NTP does).
+HEARTBEAT_S = 10.0
+STALE_S = 60.0
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"

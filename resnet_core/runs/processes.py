@@ -5,13 +5,28 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import time
 from typing import Any, Mapping
 
 from .layout import (
     _MAX_PID,
+    STALE_S,
     TRAINER_MODULE,
 )
+
+
+def this_host() -> str:
+    """This machine's name, as status.json's ``host`` records it."""
+    return socket.gethostname()
+
+
+def remote_host(status: Mapping) -> str | None:
+    """The machine a status.json's trainer runs on when that is not this one, else None
+    (also for records without ``host``, written before it existed: those are local)."""
+    host = status.get("host")
+    return host if isinstance(host, str) and host and host != this_host() else None
 
 
 def _is_int(value: Any) -> bool:
@@ -104,9 +119,14 @@ def process_alive(pid: Any, pid_start: Any, module: str) -> bool:
         return False
 
 
-def trainer_alive(status: Mapping) -> bool:
+def trainer_alive(status: Mapping, now: float | None = None) -> bool:
     """True if the trainer that status.json names (``pid``, ``pid_start``; format 1 has no
-    ``pid_start``) still runs: see :func:`process_alive`."""
+    ``pid_start``) still runs: see :func:`process_alive`. A trainer on another machine
+    counts as running while it rewrote status.json within STALE_S (its heartbeat)."""
+    if remote_host(status) is not None:
+        updated = status.get("updated_at")
+        fresh = isinstance(updated, (int, float)) and not isinstance(updated, bool)
+        return fresh and (time.time() if now is None else now) - updated < STALE_S
     return process_alive(status.get("pid"), status.get("pid_start"), TRAINER_MODULE)
 
 
@@ -120,7 +140,7 @@ def signal_trainer(status: Mapping, sig: int = signal.SIGTERM) -> bool:
     ``... | tee log``, whose group it may lead together with tee) gets it alone, so that
     the rest of its pipeline lives on and passes the trainer's last lines along.
     """
-    if not trainer_alive(status):
+    if remote_host(status) is not None or not trainer_alive(status):  # another machine's pids are not ours
         return False
     pid = status["pid"]
     try:

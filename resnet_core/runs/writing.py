@@ -18,6 +18,7 @@ from .layout import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
     FORMAT_VERSION,
+    HEARTBEAT_S,
     LAST_CHECKPOINT,
     METRICS_FILE,
     SPLITS,
@@ -30,6 +31,7 @@ from .metrics_file import read_metrics
 from .predictions import recorded_epochs
 from .processes import (
     process_start_time,
+    this_host,
 )
 from .reading import read_json
 
@@ -163,6 +165,7 @@ class StatusRecord(TypedDict, total=False):
     phase_done: int | None
     phase_total: int | None
     first_step_s: float | None
+    host: str
 
 
 class StepRow(TypedDict):
@@ -227,11 +230,20 @@ class RunWriter:
         self.pid_start = process_start_time(os.getpid())  # tells readers our pid from a later process's
         self.metrics = None  # metrics.jsonl, open for appending from start_metrics on
         self.metrics_lock = threading.Lock()
+        self.status_lock = threading.Lock()  # the training loop and the usage recorder's heartbeat
+        self.host = this_host()
 
     def set_status(self, **changes) -> None:
-        self.status.update(changes, format_version=FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
-                           updated_at=time.time())
-        atomic_write_json(self.run_dir / STATUS_FILE, self.status)
+        with self.status_lock:
+            self.status.update(changes, format_version=FORMAT_VERSION, pid=os.getpid(), pid_start=self.pid_start,
+                               host=self.host, updated_at=time.time())
+            atomic_write_json(self.run_dir / STATUS_FILE, self.status)
+
+    def heartbeat(self) -> None:
+        """Rewrite status.json if HEARTBEAT_S passed without a change, so that readers on
+        other machines, which cannot look up this pid, still see a live trainer."""
+        if time.time() - (self.status.get("updated_at") or 0.0) >= HEARTBEAT_S:
+            self.set_status()
 
     def write_config(self, new_record: dict, **resolved) -> None:
         """config.json: new_record unless the folder has one (a resume keeps its settings),
@@ -273,6 +285,9 @@ class PeerWriter(RunWriter):
 
     def set_status(self, **changes) -> None:
         self.status.update(changes)
+
+    def heartbeat(self) -> None:
+        pass
 
     def write_config(self, new_record: dict, **resolved) -> None:
         self.config = self.config or dict(new_record)
