@@ -312,7 +312,7 @@ class Run:
         t_row, seen_row = t_epoch, 0
         row_loss = torch.zeros((), device=device)
         row_correct = torch.zeros((), device=device, dtype=torch.int64)
-        progress = TerminalProgress(epoch, self.plan.epochs, batches)
+        progress = TerminalProgress(epoch, self.plan.epochs, batches, shown=group.world.is_main)
         batch = start_batch
         for _, x, y in t.train_loader.epoch(epoch, start_batch, batches):
             lr = t.schedule.lr(t.step)
@@ -485,8 +485,9 @@ def _number(value, default: float | None = None) -> float | None:
 class TerminalProgress:
     """A one-line progress bar on stderr, drawn only when a person is watching a terminal."""
 
-    def __init__(self, epoch: int, epochs: int, batches: int):
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, epoch: int, epochs: int, batches: int, shown: bool = True):
+        """shown: False for the ranks but 0 of a distributed run, which share the terminal."""
+        self.enabled = shown and sys.stderr.isatty()
         self.epoch, self.epochs, self.batches = epoch, epochs, batches
 
     def update(self, batch: int, loss: float, rate: float) -> None:
