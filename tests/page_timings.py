@@ -19,6 +19,10 @@ Plotly chart on Monitor, Analyze and Compare, the runs table on Runs, the model 
 metrics on Train, the "All N runs" link on Home). It prints the first (cold) visits, each load's
 seconds, and a table: page, median s, max s, and the median seconds until the script
 run finished (a MutationObserver on that attribute; what follows is the browser drawing).
+Then in-app navigation, as a person moves between pages: in one tab, a click on each
+top-bar link in turn (--reloads rounds after a warm-up round), timed from the click until
+a script run finished and the new page's content is visible (no page reload: the
+frontend and the session are kept, so this is the time a click costs).
 
 With --train a real trainer (`python -m resnet_core.train`, ResNet-20 on the tiny
 dataset, on the CPU, at the lower priority the dashboard gives its trainers) runs in the
@@ -80,13 +84,31 @@ JS_READY = """([sel, text]) => {
 }"""
 
 
-# Installed in every page before its scripts: the time the first script run finished.
-JS_SCRIPT_DONE = """new MutationObserver(() => {
+# Installed in every page before its scripts: the time the first script run finished, and
+# (for in-app navigation) the time a script run finished after window.__navStart was set.
+JS_SCRIPT_DONE = """new MutationObserver((records) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (window.__scriptDone === undefined && app && app.getAttribute('data-test-script-state') === 'notRunning')
     window.__scriptDone = performance.now();
-}).observe(document, {subtree: true, childList: true, attributes: true,
+  for (const r of records) {
+    if (window.__navStart !== undefined && window.__navDone === undefined && r.oldValue === 'running'
+        && r.target.getAttribute('data-test-script-state') === 'notRunning')
+      window.__navDone = performance.now();
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeOldValue: true,
                       attributeFilter: ['data-test-script-state']});"""
+
+# After a click on a top-bar link: seconds from the click until a script run finished and
+# the new page's content selector is visible (then the previous page's elements are gone).
+JS_NAV_READY = """([sel, text, path]) => {
+  if (window.__navDone === undefined || location.pathname !== path) return false;
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0 && (el.textContent || "").includes(text))
+      return (performance.now() - window.__navStart) / 1000;
+  }
+  return false;
+}"""
 
 
 @dataclass
@@ -290,6 +312,40 @@ def time_pages(browser, url: str, cases: list[PageCase], reloads: int) -> list[t
         page.context.close()
 
 
+def nav_cases(fx: Fixture) -> list[PageCase]:
+    """The top bar's pages, in an order where no page's content selector was already on the
+    page before it; path is the link's. Monitor opens the active run, else the newest."""
+    cases = {c.name: c for c in page_cases(fx, None)}
+    return [PageCase("Home", "/", cases["Home"].selector, cases["Home"].text),
+            PageCase("Monitor", "/monitor", cases["Monitor"].selector),
+            PageCase("Runs", "/runs", cases["Runs"].selector),
+            PageCase("Analyze", "/analyze", cases["Analyze"].selector),
+            PageCase("Compare", "/compare", "[data-testid='stMultiSelect']"),
+            PageCase("Train", "/train", cases["Train"].selector)]
+
+
+def time_navigation(browser, url: str, cases: list[PageCase], rounds: int) -> list[tuple[str, list[float]]]:
+    """In-app navigation as a person clicks through the top bar (no page reload, the
+    session kept): for each page, `rounds` times, the seconds from the click until its
+    script run finished and its content is visible."""
+    page = new_page(browser)
+    try:
+        load_time(page, url, PageCase("start", "/", "[data-testid='stTopNavLink']"))
+        times: dict[str, list[float]] = {c.name: [] for c in cases}
+        for _ in range(rounds + 1):  # the first round warms each page's session state
+            for case in cases[1:] + cases[:1]:
+                page.evaluate("window.__navDone = undefined; window.__navStart = performance.now()")
+                page.locator(f"[data-testid='stTopNavLink'][href$='{case.path.rstrip('/') or '/'}']").first.click()
+                handle = page.wait_for_function(JS_NAV_READY, arg=[case.selector, case.text, case.path], polling="raf",
+                                                timeout=LOAD_TIMEOUT_S * 1000)
+                times[case.name].append(handle.json_value())
+        results = [(name, t[1:]) for name, t in times.items()]
+        print("  in-app: " + "; ".join(f"{n} {', '.join(f'{x:.2f}' for x in t)}" for n, t in results), flush=True)
+        return results
+    finally:
+        page.context.close()
+
+
 def print_table(title: str, results: list[tuple], out) -> None:
     """page, median s, max s (and, for browser loads, the median time until the script run finished)."""
     lines = [title, f"{'page':<24} {'median s':>9} {'max s':>7}" + (f" {'script done s':>14}" if len(results[0]) > 2
@@ -367,6 +423,8 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
             cases = page_cases(fx, None)
             print_table(f"Page load, {args.runs} runs, idle server ({args.reloads} loads each)",
                         time_pages(browser, url, cases, args.reloads), out)
+            print_table(f"In-app navigation (top-bar click), {args.runs} runs, idle server",
+                        time_navigation(browser, url, nav_cases(fx), args.reloads), out)
             if args.train:
                 live = start_trainer(fx, base / "trainer.log", procs, args.epochs)
                 for _ in range(args.live_tabs):  # tabs that keep the live run's Monitor refreshing
@@ -376,6 +434,10 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
                 state = runs.read_run(fx.runs_dir / live).state
                 print_table(f"Page load, {args.runs} runs, while a run trains ({args.live_tabs} other tab(s) on its "
                             f"live Monitor; trainer {state} at the end)", results, out)
+                nav = time_navigation(browser, url, nav_cases(fx), args.reloads)
+                state = runs.read_run(fx.runs_dir / live).state
+                print_table(f"In-app navigation (top-bar click), {args.runs} runs, while a run trains (Monitor shows "
+                            f"it live; trainer {state} at the end)", nav, out)
         finally:
             browser.close()
     if args.apptest:
