@@ -26,8 +26,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
     leaves the queue, so a queued run has none yet, a resumed one its previous session's),
     ``device_name``, ``precision`` (of training steps; evaluation is always
-    fp32), ``channels_last``, ``compile``, ``world_size`` (the run's processes: 1, or
-    torchrun's ranks; added within version 2, readers take a missing one for 1), ``nodes``
+    fp32), ``channels_last``, ``compile``, ``world_size`` (the latest session's processes: 1,
+    or torchrun's ranks; a resume may use another count; added within version 2, readers
+    take a missing one for 1), ``nodes``
     (one entry a machine: ``host``, and ``devices`` and ``device_names`` of its ranks in
     rank order; ``device`` and ``device_name`` above are rank 0's), ``steps_per_epoch``, ``total_steps``,
     ``max_steps`` (0, or the step at which the run stops, mid-epoch if need be),
