@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device-slots", type=int, default=1, metavar="K",
                    help="runs that may compute on one device at once, the CPU's threads divided among them (a "
                         "sweep's --parallel sets it; default: 1, others wait queued)")
+    p.add_argument("--no-device-lock", action="store_true",
+                   help="take the device without the runs folder's device lock (no queueing): for a launcher that "
+                        "places runs on devices itself, as a sweep on Ray does")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and check everything, print the plan (last line JSON), write nothing")
     return p
@@ -323,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
             for path in runs.remove_stale_temp_files(run_dir):
                 log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
-        return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots).execute()
+        return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots,
+                   device_lock=not args.no_device_lock).execute()
 
 
 if __name__ == "__main__":

@@ -91,14 +91,16 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
                  checkpoint: dict | None = None, device_slots: int = 1,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, device_lock: bool = True):
         """clock: seconds for the row and progress cadence and the durations recorded (a
-        test passes a fake one)."""
+        test passes a fake one). device_lock False: take the first candidate device
+        without its lock, for a launcher that places runs itself (Ray)."""
         self.cfg, self.plan, self.data, self.stop, self.clock = cfg, plan, data, stop, clock
         self.trainer: Trainer | None = None  # built on the device acquire_device takes
         self.writer = runs.RunWriter(run_dir)
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
         self.device_slots = device_slots  # runs that may share one device (a sweep's --parallel on a CPU)
+        self.device_lock = device_lock
         self.placement: placement.Placement | None = None  # the device lock, held to the process's end
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
         self.last_test: dict | None = None  # the latest per-epoch test evaluation (no validation split)
@@ -139,8 +141,11 @@ class Run:
             self.writer.set_status(state="queued")
 
         candidates = placement.candidate_devices(self.cfg.device)
-        self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
-                                           should_stop=lambda: bool(self.stop), on_queued=queued)
+        if not self.device_lock:  # placed by its launcher (Ray sets CUDA_VISIBLE_DEVICES): no lock, no queue
+            self.placement = placement.Placement(candidates[0], None)
+        else:
+            self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
+                                               should_stop=lambda: bool(self.stop), on_queued=queued)
         if self.placement is None:
             return False
         device = torch.device(self.placement.device)
