@@ -130,7 +130,8 @@ Device locks
 ------------
 ``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
 ``.device-<device>-slot<K>.lock``): a trainer holds an exclusive flock on one slot of the
-device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement).
+device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement);
+one started with ``--no-device-lock`` (by a sweep on Ray, which places its runs) takes none.
 
 Sweep records
 -------------
