@@ -8,12 +8,13 @@ import time
 import streamlit as st
 
 from app_pages import common
-from resnet_core import placement
+from resnet_core import executors, placement
 from resnet_core.dashboard import launcher
 from resnet_core.model_names import shortcut_label
 from resnet_core.models import SHORTCUTS, valid_depths
 
 K = "sw_"  # session_state prefix of the sweep widgets
+EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}
 
 
 def _seeds(text: str) -> list[str]:
@@ -46,7 +47,8 @@ def _on_launch_sweep(form: launcher.TrainForm) -> None:
     if not vary:
         st.session_state["sweep_launch_msg"] = ("error", "Pick at least one field to vary.")
         return
-    args = launcher.sweep_args(form, vary, int(st.session_state[K + "parallel"]))
+    args = launcher.sweep_args(form, vary, int(st.session_state[K + "parallel"]),
+                               st.session_state.get(K + "executor", "local"), st.session_state.get(K + "address", ""))
     problem = launcher.sweep_problem(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
     if problem:
         st.session_state["sweep_launch_msg"] = ("error", f"Not launched: {problem}")
@@ -84,7 +86,9 @@ def render(form: launcher.TrainForm, form_has_errors: bool) -> None:
         c2.number_input("Runs at once", min_value=1, max_value=64, step=1, key=K + "parallel",
                         persist_state="session",
                         help="at most this many trainers at once; each takes a free GPU (auto), or shares the "
-                             "CPU's cores")
+                             "CPU's cores. On Ray: at most this many handed to Ray, which runs as many as its "
+                             "GPUs (one each) or CPUs allow")
+        _executor_fields()
         st.button("Launch sweep", icon=":material/grid_view:", key="sweep_launch", disabled=form_has_errors,
                   on_click=_on_launch_sweep, args=(form,),
                   help="fix the form's fields first" if form_has_errors else None)
@@ -92,3 +96,19 @@ def render(form: launcher.TrainForm, form_has_errors: bool) -> None:
         if msg:
             (st.error if msg[0] == "error" else st.success)(msg[1])
 
+
+def _executor_fields() -> None:
+    """Where the runs train: this machine, or a Ray cluster (Ray is an optional extra)."""
+    installed = executors.ray_installed()  # found without importing Ray
+    if not installed:
+        st.session_state[K + "executor"] = "local"
+    c1, c2 = st.columns(2)
+    c1.selectbox("Run on", list(EXECUTOR_LABELS), key=K + "executor", format_func=EXECUTOR_LABELS.get,
+                 persist_state="session", disabled=not installed,
+                 help="a Ray cluster: each run is a Ray task on whichever node and GPU Ray gives it; the runs "
+                      "folder must be shared by every node (NFS or similar)" if installed else
+                      "Ray is not installed here: pip install -r requirements-cluster.txt")
+    c2.text_input("Ray address", key=K + "address", persist_state="session", placeholder="HOST:PORT",
+                  disabled=st.session_state.get(K + "executor") != "ray",
+                  help="the head node's address (ray start --head prints it); empty: the sweep starts a Ray "
+                       "of its own on this machine")

@@ -76,6 +76,8 @@ def _sweep_card(info: runs.SweepInfo) -> None:
         st.caption(" · ".join([f"{counts['running']} running", f"{counts['queued']} queued",
                                f"{counts['pending']} not started", f"{counts['stopped']} stopped",
                                f"{counts['failed']} failed", f"at most {info.parallel} at once"]
+                              + ([f"on Ray ({formatting.md_escape(str(info.record.get('address') or 'its own'))})"]
+                                 if info.record.get("executor") == "ray" else [])
                               + ([f"about {formatting.format_duration(eta)} left"] if eta is not None else [])))
         _failures(info)
 

@@ -79,10 +79,11 @@ def cpu_threads(slots: int) -> int:
 
 @dataclass
 class Placement:
-    """A device this process holds: its lock file stays open (and locked) until exit."""
+    """A device this process holds: its lock file stays open (and locked) until exit; None
+    for a run its launcher placed (``--no-device-lock``)."""
 
     device: str
-    lock: TextIO
+    lock: TextIO | None
 
 
 def _try_lock(runs_dir: Path, device: str, slots: int) -> TextIO | None:

@@ -4,6 +4,8 @@ A sweep is ordinary runs. Every combination of the ``--vary`` values is one poin
 point is one trainer subprocess (``python -m resnet_core.train``) writing its own run
 folder, tagged ``--sweep NAME`` and named after its values. At most ``--parallel``
 trainers are alive at once, and each takes a free device itself (resnet_core.placement).
+With ``--executor ray`` each trainer runs inside a Ray task instead, on whichever node and
+GPU Ray gives it (resnet_core.ray_executor; Ray is imported only there).
 
 This process is the one writer of the sweep's record (``<runs-dir>/.sweeps/NAME.json``,
 documented in resnet_core/runs/__init__.py). It records a point's run folder before
@@ -32,6 +34,7 @@ from . import placement, results, runs
 from .config import (TrainConfig, add_config_arguments, apply_presets, config_argv, config_errors, flag, make_plan,
                      plan_errors)
 from .cifar import resolve_data_dir
+from .executors import EXECUTORS, RAY_MISSING, ExecutorError, LocalExecutor, ray_installed
 from .model_names import model_name
 from .train import Parser, Refused, check_config, check_runs_dir, load_data
 from .training_run import StopRequested
@@ -132,13 +135,19 @@ def run_name(sweep: str, values: dict) -> str:
     return runs.safe_name(f"{runs.safe_name(sweep, max_len=room)}-{point}" if room > 0 else point)
 
 
-def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: int) -> None:
-    """Refused naming the field and value of the first point the trainer would refuse."""
+def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: int,
+                 executor: str = "local") -> None:
+    """Refused naming the field and value of the first point the trainer would refuse. The
+    devices are this machine's for a local sweep; on Ray the cluster's, checked once it is
+    reached (RayExecutor.prepare), and Ray picks each run's GPU."""
     for values in grid(vary):
         cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
         problems = config_errors(cfg) or plan_errors(cfg, train_images)
         try:
-            placement.candidate_devices(cfg.device)
+            if executor == "local":
+                placement.candidate_devices(cfg.device)
+            elif cfg.device.startswith("cuda:"):
+                raise ValueError(f"device {cfg.device}: Ray picks each run's GPU; use --device cuda or auto")
         except ValueError as e:
             problems.setdefault("device", str(e))
         for name, message in problems.items():
@@ -165,7 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. --vary depth=20,32 --vary shortcut=A,none --vary seed=0,1,2; switches take "
                         "true/false or auto/on/off")
     p.add_argument("--parallel", type=int, default=None, metavar="K",
-                   help="runs alive at once (default: one per device the runs may take: the GPUs, else 1)")
+                   help="runs alive at once (default: one per device the runs may take: the GPUs, else 1; "
+                        "with --executor ray the cluster's GPUs, or its CPUs / --cpus-per-trial)")
+    p.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="local: trainers are this process's children (default); ray: each trainer runs in a Ray "
+                        "task, on the cluster of --address (the runs folder must be shared by its nodes). "
+                        "With --resume: the recorded one unless given")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="with --executor ray: the Ray cluster to join (default: start a Ray on this machine "
+                        "for the sweep's lifetime)")
+    p.add_argument("--cpus-per-trial", type=int, default=None, metavar="N",
+                   help="with --executor ray: CPUs each run on the CPU asks Ray for (default: 1); a run on a "
+                        "GPU asks for one GPU")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--resume", metavar="NAME", help="continue a stopped or crashed sweep: completed runs are "
                                                        "kept, the others resumed or launched")
@@ -175,14 +195,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int, devices: int) -> dict:
+def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int | None, devices: int,
+                 executor: dict | None = None) -> dict:
     """A new sweep's record (format: resnet_core/runs/__init__.py). Each device gets enough
-    slots for `parallel` runs spread over the `devices` the runs may take."""
+    slots for `parallel` runs spread over the `devices` the runs may take; executor: its
+    fields (executor_fields; default local). parallel None: a Ray sweep's, set once the
+    cluster is reached (RayExecutor.prepare)."""
     return {"format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": argv,
             "vary": [{"field": k, "values": v} for k, v in vary.items()], "parallel": parallel,
-            "device_slots": math.ceil(parallel / devices),
+            "device_slots": math.ceil(parallel / devices) if parallel is not None else None,
+            **(executor or {"executor": "local", "address": None, "cpus_per_trial": None}),
             "points": [{"values": values, "run": None} for values in grid(vary)],
             "state": "running", "pid": None, "pid_start": None, "created_at": time.time(), "finished_at": None}
+
+
+def executor_fields(args: argparse.Namespace, recorded: dict | None = None) -> dict:
+    """The record's executor, address and cpus_per_trial: as given on the command line, else
+    as recorded (a resume; a record older than executors reads as local), else the defaults.
+    Refused for options that do not go together, or Ray where it is not installed."""
+    recorded = recorded or {}
+    executor = args.executor or recorded.get("executor", "local")
+    if executor not in EXECUTORS:
+        raise Refused(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "local":
+        if args.address is not None or args.cpus_per_trial is not None:
+            raise Refused("--address and --cpus-per-trial go with --executor ray")
+        return {"executor": "local", "address": None, "cpus_per_trial": None}
+    if not ray_installed():
+        raise Refused(RAY_MISSING)
+    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else recorded.get("cpus_per_trial") or 1
+    address = args.address if args.address is not None else recorded.get("address")
+    if not (isinstance(cpus, int) and not isinstance(cpus, bool) and cpus >= 1):
+        raise Refused(f"--cpus-per-trial must be a whole number of at least 1, not {cpus!r}")
+    if address is not None and not isinstance(address, str):
+        raise Refused(f"address {address!r} is not HOST:PORT")
+    return {"executor": "ray", "address": None if address in (None, "", "local") else address, "cpus_per_trial": cpus}
 
 
 def new_sweep(cfg: TrainConfig, typed: set[str], args: argparse.Namespace) -> dict:
@@ -195,6 +242,8 @@ def new_sweep(cfg: TrainConfig, typed: set[str], args: argparse.Namespace) -> di
         raise Refused(f"--name {name}: a sweep name may hold only letters, digits, - _ . (at most 48)")
     if "sweep" in typed:
         raise Refused("--sweep is set by the sweep itself; name the sweep with --name")
+    executor = executor_fields(args)
+    local = executor["executor"] == "local"
     runs_dir = Path(cfg.runs_dir)
     check_runs_dir(runs_dir)
     if os.path.lexists(runs.sweep_path(runs_dir, name)):
@@ -203,16 +252,17 @@ def new_sweep(cfg: TrainConfig, typed: set[str], args: argparse.Namespace) -> di
     if not vary:
         raise Refused("--vary FIELD=V1,V2,... is needed: a sweep of one run is a plain run")
     cfg = dataclasses.replace(cfg, sweep=name)
-    check_config(cfg)
+    check_config(cfg if local else dataclasses.replace(cfg, device="cpu"))  # on Ray: check_points, the cluster
     data = load_data(cfg)
-    check_points(cfg, typed, vary, len(data.train_labels))
-    devices = len(devices_of(cfg, vary))
-    parallel = args.parallel if args.parallel is not None else devices
-    if parallel < 1:
+    check_points(cfg, typed, vary, len(data.train_labels), executor["executor"])
+    devices = len(devices_of(cfg, vary)) if local else 1
+    parallel = args.parallel if args.parallel is not None else (devices if local else None)
+    if parallel is not None and parallel < 1:
         raise Refused("--parallel must be at least 1")
     # The runs read the data this sweep checked, wherever a resume starts from.
     cfg.data_dir = str(resolve_data_dir(cfg.data_dir).resolve())
-    record = sweep_record(name, config_argv(cfg, (typed - {"runs_dir"}) | {"data_dir"}), vary, parallel, devices)
+    record = sweep_record(name, config_argv(cfg, (typed - {"runs_dir"}) | {"data_dir"}), vary, parallel, devices,
+                          executor)
     if args.dry_run:
         print_dry_run(record, cfg, typed, len(data.train_labels))
     return record
@@ -237,8 +287,10 @@ def refusal(argv: list[str]) -> str | None:
 def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images: int) -> None:
     vary = {v["field"]: v["values"] for v in record["vary"]}
     sizes = " x ".join(str(len(v)) for v in vary.values())
+    at_once = record["parallel"] or "as many as the Ray cluster holds"
+    where = "" if record["executor"] == "local" else f" on Ray ({record['address'] or 'a Ray of its own'})"
     print(f"sweep {record['name']}: {len(record['points'])} runs ({' x '.join(vary)} = {sizes}), "
-          f"at most {record['parallel']} at once")
+          f"at most {at_once} at once{where}")
     for values in grid(vary):
         cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
         print(f"  {run_name(record['name'], values)}: {model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut "
@@ -258,14 +310,18 @@ def report(runs_dir: Path, name: str, fmt: str) -> str:
 # --------------------------------------------------------------------- running it
 
 class Sweep:
-    """The sweep process: launches, watches and resumes its points' trainers, and is the
-    one writer of the record while it holds the claim (runs.claim_sweep)."""
+    """The sweep process: launches, watches and resumes its points' trainers through its
+    executor (resnet_core.executors: local children, or Ray tasks), and is the one writer
+    of the record while it holds the claim (runs.claim_sweep)."""
 
-    def __init__(self, runs_dir: Path, record: dict):
+    def __init__(self, runs_dir: Path, record: dict, executor=None):
         self.runs_dir, self.record = runs_dir.resolve(), record
         self.name = record["name"]
+        self.executor = executor or LocalExecutor(record)
+        self.base_device = parse(record["argv"])[0].device  # a point's unless it varies the device
         self.stop = StopRequested()
-        self.trainers: dict[int, subprocess.Popen | None] = {}  # point -> our trainer; None: an earlier one's
+        # point -> our trainer (a Popen, or a ray_executor.RayTrial); None: an earlier sweep process's
+        self.trainers: dict[int, subprocess.Popen | None] = {}
 
     def save(self, **changes) -> None:
         self.record.update(changes)
@@ -294,10 +350,20 @@ class Sweep:
             # completed runs are kept; diverged and unreadable ones stay failures
         return todo
 
+    def device(self, i: int) -> str:
+        """Point i's device spec."""
+        return self.record["points"][i]["values"].get("device", self.base_device)
+
     def start(self, i: int, action: str) -> subprocess.Popen | None:
         """Start point i's trainer (action as in work()); None for a run that is waited on."""
         if action == "wait":
             return None
+        args = self.trainer_args(i, action)
+        return self.executor.start(args, self.run_dir(i) / runs.CONSOLE_FILE, self.device(i))
+
+    def trainer_args(self, i: int, action: str) -> list[str]:
+        """Point i's trainer arguments for a launch or a resume, the same under every
+        executor (each adds its launch options); a launch first records its run folder."""
         point = self.record["points"][i]
         if action == "resume":
             args = ["--resume", str(self.run_dir(i))]
@@ -310,10 +376,20 @@ class Sweep:
             args = [*self.record["argv"], *config_argv(TrainConfig(**point["values"]), set(point["values"])),
                     "--sweep", self.name, "--name", run_name(self.name, point["values"]),
                     "--runs-dir", str(self.runs_dir), "--run-dir", str(run_dir)]
-        with runs.open_for_append(self.run_dir(i) / runs.CONSOLE_FILE) as console:
-            return subprocess.Popen([sys.executable, "-m", runs.TRAINER_MODULE, *args,
-                                     "--device-slots", str(self.record["device_slots"])],
-                                    stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+        return args
+
+    def forget_unstarted(self, i: int) -> bool:
+        """After point i's trainer ended: if its run folder is still empty, the trainer never
+        started (a Ray task cancelled while it waited for resources); the point goes back to
+        not launched and its folder is removed. A local trainer always has its console.log."""
+        run_dir = self.run_dir(i)
+        try:
+            run_dir.rmdir()  # only an empty folder: checked by the file system, also a shared one
+        except OSError:
+            return False
+        self.record["points"][i]["run"] = None
+        self.save()
+        return True
 
     def stop_trainers(self) -> None:
         """SIGTERM to every trainer of the sweep: ours, and those of an earlier sweep process
@@ -327,12 +403,15 @@ class Sweep:
                 runs.signal_trainer(info.status)
 
     def finished(self, i: int) -> bool:
+        """Whether point i's trainer has ended: ours once its process or task has, and its run
+        no longer reads active (a Ray task whose worker was killed is reported a moment
+        before the trainer, killed with it, is gone)."""
         proc = self.trainers[i]
-        if proc is not None:
-            return proc.poll() is not None
+        if proc is not None and proc.poll() is None:
+            return False
         info = runs.read_run(self.run_dir(i))
         if info is None:
-            return not runs.run_dir_busy(self.run_dir(i))
+            return proc is not None or not runs.run_dir_busy(self.run_dir(i))
         return not info.is_active
 
     def progress(self, event: str) -> None:
@@ -359,8 +438,9 @@ class Sweep:
                 verb = {"launch": "started", "resume": "resumed", "wait": "waiting for"}[action]
                 self.progress(f"{verb} {label(points[i]['values'])} in {points[i]['run']}")
             for i in [i for i in self.trainers if self.finished(i)]:
-                del self.trainers[i]
-                self.progress(f"{label(points[i]['values'])}: {point_state(self.run_dir(i))}")
+                problem = getattr(self.trainers.pop(i), "problem", None)  # what Ray says, if anything
+                state = "not started" if self.forget_unstarted(i) else point_state(self.run_dir(i))
+                self.progress(f"{label(points[i]['values'])}: {state}" + (f" ({problem})" if problem else ""))
             time.sleep(POLL_S)
         return self.finish()
 
@@ -406,15 +486,28 @@ def parse(argv: list[str] | None) -> tuple[TrainConfig, set[str], argparse.Names
 def main(argv: list[str] | None = None) -> int:
     cfg, typed, args = parse(argv)
     runs_dir = Path(cfg.runs_dir)
-    with contextlib.ExitStack() as held:  # the claim on the sweep, released on return
+    with contextlib.ExitStack() as held:  # the claim on the sweep and the executor, released on return
         try:
             record = prepare(cfg, typed, args, held)
-        except (Refused, runs.SweepBusy) as e:
+            if record is None:  # a report or a dry run: done
+                return 0
+            sweep = Sweep(runs_dir, record, held.enter_context(make_executor(record)))
+            sweep.executor.prepare([sweep.device(i) for i in range(len(record["points"]))])
+        except (Refused, runs.SweepBusy, ExecutorError) as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 2
-        if record is None:  # a report or a dry run: done
-            return 0
-        return Sweep(runs_dir, record).run()
+        return sweep.run()
+
+
+def make_executor(record: dict):
+    """The executor the record names; Ray is imported here, and only for a Ray sweep."""
+    if record["executor"] == "local":
+        return LocalExecutor(record)
+    try:
+        from .ray_executor import RayExecutor
+    except ImportError as e:
+        raise Refused(RAY_MISSING if e.name == "ray" else f"--executor ray: Ray cannot be imported: {e}") from None
+    return RayExecutor(record)
 
 
 def prepare(cfg: TrainConfig, typed: set[str], args: argparse.Namespace, held: contextlib.ExitStack) -> dict | None:
@@ -424,9 +517,13 @@ def prepare(cfg: TrainConfig, typed: set[str], args: argparse.Namespace, held: c
     if args.resume or args.report:
         extra = sorted(flag(n) for n in typed - {"runs_dir"}) + (["--vary"] if args.vary else []) + (
             ["--parallel"] if args.parallel is not None else [])
+        if args.report:  # a resume may choose another executor
+            launch = {"--executor": args.executor, "--address": args.address, "--cpus-per-trial": args.cpus_per_trial}
+            extra += [name for name, value in launch.items() if value is not None]
         if extra or args.name:
-            raise Refused(f"{'--resume' if args.resume else '--report'} takes only --runs-dir (the record "
-                          f"holds the rest), not {', '.join(extra or ['--name'])}")
+            raise Refused(f"{'--resume' if args.resume else '--report'} takes only --runs-dir"
+                          f"{' and the executor options' if args.resume else ''} (the record holds the rest), "
+                          f"not {', '.join(extra or ['--name'])}")
     if args.report:
         print(report(runs_dir, args.report, args.format))
         return None
@@ -437,6 +534,10 @@ def prepare(cfg: TrainConfig, typed: set[str], args: argparse.Namespace, held: c
         info = runs.read_sweep(runs_dir, args.resume)  # reread under the claim: a sweep that just ended wrote last
         if info.problem:
             raise Refused(f"--resume {args.resume}: {info.problem}")
+        try:  # the recorded executor, unless the command line names another
+            info.record.update(executor_fields(args, info.record))
+        except Refused as e:
+            raise Refused(f"--resume {args.resume}: {e}") from None
         return info.record
     record = new_sweep(cfg, typed, args)
     if args.dry_run:

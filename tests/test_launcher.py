@@ -447,6 +447,9 @@ def test_sweep_args_take_the_forms_fields_but_the_varied_ones_and_the_run_name()
     assert "--name" not in args and "--seed" not in args and args.count("--depth") == 0
     assert args[-6:] == ["--vary", "depth=20,56", "--vary", "seed=0,1", "--parallel", "2"]
     assert args[args.index("--epochs") + 1] == "3" and args[args.index("--device") + 1] == "cpu"
+    assert sweep_args(form, {"seed": ["0", "1"]}, 2, "ray", " head:6379 ")[-4:] == [
+        "--executor", "ray", "--address", "head:6379"]
+    assert sweep_args(form, {"seed": ["0", "1"]}, 2, "ray", "")[-3:] == ["2", "--executor", "ray"]  # a Ray of its own
     assert parse_vary_text("lr=0.1, 0.05; weight-decay=1e-4,5e-4\nmomentum=0.9") == {
         "lr": ["0.1", "0.05"], "weight_decay": ["1e-4", "5e-4"], "momentum": ["0.9"]}
     assert parse_vary_text("  ;  ") == {}

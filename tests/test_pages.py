@@ -738,12 +738,48 @@ def test_a_sweep_the_sweep_refuses_says_why_and_starts_nothing(folders):
     assert runs.list_runs(folders) == []
 
 
-def _sweep_record(folders: Path, name: str, pid: int, points: list[dict]) -> None:
+def test_the_sweep_form_offers_ray_only_where_it_is_installed(folders, monkeypatch):
+    from resnet_core import executors
+    from resnet_core.dashboard import launcher
+
+    monkeypatch.setattr(executors, "ray_installed", lambda: False)
+    at = open_page(TRAIN)
+    run_on = at.selectbox(key="sw_executor")
+    assert run_on.value == "local" and run_on.disabled and "pip install -r requirements-cluster.txt" in run_on.help
+    assert at.text_input(key="sw_address").disabled
+
+    monkeypatch.setattr(executors, "ray_installed", lambda: True)
+    launched = []
+    monkeypatch.setattr(launcher, "sweep_problem", lambda *a, **k: None)
+    monkeypatch.setattr(launcher, "launch_sweep", lambda name, args, **k: launched.append(args)
+                        or launcher.SweepLaunched(name, folders / "log", 1, None, args))
+    at.run()
+    assert not at.selectbox(key="sw_executor").disabled
+    at.selectbox(key="sw_executor").set_value("ray").run()
+    assert not at.text_input(key="sw_address").disabled
+    _tiny_form(at)
+    at.text_input(key="sw_seeds").set_value("0,1")
+    at.text_input(key="sw_name").set_value("cluster")
+    at.text_input(key="sw_address").set_value(" head:6379 ").run()
+    at.button(key="sweep_launch").click().run()
+    assert launched and launched[0][-4:] == ["--executor", "ray", "--address", "head:6379"]
+    at.selectbox(key="sw_executor").set_value("local").run()
+    at.button(key="sweep_launch").click().run()
+    assert "--executor" not in launched[1]
+    # The sweeps panel says where a Ray sweep ran.
+    (folders / runs.SWEEPS_DIR).mkdir()
+    _sweep_record(folders, "cluster", 2 ** 31 - 1, [{"values": {"depth": 20}, "run": None}],
+                  executor="ray", address="head:6379", cpus_per_trial=1)
+    at.run()
+    assert f"at most 1 at once · on Ray ({formatting.md_escape('head:6379')})" in texts(at)
+
+
+def _sweep_record(folders: Path, name: str, pid: int, points: list[dict], **more) -> None:
     runs.atomic_write_json(runs.sweep_path(folders, name), {
         "format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": [],
         "vary": [{"field": "depth", "values": [p["values"]["depth"] for p in points]}], "parallel": 1,
         "device_slots": 1, "points": points, "state": "running", "pid": pid, "pid_start": runs.process_start_time(pid),
-        "created_at": time.time(), "finished_at": None})
+        "created_at": time.time(), "finished_at": None, **more})
 
 
 def test_a_running_sweep_shows_failures_and_stops_in_one_click(folders, sleeper):

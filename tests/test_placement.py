@@ -89,3 +89,20 @@ def test_slots_let_k_runs_share_a_device(tmp_path):
     # A single run (one slot) shares slot 0 with the sweep's runs, so it waits too.
     assert placement.acquire(tmp_path, ["cpu"], should_stop=lambda: True) is None
     assert placement.cpu_threads(2) == max(1, placement.os.cpu_count() // 2)
+
+
+def test_a_run_placed_by_its_launcher_takes_no_lock_and_never_queues(cifar_dir, tmp_path):
+    """--no-device-lock (a sweep on Ray, which places runs itself): the CPU's lock is held by
+    another run here, yet this one trains at once, and leaves the lock to its holder."""
+    from test_train import TINY, only_run, trainer
+
+    held = hold(tmp_path, "cpu")
+    try:
+        result = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 1, "--device", "cpu", *TINY,
+                         "--no-device-lock")
+        assert result.returncode == 0, result.stderr
+        info = runs.read_run(only_run(tmp_path))
+        assert info.state == "completed" and info.resolved["device"] == "cpu"
+        assert "queued" not in (only_run(tmp_path) / runs.LOG_FILE).read_text()
+    finally:
+        held.close()

@@ -212,14 +212,19 @@ def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str 
     return args + (["--run-dir", str(run_dir)] if run_dir is not None else [])
 
 
-def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int) -> list[str]:
+def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int, executor: str = "local",
+               address: str = "") -> list[str]:
     """The sweep's arguments for the Train form's fields with `vary` varied (field -> values;
     the sweep parses and judges each value): the form's fields but the varied ones and the
-    run name (a sweep names its runs after their values)."""
+    run name (a sweep names its runs after their values); on Ray (executor "ray") also the
+    cluster's address, where one is given (else the sweep starts a Ray of its own)."""
     from .. import sweep  # the sweep's command line imports the trainer and torch: only when a sweep is launched
 
     cfg, typed = form_typed(form)
-    return config_argv(cfg, typed - set(vary) - {"name"}) + sweep.vary_argv(vary) + ["--parallel", str(parallel)]
+    args = config_argv(cfg, typed - set(vary) - {"name"}) + sweep.vary_argv(vary) + ["--parallel", str(parallel)]
+    if executor == "ray":
+        args += ["--executor", "ray"] + (["--address", address.strip()] if address.strip() else [])
+    return args
 
 
 def parse_vary_text(text: str) -> dict[str, list[str]]:

@@ -142,7 +142,8 @@ Device locks
 ------------
 ``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
 ``.device-<device>-slot<K>.lock``): a trainer holds an exclusive flock on one slot of the
-device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement).
+device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement);
+one started with ``--no-device-lock`` (by a sweep on Ray, which places its runs) takes none.
 
 Sweep records
 -------------
@@ -156,7 +157,17 @@ order: the first field varies slowest), ``parallel`` (runs alive at once),
 value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
 before that point's trainer starts, so a crash never loses a run), ``state``
 (``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
-``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``.
+``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``,
+and where its trainers run (added within version 1; a record without them reads as
+``local``): ``executor`` (``local``: children of the sweep process, each taking a device
+lock; ``ray``: each in a Ray task, with ``--no-device-lock``), ``address`` (the Ray
+cluster joined, ``HOST:PORT``; null: a Ray the sweep process started for itself, and
+always null for ``local``) and ``cpus_per_trial`` (CPUs a Ray trial without a GPU asks
+for; null for ``local``). A ``--resume`` runs the recorded executor unless it is given
+another, and records the one it runs. A Ray sweep's ``device_slots`` equals its
+``parallel`` and matters only to a resume with ``--executor local``. On Ray the runs
+folder is one every node mounts (NFS or similar). A point whose run folder the sweep
+removed again, empty (a Ray task cancelled before it started), is back to ``run`` null.
 Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
 state is that folder's. :func:`read_sweep` derives ``crashed`` for a ``running`` record
 whose process is gone, and ``unreadable`` (with ``problem``) for a record that is not
