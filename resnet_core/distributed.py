@@ -145,7 +145,14 @@ class Group:
 
             if backend == "nccl" and world.local_rank < torch.cuda.device_count():  # else refused later
                 torch.cuda.set_device(world.local_rank)
-            dist.init_process_group(backend, rank=world.rank, world_size=world.size)
+            # torchrun's agent serves one key-value store for all its restarts: a restarted rank 0
+            # read the killed rank's Gloo address from it and failed "Connection refused" on every
+            # restart (measured), so each attempt keeps its keys under a prefix of its own.
+            from torch.distributed.rendezvous import rendezvous
+
+            store, _, _ = next(rendezvous("env://", world.rank, world.size))
+            store = dist.PrefixStore(f"resnet_core/attempt{world.restart}/", store)
+            dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size)
             self.control = dist.new_group(backend="gloo") if backend != "gloo" else dist.group.WORLD
 
     def close(self) -> None:
