@@ -186,6 +186,9 @@ cm, preds = _load(info, split, epoch, len(classes), labels)
 classes = classes or [str(i) for i in range(cm.shape[0])]
 report = class_report(cm)
 _headline(cm, report, split, epoch, labels)
+st.page_link(common.EXPLAIN, label="Explain these errors: histories, top losses, calibration, label errors",
+             icon=":material/psychology_alt:", query_params={"run": info.run_id} if split == "train"
+             else {"run": info.run_id, "split": split, "epoch": str(epoch)})
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
