@@ -74,7 +74,8 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     if pages > 1:
         if st.session_state.get(key, 1) > pages:
             st.session_state[key] = 1
-        page_no = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)
+        page_no = st.columns([1, 4])[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
+                                                      key=key)
     page = gallery.paginate(len(positions), page_no, PER_PAGE)
     items = gallery.records(preds, positions[page.start:page.stop])
     strips = None

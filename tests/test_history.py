@@ -122,8 +122,9 @@ def test_load_history_reads_a_run_folder(tmp_path):
 
 
 def test_a_history_strip_draws_runs_of_epochs():
-    svg = gallery.history_strip([True, True, False, True], [1, 2, 3, 4], 96)
-    assert svg.count("<rect") == 3 and 'data-right="1101"' in svg and "wrong at 3" in svg
+    strip = gallery.history_strip([True, True, False, True], [1, 2, 3, 4], 96)
+    assert strip.count("<span") == 3 and 'data-right="1101"' in strip and "wrong at 3" in strip
+    assert "flex:2;background:#54A24B" in strip and "flex:1;background:#E45756" in strip
     assert gallery.history_strip([], [], 96) == ""
 
 

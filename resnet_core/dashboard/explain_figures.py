@@ -82,6 +82,7 @@ def ece_figure(epochs: np.ndarray, ece: np.ndarray, current: int | None = None, 
                                  marker=dict(color=VAL_COLOUR, size=10), hoverinfo="skip"))
     _layout(fig, None, height, "ECE (%)")
     fig.update_layout(showlegend=False)
+    _whole_epochs(fig, epochs)
     return fig
 
 
@@ -92,4 +93,11 @@ def learned_figure(learned_at: np.ndarray, epochs: np.ndarray, height: int = 240
                            hovertemplate="learned at epoch %{x}: %{y:,} images<extra></extra>"))
     _layout(fig, None, height, "images")
     fig.update_layout(showlegend=False, bargap=0.1)
+    _whole_epochs(fig, epochs)
     return fig
+
+
+def _whole_epochs(fig: go.Figure, epochs: np.ndarray) -> None:
+    """Ticks at whole epochs only: plotly's automatic ones put 0.5 steps under a few epochs."""
+    fig.update_xaxes(range=[int(epochs[0]) - 0.5, int(epochs[-1]) + 0.5], tick0=1,
+                     dtick=max(1, -(-len(epochs) // 12)))

@@ -266,8 +266,9 @@ def _grid(cards: Sequence[str], size: int, attrs: str) -> str:
 
 
 def history_strip(right: Sequence[bool], epochs: Sequence[int], width: int) -> str:
-    """A strip of right (green) and wrong (red) per epoch, width px wide and 8 px high, as one
-    inline SVG with one rect per run of equal epochs (a 200-epoch strip is a few dozen rects)."""
+    """A strip of right (green) and wrong (red) per epoch, width px wide and 8 px high: one
+    flex row with one span per run of equal epochs (a 200-epoch strip is a few dozen spans).
+    Spans, not SVG: st.html's sanitiser removes <svg> (seen in Chromium: the strip was empty)."""
     right = np.asarray(right, dtype=bool)
     n = len(right)
     if n == 0:
@@ -275,14 +276,14 @@ def history_strip(right: Sequence[bool], epochs: Sequence[int], width: int) -> s
     change = np.flatnonzero(right[1:] != right[:-1]) + 1
     starts = np.concatenate(([0], change))
     stops = np.concatenate((change, [n]))
-    rects = "".join(f'<rect x="{a}" width="{b - a}" height="1" fill="{RIGHT_COLOUR if right[a] else WRONG_COLOUR}"/>'
+    spans = "".join(f'<span style="flex:{b - a};background:{RIGHT_COLOUR if right[a] else WRONG_COLOUR}"></span>'
                     for a, b in zip(starts, stops, strict=True))
     wrong_at = [int(epochs[i]) for i in np.flatnonzero(~right)]
     title = (f"epochs {int(epochs[0])}-{int(epochs[-1])}: right at {int(right.sum())}, wrong at "
              + (", ".join(map(str, wrong_at[:40])) + (" …" if len(wrong_at) > 40 else "") if wrong_at else "none"))
-    return (f'<svg class="rs-strip" data-right="{"".join("1" if x else "0" for x in right)}" viewBox="0 0 {n} 1" '
-            f'preserveAspectRatio="none" width="{width}" height="8" style="display:block;margin-top:3px">'
-            f"<title>{html.escape(title)}</title>{rects}</svg>")
+    return (f'<div class="rs-strip" data-right="{"".join("1" if x else "0" for x in right)}" '
+            f'title="{html.escape(title)}" style="display:flex;width:{width}px;height:8px;margin:3px auto 0 auto;'
+            f'border-radius:2px;overflow:hidden">{spans}</div>')
 
 
 def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, classes: Sequence[str],
