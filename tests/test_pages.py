@@ -1054,6 +1054,18 @@ def test_analyze_says_which_epoch_cannot_be_shown(bad_folders, case):
     assert not at.error and {m.label for m in at.metric} >= {"Accuracy", "Images"}
 
 
+def test_explain_says_which_epoch_cannot_be_shown_and_why_there_is_no_history(bad_folders):
+    _, bad = bad_folders
+    at = open_page(EXPLAIN, {"run": bad["predictions truncated"].name, "epoch": "1"})
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Epoch 1 of the validation split cannot be shown")
+    at.select_slider[0].set_value(2).run()  # the next epoch reads well; the history has a gap
+    assert not at.error and "No per-image history for this split: Epoch 1 cannot be read" in texts(at)
+    at.segmented_control(key="ex_view").set_value("Calibration").run()
+    assert not at.exception and "ECE" in {m.label for m in at.metric}
+
+
 def test_analyze_shows_class_names_as_text_not_markdown(folders):
     run_dir = make_run(folders, "hostile-classes")
     hostile = [":red[cat]", "**dog**", "<b>bird</b>", ":material/delete:", "[frog](https://x.y)", "deer", "horse",
