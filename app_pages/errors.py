@@ -172,7 +172,9 @@ def _label_errors_view(info, split, preds, classes, hist) -> None:
                "class, and the suggested class's probability at least the mean of that class. The records hold "
                "the top-5 probabilities only: a given label outside them has a probability below the 5th (shown "
                "as ≤), and the thresholds are checked on the side that flags fewer images. The most likely label "
-               "errors come first; 'true' on a card is the dataset's given label.")
+               "errors come first; 'true' on a card is the dataset's given label. Thresholds follow the model: an "
+               "early epoch or a weak model is confident of little, so most of its candidates are its own mistakes; "
+               "a trained run's last epochs say more.")
     notes = {int(preds["indices"][p]): label_errors.describe(found, int(p), classes) for p in found.positions}
     _cards(info, split, preds, found.positions, classes, hist, "ex_page_le", notes)
 
