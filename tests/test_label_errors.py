@@ -90,3 +90,6 @@ def test_describe_says_which_probability_is_a_bound():
     found = label_errors.find_label_errors(records, 5)
     assert label_errors.describe(found, 0, CLASSES) == "suggested c0 90% · given ≤3%"
     assert label_errors.describe(found, 1, CLASSES) == "suggested c1 4% · given 90%"
+    records = _records(np.array([[0.99, 0.004, 0.003, 0.002, 0.001]]), np.array([4]), k=3)
+    assert label_errors.describe(label_errors.find_label_errors(records, 5), 0, CLASSES) == \
+        "suggested c0 99% · given ≤0.3%"

@@ -90,5 +90,10 @@ def find_label_errors(records: Mapping[str, np.ndarray], num_classes: int) -> La
 def describe(errors: LabelErrors, position: int, classes: list[str]) -> str:
     """One card's line: the suggested label and both probabilities (plain text)."""
     sign = "≤" if errors.bounded[position] else ""
-    return (f"suggested {classes[errors.suggested[position]]} {100 * errors.suggested_p[position]:.0f}% · "
-            f"given {sign}{100 * errors.given_p[position]:.0f}%")
+    return (f"suggested {classes[errors.suggested[position]]} {_percent(errors.suggested_p[position])} · "
+            f"given {sign}{_percent(errors.given_p[position])}")
+
+
+def _percent(p: float) -> str:
+    """Whole percents, one decimal below 1% (a bound of 0.3% read "≤0%" on a real run)."""
+    return f"{100 * p:.1f}%" if p < 0.01 else f"{100 * p:.0f}%"
