@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from resnet_core import cifar, runs
+from resnet_core import runs
 from resnet_core.dashboard import evaluation, figures, gallery
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
@@ -35,25 +35,12 @@ def _clear_cell() -> None:
     st.session_state.pop(CELL_KEY, None)
 
 
-def _runs_with_epochs() -> list[runs.RunInfo]:
-    return [r for r in runs.list_runs(common.runs_dir())
-            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
-
-
 def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, list[str], str, str]:
     """Run (the one in the URL, else the newest), split and normalisation: the run, its
     recorded splits, the split and the normalisation chosen."""
-    ids = [r.run_id for r in all_runs]
-    by_id = {r.run_id: r for r in all_runs}
-    wanted = st.query_params.get("run")
-    if wanted not in ids:
-        wanted = ids[0]
     c_run, c_split, c_norm = st.columns([3, 2, 3])
     with c_run:
-        run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"an_run_{wanted}",
-                              format_func=lambda i: common.run_title(by_id[i]))
-    common.set_query("run", run_id)
-    info = by_id[run_id]
+        info = common.pick_run(all_runs, "an")
     available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
     labels = evaluation.evaluation_labels(info.config)
     with c_split:
@@ -67,36 +54,6 @@ def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, list[str], str
                                     format_func={"counts": "counts", "recall": "rows = recall",
                                                  "precision": "columns = precision"}.get)
     return info, available, split, mode or "counts"
-
-
-def _pick_epoch(info: runs.RunInfo, split: str) -> int:
-    """The epoch slider (the latest recorded epoch first), and while the run trains, a notice
-    of newly recorded ones."""
-    epochs = runs.recorded_epochs(info.path, split)
-    if len(epochs) > 1:
-        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"an_epoch_{info.run_id}_{split}",
-                                 help="slide to watch the matrix evolve over training")
-    else:
-        epoch = epochs[0]
-        st.caption(f"Epoch {epoch} (the only one recorded for this split).")
-    if info.is_active:
-        _new_epoch_notice(info, split, len(epochs))
-    return epoch
-
-
-@st.fragment(run_every=3.0)
-def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int) -> None:
-    """While the run trains, announce newly recorded epochs instead of jumping to them
-    under the user's pointer; one click shows the latest."""
-    latest = runs.recorded_epochs(info.path, split)
-    if len(latest) > shown:
-        c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        c1.info(f"Epoch {latest[-1]} of this run is recorded.", icon=":material/update:")
-        if c2.button("Show it", key="an_show_latest"):
-            st.session_state.pop(f"an_epoch_{info.run_id}_{split}", None)
-            st.rerun(scope="app")
-    else:
-        st.caption(f"This run is {info.state}: new epochs are announced here as they are recorded.")
 
 
 def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
@@ -135,14 +92,6 @@ def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: gallery.Cell | 
                     config={"displayModeBar": False})
     st.caption("Rows: true class · columns: predicted class. Click a cell to see its images; "
                "click a diagonal cell for the correctly classified ones.")
-
-
-def _image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
-    """Where the run's images come from; starts loading them in the background, for the first click."""
-    images_from = gallery.image_folder(info.config, common.data_dir())
-    if cifar.dataset_present(images_from.path):
-        common.image_store(images_from.path)
-    return images_from
 
 
 def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray, classes: list[str],
@@ -221,7 +170,7 @@ def _class_table(report, classes: list[str]) -> None:
 
 
 st.title("Analyze")
-all_runs = _runs_with_epochs()
+all_runs = common.runs_with_epochs()
 if not all_runs:
     st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
             "epoch of a run.", icon=":material/info:")
@@ -229,14 +178,17 @@ if not all_runs:
     st.stop()
 
 info, available, split, mode = _pickers(all_runs)
-images_from = _image_folder(info)
+images_from = common.image_folder(info)
 labels = evaluation.evaluation_labels(info.config)
-epoch = _pick_epoch(info, split)
+epoch = common.pick_epoch(info, split, "an")
 classes = info.classes
 cm, preds = _load(info, split, epoch, len(classes), labels)
 classes = classes or [str(i) for i in range(cm.shape[0])]
 report = class_report(cm)
 _headline(cm, report, split, epoch, labels)
+st.page_link(common.EXPLAIN, label="Explain these errors: histories, top losses, calibration, label errors",
+             icon=":material/psychology_alt:", query_params={"run": info.run_id} if split == "train"
+             else {"run": info.run_id, "split": split, "epoch": str(epoch)})
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None

@@ -10,16 +10,16 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from resnet_core import runs
+from resnet_core import cifar, runs
 from resnet_core.dashboard import gallery, launcher
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
-from resnet_core.cifar import resolve_data_dir
 from resnet_core.system import describe_system
 
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
 MONITOR = "app_pages/monitor.py"
 COMPARE = "app_pages/compare.py"
+EXPLAIN = "app_pages/errors.py"
 
 
 def runs_dir() -> Path:
@@ -27,7 +27,7 @@ def runs_dir() -> Path:
 
 
 def data_dir() -> Path:
-    return resolve_data_dir()
+    return cifar.resolve_data_dir()
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,6 +81,69 @@ def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
     # The folder comes from config.json: escaped, not put in a code span it could close.
     return images, (f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
                     f"{md_escape(images_from.note)}")
+
+
+def runs_with_epochs() -> list[runs.RunInfo]:
+    """Readable runs with at least one recorded epoch of any split."""
+    return [r for r in runs.list_runs(runs_dir())
+            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
+
+
+def pick_run(all_runs: list[runs.RunInfo], prefix: str) -> runs.RunInfo:
+    """The run selector: the run in the URL (?run=), else the first (the newest); kept in the URL."""
+    ids = [r.run_id for r in all_runs]
+    by_id = {r.run_id: r for r in all_runs}
+    wanted = st.query_params.get("run")
+    if wanted not in ids:
+        wanted = ids[0]
+    run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"{prefix}_run_{wanted}",
+                          format_func=lambda i: run_title(by_id[i]))
+    set_query("run", run_id)
+    return by_id[run_id]
+
+
+def pick_epoch(info: runs.RunInfo, split: str, prefix: str, in_url: bool = False) -> int:
+    """The epoch slider (the latest recorded epoch first), and while the run trains, a notice
+    of newly recorded ones. in_url: start from ?epoch= when it is recorded, and keep the choice there."""
+    epochs = runs.recorded_epochs(info.path, split)
+    key = f"{prefix}_epoch_{info.run_id}_{split}"
+    if st.session_state.get(key) not in epochs:
+        wanted = st.query_params.get("epoch", "") if in_url else ""
+        st.session_state[key] = int(wanted) if wanted.isdigit() and int(wanted) in epochs else epochs[-1]
+    if len(epochs) > 1:
+        epoch = st.select_slider("Epoch", epochs, key=key, help="slide through the recorded epochs")
+    else:
+        epoch = epochs[0]
+        st.caption(f"Epoch {epoch} (the only one recorded for this split).")
+    if in_url:
+        set_query("epoch", str(epoch))
+    if info.is_active:
+        _new_epoch_notice(info, split, len(epochs), key, f"{prefix}_show_latest")
+    return epoch
+
+
+@st.fragment(run_every=3.0)
+def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int, slider_key: str, button_key: str) -> None:
+    """While the run trains, announce newly recorded epochs instead of jumping to them
+    under the user's pointer; one click shows the latest."""
+    latest = runs.recorded_epochs(info.path, split)
+    if len(latest) > shown:
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.info(f"Epoch {latest[-1]} of this run is recorded.", icon=":material/update:")
+        if c2.button("Show it", key=button_key):
+            st.session_state.pop(slider_key, None)
+            st.query_params.pop("epoch", None)
+            st.rerun(scope="app")
+    else:
+        st.caption(f"This run is {info.state}: new epochs are announced here as they are recorded.")
+
+
+def image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
+    """Where the run's images come from; starts loading them in the background, for the first click."""
+    images_from = gallery.image_folder(info.config, data_dir())
+    if cifar.dataset_present(images_from.path):
+        image_store(images_from.path)
+    return images_from
 
 
 def state_badge(state: str) -> None:

@@ -18,25 +18,28 @@ from resnet_core.model_names import model_name
 
 def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed: int = 0,
                      source_size: int | None = None, k: int = 5,
-                     source_labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                     source_labels: np.ndarray | None = None, image_seed: int | None = None) -> dict[str, np.ndarray]:
     """Arrays of predictions/{split}_epoch_NNN.npz: n records, about `accuracy` correct.
 
     With source_labels (the labels of the image set the indices point into) the records
     are images of that set with their true labels, as a trainer would record them.
+    image_seed: which images (and labels) are picked, apart from the predictions (seed), so
+    that the epochs of one run record the same images as a trainer's do; None: seed picks both.
     """
     rng = np.random.default_rng(seed)
+    pick = rng if image_seed is None else np.random.default_rng(image_seed)
     if source_labels is not None:
-        picked = np.sort(rng.choice(len(source_labels), n, replace=n > len(source_labels))).astype(np.int64)
+        picked = np.sort(pick.choice(len(source_labels), n, replace=n > len(source_labels))).astype(np.int64)
         labels = np.asarray(source_labels, dtype=np.int64)[picked]
     else:
         labels = np.arange(n) % num_classes
-        rng.shuffle(labels)
+        pick.shuffle(labels)
     predicted = _predict(labels, accuracy, rng, num_classes, k)
     if source_labels is not None:
         indices = picked
     else:
         source_size = source_size or n
-        indices = np.sort(rng.choice(source_size, n, replace=n > source_size)).astype(np.int64)
+        indices = np.sort(pick.choice(source_size, n, replace=n > source_size)).astype(np.int64)
     return dict(indices=indices, labels=labels.astype(np.int64), **predicted)
 
 
@@ -131,7 +134,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
                "epoch_seconds": 5.0, "eval_seconds": 1.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t}
         split, source = ("test", "test") if no_val else ("val", val_source)
         p = fake_predictions(n_val, accuracy=acc - 0.05, seed=e, source_size=source_size,
-                             source_labels=source_labels[source])
+                             source_labels=source_labels[source], image_seed=0)
         if no_val:
             row.update(val_loss=None, val_acc=None, test_loss=1.7 / e,
                        test_acc=float((p["labels"] == p["preds"]).mean()))

@@ -133,6 +133,21 @@ def test_gallery_html_escapes_class_names_and_works_without_images():
     assert "<img" not in html
 
 
+def test_gallery_cards_take_history_strips_and_notes_by_image_index():
+    recs = gallery.records(small_preds(), [2, 0])  # images 12 and 10
+    html = gallery.gallery_html(recs, None, CLASSES, strips={12: [True, False, True]}, strip_epochs=[1, 2, 3],
+                                notes={10: "suggested <cat>"})
+    cards = html.split('class="rs-card"')[1:]
+    assert 'data-right="101"' in cards[0] and "rs-strip" not in cards[1]
+    assert "suggested &lt;cat&gt;" in cards[1] and "rs-note" not in cards[0]
+    assert "rs-strip" not in gallery.gallery_html(recs, None, CLASSES)  # without them, cards as before
+
+
+def test_loss_positions_put_the_highest_loss_first():
+    preds = {"loss": np.array([0.5, 2.0, 0.1, 2.0], dtype=np.float32)}
+    assert gallery.loss_positions(preds).tolist() == [1, 3, 0, 2]
+
+
 def test_a_page_of_a_10k_prediction_cell_renders_fast():
     preds = fake_predictions(10_000, accuracy=0.5, seed=2, source_size=50_000)
     images = np.random.default_rng(0).integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8)

@@ -29,6 +29,7 @@ APP = str(ROOT / "app.py")
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
 MONITOR = "app_pages/monitor.py"
 COMPARE = "app_pages/compare.py"
+EXPLAIN = "app_pages/errors.py"
 
 
 @pytest.fixture
@@ -105,6 +106,7 @@ def test_every_page_handles_an_empty_runs_folder(folders):
     assert "No runs yet: launch one on the Train page" in texts(open_page(MONITOR))
     analyze = open_page(ANALYZE)
     assert "No run has finished an epoch yet" in texts(analyze)
+    assert "No run has recorded per-image predictions yet" in texts(open_page(EXPLAIN))
     assert "No runs in" in texts(open_page(RUNS))
 
 
@@ -508,6 +510,109 @@ def test_analyze_announces_new_epochs_of_a_running_run(folders, sleeper):
     # rerun must offer the new epoch.
     at.run()
     assert "3" in at.select_slider(key=f"an_epoch_{run_dir.name}_val").options  # AppTest lists them as text
+
+
+# ----------------------------------------------------------------------------- explain
+
+def _grid_indices(at: AppTest) -> list[int]:
+    return [int(i) for i in re.findall(r'class="rs-card" data-index="(\d+)"', html_blocks(at)[0])]
+
+
+def test_explain_shows_histories_top_losses_calibration_and_label_errors(folders, cifar_dir):
+    from resnet_core.dashboard import calibration, history, label_errors
+
+    run_dir = make_run(folders, "explain", epochs_done=4, total_epochs=4, n_val=200, data_dir=cifar_dir)
+    at = open_page(EXPLAIN)
+    assert at.title[0].value == "Explain" and at.selectbox[0].value == run_dir.name
+    assert at.segmented_control(key="ex_view").value == "History"
+    assert at.query_params["split"] == "val" and at.query_params["epoch"] == "4"
+    hist = history.load_history(run_dir, "val").history
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Never learned"] == f"{int(hist.never_learned.sum()):,}"
+    assert metrics["Forgetting events"] == f"{int(hist.forgetting.sum()):,}"
+    most = history.view_indices(hist, "most forgotten")
+    assert _grid_indices(at) == most[:30].tolist()
+    grid = html_blocks(at)[0]
+    assert grid.count('class="rs-strip"') == min(30, len(most)) and "data:image/png;base64," in grid
+    first = int(np.searchsorted(hist.indices, most[0]))
+    assert f'data-right="{"".join("1" if x else "0" for x in hist.right[first])}"' in grid
+    at.segmented_control(key="ex_hist").set_value("never learned").run()
+    assert _grid_indices(at) == history.view_indices(hist, "never learned")[:30].tolist()
+
+    preds = runs.load_predictions(run_dir, "val", 4)
+    at.segmented_control(key="ex_view").set_value("Top losses").run()
+    assert not at.exception and at.query_params["view"] == "Top losses"
+    assert _grid_indices(at) == preds["indices"][np.argsort(-preds["loss"], kind="stable")[:30]].tolist()
+    at.number_input(key="ex_page_loss").set_value(7).run()  # 200 images: the last page has 20
+    assert len(_grid_indices(at)) == 20
+
+    at.segmented_control(key="ex_view").set_value("Calibration").run()
+    rel = calibration.of_records(preds)
+    assert {m.label: m.value for m in at.metric}["ECE"] == f"{100 * rel.ece:.2f}%"
+    assert "Click a bar" in texts(at) and not html_blocks(at)
+    fullest = int(np.argmax(rel.counts))
+    at.selectbox(key="ex_bin").set_value(fullest).run()  # what a click on the bar sets
+    assert sorted(_grid_indices(at)) == sorted(preds["indices"][calibration.bin_positions(preds, fullest)[:30]])
+
+    at.segmented_control(key="ex_view").set_value("Label errors").run()
+    found = label_errors.find_label_errors(preds, 10)
+    assert f"{len(found.positions):,} candidate" in texts(at) and "not verdicts" in texts(at)
+    if len(found.positions):
+        assert _grid_indices(at) == preds["indices"][found.positions[:30]].tolist()
+        assert html_blocks(at)[0].count('class="rs-note"') == min(30, len(found.positions))
+
+
+def test_explain_says_what_is_missing_and_shows_what_is_there(folders):
+    run_dir = make_run(folders, "gaps", epochs_done=4, total_epochs=4, n_val=100)
+    runs.prediction_path(run_dir, "val", 2).unlink()
+    esc = formatting.md_escape  # reasons are shown escaped
+    at = open_page(EXPLAIN)
+    assert esc("Epoch 2 of this split is not recorded (recorded: 1, 3-4)") in texts(at)
+    at.segmented_control(key="ex_view").set_value("Top losses").run()
+    assert len(_grid_indices(at)) == 30 and "rs-strip" not in html_blocks(at)[0]
+    assert "No history strips on the cards: " + esc("Epoch 2 of this split is not recorded") in texts(at)
+    # A run recorded before per-epoch predictions: one epoch of its split only.
+    for e in (1, 3):
+        runs.prediction_path(run_dir, "val", e).unlink()
+    at = open_page(EXPLAIN)
+    assert esc("only epoch 4 is recorded") in texts(at)
+    # A run with only a training matrix has no per-image records: not offered.
+    only_train = make_run(folders, "train-only", epochs_done=1, total_epochs=1, n_val=50, test=False)
+    runs.prediction_path(only_train, "val", 1).unlink()
+    assert only_train.name not in open_page(EXPLAIN).selectbox[0].options
+
+
+def test_explain_deep_links_and_the_link_from_analyze(folders):
+    old = make_run(folders, "monitored", val_source=None, epochs_done=3, total_epochs=3, n_val=80,
+                   created=time.time() - 100)
+    make_run(folders, "newer", epochs_done=2, total_epochs=2)
+    at = open_page(EXPLAIN, {"run": old.name, "split": "test", "epoch": "2", "view": "Calibration"})
+    assert at.selectbox[0].value == old.name
+    assert at.segmented_control(key="ex_split").value == "test"
+    assert at.select_slider(key=f"ex_epoch_{old.name}_test").value == 2
+    assert at.segmented_control(key="ex_view").value == "Calibration" and "ECE" in {m.label for m in at.metric}
+    analyze = open_page(ANALYZE, {"run": old.name})
+    link = next(el.proto for el in analyze.get("page_link") if "explain" in el.proto.page)
+    assert link.query_string == f"run={old.name}&split=test&epoch=3"
+
+
+def test_explain_renders_a_5000_image_30_epoch_run_in_under_a_second(folders):
+    make_run(folders, "big", epochs_done=30, total_epochs=30, n_val=5000, source_size=45_000)
+    open_page(EXPLAIN)  # imports and caches warm, as on a running server
+    times = {}
+    for view in ("History", "Top losses", "Calibration", "Label errors"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["view"] = view
+        at.run()
+        at.switch_page(EXPLAIN)
+        at.query_params["view"] = view
+        t = time.perf_counter()
+        at.run()
+        times[view] = time.perf_counter() - t
+        assert not at.exception and at.segmented_control(key="ex_view").value == view
+    print("\nExplain script run, 5,000 images x 30 epochs, warm: "
+          + ", ".join(f"{v} {s:.2f} s" for v, s in times.items()))
+    assert max(times.values()) < 1.0, times
 
 
 # ----------------------------------------------------------------------------- what the numbers are
@@ -914,7 +1019,7 @@ def markdown_texts(at: AppTest) -> str:
                      for el in getattr(at, kind))
 
 
-@pytest.mark.parametrize("page", [HOME, TRAIN, MONITOR, ANALYZE, RUNS])
+@pytest.mark.parametrize("page", [HOME, TRAIN, MONITOR, ANALYZE, EXPLAIN, RUNS])
 def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_folders, page):
     good, bad = bad_folders
     at = open_page(page)  # asserts that no exception was raised
@@ -929,6 +1034,9 @@ def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_fo
         options = at.selectbox[0].options
         assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Accuracy", "Images"}
         assert not {bad[c].name for c in UNREADABLE_CASES} & set(options)  # unreadable runs are left out
+    elif page == EXPLAIN:
+        assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Never learned"}
+        assert not {bad[c].name for c in UNREADABLE_CASES} & set(at.selectbox[0].options)
     else:
         table = at.dataframe[0].value.set_index("run")
         assert len(table) == len(bad) + 1 and table.loc[good.name, "state"] == "completed"
@@ -982,6 +1090,18 @@ def test_analyze_says_which_epoch_cannot_be_shown(bad_folders, case):
     assert not at.error and {m.label for m in at.metric} >= {"Accuracy", "Images"}
 
 
+def test_explain_says_which_epoch_cannot_be_shown_and_why_there_is_no_history(bad_folders):
+    _, bad = bad_folders
+    at = open_page(EXPLAIN, {"run": bad["predictions truncated"].name, "epoch": "1"})
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Epoch 1 of the validation split cannot be shown")
+    at.select_slider[0].set_value(2).run()  # the next epoch reads well; the history has a gap
+    assert not at.error and "No per-image history for this split: Epoch 1 cannot be read" in texts(at)
+    at.segmented_control(key="ex_view").set_value("Calibration").run()
+    assert not at.exception and "ECE" in {m.label for m in at.metric}
+
+
 def test_analyze_shows_class_names_as_text_not_markdown(folders):
     run_dir = make_run(folders, "hostile-classes")
     hostile = [":red[cat]", "**dog**", "<b>bird</b>", ":material/delete:", "[frog](https://x.y)", "deer", "horse",
@@ -1016,7 +1136,8 @@ PAGE_WITHOUT_TORCH = """
 import sys
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=60)
-at.switch_page(sys.argv[2])
+if sys.argv[2] != "-":
+    at.switch_page(sys.argv[2])
 at.query_params.update({"run": sys.argv[3], "runs": sys.argv[3]})
 at.run()
 assert not at.exception, [e.value for e in at.exception]
@@ -1024,16 +1145,19 @@ print("torch" in sys.modules, at.title[0].value)
 """
 
 
-@pytest.mark.parametrize("page", [MONITOR, RUNS, ANALYZE, COMPARE])
+@pytest.mark.parametrize("page", [MONITOR, RUNS, ANALYZE, COMPARE, EXPLAIN])
 def test_pages_that_draw_no_model_never_import_torch(folders, page):
     """torch takes 1.3 s to import: a server whose first visitor opens one of these pages
     does not pay it (Home describes the GPU and Train counts parameters: they do)."""
     run_dir = make_run(folders, "plain", epochs_done=2, total_epochs=2)
-    out = subprocess.run([sys.executable, "-c", PAGE_WITHOUT_TORCH, APP, page, run_dir.name], capture_output=True,
+    # Before a first run AppTest finds a page by its file name, and Explain's url_path is not
+    # errors; a first run would run Home, which imports torch: that page's file runs on its own.
+    script, to = (str(ROOT / page), "-") if page == EXPLAIN else (APP, page)
+    out = subprocess.run([sys.executable, "-c", PAGE_WITHOUT_TORCH, script, to, run_dir.name], capture_output=True,
                          text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     imported, title = out.stdout.split()
-    assert imported == "False" and title == Path(page).stem.title()  # the page ran
+    assert imported == "False" and title == {EXPLAIN: "Explain"}.get(page, Path(page).stem.title())  # the page ran
 
 
 def test_with_several_gpus_the_form_offers_gpus_for_the_run(folders, monkeypatch):

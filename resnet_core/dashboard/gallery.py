@@ -31,6 +31,7 @@ from ..cifar import dataset_present, load_cifar10
 SORTS = {"confidence": "confidence (top-1 probability)", "loss": "loss"}
 SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
 SET_NAMES = {"train": "training", "test": "test"}
+RIGHT_COLOUR, WRONG_COLOUR = "#54A24B", "#E45756"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,18 @@ def labels_match(source_labels: np.ndarray, preds: Mapping[str, np.ndarray]) -> 
     return LabelCheck(checked=len(indices), mismatched=int(len(indices) - same.sum()))
 
 
+def selected_point(event: Any) -> Any:
+    """The last point of a Plotly selection event (Streamlit's event object or a plain
+    dict), or None for an empty selection."""
+    if event is None:
+        return None
+    selection = event.get("selection") if isinstance(event, Mapping) else getattr(event, "selection", None)
+    if selection is None:
+        return None
+    points = selection.get("points") if isinstance(selection, Mapping) else getattr(selection, "points", None)
+    return points[-1] if points else None
+
+
 def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Cell | None:
     """The cell a Plotly selection event points at, or None for an empty selection.
 
@@ -118,15 +131,9 @@ def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Ce
     when customdata is missing.
     Accepts Streamlit's event object or a plain dict.
     """
-    if event is None:
+    point = selected_point(event)
+    if point is None:
         return None
-    selection = event.get("selection") if isinstance(event, Mapping) else getattr(event, "selection", None)
-    if selection is None:
-        return None
-    points = selection.get("points") if isinstance(selection, Mapping) else getattr(selection, "points", None)
-    if not points:
-        return None
-    point = points[-1]
     custom = point.get("customdata") if isinstance(point, Mapping) else None
     if isinstance(custom, Mapping):  # a numpy customdata comes back as {"0": t, "1": p}
         custom = [custom.get("0"), custom.get("1")]
@@ -165,6 +172,11 @@ def cell_positions(preds: Mapping[str, np.ndarray], cell: Cell, sort: str = "con
     # Stable order: ties keep the records' own order, whatever the direction.
     order = np.argsort(-key if descending else key, kind="stable")
     return pos[order]
+
+
+def loss_positions(preds: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Positions of all records, the highest loss first (ties: the records' own order)."""
+    return np.argsort(-np.asarray(preds["loss"], dtype=np.float64), kind="stable")
 
 
 @dataclass(frozen=True)
@@ -242,7 +254,7 @@ _CARD_STYLE = ("border:1px solid rgba(128,128,128,0.35);border-radius:6px;paddin
 
 
 def _prediction(label: str, r: GalleryRecord, classes: Sequence[str]) -> str:
-    colour = "#E45756" if r.true != r.pred else "#54A24B"
+    colour = WRONG_COLOUR if r.true != r.pred else RIGHT_COLOUR
     return (f'<div>{label} <b style="color:{colour}">{html.escape(classes[r.pred])}</b> '
             f'{100 * r.confidence:.0f}%</div>')
 
@@ -253,15 +265,45 @@ def _grid(cards: Sequence[str], size: int, attrs: str) -> str:
             + "".join(cards) + "</div>")
 
 
+def history_strip(right: Sequence[bool], epochs: Sequence[int], width: int) -> str:
+    """A strip of right (green) and wrong (red) per epoch, width px wide and 8 px high: one
+    flex row with one span per run of equal epochs (a 200-epoch strip is a few dozen spans).
+    Spans, not SVG: st.html's sanitiser removes <svg> (seen in Chromium: the strip was empty)."""
+    right = np.asarray(right, dtype=bool)
+    n = len(right)
+    if n == 0:
+        return ""
+    change = np.flatnonzero(right[1:] != right[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    stops = np.concatenate((change, [n]))
+    spans = "".join(f'<span style="flex:{b - a};background:{RIGHT_COLOUR if right[a] else WRONG_COLOUR}"></span>'
+                    for a, b in zip(starts, stops, strict=True))
+    wrong_at = [int(epochs[i]) for i in np.flatnonzero(~right)]
+    title = (f"epochs {int(epochs[0])}-{int(epochs[-1])}: right at {int(right.sum())}, wrong at "
+             + (", ".join(map(str, wrong_at[:40])) + (" …" if len(wrong_at) > 40 else "") if wrong_at else "none"))
+    return (f'<div class="rs-strip" data-right="{"".join("1" if x else "0" for x in right)}" '
+            f'title="{html.escape(title)}" style="display:flex;width:{width}px;height:8px;margin:3px auto 0 auto;'
+            f'border-radius:2px;overflow:hidden">{spans}</div>')
+
+
 def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, classes: Sequence[str],
-                 size: int = 96, cell: Cell | None = None, total: int | None = None) -> str:
+                 size: int = 96, cell: Cell | None = None, total: int | None = None,
+                 strips: Mapping[int, Sequence[bool]] | None = None, strip_epochs: Sequence[int] = (),
+                 notes: Mapping[int, str] | None = None) -> str:
     """One CSS grid of cards: the image (pixelated, size px), index, true and predicted class,
     confidence, loss and the top predictions. images[record.index] must be the record's
-    image (N, 3, 32, 32); None draws the cards without images."""
+    image (N, 3, 32, 32); None draws the cards without images. Optional, by image index:
+    strips (right or wrong at each of strip_epochs, see history_strip) and notes (one line of
+    plain text)."""
     esc = html.escape
     cards = []
     for r in items:
         top = " · ".join(f"{esc(classes[c])} {100 * p:.0f}%" for c, p in r.top)
+        extra = ""
+        if notes and r.index in notes:
+            extra += f'<div class="rs-note" style="font-weight:600">{esc(notes[r.index])}</div>'
+        if strips and r.index in strips:
+            extra += history_strip(strips[r.index], strip_epochs, size)
         cards.append(
             f'<div class="rs-card" data-index="{r.index}" data-true="{r.true}" data-pred="{r.pred}" '
             f'style="{_CARD_STYLE}">'
@@ -271,7 +313,7 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
             f"{_prediction('pred', r, classes)}"
             f'<div style="opacity:0.7">loss {r.loss:.2f}</div>'
             f'<div style="opacity:0.7;font-size:10.5px" title="top-3 predictions">{top}</div>'
-            f"</div>"
+            f"{extra}</div>"
         )
     attrs = ""
     if cell is not None:

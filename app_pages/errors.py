@@ -1,0 +1,212 @@
+"""Explain: why a run gets images wrong. Each image's history over the epochs, the highest
+losses, calibration, and images whose given label may be wrong."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app_pages import common
+from resnet_core import runs
+from resnet_core.dashboard import calibration, evaluation, explain_figures, gallery, history, label_errors
+from resnet_core.dashboard.formatting import md_escape
+
+PER_PAGE = 30
+VIEWS = ("History", "Top losses", "Calibration", "Label errors")
+BIN_KEY = "ex_bin"  # our own copy of the clicked calibration bin
+
+
+def _file_stats(run_dir: Path, split: str) -> tuple[tuple[int, int, int], ...]:
+    """(epoch, mtime_ns, size) of each recorded file: the cache key of what is computed from all of them."""
+    out = []
+    for e in runs.recorded_epochs(run_dir, split):
+        try:
+            st_ = os.lstat(runs.prediction_path(run_dir, split, e))
+            out.append((e, st_.st_mtime_ns, st_.st_size))
+        except OSError:
+            out.append((e, 0, 0))
+    return tuple(out)
+
+
+@st.cache_data(show_spinner="Reading every epoch's predictions…", max_entries=8)
+def _history(run_dir: str, split: str, stats: tuple) -> history.HistoryResult:
+    return history.load_history(Path(run_dir), split)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _ece(run_dir: str, split: str, stats: tuple) -> tuple[np.ndarray, np.ndarray]:
+    return calibration.ece_by_epoch(Path(run_dir), split)
+
+
+def _record_runs() -> list[runs.RunInfo]:
+    return [r for r in common.runs_with_epochs() if any(runs.recorded_epochs(r.path, s) for s in ("val", "test"))]
+
+
+def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, str, str]:
+    c_run, c_split, c_view = st.columns([3, 2, 4])
+    with c_run:
+        info = common.pick_run(all_runs, "ex")
+    available = [s for s in ("val", "test") if runs.recorded_epochs(info.path, s)]
+    labels = evaluation.evaluation_labels(info.config)
+    with c_split:
+        common.seed_from_query("ex_split", "split", available, available[0])
+        split = st.segmented_control("Split", available, key="ex_split", format_func=labels.split_name,
+                                     required=True) or available[0]
+    common.set_query("split", split)
+    with c_view:
+        common.seed_from_query("ex_view", "view", list(VIEWS), VIEWS[0])
+        view = st.segmented_control("View", VIEWS, key="ex_view", required=True) or VIEWS[0]
+    common.set_query("view", view)
+    return info, split, view
+
+
+def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, classes: list[str],
+           hist: history.History | None, key: str, notes: dict[int, str] | None = None) -> None:
+    """One page of cards of these records (in this order), with each image's history strip."""
+    if len(positions) == 0:
+        st.caption("No images here.")
+        return
+    page_no = 1
+    pages = gallery.paginate(len(positions), 1, PER_PAGE).count
+    if pages > 1:
+        if st.session_state.get(key, 1) > pages:
+            st.session_state[key] = 1
+        page_no = st.columns([1, 4])[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
+                                                      key=key)
+    page = gallery.paginate(len(positions), page_no, PER_PAGE)
+    items = gallery.records(preds, positions[page.start:page.stop])
+    strips = None
+    if hist is not None:
+        rows = hist.rows([r.index for r in items])
+        strips = {r.index: row for r, row in zip(items, rows, strict=True)}
+    images, origin = common.split_images(info, split, preds, common.image_folder(info))
+    st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}"
+               + (" · under each image: right (green) or wrong (red) at every recorded epoch" if strips else ""))
+    st.html(gallery.gallery_html(items, images, classes, size=96, total=len(positions), strips=strips,
+                                 strip_epochs=hist.epochs.tolist() if hist is not None else (), notes=notes))
+
+
+def _history_view(info, split, preds, classes, result: history.HistoryResult, epoch: int) -> None:
+    if result.history is None:
+        st.info(f"No per-image history for this split: {md_escape(result.problem)}", icon=":material/history:")
+        return
+    hist = result.history
+    k1, k2, k3, k4 = st.columns(4)
+    k1.metric("Images", f"{len(hist.indices):,}", help=f"epochs {hist.epochs[0]}–{hist.epochs[-1]}")
+    k2.metric("Never learned", f"{int(hist.never_learned.sum()):,}", help=history.VIEWS["never learned"])
+    k3.metric("Forgotten at least once", f"{int((hist.forgetting > 0).sum()):,}",
+              help="right at an epoch and wrong at the next (Toneva et al. 2019)")
+    k4.metric("Forgetting events", f"{int(hist.forgetting.sum()):,}")
+    st.plotly_chart(explain_figures.learned_figure(hist.learned_at, hist.epochs), key="ex_learned",
+                    config={"displayModeBar": False})
+    st.caption("Images learned at each epoch: right from that epoch to the last recorded one. Images wrong at "
+               "the last epoch are not counted.")
+    which = st.segmented_control("Show", list(history.VIEWS), key="ex_hist", default="most forgotten",
+                                 required=True) or "most forgotten"
+    st.caption(f"{which}: {history.VIEWS[which]}. Cards show epoch {epoch}'s prediction.")
+    ids = history.view_indices(hist, which)
+    notes = None
+    if which == "most forgotten":
+        forgot = dict(zip(hist.indices.tolist(), hist.forgetting.tolist(), strict=True))
+        notes = {int(i): f"forgotten {forgot[int(i)]}×" for i in ids}
+    elif which == "learned last":
+        learned = dict(zip(hist.indices.tolist(), hist.learned_at.tolist(), strict=True))
+        notes = {int(i): f"learned at epoch {learned[int(i)]}" for i in ids}
+    _cards(info, split, preds, history.positions_of(preds, ids), classes, hist, f"ex_page_hist_{which}", notes)
+
+
+def _on_bin(chart_key: str) -> None:
+    b = calibration.bin_from_event(st.session_state.get(chart_key))
+    if b is not None:
+        st.session_state[BIN_KEY] = b
+        st.session_state["ex_page_bin"] = 1
+
+
+def _calibration_view(info, split, preds, classes, hist, epoch: int) -> None:
+    rel = calibration.of_records(preds)
+    epochs, eces = _ece(str(info.path), split, _file_stats(info.path, split))
+    k1, k2, k3 = st.columns(3)
+    k1.metric("ECE", f"{100 * rel.ece:.2f}%", help="expected calibration error: 15 equal-width bins of top-1 "
+              "confidence, the bins' |accuracy − mean confidence| weighted by their share of images (Guo et al. 2017)")
+    k2.metric("Mean confidence", f"{100 * float(gallery.confidences(preds).mean()):.1f}%")
+    k3.metric("Accuracy", f"{100 * float((preds['preds'] == preds['labels']).mean()):.1f}%")
+    selected = st.session_state.get(BIN_KEY)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.markdown("**Reliability diagram**")
+        st.plotly_chart(explain_figures.reliability_figure(rel, selected=selected), key="ex_rel",
+                        on_select=lambda: _on_bin("ex_rel"), selection_mode="points",
+                        config={"displayModeBar": False})
+        st.caption("Accuracy per confidence bin (the number of images above each bar) against perfect "
+                   "calibration. Click a bar to see its images.")
+    with right:
+        st.markdown("**Confidence of right and wrong predictions**")
+        st.plotly_chart(explain_figures.confidence_histogram_figure(rel), key="ex_hist_conf",
+                        on_select=lambda: _on_bin("ex_hist_conf"), selection_mode="points",
+                        config={"displayModeBar": False})
+        if len(epochs) > 1:
+            st.markdown("**ECE over the epochs**")
+            st.plotly_chart(explain_figures.ece_figure(epochs, eces, current=epoch), key="ex_ece",
+                            config={"displayModeBar": False})
+    names = [f"({100 * a:.0f}%, {100 * b:.0f}%] · {c:,} images"
+             for a, b, c in zip(rel.edges[:-1], rel.edges[1:], rel.counts.tolist(), strict=True)]
+    if selected is not None and not 0 <= selected < len(names):
+        st.session_state.pop(BIN_KEY)
+    st.session_state.setdefault(BIN_KEY, None)
+    b = st.selectbox("Images of the confidence bin", range(len(names)), key=BIN_KEY,
+                     format_func=names.__getitem__, placeholder="click a bar, or choose a bin")
+    if b is not None:
+        _cards(info, split, preds, calibration.bin_positions(preds, b), classes, hist, "ex_page_bin")
+
+
+def _label_errors_view(info, split, preds, classes, hist) -> None:
+    found = label_errors.find_label_errors(preds, len(classes))
+    n = len(found.positions)
+    st.markdown(f"**{n:,} candidate{'s' if n != 1 else ''}** of {len(preds['labels']):,} images: the model "
+                "finds the given label unlikely and is confident of another class.")
+    st.caption("Candidates for a person to check, not verdicts: a confident model can be confidently wrong. "
+               "Confident learning (Northcutt et al. 2021): a candidate's p(given label) is below the mean of its "
+               "class, and the suggested class's probability at least the mean of that class. The records hold "
+               "the top-5 probabilities only: a given label outside them has a probability below the 5th (shown "
+               "as ≤), and the thresholds are checked on the side that flags fewer images. The most likely label "
+               "errors come first; 'true' on a card is the dataset's given label. Thresholds follow the model: an "
+               "early epoch or a weak model is confident of little, so most of its candidates are its own mistakes; "
+               "a trained run's last epochs say more.")
+    notes = {int(preds["indices"][p]): label_errors.describe(found, int(p), classes) for p in found.positions}
+    _cards(info, split, preds, found.positions, classes, hist, "ex_page_le", notes)
+
+
+st.title("Explain")
+all_runs = _record_runs()
+if not all_runs:
+    st.info("No run has recorded per-image predictions yet: they appear here after the first epoch of a run.",
+            icon=":material/info:")
+    st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
+    st.stop()
+
+info, split, view = _pickers(all_runs)
+labels = evaluation.evaluation_labels(info.config)
+epoch = common.pick_epoch(info, split, "ex", in_url=True)
+try:
+    preds = common.predictions(info.path, split, epoch)
+except runs.RunFolderError as e:
+    st.error(f"Epoch {epoch} of the {labels.split_name(split)} split cannot be shown: {md_escape(e)}",
+             icon=":material/broken_image:")
+    st.stop()
+classes = info.classes or [str(i) for i in range(int(preds["topk_classes"].max()) + 1)]
+hist_result = _history(str(info.path), split, _file_stats(info.path, split))
+hist = hist_result.history
+if view == "History":
+    _history_view(info, split, preds, classes, hist_result, epoch)
+elif view == "Top losses":
+    st.caption(f"Every image of epoch {epoch}, the highest loss (−log p(true class)) first.")
+    _cards(info, split, preds, gallery.loss_positions(preds), classes, hist, "ex_page_loss")
+elif view == "Calibration":
+    _calibration_view(info, split, preds, classes, hist, epoch)
+else:
+    _label_errors_view(info, split, preds, classes, hist)
+if hist is None and view != "History":
+    st.caption(f"No history strips on the cards: {md_escape(hist_result.problem)}")
