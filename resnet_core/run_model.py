@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -22,6 +24,7 @@ from . import runs
 from .cifar import ChannelStats
 from .config import TrainConfig, config_from_record
 from .data import normalize
+from .gradcam import grad_cam
 from .models import build_model, model_name
 
 CHECKPOINTS = {"best": runs.BEST_CHECKPOINT, "last": runs.LAST_CHECKPOINT}
@@ -80,6 +83,13 @@ class RunModel:
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities (N, classes) of uint8 images (N, 3, 32, 32), in fp32."""
         return torch.softmax(self.model(self.inputs(images)).float(), dim=1)
+
+    def explain(self, images: np.ndarray, classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Grad-CAM maps (N, 32, 32) in [0, 1] of uint8 images (N, 3, 32, 32) for the given
+        classes (None: each image's top-1 prediction), and the images' probabilities (N, C)."""
+        x = self.inputs(torch.from_numpy(np.ascontiguousarray(images)))
+        cams, logits = grad_cam(self.model, x, None if classes is None else torch.as_tensor(list(classes)))
+        return cams.numpy(), torch.softmax(logits.float(), dim=1).numpy()
 
     @property
     def description(self) -> str:
