@@ -28,16 +28,17 @@ from .run_model import CHECKPOINTS, ModelLoadError, RunModel, load_run_model
 PROG = "python -m resnet_core.predict"
 
 
-def top_classes(probabilities: torch.Tensor, classes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
-    """Each row's k most probable classes as (name, probability), best first."""
-    probs, idx = probabilities.topk(min(k, probabilities.shape[1]), dim=1)
-    return [[(classes[int(c)], float(p)) for c, p in zip(row_i, row_p, strict=True)]
-            for row_i, row_p in zip(idx, probs, strict=True)]
+def top_classes(probabilities: np.ndarray, classes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+    """Each row's k most probable classes as (name, probability), best first (ties: lower class first)."""
+    probs = np.asarray(probabilities)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(classes[int(c)], float(row[c])) for c in idx] for idx, row in zip(order, probs, strict=True)]
 
 
 def predict(run_model: RunModel, images: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
     """The top-k classes of uint8 images (N, 3, 32, 32)."""
-    return top_classes(run_model.probabilities(torch.from_numpy(np.ascontiguousarray(images))), run_model.classes, k)
+    probs = run_model.probabilities(torch.from_numpy(np.ascontiguousarray(images))).numpy()
+    return top_classes(probs, run_model.classes, k)
 
 
 def text_line(name: str, top: list[tuple[str, float]]) -> str:
