@@ -253,13 +253,13 @@ def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds
         c3.download_button(f"{files[which]}", checkpoint_bytes,
                            file_name=f"{info.run_id}-{files[which]}", mime="application/octet-stream",
                            key="an_dl_ckpt", on_click="ignore", help="torch.load(path, weights_only=True)")
-        built = st.session_state.setdefault("an_dl_built", set())
+        built = st.session_state.setdefault("an_dl_built", set())  # (run, checkpoint) asked for this session
         if (info.run_id, which) not in built:
-            if c3.button("Build TorchScript", key="an_dl_ts", help="the model with the run's normalisation built "
-                         "in; input float N x 3 x 32 x 32 in [0, 1] or uint8; see resnet_core/export.py"):
-                built.add((info.run_id, which))
-            else:
-                return
+            # A callback, so that the rerun it causes draws the download in the button's place.
+            c3.button("Build TorchScript", key="an_dl_ts", on_click=built.add, args=((info.run_id, which),),
+                      help="the model with the run's normalisation built in; input float N x 3 x 32 x 32 in "
+                           "[0, 1] or uint8; see resnet_core/export.py")
+            return
         from resnet_core.export import ExportRefused
         from resnet_core.run_model import ModelLoadError
 
