@@ -34,12 +34,15 @@ class ModelLoadError(Exception):
     """A run's model cannot be loaded: one line saying which file and what is wrong."""
 
 
-def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",)) -> dict:
+def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",),
+                    follow_symlink: bool = False) -> dict:
     """The dict a run's checkpoint file holds (``torch.load(weights_only=True)``, on the
-    CPU), opened without following symlinks; ModelLoadError "<name> is corrupt: ..." when
-    it cannot be read or lacks one of keys, "<name> is missing" when it is not there."""
+    CPU); ModelLoadError "<name> is corrupt: ..." when it cannot be read or lacks one of
+    keys, "<name> is missing" when it is not there. Readers open it without following a
+    symlink, as every run file; the trainer's resume follows one (follow_symlink) and then
+    replaces the link with a file of its own."""
     try:
-        with runs.open_run_file(Path(run_dir), name) as f:
+        with (open(Path(run_dir) / name, "rb") if follow_symlink else runs.open_run_file(Path(run_dir), name)) as f:
             state = torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelLoadError(f"{name} is missing in {run_dir}") from None

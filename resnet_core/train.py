@@ -189,7 +189,7 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
     if not os.path.lexists(checkpoint):
         return cfg, None  # stopped or killed before its first checkpoint: start it afresh
     try:
-        state_dict = read_checkpoint(run_dir, checkpoint.name, CHECKPOINT_KEYS)
+        state_dict = read_checkpoint(run_dir, checkpoint.name, CHECKPOINT_KEYS, follow_symlink=True)
     except ModelLoadError as e:
         raise Refused(f"--resume: {e}") from None
     classes = record.get("classes")
