@@ -78,6 +78,7 @@ def test_best_and_last_load_their_own_weights_and_best_falls_back_to_last(run_di
     ("no model", "best.pt is corrupt: it lacks model"),
     ("other model", "best.pt is corrupt: its weights are not those of the recorded ResNet-20"),
     ("no normalization", "records no usable normalization"),
+    ("symlinked", "best.pt is corrupt: best.pt is a symbolic link"),  # readers never follow one
 ])
 def test_a_model_that_cannot_load_says_why_in_one_line(tmp_path, case, message):
     run = make_run(tmp_path, case.replace(" ", "-"), depth=8, with_checkpoint=case != "no checkpoint")
@@ -100,6 +101,9 @@ def test_a_model_that_cannot_load_says_why_in_one_line(tmp_path, case, message):
         config = json.loads((run / "config.json").read_text())
         del config["resolved"]["normalization"]
         (run / "config.json").write_text(json.dumps(config))
+    elif case == "symlinked":
+        write_checkpoint(run, "elsewhere.pt")
+        (run / "best.pt").symlink_to("elsewhere.pt")
     with pytest.raises(run_model.ModelLoadError) as e:
         run_model.load_run_model(run, which)
     assert message in str(e.value) and "\n" not in str(e.value)
