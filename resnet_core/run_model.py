@@ -68,6 +68,13 @@ def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:
         return False
 
 
+def check_weights(weights, cfg: TrainConfig, num_classes: int, name: str) -> None:
+    """ModelLoadError "<name> is corrupt: ..." unless the weights fit the model cfg builds."""
+    if not same_shapes(weights, cfg, num_classes):
+        raise ModelLoadError(f"{name} is corrupt: its weights are not those of the recorded "
+                             f"{model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut {cfg.shortcut})")
+
+
 @dataclass
 class RunModel:
     model: nn.Module  # in eval mode, on the CPU
@@ -158,12 +165,10 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     classes = info.classes or [str(i) for i in range(10)]
     name, note = checkpoint_file(run_dir, which)
     state = read_checkpoint(run_dir, name)
-    name_of_model = model_name(cfg.depth, cfg.shortcut)
-    if not same_shapes(state["model"], cfg, len(classes)):
-        raise ModelLoadError(f"{name} is corrupt: its weights are not those of the recorded {name_of_model} "
-                             f"({cfg.block}, shortcut {cfg.shortcut}, {len(classes)} classes)")
+    check_weights(state["model"], cfg, len(classes), name)
     model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes))
     model.load_state_dict(state["model"])
     epoch = state.get("epoch")
-    return RunModel(model=model.eval(), stats=stats, classes=classes, name=name_of_model, checkpoint=name,
-                    epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None, note=note)
+    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+    return RunModel(model=model.eval(), stats=stats, classes=classes, name=model_name(cfg.depth, cfg.shortcut),
+                    checkpoint=name, epoch=epoch, note=note)

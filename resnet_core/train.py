@@ -25,8 +25,8 @@ from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, con
                      lr_drop_steps, make_plan, plan_errors, warmup_steps)
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import resolve_device
-from .models import describe_model, model_name
-from .run_model import ModelLoadError, read_checkpoint, same_shapes
+from .models import describe_model
+from .run_model import ModelLoadError, check_weights, read_checkpoint
 from .training_run import Run, StopRequested, trace_log
 
 log = logging.getLogger("resnet_core.train")
@@ -190,12 +190,10 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         return cfg, None  # stopped or killed before its first checkpoint: start it afresh
     try:
         state_dict = read_checkpoint(run_dir, checkpoint.name, CHECKPOINT_KEYS, follow_symlink=True)
+        classes = record.get("classes")
+        check_weights(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10, checkpoint.name)
     except ModelLoadError as e:
         raise Refused(f"--resume: {e}") from None
-    classes = record.get("classes")
-    if not same_shapes(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10):
-        raise Refused(f"--resume: {checkpoint.name} is corrupt: its weights are not those of the recorded "
-                      f"{model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut {cfg.shortcut})")
     return cfg, state_dict
 
 
