@@ -22,6 +22,7 @@ PAGES = [
     st.Page(ROOT / "app_pages" / "analyze.py", title="Analyze", icon=":material/grid_on:", url_path="analyze"),
     st.Page(ROOT / "app_pages" / "errors.py", title="Explain", icon=":material/psychology_alt:", url_path="explain"),
     st.Page(ROOT / "app_pages" / "compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page(ROOT / "app_pages" / "predict.py", title="Predict", icon=":material/image_search:", url_path="predict"),
     st.Page(ROOT / "app_pages" / "runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import evaluation, figures, gallery
+from resnet_core.dashboard import downloads, evaluation, figures, gallery
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
 
@@ -138,7 +139,86 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
     items = gallery.records(preds, positions[page.start:page.stop])
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")
-    st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions)))
+    heatmaps, heatmap_title = _gradcam(info, split, items, images_from) if images is not None else ({}, "")
+    st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions),
+                                 heatmaps=heatmaps, heatmap_title=heatmap_title))
+
+
+def _gradcam(info: runs.RunInfo, split: str, items: list[gallery.GalleryRecord],
+             images_from: gallery.ImageFolder) -> tuple[dict[int, np.ndarray], str]:
+    """The Grad-CAM toggle and, when on, the maps of the shown page's images from the chosen
+    checkpoint (torch is imported only then), by image index, and the images' tooltip."""
+    g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    if not g1.toggle("Grad-CAM", key="an_cam", help="lay each image's class-activation map over it: where the "
+                     "model found the evidence (red strongest), computed for the images shown"):
+        return {}, ""
+    which = g2.segmented_control("Checkpoint", ["best", "last"], key="an_cam_ckpt", default="best", required=True)
+    target = g3.segmented_control("Map of the", ["predicted", "true"], key="an_cam_class", default="predicted",
+                                  required=True, format_func=lambda t: f"{t} class")
+    from resnet_core.run_model import ModelLoadError
+
+    try:
+        model = common.run_model(info.path, which or "best")
+        maps = common.gradcam_maps(info.path, which or "best", images_from, gallery.image_source(info.config, split),
+                                   [(r.index, r.true if target == "true" else r.pred) for r in items])
+    except ModelLoadError as e:
+        st.warning(f"No Grad-CAM: {md_escape(e)}", icon=":material/visibility_off:")
+        return {}, ""
+    st.caption(f"Grad-CAM of each card's {target or 'predicted'} class from {md_escape(model.description)}"
+               + (f" ({md_escape(model.note)})" if model.note else "")
+               + ". The cards show the predictions recorded at the chosen epoch.")
+    return maps, f"Grad-CAM of the {target} class, {model.description}"
+
+
+def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds: dict | None, classes: list[str],
+               labels: evaluation.EvaluationLabels) -> None:
+    """The shown epoch's matrix and predictions, the checkpoints and the TorchScript model, as files."""
+    name = f"{info.run_id}-{split}-epoch{epoch:03d}"
+    title = f"{info.run_id} · {labels.split_name(split)} · epoch {epoch}"
+    with st.expander("Downloads", icon=":material/download:"):
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Confusion matrix (CSV)", lambda: downloads.confusion_csv(cm, classes),
+                           file_name=f"{name}-confusion.csv", mime="text/csv", key="an_dl_cm_csv", on_click="ignore")
+        c1.download_button("Confusion matrix (PNG)", lambda: downloads.confusion_png(cm, classes, title=title),
+                           file_name=f"{name}-confusion.png", mime="image/png", key="an_dl_cm_png", on_click="ignore")
+        if preds is None:
+            c2.caption("The training split records no per-image predictions.")
+        else:
+            c2.download_button("Predictions (CSV)", lambda: downloads.predictions_csv(preds, classes),
+                               file_name=f"{name}-predictions.csv", mime="text/csv", key="an_dl_preds",
+                               on_click="ignore", help="index, label, pred, confidence, loss and the top-k")
+        files = {w: f for w, f in (("best", runs.BEST_CHECKPOINT), ("last", runs.LAST_CHECKPOINT))
+                 if os.path.lexists(info.path / f)}
+        if not files:
+            c3.caption("No checkpoint yet.")
+            return
+        which = c3.segmented_control("Checkpoint", list(files), key="an_dl_which", default=next(iter(files)),
+                                     required=True) or next(iter(files))
+        which = which if which in files else next(iter(files))
+        def checkpoint_bytes() -> bytes:
+            with runs.open_run_file(info.path, files[which]) as f:
+                return f.read()
+
+        c3.download_button(f"{files[which]}", checkpoint_bytes,
+                           file_name=f"{info.run_id}-{files[which]}", mime="application/octet-stream",
+                           key="an_dl_ckpt", on_click="ignore", help="torch.load(path, weights_only=True)")
+        built = st.session_state.setdefault("an_dl_built", set())  # (run, checkpoint) asked for this session
+        if (info.run_id, which) not in built:
+            # A callback, so that the rerun it causes draws the download in the button's place.
+            c3.button("Build TorchScript", key="an_dl_ts", on_click=built.add, args=((info.run_id, which),),
+                      help="the model with the run's normalisation built in; input float N x 3 x 32 x 32 in "
+                           "[0, 1] or uint8; see resnet_core/export.py")
+            return
+        from resnet_core.export import ExportRefused
+        from resnet_core.run_model import ModelLoadError
+
+        try:
+            data = common.torchscript_bytes(info.path, which)
+        except (ModelLoadError, ExportRefused) as e:
+            c3.warning(f"No TorchScript: {md_escape(e)}", icon=":material/error:")
+            return
+        c3.download_button("TorchScript model", data, file_name=f"{info.run_id}-{which}.torchscript.pt",
+                           mime="application/octet-stream", key="an_dl_ts_file", on_click="ignore")
 
 
 def _pairs(cm: np.ndarray, classes: list[str], split: str) -> None:
@@ -189,6 +269,7 @@ _headline(cm, report, split, epoch, labels)
 st.page_link(common.EXPLAIN, label="Explain these errors: histories, top losses, calibration, label errors",
              icon=":material/psychology_alt:", query_params={"run": info.run_id} if split == "train"
              else {"run": info.run_id, "split": split, "epoch": str(epoch)})
+_downloads(info, split, epoch, cm, preds, classes, labels)
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None

@@ -20,6 +20,7 @@ HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pag
 MONITOR = "app_pages/monitor.py"
 COMPARE = "app_pages/compare.py"
 EXPLAIN = "app_pages/errors.py"
+PREDICT = "app_pages/predict.py"
 
 
 def runs_dir() -> Path:
@@ -59,6 +60,71 @@ def predictions(run_dir: Path, split: str, epoch: int) -> dict[str, np.ndarray]:
     except OSError:
         mtime = 0  # gone or unreadable: load_predictions says why (errors are not cached)
     return _predictions(str(run_dir), split, epoch, mtime)
+
+
+# Models: resnet_core.run_model imports torch, so these import it only when first called; the
+# pages that never draw a model (Analyze until Grad-CAM or an export is asked for) stay torch-free.
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _run_model(run_dir: str, which: str, mtime_ns: int):
+    import torch
+
+    from resnet_core.run_model import load_run_model
+
+    # The dashboard's model work (Grad-CAM of a page, Predict, an export) is small batches beside
+    # trainers that hold the cores: Grad-CAM of 30 images of ResNet-20 took 0.14-0.28 s on one
+    # thread and 2.4-3.6 s on torch's default two, whose threads wait for each other on a busy
+    # 2-core machine (idle: 0.033 s against 0.019 s). Only this process's torch is affected;
+    # trainers are processes of their own.
+    torch.set_num_threads(1)
+    return load_run_model(run_dir, which)
+
+
+def run_model(run_dir: Path, which: str):
+    """A run's model from best.pt or last.pt (resnet_core.run_model.RunModel), cached until the
+    trainer rewrites that file; raises ModelLoadError (one line) when it cannot load."""
+    from resnet_core.run_model import checkpoint_mtime
+
+    return _run_model(str(run_dir), which, checkpoint_mtime(run_dir, which))
+
+
+@st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=64)
+def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, source: str,
+             targets: tuple[tuple[int, int], ...]) -> dict[int, np.ndarray]:
+    images = image_store(Path(data_folder)).images(source, timeout=30)
+    indices = [i for i, _ in targets]
+    cams, _ = _run_model(run_dir, which, mtime_ns).explain(images[indices], [c for _, c in targets])
+    return dict(zip(indices, cams, strict=True))
+
+
+def gradcam_maps(run_dir: Path, which: str, images_from: gallery.ImageFolder, source: str,
+                 targets: Sequence[tuple[int, int]]) -> dict[int, np.ndarray]:
+    """Grad-CAM maps of (image index, class) pairs of a CIFAR set, by image index; cached by
+    run, checkpoint file and its modification time, images and classes (a page of a gallery)."""
+    from resnet_core.run_model import checkpoint_mtime
+
+    return _gradcam(str(run_dir), which, checkpoint_mtime(run_dir, which), str(images_from.path), source,
+                    tuple((int(i), int(c)) for i, c in targets))
+
+
+@st.cache_data(show_spinner="Exporting to TorchScript…", max_entries=4)
+def _torchscript(run_dir: str, which: str, mtime_ns: int) -> bytes:
+    import tempfile
+
+    from resnet_core.export import export
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "model.pt"
+        export(_run_model(run_dir, which, mtime_ns), "torchscript", out)
+        return out.read_bytes()
+
+
+def torchscript_bytes(run_dir: Path, which: str) -> bytes:
+    """The run's model exported to TorchScript (resnet_core.export), checked, as file bytes;
+    raises ModelLoadError or ExportRefused (one line)."""
+    from resnet_core.run_model import checkpoint_mtime
+
+    return _torchscript(str(run_dir), which, checkpoint_mtime(run_dir, which))
 
 
 def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],

@@ -286,3 +286,24 @@ def plan_errors(cfg: TrainConfig, train_set_images: int) -> dict[str, str]:
                               f"the run's last step ({total:,})"}
     return {}
 
+
+def config_from_record(values: dict) -> TrainConfig:
+    """A TrainConfig from config.json's "config", each field checked against its type."""
+    default = TrainConfig()
+    out = {}
+    for f in fields(TrainConfig):
+        if f.name not in values:
+            continue
+        value, expected = values[f.name], getattr(default, f.name)
+        if isinstance(expected, bool) or expected is None:
+            ok = value is None or isinstance(value, bool) or (f.name == "data_dir" and isinstance(value, str))
+        elif isinstance(expected, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(expected, list):
+            ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        else:
+            ok = isinstance(value, type(expected)) and not isinstance(value, bool)
+        if not ok:
+            raise TypeError(f"field {f.name!r} holds {value!r}, not a {type(expected).__name__}")
+        out[f.name] = value
+    return TrainConfig(**out)

@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, lr_drop_steps, make_plan,
-                     plan_errors, warmup_steps)
+from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, config_from_record,
+                     lr_drop_steps, make_plan, plan_errors, warmup_steps)
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import resolve_device
-from .models import build_model, describe_model, model_name
+from .models import describe_model
+from .run_model import ModelLoadError, check_weights, read_checkpoint
 from .training_run import Run, StopRequested, trace_log
 
 log = logging.getLogger("resnet_core.train")
@@ -188,50 +189,12 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
     if not os.path.lexists(checkpoint):
         return cfg, None  # stopped or killed before its first checkpoint: start it afresh
     try:
-        state_dict = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a checkpoint, a directory...
-        raise Refused(f"--resume: {checkpoint.name} is corrupt: {type(e).__name__}: {str(e)[:200]}") from None
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state_dict, dict) or k not in state_dict]
-    if missing:
-        raise Refused(f"--resume: {checkpoint.name} is corrupt: it lacks {', '.join(missing)}")
-    classes = record.get("classes")
-    if not same_shapes(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10):
-        raise Refused(f"--resume: {checkpoint.name} is corrupt: its weights are not those of the recorded "
-                      f"{model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut {cfg.shortcut})")
+        state_dict = read_checkpoint(run_dir, checkpoint.name, CHECKPOINT_KEYS, follow_symlink=True)
+        classes = record.get("classes")
+        check_weights(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10, checkpoint.name)
+    except ModelLoadError as e:
+        raise Refused(f"--resume: {e}") from None
     return cfg, state_dict
-
-
-def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:
-    """Whether a checkpoint's model weights fit the model cfg builds (shapes only, no memory)."""
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, num_classes)
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        return {k: tuple(v.shape) for k, v in weights.items()} == expected
-    except (AttributeError, TypeError, ValueError):  # not a dict of tensors, or a config no model fits
-        return False
-
-
-def config_from_record(values: dict) -> TrainConfig:
-    """A TrainConfig from config.json's "config", each field checked against its type."""
-    default = TrainConfig()
-    out = {}
-    for f in dataclasses.fields(TrainConfig):
-        if f.name not in values:
-            continue
-        value, expected = values[f.name], getattr(default, f.name)
-        if isinstance(expected, bool) or expected is None:
-            ok = value is None or isinstance(value, bool) or (f.name == "data_dir" and isinstance(value, str))
-        elif isinstance(expected, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif isinstance(expected, list):
-            ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        else:
-            ok = isinstance(value, type(expected)) and not isinstance(value, bool)
-        if not ok:
-            raise TypeError(f"field {f.name!r} holds {value!r}, not a {type(expected).__name__}")
-        out[f.name] = value
-    return TrainConfig(**out)
 
 
 def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:

@@ -16,6 +16,10 @@ from resnet_core.cifar import CLASSES, load_cifar10
 from resnet_core.model_names import model_name
 
 
+# config.json's resolved.normalization as the trainer records it (the published CIFAR-10 statistics).
+NORMALIZATION = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616], "images": 50000}
+
+
 def fake_predictions(n: int, num_classes: int = 10, accuracy: float = 0.7, seed: int = 0,
                      source_size: int | None = None, k: int = 5,
                      source_labels: np.ndarray | None = None, image_seed: int | None = None) -> dict[str, np.ndarray]:
@@ -99,7 +103,8 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
         source_labels = {"train": cifar.train_labels, "test": cifar.test_labels}
     resolved = {"device": "cpu", "device_name": "CPU", "precision": "fp32", "channels_last": True,
                 "steps_per_epoch": steps_per_epoch, "total_steps": steps_per_epoch * total_epochs,
-                "train_size": train_size, "val_size": 0 if no_val else n_val, "val_source": val_source}
+                "train_size": train_size, "val_size": 0 if no_val else n_val, "val_source": val_source,
+                "normalization": NORMALIZATION}
     if no_val:
         resolved["test_every_epoch"] = True
     if data_dir is not None:
@@ -174,6 +179,26 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
                                          + (f"\nTraceback (most recent call last):\nRuntimeError: {error}\n"
                                             if error else "\n"))
     return run_dir
+
+
+def write_checkpoint(run_dir: Path, name: str = runs.LAST_CHECKPOINT, seed: int = 0, epoch: int = 1) -> dict:
+    """A real checkpoint of the run's recorded model (freshly initialised from seed) at name;
+    returns its model state dict. Imports torch, so only the tests that load models pay it."""
+    import torch
+
+    from resnet_core.models import build_model
+
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"]
+    torch.manual_seed(seed)
+    model = build_model(config["depth"], config["block"], config["shortcut"], 10)
+    # Non-trivial BatchNorm statistics, so that a model that skips them would be caught.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    state = {"format_version": runs.FORMAT_VERSION, "model": model.state_dict(), "epoch": epoch, "step": 10 * epoch}
+    torch.save(state, run_dir / name)
+    return state["model"]
 
 
 # ----------------------------------------------------------------------------- broken run folders

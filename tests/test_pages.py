@@ -1180,3 +1180,86 @@ def test_with_several_gpus_the_form_offers_gpus_for_the_run(folders, monkeypatch
         monkeypatch.undo()
         common.system_info.clear()
     assert "tf_gpus" not in [w.key for w in open_page(TRAIN).number_input]  # one device: no such field
+
+
+# ----------------------------------------------------------------------------- explaining a model
+
+PREDICT = "app_pages/predict.py"
+
+
+def _png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_predict_classifies_uploads_and_refuses_a_bad_one_without_stopping_the_others(folders):
+    from fake_runs import write_checkpoint
+
+    run_dir = make_run(folders, "model", depth=8)
+    write_checkpoint(run_dir, "best.pt", epoch=2)
+    at = open_page(PREDICT)
+    assert at.selectbox(key="pr_run").value == run_dir.name
+    assert formatting.md_escape("ResNet-8, best.pt, epoch 2") in texts(at)
+    at.file_uploader(key="pr_files").set_value([("red.png", _png_bytes((220, 20, 20)), "image/png"),
+                                                ("notes.png", b"not an image at all", "image/png"),
+                                                ("blue.png", _png_bytes((20, 20, 220)), "image/png")]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [formatting.md_escape("notes.png: not a PNG or JPEG image")]
+    cards = "".join(html_blocks(at))
+    assert cards.count('class="rs-predict"') == 2 and 'data-file="red.png"' in cards and 'data-file="blue.png"' in cards
+    assert cards.count(">Grad-CAM of ") == 2 and cards.count("%</span>") == 10  # top-5 each
+    assert cards.count("data:image/png;base64,") == 4  # the input as the model sees it, and its map
+
+
+def test_predict_says_when_no_run_has_a_checkpoint_and_when_one_cannot_load(folders):
+    make_run(folders, "no-checkpoint", with_checkpoint=False)
+    assert "No run has a checkpoint yet" in texts(open_page(PREDICT))
+    make_run(folders, "fake-checkpoint")  # its last.pt holds text
+    at = open_page(PREDICT)
+    assert [e.value for e in at.error][0].startswith(formatting.md_escape("last.pt is corrupt:"))
+
+
+def test_analyze_lays_grad_cam_over_the_shown_page_of_images(folders, cifar_dir):
+    from fake_runs import write_checkpoint
+
+    run_dir = make_run(folders, "cams", depth=8, data_dir=cifar_dir)
+    write_checkpoint(run_dir, "last.pt", epoch=3)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    plain = html_blocks(at)[0]
+    assert "rs-heatmap" not in plain
+    at.toggle(key="an_cam").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    overlaid = html_blocks(at)[0]
+    shown = overlaid.count('class="rs-card"')
+    assert shown and overlaid.count('class="rs-heatmap"') == shown
+    assert overlaid != plain
+    model = formatting.md_escape("ResNet-8, last.pt, epoch 3")
+    assert f"Grad-CAM of each card's predicted class from {model}" in texts(at)
+    assert formatting.md_escape("has no best.pt") in texts(at)  # best falls back to last, and says so
+    at.segmented_control(key="an_cam_class").set_value("true").run()
+    assert html_blocks(at)[0] != overlaid and "Grad-CAM of each card's true class" in texts(at)
+
+
+def test_analyze_offers_downloads_and_builds_torchscript_on_click(folders, cifar_dir):
+    from fake_runs import write_checkpoint
+
+    run_dir = make_run(folders, "files", depth=8, data_dir=cifar_dir)
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    keys = {b.key for b in at.get("download_button")}
+    assert {"an_dl_cm_csv", "an_dl_cm_png", "an_dl_preds", "an_dl_ckpt"} <= keys and "an_dl_ts_file" not in keys
+    at.button(key="an_dl_ts").click().run()  # make_run's last.pt holds text
+    assert "No TorchScript: " + formatting.md_escape("last.pt is corrupt:") in texts(at)
+    write_checkpoint(run_dir, "last.pt")
+    other = open_page(ANALYZE, {"run": run_dir.name})
+    other.button(key="an_dl_ts").click().run()
+    assert not other.exception, [e.value for e in other.exception]
+    assert "an_dl_ts_file" in {b.key for b in other.get("download_button")}
+    other.segmented_control(key="an_split").set_value("train").run()
+    assert "records no per-image predictions" in texts(other)
+    assert "an_dl_preds" not in {b.key for b in other.get("download_button")}

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..cifar import dataset_present, load_cifar10
+from .heatmap import overlay
 
 SORTS = {"confidence": "confidence (top-1 probability)", "loss": "loss"}
 SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
@@ -240,11 +241,17 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _image_tag(images: np.ndarray | None, index: int, size: int) -> str:
-    """The record's image as an inline PNG, pixelated at size px; "" without images."""
+def _image_tag(images: np.ndarray | None, index: int, size: int, heatmap: np.ndarray | None = None,
+               heatmap_title: str = "") -> str:
+    """The record's image as an inline PNG, pixelated at size px, with heatmap (H, W in [0, 1])
+    laid over it when given; "" without images."""
     if images is None or not 0 <= index < len(images):
         return ""
-    return (f'<img src="{png_data_uri(images[index])}" width="{size}" height="{size}" '
+    picture, extra = images[index], ""
+    if heatmap is not None:
+        picture = overlay(picture, heatmap)
+        extra = f' class="rs-heatmap" title="{html.escape(heatmap_title)}"'
+    return (f'<img src="{png_data_uri(picture)}" width="{size}" height="{size}"{extra} '
             f'alt="image {index}" style="width:{size}px;height:{size}px;image-rendering:pixelated;'
             f'display:block;margin:0 auto 4px auto;border-radius:2px">')
 
@@ -289,12 +296,14 @@ def history_strip(right: Sequence[bool], epochs: Sequence[int], width: int) -> s
 def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, classes: Sequence[str],
                  size: int = 96, cell: Cell | None = None, total: int | None = None,
                  strips: Mapping[int, Sequence[bool]] | None = None, strip_epochs: Sequence[int] = (),
-                 notes: Mapping[int, str] | None = None) -> str:
+                 notes: Mapping[int, str] | None = None, heatmaps: Mapping[int, np.ndarray] | None = None,
+                 heatmap_title: str = "") -> str:
     """One CSS grid of cards: the image (pixelated, size px), index, true and predicted class,
     confidence, loss and the top predictions. images[record.index] must be the record's
     image (N, 3, 32, 32); None draws the cards without images. Optional, by image index:
-    strips (right or wrong at each of strip_epochs, see history_strip) and notes (one line of
-    plain text)."""
+    strips (right or wrong at each of strip_epochs, see history_strip), notes (one line of
+    plain text) and heatmaps (a map (32, 32) in [0, 1], e.g. its Grad-CAM, drawn over its
+    image by :func:`resnet_core.dashboard.heatmap.overlay`; heatmap_title the images' tooltip)."""
     esc = html.escape
     cards = []
     for r in items:
@@ -307,7 +316,7 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
         cards.append(
             f'<div class="rs-card" data-index="{r.index}" data-true="{r.true}" data-pred="{r.pred}" '
             f'style="{_CARD_STYLE}">'
-            f"{_image_tag(images, r.index, size)}"
+            f"{_image_tag(images, r.index, size, (heatmaps or {}).get(r.index), heatmap_title)}"
             f'<div style="opacity:0.7">#{r.index}</div>'
             f'<div>true <b>{esc(classes[r.true])}</b></div>'
             f"{_prediction('pred', r, classes)}"

@@ -1,0 +1,57 @@
+"""Predict: classify your own PNG or JPEG images with a run's model, with each one's Grad-CAM."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+
+from app_pages import common
+from resnet_core import images, runs
+from resnet_core.dashboard import uploads
+from resnet_core.dashboard.formatting import md_escape
+from resnet_core.predict import top_classes
+from resnet_core.run_model import ModelLoadError
+
+st.title("Predict")
+with_model = [r for r in runs.list_runs(common.runs_dir()) if r.problem is None
+              and any(os.path.lexists(r.path / f) for f in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT))]
+if not with_model:
+    st.info("No run has a checkpoint yet: a run saves last.pt after its first epoch.", icon=":material/info:")
+    st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
+    st.stop()
+
+ids = [r.run_id for r in with_model]
+by_id = {r.run_id: r for r in with_model}
+wanted = st.query_params.get("run")
+c_run, c_ckpt = st.columns([4, 2])
+run_id = c_run.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, key="pr_run",
+                         format_func=lambda i: common.run_title(by_id[i]))
+common.set_query("run", run_id)
+which = c_ckpt.segmented_control("Checkpoint", ["best", "last"], key="pr_ckpt", default="best", required=True,
+                                 help="best.pt: the best validation epoch (last.pt where the run has none)")
+try:
+    model = common.run_model(by_id[run_id].path, which or "best")
+except ModelLoadError as e:
+    st.error(md_escape(e), icon=":material/error:")
+    st.stop()
+st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" if model.note else ""))
+
+files = st.file_uploader("Images (PNG or JPEG)", type=["png", "jpg", "jpeg"], accept_multiple_files=True,
+                         key="pr_files",
+                         help=f"at most {images.MAX_BYTES // 2**20} MB and {images.MAX_SIDE:,} px a side each")
+st.caption("Each image is turned upright (EXIF), put on white where transparent, cropped to its centred square "
+           "and resized to 32x32 (bilinear, antialiased), then normalised with the run's statistics: the "
+           "pictures below are exactly what the model sees.")
+if not files:
+    st.stop()
+read = uploads.read_uploads([(f.name, f.getvalue()) for f in files])
+for upload in read:
+    if upload.problem:
+        st.error(md_escape(upload.problem), icon=":material/broken_image:")
+good = [u for u in read if u.image is not None]
+if good:
+    cams, probs = model.explain(np.stack([u.image for u in good]))
+    st.html("".join(uploads.prediction_card_html(u.name, u.image, cam, top)
+                    for u, cam, top in zip(good, cams, top_classes(probs, model.classes, 5), strict=True)))

@@ -1,0 +1,60 @@
+"""The Predict page without Streamlit: uploaded files to model inputs, each on its own (one
+bad file never stops the others), and the card that shows what the model made of one."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..images import ImageRefused, model_input
+from .gallery import png_data_uri
+from .heatmap import overlay
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    image: np.ndarray | None  # uint8 (3, 32, 32) as the model sees it; None when refused
+    problem: str | None  # the one-line refusal (it names the file)
+
+
+def read_uploads(files: Sequence[tuple[str, bytes]]) -> list[Upload]:
+    """Each (file name, bytes) through the same checks and conversion as the command line
+    (:func:`resnet_core.images.model_input`)."""
+    out = []
+    for name, data in files:
+        try:
+            out.append(Upload(name, model_input(data, name), None))
+        except ImageRefused as e:
+            out.append(Upload(name, None, str(e)))
+    return out
+
+
+def _picture(image: np.ndarray, size: int, caption: str) -> str:
+    return (f'<figure style="margin:0;text-align:center"><img src="{png_data_uri(image)}" width="{size}" '
+            f'height="{size}" alt="{html.escape(caption)}" style="image-rendering:pixelated;border-radius:3px">'
+            f'<figcaption style="font-size:11px;opacity:0.7">{html.escape(caption)}</figcaption></figure>')
+
+
+def prediction_card_html(name: str, image: np.ndarray, cam: np.ndarray, top: Sequence[tuple[str, float]],
+                         size: int = 128) -> str:
+    """One file's card: the 32x32 input and its Grad-CAM (of the top class) side by side,
+    pixelated at size px, then the top classes with their probabilities as bars."""
+    bars = "".join(
+        f'<div style="display:flex;align-items:center;gap:6px;margin:2px 0">'
+        f'<span style="width:90px;overflow:hidden;text-overflow:ellipsis">{html.escape(c)}</span>'
+        f'<span style="flex:1;background:rgba(128,128,128,0.15);border-radius:2px;height:12px">'
+        f'<span style="display:block;width:{100 * p:.1f}%;height:12px;border-radius:2px;'
+        f'background:{"#4C78A8" if i else "#E45756"}"></span></span>'
+        f'<span style="width:52px;text-align:right">{100 * p:.1f}%</span></div>'
+        for i, (c, p) in enumerate(top))
+    return (f'<div class="rs-predict" data-file="{html.escape(name)}" data-top="{html.escape(top[0][0])}" '
+            f'style="display:flex;gap:16px;align-items:flex-start;border:1px solid rgba(128,128,128,0.35);'
+            f'border-radius:6px;padding:8px;margin-bottom:8px;font-size:13px">'
+            f"{_picture(image, size, 'as the model sees it')}"
+            f"{_picture(overlay(image, cam), size, f'Grad-CAM of {top[0][0]}')}"
+            f'<div style="flex:1;min-width:200px"><div style="margin-bottom:4px"><b>{html.escape(name)}</b></div>'
+            f"{bars}</div></div>")

@@ -1,0 +1,174 @@
+"""A run's trained model, ready to predict: from a run folder and "best" or "last".
+
+:func:`load_run_model` reads the run's config.json (model shape, classes, the
+normalisation the trainer used), opens ``best.pt`` or ``last.pt`` without following
+symlinks (see :mod:`resnet_core.runs`), checks that its weights fit the recorded model,
+and returns the model in eval mode on the CPU with the run's normalisation. "best" falls
+back to ``last.pt`` when the run has no ``best.pt`` (a run without a validation split, or
+one stopped before its first validation), and says so in :attr:`RunModel.note`. Anything
+that cannot load raises :class:`ModelLoadError` with one line to show as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import runs
+from .cifar import ChannelStats
+from .config import TrainConfig, config_from_record
+from .data import normalize
+from .gradcam import grad_cam
+from .models import build_model, model_name
+
+CHECKPOINTS = {"best": runs.BEST_CHECKPOINT, "last": runs.LAST_CHECKPOINT}
+
+
+class ModelLoadError(Exception):
+    """A run's model cannot be loaded: one line saying which file and what is wrong."""
+
+
+def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",),
+                    follow_symlink: bool = False) -> dict:
+    """The dict a run's checkpoint file holds (``torch.load(weights_only=True)``, on the
+    CPU); ModelLoadError "<name> is corrupt: ..." when it cannot be read or lacks one of
+    keys, "<name> is missing" when it is not there. Readers open it without following a
+    symlink, as every run file; the trainer's resume follows one (follow_symlink) and then
+    replaces the link with a file of its own."""
+    try:
+        with (open(Path(run_dir) / name, "rb") if follow_symlink else runs.open_run_file(Path(run_dir), name)) as f:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelLoadError(f"{name} is missing in {run_dir}") from None
+    except runs.RunFolderError as e:  # a folder, FIFO or symlink at the name
+        raise ModelLoadError(f"{name} is corrupt: {e}") from None
+    except Exception as e:  # truncated, not a checkpoint, pickled objects weights_only refuses...
+        first_line = (str(e).splitlines() or [""])[0][:200]
+        raise ModelLoadError(f"{name} is corrupt: {type(e).__name__}: {first_line}") from None
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ModelLoadError(f"{name} is corrupt: it lacks {', '.join(missing)}")
+    return state
+
+
+def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:
+    """Whether a checkpoint's model weights fit the model cfg builds (shapes only, no memory)."""
+    try:
+        with torch.device("meta"):
+            model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, num_classes)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        return {k: tuple(v.shape) for k, v in weights.items()} == expected
+    except (AttributeError, TypeError, ValueError):  # not a dict of tensors, or a config no model fits
+        return False
+
+
+def check_weights(weights, cfg: TrainConfig, num_classes: int, name: str) -> None:
+    """ModelLoadError "<name> is corrupt: ..." unless the weights fit the model cfg builds."""
+    if not same_shapes(weights, cfg, num_classes):
+        raise ModelLoadError(f"{name} is corrupt: its weights are not those of the recorded "
+                             f"{model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut {cfg.shortcut})")
+
+
+@dataclass
+class RunModel:
+    model: nn.Module  # in eval mode, on the CPU
+    stats: ChannelStats  # the normalisation the run trained with
+    classes: list[str]
+    name: str  # "ResNet-20"
+    checkpoint: str  # the file loaded: "best.pt" or "last.pt"
+    epoch: int | None  # completed epochs the checkpoint holds
+    note: str | None  # e.g. why last.pt stands in for best.pt
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, 3, 32, 32) as the model's float input, normalised as in training."""
+        return normalize(images, self.stats)
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities (N, classes) of uint8 images (N, 3, 32, 32), in fp32."""
+        return torch.softmax(self.model(self.inputs(images)).float(), dim=1)
+
+    def explain(self, images: np.ndarray, classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Grad-CAM maps (N, 32, 32) in [0, 1] of uint8 images (N, 3, 32, 32) for the given
+        classes (None: each image's top-1 prediction), and the images' probabilities (N, C)."""
+        x = self.inputs(torch.from_numpy(np.ascontiguousarray(images)))
+        cams, logits = grad_cam(self.model, x, None if classes is None else torch.as_tensor(list(classes)))
+        return cams.numpy(), torch.softmax(logits.float(), dim=1).numpy()
+
+    @property
+    def description(self) -> str:
+        epoch = f", epoch {self.epoch}" if self.epoch is not None else ""
+        return f"{self.name}, {self.checkpoint}{epoch}"
+
+
+def checkpoint_file(run_dir: Path, which: str) -> tuple[str, str | None]:
+    """The checkpoint file name to load for "best" or "last", and a note when "best" falls
+    back to last.pt; ModelLoadError when there is none."""
+    if which not in CHECKPOINTS:
+        raise ModelLoadError(f"unknown checkpoint {which!r}: choose {' or '.join(CHECKPOINTS)}")
+    run_dir = Path(run_dir)
+    name = CHECKPOINTS[which]
+    if os.path.lexists(run_dir / name):
+        return name, None
+    if which == "best" and os.path.lexists(run_dir / runs.LAST_CHECKPOINT):
+        return runs.LAST_CHECKPOINT, (f"{run_dir.name} has no {runs.BEST_CHECKPOINT} (no validation split, or "
+                                      f"none finished yet): using {runs.LAST_CHECKPOINT}")
+    raise ModelLoadError(f"{run_dir} has no {name}" + (" and no last.pt" if which == "best" else "")
+                         + ": the run has not finished an epoch")
+
+
+def checkpoint_mtime(run_dir: Path, which: str) -> int:
+    """The modification time (ns) of the file "best" or "last" loads, 0 when none: a cache key
+    that changes whenever the trainer writes a new checkpoint."""
+    try:
+        name, _ = checkpoint_file(run_dir, which)
+        return os.lstat(Path(run_dir) / name).st_mtime_ns
+    except (ModelLoadError, OSError):
+        return 0
+
+
+def _normalization(resolved: dict) -> ChannelStats:
+    norm = resolved.get("normalization") if isinstance(resolved, dict) else None
+    try:
+        mean, std = tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"])
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError
+        return ChannelStats(mean, std, int(norm.get("images") or 0))
+    except (TypeError, KeyError, ValueError):
+        raise ModelLoadError("config.json records no usable normalization (resolved.normalization mean/std): "
+                             "the run did not finish setting up") from None
+
+
+def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
+    """The run's model from best.pt or last.pt (see the module docstring); ModelLoadError
+    with one line for a folder that is not a run, a missing or corrupt checkpoint, or
+    weights that do not fit the recorded model."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelLoadError(f"{run_dir} is not a folder")
+    info = runs.read_run(run_dir)
+    if info is None:
+        raise ModelLoadError(f"{run_dir} is not a run folder (no {runs.CONFIG_FILE})")
+    if info.problem:
+        raise ModelLoadError(f"{run_dir.name} cannot be read: {info.problem}")
+    try:
+        cfg = config_from_record(info.train_config)
+    except (TypeError, ValueError) as e:
+        raise ModelLoadError(f"{runs.CONFIG_FILE}: {e}") from None
+    stats = _normalization(info.resolved)
+    classes = info.classes or [str(i) for i in range(10)]
+    name, note = checkpoint_file(run_dir, which)
+    state = read_checkpoint(run_dir, name)
+    check_weights(state["model"], cfg, len(classes), name)
+    model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes))
+    model.load_state_dict(state["model"])
+    epoch = state.get("epoch")
+    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+    return RunModel(model=model.eval(), stats=stats, classes=classes, name=model_name(cfg.depth, cfg.shortcut),
+                    checkpoint=name, epoch=epoch, note=note)

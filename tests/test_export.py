@@ -1,0 +1,106 @@
+"""Export with the normalisation built in: TorchScript and ONNX files that give PyTorch's
+logits on images in [0, 1], a refusal that leaves nothing behind when the check fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from fake_runs import make_run, write_checkpoint
+
+from resnet_core import export
+from resnet_core.run_model import load_run_model
+
+TOLERANCE = 1e-4  # fp32 logits of O(10); measured 0 for TorchScript and 3e-6 for ONNX Runtime
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = make_run(tmp_path_factory.mktemp("runs"), "export", depth=8)
+    write_checkpoint(run, "best.pt", seed=3)
+    return run
+
+
+def images(n: int = 5) -> torch.Tensor:
+    """Images in [0, 1] other than the export's own check batch."""
+    return torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(42))
+
+
+def pytorch_logits(run_dir: Path, x: torch.Tensor) -> torch.Tensor:
+    """What the run's model gives for images in [0, 1], normalised as in training."""
+    model = load_run_model(run_dir, "best")
+    with torch.no_grad():
+        return model.model(model.inputs((x * 255).round().to(torch.uint8)))
+
+
+def test_torchscript_round_trip_in_float_and_uint8(run_dir, tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out} (torchscript, ResNet-8, best.pt" in printed and "max abs difference" in printed
+    loaded = torch.jit.load(str(out))
+    x = (images() * 255).round() / 255  # exactly representable as uint8
+    expected = pytorch_logits(run_dir, x)
+    with torch.no_grad():
+        assert (loaded(x) - expected).abs().max() <= TOLERANCE
+        assert (loaded((x * 255).round().to(torch.uint8)) - expected).abs().max() <= TOLERANCE
+        assert loaded(images(1)).shape == (1, 10)  # any batch size
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temporary file left
+
+
+def test_onnx_round_trip_with_onnx_runtime(run_dir, tmp_path, capsys):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX extra (requirements-export.txt) is not installed")
+    out = tmp_path / "model.onnx"
+    assert export.main([str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    assert "(onnx, ResNet-8, best.pt" in capsys.readouterr().out
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for n in (5, 1):  # the batch dimension is dynamic
+        x = (images(n) * 255).round() / 255
+        got = torch.from_numpy(session.run(["logits"], {"images": x.numpy()})[0])
+        assert (got - pytorch_logits(run_dir, x)).abs().max() <= TOLERANCE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_an_export_that_does_not_match_is_refused_and_nothing_is_written(run_dir, tmp_path, capsys, monkeypatch,
+                                                                         fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the ONNX extra (requirements-export.txt) is not installed")
+    monkeypatch.setattr(export, "max_difference", lambda expected, got: 0.5)
+    out = tmp_path / f"model.{fmt}"
+    assert export.main([str(run_dir), "--format", fmt, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "differ from PyTorch's by 0.5 (over 0.0001): not written" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_without_the_extra_says_how_to_install_it(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export, "onnx_missing", lambda: ["onnxscript", "onnxruntime"])
+    assert export.main([str(run_dir), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("python -m resnet_core.export: --format onnx needs onnxscript, onnxruntime: "
+                   "pip install -r requirements-export.txt\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case, message", [
+    ("bad run", "is not a run folder"),
+    ("no checkpoint", "has no best.pt and no last.pt"),
+    ("out a folder", "is a folder"),
+    ("out in no folder", "is not a folder"),
+])
+def test_refusals_are_one_line_with_exit_code_2(run_dir, tmp_path, capsys, case, message):
+    run, out = run_dir, tmp_path / "m.pt"
+    if case == "bad run":
+        run = tmp_path
+    elif case == "no checkpoint":
+        run = make_run(tmp_path, "empty", depth=8, with_checkpoint=False)
+    elif case == "out a folder":
+        out = tmp_path
+    else:
+        out = tmp_path / "nowhere" / "m.pt"
+    assert export.main([str(run), "--format", "torchscript", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "m.pt").exists()

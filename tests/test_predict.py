@@ -1,0 +1,235 @@
+"""Loading a run's model, reading images from outside CIFAR-10, and the predict command line:
+outputs on PNG and JPEG files made here, --top, --json, and one-line refusals (exit code 2)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fake_runs import make_run, write_checkpoint
+from PIL import Image
+
+from resnet_core import images as images_module
+from resnet_core import predict, run_model
+from resnet_core.images import ImageRefused, model_input
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A ResNet-8 run with a real last.pt and a different best.pt."""
+    run = make_run(tmp_path_factory.mktemp("runs"), "predict", depth=8)
+    write_checkpoint(run, "last.pt", seed=0, epoch=3)
+    write_checkpoint(run, "best.pt", seed=1, epoch=2)
+    return run
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    made = {"photo.png": (60, 45), "photo.jpg": (40, 64)}
+    out = {}
+    for name, (w, h) in made.items():
+        path = folder / name
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+        out[name] = path
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "empty.png").write_bytes(b"")
+    Image.new("RGB", (images_module.MAX_SIDE + 1, 1)).save(folder / "wide.png")  # a tiny file of a huge width
+    out.update({n: folder / n for n in ("notes.txt", "empty.png", "wide.png")})
+    return out
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = predict.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ----------------------------------------------------------------------------- loading a run's model
+
+def test_best_and_last_load_their_own_weights_and_best_falls_back_to_last(run_dir, tmp_path):
+    best, last = run_model.load_run_model(run_dir, "best"), run_model.load_run_model(run_dir, "last")
+    assert (best.checkpoint, best.epoch, best.note) == ("best.pt", 2, None)
+    assert (last.checkpoint, last.epoch, last.name) == ("last.pt", 3, "ResNet-8")
+    assert not best.model.training and best.classes[0] == "airplane"
+    assert best.stats.mean == (0.4914, 0.4822, 0.4465)
+    x = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    assert not torch.equal(best.probabilities(x), last.probabilities(x))
+    only_last = make_run(tmp_path, "no-best", depth=8)
+    write_checkpoint(only_last, "last.pt")
+    fallback = run_model.load_run_model(only_last, "best")
+    assert fallback.checkpoint == "last.pt" and "has no best.pt" in fallback.note and "using last.pt" in fallback.note
+
+
+@pytest.mark.parametrize("case, message", [
+    ("not a folder", "is not a folder"),
+    ("no config", "is not a run folder (no config.json)"),
+    ("no checkpoint", "has no best.pt and no last.pt"),
+    ("corrupt", "last.pt is corrupt: UnpicklingError"),
+    ("no model", "best.pt is corrupt: it lacks model"),
+    ("other model", "best.pt is corrupt: its weights are not those of the recorded ResNet-20"),
+    ("no normalization", "records no usable normalization"),
+    ("symlinked", "best.pt is corrupt: best.pt is a symbolic link"),  # readers never follow one
+])
+def test_a_model_that_cannot_load_says_why_in_one_line(tmp_path, case, message):
+    run = make_run(tmp_path, case.replace(" ", "-"), depth=8, with_checkpoint=case != "no checkpoint")
+    which = "best"
+    if case == "not a folder":
+        run = run / "config.json"
+    elif case == "no config":
+        (run / "config.json").unlink()
+    elif case == "corrupt":
+        which = "last"  # make_run's last.pt holds text
+    elif case == "no model":
+        torch.save({"epoch": 1}, run / "best.pt")
+    elif case == "other model":
+        write_checkpoint(run, "best.pt")
+        config = json.loads((run / "config.json").read_text())
+        config["config"]["depth"] = 20
+        (run / "config.json").write_text(json.dumps(config))
+    elif case == "no normalization":
+        write_checkpoint(run, "best.pt")
+        config = json.loads((run / "config.json").read_text())
+        del config["resolved"]["normalization"]
+        (run / "config.json").write_text(json.dumps(config))
+    elif case == "symlinked":
+        write_checkpoint(run, "elsewhere.pt")
+        (run / "best.pt").symlink_to("elsewhere.pt")
+    with pytest.raises(run_model.ModelLoadError) as e:
+        run_model.load_run_model(run, which)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+# ----------------------------------------------------------------------------- images from outside
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_image_is_centre_cropped_to_a_square_and_resized_to_32x32_rgb():
+    wide = np.zeros((32, 96, 3), dtype=np.uint8)
+    wide[:, :, 2] = 255  # blue sides
+    wide[:, 32:64] = (255, 0, 0)  # a red middle square
+    x = model_input(_png(Image.fromarray(wide)), "wide.png")
+    assert x.shape == (3, 32, 32) and x.dtype == np.uint8
+    assert (x[0] == 255).all() and (x[2] == 0).all()  # the middle, not squashed
+    grey = model_input(_png(Image.new("L", (64, 64), 77)), "grey.png")
+    assert (grey == 77).all()  # greyscale to three equal channels; a plain image stays plain when shrunk
+    clear = model_input(_png(Image.new("RGBA", (40, 40), (0, 0, 0, 0))), "clear.png")
+    assert (clear == 255).all()  # transparency on white, not on the black its pixels hold
+
+
+def test_exif_orientation_is_applied():
+    tall = np.zeros((64, 32, 3), dtype=np.uint8)
+    tall[:32] = 255  # white top half, as stored
+    image = Image.fromarray(tall)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", exif=exif, quality=95)
+    x = model_input(buf.getvalue(), "rotated.jpg")
+    # Viewed upright, the stored top half is on the right: after the centre crop, the right columns are white.
+    assert x[:, :, -4:].mean() > 200 and x[:, :, :4].mean() < 50
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty file"),
+    (b"GIF89a not what we take", "not a PNG or JPEG image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a PNG or JPEG image"),
+])
+def test_bytes_that_are_no_usable_image_are_refused_in_one_line(data, message):
+    with pytest.raises(ImageRefused, match=message):
+        model_input(data, "upload")
+
+
+def test_a_truncated_jpeg_is_refused_as_damaged():
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    with pytest.raises(ImageRefused, match="damaged image"):
+        model_input(buf.getvalue()[:600], "cut.jpg")
+
+
+def test_size_and_pixel_limits_are_judged_before_decoding(monkeypatch):
+    with pytest.raises(ImageRefused, match=r"10,001x1 pixels is over the 10,000x10,000 limit"):
+        model_input(_png(Image.new("RGB", (10_001, 1))), "wide.png")
+    monkeypatch.setattr(images_module, "MAX_BYTES", 100)
+    with pytest.raises(ImageRefused, match=r"MB is over the 0.0 MB limit"):
+        model_input(_png(Image.effect_noise((64, 64), 50)), "big.png")
+    monkeypatch.undo()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a bomb: more pixels than allowed, from the header
+    with pytest.raises(ImageRefused, match="decompression-bomb limit"):
+        model_input(_png(Image.new("RGB", (40, 40))), "bomb.png")
+
+
+# ----------------------------------------------------------------------------- the command line
+
+def test_text_output_names_each_file_and_its_top_5(run_dir, files, capsys):
+    code, out, err = run_cli(capsys, run_dir, files["photo.png"], files["photo.jpg"])
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{files['photo.png']}: ") and lines[1].startswith(
+        f"{files['photo.jpg']}: ")
+    model = run_model.load_run_model(run_dir, "best")
+    expected = predict.predict(model, model_input(files["photo.png"].read_bytes(), "x")[None], 5)[0]
+    assert lines[0] == predict.text_line(str(files["photo.png"]), expected)
+    assert lines[0].count("%") == 5
+
+
+def test_json_output_with_top_and_the_last_checkpoint(run_dir, files, capsys):
+    code, out, _ = run_cli(capsys, run_dir, files["photo.jpg"], "--json", "--top", "3", "--checkpoint", "last")
+    assert code == 0
+    result = json.loads(out)
+    assert [r["file"] for r in result] == [str(files["photo.jpg"])]
+    top = result[0]["top"]
+    assert len(top) == 3 and all(isinstance(c, str) and 0 <= p <= 1 for c, p in top)
+    assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    model = run_model.load_run_model(run_dir, "last")
+    probs = model.probabilities(torch.from_numpy(model_input(files["photo.jpg"].read_bytes(), "x")[None]))[0]
+    assert top[0] == [model.classes[int(probs.argmax())], pytest.approx(float(probs.max()))]
+    _, best_out, _ = run_cli(capsys, run_dir, files["photo.jpg"], "--json", "--top", "3")
+    assert json.loads(best_out) != result  # best.pt holds other weights
+
+
+@pytest.mark.parametrize("which, message", [
+    ("missing", "no such file"),
+    ("notes.txt", "not a PNG or JPEG image"),
+    ("empty.png", "empty file"),
+    ("wide.png", "over the 10,000x10,000 limit"),
+    ("bad run", "is not a run folder (no config.json)"),
+    ("no checkpoint", "has no last.pt"),
+    ("top 0", "--top must be at least 1"),
+])
+def test_refusals_are_one_line_with_exit_code_2_and_nothing_on_stdout(run_dir, files, tmp_path, capsys, which,
+                                                                       message):
+    run, image, extra = run_dir, files["photo.png"], []
+    if which == "missing":
+        image = tmp_path / "missing.png"
+    elif which in files:
+        image = files[which]
+    elif which == "bad run":
+        run = tmp_path
+    elif which == "no checkpoint":
+        run, extra = make_run(tmp_path, "empty", depth=8, with_checkpoint=False), ["--checkpoint", "last"]
+    else:
+        extra = ["--top", "0"]
+    code, out, err = run_cli(capsys, run, image, *extra)
+    assert code == 2 and out == ""
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_the_module_runs_from_the_command_line(run_dir, files):
+    out = subprocess.run([sys.executable, "-m", "resnet_core.predict", str(run_dir), str(files["photo.png"]),
+                          "--json", "--top", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)[0]["top"]) == 2
