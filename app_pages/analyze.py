@@ -139,35 +139,11 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
     items = gallery.records(preds, positions[page.start:page.stop])
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")
-    heatmaps, heatmap_title = _gradcam(info, split, items, images_from) if images is not None else ({}, "")
+    heatmaps, heatmap_title = (common.gradcam_toggle(info, split, items, images_from, "an_cam") if images is not None
+                               else ({}, ""))
     st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions),
                                  heatmaps=heatmaps, heatmap_title=heatmap_title))
 
-
-def _gradcam(info: runs.RunInfo, split: str, items: list[gallery.GalleryRecord],
-             images_from: gallery.ImageFolder) -> tuple[dict[int, np.ndarray], str]:
-    """The Grad-CAM toggle and, when on, the maps of the shown page's images from the chosen
-    checkpoint (torch is imported only then), by image index, and the images' tooltip."""
-    g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom")
-    if not g1.toggle("Grad-CAM", key="an_cam", help="lay each image's class-activation map over it: where the "
-                     "model found the evidence (red strongest), computed for the images shown"):
-        return {}, ""
-    which = g2.segmented_control("Checkpoint", ["best", "last"], key="an_cam_ckpt", default="best", required=True)
-    target = g3.segmented_control("Map of the", ["predicted", "true"], key="an_cam_class", default="predicted",
-                                  required=True, format_func=lambda t: f"{t} class")
-    from resnet_core.run_model import ModelLoadError
-
-    try:
-        model = common.run_model(info.path, which or "best")
-        maps = common.gradcam_maps(info.path, which or "best", images_from, gallery.image_source(info.config, split),
-                                   [(r.index, r.true if target == "true" else r.pred) for r in items])
-    except ModelLoadError as e:
-        st.warning(f"No Grad-CAM: {md_escape(e)}", icon=":material/visibility_off:")
-        return {}, ""
-    st.caption(f"Grad-CAM of each card's {target or 'predicted'} class from {md_escape(model.description)}"
-               + (f" ({md_escape(model.note)})" if model.note else "")
-               + ". The cards show the predictions recorded at the chosen epoch.")
-    return maps, f"Grad-CAM of the {target} class, {model.description}"
 
 
 def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds: dict | None, classes: list[str],

@@ -248,3 +248,30 @@ def field_error(errors: dict[str, str], name: str) -> None:
 def env_summary() -> str:
     return (f"runs: `{runs_dir().resolve()}` · data: `{data_dir().resolve()}`"
             + (" (from $RESNET_STUDIO_DATA)" if os.environ.get("RESNET_STUDIO_DATA") else ""))
+
+
+def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery.GalleryRecord],
+                   images_from: gallery.ImageFolder, key: str) -> tuple[dict[int, np.ndarray], str]:
+    """A gallery's Grad-CAM toggle (widget keys from key) and, when on, the maps of the shown
+    page's images from the chosen checkpoint (torch is imported only then), by image index,
+    and the images' tooltip."""
+    g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    if not g1.toggle("Grad-CAM", key=key, help="lay each image's class-activation map over it: where the "
+                     "model found the evidence (red strongest), computed for the images shown"):
+        return {}, ""
+    which = g2.segmented_control("Checkpoint", ["best", "last"], key=key + "_ckpt", default="best", required=True)
+    target = g3.segmented_control("Map of the", ["predicted", "true"], key=key + "_class", default="predicted",
+                                  required=True, format_func=lambda t: f"{t} class")
+    from resnet_core.run_model import ModelLoadError
+
+    try:
+        model = run_model(info.path, which or "best")
+        maps = gradcam_maps(info.path, which or "best", images_from, gallery.image_source(info.config, split),
+                                   [(r.index, r.true if target == "true" else r.pred) for r in items])
+    except ModelLoadError as e:
+        st.warning(f"No Grad-CAM: {md_escape(e)}", icon=":material/visibility_off:")
+        return {}, ""
+    st.caption(f"Grad-CAM of each card's {target or 'predicted'} class from {md_escape(model.description)}"
+               + (f" ({md_escape(model.note)})" if model.note else "")
+               + ". The cards show the predictions recorded at the chosen epoch.")
+    return maps, f"Grad-CAM of the {target} class, {model.description}"

@@ -82,11 +82,15 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     if hist is not None:
         rows = hist.rows([r.index for r in items])
         strips = {r.index: row for r, row in zip(items, rows, strict=True)}
-    images, origin = common.split_images(info, split, preds, common.image_folder(info))
+    images_from = common.image_folder(info)
+    images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}"
                + (" · under each image: right (green) or wrong (red) at every recorded epoch" if strips else ""))
+    heatmaps, heatmap_title = (common.gradcam_toggle(info, split, items, images_from, "ex_cam") if images is not None
+                               else ({}, ""))
     st.html(gallery.gallery_html(items, images, classes, size=96, total=len(positions), strips=strips,
-                                 strip_epochs=hist.epochs.tolist() if hist is not None else (), notes=notes))
+                                 strip_epochs=hist.epochs.tolist() if hist is not None else (), notes=notes,
+                                 heatmaps=heatmaps, heatmap_title=heatmap_title))
 
 
 def _history_view(info, split, preds, classes, result: history.HistoryResult, epoch: int) -> None:

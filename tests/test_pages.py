@@ -1246,6 +1246,22 @@ def test_analyze_lays_grad_cam_over_the_shown_page_of_images(folders, cifar_dir)
     assert html_blocks(at)[0] != overlaid and "Grad-CAM of each card's true class" in texts(at)
 
 
+def test_every_explain_gallery_takes_the_grad_cam_toggle_too(folders, cifar_dir):
+    from fake_runs import write_checkpoint
+
+    run_dir = make_run(folders, "cams", depth=8, epochs_done=3, total_epochs=3, data_dir=cifar_dir)
+    write_checkpoint(run_dir, "last.pt", epoch=3)
+    at = open_page(EXPLAIN, {"run": run_dir.name, "view": "Top losses"})
+    assert "rs-heatmap" not in html_blocks(at)[0]
+    at.toggle(key="ex_cam").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    grid = html_blocks(at)[0]
+    shown = grid.count('class="rs-card"')
+    assert shown and grid.count('class="rs-heatmap"') == shown and grid.count('class="rs-strip"') == shown
+    at.segmented_control(key="ex_view").set_value("History").run()  # the toggle's choice carries over
+    assert html_blocks(at)[0].count('class="rs-heatmap"') == html_blocks(at)[0].count('class="rs-card"') > 0
+
+
 def test_analyze_offers_downloads_and_builds_torchscript_on_click(folders, cifar_dir):
     from fake_runs import write_checkpoint
 
