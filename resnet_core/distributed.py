@@ -95,7 +95,10 @@ def backend_for(choice: str, device_spec: str) -> str:
 def setup_problems(world: World, batch_size: int, device_spec: str, backend: str, sync_bn: bool,
                    cuda_count: int | None = None) -> list[str]:
     """Why this world cannot run this config, each reason one line (empty: it can). Every
-    rank computes the same, so all refuse before any of them trains."""
+    rank computes the same, so all refuse before any of them trains. A world of one can run
+    anything a single process can."""
+    if not world.distributed:
+        return []
     if cuda_count is None:
         import torch
 
@@ -105,17 +108,17 @@ def setup_problems(world: World, batch_size: int, device_spec: str, backend: str
         problems.append(f"--batch-size {batch_size} cannot be split over {world.size} processes: use a multiple "
                         f"of {world.size} (each process takes an equal share of every batch)")
     uses_cuda = device_spec.startswith("cuda") or (device_spec == "auto" and cuda_count > 0)
-    if world.distributed and device_spec.startswith("cuda:"):
+    if device_spec.startswith("cuda:"):
         problems.append(f"--device {device_spec} names one GPU, but under torchrun each process takes the GPU of "
                         f"its local rank: use --device cuda (or auto)")
-    if world.distributed and device_spec == "mps":
+    if device_spec == "mps":
         problems.append("MPS has no distributed backend in PyTorch: run one process on a Mac")
-    if world.distributed and uses_cuda and world.local_size > cuda_count:
+    if uses_cuda and world.local_size > cuda_count:
         problems.append(f"{world.local_size} processes per node but {cuda_count} GPU(s) here: use "
                         f"--nproc-per-node {cuda_count} or fewer, one process per GPU")
-    if world.distributed and backend == "nccl" and not uses_cuda:
+    if backend == "nccl" and not uses_cuda:
         problems.append("--dist-backend nccl needs CUDA GPUs; on CPUs use gloo (auto picks it)")
-    if world.distributed and sync_bn and not uses_cuda:
+    if sync_bn and not uses_cuda:
         problems.append("--sync-bn: PyTorch's SyncBatchNorm runs on GPUs only (on a CPU DDP refuses it)")
     return problems
 
@@ -181,13 +184,18 @@ class Group:
         self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
         return [bool(v) for v in t.tolist()]
 
-    def sum_(self, *tensors) -> None:
-        """Sum each tensor over the ranks, in place."""
-        if self.world.distributed:
-            import torch.distributed as dist
+    def sum_(self, *tensors, count: int = 0) -> int:
+        """Sum each tensor over the ranks, in place; returns count (a Python int, such as the
+        images the tensors' sums are over) summed over the ranks too."""
+        if not self.world.distributed:
+            return count
+        import torch
+        import torch.distributed as dist
 
-            for t in tensors:
-                self._call(dist.all_reduce, t, op=dist.ReduceOp.SUM)
+        total = torch.tensor(count, device=tensors[0].device, dtype=torch.int64)
+        for t in (*tensors, total):
+            self._call(dist.all_reduce, t, op=dist.ReduceOp.SUM)
+        return int(total.item())
 
     def gather(self, value: Any) -> list[Any]:
         """Every rank's value, in rank order, on every rank (small Python objects)."""

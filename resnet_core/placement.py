@@ -79,11 +79,10 @@ def cpu_threads(slots: int) -> int:
 
 @dataclass
 class Placement:
-    """A device this process holds: its lock file stays open (and locked) until exit; None
-    for a run its launcher placed (``--no-device-lock``)."""
+    """A device this process holds: its lock file stays open (and locked) until exit."""
 
     device: str
-    lock: TextIO | None
+    lock: TextIO
 
 
 def _try_lock(runs_dir: Path, device: str, slots: int) -> TextIO | None:

@@ -316,16 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as held:  # the claim on the run folder, released on return
             outcome = None
+            cuda_count = min(group.gather(torch.cuda.device_count()))  # the fewest of any node bound each node
             if world.is_main:
                 restarted_resume(args, world)
                 try:
-                    # The fewest GPUs of any node bound the processes per node.
-                    cuda_count = min(group.gather(torch.cuda.device_count()))
                     outcome = prepare(cfg, args, typed, held, world, backend, cuda_count)
                 except Refused as e:
                     outcome = f"{PROG}: error: {e}"
-            else:
-                group.gather(torch.cuda.device_count())
             if world.distributed:
                 outcome = share_preparation(group, outcome)
             if outcome is None:  # a dry run

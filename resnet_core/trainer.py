@@ -127,11 +127,11 @@ class Trainer:
         return loss.detach(), logits.detach()
 
     def forward_for_training(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.compile:
-            return self.train_forward(x)
         try:
             return self.train_forward(x)
         except Exception as e:  # e.g. no C++ compiler for inductor: train eagerly instead
+            if not self.compile:
+                raise
             log.warning("torch.compile failed (%s: %s); training without it", type(e).__name__, str(e)[:500])
             self.train_forward, self.compile = self.train_forward._orig_mod, False
             return self.train_forward(x)

@@ -86,10 +86,8 @@ class EpochSums:
         """The totals of every rank of a distributed run (a copy; one rank's own otherwise)."""
         if not group.world.distributed:
             return self
-        seen = torch.tensor(self.seen, device=self.loss.device, dtype=torch.int64)
         out = EpochSums(self.loss.clone(), self.correct.clone(), 0, self.confusion.clone())
-        group.sum_(out.loss, out.correct, out.confusion, seen)
-        out.seen = int(seen.item())
+        out.seen = group.sum_(out.loss, out.correct, out.confusion, count=self.seen)
         return out
 
     @classmethod
@@ -281,7 +279,7 @@ class Run:
                  plan.total_steps, plan.epochs)
         for epoch in range(start_epoch + 1, plan.epochs + 1):
             self.epoch_now = epoch
-            if not self.train_epoch(epoch, partial if self.group.world.is_main else _without_sums(partial)):
+            if not self.train_epoch(epoch, partial):
                 self.set_phase(None, state="stopped", finished_at=time.time())
                 log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, t.step, self.run_dir)
                 return 0
@@ -302,7 +300,9 @@ class Run:
         log_every, log_seconds = self.cfg.log_every, self.cfg.log_seconds
         num_classes = len(t.classes)
         batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
-        sums = EpochSums.from_state(partial["sums"], device) if partial else EpochSums.zeros(device, num_classes)
+        # A mid-epoch checkpoint's sums are every rank's (summed at the stop): rank 0 alone carries them on.
+        carried = partial is not None and group.world.is_main
+        sums = EpochSums.from_state(partial["sums"], device) if carried else EpochSums.zeros(device, num_classes)
         start_batch = partial["batch"] if partial else 0
         elapsed_before = partial["seconds"] if partial else 0.0
         if self.first_step_s is not None:  # else the model is still building until its first step ends
@@ -341,10 +341,7 @@ class Run:
             stopping, due = group.any(bool(self.stop), first or t.step % log_every == 0 or batch == batches
                                       or bool(log_seconds and now - t_row >= log_seconds))
             if due or stopping:
-                if group.world.distributed:  # the row's figures over the global batch
-                    seen_now = torch.tensor(seen_row, device=device)
-                    group.sum_(row_loss, row_correct, seen_now)
-                    seen_row = int(seen_now.item())
+                seen_row = group.sum_(row_loss, row_correct, count=seen_row)  # the row over the global batch
                 mean_loss = row_loss.item() / seen_row
                 now = clock()  # after the sync: the device has done the row's steps
                 if not math.isfinite(mean_loss):
@@ -449,17 +446,6 @@ class Run:
         if held != self.best_epoch:
             log.info("best.pt held epoch %s, not the best epoch %d: restoring it from last.pt", held, self.best_epoch)
             self.writer.write_checkpoint(_serialized(state), last=False, best=True)
-
-
-def _without_sums(partial: dict | None) -> dict | None:
-    """A mid-epoch checkpoint's position for a rank other than 0: the epoch's running sums
-    saved are every rank's, so rank 0 alone carries them on (the others start from zero)."""
-    if partial is None:
-        return None
-    sums = partial["sums"]
-    zero = {"loss": torch.zeros_like(sums["loss"]), "correct": torch.zeros_like(sums["correct"]), "seen": 0,
-            "confusion": torch.zeros_like(sums["confusion"])}
-    return {**partial, "sums": zero}
 
 
 def _serialized(state: dict) -> bytes:

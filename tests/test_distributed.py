@@ -54,6 +54,18 @@ def wait_for(predicate, what: str, timeout: float = DEADLINE_S) -> None:
         time.sleep(0.1)
 
 
+def start_long_run(cifar_dir, runs_dir: Path) -> subprocess.Popen:
+    """2 ranks training 40 epochs of 8 steps into runs_dir, in the background."""
+    return subprocess.Popen(torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "40",
+                                     *TINY), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def status_of(runs_dir: Path) -> dict:
+    """status.json of the one run in runs_dir; {} until it exists."""
+    found = list(runs_dir.glob("*/status.json")) if runs_dir.is_dir() else []
+    return (runs.read_json(found[0]) or {}) if found else {}
+
+
 def rank_pids(torchrun_pid: int) -> list[int]:
     """The worker processes torchrun started (its children running the trainer)."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(torchrun_pid)], capture_output=True, text=True)
@@ -189,13 +201,9 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
 
 def test_a_sigterm_stops_every_rank_at_one_step_and_resume_continues(cifar_dir, tmp_path):
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen(torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "40",
-                                     *TINY), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_long_run(cifar_dir, runs_dir)
     try:
-        def training() -> bool:
-            found = [p for p in runs_dir.glob("*/status.json")] if runs_dir.is_dir() else []
-            return bool(found) and (runs.read_json(found[0]) or {}).get("step", 0) >= 12
-        wait_for(training, "the run to take 12 steps")
+        wait_for(lambda: status_of(runs_dir).get("step", 0) >= 12, "the run to take 12 steps")
         proc.send_signal(signal.SIGTERM)  # as a person would to torchrun: it passes it on to each rank
         proc.communicate(timeout=DEADLINE_S)
     finally:
@@ -215,14 +223,10 @@ def test_a_sigterm_stops_every_rank_at_one_step_and_resume_continues(cifar_dir, 
 
 def test_a_killed_rank_leaves_the_run_crashed_and_resumable(cifar_dir, tmp_path):
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen(torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "40",
-                                     *TINY), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_long_run(cifar_dir, runs_dir)
     try:
-        def training() -> bool:
-            found = [p for p in runs_dir.glob("*/status.json")] if runs_dir.is_dir() else []
-            return bool(found) and (runs.read_json(found[0]) or {}).get("epoch", 0) >= 1
-        wait_for(training, "the first epoch")
-        rank0 = runs.read_json(next(runs_dir.glob("*/status.json")))["pid"]
+        wait_for(lambda: status_of(runs_dir).get("epoch", 0) >= 1, "the first epoch")
+        rank0 = status_of(runs_dir)["pid"]
         (rank1,) = [p for p in rank_pids(proc.pid) if p != rank0]
         os.kill(rank1, signal.SIGKILL)
         out, _ = proc.communicate(timeout=DEADLINE_S)
