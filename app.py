@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Before any page runs, whatever it imports: plotly looks pandas up in sys.modules without
+# importing it, so while one session's page imported pandas for the first time, another
+# session's live Monitor found it half-initialised and its charts failed ("partially
+# initialized module 'pandas' has no attribute 'Series'", right after a server start).
+import pandas  # noqa: F401
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
