@@ -328,6 +328,8 @@ def time_navigation(browser, url: str, cases: list[PageCase], rounds: int) -> li
     """In-app navigation as a person clicks through the top bar (no page reload, the
     session kept): for each page, `rounds` times, the seconds from the click until its
     script run finished and its content is visible."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = new_page(browser)
     try:
         load_time(page, url, PageCase("start", "/", "[data-testid='stTopNavLink']"))
@@ -336,8 +338,14 @@ def time_navigation(browser, url: str, cases: list[PageCase], rounds: int) -> li
             for case in cases[1:] + cases[:1]:
                 page.evaluate("window.__navDone = undefined; window.__navStart = performance.now()")
                 page.locator(f"[data-testid='stTopNavLink'][href$='{case.path.rstrip('/') or '/'}']").first.click()
-                handle = page.wait_for_function(JS_NAV_READY, arg=[case.selector, case.text, case.path], polling="raf",
-                                                timeout=LOAD_TIMEOUT_S * 1000)
+                try:
+                    handle = page.wait_for_function(JS_NAV_READY, arg=[case.selector, case.text, case.path],
+                                                    polling="raf", timeout=LOAD_TIMEOUT_S * 1000)
+                except PlaywrightTimeout:
+                    shot = Path(tempfile.gettempdir()) / f"page-timings-{case.name.lower()}.png"
+                    page.screenshot(path=str(shot), full_page=True)
+                    raise RuntimeError(f"in-app navigation to {case.name} did not finish in {LOAD_TIMEOUT_S:.0f} s "
+                                       f"(screenshot: {shot})") from None
                 times[case.name].append(handle.json_value())
         results = [(name, t[1:]) for name, t in times.items()]
         print("  in-app: " + "; ".join(f"{n} {', '.join(f'{x:.2f}' for x in t)}" for n, t in results), flush=True)
