@@ -74,17 +74,16 @@ def _details(info: runs.RunInfo | None, path) -> None:
     elif info is not None:
         if info.note:
             st.info(info.note, icon=":material/lock:")
-        with st.expander("config.json", expanded=False):
-            st.code(json.dumps(info.config, indent=2), language="json")
-        with st.expander("status.json", expanded=False):
-            st.code(json.dumps(info.status, indent=2), language="json")
+        common.lazy_expander("config.json", "runs_config",
+                             lambda: st.code(json.dumps(info.config, indent=2), language="json"))
+        common.lazy_expander("status.json", "runs_status",
+                             lambda: st.code(json.dumps(info.status, indent=2), language="json"))
     else:
         st.warning("This folder has no config.json: the trainer exited before starting the run.",
                    icon=":material/error:")
-    tail = launcher.log_tail(path, 25)
-    with st.expander("Log tail", expanded=info is None or info.state in ("failed", "diverged", runs.CRASHED,
-                                                                          runs.UNREADABLE)):
-        st.code(tail or "(no log)", language=None, height=320)
+    failed = info is None or info.state in ("failed", "diverged", runs.CRASHED, runs.UNREADABLE)
+    common.lazy_expander("Log tail", f"runs_log::{path}", expanded=failed,
+                         draw=lambda: st.code(launcher.log_tail(path, 25) or "(no log)", language=None, height=320))
 
 
 def _delete(info: runs.RunInfo | None, picked: str, path) -> None:

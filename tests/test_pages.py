@@ -374,6 +374,16 @@ def test_a_folder_whose_trainer_never_started_is_listed_with_its_output(folders)
     assert "exited before starting the run" in page and "already holds a run" in page
 
 
+def test_the_runs_pages_records_are_drawn_only_once_their_expander_opens(folders):
+    run_dir = make_run(folders, "done")
+    at = open_page(RUNS)
+    assert [e.label for e in at.expander] == ["config.json", "status.json", "Log tail"]
+    assert not at.code  # closed, and a completed run's log tail starts closed
+    at.session_state["runs_config"] = True  # what a click on "config.json" sets
+    at.run()
+    assert [json.loads(c.value) for c in at.code] == [json.loads((run_dir / runs.CONFIG_FILE).read_text())]
+
+
 # ----------------------------------------------------------------------------- Analyze
 
 def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cifar_dir):
