@@ -85,23 +85,31 @@ JS_READY = """([sel, text]) => {
 
 
 # Installed in every page before its scripts: the time the first script run finished, and
-# (for in-app navigation) the time a script run finished after window.__navStart was set.
+# (for in-app navigation) whether a script run started, and when one finished, after
+# window.__navStart was set.
 JS_SCRIPT_DONE = """new MutationObserver((records) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (window.__scriptDone === undefined && app && app.getAttribute('data-test-script-state') === 'notRunning')
     window.__scriptDone = performance.now();
   for (const r of records) {
-    if (window.__navStart !== undefined && window.__navDone === undefined && r.oldValue === 'running'
-        && r.target.getAttribute('data-test-script-state') === 'notRunning')
-      window.__navDone = performance.now();
+    if (window.__navStart === undefined || window.__navDone !== undefined) continue;
+    const state = r.target.getAttribute('data-test-script-state');
+    if (state === 'running') window.__navRunning = true;
+    if (r.oldValue === 'running' && state === 'notRunning') window.__navDone = performance.now();
   }
 }).observe(document, {subtree: true, childList: true, attributes: true, attributeOldValue: true,
                       attributeFilter: ['data-test-script-state']});"""
 
 # After a click on a top-bar link: seconds from the click until a script run finished and
 # the new page's content selector is visible (then the previous page's elements are gone).
+# While training, 3 of about 200 clicks from Analyze (whose new-epoch notice is a fragment
+# rerun every 3 s) to Compare drew Compare without the app's script state ever leaving
+# "notRunning" (90 s timeouts): then the new page's content, with the state "notRunning", is the end.
 JS_NAV_READY = """([sel, text, path]) => {
-  if (window.__navDone === undefined || location.pathname !== path) return false;
+  if (location.pathname !== path) return false;
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (window.__navDone === undefined
+      && (window.__navRunning || !app || app.getAttribute('data-test-script-state') !== 'notRunning')) return false;
   for (const el of document.querySelectorAll(sel)) {
     const r = el.getBoundingClientRect();
     if (r.width > 0 && r.height > 0 && (el.textContent || "").includes(text))
@@ -336,7 +344,7 @@ def time_navigation(browser, url: str, cases: list[PageCase], rounds: int) -> li
         times: dict[str, list[float]] = {c.name: [] for c in cases}
         for _ in range(rounds + 1):  # the first round warms each page's session state
             for case in cases[1:] + cases[:1]:
-                page.evaluate("window.__navDone = undefined; window.__navStart = performance.now()")
+                page.evaluate("window.__navDone = window.__navRunning = undefined; window.__navStart = performance.now()")
                 page.locator(f"[data-testid='stTopNavLink'][href$='{case.path.rstrip('/') or '/'}']").first.click()
                 try:
                     handle = page.wait_for_function(JS_NAV_READY, arg=[case.selector, case.text, case.path],
