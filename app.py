@@ -18,7 +18,9 @@ import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
 
-st.set_page_config(page_title="ResNet Studio", page_icon=":material/neurology:", layout="wide")
+# A file of ours, not a ":material/…:" icon, which the browser fetches from fonts.gstatic.com on
+# every page load (machines without internet showed no icon).
+st.set_page_config(page_title="ResNet Studio", page_icon=str(ROOT / "app_pages" / "favicon.png"), layout="wide")
 
 PAGES = [
     st.Page(ROOT / "app_pages" / "home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
