@@ -344,7 +344,8 @@ def time_navigation(browser, url: str, cases: list[PageCase], rounds: int) -> li
         times: dict[str, list[float]] = {c.name: [] for c in cases}
         for _ in range(rounds + 1):  # the first round warms each page's session state
             for case in cases[1:] + cases[:1]:
-                page.evaluate("window.__navDone = window.__navRunning = undefined; window.__navStart = performance.now()")
+                page.evaluate("window.__navDone = window.__navRunning = undefined; "
+                              "window.__navStart = performance.now()")
                 page.locator(f"[data-testid='stTopNavLink'][href$='{case.path.rstrip('/') or '/'}']").first.click()
                 try:
                     handle = page.wait_for_function(JS_NAV_READY, arg=[case.selector, case.text, case.path],
