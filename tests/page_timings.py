@@ -7,7 +7,8 @@ What it builds: a temp folder with a small CIFAR-format dataset (tests/conftest.
 write_cifar_folder) and --runs fabricated run folders (tests/fake_runs.py's make_run):
 depths 20..110, shortcuts A/B/none, a few failed and stopped runs, three sweeps (with
 their .sweeps records), and one run whose metrics.jsonl holds 200,000 step rows written
-directly in the format of resnet_core/runs/__init__.py.
+directly in the format of resnet_core/runs/__init__.py; the newest completed run and the
+big one hold a real (untrained) checkpoint for Predict.
 
 What it measures: `streamlit run app.py` from the repo root on a free localhost port
 (headless, no file watcher) is warmed by visiting every page once; then each page is
@@ -15,10 +16,11 @@ loaded --reloads times in a fresh navigation of headless Chromium (Playwright), 
 load's time is `performance.now()` (milliseconds since the navigation started) at the
 first animation frame where both hold: stApp's data-test-script-state is "notRunning"
 (the page's script run finished) and the page's own content selector is visible (a
-Plotly chart on Monitor, Analyze and Compare, the runs table on Runs, the model summary's
-metrics on Train, the "All N runs" link on Home). It prints the first (cold) visits, each load's
-seconds, and a table: page, median s, max s, and the median seconds until the script
-run finished (a MutationObserver on that attribute; what follows is the browser drawing).
+Plotly chart on Monitor, Analyze, Compare and Explain, the runs table on Runs, the model
+summary's metrics on Train, the image uploader on Predict, the "All N runs" link on Home).
+It prints the first (cold) visits, each load's seconds, and a table: page, median s,
+max s, and the median seconds until the script run finished (a MutationObserver on that
+attribute; what follows is the browser drawing).
 Then in-app navigation, as a person moves between pages: in one tab, a click on each
 top-bar link in turn (--reloads rounds after a warm-up round), timed from the click until
 a script run finished and the new page's content is visible (no page reload: the
@@ -58,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from conftest import write_cifar_folder  # noqa: E402
-from fake_runs import make_run  # noqa: E402
+from fake_runs import make_run, write_checkpoint  # noqa: E402
 
 from resnet_core import runs  # noqa: E402
 from resnet_core.dashboard import launcher  # noqa: E402
@@ -195,6 +197,8 @@ def build_fixture(base: Path, n_runs: int) -> Fixture:
                    n_val=500, data_dir=data_dir, depth=110, created=created + 60 * n_runs)
     write_big_metrics(big, epochs, spe)
     done = [p.name for p in made if runs.read_run(p).state == "completed"]
+    for run_dir in (runs_dir / done[-1], big):  # real models for Predict (by URL, and the newest run by default)
+        write_checkpoint(run_dir)
     return Fixture(data_dir=data_dir, runs_dir=runs_dir, normal=done[-1], big=big.name, pair=(done[-2], done[-3]))
 
 
@@ -282,6 +286,8 @@ def page_cases(fx: Fixture, live_run: str | None) -> list[PageCase]:
         PageCase("Runs", "/runs", "[data-testid='stDataFrame']"),
         PageCase("Analyze", f"/analyze?run={fx.normal}", chart),
         PageCase("Compare", f"/compare?runs={fx.pair[0]},{fx.pair[1]}", chart),
+        PageCase("Explain", f"/explain?run={fx.normal}", chart),
+        PageCase("Predict", f"/predict?run={fx.normal}", "[data-testid='stFileUploader']"),
     ]
     if live_run:
         cases.insert(4, PageCase("Monitor (training)", f"/monitor?run={live_run}", chart))
@@ -329,6 +335,8 @@ def nav_cases(fx: Fixture) -> list[PageCase]:
             PageCase("Runs", "/runs", cases["Runs"].selector),
             PageCase("Analyze", "/analyze", cases["Analyze"].selector),
             PageCase("Compare", "/compare", "[data-testid='stMultiSelect']"),
+            PageCase("Explain", "/explain", cases["Explain"].selector),
+            PageCase("Predict", "/predict", cases["Predict"].selector),
             PageCase("Train", "/train", cases["Train"].selector)]
 
 
