@@ -165,6 +165,26 @@ class Group:
             if dist.is_initialized():
                 dist.destroy_process_group()
 
+    def exit(self, code: int) -> int:
+        """Return code for a world of one; end a rank of a distributed run with it at once.
+
+        In torch 2.14, DistributedDataParallel keeps its Gloo process group alive past
+        destroy_process_group (a bare DDP forward and backward left its gloo_tcp_loop and two
+        pt_gloo_runloop threads running; an all_reduce alone left none). Torn down with the
+        interpreter, those threads aborted a rank that had finished its run ("terminate
+        called without an active exception", SIGABRT, once in about ten CI runs), and
+        torchrun then failed the whole run. Call after close(), when everything is written:
+        the logs are flushed here, and the interpreter's teardown is skipped."""
+        if not self.world.distributed:
+            return code
+        import logging
+        import sys
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)

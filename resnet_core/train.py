@@ -314,36 +314,43 @@ def main(argv: list[str] | None = None) -> int:
     backend = distributed.backend_for(args.dist_backend, cfg.device)
     group = distributed.Group(world, backend)  # a world of one: no process group, no cost
     try:
-        with contextlib.ExitStack() as held:  # the claim on the run folder, released on return
-            outcome = None
-            cuda_count = min(group.gather(torch.cuda.device_count()))  # the fewest of any node bound each node
-            if world.is_main:
-                restarted_resume(args, world)
-                try:
-                    outcome = prepare(cfg, args, typed, held, world, backend, cuda_count)
-                except Refused as e:
-                    outcome = f"{PROG}: error: {e}"
-            if world.distributed:
-                outcome = share_preparation(group, outcome)
-            if outcome is None:  # a dry run
-                return 0
-            if isinstance(outcome, str):
-                if world.is_main:
-                    print(outcome, file=sys.stderr)
-                return 2
-            cfg, plan, data, run_dir, checkpoint = outcome
-            stop = StopRequested()
-            stop.install()
-            setup_logging(run_dir if world.is_main else None, world)
-            if world.is_main:
-                log.info("run folder: %s", run_dir)
-                if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
-                    for path in runs.remove_stale_temp_files(run_dir):
-                        log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
-            return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots, group=group,
-                       device_lock=not args.no_device_lock).execute()
+        code = run_training(cfg, args, typed, world, backend, group)
     finally:
         group.close()
+    return group.exit(code)
+
+
+def run_training(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], world: distributed.World,
+                 backend: str, group: distributed.Group) -> int:
+    """Prepare the run on rank 0, share it with the other ranks, and train: the exit code."""
+    with contextlib.ExitStack() as held:  # the claim on the run folder, released on return
+        outcome = None
+        cuda_count = min(group.gather(torch.cuda.device_count()))  # the fewest of any node bound each node
+        if world.is_main:
+            restarted_resume(args, world)
+            try:
+                outcome = prepare(cfg, args, typed, held, world, backend, cuda_count)
+            except Refused as e:
+                outcome = f"{PROG}: error: {e}"
+        if world.distributed:
+            outcome = share_preparation(group, outcome)
+        if outcome is None:  # a dry run
+            return 0
+        if isinstance(outcome, str):
+            if world.is_main:
+                print(outcome, file=sys.stderr)
+            return 2
+        cfg, plan, data, run_dir, checkpoint = outcome
+        stop = StopRequested()
+        stop.install()
+        setup_logging(run_dir if world.is_main else None, world)
+        if world.is_main:
+            log.info("run folder: %s", run_dir)
+            if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
+                for path in runs.remove_stale_temp_files(run_dir):
+                    log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
+        return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots, group=group,
+                   device_lock=not args.no_device_lock).execute()
 
 
 def share_preparation(group: distributed.Group, outcome):
