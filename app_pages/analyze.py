@@ -129,13 +129,7 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
     order = o2.segmented_control("Order", ["highest first", "lowest first"], key="an_order",
                                  default="highest first", required=True)
     positions = gallery.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
-    pages = max(1, math.ceil(len(positions) / PER_PAGE))
-    page_no = 1
-    if pages > 1:
-        if st.session_state.get("an_page", 1) > pages:
-            st.session_state["an_page"] = 1
-        page_no = o3.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="an_page")
-    page = gallery.paginate(len(positions), page_no, PER_PAGE)
+    page = common.page_picker(len(positions), PER_PAGE, "an_page", lambda: o3)
     items = gallery.records(preds, positions[page.start:page.stop])
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")

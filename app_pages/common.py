@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -210,6 +210,19 @@ def image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
     if cifar.dataset_present(images_from.path):
         image_store(images_from.path)
     return images_from
+
+
+def page_picker(total: int, per_page: int, key: str, where: Callable[[], Any] = lambda: st) -> gallery.Page:
+    """The page of `total` records to show: a page number input keyed `key`, in the
+    container where() makes, only when there is more than one page; back on page 1 when a
+    page picked earlier is gone (fewer records than when it was picked)."""
+    count = gallery.paginate(total, 1, per_page).count
+    number = 1
+    if count > 1:
+        if st.session_state.get(key, 1) > count:
+            st.session_state[key] = 1
+        number = where().number_input(f"Page (of {count})", min_value=1, max_value=count, step=1, key=key)
+    return gallery.paginate(total, number, per_page)
 
 
 def lazy_expander(label: str, key: str, draw: Callable[[], None], *, expanded: bool = False,

@@ -5,7 +5,6 @@ images one gets right and the other wrong. The runs, the view and the pair are i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,13 +212,7 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
         st.caption("None.")
         return
     ordered = comparison.most_confident_first(pair.paired, positions, pair.a_preds if by == "a" else pair.b_preds, by)
-    pages = max(1, math.ceil(len(ordered) / PER_PAGE))
-    page_no = 1
-    if pages > 1:
-        if st.session_state.get(key, 1) > pages:  # fewer images than when that page was picked
-            st.session_state[key] = 1
-        page_no = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)
-    page = gallery.paginate(len(ordered), page_no, PER_PAGE)
+    page = common.page_picker(len(ordered), PER_PAGE, key)
     shown = ordered[page.start:page.stop]
     items = list(zip(gallery.records(pair.a_preds, pair.paired.a_pos[shown]),
                      gallery.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))

@@ -69,14 +69,7 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     if len(positions) == 0:
         st.caption("No images here.")
         return
-    page_no = 1
-    pages = gallery.paginate(len(positions), 1, PER_PAGE).count
-    if pages > 1:
-        if st.session_state.get(key, 1) > pages:
-            st.session_state[key] = 1
-        page_no = st.columns([1, 4])[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1,
-                                                      key=key)
-    page = gallery.paginate(len(positions), page_no, PER_PAGE)
+    page = common.page_picker(len(positions), PER_PAGE, key, lambda: st.columns([1, 4])[0])
     items = gallery.records(preds, positions[page.start:page.stop])
     strips = None
     if hist is not None:
