@@ -67,6 +67,11 @@ def test_ece_by_epoch_reads_each_recorded_epoch(tmp_path):
     assert epochs.tolist() == [1, 2, 3] and np.isnan(ece[1])
     p = runs.load_predictions(run_dir, "val", 3)
     assert math.isclose(ece[2], calibration.of_records(p).ece)
+    # An ECE already known (taken while the Explain page read the history) is not read again:
+    # the damaged epoch 2 gets the known value, and epoch 3's file, damaged now, is not opened.
+    (run_dir / "predictions" / "val_epoch_003.npz").write_bytes(b"damaged")
+    _, ece = calibration.ece_by_epoch(run_dir, "val", known={2: 0.25, 3: ece[2]})
+    assert ece[1] == 0.25 and math.isclose(ece[2], calibration.of_records(p).ece) and not np.isnan(ece[0])
 
 
 def test_figures_carry_the_bins_for_clicks():

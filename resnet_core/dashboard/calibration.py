@@ -72,11 +72,17 @@ def bin_positions(records: Mapping[str, np.ndarray], bin_index: int, bins: int =
     return pos[np.argsort(-conf[pos], kind="stable")]
 
 
-def ece_by_epoch(run_dir: Path, split: str, bins: int = BINS) -> tuple[np.ndarray, np.ndarray]:
-    """The recorded epochs of a split and each one's ECE (nan for an epoch that cannot be read)."""
+def ece_by_epoch(run_dir: Path, split: str, bins: int = BINS,
+                 known: Mapping[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded epochs of a split and each one's ECE (nan for an epoch that cannot be
+    read); known: ECEs (of these bins) already computed by epoch, whose files are not read again."""
+    known = known or {}
     epochs = runs.recorded_epochs(run_dir, split)
     out = np.full(len(epochs), np.nan)
     for i, e in enumerate(epochs):
+        if e in known:
+            out[i] = known[e]
+            continue
         try:
             out[i] = of_records(runs.load_predictions(run_dir, split, e), bins).ece
         except runs.RunFolderError:
