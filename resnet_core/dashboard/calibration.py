@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import runs
-from .gallery import confidences, selected_point
+from .gallery import confidences, selected_customdata
 
 BINS = 15
 
@@ -37,6 +37,11 @@ class Reliability:
     @property
     def wrong(self) -> np.ndarray:
         return self.counts - self.right
+
+
+def bin_names(rel: Reliability) -> list[str]:
+    """Each bin's confidence interval, as "(90%, 97%]"."""
+    return [f"({100 * a:.0f}%, {100 * b:.0f}%]" for a, b in zip(rel.edges[:-1], rel.edges[1:], strict=True)]
 
 
 def bin_of(confidence: np.ndarray, bins: int = BINS) -> np.ndarray:
@@ -92,13 +97,8 @@ def ece_by_epoch(run_dir: Path, split: str, bins: int = BINS,
 
 def bin_from_event(event: Any) -> int | None:
     """The bin a Plotly selection event points at (the customdata of its last point), or None."""
-    point = selected_point(event)
-    custom = point.get("customdata") if isinstance(point, Mapping) else None
-    if isinstance(custom, Mapping):  # a numpy customdata comes back as {"0": m}
-        custom = custom.get("0")
-    if isinstance(custom, (list, tuple)):
-        custom = custom[0] if custom else None
+    custom = selected_customdata(event)
     try:
-        return int(custom)
-    except (TypeError, ValueError):
+        return int(custom[0])
+    except (TypeError, ValueError, IndexError):  # no customdata, an empty one, or not a number
         return None

@@ -124,6 +124,18 @@ def selected_point(event: Any) -> Any:
     return points[-1] if points else None
 
 
+def selected_customdata(event: Any) -> list | None:
+    """The customdata of a Plotly selection event's last point as a list (a numpy customdata
+    comes back as {"0": a, "1": b}, a scalar one as itself), or None without any."""
+    point = selected_point(event)
+    custom = point.get("customdata") if isinstance(point, Mapping) else None
+    if custom is None:
+        return None
+    if isinstance(custom, Mapping):
+        return [custom.get(str(i)) for i in range(len(custom))]
+    return list(custom) if isinstance(custom, (list, tuple)) else [custom]
+
+
 def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Cell | None:
     """The cell a Plotly selection event points at, or None for an empty selection.
 
@@ -135,10 +147,8 @@ def selection_from_event(event: Any, classes: Sequence[str] | None = None) -> Ce
     point = selected_point(event)
     if point is None:
         return None
-    custom = point.get("customdata") if isinstance(point, Mapping) else None
-    if isinstance(custom, Mapping):  # a numpy customdata comes back as {"0": t, "1": p}
-        custom = [custom.get("0"), custom.get("1")]
-    if isinstance(custom, (list, tuple)) and len(custom) >= 2:
+    custom = selected_customdata(event)
+    if custom is not None and len(custom) >= 2:
         try:
             return Cell(int(custom[0]), int(custom[1]))
         except (TypeError, ValueError):
