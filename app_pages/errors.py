@@ -154,8 +154,7 @@ def _calibration_view(info, split, preds, classes, hist, epoch: int, epochs: np.
             st.markdown("**ECE over the epochs**")
             st.plotly_chart(explain_figures.ece_figure(epochs, eces, current=epoch), key="ex_ece",
                             config={"displayModeBar": False})
-    names = [f"({100 * a:.0f}%, {100 * b:.0f}%] · {c:,} images"
-             for a, b, c in zip(rel.edges[:-1], rel.edges[1:], rel.counts.tolist(), strict=True)]
+    names = [f"{name} · {c:,} images" for name, c in zip(calibration.bin_names(rel), rel.counts.tolist(), strict=True)]
     if selected is not None and not 0 <= selected < len(names):
         st.session_state.pop(BIN_KEY)
     st.session_state.setdefault(BIN_KEY, None)

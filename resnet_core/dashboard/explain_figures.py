@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from .calibration import Reliability
+from .calibration import Reliability, bin_names
 from .figures import TRAIN_COLOUR, VAL_COLOUR, _layout
 from .gallery import RIGHT_COLOUR, WRONG_COLOUR
 
@@ -18,16 +18,12 @@ def _centres(rel: Reliability) -> list[float]:
     return ((rel.edges[:-1] + rel.edges[1:]) / 2).tolist()
 
 
-def _bin_names(rel: Reliability) -> list[str]:
-    return [f"({100 * a:.0f}%, {100 * b:.0f}%]" for a, b in zip(rel.edges[:-1], rel.edges[1:], strict=True)]
-
-
 def reliability_figure(rel: Reliability, height: int = 380, selected: int | None = None) -> go.Figure:
     """Accuracy per confidence bin (bars, each with its image count) against the diagonal of
     perfect calibration; the gap to the bins' mean confidence is what ECE weighs."""
     acc = np.nan_to_num(rel.accuracy, nan=0.0)
     width = float(rel.edges[1] - rel.edges[0])
-    names = _bin_names(rel)
+    names = bin_names(rel)
     fig = go.Figure()
     fig.add_trace(go.Bar(
         x=_centres(rel), y=(100 * acc).tolist(), width=width * 0.95, name="accuracy",
@@ -57,7 +53,7 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
 def confidence_histogram_figure(rel: Reliability, height: int = 300) -> go.Figure:
     """Images per confidence bin, right and wrong stacked."""
     fig = go.Figure()
-    names = _bin_names(rel)
+    names = bin_names(rel)
     for label, counts, colour in (("right", rel.right, RIGHT_COLOUR), ("wrong", rel.wrong, WRONG_COLOUR)):
         fig.add_trace(go.Bar(x=_centres(rel), y=counts.tolist(), name=label, marker_color=colour,
                              width=float(rel.edges[1] - rel.edges[0]) * 0.95,
