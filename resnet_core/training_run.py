@@ -153,14 +153,10 @@ class Run:
             self.writer.set_status(state="queued")
 
         world = self.group.world
-        def waiting() -> bool:  # polled while queued: stop when asked, and show readers elsewhere we live
-            self.writer.heartbeat()
-            return bool(self.stop)
-
         candidates = placement.candidate_devices(self.cfg.device)
         if self.device_lock:
             self.placement = placement.acquire(self.run_dir.parent, candidates, self.device_slots,
-                                               should_stop=waiting, on_queued=queued)
+                                               should_stop=lambda: bool(self.stop), on_queued=queued)
             if self.placement is None:
                 return False
             device = torch.device(self.placement.device)
@@ -197,6 +193,12 @@ class Run:
                        created_at=status.get("created_at", now), started_at=None, finished_at=None,
                        error=None, elapsed_before_s=earlier, first_step_s=None)
         self.write_config()
+        with self.writer.heartbeats():
+            return self._queue_and_train()
+
+    def _queue_and_train(self) -> int:
+        """Wait for a device and train; the exit code, and the final state written (none when
+        another process of the run is gone). Never raises."""
         try:
             if not self.acquire_device():
                 self.set_phase(None, state="stopped", finished_at=time.time())
@@ -249,12 +251,8 @@ class Run:
 
         if not self.group.world.is_main:
             return self.train_epochs()
-        def record(row: runs.SystemRow) -> None:  # the recorder's thread also keeps status.json fresh
-            self.writer.append_metrics(row)
-            self.writer.heartbeat()
-
         every = max(cfg.log_seconds, SYSTEM_ROW_MIN_S)  # the rows of rank 0's process and device
-        with UsageRecorder(UsageSampler(self.trainer.device), record, position, every):
+        with UsageRecorder(UsageSampler(self.trainer.device), self.writer.append_metrics, position, every):
             return self.train_epochs()
 
     def train_epochs(self) -> int:

@@ -421,3 +421,23 @@ def test_the_writer_records_its_host_and_rewrites_a_quiet_status_as_a_heartbeat(
     writer.status["updated_at"] -= runs.HEARTBEAT_S
     writer.heartbeat()
     assert json.loads((tmp_path / "status.json").read_text())["updated_at"] > first["updated_at"]
+
+
+def test_heartbeats_keep_a_quiet_status_fresh_until_the_run_leaves_them(tmp_path, monkeypatch):
+    from resnet_core.runs import writing
+
+    monkeypatch.setattr(writing, "HEARTBEAT_S", 0.1)  # the thread's period and the heartbeat's age both follow
+    writer = runs.RunWriter(tmp_path)
+    writer.set_status(state="queued")
+
+    def updated() -> float:
+        return json.loads((tmp_path / "status.json").read_text())["updated_at"]
+
+    first = updated()
+    with writer.heartbeats():  # nothing else writes meanwhile, as in a long wait in the queue
+        time.sleep(0.6)
+        assert updated() > first
+    left = updated()
+    time.sleep(0.4)
+    assert updated() == left  # a run that ends without a final state goes quiet: readers elsewhere see it gone
+    assert json.loads((tmp_path / "status.json").read_text())["state"] == "queued"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -10,7 +11,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Iterator, TypedDict
 
 import numpy as np
 
@@ -230,7 +231,7 @@ class RunWriter:
         self.pid_start = process_start_time(os.getpid())  # tells readers our pid from a later process's
         self.metrics = None  # metrics.jsonl, open for appending from start_metrics on
         self.metrics_lock = threading.Lock()
-        self.status_lock = threading.Lock()  # the training loop and the usage recorder's heartbeat
+        self.status_lock = threading.Lock()  # the training loop and the heartbeat thread
         self.host = this_host()
 
     def set_status(self, **changes) -> None:
@@ -244,6 +245,26 @@ class RunWriter:
         other machines, which cannot look up this pid, still see a live trainer."""
         if time.time() - (self.status.get("updated_at") or 0.0) >= HEARTBEAT_S:
             self.set_status()
+
+    @contextlib.contextmanager
+    def heartbeats(self) -> Iterator[None]:
+        """Inside: a thread calls :meth:`heartbeat` every HEARTBEAT_S / 2, whatever the run
+        does (waiting in the queue, a long evaluation, rows only every --log-seconds, which
+        may be longer than STALE_S). It ends on leaving, so a run that stops without a final
+        state goes quiet and reads as crashed."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(HEARTBEAT_S / 2):
+                self.heartbeat()
+
+        thread = threading.Thread(target=beat, name="status-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def write_config(self, new_record: dict, **resolved) -> None:
         """config.json: new_record unless the folder has one (a resume keeps its settings),
@@ -286,8 +307,8 @@ class PeerWriter(RunWriter):
     def set_status(self, **changes) -> None:
         self.status.update(changes)
 
-    def heartbeat(self) -> None:
-        pass
+    def heartbeats(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()  # rank 0 keeps the folder's status alive
 
     def write_config(self, new_record: dict, **resolved) -> None:
         self.config = self.config or dict(new_record)
