@@ -18,6 +18,7 @@ tasks are never retried (max_retries=0): ``--resume`` continues them.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ import ray
 from ray.exceptions import RayError, TaskCancelledError
 
 from .executors import ExecutorError, launch_trainer
+from .system import usable_cores
 
 POLL_S = 0.2  # how often a task looks at its trainer; a cancel lands between two looks
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -53,15 +55,22 @@ def _wait(proc) -> int:
     return proc.returncode
 
 
+def trial_slots(cores: int, cpus: int) -> int:
+    """The --device-slots of a CPU trial that Ray reserved `cpus` of a node's `cores` for:
+    the trainer takes cores // slots threads (placement.cpu_threads), so the slots are rounded
+    up to keep that at most cpus (16 cores, 6 CPUs: 5 threads; rounded down it was 8)."""
+    return max(1, math.ceil(cores / cpus))
+
+
 def run_trial(args: list[str], console: str, cpus: int, gpu: bool) -> int:
     """The Ray task: the trainer with args, its output appended to console; the trainer's
     exit code. A trial without a GPU of Ray's sees none; one on the CPU divides the node's
-    cores so that it uses about `cpus` threads."""
+    cores so that it uses at most the `cpus` threads Ray reserved for it."""
     # ray.cancel raises KeyboardInterrupt through the SIGINT handler; a worker that inherited
     # SIGINT ignored (a `ray start` from a nohup'd shell) would never see the cancel.
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    slots = max(1, (os.cpu_count() or 1) // cpus)
+    slots = trial_slots(os.cpu_count() or 1, cpus)
     env = None if gpu else {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     parent = os.getpid()
     proc = launch_trainer([*args, "--no-device-lock", "--device-slots", str(slots)], Path(console),
@@ -100,11 +109,6 @@ class RayTrial:
         ray.cancel(self.ref)
 
 
-def usable_cpus() -> int:
-    """The cores this process may run on: a Ray of the sweep's own offers them all."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _first_line(error: Exception) -> str:
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     return lines[0][:300] if lines else ""
@@ -134,7 +138,7 @@ class RayExecutor:
             if self.address:
                 ray.init(address=self.address)
             else:  # "local": a new Ray even where RAY_ADDRESS or a running cluster would be found
-                ray.init(address="local", num_cpus=usable_cpus(), include_dashboard=False)
+                ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ExecutorError(f"cannot {'reach the Ray cluster at ' + self.address if self.address else 'start Ray'}"
                                 f": {_first_line(e)}") from None

@@ -69,6 +69,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "CPU"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), else all the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def total_ram_gb() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

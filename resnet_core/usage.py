@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .system import process_memory_mb
+from .system import process_memory_mb, usable_cores
 
 log = logging.getLogger("resnet_core.train")
 
@@ -49,14 +49,6 @@ def _machine_ram_percent() -> float | None:
     return 100.0 * (total - available) / total if total > 0 else None
 
 
-def _usable_cores() -> int:
-    """The cores this process may run on (its affinity), else all the machine's."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _process_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
@@ -75,7 +67,7 @@ class UsageSampler:
 
     def __init__(self, device: torch.device, clock: Callable[[], float] = time.monotonic):
         self.device, self.clock = device, clock
-        self.cores = _usable_cores()
+        self.cores = usable_cores()
         self.gpu_util_readable = device.type == "cuda"  # until NVML proves missing
         self._last = (clock(), _process_cpu_seconds(), _machine_cpu_times())
 

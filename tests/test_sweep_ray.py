@@ -23,7 +23,7 @@ from resnet_core.train import Refused
 
 pytest.importorskip("ray", reason="Ray is the optional cluster extra: pip install -r requirements-cluster.txt")
 
-from resnet_core.ray_executor import usable_cpus  # noqa: E402  (imports Ray)
+from resnet_core.system import usable_cores  # noqa: E402
 
 EPOCHS = 6  # of 8 steps: the trials that get stopped train for a few seconds
 CPU = ["--device", "cpu"]  # CPU trials even where the machine has a GPU: the resources asked for are known
@@ -112,7 +112,7 @@ def test_a_sweep_on_a_local_ray_trains_its_grid_as_ordinary_runs(cifar_dir, tmp_
     assert info.state == "completed" and not info.alive and info.problem is None
     record = info.record
     assert (record["executor"], record["address"], record["cpus_per_trial"]) == ("ray", None, 1)
-    assert record["parallel"] == usable_cpus()  # as many one-CPU trials as its own Ray holds
+    assert record["parallel"] == usable_cores()  # as many one-CPU trials as its own Ray holds
     assert sorted(p.run_dir for p in info.points) == run_folders(tmp_path)
     for point in info.points:
         assert point.state == "completed" and point.run.train_config["sweep"] == "onray"
@@ -129,8 +129,8 @@ def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes
     """Three trials, of which the Ray holds two at once (one on an odd core count): SIGTERM
     (the dashboard's Stop) while they train stops the running ones with last.pt and cancels
     the waiting one; --resume completes all three, each trained exactly once."""
-    cpus = math.ceil(usable_cpus() / 2)
-    fit = usable_cpus() // cpus
+    cpus = math.ceil(usable_cores() / 2)
+    fit = usable_cores() // cpus
     proc = start_sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "cut", *TINY, "--subset", 0,
                        "--epochs", EPOCHS, "--depth", 8, *CPU, "--vary", "seed=0,1,2", "--executor", "ray",
                        "--cpus-per-trial", cpus, "--parallel", 3)
@@ -258,3 +258,16 @@ def test_a_resume_keeps_the_recorded_executor_unless_given_one(tmp_path):
     assert fields("--executor", "ray", recorded={}) == {"executor": "ray", "address": None, "cpus_per_trial": 1}
     with pytest.raises(Refused, match="executor 'k8s' is not one of local, ray"):
         fields(recorded={"executor": "k8s"})
+
+
+def test_a_cpu_trial_never_takes_more_threads_than_ray_reserved(monkeypatch):
+    from resnet_core import placement
+    from resnet_core.ray_executor import trial_slots
+
+    for cores in (1, 2, 8, 16, 64):
+        monkeypatch.setattr(placement.os, "cpu_count", lambda n=cores: n)  # the node the trainer runs on
+        for cpus in range(1, cores + 1):
+            threads = placement.cpu_threads(trial_slots(cores, cpus))  # what the trainer takes
+            assert 1 <= threads <= cpus, (cores, cpus, threads)
+            if cores % cpus == 0:
+                assert threads == cpus
