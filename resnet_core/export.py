@@ -78,6 +78,15 @@ def onnx_missing() -> list[str]:
     return [m for m in ONNX_MODULES if importlib.util.find_spec(m) is None]
 
 
+def check_format(fmt: str) -> None:
+    """ExportRefused for a format unknown, or one this installation cannot write."""
+    if fmt not in WRITERS:
+        raise ExportRefused(f"unknown format {fmt!r}: choose {' or '.join(FORMATS)}")
+    missing = onnx_missing() if fmt == "onnx" else []
+    if missing:
+        raise ExportRefused(f"--format onnx needs {', '.join(missing)}: {ONNX_INSTALL}")
+
+
 def _write_torchscript(wrapper: Normalized, path: Path) -> None:
     # Trace the network (its ShortcutA pads with a tuple TorchScript cannot script) and script the
     # wrapper around it, so the uint8 branch survives: a trace would keep only the dtype it saw.
@@ -124,10 +133,7 @@ def export(run_model: RunModel, fmt: str, out: str | os.PathLike) -> float:
     PyTorch's on the check batch (as float, and as uint8 where the format takes it);
     ExportRefused (nothing at out, no temporary file left)
     when it cannot be exported or differs by more than TOLERANCE."""
-    if fmt not in WRITERS:
-        raise ExportRefused(f"unknown format {fmt!r}: choose {' or '.join(FORMATS)}")
-    if fmt == "onnx" and onnx_missing():
-        raise ExportRefused(f"--format onnx needs {', '.join(onnx_missing())}: {ONNX_INSTALL}")
+    check_format(fmt)
     out = Path(out)
     if out.is_dir():
         raise ExportRefused(f"--out {out} is a folder")
@@ -170,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="best.pt (default; last.pt where the run has none) or last.pt")
     args = p.parse_args(argv)
     try:
-        if args.fmt == "onnx" and onnx_missing():  # before loading anything
-            raise ExportRefused(f"--format onnx needs {', '.join(onnx_missing())}: {ONNX_INSTALL}")
+        check_format(args.fmt)  # before loading anything
         run_model = load_run_model(args.run_dir, args.checkpoint)
         if run_model.note:
             print(run_model.note, file=sys.stderr)
