@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -157,14 +156,13 @@ def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds
             c2.download_button("Predictions (CSV)", lambda: downloads.predictions_csv(preds, classes),
                                file_name=f"{name}-predictions.csv", mime="text/csv", key="an_dl_preds",
                                on_click="ignore", help="index, label, pred, confidence, loss and the top-k")
-        files = {w: f for w, f in (("best", runs.BEST_CHECKPOINT), ("last", runs.LAST_CHECKPOINT))
-                 if os.path.lexists(info.path / f)}
+        files = info.checkpoints
         if not files:
             c3.caption("No checkpoint yet.")
             return
         which = c3.segmented_control("Checkpoint", list(files), key="an_dl_which", default=next(iter(files)),
-                                     required=True) or next(iter(files))
-        which = which if which in files else next(iter(files))
+                                     required=True)
+        which = which if which in files else next(iter(files))  # none yet, or a file gone since
         def checkpoint_bytes() -> bytes:
             with runs.open_run_file(info.path, files[which]) as f:
                 return f.read()

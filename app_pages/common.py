@@ -286,7 +286,7 @@ def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery.GalleryRe
     if not g1.toggle("Grad-CAM", key=key, help="lay each image's class-activation map over it: where the "
                      "model found the evidence (red strongest), computed for the images shown"):
         return {}, ""
-    which = g2.segmented_control("Checkpoint", ["best", "last"], key=key + "_ckpt", default="best", required=True)
+    which = g2.segmented_control("Checkpoint", list(runs.CHECKPOINTS), key=key + "_ckpt", default="best", required=True)
     target = g3.segmented_control("Map of the", ["predicted", "true"], key=key + "_class", default="predicted",
                                   required=True, format_func=lambda t: f"{t} class")
     from resnet_core.run_model import ModelLoadError

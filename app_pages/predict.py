@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import streamlit as st
@@ -16,7 +15,7 @@ from resnet_core.run_model import ModelLoadError
 
 st.title("Predict")
 with_model = [r for r in runs.list_runs(common.runs_dir()) if r.problem is None
-              and any(os.path.lexists(r.path / f) for f in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT))]
+              and r.checkpoints]
 if not with_model:
     st.info("No run has a checkpoint yet: a run saves last.pt after its first epoch.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
@@ -29,7 +28,7 @@ c_run, c_ckpt = st.columns([4, 2])
 run_id = c_run.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, key="pr_run",
                          format_func=lambda i: common.run_title(by_id[i]))
 common.set_query("run", run_id)
-which = c_ckpt.segmented_control("Checkpoint", ["best", "last"], key="pr_ckpt", default="best", required=True,
+which = c_ckpt.segmented_control("Checkpoint", list(runs.CHECKPOINTS), key="pr_ckpt", default="best", required=True,
                                  help="best.pt: the best validation epoch (last.pt where the run has none)")
 try:
     model = common.run_model(by_id[run_id].path, which or "best")

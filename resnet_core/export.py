@@ -38,7 +38,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .run_model import CHECKPOINTS, ModelLoadError, RunModel, load_run_model
+from . import runs
+from .run_model import ModelLoadError, RunModel, load_run_model
 
 PROG = "python -m resnet_core.export"
 FORMATS = ("torchscript", "onnx")
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=FORMATS, required=True, dest="fmt")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--checkpoint", choices=tuple(CHECKPOINTS), default="best",
+    p.add_argument("--checkpoint", choices=tuple(runs.CHECKPOINTS), default="best",
                    help="best.pt (default; last.pt where the run has none) or last.pt")
     args = p.parse_args(argv)
     try:

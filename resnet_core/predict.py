@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from .images import ImageRefused, model_input, read_image_file
-from .run_model import CHECKPOINTS, ModelLoadError, RunModel, load_run_model
+from . import runs
+from .run_model import ModelLoadError, RunModel, load_run_model
 
 PROG = "python -m resnet_core.predict"
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description="Classify PNG or JPEG images with a trained run's model.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (holding config.json and best.pt or last.pt)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG files (at most 20 MB, 10,000 px a side)")
-    p.add_argument("--checkpoint", choices=tuple(CHECKPOINTS), default="best",
+    p.add_argument("--checkpoint", choices=tuple(runs.CHECKPOINTS), default="best",
                    help="best.pt (default; last.pt where the run has none) or last.pt")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image (default 5)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {file, top: [[class, probability]]}")

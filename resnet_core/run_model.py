@@ -27,7 +27,6 @@ from .data import normalize
 from .gradcam import grad_cam
 from .models import build_model, model_name
 
-CHECKPOINTS = {"best": runs.BEST_CHECKPOINT, "last": runs.LAST_CHECKPOINT}
 
 
 class ModelLoadError(Exception):
@@ -110,10 +109,10 @@ class RunModel:
 def checkpoint_file(run_dir: Path, which: str) -> tuple[str, str | None]:
     """The checkpoint file name to load for "best" or "last", and a note when "best" falls
     back to last.pt; ModelLoadError when there is none."""
-    if which not in CHECKPOINTS:
-        raise ModelLoadError(f"unknown checkpoint {which!r}: choose {' or '.join(CHECKPOINTS)}")
+    if which not in runs.CHECKPOINTS:
+        raise ModelLoadError(f"unknown checkpoint {which!r}: choose {' or '.join(runs.CHECKPOINTS)}")
     run_dir = Path(run_dir)
-    name = CHECKPOINTS[which]
+    name = runs.CHECKPOINTS[which]
     if os.path.lexists(run_dir / name):
         return name, None
     if which == "best" and os.path.lexists(run_dir / runs.LAST_CHECKPOINT):

@@ -441,3 +441,12 @@ def test_heartbeats_keep_a_quiet_status_fresh_until_the_run_leaves_them(tmp_path
     time.sleep(0.4)
     assert updated() == left  # a run that ends without a final state goes quiet: readers elsewhere see it gone
     assert json.loads((tmp_path / "status.json").read_text())["state"] == "queued"
+
+
+def test_a_runs_checkpoints_are_named_as_a_user_picks_them(tmp_path):
+    run_dir = make_run(tmp_path, "ckpt")  # last.pt only, as a run without a validation split holds
+    assert runs.read_run(run_dir).checkpoints == {"last": runs.LAST_CHECKPOINT}
+    (run_dir / runs.BEST_CHECKPOINT).write_bytes(b"x")
+    assert runs.read_run(run_dir).checkpoints == {"best": runs.BEST_CHECKPOINT, "last": runs.LAST_CHECKPOINT}
+    (run_dir / runs.LAST_CHECKPOINT).unlink()
+    assert list(runs.read_run(run_dir).checkpoints) == ["best"]

@@ -198,6 +198,7 @@ inconsistent file.
 from .layout import (
     ACTIVE_STATES,
     BEST_CHECKPOINT,
+    CHECKPOINTS,
     CONFIG_FILE,
     CONSOLE_FILE,
     CRASHED,
@@ -263,6 +264,7 @@ from .writing import (
 __all__ = [
     "ACTIVE_STATES",
     "BEST_CHECKPOINT",
+    "CHECKPOINTS",
     "CONFIG_FILE",
     "CONSOLE_FILE",
     "CRASHED",

@@ -27,6 +27,7 @@ STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
+CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}  # the names a user picks a checkpoint by
 LOG_FILE = "train.log"
 CONSOLE_FILE = "console.log"
 PREDICTIONS_DIR = "predictions"

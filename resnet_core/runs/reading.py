@@ -21,6 +21,7 @@ from .layout import (
     CONFIG_FILE,
     CRASHED,
     FORMAT_VERSION,
+    CHECKPOINTS,
     LAST_CHECKPOINT,
     MAX_JSON_BYTES,
     PREDICTIONS_DIR,
@@ -185,6 +186,11 @@ class RunInfo:
     def can_resume(self) -> bool:
         return (self.state in RESUMABLE_STATES and self.note is None
                 and (self.path / LAST_CHECKPOINT).exists())
+
+    @property
+    def checkpoints(self) -> dict[str, str]:
+        """The checkpoints this run holds, by the name a user picks them by ("best", "last")."""
+        return {which: name for which, name in CHECKPOINTS.items() if os.path.lexists(self.path / name)}
 
     @property
     def state_enum(self) -> State | None:
