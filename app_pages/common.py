@@ -149,10 +149,10 @@ def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
                     f"{md_escape(images_from.note)}")
 
 
-def runs_with_epochs() -> list[runs.RunInfo]:
-    """Readable runs with at least one recorded epoch of any split."""
+def runs_with_epochs(splits: Sequence[str] = runs.SPLITS) -> list[runs.RunInfo]:
+    """Readable runs with at least one recorded epoch of any of these splits."""
     return [r for r in runs.list_runs(runs_dir())
-            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in runs.SPLITS)]
+            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in splits)]
 
 
 def pick_run(all_runs: list[runs.RunInfo], prefix: str) -> runs.RunInfo:

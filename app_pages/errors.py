@@ -48,10 +48,6 @@ def _every_epoch(run_dir: str, split: str, stats: tuple) -> tuple[history.Histor
     return (result, *calibration.ece_by_epoch(path, split, known=eces))
 
 
-def _record_runs() -> list[runs.RunInfo]:
-    return [r for r in common.runs_with_epochs() if any(runs.recorded_epochs(r.path, s) for s in ("val", "test"))]
-
-
 def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, str, str]:
     c_run, c_split, c_view = st.columns([3, 2, 4])
     with c_run:
@@ -182,7 +178,7 @@ def _label_errors_view(info, split, preds, classes, hist) -> None:
 
 
 st.title("Explain")
-all_runs = _record_runs()
+all_runs = common.runs_with_epochs(("val", "test"))  # the splits with per-image records
 if not all_runs:
     st.info("No run has recorded per-image predictions yet: they appear here after the first epoch of a run.",
             icon=":material/info:")
