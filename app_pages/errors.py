@@ -107,14 +107,13 @@ def _history_view(info, split, preds, classes, result: history.HistoryResult, ep
     which = st.segmented_control("Show", list(history.VIEWS), key="ex_hist", default="most forgotten",
                                  required=True) or "most forgotten"
     st.caption(f"{which}: {history.VIEWS[which]}. Cards show epoch {epoch}'s prediction.")
-    ids = history.view_indices(hist, which)
+    rows = history.view_rows(hist, which)
+    ids = hist.indices[rows]
     notes = None
     if which == "most forgotten":
-        forgot = dict(zip(hist.indices.tolist(), hist.forgetting.tolist(), strict=True))
-        notes = {int(i): f"forgotten {forgot[int(i)]}×" for i in ids}
+        notes = {i: f"forgotten {n}×" for i, n in zip(ids.tolist(), hist.forgetting[rows].tolist(), strict=True)}
     elif which == "learned last":
-        learned = dict(zip(hist.indices.tolist(), hist.learned_at.tolist(), strict=True))
-        notes = {int(i): f"learned at epoch {learned[int(i)]}" for i in ids}
+        notes = {i: f"learned at epoch {e}" for i, e in zip(ids.tolist(), hist.learned_at[rows].tolist(), strict=True)}
     _cards(info, split, preds, history.positions_of(preds, ids), classes, hist, f"ex_page_hist_{which}", notes)
 
 

@@ -152,17 +152,23 @@ VIEWS = {
 }
 
 
-def view_indices(history: History, view: str) -> np.ndarray:
-    """Image indices of a view, in its order (ties: ascending image index)."""
+def view_rows(history: History, view: str) -> np.ndarray:
+    """The history's rows (into indices, forgetting, learned_at...) of a view, in its order
+    (ties: ascending image index)."""
     if view == "never learned":
-        return history.indices[history.never_learned]
+        return np.flatnonzero(history.never_learned)
     if view == "most forgotten":
         keep = np.flatnonzero(history.forgetting > 0)
-        return history.indices[keep[np.argsort(-history.forgetting[keep], kind="stable")]]
+        return keep[np.argsort(-history.forgetting[keep], kind="stable")]
     if view == "learned last":
         keep = np.flatnonzero(history.learned_at > 0)
-        return history.indices[keep[np.argsort(-history.learned_at[keep], kind="stable")]]
+        return keep[np.argsort(-history.learned_at[keep], kind="stable")]
     raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
+
+
+def view_indices(history: History, view: str) -> np.ndarray:
+    """Image indices of a view, in its order (ties: ascending image index)."""
+    return history.indices[view_rows(history, view)]
 
 
 def positions_of(records: Records, indices: Sequence[int]) -> np.ndarray:
