@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from plotly.colors import sequential, unlabel_rgb
 
 # (position in [0, 1], (r, g, b))
 HEAT = ((0.0, (0, 0, 128)), (0.25, (0, 96, 255)), (0.5, (0, 230, 230)), (0.75, (255, 220, 0)),
         (1.0, (215, 0, 0)))
-BLUES = ((0.0, (247, 251, 255)), (0.125, (222, 235, 247)), (0.25, (198, 219, 239)), (0.375, (158, 202, 225)),
-         (0.5, (107, 174, 214)), (0.625, (66, 146, 198)), (0.75, (33, 113, 181)), (0.875, (8, 81, 156)),
-         (1.0, (8, 48, 107)))
+# Plotly's own stops, so that the downloaded PNG cannot drift from the chart.
+BLUES = tuple((i / (len(sequential.Blues) - 1), tuple(int(c) for c in unlabel_rgb(colour)))
+              for i, colour in enumerate(sequential.Blues))
 OVERLAY_ALPHA = 0.5  # the map's share of each pixel where the map is 1
 
 
