@@ -78,18 +78,21 @@ LOAD_TIMEOUT_S = 90.0
 JS_READY = """([sel, text]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  for (const el of document.querySelectorAll(sel)) {
-    const r = el.getBoundingClientRect();
-    if (r.width > 0 && r.height > 0 && (el.textContent || "").includes(text)) return performance.now();
-  }
-  return false;
+  return window.__shown(sel, text) && performance.now();
 }"""
 
 
-# Installed in every page before its scripts: the time the first script run finished, and
-# (for in-app navigation) whether a script run started, and when one finished, after
-# window.__navStart was set.
-JS_SCRIPT_DONE = """new MutationObserver((records) => {
+# Installed in every page before its scripts: whether content is shown (window.__shown), the
+# time the first script run finished, and (for in-app navigation) whether a script run
+# started, and when one finished, after window.__navStart was set.
+JS_SCRIPT_DONE = """window.__shown = (sel, text) => {  // an element of sel, laid out, holding text
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0 && (el.textContent || "").includes(text)) return true;
+  }
+  return false;
+};
+new MutationObserver((records) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (window.__scriptDone === undefined && app && app.getAttribute('data-test-script-state') === 'notRunning')
     window.__scriptDone = performance.now();
@@ -112,12 +115,7 @@ JS_NAV_READY = """([sel, text, path]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (window.__navDone === undefined
       && (window.__navRunning || !app || app.getAttribute('data-test-script-state') !== 'notRunning')) return false;
-  for (const el of document.querySelectorAll(sel)) {
-    const r = el.getBoundingClientRect();
-    if (r.width > 0 && r.height > 0 && (el.textContent || "").includes(text))
-      return (performance.now() - window.__navStart) / 1000;
-  }
-  return false;
+  return window.__shown(sel, text) && (performance.now() - window.__navStart) / 1000;
 }"""
 
 
