@@ -394,7 +394,7 @@ def apptest_times(fx: Fixture, cases: list[PageCase], reloads: int) -> list[tupl
 
     os.environ.update(RESNET_STUDIO_RUNS=str(fx.runs_dir), RESNET_STUDIO_DATA=str(fx.data_dir))
     files = {"": "home", "train": "train", "monitor": "monitor", "runs": "runs", "analyze": "analyze",
-             "compare": "compare"}
+             "compare": "compare", "explain": "errors", "predict": "predict"}
     results = []
     for case in cases:
         parts = urlsplit(case.path)

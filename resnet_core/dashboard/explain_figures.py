@@ -24,7 +24,9 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
     acc = np.nan_to_num(rel.accuracy, nan=0.0)
     width = float(rel.edges[1] - rel.edges[0])
     names = bin_names(rel)
-    fig = go.Figure()
+    fig = go.Figure(layout=_layout(None, height, "accuracy (%)", "top-1 confidence",
+                                   xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(range=[0, 110]),
+                                   hovermode="closest", bargap=0))
     fig.add_trace(go.Bar(
         x=_centres(rel), y=(100 * acc).tolist(), width=width * 0.95, name="accuracy",
         marker=dict(color=TRAIN_COLOUR, line=dict(width=[3 if i == selected else 0 for i in range(len(acc))],
@@ -43,16 +45,14 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
     fig.add_trace(go.Scatter(x=_centres(rel), y=mean_conf, mode="markers", name="mean confidence of the bin",
                              marker=dict(color=VAL_COLOUR, size=7, symbol="line-ew-open", line=dict(width=2)),
                              hoverinfo="skip"))
-    _layout(fig, None, height, "accuracy (%)", "top-1 confidence")
-    fig.update_layout(hovermode="closest", bargap=0)
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(range=[0, 110])
     return fig
 
 
 def confidence_histogram_figure(rel: Reliability, height: int = 300) -> go.Figure:
     """Images per confidence bin, right and wrong stacked."""
-    fig = go.Figure()
+    fig = go.Figure(layout=_layout(None, height, "images", "top-1 confidence",
+                                   xaxis=dict(range=[0, 1], tickformat=".0%"),
+                                   barmode="stack", hovermode="closest", bargap=0))
     names = bin_names(rel)
     for label, counts, colour in (("right", rel.right, RIGHT_COLOUR), ("wrong", rel.wrong, WRONG_COLOUR)):
         fig.add_trace(go.Bar(x=_centres(rel), y=counts.tolist(), name=label, marker_color=colour,
@@ -60,9 +60,6 @@ def confidence_histogram_figure(rel: Reliability, height: int = 300) -> go.Figur
                              customdata=[[i] for i in range(len(counts))],
                              hovertemplate=[f"confidence {n}: %{{y:,}} {label}<extra></extra>" for n in names],
                              selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1))))
-    _layout(fig, None, height, "images", "top-1 confidence")
-    fig.update_layout(barmode="stack", hovermode="closest", bargap=0)
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
     return fig
 
 
@@ -71,29 +68,23 @@ def ece_figure(epochs: np.ndarray, ece: np.ndarray, current: int | None = None, 
     y = [None if not np.isfinite(v) else 100 * v for v in np.asarray(ece, dtype=float).tolist()]
     fig = go.Figure(go.Scatter(x=np.asarray(epochs).tolist(), y=y, mode="lines+markers", name="ECE",
                                line=dict(color=TRAIN_COLOUR), marker=dict(size=4),
-                               hovertemplate="epoch %{x}: ECE %{y:.2f}%<extra></extra>"))
+                               hovertemplate="epoch %{x}: ECE %{y:.2f}%<extra></extra>"),
+                    layout=_layout(None, height, "ECE (%)", xaxis=_whole_epochs(epochs), showlegend=False))
     if current is not None and current in list(epochs):
         i = list(epochs).index(current)
         fig.add_trace(go.Scatter(x=[current], y=[y[i]], mode="markers", name=f"epoch {current}",
                                  marker=dict(color=VAL_COLOUR, size=10), hoverinfo="skip"))
-    _layout(fig, None, height, "ECE (%)")
-    fig.update_layout(showlegend=False)
-    _whole_epochs(fig, epochs)
     return fig
 
 
 def learned_figure(learned_at: np.ndarray, epochs: np.ndarray, height: int = 240) -> go.Figure:
     """How many images were learned (right from then to the last epoch) at each epoch."""
     counts = np.bincount(np.asarray(learned_at), minlength=int(epochs[-1]) + 1)[np.asarray(epochs)]
-    fig = go.Figure(go.Bar(x=np.asarray(epochs).tolist(), y=counts.tolist(), marker_color=RIGHT_COLOUR,
-                           hovertemplate="learned at epoch %{x}: %{y:,} images<extra></extra>"))
-    _layout(fig, None, height, "images")
-    fig.update_layout(showlegend=False, bargap=0.1)
-    _whole_epochs(fig, epochs)
-    return fig
+    return go.Figure(go.Bar(x=np.asarray(epochs).tolist(), y=counts.tolist(), marker_color=RIGHT_COLOUR,
+                            hovertemplate="learned at epoch %{x}: %{y:,} images<extra></extra>"),
+                     layout=_layout(None, height, "images", xaxis=_whole_epochs(epochs), showlegend=False, bargap=0.1))
 
 
-def _whole_epochs(fig: go.Figure, epochs: np.ndarray) -> None:
-    """Ticks at whole epochs only: plotly's automatic ones put 0.5 steps under a few epochs."""
-    fig.update_xaxes(range=[int(epochs[0]) - 0.5, int(epochs[-1]) + 0.5], tick0=1,
-                     dtick=max(1, -(-len(epochs) // 12)))
+def _whole_epochs(epochs: np.ndarray) -> dict:
+    """The x axis's ticks at whole epochs only: plotly's automatic ones put 0.5 steps under a few epochs."""
+    return dict(range=[int(epochs[0]) - 0.5, int(epochs[-1]) + 0.5], tick0=1, dtick=max(1, -(-len(epochs) // 12)))
