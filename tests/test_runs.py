@@ -244,6 +244,58 @@ def test_temp_files_of_a_killed_writer_go_when_no_trainer_writes_to_the_folder(t
         sleeper.wait()
 
 
+def test_a_listing_reads_each_record_again_once_it_changes(tmp_path):
+    a = make_run(tmp_path, "a", state="stopped", created=100.0)
+    b = make_run(tmp_path, "b", state="completed", created=200.0)
+    assert [(r.run_id, r.state) for r in runs.list_runs(tmp_path)] == [(b.name, "completed"), (a.name, "stopped")]
+
+    status = json.loads((a / runs.STATUS_FILE).read_text())
+    runs.atomic_write_json(a / runs.STATUS_FILE, {**status, "state": "failed", "error": "boom"})  # as a writer does
+    config = json.loads((b / runs.CONFIG_FILE).read_text())
+    (b / runs.CONFIG_FILE).write_text(json.dumps({**config, "created": 50.0}))  # rewritten in place
+    listed = runs.list_runs(tmp_path)
+    assert [(r.run_id, r.state) for r in listed] == [(a.name, "failed"), (b.name, "completed")]
+    assert listed[0].status["error"] == "boom"
+
+    (a / runs.STATUS_FILE).write_text("{ not json")
+    assert {r.run_id: r.state for r in runs.list_runs(tmp_path)}[a.name] == runs.UNREADABLE
+    (a / runs.CONFIG_FILE).unlink()  # no config.json: not a run folder (yet)
+    assert [r.run_id for r in runs.list_runs(tmp_path)] == [b.name]
+
+
+def test_a_listing_sees_a_trainer_die_without_a_change_to_its_records(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        make_run(tmp_path, "live", state="running", pid=sleeper.pid, epochs_done=1)
+        assert runs.list_runs(tmp_path)[0].state == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert runs.list_runs(tmp_path)[0].state == runs.CRASHED
+
+
+def test_a_listing_sweeps_a_folder_for_temp_files_at_most_every_stale_age(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(runs.reading.time, "monotonic", lambda: clock[0])
+    run_dir = make_run(tmp_path, "stopped", state="stopped", epochs_done=1)
+    old = time.time() - 2 * runs.STALE_TEMP_AGE_S
+    first = run_dir / ".last.pt.tmp"
+    first.write_bytes(b"half")
+    os.utime(first, (old, old))
+    runs.list_runs(tmp_path)
+    assert not first.exists()
+
+    second = run_dir / ".status.json.k2j4.tmp"
+    second.write_bytes(b"half")
+    os.utime(second, (old, old))
+    clock[0] += runs.STALE_TEMP_AGE_S / 2
+    runs.list_runs(tmp_path)
+    assert second.exists()  # swept half a minute ago
+    clock[0] += runs.STALE_TEMP_AGE_S / 2
+    runs.list_runs(tmp_path)
+    assert not second.exists()
+
+
 def test_metrics_rows_that_are_not_rows_of_the_format_are_skipped(tmp_path):
     good = [{"type": "step", "epoch": 1, "step": 5, "loss": 1.0}, {"type": "epoch", "epoch": 1, "step": 10},
             {"type": "test", "epoch": 1, "test_acc": 0.5}, {"type": "note", "text": "kept: no epoch is needed"}]

@@ -176,7 +176,8 @@ launched.
 
 Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
-runs that are not active, not unreadable and not read-only, once they are a minute old.
+runs that are not active, not unreadable and not read-only, once they are a minute old
+(it looks for them in a folder at most once a minute, and when its records change).
 
 Reading never raises
 --------------------
