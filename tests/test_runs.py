@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -272,6 +273,40 @@ def test_a_listing_sees_a_trainer_die_without_a_change_to_its_records(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert runs.list_runs(tmp_path)[0].state == runs.CRASHED
+
+
+def test_a_listing_survives_another_session_listing_new_folders_meanwhile(tmp_path):
+    """Each session of the server lists the runs in its own thread."""
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for i in range(30):
+        make_run(mine, f"r{i}")
+    theirs.mkdir()
+    stop, errors = threading.Event(), []
+
+    def other_session() -> None:  # folders come and go there: its listings add and drop what list_runs keeps
+        i = 0
+        try:
+            while not stop.is_set():
+                (theirs / f"n{i}").mkdir()
+                runs.list_runs(theirs)
+                (theirs / f"n{i}").rmdir()
+                i += 1
+        except Exception as e:
+            errors.append(e)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns often, as on a busy server
+    other = threading.Thread(target=other_session)
+    other.start()
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.5 and not errors:
+            assert len(runs.list_runs(mine)) == 30
+    finally:
+        stop.set()
+        other.join()
+        sys.setswitchinterval(interval)
+    assert not errors
 
 
 def test_a_listing_sweeps_a_folder_for_temp_files_at_most_every_stale_age(tmp_path, monkeypatch):

@@ -420,7 +420,10 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     except OSError:  # no runs folder yet, or one we may not list
         return []
     present = set(folders)
-    for gone in [p for p in _LISTED if p.parent == runs_dir and p not in present]:
+    # Over a copy of the keys (list() of a dict does not let another thread in): each session
+    # of the server lists runs in its own thread, and one that adds a folder meanwhile would
+    # end this loop with "dictionary changed size during iteration".
+    for gone in [p for p in list(_LISTED) if p.parent == runs_dir and p not in present]:
         _LISTED.pop(gone, None)
     now = time.monotonic()
     runs = [r for r in (_listed(p, now) for p in folders) if r is not None]
