@@ -28,7 +28,6 @@ from .gradcam import grad_cam
 from .models import build_model, model_name
 
 
-
 class ModelLoadError(Exception):
     """A run's model cannot be loaded: one line saying which file and what is wrong."""
 

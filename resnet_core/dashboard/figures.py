@@ -40,6 +40,17 @@ NORMALISATIONS = {
     "precision": "Columns = precision (each predicted class sums to 100%)",
 }
 
+
+def _frame(title: str | None, height: int, **title_style) -> dict:
+    """A figure's height and its title on the left, with a top margin for the title only
+    when there is one."""
+    return dict(title=dict(text=title, x=0, xanchor="left", **title_style) if title else None, height=height,
+                margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+
+
+LEGEND_RIGHT = dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02)  # beside the plot, top down
+
+
 def _layout(title: str | None, height: int, y_title: str, x_title: str = "epoch", xaxis: Mapping | None = None,
             yaxis: Mapping | None = None, legend: Mapping | None = None, **settings) -> dict:
     """The layout of a line chart, for ``go.Figure(layout=...)``: xaxis, yaxis and legend
@@ -49,9 +60,7 @@ def _layout(title: str | None, height: int, y_title: str, x_title: str = "epoch"
     or update_xaxes over the figure's traces: the Monitor's six figures took 58 ms to build
     that way and 12 ms this way (plotly 7.1), every second on a live Monitor."""
     return {
-        "title": dict(text=title, x=0, xanchor="left", font=dict(size=15)) if title else None,
-        "height": height,
-        "margin": dict(l=10, r=10, t=40 if title else 10, b=10),
+        **_frame(title, height, font=dict(size=15)),
         # Below the plot: a legend beside the title wraps over it in a narrow column.
         "legend": {**dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0, title=None,
                           font=dict(size=11)), **(legend or {})},
@@ -437,7 +446,7 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
     # (per-epoch points are sparse), each saying at which x it is.
     fig = go.Figure(layout=_layout(title, height, "error (%)", ERROR_X_AXES[x_axis],
                                    yaxis=dict(ticksuffix="%", range=[0, y_max] if y_max else None),
-                                   legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02),
+                                   legend=LEGEND_RIGHT,
                                    hoverdistance=-1))
     for i, run in enumerate(curves):
         colour = PALETTE[i % len(PALETTE)]
@@ -504,8 +513,7 @@ def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
     axis = dict(type="category", categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False,
                 automargin=True, fixedrange=True)
     return go.Figure([heat, cells], layout=dict(
-        title=dict(text=title, x=0, xanchor="left") if title else None,
-        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        **_frame(title, height),
         hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
         plot_bgcolor="rgba(0,0,0,0)", shapes=shapes,
         xaxis=dict(title=dict(text="predicted class"), side="bottom", tickangle=-35, range=[-0.5, n - 0.5], **axis),
@@ -578,8 +586,7 @@ def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], name
 def _bar_layout(title: str | None, height: int, xaxis: Mapping, yaxis: Mapping) -> dict:
     """The layout of grouped bars per class, the legend above them on the right (as
     :func:`_layout`, given before the traces)."""
-    return dict(barmode="group", height=height, title=dict(text=title, x=0, xanchor="left") if title else None,
-                margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+    return dict(**_frame(title, height), barmode="group",
                 legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                 xaxis={**xaxis, "automargin": True}, yaxis={**yaxis, "automargin": True})
 
@@ -618,7 +625,7 @@ def error_vs_depth_figure(lines: Mapping[str, Sequence], height: int = 420, titl
     line's colour where a point trained with the paper's recipe."""
     fig = go.Figure(layout=_layout(title, height, "final test error (%)", "depth (layers)",
                                    xaxis=dict(type="linear", rangemode="normal"), yaxis=dict(ticksuffix="%"),
-                                   legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02),
+                                   legend=LEGEND_RIGHT,
                                    hovermode="closest"))
     for i, (name, points) in enumerate(lines.items()):
         colour = PALETTE[i % len(PALETTE)]
