@@ -258,6 +258,11 @@ def test_a_listing_reads_each_record_again_once_it_changes(tmp_path):
     assert [(r.run_id, r.state) for r in listed] == [(a.name, "failed"), (b.name, "completed")]
     assert listed[0].status["error"] == "boom"
 
+    before = (a / runs.STATUS_FILE).stat()
+    (a / runs.STATUS_FILE).write_text((a / runs.STATUS_FILE).read_text().replace('"boom"', '"bang"'))
+    os.utime(a / runs.STATUS_FILE, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `cp -p` leaves it: same size too
+    assert {r.run_id: r.status["error"] for r in runs.list_runs(tmp_path)}[a.name] == "bang"
+
     (a / runs.STATUS_FILE).write_text("{ not json")
     assert {r.run_id: r.state for r in runs.list_runs(tmp_path)}[a.name] == runs.UNREADABLE
     (a / runs.CONFIG_FILE).unlink()  # no config.json: not a run folder (yet)

@@ -382,12 +382,13 @@ _LISTED: dict[Path, _Listed] = {}
 
 def _identity(path: Path) -> tuple | None:
     """Which version of a file this is: a writer replaces a record by renaming a new file
-    over it (a new inode), and any change shows in its size or mtime; None if missing."""
+    over it (a new inode), and any other change shows in its size, mtime or ctime (which
+    `cp -p` or `touch -d` cannot set back); None if missing."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_mode
+    return st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode
 
 
 def _listed(run_dir: Path, now: float) -> RunInfo | None:
