@@ -107,6 +107,58 @@ def test_step_series_is_clearly_visible_alone_and_faint_under_its_smoothed_serie
                                                                                      0.9))
 
 
+def test_the_legend_names_the_smoothed_series_and_groups_its_raw_series_and_the_star_with_them():
+    smooth = figures.loss_figure(STEPS, EPOCHS, 10, view=figures.CurveView(smoothing=0.6))
+    entries = [t.name for t in smooth.data if t.showlegend is not False]
+    assert entries == ["train (steps, smoothed 0.6)", "train", "validation"]
+    assert trace(smooth, "train (steps)").legendgroup == trace(smooth, "train (steps, smoothed 0.6)").legendgroup
+    assert trace(smooth, "best validation").legendgroup == trace(smooth, "validation").legendgroup
+    # Unsmoothed, the raw series has its own entry.
+    assert trace(figures.loss_figure(STEPS, EPOCHS, 10), "train (steps)").showlegend is not False
+
+
+def _fixed_margins(fig: go.Figure) -> bool:
+    """Plotly neither grows the margins nor measures the tick labels for overflow."""
+    axes = (fig.layout.xaxis, fig.layout.yaxis)
+    return (fig.layout.margin.autoexpand is False and all(a.automargin is False for a in axes)
+            and all(a.ticklabeloverflow == "allow" for a in axes))
+
+
+def test_the_charts_have_fixed_margins_and_their_legends_lie_in_the_plot():
+    from resnet_core.dashboard import explain_figures
+    from resnet_core.dashboard.calibration import reliability
+
+    system = [{"type": "system", "step": 5, "epoch": 1, "cpu_percent": 90.0, "machine_cpu_percent": 95.0,
+               "ram_mb": 900.0, "cores": 2, "time": 1.0}]
+    rel = reliability(np.array([0.95, 0.6, 0.8]), np.array([True, False, True]))
+    in_plot = [figures.loss_figure(STEPS, EPOCHS, 10), figures.accuracy_figure(STEPS, EPOCHS, 10),
+               figures.throughput_figure(STEPS, EPOCHS, 10), figures.utilisation_figure(system, 10),
+               figures.memory_figure(system, 10), explain_figures.reliability_figure(rel),
+               explain_figures.confidence_histogram_figure(rel)]
+    for fig in in_plot + [figures.lr_figure(STEPS, EPOCHS, 10)]:
+        assert _fixed_margins(fig), fig.layout.title.text
+    for fig in in_plot:  # a legend outside the plot would need margins fitted to it
+        assert 0 <= fig.layout.legend.x <= 1 and 0 <= fig.layout.legend.y <= 1, fig.layout.title.text
+    # The loss falls away from the top right; accuracy and speed leave the bottom right empty.
+    assert (in_plot[0].layout.legend.yanchor, in_plot[1].layout.legend.yanchor) == ("top", "bottom")
+    # A legend of many runs lies beside the plot, in margins plotly fits to it.
+    curves = figures.error_curves_figure([])
+    assert curves.layout.legend.x > 1 and curves.layout.xaxis.automargin is True
+    assert curves.layout.margin.autoexpand is not False
+
+
+def test_the_class_charts_margins_fit_the_class_names():
+    cm = np.eye(3, dtype=int) * 5
+    short, long = ("a", "b", "c"), ("a", "b", "a-much-longer-class-name")
+    figs = {names: figures.confusion_figure(cm, names) for names in (short, long)}
+    for fig in figs.values():
+        assert _fixed_margins(fig)
+    assert figs[long].layout.margin.l > figs[short].layout.margin.l + 100  # the y labels' width
+    assert figs[long].layout.margin.b > figs[short].layout.margin.b + 50  # the slanted x labels' height
+    bars = {names: figures.class_metrics_figure(class_report(cm), names) for names in (short, long)}
+    assert _fixed_margins(bars[short]) and bars[long].layout.margin.b > bars[short].layout.margin.b + 50
+
+
 def test_the_best_validation_value_so_far_is_starred():
     rows = [dict(EPOCHS[0], val_acc=0.5, val_loss=0.9), dict(EPOCHS[1], val_acc=0.4, val_loss=1.1)]
     best = trace(figures.accuracy_figure([], rows, 10), "best validation")

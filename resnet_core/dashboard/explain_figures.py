@@ -26,7 +26,7 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
     names = bin_names(rel)
     fig = go.Figure(layout=_layout(None, height, "accuracy (%)", "top-1 confidence",
                                    xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(range=[0, 110]),
-                                   hovermode="closest", bargap=0))
+                                   legend="top left", hovermode="closest", bargap=0))
     fig.add_trace(go.Bar(
         x=_centres(rel), y=(100 * acc).tolist(), width=width * 0.95, name="accuracy",
         marker=dict(color=TRAIN_COLOUR, line=dict(width=[3 if i == selected else 0 for i in range(len(acc))],
@@ -52,7 +52,7 @@ def confidence_histogram_figure(rel: Reliability, height: int = 300) -> go.Figur
     """Images per confidence bin, right and wrong stacked."""
     fig = go.Figure(layout=_layout(None, height, "images", "top-1 confidence",
                                    xaxis=dict(range=[0, 1], tickformat=".0%"),
-                                   barmode="stack", hovermode="closest", bargap=0))
+                                   legend="top left", barmode="stack", hovermode="closest", bargap=0))
     names = bin_names(rel)
     for label, counts, colour in (("right", rel.right, RIGHT_COLOUR), ("wrong", rel.wrong, WRONG_COLOUR)):
         fig.add_trace(go.Bar(x=_centres(rel), y=counts.tolist(), name=label, marker_color=colour,

@@ -41,33 +41,67 @@ NORMALISATIONS = {
 }
 
 
-def _frame(title: str | None, height: int, **title_style) -> dict:
+def _frame(title: str | None, height: int, margin: Mapping | None = None, **title_style) -> dict:
     """A figure's height and its title on the left, with a top margin for the title only
-    when there is one."""
+    when there is one. margin: fixed margins (see FIXED_MARGIN; "t" adds to the title's),
+    else 10 px margins that plotly grows to fit what lies in them."""
+    top = 40 if title else 10
     return dict(title=dict(text=title, x=0, xanchor="left", **title_style) if title else None, height=height,
-                margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+                margin=dict(l=10, r=10, t=top, b=10) if margin is None
+                else {**margin, "t": top + margin.get("t", 0), "autoexpand": False})
 
 
+# Margins in pixels that the figures set, instead of plotly's automargin: with automargin,
+# plotly draws a figure, measures its tick labels, legend and colorbar, and draws it again,
+# and each measurement forces a layout of the whole Streamlit page. On a Monitor load in
+# headless Chromium (CPU profile, this 2-core machine) plotly's share of the main thread went
+# from 388 to 235 ms with fixed margins and unmeasured tick labels (see _margin_axis), and
+# loads of the same page from two servers, alternated, took 0.99 s instead of 1.17 s (median
+# of 6; 1.36 instead of 1.53 s while a run trained). A live Monitor draws them again on
+# every refresh. Their legends lie in a corner of the plot that the data leaves empty
+# (LEGEND_CORNERS).
+FIXED_MARGIN = {"l": 72, "r": 16, "b": 48}  # y tick labels of up to 6 characters and the y title; x labels and title
+LABEL_CHAR_PX = 7.5  # a category tick label's width per character (12 px font), for class names
+LEGEND_CORNERS = {
+    "top right": dict(x=0.99, xanchor="right", y=0.99, yanchor="top"),  # a falling curve: loss
+    "bottom right": dict(x=0.99, xanchor="right", y=0.02, yanchor="bottom"),  # rising or level ones: accuracy, speed
+    "top left": dict(x=0.01, xanchor="left", y=0.99, yanchor="top"),  # mass on the right: confidence
+}
 LEGEND_RIGHT = dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02)  # beside the plot, top down
 
 
+def _axis_margin(labels: Sequence[str], angle: float = 0.0, title_px: int = 0) -> int:
+    """Pixels that category tick labels (at angle degrees) and an axis title take beside
+    their axis: a label's length for a y axis (angle 0), its rotated height for an x axis."""
+    longest = max((len(str(label)) for label in labels), default=1) * LABEL_CHAR_PX
+    return round(longest * abs(math.sin(math.radians(angle))) + 18 if angle else longest + 12) + title_px
+
+
+def _margin_axis(fitted: bool) -> dict:
+    """An axis's settings for margins that plotly fits (automargin), or fixed ones: then
+    its tick labels are drawn where they fall, not measured each for overflowing the figure
+    (a forced layout of the whole page per label: 76 ms of plotly's 340 ms on a Monitor load)."""
+    return {"automargin": True} if fitted else {"automargin": False, "ticklabeloverflow": "allow"}
+
+
 def _layout(title: str | None, height: int, y_title: str, x_title: str = "epoch", xaxis: Mapping | None = None,
-            yaxis: Mapping | None = None, legend: Mapping | None = None, **settings) -> dict:
-    """The layout of a line chart, for ``go.Figure(layout=...)``: xaxis, yaxis and legend
-    add to (or override) the defaults, settings to the rest.
+            yaxis: Mapping | None = None, legend: str = "top right", **settings) -> dict:
+    """The layout of a line chart, for ``go.Figure(layout=...)``: xaxis and yaxis add to
+    (or override) the defaults, settings to the rest; legend: a key of LEGEND_CORNERS (in
+    the plot, FIXED_MARGIN around it) or "right" (LEGEND_RIGHT: beside the plot, for a
+    legend of many runs, in margins that plotly fits to it).
 
     One dict given before the traces, because plotly dispatches every later update_layout
     or update_xaxes over the figure's traces: the Monitor's six figures took 58 ms to build
     that way and 12 ms this way (plotly 7.1), every second on a live Monitor."""
+    fitted = legend == "right"
     return {
-        **_frame(title, height, font=dict(size=15)),
-        # Below the plot: a legend beside the title wraps over it in a narrow column.
-        "legend": {**dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0, title=None,
-                          font=dict(size=11)), **(legend or {})},
+        **_frame(title, height, None if fitted else FIXED_MARGIN, font=dict(size=15)),
+        "legend": {**(LEGEND_RIGHT if fitted else LEGEND_CORNERS[legend]), "title": None, "font": dict(size=11)},
         "hovermode": "x unified",
         "uirevision": "keep",
-        "xaxis": {"title": dict(text=x_title), "rangemode": "tozero", "automargin": True, **(xaxis or {})},
-        "yaxis": {"title": dict(text=y_title), "automargin": True, **(yaxis or {})},
+        "xaxis": {"title": dict(text=x_title), "rangemode": "tozero", **_margin_axis(fitted), **(xaxis or {})},
+        "yaxis": {"title": dict(text=y_title), **_margin_axis(fitted), **(yaxis or {})},
         **settings,
     }
 
@@ -183,24 +217,28 @@ def _step_traces(fig: go.Figure, step_rows: Sequence[dict], key: str, scale: flo
     :func:`~resnet_core.dashboard.series.ema` of the raw values) when view.smoothing > 0."""
     y = _column(step_rows, key, scale)
     smooth = view.smoothing > 0
+    # Smoothed, the legend names the bold series only, and a click on it hides both (a
+    # legend in the plot covers it: see LEGEND_CORNERS).
     fig.add_trace(_line(x, y, view, name="train (steps)", mode=_step_mode(step_rows),
                         line=dict(color=TRAIN_COLOUR, width=1.5), opacity=0.3 if smooth else 0.9,
-                        hovertemplate=hover))
+                        hovertemplate=hover, legendgroup="steps", showlegend=not smooth))
     if smooth:
         fig.add_trace(_line(x, smoothed(step_rows, key, view.smoothing) * scale, view, extremes=False,
                             name=f"train (steps, smoothed {view.smoothing:g})", mode="lines",
-                            line=dict(color=TRAIN_COLOUR, width=2.5), hovertemplate=hover))
+                            line=dict(color=TRAIN_COLOUR, width=2.5), hovertemplate=hover, legendgroup="steps"))
 
 
 def _best_marker(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: float, mode: str,
                  x: np.ndarray, labels: EvaluationLabels, hover: str) -> None:
     """A star on the best validation value so far (mode "max" for an accuracy, "min" for a
-    loss), if the run validates and its best epoch row has an x."""
+    loss), if the run validates and its best epoch row has an x; in the validation trace's
+    legend group, without an entry of its own (its hover names it)."""
     best = best_so_far(_values(epoch_rows, f"val_{key}", scale), mode) if labels.val is not None else None
     if best is None or math.isnan(x[best[0]]):
         return
     i, value = best
     fig.add_trace(go.Scatter(x=[float(x[i])], y=[value], name=f"best {labels.val}", mode="markers",
+                             legendgroup="val", showlegend=False,
                              marker=dict(color=VAL_COLOUR, size=13, symbol="star", line=dict(color="white", width=1)),
                              hovertemplate=f"best {hover} (epoch {epoch_rows[i].get('epoch')})"))
 
@@ -212,7 +250,7 @@ def _epoch_traces(fig: go.Figure, epoch_rows: Sequence[dict], key: str, scale: f
     fig.add_trace(_line(x, _column(epoch_rows, f"train_{key}", scale), view, name="train", mode="lines+markers",
                         line=dict(color=TRAIN_COLOUR, width=2), hovertemplate=hover))
     if labels.val is not None:
-        fig.add_trace(_line(x, _column(epoch_rows, f"val_{key}", scale), view, name=labels.val,
+        fig.add_trace(_line(x, _column(epoch_rows, f"val_{key}", scale), view, name=labels.val, legendgroup="val",
                             mode="lines+markers", line=dict(color=VAL_COLOUR, width=2), hovertemplate=hover))
     test = _column(epoch_rows, f"test_{key}", scale)
     if not np.isnan(test).all():
@@ -269,7 +307,7 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
     start = _start(view, step_rows, epoch_rows)
     fig = go.Figure(layout=_layout(title, height, "accuracy", LIVE_X_AXES[view.x_axis],
                                    xaxis=_integer_epochs(epoch_rows, view),
-                                   yaxis=dict(ticksuffix="%", rangemode="tozero")))
+                                   yaxis=dict(ticksuffix="%", rangemode="tozero"), legend="bottom right"))
     _metric_traces(fig, step_rows, epoch_rows, "acc", 100, "max", "%{y:.2f}%", labels, view, steps_per_epoch)
     for row in test_rows[-1:]:
         fig.add_trace(go.Scatter(x=[_final_test_x(row, epoch_rows, view, steps_per_epoch, start)],
@@ -300,7 +338,8 @@ def throughput_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], ste
     """Images per second: each step row's (since the row before it, the first one's
     compiling included) and each epoch's mean, never smoothed, so a slowdown shows."""
     fig = go.Figure(layout=_layout(title, height, "images / s", LIVE_X_AXES[view.x_axis],
-                                   xaxis=_integer_epochs(epoch_rows, view), yaxis=dict(rangemode="tozero")))
+                                   xaxis=_integer_epochs(epoch_rows, view), yaxis=dict(rangemode="tozero"),
+                                   legend="bottom right"))
     start = _start(view, step_rows, epoch_rows)
     if step_rows:
         fig.add_trace(_line(live_x(step_rows, view.x_axis, steps_per_epoch, start), _column(step_rows, "images_per_s"),
@@ -332,7 +371,7 @@ def _system_figure(system_rows: Sequence[dict], series: Mapping[str, tuple[str, 
     """One trace per key of series that some system row has a number for."""
     # The x ticks of the system rows' epoch (the one in progress) follow the loss chart's.
     fig = go.Figure(layout=_layout(title, height, y_title, LIVE_X_AXES[view.x_axis],
-                                   xaxis=_integer_epochs(system_rows, view), yaxis=yaxis))
+                                   xaxis=_integer_epochs(system_rows, view), yaxis=yaxis, legend="bottom right"))
     x = live_x(system_rows, view.x_axis, steps_per_epoch, _start(view, system_rows))
     for key, (name, colour, dash) in series.items():
         y = _column(system_rows, key, scale)
@@ -446,7 +485,7 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
     # (per-epoch points are sparse), each saying at which x it is.
     fig = go.Figure(layout=_layout(title, height, "error (%)", ERROR_X_AXES[x_axis],
                                    yaxis=dict(ticksuffix="%", range=[0, y_max] if y_max else None),
-                                   legend=LEGEND_RIGHT,
+                                   legend="right",
                                    hoverdistance=-1))
     for i, run in enumerate(curves):
         colour = PALETTE[i % len(PALETTE)]
@@ -511,9 +550,11 @@ def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
                            line=dict(color=outline, width=3), fillcolor="rgba(0,0,0,0)", layer="above"))
     # Explicit ranges: the invisible markers would otherwise make plotly pad the axes around the cells.
     axis = dict(type="category", categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False,
-                automargin=True, fixedrange=True)
+                fixedrange=True, **_margin_axis(False))
+    # Fixed margins (see FIXED_MARGIN) that fit the class names, and the colorbar on the right.
+    margin = dict(l=_axis_margin(classes, title_px=28), b=_axis_margin(classes, 35, title_px=28), r=90)
     return go.Figure([heat, cells], layout=dict(
-        **_frame(title, height),
+        **_frame(title, height, margin),
         hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
         plot_bgcolor="rgba(0,0,0,0)", shapes=shapes,
         xaxis=dict(title=dict(text="predicted class"), side="bottom", tickangle=-35, range=[-0.5, n - 0.5], **axis),
@@ -583,18 +624,21 @@ def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], name
     return _clickable_matrix(heat, classes, hover, selected, height, title, outline="#222222")
 
 
-def _bar_layout(title: str | None, height: int, xaxis: Mapping, yaxis: Mapping) -> dict:
-    """The layout of grouped bars per class, the legend above them on the right (as
-    :func:`_layout`, given before the traces)."""
-    return dict(**_frame(title, height), barmode="group",
+def _bar_layout(title: str | None, height: int, classes: Sequence[str], xaxis: Mapping, yaxis: Mapping) -> dict:
+    """The layout of grouped bars per class (x tick labels at -30 degrees), the legend in a
+    row above them on the right, in fixed margins (see FIXED_MARGIN); as :func:`_layout`,
+    given before the traces."""
+    titled = bool(xaxis.get("title", {}).get("text")), bool(yaxis.get("title", {}).get("text"))
+    margin = dict(l=72 if titled[1] else 48, r=16, t=26, b=_axis_margin(classes, 30, title_px=28 if titled[0] else 0))
+    return dict(**_frame(title, height, margin), barmode="group",
                 legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
-                xaxis={**xaxis, "automargin": True}, yaxis={**yaxis, "automargin": True})
+                xaxis={**xaxis, "tickangle": -30, **_margin_axis(False)}, yaxis={**yaxis, **_margin_axis(False)})
 
 
 def class_metrics_figure(report: ClassReport, classes: Sequence[str], height: int = 340,
                          title: str | None = "Per-class precision, recall and F1") -> go.Figure:
     """Grouped bars in percent; an undefined value (NaN) leaves a gap."""
-    fig = go.Figure(layout=_bar_layout(title, height, xaxis=dict(tickangle=-30),
+    fig = go.Figure(layout=_bar_layout(title, height, classes, xaxis={},
                                        yaxis=dict(range=[0, 100], ticksuffix="%", title=dict(text=None))))
     for name, values, colour in (("precision", report.precision, TRAIN_COLOUR),
                                  ("recall", report.recall, VAL_COLOUR), ("F1", report.f1, TEST_COLOUR)):
@@ -609,7 +653,7 @@ def flip_counts_figure(a_only: Sequence[int], b_only: Sequence[int], classes: Se
     """Per true class, bars of the images A gets right and B wrong, and of those B gets
     right and A wrong (counts from resnet_core.dashboard.comparison.flip_counts)."""
     a, b = names
-    fig = go.Figure(layout=_bar_layout(title, height, xaxis=dict(title=dict(text="true class"), tickangle=-30),
+    fig = go.Figure(layout=_bar_layout(title, height, classes, xaxis=dict(title=dict(text="true class")),
                                        yaxis=dict(title=dict(text="images"), rangemode="tozero")))
     for name, counts, colour in ((f"{a} right, {b} wrong", a_only, PALETTE[3]),
                                  (f"{b} right, {a} wrong", b_only, PALETTE[0])):
@@ -625,7 +669,7 @@ def error_vs_depth_figure(lines: Mapping[str, Sequence], height: int = 420, titl
     line's colour where a point trained with the paper's recipe."""
     fig = go.Figure(layout=_layout(title, height, "final test error (%)", "depth (layers)",
                                    xaxis=dict(type="linear", rangemode="normal"), yaxis=dict(ticksuffix="%"),
-                                   legend=LEGEND_RIGHT,
+                                   legend="right",
                                    hovermode="closest"))
     for i, (name, points) in enumerate(lines.items()):
         colour = PALETTE[i % len(PALETTE)]
