@@ -137,14 +137,22 @@ def test_the_charts_have_fixed_margins_and_their_legends_lie_in_the_plot():
                explain_figures.confidence_histogram_figure(rel)]
     for fig in in_plot + [figures.lr_figure(STEPS, EPOCHS, 10)]:
         assert _fixed_margins(fig), fig.layout.title.text
-    for fig in in_plot:  # a legend outside the plot would need margins fitted to it
+    for fig in in_plot:  # in the plot: the fixed margins need no room for it
         assert 0 <= fig.layout.legend.x <= 1 and 0 <= fig.layout.legend.y <= 1, fig.layout.title.text
     # The loss falls away from the top right; accuracy and speed leave the bottom right empty.
     assert (in_plot[0].layout.legend.yanchor, in_plot[1].layout.legend.yanchor) == ("top", "bottom")
-    # A legend of many runs lies beside the plot, in margins plotly fits to it.
-    curves = figures.error_curves_figure([])
-    assert curves.layout.legend.x > 1 and curves.layout.xaxis.automargin is True
-    assert curves.layout.margin.autoexpand is not False
+
+
+def test_a_legend_of_runs_lies_beside_the_plot_in_a_margin_as_wide_as_its_longest_entry():
+    def run(name: str) -> figures.CurveRun:
+        return figures.CurveRun(name=name, step_rows=[], epoch_rows=EPOCHS, steps_per_epoch=10,
+                                labels=evaluation_labels({}))
+
+    short = figures.error_curves_figure([run("ResNet-20 · a")])
+    long = figures.error_curves_figure([run("ResNet-20 · a"), run("ResNet-110 · " + "x" * 40)])
+    for fig in (short, long):
+        assert _fixed_margins(fig) and fig.layout.legend.x > 1
+    assert long.layout.margin.r >= short.layout.margin.r + 40 * 6
 
 
 def test_the_class_charts_margins_fit_the_class_names():

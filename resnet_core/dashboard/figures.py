@@ -41,33 +41,32 @@ NORMALISATIONS = {
 }
 
 
-def _frame(title: str | None, height: int, margin: Mapping | None = None, **title_style) -> dict:
-    """A figure's height and its title on the left, with a top margin for the title only
-    when there is one. margin: fixed margins (see FIXED_MARGIN; "t" adds to the title's),
-    else 10 px margins that plotly grows to fit what lies in them."""
+def _frame(title: str | None, height: int, margin: Mapping, **title_style) -> dict:
+    """A figure's height, its title on the left, and its fixed margins (see FIXED_MARGIN),
+    with room at the top for the title only when there is one ("t" adds to it)."""
     top = 40 if title else 10
     return dict(title=dict(text=title, x=0, xanchor="left", **title_style) if title else None, height=height,
-                margin=dict(l=10, r=10, t=top, b=10) if margin is None
-                else {**margin, "t": top + margin.get("t", 0), "autoexpand": False})
+                margin={**margin, "t": top + margin.get("t", 0), "autoexpand": False})
 
 
 # Margins in pixels that the figures set, instead of plotly's automargin: with automargin,
 # plotly draws a figure, measures its tick labels, legend and colorbar, and draws it again,
 # and each measurement forces a layout of the whole Streamlit page. On a Monitor load in
 # headless Chromium (CPU profile, this 2-core machine) plotly's share of the main thread went
-# from 388 to 235 ms with fixed margins and unmeasured tick labels (see _margin_axis), and
+# from 388 to 235 ms with fixed margins and unmeasured tick labels (FIXED_AXIS), and
 # loads of the same page from two servers, alternated, took 0.99 s instead of 1.17 s (median
 # of 6; 1.36 instead of 1.53 s while a run trained). A live Monitor draws them again on
 # every refresh. Their legends lie in a corner of the plot that the data leaves empty
 # (LEGEND_CORNERS).
 FIXED_MARGIN = {"l": 72, "r": 16, "b": 48}  # y tick labels of up to 6 characters and the y title; x labels and title
 LABEL_CHAR_PX = 7.5  # a category tick label's width per character (12 px font), for class names
+LEGEND_CHAR_PX = 6.5  # a legend entry's width per character (11 px font)
 LEGEND_CORNERS = {
     "top right": dict(x=0.99, xanchor="right", y=0.99, yanchor="top"),  # a falling curve: loss
     "bottom right": dict(x=0.99, xanchor="right", y=0.02, yanchor="bottom"),  # rising or level ones: accuracy, speed
     "top left": dict(x=0.01, xanchor="left", y=0.99, yanchor="top"),  # mass on the right: confidence
+    "right": dict(x=1.02, xanchor="left", y=1, yanchor="top"),  # beside the plot, a legend of many runs
 }
-LEGEND_RIGHT = dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02)  # beside the plot, top down
 
 
 def _axis_margin(labels: Sequence[str], angle: float = 0.0, title_px: int = 0) -> int:
@@ -77,31 +76,36 @@ def _axis_margin(labels: Sequence[str], angle: float = 0.0, title_px: int = 0) -
     return round(longest * abs(math.sin(math.radians(angle))) + 18 if angle else longest + 12) + title_px
 
 
-def _margin_axis(fitted: bool) -> dict:
-    """An axis's settings for margins that plotly fits (automargin), or fixed ones: then
-    its tick labels are drawn where they fall, not measured each for overflowing the figure
-    (a forced layout of the whole page per label: 76 ms of plotly's 340 ms on a Monitor load)."""
-    return {"automargin": True} if fitted else {"automargin": False, "ticklabeloverflow": "allow"}
+# An axis in fixed margins: its tick labels are drawn where they fall, not measured each for
+# overflowing the figure (a forced layout of the whole page per label: 76 ms of plotly's 340 ms
+# on a Monitor load).
+FIXED_AXIS = {"automargin": False, "ticklabeloverflow": "allow"}
+
+
+def _legend_beside(fig: go.Figure) -> go.Figure:
+    """fig with a right margin that fits its legend's longest entry (legend "right")."""
+    names = [t.name or "" for t in fig.data if t.showlegend is not False]
+    fig.layout.margin.r = round(50 + LEGEND_CHAR_PX * max(map(len, names), default=0))  # the symbol, gaps, the text
+    return fig
 
 
 def _layout(title: str | None, height: int, y_title: str, x_title: str = "epoch", xaxis: Mapping | None = None,
             yaxis: Mapping | None = None, legend: str = "top right", **settings) -> dict:
-    """The layout of a line chart, for ``go.Figure(layout=...)``: xaxis and yaxis add to
-    (or override) the defaults, settings to the rest; legend: a key of LEGEND_CORNERS (in
-    the plot, FIXED_MARGIN around it) or "right" (LEGEND_RIGHT: beside the plot, for a
-    legend of many runs, in margins that plotly fits to it).
+    """The layout of a line chart in FIXED_MARGIN, for ``go.Figure(layout=...)``: xaxis and
+    yaxis add to (or override) the defaults, settings to the rest; legend: where it lies, a
+    key of LEGEND_CORNERS ("right": beside the plot, whose figure then goes through
+    :func:`_legend_beside`).
 
     One dict given before the traces, because plotly dispatches every later update_layout
     or update_xaxes over the figure's traces: the Monitor's six figures took 58 ms to build
     that way and 12 ms this way (plotly 7.1), every second on a live Monitor."""
-    fitted = legend == "right"
     return {
-        **_frame(title, height, None if fitted else FIXED_MARGIN, font=dict(size=15)),
-        "legend": {**(LEGEND_RIGHT if fitted else LEGEND_CORNERS[legend]), "title": None, "font": dict(size=11)},
+        **_frame(title, height, FIXED_MARGIN, font=dict(size=15)),
+        "legend": {**LEGEND_CORNERS[legend], "title": None, "font": dict(size=11)},
         "hovermode": "x unified",
         "uirevision": "keep",
-        "xaxis": {"title": dict(text=x_title), "rangemode": "tozero", **_margin_axis(fitted), **(xaxis or {})},
-        "yaxis": {"title": dict(text=y_title), **_margin_axis(fitted), **(yaxis or {})},
+        "xaxis": {"title": dict(text=x_title), "rangemode": "tozero", **FIXED_AXIS, **(xaxis or {})},
+        "yaxis": {"title": dict(text=y_title), **FIXED_AXIS, **(yaxis or {})},
         **settings,
     }
 
@@ -509,7 +513,7 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
             name=name, legendgroup=run.name, mode="lines" if len(run.epoch_rows) > 2 else "lines+markers",
             line=dict(color=colour, width=3),
             hovertemplate=f"{run.name}: {what} error %{{y:.2f}}% at %{{x:,.4~g}}<extra></extra>"))
-    return fig
+    return _legend_beside(fig)
 
 
 def _cell_text(cm: np.ndarray, z: np.ndarray, mode: str) -> list[list[str]]:
@@ -550,7 +554,7 @@ def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
                            line=dict(color=outline, width=3), fillcolor="rgba(0,0,0,0)", layer="above"))
     # Explicit ranges: the invisible markers would otherwise make plotly pad the axes around the cells.
     axis = dict(type="category", categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False,
-                fixedrange=True, **_margin_axis(False))
+                fixedrange=True, **FIXED_AXIS)
     # Fixed margins (see FIXED_MARGIN) that fit the class names, and the colorbar on the right.
     margin = dict(l=_axis_margin(classes, title_px=28), b=_axis_margin(classes, 35, title_px=28), r=90)
     return go.Figure([heat, cells], layout=dict(
@@ -632,7 +636,7 @@ def _bar_layout(title: str | None, height: int, classes: Sequence[str], xaxis: M
     margin = dict(l=72 if titled[1] else 48, r=16, t=26, b=_axis_margin(classes, 30, title_px=28 if titled[0] else 0))
     return dict(**_frame(title, height, margin), barmode="group",
                 legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
-                xaxis={**xaxis, "tickangle": -30, **_margin_axis(False)}, yaxis={**yaxis, **_margin_axis(False)})
+                xaxis={**xaxis, "tickangle": -30, **FIXED_AXIS}, yaxis={**yaxis, **FIXED_AXIS})
 
 
 def class_metrics_figure(report: ClassReport, classes: Sequence[str], height: int = 340,
@@ -686,4 +690,4 @@ def error_vs_depth_figure(lines: Mapping[str, Sequence], height: int = 420, titl
                 x=[p.depth for p in paper], y=[p.paper for p in paper], name=f"{name} (paper)", mode="markers",
                 marker=dict(color=colour, symbol="circle-open", size=11, line=dict(width=2)),
                 hovertemplate=f"{name}, paper<br>depth %{{x}}: %{{y:.2f}}%<extra></extra>"))
-    return fig
+    return _legend_beside(fig)
