@@ -64,37 +64,42 @@ def _on_launch_sweep(form: launcher.TrainForm) -> None:
 
 
 def render(form: launcher.TrainForm, form_has_errors: bool) -> None:
+    """The sweep's section of the Train page, its fields drawn only while it is open."""
+    common.lazy_expander("Sweep: train a grid of this form's runs, some fields varied", K + "open",
+                         lambda: _fields(form, form_has_errors), icon=":material/grid_view:")
+
+
+def _fields(form: launcher.TrainForm, form_has_errors: bool) -> None:
     """The vary fields, the sweep's name and parallelism, and its launch button."""
-    with st.expander("Sweep: train a grid of this form's runs, some fields varied", icon=":material/grid_view:"):
-        st.caption("Every combination of the values below is one run; the form above gives everything else. "
-                   "Fields left empty are not varied. Runs are ordinary runs, tagged with the sweep's name.")
-        c1, c2, c3 = st.columns(3)
-        block = form.block if form.block in ("basic", "bottleneck") else "basic"
-        c1.multiselect("Depths", valid_depths(block, launcher.MAX_DEPTH), key=K + "depth", persist_state="session",
-                       placeholder="not varied")
-        c2.multiselect("Shortcuts", SHORTCUTS, key=K + "shortcut", format_func=shortcut_label,
-                       persist_state="session", placeholder="not varied")
-        c3.text_input("Seeds", key=K + "seeds", persist_state="session", placeholder="e.g. 0,1,2",
-                      help="one run per seed: the table then shows mean ± std over them")
-        st.text_input("More fields to vary", key=K + "more", persist_state="session",
-                      placeholder="e.g. lr=0.1,0.05; weight_decay=1e-4,5e-4",
-                      help="any training option, as field=value1,value2; entries separated by ;")
-        c1, c2 = st.columns(2)
-        c1.text_input("Sweep name", key=K + "name", persist_state="session", max_chars=48,
-                      placeholder="e.g. depth-vs-shortcut", help="letters, digits, - _ . ; must be new")
-        st.session_state.setdefault(K + "parallel", len(placement.candidate_devices("auto")))
-        c2.number_input("Runs at once", min_value=1, max_value=64, step=1, key=K + "parallel",
-                        persist_state="session",
-                        help="at most this many trainers at once; each takes a free GPU (auto), or shares the "
-                             "CPU's cores. On Ray: at most this many handed to Ray, which runs as many as its "
-                             "GPUs (one each) or CPUs allow")
-        _executor_fields()
-        st.button("Launch sweep", icon=":material/grid_view:", key="sweep_launch", disabled=form_has_errors,
-                  on_click=_on_launch_sweep, args=(form,),
-                  help="fix the form's fields first" if form_has_errors else None)
-        msg = st.session_state.pop("sweep_launch_msg", None)
-        if msg:
-            (st.error if msg[0] == "error" else st.success)(msg[1])
+    st.caption("Every combination of the values below is one run; the form above gives everything else. "
+               "Fields left empty are not varied. Runs are ordinary runs, tagged with the sweep's name.")
+    c1, c2, c3 = st.columns(3)
+    block = form.block if form.block in ("basic", "bottleneck") else "basic"
+    c1.multiselect("Depths", valid_depths(block, launcher.MAX_DEPTH), key=K + "depth", persist_state="session",
+                   placeholder="not varied")
+    c2.multiselect("Shortcuts", SHORTCUTS, key=K + "shortcut", format_func=shortcut_label,
+                   persist_state="session", placeholder="not varied")
+    c3.text_input("Seeds", key=K + "seeds", persist_state="session", placeholder="e.g. 0,1,2",
+                  help="one run per seed: the table then shows mean ± std over them")
+    st.text_input("More fields to vary", key=K + "more", persist_state="session",
+                  placeholder="e.g. lr=0.1,0.05; weight_decay=1e-4,5e-4",
+                  help="any training option, as field=value1,value2; entries separated by ;")
+    c1, c2 = st.columns(2)
+    c1.text_input("Sweep name", key=K + "name", persist_state="session", max_chars=48,
+                  placeholder="e.g. depth-vs-shortcut", help="letters, digits, - _ . ; must be new")
+    st.session_state.setdefault(K + "parallel", len(placement.candidate_devices("auto")))
+    c2.number_input("Runs at once", min_value=1, max_value=64, step=1, key=K + "parallel",
+                    persist_state="session",
+                    help="at most this many trainers at once; each takes a free GPU (auto), or shares the "
+                         "CPU's cores. On Ray: at most this many handed to Ray, which runs as many as its "
+                         "GPUs (one each) or CPUs allow")
+    _executor_fields()
+    st.button("Launch sweep", icon=":material/grid_view:", key="sweep_launch", disabled=form_has_errors,
+              on_click=_on_launch_sweep, args=(form,),
+              help="fix the form's fields first" if form_has_errors else None)
+    msg = st.session_state.pop("sweep_launch_msg", None)
+    if msg:
+        (st.error if msg[0] == "error" else st.success)(msg[1])
 
 
 def _executor_fields() -> None:

@@ -233,8 +233,9 @@ def _gpus_fields(errors: dict[str, str]) -> None:
 
 
 def _logging_fields(errors: dict[str, str]) -> None:
-    """How often the trainer writes a step row: by count and by time, whichever comes first."""
-    with st.expander("Logging", expanded=bool({"log_every", "log_seconds"} & set(errors))):
+    """How often the trainer writes a step row: by count and by time, whichever comes first
+    (drawn only while its section is open; it opens on an error in it)."""
+    def fields() -> None:
         c1, c2, _ = st.columns(3)
         with c1:
             st.number_input("Log every (steps)", step=1, key=K + "log_every", persist_state="session",
@@ -246,6 +247,9 @@ def _logging_fields(errors: dict[str, str]) -> None:
                                                 "comes within seconds on a slow device; also the spacing of the "
                                                 "system rows (CPU, GPU, memory: at least 2 s). 0: by steps only")
             common.field_error(errors, "log_seconds")
+
+    common.lazy_expander("Logging", K + "logging_open", fields,
+                         expanded=bool({"log_every", "log_seconds"} & set(errors)))
 
 
 def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) -> None:

@@ -51,6 +51,12 @@ def sleeper():
     proc.wait()
 
 
+def open_section(at: AppTest, key: str, is_open: bool = True) -> AppTest:
+    """Open (or close) a section drawn only while open (common.lazy_expander), as a click on it does."""
+    at.session_state[key] = is_open
+    return at.run()
+
+
 def open_page(page: str, query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     if query:
@@ -216,9 +222,12 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     at = open_page(TRAIN)
     _tiny_form(at)
     at.text_input(key="tf_name").set_value("from the form")
+    assert not [w for w in at.number_input if w.key == "tf_log_every"]  # Logging is closed and undrawn
+    open_section(at, "tf_logging_open")
     at.number_input(key="tf_log_every").set_value(3)  # the Logging section reaches the trainer
     at.number_input(key="tf_log_seconds").set_value(0.0)
     at.run()
+    open_section(at, "tf_logging_open", False)  # and keeps its values closed again
     at.button(key="train_launch").click().run()
     assert not at.exception
     assert "Launched" in texts(at) and at.title[0].value == "Monitor"  # the launch opens the new run's monitor
@@ -816,6 +825,8 @@ def test_compare_picks_a_whole_sweep_and_tabulates_its_results(folders):
 
 def test_a_sweep_from_the_train_form_trains_its_grid_and_shows_its_progress(folders):
     at = open_page(TRAIN)
+    assert not [w for w in at.button if w.key == "sweep_launch"]  # the section is closed and undrawn
+    open_section(at, "sw_open")
     _tiny_form(at)
     at.multiselect(key="sw_shortcut").set_value(["A", "none"])
     at.text_input(key="sw_name").set_value("grid")
@@ -838,7 +849,7 @@ def test_a_sweep_from_the_train_form_trains_its_grid_and_shows_its_progress(fold
 
 
 def test_a_sweep_the_sweep_refuses_says_why_and_starts_nothing(folders):
-    at = open_page(TRAIN)
+    at = open_section(open_page(TRAIN), "sw_open")
     at.button(key="sweep_launch").click().run()
     assert "Pick at least one field to vary." in texts(at)
     at.text_input(key="sw_more").set_value("lr").run()
@@ -858,7 +869,7 @@ def test_the_sweep_form_offers_ray_only_where_it_is_installed(folders, monkeypat
     from resnet_core.dashboard import launcher
 
     monkeypatch.setattr(executors, "ray_installed", lambda: False)
-    at = open_page(TRAIN)
+    at = open_section(open_page(TRAIN), "sw_open")
     run_on = at.selectbox(key="sw_executor")
     assert run_on.value == "local" and run_on.disabled and "pip install -r requirements-cluster.txt" in run_on.help
     assert at.text_input(key="sw_address").disabled
