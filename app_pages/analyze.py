@@ -141,52 +141,58 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
 
 def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds: dict | None, classes: list[str],
                labels: evaluation.EvaluationLabels) -> None:
-    """The shown epoch's matrix and predictions, the checkpoints and the TorchScript model, as files."""
+    """The shown epoch's matrix and predictions, the checkpoints and the TorchScript model,
+    as files, in a section drawn only while open."""
+    common.lazy_expander("Downloads", "an_dl_open", lambda: _download_buttons(info, split, epoch, cm, preds, classes,
+                                                                               labels), icon=":material/download:")
+
+
+def _download_buttons(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds: dict | None,
+                      classes: list[str], labels: evaluation.EvaluationLabels) -> None:
     name = f"{info.run_id}-{split}-epoch{epoch:03d}"
     title = f"{info.run_id} · {labels.split_name(split)} · epoch {epoch}"
-    with st.expander("Downloads", icon=":material/download:"):
-        c1, c2, c3 = st.columns(3)
-        c1.download_button("Confusion matrix (CSV)", lambda: downloads.confusion_csv(cm, classes),
-                           file_name=f"{name}-confusion.csv", mime="text/csv", key="an_dl_cm_csv", on_click="ignore")
-        c1.download_button("Confusion matrix (PNG)", lambda: downloads.confusion_png(cm, classes, title=title),
-                           file_name=f"{name}-confusion.png", mime="image/png", key="an_dl_cm_png", on_click="ignore")
-        if preds is None:
-            c2.caption("The training split records no per-image predictions.")
-        else:
-            c2.download_button("Predictions (CSV)", lambda: downloads.predictions_csv(preds, classes),
-                               file_name=f"{name}-predictions.csv", mime="text/csv", key="an_dl_preds",
-                               on_click="ignore", help="index, label, pred, confidence, loss and the top-k")
-        files = info.checkpoints
-        if not files:
-            c3.caption("No checkpoint yet.")
-            return
-        which = c3.segmented_control("Checkpoint", list(files), key="an_dl_which", default=next(iter(files)),
-                                     required=True)
-        which = which if which in files else next(iter(files))  # none yet, or a file gone since
-        def checkpoint_bytes() -> bytes:
-            with runs.open_run_file(info.path, files[which]) as f:
-                return f.read()
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Confusion matrix (CSV)", lambda: downloads.confusion_csv(cm, classes),
+                       file_name=f"{name}-confusion.csv", mime="text/csv", key="an_dl_cm_csv", on_click="ignore")
+    c1.download_button("Confusion matrix (PNG)", lambda: downloads.confusion_png(cm, classes, title=title),
+                       file_name=f"{name}-confusion.png", mime="image/png", key="an_dl_cm_png", on_click="ignore")
+    if preds is None:
+        c2.caption("The training split records no per-image predictions.")
+    else:
+        c2.download_button("Predictions (CSV)", lambda: downloads.predictions_csv(preds, classes),
+                           file_name=f"{name}-predictions.csv", mime="text/csv", key="an_dl_preds",
+                           on_click="ignore", help="index, label, pred, confidence, loss and the top-k")
+    files = info.checkpoints
+    if not files:
+        c3.caption("No checkpoint yet.")
+        return
+    which = c3.segmented_control("Checkpoint", list(files), key="an_dl_which", default=next(iter(files)),
+                                 required=True)
+    which = which if which in files else next(iter(files))  # none yet, or a file gone since
+    def checkpoint_bytes() -> bytes:
+        with runs.open_run_file(info.path, files[which]) as f:
+            return f.read()
 
-        c3.download_button(f"{files[which]}", checkpoint_bytes,
-                           file_name=f"{info.run_id}-{files[which]}", mime="application/octet-stream",
-                           key="an_dl_ckpt", on_click="ignore", help="torch.load(path, weights_only=True)")
-        built = st.session_state.setdefault("an_dl_built", set())  # (run, checkpoint) asked for this session
-        if (info.run_id, which) not in built:
-            # A callback, so that the rerun it causes draws the download in the button's place.
-            c3.button("Build TorchScript", key="an_dl_ts", on_click=built.add, args=((info.run_id, which),),
-                      help="the model with the run's normalisation built in; input float N x 3 x 32 x 32 in "
-                           "[0, 1] or uint8; see resnet_core/export.py")
-            return
-        from resnet_core.export import ExportRefused
-        from resnet_core.run_model import ModelLoadError
+    c3.download_button(f"{files[which]}", checkpoint_bytes,
+                       file_name=f"{info.run_id}-{files[which]}", mime="application/octet-stream",
+                       key="an_dl_ckpt", on_click="ignore", help="torch.load(path, weights_only=True)")
+    built = st.session_state.setdefault("an_dl_built", set())  # (run, checkpoint) asked for this session
+    if (info.run_id, which) not in built:
+        # A callback, so that the rerun it causes draws the download in the button's place.
+        c3.button("Build TorchScript", key="an_dl_ts", on_click=built.add, args=((info.run_id, which),),
+                  help="the model with the run's normalisation built in; input float N x 3 x 32 x 32 in "
+                       "[0, 1] or uint8; see resnet_core/export.py")
+        return
+    from resnet_core.export import ExportRefused
+    from resnet_core.run_model import ModelLoadError
 
-        try:
-            data = common.torchscript_bytes(info.path, which)
-        except (ModelLoadError, ExportRefused) as e:
-            c3.warning(f"No TorchScript: {md_escape(e)}", icon=":material/error:")
-            return
-        c3.download_button("TorchScript model", data, file_name=f"{info.run_id}-{which}.torchscript.pt",
-                           mime="application/octet-stream", key="an_dl_ts_file", on_click="ignore")
+    try:
+        data = common.torchscript_bytes(info.path, which)
+    except (ModelLoadError, ExportRefused) as e:
+        c3.warning(f"No TorchScript: {md_escape(e)}", icon=":material/error:")
+        return
+    c3.download_button("TorchScript model", data, file_name=f"{info.run_id}-{which}.torchscript.pt",
+                       mime="application/octet-stream", key="an_dl_ts_file", on_click="ignore")
 
 
 def _pairs(cm: np.ndarray, classes: list[str], split: str) -> None:

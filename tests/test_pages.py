@@ -1288,12 +1288,13 @@ def test_analyze_offers_downloads_and_builds_torchscript_on_click(folders, cifar
 
     run_dir = make_run(folders, "files", depth=8, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    keys = {b.key for b in at.get("download_button")}
+    assert not at.get("download_button")  # the section is closed and undrawn
+    keys = {b.key for b in open_section(at, "an_dl_open").get("download_button")}
     assert {"an_dl_cm_csv", "an_dl_cm_png", "an_dl_preds", "an_dl_ckpt"} <= keys and "an_dl_ts_file" not in keys
     at.button(key="an_dl_ts").click().run()  # make_run's last.pt holds text
     assert "No TorchScript: " + formatting.md_escape("last.pt is corrupt:") in texts(at)
     write_checkpoint(run_dir, "last.pt")
-    other = open_page(ANALYZE, {"run": run_dir.name})
+    other = open_section(open_page(ANALYZE, {"run": run_dir.name}), "an_dl_open")
     other.button(key="an_dl_ts").click().run()
     assert not other.exception, [e.value for e in other.exception]
     assert "an_dl_ts_file" in {b.key for b in other.get("download_button")}
