@@ -234,7 +234,7 @@ def _gpus_fields(errors: dict[str, str]) -> None:
 
 def _logging_fields(errors: dict[str, str]) -> None:
     """How often the trainer writes a step row: by count and by time, whichever comes first
-    (drawn only while its section is open; it opens on an error in it)."""
+    (drawn only while its section is open, and open while a value in it is invalid)."""
     def fields() -> None:
         c1, c2, _ = st.columns(3)
         with c1:
@@ -248,8 +248,9 @@ def _logging_fields(errors: dict[str, str]) -> None:
                                                 "system rows (CPU, GPU, memory: at least 2 s). 0: by steps only")
             common.field_error(errors, "log_seconds")
 
-    common.lazy_expander("Logging", K + "logging_open", fields,
-                         expanded=bool({"log_every", "log_seconds"} & set(errors)))
+    if {"log_every", "log_seconds"} & set(errors):
+        st.session_state[K + "logging_open"] = True  # closed, its error would not show
+    common.lazy_expander("Logging", K + "logging_open", fields)
 
 
 def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) -> None:

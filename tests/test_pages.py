@@ -217,6 +217,14 @@ def test_a_run_name_is_shown_sanitised(folders):
     assert "saved as `my-run-..-..-etc`" in texts(at)
 
 
+def test_the_logging_section_stays_open_while_a_value_in_it_is_invalid(folders):
+    at = open_section(open_page(TRAIN), "tf_logging_open")
+    at.number_input(key="tf_log_every").set_value(0).run()
+    open_section(at, "tf_logging_open", False)  # a click to close it
+    assert at.session_state["tf_logging_open"] and at.number_input(key="tf_log_every").value == 0
+    assert "at least 1 step" in texts(at)
+
+
 def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     pytest.importorskip("resnet_core.train")
     at = open_page(TRAIN)
