@@ -60,6 +60,7 @@ def _frame(title: str | None, height: int, margin: Mapping, **title_style) -> di
 # (LEGEND_CORNERS).
 FIXED_MARGIN = {"l": 72, "r": 16, "b": 48}  # y tick labels of up to 6 characters and the y title; x labels and title
 LABEL_CHAR_PX = 7.5  # a category tick label's width per character (12 px font), for class names
+AXIS_TITLE_PX = 28  # an axis title and its gap to the tick labels, beside category labels
 LEGEND_CHAR_PX = 6.5  # a legend entry's width per character (11 px font)
 LEGEND_CORNERS = {
     "top right": dict(x=0.99, xanchor="right", y=0.99, yanchor="top"),  # a falling curve: loss
@@ -556,7 +557,8 @@ def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
     axis = dict(type="category", categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False,
                 fixedrange=True, **FIXED_AXIS)
     # Fixed margins (see FIXED_MARGIN) that fit the class names, and the colorbar on the right.
-    margin = dict(l=_axis_margin(classes, title_px=28), b=_axis_margin(classes, 35, title_px=28), r=90)
+    margin = dict(l=_axis_margin(classes, title_px=AXIS_TITLE_PX), b=_axis_margin(classes, 35, title_px=AXIS_TITLE_PX),
+                  r=90)
     return go.Figure([heat, cells], layout=dict(
         **_frame(title, height, margin),
         hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
@@ -633,7 +635,8 @@ def _bar_layout(title: str | None, height: int, classes: Sequence[str], xaxis: M
     row above them on the right, in fixed margins (see FIXED_MARGIN); as :func:`_layout`,
     given before the traces."""
     titled = bool(xaxis.get("title", {}).get("text")), bool(yaxis.get("title", {}).get("text"))
-    margin = dict(l=72 if titled[1] else 48, r=16, t=26, b=_axis_margin(classes, 30, title_px=28 if titled[0] else 0))
+    margin = dict(l=FIXED_MARGIN["l"] if titled[1] else 48, r=FIXED_MARGIN["r"], t=26,
+                  b=_axis_margin(classes, 30, title_px=AXIS_TITLE_PX if titled[0] else 0))
     return dict(**_frame(title, height, margin), barmode="group",
                 legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
                 xaxis={**xaxis, "tickangle": -30, **FIXED_AXIS}, yaxis={**yaxis, **FIXED_AXIS})

@@ -18,10 +18,10 @@ from ..model_names import model_name
 from .layout import (
     _STATE_NAME,
     ACTIVE_STATES,
+    CHECKPOINTS,
     CONFIG_FILE,
     CRASHED,
     FORMAT_VERSION,
-    CHECKPOINTS,
     LAST_CHECKPOINT,
     MAX_JSON_BYTES,
     PREDICTIONS_DIR,
