@@ -52,12 +52,12 @@ def test_forgetting_events_and_learned_epochs_by_hand():
 
 def test_views_order_the_images():
     h = _build(_records(RIGHT)).history
-    assert history.view_indices(h, "never learned").tolist() == [10]
-    assert history.view_indices(h, "most forgotten").tolist() == [11, 14]
+    assert h.indices[history.view_rows(h, "never learned")].tolist() == [10]
+    assert h.indices[history.view_rows(h, "most forgotten")].tolist() == [11, 14]
     # The latest learned first; ties keep the image order; 10 and 14 are wrong at the end.
-    assert history.view_indices(h, "learned last").tolist() == [11, 12, 13]
+    assert h.indices[history.view_rows(h, "learned last")].tolist() == [11, 12, 13]
     with pytest.raises(ValueError):
-        history.view_indices(h, "forgotten")
+        history.view_rows(h, "forgotten")
 
 
 def test_learned_at_uses_the_recorded_epoch_numbers():

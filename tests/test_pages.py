@@ -557,14 +557,14 @@ def test_explain_shows_histories_top_losses_calibration_and_label_errors(folders
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Never learned"] == f"{int(hist.never_learned.sum()):,}"
     assert metrics["Forgetting events"] == f"{int(hist.forgetting.sum()):,}"
-    most = history.view_indices(hist, "most forgotten")
+    most = hist.indices[history.view_rows(hist, "most forgotten")]
     assert _grid_indices(at) == most[:30].tolist()
     grid = html_blocks(at)[0]
     assert grid.count('class="rs-strip"') == min(30, len(most)) and "data:image/png;base64," in grid
     first = int(np.searchsorted(hist.indices, most[0]))
     assert f'data-right="{"".join("1" if x else "0" for x in hist.right[first])}"' in grid
     at.segmented_control(key="ex_hist").set_value("never learned").run()
-    assert _grid_indices(at) == history.view_indices(hist, "never learned")[:30].tolist()
+    assert _grid_indices(at) == hist.indices[history.view_rows(hist, "never learned")][:30].tolist()
 
     preds = runs.load_predictions(run_dir, "val", 4)
     at.segmented_control(key="ex_view").set_value("Top losses").run()

@@ -166,11 +166,6 @@ def view_rows(history: History, view: str) -> np.ndarray:
     raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
 
 
-def view_indices(history: History, view: str) -> np.ndarray:
-    """Image indices of a view, in its order (ties: ascending image index)."""
-    return history.indices[view_rows(history, view)]
-
-
 def positions_of(records: Records, indices: Sequence[int]) -> np.ndarray:
     """Positions in one epoch's record arrays of these image indices (each must be recorded there)."""
     order = np.argsort(records["indices"], kind="stable")
