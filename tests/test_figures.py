@@ -153,6 +153,9 @@ def test_a_legend_of_runs_lies_beside_the_plot_in_a_margin_as_wide_as_its_longes
     for fig in (short, long):
         assert _fixed_margins(fig) and fig.layout.legend.x > 1
     assert long.layout.margin.r >= short.layout.margin.r + 40 * 6
+    # A name of 200 characters (the form allows them) leaves the plot its width.
+    longest = figures.error_curves_figure([run("ResNet-20 · " + "x" * 200)])
+    assert longest.layout.margin.r == figures.LEGEND_BESIDE_MAX_PX
 
 
 def test_the_class_charts_margins_fit_the_class_names():
@@ -163,6 +166,8 @@ def test_the_class_charts_margins_fit_the_class_names():
         assert _fixed_margins(fig)
     assert figs[long].layout.margin.l > figs[short].layout.margin.l + 100  # the y labels' width
     assert figs[long].layout.margin.b > figs[short].layout.margin.b + 50  # the slanted x labels' height
+    huge = figures.confusion_figure(cm, ("a", "b", "c" * 200)).layout.margin  # cut, not the whole width
+    assert huge.l == huge.b == figures.CATEGORY_MARGIN_MAX_PX
     bars = {names: figures.class_metrics_figure(class_report(cm), names) for names in (short, long)}
     assert _fixed_margins(bars[short]) and bars[long].layout.margin.b > bars[short].layout.margin.b + 50
 

@@ -62,6 +62,10 @@ FIXED_MARGIN = {"l": 72, "r": 16, "b": 48}  # y tick labels of up to 6 character
 LABEL_CHAR_PX = 7.5  # a category tick label's width per character (12 px font), for class names
 AXIS_TITLE_PX = 28  # an axis title and its gap to the tick labels, beside category labels
 LEGEND_CHAR_PX = 6.5  # a legend entry's width per character (11 px font)
+# The most a margin fitted to names may take: a 200-character run name (the form allows it)
+# or class name would otherwise leave the plot no width at all; past these, names are cut.
+CATEGORY_MARGIN_MAX_PX = 220
+LEGEND_BESIDE_MAX_PX = 420
 LEGEND_CORNERS = {
     "top right": dict(x=0.99, xanchor="right", y=0.99, yanchor="top"),  # a falling curve: loss
     "bottom right": dict(x=0.99, xanchor="right", y=0.02, yanchor="bottom"),  # rising or level ones: accuracy, speed
@@ -72,9 +76,11 @@ LEGEND_CORNERS = {
 
 def _axis_margin(labels: Sequence[str], angle: float = 0.0, title_px: int = 0) -> int:
     """Pixels that category tick labels (at angle degrees) and an axis title take beside
-    their axis: a label's length for a y axis (angle 0), its rotated height for an x axis."""
+    their axis: a label's length for a y axis (angle 0), its rotated height for an x axis;
+    at most CATEGORY_MARGIN_MAX_PX."""
     longest = max((len(str(label)) for label in labels), default=1) * LABEL_CHAR_PX
-    return round(longest * abs(math.sin(math.radians(angle))) + 18 if angle else longest + 12) + title_px
+    fitted = round(longest * abs(math.sin(math.radians(angle))) + 18 if angle else longest + 12) + title_px
+    return min(fitted, CATEGORY_MARGIN_MAX_PX)
 
 
 # An axis in fixed margins: its tick labels are drawn where they fall, not measured each for
@@ -84,9 +90,11 @@ FIXED_AXIS = {"automargin": False, "ticklabeloverflow": "allow"}
 
 
 def _legend_beside(fig: go.Figure) -> go.Figure:
-    """fig with a right margin that fits its legend's longest entry (legend "right")."""
+    """fig with a right margin that fits its legend's longest entry (legend "right"), at
+    most LEGEND_BESIDE_MAX_PX."""
     names = [t.name or "" for t in fig.data if t.showlegend is not False]
-    fig.layout.margin.r = round(50 + LEGEND_CHAR_PX * max(map(len, names), default=0))  # the symbol, gaps, the text
+    fitted = round(50 + LEGEND_CHAR_PX * max(map(len, names), default=0))  # the symbol, gaps, the text
+    fig.layout.margin.r = min(fitted, LEGEND_BESIDE_MAX_PX)
     return fig
 
 
