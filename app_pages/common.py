@@ -10,17 +10,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
+from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDICT, RUNS, TRAIN  # noqa: F401 (for st.page_link)
 from resnet_core import cifar, runs
 from resnet_core.dashboard import gallery, launcher
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
 from resnet_core.system import describe_system
 
-HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
-MONITOR = "app_pages/monitor.py"
-COMPARE = "app_pages/compare.py"
-EXPLAIN = "app_pages/errors.py"
-PREDICT = "app_pages/predict.py"
 
 
 def runs_dir() -> Path:

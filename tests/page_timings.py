@@ -405,7 +405,7 @@ def apptest_times(fx: Fixture, cases: list[PageCase], reloads: int) -> list[tupl
         parts = urlsplit(case.path)
         times = []
         for i in range(reloads + 1):
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=LOAD_TIMEOUT_S)
+            at = AppTest.from_file(str(ROOT / "studio.py"), default_timeout=LOAD_TIMEOUT_S)
             at.switch_page(f"app_pages/{files[parts.path.strip('/')]}.py")
             for k, v in parse_qsl(parts.query):
                 at.query_params[k] = v

@@ -256,6 +256,23 @@ def test_launch_watch_and_click_a_cell(server, page):
     assert f"run={run_dir.name}" in page.url
 
 
+def test_a_deep_link_asks_the_server_once_and_the_top_bar_keeps_its_urls(server, page):
+    """Opened at /monitor?run=..., the frontend asks the server's root for its health at once
+    (app_pages/server.py's hint), not /monitor/_stcore/health first and then, 100 ms later,
+    the root; the page runs, and a click in the top bar goes to /train, not /monitor/train."""
+    url, runs_dir = server["url"], server["runs_dir"]
+    run_dir = make_run(runs_dir, "deeplink", epochs_done=1, total_epochs=1)
+    probes: list[str] = []
+    page.on("request", lambda r: probes.append(r.url) if "_stcore/health" in r.url else None)
+    page.goto(f"{url}/monitor?run={run_dir.name}")
+    wait_app_idle(page)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    assert probes == [f"{url}/_stcore/health"], probes
+    page.get_by_role("link", name="Train", exact=True).click()
+    page.get_by_text("Launch training").wait_for(timeout=30_000)
+    assert page.url == f"{url}/train", page.url
+
+
 def test_gallery_and_analyze_speed_with_10k_predictions(server, page):
     """10,000 recorded predictions: the Analyze page's first render, and a click's gallery."""
     runs_dir = server["runs_dir"]

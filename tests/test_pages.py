@@ -19,17 +19,14 @@ import pytest
 from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run, repredict
 from streamlit.testing.v1 import AppTest
 
+from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, RUNS, TRAIN
 from resnet_core import runs
 from resnet_core.dashboard import comparison, formatting
 from resnet_core.dashboard.gallery import Cell
 from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
-MONITOR = "app_pages/monitor.py"
-COMPARE = "app_pages/compare.py"
-EXPLAIN = "app_pages/errors.py"
+APP = str(ROOT / "studio.py")  # the script Streamlit runs (app.py is the server)
 
 
 @pytest.fixture
