@@ -287,9 +287,15 @@ def test_the_monitors_chart_controls_keep_their_values_and_redraw_the_curves(fol
     assert not at.exception
     assert (at.radio(key="mon_x_axis").value, at.slider(key="mon_smoothing").value,
             at.toggle(key="mon_log_loss").value) == ("wall time", 0.9, True)
-    # loss, accuracy, learning rate; speed, utilisation, memory
+    # loss, accuracy, learning rate; speed, utilisation and memory only once their section is open
+    assert [c.key for c in at.get("plotly_chart")] == ["live_loss", "live_acc", "live_lr"]
+    open_section(at, "mon_system_open")
+    assert not at.exception
     assert [c.key for c in at.get("plotly_chart")] == ["live_loss", "live_acc", "live_lr", "live_speed", "live_util",
                                                        "live_mem"]
+    # the section stays open across the page's reruns, with the controls' values
+    at.slider(key="mon_smoothing").set_value(0.5).run()
+    assert len(at.get("plotly_chart")) == 6 and at.radio(key="mon_x_axis").value == "wall time"
 
 
 def test_a_running_run_is_shown_live_and_can_be_stopped(folders, sleeper):
