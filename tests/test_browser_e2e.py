@@ -190,14 +190,21 @@ def worst_off_diagonal(run_dir: Path, epoch: int) -> tuple[int, int, int]:
     return int(t), int(p), int(cm[t, p])
 
 
+# Long enough for the live Monitor (refreshed every 1.5 s) to redraw the chart while the run
+# trains: an epoch of this tiny run takes about 0.25 s here, so with 4 epochs the first and
+# last validation rows were 0.7 s apart and the chart showed only the finished run's 4 points
+# in 3 of 6 tries; 16 epochs span about 4 s.
+EPOCHS = 16
+
+
 def test_launch_watch_and_click_a_cell(server, page):
     url, runs_dir = server["url"], server["runs_dir"]
     page.goto(url + "/train")
     wait_app_idle(page)
     page.get_by_text("Launch training").wait_for()
-    # A short run: ResNet-8 on 400 images, 50 for validation, 4 epochs on the CPU.
+    # A short run: ResNet-8 on 400 images, 50 for validation, EPOCHS epochs on the CPU.
     choose(page, "Depth", "ResNet-8")
-    set_number(page, "Epochs", 4)
+    set_number(page, "Epochs", EPOCHS)
     set_number(page, "Batch size", 32)
     set_number(page, "Validation size", 50)
     set_number(page, "Subset", 400)
@@ -223,26 +230,27 @@ def test_launch_watch_and_click_a_cell(server, page):
         found = [r for r in runs.list_runs(runs_dir)]
         if found:
             run_dir = found[0].path
-            if found[0].state == "completed" and seen and seen[-1] == 4:
+            if found[0].state == "completed" and seen and seen[-1] == EPOCHS:
                 break
             assert found[0].state in ("queued", "running", "completed"), runs.read_run(run_dir).status
         time.sleep(0.25)
     assert run_dir is not None and run_dir.name.endswith("-e2e")
-    assert seen and seen[-1] == 4, f"validation points seen over time: {seen}"
+    assert seen and seen[-1] == EPOCHS, f"validation points seen over time: {seen}"
+    print(f"\nvalidation points seen over time: {seen}")
     assert len(seen) >= 2 and seen == sorted(seen), f"the chart did not grow live: {seen}"
     page.get_by_text("all epochs done").wait_for(timeout=20_000)
 
     # Analyze, through the run's link; the run is in the URL. The tiny synthetic classes are
     # easy: take the last epoch that still made mistakes (the slider starts at the last one).
-    epoch = max((e for e in range(1, 5) if worst_off_diagonal(run_dir, e)[2] > 0), default=None)
+    epoch = max((e for e in range(1, EPOCHS + 1) if worst_off_diagonal(run_dir, e)[2] > 0), default=None)
     assert epoch is not None, "the tiny run made no mistake to click on in any epoch"
     t, p, expected = worst_off_diagonal(run_dir, epoch)
     page.goto(f"{url}/analyze?run={run_dir.name}")
     wait_app_idle(page)
-    if epoch < 4:
+    if epoch < EPOCHS:
         slider = page.get_by_role("slider")
         slider.focus()
-        for _ in range(4 - epoch):
+        for _ in range(EPOCHS - epoch):
             page.keyboard.press("ArrowLeft")
         page.wait_for_timeout(500)
         wait_app_idle(page)
