@@ -192,8 +192,9 @@ def _chart_view(hist: monitor.MetricsHistory) -> figures.CurveView:
     return figures.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y, start=start)
 
 
-# The system charts' section is drawn only while open (closed at first; it stays as the session
-# left it): three Plotly charts fewer on each load and, live, on each refresh. Measured in
+# The system charts' section is drawn only while open (closed at first; it stays as it is over
+# refreshes and runs while the Monitor is shown): three Plotly charts fewer on each load and,
+# live, on each refresh. Measured in
 # headless Chromium, 200 runs, loads alternated with the charts always drawn: a Monitor load
 # took 0.10 s less idle and 0.26 s less while a CPU run trained; a live tab used 0.26 of a
 # core instead of 0.33. The latest images/s and memory stay in the metrics above the charts.
