@@ -14,8 +14,8 @@ from resnet_core import runs
 from resnet_core.dashboard import evaluation, figures, formatting, launcher, monitor
 from resnet_core.system import process_memory_mb
 
-# A live Monitor redraws its six charts on every refresh. Measured in headless Chromium with a
-# CPU run writing a step row every second (30 s each): every 1 s, a row reached the loss
+# A live Monitor redraws its charts on every refresh. Measured in headless Chromium with a
+# CPU run writing a step row every second (30 s each, six charts drawn): every 1 s, a row reached the loss
 # chart 0.54 s after its write (median; at most 1.02 s) and the tab used 0.44 of a core;
 # every 1.5 s, 0.79 s (at most 1.45 s) and 0.30 of a core; every 2 s, 1.04 s (at most
 # 1.89 s, too near the 2 s the charts may lag) and 0.25.
@@ -194,23 +194,24 @@ def _chart_view(hist: monitor.MetricsHistory) -> figures.CurveView:
 
 # The system charts' section is drawn only while open (closed at first; it stays as it is over
 # refreshes and runs while the Monitor is shown): three Plotly charts fewer on each load and,
-# live, on each refresh. Measured in
-# headless Chromium, 200 runs, loads alternated with the charts always drawn: a Monitor load
-# took 0.10 s less idle and 0.26 s less while a CPU run trained; a live tab used 0.26 of a
-# core instead of 0.33. The latest images/s and memory stay in the metrics above the charts.
+# live, on each refresh. Measured in headless Chromium, 200 runs, loads alternated with the
+# charts always drawn: a Monitor load took 0.10 s less idle and 0.26 s less while a CPU run
+# trained; a live tab used 0.26 of a core instead of 0.33. The latest images/s and memory stay
+# in the metrics above the charts.
 SYSTEM_SECTION = "mon_system_open"
+CHART_CONFIG = {"displaylogo": False}  # plotly's toolbar, without its logo
 
 
 def _system_charts(hist: monitor.MetricsHistory, spe: int | None, view: figures.CurveView) -> None:
     """Images/s, and the device's utilisation and memory, over time."""
-    config = {"displaylogo": False}
     c1, c2, c3 = st.columns(3)
     c1.plotly_chart(figures.throughput_figure(hist.step_rows, hist.epoch_rows, spe, view=view),
-                    key="live_speed", config=config)
+                    key="live_speed", config=CHART_CONFIG)
     if hist.system_rows:
         c2.plotly_chart(figures.utilisation_figure(hist.system_rows, spe, view=view),
-                        key="live_util", config=config)
-        c3.plotly_chart(figures.memory_figure(hist.system_rows, spe, view=view), key="live_mem", config=config)
+                        key="live_util", config=CHART_CONFIG)
+        c3.plotly_chart(figures.memory_figure(hist.system_rows, spe, view=view), key="live_mem",
+                        config=CHART_CONFIG)
     else:
         c2.caption("Utilisation and memory: this run recorded no system rows (trainers before they existed).")
 
@@ -224,13 +225,13 @@ def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
             st.caption("Curves appear after the first logged steps.")
         return
     view = _chart_view(hist)
-    config = {"displaylogo": False}
     c1, c2, c3 = st.columns(3)
     c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels, view=view),
-                    key="live_loss", config=config)
+                    key="live_loss", config=CHART_CONFIG)
     c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels,
-                                            view=view), key="live_acc", config=config)
-    c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe, view=view), key="live_lr", config=config)
+                                            view=view), key="live_acc", config=CHART_CONFIG)
+    c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe, view=view), key="live_lr",
+                    config=CHART_CONFIG)
     common.lazy_expander("Speed, utilisation and memory over time", SYSTEM_SECTION,
                          lambda: _system_charts(hist, spe, view), icon=":material/speed:")
     st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows):,} step rows, {len(hist.system_rows):,} "

@@ -62,6 +62,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from conftest import write_cifar_folder  # noqa: E402
 from fake_runs import make_run, write_checkpoint  # noqa: E402
 
+from app_pages import navigation  # noqa: E402
 from resnet_core import runs  # noqa: E402
 from resnet_core.dashboard import launcher  # noqa: E402
 
@@ -398,15 +399,14 @@ def apptest_times(fx: Fixture, cases: list[PageCase], reloads: int) -> list[tupl
         lambda record: "missing ScriptRunContext" not in record.getMessage())  # harmless under AppTest
 
     os.environ.update(RESNET_STUDIO_RUNS=str(fx.runs_dir), RESNET_STUDIO_DATA=str(fx.data_dir))
-    files = {"": "home", "train": "train", "monitor": "monitor", "runs": "runs", "analyze": "analyze",
-             "compare": "compare", "explain": "errors", "predict": "predict"}
+    files = {"" if page.default else page.url_path: page.file for page in navigation.PAGES}  # URL path: script
     results = []
     for case in cases:
         parts = urlsplit(case.path)
         times = []
         for i in range(reloads + 1):
             at = AppTest.from_file(str(ROOT / "studio.py"), default_timeout=LOAD_TIMEOUT_S)
-            at.switch_page(f"app_pages/{files[parts.path.strip('/')]}.py")
+            at.switch_page(files[parts.path.strip("/")])
             for k, v in parse_qsl(parts.query):
                 at.query_params[k] = v
             t0 = time.perf_counter()
