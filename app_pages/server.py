@@ -23,12 +23,13 @@ from __future__ import annotations
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Sequence
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 from streamlit import cli_util, config, file_util
-from streamlit.web.server import server_util
+from streamlit.web.server import server_address_is_unix_socket, server_util
 
 from app_pages.navigation import PAGES
 
@@ -47,7 +48,7 @@ def chunk_files(js_dir: Path, names: tuple[str, ...]) -> list[str]:
     return [files[0] for files in found if files]
 
 
-def page_html(index_html: str, chunks: list[str] = ()) -> str:
+def page_html(index_html: str, chunks: Sequence[str] = ()) -> str:
     """Streamlit's index.html with the backend hint first in <head> and, last in it, a
     module script that imports these chunks (paths relative to the page, as the
     index's own scripts are)."""
@@ -79,13 +80,25 @@ def page_routes(base_url_path: str | None = None) -> list[Route]:
             for page in PAGES if not page.default]
 
 
+def _browser_address() -> str | None:
+    """The address a browser tab opened on start goes to, as plain `streamlit run` picks it
+    (streamlit/web/bootstrap.py); None: open none (server.headless, or a unix socket)."""
+    if config.get_option("server.headless"):
+        return None
+    if config.is_manually_set("browser.serverAddress"):
+        return config.get_option("browser.serverAddress")
+    if config.is_manually_set("server.address"):
+        if server_address_is_unix_socket():
+            return None
+        return server_util.get_display_address(config.get_option("server.address"))
+    return "localhost"
+
+
 @asynccontextmanager
 async def open_browser(app):
-    """Open the dashboard in a browser tab on start unless server.headless, as plain
-    `streamlit run` does (it does not for an st.App)."""
-    if not config.get_option("server.headless"):
-        address = (config.get_option("browser.serverAddress") if config.is_manually_set("browser.serverAddress")
-                   else server_util.get_display_address(config.get_option("server.address"))
-                   if config.is_manually_set("server.address") else "localhost")
+    """Open the dashboard in a browser tab on start, as plain `streamlit run` does (an
+    st.App does not)."""
+    address = _browser_address()
+    if address is not None:
         cli_util.open_browser(server_util.get_url(address))
     yield

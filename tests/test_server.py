@@ -106,3 +106,12 @@ def test_the_browser_opens_on_start_unless_headless(monkeypatch, headless):
 
     asyncio.run(start())
     assert opened == ([] if headless else ["http://localhost:8123"])
+
+
+def test_no_browser_for_a_unix_socket_address(monkeypatch):
+    options = {"server.headless": False, "server.address": "unix:///tmp/studio.sock"}
+    monkeypatch.setattr(server.config, "get_option", lambda key: options.get(key))
+    monkeypatch.setattr(server.config, "is_manually_set", lambda key: key == "server.address")
+    assert server._browser_address() is None
+    options["server.address"] = "0.0.0.0"
+    assert server._browser_address() == "localhost"  # a wildcard address is no address to browse to
