@@ -20,6 +20,7 @@ Home, the default page, lives at "/" (no parent to try) and is served as before.
 
 from __future__ import annotations
 
+import logging
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ from app_pages.navigation import PAGES
 BACKEND_HINT = ("<script>window.__streamlit = Object.assign({BACKEND_BASE_URL: "
                 "location.origin + location.pathname.replace(/\\/[^/]*\\/?$/, '/')}, window.__streamlit)</script>")
 _HEAD = re.compile(r"<head>", re.IGNORECASE)
+_LOGGER = logging.getLogger(__name__)
 
 
 def chunk_files(js_dir: Path, names: tuple[str, ...]) -> list[str]:
@@ -63,9 +65,17 @@ def page_html(index_html: str, chunks: Sequence[str] = ()) -> str:
 
 def page_routes(base_url_path: str | None = None) -> list[Route]:
     """A GET route per page URL but the default page's (under server.baseUrlPath) that
-    answers with that page's index.html, made once from the installed Streamlit's."""
+    answers with that page's index.html, made once from the installed Streamlit's; none
+    (with a warning) when that file cannot be read or has no <head>."""
     static = Path(file_util.get_static_dir())
-    index = (static / "index.html").read_text(encoding="utf-8")
+    try:
+        index = (static / "index.html").read_text(encoding="utf-8")
+        pages = {page.url_path: page_html(index, chunk_files(static / "static" / "js", page.chunks))
+                 for page in PAGES if not page.default}
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        # A Streamlit whose page these routes cannot amend still serves its own, only slower.
+        _LOGGER.warning("ResNet Studio serves Streamlit's pages unchanged: %s", e)
+        return []
     base = (config.get_option("server.baseUrlPath") if base_url_path is None else base_url_path).strip("/")
     prefix = f"/{base}" if base else ""
 
@@ -74,10 +84,7 @@ def page_routes(base_url_path: str | None = None) -> list[Route]:
             return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
         return endpoint
 
-    js = static / "static" / "js"
-    return [Route(f"{prefix}/{page.url_path}", answer(page_html(index, chunk_files(js, page.chunks))),
-                  methods=["GET", "HEAD"])
-            for page in PAGES if not page.default]
+    return [Route(f"{prefix}/{url_path}", answer(html), methods=["GET", "HEAD"]) for url_path, html in pages.items()]
 
 
 def _browser_address() -> str | None:

@@ -69,6 +69,19 @@ def test_chunk_files_finds_each_named_chunk_and_skips_a_missing_one(tmp_path):
                                                                                  "DataFrame.x-1.js"]
 
 
+@pytest.mark.parametrize("index", [None, "<html><body>no head</body></html>", b"\xff\xfe<head>"])
+def test_an_index_the_routes_cannot_amend_leaves_streamlits_pages_as_they_are(tmp_path, monkeypatch, caplog, index):
+    """A Streamlit without an index.html, or with one that has no <head> or is not UTF-8:
+    no routes (its own pages then load, 100 ms slower) and a warning, not a server that
+    fails to start."""
+    if index is not None:
+        (tmp_path / "index.html").write_bytes(index.encode() if isinstance(index, str) else index)
+    monkeypatch.setattr(server.file_util, "get_static_dir", lambda: str(tmp_path))
+    with caplog.at_level("WARNING", logger=server.__name__):
+        assert server.page_routes("") == []
+    assert "serves Streamlit's pages unchanged" in caplog.text
+
+
 def test_under_a_base_url_path_the_routes_move_with_it():
     routes = server.page_routes("/studio/")
     assert _get(routes, "/studio/monitor")[0] == 200
