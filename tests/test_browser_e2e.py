@@ -206,6 +206,8 @@ def test_launch_watch_and_click_a_cell(server, page):
     choose(page, "Depth", "ResNet-8")
     set_number(page, "Epochs", EPOCHS)
     set_number(page, "Batch size", 32)
+    page.get_by_text("Advanced:").click()  # a section drawn while open
+    page.get_by_label("Validation size", exact=True).wait_for()
     set_number(page, "Validation size", 50)
     set_number(page, "Subset", 400)
     page.get_by_label("Learning rate", exact=True).fill("0.05")

@@ -29,6 +29,20 @@ def test_the_default_form_is_valid():
     assert launcher.validate(TrainForm().with_paper_recipe()) == {}
 
 
+def test_the_advanced_summary_says_every_value_of_the_closed_section():
+    assert TrainForm().advanced_summary() == (
+        "cosine schedule · weight decay 0.0001 · momentum 0.9 · validation 5,000 · precision auto · "
+        "a row every 20 steps or 2 s")
+    assert TrainForm().with_paper_recipe().advanced_summary().startswith("multistep schedule · weight decay 0.0001 · "
+                                                                        "momentum 0.9 · no validation split")
+    # As typed (text until it validates), emptied fields, and the values that show only when set.
+    form = replace(TrainForm(), weight_decay="5e-4", momentum=None, warmup_epochs=0.5, subset=10000,
+                   precision="bf16", channels_last=False, compile=True, log_every=5, log_seconds=0.0)
+    assert form.advanced_summary() == (
+        "cosine schedule · weight decay 5e-4 · momentum — · warm-up 0.5 epochs · validation 5,000 · "
+        "first 10,000 images · precision bf16 · channels-last off · compile on · a row every 5 steps")
+
+
 @pytest.mark.parametrize("changes, field, words", [
     (dict(depth=21), "depth", "6n+2"),
     (dict(block="bottleneck", depth=26), "depth", "9n+2"),

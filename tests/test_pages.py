@@ -89,6 +89,7 @@ def html_blocks(at: AppTest) -> list[str]:
 
 
 def _tiny_form(at: AppTest) -> None:
+    open_section(at, "tf_advanced_open")
     at.selectbox(key="tf_depth").set_value(8)
     at.number_input(key="tf_epochs").set_value(1)
     at.number_input(key="tf_batch_size").set_value(32)
@@ -171,6 +172,7 @@ def test_the_paper_preset_fills_in_and_locks_the_recipe(folders):
     at = open_page(TRAIN)
     at.number_input(key="tf_epochs").set_value(5).run()
     at.toggle(key="tf_preset_paper").set_value(True).run()
+    open_section(at, "tf_advanced_open")
     assert at.number_input(key="tf_epochs").value == 165
     assert at.number_input(key="tf_epochs").disabled
     assert at.number_input(key="tf_batch_size").value == 128
@@ -183,7 +185,7 @@ def test_the_paper_preset_fills_in_and_locks_the_recipe(folders):
 
 
 def test_bad_input_is_refused_next_to_the_field_and_nothing_starts(folders):
-    at = open_page(TRAIN)
+    at = open_section(open_page(TRAIN), "tf_advanced_open")
     at.number_input(key="tf_subset").set_value(10).run()
     at.text_input(key="tf_lr").set_value("fast").run()
     at.text_input(key="tf_name").set_value("../../").run()
@@ -214,12 +216,26 @@ def test_a_run_name_is_shown_sanitised(folders):
     assert "saved as `my-run-..-..-etc`" in texts(at)
 
 
-def test_the_logging_section_stays_open_while_a_value_in_it_is_invalid(folders):
-    at = open_section(open_page(TRAIN), "tf_logging_open")
-    at.number_input(key="tf_log_every").set_value(0).run()
-    open_section(at, "tf_logging_open", False)  # a click to close it
-    assert at.session_state["tf_logging_open"] and at.number_input(key="tf_log_every").value == 0
-    assert "at least 1 step" in texts(at)
+def test_the_advanced_section_is_drawn_while_open_and_its_values_show_closed(folders):
+    at = open_page(TRAIN)
+    assert not [w for w in at.number_input if w.key in ("tf_val_size", "tf_log_every")]  # closed and undrawn
+    esc = formatting.md_escape
+    assert esc("cosine schedule · weight decay 0.0001 · momentum 0.9 · validation 5,000") in texts(at)
+    open_section(at, "tf_advanced_open")
+    at.text_input(key="tf_weight_decay").set_value("5e-4")
+    at.number_input(key="tf_subset").set_value(10000).run()
+    open_section(at, "tf_advanced_open", False)
+    assert esc("weight decay 5e-4 · momentum 0.9 · validation 5,000 · first 10,000 images") in texts(at)
+
+
+@pytest.mark.parametrize("field, value, message", [("log_every", 0, "at least 1 step"),
+                                                   ("subset", 10, "fewer than one batch of 128")])
+def test_the_advanced_section_stays_open_while_a_value_in_it_is_invalid(folders, field, value, message):
+    at = open_section(open_page(TRAIN), "tf_advanced_open")
+    at.number_input(key="tf_" + field).set_value(value).run()
+    open_section(at, "tf_advanced_open", False)  # a click to close it
+    assert at.session_state["tf_advanced_open"] and at.number_input(key="tf_" + field).value == value
+    assert message in texts(at)
 
 
 def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
@@ -227,12 +243,10 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     at = open_page(TRAIN)
     _tiny_form(at)
     at.text_input(key="tf_name").set_value("from the form")
-    assert not [w for w in at.number_input if w.key == "tf_log_every"]  # Logging is closed and undrawn
-    open_section(at, "tf_logging_open")
-    at.number_input(key="tf_log_every").set_value(3)  # the Logging section reaches the trainer
+    at.number_input(key="tf_log_every").set_value(3)  # the Advanced section reaches the trainer
     at.number_input(key="tf_log_seconds").set_value(0.0)
     at.run()
-    open_section(at, "tf_logging_open", False)  # and keeps its values closed again
+    open_section(at, "tf_advanced_open", False)  # and keeps its values closed again
     at.button(key="train_launch").click().run()
     assert not at.exception
     assert "Launched" in texts(at) and at.title[0].value == "Monitor"  # the launch opens the new run's monitor
@@ -248,6 +262,7 @@ def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
         time.sleep(0.2)
     assert info is not None and info.state == "completed", (run_dir / runs.CONSOLE_FILE).read_text()
     assert (info.train_config["log_every"], info.train_config["log_seconds"]) == (3, 0.0)
+    assert (info.train_config["val_size"], info.train_config["subset"]) == (50, 64)
     # 64 images in batches of 32: steps 1 (the first) and 2 (the epoch's end); by time never (0 s)
     assert [r["step"] for r in runs.read_metrics(run_dir) if r["type"] == "step"] == [1, 2]
     at.switch_page(MONITOR)  # where the launch went (AppTest reruns the page it was told, not st.switch_page's)
@@ -1152,7 +1167,7 @@ def test_analyze_shows_class_names_as_text_not_markdown(folders):
 
 def test_the_switches_show_a_choice_and_reach_the_form_as_config_values(folders):
     # A selectbox whose value is None shows "Choose an option": the widgets hold words.
-    at = open_page(TRAIN)
+    at = open_section(open_page(TRAIN), "tf_advanced_open")
     assert at.selectbox(key="tf_channels_last").value == "auto" and at.selectbox(key="tf_compile").value == "auto"
     at.selectbox(key="tf_channels_last").set_value("off").run()
     at.selectbox(key="tf_compile").set_value("on").run()

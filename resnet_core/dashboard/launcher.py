@@ -96,6 +96,30 @@ class TrainForm:
         """The name as it will appear in the run id (sanitised, never a path)."""
         return runs.safe_name(self.name)
 
+    def advanced_summary(self) -> str:
+        """The values of the form's advanced section in one line, so that they show while it
+        is closed (values as typed: the form holds text until it validates)."""
+        def shown(value) -> str:
+            if value is None or value == "":
+                return "—"  # an emptied field
+            if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and value >= 1000):
+                return f"{int(value):,}"
+            return f"{value:g}" if isinstance(value, float) else str(value)
+
+        parts = [f"{shown(self.schedule)} schedule", f"weight decay {shown(self.weight_decay)}",
+                 f"momentum {shown(self.momentum)}"]
+        if self.warmup_epochs:
+            parts.append(f"warm-up {shown(self.warmup_epochs)} epochs")
+        parts.append("no validation split" if self.val_size == 0 else f"validation {shown(self.val_size)}")
+        if self.subset:
+            parts.append(f"first {shown(self.subset)} images")
+        parts.append(f"precision {shown(self.precision)}")
+        parts += [f"{label} {'on' if value else 'off'}" for label, value in
+                  (("channels-last", self.channels_last), ("compile", self.compile)) if value is not None]
+        by_time = "" if self.log_seconds == 0 else f" or {shown(self.log_seconds)} s"  # 0: by steps only
+        parts.append(f"a row every {shown(self.log_every)} steps{by_time}")
+        return " · ".join(parts)
+
 
 def paper_recipe() -> dict:
     """The form fields --preset paper sets (epochs aside, which depend on the split); the
