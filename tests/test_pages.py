@@ -88,6 +88,22 @@ def html_blocks(at: AppTest) -> list[str]:
     return [el.proto.body for el in at.get("html")]
 
 
+def choose_pair(at: AppTest, which: int = 0) -> tuple[int, int]:
+    """Choose Analyze's which-th most-confused pair (as a click on it does); its (true, predicted)."""
+    radio = at.radio(key="an_pairs")
+    label = radio.options[which]
+
+    def shown(pair):
+        try:
+            return radio.format_func(pair)
+        except (IndexError, KeyError):  # no such class, or not a listed pair
+            return None
+
+    pair = next((t, p) for t in range(100) for p in range(100) if t != p and shown((t, p)) == label)
+    radio.set_value(pair).run()
+    return pair
+
+
 def _tiny_form(at: AppTest) -> None:
     open_section(at, "tf_advanced_open")
     at.selectbox(key="tf_depth").set_value(8)
@@ -439,11 +455,9 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     table = at.dataframe[0].value
     assert list(table.columns) == ["class", "precision", "recall", "F1", "support"]
     assert table["support"].sum() == 200
-    pair_buttons = [b for b in at.button if b.key and b.key.startswith("an_pair_")]
-    assert pair_buttons, "most-confused pairs are listed"
-    first = pair_buttons[0]
-    t, p = map(int, first.key.split("_")[2:])
-    first.click().run()
+    assert at.radio(key="an_pairs").options, "most-confused pairs are listed"
+    t, p = choose_pair(at)
+    assert at.radio(key="an_pairs").index == 0  # the open cell's pair shows as chosen
     assert not at.exception
     blocks = html_blocks(at)
     assert len(blocks) == 1
@@ -472,13 +486,14 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert "no gallery" in texts(at) and not html_blocks(at)
     at.button(key="an_clear").click().run()
     assert "Click a cell" in texts(at)
+    assert at.radio(key="an_pairs").index is None  # no cell open: no pair chosen
 
 
 def test_analyze_takes_val_images_from_the_test_set_when_the_run_says_so(folders, cifar_dir):
     run_dir = make_run(folders, "valtest", val_source="test", n_val=150, data_dir=cifar_dir)
     at = open_page(ANALYZE, {"run": run_dir.name})
     assert at.segmented_control(key="an_split").options[0] == "test (used as validation)"
-    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    choose_pair(at)
     assert "images from the test set" in texts(at)
     assert "data:image/png;base64," in html_blocks(at)[0]
 
@@ -487,9 +502,7 @@ def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifa
     # Recorded labels that are not the data folder's: another dataset, or another order.
     run_dir = make_run(folders, "elsewhere", n_val=200, source_size=500)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    first = next(b for b in at.button if b.key and b.key.startswith("an_pair_"))
-    t, p = map(int, first.key.split("_")[2:])
-    first.click().run()
+    t, p = choose_pair(at)
     assert not at.exception
     preds = runs.load_predictions(run_dir, "val", 3)
     from resnet_core.cifar import load_cifar10
@@ -511,7 +524,7 @@ def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, 
     own = write_cifar_folder(tmp_path / "own", n_train=500, n_test=200, seed=7)  # another order than cifar_dir's
     run_dir = make_run(folders, "own", n_val=200, data_dir=own)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    choose_pair(at)
     esc = formatting.md_escape  # folders come from config.json: shown escaped
     own_note = esc("the run's own data folder")
     assert f"in {esc(own)}, {own_note}" in texts(at)
@@ -520,7 +533,7 @@ def test_analyze_prefers_the_runs_own_data_folder_while_it_holds_cifar(folders, 
     import shutil
     shutil.rmtree(own)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    choose_pair(at)
     page = texts(at)
     assert esc(f"the dashboard's data folder: the run's own, {own}, holds no CIFAR-10 any more") in page
     assert esc(f"of 200 recorded labels differ from the labels at the same indices of the training set in "
@@ -716,7 +729,7 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
     split = analyze.segmented_control(key="an_split")
     assert split.options == ["training", "test"] and split.value == "test"
     assert analyze.select_slider[0].options == ["1", "2"]
-    next(b for b in analyze.button if b.key and b.key.startswith("an_pair_")).click().run()
+    choose_pair(analyze)
     assert not analyze.exception and "data:image/png;base64," in html_blocks(analyze)[0]
     split.set_value("train").run()
     assert "Switch to the test split to see images." in texts(analyze)
@@ -1155,13 +1168,11 @@ def test_analyze_shows_class_names_as_text_not_markdown(folders):
                "ship", "truck", "plane"]
     _rewrite(run_dir / runs.CONFIG_FILE, classes=hostile)
     at = open_page(ANALYZE)
-    pairs = [b for b in at.button if b.key and b.key.startswith("an_pair_")]
-    for b in pairs:
-        t, p = map(int, b.key.split("_")[2:])
-        assert b.label.startswith(f"{formatting.md_escape(hostile[t])} → {formatting.md_escape(hostile[p])} · ")
-    pairs[0].click().run()
-    t, p = map(int, pairs[0].key.split("_")[2:])
     esc = formatting.md_escape
+    names = {(t, p): f"{esc(hostile[t])} → {esc(hostile[p])} · " for t in range(10) for p in range(10) if t != p}
+    assert all(any(label.startswith(name) for name in names.values()) for label in at.radio(key="an_pairs").options)
+    t, p = choose_pair(at)
+    assert at.radio(key="an_pairs").options[0].startswith(names[(t, p)])
     assert f"**true {esc(hostile[t])} → predicted {esc(hostile[p])}**" in markdown_texts(at)
 
 
@@ -1277,7 +1288,7 @@ def test_analyze_lays_grad_cam_over_the_shown_page_of_images(folders, cifar_dir)
     run_dir = make_run(folders, "cams", depth=8, data_dir=cifar_dir)
     write_checkpoint(run_dir, "last.pt", epoch=3)
     at = open_page(ANALYZE, {"run": run_dir.name})
-    next(b for b in at.button if b.key and b.key.startswith("an_pair_")).click().run()
+    choose_pair(at)
     plain = html_blocks(at)[0]
     assert "rs-heatmap" not in plain
     at.toggle(key="an_cam").set_value(True).run()
