@@ -208,16 +208,18 @@ def image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
     return images_from
 
 
-def page_picker(total: int, per_page: int, key: str, where: Callable[[], Any] = lambda: st) -> gallery.Page:
-    """The page of `total` records to show: a page number input keyed `key`, in the
-    container where() makes, only when there is more than one page; back on page 1 when a
-    page picked earlier is gone (fewer records than when it was picked)."""
+def page_picker(total: int, per_page: int, key: str, where: Callable[[], Any] = lambda: st,
+                width: int | str = "stretch") -> gallery.Page:
+    """The page of `total` records to show: a page number input keyed `key` (width px wide, or
+    "stretch"), in the container where() makes, only when there is more than one page; back on
+    page 1 when a page picked earlier is gone (fewer records than when it was picked)."""
     count = gallery.paginate(total, 1, per_page).count
     number = 1
     if count > 1:
         if st.session_state.get(key, 1) > count:
             st.session_state[key] = 1
-        number = where().number_input(f"Page (of {count})", min_value=1, max_value=count, step=1, key=key)
+        number = where().number_input(f"Page (of {count})", min_value=1, max_value=count, step=1, key=key,
+                                      width=width)
     return gallery.paginate(total, number, per_page)
 
 
@@ -278,7 +280,8 @@ def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery.GalleryRe
     """A gallery's Grad-CAM toggle (widget keys from key) and, when on, the maps of the shown
     page's images from the chosen checkpoint (torch is imported only then), by image index,
     and the images' tooltip."""
-    g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    # Columns only while it is on: off (as a page opens), the toggle alone is three elements fewer.
+    g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom") if st.session_state.get(key) else (st, st, st)
     if not g1.toggle("Grad-CAM", key=key, help="lay each image's class-activation map over it: where the "
                      "model found the evidence (red strongest), computed for the images shown"):
         return {}, ""

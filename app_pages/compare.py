@@ -212,7 +212,7 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
         st.caption("None.")
         return
     ordered = comparison.most_confident_first(pair.paired, positions, pair.a_preds if by == "a" else pair.b_preds, by)
-    page = common.page_picker(len(ordered), PER_PAGE, key)
+    page = common.page_picker(len(ordered), PER_PAGE, key, width=220)
     shown = ordered[page.start:page.stop]
     items = list(zip(gallery.records(pair.a_preds, pair.paired.a_pos[shown]),
                      gallery.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))

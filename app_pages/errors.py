@@ -72,7 +72,7 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     if len(positions) == 0:
         st.caption("No images here.")
         return
-    page = common.page_picker(len(positions), PER_PAGE, key, lambda: st.columns([1, 4])[0])
+    page = common.page_picker(len(positions), PER_PAGE, key, width=220)
     items = gallery.records(preds, positions[page.start:page.stop])
     strips = None
     if hist is not None:
