@@ -205,13 +205,13 @@ CHART_CONFIG = {"displaylogo": False}  # plotly's toolbar, without its logo
 def _system_charts(hist: monitor.MetricsHistory, spe: int | None, view: figures.CurveView) -> None:
     """Images/s, and the device's utilisation and memory, over time."""
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(figures.throughput_figure(hist.step_rows, hist.epoch_rows, spe, view=view),
-                    key="live_speed", config=CHART_CONFIG)
+    c1.plotly_chart(hist.memo(("speed", spe, view), lambda: figures.throughput_figure(
+        hist.step_rows, hist.epoch_rows, spe, view=view)), key="live_speed", config=CHART_CONFIG)
     if hist.system_rows:
-        c2.plotly_chart(figures.utilisation_figure(hist.system_rows, spe, view=view),
-                        key="live_util", config=CHART_CONFIG)
-        c3.plotly_chart(figures.memory_figure(hist.system_rows, spe, view=view), key="live_mem",
-                        config=CHART_CONFIG)
+        c2.plotly_chart(hist.memo(("util", spe, view), lambda: figures.utilisation_figure(
+            hist.system_rows, spe, view=view)), key="live_util", config=CHART_CONFIG)
+        c3.plotly_chart(hist.memo(("mem", spe, view), lambda: figures.memory_figure(
+            hist.system_rows, spe, view=view)), key="live_mem", config=CHART_CONFIG)
     else:
         c2.caption("Utilisation and memory: this run recorded no system rows (trainers before they existed).")
 
@@ -225,13 +225,15 @@ def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
             st.caption("Curves appear after the first logged steps.")
         return
     view = _chart_view(hist)
+    # Built once for these rows (hist.memo): a completed run's charts are not rebuilt on each load.
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(figures.loss_figure(hist.step_rows, hist.epoch_rows, spe, labels=labels, view=view),
-                    key="live_loss", config=CHART_CONFIG)
-    c2.plotly_chart(figures.accuracy_figure(hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels,
-                                            view=view), key="live_acc", config=CHART_CONFIG)
-    c3.plotly_chart(figures.lr_figure(hist.step_rows, hist.epoch_rows, spe, view=view), key="live_lr",
-                    config=CHART_CONFIG)
+    c1.plotly_chart(hist.memo(("loss", spe, labels, view), lambda: figures.loss_figure(
+        hist.step_rows, hist.epoch_rows, spe, labels=labels, view=view)), key="live_loss", config=CHART_CONFIG)
+    c2.plotly_chart(hist.memo(("acc", spe, labels, view), lambda: figures.accuracy_figure(
+        hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels, view=view)),
+        key="live_acc", config=CHART_CONFIG)
+    c3.plotly_chart(hist.memo(("lr", spe, view), lambda: figures.lr_figure(
+        hist.step_rows, hist.epoch_rows, spe, view=view)), key="live_lr", config=CHART_CONFIG)
     common.lazy_expander("Speed, utilisation and memory over time", SYSTEM_SECTION,
                          lambda: _system_charts(hist, spe, view), icon=":material/speed:")
     st.caption(f"{len(hist.epoch_rows)} epochs, {len(hist.step_rows):,} step rows, {len(hist.system_rows):,} "

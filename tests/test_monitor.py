@@ -56,6 +56,31 @@ def test_history_starts_over_when_a_resume_rewrites_the_file(tmp_path):
     assert [r["step"] for r in hist.step_rows] == [5]
 
 
+def test_what_is_built_from_the_rows_is_kept_until_new_rows_come(tmp_path):
+    path = tmp_path / runs.METRICS_FILE
+    append(path, [step(1, 5), step(1, 10)])
+    hist = MetricsHistory(tmp_path)
+    hist.update()
+    built = []
+
+    def steps_seen(key):  # a stand-in for a chart: what the rows held when it was built
+        return lambda: built.append(key) or [r["step"] for r in hist.step_rows]
+
+    assert hist.memo("a", steps_seen("a")) == [5, 10]
+    assert hist.memo("a", steps_seen("a")) == [5, 10] and built == ["a"]  # kept: not built again
+    assert hist.memo("b", steps_seen("b")) == [5, 10] and built == ["a", "b"]  # another key, its own
+    assert hist.update() == 0 and hist.memo("a", steps_seen("a")) == [5, 10] and built == ["a", "b"]
+    append(path, [step(1, 15)])
+    hist.update()  # new rows: everything is built again, from them
+    assert hist.memo("a", steps_seen("a")) == [5, 10, 15] and built == ["a", "b", "a"]
+    runs.atomic_write_bytes(path, (json.dumps(step(1, 5)) + "\n").encode())  # a resume rewrote the file
+    hist.update()
+    assert hist.memo("a", steps_seen("a")) == [5]
+    for i in range(monitor.MEMO_ENTRIES + 5):  # bounded: the oldest keys go first
+        hist.memo(i, steps_seen(i))
+    assert len(hist.built) == monitor.MEMO_ENTRIES and "a" not in hist.built and monitor.MEMO_ENTRIES + 4 in hist.built
+
+
 def test_progress_of_a_running_run(tmp_path):
     run_dir = make_run(tmp_path, "r", state="running", epochs_done=2, total_epochs=4, steps_per_epoch=10,
                        pid=os.getpid())
