@@ -200,7 +200,7 @@ PAIRS_KEY = "an_pairs"
 
 def _on_pair() -> None:
     pair = st.session_state.get(PAIRS_KEY)
-    if pair is not None:
+    if isinstance(pair, tuple) and len(pair) == 2:  # not a label gone stale meanwhile (the counts changed)
         _set_cell(*pair)
 
 

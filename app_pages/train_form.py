@@ -271,7 +271,8 @@ def _advanced_fields(errors: dict[str, str], preset: bool) -> None:
 
     if set(ADVANCED_FIELDS) & set(errors):
         st.session_state[K + "advanced_open"] = True
-    common.lazy_expander("Advanced: schedule, regularisation, validation split, precision, logging",
+    common.lazy_expander("Advanced: schedule, weight decay, momentum, warm-up, validation, subset, precision, "
+                         "channels-last, compile, logging",
                          K + "advanced_open", fields, icon=":material/tune:")
 
 
@@ -323,7 +324,7 @@ def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
         if not set(errors) - {"data", "device"}:  # the trainer's own resolution of this form
             cfg = launcher.form_config(values)
             st.caption(f"{make_plan(cfg, CIFAR10_TRAIN_IMAGES).describe()}  \n"
-                       f"{formatting.md_escape(values.advanced_summary())}")
+                       f"{formatting.md_escape(launcher.recipe_summary(cfg))}")
 
 
 def _device_notes() -> None:

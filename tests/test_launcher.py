@@ -29,18 +29,19 @@ def test_the_default_form_is_valid():
     assert launcher.validate(TrainForm().with_paper_recipe()) == {}
 
 
-def test_the_advanced_summary_says_every_value_of_the_closed_section():
-    assert TrainForm().advanced_summary() == (
-        "cosine schedule · weight decay 0.0001 · momentum 0.9 · validation 5,000 · precision auto · "
-        "a row every 20 steps or 2 s")
-    assert TrainForm().with_paper_recipe().advanced_summary().startswith("multistep schedule · weight decay 0.0001 · "
-                                                                        "momentum 0.9 · no validation split")
-    # As typed (text until it validates), emptied fields, and the values that show only when set.
-    form = replace(TrainForm(), weight_decay="5e-4", momentum=None, warmup_epochs=0.5, subset=10000,
-                   precision="bf16", channels_last=False, compile=True, log_every=5, log_seconds=0.0)
-    assert form.advanced_summary() == (
-        "cosine schedule · weight decay 5e-4 · momentum — · warm-up 0.5 epochs · validation 5,000 · "
-        "first 10,000 images · precision bf16 · channels-last off · compile on · a row every 5 steps")
+def test_the_recipe_summary_says_what_the_trainer_will_use():
+    summary = lambda form: launcher.recipe_summary(launcher.form_config(form))  # noqa: E731
+    assert summary(TrainForm()) == ("cosine schedule · weight decay 0.0001 · momentum 0.9 · precision, channels-last "
+                                    "and compile auto · a row every 20 steps or 2 s")
+    # Presets applied, as the trainer applies them: the paper's warm-up from ResNet-110 on.
+    assert summary(replace(TrainForm(), depth=110).with_paper_recipe()).startswith(
+        "multistep schedule · weight decay 0.0001 · momentum 0.9 · warm-up 1.03 epochs · ")
+    assert "warm-up" not in summary(replace(TrainForm(), depth=56).with_paper_recipe())
+    # Typed text as the trainer reads it; the switches only when not left to the trainer; by steps only.
+    form = replace(TrainForm(), weight_decay="5e-4", warmup_epochs=1.0, precision="bf16", channels_last=False,
+                   compile=True, log_every=1, log_seconds=0.0)
+    assert summary(form) == ("cosine schedule · weight decay 0.0005 · momentum 0.9 · warm-up 1 epoch · "
+                             "precision bf16 · channels-last off · compile on · a row every 1 step")
 
 
 @pytest.mark.parametrize("changes, field, words", [

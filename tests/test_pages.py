@@ -88,10 +88,9 @@ def html_blocks(at: AppTest) -> list[str]:
     return [el.proto.body for el in at.get("html")]
 
 
-def choose_pair(at: AppTest, which: int = 0) -> tuple[int, int]:
-    """Choose Analyze's which-th most-confused pair (as a click on it does); its (true, predicted)."""
+def pair_of(at: AppTest, which: int) -> tuple[int, int]:
+    """Analyze's which-th most-confused pair: (true, predicted)."""
     radio = at.radio(key="an_pairs")
-    label = radio.options[which]
 
     def shown(pair):
         try:
@@ -99,8 +98,13 @@ def choose_pair(at: AppTest, which: int = 0) -> tuple[int, int]:
         except (IndexError, KeyError):  # no such class, or not a listed pair
             return None
 
-    pair = next((t, p) for t in range(100) for p in range(100) if t != p and shown((t, p)) == label)
-    radio.set_value(pair).run()
+    return next((t, p) for t in range(100) for p in range(100) if t != p and shown((t, p)) == radio.options[which])
+
+
+def choose_pair(at: AppTest, which: int = 0) -> tuple[int, int]:
+    """Choose Analyze's which-th most-confused pair (as a click on it does); its (true, predicted)."""
+    pair = pair_of(at, which)
+    at.radio(key="an_pairs").set_value(pair).run()
     return pair
 
 
@@ -236,12 +240,13 @@ def test_the_advanced_section_is_drawn_while_open_and_its_values_show_closed(fol
     at = open_page(TRAIN)
     assert not [w for w in at.number_input if w.key in ("tf_val_size", "tf_log_every")]  # closed and undrawn
     esc = formatting.md_escape
-    assert esc("cosine schedule · weight decay 0.0001 · momentum 0.9 · validation 5,000") in texts(at)
+    assert esc("cosine schedule · weight decay 0.0001 · momentum 0.9 · precision, channels-last") in texts(at)
     open_section(at, "tf_advanced_open")
     at.text_input(key="tf_weight_decay").set_value("5e-4")
     at.number_input(key="tf_subset").set_value(10000).run()
     open_section(at, "tf_advanced_open", False)
-    assert esc("weight decay 5e-4 · momentum 0.9 · validation 5,000 · first 10,000 images") in texts(at)
+    assert esc("cosine schedule · weight decay 0.0005 · momentum 0.9") in texts(at)
+    assert "10,000 training images · 5,000 validation images" in texts(at)  # the plan's line above it
 
 
 @pytest.mark.parametrize("field, value, message", [("log_every", 0, "at least 1 step"),
@@ -312,10 +317,21 @@ def test_the_monitors_chart_controls_keep_their_values_and_redraw_the_curves(fol
     at = open_page(MONITOR, {"run": run_dir.name})
     assert at.radio(key="mon_x_axis").value == "epoch" and at.slider(key="mon_smoothing").value == 0.6
     assert at.toggle(key="mon_log_loss").value is False
+
+    def loss_chart() -> dict:
+        return json.loads(next(c for c in at.get("plotly_chart") if c.key == "live_loss").proto.spec)
+
+    before = loss_chart()
+    assert before["layout"]["xaxis"]["title"]["text"] == "epoch" and before["layout"]["yaxis"].get("type") != "log"
     at.radio(key="mon_x_axis").set_value("wall time").run()
     at.slider(key="mon_smoothing").set_value(0.9).run()
     at.toggle(key="mon_log_loss").set_value(True).run()
     assert not at.exception
+    # The charts follow the controls (not a chart built for other controls and kept: monitor.memo).
+    after = loss_chart()
+    assert after["layout"]["xaxis"]["title"]["text"].startswith("wall time")
+    assert after["layout"]["yaxis"]["type"] == "log"
+    assert any("smoothed 0.9" in (t.get("name") or "") for t in after["data"])
     assert (at.radio(key="mon_x_axis").value, at.slider(key="mon_smoothing").value,
             at.toggle(key="mon_log_loss").value) == ("wall time", 0.9, True)
     # loss, accuracy, learning rate; speed, utilisation and memory only once their section is open
@@ -456,8 +472,12 @@ def test_analyze_shows_the_matrix_metrics_pairs_and_a_cells_gallery(folders, cif
     assert list(table.columns) == ["class", "precision", "recall", "F1", "support"]
     assert table["support"].sum() == 200
     assert at.radio(key="an_pairs").options, "most-confused pairs are listed"
+    third = pair_of(at, 2)
+    at.session_state["an_cell"] = third  # a click on that cell of the matrix
+    at.run()
+    assert at.radio(key="an_pairs").index == 2  # the open cell's pair shows as chosen
     t, p = choose_pair(at)
-    assert at.radio(key="an_pairs").index == 0  # the open cell's pair shows as chosen
+    assert at.radio(key="an_pairs").index == 0
     assert not at.exception
     blocks = html_blocks(at)
     assert len(blocks) == 1

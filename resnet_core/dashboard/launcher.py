@@ -96,30 +96,6 @@ class TrainForm:
         """The name as it will appear in the run id (sanitised, never a path)."""
         return runs.safe_name(self.name)
 
-    def advanced_summary(self) -> str:
-        """The values of the form's advanced section in one line, so that they show while it
-        is closed (values as typed: the form holds text until it validates)."""
-        def shown(value) -> str:
-            if value is None or value == "":
-                return "—"  # an emptied field
-            if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and value >= 1000):
-                return f"{int(value):,}"
-            return f"{value:g}" if isinstance(value, float) else str(value)
-
-        parts = [f"{shown(self.schedule)} schedule", f"weight decay {shown(self.weight_decay)}",
-                 f"momentum {shown(self.momentum)}"]
-        if self.warmup_epochs:
-            parts.append(f"warm-up {shown(self.warmup_epochs)} epochs")
-        parts.append("no validation split" if self.val_size == 0 else f"validation {shown(self.val_size)}")
-        if self.subset:
-            parts.append(f"first {shown(self.subset)} images")
-        parts.append(f"precision {shown(self.precision)}")
-        parts += [f"{label} {'on' if value else 'off'}" for label, value in
-                  (("channels-last", self.channels_last), ("compile", self.compile)) if value is not None]
-        by_time = "" if self.log_seconds == 0 else f" or {shown(self.log_seconds)} s"  # 0: by steps only
-        parts.append(f"a row every {shown(self.log_every)} steps{by_time}")
-        return " · ".join(parts)
-
 
 def paper_recipe() -> dict:
     """The form fields --preset paper sets (epochs aside, which depend on the split); the
@@ -224,6 +200,25 @@ def form_config(form: TrainForm, train_size: int = CIFAR10_TRAIN_IMAGES) -> Trai
     """The TrainConfig the trainer will resolve from the form, presets applied as on the
     command line: what the form's summary shows."""
     return apply_presets(*form_typed(form), train_size)
+
+
+def recipe_summary(cfg: TrainConfig) -> str:
+    """What the form's Advanced section resolves to, in one line, for the model summary (the
+    data split is in the plan's line): the trainer's own values, presets applied (the paper
+    preset's warm-up from ResNet-110 on shows)."""
+    def plural(n: float, unit: str) -> str:
+        return f"{n:g} {unit}" + ("" if n == 1 else "s")
+
+    parts = [f"{cfg.schedule} schedule", f"weight decay {cfg.weight_decay:g}", f"momentum {cfg.momentum:g}"]
+    if cfg.warmup_epochs:
+        parts.append(f"warm-up {plural(round(cfg.warmup_epochs, 2), 'epoch')}")
+    word = {None: "auto", True: "on", False: "off"}
+    switches = {"precision": cfg.precision, "channels-last": word[cfg.channels_last], "compile": word[cfg.compile]}
+    chosen = [f"{name} {value}" for name, value in switches.items() if value != "auto"]
+    parts += chosen or ["precision, channels-last and compile auto"]
+    by_time = f" or {cfg.log_seconds:g} s" if cfg.log_seconds else ""  # 0: by steps only
+    parts.append(f"a row every {plural(cfg.log_every, 'step')}{by_time}")
+    return " · ".join(parts)
 
 
 def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,

@@ -65,11 +65,14 @@ class MetricsHistory:
         """build(), made once for these rows: kept under key (hashable, and naming whatever
         else build() reads) until update() finds new rows. A completed run's charts are then
         built once, not on every page load: 0.04 s of the server's time for a 200,000-row run."""
-        if key not in self.built:
-            if len(self.built) >= MEMO_ENTRIES:
-                self.built.pop(next(iter(self.built)))
-            self.built[key] = build()
-        return self.built[key]
+        with self.lock:
+            if key in self.built:
+                self.built[key] = self.built.pop(key)  # the most recently used last
+            else:
+                if len(self.built) >= MEMO_ENTRIES:
+                    self.built.pop(next(iter(self.built)))  # the least recently used
+                self.built[key] = build()
+            return self.built[key]
 
     @property
     def last_step(self) -> dict | None:
