@@ -133,10 +133,6 @@ def _model_fields(errors: dict[str, str]) -> None:
         common.field_error(errors, "shortcut")
 
 
-ADVANCED_FIELDS = ("schedule", "weight_decay", "momentum", "warmup_epochs", "val_size", "subset", "precision",
-                   "channels_last", "compile", "log_every", "log_seconds")
-
-
 def _recipe_fields(errors: dict[str, str], preset: bool) -> None:
     """Epochs, batch size and learning rate (the paper preset fills them in, and locks them)."""
     c1, c2, c3 = st.columns(3)
@@ -254,6 +250,11 @@ def _logging_fields(errors: dict[str, str]) -> None:
                                             "comes within seconds on a slow device; also the spacing of the "
                                             "system rows (CPU, GPU, memory: at least 2 s). 0: by steps only")
         common.field_error(errors, "log_seconds")
+
+
+# The form fields _advanced_fields draws (its three helpers): an error in one opens the section.
+ADVANCED_FIELDS = ("schedule", "weight_decay", "momentum", "warmup_epochs", "val_size", "subset", "precision",
+                   "channels_last", "compile", "log_every", "log_seconds")
 
 
 # The fields a run seldom changes sit in a section drawn only while open; the model summary

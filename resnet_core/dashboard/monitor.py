@@ -64,7 +64,8 @@ class MetricsHistory:
     def memo(self, key, build: Callable[[], T]) -> T:
         """build(), made once for these rows: kept under key (hashable, and naming whatever
         else build() reads) until update() finds new rows. A completed run's charts are then
-        built once, not on every page load: 0.04 s of the server's time for a 200,000-row run."""
+        built once, not on every page load: a 200,000-row run's Monitor script took 0.085 s
+        before, 0.014-0.023 s after (AppTest, idle)."""
         with self.lock:
             if key in self.built:
                 self.built[key] = self.built.pop(key)  # the most recently used last
