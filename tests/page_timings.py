@@ -265,6 +265,7 @@ def start_trainer(fx: Fixture, log: Path, procs: list, epochs: int) -> str:
            "--no-compile", "--log-every", "5", "--log-seconds", "1", "--name", "live"]
     proc = spawn(launcher.lower_priority(cmd), log, app_env(fx.runs_dir, fx.data_dir))
     procs.append(proc)
+    launcher.lower_session_priority(proc.pid)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         for run_dir in set(fx.runs_dir.iterdir()) - before:

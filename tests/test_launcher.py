@@ -360,8 +360,13 @@ def test_a_launched_run_trains_in_its_own_process_into_the_folder_we_made(tmp_pa
     # trainer's) and before it can end.
     wait_for(launched.run_dir, lambda i: i.status.get("pid") == launched.pid, what="the trainer's status")
     niceness = os.getpriority(os.PRIO_PROCESS, launched.pid)
+    # Its own session's scheduling group too, where the kernel groups by session: there a
+    # process's nice counts only against its own group.
+    autogroup = Path(f"/proc/{launched.pid}/autogroup")
+    group_nice = autogroup.read_text().split()[-1] if autogroup.exists() else None
     info = wait_for(launched.run_dir, lambda i: not i.is_active, what="the run to end")
     assert niceness == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    assert group_nice in (None, "10")  # None: a kernel without autogroups
     assert info.state == "completed", launcher.log_tail(launched.run_dir)
     assert epoch_numbers(launched.run_dir) == [1, 2]
     assert (launched.run_dir / runs.CONSOLE_FILE).exists()
