@@ -163,6 +163,9 @@ def test_progress_shows_the_phase_and_counts_the_evaluation_in_the_eta(tmp_path)
 def test_formats():
     assert formatting.format_duration(None) == "—"
     assert formatting.format_duration(42.4) == "42 s"
+    assert formatting.format_duration(0.44) == "0.4 s"  # not "0 s"
+    assert formatting.format_duration(9.94) == "9.9 s"
+    assert formatting.format_duration(9.96) == "10 s"
     assert formatting.format_duration(185) == "3 min 05 s"
     assert formatting.format_duration(7440) == "2 h 04 min"
     assert formatting.format_duration(3 * 86400 + 7200) == "3 d 2 h"

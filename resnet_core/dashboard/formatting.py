@@ -8,10 +8,13 @@ from typing import Any
 
 
 def format_duration(seconds: float | None) -> str:
-    """'—', '42 s', '3 min 05 s', '2 h 04 min'."""
+    """'—', '0.4 s', '42 s', '3 min 05 s', '2 h 04 min'. Under 10 s with a tenth: a CPU run's
+    first step (0.4 s) read "0 s"."""
     if seconds is None:
         return "—"
-    seconds = max(0, int(round(seconds)))
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes, s = divmod(seconds, 60)
