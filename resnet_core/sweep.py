@@ -507,6 +507,8 @@ def make_executor(record: dict):
         from .ray_executor import RayExecutor
     except ImportError as e:
         raise Refused(RAY_MISSING if e.name == "ray" else f"--executor ray: Ray cannot be imported: {e}") from None
+    except Exception as e:  # installed but broken (a build for another Python or protobuf): one line too
+        raise Refused(f"--executor ray: Ray cannot be imported: {type(e).__name__}: {e}") from None
     return RayExecutor(record)
 
 

@@ -9,6 +9,7 @@ predictions, checkpoints), then the final test.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import io
 import logging
 import math
@@ -139,7 +140,7 @@ class Run:
     def write_config(self, **resolved) -> None:
         new_record = {"run_id": self.run_dir.name, "created": time.time(), "config": dataclasses.asdict(self.cfg),
                       "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                                   "torchvision": _torchvision_version(), "numpy": np.__version__,
+                                   "torchvision": _installed_version("torchvision"), "numpy": np.__version__,
                                    "resnet_core": __version__}}
         self.writer.write_config(new_record, **resolved)
 
@@ -452,13 +453,16 @@ def _serialized(state: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _torchvision_version() -> str:
+def _installed_version(package: str) -> str:
+    """A package's version from its installed metadata, without importing it: importing a
+    torchvision built for another torch raises RuntimeError, and recording a version must
+    never stop a run."""
     try:
-        import torchvision
-
-        return torchvision.__version__
-    except ImportError:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
         return "missing"
+    except Exception as e:  # unreadable metadata
+        return f"unknown ({type(e).__name__})"
 
 
 def _number(value, default: float | None = None) -> float | None:

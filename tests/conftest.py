@@ -6,7 +6,10 @@ plus noise, so that a few epochs of a small ResNet learn it far above chance.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +60,34 @@ def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: 
 def cifar_dir(tmp_path_factory) -> Path:
     """A small CIFAR-format data folder shared by the whole test session (read-only use)."""
     return write_cifar_folder(tmp_path_factory.mktemp("cifar"))
+
+
+class _BrokenImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the named packages, as where they are installed, and raises RuntimeError when
+    one is imported, as a CPU torch with a mismatched torchvision does."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            return importlib.machinery.ModuleSpec(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise RuntimeError(f"operator {module.__name__}::nms does not exist")
+
+
+@pytest.fixture
+def broken_imports(monkeypatch):
+    """Call with package names: importing them (or anything in them) raises RuntimeError
+    until the test ends; modules of theirs already imported are forgotten meanwhile."""
+    def breaks(*names):
+        for module in [m for m in sys.modules if m.split(".")[0] in names]:
+            monkeypatch.delitem(sys.modules, module)
+        monkeypatch.setattr(sys, "meta_path", [_BrokenImport(names), *sys.meta_path])
+
+    return breaks

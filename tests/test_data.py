@@ -95,6 +95,13 @@ def test_download_verifies_md5_extracts_and_reports_progress(tmp_path):
     assert load_cifar10(target).train_images.shape == (100, 3, 32, 32)
 
 
+def test_download_works_beside_a_broken_torchvision(tmp_path, broken_imports):
+    broken_imports("torchvision")
+    archive, md5 = _archive(tmp_path)
+    download_cifar10(tmp_path / "data", url=archive.as_uri(), md5=md5)
+    assert load_cifar10(tmp_path / "data").train_images.shape == (100, 3, 32, 32)
+
+
 def test_corrupt_download_leaves_nothing_behind(tmp_path):
     archive, _ = _archive(tmp_path)
     target = tmp_path / "data"

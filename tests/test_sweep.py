@@ -11,7 +11,8 @@ from test_train import wait_for
 
 from resnet_core import results, runs
 from resnet_core.dashboard import launcher
-from resnet_core.sweep import main
+from resnet_core.sweep import main, make_executor
+from resnet_core.train import Refused
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
 TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "2"]
@@ -299,3 +300,10 @@ def test_a_point_whose_trainer_never_started_fails_once_the_sweep_is_gone(tmp_pa
     assert point.error == "failed to start: python -m resnet_core.train: error: no batch files"
     live = runs.SweepPoint(values={}, run_dir=folder, run=None, sweep_alive=True)
     assert (live.state, live.category) == ("starting", "running")
+
+
+def test_a_ray_that_breaks_on_import_is_refused_in_one_line(broken_imports, monkeypatch):
+    broken_imports("ray")
+    monkeypatch.delitem(sys.modules, "resnet_core.ray_executor", raising=False)
+    with pytest.raises(Refused, match=r"^--executor ray: Ray cannot be imported: RuntimeError: operator ray::nms"):
+        make_executor({"executor": "ray"})

@@ -1,5 +1,6 @@
 """The trainer end to end, through its command line, on tiny synthetic CIFAR-format data."""
 
+import importlib.metadata
 import json
 import os
 import pickle
@@ -221,6 +222,16 @@ def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_th
     assert "Traceback" in log_text and "in boom" in log_text
     err = capsys.readouterr().err
     assert "the device fell over" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_broken_torchvision_never_stops_a_run(cifar_dir, tmp_path, broken_imports):
+    broken_imports("torchvision")  # imports, then raises: a CPU torch beside a mismatched torchvision
+    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY]) == 0
+    run_dir = only_run(tmp_path)
+    assert runs.read_run(run_dir).state == "completed"
+    versions = json.loads((run_dir / "config.json").read_text())["versions"]
+    assert versions["torchvision"] == importlib.metadata.version("torchvision")
 
 
 @pytest.mark.parametrize("args, message", [
