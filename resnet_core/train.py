@@ -222,6 +222,17 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
     print(json.dumps(report))
 
 
+class LogFileHandler(logging.StreamHandler):
+    """train.log's handler. A write that fails (a full disk) silences it for the rest of the
+    process: logging's default prints a traceback on stderr for every later line, while the
+    run's failure is one line there."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.setLevel(logging.CRITICAL + 1)
+        with contextlib.suppress(OSError):
+            self.stream.close()  # drops what a full disk left buffered: no second error at exit
+
+
 def setup_logging(run_dir: Path | None, world: distributed.World) -> None:
     """Log to train.log in run_dir and to stderr; the ranks other than 0 of a distributed
     run (run_dir None) only their warnings and errors, to stderr, each line naming its rank."""
@@ -236,7 +247,7 @@ def setup_logging(run_dir: Path | None, world: distributed.World) -> None:
     if run_dir is None:
         trace_log.addHandler(console)
         return
-    file_handler = logging.StreamHandler(runs.open_for_append(run_dir / runs.LOG_FILE))
+    file_handler = LogFileHandler(runs.open_for_append(run_dir / runs.LOG_FILE))
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     root.addHandler(file_handler)
     trace_log.addHandler(file_handler)

@@ -189,11 +189,15 @@ class Run:
             earlier += max(0.0, end - started)
         # Status before config: readers take a folder with config.json but no live status
         # for a crashed run, so that order must never be visible.
-        self.set_phase("queued", state="queued", epoch=status.get("epoch", 0), step=status.get("step", 0),
-                       total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
-                       created_at=status.get("created_at", now), started_at=None, finished_at=None,
-                       error=None, elapsed_before_s=earlier, first_step_s=None)
-        self.write_config()
+        try:
+            self.set_phase("queued", state="queued", epoch=status.get("epoch", 0), step=status.get("step", 0),
+                           total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
+                           created_at=status.get("created_at", now), started_at=None, finished_at=None,
+                           error=None, elapsed_before_s=earlier, first_step_s=None)
+            self.write_config()
+        except OSError as e:  # e.g. a resume while the folder is still unwritable
+            log.error("run failed: cannot write %s: %s%s", e.filename, e.strerror, self.resume_hint())
+            return 1
         with self.writer.heartbeats():
             return self._queue_and_train()
 
@@ -208,8 +212,7 @@ class Run:
             self.set_phase("loading data", state="running", started_at=time.time())
             return self.train()
         except Diverged as e:
-            log.error("%s", e)
-            self.set_phase(None, state="diverged", error=str(e), finished_at=time.time())
+            log.error("%s%s", e, self.end("diverged", str(e)))
             return 3
         except Exception as e:
             if self.group.world.distributed and distributed.peer_lost(e):
@@ -218,11 +221,27 @@ class Run:
                 log.error("another process of this run is gone (%s); stopping without a final state: the run "
                           "reads as crashed, and --resume continues from its last checkpoint", str(e)[:300])
                 return 1
+            if isinstance(e, OSError) and e.filename:  # a full disk, a folder made unwritable: no bug to trace
+                message = f"cannot write {e.filename}: {e.strerror}"
+                log.error("run failed: %s%s%s", message, self.end("failed", message), self.resume_hint())
+                return 1
             message = str(e) if isinstance(e, (DataError, ValueError)) else f"{type(e).__name__}: {e}"
-            log.error("run failed: %s (traceback in %s)", message, self.run_dir / runs.LOG_FILE)
             trace_log.error("%s", traceback.format_exc())
-            self.set_phase(None, state="failed", error=message, finished_at=time.time())
+            log.error("run failed: %s (traceback in %s)%s", message, self.run_dir / runs.LOG_FILE,
+                      self.end("failed", message))
             return 1
+
+    def end(self, state: str, error: str) -> str:
+        """Write the final state where the folder still takes it: '' when written, else what
+        the one line on stderr adds about it."""
+        try:
+            self.set_phase(None, state=state, error=error, finished_at=time.time())
+            return ""
+        except OSError as e:
+            return f"; status.json could not be written either ({e.strerror}): the run reads as crashed once ended"
+
+    def resume_hint(self) -> str:
+        return f"; once it can be written, --resume {self.run_dir} continues from the last checkpoint"
 
     def record_setup(self) -> None:
         """Complete config.json once the data and model are known."""

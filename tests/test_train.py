@@ -167,6 +167,90 @@ def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
 
 
+# A trainer whose writes into the run folder start failing at step 12 (epoch 2): on every
+# file ("disk": ENOSPC, appends to open files included), or under predictions/ only
+# (EACCES: a subfolder made unwritable; status.json can still be written). A marker line
+# on stderr says when.
+UNWRITABLE_TRAINER = """
+import errno, os, sys
+from resnet_core import runs, train
+from resnet_core.runs import writing
+
+what = sys.argv[1]
+armed = what == "full"  # the disk full from the start
+
+def fails(path):
+    return armed and (what in ("disk", "full") or "/predictions/" in str(path))
+
+def refuse(path):
+    code = errno.EACCES if what == "predictions" else errno.ENOSPC
+    raise OSError(code, os.strerror(code), str(path))
+
+atomic = writing.atomic_write_bytes
+def atomic_write_bytes(path, data):
+    if fails(path):
+        refuse(path)
+    atomic(path, data)
+writing.atomic_write_bytes = atomic_write_bytes
+
+class Appending:
+    def __init__(self, path):
+        self.path, self.file = path, opened(path)
+    def write(self, text):
+        if fails(self.path) and self.file.name != "/dev/full":
+            self.file = open("/dev/full", "a", buffering=1)  # a real ENOSPC, buffers and all
+        return self.file.write(text)
+    def flush(self):
+        self.file.flush()
+    def close(self):
+        self.file.close()
+opened = writing.open_for_append
+writing.open_for_append = runs.open_for_append = Appending
+
+append = writing.RunWriter.append_metrics
+def append_metrics(self, row):
+    global armed
+    if row["type"] == "step" and row["step"] >= 12 and what != "full" and not armed:
+        armed = True
+        print("--- writes fail from here ---", file=sys.stderr, flush=True)
+    append(self, row)
+writing.RunWriter.append_metrics = append_metrics
+sys.exit(train.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what, final_state", [("disk", "crashed"), ("predictions", "failed")])
+def test_a_run_folder_that_becomes_unwritable_ends_in_one_line_and_resumes(
+        reference_run, cifar_dir, tmp_path, what, final_state):
+    def unwritable_trainer(what, *args):
+        return subprocess.run([sys.executable, "-c", UNWRITABLE_TRAINER, what, *map(str, args)],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                              timeout=300, cwd=ROOT)
+
+    result = unwritable_trainer(what, "--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 3, *TINY)
+    assert result.returncode == 1
+    after = result.stderr.split("--- writes fail from here ---\n")[1]
+    assert after.count("\n") == 1 and "Traceback" not in after and "Logging error" not in after, after
+    run_dir = only_run(tmp_path)
+    assert str(run_dir) in after and ("No space left" if what == "disk" else "Permission denied") in after
+    info = runs.read_run(run_dir)
+    # A full disk cannot take the final status.json either: the run reads as crashed once gone.
+    assert info.state == final_state and info.can_resume
+    if final_state == "failed":
+        assert "Permission denied" in info.status["error"]
+    still_full = unwritable_trainer("full", "--resume", run_dir)
+    said = still_full.stderr.splitlines()  # "run folder: ...", then the one line
+    assert still_full.returncode == 1 and len(said) == 2 and said[0].startswith("run folder:"), said
+    assert "cannot write" in said[1] and "No space left on device" in said[1] and "--resume" in said[1]
+    resumed = trainer("--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert runs.read_run(run_dir).state == "completed"
+    assert_history_is_clean(run_dir, 3)
+    reference, result_weights = weights(reference_run), weights(run_dir)
+    assert all(torch.equal(reference[k], result_weights[k]) for k in reference)
+
+
 def test_a_nan_loss_marks_the_run_diverged(cifar_dir, tmp_path):
     result = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 2, *TINY, "--lr", "1e30")
     assert result.returncode == 3

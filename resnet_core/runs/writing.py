@@ -37,20 +37,32 @@ from .processes import (
 from .reading import read_json
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside names `path`, the file meant: not a temp file's name, nor none at
+    all, as a write() that meets a full disk reports."""
+    try:
+        yield
+    except OSError as e:
+        e.filename, e.filename2 = str(path), None
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write data so that readers see the old file or the new one, never half of one."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; run files are for every reader
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; run files are for every reader
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def open_for_append(path: Path):
@@ -256,7 +268,10 @@ class RunWriter:
 
         def beat() -> None:
             while not done.wait(HEARTBEAT_S / 2):
-                self.heartbeat()
+                try:
+                    self.heartbeat()
+                except OSError:  # the run's own next write meets it too, and ends the run in one line
+                    pass
 
         thread = threading.Thread(target=beat, name="status-heartbeat", daemon=True)
         thread.start()
@@ -280,7 +295,7 @@ class RunWriter:
 
     def append_metrics(self, row: StepRow | EpochRow | TestRow | SystemRow) -> None:
         line = json.dumps({**row, "time": time.time()}) + "\n"
-        with self.metrics_lock:  # the training loop and the usage recorder's thread both append
+        with self.metrics_lock, naming(self.run_dir / METRICS_FILE):  # the loop and the usage recorder append
             self.metrics.write(line)
             self.metrics.flush()
 
