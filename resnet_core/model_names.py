@@ -64,6 +64,55 @@ def blocks_per_stage(depth: int, block: str) -> int:
     return (depth - 2) // step
 
 
+@dataclass(frozen=True)
+class FamilyCounts:
+    """Sizes of one network of the family, in closed form from its block count: no weights
+    are built, so ResNet-1202 and depth 10**30 alike take microseconds (building even on
+    torch's meta device took minutes and gigabytes for depth 60002)."""
+
+    params: int
+    macs: int  # multiply-accumulates of one forward pass on a 32x32 image
+    activations: int  # per image, the values one training step keeps for backward (see below)
+
+
+_STAGES = ((16, 32), (32, 16), (64, 8))  # (width, map side) of the three stages
+
+
+def family_counts(depth: int, block: str, shortcut: str | None = None, num_classes: int = 10) -> FamilyCounts:
+    """Parameters, MACs and kept activations of a network (shortcut None: the block type's
+    default); a ValueError for an impossible depth, as blocks_per_stage.
+
+    Activations: two values per convolution output (the convolution's output, kept for
+    BatchNorm's backward, and the ReLU's output, kept for its own and the next convolution's
+    backward). Autograd keeps a few more (BatchNorm's output where no ReLU follows, the
+    shortcut's), so this is a lower bound of what training holds."""
+    n = blocks_per_stage(depth, block)
+    shortcut = check_shortcut(shortcut or default_shortcut(block))
+    expansion = 1 if block == "basic" else 4
+    params, macs, acts = 3 * 16 * 9 + 2 * 16, 16 * 32 * 32 * 3 * 9, 2 * 16 * 32 * 32  # the stem
+    in_planes, side_in = 16, 32
+    for planes, side in _STAGES:
+        out_planes = planes * expansion
+        for count, (c_in, s_in) in ((1, (in_planes, side_in)), (n - 1, (out_planes, side))):
+            if count == 0:
+                continue
+            area, projects = side * side, shortcut == "C" or (shortcut == "B" and (c_in != out_planes or s_in != side))
+            if block == "basic":  # 3x3 (stride) then 3x3
+                p = c_in * planes * 9 + planes * planes * 9 + 4 * planes
+                m = area * planes * (c_in * 9 + planes * 9)
+                a = 2 * 2 * planes * area
+            else:  # 1x1 at the input's size, 3x3 (stride), 1x1 to 4x the width
+                p = c_in * planes + planes * planes * 9 + planes * out_planes + 4 * planes + 2 * out_planes
+                m = s_in * s_in * planes * c_in + area * planes * planes * 9 + area * out_planes * planes
+                a = 2 * (planes * s_in * s_in + planes * area + out_planes * area)
+            if projects:  # a 1x1 convolution + BN on the shortcut
+                p, m, a = p + c_in * out_planes + 2 * out_planes, m + area * out_planes * c_in, a + out_planes * area
+            params, macs, acts = params + count * p, macs + count * m, acts + count * a
+        in_planes, side_in = out_planes, side
+    params += in_planes * num_classes + num_classes
+    return FamilyCounts(params=params, macs=macs + in_planes * num_classes, activations=acts)
+
+
 TABLE_6 = "He et al. 2016, Table 6"
 IDENTITY_TABLE_3 = 'He et al. 2016, "Identity Mappings", Table 3 (original unit)'
 NO_PAPER_RESULT = "the paper reports no CIFAR error for this combination"

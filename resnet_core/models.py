@@ -39,6 +39,7 @@ from .model_names import (  # noqa: F401 (BLOCKS, SHORTCUTS, valid_depths: the f
     blocks_per_stage,
     check_shortcut,
     default_shortcut,
+    family_counts,
     model_name,
     paper_result,
     valid_depths,
@@ -214,10 +215,11 @@ def count_macs(model: nn.Module, image_size: int = 32) -> int:
 @lru_cache(maxsize=256)
 def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
                    num_classes: int = 10) -> ModelSummary:
-    """Parameters, MACs and the paper's error for a config, without allocating weights
-    (shortcut None: the block type's default)."""
-    with torch.device("meta"):  # shapes only: describing ResNet-1202 stays instant
-        model = build_model(depth, block, shortcut, num_classes)
+    """Parameters, MACs and the paper's error for a config, counted in closed form: nothing
+    is built (shortcut None: the block type's default)."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    counts = family_counts(depth, block, shortcut, num_classes)
     shortcut = shortcut or default_shortcut(block)
     paper = paper_result(block, depth, shortcut)
     return ModelSummary(
@@ -225,8 +227,8 @@ def describe_model(depth: int, block: str = "basic", shortcut: str | None = None
         depth=depth,
         block=block,
         shortcut=shortcut,
-        params=sum(p.numel() for p in model.parameters()),
-        macs=count_macs(model),
+        params=counts.params,
+        macs=counts.macs,
         paper_error=paper.error if paper else None,
         paper_source=paper.source if paper else None,
         paper_note=paper.note if paper else None,

@@ -24,7 +24,8 @@ from . import distributed, runs
 from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, config_from_record,
                      lr_drop_steps, make_plan, plan_errors, warmup_steps)
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
-from .device import resolve_device
+from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
+from .model_names import blocks_per_stage, family_counts, model_name
 from .models import describe_model
 from .run_model import ModelLoadError, check_weights, read_checkpoint
 from .training_run import Run, StopRequested, trace_log
@@ -103,15 +104,34 @@ def load_data(cfg: TrainConfig) -> Cifar10:
         raise Refused(str(e)) from None
 
 
-def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True) -> tuple[TrainConfig, Plan]:
+def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True,
+            ranks: int = 1) -> tuple[TrainConfig, Plan]:
     """The config the run uses (presets applied for a fresh run; a resumed run's record
-    already holds them) and its plan, or Refused when it cannot run on this data."""
+    already holds them) and its plan, or Refused when it cannot run on this data, or its
+    model on the device (ranks: the processes that share each batch)."""
     if fresh:
         cfg = apply_presets(cfg, typed, len(data.train_labels))
     problems = config_errors(cfg) or plan_errors(cfg, len(data.train_labels))
     if problems:
         raise Refused("; ".join(problems.values()))
+    check_fits(cfg, len(data.classes), ranks)
     return cfg, make_plan(cfg, len(data.train_labels))
+
+
+def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
+    """Refused for a model whose training step the device cannot hold, judged from its
+    block count before anything is built (building ResNet-60002 alone took minutes)."""
+    device = resolve_device(cfg.device)
+    have = device_memory_bytes(device)
+    batch = -(-cfg.batch_size // ranks)  # each process's share of the batch
+    precision = resolve_precision(cfg.precision, device)
+    need = training_memory_bytes(family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes), batch, precision)
+    if have is not None and need > have:
+        blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
+        raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut)} ({blocks:,} blocks) needs at "
+                      f"least {format_bytes(need)} to train with batch {batch} in {precision} (weights, gradients, "
+                      f"momentum and the activations backward keeps), and {device} holds {format_bytes(have)}; "
+                      f"choose a smaller --depth or --batch-size")
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -287,7 +307,7 @@ def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: c
     if args.dry_run and cfg.download and not dataset_present(cfg.data_dir):
         raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
     data = load_data(cfg)
-    cfg, plan = resolve(cfg, typed, data, fresh=not args.resume)
+    cfg, plan = resolve(cfg, typed, data, fresh=not args.resume, ranks=world.size)
     problems = distributed.setup_problems(world, cfg.batch_size, cfg.device, backend, cfg.sync_bn, cuda_count)
     if problems:
         raise Refused("; ".join(problems))
@@ -380,7 +400,7 @@ def share_preparation(group: distributed.Group, outcome):
         cfg.data_dir = None
     try:
         data = load_data(cfg)
-        cfg, plan = resolve(cfg, set(), data, fresh=False)  # rank 0's config is resolved already
+        cfg, plan = resolve(cfg, set(), data, fresh=False, ranks=group.world.size)  # rank 0's config, resolved
     except Refused as e:
         raise SystemExit(f"{PROG}: error: rank {group.world.rank}: {e}") from None
     return cfg, plan, data, Path(shared["run_dir"]), shared["checkpoint"]

@@ -11,6 +11,7 @@ from resnet_core.models import (
     count_macs,
     default_shortcut,
     describe_model,
+    family_counts,
     paper_result,
     valid_depths,
 )
@@ -160,6 +161,39 @@ def test_resnet_110_is_reported_as_the_paper_gives_it():
 
 def test_count_macs_on_a_real_model_equals_describe():
     assert count_macs(build_model(20)) == describe_model(20).macs
+
+
+@pytest.mark.parametrize("block, depths", [("basic", (8, 14, 20, 56)), ("bottleneck", (11, 20, 29))])
+@pytest.mark.parametrize("shortcut", ["A", "B", "C", "none"])
+def test_the_closed_form_counts_are_the_built_networks(block, depths, shortcut):
+    for depth in depths:
+        for classes in (10, 3):
+            model = build_model(depth, block, shortcut, classes)
+            counts = family_counts(depth, block, shortcut, classes)
+            assert (counts.params, counts.macs) == (n_params(model), count_macs(model)), (depth, classes)
+
+
+@pytest.mark.parametrize("block, depth, shortcut", [("basic", 20, "A"), ("basic", 20, "C"), ("basic", 14, "none"),
+                                                    ("bottleneck", 20, "B")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_kept_activations_are_a_lower_bound_of_what_autograd_keeps(block, depth, shortcut, dtype):
+    model, batch, kept = build_model(depth, block, shortcut).train(), 4, {}
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def keep(t):
+        kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), torch.autocast("cpu", dtype=dtype):
+        model(torch.randn(batch, 3, 32, 32)).float().sum()
+    saved = sum(size for ptr, size in kept.items() if ptr not in weights)
+    estimate = family_counts(depth, block, shortcut).activations * batch * dtype.itemsize
+    assert estimate <= saved <= 1.25 * estimate  # bf16: the fp32 input and its cast weigh more in a small net
+
+
+def test_counting_an_absurd_depth_builds_nothing():
+    counts = family_counts(6 * 10**29 + 2, "basic")
+    assert counts.params > 10**30 and counts.activations > 10**33
 
 
 def test_bad_depth_names_the_nearest_valid_ones():

@@ -17,6 +17,7 @@ from conftest import ROOT, write_cifar_folder
 
 from resnet_core import runs
 from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan
+from resnet_core.model_names import family_counts
 from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
 from resnet_core.train import main, parse
 
@@ -336,6 +337,9 @@ def test_a_broken_torchvision_never_stops_a_run(cifar_dir, tmp_path, broken_impo
     (["--max-steps", "10", "--schedule", "multistep", "--milestones", "1.5"],
      "milestones 1.5 (epochs) fall at or after the run's last step (10)"),
     (["--depth", "abc"], "argument --depth: invalid int value: 'abc'"),
+    (["--depth", "-4"], "depth -4 is not 6n+2 for basic blocks; nearest: 8"),
+    (["--depth", str(10**30)], f"depth {10**30} is not 6n+2 for basic blocks; nearest: {10**30 - 2}, {10**30 + 4}"),
+    (["--depth", "1e3"], "argument --depth: invalid int value: '1e3'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(cifar_dir, tmp_path, capsys, args, message):
     flags = dict(zip(TINY[::2], TINY[1::2], strict=True))
@@ -497,6 +501,32 @@ def test_dry_run_resolves_checks_and_writes_nothing(cifar_dir, tmp_path, capsys)
     assert report["model"]["params"] == 269_722 and "no validation split" in out[1]
     # A config that cannot run is refused by the dry run as it would be by a real one.
     assert main(["--data-dir", str(cifar_dir), "--batch-size", "600", "--val-size", "0", "--dry-run"]) == 2
+
+
+@pytest.mark.parametrize("depth", [60002, 6 * 10**29 + 2])
+def test_a_model_the_device_cannot_hold_is_refused_before_it_is_built(cifar_dir, tmp_path, depth):
+    for more in (["--dry-run"], []):
+        result = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path / "runs", "--val-size", 100, "--depth", depth,
+                         *more)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert f"ResNet-{depth}" in result.stderr and "needs at least" in result.stderr, result.stderr
+        assert "cpu holds" in result.stderr or "cuda" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir, tmp_path, capsys, monkeypatch):
+    counts = family_counts(20, "basic")
+    need = 12 * counts.params + counts.activations * 50 * 4  # fp32 weights, grads and momentum; fp32 activations
+    argv = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--depth", "20", "--batch-size", "50",
+            "--val-size", "100",
+            "--precision", "fp32", "--device", "cpu", "--dry-run"]
+    monkeypatch.setattr("resnet_core.train.device_memory_bytes", lambda device: need)
+    assert main(argv) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("resnet_core.train.device_memory_bytes", lambda device: need - 1)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ResNet-20" in err and "batch 50 in fp32" in err and "cpu holds" in err
 
 
 def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir):
