@@ -33,11 +33,13 @@ PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, sch
                     val_size=0, max_steps=PAPER_ITERATIONS, warmup_epochs=0.0, warmup_mode="linear")
 
 
-def option(default, help: str, *, choices: tuple | None = None, factory=None):
-    """A TrainConfig field: its default, the help text (with units) and its choices. The
-    command line (:func:`add_config_arguments`), the form and the run record all come from
-    these fields; :func:`config_errors` judges their values."""
-    meta = {"help": help, "choices": choices}
+def option(default, help: str, *, choices: tuple | None = None, factory=None, resumable: bool = False):
+    """A TrainConfig field: its default, the help text (with units), its choices, and
+    whether ``--resume`` may change it (resumable: how long the run goes, where and how it
+    computes and logs; never what is trained, on what, or how it learns). The command line
+    (:func:`add_config_arguments`), the form and the run record all come from these fields;
+    :func:`config_errors` judges their values, :func:`resume_config` a resume's changes."""
+    meta = {"help": help, "choices": choices, "resumable": resumable}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -50,9 +52,9 @@ class TrainConfig:
     block: str = option("basic", "residual block", choices=BLOCKS)
     shortcut: str = option("", "shortcut option; none: the paper's plain network (default: A for basic blocks, B, "
                                "projection where the shape changes, for bottlenecks)", choices=SHORTCUTS)
-    epochs: int = option(30, "passes over the training split")
+    epochs: int = option(30, "passes over the training split", resumable=True)
     max_steps: int = option(0, "stop after this many optimizer steps, mid-epoch if need be (0: every step of every "
-                               "epoch; alone it sets the epochs)")
+                               "epoch; alone it sets the epochs)", resumable=True)
     batch_size: int = option(128, "images per optimizer step")
     lr: float = option(0.1, "peak learning rate")
     momentum: float = option(0.9, "SGD momentum (one-cycle cycles it 0.95 to 0.85)")
@@ -66,14 +68,17 @@ class TrainConfig:
                               choices=WARMUPS)
     seed: int = option(0, "weights, shuffling and augmentation (0..2^32-1)")
     split_seed: int = option(0, "which images form the validation split, independent of --seed (0..2^32-1)")
-    device: str = option("auto", DEVICES_HELP)
-    precision: str = option("auto", "of training steps; evaluation always runs in fp32", choices=PRECISIONS)
-    channels_last: bool | None = option(None, "channels_last memory format (default: on for CUDA and CPU, off for MPS)")
+    device: str = option("auto", DEVICES_HELP, resumable=True)
+    precision: str = option("auto", "of training steps; evaluation always runs in fp32", choices=PRECISIONS,
+                            resumable=True)
+    channels_last: bool | None = option(None, "channels_last memory format (default: on for CUDA and CPU, off for MPS)",
+                                        resumable=True)
     compile: bool | None = option(None, "torch.compile the training step (default: on for CUDA; on a CPU it pays off "
-                                        "in long runs)")
+                                        "in long runs)", resumable=True)
     sync_bn: bool = option(False, "under torchrun: BatchNorm statistics over the whole global batch (SyncBatchNorm, "
                                   "GPUs only) instead of each process's share")
-    data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)")
+    data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)",
+                                  resumable=True)
     runs_dir: str = option("checkpoints", "folder of run folders")
     name: str = option("", "run name, part of the run folder's name")
     sweep: str = option("", "the sweep this run belongs to (python -m resnet_core.sweep sets it)")
@@ -84,10 +89,16 @@ class TrainConfig:
                              "48k iterations, stop at exactly 64k, wd 1e-4, momentum 0.9, no validation split (add "
                              "--val-size 5000 for the 45k/5k protocol); lr 0.01 for 400 iterations from ResNet-110 on",
                          choices=("paper",))
-    download: bool = option(False, "download CIFAR-10 into --data-dir if it is missing")
-    log_every: int = option(20, "optimizer steps between step rows in metrics.jsonl")
+    download: bool = option(False, "download CIFAR-10 into --data-dir if it is missing", resumable=True)
+    log_every: int = option(20, "optimizer steps between step rows in metrics.jsonl", resumable=True)
     log_seconds: float = option(2.0, "seconds after which a step row is written even before --log-every steps, and "
-                                     "between evaluation progress updates in status.json (0: by step count only)")
+                                     "between evaluation progress updates in status.json (0: by step count only)",
+                                resumable=True)
+
+
+def resumable_fields() -> set[str]:
+    """The fields a resume may change (see option)."""
+    return {f.name for f in fields(TrainConfig) if f.metadata["resumable"]}
 
 
 def flag(name: str) -> str:
@@ -100,7 +111,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
-        help_text = f.metadata["help"] + (f" (default: {default})" if default not in (None, "", []) else "")
+        help_text = (f.metadata["help"] + (f" (default: {default})" if default not in (None, "", []) else "")
+                     + ("; a resume may change it" if f.metadata["resumable"] else ""))
         kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if f.type == "bool | None":
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
@@ -200,6 +212,36 @@ def apply_presets(cfg: TrainConfig, typed: set[str], train_set_images: int) -> T
         if out.depth >= PAPER_WARMUP_FROM_DEPTH and not {"warmup_epochs", "warmup_mode"} & typed:
             out.warmup_epochs, out.warmup_mode = PAPER_WARMUP_ITERATIONS / spe, "constant"
     return out
+
+
+def resume_config(recorded: TrainConfig, given: TrainConfig, typed: set[str],
+                  train_set_images: int) -> tuple[TrainConfig, dict[str, list]]:
+    """The config a resume runs with and its changes ({field: [old, new]}): the recorded
+    config with each typed field that differs from it, where the field is resumable (see
+    option); a ValueError, one line naming them all, where not. As for a new run, a typed
+    --epochs sets the length (a recorded max_steps gives way) and --max-steps alone sets
+    the epochs."""
+    changed = [f.name for f in fields(TrainConfig)
+               if f.name in typed and getattr(given, f.name) != getattr(recorded, f.name)]
+    fixed = [name for name in changed if name not in resumable_fields()]
+    if fixed:
+        trained = ", ".join(f"{name.replace('_', ' ')} {_shown(getattr(recorded, name))}" for name in fixed)
+        raise ValueError(f"{', '.join(map(flag, fixed))} cannot change on resume: the run was trained with "
+                         f"{trained}; start a new run")
+    values = dict(recorded.__dict__, **{name: getattr(given, name) for name in changed})
+    if "epochs" in changed and "max_steps" not in typed and recorded.max_steps:
+        values["max_steps"] = 0
+    spe = make_plan(TrainConfig(**values), train_set_images).steps_per_epoch
+    if "max_steps" in changed and "epochs" not in typed and values["max_steps"] and spe:
+        values["epochs"] = math.ceil(values["max_steps"] / spe)
+    cfg = TrainConfig(**values)
+    changes = {f.name: [getattr(recorded, f.name), getattr(cfg, f.name)] for f in fields(TrainConfig)
+               if getattr(cfg, f.name) != getattr(recorded, f.name)}
+    return cfg, changes
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def parse_device(device: str) -> str:

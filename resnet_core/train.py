@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, config_from_record,
-                     lr_drop_steps, make_plan, plan_errors, warmup_steps)
+from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, config_from_record, flag,
+                     lr_drop_steps, make_plan, plan_errors, resume_config, warmup_steps)
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
 from .model_names import blocks_per_stage, family_counts, model_name
@@ -284,9 +284,10 @@ def claim(run_dir: Path, stack: contextlib.ExitStack) -> None:
 def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: contextlib.ExitStack,
             world: distributed.World, backend: str, cuda_count: int) -> tuple | None:
     """Every check, the data and the claimed run folder: (cfg, plan, data, run_dir,
-    checkpoint), None after a dry run, or Refused with nothing written. In a distributed
+    checkpoint, changes: a resume's, see resume_config), None after a dry run, or Refused
+    with nothing written. In a distributed
     run only rank 0 calls this; the world's checks come before the folder is made."""
-    checkpoint = None
+    checkpoint, changes, given = None, {}, cfg
     if args.resume:
         run_dir = Path(args.resume)
         if run_dir.is_dir():  # else check_resumable says what it is
@@ -306,8 +307,20 @@ def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: c
             check_runs_dir(Path(cfg.runs_dir))
     if args.dry_run and cfg.download and not dataset_present(cfg.data_dir):
         raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
-    data = load_data(cfg)
+    # A resume reads the data its typed --data-dir names, if any, else the run's own.
+    data = load_data(dataclasses.replace(cfg, **{name: getattr(given, name) for name in ("data_dir", "download")
+                                                 if args.resume and name in typed}))
+    if args.resume:
+        try:
+            cfg, changes = resume_config(cfg, given, typed, len(data.train_labels))
+        except ValueError as e:
+            raise Refused(str(e)) from None
+        check_config(cfg)  # a changed device, say, that this machine lacks
     cfg, plan = resolve(cfg, typed, data, fresh=not args.resume, ranks=world.size)
+    if checkpoint is not None and plan.total_steps < checkpoint["step"]:
+        length = " ".join(f"{flag(name)} {getattr(cfg, name)}" for name in ("epochs", "max_steps") if name in typed)
+        raise Refused(f"{length}: the run's checkpoint is at step {checkpoint['step']} (epoch {checkpoint['epoch']}) "
+                      f"and a resume cannot cut a run behind it; give a longer run or none")
     problems = distributed.setup_problems(world, cfg.batch_size, cfg.device, backend, cfg.sync_bn, cuda_count)
     if problems:
         raise Refused("; ".join(problems))
@@ -323,7 +336,7 @@ def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: c
         run_dir.mkdir(parents=True, exist_ok=True)
     if not args.resume:
         claim(run_dir, held)  # a resume clicked while this run starts is refused
-    return cfg, plan, data, run_dir, checkpoint
+    return cfg, plan, data, run_dir, checkpoint, changes
 
 
 def restarted_resume(args: argparse.Namespace, world: distributed.World) -> None:
@@ -371,7 +384,7 @@ def run_training(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], wo
             if world.is_main:
                 print(outcome, file=sys.stderr)
             return 2
-        cfg, plan, data, run_dir, checkpoint = outcome
+        cfg, plan, data, run_dir, checkpoint, changes = outcome
         stop = StopRequested()
         stop.install()
         setup_logging(run_dir if world.is_main else None, world)
@@ -381,12 +394,12 @@ def run_training(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], wo
                 for path in runs.remove_stale_temp_files(run_dir):
                     log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))
         return Run(cfg, plan, data, run_dir, stop, checkpoint, args.device_slots, group=group,
-                   device_lock=not args.no_device_lock).execute()
+                   device_lock=not args.no_device_lock, changes=changes).execute()
 
 
 def share_preparation(group: distributed.Group, outcome):
     """Rank 0's preparation, on every rank: the refusal (a string), None after a dry run, or
-    (cfg, plan, data, run_dir, checkpoint) with each rank's own copy of the data."""
+    (cfg, plan, data, run_dir, checkpoint, changes) with each rank's own copy of the data."""
     if group.world.is_main:
         shared = outcome if not isinstance(outcome, tuple) else {
             "cfg": dataclasses.asdict(outcome[0]), "run_dir": str(outcome[3]), "checkpoint": outcome[4]}
@@ -403,7 +416,7 @@ def share_preparation(group: distributed.Group, outcome):
         cfg, plan = resolve(cfg, set(), data, fresh=False, ranks=group.world.size)  # rank 0's config, resolved
     except Refused as e:
         raise SystemExit(f"{PROG}: error: rank {group.world.rank}: {e}") from None
-    return cfg, plan, data, Path(shared["run_dir"]), shared["checkpoint"]
+    return cfg, plan, data, Path(shared["run_dir"]), shared["checkpoint"], {}  # rank 0 records the changes
 
 
 if __name__ == "__main__":

@@ -102,17 +102,19 @@ class Run:
     def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
                  checkpoint: dict | None = None, device_slots: int = 1,
                  clock: Callable[[], float] = time.perf_counter, group: Group | None = None,
-                 device_lock: bool = True):
+                 device_lock: bool = True, changes: dict[str, list] | None = None):
         """clock: seconds for the row and progress cadence and the durations recorded (a
         test passes a fake one). group: the ranks of a distributed run (rank 0 alone writes
         the folder). device_lock: take the device's lock in the runs folder (see
-        placement); a distributed run's ranks never do."""
+        placement); a distributed run's ranks never do. changes: the settings a resume
+        changed, {field: [old, new]} (config.resume_config), recorded in config.json."""
         self.cfg, self.plan, self.data, self.stop, self.clock = cfg, plan, data, stop, clock
         self.group = group or Group(World())
         self.device_lock = device_lock and not self.group.world.distributed
         self.trainer: Trainer | None = None  # built on the device acquire_device takes
         self.writer = runs.RunWriter(run_dir) if self.group.world.is_main else runs.PeerWriter(run_dir)
         self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
+        self.changes = changes or {}
         self.device_slots = device_slots  # runs that may share one device (a sweep's --parallel on a CPU)
         self.placement: placement.Placement | None = None  # the device lock, held to the process's end
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
@@ -194,6 +196,11 @@ class Run:
                            total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
                            created_at=status.get("created_at", now), started_at=None, finished_at=None,
                            error=None, elapsed_before_s=earlier, first_step_s=None)
+            if self.changes:  # the record holds the settings the run goes on with, and when they changed
+                done = self.checkpoint or {}
+                self.writer.config["config"] = dataclasses.asdict(self.cfg)
+                self.writer.config.setdefault("resumed_with", []).append(
+                    {"at": now, "epoch": done.get("epoch", 0), "step": done.get("step", 0), "changes": self.changes})
             self.write_config()
         except OSError as e:  # e.g. a resume while the folder is still unwritable
             log.error("run failed: cannot write %s: %s%s", e.filename, e.strerror, self.resume_hint())

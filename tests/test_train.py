@@ -16,10 +16,10 @@ import torch
 from conftest import ROOT, write_cifar_folder
 
 from resnet_core import runs
-from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan
+from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan, resumable_fields
 from resnet_core.model_names import family_counts
 from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
-from resnet_core.train import main, parse
+from resnet_core.train import build_parser, main, parse
 
 # Rows by step count only (--log-seconds 0): how many rows a busy CPU's seconds give varies.
 TINY = ["--depth", "8", "--batch-size", "50", "--val-size", "100", "--log-every", "2", "--log-seconds", "0",
@@ -620,6 +620,52 @@ def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert folder_snapshot(run_dir) == before
+
+
+def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    before = folder_snapshot(run_dir)
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir), "--depth", "20", "--lr", "5", "--epochs", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("python -m resnet_core.train: error: --depth, --lr cannot change on resume: the run was trained "
+                   "with depth 8, lr 0.1; start a new run\n")
+    assert folder_snapshot(run_dir) == before
+
+
+def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cifar_dir, tmp_path):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    # The run's own values are no change: a flag given as the run has it is fine.
+    assert main(["--resume", str(run_dir), "--depth", "8", "--lr", "0.1", "--epochs", "3", "--precision", "fp16",
+                 "--log-every", "4"]) == 0
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["config"]["epochs"] == 3 and record["config"]["precision"] == "fp16"
+    assert record["config"]["log_every"] == 4 and record["resolved"]["precision"] == "fp16"
+    (resumed,) = record["resumed_with"]
+    assert resumed["epoch"] == 1 and resumed["step"] == 8 and isinstance(resumed["at"], float)
+    assert resumed["changes"] == {"epochs": [2, 3], "precision": ["auto", "fp16"], "log_every": [2, 4]}
+    info = runs.read_run(run_dir)
+    assert info.state == "completed" and info.status["total_epochs"] == 3 and info.status["step"] == 24
+    assert_history_is_clean(run_dir, 3)
+
+
+def test_resume_with_max_steps_sets_the_length_and_never_cuts_behind_the_checkpoint(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir), "--max-steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-steps 4" in err and "step 8" in err
+    assert main(["--resume", str(run_dir), "--max-steps", "20"]) == 0  # epochs follow: 3 of 8 steps
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["resumed_with"][0]["changes"] == {"max_steps": [0, 20], "epochs": [2, 3]}
+    assert runs.read_run(run_dir).status["step"] == 20
+
+
+def test_the_option_schema_says_which_flags_a_resume_may_change():
+    assert resumable_fields() == {"epochs", "max_steps", "device", "precision", "channels_last", "compile",
+                                  "data_dir", "download", "log_every", "log_seconds"}
+    help_text = build_parser().format_help()
+    assert "a resume may change it" in help_text
 
 
 def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
