@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .config import (Plan, TrainConfig, add_config_arguments, apply_presets, config_errors, config_from_record, flag,
-                     lr_drop_steps, make_plan, plan_errors, resume_config, warmup_steps)
+from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, add_config_arguments, apply_presets, config_errors,
+                     config_from_record, flag, lr_drop_steps, make_plan, plan_errors, resume_config, warmup_steps)
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
 from .model_names import blocks_per_stage, family_counts, model_name
@@ -223,7 +223,7 @@ def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:
             "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
             "test_every_epoch": plan.val_images == 0,
             "model": {"name": model.name, "params": model.params, "macs": model.macs},
-            "config": dataclasses.asdict(cfg)}
+            "config": dataclasses.asdict(cfg), **({"paper_deviations": list(PAPER_DEVIATIONS)} if cfg.preset else {})}
 
 
 def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
@@ -239,6 +239,8 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
     if cfg.warmup_epochs:
         schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps"
     print(schedule)
+    if cfg.preset == "paper":
+        print("departs from the paper in:" + "".join(f"\n  - {d}" for d in PAPER_DEVIATIONS))
     print(json.dumps(report))
 
 

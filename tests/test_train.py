@@ -16,7 +16,8 @@ import torch
 from conftest import ROOT, write_cifar_folder
 
 from resnet_core import runs
-from resnet_core.config import TrainConfig, apply_presets, config_errors, make_plan, resumable_fields
+from resnet_core.config import (PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, config_errors, make_plan,
+                                resumable_fields)
 from resnet_core.model_names import family_counts
 from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
 from resnet_core.train import build_parser, main, parse
@@ -481,6 +482,25 @@ def test_paper_preset_is_the_papers_protocol():
     # A typed epoch count sets the length: no 64k stop, and drops that do not fit fall back.
     cfg, plan = resolved(["--preset", "paper", "--epochs", "3"])
     assert (cfg.max_steps, plan.total_steps, cfg.milestones) == (0, 1170, [])
+
+
+def test_the_paper_presets_deviations_are_named_by_its_dry_run_and_the_readme(cifar_dir, tmp_path, capsys):
+    argv = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--depth", "110", "--dry-run"]
+    assert main([*argv, "--val-size", "100"]) == 0
+    out = capsys.readouterr().out  # no preset: nothing to depart from
+    assert "departs from the paper" not in out and "paper_deviations" not in json.loads(out.splitlines()[-1])
+    assert main([*argv, "--preset", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert len(PAPER_DEVIATIONS) == 4
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for deviation in PAPER_DEVIATIONS:
+        assert deviation in out
+        assert " ".join(deviation.split()) in readme, deviation
+    assert json.loads(out.splitlines()[-1])["paper_deviations"] == list(PAPER_DEVIATIONS)
+    # What they say is what the code does: 390 full batches (80 images left out), 400 steps of warm-up.
+    cfg, plan = resolved(["--preset", "paper", "--depth", "110"])
+    assert (plan.steps_per_epoch, 50_000 - 390 * 128, round(cfg.warmup_epochs * 390)) == (390, 80, 400)
+    assert cfg.precision == "auto" and "precision" not in PAPER_RECIPE
 
 
 def test_bottlenecks_default_to_projection_shortcuts():
