@@ -25,6 +25,7 @@ from .cifar import ChannelStats
 from .config import TrainConfig, config_from_record
 from .data import normalize
 from .gradcam import grad_cam
+from .model_names import family_counts
 from .models import build_model, model_name
 
 
@@ -56,8 +57,13 @@ def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",)
 
 
 def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:
-    """Whether a checkpoint's model weights fit the model cfg builds (shapes only, no memory)."""
+    """Whether a checkpoint's model weights fit the model cfg builds (shapes only, no memory).
+    A recorded model with more parameters than the file holds values is judged unbuilt:
+    building is as slow as the recorded depth is large (depth 60002: 85 s on the meta device)."""
     try:
+        held = sum(v.numel() for v in weights.values())
+        if family_counts(cfg.depth, cfg.block, cfg.shortcut or None, num_classes).params > held:
+            return False
         with torch.device("meta"):
             model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, num_classes)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}

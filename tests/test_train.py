@@ -630,6 +630,10 @@ def folder_snapshot(run_dir: Path) -> dict:
     (lambda d: torch.save({**torch.load(d / "last.pt", weights_only=True),
                            "model": {"fc.weight": torch.zeros(3, 3)}}, d / "last.pt"), "its weights are not those"),
     (lambda d: (d / "status.json").write_text('{"state": "stopped", "pid": "twelve"}'), "pid"),
+    # A recorded depth far beyond its weights is judged without building it (depth 60002 took 85 s).
+    (lambda d: runs.atomic_write_json(d / "config.json", {**json.loads((d / "config.json").read_text()),
+     "config": {**json.loads((d / "config.json").read_text())["config"], "depth": 6 * 10**29 + 2}}),
+     f"its weights are not those of the recorded ResNet-{6 * 10**29 + 2}"),
 ])
 def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_path, capsys, damage, message):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
