@@ -252,7 +252,9 @@ def resume_config(recorded: TrainConfig, given: TrainConfig, typed: set[str],
 
 
 def _shown(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value in ("", None, []) else str(value)
 
 
 def parse_device(device: str) -> str:
