@@ -13,7 +13,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import results, runs
-from resnet_core.dashboard import comparison, evaluation, figures, gallery
+from resnet_core.dashboard import comparison, evaluation, figures, gallery, links
 from resnet_core.dashboard.formatting import format_pct, md_escape
 
 PER_PAGE = 30
@@ -33,13 +33,19 @@ def _select_sweep(sweeps: dict[str, list[str]]) -> None:
     st.session_state["cmp_sweep"] = None
 
 
-def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo]) -> list[runs.RunInfo]:
-    """The runs to compare (kept in the URL as ?runs=a,b), or all runs of a sweep."""
+def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo],
+               left_out: dict[str, str]) -> list[runs.RunInfo]:
+    """The runs to compare (kept in the URL as ?runs=a,b: links.join_ids), or all runs of a
+    sweep; says which runs of the link are left out and why."""
     sweeps = comparison.sweeps(readable)
     chosen = st.session_state.get("cmp_runs")
-    if chosen is None or any(i not in by_id for i in chosen):  # first render, or a run deleted since
-        st.session_state["cmp_runs"] = comparison.run_ids_from_query(
-            st.query_params.get("runs") if chosen is None else ",".join(chosen), list(by_id))
+    if chosen is None:  # first render: the link's runs
+        chosen, problems = links.resolve_many(st.query_params.get("runs"), list(by_id), "run", left_out)
+        for problem in problems:
+            st.warning(f"{md_escape(problem)} Left out of the comparison.", icon=":material/search_off:")
+        st.session_state["cmp_runs"] = chosen
+    elif any(i not in by_id for i in chosen):  # a run deleted since
+        st.session_state["cmp_runs"] = [i for i in chosen if i in by_id]
     c_runs, c_sweep = st.columns([4, 1], vertical_alignment="bottom")
     chosen = c_runs.multiselect("Runs", list(by_id), key="cmp_runs", placeholder="pick runs to compare",
                                 format_func=lambda i: common.run_title(by_id[i]))
@@ -47,7 +53,7 @@ def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo]) -> 
                       args=(sweeps,), placeholder="pick a sweep" if sweeps else "no sweeps recorded",
                       disabled=not sweeps, format_func=lambda s: f"{s} ({len(sweeps[s])} runs)",
                       help="selects all runs whose config records this sweep")
-    common.set_query("runs", ",".join(chosen))
+    common.set_query("runs", links.join_ids(chosen))
     return [by_id[i] for i in chosen]
 
 
@@ -154,17 +160,17 @@ def _evaluation_pickers(chosen: list[runs.RunInfo]) -> tuple[runs.RunInfo, runs.
     by_id = {r.run_id: r for r in chosen}
     ids = list(by_id)
     c_a, c_b, c_split, c_epoch = st.columns([3, 3, 2, 3])
-    common.seed_from_query("cmp_a", "a", ids, ids[0])
+    common.seed_from_query("cmp_a", "a", ids, ids[0], "run A")
     a = c_a.selectbox("Run A", ids, key="cmp_a", format_func=lambda i: common.run_title(by_id[i]))
-    common.seed_from_query("cmp_b", "b", ids, ids[1])
+    common.seed_from_query("cmp_b", "b", ids, ids[1], "run B")
     b = c_b.selectbox("Run B", ids, key="cmp_b", format_func=lambda i: common.run_title(by_id[i]))
-    common.seed_from_query("cmp_split", "split", list(SPLITS), "test")
+    common.seed_from_query("cmp_split", "split", list(SPLITS), "test", "split")
     split = c_split.segmented_control("Split", list(SPLITS), key="cmp_split", required=True,
                                       format_func=SPLITS.get) or "test"
     both = sorted(set(runs.recorded_epochs(by_id[a].path, split)) & set(runs.recorded_epochs(by_id[b].path, split)))
     choices = [comparison.FINAL, comparison.BEST] + [str(e) for e in both]
     names = {comparison.FINAL: "final (each run's last)", comparison.BEST: "best validation epoch (each run's)"}
-    common.seed_from_query("cmp_epoch", "epoch", choices, comparison.FINAL)
+    common.seed_from_query("cmp_epoch", "epoch", choices, comparison.FINAL, "epoch")
     epoch = c_epoch.selectbox("Epoch", choices, key="cmp_epoch",
                               format_func=lambda c: names.get(c, f"epoch {c} (recorded by both)"))
     for param, value in (("a", a), ("b", b), ("split", split), ("epoch", epoch)):
@@ -294,7 +300,8 @@ if not readable:
     st.info("No runs to compare yet." if not all_runs else "No run folder here can be read.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
     st.stop()
-chosen = _pick_runs(readable, {r.run_id: r for r in readable})
+chosen = _pick_runs(readable, {r.run_id: r for r in readable},
+                    {r.run_id: f"cannot be read: {r.problem}" for r in unreadable})
 if unreadable:
     st.caption("Left out, cannot be read: " + "; ".join(f"{md_escape(r.run_id)} ({md_escape(r.problem)})"
                                                           for r in unreadable))

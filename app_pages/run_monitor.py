@@ -296,8 +296,9 @@ def picker_key(run_id: str, state: str) -> str:
 
 
 def render() -> None:
-    """The run picker (the run in the URL, else the active one, else the newest), the live
-    refresh switch, and the panel of the chosen run."""
+    """The run picker (the run in the URL, else the active one, else the newest; a run in the
+    URL that is not there is reported, never replaced), the live refresh switch, and the
+    panel of the chosen run."""
     all_runs = runs.list_runs(common.runs_dir())
     pending = st.session_state.get("train_pending")
     ids = _run_ids(all_runs, pending)
@@ -306,16 +307,19 @@ def render() -> None:
                 "(`python -m resnet_core.train`) show up here too.", icon=":material/info:")
         st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
         return
-    wanted = st.query_params.get("run")
-    if wanted not in ids:
+    by_id = {r.run_id: r for r in all_runs}
+
+    def title(i: str) -> str:
+        return common.run_title(by_id[i]) if i in by_id else f"{i} · starting"
+
+    wanted = common.run_in_url(ids, title)
+    if wanted is None:
         active = [r.run_id for r in all_runs if r.is_active]
         wanted = active[0] if active else ids[0]
-    by_id = {r.run_id: r for r in all_runs}
     state = by_id[wanted].state if wanted in by_id else "starting"
     sel_col, live_col = st.columns([3, 1], vertical_alignment="bottom")
     with sel_col:
-        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=picker_key(wanted, state),
-                              format_func=lambda i: common.run_title(by_id[i]) if i in by_id else f"{i} · starting")
+        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=picker_key(wanted, state), format_func=title)
     with live_col:
         live = st.toggle("Live refresh", value=True, key="mon_live",
                          help="Turn off to zoom into the charts: each refresh redraws them.")
