@@ -241,7 +241,7 @@ def _class_table(report, classes: list[str]) -> None:
         "F1": [_pct(x) for x in report.f1],
         "support": [int(s) for s in report.support],
     })
-    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
+    common.table(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
 
 
 st.title("Analyze")

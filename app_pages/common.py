@@ -285,6 +285,12 @@ def lazy_expander(label: str, key: str, draw: Callable[[], None], *, expanded: b
             draw()
 
 
+def table(data, **kwargs) -> None:
+    """st.dataframe with a missing value drawn as an empty cell (its default draws "None"); the
+    column's help says when its cells are empty."""
+    st.dataframe(data, placeholder="", **kwargs)
+
+
 def state_badge(state: str) -> None:
     st.badge(state, icon=STATE_ICONS.get(state), color=STATE_COLOURS.get(state, "gray"),
              help=STATE_HELP.get(state))

@@ -30,7 +30,6 @@ def _select_sweep(sweeps: dict[str, list[str]]) -> None:
     name = st.session_state.get("cmp_sweep")
     if name in sweeps:
         st.session_state["cmp_runs"] = list(sweeps[name])
-    st.session_state["cmp_sweep"] = None
 
 
 def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo],
@@ -47,8 +46,11 @@ def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo],
     elif any(i not in by_id for i in chosen):  # a run deleted since
         st.session_state["cmp_runs"] = [i for i in chosen if i in by_id]
     c_runs, c_sweep = st.columns([4, 1], vertical_alignment="bottom")
+    # wrap: in a column the chips otherwise stay on one scrolling row, 2 of 12 runs in view.
     chosen = c_runs.multiselect("Runs", list(by_id), key="cmp_runs", placeholder="pick runs to compare",
-                                format_func=lambda i: common.run_title(by_id[i]))
+                                format_func=lambda i: common.run_title(by_id[i]), wrap=True)
+    if set(sweeps.get(st.session_state.get("cmp_sweep"), ())) != set(chosen):
+        st.session_state["cmp_sweep"] = None  # the runs no longer are the sweep picked: its box empties
     c_sweep.selectbox("…or pick a sweep", list(sweeps), index=None, key="cmp_sweep", on_change=_select_sweep,
                       args=(sweeps,), placeholder="pick a sweep" if sweeps else "no sweeps recorded",
                       disabled=not sweeps, format_func=lambda s: f"{s} ({len(sweeps[s])} runs)",
@@ -107,7 +109,7 @@ def _results(chosen: list[runs.RunInfo]) -> None:
         table["shortcut"] = table["shortcut"].map(lambda v: results.field_text("shortcut", v))
     number = st.column_config.NumberColumn
     std_help = "sample standard deviation (n − 1); empty for n = 1"
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    common.table(table, hide_index=True, width="stretch", column_config={
         "runs": number("n", help="completed runs averaged in this row"),
         "unfinished": number("unfinished", help="runs of this config not completed: counted, never averaged"),
         "test_error_mean": number("final test error %", format="%.2f",
@@ -280,7 +282,7 @@ def _flips(pair: Pair) -> None:
     c_table, c_chart = st.columns([2, 3], gap="large")
     with c_table:
         table = pd.DataFrame(comparison.flip_table(a_counts, b_counts, pair.classes))
-        st.dataframe(table, hide_index=True, width="stretch",
+        common.table(table, hide_index=True, width="stretch",
                      height=35 * (len(pair.classes) + 2) + 3)
     with c_chart:
         st.plotly_chart(figures.flip_counts_figure(a_counts, b_counts, pair.classes), key="cmp_flip_bars",

@@ -8,14 +8,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fake_runs import make_run, make_unreadable_run
-from test_pages import folders, open_page, texts  # noqa: F401 (folders: test_pages's fixture, for studio_runs)
+from test_pages import open_page, texts
+from test_pages import folders  # noqa: F401 (a fixture, for studio_runs)
 
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, MONITOR, PREDICT, RUNS
 from resnet_core.dashboard import links
 
 
 @pytest.fixture
-def studio_runs(folders):
+def studio_runs(folders):  # noqa: F811 (test_pages's fixture, imported above)
     """test_pages's temp runs and data folders (the app reads them from the environment)."""
     return folders
 
