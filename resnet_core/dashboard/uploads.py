@@ -13,6 +13,10 @@ from ..images import ImageRefused, model_input
 from .gallery import png_data_uri
 from .heatmap import overlay
 
+# The top class's bar in the studio's blue (figures.TRAIN_COLOUR; figures imports plotly, which
+# this page does not draw), the others paler: red means wrong everywhere else in the studio.
+TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -48,7 +52,7 @@ def prediction_card_html(name: str, image: np.ndarray, cam: np.ndarray, top: Seq
         f'<span style="width:90px;overflow:hidden;text-overflow:ellipsis">{html.escape(c)}</span>'
         f'<span style="flex:1;background:rgba(128,128,128,0.15);border-radius:2px;height:12px">'
         f'<span style="display:block;width:{100 * p:.1f}%;height:12px;border-radius:2px;'
-        f'background:{"#4C78A8" if i else "#E45756"}"></span></span>'
+        f'background:{TOP_CLASS_COLOUR if i == 0 else OTHER_CLASS_COLOUR}"></span></span>'
         f'<span style="width:52px;text-align:right">{100 * p:.1f}%</span></div>'
         for i, (c, p) in enumerate(top))
     return (f'<div class="rs-predict" data-file="{html.escape(name)}" data-top="{html.escape(top[0][0])}" '
