@@ -296,9 +296,10 @@ def state_badge(state: str) -> None:
              help=STATE_HELP.get(state))
 
 
-def run_title(info: runs.RunInfo) -> str:
-    model = info.model_name
-    return f"{info.run_id} · {model} · {info.state}" if model else f"{info.run_id} · {info.state}"
+def run_title(info: runs.RunInfo, state: str | None = None) -> str:
+    """A run as a picker names it: id, model and state (the folder's, unless state is given)."""
+    model, state = info.model_name, state or info.state
+    return f"{info.run_id} · {model} · {state}" if model else f"{info.run_id} · {state}"
 
 
 def set_query(param: str, value: str | None) -> None:
