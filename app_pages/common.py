@@ -317,11 +317,17 @@ def seed_from_query(key: str, param: str, options: Sequence[str], fallback: str,
     is one, else fallback, saying so when a link asked for something else (what: how the
     message names the parameter). Write the choice back with set_query."""
     if st.session_state.get(key) not in options:
-        requested = from_url(param, options, what or param)
-        if requested.problem:
-            st.warning(f"{md_escape(requested.problem)} Showing “{md_escape(fallback)}” instead.",
-                       icon=":material/search_off:")
-        st.session_state[key] = requested.value if requested.value is not None else fallback
+        st.session_state[key] = url_choice(param, options, fallback, what or param)
+
+
+def url_choice(param: str, options: Sequence[str], fallback: str, what: str) -> str:
+    """The option the URL's ?param= names (from_url), else fallback, with a warning when a
+    link asked for something else."""
+    requested = from_url(param, options, what)
+    if requested.problem:
+        st.warning(f"{md_escape(requested.problem)} Showing “{md_escape(fallback)}” instead.",
+                   icon=":material/search_off:")
+    return requested.value if requested.value is not None else fallback
 
 
 def field_error(errors: dict[str, str], name: str) -> None:

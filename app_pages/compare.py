@@ -311,6 +311,7 @@ if not chosen:
     st.info("Pick runs (or a sweep) to compare.", icon=":material/touch_app:")
     st.stop()
 
+common.url_choice("view", VIEWS, VIEWS[0], "view")  # st.tabs drops a ?view= it does not know without a word
 curves_tab, results_tab, diff_tab, flips_tab = st.tabs(VIEWS, key="view", on_change="rerun", bind="query-params")
 for tab, view in ((curves_tab, _curves), (results_tab, _results)):
     with tab:

@@ -326,7 +326,9 @@ def render() -> None:
     def title(i: str) -> str:
         return common.run_title(by_id[i], _state(by_id[i])) if i in by_id else f"{i} · starting"
 
-    wanted = common.run_in_url(ids, title)
+    unstarted = {p.name: "did not start (its folder has no config.json): the Runs page shows its log"
+                 for p in launcher.unstarted_folders(common.runs_dir())}
+    wanted = common.run_in_url(ids, title, unstarted)
     if wanted is None:
         active = [r.run_id for r in all_runs if r.is_active]
         wanted = active[0] if active else ids[0]

@@ -4,6 +4,7 @@ links the pages build encode their values (tests/test_links.py: the pure functio
 
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -65,11 +66,16 @@ def test_a_run_a_page_cannot_show_says_why(studio_runs):
         assert at.selectbox[0].value is None
 
 
-def test_monitor_shows_an_unreadable_run_it_was_asked_for(studio_runs):
+def test_monitor_shows_an_unreadable_run_it_was_asked_for_and_says_which_did_not_start(studio_runs):
     make_run(studio_runs, "good")
     broken = make_unreadable_run(studio_runs, "config a list")
     at = open_page(MONITOR, {"run": broken.name})
     assert at.selectbox[0].value == broken.name and "cannot be read" in _errors(at)
+    unstarted = studio_runs / "20260101-000000-unstarted"
+    unstarted.mkdir()
+    os.utime(unstarted, (0, 0))  # older than a trainer still starting
+    at = open_page(MONITOR, {"run": unstarted.name})
+    assert "did not start" in _errors(at) and at.selectbox[0].value is None
 
 
 def test_compare_says_which_runs_and_choices_of_its_url_it_left_out(studio_runs):
@@ -81,6 +87,8 @@ def test_compare_says_which_runs_and_choices_of_its_url_it_left_out(studio_runs)
     warnings = "\n".join(w.value for w in at.warning)
     assert "“gone” was not found" in warnings, warnings
     assert "“elsewhere” was not found" in warnings and "“99”" in warnings, warnings
+    at = open_page(COMPARE, {"runs": f"{a.name},{b.name}", "view": "Bogus"})
+    assert any("view “Bogus” was not found" in w.value and "“Curves” instead" in w.value for w in at.warning)
 
 
 def test_explain_says_an_epoch_in_the_url_is_not_recorded(studio_runs):
