@@ -433,3 +433,16 @@ def test_a_resumed_run_shows_resuming_until_its_trainer_writes():
     assert monitor.shown_state("stopped", "other", pending, alive=True) == "stopped"
     assert monitor.shown_state("stopped", "r", None, alive=True) == "stopped"
     assert monitor.RESUMING in monitor.STATE_ICONS and monitor.RESUMING in monitor.STATE_HELP
+
+
+def test_the_caption_leaves_out_settings_a_run_does_not_record(tmp_path):
+    run_dir = make_run(tmp_path, "bare")
+    config = runs.read_json(run_dir / runs.CONFIG_FILE)
+    for field in ("block", "shortcut", "batch_size", "lr", "schedule", "device", "precision"):
+        config["config"].pop(field)
+    for field in ("device", "device_name", "precision"):
+        config["resolved"].pop(field, None)
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config)
+    caption = monitor.run_caption(runs.read_run(run_dir))
+    assert "None" not in caption and "batch" not in caption and "lr" not in caption, caption
+    assert caption.startswith("ResNet-20 · ")

@@ -451,14 +451,17 @@ def run_summary_row(info: runs.RunInfo) -> dict:
 def run_caption(info: runs.RunInfo) -> str:
     """The monitor's one-line description of a run's settings, as markdown-safe text."""
     cfg, resolved = info.train_config, info.resolved
+    shortcut, batch, lr, schedule = (_text(cfg.get(k)) for k in ("shortcut", "batch_size", "lr", "schedule"))
+    device = _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device"))
+    # A setting the folder does not record is left out (it read "batch None", and a device
+    # missing raised TypeError).
     parts = [
         info.model_name or "ResNet-?",
-        f"{_text(cfg.get('block'))}",
-        "no shortcuts" if cfg.get("shortcut") == PLAIN else f"option {_text(cfg.get('shortcut'))}",
-        f"batch {_text(cfg.get('batch_size'))}",
-        f"lr {_text(cfg.get('lr'))} {_text(cfg.get('schedule'))}",
-        _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device"))
-        + (f" × {info.world_size} processes (torchrun)" if info.world_size > 1 else ""),
+        _text(cfg.get("block")),
+        "no shortcuts" if shortcut == PLAIN else shortcut and f"option {shortcut}",
+        batch and f"batch {batch}",
+        (lr or schedule) and " ".join(["lr"] + [x for x in (lr, schedule) if x]),
+        device and device + (f" × {info.world_size} processes (torchrun)" if info.world_size > 1 else ""),
         _text(resolved.get("precision") or cfg.get("precision")),
     ]
     labels = evaluation_labels(_obj(info.config))
@@ -468,4 +471,4 @@ def run_caption(info: runs.RunInfo) -> str:
                      + (f" / {_count(resolved.get('val_size')):,} val" if labels.has_validation else ""))
     if labels.val_source != "train":
         parts.append(labels.split)
-    return " · ".join(md_escape(p) for p in parts)
+    return " · ".join(md_escape(p) for p in parts if p)
