@@ -55,6 +55,8 @@ def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo],
                       args=(sweeps,), placeholder="pick a sweep" if sweeps else "no sweeps recorded",
                       disabled=not sweeps, format_func=lambda s: f"{s} ({len(sweeps[s])} runs)",
                       help="selects all runs whose config records this sweep")
+    if len(chosen) > 2:  # past about ten chips the box scrolls: the count says how many it holds
+        st.caption(f"{len(chosen)} runs chosen")
     common.set_query("runs", links.join_ids(chosen))
     return [by_id[i] for i in chosen]
 

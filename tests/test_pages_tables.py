@@ -55,7 +55,8 @@ def test_compare_shows_every_chosen_run_and_keeps_a_picked_sweep(studio_runs):
     assert not at.exception, [e.value for e in at.exception]
     runs_box = at.multiselect(key="cmp_runs")
     assert sorted(runs_box.value) == sorted(r.name for r in made)
-    assert runs_box.proto.wrap is True  # the chips wrap onto more rows: all 12 in view, not 2
+    assert runs_box.proto.wrap is True  # the chips wrap onto more rows: 10 of 12 in view, not 2
+    assert "12 runs chosen" in [c.value for c in at.caption]  # and the count says how many there are
     assert at.selectbox(key="cmp_sweep").value == "many"  # the pick stays in its box
     # Changing the runs by hand: the sweep no longer describes them.
     runs_box.set_value([made[0].name]).run()
