@@ -30,8 +30,9 @@ if not with_model:
 
 ids = [r.run_id for r in with_model]
 by_id = {r.run_id: r for r in with_model}
-left_out = {r.run_id: f"cannot be read: {r.problem}" if r.problem else "has no checkpoint yet (a run saves last.pt "
-             "after its first epoch)" for r in all_runs if r.run_id not in by_id}
+left_out = {r.run_id: f"cannot be read: {r.problem}" if r.problem
+            else "has no checkpoint yet (a run saves last.pt after its first epoch)"
+            for r in all_runs if r.run_id not in by_id}
 wanted = common.run_in_url(ids, lambda i: common.run_title(by_id[i]), left_out)
 c_run, c_ckpt = st.columns([4, 2])
 run_id = c_run.selectbox("Run", ids, index=ids.index(wanted) if wanted else 0, key="pr_run",
