@@ -116,7 +116,12 @@ def _results(chosen: list[runs.RunInfo]) -> None:
         "seconds_mean": number("time (s)", format="%.0f", help="mean wall time of training"),
         "images_per_s_mean": number("images/s", format="%.0f", help="mean training throughput after the first epoch"),
         "paper_test_error": number("paper test error %", format="%.2f",
-                                   help="He et al.'s Table 6, shown only for runs trained with the paper's recipe"),
+                                   help="the CIFAR-10 test error the paper reports for this network, shown only for "
+                                        "rows trained with the paper's recipe (--preset paper)"),
+        "paper_note": st.column_config.TextColumn(
+            "paper's note", help="how the paper got its number where it is not a single run: ResNet-110's is the "
+                                 "best of 5, to read beside this row's mean ± std"),
+        "paper_source": st.column_config.TextColumn("paper source", help="the paper and table the number is from"),
         "run_ids": st.column_config.TextColumn("runs"),
     })
     d1, d2, _ = st.columns([1, 1, 4])
