@@ -107,11 +107,13 @@ def _results(chosen: list[runs.RunInfo]) -> None:
         "test_error_mean": number("final test error %", format="%.2f",
                                   help="100 − accuracy of the final weights on the test set, evaluated once after "
                                        "training; mean over the row's completed runs"),
-        "test_error_std": number("test ± std", format="%.2f", help=std_help),
+        "test_error_sample_std": number("test ± std", format="%.2f", help=std_help),
+        "test_error_n": number("test n", help="runs in the test mean: the completed runs that recorded a test error"),
         "val_error_mean": number("best val error %", format="%.2f",
                                  help="the best epoch's error on the held-out validation split; empty for runs "
                                       "without one"),
-        "val_error_std": number("val ± std", format="%.2f", help=std_help),
+        "val_error_sample_std": number("val ± std", format="%.2f", help=std_help),
+        "val_error_n": number("val n", help="runs in the validation mean: the completed runs with a validation error"),
         "params": number("params", format="%,d"), "macs": number("MACs / image", format="%,d"),
         "seconds_mean": number("time (s)", format="%.0f", help="mean wall time of training"),
         "images_per_s_mean": number("images/s", format="%.0f", help="mean training throughput after the first epoch"),

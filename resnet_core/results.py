@@ -81,9 +81,11 @@ class ResultGroup:
     def unfinished(self) -> int:
         return len(self.members) - self.runs
 
+    def _values(self, name: str) -> list[float]:
+        return [getattr(r, name) for r in self.done if getattr(r, name) is not None]
+
     def _stat(self, name: str) -> tuple[float | None, float | None]:
-        values = [getattr(r, name) for r in self.done if getattr(r, name) is not None]
-        return mean_std(values)
+        return mean_std(self._values(name))
 
     @property
     def test_error(self) -> tuple[float | None, float | None]:
@@ -92,6 +94,16 @@ class ResultGroup:
     @property
     def val_error(self) -> tuple[float | None, float | None]:
         return self._stat("val_error")
+
+    @property
+    def test_n(self) -> int:
+        """Runs in the test error's mean: the completed runs that recorded one."""
+        return len(self._values("test_error"))
+
+    @property
+    def val_n(self) -> int:
+        """Runs in the validation error's mean (0 without a validation split)."""
+        return len(self._values("val_error"))
 
     @property
     def seconds(self) -> float | None:
@@ -220,8 +232,9 @@ def group_record(group: ResultGroup) -> dict:
     test_mean, test_std = group.test_error
     val_mean, val_std = group.val_error
     return {**group.fields, "model": group.model, "runs": group.runs, "unfinished": group.unfinished,
-            "test_error_mean": _rounded(test_mean), "test_error_std": _rounded(test_std),
-            "val_error_mean": _rounded(val_mean), "val_error_std": _rounded(val_std),
+            "test_error_mean": _rounded(test_mean), "test_error_sample_std": _rounded(test_std),
+            "test_error_n": group.test_n,
+            "val_error_mean": _rounded(val_mean), "val_error_sample_std": _rounded(val_std), "val_error_n": group.val_n,
             "params": group.params, "macs": group.macs, "seconds_mean": _rounded(group.seconds, 1),
             "images_per_s_mean": _rounded(group.images_per_s, 1),
             "paper_test_error": group.paper.error if group.paper else None,
@@ -235,6 +248,16 @@ def mean_std_text(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "—"
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+
+
+def _mean_cell(stat: tuple[float | None, float | None], n: int, row_n: int) -> str:
+    """A mean ± std as text, naming its own n where it averages fewer than the row's n runs."""
+    return mean_std_text(*stat) + (f" (n={n})" if 0 < n < row_n else "")
+
+
+# Under every Markdown table: what its ± and n are (the CSV and JSON say so in their field names).
+MARKDOWN_NOTE = ("Errors in %: mean ± sample standard deviation (n − 1) over the row's n completed runs, no ± for "
+                 "n = 1; a mean over fewer runs (some recorded none) gives its own n.")
 
 
 def paper_text(paper: PaperResult | None) -> str:
@@ -257,7 +280,8 @@ def table_rows(groups: Sequence[ResultGroup]) -> list[dict]:
         rows.append({
             **{k: field_text(k, v) for k, v in g.fields.items()},
             "model": g.model, "n": g.runs,
-            "test error %": mean_std_text(*g.test_error), "best val error %": mean_std_text(*g.val_error),
+            "test error %": _mean_cell(g.test_error, g.test_n, g.runs),
+            "best val error %": _mean_cell(g.val_error, g.val_n, g.runs),
             "params": f"{g.params:,}" if g.params is not None else "—",
             "MACs": f"{g.macs:,}" if g.macs is not None else "—",
             "time": format_duration(g.seconds), "images/s": f"{g.images_per_s:,.0f}" if g.images_per_s else "—",
@@ -290,7 +314,7 @@ def csv_table(records: Sequence[dict]) -> str:
 def report(groups: Sequence[ResultGroup], fmt: str = "md") -> str:
     """The table as Markdown (for people), CSV or JSON (numbers, errors to 4 decimals)."""
     if fmt == "md":
-        return markdown_table(table_rows(groups))
+        return markdown_table(table_rows(groups)) + (f"\n{MARKDOWN_NOTE}\n" if groups else "")
     records = [group_record(g) for g in groups]
     if fmt == "csv":
         return csv_table(records)

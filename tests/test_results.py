@@ -54,9 +54,10 @@ def test_runs_that_differ_only_by_seed_share_a_row_with_mean_and_std(tmp_path):
     assert plain.val_error == pytest.approx((19.0, 5.0))
     records = json.loads(report(groups, "json"))
     assert records[1]["shortcut"] == "none" and records[1]["runs"] == 3
-    assert records[1]["test_error_mean"] == 20.0 and records[1]["test_error_std"] == 5.0
+    assert records[1]["test_error_mean"] == 20.0 and records[1]["test_error_sample_std"] == 5.0
     assert records[1]["params"] == 269722 and records[1]["run_ids"][-1].endswith("p3")
-    assert {"test_error_mean", "test_error_std", "val_error_mean", "val_error_std", "params", "runs"} <= set(records[0])
+    assert {"test_error_mean", "test_error_sample_std", "val_error_mean", "val_error_sample_std", "params",
+            "runs"} <= set(records[0])
 
 
 def test_the_report_formats_agree(tmp_path):
@@ -69,7 +70,7 @@ def test_the_report_formats_agree(tmp_path):
     assert "| 32 | ResNet-32 | 1 | 5.00 | 5.00 |" in lines[3]
     rows = list(csv.DictReader(io.StringIO(sweep_report(infos, ["depth"], "csv"))))
     assert [(r["depth"], r["runs"], float(r["test_error_mean"])) for r in rows] == [("20", "2", 15.0), ("32", "1", 5.0)]
-    assert rows[1]["test_error_std"] == ""  # one run has no spread
+    assert rows[1]["test_error_sample_std"] == ""  # one run has no spread
     with pytest.raises(ValueError, match="unknown format"):
         sweep_report(infos, ["depth"], "xml")
 
@@ -116,7 +117,8 @@ def test_unreadable_runs_give_a_row_without_numbers(tmp_path):
     (run_dir / runs.STATUS_FILE).write_text("[1]")
     result = run_result(runs.read_run(run_dir))
     assert result.state == "unreadable" and result.test_error is None
-    assert report(group_results([result]), "md").count("\n") == 3
+    table = [line for line in report(group_results([result]), "md").splitlines() if line.startswith("|")]
+    assert len(table) == 3  # head, rule, its one row
 
 
 # ----------------------------------------------------------------------------- the paper's numbers
@@ -176,3 +178,24 @@ def test_resnet_110_shows_the_papers_note_and_identity_mappings_numbers_name_tha
     assert "Identity Mappings" in records[1]["paper_source"]
     rows = list(csv.DictReader(io.StringIO(report(groups, "csv"))))
     assert rows[0]["paper_note"] == "best of 5 runs; mean 6.61 ± 0.16"
+
+
+# ----------------------------------------------------------------------------- what the numbers are
+
+def test_every_report_says_its_std_is_the_sample_std_and_how_many_runs_each_mean_has():
+    cfg = {"depth": 20, "block": "basic", "shortcut": "A"}
+    # Three completed runs, one of which has no test error (its status lost test_acc):
+    # the test mean is over two of the row's three runs, the validation mean over three.
+    members = [RunResult(f"r{s}", "completed", dict(cfg, seed=s), "ResNet-20", 1, 1, e, v, 1.0, 1.0)
+               for s, e, v in ((0, 8.0, 9.0), (1, 10.0, 10.0), (2, None, 11.0))]
+    groups = group_results(members)
+    md = report(groups, "md")
+    assert "sample standard deviation (n − 1)" in md and "n completed runs" in md
+    row = md.splitlines()[2]
+    assert "| 3 | 9.00 ± 1.41 (n=2) | 10.00 ± 1.00 |" in row  # the row's n, then a mean over fewer names its own
+    (record,) = json.loads(report(groups, "json"))
+    assert (record["runs"], record["test_error_n"], record["val_error_n"]) == (3, 2, 3)
+    assert record["test_error_sample_std"] == pytest.approx(2 ** 0.5, abs=1e-4)
+    assert record["val_error_sample_std"] == 1.0 and "test_error_std" not in record
+    (csv_row,) = csv.DictReader(io.StringIO(report(groups, "csv")))
+    assert (csv_row["test_error_n"], csv_row["test_error_sample_std"]) == ("2", "1.4142")
