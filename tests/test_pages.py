@@ -637,6 +637,7 @@ def test_explain_shows_histories_top_losses_calibration_and_label_errors(folders
     at.segmented_control(key="ex_view").set_value("Label errors").run()
     found = label_errors.find_label_errors(preds, 10)
     assert f"{len(found.positions):,} candidate" in texts(at) and "not verdicts" in texts(at)
+    assert "of 200 validation images" in texts(at) and "out-of-sample" in texts(at)
     if len(found.positions):
         assert _grid_indices(at) == preds["indices"][found.positions[:30]].tolist()
         assert html_blocks(at)[0].count('class="rs-note"') == min(30, len(found.positions))
