@@ -191,7 +191,10 @@ and a one-line :attr:`RunInfo.problem`: it is listed, never resumed, and can be 
 A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
 :attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
 normally, with a note, and is not resumed either. metrics.jsonl lines that are not
-objects, and rows whose ``epoch`` or ``step`` is not an int, are skipped;
+objects, and rows whose ``epoch`` or ``step`` is not an int in 0..2**53, are skipped;
+every number is read through :mod:`resnet_core.runs.values` (an integer of more than 24
+digits reads as a float, inf beyond any float; a count outside 0..2**53, a float that is
+not finite and a boolean read as unknown), so no number a file holds makes a reader raise;
 :func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
 inconsistent file.
 """
