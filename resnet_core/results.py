@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from .dashboard.evaluation import evaluation_labels
 from .dashboard.formatting import format_duration
 from .dashboard.monitor import compute_progress
 from .model_names import PaperResult, paper_result, shortcut_label
+from .runs.values import as_count, as_float
 
 # Fields that label a run, place it or tune its speed but do not change what it learns
 # (precision does, slightly, so it stays): runs that differ only in these share a row.
@@ -122,20 +122,15 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def _number(value) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def _error(acc) -> float | None:
-    acc = _number(acc)
+    acc = as_float(acc)
     return None if acc is None else 100.0 * (1.0 - acc)
 
 
 def _training_speed(info: runs.RunInfo) -> float | None:
     """Mean images/s of the epoch rows after the first (the first pays for cuDNN's autotuning
     and torch.compile), or the first's when it is the only one."""
-    rates = [_number(r.get("images_per_s")) for r in runs.read_metrics(info.path) if r.get("type") == "epoch"]
+    rates = [as_float(r.get("images_per_s")) for r in runs.read_metrics(info.path) if r.get("type") == "epoch"]
     rates = [r for r in rates if r is not None]
     return statistics.fmean(rates[1:] if len(rates) > 1 else rates) if rates else None
 
@@ -143,8 +138,8 @@ def _training_speed(info: runs.RunInfo) -> float | None:
 def _model_size(info: runs.RunInfo) -> tuple[int | None, int | None]:
     """Params and MACs as config.json records them, else counted from the config."""
     recorded = info.config.get("model") if isinstance(info.config.get("model"), dict) else {}
-    params, macs = recorded.get("params"), recorded.get("macs")
-    if isinstance(params, int) and isinstance(macs, int):
+    params, macs = as_count(recorded.get("params")), as_count(recorded.get("macs"))
+    if params is not None and macs is not None:
         return params, macs
     cfg = info.train_config
     from .models import describe_model  # torch, for runs that predate the record: the pages import this module
@@ -172,7 +167,12 @@ def run_result(info: runs.RunInfo) -> RunResult:
 
 
 def _hashable(value):
-    return tuple(value) if isinstance(value, list) else value
+    """value as a key: a config value may be any JSON, lists and objects included."""
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 _DEFAULTS = TrainConfig()
