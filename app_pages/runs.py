@@ -39,10 +39,7 @@ def _column_config() -> dict:
 
 def _table(all_runs: list[runs.RunInfo], folder) -> None:
     """One row per run, with links to its monitor and its analysis, and the count by state."""
-    table = pd.DataFrame([monitor.run_summary_row(r) for r in all_runs])
-    table["best val acc"] = table["best val acc"].map(lambda x: None if x is None else 100 * x)
-    table["test acc"] = table["test acc"].map(lambda x: None if x is None else 100 * x)
-    table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce")
+    table = monitor.runs_table(all_runs)
     table["analyze"] = [links.page_url("analyze", run=r.run_id) for r in all_runs]
     table["monitor"] = [links.page_url("monitor", run=r.run_id) for r in all_runs]
     common.table(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())

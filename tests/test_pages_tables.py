@@ -39,7 +39,7 @@ def test_runs_compare_and_analyze_tables_leave_empty_cells_blank(studio_runs):
 
     compare = open_page(COMPARE, {"runs": f"{lone.name},{other.name}", "view": "Results"})
     results = compare.dataframe[0].value
-    assert results["test_error_std"].isna().all() and results["paper_test_error"].isna().all()
+    assert results["test_error_sample_std"].isna().all() and results["paper_test_error"].isna().all()
     _blank_when_empty(compare)
     compare.session_state["view"] = "Flips"
     compare.run()
