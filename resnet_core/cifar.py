@@ -2,7 +2,9 @@
 
 The folder that holds ``cifar-10-batches-py/`` (the official "python version" layout) is
 read with pickle + numpy, which is faster than going through PIL and works on re-packed
-copies whose md5s differ from the official files. An empty folder can be filled from the
+copies whose md5s differ from the official files; the unpickler resolves only what those
+files hold (dicts, lists, bytes, str, numbers, NumPy arrays and dtypes), so a crafted file
+is refused before it can run anything. An empty folder can be filled from the
 official archive with torchvision's md5-verifying helpers. No torch here: the dashboard's
 pages import this module (torch takes 1.3 s to import); batches on the device are
 :mod:`resnet_core.data`'s.
@@ -95,12 +97,55 @@ def download_cifar10(data_dir: str | os.PathLike | None = None, progress: Progre
     return data_dir
 
 
+def _latin1(text: str, encoding: str = "latin1") -> bytes:
+    """What Python 3's protocol 0-2 pickles rebuild bytes with (``_codecs.encode(text,
+    "latin1")``); any other codec is no CIFAR data."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing to unpickle _codecs.encode with {encoding!r} (not CIFAR data)")
+    return text.encode("latin1")
+
+
+# Everything but plain values (dict, list, bytes, str, numbers) that the official python files
+# and re-packed copies (any protocol, NumPy 1 or 2 names) reference: arrays, their dtypes and
+# NumPy scalars. Found by pickling such batches (numpy.core.* in the official Python 2 files).
+_CIFAR_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((f"{numpy}.multiarray", name) for numpy in ("numpy.core", "numpy._core") for name in ("_reconstruct", "scalar")),
+    *((f"{numpy}.numeric", "_frombuffer") for numpy in ("numpy.core", "numpy._core")),  # protocol 5
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle that references something CIFAR data never holds (a function to run)."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """pickle.Unpickler that resolves only _CIFAR_GLOBALS: unpickling can then build dicts,
+    lists, strings, numbers and NumPy arrays, never call anything else (os.system...)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise _Refused(f"refusing to unpickle {module}.{name} (not CIFAR data)")
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path):
+    """The object in a CIFAR python file, unpickled with _CifarUnpickler (Python 2's str as
+    bytes); DataError, one line naming the file, for a pickle that references anything else."""
+    try:
+        with open(path, "rb") as f:
+            return _CifarUnpickler(f, encoding="bytes").load()
+    except _Refused as e:
+        raise DataError(f"{path}: {e}") from None
+
+
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one pickled batch file."""
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-    except FileNotFoundError:
+        batch = _unpickle(path)
+    except (FileNotFoundError, DataError):
         raise
     except Exception as e:  # truncated or foreign files raise anything from EOFError to ValueError
         raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from e
@@ -125,11 +170,12 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_classes(folder: Path) -> tuple[str, ...]:
     try:
-        with open(folder / META_FILE, "rb") as f:
-            meta = pickle.load(f, encoding="bytes")
+        meta = _unpickle(folder / META_FILE)
         names = meta.get(b"label_names") or meta.get("label_names")
         names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
         return names if len(names) == len(CLASSES) else CLASSES
+    except DataError:  # a pickle that would run code is refused, not passed over
+        raise
     except Exception:  # the meta file only adds names; the official ones are the fallback
         return CLASSES
 

@@ -77,6 +77,51 @@ def test_foreign_batch_is_a_clear_error(tmp_path):
         load_cifar10(root)
 
 
+class _RunsAShellCommand:
+    """Unpickling this runs a shell command, as any pickle may: CIFAR files must never."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+@pytest.mark.parametrize("name", ["data_batch_1", "test_batch", "batches.meta"])
+@pytest.mark.parametrize("where", ["the payload", "inside the batch"])
+def test_a_data_file_whose_pickle_runs_code_is_refused_unrun(tmp_path, name, where):
+    root = write_cifar_folder(tmp_path / "data", 100, 20)
+    marker = tmp_path / "MARKER"
+    payload = _RunsAShellCommand(f"touch {marker}")
+    with open(root / BATCH_FOLDER / name, "wb") as f:
+        pickle.dump(payload if where == "the payload" else {b"data": np.zeros((4, 3072), np.uint8),
+                                                            b"labels": [0, 1, 2, 3], b"x": payload}, f)
+    with pytest.raises(DataError) as e:
+        load_cifar10(root)
+    assert not marker.exists()
+    assert str(e.value) == f"{root / BATCH_FOLDER / name}: refusing to unpickle posix.system (not CIFAR data)"
+
+
+# The official files are protocol 2 and name NumPy 1's module (renamed in text: protocols 0
+# and 2 write module names as lines, later ones with their length).
+@pytest.mark.parametrize("protocol, numpy_module", [(0, "numpy.core"), (2, "numpy.core"), (0, "numpy._core"),
+                                                    (2, "numpy._core"), (4, "numpy._core"), (5, "numpy._core")])
+def test_batches_pickled_as_the_official_files_are_still_read(tmp_path, protocol, numpy_module):
+    """The official files are Python 2 pickles of dicts of bytes keys, a uint8 ndarray, a list
+    of int labels and a bytes batch_label; re-packed copies may use any protocol."""
+    root = write_cifar_folder(tmp_path, 100, 20)
+    images = np.arange(20 * 3072, dtype=np.uint8).reshape(20, 3072)
+    batch = {b"batch_label": b"testing batch 1 of 1", b"labels": list(range(10)) * 2, b"data": images,
+             "filenames": ["a.png"] * 20, b"count": np.int64(20), b"dtype": np.dtype("uint8")}
+    data = pickle.dumps(batch, protocol=protocol).replace(b"numpy._core", numpy_module.encode())
+    (root / BATCH_FOLDER / "test_batch").write_bytes(data)
+    loaded = load_cifar10(root)
+    assert np.array_equal(loaded.test_images.reshape(20, 3072), images)
+    assert loaded.test_labels.tolist() == list(range(10)) * 2 and loaded.classes == CLASSES
+
+
 def _archive(tmp_path):
     src = write_cifar_folder(tmp_path / "src", 100, 20)
     archive = tmp_path / "cifar-10-python.tar.gz"
