@@ -1,4 +1,5 @@
 import hashlib
+import os
 import pickle
 import tarfile
 
@@ -138,6 +139,29 @@ def test_download_verifies_md5_extracts_and_reports_progress(tmp_path):
     assert dataset_present(target)
     assert seen and seen[-1][0] == archive.stat().st_size
     assert load_cifar10(target).train_images.shape == (100, 3, 32, 32)
+
+
+@pytest.mark.parametrize("at", ["the archive", "the archive's partial download", "a batch file"])
+@pytest.mark.parametrize("kind", ["a symlink", "a FIFO"])
+def test_a_download_never_writes_through_or_replaces_a_special_file(tmp_path, at, kind):
+    archive, md5 = _archive(tmp_path)
+    target = tmp_path / "data"
+    (target / BATCH_FOLDER).mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    path = {"the archive": target / "cifar-10-python.tar.gz",
+            "the archive's partial download": target / "cifar-10-python.tar.gz.part",
+            "a batch file": target / BATCH_FOLDER / "data_batch_2"}[at]
+    path.symlink_to(outside) if kind == "a symlink" else os.mkfifo(path)
+    before = os.lstat(path)
+    if at == "the archive's partial download":  # no longer a fixed name: the download goes on
+        download_cifar10(target, url=archive.as_uri(), md5=md5)
+    else:
+        with pytest.raises(DataError) as e:
+            download_cifar10(target, url=archive.as_uri(), md5=md5)
+        assert str(e.value).count("\n") == 0 and str(path) in str(e.value) and "not a regular file" in str(e.value)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode) and outside.read_text() == "keep\n"
 
 
 def test_corrupt_download_leaves_nothing_behind(tmp_path):
