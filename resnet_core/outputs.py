@@ -25,7 +25,8 @@ class OutputRefused(ValueError):
     """A path to write at that is not a new name or a regular file, or has no folder: one line."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, for a one-line message."""
     if stat.S_ISLNK(mode):
         return "a symbolic link"
     if stat.S_ISDIR(mode):
@@ -53,7 +54,7 @@ def check_output_path(path: str | os.PathLike, what: str) -> Path:
     except OSError as e:  # e.g. a parent that is a file, or one this user may not search
         raise OutputRefused(f"{what} {path} cannot be checked ({e.strerror or e})") from None
     if not stat.S_ISREG(mode):
-        raise OutputRefused(f"{what} {path} is {_kind(mode)}, not a regular file or a new name: "
+        raise OutputRefused(f"{what} {path} is {file_kind(mode)}, not a regular file or a new name: "
                             "nothing is written there")
     return path
 

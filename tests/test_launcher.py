@@ -560,3 +560,11 @@ def test_delete_refuses_the_runs_folder_itself_and_dot_entries(tmp_path):
         with pytest.raises(ValueError, match="not a run folder"):
             launcher.delete_run(bad, runs_dir)
     assert runs_dir.is_dir() and len(runs.list_runs(runs_dir)) == 1
+
+
+def test_a_sweep_whose_log_is_a_fifo_is_refused_at_once(tmp_path, cifar_dir):
+    log = launcher.sweep_log(tmp_path, "fifo")
+    log.parent.mkdir(parents=True)
+    os.mkfifo(log)  # opened for writing, it would wait for a reader: the page would hang
+    with pytest.raises(OSError, match="fifo.log is a FIFO"):
+        launcher.launch_sweep("fifo", ["--vary", "depth=8,14"], data_dir=cifar_dir, runs_dir=tmp_path)

@@ -306,9 +306,8 @@ def _spawn(argv: list[str], log_path: Path, env: dict | None = None) -> tuple[in
     """Start a trainer or sweep (whose trainers inherit its priority) in its own session at
     a lower priority, with its output appended to log_path; returns its pid and pid_start."""
     argv = lower_priority(argv)
-    # O_NOFOLLOW: a link planted at the log must not send the output elsewhere.
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "ab") as log:
+    # A link planted at the log must not send the output elsewhere, nor a FIFO hang the page.
+    with runs.open_for_append(log_path) as log:
         proc = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
