@@ -9,9 +9,16 @@ from typing import Sequence
 
 import numpy as np
 
-from ..images import ImageRefused, model_input
+from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, ImageRefused, model_input
 from .gallery import png_data_uri
 from .heatmap import overlay
+
+# The uploader's limit a file, MB, as .streamlit/config.toml's server.maxUploadSize says too (a
+# test reads it): Streamlit's own refusal of a larger file is a red icon, so the label says it.
+UPLOAD_LIMIT_MB = MAX_BYTES // 2**20
+UPLOAD_LABEL = f"Images (PNG or JPEG, at most {UPLOAD_LIMIT_MB} MB each)"
+UPLOAD_HELP = (f"At most {UPLOAD_LIMIT_MB} MB, {MAX_SIDE:,} px a side and, for a PNG, {MAX_PIXELS / 1e6:g} "
+               "megapixels each (a larger JPEG is decoded reduced); a larger file is refused with a red icon.")
 
 
 @dataclass(frozen=True)
