@@ -24,13 +24,16 @@ temporary file removed. The max abs difference is printed.
 ONNX needs the extra in requirements-export.txt: torch's exporter (``dynamo=True``, the
 default and only maintained one in this torch) needs ``onnxscript`` and ``onnx``, the check
 ``onnxruntime``. Without them ``--format onnx`` is refused in one line saying how to
-install them.
+install them. Their warnings are not shown (see _quiet_libraries): the command prints its
+own line, or its refusal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import logging
 import os
 import sys
 import warnings
@@ -105,18 +108,48 @@ def _run_torchscript(path: Path, images: torch.Tensor) -> torch.Tensor:
         return torch.jit.load(str(path), map_location="cpu")(images)
 
 
+# The ONNX export's libraries: what they warn of on the way (their own deprecations, optimizer
+# passes, opset conversion) is nothing a user of this command can act on, and a failure still
+# raises. ONNX Runtime logs from C++, at severity 3 and up: errors only.
+ONNX_LOGGERS = ("torch", "onnx", "onnxscript", "onnx_ir", "onnxruntime")
+ORT_ERRORS_ONLY = 3
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """No Python warning, and no log record below ERROR from ONNX_LOGGERS (those existing and
+    those made meanwhile), while the block runs; levels restored after."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.split(".", 1)[0] in ONNX_LOGGERS] + [logging.getLogger(name) for name in ONNX_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
 def _write_onnx(wrapper: Normalized, path: Path) -> None:
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(wrapper, (check_batch(),), input_names=["images"], output_names=["logits"],
-                                dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)
-    program.save(str(path), external_data=False)  # one file: ResNet-110's 1.7M weights are 7 MB
+    with _quiet_libraries():
+        program = torch.onnx.export(wrapper, (check_batch(),), input_names=["images"], output_names=["logits"],
+                                    dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)
+        program.save(str(path), external_data=False)  # one file: ResNet-110's 1.7M weights are 7 MB
 
 
 def _run_onnx(path: Path, images: torch.Tensor) -> torch.Tensor:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0])
+    with _quiet_libraries():
+        onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)  # before the session makes its environment
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = ORT_ERRORS_ONLY
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0])
 
 
 # format: (write, run, the input dtypes it takes and is checked with)
