@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import common
-from resnet_core import images, runs
+from resnet_core import runs
 from resnet_core.dashboard import uploads
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.predict import top_classes
@@ -47,9 +47,8 @@ except ModelLoadError as e:
     st.stop()
 st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" if model.note else ""))
 
-files = st.file_uploader("Images (PNG or JPEG)", type=["png", "jpg", "jpeg"], accept_multiple_files=True,
-                         key="pr_files",
-                         help=f"at most {images.MAX_BYTES // 2**20} MB and {images.MAX_SIDE:,} px a side each")
+files = st.file_uploader(uploads.UPLOAD_LABEL, type=["png", "jpg", "jpeg"], accept_multiple_files=True,
+                         key="pr_files", help=uploads.UPLOAD_HELP, max_upload_size=uploads.UPLOAD_LIMIT_MB)
 st.caption("Each image is turned upright (EXIF), put on white where transparent, cropped to its centred square "
            "and resized to 32x32 (bilinear, antialiased), then normalised with the run's statistics: the "
            "pictures below are exactly what the model sees.")

@@ -268,6 +268,11 @@ def _status_problem(status: dict, newer: bool) -> str | None:
     return None
 
 
+# Why a runs-folder entry that is a symbolic link is not read (see the format docstring).
+SYMLINKED_RUN = ("a symbolic link, not a run folder: not read through; Delete removes the link only "
+                 "(link the whole runs folder instead)")
+
+
 def read_run(run_dir: Path) -> RunInfo | None:
     """The run in this folder, or None if it is not a run folder (no config.json yet).
 
@@ -289,6 +294,10 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
 
 def _read_records(run_dir: Path) -> RunInfo | None:
     """read_run but for the liveness of the trainer: what config.json and status.json say."""
+    if run_dir.is_symlink():
+        if not run_dir.is_dir():  # dangling, or a link to a file: no run, as a file would be
+            return None
+        return RunInfo(path=run_dir, run_id=run_dir.name, state=UNREADABLE, problem=SYMLINKED_RUN)
     config_problem = status_problem = None
     try:
         config = _read_json_object(run_dir, CONFIG_FILE)
@@ -386,9 +395,9 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
     """read_run for list_runs: the records are read again only when one of them changed
     (taken before the read, so a record replaced meanwhile reads again next time); temp
     files are swept at most every STALE_TEMP_AGE_S seconds, or when the records change."""
-    identity = (_identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
+    identity = (os.path.islink(run_dir), _identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
     seen = _LISTED.get(run_dir)
-    if seen is None or seen.identity != identity or identity[0] is None:
+    if seen is None or seen.identity != identity or identity[1] is None:
         seen = _LISTED[run_dir] = _Listed(identity, _read_records(run_dir))
     info = _checked_liveness(seen.records)
     if (info is not None and not info.is_active and info.problem is None and not info.read_only
@@ -399,7 +408,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run under runs_dir, newest first, unreadable ones included.
+    """Every run under runs_dir, newest first, unreadable ones included (an entry that is a
+    symbolic link to a folder among them, unread: see SYMLINKED_RUN).
 
     Temp files that a killed writer left behind are removed from runs no live trainer
     writes to (see :func:`remove_stale_temp_files`); read-only and unreadable runs are left
