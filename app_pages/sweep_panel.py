@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import formatting, launcher
+from resnet_core.dashboard import formatting, launcher, links
 
 REFRESH_S = 2.0
 STATE_COLOURS = {"running": "blue", "completed": "green", "failed": "red", "stopped": "orange", "crashed": "red",
@@ -54,21 +54,23 @@ def _sweep_card(info: runs.SweepInfo) -> None:
                        + (f" · {formatting.md_escape(vary)}" if vary else ""))
         with badge:
             st.badge(info.state, color=STATE_COLOURS.get(info.state, "gray"))
-        if info.problem:
-            st.caption(formatting.md_escape(info.problem))
+        if info.problem:  # an unreadable record: nothing to show but why
+            st.caption(f"can't resume: {formatting.md_escape(info.problem)}")
             return
         with actions:
             b1, b2 = st.columns(2)
             if info.alive and info.state == "running":
                 b1.button("Stop sweep", icon=":material/stop_circle:", key=f"sweep_stop_{info.name}",
                           on_click=_stop, args=(info,), help="every run of it saves its last.pt and stops")
-            elif info.state != "completed":
+            elif info.resume_problem is None:
                 b1.button("Resume sweep", icon=":material/play_circle:", key=f"sweep_resume_{info.name}",
                           on_click=_resume, args=(info,),
-                          help="completed runs are kept; stopped ones resume, missing ones start")
+                          help="completed runs are kept; stopped ones resume, failed-to-start and missing ones start")
+            elif info.state != "completed":
+                b1.caption(f"can't resume: {formatting.md_escape(info.resume_problem)}")
             if info.runs:
                 b2.page_link(common.COMPARE, label="Compare", icon=":material/compare_arrows:",
-                             query_params={"runs": ",".join(r.run_id for r in info.runs)})
+                             query_params={"runs": links.join_ids([r.run_id for r in info.runs])})
         counts = info.counts
         total = max(1, len(info.points))
         st.progress(counts["done"] / total, text=f"{counts['done']} of {len(info.points)} done")

@@ -542,3 +542,22 @@ def test_a_runs_checkpoints_are_named_as_a_user_picks_them(tmp_path):
     assert runs.read_run(run_dir).checkpoints == {"best": runs.BEST_CHECKPOINT, "last": runs.LAST_CHECKPOINT}
     (run_dir / runs.LAST_CHECKPOINT).unlink()
     assert list(runs.read_run(run_dir).checkpoints) == ["best"]
+
+
+@pytest.mark.parametrize("make", [lambda p: os.mkfifo(p), lambda p: p.mkdir(), lambda p: p.symlink_to(p.parent / "x")],
+                         ids=["a FIFO", "a folder", "a symlink"])
+def test_a_log_opened_for_appending_is_a_regular_file_or_refused_at_once(tmp_path, make):
+    """A FIFO would block the open until a reader came (a hung trainer or page); a link
+    would send the lines elsewhere."""
+    path = tmp_path / "train.log"
+    make(path)
+    before = os.lstat(path)
+    with pytest.raises(OSError, match="train.log"):
+        runs.open_for_append(path)
+    assert (os.lstat(path).st_ino, os.lstat(path).st_mode) == (before.st_ino, before.st_mode)
+    assert not (tmp_path / "x").exists()
+    with runs.open_for_append(tmp_path / "new.log") as f:
+        f.write("a line\n")
+    with runs.open_for_append(tmp_path / "new.log") as f:
+        f.write("another\n")
+    assert (tmp_path / "new.log").read_text() == "a line\nanother\n"

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runs
 from ..metrics import confusion_matrix
-from ..model_names import PLAIN, shortcut_label
+from ..model_names import PLAIN, PaperResult, shortcut_label
 from ..results import ResultGroup
 from .evaluation import evaluation_labels
 from .gallery import SET_NAMES, Cell, confidences, image_source
@@ -37,18 +37,6 @@ def sweeps(infos: Iterable[runs.RunInfo]) -> dict[str, list[str]]:
         if isinstance(name, str) and name:
             found.setdefault(name, []).append(info.run_id)
     return dict(sorted(found.items()))
-
-
-def run_ids_from_query(text: str | None, known: Sequence[str]) -> list[str]:
-    """The runs a URL's ?runs=a,b names, in its order, once each, leaving out those not in
-    known (deleted since, or mistyped)."""
-    known_ids = set(known)
-    picked: list[str] = []
-    for run_id in (text or "").split(","):
-        run_id = run_id.strip()
-        if run_id in known_ids and run_id not in picked:
-            picked.append(run_id)
-    return picked
 
 
 def best_epoch(info: runs.RunInfo) -> int | None:
@@ -242,7 +230,7 @@ class DepthPoint:
     error: float  # the final test error (%), mean over the group's completed runs
     std: float | None  # sample std over them (None for one run)
     n: int  # completed runs
-    paper: float | None  # the paper's test error for this network, where the config is the paper's recipe
+    paper: PaperResult | None  # the paper's number for this network, where the config is the paper's recipe
 
 
 def depth_lines(groups: Sequence[ResultGroup]) -> dict[str, list[DepthPoint]]:
@@ -258,6 +246,6 @@ def depth_lines(groups: Sequence[ResultGroup]) -> dict[str, list[DepthPoint]]:
         name = "plain" if g.shortcut == PLAIN else f"shortcut {shortcut_label(g.shortcut)}"
         others = [f"{k}={v}" for k, v in g.fields.items() if k not in ("depth", "shortcut")]
         name = " · ".join([name, *others])
-        lines.setdefault(name, []).append(DepthPoint(g.depth, mean, std, g.runs, g.paper_error))
+        lines.setdefault(name, []).append(DepthPoint(g.depth, mean, std, g.runs, g.paper))
     ordered = sorted(lines.items(), key=lambda kv: (not kv[0].startswith("plain"), kv[0]))
     return {name: sorted(points, key=lambda p: p.depth) for name, points in ordered}

@@ -10,16 +10,18 @@ run-folder text become words through :mod:`resnet_core.dashboard.formatting`.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Mapping, Sequence, TypeVar
+
+import pandas as pd
 
 from .. import runs
+from ..runs.values import as_count, as_float
 from ..model_names import PLAIN, shortcut_label
 from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
 from .formatting import format_duration, format_pct, md_escape
@@ -134,23 +136,6 @@ class Progress:
     first_step_s: float | None  # the session's first training step, compiling included
 
 
-def _num(x) -> float | None:
-    """x as a finite float; None for anything else (a string, a list, a bool, NaN, 1e999)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    try:
-        x = float(x)
-    except OverflowError:  # an integer beyond any float
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _count(x) -> int:
-    """x as a whole number of epochs or steps: 0 for anything that is not a number above 0."""
-    value = _num(x)
-    return int(value) if value is not None and value > 0 else 0
-
-
 def _obj(x) -> dict:
     return x if isinstance(x, dict) else {}
 
@@ -161,16 +146,16 @@ def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> t
     status = _obj(info.status)
     last_step = history.last_step if history else None
     last_epoch = history.last_epoch if history else None
-    started = _num(status.get("started_at"))
-    finished = _num(status.get("finished_at"))
-    updated = _num(status.get("updated_at"))
-    last_time = max(t for t in (updated, _num(last_step.get("time")) if last_step else None,
-                                _num(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
+    started = as_float(status.get("started_at"))
+    finished = as_float(status.get("finished_at"))
+    updated = as_float(status.get("updated_at"))
+    last_time = max(t for t in (updated, as_float(last_step.get("time")) if last_step else None,
+                                as_float(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
     elapsed = None
     if started is not None:
         end = finished if finished is not None else (now if info.state == "running" else (last_time or now))
         elapsed = end - started
-        elapsed = max(0.0, elapsed) + (_num(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
+        elapsed = max(0.0, elapsed) + (as_float(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
     return elapsed, last_time
 
 
@@ -180,7 +165,7 @@ def _eta(remaining: int, steps_per_epoch: int, step: int, batch: float | None, l
     speed, else the average so far."""
     if not remaining:
         return 0.0
-    epoch_seconds = _num(last_epoch.get("epoch_seconds")) if last_epoch else None
+    epoch_seconds = as_float(last_epoch.get("epoch_seconds")) if last_epoch else None
     if epoch_seconds and steps_per_epoch:
         return epoch_seconds * remaining / steps_per_epoch
     if images_per_s and batch:
@@ -196,47 +181,71 @@ def _phase(info: runs.RunInfo) -> tuple[str | None, int | None, int | None]:
     phase = status.get("phase")
     if not info.is_active or phase not in runs.PHASES:
         return None, None, None
-    total = _count(status.get("phase_total"))
+    total = as_count(status.get("phase_total"), 0)
     if phase not in runs.EVALUATION_PHASES or not total:
         return phase, None, None
-    return phase, min(_count(status.get("phase_done")), total), total
+    return phase, min(as_count(status.get("phase_done"), 0), total), total
 
 
-def _evaluation_eta(status: dict, last_epoch: dict | None, epochs_left: int, now: float) -> float:
-    """Seconds the evaluations still to come take: each epoch's as long as the last one's
-    (its row's eval_seconds; rows from before it existed count none), and the one under
-    way at its own pace once it has done some images. The final test after a validated
-    run is not foreseen: its first progress update shows it."""
-    eval_seconds = (_num(last_epoch.get("eval_seconds")) if last_epoch else None) or 0.0
+# How many times faster than training an evaluation goes through images (no backward pass,
+# no optimizer step), for the ETA before a run has timed one. Measured on this 2-core machine
+# (ResNet-20, CPU, batch 128, 2,048 training images, while other jobs ran): training 177 and
+# 91 images/s (epochs 1 and 2), validation of 1,000 images 1,113 and 330 images/s, the final
+# test of 10,000 403 images/s: 3.6 to 6.3 times; 4 errs on the long side.
+EVAL_SPEEDUP = 4.0
+
+
+def _evaluation_eta(status: dict, resolved: dict, last_epoch: dict | None, epochs_left: int,
+                    images_per_s: float | None, now: float) -> float:
+    """Seconds the evaluations still to come take: each epoch's validation (and monitoring
+    test), then the final test of a validated run. Their pace: the last epoch row's
+    eval_seconds over its images, else (none timed yet, or rows from before eval_seconds)
+    EVAL_SPEEDUP times the training speed; the one under way at its own pace once it has
+    done some images."""
+    val_images, test_images = as_count(resolved.get("val_size"), 0), as_count(resolved.get("test_size"), 0)
+    monitor_test = bool(resolved.get("test_every_epoch"))
+    per_epoch = val_images + (test_images if monitor_test else 0)
+    measured = as_float(last_epoch.get("eval_seconds")) if last_epoch else None
+    rate = None  # images per second
+    if measured and per_epoch:
+        rate = per_epoch / measured
+    elif images_per_s:
+        rate = images_per_s * EVAL_SPEEDUP
+    epoch_eval = measured if measured is not None else (per_epoch / rate if rate else 0.0)
+    final_test = 0.0 if monitor_test or not rate else test_images / rate
     if status.get("phase") not in runs.EVALUATION_PHASES:
-        return eval_seconds * epochs_left
-    done, total = _count(status.get("phase_done")), _count(status.get("phase_total"))
-    started = _num(status.get("phase_started_at"))
-    under_way = eval_seconds
+        return epoch_eval * epochs_left + final_test
+    done, total = as_count(status.get("phase_done"), 0), as_count(status.get("phase_total"), 0)
+    started = as_float(status.get("phase_started_at"))
+    if not epochs_left:  # every epoch done: this is the final test
+        under_way = final_test
+        final_test = 0.0
+    else:
+        under_way = epoch_eval
     if done and total and started is not None:
         under_way = max(0.0, now - started) * max(0, total - done) / done
-    return eval_seconds * max(0, epochs_left - 1) + under_way
+    return epoch_eval * max(0, epochs_left - 1) + under_way + final_test
 
 
 def _test_results(status: dict, history: MetricsHistory | None,
                   epoch: int) -> tuple[float | None, int | None, float | None, int | None]:
     """The final test accuracy and the epoch it followed, and the latest per-epoch
     (monitoring) test accuracy and its epoch."""
-    test_acc = _num(status.get("test_acc"))
+    test_acc = as_float(status.get("test_acc"))
     test_epoch = None
     if test_acc is not None:
         # The final evaluation follows the last epoch: its row says which, else status does.
         last_test = history.test_rows[-1] if history and history.test_rows else {}
         test_epoch = last_test["epoch"] if isinstance(last_test.get("epoch"), int) else epoch
     for row in reversed(history.epoch_rows if history else []):
-        if _num(row.get("test_acc")) is not None:
-            return test_acc, test_epoch, _num(row["test_acc"]), row.get("epoch")
+        if as_float(row.get("test_acc")) is not None:
+            return test_acc, test_epoch, as_float(row["test_acc"]), row.get("epoch")
     return test_acc, test_epoch, None, None
 
 
 def _peak_memory(history: MetricsHistory | None) -> float | None:
     for row in reversed(history.epoch_rows if history else []):
-        peak = _num(row.get("peak_memory_mb"))
+        peak = as_float(row.get("peak_memory_mb"))
         if peak is not None:
             return peak
     return None
@@ -245,17 +254,18 @@ def _peak_memory(history: MetricsHistory | None) -> float | None:
 def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, now: float | None = None) -> Progress:
     now = time.time() if now is None else now
     status, resolved, cfg = _obj(info.status), info.resolved, info.train_config
-    total_epochs = _count(status.get("total_epochs")) or _count(cfg.get("epochs"))
-    total_steps = _count(status.get("total_steps")) or _count(resolved.get("total_steps"))
-    steps_per_epoch = _count(resolved.get("steps_per_epoch")) or (total_steps // total_epochs if total_epochs else 0)
-    step = _count(status.get("step"))
-    epoch = _count(status.get("epoch"))
+    total_epochs = as_count(status.get("total_epochs"), 0) or as_count(cfg.get("epochs"), 0)
+    total_steps = as_count(status.get("total_steps"), 0) or as_count(resolved.get("total_steps"), 0)
+    steps_per_epoch = (as_count(resolved.get("steps_per_epoch"), 0)
+                       or (total_steps // total_epochs if total_epochs else 0))
+    step = as_count(status.get("step"), 0)
+    epoch = as_count(status.get("epoch"), 0)
     last_step = history.last_step if history else None
     last_epoch = history.last_epoch if history else None
-    if last_step and _count(last_step.get("step")) > step:
-        step = _count(last_step["step"])  # step rows run ahead of status.json within an epoch
-    if last_epoch and _count(last_epoch.get("epoch")) > epoch:
-        epoch = _count(last_epoch["epoch"])
+    if last_step and as_count(last_step.get("step"), 0) > step:
+        step = as_count(last_step["step"], 0)  # step rows run ahead of status.json within an epoch
+    if last_epoch and as_count(last_epoch.get("epoch"), 0) > epoch:
+        epoch = as_count(last_epoch["epoch"], 0)
 
     if info.state == "completed" and total_steps:
         step = max(step, total_steps)
@@ -267,28 +277,28 @@ def compute_progress(info: runs.RunInfo, history: MetricsHistory | None = None, 
 
     images_per_s = None
     if info.state == "running" and last_step is not None:
-        images_per_s = _num(last_step.get("images_per_s"))
+        images_per_s = as_float(last_step.get("images_per_s"))
     if images_per_s is None and last_epoch is not None:
-        images_per_s = _num(last_epoch.get("images_per_s"))
+        images_per_s = as_float(last_epoch.get("images_per_s"))
     elapsed, last_time = _timing(info, history, now)
     phase, phase_done, phase_total = _phase(info)
     eta = None
     if info.state == "running" and total_steps and (step < total_steps or phase in runs.EVALUATION_PHASES):
-        eta = _eta(total_steps - step, steps_per_epoch, step, _num(cfg.get("batch_size")), last_epoch,
+        eta = _eta(total_steps - step, steps_per_epoch, step, as_float(cfg.get("batch_size")), last_epoch,
                    images_per_s, elapsed)
         if eta is not None:
-            eta += _evaluation_eta(status, last_epoch, max(0, total_epochs - epoch), now)
+            eta += _evaluation_eta(status, resolved, last_epoch, max(0, total_epochs - epoch), images_per_s, now)
     test_acc, test_epoch, monitor_test_acc, monitor_test_epoch = _test_results(status, history, epoch)
     return Progress(
         state=info.state, epoch=epoch, total_epochs=total_epochs, step=step, total_steps=total_steps,
         steps_per_epoch=steps_per_epoch, epoch_fraction=epoch_fraction,
         step_fraction=step_in_epoch / steps_per_epoch if steps_per_epoch else 0.0,
         step_in_epoch=step_in_epoch, images_per_s=images_per_s, eta_s=eta, elapsed_s=elapsed,
-        peak_memory_mb=_peak_memory(history), best_val_acc=_num(status.get("best_val_acc")),
-        best_epoch=_count(status.get("best_epoch")) or None, test_acc=test_acc, test_epoch=test_epoch,
+        peak_memory_mb=_peak_memory(history), best_val_acc=as_float(status.get("best_val_acc")),
+        best_epoch=as_count(status.get("best_epoch")) or None, test_acc=test_acc, test_epoch=test_epoch,
         monitor_test_acc=monitor_test_acc, monitor_test_epoch=monitor_test_epoch,
         last_update_age_s=(now - last_time) if last_time else None,
-        phase=phase, phase_done=phase_done, phase_total=phase_total, first_step_s=_num(status.get("first_step_s")),
+        phase=phase, phase_done=phase_done, phase_total=phase_total, first_step_s=as_float(status.get("first_step_s")),
     )
 
 
@@ -352,15 +362,29 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
     return best, test
 
 
+# The Monitor's state of a run between a click on Resume and the resumed trainer's first
+# write to status.json (about 3 s, importing torch): the folder still says "stopped" then,
+# and showing that, with the Resume button, invited a second click.
+RESUMING = "resuming…"
+
+
+def shown_state(state: str, run_id: str, pending: Mapping | None, alive: bool) -> str:
+    """The state the Monitor shows for a run: RESUMING while a trainer this session resumed
+    (pending: the launch it recorded) runs and the folder still says how the run ended;
+    the folder's state otherwise (the trainer wrote, or exited)."""
+    resumed = bool(pending and pending.get("run_id") == run_id and pending.get("resume"))
+    return RESUMING if resumed and alive and state in runs.RESUMABLE_STATES else state
+
+
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
-    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.UNREADABLE: "violet",
+    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.UNREADABLE: "violet", RESUMING: "blue",
 }
 STATE_ICONS = {
     "queued": ":material/hourglass_empty:", "running": ":material/play_circle:",
     "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
     "failed": ":material/error:", "diverged": ":material/trending_up:", runs.CRASHED: ":material/dangerous:",
-    runs.UNREADABLE: ":material/broken_image:",
+    runs.UNREADABLE: ":material/broken_image:", RESUMING: ":material/hourglass_top:",
 }
 STATE_HELP = {
     "queued": "waiting for the device: another run holds it",
@@ -371,6 +395,7 @@ STATE_HELP = {
     "diverged": "the loss became NaN or infinite; training stopped",
     runs.CRASHED: "the trainer process disappeared (killed or out of memory); resume continues from the last epoch",
     runs.UNREADABLE: "the run folder's files cannot be read as the format says (see the run's problem)",
+    RESUMING: "the trainer is starting again from last.pt",
 }
 
 
@@ -385,7 +410,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
     whatever the run folder holds."""
     cfg, resolved, status = info.train_config, info.resolved, _obj(info.status)
     duration = compute_progress(info).elapsed_s
-    total = _count(status.get("total_epochs")) or _count(cfg.get("epochs")) or "?"
+    total = as_count(status.get("total_epochs"), 0) or as_count(cfg.get("epochs"), 0) or "?"
     return {
         "run": info.run_id,
         "state": info.state,
@@ -394,39 +419,53 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "sweep": _text(cfg.get("sweep")),
         "block": _text(cfg.get("block")),
         "shortcut": shortcut_label(_text(cfg.get("shortcut"))),
-        "epochs": f"{_count(status.get('epoch'))}/{total}",
-        "best val acc": _num(status.get("best_val_acc")),
-        "best epoch": _count(status.get("best_epoch")) or None,
+        "epochs": f"{as_count(status.get('epoch'), 0)}/{total}",
+        "best val acc": as_float(status.get("best_val_acc")),
+        "best epoch": as_count(status.get("best_epoch")) or None,
         "val split": evaluation_labels(info.config).split,
-        "test acc": _num(status.get("test_acc")),
+        "test acc": as_float(status.get("test_acc")),
         "time": format_duration(duration) if duration is not None else "—",
-        "batch": _num(cfg.get("batch_size")),
-        "lr": _num(cfg.get("lr")),
+        "batch": as_float(cfg.get("batch_size")),
+        "lr": as_float(cfg.get("lr")),
         "schedule": _text(cfg.get("schedule")),
         "device": _text(resolved.get("device") or cfg.get("device")),
         "precision": _text(resolved.get("precision") or cfg.get("precision")),
-        "created": _num(_obj(info.config).get("created")),
+        "created": as_float(_obj(info.config).get("created")),
     }
+
+
+def runs_table(infos: Sequence[runs.RunInfo]) -> pd.DataFrame:
+    """The Runs page's table: run_summary_row of each run, accuracies in percent, created a
+    time; runs must not be empty. Every column converts to Arrow (st.dataframe's transport) whatever the folders hold:
+    each number in it is one that run_summary_row checked."""
+    table = pd.DataFrame([run_summary_row(r) for r in infos])
+    for column in ("best val acc", "test acc"):
+        table[column] = table[column].map(lambda x: None if x is None else 100 * x)
+    table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce")
+    return table
 
 
 def run_caption(info: runs.RunInfo) -> str:
     """The monitor's one-line description of a run's settings, as markdown-safe text."""
     cfg, resolved = info.train_config, info.resolved
+    shortcut, batch, lr, schedule = (_text(cfg.get(k)) for k in ("shortcut", "batch_size", "lr", "schedule"))
+    device = _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device"))
+    # A setting the folder does not record is left out (it read "batch None", and a device
+    # missing raised TypeError).
     parts = [
         info.model_name or "ResNet-?",
-        f"{_text(cfg.get('block'))}",
-        "no shortcuts" if cfg.get("shortcut") == PLAIN else f"option {_text(cfg.get('shortcut'))}",
-        f"batch {_text(cfg.get('batch_size'))}",
-        f"lr {_text(cfg.get('lr'))} {_text(cfg.get('schedule'))}",
-        _text(resolved.get("device_name") or resolved.get("device") or cfg.get("device"))
-        + (f" × {info.world_size} processes (torchrun)" if info.world_size > 1 else ""),
+        _text(cfg.get("block")),
+        "no shortcuts" if shortcut == PLAIN else shortcut and f"option {shortcut}",
+        batch and f"batch {batch}",
+        (lr or schedule) and " ".join(["lr"] + [x for x in (lr, schedule) if x]),
+        device and device + (f" × {info.world_size} processes (torchrun)" if info.world_size > 1 else ""),
         _text(resolved.get("precision") or cfg.get("precision")),
     ]
     labels = evaluation_labels(_obj(info.config))
-    train_size = _count(resolved.get("train_size"))
+    train_size = as_count(resolved.get("train_size"), 0)
     if train_size:
         parts.append(f"{train_size:,} train"
-                     + (f" / {_count(resolved.get('val_size')):,} val" if labels.has_validation else ""))
+                     + (f" / {as_count(resolved.get('val_size'), 0):,} val" if labels.has_validation else ""))
     if labels.val_source != "train":
         parts.append(labels.split)
-    return " · ".join(md_escape(p) for p in parts)
+    return " · ".join(md_escape(p) for p in parts if p)

@@ -155,13 +155,18 @@ Sweep records
 -------------
 ``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it), written only
 by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
-``<name>.lock`` beside it, replaced atomically on every change: ``format_version`` (1,
-SWEEP_FORMAT_VERSION, independent of the run folders'), ``name``, ``argv`` (the trainer
+``<name>.lock`` beside it (a file that exists while a sweep process holds it: removed,
+still held, when the claim ends, a refused one's too), replaced atomically on every
+change: ``format_version`` (1, SWEEP_FORMAT_VERSION, independent of the run folders'),
+``name``, ``argv`` (the trainer
 flags every run gets, data folder absolute), ``vary`` (``[{"field", "values"}]`` in grid
 order: the first field varies slowest), ``parallel`` (runs alive at once),
 ``device_slots`` (each run's ``--device-slots``), ``points`` (``[{"values": {field:
 value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
-before that point's trainer starts, so a crash never loses a run), ``state``
+before that point's trainer starts, so a crash never loses a run; ``start_failure``, added
+within version 1 (missing: null): the one line, at most 500 characters, why the trainer of
+``run`` ended before writing config.json (its console.log's last line), written by the
+sweep once that trainer ended and removed when the point is launched again), ``state``
 (``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
 ``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``,
 and where its trainers run (added within version 1; a record without them reads as
@@ -175,10 +180,15 @@ another, and records the one it runs. A Ray sweep's ``device_slots`` equals its
 folder is one every node mounts (NFS or similar). A point whose run folder the sweep
 removed again, empty (a Ray task cancelled before it started), is back to ``run`` null.
 Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
-state is that folder's. :func:`read_sweep` derives ``crashed`` for a ``running`` record
-whose process is gone, and ``unreadable`` (with ``problem``) for a record that is not
-this format; it never raises. ``<name>.log`` holds the output of a sweep the dashboard
-launched.
+state is that folder's; a point whose run folder has no config.json is ``starting`` while
+the sweep process runs and has recorded no ``start_failure``, else ``failed to start``.
+:func:`read_sweep` derives ``crashed`` for a ``running`` record whose process is gone, and
+``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweeps.record_problem`)
+for a record that is not this format: a point's values are exactly vary's grid, of known
+training options that can be varied, each of its type and in range (integers within
+2**53, floats finite); argv parses as training options; counts, pids and times are in
+range. It never raises, and an unreadable sweep is neither reported nor resumed.
+``<name>.log`` holds the output of a sweep the dashboard launched.
 
 Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
@@ -187,7 +197,12 @@ runs that are not active, not unreadable and not read-only, once they are a minu
 
 Reading never raises
 --------------------
-Readers open run files without following symlinks. A folder whose config.json or
+Readers open run files without following symlinks. A run folder is a real folder: an entry
+of the runs folder that is a symbolic link to a folder (``ln -s RUN alias``) is listed
+(within version 2) as ``unreadable`` with :data:`SYMLINKED_RUN` as its problem, never read,
+resumed or cleaned through, and deleting it removes the link only; a dangling link or one to
+a file is not listed. To keep runs on another disk, link the whole runs folder. Deleting a
+run folder removes links inside it, never what they point to. A folder whose config.json or
 status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
 object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
 that are not a list of strings, a ``created`` that is not a number, an unknown state, a
@@ -197,7 +212,10 @@ and a one-line :attr:`RunInfo.problem`: it is listed, never resumed, and can be 
 A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
 :attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
 normally, with a note, and is not resumed either. metrics.jsonl lines that are not
-objects, and rows whose ``epoch`` or ``step`` is not an int, are skipped;
+objects, and rows whose ``epoch`` or ``step`` is not an int in 0..2**53, are skipped;
+every number is read through :mod:`resnet_core.runs.values` (an integer of more than 24
+digits reads as a float, inf beyond any float; a count outside 0..2**53, a float that is
+not finite and a boolean read as unknown), so no number a file holds makes a reader raise;
 :func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
 inconsistent file.
 """
@@ -235,7 +253,8 @@ from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
 from .processes import (pid_alive, process_alive, process_start_time, remote_host, signal_trainer, this_host,
                         trainer_alive)
-from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
+from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run,
+                      remove_stale_temp_files)
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,
@@ -247,6 +266,7 @@ from .sweeps import (
     claim_sweep,
     list_sweeps,
     read_sweep,
+    release_sweep,
     sweep_path,
 )
 from .writing import (
@@ -295,6 +315,7 @@ __all__ = [
     "STALE_TEMP_AGE_S",
     "STATES",
     "STATUS_FILE",
+    "SYMLINKED_RUN",
     "SWEEPS_DIR",
     "SWEEP_FORMAT_VERSION",
     "SWEEP_MODULE",
@@ -315,6 +336,7 @@ __all__ = [
     "claim_run_dir",
     "run_dir_busy",
     "claim_sweep",
+    "release_sweep",
     "device_lock_path",
     "list_runs",
     "list_sweeps",

@@ -38,7 +38,6 @@ TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is kill
 # status.json still says "stopped" may be writing one.
 STALE_TEMP_AGE_S = 60.0
 MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rereads them every second
-_MAX_PID = 2 ** 31 - 1  # pid_t is 32-bit: os.kill and os.waitpid raise OverflowError above it
 _STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 
 

@@ -11,10 +11,10 @@ import time
 from typing import Any, Mapping
 
 from .layout import (
-    _MAX_PID,
     STALE_S,
     TRAINER_MODULE,
 )
+from .values import as_float, is_int, is_pid
 
 
 def this_host() -> str:
@@ -27,14 +27,6 @@ def remote_host(status: Mapping) -> str | None:
     (also for records without ``host``, written before it existed: those are local)."""
     host = status.get("host")
     return host if isinstance(host, str) and host and host != this_host() else None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_pid(value: Any) -> bool:
-    return _is_int(value) and 0 < value <= _MAX_PID
 
 
 def _ps_command(pid: int) -> str:
@@ -65,7 +57,7 @@ def process_start_time(pid: Any) -> int | None:
     """When a process started, as the kernel reports it (Linux: field 22 of /proc/<pid>/stat,
     clock ticks since boot), or None where unknown. Together with the pid it names one
     process: a later process that reuses the pid has another start time."""
-    if not _is_pid(pid):
+    if not is_pid(pid):
         return None
     fields = _proc_stat(pid)
     try:
@@ -77,7 +69,7 @@ def process_start_time(pid: Any) -> int | None:
 def pid_alive(pid: Any) -> bool:
     """True if a process with this pid runs and is not a zombie (an exited child of ours).
     Anything but a plausible pid (a string, a bool, 0, a negative or huge number) is not alive."""
-    if not _is_pid(pid):
+    if not is_pid(pid):
         return False
     try:
         # Reap it if it is our own exited child; otherwise this raises ChildProcessError.
@@ -110,7 +102,7 @@ def process_alive(pid: Any, pid_start: Any, module: str) -> bool:
         return False
     if not _has_proc():  # macOS: no start times to compare, but ps shows the command line
         return module in _ps_command(pid)
-    if _is_int(pid_start):
+    if is_int(pid_start):
         return process_start_time(pid) == pid_start
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -124,9 +116,8 @@ def trainer_alive(status: Mapping, now: float | None = None) -> bool:
     ``pid_start``) still runs: see :func:`process_alive`. A trainer on another machine
     counts as running while it rewrote status.json within STALE_S (its heartbeat)."""
     if remote_host(status) is not None:
-        updated = status.get("updated_at")
-        fresh = isinstance(updated, (int, float)) and not isinstance(updated, bool)
-        return fresh and (time.time() if now is None else now) - updated < STALE_S
+        updated = as_float(status.get("updated_at"))
+        return updated is not None and (time.time() if now is None else now) - updated < STALE_S
     return process_alive(status.get("pid"), status.get("pid_start"), TRAINER_MODULE)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import fnmatch
 import json
-import math
 import os
 import stat
 import time
@@ -33,10 +32,9 @@ from .layout import (
     RunFolderError,
 )
 from .processes import (
-    _is_int,
-    _is_pid,
     trainer_alive,
 )
+from .values import as_float, as_int, is_pid, loads
 
 
 def open_run_file(run_dir: Path, name: str) -> BinaryIO:
@@ -113,7 +111,7 @@ def _read_json_object(run_dir: Path, name: str) -> dict:
     if len(data) > MAX_JSON_BYTES:
         raise RunFolderError(f"{name} is larger than {MAX_JSON_BYTES // 2**20} MiB")
     try:
-        obj = json.loads(data.decode("utf-8"))
+        obj = loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise RunFolderError(f"{name} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
@@ -233,13 +231,6 @@ class RunInfo:
         return [_as_text(c) for c in classes] if isinstance(classes, list) else []
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -247,7 +238,7 @@ def _short(value: Any) -> str:
 
 def _version_problem(name: str, record: dict) -> str | None:
     version = record.get("format_version", 1)
-    if not _is_int(version) or version < 1:
+    if as_int(version, 1, 2 ** 31) is None:
         return f"{name}: format_version {_short(version)} is not a version number"
     return None
 
@@ -259,7 +250,7 @@ def _config_problem(config: dict) -> str | None:
     classes = config.get("classes")
     if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         return "config.json: classes is not a list of names"
-    if config.get("created") is not None and not _finite(config["created"]):
+    if config.get("created") is not None and as_float(config["created"]) is None:
         return f"config.json: created {_short(config['created'])} is not a time"
     return None
 
@@ -269,12 +260,17 @@ def _status_problem(status: dict, newer: bool) -> str | None:
     # A newer format may add states; it must still name them plainly.
     if not isinstance(state, str) or not (state in STATES or (newer and _STATE_NAME.fullmatch(state))):
         return f"status.json: state {_short(state)} is not a run state"
-    if status.get("pid") is not None and not _is_pid(status["pid"]):
+    if status.get("pid") is not None and not is_pid(status["pid"]):
         return f"status.json: pid {_short(status['pid'])} is not a process id"
     start = status.get("pid_start")
-    if start is not None and not (_is_int(start) and start >= 0):
+    if start is not None and as_int(start, 0, 2 ** 63 - 1) is None:
         return f"status.json: pid_start {_short(start)} is not a start time"
     return None
+
+
+# Why a runs-folder entry that is a symbolic link is not read (see the format docstring).
+SYMLINKED_RUN = ("a symbolic link, not a run folder: not read through; Delete removes the link only "
+                 "(link the whole runs folder instead)")
 
 
 def read_run(run_dir: Path) -> RunInfo | None:
@@ -298,6 +294,10 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
 
 def _read_records(run_dir: Path) -> RunInfo | None:
     """read_run but for the liveness of the trainer: what config.json and status.json say."""
+    if run_dir.is_symlink():
+        if not run_dir.is_dir():  # dangling, or a link to a file: no run, as a file would be
+            return None
+        return RunInfo(path=run_dir, run_id=run_dir.name, state=UNREADABLE, problem=SYMLINKED_RUN)
     config_problem = status_problem = None
     try:
         config = _read_json_object(run_dir, CONFIG_FILE)
@@ -395,9 +395,9 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
     """read_run for list_runs: the records are read again only when one of them changed
     (taken before the read, so a record replaced meanwhile reads again next time); temp
     files are swept at most every STALE_TEMP_AGE_S seconds, or when the records change."""
-    identity = (_identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
+    identity = (os.path.islink(run_dir), _identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
     seen = _LISTED.get(run_dir)
-    if seen is None or seen.identity != identity or identity[0] is None:
+    if seen is None or seen.identity != identity or identity[1] is None:
         seen = _LISTED[run_dir] = _Listed(identity, _read_records(run_dir))
     info = _checked_liveness(seen.records)
     if (info is not None and not info.is_active and info.problem is None and not info.read_only
@@ -408,7 +408,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run under runs_dir, newest first, unreadable ones included.
+    """Every run under runs_dir, newest first, unreadable ones included (an entry that is a
+    symbolic link to a folder among them, unread: see SYMLINKED_RUN).
 
     Temp files that a killed writer left behind are removed from runs no live trainer
     writes to (see :func:`remove_stale_temp_files`); read-only and unreadable runs are left

@@ -1,0 +1,157 @@
+"""Every number a run folder holds is untrusted: a hostile table of values through every reader."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from fake_runs import make_run
+
+from resnet_core import results, runs
+from resnet_core.dashboard import monitor
+from resnet_core.runs import values
+
+# Raw JSON text of numbers (and would-be numbers) a file may hold.
+HOSTILE = {
+    "5000 digits": "1" * 5000,
+    "-5000 digits": "-" + "9" * 5000,
+    "2**63": str(2 ** 63),
+    "2**64": str(2 ** 64),
+    "-2**63-1": str(-2 ** 63 - 1),
+    "10**400": "1" + "0" * 400,
+    "1e400": "1e400",
+    "-1e400": "-1e400",
+    "NaN": "NaN",
+    "Infinity": "Infinity",
+    "negative": "-5",
+    "1e300": "1e300",
+    "a bool": "true",
+    "a string": '"12"',
+    "a list": "[1]",
+    "an object": "{}",
+}
+
+STATUS_FIELDS = ("epoch", "step", "total_epochs", "total_steps", "created_at", "started_at", "updated_at",
+                 "finished_at", "elapsed_before_s", "best_val_acc", "best_epoch", "test_acc", "phase_started_at",
+                 "phase_done", "phase_total", "first_step_s", "pid_start", "format_version", "pid")
+CONFIG_FIELDS = ("created", "format_version", "config.epochs", "config.batch_size", "config.lr", "config.depth",
+                 "resolved.steps_per_epoch", "resolved.total_steps", "resolved.train_size", "resolved.val_size",
+                 "resolved.world_size", "model.params", "model.macs")
+METRIC_FIELDS = ("epoch", "step", "loss", "acc", "images_per_s", "time", "val_acc", "train_acc", "peak_memory_mb",
+                 "epoch_seconds", "eval_seconds", "test_acc", "lr")
+
+
+def _with_token(record: dict, dotted: str, token: str) -> str:
+    """record as JSON text with the field at dotted ("config.lr") holding the raw token."""
+    record = json.loads(json.dumps(record))
+    *path, key = dotted.split(".")
+    target = record
+    for part in path:
+        target = target[part]
+    target[key] = "@@TOKEN@@"
+    return json.dumps(record).replace('"@@TOKEN@@"', token)
+
+
+def _read_everything(runs_dir: Path) -> None:
+    """Every reader of the dashboard and the reports, over every run listed."""
+    listed = runs.list_runs(runs_dir)
+    assert listed, "the run must still be listed"
+    for info in listed:
+        again = runs.read_run(info.path)
+        assert again is not None
+        result = results.run_result(again)
+        results.table_rows(results.group_results([result]))
+        history = monitor.MetricsHistory(info.path)
+        history.update()
+        progress = monitor.compute_progress(info, history)
+        monitor.phase_bar(progress)
+        monitor.run_caption(info)
+        for rows in (history.step_rows, history.epoch_rows, history.system_rows):
+            for column in ("loss", "acc", "val_acc", "images_per_s", "cpu_percent", "time"):
+                rows.smoothed(column, 0.6)
+    table = monitor.runs_table(listed)
+    pa.Table.from_pandas(table)  # what st.dataframe does with it
+    assert isinstance(table, pd.DataFrame) and len(table) == len(listed)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_numbers_in_status_json_never_raise(tmp_path, name):
+    run_dir = make_run(tmp_path, "hostile", epochs_done=2)
+    status = json.loads((run_dir / runs.STATUS_FILE).read_text())
+    for key in STATUS_FIELDS:
+        (run_dir / runs.STATUS_FILE).write_text(_with_token(status, key, HOSTILE[name]))
+        _read_everything(tmp_path)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_numbers_in_config_json_never_raise(tmp_path, name):
+    run_dir = make_run(tmp_path, "hostile", epochs_done=2)
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    for key in CONFIG_FIELDS:
+        (run_dir / runs.CONFIG_FILE).write_text(_with_token(config, key, HOSTILE[name]))
+        _read_everything(tmp_path)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_numbers_in_metrics_rows_never_raise(tmp_path, name):
+    run_dir = make_run(tmp_path, "hostile", epochs_done=2)
+    lines = (run_dir / runs.METRICS_FILE).read_text().splitlines()
+    for key in METRIC_FIELDS:
+        hostile = [_with_token(json.loads(line), key, HOSTILE[name]) if key in json.loads(line) else line
+                   for line in lines]
+        (run_dir / runs.METRICS_FILE).write_text("\n".join(hostile) + "\n")
+        _read_everything(tmp_path)
+
+
+def test_a_huge_best_epoch_converts_to_arrow_in_the_runs_table(tmp_path):
+    run_dir = make_run(tmp_path, "huge")
+    status = json.loads((run_dir / runs.STATUS_FILE).read_text())
+    (run_dir / runs.STATUS_FILE).write_text(_with_token(status, "best_epoch", str(2 ** 63)))
+    make_run(tmp_path, "good")
+    table = monitor.runs_table(runs.list_runs(tmp_path))
+    pa.Table.from_pandas(table)
+    assert table["best epoch"].isna().sum() == 1  # the huge one says nothing, the good one its epoch
+
+
+def test_a_5000_digit_status_keeps_the_other_runs_listed(tmp_path):
+    bad = make_run(tmp_path, "bad")
+    make_run(tmp_path, "good")
+    status = json.loads((bad / runs.STATUS_FILE).read_text())
+    (bad / runs.STATUS_FILE).write_text(_with_token(status, "epoch", "1" * 5000))
+    listed = {r.run_id: r for r in runs.list_runs(tmp_path)}
+    assert len(listed) == 2
+    assert all(r.state == "completed" for r in listed.values())
+
+
+def test_run_result_takes_numbers_that_no_file_could_parse_to(tmp_path):
+    """A RunInfo built in Python may hold what no JSON file yields: 10**400 as an int."""
+    info = runs.read_run(make_run(tmp_path, "big"))
+    info.status = {**info.status, "test_acc": 10 ** 400, "best_val_acc": 10 ** 400, "started_at": 10 ** 400}
+    result = results.run_result(info)
+    assert (result.test_error, result.val_error) == (None, None)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1" * 5000, float("inf")), ("-" + "1" * 5000, float("-inf")), (str(2 ** 64), 2 ** 64),
+    ("1" + "0" * 30, 1e30), ("12", 12), ("1e400", float("inf")),
+])
+def test_loads_never_raises_for_a_number(text, expected):
+    assert values.loads(text) == expected
+
+
+@pytest.mark.parametrize("value, count, number", [
+    (5, 5, 5.0), (True, None, None), (-1, None, -1.0), (2 ** 53, 2 ** 53, float(2 ** 53)),
+    (2 ** 53 + 1, None, float(2 ** 53 + 1)), (3.0, 3, 3.0), (2.5, None, 2.5), (1e300, None, 1e300),
+    (10 ** 400, None, None),
+    (float("nan"), None, None), (float("inf"), None, None), ("3", None, None), (None, None, None), ([1], None, None),
+])
+def test_counts_and_floats_take_only_numbers_in_range(value, count, number):
+    assert values.as_count(value) == count
+    assert values.as_float(value) == number
+
+
+@pytest.mark.parametrize("pid, ok", [(1, True), (2 ** 31 - 1, True), (2 ** 31, False), (0, False), (True, False),
+                                     (-3, False), (4.0, False), ("7", False)])
+def test_a_pid_is_an_int_that_pid_t_holds(pid, ok):
+    assert values.is_pid(pid) is ok
