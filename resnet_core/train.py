@@ -392,7 +392,12 @@ def run_training(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], wo
         cfg, plan, data, run_dir, checkpoint, changes = outcome
         stop = StopRequested()
         stop.install()
-        setup_logging(run_dir if world.is_main else None, world)
+        try:
+            setup_logging(run_dir if world.is_main else None, world)
+        except OSError as e:  # train.log cannot be opened: a resume into a folder still unwritable
+            what = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+            print(f"{PROG}: error: cannot write {what}", file=sys.stderr)
+            return 2
         if world.is_main:
             log.info("run folder: %s", run_dir)
             if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers

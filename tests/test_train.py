@@ -202,10 +202,8 @@ class Appending:
         if fails(self.path) and self.file.name != "/dev/full":
             self.file = open("/dev/full", "a", buffering=1)  # a real ENOSPC, buffers and all
         return self.file.write(text)
-    def flush(self):
-        self.file.flush()
-    def close(self):
-        self.file.close()
+    def __getattr__(self, name):  # flush, fileno, close...
+        return getattr(self.file, name)
 opened = writing.open_for_append
 writing.open_for_append = runs.open_for_append = Appending
 
@@ -661,6 +659,17 @@ def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert folder_snapshot(run_dir) == before
+
+
+@pytest.mark.slow
+def test_a_resume_whose_log_cannot_be_opened_is_one_line(cifar_dir, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+    (run_dir / "train.log").unlink()
+    (run_dir / "train.log").mkdir()  # opening it to append fails, as a folder made unwritable would
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write {run_dir / 'train.log'}" in err and "Traceback" not in err
 
 
 def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(cifar_dir, tmp_path, capsys):
