@@ -15,6 +15,7 @@ from app_pages import common
 from resnet_core import results, runs
 from resnet_core.dashboard import comparison, evaluation, figures, gallery
 from resnet_core.dashboard.formatting import format_pct, md_escape
+from resnet_core.runs.values import as_count
 
 PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
@@ -77,7 +78,7 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
         steps, epochs = _rows(info)
         spe = info.resolved.get("steps_per_epoch")
         curves.append(figures.CurveRun(_name(info), steps, epochs, evaluation.evaluation_labels(info.config),
-                                       spe if isinstance(spe, int) and spe > 0 else None))
+                                       as_count(spe) or None))
     st.plotly_chart(figures.error_curves_figure(curves, x_axis or "iterations", y_max=20 if paper_range else None),
                     key="cmp_curves", config={"displaylogo": False})
     from_epochs = [c.name for c in curves if not c.step_rows and c.epoch_rows]

@@ -192,7 +192,7 @@ def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None)
         sizes = next(((r.params, r.macs) for r in members if r.params is not None), (None, None))
         groups.append(ResultGroup(
             fields={k: cfg.get(k) for k in by}, model=members[0].model, block=block,
-            depth=depth if isinstance(depth, int) else None, shortcut=shortcut, members=tuple(members),
+            depth=as_count(depth), shortcut=shortcut, members=tuple(members),
             params=sizes[0], macs=sizes[1], paper_error=paper.error if paper else None))
     return groups
 

@@ -26,6 +26,7 @@ from .config import TrainConfig, config_from_record
 from .data import normalize
 from .gradcam import grad_cam
 from .models import build_model, model_name
+from .runs.values import as_count
 
 
 class ModelLoadError(Exception):
@@ -166,7 +167,6 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     check_weights(state["model"], cfg, len(classes), name)
     model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes))
     model.load_state_dict(state["model"])
-    epoch = state.get("epoch")
-    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+    epoch = as_count(state.get("epoch"))
     return RunModel(model=model.eval(), stats=stats, classes=classes, name=model_name(cfg.depth, cfg.shortcut),
                     checkpoint=name, epoch=epoch, note=note)

@@ -21,6 +21,7 @@ from .. import runs
 from ..metrics import confusion_matrix
 from ..model_names import PLAIN, shortcut_label
 from ..results import ResultGroup
+from ..runs.values import as_count
 from .evaluation import evaluation_labels
 from .gallery import SET_NAMES, Cell, confidences, image_source
 
@@ -54,9 +55,8 @@ def run_ids_from_query(text: str | None, known: Sequence[str]) -> list[str]:
 def best_epoch(info: runs.RunInfo) -> int | None:
     """The epoch with the best validation accuracy (status.json's ``best_epoch``); None for
     a run without a validation split or before its first epoch."""
-    epoch = info.status.get("best_epoch")
-    ok = isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0
-    return epoch if ok and evaluation_labels(info.config).has_validation else None
+    epoch = as_count(info.status.get("best_epoch"))
+    return epoch if epoch and evaluation_labels(info.config).has_validation else None
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class Evaluated:
 
 def evaluated(name: str, info: runs.RunInfo, split: str, preds: Mapping[str, np.ndarray]) -> Evaluated:
     seed = info.train_config.get("split_seed", 0)  # older runs predate the option: their splits used seed 0
-    return Evaluated(name, split, image_source(info.config, split), seed if isinstance(seed, int) else None,
+    return Evaluated(name, split, image_source(info.config, split), as_count(seed),
                      tuple(info.classes), preds)
 
 

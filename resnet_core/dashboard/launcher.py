@@ -10,7 +10,6 @@ trainer finishes its step, saves ``last.pt`` and says ``stopped``.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import signal
@@ -32,6 +31,7 @@ from ..config import (
     plan_errors,
 )
 from ..model_names import default_shortcut
+from ..runs.values import as_float, is_int
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -108,21 +108,18 @@ PRESET_FIELDS = tuple(paper_recipe()) + ("epochs",)
 
 
 def _is_int(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, float) and value.is_integer()
+    """A form's whole number: an int, or a float such as 3.0 (a number input's value)."""
+    return is_int(value) or (isinstance(value, float) and value.is_integer())
 
 
 def _as_float(value) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        x = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+    """A form's number: a number, or text that reads as one; None unless finite."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    return as_float(value)
 
 
 def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,

@@ -212,7 +212,7 @@ def _test_results(status: dict, history: MetricsHistory | None,
     if test_acc is not None:
         # The final evaluation follows the last epoch: its row says which, else status does.
         last_test = history.test_rows[-1] if history and history.test_rows else {}
-        test_epoch = last_test["epoch"] if isinstance(last_test.get("epoch"), int) else epoch
+        test_epoch = as_count(last_test.get("epoch"), epoch)
     for row in reversed(history.epoch_rows if history else []):
         if as_float(row.get("test_acc")) is not None:
             return test_acc, test_epoch, as_float(row["test_acc"]), row.get("epoch")

@@ -212,7 +212,7 @@ class RunInfo:
     def world_size(self) -> int:
         """The run's processes (torchrun's ranks); 1 when the record has no usable count."""
         size = self.resolved.get("world_size")
-        return size if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 65_536 else 1
+        return as_int(size, 1, 65_536) or 1
 
     @property
     def model_name(self) -> str:
