@@ -155,3 +155,87 @@ def test_counts_and_floats_take_only_numbers_in_range(value, count, number):
                                      (-3, False), (4.0, False), ("7", False)])
 def test_a_pid_is_an_int_that_pid_t_holds(pid, ok):
     assert values.is_pid(pid) is ok
+
+
+# ----------------------------------------------------------------- cost grows with data, not numbers
+
+def _peak_mib(fn) -> tuple[object, float]:
+    """fn()'s result (or the exception it raised) and the peak of memory it allocated, in MiB
+    (numpy's buffers included: numpy reports them to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn()
+    except Exception as e:  # the caller asserts what it is
+        out = e
+    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    print(f"peak {peak:.1f} MiB")
+    return out, peak
+
+
+@pytest.mark.parametrize("epoch", [3_000_000, 99_999_999])
+def test_a_far_epoch_in_a_file_name_costs_no_more_than_its_files(tmp_path, epoch):
+    from resnet_core.dashboard import history
+
+    run_dir = make_run(tmp_path, "far", epochs_done=3)
+    runs.prediction_path(run_dir, "val", epoch).write_bytes(runs.prediction_path(run_dir, "val", 1).read_bytes())
+    result, peak = _peak_mib(lambda: history.load_history(run_dir, "val"))
+    assert result.history is None and f"Epochs 4-{epoch - 1} of this split are not recorded" in result.problem
+    assert peak < 20
+
+
+def test_a_predictions_file_that_inflates_is_refused_before_it_is_read(tmp_path):
+    import io
+
+    import numpy as np
+
+    run_dir = make_run(tmp_path, "bomb", epochs_done=2)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, labels=np.zeros(runs.MAX_PREDICTION_BYTES // 8 + 1, dtype=np.int64))
+    runs.prediction_path(run_dir, "val", 1).write_bytes(buf.getvalue())
+    print(f"{len(buf.getvalue()):,} bytes on disk")
+    error, peak = _peak_mib(lambda: runs.load_predictions(run_dir, "val", 1))
+    assert isinstance(error, runs.RunFolderError) and "uncompressed" in str(error)
+    assert peak < 20
+
+
+def test_a_recorded_depth_beyond_the_checkpoint_builds_no_model(tmp_path, monkeypatch):
+    from fake_runs import write_checkpoint
+    from resnet_core import models, run_model
+
+    run_dir = make_run(tmp_path, "deep")
+    write_checkpoint(run_dir, runs.BEST_CHECKPOINT)
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["config"]["depth"] = 60002
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    built = []
+
+    def spy(depth, *args):
+        built.append(depth)
+        return models.build_model(depth, *args) if depth < 1000 else None  # 60002 would take minutes
+
+    monkeypatch.setattr(run_model, "build_model", spy)
+    with pytest.raises(run_model.ModelLoadError, match="corrupt"):
+        run_model.load_run_model(run_dir)
+    assert built == []
+
+
+def test_a_recorded_depth_is_described_only_within_the_deepest_paper_model(tmp_path, monkeypatch):
+    from resnet_core import models
+
+    run_dir = make_run(tmp_path, "deep")
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["config"]["depth"] = 60002
+    del config["model"]
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    described = []
+
+    def spy(depth, *args):
+        described.append(depth)
+        raise ValueError("60002 would take minutes")
+
+    monkeypatch.setattr(models, "describe_model", spy)
+    result = results.run_result(runs.read_run(run_dir))
+    assert described == [] and (result.params, result.macs) == (None, None)

@@ -196,7 +196,11 @@ every number is read through :mod:`resnet_core.runs.values` (an integer of more 
 digits reads as a float, inf beyond any float; a count outside 0..2**53, a float that is
 not finite and a boolean read as unknown), so no number a file holds makes a reader raise;
 :func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
-inconsistent file.
+inconsistent file, and for one whose arrays take more than MAX_PREDICTION_BYTES (64 MiB)
+uncompressed, before reading them; only files named exactly as :func:`prediction_path`
+names them (``val_epoch_001.npz``, not ``val_epoch_0001.npz``) are recorded epochs. No
+reader's time or memory grows with a number a folder holds (an epoch in a file name, a
+count, a depth) rather than with the data it holds.
 """
 
 from .layout import (
@@ -212,6 +216,7 @@ from .layout import (
     LAST_CHECKPOINT,
     LOG_FILE,
     MAX_JSON_BYTES,
+    MAX_PREDICTION_BYTES,
     METRICS_FILE,
     PHASES,
     PREDICTIONS_DIR,
@@ -278,6 +283,7 @@ __all__ = [
     "LAST_CHECKPOINT",
     "LOG_FILE",
     "MAX_JSON_BYTES",
+    "MAX_PREDICTION_BYTES",
     "METRICS_FILE",
     "MetricsCursor",
     "PHASES",

@@ -38,6 +38,10 @@ TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is kill
 # status.json still says "stopped" may be writing one.
 STALE_TEMP_AGE_S = 60.0
 MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rereads them every second
+# A predictions file's arrays, uncompressed, at most: the largest a trainer writes (50,000
+# images with their top-5 classes) holds 4.4 MB, while a compressed archive can claim
+# gigabytes of zeros in a few KB.
+MAX_PREDICTION_BYTES = 64 << 20
 _STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 
 
