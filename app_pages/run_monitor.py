@@ -104,6 +104,8 @@ def _messages(info: runs.RunInfo) -> None:
         st.error(formatting.md_escape(msg))
     if info.note:
         st.info(info.note, icon=":material/lock:")
+    if info.warning:
+        st.warning(formatting.md_escape(info.warning), icon=":material/schedule:")
     note = st.session_state.pop("monitor_note", None)
     if note:
         st.toast(note, icon=":material/info:")

@@ -71,6 +71,8 @@ def _details(info: runs.RunInfo | None, path) -> None:
     elif info is not None:
         if info.note:
             st.info(info.note, icon=":material/lock:")
+        if info.warning:
+            st.warning(formatting.md_escape(info.warning), icon=":material/schedule:")
         common.lazy_expander("config.json", "runs_config",
                              lambda: st.code(json.dumps(info.config, indent=2), language="json"))
         common.lazy_expander("status.json", "runs_status",

@@ -542,3 +542,29 @@ def test_a_runs_checkpoints_are_named_as_a_user_picks_them(tmp_path):
     assert runs.read_run(run_dir).checkpoints == {"best": runs.BEST_CHECKPOINT, "last": runs.LAST_CHECKPOINT}
     (run_dir / runs.LAST_CHECKPOINT).unlink()
     assert list(runs.read_run(run_dir).checkpoints) == ["best"]
+
+
+def test_a_heartbeat_from_the_future_is_clock_skew_and_goes_stale_after_the_usual_window(tmp_path):
+    """A status.json whose updated_at is far ahead of this clock must not pin a run as running
+    forever: the record is as old as its file says (or as since this reader first saw it), and
+    the run says why it is judged so."""
+    run_dir = make_run(tmp_path, "skewed", state="running")
+    status = json.loads((run_dir / "status.json").read_text())
+    status.update(host="gpu-node-7", updated_at=time.time() + 10 ** 6, pid=os.getpid())
+    (run_dir / "status.json").write_text(json.dumps(status))
+    fresh = runs.read_run(run_dir)
+    assert fresh.state == "running" and "clock" in fresh.warning  # written just now: may still be alive
+    old = time.time() - runs.STALE_S - 5
+    os.utime(run_dir / "status.json", (old, old))
+    stale = runs.read_run(run_dir)
+    assert stale.state == "crashed" and "clock" in stale.warning and "status.json" in stale.warning
+    from resnet_core.dashboard import monitor
+
+    assert monitor.run_summary_row(stale)["problem"] == stale.warning  # the Runs table says why
+    # Without a file time to go by (or one from the future too): stale STALE_S after first seen.
+    now = time.time()
+    seen = {**status, "updated_at": now + 10 ** 6 + 1}
+    assert runs.trainer_alive(seen, now=now, written_at=now + 10 ** 6)
+    assert runs.trainer_alive(seen, now=now + runs.STALE_S - 1)
+    assert not runs.trainer_alive(seen, now=now + runs.STALE_S + 1)
+    assert runs.trainer_alive({**seen, "updated_at": now + 10 ** 6 + 11}, now=now + runs.STALE_S + 1)  # a new beat

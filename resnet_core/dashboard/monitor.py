@@ -375,7 +375,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
     return {
         "run": info.run_id,
         "state": info.state,
-        "problem": info.problem or info.note,
+        "problem": info.problem or info.note or info.warning,
         "model": info.model_name or "?",
         "sweep": _text(cfg.get("sweep")),
         "block": _text(cfg.get("block")),

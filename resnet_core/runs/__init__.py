@@ -62,7 +62,10 @@ trainer resumes only folders of its own version, so no folder mixes two.
     version 2; a missing one means this machine) names the machine the trainer runs on;
     an active trainer rewrites status.json at least every 10 s (HEARTBEAT_S), so a reader on
     another machine, which cannot look up the pid, takes a trainer silent for 60 s
-    (STALE_S) for gone, and never signals it. The pid is trusted only
+    (STALE_S) for gone, and never signals it. An ``updated_at`` more than HEARTBEAT_S ahead of
+the reader's clock is clock skew: that heartbeat is taken to be as old as status.json's
+mtime (or, where that is in the future too, as the time the reader first saw it), and the
+reader says so in :attr:`RunInfo.warning`. The pid is trusted only
     while a process with it runs, is no zombie and has the recorded ``pid_start``
     (without one, as in version 1: its command line runs ``resnet_core.train``), so a
     reused pid never makes a run look alive and Stop never signals another process.

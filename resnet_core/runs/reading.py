@@ -25,6 +25,7 @@ from .layout import (
     MAX_JSON_BYTES,
     PREDICTIONS_DIR,
     RESUMABLE_STATES,
+    STALE_S,
     STALE_TEMP_AGE_S,
     STATUS_FILE,
     TEMP_FILES,
@@ -32,6 +33,7 @@ from .layout import (
     RunFolderError,
 )
 from .processes import (
+    heartbeat_skew,
     trainer_alive,
 )
 from .values import as_float, as_int, is_pid, loads
@@ -175,6 +177,7 @@ class RunInfo:
     problem: str | None = None  # why the folder is unreadable (one line), else None
     note: str | None = None  # set when the folder's format is not FORMAT_VERSION: why it is not resumed
     read_only: bool = False  # written in a newer format: shown, never resumed into or cleaned up
+    warning: str | None = None  # what a page should say beside the run's state (e.g. clock skew), else None
 
     @property
     def is_active(self) -> bool:
@@ -282,9 +285,25 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
     its trainer is gone."""
     if info is None:
         return None
-    if info.state in ACTIVE_STATES and not trainer_alive(info.status):
-        return replace(info, state=CRASHED)
-    return replace(info)
+    if info.state not in ACTIVE_STATES:
+        return replace(info)
+    now = time.time()
+    skew = heartbeat_skew(info.status, now)
+    warning = written_at = None
+    if skew is not None:
+        written_at = _mtime(info.path / STATUS_FILE)
+        warning = (f"status.json's last heartbeat is {skew:,.0f} s ahead of this machine's clock (clock skew): "
+                   f"the run is taken for gone once status.json has not changed for {STALE_S:.0f} s")
+    if not trainer_alive(info.status, now, written_at):
+        return replace(info, state=CRASHED, warning=warning)
+    return replace(info, warning=warning)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return None
 
 
 def _read_records(run_dir: Path) -> RunInfo | None:
