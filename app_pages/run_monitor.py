@@ -104,7 +104,9 @@ def _messages(info: runs.RunInfo) -> None:
         st.error(formatting.md_escape(msg))
     if info.note:
         st.info(info.note, icon=":material/lock:")
-    if info.warning:
+    if info.state == runs.FAILED_TO_START:
+        st.error(f"{info.state}: {formatting.md_escape(info.warning)}", icon=":material/cancel:")
+    elif info.warning:
         st.warning(formatting.md_escape(info.warning), icon=":material/schedule:")
     note = st.session_state.pop("monitor_note", None)
     if note:
@@ -123,7 +125,7 @@ def _messages(info: runs.RunInfo) -> None:
     elif state in (runs.State.FAILED, runs.State.DIVERGED):
         st.error(f"{info.state}: {formatting.md_escape(info.status.get('error') or 'no message')}",
                  icon=":material/error:")
-    if state in (runs.State.FAILED, runs.State.DIVERGED, runs.State.CRASHED):
+    if state in (runs.State.FAILED, runs.State.DIVERGED, runs.State.CRASHED, runs.State.FAILED_TO_START):
         with st.expander("Log tail", expanded=state is not runs.State.DIVERGED):
             _log_tail(info.path)
 

@@ -435,7 +435,8 @@ def test_a_folder_whose_trainer_never_started_is_listed_with_its_output(folders)
     folder = runs.new_run_dir(folders, "broken")
     (folder / runs.CONSOLE_FILE).write_text("usage: train.py\ntrain.py: error: --run-dir: already holds a run\n")
     import os
-    os.utime(folder, (time.time() - 120, time.time() - 120))
+    for path in (folder / runs.CONSOLE_FILE, folder):  # quiet for longer than STALE_S
+        os.utime(path, (time.time() - 120, time.time() - 120))
     at = open_page(RUNS)
     page = texts(at)
     assert "exited before starting the run" in page and "already holds a run" in page
@@ -1358,3 +1359,26 @@ def test_analyze_offers_downloads_and_builds_torchscript_on_click(folders, cifar
     other.segmented_control(key="an_split").set_value("train").run()
     assert "records no per-image predictions" in texts(other)
     assert "an_dl_preds" not in {b.key for b in other.get("download_button")}
+
+
+def _failed_start(runs_dir: Path) -> Path:
+    """A folder whose trainer wrote status.json (queued) and died before config.json."""
+    folder = runs.new_run_dir(runs_dir, "early")
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
+                                                       "pid": 999_999_999, "pid_start": None, "epoch": 0, "step": 0,
+                                                       "created_at": time.time(), "updated_at": time.time()})
+    (folder / runs.CONSOLE_FILE).write_text("Traceback (most recent call last):\n  ...\n"
+                                            "RuntimeError: operator torchvision::nms does not exist\n")
+    return folder
+
+
+def test_a_trainer_that_died_before_its_config_is_failed_to_start_on_every_page(folders):
+    folder = _failed_start(folders)
+    home = texts(open_page(HOME))
+    assert "No runs yet" not in home and "failed to start" in home
+    monitor = texts(open_page(MONITOR))
+    assert "No runs yet" not in monitor and "failed to start" in monitor
+    assert "operator torchvision::nms does not exist" in monitor
+    at = open_page(RUNS)
+    assert "1 failed to start" in texts(at)
+    assert folder.name in at.dataframe[0].value["run"].tolist()

@@ -265,7 +265,9 @@ def test_a_listing_reads_each_record_again_once_it_changes(tmp_path):
 
     (a / runs.STATUS_FILE).write_text("{ not json")
     assert {r.run_id: r.state for r in runs.list_runs(tmp_path)}[a.name] == runs.UNREADABLE
-    (a / runs.CONFIG_FILE).unlink()  # no config.json: not a run folder (yet)
+    (a / runs.CONFIG_FILE).unlink()  # status.json without config.json: still a run (its trainer's first record)
+    assert {r.run_id: r.state for r in runs.list_runs(tmp_path)}[a.name] == runs.UNREADABLE
+    (a / runs.STATUS_FILE).unlink()  # neither: not a run folder (yet)
     assert [r.run_id for r in runs.list_runs(tmp_path)] == [b.name]
 
 
@@ -568,3 +570,30 @@ def test_a_heartbeat_from_the_future_is_clock_skew_and_goes_stale_after_the_usua
     assert runs.trainer_alive(seen, now=now + runs.STALE_S - 1)
     assert not runs.trainer_alive(seen, now=now + runs.STALE_S + 1)
     assert runs.trainer_alive({**seen, "updated_at": now + 10 ** 6 + 11}, now=now + runs.STALE_S + 1)  # a new beat
+
+
+def test_a_trainer_dead_before_its_config_reads_failed_to_start_with_its_last_words(tmp_path):
+    folder = runs.new_run_dir(tmp_path, "early")
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
+                                                       "pid": 999_999_999, "created_at": time.time()})
+    (folder / runs.CONSOLE_FILE).write_text("loading\nRuntimeError: operator torchvision::nms does not exist\n\n")
+    (info,) = runs.list_runs(tmp_path)
+    assert info.state == runs.FAILED_TO_START and not info.is_active and not info.can_resume
+    assert info.warning.endswith("RuntimeError: operator torchvision::nms does not exist")
+    alive = {"pid": os.getpid(), "pid_start": runs.process_start_time(os.getpid())}
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "queued", "created_at": time.time(), **alive})
+    assert runs.read_run(folder).state == "queued"  # its trainer lives: it is about to write config.json
+    (folder / runs.CONSOLE_FILE).unlink()
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "queued", "pid": 999_999_999})
+    assert "said nothing" in runs.read_run(folder).warning
+
+
+def test_a_folder_with_only_the_trainers_output_is_failed_to_start_once_quiet(tmp_path):
+    folder = runs.new_run_dir(tmp_path, "refused")
+    (folder / runs.CONSOLE_FILE).write_text("train.py: error: argument --depth: invalid int value: 'x'\n")
+    assert runs.list_runs(tmp_path) == []  # its trainer may still be importing torch
+    quiet = time.time() - runs.STALE_S - 1
+    for path in (folder / runs.CONSOLE_FILE, folder):
+        os.utime(path, (quiet, quiet))
+    (info,) = runs.list_runs(tmp_path)
+    assert info.state == runs.FAILED_TO_START and info.warning.endswith("invalid int value: 'x'")

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -497,24 +496,6 @@ def folder_state(run_dir: str | os.PathLike, pid: int | None = None, pid_start: 
     if runs.trainer_alive({"pid": pid, "pid_start": pid_start}):
         return "starting"
     return "failed to start"
-
-
-def unstarted_folders(runs_dir: str | os.PathLike, min_age_s: float = 30.0) -> list[Path]:
-    """Folders under runs_dir without config.json, older than min_age_s: trainers that
-    exited before writing anything (nothing else in them to read but console.log)."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    now = time.time()
-    out = []
-    for p in sorted(runs_dir.iterdir(), reverse=True):
-        if p.is_dir() and not p.name.startswith(".") and not os.path.lexists(p / runs.CONFIG_FILE):
-            try:
-                if now - p.stat().st_mtime >= min_age_s:
-                    out.append(p)
-            except FileNotFoundError:
-                continue
-    return out
 
 
 class RunActiveError(RuntimeError):

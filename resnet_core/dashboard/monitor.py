@@ -340,13 +340,13 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
 
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
-    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.UNREADABLE: "violet",
+    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.FAILED_TO_START: "red", runs.UNREADABLE: "violet",
 }
 STATE_ICONS = {
     "queued": ":material/hourglass_empty:", "running": ":material/play_circle:",
     "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
     "failed": ":material/error:", "diverged": ":material/trending_up:", runs.CRASHED: ":material/dangerous:",
-    runs.UNREADABLE: ":material/broken_image:",
+    runs.FAILED_TO_START: ":material/cancel:", runs.UNREADABLE: ":material/broken_image:",
 }
 STATE_HELP = {
     "queued": "waiting for the device: another run holds it",
@@ -356,6 +356,8 @@ STATE_HELP = {
     "failed": "the trainer raised an error",
     "diverged": "the loss became NaN or infinite; training stopped",
     runs.CRASHED: "the trainer process disappeared (killed or out of memory); resume continues from the last epoch",
+    runs.FAILED_TO_START: "the trainer exited before it wrote the run's config (its last output says why); "
+                          "launch it again",
     runs.UNREADABLE: "the run folder's files cannot be read as the format says (see the run's problem)",
 }
 

@@ -58,7 +58,13 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
     and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
     A reader that finds ``queued`` or ``running`` while that trainer is gone reports
-    ``crashed`` (see :func:`read_run`): the trainer was killed. ``host`` (added within
+    ``crashed`` (see :func:`read_run`): the trainer was killed; or ``failed to start``
+    (FAILED_TO_START) where config.json was never written: the trainer died between its
+    first status.json and its config. A folder with status.json but no config.json is a
+    run (its config {}); one with neither is a trainer starting (not a run yet) until it
+    and its console.log have been quiet for STALE_S, then a run that failed to start. A
+    failed-to-start run's :attr:`RunInfo.warning` holds the last line of its console.log
+    (else train.log): why it died. ``host`` (added within
     version 2; a missing one means this machine) names the machine the trainer runs on;
     an active trainer rewrites status.json at least every 10 s (HEARTBEAT_S), so a reader on
     another machine, which cannot look up the pid, takes a trainer silent for 60 s
@@ -214,6 +220,7 @@ from .layout import (
     CONSOLE_FILE,
     CRASHED,
     EVALUATION_PHASES,
+    FAILED_TO_START,
     FORMAT_VERSION,
     HEARTBEAT_S,
     LAST_CHECKPOINT,
@@ -282,6 +289,7 @@ __all__ = [
     "CRASHED",
     "EVALUATION_PHASES",
     "EpochRow",
+    "FAILED_TO_START",
     "FORMAT_VERSION",
     "LAST_CHECKPOINT",
     "LOG_FILE",

@@ -10,6 +10,8 @@ FORMAT_VERSION = 2
 ACTIVE_STATES = ("queued", "running")
 CRASHED = "crashed"  # derived by readers, never written
 UNREADABLE = "unreadable"  # derived by readers, never written: RunInfo.problem says why
+# derived by readers, never written: status.json but no config.json, and its trainer is gone
+FAILED_TO_START = "failed to start"
 RESUMABLE_STATES = ("stopped", "failed", CRASHED)
 # What an active trainer does now (status.json's phase), in the order a run goes through them.
 PHASES = ("queued", "loading data", "building model", "training", "validating", "testing", "saving")

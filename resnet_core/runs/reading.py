@@ -19,9 +19,12 @@ from .layout import (
     ACTIVE_STATES,
     CHECKPOINTS,
     CONFIG_FILE,
+    CONSOLE_FILE,
     CRASHED,
+    FAILED_TO_START,
     FORMAT_VERSION,
     LAST_CHECKPOINT,
+    LOG_FILE,
     MAX_JSON_BYTES,
     PREDICTIONS_DIR,
     RESUMABLE_STATES,
@@ -145,13 +148,15 @@ class State(str, Enum):
     FAILED = "failed"
     DIVERGED = "diverged"
     CRASHED = CRASHED  # derived by readers, never written
+    FAILED_TO_START = FAILED_TO_START  # derived by readers, never written
     UNREADABLE = UNREADABLE  # derived by readers, never written
 
     def __str__(self) -> str:
         return self.value
 
 
-STATES = tuple(s.value for s in State if s not in (State.CRASHED, State.UNREADABLE))  # what status.json may say
+STATES = tuple(s.value for s in State if s not in (State.CRASHED, State.FAILED_TO_START, State.UNREADABLE))
+# (STATES: what status.json may say)
 
 
 def _record(config: Any, key: str) -> dict:
@@ -272,7 +277,8 @@ def _status_problem(status: dict, newer: bool) -> str | None:
 
 
 def read_run(run_dir: Path) -> RunInfo | None:
-    """The run in this folder, or None if it is not a run folder (no config.json yet).
+    """The run in this folder, or None if it is not a run folder (yet): neither config.json
+    nor status.json, and not quiet for STALE_S (see the package docstring).
 
     Never raises for what the folder holds: a folder that cannot be read as the format says
     comes back in state UNREADABLE with the reason in ``problem``.
@@ -287,6 +293,8 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
         return None
     if info.state not in ACTIVE_STATES:
         return replace(info)
+    if not os.path.lexists(info.path / CONFIG_FILE) and not trainer_alive(info.status):
+        return replace(info, state=FAILED_TO_START, warning=_last_words(info.path))
     now = time.time()
     skew = heartbeat_skew(info.status, now)
     warning = written_at = None
@@ -299,6 +307,22 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
     return replace(info, warning=warning)
 
 
+def _last_words(run_dir: Path) -> str:
+    """Why a trainer that died before writing config.json did: the last line of its output
+    (console.log, else train.log), read from the last 4 KB only."""
+    for name in (CONSOLE_FILE, LOG_FILE):
+        try:
+            with open_run_file(run_dir, name) as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except (OSError, RunFolderError):
+            continue
+        last = next((" ".join(line.split()) for line in reversed(lines) if line.strip()), "")
+        if last:
+            return f"The trainer exited before starting the run: {last[:300]}"
+    return "The trainer exited before starting the run and said nothing (no console.log or train.log)."
+
+
 def _mtime(path: Path) -> float | None:
     try:
         return os.lstat(path).st_mtime
@@ -307,20 +331,26 @@ def _mtime(path: Path) -> float | None:
 
 
 def _read_records(run_dir: Path) -> RunInfo | None:
-    """read_run but for the liveness of the trainer: what config.json and status.json say."""
+    """read_run but for the liveness of the trainer: what config.json and status.json say.
+    A folder with status.json but no config.json is a run whose trainer has not written its
+    config yet (or died before it did: see _checked_liveness); one with neither, see _unstarted."""
     config_problem = status_problem = None
     try:
         config = _read_json_object(run_dir, CONFIG_FILE)
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        config = None
     except RunFolderError as e:
         config, config_problem = {}, str(e)
     try:
         status = _read_json_object(run_dir, STATUS_FILE)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        if config is None:
+            return _unstarted(run_dir)
         status = {}
     except RunFolderError as e:
         status, status_problem = {}, str(e)
+    if config is None:
+        config = {}
     config_problem = config_problem or _version_problem("config.json", config)
     status_problem = status_problem or _version_problem("status.json", status)
     versions = [config.get("format_version", 1)] + ([status.get("format_version", 1)] if status else [])
@@ -340,6 +370,22 @@ def _read_records(run_dir: Path) -> RunInfo | None:
                 f"{FORMAT_VERSION} runs, so launch it again to continue.")
     return RunInfo(path=run_dir, run_id=run_dir.name, state=status.get("state", "queued"), config=config,
                    status=status, note=note, read_only=newer)
+
+
+def _unstarted(run_dir: Path) -> RunInfo | None:
+    """A folder with neither config.json nor status.json: None while it may still be a
+    trainer starting (importing, loading data: it writes status.json first), and a run
+    FAILED_TO_START once the folder and its console.log have been quiet for STALE_S: the
+    trainer refused or died before writing anything but its output."""
+    latest = 0.0
+    for path in (run_dir, run_dir / CONSOLE_FILE):
+        try:
+            latest = max(latest, os.lstat(path).st_mtime)
+        except OSError:
+            continue
+    if time.time() - latest < STALE_S:
+        return None
+    return RunInfo(path=run_dir, run_id=run_dir.name, state=FAILED_TO_START, warning=_last_words(run_dir))
 
 
 def remove_stale_temp_files(run_dir: Path, older_than_s: float = 0.0) -> list[Path]:
