@@ -108,16 +108,23 @@ def _results(chosen: list[runs.RunInfo]) -> None:
         "test_error_mean": number("final test error %", format="%.2f",
                                   help="100 − accuracy of the final weights on the test set, evaluated once after "
                                        "training; mean over the row's completed runs"),
-        "test_error_std": number("test ± std", format="%.2f", help=std_help),
+        "test_error_sample_std": number("test ± std", format="%.2f", help=std_help),
+        "test_error_n": number("test n", help="runs in the test mean: the completed runs that recorded a test error"),
         "val_error_mean": number("best val error %", format="%.2f",
                                  help="the best epoch's error on the held-out validation split; empty for runs "
                                       "without one"),
-        "val_error_std": number("val ± std", format="%.2f", help=std_help),
+        "val_error_sample_std": number("val ± std", format="%.2f", help=std_help),
+        "val_error_n": number("val n", help="runs in the validation mean: the completed runs with a validation error"),
         "params": number("params", format="%,d"), "macs": number("MACs / image", format="%,d"),
         "seconds_mean": number("time (s)", format="%.0f", help="mean wall time of training"),
         "images_per_s_mean": number("images/s", format="%.0f", help="mean training throughput after the first epoch"),
         "paper_test_error": number("paper test error %", format="%.2f",
-                                   help="He et al.'s Table 6, shown only for runs trained with the paper's recipe"),
+                                   help="the CIFAR-10 test error the paper reports for this network, shown only for "
+                                        "rows trained with the paper's recipe (--preset paper)"),
+        "paper_note": st.column_config.TextColumn(
+            "paper's note", help="how the paper got its number where it is not a single run: ResNet-110's is the "
+                                 "best of 5, to read beside this row's mean ± std"),
+        "paper_source": st.column_config.TextColumn("paper source", help="the paper and table the number is from"),
         "run_ids": st.column_config.TextColumn("runs"),
     })
     d1, d2, _ = st.columns([1, 1, 4])

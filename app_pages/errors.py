@@ -161,17 +161,17 @@ def _calibration_view(info, split, preds, classes, hist, epoch: int, epochs: np.
 
 def _label_errors_view(info, split, preds, classes, hist) -> None:
     found = label_errors.find_label_errors(preds, len(classes))
-    n = len(found.positions)
-    st.markdown(f"**{n:,} candidate{'s' if n != 1 else ''}** of {len(preds['labels']):,} images: the model "
-                "finds the given label unlikely and is confident of another class.")
+    split_name = evaluation.evaluation_labels(info.config).split_name(split)
+    st.markdown(md_escape(label_errors.headline(found, len(preds["labels"]), split_name)))
     st.caption("Candidates for a person to check, not verdicts: a confident model can be confidently wrong. "
-               "Confident learning (Northcutt et al. 2021): a candidate's p(given label) is below the mean of its "
-               "class, and the suggested class's probability at least the mean of that class. The records hold "
-               "the top-5 probabilities only: a given label outside them has a probability below the 5th (shown "
-               "as ≤), and the thresholds are checked on the side that flags fewer images. The most likely label "
-               "errors come first; 'true' on a card is the dataset's given label. Thresholds follow the model: an "
-               "early epoch or a weak model is confident of little, so most of its candidates are its own mistakes; "
-               "a trained run's last epochs say more.")
+               "Confident learning (Northcutt et al. 2021), on out-of-sample probabilities as it needs: a "
+               "candidate's top-1 prediction is another class (the suggested one), its p(given label) is below the "
+               "mean of its class, and the suggested class's probability at least the mean of that class. The "
+               "records hold the top-5 probabilities only: a given label outside them has a probability below the "
+               "5th (shown as ≤), and the thresholds are checked on the side that flags fewer images. The most "
+               "likely label errors come first; 'true' on a card is the dataset's given label. Thresholds follow "
+               "the model: an early epoch or a weak model is confident of little, so most of its candidates are its "
+               "own mistakes; a trained run's last epochs say more.")
     notes = {int(preds["indices"][p]): label_errors.describe(found, int(p), classes) for p in found.positions}
     _cards(info, split, preds, found.positions, classes, hist, "ex_page_le", notes)
 

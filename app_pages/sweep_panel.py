@@ -54,18 +54,20 @@ def _sweep_card(info: runs.SweepInfo) -> None:
                        + (f" · {formatting.md_escape(vary)}" if vary else ""))
         with badge:
             st.badge(info.state, color=STATE_COLOURS.get(info.state, "gray"))
-        if info.problem:
-            st.caption(formatting.md_escape(info.problem))
+        if info.problem:  # an unreadable record: nothing to show but why
+            st.caption(f"can't resume: {formatting.md_escape(info.problem)}")
             return
         with actions:
             b1, b2 = st.columns(2)
             if info.alive and info.state == "running":
                 b1.button("Stop sweep", icon=":material/stop_circle:", key=f"sweep_stop_{info.name}",
                           on_click=_stop, args=(info,), help="every run of it saves its last.pt and stops")
-            elif info.state != "completed":
+            elif info.resume_problem is None:
                 b1.button("Resume sweep", icon=":material/play_circle:", key=f"sweep_resume_{info.name}",
                           on_click=_resume, args=(info,),
-                          help="completed runs are kept; stopped ones resume, missing ones start")
+                          help="completed runs are kept; stopped ones resume, failed-to-start and missing ones start")
+            elif info.state != "completed":
+                b1.caption(f"can't resume: {formatting.md_escape(info.resume_problem)}")
             if info.runs:
                 b2.page_link(common.COMPARE, label="Compare", icon=":material/compare_arrows:",
                              query_params={"runs": ",".join(r.run_id for r in info.runs)})

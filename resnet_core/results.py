@@ -6,6 +6,8 @@ so the command line and the dashboard never disagree on a number. Errors are in 
 100 × (1 − accuracy). The test error is the final one (the last weights, evaluated once
 after training); the validation error is the best epoch's on a held-out validation split,
 None for runs without one. Only completed runs enter the means; the others are counted.
+A row shows the paper's number (with its note and the paper it is from) only where its
+runs trained with the paper's recipe (:func:`is_paper_recipe`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import runs
-from .config import PAPER_RECIPE
+from .config import PAPER_RECIPE_FIELDS, TrainConfig, paper_config
 from .dashboard.evaluation import evaluation_labels
 from .dashboard.formatting import format_duration
 from .dashboard.monitor import compute_progress
-from .model_names import blocks_per_stage, paper_result, shortcut_label
+from .model_names import PaperResult, blocks_per_stage, paper_result, shortcut_label
 from .runs.values import as_count, as_float
 
 # Fields that label a run, place it or tune its speed but do not change what it learns
@@ -64,7 +66,7 @@ class ResultGroup:
     members: tuple[RunResult, ...]
     params: int | None
     macs: int | None
-    paper_error: float | None  # the paper's test error, only where the config is the paper's own
+    paper: PaperResult | None  # the paper's number for this network, only where the config is the paper's recipe
 
     @property
     def done(self) -> list[RunResult]:
@@ -79,9 +81,11 @@ class ResultGroup:
     def unfinished(self) -> int:
         return len(self.members) - self.runs
 
+    def _values(self, name: str) -> list[float]:
+        return [getattr(r, name) for r in self.done if getattr(r, name) is not None]
+
     def _stat(self, name: str) -> tuple[float | None, float | None]:
-        values = [getattr(r, name) for r in self.done if getattr(r, name) is not None]
-        return mean_std(values)
+        return mean_std(self._values(name))
 
     @property
     def test_error(self) -> tuple[float | None, float | None]:
@@ -90,6 +94,16 @@ class ResultGroup:
     @property
     def val_error(self) -> tuple[float | None, float | None]:
         return self._stat("val_error")
+
+    @property
+    def test_n(self) -> int:
+        """Runs in the test error's mean: the completed runs that recorded one."""
+        return len(self._values("test_error"))
+
+    @property
+    def val_n(self) -> int:
+        """Runs in the validation error's mean (0 without a validation split)."""
+        return len(self._values("val_error"))
 
     @property
     def seconds(self) -> float | None:
@@ -169,10 +183,23 @@ def _hashable(value):
     return value
 
 
+_DEFAULTS = TrainConfig()
+
+
 def is_paper_recipe(cfg: dict) -> bool:
-    """Whether a run trained exactly as the paper did: its preset's values, all 50k images."""
-    return cfg.get("preset") == "paper" and cfg.get("subset") == 0 and all(
-        cfg.get(k) == v for k, v in PAPER_RECIPE.items())
+    """Whether a run (config.json's "config") trained as the paper did: every recipe field as
+    --preset paper sets it for this network (:func:`resnet_core.config.paper_config`, so the
+    rule cannot drift from the preset), a field an older record lacks at its default."""
+    depth, block, shortcut = cfg.get("depth"), cfg.get("block", _DEFAULTS.block), cfg.get("shortcut", "")
+    if not (isinstance(depth, int) and isinstance(block, str) and isinstance(shortcut, str)):
+        return False
+    recipe = paper_config(depth, block, shortcut)
+    return all(cfg.get(k, getattr(_DEFAULTS, k)) == getattr(recipe, k) for k in PAPER_RECIPE_FIELDS)
+
+
+def paper_comparison(cfg: dict) -> PaperResult | None:
+    """The paper's number for a run's network, where the run trained with the paper's recipe."""
+    return paper_result(cfg.get("block"), cfg.get("depth"), cfg.get("shortcut")) if is_paper_recipe(cfg) else None
 
 
 def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None) -> list[ResultGroup]:
@@ -196,12 +223,11 @@ def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None)
     for members in buckets.values():
         cfg = members[0].config
         depth, block, shortcut = cfg.get("depth"), str(cfg.get("block", "")), str(cfg.get("shortcut", ""))
-        paper = paper_result(block, depth, shortcut) if is_paper_recipe(cfg) else None
         sizes = next(((r.params, r.macs) for r in members if r.params is not None), (None, None))
         groups.append(ResultGroup(
             fields={k: cfg.get(k) for k in by}, model=members[0].model, block=block,
             depth=as_count(depth), shortcut=shortcut, members=tuple(members),
-            params=sizes[0], macs=sizes[1], paper_error=paper.error if paper else None))
+            params=sizes[0], macs=sizes[1], paper=paper_comparison(cfg)))
     return groups
 
 
@@ -214,10 +240,14 @@ def group_record(group: ResultGroup) -> dict:
     test_mean, test_std = group.test_error
     val_mean, val_std = group.val_error
     return {**group.fields, "model": group.model, "runs": group.runs, "unfinished": group.unfinished,
-            "test_error_mean": _rounded(test_mean), "test_error_std": _rounded(test_std),
-            "val_error_mean": _rounded(val_mean), "val_error_std": _rounded(val_std),
+            "test_error_mean": _rounded(test_mean), "test_error_sample_std": _rounded(test_std),
+            "test_error_n": group.test_n,
+            "val_error_mean": _rounded(val_mean), "val_error_sample_std": _rounded(val_std), "val_error_n": group.val_n,
             "params": group.params, "macs": group.macs, "seconds_mean": _rounded(group.seconds, 1),
-            "images_per_s_mean": _rounded(group.images_per_s, 1), "paper_test_error": group.paper_error,
+            "images_per_s_mean": _rounded(group.images_per_s, 1),
+            "paper_test_error": group.paper.error if group.paper else None,
+            "paper_note": group.paper.note if group.paper else None,
+            "paper_source": group.paper.source if group.paper else None,
             "run_ids": [r.run_id for r in group.members]}
 
 
@@ -226,6 +256,24 @@ def mean_std_text(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "—"
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+
+
+def _mean_cell(stat: tuple[float | None, float | None], n: int, row_n: int) -> str:
+    """A mean ± std as text, naming its own n where it averages fewer than the row's n runs."""
+    return mean_std_text(*stat) + (f" (n={n})" if 0 < n < row_n else "")
+
+
+# Under every Markdown table: what its ± and n are (the CSV and JSON say so in their field names).
+MARKDOWN_NOTE = ("Errors in %: mean ± sample standard deviation (n − 1) over the row's n completed runs, no ± for "
+                 "n = 1; a mean over fewer runs (some recorded none) gives its own n.")
+
+
+def paper_text(paper: PaperResult | None) -> str:
+    """"6.43 (best of 5 runs; mean 6.61 ± 0.16)": the paper's error beside how it got it, so
+    that a best-of-5 is never read as the mean the row's own mean ± std compares with."""
+    if paper is None:
+        return "—"
+    return f"{paper.error:.2f}" + (f" ({paper.note})" if paper.note else "")
 
 
 def field_text(name: str, value) -> str:
@@ -240,11 +288,13 @@ def table_rows(groups: Sequence[ResultGroup]) -> list[dict]:
         rows.append({
             **{k: field_text(k, v) for k, v in g.fields.items()},
             "model": g.model, "n": g.runs,
-            "test error %": mean_std_text(*g.test_error), "best val error %": mean_std_text(*g.val_error),
+            "test error %": _mean_cell(g.test_error, g.test_n, g.runs),
+            "best val error %": _mean_cell(g.val_error, g.val_n, g.runs),
             "params": f"{g.params:,}" if g.params is not None else "—",
             "MACs": f"{g.macs:,}" if g.macs is not None else "—",
             "time": format_duration(g.seconds), "images/s": f"{g.images_per_s:,.0f}" if g.images_per_s else "—",
-            "paper test error %": f"{g.paper_error:.2f}" if g.paper_error is not None else "—",
+            "paper test error %": paper_text(g.paper),
+            **({"paper source": g.paper.source if g.paper else "—"} if any(x.paper for x in groups) else {}),
             **({"unfinished": g.unfinished} if any(x.unfinished for x in groups) else {}),
         })
     return rows
@@ -272,7 +322,7 @@ def csv_table(records: Sequence[dict]) -> str:
 def report(groups: Sequence[ResultGroup], fmt: str = "md") -> str:
     """The table as Markdown (for people), CSV or JSON (numbers, errors to 4 decimals)."""
     if fmt == "md":
-        return markdown_table(table_rows(groups))
+        return markdown_table(table_rows(groups)) + (f"\n{MARKDOWN_NOTE}\n" if groups else "")
     records = [group_record(g) for g in groups]
     if fmt == "csv":
         return csv_table(records)

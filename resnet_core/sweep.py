@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import difflib
 import io
-import itertools
 import math
 import os
 import signal
@@ -36,14 +35,12 @@ from .config import (TrainConfig, add_config_arguments, apply_presets, config_ar
 from .cifar import resolve_data_dir
 from .executors import EXECUTORS, RAY_MISSING, ExecutorError, LocalExecutor, ray_installed
 from .model_names import model_name
+from .runs.sweeps import FIXED, START_FAILURE_CHARS, console_last_line, grid
 from .train import Parser, Refused, check_config, check_runs_dir, load_data
 from .training_run import StopRequested
 
 PROG = "python -m resnet_core.sweep"
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-# What a grid cannot vary, and why.
-FIXED = {"name": "each run is named after its values", "sweep": "every run belongs to this sweep",
-         "runs_dir": "the sweep's record and runs live in one runs folder"}
 SWITCH_VALUES = {"auto": None, "on": True, "off": False}
 BOOL_VALUES = {"true": True, "false": False}
 POLL_S = 0.5  # how often the sweep looks at its trainers
@@ -107,11 +104,6 @@ def vary_argv(vary: dict[str, list]) -> list[str]:
     """The --vary options that give these values (parsed, or as typed): parse_vary's inverse."""
     return [a for name, values in vary.items()
             for a in ("--vary", f"{name}={','.join(v if isinstance(v, str) else shown(name, v) for v in values)}")]
-
-
-def grid(vary: dict[str, list]) -> list[dict]:
-    """Every combination of the values, the first field varying slowest."""
-    return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
 
 
 def shown(name: str, value) -> str:
@@ -297,14 +289,17 @@ def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images
               f"{cfg.shortcut}) · {make_plan(cfg, train_images).describe()}")
 
 
-def report(runs_dir: Path, name: str, fmt: str) -> str:
-    """The results table of a sweep's runs, grouped by every varied field but the seed."""
+def report(runs_dir: Path, name: str, fmt: str) -> tuple[str, list[str]]:
+    """The results table of a sweep's runs, grouped by every varied field but the seed, and
+    one line for each point that has no run in it (not launched, starting, failed to start)."""
     info = runs.read_sweep(runs_dir, name)
     if info is None:
         raise Refused(f"--report {name}: no such sweep in {runs_dir}")
     if info.problem:
         raise Refused(f"--report {name}: {info.problem}")
-    return results.sweep_report(info.runs, info.group_by, fmt)
+    missing = [f"point {label(p.values)}" + (f" ({p.run_dir.name})" if p.run_dir else "")
+               + f" is not in the table: {p.error}" for p in info.points if p.run is None]
+    return results.sweep_report(info.runs, info.group_by, fmt), missing
 
 
 # --------------------------------------------------------------------- running it
@@ -372,7 +367,8 @@ class Sweep:
             if run_dir is None or not _empty(run_dir):
                 run_dir = runs.new_run_dir(self.runs_dir, run_name(self.name, point["values"]))
                 point["run"] = run_dir.name
-                self.save()  # before the trainer starts: a crash never loses track of it
+            point.pop("start_failure", None)  # a relaunch after one
+            self.save()  # before the trainer starts: a crash never loses track of it
             args = [*self.record["argv"], *config_argv(TrainConfig(**point["values"]), set(point["values"])),
                     "--sweep", self.name, "--name", run_name(self.name, point["values"]),
                     "--runs-dir", str(self.runs_dir), "--run-dir", str(run_dir)]
@@ -390,6 +386,18 @@ class Sweep:
         self.record["points"][i]["run"] = None
         self.save()
         return True
+
+    def ended(self, i: int) -> str:
+        """Point i's state once its trainer has ended. One that ended before writing
+        config.json failed to start: the record says so, with the trainer's last console
+        line, so that no reader takes it for starting while this sweep goes on."""
+        info = runs.read_run(self.run_dir(i))
+        if info is not None:
+            return info.state
+        reason = console_last_line(self.run_dir(i)) or "its trainer exited before writing config.json"
+        self.record["points"][i]["start_failure"] = reason[:START_FAILURE_CHARS]
+        self.save()
+        return f"failed to start: {reason}"
 
     def stop_trainers(self) -> None:
         """SIGTERM to every trainer of the sweep: ours, and those of an earlier sweep process
@@ -439,7 +447,7 @@ class Sweep:
                 self.progress(f"{verb} {label(points[i]['values'])} in {points[i]['run']}")
             for i in [i for i in self.trainers if self.finished(i)]:
                 problem = getattr(self.trainers.pop(i), "problem", None)  # what Ray says, if anything
-                state = "not started" if self.forget_unstarted(i) else point_state(self.run_dir(i))
+                state = "not started" if self.forget_unstarted(i) else self.ended(i)
                 self.progress(f"{label(points[i]['values'])}: {state}" + (f" ({problem})" if problem else ""))
             time.sleep(POLL_S)
         return self.finish()
@@ -460,11 +468,6 @@ class Sweep:
 def _empty(run_dir: Path) -> bool:
     """A folder a trainer may start in with --run-dir: nothing but its console.log."""
     return run_dir.is_dir() and all(p.name == runs.CONSOLE_FILE for p in run_dir.iterdir())
-
-
-def point_state(run_dir: Path | None) -> str:
-    info = runs.read_run(run_dir) if run_dir is not None else None
-    return info.state if info is not None else "failed to start"
 
 
 def summary(points: list[runs.SweepPoint]) -> str:
@@ -525,27 +528,48 @@ def prepare(cfg: TrainConfig, typed: set[str], args: argparse.Namespace, held: c
                           f"{' and the executor options' if args.resume else ''} (the record holds the rest), "
                           f"not {', '.join(extra or ['--name'])}")
     if args.report:
-        print(report(runs_dir, args.report, args.format))
+        table, missing = report(runs_dir, args.report, args.format)
+        print(table)
+        for line in missing:  # beside the table, which stays one format
+            print(line, file=sys.stderr)
         return None
     if args.resume:
-        if runs.read_sweep(runs_dir, args.resume) is None:  # checked first: a claim creates files
-            raise Refused(f"--resume {args.resume}: no such sweep in {runs_dir}")
-        held.callback(os.close, runs.claim_sweep(runs_dir, args.resume))
-        info = runs.read_sweep(runs_dir, args.resume)  # reread under the claim: a sweep that just ended wrote last
-        if info.problem:
-            raise Refused(f"--resume {args.resume}: {info.problem}")
-        try:  # the recorded executor, unless the command line names another
-            info.record.update(executor_fields(args, info.record))
-        except Refused as e:
-            raise Refused(f"--resume {args.resume}: {e}") from None
-        return info.record
+        resumable(runs_dir, args)  # every check first: a claim creates a file
+        claim(runs_dir, args.resume, held)
+        return resumable(runs_dir, args)  # again under the claim: a sweep that just ended wrote last
     record = new_sweep(cfg, typed, args)
     if args.dry_run:
         return None
-    held.callback(os.close, runs.claim_sweep(runs_dir, record["name"]))
+    claim(runs_dir, record["name"], held)
     if runs.sweep_path(runs_dir, record["name"]).exists():  # created since new_sweep looked
         raise Refused(f"sweep {record['name']} already exists in {runs_dir}; --resume {record['name']} continues it")
     return record
+
+
+def resumable(runs_dir: Path, args: argparse.Namespace) -> dict:
+    """The record --resume runs, with the executor it runs on; Refused for a sweep that is
+    missing or unreadable, or an executor that cannot run it."""
+    info = runs.read_sweep(runs_dir, args.resume)
+    if info is None:
+        raise Refused(f"--resume {args.resume}: no such sweep in {runs_dir}")
+    if info.problem:
+        raise Refused(f"--resume {args.resume}: {info.problem}")
+    try:  # the recorded executor, unless the command line names another
+        info.record.update(executor_fields(args, info.record))
+    except Refused as e:
+        raise Refused(f"--resume {args.resume}: {e}") from None
+    return info.record
+
+
+def claim(runs_dir: Path, name: str, held: contextlib.ExitStack) -> None:
+    """Claim the sweep until held closes, when the claim and its lock file go, whether the
+    sweep ran or was refused; Refused where the lock file cannot be (a symlink, no right)."""
+    try:
+        fd = runs.claim_sweep(runs_dir, name)
+    except OSError as e:
+        raise Refused(f"sweep {name}: cannot claim {runs.sweep_path(runs_dir, name, '.lock')}: "
+                      f"{e.strerror or e}") from None
+    held.callback(runs.release_sweep, runs_dir, name, fd)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ answers (resnet_core.dashboard.comparison), the difference figure and the Figure
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -12,6 +14,8 @@ from resnet_core import runs
 from resnet_core.dashboard import comparison, evaluation, figures, gallery
 from resnet_core.dashboard.comparison import BEST, FINAL, Evaluated
 from resnet_core.dashboard.gallery import Cell
+from resnet_core.config import paper_config
+from resnet_core.model_names import paper_result
 from resnet_core.results import RunResult, group_results
 
 CLASSES = ("cat", "dog", "bird")
@@ -286,7 +290,18 @@ def test_depth_lines_split_by_other_differing_fields_and_show_the_papers_numbers
     groups = group_results([result("a", 20, "A", 8.0, epochs=30), result("b", 20, "A", 9.0, epochs=10)])
     lines = comparison.depth_lines(groups)
     assert set(lines) == {"shortcut A · epochs=30", "shortcut A · epochs=10"}
-    point = comparison.DepthPoint(20, 8.0, None, 1, 8.75)
+    point = comparison.DepthPoint(20, 8.0, None, 1, paper_result("basic", 20, "A"))
     fig = figures.error_vs_depth_figure({"shortcut A": [point]})
     assert [t.name for t in fig.data] == ["shortcut A", "shortcut A (paper)"]
     assert list(fig.data[1].y) == [8.75] and fig.data[1].marker.symbol == "circle-open"
+
+
+def test_the_depth_chart_gives_resnet_110s_paper_number_with_its_note_and_source():
+    recipe = dataclasses.asdict(paper_config(110))
+    groups = group_results([RunResult(f"r{s}", "completed", dict(recipe, seed=s), "ResNet-110", 1, 1, e, None, 1.0, 1.0)
+                            for s, e in ((0, 6.5), (1, 6.7))])
+    (point,) = comparison.depth_lines(groups)["shortcut A"]
+    assert (point.error, point.paper.error) == (pytest.approx(6.6), 6.43)
+    fig = figures.error_vs_depth_figure({"shortcut A": [point]})
+    hover = fig.data[1].customdata[0][0]
+    assert "best of 5 runs; mean 6.61 ± 0.16" in hover and "He et al. 2016, Table 6" in hover

@@ -93,3 +93,30 @@ def test_describe_says_which_probability_is_a_bound():
     records = _records(np.array([[0.99, 0.004, 0.003, 0.002, 0.001]]), np.array([4]), k=3)
     assert label_errors.describe(label_errors.find_label_errors(records, 5), 0, CLASSES) == \
         "suggested c0 99% · given ≤0.3%"
+
+
+def test_an_image_whose_top_1_prediction_is_its_given_label_is_never_a_candidate():
+    # Image 0 is labelled 0 and predicted 0, but unsurely (0.40) in a class the model is
+    # otherwise sure of (0.95), while its runner-up 1 (0.35) beats class 1's mean (0.275):
+    # low self-confidence and a "confident" other class, yet the model's answer IS the label.
+    probs = np.array([[0.40, 0.35, 0.25], [0.95, 0.03, 0.02], [0.95, 0.03, 0.02], [0.95, 0.03, 0.02],
+                      [0.30, 0.30, 0.40], [0.30, 0.25, 0.45], [0.05, 0.90, 0.05], [0.05, 0.05, 0.90]])
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    records = _records(probs, labels, k=3)
+    found = label_errors.find_label_errors(records, 3)
+    assert found.positions.tolist() == [6]  # labelled 2, predicted 1 at 0.90: a candidate still
+    assert all(records["preds"][p] != labels[p] for p in found.positions)
+    # The class-threshold checks alone would have flagged it:
+    assert found.given_p[0] < found.threshold_low[0]
+    assert found.suggested_p[0] >= found.threshold_high[found.suggested[0]]
+
+
+def test_the_headline_says_the_rule_the_split_and_that_the_probabilities_are_out_of_sample():
+    records, *_ = _synthetic()
+    found = label_errors.find_label_errors(records, 10)
+    text = label_errors.headline(found, 5000, "validation")
+    assert text.startswith(f"{len(found.positions):,} candidates of 5,000 validation images")
+    assert "top-1 prediction is another class" in text and "out-of-sample" in text
+    assert "held out of training" in text
+    assert "1 candidate of 10,000 test images" in label_errors.headline(
+        label_errors.LabelErrors(np.array([3]), *[np.zeros(1)] * 6), 10_000, "test")

@@ -7,6 +7,7 @@ covered by the pure functions (test_gallery.py) and the browser test (test_brows
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -21,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, RUNS, TRAIN
 from resnet_core import runs
+from resnet_core.config import paper_config
 from resnet_core.dashboard import comparison, formatting
 from resnet_core.dashboard.gallery import Cell
 from resnet_core.metrics import class_report, confusion_matrix
@@ -636,6 +638,7 @@ def test_explain_shows_histories_top_losses_calibration_and_label_errors(folders
     at.segmented_control(key="ex_view").set_value("Label errors").run()
     found = label_errors.find_label_errors(preds, 10)
     assert f"{len(found.positions):,} candidate" in texts(at) and "not verdicts" in texts(at)
+    assert "of 200 validation images" in texts(at) and "out-of-sample" in texts(at)
     if len(found.positions):
         assert _grid_indices(at) == preds["indices"][found.positions[:30]].tolist()
         assert html_blocks(at)[0].count('class="rs-note"') == min(30, len(found.positions))
@@ -879,6 +882,20 @@ def test_compare_picks_a_whole_sweep_and_tabulates_its_results(folders):
     assert {"plain", "shortcut A"} <= set(chart_traces(at))
     at.multiselect(key="cmp_runs").set_value([]).run()
     assert "Pick runs (or a sweep) to compare." in texts(at)
+
+
+def test_compare_gives_resnet_110s_paper_number_with_its_note_beside_the_mean(folders):
+    run_dir = make_run(folders, "p110", depth=110, val_source=None)
+    record = runs.read_json(run_dir / runs.CONFIG_FILE)
+    record["config"].update(dataclasses.asdict(paper_config(110)))  # trained with --preset paper
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, record)
+    at = open_page(COMPARE, {"runs": run_dir.name})
+    at.session_state["view"] = "Results"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["paper_test_error"], row["paper_note"]) == (6.43, "best of 5 runs; mean 6.61 ± 0.16")
+    assert row["paper_source"] == "He et al. 2016, Table 6"
 
 
 # ----------------------------------------------------------------------------- sweeps

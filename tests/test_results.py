@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import io
 import json
 
@@ -6,8 +7,9 @@ import pytest
 
 from fake_runs import make_run
 from resnet_core import runs
-from resnet_core.config import PAPER_RECIPE
-from resnet_core.results import group_results, mean_std, report, run_result, sweep_report
+from resnet_core.config import PAPER_RECIPE_FIELDS, TrainConfig, apply_presets, paper_config
+from resnet_core.results import (RunResult, group_results, is_paper_recipe, mean_std, report, run_result,
+                                  sweep_report)
 
 
 def _run(runs_dir, name, *, test_acc, best_val_acc=None, state="completed", **config):
@@ -52,9 +54,10 @@ def test_runs_that_differ_only_by_seed_share_a_row_with_mean_and_std(tmp_path):
     assert plain.val_error == pytest.approx((19.0, 5.0))
     records = json.loads(report(groups, "json"))
     assert records[1]["shortcut"] == "none" and records[1]["runs"] == 3
-    assert records[1]["test_error_mean"] == 20.0 and records[1]["test_error_std"] == 5.0
+    assert records[1]["test_error_mean"] == 20.0 and records[1]["test_error_sample_std"] == 5.0
     assert records[1]["params"] == 269722 and records[1]["run_ids"][-1].endswith("p3")
-    assert {"test_error_mean", "test_error_std", "val_error_mean", "val_error_std", "params", "runs"} <= set(records[0])
+    assert {"test_error_mean", "test_error_sample_std", "val_error_mean", "val_error_sample_std", "params",
+            "runs"} <= set(records[0])
 
 
 def test_the_report_formats_agree(tmp_path):
@@ -67,7 +70,7 @@ def test_the_report_formats_agree(tmp_path):
     assert "| 32 | ResNet-32 | 1 | 5.00 | 5.00 |" in lines[3]
     rows = list(csv.DictReader(io.StringIO(sweep_report(infos, ["depth"], "csv"))))
     assert [(r["depth"], r["runs"], float(r["test_error_mean"])) for r in rows] == [("20", "2", 15.0), ("32", "1", 5.0)]
-    assert rows[1]["test_error_std"] == ""  # one run has no spread
+    assert rows[1]["test_error_sample_std"] == ""  # one run has no spread
     with pytest.raises(ValueError, match="unknown format"):
         sweep_report(infos, ["depth"], "xml")
 
@@ -93,12 +96,13 @@ def test_without_a_grouping_the_rows_show_what_differs(tmp_path):
 
 
 def test_the_papers_number_only_for_the_papers_recipe(tmp_path):
-    recipe = dict(PAPER_RECIPE, preset="paper", subset=0, depth=20, shortcut="A")
+    paper_cfg = dataclasses.asdict(paper_config(20))
+    recipe = {k: paper_cfg[k] for k in (*PAPER_RECIPE_FIELDS, "preset", "depth", "block", "shortcut")}
     paper = _run(tmp_path, "paper", test_acc=0.91, **recipe)
     short = _run(tmp_path, "short", test_acc=0.80, **dict(recipe, max_steps=1000))
     plain = _run(tmp_path, "plain", test_acc=0.90, **dict(recipe, shortcut="none"))
     groups = group_results([run_result(i) for i in (paper, short, plain)])
-    assert [g.paper_error for g in groups] == [8.75, None, None]
+    assert [g.paper and g.paper.error for g in groups] == [8.75, None, None]
 
 
 def test_a_run_without_validation_has_no_validation_error(tmp_path):
@@ -113,4 +117,85 @@ def test_unreadable_runs_give_a_row_without_numbers(tmp_path):
     (run_dir / runs.STATUS_FILE).write_text("[1]")
     result = run_result(runs.read_run(run_dir))
     assert result.state == "unreadable" and result.test_error is None
-    assert report(group_results([result]), "md").count("\n") == 3
+    table = [line for line in report(group_results([result]), "md").splitlines() if line.startswith("|")]
+    assert len(table) == 3  # head, rule, its one row
+
+
+# ----------------------------------------------------------------------------- the paper's numbers
+
+def _preset_config(depth, block="basic", typed=(), **values):
+    """config.json's "config" of a run started with --preset paper (and these typed values)
+    on CIFAR-10's 50,000 training images, as the trainer records it."""
+    cfg = TrainConfig(depth=depth, block=block, preset="paper", **values)
+    return json.loads(json.dumps(dataclasses.asdict(apply_presets(cfg, {"depth", "block", "preset", *values}, 50_000))))
+
+
+def _done(run_id, cfg, test_error, seed=0):
+    return RunResult(run_id, "completed", dict(cfg, seed=seed), "m", 1, 1, test_error, None, 10.0, 100.0)
+
+
+@pytest.mark.parametrize("depth, block", [(20, "basic"), (56, "basic"), (110, "basic"), (1202, "basic"),
+                                          (164, "bottleneck"), (1001, "bottleneck")])
+def test_every_network_trained_with_the_paper_preset_is_the_papers_recipe(depth, block):
+    # The preset gives depth >= 110 its 400-step warm-up: that is still the paper's recipe.
+    assert is_paper_recipe(_preset_config(depth, block))
+    assert paper_config(depth, block).warmup_epochs == (400 / 390 if depth >= 110 else 0.0)
+
+
+@pytest.mark.parametrize("typed", [dict(lr=0.05), dict(epochs=100), dict(warmup_epochs=0.0), dict(nesterov=True),
+                                   dict(batch_size=256), dict(val_size=5000), dict(max_steps=1000),
+                                   dict(milestones=[50.0, 75.0]), dict(subset=1000)])
+def test_a_preset_run_with_a_typed_change_of_the_recipe_is_not_the_papers(typed):
+    assert not is_paper_recipe(_preset_config(110, **typed))
+
+
+def test_the_papers_recipe_needs_no_preset_and_ignores_what_does_not_change_learning():
+    typed = _preset_config(20)
+    typed.update(preset="", seed=7, device="cpu", compile=False, name="mine")
+    assert is_paper_recipe(typed)
+    assert not is_paper_recipe({"depth": 20, "block": "basic"})  # the defaults are not the recipe
+    for junk in ({}, {"depth": "20"}, {"depth": [20]}, {"depth": 10 ** 400, "block": "basic"}, {"block": ["x"]}):
+        assert not is_paper_recipe(junk)
+        assert group_results([_done("j", junk, 9.0)])[0].paper is None
+
+
+def test_resnet_110_shows_the_papers_note_and_identity_mappings_numbers_name_that_paper():
+    r110 = _preset_config(110)
+    r164 = _preset_config(164, "bottleneck")
+    groups = group_results([_done("a", r110, 6.5), _done("b", r110, 6.7, seed=1), _done("c", r164, 6.0)])
+    g110, g164 = groups
+    assert (g110.paper.error, g110.paper.note) == (6.43, "best of 5 runs; mean 6.61 ± 0.16")
+    assert g110.paper.source == "He et al. 2016, Table 6"
+    assert "Identity Mappings" in g164.paper.source and "Table 6" not in g164.paper.source
+    md = report(groups, "md").splitlines()
+    assert "paper source" in md[0]
+    assert "6.60 ± 0.14" in md[2] and "6.43 (best of 5 runs; mean 6.61 ± 0.16)" in md[2]
+    assert "He et al. 2016, Table 6" in md[2]
+    assert '"Identity Mappings"' in md[3] and "Table 6" not in md[3]
+    records = json.loads(report(groups, "json"))
+    assert [(r["paper_test_error"], r["paper_note"]) for r in records] == [
+        (6.43, "best of 5 runs; mean 6.61 ± 0.16"), (5.93, None)]
+    assert "Identity Mappings" in records[1]["paper_source"]
+    rows = list(csv.DictReader(io.StringIO(report(groups, "csv"))))
+    assert rows[0]["paper_note"] == "best of 5 runs; mean 6.61 ± 0.16"
+
+
+# ----------------------------------------------------------------------------- what the numbers are
+
+def test_every_report_says_its_std_is_the_sample_std_and_how_many_runs_each_mean_has():
+    cfg = {"depth": 20, "block": "basic", "shortcut": "A"}
+    # Three completed runs, one of which has no test error (its status lost test_acc):
+    # the test mean is over two of the row's three runs, the validation mean over three.
+    members = [RunResult(f"r{s}", "completed", dict(cfg, seed=s), "ResNet-20", 1, 1, e, v, 1.0, 1.0)
+               for s, e, v in ((0, 8.0, 9.0), (1, 10.0, 10.0), (2, None, 11.0))]
+    groups = group_results(members)
+    md = report(groups, "md")
+    assert "sample standard deviation (n − 1)" in md and "n completed runs" in md
+    row = md.splitlines()[2]
+    assert "| 3 | 9.00 ± 1.41 (n=2) | 10.00 ± 1.00 |" in row  # the row's n, then a mean over fewer names its own
+    (record,) = json.loads(report(groups, "json"))
+    assert (record["runs"], record["test_error_n"], record["val_error_n"]) == (3, 2, 3)
+    assert record["test_error_sample_std"] == pytest.approx(2 ** 0.5, abs=1e-4)
+    assert record["val_error_sample_std"] == 1.0 and "test_error_std" not in record
+    (csv_row,) = csv.DictReader(io.StringIO(report(groups, "csv")))
+    assert (csv_row["test_error_n"], csv_row["test_error_sample_std"]) == ("2", "1.4142")

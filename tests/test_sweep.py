@@ -172,8 +172,9 @@ def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
 
 
 def test_a_second_process_for_one_sweep_is_refused(tmp_path, capsys):
-    record = {"format_version": 1, "name": "busy", "argv": [], "vary": [], "parallel": 1, "device_slots": 1,
-              "points": [], "state": "stopped", "pid": None, "pid_start": None}
+    record = {"format_version": 1, "name": "busy", "argv": [], "vary": [{"field": "seed", "values": [0]}],
+              "parallel": 1, "device_slots": 1, "points": [{"values": {"seed": 0}, "run": None}], "state": "stopped",
+              "pid": None, "pid_start": None}
     (tmp_path / runs.SWEEPS_DIR).mkdir()
     runs.sweep_path(tmp_path, "busy").write_text(json.dumps(record))
     fd = runs.claim_sweep(tmp_path, "busy")
@@ -187,12 +188,12 @@ def test_a_second_process_for_one_sweep_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("content, problem", [
     (b"\xff\xfe", "not UTF-8"),
     (b"[1, 2]", "holds a list"),
-    (b'{"format_version": 1, "name": "bad", "state": "running", "parallel": 1, "vary": [], "points": 3}',
-     "points is a number"),
-    (b'{"format_version": 1, "name": "bad", "state": "running", "parallel": 1, "vary": [], '
-     b'"points": [{"values": {}, "run": "../elsewhere"}]}', "is not a run folder name"),
-    (b'{"format_version": 1, "name": "bad", "state": "sleeping", "parallel": 1, "vary": [], "points": []}',
-     "is not a sweep state"),
+    (b'{"format_version": 1, "name": "bad", "state": "running", "parallel": 1, "device_slots": 1, "argv": [], '
+     b'"vary": [], "points": 3}', "points is a number"),
+    (b'{"format_version": 1, "name": "bad", "state": "running", "parallel": 1, "device_slots": 1, "argv": [], '
+     b'"vary": [], "points": [{"values": {}, "run": "../elsewhere"}]}', "is not a run folder name"),
+    (b'{"format_version": 1, "name": "bad", "state": "sleeping", "parallel": 1, "device_slots": 1, "vary": [], '
+     b'"points": []}', "is not a sweep state"),
 ])
 def test_reading_a_bad_record_never_raises(tmp_path, content, problem):
     assert runs.read_sweep(tmp_path, "bad") is None

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runs
 from ..metrics import confusion_matrix
-from ..model_names import PLAIN, shortcut_label
+from ..model_names import PLAIN, PaperResult, shortcut_label
 from ..results import ResultGroup
 from ..runs.values import as_count
 from .evaluation import evaluation_labels
@@ -242,7 +242,7 @@ class DepthPoint:
     error: float  # the final test error (%), mean over the group's completed runs
     std: float | None  # sample std over them (None for one run)
     n: int  # completed runs
-    paper: float | None  # the paper's test error for this network, where the config is the paper's recipe
+    paper: PaperResult | None  # the paper's number for this network, where the config is the paper's recipe
 
 
 def depth_lines(groups: Sequence[ResultGroup]) -> dict[str, list[DepthPoint]]:
@@ -258,6 +258,6 @@ def depth_lines(groups: Sequence[ResultGroup]) -> dict[str, list[DepthPoint]]:
         name = "plain" if g.shortcut == PLAIN else f"shortcut {shortcut_label(g.shortcut)}"
         others = [f"{k}={v}" for k, v in g.fields.items() if k not in ("depth", "shortcut")]
         name = " · ".join([name, *others])
-        lines.setdefault(name, []).append(DepthPoint(g.depth, mean, std, g.runs, g.paper_error))
+        lines.setdefault(name, []).append(DepthPoint(g.depth, mean, std, g.runs, g.paper))
     ordered = sorted(lines.items(), key=lambda kv: (not kv[0].startswith("plain"), kv[0]))
     return {name: sorted(points, key=lambda p: p.depth) for name, points in ordered}

@@ -699,7 +699,8 @@ def error_vs_depth_figure(lines: Mapping[str, Sequence], height: int = 420, titl
         paper = [p for p in points if p.paper is not None]
         if paper:
             fig.add_trace(go.Scatter(
-                x=[p.depth for p in paper], y=[p.paper for p in paper], name=f"{name} (paper)", mode="markers",
+                x=[p.depth for p in paper], y=[p.paper.error for p in paper], name=f"{name} (paper)", mode="markers",
                 marker=dict(color=colour, symbol="circle-open", size=11, line=dict(width=2)),
-                hovertemplate=f"{name}, paper<br>depth %{{x}}: %{{y:.2f}}%<extra></extra>"))
+                customdata=[[f"{p.paper.text}, {p.paper.source}"] for p in paper],
+                hovertemplate=f"{name}, paper<br>depth %{{x}}: %{{customdata[0]}}<extra></extra>"))
     return _legend_beside(fig)

@@ -158,13 +158,18 @@ Sweep records
 -------------
 ``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it), written only
 by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
-``<name>.lock`` beside it, replaced atomically on every change: ``format_version`` (1,
-SWEEP_FORMAT_VERSION, independent of the run folders'), ``name``, ``argv`` (the trainer
+``<name>.lock`` beside it (a file that exists while a sweep process holds it: removed,
+still held, when the claim ends, a refused one's too), replaced atomically on every
+change: ``format_version`` (1, SWEEP_FORMAT_VERSION, independent of the run folders'),
+``name``, ``argv`` (the trainer
 flags every run gets, data folder absolute), ``vary`` (``[{"field", "values"}]`` in grid
 order: the first field varies slowest), ``parallel`` (runs alive at once),
 ``device_slots`` (each run's ``--device-slots``), ``points`` (``[{"values": {field:
 value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
-before that point's trainer starts, so a crash never loses a run), ``state``
+before that point's trainer starts, so a crash never loses a run; ``start_failure``, added
+within version 1 (missing: null): the one line, at most 500 characters, why the trainer of
+``run`` ended before writing config.json (its console.log's last line), written by the
+sweep once that trainer ended and removed when the point is launched again), ``state``
 (``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
 ``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``,
 and where its trainers run (added within version 1; a record without them reads as
@@ -178,10 +183,15 @@ another, and records the one it runs. A Ray sweep's ``device_slots`` equals its
 folder is one every node mounts (NFS or similar). A point whose run folder the sweep
 removed again, empty (a Ray task cancelled before it started), is back to ``run`` null.
 Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
-state is that folder's. :func:`read_sweep` derives ``crashed`` for a ``running`` record
-whose process is gone, and ``unreadable`` (with ``problem``) for a record that is not
-this format; it never raises. ``<name>.log`` holds the output of a sweep the dashboard
-launched.
+state is that folder's; a point whose run folder has no config.json is ``starting`` while
+the sweep process runs and has recorded no ``start_failure``, else ``failed to start``.
+:func:`read_sweep` derives ``crashed`` for a ``running`` record whose process is gone, and
+``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweeps.record_problem`)
+for a record that is not this format: a point's values are exactly vary's grid, of known
+training options that can be varied, each of its type and in range (integers within
+2**53, floats finite); argv parses as training options; counts, pids and times are in
+range. It never raises, and an unreadable sweep is neither reported nor resumed.
+``<name>.log`` holds the output of a sweep the dashboard launched.
 
 Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and :func:`list_runs` for
@@ -259,6 +269,7 @@ from .sweeps import (
     claim_sweep,
     list_sweeps,
     read_sweep,
+    release_sweep,
     sweep_path,
 )
 from .writing import (
@@ -329,6 +340,7 @@ __all__ = [
     "claim_run_dir",
     "run_dir_busy",
     "claim_sweep",
+    "release_sweep",
     "device_lock_path",
     "list_runs",
     "list_sweeps",

@@ -17,8 +17,6 @@ from .layout import (
 )
 from .values import as_float, is_int, is_pid
 
-_is_int, _is_pid = is_int, is_pid  # the names sweeps.py imports them by, until it imports them from .values
-
 
 def this_host() -> str:
     """This machine's name, as status.json's ``host`` records it."""

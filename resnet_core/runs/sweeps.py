@@ -3,6 +3,9 @@ the one-writer claim, and reading that never raises."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import itertools
 import math
 import os
 from collections import Counter
@@ -11,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .layout import CONSOLE_FILE, RunFolderError, safe_name
-from .processes import _is_int, _is_pid, process_alive
+from .processes import process_alive
 from .reading import RunInfo, _kind, _read_json_object, open_run_file, read_run
+from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid
 from .writing import exclusive_claim
 
 SWEEP_MODULE = "resnet_core.sweep"
@@ -24,6 +28,12 @@ POINT_CATEGORIES = {"completed": "done", "running": "running", "starting": "runn
                     "pending": "pending", "stopped": "stopped", "failed": "failed", "diverged": "failed",
                     "crashed": "failed", "unreadable": "failed", "failed to start": "failed"}
 CATEGORIES = ("done", "running", "queued", "pending", "stopped", "failed")
+# What a grid cannot vary, and why.
+FIXED = {"name": "each run is named after its values", "sweep": "every run belongs to this sweep",
+         "runs_dir": "the sweep's record and runs live in one runs folder"}
+POINT_KEYS = ("values", "run", "start_failure")
+START_FAILURE_CHARS = 500  # of a trainer's last console line kept in the record: a line, not a log
+QUOTED_CHARS = 40  # of a value quoted in a problem, which stays one short line
 
 
 def sweep_path(runs_dir: Path, name: str, suffix: str = ".json") -> Path:
@@ -38,12 +48,44 @@ class SweepBusy(Exception):
 
 def claim_sweep(runs_dir: Path, name: str) -> int:
     """Become the one writer of a sweep record: an exclusive flock on ``<name>.lock``, held
-    until the descriptor is closed or the process ends. A lock file beside the record,
+    until :func:`release_sweep` (or the end of the process). A lock file beside the record,
     since the record itself is replaced on every write and a flock stays with the old file."""
     path = sweep_path(runs_dir, name, ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return exclusive_claim(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644),
-                           SweepBusy(f"sweep {name} is being run by another sweep process"))
+    while True:
+        fd = exclusive_claim(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644),
+                             SweepBusy(f"sweep {name} is being run by another sweep process"))
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):
+                return fd
+        except FileNotFoundError:
+            pass
+        # A release removed the file between our open and our flock: claim the one at the path.
+        os.close(fd)
+
+
+def release_sweep(runs_dir: Path, name: str, fd: int) -> None:
+    """End a claim_sweep claim and remove its lock file (still held while it is removed, so
+    a claimer that opened it meanwhile notices and claims the next one): a sweep process,
+    or a refused one, leaves no file of its own behind."""
+    try:
+        sweep_path(runs_dir, name, ".lock").unlink()
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def console_last_line(run_dir: Path) -> str:
+    """The last line a trainer wrote to its run folder's console.log ("" when none): a
+    trainer that refused or died before config.json says why there."""
+    try:
+        with open_run_file(run_dir, CONSOLE_FILE) as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except (OSError, RunFolderError):
+        return ""
+    return lines[-1].strip() if lines else ""
 
 
 @dataclass
@@ -54,16 +96,18 @@ class SweepPoint:
     run_dir: Path | None  # None: not launched yet
     run: RunInfo | None  # None: not launched, or its trainer has not written config.json (yet)
     sweep_alive: bool = False  # the sweep process runs: a launched point without a run is still starting
+    start_failure: str | None = None  # recorded by the sweep: its trainer ended before config.json, and why
 
     @property
     def state(self) -> str:
         """The run's state (runs.read_run); before its config.json exists "pending" (not
-        launched), "starting" (launched by a live sweep) or "failed to start"."""
+        launched), "starting" (launched by a live sweep that has not seen its trainer end)
+        or "failed to start"."""
         if self.run is not None:
             return self.run.state
         if self.run_dir is None:
             return "pending"
-        return "starting" if self.sweep_alive else "failed to start"
+        return "starting" if self.sweep_alive and self.start_failure is None else "failed to start"
 
     @property
     def category(self) -> str:
@@ -77,22 +121,18 @@ class SweepPoint:
             return str(self.run.problem or self.run.status.get("error") or "")
         if self.run_dir is None:
             return "not launched"
-        try:  # the trainer refused, or died, before writing config.json: its last words
-            with open_run_file(self.run_dir, CONSOLE_FILE) as f:
-                f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
-                lines = f.read().decode("utf-8", "replace").strip().splitlines()
-        except (OSError, RunFolderError):
-            lines = []
-        return self.state + (f": {lines[-1]}" if lines else "")
+        # The trainer refused, or died, before writing config.json: its last words.
+        reason = self.start_failure or console_last_line(self.run_dir)
+        return self.state + (f": {reason}" if reason else "")
 
     @property
     def seconds(self) -> float | None:
         """Training time of a completed run (all sessions), else None."""
         status = self.run.status if self.run is not None else {}
-        start, end = status.get("started_at"), status.get("finished_at")
-        if self.state != "completed" or not all(_number(v) for v in (start, end)):
+        start, end = as_float(status.get("started_at")), as_float(status.get("finished_at"))
+        if self.state != "completed" or start is None or end is None:
             return None
-        return end - start + (_number(status.get("elapsed_before_s")) or 0.0)
+        return end - start + as_float(status.get("elapsed_before_s"), 0.0)
 
 
 @dataclass
@@ -126,6 +166,17 @@ class SweepInfo:
         return [p.run for p in self.points if p.run is not None]
 
     @property
+    def resume_problem(self) -> str | None:
+        """Why the sweep cannot be resumed now, in one line; None when it can."""
+        if self.problem:
+            return self.problem
+        if self.alive:
+            return f"it is still running (pid {self.record['pid']})"
+        if self.state == "completed":
+            return "every run completed"
+        return None
+
+    @property
     def counts(self) -> dict[str, int]:
         """Points per category: done, running, queued, pending, stopped, failed (all present)."""
         found = Counter(p.category for p in self.points)
@@ -143,35 +194,180 @@ class SweepInfo:
         return sum(times) / len(times) * math.ceil(remaining / self.parallel)
 
 
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def grid(vary: dict[str, list]) -> list[dict]:
+    """Every combination of the values, the first field varying slowest."""
+    return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
 
 
-def _record_problem(record: dict, name: str) -> str | None:
-    """What makes a record unreadable, in one line, or None."""
-    if record.get("format_version") != SWEEP_FORMAT_VERSION:
-        return f"format_version {record.get('format_version')!r} is not {SWEEP_FORMAT_VERSION}"
-    if record.get("name") != name:
-        return f"name {record.get('name')!r} is not the file's name"
-    if record.get("state") not in SWEEP_STATES:
-        return f"state {record.get('state')!r} is not a sweep state"
-    if not (_is_int(record.get("parallel")) and record["parallel"] >= 1):
-        return f"parallel {record.get('parallel')!r} is not a count"
-    if record.get("pid") is not None and not _is_pid(record["pid"]):
-        return f"pid {record['pid']!r} is not a process id"
-    vary = record.get("vary")
-    if not (isinstance(vary, list) and all(isinstance(v, dict) and isinstance(v.get("field"), str)
-                                           and isinstance(v.get("values"), list) for v in vary)):
+def _quoted(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 3] + "..."
+
+
+def _option_fields() -> dict[str, dataclasses.Field]:
+    from ..config import TrainConfig  # here: config imports runs
+
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _value_problem(f: dataclasses.Field, value: Any) -> str | None:
+    """Why value cannot be a grid's value of training option f, or None. Numbers must be
+    in range (integers within MAX_COUNT, floats finite); whether the trainer accepts the
+    whole configuration is its own check, which a point that fails to start reports."""
+    shown = f"{f.name} {_quoted(value)}"
+    if f.type == "int":
+        if not is_int(value):
+            return f"{shown} is not a whole number"
+        if as_int(value, -MAX_COUNT, MAX_COUNT) is None:
+            return f"{shown} is out of range"
+    elif f.type == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{shown} is not a number"
+        if as_float(value) is None:
+            return f"{shown} is not a finite number"
+    elif f.type in ("bool", "bool | None"):
+        if not (isinstance(value, bool) or (value is None and f.type == "bool | None")):
+            return f"{shown} is not true or false"
+    elif f.type in ("str", "str | None"):
+        if not (isinstance(value, str) or (value is None and f.type == "str | None")):
+            return f"{shown} is not text"
+        if value is not None and "\0" in value:
+            return f"{f.name} holds a NUL character"
+        if f.metadata["choices"] and value not in f.metadata["choices"]:
+            return f"{shown} is not one of {', '.join(f.metadata['choices'])}"
+    else:  # a list-valued option
+        return f"{f.name} cannot be varied (it is a list)"
+    return None
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _OptionParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _UsageError(message)
+
+
+def _argv_problem(argv: Any) -> str | None:
+    """Why the record's argv is not a list of training options the trainer takes, or None."""
+    if not isinstance(argv, list):
+        return f"argv is {_kind(argv)}, not a list of strings"
+    odd = next((a for a in argv if not isinstance(a, str)), "")
+    if not isinstance(odd, str):
+        return f"argv holds {_kind(odd)}, not only strings"
+    if any("\0" in a for a in argv):  # no command line can carry one
+        return "argv holds a NUL character"
+    from ..config import add_config_arguments  # here: config imports runs
+
+    parser = _OptionParser(add_help=False, allow_abbrev=False)
+    add_config_arguments(parser)
+    try:
+        parser.parse_args(argv)
+    except _UsageError as e:
+        return f"argv: {str(e)[:200]}"
+    return None
+
+
+def _vary_problem(vary: Any, options: dict[str, dataclasses.Field]) -> str | None:
+    if not (isinstance(vary, list) and all(isinstance(v, dict) and set(v) == {"field", "values"}
+                                           and isinstance(v["field"], str) and isinstance(v["values"], list)
+                                           for v in vary)):
         return f"vary is {_kind(vary)}, not a list of {{field, values}}"
-    points = record.get("points")
-    if not (isinstance(points, list) and all(isinstance(p, dict) and isinstance(p.get("values"), dict)
-                                             for p in points)):
+    seen_fields = set()
+    for v in vary:
+        name = v["field"]
+        if name not in options:
+            return f"vary: {_quoted(name)[1:-1]} is not a training option"
+        if name in FIXED:
+            return f"vary: {name} cannot be varied ({FIXED[name]})"
+        if name in seen_fields:
+            return f"vary: {name} is varied twice"
+        seen_fields.add(name)
+        if not v["values"]:
+            return f"vary: {name} has no values"
+        seen_values = set()  # the grid's values are scalars: hashable, and equal ones hash alike
+        for value in v["values"]:
+            problem = _value_problem(options[name], value)
+            if problem:
+                return f"vary: {problem}"
+            if value in seen_values:
+                return f"vary: {name} holds {_quoted(value)} twice"
+            seen_values.add(value)
+    return None
+
+
+def _points_problem(points: Any, vary: dict[str, list], options: dict[str, dataclasses.Field]) -> str | None:
+    if not isinstance(points, list):
         return f"points is {_kind(points)}, not a list of {{values, run}}"
-    for p in points:
+    size = math.prod(len(values) for values in vary.values())  # never built before it matches
+    if size != len(points):
+        return f"{len(points)} points, but vary makes a grid of {size:,}"
+    runs: dict[str, int] = {}
+    for i, (p, combination) in enumerate(zip(points, itertools.product(*vary.values()), strict=True), 1):
+        if not isinstance(p, dict):
+            return f"point {i} is {_kind(p)}, not an object"
+        extra = next((k for k in p if k not in POINT_KEYS), None)
+        if extra is not None:
+            return f"point {i}: {_quoted(extra)[1:-1]} is not a point field"
+        if not isinstance(p.get("values"), dict):
+            return f"point {i}: values is {_kind(p.get('values'))}, not an object"
+        for name, value in p["values"].items():
+            problem = (f"{_quoted(name)[1:-1]} is not a training option" if name not in options
+                       else _value_problem(options[name], value))
+            if problem:
+                return f"point {i}: {problem}"
+        if p["values"] != dict(zip(vary, combination, strict=True)):
+            return f"point {i}: its values are not combination {i} of vary's grid"
         run = p.get("run")
         if run is not None and not (isinstance(run, str) and run and safe_name(run, max_len=len(run)) == run):
-            return f"point run {run!r} is not a run folder name"
+            return f"point {i}: run {_quoted(run)} is not a run folder name"
+        if run is not None and run in runs:
+            return f"points {runs[run]} and {i} both name run {run}"
+        runs[run] = i
+        failure = p.get("start_failure")
+        if failure is not None and not (isinstance(failure, str) and failure.strip() and "\n" not in failure
+                                        and len(failure) <= START_FAILURE_CHARS):
+            return f"point {i}: start_failure {_quoted(failure)} is not one line of up to {START_FAILURE_CHARS}"
     return None
+
+
+def record_problem(record: dict, name: str) -> str | None:
+    """What keeps a sweep record from being shown, reported or resumed, in one line naming
+    the field (and the point, counted from 1); None for a record this format allows. Each
+    point holds known training options only, of their type, in range, exactly vary's grid;
+    argv parses as training options; every number is in range."""
+    if not (is_int(record.get("format_version")) and record["format_version"] == SWEEP_FORMAT_VERSION):
+        return f"format_version {_quoted(record.get('format_version'))} is not {SWEEP_FORMAT_VERSION}"
+    if record.get("name") != name:
+        return f"name {_quoted(record.get('name'))} is not the file's name"
+    if record.get("state") not in SWEEP_STATES:
+        return f"state {_quoted(record.get('state'))} is not a sweep state"
+    parallel = as_int(record.get("parallel"), 1, MAX_COUNT)
+    if parallel is None:
+        return f"parallel {_quoted(record.get('parallel'))} is not a count"
+    if as_int(record.get("device_slots"), 1, parallel) is None:  # each device's slots: at most parallel
+        return f"device_slots {_quoted(record.get('device_slots'))} is not a count up to parallel"
+    if record.get("pid") is not None and not is_pid(record["pid"]):
+        return f"pid {_quoted(record['pid'])} is not a process id"
+    if record.get("pid_start") is not None and as_count(record["pid_start"]) is None:
+        return f"pid_start {_quoted(record['pid_start'])} is not a start time"
+    for key in ("created_at", "finished_at"):
+        if record.get(key) is not None and as_float(record[key]) is None:
+            return f"{key} {_quoted(record[key])} is not a time"
+    from ..executors import EXECUTORS  # here: executors imports runs
+
+    if record.get("executor", "local") not in EXECUTORS:
+        return f"executor {_quoted(record.get('executor'))} is not one of {', '.join(EXECUTORS)}"
+    if not isinstance(record.get("address", None), (str, type(None))):
+        return f"address {_quoted(record['address'])} is not HOST:PORT"
+    if record.get("cpus_per_trial") is not None and as_int(record["cpus_per_trial"], 1, MAX_COUNT) is None:
+        return f"cpus_per_trial {_quoted(record['cpus_per_trial'])} is not a count"
+    options = _option_fields()
+    problem = _argv_problem(record.get("argv")) or _vary_problem(record.get("vary"), options)
+    if problem:
+        return problem
+    return _points_problem(record.get("points"), {v["field"]: v["values"] for v in record["vary"]}, options)
 
 
 def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
@@ -187,7 +383,7 @@ def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
         return None
     except RunFolderError as e:
         return SweepInfo(name=name, path=path, state="unreadable", problem=str(e))
-    problem = _record_problem(record, name)
+    problem = record_problem(record, name)
     if problem:
         return SweepInfo(name=name, path=path, state="unreadable", problem=f"{path.name}: {problem}")
     alive = process_alive(record.get("pid"), record.get("pid_start"), SWEEP_MODULE)
@@ -195,7 +391,8 @@ def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
     for p in record["points"]:
         run_dir = runs_dir / p["run"] if p.get("run") else None
         points.append(SweepPoint(values=p["values"], run_dir=run_dir,
-                                 run=read_run(run_dir) if run_dir is not None else None, sweep_alive=alive))
+                                 run=read_run(run_dir) if run_dir is not None else None, sweep_alive=alive,
+                                 start_failure=p.get("start_failure")))
     state = "crashed" if record["state"] == "running" and not alive else record["state"]
     return SweepInfo(name=name, path=path, state=state, record=record, points=points, alive=alive)
 
@@ -207,4 +404,4 @@ def list_sweeps(runs_dir: Path) -> list[SweepInfo]:
     except OSError:
         return []
     infos = [i for i in (read_sweep(runs_dir, n) for n in names) if i is not None]
-    return sorted(infos, key=lambda i: (_number(i.record.get("created_at")) or 0, i.name), reverse=True)
+    return sorted(infos, key=lambda i: (as_float(i.record.get("created_at"), 0.0), i.name), reverse=True)
