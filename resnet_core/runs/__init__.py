@@ -257,7 +257,8 @@ from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
 from .processes import (pid_alive, process_alive, process_start_time, remote_host, signal_trainer, this_host,
                         trainer_alive)
-from .reading import STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run, remove_stale_temp_files
+from .reading import (STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json, read_run,
+                      remove_stale_temp_files)
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,
@@ -342,6 +343,7 @@ __all__ = [
     "claim_sweep",
     "release_sweep",
     "device_lock_path",
+    "last_output_line",
     "list_runs",
     "list_sweeps",
     "load_predictions",

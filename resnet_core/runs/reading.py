@@ -307,9 +307,10 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
     return replace(info, warning=warning)
 
 
-def _last_words(run_dir: Path) -> str:
-    """Why a trainer that died before writing config.json did: the last line of its output
-    (console.log, else train.log), read from the last 4 KB only."""
+def last_output_line(run_dir: Path) -> str:
+    """The last line a trainer wrote to its run folder's console.log (else train.log), its
+    spaces collapsed, at most 300 characters, read from the last 4 KB only; "" when none: a
+    trainer that refused or died before config.json says why there."""
     for name in (CONSOLE_FILE, LOG_FILE):
         try:
             with open_run_file(run_dir, name) as f:
@@ -319,8 +320,15 @@ def _last_words(run_dir: Path) -> str:
             continue
         last = next((" ".join(line.split()) for line in reversed(lines) if line.strip()), "")
         if last:
-            return f"The trainer exited before starting the run: {last[:300]}"
-    return "The trainer exited before starting the run and said nothing (no console.log or train.log)."
+            return last[:300]
+    return ""
+
+
+def _last_words(run_dir: Path) -> str:
+    """RunInfo.warning of a run that failed to start: why, as its output says."""
+    last = last_output_line(run_dir)
+    return (f"The trainer exited before starting the run: {last}" if last else
+            "The trainer exited before starting the run and said nothing (no console.log or train.log).")
 
 
 def _mtime(path: Path) -> float | None:
