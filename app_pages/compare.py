@@ -96,10 +96,7 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
 
 def _results(chosen: list[runs.RunInfo]) -> None:
     groups = results.group_results([results.run_result(info) for info in chosen])
-    table = pd.DataFrame([results.group_record(g) for g in groups])
-    table["run_ids"] = table["run_ids"].map(", ".join)
-    if "shortcut" in table:  # "plain" for none, as everywhere in the studio
-        table["shortcut"] = table["shortcut"].map(lambda v: results.field_text("shortcut", v))
+    table = comparison.results_table(groups)
     number = st.column_config.NumberColumn
     std_help = "sample standard deviation (n − 1); empty for n = 1"
     st.dataframe(table, hide_index=True, width="stretch", column_config={

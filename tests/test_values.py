@@ -7,9 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from fake_runs import make_run
+from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
 from resnet_core import results, runs
-from resnet_core.dashboard import monitor
+from resnet_core.dashboard import comparison, monitor
 from resnet_core.runs import values
 
 # Raw JSON text of numbers (and would-be numbers) a file may hold.
@@ -71,8 +72,12 @@ def _read_everything(runs_dir: Path) -> None:
             for column in ("loss", "acc", "val_acc", "images_per_s", "cpu_percent", "time"):
                 rows.smoothed(column, 0.6)
     table = monitor.runs_table(listed)
-    pa.Table.from_pandas(table)  # what st.dataframe does with it
+    convert_pandas_df_to_arrow_bytes(table)  # what st.dataframe does with it
     assert isinstance(table, pd.DataFrame) and len(table) == len(listed)
+    # Compare's results table, beside a good run so that the hostile field is a varied one
+    good = runs.read_run(make_run(runs_dir / "good", "good"))
+    groups = results.group_results([results.run_result(good)] + [results.run_result(r) for r in listed])
+    convert_pandas_df_to_arrow_bytes(comparison.results_table(groups))
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
@@ -110,6 +115,7 @@ def test_a_huge_best_epoch_converts_to_arrow_in_the_runs_table(tmp_path):
     (run_dir / runs.STATUS_FILE).write_text(_with_token(status, "best_epoch", str(2 ** 63)))
     make_run(tmp_path, "good")
     table = monitor.runs_table(runs.list_runs(tmp_path))
+    convert_pandas_df_to_arrow_bytes(table)
     pa.Table.from_pandas(table)
     assert table["best epoch"].isna().sum() == 1  # the huge one says nothing, the good one its epoch
 
