@@ -245,3 +245,15 @@ def test_a_recorded_depth_is_described_only_within_the_deepest_paper_model(tmp_p
     monkeypatch.setattr(models, "describe_model", spy)
     result = results.run_result(runs.read_run(run_dir))
     assert described == [] and (result.params, result.macs) == (None, None)
+
+
+def test_a_class_list_beyond_any_dataset_is_refused_before_a_page_squares_it(tmp_path):
+    """Analyze builds a classes x classes confusion matrix: 100,000 short names fit
+    config.json's 1 MiB and would ask for 80 GB."""
+    run_dir = make_run(tmp_path, "classes")
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["classes"] = [f"{i:x}" for i in range(100_000)]
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    info = runs.read_run(run_dir)
+    assert info.state == runs.UNREADABLE and info.problem == (
+        f"config.json: classes lists 100,000 names, more than the {runs.MAX_CLASSES:,} a run may have")

@@ -203,10 +203,11 @@ Reading never raises
 Readers open run files without following symlinks. A folder whose config.json or
 status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
 object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
-that are not a list of strings, a ``created`` that is not a number, an unknown state, a
-pid that is not an int in 1..2**31-1, a ``pid_start`` that is not an int >= 0, a
-``format_version`` that is not an int >= 1) reads with the derived state ``unreadable``
-and a one-line :attr:`RunInfo.problem`: it is listed, never resumed, and can be deleted.
+that are not a list of strings or list more than MAX_CLASSES (1,000), a ``created`` that
+is not a number, an unknown state, a pid that is not an int in 1..2**31-1, a
+``pid_start`` that is not an int >= 0, a ``format_version`` that is not an int >= 1)
+reads with the derived state ``unreadable`` and a one-line :attr:`RunInfo.problem`: it
+is listed, never resumed, and can be deleted.
 A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
 :attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
 normally, with a note, and is not resumed either. metrics.jsonl lines that are not
@@ -235,6 +236,7 @@ from .layout import (
     HEARTBEAT_S,
     LAST_CHECKPOINT,
     LOG_FILE,
+    MAX_CLASSES,
     MAX_JSON_BYTES,
     MAX_PREDICTION_BYTES,
     METRICS_FILE,
@@ -305,6 +307,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LAST_CHECKPOINT",
     "LOG_FILE",
+    "MAX_CLASSES",
     "MAX_JSON_BYTES",
     "MAX_PREDICTION_BYTES",
     "METRICS_FILE",

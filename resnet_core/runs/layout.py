@@ -44,6 +44,9 @@ MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rer
 # images with their top-5 classes) holds 4.4 MB, while a compressed archive can claim
 # gigabytes of zeros in a few KB.
 MAX_PREDICTION_BYTES = 64 << 20
+# Class names config.json may list: pages square the count (confusion matrices), and 100,000
+# short names fit in MAX_JSON_BYTES (an 80 GB matrix); CIFAR-100, the largest such dataset, has 100.
+MAX_CLASSES = 1000
 _STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 
 

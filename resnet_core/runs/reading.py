@@ -25,6 +25,7 @@ from .layout import (
     FORMAT_VERSION,
     LAST_CHECKPOINT,
     LOG_FILE,
+    MAX_CLASSES,
     MAX_JSON_BYTES,
     PREDICTIONS_DIR,
     RESUMABLE_STATES,
@@ -258,6 +259,8 @@ def _config_problem(config: dict) -> str | None:
     classes = config.get("classes")
     if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         return "config.json: classes is not a list of names"
+    if classes is not None and len(classes) > MAX_CLASSES:
+        return f"config.json: classes lists {len(classes):,} names, more than the {MAX_CLASSES:,} a run may have"
     if config.get("created") is not None and as_float(config["created"]) is None:
         return f"config.json: created {_short(config['created'])} is not a time"
     return None
