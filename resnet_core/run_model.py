@@ -158,7 +158,7 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     if not run_dir.is_dir():
         raise ModelLoadError(f"{run_dir} is not a folder")
     info = runs.read_run(run_dir)
-    if info is None:
+    if info is None or not os.path.lexists(run_dir / runs.CONFIG_FILE):  # a trainer that failed to start has none
         raise ModelLoadError(f"{run_dir} is not a run folder (no {runs.CONFIG_FILE})")
     if info.problem:
         raise ModelLoadError(f"{run_dir.name} cannot be read: {info.problem}")

@@ -151,7 +151,7 @@ def test_log_tail_prefers_console_output_and_keeps_the_last_lines(tmp_path):
 
 def test_folder_state_and_unstarted_folders(tmp_path):
     """folder_state judges a folder the dashboard just launched into by its trainer's pid;
-    readers list it as failed to start once it has been quiet for STALE_S."""
+    list_runs lists it as failed to start once it has been quiet for STALE_S."""
     folder = runs.new_run_dir(tmp_path, "x")
     sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
@@ -164,10 +164,11 @@ def test_folder_state_and_unstarted_folders(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert launcher.folder_state(folder, sleeper.pid, start) == "failed to start"
-    assert runs.read_run(folder) is None  # may still be starting
+    assert runs.list_runs(tmp_path) == []  # may still be starting
     quiet = time.time() - runs.STALE_S - 1
     os.utime(folder, (quiet, quiet))
-    assert runs.read_run(folder).state == runs.FAILED_TO_START
+    assert [r.state for r in runs.list_runs(tmp_path)] == [runs.FAILED_TO_START]
+    assert runs.read_run(folder) is None  # a sweep that launched into it judges it by its process
     done = make_run(tmp_path, "done")
     assert launcher.folder_state(done) == "run"
     # A config.json that is a dangling link is a broken run, listed as unreadable, not a folder still starting.

@@ -586,6 +586,8 @@ def test_a_trainer_dead_before_its_config_reads_failed_to_start_with_its_last_wo
     (folder / runs.CONSOLE_FILE).unlink()
     runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "queued", "pid": 999_999_999})
     assert "said nothing" in runs.read_run(folder).warning
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "completed"})  # past config.json: it was lost
+    assert (runs.read_run(folder).state, runs.read_run(folder).problem) == (runs.UNREADABLE, "config.json is missing")
 
 
 def test_a_folder_with_only_the_trainers_output_is_failed_to_start_once_quiet(tmp_path):

@@ -61,17 +61,19 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``crashed`` (see :func:`read_run`): the trainer was killed; or ``failed to start``
     (FAILED_TO_START) where config.json was never written: the trainer died between its
     first status.json and its config. A folder with status.json but no config.json is a
-    run (its config {}); one with neither is a trainer starting (not a run yet) until it
-    and its console.log have been quiet for STALE_S, then a run that failed to start. A
-    failed-to-start run's :attr:`RunInfo.warning` holds the last line of its console.log
-    (else train.log): why it died. ``host`` (added within
+    run (its config {}; ``unreadable`` unless its state is ``queued`` or ``running``);
+    one with neither is a trainer starting (not a run yet), which :func:`list_runs`
+    lists as failed to start once the folder and its console.log have been quiet for
+    STALE_S (:func:`read_run` leaves it None: a sweep that launched into it judges it by
+    its process). A failed-to-start run's :attr:`RunInfo.warning` holds the last line of
+    its console.log (else train.log): why it died. ``host`` (added within
     version 2; a missing one means this machine) names the machine the trainer runs on;
     an active trainer rewrites status.json at least every 10 s (HEARTBEAT_S), so a reader on
     another machine, which cannot look up the pid, takes a trainer silent for 60 s
     (STALE_S) for gone, and never signals it. An ``updated_at`` more than HEARTBEAT_S ahead of
-the reader's clock is clock skew: that heartbeat is taken to be as old as status.json's
-mtime (or, where that is in the future too, as the time the reader first saw it), and the
-reader says so in :attr:`RunInfo.warning`. The pid is trusted only
+    the reader's clock is clock skew: that heartbeat is taken to be as old as status.json's
+    mtime (or, where that is in the future too, as the time the reader first saw it), and
+    the reader says so in :attr:`RunInfo.warning`. The pid is trusted only
     while a process with it runs, is no zombie and has the recorded ``pid_start``
     (without one, as in version 1: its command line runs ``resnet_core.train``), so a
     reused pid never makes a run look alive and Stop never signals another process.

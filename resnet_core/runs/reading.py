@@ -281,7 +281,7 @@ def _status_problem(status: dict, newer: bool) -> str | None:
 
 def read_run(run_dir: Path) -> RunInfo | None:
     """The run in this folder, or None if it is not a run folder (yet): neither config.json
-    nor status.json, and not quiet for STALE_S (see the package docstring).
+    nor status.json.
 
     Never raises for what the folder holds: a folder that cannot be read as the format says
     comes back in state UNREADABLE with the reason in ``problem``.
@@ -344,7 +344,7 @@ def _mtime(path: Path) -> float | None:
 def _read_records(run_dir: Path) -> RunInfo | None:
     """read_run but for the liveness of the trainer: what config.json and status.json say.
     A folder with status.json but no config.json is a run whose trainer has not written its
-    config yet (or died before it did: see _checked_liveness); one with neither, see _unstarted."""
+    config yet (or died before it did: see _checked_liveness); one with neither is none."""
     config_problem = status_problem = None
     try:
         config = _read_json_object(run_dir, CONFIG_FILE)
@@ -356,12 +356,14 @@ def _read_records(run_dir: Path) -> RunInfo | None:
         status = _read_json_object(run_dir, STATUS_FILE)
     except (FileNotFoundError, NotADirectoryError):
         if config is None:
-            return _unstarted(run_dir)
+            return None
         status = {}
     except RunFolderError as e:
         status, status_problem = {}, str(e)
     if config is None:
         config = {}
+        if not status_problem and status.get("state", "queued") not in ACTIVE_STATES:
+            config_problem = "config.json is missing"  # written before any state but queued or running
     config_problem = config_problem or _version_problem("config.json", config)
     status_problem = status_problem or _version_problem("status.json", status)
     versions = [config.get("format_version", 1)] + ([status.get("format_version", 1)] if status else [])
@@ -384,10 +386,11 @@ def _read_records(run_dir: Path) -> RunInfo | None:
 
 
 def _unstarted(run_dir: Path) -> RunInfo | None:
-    """A folder with neither config.json nor status.json: None while it may still be a
-    trainer starting (importing, loading data: it writes status.json first), and a run
-    FAILED_TO_START once the folder and its console.log have been quiet for STALE_S: the
-    trainer refused or died before writing anything but its output."""
+    """For list_runs, a folder with neither config.json nor status.json: None while it may
+    still be a trainer starting (importing, loading data: it writes status.json first), and
+    a run FAILED_TO_START once the folder and its console.log have been quiet for STALE_S:
+    the trainer refused or died before writing anything but its output. (read_run leaves
+    such a folder None: whoever launched into it, a sweep, judges it by its process.)"""
     latest = 0.0
     for path in (run_dir, run_dir / CONSOLE_FILE):
         try:
@@ -466,6 +469,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
     seen = _LISTED.get(run_dir)
     if seen is None or seen.identity != identity or identity[0] is None:
         seen = _LISTED[run_dir] = _Listed(identity, _read_records(run_dir))
+    if identity == (None, None):
+        return _unstarted(run_dir)
     info = _checked_liveness(seen.records)
     if (info is not None and not info.is_active and info.problem is None and not info.read_only
             and (seen.swept is None or now - seen.swept >= STALE_TEMP_AGE_S)):
@@ -475,7 +480,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run under runs_dir, newest first, unreadable ones included.
+    """Every run under runs_dir, newest first, unreadable ones included, and folders whose
+    trainer never wrote a record, as FAILED_TO_START once quiet for STALE_S (see _unstarted).
 
     Temp files that a killed writer left behind are removed from runs no live trainer
     writes to (see :func:`remove_stale_temp_files`); read-only and unreadable runs are left
