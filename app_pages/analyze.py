@@ -35,12 +35,13 @@ def _clear_cell() -> None:
     st.session_state.pop(CELL_KEY, None)
 
 
-def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, list[str], str, str]:
+def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[runs.RunInfo, list[str], str, str]:
     """Run (the one in the URL, else the newest), split and normalisation: the run, its
     recorded splits, the split and the normalisation chosen."""
+    wanted = common.wanted_run(all_runs, left_out)
     c_run, c_split, c_norm = st.columns([3, 2, 3])
     with c_run:
-        info = common.pick_run(all_runs, "an")
+        info = common.pick_run(all_runs, "an", wanted)
     available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
     labels = evaluation.evaluation_labels(info.config)
     with c_split:
@@ -240,18 +241,18 @@ def _class_table(report, classes: list[str]) -> None:
         "F1": [_pct(x) for x in report.f1],
         "support": [int(s) for s in report.support],
     })
-    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
+    common.table(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
 
 
 st.title("Analyze")
-all_runs = common.runs_with_epochs()
+all_runs, left_out = common.runs_with_epochs()
 if not all_runs:
     st.info("No run has finished an epoch yet: the confusion matrices appear here after the first "
             "epoch of a run.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
     st.stop()
 
-info, available, split, mode = _pickers(all_runs)
+info, available, split, mode = _pickers(all_runs, left_out)
 images_from = common.image_folder(info)
 labels = evaluation.evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "an")

@@ -12,7 +12,7 @@ import streamlit as st
 
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDICT, RUNS, TRAIN  # noqa: F401 (for st.page_link)
 from resnet_core import cifar, runs
-from resnet_core.dashboard import gallery, launcher
+from resnet_core.dashboard import gallery, launcher, links
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
 from resnet_core.system import describe_system
@@ -145,33 +145,81 @@ def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
                     f"{md_escape(images_from.note)}")
 
 
-def runs_with_epochs(splits: Sequence[str] = runs.SPLITS) -> list[runs.RunInfo]:
-    """Readable runs with at least one recorded epoch of any of these splits."""
-    return [r for r in runs.list_runs(runs_dir())
-            if r.problem is None and any(runs.recorded_epochs(r.path, s) for s in splits)]
+def runs_with_epochs(splits: Sequence[str] = runs.SPLITS) -> tuple[list[runs.RunInfo], dict[str, str]]:
+    """Readable runs with at least one recorded epoch of any of these splits, and why each
+    other run is left out (for a link that asks for one: run_in_url)."""
+    shown: list[runs.RunInfo] = []
+    left_out: dict[str, str] = {}
+    for r in runs.list_runs(runs_dir()):
+        if r.problem is not None:
+            left_out[r.run_id] = f"cannot be read: {r.problem}"
+        elif any(runs.recorded_epochs(r.path, s) for s in splits):
+            shown.append(r)
+        else:
+            left_out[r.run_id] = "has no recorded epoch to show yet"
+    return shown, left_out
 
 
-def pick_run(all_runs: list[runs.RunInfo], prefix: str) -> runs.RunInfo:
-    """The run selector: the run in the URL (?run=), else the first (the newest); kept in the URL."""
+URL_PICK_KEY = "url_run_pick"
+
+
+def _take_url_pick() -> None:
+    st.query_params["run"] = st.session_state.pop(URL_PICK_KEY)
+
+
+def run_in_url(ids: list[str], format_func: Callable[[str], str], left_out: dict[str, str] | None = None) -> str | None:
+    """The run the URL's ?run= names among ids; None without ?run=. When it names none of
+    them (not found, not a run name, or in left_out: a run this page cannot show, with
+    why), says so, offers the list and stops the page: never another run in its place."""
+    requested = links.resolve(st.query_params.get("run"), ids, "run", left_out)
+    if requested.problem:
+        st.error(f"{md_escape(requested.problem)} Pick a run:", icon=":material/search_off:")
+        st.selectbox("Run", ids, index=None, key=URL_PICK_KEY, placeholder="pick a run", format_func=format_func,
+                     on_change=_take_url_pick)
+        st.stop()
+    return requested.value
+
+
+def wanted_run(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> str | None:
+    """run_in_url over these runs (before pick_run, outside its column: a problem takes the page)."""
+    by_id = {r.run_id: r for r in all_runs}
+    return run_in_url(list(by_id), lambda i: run_title(by_id[i]), left_out)
+
+
+def pick_run(all_runs: list[runs.RunInfo], prefix: str, wanted: str | None) -> runs.RunInfo:
+    """The run selector: wanted (wanted_run's), else the first (the newest); kept in the URL."""
     ids = [r.run_id for r in all_runs]
     by_id = {r.run_id: r for r in all_runs}
-    wanted = st.query_params.get("run")
-    if wanted not in ids:
-        wanted = ids[0]
+    wanted = wanted if wanted in by_id else ids[0]
     run_id = st.selectbox("Run", ids, index=ids.index(wanted), key=f"{prefix}_run_{wanted}",
                           format_func=lambda i: run_title(by_id[i]))
     set_query("run", run_id)
     return by_id[run_id]
 
 
+def from_url(param: str, options: Sequence[str], what: str) -> links.Requested:
+    """The option the URL's ?param= names (links.resolve, values not file names). A value
+    this session put there itself (set_query), carried over to where it is not an option
+    (an epoch of another run), is dropped without a problem: only a link's is reported."""
+    value = st.query_params.get(param)
+    requested = links.resolve(value, options, what, names=False)
+    if requested.problem and value == st.session_state.get(f"url_set::{param}"):
+        return links.Requested(None)
+    return requested
+
+
 def pick_epoch(info: runs.RunInfo, split: str, prefix: str, in_url: bool = False) -> int:
     """The epoch slider (the latest recorded epoch first), and while the run trains, a notice
-    of newly recorded ones. in_url: start from ?epoch= when it is recorded, and keep the choice there."""
+    of newly recorded ones. in_url: start from ?epoch= when it is recorded (else say it is
+    not), and keep the choice there."""
     epochs = runs.recorded_epochs(info.path, split)
     key = f"{prefix}_epoch_{info.run_id}_{split}"
     if st.session_state.get(key) not in epochs:
-        wanted = st.query_params.get("epoch", "") if in_url else ""
-        st.session_state[key] = int(wanted) if wanted.isdigit() and int(wanted) in epochs else epochs[-1]
+        requested = from_url("epoch", [str(e) for e in epochs], "epoch") if in_url else links.Requested(None)
+        if requested.problem:
+            st.warning(f"{md_escape(requested.problem)} Showing epoch {epochs[-1]}, the latest recorded.",
+                       icon=":material/search_off:")
+        st.session_state[key] = int(requested.value) if requested.value is not None else epochs[-1]
     if len(epochs) > 1:
         epoch = st.select_slider("Epoch", epochs, key=key, help="slide through the recorded epochs")
     else:
@@ -237,31 +285,49 @@ def lazy_expander(label: str, key: str, draw: Callable[[], None], *, expanded: b
             draw()
 
 
+def table(data, **kwargs) -> None:
+    """st.dataframe with a missing value drawn as an empty cell (its default draws "None"); the
+    column's help says when its cells are empty."""
+    st.dataframe(data, placeholder="", **kwargs)
+
+
 def state_badge(state: str) -> None:
     st.badge(state, icon=STATE_ICONS.get(state), color=STATE_COLOURS.get(state, "gray"),
              help=STATE_HELP.get(state))
 
 
-def run_title(info: runs.RunInfo) -> str:
-    model = info.model_name
-    return f"{info.run_id} · {model} · {info.state}" if model else f"{info.run_id} · {info.state}"
+def run_title(info: runs.RunInfo, state: str | None = None) -> str:
+    """A run as a picker names it: id, model and state (the folder's, unless state is given)."""
+    model, state = info.model_name, state or info.state
+    return f"{info.run_id} · {model} · {state}" if model else f"{info.run_id} · {state}"
 
 
 def set_query(param: str, value: str | None) -> None:
     """Keep a choice in the URL (?param=value; none: removed), so a reload or a shared link lands on it."""
+    st.session_state[f"url_set::{param}"] = value or None
     if value is None or value == "":
         st.query_params.pop(param, None)
     elif st.query_params.get(param) != value:
         st.query_params[param] = value
 
 
-def seed_from_query(key: str, param: str, options: Sequence[str], fallback: str) -> None:
+def seed_from_query(key: str, param: str, options: Sequence[str], fallback: str, what: str | None = None) -> None:
     """Before the widget keyed `key` (a selectbox or segmented control over options)
     renders: keep its value while it is one of options, else take the URL's ?param= if it
-    is one, else fallback. Write the choice back with set_query."""
+    is one, else fallback, saying so when a link asked for something else (what: how the
+    message names the parameter). Write the choice back with set_query."""
     if st.session_state.get(key) not in options:
-        wanted = st.query_params.get(param)
-        st.session_state[key] = wanted if wanted in options else fallback
+        st.session_state[key] = url_choice(param, options, fallback, what or param)
+
+
+def url_choice(param: str, options: Sequence[str], fallback: str, what: str) -> str:
+    """The option the URL's ?param= names (from_url), else fallback, with a warning when a
+    link asked for something else."""
+    requested = from_url(param, options, what)
+    if requested.problem:
+        st.warning(f"{md_escape(requested.problem)} Showing “{md_escape(fallback)}” instead.",
+                   icon=":material/search_off:")
+    return requested.value if requested.value is not None else fallback
 
 
 def field_error(errors: dict[str, str], name: str) -> None:

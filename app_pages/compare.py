@@ -13,7 +13,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import results, runs
-from resnet_core.dashboard import comparison, evaluation, figures, gallery
+from resnet_core.dashboard import comparison, evaluation, figures, gallery, links
 from resnet_core.dashboard.formatting import format_pct, md_escape
 from resnet_core.runs.values import as_count
 
@@ -31,24 +31,34 @@ def _select_sweep(sweeps: dict[str, list[str]]) -> None:
     name = st.session_state.get("cmp_sweep")
     if name in sweeps:
         st.session_state["cmp_runs"] = list(sweeps[name])
-    st.session_state["cmp_sweep"] = None
 
 
-def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo]) -> list[runs.RunInfo]:
-    """The runs to compare (kept in the URL as ?runs=a,b), or all runs of a sweep."""
+def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo],
+               left_out: dict[str, str]) -> list[runs.RunInfo]:
+    """The runs to compare (kept in the URL as ?runs=a,b: links.join_ids), or all runs of a
+    sweep; says which runs of the link are left out and why."""
     sweeps = comparison.sweeps(readable)
     chosen = st.session_state.get("cmp_runs")
-    if chosen is None or any(i not in by_id for i in chosen):  # first render, or a run deleted since
-        st.session_state["cmp_runs"] = comparison.run_ids_from_query(
-            st.query_params.get("runs") if chosen is None else ",".join(chosen), list(by_id))
+    if chosen is None:  # first render: the link's runs
+        chosen, problems = links.resolve_many(st.query_params.get("runs"), list(by_id), "run", left_out)
+        for problem in problems:
+            st.warning(f"{md_escape(problem)} Left out of the comparison.", icon=":material/search_off:")
+        st.session_state["cmp_runs"] = chosen
+    elif any(i not in by_id for i in chosen):  # a run deleted since
+        st.session_state["cmp_runs"] = [i for i in chosen if i in by_id]
     c_runs, c_sweep = st.columns([4, 1], vertical_alignment="bottom")
+    # wrap: in a column the chips otherwise stay on one scrolling row, 2 of 12 runs in view.
     chosen = c_runs.multiselect("Runs", list(by_id), key="cmp_runs", placeholder="pick runs to compare",
-                                format_func=lambda i: common.run_title(by_id[i]))
+                                format_func=lambda i: common.run_title(by_id[i]), wrap=True)
+    if set(sweeps.get(st.session_state.get("cmp_sweep"), ())) != set(chosen):
+        st.session_state["cmp_sweep"] = None  # the runs no longer are the sweep picked: its box empties
     c_sweep.selectbox("…or pick a sweep", list(sweeps), index=None, key="cmp_sweep", on_change=_select_sweep,
                       args=(sweeps,), placeholder="pick a sweep" if sweeps else "no sweeps recorded",
                       disabled=not sweeps, format_func=lambda s: f"{s} ({len(sweeps[s])} runs)",
                       help="selects all runs whose config records this sweep")
-    common.set_query("runs", ",".join(chosen))
+    if len(chosen) > 2:  # past about ten chips the box scrolls: the count says how many it holds
+        st.caption(f"{len(chosen)} runs chosen")
+    common.set_query("runs", links.join_ids(chosen))
     return [by_id[i] for i in chosen]
 
 
@@ -99,7 +109,7 @@ def _results(chosen: list[runs.RunInfo]) -> None:
     table = comparison.results_table(groups)
     number = st.column_config.NumberColumn
     std_help = "sample standard deviation (n − 1); empty for n = 1"
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    common.table(table, hide_index=True, width="stretch", column_config={
         "runs": number("n", help="completed runs averaged in this row"),
         "unfinished": number("unfinished", help="runs of this config not completed: counted, never averaged"),
         "test_error_mean": number("final test error %", format="%.2f",
@@ -159,17 +169,17 @@ def _evaluation_pickers(chosen: list[runs.RunInfo]) -> tuple[runs.RunInfo, runs.
     by_id = {r.run_id: r for r in chosen}
     ids = list(by_id)
     c_a, c_b, c_split, c_epoch = st.columns([3, 3, 2, 3])
-    common.seed_from_query("cmp_a", "a", ids, ids[0])
+    common.seed_from_query("cmp_a", "a", ids, ids[0], "run A")
     a = c_a.selectbox("Run A", ids, key="cmp_a", format_func=lambda i: common.run_title(by_id[i]))
-    common.seed_from_query("cmp_b", "b", ids, ids[1])
+    common.seed_from_query("cmp_b", "b", ids, ids[1], "run B")
     b = c_b.selectbox("Run B", ids, key="cmp_b", format_func=lambda i: common.run_title(by_id[i]))
-    common.seed_from_query("cmp_split", "split", list(SPLITS), "test")
+    common.seed_from_query("cmp_split", "split", list(SPLITS), "test", "split")
     split = c_split.segmented_control("Split", list(SPLITS), key="cmp_split", required=True,
                                       format_func=SPLITS.get) or "test"
     both = sorted(set(runs.recorded_epochs(by_id[a].path, split)) & set(runs.recorded_epochs(by_id[b].path, split)))
     choices = [comparison.FINAL, comparison.BEST] + [str(e) for e in both]
     names = {comparison.FINAL: "final (each run's last)", comparison.BEST: "best validation epoch (each run's)"}
-    common.seed_from_query("cmp_epoch", "epoch", choices, comparison.FINAL)
+    common.seed_from_query("cmp_epoch", "epoch", choices, comparison.FINAL, "epoch")
     epoch = c_epoch.selectbox("Epoch", choices, key="cmp_epoch",
                               format_func=lambda c: names.get(c, f"epoch {c} (recorded by both)"))
     for param, value in (("a", a), ("b", b), ("split", split), ("epoch", epoch)):
@@ -279,7 +289,7 @@ def _flips(pair: Pair) -> None:
     c_table, c_chart = st.columns([2, 3], gap="large")
     with c_table:
         table = pd.DataFrame(comparison.flip_table(a_counts, b_counts, pair.classes))
-        st.dataframe(table, hide_index=True, width="stretch",
+        common.table(table, hide_index=True, width="stretch",
                      height=35 * (len(pair.classes) + 2) + 3)
     with c_chart:
         st.plotly_chart(figures.flip_counts_figure(a_counts, b_counts, pair.classes), key="cmp_flip_bars",
@@ -299,7 +309,8 @@ if not readable:
     st.info("No runs to compare yet." if not all_runs else "No run folder here can be read.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
     st.stop()
-chosen = _pick_runs(readable, {r.run_id: r for r in readable})
+chosen = _pick_runs(readable, {r.run_id: r for r in readable},
+                    {r.run_id: f"cannot be read: {r.problem}" for r in unreadable})
 if unreadable:
     st.caption("Left out, cannot be read: " + "; ".join(f"{md_escape(r.run_id)} ({md_escape(r.problem)})"
                                                           for r in unreadable))
@@ -307,6 +318,7 @@ if not chosen:
     st.info("Pick runs (or a sweep) to compare.", icon=":material/touch_app:")
     st.stop()
 
+common.url_choice("view", VIEWS, VIEWS[0], "view")  # st.tabs drops a ?view= it does not know without a word
 curves_tab, results_tab, diff_tab, flips_tab = st.tabs(VIEWS, key="view", on_change="rerun", bind="query-params")
 for tab, view in ((curves_tab, _curves), (results_tab, _results)):
     with tab:

@@ -48,19 +48,20 @@ def _every_epoch(run_dir: str, split: str, stats: tuple) -> tuple[history.Histor
     return (result, *calibration.ece_by_epoch(path, split, known=eces))
 
 
-def _pickers(all_runs: list[runs.RunInfo]) -> tuple[runs.RunInfo, str, str]:
+def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[runs.RunInfo, str, str]:
+    wanted = common.wanted_run(all_runs, left_out)
     c_run, c_split, c_view = st.columns([3, 2, 4])
     with c_run:
-        info = common.pick_run(all_runs, "ex")
+        info = common.pick_run(all_runs, "ex", wanted)
     available = [s for s in ("val", "test") if runs.recorded_epochs(info.path, s)]
     labels = evaluation.evaluation_labels(info.config)
     with c_split:
-        common.seed_from_query("ex_split", "split", available, available[0])
+        common.seed_from_query("ex_split", "split", available, available[0], "split")
         split = st.segmented_control("Split", available, key="ex_split", format_func=labels.split_name,
                                      required=True) or available[0]
     common.set_query("split", split)
     with c_view:
-        common.seed_from_query("ex_view", "view", list(VIEWS), VIEWS[0])
+        common.seed_from_query("ex_view", "view", list(VIEWS), VIEWS[0], "view")
         view = st.segmented_control("View", VIEWS, key="ex_view", required=True) or VIEWS[0]
     common.set_query("view", view)
     return info, split, view
@@ -177,14 +178,14 @@ def _label_errors_view(info, split, preds, classes, hist) -> None:
 
 
 st.title("Explain")
-all_runs = common.runs_with_epochs(("val", "test"))  # the splits with per-image records
+all_runs, left_out = common.runs_with_epochs(("val", "test"))  # the splits with per-image records
 if not all_runs:
     st.info("No run has recorded per-image predictions yet: they appear here after the first epoch of a run.",
             icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
     st.stop()
 
-info, split, view = _pickers(all_runs)
+info, split, view = _pickers(all_runs, left_out)
 labels = evaluation.evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "ex", in_url=True)
 try:

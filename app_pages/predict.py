@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import common
-from resnet_core import images, runs
+from resnet_core import runs
 from resnet_core.dashboard import uploads
 from resnet_core.dashboard.formatting import md_escape
 from resnet_core.predict import top_classes
@@ -21,7 +21,8 @@ def _read_upload(name: str, data: bytes) -> uploads.Upload:
 
 
 st.title("Predict")
-with_model = [r for r in runs.list_runs(common.runs_dir()) if r.problem is None and r.checkpoints]
+all_runs = runs.list_runs(common.runs_dir())
+with_model = [r for r in all_runs if r.problem is None and r.checkpoints]
 if not with_model:
     st.info("No run has a checkpoint yet: a run saves last.pt after its first epoch.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Launch a run", icon=":material/rocket_launch:")
@@ -29,9 +30,12 @@ if not with_model:
 
 ids = [r.run_id for r in with_model]
 by_id = {r.run_id: r for r in with_model}
-wanted = st.query_params.get("run")
+left_out = {r.run_id: f"cannot be read: {r.problem}" if r.problem
+            else "has no checkpoint yet (a run saves last.pt after its first epoch)"
+            for r in all_runs if r.run_id not in by_id}
+wanted = common.run_in_url(ids, lambda i: common.run_title(by_id[i]), left_out)
 c_run, c_ckpt = st.columns([4, 2])
-run_id = c_run.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, key="pr_run",
+run_id = c_run.selectbox("Run", ids, index=ids.index(wanted) if wanted else 0, key="pr_run",
                          format_func=lambda i: common.run_title(by_id[i]))
 common.set_query("run", run_id)
 which = c_ckpt.segmented_control("Checkpoint", list(runs.CHECKPOINTS), key="pr_ckpt", default="best", required=True,
@@ -43,9 +47,8 @@ except ModelLoadError as e:
     st.stop()
 st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" if model.note else ""))
 
-files = st.file_uploader("Images (PNG or JPEG)", type=["png", "jpg", "jpeg"], accept_multiple_files=True,
-                         key="pr_files",
-                         help=f"at most {images.MAX_BYTES // 2**20} MB and {images.MAX_SIDE:,} px a side each")
+files = st.file_uploader(uploads.UPLOAD_LABEL, type=["png", "jpg", "jpeg"], accept_multiple_files=True,
+                         key="pr_files", help=uploads.UPLOAD_HELP, max_upload_size=uploads.UPLOAD_LIMIT_MB)
 st.caption("Each image is turned upright (EXIF), put on white where transparent, cropped to its centred square "
            "and resized to 32x32 (bilinear, antialiased), then normalised with the run's statistics: the "
            "pictures below are exactly what the model sees.")

@@ -70,7 +70,15 @@ def _unreadable(info: runs.RunInfo) -> None:
     st.session_state[f"mon_state::{info.run_id}"] = info.state
 
 
-def _header(info: runs.RunInfo, hist: monitor.MetricsHistory) -> None:
+def _state(info: runs.RunInfo) -> str:
+    """The state to show (monitor.shown_state): "resuming…" from a click on Resume until the
+    trainer writes."""
+    pending = st.session_state.get("train_pending")
+    ours = bool(pending and pending.get("run_id") == info.run_id)
+    return monitor.shown_state(info.state, info.run_id, pending, alive=ours and runs.trainer_alive(pending))
+
+
+def _header(info: runs.RunInfo, hist: monitor.MetricsHistory, state: str) -> None:
     """The run's name and settings, its state badge, stop or resume, and a link to Analyze."""
     head_l, head_r = st.columns([3, 2], vertical_alignment="center")
     with head_l:
@@ -79,10 +87,12 @@ def _header(info: runs.RunInfo, hist: monitor.MetricsHistory) -> None:
     with head_r:
         b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
         with b1:
-            common.state_badge(info.state)
+            common.state_badge(state)
         with b2:
             remote = runs.remote_host(info.status)
-            if info.is_active:
+            if state == monitor.RESUMING:
+                pass  # no second Resume: the trainer is starting
+            elif info.is_active:
                 st.button("Stop", icon=":material/stop:", key="mon_stop", on_click=_stop, args=(info,),
                           disabled=remote is not None,
                           help=f"it runs on {remote}: stop it there (SIGTERM to its trainer or torchrun)" if remote
@@ -97,7 +107,7 @@ def _header(info: runs.RunInfo, hist: monitor.MetricsHistory) -> None:
                          query_params={"run": info.run_id}, disabled=not hist.epoch_rows)
 
 
-def _messages(info: runs.RunInfo) -> None:
+def _messages(info: runs.RunInfo, state: str) -> None:
     """What the last click said, the folder's note, and what the run's state means."""
     msg = st.session_state.pop("monitor_msg", None)
     if msg:
@@ -112,6 +122,9 @@ def _messages(info: runs.RunInfo) -> None:
     if note:
         st.toast(note, icon=":material/info:")
 
+    if state == monitor.RESUMING:
+        st.info("Resuming: the trainer is starting and loads last.pt.", icon=":material/hourglass_top:")
+        return
     state = info.state_enum
     if state is runs.State.QUEUED:
         device = info.resolved.get("device") or info.train_config.get("device")
@@ -274,12 +287,13 @@ def panel(run_dir: Path) -> None:
         hist.update()
         prog = monitor.compute_progress(info, hist)
         labels = evaluation.evaluation_labels(info.config)
-        _header(info, hist)
-        _messages(info)
+        state = _state(info)
+        _header(info, hist, state)
+        _messages(info, state)
         _progress_bars(info, prog)
         _metrics(info, prog, labels)
         _charts(info, hist, prog.steps_per_epoch or None, labels)
-    _rerun_if_state_changed(info.run_id, info.state)
+    _rerun_if_state_changed(info.run_id, state)
 
 
 def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:
@@ -300,8 +314,9 @@ def picker_key(run_id: str, state: str) -> str:
 
 
 def render() -> None:
-    """The run picker (the run in the URL, else the active one, else the newest), the live
-    refresh switch, and the panel of the chosen run."""
+    """The run picker (the run in the URL, else the active one, else the newest; a run in the
+    URL that is not there is reported, never replaced), the live refresh switch, and the
+    panel of the chosen run."""
     all_runs = runs.list_runs(common.runs_dir())
     pending = st.session_state.get("train_pending")
     ids = _run_ids(all_runs, pending)
@@ -310,16 +325,19 @@ def render() -> None:
                 "(`python -m resnet_core.train`) show up here too.", icon=":material/info:")
         st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
         return
-    wanted = st.query_params.get("run")
-    if wanted not in ids:
+    by_id = {r.run_id: r for r in all_runs}
+
+    def title(i: str) -> str:
+        return common.run_title(by_id[i], _state(by_id[i])) if i in by_id else f"{i} · starting"
+
+    wanted = common.run_in_url(ids, title)  # a folder whose trainer never started is a listed run
+    if wanted is None:
         active = [r.run_id for r in all_runs if r.is_active]
         wanted = active[0] if active else ids[0]
-    by_id = {r.run_id: r for r in all_runs}
-    state = by_id[wanted].state if wanted in by_id else "starting"
+    state = _state(by_id[wanted]) if wanted in by_id else "starting"
     sel_col, live_col = st.columns([3, 1], vertical_alignment="bottom")
     with sel_col:
-        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=picker_key(wanted, state),
-                              format_func=lambda i: common.run_title(by_id[i]) if i in by_id else f"{i} · starting")
+        chosen = st.selectbox("Run", ids, index=ids.index(wanted), key=picker_key(wanted, state), format_func=title)
     with live_col:
         live = st.toggle("Live refresh", value=True, key="mon_live",
                          help="Turn off to zoom into the charts: each refresh redraws them.")

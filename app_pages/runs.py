@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import formatting, launcher, monitor
+from resnet_core.dashboard import formatting, launcher, links, monitor
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
                 "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule", "device",
@@ -19,6 +19,9 @@ COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "b
 def _column_config() -> dict:
     return {
         "run": st.column_config.TextColumn("run", width="medium"),
+        "problem": st.column_config.TextColumn(
+            "problem", help="why the folder cannot be read, or a note on it; empty when there is none"),
+        "best epoch": st.column_config.NumberColumn("best epoch", help="empty before the first validation"),
         "best val acc": st.column_config.NumberColumn(
             "best val acc", format="%.2f%%",
             help="the best accuracy on what the run validated on: see 'val split' (empty without one)"),
@@ -37,9 +40,9 @@ def _column_config() -> dict:
 def _table(all_runs: list[runs.RunInfo], folder) -> None:
     """One row per run, with links to its monitor and its analysis, and the count by state."""
     table = monitor.runs_table(all_runs)
-    table["analyze"] = [f"./analyze?run={r.run_id}" for r in all_runs]
-    table["monitor"] = [f"./monitor?run={r.run_id}" for r in all_runs]
-    st.dataframe(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())
+    table["analyze"] = [links.page_url("analyze", run=r.run_id) for r in all_runs]
+    table["monitor"] = [links.page_url("monitor", run=r.run_id) for r in all_runs]
+    common.table(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())
     counts = pd.Series([r.state for r in all_runs]).value_counts()
     st.caption(f"{len(all_runs)} runs in `{folder.resolve()}` · "
                + " · ".join(f"{n} {state}" for state, n in counts.items()))

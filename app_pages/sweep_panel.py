@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import formatting, launcher
+from resnet_core.dashboard import formatting, launcher, links
 
 REFRESH_S = 2.0
 STATE_COLOURS = {"running": "blue", "completed": "green", "failed": "red", "stopped": "orange", "crashed": "red",
@@ -70,7 +70,7 @@ def _sweep_card(info: runs.SweepInfo) -> None:
                 b1.caption(f"can't resume: {formatting.md_escape(info.resume_problem)}")
             if info.runs:
                 b2.page_link(common.COMPARE, label="Compare", icon=":material/compare_arrows:",
-                             query_params={"runs": ",".join(r.run_id for r in info.runs)})
+                             query_params={"runs": links.join_ids([r.run_id for r in info.runs])})
         counts = info.counts
         total = max(1, len(info.points))
         st.progress(counts["done"] / total, text=f"{counts['done']} of {len(info.points)} done")

@@ -2,23 +2,28 @@
 
 The folder that holds ``cifar-10-batches-py/`` (the official "python version" layout) is
 read with pickle + numpy, which is faster than going through PIL and works on re-packed
-copies whose md5s differ from the official files. An empty folder can be filled from the
-official archive with torchvision's md5-verifying helpers. No torch here: the dashboard's
-pages import this module (torch takes 1.3 s to import); batches on the device are
-:mod:`resnet_core.data`'s.
+copies whose md5s differ from the official files; the unpickler resolves only what those
+files hold (dicts, lists, bytes, str, numbers, NumPy arrays and dtypes), so a crafted file
+is refused before it can run anything. An empty folder can be filled from the official
+archive, md5-verified. No torch here: the dashboard's pages import this module (torch
+takes 1.3 s to import); batches on the device are :mod:`resnet_core.data`'s.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
+import shutil
 import tarfile
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import numpy as np
+
+from .outputs import OutputRefused, check_output_path, replacing
 
 BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -61,46 +66,125 @@ def download_cifar10(data_dir: str | os.PathLike | None = None, progress: Progre
     """Download, md5-check and extract the official archive into data_dir.
 
     Reports (bytes done, bytes total) to progress as it goes. Nothing half-written is left
-    behind: the archive is downloaded to a temp name and only extracted once verified.
+    behind: the archive is downloaded to a temp name and only extracted once verified. Every
+    file, the archive's and the extracted ones, is written as :mod:`resnet_core.outputs`
+    says: a symbolic link, FIFO or device at its name is refused, never written through.
     """
-    from torchvision.datasets.utils import check_integrity, extract_archive
-
     data_dir = resolve_data_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     archive = data_dir / ARCHIVE_NAME
-    if not check_integrity(str(archive), md5):
-        partial = data_dir / (ARCHIVE_NAME + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response, open(partial, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0)
-                done = 0
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-        except OSError as e:
-            partial.unlink(missing_ok=True)
-            raise DataError(missing_data_message(data_dir, f"download from {url} failed: {e}")) from e
-        if not check_integrity(str(partial), md5):
-            partial.unlink(missing_ok=True)
-            raise DataError(f"the download of {url} is corrupt (md5 differs from {md5}); try again")
-        os.replace(partial, archive)
     try:
-        extract_archive(str(archive), str(data_dir))
-    except (tarfile.TarError, OSError) as e:
-        raise DataError(f"could not extract {archive}: {e}") from e
+        if _md5(check_output_path(archive, "the CIFAR-10 archive")) != md5:
+            with replacing(archive, "the CIFAR-10 archive") as partial:
+                _download(url, partial, progress, data_dir)
+                if _md5(partial) != md5:
+                    raise DataError(f"the download of {url} is corrupt (md5 differs from {md5}); try again")
+        _extract(archive, data_dir)
+    except OutputRefused as e:
+        raise DataError(str(e)) from None
     if not dataset_present(data_dir):
         raise DataError(missing_data_message(data_dir, f"{archive.name} did not contain {BATCH_FOLDER}/"))
     return data_dir
 
 
+def _md5(path: Path) -> str | None:
+    """The md5 of a regular file's bytes; None when it is missing."""
+    digest = hashlib.md5()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def _download(url: str, path: Path, progress: ProgressCallback | None, data_dir: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(path, "xb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+    except OSError as e:
+        raise DataError(missing_data_message(data_dir, f"download from {url} failed: {e}")) from e
+
+
+def _extract(archive: Path, data_dir: Path) -> None:
+    """The archive's BATCH_FOLDER into data_dir: its folders made, its regular files each
+    written through outputs.replacing (so never through a link planted at its name), any
+    other member, or one outside BATCH_FOLDER, skipped."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                if not parts or parts[0] != BATCH_FOLDER or ".." in parts:
+                    continue
+                target = data_dir.joinpath(*parts)
+                if member.isdir():
+                    if target.is_symlink():  # its files would land wherever the link points
+                        raise OutputRefused(f"{target} is a symbolic link, not a folder: nothing written there")
+                    target.mkdir(parents=True, exist_ok=True)
+                elif member.isfile():
+                    with replacing(target, "CIFAR-10 file") as tmp, tar.extractfile(member) as src, \
+                            open(tmp, "xb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+    except (tarfile.TarError, OSError) as e:
+        raise DataError(f"could not extract {archive}: {e}") from e
+
+
+def _latin1(text: str, encoding: str = "latin1") -> bytes:
+    """What Python 3's protocol 0-2 pickles rebuild bytes with (``_codecs.encode(text,
+    "latin1")``); any other codec is no CIFAR data."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing to unpickle _codecs.encode with {encoding!r} (not CIFAR data)")
+    return text.encode("latin1")
+
+
+# Everything but plain values (dict, list, bytes, str, numbers) that the official python files
+# and re-packed copies (any protocol, NumPy 1 or 2 names) reference: arrays, their dtypes and
+# NumPy scalars. Found by pickling such batches (numpy.core.* in the official Python 2 files).
+_CIFAR_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((f"{numpy}.multiarray", name) for numpy in ("numpy.core", "numpy._core") for name in ("_reconstruct", "scalar")),
+    *((f"{numpy}.numeric", "_frombuffer") for numpy in ("numpy.core", "numpy._core")),  # protocol 5
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle that references something CIFAR data never holds (a function to run)."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """pickle.Unpickler that resolves only _CIFAR_GLOBALS: unpickling can then build dicts,
+    lists, strings, numbers and NumPy arrays, never call anything else (os.system...)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise _Refused(f"refusing to unpickle {module}.{name} (not CIFAR data)")
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path):
+    """The object in a CIFAR python file, unpickled with _CifarUnpickler (Python 2's str as
+    bytes); DataError, one line naming the file, for a pickle that references anything else."""
+    try:
+        with open(path, "rb") as f:
+            return _CifarUnpickler(f, encoding="bytes").load()
+    except _Refused as e:
+        raise DataError(f"{path}: {e}") from None
+
+
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one pickled batch file."""
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-    except FileNotFoundError:
+        batch = _unpickle(path)
+    except (FileNotFoundError, DataError):
         raise
     except Exception as e:  # truncated or foreign files raise anything from EOFError to ValueError
         raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from e
@@ -125,11 +209,12 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_classes(folder: Path) -> tuple[str, ...]:
     try:
-        with open(folder / META_FILE, "rb") as f:
-            meta = pickle.load(f, encoding="bytes")
+        meta = _unpickle(folder / META_FILE)
         names = meta.get(b"label_names") or meta.get("label_names")
         names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
         return names if len(names) == len(CLASSES) else CLASSES
+    except DataError:  # a pickle that would run code is refused, not passed over
+        raise
     except Exception:  # the meta file only adds names; the official ones are the fallback
         return CLASSES
 

@@ -14,24 +14,28 @@ Its output is the logits, N x classes, in the order of the run's config.json ``c
 (softmax them for probabilities). Images of another size must be brought to 32x32 first,
 as :mod:`resnet_core.images` does.
 
-Before anything is written at --out, the exported file is written to a temporary file
-beside it, loaded back (``torch.jit.load``; ONNX Runtime for ONNX) and run on a fixed
-batch of random images; its logits must match PyTorch's within TOLERANCE (absolute) or the
-export is refused and the temporary file removed. The max abs difference is printed.
+--out must be a new file name or a regular file (replaced whole); a symbolic link, folder,
+device or FIFO is refused (see :mod:`resnet_core.outputs`). Before anything is written at
+--out, the exported file is written to a temporary file beside it, loaded back
+(``torch.jit.load``; ONNX Runtime for ONNX) and run on a fixed batch of random images; its
+logits must match PyTorch's within TOLERANCE (absolute) or the export is refused and the
+temporary file removed. The max abs difference is printed.
 
 ONNX needs the extra in requirements-export.txt: torch's exporter (``dynamo=True``, the
 default and only maintained one in this torch) needs ``onnxscript`` and ``onnx``, the check
 ``onnxruntime``. Without them ``--format onnx`` is refused in one line saying how to
-install them.
+install them. Their warnings are not shown (see _quiet_libraries): the command prints its
+own line, or its refusal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import logging
 import os
 import sys
-import secrets
 import warnings
 from pathlib import Path
 
@@ -39,6 +43,7 @@ import torch
 import torch.nn as nn
 
 from . import runs
+from .outputs import OutputRefused, check_output_path, replacing
 from .run_model import ModelLoadError, RunModel, load_run_model
 
 PROG = "python -m resnet_core.export"
@@ -103,18 +108,48 @@ def _run_torchscript(path: Path, images: torch.Tensor) -> torch.Tensor:
         return torch.jit.load(str(path), map_location="cpu")(images)
 
 
+# The ONNX export's libraries: what they warn of on the way (their own deprecations, optimizer
+# passes, opset conversion) is nothing a user of this command can act on, and a failure still
+# raises. ONNX Runtime logs from C++, at severity 3 and up: errors only.
+ONNX_LOGGERS = ("torch", "onnx", "onnxscript", "onnx_ir", "onnxruntime")
+ORT_ERRORS_ONLY = 3
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """No Python warning, and no log record below ERROR from ONNX_LOGGERS (those existing and
+    those made meanwhile), while the block runs; levels restored after."""
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.split(".", 1)[0] in ONNX_LOGGERS] + [logging.getLogger(name) for name in ONNX_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
 def _write_onnx(wrapper: Normalized, path: Path) -> None:
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(wrapper, (check_batch(),), input_names=["images"], output_names=["logits"],
-                                dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)
-    program.save(str(path), external_data=False)  # one file: ResNet-110's 1.7M weights are 7 MB
+    with _quiet_libraries():
+        program = torch.onnx.export(wrapper, (check_batch(),), input_names=["images"], output_names=["logits"],
+                                    dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)
+        program.save(str(path), external_data=False)  # one file: ResNet-110's 1.7M weights are 7 MB
 
 
 def _run_onnx(path: Path, images: torch.Tensor) -> torch.Tensor:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0])
+    with _quiet_libraries():
+        onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)  # before the session makes its environment
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = ORT_ERRORS_ONLY
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0])
 
 
 # format: (write, run, the input dtypes it takes and is checked with)
@@ -133,21 +168,16 @@ def export(run_model: RunModel, fmt: str, out: str | os.PathLike) -> float:
     """Write the exported model to out and return the max abs difference of its logits from
     PyTorch's on the check batch (as float, and as uint8 where the format takes it);
     ExportRefused (nothing at out, no temporary file left)
-    when it cannot be exported or differs by more than TOLERANCE."""
+    when it cannot be exported or differs by more than TOLERANCE, OutputRefused when out is
+    neither a new name nor a regular file."""
     check_format(fmt)
-    out = Path(out)
-    if out.is_dir():
-        raise ExportRefused(f"--out {out} is a folder")
-    if not out.parent.is_dir():
-        raise ExportRefused(f"--out {out}: {out.parent} is not a folder")
+    check_output_path(out, "--out")  # before the work: a refusal comes at once
     write, run, dtypes = WRITERS[fmt]
     wrapper = Normalized(run_model).eval()
     batches = [check_batch() if dtype == torch.float32 else (check_batch() * 255).round().to(dtype) for dtype in dtypes]
     with torch.no_grad():
         expected = [wrapper(images) for images in batches]
-    # A fresh name the writer creates with the usual permissions (mkstemp's would be 0600).
-    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
-    try:
+    with replacing(out, "--out") as tmp:
         try:
             write(wrapper, tmp)
             diff = max(max_difference(want, run(tmp, images)) for want, images in zip(expected, batches, strict=True))
@@ -157,9 +187,6 @@ def export(run_model: RunModel, fmt: str, out: str | os.PathLike) -> float:
         if not diff <= TOLERANCE:
             raise ExportRefused(f"the exported {fmt} model's logits differ from PyTorch's by {diff:.3g} (over "
                                 f"{TOLERANCE:g}): not written")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return diff
 
 
@@ -178,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         check_format(args.fmt)  # before loading anything
+        check_output_path(args.out, "--out")
         run_model = load_run_model(args.run_dir, args.checkpoint)
         if run_model.note:
             print(run_model.note, file=sys.stderr)
         diff = export(run_model, args.fmt, args.out)
-    except (ModelLoadError, ExportRefused) as e:
+    except (ModelLoadError, ExportRefused, OutputRefused) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} ({args.fmt}, {run_model.description}); max abs difference of the logits from "

@@ -4,16 +4,23 @@ What is accepted: PNG and JPEG files of at most MAX_BYTES (20 MB), at most MAX_S
 (10,000) pixels a side and at most PIL's ``Image.MAX_IMAGE_PIXELS`` in all (89,478,485
 by default, a 9,459 px square), all judged from the header before any pixel is decoded,
 so a small file claiming a huge image (a decompression bomb) is refused without
-allocating it: PIL's bomb warning is made an error.
+allocating it: PIL's bomb warning is made an error. What is decoded is at most MAX_PIXELS
+(25 megapixels; PIL holds a colour pixel in 4 bytes, so 100 MB): a JPEG is decoded
+reduced (libjpeg's 1/2 to 1/8 scales, to no less than DRAFT_SIDE a side), which brings
+any JPEG within the limits under it; a PNG, decoded whole, over it is refused. One image
+then costs at most about 250 MB at its peak, the file's bytes included (measured in
+tests/test_predict.py: a 9,400 px square PNG of zeros took 1 GB before these limits).
 
 How an image becomes the model's input, in this order:
 
-1. EXIF orientation applied (a phone photo is upright as its viewer shows it);
-2. transparency composited onto white, then RGB (greyscale and palette images too);
-3. the largest centred square cropped (a CIFAR image is a square around its object, so a
+1. the largest centred square cropped (a CIFAR image is a square around its object, so a
    wide photo keeps its middle rather than being squashed) and resized to 32x32 with PIL's
    bilinear filter, which widens its support when shrinking, i.e. averages all the source
-   pixels behind each output pixel (antialiased);
+   pixels behind each output pixel (antialiased; a transparent image in premultiplied
+   alpha); done first, so that the steps below work on 32x32 pixels, not on a full-size copy;
+2. EXIF orientation applied (a phone photo is upright as its viewer shows it; the centred
+   square is the same either way round);
+3. transparency composited onto white, then RGB (greyscale and palette images too);
 4. as uint8 (3, 32, 32), channels first like the CIFAR arrays; the run's normalisation is
    applied by the model side (:meth:`resnet_core.run_model.RunModel.inputs`).
 
@@ -32,6 +39,8 @@ from PIL import Image, ImageOps
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_SIDE = 10_000
+MAX_PIXELS = 25_000_000  # decoded, see above
+DRAFT_SIDE = 256  # a large JPEG is decoded reduced to no less than this a side, 8x what the model takes
 FORMATS = ("PNG", "JPEG")
 SIZE = 32
 
@@ -83,6 +92,10 @@ def model_input(data: bytes, name: str) -> np.ndarray:
                 if width > MAX_SIDE or height > MAX_SIDE:
                     raise ImageRefused(f"{name}: {width:,}x{height:,} pixels is over the "
                                        f"{MAX_SIDE:,}x{MAX_SIDE:,} limit")
+                im.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))  # JPEG only: decode at a reduced scale
+                if im.size[0] * im.size[1] > MAX_PIXELS:
+                    raise ImageRefused(f"{name}: {width:,}x{height:,} is {width * height / 1e6:.1f} megapixels "
+                                       f"decoded, over the {MAX_PIXELS / 1e6:g} megapixel limit")
                 im.load()
                 return _to_model_size(im)
         except ImageRefused:
@@ -98,9 +111,11 @@ def model_input(data: bytes, name: str) -> np.ndarray:
 
 
 def _to_model_size(im: Image.Image) -> np.ndarray:
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    im = ImageOps.fit(im.convert("RGB"), (SIZE, SIZE), method=Image.Resampling.BILINEAR)
-    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+    transparent = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if im.mode not in ("RGB", "L", "RGBA"):  # bilinear resizing needs these; P, LA, CMYK, 16-bit... converted
+        im = im.convert("RGBA" if transparent else "RGB")
+    # The resized image keeps im.info, EXIF included, for exif_transpose.
+    small = ImageOps.exif_transpose(ImageOps.fit(im, (SIZE, SIZE), method=Image.Resampling.BILINEAR))
+    if transparent:
+        small = Image.alpha_composite(Image.new("RGBA", small.size, (255, 255, 255, 255)), small)
+    return np.asarray(small.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy()

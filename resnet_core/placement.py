@@ -88,7 +88,7 @@ class Placement:
 def _try_lock(runs_dir: Path, device: str, slots: int) -> TextIO | None:
     """An open lock file of a free slot of device, flocked; None when all slots are held."""
     for slot in range(slots):
-        f = open(runs.device_lock_path(runs_dir, device, slot), "a+")
+        f = runs.open_for_append(runs.device_lock_path(runs_dir, device, slot))  # never through a link
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return f

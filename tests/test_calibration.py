@@ -78,7 +78,11 @@ def test_figures_carry_the_bins_for_clicks():
     rel = calibration.reliability(np.array([0.95, 0.97, 0.55]), np.array([True, False, True]))
     fig = explain_figures.reliability_figure(rel, selected=14)
     bars = fig.data[0]
-    assert list(bars.customdata[14]) == [14] and bars.text[14] == "2" and bars.y[14] == 50.0
+    assert list(bars.customdata[14]) == [14] and bars.y[14] == 50.0
+    # Each bin's count in a row above the bars and markers (on a bar's top it hid the marker there).
+    counts = next(t for t in fig.data if t.name == "images")
+    assert counts.mode == "text" and counts.text[14] == "2" and min(counts.y) > 100 >= max(fig.data[0].y)
+    assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"  # over the plot, not on the counts
     hist = explain_figures.confidence_histogram_figure(rel)
     assert [t.name for t in hist.data] == ["right", "wrong"] and hist.data[1].y[14] == 1
     ece = explain_figures.ece_figure(np.array([1, 2]), np.array([0.1, np.nan]), current=2)

@@ -135,13 +135,6 @@ def test_pick_epoch_final_best_and_given():
     assert comparison.pick_epoch([], FINAL, "test", None).problem == "recorded no per-image test predictions"
 
 
-def test_run_ids_from_query_keeps_known_runs_once_in_order():
-    known = ["r1", "r2", "r3"]
-    assert comparison.run_ids_from_query("r3,r1", known) == ["r3", "r1"]
-    assert comparison.run_ids_from_query(" r2 ,gone,r2,,r1", known) == ["r2", "r1"]
-    assert comparison.run_ids_from_query(None, known) == [] and comparison.run_ids_from_query("", known) == []
-
-
 def test_sweeps_best_epoch_and_evaluated_from_run_folders(tmp_path):
     a = make_run(tmp_path, "a", sweep="depths")
     b = make_run(tmp_path, "b", val_source=None, sweep="depths", shortcut="none")

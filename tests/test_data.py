@@ -1,4 +1,5 @@
 import hashlib
+import os
 import pickle
 import tarfile
 
@@ -77,6 +78,51 @@ def test_foreign_batch_is_a_clear_error(tmp_path):
         load_cifar10(root)
 
 
+class _RunsAShellCommand:
+    """Unpickling this runs a shell command, as any pickle may: CIFAR files must never."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+@pytest.mark.parametrize("name", ["data_batch_1", "test_batch", "batches.meta"])
+@pytest.mark.parametrize("where", ["the payload", "inside the batch"])
+def test_a_data_file_whose_pickle_runs_code_is_refused_unrun(tmp_path, name, where):
+    root = write_cifar_folder(tmp_path / "data", 100, 20)
+    marker = tmp_path / "MARKER"
+    payload = _RunsAShellCommand(f"touch {marker}")
+    with open(root / BATCH_FOLDER / name, "wb") as f:
+        pickle.dump(payload if where == "the payload" else {b"data": np.zeros((4, 3072), np.uint8),
+                                                            b"labels": [0, 1, 2, 3], b"x": payload}, f)
+    with pytest.raises(DataError) as e:
+        load_cifar10(root)
+    assert not marker.exists()
+    assert str(e.value) == f"{root / BATCH_FOLDER / name}: refusing to unpickle posix.system (not CIFAR data)"
+
+
+# The official files are protocol 2 and name NumPy 1's module (renamed in text: protocols 0
+# and 2 write module names as lines, later ones with their length).
+@pytest.mark.parametrize("protocol, numpy_module", [(0, "numpy.core"), (2, "numpy.core"), (0, "numpy._core"),
+                                                    (2, "numpy._core"), (4, "numpy._core"), (5, "numpy._core")])
+def test_batches_pickled_as_the_official_files_are_still_read(tmp_path, protocol, numpy_module):
+    """The official files are Python 2 pickles of dicts of bytes keys, a uint8 ndarray, a list
+    of int labels and a bytes batch_label; re-packed copies may use any protocol."""
+    root = write_cifar_folder(tmp_path, 100, 20)
+    images = np.arange(20 * 3072, dtype=np.uint8).reshape(20, 3072)
+    batch = {b"batch_label": b"testing batch 1 of 1", b"labels": list(range(10)) * 2, b"data": images,
+             "filenames": ["a.png"] * 20, b"count": np.int64(20), b"dtype": np.dtype("uint8")}
+    data = pickle.dumps(batch, protocol=protocol).replace(b"numpy._core", numpy_module.encode())
+    (root / BATCH_FOLDER / "test_batch").write_bytes(data)
+    loaded = load_cifar10(root)
+    assert np.array_equal(loaded.test_images.reshape(20, 3072), images)
+    assert loaded.test_labels.tolist() == list(range(10)) * 2 and loaded.classes == CLASSES
+
+
 def _archive(tmp_path):
     src = write_cifar_folder(tmp_path / "src", 100, 20)
     archive = tmp_path / "cifar-10-python.tar.gz"
@@ -93,6 +139,29 @@ def test_download_verifies_md5_extracts_and_reports_progress(tmp_path):
     assert dataset_present(target)
     assert seen and seen[-1][0] == archive.stat().st_size
     assert load_cifar10(target).train_images.shape == (100, 3, 32, 32)
+
+
+@pytest.mark.parametrize("at", ["the archive", "the archive's partial download", "a batch file"])
+@pytest.mark.parametrize("kind", ["a symlink", "a FIFO"])
+def test_a_download_never_writes_through_or_replaces_a_special_file(tmp_path, at, kind):
+    archive, md5 = _archive(tmp_path)
+    target = tmp_path / "data"
+    (target / BATCH_FOLDER).mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    path = {"the archive": target / "cifar-10-python.tar.gz",
+            "the archive's partial download": target / "cifar-10-python.tar.gz.part",
+            "a batch file": target / BATCH_FOLDER / "data_batch_2"}[at]
+    path.symlink_to(outside) if kind == "a symlink" else os.mkfifo(path)
+    before = os.lstat(path)
+    if at == "the archive's partial download":  # no longer a fixed name: the download goes on
+        download_cifar10(target, url=archive.as_uri(), md5=md5)
+    else:
+        with pytest.raises(DataError) as e:
+            download_cifar10(target, url=archive.as_uri(), md5=md5)
+        assert str(e.value).count("\n") == 0 and str(path) in str(e.value) and "not a regular file" in str(e.value)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode) and outside.read_text() == "keep\n"
 
 
 def test_corrupt_download_leaves_nothing_behind(tmp_path):

@@ -3,6 +3,9 @@ logits on images in [0, 1], a refusal that leaves nothing behind when the check 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,77 @@ def test_refusals_are_one_line_with_exit_code_2(run_dir, tmp_path, capsys, case,
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "m.pt").exists()
+
+
+SPECIAL_TARGETS = {  # what --out may be, as made in a folder: none of it may be followed or replaced
+    "a symlink to a file outside": lambda out, outside: out.symlink_to(outside),
+    "a dangling symlink": lambda out, outside: out.symlink_to(outside.parent / "gone"),
+    "a symlink to a device": lambda out, outside: out.symlink_to("/dev/null"),
+    "a symlink to stdout": lambda out, outside: out.symlink_to("/proc/self/fd/1"),
+    "a FIFO": lambda out, outside: os.mkfifo(out),
+    "a folder": lambda out, outside: out.mkdir(),
+}
+
+
+@pytest.mark.parametrize("kind", SPECIAL_TARGETS)
+def test_an_out_that_is_not_a_regular_file_is_refused_and_left_alone(run_dir, tmp_path, capsys, kind):
+    outside = tmp_path / "outside" / "notes.txt"
+    outside.parent.mkdir()
+    outside.write_text("keep\n")
+    out = tmp_path / "out" / "m.pt"
+    out.parent.mkdir()
+    SPECIAL_TARGETS[kind](out, outside)
+    before = os.lstat(out)
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m resnet_core.export: --out {out} is ") and err.count("\n") == 1
+    assert "not a regular file" in err
+    after = os.lstat(out)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode) and outside.read_text() == "keep\n"
+    assert os.listdir(out.parent) == ["m.pt"]  # no temporary file either
+
+
+def test_an_out_that_is_a_regular_file_is_replaced_whole(run_dir, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"an older export")
+    other = tmp_path / "hardlink.pt"
+    os.link(out, other)  # replaced, not written into: a hard link keeps the old bytes
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", str(out)]) == 0
+    assert torch.jit.load(str(out))(images(1)).shape == (1, 10) and other.read_bytes() == b"an older export"
+
+
+NOISY_LIBRARY = """
+import logging, sys, warnings
+import torch
+
+real_export = torch.onnx.export
+
+
+def noisy_export(*args, **kwargs):  # what exporters of other versions say on the way
+    warnings.warn("a library's UserWarning", UserWarning)
+    warnings.warn("a library's DeprecationWarning", DeprecationWarning)
+    logging.getLogger("onnxscript.optimizer").warning("a library's logged warning")
+    logging.getLogger("torch.onnx._internal.exporter").warning("a library's logged warning")
+    logging.getLogger("torch._dynamo").warning("a library's logged warning")
+    return real_export(*args, **kwargs)
+
+
+if sys.argv.pop(1) == "noisy":
+    torch.onnx.export = noisy_export
+from resnet_core import export
+sys.exit(export.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("library", ["as installed", "noisy"])
+def test_the_onnx_export_command_prints_no_library_warnings(run_dir, tmp_path, library):
+    """Only the command's own line: the exporter's and ONNX Runtime's warnings say nothing a
+    user of this command can act on (PYTHONWARNINGS=always shows even the hidden ones)."""
+    pytest.importorskip("onnxruntime", reason="the ONNX extra (requirements-export.txt) is not installed")
+    out = tmp_path / "model.onnx"
+    result = subprocess.run([sys.executable, "-c", NOISY_LIBRARY, library, str(run_dir), "--format", "onnx", "--out",
+                             str(out)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+                            env={**os.environ, "PYTHONWARNINGS": "always"})
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith(f"wrote {out} (onnx,") and result.stdout.count("\n") == 1

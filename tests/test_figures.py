@@ -124,7 +124,7 @@ def _fixed_margins(fig: go.Figure) -> bool:
             and all(a.ticklabeloverflow == "allow" for a in axes))
 
 
-def test_the_charts_have_fixed_margins_and_their_legends_lie_in_the_plot():
+def test_the_charts_have_fixed_margins_and_their_legends_lie_in_the_plot_or_above_it():
     from resnet_core.dashboard import explain_figures
     from resnet_core.dashboard.calibration import reliability
 
@@ -132,14 +132,14 @@ def test_the_charts_have_fixed_margins_and_their_legends_lie_in_the_plot():
                "ram_mb": 900.0, "cores": 2, "time": 1.0}]
     rel = reliability(np.array([0.95, 0.6, 0.8]), np.array([True, False, True]))
     in_plot = [figures.loss_figure(STEPS, EPOCHS, 10), figures.accuracy_figure(STEPS, EPOCHS, 10),
-               figures.throughput_figure(STEPS, EPOCHS, 10), figures.utilisation_figure(system, 10),
-               figures.memory_figure(system, 10), explain_figures.reliability_figure(rel),
                explain_figures.confidence_histogram_figure(rel)]
-    for fig in in_plot + [figures.lr_figure(STEPS, EPOCHS, 10)]:
+    above = [figures.throughput_figure(STEPS, EPOCHS, 10), figures.utilisation_figure(system, 10),
+             figures.memory_figure(system, 10), explain_figures.reliability_figure(rel)]  # see the test below
+    for fig in in_plot + above + [figures.lr_figure(STEPS, EPOCHS, 10)]:
         assert _fixed_margins(fig), fig.layout.title.text
     for fig in in_plot:  # in the plot: the fixed margins need no room for it
         assert 0 <= fig.layout.legend.x <= 1 and 0 <= fig.layout.legend.y <= 1, fig.layout.title.text
-    # The loss falls away from the top right; accuracy and speed leave the bottom right empty.
+    # The loss falls away from the top right; accuracy leaves the bottom right empty.
     assert (in_plot[0].layout.legend.yanchor, in_plot[1].layout.legend.yanchor) == ("top", "bottom")
 
 
@@ -315,3 +315,30 @@ def test_the_monitors_charts_share_one_wall_time_zero():
     assert list(memory.data[0].x) == pytest.approx([0.0, 2.5, 5.0])
     speed = figures.throughput_figure(TIMED_STEPS, TIMED_EPOCHS, 10, view=view)
     assert [t.name for t in speed.data] == ["steps", "epoch mean"] and list(speed.data[0].y) == [9.0] * 3
+
+
+@pytest.mark.parametrize("n", [1, 10, 12, 26, 60, 200])
+def test_any_number_of_runs_gets_as_many_distinct_colours(n):
+    colours = figures.run_colours(n)
+    assert len(colours) == n and len(set(c.lower() for c in colours)) == n
+    assert colours[:10] == list(figures.PALETTE)[:n]  # up to 10 runs: the palette as before
+
+
+def test_the_error_curves_of_12_runs_have_12_colours():
+    runs12 = [figures.CurveRun(name=f"ResNet-20 · r{i}", step_rows=[], epoch_rows=EPOCHS, steps_per_epoch=10,
+                               labels=evaluation_labels({})) for i in range(12)]
+    fig = figures.error_curves_figure(runs12)
+    bold = [t.line.color for t in fig.data if t.showlegend is not False]
+    assert len(bold) == 12 and len(set(bold)) == 12
+
+
+def test_the_speed_and_usage_legends_lie_above_the_plot_in_room_made_for_them():
+    system = [{"type": "system", "step": 5, "epoch": 1, "cpu_percent": 90.0, "machine_cpu_percent": 95.0,
+               "gpu_util": 80.0, "ram_mb": 900.0, "gpu_memory_mb": 500.0, "cores": 2, "time": 1.0}]
+    for fig in (figures.throughput_figure(STEPS, EPOCHS, 10), figures.utilisation_figure(system, 10),
+                figures.memory_figure(system, 10)):
+        legend, entries = fig.layout.legend, [t for t in fig.data if t.showlegend is not False]
+        assert legend.y >= 1 and legend.yanchor == "bottom", fig.layout.title.text  # over the plot, not in it
+        assert len(entries) > 1  # (plotly draws no legend for a lone trace)
+        rows = 1 if legend.orientation == "h" else len(entries)
+        assert fig.layout.margin.t >= 40 + rows * figures.LEGEND_ROW_PX, fig.layout.title.text

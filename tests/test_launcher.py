@@ -518,3 +518,55 @@ def test_a_run_of_several_processes_resumes_under_torchrun_with_as_many(tmp_path
     (run_dir / "config.json").write_text(json.dumps(config))
     launched = launcher.resume(run_dir, module="resnet_core.no_such_module")
     assert launched.argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m"]
+
+
+@pytest.mark.parametrize("where", ["another run", "a folder outside"])
+def test_deleting_a_symlinked_run_entry_removes_the_link_only(tmp_path, where):
+    runs_dir = tmp_path / "runs"
+    target = make_run(runs_dir if where == "another run" else tmp_path / "elsewhere", "target")
+    alias = runs_dir / "alias"
+    runs_dir.mkdir(exist_ok=True)
+    alias.symlink_to(target, target_is_directory=True)
+    # Listed, so that it can be deleted, but never read through: it is not a run folder.
+    listed = {r.run_id: r for r in runs.list_runs(runs_dir)}
+    assert listed["alias"].state == runs.UNREADABLE and "symbolic link" in listed["alias"].problem
+    with pytest.raises(ValueError, match="cannot be read: .*symbolic link"):
+        launcher.resume(alias)
+    launcher.delete_run(alias, runs_dir)
+    assert not os.path.lexists(alias)
+    assert runs.read_run(target).state == "completed" and (target / runs.CONFIG_FILE).is_file()
+
+
+def test_deleting_a_run_never_follows_a_link_inside_it(tmp_path):
+    runs_dir = tmp_path / "runs"
+    keep = tmp_path / "keep"
+    (keep / "folder").mkdir(parents=True)
+    (keep / "folder" / "weights.pt").write_bytes(b"precious")
+    (keep / "file.pt").write_bytes(b"precious too")
+    run = make_run(runs_dir, "linked")
+    (run / runs.PREDICTIONS_DIR).mkdir(exist_ok=True)
+    (run / runs.PREDICTIONS_DIR / "inner").symlink_to(keep / "folder", target_is_directory=True)
+    (run / "elsewhere").symlink_to(keep / "folder", target_is_directory=True)
+    (run / runs.BEST_CHECKPOINT).unlink(missing_ok=True)
+    (run / runs.BEST_CHECKPOINT).symlink_to(keep / "file.pt")
+    launcher.delete_run(run, runs_dir)
+    assert not os.path.lexists(run)
+    assert (keep / "folder" / "weights.pt").read_bytes() == b"precious"
+    assert (keep / "file.pt").read_bytes() == b"precious too"
+
+
+def test_delete_refuses_the_runs_folder_itself_and_dot_entries(tmp_path):
+    runs_dir = tmp_path / "runs"
+    make_run(runs_dir, "one")
+    for bad in (runs_dir, runs_dir / ".", runs_dir / "..", runs_dir / ".sweeps"):
+        with pytest.raises(ValueError, match="not a run folder"):
+            launcher.delete_run(bad, runs_dir)
+    assert runs_dir.is_dir() and len(runs.list_runs(runs_dir)) == 1
+
+
+def test_a_sweep_whose_log_is_a_fifo_is_refused_at_once(tmp_path, cifar_dir):
+    log = launcher.sweep_log(tmp_path, "fifo")
+    log.parent.mkdir(parents=True)
+    os.mkfifo(log)  # opened for writing, it would wait for a reader: the page would hang
+    with pytest.raises(OSError, match="fifo.log is a FIFO"):
+        launcher.launch_sweep("fifo", ["--vary", "depth=8,14"], data_dir=cifar_dir, runs_dir=tmp_path)

@@ -377,3 +377,72 @@ def test_a_row_whose_type_is_no_string_is_skipped_and_the_rows_after_it_are_kept
     hist = MetricsHistory(tmp_path)
     hist.update()
     assert [r["step"] for r in hist.step_rows] == [1, 2]
+
+
+def _short_run(tmp_path, test_size: int = 10_000):
+    """A running 2-epoch run of 16 steps an epoch (batch 32) that validates 1,000 images each
+    epoch and tests 10,000 after the last, as a short CPU run does (12 s in all here)."""
+    run_dir = make_run(tmp_path, "short", state="running", epochs_done=0, total_epochs=2, steps_per_epoch=16,
+                       n_val=1000, pid=os.getpid())
+    config = runs.read_json(run_dir / runs.CONFIG_FILE)
+    config["resolved"]["test_size"] = test_size
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config)
+    return run_dir
+
+
+def test_the_eta_at_step_1_counts_the_evaluations_to_come(tmp_path):
+    run_dir = _short_run(tmp_path)
+    status = runs.read_json(run_dir / runs.STATUS_FILE)
+    status.update(step=1, epoch=0)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    append(run_dir / runs.METRICS_FILE, [{"type": "step", "epoch": 1, "step": 1, "images_per_s": 200.0,
+                                          "time": status["updated_at"]}])
+    hist = MetricsHistory(run_dir)
+    hist.update()
+    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    training = 31 * 32 / 200.0  # 4.96 s: all an ETA that ignores the evaluations says
+    # No evaluation measured yet: 2 validations and the final test at EVAL_SPEEDUP x the training speed.
+    evaluations = (2 * 1000 + 10_000) / (200.0 * monitor.EVAL_SPEEDUP)
+    print(f"ETA at step 1: {p.eta_s:.1f} s (training alone {training:.1f} s)")
+    assert p.eta_s == pytest.approx(training + evaluations)
+
+    # After epoch 1, its validation's measured speed (1,000 images in 0.9 s) times the rest.
+    append(run_dir / runs.METRICS_FILE, [{"type": "epoch", "epoch": 1, "step": 16, "epoch_seconds": 8.0,
+                                          "eval_seconds": 0.9, "val_acc": 0.2, "time": status["updated_at"]}])
+    status.update(step=16, epoch=1)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    hist.update()
+    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    assert p.eta_s == pytest.approx(8.0 + 0.9 + 10_000 * 0.9 / 1000)
+
+    # The final test under way: its own pace only (nothing counted twice).
+    status.update(step=32, epoch=2, phase="testing", phase_done=2000, phase_total=10_000,
+                  phase_started_at=status["updated_at"] - 2.0)
+    runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
+    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    assert p.eta_s == pytest.approx(2.0 * 8000 / 2000)
+
+
+def test_a_resumed_run_shows_resuming_until_its_trainer_writes():
+    pending = {"run_id": "r", "pid": 123, "pid_start": 4.0, "t": 0.0, "resume": True}
+    for state in runs.RESUMABLE_STATES:  # the folder still says how the run ended
+        assert monitor.shown_state(state, "r", pending, alive=True) == monitor.RESUMING
+    assert monitor.shown_state("queued", "r", pending, alive=True) == "queued"  # the trainer wrote: its state
+    assert monitor.shown_state("running", "r", pending, alive=True) == "running"
+    assert monitor.shown_state("stopped", "r", pending, alive=False) == "stopped"  # it exited: the folder's state
+    assert monitor.shown_state("stopped", "other", pending, alive=True) == "stopped"
+    assert monitor.shown_state("stopped", "r", None, alive=True) == "stopped"
+    assert monitor.RESUMING in monitor.STATE_ICONS and monitor.RESUMING in monitor.STATE_HELP
+
+
+def test_the_caption_leaves_out_settings_a_run_does_not_record(tmp_path):
+    run_dir = make_run(tmp_path, "bare")
+    config = runs.read_json(run_dir / runs.CONFIG_FILE)
+    for field in ("block", "shortcut", "batch_size", "lr", "schedule", "device", "precision"):
+        config["config"].pop(field)
+    for field in ("device", "device_name", "precision"):
+        config["resolved"].pop(field, None)
+    runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config)
+    caption = monitor.run_caption(runs.read_run(run_dir))
+    assert "None" not in caption and "batch" not in caption and "lr" not in caption, caption
+    assert caption.startswith("ResNet-20 · ")

@@ -868,7 +868,7 @@ def test_compare_picks_a_whole_sweep_and_tabulates_its_results(folders):
     at.selectbox(key="cmp_sweep").set_value("depths").run()
     assert not at.exception
     assert set(at.multiselect(key="cmp_runs").value) == {s1.name, s2.name, s3.name}
-    assert at.selectbox(key="cmp_sweep").value is None
+    assert at.selectbox(key="cmp_sweep").value == "depths"
 
     at.session_state["view"] = "Results"
     at.run()

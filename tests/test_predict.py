@@ -111,9 +111,9 @@ def test_a_model_that_cannot_load_says_why_in_one_line(tmp_path, case, message):
 
 # ----------------------------------------------------------------------------- images from outside
 
-def _png(image: Image.Image) -> bytes:
+def _png(image: Image.Image, **options) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", **options)
     return buf.getvalue()
 
 
@@ -233,3 +233,96 @@ def test_the_module_runs_from_the_command_line(run_dir, files):
                           "--json", "--top", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout)[0]["top"]) == 2
+
+
+# ----------------------------------------------------------------------------- memory of large images
+
+def zero_png(width: int, height: int, colour_type: int = 2) -> bytes:
+    """A PNG of zeros (colour type 2: RGB, 6: RGBA) made row by row, never held decoded: a
+    9400x9400 one is 0.4 MB here and 265 MB of pixels to whoever decodes it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\0" * (1 + width * {2: 3, 6: 4}[colour_type])  # filter byte 0, then the pixels
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def large_jpeg(width: int, height: int) -> bytes:
+    """A JPEG photo-sized and small on disk: a red square in the middle of a blue one."""
+    image = Image.new("RGB", (width, height), (0, 0, 255))
+    side = min(width, height) // 2
+    image.paste((255, 0, 0), ((width - side) // 2, (height - side) // 2, (width + side) // 2, (height + side) // 2))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_a_png_too_large_to_hold_decoded_is_refused_from_its_header():
+    with pytest.raises(ImageRefused) as e:
+        model_input(zero_png(9400, 9400), "zeros.png")
+    assert str(e.value) == ("zeros.png: 9,400x9,400 is 88.4 megapixels decoded, over the "
+                            f"{images_module.MAX_PIXELS / 1e6:g} megapixel limit")
+    assert model_input(zero_png(5000, 5000, 6), "at the limit.png").shape == (3, 32, 32)
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_still_seen_right():
+    x = model_input(large_jpeg(9000, 6000), "photo.jpg")
+    assert x.shape == (3, 32, 32)
+    centre, corner = x[:, 14:18, 14:18].reshape(3, -1).mean(1), x[:, :3, :3].reshape(3, -1).mean(1)
+    assert centre[0] > 240 and centre[2] < 15 and corner[2] > 240 and corner[0] < 15
+
+
+# The peak resident memory of the process (VmHWM), reset first (clear_refs 5): ru_maxrss would
+# carry over the forking pytest's own peak across exec.
+PEAK_SCRIPT = """
+import json, sys
+from resnet_core.dashboard import uploads
+
+def kb(field):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field + ":"))
+
+data = open(sys.argv[1], "rb").read()
+open("/proc/self/clear_refs", "w").write("5")
+before = kb("VmRSS")
+(upload,) = uploads.read_uploads([(sys.argv[1], data)])
+print(json.dumps({"mb": (kb("VmHWM") - before) / 1024, "problem": upload.problem}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["zeros 9400x9400.png", "zeros 5000x5000 RGBA.png", "palette 5000x5000 with a "
+                                  "transparent colour.png", "photo 9000x6000.jpg"])
+def test_one_uploads_peak_memory_stays_under_300_mb(tmp_path, name):
+    """What the Predict page does with one file, in a fresh process: its peak resident memory
+    above what the process held before (the file's bytes included)."""
+    path = tmp_path / name
+    path.write_bytes({"zeros 9400x9400.png": lambda: zero_png(9400, 9400),
+                      "zeros 5000x5000 RGBA.png": lambda: zero_png(5000, 5000, 6),
+                      "palette 5000x5000 with a transparent colour.png": lambda: _png(Image.new("P", (5000, 5000)),
+                                                                                       transparency=0),
+                      "photo 9000x6000.jpg": lambda: large_jpeg(9000, 6000)}[name]())
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path)], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
+    measured = json.loads(out.stdout)
+    print(f"{name} ({path.stat().st_size / 1e6:.2f} MB on disk): peak {measured['mb']:.0f} MB above the "
+          f"process's baseline; refused: {measured['problem']}")
+    assert measured["mb"] < 300
+
+
+def test_the_upload_limit_is_one_number_in_config_widget_and_readme():
+    import tomllib
+
+    from resnet_core.dashboard import uploads
+
+    limit_mb = images_module.MAX_BYTES // 2**20
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == limit_mb == uploads.UPLOAD_LIMIT_MB
+    assert f"at most {limit_mb} MB each" in uploads.UPLOAD_LABEL
+    assert f"at most {limit_mb} MB" in " ".join((ROOT / "README.md").read_text().split())
+    assert "megapixel" in uploads.UPLOAD_HELP and f"{images_module.MAX_SIDE:,} px" in uploads.UPLOAD_HELP

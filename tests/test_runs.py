@@ -599,3 +599,20 @@ def test_a_folder_with_only_the_trainers_output_is_failed_to_start_once_quiet(tm
         os.utime(path, (quiet, quiet))
     (info,) = runs.list_runs(tmp_path)
     assert info.state == runs.FAILED_TO_START and info.warning.endswith("invalid int value: 'x'")
+@pytest.mark.parametrize("make", [lambda p: os.mkfifo(p), lambda p: p.mkdir(), lambda p: p.symlink_to(p.parent / "x")],
+                         ids=["a FIFO", "a folder", "a symlink"])
+def test_a_log_opened_for_appending_is_a_regular_file_or_refused_at_once(tmp_path, make):
+    """A FIFO would block the open until a reader came (a hung trainer or page); a link
+    would send the lines elsewhere."""
+    path = tmp_path / "train.log"
+    make(path)
+    before = os.lstat(path)
+    with pytest.raises(OSError, match="train.log"):
+        runs.open_for_append(path)
+    assert (os.lstat(path).st_ino, os.lstat(path).st_mode) == (before.st_ino, before.st_mode)
+    assert not (tmp_path / "x").exists()
+    with runs.open_for_append(tmp_path / "new.log") as f:
+        f.write("a line\n")
+    with runs.open_for_append(tmp_path / "new.log") as f:
+        f.write("another\n")
+    assert (tmp_path / "new.log").read_text() == "a line\nanother\n"

@@ -275,6 +275,23 @@ def test_impossible_or_busy_run_folders_are_refused_up_front(cifar_dir, tmp_path
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
 
 
+def test_a_run_dir_given_as_a_symlink_is_refused_for_a_new_run_and_a_resume(cifar_dir, tmp_path, capsys):
+    """A run folder is a real folder (see resnet_core.runs): the trainer never writes through a link."""
+    from fake_runs import make_run
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "new-link").symlink_to(empty, target_is_directory=True)
+    stopped = make_run(tmp_path / "runs", "stopped", state="stopped", epochs_done=1, total_epochs=3)
+    (tmp_path / "runs" / "alias").symlink_to(stopped, target_is_directory=True)
+    for flags, message in ((["--run-dir", str(tmp_path / "new-link")], "new-link is a symbolic link"),
+                           (["--resume", str(tmp_path / "runs" / "alias")], "a symbolic link, not a run folder")):
+        assert main([*flags, "--data-dir", str(cifar_dir), *TINY]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert list(empty.iterdir()) == [] and runs.read_run(stopped).state == "stopped"
+
+
 def test_an_unwritable_runs_dir_is_refused(cifar_dir, tmp_path, capsys, monkeypatch):
     # Tests run as root here, which may write anywhere: stand in for a read-only folder.
     real_access = os.access

@@ -41,18 +41,6 @@ def sweeps(infos: Iterable[runs.RunInfo]) -> dict[str, list[str]]:
     return dict(sorted(found.items()))
 
 
-def run_ids_from_query(text: str | None, known: Sequence[str]) -> list[str]:
-    """The runs a URL's ?runs=a,b names, in its order, once each, leaving out those not in
-    known (deleted since, or mistyped)."""
-    known_ids = set(known)
-    picked: list[str] = []
-    for run_id in (text or "").split(","):
-        run_id = run_id.strip()
-        if run_id in known_ids and run_id not in picked:
-            picked.append(run_id)
-    return picked
-
-
 def best_epoch(info: runs.RunInfo) -> int | None:
     """The epoch with the best validation accuracy (status.json's ``best_epoch``); None for
     a run without a validation split or before its first epoch."""

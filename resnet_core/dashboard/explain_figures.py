@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .calibration import Reliability, bin_names
-from .figures import TRAIN_COLOUR, VAL_COLOUR, _layout
+from .figures import TRAIN_COLOUR, VAL_COLOUR, _layout, _legend_above
 from .gallery import RIGHT_COLOUR, WRONG_COLOUR
 
 
@@ -18,20 +18,24 @@ def _centres(rel: Reliability) -> list[float]:
     return ((rel.edges[:-1] + rel.edges[1:]) / 2).tolist()
 
 
+COUNTS_Y = 105  # the reliability diagram's row of bin counts: over 100% (bars, markers), under the axis's 110
+
+
 def reliability_figure(rel: Reliability, height: int = 380, selected: int | None = None) -> go.Figure:
-    """Accuracy per confidence bin (bars, each with its image count) against the diagonal of
-    perfect calibration; the gap to the bins' mean confidence is what ECE weighs."""
+    """Accuracy per confidence bin (bars) against the diagonal of perfect calibration, each
+    bin's image count in a row above the plot's 100% (on the bars' tops the counts hid the
+    mean-confidence markers there), the legend over the plot; the gap to the bins' mean
+    confidence is what ECE weighs."""
     acc = np.nan_to_num(rel.accuracy, nan=0.0)
     width = float(rel.edges[1] - rel.edges[0])
     names = bin_names(rel)
     fig = go.Figure(layout=_layout(None, height, "accuracy (%)", "top-1 confidence",
                                    xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(range=[0, 110]),
-                                   legend="top left", hovermode="closest", bargap=0))
+                                   legend="above", hovermode="closest", bargap=0))
     fig.add_trace(go.Bar(
         x=_centres(rel), y=(100 * acc).tolist(), width=width * 0.95, name="accuracy",
         marker=dict(color=TRAIN_COLOUR, line=dict(width=[3 if i == selected else 0 for i in range(len(acc))],
                                                    color="#222")),
-        text=[f"{c:,}" if c else "" for c in rel.counts.tolist()], textposition="outside",
         customdata=[[i] for i in range(len(acc))],
         hovertemplate=[f"confidence {n}<br>{c:,} images, {r:,} right<br>accuracy %{{y:.1f}}%"
                        + (f"<br>mean confidence {100 * m:.1f}%" if c else "") + "<extra></extra>"
@@ -45,7 +49,10 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
     fig.add_trace(go.Scatter(x=_centres(rel), y=mean_conf, mode="markers", name="mean confidence of the bin",
                              marker=dict(color=VAL_COLOUR, size=7, symbol="line-ew-open", line=dict(width=2)),
                              hoverinfo="skip"))
-    return fig
+    fig.add_trace(go.Scatter(x=_centres(rel), y=[COUNTS_Y] * len(acc), mode="text", name="images", showlegend=False,
+                             text=[f"{c:,}" if c else "" for c in rel.counts.tolist()], textfont=dict(size=10),
+                             hoverinfo="skip"))
+    return _legend_above(fig)
 
 
 def confidence_histogram_figure(rel: Reliability, height: int = 300) -> go.Figure:

@@ -16,11 +16,13 @@ predicted]`` as plain Python lists.
 
 from __future__ import annotations
 
+import colorsys
 import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
@@ -34,6 +36,24 @@ TEST_COLOUR = "#54A24B"
 LR_COLOUR = "#B279A2"
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
            "#FF9DA6", "#BAB0AC")
+# Runs past PALETTE's ten: plotly's Dark24 (legible on white, unlike its Alphabet's pale
+# greys and creams), then hues spread by the golden angle, so no two runs share a colour.
+MORE_RUN_COLOURS = tuple(plotly.colors.qualitative.Dark24)
+
+
+def run_colours(n: int) -> list[str]:
+    """n distinct colours, one per run of a chart (PALETTE first): dashes there already say
+    what a line is (training error, plain networks), so colour alone tells the runs apart."""
+    colours = list(dict.fromkeys(c.upper() for c in PALETTE + MORE_RUN_COLOURS))[:n]
+    seen, i = set(colours), 0
+    while len(colours) < n:
+        r, g, b = colorsys.hls_to_rgb((i * 0.381966) % 1.0, (0.35, 0.5, 0.62)[i % 3], 0.7)
+        colour = f"#{round(255 * r):02X}{round(255 * g):02X}{round(255 * b):02X}"
+        i += 1
+        if colour not in seen:
+            seen.add(colour)
+            colours.append(colour)
+    return colours
 
 NORMALISATIONS = {
     "counts": "Counts",
@@ -72,7 +92,12 @@ LEGEND_CORNERS = {
     "bottom right": dict(x=0.99, xanchor="right", y=0.02, yanchor="bottom"),  # rising or level ones: accuracy, speed
     "top left": dict(x=0.01, xanchor="left", y=0.99, yanchor="top"),  # mass on the right: confidence
     "right": dict(x=1.02, xanchor="left", y=1, yanchor="top"),  # beside the plot, a legend of many runs
+    # Over the plot, in a top margin made for it (_legend_above): lines that may lie anywhere
+    # (speed, utilisation, memory), or a chart whose top band holds text (reliability counts).
+    "above": dict(x=0, xanchor="left", y=1, yanchor="bottom"),
 }
+LEGEND_ROW_PX = 20  # a legend row (11 px font) and its gap
+LEGEND_ONE_ROW_PX = 300  # the most a one-row legend may take: a Monitor chart in a third of a laptop's page
 
 
 def _axis_margin(labels: Sequence[str], angle: float = 0.0, title_px: int = 0) -> int:
@@ -96,6 +121,19 @@ def _legend_beside(fig: go.Figure) -> go.Figure:
     names = [t.name or "" for t in fig.data if t.showlegend is not False]
     fitted = round(50 + LEGEND_CHAR_PX * max(map(len, names), default=0))  # the symbol, gaps, the text
     fig.layout.margin.r = min(fitted, LEGEND_BESIDE_MAX_PX)
+    return fig
+
+
+def _legend_above(fig: go.Figure) -> go.Figure:
+    """fig with its legend (legend "above") in one row over the plot when its entries fit
+    LEGEND_ONE_ROW_PX, else one entry a row, and a top margin grown to hold it."""
+    names = [t.name or "" for t in fig.data if t.showlegend is not False]
+    one_row = sum(40 + LEGEND_CHAR_PX * len(n) for n in names) <= LEGEND_ONE_ROW_PX
+    fig.layout.legend.orientation = "h" if one_row else "v"
+    if len(names) > 1:  # plotly draws no legend for a lone trace
+        fig.layout.margin.t += LEGEND_ROW_PX * (1 if one_row else len(names))
+    if fig.layout.title.text:  # at the top of the margin ("auto" centres it there, on the legend)
+        fig.layout.title.update(y=1, yref="container", yanchor="top", pad=dict(t=12))
     return fig
 
 
@@ -353,7 +391,7 @@ def throughput_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], ste
     compiling included) and each epoch's mean, never smoothed, so a slowdown shows."""
     fig = go.Figure(layout=_layout(title, height, "images / s", LIVE_X_AXES[view.x_axis],
                                    xaxis=_integer_epochs(epoch_rows, view), yaxis=dict(rangemode="tozero"),
-                                   legend="bottom right"))
+                                   legend="above"))
     start = _start(view, step_rows, epoch_rows)
     if step_rows:
         fig.add_trace(_line(live_x(step_rows, view.x_axis, steps_per_epoch, start), _column(step_rows, "images_per_s"),
@@ -363,7 +401,7 @@ def throughput_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], ste
         fig.add_trace(_line(live_x(epoch_rows, view.x_axis, steps_per_epoch, start),
                             _column(epoch_rows, "images_per_s"), view, name="epoch mean", mode="lines+markers",
                             line=dict(color=VAL_COLOUR, width=2), hovertemplate="%{y:,.0f} images/s (epoch)"))
-    return fig
+    return _legend_above(fig)  # in the plot, it covered the speed of short runs' steps
 
 
 # The system rows' series on the usage charts: key -> (name, colour, dash).
@@ -385,14 +423,14 @@ def _system_figure(system_rows: Sequence[dict], series: Mapping[str, tuple[str, 
     """One trace per key of series that some system row has a number for."""
     # The x ticks of the system rows' epoch (the one in progress) follow the loss chart's.
     fig = go.Figure(layout=_layout(title, height, y_title, LIVE_X_AXES[view.x_axis],
-                                   xaxis=_integer_epochs(system_rows, view), yaxis=yaxis, legend="bottom right"))
+                                   xaxis=_integer_epochs(system_rows, view), yaxis=yaxis, legend="above"))
     x = live_x(system_rows, view.x_axis, steps_per_epoch, _start(view, system_rows))
     for key, (name, colour, dash) in series.items():
         y = _column(system_rows, key, scale)
         if not np.isnan(y).all():
             fig.add_trace(_line(x, y, view, name=name, mode=_step_mode(system_rows),
                                 line=dict(color=colour, width=2, dash=dash), hovertemplate=hover))
-    return fig
+    return _legend_above(fig)  # utilisation and memory lie anywhere from 0 to 100%: no corner stays empty
 
 
 def utilisation_figure(system_rows: Sequence[dict], steps_per_epoch: int | None = None, height: int = 400,
@@ -501,8 +539,7 @@ def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", 
                                    yaxis=dict(ticksuffix="%", range=[0, y_max] if y_max else None),
                                    legend="right",
                                    hoverdistance=-1))
-    for i, run in enumerate(curves):
-        colour = PALETTE[i % len(PALETTE)]
+    for run, colour in zip(curves, run_colours(len(curves)), strict=True):
         if run.step_rows:
             train_rows, acc = run.step_rows, _values(run.step_rows, "acc", 100)
         else:
@@ -687,8 +724,7 @@ def error_vs_depth_figure(lines: Mapping[str, Sequence], height: int = 420, titl
                                    xaxis=dict(type="linear", rangemode="normal"), yaxis=dict(ticksuffix="%"),
                                    legend="right",
                                    hovermode="closest"))
-    for i, (name, points) in enumerate(lines.items()):
-        colour = PALETTE[i % len(PALETTE)]
+    for (name, points), colour in zip(lines.items(), run_colours(len(lines)), strict=True):
         fig.add_trace(go.Scatter(
             x=[p.depth for p in points], y=[p.error for p in points], name=name, mode="lines+markers",
             line=dict(color=colour, width=2, dash="dash" if name.startswith("plain") else None),

@@ -302,9 +302,8 @@ def _spawn(argv: list[str], log_path: Path, env: dict | None = None) -> tuple[in
     """Start a trainer or sweep (whose trainers inherit its priority) in its own session at
     a lower priority, with its output appended to log_path; returns its pid and pid_start."""
     argv = lower_priority(argv)
-    # O_NOFOLLOW: a link planted at the log must not send the output elsewhere.
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "ab") as log:
+    # A link planted at the log must not send the output elsewhere, nor a FIFO hang the page.
+    with runs.open_for_append(log_path) as log:
         proc = subprocess.Popen(
             argv, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=env, close_fds=True,
@@ -338,7 +337,7 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
 def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: str = runs.TRAINER_MODULE,
            env: dict | None = None) -> Launched:
     """Continue a stopped, failed or crashed run in its own folder (with its recorded config)."""
-    run_dir = Path(run_dir).resolve()
+    run_dir = _entry(run_dir)
     info = runs.read_run(run_dir)
     if info is None:
         raise ValueError(f"{run_dir} is not a run folder")
@@ -502,16 +501,30 @@ class RunActiveError(RuntimeError):
     pass
 
 
+def _entry(run_dir: str | os.PathLike) -> Path:
+    """run_dir with its folder resolved but not its own name: a run entry that is a symbolic
+    link stays the link, never the folder it points to."""
+    run_dir = Path(run_dir)
+    return run_dir.parent.resolve() / run_dir.name
+
+
 def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> None:
-    """Remove a finished run folder; refuse an active run or a folder outside runs_dir."""
+    """Remove exactly the entry picked: a finished run folder, or an entry that is a symbolic
+    link (the link only, never what it points to); refuse an active run or anything that is
+    not an entry of runs_dir."""
     runs_dir = Path(runs_dir).resolve()
-    run_dir = Path(run_dir).resolve()
-    if run_dir.parent != runs_dir or run_dir.name.startswith("."):
+    run_dir = _entry(run_dir)
+    if run_dir.parent != runs_dir or run_dir.name in ("", "..") or run_dir.name.startswith("."):
         raise ValueError(f"{run_dir} is not a run folder under {runs_dir}")
+    if run_dir.is_symlink():
+        run_dir.unlink()
+        return
     info = runs.read_run(run_dir)
     if info is not None and info.is_active:
         raise RunActiveError(f"run {info.run_id} is {info.state}: stop it before deleting it")
     # An unreadable config.json does not stop a trainer that still writes to the folder.
     if info is not None and info.status.get("state") in runs.ACTIVE_STATES and runs.trainer_alive(info.status):
         raise RunActiveError(f"run {info.run_id} has a live trainer (pid {info.status['pid']}): stop it first")
+    # rmtree removes links inside the folder without following them, and refuses a folder
+    # that was swapped for a link meanwhile (OSError).
     shutil.rmtree(run_dir)

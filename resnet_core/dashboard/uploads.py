@@ -9,9 +9,20 @@ from typing import Sequence
 
 import numpy as np
 
-from ..images import ImageRefused, model_input
+from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, ImageRefused, model_input
 from .gallery import png_data_uri
 from .heatmap import overlay
+
+# The top class's bar in the studio's blue (figures.TRAIN_COLOUR; figures imports plotly, which
+# this page does not draw), the others paler: red means wrong everywhere else in the studio.
+TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
+
+# The uploader's limit a file, MB, as .streamlit/config.toml's server.maxUploadSize says too (a
+# test reads it): Streamlit's own refusal of a larger file is a red icon, so the label says it.
+UPLOAD_LIMIT_MB = MAX_BYTES // 2**20
+UPLOAD_LABEL = f"Images (PNG or JPEG, at most {UPLOAD_LIMIT_MB} MB each)"
+UPLOAD_HELP = (f"At most {UPLOAD_LIMIT_MB} MB, {MAX_SIDE:,} px a side and, for a PNG, {MAX_PIXELS / 1e6:g} "
+               "megapixels each (a larger JPEG is decoded reduced); a larger file is refused with a red icon.")
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ def prediction_card_html(name: str, image: np.ndarray, cam: np.ndarray, top: Seq
         f'<span style="width:90px;overflow:hidden;text-overflow:ellipsis">{html.escape(c)}</span>'
         f'<span style="flex:1;background:rgba(128,128,128,0.15);border-radius:2px;height:12px">'
         f'<span style="display:block;width:{100 * p:.1f}%;height:12px;border-radius:2px;'
-        f'background:{"#4C78A8" if i else "#E45756"}"></span></span>'
+        f'background:{TOP_CLASS_COLOUR if i == 0 else OTHER_CLASS_COLOUR}"></span></span>'
         f'<span style="width:52px;text-align:right">{100 * p:.1f}%</span></div>'
         for i, (c, p) in enumerate(top))
     return (f'<div class="rs-predict" data-file="{html.escape(name)}" data-top="{html.escape(top[0][0])}" '

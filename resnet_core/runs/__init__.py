@@ -202,7 +202,12 @@ runs that are not active, not unreadable and not read-only, once they are a minu
 
 Reading never raises
 --------------------
-Readers open run files without following symlinks. A folder whose config.json or
+Readers open run files without following symlinks. A run folder is a real folder: an entry
+of the runs folder that is a symbolic link to a folder (``ln -s RUN alias``) is listed
+(within version 2) as ``unreadable`` with :data:`SYMLINKED_RUN` as its problem, never read,
+resumed or cleaned through, and deleting it removes the link only; a dangling link or one to
+a file is not listed. To keep runs on another disk, link the whole runs folder. Deleting a
+run folder removes links inside it, never what they point to. A folder whose config.json or
 status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
 object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
 that are not a list of strings or list more than MAX_CLASSES (1,000), a ``created`` that
@@ -261,7 +266,8 @@ from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
 from .processes import (pid_alive, process_alive, process_start_time, remote_host, signal_trainer, this_host,
                         trainer_alive)
-from .reading import (STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json, read_run,
+from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json,
+                      read_run,
                       remove_stale_temp_files)
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
@@ -326,6 +332,7 @@ __all__ = [
     "STALE_TEMP_AGE_S",
     "STATES",
     "STATUS_FILE",
+    "SYMLINKED_RUN",
     "SWEEPS_DIR",
     "SWEEP_FORMAT_VERSION",
     "SWEEP_MODULE",

@@ -279,6 +279,11 @@ def _status_problem(status: dict, newer: bool) -> str | None:
     return None
 
 
+# Why a runs-folder entry that is a symbolic link is not read (see the format docstring).
+SYMLINKED_RUN = ("a symbolic link, not a run folder: not read through; Delete removes the link only "
+                 "(link the whole runs folder instead)")
+
+
 def read_run(run_dir: Path) -> RunInfo | None:
     """The run in this folder, or None if it is not a run folder (yet): neither config.json
     nor status.json.
@@ -345,6 +350,10 @@ def _read_records(run_dir: Path) -> RunInfo | None:
     """read_run but for the liveness of the trainer: what config.json and status.json say.
     A folder with status.json but no config.json is a run whose trainer has not written its
     config yet (or died before it did: see _checked_liveness); one with neither is none."""
+    if run_dir.is_symlink():
+        if not run_dir.is_dir():  # dangling, or a link to a file: no run, as a file would be
+            return None
+        return RunInfo(path=run_dir, run_id=run_dir.name, state=UNREADABLE, problem=SYMLINKED_RUN)
     config_problem = status_problem = None
     try:
         config = _read_json_object(run_dir, CONFIG_FILE)
@@ -465,11 +474,11 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
     """read_run for list_runs: the records are read again only when one of them changed
     (taken before the read, so a record replaced meanwhile reads again next time); temp
     files are swept at most every STALE_TEMP_AGE_S seconds, or when the records change."""
-    identity = (_identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
+    identity = (os.path.islink(run_dir), _identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
     seen = _LISTED.get(run_dir)
-    if seen is None or seen.identity != identity or identity[0] is None:
+    if seen is None or seen.identity != identity or identity[1] is None:
         seen = _LISTED[run_dir] = _Listed(identity, _read_records(run_dir))
-    if identity == (None, None):
+    if identity == (False, None, None):  # a real folder with neither record
         return _unstarted(run_dir)
     info = _checked_liveness(seen.records)
     if (info is not None and not info.is_active and info.problem is None and not info.read_only
@@ -480,7 +489,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
-    """Every run under runs_dir, newest first, unreadable ones included, and folders whose
+    """Every run under runs_dir, newest first, unreadable ones included (an entry that is a
+    symbolic link to a folder among them, unread: see SYMLINKED_RUN), and folders whose
     trainer never wrote a record, as FAILED_TO_START once quiet for STALE_S (see _unstarted).
 
     Temp files that a killed writer left behind are removed from runs no live trainer

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -15,6 +17,7 @@ from typing import Any, Iterator, TypedDict
 
 import numpy as np
 
+from ..outputs import file_kind
 from .layout import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -54,9 +57,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def open_for_append(path: Path):
-    """A text file opened for appending that is never a symlink: a link planted in a run
-    folder must not make the trainer write outside it (OSError ELOOP instead)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    """A text file opened for appending that is a regular file, never a symlink: a link
+    planted in a run folder must not make the trainer write outside it (OSError ELOOP), and
+    a FIFO must not block the open until a reader comes (OSError naming it, at once)."""
+    # O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of waiting; files ignore it.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise
+        raise OSError(f"{path} is a FIFO, not a regular file: nothing is written there") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(f"{path} is {file_kind(mode)}, not a regular file: nothing is written there")
+    os.set_blocking(fd, True)
     return os.fdopen(fd, "a", buffering=1)
 
 
