@@ -15,6 +15,7 @@ from app_pages import common
 from resnet_core import results, runs
 from resnet_core.dashboard import comparison, evaluation, figures, gallery, links
 from resnet_core.dashboard.formatting import format_pct, md_escape
+from resnet_core.runs.values import as_count
 
 PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
@@ -87,7 +88,7 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
         steps, epochs = _rows(info)
         spe = info.resolved.get("steps_per_epoch")
         curves.append(figures.CurveRun(_name(info), steps, epochs, evaluation.evaluation_labels(info.config),
-                                       spe if isinstance(spe, int) and spe > 0 else None))
+                                       as_count(spe) or None))
     st.plotly_chart(figures.error_curves_figure(curves, x_axis or "iterations", y_max=20 if paper_range else None),
                     key="cmp_curves", config={"displaylogo": False})
     from_epochs = [c.name for c in curves if not c.step_rows and c.epoch_rows]
@@ -105,10 +106,7 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
 
 def _results(chosen: list[runs.RunInfo]) -> None:
     groups = results.group_results([results.run_result(info) for info in chosen])
-    table = pd.DataFrame([results.group_record(g) for g in groups])
-    table["run_ids"] = table["run_ids"].map(", ".join)
-    if "shortcut" in table:  # "plain" for none, as everywhere in the studio
-        table["shortcut"] = table["shortcut"].map(lambda v: results.field_text("shortcut", v))
+    table = comparison.results_table(groups)
     number = st.column_config.NumberColumn
     std_help = "sample standard deviation (n − 1); empty for n = 1"
     common.table(table, hide_index=True, width="stretch", column_config={

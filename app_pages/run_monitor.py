@@ -114,6 +114,10 @@ def _messages(info: runs.RunInfo, state: str) -> None:
         st.error(formatting.md_escape(msg))
     if info.note:
         st.info(info.note, icon=":material/lock:")
+    if info.state == runs.FAILED_TO_START:
+        st.error(f"{info.state}: {formatting.md_escape(info.warning)}", icon=":material/cancel:")
+    elif info.warning:
+        st.warning(formatting.md_escape(info.warning), icon=":material/schedule:")
     note = st.session_state.pop("monitor_note", None)
     if note:
         st.toast(note, icon=":material/info:")
@@ -134,7 +138,7 @@ def _messages(info: runs.RunInfo, state: str) -> None:
     elif state in (runs.State.FAILED, runs.State.DIVERGED):
         st.error(f"{info.state}: {formatting.md_escape(info.status.get('error') or 'no message')}",
                  icon=":material/error:")
-    if state in (runs.State.FAILED, runs.State.DIVERGED, runs.State.CRASHED):
+    if state in (runs.State.FAILED, runs.State.DIVERGED, runs.State.CRASHED, runs.State.FAILED_TO_START):
         with st.expander("Log tail", expanded=state is not runs.State.DIVERGED):
             _log_tail(info.path)
 
@@ -326,9 +330,7 @@ def render() -> None:
     def title(i: str) -> str:
         return common.run_title(by_id[i], _state(by_id[i])) if i in by_id else f"{i} · starting"
 
-    unstarted = {p.name: "did not start (its folder has no config.json): the Runs page shows its log"
-                 for p in launcher.unstarted_folders(common.runs_dir())}
-    wanted = common.run_in_url(ids, title, unstarted)
+    wanted = common.run_in_url(ids, title)  # a folder whose trainer never started is a listed run
     if wanted is None:
         active = [r.run_id for r in all_runs if r.is_active]
         wanted = active[0] if active else ids[0]

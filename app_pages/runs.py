@@ -66,29 +66,28 @@ def _do_delete(path: str) -> None:
         st.session_state["runs_msg"] = ("success", f"Deleted {formatting.md_escape(path.rsplit('/', 1)[-1])}.")
 
 
-def _details(info: runs.RunInfo | None, path) -> None:
-    """The run's config.json and status.json (or why there are none) and its log's tail."""
-    if info is not None and info.problem is not None:
+def _details(info: runs.RunInfo, path) -> None:
+    """The run's config.json and status.json (or why they cannot be read) and its log's tail."""
+    if info.problem is not None:
         st.error(f"This run folder cannot be read: {formatting.md_escape(info.problem)}",
                  icon=":material/broken_image:")
-    elif info is not None:
+    else:
         if info.note:
             st.info(info.note, icon=":material/lock:")
+        if info.warning:
+            st.warning(formatting.md_escape(info.warning), icon=":material/schedule:")
         common.lazy_expander("config.json", "runs_config",
                              lambda: st.code(json.dumps(info.config, indent=2), language="json"))
         common.lazy_expander("status.json", "runs_status",
                              lambda: st.code(json.dumps(info.status, indent=2), language="json"))
-    else:
-        st.warning("This folder has no config.json: the trainer exited before starting the run.",
-                   icon=":material/error:")
-    failed = info is None or info.state in ("failed", "diverged", runs.CRASHED, runs.UNREADABLE)
+    failed = info.state in ("failed", "diverged", runs.CRASHED, runs.FAILED_TO_START, runs.UNREADABLE)
     common.lazy_expander("Log tail", f"runs_log::{path}", expanded=failed,
                          draw=lambda: st.code(launcher.log_tail(path, 25) or "(no log)", language=None, height=320))
 
 
-def _delete(info: runs.RunInfo | None, picked: str, path) -> None:
+def _delete(info: runs.RunInfo, picked: str, path) -> None:
     """Delete, after a confirm; never a run that still trains."""
-    active = info is not None and info.is_active
+    active = info.is_active
     if st.session_state.get("runs_confirm_delete") == str(path):
         st.warning(f"Delete **{formatting.md_escape(picked)}** with its checkpoints, metrics and predictions? "
                    f"This cannot be undone.", icon=":material/warning:")
@@ -107,25 +106,21 @@ def _delete(info: runs.RunInfo | None, picked: str, path) -> None:
 st.title("Runs")
 folder = common.runs_dir()
 all_runs = runs.list_runs(folder)
-orphans = launcher.unstarted_folders(folder)
 
-if not all_runs and not orphans:
+if not all_runs:
     st.info(f"No runs in `{folder.resolve()}` yet.", icon=":material/info:")
     st.page_link(common.TRAIN, label="Configure and launch a run", icon=":material/rocket_launch:")
     st.stop()
 
-if all_runs:
-    _table(all_runs, folder)
-    st.page_link(common.COMPARE, label="Compare runs: error curves, confusion differences, flips",
-                 icon=":material/compare_arrows:")
+_table(all_runs, folder)
+st.page_link(common.COMPARE, label="Compare runs: error curves, confusion differences, flips",
+             icon=":material/compare_arrows:")
 
 st.subheader("Details and delete")
-choices = [r.run_id for r in all_runs] + [p.name for p in orphans]
 infos = {r.run_id: r for r in all_runs}
-picked = st.selectbox("Run", choices, key="runs_pick",
-                      format_func=lambda i: common.run_title(infos[i]) if i in infos else f"{i} · failed to start")
+picked = st.selectbox("Run", list(infos), key="runs_pick", format_func=lambda i: common.run_title(infos[i]))
 path = folder / picked
-info = infos.get(picked)
+info = infos[picked]
 msg = st.session_state.pop("runs_msg", None)
 if msg:
     (st.error if msg[0] == "error" else st.success)(msg[1])

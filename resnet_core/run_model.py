@@ -27,6 +27,7 @@ from .data import normalize
 from .gradcam import grad_cam
 from .model_names import family_counts
 from .models import build_model, model_name
+from .runs.values import as_count
 
 
 class ModelLoadError(Exception):
@@ -157,7 +158,7 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     if not run_dir.is_dir():
         raise ModelLoadError(f"{run_dir} is not a folder")
     info = runs.read_run(run_dir)
-    if info is None:
+    if info is None or not os.path.lexists(run_dir / runs.CONFIG_FILE):  # a trainer that failed to start has none
         raise ModelLoadError(f"{run_dir} is not a run folder (no {runs.CONFIG_FILE})")
     if info.problem:
         raise ModelLoadError(f"{run_dir.name} cannot be read: {info.problem}")
@@ -172,7 +173,6 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     check_weights(state["model"], cfg, len(classes), name)
     model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes))
     model.load_state_dict(state["model"])
-    epoch = state.get("epoch")
-    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+    epoch = as_count(state.get("epoch"))
     return RunModel(model=model.eval(), stats=stats, classes=classes, name=model_name(cfg.depth, cfg.shortcut),
                     checkpoint=name, epoch=epoch, note=note)

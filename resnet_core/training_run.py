@@ -32,6 +32,7 @@ from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
 from .distributed import Group, World
 from .models import describe_model, model_name
+from .runs.values import as_float
 from .trainer import Trainer
 from .usage import UsageRecorder, UsageSampler
 
@@ -184,10 +185,10 @@ class Run:
         """Run to the end; returns the process exit code. Never raises."""
         status, now = self.writer.status, time.time()
         # A resumed run keeps the training time of its earlier sessions.
-        earlier = _number(status.get("elapsed_before_s")) or 0.0
-        started = _number(status.get("started_at"))
+        earlier = as_float(status.get("elapsed_before_s")) or 0.0
+        started = as_float(status.get("started_at"))
         if self.checkpoint is not None and started:
-            end = _number(status.get("finished_at")) or _number(status.get("updated_at")) or started
+            end = as_float(status.get("finished_at")) or as_float(status.get("updated_at")) or started
             earlier += max(0.0, end - started)
         # Status before config: readers take a folder with config.json but no live status
         # for a crashed run, so that order must never be visible.
@@ -489,11 +490,6 @@ def _installed_version(package: str) -> str:
         return "missing"
     except Exception as e:  # unreadable metadata
         return f"unknown ({type(e).__name__})"
-
-
-def _number(value, default: float | None = None) -> float | None:
-    """A JSON number (not a bool), else default: run files may hold anything."""
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 class TerminalProgress:

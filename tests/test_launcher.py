@@ -150,6 +150,8 @@ def test_log_tail_prefers_console_output_and_keeps_the_last_lines(tmp_path):
 
 
 def test_folder_state_and_unstarted_folders(tmp_path):
+    """folder_state judges a folder the dashboard just launched into by its trainer's pid;
+    list_runs lists it as failed to start once it has been quiet for STALE_S."""
     folder = runs.new_run_dir(tmp_path, "x")
     sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
@@ -162,16 +164,17 @@ def test_folder_state_and_unstarted_folders(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert launcher.folder_state(folder, sleeper.pid, start) == "failed to start"
-    assert launcher.unstarted_folders(tmp_path, min_age_s=3600) == []
-    assert launcher.unstarted_folders(tmp_path, min_age_s=0) == [folder]
+    assert runs.list_runs(tmp_path) == []  # may still be starting
+    quiet = time.time() - runs.STALE_S - 1
+    os.utime(folder, (quiet, quiet))
+    assert [r.state for r in runs.list_runs(tmp_path)] == [runs.FAILED_TO_START]
+    assert runs.read_run(folder) is None  # a sweep that launched into it judges it by its process
     done = make_run(tmp_path, "done")
     assert launcher.folder_state(done) == "run"
-    assert done not in launcher.unstarted_folders(tmp_path, min_age_s=0)
     # A config.json that is a dangling link is a broken run, listed as unreadable, not a folder still starting.
     dangling = runs.new_run_dir(tmp_path, "dangling")
     (dangling / runs.CONFIG_FILE).symlink_to("gone.json")
     assert launcher.folder_state(dangling) == "run"
-    assert dangling not in launcher.unstarted_folders(tmp_path, min_age_s=0)
     assert runs.read_run(dangling).problem == "config.json is a symbolic link"
 
 
@@ -527,7 +530,6 @@ def test_deleting_a_symlinked_run_entry_removes_the_link_only(tmp_path, where):
     # Listed, so that it can be deleted, but never read through: it is not a run folder.
     listed = {r.run_id: r for r in runs.list_runs(runs_dir)}
     assert listed["alias"].state == runs.UNREADABLE and "symbolic link" in listed["alias"].problem
-    assert alias not in launcher.unstarted_folders(runs_dir, min_age_s=0)
     with pytest.raises(ValueError, match="cannot be read: .*symbolic link"):
         launcher.resume(alias)
     launcher.delete_run(alias, runs_dir)

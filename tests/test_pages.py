@@ -437,7 +437,8 @@ def test_a_folder_whose_trainer_never_started_is_listed_with_its_output(folders)
     folder = runs.new_run_dir(folders, "broken")
     (folder / runs.CONSOLE_FILE).write_text("usage: train.py\ntrain.py: error: --run-dir: already holds a run\n")
     import os
-    os.utime(folder, (time.time() - 120, time.time() - 120))
+    for path in (folder / runs.CONSOLE_FILE, folder):  # quiet for longer than STALE_S
+        os.utime(path, (time.time() - 120, time.time() - 120))
     at = open_page(RUNS)
     page = texts(at)
     assert "exited before starting the run" in page and "already holds a run" in page
@@ -1066,6 +1067,33 @@ def _linked_log(run_dir: Path) -> None:
     (run_dir / runs.LOG_FILE).symlink_to("/etc/passwd")
 
 
+def _raw_numbers(path: Path, **tokens: str) -> None:
+    """Set the record's fields to raw JSON number text (which json.dumps cannot write)."""
+    record = json.loads(path.read_text())
+    record.update({key: f"@@{key}@@" for key in tokens})
+    text = json.dumps(record)
+    for key, token in tokens.items():
+        text = text.replace(f'"@@{key}@@"', token)
+    path.write_text(text)
+
+
+def _huge_numbers(run_dir: Path) -> None:
+    """Numbers no reader may trust: past Python's int-string limit, past int64, past any float."""
+    _raw_numbers(run_dir / runs.STATUS_FILE, epoch="1" * 5000, best_epoch=str(2 ** 63), best_val_acc="1" + "0" * 400,
+                 updated_at="NaN", total_steps=str(-2 ** 70))
+    _raw_numbers(run_dir / runs.CONFIG_FILE, created="1e400")
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text(), parse_constant=float)
+    config["config"]["batch_size"] = 2 ** 64
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    with open(run_dir / runs.METRICS_FILE, "a") as f:
+        f.write('{"type": "epoch", "epoch": 1, "step": 10, "images_per_s": 1' + "0" * 400 + ', "val_acc": 1e400}\n')
+
+
+def _far_epoch(run_dir: Path) -> None:
+    """A predictions file of epoch 99,999,999 beside epochs 1 and 2: Explain took 35 s and 11 GB."""
+    runs.prediction_path(run_dir, "val", 99_999_999).write_bytes(runs.prediction_path(run_dir, "val", 1).read_bytes())
+
+
 # What the pages must show of runs that are not unreadable but odd in other ways.
 ODD_RUNS = {
     "read-only": (dict(state="stopped"), _read_only),
@@ -1074,6 +1102,8 @@ ODD_RUNS = {
     "bad metrics rows": (dict(state="running", pid=999_999_999), _bad_metrics),
     "linked log": (dict(state="failed", error="see the log"), _linked_log),
     "hostile error": (dict(state="failed", error=HOSTILE_ERROR), lambda d: None),
+    "huge numbers": (dict(state="completed"), _huge_numbers),
+    "far epoch": (dict(state="completed"), _far_epoch),
 }
 
 
@@ -1375,3 +1405,32 @@ def test_analyze_offers_downloads_and_builds_torchscript_on_click(folders, cifar
     other.segmented_control(key="an_split").set_value("train").run()
     assert "records no per-image predictions" in texts(other)
     assert "an_dl_preds" not in {b.key for b in other.get("download_button")}
+
+
+def _failed_start(runs_dir: Path) -> Path:
+    """A folder whose trainer wrote status.json (queued) and died before config.json."""
+    folder = runs.new_run_dir(runs_dir, "early")
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
+                                                       "pid": 999_999_999, "pid_start": None, "epoch": 0, "step": 0,
+                                                       "created_at": time.time(), "updated_at": time.time()})
+    (folder / runs.CONSOLE_FILE).write_text("Traceback (most recent call last):\n  ...\n"
+                                            "RuntimeError: operator torchvision::nms does not exist\n")
+    return folder
+
+
+def test_a_trainer_that_died_before_its_config_is_failed_to_start_on_every_page(folders):
+    folder = _failed_start(folders)
+    home = texts(open_page(HOME))
+    assert "No runs yet" not in home and "failed to start" in home
+    monitor = texts(open_page(MONITOR))
+    assert "No runs yet" not in monitor and "failed to start" in monitor
+    assert "operator torchvision::nms does not exist" in monitor
+    at = open_page(RUNS)
+    assert "1 failed to start" in texts(at)
+    assert folder.name in at.dataframe[0].value["run"].tolist()
+
+
+def test_explain_of_a_run_with_a_far_epochs_file_says_which_epochs_are_missing(folders):
+    run_dir = make_run(folders, "far", epochs_done=3)
+    _far_epoch(run_dir)
+    assert "Epochs 4-99999998 of this split are not recorded" in texts(open_page(EXPLAIN, {"run": run_dir.name}))

@@ -66,16 +66,16 @@ def test_a_run_a_page_cannot_show_says_why(studio_runs):
         assert at.selectbox[0].value is None
 
 
-def test_monitor_shows_an_unreadable_run_it_was_asked_for_and_says_which_did_not_start(studio_runs):
+def test_monitor_shows_an_unreadable_run_it_was_asked_for_and_one_that_did_not_start(studio_runs):
     make_run(studio_runs, "good")
     broken = make_unreadable_run(studio_runs, "config a list")
     at = open_page(MONITOR, {"run": broken.name})
     assert at.selectbox[0].value == broken.name and "cannot be read" in _errors(at)
     unstarted = studio_runs / "20260101-000000-unstarted"
     unstarted.mkdir()
-    os.utime(unstarted, (0, 0))  # older than a trainer still starting
+    os.utime(unstarted, (0, 0))  # older than a trainer still starting: a run that failed to start
     at = open_page(MONITOR, {"run": unstarted.name})
-    assert "did not start" in _errors(at) and at.selectbox[0].value is None
+    assert at.selectbox[0].value == unstarted.name and "exited before it started the run" in _errors(at)
 
 
 def test_compare_says_which_runs_and_choices_of_its_url_it_left_out(studio_runs):

@@ -265,7 +265,9 @@ def test_a_listing_reads_each_record_again_once_it_changes(tmp_path):
 
     (a / runs.STATUS_FILE).write_text("{ not json")
     assert {r.run_id: r.state for r in runs.list_runs(tmp_path)}[a.name] == runs.UNREADABLE
-    (a / runs.CONFIG_FILE).unlink()  # no config.json: not a run folder (yet)
+    (a / runs.CONFIG_FILE).unlink()  # status.json without config.json: still a run (its trainer's first record)
+    assert {r.run_id: r.state for r in runs.list_runs(tmp_path)}[a.name] == runs.UNREADABLE
+    (a / runs.STATUS_FILE).unlink()  # neither: not a run folder (yet)
     assert [r.run_id for r in runs.list_runs(tmp_path)] == [b.name]
 
 
@@ -544,6 +546,59 @@ def test_a_runs_checkpoints_are_named_as_a_user_picks_them(tmp_path):
     assert list(runs.read_run(run_dir).checkpoints) == ["best"]
 
 
+def test_a_heartbeat_from_the_future_is_clock_skew_and_goes_stale_after_the_usual_window(tmp_path):
+    """A status.json whose updated_at is far ahead of this clock must not pin a run as running
+    forever: the record is as old as its file says (or as since this reader first saw it), and
+    the run says why it is judged so."""
+    run_dir = make_run(tmp_path, "skewed", state="running")
+    status = json.loads((run_dir / "status.json").read_text())
+    status.update(host="gpu-node-7", updated_at=time.time() + 10 ** 6, pid=os.getpid())
+    (run_dir / "status.json").write_text(json.dumps(status))
+    fresh = runs.read_run(run_dir)
+    assert fresh.state == "running" and "clock" in fresh.warning  # written just now: may still be alive
+    old = time.time() - runs.STALE_S - 5
+    os.utime(run_dir / "status.json", (old, old))
+    stale = runs.read_run(run_dir)
+    assert stale.state == "crashed" and "clock" in stale.warning and "status.json" in stale.warning
+    from resnet_core.dashboard import monitor
+
+    assert monitor.run_summary_row(stale)["problem"] == stale.warning  # the Runs table says why
+    # Without a file time to go by (or one from the future too): stale STALE_S after first seen.
+    now = time.time()
+    seen = {**status, "updated_at": now + 10 ** 6 + 1}
+    assert runs.trainer_alive(seen, now=now, written_at=now + 10 ** 6)
+    assert runs.trainer_alive(seen, now=now + runs.STALE_S - 1)
+    assert not runs.trainer_alive(seen, now=now + runs.STALE_S + 1)
+    assert runs.trainer_alive({**seen, "updated_at": now + 10 ** 6 + 11}, now=now + runs.STALE_S + 1)  # a new beat
+
+
+def test_a_trainer_dead_before_its_config_reads_failed_to_start_with_its_last_words(tmp_path):
+    folder = runs.new_run_dir(tmp_path, "early")
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
+                                                       "pid": 999_999_999, "created_at": time.time()})
+    (folder / runs.CONSOLE_FILE).write_text("loading\nRuntimeError: operator torchvision::nms does not exist\n\n")
+    (info,) = runs.list_runs(tmp_path)
+    assert info.state == runs.FAILED_TO_START and not info.is_active and not info.can_resume
+    assert info.warning.endswith("RuntimeError: operator torchvision::nms does not exist")
+    alive = {"pid": os.getpid(), "pid_start": runs.process_start_time(os.getpid())}
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "queued", "created_at": time.time(), **alive})
+    assert runs.read_run(folder).state == "queued"  # its trainer lives: it is about to write config.json
+    (folder / runs.CONSOLE_FILE).unlink()
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "queued", "pid": 999_999_999})
+    assert "said nothing" in runs.read_run(folder).warning
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "completed"})  # past config.json: it was lost
+    assert (runs.read_run(folder).state, runs.read_run(folder).problem) == (runs.UNREADABLE, "config.json is missing")
+
+
+def test_a_folder_with_only_the_trainers_output_is_failed_to_start_once_quiet(tmp_path):
+    folder = runs.new_run_dir(tmp_path, "refused")
+    (folder / runs.CONSOLE_FILE).write_text("train.py: error: argument --depth: invalid int value: 'x'\n")
+    assert runs.list_runs(tmp_path) == []  # its trainer may still be importing torch
+    quiet = time.time() - runs.STALE_S - 1
+    for path in (folder / runs.CONSOLE_FILE, folder):
+        os.utime(path, (quiet, quiet))
+    (info,) = runs.list_runs(tmp_path)
+    assert info.state == runs.FAILED_TO_START and info.warning.endswith("invalid int value: 'x'")
 @pytest.mark.parametrize("make", [lambda p: os.mkfifo(p), lambda p: p.mkdir(), lambda p: p.symlink_to(p.parent / "x")],
                          ids=["a FIFO", "a folder", "a symlink"])
 def test_a_log_opened_for_appending_is_a_regular_file_or_refused_at_once(tmp_path, make):

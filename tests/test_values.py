@@ -7,9 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from fake_runs import make_run
+from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
 from resnet_core import results, runs
-from resnet_core.dashboard import monitor
+from resnet_core.dashboard import comparison, monitor
 from resnet_core.runs import values
 
 # Raw JSON text of numbers (and would-be numbers) a file may hold.
@@ -71,8 +72,12 @@ def _read_everything(runs_dir: Path) -> None:
             for column in ("loss", "acc", "val_acc", "images_per_s", "cpu_percent", "time"):
                 rows.smoothed(column, 0.6)
     table = monitor.runs_table(listed)
-    pa.Table.from_pandas(table)  # what st.dataframe does with it
+    convert_pandas_df_to_arrow_bytes(table)  # what st.dataframe does with it
     assert isinstance(table, pd.DataFrame) and len(table) == len(listed)
+    # Compare's results table, beside a good run so that the hostile field is a varied one
+    good = runs.read_run(make_run(runs_dir / "good", "good"))
+    groups = results.group_results([results.run_result(good)] + [results.run_result(r) for r in listed])
+    convert_pandas_df_to_arrow_bytes(comparison.results_table(groups))
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
@@ -110,6 +115,7 @@ def test_a_huge_best_epoch_converts_to_arrow_in_the_runs_table(tmp_path):
     (run_dir / runs.STATUS_FILE).write_text(_with_token(status, "best_epoch", str(2 ** 63)))
     make_run(tmp_path, "good")
     table = monitor.runs_table(runs.list_runs(tmp_path))
+    convert_pandas_df_to_arrow_bytes(table)
     pa.Table.from_pandas(table)
     assert table["best epoch"].isna().sum() == 1  # the huge one says nothing, the good one its epoch
 
@@ -155,3 +161,99 @@ def test_counts_and_floats_take_only_numbers_in_range(value, count, number):
                                      (-3, False), (4.0, False), ("7", False)])
 def test_a_pid_is_an_int_that_pid_t_holds(pid, ok):
     assert values.is_pid(pid) is ok
+
+
+# ----------------------------------------------------------------- cost grows with data, not numbers
+
+def _peak_mib(fn) -> tuple[object, float]:
+    """fn()'s result (or the exception it raised) and the peak of memory it allocated, in MiB
+    (numpy's buffers included: numpy reports them to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn()
+    except Exception as e:  # the caller asserts what it is
+        out = e
+    peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    print(f"peak {peak:.1f} MiB")
+    return out, peak
+
+
+@pytest.mark.parametrize("epoch", [3_000_000, 99_999_999])
+def test_a_far_epoch_in_a_file_name_costs_no_more_than_its_files(tmp_path, epoch):
+    from resnet_core.dashboard import history
+
+    run_dir = make_run(tmp_path, "far", epochs_done=3)
+    runs.prediction_path(run_dir, "val", epoch).write_bytes(runs.prediction_path(run_dir, "val", 1).read_bytes())
+    result, peak = _peak_mib(lambda: history.load_history(run_dir, "val"))
+    assert result.history is None and f"Epochs 4-{epoch - 1} of this split are not recorded" in result.problem
+    assert peak < 20
+
+
+def test_a_predictions_file_that_inflates_is_refused_before_it_is_read(tmp_path):
+    import io
+
+    import numpy as np
+
+    run_dir = make_run(tmp_path, "bomb", epochs_done=2)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, labels=np.zeros(runs.MAX_PREDICTION_BYTES // 8 + 1, dtype=np.int64))
+    runs.prediction_path(run_dir, "val", 1).write_bytes(buf.getvalue())
+    print(f"{len(buf.getvalue()):,} bytes on disk")
+    error, peak = _peak_mib(lambda: runs.load_predictions(run_dir, "val", 1))
+    assert isinstance(error, runs.RunFolderError) and "uncompressed" in str(error)
+    assert peak < 20
+
+
+def test_a_recorded_depth_beyond_the_checkpoint_builds_no_model(tmp_path, monkeypatch):
+    from fake_runs import write_checkpoint
+    from resnet_core import models, run_model
+
+    run_dir = make_run(tmp_path, "deep")
+    write_checkpoint(run_dir, runs.BEST_CHECKPOINT)
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["config"]["depth"] = 60002
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    built = []
+
+    def spy(depth, *args):
+        built.append(depth)
+        return models.build_model(depth, *args) if depth < 1000 else None  # 60002 would take minutes
+
+    monkeypatch.setattr(run_model, "build_model", spy)
+    with pytest.raises(run_model.ModelLoadError, match="corrupt"):
+        run_model.load_run_model(run_dir)
+    assert built == []
+
+
+def test_a_recorded_depth_is_described_only_within_the_deepest_paper_model(tmp_path, monkeypatch):
+    from resnet_core import models
+
+    run_dir = make_run(tmp_path, "deep")
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["config"]["depth"] = 60002
+    del config["model"]
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    described = []
+
+    def spy(depth, *args):
+        described.append(depth)
+        raise ValueError("60002 would take minutes")
+
+    monkeypatch.setattr(models, "describe_model", spy)
+    result = results.run_result(runs.read_run(run_dir))
+    assert described == [] and (result.params, result.macs) == (None, None)
+
+
+def test_a_class_list_beyond_any_dataset_is_refused_before_a_page_squares_it(tmp_path):
+    """Analyze builds a classes x classes confusion matrix: 100,000 short names fit
+    config.json's 1 MiB and would ask for 80 GB."""
+    run_dir = make_run(tmp_path, "classes")
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["classes"] = [f"{i:x}" for i in range(100_000)]
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    info = runs.read_run(run_dir)
+    assert info.state == runs.UNREADABLE and info.problem == (
+        f"config.json: classes lists 100,000 names, more than the {runs.MAX_CLASSES:,} a run may have")

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .. import runs
 from ..metrics import confusion_matrix
 from ..model_names import PLAIN, PaperResult, shortcut_label
-from ..results import ResultGroup
+from ..results import ResultGroup, field_text, group_record
+from ..runs.values import as_count, as_int, is_int
 from .evaluation import evaluation_labels
 from .gallery import SET_NAMES, Cell, confidences, image_source
 
@@ -42,9 +44,8 @@ def sweeps(infos: Iterable[runs.RunInfo]) -> dict[str, list[str]]:
 def best_epoch(info: runs.RunInfo) -> int | None:
     """The epoch with the best validation accuracy (status.json's ``best_epoch``); None for
     a run without a validation split or before its first epoch."""
-    epoch = info.status.get("best_epoch")
-    ok = isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0
-    return epoch if ok and evaluation_labels(info.config).has_validation else None
+    epoch = as_count(info.status.get("best_epoch"))
+    return epoch if epoch and evaluation_labels(info.config).has_validation else None
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Evaluated:
 
 def evaluated(name: str, info: runs.RunInfo, split: str, preds: Mapping[str, np.ndarray]) -> Evaluated:
     seed = info.train_config.get("split_seed", 0)  # older runs predate the option: their splits used seed 0
-    return Evaluated(name, split, image_source(info.config, split), seed if isinstance(seed, int) else None,
+    return Evaluated(name, split, image_source(info.config, split), as_count(seed),
                      tuple(info.classes), preds)
 
 
@@ -249,3 +250,22 @@ def depth_lines(groups: Sequence[ResultGroup]) -> dict[str, list[DepthPoint]]:
         lines.setdefault(name, []).append(DepthPoint(g.depth, mean, std, g.runs, g.paper))
     ordered = sorted(lines.items(), key=lambda kv: (not kv[0].startswith("plain"), kv[0]))
     return {name: sorted(points, key=lambda p: p.depth) for name, points in ordered}
+
+
+def results_table(groups: Sequence[ResultGroup]) -> pd.DataFrame:
+    """Compare's results table: results.group_record of each group, run ids joined, shortcuts
+    named as everywhere in the studio (groups must not be empty). A config value no int64
+    holds (a seed of 2**64 in config.json) shows as text: Arrow, st.dataframe's transport,
+    raises OverflowError on it."""
+    table = pd.DataFrame([group_record(g) for g in groups])
+    for column in table.columns:
+        if table[column].dtype.kind == "O":  # Python objects: where an int beyond int64 can be
+            table[column] = table[column].map(_int64_or_text)
+    table["run_ids"] = table["run_ids"].map(", ".join)
+    if "shortcut" in table:  # "plain" for none, as everywhere in the studio
+        table["shortcut"] = table["shortcut"].map(lambda v: field_text("shortcut", v))
+    return table
+
+
+def _int64_or_text(value):
+    return repr(value) if is_int(value) and as_int(value, -2 ** 63, 2 ** 63 - 1) is None else value

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .formatting import format_pct
+from ..runs.values import as_int
 
 VALIDATION = "validation"
 TEST_AS_VALIDATION = "test (used as validation)"
@@ -57,7 +58,7 @@ def _val_source(config_record: dict) -> str | None:
     # size 0 meant "validate on the test set" in format 1 and "no validation split" since.
     if (config_record.get("config") or {}).get("val_size") == 0:
         version = config_record.get("format_version")
-        return "test" if not isinstance(version, int) or version < 2 else None
+        return "test" if as_int(version, 2, 2 ** 31) is None else None
     return "train"
 
 

@@ -26,6 +26,7 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
+from ..runs.values import as_float
 from .evaluation import VALIDATION, EvaluationLabels, evaluation_labels
 from .series import best_so_far, column, downsample, smoothed
 
@@ -197,8 +198,8 @@ def _step_mode(rows: Sequence[dict]) -> str:
 def _values(rows: Sequence[dict], key: str, scale: float = 1.0) -> list[float | None]:
     out = []
     for r in rows:
-        v = r.get(key)
-        out.append(v * scale if isinstance(v, (int, float)) and math.isfinite(v) else None)
+        v = as_float(r.get(key))
+        out.append(None if v is None else v * scale)
     return out
 
 

@@ -78,20 +78,32 @@ def learned_at(right: np.ndarray, epochs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _missing(epochs: Sequence[int]) -> list[int]:
-    return sorted(set(range(1, max(epochs) + 1)) - set(epochs))
+def _gaps(epochs: Sequence[int]) -> list[tuple[int, int]]:
+    """The spans (first, last) of epochs 1..max(epochs) that sorted epochs lack; computed
+    from the epochs present, never by counting up to the largest: a file named
+    val_epoch_99999999.npz made a set of 10**8 epochs (35 s, 11 GB)."""
+    gaps, previous = [], 0
+    for e in epochs:
+        if e > previous + 1:
+            gaps.append((previous + 1, e - 1))
+        previous = e
+    return gaps
 
 
-def _spans(numbers: Sequence[int]) -> str:
-    """1, 2, 3, 7 -> "1-3, 7"."""
-    parts, start = [], None
-    for i, n in enumerate(numbers):
-        if start is None:
-            start = n
-        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
-            parts.append(f"{start}" if start == n else f"{start}-{n}")
-            start = None
-    return ", ".join(parts)
+def _spans(numbers: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted numbers as spans of consecutive ones: 1, 2, 3, 7 -> (1, 3), (7, 7)."""
+    spans: list[tuple[int, int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], n)
+        else:
+            spans.append((n, n))
+    return spans
+
+
+def _span_text(spans: Sequence[tuple[int, int]]) -> str:
+    """(1, 3), (7, 7) -> "1-3, 7"."""
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def history_from_records(epochs: Sequence[int], load: Callable[[int], Records]) -> HistoryResult:
@@ -103,11 +115,12 @@ def history_from_records(epochs: Sequence[int], load: Callable[[int], Records]) 
         return HistoryResult(None, f"A history needs the predictions of at least two epochs, and {only} recorded "
                                    "for this split (a run without a validation split records its test predictions "
                                    "every epoch; with one, only once at the end).")
-    missing = _missing(epochs)
-    if missing:
-        return HistoryResult(None, f"Epoch{'s' if len(missing) > 1 else ''} {_spans(missing)} of this split "
-                                   f"{'are' if len(missing) > 1 else 'is'} not recorded (recorded: "
-                                   f"{_spans(epochs)}), so forgetting events between "
+    gaps = _gaps(epochs)
+    if gaps:
+        several = len(gaps) > 1 or gaps[0][0] != gaps[0][1]
+        return HistoryResult(None, f"Epoch{'s' if several else ''} {_span_text(gaps)} of this split "
+                                   f"{'are' if several else 'is'} not recorded (recorded: "
+                                   f"{_span_text(_spans(epochs))}), so forgetting events between "
                                    "them cannot be counted.")
     right = None
     indices = labels = None

@@ -10,14 +10,12 @@ trainer finishes its step, saves ``last.pt`` and says ``stopped``.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from ..config import (
     plan_errors,
 )
 from ..model_names import default_shortcut
+from ..runs.values import as_float, is_int
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -108,21 +107,18 @@ PRESET_FIELDS = tuple(paper_recipe()) + ("epochs",)
 
 
 def _is_int(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, float) and value.is_integer()
+    """A form's whole number: an int, or a float such as 3.0 (a number input's value)."""
+    return is_int(value) or (isinstance(value, float) and value.is_integer())
 
 
 def _as_float(value) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        x = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+    """A form's number: a number, or text that reads as one; None unless finite."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    return as_float(value)
 
 
 def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,
@@ -499,25 +495,6 @@ def folder_state(run_dir: str | os.PathLike, pid: int | None = None, pid_start: 
     if runs.trainer_alive({"pid": pid, "pid_start": pid_start}):
         return "starting"
     return "failed to start"
-
-
-def unstarted_folders(runs_dir: str | os.PathLike, min_age_s: float = 30.0) -> list[Path]:
-    """Folders under runs_dir without config.json, older than min_age_s: trainers that
-    exited before writing anything (nothing else in them to read but console.log)."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    now = time.time()
-    out = []
-    for p in sorted(runs_dir.iterdir(), reverse=True):
-        if (p.is_dir() and not p.is_symlink() and not p.name.startswith(".")  # a link lists as a run
-                and not os.path.lexists(p / runs.CONFIG_FILE)):
-            try:
-                if now - p.stat().st_mtime >= min_age_s:
-                    out.append(p)
-            except FileNotFoundError:
-                continue
-    return out
 
 
 class RunActiveError(RuntimeError):

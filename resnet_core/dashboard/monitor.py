@@ -236,7 +236,7 @@ def _test_results(status: dict, history: MetricsHistory | None,
     if test_acc is not None:
         # The final evaluation follows the last epoch: its row says which, else status does.
         last_test = history.test_rows[-1] if history and history.test_rows else {}
-        test_epoch = last_test["epoch"] if isinstance(last_test.get("epoch"), int) else epoch
+        test_epoch = as_count(last_test.get("epoch"), epoch)
     for row in reversed(history.epoch_rows if history else []):
         if as_float(row.get("test_acc")) is not None:
             return test_acc, test_epoch, as_float(row["test_acc"]), row.get("epoch")
@@ -378,13 +378,15 @@ def shown_state(state: str, run_id: str, pending: Mapping | None, alive: bool) -
 
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
-    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.UNREADABLE: "violet", RESUMING: "blue",
+    "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.FAILED_TO_START: "red", runs.UNREADABLE: "violet",
+    RESUMING: "blue",
 }
 STATE_ICONS = {
     "queued": ":material/hourglass_empty:", "running": ":material/play_circle:",
     "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
     "failed": ":material/error:", "diverged": ":material/trending_up:", runs.CRASHED: ":material/dangerous:",
-    runs.UNREADABLE: ":material/broken_image:", RESUMING: ":material/hourglass_top:",
+    runs.FAILED_TO_START: ":material/cancel:", runs.UNREADABLE: ":material/broken_image:",
+    RESUMING: ":material/hourglass_top:",
 }
 STATE_HELP = {
     "queued": "waiting for the device: another run holds it",
@@ -394,6 +396,8 @@ STATE_HELP = {
     "failed": "the trainer raised an error",
     "diverged": "the loss became NaN or infinite; training stopped",
     runs.CRASHED: "the trainer process disappeared (killed or out of memory); resume continues from the last epoch",
+    runs.FAILED_TO_START: "the trainer exited before it wrote the run's config (its last output says why); "
+                          "launch it again",
     runs.UNREADABLE: "the run folder's files cannot be read as the format says (see the run's problem)",
     RESUMING: "the trainer is starting again from last.pt",
 }
@@ -414,7 +418,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
     return {
         "run": info.run_id,
         "state": info.state,
-        "problem": info.problem or info.note,
+        "problem": info.problem or info.note or info.warning,
         "model": info.model_name or "?",
         "sweep": _text(cfg.get("sweep")),
         "block": _text(cfg.get("block")),

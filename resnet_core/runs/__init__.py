@@ -64,11 +64,22 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
     and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
     A reader that finds ``queued`` or ``running`` while that trainer is gone reports
-    ``crashed`` (see :func:`read_run`): the trainer was killed. ``host`` (added within
+    ``crashed`` (see :func:`read_run`): the trainer was killed; or ``failed to start``
+    (FAILED_TO_START) where config.json was never written: the trainer died between its
+    first status.json and its config. A folder with status.json but no config.json is a
+    run (its config {}; ``unreadable`` unless its state is ``queued`` or ``running``);
+    one with neither is a trainer starting (not a run yet), which :func:`list_runs`
+    lists as failed to start once the folder and its console.log have been quiet for
+    STALE_S (:func:`read_run` leaves it None: a sweep that launched into it judges it by
+    its process). A failed-to-start run's :attr:`RunInfo.warning` holds the last line of
+    its console.log (else train.log): why it died. ``host`` (added within
     version 2; a missing one means this machine) names the machine the trainer runs on;
     an active trainer rewrites status.json at least every 10 s (HEARTBEAT_S), so a reader on
     another machine, which cannot look up the pid, takes a trainer silent for 60 s
-    (STALE_S) for gone, and never signals it. The pid is trusted only
+    (STALE_S) for gone, and never signals it. An ``updated_at`` more than HEARTBEAT_S ahead of
+    the reader's clock is clock skew: that heartbeat is taken to be as old as status.json's
+    mtime (or, where that is in the future too, as the time the reader first saw it), and
+    the reader says so in :attr:`RunInfo.warning`. The pid is trusted only
     while a process with it runs, is no zombie and has the recorded ``pid_start``
     (without one, as in version 1: its command line runs ``resnet_core.train``), so a
     reused pid never makes a run look alive and Stop never signals another process.
@@ -205,10 +216,11 @@ a file is not listed. To keep runs on another disk, link the whole runs folder. 
 run folder removes links inside it, never what they point to. A folder whose config.json or
 status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
 object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
-that are not a list of strings, a ``created`` that is not a number, an unknown state, a
-pid that is not an int in 1..2**31-1, a ``pid_start`` that is not an int >= 0, a
-``format_version`` that is not an int >= 1) reads with the derived state ``unreadable``
-and a one-line :attr:`RunInfo.problem`: it is listed, never resumed, and can be deleted.
+that are not a list of strings or list more than MAX_CLASSES (1,000), a ``created`` that
+is not a number, an unknown state, a pid that is not an int in 1..2**31-1, a
+``pid_start`` that is not an int >= 0, a ``format_version`` that is not an int >= 1)
+reads with the derived state ``unreadable`` and a one-line :attr:`RunInfo.problem`: it
+is listed, never resumed, and can be deleted.
 A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
 :attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
 normally, with a note, and is not resumed either. metrics.jsonl lines that are not
@@ -217,7 +229,11 @@ every number is read through :mod:`resnet_core.runs.values` (an integer of more 
 digits reads as a float, inf beyond any float; a count outside 0..2**53, a float that is
 not finite and a boolean read as unknown), so no number a file holds makes a reader raise;
 :func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
-inconsistent file.
+inconsistent file, and for one whose arrays take more than MAX_PREDICTION_BYTES (64 MiB)
+uncompressed, before reading them; only files named exactly as :func:`prediction_path`
+names them (``val_epoch_001.npz``, not ``val_epoch_0001.npz``) are recorded epochs. No
+reader's time or memory grows with a number a folder holds (an epoch in a file name, a
+count, a depth) rather than with the data it holds.
 """
 
 from .layout import (
@@ -228,11 +244,14 @@ from .layout import (
     CONSOLE_FILE,
     CRASHED,
     EVALUATION_PHASES,
+    FAILED_TO_START,
     FORMAT_VERSION,
     HEARTBEAT_S,
     LAST_CHECKPOINT,
     LOG_FILE,
+    MAX_CLASSES,
     MAX_JSON_BYTES,
+    MAX_PREDICTION_BYTES,
     METRICS_FILE,
     PHASES,
     PREDICTIONS_DIR,
@@ -253,7 +272,8 @@ from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
 from .processes import (pid_alive, process_alive, process_start_time, remote_host, signal_trainer, this_host,
                         trainer_alive)
-from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, list_runs, open_run_file, read_json, read_run,
+from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json,
+                      read_run,
                       remove_stale_temp_files)
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
@@ -297,10 +317,13 @@ __all__ = [
     "CRASHED",
     "EVALUATION_PHASES",
     "EpochRow",
+    "FAILED_TO_START",
     "FORMAT_VERSION",
     "LAST_CHECKPOINT",
     "LOG_FILE",
+    "MAX_CLASSES",
     "MAX_JSON_BYTES",
+    "MAX_PREDICTION_BYTES",
     "METRICS_FILE",
     "MetricsCursor",
     "PHASES",
@@ -338,6 +361,7 @@ __all__ = [
     "claim_sweep",
     "release_sweep",
     "device_lock_path",
+    "last_output_line",
     "list_runs",
     "list_sweeps",
     "load_predictions",

@@ -10,6 +10,8 @@ FORMAT_VERSION = 2
 ACTIVE_STATES = ("queued", "running")
 CRASHED = "crashed"  # derived by readers, never written
 UNREADABLE = "unreadable"  # derived by readers, never written: RunInfo.problem says why
+# derived by readers, never written: status.json but no config.json, and its trainer is gone
+FAILED_TO_START = "failed to start"
 RESUMABLE_STATES = ("stopped", "failed", CRASHED)
 # What an active trainer does now (status.json's phase), in the order a run goes through them.
 PHASES = ("queued", "loading data", "building model", "training", "validating", "testing", "saving")
@@ -38,6 +40,13 @@ TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is kill
 # status.json still says "stopped" may be writing one.
 STALE_TEMP_AGE_S = 60.0
 MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rereads them every second
+# A predictions file's arrays, uncompressed, at most: the largest a trainer writes (50,000
+# images with their top-5 classes) holds 4.4 MB, while a compressed archive can claim
+# gigabytes of zeros in a few KB.
+MAX_PREDICTION_BYTES = 64 << 20
+# Class names config.json may list: pages square the count (confusion matrices), and 100,000
+# short names fit in MAX_JSON_BYTES (an 80 GB matrix); CIFAR-100, the largest such dataset, has 100.
+MAX_CLASSES = 1000
 _STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from .layout import (
     _PREDICTION_FILE,
     CONFIG_FILE,
+    MAX_PREDICTION_BYTES,
     PREDICTIONS_DIR,
     RunFolderError,
     prediction_path,
@@ -32,7 +33,8 @@ def recorded_epochs(run_dir: Path, split: str) -> list[int]:
     epochs = []
     for name in names:
         m = _PREDICTION_FILE.match(name)
-        if m and m.group(1) == split:
+        # Only the name load_predictions reads (val_epoch_0001.npz is not epoch 1's).
+        if m and m.group(1) == split and name == prediction_path(folder, split, int(m.group(2))).name:
             epochs.append(int(m.group(2)))
     return sorted(epochs)
 
@@ -98,10 +100,18 @@ def load_predictions(run_dir: Path, split: str, epoch: int, num_classes: int | N
         num_classes = len(classes)
     try:
         with open_run_file(run_dir, name) as f:
+            if f.read(6) == b"\x93NUMPY":  # np.load would read the whole array first
+                raise RunFolderError(f"{name} holds a single array, not an .npz archive")
+            f.seek(0)
             npz = np.load(f, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise RunFolderError(f"{name} holds a single array, not an .npz archive")
+                raise RunFolderError(f"{name} is not an .npz archive")
             with npz:
+                # Reading a member stops at the size the archive records for it, so this bounds memory.
+                size = sum(member.file_size for member in npz.zip.infolist())
+                if size > MAX_PREDICTION_BYTES:
+                    raise RunFolderError(f"{name} holds {size / 2 ** 20:,.0f} MiB of arrays uncompressed, more than "
+                                         f"the {MAX_PREDICTION_BYTES >> 20} MiB a run's predictions may take")
                 arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise RunFolderError(f"{name} does not exist") from None

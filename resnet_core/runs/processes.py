@@ -11,6 +11,7 @@ import time
 from typing import Any, Mapping
 
 from .layout import (
+    HEARTBEAT_S,
     STALE_S,
     TRAINER_MODULE,
 )
@@ -111,13 +112,45 @@ def process_alive(pid: Any, pid_start: Any, module: str) -> bool:
         return False
 
 
-def trainer_alive(status: Mapping, now: float | None = None) -> bool:
+def heartbeat_skew(status: Mapping, now: float | None = None) -> float | None:
+    """Seconds by which status.json's ``updated_at`` is ahead of this clock, when it is more
+    than a heartbeat ahead (the writer's clock is ahead of ours: clock skew); else None."""
+    updated = as_float(status.get("updated_at"))
+    ahead = None if updated is None else updated - (time.time() if now is None else now)
+    return ahead if ahead is not None and ahead > HEARTBEAT_S else None
+
+
+# Heartbeats from the future this process has seen: (host, pid) -> (updated_at, first seen).
+_FUTURE_BEATS: dict[tuple, tuple[float, float]] = {}
+
+
+def _first_seen(status: Mapping, updated: float, now: float) -> float:
+    """When this process first saw this heartbeat (now, the first time): a trainer that still
+    runs rewrites it within HEARTBEAT_S, so one seen unchanged for STALE_S is gone."""
+    key = (str(status.get("host")), repr(status.get("pid")))
+    seen = _FUTURE_BEATS.get(key)
+    if seen is None or seen[0] != updated:
+        seen = _FUTURE_BEATS[key] = (updated, now)
+    return seen[1]
+
+
+def trainer_alive(status: Mapping, now: float | None = None, written_at: float | None = None) -> bool:
     """True if the trainer that status.json names (``pid``, ``pid_start``; format 1 has no
     ``pid_start``) still runs: see :func:`process_alive`. A trainer on another machine
-    counts as running while it rewrote status.json within STALE_S (its heartbeat)."""
+    counts as running while it rewrote status.json within STALE_S (its heartbeat).
+
+    A heartbeat from the future (see :func:`heartbeat_skew`) says nothing about its age:
+    it is then as old as written_at says (status.json's mtime, when not in the future
+    too), else as the time since this process first saw it, so that it goes stale after
+    STALE_S as any other instead of pinning the run as running until that time comes."""
     if remote_host(status) is not None:
+        now = time.time() if now is None else now
         updated = as_float(status.get("updated_at"))
-        return updated is not None and (time.time() if now is None else now) - updated < STALE_S
+        if updated is None:
+            return False
+        if heartbeat_skew(status, now) is not None:
+            updated = written_at if written_at is not None and written_at <= now else _first_seen(status, updated, now)
+        return now - updated < STALE_S
     return process_alive(status.get("pid"), status.get("pid_start"), TRAINER_MODULE)
 
 

@@ -19,12 +19,17 @@ from .layout import (
     ACTIVE_STATES,
     CHECKPOINTS,
     CONFIG_FILE,
+    CONSOLE_FILE,
     CRASHED,
+    FAILED_TO_START,
     FORMAT_VERSION,
     LAST_CHECKPOINT,
+    LOG_FILE,
+    MAX_CLASSES,
     MAX_JSON_BYTES,
     PREDICTIONS_DIR,
     RESUMABLE_STATES,
+    STALE_S,
     STALE_TEMP_AGE_S,
     STATUS_FILE,
     TEMP_FILES,
@@ -32,6 +37,7 @@ from .layout import (
     RunFolderError,
 )
 from .processes import (
+    heartbeat_skew,
     trainer_alive,
 )
 from .values import as_float, as_int, is_pid, loads
@@ -143,13 +149,15 @@ class State(str, Enum):
     FAILED = "failed"
     DIVERGED = "diverged"
     CRASHED = CRASHED  # derived by readers, never written
+    FAILED_TO_START = FAILED_TO_START  # derived by readers, never written
     UNREADABLE = UNREADABLE  # derived by readers, never written
 
     def __str__(self) -> str:
         return self.value
 
 
-STATES = tuple(s.value for s in State if s not in (State.CRASHED, State.UNREADABLE))  # what status.json may say
+STATES = tuple(s.value for s in State if s not in (State.CRASHED, State.FAILED_TO_START, State.UNREADABLE))
+# (STATES: what status.json may say)
 
 
 def _record(config: Any, key: str) -> dict:
@@ -175,6 +183,7 @@ class RunInfo:
     problem: str | None = None  # why the folder is unreadable (one line), else None
     note: str | None = None  # set when the folder's format is not FORMAT_VERSION: why it is not resumed
     read_only: bool = False  # written in a newer format: shown, never resumed into or cleaned up
+    warning: str | None = None  # what a page should say beside the run's state (e.g. clock skew), else None
 
     @property
     def is_active(self) -> bool:
@@ -212,7 +221,7 @@ class RunInfo:
     def world_size(self) -> int:
         """The run's processes (torchrun's ranks); 1 when the record has no usable count."""
         size = self.resolved.get("world_size")
-        return size if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 65_536 else 1
+        return as_int(size, 1, 65_536) or 1
 
     @property
     def model_name(self) -> str:
@@ -250,6 +259,8 @@ def _config_problem(config: dict) -> str | None:
     classes = config.get("classes")
     if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         return "config.json: classes is not a list of names"
+    if classes is not None and len(classes) > MAX_CLASSES:
+        return f"config.json: classes lists {len(classes):,} names, more than the {MAX_CLASSES:,} a run may have"
     if config.get("created") is not None and as_float(config["created"]) is None:
         return f"config.json: created {_short(config['created'])} is not a time"
     return None
@@ -274,7 +285,8 @@ SYMLINKED_RUN = ("a symbolic link, not a run folder: not read through; Delete re
 
 
 def read_run(run_dir: Path) -> RunInfo | None:
-    """The run in this folder, or None if it is not a run folder (no config.json yet).
+    """The run in this folder, or None if it is not a run folder (yet): neither config.json
+    nor status.json.
 
     Never raises for what the folder holds: a folder that cannot be read as the format says
     comes back in state UNREADABLE with the reason in ``problem``.
@@ -287,13 +299,57 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
     its trainer is gone."""
     if info is None:
         return None
-    if info.state in ACTIVE_STATES and not trainer_alive(info.status):
-        return replace(info, state=CRASHED)
-    return replace(info)
+    if info.state not in ACTIVE_STATES:
+        return replace(info)
+    if not os.path.lexists(info.path / CONFIG_FILE) and not trainer_alive(info.status):
+        return replace(info, state=FAILED_TO_START, warning=_last_words(info.path))
+    now = time.time()
+    skew = heartbeat_skew(info.status, now)
+    warning = written_at = None
+    if skew is not None:
+        written_at = _mtime(info.path / STATUS_FILE)
+        warning = (f"status.json's last heartbeat is {skew:,.0f} s ahead of this machine's clock (clock skew): "
+                   f"the run is taken for gone once status.json has not changed for {STALE_S:.0f} s")
+    if not trainer_alive(info.status, now, written_at):
+        return replace(info, state=CRASHED, warning=warning)
+    return replace(info, warning=warning)
+
+
+def last_output_line(run_dir: Path) -> str:
+    """The last line a trainer wrote to its run folder's console.log (else train.log), its
+    spaces collapsed, at most 300 characters, read from the last 4 KB only; "" when none: a
+    trainer that refused or died before config.json says why there."""
+    for name in (CONSOLE_FILE, LOG_FILE):
+        try:
+            with open_run_file(run_dir, name) as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except (OSError, RunFolderError):
+            continue
+        last = next((" ".join(line.split()) for line in reversed(lines) if line.strip()), "")
+        if last:
+            return last[:300]
+    return ""
+
+
+def _last_words(run_dir: Path) -> str:
+    """RunInfo.warning of a run that failed to start: why, as its output says."""
+    last = last_output_line(run_dir)
+    return (f"The trainer exited before starting the run: {last}" if last else
+            "The trainer exited before starting the run and said nothing (no console.log or train.log).")
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return None
 
 
 def _read_records(run_dir: Path) -> RunInfo | None:
-    """read_run but for the liveness of the trainer: what config.json and status.json say."""
+    """read_run but for the liveness of the trainer: what config.json and status.json say.
+    A folder with status.json but no config.json is a run whose trainer has not written its
+    config yet (or died before it did: see _checked_liveness); one with neither is none."""
     if run_dir.is_symlink():
         if not run_dir.is_dir():  # dangling, or a link to a file: no run, as a file would be
             return None
@@ -302,15 +358,21 @@ def _read_records(run_dir: Path) -> RunInfo | None:
     try:
         config = _read_json_object(run_dir, CONFIG_FILE)
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        config = None
     except RunFolderError as e:
         config, config_problem = {}, str(e)
     try:
         status = _read_json_object(run_dir, STATUS_FILE)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        if config is None:
+            return None
         status = {}
     except RunFolderError as e:
         status, status_problem = {}, str(e)
+    if config is None:
+        config = {}
+        if not status_problem and status.get("state", "queued") not in ACTIVE_STATES:
+            config_problem = "config.json is missing"  # written before any state but queued or running
     config_problem = config_problem or _version_problem("config.json", config)
     status_problem = status_problem or _version_problem("status.json", status)
     versions = [config.get("format_version", 1)] + ([status.get("format_version", 1)] if status else [])
@@ -330,6 +392,23 @@ def _read_records(run_dir: Path) -> RunInfo | None:
                 f"{FORMAT_VERSION} runs, so launch it again to continue.")
     return RunInfo(path=run_dir, run_id=run_dir.name, state=status.get("state", "queued"), config=config,
                    status=status, note=note, read_only=newer)
+
+
+def _unstarted(run_dir: Path) -> RunInfo | None:
+    """For list_runs, a folder with neither config.json nor status.json: None while it may
+    still be a trainer starting (importing, loading data: it writes status.json first), and
+    a run FAILED_TO_START once the folder and its console.log have been quiet for STALE_S:
+    the trainer refused or died before writing anything but its output. (read_run leaves
+    such a folder None: whoever launched into it, a sweep, judges it by its process.)"""
+    latest = 0.0
+    for path in (run_dir, run_dir / CONSOLE_FILE):
+        try:
+            latest = max(latest, os.lstat(path).st_mtime)
+        except OSError:
+            continue
+    if time.time() - latest < STALE_S:
+        return None
+    return RunInfo(path=run_dir, run_id=run_dir.name, state=FAILED_TO_START, warning=_last_words(run_dir))
 
 
 def remove_stale_temp_files(run_dir: Path, older_than_s: float = 0.0) -> list[Path]:
@@ -399,6 +478,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
     seen = _LISTED.get(run_dir)
     if seen is None or seen.identity != identity or identity[1] is None:
         seen = _LISTED[run_dir] = _Listed(identity, _read_records(run_dir))
+    if identity == (False, None, None):  # a real folder with neither record
+        return _unstarted(run_dir)
     info = _checked_liveness(seen.records)
     if (info is not None and not info.is_active and info.problem is None and not info.read_only
             and (seen.swept is None or now - seen.swept >= STALE_TEMP_AGE_S)):
@@ -409,7 +490,8 @@ def _listed(run_dir: Path, now: float) -> RunInfo | None:
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     """Every run under runs_dir, newest first, unreadable ones included (an entry that is a
-    symbolic link to a folder among them, unread: see SYMLINKED_RUN).
+    symbolic link to a folder among them, unread: see SYMLINKED_RUN), and folders whose
+    trainer never wrote a record, as FAILED_TO_START once quiet for STALE_S (see _unstarted).
 
     Temp files that a killed writer left behind are removed from runs no live trainer
     writes to (see :func:`remove_stale_temp_files`); read-only and unreadable runs are left
