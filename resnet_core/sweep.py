@@ -35,7 +35,7 @@ from .config import (TrainConfig, add_config_arguments, apply_presets, config_ar
 from .cifar import resolve_data_dir
 from .executors import EXECUTORS, RAY_MISSING, ExecutorError, LocalExecutor, ray_installed
 from .model_names import model_name
-from .runs.sweeps import FIXED, START_FAILURE_CHARS, console_last_line, grid
+from .runs.sweeps import FIXED, START_FAILURE_CHARS, grid
 from .train import Parser, Refused, check_config, check_runs_dir, load_data
 from .training_run import StopRequested
 
@@ -394,7 +394,7 @@ class Sweep:
         info = runs.read_run(self.run_dir(i))
         if info is not None:
             return info.state
-        reason = console_last_line(self.run_dir(i)) or "its trainer exited before writing config.json"
+        reason = runs.last_output_line(self.run_dir(i)) or "its trainer exited before writing config.json"
         self.record["points"][i]["start_failure"] = reason[:START_FAILURE_CHARS]
         self.save()
         return f"failed to start: {reason}"

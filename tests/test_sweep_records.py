@@ -5,6 +5,7 @@ A point whose trainer exited before it started reads "failed to start", with its
 import copy
 import json
 import os
+import time
 import shutil
 
 import pytest
@@ -199,6 +200,17 @@ def test_a_point_whose_trainer_exited_before_starting_fails_to_start_while_the_s
         write(tmp_path, json.dumps({**GOOD, "points": [{**GOOD["points"][0], "start_failure": bad},
                                                        *GOOD["points"][1:]]}))
         assert "point 1: start_failure" in runs.read_sweep(tmp_path, "h").problem, bad
+
+
+def test_a_point_whose_trainer_died_after_its_status_gives_the_trainers_last_words(tmp_path):
+    # The trainer wrote status.json (queued) and died before config.json: the run reads failed
+    # to start, and the sweep's tables say why in the trainer's own words, as runs.list_runs does.
+    p = _started_point(tmp_path)
+    runs.atomic_write_json(p.run_dir / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
+                                                          "pid": 999_999_999, "created_at": time.time()})
+    p = runs.read_sweep(tmp_path, "h").points[0]
+    assert (p.state, p.category) == (runs.FAILED_TO_START, "failed")
+    assert p.error.endswith("python -m resnet_core.train: error: CIFAR-10 not found")
 
 
 @pytest.mark.slow

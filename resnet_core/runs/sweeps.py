@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .layout import CONSOLE_FILE, RunFolderError, safe_name
+from .layout import RunFolderError, safe_name
 from .processes import process_alive
-from .reading import RunInfo, _kind, _read_json_object, open_run_file, read_run
+from .reading import RunInfo, _kind, _read_json_object, last_output_line, read_run
 from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid
 from .writing import exclusive_claim
 
@@ -76,18 +76,6 @@ def release_sweep(runs_dir: Path, name: str, fd: int) -> None:
         os.close(fd)
 
 
-def console_last_line(run_dir: Path) -> str:
-    """The last line a trainer wrote to its run folder's console.log ("" when none): a
-    trainer that refused or died before config.json says why there."""
-    try:
-        with open_run_file(run_dir, CONSOLE_FILE) as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
-            lines = f.read().decode("utf-8", "replace").strip().splitlines()
-    except (OSError, RunFolderError):
-        return ""
-    return lines[-1].strip() if lines else ""
-
-
 @dataclass
 class SweepPoint:
     """One point of the grid: its values and, once launched, its run."""
@@ -118,11 +106,11 @@ class SweepPoint:
     def error(self) -> str:
         """Why the point did not complete, in one line ("" when nothing says)."""
         if self.run is not None:
-            return str(self.run.problem or self.run.status.get("error") or "")
+            return str(self.run.problem or self.run.status.get("error") or self.run.warning or "")
         if self.run_dir is None:
             return "not launched"
         # The trainer refused, or died, before writing config.json: its last words.
-        reason = self.start_failure or console_last_line(self.run_dir)
+        reason = self.start_failure or last_output_line(self.run_dir)
         return self.state + (f": {reason}" if reason else "")
 
     @property
