@@ -328,7 +328,8 @@ class Sweep:
 
     def work(self) -> list[tuple[int, str]]:
         """(point, what to do) for every point that has not finished: "launch" (never
-        started, or its trainer died before writing config.json), "resume" (stopped,
+        started, or its trainer died before writing config.json: failed to start, relaunched
+        into a fresh folder so that the failed one keeps its last words), "resume" (stopped,
         failed or crashed) or "wait" (still active under an earlier sweep process)."""
         todo = []
         for i in range(len(self.record["points"])):
@@ -336,7 +337,7 @@ class Sweep:
             info = runs.read_run(run_dir) if run_dir is not None else None
             if info is None and run_dir is not None and runs.run_dir_busy(run_dir):
                 todo.append((i, "wait"))  # an earlier sweep's trainer, claimed but not yet written config.json
-            elif info is None:
+            elif info is None or info.state == runs.FAILED_TO_START:
                 todo.append((i, "launch"))
             elif info.state in runs.RESUMABLE_STATES:
                 todo.append((i, "resume"))

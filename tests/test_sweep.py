@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 import sys
 
 import pytest
@@ -288,6 +289,20 @@ def test_a_resumed_sweep_waits_for_an_earlier_trainer_and_a_stop_reaches_it(tmp_
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_resumed_sweep_launches_again_a_point_whose_trainer_died_before_its_config(tmp_path):
+    from resnet_core.sweep import Sweep
+
+    folder = runs.new_run_dir(tmp_path, "died")  # status.json queued, its trainer dead, no config.json
+    runs.atomic_write_json(folder / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
+                                                       "pid": 999_999_999, "created_at": time.time()})
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    sweep_ = Sweep(tmp_path, _record("again", [{"values": {"seed": 0}, "run": folder.name}]))
+    assert runs.read_run(folder).state == runs.FAILED_TO_START
+    assert sweep_.work() == [(0, "launch")]
+    sweep_.trainer_args(0, "launch")  # into a fresh folder: the failed one keeps its last words
+    assert sweep_.run_dir(0) != folder and (folder / runs.STATUS_FILE).exists()
 
 
 def test_a_point_whose_trainer_never_started_fails_once_the_sweep_is_gone(tmp_path):
