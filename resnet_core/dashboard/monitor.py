@@ -376,6 +376,17 @@ def shown_state(state: str, run_id: str, pending: Mapping | None, alive: bool) -
     return RESUMING if resumed and alive and state in runs.RESUMABLE_STATES else state
 
 
+def resume_refused(status: Mapping, run_id: str, pending: Mapping | None, alive: bool) -> bool:
+    """Whether a resume this session launched (pending) ended without a word in the folder:
+    its trainer has exited and status.json is older than the launch (a trainer that refuses
+    the resume, a corrupt last.pt say, exits before it writes), so that the page says why
+    (the trainer's last output line) instead of showing the old state as if nothing happened."""
+    if not (pending and pending.get("run_id") == run_id and pending.get("resume")) or alive:
+        return False
+    updated, launched = as_float(status.get("updated_at")), as_float(pending.get("t"))
+    return launched is not None and (updated is None or updated < launched)
+
+
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
     "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.FAILED_TO_START: "red", runs.UNREADABLE: "violet",
