@@ -148,7 +148,9 @@ def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> t
     last_epoch = history.last_epoch if history else None
     started = as_float(status.get("started_at"))
     finished = as_float(status.get("finished_at"))
-    updated = as_float(status.get("updated_at"))
+    # A heartbeat from the future (clock skew, runs.heartbeat_skew) is no time the run reached:
+    # it would stretch a crashed run's time to days. Its rows' times say when it last wrote.
+    updated = None if runs.heartbeat_skew(status, now) is not None else as_float(status.get("updated_at"))
     last_time = max(t for t in (updated, as_float(last_step.get("time")) if last_step else None,
                                 as_float(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
     elapsed = None
