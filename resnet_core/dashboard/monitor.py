@@ -154,10 +154,11 @@ def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> t
     last_time = max(t for t in (updated, as_float(last_step.get("time")) if last_step else None,
                                 as_float(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
     elapsed = None
-    if started is not None:
-        end = finished if finished is not None else (now if info.state == "running" else (last_time or now))
-        elapsed = end - started
-        elapsed = max(0.0, elapsed) + (as_float(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
+    # An ended run without a finish or any time it last wrote (a skewed heartbeat only) took
+    # an unknown time, not "until now": that would grow with the clock.
+    end = finished if finished is not None else (now if info.state == "running" else (last_time or None))
+    if started is not None and end is not None:
+        elapsed = max(0.0, end - started) + (as_float(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
     return elapsed, last_time
 
 
