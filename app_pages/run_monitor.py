@@ -141,7 +141,9 @@ def _messages(info: runs.RunInfo, state: str) -> None:
         st.info(f"Waiting for the device ({formatting.md_escape(device)}): another run holds it. "
                 f"This run starts when that one ends.", icon=":material/hourglass_empty:")
     elif state is runs.State.CRASHED:
-        st.error("The trainer process is gone (killed, or out of memory) without saying why. "
+        last = runs.last_output_line(info.path)  # a traceback's last line where it raised outside the run
+        st.error("The trainer process is gone (killed, or out of memory) without writing a final state"
+                 + (f"; its last output: {formatting.md_escape(last)}. " if last else ". ")
                  + ("Resume continues from the last saved checkpoint." if info.can_resume
                     else "" if info.note else "It saved no checkpoint yet, so launch it again."),
                  icon=":material/dangerous:")

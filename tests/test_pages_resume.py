@@ -77,3 +77,21 @@ def test_resume_refused_is_a_launch_that_ended_before_writing():
                                       alive=False)
     assert not monitor.resume_refused({"state": "stopped"}, "r", None, alive=False)
     assert monitor.resume_refused({"state": "crashed", "updated_at": "garbage"}, "r", pending, alive=False)
+
+
+def test_a_crashed_run_shows_the_trainers_last_output_line(studio_runs):
+    """A trainer that died in state queued or running (config.json written) reads crashed;
+    whatever it wrote last (a traceback's last line) is shown, not "without saying why"."""
+    run = make_run(studio_runs, "died", state="queued", epochs_done=0, total_epochs=3)  # its pid is long gone
+    (run / runs.CONSOLE_FILE).write_text("Traceback (most recent call last):\nRuntimeError: operator "
+                                         "torchvision::nms does not exist\n")
+    assert runs.read_run(run).state == runs.CRASHED
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(MONITOR)
+    at.query_params["run"] = run.name
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = "\n".join(e.value for e in at.error)
+    assert formatting.md_escape("RuntimeError: operator torchvision::nms does not exist") in errors, errors
+    assert "without saying why" not in errors
