@@ -169,9 +169,11 @@ def _evaluation_pickers(chosen: list[runs.RunInfo]) -> tuple[runs.RunInfo, runs.
     by_id = {r.run_id: r for r in chosen}
     ids = list(by_id)
     c_a, c_b, c_split, c_epoch = st.columns([3, 3, 2, 3])
-    common.seed_from_query("cmp_a", "a", ids, ids[0], "run A")
+    # A run standing in for one the link names is never the other side's: a run compared with
+    # itself shows no differences, as if there were none.
+    common.seed_from_query("cmp_a", "a", ids, next(i for i in ids if i != st.query_params.get("b")), "run A")
     a = c_a.selectbox("Run A", ids, key="cmp_a", format_func=lambda i: common.run_title(by_id[i]))
-    common.seed_from_query("cmp_b", "b", ids, ids[1], "run B")
+    common.seed_from_query("cmp_b", "b", ids, next(i for i in ids if i != a), "run B")
     b = c_b.selectbox("Run B", ids, key="cmp_b", format_func=lambda i: common.run_title(by_id[i]))
     common.seed_from_query("cmp_split", "split", list(SPLITS), "test", "split")
     split = c_split.segmented_control("Split", list(SPLITS), key="cmp_split", required=True,

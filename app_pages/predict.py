@@ -47,6 +47,7 @@ except ModelLoadError as e:
     st.stop()
 st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" if model.note else ""))
 
+st.html(uploads.REFUSED_FILE_STYLE)
 files = st.file_uploader(uploads.UPLOAD_LABEL, type=["png", "jpg", "jpeg"], accept_multiple_files=True,
                          key="pr_files", help=uploads.UPLOAD_HELP, max_upload_size=uploads.UPLOAD_LIMIT_MB)
 st.caption("Each image is turned upright (EXIF), put on white where transparent, cropped to its centred square "

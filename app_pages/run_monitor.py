@@ -70,12 +70,18 @@ def _unreadable(info: runs.RunInfo) -> None:
     st.session_state[f"mon_state::{info.run_id}"] = info.state
 
 
+def _pending_alive(info: runs.RunInfo) -> tuple[dict | None, bool]:
+    """The launch this session recorded (train_pending), and whether its trainer for this run still runs."""
+    pending = st.session_state.get("train_pending")
+    ours = bool(pending and pending.get("run_id") == info.run_id)
+    return pending, ours and runs.trainer_alive(pending)
+
+
 def _state(info: runs.RunInfo) -> str:
     """The state to show (monitor.shown_state): "resuming…" from a click on Resume until the
     trainer writes."""
-    pending = st.session_state.get("train_pending")
-    ours = bool(pending and pending.get("run_id") == info.run_id)
-    return monitor.shown_state(info.state, info.run_id, pending, alive=ours and runs.trainer_alive(pending))
+    pending, alive = _pending_alive(info)
+    return monitor.shown_state(info.state, info.run_id, pending, alive=alive)
 
 
 def _header(info: runs.RunInfo, hist: monitor.MetricsHistory, state: str) -> None:
@@ -114,6 +120,10 @@ def _messages(info: runs.RunInfo, state: str) -> None:
         st.error(formatting.md_escape(msg))
     if info.note:
         st.info(info.note, icon=":material/lock:")
+    if monitor.resume_refused(info.status, info.run_id, *_pending_alive(info)):
+        why = runs.last_output_line(info.path) or "it said nothing (see the log tail)"
+        st.error(f"The resume ended before the trainer started: {formatting.md_escape(why)}",
+                 icon=":material/error:")
     if info.state == runs.FAILED_TO_START:
         st.error(f"{info.state}: {formatting.md_escape(info.warning)}", icon=":material/cancel:")
     elif info.warning:
@@ -131,7 +141,9 @@ def _messages(info: runs.RunInfo, state: str) -> None:
         st.info(f"Waiting for the device ({formatting.md_escape(device)}): another run holds it. "
                 f"This run starts when that one ends.", icon=":material/hourglass_empty:")
     elif state is runs.State.CRASHED:
-        st.error("The trainer process is gone (killed, or out of memory) without saying why. "
+        last = runs.last_output_line(info.path)  # a traceback's last line where it raised outside the run
+        st.error("The trainer process is gone (killed, or out of memory) without writing a final state"
+                 + (f"; its last output: {formatting.md_escape(last)}. " if last else ". ")
                  + ("Resume continues from the last saved checkpoint." if info.can_resume
                     else "" if info.note else "It saved no checkpoint yet, so launch it again."),
                  icon=":material/dangerous:")

@@ -12,6 +12,7 @@ that cannot load raises :class:`ModelLoadError` with one line to show as it is.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,12 +50,27 @@ def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",)
     except runs.RunFolderError as e:  # a folder, FIFO or symlink at the name
         raise ModelLoadError(f"{name} is corrupt: {e}") from None
     except Exception as e:  # truncated, not a checkpoint, pickled objects weights_only refuses...
-        first_line = (str(e).splitlines() or [""])[0][:200]
-        raise ModelLoadError(f"{name} is corrupt: {type(e).__name__}: {first_line}") from None
+        raise ModelLoadError(f"{name} is corrupt: {_load_failure(e)}") from None
     missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
         raise ModelLoadError(f"{name} is corrupt: it lacks {', '.join(missing)}")
     return state
+
+
+# The paragraphs around what torch.load's refusal says about the file: its advice to load
+# with weights_only=False (running whatever code the file holds) and where to report it.
+_TORCH_ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _load_failure(e: Exception) -> str:
+    """What torch.load's exception says about the file, in one line: the specific reason
+    of a weights_only refusal, else the first sentence (torch's follow-on advice left out)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if isinstance(e, pickle.UnpicklingError):
+        reason = next((line for line in lines if not line.startswith(_TORCH_ADVICE)), "objects beyond weights")
+        return f"not a checkpoint of weights ({reason[:200]})"
+    first = lines[0].split(". ")[0] if lines else "unreadable"
+    return f"{type(e).__name__}: {first[:200]}"
 
 
 def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:

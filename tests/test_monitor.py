@@ -6,6 +6,7 @@ import json
 import os
 import re
 import string
+import time
 
 import pytest
 from fake_runs import make_run
@@ -446,3 +447,21 @@ def test_the_caption_leaves_out_settings_a_run_does_not_record(tmp_path):
     caption = monitor.run_caption(runs.read_run(run_dir))
     assert "None" not in caption and "batch" not in caption and "lr" not in caption, caption
     assert caption.startswith("ResNet-20 · ")
+
+
+def test_a_heartbeat_from_the_future_does_not_stretch_a_runs_time(tmp_path):
+    """A crashed run whose status.json says updated_at 10 days ahead (clock skew) took as
+    long as its rows say, not 10 days: the skewed heartbeat is no time the run reached."""
+    now = time.time()  # the Runs table's row is of now
+    info = runs.RunInfo(path=tmp_path, run_id="skewed", state=runs.CRASHED, config={},
+                        status={"state": "running", "started_at": now - 300, "updated_at": now + 10 * 86_400})
+    hist = MetricsHistory(tmp_path, step_rows=[{"step": 5, "time": now - 250}],
+                          epoch_rows=[{"epoch": 1, "time": now - 200}])
+    p = monitor.compute_progress(info, hist, now=now)
+    assert p.elapsed_s == pytest.approx(100.0), p.elapsed_s
+    # Without rows (the Runs table reads none) its time is unknown, not "until now".
+    assert monitor.compute_progress(info, None, now=now).elapsed_s is None
+    assert monitor.run_summary_row(info)["time"] == "—"
+    # A heartbeat only seconds ahead (within one heartbeat) is no skew: it still ends the run.
+    info.status["updated_at"] = now - 150
+    assert monitor.compute_progress(info, hist, now=now).elapsed_s == pytest.approx(150.0)

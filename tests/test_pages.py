@@ -1341,6 +1341,21 @@ def test_predict_classifies_uploads_and_refuses_a_bad_one_without_stopping_the_o
     assert cards.count("data:image/png;base64,") == 4  # the input as the model sees it, and its map
 
 
+def test_predict_shows_why_a_file_over_the_upload_limit_is_refused(folders):
+    """Streamlit refuses a file over the limit in the browser (the page never gets it) with a
+    red icon; its reason ("File must be 20.0MB or smaller.") is a visually hidden alert next
+    to the file's chip. The page's style shows it under the chip."""
+    from fake_runs import write_checkpoint
+
+    from resnet_core.dashboard import uploads
+
+    write_checkpoint(make_run(folders, "model", depth=8), "best.pt", epoch=2)
+    styles = [h for h in html_blocks(open_page(PREDICT)) if "<style>" in h]
+    refused = '[data-testid="stFileChip"][aria-invalid="true"] [role="alert"]'
+    assert any(refused in h and "position: static" in h for h in styles), styles
+    assert f"{uploads.UPLOAD_LIMIT_MB} MB" in uploads.UPLOAD_LABEL
+
+
 def test_predict_says_when_no_run_has_a_checkpoint_and_when_one_cannot_load(folders):
     make_run(folders, "no-checkpoint", with_checkpoint=False)
     assert "No run has a checkpoint yet" in texts(open_page(PREDICT))

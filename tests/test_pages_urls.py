@@ -91,6 +91,17 @@ def test_compare_says_which_runs_and_choices_of_its_url_it_left_out(studio_runs)
     assert any("view “Bogus” was not found" in w.value and "“Curves” instead" in w.value for w in at.warning)
 
 
+def test_compare_never_stands_a_run_in_for_a_missing_one_against_itself(studio_runs):
+    """A link's run A that is gone is replaced by another chosen run, never by its run B:
+    a run compared with itself shows no differences, as if there were none."""
+    a = make_run(studio_runs, "a")
+    b = make_run(studio_runs, "b")
+    for query in ({"a": "gone", "b": a.name}, {"a": b.name, "b": "gone"}):
+        at = open_page(COMPARE, {"runs": f"{a.name},{b.name}", "view": "Confusion difference", **query})
+        picked = at.selectbox(key="cmp_a").value, at.selectbox(key="cmp_b").value
+        assert sorted(picked) == sorted([a.name, b.name]), (query, picked)
+
+
 def test_explain_says_an_epoch_in_the_url_is_not_recorded(studio_runs):
     run = make_run(studio_runs, "good", epochs_done=3)
     at = open_page(EXPLAIN, {"run": run.name, "epoch": "99"})

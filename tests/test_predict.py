@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +75,9 @@ def test_best_and_last_load_their_own_weights_and_best_falls_back_to_last(run_di
     ("not a folder", "is not a folder"),
     ("no config", "is not a run folder (no config.json)"),
     ("no checkpoint", "has no best.pt and no last.pt"),
-    ("corrupt", "last.pt is corrupt: UnpicklingError"),
+    ("corrupt", "last.pt is corrupt: not a checkpoint of weights (Unsupported operand 110)"),
+    ("code", "best.pt is corrupt: not a checkpoint of weights (Trying to load unsupported GLOBAL posix.system"),
+    ("truncated", "best.pt is corrupt: RuntimeError: PytorchStreamReader failed reading zip archive"),
     ("no model", "best.pt is corrupt: it lacks model"),
     ("other model", "best.pt is corrupt: its weights are not those of the recorded ResNet-20"),
     ("no normalization", "records no usable normalization"),
@@ -91,6 +94,11 @@ def test_a_model_that_cannot_load_says_why_in_one_line(tmp_path, case, message):
         which = "last"  # make_run's last.pt holds text
     elif case == "no model":
         torch.save({"epoch": 1}, run / "best.pt")
+    elif case == "code":
+        torch.save({"model": _RunsCode()}, run / "best.pt")
+    elif case == "truncated":
+        write_checkpoint(run, "best.pt")
+        (run / "best.pt").write_bytes((run / "best.pt").read_bytes()[:100])
     elif case == "other model":
         write_checkpoint(run, "best.pt")
         config = json.loads((run / "config.json").read_text())
@@ -107,6 +115,13 @@ def test_a_model_that_cannot_load_says_why_in_one_line(tmp_path, case, message):
     with pytest.raises(run_model.ModelLoadError) as e:
         run_model.load_run_model(run, which)
     assert message in str(e.value) and "\n" not in str(e.value)
+    # torch's advice (load it with weights_only=False: running its code) is never passed on.
+    assert "weights_only" not in str(e.value) and "internal miniz error" not in str(e.value), str(e.value)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("true",))
 
 
 # ----------------------------------------------------------------------------- images from outside

@@ -148,14 +148,17 @@ def _timing(info: runs.RunInfo, history: MetricsHistory | None, now: float) -> t
     last_epoch = history.last_epoch if history else None
     started = as_float(status.get("started_at"))
     finished = as_float(status.get("finished_at"))
-    updated = as_float(status.get("updated_at"))
+    # A heartbeat from the future (clock skew, runs.heartbeat_skew) is no time the run reached:
+    # it would stretch a crashed run's time to days. Its rows' times say when it last wrote.
+    updated = None if runs.heartbeat_skew(status, now) is not None else as_float(status.get("updated_at"))
     last_time = max(t for t in (updated, as_float(last_step.get("time")) if last_step else None,
                                 as_float(last_epoch.get("time")) if last_epoch else None, 0.0) if t is not None)
     elapsed = None
-    if started is not None:
-        end = finished if finished is not None else (now if info.state == "running" else (last_time or now))
-        elapsed = end - started
-        elapsed = max(0.0, elapsed) + (as_float(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
+    # An ended run without a finish or any time it last wrote (a skewed heartbeat only) took
+    # an unknown time, not "until now": that would grow with the clock.
+    end = finished if finished is not None else (now if info.state == "running" else (last_time or None))
+    if started is not None and end is not None:
+        elapsed = max(0.0, end - started) + (as_float(status.get("elapsed_before_s")) or 0.0)  # earlier sessions
     return elapsed, last_time
 
 
@@ -374,6 +377,17 @@ def shown_state(state: str, run_id: str, pending: Mapping | None, alive: bool) -
     the folder's state otherwise (the trainer wrote, or exited)."""
     resumed = bool(pending and pending.get("run_id") == run_id and pending.get("resume"))
     return RESUMING if resumed and alive and state in runs.RESUMABLE_STATES else state
+
+
+def resume_refused(status: Mapping, run_id: str, pending: Mapping | None, alive: bool) -> bool:
+    """Whether a resume this session launched (pending) ended without a word in the folder:
+    its trainer has exited and status.json is older than the launch (a trainer that refuses
+    the resume, a corrupt last.pt say, exits before it writes), so that the page says why
+    (the trainer's last output line) instead of showing the old state as if nothing happened."""
+    if not (pending and pending.get("run_id") == run_id and pending.get("resume")) or alive:
+        return False
+    updated, launched = as_float(status.get("updated_at")), as_float(pending.get("t"))
+    return launched is not None and (updated is None or updated < launched)
 
 
 STATE_COLOURS = {

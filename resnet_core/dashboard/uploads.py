@@ -18,11 +18,22 @@ from .heatmap import overlay
 TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
 
 # The uploader's limit a file, MB, as .streamlit/config.toml's server.maxUploadSize says too (a
-# test reads it): Streamlit's own refusal of a larger file is a red icon, so the label says it.
+# test reads it); the label says it, and REFUSED_FILE_STYLE shows why a larger file is refused.
 UPLOAD_LIMIT_MB = MAX_BYTES // 2**20
 UPLOAD_LABEL = f"Images (PNG or JPEG, at most {UPLOAD_LIMIT_MB} MB each)"
 UPLOAD_HELP = (f"At most {UPLOAD_LIMIT_MB} MB, {MAX_SIDE:,} px a side and, for a PNG, {MAX_PIXELS / 1e6:g} "
-               "megapixels each (a larger JPEG is decoded reduced); a larger file is refused with a red icon.")
+               "megapixels each (a larger JPEG is decoded reduced); a larger file is refused, saying so under it.")
+# Streamlit refuses a file over the limit in the browser, so the page never sees it: the file's
+# chip gets a red icon, and the reason ("File must be 20.0MB or smaller.") is an alert hidden
+# but for screen readers (a 1 px clipped box), shown only while the pointer is on the chip.
+# This style shows that alert under the chip (checked in headless Chromium, Streamlit 1.67).
+REFUSED_FILE_STYLE = """<style>
+[data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; }
+[data-testid="stFileChip"][aria-invalid="true"] [role="alert"] {
+  position: static; width: auto; height: auto; clip: auto; overflow: visible; white-space: normal;
+  flex-basis: 100%; font-size: 0.8rem; color: #C0392B;
+}
+</style>"""
 
 
 @dataclass(frozen=True)

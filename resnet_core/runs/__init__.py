@@ -270,8 +270,8 @@ from .layout import (
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
-from .processes import (pid_alive, process_alive, process_start_time, remote_host, signal_trainer, this_host,
-                        trainer_alive)
+from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_time, remote_host, signal_trainer,
+                        this_host, trainer_alive)
 from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json,
                       read_run,
                       remove_stale_temp_files)
@@ -384,6 +384,7 @@ __all__ = [
     "sweep_path",
     "signal_trainer",
     "trainer_alive",
+    "heartbeat_skew",
     "HEARTBEAT_S",
     "STALE_S",
     "remote_host",

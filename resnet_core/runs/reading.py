@@ -369,13 +369,15 @@ def _read_records(run_dir: Path) -> RunInfo | None:
         status = {}
     except RunFolderError as e:
         status, status_problem = {}, str(e)
+    # The format versions of the records present: a config.json not written yet says nothing of it.
+    versions = [record.get("format_version", 1) for record in (config, status) if record]
     if config is None:
         config = {}
         if not status_problem and status.get("state", "queued") not in ACTIVE_STATES:
             config_problem = "config.json is missing"  # written before any state but queued or running
     config_problem = config_problem or _version_problem("config.json", config)
     status_problem = status_problem or _version_problem("status.json", status)
-    versions = [config.get("format_version", 1)] + ([status.get("format_version", 1)] if status else [])
+    versions = versions or [1]
     newer = not (config_problem or status_problem) and max(versions) > FORMAT_VERSION
     config_problem = config_problem or _config_problem(config)
     status_problem = status_problem or _status_problem(status, newer)
