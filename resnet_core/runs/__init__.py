@@ -141,7 +141,8 @@ trainer resumes only folders of its own version, so no folder mixes two.
     with the same bytes when the validation accuracy improves, so it always holds
     ``best_epoch``; a resume restores it from ``last.pt`` if a kill fell between the two.
 
-``predictions/{split}_epoch_{NNN}.npz`` (epoch 1-based, three digits)
+``predictions/{split}_epoch_{NNN}.npz`` (epoch 1-based, three digits; readers list no file
+whose epoch is 0 or past 2**53, runs.values.MAX_COUNT)
     ``split`` ``val`` after every epoch (with a validation split), ``test`` after every
     epoch when ``test_every_epoch`` and otherwise once at the end (the final weights):
     arrays ``indices`` (int64, index of each image in its source set, see
