@@ -276,6 +276,10 @@ from .processes import (pid_alive, process_alive, process_start_time, remote_hos
 from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json,
                       read_run,
                       remove_stale_temp_files)
+# The one way to read a JSON record of a run folder with its reason when it cannot be (the
+# trainer's resume reads config.json so, as every reader does): no link followed, no FIFO waited
+# on, at most MAX_JSON_BYTES, any number, any nesting.
+from .reading import _read_json_object as read_json_object
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,
@@ -374,6 +378,7 @@ __all__ = [
     "prediction_path",
     "process_start_time",
     "read_json",
+    "read_json_object",
     "read_metrics",
     "read_metrics_since",
     "read_run",
