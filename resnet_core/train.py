@@ -180,9 +180,9 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         raise Refused(f"--resume: {run_dir} is not a folder")
     if not os.path.lexists(path):
         raise Refused(f"--resume: {run_dir} is not a run folder (no {runs.CONFIG_FILE})")
-    try:
-        record = json.loads(path.read_bytes())
-    except (OSError, ValueError) as e:  # a directory, unreadable bytes, bad JSON
+    try:  # as every reader reads it: a FIFO there hung the resume, a link to /dev/zero filled the memory
+        record = runs.read_json_object(run_dir, runs.CONFIG_FILE)
+    except (OSError, runs.RunFolderError) as e:  # a directory, unreadable bytes, bad JSON, too deep
         raise Refused(f"--resume: {path} is unreadable: {e}") from None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise Refused(f"--resume: {path} is not a run record (no 'config' object)")

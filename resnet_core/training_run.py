@@ -32,6 +32,7 @@ from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
 from .distributed import Group, World
 from .models import describe_model, model_name
+from .run_model import ModelLoadError, read_checkpoint
 from .runs.values import as_float
 from .trainer import Trainer
 from .usage import UsageRecorder, UsageSampler
@@ -465,9 +466,9 @@ class Run:
         state = self.checkpoint
         if not self.best_epoch or state["epoch"] != self.best_epoch or state["partial_epoch"] is not None:
             return  # best.pt was written before this last.pt, so it already holds best_epoch
-        try:
-            held = torch.load(self.run_dir / runs.BEST_CHECKPOINT, map_location="cpu", weights_only=True)["epoch"]
-        except Exception:  # missing or half-written: restore it
+        try:  # as readers read it: a FIFO there hung the resume, a symlink was read through
+            held = read_checkpoint(self.run_dir, runs.BEST_CHECKPOINT, ("epoch",))["epoch"]
+        except ModelLoadError:  # missing, half-written or no regular file: restore it
             held = None
         if held != self.best_epoch:
             log.info("best.pt held epoch %s, not the best epoch %d: restoring it from last.pt", held, self.best_epoch)

@@ -1449,3 +1449,15 @@ def test_explain_of_a_run_with_a_far_epochs_file_says_which_epochs_are_missing(f
     run_dir = make_run(folders, "far", epochs_done=3)
     _far_epoch(run_dir)
     assert "Epochs 4-99999998 of this split are not recorded" in texts(open_page(EXPLAIN, {"run": run_dir.name}))
+
+
+def test_explain_of_a_run_with_epochs_past_int64_in_file_names_renders(folders):
+    """Prediction files named for epochs 2**63 and 2**63 + 1 (of every split): Explain's
+    calibration by epoch raised OverflowError converting them to int64."""
+    run_dir = make_run(folders, "past int64", epochs_done=2)
+    for split in ("val", "test", "train"):
+        recorded = runs.prediction_path(run_dir, split, runs.recorded_epochs(run_dir, split)[-1])
+        for epoch in (2 ** 63, 2 ** 63 + 1):
+            runs.prediction_path(run_dir, split, epoch).hardlink_to(recorded)
+    for query in ({"run": run_dir.name}, {"run": run_dir.name, "split": "val", "epoch": str(2 ** 63)}):
+        assert "Never learned" in {m.label for m in open_page(EXPLAIN, query).metric}

@@ -13,6 +13,7 @@ from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadab
 
 from resnet_core import runs
 from resnet_core.dashboard import monitor
+from resnet_core.runs.values import MAX_COUNT
 
 
 def test_safe_name_never_makes_a_path():
@@ -109,6 +110,15 @@ def test_recorded_epochs_and_predictions_round_trip(tmp_path):
     # Without num_classes the run's config.json says how many classes there are.
     runs.atomic_write_json(tmp_path / runs.CONFIG_FILE, {"classes": ["a", "b", "c", "d"]})
     assert runs.load_predictions(tmp_path, "val", 2)["preds"].tolist() == [1]
+
+
+def test_recorded_epochs_are_counts_whatever_a_file_name_says(tmp_path):
+    """An epoch number comes from a file's name: one past what a count holds (2**63 overflowed
+    the int64 arrays of Explain's calibration) or below 1 is no epoch of the format."""
+    runs.save_predictions(tmp_path, "val", 2, confusion=np.eye(2, dtype=np.int64))
+    for epoch in (0, MAX_COUNT + 1, 2 ** 63, 10 ** 200):
+        runs.prediction_path(tmp_path, "val", epoch).hardlink_to(runs.prediction_path(tmp_path, "val", 2))
+    assert runs.recorded_epochs(tmp_path, "val") == [2]
 
 
 # ----------------------------------------------------------------------------- bad folders never raise

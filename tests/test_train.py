@@ -638,17 +638,29 @@ def folder_snapshot(run_dir: Path) -> dict:
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "last.pt").write_bytes((d / "last.pt").read_bytes()[:5000]), "last.pt is corrupt"),
     (lambda d: (d / "config.json").write_text("{}"), "config.json is not a run record"),
-    (lambda d: (d / "config.json").write_text("[1, 2]"), "config.json is not a run record"),
+    (lambda d: (d / "config.json").write_text("[1, 2]"), "config.json holds a list, not a JSON object"),
     (lambda d: ((d / "config.json").unlink(), (d / "config.json").mkdir()), "config.json is unreadable"),
     (lambda d: (d / "config.json").write_bytes(b"\xff\xfe\x00garbage"), "config.json is unreadable"),
+    # Read as every reader reads a run file: a FIFO hung the resume, a link to /dev/zero filled the
+    # memory, deep nesting raised RecursionError, and a FIFO at last.pt hung it too.
+    (lambda d: ((d / "config.json").unlink(), os.mkfifo(d / "config.json")), "config.json is not a regular file"),
+    (lambda d: ((d / "config.json").unlink(), (d / "config.json").symlink_to("/dev/zero")),
+     "config.json is a symbolic link"),
+    (lambda d: (d / "config.json").write_text("[" * 100_000), "config.json is nested too deeply"),
+    (lambda d: ((d / "last.pt").unlink(), os.mkfifo(d / "last.pt")),
+     "last.pt is corrupt: last.pt is not a regular file"),
     (lambda d: (d / "status.json").write_bytes(b"\x00\x01binary"), "status.json"),
     (lambda d: torch.save({**torch.load(d / "last.pt", weights_only=True),
                            "model": {"fc.weight": torch.zeros(3, 3)}}, d / "last.pt"), "its weights are not those"),
     (lambda d: (d / "status.json").write_text('{"state": "stopped", "pid": "twelve"}'), "pid"),
     # A recorded depth far beyond its weights is judged without building it (depth 60002 took 85 s).
     (lambda d: runs.atomic_write_json(d / "config.json", {**json.loads((d / "config.json").read_text()),
-     "config": {**json.loads((d / "config.json").read_text())["config"], "depth": 6 * 10**29 + 2}}),
-     f"its weights are not those of the recorded ResNet-{6 * 10**29 + 2}"),
+     "config": {**json.loads((d / "config.json").read_text())["config"], "depth": 6 * 10**20 + 2}}),
+     f"its weights are not those of the recorded ResNet-{6 * 10**20 + 2}"),
+    # Past 24 digits a file's integer reads as a float (runs.values): refused as no depth at all.
+    (lambda d: (d / "config.json").write_text(json.dumps({**json.loads((d / "config.json").read_text()), "config": 0})
+                                              .replace('"config": 0', '"config": {"depth": ' + "9" * 5000 + "}")),
+     "field 'depth' holds inf, not a int"),
 ])
 def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_path, capsys, damage, message):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
@@ -768,6 +780,19 @@ def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_p
     assert main(["--resume", str(run_dir)]) == 0
     assert outside.read_bytes() == original
     assert not (run_dir / "last.pt").is_symlink() and runs.read_run(run_dir).state == "completed"
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda p: p.symlink_to(p.parent / "last.pt")], ids=["a FIFO", "a symlink"])
+def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_path, make):
+    """The resume checks that best.pt holds the best epoch: a FIFO there hung it (torch.load
+    waited for a writer); a symlink was read through. Either is restored from last.pt."""
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    (run_dir / "best.pt").unlink()
+    make(run_dir / "best.pt")
+    assert main(["--resume", str(run_dir)]) == 0
+    status = runs.read_run(run_dir).status
+    assert (run_dir / "best.pt").is_file() and not (run_dir / "best.pt").is_symlink()
+    assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == status["best_epoch"]
 
 
 def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, capsys):

@@ -141,7 +141,8 @@ trainer resumes only folders of its own version, so no folder mixes two.
     with the same bytes when the validation accuracy improves, so it always holds
     ``best_epoch``; a resume restores it from ``last.pt`` if a kill fell between the two.
 
-``predictions/{split}_epoch_{NNN}.npz`` (epoch 1-based, three digits)
+``predictions/{split}_epoch_{NNN}.npz`` (epoch 1-based, three digits; readers list no file
+whose epoch is 0 or past 2**53, runs.values.MAX_COUNT)
     ``split`` ``val`` after every epoch (with a validation split), ``test`` after every
     epoch when ``test_every_epoch`` and otherwise once at the end (the final weights):
     arrays ``indices`` (int64, index of each image in its source set, see
@@ -275,6 +276,10 @@ from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_
 from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json,
                       read_run,
                       remove_stale_temp_files)
+# The one way to read a JSON record of a run folder with its reason when it cannot be (the
+# trainer's resume reads config.json so, as every reader does): no link followed, no FIFO waited
+# on, at most MAX_JSON_BYTES, any number, any nesting.
+from .reading import _read_json_object as read_json_object
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,
@@ -373,6 +378,7 @@ __all__ = [
     "prediction_path",
     "process_start_time",
     "read_json",
+    "read_json_object",
     "read_metrics",
     "read_metrics_since",
     "read_run",

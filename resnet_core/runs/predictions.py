@@ -19,6 +19,7 @@ from .reading import (
     _read_json_object,
     open_run_file,
 )
+from .values import MAX_COUNT, as_int
 
 
 def recorded_epochs(run_dir: Path, split: str) -> list[int]:
@@ -33,9 +34,12 @@ def recorded_epochs(run_dir: Path, split: str) -> list[int]:
     epochs = []
     for name in names:
         m = _PREDICTION_FILE.match(name)
+        # A name's number is a number from a file: an epoch (1-based) only within MAX_COUNT, which
+        # every reader's int64 arrays hold (val_epoch_9223372036854775808.npz overflowed Explain's).
+        epoch = as_int(int(m.group(2)), 1, MAX_COUNT) if m and m.group(1) == split else None
         # Only the name load_predictions reads (val_epoch_0001.npz is not epoch 1's).
-        if m and m.group(1) == split and name == prediction_path(folder, split, int(m.group(2))).name:
-            epochs.append(int(m.group(2)))
+        if epoch is not None and name == prediction_path(folder, split, epoch).name:
+            epochs.append(epoch)
     return sorted(epochs)
 
 
