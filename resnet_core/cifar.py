@@ -187,7 +187,8 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (FileNotFoundError, DataError):
         raise
     except Exception as e:  # truncated or foreign files raise anything from EOFError to ValueError
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from e
+        detail = " ".join(str(e).split())[:300]  # one line: some of pickle's messages span two
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {detail})") from e
     if not isinstance(batch, dict):
         raise DataError(f"{path} is not a CIFAR-10 batch: it holds a {type(batch).__name__}, not a dict")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}

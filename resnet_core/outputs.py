@@ -44,6 +44,8 @@ def check_output_path(path: str | os.PathLike, what: str) -> Path:
     """path, if a file may be written there: a new name in an existing folder, or a regular
     file (to be replaced whole). OutputRefused, naming `what` (the flag, e.g. "--out") and
     what the path is, for anything else."""
+    if str(path).endswith(("/", os.sep)):  # pathlib would drop the slash and write a file there
+        raise OutputRefused(f"{what} {path} names a folder (it ends in /): give a file name")
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
@@ -66,7 +68,9 @@ def replacing(path: str | os.PathLike, what: str) -> Iterator[Path]:
     rename, otherwise it is removed and path left as it was. path is checked
     (check_output_path) before and again right before the rename."""
     path = check_output_path(path, what)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # The name cut to fit a folder's limit (255 bytes a name on Linux) with the 19 bytes added.
+    stem = os.fsencode(path.name)[:200].decode(errors="ignore")
+    tmp = path.parent / f".{stem}.{secrets.token_hex(6)}.tmp"
     try:
         yield tmp
         check_output_path(path, what)
