@@ -293,6 +293,10 @@ def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: c
     with nothing written. In a distributed
     run only rank 0 calls this; the world's checks come before the folder is made."""
     checkpoint, changes, given = None, {}, cfg
+    for name, value in (("--run-dir", args.run_dir), ("--resume", args.resume),
+                        *((flag(n), getattr(cfg, n)) for n in ("runs_dir", "data_dir") if n in typed)):
+        if value is not None and not value.strip():  # else read as no flag, or as the working folder
+            raise Refused(f"{name} is empty: give a folder")
     if args.resume:
         run_dir = Path(args.resume)
         if run_dir.is_dir():  # else check_resumable says what it is

@@ -373,6 +373,19 @@ def test_impossible_or_busy_run_folders_are_refused_up_front(cifar_dir, tmp_path
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.parametrize("flag", ["--run-dir", "--runs-dir", "--data-dir", "--resume"])
+def test_an_empty_folder_flag_is_refused_not_read_as_the_default_or_here(cifar_dir, tmp_path, capsys, monkeypatch,
+                                                                        flag):
+    """--run-dir "" started a run under ./checkpoints, --runs-dir "" wrote runs into the
+    working folder, --data-dir "" read $RESNET_STUDIO_DATA or ./data."""
+    monkeypatch.chdir(tmp_path)
+    data = [] if flag == "--data-dir" else ["--data-dir", str(cifar_dir)]
+    assert main_exit_code([*data, flag, "", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is empty" in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_run_dir_given_as_a_symlink_is_refused_for_a_new_run_and_a_resume(cifar_dir, tmp_path, capsys):
     """A run folder is a real folder (see resnet_core.runs): the trainer never writes through a link."""
     from fake_runs import make_run
