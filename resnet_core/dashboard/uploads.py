@@ -22,7 +22,8 @@ TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
 UPLOAD_LIMIT_MB = MAX_BYTES // 2**20
 UPLOAD_LABEL = f"Images (PNG or JPEG, at most {UPLOAD_LIMIT_MB} MB each)"
 UPLOAD_HELP = (f"At most {UPLOAD_LIMIT_MB} MB, {MAX_SIDE:,} px a side and, for a PNG, {MAX_PIXELS / 1e6:g} "
-               "megapixels each (a larger JPEG is decoded reduced); a larger file is refused with a red icon.")
+               "megapixels each (a larger JPEG is decoded reduced, unless progressive); a larger file is refused "
+               "with a red icon.")
 
 
 @dataclass(frozen=True)
