@@ -34,11 +34,14 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from .outputs import file_kind
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_SIDE = 10_000
@@ -61,18 +64,20 @@ def _mb(n: int) -> str:
 
 
 def read_image_file(path: str | os.PathLike) -> bytes:
-    """The bytes of an image file, or ImageRefused for a missing file, a folder, an empty
-    file or one over MAX_BYTES (judged from its size before reading)."""
+    """The bytes of an image file, or ImageRefused for a missing file, a folder, a FIFO or
+    device, an empty file or one over MAX_BYTES (judged from its size before reading)."""
     path = Path(path)
     try:
-        size = os.stat(path).st_size
+        st = os.stat(path)
     except FileNotFoundError:
         raise ImageRefused(f"{path}: no such file") from None
     except OSError as e:
         raise ImageRefused(f"{path}: {e.strerror or e}") from None
-    if path.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise ImageRefused(f"{path}: is a folder, not an image")
-    check_size(str(path), size)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read, a device never end it
+        raise ImageRefused(f"{path}: is {file_kind(st.st_mode)}, not an image file")
+    check_size(str(path), st.st_size)
     try:
         return path.read_bytes()
     except OSError as e:

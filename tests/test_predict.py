@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -209,6 +210,8 @@ def test_json_output_with_top_and_the_last_checkpoint(run_dir, files, capsys):
     ("bad run", "is not a run folder (no config.json)"),
     ("no checkpoint", "has no last.pt"),
     ("top 0", "--top must be at least 1"),
+    ("a FIFO", "is a FIFO, not an image file"),  # was "empty file", as stat gives it no size
+    ("a device", "is a device, not an image file"),
 ])
 def test_refusals_are_one_line_with_exit_code_2_and_nothing_on_stdout(run_dir, files, tmp_path, capsys, which,
                                                                        message):
@@ -221,6 +224,11 @@ def test_refusals_are_one_line_with_exit_code_2_and_nothing_on_stdout(run_dir, f
         run = tmp_path
     elif which == "no checkpoint":
         run, extra = make_run(tmp_path, "empty", depth=8, with_checkpoint=False), ["--checkpoint", "last"]
+    elif which == "a FIFO":
+        image = tmp_path / "pipe.png"
+        os.mkfifo(image)
+    elif which == "a device":
+        image = Path("/dev/zero")
     else:
         extra = ["--top", "0"]
     code, out, err = run_cli(capsys, run, image, *extra)
