@@ -76,6 +76,9 @@ def test_the_recipe_summary_says_what_the_trainer_will_use():
     (dict(log_every=2.5), "log_every", "whole number"),
     (dict(log_seconds="often"), "log_seconds", "must be a number"),
     (dict(log_seconds=-1), "log_seconds", "0 or more"),
+    (dict(log_seconds=1e308), "log_seconds", "at most 86,400"),
+    (dict(lr="1e308"), "lr", "at most 3.4e+38"),
+    (dict(weight_decay="1e308"), "weight_decay", "must lie in [0, 3.4e+38]"),
 ])
 def test_bad_input_gets_a_message_on_its_field(changes, field, words):
     errors = launcher.validate(replace(TrainForm(), **changes))

@@ -339,6 +339,11 @@ def test_a_broken_torchvision_never_stops_a_run(cifar_dir, tmp_path, broken_impo
     (["--depth", "-4"], "depth -4 is not 6n+2 for basic blocks; nearest: 8"),
     (["--depth", str(10**30)], f"depth {10**30} is not 6n+2 for basic blocks; nearest: {10**30 - 2}, {10**30 + 4}"),
     (["--depth", "1e3"], "argument --depth: invalid int value: '1e3'"),
+    # Each started a run that failed: an overflow in the optimizer, a traceback from the
+    # usage thread's wait (the run itself went on).
+    (["--lr", "1e308"], "learning rate must be a positive number at most 3.4e+38"),
+    (["--weight-decay", "1e308"], "weight decay must lie in [0, 3.4e+38]"),
+    (["--log-seconds", "1e308"], "log interval in seconds must be a number of 0 or more, at most 86,400"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(cifar_dir, tmp_path, capsys, args, message):
     flags = dict(zip(TINY[::2], TINY[1::2], strict=True))
