@@ -66,9 +66,10 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
     add_config_arguments(p)  # every training option, from TrainConfig
-    p.add_argument("--run-dir", default=None,
-                   help="write into this new or empty folder instead of a fresh one under --runs-dir")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
+    folder = p.add_mutually_exclusive_group()  # each names the run's folder: never one silently dropped
+    folder.add_argument("--run-dir", default=None,
+                        help="write into this new or empty folder instead of a fresh one under --runs-dir")
+    folder.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
     p.add_argument("--device-slots", type=int, default=1, metavar="K",
                    help="runs that may compute on one device at once, the CPU's threads divided among them (a "
                         "sweep's --parallel sets it; default: 1, others wait queued)")

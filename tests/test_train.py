@@ -701,6 +701,17 @@ def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(ci
     assert folder_snapshot(run_dir) == before
 
 
+def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_path, capsys):
+    """--run-dir beside --resume was silently dropped: the resumed run went on where it was."""
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    before = folder_snapshot(run_dir)
+    capsys.readouterr()
+    assert main_exit_code(["--resume", str(run_dir), "--run-dir", str(tmp_path / "elsewhere")]) == 2
+    err = capsys.readouterr().err
+    assert "argument --run-dir: not allowed with argument --resume" in err and err.count("\n") == 1, err
+    assert folder_snapshot(run_dir) == before and not (tmp_path / "elsewhere").exists()
+
+
 def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     # The run's own values are no change: a flag given as the run has it is fine.
