@@ -155,6 +155,12 @@ trainer resumes only folders of its own version, so no folder mixes two.
     and stderr of a trainer launched by the dashboard (a refusal before the run starts
     lands there as one line).
 
+Deleting
+--------
+The dashboard deletes a run by renaming its folder to ``<runs-dir>/.deleting-<random>``
+(a dot folder: no listing shows it) and then removing that; one left behind is a delete
+that could not finish (its error named it), safe to remove by hand.
+
 Device locks
 ------------
 ``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
@@ -241,6 +247,7 @@ from .layout import (
     BEST_CHECKPOINT,
     CHECKPOINTS,
     CONFIG_FILE,
+    DELETING_PREFIX,
     CONSOLE_FILE,
     CRASHED,
     EVALUATION_PHASES,
@@ -313,6 +320,7 @@ __all__ = [
     "BEST_CHECKPOINT",
     "CHECKPOINTS",
     "CONFIG_FILE",
+    "DELETING_PREFIX",
     "CONSOLE_FILE",
     "CRASHED",
     "EVALUATION_PHASES",
