@@ -420,7 +420,7 @@ def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, run
         raise ValueError(f"{name!r} is not a sweep name: letters, digits, - _ . only (at most 48)")
     argv = [python, "-m", runs.SWEEP_MODULE, *_sweep_args(name, args, data_dir, runs_dir)]
     log = sweep_log(runs_dir, name)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    runs.sweeps_folder(log.parent.parent)
     return SweepLaunched(name, log, *_spawn(argv, log, env), argv)
 
 

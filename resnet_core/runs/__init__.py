@@ -170,7 +170,8 @@ one started with ``--no-device-lock`` (by a sweep on Ray, which places its runs)
 
 Sweep records
 -------------
-``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it), written only
+``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it; never a symbolic
+link, which no sweep writes through), written only
 by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
 ``<name>.lock`` beside it (a file that exists while a sweep process holds it: removed,
 still held, when the claim ends, a refused one's too), replaced atomically on every
@@ -295,6 +296,7 @@ from .sweeps import (
     read_sweep,
     release_sweep,
     sweep_path,
+    sweeps_folder,
 )
 from .writing import (
     EpochRow,
@@ -390,6 +392,7 @@ __all__ = [
     "safe_name",
     "save_predictions",
     "sweep_path",
+    "sweeps_folder",
     "signal_trainer",
     "trainer_alive",
     "HEARTBEAT_S",
