@@ -12,9 +12,10 @@ that cannot load raises :class:`ModelLoadError` with one line to show as it is.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import torch
@@ -42,19 +43,35 @@ def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",)
     symlink, as every run file; the trainer's resume follows one (follow_symlink) and then
     replaces the link with a file of its own."""
     try:
-        with (open(Path(run_dir) / name, "rb") if follow_symlink else runs.open_run_file(Path(run_dir), name)) as f:
+        with (_open_followed(Path(run_dir) / name) if follow_symlink else runs.open_run_file(Path(run_dir), name)) as f:
             state = torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelLoadError(f"{name} is missing in {run_dir}") from None
     except runs.RunFolderError as e:  # a folder, FIFO or symlink at the name
         raise ModelLoadError(f"{name} is corrupt: {e}") from None
     except Exception as e:  # truncated, not a checkpoint, pickled objects weights_only refuses...
-        first_line = (str(e).splitlines() or [""])[0][:200]
-        raise ModelLoadError(f"{name} is corrupt: {type(e).__name__}: {first_line}") from None
+        # weights_only's refusal opens with advice to load with weights_only=False, which would
+        # run the file's code, and ends with a link: only its reason is shown.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
+        what = type(e).__name__
+        if lines[0].startswith("Weights only load failed"):
+            what = "weights_only refused it"
+            lines = [line for line in lines[1:] if not line.startswith(("Please file", "Check the doc"))] or [""]
+        raise ModelLoadError(f"{name} is corrupt: {what}: {lines[0][:200]}") from None
     missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
         raise ModelLoadError(f"{name} is corrupt: it lacks {', '.join(missing)}")
     return state
+
+
+def _open_followed(path: Path) -> BinaryIO:
+    """path opened for reading through a link at its name, but only to a regular file: a FIFO
+    there made a resume wait for a writer forever, a link to /dev/zero read it as a pickle."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, without a writer
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise runs.RunFolderError("it is not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:

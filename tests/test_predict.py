@@ -75,7 +75,7 @@ def test_best_and_last_load_their_own_weights_and_best_falls_back_to_last(run_di
     ("not a folder", "is not a folder"),
     ("no config", "is not a run folder (no config.json)"),
     ("no checkpoint", "has no best.pt and no last.pt"),
-    ("corrupt", "last.pt is corrupt: UnpicklingError"),
+    ("corrupt", "last.pt is corrupt: weights_only refused it: Unsupported operand"),
     ("no model", "best.pt is corrupt: it lacks model"),
     ("other model", "best.pt is corrupt: its weights are not those of the recorded ResNet-20"),
     ("no normalization", "records no usable normalization"),
@@ -116,6 +116,26 @@ def _png(image: Image.Image, **options) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", **options)
     return buf.getvalue()
+
+
+class _RunsAShellCommand:
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused_unrun_without_unsafe_advice(tmp_path, files, capsys):
+    """torch's refusal opened with "Re-running torch.load with weights_only set to False
+    will likely succeed": the one line a user saw advised running the file's code."""
+    run = make_run(tmp_path, "crafted", depth=8)
+    marker = tmp_path / "MARKER"
+    torch.save({"model": _RunsAShellCommand(f"touch {marker}")}, run / "best.pt")
+    code, out, err = run_cli(capsys, run, files["photo.png"])
+    assert code == 2 and out == "" and not marker.exists()
+    assert err == ("python -m resnet_core.predict: best.pt is corrupt: weights_only refused it: Trying to load "
+                   "unsupported GLOBAL posix.system whose module posix is blocked.\n")
 
 
 def test_an_image_is_centre_cropped_to_a_square_and_resized_to_32x32_rgb():

@@ -31,7 +31,7 @@ def trainer(*args, wait=True, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "resnet_core.train", *map(str, args)]
     if wait:
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT, **kwargs)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT, **{"timeout": 300, **kwargs})
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
@@ -699,6 +699,24 @@ def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(ci
     assert err == ("python -m resnet_core.train: error: --depth, --lr cannot change on resume: the run was trained "
                    "with depth 8, lr 0.1; start a new run\n")
     assert folder_snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a link to a device"])
+def test_a_last_checkpoint_that_is_no_regular_file_is_refused_at_once(cifar_dir, tmp_path, kind):
+    """The resume follows a link at last.pt (to a file), but opening a FIFO there waited
+    for a writer forever."""
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    (run_dir / "last.pt").unlink()
+    os.mkfifo(run_dir / "last.pt") if kind == "a FIFO" else (run_dir / "last.pt").symlink_to("/dev/zero")
+    before = folder_snapshot_names(run_dir)
+    result = trainer("--resume", run_dir, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "last.pt is corrupt: it is not a regular file" in result.stderr
+    assert folder_snapshot_names(run_dir) == before
+
+
+def folder_snapshot_names(run_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
 
 
 def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_path, capsys):
