@@ -170,6 +170,17 @@ def test_download_works_beside_a_broken_torchvision(tmp_path, broken_imports):
     assert load_cifar10(tmp_path / "data").train_images.shape == (100, 3, 32, 32)
 
 
+@pytest.mark.parametrize("kind", ["a FIFO", "a regular file"])
+def test_a_download_into_a_data_dir_that_is_no_folder_says_so(tmp_path, kind):
+    """Was "[Errno 17] File exists: 'data'"."""
+    archive, md5 = _archive(tmp_path)
+    target = tmp_path / "data"
+    os.mkfifo(target) if kind == "a FIFO" else target.write_text("x")
+    with pytest.raises(DataError) as e:
+        download_cifar10(target, url=archive.as_uri(), md5=md5)
+    assert str(e.value) == f"the data folder {target} is {kind}, not a folder: give a folder for --data-dir"
+
+
 @pytest.mark.parametrize("at", ["the archive", "the archive's partial download", "a batch file"])
 @pytest.mark.parametrize("kind", ["a symlink", "a FIFO"])
 def test_a_download_never_writes_through_or_replaces_a_special_file(tmp_path, at, kind):
