@@ -129,9 +129,12 @@ def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
     need = training_memory_bytes(family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes), batch, precision)
     if have is not None and need > have:
         blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
+        shown = format_bytes(need), format_bytes(have)
+        if shown[0] == shown[1]:  # just over: in GiB both would read the same
+            shown = f"{need:,} bytes", f"{have:,} bytes"
         raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut)} ({blocks:,} blocks) needs at "
-                      f"least {format_bytes(need)} to train with batch {batch} in {precision} (weights, gradients, "
-                      f"momentum and the activations backward keeps), and {device} holds {format_bytes(have)}; "
+                      f"least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
+                      f"momentum and the activations backward keeps), and {device} holds {shown[1]}; "
                       f"choose a smaller --depth or --batch-size")
 
 
