@@ -52,14 +52,17 @@ def check_output_path(path: str | os.PathLike, what: str) -> Path:
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        if not path.parent.is_dir():
-            raise OutputRefused(f"{what} {path}: {path.parent} is not a folder") from None
-        return path
+        mode = None
     except OSError as e:  # e.g. a parent that is a file, or one this user may not search
         raise OutputRefused(f"{what} {path} cannot be checked ({e.strerror or e})") from None
-    if not stat.S_ISREG(mode):
+    if mode is not None and not stat.S_ISREG(mode):
         raise OutputRefused(f"{what} {path} is {file_kind(mode)}, not a regular file or a new name: "
                             "nothing is written there")
+    if not path.parent.is_dir():
+        raise OutputRefused(f"{what} {path}: {path.parent} is not a folder")
+    # The new file is made beside it (see replacing), so its folder must take one.
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputRefused(f"{what} {path}: {path.parent} is not writable")
     return path
 
 

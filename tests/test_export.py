@@ -199,3 +199,16 @@ def test_an_out_that_ends_in_a_slash_names_a_folder_and_is_refused(run_dir, tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"python -m resnet_core.export: --out {out}/ ") and err.count("\n") == 1
     assert "names a folder" in err and out.read_bytes() == b"an older export"
+
+
+def test_an_out_in_a_folder_this_user_cannot_write_is_refused_before_the_work(run_dir, tmp_path, capsys,
+                                                                              monkeypatch):
+    """Was "torchscript export failed: RuntimeError: [enforce fail at inline_container.cc:747] .
+    open file failed with strerror: Permission denied", after loading and tracing the model."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_access = os.access  # tests run as root, who may write anywhere: stand in for a read-only folder
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder else real_access(p, mode))
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", str(folder / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"python -m resnet_core.export: --out {folder / 'm.pt'}: {folder} is not writable\n"
