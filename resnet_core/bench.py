@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -58,8 +59,21 @@ def measure_eval(trainer: Trainer) -> float:
 
 
 def run_json(cmd: list[str]) -> dict:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """The JSON object on the last line a benchmark process printed, or Refused naming the
+    script and its last words (a peer that failed, or printed no speed)."""
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    try:
+        if done.returncode:
+            raise ValueError
+        result = json.loads(lines[-1])
+        float(result["train_images_per_s"])
+        return result
+    except (ValueError, IndexError, KeyError, TypeError):
+        said = next((line.strip() for line in reversed(done.stderr.splitlines()) if line.strip()), "")[:200]
+        script = cmd[1] if cmd[1] != "-m" else cmd[2]
+        raise Refused(f"{script} failed (exit code {done.returncode}): {said or 'it printed no train_images_per_s'}"
+                      ) from None
 
 
 def compare(argv: list[str], cfg: TrainConfig, args) -> dict:
@@ -110,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cfg, args, typed = parse(argv, add_bench_arguments)
     try:
+        for name, value, least in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0),
+                                   ("--rounds", args.rounds, 1), ("--peer-workers", args.peer_workers, 0)):
+            if value < least:
+                raise Refused(f"{name} must be at least {least}")
+        if args.peer and not Path(args.peer).is_file():
+            raise Refused(f"--peer {args.peer} is not a file")
         if args.peer and not cfg.data_dir:
             raise Refused("--peer needs --data-dir")
         check_config(cfg)
@@ -119,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m resnet_core.bench: error: {e}", file=sys.stderr)
         return 2
     if args.peer:
-        print(json.dumps(compare(argv, cfg, args)))
+        try:
+            print(json.dumps(compare(argv, cfg, args)))
+        except Refused as e:
+            print(f"python -m resnet_core.bench: error: {e}", file=sys.stderr)
+            return 2
         return 0
     trainer = Trainer(cfg, plan)
     trainer.setup(data)

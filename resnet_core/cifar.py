@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from .outputs import OutputRefused, check_output_path, replacing
+from .outputs import OutputRefused, check_output_path, file_kind, replacing
 
 BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -71,7 +71,13 @@ def download_cifar10(data_dir: str | os.PathLike | None = None, progress: Progre
     says: a symbolic link, FIFO or device at its name is refused, never written through.
     """
     data_dir = resolve_data_dir(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file, FIFO or device at the name or on the way to it, no right to make it
+        if data_dir.exists():
+            raise DataError(f"the data folder {data_dir} is {file_kind(os.stat(data_dir).st_mode)}, not a folder: "
+                            "give a folder for --data-dir") from None
+        raise DataError(f"the data folder {data_dir} cannot be made ({e.strerror or e})") from None
     archive = data_dir / ARCHIVE_NAME
     try:
         if _md5(check_output_path(archive, "the CIFAR-10 archive")) != md5:
@@ -187,7 +193,8 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (FileNotFoundError, DataError):
         raise
     except Exception as e:  # truncated or foreign files raise anything from EOFError to ValueError
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from e
+        detail = " ".join(str(e).split())[:300]  # one line: some of pickle's messages span two
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {detail})") from e
     if not isinstance(batch, dict):
         raise DataError(f"{path} is not a CIFAR-10 batch: it holds a {type(batch).__name__}, not a dict")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -21,6 +21,11 @@ from .schedule import SCHEDULES, WARMUPS
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MAX_SEED = 2 ** 32 - 1  # numpy's legacy seeding and many tools take 32-bit seeds
+# The optimizer applies lr and weight decay to float32 (or bf16, the same range) weights:
+# a larger value overflowed there, a started run failing (lr 1e308).
+FLOAT32_MAX = 3.4028234663852886e38
+# A day: threads wait this long between writes, and 1e308 s overflowed their wait (a traceback).
+MAX_LOG_SECONDS = 86_400
 CIFAR10_TRAIN_IMAGES = 50_000
 
 # He et al. 2016, section 4.2: the reported CIFAR-10 models were trained on all 50k
@@ -296,10 +301,12 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     check("epochs", cfg.epochs >= 1, "epochs must be at least 1")
     check("max_steps", cfg.max_steps >= 0, "max steps cannot be negative (0 means every step of every epoch)")
     check("batch_size", cfg.batch_size >= 1, "batch size must be at least 1")
-    check("lr", math.isfinite(cfg.lr) and cfg.lr > 0, "learning rate must be a positive number")
+    check("lr", 0 < cfg.lr <= FLOAT32_MAX, f"learning rate must be a positive number at most {FLOAT32_MAX:.2g} "
+                                           "(float32's largest)")
     check("momentum", 0 <= cfg.momentum < 1, "momentum must lie in [0, 1)")
     check("nesterov", not cfg.nesterov or cfg.momentum > 0, "Nesterov momentum needs a momentum above 0")
-    check("weight_decay", math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0, "weight decay cannot be negative")
+    check("weight_decay", 0 <= cfg.weight_decay <= FLOAT32_MAX,
+          f"weight decay must lie in [0, {FLOAT32_MAX:.2g}] (float32's largest)")
     check("schedule", cfg.schedule in SCHEDULES, f"unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}")
     if "epochs" not in errors:  # both are judged against a valid run length
         check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
@@ -319,8 +326,9 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     check("val_size", cfg.val_size >= 0, "validation size cannot be negative")
     check("subset", cfg.subset >= 0, "subset cannot be negative (0 means the whole training split)")
     check("log_every", cfg.log_every >= 1, "log interval must be at least 1 step")
-    check("log_seconds", math.isfinite(cfg.log_seconds) and cfg.log_seconds >= 0,
-          "log interval in seconds must be a number of 0 or more (0: by step count only)")
+    check("log_seconds", 0 <= cfg.log_seconds <= MAX_LOG_SECONDS,
+          f"log interval in seconds must be a number of 0 or more, at most {MAX_LOG_SECONDS:,} (a day; 0: "
+          "by step count only)")
     check("preset", cfg.preset in ("", "paper"), "the only preset is 'paper'")
     check("name", cfg.name == "" or safe_name(cfg.name) != "", "a run name needs a letter or digit")
     check("sweep", cfg.sweep == "" or safe_name(cfg.sweep) == cfg.sweep,

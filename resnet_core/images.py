@@ -7,7 +7,9 @@ so a small file claiming a huge image (a decompression bomb) is refused without
 allocating it: PIL's bomb warning is made an error. What is decoded is at most MAX_PIXELS
 (25 megapixels; PIL holds a colour pixel in 4 bytes, so 100 MB): a JPEG is decoded
 reduced (libjpeg's 1/2 to 1/8 scales, to no less than DRAFT_SIDE a side), which brings
-any JPEG within the limits under it; a PNG, decoded whole, over it is refused. One image
+any JPEG within the limits under it; a PNG, decoded whole, over it is refused. A progressive
+or multi-scan JPEG is held whole as DCT coefficients while it decodes, whatever the scale, so
+it is refused over MAX_SAMPLES_HELD of them. One image
 then costs at most about 250 MB at its peak, the file's bytes included (measured in
 tests/test_predict.py: a 9,400 px square PNG of zeros took 1 GB before these limits).
 
@@ -30,16 +32,24 @@ Every refusal is :class:`ImageRefused` with one line naming the file.
 from __future__ import annotations
 
 import io
+import math
 import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from .outputs import file_kind
+
 MAX_BYTES = 20 * 1024 * 1024
 MAX_SIDE = 10_000
 MAX_PIXELS = 25_000_000  # decoded, see above
+# A progressive or multi-scan JPEG is held whole, as 2-byte DCT coefficients, whatever the
+# scale it is decoded to (draft does not help): at most this many, 150 MB, as a 25-megapixel
+# colour photo has (a 9,400 px square one took 514 MB, a CMYK one 682 MB).
+MAX_SAMPLES_HELD = 3 * MAX_PIXELS
 DRAFT_SIDE = 256  # a large JPEG is decoded reduced to no less than this a side, 8x what the model takes
 FORMATS = ("PNG", "JPEG")
 SIZE = 32
@@ -54,18 +64,20 @@ def _mb(n: int) -> str:
 
 
 def read_image_file(path: str | os.PathLike) -> bytes:
-    """The bytes of an image file, or ImageRefused for a missing file, a folder, an empty
-    file or one over MAX_BYTES (judged from its size before reading)."""
+    """The bytes of an image file, or ImageRefused for a missing file, a folder, a FIFO or
+    device, an empty file or one over MAX_BYTES (judged from its size before reading)."""
     path = Path(path)
     try:
-        size = os.stat(path).st_size
+        st = os.stat(path)
     except FileNotFoundError:
         raise ImageRefused(f"{path}: no such file") from None
     except OSError as e:
         raise ImageRefused(f"{path}: {e.strerror or e}") from None
-    if path.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         raise ImageRefused(f"{path}: is a folder, not an image")
-    check_size(str(path), size)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read, a device never end it
+        raise ImageRefused(f"{path}: is {file_kind(st.st_mode)}, not an image file")
+    check_size(str(path), st.st_size)
     try:
         return path.read_bytes()
     except OSError as e:
@@ -92,6 +104,13 @@ def model_input(data: bytes, name: str) -> np.ndarray:
                 if width > MAX_SIDE or height > MAX_SIDE:
                     raise ImageRefused(f"{name}: {width:,}x{height:,} pixels is over the "
                                        f"{MAX_SIDE:,}x{MAX_SIDE:,} limit")
+                if im.format == "JPEG" and (im.info.get("progressive") or _jpeg_scans(data) > 1):
+                    samples = _jpeg_samples(im)
+                    if samples > MAX_SAMPLES_HELD:
+                        raise ImageRefused(f"{name}: a {'progressive' if im.info.get('progressive') else 'multi-scan'}"
+                                           f" JPEG of {width:,}x{height:,} is held whole while decoded, "
+                                           f"{samples / 1e6:.0f} million samples, over the limit of "
+                                           f"{MAX_SAMPLES_HELD / 1e6:g} million")
                 im.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))  # JPEG only: decode at a reduced scale
                 if im.size[0] * im.size[1] > MAX_PIXELS:
                     raise ImageRefused(f"{name}: {width:,}x{height:,} is {width * height / 1e6:.1f} megapixels "
@@ -108,6 +127,31 @@ def model_input(data: bytes, name: str) -> np.ndarray:
         except (OSError, ValueError, SyntaxError) as e:  # truncated or damaged data
             raise ImageRefused(f"{name}: damaged image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                                ) from None
+
+
+def _jpeg_samples(im: Image.Image) -> int:
+    """The DCT coefficients libjpeg holds for a whole JPEG: each component's pixels, fewer
+    where it is subsampled (im.layer: (id, horizontal, vertical sampling, table) each)."""
+    width, height = im.size
+    h_max, v_max = max(c[1] for c in im.layer), max(c[2] for c in im.layer)
+    return sum(math.ceil(width * h / h_max) * math.ceil(height * v / v_max) for _, h, v, _ in im.layer)
+
+
+def _jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers in a JPEG, walked segment by segment from its start, so that
+    one inside a segment (an EXIF thumbnail's) is not counted; in entropy-coded data a 0xFF
+    byte is followed by 0x00 or a restart marker, neither of which starts a segment."""
+    i, scans = 2, 0
+    while (i := data.find(b"\xff", i)) != -1 and i + 4 <= len(data):
+        marker = data[i + 1]
+        if marker == 0xFF or marker == 0x00 or 0xD0 <= marker <= 0xD7:  # fill, stuffed 0xFF, restart
+            i += 1 if marker == 0xFF else 2
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        scans += marker == 0xDA
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return scans
 
 
 def _to_model_size(im: Image.Image) -> np.ndarray:

@@ -37,6 +37,8 @@ def file_kind(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
+    if stat.S_ISREG(mode):
+        return "a regular file"
     return "a special file"
 
 
@@ -44,18 +46,23 @@ def check_output_path(path: str | os.PathLike, what: str) -> Path:
     """path, if a file may be written there: a new name in an existing folder, or a regular
     file (to be replaced whole). OutputRefused, naming `what` (the flag, e.g. "--out") and
     what the path is, for anything else."""
+    if str(path).endswith(("/", os.sep)):  # pathlib would drop the slash and write a file there
+        raise OutputRefused(f"{what} {path} names a folder (it ends in /): give a file name")
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        if not path.parent.is_dir():
-            raise OutputRefused(f"{what} {path}: {path.parent} is not a folder") from None
-        return path
+        mode = None
     except OSError as e:  # e.g. a parent that is a file, or one this user may not search
         raise OutputRefused(f"{what} {path} cannot be checked ({e.strerror or e})") from None
-    if not stat.S_ISREG(mode):
+    if mode is not None and not stat.S_ISREG(mode):
         raise OutputRefused(f"{what} {path} is {file_kind(mode)}, not a regular file or a new name: "
                             "nothing is written there")
+    if not path.parent.is_dir():
+        raise OutputRefused(f"{what} {path}: {path.parent} is not a folder")
+    # The new file is made beside it (see replacing), so its folder must take one.
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputRefused(f"{what} {path}: {path.parent} is not writable")
     return path
 
 
@@ -66,7 +73,9 @@ def replacing(path: str | os.PathLike, what: str) -> Iterator[Path]:
     rename, otherwise it is removed and path left as it was. path is checked
     (check_output_path) before and again right before the rename."""
     path = check_output_path(path, what)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # The name cut to fit a folder's limit (255 bytes a name on Linux) with the 19 bytes added.
+    stem = os.fsencode(path.name)[:200].decode(errors="ignore")
+    tmp = path.parent / f".{stem}.{secrets.token_hex(6)}.tmp"
     try:
         yield tmp
         check_output_path(path, what)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import dataclasses
 import difflib
 import io
@@ -570,8 +571,8 @@ def claim(runs_dir: Path, name: str, held: contextlib.ExitStack) -> None:
     try:
         fd = runs.claim_sweep(runs_dir, name)
     except OSError as e:
-        raise Refused(f"sweep {name}: cannot claim {runs.sweep_path(runs_dir, name, '.lock')}: "
-                      f"{e.strerror or e}") from None
+        where = e.filename if e.errno == errno.ELOOP and e.filename else runs.sweep_path(runs_dir, name, '.lock')
+        raise Refused(f"sweep {name}: cannot claim {where}: {e.strerror or e}") from None
     held.callback(runs.release_sweep, runs_dir, name, fd)
 
 

@@ -66,9 +66,10 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description="Train a CIFAR ResNet of He et al. (2016) into one run folder.")
     add_config_arguments(p)  # every training option, from TrainConfig
-    p.add_argument("--run-dir", default=None,
-                   help="write into this new or empty folder instead of a fresh one under --runs-dir")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
+    folder = p.add_mutually_exclusive_group()  # each names the run's folder: never one silently dropped
+    folder.add_argument("--run-dir", default=None,
+                        help="write into this new or empty folder instead of a fresh one under --runs-dir")
+    folder.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped, failed or killed run")
     p.add_argument("--device-slots", type=int, default=1, metavar="K",
                    help="runs that may compute on one device at once, the CPU's threads divided among them (a "
                         "sweep's --parallel sets it; default: 1, others wait queued)")
@@ -128,9 +129,12 @@ def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
     need = training_memory_bytes(family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes), batch, precision)
     if have is not None and need > have:
         blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
+        shown = format_bytes(need), format_bytes(have)
+        if shown[0] == shown[1]:  # just over: in GiB both would read the same
+            shown = f"{need:,} bytes", f"{have:,} bytes"
         raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut)} ({blocks:,} blocks) needs at "
-                      f"least {format_bytes(need)} to train with batch {batch} in {precision} (weights, gradients, "
-                      f"momentum and the activations backward keeps), and {device} holds {format_bytes(have)}; "
+                      f"least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
+                      f"momentum and the activations backward keeps), and {device} holds {shown[1]}; "
                       f"choose a smaller --depth or --batch-size")
 
 
@@ -293,6 +297,10 @@ def prepare(cfg: TrainConfig, args: argparse.Namespace, typed: set[str], held: c
     with nothing written. In a distributed
     run only rank 0 calls this; the world's checks come before the folder is made."""
     checkpoint, changes, given = None, {}, cfg
+    for name, value in (("--run-dir", args.run_dir), ("--resume", args.resume),
+                        *((flag(n), getattr(cfg, n)) for n in ("runs_dir", "data_dir") if n in typed)):
+        if value is not None and not value.strip():  # else read as no flag, or as the working folder
+            raise Refused(f"{name} is empty: give a folder")
     if args.resume:
         run_dir = Path(args.resume)
         if run_dir.is_dir():  # else check_resumable says what it is

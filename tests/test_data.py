@@ -105,6 +105,28 @@ def test_a_data_file_whose_pickle_runs_code_is_refused_unrun(tmp_path, name, whe
     assert str(e.value) == f"{root / BATCH_FOLDER / name}: refusing to unpickle posix.system (not CIFAR data)"
 
 
+
+# Crafted pickles that call nothing but fail in ways whose messages span lines or are not
+# errors of the usual kinds; each is one line naming the file.
+CRAFTED_PICKLES = {
+    "a persistent id": b"Pfoo\n.",  # pickle's own message holds a newline
+    "a _codecs.encode to another codec": b"c_codecs\nencode\n(S'abc'\nS'rot13'\ntR.",
+    "an object array's state as raw bytes": (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K\x02\x85"
+        b"cnumpy\ndtype\nU\x02O8K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb\x89C\x10"
+        + b"A" * 16 + b"tb."),
+    "a list nested 100,000 deep": b"\x80\x02}(U\x04data" + b"]" * 100_000 + b"a" * 99_999 + b"U\x06labels]u.",
+}
+
+
+@pytest.mark.parametrize("kind", CRAFTED_PICKLES)
+def test_a_crafted_batch_is_refused_in_one_line_naming_it(tmp_path, kind):
+    root = write_cifar_folder(tmp_path, 100, 20)
+    (root / BATCH_FOLDER / "data_batch_2").write_bytes(CRAFTED_PICKLES[kind])
+    with pytest.raises(DataError) as e:
+        load_cifar10(root)
+    assert str(e.value).startswith(str(root / BATCH_FOLDER / "data_batch_2")) and "\n" not in str(e.value)
+
 # The official files are protocol 2 and name NumPy 1's module (renamed in text: protocols 0
 # and 2 write module names as lines, later ones with their length).
 @pytest.mark.parametrize("protocol, numpy_module", [(0, "numpy.core"), (2, "numpy.core"), (0, "numpy._core"),
@@ -146,6 +168,17 @@ def test_download_works_beside_a_broken_torchvision(tmp_path, broken_imports):
     archive, md5 = _archive(tmp_path)
     download_cifar10(tmp_path / "data", url=archive.as_uri(), md5=md5)
     assert load_cifar10(tmp_path / "data").train_images.shape == (100, 3, 32, 32)
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a regular file"])
+def test_a_download_into_a_data_dir_that_is_no_folder_says_so(tmp_path, kind):
+    """Was "[Errno 17] File exists: 'data'"."""
+    archive, md5 = _archive(tmp_path)
+    target = tmp_path / "data"
+    os.mkfifo(target) if kind == "a FIFO" else target.write_text("x")
+    with pytest.raises(DataError) as e:
+        download_cifar10(target, url=archive.as_uri(), md5=md5)
+    assert str(e.value) == f"the data folder {target} is {kind}, not a folder: give a folder for --data-dir"
 
 
 @pytest.mark.parametrize("at", ["the archive", "the archive's partial download", "a batch file"])

@@ -181,3 +181,34 @@ def test_the_onnx_export_command_prints_no_library_warnings(run_dir, tmp_path, l
                             env={**os.environ, "PYTHONWARNINGS": "always"})
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.startswith(f"wrote {out} (onnx,") and result.stdout.count("\n") == 1
+
+
+def test_an_out_whose_name_is_as_long_as_a_folder_allows_is_written(run_dir, tmp_path, capsys):
+    """The temporary file beside it must fit the same limit (255 bytes a name on Linux):
+    a name of .{name}.{token}.tmp made a 250-byte --out a traceback."""
+    out = tmp_path / ("é" * 120 + ".pt")  # 243 bytes in UTF-8
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", str(out)]) == 0
+    assert torch.jit.load(str(out))(images(1)).shape == (1, 10) and os.listdir(tmp_path) == [out.name]
+
+
+def test_an_out_that_ends_in_a_slash_names_a_folder_and_is_refused(run_dir, tmp_path, capsys):
+    """pathlib drops a trailing slash: "m.pt/" replaced the file m.pt."""
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"an older export")
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", f"{out}/"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m resnet_core.export: --out {out}/ ") and err.count("\n") == 1
+    assert "names a folder" in err and out.read_bytes() == b"an older export"
+
+
+def test_an_out_in_a_folder_this_user_cannot_write_is_refused_before_the_work(run_dir, tmp_path, capsys,
+                                                                              monkeypatch):
+    """Was "torchscript export failed: RuntimeError: [enforce fail at inline_container.cc:747] .
+    open file failed with strerror: Permission denied", after loading and tracing the model."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_access = os.access  # tests run as root, who may write anywhere: stand in for a read-only folder
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder else real_access(p, mode))
+    assert export.main([str(run_dir), "--format", "torchscript", "--out", str(folder / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"python -m resnet_core.export: --out {folder / 'm.pt'}: {folder} is not writable\n"

@@ -76,6 +76,9 @@ def test_the_recipe_summary_says_what_the_trainer_will_use():
     (dict(log_every=2.5), "log_every", "whole number"),
     (dict(log_seconds="often"), "log_seconds", "must be a number"),
     (dict(log_seconds=-1), "log_seconds", "0 or more"),
+    (dict(log_seconds=1e308), "log_seconds", "at most 86,400"),
+    (dict(lr="1e308"), "lr", "at most 3.4e+38"),
+    (dict(weight_decay="1e308"), "weight_decay", "must lie in [0, 3.4e+38]"),
 ])
 def test_bad_input_gets_a_message_on_its_field(changes, field, words):
     errors = launcher.validate(replace(TrainForm(), **changes))
@@ -562,6 +565,27 @@ def test_delete_refuses_the_runs_folder_itself_and_dot_entries(tmp_path):
         with pytest.raises(ValueError, match="not a run folder"):
             launcher.delete_run(bad, runs_dir)
     assert runs_dir.is_dir() and len(runs.list_runs(runs_dir)) == 1
+
+
+def test_a_delete_that_fails_midway_leaves_no_half_run_listed(tmp_path, monkeypatch):
+    """rmtree stops at the first file it cannot remove: the run was left half-deleted and
+    listed (its metrics gone, say). It leaves the runs folder at once (one rename), and what
+    is left is a hidden folder the error names."""
+    runs_dir = tmp_path / "runs"
+    run, other = make_run(runs_dir, "doomed"), make_run(runs_dir, "kept")
+    real_unlink = os.unlink
+
+    def stubborn_unlink(path, *args, **kwargs):  # as a file of another user's, or immutable
+        if os.fspath(path) == "status.json":
+            raise PermissionError(1, "Operation not permitted", "status.json")
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", stubborn_unlink)
+    with pytest.raises(OSError) as e:
+        launcher.delete_run(run, runs_dir)
+    assert [i.run_id for i in runs.list_runs(runs_dir)] == [other.name] and not os.path.lexists(run)
+    left = [p for p in runs_dir.iterdir() if p.name.startswith(".") and p.is_dir()]
+    assert len(left) == 1 and str(left[0]) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_a_sweep_whose_log_is_a_fifo_is_refused_at_once(tmp_path, cifar_dir):

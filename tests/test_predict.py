@@ -132,6 +132,27 @@ def _png(image: Image.Image, **options) -> bytes:
     return buf.getvalue()
 
 
+class _RunsAShellCommand:
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused_unrun_without_unsafe_advice(tmp_path, files, capsys):
+    """torch's refusal opened with "Re-running torch.load with weights_only set to False
+    will likely succeed": the one line a user saw advised running the file's code."""
+    run = make_run(tmp_path, "crafted", depth=8)
+    marker = tmp_path / "MARKER"
+    torch.save({"model": _RunsAShellCommand(f"touch {marker}")}, run / "best.pt")
+    code, out, err = run_cli(capsys, run, files["photo.png"])
+    assert code == 2 and out == "" and not marker.exists()
+    assert err.startswith("python -m resnet_core.predict: best.pt is corrupt: not a checkpoint of weights (Trying "
+                          "to load unsupported GLOBAL posix.system")
+    assert err.count("\n") == 1 and "weights_only=False" not in err
+
+
 def test_an_image_is_centre_cropped_to_a_square_and_resized_to_32x32_rgb():
     wide = np.zeros((32, 96, 3), dtype=np.uint8)
     wide[:, :, 2] = 255  # blue sides
@@ -224,6 +245,8 @@ def test_json_output_with_top_and_the_last_checkpoint(run_dir, files, capsys):
     ("bad run", "is not a run folder (no config.json)"),
     ("no checkpoint", "has no last.pt"),
     ("top 0", "--top must be at least 1"),
+    ("a FIFO", "is a FIFO, not an image file"),  # was "empty file", as stat gives it no size
+    ("a device", "is a device, not an image file"),
 ])
 def test_refusals_are_one_line_with_exit_code_2_and_nothing_on_stdout(run_dir, files, tmp_path, capsys, which,
                                                                        message):
@@ -236,6 +259,11 @@ def test_refusals_are_one_line_with_exit_code_2_and_nothing_on_stdout(run_dir, f
         run = tmp_path
     elif which == "no checkpoint":
         run, extra = make_run(tmp_path, "empty", depth=8, with_checkpoint=False), ["--checkpoint", "last"]
+    elif which == "a FIFO":
+        image = tmp_path / "pipe.png"
+        os.mkfifo(image)
+    elif which == "a device":
+        image = Path("/dev/zero")
     else:
         extra = ["--top", "0"]
     code, out, err = run_cli(capsys, run, image, *extra)
@@ -293,6 +321,20 @@ def test_a_large_jpeg_is_decoded_reduced_and_still_seen_right():
     assert centre[0] > 240 and centre[2] < 15 and corner[2] > 240 and corner[0] < 15
 
 
+def _jpeg(image: Image.Image, **options) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", **options)
+    return buf.getvalue()
+
+
+def test_a_progressive_jpeg_is_judged_by_what_it_holds_whole():
+    """A phone's 48-megapixel progressive photo (4:2:0: 72 million samples, 143 MB measured)
+    decodes; a 9,400 px square one in 4:4:4 is refused from its header."""
+    assert model_input(_jpeg(Image.new("RGB", (8000, 6000)), progressive=True), "phone.jpg").shape == (3, 32, 32)
+    with pytest.raises(ImageRefused, match="^square.jpg: a progressive JPEG of 9,400x9,400 is held whole"):
+        model_input(_jpeg(Image.new("RGB", (9400, 9400)), progressive=True, subsampling=0), "square.jpg")
+
+
 # The peak resident memory of the process (VmHWM), reset first (clear_refs 5): ru_maxrss would
 # carry over the forking pytest's own peak across exec.
 PEAK_SCRIPT = """
@@ -312,7 +354,8 @@ print(json.dumps({"mb": (kb("VmHWM") - before) / 1024, "problem": upload.problem
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["zeros 9400x9400.png", "zeros 5000x5000 RGBA.png", "palette 5000x5000 with a "
-                                  "transparent colour.png", "photo 9000x6000.jpg"])
+                                  "transparent colour.png", "photo 9000x6000.jpg",
+                                  "progressive 9400x9400 4:4:4.jpg", "progressive CMYK 9400x9400.jpg"])
 def test_one_uploads_peak_memory_stays_under_300_mb(tmp_path, name):
     """What the Predict page does with one file, in a fresh process: its peak resident memory
     above what the process held before (the file's bytes included)."""
@@ -321,7 +364,13 @@ def test_one_uploads_peak_memory_stays_under_300_mb(tmp_path, name):
                       "zeros 5000x5000 RGBA.png": lambda: zero_png(5000, 5000, 6),
                       "palette 5000x5000 with a transparent colour.png": lambda: _png(Image.new("P", (5000, 5000)),
                                                                                        transparency=0),
-                      "photo 9000x6000.jpg": lambda: large_jpeg(9000, 6000)}[name]())
+                      "photo 9000x6000.jpg": lambda: large_jpeg(9000, 6000),
+                      # libjpeg keeps a progressive file's coefficients at full size whatever the
+                      # scale it decodes to: 514 MB and 682 MB here before they were bounded.
+                      "progressive 9400x9400 4:4:4.jpg": lambda: _jpeg(Image.new("RGB", (9400, 9400)),
+                                                                       progressive=True, subsampling=0),
+                      "progressive CMYK 9400x9400.jpg": lambda: _jpeg(Image.new("CMYK", (9400, 9400)),
+                                                                      progressive=True)}[name]())
     out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(path)], capture_output=True, text=True, cwd=ROOT,
                          check=True)
     measured = json.loads(out.stdout)

@@ -286,3 +286,17 @@ def test_a_lock_path_that_cannot_be_claimed_is_refused_in_one_line(tmp_path, cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sweep h: cannot claim" in err and "h.lock" in err, err
     assert not elsewhere.exists() and runs.sweep_path(tmp_path, "h", ".lock").is_symlink()
+
+
+def test_a_sweeps_folder_that_is_a_symlink_is_not_written_through(tmp_path, capsys, cifar_dir):
+    """A .sweeps planted as a link to another folder took the sweep's lock and record there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    (runs_dir / runs.SWEEPS_DIR).symlink_to(elsewhere, target_is_directory=True)
+    assert main(["--runs-dir", str(runs_dir), "--name", "s", "--vary", "depth=8,14", "--data-dir", str(cifar_dir),
+                 *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{runs_dir / runs.SWEEPS_DIR}: a symbolic link" in err, err
+    assert list(elsewhere.iterdir()) == [] and run_folders(runs_dir) == []

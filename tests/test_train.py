@@ -31,7 +31,7 @@ def trainer(*args, wait=True, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "resnet_core.train", *map(str, args)]
     if wait:
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT, **kwargs)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT, **{"timeout": 300, **kwargs})
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
@@ -339,6 +339,11 @@ def test_a_broken_torchvision_never_stops_a_run(cifar_dir, tmp_path, broken_impo
     (["--depth", "-4"], "depth -4 is not 6n+2 for basic blocks; nearest: 8"),
     (["--depth", str(10**30)], f"depth {10**30} is not 6n+2 for basic blocks; nearest: {10**30 - 2}, {10**30 + 4}"),
     (["--depth", "1e3"], "argument --depth: invalid int value: '1e3'"),
+    # Each started a run that failed: an overflow in the optimizer, a traceback from the
+    # usage thread's wait (the run itself went on).
+    (["--lr", "1e308"], "learning rate must be a positive number at most 3.4e+38"),
+    (["--weight-decay", "1e308"], "weight decay must lie in [0, 3.4e+38]"),
+    (["--log-seconds", "1e308"], "log interval in seconds must be a number of 0 or more, at most 86,400"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_run_folder(cifar_dir, tmp_path, capsys, args, message):
     flags = dict(zip(TINY[::2], TINY[1::2], strict=True))
@@ -371,6 +376,19 @@ def test_impossible_or_busy_run_folders_are_refused_up_front(cifar_dir, tmp_path
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "busy"]
     assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("flag", ["--run-dir", "--runs-dir", "--data-dir", "--resume"])
+def test_an_empty_folder_flag_is_refused_not_read_as_the_default_or_here(cifar_dir, tmp_path, capsys, monkeypatch,
+                                                                        flag):
+    """--run-dir "" started a run under ./checkpoints, --runs-dir "" wrote runs into the
+    working folder, --data-dir "" read $RESNET_STUDIO_DATA or ./data."""
+    monkeypatch.chdir(tmp_path)
+    data = [] if flag == "--data-dir" else ["--data-dir", str(cifar_dir)]
+    assert main_exit_code([*data, flag, "", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is empty" in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_run_dir_given_as_a_symlink_is_refused_for_a_new_run_and_a_resume(cifar_dir, tmp_path, capsys):
@@ -562,6 +580,9 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ResNet-20" in err and "batch 50 in fp32" in err and "cpu holds" in err
+    # One byte short: rounded to GiB both numbers read the same ("needs at least 23.54 GiB ...
+    # holds 23.54 GiB"), so they are given in bytes.
+    assert f"needs at least {need:,} bytes" in err and f"cpu holds {need - 1:,} bytes" in err, err
 
 
 def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir):
@@ -693,6 +714,35 @@ def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(ci
     assert err == ("python -m resnet_core.train: error: --depth, --lr cannot change on resume: the run was trained "
                    "with depth 8, lr 0.1; start a new run\n")
     assert folder_snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a link to a device"])
+def test_a_last_checkpoint_that_is_no_regular_file_is_refused_at_once(cifar_dir, tmp_path, kind):
+    """The resume follows a link at last.pt (to a file), but opening a FIFO there waited
+    for a writer forever."""
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    (run_dir / "last.pt").unlink()
+    os.mkfifo(run_dir / "last.pt") if kind == "a FIFO" else (run_dir / "last.pt").symlink_to("/dev/zero")
+    before = folder_snapshot_names(run_dir)
+    result = trainer("--resume", run_dir, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "last.pt is corrupt: last.pt is not a regular file" in result.stderr
+    assert folder_snapshot_names(run_dir) == before
+
+
+def folder_snapshot_names(run_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
+
+
+def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_path, capsys):
+    """--run-dir beside --resume was silently dropped: the resumed run went on where it was."""
+    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    before = folder_snapshot(run_dir)
+    capsys.readouterr()
+    assert main_exit_code(["--resume", str(run_dir), "--run-dir", str(tmp_path / "elsewhere")]) == 2
+    err = capsys.readouterr().err
+    assert "argument --run-dir: not allowed with argument --resume" in err and err.count("\n") == 1, err
+    assert folder_snapshot(run_dir) == before and not (tmp_path / "elsewhere").exists()
 
 
 def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cifar_dir, tmp_path):
@@ -907,7 +957,7 @@ def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     once promised loader rng and partial-epoch state that were no longer saved)."""
     status = json.loads((reference_run / "status.json").read_text())
     assert set(status) == set(runs.StatusRecord.__annotations__) and set(status) <= _documented("status.json")
-    states = set(runs.STATES) | {runs.CRASHED}
+    states = set(runs.STATES) | {runs.CRASHED, runs.UNREADABLE}  # derived states the section names
     assert _documented("status.json") - states - set(runs.PHASES) == set(status)  # and it promises nothing else
     rows = runs.read_metrics(reference_run)
     rows_doc = _documented("metrics.jsonl")

@@ -11,6 +11,7 @@ trainer finishes its step, saves ``last.pt`` and says ``stopped``.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -419,7 +420,7 @@ def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, run
         raise ValueError(f"{name!r} is not a sweep name: letters, digits, - _ . only (at most 48)")
     argv = [python, "-m", runs.SWEEP_MODULE, *_sweep_args(name, args, data_dir, runs_dir)]
     log = sweep_log(runs_dir, name)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    runs.sweeps_folder(log.parent.parent)
     return SweepLaunched(name, log, *_spawn(argv, log, env), argv)
 
 
@@ -525,6 +526,14 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> None:
     # An unreadable config.json does not stop a trainer that still writes to the folder.
     if info is not None and info.status.get("state") in runs.ACTIVE_STATES and runs.trainer_alive(info.status):
         raise RunActiveError(f"run {info.run_id} has a live trainer (pid {info.status['pid']}): stop it first")
-    # rmtree removes links inside the folder without following them, and refuses a folder
-    # that was swapped for a link meanwhile (OSError).
-    shutil.rmtree(run_dir)
+    # One rename takes the run out of every listing at once; then rmtree, which stops at the
+    # first file it cannot remove, leaves a hidden folder (named in its error), never half a
+    # run among the others. rmtree removes links inside without following them, and refuses
+    # an entry that was swapped for a link meanwhile (OSError).
+    doomed = runs_dir / f"{runs.DELETING_PREFIX}{secrets.token_hex(6)}"
+    os.rename(run_dir, doomed)
+    try:
+        shutil.rmtree(doomed)
+    except OSError as e:
+        raise OSError(f"deleting {run_dir.name} stopped at {e.filename or 'a file'}: {e.strerror or e}; what is "
+                      f"left is in {doomed}, no longer listed") from None

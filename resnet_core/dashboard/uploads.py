@@ -22,7 +22,8 @@ TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
 UPLOAD_LIMIT_MB = MAX_BYTES // 2**20
 UPLOAD_LABEL = f"Images (PNG or JPEG, at most {UPLOAD_LIMIT_MB} MB each)"
 UPLOAD_HELP = (f"At most {UPLOAD_LIMIT_MB} MB, {MAX_SIDE:,} px a side and, for a PNG, {MAX_PIXELS / 1e6:g} "
-               "megapixels each (a larger JPEG is decoded reduced); a larger file is refused, saying so under it.")
+               "megapixels each (a larger JPEG is decoded reduced, unless progressive); a larger file is refused, "
+               "saying so under it.")
 # Streamlit refuses a file over the limit in the browser, so the page never sees it: the file's
 # chip gets a red icon, and the reason ("File must be 20.0MB or smaller.") is an alert hidden
 # but for screen readers (a 1 px clipped box), shown only while the pointer is on the chip.

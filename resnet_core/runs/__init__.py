@@ -156,6 +156,12 @@ whose epoch is 0 or past 2**53, runs.values.MAX_COUNT)
     and stderr of a trainer launched by the dashboard (a refusal before the run starts
     lands there as one line).
 
+Deleting
+--------
+The dashboard deletes a run by renaming its folder to ``<runs-dir>/.deleting-<random>``
+(a dot folder: no listing shows it) and then removing that; one left behind is a delete
+that could not finish (its error named it), safe to remove by hand.
+
 Device locks
 ------------
 ``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
@@ -165,7 +171,8 @@ one started with ``--no-device-lock`` (by a sweep on Ray, which places its runs)
 
 Sweep records
 -------------
-``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it), written only
+``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it; never a symbolic
+link, which no sweep writes through), written only
 by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
 ``<name>.lock`` beside it (a file that exists while a sweep process holds it: removed,
 still held, when the claim ends, a refused one's too), replaced atomically on every
@@ -242,6 +249,7 @@ from .layout import (
     BEST_CHECKPOINT,
     CHECKPOINTS,
     CONFIG_FILE,
+    DELETING_PREFIX,
     CONSOLE_FILE,
     CRASHED,
     EVALUATION_PHASES,
@@ -293,6 +301,7 @@ from .sweeps import (
     read_sweep,
     release_sweep,
     sweep_path,
+    sweeps_folder,
 )
 from .writing import (
     EpochRow,
@@ -318,6 +327,7 @@ __all__ = [
     "BEST_CHECKPOINT",
     "CHECKPOINTS",
     "CONFIG_FILE",
+    "DELETING_PREFIX",
     "CONSOLE_FILE",
     "CRASHED",
     "EVALUATION_PHASES",
@@ -388,6 +398,7 @@ __all__ = [
     "safe_name",
     "save_predictions",
     "sweep_path",
+    "sweeps_folder",
     "signal_trainer",
     "trainer_alive",
     "heartbeat_skew",

@@ -35,6 +35,7 @@ CONSOLE_FILE = "console.log"
 PREDICTIONS_DIR = "predictions"
 
 _PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
+DELETING_PREFIX = ".deleting-"  # a deleted run's folder, renamed out of the listing before its removal
 TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is killed mid-write
 # list_runs leaves younger temp files alone: a trainer just resumed into a folder whose
 # status.json still says "stopped" may be writing one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import itertools
 import math
 import os
@@ -42,6 +43,17 @@ def sweep_path(runs_dir: Path, name: str, suffix: str = ".json") -> Path:
     return Path(runs_dir) / SWEEPS_DIR / f"{name}{suffix}"
 
 
+def sweeps_folder(runs_dir: Path) -> Path:
+    """<runs-dir>/.sweeps, made if missing, to write a sweep's files in; OSError where it is
+    a symbolic link (as a run folder, it is never written through one: the lock, record and
+    log would land wherever it points)."""
+    folder = Path(runs_dir) / SWEEPS_DIR
+    if folder.is_symlink():
+        raise OSError(errno.ELOOP, "a symbolic link: sweep files are never written through one", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 class SweepBusy(Exception):
     """Another sweep process already runs this sweep."""
 
@@ -50,8 +62,7 @@ def claim_sweep(runs_dir: Path, name: str) -> int:
     """Become the one writer of a sweep record: an exclusive flock on ``<name>.lock``, held
     until :func:`release_sweep` (or the end of the process). A lock file beside the record,
     since the record itself is replaced on every write and a flock stays with the old file."""
-    path = sweep_path(runs_dir, name, ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = sweeps_folder(runs_dir) / sweep_path(runs_dir, name, ".lock").name
     while True:
         fd = exclusive_claim(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644),
                              SweepBusy(f"sweep {name} is being run by another sweep process"))
