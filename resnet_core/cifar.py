@@ -142,11 +142,16 @@ def _extract(archive: Path, data_dir: Path) -> None:
         raise DataError(f"could not extract {archive}: {e}") from e
 
 
+class _Refused(pickle.UnpicklingError):
+    """A pickle that references something CIFAR data never holds (a function to run, a codec
+    other than latin1): _unpickle makes it a DataError, which no reader passes over."""
+
+
 def _latin1(text: str, encoding: str = "latin1") -> bytes:
     """What Python 3's protocol 0-2 pickles rebuild bytes with (``_codecs.encode(text,
-    "latin1")``); any other codec is no CIFAR data."""
+    "latin1")``); any other codec is no CIFAR data, refused as find_class refuses."""
     if encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"refusing to unpickle _codecs.encode with {encoding!r} (not CIFAR data)")
+        raise _Refused(f"refusing to unpickle _codecs.encode with {encoding!r} (not CIFAR data)")
     return text.encode("latin1")
 
 
@@ -158,10 +163,6 @@ _CIFAR_GLOBALS = {
     *((f"{numpy}.multiarray", name) for numpy in ("numpy.core", "numpy._core") for name in ("_reconstruct", "scalar")),
     *((f"{numpy}.numeric", "_frombuffer") for numpy in ("numpy.core", "numpy._core")),  # protocol 5
 }
-
-
-class _Refused(pickle.UnpicklingError):
-    """A pickle that references something CIFAR data never holds (a function to run)."""
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -220,7 +221,7 @@ def _read_classes(folder: Path) -> tuple[str, ...]:
         names = meta.get(b"label_names") or meta.get("label_names")
         names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
         return names if len(names) == len(CLASSES) else CLASSES
-    except DataError:  # a pickle that would run code is refused, not passed over
+    except DataError:  # a pickle referencing anything but CIFAR data is refused, not passed over
         raise
     except Exception:  # the meta file only adds names; the official ones are the fallback
         return CLASSES

@@ -127,6 +127,17 @@ def test_a_crafted_batch_is_refused_in_one_line_naming_it(tmp_path, kind):
         load_cifar10(root)
     assert str(e.value).startswith(str(root / BATCH_FOLDER / "data_batch_2")) and "\n" not in str(e.value)
 
+
+def test_a_meta_file_calling_a_codec_other_than_latin1_is_refused_not_passed_over(tmp_path):
+    """batches.meta only adds class names, but a pickle there that calls anything the
+    restricted unpickler refuses is refused as in a batch, not replaced by the official names."""
+    root = write_cifar_folder(tmp_path, 100, 20)
+    meta = root / BATCH_FOLDER / "batches.meta"
+    meta.write_bytes(CRAFTED_PICKLES["a _codecs.encode to another codec"])
+    with pytest.raises(DataError) as e:
+        load_cifar10(root)
+    assert str(e.value) == f"{meta}: refusing to unpickle _codecs.encode with b'rot13' (not CIFAR data)"
+
 # The official files are protocol 2 and name NumPy 1's module (renamed in text: protocols 0
 # and 2 write module names as lines, later ones with their length).
 @pytest.mark.parametrize("protocol, numpy_module", [(0, "numpy.core"), (2, "numpy.core"), (0, "numpy._core"),
