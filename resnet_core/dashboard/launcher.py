@@ -455,35 +455,13 @@ def stop_sweep(info: runs.SweepInfo, sig: int = signal.SIGTERM) -> bool:
     return True
 
 
-def _tail(run_dir: Path, name: str, lines: int, max_bytes: int) -> list[str]:
-    with runs.open_run_file(run_dir, name) as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - max_bytes))
-        text = f.read().decode("utf-8", "replace")
-    # Progress bars redraw with carriage returns; keep each line's last state only.
-    out = [ln.rstrip("\r").rsplit("\r", 1)[-1].rstrip() for ln in text.split("\n")]
-    return [ln for ln in out if ln.strip()][-lines:]
-
-
 def log_tail(run_dir: str | os.PathLike, lines: int = 40, max_bytes: int = 64_000) -> str:
-    """The last lines of the run's output: console.log (stdout and stderr of a trainer the
-    dashboard launched: the log plus any traceback or argument error), else train.log.
-
-    A log that is a symbolic link (or a folder, a FIFO...) is not shown, only named: a
-    link could lead to any file the dashboard's user may read.
-    """
-    run_dir = Path(run_dir)
-    for name in (runs.CONSOLE_FILE, runs.LOG_FILE):
-        try:
-            tail = _tail(run_dir, name, lines, max_bytes)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except runs.RunFolderError as e:
-            return f"({e}; not shown)"
-        if tail:
-            return "\n".join(tail)
-    return ""
+    """runs.output_tail as text; a log that cannot be shown (a symbolic link, a FIFO...) is
+    named, not shown."""
+    try:
+        return "\n".join(runs.output_tail(Path(run_dir), lines, max_bytes))
+    except runs.RunFolderError as e:
+        return f"({e}; not shown)"
 
 
 def folder_state(run_dir: str | os.PathLike, pid: int | None = None, pid_start: int | None = None) -> str:

@@ -281,9 +281,8 @@ from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
 from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_time, remote_host, signal_trainer,
                         this_host, trainer_alive)
-from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, read_json,
-                      read_run,
-                      remove_stale_temp_files)
+from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, output_tail,
+                      read_json, read_run, remove_stale_temp_files)
 # The one way to read a JSON record of a run folder with its reason when it cannot be (the
 # trainer's resume reads config.json so, as every reader does): no link followed, no FIFO waited
 # on, at most MAX_JSON_BYTES, any number, any nesting.
@@ -383,6 +382,7 @@ __all__ = [
     "new_run_dir",
     "open_for_append",
     "open_run_file",
+    "output_tail",
     "pid_alive",
     "process_alive",
     "prediction_path",

@@ -315,21 +315,35 @@ def _checked_liveness(info: RunInfo | None) -> RunInfo | None:
     return replace(info, warning=warning)
 
 
-def last_output_line(run_dir: Path) -> str:
-    """The last line a trainer wrote to its run folder's console.log (else train.log), its
-    spaces collapsed, at most 300 characters, read from the last 4 KB only; "" when none: a
-    trainer that refused or died before config.json says why there."""
+def output_tail(run_dir: Path, lines: int, max_bytes: int) -> list[str]:
+    """The last ``lines`` non-blank lines a trainer wrote to its run folder's console.log
+    (stdout and stderr of a trainer the dashboard launched: the log plus any traceback or
+    argument error), else train.log, read from their last ``max_bytes``; [] when neither
+    holds any. A progress bar's line (redrawn with carriage returns) is its last state.
+    RunFolderError naming the file when the first log there is a symbolic link, a FIFO, a
+    folder...: a link could lead to any file the reader may read, so none is shown."""
     for name in (CONSOLE_FILE, LOG_FILE):
         try:
             with open_run_file(run_dir, name) as f:
-                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
-                lines = f.read().decode("utf-8", "replace").splitlines()
-        except (OSError, RunFolderError):
+                f.seek(max(0, os.fstat(f.fileno()).st_size - max_bytes))
+                text = f.read().decode("utf-8", "replace")
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        last = next((" ".join(line.split()) for line in reversed(lines) if line.strip()), "")
-        if last:
-            return last[:300]
-    return ""
+        out = [line.rstrip("\r").rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")]
+        if tail := [line for line in out if line.strip()][-lines:]:
+            return tail
+    return []
+
+
+def last_output_line(run_dir: Path) -> str:
+    """output_tail's last line, its spaces collapsed, at most 300 characters, from the last
+    4 KB; "" when none or unreadable: a trainer that refused or died before config.json says
+    why there."""
+    try:
+        tail = output_tail(run_dir, 1, 4096)
+    except (OSError, RunFolderError):
+        return ""
+    return " ".join(tail[0].split())[:300] if tail else ""
 
 
 def _last_words(run_dir: Path) -> str:
