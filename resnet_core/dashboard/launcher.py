@@ -465,15 +465,15 @@ def log_tail(run_dir: str | os.PathLike, lines: int = 40, max_bytes: int = 64_00
 
 
 def folder_state(run_dir: str | os.PathLike, pid: int | None = None, pid_start: int | None = None) -> str:
-    """For a folder the dashboard created: "run" once config.json exists, "starting" while
-    the trainer (pid, pid_start as in :class:`Launched`) is alive before writing it, else
-    "failed to start" (its console.log says why: an argument error, a missing dataset...)."""
-    run_dir = Path(run_dir)
-    if os.path.lexists(run_dir / runs.CONFIG_FILE):  # as runs.read_run: even a broken one makes a run
+    """For a folder the dashboard created: "run" once runs.read_run makes a run of it (its
+    trainer wrote status.json or config.json, even a broken one), "starting" while the
+    trainer (pid, pid_start as in :class:`Launched`) is alive before that, else
+    runs.FAILED_TO_START (its console.log says why: an argument error, a missing dataset...)."""
+    if runs.read_run(Path(run_dir)) is not None:
         return "run"
     if runs.trainer_alive({"pid": pid, "pid_start": pid_start}):
         return "starting"
-    return "failed to start"
+    return runs.FAILED_TO_START
 
 
 class RunActiveError(RuntimeError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .layout import RunFolderError, safe_name
+from .layout import CRASHED, FAILED_TO_START, UNREADABLE, RunFolderError, safe_name
 from .processes import process_alive
 from .reading import RunInfo, _kind, _read_json_object, last_output_line, read_run
 from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid
@@ -27,7 +27,7 @@ SWEEP_STATES = ("running", "completed", "failed", "stopped")
 # How a point's state counts in SweepInfo.counts (see SweepPoint.state).
 POINT_CATEGORIES = {"completed": "done", "running": "running", "starting": "running", "queued": "queued",
                     "pending": "pending", "stopped": "stopped", "failed": "failed", "diverged": "failed",
-                    "crashed": "failed", "unreadable": "failed", "failed to start": "failed"}
+                    CRASHED: "failed", UNREADABLE: "failed", FAILED_TO_START: "failed"}
 CATEGORIES = ("done", "running", "queued", "pending", "stopped", "failed")
 # What a grid cannot vary, and why.
 FIXED = {"name": "each run is named after its values", "sweep": "every run belongs to this sweep",
@@ -106,7 +106,7 @@ class SweepPoint:
             return self.run.state
         if self.run_dir is None:
             return "pending"
-        return "starting" if self.sweep_alive and self.start_failure is None else "failed to start"
+        return "starting" if self.sweep_alive and self.start_failure is None else FAILED_TO_START
 
     @property
     def category(self) -> str:
