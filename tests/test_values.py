@@ -228,23 +228,24 @@ def test_a_recorded_depth_beyond_the_checkpoint_builds_no_model(tmp_path, monkey
     assert built == []
 
 
-def test_a_recorded_depth_is_described_only_within_the_deepest_paper_model(tmp_path, monkeypatch):
-    from resnet_core import models
+def test_a_deep_recorded_depth_without_a_size_record_is_counted_in_closed_form_unbuilt(tmp_path, monkeypatch):
+    """A run that predates the model record gets its size from its config, however deep
+    (building ResNet-60002 takes minutes): counted, nothing built."""
+    from resnet_core import model_names, models
 
     run_dir = make_run(tmp_path, "deep")
     config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
     config["config"]["depth"] = 60002
     del config["model"]
     (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
-    described = []
 
-    def spy(depth, *args):
-        described.append(depth)
-        raise ValueError("60002 would take minutes")
+    def never(*args, **kwargs):
+        raise AssertionError("a model was built")
 
-    monkeypatch.setattr(models, "describe_model", spy)
+    monkeypatch.setattr(models, "build_model", never)
     result = results.run_result(runs.read_run(run_dir))
-    assert described == [] and (result.params, result.macs) == (None, None)
+    counts = model_names.family_counts(60002, "basic")
+    assert (result.params, result.macs) == (counts.params, counts.macs)
 
 
 def test_a_class_list_beyond_any_dataset_is_refused_before_a_page_squares_it(tmp_path):
