@@ -391,8 +391,9 @@ class Sweep:
 
     def ended(self, i: int) -> str:
         """Point i's state once its trainer has ended. One that ended before writing
-        config.json failed to start: the record says so, with the trainer's last console
-        line, so that no reader takes it for starting while this sweep goes on."""
+        status.json or config.json (no run for runs.read_run) failed to start: the record
+        says so, with the trainer's last console line, so that no reader takes it for
+        starting while this sweep goes on."""
         info = runs.read_run(self.run_dir(i))
         if info is not None:
             return info.state

@@ -184,8 +184,9 @@ order: the first field varies slowest), ``parallel`` (runs alive at once),
 value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
 before that point's trainer starts, so a crash never loses a run; ``start_failure``, added
 within version 1 (missing: null): the one line, at most 500 characters, why the trainer of
-``run`` ended before writing config.json (its console.log's last line), written by the
-sweep once that trainer ended and removed when the point is launched again), ``state``
+``run`` ended before writing status.json or config.json (its console.log's last line),
+written by the sweep once that trainer ended and removed when the point is launched
+again), ``state``
 (``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
 ``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``,
 and where its trainers run (added within version 1; a record without them reads as
@@ -199,8 +200,9 @@ another, and records the one it runs. A Ray sweep's ``device_slots`` equals its
 folder is one every node mounts (NFS or similar). A point whose run folder the sweep
 removed again, empty (a Ray task cancelled before it started), is back to ``run`` null.
 Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
-state is that folder's; a point whose run folder has no config.json is ``starting`` while
-the sweep process runs and has recorded no ``start_failure``, else ``failed to start``.
+state is that folder's; a point whose run folder holds neither status.json nor config.json
+(no run yet for :func:`read_run`) is ``starting`` while the sweep process runs and has
+recorded no ``start_failure``, else ``failed to start``.
 :func:`read_sweep` derives ``crashed`` for a ``running`` record whose process is gone, and
 ``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweeps.record_problem`)
 for a record that is not this format: a point's values are exactly vary's grid, of known

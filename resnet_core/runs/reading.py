@@ -139,7 +139,7 @@ def read_json(path: Path) -> dict | None:
 
 
 class State(str, Enum):
-    """A run's state: the six that status.json holds, and two that readers derive. Members
+    """A run's state: the six that status.json holds, and three that readers derive. Members
     equal their plain strings (``State.RUNNING == "running"``)."""
 
     QUEUED = "queued"
@@ -177,7 +177,7 @@ class RunInfo:
 
     path: Path
     run_id: str
-    state: str  # a written state, "crashed" or "unreadable"
+    state: str  # a written state, "crashed", "failed to start" or "unreadable"
     config: dict = field(default_factory=dict)  # {} when unreadable
     status: dict = field(default_factory=dict)  # {} when status.json is missing or unreadable
     problem: str | None = None  # why the folder is unreadable (one line), else None

@@ -93,15 +93,15 @@ class SweepPoint:
 
     values: dict
     run_dir: Path | None  # None: not launched yet
-    run: RunInfo | None  # None: not launched, or its trainer has not written config.json (yet)
+    run: RunInfo | None  # None: not launched, or its trainer has written neither status.json nor config.json (yet)
     sweep_alive: bool = False  # the sweep process runs: a launched point without a run is still starting
-    start_failure: str | None = None  # recorded by the sweep: its trainer ended before config.json, and why
+    start_failure: str | None = None  # recorded by the sweep: its trainer ended before writing its run, and why
 
     @property
     def state(self) -> str:
-        """The run's state (runs.read_run); before its config.json exists "pending" (not
-        launched), "starting" (launched by a live sweep that has not seen its trainer end)
-        or "failed to start"."""
+        """The run's state (runs.read_run); before its folder holds status.json or config.json
+        "pending" (not launched), "starting" (launched by a live sweep that has not seen its
+        trainer end) or "failed to start"."""
         if self.run is not None:
             return self.run.state
         if self.run_dir is None:
@@ -120,7 +120,7 @@ class SweepPoint:
             return str(self.run.problem or self.run.status.get("error") or self.run.warning or "")
         if self.run_dir is None:
             return "not launched"
-        # The trainer refused, or died, before writing config.json: its last words.
+        # The trainer refused, or died, before writing status.json or config.json: its last words.
         reason = self.start_failure or last_output_line(self.run_dir)
         return self.state + (f": {reason}" if reason else "")
 
