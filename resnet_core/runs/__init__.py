@@ -284,11 +284,7 @@ from .predictions import load_predictions, recorded_epochs
 from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_time, remote_host, signal_trainer,
                         this_host, trainer_alive)
 from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, output_tail,
-                      read_json, read_run, remove_stale_temp_files)
-# The one way to read a JSON record of a run folder with its reason when it cannot be (the
-# trainer's resume reads config.json so, as every reader does): no link followed, no FIFO waited
-# on, at most MAX_JSON_BYTES, any number, any nesting.
-from .reading import _read_json_object as read_json_object
+                      read_json, read_json_object, read_run, remove_stale_temp_files)
 from .sweeps import (
     SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,

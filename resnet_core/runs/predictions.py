@@ -15,10 +15,7 @@ from .layout import (
     RunFolderError,
     prediction_path,
 )
-from .reading import (
-    _read_json_object,
-    open_run_file,
-)
+from .reading import open_run_file, read_json_object
 from .values import MAX_COUNT, as_int
 
 
@@ -96,7 +93,7 @@ def load_predictions(run_dir: Path, split: str, epoch: int, num_classes: int | N
     name = f"{PREDICTIONS_DIR}/{prediction_path(run_dir, split, epoch).name}"
     if num_classes is None:
         try:
-            classes = _read_json_object(run_dir, CONFIG_FILE).get("classes")
+            classes = read_json_object(run_dir, CONFIG_FILE).get("classes")
         except OSError as e:
             raise RunFolderError(f"{CONFIG_FILE} cannot be read ({e.strerror or e})") from e
         if not isinstance(classes, list) or not classes:

@@ -106,9 +106,12 @@ def _kind(value: Any) -> str:
     return "a number"
 
 
-def _read_json_object(run_dir: Path, name: str) -> dict:
+def read_json_object(run_dir: Path, name: str) -> dict:
     """The JSON object in a run folder's file; FileNotFoundError when it is missing,
-    RunFolderError for anything else that is not a JSON object."""
+    RunFolderError for anything else that is not a JSON object. The one way to read a run
+    folder's JSON record with the reason it cannot be (every reader, and the trainer's
+    resume, read config.json so): no link followed, no FIFO waited on, at most
+    MAX_JSON_BYTES, any number, any nesting."""
     with open_run_file(run_dir, name) as f:
         try:
             data = f.read(MAX_JSON_BYTES + 1)
@@ -133,7 +136,7 @@ def read_json(path: Path) -> dict | None:
     """The JSON object in a run folder's file, or None when it is missing or is not one."""
     path = Path(path)
     try:
-        return _read_json_object(path.parent, path.name)
+        return read_json_object(path.parent, path.name)
     except (OSError, RunFolderError):
         return None
 
@@ -370,13 +373,13 @@ def _read_records(run_dir: Path) -> RunInfo | None:
         return RunInfo(path=run_dir, run_id=run_dir.name, state=UNREADABLE, problem=SYMLINKED_RUN)
     config_problem = status_problem = None
     try:
-        config = _read_json_object(run_dir, CONFIG_FILE)
+        config = read_json_object(run_dir, CONFIG_FILE)
     except (FileNotFoundError, NotADirectoryError):
         config = None
     except RunFolderError as e:
         config, config_problem = {}, str(e)
     try:
-        status = _read_json_object(run_dir, STATUS_FILE)
+        status = read_json_object(run_dir, STATUS_FILE)
     except (FileNotFoundError, NotADirectoryError):
         if config is None:
             return None

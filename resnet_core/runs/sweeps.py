@@ -16,7 +16,7 @@ from typing import Any
 
 from .layout import CRASHED, FAILED_TO_START, UNREADABLE, RunFolderError, safe_name
 from .processes import process_alive
-from .reading import RunInfo, _kind, _read_json_object, last_output_line, read_run
+from .reading import RunInfo, _kind, last_output_line, read_json_object, read_run
 from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid
 from .writing import exclusive_claim
 
@@ -377,7 +377,7 @@ def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
     runs_dir = Path(runs_dir)
     path = sweep_path(runs_dir, name)
     try:
-        record = _read_json_object(path.parent, path.name)
+        record = read_json_object(path.parent, path.name)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except RunFolderError as e:
