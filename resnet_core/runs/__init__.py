@@ -20,11 +20,11 @@ trainer resumes only folders of its own version, so no folder mixes two.
     Written at the start, right after status.json, and completed once the data and
     model are known (sizes, classes, model); a resume keeps the original settings but
     those ``--resume`` may change (the resumable fields of resnet_core.config: the run's
-    length, device, precision, memory format, compile, data folder and logging), which it
-    applies to ``config`` and lists in ``resumed_with`` (added within version 2; absent
-    where no resume changed a setting: one entry a resume that did, ``at`` (unix
-    seconds), ``epoch`` and ``step`` of the checkpoint it continued from, ``changes``:
-    field -> [old, new]):
+    length, device, precision, memory format, compile, data folder, download and
+    logging), which it applies to ``config`` and lists in ``resumed_with`` (added within
+    version 2; absent where no resume changed a setting: one entry a resume that did,
+    ``at`` (unix seconds), ``epoch`` and ``step`` of the checkpoint it continued from,
+    ``changes``: field -> [old, new]):
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
     actually used, presets and block-dependent defaults already applied; ``shortcut``
     ``"none"`` is a plain network; ``sweep`` names the sweep the run belongs to, ``""``
