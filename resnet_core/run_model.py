@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ def read_checkpoint(run_dir: Path, name: str, keys: tuple[str, ...] = ("model",)
     symlink, as every run file; the trainer's resume follows one (follow_symlink) and then
     replaces the link with a file of its own."""
     try:
-        with (_open_followed(Path(run_dir), name) if follow_symlink else runs.open_run_file(Path(run_dir), name)) as f:
+        with runs.open_run_file(Path(run_dir), name, follow_symlink) as f:
             state = torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelLoadError(f"{name} is missing in {run_dir}") from None
@@ -72,16 +71,6 @@ def _load_failure(e: Exception) -> str:
         return f"not a checkpoint of weights ({reason[:200]})"
     first = lines[0].split(". ")[0] if lines else "unreadable"
     return f"{type(e).__name__}: {first[:200]}"
-
-
-def _open_followed(run_dir: Path, name: str) -> BinaryIO:
-    """A run folder's file opened through a symlink at its name; RunFolderError unless it is a
-    regular file (O_NONBLOCK: a FIFO at last.pt hung the resume waiting for a writer)."""
-    fd = os.open(run_dir / name, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise runs.RunFolderError(f"{name} is not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:

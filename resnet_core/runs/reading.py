@@ -43,12 +43,14 @@ from .processes import (
 from .values import as_float, as_int, is_pid, loads
 
 
-def open_run_file(run_dir: Path, name: str) -> BinaryIO:
+def open_run_file(run_dir: Path, name: str, follow_symlink: bool = False) -> BinaryIO:
     """Open a regular file of a run folder for reading; name is relative to run_dir
     ("status.json", "predictions/val_epoch_001.npz").
 
     No symbolic link below run_dir is followed, so a link planted in a run folder cannot
-    make the dashboard show some other file, and a FIFO cannot hang a page. Raises
+    make the dashboard show some other file, and a FIFO cannot hang a page (or a resume).
+    follow_symlink follows a link at the file's own name (the trainer's resume reads its
+    checkpoint so, then replaces the link with a file of its own). Raises
     FileNotFoundError when the file is missing and RunFolderError when it is anything but
     a readable regular file.
     """
@@ -62,7 +64,9 @@ def open_run_file(run_dir: Path, name: str) -> BinaryIO:
     for depth, part in enumerate(parts, 1):
         last = depth == len(parts)
         # O_NONBLOCK: opening a FIFO must not wait for a writer (reads of regular files ignore it).
-        flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+        flags = os.O_RDONLY | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+        if not (last and follow_symlink):
+            flags |= os.O_NOFOLLOW
         try:
             child = os.open(part, flags, dir_fd=fd)
         except FileNotFoundError:
