@@ -50,6 +50,12 @@ def check_shortcut(shortcut: str) -> str:
     return shortcut
 
 
+def check_num_classes(num_classes: int) -> int:
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    return num_classes
+
+
 def blocks_per_stage(depth: int, block: str) -> int:
     """n in depth = 6n+2 (basic) or 9n+2 (bottleneck); a ValueError names the nearest depths."""
     step = 3 * _layers_per_block(_check_block(block))
@@ -88,6 +94,7 @@ def family_counts(depth: int, block: str, shortcut: str | None = None, num_class
     shortcut's), so this is a lower bound of what training holds."""
     n = blocks_per_stage(depth, block)
     shortcut = check_shortcut(shortcut or default_shortcut(block))
+    check_num_classes(num_classes)
     expansion = 1 if block == "basic" else 4
     params, macs, acts = 3 * 16 * 9 + 2 * 16, 16 * 32 * 32 * 3 * 9, 2 * 16 * 32 * 32  # the stem
     in_planes, side_in = 16, 32

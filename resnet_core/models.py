@@ -37,6 +37,7 @@ from .model_names import (  # noqa: F401 (BLOCKS, SHORTCUTS, valid_depths: the f
     PaperResult,
     SHORTCUTS,
     blocks_per_stage,
+    check_num_classes,
     check_shortcut,
     default_shortcut,
     family_counts,
@@ -161,8 +162,7 @@ def build_model(depth: int, block: str = "basic", shortcut: str | None = None,
     block type's default, see default_shortcut)."""
     n = blocks_per_stage(depth, block)
     shortcut = check_shortcut(shortcut or default_shortcut(block))
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    check_num_classes(num_classes)
     block_cls = BasicBlock if block == "basic" else Bottleneck
     return CifarResNet(block_cls, n, shortcut, num_classes)
 
@@ -187,38 +187,11 @@ class ModelSummary:
         return PaperResult(self.paper_error, self.paper_source or "", self.paper_note).text
 
 
-def count_macs(model: nn.Module, image_size: int = 32) -> int:
-    """Forward multiply-accumulates of convolutions and linear layers for one image."""
-    total = 0
-
-    def conv_hook(m: nn.Conv2d, _inp, out):
-        nonlocal total
-        kh, kw = m.kernel_size
-        total += out.numel() * (m.in_channels // m.groups) * kh * kw
-
-    def linear_hook(m: nn.Linear, _inp, out):
-        nonlocal total
-        total += out.numel() * m.in_features
-
-    hooks = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return total
-
-
 @lru_cache(maxsize=256)
 def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
                    num_classes: int = 10) -> ModelSummary:
     """Parameters, MACs and the paper's error for a config, counted in closed form: nothing
     is built (shortcut None: the block type's default)."""
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     counts = family_counts(depth, block, shortcut, num_classes)
     shortcut = shortcut or default_shortcut(block)
     paper = paper_result(block, depth, shortcut)

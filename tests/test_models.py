@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn as nn
 
 from resnet_core.models import (
     NO_PAPER_RESULT,
@@ -8,7 +9,6 @@ from resnet_core.models import (
     ShortcutA,
     blocks_per_stage,
     build_model,
-    count_macs,
     default_shortcut,
     describe_model,
     family_counts,
@@ -19,6 +19,32 @@ from resnet_core.models import (
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, image_size: int = 32) -> int:
+    """Forward multiply-accumulates of convolutions and linear layers for one image, counted
+    by running the model: the reference for the closed-form family_counts."""
+    total = 0
+
+    def conv_hook(m: nn.Conv2d, _inp, out):
+        nonlocal total
+        kh, kw = m.kernel_size
+        total += out.numel() * (m.in_channels // m.groups) * kh * kw
+
+    def linear_hook(m: nn.Linear, _inp, out):
+        nonlocal total
+        total += out.numel() * m.in_features
+
+    hooks = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
 
 
 @pytest.mark.parametrize("depth, params", [(20, 269_722), (32, 464_154), (44, 658_586), (56, 853_018),
@@ -157,6 +183,13 @@ def test_resnet_110_is_reported_as_the_paper_gives_it():
     assert s.paper_text == "6.43% (best of 5 runs; mean 6.61 ± 0.16)"
     assert describe_model(56).paper_text == "6.97%"
     assert describe_model(164, "bottleneck").paper_text == "5.93%"
+
+
+@pytest.mark.parametrize("num_classes", [1, 0])
+def test_fewer_than_two_classes_are_refused_by_every_model_function(num_classes):
+    for make in (build_model, describe_model, family_counts):
+        with pytest.raises(ValueError, match=f"num_classes must be at least 2, got {num_classes}"):
+            make(20, "basic", None, num_classes)
 
 
 def test_count_macs_on_a_real_model_equals_describe():
