@@ -188,7 +188,7 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         record = runs.read_json_object(run_dir, runs.CONFIG_FILE)
     except (OSError, runs.RunFolderError) as e:  # a directory, unreadable bytes, bad JSON, too deep
         raise Refused(f"--resume: {path} is unreadable: {e}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+    if not isinstance(record.get("config"), dict):
         raise Refused(f"--resume: {path} is not a run record (no 'config' object)")
     version = record.get("format_version")
     if version != runs.FORMAT_VERSION:
