@@ -20,7 +20,8 @@ def _column_config() -> dict:
     return {
         "run": st.column_config.TextColumn("run", width="medium"),
         "problem": st.column_config.TextColumn(
-            "problem", help="why the folder cannot be read, or a note on it; empty when there is none"),
+            "problem", help="why the folder cannot be read, else a note on it (an older or newer format), else a "
+                            "warning (clock skew, a failed start's last output); empty when there is none"),
         "best epoch": st.column_config.NumberColumn("best epoch", help="empty before the first validation"),
         "best val acc": st.column_config.NumberColumn(
             "best val acc", format="%.2f%%",
