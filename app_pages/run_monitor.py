@@ -49,7 +49,7 @@ def _log_tail(run_dir: Path) -> None:
 def _starting(run_dir: Path) -> None:
     """A folder without config.json: the trainer is starting, or exited before it could."""
     pending = st.session_state.get("train_pending")
-    ours = pending if pending and pending.get("run_id") == run_dir.name else {}
+    ours = pending if monitor.launched_here(pending, run_dir.name) else {}
     pid = ours.get("pid")
     state = launcher.folder_state(run_dir, pid, ours.get("pid_start"))
     if state == "starting" or (pid and time.time() - pending["t"] < 3):
@@ -73,8 +73,7 @@ def _unreadable(info: runs.RunInfo) -> None:
 def _pending_alive(info: runs.RunInfo) -> tuple[dict | None, bool]:
     """The launch this session recorded (train_pending), and whether its trainer for this run still runs."""
     pending = st.session_state.get("train_pending")
-    ours = bool(pending and pending.get("run_id") == info.run_id)
-    return pending, ours and runs.trainer_alive(pending)
+    return pending, monitor.launched_here(pending, info.run_id) and runs.trainer_alive(pending)
 
 
 def _state(info: runs.RunInfo) -> str:

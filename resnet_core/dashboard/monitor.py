@@ -371,12 +371,18 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
 RESUMING = "resuming…"
 
 
+def launched_here(pending: Mapping | None, run_id: str, resume: bool = False) -> bool:
+    """Whether pending, the launch this session recorded (the page's train_pending), is of
+    run_id (with resume: a resume of it)."""
+    return bool(pending and pending.get("run_id") == run_id and (pending.get("resume") or not resume))
+
+
 def shown_state(state: str, run_id: str, pending: Mapping | None, alive: bool) -> str:
     """The state the Monitor shows for a run: RESUMING while a trainer this session resumed
     (pending: the launch it recorded) runs and the folder still says how the run ended;
     the folder's state otherwise (the trainer wrote, or exited)."""
-    resumed = bool(pending and pending.get("run_id") == run_id and pending.get("resume"))
-    return RESUMING if resumed and alive and state in runs.RESUMABLE_STATES else state
+    resuming = launched_here(pending, run_id, resume=True) and alive and state in runs.RESUMABLE_STATES
+    return RESUMING if resuming else state
 
 
 def resume_refused(status: Mapping, run_id: str, pending: Mapping | None, alive: bool) -> bool:
@@ -384,7 +390,7 @@ def resume_refused(status: Mapping, run_id: str, pending: Mapping | None, alive:
     its trainer has exited and status.json is older than the launch (a trainer that refuses
     the resume, a corrupt last.pt say, exits before it writes), so that the page says why
     (the trainer's last output line) instead of showing the old state as if nothing happened."""
-    if not (pending and pending.get("run_id") == run_id and pending.get("resume")) or alive:
+    if not launched_here(pending, run_id, resume=True) or alive:
         return False
     updated, launched = as_float(status.get("updated_at")), as_float(pending.get("t"))
     return launched is not None and (updated is None or updated < launched)
