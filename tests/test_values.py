@@ -80,21 +80,13 @@ def _read_everything(runs_dir: Path) -> None:
     convert_pandas_df_to_arrow_bytes(comparison.results_table(groups))
 
 
+@pytest.mark.parametrize("record, fields", [(runs.STATUS_FILE, STATUS_FIELDS), (runs.CONFIG_FILE, CONFIG_FIELDS)])
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_numbers_in_status_json_never_raise(tmp_path, name):
+def test_hostile_numbers_in_status_and_config_json_never_raise(tmp_path, name, record, fields):
     run_dir = make_run(tmp_path, "hostile", epochs_done=2)
-    status = json.loads((run_dir / runs.STATUS_FILE).read_text())
-    for key in STATUS_FIELDS:
-        (run_dir / runs.STATUS_FILE).write_text(_with_token(status, key, HOSTILE[name]))
-        _read_everything(tmp_path)
-
-
-@pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_numbers_in_config_json_never_raise(tmp_path, name):
-    run_dir = make_run(tmp_path, "hostile", epochs_done=2)
-    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
-    for key in CONFIG_FIELDS:
-        (run_dir / runs.CONFIG_FILE).write_text(_with_token(config, key, HOSTILE[name]))
+    original = json.loads((run_dir / record).read_text())
+    for key in fields:
+        (run_dir / record).write_text(_with_token(original, key, HOSTILE[name]))
         _read_everything(tmp_path)
 
 
