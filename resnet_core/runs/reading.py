@@ -40,7 +40,7 @@ from .processes import (
     heartbeat_skew,
     trainer_alive,
 )
-from .values import as_float, as_int, is_pid, loads
+from .values import as_float, as_int, is_pid, loads, quoted
 
 
 def open_run_file(run_dir: Path, name: str, follow_symlink: bool = False) -> BinaryIO:
@@ -247,15 +247,10 @@ class RunInfo:
         return [_as_text(c) for c in classes] if isinstance(classes, list) else []
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _version_problem(name: str, record: dict) -> str | None:
     version = record.get("format_version", 1)
     if as_int(version, 1, 2 ** 31) is None:
-        return f"{name}: format_version {_short(version)} is not a version number"
+        return f"{name}: format_version {quoted(version)} is not a version number"
     return None
 
 
@@ -269,7 +264,7 @@ def _config_problem(config: dict) -> str | None:
     if classes is not None and len(classes) > MAX_CLASSES:
         return f"config.json: classes lists {len(classes):,} names, more than the {MAX_CLASSES:,} a run may have"
     if config.get("created") is not None and as_float(config["created"]) is None:
-        return f"config.json: created {_short(config['created'])} is not a time"
+        return f"config.json: created {quoted(config['created'])} is not a time"
     return None
 
 
@@ -277,12 +272,12 @@ def _status_problem(status: dict, newer: bool) -> str | None:
     state = status.get("state", "queued")
     # A newer format may add states; it must still name them plainly.
     if not isinstance(state, str) or not (state in STATES or (newer and _STATE_NAME.fullmatch(state))):
-        return f"status.json: state {_short(state)} is not a run state"
+        return f"status.json: state {quoted(state)} is not a run state"
     if status.get("pid") is not None and not is_pid(status["pid"]):
-        return f"status.json: pid {_short(status['pid'])} is not a process id"
+        return f"status.json: pid {quoted(status['pid'])} is not a process id"
     start = status.get("pid_start")
     if start is not None and as_int(start, 0, 2 ** 63 - 1) is None:
-        return f"status.json: pid_start {_short(start)} is not a start time"
+        return f"status.json: pid_start {quoted(start)} is not a start time"
     return None
 
 

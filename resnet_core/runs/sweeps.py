@@ -17,7 +17,7 @@ from typing import Any
 from .layout import CRASHED, FAILED_TO_START, UNREADABLE, RunFolderError, safe_name
 from .processes import process_alive
 from .reading import RunInfo, _kind, last_output_line, read_json_object, read_run
-from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid
+from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid, quoted
 from .writing import exclusive_claim
 
 SWEEP_MODULE = "resnet_core.sweep"
@@ -34,7 +34,6 @@ FIXED = {"name": "each run is named after its values", "sweep": "every run belon
          "runs_dir": "the sweep's record and runs live in one runs folder"}
 POINT_KEYS = ("values", "run", "start_failure")
 START_FAILURE_CHARS = 500  # of a trainer's last console line kept in the record: a line, not a log
-QUOTED_CHARS = 40  # of a value quoted in a problem, which stays one short line
 
 
 def sweep_path(runs_dir: Path, name: str, suffix: str = ".json") -> Path:
@@ -198,11 +197,6 @@ def grid(vary: dict[str, list]) -> list[dict]:
     return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
 
 
-def _quoted(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 3] + "..."
-
-
 def _option_fields() -> dict[str, dataclasses.Field]:
     from ..config import TrainConfig  # here: config imports runs
 
@@ -213,7 +207,7 @@ def _value_problem(f: dataclasses.Field, value: Any) -> str | None:
     """Why value cannot be a grid's value of training option f, or None. Numbers must be
     in range (integers within MAX_COUNT, floats finite); whether the trainer accepts the
     whole configuration is its own check, which a point that fails to start reports."""
-    shown = f"{f.name} {_quoted(value)}"
+    shown = f"{f.name} {quoted(value)}"
     if f.type == "int":
         if not is_int(value):
             return f"{shown} is not a whole number"
@@ -277,7 +271,7 @@ def _vary_problem(vary: Any, options: dict[str, dataclasses.Field]) -> str | Non
     for v in vary:
         name = v["field"]
         if name not in options:
-            return f"vary: {_quoted(name)[1:-1]} is not a training option"
+            return f"vary: {quoted(name)[1:-1]} is not a training option"
         if name in FIXED:
             return f"vary: {name} cannot be varied ({FIXED[name]})"
         if name in seen_fields:
@@ -291,7 +285,7 @@ def _vary_problem(vary: Any, options: dict[str, dataclasses.Field]) -> str | Non
             if problem:
                 return f"vary: {problem}"
             if value in seen_values:
-                return f"vary: {name} holds {_quoted(value)} twice"
+                return f"vary: {name} holds {quoted(value)} twice"
             seen_values.add(value)
     return None
 
@@ -308,11 +302,11 @@ def _points_problem(points: Any, vary: dict[str, list], options: dict[str, datac
             return f"point {i} is {_kind(p)}, not an object"
         extra = next((k for k in p if k not in POINT_KEYS), None)
         if extra is not None:
-            return f"point {i}: {_quoted(extra)[1:-1]} is not a point field"
+            return f"point {i}: {quoted(extra)[1:-1]} is not a point field"
         if not isinstance(p.get("values"), dict):
             return f"point {i}: values is {_kind(p.get('values'))}, not an object"
         for name, value in p["values"].items():
-            problem = (f"{_quoted(name)[1:-1]} is not a training option" if name not in options
+            problem = (f"{quoted(name)[1:-1]} is not a training option" if name not in options
                        else _value_problem(options[name], value))
             if problem:
                 return f"point {i}: {problem}"
@@ -320,14 +314,14 @@ def _points_problem(points: Any, vary: dict[str, list], options: dict[str, datac
             return f"point {i}: its values are not combination {i} of vary's grid"
         run = p.get("run")
         if run is not None and not (isinstance(run, str) and run and safe_name(run, max_len=len(run)) == run):
-            return f"point {i}: run {_quoted(run)} is not a run folder name"
+            return f"point {i}: run {quoted(run)} is not a run folder name"
         if run is not None and run in runs:
             return f"points {runs[run]} and {i} both name run {run}"
         runs[run] = i
         failure = p.get("start_failure")
         if failure is not None and not (isinstance(failure, str) and failure.strip() and "\n" not in failure
                                         and len(failure) <= START_FAILURE_CHARS):
-            return f"point {i}: start_failure {_quoted(failure)} is not one line of up to {START_FAILURE_CHARS}"
+            return f"point {i}: start_failure {quoted(failure)} is not one line of up to {START_FAILURE_CHARS}"
     return None
 
 
@@ -337,31 +331,31 @@ def record_problem(record: dict, name: str) -> str | None:
     point holds known training options only, of their type, in range, exactly vary's grid;
     argv parses as training options; every number is in range."""
     if not (is_int(record.get("format_version")) and record["format_version"] == SWEEP_FORMAT_VERSION):
-        return f"format_version {_quoted(record.get('format_version'))} is not {SWEEP_FORMAT_VERSION}"
+        return f"format_version {quoted(record.get('format_version'))} is not {SWEEP_FORMAT_VERSION}"
     if record.get("name") != name:
-        return f"name {_quoted(record.get('name'))} is not the file's name"
+        return f"name {quoted(record.get('name'))} is not the file's name"
     if record.get("state") not in SWEEP_STATES:
-        return f"state {_quoted(record.get('state'))} is not a sweep state"
+        return f"state {quoted(record.get('state'))} is not a sweep state"
     parallel = as_int(record.get("parallel"), 1, MAX_COUNT)
     if parallel is None:
-        return f"parallel {_quoted(record.get('parallel'))} is not a count"
+        return f"parallel {quoted(record.get('parallel'))} is not a count"
     if as_int(record.get("device_slots"), 1, parallel) is None:  # each device's slots: at most parallel
-        return f"device_slots {_quoted(record.get('device_slots'))} is not a count up to parallel"
+        return f"device_slots {quoted(record.get('device_slots'))} is not a count up to parallel"
     if record.get("pid") is not None and not is_pid(record["pid"]):
-        return f"pid {_quoted(record['pid'])} is not a process id"
+        return f"pid {quoted(record['pid'])} is not a process id"
     if record.get("pid_start") is not None and as_count(record["pid_start"]) is None:
-        return f"pid_start {_quoted(record['pid_start'])} is not a start time"
+        return f"pid_start {quoted(record['pid_start'])} is not a start time"
     for key in ("created_at", "finished_at"):
         if record.get(key) is not None and as_float(record[key]) is None:
-            return f"{key} {_quoted(record[key])} is not a time"
+            return f"{key} {quoted(record[key])} is not a time"
     from ..executors import EXECUTORS  # here: executors imports runs
 
     if record.get("executor", "local") not in EXECUTORS:
-        return f"executor {_quoted(record.get('executor'))} is not one of {', '.join(EXECUTORS)}"
+        return f"executor {quoted(record.get('executor'))} is not one of {', '.join(EXECUTORS)}"
     if not isinstance(record.get("address", None), (str, type(None))):
-        return f"address {_quoted(record['address'])} is not HOST:PORT"
+        return f"address {quoted(record['address'])} is not HOST:PORT"
     if record.get("cpus_per_trial") is not None and as_int(record["cpus_per_trial"], 1, MAX_COUNT) is None:
-        return f"cpus_per_trial {_quoted(record['cpus_per_trial'])} is not a count"
+        return f"cpus_per_trial {quoted(record['cpus_per_trial'])} is not a count"
     options = _option_fields()
     problem = _argv_problem(record.get("argv")) or _vary_problem(record.get("vary"), options)
     if problem:

@@ -46,6 +46,16 @@ def raw_decode(text: str) -> tuple[Any, int]:
     return _DECODER.raw_decode(text)
 
 
+# Of a value quoted in a one-line problem ("pid '...' is not a process id"): a line, not a dump.
+QUOTED_CHARS = 40
+
+
+def quoted(value: Any) -> str:
+    """repr(value) for a one-line problem, cut to QUOTED_CHARS: a file may hold any size."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 3] + "..."
+
+
 def is_int(value: Any) -> bool:
     """A JSON integer: an int that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
