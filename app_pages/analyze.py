@@ -10,8 +10,9 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import downloads, evaluation, figures, gallery
-from resnet_core.dashboard.formatting import md_escape
+from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
+from resnet_core.dashboard import downloads, figures, gallery
+from resnet_core.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
 
 PER_PAGE = 30
@@ -43,7 +44,7 @@ def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[ru
     with c_run:
         info = common.pick_run(all_runs, "an", wanted)
     available = [s for s in runs.SPLITS if runs.recorded_epochs(info.path, s)]
-    labels = evaluation.evaluation_labels(info.config)
+    labels = evaluation_labels(info.config)
     with c_split:
         # Open on a split with per-image records (a run without validation has only test ones).
         split = st.segmented_control("Split", available, key="an_split", format_func=labels.split_name, required=True,
@@ -58,7 +59,7 @@ def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[ru
 
 
 def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
-          labels: evaluation.EvaluationLabels) -> tuple[np.ndarray, dict | None]:
+          labels: EvaluationLabels) -> tuple[np.ndarray, dict | None]:
     """The confusion matrix of a split at an epoch, and its per-image records (None for the
     training split, which records only its matrix); stops the page if they cannot be read."""
     try:
@@ -73,7 +74,7 @@ def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
         st.stop()
 
 
-def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: evaluation.EvaluationLabels) -> None:
+def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: EvaluationLabels) -> None:
     total = int(cm.sum())
     wrong = total - int(np.trace(cm))
     k1, k2, k3, k4 = st.columns(4)
@@ -108,7 +109,7 @@ def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray,
     h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
                 f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
     h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
-    labels = evaluation.evaluation_labels(info.config)
+    labels = evaluation_labels(info.config)
     if split == "train" or preds is None:
         with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
         st.info("The training split records only its confusion matrix (accumulated over the epoch's "
@@ -141,7 +142,7 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
 
 
 def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds: dict | None, classes: list[str],
-               labels: evaluation.EvaluationLabels) -> None:
+               labels: EvaluationLabels) -> None:
     """The shown epoch's matrix and predictions, the checkpoints and the TorchScript model,
     as files, in a section drawn only while open."""
     common.lazy_expander("Downloads", "an_dl_open", lambda: _download_buttons(info, split, epoch, cm, preds, classes,
@@ -149,7 +150,7 @@ def _downloads(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds
 
 
 def _download_buttons(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray, preds: dict | None,
-                      classes: list[str], labels: evaluation.EvaluationLabels) -> None:
+                      classes: list[str], labels: EvaluationLabels) -> None:
     name = f"{info.run_id}-{split}-epoch{epoch:03d}"
     title = f"{info.run_id} · {labels.split_name(split)} · epoch {epoch}"
     c1, c2, c3 = st.columns(3)
@@ -254,7 +255,7 @@ if not all_runs:
 
 info, available, split, mode = _pickers(all_runs, left_out)
 images_from = common.image_folder(info)
-labels = evaluation.evaluation_labels(info.config)
+labels = evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "an")
 classes = info.classes
 cm, preds = _load(info, split, epoch, len(classes), labels)

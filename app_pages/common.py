@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDICT, RUNS, TRAIN  # noqa: F401 (for st.page_link)
 from resnet_core import cifar, runs
 from resnet_core.dashboard import gallery, launcher, links
-from resnet_core.dashboard.formatting import md_escape
+from resnet_core.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
 from resnet_core.system import describe_system
 

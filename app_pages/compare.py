@@ -13,8 +13,9 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import results, runs
-from resnet_core.dashboard import comparison, evaluation, figures, gallery, links
-from resnet_core.dashboard.formatting import format_pct, md_escape
+from resnet_core.evaluation_labels import evaluation_labels
+from resnet_core.dashboard import comparison, figures, gallery, links
+from resnet_core.formatting import format_pct, md_escape
 from resnet_core.runs.values import as_count
 
 PER_PAGE = 30
@@ -87,7 +88,7 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
     for info in chosen:
         steps, epochs = _rows(info)
         spe = info.resolved.get("steps_per_epoch")
-        curves.append(figures.CurveRun(_name(info), steps, epochs, evaluation.evaluation_labels(info.config),
+        curves.append(figures.CurveRun(_name(info), steps, epochs, evaluation_labels(info.config),
                                        as_count(spe) or None))
     st.plotly_chart(figures.error_curves_figure(curves, x_axis or "iterations", y_max=20 if paper_range else None),
                     key="cmp_curves", config={"displaylogo": False})
@@ -198,7 +199,7 @@ def _load_pair(chosen: list[runs.RunInfo]) -> Pair | None:
     a, b, split, choice = _evaluation_pickers(chosen)
     loaded, texts = [], []
     for tag, info in (("A", a), ("B", b)):
-        split_name = evaluation.evaluation_labels(info.config).split_name(split)
+        split_name = evaluation_labels(info.config).split_name(split)
         pick = comparison.pick_epoch(runs.recorded_epochs(info.path, split), choice, split_name,
                                      comparison.best_epoch(info))
         if pick.problem:

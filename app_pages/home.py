@@ -8,7 +8,9 @@ import time
 
 from app_pages import common
 from resnet_core import cifar, placement, runs
-from resnet_core.dashboard import evaluation, experiments, formatting, launcher, monitor
+from resnet_core import formatting
+from resnet_core.evaluation_labels import evaluation_labels
+from resnet_core.dashboard import experiments, launcher, monitor
 
 
 def _device() -> None:
@@ -91,7 +93,7 @@ def _run_card(info: runs.RunInfo) -> None:
         if info.problem:
             c3.caption(esc(info.problem))
         else:
-            best = evaluation.evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
+            best = evaluation_labels(info.config).best_text(row["best val acc"], row["best epoch"])
             c3.markdown(f"epoch {row['epochs']}  \n{best}")
         with c4:
             st.page_link(common.MONITOR, label="Monitor", icon=":material/monitoring:",

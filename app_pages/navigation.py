@@ -23,7 +23,7 @@ class PageSpec(NamedTuple):
 HOME, TRAIN, ANALYZE, RUNS = "app_pages/home.py", "app_pages/train.py", "app_pages/analyze.py", "app_pages/runs.py"
 MONITOR = "app_pages/monitor.py"
 COMPARE = "app_pages/compare.py"
-EXPLAIN = "app_pages/errors.py"
+EXPLAIN = "app_pages/explain.py"
 PREDICT = "app_pages/predict.py"
 
 PAGES = (

@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import runs
 from resnet_core.dashboard import uploads
-from resnet_core.dashboard.formatting import md_escape
+from resnet_core.formatting import md_escape
 from resnet_core.predict import top_classes
 from resnet_core.run_model import ModelLoadError
 

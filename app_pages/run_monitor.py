@@ -11,7 +11,9 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import evaluation, figures, formatting, launcher, monitor
+from resnet_core import formatting
+from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
+from resnet_core.dashboard import figures, launcher, monitor
 from resnet_core.system import process_memory_mb
 
 # A live Monitor redraws its charts on every refresh. Measured in headless Chromium with a
@@ -175,7 +177,7 @@ def _progress_bars(info: runs.RunInfo, prog: monitor.Progress) -> None:
     st.progress(min(1.0, step_value), text=step_text)
 
 
-def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: evaluation.EvaluationLabels) -> None:
+def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: EvaluationLabels) -> None:
     """ETA, elapsed time, speed, memory and the two accuracy figures."""
     m = st.columns(6)
     m[0].metric("ETA", formatting.format_duration(prog.eta_s) if info.state == "running" else "—")
@@ -245,7 +247,7 @@ def _system_charts(hist: monitor.MetricsHistory, spe: int | None, view: figures.
 
 
 def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
-            labels: evaluation.EvaluationLabels) -> None:
+            labels: EvaluationLabels) -> None:
     """Loss, accuracy and learning rate, with their controls, once there are rows to draw; speed,
     utilisation and memory over time in a section drawn while open."""
     if not (hist.step_rows or hist.epoch_rows or hist.system_rows):
@@ -297,7 +299,7 @@ def panel(run_dir: Path) -> None:
     with hist.lock:  # other sessions (tabs) may update it meanwhile
         hist.update()
         prog = monitor.compute_progress(info, hist)
-        labels = evaluation.evaluation_labels(info.config)
+        labels = evaluation_labels(info.config)
         state = _state(info)
         _header(info, hist, state)
         _messages(info, state)

@@ -9,7 +9,8 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import formatting, launcher, links, monitor
+from resnet_core import formatting
+from resnet_core.dashboard import launcher, links, monitor
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
                 "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule", "device",

@@ -10,7 +10,8 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import formatting, launcher, links
+from resnet_core import formatting
+from resnet_core.dashboard import launcher, links
 
 REFRESH_S = 2.0
 STATE_COLOURS = {"running": "blue", "completed": "green", "failed": "red", "stopped": "orange", "crashed": "red",

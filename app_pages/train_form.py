@@ -11,7 +11,8 @@ import streamlit as st
 from app_pages import common, sweep_form
 from resnet_core import cifar, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
-from resnet_core.dashboard import formatting, launcher
+from resnet_core import formatting
+from resnet_core.dashboard import launcher
 from resnet_core.model_names import PLAIN, model_name, shortcut_label
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES

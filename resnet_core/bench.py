@@ -21,7 +21,7 @@ import torch
 
 from .config import TrainConfig
 from .train import Refused, check_config, load_data, parse, resolve
-from .trainer import Trainer
+from .step import Trainer
 
 
 def _sync(device: torch.device) -> None:

@@ -5,7 +5,7 @@ collectives a run needs (torch.distributed; we write no launcher or scheduler of
 WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE set; plain ``python -m resnet_core.train``
 has none of them and is a world of one, for which every function here costs nothing.
 
-How a run is split (see resnet_core.data and resnet_core.training_run):
+How a run is split (see resnet_core.data and resnet_core.loop):
 - the global batch (``--batch-size``) is split evenly over the ranks, so the learning rate
   and the schedule mean the same at any world size; DDP averages the gradients, which
   equals the gradient of the global batch's mean loss (BatchNorm aside: without

@@ -38,7 +38,7 @@ from .executors import EXECUTORS, RAY_MISSING, ExecutorError, LocalExecutor, ray
 from .model_names import model_name
 from .runs.sweeps import FIXED, START_FAILURE_CHARS, grid
 from .train import Parser, Refused, check_config, check_runs_dir, load_data
-from .training_run import StopRequested
+from .loop import StopRequested
 
 PROG = "python -m resnet_core.sweep"
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

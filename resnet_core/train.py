@@ -2,7 +2,7 @@
 
 The command line: flags generated from :class:`resnet_core.config.TrainConfig`, every
 check that can refuse a run before anything is written (one line, exit code 2), the
-resume checks, the dry run, then :class:`resnet_core.training_run.Run`. Everything a run
+resume checks, the dry run, then :class:`resnet_core.loop.Run`. Everything a run
 writes is described in resnet_core/runs.py; the dashboard only reads it, so a run is the
 same whether it was launched from the UI or by hand.
 """
@@ -28,7 +28,7 @@ from .device import device_memory_bytes, format_bytes, resolve_device, resolve_p
 from .model_names import blocks_per_stage, family_counts, model_name
 from .models import describe_model
 from .run_model import ModelLoadError, check_weights, read_checkpoint
-from .training_run import Run, StopRequested, trace_log
+from .loop import Run, StopRequested, trace_log
 
 log = logging.getLogger("resnet_core.train")
 

@@ -11,7 +11,8 @@ import pytest
 from fake_runs import fake_predictions, make_run
 
 from resnet_core import runs
-from resnet_core.dashboard import comparison, evaluation, figures, gallery
+from resnet_core.evaluation_labels import evaluation_labels
+from resnet_core.dashboard import comparison, figures, gallery
 from resnet_core.dashboard.comparison import BEST, FINAL, Evaluated
 from resnet_core.dashboard.gallery import Cell
 from resnet_core.config import paper_config
@@ -170,8 +171,8 @@ STEPS = [{"type": "step", "epoch": 1, "step": 5, "acc": 0.5}, {"type": "step", "
 EPOCHS = [{"type": "epoch", "epoch": 1, "step": 10, "train_acc": 0.55, "val_acc": 0.5, "epoch_seconds": 4.0},
           {"type": "epoch", "epoch": 2, "step": 20, "train_acc": 0.75, "val_acc": 0.7, "epoch_seconds": 6.0}]
 NO_VAL_EPOCHS = [dict(r, val_acc=None, test_acc=r["val_acc"] - 0.1) for r in EPOCHS]
-WITH_VAL = evaluation.evaluation_labels({"format_version": 2, "resolved": {"val_source": "train"}})
-NO_VAL = evaluation.evaluation_labels({"format_version": 2, "resolved": {"val_source": None,
+WITH_VAL = evaluation_labels({"format_version": 2, "resolved": {"val_source": "train"}})
+NO_VAL = evaluation_labels({"format_version": 2, "resolved": {"val_source": None,
                                                                           "test_every_epoch": True}})
 
 

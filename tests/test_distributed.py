@@ -19,7 +19,7 @@ from resnet_core import distributed, runs
 from resnet_core.cifar import load_cifar10
 from resnet_core.distributed import World
 from resnet_core.train import main, parse, resolve
-from resnet_core.trainer import Trainer
+from resnet_core.step import Trainer
 
 TINY = ["--depth", "8", "--batch-size", "50", "--val-size", "100", "--log-every", "2", "--log-seconds", "0",
         "--seed", "1", "--device", "cpu"]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from resnet_core.dashboard import figures
-from resnet_core.dashboard.evaluation import TEST_MONITORING, evaluation_labels
+from resnet_core.evaluation_labels import TEST_MONITORING, evaluation_labels
 from resnet_core.dashboard.series import ema
 from resnet_core.metrics import class_report
 

@@ -12,7 +12,9 @@ import pytest
 from fake_runs import make_run
 
 from resnet_core import runs
-from resnet_core.dashboard import evaluation, figures, formatting, monitor
+from resnet_core import formatting
+from resnet_core.evaluation_labels import evaluation_labels
+from resnet_core.dashboard import figures, monitor
 from resnet_core.dashboard.monitor import MetricsHistory
 
 
@@ -193,7 +195,7 @@ def progress_of(run_dir):
     info = runs.read_run(run_dir)
     hist = MetricsHistory(run_dir)
     hist.update()
-    return evaluation.evaluation_labels(info.config), monitor.compute_progress(info, hist)
+    return evaluation_labels(info.config), monitor.compute_progress(info, hist)
 
 
 def test_labels_of_a_run_with_a_validation_split(tmp_path):
@@ -218,7 +220,7 @@ def test_a_version_1_run_validated_on_the_test_set_says_so(tmp_path):
     assert (test.label, test.value) == ("Test acc", "—")  # stopped before the final evaluation
     assert "once, after the last epoch" in test.help
     # Before the trainer resolved it, a version 1 run with val_size 0 validated on the test set.
-    assert evaluation.evaluation_labels({"format_version": 1, "config": {"val_size": 0}}).val_source == "test"
+    assert evaluation_labels({"format_version": 1, "config": {"val_size": 0}}).val_source == "test"
 
 
 def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_test_set(tmp_path):
@@ -235,7 +237,7 @@ def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_t
     done_labels, done = progress_of(make_run(tmp_path, "nodone", val_source=None, epochs_done=3, total_epochs=3))
     assert monitor.accuracy_metrics(done_labels, done)[1].label == "Final test acc (epoch 3)"
     # Before the trainer resolved it, a version 2 run with val_size 0 has no validation split.
-    assert evaluation.evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
+    assert evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
 
 
 def test_summary_rows_say_what_best_val_is(tmp_path):

@@ -23,7 +23,8 @@ from streamlit.testing.v1 import AppTest
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, RUNS, TRAIN
 from resnet_core import runs
 from resnet_core.config import paper_config
-from resnet_core.dashboard import comparison, formatting
+from resnet_core import formatting
+from resnet_core.dashboard import comparison
 from resnet_core.dashboard.gallery import Cell
 from resnet_core.metrics import class_report, confusion_matrix
 

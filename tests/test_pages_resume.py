@@ -13,7 +13,8 @@ from test_pages import folders  # noqa: F401 (a fixture, for studio_runs)
 
 from app_pages.navigation import MONITOR
 from resnet_core import runs
-from resnet_core.dashboard import formatting, monitor
+from resnet_core import formatting
+from resnet_core.dashboard import monitor
 
 
 @pytest.fixture

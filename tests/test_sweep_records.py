@@ -256,7 +256,7 @@ def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(
 def test_the_train_page_offers_resume_only_for_a_record_it_can_resume(tmp_path, monkeypatch, cifar_dir):
     from test_pages import TRAIN, open_page, texts
 
-    from resnet_core.dashboard.formatting import md_escape
+    from resnet_core.formatting import md_escape
 
     monkeypatch.setenv("RESNET_STUDIO_RUNS", str(tmp_path))
     monkeypatch.setenv("RESNET_STUDIO_DATA", str(cifar_dir))

@@ -299,7 +299,7 @@ def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_th
     def boom(self, *args):
         raise RuntimeError("the device fell over")
 
-    monkeypatch.setattr("resnet_core.training_run.Run.finish_epoch", boom)
+    monkeypatch.setattr("resnet_core.loop.Run.finish_epoch", boom)
     code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY])
     assert code == 1
     info = runs.read_run(only_run(tmp_path))
@@ -592,7 +592,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
 
     def val_indices(*flags):
         cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
-        from resnet_core.trainer import Trainer
+        from resnet_core.step import Trainer
 
         trainer = Trainer(cfg, plan)
         trainer.prepare_data(data)
@@ -603,7 +603,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
 
 
 def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
-    from resnet_core.trainer import Trainer
+    from resnet_core.step import Trainer
 
     data = load_cifar10(cifar_dir)
     cfg, plan = resolved([*TINY, "--device", "cpu", "--precision", "bf16", "--epochs", "1"], len(data.train_labels))
@@ -931,7 +931,7 @@ def test_the_command_line_is_the_schema_and_round_trips():
 
 
 def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
-    from resnet_core.trainer import Trainer
+    from resnet_core.step import Trainer
 
     data = load_cifar10(cifar_dir)
     for flags, expected in (([], False), (["--nesterov"], True)):
@@ -969,7 +969,7 @@ def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     config = json.loads((reference_run / "config.json").read_text())
     assert set(config) | set(config["resolved"]) <= _documented("config.json")
     checkpoint = torch.load(reference_run / "last.pt", weights_only=True)
-    partial_epoch = {"epoch", "batch", "sums", "seconds"}  # what a graceful mid-epoch stop saves (training_run)
+    partial_epoch = {"epoch", "batch", "sums", "seconds"}  # what a graceful mid-epoch stop saves (loop)
     assert set(checkpoint) | set(checkpoint["rng"]) | partial_epoch == _documented("last.pt")
 
 
@@ -986,9 +986,9 @@ class FakeClock:
 @pytest.fixture(scope="module")
 def clocked_run(cifar_dir, tmp_path_factory):
     """A 2-epoch run in this process on a fake clock whose steps and evaluations take the
-    seconds the test says, with every status.json it wrote (resnet_core.training_run.Run)."""
-    from resnet_core.training_run import Run, StopRequested
-    from resnet_core.trainer import Trainer
+    seconds the test says, with every status.json it wrote (resnet_core.loop.Run)."""
+    from resnet_core.loop import Run, StopRequested
+    from resnet_core.step import Trainer
 
     clock, written = FakeClock(), []
     # Epoch 1: 0.1 s a step but 2.5 s for step 3; epoch 2 (steps 9..16): 0.7 s a step.
@@ -1052,10 +1052,10 @@ def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
 def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, monkeypatch):
     """Usage rows come from a thread in every phase, with the run's position, and the
     format's docstring names each of their fields."""
-    from resnet_core import training_run
-    from resnet_core.training_run import Run, StopRequested
+    from resnet_core import loop
+    from resnet_core.loop import Run, StopRequested
 
-    monkeypatch.setattr(training_run, "SYSTEM_ROW_MIN_S", 0.01)
+    monkeypatch.setattr(loop, "SYSTEM_ROW_MIN_S", 0.01)
     load = runs.RunWriter.start_metrics
 
     def slow_start(self, step, epoch):  # data loading waits long enough for a row or two

@@ -23,7 +23,7 @@ from ..metrics import confusion_matrix
 from ..model_names import PLAIN, PaperResult, shortcut_label
 from ..results import ResultGroup, field_text, group_record
 from ..runs.values import as_count, as_int, is_int
-from .evaluation import evaluation_labels
+from ..evaluation_labels import evaluation_labels
 from .gallery import SET_NAMES, Cell, confidences, image_source
 
 FINAL = "final"  # the last recorded evaluation of the split

@@ -7,7 +7,7 @@ can be smoothed (:func:`~resnet_core.dashboard.series.ema`, drawn bold over the 
 series) and every trace is cut to a point budget
 (:func:`~resnet_core.dashboard.series.downsample`), so a run of 200,000 step rows draws as
 fast as a short one. Their evaluation traces are named by the run's
-:class:`~resnet_core.dashboard.evaluation.EvaluationLabels`: a "validation" that was the test set says
+:class:`~resnet_core.evaluation_labels.EvaluationLabels`: a "validation" that was the test set says
 so, and per-epoch test evaluations are marked as monitoring. The confusion matrix is a
 heatmap with an invisible scatter on top, one square marker per cell, because a heatmap
 alone sends no click events to Streamlit; the scatter's ``customdata`` holds ``[true,
@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
 from ..runs.values import as_float
-from .evaluation import VALIDATION, EvaluationLabels, evaluation_labels
+from ..evaluation_labels import VALIDATION, EvaluationLabels, evaluation_labels
 from .series import best_so_far, column, downsample, smoothed
 
 TRAIN_COLOUR = "#4C78A8"
@@ -329,7 +329,7 @@ def loss_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps_per
                 view: CurveView = CurveView()) -> go.Figure:
     """Training loss per step row (smoothed as view says) and per epoch, the evaluation
     losses per epoch (labels: the run's, see
-    resnet_core.dashboard.evaluation.evaluation_labels) and a star on the lowest validation
+    resnet_core.evaluation_labels.evaluation_labels) and a star on the lowest validation
     loss; a log-scale y axis with view.log_y."""
     labels = labels or evaluation_labels({})
     fig = go.Figure(layout=_layout(title, height, "cross-entropy", LIVE_X_AXES[view.x_axis],
@@ -354,7 +354,7 @@ def accuracy_figure(step_rows: Sequence[dict], epoch_rows: Sequence[dict], steps
     """Training accuracy per step row (smoothed as view says) and per epoch, the evaluation
     accuracies per epoch with a star on the best validation accuracy, in percent, and the
     final test accuracy once known (labels: the run's, see
-    resnet_core.dashboard.evaluation.evaluation_labels)."""
+    resnet_core.evaluation_labels.evaluation_labels)."""
     labels = labels or evaluation_labels({})
     start = _start(view, step_rows, epoch_rows)
     fig = go.Figure(layout=_layout(title, height, "accuracy", LIVE_X_AXES[view.x_axis],
@@ -470,7 +470,7 @@ class CurveRun:
     name: str  # the legend entry: model name and run id
     step_rows: Sequence[dict]
     epoch_rows: Sequence[dict]
-    labels: EvaluationLabels  # the run's, see resnet_core.dashboard.evaluation.evaluation_labels
+    labels: EvaluationLabels  # the run's, see resnet_core.evaluation_labels.evaluation_labels
     steps_per_epoch: int | None = None
 
     @property

@@ -4,8 +4,8 @@
 each :meth:`MetricsHistory.update` reads only what the trainer appended since (see
 :func:`resnet_core.runs.read_metrics_since`).
 
-What each evaluation number is comes from :mod:`resnet_core.dashboard.evaluation`; numbers and
-run-folder text become words through :mod:`resnet_core.dashboard.formatting`.
+What each evaluation number is comes from :mod:`resnet_core.evaluation_labels`; numbers and
+run-folder text become words through :mod:`resnet_core.formatting`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import pandas as pd
 from .. import runs
 from ..runs.values import as_count, as_float
 from ..model_names import PLAIN, shortcut_label
-from .evaluation import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
-from .formatting import format_duration, format_pct, md_escape
+from ..evaluation_labels import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
+from ..formatting import format_duration, format_pct, md_escape
 from .series import Rows
 
 T = TypeVar("T")

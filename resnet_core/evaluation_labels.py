@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .formatting import format_pct
-from ..runs.values import as_int
+from .runs.values import as_int
 
 VALIDATION = "validation"
 TEST_AS_VALIDATION = "test (used as validation)"

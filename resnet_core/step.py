@@ -1,7 +1,7 @@
 """The training step and evaluation: data on the device, the model, its optimizer; no files.
 
 The benchmark times exactly this :class:`Trainer`, so its numbers are the trainer's own;
-:class:`resnet_core.training_run.Run` adds the run folder around it.
+:class:`resnet_core.loop.Run` adds the run folder around it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from .distributed import Group, World
 from .models import describe_model, model_name
 from .run_model import ModelLoadError, read_checkpoint
 from .runs.values import as_float
-from .trainer import Trainer
+from .step import Trainer
 from .usage import UsageRecorder, UsageSampler
 
 log = logging.getLogger("resnet_core.train")

@@ -11,8 +11,9 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import runs
-from resnet_core.dashboard import calibration, evaluation, explain_figures, gallery, history, label_errors
-from resnet_core.dashboard.formatting import md_escape
+from resnet_core.evaluation_labels import evaluation_labels
+from resnet_core.dashboard import calibration, explain_figures, gallery, history, label_errors
+from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
 VIEWS = ("History", "Top losses", "Calibration", "Label errors")
@@ -54,7 +55,7 @@ def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[ru
     with c_run:
         info = common.pick_run(all_runs, "ex", wanted)
     available = [s for s in ("val", "test") if runs.recorded_epochs(info.path, s)]
-    labels = evaluation.evaluation_labels(info.config)
+    labels = evaluation_labels(info.config)
     with c_split:
         common.seed_from_query("ex_split", "split", available, available[0], "split")
         split = st.segmented_control("Split", available, key="ex_split", format_func=labels.split_name,
@@ -162,7 +163,7 @@ def _calibration_view(info, split, preds, classes, hist, epoch: int, epochs: np.
 
 def _label_errors_view(info, split, preds, classes, hist) -> None:
     found = label_errors.find_label_errors(preds, len(classes))
-    split_name = evaluation.evaluation_labels(info.config).split_name(split)
+    split_name = evaluation_labels(info.config).split_name(split)
     st.markdown(md_escape(label_errors.headline(found, len(preds["labels"]), split_name)))
     st.caption("Candidates for a person to check, not verdicts: a confident model can be confidently wrong. "
                "Confident learning (Northcutt et al. 2021), on out-of-sample probabilities as it needs: a "
@@ -186,7 +187,7 @@ if not all_runs:
     st.stop()
 
 info, split, view = _pickers(all_runs, left_out)
-labels = evaluation.evaluation_labels(info.config)
+labels = evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "ex", in_url=True)
 try:
     preds = common.predictions(info.path, split, epoch)
