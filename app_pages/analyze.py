@@ -11,7 +11,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import runs
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
-from resnet_core.dashboard import downloads, figures, gallery
+from resnet_core.dashboard import cell_selection, downloads, figures, gallery_cards, gallery_records, run_images
 from resnet_core.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
 
@@ -27,7 +27,7 @@ def _set_cell(t: int, p: int) -> None:
 def _on_cm_select(classes: list[str]) -> None:
     """on_select: copy the clicked cell into our own key (the chart's own selection is lost
     whenever the figure changes, e.g. to outline the selected cell)."""
-    cell = gallery.selection_from_event(st.session_state.get("an_cm"), classes)
+    cell = cell_selection.selection_from_event(st.session_state.get("an_cm"), classes)
     if cell is not None:
         _set_cell(cell.true, cell.pred)
 
@@ -88,7 +88,7 @@ def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: Evaluation
                    "in this split, a never-predicted class counting as 0")
 
 
-def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: gallery.Cell | None) -> None:
+def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: cell_selection.Cell | None) -> None:
     fig = figures.confusion_figure(cm, classes, mode, selected=(cell.true, cell.pred) if cell else None)
     st.plotly_chart(fig, key="an_cm", on_select=lambda: _on_cm_select(classes), selection_mode="points",
                     config={"displayModeBar": False})
@@ -97,7 +97,7 @@ def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: gallery.Cell | 
 
 
 def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray, classes: list[str],
-             cell: gallery.Cell | None, available: list[str], images_from: gallery.ImageFolder) -> None:
+             cell: cell_selection.Cell | None, available: list[str], images_from: run_images.ImageFolder) -> None:
     """The images of the selected cell, or why there are none."""
     if cell is None:
         st.markdown("**Gallery**")
@@ -121,23 +121,24 @@ def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray,
         _cell_images(info, split, preds, classes, cell, images_from)
 
 
-def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str], cell: gallery.Cell,
-                 images_from: gallery.ImageFolder) -> None:
+def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str], cell: cell_selection.Cell,
+                 images_from: run_images.ImageFolder) -> None:
     """One page of a cell's images, sorted as asked, with their top predictions."""
     o1, o2, o3 = st.columns([3, 3, 2], vertical_alignment="bottom")
-    sort = o1.segmented_control("Sort by", list(gallery.SORTS), key="an_sort", default="confidence",
+    sort = o1.segmented_control("Sort by", list(gallery_records.SORTS), key="an_sort", default="confidence",
                                 required=True)
     order = o2.segmented_control("Order", ["highest first", "lowest first"], key="an_order",
                                  default="highest first", required=True)
-    positions = gallery.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
+    positions = gallery_records.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
     page = common.page_picker(len(positions), PER_PAGE, "an_page", lambda: o3)
-    items = gallery.records(preds, positions[page.start:page.stop])
+    items = gallery_records.records(preds, positions[page.start:page.stop])
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")
     heatmaps, heatmap_title = (common.gradcam_toggle(info, split, items, images_from, "an_cam") if images is not None
                                else ({}, ""))
-    st.html(gallery.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions),
-                                 heatmaps=heatmaps, heatmap_title=heatmap_title))
+    extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=heatmap_title)
+    st.html(gallery_cards.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions),
+                                       extras=extras))
 
 
 
@@ -209,7 +210,7 @@ def _on_pair() -> None:
 # One radio, not a button per pair: the selected cell's pair shows as chosen, and eight
 # buttons (each its own element, markdown label and tooltip) made Analyze load 0.08-0.21 s
 # slower while a CPU run trained (paired medians, two runs of 10 loads, headless Chromium).
-def _pairs(cm: np.ndarray, classes: list[str], split: str, cell: gallery.Cell | None) -> None:
+def _pairs(cm: np.ndarray, classes: list[str], split: str, cell: cell_selection.Cell | None) -> None:
     """The most-confused pairs; choosing one opens its cell (the selected cell's pair shows as chosen)."""
     counts = {(t, p): n for t, p, n in most_confused_pairs(cm, k=8)}
     if not counts:
@@ -268,7 +269,7 @@ st.page_link(common.EXPLAIN, label="Explain these errors: histories, top losses,
 _downloads(info, split, epoch, cm, preds, classes, labels)
 
 cell_value = st.session_state.get(CELL_KEY)
-cell = gallery.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
+cell = cell_selection.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
 mat_col, gal_col = st.columns([11, 10], gap="medium")
 with mat_col:
     _matrix(cm, classes, mode, cell)

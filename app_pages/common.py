@@ -12,7 +12,7 @@ import streamlit as st
 
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDICT, RUNS, TRAIN  # noqa: F401 (for st.page_link)
 from resnet_core import cifar, runs
-from resnet_core.dashboard import gallery, launcher, links
+from resnet_core.dashboard import gallery_records, launcher, links, run_images
 from resnet_core.formatting import md_escape
 from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
 from resnet_core.system import describe_system
@@ -33,11 +33,11 @@ def system_info():
 
 
 @st.cache_resource(show_spinner=False)
-def _image_store(data_dir: str) -> gallery.ImageStore:
-    return gallery.ImageStore(data_dir)
+def _image_store(data_dir: str) -> run_images.ImageStore:
+    return run_images.ImageStore(data_dir)
 
 
-def image_store(folder: Path | None = None) -> gallery.ImageStore:
+def image_store(folder: Path | None = None) -> run_images.ImageStore:
     """The CIFAR-10 images of the data folder, loading in the background from the first call
     (st.cache_resource: one copy for all sessions)."""
     return _image_store(str(Path(folder or data_dir()).resolve())).start()
@@ -93,7 +93,7 @@ def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, source: 
     return dict(zip(indices, cams, strict=True))
 
 
-def gradcam_maps(run_dir: Path, which: str, images_from: gallery.ImageFolder, source: str,
+def gradcam_maps(run_dir: Path, which: str, images_from: run_images.ImageFolder, source: str,
                  targets: Sequence[tuple[int, int]]) -> dict[int, np.ndarray]:
     """Grad-CAM maps of (image index, class) pairs of a CIFAR set, by image index; cached by
     run, checkpoint file and its modification time, images and classes (a page of a gallery)."""
@@ -124,24 +124,24 @@ def torchscript_bytes(run_dir: Path, which: str) -> bytes:
 
 
 def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
-                 images_from: gallery.ImageFolder) -> tuple[np.ndarray | None, str]:
+                 images_from: run_images.ImageFolder) -> tuple[np.ndarray | None, str]:
     """The images that a run's records of a split point into, and where they come from (a
     caption, markdown-escaped). Without them (no data folder, or one whose labels differ
     from the run's records), shows a warning and returns None: the cards go without images."""
-    source = gallery.image_source(info.config, split)
+    source = run_images.image_source(info.config, split)
     store = image_store(images_from.path)
     images, problem = None, None
     try:
         images = store.images(source, timeout=30)
         # Every record of the split, not only the page shown: a wrong folder shows at once.
-        problem = gallery.labels_match(store.labels(source), preds).problem(images_from.path, source)
+        problem = run_images.labels_match(store.labels(source), preds).problem(images_from.path, source)
     except Exception as e:  # no data folder here: show the records without pictures
         problem = f"Images unavailable: {e}"
     if problem:
         images = None
         st.warning(md_escape(problem), icon=":material/image_not_supported:")
     # The folder comes from config.json: escaped, not put in a code span it could close.
-    return images, (f"images from the {gallery.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
+    return images, (f"images from the {run_images.SET_NAMES[source]} set in {md_escape(images_from.path)}, "
                     f"{md_escape(images_from.note)}")
 
 
@@ -248,27 +248,27 @@ def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int, slider_key: st
         st.caption(f"This run is {info.state}: new epochs are announced here as they are recorded.")
 
 
-def image_folder(info: runs.RunInfo) -> gallery.ImageFolder:
+def image_folder(info: runs.RunInfo) -> run_images.ImageFolder:
     """Where the run's images come from; starts loading them in the background, for the first click."""
-    images_from = gallery.image_folder(info.config, data_dir())
+    images_from = run_images.image_folder(info.config, data_dir())
     if cifar.dataset_present(images_from.path):
         image_store(images_from.path)
     return images_from
 
 
 def page_picker(total: int, per_page: int, key: str, where: Callable[[], Any] = lambda: st,
-                width: int | str = "stretch") -> gallery.Page:
+                width: int | str = "stretch") -> gallery_records.Page:
     """The page of `total` records to show: a page number input keyed `key` (width px wide, or
     "stretch"), in the container where() makes, only when there is more than one page; back on
     page 1 when a page picked earlier is gone (fewer records than when it was picked)."""
-    count = gallery.paginate(total, 1, per_page).count
+    count = gallery_records.paginate(total, 1, per_page).count
     number = 1
     if count > 1:
         if st.session_state.get(key, 1) > count:
             st.session_state[key] = 1
         number = where().number_input(f"Page (of {count})", min_value=1, max_value=count, step=1, key=key,
                                       width=width)
-    return gallery.paginate(total, number, per_page)
+    return gallery_records.paginate(total, number, per_page)
 
 
 def lazy_expander(label: str, key: str, draw: Callable[[], None], *, expanded: bool = False,
@@ -341,8 +341,8 @@ def env_summary() -> str:
             + (" (from $RESNET_STUDIO_DATA)" if os.environ.get("RESNET_STUDIO_DATA") else ""))
 
 
-def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery.GalleryRecord],
-                   images_from: gallery.ImageFolder, key: str) -> tuple[dict[int, np.ndarray], str]:
+def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery_records.GalleryRecord],
+                   images_from: run_images.ImageFolder, key: str) -> tuple[dict[int, np.ndarray], str]:
     """A gallery's Grad-CAM toggle (widget keys from key) and, when on, the maps of the shown
     page's images from the chosen checkpoint (torch is imported only then), by image index,
     and the images' tooltip."""
@@ -358,7 +358,7 @@ def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery.GalleryRe
 
     try:
         model = run_model(info.path, which or "best")
-        maps = gradcam_maps(info.path, which or "best", images_from, gallery.image_source(info.config, split),
+        maps = gradcam_maps(info.path, which or "best", images_from, run_images.image_source(info.config, split),
                                    [(r.index, r.true if target == "true" else r.pred) for r in items])
     except ModelLoadError as e:
         st.warning(f"No Grad-CAM: {md_escape(e)}", icon=":material/visibility_off:")

@@ -14,7 +14,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import comparison, figures, gallery, links
+from resnet_core.dashboard import cell_selection, comparison, figures, gallery_cards, gallery_records, links, run_images
 from resnet_core.formatting import format_pct, md_escape
 from resnet_core.runs.values import as_count
 
@@ -232,19 +232,19 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
     ordered = comparison.most_confident_first(pair.paired, positions, pair.a_preds if by == "a" else pair.b_preds, by)
     page = common.page_picker(len(ordered), PER_PAGE, key, width=220)
     shown = ordered[page.start:page.stop]
-    items = list(zip(gallery.records(pair.a_preds, pair.paired.a_pos[shown]),
-                     gallery.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))
-    images_from = gallery.image_folder(pair.a.config, common.data_dir())
+    items = list(zip(gallery_records.records(pair.a_preds, pair.paired.a_pos[shown]),
+                     gallery_records.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))
+    images_from = run_images.image_folder(pair.a.config, common.data_dir())
     images, origin = common.split_images(pair.a, pair.split, pair.a_preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop}, most confident {by.upper()} first · {origin}")
-    st.html(gallery.compared_gallery_html(items, images, pair.classes, size=80,
-                                          attrs={"kind": kind, "total": len(positions)}))
+    st.html(gallery_cards.compared_gallery_html(items, images, pair.classes, size=80,
+                                                attrs={"kind": kind, "total": len(positions)}))
 
 
 def _on_diff_select(classes: list[str]) -> None:
     """on_select: keep the clicked cell in our own key (the chart's selection is lost
     whenever the figure changes, e.g. to outline the cell)."""
-    cell = gallery.selection_from_event(st.session_state.get("cmp_cm"), classes)
+    cell = cell_selection.selection_from_event(st.session_state.get("cmp_cm"), classes)
     if cell is not None:
         st.session_state[CELL_KEY] = (cell.true, cell.pred)
 
@@ -261,7 +261,7 @@ def _difference(pair: Pair) -> None:
     k3.metric("Predictions changed", f"{int((pair.paired.a_pred != pair.paired.b_pred).sum()):,}",
               help="images that B puts in another cell than A")
     value = st.session_state.get(CELL_KEY)
-    cell = gallery.Cell(*value) if value and max(value) < n else None
+    cell = cell_selection.Cell(*value) if value and max(value) < n else None
     mat_col, gal_col = st.columns([11, 10], gap="medium")
     with mat_col:
         st.plotly_chart(figures.difference_figure(diff.a, diff.b, pair.classes, selected=(cell.true, cell.pred)

@@ -12,7 +12,8 @@ import streamlit as st
 from app_pages import common
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import calibration, explain_figures, gallery, history, label_errors
+from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, gallery_records, history,
+                                   label_errors)
 from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
@@ -75,7 +76,7 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
         st.caption("No images here.")
         return
     page = common.page_picker(len(positions), PER_PAGE, key, width=220)
-    items = gallery.records(preds, positions[page.start:page.stop])
+    items = gallery_records.records(preds, positions[page.start:page.stop])
     strips = None
     if hist is not None:
         rows = hist.rows([r.index for r in items])
@@ -86,9 +87,9 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
                + (" · under each image: right (green) or wrong (red) at every recorded epoch" if strips else ""))
     heatmaps, heatmap_title = (common.gradcam_toggle(info, split, items, images_from, "ex_cam") if images is not None
                                else ({}, ""))
-    st.html(gallery.gallery_html(items, images, classes, size=96, total=len(positions), strips=strips,
-                                 strip_epochs=hist.epochs.tolist() if hist is not None else (), notes=notes,
-                                 heatmaps=heatmaps, heatmap_title=heatmap_title))
+    extras = gallery_cards.CardExtras(strips=strips, strip_epochs=hist.epochs.tolist() if hist is not None else (),
+                                      notes=notes, heatmaps=heatmaps, heatmap_title=heatmap_title)
+    st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(positions), extras=extras))
 
 
 def _history_view(info, split, preds, classes, result: history.HistoryResult, epoch: int) -> None:
@@ -131,7 +132,7 @@ def _calibration_view(info, split, preds, classes, hist, epoch: int, epochs: np.
     k1, k2, k3 = st.columns(3)
     k1.metric("ECE", f"{100 * rel.ece:.2f}%", help="expected calibration error: 15 equal-width bins of top-1 "
               "confidence, the bins' |accuracy − mean confidence| weighted by their share of images (Guo et al. 2017)")
-    k2.metric("Mean confidence", f"{100 * float(gallery.confidences(preds).mean()):.1f}%")
+    k2.metric("Mean confidence", f"{100 * float(gallery_records.confidences(preds).mean()):.1f}%")
     k3.metric("Accuracy", f"{100 * float((preds['preds'] == preds['labels']).mean()):.1f}%")
     selected = st.session_state.get(BIN_KEY)
     left, right = st.columns(2, gap="medium")
@@ -202,7 +203,7 @@ if view == "History":
     _history_view(info, split, preds, classes, hist_result, epoch)
 elif view == "Top losses":
     st.caption(f"Every image of epoch {epoch}, the highest loss (−log p(true class)) first.")
-    _cards(info, split, preds, gallery.loss_positions(preds), classes, hist, "ex_page_loss")
+    _cards(info, split, preds, gallery_records.loss_positions(preds), classes, hist, "ex_page_loss")
 elif view == "Calibration":
     _calibration_view(info, split, preds, classes, hist, epoch, ece_epochs, eces)
 else:

@@ -26,7 +26,7 @@ from page_timings import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop, write_b
 
 from resnet_core import runs
 from resnet_core.dashboard import comparison
-from resnet_core.dashboard.gallery import Cell
+from resnet_core.dashboard.cell_selection import Cell
 
 
 

@@ -12,9 +12,9 @@ from fake_runs import fake_predictions, make_run
 
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import comparison, figures, gallery
+from resnet_core.dashboard import comparison, figures, gallery_cards, gallery_records
 from resnet_core.dashboard.comparison import BEST, FINAL, Evaluated
-from resnet_core.dashboard.gallery import Cell
+from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.config import paper_config
 from resnet_core.model_names import paper_result
 from resnet_core.results import RunResult, group_results
@@ -224,16 +224,17 @@ def test_error_curves_dashed_train_bold_evaluation_one_colour_per_run():
 def test_compared_gallery_cards_show_both_runs_predictions():
     p = comparison.pair(A, B)
     a_only, _ = comparison.flips(p)
-    items = list(zip(gallery.records(A, p.a_pos[a_only]), gallery.records(B, p.b_pos[a_only]), strict=True))
+    items = list(zip(gallery_records.records(A, p.a_pos[a_only]), gallery_records.records(B, p.b_pos[a_only]),
+                     strict=True))
     images = np.zeros((20, 3, 32, 32), dtype=np.uint8)
-    html = gallery.compared_gallery_html(items, images, list(CLASSES), names=("A", "B"),
-                                         attrs={"kind": "a-right", "total": 2})
+    html = gallery_cards.compared_gallery_html(items, images, list(CLASSES), names=("A", "B"),
+                                               attrs={"kind": "a-right", "total": 2})
     assert 'data-kind="a-right"' in html and 'data-total="2"' in html and 'data-shown="2"' in html
     assert html.count('class="rs-card"') == 2 and html.count("<img") == 2
     assert 'data-index="10" data-true="0" data-a-pred="0" data-b-pred="1"' in html
     assert "A <b" in html and "B <b" in html and "90%" in html and "75%" in html
     with pytest.raises(ValueError):
-        gallery.compared_gallery_html([(items[0][0], items[1][1])], None, list(CLASSES))
+        gallery_cards.compared_gallery_html([(items[0][0], items[1][1])], None, list(CLASSES))
 
 
 def test_large_pairings_agree_with_a_direct_count():

@@ -14,7 +14,7 @@ from fake_runs import fake_predictions
 from PIL import Image
 
 from resnet_core.cifar import CLASSES
-from resnet_core.dashboard import downloads, figures, gallery, heatmap, uploads
+from resnet_core.dashboard import downloads, figures, gallery_cards, gallery_records, heatmap, uploads
 
 
 def _decode(uri: str) -> np.ndarray:
@@ -41,15 +41,18 @@ def test_an_overlay_leaves_the_image_where_the_map_is_0_and_tints_it_where_it_is
 def test_gallery_cards_take_heatmaps_by_image_index():
     preds = fake_predictions(6, seed=0, source_size=20)
     images = np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
-    items = gallery.records(preds, [0, 1, 2])
+    items = gallery_records.records(preds, [0, 1, 2])
     cam = np.linspace(0, 1, 32 * 32).reshape(32, 32)
     maps = {items[0].index: cam}  # one card with a map, the others without
-    html = gallery.gallery_html(items, images, CLASSES, heatmaps=maps, heatmap_title="Grad-CAM <of> pred")
+    extras = gallery_cards.CardExtras(heatmaps=maps, heatmap_title="Grad-CAM <of> pred")
+    html = gallery_cards.gallery_html(items, images, CLASSES, extras=extras)
     srcs = re.findall(r'src="(data:image/png;base64,[^"]+)"', html)
     assert html.count('class="rs-heatmap"') == 1 and 'title="Grad-CAM &lt;of&gt; pred"' in html
     assert (_decode(srcs[0]) == heatmap.overlay(images[items[0].index], cam)).all()
-    assert srcs[1] == gallery.png_data_uri(images[items[1].index])
-    assert gallery.gallery_html(items, images, CLASSES) == gallery.gallery_html(items, images, CLASSES, heatmaps={})
+    assert srcs[1] == gallery_cards.png_data_uri(images[items[1].index])
+    no_maps = gallery_cards.CardExtras(heatmaps={})
+    assert gallery_cards.gallery_html(items, images, CLASSES) == gallery_cards.gallery_html(items, images, CLASSES,
+                                                                                             extras=no_maps)
 
 
 def _png(size=(40, 30), colour=(10, 200, 10)) -> bytes:
@@ -74,7 +77,7 @@ def test_a_prediction_card_shows_the_input_its_map_and_the_top_classes():
     assert (_decode(srcs[0]) == 0).all() and (_decode(srcs[1]) == heatmap.overlay(image, np.ones((32, 32)))).all()
     assert "width:80.0%" in card and ">80.0%</span>" in card and ">15.0%</span>" in card
     # The top class in the studio's neutral blue: red means wrong everywhere else.
-    assert gallery.WRONG_COLOUR not in card and uploads.TOP_CLASS_COLOUR == figures.TRAIN_COLOUR
+    assert gallery_cards.WRONG_COLOUR not in card and uploads.TOP_CLASS_COLOUR == figures.TRAIN_COLOUR
     assert f"width:80.0%;height:12px;border-radius:2px;background:{figures.TRAIN_COLOUR}" in card
 
 

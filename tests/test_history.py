@@ -9,7 +9,7 @@ import pytest
 from fake_runs import make_run
 
 from resnet_core import runs
-from resnet_core.dashboard import gallery, history
+from resnet_core.dashboard import gallery_cards, history
 
 # Rows: images 10..14; columns: epochs 1..5 (1 = right).
 RIGHT = np.array([
@@ -122,10 +122,10 @@ def test_load_history_reads_a_run_folder(tmp_path):
 
 
 def test_a_history_strip_draws_runs_of_epochs():
-    strip = gallery.history_strip([True, True, False, True], [1, 2, 3, 4], 96)
+    strip = gallery_cards.history_strip([True, True, False, True], [1, 2, 3, 4], 96)
     assert strip.count("<span") == 3 and 'data-right="1101"' in strip and "wrong at 3" in strip
     assert "flex:2;background:#54A24B" in strip and "flex:1;background:#E45756" in strip
-    assert gallery.history_strip([], [], 96) == ""
+    assert gallery_cards.history_strip([], [], 96) == ""
 
 
 def test_5000_images_by_200_epochs_in_under_a_few_seconds(tmp_path, capsys):

@@ -25,7 +25,7 @@ from resnet_core import runs
 from resnet_core.config import paper_config
 from resnet_core import formatting
 from resnet_core.dashboard import comparison
-from resnet_core.dashboard.gallery import Cell
+from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.metrics import class_report, confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]

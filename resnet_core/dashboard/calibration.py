@@ -20,7 +20,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import runs
-from .gallery import confidences, selected_customdata
+from .cell_selection import selected_customdata
+from .gallery_records import confidences
 
 BINS = 15
 

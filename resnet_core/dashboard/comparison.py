@@ -24,7 +24,9 @@ from ..model_names import PLAIN, PaperResult, shortcut_label
 from ..results import ResultGroup, field_text, group_record
 from ..runs.values import as_count, as_int, is_int
 from ..evaluation_labels import evaluation_labels
-from .gallery import SET_NAMES, Cell, confidences, image_source
+from .cell_selection import Cell
+from .gallery_records import confidences
+from .run_images import SET_NAMES, image_source
 
 FINAL = "final"  # the last recorded evaluation of the split
 BEST = "best"  # the epoch the run's validation accuracy was best

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from .gallery import confidences
+from .gallery_records import confidences
 from .heatmap import BLUES, ramp
 
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from .calibration import Reliability, bin_names
 from .figures import TRAIN_COLOUR, VAL_COLOUR, _layout, _legend_above
-from .gallery import RIGHT_COLOUR, WRONG_COLOUR
+from .gallery_cards import RIGHT_COLOUR, WRONG_COLOUR
 
 
 def _centres(rel: Reliability) -> list[float]:

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, ImageRefused, model_input
-from .gallery import png_data_uri
+from .gallery_cards import png_data_uri
 from .heatmap import overlay
 
 # The top class's bar in the studio's blue (figures.TRAIN_COLOUR; figures imports plotly, which

@@ -1,0 +1,150 @@
+"""The CIFAR-10 images behind a run's predictions: which set and which data folder they
+come from, whether that folder's labels are the run's, and the images loaded in a
+background thread (no Streamlit here).
+
+A run records indices into a CIFAR-10 set, not the images. Before drawing them, the
+labels the data folder has at those indices are compared with the labels the run
+recorded: a re-packed copy in another order, or another dataset, would otherwise show
+wrong pictures under the right captions.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..cifar import dataset_present, load_cifar10
+
+SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
+SET_NAMES = {"train": "training", "test": "test"}
+
+
+def image_source(run_config: Mapping[str, Any], split: str) -> SplitImages | None:
+    """Which set the indices of a split's predictions point into: "train" or "test".
+
+    val: the training set when the run carved its validation split from it
+    (resolved.val_source == "train"), the test set when the test set stood in
+    (val_source "test"); test: the test set; train: None (only a confusion matrix is
+    recorded for training batches, so there are no images to show).
+    """
+    if split == "test":
+        return "test"
+    if split == "val":
+        source = (run_config.get("resolved") or {}).get("val_source")
+        if source in ("train", "test"):
+            return source
+        val_size = (run_config.get("config") or {}).get("val_size")
+        return "test" if val_size == 0 else "train"
+    return None
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    path: Path
+    note: str  # which folder this is and, for the dashboard's, why not the run's own
+
+
+def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path) -> ImageFolder:
+    """The data folder to take a run's images from: the one the run read
+    (resolved.data_dir) while it still holds CIFAR-10, else the dashboard's."""
+    recorded = (run_config.get("resolved") or {}).get("data_dir")
+    if not isinstance(recorded, str) or not recorded:
+        return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)")
+    if dataset_present(recorded):
+        return ImageFolder(Path(recorded), "the run's own data folder")
+    return ImageFolder(Path(dashboard_dir),
+                       f"the dashboard's data folder: the run's own, {recorded}, holds no CIFAR-10 any more")
+
+
+@dataclass(frozen=True)
+class LabelCheck:
+    checked: int  # records compared
+    mismatched: int  # records whose index holds another label in the folder, or does not exist there
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatched == 0
+
+    def problem(self, folder: str | Path, source: SplitImages) -> str | None:
+        """What the page says when the folder's images are not the run's; None when they are."""
+        if self.ok:
+            return None
+        return (f"{self.mismatched:,} of {self.checked:,} recorded labels differ from the labels at the same "
+                f"indices of the {SET_NAMES[source]} set in {folder}: that folder holds CIFAR-10 in another "
+                f"order, or another dataset, so its images would not be the ones this run saw. The cards are "
+                f"shown without images.")
+
+
+def labels_match(source_labels: np.ndarray, preds: Mapping[str, np.ndarray]) -> LabelCheck:
+    """Compare every record's label with the folder's label at the record's index."""
+    folder_labels = np.asarray(source_labels)
+    indices = np.asarray(preds["indices"], dtype=np.int64)
+    recorded = np.asarray(preds["labels"])
+    inside = (indices >= 0) & (indices < len(folder_labels))
+    same = np.zeros(len(indices), dtype=bool)
+    same[inside] = folder_labels[indices[inside]] == recorded[inside]
+    return LabelCheck(checked=len(indices), mismatched=int(len(indices) - same.sum()))
+
+
+class ImageStore:
+    """The CIFAR-10 images of a data folder, loaded once in a background thread.
+
+    start() returns at once, so a page can begin loading while the user looks at it;
+    get() waits for the load (or raises what it raised).
+    """
+
+    def __init__(self, data_dir: str | Path, loader=None):
+        self.data_dir = Path(data_dir)
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._data = None
+        self._error: BaseException | None = None
+
+    def _load(self) -> None:
+        try:
+            if self._loader is None:
+                self._data = load_cifar10(self.data_dir)
+            else:
+                self._data = self._loader(self.data_dir)
+        except BaseException as e:  # reported to whoever asks for the images
+            self._error = e
+        finally:
+            self._done.set()
+
+    def start(self) -> "ImageStore":
+        with self._lock:
+            failed = self._done.is_set() and self._error is not None
+            if self._thread is None or failed:  # a failed load (no data yet) is tried again
+                self._done.clear()
+                self._error = None
+                self._thread = threading.Thread(target=self._load, name="cifar-image-store", daemon=True)
+                self._thread.start()
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def get(self, timeout: float | None = None):
+        """The loaded dataset; raises what the load raised (call start() to try again)."""
+        if self._thread is None:
+            self.start()
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"CIFAR-10 from {self.data_dir} is still loading")
+        if self._error is not None:
+            raise self._error
+        return self._data
+
+    def images(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
+        data = self.get(timeout)
+        return data.train_images if source == "train" else data.test_images
+
+    def labels(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
+        data = self.get(timeout)
+        return data.train_labels if source == "train" else data.test_labels
