@@ -1,4 +1,5 @@
-"""From a click to a page of images: selection parsing, filtering, sorting, paging, HTML."""
+"""From a click to a page of images: selection parsing (cell_selection), filtering, sorting and paging
+(gallery_records), HTML (gallery_cards), the images and their labels (run_images)."""
 
 from __future__ import annotations
 
