@@ -11,7 +11,8 @@ import streamlit as st
 from app_pages import common
 from resnet_core import runs
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
-from resnet_core.dashboard import cell_selection, downloads, figures, gallery_cards, gallery_records, run_images
+from resnet_core.dashboard import (cell_selection, confusion_figures, downloads, gallery_cards, gallery_records,
+                                   run_images)
 from resnet_core.formatting import md_escape
 from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
 
@@ -51,8 +52,8 @@ def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[ru
                                      default=next(s for s in ("val", "test", "train") if s in available))
         split = split if split in available else available[0]
     with c_norm:
-        mode = st.segmented_control("Normalisation", list(figures.NORMALISATIONS), key="an_norm", required=True,
-                                    default="counts",
+        mode = st.segmented_control("Normalisation", list(confusion_figures.NORMALISATIONS), key="an_norm",
+                                    required=True, default="counts",
                                     format_func={"counts": "counts", "recall": "rows = recall",
                                                  "precision": "columns = precision"}.get)
     return info, available, split, mode or "counts"
@@ -89,7 +90,7 @@ def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: Evaluation
 
 
 def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: cell_selection.Cell | None) -> None:
-    fig = figures.confusion_figure(cm, classes, mode, selected=(cell.true, cell.pred) if cell else None)
+    fig = confusion_figures.confusion_figure(cm, classes, mode, selected=(cell.true, cell.pred) if cell else None)
     st.plotly_chart(fig, key="an_cm", on_select=lambda: _on_cm_select(classes), selection_mode="points",
                     config={"displayModeBar": False})
     st.caption("Rows: true class · columns: predicted class. Click a cell to see its images; "
@@ -280,4 +281,5 @@ with bottom_l:
     _pairs(cm, classes, split, cell)
 with bottom_r:
     _class_table(report, classes)
-st.plotly_chart(figures.class_metrics_figure(report, classes), key="an_bars", config={"displayModeBar": False})
+st.plotly_chart(confusion_figures.class_metrics_figure(report, classes), key="an_bars",
+                config={"displayModeBar": False})

@@ -14,7 +14,8 @@ import streamlit as st
 from app_pages import common
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import cell_selection, comparison, figures, gallery_cards, gallery_records, links, run_images
+from resnet_core.dashboard import (cell_selection, comparison, confusion_figures, error_curves, gallery_cards,
+                                   gallery_records, links, run_images)
 from resnet_core.formatting import format_pct, md_escape
 from resnet_core.runs.values import as_count
 
@@ -81,16 +82,16 @@ def _rows(info: runs.RunInfo) -> tuple[list[dict], list[dict]]:
 
 def _curves(chosen: list[runs.RunInfo]) -> None:
     c_x, c_y = st.columns([3, 2], vertical_alignment="bottom")
-    x_axis = c_x.segmented_control("x axis", list(figures.ERROR_X_AXES), key="cmp_x", default="iterations",
+    x_axis = c_x.segmented_control("x axis", list(error_curves.ERROR_X_AXES), key="cmp_x", default="iterations",
                                    required=True)
     paper_range = c_y.toggle("y axis 0–20% as in the paper", key="cmp_y20")
     curves = []
     for info in chosen:
         steps, epochs = _rows(info)
         spe = info.resolved.get("steps_per_epoch")
-        curves.append(figures.CurveRun(_name(info), steps, epochs, evaluation_labels(info.config),
-                                       as_count(spe) or None))
-    st.plotly_chart(figures.error_curves_figure(curves, x_axis or "iterations", y_max=20 if paper_range else None),
+        curves.append(error_curves.CurveRun(_name(info), steps, epochs, evaluation_labels(info.config),
+                                            as_count(spe) or None))
+    st.plotly_chart(error_curves.error_curves_figure(curves, x_axis or "iterations", y_max=20 if paper_range else None),
                     key="cmp_curves", config={"displaylogo": False})
     from_epochs = [c.name for c in curves if not c.step_rows and c.epoch_rows]
     empty = [c.name for c in curves if not c.step_rows and not c.epoch_rows]
@@ -142,7 +143,7 @@ def _results(chosen: list[runs.RunInfo]) -> None:
                        icon=":material/download:", key="cmp_md")
     lines = comparison.depth_lines(groups)
     if lines:
-        st.plotly_chart(figures.error_vs_depth_figure(lines, title="Final test error against depth"),
+        st.plotly_chart(error_curves.error_vs_depth_figure(lines, title="Final test error against depth"),
                         key="cmp_depth", config={"displaylogo": False})
         st.caption("One line per shortcut option (plain networks dashed), split by any other setting that differs "
                    "between rows; bars: ± sample std over seeds. Open circles: the paper's number where a row "
@@ -264,8 +265,8 @@ def _difference(pair: Pair) -> None:
     cell = cell_selection.Cell(*value) if value and max(value) < n else None
     mat_col, gal_col = st.columns([11, 10], gap="medium")
     with mat_col:
-        st.plotly_chart(figures.difference_figure(diff.a, diff.b, pair.classes, selected=(cell.true, cell.pred)
-                                                  if cell else None),
+        st.plotly_chart(confusion_figures.difference_figure(diff.a, diff.b, pair.classes,
+                                                            selected=(cell.true, cell.pred) if cell else None),
                         key="cmp_cm", on_select=lambda: _on_diff_select(pair.classes), selection_mode="points",
                         config={"displayModeBar": False})
         st.caption("Each cell: B's count − A's count (rows: true class, columns: predicted class); blue where B "
@@ -295,7 +296,7 @@ def _flips(pair: Pair) -> None:
         common.table(table, hide_index=True, width="stretch",
                      height=35 * (len(pair.classes) + 2) + 3)
     with c_chart:
-        st.plotly_chart(figures.flip_counts_figure(a_counts, b_counts, pair.classes), key="cmp_flip_bars",
+        st.plotly_chart(confusion_figures.flip_counts_figure(a_counts, b_counts, pair.classes), key="cmp_flip_bars",
                         config={"displayModeBar": False})
     g_a, g_b = st.columns(2, gap="medium")
     with g_a:

@@ -13,7 +13,7 @@ from app_pages import common
 from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
-from resnet_core.dashboard import figures, launcher, monitor
+from resnet_core.dashboard import curve_axes, launcher, live_curves, monitor, usage_figures
 from resnet_core.system import process_memory_mb
 
 # A live Monitor redraws its charts on every refresh. Measured in headless Chromium with a
@@ -206,10 +206,10 @@ def _metrics(info: runs.RunInfo, prog: monitor.Progress, labels: EvaluationLabel
 CHART_DEFAULTS = {"mon_x_axis": "epoch", "mon_smoothing": 0.6, "mon_log_loss": False}
 
 
-def _chart_view(hist: monitor.MetricsHistory) -> figures.CurveView:
+def _chart_view(hist: monitor.MetricsHistory) -> curve_axes.CurveView:
     """The x axis, smoothing and log-scale controls above the curves."""
     c1, c2, c3 = st.columns([2, 3, 1.3], vertical_alignment="bottom")
-    axes = list(figures.LIVE_X_AXES)
+    axes = list(curve_axes.LIVE_X_AXES)
     x_axis = c1.radio("x axis", axes, index=axes.index(CHART_DEFAULTS["mon_x_axis"]), horizontal=True,
                       key="mon_x_axis",
                       help="wall time: minutes since the run's first logged row (a resume's pause included)")
@@ -218,8 +218,8 @@ def _chart_view(hist: monitor.MetricsHistory) -> figures.CurveView:
                                                     "debiased at the start; the raw series stays faint behind it. "
                                                     "0: off.")
     log_y = c3.toggle("Log-scale loss", value=CHART_DEFAULTS["mon_log_loss"], key="mon_log_loss")
-    start = figures.start_time(hist.system_rows, hist.step_rows, hist.epoch_rows)
-    return figures.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y, start=start)
+    start = curve_axes.start_time(hist.system_rows, hist.step_rows, hist.epoch_rows)
+    return curve_axes.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y, start=start)
 
 
 # The system charts' section is drawn only while open (closed at first; it stays as it is over
@@ -232,15 +232,15 @@ SYSTEM_SECTION = "mon_system_open"
 CHART_CONFIG = {"displaylogo": False}  # plotly's toolbar, without its logo
 
 
-def _system_charts(hist: monitor.MetricsHistory, spe: int | None, view: figures.CurveView) -> None:
+def _system_charts(hist: monitor.MetricsHistory, spe: int | None, view: curve_axes.CurveView) -> None:
     """Images/s, and the device's utilisation and memory, over time."""
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(hist.memo(("speed", spe, view), lambda: figures.throughput_figure(
+    c1.plotly_chart(hist.memo(("speed", spe, view), lambda: live_curves.throughput_figure(
         hist.step_rows, hist.epoch_rows, spe, view=view)), key="live_speed", config=CHART_CONFIG)
     if hist.system_rows:
-        c2.plotly_chart(hist.memo(("util", spe, view), lambda: figures.utilisation_figure(
+        c2.plotly_chart(hist.memo(("util", spe, view), lambda: usage_figures.utilisation_figure(
             hist.system_rows, spe, view=view)), key="live_util", config=CHART_CONFIG)
-        c3.plotly_chart(hist.memo(("mem", spe, view), lambda: figures.memory_figure(
+        c3.plotly_chart(hist.memo(("mem", spe, view), lambda: usage_figures.memory_figure(
             hist.system_rows, spe, view=view)), key="live_mem", config=CHART_CONFIG)
     else:
         c2.caption("Utilisation and memory: this run recorded no system rows (trainers before they existed).")
@@ -257,12 +257,12 @@ def _charts(info: runs.RunInfo, hist: monitor.MetricsHistory, spe: int | None,
     view = _chart_view(hist)
     # Built once for these rows (hist.memo): a completed run's charts are not rebuilt on each load.
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(hist.memo(("loss", spe, labels, view), lambda: figures.loss_figure(
+    c1.plotly_chart(hist.memo(("loss", spe, labels, view), lambda: live_curves.loss_figure(
         hist.step_rows, hist.epoch_rows, spe, labels=labels, view=view)), key="live_loss", config=CHART_CONFIG)
-    c2.plotly_chart(hist.memo(("acc", spe, labels, view), lambda: figures.accuracy_figure(
+    c2.plotly_chart(hist.memo(("acc", spe, labels, view), lambda: live_curves.accuracy_figure(
         hist.step_rows, hist.epoch_rows, spe, hist.test_rows, labels=labels, view=view)),
         key="live_acc", config=CHART_CONFIG)
-    c3.plotly_chart(hist.memo(("lr", spe, view), lambda: figures.lr_figure(
+    c3.plotly_chart(hist.memo(("lr", spe, view), lambda: live_curves.lr_figure(
         hist.step_rows, hist.epoch_rows, spe, view=view)), key="live_lr", config=CHART_CONFIG)
     common.lazy_expander("Speed, utilisation and memory over time", SYSTEM_SECTION,
                          lambda: _system_charts(hist, spe, view), icon=":material/speed:")

@@ -12,7 +12,7 @@ from fake_runs import fake_predictions, make_run
 
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import comparison, figures, gallery_cards, gallery_records
+from resnet_core.dashboard import comparison, confusion_figures, error_curves, gallery_cards, gallery_records
 from resnet_core.dashboard.comparison import BEST, FINAL, Evaluated
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.config import paper_config
@@ -151,7 +151,7 @@ def test_sweeps_best_epoch_and_evaluated_from_run_folders(tmp_path):
 
 def test_difference_figure_is_clickable_diverging_and_hovers_both_counts():
     d = comparison.difference(comparison.pair(A, B), 3)
-    fig = figures.difference_figure(d.a, d.b, list(CLASSES), names=("A", "B"), selected=(1, 0))
+    fig = confusion_figures.difference_figure(d.a, d.b, list(CLASSES), names=("A", "B"), selected=(1, 0))
     heat, cells = fig.data
     assert isinstance(heat, go.Heatmap) and heat.zmid == 0 and (heat.zmin, heat.zmax) == (-1, 1)
     assert heat.colorscale[0][1] == "rgb(103,0,31)" and heat.colorscale[-1][1] == "rgb(5,48,97)"  # RdBu: red < 0 < blue
@@ -177,22 +177,22 @@ NO_VAL = evaluation_labels({"format_version": 2, "resolved": {"val_source": None
 
 
 def test_curve_x_for_each_axis():
-    assert figures.curve_x(STEPS, "iterations") == [5, 10, 15, 20, 25]
-    assert figures.curve_x(EPOCHS, "iterations") == [10, 20]
-    assert figures.curve_x(STEPS, "epochs", EPOCHS, steps_per_epoch=10) == [0.5, 1.0, 1.5, 2.0, 2.5]
-    assert figures.curve_x(EPOCHS, "epochs", EPOCHS) == [1, 2]
+    assert error_curves.curve_x(STEPS, "iterations") == [5, 10, 15, 20, 25]
+    assert error_curves.curve_x(EPOCHS, "iterations") == [10, 20]
+    assert error_curves.curve_x(STEPS, "epochs", EPOCHS, steps_per_epoch=10) == [0.5, 1.0, 1.5, 2.0, 2.5]
+    assert error_curves.curve_x(EPOCHS, "epochs", EPOCHS) == [1, 2]
     # Wall time: cumulative epoch_seconds (4, then 4 + 6), step rows by step within their epoch;
     # step 25 is past the last epoch with a time.
-    assert figures.curve_x(EPOCHS, "wall time", EPOCHS) == [4.0, 10.0]
-    assert figures.curve_x(STEPS, "wall time", EPOCHS) == [2.0, 4.0, 7.0, 10.0, None]
+    assert error_curves.curve_x(EPOCHS, "wall time", EPOCHS) == [4.0, 10.0]
+    assert error_curves.curve_x(STEPS, "wall time", EPOCHS) == [2.0, 4.0, 7.0, 10.0, None]
     with pytest.raises(ValueError):
-        figures.curve_x(STEPS, "minutes")
+        error_curves.curve_x(STEPS, "minutes")
 
 
 def test_error_curves_dashed_train_bold_evaluation_one_colour_per_run():
-    curves = [figures.CurveRun("ResNet-20 · r1", STEPS, EPOCHS, WITH_VAL, 10),
-              figures.CurveRun("plain-20 · r2", [], NO_VAL_EPOCHS, NO_VAL, 10)]
-    fig = figures.error_curves_figure(curves, "iterations")
+    curves = [error_curves.CurveRun("ResNet-20 · r1", STEPS, EPOCHS, WITH_VAL, 10),
+              error_curves.CurveRun("plain-20 · r2", [], NO_VAL_EPOCHS, NO_VAL, 10)]
+    fig = error_curves.error_curves_figure(curves, "iterations")
     assert len(fig.data) == 4
     train1, val1, train2, test2 = fig.data
     assert [t.line.dash for t in fig.data] == ["dash", None, "dash", None]
@@ -212,11 +212,11 @@ def test_error_curves_dashed_train_bold_evaluation_one_colour_per_run():
     assert [t.showlegend for t in fig.data] == [False, None, False, None]
     assert train1.legendgroup == val1.legendgroup == "ResNet-20 · r1"
     assert fig.layout.yaxis.title.text == "error (%)"
-    wall = figures.error_curves_figure(curves, "wall time")
+    wall = error_curves.error_curves_figure(curves, "wall time")
     assert list(wall.data[0].x) == [2.0, 4.0, 7.0, 10.0]  # the step past the last epoch time is left out
     assert list(wall.data[1].x) == [4.0, 10.0]
-    assert wall.layout.xaxis.title.text == figures.ERROR_X_AXES["wall time"]
-    epochs = figures.error_curves_figure(curves, "epochs", y_max=20)
+    assert wall.layout.xaxis.title.text == error_curves.ERROR_X_AXES["wall time"]
+    epochs = error_curves.error_curves_figure(curves, "epochs", y_max=20)
     assert list(epochs.data[0].x) == [0.5, 1.0, 1.5, 2.0, 2.5] and list(epochs.data[1].x) == [1, 2]
     assert tuple(epochs.layout.yaxis.range) == (0, 20)
 
@@ -250,7 +250,7 @@ def test_large_pairings_agree_with_a_direct_count():
 def test_flip_counts_figure_has_a_bar_per_direction():
     p = comparison.pair(A, B)
     a_counts, b_counts = comparison.flip_counts(p, 3)
-    fig = figures.flip_counts_figure(a_counts, b_counts, list(CLASSES), names=("A", "B"))
+    fig = confusion_figures.flip_counts_figure(a_counts, b_counts, list(CLASSES), names=("A", "B"))
     assert [t.name for t in fig.data] == ["A right, B wrong", "B right, A wrong"]
     assert list(fig.data[0].y) == [1, 0, 1] and list(fig.data[1].y) == [1, 1, 0]
     assert list(fig.data[0].x) == list(CLASSES)
@@ -275,7 +275,7 @@ def test_depth_lines_one_per_shortcut_option_with_mean_std_and_n():
     assert [(p.depth, p.error, p.std, p.n) for p in lines["plain"]] == [
         (20, 11.0, pytest.approx(2 ** 0.5), 2), (56, 14.0, None, 1)]
     assert [p.depth for p in lines["shortcut A"]] == [20, 56]  # the running ResNet-110 has no error yet
-    fig = figures.error_vs_depth_figure(lines)
+    fig = error_curves.error_vs_depth_figure(lines)
     assert [t.name for t in fig.data] == ["plain", "shortcut A", "shortcut B"]
     assert fig.data[0].line.dash == "dash" and fig.data[1].line.dash is None
     assert list(fig.data[0].y) == [11.0, 14.0] and list(fig.data[0].error_y.array) == pytest.approx([2 ** 0.5, 0])
@@ -286,7 +286,7 @@ def test_depth_lines_split_by_other_differing_fields_and_show_the_papers_numbers
     lines = comparison.depth_lines(groups)
     assert set(lines) == {"shortcut A · epochs=30", "shortcut A · epochs=10"}
     point = comparison.DepthPoint(20, 8.0, None, 1, paper_result("basic", 20, "A"))
-    fig = figures.error_vs_depth_figure({"shortcut A": [point]})
+    fig = error_curves.error_vs_depth_figure({"shortcut A": [point]})
     assert [t.name for t in fig.data] == ["shortcut A", "shortcut A (paper)"]
     assert list(fig.data[1].y) == [8.75] and fig.data[1].marker.symbol == "circle-open"
 
@@ -297,6 +297,6 @@ def test_the_depth_chart_gives_resnet_110s_paper_number_with_its_note_and_source
                             for s, e in ((0, 6.5), (1, 6.7))])
     (point,) = comparison.depth_lines(groups)["shortcut A"]
     assert (point.error, point.paper.error) == (pytest.approx(6.6), 6.43)
-    fig = figures.error_vs_depth_figure({"shortcut A": [point]})
+    fig = error_curves.error_vs_depth_figure({"shortcut A": [point]})
     hover = fig.data[1].customdata[0][0]
     assert "best of 5 runs; mean 6.61 ± 0.16" in hover and "He et al. 2016, Table 6" in hover

@@ -14,7 +14,7 @@ from fake_runs import fake_predictions
 from PIL import Image
 
 from resnet_core.cifar import CLASSES
-from resnet_core.dashboard import downloads, figures, gallery_cards, gallery_records, heatmap, uploads
+from resnet_core.dashboard import downloads, figure_style, gallery_cards, gallery_records, heatmap, uploads
 
 
 def _decode(uri: str) -> np.ndarray:
@@ -77,8 +77,8 @@ def test_a_prediction_card_shows_the_input_its_map_and_the_top_classes():
     assert (_decode(srcs[0]) == 0).all() and (_decode(srcs[1]) == heatmap.overlay(image, np.ones((32, 32)))).all()
     assert "width:80.0%" in card and ">80.0%</span>" in card and ">15.0%</span>" in card
     # The top class in the studio's neutral blue: red means wrong everywhere else.
-    assert gallery_cards.WRONG_COLOUR not in card and uploads.TOP_CLASS_COLOUR == figures.TRAIN_COLOUR
-    assert f"width:80.0%;height:12px;border-radius:2px;background:{figures.TRAIN_COLOUR}" in card
+    assert gallery_cards.WRONG_COLOUR not in card and uploads.TOP_CLASS_COLOUR == figure_style.TRAIN_COLOUR
+    assert f"width:80.0%;height:12px;border-radius:2px;background:{figure_style.TRAIN_COLOUR}" in card
 
 
 def test_the_predictions_csv_has_one_row_per_record_with_names_and_the_top_k():

@@ -14,7 +14,7 @@ from fake_runs import make_run
 from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import figures, monitor
+from resnet_core.dashboard import curve_axes, live_curves, monitor
 from resnet_core.dashboard.monitor import MetricsHistory
 
 
@@ -342,12 +342,12 @@ def test_a_long_run_reads_incrementally_and_draws_within_the_point_budget(tmp_pa
     hist.update()
     append(path, rows[25_000:] + epochs[25:])
     assert hist.update() == 25_025 and len(hist.step_rows) == 50_000
-    for x_axis in figures.LIVE_X_AXES:
-        view = figures.CurveView(x_axis=x_axis, smoothing=0.6)
-        built = (figures.loss_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
-                 figures.accuracy_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
-                 figures.lr_figure(hist.step_rows, hist.epoch_rows, 1000, view=view))
-        assert all(0 < len(t.x) <= figures.MAX_POINTS for fig in built for t in fig.data)
+    for x_axis in curve_axes.LIVE_X_AXES:
+        view = curve_axes.CurveView(x_axis=x_axis, smoothing=0.6)
+        built = (live_curves.loss_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
+                 live_curves.accuracy_figure(hist.step_rows, hist.epoch_rows, 1000, view=view),
+                 live_curves.lr_figure(hist.step_rows, hist.epoch_rows, 1000, view=view))
+        assert all(0 < len(t.x) <= curve_axes.MAX_POINTS for fig in built for t in fig.data)
 
 
 def test_one_history_per_run_folder_is_shared_and_the_oldest_are_let_go(tmp_path):

@@ -1,7 +1,7 @@
 """Plotly figures of the Explain page: calibration and per-image histories (no Streamlit here).
 
-Bars carry their bin's index as ``customdata`` (a plain list, see figures.py on Plotly
-events), so a click on a bar selects that bin's images.
+Bars carry their bin's index as ``customdata`` (a plain list, see confusion_figures.py on
+Plotly events), so a click on a bar selects that bin's images.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .calibration import Reliability, bin_names
-from .figures import TRAIN_COLOUR, VAL_COLOUR, _layout, _legend_above
+from .figure_style import TRAIN_COLOUR, VAL_COLOUR, chart_layout, legend_above
 from .gallery_cards import RIGHT_COLOUR, WRONG_COLOUR
 
 
@@ -29,9 +29,9 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
     acc = np.nan_to_num(rel.accuracy, nan=0.0)
     width = float(rel.edges[1] - rel.edges[0])
     names = bin_names(rel)
-    fig = go.Figure(layout=_layout(None, height, "accuracy (%)", "top-1 confidence",
-                                   xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(range=[0, 110]),
-                                   legend="above", hovermode="closest", bargap=0))
+    fig = go.Figure(layout=chart_layout(None, height, "accuracy (%)", "top-1 confidence",
+                                        xaxis=dict(range=[0, 1], tickformat=".0%"), yaxis=dict(range=[0, 110]),
+                                        legend="above", hovermode="closest", bargap=0))
     fig.add_trace(go.Bar(
         x=_centres(rel), y=(100 * acc).tolist(), width=width * 0.95, name="accuracy",
         marker=dict(color=TRAIN_COLOUR, line=dict(width=[3 if i == selected else 0 for i in range(len(acc))],
@@ -52,14 +52,14 @@ def reliability_figure(rel: Reliability, height: int = 380, selected: int | None
     fig.add_trace(go.Scatter(x=_centres(rel), y=[COUNTS_Y] * len(acc), mode="text", name="images", showlegend=False,
                              text=[f"{c:,}" if c else "" for c in rel.counts.tolist()], textfont=dict(size=10),
                              hoverinfo="skip"))
-    return _legend_above(fig)
+    return legend_above(fig)
 
 
 def confidence_histogram_figure(rel: Reliability, height: int = 300) -> go.Figure:
     """Images per confidence bin, right and wrong stacked."""
-    fig = go.Figure(layout=_layout(None, height, "images", "top-1 confidence",
-                                   xaxis=dict(range=[0, 1], tickformat=".0%"),
-                                   legend="top left", barmode="stack", hovermode="closest", bargap=0))
+    fig = go.Figure(layout=chart_layout(None, height, "images", "top-1 confidence",
+                                        xaxis=dict(range=[0, 1], tickformat=".0%"),
+                                        legend="top left", barmode="stack", hovermode="closest", bargap=0))
     names = bin_names(rel)
     for label, counts, colour in (("right", rel.right, RIGHT_COLOUR), ("wrong", rel.wrong, WRONG_COLOUR)):
         fig.add_trace(go.Bar(x=_centres(rel), y=counts.tolist(), name=label, marker_color=colour,
@@ -76,7 +76,7 @@ def ece_figure(epochs: np.ndarray, ece: np.ndarray, current: int | None = None, 
     fig = go.Figure(go.Scatter(x=np.asarray(epochs).tolist(), y=y, mode="lines+markers", name="ECE",
                                line=dict(color=TRAIN_COLOUR), marker=dict(size=4),
                                hovertemplate="epoch %{x}: ECE %{y:.2f}%<extra></extra>"),
-                    layout=_layout(None, height, "ECE (%)", xaxis=_whole_epochs(epochs), showlegend=False))
+                    layout=chart_layout(None, height, "ECE (%)", xaxis=_whole_epochs(epochs), showlegend=False))
     if current is not None and current in list(epochs):
         i = list(epochs).index(current)
         fig.add_trace(go.Scatter(x=[current], y=[y[i]], mode="markers", name=f"epoch {current}",
@@ -89,7 +89,8 @@ def learned_figure(learned_at: np.ndarray, epochs: np.ndarray, height: int = 240
     counts = np.bincount(np.asarray(learned_at), minlength=int(epochs[-1]) + 1)[np.asarray(epochs)]
     return go.Figure(go.Bar(x=np.asarray(epochs).tolist(), y=counts.tolist(), marker_color=RIGHT_COLOUR,
                             hovertemplate="learned at epoch %{x}: %{y:,} images<extra></extra>"),
-                     layout=_layout(None, height, "images", xaxis=_whole_epochs(epochs), showlegend=False, bargap=0.1))
+                     layout=chart_layout(None, height, "images", xaxis=_whole_epochs(epochs), showlegend=False,
+                                         bargap=0.1))
 
 
 def _whole_epochs(epochs: np.ndarray) -> dict:

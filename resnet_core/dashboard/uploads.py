@@ -13,7 +13,7 @@ from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, ImageRefused, model_input
 from .gallery_cards import png_data_uri
 from .heatmap import overlay
 
-# The top class's bar in the studio's blue (figures.TRAIN_COLOUR; figures imports plotly, which
+# The top class's bar in the studio's blue (figure_style.TRAIN_COLOUR; figure_style imports plotly, which
 # this page does not draw), the others paler: red means wrong everywhere else in the studio.
 TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
 
