@@ -278,6 +278,8 @@ def test_temp_files_of_a_killed_writer_go_when_no_trainer_writes_to_the_folder(t
         fresh.write_bytes(b"being written")
 
         assert {r.state for r in runs.list_runs(tmp_path)} >= {"stopped", runs.CRASHED, "running", runs.UNREADABLE}
+        assert all(p.exists() for paths in temps.values() for p in paths)  # reading never writes
+        runs.RunWriter(tmp_path / "new run")  # a trainer starting beside them: its writer's maintenance
         for what, paths in temps.items():
             gone = what in ("stopped", "crashed")
             assert [p.exists() for p in paths] == [not gone] * 3, what
@@ -361,25 +363,25 @@ def test_a_listing_survives_another_session_listing_new_folders_meanwhile(tmp_pa
     assert not errors
 
 
-def test_a_listing_sweeps_a_folder_for_temp_files_at_most_every_stale_age(tmp_path, monkeypatch):
+def test_maintenance_sweeps_a_folder_for_temp_files_at_most_every_stale_age(tmp_path, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(runs.reading.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(runs.cleanup.time, "monotonic", lambda: clock[0])
     run_dir = make_run(tmp_path, "stopped", state="stopped", epochs_done=1)
     old = time.time() - 2 * runs.STALE_TEMP_AGE_S
     first = run_dir / ".last.pt.tmp"
     first.write_bytes(b"half")
     os.utime(first, (old, old))
-    runs.list_runs(tmp_path)
+    runs.remove_stale_temps(tmp_path)
     assert not first.exists()
 
     second = run_dir / ".status.json.k2j4.tmp"
     second.write_bytes(b"half")
     os.utime(second, (old, old))
     clock[0] += runs.STALE_TEMP_AGE_S / 2
-    runs.list_runs(tmp_path)
+    runs.remove_stale_temps(tmp_path)
     assert second.exists()  # swept half a minute ago
     clock[0] += runs.STALE_TEMP_AGE_S / 2
-    runs.list_runs(tmp_path)
+    runs.remove_stale_temps(tmp_path)
     assert not second.exists()
 
 
