@@ -28,7 +28,7 @@ from .run_info import STATES, RunInfo
 from .values import as_float, as_int, is_pid, quoted
 
 
-# Why a runs-folder entry that is a symbolic link is not read (see the format docstring).
+# Why a runs-folder entry that is a symbolic link is not read (see folder_format.py).
 SYMLINKED_RUN = ("a symbolic link, not a run folder: not read through; Delete removes the link only "
                  "(link the whole runs folder instead)")
 
