@@ -1,5 +1,5 @@
 """One training run into its run folder: the device queue, the epoch loop, evaluations,
-checkpoints and the status a reader sees (the format: resnet_core/runs.py).
+checkpoints and the status a reader sees (the format: resnet_core/runs/folder_format.py).
 
 :meth:`Run.execute` reads top to bottom: status queued, the device lock, data and model,
 then :meth:`Run.train_epoch` per epoch and :meth:`Run.finish_epoch` after it (metrics,

@@ -8,7 +8,7 @@ With ``--executor ray`` each trainer runs inside a Ray task instead, on whicheve
 GPU Ray gives it (resnet_core.ray_executor; Ray is imported only there).
 
 This process is the one writer of the sweep's record (``<runs-dir>/.sweeps/NAME.json``,
-documented in resnet_core/runs/__init__.py). It records a point's run folder before
+documented in resnet_core/runs/folder_format.py). It records a point's run folder before
 starting its trainer, so ``--resume NAME`` after a stop or a crash continues exactly the
 points that did not complete, and none twice. A grid that cannot run is refused before
 anything is written: one line on stderr, exit code 2, like the trainer.
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int | None, devices: int,
                  executor: dict | None = None) -> dict:
-    """A new sweep's record (format: resnet_core/runs/__init__.py). Each device gets enough
+    """A new sweep's record (format: resnet_core/runs/folder_format.py). Each device gets enough
     slots for `parallel` runs spread over the `devices` the runs may take; executor: its
     fields (executor_fields; default local). parallel None: a Ray sweep's, set once the
     cluster is reached (RayExecutor.prepare)."""

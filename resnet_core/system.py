@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
@@ -60,6 +62,8 @@ class SystemInfo:
 
 
 def cpu_name() -> str:
+    """The CPU's model name: Linux's /proc/cpuinfo says it (psutil does not), elsewhere
+    platform's guess."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("model name"):
@@ -70,7 +74,8 @@ def cpu_name() -> str:
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its affinity), else all the machine's."""
+    """The cores this process may run on (its affinity), else all the machine's (the
+    standard library says both, on every system)."""
     try:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not on Linux
@@ -79,14 +84,8 @@ def usable_cores() -> int:
 
 def total_ram_gb() -> float | None:
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024 ** 2
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
-    except (ValueError, OSError, AttributeError):
+        return psutil.virtual_memory().total / 1024 ** 3
+    except (psutil.Error, OSError, RuntimeError):
         return None
 
 
@@ -117,13 +116,10 @@ def describe_system() -> SystemInfo:
 
 
 def process_memory_mb(pid: int | None) -> float | None:
-    """Resident memory of a running process (Linux /proc), or None."""
+    """Resident memory of a running process, or None."""
     if not pid:
         return None
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        return psutil.Process(pid).memory_info().rss / 2 ** 20
+    except (psutil.Error, OSError, ValueError, TypeError):
+        return None

@@ -3,7 +3,7 @@
 The command line: flags generated from :class:`resnet_core.config.TrainConfig`, every
 check that can refuse a run before anything is written (one line, exit code 2), the
 resume checks, the dry run, then :class:`resnet_core.loop.Run`. Everything a run
-writes is described in resnet_core/runs.py; the dashboard only reads it, so a run is the
+writes is described in resnet_core/runs/folder_format.py; the dashboard only reads it, so a run is the
 same whether it was launched from the UI or by hand.
 """
 

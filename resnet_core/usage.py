@@ -4,9 +4,9 @@ metrics.jsonl (see :mod:`resnet_core.runs`), so the monitor can chart it next to
 
 CPU figures come from CPU-time deltas between two samples: this process's from
 ``os.times`` (its threads, not its child processes such as torch.compile's workers), the
-machine's from Linux's ``/proc/stat``; RAM from ``/proc``. Percentages are of the cores
-this process may run on. GPU utilisation comes from NVML through ``torch.cuda.utilization``
-(needs the ``nvidia-ml-py`` package; without it the field is null), GPU memory from
+machine's from psutil, as is RAM. Percentages are of the cores this process may run on.
+GPU utilisation comes from NVML through ``torch.cuda.utilization`` (needs the
+``nvidia-ml-py`` package; without it the field is null), GPU memory from
 PyTorch's caching allocator on CUDA and from the driver on Apple's MPS. A figure that
 cannot be read is null, never an error: a sampler must not stop a training run.
 """
@@ -18,8 +18,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+import psutil
 import torch
 
 from .system import process_memory_mb, usable_cores
@@ -28,25 +28,25 @@ log = logging.getLogger("resnet_core.train")
 
 
 def _machine_cpu_times() -> tuple[float, float] | None:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat's first line."""
+    """(busy, total) CPU seconds of all cores since boot; idle and iowait are not busy."""
     try:
-        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
+        times = psutil.cpu_times()
+    except (psutil.Error, OSError, RuntimeError):
         return None
-    if len(fields) < 4:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    return sum(fields[:8]) - idle, sum(fields[:8])
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    # user, nice, system, idle, iowait, irq, softirq, steal: guest time is already in user.
+    total = sum(getattr(times, name, 0.0)
+                for name in ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"))
+    return total - idle, total
 
 
 def _machine_ram_percent() -> float | None:
-    """RAM in use, percent of the total: (MemTotal - MemAvailable) / MemTotal."""
+    """RAM in use, percent of the total: (total - available) / total."""
     try:
-        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
-        total, available = float(info["MemTotal"].split()[0]), float(info["MemAvailable"].split()[0])
-    except (OSError, KeyError, ValueError, IndexError):
+        memory = psutil.virtual_memory()
+    except (psutil.Error, OSError, RuntimeError):
         return None
-    return 100.0 * (total - available) / total if total > 0 else None
+    return 100.0 * (memory.total - memory.available) / memory.total if memory.total > 0 else None
 
 
 def _process_cpu_seconds() -> float:

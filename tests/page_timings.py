@@ -7,7 +7,7 @@ What it builds: a temp folder with a small CIFAR-format dataset (tests/conftest.
 write_cifar_folder) and --runs fabricated run folders (tests/fake_runs.py's make_run):
 depths 20..110, shortcuts A/B/none, a few failed and stopped runs, three sweeps (with
 their .sweeps records), and one run whose metrics.jsonl holds 200,000 step rows written
-directly in the format of resnet_core/runs/__init__.py; the newest completed run and the
+directly in the format of resnet_core/runs/folder_format.py; the newest completed run and the
 big one hold a real (untrained) checkpoint for Predict.
 
 What it measures: `streamlit run app.py` from the repo root on a free localhost port
@@ -161,7 +161,7 @@ def write_big_metrics(run_dir: Path, epochs: int, steps_per_epoch: int) -> None:
 
 
 def write_sweep_record(runs_dir: Path, name: str, run_dirs: list[Path], depths: list[int]) -> None:
-    """A completed sweep's record in .sweeps/ (format of resnet_core/runs/__init__.py)."""
+    """A completed sweep's record in .sweeps/ (format of resnet_core/runs/folder_format.py)."""
     now = time.time()
     record = {"format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": [],
               "vary": [{"field": "depth", "values": sorted(set(depths))}], "parallel": 1, "device_slots": 1,

@@ -168,6 +168,40 @@ def test_process_start_time_reads_field_22_past_a_command_name_with_spaces_and_p
         proc.wait()
 
 
+def test_process_start_time_is_read_again_when_the_boot_time_moves_between_reads(monkeypatch):
+    """psutil adds /proc/stat's boot time to the kernel's ticks; a step of the clock between
+    two reads of it must not change the ticks a pid_start compares with."""
+    expected = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+    platform = runs.processes.psutil._psplatform  # where psutil's create_time reads the boot time too
+    boot, reads = platform.boot_time(), []
+
+    def stepped() -> float:  # the clock steps a second after the first read
+        reads.append(None)
+        return boot if len(reads) == 1 else boot + 1
+
+    monkeypatch.setattr(platform, "boot_time", stepped)
+    assert runs.process_start_time(os.getpid()) == expected and len(reads) > 3
+
+
+def test_without_kernel_start_times_a_record_is_alive_by_its_command_line(monkeypatch):
+    """macOS: no pid_start is written, and a record's is not compared; the trainer's module
+    on the command line tells a trainer from another process."""
+    monkeypatch.setattr(runs.processes.sys, "platform", "darwin")
+    assert runs.process_start_time(os.getpid()) is None
+    python = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "resnet_core.train"])
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        deadline = time.time() + 10
+        while b"time.sleep" not in open(f"/proc/{python.pid}/cmdline", "rb").read() and time.time() < deadline:
+            time.sleep(0.01)
+        assert runs.trainer_alive({"pid": python.pid, "pid_start": 12345})
+        assert not runs.trainer_alive({"pid": sleeper.pid, "pid_start": 12345})
+    finally:
+        for proc in (sleeper, python):
+            proc.kill()
+            proc.wait()
+
+
 def test_a_reused_pid_never_makes_a_run_look_alive(tmp_path):
     sleeper = subprocess.Popen(["sleep", "30"])
     python = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "resnet_core.train"])
@@ -244,6 +278,8 @@ def test_temp_files_of_a_killed_writer_go_when_no_trainer_writes_to_the_folder(t
         fresh.write_bytes(b"being written")
 
         assert {r.state for r in runs.list_runs(tmp_path)} >= {"stopped", runs.CRASHED, "running", runs.UNREADABLE}
+        assert all(p.exists() for paths in temps.values() for p in paths)  # reading never writes
+        runs.RunWriter(tmp_path / "new run")  # a trainer starting beside them: its writer's maintenance
         for what, paths in temps.items():
             gone = what in ("stopped", "crashed")
             assert [p.exists() for p in paths] == [not gone] * 3, what
@@ -327,25 +363,25 @@ def test_a_listing_survives_another_session_listing_new_folders_meanwhile(tmp_pa
     assert not errors
 
 
-def test_a_listing_sweeps_a_folder_for_temp_files_at_most_every_stale_age(tmp_path, monkeypatch):
+def test_maintenance_sweeps_a_folder_for_temp_files_at_most_every_stale_age(tmp_path, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(runs.reading.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(runs.cleanup.time, "monotonic", lambda: clock[0])
     run_dir = make_run(tmp_path, "stopped", state="stopped", epochs_done=1)
     old = time.time() - 2 * runs.STALE_TEMP_AGE_S
     first = run_dir / ".last.pt.tmp"
     first.write_bytes(b"half")
     os.utime(first, (old, old))
-    runs.list_runs(tmp_path)
+    runs.remove_stale_temps(tmp_path)
     assert not first.exists()
 
     second = run_dir / ".status.json.k2j4.tmp"
     second.write_bytes(b"half")
     os.utime(second, (old, old))
     clock[0] += runs.STALE_TEMP_AGE_S / 2
-    runs.list_runs(tmp_path)
+    runs.remove_stale_temps(tmp_path)
     assert second.exists()  # swept half a minute ago
     clock[0] += runs.STALE_TEMP_AGE_S / 2
-    runs.list_runs(tmp_path)
+    runs.remove_stale_temps(tmp_path)
     assert not second.exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from resnet_core import system
@@ -55,3 +56,11 @@ def test_process_memory():
     assert system.process_memory_mb(os.getpid()) > 1
     assert system.process_memory_mb(None) is None
     assert system.process_memory_mb(999_999_999) is None
+
+
+def test_memory_figures_are_the_kernels():
+    """psutil reads what /proc/meminfo and /proc/<pid>/status said (MemTotal, VmRSS)."""
+    meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo").read().splitlines())
+    assert system.total_ram_gb() == int(meminfo["MemTotal"].split()[0]) / 1024 ** 2
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    assert system.process_memory_mb(os.getpid()) == pytest.approx(int(status["VmRSS"].split()[0]) / 1024, rel=0.05)

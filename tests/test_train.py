@@ -944,10 +944,12 @@ def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
 
 
 def _documented(section: str) -> set[str]:
-    """The ``names`` of one file's section of the format's docstring (resnet_core/runs.py)."""
+    """The ``names`` of one file's section of the format's docstring (resnet_core/runs/folder_format.py)."""
     import re
 
-    doc = runs.__doc__
+    from resnet_core.runs import folder_format
+
+    doc = folder_format.__doc__
     start = doc.index(f"\n``{section}``")
     end = doc.find("\n``", start + 1)  # the next file's heading: only headings start a line with ``
     text = doc[start:end]

@@ -1,5 +1,5 @@
 """Names and paths of a run folder's files and the format's constants (the format itself is
-documented in the package docstring, resnet_core/runs/__init__.py)."""
+documented in the docstring of resnet_core/runs/folder_format.py)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ LOG_FILE = "train.log"
 CONSOLE_FILE = "console.log"
 PREDICTIONS_DIR = "predictions"
 
-_PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
+PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
 DELETING_PREFIX = ".deleting-"  # a deleted run's folder, renamed out of the listing before its removal
 TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is killed mid-write
-# list_runs leaves younger temp files alone: a trainer just resumed into a folder whose
-# status.json still says "stopped" may be writing one.
+# cleanup.remove_stale_temps leaves younger temp files alone: a trainer just resumed into a
+# folder whose status.json still says "stopped" may be writing one.
 STALE_TEMP_AGE_S = 60.0
 MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rereads them every second
 # A predictions file's arrays, uncompressed, at most: the largest a trainer writes (50,000
@@ -48,7 +48,7 @@ MAX_PREDICTION_BYTES = 64 << 20
 # Class names config.json may list: pages square the count (confusion matrices), and 100,000
 # short names fit in MAX_JSON_BYTES (an 80 GB matrix); CIFAR-100, the largest such dataset, has 100.
 MAX_CLASSES = 1000
-_STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
+STATE_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 
 
 class RunFolderError(ValueError):

@@ -10,9 +10,7 @@ from .layout import (
     METRICS_FILE,
     RunFolderError,
 )
-from .reading import (
-    open_run_file,
-)
+from .files import open_run_file
 from .values import MAX_COUNT, as_int, loads, raw_decode
 
 

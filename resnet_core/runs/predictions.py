@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from .layout import (
-    _PREDICTION_FILE,
+    PREDICTION_FILE,
     CONFIG_FILE,
     MAX_PREDICTION_BYTES,
     PREDICTIONS_DIR,
     RunFolderError,
     prediction_path,
 )
-from .reading import open_run_file, read_json_object
+from .files import open_run_file, read_json_object
 from .values import MAX_COUNT, as_int
 
 
@@ -30,7 +30,7 @@ def recorded_epochs(run_dir: Path, split: str) -> list[int]:
         return []
     epochs = []
     for name in names:
-        m = _PREDICTION_FILE.match(name)
+        m = PREDICTION_FILE.match(name)
         # A name's number is a number from a file: an epoch (1-based) only within MAX_COUNT, which
         # every reader's int64 arrays hold (val_epoch_9223372036854775808.npz overflowed Explain's).
         epoch = as_int(int(m.group(2)), 1, MAX_COUNT) if m and m.group(1) == split else None
@@ -82,7 +82,7 @@ def _check_predictions(arrays: dict[str, np.ndarray], split: str, num_classes: i
 
 
 def load_predictions(run_dir: Path, split: str, epoch: int, num_classes: int | None = None) -> dict[str, np.ndarray]:
-    """The arrays saved for a split and epoch (see the format above), checked: every
+    """The arrays saved for a split and epoch (see :mod:`resnet_core.runs.folder_format`), checked: every
     documented array present, with the documented kind of values and shapes, and classes in
     0..num_classes-1 (default: the number of classes the run's config.json lists).
 

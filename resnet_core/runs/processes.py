@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
+import sys
 import time
 from typing import Any, Mapping
+
+import psutil
 
 from .layout import (
     HEARTBEAT_S,
@@ -30,41 +32,31 @@ def remote_host(status: Mapping) -> str | None:
     return host if isinstance(host, str) and host and host != this_host() else None
 
 
-def _ps_command(pid: int) -> str:
-    """The command line of pid as ps prints it; "" when ps cannot say."""
-    try:
-        return subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True,
-                              timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def _has_proc() -> bool:
-    return os.path.exists("/proc/self/stat")
-
-
-def _proc_stat(pid: int) -> list[bytes] | None:
-    """The fields of /proc/<pid>/stat from field 3 (the state) on, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # Field 2, the command name in parentheses, may itself hold spaces and ')'.
-    return data.rpartition(b")")[2].split()
+# The clock ticks a second of the kernel's start times (Linux: field 22 of /proc/<pid>/stat).
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def process_start_time(pid: Any) -> int | None:
     """When a process started, as the kernel reports it (Linux: field 22 of /proc/<pid>/stat,
-    clock ticks since boot), or None where unknown. Together with the pid it names one
-    process: a later process that reuses the pid has another start time."""
-    if not is_pid(pid):
+    clock ticks since boot), or None where unknown (not Linux: status.json's pid_start is
+    null there). Together with the pid it names one process: a later process that reuses
+    the pid has another start time.
+
+    psutil gives the start time in seconds since the epoch: the kernel's ticks divided by
+    the ticks a second, plus the boot time of /proc/stat. Turned back into ticks, it is the
+    very value earlier versions read from /proc, so run folders they wrote still match;
+    read again if the boot time moved meanwhile (a step of the clock)."""
+    if not is_pid(pid) or not sys.platform.startswith("linux"):
         return None
-    fields = _proc_stat(pid)
-    try:
-        return int(fields[19])
-    except (TypeError, IndexError, ValueError):
-        return None
+    for _ in range(3):
+        try:
+            boot = psutil.boot_time()
+            created = psutil.Process(pid).create_time()
+            if psutil.boot_time() == boot:
+                return round((created - boot) * _CLOCK_TICKS)
+        except (psutil.Error, OSError):
+            return None
+    return None
 
 
 def pid_alive(pid: Any) -> bool:
@@ -79,37 +71,36 @@ def pid_alive(pid: Any) -> bool:
             return False
     except ChildProcessError:
         pass
-    if _has_proc():
-        fields = _proc_stat(pid)
-        return bool(fields) and fields[0] not in (b"Z", b"X")
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except (psutil.AccessDenied, OSError):  # another user's process: it runs
         return True
+
+
+def _command_line(pid: int) -> str:
+    """The arguments of pid joined by NULs; "" when they cannot be read."""
+    try:
+        return "\0".join(psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return ""
 
 
 def process_alive(pid: Any, pid_start: Any, module: str) -> bool:
     """True if the process a record names (pid, pid_start) still runs.
 
-    The pid must be alive and not a zombie; where /proc exists, the process must also have
-    the recorded start time, or, where none is recorded, have ``python -m module`` on its
-    command line. A pid the system gave to another process after the recorded one died
-    therefore never makes a record look alive.
+    The pid must be alive and not a zombie; on Linux, the process must also have the
+    recorded start time, or, where none is recorded (and on systems without kernel start
+    times, such as macOS), have ``python -m module`` on its command line. A pid the system
+    gave to another process after the recorded one died therefore never makes a record
+    look alive.
     """
     if not pid_alive(pid):
         return False
-    if not _has_proc():  # macOS: no start times to compare, but ps shows the command line
-        return module in _ps_command(pid)
-    if is_int(pid_start):
+    if is_int(pid_start) and sys.platform.startswith("linux"):
         return process_start_time(pid) == pid_start
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return module.encode() in f.read()
-    except OSError:
-        return False
+    return module in _command_line(pid)
 
 
 def heartbeat_skew(status: Mapping, now: float | None = None) -> float | None:

@@ -16,7 +16,10 @@ from typing import Any
 
 from .layout import CRASHED, FAILED_TO_START, UNREADABLE, RunFolderError, safe_name
 from .processes import process_alive
-from .reading import RunInfo, _kind, last_output_line, read_json_object, read_run
+from .console_log import last_output_line
+from .files import entry_kind, read_json_object
+from .reading import read_run
+from .run_info import RunInfo
 from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid, quoted
 from .writing import exclusive_claim
 
@@ -245,10 +248,10 @@ class _OptionParser(argparse.ArgumentParser):
 def _argv_problem(argv: Any) -> str | None:
     """Why the record's argv is not a list of training options the trainer takes, or None."""
     if not isinstance(argv, list):
-        return f"argv is {_kind(argv)}, not a list of strings"
+        return f"argv is {entry_kind(argv)}, not a list of strings"
     odd = next((a for a in argv if not isinstance(a, str)), "")
     if not isinstance(odd, str):
-        return f"argv holds {_kind(odd)}, not only strings"
+        return f"argv holds {entry_kind(odd)}, not only strings"
     if any("\0" in a for a in argv):  # no command line can carry one
         return "argv holds a NUL character"
     from ..config import add_config_arguments  # here: config imports runs
@@ -266,7 +269,7 @@ def _vary_problem(vary: Any, options: dict[str, dataclasses.Field]) -> str | Non
     if not (isinstance(vary, list) and all(isinstance(v, dict) and set(v) == {"field", "values"}
                                            and isinstance(v["field"], str) and isinstance(v["values"], list)
                                            for v in vary)):
-        return f"vary is {_kind(vary)}, not a list of {{field, values}}"
+        return f"vary is {entry_kind(vary)}, not a list of {{field, values}}"
     seen_fields = set()
     for v in vary:
         name = v["field"]
@@ -292,19 +295,19 @@ def _vary_problem(vary: Any, options: dict[str, dataclasses.Field]) -> str | Non
 
 def _points_problem(points: Any, vary: dict[str, list], options: dict[str, dataclasses.Field]) -> str | None:
     if not isinstance(points, list):
-        return f"points is {_kind(points)}, not a list of {{values, run}}"
+        return f"points is {entry_kind(points)}, not a list of {{values, run}}"
     size = math.prod(len(values) for values in vary.values())  # never built before it matches
     if size != len(points):
         return f"{len(points)} points, but vary makes a grid of {size:,}"
     runs: dict[str, int] = {}
     for i, (p, combination) in enumerate(zip(points, itertools.product(*vary.values()), strict=True), 1):
         if not isinstance(p, dict):
-            return f"point {i} is {_kind(p)}, not an object"
+            return f"point {i} is {entry_kind(p)}, not an object"
         extra = next((k for k in p if k not in POINT_KEYS), None)
         if extra is not None:
             return f"point {i}: {quoted(extra)[1:-1]} is not a point field"
         if not isinstance(p.get("values"), dict):
-            return f"point {i}: values is {_kind(p.get('values'))}, not an object"
+            return f"point {i}: values is {entry_kind(p.get('values'))}, not an object"
         for name, value in p["values"].items():
             problem = (f"{quoted(name)[1:-1]} is not a training option" if name not in options
                        else _value_problem(options[name], value))

@@ -1,4 +1,5 @@
-"""Writing run folders: atomic writes, the one-writer claim and :class:`RunWriter`."""
+"""Writing run folders: atomic writes, the one-writer claim and :class:`RunWriter`, the
+one writer of a run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, TypedDict
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -37,7 +38,9 @@ from .processes import (
     process_start_time,
     this_host,
 )
-from .reading import read_json
+from .records import EpochRow, StatusRecord, StepRow, SystemRow, TestRow
+from .cleanup import remove_stale_temps
+from .files import read_json
 
 
 @contextlib.contextmanager
@@ -168,86 +171,9 @@ def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
                 prediction_path(run_dir, split, e).unlink()
 
 
-class StatusRecord(TypedDict, total=False):
-    """status.json, as documented above."""
-
-    format_version: int
-    state: str
-    pid: int
-    pid_start: int | None
-    epoch: int
-    step: int
-    total_epochs: int
-    total_steps: int
-    created_at: float
-    started_at: float | None
-    updated_at: float
-    finished_at: float | None
-    elapsed_before_s: float
-    best_val_acc: float | None
-    best_epoch: int | None
-    test_acc: float | None
-    error: str | None
-    phase: str | None
-    phase_started_at: float | None
-    phase_done: int | None
-    phase_total: int | None
-    first_step_s: float | None
-    host: str
-
-
-class StepRow(TypedDict):
-    type: str  # "step"
-    epoch: int
-    step: int
-    loss: float
-    acc: float
-    lr: float
-    images_per_s: float
-
-
-class EpochRow(TypedDict, total=False):
-    type: str  # "epoch"
-    epoch: int
-    step: int
-    train_loss: float
-    train_acc: float
-    val_loss: float | None
-    val_acc: float | None
-    lr: float
-    epoch_seconds: float
-    images_per_s: float
-    peak_memory_mb: float
-    eval_seconds: float
-    test_loss: float  # only with test_every_epoch
-    test_acc: float
-
-
-class SystemRow(TypedDict, total=False):
-    type: str  # "system"
-    epoch: int
-    step: int
-    cpu_percent: float | None
-    machine_cpu_percent: float | None
-    cores: int
-    ram_mb: float | None
-    machine_ram_percent: float | None
-    gpu_util: float | None  # CUDA only
-    gpu_memory_mb: float  # CUDA and MPS
-    gpu_memory_total_mb: float  # CUDA only
-
-
-class TestRow(TypedDict):
-    type: str  # "test"
-    epoch: int
-    step: int
-    test_loss: float
-    test_acc: float
-
-
 class RunWriter:
     """The one writer of a run folder: status.json, config.json, metrics.jsonl, predictions
-    and checkpoint files, each written as the format above says (atomically, never through
+    and checkpoint files, each written as :mod:`resnet_core.runs.folder_format` says (atomically, never through
     a symlink). The trainer holds one per run; nothing else writes a run folder."""
 
     def __init__(self, run_dir: Path):
@@ -260,6 +186,9 @@ class RunWriter:
         self.metrics_lock = threading.Lock()
         self.status_lock = threading.Lock()  # the training loop and the heartbeat thread
         self.host = this_host()
+        # Maintenance at a writer's step, not a reader's: temp files that killed writers left
+        # in the runs beside this one (see cleanup.remove_stale_temps).
+        remove_stale_temps(self.run_dir.parent)
 
     def set_status(self, **changes) -> None:
         with self.status_lock:
@@ -318,7 +247,7 @@ class RunWriter:
         return save_predictions(self.run_dir, split, epoch, **arrays)
 
     def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
-        """last.pt and/or best.pt, the same bytes; last.pt first (see the format above)."""
+        """last.pt and/or best.pt, the same bytes; last.pt first (see :mod:`resnet_core.runs.folder_format`)."""
         if last:
             atomic_write_bytes(self.run_dir / LAST_CHECKPOINT, data)
         if best:

@@ -1,0 +1,248 @@
+"""The run folder's format: the one contract between the trainer and everything that reads runs.
+
+The trainer (``python -m resnet_core.train``; under torchrun its rank 0 alone, the
+other ranks write nothing here) writes one folder per run and nothing else (but for the
+stale temp files it removes, below); the dashboard only launches trainers, sends them
+signals and reads these folders. This docstring is the format's only definition. Change it
+only together with FORMAT_VERSION.
+
+Format version 2
+================
+
+Readers also read version 1 folders, which differ in one way that matters: there
+``val_size`` 0 made the test set stand in for validation (``val_source`` ``"test"``,
+``val`` predictions pointing into the test set, and ``best.pt`` chosen on it). The
+trainer resumes only folders of its own version, so no folder mixes two.
+
+``<runs-dir>/<run-id>/`` (run-id: ``YYYYmmdd-HHMMSS-<name>``, name sanitised by
+:func:`safe_name`) holds:
+
+``config.json``
+    Written at the start, right after status.json, and completed once the data and
+    model are known (sizes, classes, model); a resume keeps the original settings but
+    those ``--resume`` may change (the resumable fields of resnet_core.config: the run's
+    length, device, precision, memory format, compile, data folder, download and
+    logging), which it applies to ``config`` and lists in ``resumed_with`` (added within
+    version 2; absent where no resume changed a setting: one entry a resume that did,
+    ``at`` (unix seconds), ``epoch`` and ``step`` of the checkpoint it continued from,
+    ``changes``: field -> [old, new]):
+    ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
+    actually used, presets and block-dependent defaults already applied; ``shortcut``
+    ``"none"`` is a plain network; ``sweep`` names the sweep the run belongs to, ``""``
+    for none, and reads as ``""`` in folders written before sweeps existed), ``resolved``
+    (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
+    leaves the queue, so a queued run has none yet, a resumed one its previous session's),
+    ``device_name``, ``precision`` (of training steps; evaluation is always
+    fp32), ``channels_last``, ``compile``, ``world_size`` (the latest session's processes: 1,
+    or torchrun's ranks; a resume may use another count; added within version 2, readers
+    take a missing one for 1), ``nodes``
+    (one entry a machine: ``host``, and ``devices`` and ``device_names`` of its ranks in
+    rank order; ``device`` and ``device_name`` above are rank 0's), ``steps_per_epoch``, ``total_steps``,
+    ``max_steps`` (0, or the step at which the run stops, mid-epoch if need be),
+    ``train_size``, ``val_size``, ``test_size``, ``val_source`` = ``"train"`` (a split
+    carved from the training set; val indices point into the training set) or null (no
+    validation split), ``test_every_epoch`` (true exactly when there is no validation
+    split: the test set is then evaluated after every epoch for monitoring only, never to
+    choose a checkpoint), ``data_dir`` (absolute path of the data folder read) and
+    ``normalization`` (``mean``, ``std``: per-channel fractions of 255, and ``images``:
+    computed from exactly the training split's images)), ``classes`` (class names),
+    ``model`` (name: ``ResNet-20`` or ``plain-20``, params, macs) and ``versions`` (python, torch, torchvision, numpy,
+    resnet_core).
+
+``status.json``
+    Written before ``config.json`` exists, then replaced atomically (temp file +
+    ``os.replace``) on every change of state, step row and epoch: ``format_version``,
+    ``state``, ``pid``, ``pid_start`` (the trainer's start time as the kernel gives it:
+    field 22 of ``/proc/<pid>/stat``, clock ticks since boot; null where unknown),
+    ``epoch`` (completed epochs), ``step`` (optimizer steps taken),
+    ``total_epochs``, ``total_steps``, ``created_at``, ``started_at``, ``updated_at``,
+    ``finished_at`` (unix seconds or null; ``started_at`` is the latest session's),
+    ``elapsed_before_s`` (seconds the earlier sessions of a resumed run took),
+    ``best_val_acc`` and ``best_epoch`` (null without a validation split or before the
+    first epoch), ``test_acc`` (of the final weights, after the final test evaluation)
+    and ``error`` (message for ``failed`` and ``diverged``, else null). ``state`` is one
+    of: ``queued`` (every candidate device's lock is held, see :func:`device_lock_path`),
+    ``running``, ``completed``, ``stopped`` (SIGTERM/SIGINT: the current step finished
+    and ``last.pt`` saved), ``failed`` (an exception), ``diverged`` (a non-finite loss).
+    A reader that finds ``queued`` or ``running`` while that trainer is gone reports
+    ``crashed`` (see :func:`read_run`): the trainer was killed; or ``failed to start``
+    (FAILED_TO_START) where config.json was never written: the trainer died between its
+    first status.json and its config. A folder with status.json but no config.json is a
+    run (its config {}; ``unreadable`` unless its state is ``queued`` or ``running``);
+    one with neither is a trainer starting (not a run yet), which :func:`list_runs`
+    lists as failed to start once the folder and its console.log have been quiet for
+    STALE_S (:func:`read_run` leaves it None: a sweep that launched into it judges it by
+    its process). A failed-to-start run's :attr:`RunInfo.warning` holds the last line of
+    its console.log (else train.log): why it died. ``host`` (added within
+    version 2; a missing one means this machine) names the machine the trainer runs on;
+    an active trainer rewrites status.json at least every 10 s (HEARTBEAT_S), so a reader on
+    another machine, which cannot look up the pid, takes a trainer silent for 60 s
+    (STALE_S) for gone, and never signals it. An ``updated_at`` more than HEARTBEAT_S ahead of
+    the reader's clock is clock skew: that heartbeat is taken to be as old as status.json's
+    mtime (or, where that is in the future too, as the time the reader first saw it), and
+    the reader says so in :attr:`RunInfo.warning`. The pid is trusted only
+    while a process with it runs, is no zombie and has the recorded ``pid_start``
+    (without one, as in version 1: its command line runs ``resnet_core.train``), so a
+    reused pid never makes a run look alive and Stop never signals another process.
+    ``phase`` (added within version 2: readers take a missing one for unknown) says what
+    an active trainer does now, one of PHASES: 'queued', 'loading data' (the splits onto
+    the device), 'building model' (the model, then the session's first training step,
+    torch.compile's warm-up included), 'training', 'validating', 'testing' (evaluations),
+    'saving' (predictions and checkpoints); null once the run has ended.
+    ``phase_started_at`` (unix seconds) is when it began; ``phase_done`` and
+    ``phase_total`` count the images of an evaluation phase (updated at most
+    every log_seconds of the config), else null. ``first_step_s``: seconds the
+    session's first training step took, its batch, compiling and one device sync
+    included (null before it), so that it is not mistaken for the steady speed.
+
+``metrics.jsonl``
+    One JSON object a line, appended and flushed as training goes. Step rows as
+    steps go: ``{"type": "step", "epoch", "step", "loss", "acc", "lr", "images_per_s",
+    "time"}`` where ``epoch`` is the 1-based epoch in progress and loss/acc average the
+    steps since the previous step row; a row follows the session's first step, every
+    ``log_every``-th step, any step that ends ``log_seconds`` or more after the previous
+    row, and each epoch's last step. Epoch rows at the end of each epoch:
+    ``{"type": "epoch", "epoch", "step", "train_loss", "train_acc", "val_loss",
+    "val_acc", "lr", "epoch_seconds", "eval_seconds", "images_per_s", "peak_memory_mb",
+    "time"}`` (``epoch_seconds``: its training steps; ``eval_seconds``: its evaluations,
+    missing in rows written before it existed), with
+    ``val_loss``/``val_acc`` null without a validation split and, when
+    ``test_every_epoch``, also ``test_loss`` and ``test_acc`` (monitoring only).
+    Accuracies are fractions in [0, 1]. A final ``{"type": "test", "epoch", "step",
+    "test_loss", "test_acc", "time"}`` row follows the test evaluation of the final
+    weights. System rows (added within version 2; readers skip types they do not
+    know) every ``log_seconds`` (at least 2 s) from when the run has its device to
+    the end (loading data, compiling, training, evaluating, saving):
+    ``{"type": "system", "epoch", "step", "cpu_percent", "machine_cpu_percent",
+    "cores", "ram_mb", "machine_ram_percent", "time"}`` and on a GPU ``"gpu_memory_mb"`` (what
+    the process's allocator holds on CUDA, the driver's total on MPS), on CUDA also
+    ``"gpu_util"`` (percent of time a kernel ran, null without NVML) and
+    ``"gpu_memory_total_mb"``; ``epoch`` is the epoch in progress and ``step`` the
+    steps taken; CPU percentages are since the previous row, of the ``cores`` the
+    trainer may use (its own) and of all cores (the machine's); any figure that could not be
+    read is null (see :mod:`resnet_core.usage`). In a distributed run every figure of
+    the step, epoch and test rows is of all ranks together (losses and accuracies of the
+    global batch, ``images_per_s`` in total), while system rows are rank 0's process and
+    device.
+    On resume the trainer truncates this file to the rows its checkpoint covers
+    (step and system rows up to its step), so no row is duplicated.
+
+``last.pt`` / ``best.pt``
+    ``torch.save`` of a plain dict (loadable with ``weights_only=True``), written to a
+    fresh temp file and renamed (a symlink at the name is replaced, never followed):
+    ``format_version``, ``model``, ``optimizer`` and ``scaler`` state dicts,
+    ``schedule`` (the step and the schedule's settings), ``rng`` (``torch``: the CPU
+    generator; ``cuda``: the CUDA generators, or an empty list), ``epoch`` (completed
+    epochs), ``step``, ``best_val_acc`` (-1.0 before any validation), ``best_epoch`` (0
+    likewise), and ``partial_epoch`` (null, or for a graceful stop mid-epoch:
+    ``{"epoch", "batch", "sums", "seconds"}``, the epoch's position and running sums;
+    the data order and augmentation are recomputed from (seed, epoch, batch), so a
+    resume continues exactly). ``last.pt`` is written after every epoch and on a
+    graceful stop; ``best.pt`` (only with a validation split) right after ``last.pt``
+    with the same bytes when the validation accuracy improves, so it always holds
+    ``best_epoch``; a resume restores it from ``last.pt`` if a kill fell between the two.
+
+``predictions/{split}_epoch_{NNN}.npz`` (epoch 1-based, three digits; readers list no file
+whose epoch is 0 or past 2**53, runs.values.MAX_COUNT)
+    ``split`` ``val`` after every epoch (with a validation split), ``test`` after every
+    epoch when ``test_every_epoch`` and otherwise once at the end (the final weights):
+    arrays ``indices`` (int64, index of each image in its source set, see
+    ``val_source``), ``labels`` (int64), ``preds`` (int64), ``topk_classes`` (int64,
+    N x k, best first), ``topk_probs`` (float32, N x k), ``loss`` (float32), all from
+    fp32 evaluation. ``split`` ``train``: only ``confusion`` (int64, C x C, rows = true
+    class, columns = predicted class), accumulated over the epoch's augmented batches.
+
+``train.log``
+    The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
+    and stderr of a trainer launched by the dashboard (a refusal before the run starts
+    lands there as one line).
+
+Deleting
+--------
+The dashboard deletes a run by renaming its folder to ``<runs-dir>/.deleting-<random>``
+(a dot folder: no listing shows it) and then removing that; one left behind is a delete
+that could not finish (its error named it), safe to remove by hand.
+
+Device locks
+------------
+``<runs-dir>/.device-<device>.lock`` (``cpu``, ``cuda-0``, ...; further slots
+``.device-<device>-slot<K>.lock``): a trainer holds an exclusive flock on one slot of the
+device it computes on, from leaving ``queued`` to its exit (see resnet_core.placement);
+one started with ``--no-device-lock`` (by a sweep on Ray, which places its runs) takes none.
+
+Sweep records
+-------------
+``<runs-dir>/.sweeps/<name>.json`` (a dot folder, so run listings skip it; never a symbolic
+link, which no sweep writes through), written only
+by the sweep process (``python -m resnet_core.sweep``) that holds an exclusive flock on
+``<name>.lock`` beside it (a file that exists while a sweep process holds it: removed,
+still held, when the claim ends, a refused one's too), replaced atomically on every
+change: ``format_version`` (1, SWEEP_FORMAT_VERSION, independent of the run folders'),
+``name``, ``argv`` (the trainer
+flags every run gets, data folder absolute), ``vary`` (``[{"field", "values"}]`` in grid
+order: the first field varies slowest), ``parallel`` (runs alive at once),
+``device_slots`` (each run's ``--device-slots``), ``points`` (``[{"values": {field:
+value}, "run": <run-id> | null}]``, one per combination in grid order; ``run`` is set
+before that point's trainer starts, so a crash never loses a run; ``start_failure``, added
+within version 1 (missing: null): the one line, at most 500 characters, why the trainer of
+``run`` ended before writing status.json or config.json (its console.log's last line),
+written by the sweep once that trainer ended and removed when the point is launched
+again), ``state``
+(``running``, ``completed``, ``failed`` (a run did not complete), ``stopped``), ``pid``,
+``pid_start`` (the sweep process, as in status.json), ``created_at``, ``finished_at``,
+and where its trainers run (added within version 1; a record without them reads as
+``local``): ``executor`` (``local``: children of the sweep process, each taking a device
+lock; ``ray``: each in a Ray task, with ``--no-device-lock``), ``address`` (the Ray
+cluster joined, ``HOST:PORT``; null: a Ray the sweep process started for itself, and
+always null for ``local``) and ``cpus_per_trial`` (CPUs a Ray trial without a GPU asks
+for; null for ``local``). A ``--resume`` runs the recorded executor unless it is given
+another, and records the one it runs. A Ray sweep's ``device_slots`` equals its
+``parallel`` and matters only to a resume with ``--executor local``. On Ray the runs
+folder is one every node mounts (NFS or similar). A point whose run folder the sweep
+removed again, empty (a Ray task cancelled before it started), is back to ``run`` null.
+Each point's run is an ordinary run folder whose config records ``sweep`` = name; its
+state is that folder's; a point whose run folder holds neither status.json nor config.json
+(no run yet for :func:`read_run`) is ``starting`` while the sweep process runs and has
+recorded no ``start_failure``, else ``failed to start``.
+:func:`read_sweep` derives ``crashed`` for a ``running`` record whose process is gone, and
+``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweeps.record_problem`)
+for a record that is not this format: a point's values are exactly vary's grid, of known
+training options that can be varied, each of its type and in range (integers within
+2**53, floats finite); argv parses as training options; counts, pids and times are in
+range. It never raises, and an unreadable sweep is neither reported nor resumed.
+``<name>.log`` holds the output of a sweep the dashboard launched.
+
+Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
+kill interrupted: the trainer deletes them when it resumes, and every trainer, when it
+starts, deletes those of the runs beside its own that are not active, not unreadable and
+not read-only, once they are a minute old (:func:`remove_stale_temps`). Readers never write.
+
+Reading never raises
+--------------------
+Readers open run files without following symlinks. A run folder is a real folder: an entry
+of the runs folder that is a symbolic link to a folder (``ln -s RUN alias``) is listed
+(within version 2) as ``unreadable`` with :data:`SYMLINKED_RUN` as its problem, never read,
+resumed or cleaned through, and deleting it removes the link only; a dangling link or one to
+a file is not listed. To keep runs on another disk, link the whole runs folder. Deleting a
+run folder removes links inside it, never what they point to. A folder whose config.json or
+status.json cannot be read as this format says (not UTF-8 or not JSON, not a JSON
+object, over 1 MiB, a folder, FIFO or symlink, a section that is not an object, classes
+that are not a list of strings or list more than MAX_CLASSES (1,000), a ``created`` that
+is not a number, an unknown state, a pid that is not an int in 1..2**31-1, a
+``pid_start`` that is not an int >= 0, a ``format_version`` that is not an int >= 1)
+reads with the derived state ``unreadable`` and a one-line :attr:`RunInfo.problem`: it
+is listed, never resumed, and can be deleted.
+A folder whose ``format_version`` is above FORMAT_VERSION is ``read_only``: shown with
+:attr:`RunInfo.note`, never resumed into or cleaned; one of an older version reads
+normally, with a note, and is not resumed either. metrics.jsonl lines that are not
+objects, and rows whose ``epoch`` or ``step`` is not an int in 0..2**53, are skipped;
+every number is read through :mod:`resnet_core.runs.values` (an integer of more than 24
+digits reads as a float, inf beyond any float; a count outside 0..2**53, a float that is
+not finite and a boolean read as unknown), so no number a file holds makes a reader raise;
+:func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
+inconsistent file, and for one whose arrays take more than MAX_PREDICTION_BYTES (64 MiB)
+uncompressed, before reading them; only files named exactly as :func:`prediction_path`
+names them (``val_epoch_001.npz``, not ``val_epoch_0001.npz``) are recorded epochs. No
+reader's time or memory grows with a number a folder holds (an epoch in a file name, a
+count, a depth) rather than with the data it holds.
+"""
