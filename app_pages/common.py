@@ -14,7 +14,7 @@ from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDI
 from resnet_core import cifar, runs
 from resnet_core.dashboard import gallery, launcher, links
 from resnet_core.formatting import md_escape
-from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
+from resnet_core.dashboard.run_state import STATE_COLOURS, STATE_HELP, STATE_ICONS
 from resnet_core.system import describe_system
 
 

@@ -10,7 +10,7 @@ from app_pages import common
 from resnet_core import cifar, placement, runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import experiments, launcher, monitor
+from resnet_core.dashboard import experiments, launcher, runs_table
 
 
 def _device() -> None:
@@ -82,7 +82,7 @@ def _dataset() -> None:
 
 
 def _run_card(info: runs.RunInfo) -> None:
-    row = monitor.run_summary_row(info)
+    row = runs_table.run_summary_row(info)
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
         esc = formatting.md_escape
