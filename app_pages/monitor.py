@@ -11,6 +11,7 @@ from app_pages import common, monitor_panel
 from app_pages.monitor_charts import REFRESH_S
 from resnet_core import runs
 
+
 def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:
     """The runs to pick from, newest first, with a just-launched run whose folder has no
     config.json yet."""
