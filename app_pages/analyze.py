@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
+from app_pages import caches, common
 from resnet_core import runs
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
 from resnet_core.dashboard import (cell_selection, confusion_figures, downloads, gallery_cards, gallery_records,
@@ -65,8 +65,8 @@ def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
     training split, which records only its matrix); stops the page if they cannot be read."""
     try:
         if split == "train":
-            return np.asarray(common.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64), None
-        preds = common.predictions(info.path, split, epoch)
+            return np.asarray(caches.predictions(info.path, "train", epoch)["confusion"], dtype=np.int64), None
+        preds = caches.predictions(info.path, split, epoch)
         n_classes = n_classes or int(preds["topk_classes"].max()) + 1
         return confusion_matrix(preds["labels"], preds["preds"], n_classes), preds
     except runs.RunFolderError as e:
@@ -191,7 +191,7 @@ def _download_buttons(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray
     from resnet_core.run_model import ModelLoadError
 
     try:
-        data = common.torchscript_bytes(info.path, which)
+        data = caches.torchscript_bytes(info.path, which)
     except (ModelLoadError, ExportRefused) as e:
         c3.warning(f"No TorchScript: {md_escape(e)}", icon=":material/error:")
         return

@@ -1,5 +1,6 @@
-"""Streamlit helpers shared by the pages: folders, caches, small widgets. Logic lives in
-resnet_core; this module only adapts it to Streamlit (caching, badges, links)."""
+"""Streamlit helpers shared by the pages: the folders, small widgets (badges, pickers, lazy
+sections) and choices kept in the URL. What the pages cache is in app_pages/caches.py. Logic
+lives in resnet_core; this module only adapts it to Streamlit."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
+from app_pages.caches import gradcam_maps, image_store, run_model
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDICT, RUNS, TRAIN  # noqa: F401 (for st.page_link)
 from resnet_core import cifar, runs
 from resnet_core.dashboard import gallery_records, launcher, links, run_images
 from resnet_core.formatting import md_escape
-from resnet_core.dashboard.monitor import STATE_COLOURS, STATE_HELP, STATE_ICONS
-from resnet_core.system import describe_system
-
+from resnet_core.dashboard.run_state import STATE_COLOURS, STATE_HELP, STATE_ICONS
 
 
 def runs_dir() -> Path:
@@ -25,102 +25,6 @@ def runs_dir() -> Path:
 
 def data_dir() -> Path:
     return cifar.resolve_data_dir()
-
-
-@st.cache_resource(show_spinner=False)
-def system_info():
-    return describe_system()
-
-
-@st.cache_resource(show_spinner=False)
-def _image_store(data_dir: str) -> run_images.ImageStore:
-    return run_images.ImageStore(data_dir)
-
-
-def image_store(folder: Path | None = None) -> run_images.ImageStore:
-    """The CIFAR-10 images of the data folder, loading in the background from the first call
-    (st.cache_resource: one copy for all sessions)."""
-    return _image_store(str(Path(folder or data_dir()).resolve())).start()
-
-
-@st.cache_resource(show_spinner=False, max_entries=48)
-def _predictions(run_dir: str, split: str, epoch: int, mtime_ns: int) -> dict[str, np.ndarray]:
-    return runs.load_predictions(Path(run_dir), split, epoch)
-
-
-def predictions(run_dir: Path, split: str, epoch: int) -> dict[str, np.ndarray]:
-    """A run's prediction arrays, cached by file and modification time (treat as read-only).
-    Raises runs.RunFolderError for a file that is missing, damaged or inconsistent."""
-    try:
-        mtime = os.lstat(runs.prediction_path(run_dir, split, epoch)).st_mtime_ns
-    except OSError:
-        mtime = 0  # gone or unreadable: load_predictions says why (errors are not cached)
-    return _predictions(str(run_dir), split, epoch, mtime)
-
-
-# Models: resnet_core.run_model imports torch, so these import it only when first called; the
-# pages that never draw a model (Analyze until Grad-CAM or an export is asked for) stay torch-free.
-
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _run_model(run_dir: str, which: str, mtime_ns: int):
-    import torch
-
-    from resnet_core.run_model import load_run_model
-
-    # The dashboard's model work (Grad-CAM of a page, Predict, an export) is small batches beside
-    # trainers that hold the cores: Grad-CAM of 30 images of ResNet-20 took 0.14-0.28 s on one
-    # thread and 2.4-3.6 s on torch's default two, whose threads wait for each other on a busy
-    # 2-core machine (idle: 0.033 s against 0.019 s). Only this process's torch is affected;
-    # trainers are processes of their own.
-    torch.set_num_threads(1)
-    return load_run_model(run_dir, which)
-
-
-def run_model(run_dir: Path, which: str):
-    """A run's model from best.pt or last.pt (resnet_core.run_model.RunModel), cached until the
-    trainer rewrites that file; raises ModelLoadError (one line) when it cannot load."""
-    from resnet_core.run_model import checkpoint_mtime
-
-    return _run_model(str(run_dir), which, checkpoint_mtime(run_dir, which))
-
-
-@st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=64)
-def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, source: str,
-             targets: tuple[tuple[int, int], ...]) -> dict[int, np.ndarray]:
-    images = image_store(Path(data_folder)).images(source, timeout=30)
-    indices = [i for i, _ in targets]
-    cams, _ = _run_model(run_dir, which, mtime_ns).explain(images[indices], [c for _, c in targets])
-    return dict(zip(indices, cams, strict=True))
-
-
-def gradcam_maps(run_dir: Path, which: str, images_from: run_images.ImageFolder, source: str,
-                 targets: Sequence[tuple[int, int]]) -> dict[int, np.ndarray]:
-    """Grad-CAM maps of (image index, class) pairs of a CIFAR set, by image index; cached by
-    run, checkpoint file and its modification time, images and classes (a page of a gallery)."""
-    from resnet_core.run_model import checkpoint_mtime
-
-    return _gradcam(str(run_dir), which, checkpoint_mtime(run_dir, which), str(images_from.path), source,
-                    tuple((int(i), int(c)) for i, c in targets))
-
-
-@st.cache_data(show_spinner="Exporting to TorchScript…", max_entries=4)
-def _torchscript(run_dir: str, which: str, mtime_ns: int) -> bytes:
-    import tempfile
-
-    from resnet_core.export import export
-
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "model.pt"
-        export(_run_model(run_dir, which, mtime_ns), "torchscript", out)
-        return out.read_bytes()
-
-
-def torchscript_bytes(run_dir: Path, which: str) -> bytes:
-    """The run's model exported to TorchScript (resnet_core.export), checked, as file bytes;
-    raises ModelLoadError or ExportRefused (one line)."""
-    from resnet_core.run_model import checkpoint_mtime
-
-    return _torchscript(str(run_dir), which, checkpoint_mtime(run_dir, which))
 
 
 def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],

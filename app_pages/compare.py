@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
+from app_pages import caches, common
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (cell_selection, comparison, confusion_figures, error_curves, gallery_cards,
@@ -207,7 +207,7 @@ def _load_pair(chosen: list[runs.RunInfo]) -> Pair | None:
             st.warning(f"{tag} ({md_escape(_name(info))}) {md_escape(pick.problem)}.", icon=":material/block:")
             return None
         try:
-            preds = common.predictions(info.path, split, pick.epoch)
+            preds = caches.predictions(info.path, split, pick.epoch)
         except runs.RunFolderError as e:
             st.error(f"{tag} ({md_escape(_name(info))}): {md_escape(e)}", icon=":material/broken_image:")
             return None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app_pages import common
+from app_pages import caches, common
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, gallery_records, history,
@@ -191,7 +191,7 @@ info, split, view = _pickers(all_runs, left_out)
 labels = evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "ex", in_url=True)
 try:
-    preds = common.predictions(info.path, split, epoch)
+    preds = caches.predictions(info.path, split, epoch)
 except runs.RunFolderError as e:
     st.error(f"Epoch {epoch} of the {labels.split_name(split)} split cannot be shown: {md_escape(e)}",
              icon=":material/broken_image:")

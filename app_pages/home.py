@@ -6,17 +6,17 @@ import streamlit as st
 
 import time
 
-from app_pages import common
+from app_pages import caches, common
 from resnet_core import cifar, placement, runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import experiments, launcher, monitor
+from resnet_core.dashboard import experiments, launcher, runs_table
 
 
 def _device() -> None:
     """The compute device training runs on, and any other accelerators."""
     st.subheader("Compute device")
-    info = common.system_info()
+    info = caches.system_info()
     primary = info.primary
     icon = ":material/memory:" if primary.kind == "cpu" else ":material/developer_board:"
     st.markdown(f"{icon} **{primary.name}**")
@@ -82,7 +82,7 @@ def _dataset() -> None:
 
 
 def _run_card(info: runs.RunInfo) -> None:
-    row = monitor.run_summary_row(info)
+    row = runs_table.run_summary_row(info)
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
         esc = formatting.md_escape
@@ -147,7 +147,7 @@ def _reproduce() -> None:
     configs = exp.configs()
     parallel = len(placement.candidate_devices("auto"))
     speeds = _measured_speeds()
-    device = common.system_info().primary.name
+    device = caches.system_info().primary.name
     if not cifar.dataset_present(common.data_dir()):
         st.caption("Download CIFAR-10 (above) first: the estimate trains a few real steps.")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages import common
+from app_pages import caches, common
 from resnet_core import runs
 from resnet_core.dashboard import uploads
 from resnet_core.formatting import md_escape
@@ -41,7 +41,7 @@ common.set_query("run", run_id)
 which = c_ckpt.segmented_control("Checkpoint", list(runs.CHECKPOINTS), key="pr_ckpt", default="best", required=True,
                                  help="best.pt: the best validation epoch (last.pt where the run has none)")
 try:
-    model = common.run_model(by_id[run_id].path, which or "best")
+    model = caches.run_model(by_id[run_id].path, which or "best")
 except ModelLoadError as e:
     st.error(md_escape(e), icon=":material/error:")
     st.stop()

@@ -10,7 +10,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import runs
 from resnet_core import formatting
-from resnet_core.dashboard import launcher, links, monitor
+from resnet_core.dashboard import launcher, links, runs_table
 
 COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
                 "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule", "device",
@@ -41,7 +41,7 @@ def _column_config() -> dict:
 
 def _table(all_runs: list[runs.RunInfo], folder) -> None:
     """One row per run, with links to its monitor and its analysis, and the count by state."""
-    table = monitor.runs_table(all_runs)
+    table = runs_table.runs_table(all_runs)
     table["analyze"] = [links.page_url("analyze", run=r.run_id) for r in all_runs]
     table["monitor"] = [links.page_url("monitor", run=r.run_id) for r in all_runs]
     common.table(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from app_pages import common, sweep_form
+from app_pages import caches, common, sweep_form
 from resnet_core import cifar, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core import formatting
@@ -87,7 +87,7 @@ def _form_values() -> launcher.TrainForm:
 
 
 def _validate(form: launcher.TrainForm) -> dict[str, str]:
-    system = common.system_info()
+    system = caches.system_info()
     return launcher.validate(form, devices=system.device_choices(), cuda_count=system.cuda_count,
                              data_present=cifar.dataset_present(common.data_dir()))
 
@@ -153,7 +153,7 @@ def _run_fields(errors: dict[str, str]) -> None:
     """Device, seed and run name; with several CUDA GPUs, how many this run takes."""
     c1, c2, c3 = st.columns(3)
     with c1:
-        st.selectbox("Device", common.system_info().device_choices(), key=K + "device", persist_state="session",
+        st.selectbox("Device", caches.system_info().device_choices(), key=K + "device", persist_state="session",
                      help="auto: CUDA, then MPS, then the CPU")
         common.field_error(errors, "device")
     with c2:
@@ -171,7 +171,7 @@ def _run_fields(errors: dict[str, str]) -> None:
 
 def _gpus_fields(errors: dict[str, str]) -> None:
     """With several CUDA GPUs: how many this run takes (torchrun, one process a GPU)."""
-    gpus = common.system_info().cuda_count
+    gpus = caches.system_info().cuda_count
     if gpus < 2:
         return
     c1, c2, _ = st.columns(3)
@@ -330,7 +330,7 @@ def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
 
 
 def _device_notes() -> None:
-    st.caption(f"Device: {common.system_info().primary.summary()}")
+    st.caption(f"Device: {caches.system_info().primary.summary()}")
     busy = [r for r in runs.list_runs(common.runs_dir()) if r.is_active]
     if busy:
         st.info(f"{len(busy)} run(s) active: a run on the same device waits in the queue (state "

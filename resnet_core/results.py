@@ -23,7 +23,7 @@ from . import runs
 from .config import PAPER_RECIPE_FIELDS, TrainConfig, paper_config
 from .evaluation_labels import evaluation_labels
 from .formatting import format_duration
-from .dashboard.monitor import compute_progress
+from .progress import compute_progress
 from .model_names import PaperResult, family_counts, paper_result, shortcut_label
 from .runs.values import as_count, as_float
 

@@ -14,8 +14,9 @@ from fake_runs import make_run
 from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import curve_axes, live_curves, monitor
-from resnet_core.dashboard.monitor import MetricsHistory
+from resnet_core import progress
+from resnet_core.dashboard import curve_axes, live_curves, metrics_cache, monitor_text, run_state, runs_table
+from resnet_core.dashboard.metrics_cache import MetricsHistory
 
 
 def append(path, rows, partial: str = ""):
@@ -79,9 +80,10 @@ def test_what_is_built_from_the_rows_is_kept_until_new_rows_come(tmp_path):
     runs.atomic_write_bytes(path, (json.dumps(step(1, 5)) + "\n").encode())  # a resume rewrote the file
     hist.update()
     assert hist.memo("a", steps_seen("a")) == [5]
-    for i in range(monitor.MEMO_ENTRIES + 5):  # bounded: the oldest keys go first
+    for i in range(metrics_cache.MEMO_ENTRIES + 5):  # bounded: the oldest keys go first
         hist.memo(i, steps_seen(i))
-    assert len(hist.built) == monitor.MEMO_ENTRIES and "a" not in hist.built and monitor.MEMO_ENTRIES + 4 in hist.built
+    entries = metrics_cache.MEMO_ENTRIES
+    assert len(hist.built) == entries and "a" not in hist.built and entries + 4 in hist.built
 
 
 def test_progress_of_a_running_run(tmp_path):
@@ -95,7 +97,7 @@ def test_progress_of_a_running_run(tmp_path):
     assert info.state == "running"
     hist = MetricsHistory(run_dir)
     hist.update()
-    p = monitor.compute_progress(info, hist, now=status["started_at"] + 100)
+    p = progress.compute_progress(info, hist, now=status["started_at"] + 100)
     assert (p.epoch, p.total_epochs, p.step, p.total_steps, p.steps_per_epoch) == (2, 4, 25, 40, 10)
     assert p.epoch_fraction == pytest.approx(25 / 40)
     assert (p.step_in_epoch, p.step_fraction) == (5, 0.5)
@@ -110,19 +112,19 @@ def test_progress_of_a_running_run(tmp_path):
     status["elapsed_before_s"] = 30.0
     runs.atomic_write_json(status_path, status)
     info = runs.read_run(run_dir)
-    assert monitor.compute_progress(info, hist, now=status["started_at"] + 100).elapsed_s == pytest.approx(130)
+    assert progress.compute_progress(info, hist, now=status["started_at"] + 100).elapsed_s == pytest.approx(130)
 
 
 def test_progress_of_finished_queued_and_crashed_runs(tmp_path):
     done = runs.read_run(make_run(tmp_path, "done"))
-    p = monitor.compute_progress(done, None)
+    p = progress.compute_progress(done, None)
     assert p.epoch_fraction == 1.0 and p.eta_s is None and p.test_acc is not None
     queued = runs.read_run(make_run(tmp_path, "q", state="queued", epochs_done=0, pid=os.getpid()))
-    q = monitor.compute_progress(queued, None)
+    q = progress.compute_progress(queued, None)
     assert q.state == "queued" and q.epoch_fraction == 0.0 and q.eta_s is None and q.images_per_s is None
     crashed = runs.read_run(make_run(tmp_path, "c", state="running", epochs_done=1, pid=999_999_999))
     assert crashed.state == runs.CRASHED
-    assert monitor.compute_progress(crashed, None).eta_s is None
+    assert progress.compute_progress(crashed, None).eta_s is None
 
 
 def test_progress_shows_the_phase_and_counts_the_evaluation_in_the_eta(tmp_path):
@@ -135,32 +137,32 @@ def test_progress_shows_the_phase_and_counts_the_evaluation_in_the_eta(tmp_path)
     info = runs.read_run(run_dir)
     hist = MetricsHistory(run_dir)
     hist.update()
-    p = monitor.compute_progress(info, hist, now=status["updated_at"])
+    p = progress.compute_progress(info, hist, now=status["updated_at"])
     assert (p.phase, p.phase_done, p.phase_total, p.first_step_s) == ("validating", 50, 200, 41.0)
-    assert monitor.phase_bar(p) == ("validating epoch 3: 50 of 200 images", 0.25)
+    assert monitor_text.phase_bar(p) == ("validating epoch 3: 50 of 200 images", 0.25)
     # 10 steps at 5 s an epoch, this evaluation's other 150 images at 50 in 10 s, epoch 4's at 1 s.
     assert p.eta_s == pytest.approx(5.0 + 30.0 + 1.0)
 
     # The final test: every step and epoch done, the ETA is the test's rest.
     status.update(step=40, epoch=4, phase="testing", phase_done=100, phase_total=400)
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
-    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
-    assert monitor.phase_bar(p) == ("testing the final weights: 100 of 400 images", 0.25)
+    p = progress.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    assert monitor_text.phase_bar(p) == ("testing the final weights: 100 of 400 images", 0.25)
     assert p.eta_s == pytest.approx(10.0 * 300 / 100)
     for phase, text in (("building model", "compiling included"), ("loading data", "loading"), ("saving", "saving")):
         status.update(phase=phase, phase_done=None, phase_total=None)
         runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
-        bar = monitor.phase_bar(monitor.compute_progress(runs.read_run(run_dir), hist))
+        bar = monitor_text.phase_bar(progress.compute_progress(runs.read_run(run_dir), hist))
         assert text in bar[0] and bar[1] == 0.0, phase
     status["phase"] = "training"
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
-    assert monitor.phase_bar(monitor.compute_progress(runs.read_run(run_dir), hist)) is None  # steps show instead
+    assert monitor_text.phase_bar(progress.compute_progress(runs.read_run(run_dir), hist)) is None  # steps show instead
     # An ended run does nothing now, whatever its status last said; a phase this reader does not know is unknown.
     done = runs.read_run(make_run(tmp_path, "d", phase="saving"))
-    assert monitor.compute_progress(done).phase is None
+    assert progress.compute_progress(done).phase is None
     status["phase"] = "dreaming"
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
-    assert monitor.compute_progress(runs.read_run(run_dir), hist).phase is None
+    assert progress.compute_progress(runs.read_run(run_dir), hist).phase is None
 
 
 def test_formats():
@@ -181,11 +183,11 @@ def test_formats():
 
 
 def test_run_summary_row(tmp_path):
-    row = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "sum", epochs_done=3, total_epochs=3)))
+    row = runs_table.run_summary_row(runs.read_run(make_run(tmp_path, "sum", epochs_done=3, total_epochs=3)))
     assert row["state"] == "completed" and row["model"] == "ResNet-20" and row["epochs"] == "3/3"
     assert row["best val acc"] == pytest.approx(0.7) and row["run"].endswith("-sum")
     assert row["time"] != "—" and row["sweep"] == ""
-    swept = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "swept", sweep="grid", shortcut="none")))
+    swept = runs_table.run_summary_row(runs.read_run(make_run(tmp_path, "swept", sweep="grid", shortcut="none")))
     assert (swept["sweep"], swept["model"], swept["shortcut"]) == ("grid", "plain-20", "plain")
 
 
@@ -195,7 +197,7 @@ def progress_of(run_dir):
     info = runs.read_run(run_dir)
     hist = MetricsHistory(run_dir)
     hist.update()
-    return evaluation_labels(info.config), monitor.compute_progress(info, hist)
+    return evaluation_labels(info.config), progress.compute_progress(info, hist)
 
 
 def test_labels_of_a_run_with_a_validation_split(tmp_path):
@@ -203,7 +205,7 @@ def test_labels_of_a_run_with_a_validation_split(tmp_path):
     assert (labels.val_source, labels.has_validation, labels.val) == ("train", True, "validation")
     assert labels.split_name("val") == "validation" and labels.split_name("test") == "test"
     assert labels.best_text(p.best_val_acc, p.best_epoch) == "best val acc 70.00% (epoch 3)"
-    best, test = monitor.accuracy_metrics(labels, p)
+    best, test = monitor_text.accuracy_metrics(labels, p)
     assert (best.label, best.value) == ("Best val acc (epoch 3)", "70.00%")
     assert "validation split (held-out training images)" in best.help
     assert (test.label, test.value) == ("Final test acc (epoch 3)", formatting.format_pct(p.test_acc))
@@ -215,7 +217,7 @@ def test_a_version_1_run_validated_on_the_test_set_says_so(tmp_path):
                                      state="stopped"))
     assert labels.val == labels.split_name("val") == "test (used as validation)"
     assert labels.best_text(p.best_val_acc, p.best_epoch) == "best test acc (used as validation) 55.00% (epoch 2)"
-    best, test = monitor.accuracy_metrics(labels, p)
+    best, test = monitor_text.accuracy_metrics(labels, p)
     assert best.label == "Best test acc (epoch 2)" and "test (used as validation)" in best.help
     assert (test.label, test.value) == ("Test acc", "—")  # stopped before the final evaluation
     assert "once, after the last epoch" in test.help
@@ -228,24 +230,24 @@ def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_t
     labels, p = progress_of(run_dir)
     assert (labels.val_source, labels.has_validation, labels.val) == (None, False, None)
     assert labels.best_text(p.best_val_acc, p.best_epoch) == "no validation split"
-    best, test = monitor.accuracy_metrics(labels, p)
+    best, test = monitor_text.accuracy_metrics(labels, p)
     assert (best.label, best.value) == ("Validation", "none") and "No validation split" in best.help
     monitored = [r for r in runs.read_metrics(run_dir) if r["type"] == "epoch"][-1]["test_acc"]
     assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", formatting.format_pct(monitored))
     assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in test.help
     # Once completed, the final evaluation is what the studio reports.
     done_labels, done = progress_of(make_run(tmp_path, "nodone", val_source=None, epochs_done=3, total_epochs=3))
-    assert monitor.accuracy_metrics(done_labels, done)[1].label == "Final test acc (epoch 3)"
+    assert monitor_text.accuracy_metrics(done_labels, done)[1].label == "Final test acc (epoch 3)"
     # Before the trainer resolved it, a version 2 run with val_size 0 has no validation split.
     assert evaluation_labels({"format_version": 2, "config": {"val_size": 0}}).val_source is None
 
 
 def test_summary_rows_say_what_best_val_is(tmp_path):
-    noval = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "noval", val_source=None)))
+    noval = runs_table.run_summary_row(runs.read_run(make_run(tmp_path, "noval", val_source=None)))
     assert noval["best val acc"] is None and noval["val split"] == "no validation split"
-    valtest = monitor.run_summary_row(runs.read_run(make_run(tmp_path, "valtest", val_source="test")))
+    valtest = runs_table.run_summary_row(runs.read_run(make_run(tmp_path, "valtest", val_source="test")))
     assert valtest["val split"] == "test (used as validation)" and valtest["best epoch"] == 3
-    assert monitor.run_summary_row(runs.read_run(make_run(tmp_path, "v")))["val split"] == "validation split"
+    assert runs_table.run_summary_row(runs.read_run(make_run(tmp_path, "v")))["val split"] == "validation split"
 
 
 def test_odd_values_in_status_config_and_rows_read_as_unknown(tmp_path):
@@ -260,28 +262,28 @@ def test_odd_values_in_status_config_and_rows_read_as_unknown(tmp_path):
                 "best_val_acc": "high", "best_epoch": "3", "test_acc": True})
     hist = MetricsHistory(tmp_path, step_rows=[{"step": "x", "images_per_s": "fast", "time": "now"}],
                           epoch_rows=[{"epoch": None, "epoch_seconds": [], "peak_memory_mb": "big", "time": -1e309}])
-    p = monitor.compute_progress(info, hist, now=1000.0)
+    p = progress.compute_progress(info, hist, now=1000.0)
     assert (p.epoch, p.total_epochs, p.step, p.total_steps, p.steps_per_epoch) == (0, 0, 0, 0, 0)
     assert (p.images_per_s, p.eta_s, p.elapsed_s, p.peak_memory_mb) == (None, None, None, None)
     assert (p.best_val_acc, p.best_epoch, p.test_acc, p.last_update_age_s) == (None, None, None, None)
-    row = monitor.run_summary_row(info)
+    row = runs_table.run_summary_row(info)
     assert row["epochs"] == "0/?" and row["time"] == "—" and row["created"] is None
     assert (row["model"], row["block"], row["batch"], row["lr"], row["device"]) == ("['ResNet']", "7", None, None,
                                                                                   "['cpu']")
-    assert "many" not in monitor.run_caption(info)  # no train/val sizes that are not numbers
+    assert "many" not in monitor_text.run_caption(info)  # no train/val sizes that are not numbers
     # Numbers written as floats still count.
     info.status = {"epoch": 2.0, "total_epochs": 4.0, "started_at": 10, "finished_at": 70, "elapsed_before_s": 5}
-    p = monitor.compute_progress(info, None, now=1000.0)
+    p = progress.compute_progress(info, None, now=1000.0)
     assert (p.epoch, p.total_epochs, p.elapsed_s) == (2, 4, 65.0)
 
 
 def test_an_unreadable_run_has_a_row_with_its_problem_and_a_badge(tmp_path):
     info = runs.RunInfo(path=tmp_path, run_id="bad", state=runs.UNREADABLE, problem="status.json holds a list")
-    row = monitor.run_summary_row(info)
+    row = runs_table.run_summary_row(info)
     assert (row["state"], row["problem"], row["model"], row["epochs"]) == ("unreadable", "status.json holds a list",
                                                                            "?", "0/?")
-    assert runs.UNREADABLE in monitor.STATE_COLOURS and runs.UNREADABLE in monitor.STATE_ICONS
-    assert runs.UNREADABLE in monitor.STATE_HELP
+    assert runs.UNREADABLE in run_state.STATE_COLOURS and runs.UNREADABLE in run_state.STATE_ICONS
+    assert runs.UNREADABLE in run_state.STATE_HELP
 
 
 def rendered(md: str) -> str:
@@ -358,19 +360,19 @@ def test_one_history_per_run_folder_is_shared_and_the_oldest_are_let_go(tmp_path
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / runs.METRICS_FILE).write_text(step_rows(range(1, 4)))
-    first = monitor.shared_history(run_dir)
+    first = metrics_cache.shared_history(run_dir)
     with first.lock:
         assert first.update() == 3
     with open(run_dir / runs.METRICS_FILE, "a") as f:
         f.write(step_rows([4]))
-    again = monitor.shared_history(tmp_path / "." / "run")  # the same folder, however it is spelled
+    again = metrics_cache.shared_history(tmp_path / "." / "run")  # the same folder, however it is spelled
     assert again is first
     with again.lock:
         assert again.update() == 1 and [r["step"] for r in again.step_rows] == [1, 2, 3, 4]
-    for i in range(monitor.SHARED_HISTORIES):
+    for i in range(metrics_cache.SHARED_HISTORIES):
         (tmp_path / f"other{i}").mkdir()
-        monitor.shared_history(tmp_path / f"other{i}")
-    assert monitor.shared_history(run_dir) is not first  # let go: read afresh
+        metrics_cache.shared_history(tmp_path / f"other{i}")
+    assert metrics_cache.shared_history(run_dir) is not first  # let go: read afresh
 
 
 def test_a_row_whose_type_is_no_string_is_skipped_and_the_rows_after_it_are_kept(tmp_path):
@@ -402,10 +404,10 @@ def test_the_eta_at_step_1_counts_the_evaluations_to_come(tmp_path):
                                           "time": status["updated_at"]}])
     hist = MetricsHistory(run_dir)
     hist.update()
-    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    p = progress.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
     training = 31 * 32 / 200.0  # 4.96 s: all an ETA that ignores the evaluations says
     # No evaluation measured yet: 2 validations and the final test at EVAL_SPEEDUP x the training speed.
-    evaluations = (2 * 1000 + 10_000) / (200.0 * monitor.EVAL_SPEEDUP)
+    evaluations = (2 * 1000 + 10_000) / (200.0 * progress.EVAL_SPEEDUP)
     print(f"ETA at step 1: {p.eta_s:.1f} s (training alone {training:.1f} s)")
     assert p.eta_s == pytest.approx(training + evaluations)
 
@@ -415,27 +417,27 @@ def test_the_eta_at_step_1_counts_the_evaluations_to_come(tmp_path):
     status.update(step=16, epoch=1)
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
     hist.update()
-    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    p = progress.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
     assert p.eta_s == pytest.approx(8.0 + 0.9 + 10_000 * 0.9 / 1000)
 
     # The final test under way: its own pace only (nothing counted twice).
     status.update(step=32, epoch=2, phase="testing", phase_done=2000, phase_total=10_000,
                   phase_started_at=status["updated_at"] - 2.0)
     runs.atomic_write_json(run_dir / runs.STATUS_FILE, status)
-    p = monitor.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
+    p = progress.compute_progress(runs.read_run(run_dir), hist, now=status["updated_at"])
     assert p.eta_s == pytest.approx(2.0 * 8000 / 2000)
 
 
 def test_a_resumed_run_shows_resuming_until_its_trainer_writes():
     pending = {"run_id": "r", "pid": 123, "pid_start": 4.0, "t": 0.0, "resume": True}
     for state in runs.RESUMABLE_STATES:  # the folder still says how the run ended
-        assert monitor.shown_state(state, "r", pending, alive=True) == monitor.RESUMING
-    assert monitor.shown_state("queued", "r", pending, alive=True) == "queued"  # the trainer wrote: its state
-    assert monitor.shown_state("running", "r", pending, alive=True) == "running"
-    assert monitor.shown_state("stopped", "r", pending, alive=False) == "stopped"  # it exited: the folder's state
-    assert monitor.shown_state("stopped", "other", pending, alive=True) == "stopped"
-    assert monitor.shown_state("stopped", "r", None, alive=True) == "stopped"
-    assert monitor.RESUMING in monitor.STATE_ICONS and monitor.RESUMING in monitor.STATE_HELP
+        assert run_state.shown_state(state, "r", pending, alive=True) == run_state.RESUMING
+    assert run_state.shown_state("queued", "r", pending, alive=True) == "queued"  # the trainer wrote: its state
+    assert run_state.shown_state("running", "r", pending, alive=True) == "running"
+    assert run_state.shown_state("stopped", "r", pending, alive=False) == "stopped"  # it exited: the folder's state
+    assert run_state.shown_state("stopped", "other", pending, alive=True) == "stopped"
+    assert run_state.shown_state("stopped", "r", None, alive=True) == "stopped"
+    assert run_state.RESUMING in run_state.STATE_ICONS and run_state.RESUMING in run_state.STATE_HELP
 
 
 def test_the_caption_leaves_out_settings_a_run_does_not_record(tmp_path):
@@ -446,7 +448,7 @@ def test_the_caption_leaves_out_settings_a_run_does_not_record(tmp_path):
     for field in ("device", "device_name", "precision"):
         config["resolved"].pop(field, None)
     runs.atomic_write_json(run_dir / runs.CONFIG_FILE, config)
-    caption = monitor.run_caption(runs.read_run(run_dir))
+    caption = monitor_text.run_caption(runs.read_run(run_dir))
     assert "None" not in caption and "batch" not in caption and "lr" not in caption, caption
     assert caption.startswith("ResNet-20 · ")
 
@@ -459,11 +461,11 @@ def test_a_heartbeat_from_the_future_does_not_stretch_a_runs_time(tmp_path):
                         status={"state": "running", "started_at": now - 300, "updated_at": now + 10 * 86_400})
     hist = MetricsHistory(tmp_path, step_rows=[{"step": 5, "time": now - 250}],
                           epoch_rows=[{"epoch": 1, "time": now - 200}])
-    p = monitor.compute_progress(info, hist, now=now)
+    p = progress.compute_progress(info, hist, now=now)
     assert p.elapsed_s == pytest.approx(100.0), p.elapsed_s
     # Without rows (the Runs table reads none) its time is unknown, not "until now".
-    assert monitor.compute_progress(info, None, now=now).elapsed_s is None
-    assert monitor.run_summary_row(info)["time"] == "—"
+    assert progress.compute_progress(info, None, now=now).elapsed_s is None
+    assert runs_table.run_summary_row(info)["time"] == "—"
     # A heartbeat only seconds ahead (within one heartbeat) is no skew: it still ends the run.
     info.status["updated_at"] = now - 150
-    assert monitor.compute_progress(info, hist, now=now).elapsed_s == pytest.approx(150.0)
+    assert progress.compute_progress(info, hist, now=now).elapsed_s == pytest.approx(150.0)

@@ -330,7 +330,7 @@ def test_the_monitors_chart_controls_keep_their_values_and_redraw_the_curves(fol
     at.slider(key="mon_smoothing").set_value(0.9).run()
     at.toggle(key="mon_log_loss").set_value(True).run()
     assert not at.exception
-    # The charts follow the controls (not a chart built for other controls and kept: monitor.memo).
+    # The charts follow the controls (not a chart built for other controls and kept: MetricsHistory.memo).
     after = loss_chart()
     assert after["layout"]["xaxis"]["title"]["text"].startswith("wall time")
     assert after["layout"]["yaxis"]["type"] == "log"
@@ -1287,13 +1287,13 @@ def test_pages_that_draw_no_model_never_import_torch(folders, page):
 
 
 def test_with_several_gpus_the_form_offers_gpus_for_the_run(folders, monkeypatch):
-    from app_pages import common
+    from app_pages import caches
     from resnet_core.system import DeviceInfo, SystemInfo
 
     gpu = DeviceInfo(kind="cuda", name="NVIDIA H200", memory_gb=139.8, cuda_version="12.8", count=4)
     cpu = DeviceInfo(kind="cpu", name="CPU", memory_gb=64.0, cores=16)
-    common.system_info.clear()
-    monkeypatch.setattr(common, "describe_system", lambda: SystemInfo([gpu, cpu]))
+    caches.system_info.clear()
+    monkeypatch.setattr(caches, "describe_system", lambda: SystemInfo([gpu, cpu]))
     try:
         at = open_page(TRAIN)
         gpus = at.number_input(key="tf_gpus")
@@ -1304,7 +1304,7 @@ def test_with_several_gpus_the_form_offers_gpus_for_the_run(folders, monkeypatch
         assert "cannot be split" not in texts(at)
     finally:
         monkeypatch.undo()
-        common.system_info.clear()
+        caches.system_info.clear()
     assert "tf_gpus" not in [w.key for w in open_page(TRAIN).number_input]  # one device: no such field
 
 

@@ -1,5 +1,5 @@
 """The Monitor right after a click on Resume: "resuming…" at once, no second Resume button,
-until the resumed trainer writes its state (monitor.shown_state: the pure rule)."""
+until the resumed trainer writes its state (run_state.shown_state: the pure rule)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from test_pages import folders  # noqa: F401 (a fixture, for studio_runs)
 from app_pages.navigation import MONITOR
 from resnet_core import runs
 from resnet_core import formatting
-from resnet_core.dashboard import monitor
+from resnet_core.dashboard import run_state
 
 
 @pytest.fixture
@@ -38,8 +38,9 @@ def test_the_monitor_says_resuming_at_once_after_the_click(studio_runs, monkeypa
     assert not at.exception, [e.value for e in at.exception]
     assert runs.read_run(run).state == "stopped"
     assert not [b for b in at.button if b.key == "mon_resume"]
-    assert any(monitor.RESUMING in m.value and "badge" in m.value for m in at.markdown), [m.value for m in at.markdown]
-    assert at.selectbox[0].options == [f"{run.name} · ResNet-20 · {monitor.RESUMING}"]
+    markdown = [m.value for m in at.markdown]
+    assert any(run_state.RESUMING in v and "badge" in v for v in markdown), markdown
+    assert at.selectbox[0].options == [f"{run.name} · ResNet-20 · {run_state.RESUMING}"]
     assert any("Resuming" in i.value for i in at.info)
 
 
@@ -70,14 +71,14 @@ def test_a_resume_whose_trainer_refused_says_why(studio_runs, monkeypatch):
 
 def test_resume_refused_is_a_launch_that_ended_before_writing():
     pending = {"run_id": "r", "pid": 1, "t": 100.0, "resume": True}
-    assert monitor.resume_refused({"state": "stopped", "updated_at": 50.0}, "r", pending, alive=False)
-    assert not monitor.resume_refused({"state": "stopped", "updated_at": 50.0}, "r", pending, alive=True)
-    assert not monitor.resume_refused({"state": "stopped", "updated_at": 150.0}, "r", pending, alive=False)
-    assert not monitor.resume_refused({"state": "stopped", "updated_at": 50.0}, "other", pending, alive=False)
-    assert not monitor.resume_refused({"state": "stopped", "updated_at": 50.0}, "r", {**pending, "resume": False},
+    assert run_state.resume_refused({"state": "stopped", "updated_at": 50.0}, "r", pending, alive=False)
+    assert not run_state.resume_refused({"state": "stopped", "updated_at": 50.0}, "r", pending, alive=True)
+    assert not run_state.resume_refused({"state": "stopped", "updated_at": 150.0}, "r", pending, alive=False)
+    assert not run_state.resume_refused({"state": "stopped", "updated_at": 50.0}, "other", pending, alive=False)
+    assert not run_state.resume_refused({"state": "stopped", "updated_at": 50.0}, "r", {**pending, "resume": False},
                                       alive=False)
-    assert not monitor.resume_refused({"state": "stopped"}, "r", None, alive=False)
-    assert monitor.resume_refused({"state": "crashed", "updated_at": "garbage"}, "r", pending, alive=False)
+    assert not run_state.resume_refused({"state": "stopped"}, "r", None, alive=False)
+    assert run_state.resume_refused({"state": "crashed", "updated_at": "garbage"}, "r", pending, alive=False)
 
 
 def test_a_crashed_run_shows_the_trainers_last_output_line(studio_runs):

@@ -12,7 +12,7 @@ from conftest import ROOT
 from fake_runs import BAD_PREDICTIONS, UNREADABLE_CASES, make_run, make_unreadable_run
 
 from resnet_core import runs
-from resnet_core.dashboard import monitor
+from resnet_core.dashboard import runs_table
 from resnet_core.runs.values import MAX_COUNT
 
 
@@ -608,7 +608,7 @@ def test_a_heartbeat_from_the_future_is_clock_skew_and_goes_stale_after_the_usua
     stale = runs.read_run(run_dir)
     assert stale.state == "crashed" and "clock" in stale.warning and "status.json" in stale.warning
 
-    assert monitor.run_summary_row(stale)["problem"] == stale.warning  # the Runs table says why
+    assert runs_table.run_summary_row(stale)["problem"] == stale.warning  # the Runs table says why
     # Without a file time to go by (or one from the future too): stale STALE_S after first seen.
     now = time.time()
     seen = {**status, "updated_at": now + 10 ** 6 + 1}
@@ -628,7 +628,7 @@ def test_a_trainer_dead_before_its_config_reads_failed_to_start_with_its_last_wo
     assert info.warning.endswith("RuntimeError: operator torchvision::nms does not exist")
     # Its format is status.json's: the missing config.json does not make it an old (version 1) run.
     assert info.note is None and not info.read_only
-    assert monitor.run_summary_row(info)["problem"] == info.warning  # the Runs table says why it died
+    assert runs_table.run_summary_row(info)["problem"] == info.warning  # the Runs table says why it died
     alive = {"pid": os.getpid(), "pid_start": runs.process_start_time(os.getpid())}
     runs.atomic_write_json(folder / runs.STATUS_FILE, {"state": "queued", "created_at": time.time(), **alive})
     assert runs.read_run(folder).state == "queued"  # its trainer lives: it is about to write config.json

@@ -10,7 +10,8 @@ from fake_runs import make_run
 from streamlit.dataframe_util import convert_pandas_df_to_arrow_bytes
 
 from resnet_core import results, runs
-from resnet_core.dashboard import comparison, monitor
+from resnet_core.progress import compute_progress
+from resnet_core.dashboard import comparison, metrics_cache, monitor_text, runs_table
 from resnet_core.runs import values
 
 # Raw JSON text of numbers (and would-be numbers) a file may hold.
@@ -63,15 +64,15 @@ def _read_everything(runs_dir: Path) -> None:
         assert again is not None
         result = results.run_result(again)
         results.table_rows(results.group_results([result]))
-        history = monitor.MetricsHistory(info.path)
+        history = metrics_cache.MetricsHistory(info.path)
         history.update()
-        progress = monitor.compute_progress(info, history)
-        monitor.phase_bar(progress)
-        monitor.run_caption(info)
+        progress = compute_progress(info, history)
+        monitor_text.phase_bar(progress)
+        monitor_text.run_caption(info)
         for rows in (history.step_rows, history.epoch_rows, history.system_rows):
             for column in ("loss", "acc", "val_acc", "images_per_s", "cpu_percent", "time"):
                 rows.smoothed(column, 0.6)
-    table = monitor.runs_table(listed)
+    table = runs_table.runs_table(listed)
     convert_pandas_df_to_arrow_bytes(table)  # what st.dataframe does with it
     assert isinstance(table, pd.DataFrame) and len(table) == len(listed)
     # Compare's results table, beside a good run so that the hostile field is a varied one
@@ -106,7 +107,7 @@ def test_a_huge_best_epoch_converts_to_arrow_in_the_runs_table(tmp_path):
     status = json.loads((run_dir / runs.STATUS_FILE).read_text())
     (run_dir / runs.STATUS_FILE).write_text(_with_token(status, "best_epoch", str(2 ** 63)))
     make_run(tmp_path, "good")
-    table = monitor.runs_table(runs.list_runs(tmp_path))
+    table = runs_table.runs_table(runs.list_runs(tmp_path))
     convert_pandas_df_to_arrow_bytes(table)
     pa.Table.from_pandas(table)
     assert table["best epoch"].isna().sum() == 1  # the huge one says nothing, the good one its epoch
