@@ -204,7 +204,7 @@ state is that folder's; a point whose run folder holds neither status.json nor c
 (no run yet for :func:`read_run`) is ``starting`` while the sweep process runs and has
 recorded no ``start_failure``, else ``failed to start``.
 :func:`read_sweep` derives ``crashed`` for a ``running`` record whose process is gone, and
-``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweeps.record_problem`)
+``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweep_checks.record_problem`)
 for a record that is not this format: a point's values are exactly vary's grid, of known
 training options that can be varied, each of its type and in range (integers within
 2**53, floats finite); argv parses as training options; counts, pids and times are in
@@ -285,10 +285,9 @@ from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_
                         this_host, trainer_alive)
 from .reading import (SYMLINKED_RUN, STATES, RunInfo, State, last_output_line, list_runs, open_run_file, output_tail,
                       read_json, read_json_object, read_run, remove_stale_temp_files)
+from .sweep_checks import EXECUTORS, SWEEP_FORMAT_VERSION, SWEEP_STATES, TrainingOptions
 from .sweeps import (
-    SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,
-    SWEEP_STATES,
     SWEEPS_DIR,
     SweepBusy,
     SweepInfo,
@@ -328,6 +327,7 @@ __all__ = [
     "CONSOLE_FILE",
     "CRASHED",
     "EVALUATION_PHASES",
+    "EXECUTORS",
     "EpochRow",
     "FAILED_TO_START",
     "FORMAT_VERSION",
@@ -365,6 +365,7 @@ __all__ = [
     "TEMP_FILES",
     "TRAINER_MODULE",
     "TestRow",
+    "TrainingOptions",
     "UNREADABLE",
     "atomic_write_bytes",
     "atomic_write_json",

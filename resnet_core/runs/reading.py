@@ -95,7 +95,7 @@ def _open_failure(e: OSError, name: str, dir_fd: int) -> str:
     return f"cannot be opened ({e.strerror or e})"
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """What a JSON value is, for a one-line message."""
     if isinstance(value, dict):
         return "an object"
@@ -132,7 +132,7 @@ def read_json_object(run_dir: Path, name: str) -> dict:
     except RecursionError:
         raise RunFolderError(f"{name} is nested too deeply to read") from None
     if not isinstance(obj, dict):
-        raise RunFolderError(f"{name} holds {_kind(obj)}, not a JSON object")
+        raise RunFolderError(f"{name} holds {json_kind(obj)}, not a JSON object")
     return obj
 
 
@@ -257,7 +257,7 @@ def _version_problem(name: str, record: dict) -> str | None:
 def _config_problem(config: dict) -> str | None:
     for key in ("config", "resolved", "model", "versions"):
         if config.get(key) is not None and not isinstance(config[key], dict):
-            return f"config.json: {key} is {_kind(config[key])}, not an object"
+            return f"config.json: {key} is {json_kind(config[key])}, not an object"
     classes = config.get("classes")
     if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         return "config.json: classes is not a list of names"
