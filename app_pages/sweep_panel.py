@@ -12,6 +12,7 @@ from app_pages import common
 from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.dashboard import launcher, links
+from resnet_core.sweep_options import RECORD_OPTIONS
 
 REFRESH_S = 2.0
 STATE_COLOURS = {"running": "blue", "completed": "green", "failed": "red", "stopped": "orange", "crashed": "red",
@@ -89,13 +90,13 @@ def panel() -> None:
     msg = st.session_state.pop("sweep_msg", None)
     if msg:
         (st.error if msg[0] == "error" else st.success)(msg[1])
-    for info in runs.list_sweeps(common.runs_dir()):
+    for info in runs.list_sweeps(common.runs_dir(), RECORD_OPTIONS):
         _sweep_card(info)
 
 
 def render() -> None:
     """Every sweep of the runs folder, refreshed while one runs (or was just launched)."""
-    sweeps = runs.list_sweeps(common.runs_dir())
+    sweeps = runs.list_sweeps(common.runs_dir(), RECORD_OPTIONS)
     # A sweep just launched writes its record only once it has checked its grid on the data.
     just_launched = time.time() - st.session_state.get("sweep_launched_at", 0.0) < 30
     if not sweeps and not just_launched:

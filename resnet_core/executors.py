@@ -1,5 +1,5 @@
 """Where a sweep's trainers run: as children of the sweep process (``local``) or in Ray
-tasks (``ray``, resnet_core.ray_executor).
+tasks (``ray``, resnet_core.ray_executor); a record names one of runs.EXECUTORS.
 
 Both start the same trainer command the same way (:func:`launch_trainer`). This module
 imports neither torch nor Ray: the dashboard asks it whether Ray is installed, and a Ray
@@ -15,7 +15,6 @@ from pathlib import Path
 
 from . import runs
 
-EXECUTORS = ("local", "ray")
 RAY_MISSING = "--executor ray needs Ray, which is not installed: pip install -r requirements-cluster.txt"
 
 

@@ -27,6 +27,7 @@ from resnet_core import formatting
 from resnet_core.dashboard import comparison
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.metrics import class_report, confusion_matrix
+from resnet_core.sweep_options import RECORD_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "studio.py")  # the script Streamlit runs (app.py is the server)
@@ -913,9 +914,10 @@ def test_a_sweep_from_the_train_form_trains_its_grid_and_shows_its_progress(fold
     at.button(key="sweep_launch").click().run()
     assert not at.exception and "Launched sweep grid" in texts(at)
     deadline = time.time() + 120
-    while time.time() < deadline and getattr(runs.read_sweep(folders, "grid"), "state", None) != "completed":
+    while time.time() < deadline and getattr(runs.read_sweep(folders, "grid", RECORD_OPTIONS), "state",
+                                             None) != "completed":
         time.sleep(0.3)
-    info = runs.read_sweep(folders, "grid")
+    info = runs.read_sweep(folders, "grid", RECORD_OPTIONS)
     assert info.state == "completed", (folders / runs.SWEEPS_DIR / "grid.log").read_text()
     assert sorted(r.model_name for r in info.runs) == ["ResNet-8", "plain-8"]
     assert {r.train_config["sweep"] for r in info.runs} == {"grid"}

@@ -12,7 +12,9 @@ from test_train import wait_for
 
 from resnet_core import results, runs
 from resnet_core.dashboard import launcher
-from resnet_core.sweep import main, make_executor
+from resnet_core.sweep import main
+from resnet_core.sweep_options import RECORD_OPTIONS
+from resnet_core.sweep_runner import make_executor
 from resnet_core.train import Refused
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
@@ -40,7 +42,7 @@ def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, ca
     assert "grid] completed: 4 of 4 runs completed" in result.stdout
     assert "started depth=8 shortcut=none" in result.stdout
 
-    info = runs.read_sweep(tmp_path, "grid")
+    info = runs.read_sweep(tmp_path, "grid", RECORD_OPTIONS)
     assert info.state == "completed" and not info.alive and info.problem is None
     assert info.counts == {"done": 4, "running": 0, "queued": 0, "pending": 0, "stopped": 0, "failed": 0}
     assert info.vary == {"depth": [8, 14], "shortcut": ["A", "none"]} and info.group_by == ["depth", "shortcut"]
@@ -54,7 +56,7 @@ def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, ca
         assert cfg["name"] == f"grid-depth{cfg['depth']}-shortcut{cfg['shortcut']}"
         assert point.run.resolved["device"] == "cpu" and point.state == "completed"
     assert {p.run.model_name for p in info.points} == {"ResNet-8", "plain-8", "ResNet-14", "plain-14"}
-    assert [i.name for i in runs.list_sweeps(tmp_path)] == ["grid"]
+    assert [i.name for i in runs.list_sweeps(tmp_path, RECORD_OPTIONS)] == ["grid"]
     # The record is not a run: run listings skip it.
     assert len(runs.list_runs(tmp_path)) == 4
     assert main(["--runs-dir", str(tmp_path), "--report", "grid", "--format", "csv"]) == 0
@@ -124,22 +126,22 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
     assert launched.log == tmp_path.resolve() / runs.SWEEPS_DIR / "cut.log"
 
     def second_point_training():
-        info = runs.read_sweep(tmp_path, "cut")
+        info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
         assert runs.pid_alive(launched.pid), launched.log.read_text()
         return (info is not None and [p.state for p in info.points] == ["completed", "running", "pending"]
                 and runs.read_metrics(info.points[1].run_dir))
 
     wait_for(second_point_training, what="second point training")
-    info = runs.read_sweep(tmp_path, "cut")
+    info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.alive and info.state == "running" and info.eta_s > 0
     with pytest.raises(ValueError, match="still running"):
         launcher.resume_sweep("cut", runs_dir=tmp_path)
     assert launcher.stop_sweep(info)
     wait_for(lambda: not runs.pid_alive(launched.pid), what="the sweep to stop")
-    assert not launcher.stop_sweep(runs.read_sweep(tmp_path, "cut"))  # nothing live to signal
+    assert not launcher.stop_sweep(runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS))  # nothing live to signal
     out = launched.log.read_text()
     assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=6: stopped" in out
-    info = runs.read_sweep(tmp_path, "cut")
+    info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.state == "stopped" and [p.state for p in info.points] == ["completed", "stopped", "pending"]
     assert info.points[2].run_dir is None  # never launched once the stop came
     first = (info.points[0].run_dir / runs.STATUS_FILE).read_bytes()
@@ -148,7 +150,7 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resumed epochs=6" in result.stdout and "started epochs=2" in result.stdout
     assert "epochs=1 " not in result.stdout
-    info = runs.read_sweep(tmp_path, "cut")
+    info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 3
     assert len(run_folders(tmp_path)) == 3
     assert (info.points[0].run_dir / runs.STATUS_FILE).read_bytes() == first  # untouched
@@ -165,7 +167,7 @@ def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
     assert "point" in result.stdout and "state" in result.stdout and "error" in result.stdout
     (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith("lr=1e+30")]
     assert "diverged" in line and "loss became" in line
-    info = runs.read_sweep(tmp_path, "boom")
+    info = runs.read_sweep(tmp_path, "boom", RECORD_OPTIONS)
     assert info.state == "failed" and info.counts["done"] == 1 and info.counts["failed"] == 1
     # A diverged point is kept as a failure: a resume has nothing to run again.
     again = sweep("--runs-dir", tmp_path, "--resume", "boom")
@@ -198,14 +200,14 @@ def test_a_second_process_for_one_sweep_is_refused(tmp_path, capsys):
      b'"points": []}', "is not a sweep state"),
 ])
 def test_reading_a_bad_record_never_raises(tmp_path, content, problem):
-    assert runs.read_sweep(tmp_path, "bad") is None
+    assert runs.read_sweep(tmp_path, "bad", RECORD_OPTIONS) is None
     (tmp_path / runs.SWEEPS_DIR).mkdir()
     runs.sweep_path(tmp_path, "bad").write_bytes(content)
-    info = runs.read_sweep(tmp_path, "bad")
+    info = runs.read_sweep(tmp_path, "bad", RECORD_OPTIONS)
     assert info.state == "unreadable" and problem in info.problem and not info.alive
     assert info.counts["done"] == 0 and info.eta_s is None
-    assert [i.name for i in runs.list_sweeps(tmp_path)] == ["bad"]
-    assert runs.read_sweep(tmp_path, "../bad") is None
+    assert [i.name for i in runs.list_sweeps(tmp_path, RECORD_OPTIONS)] == ["bad"]
+    assert runs.read_sweep(tmp_path, "../bad", RECORD_OPTIONS) is None
 
 
 def test_a_running_record_of_a_dead_process_reads_crashed(tmp_path):
@@ -214,12 +216,12 @@ def test_a_running_record_of_a_dead_process_reads_crashed(tmp_path):
               "state": "running", "pid": 2 ** 31 - 1, "pid_start": 1}
     (tmp_path / runs.SWEEPS_DIR).mkdir()
     runs.sweep_path(tmp_path, "gone").write_text(json.dumps(record))
-    info = runs.read_sweep(tmp_path, "gone")
+    info = runs.read_sweep(tmp_path, "gone", RECORD_OPTIONS)
     assert info.state == "crashed" and not info.alive and info.counts["pending"] == 1
 
 
 def test_run_names_keep_the_values_when_the_sweep_name_is_long():
-    from resnet_core.sweep import run_name
+    from resnet_core.sweep_grid import run_name
 
     assert run_name("grid", {"depth": 20, "shortcut": "none", "seed": 0}) == "grid-depth20-shortcutnone-seed0"
     long = "degradation-short-20261128-130146"
@@ -239,12 +241,12 @@ def test_run_folder_names_longer_than_a_run_name_read(tmp_path):
               "state": "completed", "pid": None, "pid_start": None}
     (tmp_path / runs.SWEEPS_DIR).mkdir()
     runs.sweep_path(tmp_path, "long").write_text(json.dumps(record))
-    info = runs.read_sweep(tmp_path, "long")
+    info = runs.read_sweep(tmp_path, "long", RECORD_OPTIONS)
     assert info.problem is None and info.points[0].run_dir == tmp_path / long_run
     for bad in ("../elsewhere", "a/b", ".hidden", ".."):
         record["points"][0]["run"] = bad
         runs.sweep_path(tmp_path, "long").write_text(json.dumps(record))
-        assert "is not a run folder name" in runs.read_sweep(tmp_path, "long").problem, bad
+        assert "is not a run folder name" in runs.read_sweep(tmp_path, "long", RECORD_OPTIONS).problem, bad
 
 
 def test_report_passes_the_sweeps_runs_grouped_by_varied_fields_but_seed(tmp_path, capsys, monkeypatch):
@@ -269,7 +271,7 @@ def _record(name, points, state="running", pid=None):
 def test_a_resumed_sweep_waits_for_an_earlier_trainer_and_a_stop_reaches_it(tmp_path):
     from fake_runs import make_run
 
-    from resnet_core.sweep import Sweep
+    from resnet_core.sweep_runner import Sweep
 
     starting = runs.new_run_dir(tmp_path, "starting")  # claimed by a trainer, no config.json yet
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
@@ -292,7 +294,7 @@ def test_a_resumed_sweep_waits_for_an_earlier_trainer_and_a_stop_reaches_it(tmp_
 
 
 def test_a_resumed_sweep_launches_again_a_point_whose_trainer_died_before_its_config(tmp_path):
-    from resnet_core.sweep import Sweep
+    from resnet_core.sweep_runner import Sweep
 
     folder = runs.new_run_dir(tmp_path, "died")  # status.json queued, its trainer dead, no config.json
     runs.atomic_write_json(folder / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
@@ -311,7 +313,7 @@ def test_a_point_whose_trainer_never_started_fails_once_the_sweep_is_gone(tmp_pa
     (tmp_path / runs.SWEEPS_DIR).mkdir()
     runs.sweep_path(tmp_path, "gone").write_text(json.dumps(_record("gone", [{"values": {"seed": 0},
                                                                               "run": folder.name}])))
-    point = runs.read_sweep(tmp_path, "gone").points[0]
+    point = runs.read_sweep(tmp_path, "gone", RECORD_OPTIONS).points[0]
     assert (point.state, point.category) == ("failed to start", "failed")
     assert point.error == "failed to start: python -m resnet_core.train: error: no batch files"
     live = runs.SweepPoint(values={}, run_dir=folder, run=None, sweep_alive=True)

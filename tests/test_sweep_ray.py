@@ -18,7 +18,9 @@ from test_sweep import TINY, epochs_trained, run_folders, sweep
 from test_train import wait_for
 
 from resnet_core import executors, runs
-from resnet_core.sweep import main, make_executor
+from resnet_core.sweep import main
+from resnet_core.sweep_options import RECORD_OPTIONS
+from resnet_core.sweep_runner import make_executor
 from resnet_core.train import Refused
 
 pytest.importorskip("ray", reason="Ray is the optional cluster extra: pip install -r requirements-cluster.txt")
@@ -108,7 +110,7 @@ def test_a_sweep_on_a_local_ray_trains_its_grid_as_ordinary_runs(cifar_dir, tmp_
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[onray] completed: 2 of 2 runs completed" in result.stdout
 
-    info = runs.read_sweep(tmp_path, "onray")
+    info = runs.read_sweep(tmp_path, "onray", RECORD_OPTIONS)
     assert info.state == "completed" and not info.alive and info.problem is None
     record = info.record
     assert (record["executor"], record["address"], record["cpus_per_trial"]) == ("ray", None, 1)
@@ -148,7 +150,7 @@ def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes
     assert proc.returncode == 128 + signal.SIGTERM, out
     assert "[cut] stopped: 0 of 3 runs completed" in out and "not started (cancelled)" in out
 
-    info = runs.read_sweep(tmp_path, "cut")
+    info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.state == "stopped" and not info.alive
     started = [p for p in info.points if p.run_dir is not None]
     assert len(started) == fit and run_folders(tmp_path) == sorted(p.run_dir for p in started)
@@ -161,7 +163,7 @@ def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes
     result = sweep("--runs-dir", tmp_path, "--resume", "cut")  # the recorded executor: Ray
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resumed seed=0" in result.stdout and "started seed=2" in result.stdout
-    info = runs.read_sweep(tmp_path, "cut")
+    info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.state == "completed" and info.record["executor"] == "ray"
     assert [p.state for p in info.points] == ["completed"] * 3 and len(run_folders(tmp_path)) == 3
     for point in info.points:  # the stopped ones continued where they stopped
@@ -189,7 +191,7 @@ def test_a_killed_ray_worker_leaves_its_run_crashed_not_running(cifar_dir, tmp_p
     assert proc.returncode == 1, out
     assert not runs.pid_alive(trainer)
     assert "WorkerCrashedError" in out and "[lost] failed: 0 of 1 runs completed" in out
-    info = runs.read_sweep(tmp_path, "lost")
+    info = runs.read_sweep(tmp_path, "lost", RECORD_OPTIONS)
     assert info.state == "failed" and [p.state for p in info.points] == ["crashed"]
     assert runs.read_run(run.path).state in runs.RESUMABLE_STATES  # --resume continues it
 
@@ -213,7 +215,7 @@ def test_without_ray_the_ray_executor_is_refused_in_one_line(cifar_dir, tmp_path
     runs.atomic_write_json(runs.sweep_path(tmp_path, "was"), record)
     assert main(["--runs-dir", str(tmp_path), "--resume", "was"]) == 2
     assert capsys.readouterr().err.strip().endswith(executors.RAY_MISSING)
-    assert runs.read_sweep(tmp_path, "was").record == record
+    assert runs.read_sweep(tmp_path, "was", RECORD_OPTIONS).record == record
 
 
 @pytest.mark.parametrize("args, message", [
@@ -243,7 +245,8 @@ def test_a_ray_dry_run_connects_to_nothing_and_says_where_it_would_run(cifar_dir
 
 
 def test_a_resume_keeps_the_recorded_executor_unless_given_one(tmp_path):
-    from resnet_core.sweep import build_parser, executor_fields
+    from resnet_core.sweep import executor_fields
+    from resnet_core.sweep_args import build_parser
 
     def fields(*argv, recorded=None):
         return executor_fields(build_parser().parse_args(["--resume", "s", *argv]), recorded)

@@ -13,6 +13,7 @@ from test_sweep import TINY, run_folders, sweep
 
 from resnet_core import runs
 from resnet_core.sweep import main
+from resnet_core.sweep_options import RECORD_OPTIONS
 
 GOOD = {"format_version": 1, "name": "h", "argv": ["--epochs", "1"],
         "vary": [{"field": "depth", "values": [8, 14]}, {"field": "seed", "values": [0, 1]}],
@@ -98,7 +99,7 @@ def write(runs_dir, text, name="h"):
 
 def test_the_good_record_of_the_table_reads_and_may_be_resumed(tmp_path):
     write(tmp_path, json.dumps(GOOD))
-    info = runs.read_sweep(tmp_path, "h")
+    info = runs.read_sweep(tmp_path, "h", RECORD_OPTIONS)
     assert info.problem is None and info.state == "stopped" and info.resume_problem is None
     assert info.vary == {"depth": [8, 14], "seed": [0, 1]} and info.counts["pending"] == 4
 
@@ -108,7 +109,7 @@ def test_a_hostile_record_is_refused_in_one_line_everywhere_and_leaves_nothing(t
     write(tmp_path, text)
     before = sorted(p.name for p in (tmp_path / runs.SWEEPS_DIR).iterdir())
     # The Train page's panel: listed, unreadable, no Resume but why.
-    (info,) = runs.list_sweeps(tmp_path)
+    (info,) = runs.list_sweeps(tmp_path, RECORD_OPTIONS)
     assert info.state == "unreadable" and problem in info.problem and "\n" not in info.problem, info.problem
     assert info.resume_problem == info.problem and info.counts["done"] == 0 and info.eta_s is None
     assert len(info.problem) < 300
@@ -186,7 +187,7 @@ def _started_point(tmp_path, record_changes=None, alive=True):
     for change in record_changes or []:
         change(record)
     write(tmp_path, json.dumps(record))
-    return runs.read_sweep(tmp_path, "h").points[0]
+    return runs.read_sweep(tmp_path, "h", RECORD_OPTIONS).points[0]
 
 
 def test_a_point_whose_trainer_exited_before_starting_fails_to_start_while_the_sweep_runs(tmp_path):
@@ -199,7 +200,7 @@ def test_a_point_whose_trainer_exited_before_starting_fails_to_start_while_the_s
     for bad in (5, "", "a\nb", "x" * 5000):
         write(tmp_path, json.dumps({**GOOD, "points": [{**GOOD["points"][0], "start_failure": bad},
                                                        *GOOD["points"][1:]]}))
-        assert "point 1: start_failure" in runs.read_sweep(tmp_path, "h").problem, bad
+        assert "point 1: start_failure" in runs.read_sweep(tmp_path, "h", RECORD_OPTIONS).problem, bad
 
 
 def test_a_point_whose_trainer_died_after_its_status_gives_the_trainers_last_words(tmp_path):
@@ -208,7 +209,7 @@ def test_a_point_whose_trainer_died_after_its_status_gives_the_trainers_last_wor
     p = _started_point(tmp_path)
     runs.atomic_write_json(p.run_dir / runs.STATUS_FILE, {"format_version": runs.FORMAT_VERSION, "state": "queued",
                                                           "pid": 999_999_999, "created_at": time.time()})
-    p = runs.read_sweep(tmp_path, "h").points[0]
+    p = runs.read_sweep(tmp_path, "h", RECORD_OPTIONS).points[0]
     assert (p.state, p.category) == (runs.FAILED_TO_START, "failed")
     assert p.error.endswith("python -m resnet_core.train: error: CIFAR-10 not found")
 
@@ -231,7 +232,7 @@ def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "depth=8 seed=0: failed to start: python -m resnet_core.train: error: CIFAR-10 not found" in result.stdout
     assert "starting" not in result.stdout
-    info = runs.read_sweep(runs_dir, "h")
+    info = runs.read_sweep(runs_dir, "h", RECORD_OPTIONS)
     assert info.state == "failed" and [p.state for p in info.points] == ["failed to start"] * 2
     assert all("CIFAR-10 not found" in p.error for p in info.points) and info.counts["failed"] == 2
     folders = run_folders(runs_dir)
@@ -247,7 +248,7 @@ def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(
     shutil.copytree(cifar_dir, data)
     result = sweep("--runs-dir", runs_dir, "--resume", "h")
     assert result.returncode == 0, result.stdout + result.stderr
-    info = runs.read_sweep(runs_dir, "h")
+    info = runs.read_sweep(runs_dir, "h", RECORD_OPTIONS)
     assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 2
     assert run_folders(runs_dir) == folders  # the same folders, no new ones
     assert all(p.get("start_failure") is None for p in info.record["points"])

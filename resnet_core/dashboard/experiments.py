@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, make_plan
 from ..model_names import PLAIN, default_shortcut
 from .launcher import PROJECT_ROOT
-from ..sweep import grid, vary_argv
+from ..sweep_grid import grid, vary_argv
 from ..train import parse
 
 CIFAR10_TEST_IMAGES = 10_000

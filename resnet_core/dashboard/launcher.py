@@ -32,6 +32,7 @@ from ..config import (
 )
 from ..model_names import default_shortcut
 from ..runs.values import as_float, is_int
+from ..sweep_options import RECORD_OPTIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
@@ -234,10 +235,10 @@ def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int, executor: 
     the sweep parses and judges each value): the form's fields but the varied ones and the
     run name (a sweep names its runs after their values); on Ray (executor "ray") also the
     cluster's address, where one is given (else the sweep starts a Ray of its own)."""
-    from .. import sweep  # the sweep's command line imports the trainer and torch: only when a sweep is launched
+    from ..sweep_grid import vary_argv  # the sweep's grid imports the trainer and torch: only when a sweep is launched
 
     cfg, typed = form_typed(form)
-    args = config_argv(cfg, typed - set(vary) - {"name"}) + sweep.vary_argv(vary) + ["--parallel", str(parallel)]
+    args = config_argv(cfg, typed - set(vary) - {"name"}) + vary_argv(vary) + ["--parallel", str(parallel)]
     if executor == "ray":
         args += ["--executor", "ray"] + (["--address", address.strip()] if address.strip() else [])
     return args
@@ -429,7 +430,7 @@ def resume_sweep(name: str, *, runs_dir: str | os.PathLike, python: str = sys.ex
     """Continue a stopped or crashed sweep: its completed runs are kept, the rest resumed
     or launched (``python -m resnet_core.sweep --resume NAME``)."""
     runs_dir = resolve_runs_dir(runs_dir).resolve()
-    info = runs.read_sweep(runs_dir, name)
+    info = runs.read_sweep(runs_dir, name, RECORD_OPTIONS)
     if info is None:
         raise ValueError(f"there is no sweep {name!r} in {runs_dir}")
     if info.problem is not None:

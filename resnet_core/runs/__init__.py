@@ -53,10 +53,9 @@ from .listing import list_runs
 from .reading import SYMLINKED_RUN, read_run
 from .records import EpochRow, StatusRecord, StepRow, SystemRow, TestRow
 from .run_info import STATES, RunInfo, State
+from .sweep_checks import EXECUTORS, SWEEP_FORMAT_VERSION, SWEEP_STATES, TrainingOptions
 from .sweeps import (
-    SWEEP_FORMAT_VERSION,
     SWEEP_MODULE,
-    SWEEP_STATES,
     SWEEPS_DIR,
     SweepBusy,
     SweepInfo,
@@ -91,6 +90,7 @@ __all__ = [
     "CONSOLE_FILE",
     "CRASHED",
     "EVALUATION_PHASES",
+    "EXECUTORS",
     "EpochRow",
     "FAILED_TO_START",
     "FORMAT_VERSION",
@@ -128,6 +128,7 @@ __all__ = [
     "TEMP_FILES",
     "TRAINER_MODULE",
     "TestRow",
+    "TrainingOptions",
     "UNREADABLE",
     "atomic_write_bytes",
     "atomic_write_json",

@@ -205,7 +205,7 @@ state is that folder's; a point whose run folder holds neither status.json nor c
 (no run yet for :func:`read_run`) is ``starting`` while the sweep process runs and has
 recorded no ``start_failure``, else ``failed to start``.
 :func:`read_sweep` derives ``crashed`` for a ``running`` record whose process is gone, and
-``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweeps.record_problem`)
+``unreadable`` (with a one-line ``problem``, see :func:`resnet_core.runs.sweep_checks.record_problem`)
 for a record that is not this format: a point's values are exactly vary's grid, of known
 training options that can be varied, each of its type and in range (integers within
 2**53, floats finite); argv parses as training options; counts, pids and times are in

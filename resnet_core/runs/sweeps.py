@@ -1,42 +1,33 @@
 """Sweep records (``<runs-dir>/.sweeps/<name>.json``, format in the package docstring):
-the one-writer claim, and reading that never raises."""
+where they live, the one-writer claim, and reading that never raises (what a record may
+hold: runs.sweep_checks)."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import errno
-import itertools
 import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .layout import CRASHED, FAILED_TO_START, UNREADABLE, RunFolderError, safe_name
 from .processes import process_alive
 from .console_log import last_output_line
-from .files import entry_kind, read_json_object
+from .files import read_json_object
 from .reading import read_run
 from .run_info import RunInfo
-from .values import MAX_COUNT, as_count, as_float, as_int, is_int, is_pid, quoted
+from .sweep_checks import TrainingOptions, record_problem
+from .values import as_float
 from .writing import exclusive_claim
 
 SWEEP_MODULE = "resnet_core.sweep"
 SWEEPS_DIR = ".sweeps"  # a dot folder: list_runs and the run listings skip it
-SWEEP_FORMAT_VERSION = 1
-SWEEP_STATES = ("running", "completed", "failed", "stopped")
 # How a point's state counts in SweepInfo.counts (see SweepPoint.state).
 POINT_CATEGORIES = {"completed": "done", "running": "running", "starting": "running", "queued": "queued",
                     "pending": "pending", "stopped": "stopped", "failed": "failed", "diverged": "failed",
                     CRASHED: "failed", UNREADABLE: "failed", FAILED_TO_START: "failed"}
 CATEGORIES = ("done", "running", "queued", "pending", "stopped", "failed")
-# What a grid cannot vary, and why.
-FIXED = {"name": "each run is named after its values", "sweep": "every run belongs to this sweep",
-         "runs_dir": "the sweep's record and runs live in one runs folder"}
-POINT_KEYS = ("values", "run", "start_failure")
-START_FAILURE_CHARS = 500  # of a trainer's last console line kept in the record: a line, not a log
 
 
 def sweep_path(runs_dir: Path, name: str, suffix: str = ".json") -> Path:
@@ -195,180 +186,10 @@ class SweepInfo:
         return sum(times) / len(times) * math.ceil(remaining / self.parallel)
 
 
-def grid(vary: dict[str, list]) -> list[dict]:
-    """Every combination of the values, the first field varying slowest."""
-    return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
-
-
-def _option_fields() -> dict[str, dataclasses.Field]:
-    from ..config import TrainConfig  # here: config imports runs
-
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
-
-
-def _value_problem(f: dataclasses.Field, value: Any) -> str | None:
-    """Why value cannot be a grid's value of training option f, or None. Numbers must be
-    in range (integers within MAX_COUNT, floats finite); whether the trainer accepts the
-    whole configuration is its own check, which a point that fails to start reports."""
-    shown = f"{f.name} {quoted(value)}"
-    if f.type == "int":
-        if not is_int(value):
-            return f"{shown} is not a whole number"
-        if as_int(value, -MAX_COUNT, MAX_COUNT) is None:
-            return f"{shown} is out of range"
-    elif f.type == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{shown} is not a number"
-        if as_float(value) is None:
-            return f"{shown} is not a finite number"
-    elif f.type in ("bool", "bool | None"):
-        if not (isinstance(value, bool) or (value is None and f.type == "bool | None")):
-            return f"{shown} is not true or false"
-    elif f.type in ("str", "str | None"):
-        if not (isinstance(value, str) or (value is None and f.type == "str | None")):
-            return f"{shown} is not text"
-        if value is not None and "\0" in value:
-            return f"{f.name} holds a NUL character"
-        if f.metadata["choices"] and value not in f.metadata["choices"]:
-            return f"{shown} is not one of {', '.join(f.metadata['choices'])}"
-    else:  # a list-valued option
-        return f"{f.name} cannot be varied (it is a list)"
-    return None
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _OptionParser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise _UsageError(message)
-
-
-def _argv_problem(argv: Any) -> str | None:
-    """Why the record's argv is not a list of training options the trainer takes, or None."""
-    if not isinstance(argv, list):
-        return f"argv is {entry_kind(argv)}, not a list of strings"
-    odd = next((a for a in argv if not isinstance(a, str)), "")
-    if not isinstance(odd, str):
-        return f"argv holds {entry_kind(odd)}, not only strings"
-    if any("\0" in a for a in argv):  # no command line can carry one
-        return "argv holds a NUL character"
-    from ..config import add_config_arguments  # here: config imports runs
-
-    parser = _OptionParser(add_help=False, allow_abbrev=False)
-    add_config_arguments(parser)
-    try:
-        parser.parse_args(argv)
-    except _UsageError as e:
-        return f"argv: {str(e)[:200]}"
-    return None
-
-
-def _vary_problem(vary: Any, options: dict[str, dataclasses.Field]) -> str | None:
-    if not (isinstance(vary, list) and all(isinstance(v, dict) and set(v) == {"field", "values"}
-                                           and isinstance(v["field"], str) and isinstance(v["values"], list)
-                                           for v in vary)):
-        return f"vary is {entry_kind(vary)}, not a list of {{field, values}}"
-    seen_fields = set()
-    for v in vary:
-        name = v["field"]
-        if name not in options:
-            return f"vary: {quoted(name)[1:-1]} is not a training option"
-        if name in FIXED:
-            return f"vary: {name} cannot be varied ({FIXED[name]})"
-        if name in seen_fields:
-            return f"vary: {name} is varied twice"
-        seen_fields.add(name)
-        if not v["values"]:
-            return f"vary: {name} has no values"
-        seen_values = set()  # the grid's values are scalars: hashable, and equal ones hash alike
-        for value in v["values"]:
-            problem = _value_problem(options[name], value)
-            if problem:
-                return f"vary: {problem}"
-            if value in seen_values:
-                return f"vary: {name} holds {quoted(value)} twice"
-            seen_values.add(value)
-    return None
-
-
-def _points_problem(points: Any, vary: dict[str, list], options: dict[str, dataclasses.Field]) -> str | None:
-    if not isinstance(points, list):
-        return f"points is {entry_kind(points)}, not a list of {{values, run}}"
-    size = math.prod(len(values) for values in vary.values())  # never built before it matches
-    if size != len(points):
-        return f"{len(points)} points, but vary makes a grid of {size:,}"
-    runs: dict[str, int] = {}
-    for i, (p, combination) in enumerate(zip(points, itertools.product(*vary.values()), strict=True), 1):
-        if not isinstance(p, dict):
-            return f"point {i} is {entry_kind(p)}, not an object"
-        extra = next((k for k in p if k not in POINT_KEYS), None)
-        if extra is not None:
-            return f"point {i}: {quoted(extra)[1:-1]} is not a point field"
-        if not isinstance(p.get("values"), dict):
-            return f"point {i}: values is {entry_kind(p.get('values'))}, not an object"
-        for name, value in p["values"].items():
-            problem = (f"{quoted(name)[1:-1]} is not a training option" if name not in options
-                       else _value_problem(options[name], value))
-            if problem:
-                return f"point {i}: {problem}"
-        if p["values"] != dict(zip(vary, combination, strict=True)):
-            return f"point {i}: its values are not combination {i} of vary's grid"
-        run = p.get("run")
-        if run is not None and not (isinstance(run, str) and run and safe_name(run, max_len=len(run)) == run):
-            return f"point {i}: run {quoted(run)} is not a run folder name"
-        if run is not None and run in runs:
-            return f"points {runs[run]} and {i} both name run {run}"
-        runs[run] = i
-        failure = p.get("start_failure")
-        if failure is not None and not (isinstance(failure, str) and failure.strip() and "\n" not in failure
-                                        and len(failure) <= START_FAILURE_CHARS):
-            return f"point {i}: start_failure {quoted(failure)} is not one line of up to {START_FAILURE_CHARS}"
-    return None
-
-
-def record_problem(record: dict, name: str) -> str | None:
-    """What keeps a sweep record from being shown, reported or resumed, in one line naming
-    the field (and the point, counted from 1); None for a record this format allows. Each
-    point holds known training options only, of their type, in range, exactly vary's grid;
-    argv parses as training options; every number is in range."""
-    if not (is_int(record.get("format_version")) and record["format_version"] == SWEEP_FORMAT_VERSION):
-        return f"format_version {quoted(record.get('format_version'))} is not {SWEEP_FORMAT_VERSION}"
-    if record.get("name") != name:
-        return f"name {quoted(record.get('name'))} is not the file's name"
-    if record.get("state") not in SWEEP_STATES:
-        return f"state {quoted(record.get('state'))} is not a sweep state"
-    parallel = as_int(record.get("parallel"), 1, MAX_COUNT)
-    if parallel is None:
-        return f"parallel {quoted(record.get('parallel'))} is not a count"
-    if as_int(record.get("device_slots"), 1, parallel) is None:  # each device's slots: at most parallel
-        return f"device_slots {quoted(record.get('device_slots'))} is not a count up to parallel"
-    if record.get("pid") is not None and not is_pid(record["pid"]):
-        return f"pid {quoted(record['pid'])} is not a process id"
-    if record.get("pid_start") is not None and as_count(record["pid_start"]) is None:
-        return f"pid_start {quoted(record['pid_start'])} is not a start time"
-    for key in ("created_at", "finished_at"):
-        if record.get(key) is not None and as_float(record[key]) is None:
-            return f"{key} {quoted(record[key])} is not a time"
-    from ..executors import EXECUTORS  # here: executors imports runs
-
-    if record.get("executor", "local") not in EXECUTORS:
-        return f"executor {quoted(record.get('executor'))} is not one of {', '.join(EXECUTORS)}"
-    if not isinstance(record.get("address", None), (str, type(None))):
-        return f"address {quoted(record['address'])} is not HOST:PORT"
-    if record.get("cpus_per_trial") is not None and as_int(record["cpus_per_trial"], 1, MAX_COUNT) is None:
-        return f"cpus_per_trial {quoted(record['cpus_per_trial'])} is not a count"
-    options = _option_fields()
-    problem = _argv_problem(record.get("argv")) or _vary_problem(record.get("vary"), options)
-    if problem:
-        return problem
-    return _points_problem(record.get("points"), {v["field"]: v["values"] for v in record["vary"]}, options)
-
-
-def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
-    """The sweep of this name, or None when it has no record. Never raises for what the
-    record holds: a bad one comes back in state ``unreadable`` with ``problem`` set."""
+def read_sweep(runs_dir: Path, name: str, options: TrainingOptions) -> SweepInfo | None:
+    """The sweep of this name, or None when it has no record; options: the trainer's
+    (resnet_core.sweep_options.RECORD_OPTIONS). Never raises for what the record holds: a
+    bad one comes back in state ``unreadable`` with ``problem`` set."""
     if not name or safe_name(name) != name:  # never a path
         return None
     runs_dir = Path(runs_dir)
@@ -379,7 +200,7 @@ def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
         return None
     except RunFolderError as e:
         return SweepInfo(name=name, path=path, state="unreadable", problem=str(e))
-    problem = record_problem(record, name)
+    problem = record_problem(record, name, options)
     if problem:
         return SweepInfo(name=name, path=path, state="unreadable", problem=f"{path.name}: {problem}")
     alive = process_alive(record.get("pid"), record.get("pid_start"), SWEEP_MODULE)
@@ -393,11 +214,12 @@ def read_sweep(runs_dir: Path, name: str) -> SweepInfo | None:
     return SweepInfo(name=name, path=path, state=state, record=record, points=points, alive=alive)
 
 
-def list_sweeps(runs_dir: Path) -> list[SweepInfo]:
-    """Every sweep under runs_dir, newest first, unreadable ones included."""
+def list_sweeps(runs_dir: Path, options: TrainingOptions) -> list[SweepInfo]:
+    """Every sweep under runs_dir, newest first, unreadable ones included; options as for
+    read_sweep."""
     try:
         names = [p.stem for p in (Path(runs_dir) / SWEEPS_DIR).glob("*.json")]
     except OSError:
         return []
-    infos = [i for i in (read_sweep(runs_dir, n) for n in names) if i is not None]
+    infos = [i for i in (read_sweep(runs_dir, n, options) for n in names) if i is not None]
     return sorted(infos, key=lambda i: (as_float(i.record.get("created_at"), 0.0), i.name), reverse=True)

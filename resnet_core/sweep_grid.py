@@ -1,0 +1,130 @@
+"""A sweep's grid: ``--vary FIELD=V1,V2,...`` values parsed by each training option's type
+and choices, shown back as typed, the points' labels and run names, and the check that the
+trainer would take every point before anything starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import itertools
+
+from . import placement, runs
+from .config import TrainConfig, apply_presets, config_errors, flag, plan_errors
+from .runs.sweep_checks import FIXED
+from .sweep_options import OPTION_FIELDS
+from .train import Refused
+
+SWITCH_VALUES = {"auto": None, "on": True, "off": False}
+BOOL_VALUES = {"true": True, "false": False}
+
+
+def grid(vary: dict[str, list]) -> list[dict]:
+    """Every combination of the values, the first field varying slowest."""
+    return [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
+
+
+def parse_value(name: str, text: str):
+    """One --vary value of field `name`, parsed by the field's type and choices."""
+    f, where = OPTION_FIELDS[name], f"--vary {name.replace('_', '-')}={text}"
+    if f.type == "bool":
+        if text.lower() not in BOOL_VALUES:
+            raise Refused(f"{where}: not true or false")
+        return BOOL_VALUES[text.lower()]
+    if f.type == "bool | None":
+        if text.lower() not in SWITCH_VALUES:
+            raise Refused(f"{where}: not auto, on or off")
+        return SWITCH_VALUES[text.lower()]
+    kind = {"int": int, "float": float}.get(f.type, str)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise Refused(f"{where}: not {'a whole number' if kind is int else 'a number'}") from None
+    choices = f.metadata["choices"]
+    if choices and value not in choices:
+        raise Refused(f"{where}: not one of {', '.join(choices)}")
+    return value
+
+
+def parse_vary(items: list[str], typed: set[str]) -> dict[str, list]:
+    """--vary FIELD=V1,V2,... options as {field: values}, in the order given."""
+    vary: dict[str, list] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        name = key.strip().lstrip("-").replace("-", "_")
+        if not sep:
+            raise Refused(f"--vary {item}: expected FIELD=V1,V2,...")
+        if name not in OPTION_FIELDS:
+            close = difflib.get_close_matches(name, list(OPTION_FIELDS), n=1)
+            raise Refused(f"--vary {item}: no such option" + (f"; did you mean {close[0]}?" if close else ""))
+        if name in FIXED:
+            raise Refused(f"--vary {key}: cannot be varied ({FIXED[name]})")
+        if OPTION_FIELDS[name].type == "list[float]":
+            raise Refused(f"--vary {key}: a list-valued option cannot be varied")
+        if name in typed:
+            raise Refused(f"--vary {key}: also given as {flag(name)}; give it one way")
+        if name in vary:
+            raise Refused(f"--vary {key} is given twice; list all its values in one")
+        tokens = [t.strip() for t in values.split(",")]
+        if not values.strip() or "" in tokens:
+            raise Refused(f"--vary {item}: {'an empty value' if values.strip() else 'no values'}")
+        parsed = [parse_value(name, t) for t in tokens]
+        for i, value in enumerate(parsed):
+            if value in parsed[:i]:  # 0.1 and 0.10 too: one run would train twice
+                raise Refused(f"--vary {key}: {tokens[i]} is given twice")
+        vary[name] = parsed
+    return vary
+
+
+def vary_argv(vary: dict[str, list]) -> list[str]:
+    """The --vary options that give these values (parsed, or as typed): parse_vary's inverse."""
+    return [a for name, values in vary.items()
+            for a in ("--vary", f"{name}={','.join(v if isinstance(v, str) else shown(name, v) for v in values)}")]
+
+
+def shown(name: str, value) -> str:
+    """A value of field `name` as --vary takes it."""
+    if OPTION_FIELDS[name].type == "bool | None":
+        return {v: k for k, v in SWITCH_VALUES.items()}[value]
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def label(values: dict) -> str:
+    """A point for people: depth=20 shortcut=none."""
+    return " ".join(f"{k}={shown(k, v)}" for k, v in values.items())
+
+
+def run_name(sweep: str, values: dict) -> str:
+    """A readable run name from the point's values: NAME-depth20-shortcutnone-seed0. Names
+    keep 48 characters (runs.safe_name): a long sweep name is cut, never the values, which
+    tell the runs apart."""
+    point = runs.safe_name("-".join(f"{k.replace('_', '')}{shown(k, v)}" for k, v in values.items()))
+    room = 48 - len(point) - 1
+    return runs.safe_name(f"{runs.safe_name(sweep, max_len=room)}-{point}" if room > 0 else point)
+
+
+def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: int,
+                 executor: str = "local") -> None:
+    """Refused naming the field and value of the first point the trainer would refuse. The
+    devices are this machine's for a local sweep; on Ray the cluster's, checked once it is
+    reached (RayExecutor.prepare), and Ray picks each run's GPU."""
+    for values in grid(vary):
+        cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
+        problems = config_errors(cfg) or plan_errors(cfg, train_images)
+        try:
+            if executor == "local":
+                placement.candidate_devices(cfg.device)
+            elif cfg.device.startswith("cuda:"):
+                raise ValueError(f"device {cfg.device}: Ray picks each run's GPU; use --device cuda or auto")
+        except ValueError as e:
+            problems.setdefault("device", str(e))
+        for name, message in problems.items():
+            if name in values:
+                raise Refused(f"--vary {name.replace('_', '-')}={shown(name, values[name])}: {message}")
+            raise Refused(f"{message} (at {label(values)})")
+
+
+def devices_of(base: TrainConfig, vary: dict[str, list]) -> list[str]:
+    """Every device the grid's runs may take."""
+    specs = vary.get("device", [base.device])
+    return list(dict.fromkeys(d for spec in specs for d in placement.candidate_devices(spec)))
