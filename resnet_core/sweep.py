@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 
 from . import placement, results, runs
-from .config import (TrainConfig, add_config_arguments, apply_presets, config_argv, config_errors, flag, make_plan,
-                     plan_errors)
+from .config import TrainConfig, apply_presets, flag, make_plan
+from .config_checks import config_errors, plan_errors
+from .config_flags import add_config_arguments, config_argv
 from .cifar import resolve_data_dir
 from .executors import EXECUTORS, RAY_MISSING, ExecutorError, LocalExecutor, ray_installed
 from .model_names import model_name

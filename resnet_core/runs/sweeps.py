@@ -251,7 +251,7 @@ def _argv_problem(argv: Any) -> str | None:
         return f"argv holds {_kind(odd)}, not only strings"
     if any("\0" in a for a in argv):  # no command line can carry one
         return "argv holds a NUL character"
-    from ..config import add_config_arguments  # here: config imports runs
+    from ..config_flags import add_config_arguments  # here: config imports runs
 
     parser = _OptionParser(add_help=False, allow_abbrev=False)
     add_config_arguments(parser)
