@@ -73,9 +73,10 @@ def _form_fields() -> list[tuple]:
     return out + [("gpus", "int", field(default=1))]
 
 
-TrainForm = make_dataclass("TrainForm", _form_fields(), bases=(_FormMethods,), module=__name__)
-TrainForm.__doc__ = """What the Train page's form holds; field names double as error keys. Numbers
-may be text as typed (e.g. lr "5e-2"); switches one of SWITCHES; sync_bn only with gpus above 1."""
+TrainForm = make_dataclass("TrainForm", _form_fields(), bases=(_FormMethods,), namespace={
+    "__module__": __name__,
+    "__doc__": """What the Train page's form holds; field names double as error keys. Numbers may be
+    text as typed (e.g. lr "5e-2"); switches one of SWITCHES; sync_bn only with gpus above 1."""})
 # The fields that come from the schema (all but the form's own, gpus).
 CONFIG_FIELDS = tuple(name for name in TrainForm.field_names() if name in FIELD_TYPES)
 
