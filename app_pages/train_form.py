@@ -12,8 +12,8 @@ from app_pages import common, sweep_form
 from resnet_core import cifar, formatting, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.dashboard import launcher
-from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, TrainForm, form_config, paper_epochs, recipe_summary,
-                                        validate)
+from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, form_config, paper_epochs,
+                                        recipe_summary, validate)
 from resnet_core.model_names import PLAIN, model_name, shortcut_label
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
@@ -36,7 +36,6 @@ SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "c
 # widgets hold these words and _form_values maps them back.
 SWITCH_OPTIONS = {"auto": None, "on": True, "off": False}
 SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
-SWITCH_FIELDS = ("channels_last", "compile")
 PRESET_CAPTION = (
     "All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
     "exactly 64k iterations ({epochs} epochs, the last one cut short), weight "

@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, field, fields, make_dataclass, replace
 
 from .. import distributed, runs
-from ..config import CIFAR10_TRAIN_IMAGES, FIELD_TYPES, PAPER_RECIPE, TrainConfig, apply_presets
+from ..config import CIFAR10_TRAIN_IMAGES, FIELD_TYPES, PAPER_RECIPE, FieldType, TrainConfig, apply_presets
 from ..config_checks import config_errors, plan_errors
 from ..config_flags import config_argv
 from ..model_names import default_shortcut
@@ -77,8 +77,9 @@ TrainForm = make_dataclass("TrainForm", _form_fields(), bases=(_FormMethods,), n
     "__module__": __name__,
     "__doc__": """What the Train page's form holds; field names double as error keys. Numbers may be
     text as typed (e.g. lr "5e-2"); switches one of SWITCHES; sync_bn only with gpus above 1."""})
-# The fields that come from the schema (all but the form's own, gpus).
+# The fields that come from the schema (all but the form's own, gpus), and its switches.
 CONFIG_FIELDS = tuple(name for name in TrainForm.field_names() if name in FIELD_TYPES)
+SWITCH_FIELDS = tuple(name for name in CONFIG_FIELDS if FIELD_TYPES[name] == FieldType(bool, optional=True))
 
 
 def paper_recipe() -> dict:
@@ -121,7 +122,7 @@ def _typing_errors(form: TrainForm) -> dict[str, str]:
     for name in (n for n, t in types.items() if t.base is float):
         if form_number(getattr(form, name)) is None:
             errors[name] = f"{_label(name)} must be a number, e.g. {getattr(TrainForm(), name)}."
-    for name in (n for n, t in types.items() if t.base is bool and t.optional):
+    for name in SWITCH_FIELDS:
         if not any(getattr(form, name) is value for value in SWITCHES):  # 1 == True, but 1 is no switch
             errors[name] = f"{_label(name)} must be auto, on or off."
     return errors
