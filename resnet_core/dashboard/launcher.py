@@ -114,30 +114,36 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
     """Continue a stopped, failed or crashed run in its own folder (with its recorded config)."""
     run_dir = _entry(run_dir)
     info = runs.read_run(run_dir)
-    _check_not_going(f"run {run_dir.name}", info, f"{run_dir} is not a run folder",
-                     lambda: info.state if info.is_active else "")
-    if info.note is not None:
-        raise ValueError(f"run {info.run_id} cannot be resumed here. {info.note}")
-    if not info.can_resume:
-        if info.state not in runs.RESUMABLE_STATES:
-            raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
-        raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
+    _check_resumable(f"run {run_dir.name}", info, f"{run_dir} is not a run folder",
+                     lambda: _why_run_cannot_resume(info))
     argv = trainer_command(python, module, ["--resume", str(run_dir)], info.world_size)
     return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
 
 
-def _check_not_going(label: str, info: runs.RunInfo | runs.SweepInfo | None, missing: str,
-                     going: Callable[[], str]) -> None:
-    """The checks resume and resume_sweep share, each refusal a ValueError in one line:
-    nothing there (`missing`), a record that cannot be read, or a run or sweep (`label`)
-    still going (going(): how, e.g. "running (pid 12)"; "" when it is not)."""
+def _check_resumable(label: str, info: runs.RunInfo | runs.SweepInfo | None, missing: str,
+                     why_not: Callable[[], str]) -> None:
+    """The chain of checks resume and resume_sweep run, each refusal a ValueError in one
+    line: nothing there (`missing`), a record that cannot be read, then what else keeps
+    this run or sweep (`label`) from resuming (why_not(); "" when nothing does)."""
     if info is None:
         raise ValueError(missing)
     if info.problem is not None:
         raise ValueError(f"{label} cannot be read: {info.problem}")
-    how = going()
-    if how:
-        raise ValueError(f"{label} is still {how}")
+    reason = why_not()
+    if reason:
+        raise ValueError(f"{label} {reason}")
+
+
+def _why_run_cannot_resume(info: runs.RunInfo) -> str:
+    """What keeps a readable run from resuming: still going, read-only here, or a state or
+    folder with nothing to resume from; "" when it can."""
+    if info.is_active:
+        return f"is still {info.state}"
+    if info.note is not None:
+        return f"cannot be resumed here. {info.note}"
+    if info.state not in runs.RESUMABLE_STATES and not info.can_resume:
+        return f"is {info.state}; only stopped, failed or crashed runs resume"
+    return "" if info.can_resume else f"has no {runs.LAST_CHECKPOINT} to resume from"
 
 
 def trainer_command(python: str, module: str, args: list[str], processes: int = 1) -> list[str]:
@@ -214,8 +220,8 @@ def resume_sweep(name: str, *, runs_dir: str | os.PathLike, python: str = sys.ex
     or launched (``python -m resnet_core.sweep --resume NAME``)."""
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     info = runs.read_sweep(runs_dir, name)
-    _check_not_going(f"sweep {name}", info, f"there is no sweep {name!r} in {runs_dir}",
-                     lambda: f"running (pid {info.record['pid']})" if info.alive else "")
+    _check_resumable(f"sweep {name}", info, f"there is no sweep {name!r} in {runs_dir}",
+                     lambda: f"is still running (pid {info.record['pid']})" if info.alive else "")
     argv = [python, "-m", runs.SWEEP_MODULE, "--resume", name, "--runs-dir", str(runs_dir)]
     log = sweep_log(runs_dir, name)
     return SweepLaunched(name, log, *_spawn(argv, log, env), argv)
