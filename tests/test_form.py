@@ -3,12 +3,14 @@ the config it resolves to, and the trainer's and the sweep's arguments it gives.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
-from resnet_core.config import CIFAR10_TRAIN_IMAGES
+from resnet_core.config import CIFAR10_TRAIN_IMAGES, TrainConfig
 from resnet_core.dashboard.form import (
+    NOT_IN_FORM,
+    SWITCH_FIELDS,
     TrainForm,
     form_config,
     paper_epochs,
@@ -18,6 +20,17 @@ from resnet_core.dashboard.form import (
     trainer_args,
     validate,
 )
+
+# ----------------------------------------------------------------------------- the schema
+
+def test_the_form_holds_the_schemas_fields_with_the_trainers_defaults():
+    shown = [f.name for f in fields(TrainConfig) if f.name not in NOT_IN_FORM]
+    assert TrainForm.field_names() == [*shown, "gpus"]  # a new TrainConfig field is a form field too
+    form, cfg = TrainForm(), TrainConfig()
+    assert all(getattr(form, name) == getattr(cfg, name) for name in shown if name != "shortcut")
+    assert form.shortcut == "A" and form.gpus == 1  # the basic block's own shortcut; one process
+    assert SWITCH_FIELDS == ("channels_last", "compile")  # typed bool | None: auto, on or off
+
 
 # ----------------------------------------------------------------------------- validation
 
