@@ -10,6 +10,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import executors, placement
 from resnet_core.dashboard import launcher
+from resnet_core.dashboard.form import MAX_DEPTH, TrainForm, parse_vary_text, sweep_args
 from resnet_core.model_names import shortcut_label
 from resnet_core.models import SHORTCUTS, valid_depths
 
@@ -29,14 +30,14 @@ def _vary() -> dict[str, list]:
             vary[name] = list(st.session_state[K + name])
     if _seeds(st.session_state.get(K + "seeds", "")):
         vary["seed"] = _seeds(st.session_state[K + "seeds"])
-    extra = launcher.parse_vary_text(st.session_state.get(K + "more", ""))
+    extra = parse_vary_text(st.session_state.get(K + "more", ""))
     for name in extra:
         if name in vary:
             raise ValueError(f"{name} is varied twice")
     return vary | extra
 
 
-def _on_launch_sweep(form: launcher.TrainForm) -> None:
+def _on_launch_sweep(form: TrainForm) -> None:
     """Check the sweep with its own rules, then start it detached (a button callback)."""
     name = st.session_state.get(K + "name", "").strip()
     try:
@@ -47,8 +48,8 @@ def _on_launch_sweep(form: launcher.TrainForm) -> None:
     if not vary:
         st.session_state["sweep_launch_msg"] = ("error", "Pick at least one field to vary.")
         return
-    args = launcher.sweep_args(form, vary, int(st.session_state[K + "parallel"]),
-                               st.session_state.get(K + "executor", "local"), st.session_state.get(K + "address", ""))
+    args = sweep_args(form, vary, int(st.session_state[K + "parallel"]),
+                      st.session_state.get(K + "executor", "local"), st.session_state.get(K + "address", ""))
     problem = launcher.sweep_problem(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
     if problem:
         st.session_state["sweep_launch_msg"] = ("error", f"Not launched: {problem}")
@@ -63,19 +64,19 @@ def _on_launch_sweep(form: launcher.TrainForm) -> None:
     st.session_state["sweep_launched_at"] = time.time()
 
 
-def render(form: launcher.TrainForm, form_has_errors: bool) -> None:
+def render(form: TrainForm, form_has_errors: bool) -> None:
     """The sweep's section of the Train page, its fields drawn only while it is open."""
     common.lazy_expander("Sweep: train a grid of this form's runs, some fields varied", K + "open",
                          lambda: _fields(form, form_has_errors), icon=":material/grid_view:")
 
 
-def _fields(form: launcher.TrainForm, form_has_errors: bool) -> None:
+def _fields(form: TrainForm, form_has_errors: bool) -> None:
     """The vary fields, the sweep's name and parallelism, and its launch button."""
     st.caption("Every combination of the values below is one run; the form above gives everything else. "
                "Fields left empty are not varied. Runs are ordinary runs, tagged with the sweep's name.")
     c1, c2, c3 = st.columns(3)
     block = form.block if form.block in ("basic", "bottleneck") else "basic"
-    c1.multiselect("Depths", valid_depths(block, launcher.MAX_DEPTH), key=K + "depth", persist_state="session",
+    c1.multiselect("Depths", valid_depths(block, MAX_DEPTH), key=K + "depth", persist_state="session",
                    placeholder="not varied")
     c2.multiselect("Shortcuts", SHORTCUTS, key=K + "shortcut", format_func=shortcut_label,
                    persist_state="session", placeholder="not varied")

@@ -9,15 +9,16 @@ from dataclasses import asdict
 import streamlit as st
 
 from app_pages import caches, common, sweep_form
-from resnet_core import cifar, runs
+from resnet_core import cifar, formatting, runs
 from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
-from resnet_core import formatting
 from resnet_core.dashboard import launcher
+from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, form_config, paper_epochs,
+                                        recipe_summary, validate)
 from resnet_core.model_names import PLAIN, model_name, shortcut_label
 from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
 from resnet_core.schedule import SCHEDULES
 
-DEFAULTS = launcher.TrainForm()
+DEFAULTS = TrainForm()
 K = "tf_"  # session_state prefix of the form's widgets
 TEXT_NUMBERS = ("lr", "weight_decay", "momentum")  # typed as text, so that "1e-4" works
 SHORTCUT_HELP = {
@@ -35,7 +36,6 @@ SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "c
 # widgets hold these words and _form_values maps them back.
 SWITCH_OPTIONS = {"auto": None, "on": True, "off": False}
 SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
-SWITCH_FIELDS = ("channels_last", "compile")
 PRESET_CAPTION = (
     "All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
     "exactly 64k iterations ({epochs} epochs, the last one cut short), weight "
@@ -57,7 +57,7 @@ def _init_form() -> None:
 
 
 def _nearest_depth(block: str, depth: int) -> int:
-    options = valid_depths(block, launcher.MAX_DEPTH)
+    options = valid_depths(block, MAX_DEPTH)
     preferred = {"basic": 20, "bottleneck": 164}
     if depth in options:
         return depth
@@ -72,23 +72,23 @@ def _on_block_change() -> None:
 
 def _on_preset_change() -> None:
     if st.session_state[K + "preset_paper"]:
-        recipe = launcher.TrainForm().with_paper_recipe()
-        for name in launcher.PRESET_FIELDS:
+        recipe = TrainForm().with_paper_recipe()
+        for name in PRESET_FIELDS:
             value = getattr(recipe, name)
             st.session_state[K + name] = f"{value:g}" if name in TEXT_NUMBERS else value
 
 
-def _form_values() -> launcher.TrainForm:
+def _form_values() -> TrainForm:
     values = {name: st.session_state.get(K + name, getattr(DEFAULTS, name))
-              for name in launcher.TrainForm.field_names() if name != "preset"}
+              for name in TrainForm.field_names() if name != "preset"}
     for name in SWITCH_FIELDS:
         values[name] = SWITCH_OPTIONS.get(values[name], values[name])
-    return launcher.TrainForm(**values, preset="paper" if st.session_state.get(K + "preset_paper") else "")
+    return TrainForm(**values, preset="paper" if st.session_state.get(K + "preset_paper") else "")
 
 
-def _validate(form: launcher.TrainForm) -> dict[str, str]:
+def _validate(form: TrainForm) -> dict[str, str]:
     system = caches.system_info()
-    return launcher.validate(form, devices=system.device_choices(), cuda_count=system.cuda_count,
+    return validate(form, devices=system.device_choices(), cuda_count=system.cuda_count,
                              data_present=cifar.dataset_present(common.data_dir()))
 
 
@@ -109,6 +109,14 @@ def _on_launch() -> None:
     st.session_state["train_goto"] = launched.run_dir.name  # render() opens its monitor
 
 
+def _field(column, errors: dict[str, str], name: str, widget, label: str, *args, **kwargs) -> None:
+    """One widget of the form in its column, keyed by its field (its value kept for the
+    session), with the field's error under it."""
+    with column:
+        widget(label, *args, key=K + name, persist_state="session", **kwargs)
+        common.field_error(errors, name)
+
+
 def _model_fields(errors: dict[str, str]) -> None:
     """Block type, depth (only the valid ones) and shortcut option."""
     c1, c2, c3 = st.columns(3)
@@ -119,7 +127,7 @@ def _model_fields(errors: dict[str, str]) -> None:
         common.field_error(errors, "block")
     with c2:
         block = st.session_state[K + "block"] or DEFAULTS.block
-        depth_options = valid_depths(block, launcher.MAX_DEPTH)
+        depth_options = valid_depths(block, MAX_DEPTH)
         if st.session_state[K + "depth"] not in depth_options:
             st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
         shortcut = st.session_state[K + "shortcut"]
@@ -137,35 +145,23 @@ def _model_fields(errors: dict[str, str]) -> None:
 def _recipe_fields(errors: dict[str, str], preset: bool) -> None:
     """Epochs, batch size and learning rate (the paper preset fills them in, and locks them)."""
     c1, c2, c3 = st.columns(3)
-    with c1:
-        st.number_input("Epochs", min_value=None, step=1, key=K + "epochs", persist_state="session", disabled=preset,
-                        help="the paper preset turns 64k iterations into epochs")
-        common.field_error(errors, "epochs")
-    with c2:
-        st.number_input("Batch size", step=1, key=K + "batch_size", persist_state="session", disabled=preset)
-        common.field_error(errors, "batch_size")
-    with c3:
-        st.text_input("Learning rate", key=K + "lr", persist_state="session", disabled=preset, help="e.g. 0.1 or 5e-2")
-        common.field_error(errors, "lr")
+    _field(c1, errors, "epochs", st.number_input, "Epochs", min_value=None, step=1, disabled=preset,
+           help="the paper preset turns 64k iterations into epochs")
+    _field(c2, errors, "batch_size", st.number_input, "Batch size", step=1, disabled=preset)
+    _field(c3, errors, "lr", st.text_input, "Learning rate", disabled=preset, help="e.g. 0.1 or 5e-2")
 
 
 def _run_fields(errors: dict[str, str]) -> None:
     """Device, seed and run name; with several CUDA GPUs, how many this run takes."""
     c1, c2, c3 = st.columns(3)
-    with c1:
-        st.selectbox("Device", caches.system_info().device_choices(), key=K + "device", persist_state="session",
-                     help="auto: CUDA, then MPS, then the CPU")
-        common.field_error(errors, "device")
-    with c2:
-        st.number_input("Seed", step=1, key=K + "seed", persist_state="session")
-        common.field_error(errors, "seed")
+    _field(c1, errors, "device", st.selectbox, "Device", caches.system_info().device_choices(),
+           help="auto: CUDA, then MPS, then the CPU")
+    _field(c2, errors, "seed", st.number_input, "Seed", step=1)
+    _field(c3, errors, "name", st.text_input, "Run name", max_chars=200, placeholder="optional, e.g. r20-baseline")
     with c3:
-        st.text_input("Run name", key=K + "name", persist_state="session", max_chars=200,
-                      placeholder="optional, e.g. r20-baseline")
-        common.field_error(errors, "name")
         typed = st.session_state[K + "name"]
-        if typed and launcher.TrainForm(name=typed).run_name not in ("", typed):
-            st.caption(f"saved as `{launcher.TrainForm(name=typed).run_name}`")
+        if typed and TrainForm(name=typed).run_name not in ("", typed):
+            st.caption(f"saved as `{TrainForm(name=typed).run_name}`")
     _gpus_fields(errors)
 
 
@@ -190,67 +186,40 @@ def _gpus_fields(errors: dict[str, str]) -> None:
 def _schedule_fields(errors: dict[str, str], preset: bool) -> None:
     """Schedule, weight decay, momentum, warm-up, validation split and subset."""
     c1, c2, c3 = st.columns(3)
-    with c1:
-        st.selectbox("Schedule", SCHEDULES, key=K + "schedule", persist_state="session", disabled=preset,
-                     format_func=SCHEDULE_HELP.get)
-        common.field_error(errors, "schedule")
-    with c2:
-        st.text_input("Weight decay", key=K + "weight_decay", persist_state="session", disabled=preset,
-                      help="e.g. 1e-4")
-        common.field_error(errors, "weight_decay")
-    with c3:
-        st.text_input("Momentum", key=K + "momentum", persist_state="session", disabled=preset)
-        common.field_error(errors, "momentum")
+    _field(c1, errors, "schedule", st.selectbox, "Schedule", SCHEDULES, disabled=preset, format_func=SCHEDULE_HELP.get)
+    _field(c2, errors, "weight_decay", st.text_input, "Weight decay", disabled=preset, help="e.g. 1e-4")
+    _field(c3, errors, "momentum", st.text_input, "Momentum", disabled=preset)
 
     c1, c2, c3 = st.columns(3)
-    with c1:
-        st.number_input("Warm-up epochs", min_value=None, step=1.0, key=K + "warmup_epochs", persist_state="session",
-                        disabled=preset, format="%.2f", help="linear lr ramp from 0 over these epochs")
-        common.field_error(errors, "warmup_epochs")
-    with c2:
-        st.number_input("Validation size", step=500, key=K + "val_size", persist_state="session", disabled=preset,
-                        help="images carved from the 50,000 training images to choose best.pt (the paper chose "
-                             "its schedule on 5,000); 0: no validation split, and the test set is evaluated "
-                             "every epoch for monitoring only")
-        common.field_error(errors, "val_size")
-    with c3:
-        st.number_input("Subset", step=500, key=K + "subset", persist_state="session", disabled=preset,
-                        help="train on the first N images of the training split; 0 = all")
-        common.field_error(errors, "subset")
+    _field(c1, errors, "warmup_epochs", st.number_input, "Warm-up epochs", min_value=None, step=1.0, disabled=preset,
+           format="%.2f", help="linear lr ramp from 0 over these epochs")
+    _field(c2, errors, "val_size", st.number_input, "Validation size", step=500, disabled=preset,
+           help="images carved from the 50,000 training images to choose best.pt (the paper chose its schedule on "
+                "5,000); 0: no validation split, and the test set is evaluated every epoch for monitoring only")
+    _field(c3, errors, "subset", st.number_input, "Subset", step=500, disabled=preset,
+           help="train on the first N images of the training split; 0 = all")
 
 
 def _speed_fields(errors: dict[str, str]) -> None:
     """Precision, channels-last and torch.compile."""
     c1, c2, c3 = st.columns(3)
-    with c1:
-        st.selectbox("Precision", PRECISIONS, key=K + "precision", persist_state="session",
-                     help="auto: bf16 where the device computes it natively, fp16 on other GPUs, else fp32")
-        common.field_error(errors, "precision")
-    with c2:
-        st.selectbox("Channels-last", list(SWITCH_OPTIONS), key=K + "channels_last", persist_state="session",
-                     format_func=SWITCH_LABELS.get)
-        common.field_error(errors, "channels_last")
-    with c3:
-        st.selectbox("torch.compile", list(SWITCH_OPTIONS), key=K + "compile", persist_state="session",
-                     format_func=SWITCH_LABELS.get,
-                     help="auto: on for CUDA GPUs. On a CPU it speeds steps up about 10% after a first compile "
-                          "of a minute or so: worth it for long runs only.")
-        common.field_error(errors, "compile")
+    _field(c1, errors, "precision", st.selectbox, "Precision", PRECISIONS,
+           help="auto: bf16 where the device computes it natively, fp16 on other GPUs, else fp32")
+    _field(c2, errors, "channels_last", st.selectbox, "Channels-last", list(SWITCH_OPTIONS),
+           format_func=SWITCH_LABELS.get)
+    _field(c3, errors, "compile", st.selectbox, "torch.compile", list(SWITCH_OPTIONS), format_func=SWITCH_LABELS.get,
+           help="auto: on for CUDA GPUs. On a CPU it speeds steps up about 10% after a first compile of a minute or "
+                "so: worth it for long runs only.")
 
 
 def _logging_fields(errors: dict[str, str]) -> None:
     """How often the trainer writes a step row: by count and by time, whichever comes first."""
     c1, c2, _ = st.columns(3)
-    with c1:
-        st.number_input("Log every (steps)", step=1, key=K + "log_every", persist_state="session",
-                        help="a step row (a point of the loss curve) at least every this many steps")
-        common.field_error(errors, "log_every")
-    with c2:
-        st.number_input("Log seconds", step=0.5, min_value=None, key=K + "log_seconds", persist_state="session",
-                        format="%.1f", help="a step row at least every this many seconds, so the first point "
-                                            "comes within seconds on a slow device; also the spacing of the "
-                                            "system rows (CPU, GPU, memory: at least 2 s). 0: by steps only")
-        common.field_error(errors, "log_seconds")
+    _field(c1, errors, "log_every", st.number_input, "Log every (steps)", step=1,
+           help="a step row (a point of the loss curve) at least every this many steps")
+    _field(c2, errors, "log_seconds", st.number_input, "Log seconds", step=0.5, min_value=None, format="%.1f",
+           help="a step row at least every this many seconds, so the first point comes within seconds on a slow "
+                "device; also the spacing of the system rows (CPU, GPU, memory: at least 2 s). 0: by steps only")
 
 
 # The form fields _advanced_fields draws (its three helpers): an error in one opens the section.
@@ -278,14 +247,14 @@ def _advanced_fields(errors: dict[str, str], preset: bool) -> None:
                          K + "advanced_open", fields, icon=":material/tune:")
 
 
-def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) -> None:
+def _fields(errors: dict[str, str], preset: bool, values: TrainForm) -> None:
     """The form's widgets, the launch button and the launch's outcome."""
     st.toggle("Paper preset (He et al. 2016)", key=K + "preset_paper", persist_state="session",
               on_change=_on_preset_change,
               help="Fills in the paper's recipe and hands it to the trainer as --preset paper. "
                    "ResNet-110 and deeper start with 400 iterations at lr 0.01, as in the paper.")
     if preset:
-        st.caption(PRESET_CAPTION.format(epochs=launcher.paper_epochs()))
+        st.caption(PRESET_CAPTION.format(epochs=paper_epochs()))
     _model_fields(errors)
     _recipe_fields(errors, preset)
     _run_fields(errors)
@@ -299,7 +268,7 @@ def _fields(errors: dict[str, str], preset: bool, values: launcher.TrainForm) ->
     sweep_form.render(values, bool(errors))
 
 
-def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
+def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
     """Parameters, MACs and the paper's error of the model the form describes, and the
     trainer's own plan for this form (epochs, steps, schedule)."""
     with st.container(border=True):
@@ -324,9 +293,9 @@ def _model_summary(values: launcher.TrainForm, errors: dict[str, str]) -> None:
                 m3.metric("Paper error", "—", help=summary.paper_text)
                 st.caption(f"Paper error: {summary.paper_text}.")
         if not set(errors) - {"data", "device"}:  # the trainer's own resolution of this form
-            cfg = launcher.form_config(values)
+            cfg = form_config(values)
             st.caption(f"{make_plan(cfg, CIFAR10_TRAIN_IMAGES).describe()}  \n"
-                       f"{formatting.md_escape(launcher.recipe_summary(cfg))}")
+                       f"{formatting.md_escape(recipe_summary(cfg))}")
 
 
 def _device_notes() -> None:

@@ -1,57 +1,27 @@
-"""A training run's settings, the paper's recipe, and how both turn into a plan of steps.
+"""A training run's settings: the schema, its defaults, the paper's recipe beside them, and
+how they turn into a plan of steps.
 
-:class:`TrainConfig` holds what a person chooses; :func:`apply_presets` fills in what they
-left to a preset or a default that depends on other fields (the paper's epochs follow from
-its 64,000 iterations and this split's batches); :func:`make_plan` derives the sizes and
-step counts that every reader of a run shows. :func:`config_errors` judges a config on
-its own, :func:`plan_errors` against the training set it will read.
+:class:`TrainConfig` holds what a person chooses, each field's default and help in one
+place (:data:`FIELD_TYPES`: its type, read once from the annotations); :func:`apply_presets`
+fills in what they left to a preset or a default that depends on other fields (the paper's
+epochs follow from its 64,000 iterations and this split's batches); :func:`make_plan`
+derives the sizes and step counts that every reader of a run shows. The command line is
+built from the schema in :mod:`resnet_core.config_flags`; whether a config can run is
+judged in :mod:`resnet_core.config_checks`.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import re
+import typing
 from dataclasses import dataclass, field, fields
 
-from .model_names import BLOCKS, SHORTCUTS, blocks_per_stage, default_shortcut
-from .runs import safe_name
+from .model_names import BLOCKS, SHORTCUTS, default_shortcut
 from .schedule import SCHEDULES, WARMUPS
 
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MAX_SEED = 2 ** 32 - 1  # numpy's legacy seeding and many tools take 32-bit seeds
-# The optimizer applies lr and weight decay to float32 (or bf16, the same range) weights:
-# a larger value overflowed there, a started run failing (lr 1e308).
-FLOAT32_MAX = 3.4028234663852886e38
-# A day: threads wait this long between writes, and 1e308 s overflowed their wait (a traceback).
-MAX_LOG_SECONDS = 86_400
 CIFAR10_TRAIN_IMAGES = 50_000
-
-# He et al. 2016, section 4.2: the reported CIFAR-10 models were trained on all 50k
-# training images for 64k iterations (the 45k/5k split only chose this schedule).
-PAPER_ITERATIONS = 64_000
-PAPER_LR_DROPS = (32_000, 48_000)
-PAPER_WARMUP_ITERATIONS = 400  # ResNet-110 and deeper start at lr 0.01
-PAPER_WARMUP_FROM_DEPTH = 110
-# Where --preset paper departs from the paper (each checked against the code by
-# test_the_paper_presets_deviations_are_named_by_its_dry_run_and_the_readme); the dry-run
-# plan prints them and the README states them word for word.
-PAPER_DEVIATIONS = (
-    "inputs are normalised by the training split's per-channel mean and std; the paper subtracts the per-pixel mean",
-    "ResNet-110 and deeper warm up at lr 0.01 for a fixed 400 steps; the paper until the training error is below 80%",
-    "--precision auto trains in bf16 where the device computes it natively (fp16 on other GPUs and MPS); the paper "
-    "trained in fp32: add --precision fp32 for the exact recipe",
-    "each epoch drops its last partial batch: of all 50,000 images, 390 batches of 128, the last 80 images of each "
-    "epoch's shuffle unseen in that epoch",
-)
-PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
-                    val_size=0, max_steps=PAPER_ITERATIONS, warmup_epochs=0.0, warmup_mode="linear")
-# What makes a run the paper's recipe, as :func:`paper_config` gives it: the preset's values,
-# those it derives from the split (epochs, lr drops, the warm-up from ResNet-110 on), all
-# training images, plain momentum. Precision is left out: the preset trains in bf16 under
-# --precision auto, a stated deviation that does not make the run another recipe.
-PAPER_RECIPE_FIELDS = (*PAPER_RECIPE, "epochs", "milestones", "subset", "nesterov")
 
 
 def option(default, help: str, *, choices: tuple | None = None, factory=None, resumable: bool = False):
@@ -117,6 +87,53 @@ class TrainConfig:
                                 resumable=True)
 
 
+# The paper's recipe, beside the defaults it replaces (:func:`apply_presets`).
+# He et al. 2016, section 4.2: the reported CIFAR-10 models were trained on all 50k
+# training images for 64k iterations (the 45k/5k split only chose this schedule).
+PAPER_ITERATIONS = 64_000
+PAPER_LR_DROPS = (32_000, 48_000)
+PAPER_WARMUP_ITERATIONS = 400  # ResNet-110 and deeper start at lr 0.01
+PAPER_WARMUP_FROM_DEPTH = 110
+# Where --preset paper departs from the paper (each checked against the code by
+# test_the_paper_presets_deviations_are_named_by_its_dry_run_and_the_readme); the dry-run
+# plan prints them and the README states them word for word.
+PAPER_DEVIATIONS = (
+    "inputs are normalised by the training split's per-channel mean and std; the paper subtracts the per-pixel mean",
+    "ResNet-110 and deeper warm up at lr 0.01 for a fixed 400 steps; the paper until the training error is below 80%",
+    "--precision auto trains in bf16 where the device computes it natively (fp16 on other GPUs and MPS); the paper "
+    "trained in fp32: add --precision fp32 for the exact recipe",
+    "each epoch drops its last partial batch: of all 50,000 images, 390 batches of 128, the last 80 images of each "
+    "epoch's shuffle unseen in that epoch",
+)
+PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
+                    val_size=0, max_steps=PAPER_ITERATIONS, warmup_epochs=0.0, warmup_mode="linear")
+# What makes a run the paper's recipe, as :func:`paper_config` gives it: the preset's values,
+# those it derives from the split (epochs, lr drops, the warm-up from ResNet-110 on), all
+# training images, plain momentum. Precision is left out: the preset trains in bf16 under
+# --precision auto, a stated deviation that does not make the run another recipe.
+PAPER_RECIPE_FIELDS = (*PAPER_RECIPE, "epochs", "milestones", "subset", "nesterov")
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """A TrainConfig field's type, read once from its annotation: what the command line, the
+    form and a run record's reader each make of the field."""
+
+    base: type  # bool, int, float, str, or list (of floats: the milestones)
+    optional: bool  # None allowed: left to the trainer (channels_last, compile) or found elsewhere (data_dir)
+
+
+def _field_type(hint) -> FieldType:
+    args = typing.get_args(hint)
+    if type(None) in args:  # X | None
+        (base,) = (a for a in args if a is not type(None))
+        return FieldType(base, True)
+    return FieldType(typing.get_origin(hint) or hint, False)
+
+
+FIELD_TYPES = {name: _field_type(hint) for name, hint in typing.get_type_hints(TrainConfig).items()}
+
+
 def resumable_fields() -> set[str]:
     """The fields a resume may change (see option)."""
     return {f.name for f in fields(TrainConfig) if f.metadata["resumable"]}
@@ -124,44 +141,6 @@ def resumable_fields() -> set[str]:
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, built from the field. Defaults are suppressed, so the
-    parsed namespace holds exactly the fields the user typed (presets fill only the others)."""
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        default = getattr(defaults, f.name)
-        help_text = (f.metadata["help"] + (f" (default: {default})" if default not in (None, "", []) else "")
-                     + ("; a resume may change it" if f.metadata["resumable"] else ""))
-        kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
-        if f.type == "bool | None":
-            parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, **kwargs)
-        elif f.type == "bool":
-            parser.add_argument(flag(f.name), action="store_true", **kwargs)
-        elif f.type == "list[float]":
-            parser.add_argument(flag(f.name), type=float, nargs="*", **kwargs)
-        else:
-            kind = {"int": int, "float": float}.get(f.type, str)
-            parser.add_argument(flag(f.name), type=kind, choices=f.metadata["choices"], **kwargs)
-
-
-def config_argv(cfg: TrainConfig, names) -> list[str]:
-    """The command line that gives these fields of cfg (the inverse of add_config_arguments)."""
-    argv: list[str] = []
-    for f in fields(TrainConfig):
-        value = getattr(cfg, f.name)
-        if f.name not in names or value is None or (f.type != "bool" and value == ""):
-            continue
-        if f.type == "bool | None":
-            argv.append(flag(f.name) if value else "--no-" + flag(f.name)[2:])
-        elif f.type == "bool":
-            argv += [flag(f.name)] if value else []
-        elif f.type == "list[float]":
-            argv += [flag(f.name), *map(repr, value)]
-        else:
-            argv += [flag(f.name), repr(value) if isinstance(value, float) else str(value)]
-    return argv
 
 
 @dataclass(frozen=True)
@@ -275,111 +254,27 @@ def paper_config(depth: int, block: str = "basic", shortcut: str = "",
     return apply_presets(cfg, {"depth", "block", "shortcut", "preset"}, train_set_images)
 
 
-def parse_device(device: str) -> str:
-    """Validate a device spec: auto, cpu, cuda, cuda:N (ASCII digits) or mps."""
-    if device in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:[0-9]+", device, re.ASCII):
-        return device
-    raise ValueError(f"unknown device {device!r}; valid: {DEVICES_HELP}")
-
-
-def config_errors(cfg: TrainConfig) -> dict[str, str]:
-    """Per-field messages for a config that cannot run, judged on its own; empty when it can."""
-    errors: dict[str, str] = {}
-
-    def check(name: str, ok: bool, message: str) -> None:
-        if not ok and name not in errors:
-            errors[name] = message
-
-    check("block", cfg.block in BLOCKS, f"unknown block type {cfg.block!r}; valid: {', '.join(BLOCKS)}")
-    check("shortcut", cfg.shortcut in ("", *SHORTCUTS),
-          f"unknown shortcut {cfg.shortcut!r}; valid: {', '.join(SHORTCUTS)}")
-    if "block" not in errors:
-        try:
-            blocks_per_stage(cfg.depth, cfg.block)
-        except ValueError as e:
-            errors["depth"] = str(e)
-    check("epochs", cfg.epochs >= 1, "epochs must be at least 1")
-    check("max_steps", cfg.max_steps >= 0, "max steps cannot be negative (0 means every step of every epoch)")
-    check("batch_size", cfg.batch_size >= 1, "batch size must be at least 1")
-    check("lr", 0 < cfg.lr <= FLOAT32_MAX, f"learning rate must be a positive number at most {FLOAT32_MAX:.2g} "
-                                           "(float32's largest)")
-    check("momentum", 0 <= cfg.momentum < 1, "momentum must lie in [0, 1)")
-    check("nesterov", not cfg.nesterov or cfg.momentum > 0, "Nesterov momentum needs a momentum above 0")
-    check("weight_decay", 0 <= cfg.weight_decay <= FLOAT32_MAX,
-          f"weight decay must lie in [0, {FLOAT32_MAX:.2g}] (float32's largest)")
-    check("schedule", cfg.schedule in SCHEDULES, f"unknown schedule {cfg.schedule!r}; valid: {', '.join(SCHEDULES)}")
-    if "epochs" not in errors:  # both are judged against a valid run length
-        check("milestones", all(0 < m <= cfg.epochs for m in cfg.milestones),
-              f"milestones must lie in (0, {cfg.epochs}] epochs")
-        check("warmup_epochs", cfg.warmup_epochs >= 0, "warm-up cannot be negative")
-        check("warmup_epochs", cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
-    check("warmup_mode", cfg.warmup_mode in WARMUPS,
-          f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
-    for name in ("seed", "split_seed"):
-        check(name, 0 <= getattr(cfg, name) <= MAX_SEED, f"{name.replace('_', ' ')} must lie in 0..{MAX_SEED}")
-    check("precision", cfg.precision in PRECISIONS,
-          f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
-    try:
-        parse_device(cfg.device)
-    except ValueError as e:
-        errors["device"] = str(e)
-    check("val_size", cfg.val_size >= 0, "validation size cannot be negative")
-    check("subset", cfg.subset >= 0, "subset cannot be negative (0 means the whole training split)")
-    check("log_every", cfg.log_every >= 1, "log interval must be at least 1 step")
-    check("log_seconds", 0 <= cfg.log_seconds <= MAX_LOG_SECONDS,
-          f"log interval in seconds must be a number of 0 or more, at most {MAX_LOG_SECONDS:,} (a day; 0: "
-          "by step count only)")
-    check("preset", cfg.preset in ("", "paper"), "the only preset is 'paper'")
-    check("name", cfg.name == "" or safe_name(cfg.name) != "", "a run name needs a letter or digit")
-    check("sweep", cfg.sweep == "" or safe_name(cfg.sweep) == cfg.sweep,
-          "a sweep name may hold only letters, digits, - _ . (at most 48)")
-    return errors
-
-
-def plan_errors(cfg: TrainConfig, train_set_images: int) -> dict[str, str]:
-    """Per-field messages for a config that cannot run on a training set of this size."""
-    if cfg.val_size >= train_set_images:
-        return {"val_size": f"validation size {cfg.val_size:,} leaves no training images "
-                            f"(the training set has {train_set_images:,})"}
-    remaining = train_set_images - cfg.val_size
-    if cfg.subset > remaining:
-        return {"subset": f"subset {cfg.subset:,} is larger than the {remaining:,} images of the training split"}
-    plan = make_plan(cfg, train_set_images)
-    if plan.train_images < cfg.batch_size:
-        name = "subset" if cfg.subset else ("val_size" if cfg.val_size else "batch_size")
-        return {name: f"{plan.train_images:,} training images are fewer than one batch of {cfg.batch_size:,}"}
-    if cfg.max_steps > cfg.epochs * plan.steps_per_epoch:
-        return {"max_steps": f"max steps {cfg.max_steps:,} is more than {cfg.epochs} epochs of "
-                             f"{plan.steps_per_epoch:,} steps"}
-    # Warm-up and lr drops are given in epochs; max_steps may end the run sooner.
-    total = plan.total_steps
-    if warmup_steps(cfg, plan) >= total > 0 and cfg.warmup_epochs:
-        return {"warmup_epochs": f"a warm-up of {warmup_steps(cfg, plan):,} steps is not shorter than "
-                                 f"the run's {total:,} steps"}
-    late = [m for m, step in zip(cfg.milestones, lr_drop_steps(cfg, plan), strict=False) if step >= total]
-    if late and cfg.schedule == "multistep":
-        return {"milestones": f"milestones {', '.join(f'{m:g}' for m in late)} (epochs) fall at or after "
-                              f"the run's last step ({total:,})"}
-    return {}
-
-
 def config_from_record(values: dict) -> TrainConfig:
     """A TrainConfig from config.json's "config", each field checked against its type."""
-    default = TrainConfig()
     out = {}
-    for f in fields(TrainConfig):
-        if f.name not in values:
+    for name, ftype in FIELD_TYPES.items():
+        if name not in values:
             continue
-        value, expected = values[f.name], getattr(default, f.name)
-        if isinstance(expected, bool) or expected is None:
-            ok = value is None or isinstance(value, bool) or (f.name == "data_dir" and isinstance(value, str))
-        elif isinstance(expected, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif isinstance(expected, list):
-            ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        else:
-            ok = isinstance(value, type(expected)) and not isinstance(value, bool)
-        if not ok:
-            raise TypeError(f"field {f.name!r} holds {value!r}, not a {type(expected).__name__}")
-        out[f.name] = value
+        if not _holds(ftype, values[name]):
+            raise TypeError(f"field {name!r} holds {values[name]!r}, not a "
+                            f"{ftype.base.__name__}{' or None' if ftype.optional else ''}")
+        out[name] = values[name]
     return TrainConfig(**out)
+
+
+def _holds(ftype: FieldType, value) -> bool:
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if value is None:
+        return ftype.optional
+    if ftype.base is float:
+        return number(value)
+    if ftype.base is list:
+        return isinstance(value, list) and all(number(v) for v in value)
+    return isinstance(value, ftype.base) and (ftype.base is bool or not isinstance(value, bool))

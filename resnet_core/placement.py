@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from . import runs
-from .config import parse_device
+from .config_checks import parse_device
 
 log = logging.getLogger("resnet_core.train")
 POLL_S = 0.5  # how often a queued run tries the locks again

@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 from . import results, runs
-from .config import TrainConfig, apply_presets, config_argv, flag, make_plan
+from .config import TrainConfig, apply_presets, flag, make_plan
+from .config_flags import config_argv
 from .cifar import resolve_data_dir
 from .executors import RAY_MISSING, ExecutorError, ray_installed
 from .model_names import model_name

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from .config import TrainConfig, add_config_arguments
+from .config import TrainConfig
+
+from .config_flags import add_config_arguments
 from .runs import EXECUTORS
 from .sweep_options import OPTION_FIELDS
 from .train import Parser

@@ -10,7 +10,8 @@ import difflib
 import itertools
 
 from . import placement, runs
-from .config import TrainConfig, apply_presets, config_errors, flag, plan_errors
+from .config import TrainConfig, apply_presets, flag
+from .config_checks import config_errors, plan_errors
 from .runs.sweep_checks import FIXED
 from .sweep_options import OPTION_FIELDS
 from .train import Refused

@@ -14,7 +14,8 @@ import dataclasses
 from typing import Any
 
 from . import runs
-from .config import TrainConfig, add_config_arguments
+from .config import TrainConfig
+from .config_flags import add_config_arguments
 from .runs.values import MAX_COUNT, as_float, as_int, is_int, quoted
 
 OPTION_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from . import runs
-from .config import TrainConfig, config_argv
+from .config import TrainConfig
+from .config_flags import config_argv
 from .executors import RAY_MISSING, LocalExecutor
 from .loop import StopRequested
 from .runs.sweep_checks import START_FAILURE_CHARS

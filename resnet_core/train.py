@@ -21,8 +21,10 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, add_config_arguments, apply_presets, config_errors,
-                     config_from_record, flag, lr_drop_steps, make_plan, plan_errors, resume_config, warmup_steps)
+from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, apply_presets, config_from_record, flag, lr_drop_steps,
+                     make_plan, resume_config, warmup_steps)
+from .config_checks import config_errors, plan_errors
+from .config_flags import add_config_arguments
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
 from .model_names import blocks_per_stage, family_counts, model_name

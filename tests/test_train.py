@@ -16,8 +16,8 @@ import torch
 from conftest import ROOT, write_cifar_folder
 
 from resnet_core import runs
-from resnet_core.config import (PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, config_errors, make_plan,
-                                resumable_fields)
+from resnet_core.config import PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, make_plan, resumable_fields
+from resnet_core.config_checks import config_errors
 from resnet_core.model_names import family_counts
 from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
 from resnet_core.train import build_parser, main, parse
@@ -914,7 +914,7 @@ def test_resume_refuses_to_write_predictions_through_a_symlink(cifar_dir, tmp_pa
 def test_the_command_line_is_the_schema_and_round_trips():
     from dataclasses import fields
 
-    from resnet_core.config import config_argv
+    from resnet_core.config_flags import config_argv
 
     cfg = TrainConfig(depth=56, block="basic", shortcut="C", epochs=7, max_steps=50, batch_size=64, lr=0.05,
                       momentum=0.8, weight_decay=5e-4, nesterov=True, schedule="multistep", milestones=[2.5, 5.0],

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, make_plan
+from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, flag, make_plan
 from ..model_names import PLAIN, default_shortcut
 from .launcher import PROJECT_ROOT
 from ..sweep_grid import grid, vary_argv
@@ -52,7 +52,7 @@ class Experiment:
         """The config each run resolves to, exactly as the trainer resolves its flags."""
         out = []
         for point in self.grid():
-            argv = list(self.flags) + [a for k, v in point.items() for a in ("--" + k.replace("_", "-"), str(v))]
+            argv = list(self.flags) + [a for k, v in point.items() for a in (flag(k), str(v))]
             cfg, _, typed = parse(argv)
             out.append(apply_presets(cfg, typed, train_set_images))
         return out

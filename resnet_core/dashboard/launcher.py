@@ -17,249 +17,23 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from .. import distributed, runs
-from ..config import (
-    CIFAR10_TRAIN_IMAGES,
-    PAPER_RECIPE,
-    TrainConfig,
-    apply_presets,
-    config_argv,
-    config_errors,
-    plan_errors,
-)
-from ..model_names import default_shortcut
-from ..runs.values import as_float, is_int
+from .. import runs
+from ..config import TrainConfig
+from .form import TrainForm, trainer_args, validate
 from ..sweep_options import RECORD_OPTIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR_ENV = "RESNET_STUDIO_RUNS"
-DEFAULT_RUNS_DIR = "checkpoints"
-
-SWITCHES = (None, True, False)  # tri-state trainer options, as in TrainConfig: None leaves the choice to the trainer
-MAX_DEPTH = 1202
-_CONFIG = TrainConfig()  # the form starts from the trainer's own defaults
+DEFAULT_RUNS_DIR = TrainConfig().runs_dir  # the trainer's own
 
 
 def resolve_runs_dir(runs_dir: str | os.PathLike | None = None) -> Path:
     """The runs folder: the argument, else $RESNET_STUDIO_RUNS, else ./checkpoints."""
     return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).expanduser()
-
-
-def paper_epochs(train_size: int = CIFAR10_TRAIN_IMAGES) -> int:
-    """Epochs that hold the paper's 64k iterations on all training images (165 of 390
-    steps, the last one cut short), exactly as the trainer's --preset paper computes them."""
-    return apply_presets(TrainConfig(preset="paper"), set(), train_size).epochs
-
-
-@dataclass
-class TrainForm:
-    """What the Train page's form holds; field names double as error keys."""
-
-    depth: int = _CONFIG.depth
-    block: str = _CONFIG.block
-    shortcut: str = default_shortcut(_CONFIG.block)
-    epochs: int = _CONFIG.epochs
-    batch_size: int = _CONFIG.batch_size
-    lr: float = _CONFIG.lr
-    momentum: float = _CONFIG.momentum
-    weight_decay: float = _CONFIG.weight_decay
-    schedule: str = _CONFIG.schedule
-    warmup_epochs: float = _CONFIG.warmup_epochs
-    seed: int = _CONFIG.seed
-    device: str = _CONFIG.device
-    precision: str = _CONFIG.precision
-    channels_last: bool | None = _CONFIG.channels_last  # one of SWITCHES
-    compile: bool | None = _CONFIG.compile  # one of SWITCHES
-    val_size: int = _CONFIG.val_size
-    subset: int = _CONFIG.subset
-    log_every: int = _CONFIG.log_every
-    log_seconds: float = _CONFIG.log_seconds
-    name: str = ""
-    preset: str = _CONFIG.preset  # "" or "paper", as in TrainConfig
-    gpus: int = 1  # processes of the run, one a GPU: torchrun above 1 (a launch choice, not a TrainConfig field)
-    sync_bn: bool = _CONFIG.sync_bn  # only with gpus above 1
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    def with_paper_recipe(self) -> "TrainForm":
-        values = asdict(self) | paper_recipe()
-        values["epochs"] = paper_epochs()
-        values["preset"] = "paper"
-        return TrainForm(**values)
-
-    @property
-    def run_name(self) -> str:
-        """The name as it will appear in the run id (sanitised, never a path)."""
-        return runs.safe_name(self.name)
-
-
-def paper_recipe() -> dict:
-    """The form fields --preset paper sets (epochs aside, which depend on the split); the
-    trainer adds the ResNet-110 warm-up itself."""
-    recipe = {k: v for k, v in PAPER_RECIPE.items() if k in TrainForm.field_names()}
-    return recipe | {"subset": 0}
-
-
-PRESET_FIELDS = tuple(paper_recipe()) + ("epochs",)
-
-
-def _is_int(value) -> bool:
-    """A form's whole number: an int, or a float such as 3.0 (a number input's value)."""
-    return is_int(value) or (isinstance(value, float) and value.is_integer())
-
-
-def _as_float(value) -> float | None:
-    """A form's number: a number, or text that reads as one; None unless finite."""
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    return as_float(value)
-
-
-def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,
-             data_present: bool | None = None, cuda_count: int | None = None) -> dict[str, str]:
-    """Per-field error messages (an empty dict means the form may launch).
-
-    train_size: images in the training set (50,000 for CIFAR-10); devices: the --device
-    values this machine offers (None accepts any well-formed one); data_present: False adds
-    an error under "data"; cuda_count: this machine's CUDA GPUs, which bound "gpus" (None:
-    as many as asked).
-    """
-    # The form's own checks are only what a form adds to the config: text that must be a
-    # number, three-way switches, the devices of this machine, the name's length. Every
-    # bound is the trainer's own (config_errors and plan_errors, below).
-    errors: dict[str, str] = {}
-    for name, what in (("depth", "Depth"), ("epochs", "Epochs"), ("batch_size", "Batch size"), ("seed", "Seed"),
-                       ("val_size", "Validation size"), ("subset", "Subset"), ("log_every", "Log every")):
-        if not _is_int(getattr(form, name)):
-            errors[name] = f"{what} must be a whole number."
-    for name, what in (("lr", "Learning rate"), ("momentum", "Momentum"), ("weight_decay", "Weight decay"),
-                       ("warmup_epochs", "Warm-up"), ("log_seconds", "Log seconds")):
-        if _as_float(getattr(form, name)) is None:
-            errors[name] = f"{what} must be a number, e.g. {getattr(TrainForm(), name)}."
-    for name, label in (("channels_last", "Channels-last"), ("compile", "torch.compile")):
-        if not any(getattr(form, name) is value for value in SWITCHES):  # 1 == True, but 1 is no switch
-            errors[name] = f"{label} must be auto, on or off."
-    if devices is not None and form.device not in devices:
-        errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
-    if not _is_int(form.gpus) or form.gpus < 1:
-        errors["gpus"] = "GPUs must be a whole number, at least 1."
-    elif form.gpus > 1 and cuda_count is not None and form.gpus > cuda_count:
-        errors["gpus"] = f"This machine has {cuda_count} CUDA GPU(s): a run can use at most that many."
-    elif form.gpus > 1 and form.device not in ("auto", "cuda"):
-        errors["gpus"] = f"Several GPUs take the device auto or cuda, not {form.device}."
-    if form.name and not form.run_name:  # the form hands the trainer the name as it will be kept
-        errors["name"] = "The name needs at least one letter or digit (allowed: letters, digits, - _ .)."
-    elif len(form.name) > 200:
-        errors["name"] = "The name is too long (at most 200 characters; 48 are kept)."
-
-    # Then the trainer's own checks, whatever it would refuse, on the form with each field
-    # already refused above put back to its default, so both kinds of message show at once.
-    usable = replace(form, **{name: getattr(TrainForm(), name) for name in errors})
-    cfg = form_config(usable, train_size)
-    for name, message in {**plan_errors(cfg, train_size), **config_errors(cfg)}.items():
-        errors.setdefault(name, message[0].upper() + message[1:] + ".")
-    if "gpus" not in errors and form.gpus > 1:  # the trainer's refusals under torchrun, as it would say them
-        world = distributed.World(size=form.gpus, local_size=form.gpus)
-        problems = distributed.setup_problems(world, cfg.batch_size, cfg.device, "nccl", cfg.sync_bn,
-                                              form.gpus if cuda_count is None else cuda_count)
-        if problems:
-            errors["gpus"] = "; ".join(p[0].upper() + p[1:] for p in problems) + "."
-    if data_present is False:
-        errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
-    return errors
-
-
-def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
-    """The TrainConfig a form without type errors (see :func:`validate`) types, and the
-    fields it types: with the paper preset on, only those the preset leaves to the user."""
-    values = dict(depth=int(form.depth), block=form.block, shortcut=form.shortcut, seed=int(form.seed),
-                  device=form.device, precision=form.precision, channels_last=form.channels_last,
-                  compile=form.compile, name=form.run_name, log_every=int(form.log_every),
-                  log_seconds=_as_float(form.log_seconds), sync_bn=bool(form.sync_bn) and form.gpus > 1)
-    if form.preset:
-        values["preset"] = form.preset  # config_errors refuses any but "paper"
-    else:
-        values.update(epochs=int(form.epochs), batch_size=int(form.batch_size), lr=_as_float(form.lr),
-                      momentum=_as_float(form.momentum), weight_decay=_as_float(form.weight_decay),
-                      schedule=form.schedule, warmup_epochs=_as_float(form.warmup_epochs),
-                      val_size=int(form.val_size), subset=int(form.subset))
-    return TrainConfig(**values), set(values)
-
-
-def form_config(form: TrainForm, train_size: int = CIFAR10_TRAIN_IMAGES) -> TrainConfig:
-    """The TrainConfig the trainer will resolve from the form, presets applied as on the
-    command line: what the form's summary shows."""
-    return apply_presets(*form_typed(form), train_size)
-
-
-def recipe_summary(cfg: TrainConfig) -> str:
-    """What the form's Advanced section resolves to, in one line, for the model summary (the
-    data split is in the plan's line): the trainer's own values, presets applied (the paper
-    preset's warm-up from ResNet-110 on shows)."""
-    def plural(n: float, unit: str) -> str:
-        return f"{n:g} {unit}" + ("" if n == 1 else "s")
-
-    parts = [f"{cfg.schedule} schedule", f"weight decay {cfg.weight_decay:g}", f"momentum {cfg.momentum:g}"]
-    if cfg.warmup_epochs:
-        parts.append(f"warm-up {plural(round(cfg.warmup_epochs, 2), 'epoch')}")
-    word = {None: "auto", True: "on", False: "off"}
-    switches = {"precision": cfg.precision, "channels-last": word[cfg.channels_last], "compile": word[cfg.compile]}
-    chosen = [f"{name} {value}" for name, value in switches.items() if value != "auto"]
-    parts += chosen or ["precision, channels-last and compile auto"]
-    by_time = f" or {cfg.log_seconds:g} s" if cfg.log_seconds else ""  # 0: by steps only
-    parts.append(f"a row every {plural(cfg.log_every, 'step')}{by_time}")
-    return " · ".join(parts)
-
-
-def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
-                 run_dir: str | os.PathLike | None = None) -> list[str]:
-    """The trainer's command-line arguments for a valid form (after the module name),
-    generated from the same schema the trainer parses them with."""
-    cfg, typed = form_typed(form)
-    cfg = replace(cfg, data_dir=str(data_dir), runs_dir=str(runs_dir))
-    args = config_argv(cfg, typed | {"data_dir", "runs_dir"})
-    return args + (["--run-dir", str(run_dir)] if run_dir is not None else [])
-
-
-def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int, executor: str = "local",
-               address: str = "") -> list[str]:
-    """The sweep's arguments for the Train form's fields with `vary` varied (field -> values;
-    the sweep parses and judges each value): the form's fields but the varied ones and the
-    run name (a sweep names its runs after their values); on Ray (executor "ray") also the
-    cluster's address, where one is given (else the sweep starts a Ray of its own)."""
-    from ..sweep_grid import vary_argv  # the sweep's grid imports the trainer and torch: only when a sweep is launched
-
-    cfg, typed = form_typed(form)
-    args = config_argv(cfg, typed - set(vary) - {"name"}) + vary_argv(vary) + ["--parallel", str(parallel)]
-    if executor == "ray":
-        args += ["--executor", "ray"] + (["--address", address.strip()] if address.strip() else [])
-    return args
-
-
-def parse_vary_text(text: str) -> dict[str, list[str]]:
-    """Extra varied fields typed as ``lr=0.1,0.05; weight_decay=1e-4,5e-4`` (also one per
-    line): field -> values as typed. ValueError names an entry without "=" or values."""
-    out: dict[str, list[str]] = {}
-    for entry in (e.strip() for e in text.replace("\n", ";").split(";")):
-        if not entry:
-            continue
-        name, sep, values = entry.partition("=")
-        items = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not name.strip() or not items:
-            raise ValueError(f"{entry!r}: write field=value1,value2")
-        name = name.strip().replace("-", "_")
-        if name in out:
-            raise ValueError(f"{name} is given twice: list all its values in one entry")
-        out[name] = items
-    return out
 
 
 @dataclass(frozen=True)
@@ -341,20 +115,36 @@ def resume(run_dir: str | os.PathLike, *, python: str = sys.executable, module: 
     """Continue a stopped, failed or crashed run in its own folder (with its recorded config)."""
     run_dir = _entry(run_dir)
     info = runs.read_run(run_dir)
-    if info is None:
-        raise ValueError(f"{run_dir} is not a run folder")
-    if info.problem is not None:
-        raise ValueError(f"run {info.run_id} cannot be read: {info.problem}")
-    if info.is_active:
-        raise ValueError(f"run {info.run_id} is still {info.state}")
-    if info.note is not None:
-        raise ValueError(f"run {info.run_id} cannot be resumed here. {info.note}")
-    if not info.can_resume:
-        if info.state not in runs.RESUMABLE_STATES:
-            raise ValueError(f"run {info.run_id} is {info.state}; only stopped, failed or crashed runs resume")
-        raise ValueError(f"run {info.run_id} has no {runs.LAST_CHECKPOINT} to resume from")
+    _check_resumable(f"run {run_dir.name}", info, f"{run_dir} is not a run folder",
+                     lambda: _why_run_cannot_resume(info))
     argv = trainer_command(python, module, ["--resume", str(run_dir)], info.world_size)
     return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
+
+
+def _check_resumable(label: str, info: runs.RunInfo | runs.SweepInfo | None, missing: str,
+                     why_not: Callable[[], str]) -> None:
+    """The chain of checks resume and resume_sweep run, each refusal a ValueError in one
+    line: nothing there (`missing`), a record that cannot be read, then what else keeps
+    this run or sweep (`label`) from resuming (why_not(); "" when nothing does)."""
+    if info is None:
+        raise ValueError(missing)
+    if info.problem is not None:
+        raise ValueError(f"{label} cannot be read: {info.problem}")
+    reason = why_not()
+    if reason:
+        raise ValueError(f"{label} {reason}")
+
+
+def _why_run_cannot_resume(info: runs.RunInfo) -> str:
+    """What keeps a readable run from resuming: still going, read-only here, or a state or
+    folder with nothing to resume from; "" when it can."""
+    if info.is_active:
+        return f"is still {info.state}"
+    if info.note is not None:
+        return f"cannot be resumed here. {info.note}"
+    if info.state not in runs.RESUMABLE_STATES and not info.can_resume:
+        return f"is {info.state}; only stopped, failed or crashed runs resume"
+    return "" if info.can_resume else f"has no {runs.LAST_CHECKPOINT} to resume from"
 
 
 def trainer_command(python: str, module: str, args: list[str], processes: int = 1) -> list[str]:
@@ -431,12 +221,8 @@ def resume_sweep(name: str, *, runs_dir: str | os.PathLike, python: str = sys.ex
     or launched (``python -m resnet_core.sweep --resume NAME``)."""
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     info = runs.read_sweep(runs_dir, name, RECORD_OPTIONS)
-    if info is None:
-        raise ValueError(f"there is no sweep {name!r} in {runs_dir}")
-    if info.problem is not None:
-        raise ValueError(f"sweep {name} cannot be read: {info.problem}")
-    if info.alive:
-        raise ValueError(f"sweep {name} is still running (pid {info.record['pid']})")
+    _check_resumable(f"sweep {name}", info, f"there is no sweep {name!r} in {runs_dir}",
+                     lambda: f"is still running (pid {info.record['pid']})" if info.alive else "")
     argv = [python, "-m", runs.SWEEP_MODULE, "--resume", name, "--runs-dir", str(runs_dir)]
     log = sweep_log(runs_dir, name)
     return SweepLaunched(name, log, *_spawn(argv, log, env), argv)
