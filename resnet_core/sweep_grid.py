@@ -10,7 +10,7 @@ import difflib
 import itertools
 
 from . import placement, runs
-from .config import TrainConfig, apply_presets, flag
+from .config import FIELD_TYPES, FieldType, TrainConfig, apply_presets, flag
 from .config_checks import config_errors, plan_errors
 from .runs.sweep_checks import FIXED
 from .sweep_options import OPTION_FIELDS
@@ -27,16 +27,16 @@ def grid(vary: dict[str, list]) -> list[dict]:
 
 def parse_value(name: str, text: str):
     """One --vary value of field `name`, parsed by the field's type and choices."""
-    f, where = OPTION_FIELDS[name], f"--vary {name.replace('_', '-')}={text}"
-    if f.type == "bool":
+    f, t, where = OPTION_FIELDS[name], FIELD_TYPES[name], f"--vary {name.replace('_', '-')}={text}"
+    if t.base is bool and not t.optional:
         if text.lower() not in BOOL_VALUES:
             raise Refused(f"{where}: not true or false")
         return BOOL_VALUES[text.lower()]
-    if f.type == "bool | None":
+    if t.base is bool:  # a three-way switch: auto leaves it to the trainer
         if text.lower() not in SWITCH_VALUES:
             raise Refused(f"{where}: not auto, on or off")
         return SWITCH_VALUES[text.lower()]
-    kind = {"int": int, "float": float}.get(f.type, str)
+    kind = t.base if t.base in (int, float) else str
     try:
         value = kind(text)
     except ValueError:
@@ -60,7 +60,7 @@ def parse_vary(items: list[str], typed: set[str]) -> dict[str, list]:
             raise Refused(f"--vary {item}: no such option" + (f"; did you mean {close[0]}?" if close else ""))
         if name in FIXED:
             raise Refused(f"--vary {key}: cannot be varied ({FIXED[name]})")
-        if OPTION_FIELDS[name].type == "list[float]":
+        if FIELD_TYPES[name].base is list:
             raise Refused(f"--vary {key}: a list-valued option cannot be varied")
         if name in typed:
             raise Refused(f"--vary {key}: also given as {flag(name)}; give it one way")
@@ -85,7 +85,7 @@ def vary_argv(vary: dict[str, list]) -> list[str]:
 
 def shown(name: str, value) -> str:
     """A value of field `name` as --vary takes it."""
-    if OPTION_FIELDS[name].type == "bool | None":
+    if FIELD_TYPES[name] == FieldType(bool, True):
         return {v: k for k, v in SWITCH_VALUES.items()}[value]
     return str(value).lower() if isinstance(value, bool) else str(value)
 

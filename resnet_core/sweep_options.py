@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from . import runs
-from .config import TrainConfig
+from .config import FIELD_TYPES, TrainConfig
 from .config_flags import add_config_arguments
 from .runs.values import MAX_COUNT, as_float, as_int, is_int, quoted
 
@@ -25,23 +25,23 @@ def value_problem(name: str, value: Any) -> str | None:
     """Why value cannot be a grid's value of training option name, or None. Numbers must be
     in range (integers within MAX_COUNT, floats finite); whether the trainer accepts the
     whole configuration is its own check, which a point that fails to start reports."""
-    f = OPTION_FIELDS[name]
+    f, t = OPTION_FIELDS[name], FIELD_TYPES[name]
     shown = f"{f.name} {quoted(value)}"
-    if f.type == "int":
+    if t.base is int:
         if not is_int(value):
             return f"{shown} is not a whole number"
         if as_int(value, -MAX_COUNT, MAX_COUNT) is None:
             return f"{shown} is out of range"
-    elif f.type == "float":
+    elif t.base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{shown} is not a number"
         if as_float(value) is None:
             return f"{shown} is not a finite number"
-    elif f.type in ("bool", "bool | None"):
-        if not (isinstance(value, bool) or (value is None and f.type == "bool | None")):
+    elif t.base is bool:
+        if not (isinstance(value, bool) or (value is None and t.optional)):
             return f"{shown} is not true or false"
-    elif f.type in ("str", "str | None"):
-        if not (isinstance(value, str) or (value is None and f.type == "str | None")):
+    elif t.base is str:
+        if not (isinstance(value, str) or (value is None and t.optional)):
             return f"{shown} is not text"
         if value is not None and "\0" in value:
             return f"{f.name} holds a NUL character"
