@@ -37,7 +37,8 @@ from .cifar import resolve_data_dir
 from .executors import EXECUTORS, RAY_MISSING, ExecutorError, LocalExecutor, ray_installed
 from .model_names import model_name
 from .runs.sweeps import FIXED, START_FAILURE_CHARS, grid
-from .train import Parser, Refused, check_config, check_runs_dir, load_data
+from .train import Parser, load_data
+from .train_checks import Refused, check_config, check_runs_dir
 from .loop import StopRequested
 
 PROG = "python -m resnet_core.sweep"

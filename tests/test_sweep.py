@@ -13,7 +13,7 @@ from test_train import wait_for
 from resnet_core import results, runs
 from resnet_core.dashboard import launcher
 from resnet_core.sweep import main, make_executor
-from resnet_core.train import Refused
+from resnet_core.train_checks import Refused
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
 TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "2"]

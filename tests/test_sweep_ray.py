@@ -19,7 +19,7 @@ from test_train import wait_for
 
 from resnet_core import executors, runs
 from resnet_core.sweep import main, make_executor
-from resnet_core.train import Refused
+from resnet_core.train_checks import Refused
 
 pytest.importorskip("ray", reason="Ray is the optional cluster extra: pip install -r requirements-cluster.txt")
 
