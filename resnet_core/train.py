@@ -1,8 +1,10 @@
 """Train a CIFAR ResNet into one run folder: ``python -m resnet_core.train --help``.
 
-The command line: flags generated from :class:`resnet_core.config.TrainConfig`, every
-check that can refuse a run before anything is written (one line, exit code 2), the
-resume checks, the dry run, then :class:`resnet_core.loop.Run`. Everything a run
+The command line: flags generated from :class:`resnet_core.config.TrainConfig` (read
+into :class:`Parsed`), every check that can refuse a run before anything is written (one
+line, exit code 2; the checks: resnet_core/train_checks.py), the resume, the dry run, the
+run folder claimed (:func:`prepare`, into a :class:`resnet_core.loop.Prepared`), then
+:class:`resnet_core.loop.Run`. Everything a run
 writes is described in resnet_core/runs.py; the dashboard only reads it, so a run is the
 same whether it was launched from the UI or by hand.
 """

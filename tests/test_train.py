@@ -575,10 +575,10 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
     argv = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--depth", "20", "--batch-size", "50",
             "--val-size", "100",
             "--precision", "fp32", "--device", "cpu", "--dry-run"]
-    monkeypatch.setattr("resnet_core.train.device_memory_bytes", lambda device: need)
+    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need)
     assert main(argv) == 0
     capsys.readouterr()
-    monkeypatch.setattr("resnet_core.train.device_memory_bytes", lambda device: need - 1)
+    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need - 1)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ResNet-20" in err and "batch 50 in fp32" in err and "cpu holds" in err
