@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
-from .train import Refused, check_config, load_data, parse, resolve
+from .train import load_data, parse, resolve
+from .train_checks import Refused, check_config
 from .step import Trainer
 
 
@@ -122,7 +123,8 @@ def add_bench_arguments(parser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    cfg, args, typed = parse(argv, add_bench_arguments)
+    parsed = parse(argv, add_bench_arguments)
+    cfg, args = parsed.cfg, parsed.args
     try:
         for name, value, least in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0),
                                    ("--rounds", args.rounds, 1), ("--peer-workers", args.peer_workers, 0)):
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             raise Refused("--peer needs --data-dir")
         check_config(cfg)
         data = load_data(cfg)
-        cfg, plan = resolve(cfg, typed, data)  # the trainer's own checks and plan
+        cfg, plan = resolve(cfg, parsed.typed, data)  # the trainer's own checks and plan
     except Refused as e:
         print(f"python -m resnet_core.bench: error: {e}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
-"""One training run into its run folder: the device queue, the epoch loop, evaluations,
-checkpoints and the status a reader sees (the format: resnet_core/runs/folder_format.py).
+"""One training run into its run folder: the device queue, the epoch loop, evaluations
+and checkpoints (status.json and config.json: resnet_core/run_status.py; the format:
+resnet_core/runs/folder_format.py).
 
 :meth:`Run.execute` reads top to bottom: status queued, the device lock, data and model,
 then :meth:`Run.train_epoch` per epoch and :meth:`Run.finish_epoch` after it (metrics,
@@ -8,38 +9,31 @@ predictions, checkpoints), then the final test.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.metadata
-import io
 import logging
 import math
-import platform
 import signal
-import sys
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import __version__, distributed, placement, runs
+from . import distributed, placement, runs
+from .checkpoints import checkpoint_bytes, repair_best_checkpoint
+from .cifar import Cifar10
 from .config import Plan, TrainConfig
-from .cifar import Cifar10, DataError, resolve_data_dir
 from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
 from .distributed import Group, World
-from .models import describe_model, model_name
-from .run_model import ModelLoadError, read_checkpoint
-from .runs.values import as_float
+from .epoch_totals import EpochSums, StepRows, count_step
+from .models import model_name
+from .run_status import Diverged, RunStatus, nodes
 from .step import Trainer
+from .train_log import TerminalProgress
 from .usage import UsageRecorder, UsageSampler
 
 log = logging.getLogger("resnet_core.train")
-# Tracebacks go to train.log only: the terminal and the dashboard get one line.
-trace_log = logging.getLogger("resnet_core.trace")
 
 
 SYSTEM_ROW_MIN_S = 2.0  # system rows come every log_seconds, but never more often than this
@@ -62,61 +56,40 @@ class StopRequested:
         signal.signal(signal.SIGINT, handler)
 
 
-class Diverged(Exception):
-    pass
-
-
 @dataclass
-class EpochSums:
-    """Running totals of one training epoch, kept on the device to avoid syncs."""
+class Prepared:
+    """A run ready to start (train.prepare): its config, plan, data and claimed folder; on a
+    resume last.pt's state, already checked, and the settings the resume changed,
+    {field: [old, new]} (config.resume_config), recorded in config.json."""
 
-    loss: torch.Tensor
-    correct: torch.Tensor
-    seen: int
-    confusion: torch.Tensor  # C*C flattened counts, rows = true class
-
-    @classmethod
-    def zeros(cls, device: torch.device, num_classes: int) -> "EpochSums":
-        return cls(torch.zeros((), device=device, dtype=torch.float64),
-                   torch.zeros((), device=device, dtype=torch.int64),
-                   0, torch.zeros(num_classes * num_classes, device=device, dtype=torch.int64))
-
-    def state(self) -> dict:
-        return {"loss": self.loss.cpu(), "correct": self.correct.cpu(), "seen": self.seen,
-                "confusion": self.confusion.cpu()}
-
-    def summed(self, group: Group) -> "EpochSums":
-        """The totals of every rank of a distributed run (a copy; one rank's own otherwise)."""
-        if not group.world.distributed:
-            return self
-        out = EpochSums(self.loss.clone(), self.correct.clone(), 0, self.confusion.clone())
-        out.seen = group.sum_(out.loss, out.correct, out.confusion, count=self.seen)
-        return out
-
-    @classmethod
-    def from_state(cls, state: dict, device: torch.device) -> "EpochSums":
-        return cls(state["loss"].to(device), state["correct"].to(device), state["seen"], state["confusion"].to(device))
+    cfg: TrainConfig
+    plan: Plan
+    data: Cifar10
+    run_dir: Path
+    checkpoint: dict | None = None
+    changes: dict[str, list] = field(default_factory=dict)
 
 
 class Run:
     """One run of a :class:`Trainer` into its folder: status, metrics, evaluations, checkpoints."""
 
-    def __init__(self, cfg: TrainConfig, plan: Plan, data: Cifar10, run_dir: Path, stop: StopRequested,
-                 checkpoint: dict | None = None, device_slots: int = 1,
+    def __init__(self, prepared: Prepared, stop: StopRequested, device_slots: int = 1,
                  clock: Callable[[], float] = time.perf_counter, group: Group | None = None,
-                 device_lock: bool = True, changes: dict[str, list] | None = None):
+                 device_lock: bool = True):
         """clock: seconds for the row and progress cadence and the durations recorded (a
         test passes a fake one). group: the ranks of a distributed run (rank 0 alone writes
         the folder). device_lock: take the device's lock in the runs folder (see
-        placement); a distributed run's ranks never do. changes: the settings a resume
-        changed, {field: [old, new]} (config.resume_config), recorded in config.json."""
-        self.cfg, self.plan, self.data, self.stop, self.clock = cfg, plan, data, stop, clock
+        placement); a distributed run's ranks never do."""
+        self.cfg, self.plan, self.data = prepared.cfg, prepared.plan, prepared.data
+        self.stop, self.clock = stop, clock
         self.group = group or Group(World())
         self.device_lock = device_lock and not self.group.world.distributed
         self.trainer: Trainer | None = None  # built on the device acquire_device takes
+        run_dir = prepared.run_dir
         self.writer = runs.RunWriter(run_dir) if self.group.world.is_main else runs.PeerWriter(run_dir)
-        self.checkpoint = checkpoint  # last.pt's state on a resume, already checked by the caller
-        self.changes = changes or {}
+        self.status = RunStatus(self.writer, self.cfg)
+        self.checkpoint = prepared.checkpoint  # last.pt's state on a resume, already checked by the caller
+        self.changes = prepared.changes
         self.device_slots = device_slots  # runs that may share one device (a sweep's --parallel on a CPU)
         self.placement: placement.Placement | None = None  # the device lock, held to the process's end
         self.best_val_acc, self.best_epoch = -1.0, 0  # best_epoch 0: no validation result yet
@@ -132,23 +105,29 @@ class Run:
         """status.json's view of the best validation epoch: null without a validation result."""
         return {"best_val_acc": self.best_val_acc if self.best_epoch else None, "best_epoch": self.best_epoch or None}
 
-    def set_phase(self, phase: str | None, total: int | None = None, **changes) -> None:
-        """status.json's phase (None once the run has ended) with these other changes; an
-        evaluation's progress starts at 0 of `total` images. Entering the phase the run is
-        in already changes nothing (its start time stays)."""
-        if phase == self.writer.status.get("phase") and total is None and not changes:
-            return
-        self.writer.set_status(phase=phase, phase_started_at=time.time() if phase else None,
-                               phase_done=None if total is None else 0, phase_total=total, **changes)
+    # -- the main sequence ----------------------------------------------------------------
+    def execute(self) -> int:
+        """Run to the end; returns the process exit code. Never raises."""
+        try:
+            self.status.start_queued(self.plan, self.checkpoint, self.changes)
+        except OSError as e:  # e.g. a resume while the folder is still unwritable
+            log.error("run failed: cannot write %s: %s%s", e.filename, e.strerror, self.status.resume_hint())
+            return 1
+        with self.writer.heartbeats():
+            try:
+                return self.queue_and_train()
+            except Exception as e:
+                return self.status.failure_exit(e, self.group)
 
-    def write_config(self, **resolved) -> None:
-        new_record = {"run_id": self.run_dir.name, "created": time.time(), "config": dataclasses.asdict(self.cfg),
-                      "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                                   "torchvision": _installed_version("torchvision"), "numpy": np.__version__,
-                                   "resnet_core": __version__}}
-        self.writer.write_config(new_record, **resolved)
+    def queue_and_train(self) -> int:
+        """Wait for a device and train: the exit code."""
+        if not self.acquire_device():
+            self.status.set_phase(None, state="stopped", finished_at=time.time())
+            log.info("stopped while queued")
+            return 0
+        self.status.set_phase("loading data", state="running", started_at=time.time())
+        return self.train()
 
-    # -- the device queue -----------------------------------------------------------
     def acquire_device(self) -> bool:
         """Take a free device of the config's device spec for the rest of the process,
         waiting in state queued while all are busy, then build the trainer on it. False if
@@ -171,100 +150,10 @@ class Run:
             torch.set_num_threads(placement.cpu_threads(self.device_slots * world.local_size))
         t = self.trainer = Trainer(self.cfg, self.plan, device, self.group)
         ranks = self.group.gather((distributed.host(), str(device), device_name(device)))
-        nodes: dict[str, dict] = {}
-        for host, dev, name in ranks:
-            node = nodes.setdefault(host, {"host": host, "devices": [], "device_names": []})
-            node["devices"].append(dev)
-            node["device_names"].append(name)
-        self.write_config(device=str(device), device_name=device_name(device), precision=t.precision,
-                          channels_last=t.channels_last, compile=t.compile, world_size=world.size,
-                          nodes=list(nodes.values()))
+        self.status.write_config(device=str(device), device_name=device_name(device), precision=t.precision,
+                                 channels_last=t.channels_last, compile=t.compile, world_size=world.size,
+                                 nodes=nodes(ranks))
         return True
-
-    # -- the main sequence ----------------------------------------------------------------
-    def execute(self) -> int:
-        """Run to the end; returns the process exit code. Never raises."""
-        status, now = self.writer.status, time.time()
-        # A resumed run keeps the training time of its earlier sessions.
-        earlier = as_float(status.get("elapsed_before_s")) or 0.0
-        started = as_float(status.get("started_at"))
-        if self.checkpoint is not None and started:
-            end = as_float(status.get("finished_at")) or as_float(status.get("updated_at")) or started
-            earlier += max(0.0, end - started)
-        # Status before config: readers take a folder with config.json but no live status
-        # for a crashed run, so that order must never be visible.
-        try:
-            self.set_phase("queued", state="queued", epoch=status.get("epoch", 0), step=status.get("step", 0),
-                           total_epochs=self.plan.epochs, total_steps=self.plan.total_steps,
-                           created_at=status.get("created_at", now), started_at=None, finished_at=None,
-                           error=None, elapsed_before_s=earlier, first_step_s=None)
-            if self.changes:  # the record holds the settings the run goes on with, and when they changed
-                done = self.checkpoint or {}
-                self.writer.config["config"] = dataclasses.asdict(self.cfg)
-                self.writer.config.setdefault("resumed_with", []).append(
-                    {"at": now, "epoch": done.get("epoch", 0), "step": done.get("step", 0), "changes": self.changes})
-            self.write_config()
-        except OSError as e:  # e.g. a resume while the folder is still unwritable
-            log.error("run failed: cannot write %s: %s%s", e.filename, e.strerror, self.resume_hint())
-            return 1
-        with self.writer.heartbeats():
-            return self._queue_and_train()
-
-    def _queue_and_train(self) -> int:
-        """Wait for a device and train; the exit code, and the final state written (none when
-        another process of the run is gone). Never raises."""
-        try:
-            if not self.acquire_device():
-                self.set_phase(None, state="stopped", finished_at=time.time())
-                log.info("stopped while queued")
-                return 0
-            self.set_phase("loading data", state="running", started_at=time.time())
-            return self.train()
-        except Diverged as e:
-            log.error("%s%s", e, self.end("diverged", str(e)))
-            return 3
-        except Exception as e:
-            if self.group.world.distributed and distributed.peer_lost(e):
-                # The run is not over: the folder keeps saying running, and readers report it
-                # crashed once this process is gone; --resume continues from last.pt.
-                log.error("another process of this run is gone (%s); stopping without a final state: the run "
-                          "reads as crashed, and --resume continues from its last checkpoint", str(e)[:300])
-                return 1
-            if isinstance(e, OSError) and e.filename:  # a full disk, a folder made unwritable: no bug to trace
-                message = f"cannot write {e.filename}: {e.strerror}"
-                log.error("run failed: %s%s%s", message, self.end("failed", message), self.resume_hint())
-                return 1
-            message = str(e) if isinstance(e, (DataError, ValueError)) else f"{type(e).__name__}: {e}"
-            trace_log.error("%s", traceback.format_exc())
-            log.error("run failed: %s (traceback in %s)%s", message, self.run_dir / runs.LOG_FILE,
-                      self.end("failed", message))
-            return 1
-
-    def end(self, state: str, error: str) -> str:
-        """Write the final state where the folder still takes it: '' when written, else what
-        the one line on stderr adds about it."""
-        try:
-            self.set_phase(None, state=state, error=error, finished_at=time.time())
-            return ""
-        except OSError as e:
-            return f"; status.json could not be written either ({e.strerror}): the run reads as crashed once ended"
-
-    def resume_hint(self) -> str:
-        return f"; once it can be written, --resume {self.run_dir} continues from the last checkpoint"
-
-    def record_setup(self) -> None:
-        """Complete config.json once the data and model are known."""
-        cfg, plan, t = self.cfg, self.plan, self.trainer
-        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes))
-        self.writer.config.update(classes=t.classes,
-                                  model={"name": summary.name, "params": summary.params, "macs": summary.macs})
-        self.write_config(
-            steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps, max_steps=cfg.max_steps,
-            train_size=t.train_loader.num_images, val_size=plan.val_images,
-            val_source="train" if t.val_loader is not None else None, test_every_epoch=t.test_every_epoch,
-            test_size=sum(self.group.gather(t.test_loader.num_images)),
-            data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
-            normalization=t.stats.as_record())
 
     def train(self) -> int:
         """Data, model and checkpoint, then the epochs and the final test, with a system row
@@ -289,15 +178,15 @@ class Run:
         # Trainer.setup's two halves, each its own phase: the first step ends "building model".
         t.prepare_data(self.data)
         self.data = None  # the host copy is no longer needed
-        self.set_phase("building model")
+        self.status.set_phase("building model")
         t.build()
-        self.record_setup()
+        self.status.record_setup(self.plan, t, test_size=sum(self.group.gather(t.test_loader.num_images)))
         start_epoch, partial = 0, None
         if self.checkpoint is not None:
             start_epoch, partial = self.load_checkpoint(self.checkpoint)
             log.info("resuming after epoch %d, step %d%s", start_epoch, t.step,
                      f" (mid-epoch at batch {partial['batch']})" if partial else "")
-            self.repair_best_checkpoint()
+            repair_best_checkpoint(self.writer, self.checkpoint)
         self.writer.set_status(epoch=start_epoch, step=t.step, **self.best_fields())
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
                  "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut), cfg.block, cfg.shortcut, t.device,
@@ -307,7 +196,7 @@ class Run:
         for epoch in range(start_epoch + 1, plan.epochs + 1):
             self.epoch_now = epoch
             if not self.train_epoch(epoch, partial):
-                self.set_phase(None, state="stopped", finished_at=time.time())
+                self.status.set_phase(None, state="stopped", finished_at=time.time())
                 log.info("stopped at epoch %d, step %d; resume with --resume %s", epoch, t.step, self.run_dir)
                 return 0
             partial = None
@@ -316,85 +205,85 @@ class Run:
         test = self.last_test or self.evaluate(t.test_loader, "test", plan.epochs)
         self.writer.append_metrics({"type": "test", "epoch": plan.epochs, "step": t.step,
                                     "test_loss": test["loss"], "test_acc": test["acc"]})
-        self.set_phase(None, state="completed", test_acc=test["acc"], finished_at=time.time())
+        self.status.set_phase(None, state="completed", test_acc=test["acc"], finished_at=time.time())
         best = f", best validation {100 * self.best_val_acc:.2f}% (epoch {self.best_epoch})" if self.best_epoch else ""
         log.info("completed after %d steps: test accuracy %.2f%% (final weights)%s", t.step, 100 * test["acc"], best)
         return 0
 
     def train_epoch(self, epoch: int, partial: dict | None) -> bool:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
-        t, device, clock, group = self.trainer, self.trainer.device, self.clock, self.group
-        log_every, log_seconds = self.cfg.log_every, self.cfg.log_seconds
-        num_classes = len(t.classes)
+        t, group = self.trainer, self.group
         batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
-        # A mid-epoch checkpoint's sums are every rank's (summed at the stop): rank 0 alone carries them on.
-        carried = partial is not None and group.world.is_main
-        sums = EpochSums.from_state(partial["sums"], device) if carried else EpochSums.zeros(device, num_classes)
-        start_batch = partial["batch"] if partial else 0
-        elapsed_before = partial["seconds"] if partial else 0.0
+        sums = self.epoch_sums(partial)
+        batch, seconds_before = (partial["batch"], partial["seconds"]) if partial else (0, 0.0)
         if self.first_step_s is not None:  # else the model is still building until its first step ends
-            self.set_phase("training")
+            self.status.set_phase("training")
         t.model.train()
-        t_epoch = clock()
-        t_row, seen_row = t_epoch, 0
-        row_loss = torch.zeros((), device=device)
-        row_correct = torch.zeros((), device=device, dtype=torch.int64)
+        started = self.clock()
+        rows = StepRows(t.device, started)
         progress = TerminalProgress(epoch, self.plan.epochs, batches, shown=group.world.is_main)
-        batch = start_batch
-        for _, x, y in t.train_loader.epoch(epoch, start_batch, batches):
+        for _, x, y in t.train_loader.epoch(epoch, batch, batches):
             lr = t.schedule.lr(t.step)
             loss, logits = t.train_step(x, y)
             batch += 1
-            with torch.no_grad():
-                pred = logits.argmax(1)
-                n = y.numel()
-                correct = (pred == y).sum()
-                row_loss += loss * n
-                row_correct += correct
-                sums.loss += loss.double() * n
-                sums.correct += correct
-                # scatter_add_, not bincount: on CUDA bincount reads its input's max back to the host,
-                # a sync every step (H200, ResNet-20, batch 128: epochs 4.3-4.5 s with it, 3.8-4.2 s without)
-                sums.confusion.scatter_add_(0, y * num_classes + pred, torch.ones_like(y))
-            sums.seen += n
-            seen_row += n
-            # A row by count or by time, whichever comes first: at 20 steps a row, the first
-            # point of a loss curve came 50-84 s after launch. Reading the clock costs no sync;
-            # the row's .item() is the one device sync, so it happens only when a row is due.
-            # In a distributed run the ranks agree on both flags (a CPU all-reduce, no device
-            # sync): a stop on any rank stops all after this step, and rank 0's clock sets rows.
-            now = clock()
-            first = self.first_step_s is None
-            stopping, due = group.any(bool(self.stop), first or t.step % log_every == 0 or batch == batches
-                                      or bool(log_seconds and now - t_row >= log_seconds))
+            count_step(loss, logits, y, sums, rows)
+            stopping, due = self.stop_and_row_due(rows, batch == batches)
             if due or stopping:
-                seen_row = group.sum_(row_loss, row_correct, count=seen_row)  # the row over the global batch
-                mean_loss = row_loss.item() / seen_row
-                now = clock()  # after the sync: the device has done the row's steps
-                if not math.isfinite(mean_loss):
-                    raise Diverged(f"loss became {mean_loss} at step {t.step} (epoch {epoch}); "
-                                   f"try a lower learning rate or a warm-up")
-                rate = seen_row / max(now - t_row, 1e-9)
-                self.writer.append_metrics({"type": "step", "epoch": epoch, "step": t.step, "loss": mean_loss,
-                                            "acc": row_correct.item() / seen_row, "lr": lr, "images_per_s": rate})
-                if first:
-                    self.first_step_s = now - t_epoch
-                    self.set_phase("training", step=t.step, first_step_s=self.first_step_s)
-                else:
-                    self.writer.set_status(step=t.step)
-                progress.update(batch, mean_loss, rate)
-                t_row, seen_row = now, 0
-                row_loss.zero_()
-                row_correct.zero_()
+                row = self.write_step_row(epoch, lr, rows, started)
+                progress.update(batch, row["loss"], row["images_per_s"])
             if stopping and batch < batches:
                 progress.close()
-                seconds = elapsed_before + clock() - t_epoch
-                partial = {"epoch": epoch, "batch": batch, "sums": sums.summed(group).state(), "seconds": seconds}
-                self.save_checkpoint(epoch - 1, partial)
+                self.save_partial_epoch(epoch, batch, sums, seconds_before + self.clock() - started)
                 return False
         progress.close()
-        self.finish_epoch(epoch, sums.summed(group), elapsed_before + clock() - t_epoch)
+        self.finish_epoch(epoch, sums.summed(group), seconds_before + self.clock() - started)
         return not group.any(bool(self.stop))[0] or epoch == self.plan.epochs
+
+    def epoch_sums(self, partial: dict | None) -> EpochSums:
+        """The epoch's totals from zero, or carried on from a mid-epoch checkpoint. Its sums
+        are every rank's (summed at the stop): rank 0 alone carries them on."""
+        if partial is not None and self.group.world.is_main:
+            return EpochSums.from_state(partial["sums"], self.trainer.device)
+        return EpochSums.zeros(self.trainer.device, len(self.trainer.classes))
+
+    def stop_and_row_due(self, rows: StepRows, last_batch: bool) -> list[bool]:
+        """Whether to stop after this step, and whether a step row is due.
+
+        A row by count or by time, whichever comes first: at 20 steps a row, the first
+        point of a loss curve came 50-84 s after launch. Reading the clock costs no sync;
+        the row's .item() is the one device sync, so it happens only when a row is due.
+        In a distributed run the ranks agree on both flags (a CPU all-reduce, no device
+        sync): a stop on any rank stops all after this step, and rank 0's clock sets rows."""
+        now, log_seconds = self.clock(), self.cfg.log_seconds
+        first = self.first_step_s is None
+        return self.group.any(bool(self.stop), first or self.trainer.step % self.cfg.log_every == 0 or last_batch
+                              or bool(log_seconds and now - rows.since >= log_seconds))
+
+    def write_step_row(self, epoch: int, lr: float, rows: StepRows, started: float) -> dict:
+        """The step row over the steps since the last (metrics.jsonl), and the step in
+        status.json; the first step's also ends "building model". Diverged on a loss that
+        is no number."""
+        t = self.trainer
+        seen, mean_loss, acc = rows.take(self.group)  # the row over the global batch
+        now = self.clock()  # after the sync: the device has done the row's steps
+        if not math.isfinite(mean_loss):
+            raise Diverged(f"loss became {mean_loss} at step {t.step} (epoch {epoch}); "
+                           f"try a lower learning rate or a warm-up")
+        row = {"type": "step", "epoch": epoch, "step": t.step, "loss": mean_loss, "acc": acc, "lr": lr,
+               "images_per_s": seen / max(now - rows.since, 1e-9)}
+        self.writer.append_metrics(row)
+        if self.first_step_s is None:
+            self.first_step_s = now - started
+            self.status.set_phase("training", step=t.step, first_step_s=self.first_step_s)
+        else:
+            self.writer.set_status(step=t.step)
+        rows.since = now
+        return row
+
+    def save_partial_epoch(self, epoch: int, batch: int, sums: EpochSums, seconds: float) -> None:
+        """A stop mid-epoch: last.pt after the previous epoch, with this one's batches done."""
+        partial = {"epoch": epoch, "batch": batch, "sums": sums.summed(self.group).state(), "seconds": seconds}
+        self.save_checkpoint(epoch - 1, partial)
 
     def finish_epoch(self, epoch: int, sums: EpochSums, seconds: float) -> None:
         t = self.trainer
@@ -428,7 +317,7 @@ class Run:
         status.json shows the images done every log_seconds, as step rows by time."""
         shards = self.group.gather(loader.num_images)  # each rank predicts its own shard
         total = sum(shards)
-        self.set_phase("testing" if split == "test" else "validating", total=total)
+        self.status.set_phase("testing" if split == "test" else "validating", total=total)
         shown = self.clock()
 
         def progress(done: int) -> None:
@@ -439,7 +328,7 @@ class Run:
                 shown = now
 
         arrays = self.trainer.predict(loader, progress)
-        self.set_phase("saving")
+        self.status.set_phase("saving")
         self.writer.save_predictions(split, epoch, **arrays)
         return {"loss": float(arrays["loss"].mean()), "acc": float((arrays["preds"] == arrays["labels"]).mean())}
 
@@ -449,65 +338,14 @@ class Run:
 
         last.pt goes first: a kill between the two writes leaves a last.pt whose best_epoch
         is its own epoch, from which a resume restores best.pt (repair_best_checkpoint)."""
-        self.set_phase("saving")
+        self.status.set_phase("saving")
         if not self.group.world.is_main:  # every rank holds the same weights; rank 0 writes them
             return
-        state = {"format_version": runs.FORMAT_VERSION, **self.trainer.checkpoint_state(), "epoch": completed_epochs,
-                 "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch, "partial_epoch": partial}
-        self.writer.write_checkpoint(_serialized(state), best=also_best)
+        self.writer.write_checkpoint(checkpoint_bytes(self.trainer.checkpoint_state(), completed_epochs, partial,
+                                                      self.best_val_acc, self.best_epoch), best=also_best)
 
     def load_checkpoint(self, state: dict) -> tuple[int, dict | None]:
         self.trainer.load_checkpoint_state(state)
         self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
         return state["epoch"], state["partial_epoch"]
 
-    def repair_best_checkpoint(self) -> None:
-        """Make best.pt hold best_epoch again after a kill between last.pt and best.pt."""
-        state = self.checkpoint
-        if not self.best_epoch or state["epoch"] != self.best_epoch or state["partial_epoch"] is not None:
-            return  # best.pt was written before this last.pt, so it already holds best_epoch
-        try:  # as readers read it: a FIFO there hung the resume, a symlink was read through
-            held = read_checkpoint(self.run_dir, runs.BEST_CHECKPOINT, ("epoch",))["epoch"]
-        except ModelLoadError:  # missing, half-written or no regular file: restore it
-            held = None
-        if held != self.best_epoch:
-            log.info("best.pt held epoch %s, not the best epoch %d: restoring it from last.pt", held, self.best_epoch)
-            self.writer.write_checkpoint(_serialized(state), last=False, best=True)
-
-
-def _serialized(state: dict) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-def _installed_version(package: str) -> str:
-    """A package's version from its installed metadata, without importing it: importing a
-    torchvision built for another torch raises RuntimeError, and recording a version must
-    never stop a run."""
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
-    except Exception as e:  # unreadable metadata
-        return f"unknown ({type(e).__name__})"
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, drawn only when a person is watching a terminal."""
-
-    def __init__(self, epoch: int, epochs: int, batches: int, shown: bool = True):
-        """shown: False for the ranks but 0 of a distributed run, which share the terminal."""
-        self.enabled = shown and sys.stderr.isatty()
-        self.epoch, self.epochs, self.batches = epoch, epochs, batches
-
-    def update(self, batch: int, loss: float, rate: float) -> None:
-        if self.enabled:
-            filled = int(30 * batch / self.batches)
-            sys.stderr.write(f"\repoch {self.epoch}/{self.epochs} [{'#' * filled}{'.' * (30 - filled)}] "
-                             f"{batch}/{self.batches} loss {loss:.3f} {rate:,.0f} img/s ")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")

@@ -41,7 +41,8 @@ from .sweep_args import PROG, SweepArgs, parse
 from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name
 from .sweep_options import RECORD_OPTIONS
 from .sweep_runner import Sweep, make_executor
-from .train import Refused, check_config, check_runs_dir, load_data
+from .train import load_data
+from .train_checks import Refused, check_config, check_runs_dir
 
 
 def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int | None, devices: int,

@@ -14,7 +14,7 @@ from .config import FIELD_TYPES, FieldType, TrainConfig, apply_presets, flag
 from .config_checks import config_errors, plan_errors
 from .runs.sweep_checks import FIXED
 from .sweep_options import OPTION_FIELDS
-from .train import Refused
+from .train_checks import Refused
 
 SWITCH_VALUES = {"auto": None, "on": True, "off": False}
 BOOL_VALUES = {"true": True, "false": False}

@@ -20,7 +20,7 @@ from .runs.sweep_checks import START_FAILURE_CHARS
 from .sweep_args import parse
 from .sweep_grid import label, run_name
 from .sweep_options import RECORD_OPTIONS
-from .train import Refused
+from .train_checks import Refused
 
 POLL_S = 0.5  # how often the sweep looks at its trainers
 

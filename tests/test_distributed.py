@@ -169,9 +169,9 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
     ddp, one = only_run(tmp_path / "ddp"), only_run(tmp_path / "one")
 
     # One process emulating the two ranks: each half through BN on its own, losses averaged.
-    cfg, _, typed = parse(common)
+    parsed = parse(common)
     data = load_cifar10(str(cifar_dir))
-    cfg, plan = resolve(cfg, typed, data)
+    cfg, plan = resolve(parsed.cfg, parsed.typed, data)
     t = Trainer(cfg, plan)
     t.setup(data)
     start = {k: v.clone() for k, v in t.model.named_parameters()}

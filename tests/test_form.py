@@ -118,7 +118,8 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
                      precision="bf16", channels_last=False, compile=True, val_size=1000, subset=2000, name="a b",
                      log_every=7, log_seconds=0.5)
     args = trainer_args(form, data_dir=tmp_path / "d", runs_dir=tmp_path / "r", run_dir=tmp_path / "r/x")
-    cfg, ns, _ = train.parse(args)
+    parsed = train.parse(args)
+    cfg, ns = parsed.cfg, parsed.args
     assert (cfg.depth, cfg.block, cfg.shortcut, cfg.epochs, cfg.batch_size) == (32, "basic", "B", 7, 64)
     assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.schedule) == (0.05, 0.8, 5e-4, "onecycle")
     assert (cfg.warmup_epochs, cfg.seed, cfg.device, cfg.precision, cfg.channels_last) == (1.5, 3, "cpu", "bf16", False)
@@ -132,8 +133,8 @@ def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):
     form = TrainForm(depth=110, epochs=3, lr="0.5").with_paper_recipe()
     args = trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path)
     assert "--preset" in args and "--lr" not in args and "--epochs" not in args
-    cfg, _, typed = train.parse(args)
-    cfg = train.apply_presets(cfg, typed, CIFAR10_TRAIN_IMAGES)
+    parsed = train.parse(args)
+    cfg = train.apply_presets(parsed.cfg, parsed.typed, CIFAR10_TRAIN_IMAGES)
     assert (cfg.batch_size, cfg.lr, cfg.schedule, cfg.val_size, cfg.weight_decay) == (128, 0.1, "multistep", 0, 1e-4)
     assert cfg.epochs == paper_epochs() == form.epochs == 165 and cfg.max_steps == 64_000
     assert cfg.warmup_mode == "constant" and cfg.warmup_epochs > 0  # ResNet-110: lr 0.01 warm-up
@@ -155,8 +156,8 @@ def test_auto_switches_pass_no_flag(tmp_path):
 ])
 def test_the_form_resolves_exactly_as_the_trainer_resolves_its_argv(form, tmp_path):
     train = pytest.importorskip("resnet_core.train")
-    cfg, _, typed = train.parse(trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path))
-    trainer_cfg = train.apply_presets(cfg, typed, CIFAR10_TRAIN_IMAGES)
+    parsed = train.parse(trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path))
+    trainer_cfg = train.apply_presets(parsed.cfg, parsed.typed, CIFAR10_TRAIN_IMAGES)
     form_cfg = form_config(form)
     assert replace(form_cfg, data_dir=None, runs_dir="") == replace(trainer_cfg, data_dir=None, runs_dir="")
 

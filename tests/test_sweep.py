@@ -15,7 +15,7 @@ from resnet_core.dashboard import launcher
 from resnet_core.sweep import main
 from resnet_core.sweep_options import RECORD_OPTIONS
 from resnet_core.sweep_runner import make_executor
-from resnet_core.train import Refused
+from resnet_core.train_checks import Refused
 
 # Two steps per run: startup (torch import, data) dominates, so each run takes a few seconds.
 TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "2"]

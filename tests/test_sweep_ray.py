@@ -21,7 +21,7 @@ from resnet_core import executors, runs
 from resnet_core.sweep import main
 from resnet_core.sweep_options import RECORD_OPTIONS
 from resnet_core.sweep_runner import make_executor
-from resnet_core.train import Refused
+from resnet_core.train_checks import Refused
 
 pytest.importorskip("ray", reason="Ray is the optional cluster extra: pip install -r requirements-cluster.txt")
 

@@ -492,8 +492,8 @@ def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
 
 
 def resolved(argv, train_set_images=50_000):
-    cfg, _, typed = parse(argv)
-    cfg = apply_presets(cfg, typed, train_set_images)
+    parsed = parse(argv)
+    cfg = apply_presets(parsed.cfg, parsed.typed, train_set_images)
     return cfg, make_plan(cfg, train_set_images)
 
 
@@ -575,10 +575,10 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
     argv = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--depth", "20", "--batch-size", "50",
             "--val-size", "100",
             "--precision", "fp32", "--device", "cpu", "--dry-run"]
-    monkeypatch.setattr("resnet_core.train.device_memory_bytes", lambda device: need)
+    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need)
     assert main(argv) == 0
     capsys.readouterr()
-    monkeypatch.setattr("resnet_core.train.device_memory_bytes", lambda device: need - 1)
+    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need - 1)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ResNet-20" in err and "batch 50 in fp32" in err and "cpu holds" in err
@@ -923,11 +923,11 @@ def test_the_command_line_is_the_schema_and_round_trips():
                       name="x", sweep="s1", val_size=100, subset=200, preset="paper", download=True, log_every=5,
                       log_seconds=0.5)
     names = {f.name for f in fields(TrainConfig)}
-    parsed, _, typed = parse(config_argv(cfg, names))
-    assert parsed == cfg and typed == names  # every option has a flag, generated from its field
+    parsed = parse(config_argv(cfg, names))
+    assert parsed.cfg == cfg and parsed.typed == names  # every option has a flag, generated from its field
     # Typed means given, even at the default value; nothing else counts as typed.
-    assert parse(["--lr", "0.1", "--no-compile"])[2] == {"lr", "compile"}
-    assert parse([])[2] == set() and parse([])[0] == TrainConfig()
+    assert parse(["--lr", "0.1", "--no-compile"]).typed == {"lr", "compile"}
+    assert parse([]).typed == set() and parse([]).cfg == TrainConfig()
 
 
 def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
@@ -989,7 +989,7 @@ class FakeClock:
 def clocked_run(cifar_dir, tmp_path_factory):
     """A 2-epoch run in this process on a fake clock whose steps and evaluations take the
     seconds the test says, with every status.json it wrote (resnet_core.loop.Run)."""
-    from resnet_core.loop import Run, StopRequested
+    from resnet_core.loop import Prepared, Run, StopRequested
     from resnet_core.step import Trainer
 
     clock, written = FakeClock(), []
@@ -1022,7 +1022,7 @@ def clocked_run(cifar_dir, tmp_path_factory):
         mp.setattr(Trainer, "train_step", timed_step)
         mp.setattr(Trainer, "predict", timed_predict)
         mp.setattr(runs.RunWriter, "set_status", recorded)
-        assert Run(cfg, plan, data, run_dir, StopRequested(), clock=clock).execute() == 0
+        assert Run(Prepared(cfg, plan, data, run_dir), StopRequested(), clock=clock).execute() == 0
     return run_dir, written
 
 
@@ -1055,7 +1055,7 @@ def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, 
     """Usage rows come from a thread in every phase, with the run's position, and the
     format's docstring names each of their fields."""
     from resnet_core import loop
-    from resnet_core.loop import Run, StopRequested
+    from resnet_core.loop import Prepared, Run, StopRequested
 
     monkeypatch.setattr(loop, "SYSTEM_ROW_MIN_S", 0.01)
     load = runs.RunWriter.start_metrics
@@ -1070,7 +1070,7 @@ def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, 
                         set(), 500)
     data = load_cifar10(cifar_dir)
     run_dir = runs.new_run_dir(tmp_path, "usage")
-    assert Run(cfg, make_plan(cfg, len(data.train_labels)), data, run_dir, StopRequested()).execute() == 0
+    assert Run(Prepared(cfg, make_plan(cfg, len(data.train_labels)), data, run_dir), StopRequested()).execute() == 0
     rows = runs.read_metrics(run_dir)
     system = [r for r in rows if r["type"] == "system"]
     assert len(system) >= 5

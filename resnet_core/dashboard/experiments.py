@@ -53,8 +53,8 @@ class Experiment:
         out = []
         for point in self.grid():
             argv = list(self.flags) + [a for k, v in point.items() for a in (flag(k), str(v))]
-            cfg, _, typed = parse(argv)
-            out.append(apply_presets(cfg, typed, train_set_images))
+            parsed = parse(argv)
+            out.append(apply_presets(parsed.cfg, parsed.typed, train_set_images))
         return out
 
     def sweep_args(self, parallel: int = 1) -> list[str]:

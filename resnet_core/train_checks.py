@@ -1,0 +1,125 @@
+"""Every check that can refuse a training run before anything is written
+(:class:`Refused`: one line on stderr, exit code 2): the config, whether the model fits the
+device, the folders, and a resume's run folder and checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import runs
+from .checkpoints import CHECKPOINT_KEYS
+from .config import TrainConfig, config_from_record
+from .config_checks import config_errors
+from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
+from .model_names import blocks_per_stage, family_counts, model_name
+from .run_model import ModelLoadError, check_weights, read_checkpoint
+
+
+class Refused(Exception):
+    """Input that cannot run: one line on stderr, exit code 2, nothing written."""
+
+
+def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
+    """Refused for a model whose training step the device cannot hold, judged from its
+    block count before anything is built (building ResNet-60002 alone took minutes)."""
+    device = resolve_device(cfg.device)
+    have = device_memory_bytes(device)
+    batch = -(-cfg.batch_size // ranks)  # each process's share of the batch
+    precision = resolve_precision(cfg.precision, device)
+    need = training_memory_bytes(family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes), batch, precision)
+    if have is not None and need > have:
+        blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
+        shown = format_bytes(need), format_bytes(have)
+        if shown[0] == shown[1]:  # just over: in GiB both would read the same
+            shown = f"{need:,} bytes", f"{have:,} bytes"
+        raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut)} ({blocks:,} blocks) needs at "
+                      f"least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
+                      f"momentum and the activations backward keeps), and {device} holds {shown[1]}; "
+                      f"choose a smaller --depth or --batch-size")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """What can be judged before reading 180 MB of data: the fields, and the device.
+    Milestones and warm-up wait for the plan: a preset may still set the run's length."""
+    problems = {k: v for k, v in config_errors(cfg).items() if k not in ("milestones", "warmup_epochs")}
+    if problems:
+        raise Refused("; ".join(problems.values()))
+    try:
+        resolve_device(cfg.device)  # e.g. --device cuda on a machine without one
+    except ValueError as e:
+        raise Refused(str(e)) from None
+
+
+def check_runs_dir(path: Path) -> None:
+    """Refused unless path is, or can become, a folder this process can write in."""
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise Refused(f"--runs-dir {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise Refused(f"--runs-dir {path}: {existing} is not writable")
+
+
+def check_new_run_dir(path: Path) -> None:
+    """--run-dir must be new or empty (the dashboard's console.log aside), and a real folder:
+    a run folder is never a symbolic link (see resnet_core.runs)."""
+    if path.is_symlink():
+        raise Refused(f"--run-dir {path} is a symbolic link: give the folder itself")
+    if os.path.lexists(path) and not path.is_dir():
+        raise Refused(f"--run-dir {path} is not a folder")
+    if path.is_dir():
+        if (path / runs.CONFIG_FILE).exists():
+            raise Refused(f"--run-dir {path} already holds a run; use --resume to continue it")
+        if any(p.name != runs.CONSOLE_FILE for p in path.iterdir()):
+            raise Refused(f"--run-dir {path} is not empty")
+    check_runs_dir(path.parent)
+
+
+def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
+    """The recorded config and last.pt's state of a run that can be resumed, or Refused
+    naming the file and what is wrong. Reads only: a refused resume changes nothing."""
+    path = run_dir / runs.CONFIG_FILE
+    if not run_dir.is_dir():
+        raise Refused(f"--resume: {run_dir} is not a folder")
+    if not os.path.lexists(path):
+        raise Refused(f"--resume: {run_dir} is not a run folder (no {runs.CONFIG_FILE})")
+    try:  # as every reader reads it: a FIFO there hung the resume, a link to /dev/zero filled the memory
+        record = runs.read_json_object(run_dir, runs.CONFIG_FILE)
+    except (OSError, runs.RunFolderError) as e:  # a directory, unreadable bytes, bad JSON, too deep
+        raise Refused(f"--resume: {path} is unreadable: {e}") from None
+    if not isinstance(record.get("config"), dict):
+        raise Refused(f"--resume: {path} is not a run record (no 'config' object)")
+    version = record.get("format_version")
+    if version != runs.FORMAT_VERSION:
+        raise Refused(f"--resume: {path} is run folder format {version!r} and this trainer writes "
+                      f"{runs.FORMAT_VERSION}; a folder never mixes two versions, so start a new run")
+    try:
+        cfg = config_from_record(record["config"])
+    except (TypeError, ValueError) as e:
+        raise Refused(f"--resume: {path}: {e}") from None
+    recorded_data = (record.get("resolved") or {}).get("data_dir")
+    if isinstance(recorded_data, str) and Path(recorded_data).is_dir():
+        cfg.data_dir = recorded_data  # absolute: a resume from another working folder reads the same data
+    info = runs.read_run(run_dir)
+    state = info.state if info is not None else "unknown"
+    if info is not None and (info.problem or info.read_only):  # e.g. a status.json that cannot say who runs it
+        raise Refused(f"--resume: {run_dir} cannot be resumed: {info.problem or info.note}")
+    if state in runs.ACTIVE_STATES:
+        raise Refused(f"--resume: {run_dir} is still {state} (pid {info.status.get('pid')})")
+    if state == "completed":
+        raise Refused(f"--resume: {run_dir} already completed")
+    for name in (runs.METRICS_FILE, runs.LOG_FILE, runs.PREDICTIONS_DIR):  # appended to, or written into
+        if (run_dir / name).is_symlink():
+            raise Refused(f"--resume: {run_dir / name} is a symlink; refusing to write through it")
+    checkpoint = run_dir / runs.LAST_CHECKPOINT
+    if not os.path.lexists(checkpoint):
+        return cfg, None  # stopped or killed before its first checkpoint: start it afresh
+    try:
+        state_dict = read_checkpoint(run_dir, checkpoint.name, CHECKPOINT_KEYS, follow_symlink=True)
+        classes = record.get("classes")
+        check_weights(state_dict["model"], cfg, len(classes) if isinstance(classes, list) else 10, checkpoint.name)
+    except ModelLoadError as e:
+        raise Refused(f"--resume: {e}") from None
+    return cfg, state_dict
