@@ -25,7 +25,8 @@ import torch
 
 from . import distributed, runs
 from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
-from .config import PAPER_DEVIATIONS, Plan, TrainConfig, apply_presets, flag, lr_drop_steps, make_plan, resume_config, warmup_steps
+from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, apply_presets, flag, lr_drop_steps, make_plan, resume_config,
+                     warmup_steps)
 from .config_checks import config_errors, plan_errors
 from .config_flags import add_config_arguments
 from .loop import Prepared, Run, StopRequested
