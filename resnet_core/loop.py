@@ -34,8 +34,6 @@ from .train_log import TerminalProgress
 from .usage import UsageRecorder, UsageSampler
 
 log = logging.getLogger("resnet_core.train")
-
-
 SYSTEM_ROW_MIN_S = 2.0  # system rows come every log_seconds, but never more often than this
 
 
