@@ -268,7 +268,7 @@ def test_launch_watch_and_click_a_cell(server, page):
 
 def test_a_deep_link_asks_the_server_once_and_the_top_bar_keeps_its_urls(server, page):
     """Opened at /monitor?run=..., the frontend asks the server's root for its health at once
-    (app_pages/server.py's hint), not /monitor/_stcore/health first and then, 100 ms later,
+    (studio_server.py's hint), not /monitor/_stcore/health first and then, 100 ms later,
     the root; the page runs, and a click in the top bar goes to /train, not /monitor/train."""
     url, runs_dir = server["url"], server["runs_dir"]
     run_dir = make_run(runs_dir, "deeplink", epochs_done=1, total_epochs=1)
