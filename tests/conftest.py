@@ -10,7 +10,9 @@ import importlib.abc
 import importlib.machinery
 import pickle
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -54,6 +56,18 @@ def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: 
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [c.encode() for c in CLASSES]}, f)
     return Path(root)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0, poll: float = 0.01) -> bool:
+    """Whether condition() came true within timeout seconds. A test waits on what it needs
+    rather than sleeping a fixed time: on a loaded machine a thread or process may take
+    far longer than on a quiet one, and the deadline is generous because only a bug uses it all."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 @pytest.fixture(scope="session")
