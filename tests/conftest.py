@@ -1,10 +1,18 @@
-"""Shared fixtures: a tiny CIFAR-10 look-alike in the official pickle format.
+"""Shared fixtures: a tiny CIFAR-10 look-alike in the official pickle format; waiting on a
+condition (wait_until); test trainers at the tests' own priority.
 
 Tests never read the real dataset. Each class gets its own colour and stripe direction,
 plus noise, so that a few epochs of a small ResNet learn it far above chance.
 """
 
 from __future__ import annotations
+
+import os
+
+# Test trainers run at the tests' own priority, not at the dashboard's nice 10 (launcher.
+# TRAINER_NICE, read when it is imported, and inherited by the servers the tests start):
+# beside other work on a loaded machine, niced trainers were starved and tests timed out.
+os.environ["RESNET_STUDIO_TRAINER_NICE"] = "0"
 
 import importlib.abc
 import importlib.machinery
