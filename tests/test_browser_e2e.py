@@ -29,6 +29,8 @@ from resnet_core import runs
 from resnet_core.dashboard import comparison
 from resnet_core.dashboard.gallery import Cell
 
+pytestmark = pytest.mark.slow  # a server, a browser and a trainer
+
 
 
 def _unavailable(reason: str):

@@ -297,6 +297,7 @@ def test_an_unreadable_run_whose_trainer_still_runs_is_not_deleted(tmp_path):
         sleeper.wait()
 
 
+@pytest.mark.slow
 def test_a_trainer_that_exits_at_once_leaves_no_zombie(tmp_path):
     launched = launcher.launch(TrainForm(epochs=1, **TINY), data_dir=tmp_path, runs_dir=tmp_path / "runs",
                                module="resnet_core.no_such_module")
@@ -352,6 +353,7 @@ def trainers():
         runs.pid_alive(pid)  # reap
 
 
+@pytest.mark.slow
 def test_a_launched_run_trains_in_its_own_process_into_the_folder_we_made(tmp_path, cifar_dir, trainers,
                                                                            monkeypatch):
     pytest.importorskip("resnet_core.train")
@@ -383,6 +385,7 @@ def test_a_launched_run_trains_in_its_own_process_into_the_folder_we_made(tmp_pa
     assert info.config["resolved"]["val_source"] == "train"
 
 
+@pytest.mark.slow
 def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_dir, trainers):
     """Two runs on one device: the second waits queued. The first is killed (crashed), the
     second takes the device; the first resumes, is stopped gracefully, resumes again and
@@ -444,6 +447,7 @@ def test_the_form_refuses_whatever_the_trainer_would_refuse():
     assert errors == {"batch_size": "100 training images are fewer than one batch of 128."}
 
 
+@pytest.mark.slow
 def test_stop_signals_only_the_trainer_of_a_pipeline_it_does_not_lead(tmp_path, cifar_dir, trainers):
     """A trainer started from a terminal as `sleep 0.1 | python -m resnet_core.train ... 2>&1 | cat`:
     the shell leads the process group, so stopping the run signals the trainer alone; it

@@ -262,6 +262,7 @@ def test_the_advanced_section_stays_open_while_a_value_in_it_is_invalid(folders,
     assert message in texts(at)
 
 
+@pytest.mark.slow
 def test_launching_from_the_form_starts_a_trainer(folders, cifar_dir):
     pytest.importorskip("resnet_core.train")
     at = open_page(TRAIN)
@@ -884,6 +885,7 @@ def test_compare_gives_resnet_110s_paper_number_with_its_note_beside_the_mean(fo
 
 # ----------------------------------------------------------------------------- sweeps
 
+@pytest.mark.slow
 def test_a_sweep_from_the_train_form_trains_its_grid_and_shows_its_progress(folders):
     at = open_page(TRAIN)
     assert not [w for w in at.button if w.key == "sweep_launch"]  # the section is closed and undrawn
@@ -1254,6 +1256,7 @@ print("torch" in sys.modules, at.title[0].value)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", [MONITOR, RUNS, ANALYZE, COMPARE, EXPLAIN])
 def test_pages_that_draw_no_model_never_import_torch(folders, page):
     """torch takes 1.3 s to import: a server whose first visitor opens one of these pages

@@ -428,6 +428,7 @@ def test_a_run_folder_that_cannot_be_opened_is_unreadable_not_an_error(tmp_path,
     assert states[locked][0] == runs.UNREADABLE and "cannot be opened (Permission denied)" in states[locked][1]
 
 
+@pytest.mark.slow
 def test_only_one_process_writes_a_run_folder(tmp_path):
     fd = runs.claim_run_dir(tmp_path)
     try:

@@ -74,6 +74,7 @@ def reference_run(cifar_dir, tmp_path_factory):
     return only_run(runs_dir)
 
 
+@pytest.mark.slow
 def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir):
     run_dir = reference_run
     config = json.loads((run_dir / "config.json").read_text())
@@ -131,6 +132,7 @@ def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir)
     assert "epoch 3/3" in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cifar_dir, tmp_path):
     proc = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 3, *TINY, wait=False)
     wait_for(lambda: any(tmp_path.iterdir()) and step_count(only_run(tmp_path)) >= 11, what="steps in epoch 2")
@@ -152,6 +154,7 @@ def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cif
     assert all(torch.equal(reference[k], resumed[k]) for k in reference), "resume diverged from the uninterrupted run"
 
 
+@pytest.mark.slow
 def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar_dir, tmp_path):
     proc = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 3, *TINY, wait=False)
     wait_for(lambda: any(tmp_path.iterdir()) and step_count(only_run(tmp_path)) >= 12, what="steps in epoch 2")
@@ -253,6 +256,7 @@ def test_a_run_folder_that_becomes_unwritable_ends_in_one_line_and_resumes(
     assert all(torch.equal(reference[k], result_weights[k]) for k in reference)
 
 
+@pytest.mark.slow
 def test_a_nan_loss_marks_the_run_diverged(cifar_dir, tmp_path):
     result = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 2, *TINY, "--lr", "1e30")
     assert result.returncode == 3
@@ -418,6 +422,7 @@ def test_an_unwritable_runs_dir_is_refused(cifar_dir, tmp_path, capsys, monkeypa
     assert f"{tmp_path} is not writable" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_missing_data_names_the_folder(tmp_path):
     result = trainer("--data-dir", tmp_path / "empty", "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
@@ -425,6 +430,7 @@ def test_missing_data_names_the_folder(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_path):
     run_dir = tmp_path / "runs" / "launched-by-the-dashboard"
     run_dir.mkdir(parents=True)
@@ -434,6 +440,7 @@ def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_pat
     assert [p.name for p in run_dir.iterdir()] == [runs.CONSOLE_FILE]
 
 
+@pytest.mark.slow
 def test_resume_refuses_what_it_cannot_continue(reference_run, tmp_path):
     assert "not a run folder" in trainer("--resume", tmp_path).stderr
     assert "already completed" in trainer("--resume", reference_run).stderr
@@ -473,6 +480,7 @@ def test_the_compiled_training_step_runs_on_cpu(cifar_dir, tmp_path):
     assert "torch.compile failed" not in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
     first = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 50, *TINY, "--name", "first",
                     wait=False)
@@ -558,6 +566,7 @@ def test_dry_run_resolves_checks_and_writes_nothing(cifar_dir, tmp_path, capsys)
     assert main(["--data-dir", str(cifar_dir), "--batch-size", "600", "--val-size", "0", "--dry-run"]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [60002, 6 * 10**29 + 2])
 def test_a_model_the_device_cannot_hold_is_refused_before_it_is_built(cifar_dir, tmp_path, depth):
     for more in (["--dry-run"], []):
@@ -587,6 +596,7 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
     assert f"needs at least {need:,} bytes" in err and f"cpu holds {need - 1:,} bytes" in err, err
 
 
+@pytest.mark.slow
 def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir):
     data = load_cifar10(cifar_dir)
 
@@ -602,6 +612,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
     assert val_indices("--split-seed", "1") != val_indices("--split-seed", "2")
 
 
+@pytest.mark.slow
 def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
     from resnet_core.step import Trainer
 
@@ -718,6 +729,7 @@ def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(ci
     assert folder_snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["a FIFO", "a link to a device"])
 def test_a_last_checkpoint_that_is_no_regular_file_is_refused_at_once(cifar_dir, tmp_path, kind):
     """The resume follows a link at last.pt (to a file), but opening a FIFO there waited
@@ -792,6 +804,7 @@ def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
     assert folder_snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir, tmp_path):
     # Die (as from kill -9) right after epoch 2's last.pt, before its best.pt: the
     # synthetic task improves on validation every early epoch.
@@ -882,6 +895,7 @@ def test_a_dry_run_never_downloads(tmp_path, capsys):
     assert "does not download" in capsys.readouterr().err and not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow
 def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from resnet_core import runs; "
@@ -930,6 +944,7 @@ def test_the_command_line_is_the_schema_and_round_trips():
     assert parse([])[2] == set() and parse([])[0] == TrainConfig()
 
 
+@pytest.mark.slow
 def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
     from resnet_core.step import Trainer
 
@@ -954,6 +969,7 @@ def _documented(section: str) -> set[str]:
     return set(re.findall(r"``([a-z_]+)``", text)) | set(re.findall(r'"([a-z_]+)"', text))
 
 
+@pytest.mark.slow
 def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     """The keys actually written, the typed records and the docstring agree (the docstring
     once promised loader rng and partial-epoch state that were no longer saved)."""
@@ -1024,6 +1040,7 @@ def clocked_run(cifar_dir, tmp_path_factory):
     return run_dir, written
 
 
+@pytest.mark.slow
 def test_step_rows_come_by_count_or_by_time_whichever_is_first(clocked_run):
     run_dir, _ = clocked_run
     rows = runs.read_metrics(run_dir)
@@ -1033,6 +1050,7 @@ def test_step_rows_come_by_count_or_by_time_whichever_is_first(clocked_run):
     assert [r["eval_seconds"] for r in rows if r["type"] == "epoch"] == [pytest.approx(2.5)] * 2
 
 
+@pytest.mark.slow
 def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
     _, written = clocked_run
     phases = [w["phase"] for i, w in enumerate(written) if i == 0 or w["phase"] != written[i - 1]["phase"]]
@@ -1049,6 +1067,7 @@ def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
     assert all(w["phase_done"] is None for w in written if w["phase"] not in runs.EVALUATION_PHASES)
 
 
+@pytest.mark.slow
 def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, monkeypatch):
     """Usage rows come from a thread in every phase, with the run's position, and the
     format's docstring names each of their fields."""
