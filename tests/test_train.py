@@ -298,6 +298,7 @@ def test_a_data_problem_is_one_line_naming_the_file_and_no_run(tmp_path, capsys,
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_the_log(
         cifar_dir, tmp_path, capsys, monkeypatch):
     def boom(self, *args):
@@ -455,6 +456,7 @@ def test_config_errors_are_per_field():
     assert config_errors(TrainConfig(log_seconds=0.0)) == {}  # rows by step count only
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision, channels_last", [("fp16", "--no-channels-last"), ("fp32", "--channels-last"),
                                                       ("bf16", "--no-channels-last")])
 def test_every_precision_path_runs_on_cpu(cifar_dir, tmp_path, precision, channels_last):
@@ -471,6 +473,7 @@ def test_every_precision_path_runs_on_cpu(cifar_dir, tmp_path, precision, channe
     assert bool(ckpt["scaler"]) == (precision == "fp16")  # a grad scaler only for fp16
 
 
+@pytest.mark.slow
 def test_the_compiled_training_step_runs_on_cpu(cifar_dir, tmp_path):
     code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY, "--compile"])
     assert code == 0
@@ -630,6 +633,7 @@ def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
     assert torch.equal(torch.from_numpy(records["topk_probs"]), probs.topk(5, dim=1).values)
 
 
+@pytest.mark.slow
 def test_max_steps_stops_mid_epoch_and_no_validation_monitors_the_test_set(cifar_dir, tmp_path):
     code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--max-steps", "11", "--val-size", "0",
                  "--batch-size", "50", "--log-every", "2", "--depth", "8", "--device", "cpu"])
@@ -669,6 +673,7 @@ def folder_snapshot(run_dir: Path) -> dict:
             for p in sorted(run_dir.rglob("*"))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "last.pt").write_bytes((d / "last.pt").read_bytes()[:5000]), "last.pt is corrupt"),
     (lambda d: (d / "config.json").write_text("{}"), "config.json is not a run record"),
@@ -718,6 +723,7 @@ def test_a_resume_whose_log_cannot_be_opened_is_one_line(cifar_dir, tmp_path, ca
     assert err.count("\n") == 1 and f"cannot write {run_dir / 'train.log'}" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     before = folder_snapshot(run_dir)
@@ -748,6 +754,7 @@ def folder_snapshot_names(run_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
 
 
+@pytest.mark.slow
 def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_path, capsys):
     """--run-dir beside --resume was silently dropped: the resumed run went on where it was."""
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
@@ -759,6 +766,7 @@ def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_p
     assert folder_snapshot(run_dir) == before and not (tmp_path / "elsewhere").exists()
 
 
+@pytest.mark.slow
 def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     # The run's own values are no change: a flag given as the run has it is fine.
@@ -775,6 +783,7 @@ def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cif
     assert_history_is_clean(run_dir, 3)
 
 
+@pytest.mark.slow
 def test_resume_with_max_steps_sets_the_length_and_never_cuts_behind_the_checkpoint(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     capsys.readouterr()
@@ -794,6 +803,7 @@ def test_the_option_schema_says_which_flags_a_resume_may_change():
     assert "a resume may change it" in help_text
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     config = json.loads((run_dir / "config.json").read_text())
@@ -835,6 +845,7 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir
     assert all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
 
 
+@pytest.mark.slow
 def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
     outside = tmp_path / "outside.pt"
@@ -847,6 +858,7 @@ def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_p
     assert not (run_dir / "last.pt").is_symlink() and runs.read_run(run_dir).state == "completed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [os.mkfifo, lambda p: p.symlink_to(p.parent / "last.pt")], ids=["a FIFO", "a symlink"])
 def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_path, make):
     """The resume checks that best.pt holds the best epoch: a FIFO there hung it (torch.load
@@ -860,6 +872,7 @@ def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_p
     assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == status["best_epoch"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
     outside = tmp_path / "outside.log"
@@ -870,6 +883,7 @@ def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, c
     assert "train.log is a symlink" in capsys.readouterr().err and outside.read_text() == "keep\n"
 
 
+@pytest.mark.slow
 def test_resume_removes_the_temp_files_a_kill_left(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     leftovers = [run_dir / ".last.pt.k2j4.tmp", run_dir / ".status.json.x1.tmp",
@@ -914,6 +928,7 @@ def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path,
     assert main(["--resume", str(run_dir)]) == 0
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_write_predictions_through_a_symlink(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
     outside = tmp_path / "outside"
