@@ -58,9 +58,9 @@ def _get(routes, path: str) -> tuple[int, dict[str, str], str]:
 
 @pytest.mark.parametrize("module, name, args, kwargs, user", INTERNALS, ids=[f"{m}.{n}" for m, n, *_ in INTERNALS])
 def test_each_streamlit_internal_the_server_calls_is_still_there(module, name, args, kwargs, user):
-    fix = (f"Streamlit {streamlit.__version__} (requirements.txt pins streamlit>=1.67,<2) moved or reshaped "
-           f"{module}.{name}, which studio_server.py's {user} calls: find where it went (the server code of "
-           f"`streamlit run`, streamlit/web/bootstrap.py, does the same job) and update studio_server.py")
+    fix = (f"Streamlit {streamlit.__version__} moved or reshaped {module}.{name}, which studio_server.py's {user} "
+           f"calls (it was written against Streamlit 1.67): find where it went (the server code of `streamlit run`, "
+           f"streamlit/web/bootstrap.py, does the same job) and update studio_server.py")
     try:
         target = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
