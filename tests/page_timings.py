@@ -43,7 +43,9 @@ With --apptest it also times each page's script server-side with streamlit's App
 (one warm-up run, then --reloads runs; no browser, no rendering), and the sizes the pages
 must stay quick with (from tests/test_pages.py, which checks that they render): Analyze of
 a run with 10,000 recorded predictions (target: under 2 s) and each Explain view of a
-5,000-image, 30-epoch run (target: under 1 s).
+5,000-image, 30-epoch run (target: under 1 s); and, without Streamlit, one gallery page of a
+cell of 10,000 predictions (target: under 0.5 s, from tests/test_gallery.py) and loading the
+per-image history of 5,000 images x 200 epochs (target: under 10 s, from tests/test_history.py).
 
 Every process it starts (streamlit, the trainer) is killed on exit, failure or Ctrl-C,
 every wait has a deadline, and the whole run is bounded by --deadline seconds.
@@ -497,6 +499,44 @@ def apptest_big_runs(base: Path, data_dir: Path, reloads: int) -> list[tuple[str
     return results
 
 
+def size_timings(base: Path, reloads: int) -> list[tuple[str, list[float]]]:
+    """Seconds of one gallery page of a 10,000-prediction cell and of loading the history of
+    5,000 images x 200 epochs (npz files written as the trainer writes them), each `reloads` times."""
+    import numpy as np
+    from fake_runs import fake_predictions
+
+    from resnet_core.cifar import CLASSES
+    from resnet_core.dashboard import gallery, history
+
+    preds = fake_predictions(10_000, accuracy=0.5, seed=2, source_size=50_000)
+    images = np.random.default_rng(0).integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8)
+    gallery_s = []
+    for _ in range(reloads):
+        t0 = time.perf_counter()
+        pos = gallery.cell_positions(preds, gallery.Cell(3, 5), "confidence")
+        page = gallery.paginate(len(pos), 1, 30)
+        gallery.gallery_html(gallery.records(preds, pos[page.start:page.stop]), images, CLASSES)
+        gallery_s.append(time.perf_counter() - t0)
+    (base / "runs-history").mkdir()
+    run_dir = make_run(base / "runs-history", epochs_done=1, total_epochs=1, n_val=10)
+    rng = np.random.default_rng(0)
+    n, epochs = 5000, 200
+    indices = np.sort(rng.choice(45_000, n, replace=False)).astype(np.int64)
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    for e in range(1, epochs + 1):
+        preds = np.where(rng.random(n) < 0.5 + e / 500, labels, (labels + 1) % 10)
+        top = np.stack([(preds + j) % 10 for j in range(5)], axis=1).astype(np.int64)
+        runs.save_predictions(run_dir, "val", e, indices=indices, labels=labels, preds=preds.astype(np.int64),
+                              topk_classes=top, topk_probs=np.full((n, 5), 0.2, np.float32),
+                              loss=np.ones(n, np.float32))
+    history_s = []
+    for _ in range(reloads):
+        t0 = time.perf_counter()
+        history.load_history(run_dir, "val")
+        history_s.append(time.perf_counter() - t0)
+    return [("Gallery page, 10k cell", gallery_s), ("History 5,000 x 200", history_s)]
+
+
 # ----------------------------------------------------------------------------- main
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -561,6 +601,9 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
         print_table(f"AppTest script run of big runs: Analyze of 10,000 predictions (target < 2 s), Explain of "
                     f"5,000 images x 30 epochs (target < 1 s); {args.reloads} runs each after one warm-up",
                     apptest_big_runs(base, fx.data_dir, args.reloads), out)
+        print_table(f"Without Streamlit: one gallery page of a 10,000-prediction cell (target < 0.5 s), the history "
+                    f"of 5,000 images x 200 epochs (target < 10 s); {args.reloads} times each",
+                    size_timings(base, args.reloads), out)
 
 
 def main(argv=None) -> int:

@@ -128,8 +128,9 @@ def test_a_history_strip_draws_runs_of_epochs():
     assert gallery.history_strip([], [], 96) == ""
 
 
-def test_5000_images_by_200_epochs_in_under_a_few_seconds(tmp_path, capsys):
-    """The size the page must handle: measured from npz files written as the trainer writes them."""
+def test_5000_images_by_200_epochs_load_whole(tmp_path, capsys):
+    """The size the page must handle, from npz files written as the trainer writes them. Its
+    speed (the target: a few seconds, under 10) is timed by tests/page_timings.py --apptest."""
     run_dir = make_run(tmp_path, epochs_done=1, total_epochs=1, n_val=10)
     rng = np.random.default_rng(0)
     n, epochs = 5000, 200
@@ -147,4 +148,3 @@ def test_5000_images_by_200_epochs_in_under_a_few_seconds(tmp_path, capsys):
     with capsys.disabled():
         print(f"\nhistory of {n:,} images x {epochs} epochs: {took:.2f} s, {h.right.nbytes / 1e6:.1f} MB")
     assert h.right.shape == (n, epochs) and h.right.nbytes == n * epochs
-    assert took < 10
