@@ -499,6 +499,22 @@ def apptest_big_runs(base: Path, data_dir: Path, reloads: int) -> list[tuple[str
     return results
 
 
+def write_long_history(run_dir: Path, n: int = 5000, epochs: int = 200) -> None:
+    """Validation predictions of n images for epochs epochs, written as the trainer writes
+    them (the size the Explain page's history must handle; tests/test_history.py loads it too)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    indices = np.sort(rng.choice(45_000, n, replace=False)).astype(np.int64)
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    for e in range(1, epochs + 1):
+        preds = np.where(rng.random(n) < 0.5 + e / 500, labels, (labels + 1) % 10)
+        top = np.stack([(preds + j) % 10 for j in range(5)], axis=1).astype(np.int64)
+        runs.save_predictions(run_dir, "val", e, indices=indices, labels=labels, preds=preds.astype(np.int64),
+                              topk_classes=top, topk_probs=np.full((n, 5), 0.2, np.float32),
+                              loss=np.ones(n, np.float32))
+
+
 def size_timings(base: Path, reloads: int) -> list[tuple[str, list[float]]]:
     """Seconds of one gallery page of a 10,000-prediction cell and of loading the history of
     5,000 images x 200 epochs (npz files written as the trainer writes them), each `reloads` times."""
@@ -519,16 +535,7 @@ def size_timings(base: Path, reloads: int) -> list[tuple[str, list[float]]]:
         gallery_s.append(time.perf_counter() - t0)
     (base / "runs-history").mkdir()
     run_dir = make_run(base / "runs-history", epochs_done=1, total_epochs=1, n_val=10)
-    rng = np.random.default_rng(0)
-    n, epochs = 5000, 200
-    indices = np.sort(rng.choice(45_000, n, replace=False)).astype(np.int64)
-    labels = rng.integers(0, 10, n).astype(np.int64)
-    for e in range(1, epochs + 1):
-        preds = np.where(rng.random(n) < 0.5 + e / 500, labels, (labels + 1) % 10)
-        top = np.stack([(preds + j) % 10 for j in range(5)], axis=1).astype(np.int64)
-        runs.save_predictions(run_dir, "val", e, indices=indices, labels=labels, preds=preds.astype(np.int64),
-                              topk_classes=top, topk_probs=np.full((n, 5), 0.2, np.float32),
-                              loss=np.ones(n, np.float32))
+    write_long_history(run_dir)
     history_s = []
     for _ in range(reloads):
         t0 = time.perf_counter()
