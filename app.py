@@ -7,11 +7,11 @@ resnet_core/dashboard/launcher.py), and dig into their mistakes. Folders: $RESNE
 This file is the server: Streamlit's st.App, which `streamlit run` finds here and serves
 with the usual flags and .streamlit/config.toml (read before this file is imported: start
 it with `streamlit run`). studio.py is the app's script, which Streamlit runs for each
-page view. app_pages/server.py says why the server has routes of its own.
+page view. studio_server.py says why the server has routes of its own.
 """
 
 import streamlit as st
 
-from app_pages.server import open_browser, page_routes
+from studio_server import open_browser, page_routes
 
 app = st.App("studio.py", routes=page_routes(), lifespan=open_browser)

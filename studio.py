@@ -1,5 +1,6 @@
 """ResNet Studio's script: Streamlit runs it for each page view (app.py is the server,
-`streamlit run app.py`). It sets up the page and the top bar, then runs the chosen page."""
+`streamlit run app.py`, with studio_server.py's page routes). It sets up the page and the
+top bar, then runs the chosen page."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The dashboard's pages: their files, titles, icons and URL paths. studio.py makes the
-top bar from this table and app_pages/server.py a route per URL path."""
+top bar from this table and studio_server.py a route per URL path."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ class PageSpec(NamedTuple):
     url_path: str
     default: bool = False
     # Streamlit frontend chunks the page's first view draws with, imported while the page
-    # waits for the server on a full load (app_pages/server.py). Plotly's (4.7 MB) gained most;
+    # waits for the server on a full load (studio_server.py). Plotly's (4.7 MB) gained most;
     # the widgets' small chunks a little (paired A/B, 8 loads each, idle / while a CPU run
     # trained: Train -0.05 and -0.01 / -0.12 and -0.04 s, Monitor -0.01 / -0.08), and
     # Streamlit's table chunk (DataFrame) nothing, so it is not listed.

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny CIFAR-10 look-alike in the official pickle format.
+"""Shared fixtures: a tiny CIFAR-10 look-alike in the official pickle format; waiting on a
+condition (wait_until); test trainers at the tests' own priority.
 
 Tests never read the real dataset. Each class gets its own colour and stripe direction,
 plus noise, so that a few epochs of a small ResNet learn it far above chance.
@@ -6,11 +7,20 @@ plus noise, so that a few epochs of a small ResNet learn it far above chance.
 
 from __future__ import annotations
 
+import os
+
+# Test trainers run at the tests' own priority, not at the dashboard's nice 10 (launcher.
+# TRAINER_NICE, read when it is imported, and inherited by the servers the tests start):
+# beside other work on a loaded machine, niced trainers were starved and tests timed out.
+os.environ["RESNET_STUDIO_TRAINER_NICE"] = "0"
+
 import importlib.abc
 import importlib.machinery
 import pickle
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -54,6 +64,29 @@ def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: 
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [c.encode() for c in CLASSES]}, f)
     return Path(root)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0, poll: float = 0.01) -> bool:
+    """Whether condition() came true within timeout seconds. A test waits on what it needs
+    rather than sleeping a fixed time: on a loaded machine a thread or process may take
+    far longer than on a quiet one, and the deadline is generous because only a bug uses it all."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_fsync():
+    """No fsync in the test process: it makes a write last through a power cut, which no test
+    can see, and the run folders the tests fabricate (fake_runs.make_run: about 45 atomic
+    writes each) spent most of their time in it (test_values.py: 35 s wall, 11 s of CPU).
+    Trainers the tests start in processes of their own fsync as ever."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fsync", lambda fd: None)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 """Page load times of the dashboard in a real browser (a benchmark, not a pytest test).
 
     .venv/bin/python tests/page_timings.py [--runs 200] [--reloads 5] [--train [--live-tabs 1]] [--apptest]
-        [--out FILE]
+        [--routes-ab] [--out FILE]
 
 What it builds: a temp folder with a small CIFAR-format dataset (tests/conftest.py's
 write_cifar_folder) and --runs fabricated run folders (tests/fake_runs.py's make_run):
 depths 20..110, shortcuts A/B/none, a few failed and stopped runs, three sweeps (with
-their .sweeps records), and one run whose metrics.jsonl holds 200,000 step rows written
+their .sweeps records), one run with 10,000 recorded predictions (Analyze's size target:
+the browser test opens one too), and one run whose metrics.jsonl holds 200,000 step rows written
 directly in the format of resnet_core/runs/folder_format.py; the newest completed run and the
 big one hold a real (untrained) checkpoint for Predict.
 
@@ -32,8 +33,19 @@ background and --live-tabs other browser tabs (default 1) keep the trainer's run
 Monitor with live refresh while the pages are timed (the live run's own Monitor is timed
 too); it prints the same table.
 
+With --routes-ab it times only what studio_server.py's page routes buy: a second server
+serves the same script as a plain st.App (no routes), and each page but Home (which has
+no route) is loaded --reloads times at its own URL from each server in turn (a fresh tab
+each, so the two see the same machine load); it prints both medians and the median of
+the paired differences.
+
 With --apptest it also times each page's script server-side with streamlit's AppTest
-(one warm-up run, then --reloads runs; no browser, no rendering).
+(one warm-up run, then --reloads runs; no browser, no rendering), and the sizes the pages
+must stay quick with (from tests/test_pages.py, which checks that they render): Analyze of
+a run with 10,000 recorded predictions (target: under 2 s) and each Explain view of a
+5,000-image, 30-epoch run (target: under 1 s); and, without Streamlit, one gallery page of a
+cell of 10,000 predictions (target: under 0.5 s, from tests/test_gallery.py) and loading the
+per-image history of 5,000 images x 200 epochs (target: under 10 s, from tests/test_history.py).
 
 Every process it starts (streamlit, the trainer) is killed on exit, failure or Ctrl-C,
 every wait has a deadline, and the whole run is bounded by --deadline seconds.
@@ -61,6 +73,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from conftest import write_cifar_folder  # noqa: E402
 from fake_runs import make_run, write_checkpoint  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app_pages import navigation  # noqa: E402
 from resnet_core import runs  # noqa: E402
@@ -127,6 +140,7 @@ class Fixture:
     runs_dir: Path
     normal: str  # a completed run with a few epochs
     big: str  # the run with BIG_STEP_ROWS step rows
+    many_predictions: str  # a run with 10,000 recorded predictions (Analyze's size target)
     pair: tuple[str, str]  # two runs to compare
 
 
@@ -193,6 +207,8 @@ def build_fixture(base: Path, n_runs: int) -> Fixture:
             write_sweep_record(runs_dir, name, made[start:start + k], [DEPTHS[i % len(DEPTHS)]
                                                                        for i in range(start, start + k)])
         start += k
+    many = make_run(runs_dir, "analyze-10k-predictions", epochs_done=2, total_epochs=2, n_val=10_000,
+                    data_dir=data_dir, created=created + 60 * (n_runs - 1))
     epochs, spe = 50, BIG_STEP_ROWS // 50
     big = make_run(runs_dir, "big-200k-steps", epochs_done=epochs, total_epochs=epochs, steps_per_epoch=spe,
                    n_val=500, data_dir=data_dir, depth=110, created=created + 60 * n_runs)
@@ -200,7 +216,8 @@ def build_fixture(base: Path, n_runs: int) -> Fixture:
     done = [p.name for p in made if runs.read_run(p).state == "completed"]
     for run_dir in (runs_dir / done[-1], big):  # real models for Predict (by URL, and the newest run by default)
         write_checkpoint(run_dir)
-    return Fixture(data_dir=data_dir, runs_dir=runs_dir, normal=done[-1], big=big.name, pair=(done[-2], done[-3]))
+    return Fixture(data_dir=data_dir, runs_dir=runs_dir, normal=done[-1], big=big.name,
+                   many_predictions=many.name, pair=(done[-2], done[-3]))
 
 
 # ----------------------------------------------------------------------------- processes
@@ -236,11 +253,11 @@ def app_env(runs_dir: Path, data_dir: Path) -> dict[str, str]:
                 STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
 
 
-def start_streamlit(runs_dir: Path, data_dir: Path, log: Path, procs: list) -> str:
+def start_streamlit(runs_dir: Path, data_dir: Path, log: Path, procs: list, app: str = "app.py") -> str:
     """`streamlit run app.py` on a free port for these folders (appended to procs); its URL
     once /_stcore/health says ok. The browser test's server is this one too."""
     port = free_port()
-    proc = spawn([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    proc = spawn([sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
                   "--server.headless", "true", "--server.address", "localhost",
                   "--server.fileWatcherType", "none"], log, app_env(runs_dir, data_dir))
     procs.append(proc)
@@ -287,6 +304,7 @@ def page_cases(fx: Fixture, live_run: str | None) -> list[PageCase]:
         PageCase(f"Monitor {BIG_STEP_ROWS // 1000}k steps", f"/monitor?run={fx.big}", chart),
         PageCase("Runs", "/runs", "[data-testid='stDataFrame']"),
         PageCase("Analyze", f"/analyze?run={fx.normal}", chart),
+        PageCase("Analyze 10k predictions", f"/analyze?run={fx.many_predictions}", chart),
         PageCase("Compare", f"/compare?runs={fx.pair[0]},{fx.pair[1]}", chart),
         PageCase("Explain", f"/explain?run={fx.normal}", chart),
         PageCase("Predict", f"/predict?run={fx.normal}", "[data-testid='stFileUploader']"),
@@ -388,13 +406,36 @@ def print_table(title: str, results: list[tuple], out) -> None:
         out.write(text + "\n")
 
 
+def time_routes_ab(browser, fx: Fixture, base: Path, procs: list, reloads: int) -> None:
+    """Full loads of each routed page at its own URL, from app.py's server and from one
+    without studio_server.py's routes, alternated; prints medians and the paired difference."""
+    plain = base / "app_without_routes.py"  # app.py less its routes (and its browser tab)
+    plain.write_text(f"import streamlit as st\napp = st.App({str(ROOT / 'studio.py')!r})\n")
+    urls = {"routes": start_streamlit(fx.runs_dir, fx.data_dir, base / "streamlit.log", procs),
+            "plain": start_streamlit(fx.runs_dir, fx.data_dir, base / "streamlit-plain.log", procs, str(plain))}
+    cases = [c for c in page_cases(fx, None) if c.path != "/"]
+    for url in urls.values():  # warm both servers (imports, caches)
+        time_pages(browser, url, cases, 0)
+    print(f"{'page':<24} {'routes s':>9} {'plain s':>8} {'paired diff s':>14}  (medians of {reloads})")
+    for case in cases:
+        times: dict[str, list[float]] = {k: [] for k in urls}
+        for i in range(reloads):
+            for key in (list(urls) if i % 2 else list(urls)[::-1]):
+                page = new_page(browser)
+                try:
+                    times[key].append(load_time(page, urls[key], case)[0])
+                finally:
+                    page.context.close()
+        diffs = [a - b for a, b in zip(times["routes"], times["plain"], strict=True)]
+        print(f"{case.name:<24} {statistics.median(times['routes']):>9.2f} {statistics.median(times['plain']):>8.2f} "
+              f"{statistics.median(diffs):>+14.2f}", flush=True)
+
+
 # ----------------------------------------------------------------------------- AppTest timing
 
 def apptest_times(fx: Fixture, cases: list[PageCase], reloads: int) -> list[tuple[str, list[float]]]:
     """Server-side seconds of each page's script (AppTest: no browser, no rendering)."""
     from urllib.parse import parse_qsl, urlsplit
-
-    from streamlit.testing.v1 import AppTest
 
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
         lambda record: "missing ScriptRunContext" not in record.getMessage())  # harmless under AppTest
@@ -420,6 +461,90 @@ def apptest_times(fx: Fixture, cases: list[PageCase], reloads: int) -> list[tupl
     return results
 
 
+def apptest_big_runs(base: Path, data_dir: Path, reloads: int) -> list[tuple[str, list[float]]]:
+    """Server-side seconds of Analyze with 10,000 predictions and of each Explain view of a
+    5,000-image, 30-epoch run (the targets, 2 s and 1 s, once asserted by tests/test_pages.py)."""
+    analyze_dir, explain_dir = base / "runs-10k-predictions", base / "runs-5000-images-30-epochs"
+    for runs_dir in (analyze_dir, explain_dir):
+        runs_dir.mkdir()
+    make_run(analyze_dir, "big", epochs_done=2, total_epochs=2, n_val=10_000, source_size=50_000)
+    make_run(explain_dir, "big", epochs_done=30, total_epochs=30, n_val=5000, source_size=45_000)
+    views = ("History", "Top losses", "Calibration", "Label errors")
+    cases = [("Analyze 10k predictions", analyze_dir, "analyze", None)]
+    cases += [(f"Explain {v}", explain_dir, "explain", v) for v in views]
+    files = {page.url_path: page.file for page in navigation.PAGES}
+    results = []
+    for name, runs_dir, page, view in cases:
+        os.environ.update(RESNET_STUDIO_RUNS=str(runs_dir), RESNET_STUDIO_DATA=str(data_dir))
+        times = []
+        for i in range(reloads + 1):
+            at = AppTest.from_file(str(ROOT / "studio.py"), default_timeout=LOAD_TIMEOUT_S)
+            if view:
+                at.query_params["view"] = view
+            at.run()
+            at.switch_page(files[page])
+            if view:
+                at.query_params["view"] = view
+            t0 = time.perf_counter()
+            at.run()
+            if i:  # the first run imports the page's modules and fills its caches, as on a running server
+                times.append(time.perf_counter() - t0)
+            if at.exception:
+                raise RuntimeError(f"{name}: {at.exception[0].message}")
+            shown = {m.label: m.value for m in at.metric}.get("Images") if view is None else \
+                at.segmented_control(key="ex_view").value
+            if shown != ("10,000" if view is None else view):  # what tests/test_pages.py checks
+                raise RuntimeError(f"{name}: the page did not show the big run ({shown!r})")
+        results.append((name, times))
+    return results
+
+
+def write_long_history(run_dir: Path, n: int = 5000, epochs: int = 200) -> None:
+    """Validation predictions of n images for epochs epochs, written as the trainer writes
+    them (the size the Explain page's history must handle; tests/test_history.py loads it too)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    indices = np.sort(rng.choice(45_000, n, replace=False)).astype(np.int64)
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    for e in range(1, epochs + 1):
+        preds = np.where(rng.random(n) < 0.5 + e / 500, labels, (labels + 1) % 10)
+        top = np.stack([(preds + j) % 10 for j in range(5)], axis=1).astype(np.int64)
+        runs.save_predictions(run_dir, "val", e, indices=indices, labels=labels, preds=preds.astype(np.int64),
+                              topk_classes=top, topk_probs=np.full((n, 5), 0.2, np.float32),
+                              loss=np.ones(n, np.float32))
+
+
+def size_timings(base: Path, reloads: int) -> list[tuple[str, list[float]]]:
+    """Seconds of one gallery page of a 10,000-prediction cell and of loading the history of
+    5,000 images x 200 epochs (npz files written as the trainer writes them), each `reloads` times."""
+    import numpy as np
+    from fake_runs import fake_predictions
+
+    from resnet_core.cifar import CLASSES
+    from resnet_core.dashboard import gallery_cards, gallery_records, history
+    from resnet_core.dashboard.cell_selection import Cell
+
+    preds = fake_predictions(10_000, accuracy=0.5, seed=2, source_size=50_000)
+    images = np.random.default_rng(0).integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8)
+    gallery_s = []
+    for _ in range(reloads):
+        t0 = time.perf_counter()
+        pos = gallery_records.cell_positions(preds, Cell(3, 5), "confidence")
+        page = gallery_records.paginate(len(pos), 1, 30)
+        gallery_cards.gallery_html(gallery_records.records(preds, pos[page.start:page.stop]), images, CLASSES)
+        gallery_s.append(time.perf_counter() - t0)
+    (base / "runs-history").mkdir()
+    run_dir = make_run(base / "runs-history", epochs_done=1, total_epochs=1, n_val=10)
+    write_long_history(run_dir)
+    history_s = []
+    for _ in range(reloads):
+        t0 = time.perf_counter()
+        history.load_history(run_dir, "val")
+        history_s.append(time.perf_counter() - t0)
+    return [("Gallery page, 10k cell", gallery_s), ("History 5,000 x 200", history_s)]
+
+
 # ----------------------------------------------------------------------------- main
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -430,6 +555,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=50, help="epochs of the --train run (default: 50)")
     p.add_argument("--live-tabs", type=int, default=1, help="with --train: other tabs on the live Monitor (default: 1)")
     p.add_argument("--apptest", action="store_true", help="also time each page's script with AppTest")
+    p.add_argument("--routes-ab", action="store_true", help="only: full loads with and without the page routes")
     p.add_argument("--out", type=Path, help="also append the tables to this file")
     p.add_argument("--deadline", type=float, default=1500, help="give up after this many seconds (default: 1500)")
     return p.parse_args(argv)
@@ -445,6 +571,14 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
     t0 = time.monotonic()
     fx = build_fixture(base, args.runs)
     print(f"fixture: {args.runs} runs in {fx.runs_dir} ({time.monotonic() - t0:.0f} s)", flush=True)
+    if args.routes_ab:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                time_routes_ab(browser, fx, base, procs, args.reloads)
+            finally:
+                browser.close()
+        return
     url = start_streamlit(fx.runs_dir, fx.data_dir, base / "streamlit.log", procs)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -472,6 +606,12 @@ def run(args: argparse.Namespace, base: Path, procs: list, out) -> None:
     if args.apptest:
         print_table(f"AppTest script run, {args.runs} runs ({args.reloads} runs each after one warm-up)",
                     apptest_times(fx, page_cases(fx, None), args.reloads), out)
+        print_table(f"AppTest script run of big runs: Analyze of 10,000 predictions (target < 2 s), Explain of "
+                    f"5,000 images x 30 epochs (target < 1 s); {args.reloads} runs each after one warm-up",
+                    apptest_big_runs(base, fx.data_dir, args.reloads), out)
+        print_table(f"Without Streamlit: one gallery page of a 10,000-prediction cell (target < 0.5 s), the history "
+                    f"of 5,000 images x 200 epochs (target < 10 s); {args.reloads} times each",
+                    size_timings(base, args.reloads), out)
 
 
 def main(argv=None) -> int:

@@ -2,8 +2,9 @@
 free localhost port with a tiny CIFAR-format dataset, launch a short run from the Train
 page, watch the live chart gain epoch points, open Analyze, click an off-diagonal cell of
 the confusion matrix at its pixel position, and check that the gallery shows exactly that
-cell's images and count. A second test times the click-to-gallery path and the Analyze
-page's first render with 10,000 recorded predictions; a third clicks a cell of the Compare
+cell's images and count. A second test opens Analyze with 10,000 recorded predictions
+and clicks to the gallery (printing the seconds; tests/page_timings.py is the benchmark,
+Analyze 10k predictions); a third clicks a cell of the Compare
 page's difference matrix and sees the images that entered and left it.
 
 A missing browser or Playwright fails under CI ($CI set) and skips elsewhere.
@@ -27,6 +28,8 @@ from page_timings import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop, write_b
 from resnet_core import runs
 from resnet_core.dashboard import comparison
 from resnet_core.dashboard.cell_selection import Cell
+
+pytestmark = pytest.mark.slow  # a server, a browser and a trainer
 
 
 
@@ -268,7 +271,7 @@ def test_launch_watch_and_click_a_cell(server, page):
 
 def test_a_deep_link_asks_the_server_once_and_the_top_bar_keeps_its_urls(server, page):
     """Opened at /monitor?run=..., the frontend asks the server's root for its health at once
-    (app_pages/server.py's hint), not /monitor/_stcore/health first and then, 100 ms later,
+    (studio_server.py's hint), not /monitor/_stcore/health first and then, 100 ms later,
     the root; the page runs, and a click in the top bar goes to /train, not /monitor/train."""
     url, runs_dir = server["url"], server["runs_dir"]
     run_dir = make_run(runs_dir, "deeplink", epochs_done=1, total_epochs=1)
@@ -284,8 +287,10 @@ def test_a_deep_link_asks_the_server_once_and_the_top_bar_keeps_its_urls(server,
     assert page.evaluate("location.pathname") == "/train"
 
 
-def test_gallery_and_analyze_speed_with_10k_predictions(server, page):
-    """10,000 recorded predictions: the Analyze page's first render, and a click's gallery."""
+def test_gallery_and_analyze_with_10k_predictions(server, page):
+    """10,000 recorded predictions: the Analyze page's first render, and a click's gallery.
+    Their seconds are printed, not asserted (the targets, 2 s and 1 s, are the benchmark's:
+    tests/page_timings.py)."""
     runs_dir = server["runs_dir"]
     run_dir = make_run(runs_dir, "big", epochs_done=2, total_epochs=2, n_val=10_000, data_dir=server["data_dir"])
     url = f"{server['url']}/analyze?run={run_dir.name}"
@@ -306,9 +311,6 @@ def test_gallery_and_analyze_speed_with_10k_predictions(server, page):
     gallery_s = check_gallery(page, t, p, expected)
     print(f"\nAnalyze first render {first_render:.2f} s; click -> gallery {gallery_s:.2f} s "
           f"({expected} images in the cell, 10,000 predictions)")
-    # The targets are 2 s and 1 s; a loaded shared CI machine gets some slack.
-    assert first_render < 4.0
-    assert gallery_s < 2.0
 
 
 def test_compare_click_a_difference_cell_shows_the_images_that_moved(server, page):

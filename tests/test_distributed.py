@@ -129,6 +129,7 @@ def ddp_run(cifar_dir, tmp_path_factory) -> Path:
     return only_run(runs_dir)
 
 
+@pytest.mark.slow
 def test_two_ranks_make_one_run_folder_with_each_row_once(ddp_run):
     info = runs.read_run(ddp_run)
     assert info.state == "completed" and info.config["resolved"]["world_size"] == 2
@@ -140,6 +141,7 @@ def test_two_ranks_make_one_run_folder_with_each_row_once(ddp_run):
     assert "[rank 1]" not in (ddp_run / runs.LOG_FILE).read_text()  # rank 0 alone writes
 
 
+@pytest.mark.slow
 def test_predictions_cover_every_image_exactly_once(ddp_run, cifar_dir):
     data = load_cifar10(str(cifar_dir))
     cfg = runs.read_run(ddp_run).config
@@ -153,6 +155,7 @@ def test_predictions_cover_every_image_exactly_once(ddp_run, cifar_dir):
     assert confusion.sum() == 400  # every training image of the epoch, from both ranks
 
 
+@pytest.mark.slow
 def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, tmp_path):
     """2 ranks x 25 images against 1 process x 50. DDP averages the ranks' gradients, so
     the step equals one process's step on the mean of the two halves' losses, each half
@@ -199,6 +202,7 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
     assert (delta_ddp - delta_one).norm() < 0.2 * delta_one.norm()
 
 
+@pytest.mark.slow
 def test_a_sigterm_stops_every_rank_at_one_step_and_resume_continues(cifar_dir, tmp_path):
     runs_dir = tmp_path / "runs"
     proc = start_long_run(cifar_dir, runs_dir)
@@ -221,6 +225,7 @@ def test_a_sigterm_stops_every_rank_at_one_step_and_resume_continues(cifar_dir, 
     assert [r["epoch"] for r in rows(run_dir, "epoch")] == list(range(1, 41))
 
 
+@pytest.mark.slow
 def test_a_killed_rank_leaves_the_run_crashed_and_resumable(cifar_dir, tmp_path):
     runs_dir = tmp_path / "runs"
     proc = start_long_run(cifar_dir, runs_dir)
@@ -238,6 +243,7 @@ def test_a_killed_rank_leaves_the_run_crashed_and_resumable(cifar_dir, tmp_path)
     assert "another process of this run is gone" in (info.path / runs.LOG_FILE).read_text()
 
 
+@pytest.mark.slow
 def test_max_restarts_resumes_the_same_folder(cifar_dir, tmp_path):
     run_dir = tmp_path / "runs" / "elastic"
     proc = subprocess.Popen(torchrun("--data-dir", str(cifar_dir), "--run-dir", str(run_dir), "--epochs", "6", *TINY,
@@ -259,6 +265,7 @@ def test_max_restarts_resumes_the_same_folder(cifar_dir, tmp_path):
     assert "resuming after epoch" in (run_dir / runs.LOG_FILE).read_text()
 
 
+@pytest.mark.slow
 def test_refusals_come_before_any_rank_trains_or_writes(cifar_dir, tmp_path):
     runs_dir = tmp_path / "runs"
     done = run_torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), *TINY, "--batch-size", "49")

@@ -45,6 +45,7 @@ def test_a_plain_network_shares_its_twins_speed_and_runs_spread_over_devices():
     assert experiment_seconds(DEGRADATION_SHORT.configs(), speeds, parallel=8) == pytest.approx(one)
 
 
+@pytest.mark.slow
 def test_speed_is_measured_by_the_benchmark_on_this_machine(cifar_dir):
     cfg = TrainConfig(depth=8, batch_size=32, device="cpu")
     speed = measure_speed(cfg, cifar_dir, steps=2, warmup=1, eval_images=100)

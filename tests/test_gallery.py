@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import time
 
 import numpy as np
 import pytest
@@ -150,16 +149,14 @@ def test_loss_positions_put_the_highest_loss_first():
     assert gallery_records.loss_positions(preds).tolist() == [1, 3, 0, 2]
 
 
-def test_a_page_of_a_10k_prediction_cell_renders_fast():
+def test_a_page_of_a_10k_prediction_cell_renders():
+    """Its speed (the target: under 0.5 s) is timed by tests/page_timings.py --apptest."""
     preds = fake_predictions(10_000, accuracy=0.5, seed=2, source_size=50_000)
     images = np.random.default_rng(0).integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8)
-    t = time.perf_counter()
     pos = gallery_records.cell_positions(preds, Cell(3, 5), "confidence")
     page = gallery_records.paginate(len(pos), 1, 30)
     html = gallery_cards.gallery_html(gallery_records.records(preds, pos[page.start:page.stop]), images, CLASSES)
-    elapsed = time.perf_counter() - t
     assert html.count("rs-card") == min(30, len(pos)) > 0
-    assert elapsed < 0.5, f"{elapsed:.3f} s for one gallery page"
 
 
 def test_image_store_loads_once_in_the_background_and_retries_failures(tmp_path):

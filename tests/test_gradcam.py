@@ -41,6 +41,7 @@ def patch_model() -> torch.nn.Module:
     return model.eval()
 
 
+@pytest.mark.slow
 def test_maps_have_the_images_shape_values_in_0_1_and_a_peak_of_1(patch_model):
     x, _, _ = patch_images(5, seed=100)
     cams, logits = grad_cam(patch_model, x)
@@ -50,6 +51,7 @@ def test_maps_have_the_images_shape_values_in_0_1_and_a_peak_of_1(patch_model):
     assert grad_cam(patch_model, torch.randn(2, 3, 48, 40))[0].shape == (2, 48, 40)
 
 
+@pytest.mark.slow
 def test_maps_are_deterministic_and_leave_the_model_as_it_was(patch_model):
     x, _, _ = patch_images(8, seed=101)
     before = {k: v.clone() for k, v in patch_model.state_dict().items()}
@@ -63,6 +65,7 @@ def test_maps_are_deterministic_and_leave_the_model_as_it_was(patch_model):
     assert torch.allclose(alone[0], first[3], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_map_of_the_predicted_class_lies_on_the_planted_patch(patch_model):
     x, labels, corners = patch_images(64, seed=102)
     cams, logits = grad_cam(patch_model, x)
@@ -77,6 +80,7 @@ def test_the_map_of_the_predicted_class_lies_on_the_planted_patch(patch_model):
     assert shares.median() > 0.5 and shares.min() > 0.35, shares
 
 
+@pytest.mark.slow
 def test_a_chosen_class_gets_its_own_map_and_training_mode_is_refused(patch_model):
     x, labels, _ = patch_images(4, seed=103)
     predicted, _ = grad_cam(patch_model, x)

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 from fake_runs import make_run
+from page_timings import write_long_history
 
 from resnet_core import runs
 from resnet_core.dashboard import gallery_cards, history
@@ -128,23 +129,15 @@ def test_a_history_strip_draws_runs_of_epochs():
     assert gallery_cards.history_strip([], [], 96) == ""
 
 
-def test_5000_images_by_200_epochs_in_under_a_few_seconds(tmp_path, capsys):
-    """The size the page must handle: measured from npz files written as the trainer writes them."""
+def test_5000_images_by_200_epochs_load_whole(tmp_path, capsys):
+    """The size the page must handle, from npz files written as the trainer writes them. Its
+    speed (the target: a few seconds, under 10) is timed by tests/page_timings.py --apptest."""
     run_dir = make_run(tmp_path, epochs_done=1, total_epochs=1, n_val=10)
-    rng = np.random.default_rng(0)
     n, epochs = 5000, 200
-    indices = np.sort(rng.choice(45_000, n, replace=False)).astype(np.int64)
-    labels = rng.integers(0, 10, n).astype(np.int64)
-    for e in range(1, epochs + 1):
-        preds = np.where(rng.random(n) < 0.5 + e / 500, labels, (labels + 1) % 10)
-        top = np.stack([(preds + j) % 10 for j in range(5)], axis=1).astype(np.int64)
-        runs.save_predictions(run_dir, "val", e, indices=indices, labels=labels, preds=preds.astype(np.int64),
-                              topk_classes=top, topk_probs=np.full((n, 5), 0.2, np.float32),
-                              loss=np.ones(n, np.float32))
+    write_long_history(run_dir, n, epochs)
     t = time.perf_counter()
     h = history.load_history(run_dir, "val").history
     took = time.perf_counter() - t
     with capsys.disabled():
         print(f"\nhistory of {n:,} images x {epochs} epochs: {took:.2f} s, {h.right.nbytes / 1e6:.1f} MB")
     assert h.right.shape == (n, epochs) and h.right.nbytes == n * epochs
-    assert took < 10

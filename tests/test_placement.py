@@ -4,9 +4,9 @@ GPU lists (the locks are real flocks, so this runs on any CPU)."""
 import fcntl
 import json
 import threading
-import time
 
 import pytest
+from conftest import wait_until
 
 from resnet_core import placement, runs
 
@@ -74,10 +74,10 @@ def test_a_queued_run_takes_the_first_device_freed_and_says_what_it_waits_for(tm
     worker = threading.Thread(target=lambda: result.append(
         placement.acquire(tmp_path, GPUS, on_queued=waited_for.append)))
     worker.start()
-    time.sleep(2 * placement.POLL_S)
+    assert wait_until(lambda: waited_for), "the run never said it was queued"
     assert waited_for == [GPUS] and not result
     held.pop("cuda:3").close()
-    worker.join(10)
+    worker.join(60)
     assert result[0].device == "cuda:3"
 
 
@@ -91,6 +91,7 @@ def test_slots_let_k_runs_share_a_device(tmp_path):
     assert placement.cpu_threads(2) == max(1, placement.os.cpu_count() // 2)
 
 
+@pytest.mark.slow
 def test_a_run_placed_by_its_launcher_takes_no_lock_and_never_queues(cifar_dir, tmp_path):
     """--no-device-lock (a sweep on Ray, which places runs itself): the CPU's lock is held by
     another run here, yet this one trains at once, and leaves the lock to its holder."""

@@ -271,6 +271,7 @@ def test_refusals_are_one_line_with_exit_code_2_and_nothing_on_stdout(run_dir, f
     assert message in err and err.count("\n") == 1, err
 
 
+@pytest.mark.slow
 def test_the_module_runs_from_the_command_line(run_dir, files):
     out = subprocess.run([sys.executable, "-m", "resnet_core.predict", str(run_dir), str(files["photo.png"]),
                           "--json", "--top", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)

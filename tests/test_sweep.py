@@ -35,6 +35,7 @@ def epochs_trained(run_dir):
     return [r["epoch"] for r in runs.read_metrics(run_dir) if r["type"] == "epoch"]
 
 
+@pytest.mark.slow
 def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, capsys):
     result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "grid", *TINY, "--epochs", 1,
                    "--vary", "depth=8,14", "--vary", "shortcut=A,none", "--parallel", 2)
@@ -114,6 +115,7 @@ def test_dry_run_prints_the_grid_and_plans_and_writes_nothing(cifar_dir, tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path):
     """Launched and stopped as the dashboard does it (launcher.launch_sweep, stop_sweep: SIGTERM
     to the sweep, which forwards it to its trainers), resumed from the command line."""
@@ -160,6 +162,7 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
         assert steps == sorted(set(steps)) and steps[-1] == 8 * point.values["epochs"]
 
 
+@pytest.mark.slow
 def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
     result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "boom", *TINY, "--epochs", 1,
                    "--depth", 8, "--vary", "lr=0.1,1e30", "--parallel", 2)

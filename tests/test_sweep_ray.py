@@ -104,6 +104,7 @@ def end(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_local_ray_trains_its_grid_as_ordinary_runs(cifar_dir, tmp_path, capsys):
     result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "onray", *TINY, "--epochs", 1, *CPU,
                    "--vary", "depth=8,14", "--executor", "ray")
@@ -127,6 +128,7 @@ def test_a_sweep_on_a_local_ray_trains_its_grid_as_ordinary_runs(cifar_dir, tmp_
     assert header.startswith("depth,model,runs,") and [r.split(",")[1] for r in rows] == ["ResNet-8", "ResNet-14"]
 
 
+@pytest.mark.slow
 def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes(cifar_dir, tmp_path):
     """Three trials, of which the Ray holds two at once (one on an odd core count): SIGTERM
     (the dashboard's Stop) while they train stops the running ones with last.pt and cancels
@@ -172,6 +174,7 @@ def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes
         assert steps == sorted(set(steps)) and steps[-1] == 8 * EPOCHS
 
 
+@pytest.mark.slow
 def test_a_killed_ray_worker_leaves_its_run_crashed_not_running(cifar_dir, tmp_path):
     """A Ray worker that dies (its node lost) takes its trainer with it (PR_SET_PDEATHSIG):
     the run reads crashed, the task is not retried, the sweep reports it and ends failed."""

@@ -74,6 +74,7 @@ def reference_run(cifar_dir, tmp_path_factory):
     return only_run(runs_dir)
 
 
+@pytest.mark.slow
 def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir):
     run_dir = reference_run
     config = json.loads((run_dir / "config.json").read_text())
@@ -131,6 +132,7 @@ def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir)
     assert "epoch 3/3" in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cifar_dir, tmp_path):
     proc = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 3, *TINY, wait=False)
     wait_for(lambda: any(tmp_path.iterdir()) and step_count(only_run(tmp_path)) >= 11, what="steps in epoch 2")
@@ -152,6 +154,7 @@ def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cif
     assert all(torch.equal(reference[k], resumed[k]) for k in reference), "resume diverged from the uninterrupted run"
 
 
+@pytest.mark.slow
 def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar_dir, tmp_path):
     proc = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 3, *TINY, wait=False)
     wait_for(lambda: any(tmp_path.iterdir()) and step_count(only_run(tmp_path)) >= 12, what="steps in epoch 2")
@@ -253,6 +256,7 @@ def test_a_run_folder_that_becomes_unwritable_ends_in_one_line_and_resumes(
     assert all(torch.equal(reference[k], result_weights[k]) for k in reference)
 
 
+@pytest.mark.slow
 def test_a_nan_loss_marks_the_run_diverged(cifar_dir, tmp_path):
     result = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 2, *TINY, "--lr", "1e30")
     assert result.returncode == 3
@@ -294,6 +298,7 @@ def test_a_data_problem_is_one_line_naming_the_file_and_no_run(tmp_path, capsys,
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_an_exception_marks_the_run_failed_with_one_line_and_the_traceback_in_the_log(
         cifar_dir, tmp_path, capsys, monkeypatch):
     def boom(self, *args):
@@ -418,6 +423,7 @@ def test_an_unwritable_runs_dir_is_refused(cifar_dir, tmp_path, capsys, monkeypa
     assert f"{tmp_path} is not writable" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_missing_data_names_the_folder(tmp_path):
     result = trainer("--data-dir", tmp_path / "empty", "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2
@@ -425,6 +431,7 @@ def test_missing_data_names_the_folder(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_path):
     run_dir = tmp_path / "runs" / "launched-by-the-dashboard"
     run_dir.mkdir(parents=True)
@@ -434,6 +441,7 @@ def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_pat
     assert [p.name for p in run_dir.iterdir()] == [runs.CONSOLE_FILE]
 
 
+@pytest.mark.slow
 def test_resume_refuses_what_it_cannot_continue(reference_run, tmp_path):
     assert "not a run folder" in trainer("--resume", tmp_path).stderr
     assert "already completed" in trainer("--resume", reference_run).stderr
@@ -448,6 +456,7 @@ def test_config_errors_are_per_field():
     assert config_errors(TrainConfig(log_seconds=0.0)) == {}  # rows by step count only
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision, channels_last", [("fp16", "--no-channels-last"), ("fp32", "--channels-last"),
                                                       ("bf16", "--no-channels-last")])
 def test_every_precision_path_runs_on_cpu(cifar_dir, tmp_path, precision, channels_last):
@@ -464,6 +473,7 @@ def test_every_precision_path_runs_on_cpu(cifar_dir, tmp_path, precision, channe
     assert bool(ckpt["scaler"]) == (precision == "fp16")  # a grad scaler only for fp16
 
 
+@pytest.mark.slow
 def test_the_compiled_training_step_runs_on_cpu(cifar_dir, tmp_path):
     code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY, "--compile"])
     assert code == 0
@@ -473,6 +483,7 @@ def test_the_compiled_training_step_runs_on_cpu(cifar_dir, tmp_path):
     assert "torch.compile failed" not in (run_dir / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_device_waits_queued(cifar_dir, tmp_path):
     first = trainer("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--epochs", 50, *TINY, "--name", "first",
                     wait=False)
@@ -558,6 +569,7 @@ def test_dry_run_resolves_checks_and_writes_nothing(cifar_dir, tmp_path, capsys)
     assert main(["--data-dir", str(cifar_dir), "--batch-size", "600", "--val-size", "0", "--dry-run"]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [60002, 6 * 10**29 + 2])
 def test_a_model_the_device_cannot_hold_is_refused_before_it_is_built(cifar_dir, tmp_path, depth):
     for more in (["--dry-run"], []):
@@ -587,6 +599,7 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
     assert f"needs at least {need:,} bytes" in err and f"cpu holds {need - 1:,} bytes" in err, err
 
 
+@pytest.mark.slow
 def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir):
     data = load_cifar10(cifar_dir)
 
@@ -602,6 +615,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
     assert val_indices("--split-seed", "1") != val_indices("--split-seed", "2")
 
 
+@pytest.mark.slow
 def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
     from resnet_core.step import Trainer
 
@@ -619,6 +633,7 @@ def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
     assert torch.equal(torch.from_numpy(records["topk_probs"]), probs.topk(5, dim=1).values)
 
 
+@pytest.mark.slow
 def test_max_steps_stops_mid_epoch_and_no_validation_monitors_the_test_set(cifar_dir, tmp_path):
     code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--max-steps", "11", "--val-size", "0",
                  "--batch-size", "50", "--log-every", "2", "--depth", "8", "--device", "cpu"])
@@ -658,6 +673,7 @@ def folder_snapshot(run_dir: Path) -> dict:
             for p in sorted(run_dir.rglob("*"))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "last.pt").write_bytes((d / "last.pt").read_bytes()[:5000]), "last.pt is corrupt"),
     (lambda d: (d / "config.json").write_text("{}"), "config.json is not a run record"),
@@ -707,6 +723,7 @@ def test_a_resume_whose_log_cannot_be_opened_is_one_line(cifar_dir, tmp_path, ca
     assert err.count("\n") == 1 and f"cannot write {run_dir / 'train.log'}" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     before = folder_snapshot(run_dir)
@@ -718,6 +735,7 @@ def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(ci
     assert folder_snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["a FIFO", "a link to a device"])
 def test_a_last_checkpoint_that_is_no_regular_file_is_refused_at_once(cifar_dir, tmp_path, kind):
     """The resume follows a link at last.pt (to a file), but opening a FIFO there waited
@@ -736,6 +754,7 @@ def folder_snapshot_names(run_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
 
 
+@pytest.mark.slow
 def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_path, capsys):
     """--run-dir beside --resume was silently dropped: the resumed run went on where it was."""
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
@@ -747,6 +766,7 @@ def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_p
     assert folder_snapshot(run_dir) == before and not (tmp_path / "elsewhere").exists()
 
 
+@pytest.mark.slow
 def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     # The run's own values are no change: a flag given as the run has it is fine.
@@ -763,6 +783,7 @@ def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cif
     assert_history_is_clean(run_dir, 3)
 
 
+@pytest.mark.slow
 def test_resume_with_max_steps_sets_the_length_and_never_cuts_behind_the_checkpoint(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     capsys.readouterr()
@@ -782,6 +803,7 @@ def test_the_option_schema_says_which_flags_a_resume_may_change():
     assert "a resume may change it" in help_text
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     config = json.loads((run_dir / "config.json").read_text())
@@ -792,6 +814,7 @@ def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
     assert folder_snapshot(run_dir) == before
 
 
+@pytest.mark.slow
 def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir, tmp_path):
     # Die (as from kill -9) right after epoch 2's last.pt, before its best.pt: the
     # synthetic task improves on validation every early epoch.
@@ -822,6 +845,7 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir
     assert all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
 
 
+@pytest.mark.slow
 def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
     outside = tmp_path / "outside.pt"
@@ -834,6 +858,7 @@ def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_p
     assert not (run_dir / "last.pt").is_symlink() and runs.read_run(run_dir).state == "completed"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [os.mkfifo, lambda p: p.symlink_to(p.parent / "last.pt")], ids=["a FIFO", "a symlink"])
 def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_path, make):
     """The resume checks that best.pt holds the best epoch: a FIFO there hung it (torch.load
@@ -847,6 +872,7 @@ def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_p
     assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == status["best_epoch"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
     outside = tmp_path / "outside.log"
@@ -857,6 +883,7 @@ def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, c
     assert "train.log is a symlink" in capsys.readouterr().err and outside.read_text() == "keep\n"
 
 
+@pytest.mark.slow
 def test_resume_removes_the_temp_files_a_kill_left(cifar_dir, tmp_path):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     leftovers = [run_dir / ".last.pt.k2j4.tmp", run_dir / ".status.json.x1.tmp",
@@ -882,6 +909,7 @@ def test_a_dry_run_never_downloads(tmp_path, capsys):
     assert "does not download" in capsys.readouterr().err and not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow
 def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from resnet_core import runs; "
@@ -900,6 +928,7 @@ def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path,
     assert main(["--resume", str(run_dir)]) == 0
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_write_predictions_through_a_symlink(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
     outside = tmp_path / "outside"
@@ -930,6 +959,7 @@ def test_the_command_line_is_the_schema_and_round_trips():
     assert parse([]).typed == set() and parse([]).cfg == TrainConfig()
 
 
+@pytest.mark.slow
 def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
     from resnet_core.step import Trainer
 
@@ -956,6 +986,7 @@ def _documented(section: str) -> set[str]:
     return set(re.findall(r"``([a-z_]+)``", text)) | set(re.findall(r'"([a-z_]+)"', text))
 
 
+@pytest.mark.slow
 def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     """The keys actually written, the typed records and the docstring agree (the docstring
     once promised loader rng and partial-epoch state that were no longer saved)."""
@@ -1026,6 +1057,7 @@ def clocked_run(cifar_dir, tmp_path_factory):
     return run_dir, written
 
 
+@pytest.mark.slow
 def test_step_rows_come_by_count_or_by_time_whichever_is_first(clocked_run):
     run_dir, _ = clocked_run
     rows = runs.read_metrics(run_dir)
@@ -1035,6 +1067,7 @@ def test_step_rows_come_by_count_or_by_time_whichever_is_first(clocked_run):
     assert [r["eval_seconds"] for r in rows if r["type"] == "epoch"] == [pytest.approx(2.5)] * 2
 
 
+@pytest.mark.slow
 def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
     _, written = clocked_run
     phases = [w["phase"] for i, w in enumerate(written) if i == 0 or w["phase"] != written[i - 1]["phase"]]
@@ -1051,6 +1084,7 @@ def test_status_says_the_phase_and_the_first_steps_time(clocked_run):
     assert all(w["phase_done"] is None for w in written if w["phase"] not in runs.EVALUATION_PHASES)
 
 
+@pytest.mark.slow
 def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, monkeypatch):
     """Usage rows come from a thread in every phase, with the run's position, and the
     format's docstring names each of their fields."""

@@ -44,7 +44,9 @@ class Launched:
     argv: list[str]
 
 
-TRAINER_NICE = 10
+# $RESNET_STUDIO_TRAINER_NICE=0 starts trainers at the dashboard's own priority (the tests
+# do: beside other work on a loaded machine, niced test trainers crawled).
+TRAINER_NICE = int(os.environ.get("RESNET_STUDIO_TRAINER_NICE", "10"))
 
 
 def lower_priority(argv: list[str]) -> list[str]:
@@ -53,7 +55,7 @@ def lower_priority(argv: list[str]) -> list[str]:
     niced one still gets all the cycles the dashboard leaves. (`nice` execs the command,
     so the pid is the trainer's.) Started in its own session, it also needs
     :func:`lower_session_priority`."""
-    return ["nice", "-n", str(TRAINER_NICE), *argv] if shutil.which("nice") else argv
+    return ["nice", "-n", str(TRAINER_NICE), *argv] if TRAINER_NICE and shutil.which("nice") else argv
 
 
 # Where Linux groups processes by session (CONFIG_SCHED_AUTOGROUP, on by default in Ubuntu

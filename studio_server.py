@@ -1,6 +1,10 @@
-"""The dashboard's web server: Streamlit's own (st.App, which `streamlit run app.py`
-serves), plus a route per page that serves Streamlit's index.html with two additions that
-make a full load of the page (a reload, a deep link such as /monitor?run=...) faster.
+"""What app.py adds to Streamlit's own server (st.App, which `streamlit run app.py` serves):
+a route per page that serves Streamlit's index.html with two additions that make a full
+load of the page (a reload, a deep link such as /monitor?run=...) faster, and a browser
+tab opened on start. It is server code, not a page, so it lives beside app.py and not in
+app_pages/; it reaches into Streamlit's internals (file_util, server_util, cli_util, the
+frontend's index.html and chunk file names), each of which tests/test_studio_server.py
+checks by name, so that a Streamlit upgrade that moves one fails there and says what to fix.
 
 1. Where the server is. Opened at /monitor, Streamlit's frontend cannot tell a page from
    the path the app is served under, so it asks /monitor/_stcore/health first, gets a 404,
