@@ -28,8 +28,9 @@ def option(default, help: str, *, choices: tuple | None = None, factory=None, re
     """A TrainConfig field: its default, the help text (with units), its choices, and
     whether ``--resume`` may change it (resumable: how long the run goes, where and how it
     computes and logs; never what is trained, on what, or how it learns). The command line
-    (:func:`add_config_arguments`), the form and the run record all come from these fields;
-    :func:`config_errors` judges their values, :func:`resume_config` a resume's changes."""
+    (:func:`~resnet_core.config_flags.add_config_arguments`), the form and the run record all
+    come from these fields; :func:`~resnet_core.config_checks.config_errors` judges their
+    values, :func:`resume_config` a resume's changes."""
     meta = {"help": help, "choices": choices, "resumable": resumable}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)

@@ -206,8 +206,8 @@ def launch_sweep(name: str, args: list[str], *, data_dir: str | os.PathLike, run
 
     args: the sweep's other arguments, e.g. ``["--epochs", "10", "--vary", "depth=20,56",
     "--vary", "shortcut=none,A", "--parallel", "2"]``; Experiment.sweep_args() and
-    :func:`sweep_args` give them. A grid the sweep refuses ends it at once, the reason as one line in
-    the log: check with :func:`sweep_problem` first.
+    :func:`~resnet_core.dashboard.form.sweep_args` give them. A grid the sweep refuses ends it
+    at once, the reason as one line in the log: check with :func:`sweep_problem` first.
     """
     if runs.safe_name(name) != name:  # the name becomes file names under .sweeps/
         raise ValueError(f"{name!r} is not a sweep name: letters, digits, - _ . only (at most 48)")

@@ -1,5 +1,5 @@
 """Removing the temp files that killed writers left in run folders: maintenance that a
-trainer does when it starts (see :class:`RunWriter`), so that reading never writes."""
+trainer does when it starts (see :class:`~resnet_core.runs.writing.RunWriter`), so that reading never writes."""
 
 from __future__ import annotations
 
