@@ -1,6 +1,6 @@
 """last.pt and best.pt as a run writes them: the keys a checkpoint holds (which a resume
 checks), its bytes, and best.pt's repair after a kill between the two writes (the
-format: resnet_core/runs.py)."""
+format: resnet_core/runs/folder_format.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 :func:`load_run_model` reads the run's config.json (model shape, classes, the
 normalisation the trainer used), opens ``best.pt`` or ``last.pt`` without following
-symlinks (see :mod:`resnet_core.runs`), checks that its weights fit the recorded model,
+symlinks (see :mod:`resnet_core.runs.folder_format`), checks that its weights fit the recorded model,
 and returns the model in eval mode on the CPU with the run's normalisation. "best" falls
 back to ``last.pt`` when the run has no ``best.pt`` (a run without a validation split, or
 one stopped before its first validation), and says so in :attr:`RunModel.note`. Anything

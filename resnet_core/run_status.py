@@ -2,7 +2,7 @@
 training (:class:`RunStatus`): the phases, the queued start (a resumed run's earlier
 training time and changed settings), the config record with the versions and nodes it
 ran on, and the final state with the one line and exit code a failure ends in (the
-format: resnet_core/runs.py)."""
+format: resnet_core/runs/folder_format.py)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def check_runs_dir(path: Path) -> None:
 
 def check_new_run_dir(path: Path) -> None:
     """--run-dir must be new or empty (the dashboard's console.log aside), and a real folder:
-    a run folder is never a symbolic link (see resnet_core.runs)."""
+    a run folder is never a symbolic link (see resnet_core/runs/folder_format.py)."""
     if path.is_symlink():
         raise Refused(f"--run-dir {path} is a symbolic link: give the folder itself")
     if os.path.lexists(path) and not path.is_dir():

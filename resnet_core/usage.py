@@ -1,6 +1,6 @@
 """What a training run uses of its machine over time: CPU, RAM, and the GPU's utilisation
 and memory. The trainer samples it every few seconds into ``system`` rows of
-metrics.jsonl (see :mod:`resnet_core.runs`), so the monitor can chart it next to the loss.
+metrics.jsonl (see :mod:`resnet_core.runs.folder_format`), so the monitor can chart it next to the loss.
 
 CPU figures come from CPU-time deltas between two samples: this process's from
 ``os.times`` (its threads, not its child processes such as torch.compile's workers), the

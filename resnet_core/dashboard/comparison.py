@@ -4,7 +4,7 @@ and what changed from run A to run B: the difference of their confusion matrices
 images behind one cell's change, and the images one run gets right and the other wrong.
 
 Two runs are compared image by image: their records (``predictions/{split}_epoch_NNN.npz``,
-see :mod:`resnet_core.runs`) are paired by image index, which means something only when
+see :mod:`resnet_core.runs.folder_format`) are paired by image index, which means something only when
 both evaluated exactly the same images of the same set with the same classes.
 :func:`comparability_problem` says why two evaluations cannot be paired; :func:`pair`
 refuses them too.

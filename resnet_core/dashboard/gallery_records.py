@@ -1,7 +1,7 @@
 """Which records of a predictions file a gallery shows, in what order, one page at a time.
 
 A cell (true class t, predicted class p) selects the records of a predictions file
-(``predictions/{split}_epoch_NNN.npz``, see :mod:`resnet_core.runs`) with ``labels == t``
+(``predictions/{split}_epoch_NNN.npz``, see :mod:`resnet_core.runs.folder_format`) with ``labels == t``
 and ``preds == p``; they are sorted by confidence (the top-1 probability) or by loss and
 paged; :mod:`.gallery_cards` draws a page of them.
 """

@@ -3,7 +3,7 @@
 Training never runs inside the dashboard's process: :func:`launch` starts
 ``python -m resnet_core.train`` as its own session (``start_new_session=True``), writing
 into a run folder the dashboard created, so a reload, a second tab or a restart of the
-server finds the run again through that folder (see :mod:`resnet_core.runs`). The trainer
+server finds the run again through that folder (see :mod:`resnet_core.runs.folder_format`). The trainer
 queues itself on a busy device (state ``queued``); :func:`stop` sends it SIGTERM and the
 trainer finishes its step, saves ``last.pt`` and says ``stopped``.
 """

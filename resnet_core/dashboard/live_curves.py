@@ -1,6 +1,6 @@
 """The Monitor's training curves: loss, accuracy, learning rate and speed, from ``metrics.jsonl`` rows.
 
-They take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs`) and a
+They take the rows of ``metrics.jsonl`` (see :mod:`resnet_core.runs.folder_format`) and a
 :class:`~resnet_core.dashboard.curve_axes.CurveView` (their x axis, smoothing and point
 budget: see :mod:`~resnet_core.dashboard.curve_axes`); the step rows' series can be
 smoothed (:func:`~resnet_core.dashboard.series.ema`, drawn bold over the faint raw
