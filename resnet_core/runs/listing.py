@@ -40,7 +40,8 @@ class _Listed:
 
 # list_runs' memory of each folder it listed. Every page of the dashboard lists the runs: with
 # 200 runs that took 34 ms (a third of the Analyze page's script run), 2 of them with the
-# two records read and parsed again, 0.6 of them sweeping 400 folders for temp files.
+# two records read and parsed again, 0.6 of them sweeping 400 folders for temp files (a sweep
+# that is now cleanup.remove_stale_temps', at a trainer's start).
 _LISTED: dict[Path, _Listed] = {}
 
 

@@ -1,4 +1,4 @@
-"""Sweep records (``<runs-dir>/.sweeps/<name>.json``, format in the package docstring):
+"""Sweep records (``<runs-dir>/.sweeps/<name>.json``, format: runs/folder_format.py):
 where they live, the one-writer claim, and reading that never raises (what a record may
 hold: runs.sweep_checks)."""
 
