@@ -190,7 +190,7 @@ def sweep_problem(name: str, args: list[str], *, data_dir: str | os.PathLike,
     """Why the sweep that launch_sweep(name, args, ...) would start is refused (the sweep's
     own checks: the name, the grid's fields and values against the dataset), in one line;
     None when it would start. Reads the dataset, writes nothing."""
-    from .. import sweep  # as in sweep_args
+    from .. import sweep  # imports the trainer and torch: only when asked (as form.sweep_args does)
 
     return sweep.refusal(_sweep_args(name, args, data_dir, runs_dir))
 
