@@ -6,7 +6,7 @@ format reads them), ``files`` (opening a run's files safely), ``run_info`` (RunI
 states), ``reading`` (one run), ``listing`` (a runs folder), ``console_log`` (a trainer's
 last words), ``metrics_file``, ``predictions``, ``processes`` (is a trainer alive),
 ``records`` (the typed records), ``writing`` (the one writer), ``cleanup`` (stale temp
-files) and ``sweeps`` (sweep records).
+files), ``sweeps`` (sweep records) and ``sweep_checks`` (what a sweep record may hold).
 """
 
 from .layout import (
