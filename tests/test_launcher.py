@@ -445,3 +445,15 @@ def test_a_sweep_whose_log_is_a_fifo_is_refused_at_once(tmp_path, cifar_dir):
     os.mkfifo(log)  # opened for writing, it would wait for a reader: the page would hang
     with pytest.raises(OSError, match="fifo.log is a FIFO"):
         launcher.launch_sweep("fifo", ["--vary", "depth=8,14"], data_dir=cifar_dir, runs_dir=tmp_path)
+
+
+@pytest.mark.parametrize("value, nice", [("0", 0), (" 0 ", 0), ("", 10), ("5", 10), ("low", 10)])
+def test_only_a_zero_trainer_nice_setting_turns_the_nice_off(monkeypatch, value, nice):
+    import importlib
+
+    monkeypatch.setenv("RESNET_STUDIO_TRAINER_NICE", value)
+    try:
+        assert importlib.reload(launcher).TRAINER_NICE == nice  # a mistyped value never stops the import
+    finally:
+        monkeypatch.setenv("RESNET_STUDIO_TRAINER_NICE", "0")
+        importlib.reload(launcher)

@@ -45,8 +45,9 @@ class Launched:
 
 
 # $RESNET_STUDIO_TRAINER_NICE=0 starts trainers at the dashboard's own priority (the tests
-# do: beside other work on a loaded machine, niced test trainers crawled).
-TRAINER_NICE = int(os.environ.get("RESNET_STUDIO_TRAINER_NICE", "10"))
+# do: beside other work on a loaded machine, niced test trainers crawled); any other value
+# leaves the nice at 10, so a mistyped one cannot stop the dashboard from starting.
+TRAINER_NICE = 0 if os.environ.get("RESNET_STUDIO_TRAINER_NICE", "").strip() == "0" else 10
 
 
 def lower_priority(argv: list[str]) -> list[str]:
