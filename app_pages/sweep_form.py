@@ -12,7 +12,7 @@ from resnet_core import executors, placement
 from resnet_core.dashboard import launcher
 from resnet_core.dashboard.form import MAX_DEPTH, TrainForm, parse_vary_text, sweep_args
 from resnet_core.model_names import shortcut_label
-from resnet_core.models import SHORTCUTS, valid_depths
+from resnet_core.model_names import SHORTCUTS, valid_depths
 
 K = "sw_"  # session_state prefix of the sweep widgets
 EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}

@@ -14,8 +14,10 @@ from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.dashboard import launcher
 from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, form_config, paper_epochs,
                                         recipe_summary, validate)
-from resnet_core.model_names import PLAIN, model_name, shortcut_label
-from resnet_core.models import BLOCKS, SHORTCUTS, default_shortcut, describe_model, valid_depths
+from resnet_core.model_names import shortcut_label
+from resnet_core.runs import PLAIN, model_name
+from resnet_core.models import describe_model
+from resnet_core.model_names import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
 from resnet_core.schedule import SCHEDULES
 
 DEFAULTS = TrainForm()

@@ -23,7 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from .outputs import OutputRefused, check_output_path, file_kind, replacing
+from .outputs import OutputRefused, check_output_path, replacing
+from .runs.files import file_kind
 
 BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .outputs import file_kind
+from .runs.files import file_kind
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_SIDE = 10_000

@@ -27,7 +27,7 @@ from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
 from .distributed import Group, World
 from .epoch_totals import EpochSums, StepRows, count_step
-from .models import model_name
+from .runs import model_name
 from .run_status import Diverged, RunStatus, nodes
 from .step import Trainer
 from .train_log import TerminalProgress

@@ -1,17 +1,13 @@
 """The CIFAR ResNet family without torch: its block types, shortcut options and valid
-depths, and how the studio names networks. The config, the run-folder readers and the
-dashboard pages that draw no model import it instead of resnet_core.models."""
+depths, and the paper's numbers (a network's name and the plain option, "none", are the run
+format's: resnet_core.runs.layout). The config and the dashboard pages that draw no model
+import it instead of resnet_core.models."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PLAIN = "none"  # the shortcut option of plain networks
-
-
-def model_name(depth, shortcut: str | None) -> str:
-    """How the paper names a network: "plain-20" without shortcuts, else "ResNet-20"."""
-    return f"{'plain' if shortcut == PLAIN else 'ResNet'}-{depth}"
+from .runs.layout import PLAIN
 
 
 def shortcut_label(shortcut: str) -> str:

@@ -30,21 +30,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model_names import (  # noqa: F401 (BLOCKS, SHORTCUTS, valid_depths: the family's shapes, also from here)
-    BLOCKS,
-    NO_PAPER_RESULT,
-    PLAIN,
-    PaperResult,
-    SHORTCUTS,
-    blocks_per_stage,
-    check_num_classes,
-    check_shortcut,
-    default_shortcut,
-    family_counts,
-    model_name,
-    paper_result,
-    valid_depths,
-)
+from .model_names import (NO_PAPER_RESULT, PaperResult, blocks_per_stage, check_num_classes, check_shortcut,
+                          default_shortcut, family_counts, paper_result)
+from .runs.layout import PLAIN, model_name
 
 STAGE_WIDTHS = (16, 32, 64)
 

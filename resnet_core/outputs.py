@@ -20,26 +20,11 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
+from .runs.files import file_kind
+
 
 class OutputRefused(ValueError):
     """A path to write at that is not a new name or a regular file, or has no folder: one line."""
-
-
-def file_kind(mode: int) -> str:
-    """What a file of this st_mode is, for a one-line message."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    return "a special file"
 
 
 def check_output_path(path: str | os.PathLike, what: str) -> Path:

@@ -27,7 +27,8 @@ from .config import TrainConfig, config_from_record
 from .data import normalize
 from .gradcam import grad_cam
 from .model_names import family_counts
-from .models import build_model, model_name
+from .models import build_model
+from .runs import model_name
 from .runs.values import as_count
 
 

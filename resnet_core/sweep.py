@@ -36,7 +36,7 @@ from .config import TrainConfig, apply_presets, flag, make_plan
 from .config_flags import config_argv
 from .cifar import resolve_data_dir
 from .executors import RAY_MISSING, ExecutorError, ray_installed
-from .model_names import model_name
+from .runs import model_name
 from .sweep_args import PROG, SweepArgs, parse
 from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name
 from .sweep_options import RECORD_OPTIONS

@@ -12,7 +12,8 @@ from .checkpoints import CHECKPOINT_KEYS
 from .config import TrainConfig, config_from_record
 from .config_checks import config_errors
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
-from .model_names import blocks_per_stage, family_counts, model_name
+from .model_names import blocks_per_stage, family_counts
+from .runs import model_name
 from .run_model import ModelLoadError, check_weights, read_checkpoint
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from resnet_core import runs
 from resnet_core.cifar import CLASSES, load_cifar10
-from resnet_core.model_names import model_name
+from resnet_core.runs import model_name
 
 
 # config.json's resolved.normalization as the trainer records it (the published CIFAR-10 statistics).

@@ -80,16 +80,9 @@ ALLOWED = {  # which layers each layer may import
 }
 
 
-def _leaf(name: str) -> bool:
-    """A core module that imports nothing of the project: the run format may use it."""
-    return _layer(name) == "core" and not _project(IMPORTS[name])
-
-
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_imports_run_one_way(name):
-    upward = sorted(dep for dep in _project(IMPORTS[name])
-                    if _layer(dep) not in ALLOWED[_layer(name)]
-                    and not (_layer(name) == "run format" and _leaf(dep)))
+    upward = sorted(dep for dep in _project(IMPORTS[name]) if _layer(dep) not in ALLOWED[_layer(name)])
     assert not upward, f"{name} ({_layer(name)}) imports {upward}"
 
 

@@ -3,18 +3,14 @@ import torch
 import torch.nn as nn
 
 from resnet_core.models import (
-    NO_PAPER_RESULT,
     BasicBlock,
     Bottleneck,
     ShortcutA,
-    blocks_per_stage,
     build_model,
-    default_shortcut,
     describe_model,
-    family_counts,
-    paper_result,
-    valid_depths,
 )
+from resnet_core.model_names import (NO_PAPER_RESULT, blocks_per_stage, default_shortcut, family_counts, paper_result,
+                                     valid_depths)
 
 
 def n_params(model):

@@ -20,7 +20,8 @@ import pandas as pd
 
 from .. import runs
 from ..metrics import confusion_matrix
-from ..model_names import PLAIN, PaperResult, shortcut_label
+from ..model_names import PaperResult, shortcut_label
+from ..runs import PLAIN
 from ..results import ResultGroup, field_text, group_record
 from ..runs.values import as_count, as_int, is_int
 from ..evaluation_labels import evaluation_labels

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..config import CIFAR10_TRAIN_IMAGES, TrainConfig, apply_presets, flag, make_plan
-from ..model_names import PLAIN, default_shortcut
+from ..model_names import default_shortcut
+from ..runs import PLAIN
 from .launcher import PROJECT_ROOT
 from ..sweep_grid import grid, vary_argv
 from ..train import parse

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .. import runs
 from ..evaluation_labels import TEST_AS_VALIDATION, EvaluationLabels, evaluation_labels
 from ..formatting import format_pct, md_escape
-from ..model_names import PLAIN
+from ..runs import PLAIN
 from ..progress import Progress
 from ..runs.values import as_count
 from .runs_table import setting_text

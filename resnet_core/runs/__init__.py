@@ -11,6 +11,8 @@ files), ``sweeps`` (sweep records) and ``sweep_checks`` (what a sweep record may
 
 from .layout import (
     ACTIVE_STATES,
+    PLAIN,
+    model_name,
     BEST_CHECKPOINT,
     CHECKPOINTS,
     CONFIG_FILE,
@@ -82,6 +84,8 @@ from .writing import (
 )
 
 __all__ = [
+    "PLAIN",
+    "model_name",
     "ACTIVE_STATES",
     "BEST_CHECKPOINT",
     "CHECKPOINTS",

@@ -14,6 +14,23 @@ from .layout import MAX_JSON_BYTES, RunFolderError
 from .values import loads
 
 
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, for a one-line message."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "a special file"
+
+
 def open_run_file(run_dir: Path, name: str, follow_symlink: bool = False) -> BinaryIO:
     """Open a regular file of a run folder for reading; name is relative to run_dir
     ("status.json", "predictions/val_epoch_001.npz").

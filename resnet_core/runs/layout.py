@@ -18,6 +18,15 @@ PHASES = ("queued", "loading data", "building model", "training", "validating", 
 EVALUATION_PHASES = ("validating", "testing")  # the phases that count images in phase_done / phase_total
 SPLITS = ("val", "train", "test")
 TRAINER_MODULE = "resnet_core.train"
+PLAIN = "none"  # the shortcut option of plain networks (config.json's shortcut)
+
+
+def model_name(depth, shortcut: str | None) -> str:
+    """How the paper names a network, as config.json's model name: "plain-20" without
+    shortcuts, else "ResNet-20"."""
+    return f"{'plain' if shortcut == PLAIN else 'ResNet'}-{depth}"
+
+
 # A trainer on another machine (a torchrun node, a Ray worker) cannot be looked up by pid
 # from here: it rewrites status.json at least every HEARTBEAT_S, and readers elsewhere take
 # it for gone after STALE_S without a rewrite (clocks kept in step, as NTP does).

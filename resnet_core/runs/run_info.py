@@ -8,7 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..model_names import model_name
+from .layout import model_name
 from .layout import ACTIVE_STATES, CHECKPOINTS, CRASHED, FAILED_TO_START, LAST_CHECKPOINT, RESUMABLE_STATES, UNREADABLE
 from .values import as_int
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..outputs import file_kind
+from .files import file_kind
 from .layout import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
