@@ -27,6 +27,9 @@ pytest.importorskip("ray", reason="Ray is the optional cluster extra: pip instal
 
 from resnet_core.system import usable_cores  # noqa: E402
 
+# One Ray at a time: under pytest-xdist (-n auto --dist loadgroup) these tests share one worker.
+pytestmark = pytest.mark.xdist_group("ray")
+
 EPOCHS = 6  # of 8 steps: the trials that get stopped train for a few seconds
 CPU = ["--device", "cpu"]  # CPU trials even where the machine has a GPU: the resources asked for are known
 
