@@ -17,6 +17,7 @@ from .layout import (
     CHECKPOINTS,
     CONFIG_FILE,
     DELETING_PREFIX,
+    DYNAMICS_DIR,
     CONSOLE_FILE,
     CRASHED,
     EVALUATION_PHASES,
@@ -42,6 +43,8 @@ from .layout import (
     RunFolderError,
     device_lock_path,
     prediction_path,
+    dynamics_path,
+    dynamics_images_path,
     safe_name,
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
@@ -91,6 +94,7 @@ __all__ = [
     "CHECKPOINTS",
     "CONFIG_FILE",
     "DELETING_PREFIX",
+    "DYNAMICS_DIR",
     "CONSOLE_FILE",
     "CRASHED",
     "EVALUATION_PHASES",
@@ -152,6 +156,8 @@ __all__ = [
     "pid_alive",
     "process_alive",
     "prediction_path",
+    "dynamics_path",
+    "dynamics_images_path",
     "process_start_time",
     "read_json",
     "read_json_object",

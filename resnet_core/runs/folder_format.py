@@ -135,7 +135,8 @@ trainer resumes only folders of its own version, so no folder mixes two.
     generator; ``cuda``: the CUDA generators, or an empty list), ``epoch`` (completed
     epochs), ``step``, ``best_val_acc`` (-1.0 before any validation), ``best_epoch`` (0
     likewise), and ``partial_epoch`` (null, or for a graceful stop mid-epoch:
-    ``{"epoch", "batch", "sums", "seconds"}``, the epoch's position and running sums;
+    ``{"epoch", "batch", "sums", "seconds", "dynamics"}`` (``dynamics``: see ``dynamics/``;
+    missing in checkpoints written before it, whose resumed epoch records only its rest), the epoch's position and running sums;
     the data order and augmentation are recomputed from (seed, epoch, batch), so a
     resume continues exactly). ``last.pt`` is written after every epoch and on a
     graceful stop; ``best.pt`` (only with a validation split) right after ``last.pt``
@@ -151,6 +152,28 @@ whose epoch is 0 or past 2**53, runs.values.MAX_COUNT)
     N x k, best first), ``topk_probs`` (float32, N x k), ``loss`` (float32), all from
     fp32 evaluation. ``split`` ``train``: only ``confusion`` (int64, C x C, rows = true
     class, columns = predicted class), accumulated over the epoch's augmented batches.
+
+``dynamics/`` (added within version 2; a run without it has no record of its training
+images: runs from before it, and runs that ended before their first epoch did)
+    What the training steps said of every training image, epoch by epoch, for forgetting
+    events and data maps (:mod:`resnet_core.dynamics`). ``train_images.npz``, written when
+    training starts (again, the same, on a resume): ``indices`` (int64, N: each training
+    image's index in the training set, in the order of every epoch file's arrays),
+    ``labels`` (int64, N: the labels trained on, after ``label_noise``) and
+    ``original_labels`` (int64, N: the data set's labels; they differ from ``labels``
+    exactly at the images ``label_noise`` flipped). ``train_epoch_{NNN}.npz`` at the end
+    of each epoch (epoch 1-based, three digits, as in ``predictions/``): ``label_prob``
+    (float16, N: the softmax probability of the image's trained label, from the forward
+    pass of the training step that presented it in that epoch: augmented, BatchNorm in
+    training mode, the step's logits softmaxed in fp32; NaN where the epoch did not present
+    the image: the last partial batch each epoch drops, the steps a ``max_steps`` run never
+    took) and ``correct`` (uint8, ceil(N / 8) bytes: ``numpy.packbits`` (big bit order) of
+    whether the logits' argmax is the trained label; 0 where not presented). A stop
+    mid-epoch carries the epoch's record so far in last.pt's ``partial_epoch``
+    (``dynamics``: ``label_prob`` float32 and ``correct`` bool, N each), so a resumed epoch
+    records each image once. Under torchrun each rank records the images it presented and
+    rank 0 writes them all. Readers take the epochs 1..E of an unbroken sequence from 1 and
+    raise RunFolderError for a file whose arrays are not as above.
 
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
@@ -212,7 +235,7 @@ training options that can be varied, each of its type and in range (integers wit
 range. It never raises, and an unreadable sweep is neither reported nor resumed.
 ``<name>.log`` holds the output of a sweep the dashboard launched.
 
-Temporary files ``.*.tmp`` (in the folder or ``predictions/``) are atomic writes that a
+Temporary files ``.*.tmp`` (in the folder, ``predictions/`` or ``dynamics/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and every trainer, when it
 starts, deletes those of the runs beside its own that are not active, not unreadable and
 not read-only, once they are a minute old (:func:`remove_stale_temps`). Readers never write.

@@ -42,8 +42,11 @@ CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}  # the names a 
 LOG_FILE = "train.log"
 CONSOLE_FILE = "console.log"
 PREDICTIONS_DIR = "predictions"
+DYNAMICS_DIR = "dynamics"  # the training images' per-epoch record (training dynamics)
+DYNAMICS_IMAGES_FILE = "train_images.npz"
 
 PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
+DYNAMICS_FILE = re.compile(r"^train_epoch_(\d{3,})\.npz$")
 DELETING_PREFIX = ".deleting-"  # a deleted run's folder, renamed out of the listing before its removal
 TEMP_FILES = ".*.tmp"  # what atomic writes leave behind when the writer is killed mid-write
 # cleanup.remove_stale_temps leaves younger temp files alone: a trainer just resumed into a
@@ -74,6 +77,16 @@ def safe_name(name: str, max_len: int = 48) -> str:
 
 def prediction_path(run_dir: Path, split: str, epoch: int) -> Path:
     return Path(run_dir) / PREDICTIONS_DIR / f"{split}_epoch_{epoch:03d}.npz"
+
+
+def dynamics_path(run_dir: Path, epoch: int) -> Path:
+    """dynamics/train_epoch_NNN.npz: what the training steps of that epoch said of each training image."""
+    return Path(run_dir) / DYNAMICS_DIR / f"train_epoch_{epoch:03d}.npz"
+
+
+def dynamics_images_path(run_dir: Path) -> Path:
+    """dynamics/train_images.npz: the training images every epoch's record is aligned with."""
+    return Path(run_dir) / DYNAMICS_DIR / DYNAMICS_IMAGES_FILE
 
 
 def device_lock_path(runs_dir: Path, device: str, slot: int = 0) -> Path:
