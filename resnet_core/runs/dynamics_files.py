@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,12 @@ class TrainingRecord:
     label_prob: np.ndarray  # (N, E) float32: probability of the trained label; NaN where not presented
     correct: np.ndarray  # (N, E) bool: the argmax was the trained label (False where not presented)
 
-    @property
+    @cached_property  # computed once: forgetting, the data map and the table all need it
     def presented(self) -> np.ndarray:
         """(N, E) bool: the epoch's training steps presented the image."""
         return ~np.isnan(self.label_prob)
 
-    @property
+    @cached_property
     def flipped(self) -> np.ndarray:
         """(N,) bool: the image's label was flipped by label noise."""
         return self.labels != self.original_labels
