@@ -115,8 +115,9 @@ PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, sch
                     val_size=0, max_steps=PAPER_ITERATIONS, warmup_epochs=0.0, warmup_mode="linear")
 # What makes a run the paper's recipe, as :func:`paper_config` gives it: the preset's values,
 # those it derives from the split (epochs, lr drops, the warm-up from ResNet-110 on), all
-# training images with their own labels (no label noise), plain momentum. Precision is left out: the preset trains in bf16 under
-# --precision auto, a stated deviation that does not make the run another recipe.
+# training images with their own labels (no label noise), plain momentum. Precision is left
+# out: the preset trains in bf16 under --precision auto, a stated deviation that does not
+# make the run another recipe.
 PAPER_RECIPE_FIELDS = (*PAPER_RECIPE, "epochs", "milestones", "subset", "label_noise", "nesterov")
 
 
