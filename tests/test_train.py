@@ -1021,7 +1021,8 @@ class FakeClock:
 def clocked_run(cifar_dir, tmp_path_factory):
     """A 2-epoch run in this process on a fake clock whose steps and evaluations take the
     seconds the test says, with every status.json it wrote (resnet_core.loop.Run)."""
-    from resnet_core.loop import Prepared, Run, StopRequested
+    from resnet_core.loop import Prepared, Run
+    from resnet_core.stop_request import StopRequested
     from resnet_core.step import Trainer
 
     clock, written = FakeClock(), []
@@ -1090,7 +1091,8 @@ def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, 
     """Usage rows come from a thread in every phase, with the run's position, and the
     format's docstring names each of their fields."""
     from resnet_core import loop
-    from resnet_core.loop import Prepared, Run, StopRequested
+    from resnet_core.loop import Prepared, Run
+    from resnet_core.stop_request import StopRequested
 
     monkeypatch.setattr(loop, "SYSTEM_ROW_MIN_S", 0.01)
     load = runs.RunWriter.start_metrics
