@@ -3,13 +3,14 @@ and planted label noise (resnet_core.label_noise): against hand computations."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from resnet_core import runs, train
+from resnet_core import dynamics, runs, train
 from resnet_core.cifar import load_cifar10, split_train_val
 from resnet_core.config import TrainConfig, apply_presets, make_plan
 from resnet_core.config_checks import config_errors
@@ -133,7 +134,7 @@ def frozen_config(cifar_dir, **changes) -> TrainConfig:
 
 
 @pytest.mark.slow
-def test_a_runs_record_is_what_its_epochs_batches_give_through_the_initial_model(cifar_dir, tmp_path):
+def test_a_runs_record_is_what_its_epochs_batches_give_through_the_initial_model(cifar_dir, tmp_path, capsys):
     cfg = frozen_config(cifar_dir)
     data = load_cifar10(cifar_dir)
     plan = make_plan(cfg, len(data.train_labels))
@@ -170,6 +171,19 @@ def test_a_runs_record_is_what_its_epochs_batches_give_through_the_initial_model
     weights = torch.load(run_dir / runs.LAST_CHECKPOINT, weights_only=True)["model"]
     assert all(torch.equal(weights[k], v) for k, v in t.model.state_dict().items() if "running" not in k
                and "batches_tracked" not in k)
+
+    # What the trainer wrote is what the reader and the command line read.
+    record = runs.load_dynamics(run_dir)
+    assert list(record.epochs) == [1, 2] and np.array_equal(record.indices, images["indices"])
+    assert record.flipped.sum() == 30 and np.array_equal(record.labels, images["labels"])
+    for epoch in (1, 2):
+        prob, right = epoch_record(run_dir, epoch)
+        assert np.array_equal(record.label_prob[:, epoch - 1], prob.astype(np.float32), equal_nan=True)
+        assert np.array_equal(record.correct[:, epoch - 1], right[:120].astype(bool))
+    capsys.readouterr()  # the run's own output
+    assert dynamics.main([str(run_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["images"], summary["epochs"], summary["noise"]["flipped"]) == (120, 2, 30)
 
 
 def stop_after(monkeypatch, steps: int) -> None:
