@@ -16,6 +16,7 @@ os.environ["RESNET_STUDIO_TRAINER_NICE"] = "0"
 
 import importlib.abc
 import importlib.machinery
+import json
 import pickle
 import sys
 import time
@@ -64,6 +65,31 @@ def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: 
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": [c.encode() for c in CLASSES]}, f)
     return Path(root)
+
+
+def write_dynamics_record(run_dir: Path, labels_prob: np.ndarray, correct: np.ndarray, indices=None, labels=None,
+                          original_labels=None, classes=CLASSES) -> Path:
+    """Write a run's dynamics/ record with numpy, exactly as the format docstring (resnet_core/
+    runs/folder_format.py) says, from (N, E) arrays: labels_prob (NaN: not presented) and
+    correct (bool; False where not presented). indices default to 0..N-1, labels to i % 10,
+    original_labels to labels. A config.json listing `classes` is written when the folder has
+    none (readers check labels against it). Returns the dynamics folder."""
+    labels_prob = np.asarray(labels_prob, dtype=np.float32)
+    n, epochs = labels_prob.shape
+    indices = np.arange(n) if indices is None else indices
+    labels = np.arange(n) % len(classes) if labels is None else labels
+    original_labels = labels if original_labels is None else original_labels
+    run_dir = Path(run_dir)
+    folder = run_dir / "dynamics"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.json").exists():
+        (run_dir / "config.json").write_text(json.dumps({"classes": list(classes)}))
+    np.savez(folder / "train_images.npz", indices=np.asarray(indices, dtype=np.int64),
+             labels=np.asarray(labels, dtype=np.int64), original_labels=np.asarray(original_labels, dtype=np.int64))
+    for e in range(epochs):
+        np.savez(folder / f"train_epoch_{e + 1:03d}.npz", label_prob=labels_prob[:, e].astype(np.float16),
+                 correct=np.packbits(np.asarray(correct[:, e], dtype=bool)))
+    return folder
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 60.0, poll: float = 0.01) -> bool:

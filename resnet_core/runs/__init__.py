@@ -4,7 +4,8 @@ Its format is defined in one place, the docstring of :mod:`resnet_core.runs.fold
 modules here read and write it: ``layout`` (names and limits), ``values`` (numbers as the
 format reads them), ``files`` (opening a run's files safely), ``run_info`` (RunInfo, the
 states), ``reading`` (one run), ``listing`` (a runs folder), ``console_log`` (a trainer's
-last words), ``metrics_file``, ``predictions``, ``processes`` (is a trainer alive),
+last words), ``metrics_file``, ``predictions``, ``dynamics_files`` (the training images'
+record), ``processes`` (is a trainer alive),
 ``records`` (the typed records), ``writing`` (the one writer), ``cleanup`` (stale temp
 files), ``sweeps`` (sweep records) and ``sweep_checks`` (what a sweep record may hold).
 """
@@ -27,6 +28,7 @@ from .layout import (
     LAST_CHECKPOINT,
     LOG_FILE,
     MAX_CLASSES,
+    MAX_DYNAMICS_BYTES,
     MAX_JSON_BYTES,
     MAX_PREDICTION_BYTES,
     METRICS_FILE,
@@ -49,6 +51,7 @@ from .layout import (
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
+from .dynamics_files import TrainingRecord, dynamics_epochs, load_dynamics
 from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_time, remote_host, signal_trainer,
                         this_host, trainer_alive)
 from .cleanup import remove_stale_temp_files, remove_stale_temps
@@ -105,6 +108,7 @@ __all__ = [
     "LAST_CHECKPOINT",
     "LOG_FILE",
     "MAX_CLASSES",
+    "MAX_DYNAMICS_BYTES",
     "MAX_JSON_BYTES",
     "MAX_PREDICTION_BYTES",
     "METRICS_FILE",
@@ -136,6 +140,7 @@ __all__ = [
     "TEMP_FILES",
     "TRAINER_MODULE",
     "TestRow",
+    "TrainingRecord",
     "TrainingOptions",
     "UNREADABLE",
     "atomic_write_bytes",
@@ -158,6 +163,8 @@ __all__ = [
     "prediction_path",
     "dynamics_path",
     "dynamics_images_path",
+    "dynamics_epochs",
+    "load_dynamics",
     "process_start_time",
     "read_json",
     "read_json_object",

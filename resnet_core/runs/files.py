@@ -10,6 +10,8 @@ import stat
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from .layout import MAX_JSON_BYTES, RunFolderError
 from .values import loads
 
@@ -131,3 +133,33 @@ def read_json(path: Path) -> dict | None:
         return read_json_object(path.parent, path.name)
     except (OSError, RunFolderError):
         return None
+
+
+def load_npz(run_dir: Path, name: str, max_bytes: int) -> dict[str, np.ndarray]:
+    """The arrays of a run folder's .npz archive (name relative to run_dir), read only when
+    they take at most max_bytes uncompressed: a compressed archive can claim gigabytes of
+    zeros in a few KB. Raises RunFolderError, in one line, for a file that is missing,
+    damaged, larger or not an archive; the caller checks what the arrays hold."""
+    try:
+        with open_run_file(run_dir, name) as f:
+            if f.read(6) == b"\x93NUMPY":  # np.load would read the whole array first
+                raise RunFolderError(f"{name} holds a single array, not an .npz archive")
+            f.seek(0)
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise RunFolderError(f"{name} is not an .npz archive")
+            with npz:
+                # Reading a member stops at the size the archive records for it, so this bounds memory.
+                size = sum(member.file_size for member in npz.zip.infolist())
+                if size > max_bytes:
+                    raise RunFolderError(f"{name} holds {size / 2 ** 20:,.1f} MiB of arrays uncompressed, more "
+                                         f"than the {max_bytes / 2 ** 20:,.1f} MiB it may take")
+                return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise RunFolderError(f"{name} does not exist") from None
+    except RunFolderError:
+        raise
+    except Exception as e:  # np.load fails on a damaged file in many ways (BadZipFile, ValueError,
+        # EOFError, zlib.error, OSError...); to a reader each is the same damaged file
+        detail = " ".join(str(e).split())[:80]
+        raise RunFolderError(f"{name} cannot be read ({type(e).__name__}: {detail})") from e

@@ -264,7 +264,9 @@ digits reads as a float, inf beyond any float; a count outside 0..2**53, a float
 not finite and a boolean read as unknown), so no number a file holds makes a reader raise;
 :func:`load_predictions` raises :class:`RunFolderError` for a missing, damaged or
 inconsistent file, and for one whose arrays take more than MAX_PREDICTION_BYTES (64 MiB)
-uncompressed, before reading them; only files named exactly as :func:`prediction_path`
+uncompressed, before reading them (:func:`load_dynamics` likewise for dynamics/, each
+file against what its N images take, and for a record that would take more than
+MAX_DYNAMICS_BYTES (1 GiB) in memory); only files named exactly as :func:`prediction_path`
 names them (``val_epoch_001.npz``, not ``val_epoch_0001.npz``) are recorded epochs. No
 reader's time or memory grows with a number a folder holds (an epoch in a file name, a
 count, a depth) rather than with the data it holds.

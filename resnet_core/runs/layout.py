@@ -57,6 +57,10 @@ MAX_JSON_BYTES = 1 << 20  # config.json and status.json are a few KB; a page rer
 # images with their top-5 classes) holds 4.4 MB, while a compressed archive can claim
 # gigabytes of zeros in a few KB.
 MAX_PREDICTION_BYTES = 64 << 20
+# A training record in memory (label_prob float32 + correct bool, 5 bytes an image an epoch), at most:
+# 50,000 images x 165 epochs take 41 MB, so this allows 50,000 images for 4,000 epochs, while
+# epoch files of a few KB each (compressed NaN) could otherwise claim any amount.
+MAX_DYNAMICS_BYTES = 1 << 30
 # Class names config.json may list: pages square the count (confusion matrices), and 100,000
 # short names fit in MAX_JSON_BYTES (an 80 GB matrix); CIFAR-100, the largest such dataset, has 100.
 MAX_CLASSES = 1000

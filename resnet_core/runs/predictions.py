@@ -15,7 +15,7 @@ from .layout import (
     RunFolderError,
     prediction_path,
 )
-from .files import open_run_file, read_json_object
+from .files import load_npz, read_json_object
 from .values import MAX_COUNT, as_int
 
 
@@ -81,6 +81,18 @@ def _check_predictions(arrays: dict[str, np.ndarray], split: str, num_classes: i
     return None
 
 
+def class_count(run_dir: Path, checked: str) -> int:
+    """How many classes the run's config.json lists, to check the file `checked` against;
+    RunFolderError when it cannot be read or lists none."""
+    try:
+        classes = read_json_object(run_dir, CONFIG_FILE).get("classes")
+    except OSError as e:
+        raise RunFolderError(f"{CONFIG_FILE} cannot be read ({e.strerror or e})") from e
+    if not isinstance(classes, list) or not classes:
+        raise RunFolderError(f"{CONFIG_FILE} lists no classes to check {checked} against")
+    return len(classes)
+
+
 def load_predictions(run_dir: Path, split: str, epoch: int, num_classes: int | None = None) -> dict[str, np.ndarray]:
     """The arrays saved for a split and epoch (see :mod:`resnet_core.runs.folder_format`), checked: every
     documented array present, with the documented kind of values and shapes, and classes in
@@ -92,36 +104,8 @@ def load_predictions(run_dir: Path, split: str, epoch: int, num_classes: int | N
     run_dir = Path(run_dir)
     name = f"{PREDICTIONS_DIR}/{prediction_path(run_dir, split, epoch).name}"
     if num_classes is None:
-        try:
-            classes = read_json_object(run_dir, CONFIG_FILE).get("classes")
-        except OSError as e:
-            raise RunFolderError(f"{CONFIG_FILE} cannot be read ({e.strerror or e})") from e
-        if not isinstance(classes, list) or not classes:
-            raise RunFolderError(f"{CONFIG_FILE} lists no classes to check {name} against")
-        num_classes = len(classes)
-    try:
-        with open_run_file(run_dir, name) as f:
-            if f.read(6) == b"\x93NUMPY":  # np.load would read the whole array first
-                raise RunFolderError(f"{name} holds a single array, not an .npz archive")
-            f.seek(0)
-            npz = np.load(f, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise RunFolderError(f"{name} is not an .npz archive")
-            with npz:
-                # Reading a member stops at the size the archive records for it, so this bounds memory.
-                size = sum(member.file_size for member in npz.zip.infolist())
-                if size > MAX_PREDICTION_BYTES:
-                    raise RunFolderError(f"{name} holds {size / 2 ** 20:,.0f} MiB of arrays uncompressed, more than "
-                                         f"the {MAX_PREDICTION_BYTES >> 20} MiB a run's predictions may take")
-                arrays = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise RunFolderError(f"{name} does not exist") from None
-    except RunFolderError:
-        raise
-    except Exception as e:  # np.load fails on a damaged file in many ways (BadZipFile, ValueError,
-        # EOFError, zlib.error, OSError...); to a reader each is the same damaged file
-        detail = " ".join(str(e).split())[:80]
-        raise RunFolderError(f"{name} cannot be read ({type(e).__name__}: {detail})") from e
+        num_classes = class_count(run_dir, name)
+    arrays = load_npz(run_dir, name, MAX_PREDICTION_BYTES)
     problem = _check_predictions(arrays, split, num_classes)
     if problem:
         raise RunFolderError(f"{name}: {problem}")
