@@ -3,6 +3,8 @@ the data map's traces, what a box or lasso selects, and two runs' overlap."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -138,3 +140,52 @@ def test_overlap_of_runs_on_different_images_compares_the_shared_ones_and_says_s
 def test_tiny_maps_draw(n):
     fig = dynamics_figures.data_map_figure(np.zeros(n), np.zeros(n), np.zeros(n), np.arange(n), 0.0, 0.0)
     assert len(fig.data) == 1
+
+
+def _dynamics():
+    """Five training images over four epochs, by hand (NaN: not presented)."""
+    from resnet_core import runs
+    from resnet_core.dynamics import analyse
+
+    right = np.array([[1, 0, 1, 0],  # 2 events
+                      [0, 0, 0, 0],  # never learned
+                      [0, 1, 1, 1],  # unforgettable, first right at epoch 2
+                      [1, 1, 1, 1],  # unforgettable, first right at epoch 1
+                      [1, 0, 0, 1]], dtype=bool)  # 1 event
+    prob = np.where(right, 0.8, 0.2).astype(np.float32)
+    prob[4, 2] = np.nan  # epoch 3 did not present image 4 (wrong there would be a second event)
+    right[4, 2] = False
+    labels = np.array([1, 2, 3, 4, 5])
+    return analyse(runs.TrainingRecord(indices=np.array([40, 41, 42, 43, 44]), labels=labels,
+                                       original_labels=np.array([1, 7, 3, 4, 5]), epochs=np.arange(1, 5),
+                                       label_prob=prob, correct=right))
+
+
+def test_training_galleries_order_the_images():
+    from resnet_core.dashboard import training_gallery
+
+    d = _dynamics()
+    assert training_gallery.view_rows(d, "most forgotten").tolist() == [0, 4]
+    assert training_gallery.view_rows(d, "never learned").tolist() == [1]
+    assert training_gallery.view_rows(d, "unforgettable").tolist() == [3, 2]  # the earliest learned first
+    with pytest.raises(ValueError):
+        training_gallery.view_rows(d, "forgotten")
+    assert training_gallery.flipped_share(d, np.array([1])) == \
+        "1 of 1 flipped (100.0%, against 20.0% of all training images)"
+    assert training_gallery.flipped_share(d, np.array([], dtype=np.int64)) is None
+
+
+def test_a_training_card_shows_its_presentations_and_marks_a_flipped_label():
+    from resnet_core.cifar import CLASSES
+    from resnet_core.dashboard import gallery_cards, training_gallery
+
+    d = _dynamics()
+    four, one = training_gallery.cards(d, [4, 1], notes={1: "look"})
+    assert (four.index, four.epochs, four.right, four.events) == (44, (1, 2, 4), (True, False, True), 1)
+    assert one.never_learned and one.note == "look" and (one.label, one.original_label) == (2, 7)
+    images = np.random.default_rng(0).integers(0, 256, (50, 3, 32, 32), dtype=np.uint8)
+    html = gallery_cards.training_gallery_html([four, one], images, CLASSES, total=9)
+    assert re.findall(r'data-index="(\d+)"', html) == ["44", "41"] and 'data-total="9"' in html
+    assert 'data-right="101"' in html and html.count("data:image/png;base64,") == 2
+    assert html.count('data-flipped="1"') == 1 and f"flipped from {CLASSES[7]}" in html and "never learned" in html
+    assert "forgotten 1×" in html and 'class="rs-note"' in html

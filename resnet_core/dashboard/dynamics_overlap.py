@@ -14,6 +14,9 @@ from typing import Mapping
 
 import numpy as np
 
+from ..data_maps import HARD, REGIONS
+from ..dynamics import Dynamics
+
 
 @dataclass(frozen=True)
 class SetOverlap:
@@ -71,3 +74,21 @@ def overlap(a_indices: np.ndarray, a_labels: np.ndarray, a_sets: Mapping[str, np
         in_b = np.asarray(b_sets[name], dtype=bool)[b_rows]
         sets.append(SetOverlap(name, int(in_a.sum()), int(in_b.sum()), int((in_a & in_b).sum())))
     return Overlap(len(a_indices), len(b_indices), len(a_rows), relabelled, tuple(sets))
+
+
+def training_sets(d: Dynamics) -> dict[str, np.ndarray]:
+    """The sets two runs are compared on: the unforgettable images and the hard-to-learn
+    region of the data map, as masks over the record's images."""
+    return {"unforgettable": d.forgetting.unforgettable, REGIONS[HARD]: d.data_map.region == HARD}
+
+
+def runs_overlap(a: Dynamics, b: Dynamics) -> Overlap:
+    """The overlap of two runs' unforgettable and hard-to-learn images, by dataset index."""
+    return overlap(a.record.indices, a.record.labels, training_sets(a),
+                   b.record.indices, b.record.labels, training_sets(b))
+
+
+def overlap_rows(o: Overlap) -> list[dict]:
+    """One table row per set: its images in A, in B, in both, in one only, and the Jaccard index."""
+    return [{"set": s.name, "A": s.a, "B": s.b, "both": s.both, "only A": s.a - s.both, "only B": s.b - s.both,
+             "jaccard": s.jaccard} for s in o.sets]
