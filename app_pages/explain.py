@@ -56,13 +56,13 @@ def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[ru
     """The run, the split of the held-out views (not of the training views) and the view,
     first the run's forgetting when it has a record of its training images."""
     wanted = common.wanted_run(all_runs, left_out)
-    c_run, c_split, c_view = st.columns([3, 2, 5])
+    c_run, c_split, _ = st.columns([3, 2, 4])
     with c_run:
         info = common.pick_run(all_runs, "ex", wanted)
-    with c_view:
-        first = explain_training.FORGETTING if runs.dynamics_epochs(info.path) else FLIPS
-        common.seed_from_query("ex_view", "view", list(VIEWS), first, "view")
-        view = st.segmented_control("View", VIEWS, key="ex_view", required=True) or first
+    # A row of its own: six views beside the run's picker were cut off at the right on a laptop's page.
+    first = explain_training.FORGETTING if runs.dynamics_epochs(info.path) else FLIPS
+    common.seed_from_query("ex_view", "view", list(VIEWS), first, "view")
+    view = st.segmented_control("View", VIEWS, key="ex_view", required=True) or first
     common.set_query("view", view)
     available = [s for s in ("val", "test") if runs.recorded_epochs(info.path, s)]
     labels = evaluation_labels(info.config)
