@@ -14,9 +14,9 @@ training record (:class:`resnet_core.runs.TrainingRecord`).
 - *Unforgettable*: right at some presentation and never forgotten.
 - *First learned*: the first epoch at which it was right; 0 when never.
 
-An image that no epoch presented is none of these. The same forgetting_events counts the
-prediction flips of the held-out history (dashboard/history.py), where every epoch presents
-every image.
+An image that no epoch presented is none of these. forgetting_events without `presented`
+takes every epoch to present every image, as the held-out history of dashboard/history.py
+(prediction flips between epoch evaluations) does.
 """
 
 from __future__ import annotations

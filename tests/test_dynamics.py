@@ -128,6 +128,8 @@ def _damage(folder, case):
         _savez(images, **{**good, "indices": good["indices"].astype(float)})
     elif case == "label out of range":
         _savez(images, **{**good, "original_labels": good["labels"] + 10})
+    elif case == "index past 2**53":
+        _savez(images, **{**good, "indices": good["indices"].astype(np.uint64) + np.uint64(2 ** 63)})
     elif case == "duplicate index":
         _savez(images, **{**good, "indices": np.zeros(12, np.int64)})
     elif case == "short label_prob":
@@ -155,6 +157,7 @@ DAMAGE = {
     "float indices": "indices holds float64, not integers",
     "label out of range": "original_labels holds class 19, outside 0..9",
     "duplicate index": "indices list an image twice",
+    "index past 2**53": "indices hold 9223372036854775819, outside 0..2**53",
     "short label_prob": "train_epoch_002.npz: label_prob is float16 (11,)",
     "unpacked correct": "correct is uint8 (12,), not uint8 (2,)",
     "probability above one": "label_prob holds a value outside 0..1",

@@ -3,15 +3,16 @@
 
 Memory: the record is read into one (E, N) float32 and one (E, N) bool buffer, one epoch file
 at a time, and handed out transposed, as (N, E) rows of images whose epochs lie apart in
-memory: each epoch file fills a contiguous row (filling (N, E) columns was the slower), and
-per-image reductions over epochs run down contiguous rows. Every file's size is checked
-before it is read, and the whole record's against MAX_DYNAMICS_BYTES.
+memory: each epoch file fills a contiguous row (for 50,000 x 165, 12 ms of CPU against 83 ms
+to fill the columns of an (N, E) array), and per-image reductions over epochs add whole rows.
+Every file's size is checked before it is read, and the whole record's against MAX_DYNAMICS_BYTES.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,12 @@ class TrainingRecord:
     label_prob: np.ndarray  # (N, E) float32: probability of the trained label; NaN where not presented
     correct: np.ndarray  # (N, E) bool: the argmax was the trained label (False where not presented)
 
-    @property
+    @cached_property  # computed once: forgetting, the data map and the table all need it
     def presented(self) -> np.ndarray:
         """(N, E) bool: the epoch's training steps presented the image."""
         return ~np.isnan(self.label_prob)
 
-    @property
+    @cached_property
     def flipped(self) -> np.ndarray:
         """(N,) bool: the image's label was flipped by label noise."""
         return self.labels != self.original_labels
@@ -90,8 +91,8 @@ def _image_problem(arrays: dict[str, np.ndarray], num_classes: int) -> str | Non
         if a.min() < 0 or a.max() >= num_classes:
             return f"{k} holds class {a.min() if a.min() < 0 else a.max()}, outside 0..{num_classes - 1}"
     indices = arrays["indices"]
-    if indices.min() < 0:
-        return "indices hold a negative index"
+    if indices.min() < 0 or indices.max() > MAX_COUNT:  # uint64 past int64 would wrap to negative
+        return f"indices hold {indices.min() if indices.min() < 0 else indices.max()}, outside 0..2**53"
     if len(np.unique(indices)) != n:
         return "indices list an image twice"
     return None
