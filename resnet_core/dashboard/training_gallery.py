@@ -41,7 +41,7 @@ def cards(d: Dynamics, rows: Sequence[int], notes: Mapping[int, str] | None = No
     holds the epochs that presented the image."""
     r, f, m = d.record, d.forgetting, d.data_map
     rows = np.asarray(rows, dtype=np.int64)
-    presented = ~np.isnan(r.label_prob[rows])
+    presented = r.presented[rows]
     out = []
     for row, shown in zip(rows.tolist(), presented, strict=True):
         out.append(TrainingCard(
