@@ -186,7 +186,7 @@ def _gpus_fields(errors: dict[str, str]) -> None:
 
 
 def _schedule_fields(errors: dict[str, str], preset: bool) -> None:
-    """Schedule, weight decay, momentum, warm-up, validation split and subset."""
+    """Schedule, weight decay, momentum, warm-up, validation split, subset and label noise."""
     c1, c2, c3 = st.columns(3)
     _field(c1, errors, "schedule", st.selectbox, "Schedule", SCHEDULES, disabled=preset, format_func=SCHEDULE_HELP.get)
     _field(c2, errors, "weight_decay", st.text_input, "Weight decay", disabled=preset, help="e.g. 1e-4")
@@ -200,6 +200,13 @@ def _schedule_fields(errors: dict[str, str], preset: bool) -> None:
                 "5,000); 0: no validation split, and the test set is evaluated every epoch for monitoring only")
     _field(c3, errors, "subset", st.number_input, "Subset", step=500, disabled=preset,
            help="train on the first N images of the training split; 0 = all")
+
+    c1, c2, _ = st.columns(3)
+    _field(c1, errors, "label_noise", st.number_input, "Label noise", min_value=None, step=0.05, format="%.2f",
+           help="fraction of the training labels flipped to a random other class before training, to see where "
+                "wrong labels land in the forgetting counts and the data map; validation and test labels stay")
+    _field(c2, errors, "label_noise_seed", st.number_input, "Label-noise seed", step=1,
+           help="which labels are flipped and to what, independent of the seed")
 
 
 def _speed_fields(errors: dict[str, str]) -> None:
@@ -225,8 +232,8 @@ def _logging_fields(errors: dict[str, str]) -> None:
 
 
 # The form fields _advanced_fields draws (its three helpers): an error in one opens the section.
-ADVANCED_FIELDS = ("schedule", "weight_decay", "momentum", "warmup_epochs", "val_size", "subset", "precision",
-                   "channels_last", "compile", "log_every", "log_seconds")
+ADVANCED_FIELDS = ("schedule", "weight_decay", "momentum", "warmup_epochs", "val_size", "subset", "label_noise",
+                   "label_noise_seed", "precision", "channels_last", "compile", "log_every", "log_seconds")
 
 
 # The fields a run seldom changes sit in a section drawn only while open; the model summary
@@ -244,7 +251,8 @@ def _advanced_fields(errors: dict[str, str], preset: bool) -> None:
 
     if set(ADVANCED_FIELDS) & set(errors):
         st.session_state[K + "advanced_open"] = True
-    common.lazy_expander("Advanced: schedule, weight decay, momentum, warm-up, validation, subset, precision, "
+    common.lazy_expander("Advanced: schedule, weight decay, momentum, warm-up, validation, subset, label noise, "
+                         "precision, "
                          "channels-last, compile, logging",
                          K + "advanced_open", fields, icon=":material/tune:")
 

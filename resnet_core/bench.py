@@ -1,7 +1,7 @@
 """Training throughput: ``python -m resnet_core.bench --data-dir DIR [trainer flags] [--peer PEER.py]``.
 
 Times real training steps of the trainer's own Trainer (on-device data, augmentation,
-mixed precision, the optimizer step) and prints one JSON line with
+mixed precision, the optimizer step, the record of each training image) and prints one JSON line with
 ``train_images_per_s``. With ``--peer`` it alternates fresh processes of this benchmark
 and of a peer script that prints the same key (e.g. the standard PyTorch recipe:
 torchvision dataset, PIL transforms, DataLoader, fp32), round by round on the same
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
+from .dynamics_recorder import DynamicsRecorder
 from .train import load_data, parse, resolve
 from .train_checks import Refused, check_config
 from .step import Trainer
@@ -33,14 +34,18 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(trainer: Trainer, steps: int, warmup: int) -> float:
-    """Images per second over `steps` training steps after `warmup` untimed ones."""
+    """Images per second over `steps` training steps after `warmup` untimed ones, each step
+    recording its images as a run does (resnet_core.dynamics_recorder)."""
     done, epoch, t0 = 0, 1, 0.0
+    record = DynamicsRecorder(trainer.train_indices, trainer.device)
+    record.start()
     while done < warmup + steps:
-        for _, x, y in trainer.train_loader.epoch(epoch):
+        for idx, x, y in trainer.train_loader.epoch(epoch):
             if done == warmup:
                 _sync(trainer.device)
                 t0 = time.perf_counter()
-            trainer.train_step(x, y)
+            _, logits = trainer.train_step(x, y)
+            record.add(idx, logits, y)
             done += 1
             if done == warmup + steps:
                 break

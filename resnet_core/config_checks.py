@@ -61,7 +61,7 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
         check("warmup_epochs", cfg.warmup_epochs < cfg.epochs, "warm-up must be shorter than the run")
     check("warmup_mode", cfg.warmup_mode in WARMUPS,
           f"unknown warm-up {cfg.warmup_mode!r}; valid: {', '.join(WARMUPS)}")
-    for name in ("seed", "split_seed"):
+    for name in ("seed", "split_seed", "label_noise_seed"):
         check(name, 0 <= getattr(cfg, name) <= MAX_SEED, f"{name.replace('_', ' ')} must lie in 0..{MAX_SEED}")
     check("precision", cfg.precision in PRECISIONS,
           f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
@@ -71,6 +71,8 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
         errors["device"] = str(e)
     check("val_size", cfg.val_size >= 0, "validation size cannot be negative")
     check("subset", cfg.subset >= 0, "subset cannot be negative (0 means the whole training split)")
+    check("label_noise", 0 <= cfg.label_noise < 1, "label noise must lie in [0, 1): the fraction of training labels "
+                                                  "flipped")
     check("log_every", cfg.log_every >= 1, "log interval must be at least 1 step")
     check("log_seconds", 0 <= cfg.log_seconds <= MAX_LOG_SECONDS,
           f"log interval in seconds must be a number of 0 or more, at most {MAX_LOG_SECONDS:,} (a day; 0: "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,33 +24,18 @@ from .cifar import Cifar10
 from .config import Plan, TrainConfig
 from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
+from .dynamics_recorder import DynamicsRecorder
 from .distributed import Group, World
 from .epoch_totals import EpochSums, StepRows, count_step
 from .runs import model_name
 from .run_status import Diverged, RunStatus, nodes
 from .step import Trainer
+from .stop_request import StopRequested
 from .train_log import TerminalProgress
 from .usage import UsageRecorder, UsageSampler
 
 log = logging.getLogger("resnet_core.train")
 SYSTEM_ROW_MIN_S = 2.0  # system rows come every log_seconds, but never more often than this
-
-
-class StopRequested:
-    """Set by SIGTERM/SIGINT; the loop looks at it after every step."""
-
-    def __init__(self):
-        self.signal: int | None = None
-
-    def __bool__(self) -> bool:
-        return self.signal is not None
-
-    def install(self) -> None:
-        def handler(signum, _frame):
-            self.signal = signum
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
 
 
 @dataclass
@@ -83,6 +67,7 @@ class Run:
         self.group = group or Group(World())
         self.device_lock = device_lock and not self.group.world.distributed
         self.trainer: Trainer | None = None  # built on the device acquire_device takes
+        self.dynamics: DynamicsRecorder | None = None  # the training images' record, built with the data
         run_dir = prepared.run_dir
         self.writer = runs.RunWriter(run_dir) if self.group.world.is_main else runs.PeerWriter(run_dir)
         self.status = RunStatus(self.writer, self.cfg)
@@ -176,6 +161,8 @@ class Run:
         # Trainer.setup's two halves, each its own phase: the first step ends "building model".
         t.prepare_data(self.data)
         self.data = None  # the host copy is no longer needed
+        self.dynamics = DynamicsRecorder(t.train_indices, t.device)
+        self.writer.save_training_images(t.train_indices, t.train_labels, t.original_train_labels)
         self.status.set_phase("building model")
         t.build()
         self.status.record_setup(self.plan, t, test_size=sum(self.group.gather(t.test_loader.num_images)))
@@ -212,7 +199,7 @@ class Run:
         """One epoch (or its rest, after a mid-epoch resume). False if a stop was requested."""
         t, group = self.trainer, self.group
         batches = self.plan.steps_in_epoch(epoch)  # fewer than a full epoch where max_steps ends the run
-        sums = self.epoch_sums(partial)
+        sums = self.start_epoch(partial)
         batch, seconds_before = (partial["batch"], partial["seconds"]) if partial else (0, 0.0)
         if self.first_step_s is not None:  # else the model is still building until its first step ends
             self.status.set_phase("training")
@@ -220,11 +207,12 @@ class Run:
         started = self.clock()
         rows = StepRows(t.device, started)
         progress = TerminalProgress(epoch, self.plan.epochs, batches, shown=group.world.is_main)
-        for _, x, y in t.train_loader.epoch(epoch, batch, batches):
+        for idx, x, y in t.train_loader.epoch(epoch, batch, batches):
             lr = t.schedule.lr(t.step)
             loss, logits = t.train_step(x, y)
             batch += 1
             count_step(loss, logits, y, sums, rows)
+            self.dynamics.add(idx, logits, y)
             stopping, due = self.stop_and_row_due(rows, batch == batches)
             if due or stopping:
                 row = self.write_step_row(epoch, lr, rows, started)
@@ -237,10 +225,14 @@ class Run:
         self.finish_epoch(epoch, sums.summed(group), seconds_before + self.clock() - started)
         return not group.any(bool(self.stop))[0] or epoch == self.plan.epochs
 
-    def epoch_sums(self, partial: dict | None) -> EpochSums:
-        """The epoch's totals from zero, or carried on from a mid-epoch checkpoint. Its sums
-        are every rank's (summed at the stop): rank 0 alone carries them on."""
-        if partial is not None and self.group.world.is_main:
+    def start_epoch(self, partial: dict | None) -> EpochSums:
+        """The epoch's totals and record of the training images from nothing, or carried on
+        from a mid-epoch checkpoint. Both are every rank's (combined at the stop): rank 0
+        alone carries them on. A checkpoint from before the record holds none of it: the
+        resumed epoch records only its rest."""
+        carried = partial is not None and self.group.world.is_main
+        self.dynamics.start(partial.get("dynamics") if carried else None)
+        if carried:
             return EpochSums.from_state(partial["sums"], self.trainer.device)
         return EpochSums.zeros(self.trainer.device, len(self.trainer.classes))
 
@@ -280,7 +272,8 @@ class Run:
 
     def save_partial_epoch(self, epoch: int, batch: int, sums: EpochSums, seconds: float) -> None:
         """A stop mid-epoch: last.pt after the previous epoch, with this one's batches done."""
-        partial = {"epoch": epoch, "batch": batch, "sums": sums.summed(self.group).state(), "seconds": seconds}
+        partial = {"epoch": epoch, "batch": batch, "sums": sums.summed(self.group).state(), "seconds": seconds,
+                   "dynamics": self.dynamics.state(self.group)}
         self.save_checkpoint(epoch - 1, partial)
 
     def finish_epoch(self, epoch: int, sums: EpochSums, seconds: float) -> None:
@@ -289,6 +282,7 @@ class Run:
         if not math.isfinite(train_loss):
             raise Diverged(f"loss became {train_loss} in epoch {epoch}; try a lower learning rate or a warm-up")
         self.writer.save_predictions("train", epoch, confusion=sums.confusion.view(len(t.classes), -1).cpu().numpy())
+        self.writer.save_dynamics(epoch, *self.dynamics.take(self.group))
         t_eval = self.clock()
         val = self.evaluate(t.val_loader, "val", epoch) if t.val_loader is not None else None
         row = {"type": "epoch", "epoch": epoch, "step": t.step, "train_loss": train_loss,

@@ -19,6 +19,7 @@ from .config import Plan, TrainConfig, lr_drop_steps, warmup_steps
 from .cifar import ChannelStats, Cifar10, channel_stats, split_train_val
 from .data import DeviceLoader
 from .distributed import Group, World, shard
+from .label_noise import flip_labels
 from .device import resolve_channels_last, resolve_compile, resolve_device, resolve_precision
 from .models import build_model
 from .schedule import Schedule
@@ -46,6 +47,9 @@ class Trainer:
         # Set by setup(): the data on the device (prepare_data), then the model (build).
         self.classes: list[str] = []
         self.stats: ChannelStats | None = None
+        # The training split as trained on, in the training loader's order: each image's
+        # index in the training set, its label after --label-noise and the data set's label.
+        self.train_indices = self.train_labels = self.original_train_labels = None
         self.train_loader = self.val_loader = self.test_loader = None  # val_loader None: no validation split
         self.test_every_epoch = False
         self.schedule: Schedule | None = None
@@ -57,12 +61,19 @@ class Trainer:
         self.build()
 
     def prepare_data(self, data: Cifar10) -> None:
-        """The splits on the device, normalised by the training split's own statistics."""
+        """The splits on the device, normalised by the training split's own statistics; the
+        training split's labels flipped by --label-noise (never the validation or test labels)."""
         cfg = self.cfg
         self.classes = list(data.classes)
         train_idx, val_idx = split_train_val(len(data.train_labels), cfg.val_size, cfg.split_seed)
         if cfg.subset:
             train_idx = train_idx[:cfg.subset]
+        self.train_indices = train_idx.astype(np.int64)
+        self.original_train_labels = data.train_labels[train_idx].astype(np.int64)
+        self.train_labels = flip_labels(self.original_train_labels, cfg.label_noise, cfg.label_noise_seed,
+                                        len(self.classes))
+        trained_labels = data.train_labels.copy()
+        trained_labels[train_idx] = self.train_labels
         self.stats = channel_stats(data.train_images[train_idx])
         world = self.group.world
 
@@ -75,7 +86,7 @@ class Trainer:
                 cfg.batch_size if train else max(cfg.batch_size, 500), train=train, seed=cfg.seed,
                 stats=self.stats, channels_last=self.channels_last, part=(world.rank, world.size) if train else (0, 1))
 
-        self.train_loader = loader(data.train_images, data.train_labels, train_idx, True)
+        self.train_loader = loader(data.train_images, trained_labels, train_idx, True)
         self.test_loader = loader(data.test_images, data.test_labels, np.arange(len(data.test_labels)), False)
         # No validation split (--val-size 0, the paper preset): the test set is evaluated
         # after every epoch for monitoring, as the paper's Figure 6, never to pick weights.

@@ -15,7 +15,7 @@ from . import runs
 from .config import TrainConfig
 from .config_flags import config_argv
 from .executors import RAY_MISSING, LocalExecutor
-from .loop import StopRequested
+from .stop_request import StopRequested
 from .runs.sweep_checks import START_FAILURE_CHARS
 from .sweep_args import parse
 from .sweep_grid import label, run_name

@@ -29,7 +29,8 @@ from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, apply_presets, flag, l
                      warmup_steps)
 from .config_checks import config_errors, plan_errors
 from .config_flags import add_config_arguments
-from .loop import Prepared, Run, StopRequested
+from .loop import Prepared, Run
+from .stop_request import StopRequested
 from .models import describe_model
 from .train_checks import (Refused, check_config, check_fits, check_new_run_dir, check_resumable,
                            check_runs_dir)

@@ -153,6 +153,18 @@ def test_predictions_cover_every_image_exactly_once(ddp_run, cifar_dir):
         assert np.array_equal(arrays["labels"], labels[indices])
     confusion = np.load(ddp_run / "predictions" / "train_epoch_002.npz")["confusion"]
     assert confusion.sum() == 400  # every training image of the epoch, from both ranks
+    assert_every_image_recorded(ddp_run, epochs=2)
+
+
+def assert_every_image_recorded(run_dir: Path, epochs: int) -> None:
+    """dynamics/: every one of the 400 training images recorded once an epoch (8 full batches
+    of 50, 25 from each rank), their correctness the epoch's training accuracy."""
+    indices = np.load(runs.dynamics_images_path(run_dir))["indices"]
+    assert len(set(indices.tolist())) == len(indices) == 400
+    for row in rows(run_dir, "epoch")[:epochs]:
+        saved = np.load(runs.dynamics_path(run_dir, row["epoch"]))
+        assert not np.isnan(saved["label_prob"]).any() and len(saved["label_prob"]) == 400
+        assert np.unpackbits(saved["correct"]).mean() == pytest.approx(row["train_acc"], abs=1e-12), row["epoch"]
 
 
 @pytest.mark.slow
@@ -178,10 +190,11 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
     t = Trainer(cfg, plan)
     t.setup(data)
     start = {k: v.clone() for k, v in t.model.named_parameters()}
-    _, x, y = next(t.train_loader.epoch(1))
+    idx, x, y = next(t.train_loader.epoch(1))
     for group in t.optimizer.param_groups:
         group["lr"], group["momentum"] = t.schedule.lr(0), t.schedule.momentum(0)
-    loss = (F.cross_entropy(t.model(x[:25]), y[:25]) + F.cross_entropy(t.model(x[25:]), y[25:])) / 2
+    halves = torch.cat([t.model(x[:25]), t.model(x[25:])])
+    loss = (F.cross_entropy(halves[:25], y[:25]) + F.cross_entropy(halves[25:], y[25:])) / 2
     t.optimizer.zero_grad()
     loss.backward()
     t.optimizer.step()
@@ -200,6 +213,19 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
     delta_ddp = torch.cat([(ddp_w[k] - start[k]).flatten() for k in start])
     delta_one = torch.cat([(one_w[k] - start[k]).flatten() for k in start])
     assert (delta_ddp - delta_one).norm() < 0.2 * delta_one.norm()
+
+    # The record of the step's 50 images, in rank 0's file: each rank's 25 as its half gave
+    # them (float sums of other threads: within float16's rounding). The one process's are
+    # not bitwise the same: BatchNorm normalised its 50 images together, each rank its 25
+    # (as the losses above); the same images are presented.
+    position = {int(i): p for p, i in enumerate(t.train_indices)}
+    pos = [position[int(i)] for i in idx]
+    expected = np.full(len(position), np.nan, np.float32)
+    expected[pos] = halves.detach().softmax(1).gather(1, y[:, None]).squeeze(1).numpy()
+    ddp_prob, one_prob = (np.load(runs.dynamics_path(d, 1))["label_prob"].astype(np.float32) for d in (ddp, one))
+    np.testing.assert_allclose(ddp_prob, expected, rtol=2e-3, atol=1e-5)  # NaN where not presented, in both
+    assert np.array_equal(np.isnan(ddp_prob), np.isnan(one_prob)) and np.isnan(ddp_prob).sum() == 350
+    assert 0 < np.nanmax(np.abs(ddp_prob - one_prob)) < 0.05  # measured: 0.011 at most
 
 
 @pytest.mark.slow
@@ -223,6 +249,7 @@ def test_a_sigterm_stops_every_rank_at_one_step_and_resume_continues(cifar_dir, 
     steps = [r["step"] for r in rows(run_dir, "step")]
     assert steps == sorted(set(steps)) and steps[-1] == 320 and stopped_at in steps
     assert [r["epoch"] for r in rows(run_dir, "epoch")] == list(range(1, 41))
+    assert_every_image_recorded(run_dir, epochs=40)  # the stopped epoch's record carried over on rank 0
 
 
 @pytest.mark.slow

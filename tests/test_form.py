@@ -52,6 +52,7 @@ def test_the_recipe_summary_says_what_the_trainer_will_use():
                    compile=True, log_every=1, log_seconds=0.0)
     assert summary(form) == ("cosine schedule · weight decay 0.0005 · momentum 0.9 · warm-up 1 epoch · "
                              "precision bf16 · channels-last off · compile on · a row every 1 step")
+    assert "label noise 0.2 (seed 4)" in summary(replace(TrainForm(), label_noise=0.2, label_noise_seed=4))
 
 
 @pytest.mark.parametrize("changes, field, words", [
@@ -89,6 +90,9 @@ def test_the_recipe_summary_says_what_the_trainer_will_use():
     (dict(log_seconds=1e308), "log_seconds", "at most 86,400"),
     (dict(lr="1e308"), "lr", "at most 3.4e+38"),
     (dict(weight_decay="1e308"), "weight_decay", "must lie in [0, 3.4e+38]"),
+    (dict(label_noise=1.0), "label_noise", "[0, 1)"),
+    (dict(label_noise="some"), "label_noise", "must be a number"),
+    (dict(label_noise_seed=-1), "label_noise_seed", "must lie in 0..4294967295"),
 ])
 def test_bad_input_gets_a_message_on_its_field(changes, field, words):
     errors = validate(replace(TrainForm(), **changes))
@@ -116,7 +120,7 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     form = TrainForm(depth=32, block="basic", shortcut="B", epochs=7, batch_size=64, lr="0.05", momentum="0.8",
                      weight_decay="5e-4", schedule="onecycle", warmup_epochs=1.5, seed=3, device="cpu",
                      precision="bf16", channels_last=False, compile=True, val_size=1000, subset=2000, name="a b",
-                     log_every=7, log_seconds=0.5)
+                     log_every=7, log_seconds=0.5, label_noise=0.2, label_noise_seed=5)
     args = trainer_args(form, data_dir=tmp_path / "d", runs_dir=tmp_path / "r", run_dir=tmp_path / "r/x")
     parsed = train.parse(args)
     cfg, ns = parsed.cfg, parsed.args
@@ -126,6 +130,7 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     assert (cfg.val_size, cfg.subset, cfg.name, cfg.compile) == (1000, 2000, "a-b", True)
     assert ns.run_dir == str(tmp_path / "r/x") and cfg.data_dir == str(tmp_path / "d")
     assert (cfg.log_every, cfg.log_seconds) == (7, 0.5)
+    assert (cfg.label_noise, cfg.label_noise_seed) == (0.2, 5)
 
 
 def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):

@@ -63,6 +63,19 @@ def assert_history_is_clean(run_dir: Path, epochs: int) -> None:
     steps = [r["step"] for r in rows if r["type"] == "step"]
     assert steps == sorted(set(steps)), "step rows duplicated or out of order"
     assert [runs.recorded_epochs(run_dir, s) for s in ("val", "train")] == [list(range(1, epochs + 1))] * 2
+    recorded = sorted(p.name for p in (run_dir / runs.DYNAMICS_DIR).glob("train_epoch_*.npz"))
+    assert recorded == [runs.dynamics_path(run_dir, e).name for e in range(1, epochs + 1)]
+
+
+def assert_same_dynamics(run_dir: Path, reference: Path) -> None:
+    """The training images' record (dynamics/) holds the same arrays in both runs."""
+    names = sorted(p.name for p in (reference / runs.DYNAMICS_DIR).iterdir())
+    assert names == sorted(p.name for p in (run_dir / runs.DYNAMICS_DIR).iterdir())
+    for name in names:
+        ours, theirs = (np.load(d / runs.DYNAMICS_DIR / name) for d in (run_dir, reference))
+        assert ours.files == theirs.files, name
+        for k in ours.files:
+            assert np.array_equal(ours[k], theirs[k], equal_nan=ours[k].dtype.kind == "f"), (name, k)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +156,9 @@ def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cif
     assert info.state == "stopped" and info.can_resume
     ckpt = torch.load(run_dir / "last.pt", weights_only=True)
     assert ckpt["step"] == step_count(run_dir) < 24
+    partial = ckpt["partial_epoch"]
+    if partial is not None:  # stopped mid-epoch: the epoch's record so far, one value per image presented
+        assert (~partial["dynamics"]["label_prob"].isnan()).sum() == 50 * partial["batch"]
 
     first_session = info.status["finished_at"] - info.status["started_at"]
     result = trainer("--resume", run_dir)
@@ -152,6 +168,7 @@ def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cif
     assert_history_is_clean(run_dir, 3)
     reference, resumed = weights(reference_run), weights(run_dir)
     assert all(torch.equal(reference[k], resumed[k]) for k in reference), "resume diverged from the uninterrupted run"
+    assert_same_dynamics(run_dir, reference_run)  # the stopped epoch's record carried over in last.pt
 
 
 @pytest.mark.slow
@@ -172,6 +189,7 @@ def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar
     assert steps == [1, 2, 4, 6, 8, 9, *range(10, 25, 2)]
     reference, resumed = weights(reference_run), weights(run_dir)
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
+    assert_same_dynamics(run_dir, reference_run)
 
 
 # A trainer whose writes into the run folder start failing at step 12 (epoch 2): on every
@@ -1003,7 +1021,7 @@ def test_what_a_run_writes_is_what_the_format_documents(reference_run):
     config = json.loads((reference_run / "config.json").read_text())
     assert set(config) | set(config["resolved"]) <= _documented("config.json")
     checkpoint = torch.load(reference_run / "last.pt", weights_only=True)
-    partial_epoch = {"epoch", "batch", "sums", "seconds"}  # what a graceful mid-epoch stop saves (loop)
+    partial_epoch = {"epoch", "batch", "sums", "seconds", "dynamics"}  # what a graceful mid-epoch stop saves (loop)
     assert set(checkpoint) | set(checkpoint["rng"]) | partial_epoch == _documented("last.pt")
 
 
@@ -1021,7 +1039,8 @@ class FakeClock:
 def clocked_run(cifar_dir, tmp_path_factory):
     """A 2-epoch run in this process on a fake clock whose steps and evaluations take the
     seconds the test says, with every status.json it wrote (resnet_core.loop.Run)."""
-    from resnet_core.loop import Prepared, Run, StopRequested
+    from resnet_core.loop import Prepared, Run
+    from resnet_core.stop_request import StopRequested
     from resnet_core.step import Trainer
 
     clock, written = FakeClock(), []
@@ -1090,7 +1109,8 @@ def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, 
     """Usage rows come from a thread in every phase, with the run's position, and the
     format's docstring names each of their fields."""
     from resnet_core import loop
-    from resnet_core.loop import Prepared, Run, StopRequested
+    from resnet_core.loop import Prepared, Run
+    from resnet_core.stop_request import StopRequested
 
     monkeypatch.setattr(loop, "SYSTEM_ROW_MIN_S", 0.01)
     load = runs.RunWriter.start_metrics

@@ -206,6 +206,8 @@ def recipe_summary(cfg: TrainConfig) -> str:
     parts = [f"{cfg.schedule} schedule", f"weight decay {cfg.weight_decay:g}", f"momentum {cfg.momentum:g}"]
     if cfg.warmup_epochs:
         parts.append(f"warm-up {plural(round(cfg.warmup_epochs, 2), 'epoch')}")
+    if cfg.label_noise:
+        parts.append(f"label noise {cfg.label_noise:g} (seed {cfg.label_noise_seed})")
     word = {None: "auto", True: "on", False: "off"}
     switches = {"precision": cfg.precision, "channels-last": word[cfg.channels_last], "compile": word[cfg.compile]}
     chosen = [f"{name} {value}" for name, value in switches.items() if value != "auto"]

@@ -8,20 +8,19 @@ import os
 import time
 from pathlib import Path
 
-from .layout import PREDICTIONS_DIR, STALE_TEMP_AGE_S, TEMP_FILES
+from .layout import DYNAMICS_DIR, PREDICTIONS_DIR, STALE_TEMP_AGE_S, TEMP_FILES
 from .reading import read_run
 
 
 def remove_stale_temp_files(run_dir: Path, older_than_s: float = 0.0) -> list[Path]:
     """Delete the temp files (``.*.tmp``) that a killed writer left in a run folder and its
-    predictions/ folder, if they are at least older_than_s seconds old; returns those
+    predictions/ and dynamics/ folders, if they are at least older_than_s seconds old; returns those
     removed. Call it only for a folder no live trainer writes to: a live trainer's temp file
     is a write in progress."""
     run_dir = Path(run_dir)
-    folders = [run_dir]
-    predictions = run_dir / PREDICTIONS_DIR
-    if predictions.is_dir() and not predictions.is_symlink():  # a link would lead out of the run folder
-        folders.append(predictions)
+    # A linked predictions/ or dynamics/ would lead out of the run folder.
+    folders = [run_dir] + [run_dir / name for name in (PREDICTIONS_DIR, DYNAMICS_DIR)
+                           if (run_dir / name).is_dir() and not (run_dir / name).is_symlink()]
     removed = []
     now = time.time()
     for folder in folders:

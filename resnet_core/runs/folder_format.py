@@ -136,9 +136,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     epochs), ``step``, ``best_val_acc`` (-1.0 before any validation), ``best_epoch`` (0
     likewise), and ``partial_epoch`` (null, or for a graceful stop mid-epoch:
     ``{"epoch", "batch", "sums", "seconds", "dynamics"}`` (``dynamics``: see ``dynamics/``;
-    missing in checkpoints written before it, whose resumed epoch records only its rest), the epoch's position and running sums;
-    the data order and augmentation are recomputed from (seed, epoch, batch), so a
-    resume continues exactly). ``last.pt`` is written after every epoch and on a
+    missing in checkpoints written before it, whose resumed epoch records only its rest),
+    the epoch's position and running sums; the data order and augmentation are recomputed
+    from (seed, epoch, batch), so a resume continues exactly). ``last.pt`` is written after every epoch and on a
     graceful stop; ``best.pt`` (only with a validation split) right after ``last.pt``
     with the same bytes when the validation accuracy improves, so it always holds
     ``best_epoch``; a resume restores it from ``last.pt`` if a kill fell between the two.
@@ -170,10 +170,11 @@ images: runs from before it, and runs that ended before their first epoch did)
     took) and ``correct`` (uint8, ceil(N / 8) bytes: ``numpy.packbits`` (big bit order) of
     whether the logits' argmax is the trained label; 0 where not presented). A stop
     mid-epoch carries the epoch's record so far in last.pt's ``partial_epoch``
-    (``dynamics``: ``label_prob`` float32 and ``correct`` bool, N each), so a resumed epoch
-    records each image once. Under torchrun each rank records the images it presented and
-    rank 0 writes them all. Readers take the epochs 1..E of an unbroken sequence from 1 and
-    raise RunFolderError for a file whose arrays are not as above.
+    (``dynamics``: ``label_prob`` float32 and ``correct`` bool, CPU tensors of N each, every
+    rank's record combined), so a resumed epoch records each image once. Under torchrun
+    each rank records the images it presented and rank 0 writes them all. Readers take the
+    epochs 1..E of an unbroken sequence from 1 and raise RunFolderError for a file whose
+    arrays are not as above.
 
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout

@@ -22,6 +22,8 @@ from .files import file_kind
 from .layout import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
+    DYNAMICS_DIR,
+    DYNAMICS_FILE,
     FORMAT_VERSION,
     HEARTBEAT_S,
     LAST_CHECKPOINT,
@@ -29,6 +31,8 @@ from .layout import (
     SPLITS,
     STATUS_FILE,
     RunFolderError,
+    dynamics_images_path,
+    dynamics_path,
     prediction_path,
     safe_name,
 )
@@ -110,15 +114,38 @@ def new_run_dir(runs_dir: Path, name: str = "") -> Path:
     raise RuntimeError(f"could not create a run folder under {runs_dir}")
 
 
-def save_predictions(run_dir: Path, split: str, epoch: int, **arrays: np.ndarray) -> Path:
-    path = prediction_path(run_dir, split, epoch)
+def save_arrays(path: Path, **arrays: np.ndarray) -> Path:
+    """An .npz file in a folder of the run folder (predictions/, dynamics/), made if need be,
+    written atomically and never through a symbolic link."""
     if path.parent.is_symlink():  # the files would land wherever the link points
-        raise RunFolderError(f"{path.parent} is a symbolic link; predictions are not written through it")
+        raise RunFolderError(f"{path.parent} is a symbolic link; {path.parent.name} are not written through it")
     path.parent.mkdir(exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def save_predictions(run_dir: Path, split: str, epoch: int, **arrays: np.ndarray) -> Path:
+    return save_arrays(prediction_path(run_dir, split, epoch), **arrays)
+
+
+def save_dynamics(run_dir: Path, epoch: int, label_prob: np.ndarray, correct: np.ndarray) -> Path:
+    """dynamics/train_epoch_NNN.npz from an epoch's record: label_prob (N, NaN where not
+    presented) stored as float16, correct (N bools) as numpy.packbits' bytes."""
+    return save_arrays(dynamics_path(run_dir, epoch), label_prob=np.asarray(label_prob, dtype=np.float16),
+                       correct=np.packbits(np.asarray(correct, dtype=bool)))
+
+
+def remove_dynamics_after(run_dir: Path, epoch: int) -> None:
+    """Remove the dynamics/ epoch files past `epoch` (a resume from its checkpoint records them again)."""
+    folder = Path(run_dir) / DYNAMICS_DIR
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for entry in os.scandir(folder):
+        match = DYNAMICS_FILE.match(entry.name)
+        if match and int(match.group(1)) > epoch:
+            os.unlink(entry.path)
 
 
 class RunBusy(Exception):
@@ -159,7 +186,8 @@ def run_dir_busy(run_dir: Path) -> bool:
 
 def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
     """Keep only the metric rows a checkpoint at (step, epoch) covers, and drop the
-    prediction files of later epochs: the history a resume continues without duplicates."""
+    prediction and dynamics files of later epochs: the history a resume continues without
+    duplicates."""
     rows = read_metrics(run_dir)  # rows whose step and epoch are whole numbers
     kept = [r for r in rows if (r.get("type") in ("step", "system") and r.get("step", 0) <= step)
             or (r.get("type") == "epoch" and r["epoch"] <= epoch)]
@@ -169,12 +197,13 @@ def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
         for e in recorded_epochs(run_dir, split):
             if e > epoch:
                 prediction_path(run_dir, split, e).unlink()
+    remove_dynamics_after(run_dir, epoch)
 
 
 class RunWriter:
-    """The one writer of a run folder: status.json, config.json, metrics.jsonl, predictions
-    and checkpoint files, each written as :mod:`resnet_core.runs.folder_format` says (atomically, never through
-    a symlink). The trainer holds one per run; nothing else writes a run folder."""
+    """The one writer of a run folder: status.json, config.json, metrics.jsonl, predictions,
+    dynamics and checkpoint files, each written as :mod:`resnet_core.runs.folder_format`
+    says (atomically, never through a symlink). The trainer holds one per run; nothing else writes a run folder."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
@@ -246,6 +275,15 @@ class RunWriter:
     def save_predictions(self, split: str, epoch: int, **arrays: np.ndarray) -> Path:
         return save_predictions(self.run_dir, split, epoch, **arrays)
 
+    def save_training_images(self, indices: np.ndarray, labels: np.ndarray, original_labels: np.ndarray) -> Path:
+        """dynamics/train_images.npz: the training images every epoch's record is aligned with."""
+        return save_arrays(dynamics_images_path(self.run_dir), indices=np.asarray(indices, dtype=np.int64),
+                           labels=np.asarray(labels, dtype=np.int64),
+                           original_labels=np.asarray(original_labels, dtype=np.int64))
+
+    def save_dynamics(self, epoch: int, label_prob: np.ndarray, correct: np.ndarray) -> Path:
+        return save_dynamics(self.run_dir, epoch, label_prob, correct)
+
     def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
         """last.pt and/or best.pt, the same bytes; last.pt first (see :mod:`resnet_core.runs.folder_format`)."""
         if last:
@@ -280,6 +318,12 @@ class PeerWriter(RunWriter):
         pass
 
     def save_predictions(self, split: str, epoch: int, **arrays: np.ndarray) -> None:
+        return None
+
+    def save_training_images(self, indices: np.ndarray, labels: np.ndarray, original_labels: np.ndarray) -> None:
+        return None
+
+    def save_dynamics(self, epoch: int, label_prob: np.ndarray, correct: np.ndarray) -> None:
         return None
 
     def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
