@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame
+from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame, legend_above
 from .gallery_cards import WRONG_COLOUR
 
 CLEAN_COLOUR = "#4C78A8"
@@ -106,8 +106,8 @@ def data_map_figure(variability: np.ndarray, confidence: np.ndarray, correctness
     indices = np.asarray(indices, dtype=np.int32)
     x_max = max(float(variability.max(initial=0.0)) * 1.05, variability_cut * 1.2, 0.05)
     fig = go.Figure(layout={
-        **frame(None, height, {**FIXED_MARGIN, "r": 90}), "hovermode": "closest", "dragmode": "select",
-        "uirevision": "keep", "legend": {**LEGEND_CORNERS["top right"], "font": dict(size=11)},
+        **frame(None, height, {**FIXED_MARGIN, "r": 110}), "hovermode": "closest", "dragmode": "select",
+        "uirevision": "keep", "legend": {**LEGEND_CORNERS["above"], "font": dict(size=11)},
         "xaxis": {"title": dict(text="variability (std of p(label) over the epochs)"), "range": [0, x_max],
                   **FIXED_AXIS},
         "yaxis": {"title": dict(text="confidence (mean p(label))"), "range": [-0.02, 1.02], **FIXED_AXIS},
@@ -123,7 +123,7 @@ def data_map_figure(variability: np.ndarray, confidence: np.ndarray, correctness
         fig.add_trace(_points("label flipped (planted noise)", marked, variability, confidence, correctness,
                               indices, dict(color=FLIPPED_COLOUR, symbol="x", size=5, opacity=0.9)))
     fig.layout.showlegend = bool(marked.any())
-    return fig
+    return legend_above(fig)  # over the plot, clear of the points and the mode bar
 
 
 def first_learned_figure(first_learned: np.ndarray, epochs: Sequence[int], height: int = 240) -> go.Figure:
