@@ -359,8 +359,8 @@ def test_a_box_on_the_data_map_opens_the_training_images_inside_it(server, page)
     runs_dir, data_dir = server["runs_dir"], server["data_dir"]
     run_dir = make_run(runs_dir, "data-map", n_val=100, data_dir=data_dir)
     planted_record(run_dir, data_dir, n=400, epochs=12, noise=0.2)
-    m = analyse(runs.load_dynamics(run_dir)).data_map
-    flipped = runs.load_dynamics(run_dir).flipped
+    record = runs.load_dynamics(run_dir)
+    m = analyse(record).data_map
     page.goto(f"{server['url']}/explain?run={run_dir.name}&view=Data+map+(training)")
     wait_app_idle(page)
     area = page.locator(".js-plotly-plot .nsewdrag").first
@@ -380,9 +380,9 @@ def test_a_box_on_the_data_map_opens_the_training_images_inside_it(server, page)
     assert total == int(inside.sum()) > 0
     shown = [int(i) for i in gallery.locator(".rs-card").evaluate_all("cs => cs.map(c => c.dataset.index)")]
     assert len(shown) == min(total, 30) and gallery.locator("img").count() == len(shown)
-    rows = np.searchsorted(runs.load_dynamics(run_dir).indices, shown)
+    rows = np.searchsorted(record.indices, shown)
     assert inside[rows].all()
-    assert gallery.locator(".rs-card[data-flipped='1']").count() == int(flipped[rows].sum())
+    assert gallery.locator(".rs-card[data-flipped='1']").count() == int(record.flipped[rows].sum())
     assert "images selected" in page.locator("[data-testid='stApp']").inner_text()
 
 
