@@ -29,16 +29,22 @@ def data_dir() -> Path:
 
 def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
                  images_from: run_images.ImageFolder) -> tuple[np.ndarray | None, str]:
-    """The images that a run's records of a split point into, and where they come from (a
-    caption, markdown-escaped). Without them (no data folder, or one whose labels differ
-    from the run's records), shows a warning and returns None: the cards go without images."""
-    source = run_images.image_source(info.config, split)
+    """The images that a run's records of a split point into, and where they come from (see source_images)."""
+    return source_images(run_images.image_source(info.config, split), preds, images_from)
+
+
+def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray],
+                  images_from: run_images.ImageFolder) -> tuple[np.ndarray | None, str]:
+    """The images of a CIFAR-10 set ("train" or "test") that records ("indices" into it and
+    their "labels" there) point into, and where they come from (a caption,
+    markdown-escaped). Without them (no data folder, or one whose labels differ from the
+    records'), shows a warning and returns None: the cards go without images."""
     store = image_store(images_from.path)
     images, problem = None, None
     try:
         images = store.images(source, timeout=30)
-        # Every record of the split, not only the page shown: a wrong folder shows at once.
-        problem = run_images.labels_match(store.labels(source), preds).problem(images_from.path, source)
+        # Every record, not only the page shown: a wrong folder shows at once.
+        problem = run_images.labels_match(store.labels(source), records).problem(images_from.path, source)
     except Exception as e:  # no data folder here: show the records without pictures
         problem = f"Images unavailable: {e}"
     if problem:

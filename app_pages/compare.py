@@ -1,7 +1,8 @@
 """Compare: several runs' error curves (He et al.'s Figure 6) and results table (Table 6:
 runs that differ only by seed grouped, mean ± std), and two runs image by image:
-the difference of their confusion matrices (click a cell for the images behind it) and the
-images one gets right and the other wrong. The runs, the view and the pair are in the URL."""
+the difference of their confusion matrices (click a cell for the images behind it), the
+images one gets right and the other wrong, and the overlap of their unforgettable and
+hard-to-learn training images (compare_dynamics.py). The runs, the view and the pair are in the URL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import caches, common
+from app_pages import caches, common, compare_dynamics
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (cell_selection, comparison, confusion_figures, error_curves, gallery_cards,
@@ -21,7 +22,7 @@ from resnet_core.runs.values import as_count
 
 PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
-VIEWS = ["Curves", "Results", "Confusion difference", "Flips"]
+VIEWS = ["Curves", "Results", "Confusion difference", "Flips", "Training overlap"]
 SPLITS = {"val": "validation", "test": "test"}
 
 
@@ -323,8 +324,9 @@ if not chosen:
     st.stop()
 
 common.url_choice("view", VIEWS, VIEWS[0], "view")  # st.tabs drops a ?view= it does not know without a word
-curves_tab, results_tab, diff_tab, flips_tab = st.tabs(VIEWS, key="view", on_change="rerun", bind="query-params")
-for tab, view in ((curves_tab, _curves), (results_tab, _results)):
+curves_tab, results_tab, diff_tab, flips_tab, overlap_tab = st.tabs(VIEWS, key="view", on_change="rerun",
+                                                                     bind="query-params")
+for tab, view in ((curves_tab, _curves), (results_tab, _results), (overlap_tab, compare_dynamics.overlap_view)):
     with tab:
         if tab.open:
             view(chosen)

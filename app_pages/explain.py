@@ -1,5 +1,6 @@
-"""Explain: why a run gets images wrong. Each image's history over the epochs, the highest
-losses, calibration, and images whose given label may be wrong."""
+"""Explain: why a run gets images wrong. The training images' forgetting events and data map
+(explain_training.py); the held-out images' prediction flips between epoch evaluations, the
+highest losses, calibration, and images whose given label may be wrong."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app_pages import caches, common
+from app_pages import caches, common, explain_training
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, gallery_records, history,
@@ -17,7 +18,8 @@ from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, 
 from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
-VIEWS = ("History", "Top losses", "Calibration", "Label errors")
+FLIPS = "Held-out flips"
+VIEWS = (*explain_training.VIEWS, FLIPS, "Top losses", "Calibration", "Label errors")
 BIN_KEY = "ex_bin"  # our own copy of the clicked calibration bin
 
 
@@ -51,21 +53,25 @@ def _every_epoch(run_dir: str, split: str, stats: tuple) -> tuple[history.Histor
 
 
 def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[runs.RunInfo, str, str]:
+    """The run, the split of the held-out views (not of the training views) and the view,
+    first the run's forgetting when it has a record of its training images."""
     wanted = common.wanted_run(all_runs, left_out)
-    c_run, c_split, c_view = st.columns([3, 2, 4])
+    c_run, c_split, _ = st.columns([3, 2, 4])
     with c_run:
         info = common.pick_run(all_runs, "ex", wanted)
+    # A row of its own: six views beside the run's picker were cut off at the right on a laptop's page.
+    first = explain_training.FORGETTING if runs.dynamics_epochs(info.path) else FLIPS
+    common.seed_from_query("ex_view", "view", list(VIEWS), first, "view")
+    view = st.segmented_control("View", VIEWS, key="ex_view", required=True) or first
+    common.set_query("view", view)
     available = [s for s in ("val", "test") if runs.recorded_epochs(info.path, s)]
     labels = evaluation_labels(info.config)
     with c_split:
         common.seed_from_query("ex_split", "split", available, available[0], "split")
         split = st.segmented_control("Split", available, key="ex_split", format_func=labels.split_name,
-                                     required=True) or available[0]
+                                     required=True, disabled=view in explain_training.VIEWS,
+                                     help="the held-out images of the other views") or available[0]
     common.set_query("split", split)
-    with c_view:
-        common.seed_from_query("ex_view", "view", list(VIEWS), VIEWS[0], "view")
-        view = st.segmented_control("View", VIEWS, key="ex_view", required=True) or VIEWS[0]
-    common.set_query("view", view)
     return info, split, view
 
 
@@ -92,29 +98,33 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(positions), extras=extras))
 
 
-def _history_view(info, split, preds, classes, result: history.HistoryResult, epoch: int) -> None:
+def _flips_view(info, split, preds, classes, result: history.HistoryResult, epoch: int) -> None:
     if result.history is None:
         st.info(f"No per-image history for this split: {md_escape(result.problem)}", icon=":material/history:")
         return
     hist = result.history
+    split_name = evaluation_labels(info.config).split_name(split)
+    st.caption(f"Prediction flips between the epoch evaluations of the {split_name} images: right at one "
+               "evaluation and wrong at the next. The model never trains on these images, so these are not "
+               "forgetting events; those are the training images' (view “Forgetting (training)”).")
     k1, k2, k3, k4 = st.columns(4)
     k1.metric("Images", f"{len(hist.indices):,}", help=f"epochs {hist.epochs[0]}–{hist.epochs[-1]}")
-    k2.metric("Never learned", f"{int(hist.never_learned.sum()):,}", help=history.VIEWS["never learned"])
-    k3.metric("Forgotten at least once", f"{int((hist.forgetting > 0).sum()):,}",
-              help="right at an epoch and wrong at the next (Toneva et al. 2019)")
-    k4.metric("Forgetting events", f"{int(hist.forgetting.sum()):,}")
+    k2.metric("Never right", f"{int(hist.never_right.sum()):,}", help=history.VIEWS["never right"])
+    k3.metric("Flipped at least once", f"{int((hist.flips > 0).sum()):,}",
+              help="right at an evaluation and wrong at the next")
+    k4.metric("Flips", f"{int(hist.flips.sum()):,}")
     st.plotly_chart(explain_figures.learned_figure(hist.learned_at, hist.epochs), key="ex_learned",
                     config={"displayModeBar": False})
     st.caption("Images learned at each epoch: right from that epoch to the last recorded one. Images wrong at "
                "the last epoch are not counted.")
-    which = st.segmented_control("Show", list(history.VIEWS), key="ex_hist", default="most forgotten",
-                                 required=True) or "most forgotten"
+    which = st.segmented_control("Show", list(history.VIEWS), key="ex_hist", default="most flipped",
+                                 required=True) or "most flipped"
     st.caption(f"{which}: {history.VIEWS[which]}. Cards show epoch {epoch}'s prediction.")
     rows = history.view_rows(hist, which)
     ids = hist.indices[rows]
     notes = None
-    if which == "most forgotten":
-        notes = {i: f"forgotten {n}×" for i, n in zip(ids.tolist(), hist.forgetting[rows].tolist(), strict=True)}
+    if which == "most flipped":
+        notes = {i: f"flipped {n}×" for i, n in zip(ids.tolist(), hist.flips[rows].tolist(), strict=True)}
     elif which == "learned last":
         notes = {i: f"learned at epoch {e}" for i, e in zip(ids.tolist(), hist.learned_at[rows].tolist(), strict=True)}
     _cards(info, split, preds, history.positions_of(preds, ids), classes, hist, f"ex_page_hist_{which}", notes)
@@ -188,6 +198,12 @@ if not all_runs:
     st.stop()
 
 info, split, view = _pickers(all_runs, left_out)
+if view in explain_training.VIEWS:
+    dynamics = explain_training.load(info)
+    if dynamics is not None:
+        (explain_training.forgetting_view if view == explain_training.FORGETTING
+         else explain_training.data_map_view)(info, dynamics)
+    st.stop()
 labels = evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "ex", in_url=True)
 try:
@@ -199,8 +215,8 @@ except runs.RunFolderError as e:
 classes = info.classes or [str(i) for i in range(int(preds["topk_classes"].max()) + 1)]
 hist_result, ece_epochs, eces = _every_epoch(str(info.path), split, _file_stats(info.path, split))
 hist = hist_result.history
-if view == "History":
-    _history_view(info, split, preds, classes, hist_result, epoch)
+if view == FLIPS:
+    _flips_view(info, split, preds, classes, hist_result, epoch)
 elif view == "Top losses":
     st.caption(f"Every image of epoch {epoch}, the highest loss (−log p(true class)) first.")
     _cards(info, split, preds, gallery_records.loss_positions(preds), classes, hist, "ex_page_loss")
@@ -208,5 +224,5 @@ elif view == "Calibration":
     _calibration_view(info, split, preds, classes, hist, epoch, ece_epochs, eces)
 else:
     _label_errors_view(info, split, preds, classes, hist)
-if hist is None and view != "History":
+if hist is None and view != FLIPS:
     st.caption(f"No history strips on the cards: {md_escape(hist_result.problem)}")

@@ -469,7 +469,7 @@ def apptest_big_runs(base: Path, data_dir: Path, reloads: int) -> list[tuple[str
         runs_dir.mkdir()
     make_run(analyze_dir, "big", epochs_done=2, total_epochs=2, n_val=10_000, source_size=50_000)
     make_run(explain_dir, "big", epochs_done=30, total_epochs=30, n_val=5000, source_size=45_000)
-    views = ("History", "Top losses", "Calibration", "Label errors")
+    views = ("Held-out flips", "Top losses", "Calibration", "Label errors")
     cases = [("Analyze 10k predictions", analyze_dir, "analyze", None)]
     cases += [(f"Explain {v}", explain_dir, "explain", v) for v in views]
     files = {page.url_path: page.file for page in navigation.PAGES}

@@ -5,7 +5,8 @@ the confusion matrix at its pixel position, and check that the gallery shows exa
 cell's images and count. A second test opens Analyze with 10,000 recorded predictions
 and clicks to the gallery (printing the seconds; tests/page_timings.py is the benchmark,
 Analyze 10k predictions); a third clicks a cell of the Compare
-page's difference matrix and sees the images that entered and left it.
+page's difference matrix and sees the images that entered and left it; a fourth drags a box
+on Explain's data map and sees the training images inside it.
 
 A missing browser or Playwright fails under CI ($CI set) and skips elsewhere.
 """
@@ -340,6 +341,49 @@ def test_compare_click_a_difference_cell_shows_the_images_that_moved(server, pag
     body = page.locator("[data-testid='stApp']").inner_text()
     assert f"A {d.a[t, p]:,} images, B {d.b[t, p]:,} ({d.diff[t, p]:+,})" in body
     assert "runs=" in page.url and a.name in page.url
+
+
+JS_SELECTED_BOX = """() => {  // the box plotly drew, in data coordinates: what the selection event sends
+  const s = (document.querySelector('.js-plotly-plot').layout.selections || [])[0];
+  return s ? [Math.min(s.x0, s.x1), Math.max(s.x0, s.x1), Math.min(s.y0, s.y1), Math.max(s.y0, s.y1)] : null;
+}"""
+
+
+def test_a_box_on_the_data_map_opens_the_training_images_inside_it(server, page):
+    """Drag a box over the lower left of the data map: the gallery holds exactly the training
+    images whose (variability, confidence) lie in the box plotly drew, flipped ones marked."""
+    from test_pages_dynamics import planted_record
+
+    from resnet_core.dynamics import analyse
+
+    runs_dir, data_dir = server["runs_dir"], server["data_dir"]
+    run_dir = make_run(runs_dir, "data-map", n_val=100, data_dir=data_dir)
+    planted_record(run_dir, data_dir, n=400, epochs=12, noise=0.2)
+    record = runs.load_dynamics(run_dir)
+    m = analyse(record).data_map
+    page.goto(f"{server['url']}/explain?run={run_dir.name}&view=Data+map+(training)")
+    wait_app_idle(page)
+    area = page.locator(".js-plotly-plot .nsewdrag").first
+    area.wait_for(timeout=30_000)
+    box = area.bounding_box()
+    start = (box["x"] + 3, box["y"] + box["height"] - 3)
+    end = (box["x"] + 0.6 * box["width"], box["y"] + 0.45 * box["height"])
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=10)
+    page.mouse.up()
+    gallery = page.locator(".rs-gallery")
+    gallery.wait_for(timeout=30_000)
+    x0, x1, y0, y1 = page.evaluate(JS_SELECTED_BOX)
+    inside = (m.variability >= x0) & (m.variability <= x1) & (m.confidence >= y0) & (m.confidence <= y1)
+    total = int(gallery.get_attribute("data-total"))
+    assert total == int(inside.sum()) > 0
+    shown = [int(i) for i in gallery.locator(".rs-card").evaluate_all("cs => cs.map(c => c.dataset.index)")]
+    assert len(shown) == min(total, 30) and gallery.locator("img").count() == len(shown)
+    rows = np.searchsorted(record.indices, shown)
+    assert inside[rows].all()
+    assert gallery.locator(".rs-card[data-flipped='1']").count() == int(record.flipped[rows].sum())
+    assert "images selected" in page.locator("[data-testid='stApp']").inner_text()
 
 
 def test_a_live_run_of_200k_rows_keeps_the_chart_controls_defaults(server, page):

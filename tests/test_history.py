@@ -1,4 +1,4 @@
-"""Per-image histories: forgetting events, learned-at epochs and the gaps that refuse a history."""
+"""Held-out images' histories: flips between evaluations, learned-at epochs and the gaps that refuse a history."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from resnet_core.dashboard import gallery_cards, history
 
 # Rows: images 10..14; columns: epochs 1..5 (1 = right).
 RIGHT = np.array([
-    [0, 0, 0, 0, 0],  # 10: never learned
+    [0, 0, 0, 0, 0],  # 10: never right
     [1, 0, 1, 0, 1],  # 11: learned, forgotten, relearned, forgotten, relearned: 2 events, learned at 5
     [0, 0, 0, 0, 1],  # 12: learned at the last epoch
     [1, 1, 1, 1, 1],  # 13: right throughout: learned at 1
@@ -40,21 +40,21 @@ def _build(records, epochs=None):
     return history.history_from_records(sorted(records) if epochs is None else epochs, records.__getitem__)
 
 
-def test_forgetting_events_and_learned_epochs_by_hand():
+def test_flips_and_learned_epochs_by_hand():
     result = _build(_records(RIGHT, shuffle=1))
     assert result.problem is None
     h = result.history
     assert h.indices.tolist() == [10, 11, 12, 13, 14] and h.labels.tolist() == LABELS.tolist()
     assert (h.right == RIGHT).all()  # lined up by image index whatever each epoch's order
-    assert h.forgetting.tolist() == [0, 2, 0, 0, 1]
+    assert h.flips.tolist() == [0, 2, 0, 0, 1]
     assert h.learned_at.tolist() == [0, 5, 5, 1, 0]
-    assert h.never_learned.tolist() == [True, False, False, False, False]
+    assert h.never_right.tolist() == [True, False, False, False, False]
 
 
 def test_views_order_the_images():
     h = _build(_records(RIGHT)).history
-    assert h.indices[history.view_rows(h, "never learned")].tolist() == [10]
-    assert h.indices[history.view_rows(h, "most forgotten")].tolist() == [11, 14]
+    assert h.indices[history.view_rows(h, "never right")].tolist() == [10]
+    assert h.indices[history.view_rows(h, "most flipped")].tolist() == [11, 14]
     # The latest learned first; ties keep the image order; 10 and 14 are wrong at the end.
     assert h.indices[history.view_rows(h, "learned last")].tolist() == [11, 12, 13]
     with pytest.raises(ValueError):

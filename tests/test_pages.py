@@ -601,20 +601,21 @@ def test_explain_shows_histories_top_losses_calibration_and_label_errors(folders
     run_dir = make_run(folders, "explain", epochs_done=4, total_epochs=4, n_val=200, data_dir=cifar_dir)
     at = open_page(EXPLAIN)
     assert at.title[0].value == "Explain" and at.selectbox[0].value == run_dir.name
-    assert at.segmented_control(key="ex_view").value == "History"
+    assert at.segmented_control(key="ex_view").value == "Held-out flips"  # no record of its training images
     assert at.query_params["split"] == "val" and at.query_params["epoch"] == "4"
     hist = history.load_history(run_dir, "val").history
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Never learned"] == f"{int(hist.never_learned.sum()):,}"
-    assert metrics["Forgetting events"] == f"{int(hist.forgetting.sum()):,}"
-    most = hist.indices[history.view_rows(hist, "most forgotten")]
+    assert metrics["Never right"] == f"{int(hist.never_right.sum()):,}"
+    assert metrics["Flips"] == f"{int(hist.flips.sum()):,}"
+    assert "not forgetting events" in texts(at) and "Toneva" not in texts(at)
+    most = hist.indices[history.view_rows(hist, "most flipped")]
     assert _grid_indices(at) == most[:30].tolist()
     grid = html_blocks(at)[0]
     assert grid.count('class="rs-strip"') == min(30, len(most)) and "data:image/png;base64," in grid
     first = int(np.searchsorted(hist.indices, most[0]))
     assert f'data-right="{"".join("1" if x else "0" for x in hist.right[first])}"' in grid
-    at.segmented_control(key="ex_hist").set_value("never learned").run()
-    assert _grid_indices(at) == hist.indices[history.view_rows(hist, "never learned")][:30].tolist()
+    at.segmented_control(key="ex_hist").set_value("never right").run()
+    assert _grid_indices(at) == hist.indices[history.view_rows(hist, "never right")][:30].tolist()
 
     preds = runs.load_predictions(run_dir, "val", 4)
     at.segmented_control(key="ex_view").set_value("Top losses").run()
@@ -678,7 +679,7 @@ def test_explain_renders_each_view_of_a_5000_image_30_epoch_run(folders):
     """Their speed (the target: each view's script run under 1 s) is timed by
     tests/page_timings.py --apptest."""
     make_run(folders, "big", epochs_done=30, total_epochs=30, n_val=5000, source_size=45_000)
-    for view in ("History", "Top losses", "Calibration", "Label errors"):
+    for view in ("Held-out flips", "Top losses", "Calibration", "Label errors"):
         at = open_page(EXPLAIN, {"view": view})
         assert not at.exception and at.segmented_control(key="ex_view").value == view
 
@@ -1150,7 +1151,7 @@ def test_every_page_renders_beside_bad_run_folders_and_shows_the_good_run(bad_fo
         assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Accuracy", "Images"}
         assert not {bad[c].name for c in UNREADABLE_CASES} & set(options)  # unreadable runs are left out
     elif page == EXPLAIN:
-        assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Never learned"}
+        assert at.selectbox[0].value == good.name and {m.label for m in at.metric} >= {"Never right"}
         assert not {bad[c].name for c in UNREADABLE_CASES} & set(at.selectbox[0].options)
     else:
         table = at.dataframe[0].value.set_index("run")
@@ -1387,7 +1388,7 @@ def test_every_explain_gallery_takes_the_grad_cam_toggle_too(folders, cifar_dir)
     grid = html_blocks(at)[0]
     shown = grid.count('class="rs-card"')
     assert shown and grid.count('class="rs-heatmap"') == shown and grid.count('class="rs-strip"') == shown
-    at.segmented_control(key="ex_view").set_value("History").run()  # the toggle's choice carries over
+    at.segmented_control(key="ex_view").set_value("Held-out flips").run()  # the toggle's choice carries over
     assert html_blocks(at)[0].count('class="rs-heatmap"') == html_blocks(at)[0].count('class="rs-card"') > 0
 
 
@@ -1449,4 +1450,4 @@ def test_explain_of_a_run_with_epochs_past_int64_in_file_names_renders(folders):
         for epoch in (2 ** 63, 2 ** 63 + 1):
             runs.prediction_path(run_dir, split, epoch).hardlink_to(recorded)
     for query in ({"run": run_dir.name}, {"run": run_dir.name, "split": "val", "epoch": str(2 ** 63)}):
-        assert "Never learned" in {m.label for m in open_page(EXPLAIN, query).metric}
+        assert "Never right" in {m.label for m in open_page(EXPLAIN, query).metric}

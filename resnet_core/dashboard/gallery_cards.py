@@ -141,6 +141,52 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
     return _grid(cards, size, attrs)
 
 
+@dataclass(frozen=True)
+class TrainingCard:
+    """One training image as its record of training saw it (see :mod:`.training_gallery`)."""
+    index: int  # into the training set
+    label: int  # the label trained on
+    original_label: int  # the data set's; another than label when planted noise flipped it
+    confidence: float  # mean p(label) over the presentations
+    variability: float  # their standard deviation
+    events: int  # forgetting events
+    never_learned: bool
+    right: tuple[bool, ...]  # right or wrong at each presentation, see history_strip
+    epochs: tuple[int, ...]  # the epochs that presented it
+    note: str = ""  # one line of plain text
+
+
+def _training_card(c: TrainingCard, images: np.ndarray | None, classes: Sequence[str], size: int) -> str:
+    esc = html.escape
+    flipped = c.label != c.original_label
+    label = f'<div>label <b>{esc(classes[c.label])}</b></div>'
+    if flipped:
+        label += (f'<div class="rs-flipped" style="color:{WRONG_COLOUR};font-weight:600">flipped from '
+                  f'{esc(classes[c.original_label])}</div>')
+    forgotten = "never learned" if c.never_learned else f"forgotten {c.events}×"
+    return (
+        f'<div class="rs-card" data-index="{c.index}" data-label="{c.label}" '
+        f'data-flipped="{int(flipped)}" style="{_CARD_STYLE}">'
+        f"{_image_tag(images, c.index, size)}"
+        f'<div style="opacity:0.7">#{c.index}</div>{label}'
+        f'<div style="opacity:0.7" title="mean and std of p(label) over the presentations">'
+        f"p(label) {c.confidence:.2f} ± {c.variability:.2f}</div>"
+        f"<div>{forgotten}</div>"
+        + (f'<div class="rs-note" style="font-weight:600">{esc(c.note)}</div>' if c.note else "")
+        + history_strip(c.right, c.epochs, size) + "</div>"
+    )
+
+
+def training_gallery_html(cards: Sequence[TrainingCard], images: np.ndarray | None, classes: Sequence[str],
+                          size: int = 96, total: int | None = None) -> str:
+    """One CSS grid of training images' cards: the image (images[card.index], the training
+    set; None: cards without images), index, the label trained on (and the data set's, in
+    red, where it was flipped), mean ± std of p(label), forgetting events or never learned,
+    and the right/wrong strip of its presentations. total: the grid's data-total."""
+    return _grid([_training_card(c, images, classes, size) for c in cards], size,
+                  f' data-total="{total}"' if total is not None else "")
+
+
 def compared_gallery_html(pairs: Sequence[tuple[GalleryRecord, GalleryRecord]], images: np.ndarray | None,
                           classes: Sequence[str], names: tuple[str, str] = ("A", "B"), size: int = 96,
                           attrs: Mapping[str, Any] | None = None) -> str:

@@ -1,16 +1,22 @@
-"""Each image's history over training: right or wrong at every recorded epoch of a split.
+"""Each held-out image's history: right or wrong at every recorded evaluation of a split
+(validation or test), epoch by epoch.
 
-Definitions (Toneva et al. 2019, "An Empirical Study of Example Forgetting"):
+These images are never trained on, so what changes between two evaluations is the
+model's generalisation, not its memory of them: a *flip* here is not a forgetting event,
+which is about training images between their presentations (that lives in
+:mod:`resnet_core.forgetting`, from the training steps' own record).
+
+Definitions:
 
 - an image is *right* at an epoch when the recorded prediction equals its label;
-- a *forgetting event* is right at epoch e and wrong at epoch e + 1 (consecutive epochs:
-  the history is refused when an epoch is missing, so every pair is consecutive);
-- *never learned*: wrong at every recorded epoch (Toneva et al. count these as forgotten
-  infinitely often; here they are a flag of their own and have 0 forgetting events);
+- a *flip* is right at epoch e and wrong at epoch e + 1 (consecutive epochs: the history
+  is refused when an epoch is missing, so every pair is consecutive), counted by the same
+  rule as forgetting events (:func:`resnet_core.forgetting.forgetting_events`);
+- *never right*: wrong at every recorded epoch (a flag of its own, with 0 flips);
 - *learned at* (our term, for "learned last"): the first epoch from which the image is
   right at every later recorded epoch, up to the last one; 0 when it is wrong at the last
-  recorded epoch (not learned, or forgotten at the end). It is about the epochs recorded:
-  a run that trains on may still forget it.
+  recorded epoch (not learned, or flipped at the end). It is about the epochs recorded:
+  a run that trains on may still flip it.
 
 Only what was recorded is used, never guessed: a split with fewer than two recorded
 epochs, a missing or unreadable epoch, or epochs whose image sets (or labels) differ
@@ -29,6 +35,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .. import runs
+from ..forgetting import forgetting_events
 
 Records = Mapping[str, np.ndarray]
 
@@ -39,11 +46,11 @@ class History:
     indices: np.ndarray  # (N,) image indices, ascending
     labels: np.ndarray  # (N,)
     right: np.ndarray  # (N, E) bool: right at each epoch
-    forgetting: np.ndarray  # (N,) forgetting events
+    flips: np.ndarray  # (N,) right at an epoch, wrong at the next
     learned_at: np.ndarray  # (N,) the epoch from which right to the end; 0: wrong at the last epoch
 
     @property
-    def never_learned(self) -> np.ndarray:
+    def never_right(self) -> np.ndarray:
         return ~self.right.any(axis=1)
 
     def rows(self, indices: Sequence[int]) -> np.ndarray:
@@ -55,12 +62,6 @@ class History:
 class HistoryResult:
     history: History | None
     problem: str | None  # why there is no history (None when there is one)
-
-
-def forgetting_events(right: np.ndarray) -> np.ndarray:
-    """Right at an epoch and wrong at the next, counted per row of an (N, E) bool matrix."""
-    right = np.asarray(right, dtype=bool)
-    return (right[:, :-1] & ~right[:, 1:]).sum(axis=1)
 
 
 def learned_at(right: np.ndarray, epochs: np.ndarray) -> np.ndarray:
@@ -120,7 +121,7 @@ def history_from_records(epochs: Sequence[int], load: Callable[[int], Records]) 
         several = len(gaps) > 1 or gaps[0][0] != gaps[0][1]
         return HistoryResult(None, f"Epoch{'s' if several else ''} {_span_text(gaps)} of this split "
                                    f"{'are' if several else 'is'} not recorded (recorded: "
-                                   f"{_span_text(_spans(epochs))}), so forgetting events between "
+                                   f"{_span_text(_spans(epochs))}), so flips between "
                                    "them cannot be counted.")
     right = None
     indices = labels = None
@@ -149,7 +150,7 @@ def history_from_records(epochs: Sequence[int], load: Callable[[int], Records]) 
         right[:, col] = np.asarray(rec["preds"])[order] == lab
     ep = np.asarray(epochs, dtype=np.int64)
     return HistoryResult(History(epochs=ep, indices=indices, labels=labels, right=right,
-                                 forgetting=forgetting_events(right), learned_at=learned_at(right, ep)), None)
+                                 flips=forgetting_events(right), learned_at=learned_at(right, ep)), None)
 
 
 def load_history(run_dir: Path, split: str) -> HistoryResult:
@@ -159,20 +160,20 @@ def load_history(run_dir: Path, split: str) -> HistoryResult:
 
 
 VIEWS = {
-    "never learned": "wrong at every recorded epoch",
-    "most forgotten": "the most forgetting events (right, then wrong at the next epoch) first",
+    "never right": "wrong at every recorded epoch",
+    "most flipped": "the most flips (right, then wrong at the next epoch) first",
     "learned last": "right from a late epoch to the end, the latest first",
 }
 
 
 def view_rows(history: History, view: str) -> np.ndarray:
-    """The history's rows (into indices, forgetting, learned_at...) of a view, in its order
+    """The history's rows (into indices, flips, learned_at...) of a view, in its order
     (ties: ascending image index)."""
-    if view == "never learned":
-        return np.flatnonzero(history.never_learned)
-    if view == "most forgotten":
-        keep = np.flatnonzero(history.forgetting > 0)
-        return keep[np.argsort(-history.forgetting[keep], kind="stable")]
+    if view == "never right":
+        return np.flatnonzero(history.never_right)
+    if view == "most flipped":
+        keep = np.flatnonzero(history.flips > 0)
+        return keep[np.argsort(-history.flips[keep], kind="stable")]
     if view == "learned last":
         keep = np.flatnonzero(history.learned_at > 0)
         return keep[np.argsort(-history.learned_at[keep], kind="stable")]
