@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from frozen import freeze, sigterm_pending, thaw
 
 from resnet_core import distributed, runs
 from resnet_core.cifar import load_cifar10
@@ -54,10 +55,10 @@ def wait_for(predicate, what: str, timeout: float = DEADLINE_S) -> None:
         time.sleep(0.1)
 
 
-def start_long_run(cifar_dir, runs_dir: Path) -> subprocess.Popen:
-    """2 ranks training 40 epochs of 8 steps into runs_dir, in the background."""
-    return subprocess.Popen(torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "40",
-                                     *TINY), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_long_run(cifar_dir, runs_dir: Path, epochs: int = 40) -> subprocess.Popen:
+    """2 ranks training `epochs` epochs of 8 steps into runs_dir, in the background."""
+    return subprocess.Popen(torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs",
+                                     str(epochs), *TINY), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def status_of(runs_dir: Path) -> dict:
@@ -178,26 +179,16 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
     changes differ by 13% of their norm), hence the tolerances 0.5% and 20%; --sync-bn
     (GPUs only) normalises over all 50 and removes that difference."""
     common = ["--data-dir", str(cifar_dir), "--max-steps", "1", *TINY, *EXACT]
-    done = run_torchrun(*common, "--runs-dir", str(tmp_path / "ddp"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert main([*common, "--runs-dir", str(tmp_path / "one")]) == 0
+    # The 2 ranks train while this process does the rest (their torchrun is ~6 s of start-up).
+    ranks = subprocess.Popen(torchrun(*common, "--runs-dir", str(tmp_path / "ddp")), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        assert main([*common, "--runs-dir", str(tmp_path / "one")]) == 0
+        t, start, loss, (idx, y, halves) = emulated_first_step(common, cifar_dir)
+    finally:
+        out, _ = ranks.communicate(timeout=DEADLINE_S)
+    assert ranks.returncode == 0, out
     ddp, one = only_run(tmp_path / "ddp"), only_run(tmp_path / "one")
-
-    # One process emulating the two ranks: each half through BN on its own, losses averaged.
-    parsed = parse(common)
-    data = load_cifar10(str(cifar_dir))
-    cfg, plan = resolve(parsed.cfg, parsed.typed, data)
-    t = Trainer(cfg, plan)
-    t.setup(data)
-    start = {k: v.clone() for k, v in t.model.named_parameters()}
-    idx, x, y = next(t.train_loader.epoch(1))
-    for group in t.optimizer.param_groups:
-        group["lr"], group["momentum"] = t.schedule.lr(0), t.schedule.momentum(0)
-    halves = torch.cat([t.model(x[:25]), t.model(x[25:])])
-    loss = (F.cross_entropy(halves[:25], y[:25]) + F.cross_entropy(halves[25:], y[25:])) / 2
-    t.optimizer.zero_grad()
-    loss.backward()
-    t.optimizer.step()
 
     def weights(run_dir):
         return torch.load(run_dir / runs.LAST_CHECKPOINT, weights_only=True)["model"]
@@ -228,28 +219,66 @@ def test_the_first_step_matches_one_process_of_the_same_global_batch(cifar_dir, 
     assert 0 < np.nanmax(np.abs(ddp_prob - one_prob)) < 0.05  # measured: 0.011 at most
 
 
+def emulated_first_step(common: list[str], cifar_dir) -> tuple[Trainer, dict, torch.Tensor, tuple]:
+    """One process emulating the two ranks' first step: each half through BN on its own,
+    losses averaged. The trainer after it, its weights before, the loss, and the batch:
+    its training-set indices, labels and the halves' logits."""
+    parsed = parse(common)
+    data = load_cifar10(str(cifar_dir))
+    cfg, plan = resolve(parsed.cfg, parsed.typed, data)
+    t = Trainer(cfg, plan)
+    t.setup(data)
+    start = {k: v.clone() for k, v in t.model.named_parameters()}
+    idx, x, y = next(t.train_loader.epoch(1))
+    for group in t.optimizer.param_groups:
+        group["lr"], group["momentum"] = t.schedule.lr(0), t.schedule.momentum(0)
+    halves = torch.cat([t.model(x[:25]), t.model(x[25:])])
+    loss = (F.cross_entropy(halves[:25], y[:25]) + F.cross_entropy(halves[25:], y[25:])) / 2
+    t.optimizer.zero_grad()
+    loss.backward()
+    t.optimizer.step()
+    return t, start, loss, (idx, y, halves)
+
+
 @pytest.mark.slow
 def test_a_sigterm_stops_every_rank_at_one_step_and_resume_continues(cifar_dir, tmp_path):
+    """Both ranks are frozen (SIGSTOP) once the run took 12 steps, until torchrun has passed
+    the SIGTERM on to each: the stop lands mid-run however fast the machine, so 5 epochs do
+    (the 40 this took before cost the resume 300 steps)."""
     runs_dir = tmp_path / "runs"
-    proc = start_long_run(cifar_dir, runs_dir)
+    proc = start_long_run(cifar_dir, runs_dir, epochs=5)
+    ranks = []
     try:
-        wait_for(lambda: status_of(runs_dir).get("step", 0) >= 12, "the run to take 12 steps")
+        wait_for(lambda: len(rank_pids(proc.pid)) == 2, "torchrun to start both ranks")
+        ranks = rank_pids(proc.pid)
+
+        def freeze_after_12_steps() -> bool:
+            if status_of(runs_dir).get("step", 0) < 12:
+                return False
+            freeze(ranks)
+            return True
+
+        wait_for(freeze_after_12_steps, "the run to take 12 steps")
         proc.send_signal(signal.SIGTERM)  # as a person would to torchrun: it passes it on to each rank
+        for pid in ranks:
+            wait_for(lambda pid=pid: sigterm_pending(pid), "torchrun to pass the SIGTERM on")
+        thaw(ranks)
         proc.communicate(timeout=DEADLINE_S)
     finally:
+        thaw(ranks)
         proc.kill()
     run_dir = only_run(runs_dir)
     info = runs.read_run(run_dir)
     assert info.state == "stopped" and info.can_resume
     stopped_at = info.status["step"]
-    assert 12 <= stopped_at < 320
+    assert 12 <= stopped_at < 40
     done = run_torchrun("--resume", str(run_dir))
     assert done.returncode == 0, done.stdout + done.stderr
     assert runs.read_run(run_dir).state == "completed"
     steps = [r["step"] for r in rows(run_dir, "step")]
-    assert steps == sorted(set(steps)) and steps[-1] == 320 and stopped_at in steps
-    assert [r["epoch"] for r in rows(run_dir, "epoch")] == list(range(1, 41))
-    assert_every_image_recorded(run_dir, epochs=40)  # the stopped epoch's record carried over on rank 0
+    assert steps == sorted(set(steps)) and steps[-1] == 40 and stopped_at in steps
+    assert [r["epoch"] for r in rows(run_dir, "epoch")] == list(range(1, 6))
+    assert_every_image_recorded(run_dir, epochs=5)  # the stopped epoch's record carried over on rank 0
 
 
 @pytest.mark.slow

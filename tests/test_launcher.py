@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from fake_runs import UNREADABLE_CASES, make_run, make_unreadable_run
+from frozen import freeze, sigterm_pending, thaw
 
 from resnet_core import runs
 from resnet_core.dashboard import launcher
@@ -276,14 +277,16 @@ def test_a_launched_run_trains_in_its_own_process_into_the_folder_we_made(tmp_pa
 def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_dir, trainers):
     """Two runs on one device: the second waits queued. The first is killed (crashed), the
     second takes the device; the first resumes, is stopped gracefully, resumes again and
-    finishes with each epoch recorded exactly once."""
+    finishes with each epoch recorded exactly once. The first run's trainers are frozen
+    (SIGSTOP) before each kill or stop, so it cannot end first: 12 epochs do (40 before)."""
     pytest.importorskip("resnet_core.train")
     runs_dir = tmp_path / "runs"
-    long_form = TrainForm(epochs=40, name="long", **TINY)
+    long_form = TrainForm(epochs=12, name="long", **TINY)
     short_form = TrainForm(epochs=2, name="short", **TINY)
     a = launcher.launch(long_form, data_dir=cifar_dir, runs_dir=runs_dir)
     trainers.append(a.pid)
-    wait_for(a.run_dir, lambda i: i.state == "running" and i.status.get("epoch", 0) >= 1, what="A running")
+    wait_for(a.run_dir, lambda i: frozen_once(i, i.state == "running" and i.status.get("epoch", 0) >= 1),
+             what="A running")
     b = launcher.launch(short_form, data_dir=cifar_dir, runs_dir=runs_dir)
     trainers.append(b.pid)
     wait_for(b.run_dir, lambda i: i.state == "queued", what="B queued behind A")
@@ -297,19 +300,32 @@ def test_queue_crash_stop_and_resume_of_dashboard_launched_runs(tmp_path, cifar_
     r1 = launcher.resume(a.run_dir)
     trainers.append(r1.pid)
     epochs_before = info_a.status["epoch"]
-    wait_for(a.run_dir, lambda i: i.state == "running" and i.status.get("epoch", 0) > epochs_before,
-             what="A running again")
-    assert launcher.stop(runs.read_run(a.run_dir))
+    running = wait_for(a.run_dir, lambda i: frozen_once(i, i.state == "running" and
+                                                           i.status.get("epoch", 0) > epochs_before),
+                       what="A running again")
+    try:
+        assert launcher.stop(runs.read_run(a.run_dir))
+        wait_for(a.run_dir, lambda i: sigterm_pending(running.status["pid"]), what="the SIGTERM to reach A")
+    finally:
+        thaw([running.status["pid"]])
     stopped = wait_for(a.run_dir, lambda i: not i.is_active, what="A stopped")
     assert stopped.state == "stopped" and stopped.can_resume
 
     r2 = launcher.resume(a.run_dir)
     trainers.append(r2.pid)
     done = wait_for(a.run_dir, lambda i: i.state == "completed", timeout=180, what="A completed")
-    assert epoch_numbers(a.run_dir) == list(range(1, 41))
-    assert done.status["epoch"] == 40
+    assert epoch_numbers(a.run_dir) == list(range(1, 13))
+    assert done.status["epoch"] == 12
     launcher.delete_run(a.run_dir, runs_dir)  # finished: deleting is allowed now
     assert not a.run_dir.exists()
+
+
+def frozen_once(info: runs.RunInfo, ready: bool) -> bool:
+    """Freeze (SIGSTOP) the run's trainer once `ready`, the moment its status is read: it
+    stays live (its state running, its device lock held) and ends only when a test says."""
+    if ready:
+        freeze([info.status["pid"]])
+    return ready
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import ROOT
+from frozen import freeze, sigterm_pending, thaw
 from test_train import wait_for
 
 from resnet_core import results, runs
@@ -116,42 +117,56 @@ def test_dry_run_prints_the_grid_and_plans_and_writes_nothing(cifar_dir, tmp_pat
 
 
 @pytest.mark.slow
-def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path):
+def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(cifar_dir, tmp_path, capsys,
+                                                                              monkeypatch):
     """Launched and stopped as the dashboard does it (launcher.launch_sweep, stop_sweep: SIGTERM
     to the sweep, which forwards it to its trainers), resumed from the command line."""
-    # The second point trains 6 epochs, long enough to be stopped mid-run; the others 1 and 2.
-    args = [*TINY, "--subset", "0", "--depth", "8", "--vary", "epochs=1,6,2", "--parallel", "1"]
+    # The second point trains 3 epochs, frozen (SIGSTOP) once it trains until the stop reaches
+    # it, so it is stopped mid-run however fast the machine; the others 1 and 2.
+    args = [*TINY, "--subset", "0", "--depth", "8", "--vary", "epochs=1,3,2", "--parallel", "1"]
     assert launcher.sweep_problem("cut", [*args, "--vary", "depth=8,21"], data_dir=cifar_dir,
                                   runs_dir=tmp_path).startswith("--vary depth: also given as --depth")
     assert launcher.sweep_problem("cut", args, data_dir=cifar_dir, runs_dir=tmp_path) is None
     launched = launcher.launch_sweep("cut", args, data_dir=cifar_dir, runs_dir=tmp_path)
     assert launched.log == tmp_path.resolve() / runs.SWEEPS_DIR / "cut.log"
 
+    frozen = []
+
     def second_point_training():
         info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
         assert runs.pid_alive(launched.pid), launched.log.read_text()
-        return (info is not None and [p.state for p in info.points] == ["completed", "running", "pending"]
-                and runs.read_metrics(info.points[1].run_dir))
+        if (info is not None and [p.state for p in info.points] == ["completed", "running", "pending"]
+                and runs.read_metrics(info.points[1].run_dir)):
+            frozen.append(info.points[1].run.status["pid"])
+            freeze(frozen)
+        return frozen
 
-    wait_for(second_point_training, what="second point training")
-    info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
-    assert info.alive and info.state == "running" and info.eta_s > 0
-    with pytest.raises(ValueError, match="still running"):
-        launcher.resume_sweep("cut", runs_dir=tmp_path)
-    assert launcher.stop_sweep(info)
+    try:
+        wait_for(second_point_training, what="second point training")
+        info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
+        assert info.alive and info.state == "running" and info.eta_s > 0
+        with pytest.raises(ValueError, match="still running"):
+            launcher.resume_sweep("cut", runs_dir=tmp_path)
+        assert launcher.stop_sweep(info)
+        wait_for(lambda: sigterm_pending(frozen[0]), what="the sweep to pass the stop on")
+    finally:
+        thaw(frozen)
     wait_for(lambda: not runs.pid_alive(launched.pid), what="the sweep to stop")
     assert not launcher.stop_sweep(runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS))  # nothing live to signal
     out = launched.log.read_text()
-    assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=6: stopped" in out
+    assert "[cut] stopped: 1 of 3 runs completed" in out and "epochs=3: stopped" in out
     info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.state == "stopped" and [p.state for p in info.points] == ["completed", "stopped", "pending"]
     assert info.points[2].run_dir is None  # never launched once the stop came
     first = (info.points[0].run_dir / runs.STATUS_FILE).read_bytes()
 
-    result = sweep("--runs-dir", tmp_path, "--resume", "cut")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "resumed epochs=6" in result.stdout and "started epochs=2" in result.stdout
-    assert "epochs=1 " not in result.stdout
+    # Resumed by the command line's main in this process (a sweep process's ~2 s of imports
+    # spared), its trainers started from the project as the launcher's are.
+    monkeypatch.chdir(ROOT)
+    assert main(["--runs-dir", str(tmp_path), "--resume", "cut"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed epochs=3" in out and "started epochs=2" in out
+    assert "epochs=1 " not in out
     info = runs.read_sweep(tmp_path, "cut", RECORD_OPTIONS)
     assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 3
     assert len(run_folders(tmp_path)) == 3
@@ -163,7 +178,7 @@ def test_resume_after_a_stop_keeps_completed_resumes_stopped_launches_missing(ci
 
 
 @pytest.mark.slow
-def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
+def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path, capsys):
     result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "boom", *TINY, "--epochs", 1,
                    "--depth", 8, "--vary", "lr=0.1,1e30", "--parallel", 2)
     assert result.returncode == 1
@@ -172,9 +187,10 @@ def test_a_failed_point_exits_non_zero_with_a_summary(cifar_dir, tmp_path):
     assert "diverged" in line and "loss became" in line
     info = runs.read_sweep(tmp_path, "boom", RECORD_OPTIONS)
     assert info.state == "failed" and info.counts["done"] == 1 and info.counts["failed"] == 1
-    # A diverged point is kept as a failure: a resume has nothing to run again.
-    again = sweep("--runs-dir", tmp_path, "--resume", "boom")
-    assert again.returncode == 1 and "started" not in again.stdout and "resumed" not in again.stdout
+    # A diverged point is kept as a failure: a resume has nothing to run again (so it runs in this process).
+    assert main(["--runs-dir", str(tmp_path), "--resume", "boom"]) == 1
+    again = capsys.readouterr().out
+    assert "started" not in again and "resumed" not in again
     assert len(run_folders(tmp_path)) == 2
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from frozen import sigterm_pending, thaw
 from test_sweep import TINY, epochs_trained, run_folders, sweep
 from test_train import wait_for
 
@@ -30,7 +31,10 @@ from resnet_core.system import usable_cores  # noqa: E402
 # One Ray at a time: under pytest-xdist (-n auto --dist loadgroup) these tests share one worker.
 pytestmark = pytest.mark.xdist_group("ray")
 
-EPOCHS = 6  # of 8 steps: the trials that get stopped train for a few seconds
+# Of 8 steps. The trials that get stopped or killed are frozen (SIGSTOP) once they train, so
+# they cannot end first however few epochs they have: 3 leave the first poll 24 steps (6 took
+# the resume of three trials 3 more epochs each).
+EPOCHS = 3
 CPU = ["--device", "cpu"]  # CPU trials even where the machine has a GPU: the resources asked for are known
 
 
@@ -79,21 +83,6 @@ def freeze_training(proc: subprocess.Popen, runs_dir: Path, count: int, frozen: 
         return len(frozen) == count
 
     wait_for(freeze_new, what=f"{count} trials training")
-
-
-def pending_signals(pid: int) -> int:
-    """The signals waiting for pid (a frozen trainer): its and its process's pending sets."""
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return int([ln for ln in lines if ln.startswith("SigPnd:")][0].split()[1], 16) | int(
-        [ln for ln in lines if ln.startswith("ShdPnd:")][0].split()[1], 16)
-
-
-def thaw(frozen: dict) -> None:
-    for pid in frozen:
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
 
 
 def end(proc: subprocess.Popen) -> None:
@@ -146,7 +135,7 @@ def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes
         freeze_training(proc, tmp_path, fit, frozen)
         proc.send_signal(signal.SIGTERM)  # the sweep cancels its tasks; each running one SIGTERMs its trainer
         for pid in frozen:
-            wait_for(lambda pid=pid: pending_signals(pid) & 1 << (signal.SIGTERM - 1), what="SIGTERM to the trainer")
+            wait_for(lambda pid=pid: sigterm_pending(pid), what="SIGTERM to the trainer")
         thaw(frozen)
         out, _ = proc.communicate(timeout=120)
     finally:

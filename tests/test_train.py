@@ -16,6 +16,7 @@ import torch
 from conftest import ROOT, write_cifar_folder
 
 from resnet_core import runs
+from resnet_core.runs import writing
 from resnet_core.config import PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, make_plan, resumable_fields
 from resnet_core.config_checks import config_errors
 from resnet_core.model_names import family_counts
@@ -195,13 +196,13 @@ def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar
 # A trainer whose writes into the run folder start failing at step 12 (epoch 2): on every
 # file ("disk": ENOSPC, appends to open files included), or under predictions/ only
 # (EACCES: a subfolder made unwritable; status.json can still be written). A marker line
-# on stderr says when.
-UNWRITABLE_TRAINER = """
+# on stderr says when. The patches take `what` from the namespace they run in: the trainer's
+# process, or this one (the "full" resume, a refusal that needs no process of its own).
+UNWRITABLE = """
 import errno, os, sys
 from resnet_core import runs, train
 from resnet_core.runs import writing
 
-what = sys.argv[1]
 armed = what == "full"  # the disk full from the start
 
 def fails(path):
@@ -238,14 +239,16 @@ def append_metrics(self, row):
         print("--- writes fail from here ---", file=sys.stderr, flush=True)
     append(self, row)
 writing.RunWriter.append_metrics = append_metrics
-sys.exit(train.main(sys.argv[2:]))
 """
+UNWRITABLE_TRAINER = "import sys\nwhat = sys.argv[1]\n" + UNWRITABLE + "sys.exit(train.main(sys.argv[2:]))\n"
+PATCHED = [(writing, "atomic_write_bytes"), (writing, "open_for_append"), (runs, "open_for_append"),
+           (writing.RunWriter, "append_metrics")]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("what, final_state", [("disk", "crashed"), ("predictions", "failed")])
 def test_a_run_folder_that_becomes_unwritable_ends_in_one_line_and_resumes(
-        reference_run, cifar_dir, tmp_path, what, final_state):
+        reference_run, cifar_dir, tmp_path, capsys, monkeypatch, what, final_state):
     def unwritable_trainer(what, *args):
         return subprocess.run([sys.executable, "-c", UNWRITABLE_TRAINER, what, *map(str, args)],
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
@@ -262,9 +265,14 @@ def test_a_run_folder_that_becomes_unwritable_ends_in_one_line_and_resumes(
     assert info.state == final_state and info.can_resume
     if final_state == "failed":
         assert "Permission denied" in info.status["error"]
-    still_full = unwritable_trainer("full", "--resume", run_dir)
-    said = still_full.stderr.splitlines()  # "run folder: ...", then the one line
-    assert still_full.returncode == 1 and len(said) == 2 and said[0].startswith("run folder:"), said
+    with monkeypatch.context() as patches:  # the disk still full: resumed in this process, patched as above
+        for owner, name in PATCHED:
+            patches.setattr(owner, name, getattr(owner, name))  # restored when the block ends
+        exec(UNWRITABLE, {"what": "full"})
+        capsys.readouterr()
+        still_full = main(["--resume", str(run_dir)])
+    said = capsys.readouterr().err.splitlines()  # "run folder: ...", then the one line
+    assert still_full == 1 and len(said) == 2 and said[0].startswith("run folder:"), said
     assert "cannot write" in said[1] and "No space left on device" in said[1] and "--resume" in said[1]
     resumed = trainer("--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
