@@ -264,7 +264,8 @@ cm, preds = _load(info, split, epoch, len(classes), labels)
 classes = classes or [str(i) for i in range(cm.shape[0])]
 report = class_report(cm)
 _headline(cm, report, split, epoch, labels)
-st.page_link(common.EXPLAIN, label="Explain these errors: histories, top losses, calibration, label errors",
+st.page_link(common.EXPLAIN,
+             label="Explain these errors: training dynamics, held-out flips, top losses, calibration, label errors",
              icon=":material/psychology_alt:", query_params={"run": info.run_id} if split == "train"
              else {"run": info.run_id, "split": split, "epoch": str(epoch)})
 _downloads(info, split, epoch, cm, preds, classes, labels)

@@ -19,7 +19,8 @@ def _pick(chosen: list[runs.RunInfo]) -> tuple[runs.RunInfo, runs.RunInfo] | Non
     recorded = {r.run_id: r for r in chosen if runs.dynamics_epochs(r.path)}
     without = [r.run_id for r in chosen if r.run_id not in recorded]
     if without:
-        st.caption(f"Without a record of their training images (older runs): {md_escape(', '.join(without))}.")
+        st.caption("Without a record of their training images (older runs, or runs that ended before their first "
+                   f"epoch): {md_escape(', '.join(without))}.")
     if len(recorded) < 2:
         st.info("Pick two or more runs that recorded their training images to compare their training dynamics.",
                 icon=":material/touch_app:")

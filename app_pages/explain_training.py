@@ -51,7 +51,7 @@ def _gallery(info: runs.RunInfo, d: Dynamics, rows: np.ndarray, key: str, notes:
         "train", {"indices": d.record.indices, "labels": d.record.original_labels}, common.image_folder(info))
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(rows):,} · {origin} · under each image: right "
                "(green) or wrong (red) at each epoch that presented it")
-    classes = info.classes or [str(c) for c in range(int(d.record.original_labels.max(initial=0)) + 1)]
+    classes = info.classes  # load_dynamics checked the record's labels against them
     shown = training_gallery.cards(d, rows[page.start:page.stop], notes)
     st.html(gallery_cards.training_gallery_html(shown, images, classes, size=96, total=len(rows)))
 
@@ -62,7 +62,8 @@ def forgetting_view(info: runs.RunInfo, d: Dynamics) -> None:
     k1.metric("Forgetting events", f"{s['forgetting']['events_total']:,}",
               help="right at a presentation and wrong at the next presentation of the same image")
     k2.metric("Forgotten at least once", f"{s['forgetting']['forgotten_at_least_once']:,}")
-    k3.metric("Unforgettable", f"{s['forgetting']['unforgettable']:,}", help=training_gallery.VIEWS["unforgettable"])
+    k3.metric("Unforgettable", f"{s['forgetting']['unforgettable']:,}",
+              help="right at some presentation and never forgotten after it")
     k4.metric("Never learned", f"{s['forgetting']['never_learned']:,}",
               help="wrong at every presentation: Toneva et al. count them as forgotten infinitely often; shown "
                    "apart here, with no events in the total")
@@ -73,7 +74,9 @@ def forgetting_view(info: runs.RunInfo, d: Dynamics) -> None:
     left, right = st.columns(2, gap="medium")
     with left:
         st.markdown("**Forgetting events per image**")
-        st.plotly_chart(dynamics_figures.forgetting_counts_figure(f.events, f.never_learned, flipped),
+        shown = f.presented  # an image no epoch presented is in no bar
+        st.plotly_chart(dynamics_figures.forgetting_counts_figure(
+                            f.events[shown], f.never_learned[shown], None if flipped is None else flipped[shown]),
                         key="ex_forget_counts", config={"displayModeBar": False})
     with right:
         st.markdown("**Epoch each image was first right**")
@@ -116,8 +119,9 @@ def data_map_view(info: runs.RunInfo, d: Dynamics) -> None:
                     key="ex_map", on_select=lambda: _on_map_select(info.run_id), selection_mode=("box", "lasso"),
                     config={"displaylogo": False})
     st.caption(f"Each training image at the mean (confidence) and standard deviation (variability) of the "
-               f"probability the model gave its training label over the epochs, coloured by the fraction of "
-               f"epochs it was right. Regions: ambiguous, the third of the images with the highest variability "
+               f"probability the model gave its training label over the epochs that presented it, coloured by the "
+               f"fraction of those it was right at. Regions: ambiguous, the third of the images with the highest "
+               f"variability "
                f"(right of {m.variability_cut:.3f}); of the rest, hard-to-learn below a confidence of "
                f"{m.confidence_cut:.3f} (the lowest third of all images), easy-to-learn above."
                + (" Red crosses: labels flipped before training." if flipped is not None else "")

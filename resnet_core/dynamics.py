@@ -25,7 +25,8 @@ from . import runs
 from .data_maps import AMBIGUOUS, EASY, HARD, REGIONS, DataMap, data_map
 from .forgetting import Forgetting, forgetting
 
-COUNTED = ("one presentation per image per epoch, the augmented image each training step trained on, "
+COUNTED = ("at most one presentation per image per epoch (an epoch's dropped last partial batch and a max-steps "
+           "run's untaken steps present none), the augmented image each training step trained on, "
            "BatchNorm in training mode, from the step's own forward pass (no separate evaluation)")
 
 

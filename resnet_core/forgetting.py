@@ -3,7 +3,7 @@ Example Forgetting during Deep Neural Network Learning") define them, counted on
 training record (:class:`resnet_core.runs.TrainingRecord`).
 
 - An image is *right* at a presentation when the training step that presented it predicted
-  its trained label. What is counted is the record's: one presentation per image per epoch,
+  its trained label. What is counted is the record's: at most one presentation per image per epoch,
   the augmented image the step trained on, BatchNorm in training mode, from that step's own
   forward pass (as both papers do), never a separate evaluation.
 - A *forgetting event*: right at a presentation and wrong at the next presentation of the
@@ -62,6 +62,7 @@ class Forgetting:
     never_learned: np.ndarray  # (N,) bool: presented, and wrong at every presentation
     unforgettable: np.ndarray  # (N,) bool: right at some presentation, never forgotten
     first_learned: np.ndarray  # (N,) int64: first epoch right; 0 never
+    presented: np.ndarray  # (N,) bool: presented at least once (the others are none of the above)
 
     @property
     def forgotten(self) -> np.ndarray:
@@ -74,6 +75,6 @@ def forgetting(record: TrainingRecord) -> Forgetting:
     presented = record.presented
     right = record.correct & presented
     events = forgetting_events(right, presented)
-    learned = right.any(axis=1)
-    return Forgetting(events=events, never_learned=presented.any(axis=1) & ~learned,
-                      unforgettable=learned & (events == 0), first_learned=first_right(right, record.epochs))
+    learned, shown = right.any(axis=1), presented.any(axis=1)
+    return Forgetting(events=events, never_learned=shown & ~learned, unforgettable=learned & (events == 0),
+                      first_learned=first_right(right, record.epochs), presented=shown)

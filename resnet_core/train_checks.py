@@ -111,7 +111,8 @@ def check_resumable(run_dir: Path) -> tuple[TrainConfig, dict | None]:
         raise Refused(f"--resume: {run_dir} is still {state} (pid {info.status.get('pid')})")
     if state == "completed":
         raise Refused(f"--resume: {run_dir} already completed")
-    for name in (runs.METRICS_FILE, runs.LOG_FILE, runs.PREDICTIONS_DIR):  # appended to, or written into
+    # appended to, or written into
+    for name in (runs.METRICS_FILE, runs.LOG_FILE, runs.PREDICTIONS_DIR, runs.DYNAMICS_DIR):
         if (run_dir / name).is_symlink():
             raise Refused(f"--resume: {run_dir / name} is a symlink; refusing to write through it")
     checkpoint = run_dir / runs.LAST_CHECKPOINT

@@ -18,6 +18,7 @@ import importlib.abc
 import importlib.machinery
 import json
 import pickle
+import signal
 import sys
 import time
 from pathlib import Path
@@ -68,12 +69,13 @@ def write_cifar_folder(root: Path, n_train: int = 500, n_test: int = 200, seed: 
 
 
 def write_dynamics_record(run_dir: Path, labels_prob: np.ndarray, correct: np.ndarray, indices=None, labels=None,
-                          original_labels=None, classes=CLASSES) -> Path:
+                          original_labels=None, classes=CLASSES, save=np.savez) -> Path:
     """Write a run's dynamics/ record with numpy, exactly as the format docstring (resnet_core/
     runs/folder_format.py) says, from (N, E) arrays: labels_prob (NaN: not presented) and
     correct (bool; False where not presented). indices default to 0..N-1, labels to i % 10,
     original_labels to labels. A config.json listing `classes` is written when the folder has
-    none (readers check labels against it). Returns the dynamics folder."""
+    none (readers check labels against it). save: np.savez, or np.savez_compressed (readers
+    take either). Returns the dynamics folder."""
     labels_prob = np.asarray(labels_prob, dtype=np.float32)
     n, epochs = labels_prob.shape
     indices = np.arange(n) if indices is None else indices
@@ -84,10 +86,10 @@ def write_dynamics_record(run_dir: Path, labels_prob: np.ndarray, correct: np.nd
     folder.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         (run_dir / "config.json").write_text(json.dumps({"classes": list(classes)}))
-    np.savez(folder / "train_images.npz", indices=np.asarray(indices, dtype=np.int64),
+    save(folder / "train_images.npz", indices=np.asarray(indices, dtype=np.int64),
              labels=np.asarray(labels, dtype=np.int64), original_labels=np.asarray(original_labels, dtype=np.int64))
     for e in range(epochs):
-        np.savez(folder / f"train_epoch_{e + 1:03d}.npz", label_prob=labels_prob[:, e].astype(np.float16),
+        save(folder / f"train_epoch_{e + 1:03d}.npz", label_prob=labels_prob[:, e].astype(np.float16),
                  correct=np.packbits(np.asarray(correct[:, e], dtype=bool)))
     return folder
 
@@ -113,6 +115,16 @@ def no_fsync():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(os, "fsync", lambda fd: None)
         yield
+
+
+@pytest.fixture(autouse=True)
+def own_signal_handlers():
+    """The SIGTERM and SIGINT handlers as before each test: the tests that run a trainer or a
+    sweep in-process (train.main, sweep.main) install their stop handlers in this process."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

@@ -36,13 +36,8 @@ def build(run_dir: Path, images: int, epochs: int, compressed: bool) -> None:
     original = labels.copy()
     flipped = rng.choice(images, images // 5, replace=False)
     original[flipped] = (labels[flipped] + 1) % 10
-    if compressed:
-        np.savez, saved = np.savez_compressed, np.savez
-    try:
-        write_dynamics_record(run_dir, prob, prob > 0.5, rng.permutation(images), labels, original)
-    finally:
-        if compressed:
-            np.savez = saved
+    write_dynamics_record(run_dir, prob, prob > 0.5, rng.permutation(images), labels, original,
+                          save=np.savez_compressed if compressed else np.savez)
 
 
 def main() -> None:

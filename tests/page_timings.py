@@ -542,7 +542,7 @@ def size_timings(base: Path, reloads: int) -> list[tuple[str, list[float]]]:
         t0 = time.perf_counter()
         history.load_history(run_dir, "val")
         history_s.append(time.perf_counter() - t0)
-    return [("Gallery page, 10k cell", gallery_s), ("History 5,000 x 200", history_s)]
+    return [("Gallery page, 10k cell", gallery_s), ("Held-out flips 5,000 x 200", history_s)]
 
 
 # ----------------------------------------------------------------------------- main

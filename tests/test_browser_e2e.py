@@ -380,7 +380,8 @@ def test_a_box_on_the_data_map_opens_the_training_images_inside_it(server, page)
     assert total == int(inside.sum()) > 0
     shown = [int(i) for i in gallery.locator(".rs-card").evaluate_all("cs => cs.map(c => c.dataset.index)")]
     assert len(shown) == min(total, 30) and gallery.locator("img").count() == len(shown)
-    rows = np.searchsorted(record.indices, shown)
+    position = {int(i): p for p, i in enumerate(record.indices)}
+    rows = np.array([position[i] for i in shown])
     assert inside[rows].all()
     assert gallery.locator(".rs-card[data-flipped='1']").count() == int(record.flipped[rows].sum())
     assert "images selected" in page.locator("[data-testid='stApp']").inner_text()

@@ -53,6 +53,7 @@ def test_planted_sequence_forgetting_counts_as_toneva(tmp_path):
     assert f.unforgettable.tolist() == list(expected[:, 2])
     assert f.first_learned.tolist() == list(expected[:, 3])
     assert f.forgotten.tolist() == [e > 0 for e in expected[:, 0]]
+    assert f.presented.tolist() == presented.any(axis=1).tolist()  # the all-None row alone is False
 
 
 def test_forgetting_events_ignores_right_where_not_presented_and_matches_every_epoch_presented():

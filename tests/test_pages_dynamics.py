@@ -137,7 +137,8 @@ def test_compare_shows_the_overlap_of_two_runs_unforgettable_and_hard_sets(folde
     assert not at.exception
     esc = formatting.md_escape
     assert esc("different image sets: A on 120, B on 120; the sets are compared on the 100 images") in texts(at)
-    assert f"Without a record of their training images (older runs): {esc(older.name)}" in texts(at)
+    assert ("Without a record of their training images (older runs, or runs that ended before their first "
+            f"epoch): {esc(older.name)}") in texts(at)
     table = at.dataframe[0].value
     da, db = (analyse(runs.load_dynamics(r)) for r in (a, b))
     shared_a = np.isin(da.record.indices, db.record.indices)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from frozen import sigterm_pending, thaw
+from frozen import freeze, sigterm_pending, thaw
 from test_sweep import TINY, epochs_trained, run_folders, sweep
 from test_train import wait_for
 
@@ -78,7 +78,7 @@ def freeze_training(proc: subprocess.Popen, runs_dir: Path, count: int, frozen: 
         assert proc.poll() is None, proc.stdout.read()
         for run in runs.list_runs(runs_dir):
             if run.state == "running" and run.status.get("step", 0) > 0 and run.status["pid"] not in frozen:
-                os.kill(run.status["pid"], signal.SIGSTOP)
+                freeze([run.status["pid"]])
                 frozen[run.status["pid"]] = run
         return len(frozen) == count
 

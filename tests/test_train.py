@@ -956,15 +956,18 @@ def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path,
 
 
 @pytest.mark.slow
-def test_resume_refuses_to_write_predictions_through_a_symlink(cifar_dir, tmp_path, capsys):
+def test_resume_refuses_to_write_predictions_or_dynamics_through_a_symlink(cifar_dir, tmp_path, capsys):
     run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
-    outside = tmp_path / "outside"
-    (run_dir / "predictions").rename(outside)
-    (run_dir / "predictions").symlink_to(outside)
-    before = sorted(p.name for p in outside.iterdir())
-    assert main(["--resume", str(run_dir)]) == 2
-    assert "predictions is a symlink" in capsys.readouterr().err
-    assert sorted(p.name for p in outside.iterdir()) == before
+    for folder in (runs.PREDICTIONS_DIR, runs.DYNAMICS_DIR):
+        outside = tmp_path / f"outside-{folder}"
+        (run_dir / folder).rename(outside)
+        (run_dir / folder).symlink_to(outside)
+        before = sorted(p.name for p in outside.iterdir())
+        assert main(["--resume", str(run_dir)]) == 2
+        assert f"{folder} is a symlink" in capsys.readouterr().err
+        assert sorted(p.name for p in outside.iterdir()) == before
+        (run_dir / folder).unlink()
+        outside.rename(run_dir / folder)
 
 
 def test_the_command_line_is_the_schema_and_round_trips():

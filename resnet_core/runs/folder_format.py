@@ -150,8 +150,9 @@ whose epoch is 0 or past 2**53, runs.values.MAX_COUNT)
     arrays ``indices`` (int64, index of each image in its source set, see
     ``val_source``), ``labels`` (int64), ``preds`` (int64), ``topk_classes`` (int64,
     N x k, best first), ``topk_probs`` (float32, N x k), ``loss`` (float32), all from
-    fp32 evaluation. ``split`` ``train``: only ``confusion`` (int64, C x C, rows = true
-    class, columns = predicted class), accumulated over the epoch's augmented batches.
+    fp32 evaluation. ``split`` ``train``: only ``confusion`` (int64, C x C, rows = the
+    label trained on (after ``label_noise``), columns = predicted class), accumulated over
+    the epoch's augmented batches.
 
 ``dynamics/`` (added within version 2; a run without it has no record of its training
 images: runs from before it, and runs that ended before their first epoch did)
