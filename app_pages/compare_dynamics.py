@@ -58,5 +58,5 @@ def overlap_view(chosen: list[runs.RunInfo]) -> None:
         "only B": number("only B", format="%,d"),
         "jaccard": number("Jaccard", format="%.3f", help="|A ∩ B| / |A ∪ B|; empty when both sets are empty"),
     })
-    st.caption(f"Each run's sets come from its own record of its training steps ({COUNTED}); the images are "
+    st.caption(f"Each run's sets come from its own record of its training steps. Counted: {COUNTED}. The images are "
                "matched by dataset index.")
