@@ -10,18 +10,17 @@ Every file's size is checked before it is read, and the whole record's against M
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from .files import load_npz
+from .files import load_npz, named_epochs
 from .layout import (DYNAMICS_DIR, DYNAMICS_FILE, MAX_DYNAMICS_BYTES, MAX_PREDICTION_BYTES, RunFolderError,
                      dynamics_images_path, dynamics_path)
 from .predictions import class_count
-from .values import MAX_COUNT, as_int
+from .values import MAX_COUNT
 
 IMAGE_ARRAYS = ("indices", "labels", "original_labels")
 HEADER_SLACK = 1 << 16  # bytes an epoch file's .npy headers may add to its arrays (numpy writes 128 each)
@@ -51,19 +50,7 @@ class TrainingRecord:
 def dynamics_epochs(run_dir: Path) -> list[int]:
     """The epochs 1..E of dynamics/ files named as :func:`dynamics_path` names them, up to the
     first missing one ([] without a record); never raises."""
-    found = set()
-    try:
-        folder = Path(run_dir) / DYNAMICS_DIR
-        if folder.is_symlink():
-            return []  # load_dynamics would not follow it either
-        names = os.listdir(folder)
-    except (OSError, ValueError):  # none yet, not a folder, a path with a NUL
-        return []
-    for name in names:
-        m = DYNAMICS_FILE.match(name)
-        epoch = as_int(int(m.group(1)), 1, MAX_COUNT) if m else None
-        if epoch is not None and name == dynamics_path(folder, epoch).name:
-            found.add(epoch)
+    found = set(named_epochs(Path(run_dir) / DYNAMICS_DIR, DYNAMICS_FILE, lambda e: dynamics_path(run_dir, e).name))
     last = 0
     while last + 1 in found:  # at most len(found) steps, whatever number a name holds
         last += 1

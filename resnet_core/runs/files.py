@@ -6,14 +6,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 from pathlib import Path, PurePath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
 from .layout import MAX_JSON_BYTES, RunFolderError
-from .values import loads
+from .values import MAX_COUNT, as_int, loads
 
 
 def file_kind(mode: int) -> str:
@@ -31,6 +32,29 @@ def file_kind(mode: int) -> str:
     if stat.S_ISREG(mode):
         return "a regular file"
     return "a special file"
+
+
+def named_epochs(folder: Path, pattern: re.Pattern, file_name: Callable[[int], str]) -> list[int]:
+    """The epochs, ascending, of the files in folder (predictions/, dynamics/) that pattern
+    matches (its last group: the epoch's digits) and that are named exactly file_name(epoch);
+    [] for a folder that is missing, not a folder or a symbolic link (no reader follows one).
+    Never raises."""
+    try:
+        if Path(folder).is_symlink():
+            return []
+        names = os.listdir(folder)
+    except (OSError, ValueError):  # none yet, not a folder, a path with a NUL
+        return []
+    epochs = []
+    for name in names:
+        m = pattern.match(name)
+        # A name's number is a number from a file: an epoch (1-based) only within MAX_COUNT, which
+        # every reader's int64 arrays hold (val_epoch_9223372036854775808.npz overflowed Explain's).
+        epoch = as_int(int(m.group(m.lastindex)), 1, MAX_COUNT) if m else None
+        # Only the name its reader reads (val_epoch_0001.npz is not epoch 1's).
+        if epoch is not None and name == file_name(epoch):
+            epochs.append(epoch)
+    return sorted(epochs)
 
 
 def open_run_file(run_dir: Path, name: str, follow_symlink: bool = False) -> BinaryIO:

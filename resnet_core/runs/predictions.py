@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +14,13 @@ from .layout import (
     RunFolderError,
     prediction_path,
 )
-from .files import load_npz, read_json_object
-from .values import MAX_COUNT, as_int
+from .files import load_npz, named_epochs, read_json_object
 
 
 def recorded_epochs(run_dir: Path, split: str) -> list[int]:
     """Epochs for which predictions (val, test) or a confusion matrix (train) were saved."""
-    folder = Path(run_dir) / PREDICTIONS_DIR
-    if folder.is_symlink():
-        return []  # load_predictions would not follow it either
-    try:
-        names = os.listdir(folder)
-    except OSError:  # none yet, or not a folder
-        return []
-    epochs = []
-    for name in names:
-        m = PREDICTION_FILE.match(name)
-        # A name's number is a number from a file: an epoch (1-based) only within MAX_COUNT, which
-        # every reader's int64 arrays hold (val_epoch_9223372036854775808.npz overflowed Explain's).
-        epoch = as_int(int(m.group(2)), 1, MAX_COUNT) if m and m.group(1) == split else None
-        # Only the name load_predictions reads (val_epoch_0001.npz is not epoch 1's).
-        if epoch is not None and name == prediction_path(folder, split, epoch).name:
-            epochs.append(epoch)
-    return sorted(epochs)
+    return named_epochs(Path(run_dir) / PREDICTIONS_DIR, PREDICTION_FILE,
+                        lambda epoch: prediction_path(run_dir, split, epoch).name)
 
 
 _INT_ARRAYS = ("indices", "labels", "preds", "topk_classes")

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .files import file_kind
+from .files import file_kind, named_epochs
 from .layout import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -139,13 +139,9 @@ def save_dynamics(run_dir: Path, epoch: int, label_prob: np.ndarray, correct: np
 
 def remove_dynamics_after(run_dir: Path, epoch: int) -> None:
     """Remove the dynamics/ epoch files past `epoch` (a resume from its checkpoint records them again)."""
-    folder = Path(run_dir) / DYNAMICS_DIR
-    if not folder.is_dir() or folder.is_symlink():
-        return
-    for entry in os.scandir(folder):
-        match = DYNAMICS_FILE.match(entry.name)
-        if match and int(match.group(1)) > epoch:
-            os.unlink(entry.path)
+    for e in named_epochs(Path(run_dir) / DYNAMICS_DIR, DYNAMICS_FILE, lambda e: dynamics_path(run_dir, e).name):
+        if e > epoch:
+            dynamics_path(run_dir, e).unlink()
 
 
 class RunBusy(Exception):
