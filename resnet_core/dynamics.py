@@ -24,6 +24,7 @@ import pandas as pd
 from . import runs
 from .data_maps import AMBIGUOUS, EASY, HARD, REGIONS, DataMap, data_map
 from .forgetting import Forgetting, forgetting
+from .outputs import OutputRefused, check_output_path, replacing
 
 COUNTED = ("at most one presentation per image per epoch (an epoch's dropped last partial batch and a max-steps "
            "run's untaken steps present none), the augmented image each training step trained on, "
@@ -64,12 +65,12 @@ def summary(d: Dynamics) -> dict:
     (counts) with the cuts that draw them; noise {flipped, flipped_in_hard,
     flipped_in_ambiguous, flipped_in_easy, flipped_never_learned,
     flipped_forgotten_at_least_once, flipped_unforgettable}, only when a label was flipped."""
-    f, m, presented = d.forgetting, d.data_map, d.record.presented
+    f, m = d.forgetting, d.data_map
     out = {
         "images": int(len(d.record.indices)),
         "epochs": int(len(d.record.epochs)),
-        "presentations": int(presented.sum()),
-        "never_presented": int((~presented.any(axis=1)).sum()),
+        "presentations": int(d.record.presented.sum()),
+        "never_presented": int((~f.presented).sum()),
         "forgetting": {"events_total": int(f.events.sum()),
                        "unforgettable": int(f.unforgettable.sum()),
                        "never_learned": int(f.never_learned.sum()),
@@ -145,13 +146,21 @@ def main(argv: list[str] | None = None) -> int:
     if not runs.dynamics_epochs(args.run_dir):
         return _fail(f"{args.run_dir} has no record of its training images (dynamics/): it was trained before "
                      "the record existed, or ended before its first epoch", 2)
+    if args.csv:
+        try:
+            check_output_path(args.csv, "--csv")  # before the work: a refusal comes at once
+        except OutputRefused as e:
+            return _fail(str(e), 1)
     try:
         d = analyse(runs.load_dynamics(args.run_dir))
     except runs.RunFolderError as e:
         return _fail(f"{args.run_dir}: damaged training record: {e}", 1)
     if args.csv:
-        try:
-            per_image_table(d).to_csv(args.csv, index=False)
+        try:  # a new file or one replaced whole, never through a link (resnet_core.outputs)
+            with replacing(args.csv, "--csv") as tmp:
+                per_image_table(d).to_csv(tmp, index=False)
+        except OutputRefused as e:
+            return _fail(str(e), 1)
         except OSError as e:
             return _fail(f"{args.csv} cannot be written ({e.strerror or e})", 1)
     s = summary(d)

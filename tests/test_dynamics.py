@@ -276,6 +276,16 @@ def test_cli_prints_what_is_counted_and_writes_the_csv(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == summary(d)  # one JSON object, nothing else
     assert main([str(tmp_path / "run"), "--csv", str(tmp_path / "no" / "such.csv")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+    # The table is written as export --out writes: never through a link, never into a FIFO.
+    target = tmp_path / "keep.txt"
+    target.write_text("keep\n")
+    (tmp_path / "link.csv").symlink_to(target)
+    os.mkfifo(tmp_path / "fifo.csv")
+    for name in ("link.csv", "fifo.csv"):
+        assert main([str(tmp_path / "run"), "--csv", str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "not a regular file" in err
+    assert target.read_text() == "keep\n" and (tmp_path / "link.csv").is_symlink()
 
 
 def test_cli_without_a_record_or_with_a_damaged_one(tmp_path, capsys):
