@@ -49,18 +49,23 @@ def predictions(run_dir: Path, split: str, epoch: int) -> dict[str, np.ndarray]:
     return _predictions(str(run_dir), split, epoch, mtime)
 
 
-def _dynamics_files(run_dir: Path) -> tuple[tuple[int, int], ...]:
-    """(mtime_ns, size) of the record's files (its images and each epoch of the unbroken
-    run from 1): the cache key of a run's dynamics, new when the trainer adds an epoch."""
+def file_stamps(paths) -> tuple[tuple[int, int], ...]:
+    """(mtime_ns, size) of each file, (0, 0) where it cannot be looked at: the cache key of
+    what is computed from all of them, new when one is rewritten or added."""
     out = []
-    for path in [runs.dynamics_images_path(run_dir), *(runs.dynamics_path(run_dir, e)
-                                                        for e in runs.dynamics_epochs(run_dir))]:
+    for path in paths:
         try:
             st_ = os.lstat(path)
             out.append((st_.st_mtime_ns, st_.st_size))
         except OSError:
             out.append((0, 0))
     return tuple(out)
+
+
+def _dynamics_files(run_dir: Path) -> tuple[tuple[int, int], ...]:
+    """The stamps of the record's files (its images and each epoch of the unbroken run from 1)."""
+    return file_stamps([runs.dynamics_images_path(run_dir),
+                        *(runs.dynamics_path(run_dir, e) for e in runs.dynamics_epochs(run_dir))])
 
 
 # cache_resource, not cache_data: cache_data keeps the pickled bytes and hands each rerun an

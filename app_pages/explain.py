@@ -4,7 +4,6 @@ highest losses, calibration, and images whose given label may be wrong."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,11 @@ VIEWS = (*explain_training.VIEWS, FLIPS, "Top losses", "Calibration", "Label err
 BIN_KEY = "ex_bin"  # our own copy of the clicked calibration bin
 
 
-def _file_stats(run_dir: Path, split: str) -> tuple[tuple[int, int, int], ...]:
-    """(epoch, mtime_ns, size) of each recorded file: the cache key of what is computed from all of them."""
-    out = []
-    for e in runs.recorded_epochs(run_dir, split):
-        try:
-            st_ = os.lstat(runs.prediction_path(run_dir, split, e))
-            out.append((e, st_.st_mtime_ns, st_.st_size))
-        except OSError:
-            out.append((e, 0, 0))
-    return tuple(out)
+def _file_stats(run_dir: Path, split: str) -> tuple[tuple[int, tuple[int, int]], ...]:
+    """(epoch, (mtime_ns, size)) of each recorded file: the cache key of what is computed from all of them."""
+    epochs = runs.recorded_epochs(run_dir, split)
+    return tuple(zip(epochs, caches.file_stamps(runs.prediction_path(run_dir, split, e) for e in epochs),
+                     strict=True))
 
 
 @st.cache_data(show_spinner="Reading every epoch's predictions…", max_entries=8)

@@ -130,13 +130,6 @@ def save_predictions(run_dir: Path, split: str, epoch: int, **arrays: np.ndarray
     return save_arrays(prediction_path(run_dir, split, epoch), **arrays)
 
 
-def save_dynamics(run_dir: Path, epoch: int, label_prob: np.ndarray, correct: np.ndarray) -> Path:
-    """dynamics/train_epoch_NNN.npz from an epoch's record: label_prob (N, NaN where not
-    presented) stored as float16, correct (N bools) as numpy.packbits' bytes."""
-    return save_arrays(dynamics_path(run_dir, epoch), label_prob=np.asarray(label_prob, dtype=np.float16),
-                       correct=np.packbits(np.asarray(correct, dtype=bool)))
-
-
 def remove_dynamics_after(run_dir: Path, epoch: int) -> None:
     """Remove the dynamics/ epoch files past `epoch` (a resume from its checkpoint records them again)."""
     for e in named_epochs(Path(run_dir) / DYNAMICS_DIR, DYNAMICS_FILE, lambda e: dynamics_path(run_dir, e).name):
@@ -278,7 +271,10 @@ class RunWriter:
                            original_labels=np.asarray(original_labels, dtype=np.int64))
 
     def save_dynamics(self, epoch: int, label_prob: np.ndarray, correct: np.ndarray) -> Path:
-        return save_dynamics(self.run_dir, epoch, label_prob, correct)
+        """dynamics/train_epoch_NNN.npz from an epoch's record: label_prob (N, NaN where not
+        presented) stored as float16, correct (N bools) as numpy.packbits' bytes."""
+        return save_arrays(dynamics_path(self.run_dir, epoch), label_prob=np.asarray(label_prob, dtype=np.float16),
+                           correct=np.packbits(np.asarray(correct, dtype=bool)))
 
     def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
         """last.pt and/or best.pt, the same bytes; last.pt first (see :mod:`resnet_core.runs.folder_format`)."""
