@@ -12,6 +12,6 @@ page view. studio_server.py says why the server has routes of its own.
 
 import streamlit as st
 
-from studio_server import open_browser, page_routes
+from studio_server import open_browser, page_routes, plotly_js_route
 
-app = st.App("studio.py", routes=page_routes(), lifespan=open_browser)
+app = st.App("studio.py", routes=[*page_routes(), plotly_js_route()], lifespan=open_browser)

@@ -20,7 +20,10 @@ checks by name, so that a Streamlit upgrade that moves one fails there and says 
    chunks) as soon as the HTML is parsed, while the frontend waits for the server. Paired
    medians: Analyze -0.10 s idle and -0.41 s while a CPU run trained, Monitor -0.11 and
    -0.07, Explain -0.07 and -0.19.
-Home, the default page, lives at "/" (no parent to try) and is served as before."""
+Home, the default page, lives at "/" (no parent to try) and is served as before.
+
+3. plotly.js for the charts of our own that draw it (app_pages/area_select_chart.py), from
+   the file the plotly package ships: the browser cannot fetch it anywhere else offline."""
 
 from __future__ import annotations
 
@@ -31,11 +34,12 @@ from pathlib import Path
 from typing import Sequence
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 from streamlit import cli_util, config, file_util
 from streamlit.web.server import server_address_is_unix_socket, server_util
 
+from app_pages.area_select_chart import PLOTLY_JS_FILE, PLOTLY_JS_ROUTE
 from app_pages.navigation import PAGES
 
 # The page's parent path, from the browser's own location, so it holds behind a proxy and
@@ -67,6 +71,20 @@ def page_html(index_html: str, chunks: Sequence[str] = ()) -> str:
     return html
 
 
+def _prefix(base_url_path: str | None) -> str:
+    base = (config.get_option("server.baseUrlPath") if base_url_path is None else base_url_path).strip("/")
+    return f"/{base}" if base else ""
+
+
+def plotly_js_route(base_url_path: str | None = None) -> Route:
+    """plotly.js at PLOTLY_JS_ROUTE (under server.baseUrlPath); its path names its version,
+    so a browser keeps it."""
+    async def endpoint(request: Request) -> FileResponse:
+        return FileResponse(PLOTLY_JS_FILE, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return Route(f"{_prefix(base_url_path)}/{PLOTLY_JS_ROUTE}", endpoint, methods=["GET", "HEAD"])
+
+
 def page_routes(base_url_path: str | None = None) -> list[Route]:
     """A GET route per page URL but the default page's (under server.baseUrlPath) that
     answers with that page's index.html, made once from the installed Streamlit's; none
@@ -80,8 +98,7 @@ def page_routes(base_url_path: str | None = None) -> list[Route]:
         # A Streamlit whose page these routes cannot amend still serves its own, only slower.
         _LOGGER.warning("ResNet Studio serves Streamlit's pages unchanged: %s", e)
         return []
-    base = (config.get_option("server.baseUrlPath") if base_url_path is None else base_url_path).strip("/")
-    prefix = f"/{base}" if base else ""
+    prefix = _prefix(base_url_path)
 
     def answer(html: str):
         async def endpoint(request: Request) -> HTMLResponse:

@@ -1,7 +1,7 @@
 """Explain's views of the training images, from the record the training steps left of every
 image at every epoch (dynamics/, see resnet_core.runs.folder_format): forgetting events
-(Toneva et al. 2019) and the data map (Swayamdipta et al. 2020), with a box or lasso
-selection that opens the selected images."""
+(Toneva et al. 2019) and the data map (Swayamdipta et al. 2020), on which a box or a
+freeform area drawn opens the images inside."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages import caches, common
+from app_pages.area_select_chart import area_select_chart
 from resnet_core import runs
 from resnet_core.data_maps import REGIONS
 from resnet_core.dashboard import data_map_selection, dynamics_figures, gallery_cards, training_gallery
@@ -91,12 +92,12 @@ def forgetting_view(info: runs.RunInfo, d: Dynamics) -> None:
 
 
 def _on_map_select(run_id: str) -> None:
-    """on_select: keep the drawn areas (the chart's own selection is lost when its figure changes)."""
+    """on_select: keep the area drawn, which the chart draws again at each rerun."""
     areas = data_map_selection.selection_areas(st.session_state.get("ex_map"))
     if areas:
         st.session_state[AREAS_KEY] = (run_id, areas)
         st.session_state["ex_page_map"] = 1
-    else:  # a double click clears the selection
+    else:
         st.session_state.pop(AREAS_KEY, None)
 
 
@@ -114,10 +115,11 @@ def data_map_view(info: runs.RunInfo, d: Dynamics) -> None:
     s, m = summary(d), d.data_map
     counts = dict(zip(REGIONS, (s["regions"]["easy"], s["regions"]["ambiguous"], s["regions"]["hard"]), strict=True))
     flipped = d.record.flipped if "noise" in s else None
-    st.plotly_chart(dynamics_figures.data_map_figure(m.variability, m.confidence, m.correctness, d.record.indices,
-                                                     m.variability_cut, m.confidence_cut, flipped, counts),
-                    key="ex_map", on_select=lambda: _on_map_select(info.run_id), selection_mode=("box", "lasso"),
-                    config={"displaylogo": False})
+    kept = st.session_state.get(AREAS_KEY)
+    kept = kept[1] if kept and kept[0] == info.run_id else ()
+    area_select_chart(dynamics_figures.data_map_figure(m.variability, m.confidence, m.correctness, d.record.indices,
+                                                       m.variability_cut, m.confidence_cut, flipped, counts),
+                      key="ex_map", on_select=lambda: _on_map_select(info.run_id), areas=kept)
     st.caption(f"Each training image at the mean (confidence) and standard deviation (variability) of the "
                f"probability the model gave its training label over the epochs that presented it, coloured by the "
                f"fraction of those it was right at. Regions: ambiguous, the third of the images with the highest "
@@ -125,13 +127,14 @@ def data_map_view(info: runs.RunInfo, d: Dynamics) -> None:
                f"(right of {m.variability_cut:.3f}); of the rest, hard-to-learn below a confidence of "
                f"{m.confidence_cut:.3f} (the lowest third of all images), easy-to-learn above."
                + (" Red crosses: labels flipped before training." if flipped is not None else "")
-               + " Draw a box or a lasso to see the images inside; double-click to clear.")
+               + " Drag a box over the map to see the images inside (the mode bar's pen draws a freeform area "
+                 "instead); a new one replaces it, and Clear removes it.")
     _counted(d)
-    kept = st.session_state.get(AREAS_KEY)
-    if not kept or kept[0] != info.run_id:
-        st.info("Select images on the map (box or lasso) to see them here.", icon=":material/touch_app:")
+    if not kept:
+        st.info("Draw a box (or a freeform area) on the map to see the images inside it here.",
+                icon=":material/touch_app:")
         return
-    chosen = data_map_selection.selected_images(kept[1], m.variability, m.confidence, m.region, REGIONS, flipped)
+    chosen = data_map_selection.selected_images(kept, m.variability, m.confidence, m.region, REGIONS, flipped)
     h1, h2 = st.columns([6, 1], vertical_alignment="center")
     h1.markdown(_selection_text(chosen))
     h2.button("Clear", key="ex_map_clear", on_click=st.session_state.pop, args=(AREAS_KEY, None),

@@ -6,7 +6,7 @@ cell's images and count. A second test opens Analyze with 10,000 recorded predic
 and clicks to the gallery (printing the seconds; tests/page_timings.py is the benchmark,
 Analyze 10k predictions); a third clicks a cell of the Compare
 page's difference matrix and sees the images that entered and left it; a fourth drags a box
-on Explain's data map and sees the training images inside it.
+on Explain's data map (and a freeform area) and sees the training images inside it.
 
 A missing browser or Playwright fails under CI ($CI set) and skips elsewhere.
 """
@@ -343,17 +343,42 @@ def test_compare_click_a_difference_cell_shows_the_images_that_moved(server, pag
     assert "runs=" in page.url and a.name in page.url
 
 
-JS_SELECTED_BOX = """() => {  // the box plotly drew, in data coordinates: what the selection event sends
-  const s = (document.querySelector('.js-plotly-plot').layout.selections || [])[0];
-  return s ? [Math.min(s.x0, s.x1), Math.max(s.x0, s.x1), Math.min(s.y0, s.y1), Math.max(s.y0, s.y1)] : null;
+JS_DRAWN = """() => (document.querySelector('.js-plotly-plot').layout.shapes || [])  // the areas on the map
+  .filter(s => s.type === 'rect' || s.type === 'path')
+  .map(s => s.type === 'rect' ? ['box', Math.min(s.x0, s.x1), Math.max(s.x0, s.x1), Math.min(s.y0, s.y1),
+                                 Math.max(s.y0, s.y1)] : ['lasso', s.path])"""
+JS_TOTAL_CHANGED = """(before) => {
+  const app = document.querySelector('[data-testid="stApp"]'), grid = document.querySelector('.rs-gallery');
+  return app.getAttribute('data-test-script-state') === 'notRunning' && grid && grid.dataset.total !== before;
 }"""
 
 
-def test_a_box_on_the_data_map_opens_the_training_images_inside_it(server, page):
+def _drag(page, box, points, steps=10):
+    """Press at the first of points (fractions of the plot area, from its top left), move
+    through the others and release."""
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for point in at[1:]:
+        page.mouse.move(*point, steps=steps)
+    page.mouse.up()
+
+
+def _shown_rows(gallery, record) -> np.ndarray:
+    """The record's rows of the gallery's cards."""
+    shown = [int(i) for i in gallery.locator(".rs-card").evaluate_all("cs => cs.map(c => c.dataset.index)")]
+    position = {int(i): p for p, i in enumerate(record.indices)}
+    return np.array([position[i] for i in shown])
+
+
+def test_a_box_or_a_freeform_area_on_the_data_map_opens_the_training_images_inside_it(server, page):
     """Drag a box over the lower left of the data map: the gallery holds exactly the training
-    images whose (variability, confidence) lie in the box plotly drew, flipped ones marked."""
+    images whose (variability, confidence) lie in the box drawn, flipped ones marked. A
+    freeform area drawn next (the mode bar's pen) replaces it; Clear removes both the
+    gallery and the area on the map."""
     from test_pages_dynamics import planted_record
 
+    from resnet_core.dashboard.data_map_selection import Area, inside
     from resnet_core.dynamics import analyse
 
     runs_dir, data_dir = server["runs_dir"], server["data_dir"]
@@ -366,25 +391,35 @@ def test_a_box_on_the_data_map_opens_the_training_images_inside_it(server, page)
     area = page.locator(".js-plotly-plot .nsewdrag").first
     area.wait_for(timeout=30_000)
     box = area.bounding_box()
-    start = (box["x"] + 3, box["y"] + box["height"] - 3)
-    end = (box["x"] + 0.6 * box["width"], box["y"] + 0.45 * box["height"])
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(*end, steps=10)
-    page.mouse.up()
+    _drag(page, box, [(0.01, 0.99), (0.6, 0.45)])
     gallery = page.locator(".rs-gallery")
     gallery.wait_for(timeout=30_000)
-    x0, x1, y0, y1 = page.evaluate(JS_SELECTED_BOX)
-    inside = (m.variability >= x0) & (m.variability <= x1) & (m.confidence >= y0) & (m.confidence <= y1)
+    ((kind, x0, x1, y0, y1),) = page.evaluate(JS_DRAWN)  # the box, drawn again from what the page kept
+    chosen = (m.variability >= x0) & (m.variability <= x1) & (m.confidence >= y0) & (m.confidence <= y1)
     total = int(gallery.get_attribute("data-total"))
-    assert total == int(inside.sum()) > 0
-    shown = [int(i) for i in gallery.locator(".rs-card").evaluate_all("cs => cs.map(c => c.dataset.index)")]
-    assert len(shown) == min(total, 30) and gallery.locator("img").count() == len(shown)
-    position = {int(i): p for p, i in enumerate(record.indices)}
-    rows = np.array([position[i] for i in shown])
-    assert inside[rows].all()
+    assert kind == "box" and total == int(chosen.sum()) > 0
+    rows = _shown_rows(gallery, record)
+    assert len(rows) == min(total, 30) and gallery.locator("img").count() == len(rows) and chosen[rows].all()
     assert gallery.locator(".rs-card[data-flipped='1']").count() == int(record.flipped[rows].sum())
     assert "images selected" in page.locator("[data-testid='stApp']").inner_text()
+    tools = page.evaluate("() => [...document.querySelectorAll('.modebar-btn')].map(b => b.dataset.title)")
+    assert {"Draw rectangle", "Draw closed freeform"} <= set(tools)
+    assert not {"Box Select", "Lasso Select", "Share chart..."} & set(tools)  # nothing offers an upload
+
+    page.locator(".modebar-btn[data-title='Draw closed freeform']").click()
+    _drag(page, box, [(0.02, 0.98), (0.5, 0.98), (0.5, 0.5), (0.05, 0.6)], steps=6)
+    page.wait_for_function(JS_TOTAL_CHANGED, arg=str(total), timeout=30_000)
+    ((kind, path),) = page.evaluate(JS_DRAWN)
+    corners = [tuple(map(float, c.split(","))) for c in path.strip("MZ").split("L")]
+    xs, ys = zip(*corners, strict=True)
+    chosen = inside([Area("lasso", xs, ys)], m.variability, m.confidence)
+    assert kind == "lasso" and len(corners) >= 4 and int(gallery.get_attribute("data-total")) == int(chosen.sum()) > 0
+    assert chosen[_shown_rows(gallery, record)].all()
+
+    page.get_by_role("button", name="Clear").click()
+    gallery.wait_for(state="detached", timeout=30_000)
+    wait_app_idle(page)
+    page.wait_for_function(f"() => ({JS_DRAWN})().length === 0", timeout=30_000)
 
 
 def test_a_live_run_of_200k_rows_keeps_the_chart_controls_defaults(server, page):

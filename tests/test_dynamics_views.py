@@ -51,7 +51,7 @@ def test_the_data_map_is_one_webgl_trace_of_every_image_with_flipped_ones_apart(
     assert len(clean.x) == 900 and len(marked.x) == 100 and marked.marker.symbol == "x"
     assert np.array_equal(np.asarray(marked.customdata), m["indices"][flipped])  # hover names dataset indices
     assert np.allclose(np.asarray(clean.marker.color), m["correctness"][~flipped]) and clean.marker.coloraxis
-    assert fig.layout.dragmode == "select" and fig.layout.showlegend
+    assert fig.layout.dragmode == "drawrect" and fig.layout.showlegend  # a drag draws a box
     lines = [(s.x0, s.x1, s.y0, s.y1) for s in fig.layout.shapes]
     assert lines == [(0.25, 0.25, 0, 1), (0, 0.25, 0.3, 0.3)]  # ambiguous right; hard below, easy above on the left
     names = {a.text.split("<br>")[0]: (a.x, a.y) for a in fig.layout.annotations}

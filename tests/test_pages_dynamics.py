@@ -84,10 +84,11 @@ def test_the_data_map_draws_every_image_and_its_selection_opens_the_images(folde
     planted_record(run_dir, cifar_dir, noise=0.2)
     d = analyse(runs.load_dynamics(run_dir))
     at = open_page(EXPLAIN, {"view": explain_training.DATA_MAP})
-    (chart,) = at.get("plotly_chart")
-    traces = json.loads(chart.proto.spec)["data"]
+    (chart,) = at.get("bidi_component")  # app_pages/area_select_chart.py: the data it sends the browser
+    drawn = json.loads(chart.proto.json)
+    traces = json.loads(drawn["figure"])["data"]
     assert [t["type"] for t in traces] == ["scattergl", "scattergl"] and traces[1]["marker"]["symbol"] == "x"
-    assert "Select images on the map" in texts(at) and not html_blocks(at)
+    assert drawn["areas"] == [] and "Draw a box" in texts(at) and not html_blocks(at)
     m = d.data_map
     box = data_map_selection.Area("box", (0.0, float(m.variability_cut)), (0.0, float(m.confidence_cut)))
     at.session_state[explain_training.AREAS_KEY] = (run_dir.name, (box,))  # what a box drawn there sets
@@ -99,8 +100,11 @@ def test_the_data_map_draws_every_image_and_its_selection_opens_the_images(folde
     text = texts(at)
     assert f"{len(chosen.positions):,} images selected" in text and f"{chosen.flipped:,} flipped" in text
     assert f"hard-to-learn {chosen.region_counts['hard-to-learn']:,}" in text
+    (chart,) = at.get("bidi_component")  # the kept box, for the chart to draw again
+    assert json.loads(chart.proto.json)["areas"] == [{"kind": "box", "x": list(box.x), "y": list(box.y)}]
     at.button(key="ex_map_clear").click().run()
-    assert "Select images on the map" in texts(at)
+    (chart,) = at.get("bidi_component")
+    assert json.loads(chart.proto.json)["areas"] == [] and "Draw a box" in texts(at) and not html_blocks(at)
 
 
 def test_a_run_without_a_record_says_so_in_one_line(folders):  # noqa: F811
@@ -109,15 +113,16 @@ def test_a_run_without_a_record_says_so_in_one_line(folders):  # noqa: F811
     assert at.segmented_control(key="ex_view").value == "Held-out flips"
     for view in explain_training.VIEWS:
         at = open_page(EXPLAIN, {"view": view})
-        assert [i.value for i in at.info] == [explain_training.NO_RECORD] and not at.get("plotly_chart")
+        assert [i.value for i in at.info] == [explain_training.NO_RECORD]
+        assert not at.get("plotly_chart") and not at.get("bidi_component")
 
 
 def test_a_run_without_noise_and_one_with_a_damaged_record(folders, cifar_dir):  # noqa: F811
     clean = make_run(folders, "clean", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
     planted_record(clean, cifar_dir)
     at = open_page(EXPLAIN, {"run": clean.name, "view": explain_training.DATA_MAP})
-    (chart,) = at.get("plotly_chart")
-    assert len(json.loads(chart.proto.spec)["data"]) == 1  # no flipped trace
+    (chart,) = at.get("bidi_component")
+    assert len(json.loads(json.loads(chart.proto.json)["figure"])["data"]) == 1  # no flipped trace
     at = open_page(EXPLAIN, {"run": clean.name})
     assert {m.label: m.value for m in at.metric}["Labels flipped"] == "none"
     assert "flipped from" not in html_blocks(at)[-1]

@@ -8,6 +8,7 @@ import importlib
 import inspect
 from pathlib import Path
 
+import plotly.offline
 import pytest
 import streamlit
 from starlette.routing import Match
@@ -44,8 +45,12 @@ def _get(routes, path: str) -> tuple[int, dict[str, str], str]:
     if route is None:
         return 404, {}, ""
     sent: list[dict] = []
+    asked: list[bool] = []
 
-    async def receive():
+    async def receive():  # the request, then a client that stays connected (a file's answer listens)
+        if asked:
+            await asyncio.Event().wait()
+        asked.append(True)
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message):
@@ -191,3 +196,20 @@ def test_no_browser_for_a_unix_socket_address(monkeypatch):
     assert studio_server._browser_address() is None
     options["server.address"] = "0.0.0.0"
     assert studio_server._browser_address() == "localhost"  # a wildcard address is no address to browse to
+
+
+@pytest.mark.parametrize("base", ["", "/studio/"])
+def test_plotly_js_is_served_where_the_area_select_chart_loads_it(base, monkeypatch):
+    """app_pages/area_select_chart.py draws with plotly.js from this route: the plotly
+    package's own file, at the URL the chart asks for (under server.baseUrlPath too)."""
+    from app_pages import area_select_chart
+
+    monkeypatch.setattr(streamlit, "get_option", lambda name: base if name == "server.baseUrlPath" else None)
+    url = area_select_chart.plotly_js_url()
+    assert url == f"/{base.strip('/')}/{area_select_chart.PLOTLY_JS_ROUTE}".replace("//", "/")
+    status, headers, body = _get([studio_server.plotly_js_route(base)], url)
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    assert "immutable" in headers["cache-control"]  # the path names the version (a new plotly: a new path)
+    assert body.encode() == area_select_chart.PLOTLY_JS_FILE.read_bytes()
+    assert f"plotly.js v{plotly.offline.get_plotlyjs_version()}" in body[:300]
+    assert _get([studio_server.plotly_js_route(base)], "/_studio/plotly.min.js")[0] == 404

@@ -98,15 +98,16 @@ def data_map_figure(variability: np.ndarray, confidence: np.ndarray, correctness
                     region_counts: Mapping[str, int] | None = None, height: int = 560) -> go.Figure:
     """Every training image at (variability, confidence), coloured by its correctness
     fraction, the region cut lines and names (with region_counts, their images), and the
-    images whose label was flipped as red crosses of their own trace. Box and lasso select
-    (dragmode "select"); hover names the image's dataset index (indices)."""
+    images whose label was flipped as red crosses of their own trace. A drag draws a box
+    (dragmode "drawrect": app_pages/area_select_chart.py reads the areas drawn); hover names
+    the image's dataset index (indices)."""
     variability = np.asarray(variability, dtype=np.float32)
     confidence = np.asarray(confidence, dtype=np.float32)
     correctness = np.asarray(correctness, dtype=np.float32)
     indices = np.asarray(indices, dtype=np.int32)
     x_max = max(float(variability.max(initial=0.0)) * 1.05, variability_cut * 1.2, 0.05)
     fig = go.Figure(layout={
-        **frame(None, height, {**FIXED_MARGIN, "r": 110}), "hovermode": "closest", "dragmode": "select",
+        **frame(None, height, {**FIXED_MARGIN, "r": 110}), "hovermode": "closest", "dragmode": "drawrect",
         "uirevision": "keep", "legend": {**LEGEND_CORNERS["above"], "font": dict(size=11)},
         "xaxis": {"title": dict(text="variability (std of p(label) over the epochs)"), "range": [0, x_max],
                   **FIXED_AXIS},
