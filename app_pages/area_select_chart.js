@@ -53,20 +53,23 @@ function translucent(colour, alpha) {  // "#3A6591" -> "rgba(58,101,145,alpha)"
   return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
 
-// The figure's layout in the page's theme (Streamlit's --st-* variables), as st.plotly_chart's
-// "streamlit" theme draws the other charts, in place of plotly's own template.
-function layoutFor(figure, areas, host) {
+function pageTheme(host) {  // Streamlit's --st-* variables on the component's element
   const css = getComputedStyle(host);
   const value = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
-  const text = value("--st-text-color", "#1F2933"), grid = value("--st-border-color-light", "rgba(128,128,128,0.2)");
-  const accent = value("--st-primary-color", "#4C78A8");
-  const look = {line: {color: accent, width: 2, dash: "dot"}, fillcolor: translucent(accent, 0.1)};
-  const axis = (a) => ({gridcolor: grid, zerolinecolor: grid, linecolor: grid, ...(a || {})});
+  return {text: value("--st-text-color", "#1F2933"), grid: value("--st-border-color-light", "rgba(128,128,128,0.2)"),
+          accent: value("--st-primary-color", "#4C78A8"), font: value("--st-font", "sans-serif")};
+}
+
+// The figure's layout in the page's theme, as st.plotly_chart's "streamlit" theme draws the
+// other charts, in place of plotly's own template.
+function layoutFor(figure, areas, theme) {
+  const look = {line: {color: theme.accent, width: 2, dash: "dot"}, fillcolor: translucent(theme.accent, 0.1)};
+  const axis = (a) => ({gridcolor: theme.grid, zerolinecolor: theme.grid, linecolor: theme.grid, ...(a || {})});
   const {template, ...layout} = figure.layout || {};
   return {
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     ...layout,
-    font: {family: value("--st-font", "sans-serif"), color: text, ...(layout.font || {})},
+    font: {family: theme.font, color: theme.text, ...(layout.font || {})},
     xaxis: axis(layout.xaxis), yaxis: axis(layout.yaxis), newshape: look,
     shapes: [...(layout.shapes || []), ...areas.map((area) => ({...shape(area), ...look}))],
   };
@@ -94,12 +97,14 @@ export default function ({parentElement, data, setTriggerValue}) {
   let gone = false;
   plotly(data.plotly_url).then((Plotly) => {
     if (gone) return;
-    const layout = layoutFor(figure, data.areas, parentElement);
-    if (chart.rsBound && chart.rsDrawn === data.figure) {  // the areas alone changed
+    const theme = pageTheme(parentElement), themeKey = JSON.stringify(theme);
+    const layout = layoutFor(figure, data.areas, theme);
+    if (chart.rsBound && chart.rsDrawn === data.figure && chart.rsTheme === themeKey) {  // the areas alone changed
       chart.rsRedrawing = true;
       return Plotly.relayout(chart, {shapes: layout.shapes}).finally(() => { chart.rsRedrawing = false; });
     }
     chart.rsDrawn = data.figure;
+    chart.rsTheme = themeKey;
     return Plotly.react(chart, figure.data, layout, data.config).then(() => {
       if (chart.rsBound) return;
       chart.rsBound = true;
