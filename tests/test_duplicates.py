@@ -166,3 +166,13 @@ def test_explain_shows_the_pairs_and_the_accuracy_on_them(folders, planted_dir, 
     assert pairs[0] == (0, 17)  # the exact copy first
     assert page.count("<img") == 2 * len(PLANTED)
     assert duplicates_cache.cache_path(planted_dir, folders).is_file()  # the second opening reads it
+
+
+def test_a_run_without_test_predictions_shows_the_pairs_and_says_why_no_accuracy(folders, planted_dir,  # noqa: F811
+                                                                                 monkeypatch):
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(planted_dir))
+    make_run(folders, "stopped", state="stopped", test=False, n_val=20, data_dir=planted_dir)
+    at = open_page(EXPLAIN, {"view": explain_duplicates.DUPLICATES})
+    assert "Accuracy on them" not in {m.label for m in at.metric}
+    assert "no test predictions yet" in texts(at)
+    assert html_blocks(at)[-1].count("rs-pair") == len(PLANTED)
