@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app_pages import caches, common, explain_training
+from app_pages import caches, common, explain_duplicates, explain_training
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, gallery_records, history,
@@ -18,7 +18,8 @@ from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
 FLIPS = "Held-out flips"
-VIEWS = (*explain_training.VIEWS, FLIPS, "Top losses", "Calibration", "Label errors")
+VIEWS = (*explain_training.VIEWS, FLIPS, "Top losses", "Calibration", "Label errors", *explain_duplicates.VIEWS)
+OWN_SPLIT = (*explain_training.VIEWS, *explain_duplicates.VIEWS)  # views that do not take the split picked
 BIN_KEY = "ex_bin"  # our own copy of the clicked calibration bin
 
 
@@ -63,7 +64,7 @@ def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[ru
     with c_split:
         common.seed_from_query("ex_split", "split", available, available[0], "split")
         split = st.segmented_control("Split", available, key="ex_split", format_func=labels.split_name,
-                                     required=True, disabled=view in explain_training.VIEWS,
+                                     required=True, disabled=view in OWN_SPLIT,
                                      help="the held-out images of the other views") or available[0]
     common.set_query("split", split)
     return info, split, view
@@ -197,6 +198,9 @@ if view in explain_training.VIEWS:
     if dynamics is not None:
         (explain_training.forgetting_view if view == explain_training.FORGETTING
          else explain_training.data_map_view)(info, dynamics)
+    st.stop()
+if view in explain_duplicates.VIEWS:
+    explain_duplicates.view(info)
     st.stop()
 labels = evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "ex", in_url=True)

@@ -209,3 +209,39 @@ def compared_gallery_html(pairs: Sequence[tuple[GalleryRecord, GalleryRecord]], 
         )
     extra = "".join(f' data-{esc(str(k))}="{esc(str(v))}"' for k, v in (attrs or {}).items())
     return _grid(cards, size, extra)
+
+
+@dataclass(frozen=True)
+class PairCard:
+    """A test image and its near-duplicate in the training set (see resnet_core.duplicates)."""
+    test_index: int
+    train_index: int
+    distance: float  # mean |difference| in grey levels
+    test_label: int
+    train_label: int
+    pred: int | None  # the run's prediction for the test image; None where it has none
+
+
+def pair_gallery_html(pairs: Sequence[PairCard], test_images: np.ndarray | None, train_images: np.ndarray | None,
+                      classes: Sequence[str], size: int = 80, total: int | None = None) -> str:
+    """One CSS grid of pairs: the test image and its training twin side by side (size px each,
+    pixelated; None: without images), their indices, distance and labels (the twin's in red
+    where it differs) and the run's prediction for the test image (green right, red wrong)."""
+    esc = html.escape
+    cards = []
+    for c in pairs:
+        twin = (f'<b style="color:{WRONG_COLOUR}">{esc(classes[c.train_label])}</b>' if c.train_label != c.test_label
+                else f"<b>{esc(classes[c.train_label])}</b>")
+        pred = "" if c.pred is None else (
+            f'<div>pred <b style="color:{RIGHT_COLOUR if c.pred == c.test_label else WRONG_COLOUR}">'
+            f"{esc(classes[c.pred])}</b></div>")
+        cards.append(
+            f'<div class="rs-card rs-pair" data-test="{c.test_index}" data-train="{c.train_index}" '
+            f'data-distance="{c.distance:.2f}" style="{_CARD_STYLE}">'
+            f'<div style="display:flex;gap:4px;justify-content:center">{_image_tag(test_images, c.test_index, size)}'
+            f"{_image_tag(train_images, c.train_index, size)}</div>"
+            f'<div style="opacity:0.7">test #{c.test_index} · train #{c.train_index}</div>'
+            f'<div title="mean |difference| of the pixels, in grey levels (0-255), at the best shift of at most '
+            f'one pixel">distance <b>{c.distance:.1f}</b></div>'
+            f"<div>test <b>{esc(classes[c.test_label])}</b> · train {twin}</div>{pred}</div>")
+    return _grid(cards, 2 * size + 4, f' data-total="{total}"' if total is not None else "")

@@ -237,6 +237,16 @@ training options that can be varied, each of its type and in range (integers wit
 range. It never raises, and an unreadable sweep is neither reported nor resumed.
 ``<name>.log`` holds the output of a sweep the dashboard launched.
 
+Caches
+------
+``<runs-dir>/.cache/`` (a dot folder, so run listings skip it) keeps what is computed from the
+data folder alone, for every run: ``duplicates-<key>.npz`` (resnet_core.duplicates_cache; key:
+a hash of the method, the data folder's path and its batch files' sizes and modification
+times), arrays ``train_indices`` (int64) and ``distance`` (float32), one each test image: its
+nearest training image in pixel space and their distance. Written atomically by the dashboard
+or ``resnet_core.embed``; a reader that cannot use one computes it again and never raises.
+Safe to delete.
+
 Temporary files ``.*.tmp`` (in the folder, ``predictions/`` or ``dynamics/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and every trainer, when it
 starts, deletes those of the runs beside its own that are not active, not unreadable and

@@ -44,6 +44,7 @@ CONSOLE_FILE = "console.log"
 PREDICTIONS_DIR = "predictions"
 DYNAMICS_DIR = "dynamics"  # the training images' per-epoch record (training dynamics)
 DYNAMICS_IMAGES_FILE = "train_images.npz"
+CACHE_DIR = ".cache"  # <runs-dir>/.cache/: what is computed from the data alone (near-duplicates)
 
 PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
 DYNAMICS_FILE = re.compile(r"^train_epoch_(\d{3,})\.npz$")
@@ -91,6 +92,11 @@ def dynamics_path(run_dir: Path, epoch: int) -> Path:
 def dynamics_images_path(run_dir: Path) -> Path:
     """dynamics/train_images.npz: the training images every epoch's record is aligned with."""
     return Path(run_dir) / DYNAMICS_DIR / DYNAMICS_IMAGES_FILE
+
+
+def cache_dir(runs_dir: Path) -> Path:
+    """<runs-dir>/.cache/: results computed from the data folder alone, kept for every run."""
+    return Path(runs_dir) / CACHE_DIR
 
 
 def device_lock_path(runs_dir: Path, device: str, slot: int = 0) -> Path:

@@ -1,0 +1,82 @@
+"""The near-duplicates of a data folder (resnet_core.duplicates), computed once and kept.
+
+They depend only on the CIFAR-10 files, so they are kept in the runs folder's cache area
+(``<runs-dir>/.cache/``, see resnet_core.runs.folder_format), named by a hash of the data
+folder's path, its batch files' sizes and modification times and METHOD: a rewritten file
+or a new method makes a new name. Reading never raises: a missing, damaged or foreign file
+is computed again (10k x 50k test-against-training images took 9-19 s on this 2-core CPU,
+one thread), and a cache that cannot be written only costs the next call that time again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, Cifar10, load_cifar10, resolve_data_dir
+from .duplicates import Duplicates, Nearest, Progress, THRESHOLD, nearest_training_images
+from .outputs import replacing
+from .runs import cache_dir
+
+METHOD = "pixels-8x8-shift1-mad-v1"  # change it with anything that changes what is computed
+
+
+def cache_path(data_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
+    """Where the nearest training images of this data folder's test images are kept."""
+    folder = resolve_data_dir(data_dir).resolve()
+    parts = [METHOD, str(folder)]
+    for name in (*TRAIN_BATCHES, TEST_BATCH):
+        try:
+            s = os.stat(folder / BATCH_FOLDER / name)
+            parts.append(f"{name}:{s.st_size}:{s.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{name}:missing")
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+    return cache_dir(Path(runs_dir)) / f"duplicates-{key}.npz"
+
+
+def _read(path: Path) -> Nearest | None:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(1 << 22)  # 10,000 test images take 120 KB; a larger file is not ours
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            index, distance = z["train_indices"], z["distance"]
+    except Exception:  # missing, damaged, foreign: computed again
+        return None
+    if index.ndim != 1 or index.shape != distance.shape or index.dtype.kind not in "iu" or distance.dtype.kind != "f":
+        return None
+    return Nearest(index.astype(np.int64), distance.astype(np.float32))
+
+
+def _write(path: Path, nearest: Nearest) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path, "the near-duplicates cache") as tmp, open(tmp, "wb") as f:
+            np.savez(f, train_indices=nearest.train_indices, distance=nearest.distance)
+    except Exception:  # a read-only runs folder: the next call computes them again
+        pass
+
+
+def cached_nearest(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, progress: Progress | None = None,
+                   data: Cifar10 | None = None) -> Nearest:
+    """Every test image's nearest training image in data_dir, from the cache or computed (and
+    kept); data: the folder's images when the caller has them loaded already. Raises
+    resnet_core.cifar.DataError only where there is no CIFAR-10 to compute them from."""
+    path = cache_path(data_dir, runs_dir)
+    found = _read(path)
+    if found is None or (data is not None and len(found.distance) != len(data.test_images)):
+        data = data or load_cifar10(data_dir)
+        found = nearest_training_images(data.test_images, data.train_images, progress)
+        _write(path, found)
+    return found
+
+
+def cached_duplicates(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, progress: Progress | None = None,
+                      threshold: float = THRESHOLD) -> Duplicates:
+    """The test images of data_dir with a near-duplicate in its training set, most similar
+    first (``len()`` is their count), computed once per data folder and kept in runs_dir."""
+    return cached_nearest(data_dir, runs_dir, progress).duplicates(threshold)
