@@ -17,8 +17,11 @@ The cache is ``features/{split}_{best|last}.npz`` (format in
 (its name, mtime_ns and size): a new best.pt or last.pt, or best.pt appearing where last.pt
 stood in, computes them again. A read-only run folder gets its features, uncached.
 
-Measured on this 2-core CPU (ResNet-20 after one epoch, batches of 500, while other jobs
-ran): see MEASURED below.
+Measured on this 2-core CPU (ResNet-20, real CIFAR-10, batches of 500, 2 torch threads,
+the cores shared with other jobs): the 10,000 test images took 46.8 s (214 images/s) and
+all 50,000 training images 415 s (121 images/s while a test suite also ran); their files
+hold 2.7 MiB and 13.5 MiB (64 float32 and 20 bytes of the rest an image; uncompressed: the
+features hardly compress), written in 0.02 s and 0.07 s and read back in 3 ms and 14 ms.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ Both sides are L2-normalised and multiplied in chunks of queries with torch, eac
 top k kept: exact, with memory bounded by CHUNK_FLOATS similarities at a time whatever the
 number of queries. No index library: see the measurement below.
 
-Measured on this 2-core CPU (shared with other jobs): MEASURED_LATER.
+Measured on this 2-core CPU (shared with other jobs), the 10,000 test images' features
+against the 50,000 training images' (64 floats each, ResNet-20), k = 10: 3.7 s and 4.3 s
+(two runs); one query 35 ms. Exact search is fast enough here, so no index library
+(an approximate one would save seconds of a one-off computation for a dependency).
 """
 
 from __future__ import annotations
