@@ -23,12 +23,14 @@ from .layout import (
     CRASHED,
     EVALUATION_PHASES,
     FAILED_TO_START,
+    FEATURES_DIR,
     FORMAT_VERSION,
     HEARTBEAT_S,
     LAST_CHECKPOINT,
     LOG_FILE,
     MAX_CLASSES,
     MAX_DYNAMICS_BYTES,
+    MAX_FEATURE_BYTES,
     MAX_JSON_BYTES,
     MAX_PREDICTION_BYTES,
     METRICS_FILE,
@@ -48,10 +50,12 @@ from .layout import (
     prediction_path,
     dynamics_path,
     dynamics_images_path,
+    features_path,
     safe_name,
 )
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
+from .feature_files import load_features, save_features
 from .dynamics_files import TrainingRecord, dynamics_epochs, load_dynamics
 from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_time, remote_host, signal_trainer,
                         this_host, trainer_alive)
@@ -110,6 +114,8 @@ __all__ = [
     "LOG_FILE",
     "MAX_CLASSES",
     "MAX_DYNAMICS_BYTES",
+    "MAX_FEATURE_BYTES",
+    "FEATURES_DIR",
     "MAX_JSON_BYTES",
     "MAX_PREDICTION_BYTES",
     "METRICS_FILE",
@@ -165,6 +171,9 @@ __all__ = [
     "prediction_path",
     "dynamics_path",
     "dynamics_images_path",
+    "features_path",
+    "load_features",
+    "save_features",
     "dynamics_epochs",
     "load_dynamics",
     "process_start_time",

@@ -177,6 +177,22 @@ images: runs from before it, and runs that ended before their first epoch did)
     epochs 1..E of an unbroken sequence from 1 and raise RunFolderError for a file whose
     arrays are not as above.
 
+``features/{split}_{checkpoint}.npz`` (added within version 2; a cache, never written by
+the trainer: :mod:`resnet_core.embeddings` writes it, ``python -m resnet_core.embed`` and
+the pages read it; deleting it only costs the time to compute it again)
+    ``split`` ``val``, ``test`` or ``train`` (the images the run trained on), ``checkpoint``
+    ``best`` or ``last`` as asked: the penultimate features of the split's images under that
+    checkpoint. Arrays ``indices`` (int64, N: each image's index in its source set, the
+    training set for val and train), ``labels`` (int64, N: the data set's labels, never
+    those ``label_noise`` trained on), ``predictions`` (int64, N: the checkpoint's argmax),
+    ``confidence`` (float32, N: its largest softmax probability), ``features`` (float32,
+    N x D: the last stage after global average pooling, fp32, eval mode) and the key of
+    the checkpoint they came from: ``checkpoint_file`` (a string, ``best.pt`` or
+    ``last.pt``: "best" falls back to last.pt), ``checkpoint_mtime_ns`` and
+    ``checkpoint_size`` (int64 scalars). Written atomically; a reader takes a file whose
+    key is not the checkpoint file's now, or whose arrays are not as above or take more
+    than MAX_FEATURE_BYTES (128 MiB) uncompressed, for none, and computes them again.
+
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
     and stderr of a trainer launched by the dashboard (a refusal before the run starts

@@ -45,6 +45,7 @@ PREDICTIONS_DIR = "predictions"
 DYNAMICS_DIR = "dynamics"  # the training images' per-epoch record (training dynamics)
 DYNAMICS_IMAGES_FILE = "train_images.npz"
 CACHE_DIR = ".cache"  # <runs-dir>/.cache/: what is computed from the data alone (near-duplicates)
+FEATURES_DIR = "features"  # a checkpoint's penultimate features, a cache (resnet_core.embeddings)
 
 PREDICTION_FILE = re.compile(r"^(val|train|test)_epoch_(\d{3,})\.npz$")
 DYNAMICS_FILE = re.compile(r"^train_epoch_(\d{3,})\.npz$")
@@ -62,6 +63,9 @@ MAX_PREDICTION_BYTES = 64 << 20
 # 50,000 images x 165 epochs take 41 MB, so this allows 50,000 images for 4,000 epochs, while
 # epoch files of a few KB each (compressed NaN) could otherwise claim any amount.
 MAX_DYNAMICS_BYTES = 1 << 30
+# A features file's arrays, uncompressed, at most: 50,000 training images of a bottleneck
+# network (256 floats each) with their indices, labels, predictions and confidences take 52 MB.
+MAX_FEATURE_BYTES = 128 << 20
 # Class names config.json may list: pages square the count (confusion matrices), and 100,000
 # short names fit in MAX_JSON_BYTES (an 80 GB matrix); CIFAR-100, the largest such dataset, has 100.
 MAX_CLASSES = 1000
@@ -97,6 +101,11 @@ def dynamics_images_path(run_dir: Path) -> Path:
 def cache_dir(runs_dir: Path) -> Path:
     """<runs-dir>/.cache/: results computed from the data folder alone, kept for every run."""
     return Path(runs_dir) / CACHE_DIR
+
+
+def features_path(run_dir: Path, split: str, checkpoint: str) -> Path:
+    """features/{split}_{best|last}.npz: the penultimate features of a split's images under a checkpoint."""
+    return Path(run_dir) / FEATURES_DIR / f"{split}_{checkpoint}.npz"
 
 
 def device_lock_path(runs_dir: Path, device: str, slot: int = 0) -> Path:
