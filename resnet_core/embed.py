@@ -6,11 +6,14 @@ a checkpoint (``--checkpoint best|last``), then reports the k-NN accuracy of the
 features against the training features (``--k`` neighbours, default 10, cosine, majority
 vote; for ``--split train`` each image's own entry is left out) beside the checkpoint's own
 accuracy on the same images. ``--neighbors INDEX`` (a data set index of the split's images)
-lists that image's k nearest training images: index, label, cosine similarity.
+lists that image's k nearest training images: index, label, cosine similarity. It also
+counts the test images with a near-duplicate in the training set, in pixels, whatever the
+model (resnet_core.duplicates; kept in the runs folder's .cache/ for the data folder).
 
 Progress goes to stderr while features are computed. ``--json`` prints one JSON object:
 ``split``, ``checkpoint_file``, ``images``, ``dims``, ``k``, ``knn_acc`` and ``model_acc``
-(fractions), ``features_file`` and, with ``--neighbors``, ``neighbors`` (a list of
+(fractions), ``features_file``, ``duplicates`` (test images with a near-duplicate in the
+training set) and, with ``--neighbors``, ``neighbors`` (a list of
 ``{"index", "label", "class", "similarity"}``). Bad input (not a run, no checkpoint, no such
 split or index, no data): one line on stderr and exit code 2.
 """
@@ -20,11 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from . import runs
-from .embeddings import SPLITS, EmbeddingError, Features, compute_features, features_file
+from .cifar import DataError
+from .duplicates_cache import cached_duplicates
+from .embeddings import SPLITS, EmbeddingError, Features, compute_features, features_file, run_data_dir
 from .neighbours import knn_accuracy, nearest
 from .predict import Parser
 
@@ -44,11 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def stderr_progress(name: str):
-    """A progress callback that rewrites one stderr line: '<name> features: done/total images'."""
+def stderr_progress(what: str):
+    """A progress callback that rewrites one stderr line: '<what>: done/total images'."""
     def report(done: int, total: int) -> None:
-        print(f"\r{name} features: {done:,}/{total:,} images", end="\n" if done >= total else "", file=sys.stderr)
+        print(f"\r{what}: {done:,}/{total:,} images", end="\n" if done >= total else "", file=sys.stderr)
     return report
+
+
+def duplicate_count(run_dir: Path, data_dir: str | None) -> int:
+    """Test images of the run's data folder with a near-duplicate among its training images."""
+    info = runs.read_run(run_dir)
+    folder = run_data_dir(info, data_dir) if info else data_dir
+    try:
+        return len(cached_duplicates(folder, Path(run_dir).resolve().parent, stderr_progress("near-duplicates")))
+    except (DataError, OSError) as e:
+        raise EmbeddingError(f"no CIFAR-10 to look for near-duplicates in: {' '.join(str(e).split())}") from None
 
 
 def neighbour_list(split: Features, train: Features, index: int, k: int, classes: list[str]) -> list[dict]:
@@ -71,9 +87,10 @@ def neighbour_list(split: Features, train: Features, index: int, k: int, classes
 
 
 def summary(args, classes: list[str]) -> dict:
-    feats = compute_features(args.run_dir, args.split, args.checkpoint, stderr_progress(args.split), args.data_dir)
+    feats = compute_features(args.run_dir, args.split, args.checkpoint, stderr_progress(f"{args.split} features"),
+                             args.data_dir)
     train = feats if args.split == "train" else compute_features(
-        args.run_dir, "train", args.checkpoint, stderr_progress("train"), args.data_dir)
+        args.run_dir, "train", args.checkpoint, stderr_progress("train features"), args.data_dir)
     if not len(feats.labels):
         raise EmbeddingError(f"the {args.split} split holds no images")
     exclude = np.arange(len(feats.labels)) if args.split == "train" else None
@@ -81,7 +98,8 @@ def summary(args, classes: list[str]) -> dict:
               "dims": feats.dims, "k": args.k,
               "knn_acc": knn_accuracy(feats.features, feats.labels, train.features, train.labels, args.k, exclude),
               "model_acc": feats.accuracy,
-              "features_file": str(features_file(args.run_dir, args.split, args.checkpoint))}
+              "features_file": str(features_file(args.run_dir, args.split, args.checkpoint)),
+              "duplicates": duplicate_count(args.run_dir, args.data_dir)}
     if args.neighbors is not None:
         result["neighbors"] = neighbour_list(feats, train, args.neighbors, args.k, classes)
     return result
@@ -92,7 +110,8 @@ def text_lines(result: dict) -> list[str]:
              f"{result['dims']} dims",
              f"k-NN accuracy (k={result['k']}, against the training features): {100 * result['knn_acc']:.2f}%",
              f"model accuracy on the same images: {100 * result['model_acc']:.2f}%",
-             f"features: {result['features_file']}"]
+             f"features: {result['features_file']}",
+             f"test images with a near-duplicate in the training set (pixels): {result['duplicates']:,}"]
     for n in result.get("neighbors", []):
         lines.append(f"  training image {n['index']:>6}  {n['class']:<12} similarity {n['similarity']:.4f}")
     return lines

@@ -127,13 +127,17 @@ def split_images(run_info: runs.RunInfo, data: Cifar10, split: str) -> tuple[np.
     return data.train_images[idx], idx, data.train_labels[idx].astype(np.int64)
 
 
-def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> Cifar10:
-    """CIFAR-10 from the folder the run read while it still holds it, else data_dir (None:
-    the default data folder)."""
+def run_data_dir(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> str | os.PathLike | None:
+    """The folder the run read while it still holds CIFAR-10, else data_dir (None: the
+    default data folder)."""
     recorded = run_info.resolved.get("data_dir")
-    folder = recorded if isinstance(recorded, str) and recorded and dataset_present(recorded) else data_dir
+    return recorded if isinstance(recorded, str) and recorded and dataset_present(recorded) else data_dir
+
+
+def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> Cifar10:
+    """CIFAR-10 from run_data_dir."""
     try:
-        return load_cifar10(folder)
+        return load_cifar10(run_data_dir(run_info, data_dir))
     except (DataError, OSError) as e:
         raise EmbeddingError(f"no CIFAR-10 for {run_info.path.name}: {' '.join(str(e).split())}") from None
 

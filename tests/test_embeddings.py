@@ -4,7 +4,9 @@ the ``embed`` command line, on tiny generated data and a freshly initialised che
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from conftest import write_cifar_folder
 from fake_runs import make_run, write_checkpoint
 from resnet_core import runs
-from resnet_core.cifar import load_cifar10, split_train_val
+from resnet_core.cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, load_cifar10, split_train_val
 from resnet_core.data import normalize
 from resnet_core.embed import main
 from resnet_core.embeddings import EmbeddingError, cached_features, compute_features, features_file
@@ -25,9 +27,22 @@ from resnet_core.run_model import load_run_model
 N_VAL, STEPS = 100, 5  # make_run trains on steps x 32 = 160 images (its subset)
 
 
+def plant_duplicate(data_dir: Path) -> Path:
+    """Make the test images noise, unlike any training image (the synthetic ones share their
+    class's stripes), but image 0, a copy of the first training image (the pickle's format)."""
+    folder = data_dir / BATCH_FOLDER
+    train = pickle.loads((folder / TRAIN_BATCHES[0]).read_bytes())
+    test = pickle.loads((folder / TEST_BATCH).read_bytes())
+    test[b"data"] = np.random.default_rng(0).integers(0, 256, test[b"data"].shape, dtype=np.uint8)
+    test[b"data"][0] = train[b"data"][0]
+    (folder / TEST_BATCH).write_bytes(pickle.dumps(test))
+    return data_dir
+
+
 @pytest.fixture
-def run(tmp_path, cifar_dir):
-    run_dir = make_run(tmp_path, "emb", data_dir=cifar_dir, n_val=N_VAL, steps_per_epoch=STEPS, depth=8)
+def run(tmp_path):
+    data_dir = plant_duplicate(write_cifar_folder(tmp_path / "data"))
+    run_dir = make_run(tmp_path, "emb", data_dir=data_dir, n_val=N_VAL, steps_per_epoch=STEPS, depth=8)
     write_checkpoint(run_dir, runs.BEST_CHECKPOINT, seed=1)
     return run_dir
 
@@ -45,8 +60,8 @@ def test_features_are_the_forward_pass_up_to_the_pool(depth, block, dims):
         torch.testing.assert_close(model.fc(feats), model(x))
 
 
-def test_features_of_each_split_are_the_checkpoints_own(run, cifar_dir):
-    data = load_cifar10(cifar_dir)
+def test_features_of_each_split_are_the_checkpoints_own(run):
+    data = load_cifar10(run.parent / "data")
     train_idx, val_idx = split_train_val(len(data.train_labels), N_VAL, 0)
     expected = {"val": val_idx, "train": train_idx[:STEPS * 32], "test": np.arange(len(data.test_labels))}
     run_model = load_run_model(run, "best")
@@ -171,6 +186,8 @@ def test_embed_prints_knn_and_model_accuracy_and_neighbours(run, capsys):
     assert out["split"] == "val" and out["images"] == N_VAL and out["dims"] == 64
     assert out["knn_acc"] == knn_accuracy(val.features, val.labels, train.features, train.labels, 4)
     assert out["model_acc"] == val.accuracy and out["features_file"] == str(features_file(run, "val", "best"))
+    assert out["duplicates"] == 1  # the test image planted as a copy of a training image (fixture run)
+    assert len(list((run.parent / ".cache").glob("duplicates-*.npz"))) == 1  # kept for the next call
     rows, sims = nearest(val.features[3:4], train.features, 4)
     assert [n["index"] for n in out["neighbors"]] == train.indices[rows[0]].tolist()
     assert [n["label"] for n in out["neighbors"]] == train.labels[rows[0]].tolist()
