@@ -14,6 +14,7 @@ import os
 # beside other work on a loaded machine, niced trainers were starved and tests timed out.
 os.environ["RESNET_STUDIO_TRAINER_NICE"] = "0"
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import json
@@ -117,14 +118,23 @@ def no_fsync():
         yield
 
 
+@contextlib.contextmanager
+def signal_handlers_kept():
+    """The SIGTERM and SIGINT handlers as before the block: a trainer or a sweep run
+    in-process (train.main, sweep.main) installs its stop handlers in this process."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 @pytest.fixture(autouse=True)
 def own_signal_handlers():
-    """The SIGTERM and SIGINT handlers as before each test: the tests that run a trainer or a
-    sweep in-process (train.main, sweep.main) install their stop handlers in this process."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
+    """The stop handlers as before each test (signal_handlers_kept)."""
+    with signal_handlers_kept():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ and planted label noise (resnet_core.label_noise): against hand computations."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -224,12 +225,12 @@ def test_a_run_stopped_mid_epoch_and_resumed_records_what_an_uninterrupted_run_d
             "--label-noise", "0.2", "--no-device-lock"]
     assert train.main([*args, "--runs-dir", str(tmp_path / "reference")]) == 0
     reference = only_run(tmp_path / "reference")
-    for carried in (True, False):
-        runs_dir = tmp_path / f"stopped-{carried}"
-        with monkeypatch.context() as patched:
-            stop_after(patched, 11)  # epoch 2's third step of 8
-            assert train.main([*args, "--runs-dir", str(runs_dir)]) == 0
-        run_dir = only_run(runs_dir)
+    with monkeypatch.context() as patched:
+        stop_after(patched, 11)  # epoch 2's third step of 8
+        assert train.main([*args, "--runs-dir", str(tmp_path / "stopped")]) == 0
+    stopped = only_run(tmp_path / "stopped")
+    for carried in (True, False):  # each resumes a copy of the one stopped run (trained once, not once each)
+        run_dir = Path(shutil.copytree(stopped, tmp_path / f"stopped-{carried}" / stopped.name))
         last = torch.load(run_dir / runs.LAST_CHECKPOINT, weights_only=True)
         assert (last["epoch"], last["partial_epoch"]["batch"]) == (1, 3)
         assert (~last["partial_epoch"]["dynamics"]["label_prob"].isnan()).sum() == 150

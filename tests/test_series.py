@@ -49,9 +49,12 @@ def test_downsample_keeps_a_spike_and_each_buckets_min_and_max():
     assert min(ys) == -50.0 and xs[ys.index(-50.0)] == 7
     assert xs == sorted(xs)
     edges = np.linspace(0, n, budget // 2 + 1).astype(int)
-    for start, end in zip(edges[:-1], edges[1:], strict=True):
-        kept = {v for xi, v in zip(xs, ys, strict=True) if start <= xi < end}
-        assert kept == {y[start:end].min(), y[start:end].max()}
+    kept = [set() for _ in edges[:-1]]  # the values kept in each bucket, in one pass (a pass a bucket took 2.6 s)
+    for bucket, v in zip(np.searchsorted(edges, xs, side="right") - 1, ys, strict=True):
+        if 0 <= bucket < len(kept):
+            kept[bucket].add(v)
+    for bucket, (start, end) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        assert kept[bucket] == {y[start:end].min(), y[start:end].max()}
 
 
 def test_downsample_leaves_a_bucket_of_gaps_a_gap():

@@ -9,7 +9,8 @@ import time
 import shutil
 
 import pytest
-from test_sweep import TINY, run_folders, sweep
+from conftest import ROOT
+from test_sweep import TINY, run_folders
 
 from resnet_core import runs
 from resnet_core.sweep import main
@@ -215,7 +216,8 @@ def test_a_point_whose_trainer_died_after_its_status_gives_the_trainers_last_wor
 
 
 @pytest.mark.slow
-def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(cifar_dir, tmp_path, capsys):
+def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(cifar_dir, tmp_path, capsys,
+                                                                                   monkeypatch):
     """A valid record whose data folder is missing when it is resumed: every trainer
     refuses before its run folder holds config.json. The sweep, its report and the record
     say "failed to start" with the trainer's one line; once the data is back, a resume
@@ -229,10 +231,13 @@ def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     write(runs_dir, json.dumps(record))
-    result = sweep("--runs-dir", runs_dir, "--resume", "h")
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "depth=8 seed=0: failed to start: python -m resnet_core.train: error: CIFAR-10 not found" in result.stdout
-    assert "starting" not in result.stdout
+    # The sweep's main in this process (a sweep process's ~2 s of imports spared, twice), its
+    # trainers started from the project as the launcher's are.
+    monkeypatch.chdir(ROOT)
+    assert main(["--runs-dir", str(runs_dir), "--resume", "h"]) == 1
+    out = capsys.readouterr().out
+    assert "depth=8 seed=0: failed to start: python -m resnet_core.train: error: CIFAR-10 not found" in out
+    assert "starting" not in out
     info = runs.read_sweep(runs_dir, "h", RECORD_OPTIONS)
     assert info.state == "failed" and [p.state for p in info.points] == ["failed to start"] * 2
     assert all("CIFAR-10 not found" in p.error for p in info.points) and info.counts["failed"] == 2
@@ -248,8 +253,7 @@ def test_points_whose_trainers_cannot_start_say_so_and_a_resume_runs_them_again(
                                "python -m resnet_core.train: error: CIFAR-10 not found"), line
 
     shutil.copytree(cifar_dir, data)
-    result = sweep("--runs-dir", runs_dir, "--resume", "h")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert main(["--runs-dir", str(runs_dir), "--resume", "h"]) == 0
     info = runs.read_sweep(runs_dir, "h", RECORD_OPTIONS)
     assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 2
     assert run_folders(runs_dir) == folders  # the same folders, no new ones

@@ -4,6 +4,7 @@ import importlib.metadata
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, write_cifar_folder
+from conftest import ROOT, signal_handlers_kept, write_cifar_folder
 
 from resnet_core import runs
 from resnet_core.runs import writing
@@ -162,8 +163,7 @@ def test_sigterm_stops_mid_epoch_and_resume_continues_exactly(reference_run, cif
         assert (~partial["dynamics"]["label_prob"].isnan()).sum() == 50 * partial["batch"]
 
     first_session = info.status["finished_at"] - info.status["started_at"]
-    result = trainer("--resume", run_dir)
-    assert result.returncode == 0, result.stderr
+    assert main(["--resume", str(run_dir)]) == 0  # in this process: a trainer process's ~3 s of start-up spared
     assert runs.read_run(run_dir).state == "completed"
     assert runs.read_run(run_dir).status["elapsed_before_s"] == pytest.approx(first_session)
     assert_history_is_clean(run_dir, 3)
@@ -182,8 +182,7 @@ def test_sigkill_shows_crashed_and_resume_keeps_one_history(reference_run, cifar
     info = runs.read_run(run_dir)
     assert info.state == "crashed" and info.can_resume
 
-    result = trainer("--resume", run_dir)
-    assert result.returncode == 0, result.stderr
+    assert main(["--resume", str(run_dir)]) == 0  # in this process, as above
     assert_history_is_clean(run_dir, 3)
     # Each session's first step has a row (1, and 9 after resuming from epoch 1's checkpoint).
     steps = [r["step"] for r in runs.read_metrics(run_dir) if r["type"] == "step"]
@@ -274,8 +273,7 @@ def test_a_run_folder_that_becomes_unwritable_ends_in_one_line_and_resumes(
     said = capsys.readouterr().err.splitlines()  # "run folder: ...", then the one line
     assert still_full == 1 and len(said) == 2 and said[0].startswith("run folder:"), said
     assert "cannot write" in said[1] and "No space left on device" in said[1] and "--resume" in said[1]
-    resumed = trainer("--resume", run_dir)
-    assert resumed.returncode == 0, resumed.stderr
+    assert main(["--resume", str(run_dir)]) == 0  # the disk writable again: unpatched, in this process too
     assert runs.read_run(run_dir).state == "completed"
     assert_history_is_clean(run_dir, 3)
     reference, result_weights = weights(reference_run), weights(run_dir)
@@ -449,28 +447,26 @@ def test_an_unwritable_runs_dir_is_refused(cifar_dir, tmp_path, capsys, monkeypa
     assert f"{tmp_path} is not writable" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_missing_data_names_the_folder(tmp_path):
-    result = trainer("--data-dir", tmp_path / "empty", "--runs-dir", tmp_path / "runs")
-    assert result.returncode == 2
-    assert str((tmp_path / "empty").resolve()) in result.stderr and "--download" in result.stderr
+def test_missing_data_names_the_folder(tmp_path, capsys):
+    assert main(["--data-dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert str((tmp_path / "empty").resolve()) in err and "--download" in err
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow
-def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_path):
+def test_a_refused_launch_into_a_given_run_dir_writes_nothing(cifar_dir, tmp_path, capsys):
     run_dir = tmp_path / "runs" / "launched-by-the-dashboard"
     run_dir.mkdir(parents=True)
     (run_dir / runs.CONSOLE_FILE).write_text("")  # the dashboard's capture of our output
-    result = trainer("--data-dir", cifar_dir, "--run-dir", run_dir, "--device", "cuda:7", *TINY)
-    assert result.returncode == 2 and "cuda" in result.stderr
+    assert main(["--data-dir", str(cifar_dir), "--run-dir", str(run_dir), "--device", "cuda:7", *TINY]) == 2
+    assert "cuda" in capsys.readouterr().err
     assert [p.name for p in run_dir.iterdir()] == [runs.CONSOLE_FILE]
 
 
 @pytest.mark.slow
-def test_resume_refuses_what_it_cannot_continue(reference_run, tmp_path):
-    assert "not a run folder" in trainer("--resume", tmp_path).stderr
-    assert "already completed" in trainer("--resume", reference_run).stderr
+def test_resume_refuses_what_it_cannot_continue(reference_run, tmp_path, capsys):
+    assert main(["--resume", str(tmp_path)]) == 2 and "not a run folder" in capsys.readouterr().err
+    assert main(["--resume", str(reference_run)]) == 2 and "already completed" in capsys.readouterr().err
 
 
 def test_config_errors_are_per_field():
@@ -682,13 +678,25 @@ def test_max_steps_stops_mid_epoch_and_no_validation_monitors_the_test_set(cifar
     assert torch.load(run_dir / "last.pt", weights_only=True)["step"] == 11
 
 
-def stopped_after_one_epoch(cifar_dir, runs_dir: Path, *flags) -> Path:
-    """A 2-epoch run stopped after its first epoch (made by finishing a 1-epoch run and
-    recording it as stopped with 2 epochs: what a SIGTERM at the epoch's end leaves)."""
-    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "1", *TINY, *flags]) == 0
-    run_dir = only_run(runs_dir)
+@pytest.fixture(scope="module")
+def one_epoch_run(cifar_dir, tmp_path_factory) -> Path:
+    """A finished 1-epoch run, trained once in this process for the 29 tests that each take
+    a copy of it (stopped_after_one_epoch): a training of its own each cost them 3-5 s."""
+    runs_dir = tmp_path_factory.mktemp("one-epoch")
+    with signal_handlers_kept():  # a module's fixture: set up outside the test's own_signal_handlers
+        assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), "--epochs", "1", *TINY]) == 0
+    return only_run(runs_dir)
+
+
+def stopped_after_one_epoch(one_epoch_run: Path, runs_dir: Path) -> Path:
+    """A 2-epoch run stopped after its first epoch, in runs_dir (made by copying the finished
+    1-epoch run there and recording it as stopped with 2 epochs: what a SIGTERM at the
+    epoch's end leaves). Nothing in a run folder names its own path but the record of
+    --runs-dir and the log's first line; the record is set to runs_dir."""
+    run_dir = Path(shutil.copytree(one_epoch_run, Path(runs_dir) / one_epoch_run.name))
     config = json.loads((run_dir / "config.json").read_text())
     config["config"]["epochs"] = 2
+    config["config"]["runs_dir"] = str(runs_dir)
     runs.atomic_write_json(run_dir / "config.json", config)
     status = json.loads((run_dir / "status.json").read_text())
     runs.atomic_write_json(run_dir / "status.json", {**status, "state": "stopped", "test_acc": None})
@@ -728,8 +736,8 @@ def folder_snapshot(run_dir: Path) -> dict:
                                               .replace('"config": 0', '"config": {"depth": ' + "9" * 5000 + "}")),
      "field 'depth' holds inf, not a int"),
 ])
-def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_path, capsys, damage, message):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(one_epoch_run, tmp_path, capsys, damage, message):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     damage(run_dir)
     before = folder_snapshot(run_dir)
     capsys.readouterr()
@@ -740,8 +748,8 @@ def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(cifar_dir, tmp_
 
 
 @pytest.mark.slow
-def test_a_resume_whose_log_cannot_be_opened_is_one_line(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_a_resume_whose_log_cannot_be_opened_is_one_line(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     (run_dir / "train.log").unlink()
     (run_dir / "train.log").mkdir()  # opening it to append fails, as a folder made unwritable would
     capsys.readouterr()
@@ -751,8 +759,8 @@ def test_a_resume_whose_log_cannot_be_opened_is_one_line(cifar_dir, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     before = folder_snapshot(run_dir)
     capsys.readouterr()
     assert main(["--resume", str(run_dir), "--depth", "20", "--lr", "5", "--epochs", "10"]) == 2
@@ -764,10 +772,10 @@ def test_resume_refuses_flags_that_would_change_the_trained_model_in_one_line(ci
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["a FIFO", "a link to a device"])
-def test_a_last_checkpoint_that_is_no_regular_file_is_refused_at_once(cifar_dir, tmp_path, kind):
+def test_a_last_checkpoint_that_is_no_regular_file_is_refused_at_once(one_epoch_run, tmp_path, kind):
     """The resume follows a link at last.pt (to a file), but opening a FIFO there waited
     for a writer forever."""
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path / "runs")
     (run_dir / "last.pt").unlink()
     os.mkfifo(run_dir / "last.pt") if kind == "a FIFO" else (run_dir / "last.pt").symlink_to("/dev/zero")
     before = folder_snapshot_names(run_dir)
@@ -782,9 +790,9 @@ def folder_snapshot_names(run_dir: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_path, capsys):
+def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(one_epoch_run, tmp_path, capsys):
     """--run-dir beside --resume was silently dropped: the resumed run went on where it was."""
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path / "runs")
     before = folder_snapshot(run_dir)
     capsys.readouterr()
     assert main_exit_code(["--resume", str(run_dir), "--run-dir", str(tmp_path / "elsewhere")]) == 2
@@ -794,8 +802,8 @@ def test_resume_with_run_dir_is_refused_not_one_of_them_ignored(cifar_dir, tmp_p
 
 
 @pytest.mark.slow
-def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cifar_dir, tmp_path):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(one_epoch_run, tmp_path):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     # The run's own values are no change: a flag given as the run has it is fine.
     assert main(["--resume", str(run_dir), "--depth", "8", "--lr", "0.1", "--epochs", "3", "--precision", "fp32",
                  "--log-every", "4"]) == 0
@@ -811,8 +819,8 @@ def test_resume_may_extend_the_run_and_change_how_it_computes_and_records_it(cif
 
 
 @pytest.mark.slow
-def test_resume_with_max_steps_sets_the_length_and_never_cuts_behind_the_checkpoint(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_resume_with_max_steps_sets_the_length_and_never_cuts_behind_the_checkpoint(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     capsys.readouterr()
     assert main(["--resume", str(run_dir), "--max-steps", "4"]) == 2
     err = capsys.readouterr().err
@@ -831,8 +839,8 @@ def test_the_option_schema_says_which_flags_a_resume_may_change():
 
 
 @pytest.mark.slow
-def test_resume_refuses_another_format_version(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_resume_refuses_another_format_version(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     config = json.loads((run_dir / "config.json").read_text())
     runs.atomic_write_json(run_dir / "config.json", {**config, "format_version": runs.FORMAT_VERSION + 1})
     before = folder_snapshot(run_dir)
@@ -873,8 +881,8 @@ def test_a_kill_between_last_and_best_checkpoint_is_repaired_on_resume(cifar_dir
 
 
 @pytest.mark.slow
-def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_path):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+def test_a_symlinked_checkpoint_is_replaced_not_written_through(one_epoch_run, tmp_path):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path / "runs")
     outside = tmp_path / "outside.pt"
     outside.write_bytes((run_dir / "last.pt").read_bytes())
     original = outside.read_bytes()
@@ -887,10 +895,10 @@ def test_a_symlinked_checkpoint_is_replaced_not_written_through(cifar_dir, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("make", [os.mkfifo, lambda p: p.symlink_to(p.parent / "last.pt")], ids=["a FIFO", "a symlink"])
-def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_path, make):
+def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(one_epoch_run, tmp_path, make):
     """The resume checks that best.pt holds the best epoch: a FIFO there hung it (torch.load
     waited for a writer); a symlink was read through. Either is restored from last.pt."""
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path / "runs")
     (run_dir / "best.pt").unlink()
     make(run_dir / "best.pt")
     assert main(["--resume", str(run_dir)]) == 0
@@ -900,8 +908,8 @@ def test_a_best_checkpoint_that_is_no_file_is_restored_not_read(cifar_dir, tmp_p
 
 
 @pytest.mark.slow
-def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+def test_resume_refuses_to_append_through_a_symlinked_log(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path / "runs")
     outside = tmp_path / "outside.log"
     outside.write_text("keep\n")
     (run_dir / "train.log").unlink()
@@ -911,8 +919,8 @@ def test_resume_refuses_to_append_through_a_symlinked_log(cifar_dir, tmp_path, c
 
 
 @pytest.mark.slow
-def test_resume_removes_the_temp_files_a_kill_left(cifar_dir, tmp_path):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_resume_removes_the_temp_files_a_kill_left(one_epoch_run, tmp_path):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     leftovers = [run_dir / ".last.pt.k2j4.tmp", run_dir / ".status.json.x1.tmp",
                  run_dir / "predictions" / ".val_epoch_002.npz.a9.tmp"]
     for path in leftovers:
@@ -937,8 +945,8 @@ def test_a_dry_run_never_downloads(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path)
+def test_a_second_trainer_on_the_same_run_folder_is_refused(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from resnet_core import runs; "
                                "runs.claim_run_dir(sys.argv[1]); print('held', flush=True); time.sleep(60)",
                                str(run_dir)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -956,8 +964,8 @@ def test_a_second_trainer_on_the_same_run_folder_is_refused(cifar_dir, tmp_path,
 
 
 @pytest.mark.slow
-def test_resume_refuses_to_write_predictions_or_dynamics_through_a_symlink(cifar_dir, tmp_path, capsys):
-    run_dir = stopped_after_one_epoch(cifar_dir, tmp_path / "runs")
+def test_resume_refuses_to_write_predictions_or_dynamics_through_a_symlink(one_epoch_run, tmp_path, capsys):
+    run_dir = stopped_after_one_epoch(one_epoch_run, tmp_path / "runs")
     for folder in (runs.PREDICTIONS_DIR, runs.DYNAMICS_DIR):
         outside = tmp_path / f"outside-{folder}"
         (run_dir / folder).rename(outside)
