@@ -193,6 +193,15 @@ the pages read it; deleting it only costs the time to compute it again)
     key is not the checkpoint file's now, or whose arrays are not as above or take more
     than MAX_FEATURE_BYTES (128 MiB) uncompressed, for none, and computes them again.
 
+``features/{split}_{checkpoint}_tsne.npz`` (added within version 2; written by the
+dashboard, never by the trainer: the atlas's t-SNE map of the split's features under the
+checkpoint, :mod:`resnet_core.projections`)
+    ``coords`` (float32, N x 2: one row per row of the features, in their order) and
+    ``features_digest`` (uint8, 16: BLAKE2b of the features' shape and float32 bytes,
+    :func:`resnet_core.projections.features_digest`). Readers (``cached_projection``) take
+    a map whose digest is not that of the features now (recomputed from a new checkpoint),
+    whose arrays are not as above or whose file is damaged for none, and never raise.
+
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
     and stderr of a trainer launched by the dashboard (a refusal before the run starts
