@@ -135,7 +135,8 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
     items = gallery_records.records(preds, positions[page.start:page.stop])
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")
-    heatmaps, heatmap_title = (common.gradcam_toggle(info, split, items, images_from, "an_cam") if images is not None
+    source = run_images.image_source(info.config, split)
+    heatmaps, heatmap_title = (common.gradcam_toggle(info, source, items, images_from, "an_cam") if images is not None
                                else ({}, ""))
     extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=heatmap_title)
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions),

@@ -1,6 +1,6 @@
 """What the pages cache across reruns and sessions (st.cache_resource, st.cache_data): the
 system's devices, the CIFAR-10 images, a run's prediction arrays, its training dynamics, its models, their
-Grad-CAM maps and TorchScript exports, each cached by the files it comes from."""
+Grad-CAM maps and TorchScript exports, the atlas's features and maps, each cached by the files it comes from."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import streamlit as st
 from resnet_core import cifar, runs
 from resnet_core.dynamics import Dynamics, analyse
 from resnet_core.dashboard import run_images
+from resnet_core.dashboard.background_jobs import Jobs
 from resnet_core.system import describe_system
 
 
@@ -147,3 +148,51 @@ def torchscript_bytes(run_dir: Path, which: str) -> bytes:
     from resnet_core.run_model import checkpoint_mtime
 
     return _torchscript(str(run_dir), which, checkpoint_mtime(run_dir, which))
+
+
+# The atlas (Explain's "Atlas (features)"): resnet_core.embeddings imports torch, so these import it when first called.
+
+@st.cache_resource(show_spinner="Reading the features…", max_entries=6)
+def _features(run_dir: str, split: str, which: str, stamps: tuple):
+    from resnet_core.embeddings import cached_features
+    from resnet_core.projections import features_digest
+
+    found = cached_features(run_dir, split, which)
+    return None if found is None else (found, features_digest(found.features))
+
+
+def features(run_dir: Path, split: str, which: str):
+    """(resnet_core.embeddings.Features, their features_digest) of a split under a checkpoint,
+    or None where none are cached for the checkpoint as it is now; cached by the features
+    file and the checkpoint's stamps (treat as read-only). Never raises."""
+    from resnet_core.embeddings import features_file
+    from resnet_core.run_model import checkpoint_mtime
+
+    stamps = (file_stamps([features_file(run_dir, split, which)]), checkpoint_mtime(run_dir, which))
+    return _features(str(run_dir), split, which, stamps)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _map(run_dir: str, split: str, which: str, method: str, digest: bytes, stamp: tuple, _features: np.ndarray):
+    from resnet_core import projections
+
+    if method == projections.PCA:
+        return projections.pca(_features)
+    return projections.cached_projection(Path(run_dir), split, which, method, _features)
+
+
+def atlas_map(run_dir: Path, split: str, which: str, method: str, found: tuple) -> np.ndarray | None:
+    """The (N, 2) map of features (found: what features() returns) by method: PCA at once,
+    a slow method's from its cache file (None until there is one for these features);
+    cached by the features' digest and that file's stamp."""
+    from resnet_core.projections import projection_name
+
+    stamp = file_stamps([Path(run_dir) / projection_name(split, which, method)])
+    return _map(str(run_dir), split, which, method, found[1], stamp, found[0].features)
+
+
+@st.cache_resource(show_spinner=False)
+def jobs() -> Jobs:
+    """The server's background jobs (features, t-SNE maps): one registry for all sessions, so
+    a reloaded page finds its job still running."""
+    return Jobs()

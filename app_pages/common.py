@@ -251,10 +251,10 @@ def env_summary() -> str:
             + (" (from $RESNET_STUDIO_DATA)" if os.environ.get("RESNET_STUDIO_DATA") else ""))
 
 
-def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery_records.GalleryRecord],
+def gradcam_toggle(info: runs.RunInfo, source: run_images.SplitImages, items: list[gallery_records.GalleryRecord],
                    images_from: run_images.ImageFolder, key: str) -> tuple[dict[int, np.ndarray], str]:
     """A gallery's Grad-CAM toggle (widget keys from key) and, when on, the maps of the shown
-    page's images from the chosen checkpoint (torch is imported only then), by image index,
+    page's images (of the CIFAR-10 set source) from the chosen checkpoint (torch is imported only then), by image index,
     and the images' tooltip."""
     # Columns only while it is on: off (as a page opens), the toggle alone is three elements fewer.
     g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom") if st.session_state.get(key) else (st, st, st)
@@ -268,7 +268,7 @@ def gradcam_toggle(info: runs.RunInfo, split: str, items: list[gallery_records.G
 
     try:
         model = run_model(info.path, which or "best")
-        maps = gradcam_maps(info.path, which or "best", images_from, run_images.image_source(info.config, split),
+        maps = gradcam_maps(info.path, which or "best", images_from, source,
                                    [(r.index, r.true if target == "true" else r.pred) for r in items])
     except ModelLoadError as e:
         st.warning(f"No Grad-CAM: {md_escape(e)}", icon=":material/visibility_off:")

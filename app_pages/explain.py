@@ -1,6 +1,7 @@
 """Explain: why a run gets images wrong. The training images' forgetting events and data map
 (explain_training.py); the held-out images' prediction flips between epoch evaluations, the
-highest losses, calibration, and images whose given label may be wrong."""
+highest losses, calibration, and images whose given label may be wrong; the atlas of a
+split's features (explain_atlas.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app_pages import caches, common, explain_duplicates, explain_training
+from app_pages import caches, common, explain_atlas, explain_duplicates, explain_training
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, gallery_records, history,
-                                   label_errors)
+                                   label_errors, run_images)
 from resnet_core.formatting import md_escape
 
 PER_PAGE = 30
 FLIPS = "Held-out flips"
-VIEWS = (*explain_training.VIEWS, FLIPS, "Top losses", "Calibration", "Label errors", *explain_duplicates.VIEWS)
-OWN_SPLIT = (*explain_training.VIEWS, *explain_duplicates.VIEWS)  # views that do not take the split picked
+VIEWS = (*explain_training.VIEWS, FLIPS, "Top losses", "Calibration", "Label errors", *explain_duplicates.VIEWS,
+         *explain_atlas.VIEWS)
+# Views that do not take the split picked here:
+OWN_SPLIT = (*explain_training.VIEWS, *explain_duplicates.VIEWS, *explain_atlas.VIEWS)
 BIN_KEY = "ex_bin"  # our own copy of the clicked calibration bin
 
 
@@ -86,7 +89,8 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}"
                + (" · under each image: right (green) or wrong (red) at every recorded epoch" if strips else ""))
-    heatmaps, heatmap_title = (common.gradcam_toggle(info, split, items, images_from, "ex_cam") if images is not None
+    source = run_images.image_source(info.config, split)
+    heatmaps, heatmap_title = (common.gradcam_toggle(info, source, items, images_from, "ex_cam") if images is not None
                                else ({}, ""))
     extras = gallery_cards.CardExtras(strips=strips, strip_epochs=hist.epochs.tolist() if hist is not None else (),
                                       notes=notes, heatmaps=heatmaps, heatmap_title=heatmap_title)
@@ -201,6 +205,9 @@ if view in explain_training.VIEWS:
     st.stop()
 if view in explain_duplicates.VIEWS:
     explain_duplicates.view(info)
+    st.stop()
+if view in explain_atlas.VIEWS:
+    explain_atlas.atlas_view(info)
     st.stop()
 labels = evaluation_labels(info.config)
 epoch = common.pick_epoch(info, split, "ex", in_url=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -110,6 +111,7 @@ def _card(r: GalleryRecord, images: np.ndarray | None, classes: Sequence[str], s
     if extras.strips and r.index in extras.strips:
         extra += history_strip(extras.strips[r.index], extras.strip_epochs, size)
     heatmap = (extras.heatmaps or {}).get(r.index)
+    loss = f'<div style="opacity:0.7">loss {r.loss:.2f}</div>' if math.isfinite(r.loss) else ""  # none in the atlas
     return (
         f'<div class="rs-card" data-index="{r.index}" data-true="{r.true}" data-pred="{r.pred}" '
         f'style="{_CARD_STYLE}">'
@@ -117,7 +119,7 @@ def _card(r: GalleryRecord, images: np.ndarray | None, classes: Sequence[str], s
         f'<div style="opacity:0.7">#{r.index}</div>'
         f'<div>true <b>{esc(classes[r.true])}</b></div>'
         f"{_prediction('pred', r, classes)}"
-        f'<div style="opacity:0.7">loss {r.loss:.2f}</div>'
+        f"{loss}"
         f'<div style="opacity:0.7;font-size:10.5px" title="top-3 predictions">{top}</div>'
         f"{extra}</div>"
     )

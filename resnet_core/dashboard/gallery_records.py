@@ -83,6 +83,7 @@ class GalleryRecord:
 
 def records(preds: Mapping[str, np.ndarray], positions: Sequence[int], top: int = 3) -> list[GalleryRecord]:
     conf = confidences(preds)
+    losses = preds.get("loss")  # the atlas's features carry no loss: nan, which a card leaves out
     topk_classes = np.asarray(preds["topk_classes"])
     topk_probs = np.asarray(preds["topk_probs"])
     out = []
@@ -91,7 +92,8 @@ def records(preds: Mapping[str, np.ndarray], positions: Sequence[int], top: int 
         k = min(top, topk_classes.shape[1]) if topk_classes.ndim == 2 else 0
         out.append(GalleryRecord(
             position=pos, index=int(preds["indices"][pos]), true=int(preds["labels"][pos]),
-            pred=int(preds["preds"][pos]), confidence=float(conf[pos]), loss=float(preds["loss"][pos]),
+            pred=int(preds["preds"][pos]), confidence=float(conf[pos]),
+            loss=float(losses[pos]) if losses is not None else math.nan,
             top=tuple((int(topk_classes[pos, j]), float(topk_probs[pos, j])) for j in range(k)),
         ))
     return out

@@ -1,0 +1,211 @@
+"""Explain's atlas: a 2-D map of a split's penultimate features under a checkpoint
+(resnet_core.embeddings), PCA at once or t-SNE computed in the background and cached
+(resnet_core.projections). An area drawn on the map opens its images, with Grad-CAM, and
+counts them per confusion-matrix cell; a click on a cell of the matrix beside the map
+outlines that cell's images on it and narrows the gallery to them."""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable
+
+import numpy as np
+import streamlit as st
+
+from app_pages import caches, common
+from app_pages.area_select_chart import area_select_chart
+from resnet_core import projections, runs
+from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, confusion_figures,
+                                   data_map_selection, gallery_cards, gallery_records, run_images)
+from resnet_core.dashboard.background_jobs import Job
+from resnet_core.formatting import md_escape
+from resnet_core.projections import METHODS, PCA, project, save_projection
+
+ATLAS = "Atlas (features)"
+VIEWS = (ATLAS,)
+SPLITS = ("val", "test", "train")  # resnet_core.embeddings.SPLITS (imported with torch, only when drawn)
+PER_PAGE = 30
+AREAS_KEY = "ex_atlas_areas"  # our own copy of the drawn areas: (map key, areas)
+CELL_KEY = "ex_atlas_cell"  # our own copy of the clicked cell: (map key, (true, pred))
+SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
+
+
+def _kept(key: str, map_key: tuple):
+    """What the session keeps under key for this map (run, split, checkpoint, method), else None."""
+    kept = st.session_state.get(key)
+    return kept[1] if kept and kept[0] == map_key else None
+
+
+def _on_areas(map_key: tuple) -> None:
+    areas = data_map_selection.selection_areas(st.session_state.get("ex_atlas"))
+    if areas:
+        st.session_state[AREAS_KEY] = (map_key, areas)
+        st.session_state["ex_page_atlas"] = 1
+    else:
+        st.session_state.pop(AREAS_KEY, None)
+
+
+def _on_cell(map_key: tuple, classes: list[str]) -> None:
+    cell = cell_selection.selection_from_event(st.session_state.get("ex_atlas_cm"), classes)
+    if cell is not None:
+        st.session_state[CELL_KEY] = (map_key, (cell.true, cell.pred))
+        st.session_state["ex_page_atlas"] = 1
+
+
+def _pickers(info: runs.RunInfo) -> tuple[str, str, str, str]:
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
+    split = c1.segmented_control("Images", SPLITS, key="ex_atlas_split", default="val" if info.resolved.get(
+        "val_source") == "train" else "test", format_func=SPLIT_NAMES.get, required=True) or "test"
+    which = c2.segmented_control("Checkpoint", list(runs.CHECKPOINTS), key="ex_atlas_ckpt", default="best",
+                                 required=True) or "best"
+    method = c3.segmented_control("Map", METHODS, key="ex_atlas_method", default=PCA, required=True) or PCA
+    options = list(atlas_figures.COLOUR_BY)
+    if split != "train" or not runs.dynamics_epochs(info.path):  # the record holds the training images only
+        options.remove(atlas_figures.REGION)
+    colour_by = c4.selectbox("Colour by", options, key=f"ex_atlas_colour_{split}")
+    return split, which, method, colour_by
+
+
+@st.fragment(run_every=1.0)
+def _progress(job: Job, what: str) -> None:
+    """The job's progress, every second; the whole page again once it has finished."""
+    if job.finished:
+        st.rerun(scope="app")
+    st.progress(job.fraction, text=f"{what}: {job.fraction:.0%}")
+
+
+def _background(key: Hashable, what: str, button: str, work: Callable) -> None:
+    """A job's progress while it runs, else a button that starts it (and its last error)."""
+    job = caches.jobs().get(key)
+    if job is not None and not job.finished:
+        _progress(job, what)
+        return
+    if job is not None and job.error:
+        st.error(md_escape(job.error), icon=":material/error:")
+    if st.button(button, key=f"ex_atlas_start_{key[0]}", icon=":material/play_arrow:"):
+        _progress(caches.jobs().start(key, what, work), what)
+
+
+def _features_work(info: runs.RunInfo, split: str, which: str) -> Callable:
+    def work(progress):
+        from resnet_core.embeddings import compute_features
+
+        return compute_features(info.path, split, which, progress, data_dir=common.data_dir())
+    return work
+
+
+def _map_work(info: runs.RunInfo, split: str, which: str, method: str, features: np.ndarray) -> Callable:
+    def work(progress):
+        return save_projection(info.path, split, which, method, project(features, method, progress), features)
+    return work
+
+
+def _gallery(info: runs.RunInfo, split: str, f, rows: np.ndarray, classes: list[str]) -> None:
+    """One page of cards of these rows of the features, with the Grad-CAM toggle."""
+    if len(rows) == 0:
+        st.caption("No images here.")
+        return
+    page = common.page_picker(len(rows), PER_PAGE, "ex_page_atlas", width=220)
+    records = {"indices": f.indices, "labels": f.labels, "preds": f.predictions,
+               "topk_classes": f.predictions[:, None], "topk_probs": f.confidence[:, None]}
+    items = gallery_records.records(records, rows[page.start:page.stop])
+    images_from = common.image_folder(info)
+    source = "train" if split == "train" else run_images.image_source(info.config, split)
+    images, origin = common.source_images(source, records, images_from)
+    st.caption(f"Showing {page.start + 1}–{page.stop} of {len(rows):,} · the mistakes first, the most confident "
+               f"first, then the right ones, the least confident first · {origin}")
+    heatmaps, title = (common.gradcam_toggle(info, source, items, images_from, "ex_atlas_cam") if images is not None
+                       else ({}, ""))
+    extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=title)
+    st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(rows), extras=extras))
+
+
+def _selection(info: runs.RunInfo, split: str, f, coords: np.ndarray, classes: list[str], map_key: tuple,
+               areas: tuple, cell: cell_selection.Cell | None) -> None:
+    """The matrix of the selected images (all without an area), a click on which outlines a
+    cell's images on the map, and the selection's gallery."""
+    chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes))
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        st.plotly_chart(confusion_figures.confusion_figure(
+                            chosen.counts, classes, selected=(cell.true, cell.pred) if cell else None, height=380),
+                        key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, classes), selection_mode="points",
+                        config={"displayModeBar": False})
+        st.caption(("The drawn area's" if areas else "All the images'") + " true (rows) and predicted (columns) "
+                   "classes. Click a cell to outline its images on the map and show only them below.")
+    with right:
+        n = len(chosen.rows)
+        st.markdown(f"**{n:,} images {'in the area' if areas else 'in all'}** · "
+                    f"{int((f.labels[chosen.rows] != f.predictions[chosen.rows]).sum()):,} wrong")
+        st.markdown("By true class: " + md_escape(atlas_selection.counts_text(chosen.by_true(), classes)) +
+                    "  \nBy predicted class: " + md_escape(atlas_selection.counts_text(chosen.by_predicted(), classes)))
+        b1, b2 = st.columns(2)
+        if areas:
+            b1.button("Clear the area", key="ex_atlas_clear", on_click=st.session_state.pop, args=(AREAS_KEY, None),
+                      icon=":material/close:")
+        if cell is not None:
+            b2.button("Clear the cell", key="ex_atlas_clear_cell", on_click=st.session_state.pop,
+                      args=(CELL_KEY, None), icon=":material/close:")
+    if not areas and cell is None:
+        st.info("Draw a box (or, with the mode bar's pen, a freeform area) on the map, or click a cell of the "
+                "matrix, to see those images here.", icon=":material/touch_app:")
+        return
+    if cell is not None:
+        st.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}**"
+                    + (" in the area" if areas else ""))
+        chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes), cell)
+    _gallery(info, split, f, chosen.rows, classes)
+
+
+def _map(info: runs.RunInfo, split: str, which: str, method: str):
+    """The features and their map, or None after saying why there are none yet (with a
+    button that computes them in the background, or its progress)."""
+    found = caches.features(info.path, split, which)
+    if found is None:
+        st.info(f"No features of the {SPLIT_NAMES[split]} images under the {which} checkpoint yet (or the "
+                "checkpoint changed since): they are computed once, then read from the run folder (features/).",
+                icon=":material/scatter_plot:")
+        _background(("features", str(info.path), split, which), "Computing the features",
+                    "Compute the features", _features_work(info, split, which))
+        return None
+    coords = caches.atlas_map(info.path, split, which, method, found)
+    if coords is None:
+        missing = projections.missing(method)
+        if missing:
+            st.warning(md_escape(missing), icon=":material/extension_off:")
+            return None
+        st.info(f"No {method} map of these features yet: it is computed in the background (about a minute for "
+                "10,000 images on two cores) and kept in the run folder.", icon=":material/scatter_plot:")
+        _background((method, str(info.path), split, which), f"Computing the {method} map",
+                    f"Compute the {method} map", _map_work(info, split, which, method, found[0].features))
+        return None
+    return found[0], coords
+
+
+def atlas_view(info: runs.RunInfo) -> None:
+    split, which, method, colour_by = _pickers(info)
+    shown = _map(info, split, which, method)
+    if shown is None:
+        return
+    f, coords = shown
+    classes = info.classes or [str(i) for i in range(int(max(f.labels.max(), f.predictions.max())) + 1)]
+    map_key = (info.run_id, split, which, method)
+    areas = _kept(AREAS_KEY, map_key) or ()
+    kept_cell = _kept(CELL_KEY, map_key)
+    cell = cell_selection.Cell(*kept_cell) if kept_cell else None
+    regions = None
+    if colour_by == atlas_figures.REGION:
+        d = caches.dynamics(info.path)
+        regions = atlas_figures.region_codes(f.indices, d.record.indices, d.data_map.region)
+    highlight = atlas_selection.cell_mask(f.labels, f.predictions, cell) if cell else None
+    fig = atlas_figures.atlas_figure(
+        coords, f.indices, f.labels, f.predictions, f.confidence, classes, colour_by, regions, highlight,
+        f"true {classes[cell.true]} → predicted {classes[cell.pred]}" if cell else "",
+        (f"{method} 1", f"{method} 2"))
+    area_select_chart(fig, key="ex_atlas", on_select=lambda: _on_areas(map_key), areas=areas)
+    st.caption(f"Each of the {len(coords):,} {SPLIT_NAMES[split]} images at its penultimate features (after the "
+               f"global pooling, {f.features.shape[1]}-d, the {which} checkpoint: {f.checkpoint_file}), mapped to "
+               f"2-D by {method}: " + ("the two directions of largest variance." if method == PCA else
+                                       "nearby points are images the network finds alike; distances between "
+                                       "clusters mean little.")
+               + f" The checkpoint is right on {f.accuracy:.1%} of them.")
+    _selection(info, split, f, coords, classes, map_key, areas, cell)

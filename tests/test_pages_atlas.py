@@ -1,0 +1,160 @@
+"""Explain's view "Atlas (features)" through Streamlit's AppTest, against a run made in a temp
+folder and features planted for it: the map, a drawn area's gallery with its counts per
+class and cell, a clicked cell outlined on the map, and the features computed in the
+background when there are none.
+
+AppTest cannot draw on the chart: the areas are set as its callback sets them
+(explain_atlas.AREAS_KEY), a clicked cell as the matrix's callback does (CELL_KEY)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_runs import make_run
+from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
+
+from app_pages import caches, explain_atlas
+from app_pages.navigation import EXPLAIN
+from resnet_core import projections, runs
+from resnet_core.cifar import load_cifar10
+from resnet_core.dashboard import atlas_selection
+from resnet_core.dashboard.cell_selection import Cell
+from resnet_core.dashboard.data_map_selection import Area
+
+
+@dataclass(frozen=True)
+class StandInFeatures:
+    """resnet_core.embeddings.Features as its contract says."""
+    split: str
+    checkpoint: str
+    checkpoint_file: str
+    indices: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    confidence: np.ndarray
+    features: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.predictions == self.labels))
+
+
+@pytest.fixture
+def planted(monkeypatch, cifar_dir):
+    """plant(run_dir, split, n) caches planted features of the run's split (train-set
+    indices 0..n-1, the folder's labels, 1 in 4 predicted wrong, two clusters by label
+    parity); compute_features plants them too (the background job's work)."""
+    store: dict[tuple, StandInFeatures] = {}
+    train_labels = load_cifar10(cifar_dir).train_labels.astype(np.int64)
+
+    def features_file(run_dir, split, checkpoint="best") -> Path:
+        return Path(run_dir) / "features" / f"{split}_{checkpoint}.npz"
+
+    def plant(run_dir: Path, split: str = "val", n: int = 120, checkpoint: str = "best") -> StandInFeatures:
+        rng = np.random.default_rng(0)
+        indices = np.arange(n, dtype=np.int64)
+        labels = train_labels[indices]
+        preds = np.where(indices % 4 == 3, (labels + 1) % 10, labels)
+        feats = (rng.normal(0, 0.3, (n, 16)) + (labels % 2)[:, None] * 4).astype(np.float32)
+        f = StandInFeatures(split, checkpoint, "last.pt", indices, labels, preds,
+                            rng.uniform(0.2, 1.0, n).astype(np.float32), feats)
+        path = features_file(run_dir, split, checkpoint)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(feats.tobytes())  # what the page's cache key stamps
+        store[(str(run_dir), split, checkpoint)] = f
+        return f
+
+    def compute_features(run_dir, split, checkpoint="best", progress=None, data_dir=None):
+        progress(1, 2)
+        return plant(Path(run_dir), split, checkpoint=checkpoint)
+
+    module = types.ModuleType("resnet_core.embeddings")
+    module.features_file = features_file
+    module.cached_features = lambda run_dir, split, checkpoint="best": store.get((str(run_dir), split, checkpoint))
+    module.compute_features = compute_features
+    monkeypatch.setitem(sys.modules, "resnet_core.embeddings", module)
+    return plant
+
+
+def chart(at) -> tuple[list[dict], list]:
+    (component,) = at.get("bidi_component")  # app_pages/area_select_chart.py: what it sends the browser
+    drawn = json.loads(component.proto.json)
+    return json.loads(drawn["figure"])["data"], drawn["areas"]
+
+
+def cards(at) -> list[int]:
+    return [int(i) for i in re.findall(r'class="rs-card" data-index="(\d+)"', html_blocks(at)[-1])]
+
+
+def test_the_atlas_maps_every_image_and_an_area_opens_its_images(folders, cifar_dir, planted):  # noqa: F811
+    run_dir = make_run(folders, "atlas", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    f = planted(run_dir)
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
+    assert at.segmented_control(key="ex_split").disabled  # the held-out split is not this view's
+    traces, areas = chart(at)
+    assert all(t["type"] == "scattergl" for t in traces) and areas == []
+    assert "Draw a box" in texts(at) and "120 images in all" in texts(at)
+    coords = projections.pca(f.features)
+    box = Area("box", (0.0, float(coords[:, 0].max()) + 1), (-100.0, 100.0))  # the right-hand cluster
+    at.session_state[explain_atlas.AREAS_KEY] = ((run_dir.name, "val", "best", projections.PCA), (box,))
+    at.run()
+    chosen = atlas_selection.select([box], coords, f.labels, f.predictions, f.confidence, 10)
+    assert 0 < len(chosen.rows) < 120 and (f.labels[chosen.rows] % 2 == f.labels[chosen.rows[0]] % 2).all()
+    assert cards(at) == f.indices[chosen.rows][:30].tolist()
+    assert "data:image/png;base64," in html_blocks(at)[-1] and "loss" not in html_blocks(at)[-1]
+    text = texts(at)
+    assert f"{len(chosen.rows):,} images in the area" in text
+    classes = runs.read_run(run_dir).classes
+    assert f"By true class: {atlas_selection.counts_text(chosen.by_true(), classes)}" in text
+    assert f"By predicted class: {atlas_selection.counts_text(chosen.by_predicted(), classes)}" in text
+    matrix = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
+    assert np.array_equal(np.array(matrix, dtype=float), chosen.counts)  # the area's images per cell
+    assert chart(at)[1] == [{"kind": "box", "x": list(box.x), "y": list(box.y)}]  # kept, drawn again
+    t = int(f.labels[chosen.rows[0]])
+    at.session_state[explain_atlas.CELL_KEY] = ((run_dir.name, "val", "best", projections.PCA), (t, (t + 1) % 10))
+    at.run()
+    in_cell = atlas_selection.select([box], coords, f.labels, f.predictions, f.confidence, 10, Cell(t, (t + 1) % 10))
+    assert cards(at) == f.indices[in_cell.rows][:30].tolist() and len(in_cell.rows)
+    outlined = chart(at)[0][-1]
+    assert outlined["name"].startswith("true ") and len(outlined["customdata"]["bdata"]) > 0
+    at.button(key="ex_atlas_clear").click().run()
+    assert chart(at)[1] == []
+
+
+def test_without_features_the_view_computes_them_in_the_background(folders, cifar_dir, planted):  # noqa: F811
+    run_dir = make_run(folders, "fresh", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
+    assert "No features of the validation images" in texts(at) and not at.get("bidi_component")
+    at.button(key="ex_atlas_start_features").click().run()
+    job = caches.jobs().get(("features", str(run_dir), "val", "best"))
+    assert job is not None and job.wait(30) and job.error is None
+    at.run()
+    traces, _ = chart(at)
+    assert sum(len(t["customdata"]["bdata"]) for t in traces) > 0 and not at.exception
+
+
+def test_tsne_without_its_map_offers_to_compute_it_or_says_how_to_install(folders, cifar_dir, planted):  # noqa: F811
+    run_dir = make_run(folders, "tsne", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    f = planted(run_dir, "test", n=50)
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
+    at.segmented_control(key="ex_atlas_split").set_value("test").run()
+    at.segmented_control(key="ex_atlas_method").set_value(projections.TSNE).run()
+    missing = projections.missing(projections.TSNE)
+    if missing:
+        (warning,) = at.warning
+        assert "openTSNE" in warning.value and "requirements-atlas.txt" in warning.value
+    else:
+        assert "No t-SNE map of these features yet" in texts(at)
+    projections.save_projection(run_dir, "test", "best", projections.TSNE, projections.pca(f.features)[::-1].copy(),
+                                f.features)  # as the job leaves it
+    at.run()
+    traces, _ = chart(at)  # the cached map, drawn whether or not openTSNE is here
+    assert not at.warning and sum(len(t["x"]["bdata"]) for t in traces) > 0
+    assert "mapped to 2-D by t-SNE" in texts(at)
