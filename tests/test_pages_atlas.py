@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import re
 import sys
-import types
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+import atlas_stand_in
 import pytest
 from fake_runs import make_run
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
@@ -29,56 +27,10 @@ from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.dashboard.data_map_selection import Area
 
 
-@dataclass(frozen=True)
-class StandInFeatures:
-    """resnet_core.embeddings.Features as its contract says."""
-    split: str
-    checkpoint: str
-    checkpoint_file: str
-    indices: np.ndarray
-    labels: np.ndarray
-    predictions: np.ndarray
-    confidence: np.ndarray
-    features: np.ndarray
-
-    @property
-    def accuracy(self) -> float:
-        return float(np.mean(self.predictions == self.labels))
-
-
 @pytest.fixture
 def planted(monkeypatch, cifar_dir):
-    """plant(run_dir, split, n) caches planted features of the run's split (train-set
-    indices 0..n-1, the folder's labels, 1 in 4 predicted wrong, two clusters by label
-    parity); compute_features plants them too (the background job's work)."""
-    store: dict[tuple, StandInFeatures] = {}
-    train_labels = load_cifar10(cifar_dir).train_labels.astype(np.int64)
-
-    def features_file(run_dir, split, checkpoint="best") -> Path:
-        return Path(run_dir) / "features" / f"{split}_{checkpoint}.npz"
-
-    def plant(run_dir: Path, split: str = "val", n: int = 120, checkpoint: str = "best") -> StandInFeatures:
-        rng = np.random.default_rng(0)
-        indices = np.arange(n, dtype=np.int64)
-        labels = train_labels[indices]
-        preds = np.where(indices % 4 == 3, (labels + 1) % 10, labels)
-        feats = (rng.normal(0, 0.3, (n, 16)) + (labels % 2)[:, None] * 4).astype(np.float32)
-        f = StandInFeatures(split, checkpoint, "last.pt", indices, labels, preds,
-                            rng.uniform(0.2, 1.0, n).astype(np.float32), feats)
-        path = features_file(run_dir, split, checkpoint)
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(feats.tobytes())  # what the page's cache key stamps
-        store[(str(run_dir), split, checkpoint)] = f
-        return f
-
-    def compute_features(run_dir, split, checkpoint="best", progress=None, data_dir=None):
-        progress(1, 2)
-        return plant(Path(run_dir), split, checkpoint=checkpoint)
-
-    module = types.ModuleType("resnet_core.embeddings")
-    module.features_file = features_file
-    module.cached_features = lambda run_dir, split, checkpoint="best": store.get((str(run_dir), split, checkpoint))
-    module.compute_features = compute_features
+    """plant(run_dir, split, n) caches planted features of a run's split (atlas_stand_in.py)."""
+    module, plant = atlas_stand_in.stand_in(load_cifar10(cifar_dir).train_labels)
     monkeypatch.setitem(sys.modules, "resnet_core.embeddings", module)
     return plant
 
