@@ -3,16 +3,17 @@ the slow option, cached in the run folder next to the features it maps.
 
 PCA: the top two principal components (numpy SVD of the centred features; each
 component's sign fixed so that its largest loading is positive, so a map does not mirror
-between two computations of the same features). 10 ms for 50,000 x 64.
+between two computations of the same features). 0.3 s for 50,000 x 64 on this busy CPU.
 
 t-SNE (openTSNE's FFT-accelerated t-SNE, Linderman et al. 2019; an optional extra,
 requirements-atlas.txt): chosen by measurement against umap-learn and scikit-learn's TSNE
-on this 2-core CPU, 64-d clustered points (see README, "The atlas"): openTSNE took
-TSNE_10K_S s for 10,000 points and TSNE_50K_S s for 50,000, umap-learn UMAP_10K_S s and
-UMAP_50K_S s (plus numba's compilation in each new process), scikit-learn SKLEARN_10K_S s
-and SKLEARN_50K_S s; installed on top of the runtime, openTSNE takes OPENTSNE_MB MB
-(scikit-learn and scipy with it), umap-learn UMAP_MB MB (numba and llvmlite too). openTSNE
-also reports its iterations as it goes, which the atlas shows as progress.
+on this 2-core CPU, 64-d clustered points, the machine shared (README, "Atlas (features)"):
+for 10,000 points openTSNE took 37 s of CPU (67 s wall), umap-learn 77 s (141 s; 26 s of it
+numba's import and compiling, in each new process) and scikit-learn 89 s (252 s); installed
+on top of the runtime, openTSNE takes 214 MB (with scikit-learn and scipy), umap-learn 412 MB
+(numba and llvmlite too). openTSNE also reports its iterations as it goes (the atlas's
+progress bar), and leaves the GIL while it computes: run in a thread, it left the main
+thread's 1 ms sleeps at 1.1 ms median, 51 ms at most.
 
 The cache: ``features/{split}_{checkpoint}_{tag}.npz`` beside the features (tag ``tsne``;
 see resnet_core.runs.folder_format): ``coords`` (float32, N x 2, in the features' row
@@ -57,8 +58,10 @@ def pca(features: np.ndarray) -> np.ndarray:
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"features must be a non-empty (N, D) array, not of shape {x.shape}")
     x = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    components = vt[:2]
+    # The eigenvectors of the D x D scatter matrix are the SVD's right singular vectors; numpy's
+    # SVD of the whole (N, D) matrix took 2.7-3.1 s for 50,000 x 64 here (load 9), this 0.27-0.29 s.
+    values, vectors = np.linalg.eigh(x.T @ x)
+    components = vectors[:, np.argsort(values)[::-1][:2]].T
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     coords = x @ (components * signs[:, None]).T
     if coords.shape[1] < 2:  # one-dimensional features: the map is a line
@@ -99,9 +102,9 @@ def projection_name(split: str, checkpoint: str, method: str) -> str:
 
 
 def features_digest(features: np.ndarray) -> bytes:
-    """The identity of a features array: a BLAKE2b digest of its shape and float32 bytes
-    (12 ms for 50,000 x 64), so that a map is never shown over other features, whatever
-    file they came from."""
+    """The identity of a features array: a BLAKE2b digest of its shape and float32 bytes, so
+    that a map is never shown over other features, whatever file they came from (40-50 ms
+    for 50,000 x 64 on this busy CPU; the page computes it once per features read)."""
     x = np.ascontiguousarray(features, dtype=np.float32)
     h = hashlib.blake2b(digest_size=16)
     h.update(np.asarray(x.shape, dtype=np.int64).tobytes())
