@@ -89,7 +89,7 @@ def _features_work(info: runs.RunInfo, split: str, which: str) -> Callable:
     def work(progress):
         from resnet_core.embeddings import compute_features
 
-        return compute_features(info.path, split, which, progress, data_dir=common.data_dir())
+        compute_features(info.path, split, which, progress, data_dir=common.data_dir())  # cached in the run folder
     return work
 
 

@@ -8,6 +8,7 @@ AppTest cannot draw on the chart: the areas are set as its callback sets them
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -17,6 +18,7 @@ import atlas_stand_in
 import pytest
 from fake_runs import make_run
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
+from test_pages_dynamics import planted_record
 
 from app_pages import caches, explain_atlas
 from app_pages.navigation import EXPLAIN
@@ -25,6 +27,7 @@ from resnet_core.cifar import load_cifar10
 from resnet_core.dashboard import atlas_selection
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.dashboard.data_map_selection import Area
+from resnet_core.dynamics import analyse
 
 
 @pytest.fixture
@@ -39,6 +42,12 @@ def chart(at) -> tuple[list[dict], list]:
     (component,) = at.get("bidi_component")  # app_pages/area_select_chart.py: what it sends the browser
     drawn = json.loads(component.proto.json)
     return json.loads(drawn["figure"])["data"], drawn["areas"]
+
+
+def images(trace: dict) -> np.ndarray:
+    """The dataset indices of a trace's points (customdata [index, confidence], sent as binary)."""
+    custom = trace["customdata"]
+    return np.frombuffer(base64.b64decode(custom["bdata"]), dtype=custom["dtype"]).reshape(-1, 2)[:, 0].astype(int)
 
 
 def cards(at) -> list[int]:
@@ -75,7 +84,8 @@ def test_the_atlas_maps_every_image_and_an_area_opens_its_images(folders, cifar_
     in_cell = atlas_selection.select([box], coords, f.labels, f.predictions, f.confidence, 10, Cell(t, (t + 1) % 10))
     assert cards(at) == f.indices[in_cell.rows][:30].tolist() and len(in_cell.rows)
     outlined = chart(at)[0][-1]
-    assert outlined["name"].startswith("true ") and len(outlined["customdata"]["bdata"]) > 0
+    assert outlined["name"] == f"true {classes[t]} → predicted {classes[(t + 1) % 10]}"
+    assert images(outlined).tolist() == np.flatnonzero((f.labels == t) & (f.predictions == (t + 1) % 10)).tolist()
     at.button(key="ex_atlas_clear").click().run()
     assert chart(at)[1] == []
 
@@ -89,7 +99,7 @@ def test_without_features_the_view_computes_them_in_the_background(folders, cifa
     assert job is not None and job.wait(30) and job.error is None
     at.run()
     traces, _ = chart(at)
-    assert sum(len(t["customdata"]["bdata"]) for t in traces) > 0 and not at.exception
+    assert sorted(np.concatenate([images(t) for t in traces]).tolist()) == list(range(120))
 
 
 def test_tsne_without_its_map_offers_to_compute_it_or_says_how_to_install(folders, cifar_dir, planted):  # noqa: F811
@@ -108,5 +118,20 @@ def test_tsne_without_its_map_offers_to_compute_it_or_says_how_to_install(folder
                                 f.features)  # as the job leaves it
     at.run()
     traces, _ = chart(at)  # the cached map, drawn whether or not openTSNE is here
-    assert not at.warning and sum(len(t["x"]["bdata"]) for t in traces) > 0
+    assert not at.warning and sorted(np.concatenate([images(t) for t in traces]).tolist()) == list(range(50))
     assert "mapped to 2-D by t-SNE" in texts(at)
+
+
+def test_the_training_images_take_their_data_map_regions(folders, cifar_dir, planted):  # noqa: F811
+    run_dir = make_run(folders, "regions", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    planted_record(run_dir, cifar_dir, n=120)
+    planted(run_dir, "train", n=150)  # 30 training images the record does not hold
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
+    assert "data-map region" not in at.selectbox(key="ex_atlas_colour_val").options  # not the training images
+    at.segmented_control(key="ex_atlas_split").set_value("train").run()
+    at.selectbox(key="ex_atlas_colour_train").set_value("data-map region").run()
+    d = analyse(runs.load_dynamics(run_dir))
+    shown = {t["name"]: sorted(images(t).tolist()) for t in chart(at)[0]}
+    for code, name in enumerate(("easy-to-learn", "ambiguous", "hard-to-learn")):
+        assert shown.get(name, []) == sorted(d.record.indices[d.data_map.region == code].tolist())
+    assert shown["not presented"] == sorted([*d.record.indices[d.data_map.region == -1].tolist(), *range(120, 150)])
