@@ -174,7 +174,8 @@ def _map(info: runs.RunInfo, split: str, which: str, method: str):
             st.warning(md_escape(missing), icon=":material/extension_off:")
             return None
         st.info(f"No {method} map of these features yet: it is computed in the background (about a minute for "
-                "10,000 images on two cores) and kept in the run folder.", icon=":material/scatter_plot:")
+                "10,000 images, four for 50,000, on two cores) and kept in the run folder.",
+                icon=":material/scatter_plot:")
         _background((method, str(info.path), split, which), f"Computing the {method} map",
                     f"Compute the {method} map", _map_work(info, split, which, method, found[0].features))
         return None
