@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..data_maps import NOT_PRESENTED, REGIONS
-from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame, legend_above, run_colours
+from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame, legend_above, legend_beside, run_colours
 from .gallery_cards import RIGHT_COLOUR, WRONG_COLOUR
 
 TRUE, PREDICTED, CORRECT, CONFIDENCE, REGION = ("true class", "predicted class", "right or wrong", "confidence",
@@ -80,9 +80,9 @@ def atlas_figure(coords: np.ndarray, indices: np.ndarray, labels: np.ndarray, pr
     confidence = np.asarray(confidence, dtype=np.float32)
     custom = np.stack([np.asarray(indices, dtype=np.float32), confidence], axis=1)
     fig = go.Figure(layout={
-        **frame(None, height, {**FIXED_MARGIN, "r": 110 if colour_by == CONFIDENCE else 20}),
+        **frame(None, height, {**FIXED_MARGIN, "r": 110}),
         "hovermode": "closest", "dragmode": "drawrect", "uirevision": "keep",
-        "legend": {**LEGEND_CORNERS["above"], "font": dict(size=11), "itemsizing": "constant"},
+        "legend": {**LEGEND_CORNERS["right"], "font": dict(size=11), "itemsizing": "constant"},
         "xaxis": {"title": dict(text=axis_names[0]), "zeroline": False, **FIXED_AXIS},
         "yaxis": {"title": dict(text=axis_names[1]), "zeroline": False, **FIXED_AXIS},
     })
@@ -98,5 +98,11 @@ def atlas_figure(coords: np.ndarray, indices: np.ndarray, labels: np.ndarray, pr
     if highlight is not None and np.any(highlight):
         fig.add_trace(_points(coords, custom, np.flatnonzero(highlight), highlight_name, dict(
             size=8, color="rgba(0,0,0,0)", line=dict(color=HIGHLIGHT_COLOUR, width=1.5))))
-    fig.layout.showlegend = colour_by != CONFIDENCE or highlight is not None
-    return legend_above(fig)
+    if colour_by == CONFIDENCE:  # the colour bar takes the right margin; a highlight's entry goes above
+        fig.layout.showlegend = highlight is not None
+        fig.layout.legend.update(LEGEND_CORNERS["above"])
+        return legend_above(fig)
+    # Beside the plot: ten classes' names over it, one a row, took 200 px of the map's height.
+    legend_beside(fig)
+    fig.layout.margin.r = max(fig.layout.margin.r, 120)  # "right" and "wrong" were cut at 85 px (Chromium)
+    return fig
