@@ -105,8 +105,10 @@ def _gallery(info: runs.RunInfo, split: str, f, rows: np.ndarray, classes: list[
         st.caption("No images here.")
         return
     page = common.page_picker(len(rows), PER_PAGE, "ex_page_atlas", width=220)
+    # The features hold the top-1 class and probability only: the card shows them as its
+    # prediction, without a top-k line that would repeat it.
     records = {"indices": f.indices, "labels": f.labels, "preds": f.predictions,
-               "topk_classes": f.predictions[:, None], "topk_probs": f.confidence[:, None]}
+               "topk_classes": np.zeros((len(f.labels), 0), np.int64), "topk_probs": f.confidence[:, None]}
     items = gallery_records.records(records, rows[page.start:page.stop])
     images_from = common.image_folder(info)
     source = "train" if split == "train" else run_images.image_source(info.config, split)

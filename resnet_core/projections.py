@@ -8,12 +8,12 @@ between two computations of the same features). 0.3 s for 50,000 x 64 on this bu
 t-SNE (openTSNE's FFT-accelerated t-SNE, Linderman et al. 2019; an optional extra,
 requirements-atlas.txt): chosen by measurement against umap-learn and scikit-learn's TSNE
 on this 2-core CPU, 64-d clustered points, the machine shared (README, "Atlas (features)"):
-for 10,000 points openTSNE took 37 s of CPU (67 s wall), umap-learn 77 s (141 s; 26 s of it
-numba's import and compiling, in each new process) and scikit-learn 89 s (252 s); installed
-on top of the runtime, openTSNE takes 214 MB (with scikit-learn and scipy), umap-learn 412 MB
-(numba and llvmlite too). openTSNE also reports its iterations as it goes (the atlas's
-progress bar), and leaves the GIL while it computes: run in a thread, it left the main
-thread's 1 ms sleeps at 1.1 ms median, 51 ms at most.
+for 10,000 points openTSNE took 37 s of CPU, umap-learn 60-77 s (numba compiling) and
+scikit-learn 89 s; for 50,000 openTSNE 100 s and umap-learn 70 s; installed on top of the
+runtime, openTSNE takes 214 MB (with scikit-learn and scipy), umap-learn 412 MB (numba and
+llvmlite too). openTSNE also reports its iterations as it goes (the atlas's progress bar),
+and leaves the GIL while it computes: run in a thread, it left the main thread's 1 ms sleeps
+at 1.1 ms median, 51 ms at most.
 
 The cache: ``features/{split}_{checkpoint}_{tag}.npz`` beside the features (tag ``tsne``;
 see resnet_core.runs.folder_format): ``coords`` (float32, N x 2, in the features' row

@@ -69,7 +69,9 @@ def test_the_atlas_maps_every_image_and_an_area_opens_its_images(folders, cifar_
     chosen = atlas_selection.select([box], coords, f.labels, f.predictions, f.confidence, 10)
     assert 0 < len(chosen.rows) < 120 and (f.labels[chosen.rows] % 2 == f.labels[chosen.rows[0]] % 2).all()
     assert cards(at) == f.indices[chosen.rows][:30].tolist()
-    assert "data:image/png;base64," in html_blocks(at)[-1] and "loss" not in html_blocks(at)[-1]
+    grid = html_blocks(at)[-1]
+    assert "data:image/png;base64," in grid and "loss" not in grid  # the features have no loss
+    assert grid.count('title="top-3 predictions"></div>') == 30  # nor a top-k beyond the prediction
     text = texts(at)
     assert f"{len(chosen.rows):,} images in the area" in text
     classes = runs.read_run(run_dir).classes
