@@ -9,7 +9,7 @@ t-SNE (openTSNE's FFT-accelerated t-SNE, Linderman et al. 2019; an optional extr
 requirements-atlas.txt): chosen by measurement against umap-learn and scikit-learn's TSNE
 on this 2-core CPU, 64-d clustered points, the machine shared (README, "Atlas (features)"):
 for 10,000 points openTSNE took 37 s of CPU, umap-learn 60-77 s (numba compiling) and
-scikit-learn 89 s; for 50,000 openTSNE 100 s and umap-learn 70 s; installed on top of the
+scikit-learn 89 s; for 50,000 openTSNE 100 s, umap-learn 70 s and scikit-learn 530 s; installed on top of the
 runtime, openTSNE takes 214 MB (with scikit-learn and scipy), umap-learn 412 MB (numba and
 llvmlite too). openTSNE also reports its iterations as it goes (the atlas's progress bar),
 and leaves the GIL while it computes: run in a thread, it left the main thread's 1 ms sleeps
