@@ -5,9 +5,8 @@ test).
 
 What it builds: a temp CIFAR-format folder with that many training images
 (tests/conftest.py's write_cifar_folder), a run (tests/fake_runs.py's make_run) and 64-d
-features of its validation split in ten clusters, planted through
-tests/atlas_stand_in.py (the features' own reading is resnet_core.embeddings', not timed
-here), and a cached t-SNE map of them.
+features of its validation split in ten clusters, planted in its features/ cache
+(tests/atlas_features.py), and a cached t-SNE map of them.
 
 What it measures (targets: each under 1 s warm): with AppTest, the script run of the
 atlas once its caches are warm (PCA, and the cached t-SNE map), coloured by true class and
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from atlas_stand_in import stand_in  # noqa: E402
+from atlas_features import plant_features  # noqa: E402
 from conftest import write_cifar_folder  # noqa: E402
 from fake_runs import make_run  # noqa: E402
 
@@ -44,9 +43,7 @@ def build(base: Path, n: int):
     runs_dir = base / "runs"
     runs_dir.mkdir()
     run_dir = make_run(runs_dir, "atlas", epochs_done=3, total_epochs=3, n_val=200, data_dir=data_dir)
-    module, plant = stand_in(load_cifar10(data_dir).train_labels)
-    sys.modules["resnet_core.embeddings"] = module
-    f = plant(run_dir, "val", n=n, clusters=10)
+    f = plant_features(run_dir, load_cifar10(data_dir).train_labels, "val", n, clusters=10)
     coords = projections.pca(f.features)
     projections.save_projection(run_dir, "val", "best", projections.TSNE, coords, f.features)  # as t-SNE leaves it
     return data_dir, runs_dir, run_dir, coords

@@ -11,18 +11,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
+from pathlib import Path
 
 import numpy as np
-import atlas_stand_in
 import pytest
-from fake_runs import make_run
+from atlas_features import plant_features
+from fake_runs import make_run, write_checkpoint
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
 from test_pages_dynamics import planted_record
 
 from app_pages import caches, explain_atlas
 from app_pages.navigation import EXPLAIN
-from resnet_core import projections, runs
+from resnet_core import embeddings, projections, runs
 from resnet_core.cifar import load_cifar10
 from resnet_core.dashboard import atlas_selection
 from resnet_core.dashboard.cell_selection import Cell
@@ -31,10 +31,12 @@ from resnet_core.dynamics import analyse
 
 
 @pytest.fixture
-def planted(monkeypatch, cifar_dir):
-    """plant(run_dir, split, n) caches planted features of a run's split (atlas_stand_in.py)."""
-    module, plant = atlas_stand_in.stand_in(load_cifar10(cifar_dir).train_labels)
-    monkeypatch.setitem(sys.modules, "resnet_core.embeddings", module)
+def planted(cifar_dir):
+    """plant(run_dir, split="val", n=120) caches planted features of a run's split (atlas_features.py)."""
+    labels = load_cifar10(cifar_dir).train_labels
+
+    def plant(run_dir: Path, split: str = "val", n: int = 120) -> embeddings.Features:
+        return plant_features(run_dir, labels, split, n)
     return plant
 
 
@@ -92,16 +94,18 @@ def test_the_atlas_maps_every_image_and_an_area_opens_its_images(folders, cifar_
     assert chart(at)[1] == []
 
 
-def test_without_features_the_view_computes_them_in_the_background(folders, cifar_dir, planted):  # noqa: F811
+def test_without_features_the_view_computes_them_in_the_background(folders, cifar_dir):  # noqa: F811
     run_dir = make_run(folders, "fresh", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    write_checkpoint(run_dir)  # a real last.pt, which "best" falls back to
     at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
     assert "No features of the validation images" in texts(at) and not at.get("bidi_component")
     at.button(key="ex_atlas_start_features").click().run()
     job = caches.jobs().get(("features", str(run_dir), "val", "best"))
-    assert job is not None and job.wait(30) and job.error is None
+    assert job is not None and job.wait(60) and job.error is None and job.result is None  # kept on disk only
     at.run()
+    f = embeddings.cached_features(run_dir, "val", "best")
     traces, _ = chart(at)
-    assert sorted(np.concatenate([images(t) for t in traces]).tolist()) == list(range(120))
+    assert len(f.indices) == 100 and sorted(np.concatenate([images(t) for t in traces])) == sorted(f.indices)
 
 
 def test_tsne_without_its_map_offers_to_compute_it_or_says_how_to_install(folders, cifar_dir, planted):  # noqa: F811
