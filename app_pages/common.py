@@ -252,10 +252,13 @@ def env_summary() -> str:
 
 
 def gradcam_toggle(info: runs.RunInfo, source: run_images.SplitImages, items: list[gallery_records.GalleryRecord],
-                   images_from: run_images.ImageFolder, key: str) -> tuple[dict[int, np.ndarray], str]:
+                   images_from: run_images.ImageFolder, key: str,
+                   cards_show: str = "the predictions recorded at the chosen epoch",
+                   ) -> tuple[dict[int, np.ndarray], str]:
     """A gallery's Grad-CAM toggle (widget keys from key) and, when on, the maps of the shown
-    page's images (of the CIFAR-10 set source) from the chosen checkpoint (torch is imported only then), by image index,
-    and the images' tooltip."""
+    page's images (of the CIFAR-10 set source) from the chosen checkpoint (torch is imported
+    only then), by image index, and the images' tooltip; the caption says the cards show
+    cards_show."""
     # Columns only while it is on: off (as a page opens), the toggle alone is three elements fewer.
     g1, g2, g3 = st.columns([2, 2, 3], vertical_alignment="bottom") if st.session_state.get(key) else (st, st, st)
     if not g1.toggle("Grad-CAM", key=key, help="lay each image's class-activation map over it: where the "
@@ -269,11 +272,11 @@ def gradcam_toggle(info: runs.RunInfo, source: run_images.SplitImages, items: li
     try:
         model = run_model(info.path, which or "best")
         maps = gradcam_maps(info.path, which or "best", images_from, source,
-                                   [(r.index, r.true if target == "true" else r.pred) for r in items])
+                            [(r.index, r.true if target == "true" else r.pred) for r in items])
     except ModelLoadError as e:
         st.warning(f"No Grad-CAM: {md_escape(e)}", icon=":material/visibility_off:")
         return {}, ""
     st.caption(f"Grad-CAM of each card's {target or 'predicted'} class from {md_escape(model.description)}"
                + (f" ({md_escape(model.note)})" if model.note else "")
-               + ". The cards show the predictions recorded at the chosen epoch.")
+               + f". The cards show {cards_show}.")
     return maps, f"Grad-CAM of the {target} class, {model.description}"

@@ -115,8 +115,9 @@ def _gallery(info: runs.RunInfo, split: str, f, rows: np.ndarray, classes: list[
     images, origin = common.source_images(source, records, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(rows):,} · the mistakes first, the most confident "
                f"first, then the right ones, the least confident first · {origin}")
-    heatmaps, title = (common.gradcam_toggle(info, source, items, images_from, "ex_atlas_cam") if images is not None
-                       else ({}, ""))
+    heatmaps, title = (common.gradcam_toggle(info, source, items, images_from, "ex_atlas_cam",
+                                             f"the predictions of the features' checkpoint, {f.checkpoint_file}")
+                       if images is not None else ({}, ""))
     extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=title)
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(rows), extras=extras))
 

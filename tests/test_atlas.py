@@ -13,7 +13,7 @@ import pytest
 
 from resnet_core import projections
 from resnet_core.dashboard import atlas_figures, atlas_selection
-from resnet_core.dashboard.background_jobs import Job, Jobs
+from resnet_core.dashboard.background_jobs import Jobs
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.dashboard.data_map_selection import Area
 from resnet_core.data_maps import NOT_PRESENTED
@@ -182,7 +182,9 @@ def test_a_job_reports_progress_then_its_result_and_a_failed_one_its_error():
     assert job.fraction == 0.25 and not job.finished
     release.set()
     assert job.wait(10) and job.result == "done" and job.fraction == 1.0 and job.error is None
-    failed = Job("bad", lambda p: 1 / 0).start()
+    failed = jobs.start("bad", "bad", lambda p: 1 / 0)
     assert failed.wait(10) and failed.error == "ZeroDivisionError: division by zero"
+    again = jobs.start("bad", "bad", lambda p: "fixed")  # a failed job is tried again
+    assert again is not failed and again.wait(10) and again.result == "fixed"
     jobs.forget("k")
     assert jobs.get("k") is None

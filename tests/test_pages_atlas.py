@@ -106,6 +106,14 @@ def test_without_features_the_view_computes_them_in_the_background(folders, cifa
     f = embeddings.cached_features(run_dir, "val", "best")
     traces, _ = chart(at)
     assert len(f.indices) == 100 and sorted(np.concatenate([images(t) for t in traces])) == sorted(f.indices)
+    at.session_state[explain_atlas.AREAS_KEY] = ((run_dir.name, "val", "best", projections.PCA),
+                                                 (Area("box", (-1e9, 1e9), (-1e9, 1e9)),))
+    at.run()
+    at.toggle(key="ex_atlas_cam").set_value(True).run()  # the selection's gallery, with Grad-CAM
+    assert not at.exception, [e.value for e in at.exception]
+    grid = html_blocks(at)[-1]
+    assert grid.count('class="rs-card"') == 30 == grid.count('class="rs-heatmap"')
+    assert "the predictions of the features' checkpoint, last.pt" in texts(at)
 
 
 def test_tsne_without_its_map_offers_to_compute_it_or_says_how_to_install(folders, cifar_dir, planted):  # noqa: F811
