@@ -51,13 +51,21 @@ def _on_cell(map_key: tuple, classes: list[str]) -> None:
         st.session_state["ex_page_atlas"] = 1
 
 
+def _choice(where, label: str, options, key: str, param: str, fallback: str, **kwargs) -> str:
+    """A segmented control whose choice is kept in the URL (?param=): a reload lands on the
+    same map, where a job still running shows its progress."""
+    common.seed_from_query(key, param, list(options), fallback, label.lower())
+    value = where.segmented_control(label, options, key=key, required=True, **kwargs) or fallback
+    common.set_query(param, value)
+    return value
+
+
 def _pickers(info: runs.RunInfo) -> tuple[str, str, str, str]:
     c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
-    split = c1.segmented_control("Images", SPLITS, key="ex_atlas_split", default="val" if info.resolved.get(
-        "val_source") == "train" else "test", format_func=SPLIT_NAMES.get, required=True) or "test"
-    which = c2.segmented_control("Checkpoint", list(runs.CHECKPOINTS), key="ex_atlas_ckpt", default="best",
-                                 required=True) or "best"
-    method = c3.segmented_control("Map", METHODS, key="ex_atlas_method", default=PCA, required=True) or PCA
+    split = _choice(c1, "Images", SPLITS, "ex_atlas_split", "images",
+                    "val" if info.resolved.get("val_source") == "train" else "test", format_func=SPLIT_NAMES.get)
+    which = _choice(c2, "Checkpoint", list(runs.CHECKPOINTS), "ex_atlas_ckpt", "checkpoint", "best")
+    method = _choice(c3, "Map", METHODS, "ex_atlas_method", "map", PCA)
     options = list(atlas_figures.COLOUR_BY)
     if split != "train" or not runs.dynamics_epochs(info.path):  # the record holds the training images only
         options.remove(atlas_figures.REGION)

@@ -130,7 +130,8 @@ def test_tsne_without_its_map_offers_to_compute_it_or_says_how_to_install(folder
         assert "No t-SNE map of these features yet" in texts(at)
     projections.save_projection(run_dir, "test", "best", projections.TSNE, projections.pca(f.features)[::-1].copy(),
                                 f.features)  # as the job leaves it
-    at.run()
+    assert at.query_params["images"] == "test" and at.query_params["map"] == "t-SNE"
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS, "images": "test", "map": "t-SNE"})  # a reload
     traces, _ = chart(at)  # the cached map, drawn whether or not openTSNE is here
     assert not at.warning and sorted(np.concatenate([images(t) for t in traces]).tolist()) == list(range(50))
     assert "mapped to 2-D by t-SNE" in texts(at)
