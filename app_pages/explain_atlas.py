@@ -22,7 +22,6 @@ from resnet_core.projections import METHODS, PCA, project, save_projection
 
 ATLAS = "Atlas (features)"
 VIEWS = (ATLAS,)
-SPLITS = ("val", "test", "train")  # resnet_core.embeddings.SPLITS (imported with torch, only when drawn)
 PER_PAGE = 30
 AREAS_KEY = "ex_atlas_areas"  # our own copy of the drawn areas: (map key, areas)
 CELL_KEY = "ex_atlas_cell"  # our own copy of the clicked cell: (map key, (true, pred))
@@ -62,7 +61,7 @@ def _choice(where, label: str, options, key: str, param: str, fallback: str, **k
 
 def _pickers(info: runs.RunInfo) -> tuple[str, str, str, str]:
     c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
-    split = _choice(c1, "Images", SPLITS, "ex_atlas_split", "images",
+    split = _choice(c1, "Images", runs.SPLITS, "ex_atlas_split", "images",
                     "val" if info.resolved.get("val_source") == "train" else "test", format_func=SPLIT_NAMES.get)
     which = _choice(c2, "Checkpoint", list(runs.CHECKPOINTS), "ex_atlas_ckpt", "checkpoint", "best")
     method = _choice(c3, "Map", METHODS, "ex_atlas_method", "map", PCA)

@@ -39,7 +39,7 @@ from .cifar import Cifar10, DataError, dataset_present, load_cifar10, split_trai
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
 
-SPLITS = ("val", "test", "train")
+SPLITS = runs.SPLITS  # features of the same splits as the predictions: validation, training, test images
 BATCH = 500
 ProgressCallback = Callable[[int, int], None]  # (images done, images in all), as resnet_core.cifar's
 
