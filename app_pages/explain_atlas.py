@@ -2,7 +2,9 @@
 (resnet_core.embeddings), PCA at once or t-SNE computed in the background and cached
 (resnet_core.projections). An area drawn on the map opens its images, with Grad-CAM, and
 counts them per confusion-matrix cell; a click on a cell of the matrix beside the map
-outlines that cell's images on it and narrows the gallery to them."""
+outlines that cell's images on it and narrows the gallery to them. Beside the checkpoint's
+accuracy, the k-NN accuracy of the features against the training images' (k = 10); under
+the gallery, the nearest training images of one of its images (similar_images)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from app_pages import caches, common
 from app_pages.area_select_chart import area_select_chart
 from resnet_core import projections, runs
 from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, confusion_figures,
-                                   data_map_selection, gallery_cards, gallery_records, run_images)
+                                   data_map_selection, gallery_cards, gallery_records, run_images, similar_images)
 from resnet_core.dashboard.background_jobs import Job
 from resnet_core.formatting import md_escape
 from resnet_core.projections import METHODS, PCA, project, save_projection
@@ -106,16 +108,42 @@ def _map_work(info: runs.RunInfo, split: str, which: str, method: str, features:
     return work
 
 
-def _gallery(info: runs.RunInfo, split: str, f, rows: np.ndarray, classes: list[str]) -> None:
-    """One page of cards of these rows of the features, with the Grad-CAM toggle."""
+def _records(f) -> dict[str, np.ndarray]:
+    """Features as a gallery's records. They hold the top-1 class and probability only: the
+    card shows them as its prediction, without a top-k line that would repeat it."""
+    return {"indices": f.indices, "labels": f.labels, "preds": f.predictions,
+            "topk_classes": np.zeros((len(f.labels), 0), np.int64), "topk_probs": f.confidence[:, None]}
+
+
+def _similar(info: runs.RunInfo, f, train, items: list[gallery_records.GalleryRecord], classes: list[str]) -> None:
+    """A picker of the shown cards' images and the picked one's nearest training images."""
+    shown = {r.index: r for r in items}
+    picked = st.selectbox(
+        f"Similar training images ({similar_images.K} nearest in these features, cosine) of", list(shown),
+        index=None, key="ex_atlas_similar", placeholder="an image shown above",
+        format_func=lambda i: f"#{i}: true {classes[shown[i].true]}, predicted {classes[shown[i].pred]}")
+    if picked is None:
+        return
+    if train is None:
+        st.caption("They need the training images' features under this checkpoint: compute them above.")
+        return
+    near = similar_images.similar_images(f, train, picked)
+    records = _records(train)
+    images, _ = common.source_images("train", records, common.image_folder(info))
+    notes = {int(i): f"similarity {s:.3f}" for i, s in zip(near.indices, near.similarities, strict=True)}
+    st.html(gallery_cards.gallery_html(gallery_records.records(records, near.rows), images, classes, size=64,
+                                       extras=gallery_cards.CardExtras(notes=notes)))
+    st.markdown(md_escape(similar_images.verdict(near, classes)))
+
+
+def _gallery(info: runs.RunInfo, split: str, f, train, rows: np.ndarray, classes: list[str]) -> None:
+    """One page of cards of these rows of the features, with the Grad-CAM toggle, and the
+    similar training images of one of them."""
     if len(rows) == 0:
         st.caption("No images here.")
         return
     page = common.page_picker(len(rows), PER_PAGE, "ex_page_atlas", width=220)
-    # The features hold the top-1 class and probability only: the card shows them as its
-    # prediction, without a top-k line that would repeat it.
-    records = {"indices": f.indices, "labels": f.labels, "preds": f.predictions,
-               "topk_classes": np.zeros((len(f.labels), 0), np.int64), "topk_probs": f.confidence[:, None]}
+    records = _records(f)
     items = gallery_records.records(records, rows[page.start:page.stop])
     images_from = common.image_folder(info)
     source = "train" if split == "train" else run_images.image_source(info.config, split)
@@ -127,9 +155,10 @@ def _gallery(info: runs.RunInfo, split: str, f, rows: np.ndarray, classes: list[
                        if images is not None else ({}, ""))
     extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=title)
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(rows), extras=extras))
+    _similar(info, f, train, items, classes)
 
 
-def _selection(info: runs.RunInfo, split: str, f, coords: np.ndarray, classes: list[str], map_key: tuple,
+def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, classes: list[str], map_key: tuple,
                areas: tuple, cell: cell_selection.Cell | None) -> None:
     """The matrix of the selected images (all without an area), a click on which outlines a
     cell's images on the map, and the selection's gallery."""
@@ -163,7 +192,7 @@ def _selection(info: runs.RunInfo, split: str, f, coords: np.ndarray, classes: l
         st.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}**"
                     + (" in the area" if areas else ""))
         chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes), cell)
-    _gallery(info, split, f, chosen.rows, classes)
+    _gallery(info, split, f, train, chosen.rows, classes)
 
 
 def _map(info: runs.RunInfo, split: str, which: str, method: str):
@@ -192,6 +221,27 @@ def _map(info: runs.RunInfo, split: str, which: str, method: str):
     return found[0], coords
 
 
+def _accuracies(info: runs.RunInfo, split: str, which: str, f):
+    """The checkpoint's accuracy beside the k-NN accuracy of its features, and the training
+    images' features that measures it (None, with a button that computes them, until they are)."""
+    found = (f, None) if split == "train" else caches.features(info.path, "train", which)
+    left, right = st.columns([1, 3])
+    left.metric("Checkpoint's accuracy", f"{f.accuracy:.1%}", help=f"{f.checkpoint_file} on these images")
+    with right:
+        if found is None:
+            st.info(f"No features of the training images under the {which} checkpoint yet: the k-NN accuracy of "
+                    "these features and each image's similar training images need them.",
+                    icon=":material/group_work:")
+            _background(("features", str(info.path), "train", which), "Computing the training images' features",
+                        "Compute the training images' features", _features_work(info, "train", which))
+            return None
+        st.metric(f"k-NN accuracy (k = {similar_images.K})",
+                  f"{caches.knn_accuracy(info.path, which, f, found[0], similar_images.K):.1%}",
+                  help=f"each image takes the majority label of its {similar_images.K} nearest training images in "
+                       "these features (cosine)" + (", its own entry left out" if split == "train" else ""))
+    return found[0]
+
+
 def atlas_view(info: runs.RunInfo) -> None:
     split, which, method, colour_by = _pickers(info)
     shown = _map(info, split, which, method)
@@ -217,6 +267,6 @@ def atlas_view(info: runs.RunInfo) -> None:
                f"global pooling, {f.features.shape[1]}-d, the {which} checkpoint: {f.checkpoint_file}), mapped to "
                f"2-D by {method}: " + ("the two directions of largest variance." if method == PCA else
                                        "nearby points are images the network finds alike; distances between "
-                                       "clusters mean little.")
-               + f" The checkpoint is right on {f.accuracy:.1%} of them.")
-    _selection(info, split, f, coords, classes, map_key, areas, cell)
+                                       "clusters mean little."))
+    train = _accuracies(info, split, which, f)
+    _selection(info, split, f, train, coords, classes, map_key, areas, cell)

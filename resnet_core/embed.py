@@ -31,7 +31,7 @@ from . import runs
 from .cifar import DataError
 from .duplicates_cache import cached_duplicates
 from .embeddings import SPLITS, EmbeddingError, Features, compute_features, features_file, run_data_dir
-from .neighbours import knn_accuracy, nearest
+from .neighbours import split_knn_accuracy, training_neighbours
 from .predict import Parser
 
 PROG = "python -m resnet_core.embed"
@@ -73,13 +73,9 @@ def neighbour_list(split: Features, train: Features, index: int, k: int, classes
     if not len(found):
         raise EmbeddingError(f"no image with index {index} in the {split.split} split "
                              f"({len(split.indices):,} images)")
-    row = int(found[0])
-    exclude = None
-    if split.split == "train":
-        exclude = np.array([row])  # the same rows: leave the image itself out
-    rows, sims = nearest(split.features[row:row + 1], train.features, k, exclude)
+    rows, sims = training_neighbours(split, train, int(found[0]), k)
     out = []
-    for r, s in zip(rows[0], sims[0], strict=True):
+    for r, s in zip(rows, sims, strict=True):
         label = int(train.labels[r])
         out.append({"index": int(train.indices[r]), "label": label,
                     "class": classes[label] if label < len(classes) else str(label), "similarity": float(s)})
@@ -93,10 +89,9 @@ def summary(args, classes: list[str]) -> dict:
         args.run_dir, "train", args.checkpoint, stderr_progress("train features"), args.data_dir)
     if not len(feats.labels):
         raise EmbeddingError(f"the {args.split} split holds no images")
-    exclude = np.arange(len(feats.labels)) if args.split == "train" else None
     result = {"split": args.split, "checkpoint_file": feats.checkpoint_file, "images": len(feats.labels),
               "dims": feats.dims, "k": args.k,
-              "knn_acc": knn_accuracy(feats.features, feats.labels, train.features, train.labels, args.k, exclude),
+              "knn_acc": split_knn_accuracy(feats, train, args.k),
               "model_acc": feats.accuracy,
               "features_file": str(features_file(args.run_dir, args.split, args.checkpoint)),
               "duplicates": duplicate_count(args.run_dir, args.data_dir)}

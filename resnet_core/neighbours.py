@@ -12,9 +12,14 @@ against the 50,000 training images' (64 floats each, ResNet-20), k = 10: 3.7 s a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .embeddings import Features
 
 CHUNK_FLOATS = 1 << 24  # similarities held at once: 64 MB of float32 (e.g. 335 queries x 50,000)
 
@@ -83,3 +88,19 @@ def knn_accuracy(query_features, query_labels, base_features, base_labels, k: in
         raise ValueError("no base rows to vote")
     predicted = vote(np.asarray(base_labels, dtype=np.int64)[rows])
     return float(np.mean(predicted == query_labels))
+
+
+def training_neighbours(split: Features, train: Features, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of the training images' features (train) nearest to row `row` of a split's
+    (split), best first, and their similarities; where split is the training images
+    themselves (the same rows), the image's own row is left out."""
+    exclude = np.array([row]) if split.split == "train" else None
+    rows, sims = nearest(split.features[row:row + 1], train.features, k, exclude)
+    return rows[0], sims[0]
+
+
+def split_knn_accuracy(split: Features, train: Features, k: int = 10) -> float:
+    """:func:`knn_accuracy` of a split's features against the training images' features,
+    each training image's own row left out where split is the training images."""
+    exclude = np.arange(len(split.labels)) if split.split == "train" else None
+    return knn_accuracy(split.features, split.labels, train.features, train.labels, k, exclude)

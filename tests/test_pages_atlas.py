@@ -28,6 +28,8 @@ from resnet_core.dashboard import atlas_selection
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.dashboard.data_map_selection import Area
 from resnet_core.dynamics import analyse
+from resnet_core.formatting import md_escape
+from resnet_core.neighbours import split_knn_accuracy
 
 
 @pytest.fixture
@@ -150,3 +152,61 @@ def test_the_training_images_take_their_data_map_regions(folders, cifar_dir, pla
     for code, name in enumerate(("easy-to-learn", "ambiguous", "hard-to-learn")):
         assert shown.get(name, []) == sorted(d.record.indices[d.data_map.region == code].tolist())
     assert shown["not presented"] == sorted([*d.record.indices[d.data_map.region == -1].tolist(), *range(120, 150)])
+
+
+def cosine_nearest(query: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force: the k rows of base most similar to query, and their similarities."""
+    sims = (base / np.linalg.norm(base, axis=1, keepdims=True)) @ (query / np.linalg.norm(query))
+    order = np.argsort(-sims, kind="stable")[:k]
+    return order, sims[order]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_a_gallery_image_opens_its_nearest_training_images_beside_the_knn_accuracy(folders, cifar_dir,  # noqa: F811
+                                                                                 planted):
+    run_dir = make_run(folders, "similar", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    f, train = planted(run_dir), planted(run_dir, "train", n=150)
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
+    assert metrics(at) == {"Checkpoint's accuracy": f"{f.accuracy:.1%}",
+                           "k-NN accuracy (k = 10)": f"{split_knn_accuracy(f, train, 10):.1%}"}
+    at.session_state[explain_atlas.CELL_KEY] = ((run_dir.name, "val", "best", projections.PCA), (2, 3))
+    at.run()
+    shown = cards(at)
+    picked = shown[0]  # true 2, predicted 3: a mistake
+    assert at.selectbox(key="ex_atlas_similar").options == [f"#{i}: true bird, predicted cat" for i in shown]
+    at.selectbox(key="ex_atlas_similar").set_value(picked).run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows, sims = cosine_nearest(f.features[picked].astype(np.float64), train.features.astype(np.float64), 10)
+    strip = html_blocks(at)[-1]
+    assert [int(i) for i in re.findall(r'data-index="(\d+)"', strip)] == train.indices[rows].tolist()
+    assert [int(t) for t in re.findall(r'data-true="(\d+)"', strip)] == train.labels[rows].tolist()
+    assert re.findall(r"similarity (\d\.\d{3})", strip) == [f"{s:.3f}" for s in sims]
+    labels = train.labels[rows]
+    assert md_escape(f"{(labels == 3).sum()} of its 10 nearest training images carry the predicted class cat "
+                     f"(and {(labels == 2).sum()} its true class bird).") in texts(at)
+
+
+def test_without_the_training_features_the_view_offers_to_compute_them(folders, cifar_dir):  # noqa: F811
+    run_dir = make_run(folders, "untrained", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    write_checkpoint(run_dir)  # a real last.pt, which "best" falls back to, for the job
+    f = embeddings.compute_features(run_dir, "val", "best")
+    at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
+    assert "No features of the training images under the best checkpoint yet" in texts(at)
+    assert list(metrics(at)) == ["Checkpoint's accuracy"]
+    at.session_state[explain_atlas.AREAS_KEY] = ((run_dir.name, "val", "best", projections.PCA),
+                                                 (Area("box", (-1e9, 1e9), (-1e9, 1e9)),))
+    at.run()
+    picked = cards(at)[0]
+    at.selectbox(key="ex_atlas_similar").set_value(picked).run()
+    assert "They need the training images' features under this checkpoint" in texts(at)
+    at.button(key="ex_atlas_start_features").click().run()
+    job = caches.jobs().get(("features", str(run_dir), "train", "best"))
+    assert job is not None and job.wait(60) and job.error is None
+    at.run()
+    train = embeddings.cached_features(run_dir, "train", "best")
+    assert train is not None and metrics(at)["k-NN accuracy (k = 10)"] == f"{split_knn_accuracy(f, train, 10):.1%}"
+    assert html_blocks(at)[-1].count('class="rs-card"') == 10  # the picked image's nearest training images
+    assert "nearest training images carry" in texts(at)

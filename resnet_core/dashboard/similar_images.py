@@ -1,0 +1,64 @@
+"""The training images most similar to one image of a split in a checkpoint's feature space
+(cosine, exact: :func:`resnet_core.neighbours.training_neighbours`), and what their labels
+say about its prediction: how many carry the class it was given, how many its true class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from resnet_core.embeddings import Features
+
+K = 10
+
+
+@dataclass(frozen=True)
+class SimilarImages:
+    index: int  # the image's data set index
+    label: int  # its true label
+    prediction: int  # the checkpoint's
+    rows: np.ndarray  # (k,) rows of the training images' features, nearest first
+    indices: np.ndarray  # (k,) their training-set indices
+    labels: np.ndarray  # (k,) their labels
+    similarities: np.ndarray  # (k,) cosine similarities to the image
+
+    @property
+    def with_prediction(self) -> int:
+        """How many of them carry the class the checkpoint predicted for the image."""
+        return int((self.labels == self.prediction).sum())
+
+    @property
+    def with_label(self) -> int:
+        """How many of them carry the image's true class."""
+        return int((self.labels == self.label).sum())
+
+
+def similar_images(split: Features, train: Features, index: int, k: int = K) -> SimilarImages:
+    """The k training images (of train, the training images' features under the same
+    checkpoint) nearest to the split's image with data set index `index`; the image itself
+    is not one of them when split is the training images. ValueError for an index the
+    split does not hold."""
+    # torch (resnet_core.neighbours) only once asked: the Explain page opens without it.
+    from resnet_core.neighbours import training_neighbours
+
+    found = np.flatnonzero(split.indices == index)
+    if not len(found):
+        raise ValueError(f"no image with index {index} among the {len(split.indices):,} {split.split} images")
+    row = int(found[0])
+    rows, sims = training_neighbours(split, train, row, k)
+    return SimilarImages(int(index), int(split.labels[row]), int(split.predictions[row]), rows,
+                         train.indices[rows], train.labels[rows], sims)
+
+
+def verdict(s: SimilarImages, classes: Sequence[str]) -> str:
+    """One sentence on the neighbours' labels: for a misclassified image "n of its k nearest
+    training images carry the predicted class P (and m its true class T).", else "m of its k
+    nearest training images carry its class T."."""
+    k = len(s.indices)
+    if s.prediction != s.label:
+        return (f"{s.with_prediction} of its {k} nearest training images carry the predicted class "
+                f"{classes[s.prediction]} (and {s.with_label} its true class {classes[s.label]}).")
+    return f"{s.with_label} of its {k} nearest training images carry its class {classes[s.label]}."
