@@ -1,7 +1,8 @@
 """Explain's view "Atlas (features)" through Streamlit's AppTest, against a run made in a temp
 folder and features planted for it: the map, a drawn area's gallery with its counts per
-class and cell, a clicked cell outlined on the map, and the features computed in the
-background when there are none.
+class and cell, a clicked cell outlined on the map, the features computed in the
+background when there are none, and a gallery image's similar training images beside the
+k-NN accuracy of the features.
 
 AppTest cannot draw on the chart: the areas are set as its callback sets them
 (explain_atlas.AREAS_KEY), a clicked cell as the matrix's callback does (CELL_KEY)."""

@@ -1,6 +1,9 @@
 """The training images most similar to one image of a split in a checkpoint's feature space
 (cosine, exact: :func:`resnet_core.neighbours.training_neighbours`), and what their labels
-say about its prediction: how many carry the class it was given, how many its true class."""
+say about its prediction: how many carry the class it was given, how many its true class.
+
+Computed on every rerun, not cached: one image against 45,000 training images' 64-d features
+took 4-17 ms (median 6 ms of 7, one torch thread, this 2-core CPU at load 2.4)."""
 
 from __future__ import annotations
 
