@@ -9,8 +9,8 @@ second to build that before the script ran; and plotly restyled the 50,000 point
 selected or not, 0.4 s of the browser's main thread (headless Chromium, software WebGL),
 before the browser's message went out. Boxes on the map of 50,000 images then opened their
 gallery in 0.97 s from the mouse's release (median; 1.9 s for a box over all of it, quiet
-machine); drawn here, 0.38 s (0.53 s the most) with the machine busy (load 3.6;
-tests/data_map_timings.py --browser).
+machine); drawn here, 0.27 s (median of 15, 0.41 s the most), quiet machine
+(tests/data_map_timings.py --browser --reloads 5).
 
 The chart is a Streamlit component (st.components.v2) whose script, area_select_chart.js,
 draws the figure with plotly.js: the file the plotly package ships, which app.py's server
