@@ -164,12 +164,28 @@ def penultimate(run_model: RunModel, images: np.ndarray, progress: ProgressCallb
     return feats.astype(np.float32), predicted.astype(np.int64), confidence.astype(np.float32)
 
 
+def run_device(run_info: runs.RunInfo | None) -> torch.device:
+    """The device the run trained on (config.json's resolved.device) where this machine has
+    it, else the CPU: a run trained on cuda:0 has its features computed on cuda:0."""
+    recorded = run_info.resolved.get("device") if run_info is not None else None
+    try:
+        device = torch.device(recorded) if isinstance(recorded, str) and recorded else torch.device("cpu")
+    except (RuntimeError, ValueError):
+        return torch.device("cpu")
+    if device.type == "cuda" and torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count():
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    return torch.device("cpu")
+
+
 def compute_features(run_dir: str | os.PathLike, split: str, checkpoint: str = "best",
                      progress: ProgressCallback | None = None, data_dir: str | os.PathLike | None = None,
-                     device: str | torch.device = "cpu") -> Features:
+                     device: str | torch.device | None = None) -> Features:
     """The split's features under the checkpoint: the cache where it holds this checkpoint's,
-    else computed and cached. EmbeddingError, in one line, for an unknown split, a folder
-    that is not a run, a missing or corrupt checkpoint, or no CIFAR-10 to read."""
+    else computed (on device; None: run_device) and cached. EmbeddingError, in one line, for
+    an unknown split, a folder that is not a run, a missing or corrupt checkpoint, or no
+    CIFAR-10 to read."""
     if split not in SPLITS:
         raise EmbeddingError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
     cached = cached_features(run_dir, split, checkpoint)
@@ -183,7 +199,8 @@ def compute_features(run_dir: str | os.PathLike, split: str, checkpoint: str = "
         raise EmbeddingError(str(e)) from None
     info = runs.read_run(run_dir)
     images, indices, labels = split_images(info, run_data(info, data_dir), split)
-    feats, predicted, confidence = penultimate(run_model, images, progress, device)
+    feats, predicted, confidence = penultimate(run_model, images, progress,
+                                               run_device(info) if device is None else device)
     result = Features(split, checkpoint, run_model.checkpoint, indices, labels, predicted, confidence, feats)
     if key is not None and key.file == run_model.checkpoint:
         try:

@@ -204,3 +204,20 @@ def test_embed_refuses_bad_input_in_one_line(run, capsys, argv):
         code = e.code
     assert code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_features_are_computed_on_the_runs_own_device_where_this_machine_has_it(monkeypatch):
+    from types import SimpleNamespace
+
+    from resnet_core.embeddings import run_device
+
+    def run(device):
+        return SimpleNamespace(resolved={} if device is None else {"device": device})
+
+    for recorded in ("cpu", "cuda:0", "mps", "nonsense:9", None, 3):
+        assert run_device(run(recorded)) == torch.device("cpu")  # this CPU-only machine
+    assert run_device(None) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert run_device(run("cuda:1")) == torch.device("cuda:1")
+    assert run_device(run("cuda:2")) == torch.device("cpu")  # a GPU this machine lacks
