@@ -65,10 +65,11 @@ def similar_training_images(info: runs.RunInfo, split: str, items: Sequence[gall
     notes = {int(i): f"similarity {s:.3f}" for i, s in zip(near.indices, near.similarities, strict=True)}
     st.html(gallery_cards.gallery_html(gallery_records.records(records, near.rows), images, classes, size=64,
                                        extras=gallery_cards.CardExtras(notes=notes)))
-    whose = "" if features else "the card's"
-    if not features:
-        source = similar_images.features_caption(f.checkpoint_file,
-                                                 similar_images.checkpoint_epoch(info, f.checkpoint_file))
-        st.caption(f"Neighbours in the features of {source}; the predicted class is the card's, of the epoch the "
-                   "gallery shows.")
-    st.markdown(md_escape(similar_images.verdict(near, classes, whose)))
+    if features:
+        st.markdown(md_escape(similar_images.verdict(near, classes)))
+        return
+    epoch = similar_images.checkpoint_epoch(info, f.checkpoint_file)
+    source = similar_images.features_caption(f.checkpoint_file, epoch)
+    st.caption(f"Neighbours in the features of {source}; the predicted class is the card's, of the epoch the gallery "
+               "shows.")
+    st.markdown(md_escape(similar_images.verdict(near, classes, "the card's")))

@@ -54,6 +54,17 @@ def test_similar_images_are_the_nearest_training_images_by_cosine():
         similar_images(val, train, 7)
 
 
+def test_a_gallerys_prediction_of_another_epoch_replaces_the_checkpoints():
+    val, train = features("val", 20, seed=1, first_index=500), features("train", 40, seed=2)
+    right = similar_images(val, train, 501, k=10)  # row 1: right under the checkpoint
+    shown = similar_images(val, train, 501, k=10, prediction=(right.label + 2) % 4)  # wrong on the card
+    np.testing.assert_array_equal(shown.rows, right.rows)
+    assert shown.with_prediction == int((train.labels[right.rows] == (right.label + 2) % 4).sum())
+    assert verdict(shown, CLASSES, "the card's") == (
+        f"{shown.with_prediction} of its 10 nearest training images carry the card's predicted class "
+        f"class{shown.prediction} (and {shown.with_label} its true class class{shown.label}).")
+
+
 def test_a_training_image_is_not_its_own_neighbour():
     train = features("train", 30, seed=3)
     s = similar_images(train, train, 5, k=4)

@@ -62,16 +62,15 @@ def similar_images(split: Features, train: Features, index: int, k: int = K,
     return SimilarImages(int(index), int(split.labels[row]), pred, rows, train.indices[rows], train.labels[rows], sims)
 
 
-def verdict(s: SimilarImages, classes: Sequence[str], predicted_by: str = "") -> str:
+def verdict(s: SimilarImages, classes: Sequence[str], whose: str = "the") -> str:
     """One sentence on the neighbours' labels: for a misclassified image "n of its k nearest
-    training images carry the predicted class P (and m its true class T).", where
-    predicted_by (e.g. "the card's, epoch 12") follows P when given, else "m of its k
-    nearest training images carry its class T."."""
+    training images carry the predicted class P (and m its true class T).", whose naming
+    whose prediction P is ("the card's" for a gallery's), else "m of its k nearest training
+    images carry its class T."."""
     k = len(s.indices)
     if s.prediction != s.label:
-        whose = f" ({predicted_by})" if predicted_by else ""
-        return (f"{s.with_prediction} of its {k} nearest training images carry the predicted class "
-                f"{classes[s.prediction]}{whose} (and {s.with_label} its true class {classes[s.label]}).")
+        return (f"{s.with_prediction} of its {k} nearest training images carry {whose} predicted class "
+                f"{classes[s.prediction]} (and {s.with_label} its true class {classes[s.label]}).")
     return f"{s.with_label} of its {k} nearest training images carry its class {classes[s.label]}."
 
 
