@@ -4,7 +4,7 @@
 counts them per confusion-matrix cell; a click on a cell of the matrix beside the map
 outlines that cell's images on it and narrows the gallery to them. Beside the checkpoint's
 accuracy, the k-NN accuracy of the features against the training images' (k = 10); under
-the gallery, the nearest training images of one of its images (similar_images)."""
+the gallery, the nearest training images of one of its images (similar_section.py)."""
 
 from __future__ import annotations
 
