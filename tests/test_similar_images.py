@@ -92,3 +92,16 @@ def test_split_knn_accuracy_is_the_majority_of_the_nearest_labels():
     as_if_held_out = replace(train, split="val")  # each image would then vote for itself
     assert split_knn_accuracy(as_if_held_out, train, 5) == pytest.approx(brute_knn(train, False))
     assert brute_knn(train, False) != brute_knn(train, True)
+
+
+def test_the_checkpoint_epoch_is_the_best_epoch_for_best_pt_and_the_last_for_last_pt(tmp_path):
+    from fake_runs import make_run
+
+    from resnet_core import runs
+    from resnet_core.dashboard.similar_images import checkpoint_epoch, features_caption
+
+    make_run(tmp_path, "run", epochs_done=3, total_epochs=5, state="running")
+    (info,) = runs.list_runs(tmp_path)
+    info = replace(info, status={**info.status, "best_epoch": 2})  # best.pt of epoch 2, last.pt of epoch 3
+    assert (checkpoint_epoch(info, "best.pt"), checkpoint_epoch(info, "last.pt")) == (2, 3)
+    assert features_caption("best.pt", 2) == "best.pt (epoch 2)" and features_caption("last.pt", None) == "last.pt"
