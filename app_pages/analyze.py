@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import caches, common
+from app_pages import caches, common, similar_section
 from resnet_core import runs
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
 from resnet_core.dashboard import (cell_selection, confusion_figures, downloads, gallery_cards, gallery_records,
@@ -141,6 +141,7 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
     extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=heatmap_title)
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, cell=cell, total=len(positions),
                                        extras=extras))
+    similar_section.similar_training_images(info, split, items, classes, "an_similar")
 
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app_pages import caches, common, explain_atlas, explain_duplicates, explain_training
+from app_pages import caches, common, explain_atlas, explain_duplicates, explain_training, similar_section
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (calibration, explain_figures, gallery_cards, gallery_records, history,
@@ -95,6 +95,7 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     extras = gallery_cards.CardExtras(strips=strips, strip_epochs=hist.epochs.tolist() if hist is not None else (),
                                       notes=notes, heatmaps=heatmaps, heatmap_title=heatmap_title)
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(positions), extras=extras))
+    similar_section.similar_training_images(info, split, items, classes, f"{key}_similar")
 
 
 def _flips_view(info, split, preds, classes, result: history.HistoryResult, epoch: int) -> None:

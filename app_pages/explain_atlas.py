@@ -4,21 +4,20 @@
 counts them per confusion-matrix cell; a click on a cell of the matrix beside the map
 outlines that cell's images on it and narrows the gallery to them. Beside the checkpoint's
 accuracy, the k-NN accuracy of the features against the training images' (k = 10); under
-the gallery, the nearest training images of one of its images (similar_images)."""
+the gallery, the nearest training images of one of its images (similar_section.py)."""
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from typing import Callable
 
 import numpy as np
 import streamlit as st
 
-from app_pages import caches, common
+from app_pages import caches, common, feature_jobs, similar_section
 from app_pages.area_select_chart import area_select_chart
 from resnet_core import projections, runs
 from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, confusion_figures,
                                    data_map_selection, gallery_cards, gallery_records, run_images, similar_images)
-from resnet_core.dashboard.background_jobs import Job
 from resnet_core.formatting import md_escape
 from resnet_core.projections import METHODS, PCA, project, save_projection
 
@@ -74,66 +73,10 @@ def _pickers(info: runs.RunInfo) -> tuple[str, str, str, str]:
     return split, which, method, colour_by
 
 
-@st.fragment(run_every=1.0)
-def _progress(job: Job, what: str) -> None:
-    """The job's progress, every second; the whole page again once it has finished."""
-    if job.finished:
-        st.rerun(scope="app")
-    st.progress(job.fraction, text=f"{what}: {job.fraction:.0%}")
-
-
-def _background(key: Hashable, what: str, button: str, work: Callable) -> None:
-    """A job's progress while it runs, else a button that starts it (and its last error)."""
-    job = caches.jobs().get(key)
-    if job is not None and not job.finished:
-        _progress(job, what)
-        return
-    if job is not None and job.error:
-        st.error(md_escape(job.error), icon=":material/error:")
-    if st.button(button, key=f"ex_atlas_start_{key[0]}", icon=":material/play_arrow:"):
-        _progress(caches.jobs().start(key, what, work), what)
-
-
-def _features_work(info: runs.RunInfo, split: str, which: str) -> Callable:
-    def work(progress):
-        from resnet_core.embeddings import compute_features
-
-        compute_features(info.path, split, which, progress, data_dir=common.data_dir())  # cached in the run folder
-    return work
-
-
 def _map_work(info: runs.RunInfo, split: str, which: str, method: str, features: np.ndarray) -> Callable:
     def work(progress):
         return save_projection(info.path, split, which, method, project(features, method, progress), features)
     return work
-
-
-def _records(f) -> dict[str, np.ndarray]:
-    """Features as a gallery's records. They hold the top-1 class and probability only: the
-    card shows them as its prediction, without a top-k line that would repeat it."""
-    return {"indices": f.indices, "labels": f.labels, "preds": f.predictions,
-            "topk_classes": np.zeros((len(f.labels), 0), np.int64), "topk_probs": f.confidence[:, None]}
-
-
-def _similar(info: runs.RunInfo, f, train, items: list[gallery_records.GalleryRecord], classes: list[str]) -> None:
-    """A picker of the shown cards' images and the picked one's nearest training images."""
-    shown = {r.index: r for r in items}
-    picked = st.selectbox(
-        f"Similar training images ({similar_images.K} nearest in these features, cosine) of", list(shown),
-        index=None, key="ex_atlas_similar", placeholder="an image shown above",
-        format_func=lambda i: f"#{i}: true {classes[shown[i].true]}, predicted {classes[shown[i].pred]}")
-    if picked is None:
-        return
-    if train is None:
-        st.caption("They need the training images' features under this checkpoint: compute them above.")
-        return
-    near = similar_images.similar_images(f, train, picked)
-    records = _records(train)
-    images, _ = common.source_images("train", records, common.image_folder(info))
-    notes = {int(i): f"similarity {s:.3f}" for i, s in zip(near.indices, near.similarities, strict=True)}
-    st.html(gallery_cards.gallery_html(gallery_records.records(records, near.rows), images, classes, size=64,
-                                       extras=gallery_cards.CardExtras(notes=notes)))
-    st.markdown(md_escape(similar_images.verdict(near, classes)))
 
 
 def _gallery(info: runs.RunInfo, split: str, f, train, rows: np.ndarray, classes: list[str]) -> None:
@@ -143,7 +86,7 @@ def _gallery(info: runs.RunInfo, split: str, f, train, rows: np.ndarray, classes
         st.caption("No images here.")
         return
     page = common.page_picker(len(rows), PER_PAGE, "ex_page_atlas", width=220)
-    records = _records(f)
+    records = similar_images.feature_records(f)
     items = gallery_records.records(records, rows[page.start:page.stop])
     images_from = common.image_folder(info)
     source = "train" if split == "train" else run_images.image_source(info.config, split)
@@ -155,7 +98,7 @@ def _gallery(info: runs.RunInfo, split: str, f, train, rows: np.ndarray, classes
                        if images is not None else ({}, ""))
     extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=title)
     st.html(gallery_cards.gallery_html(items, images, classes, size=96, total=len(rows), extras=extras))
-    _similar(info, f, train, items, classes)
+    similar_section.similar_training_images(info, split, items, classes, "ex_atlas_similar", (f, train))
 
 
 def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, classes: list[str], map_key: tuple,
@@ -203,8 +146,9 @@ def _map(info: runs.RunInfo, split: str, which: str, method: str):
         st.info(f"No features of the {SPLIT_NAMES[split]} images under the {which} checkpoint yet (or the "
                 "checkpoint changed since): they are computed once, then read from the run folder (features/).",
                 icon=":material/scatter_plot:")
-        _background(("features", str(info.path), split, which), "Computing the features",
-                    "Compute the features", _features_work(info, split, which))
+        feature_jobs.background(("features", str(info.path), split, which), "Computing the features",
+                                "Compute the features", feature_jobs.features_work(info, (split,), which),
+                                "ex_atlas_start_features")
         return None
     coords = caches.atlas_map(info.path, split, which, method, found)
     if coords is None:
@@ -215,8 +159,9 @@ def _map(info: runs.RunInfo, split: str, which: str, method: str):
         st.info(f"No {method} map of these features yet: it is computed in the background (about a minute for "
                 "10,000 images, four for 50,000, on two cores) and kept in the run folder.",
                 icon=":material/scatter_plot:")
-        _background((method, str(info.path), split, which), f"Computing the {method} map",
-                    f"Compute the {method} map", _map_work(info, split, which, method, found[0].features))
+        feature_jobs.background((method, str(info.path), split, which), f"Computing the {method} map",
+                                f"Compute the {method} map", _map_work(info, split, which, method, found[0].features),
+                                f"ex_atlas_start_{method}")
         return None
     return found[0], coords
 
@@ -232,8 +177,9 @@ def _accuracies(info: runs.RunInfo, split: str, which: str, f):
             st.info(f"No features of the training images under the {which} checkpoint yet: the k-NN accuracy of "
                     "these features and each image's similar training images need them.",
                     icon=":material/group_work:")
-            _background(("features", str(info.path), "train", which), "Computing the training images' features",
-                        "Compute the training images' features", _features_work(info, "train", which))
+            feature_jobs.background(("features", str(info.path), "train", which),
+                                    "Computing the training images' features", "Compute the training images' features",
+                                    feature_jobs.features_work(info, ("train",), which), "ex_atlas_start_features")
             return None
         st.metric(f"k-NN accuracy (k = {similar_images.K})",
                   f"{caches.knn_accuracy(info.path, which, f, found[0], similar_images.K):.1%}",

@@ -54,6 +54,17 @@ def test_similar_images_are_the_nearest_training_images_by_cosine():
         similar_images(val, train, 7)
 
 
+def test_a_gallerys_prediction_of_another_epoch_replaces_the_checkpoints():
+    val, train = features("val", 20, seed=1, first_index=500), features("train", 40, seed=2)
+    right = similar_images(val, train, 501, k=10)  # row 1: right under the checkpoint
+    shown = similar_images(val, train, 501, k=10, prediction=(right.label + 2) % 4)  # wrong on the card
+    np.testing.assert_array_equal(shown.rows, right.rows)
+    assert shown.with_prediction == int((train.labels[right.rows] == (right.label + 2) % 4).sum())
+    assert verdict(shown, CLASSES, "the card's") == (
+        f"{shown.with_prediction} of its 10 nearest training images carry the card's predicted class "
+        f"class{shown.prediction} (and {shown.with_label} its true class class{shown.label}).")
+
+
 def test_a_training_image_is_not_its_own_neighbour():
     train = features("train", 30, seed=3)
     s = similar_images(train, train, 5, k=4)
@@ -81,3 +92,16 @@ def test_split_knn_accuracy_is_the_majority_of_the_nearest_labels():
     as_if_held_out = replace(train, split="val")  # each image would then vote for itself
     assert split_knn_accuracy(as_if_held_out, train, 5) == pytest.approx(brute_knn(train, False))
     assert brute_knn(train, False) != brute_knn(train, True)
+
+
+def test_the_checkpoint_epoch_is_the_best_epoch_for_best_pt_and_the_last_for_last_pt(tmp_path):
+    from fake_runs import make_run
+
+    from resnet_core import runs
+    from resnet_core.dashboard.similar_images import checkpoint_epoch, features_caption
+
+    make_run(tmp_path, "run", epochs_done=3, total_epochs=5, state="running")
+    (info,) = runs.list_runs(tmp_path)
+    info = replace(info, status={**info.status, "best_epoch": 2})  # best.pt of epoch 2, last.pt of epoch 3
+    assert (checkpoint_epoch(info, "best.pt"), checkpoint_epoch(info, "last.pt")) == (2, 3)
+    assert features_caption("best.pt", 2) == "best.pt (epoch 2)" and features_caption("last.pt", None) == "last.pt"
