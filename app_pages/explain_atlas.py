@@ -15,7 +15,7 @@ import streamlit as st
 
 from app_pages import caches, common, feature_jobs, similar_section
 from app_pages.area_select_chart import area_select_chart
-from resnet_core import projections, runs
+from resnet_core import evaluation_labels, projections, runs
 from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, confusion_figures,
                                    data_map_selection, gallery_cards, gallery_records, run_images, similar_images)
 from resnet_core.formatting import md_escape
@@ -26,7 +26,7 @@ VIEWS = (ATLAS,)
 PER_PAGE = 30
 AREAS_KEY = "ex_atlas_areas"  # our own copy of the drawn areas: (map key, areas)
 CELL_KEY = "ex_atlas_cell"  # our own copy of the clicked cell: (map key, (true, pred))
-SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
+SPLIT_NAMES = {**evaluation_labels.SPLIT_NAMES, "val": evaluation_labels.VALIDATION}
 
 
 def _kept(key: str, map_key: tuple):
@@ -36,12 +36,12 @@ def _kept(key: str, map_key: tuple):
 
 
 def _on_areas(map_key: tuple) -> None:
+    """on_select: keep the area drawn; a shape too small to select anything (a freeform path
+    of fewer than three corners) leaves the kept one as it is (Clear removes it)."""
     areas = data_map_selection.selection_areas(st.session_state.get("ex_atlas"))
     if areas:
         st.session_state[AREAS_KEY] = (map_key, areas)
         st.session_state["ex_page_atlas"] = 1
-    else:
-        st.session_state.pop(AREAS_KEY, None)
 
 
 def _on_cell(map_key: tuple, classes: list[str]) -> None:
@@ -62,8 +62,10 @@ def _choice(where, label: str, options, key: str, param: str, fallback: str, **k
 
 def _pickers(info: runs.RunInfo) -> tuple[str, str, str, str]:
     c1, c2, c3, c4 = st.columns([3, 2, 2, 3])
-    split = _choice(c1, "Images", runs.SPLITS, "ex_atlas_split", "images",
-                    "val" if info.resolved.get("val_source") == "train" else "test", format_func=SPLIT_NAMES.get)
+    carved = evaluation_labels.evaluation_labels(info.config).val_source == "train"
+    splits = [s for s in runs.SPLITS if s != "val" or carved]  # features of a validation split carved from training
+    split = _choice(c1, "Images", splits, "ex_atlas_split", "images", "val" if carved else "test",
+                    format_func=SPLIT_NAMES.get)
     which = _choice(c2, "Checkpoint", list(runs.CHECKPOINTS), "ex_atlas_ckpt", "checkpoint", "best")
     method = _choice(c3, "Map", METHODS, "ex_atlas_method", "map", PCA)
     options = list(atlas_figures.COLOUR_BY)
@@ -163,7 +165,7 @@ def _map(info: runs.RunInfo, split: str, which: str, method: str):
                                 f"Compute the {method} map", _map_work(info, split, which, method, found[0].features),
                                 f"ex_atlas_start_{method}")
         return None
-    return found[0], coords
+    return found[0], coords, found[1]
 
 
 def _accuracies(info: runs.RunInfo, split: str, which: str, f):
@@ -193,16 +195,21 @@ def atlas_view(info: runs.RunInfo) -> None:
     shown = _map(info, split, which, method)
     if shown is None:
         return
-    f, coords = shown
+    f, coords, digest = shown
     classes = info.classes or [str(i) for i in range(int(max(f.labels.max(), f.predictions.max())) + 1)]
-    map_key = (info.run_id, split, which, method)
+    map_key = (info.run_id, split, which, method, digest)  # new features (a new checkpoint): a new map
     areas = _kept(AREAS_KEY, map_key) or ()
     kept_cell = _kept(CELL_KEY, map_key)
     cell = cell_selection.Cell(*kept_cell) if kept_cell else None
     regions = None
     if colour_by == atlas_figures.REGION:
-        d = caches.dynamics(info.path)
-        regions = atlas_figures.region_codes(f.indices, d.record.indices, d.data_map.region)
+        try:
+            d = caches.dynamics(info.path)
+            regions = atlas_figures.region_codes(f.indices, d.record.indices, d.data_map.region)
+        except runs.RunFolderError as e:
+            st.warning(f"The record of the training images cannot be read: {md_escape(e)}",
+                       icon=":material/broken_image:")
+            colour_by = atlas_figures.TRUE
     highlight = atlas_selection.cell_mask(f.labels, f.predictions, cell) if cell else None
     fig = atlas_figures.atlas_figure(
         coords, f.indices, f.labels, f.predictions, f.confidence, classes, colour_by, regions, highlight,

@@ -92,13 +92,13 @@ def forgetting_view(info: runs.RunInfo, d: Dynamics) -> None:
 
 
 def _on_map_select(run_id: str) -> None:
-    """on_select: keep the area drawn, which the chart draws again at each rerun."""
+    """on_select: keep the area drawn, which the chart draws again at each rerun; a shape too
+    small to select anything (a freeform path of fewer than three corners) leaves the kept
+    one as it is (Clear removes it)."""
     areas = data_map_selection.selection_areas(st.session_state.get("ex_map"))
     if areas:
         st.session_state[AREAS_KEY] = (run_id, areas)
         st.session_state["ex_page_map"] = 1
-    else:
-        st.session_state.pop(AREAS_KEY, None)
 
 
 def _selection_text(chosen: data_map_selection.Selected) -> str:

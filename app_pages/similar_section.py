@@ -13,6 +13,7 @@ import streamlit as st
 
 from app_pages import caches, common, feature_jobs
 from resnet_core import runs
+from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import gallery_cards, gallery_records, similar_images
 from resnet_core.formatting import md_escape
 
@@ -21,7 +22,10 @@ CHECKPOINT = "best"  # the galleries' neighbours: features of best.pt, else last
 
 def _cached(info: runs.RunInfo, split: str, key: str):
     """The split's and the training images' features under the best checkpoint, or None after
-    one line saying which are missing and the button that computes them in the background."""
+    one line saying which are missing and the button that computes them in the background.
+    A run whose test set stood in for validation (format 1) shows test images as "val"."""
+    if split == "val" and evaluation_labels(info.config).val_source == "test":
+        split = "test"
     found = {s: caches.features(info.path, s, CHECKPOINT) for s in dict.fromkeys((split, "train"))}
     missing = tuple(s for s, f in found.items() if f is None)
     if not missing:

@@ -4,8 +4,8 @@ They depend only on the CIFAR-10 files, so they are kept in the runs folder's ca
 (``<runs-dir>/.cache/``, see resnet_core.runs.folder_format), named by a hash of the data
 folder's path, its batch files' sizes and modification times and METHOD: a rewritten file
 or a new method makes a new name. Reading never raises: a missing, damaged or foreign file
-is computed again (10k x 50k test-against-training images took 9-19 s on this 2-core CPU,
-one thread), and a cache that cannot be written only costs the next call that time again.
+is computed again (10k x 50k test-against-training images took 9-24 s on this 2-core CPU,
+the data's loading included), and a cache that cannot be written only costs the next call that time again.
 """
 
 from __future__ import annotations

@@ -93,10 +93,10 @@ def summary(args, classes: list[str]) -> dict:
               "dims": feats.dims, "k": args.k,
               "knn_acc": split_knn_accuracy(feats, train, args.k),
               "model_acc": feats.accuracy,
-              "features_file": str(features_file(args.run_dir, args.split, args.checkpoint)),
-              "duplicates": duplicate_count(args.run_dir, args.data_dir)}
-    if args.neighbors is not None:
+              "features_file": str(features_file(args.run_dir, args.split, args.checkpoint))}
+    if args.neighbors is not None:  # before the duplicate search (up to half a minute): a bad index fails at once
         result["neighbors"] = neighbour_list(feats, train, args.neighbors, args.k, classes)
+    result["duplicates"] = duplicate_count(args.run_dir, args.data_dir)
     return result
 
 

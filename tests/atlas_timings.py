@@ -33,7 +33,7 @@ from conftest import write_cifar_folder  # noqa: E402
 from fake_runs import make_run  # noqa: E402
 
 from app_pages import explain_atlas  # noqa: E402
-from resnet_core import projections  # noqa: E402
+from resnet_core import embeddings, projections  # noqa: E402
 from resnet_core.cifar import load_cifar10  # noqa: E402
 from resnet_core.dashboard.data_map_selection import Area  # noqa: E402
 
@@ -82,7 +82,8 @@ def apptest_times(data_dir: Path, runs_dir: Path, run_id: str, coords, reloads: 
         results.append((f"open: {method}, {colour_by}", *map(list, zip(*times, strict=True))))
     x0, x1 = float(coords[:, 0].min()), float(coords[:, 0].max())
     y0, y1 = float(coords[:, 1].min()), float(coords[:, 1].max())
-    key = (run_id, "val", "best", projections.PCA)
+    features = embeddings.cached_features(runs_dir / run_id, "val", "best").features
+    key = (run_id, "val", "best", projections.PCA, projections.features_digest(features))
     for name, area, cell in (("box over a quarter", Area("box", (x0, (x0 + x1) / 2), (y0, (y0 + y1) / 2)), None),
                              ("box over everything", Area("box", (x0 - 1, x1 + 1), (y0 - 1, y1 + 1)), None),
                              ("box over everything + a cell", Area("box", (x0 - 1, x1 + 1), (y0 - 1, y1 + 1)),

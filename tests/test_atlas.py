@@ -186,5 +186,7 @@ def test_a_job_reports_progress_then_its_result_and_a_failed_one_its_error():
     assert failed.wait(10) and failed.error == "ZeroDivisionError: division by zero"
     again = jobs.start("bad", "bad", lambda p: "fixed")  # a failed job is tried again
     assert again is not failed and again.wait(10) and again.result == "fixed"
+    redone = jobs.start("k", "again", lambda p: "recomputed")  # and a finished one (its result may be stale)
+    assert redone is not job and redone.wait(10) and redone.result == "recomputed"
     jobs.forget("k")
     assert jobs.get("k") is None

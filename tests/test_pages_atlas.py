@@ -55,6 +55,12 @@ def images(trace: dict) -> np.ndarray:
     return np.frombuffer(base64.b64decode(custom["bdata"]), dtype=custom["dtype"]).reshape(-1, 2)[:, 0].astype(int)
 
 
+
+def map_key(run_dir: Path) -> tuple:
+    """What the view keeps a drawn area or a clicked cell under: the map of these features."""
+    f = embeddings.cached_features(run_dir, "val", "best")
+    return run_dir.name, "val", "best", projections.PCA, projections.features_digest(f.features)
+
 def cards(at) -> list[int]:
     return [int(i) for i in re.findall(r'class="rs-card" data-index="(\d+)"', html_blocks(at)[-1])]
 
@@ -69,7 +75,7 @@ def test_the_atlas_maps_every_image_and_an_area_opens_its_images(folders, cifar_
     assert "Draw a box" in texts(at) and "120 images in all" in texts(at)
     coords = projections.pca(f.features)
     box = Area("box", (0.0, float(coords[:, 0].max()) + 1), (-100.0, 100.0))  # the right-hand cluster
-    at.session_state[explain_atlas.AREAS_KEY] = ((run_dir.name, "val", "best", projections.PCA), (box,))
+    at.session_state[explain_atlas.AREAS_KEY] = (map_key(run_dir), (box,))
     at.run()
     chosen = atlas_selection.select([box], coords, f.labels, f.predictions, f.confidence, 10)
     assert 0 < len(chosen.rows) < 120 and (f.labels[chosen.rows] % 2 == f.labels[chosen.rows[0]] % 2).all()
@@ -86,7 +92,7 @@ def test_the_atlas_maps_every_image_and_an_area_opens_its_images(folders, cifar_
     assert np.array_equal(np.array(matrix, dtype=float), chosen.counts)  # the area's images per cell
     assert chart(at)[1] == [{"kind": "box", "x": list(box.x), "y": list(box.y)}]  # kept, drawn again
     t = int(f.labels[chosen.rows[0]])
-    at.session_state[explain_atlas.CELL_KEY] = ((run_dir.name, "val", "best", projections.PCA), (t, (t + 1) % 10))
+    at.session_state[explain_atlas.CELL_KEY] = (map_key(run_dir), (t, (t + 1) % 10))
     at.run()
     in_cell = atlas_selection.select([box], coords, f.labels, f.predictions, f.confidence, 10, Cell(t, (t + 1) % 10))
     assert cards(at) == f.indices[in_cell.rows][:30].tolist() and len(in_cell.rows)
@@ -109,7 +115,7 @@ def test_without_features_the_view_computes_them_in_the_background(folders, cifa
     f = embeddings.cached_features(run_dir, "val", "best")
     traces, _ = chart(at)
     assert len(f.indices) == 100 and sorted(np.concatenate([images(t) for t in traces])) == sorted(f.indices)
-    at.session_state[explain_atlas.AREAS_KEY] = ((run_dir.name, "val", "best", projections.PCA),
+    at.session_state[explain_atlas.AREAS_KEY] = (map_key(run_dir),
                                                  (Area("box", (-1e9, 1e9), (-1e9, 1e9)),))
     at.run()
     at.toggle(key="ex_atlas_cam").set_value(True).run()  # the selection's gallery, with Grad-CAM
@@ -173,7 +179,7 @@ def test_a_gallery_image_opens_its_nearest_training_images_beside_the_knn_accura
     at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
     assert metrics(at) == {"Checkpoint's accuracy": f"{f.accuracy:.1%}",
                            "k-NN accuracy (k = 10)": f"{split_knn_accuracy(f, train, 10):.1%}"}
-    at.session_state[explain_atlas.CELL_KEY] = ((run_dir.name, "val", "best", projections.PCA), (2, 3))
+    at.session_state[explain_atlas.CELL_KEY] = (map_key(run_dir), (2, 3))
     at.run()
     shown = cards(at)
     picked = shown[0]  # true 2, predicted 3: a mistake
@@ -197,7 +203,7 @@ def test_without_the_training_features_the_view_offers_to_compute_them(folders, 
     at = open_page(EXPLAIN, {"view": explain_atlas.ATLAS})
     assert "No features of the training images under the best checkpoint yet" in texts(at)
     assert list(metrics(at)) == ["Checkpoint's accuracy"]
-    at.session_state[explain_atlas.AREAS_KEY] = ((run_dir.name, "val", "best", projections.PCA),
+    at.session_state[explain_atlas.AREAS_KEY] = (map_key(run_dir),
                                                  (Area("box", (-1e9, 1e9), (-1e9, 1e9)),))
     at.run()
     picked = cards(at)[0]

@@ -65,11 +65,12 @@ class Jobs:
             return self._jobs.get(key)
 
     def start(self, key: Hashable, name: str, work: Work) -> Job:
-        """The job of key: the one running or finished, or, when there is none or it failed,
-        a new one started with work."""
+        """The job of key while it runs, else a new one started with work: a finished job's
+        result may be stale by now (a new checkpoint) or not kept (a read-only run folder),
+        and the page starts one only when asked to."""
         with self._lock:
             job = self._jobs.get(key)
-            if job is None or job.error is not None:
+            if job is None or job.finished:
                 job = self._jobs[key] = Job(name, work).start()
             return job
 
