@@ -36,7 +36,9 @@ ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 DATA_DIR_ENV = "RESNET_STUDIO_DATA"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
-ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all or 0 if unknown)
+# progress(done, in all; 0 if unknown): bytes of a download here; images whose features or
+# near-duplicates are done, or t-SNE iterations, where embeddings, duplicates and projections report.
+ProgressCallback = Callable[[int, int], None]
 
 
 class DataError(Exception):

@@ -29,9 +29,11 @@ Images are uint8, (N, 3, 32, 32) as :func:`resnet_core.cifar.load_cifar10` retur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .cifar import ProgressCallback
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
 # torch is imported where the search computes, not here: Explain imports this module for its
 # types and accuracy, and importing torch takes 1.3 s (see resnet_core.cifar).
 
-Progress = Callable[[int, int], None]  # (test images done, test images in all)
 
 BLOCK = 4  # 32x32 averaged over 4x4 blocks: an 8x8 descriptor
 CANDIDATES = 4  # training images verified per test image
@@ -97,7 +98,7 @@ def shifted_distance(a: torch.Tensor, b: torch.Tensor, shift: int = SHIFT) -> to
 
 
 def nearest_training_images(test_images: np.ndarray, train_images: np.ndarray,
-                            progress: Progress | None = None) -> Nearest:
+                            progress: ProgressCallback | None = None) -> Nearest:
     """Each test image's nearest training image in pixel space and their distance (see the module docstring)."""
     import torch
 
@@ -125,7 +126,7 @@ def nearest_training_images(test_images: np.ndarray, train_images: np.ndarray,
     return Nearest(best_index, best_distance)
 
 
-def find_duplicates(test_images: np.ndarray, train_images: np.ndarray, progress: Progress | None = None,
+def find_duplicates(test_images: np.ndarray, train_images: np.ndarray, progress: ProgressCallback | None = None,
                     threshold: float = THRESHOLD) -> Duplicates:
     """The test images whose nearest training image lies within `threshold` grey levels, most similar first."""
     return nearest_training_images(test_images, train_images, progress).duplicates(threshold)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, Cifar10, load_cifar10, resolve_data_dir
-from .duplicates import Duplicates, Nearest, Progress, THRESHOLD, nearest_training_images
+from .cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, Cifar10, ProgressCallback, load_cifar10, resolve_data_dir
+from .duplicates import Duplicates, Nearest, THRESHOLD, nearest_training_images
 from .outputs import replacing
 from .runs import cache_dir
 
@@ -61,7 +61,7 @@ def _write(path: Path, nearest: Nearest) -> None:
         pass
 
 
-def cached_nearest(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, progress: Progress | None = None,
+def cached_nearest(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, progress: ProgressCallback | None = None,
                    data: Cifar10 | None = None) -> Nearest:
     """Every test image's nearest training image in data_dir, from the cache or computed (and
     kept); data: the folder's images when the caller has them loaded already. Raises
@@ -75,8 +75,8 @@ def cached_nearest(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, pro
     return found
 
 
-def cached_duplicates(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, progress: Progress | None = None,
-                      threshold: float = THRESHOLD) -> Duplicates:
+def cached_duplicates(data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                      progress: ProgressCallback | None = None, threshold: float = THRESHOLD) -> Duplicates:
     """The test images of data_dir with a near-duplicate in its training set, most similar
     first (``len()`` is their count), computed once per data folder and kept in runs_dir."""
     return cached_nearest(data_dir, runs_dir, progress).duplicates(threshold)

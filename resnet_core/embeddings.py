@@ -29,19 +29,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from . import runs
-from .cifar import Cifar10, DataError, dataset_present, load_cifar10, split_train_val
+from .cifar import Cifar10, DataError, ProgressCallback, dataset_present, load_cifar10, split_train_val
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
 
 SPLITS = runs.SPLITS  # features of the same splits as the predictions: validation, training, test images
 BATCH = 500
-ProgressCallback = Callable[[int, int], None]  # (images done, images in all), as resnet_core.cifar's
 
 
 class EmbeddingError(Exception):

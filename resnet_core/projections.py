@@ -27,10 +27,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from .cifar import ProgressCallback
 from .runs import FEATURES_DIR, RunFolderError
 from .runs.files import load_npz
 from .runs.writing import save_arrays
@@ -39,7 +39,6 @@ PCA, TSNE = "PCA", "t-SNE"
 METHODS = (PCA, TSNE)
 FILE_TAGS = {PCA: "pca", TSNE: "tsne"}
 TSNE_ITERATIONS = 750  # openTSNE's default schedule: 250 early exaggeration + 500
-ProgressCallback = Callable[[int, int], None]  # (iterations done, iterations in all)
 INSTALL = "pip install -r requirements-atlas.txt"
 
 

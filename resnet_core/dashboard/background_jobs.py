@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Hashable
 
-Work = Callable[[Callable[[int, int], None]], Any]  # called with progress(done, total)
+from ..cifar import ProgressCallback
+
+Work = Callable[[ProgressCallback], Any]  # called with progress(done, total)
 
 
 class Job:
