@@ -33,9 +33,11 @@ def _cached(info: runs.RunInfo, split: str, key: str):
     names = " and ".join("the training images'" if s == "train" else f"these {s} images'" for s in missing)
     st.info(f"Similar training images need {names} features under the {CHECKPOINT} checkpoint: computed once, "
             "then read from the run folder (features/).", icon=":material/group_work:")
-    feature_jobs.background(("features", str(info.path), "+".join(missing), CHECKPOINT), "Computing the features",
-                            "Compute the features", feature_jobs.features_work(info, missing, CHECKPOINT),
-                            f"{key}_start")
+    for s in missing:  # a job a split, as the atlas keys its own: one computation of each file at a time
+        what = "training" if s == "train" else s
+        feature_jobs.background(("features", str(info.path), s, CHECKPOINT), f"Computing the {what} features",
+                                f"Compute the {what} features", feature_jobs.features_work(info, (s,), CHECKPOINT),
+                                f"{key}_start_{s}")
     return None
 
 

@@ -51,9 +51,10 @@ def test_without_features_a_top_loss_image_offers_to_compute_them(folders, cifar
     first = int(re.match(r"#(\d+)", at.selectbox(key=key).options[0]).group(1))  # the highest loss
     at.selectbox(key=key).set_value(first).run()
     assert "Similar training images need these val images' and the training images' features" in texts(at)
-    at.button(key=f"{key}_start").click().run()
-    job = caches.jobs().get(("features", str(run_dir), "val+train", "best"))
-    assert job is not None and job.wait(60) and job.error is None
+    for split in ("val", "train"):  # a button and a job a split, keyed as the atlas keys its own
+        at.button(key=f"{key}_start_{split}").click().run()
+        job = caches.jobs().get(("features", str(run_dir), split, "best"))
+        assert job is not None and job.wait(60) and job.error is None
     at.run()
     assert embeddings.cached_features(run_dir, "train", "best") is not None
     assert html_blocks(at)[-1].count('class="rs-card"') == 10  # the picked image's nearest training images
