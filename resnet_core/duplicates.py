@@ -73,12 +73,17 @@ class Nearest:
                           self.distance[order].astype(np.float32))
 
 
-def descriptors(images: np.ndarray) -> torch.Tensor:
-    """(N, 64) float32: grey 8x8 block means, mean-centred and L2-normalised (a flat image: zeros)."""
+def descriptors(images: np.ndarray, chunk: int = 5000) -> torch.Tensor:
+    """(N, 64) float32: grey 8x8 block means, mean-centred and L2-normalised (a flat image: zeros).
+    `chunk` images at a time: all 50,000 training images as float32 at once would hold 614 MB."""
     import torch
 
-    x = torch.as_tensor(np.asarray(images)).float().mean(dim=1, keepdim=True)  # (N, 1, 32, 32)
-    x = torch.nn.functional.avg_pool2d(x, BLOCK).flatten(1)
+    images = np.asarray(images)
+    parts = []
+    for start in range(0, len(images), chunk):
+        x = torch.as_tensor(images[start:start + chunk]).float().mean(dim=1, keepdim=True)  # (n, 1, 32, 32)
+        parts.append(torch.nn.functional.avg_pool2d(x, BLOCK).flatten(1))
+    x = torch.cat(parts) if parts else torch.zeros(0, (images.shape[-1] // BLOCK) ** 2)
     x = x - x.mean(dim=1, keepdim=True)
     return torch.nn.functional.normalize(x, dim=1)
 

@@ -176,3 +176,13 @@ def test_a_run_without_test_predictions_shows_the_pairs_and_says_why_no_accuracy
     assert "Accuracy on them" not in {m.label for m in at.metric}
     assert "no test predictions yet" in texts(at)
     assert html_blocks(at)[-1].count("rs-pair") == len(PLANTED)
+
+
+def test_descriptors_of_images_in_chunks_are_those_of_all_at_once():
+    from resnet_core.duplicates import descriptors
+
+    images = np.random.default_rng(3).integers(0, 256, (11, 3, 32, 32), dtype=np.uint8)
+    whole = descriptors(images, chunk=100)
+    assert whole.shape == (11, 64)
+    np.testing.assert_allclose(descriptors(images, chunk=4).numpy(), whole.numpy(), rtol=1e-6, atol=1e-7)
+    assert descriptors(images[:0]).shape == (0, 64)
