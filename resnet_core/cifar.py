@@ -55,6 +55,13 @@ def dataset_present(data_dir: str | os.PathLike | None = None) -> bool:
     return all((folder / name).is_file() for name in (*TRAIN_BATCHES, TEST_BATCH))
 
 
+def run_data_folder(resolved: dict) -> str | None:
+    """The data folder a run read (config.json's resolved.data_dir) while it still holds
+    CIFAR-10, else None: where the run's images are taken from after it."""
+    recorded = resolved.get("data_dir") if isinstance(resolved, dict) else None
+    return recorded if isinstance(recorded, str) and recorded and dataset_present(recorded) else None
+
+
 def missing_data_message(data_dir: Path, reason: str) -> str:
     return (
         f"CIFAR-10 not found in {data_dir.resolve()} ({reason}). Expected the official python "

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from . import runs
-from .cifar import Cifar10, DataError, ProgressCallback, dataset_present, load_cifar10, split_train_val
+from .cifar import Cifar10, DataError, ProgressCallback, load_cifar10, run_data_folder, split_train_val
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
 
@@ -128,8 +128,7 @@ def split_images(run_info: runs.RunInfo, data: Cifar10, split: str) -> tuple[np.
 def run_data_dir(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> str | os.PathLike | None:
     """The folder the run read while it still holds CIFAR-10, else data_dir (None: the
     default data folder)."""
-    recorded = run_info.resolved.get("data_dir")
-    return recorded if isinstance(recorded, str) and recorded and dataset_present(recorded) else data_dir
+    return run_data_folder(run_info.resolved) or data_dir
 
 
 def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> Cifar10:

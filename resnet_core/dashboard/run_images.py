@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..cifar import dataset_present, load_cifar10
+from ..cifar import load_cifar10, run_data_folder
 
 SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
 SET_NAMES = {"train": "training", "test": "test"}
@@ -51,10 +51,11 @@ class ImageFolder:
 def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path) -> ImageFolder:
     """The data folder to take a run's images from: the one the run read
     (resolved.data_dir) while it still holds CIFAR-10, else the dashboard's."""
-    recorded = (run_config.get("resolved") or {}).get("data_dir")
+    resolved = run_config.get("resolved") or {}
+    recorded = resolved.get("data_dir") if isinstance(resolved, dict) else None
     if not isinstance(recorded, str) or not recorded:
         return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)")
-    if dataset_present(recorded):
+    if run_data_folder(resolved):
         return ImageFolder(Path(recorded), "the run's own data folder")
     return ImageFolder(Path(dashboard_dir),
                        f"the dashboard's data folder: the run's own, {recorded}, holds no CIFAR-10 any more")
