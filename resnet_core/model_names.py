@@ -80,9 +80,13 @@ class FamilyCounts:
 _STAGES = ((16, 32), (32, 16), (64, 8))  # (width, map side) of the three stages
 
 
-def family_counts(depth: int, block: str, shortcut: str | None = None, num_classes: int = 10) -> FamilyCounts:
+def family_counts(depth: int, block: str, shortcut: str | None = None, num_classes: int = 10,
+                  preact: bool = False) -> FamilyCounts:
     """Parameters, MACs and kept activations of a network (shortcut None: the block type's
-    default); a ValueError for an impossible depth, as blocks_per_stage.
+    default); a ValueError for an impossible depth, as blocks_per_stage. Pre-activation
+    (preact) has the same convolutions; its BatchNorms sit before them (on a unit's input
+    width instead of its output's), its projections have none, its stem none and a final
+    one before the pooling.
 
     Activations: two values per convolution output (the convolution's output, kept for
     BatchNorm's backward, and the ReLU's output, kept for its own and the next convolution's
@@ -92,7 +96,7 @@ def family_counts(depth: int, block: str, shortcut: str | None = None, num_class
     shortcut = check_shortcut(shortcut or default_shortcut(block))
     check_num_classes(num_classes)
     expansion = 1 if block == "basic" else 4
-    params, macs, acts = 3 * 16 * 9 + 2 * 16, 16 * 32 * 32 * 3 * 9, 2 * 16 * 32 * 32  # the stem
+    params, macs, acts = 3 * 16 * 9 + (0 if preact else 2 * 16), 16 * 32 * 32 * 3 * 9, 2 * 16 * 32 * 32  # the stem
     in_planes, side_in = 16, 32
     for planes, side in _STAGES:
         out_planes = planes * expansion
@@ -101,18 +105,20 @@ def family_counts(depth: int, block: str, shortcut: str | None = None, num_class
                 continue
             area, projects = side * side, shortcut == "C" or (shortcut == "B" and (c_in != out_planes or s_in != side))
             if block == "basic":  # 3x3 (stride) then 3x3
-                p = c_in * planes * 9 + planes * planes * 9 + 4 * planes
+                p = c_in * planes * 9 + planes * planes * 9 + (2 * c_in + 2 * planes if preact else 4 * planes)
                 m = area * planes * (c_in * 9 + planes * 9)
                 a = 2 * 2 * planes * area
             else:  # 1x1 at the input's size, 3x3 (stride), 1x1 to 4x the width
-                p = c_in * planes + planes * planes * 9 + planes * out_planes + 4 * planes + 2 * out_planes
+                bn = 2 * c_in + 4 * planes if preact else 4 * planes + 2 * out_planes
+                p = c_in * planes + planes * planes * 9 + planes * out_planes + bn
                 m = s_in * s_in * planes * c_in + area * planes * planes * 9 + area * out_planes * planes
                 a = 2 * (planes * s_in * s_in + planes * area + out_planes * area)
-            if projects:  # a 1x1 convolution + BN on the shortcut
-                p, m, a = p + c_in * out_planes + 2 * out_planes, m + area * out_planes * c_in, a + out_planes * area
+            if projects:  # a 1x1 convolution (+ BN in the original order) on the shortcut
+                p += c_in * out_planes + (0 if preact else 2 * out_planes)
+                m, a = m + area * out_planes * c_in, a + out_planes * area
             params, macs, acts = params + count * p, macs + count * m, acts + count * a
         in_planes, side_in = out_planes, side
-    params += in_planes * num_classes + num_classes
+    params += in_planes * num_classes + num_classes + (2 * in_planes if preact else 0)
     return FamilyCounts(params=params, macs=macs + in_planes * num_classes, activations=acts)
 
 

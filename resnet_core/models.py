@@ -56,16 +56,17 @@ class ShortcutA(nn.Module):
         return x
 
 
-def make_shortcut(shortcut: str, in_planes: int, out_planes: int, stride: int) -> nn.Module | None:
-    """The shortcut path of one block for option A, B or C; None for a plain block."""
+def make_shortcut(shortcut: str, in_planes: int, out_planes: int, stride: int,
+                  batch_norm: bool = True) -> nn.Module | None:
+    """The shortcut path of one block for option A, B or C; None for a plain block. A
+    pre-activation block's projection is the 1x1 convolution alone (batch_norm False), as
+    the authors' reference code: its input is already normalised."""
     if shortcut == PLAIN:
         return None
     shape_changes = stride != 1 or in_planes != out_planes
     if shortcut == "C" or (shortcut == "B" and shape_changes):
-        return nn.Sequential(
-            nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(out_planes),
-        )
+        conv = nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
+        return nn.Sequential(conv, nn.BatchNorm2d(out_planes)) if batch_norm else nn.Sequential(conv)
     if shortcut == "A" and shape_changes:
         return ShortcutA(in_planes, out_planes, stride)
     return nn.Identity()
@@ -109,16 +110,79 @@ class Bottleneck(nn.Module):
         return F.relu(out if self.shortcut is None else out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
-    def __init__(self, block: type[BasicBlock | Bottleneck], blocks_per_stage: int,
-                 shortcut: str, num_classes: int = 10):
+def with_shortcut(out: torch.Tensor, shortcut: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    """A residual branch's output plus the shortcut of x; the branch alone in a plain block."""
+    return out if shortcut is None else out + shortcut(x)
+
+
+class PreActBasicBlock(nn.Module):
+    """He et al. 2016b ("Identity Mappings"), Figure 1(b): BN -> ReLU -> 3x3 conv, twice, and
+    the sum left as it is. Where activate_shortcut (the network's first unit, or where the
+    shape changes), the shortcut takes the pre-activated input as the residual path does,
+    as the authors' reference code; elsewhere it is the untouched identity."""
+
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str, activate_shortcut: bool = False):
         super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.shortcut = make_shortcut(shortcut, in_planes, planes, stride, batch_norm=False)
+        self.activate_shortcut = activate_shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(act))))
+        return with_shortcut(out, self.shortcut, act if self.activate_shortcut else x)
+
+
+class PreActBottleneck(nn.Module):
+    """The pre-activation bottleneck (He et al. 2016b): BN -> ReLU before each of the 1x1,
+    3x3 (stride) and 1x1 (4x the width) convolutions; shortcut as PreActBasicBlock."""
+
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str, activate_shortcut: bool = False):
+        super().__init__()
+        out_planes = planes * self.expansion
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
+        self.shortcut = make_shortcut(shortcut, in_planes, out_planes, stride, batch_norm=False)
+        self.activate_shortcut = activate_shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = F.relu(self.bn1(x))
+        out = self.conv1(act)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv3(F.relu(self.bn3(out)))
+        return with_shortcut(out, self.shortcut, act if self.activate_shortcut else x)
+
+
+PREACT_BLOCKS = (PreActBasicBlock, PreActBottleneck)
+
+
+class CifarResNet(nn.Module):
+    """The network; with a pre-activation block the stem is the convolution alone (the first
+    unit's BN -> ReLU activates it) and a final BN -> ReLU (bn_final) precedes the pooling."""
+
+    def __init__(self, block: type[nn.Module], blocks_per_stage: int, shortcut: str, num_classes: int = 10):
+        super().__init__()
+        self.preact = block in PREACT_BLOCKS
         self.in_planes = STAGE_WIDTHS[0]
         self.conv1 = nn.Conv2d(3, self.in_planes, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(self.in_planes)
+        if not self.preact:
+            self.bn1 = nn.BatchNorm2d(self.in_planes)
         self.layer1 = self._make_layer(block, STAGE_WIDTHS[0], blocks_per_stage, 1, shortcut)
         self.layer2 = self._make_layer(block, STAGE_WIDTHS[1], blocks_per_stage, 2, shortcut)
         self.layer3 = self._make_layer(block, STAGE_WIDTHS[2], blocks_per_stage, 2, shortcut)
+        if self.preact:
+            self.bn_final = nn.BatchNorm2d(self.in_planes)
         self.fc = nn.Linear(self.in_planes, num_classes)
         for m in self.modules():
             # The paper initialises weights as in He et al. 2015 ("Delving deep into rectifiers"),
@@ -133,14 +197,20 @@ class CifarResNet(nn.Module):
     def _make_layer(self, block, planes: int, blocks: int, stride: int, shortcut: str) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (blocks - 1):
-            layers.append(block(self.in_planes, planes, s, shortcut))
+            if self.preact:  # a stage's first unit: the network's first, or where the shape changes
+                layers.append(block(self.in_planes, planes, s, shortcut, activate_shortcut=not layers))
+            else:
+                layers.append(block(self.in_planes, planes, s, shortcut))
             self.in_planes = planes * block.expansion
         return nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate features (N, 64 * expansion): the last stage, globally average-pooled."""
-        x = F.relu(self.bn1(self.conv1(x)))
+        """The penultimate features (N, 64 * expansion): the last stage (after the final
+        BN -> ReLU of a pre-activation network), globally average-pooled."""
+        x = self.conv1(x) if self.preact else F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
+        if self.preact:
+            x = F.relu(self.bn_final(x))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,13 +218,17 @@ class CifarResNet(nn.Module):
 
 
 def build_model(depth: int, block: str = "basic", shortcut: str | None = None,
-                num_classes: int = 10) -> CifarResNet:
+                num_classes: int = 10, preact: bool = False) -> CifarResNet:
     """The CIFAR ResNet of the given depth, block type and shortcut option (None: the
-    block type's default, see default_shortcut)."""
+    block type's default, see default_shortcut); preact: pre-activation units (He et al.
+    2016b) instead of the original order."""
     n = blocks_per_stage(depth, block)
     shortcut = check_shortcut(shortcut or default_shortcut(block))
     check_num_classes(num_classes)
-    block_cls = BasicBlock if block == "basic" else Bottleneck
+    if preact:
+        block_cls = PreActBasicBlock if block == "basic" else PreActBottleneck
+    else:
+        block_cls = BasicBlock if block == "basic" else Bottleneck
     return CifarResNet(block_cls, n, shortcut, num_classes)
 
 

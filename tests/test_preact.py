@@ -1,0 +1,93 @@
+"""Pre-activation ResNets (He et al. 2016b, "Identity Mappings in Deep Residual Networks")."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from resnet_core.model_names import family_counts
+from resnet_core.models import PreActBasicBlock, PreActBottleneck, build_model
+from tests.test_models import count_macs, n_params
+
+
+def weights_without_batch_norm(model: nn.Module) -> int:
+    return sum(p.numel() for m in model.modules() if not isinstance(m, nn.BatchNorm2d)
+               for p in m.parameters(recurse=False))
+
+
+@pytest.mark.parametrize("depth, classes, params, without_bn, paper", [
+    (164, 10, 1_703_258, 1_679_034, "1.7M"), (1001, 10, 10_327_706, 10_178_490, "10.2M"),
+    (164, 100, 1_726_388, 1_702_164, "1.7M"), (1001, 100, 10_350_836, 10_201_620, "10.2M")])
+def test_parameter_counts_of_the_papers_networks(depth, classes, params, without_bn, paper):
+    with torch.device("meta"):
+        model = build_model(depth, "bottleneck", None, classes, preact=True)
+    assert n_params(model) == params == family_counts(depth, "bottleneck", None, classes, preact=True).params
+    # The paper's Table 3 gives 1.7M and 10.2M: ResNet-164 rounds to it either way, ResNet-1001
+    # only without BatchNorm's affine parameters (149,216 of them); with them it is 10.3M.
+    assert f"{without_bn / 1e6:.1f}M" == paper
+    assert depth == 1001 or f"{params / 1e6:.1f}M" == paper
+
+
+@pytest.mark.parametrize("block, depths", [("basic", (8, 20)), ("bottleneck", (11, 20))])
+@pytest.mark.parametrize("shortcut", ["A", "B", "C", "none"])
+def test_the_closed_form_counts_are_the_built_preact_networks(block, depths, shortcut):
+    for depth in depths:
+        for classes in (10, 3):
+            with torch.device("meta"):
+                model = build_model(depth, block, shortcut, classes, preact=True)
+            counts = family_counts(depth, block, shortcut, classes, preact=True)
+            assert (counts.params, counts.macs) == (n_params(model), count_macs(model)), (depth, classes)
+
+
+@pytest.mark.parametrize("block, depth, width", [("basic", 8, 64), ("bottleneck", 11, 256)])
+def test_forward_shapes_and_features_then_fc_is_forward(block, depth, width):
+    torch.manual_seed(0)
+    model = build_model(depth, block, preact=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    features = model.features(x)
+    assert features.shape == (2, width)
+    assert (features >= 0).all()  # pooled after the final ReLU
+    assert torch.equal(model.fc(features), model(x))
+    assert model(x).shape == (2, 10)
+
+
+@pytest.mark.parametrize("block_cls", [PreActBasicBlock, PreActBottleneck])
+def test_the_first_unit_of_each_stage_shortcuts_the_activated_input_and_the_network_ends_in_bn_relu(block_cls):
+    block = "basic" if block_cls is PreActBasicBlock else "bottleneck"
+    model = build_model(20, block, "B", preact=True)
+    assert not hasattr(model, "bn1") and isinstance(model.bn_final, nn.BatchNorm2d)
+    assert model.bn_final.num_features == 64 * block_cls.expansion
+    for stage in (model.layer1, model.layer2, model.layer3):
+        assert all(isinstance(unit, block_cls) for unit in stage)
+        assert [unit.activate_shortcut for unit in stage] == [True] + [False] * (len(stage) - 1)
+    projections = [m for m in model.modules() if isinstance(m, nn.Sequential) and isinstance(m[0], nn.Conv2d)]
+    assert projections and all(len(p) == 1 for p in projections)  # the 1x1 convolution alone
+
+
+def test_a_preact_bottleneck_forward_is_the_hand_written_one():
+    torch.manual_seed(0)
+    unit = PreActBottleneck(16, 8, 2, "B", activate_shortcut=True).train()
+    x = torch.randn(4, 16, 8, 8)
+
+    def bn_relu(bn, t):
+        return F.relu(F.batch_norm(t, None, None, bn.weight, bn.bias, training=True))
+
+    act = bn_relu(unit.bn1, x)
+    out = F.conv2d(act, unit.conv1.weight)
+    out = F.conv2d(bn_relu(unit.bn2, out), unit.conv2.weight, stride=2, padding=1)
+    out = F.conv2d(bn_relu(unit.bn3, out), unit.conv3.weight)
+    expected = out + F.conv2d(act, unit.shortcut[0].weight, stride=2)
+    torch.testing.assert_close(unit(x), expected)
+
+    later = PreActBasicBlock(16, 16, 1, "A").train()
+    residual = F.conv2d(bn_relu(later.bn2, F.conv2d(bn_relu(later.bn1, x), later.conv1.weight, padding=1)),
+                        later.conv2.weight, padding=1)
+    torch.testing.assert_close(later(x), residual + x)  # the identity of the raw input
+
+
+def test_the_original_order_is_unchanged():
+    keys = set(build_model(20).state_dict())
+    assert "bn1.weight" in keys and "layer1.0.bn2.running_var" in keys and not any("bn_final" in k for k in keys)
+    assert n_params(build_model(20)) == 269_722 == family_counts(20, "basic").params
+    # Basic blocks with option A move the same BatchNorm widths around: equal counts.
+    assert n_params(build_model(20, preact=True)) == 269_722
