@@ -120,7 +120,7 @@ def _field(column, errors: dict[str, str], name: str, widget, label: str, *args,
 
 
 def _model_fields(errors: dict[str, str]) -> None:
-    """Block type, depth (only the valid ones) and shortcut option."""
+    """Block type, depth (only the valid ones), shortcut option and the units' activation order."""
     c1, c2, c3 = st.columns(3)
     with c1:
         st.segmented_control("Block type", BLOCKS, key=K + "block", persist_state="session", required=True,
@@ -132,9 +132,9 @@ def _model_fields(errors: dict[str, str]) -> None:
         depth_options = valid_depths(block, MAX_DEPTH)
         if st.session_state[K + "depth"] not in depth_options:
             st.session_state[K + "depth"] = _nearest_depth(block, int(st.session_state[K + "depth"]))
-        shortcut = st.session_state[K + "shortcut"]
+        shortcut, preact = st.session_state[K + "shortcut"], bool(st.session_state.get(K + "preact"))
         st.selectbox("Depth", depth_options, key=K + "depth", persist_state="session",
-                     format_func=lambda d: model_name(d, shortcut),
+                     format_func=lambda d: model_name(d, shortcut, preact),
                      help="only the depths this block type allows: 6n+2 for basic, 9n+2 for bottleneck blocks")
         common.field_error(errors, "depth")
     with c3:
@@ -142,6 +142,9 @@ def _model_fields(errors: dict[str, str]) -> None:
                              format_func=shortcut_label,
                              help="  \n".join([*SHORTCUT_HELP.values(), SHORTCUT_DEFAULT_NOTE]))
         common.field_error(errors, "shortcut")
+    st.toggle("Pre-activation units", key=K + "preact", persist_state="session",
+              help="BN -> ReLU -> conv in every residual unit and a final BN -> ReLU before the pooling (He et al. "
+                   "2016, \"Identity Mappings in Deep Residual Networks\"); off: the original order")
 
 
 def _recipe_fields(errors: dict[str, str], preset: bool) -> None:
@@ -287,7 +290,7 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
             st.caption("Pick a valid depth to see the model.")
         else:
             with st.spinner("counting…"):
-                summary = describe_model(int(values.depth), values.block, values.shortcut)
+                summary = describe_model(int(values.depth), values.block, values.shortcut, preact=bool(values.preact))
             st.markdown(f"### {summary.name}")
             st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
                                                       else f"shortcut option {values.shortcut}"))

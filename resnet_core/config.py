@@ -44,6 +44,8 @@ class TrainConfig:
     block: str = option("basic", "residual block", choices=BLOCKS)
     shortcut: str = option("", "shortcut option; none: the paper's plain network (default: A for basic blocks, B, "
                                "projection where the shape changes, for bottlenecks)", choices=SHORTCUTS)
+    preact: bool = option(False, "pre-activation residual units, BN -> ReLU -> conv (He et al. 2016, \"Identity "
+                                 "Mappings in Deep Residual Networks\"), instead of the original order")
     epochs: int = option(30, "passes over the training split", resumable=True)
     max_steps: int = option(0, "stop after this many optimizer steps, mid-epoch if need be (0: every step of every "
                                "epoch; alone it sets the epochs)", resumable=True)

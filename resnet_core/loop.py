@@ -174,7 +174,8 @@ class Run:
             repair_best_checkpoint(self.writer, self.checkpoint)
         self.writer.set_status(epoch=start_epoch, step=t.step, **self.best_fields())
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
-                 "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut), cfg.block, cfg.shortcut, t.device,
+                 "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut, cfg.preact), cfg.block, cfg.shortcut,
+                 t.device,
                  device_name(t.device), t.precision, t.channels_last, t.train_loader.num_images,
                  f"{plan.val_images} val" if t.val_loader else "no val (test monitored every epoch)",
                  plan.total_steps, plan.epochs)

@@ -254,14 +254,15 @@ class ModelSummary:
 
 @lru_cache(maxsize=256)
 def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
-                   num_classes: int = 10) -> ModelSummary:
+                   num_classes: int = 10, preact: bool = False) -> ModelSummary:
     """Parameters, MACs and the paper's error for a config, counted in closed form: nothing
-    is built (shortcut None: the block type's default)."""
-    counts = family_counts(depth, block, shortcut, num_classes)
+    is built (shortcut None: the block type's default). The paper numbers are the original
+    order's: a pre-activation network has none here yet."""
+    counts = family_counts(depth, block, shortcut, num_classes, preact)
     shortcut = shortcut or default_shortcut(block)
-    paper = paper_result(block, depth, shortcut)
+    paper = None if preact else paper_result(block, depth, shortcut)
     return ModelSummary(
-        name=model_name(depth, shortcut),
+        name=model_name(depth, shortcut, preact),
         depth=depth,
         block=block,
         shortcut=shortcut,

@@ -146,7 +146,7 @@ def _model_size(info: runs.RunInfo) -> tuple[int | None, int | None]:
     cfg = info.train_config
     try:
         counts = family_counts(cfg.get("depth"), cfg.get("block", "basic"), cfg.get("shortcut") or None,
-                               max(2, len(info.classes) or 10))
+                               max(2, len(info.classes) or 10), cfg.get("preact") is True)
     except (TypeError, ValueError):
         return None, None
     return counts.params, counts.macs

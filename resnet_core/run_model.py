@@ -80,10 +80,10 @@ def same_shapes(weights, cfg: TrainConfig, num_classes: int) -> bool:
     building is as slow as the recorded depth is large (depth 60002: 85 s on the meta device)."""
     try:
         held = sum(v.numel() for v in weights.values())
-        if family_counts(cfg.depth, cfg.block, cfg.shortcut or None, num_classes).params > held:
+        if family_counts(cfg.depth, cfg.block, cfg.shortcut or None, num_classes, cfg.preact).params > held:
             return False
         with torch.device("meta"):
-            model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, num_classes)
+            model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, num_classes, cfg.preact)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         return {k: tuple(v.shape) for k, v in weights.items()} == expected
     except (AttributeError, TypeError, ValueError):  # not a dict of tensors, or a config no model fits
@@ -94,7 +94,8 @@ def check_weights(weights, cfg: TrainConfig, num_classes: int, name: str) -> Non
     """ModelLoadError "<name> is corrupt: ..." unless the weights fit the model cfg builds."""
     if not same_shapes(weights, cfg, num_classes):
         raise ModelLoadError(f"{name} is corrupt: its weights are not those of the recorded "
-                             f"{model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut {cfg.shortcut})")
+                             f"{model_name(cfg.depth, cfg.shortcut, cfg.preact)} ({cfg.block}, "
+                             f"shortcut {cfg.shortcut})")
 
 
 @dataclass
@@ -188,8 +189,9 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     name, note = checkpoint_file(run_dir, which)
     state = read_checkpoint(run_dir, name)
     check_weights(state["model"], cfg, len(classes), name)
-    model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes))
+    model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes), cfg.preact)
     model.load_state_dict(state["model"])
     epoch = as_count(state.get("epoch"))
-    return RunModel(model=model.eval(), stats=stats, classes=classes, name=model_name(cfg.depth, cfg.shortcut),
+    return RunModel(model=model.eval(), stats=stats, classes=classes,
+                    name=model_name(cfg.depth, cfg.shortcut, cfg.preact),
                     checkpoint=name, epoch=epoch, note=note)

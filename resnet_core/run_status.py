@@ -59,7 +59,7 @@ class RunStatus:
     def record_setup(self, plan: Plan, trainer: Trainer, test_size: int) -> None:
         """Complete config.json once the data and model are known (test_size: every rank's)."""
         cfg, t = self.cfg, trainer
-        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes))
+        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes), cfg.preact)
         self.writer.config.update(classes=t.classes,
                                   model={"name": summary.name, "params": summary.params, "macs": summary.macs})
         self.write_config(

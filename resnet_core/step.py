@@ -98,7 +98,7 @@ class Trainer:
         self.schedule = Schedule(cfg.schedule, cfg.lr, plan.total_steps, lr_drop_steps(cfg, plan),
                                  warmup_steps(cfg, plan), cfg.warmup_mode, cfg.momentum)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes)).to(self.device)
+        self.model = build_model(cfg.depth, cfg.block, cfg.shortcut, len(self.classes), cfg.preact).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         forward = self.model

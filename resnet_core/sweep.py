@@ -144,7 +144,8 @@ def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images
           f"at most {at_once} at once{where}")
     for values in grid(vary):
         cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
-        print(f"  {run_name(record['name'], values)}: {model_name(cfg.depth, cfg.shortcut)} ({cfg.block}, shortcut "
+        print(f"  {run_name(record['name'], values)}: {model_name(cfg.depth, cfg.shortcut, cfg.preact)} "
+              f"({cfg.block}, shortcut "
               f"{cfg.shortcut}) · {make_plan(cfg, train_images).describe()}")
 
 

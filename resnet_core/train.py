@@ -128,7 +128,7 @@ def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True
 
 
 def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:
-    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes))
+    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact)
     return {"epochs": plan.epochs, "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
             "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
             "test_every_epoch": plan.val_images == 0,

@@ -28,14 +28,15 @@ def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
     have = device_memory_bytes(device)
     batch = -(-cfg.batch_size // ranks)  # each process's share of the batch
     precision = resolve_precision(cfg.precision, device)
-    need = training_memory_bytes(family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes), batch, precision)
+    counts = family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes, cfg.preact)
+    need = training_memory_bytes(counts, batch, precision)
     if have is not None and need > have:
         blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
         shown = format_bytes(need), format_bytes(have)
         if shown[0] == shown[1]:  # just over: in GiB both would read the same
             shown = f"{need:,} bytes", f"{have:,} bytes"
-        raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut)} ({blocks:,} blocks) needs at "
-                      f"least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
+        raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut, cfg.preact)} ({blocks:,} blocks) "
+                      f"needs at least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
                       f"momentum and the activations backward keeps), and {device} holds {shown[1]}; "
                       f"choose a smaller --depth or --batch-size")
 

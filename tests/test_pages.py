@@ -171,6 +171,17 @@ def test_the_form_offers_only_valid_depths_and_a_live_model_summary(folders):
     assert {m.label: m.value for m in at.metric}["Paper error"] == "—"
 
 
+def test_the_preact_toggle_names_and_counts_the_pre_activation_network(folders):
+    at = open_page(TRAIN)
+    at.segmented_control(key="tf_block").set_value("bottleneck").run()
+    at.selectbox(key="tf_depth").set_value(164).run()
+    at.toggle(key="tf_preact").set_value(True).run()
+    assert "PreAct-ResNet-164" in at.selectbox(key="tf_depth").options
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters"] == "1.7M" and metrics["Paper error"] == "—"
+    assert "PreAct-ResNet-164" in texts(at)
+
+
 def test_the_shortcut_follows_the_block_type_and_the_paper_error_the_combination(folders):
     at = open_page(TRAIN)
     assert at.segmented_control(key="tf_shortcut").value == "A"

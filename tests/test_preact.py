@@ -1,12 +1,22 @@
 """Pre-activation ResNets (He et al. 2016b, "Identity Mappings in Deep Residual Networks")."""
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from resnet_core.config import TrainConfig, config_from_record
+from resnet_core.config_flags import config_argv
+from resnet_core.dashboard.form import TrainForm, form_config, trainer_args, validate
 from resnet_core.model_names import family_counts
-from resnet_core.models import PreActBasicBlock, PreActBottleneck, build_model
+from resnet_core.models import PreActBasicBlock, PreActBottleneck, build_model, describe_model
+from resnet_core.runs.layout import model_name
+from resnet_core.runs.run_info import RunInfo
+from resnet_core.train import main, parse
 from tests.test_models import count_macs, n_params
 
 
@@ -91,3 +101,31 @@ def test_the_original_order_is_unchanged():
     assert n_params(build_model(20)) == 269_722 == family_counts(20, "basic").params
     # Basic blocks with option A move the same BatchNorm widths around: equal counts.
     assert n_params(build_model(20, preact=True)) == 269_722
+
+
+def test_preact_is_a_config_field_on_the_command_line_in_the_form_and_in_older_records(cifar_dir, tmp_path, capsys):
+    assert parse(["--preact"]).cfg.preact is True and parse([]).cfg.preact is False
+    assert config_argv(TrainConfig(preact=True), {"preact"}) == ["--preact"]
+    assert config_from_record({"depth": 20}).preact is False  # a run recorded before the field
+    assert config_from_record({"preact": True}).preact is True
+    form = replace(TrainForm(), block="bottleneck", depth=164, preact=True)
+    assert validate(form) == {} and form_config(form).preact is True
+    assert "--preact" in trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path)
+    code = main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--preact", "--depth", "164",
+                 "--block", "bottleneck", "--val-size", "0", "--batch-size", "50", "--dry-run"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and report["config"]["preact"] is True
+    assert report["model"] == {"name": "PreAct-ResNet-164", "params": 1_703_258,
+                               "macs": describe_model(164, "bottleneck", preact=True).macs}
+
+
+def test_the_name_says_pre_activation_everywhere_a_model_is_named():
+    assert model_name(164, "B", preact=True) == "PreAct-ResNet-164" and model_name(164, "B") == "ResNet-164"
+    summary = describe_model(1001, "bottleneck", preact=True)
+    assert (summary.name, summary.params, summary.paper_error) == ("PreAct-ResNet-1001", 10_327_706, None)
+    assert describe_model(1001, "bottleneck").paper_error == 7.61  # the original order keeps its number
+    recorded = {"depth": 164, "block": "bottleneck", "shortcut": "B", "preact": True}
+    info = RunInfo(path=Path("run"), run_id="run", state="finished", config={"config": recorded})
+    assert info.model_name == "PreAct-ResNet-164"
+    older = RunInfo(path=Path("run"), run_id="run", state="finished", config={"config": {"depth": 20}})
+    assert older.model_name == "ResNet-20"

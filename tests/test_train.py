@@ -983,7 +983,8 @@ def test_the_command_line_is_the_schema_and_round_trips():
 
     from resnet_core.config_flags import config_argv
 
-    cfg = TrainConfig(depth=56, block="basic", shortcut="C", epochs=7, max_steps=50, batch_size=64, lr=0.05,
+    cfg = TrainConfig(depth=56, block="basic", shortcut="C", preact=True, epochs=7, max_steps=50, batch_size=64,
+                      lr=0.05,
                       momentum=0.8, weight_decay=5e-4, nesterov=True, schedule="multistep", milestones=[2.5, 5.0],
                       warmup_epochs=0.5, warmup_mode="constant", seed=3, split_seed=9, device="cpu",
                       precision="bf16", channels_last=False, compile=True, sync_bn=True, data_dir="/d", runs_dir="/r",

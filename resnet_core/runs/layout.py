@@ -21,10 +21,10 @@ TRAINER_MODULE = "resnet_core.train"
 PLAIN = "none"  # the shortcut option of plain networks (config.json's shortcut)
 
 
-def model_name(depth, shortcut: str | None) -> str:
-    """How the paper names a network, as config.json's model name: "plain-20" without
-    shortcuts, else "ResNet-20"."""
-    return f"{'plain' if shortcut == PLAIN else 'ResNet'}-{depth}"
+def model_name(depth, shortcut: str | None, preact: bool = False) -> str:
+    """How the papers name a network, as config.json's model name: "plain-20" without
+    shortcuts, else "ResNet-20"; "PreAct-ResNet-164" with pre-activation units."""
+    return f"{'PreAct-' if preact else ''}{'plain' if shortcut == PLAIN else 'ResNet'}-{depth}"
 
 
 # A trainer on another machine (a torchrun node, a Ray worker) cannot be looked up by pid

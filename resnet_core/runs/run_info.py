@@ -106,7 +106,8 @@ class RunInfo:
         if name is not None and name != "":
             return _as_text(name)
         depth = self.train_config.get("depth")
-        return "" if depth is None or depth == "" else model_name(_as_text(depth), self.train_config.get("shortcut"))
+        return "" if depth is None or depth == "" else model_name(_as_text(depth), self.train_config.get("shortcut"),
+                                                                      self.train_config.get("preact") is True)
 
     @property
     def classes(self) -> list[str]:
