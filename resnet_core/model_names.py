@@ -113,9 +113,9 @@ def family_counts(depth: int, block: str, shortcut: str | None = None, num_class
                 p = c_in * planes + planes * planes * 9 + planes * out_planes + bn
                 m = s_in * s_in * planes * c_in + area * planes * planes * 9 + area * out_planes * planes
                 a = 2 * (planes * s_in * s_in + planes * area + out_planes * area)
-            if projects:  # a 1x1 convolution (+ BN in the original order) on the shortcut
+            if projects:  # a 1x1 convolution, + BN (which keeps its output) in the original order
                 p += c_in * out_planes + (0 if preact else 2 * out_planes)
-                m, a = m + area * out_planes * c_in, a + out_planes * area
+                m, a = m + area * out_planes * c_in, a + (0 if preact else out_planes * area)
             params, macs, acts = params + count * p, macs + count * m, acts + count * a
         in_planes, side_in = out_planes, side
     params += in_planes * num_classes + num_classes + (2 * in_planes if preact else 0)

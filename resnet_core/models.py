@@ -16,6 +16,10 @@ Shortcuts, as in the paper's section 3.3:
 * none: no shortcut at all, the paper's "plain" networks (section 4.2, Figure 6), with the
   same layers and parameters as option A: plain-20 has 269,722 like ResNet-20.
 
+Pre-activation units (build_model's preact; He et al., "Identity Mappings in Deep Residual
+Networks", 2016, Figure 1(b)) put BN -> ReLU before each convolution of either block type,
+leave the sum unactivated, and end the network in one more BN -> ReLU before the pooling.
+
 The default (:func:`default_shortcut`) follows the papers: A for basic blocks (the CIFAR
 networks of Table 6), B for bottlenecks (the reference code of "Identity Mappings"
 projects where the shape changes). Any option can be chosen for either block type.
