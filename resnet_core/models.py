@@ -76,6 +76,11 @@ def make_shortcut(shortcut: str, in_planes: int, out_planes: int, stride: int,
     return nn.Identity()
 
 
+def with_shortcut(out: torch.Tensor, shortcut: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    """A residual branch's output plus the shortcut of x; the branch alone in a plain block."""
+    return out if shortcut is None else out + shortcut(x)
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -90,7 +95,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out if self.shortcut is None else out + self.shortcut(x))
+        return F.relu(with_shortcut(out, self.shortcut, x))
 
 
 class Bottleneck(nn.Module):
@@ -111,12 +116,7 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return F.relu(out if self.shortcut is None else out + self.shortcut(x))
-
-
-def with_shortcut(out: torch.Tensor, shortcut: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
-    """A residual branch's output plus the shortcut of x; the branch alone in a plain block."""
-    return out if shortcut is None else out + shortcut(x)
+        return F.relu(with_shortcut(out, self.shortcut, x))
 
 
 class PreActBasicBlock(nn.Module):
