@@ -149,7 +149,7 @@ def _map(info: runs.RunInfo, split: str, which: str, method: str):
                 "checkpoint changed since): they are computed once, then read from the run folder (features/).",
                 icon=":material/scatter_plot:")
         feature_jobs.background(("features", str(info.path), split, which), "Computing the features",
-                                "Compute the features", feature_jobs.features_work(info, (split,), which),
+                                "Compute the features", feature_jobs.features_work(info, split, which),
                                 "ex_atlas_start_features")
         return None
     coords = caches.atlas_map(info.path, split, which, method, found)
@@ -181,7 +181,7 @@ def _accuracies(info: runs.RunInfo, split: str, which: str, f):
                     icon=":material/group_work:")
             feature_jobs.background(("features", str(info.path), "train", which),
                                     "Computing the training images' features", "Compute the training images' features",
-                                    feature_jobs.features_work(info, ("train",), which), "ex_atlas_start_features")
+                                    feature_jobs.features_work(info, "train", which), "ex_atlas_start_features")
             return None
         st.metric(f"k-NN accuracy (k = {similar_images.K})",
                   f"{caches.knn_accuracy(info.path, which, f, found[0], similar_images.K):.1%}",

@@ -4,7 +4,7 @@ and every gallery's similar training images share."""
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence
+from typing import Callable, Hashable
 
 import streamlit as st
 
@@ -34,11 +34,10 @@ def background(key: Hashable, what: str, button: str, work: Callable, button_key
         _progress(caches.jobs().start(key, what, work), what)
 
 
-def features_work(info: runs.RunInfo, splits: Sequence[str], which: str) -> Callable:
-    """A job computing the features of these splits under the checkpoint, one after another."""
+def features_work(info: runs.RunInfo, split: str, which: str) -> Callable:
+    """A job computing the features of the split under the checkpoint (cached in the run folder)."""
     def work(progress):
         from resnet_core.embeddings import compute_features
 
-        for split in splits:  # cached in the run folder
-            compute_features(info.path, split, which, progress, data_dir=common.data_dir())
+        compute_features(info.path, split, which, progress, data_dir=common.data_dir())
     return work

@@ -36,7 +36,7 @@ def _cached(info: runs.RunInfo, split: str, key: str):
     for s in missing:  # a job a split, as the atlas keys its own: one computation of each file at a time
         what = "training" if s == "train" else s
         feature_jobs.background(("features", str(info.path), s, CHECKPOINT), f"Computing the {what} features",
-                                f"Compute the {what} features", feature_jobs.features_work(info, (s,), CHECKPOINT),
+                                f"Compute the {what} features", feature_jobs.features_work(info, s, CHECKPOINT),
                                 f"{key}_start_{s}")
     return None
 
