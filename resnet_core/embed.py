@@ -57,9 +57,8 @@ def stderr_progress(what: str):
     return report
 
 
-def duplicate_count(run_dir: Path, data_dir: str | None) -> int:
+def duplicate_count(info: runs.RunInfo | None, run_dir: str, data_dir: str | None) -> int:
     """Test images of the run's data folder with a near-duplicate among its training images."""
-    info = runs.read_run(run_dir)
     folder = run_data_dir(info, data_dir) if info else data_dir
     try:
         return len(cached_duplicates(folder, Path(run_dir).resolve().parent, stderr_progress("near-duplicates")))
@@ -82,7 +81,7 @@ def neighbour_list(split: Features, train: Features, index: int, k: int, classes
     return out
 
 
-def summary(args, classes: list[str]) -> dict:
+def summary(args, info: runs.RunInfo | None) -> dict:
     feats = compute_features(args.run_dir, args.split, args.checkpoint, stderr_progress(f"{args.split} features"),
                              args.data_dir)
     train = feats if args.split == "train" else compute_features(
@@ -95,8 +94,8 @@ def summary(args, classes: list[str]) -> dict:
               "model_acc": feats.accuracy,
               "features_file": str(features_file(args.run_dir, args.split, args.checkpoint))}
     if args.neighbors is not None:  # before the duplicate search (up to half a minute): a bad index fails at once
-        result["neighbors"] = neighbour_list(feats, train, args.neighbors, args.k, classes)
-    result["duplicates"] = duplicate_count(args.run_dir, args.data_dir)
+        result["neighbors"] = neighbour_list(feats, train, args.neighbors, args.k, info.classes if info else [])
+    result["duplicates"] = duplicate_count(info, args.run_dir, args.data_dir)
     return result
 
 
@@ -119,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     info = runs.read_run(args.run_dir)
     try:
-        result = summary(args, info.classes if info else [])
+        result = summary(args, info)
     except EmbeddingError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
