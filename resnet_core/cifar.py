@@ -26,6 +26,7 @@ import numpy as np
 from .outputs import OutputRefused, check_output_path, replacing
 from .runs.files import file_kind
 
+DATASETS = ("cifar10", "cifar100")
 BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"

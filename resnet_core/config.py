@@ -16,6 +16,7 @@ import math
 import typing
 from dataclasses import dataclass, field, fields
 
+from .cifar import DATASETS
 from .model_names import BLOCKS, SHORTCUTS, default_shortcut
 from .schedule import SCHEDULES, WARMUPS
 
@@ -44,6 +45,8 @@ class TrainConfig:
     block: str = option("basic", "residual block", choices=BLOCKS)
     shortcut: str = option("", "shortcut option; none: the paper's plain network (default: A for basic blocks, B, "
                                "projection where the shape changes, for bottlenecks)", choices=SHORTCUTS)
+    dataset: str = option("cifar10", "cifar10, or cifar100: 100 fine classes in 20 superclasses (the official python "
+                                     "versions)", choices=DATASETS)
     preact: bool = option(False, "pre-activation residual units, BN -> ReLU -> conv (He et al. 2016, \"Identity "
                                  "Mappings in Deep Residual Networks\"), instead of the original order")
     epochs: int = option(30, "passes over the training split", resumable=True)

@@ -665,3 +665,15 @@ def test_a_log_opened_for_appending_is_a_regular_file_or_refused_at_once(tmp_pat
     with runs.open_for_append(tmp_path / "new.log") as f:
         f.write("another\n")
     assert (tmp_path / "new.log").read_text() == "a line\nanother\n"
+
+
+def test_dataset_and_superclasses_read_from_the_record_and_odd_values_read_as_none():
+    record = {"config": {"dataset": "cifar100"}, "classes": ["apple", "bee", "cup"],
+              "superclasses": ["fruit", "insects"], "superclass_of": [0, 1, 0]}
+    info = runs.RunInfo(Path("."), "r", "completed", config=record)
+    assert (info.dataset, info.superclasses, info.superclass_of) == ("cifar100", ["fruit", "insects"], [0, 1, 0])
+    assert runs.RunInfo(Path("."), "r", "completed", config={"config": {}}).dataset == "cifar10"  # written before the field
+    for odd in ({"superclass_of": [0, 1]}, {"superclass_of": [0, 2, 0]}, {"superclass_of": [0, True, 0]},
+                {"superclass_of": "0,1,0"}, {"superclasses": ["fruit", 3]}):
+        info = runs.RunInfo(Path("."), "r", "completed", config={**record, **odd})
+        assert info.superclass_of == [], odd

@@ -45,7 +45,11 @@ trainer resumes only folders of its own version, so no folder mixes two.
     split: the test set is then evaluated after every epoch for monitoring only, never to
     choose a checkpoint), ``data_dir`` (absolute path of the data folder read) and
     ``normalization`` (``mean``, ``std``: per-channel fractions of 255, and ``images``:
-    computed from exactly the training split's images)), ``classes`` (class names),
+    computed from exactly the training split's images)), ``classes`` (class names, in label
+    order), for CIFAR-100 runs ``superclasses`` (the 20 coarse names) and ``superclass_of``
+    (each class's superclass index, in label order; the loader checks that every image's
+    coarse label in the data files is superclass_of[its label], so this records each
+    image's coarse label; both added within version 2, absent for CIFAR-10),
     ``model`` (name: ``ResNet-20`` or ``plain-20``, params, macs) and ``versions`` (python, torch, torchvision, numpy,
     resnet_core).
 

@@ -114,3 +114,27 @@ class RunInfo:
         """The class names config.json records, in label order; [] when there are none."""
         classes = self.config.get("classes") if isinstance(self.config, dict) else None
         return [_as_text(c) for c in classes] if isinstance(classes, list) else []
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the run trained on ("cifar10", "cifar100"); "cifar10" for records
+        written before the choice existed, a value that is not a string as its repr."""
+        dataset = self.train_config.get("dataset")
+        return "cifar10" if dataset is None else _as_text(dataset)
+
+    @property
+    def superclasses(self) -> list[str]:
+        """CIFAR-100's 20 superclass (coarse) names as config.json records them; [] for a
+        dataset without superclasses, or where the record does not hold a list of names."""
+        names = self.config.get("superclasses") if isinstance(self.config, dict) else None
+        return list(names) if isinstance(names, list) and all(isinstance(n, str) for n in names) else []
+
+    @property
+    def superclass_of(self) -> list[int]:
+        """Each class's superclass index, in label order (an image's coarse label is
+        superclass_of[its label]); [] unless the record holds one valid index per class."""
+        mapping = self.config.get("superclass_of") if isinstance(self.config, dict) else None
+        n_super, n_classes = len(self.superclasses), len(self.classes)
+        valid = (isinstance(mapping, list) and n_super and len(mapping) == n_classes
+                 and all(type(i) is int and 0 <= i < n_super for i in mapping))
+        return list(mapping) if valid else []
