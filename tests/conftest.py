@@ -40,9 +40,9 @@ from resnet_core.cifar import BATCH_FOLDER, CLASSES, TEST_BATCH, TRAIN_BATCHES
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def synthetic_images(labels: np.ndarray, rng: np.random.Generator, num_classes: int = len(CLASSES)) -> np.ndarray:
     """(N, 3072) uint8 images whose colour and stripes depend on the label."""
-    palette = np.random.default_rng(1234).integers(40, 216, size=(len(CLASSES), 3))
+    palette = np.random.default_rng(1234).integers(40, 216, size=(num_classes, 3))
     yy, xx = np.mgrid[0:32, 0:32]
     images = np.empty((len(labels), 3, 32, 32), dtype=np.float64)
     for i, c in enumerate(labels):

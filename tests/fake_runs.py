@@ -15,6 +15,8 @@ from resnet_core import runs
 from resnet_core.cifar import CLASSES, load_cifar10
 from resnet_core.runs import model_name
 
+from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
+
 
 # config.json's resolved.normalization as the trainer records it (the published CIFAR-10 statistics).
 NORMALIZATION = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616], "images": 50000}
@@ -78,7 +80,8 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
              steps_per_epoch: int = 10, error: str | None = None, test: bool | None = None,
              source_size: int | None = None, with_checkpoint: bool = True, created: float | None = None,
              data_dir: Path | None = None, sweep: str = "", depth: int = 20, shortcut: str = "A",
-             phase: str | None = None, phase_done: int | None = None, first_step_s: float | None = None) -> Path:
+             phase: str | None = None, phase_done: int | None = None, first_step_s: float | None = None,
+             dataset: str = "cifar10") -> Path:
     """A run folder in the given state with epochs_done epochs of metrics and predictions.
 
     val_source: "train" (a validation split of the training set), "test" (a version 1
@@ -91,6 +94,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     phase: status.json's phase, begun 10 s before the last write; an evaluation phase has
     done phase_done of its split's images (n_val images to validate, 2 * n_val to test).
     first_step_s: status.json's first step time.
+    dataset: "cifar100" records CIFAR-100's 100 classes, 20 superclasses and their grouping.
     """
     run_dir = runs.new_run_dir(runs_dir, name)
     now = created or time.time()
@@ -98,6 +102,9 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     train_size = steps_per_epoch * batch
     no_val = val_source is None
     source_labels = {"train": None, "test": None}
+    classes = FINE_NAMES if dataset == "cifar100" else CLASSES
+    superclasses = {"superclasses": list(COARSE_NAMES), "superclass_of": list(SUPERCLASS_OF)} \
+        if dataset == "cifar100" else {}
     if data_dir is not None:
         cifar = load_cifar10(data_dir)
         source_labels = {"train": cifar.train_labels, "test": cifar.test_labels}
@@ -117,9 +124,10 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
                    "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0,
                    "seed": 0, "split_seed": 0, "sweep": sweep, "device": "cpu", "precision": "fp32",
                    "channels_last": None, "data_dir": None, "runs_dir": str(runs_dir), "name": name,
-                   "val_size": 0 if val_source in ("test", None) else n_val, "subset": train_size, "preset": ""},
+                   "val_size": 0 if val_source in ("test", None) else n_val, "subset": train_size, "preset": "",
+                   "dataset": dataset},
         "resolved": resolved,
-        "classes": list(CLASSES),
+        "classes": list(classes), **superclasses,
         "model": {"name": model_name(depth, shortcut), "params": 269722, "macs": 40551040},
         "versions": {"python": "3", "torch": "x", "torchvision": "x", "numpy": np.__version__, "resnet_core": "0"},
     })
@@ -138,14 +146,14 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
                "train_acc": acc, "val_loss": 1.6 / e, "val_acc": acc - 0.05, "lr": 0.1 / e,
                "epoch_seconds": 5.0, "eval_seconds": 1.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t}
         split, source = ("test", "test") if no_val else ("val", val_source)
-        p = fake_predictions(n_val, accuracy=acc - 0.05, seed=e, source_size=source_size,
+        p = fake_predictions(n_val, len(classes), accuracy=acc - 0.05, seed=e, source_size=source_size,
                              source_labels=source_labels[source], image_seed=0)
         if no_val:
             row.update(val_loss=None, val_acc=None, test_loss=1.7 / e,
                        test_acc=float((p["labels"] == p["preds"]).mean()))
         rows.append(row)
         runs.save_predictions(run_dir, split, e, **p)
-        cm = np.zeros((10, 10), dtype=np.int64)
+        cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
         np.add.at(cm, (p["labels"], p["preds"]), 3)
         runs.save_predictions(run_dir, "train", e, confusion=cm)
     test = state == "completed" if test is None else test
@@ -156,7 +164,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
         rows.append({"type": "test", "epoch": epochs_done, "test_loss": rows[-1]["test_loss"],
                      "test_acc": test_acc, "time": t})
     elif test and epochs_done:
-        p = fake_predictions(n_val, accuracy=0.8, seed=99, source_size=source_size,
+        p = fake_predictions(n_val, len(classes), accuracy=0.8, seed=99, source_size=source_size,
                              source_labels=source_labels["test"])
         runs.save_predictions(run_dir, "test", epochs_done, **p)
         test_acc = float((p["labels"] == p["preds"]).mean())
