@@ -152,7 +152,7 @@ def _labels(path: Path, batch: dict, key: str, count: int, images: int) -> np.nd
     try:
         labels = np.asarray(batch[key], dtype=np.int64)
     except (TypeError, ValueError, OverflowError) as e:  # labels such as ["x"] or 2**70
-        raise DataError(f"{path}: 'data' or '{key}' is not an array of numbers ({type(e).__name__}: {e})") from e
+        raise DataError(f"{path}: '{key}' is not an array of numbers ({type(e).__name__}: {e})") from e
     if labels.shape != (images,):
         raise DataError(f"{path}: {labels.size} {key} for {images} images")
     if labels.size and (labels.min() < 0 or labels.max() >= count):
@@ -207,8 +207,8 @@ def _read_names(folder: Path, spec: Dataset) -> tuple[tuple[str, ...], tuple[str
     return classes, superclasses
 
 
-def superclass_grouping(folder: Path, labels: np.ndarray, coarse: np.ndarray, num_classes: int,
-                        num_superclasses: int) -> tuple[int, ...]:
+def _superclass_grouping(folder: Path, labels: np.ndarray, coarse: np.ndarray, num_classes: int,
+                         num_superclasses: int) -> tuple[int, ...]:
     """Each class's superclass, from every image's (label, superclass label); DataError where
     a class's images carry two superclasses, or a class has no image to say."""
     pairs = np.unique(labels * num_superclasses + coarse)
@@ -253,7 +253,7 @@ def load_cifar(dataset: str, data_dir: str | os.PathLike | None = None) -> Cifar
     if spec.coarse_key:
         labels = np.concatenate([data.train_labels, test_labels])
         coarse = np.concatenate([*(b[2] for b in train), test_coarse])
-        data.superclass_of = superclass_grouping(folder, labels, coarse, spec.num_classes, spec.num_superclasses)
+        data.superclass_of = _superclass_grouping(folder, labels, coarse, spec.num_classes, spec.num_superclasses)
     return data
 
 
