@@ -29,7 +29,7 @@ def cache_path(dataset: str, data_dir: str | os.PathLike, runs_dir: str | os.Pat
     """Where the nearest training images of the test images of this data folder's dataset are kept."""
     spec = dataset_spec(dataset)
     folder = resolve_data_dir(data_dir).resolve()
-    parts = [METHOD, str(folder), spec.name]
+    parts = [METHOD, str(folder)]  # the files' names tell the datasets apart (CIFAR-10's key as before)
     for name in (*spec.train_files, spec.test_file):
         try:
             s = os.stat(folder / spec.folder / name)

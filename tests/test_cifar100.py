@@ -362,3 +362,13 @@ def test_launching_a_cifar100_run_from_the_form(tmp_path, monkeypatch, c100_dir)
         time.sleep(0.2)
     assert info is not None and info.state == "completed", (runs_dir / run_id / runs.CONSOLE_FILE).read_text()
     assert info.dataset == "cifar100" and len(info.classes) == 100 and info.superclass_of == list(SUPERCLASS_OF)
+
+
+def test_near_duplicates_are_kept_per_dataset_of_a_folder(both_dir, tmp_path):
+    from resnet_core import duplicates_cache
+
+    assert duplicates_cache.cache_path("cifar10", both_dir, tmp_path) != \
+        duplicates_cache.cache_path("cifar100", both_dir, tmp_path)
+    nearest = duplicates_cache.cached_nearest("cifar100", both_dir, tmp_path)
+    assert len(nearest.distance) == 300  # CIFAR-100's 300 test images, not CIFAR-10's 50
+    assert duplicates_cache.cache_path("cifar100", both_dir, tmp_path).is_file()
