@@ -1,5 +1,5 @@
 """What the pages cache across reruns and sessions (st.cache_resource, st.cache_data): the
-system's devices, the CIFAR-10 images, a run's prediction arrays, its training dynamics, its models, their
+system's devices, the CIFAR images, a run's prediction arrays, its training dynamics, its models, their
 Grad-CAM maps and TorchScript exports, the atlas's features, maps and k-NN accuracies, each cached by the
 files it comes from."""
 
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from resnet_core import cifar, runs
+from resnet_core import runs
 from resnet_core.dynamics import Dynamics, analyse
 from resnet_core.dashboard import run_images
 from resnet_core.dashboard.background_jobs import Jobs
@@ -26,14 +26,14 @@ def system_info():
 
 
 @st.cache_resource(show_spinner=False)
-def _image_store(data_dir: str) -> run_images.ImageStore:
-    return run_images.ImageStore(data_dir)
+def _image_store(data_dir: str, dataset: str) -> run_images.ImageStore:
+    return run_images.ImageStore(data_dir, dataset)
 
 
-def image_store(folder: Path | None = None) -> run_images.ImageStore:
-    """The CIFAR-10 images of the data folder, loading in the background from the first call
-    (st.cache_resource: one copy for all sessions)."""
-    return _image_store(str(Path(folder or cifar.resolve_data_dir()).resolve())).start()
+def image_store(folder: Path, dataset: str) -> run_images.ImageStore:
+    """The images of the dataset ("cifar10", "cifar100") in the data folder, loading in the
+    background from the first call (st.cache_resource: one copy for all sessions)."""
+    return _image_store(str(Path(folder).resolve()), dataset).start()
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
@@ -113,9 +113,9 @@ def run_model(run_dir: Path, which: str):
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=64)
-def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, source: str,
+def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, dataset: str, source: str,
              targets: tuple[tuple[int, int], ...]) -> dict[int, np.ndarray]:
-    images = image_store(Path(data_folder)).images(source, timeout=30)
+    images = image_store(Path(data_folder), dataset).images(source, timeout=30)
     indices = [i for i, _ in targets]
     cams, _ = _run_model(run_dir, which, mtime_ns).explain(images[indices], [c for _, c in targets])
     return dict(zip(indices, cams, strict=True))
@@ -127,8 +127,8 @@ def gradcam_maps(run_dir: Path, which: str, images_from: run_images.ImageFolder,
     run, checkpoint file and its modification time, images and classes (a page of a gallery)."""
     from resnet_core.run_model import checkpoint_mtime
 
-    return _gradcam(str(run_dir), which, checkpoint_mtime(run_dir, which), str(images_from.path), source,
-                    tuple((int(i), int(c)) for i, c in targets))
+    return _gradcam(str(run_dir), which, checkpoint_mtime(run_dir, which), str(images_from.path), images_from.dataset,
+                    source, tuple((int(i), int(c)) for i, c in targets))
 
 
 @st.cache_data(show_spinner="Exporting to TorchScript…", max_entries=4)

@@ -35,11 +35,11 @@ def split_images(info: runs.RunInfo, split: str, preds: dict[str, np.ndarray],
 
 def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray],
                   images_from: run_images.ImageFolder) -> tuple[np.ndarray | None, str]:
-    """The images of a CIFAR-10 set ("train" or "test") that records ("indices" into it and
+    """The images of a set of the run's dataset ("train" or "test") that records ("indices" into it and
     their "labels" there) point into, and where they come from (a caption,
     markdown-escaped). Without them (no data folder, or one whose labels differ from the
     records'), shows a warning and returns None: the cards go without images."""
-    store = image_store(images_from.path)
+    store = image_store(images_from.path, images_from.dataset)
     images, problem = None, None
     try:
         images = store.images(source, timeout=30)
@@ -160,9 +160,9 @@ def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int, slider_key: st
 
 def image_folder(info: runs.RunInfo) -> run_images.ImageFolder:
     """Where the run's images come from; starts loading them in the background, for the first click."""
-    images_from = run_images.image_folder(info.config, data_dir())
-    if cifar.dataset_present(images_from.path):
-        image_store(images_from.path)
+    images_from = run_images.image_folder(info.config, data_dir(), info.dataset)
+    if cifar.dataset_present(info.dataset, images_from.path):
+        image_store(images_from.path, info.dataset)
     return images_from
 
 
@@ -256,7 +256,7 @@ def gradcam_toggle(info: runs.RunInfo, source: run_images.SplitImages, items: li
                    cards_show: str = "the predictions recorded at the chosen epoch",
                    ) -> tuple[dict[int, np.ndarray], str]:
     """A gallery's Grad-CAM toggle (widget keys from key) and, when on, the maps of the shown
-    page's images (of the CIFAR-10 set source) from the chosen checkpoint (torch is imported
+    page's images (of the run's dataset's set source) from the chosen checkpoint (torch is imported
     only then), by image index, and the images' tooltip; the caption says the cards show
     cards_show."""
     # Columns only while it is on: off (as a page opens), the toggle alone is three elements fewer.

@@ -236,7 +236,7 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
     shown = ordered[page.start:page.stop]
     items = list(zip(gallery_records.records(pair.a_preds, pair.paired.a_pos[shown]),
                      gallery_records.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))
-    images_from = run_images.image_folder(pair.a.config, common.data_dir())
+    images_from = run_images.image_folder(pair.a.config, common.data_dir(), pair.a.dataset)
     images, origin = common.split_images(pair.a, pair.split, pair.a_preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop}, most confident {by.upper()} first · {origin}")
     st.html(gallery_cards.compared_gallery_html(items, images, pair.classes, size=80,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import caches, common
-from resnet_core import duplicates, duplicates_cache, runs
-from resnet_core.cifar import Cifar10
+from resnet_core import cifar, duplicates, duplicates_cache, runs
+from resnet_core.cifar import CifarData
 from resnet_core.dashboard import duplicate_pairs, gallery_cards, run_images
 from resnet_core.formatting import md_escape
 
@@ -17,7 +17,7 @@ VIEWS = (DUPLICATES,)
 PER_PAGE = 24
 
 
-def _nearest(data: Cifar10, folder) -> duplicates.Nearest:
+def _nearest(data: CifarData, folder) -> duplicates.Nearest:
     """Every test image's nearest training image, kept in the runs folder's cache; a progress bar the first time."""
     bar = []
 
@@ -26,13 +26,13 @@ def _nearest(data: Cifar10, folder) -> duplicates.Nearest:
             bar.append(st.progress(0.0))
         bar[0].progress(done / total, text=f"Comparing test images with the training images: {done:,} of {total:,}")
 
-    nearest = duplicates_cache.cached_nearest(folder, common.runs_dir(), progress, data)
+    nearest = duplicates_cache.cached_nearest(data.dataset, folder, common.runs_dir(), progress, data)
     if bar:
         bar[0].empty()
     return nearest
 
 
-def _test_predictions(info: runs.RunInfo, data: Cifar10, folder) -> tuple[dict | None, str]:
+def _test_predictions(info: runs.RunInfo, data: CifarData, folder) -> tuple[dict | None, str]:
     """The run's last recorded test predictions and which they are, or None and why not."""
     epochs = runs.recorded_epochs(info.path, "test")
     if not epochs:
@@ -53,9 +53,10 @@ def _test_predictions(info: runs.RunInfo, data: Cifar10, folder) -> tuple[dict |
 def view(info: runs.RunInfo) -> None:
     images_from = common.image_folder(info)
     try:
-        data = caches.image_store(images_from.path).get(timeout=60)
+        data = caches.image_store(images_from.path, images_from.dataset).get(timeout=60)
     except Exception as e:  # no data folder here
-        st.warning(f"No CIFAR-10 to compare: {md_escape(e)}", icon=":material/image_not_supported:")
+        st.warning(f"No {cifar.dataset_title(images_from.dataset)} to compare: {md_escape(e)}",
+                   icon=":material/image_not_supported:")
         return
     found = _nearest(data, images_from.path).duplicates()
     preds, which = _test_predictions(info, data, images_from.path)

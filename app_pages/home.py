@@ -7,7 +7,7 @@ import streamlit as st
 import time
 
 from app_pages import caches, common
-from resnet_core import cifar, placement, runs
+from resnet_core import cifar, cifar_download, placement, runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import experiments, launcher, runs_table
@@ -38,9 +38,10 @@ def _device() -> None:
             st.caption(f"also: {other.summary()}")
 
 
-def _download(folder) -> bool:
-    """The download button and its progress; True if the download failed."""
-    if not st.button("Download CIFAR-10 (163 MB)", icon=":material/download:", key="home_download"):
+def _download(folder, spec: cifar.Dataset) -> bool:
+    """The dataset's download button and its progress; True if the download failed."""
+    if not st.button(f"Download {spec.title} ({spec.archive_mb} MB)", icon=":material/download:",
+                     key=f"home_download_{spec.name}"):
         return False
     bar = st.progress(0.0, text="connecting…")
 
@@ -51,7 +52,7 @@ def _download(folder) -> bool:
             bar.progress(0.0, text=f"{done / 2**20:.0f} MB")
 
     try:
-        cifar.download_cifar10(folder, progress=report)
+        cifar_download.download_cifar(spec.name, folder, progress=report)
     except cifar.DataError as e:
         bar.empty()
         st.error(f"Download failed: {e}", icon=":material/cloud_off:")
@@ -61,24 +62,30 @@ def _download(folder) -> bool:
 
 
 def _dataset() -> None:
-    """Whether CIFAR-10 is in the data folder; if not, a download and the steps to do it by hand."""
+    """Which datasets the data folder holds; for each one it lacks, a download and the steps
+    to place it by hand."""
     st.subheader("Dataset")
     folder = common.data_dir()
-    if cifar.dataset_present(folder):
-        st.success(f"CIFAR-10 is ready in `{folder.resolve()}`.", icon=":material/check_circle:")
-        return
-    st.warning(f"CIFAR-10 is not in `{folder.resolve()}` yet.", icon=":material/warning:")
-    failed = _download(folder)
-    with st.expander("No internet here? Put the files in place by hand", expanded=failed):
-        st.markdown(
-            f"Copy the official archive's contents so that this layout exists, then reload:\n\n"
-            f"```\n{folder.resolve()}/\n  {cifar.BATCH_FOLDER}/\n    data_batch_1 … data_batch_5\n"
-            f"    test_batch\n    batches.meta\n```\n"
-            f"from `{cifar.ARCHIVE_NAME}` ({cifar.ARCHIVE_URL}):\n\n"
-            f"```\ntar -xzf {cifar.ARCHIVE_NAME} -C {folder.resolve()}\n```\n"
-            f"Or start the dashboard with `RESNET_STUDIO_DATA=/path/to/folder streamlit run app.py`, "
-            f"where the folder holds `{cifar.BATCH_FOLDER}/`."
-        )
+    found = cifar.datasets_present(folder)
+    for name in found:
+        st.success(f"{cifar.dataset_title(name)} is ready in `{folder.resolve()}`.", icon=":material/check_circle:")
+    for spec in (cifar.SPECS[name] for name in cifar.DATASETS if name not in found):
+        text = f"{spec.title} is not in `{folder.resolve()}` yet."
+        if found:  # the other one trains already: this one is only needed for --dataset {name}
+            st.info(f"{text} Runs with dataset {spec.name} need it.", icon=":material/info:")
+        else:
+            st.warning(text, icon=":material/warning:")
+        failed = _download(folder, spec)
+        files = "".join(f"    {name}\n" for name in (*spec.train_files, spec.test_file, spec.meta_file))
+        with st.expander(f"No internet here? Put {spec.title} in place by hand", expanded=failed):
+            st.markdown(
+                f"Copy the official archive's contents so that this layout exists, then reload:\n\n"
+                f"```\n{folder.resolve()}/\n  {spec.folder}/\n{files}```\n"
+                f"from `{spec.archive}` ({spec.url}):\n\n"
+                f"```\ntar -xzf {spec.archive} -C {folder.resolve()}\n```\n"
+                f"Or start the dashboard with `RESNET_STUDIO_DATA=/path/to/folder streamlit run app.py`, "
+                f"where the folder holds `{spec.folder}/`."
+            )
 
 
 def _run_card(info: runs.RunInfo) -> None:
@@ -148,7 +155,7 @@ def _reproduce() -> None:
     parallel = len(placement.candidate_devices("auto"))
     speeds = _measured_speeds()
     device = caches.system_info().primary.name
-    if not cifar.dataset_present(common.data_dir()):
+    if not cifar.dataset_present("cifar10", common.data_dir()):
         st.caption("Download CIFAR-10 (above) first: the estimate trains a few real steps.")
         return
     known = all(experiments.speed_key(c) in speeds for c in configs)

@@ -91,7 +91,7 @@ def _form_values() -> TrainForm:
 def _validate(form: TrainForm) -> dict[str, str]:
     system = caches.system_info()
     return validate(form, devices=system.device_choices(), cuda_count=system.cuda_count,
-                             data_present=cifar.dataset_present(common.data_dir()))
+                    data_present=cifar.dataset_present(form.dataset, common.data_dir()))
 
 
 def _on_launch() -> None:
@@ -268,6 +268,10 @@ def _fields(errors: dict[str, str], preset: bool, values: TrainForm) -> None:
                    "ResNet-110 and deeper start with 400 iterations at lr 0.01, as in the paper.")
     if preset:
         st.caption(PRESET_CAPTION.format(epochs=paper_epochs()))
+    st.segmented_control("Dataset", cifar.DATASETS, key=K + "dataset", persist_state="session", required=True,
+                         format_func=cifar.dataset_title, help="CIFAR-10: 10 classes; CIFAR-100: 100 classes in 20 "
+                         "superclasses. The data folder must hold it (see Home).")
+    common.field_error(errors, "dataset")
     _model_fields(errors)
     _recipe_fields(errors, preset)
     _run_fields(errors)
@@ -290,7 +294,8 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
             st.caption("Pick a valid depth to see the model.")
         else:
             with st.spinner("counting…"):
-                summary = describe_model(int(values.depth), values.block, values.shortcut, preact=bool(values.preact))
+                summary = describe_model(int(values.depth), values.block, values.shortcut,
+                                         cifar.dataset_spec(values.dataset).num_classes, bool(values.preact))
             st.markdown(f"### {summary.name}")
             st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
                                                       else f"shortcut option {values.shortcut}"))

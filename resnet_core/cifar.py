@@ -1,39 +1,30 @@
-"""CIFAR-10 files: read the official python batches, split them, and their channel statistics.
+"""CIFAR-10 and CIFAR-100 files: read the official python versions, split them, and their
+channel statistics.
 
-The folder that holds ``cifar-10-batches-py/`` (the official "python version" layout) is
-read with pickle + numpy, which is faster than going through PIL and works on re-packed
-copies whose md5s differ from the official files; the unpickler resolves only what those
-files hold (dicts, lists, bytes, str, numbers, NumPy arrays and dtypes), so a crafted file
-is refused before it can run anything. An empty folder can be filled from the official
-archive, md5-verified. No torch here: the dashboard's pages import this module (torch
+The folder that holds ``cifar-10-batches-py/`` or ``cifar-100-python/`` (the official
+"python version" layouts) is read with pickle + numpy, which is faster than going through
+PIL and works on re-packed copies whose md5s differ from the official files; the files are
+unpickled by :mod:`resnet_core.safe_unpickle`, so a crafted file is refused before it can
+run anything. Both datasets go through one path, told apart by a small :class:`Dataset`
+spec (folder, files, label keys, archive); :mod:`resnet_core.cifar_download` fills an empty
+folder from the official archive, md5-verified. No torch here: the dashboard's pages import this module (torch
 takes 1.3 s to import); batches on the device are :mod:`resnet_core.data`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
-import shutil
-import tarfile
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .outputs import OutputRefused, check_output_path, replacing
-from .runs.files import file_kind
+from .safe_unpickle import UnpickleRefused, load_cifar_pickle
 
-DATASETS = ("cifar10", "cifar100")
 BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
-META_FILE = "batches.meta"
-ARCHIVE_NAME = "cifar-10-python.tar.gz"
-ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 DATA_DIR_ENV = "RESNET_STUDIO_DATA"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -42,8 +33,66 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 ProgressCallback = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """What one dataset's official python version holds and where it comes from."""
+
+    name: str  # as --dataset gives it
+    title: str
+    folder: str  # the archive's top folder, in the data folder
+    train_files: tuple[str, ...]
+    test_file: str
+    meta_file: str
+    layout: str  # the files, in words, for the message that says they are missing
+    label_key: str  # the (fine) labels in a batch file
+    names_key: str  # their names in the meta file
+    num_classes: int
+    archive: str
+    md5: str
+    archive_mb: int  # its size, MiB (for the download button)
+    coarse_key: str = ""  # the superclass labels in a batch file, where there are superclasses
+    coarse_names_key: str = ""
+    num_superclasses: int = 0
+    default_classes: tuple[str, ...] = ()  # the names where the meta file lacks them ((): it must hold them)
+
+    @property
+    def url(self) -> str:
+        return f"https://www.cs.toronto.edu/~kriz/{self.archive}"
+
+    @property
+    def required_files(self) -> tuple[str, ...]:
+        return (*self.train_files, self.test_file, *(() if self.default_classes else (self.meta_file,)))
+
+
+CIFAR10 = Dataset("cifar10", "CIFAR-10", BATCH_FOLDER, TRAIN_BATCHES, TEST_BATCH, "batches.meta",
+                  "data_batch_1..5 and test_batch", "labels", "label_names", 10,
+                  "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", 163, default_classes=CLASSES)
+CIFAR100 = Dataset("cifar100", "CIFAR-100", "cifar-100-python", ("train",), "test", "meta",
+                   "train, test and meta", "fine_labels", "fine_label_names", 100,
+                   "cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", 161,
+                   coarse_key="coarse_labels", coarse_names_key="coarse_label_names", num_superclasses=20)
+SPECS = {spec.name: spec for spec in (CIFAR10, CIFAR100)}
+DATASETS = tuple(SPECS)
+
+
 class DataError(Exception):
-    """The data folder is missing, incomplete or holds something that is not CIFAR-10."""
+    """The data folder is missing, incomplete or holds something that is not the dataset asked for."""
+
+
+class RefusedPickle(DataError):
+    """A data file whose pickle references something CIFAR data never holds."""
+
+
+def dataset_spec(dataset: str) -> Dataset:
+    try:
+        return SPECS[dataset]
+    except (KeyError, TypeError):
+        raise DataError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}") from None
+
+
+def dataset_title(dataset: str) -> str:
+    """"CIFAR-10", "CIFAR-100"; a name no spec knows as it is (a record of a newer version)."""
+    return SPECS[dataset].title if dataset in SPECS else str(dataset)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -51,220 +100,161 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir or os.environ.get(DATA_DIR_ENV) or "data").expanduser()
 
 
-def dataset_present(data_dir: str | os.PathLike | None = None) -> bool:
-    folder = resolve_data_dir(data_dir) / BATCH_FOLDER
-    return all((folder / name).is_file() for name in (*TRAIN_BATCHES, TEST_BATCH))
+def dataset_present(dataset: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether data_dir holds the dataset's files (False for a dataset no spec knows)."""
+    spec = SPECS.get(dataset)
+    if spec is None:
+        return False
+    folder = resolve_data_dir(data_dir) / spec.folder
+    return all((folder / name).is_file() for name in spec.required_files)
 
 
-def run_data_folder(resolved: dict) -> str | None:
-    """The data folder a run read (config.json's resolved.data_dir) while it still holds
-    CIFAR-10, else None: where the run's images are taken from after it."""
+def datasets_present(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """The datasets whose files the data folder holds, in DATASETS order."""
+    return [name for name in DATASETS if dataset_present(name, data_dir)]
+
+
+def run_data_folder(resolved: dict, dataset: str) -> str | None:
+    """The data folder a run read (config.json's resolved.data_dir) while it still holds the
+    run's dataset, else None: where the run's images are taken from after it."""
     recorded = resolved.get("data_dir") if isinstance(resolved, dict) else None
-    return recorded if isinstance(recorded, str) and recorded and dataset_present(recorded) else None
+    return recorded if isinstance(recorded, str) and recorded and dataset_present(dataset, recorded) else None
 
 
-def missing_data_message(data_dir: Path, reason: str) -> str:
+def missing_data_message(dataset: str, data_dir: Path, reason: str) -> str:
+    spec = dataset_spec(dataset)
     return (
-        f"CIFAR-10 not found in {data_dir.resolve()} ({reason}). Expected the official python "
-        f"layout: {data_dir / BATCH_FOLDER}/data_batch_1..5 and test_batch. Extract the official "
-        f"archive {ARCHIVE_NAME} into {data_dir}, or point --data-dir / ${DATA_DIR_ENV} at a "
-        f"folder that holds {BATCH_FOLDER}/."
+        f"{spec.title} not found in {data_dir.resolve()} ({reason}). Expected the official python "
+        f"layout: {data_dir / spec.folder}/{spec.layout}. Extract the official archive {spec.archive} "
+        f"into {data_dir}, or point --data-dir / ${DATA_DIR_ENV} at a folder that holds {spec.folder}/."
     )
 
 
-def download_cifar10(data_dir: str | os.PathLike | None = None, progress: ProgressCallback | None = None,
-                     url: str = ARCHIVE_URL, md5: str = ARCHIVE_MD5) -> Path:
-    """Download, md5-check and extract the official archive into data_dir.
-
-    Reports (bytes done, bytes total) to progress as it goes. Nothing half-written is left
-    behind: the archive is downloaded to a temp name and only extracted once verified. Every
-    file, the archive's and the extracted ones, is written as :mod:`resnet_core.outputs`
-    says: a symbolic link, FIFO or device at its name is refused, never written through.
-    """
-    data_dir = resolve_data_dir(data_dir)
+def _unpickle(path: Path, spec: Dataset) -> dict:
+    """The dict with str keys in a CIFAR python file; DataError, one line naming the file,
+    for one that is refused, damaged or holds something else (FileNotFoundError passes)."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # a file, FIFO or device at the name or on the way to it, no right to make it
-        if data_dir.exists():
-            raise DataError(f"the data folder {data_dir} is {file_kind(os.stat(data_dir).st_mode)}, not a folder: "
-                            "give a folder for --data-dir") from None
-        raise DataError(f"the data folder {data_dir} cannot be made ({e.strerror or e})") from None
-    archive = data_dir / ARCHIVE_NAME
-    try:
-        if _md5(check_output_path(archive, "the CIFAR-10 archive")) != md5:
-            with replacing(archive, "the CIFAR-10 archive") as partial:
-                _download(url, partial, progress, data_dir)
-                if _md5(partial) != md5:
-                    raise DataError(f"the download of {url} is corrupt (md5 differs from {md5}); try again")
-        _extract(archive, data_dir)
-    except OutputRefused as e:
-        raise DataError(str(e)) from None
-    if not dataset_present(data_dir):
-        raise DataError(missing_data_message(data_dir, f"{archive.name} did not contain {BATCH_FOLDER}/"))
-    return data_dir
-
-
-def _md5(path: Path) -> str | None:
-    """The md5 of a regular file's bytes; None when it is missing."""
-    digest = hashlib.md5()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
+        found = load_cifar_pickle(path)
+    except UnpickleRefused as e:
+        raise RefusedPickle(f"{path}: {e}") from None
     except FileNotFoundError:
-        return None
-    return digest.hexdigest()
-
-
-def _download(url: str, path: Path, progress: ProgressCallback | None, data_dir: Path) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(path, "xb") as out:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-    except OSError as e:
-        raise DataError(missing_data_message(data_dir, f"download from {url} failed: {e}")) from e
-
-
-def _extract(archive: Path, data_dir: Path) -> None:
-    """The archive's BATCH_FOLDER into data_dir: its folders made, its regular files each
-    written through outputs.replacing (so never through a link planted at its name), any
-    other member, or one outside BATCH_FOLDER, skipped."""
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                parts = PurePosixPath(member.name).parts
-                if not parts or parts[0] != BATCH_FOLDER or ".." in parts:
-                    continue
-                target = data_dir.joinpath(*parts)
-                if member.isdir():
-                    if target.is_symlink():  # its files would land wherever the link points
-                        raise OutputRefused(f"{target} is a symbolic link, not a folder: nothing written there")
-                    target.mkdir(parents=True, exist_ok=True)
-                elif member.isfile():
-                    with replacing(target, "CIFAR-10 file") as tmp, tar.extractfile(member) as src, \
-                            open(tmp, "xb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-    except (tarfile.TarError, OSError) as e:
-        raise DataError(f"could not extract {archive}: {e}") from e
-
-
-class _Refused(pickle.UnpicklingError):
-    """A pickle that references something CIFAR data never holds (a function to run, a codec
-    other than latin1): _unpickle makes it a DataError, which no reader passes over."""
-
-
-def _latin1(text: str, encoding: str = "latin1") -> bytes:
-    """What Python 3's protocol 0-2 pickles rebuild bytes with (``_codecs.encode(text,
-    "latin1")``); any other codec is no CIFAR data, refused as find_class refuses."""
-    if encoding not in ("latin1", "latin-1"):
-        raise _Refused(f"refusing to unpickle _codecs.encode with {encoding!r} (not CIFAR data)")
-    return text.encode("latin1")
-
-
-# Everything but plain values (dict, list, bytes, str, numbers) that the official python files
-# and re-packed copies (any protocol, NumPy 1 or 2 names) reference: arrays, their dtypes and
-# NumPy scalars. Found by pickling such batches (numpy.core.* in the official Python 2 files).
-_CIFAR_GLOBALS = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    *((f"{numpy}.multiarray", name) for numpy in ("numpy.core", "numpy._core") for name in ("_reconstruct", "scalar")),
-    *((f"{numpy}.numeric", "_frombuffer") for numpy in ("numpy.core", "numpy._core")),  # protocol 5
-}
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """pickle.Unpickler that resolves only _CIFAR_GLOBALS: unpickling can then build dicts,
-    lists, strings, numbers and NumPy arrays, never call anything else (os.system...)."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) == ("_codecs", "encode"):
-            return _latin1
-        if (module, name) not in _CIFAR_GLOBALS:
-            raise _Refused(f"refusing to unpickle {module}.{name} (not CIFAR data)")
-        return super().find_class(module, name)
-
-
-def _unpickle(path: Path):
-    """The object in a CIFAR python file, unpickled with _CifarUnpickler (Python 2's str as
-    bytes); DataError, one line naming the file, for a pickle that references anything else."""
-    try:
-        with open(path, "rb") as f:
-            return _CifarUnpickler(f, encoding="bytes").load()
-    except _Refused as e:
-        raise DataError(f"{path}: {e}") from None
-
-
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one pickled batch file."""
-    try:
-        batch = _unpickle(path)
-    except (FileNotFoundError, DataError):
         raise
     except Exception as e:  # truncated or foreign files raise anything from EOFError to ValueError
         detail = " ".join(str(e).split())[:300]  # one line: some of pickle's messages span two
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(e).__name__}: {detail})") from e
-    if not isinstance(batch, dict):
-        raise DataError(f"{path} is not a CIFAR-10 batch: it holds a {type(batch).__name__}, not a dict")
-    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-    if "data" not in batch or "labels" not in batch:
-        raise DataError(f"{path} is not a CIFAR-10 batch: keys {sorted(batch)} lack 'data' and 'labels'")
+        raise DataError(f"{path} is not a readable {spec.title} batch ({type(e).__name__}: {detail})") from e
+    if not isinstance(found, dict):
+        raise DataError(f"{path} is not a {spec.title} batch: it holds a {type(found).__name__}, not a dict")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in found.items()}
+
+
+def _labels(path: Path, batch: dict, key: str, count: int, images: int) -> np.ndarray:
+    """A batch's labels under key: (images,) int64 in 0..count-1, or DataError naming the file."""
+    try:
+        labels = np.asarray(batch[key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:  # labels such as ["x"] or 2**70
+        raise DataError(f"{path}: '{key}' is not an array of numbers ({type(e).__name__}: {e})") from e
+    if labels.shape != (images,):
+        raise DataError(f"{path}: {labels.size} {key} for {images} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= count):
+        raise DataError(f"{path}: {key} outside 0..{count - 1}")
+    return labels
+
+
+def _read_batch(path: Path, spec: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Images (N, 3, 32, 32) uint8, labels (N,) int64 and, with superclasses, their
+    superclass labels (N,) int64 (else None) of one pickled batch file."""
+    batch = _unpickle(path, spec)
+    keys = ("data", spec.label_key, *((spec.coarse_key,) if spec.coarse_key else ()))
+    if any(k not in batch for k in keys):
+        raise DataError(f"{path} is not a {spec.title} batch: keys {sorted(map(str, batch))} lack "
+                        f"{' and '.join(repr(k) for k in keys if k not in batch)}")
     try:
         data = np.asarray(batch["data"])
-        labels = np.asarray(batch["labels"], dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as e:  # labels such as ["x"] or 2**70
-        raise DataError(f"{path}: 'data' or 'labels' is not an array of numbers ({type(e).__name__}: {e})") from e
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{path}: 'data' is not an array ({type(e).__name__}: {e})") from e
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
-    if labels.shape != (data.shape[0],):
-        raise DataError(f"{path}: {labels.size} labels for {data.shape[0]} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
-        raise DataError(f"{path}: labels outside 0..{len(CLASSES) - 1}")
-    return data.reshape(-1, 3, 32, 32), labels
+    labels = _labels(path, batch, spec.label_key, spec.num_classes, len(data))
+    coarse = _labels(path, batch, spec.coarse_key, spec.num_superclasses, len(data)) if spec.coarse_key else None
+    return data.reshape(-1, 3, 32, 32), labels, coarse
 
 
-def _read_classes(folder: Path) -> tuple[str, ...]:
+def _names(meta: dict, key: str) -> tuple[str, ...]:
+    names = meta.get(key)
+    if not isinstance(names, (list, tuple)):
+        return ()
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+def _read_names(folder: Path, spec: Dataset) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The class and superclass names of the meta file. CIFAR-10's only adds names (the
+    official ones are the fallback); CIFAR-100's must hold 100 and 20, else DataError."""
+    path = folder / spec.meta_file
     try:
-        meta = _unpickle(folder / META_FILE)
-        names = meta.get(b"label_names") or meta.get("label_names")
-        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
-        return names if len(names) == len(CLASSES) else CLASSES
-    except DataError:  # a pickle referencing anything but CIFAR data is refused, not passed over
+        meta = _unpickle(path, spec)
+    except RefusedPickle:  # one that references anything but CIFAR data is refused, never passed over
         raise
-    except Exception:  # the meta file only adds names; the official ones are the fallback
-        return CLASSES
+    except (DataError, OSError):
+        if spec.default_classes:
+            return spec.default_classes, ()
+        raise
+    classes, superclasses = _names(meta, spec.names_key), _names(meta, spec.coarse_names_key)
+    if len(classes) != spec.num_classes and spec.default_classes:
+        return spec.default_classes, ()
+    if len(classes) != spec.num_classes or len(superclasses) != spec.num_superclasses:
+        raise DataError(f"{path}: {len(classes)} {spec.names_key} and {len(superclasses)} "
+                        f"{spec.coarse_names_key}, expected {spec.num_classes} and {spec.num_superclasses}")
+    return classes, superclasses
+
+
+def _superclass_grouping(folder: Path, labels: np.ndarray, coarse: np.ndarray, num_classes: int,
+                         num_superclasses: int) -> tuple[int, ...]:
+    """Each class's superclass, from every image's (label, superclass label); DataError where
+    a class's images carry two superclasses, or a class has no image to say."""
+    pairs = np.unique(labels * num_superclasses + coarse)
+    fine, superclass = pairs // num_superclasses, pairs % num_superclasses
+    counts = np.bincount(fine, minlength=num_classes)
+    if (counts > 1).any():
+        c = int(np.argmax(counts > 1))
+        raise DataError(f"{folder}: the images of class {c} carry superclass labels "
+                        f"{', '.join(map(str, superclass[fine == c]))}; a class belongs to one superclass")
+    if (counts == 0).any():
+        raise DataError(f"{folder}: no image of class {int(np.argmin(counts))}, so its superclass is unknown")
+    return tuple(int(s) for s in superclass)
 
 
 @dataclass
-class Cifar10:
+class CifarData:
     train_images: np.ndarray  # (50000, 3, 32, 32) uint8
     train_labels: np.ndarray  # (50000,) int64
     test_images: np.ndarray
     test_labels: np.ndarray
     classes: tuple[str, ...]
+    dataset: str = "cifar10"
+    superclasses: tuple[str, ...] = ()  # CIFAR-100's 20 coarse names; () for CIFAR-10
+    superclass_of: tuple[int, ...] = ()  # each class's superclass index, in label order
 
 
-def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = False,
-                 progress: ProgressCallback | None = None) -> Cifar10:
-    """Read CIFAR-10 from data_dir; with download=True fetch it first where it is missing."""
+def load_cifar(dataset: str, data_dir: str | os.PathLike | None = None) -> CifarData:
+    """Read the dataset ("cifar10", "cifar100") from data_dir (:mod:`resnet_core.cifar_download`
+    fetches it where it is missing)."""
+    spec = dataset_spec(dataset)
     data_dir = resolve_data_dir(data_dir)
-    if not dataset_present(data_dir):
-        if not download:
-            raise DataError(missing_data_message(data_dir, "no batch files"))
-        download_cifar10(data_dir, progress)
-    folder = data_dir / BATCH_FOLDER
-    train = [_read_batch(folder / name) for name in TRAIN_BATCHES]
-    test_images, test_labels = _read_batch(folder / TEST_BATCH)
-    return Cifar10(
-        train_images=np.concatenate([b[0] for b in train]),
-        train_labels=np.concatenate([b[1] for b in train]),
-        test_images=test_images,
-        test_labels=test_labels,
-        classes=_read_classes(folder),
-    )
+    if not dataset_present(dataset, data_dir):
+        raise DataError(missing_data_message(dataset, data_dir, "no batch files"))
+    folder = data_dir / spec.folder
+    train = [_read_batch(folder / name, spec) for name in spec.train_files]
+    test_images, test_labels, test_coarse = _read_batch(folder / spec.test_file, spec)
+    classes, superclasses = _read_names(folder, spec)
+    data = CifarData(train_images=np.concatenate([b[0] for b in train]),
+                     train_labels=np.concatenate([b[1] for b in train]),
+                     test_images=test_images, test_labels=test_labels, classes=classes, dataset=dataset,
+                     superclasses=superclasses)
+    if spec.coarse_key:
+        labels = np.concatenate([data.train_labels, test_labels])
+        coarse = np.concatenate([*(b[2] for b in train), test_coarse])
+        data.superclass_of = _superclass_grouping(folder, labels, coarse, spec.num_classes, spec.num_superclasses)
+    return data
 
 
 def split_train_val(num_train: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -74,8 +74,8 @@ class TrainConfig:
                                         "in long runs)", resumable=True)
     sync_bn: bool = option(False, "under torchrun: BatchNorm statistics over the whole global batch (SyncBatchNorm, "
                                   "GPUs only) instead of each process's share")
-    data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (default: $RESNET_STUDIO_DATA or ./data)",
-                                  resumable=True)
+    data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (CIFAR-10) or cifar-100-python/ "
+                                        "(CIFAR-100) (default: $RESNET_STUDIO_DATA or ./data)", resumable=True)
     runs_dir: str = option("checkpoints", "folder of run folders")
     name: str = option("", "run name, part of the run folder's name")
     sweep: str = option("", "the sweep this run belongs to (python -m resnet_core.sweep sets it)")
@@ -91,7 +91,8 @@ class TrainConfig:
                              "48k iterations, stop at exactly 64k, wd 1e-4, momentum 0.9, no validation split (add "
                              "--val-size 5000 for the 45k/5k protocol); lr 0.01 for 400 iterations from ResNet-110 on",
                          choices=("paper",))
-    download: bool = option(False, "download CIFAR-10 into --data-dir if it is missing", resumable=True)
+    download: bool = option(False, "download the --dataset (CIFAR-10 or CIFAR-100) into --data-dir if it is missing",
+                            resumable=True)
     log_every: int = option(20, "optimizer steps between step rows in metrics.jsonl", resumable=True)
     log_seconds: float = option(2.0, "seconds after which a step row is written even before --log-every steps, and "
                                      "between evaluation progress updates in status.json (0: by step count only)",

@@ -23,7 +23,7 @@ within 16-20 and 74% within 20-25; 48 of 48 pairs looked at within 12 and 46 of 
 re-cropped and mirrored copies that pixels miss). A Pearson correlation instead of the mean
 |difference| did not separate them better (the plain images correlate as well).
 
-Images are uint8, (N, 3, 32, 32) as :func:`resnet_core.cifar.load_cifar10` returns them.
+Images are uint8, (N, 3, 32, 32) as :func:`resnet_core.cifar.load_cifar` returns them.
 """
 
 from __future__ import annotations

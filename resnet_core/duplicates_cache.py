@@ -1,6 +1,6 @@
 """The near-duplicates of a data folder (resnet_core.duplicates), computed once and kept.
 
-They depend only on the CIFAR-10 files, so they are kept in the runs folder's cache area
+They depend only on the dataset's files, so they are kept in the runs folder's cache area
 (``<runs-dir>/.cache/``, see resnet_core.runs.folder_format), named by a hash of the data
 folder's path, its batch files' sizes and modification times and METHOD: a rewritten file
 or a new method makes a new name. Reading never raises: a missing, damaged or foreign file
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, Cifar10, ProgressCallback, load_cifar10, resolve_data_dir
+from .cifar import CifarData, ProgressCallback, dataset_spec, load_cifar, resolve_data_dir
 from .duplicates import Duplicates, Nearest, THRESHOLD, nearest_training_images
 from .outputs import replacing
 from .runs import cache_dir
@@ -25,13 +25,14 @@ from .runs import cache_dir
 METHOD = "pixels-8x8-shift1-mad-v1"  # change it with anything that changes what is computed
 
 
-def cache_path(data_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
-    """Where the nearest training images of this data folder's test images are kept."""
+def cache_path(dataset: str, data_dir: str | os.PathLike, runs_dir: str | os.PathLike) -> Path:
+    """Where the nearest training images of the test images of this data folder's dataset are kept."""
+    spec = dataset_spec(dataset)
     folder = resolve_data_dir(data_dir).resolve()
-    parts = [METHOD, str(folder)]
-    for name in (*TRAIN_BATCHES, TEST_BATCH):
+    parts = [METHOD, str(folder)]  # the files' names tell the datasets apart (CIFAR-10's key as before)
+    for name in (*spec.train_files, spec.test_file):
         try:
-            s = os.stat(folder / BATCH_FOLDER / name)
+            s = os.stat(folder / spec.folder / name)
             parts.append(f"{name}:{s.st_size}:{s.st_mtime_ns}")
         except OSError:
             parts.append(f"{name}:missing")
@@ -61,22 +62,22 @@ def _write(path: Path, nearest: Nearest) -> None:
         pass
 
 
-def cached_nearest(data_dir: str | os.PathLike, runs_dir: str | os.PathLike, progress: ProgressCallback | None = None,
-                   data: Cifar10 | None = None) -> Nearest:
-    """Every test image's nearest training image in data_dir, from the cache or computed (and
-    kept); data: the folder's images when the caller has them loaded already. Raises
-    resnet_core.cifar.DataError only where there is no CIFAR-10 to compute them from."""
-    path = cache_path(data_dir, runs_dir)
+def cached_nearest(dataset: str, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+                   progress: ProgressCallback | None = None, data: CifarData | None = None) -> Nearest:
+    """Every test image's nearest training image of the dataset in data_dir, from the cache or
+    computed (and kept); data: the folder's images when the caller has them loaded already.
+    Raises resnet_core.cifar.DataError only where there is no such dataset to compute them from."""
+    path = cache_path(dataset, data_dir, runs_dir)
     found = _read(path)
     if found is None or (data is not None and len(found.distance) != len(data.test_images)):
-        data = data or load_cifar10(data_dir)
+        data = data or load_cifar(dataset, data_dir)
         found = nearest_training_images(data.test_images, data.train_images, progress)
         _write(path, found)
     return found
 
 
-def cached_duplicates(data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
+def cached_duplicates(dataset: str, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
                       progress: ProgressCallback | None = None, threshold: float = THRESHOLD) -> Duplicates:
-    """The test images of data_dir with a near-duplicate in its training set, most similar
-    first (``len()`` is their count), computed once per data folder and kept in runs_dir."""
-    return cached_nearest(data_dir, runs_dir, progress).duplicates(threshold)
+    """The dataset's test images in data_dir with a near-duplicate in its training set, most
+    similar first (``len()`` is their count), computed once per data folder and dataset and kept in runs_dir."""
+    return cached_nearest(dataset, data_dir, runs_dir, progress).duplicates(threshold)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runs
-from .cifar import DataError
+from .cifar import DataError, dataset_title
 from .duplicates_cache import cached_duplicates
 from .embeddings import SPLITS, EmbeddingError, Features, compute_features, features_file, run_data_dir
 from .neighbours import split_knn_accuracy, training_neighbours
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best.pt (default; last.pt where the run has none) or last.pt")
     p.add_argument("--k", type=int, default=10, help="neighbours that vote, and that --neighbors lists (default 10)")
     p.add_argument("--neighbors", type=int, metavar="INDEX", help="list the nearest training images of this image")
-    p.add_argument("--data-dir", help="CIFAR-10 folder where the run's own no longer holds it")
+    p.add_argument("--data-dir", help="data folder (holding the run's dataset) where the run's own no longer holds it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -60,10 +60,13 @@ def stderr_progress(what: str):
 def duplicate_count(info: runs.RunInfo | None, run_dir: str, data_dir: str | None) -> int:
     """Test images of the run's data folder with a near-duplicate among its training images."""
     folder = run_data_dir(info, data_dir) if info else data_dir
+    dataset = info.dataset if info else "cifar10"
     try:
-        return len(cached_duplicates(folder, Path(run_dir).resolve().parent, stderr_progress("near-duplicates")))
+        return len(cached_duplicates(dataset, folder, Path(run_dir).resolve().parent,
+                                     stderr_progress("near-duplicates")))
     except (DataError, OSError) as e:
-        raise EmbeddingError(f"no CIFAR-10 to look for near-duplicates in: {' '.join(str(e).split())}") from None
+        raise EmbeddingError(f"no {dataset_title(dataset)} to look for near-duplicates in: "
+                             f"{' '.join(str(e).split())}") from None
 
 
 def neighbour_list(split: Features, train: Features, index: int, k: int, classes: list[str]) -> list[dict]:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from . import runs
-from .cifar import Cifar10, DataError, ProgressCallback, load_cifar10, run_data_folder, split_train_val
+from .cifar import CifarData, DataError, ProgressCallback, dataset_title, load_cifar, run_data_folder, split_train_val
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
 
@@ -106,7 +106,7 @@ def cached_features(run_dir: str | os.PathLike, split: str, checkpoint: str = "b
                                                    ("indices", "labels", "predictions", "confidence", "features")))
 
 
-def split_images(run_info: runs.RunInfo, data: Cifar10, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_images(run_info: runs.RunInfo, data: CifarData, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The images (N, 3, 32, 32) uint8, dataset indices and labels of a run's split."""
     cfg, resolved = run_info.train_config, run_info.resolved
     if split == "test":
@@ -126,17 +126,18 @@ def split_images(run_info: runs.RunInfo, data: Cifar10, split: str) -> tuple[np.
 
 
 def run_data_dir(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> str | os.PathLike | None:
-    """The folder the run read while it still holds CIFAR-10, else data_dir (None: the
-    default data folder)."""
-    return run_data_folder(run_info.resolved) or data_dir
+    """The folder the run read while it still holds the run's dataset, else data_dir (None:
+    the default data folder)."""
+    return run_data_folder(run_info.resolved, run_info.dataset) or data_dir
 
 
-def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> Cifar10:
-    """CIFAR-10 from run_data_dir."""
+def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> CifarData:
+    """The run's dataset from run_data_dir."""
     try:
-        return load_cifar10(run_data_dir(run_info, data_dir))
+        return load_cifar(run_info.dataset, run_data_dir(run_info, data_dir))
     except (DataError, OSError) as e:
-        raise EmbeddingError(f"no CIFAR-10 for {run_info.path.name}: {' '.join(str(e).split())}") from None
+        raise EmbeddingError(f"no {dataset_title(run_info.dataset)} for {run_info.path.name}: "
+                             f"{' '.join(str(e).split())}") from None
 
 
 @torch.no_grad()

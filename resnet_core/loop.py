@@ -20,7 +20,7 @@ import torch
 
 from . import distributed, placement, runs
 from .checkpoints import checkpoint_bytes, repair_best_checkpoint
-from .cifar import Cifar10
+from .cifar import CifarData
 from .config import Plan, TrainConfig
 from .data import DeviceLoader
 from .device import device_name, peak_memory_mb
@@ -46,7 +46,7 @@ class Prepared:
 
     cfg: TrainConfig
     plan: Plan
-    data: Cifar10
+    data: CifarData
     run_dir: Path
     checkpoint: dict | None = None
     changes: dict[str, list] = field(default_factory=dict)

@@ -60,7 +60,8 @@ class RunStatus:
         """Complete config.json once the data and model are known (test_size: every rank's)."""
         cfg, t = self.cfg, trainer
         summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes), cfg.preact)
-        self.writer.config.update(classes=t.classes,
+        grouping = {"superclasses": t.superclasses, "superclass_of": t.superclass_of} if t.superclasses else {}
+        self.writer.config.update(classes=t.classes, **grouping,
                                   model={"name": summary.name, "params": summary.params, "macs": summary.macs})
         self.write_config(
             steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps, max_steps=cfg.max_steps,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Plan, TrainConfig, lr_drop_steps, warmup_steps
-from .cifar import ChannelStats, Cifar10, channel_stats, split_train_val
+from .cifar import ChannelStats, CifarData, channel_stats, split_train_val
 from .data import DeviceLoader
 from .distributed import Group, World, shard
 from .label_noise import flip_labels
@@ -46,6 +46,8 @@ class Trainer:
         self.step = 0
         # Set by setup(): the data on the device (prepare_data), then the model (build).
         self.classes: list[str] = []
+        self.superclasses: list[str] = []  # CIFAR-100's 20 coarse names, and each class's index among them
+        self.superclass_of: list[int] = []
         self.stats: ChannelStats | None = None
         # The training split as trained on, in the training loader's order: each image's
         # index in the training set, its label after --label-noise and the data set's label.
@@ -55,16 +57,17 @@ class Trainer:
         self.schedule: Schedule | None = None
         self.model = self.train_forward = self.optimizer = self.scaler = self.autocast_dtype = None
 
-    def setup(self, data: Cifar10) -> None:
+    def setup(self, data: CifarData) -> None:
         """Everything a training step needs, in its order: the run and the benchmark both call this."""
         self.prepare_data(data)
         self.build()
 
-    def prepare_data(self, data: Cifar10) -> None:
+    def prepare_data(self, data: CifarData) -> None:
         """The splits on the device, normalised by the training split's own statistics; the
         training split's labels flipped by --label-noise (never the validation or test labels)."""
         cfg = self.cfg
         self.classes = list(data.classes)
+        self.superclasses, self.superclass_of = list(data.superclasses), list(data.superclass_of)
         train_idx, val_idx = split_train_val(len(data.train_labels), cfg.val_size, cfg.split_seed)
         if cfg.subset:
             train_idx = train_idx[:cfg.subset]

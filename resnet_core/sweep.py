@@ -104,8 +104,11 @@ def new_sweep(command: SweepArgs) -> dict:
         raise Refused("--vary FIELD=V1,V2,... is needed: a sweep of one run is a plain run")
     cfg = dataclasses.replace(cfg, sweep=name)
     check_config(cfg if local else dataclasses.replace(cfg, device="cpu"))  # on Ray: check_points, the cluster
-    data = load_data(cfg)
-    check_points(cfg, typed, vary, len(data.train_labels), executor["executor"])
+    # Every dataset the grid trains on is read here (refused in one line where missing or damaged);
+    # its points are checked against the smallest training set.
+    train_images = min(len(load_data(dataclasses.replace(cfg, dataset=dataset)).train_labels)
+                       for dataset in vary.get("dataset", [cfg.dataset]))
+    check_points(cfg, typed, vary, train_images, executor["executor"])
     devices = len(devices_of(cfg, vary)) if local else 1
     parallel = args.parallel if args.parallel is not None else (devices if local else None)
     if parallel is not None and parallel < 1:
@@ -115,7 +118,7 @@ def new_sweep(command: SweepArgs) -> dict:
     record = sweep_record(name, config_argv(cfg, (typed - {"runs_dir"}) | {"data_dir"}), vary, parallel, devices,
                           executor)
     if args.dry_run:
-        print_dry_run(record, cfg, typed, len(data.train_labels))
+        print_dry_run(record, cfg, typed, train_images)
     return record
 
 

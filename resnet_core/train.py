@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .cifar import Cifar10, DataError, dataset_present, load_cifar10, missing_data_message, resolve_data_dir
+from .cifar import (CifarData, DataError, dataset_present, dataset_spec, load_cifar, missing_data_message,
+                    resolve_data_dir)
+from .cifar_download import download_cifar
 from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, apply_presets, flag, lr_drop_steps, make_plan, resume_config,
                      warmup_steps)
 from .config_checks import config_errors, plan_errors
@@ -41,14 +43,14 @@ log = logging.getLogger("resnet_core.train")
 PROG = "python -m resnet_core.train"
 
 
-def _download_progress():
+def _download_progress(title: str):
     """Download progress on stderr, every 10%: the run folder does not exist yet."""
     last = [-1]
 
     def report(done: int, total: int) -> None:
         pct = int(100 * done / total) if total else -1
         if pct != last[0] and pct % 10 == 0:
-            print(f"downloading CIFAR-10: {pct}%", file=sys.stderr, flush=True)
+            print(f"downloading {title}: {pct}%", file=sys.stderr, flush=True)
             last[0] = pct
 
     return report
@@ -103,17 +105,22 @@ def parse(argv: list[str] | None, more_arguments=None) -> Parsed:
     return Parsed(TrainConfig(**{name: getattr(args, name) for name in typed}), args, typed)
 
 
-def load_data(cfg: TrainConfig) -> Cifar10:
-    """CIFAR-10 for cfg, or Refused with one line naming the file and what is wrong."""
-    if not cfg.download and not dataset_present(cfg.data_dir):
-        raise Refused(f"{missing_data_message(resolve_data_dir(cfg.data_dir), 'no batch files')} Or add --download.")
+def load_data(cfg: TrainConfig) -> CifarData:
+    """cfg.dataset from cfg.data_dir (downloaded first with --download where it is missing),
+    or Refused with one line naming the file and what is wrong."""
+    present = dataset_present(cfg.dataset, cfg.data_dir)
+    if not cfg.download and not present:
+        raise Refused(f"{missing_data_message(cfg.dataset, resolve_data_dir(cfg.data_dir), 'no batch files')} "
+                      "Or add --download.")
     try:
-        return load_cifar10(cfg.data_dir, download=cfg.download, progress=_download_progress())
+        if not present:
+            download_cifar(cfg.dataset, cfg.data_dir, _download_progress(dataset_spec(cfg.dataset).title))
+        return load_cifar(cfg.dataset, cfg.data_dir)
     except (DataError, OSError) as e:
         raise Refused(str(e)) from None
 
 
-def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True,
+def resolve(cfg: TrainConfig, typed: set[str], data: CifarData, fresh: bool = True,
             ranks: int = 1) -> tuple[TrainConfig, Plan]:
     """The config the run uses (presets applied for a fresh run; a resumed run's record
     already holds them) and its plan, or Refused when it cannot run on this data, or its
@@ -127,21 +134,23 @@ def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True
     return cfg, make_plan(cfg, len(data.train_labels))
 
 
-def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:
+def dry_run_report(cfg: TrainConfig, plan: Plan, data: CifarData) -> dict:
     model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact)
-    return {"epochs": plan.epochs, "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
+    return {"dataset": cfg.dataset, "classes": len(data.classes), "epochs": plan.epochs,
+            "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
             "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
             "test_every_epoch": plan.val_images == 0,
             "model": {"name": model.name, "params": model.params, "macs": model.macs},
             "config": dataclasses.asdict(cfg), **({"paper_deviations": list(PAPER_DEVIATIONS)} if cfg.preset else {})}
 
 
-def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
+def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     report = dry_run_report(cfg, plan, data)
     model = report["model"]
     print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
           f"{model['macs']:,} MACs per image")
-    print(plan.describe() + f" · {report['test_images']:,} test images")
+    print(f"{dataset_spec(cfg.dataset).title} ({len(data.classes)} classes): " + plan.describe()
+          + f" · {report['test_images']:,} test images")
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":
@@ -180,7 +189,7 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
         raise Refused("--device-slots must be at least 1")
     if not args.resume:
         run_dir = check_new_run(args, cfg, world)
-    if args.dry_run and cfg.download and not dataset_present(cfg.data_dir):
+    if args.dry_run and cfg.download and not dataset_present(cfg.dataset, cfg.data_dir):
         raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
     # A resume reads the data its typed --data-dir names, if any, else the run's own.
     data = load_data(dataclasses.replace(cfg, **{name: getattr(parsed.cfg, name) for name in ("data_dir", "download")

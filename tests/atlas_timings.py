@@ -34,7 +34,7 @@ from fake_runs import make_run  # noqa: E402
 
 from app_pages import explain_atlas  # noqa: E402
 from resnet_core import embeddings, projections  # noqa: E402
-from resnet_core.cifar import load_cifar10  # noqa: E402
+from resnet_core.cifar import load_cifar  # noqa: E402
 from resnet_core.dashboard.data_map_selection import Area  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def build(base: Path, n: int):
     runs_dir = base / "runs"
     runs_dir.mkdir()
     run_dir = make_run(runs_dir, "atlas", epochs_done=3, total_epochs=3, n_val=200, data_dir=data_dir)
-    f = plant_features(run_dir, load_cifar10(data_dir).train_labels, "val", n, clusters=10)
+    f = plant_features(run_dir, load_cifar("cifar10", data_dir).train_labels, "val", n, clusters=10)
     coords = projections.pca(f.features)
     projections.save_projection(run_dir, "val", "best", projections.TSNE, coords, f.features)  # as t-SNE leaves it
     return data_dir, runs_dir, run_dir, coords

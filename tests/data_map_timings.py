@@ -38,7 +38,7 @@ from page_timings import CHROMIUM, CHROMIUM_ARGS, new_page, print_table, start_s
 
 from app_pages import explain_training  # noqa: E402
 from resnet_core import runs  # noqa: E402
-from resnet_core.cifar import load_cifar10  # noqa: E402
+from resnet_core.cifar import load_cifar  # noqa: E402
 from resnet_core.dashboard.data_map_selection import Area  # noqa: E402
 from resnet_core.dynamics import analyse  # noqa: E402
 
@@ -52,7 +52,7 @@ def build(base: Path) -> tuple[Path, Path, str]:
     runs_dir.mkdir()
     run_dir = make_run(runs_dir, "dynamics", epochs_done=3, total_epochs=3, n_val=200, data_dir=data_dir)
     rng = np.random.default_rng(0)
-    original = load_cifar10(data_dir).train_labels.astype(np.int64)
+    original = load_cifar("cifar10", data_dir).train_labels.astype(np.int64)
     labels = original.copy()
     flipped = rng.choice(N, round(NOISE * N), replace=False)
     labels[flipped] = (labels[flipped] + rng.integers(1, 10, len(flipped))) % 10

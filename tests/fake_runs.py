@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from resnet_core import runs
-from resnet_core.cifar import CLASSES, load_cifar10
+from resnet_core.cifar import CLASSES, load_cifar
 from resnet_core.runs import model_name
 
 from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
@@ -106,7 +106,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     superclasses = {"superclasses": list(COARSE_NAMES), "superclass_of": list(SUPERCLASS_OF)} \
         if dataset == "cifar100" else {}
     if data_dir is not None:
-        cifar = load_cifar10(data_dir)
+        cifar = load_cifar(dataset, data_dir)
         source_labels = {"train": cifar.train_labels, "test": cifar.test_labels}
     resolved = {"device": "cpu", "device_name": "CPU", "precision": "fp32", "channels_last": True,
                 "steps_per_epoch": steps_per_epoch, "total_steps": steps_per_epoch * total_epochs,

@@ -15,22 +15,22 @@ from resnet_core.cifar import (
     DataError,
     channel_stats,
     dataset_present,
-    download_cifar10,
-    load_cifar10,
+    load_cifar,
     resolve_data_dir,
     split_train_val,
 )
+from resnet_core.cifar_download import download_cifar
 from resnet_core.data import DeviceLoader, augmentation_draws, batch_generator, normalize, random_crop, random_flip
 
 
 def test_reads_bytes_and_str_keyed_batches(tmp_path, cifar_dir):
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     assert data.train_images.shape == (500, 3, 32, 32) and data.train_images.dtype == np.uint8
     assert data.test_images.shape == (200, 3, 32, 32)
     assert data.classes == CLASSES
     assert np.bincount(data.train_labels).tolist() == [50] * 10
     str_dir = write_cifar_folder(tmp_path, 100, 20, str_keys=True)
-    assert load_cifar10(str_dir).train_labels.shape == (100,)
+    assert load_cifar("cifar10", str_dir).train_labels.shape == (100,)
 
 
 def test_data_dir_from_argument_then_environment_then_default(monkeypatch, tmp_path):
@@ -43,7 +43,7 @@ def test_data_dir_from_argument_then_environment_then_default(monkeypatch, tmp_p
 
 def test_missing_data_names_folder_layout_and_archive(tmp_path):
     with pytest.raises(DataError) as e:
-        load_cifar10(tmp_path)
+        load_cifar("cifar10", tmp_path)
     message = str(e.value)
     assert str(tmp_path.resolve()) in message
     assert "cifar-10-batches-py/data_batch_1..5" in message and "cifar-10-python.tar.gz" in message
@@ -54,7 +54,7 @@ def test_truncated_batch_is_a_clear_error(tmp_path):
     path = root / BATCH_FOLDER / "data_batch_3"
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(DataError, match="data_batch_3 is not a readable CIFAR-10 batch"):
-        load_cifar10(root)
+        load_cifar("cifar10", root)
 
 
 @pytest.mark.parametrize("labels", [["x"] * 4, [2 ** 70] * 4, [[1, 2]] * 4])
@@ -63,7 +63,7 @@ def test_labels_that_are_not_numbers_are_a_clear_error(tmp_path, labels):
     with open(root / BATCH_FOLDER / "test_batch", "wb") as f:
         pickle.dump({b"data": np.zeros((4, 3072), np.uint8), b"labels": labels}, f)
     with pytest.raises(DataError, match="test_batch"):
-        load_cifar10(root)
+        load_cifar("cifar10", root)
 
 
 def test_foreign_batch_is_a_clear_error(tmp_path):
@@ -71,11 +71,11 @@ def test_foreign_batch_is_a_clear_error(tmp_path):
     with open(root / BATCH_FOLDER / "test_batch", "wb") as f:
         pickle.dump({b"data": np.zeros((4, 100), np.uint8), b"labels": [0, 1, 2, 3]}, f)
     with pytest.raises(DataError, match=r"expected uint8 \(N, 3072\)"):
-        load_cifar10(root)
+        load_cifar("cifar10", root)
     with open(root / BATCH_FOLDER / "test_batch", "wb") as f:
         pickle.dump(["not", "a", "batch"], f)
     with pytest.raises(DataError, match="not a CIFAR-10 batch"):
-        load_cifar10(root)
+        load_cifar("cifar10", root)
 
 
 class _RunsAShellCommand:
@@ -100,7 +100,7 @@ def test_a_data_file_whose_pickle_runs_code_is_refused_unrun(tmp_path, name, whe
         pickle.dump(payload if where == "the payload" else {b"data": np.zeros((4, 3072), np.uint8),
                                                             b"labels": [0, 1, 2, 3], b"x": payload}, f)
     with pytest.raises(DataError) as e:
-        load_cifar10(root)
+        load_cifar("cifar10", root)
     assert not marker.exists()
     assert str(e.value) == f"{root / BATCH_FOLDER / name}: refusing to unpickle posix.system (not CIFAR data)"
 
@@ -124,7 +124,7 @@ def test_a_crafted_batch_is_refused_in_one_line_naming_it(tmp_path, kind):
     root = write_cifar_folder(tmp_path, 100, 20)
     (root / BATCH_FOLDER / "data_batch_2").write_bytes(CRAFTED_PICKLES[kind])
     with pytest.raises(DataError) as e:
-        load_cifar10(root)
+        load_cifar("cifar10", root)
     assert str(e.value).startswith(str(root / BATCH_FOLDER / "data_batch_2")) and "\n" not in str(e.value)
 
 
@@ -135,7 +135,7 @@ def test_a_meta_file_calling_a_codec_other_than_latin1_is_refused_not_passed_ove
     meta = root / BATCH_FOLDER / "batches.meta"
     meta.write_bytes(CRAFTED_PICKLES["a _codecs.encode to another codec"])
     with pytest.raises(DataError) as e:
-        load_cifar10(root)
+        load_cifar("cifar10", root)
     assert str(e.value) == f"{meta}: refusing to unpickle _codecs.encode with b'rot13' (not CIFAR data)"
 
 # The official files are protocol 2 and name NumPy 1's module (renamed in text: protocols 0
@@ -151,7 +151,7 @@ def test_batches_pickled_as_the_official_files_are_still_read(tmp_path, protocol
              "filenames": ["a.png"] * 20, b"count": np.int64(20), b"dtype": np.dtype("uint8")}
     data = pickle.dumps(batch, protocol=protocol).replace(b"numpy._core", numpy_module.encode())
     (root / BATCH_FOLDER / "test_batch").write_bytes(data)
-    loaded = load_cifar10(root)
+    loaded = load_cifar("cifar10", root)
     assert np.array_equal(loaded.test_images.reshape(20, 3072), images)
     assert loaded.test_labels.tolist() == list(range(10)) * 2 and loaded.classes == CLASSES
 
@@ -168,17 +168,17 @@ def test_download_verifies_md5_extracts_and_reports_progress(tmp_path):
     archive, md5 = _archive(tmp_path)
     seen = []
     target = tmp_path / "data"
-    download_cifar10(target, progress=lambda done, total: seen.append((done, total)), url=archive.as_uri(), md5=md5)
-    assert dataset_present(target)
+    download_cifar("cifar10", target, progress=lambda done, total: seen.append((done, total)), url=archive.as_uri(), md5=md5)
+    assert dataset_present("cifar10", target)
     assert seen and seen[-1][0] == archive.stat().st_size
-    assert load_cifar10(target).train_images.shape == (100, 3, 32, 32)
+    assert load_cifar("cifar10", target).train_images.shape == (100, 3, 32, 32)
 
 
 def test_download_works_beside_a_broken_torchvision(tmp_path, broken_imports):
     broken_imports("torchvision")
     archive, md5 = _archive(tmp_path)
-    download_cifar10(tmp_path / "data", url=archive.as_uri(), md5=md5)
-    assert load_cifar10(tmp_path / "data").train_images.shape == (100, 3, 32, 32)
+    download_cifar("cifar10", tmp_path / "data", url=archive.as_uri(), md5=md5)
+    assert load_cifar("cifar10", tmp_path / "data").train_images.shape == (100, 3, 32, 32)
 
 
 @pytest.mark.parametrize("kind", ["a FIFO", "a regular file"])
@@ -188,7 +188,7 @@ def test_a_download_into_a_data_dir_that_is_no_folder_says_so(tmp_path, kind):
     target = tmp_path / "data"
     os.mkfifo(target) if kind == "a FIFO" else target.write_text("x")
     with pytest.raises(DataError) as e:
-        download_cifar10(target, url=archive.as_uri(), md5=md5)
+        download_cifar("cifar10", target, url=archive.as_uri(), md5=md5)
     assert str(e.value) == f"the data folder {target} is {kind}, not a folder: give a folder for --data-dir"
 
 
@@ -206,10 +206,10 @@ def test_a_download_never_writes_through_or_replaces_a_special_file(tmp_path, at
     path.symlink_to(outside) if kind == "a symlink" else os.mkfifo(path)
     before = os.lstat(path)
     if at == "the archive's partial download":  # no longer a fixed name: the download goes on
-        download_cifar10(target, url=archive.as_uri(), md5=md5)
+        download_cifar("cifar10", target, url=archive.as_uri(), md5=md5)
     else:
         with pytest.raises(DataError) as e:
-            download_cifar10(target, url=archive.as_uri(), md5=md5)
+            download_cifar("cifar10", target, url=archive.as_uri(), md5=md5)
         assert str(e.value).count("\n") == 0 and str(path) in str(e.value) and "not a regular file" in str(e.value)
     after = os.lstat(path)
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode) and outside.read_text() == "keep\n"
@@ -219,13 +219,13 @@ def test_corrupt_download_leaves_nothing_behind(tmp_path):
     archive, _ = _archive(tmp_path)
     target = tmp_path / "data"
     with pytest.raises(DataError, match="corrupt"):
-        download_cifar10(target, url=archive.as_uri(), md5="0" * 32)
+        download_cifar("cifar10", target, url=archive.as_uri(), md5="0" * 32)
     assert list(target.iterdir()) == []
 
 
 def test_no_network_is_one_clear_error(tmp_path):
     with pytest.raises(DataError, match="download from .* failed"):
-        download_cifar10(tmp_path, url=(tmp_path / "nowhere.tar.gz").as_uri())
+        download_cifar("cifar10", tmp_path, url=(tmp_path / "nowhere.tar.gz").as_uri())
 
 
 def test_validation_split_is_deterministic_and_disjoint():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from frozen import freeze, sigterm_pending, thaw
 
 from resnet_core import distributed, runs
-from resnet_core.cifar import load_cifar10
+from resnet_core.cifar import load_cifar
 from resnet_core.distributed import World
 from resnet_core.train import main, parse, resolve
 from resnet_core.step import Trainer
@@ -144,7 +144,7 @@ def test_two_ranks_make_one_run_folder_with_each_row_once(ddp_run):
 
 @pytest.mark.slow
 def test_predictions_cover_every_image_exactly_once(ddp_run, cifar_dir):
-    data = load_cifar10(str(cifar_dir))
+    data = load_cifar("cifar10", str(cifar_dir))
     cfg = runs.read_run(ddp_run).config
     for split, size in (("val", cfg["resolved"]["val_size"]), ("test", len(data.test_labels))):
         arrays = runs.load_predictions(ddp_run, split, 2)
@@ -224,7 +224,7 @@ def emulated_first_step(common: list[str], cifar_dir) -> tuple[Trainer, dict, to
     losses averaged. The trainer after it, its weights before, the loss, and the batch:
     its training-set indices, labels and the halves' logits."""
     parsed = parse(common)
-    data = load_cifar10(str(cifar_dir))
+    data = load_cifar("cifar10", str(cifar_dir))
     cfg, plan = resolve(parsed.cfg, parsed.typed, data)
     t = Trainer(cfg, plan)
     t.setup(data)

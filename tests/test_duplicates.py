@@ -123,28 +123,28 @@ def planted_dir(tmp_path) -> Path:
 
 def test_the_cache_is_kept_in_the_runs_folder_and_reused(planted_dir, tmp_path, monkeypatch):
     runs_dir = tmp_path / "runs"
-    first = duplicates_cache.cached_duplicates(planted_dir, runs_dir)
-    path = duplicates_cache.cache_path(planted_dir, runs_dir)
+    first = duplicates_cache.cached_duplicates("cifar10", planted_dir, runs_dir)
+    path = duplicates_cache.cache_path("cifar10", planted_dir, runs_dir)
     assert path.parent == runs.cache_dir(runs_dir) and path.is_file()
     calls = []
     original = duplicates_cache.nearest_training_images
     monkeypatch.setattr(duplicates_cache, "nearest_training_images", lambda *a: calls.append(1) or original(*a))
-    again = duplicates_cache.cached_duplicates(planted_dir, runs_dir)
+    again = duplicates_cache.cached_duplicates("cifar10", planted_dir, runs_dir)
     assert calls == [] and np.array_equal(again.test_indices, first.test_indices)
     path.write_bytes(b"not an npz")  # damaged: computed again, rewritten, never raised
-    assert len(duplicates_cache.cached_duplicates(planted_dir, runs_dir)) == len(PLANTED) and calls == [1]
-    assert duplicates_cache.cached_duplicates(planted_dir, runs_dir) and calls == [1]
+    assert len(duplicates_cache.cached_duplicates("cifar10", planted_dir, runs_dir)) == len(PLANTED) and calls == [1]
+    assert duplicates_cache.cached_duplicates("cifar10", planted_dir, runs_dir) and calls == [1]
 
 
 def test_a_rewritten_data_file_is_a_new_cache_and_an_unwritable_one_still_answers(planted_dir, tmp_path):
     runs_dir = tmp_path / "runs"
-    before = duplicates_cache.cache_path(planted_dir, runs_dir)
+    before = duplicates_cache.cache_path("cifar10", planted_dir, runs_dir)
     batch = planted_dir / BATCH_FOLDER / TEST_BATCH
     os.utime(batch, ns=(0, 1))  # the same bytes, another modification time
-    assert duplicates_cache.cache_path(planted_dir, runs_dir) != before
+    assert duplicates_cache.cache_path("cifar10", planted_dir, runs_dir) != before
     blocked = tmp_path / "file"
     blocked.write_text("a file where the runs folder should be")
-    assert len(duplicates_cache.cached_duplicates(planted_dir, blocked)) == len(PLANTED)
+    assert len(duplicates_cache.cached_duplicates("cifar10", planted_dir, blocked)) == len(PLANTED)
 
 
 def test_explain_shows_the_pairs_and_the_accuracy_on_them(folders, planted_dir, monkeypatch):  # noqa: F811
@@ -157,7 +157,7 @@ def test_explain_shows_the_pairs_and_the_accuracy_on_them(folders, planted_dir, 
     assert metrics["Test images with a training twin"] == str(len(PLANTED))
     epoch = runs.recorded_epochs(run_dir, "test")[-1]
     preds = runs.load_predictions(run_dir, "test", epoch)
-    found = duplicates_cache.cached_duplicates(planted_dir, folders)
+    found = duplicates_cache.cached_duplicates("cifar10", planted_dir, folders)
     assert duplicate_pairs.accuracy_text(duplicates.accuracy_split(preds, found)) in texts(at)
     assert f"final weights (epoch {epoch})" in texts(at)
     page = html_blocks(at)[-1]
@@ -165,7 +165,7 @@ def test_explain_shows_the_pairs_and_the_accuracy_on_them(folders, planted_dir, 
     assert sorted(pairs) == sorted((t, r) for t, (r, _) in PLANTED.items())
     assert pairs[0] == (0, 17)  # the exact copy first
     assert page.count("<img") == 2 * len(PLANTED)
-    assert duplicates_cache.cache_path(planted_dir, folders).is_file()  # the second opening reads it
+    assert duplicates_cache.cache_path("cifar10", planted_dir, folders).is_file()  # the second opening reads it
 
 
 def test_a_run_without_test_predictions_shows_the_pairs_and_says_why_no_accuracy(folders, planted_dir,  # noqa: F811

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from resnet_core import dynamics, runs, train
-from resnet_core.cifar import load_cifar10, split_train_val
+from resnet_core.cifar import load_cifar, split_train_val
 from resnet_core.config import TrainConfig, apply_presets, make_plan
 from resnet_core.config_checks import config_errors
 from resnet_core.distributed import Group, World
@@ -137,7 +137,7 @@ def frozen_config(cifar_dir, **changes) -> TrainConfig:
 @pytest.mark.slow
 def test_a_runs_record_is_what_its_epochs_batches_give_through_the_initial_model(cifar_dir, tmp_path, capsys):
     cfg = frozen_config(cifar_dir)
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     plan = make_plan(cfg, len(data.train_labels))
     run_dir = runs.new_run_dir(tmp_path, "frozen")
     assert Run(Prepared(cfg, plan, data, run_dir), StopRequested()).execute() == 0

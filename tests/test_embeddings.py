@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from conftest import write_cifar_folder
 from fake_runs import make_run, write_checkpoint
 from resnet_core import runs
-from resnet_core.cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, load_cifar10, split_train_val
+from resnet_core.cifar import BATCH_FOLDER, TEST_BATCH, TRAIN_BATCHES, load_cifar, split_train_val
 from resnet_core.data import normalize
 from resnet_core.embed import main
 from resnet_core.embeddings import EmbeddingError, cached_features, compute_features, features_file
@@ -61,7 +61,7 @@ def test_features_are_the_forward_pass_up_to_the_pool(depth, block, dims):
 
 
 def test_features_of_each_split_are_the_checkpoints_own(run):
-    data = load_cifar10(run.parent / "data")
+    data = load_cifar("cifar10", run.parent / "data")
     train_idx, val_idx = split_train_val(len(data.train_labels), N_VAL, 0)
     expected = {"val": val_idx, "train": train_idx[:STEPS * 32], "test": np.arange(len(data.test_labels))}
     run_model = load_run_model(run, "best")

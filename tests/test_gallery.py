@@ -169,7 +169,7 @@ def test_image_store_loads_once_in_the_background_and_retries_failures(tmp_path)
         return type("D", (), {"train_images": np.zeros((2, 3, 32, 32), np.uint8),
                               "test_images": np.ones((1, 3, 32, 32), np.uint8)})()
 
-    store = run_images.ImageStore(tmp_path, loader=loader).start()
+    store = run_images.ImageStore(tmp_path, "cifar10", loader=loader).start()
     with pytest.raises(FileNotFoundError):
         store.get(timeout=5)
     with pytest.raises(FileNotFoundError):  # a failure stays until someone starts again
@@ -181,7 +181,7 @@ def test_image_store_loads_once_in_the_background_and_retries_failures(tmp_path)
 
 
 def test_image_store_reads_a_real_cifar_folder(cifar_dir):
-    store = run_images.ImageStore(cifar_dir).start()
+    store = run_images.ImageStore(cifar_dir, "cifar10").start()
     images = store.images("train", timeout=30)
     assert images.shape[1:] == (3, 32, 32) and images.dtype == np.uint8
 
@@ -209,8 +209,8 @@ def test_labels_match_counts_indices_outside_the_folders_set_as_mismatches():
 
 
 def test_a_folder_in_another_order_is_caught(cifar_dir):
-    from resnet_core.cifar import load_cifar10
-    labels = load_cifar10(cifar_dir).train_labels
+    from resnet_core.cifar import load_cifar
+    labels = load_cifar("cifar10", cifar_dir).train_labels
     preds = fake_predictions(300, seed=3, source_labels=labels)
     assert run_images.labels_match(labels, preds).ok
     shuffled = labels[np.random.default_rng(0).permutation(len(labels))]
@@ -221,26 +221,26 @@ def test_a_folder_in_another_order_is_caught(cifar_dir):
 def test_image_folder_prefers_the_runs_own_data_folder(cifar_dir, tmp_path):
     dashboard = tmp_path / "dashboard-data"
     config = {"resolved": {"data_dir": str(cifar_dir)}}
-    chosen = run_images.image_folder(config, dashboard)
+    chosen = run_images.image_folder(config, dashboard, "cifar10")
     assert chosen.path == cifar_dir and chosen.note == "the run's own data folder"
 
 
 def test_image_folder_falls_back_to_the_dashboards_and_says_why(cifar_dir, tmp_path):
     gone = tmp_path / "moved-away"
-    chosen = run_images.image_folder({"resolved": {"data_dir": str(gone)}}, cifar_dir)
+    chosen = run_images.image_folder({"resolved": {"data_dir": str(gone)}}, cifar_dir, "cifar10")
     assert chosen.path == cifar_dir
     assert chosen.note == f"the dashboard's data folder: the run's own, {gone}, holds no CIFAR-10 any more"
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert run_images.image_folder({"resolved": {"data_dir": str(empty)}}, cifar_dir).path == cifar_dir
+    assert run_images.image_folder({"resolved": {"data_dir": str(empty)}}, cifar_dir, "cifar10").path == cifar_dir
     # Version 1 runs did not record their folder.
-    chosen = run_images.image_folder({"resolved": {"val_source": "train"}}, cifar_dir)
+    chosen = run_images.image_folder({"resolved": {"val_source": "train"}}, cifar_dir, "cifar10")
     assert (chosen.path, chosen.note) == (cifar_dir, "the dashboard's data folder (the run did not record its own)")
 
 
 def test_image_store_exposes_the_labels(cifar_dir):
-    from resnet_core.cifar import load_cifar10
-    store = run_images.ImageStore(cifar_dir).start()
-    expected = load_cifar10(cifar_dir)
+    from resnet_core.cifar import load_cifar
+    store = run_images.ImageStore(cifar_dir, "cifar10").start()
+    expected = load_cifar("cifar10", cifar_dir)
     assert np.array_equal(store.labels("train", timeout=30), expected.train_labels)
     assert np.array_equal(store.labels("test", timeout=30), expected.test_labels)

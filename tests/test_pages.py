@@ -542,8 +542,8 @@ def test_analyze_shows_no_images_from_a_folder_whose_labels_differ(folders, cifa
     t, p = choose_pair(at)
     assert not at.exception
     preds = runs.load_predictions(run_dir, "val", 3)
-    from resnet_core.cifar import load_cifar10
-    differ = int((load_cifar10(cifar_dir).train_labels[preds["indices"]] != preds["labels"]).sum())
+    from resnet_core.cifar import load_cifar
+    differ = int((load_cifar("cifar10", cifar_dir).train_labels[preds["indices"]] != preds["labels"]).sum())
     assert differ > 0
     page = texts(at)
     # Shown as markdown, escaped: the folder's path comes from the run's config.json.

@@ -24,7 +24,7 @@ from test_pages_dynamics import planted_record
 from app_pages import caches, explain_atlas
 from app_pages.navigation import EXPLAIN
 from resnet_core import embeddings, projections, runs
-from resnet_core.cifar import load_cifar10
+from resnet_core.cifar import load_cifar
 from resnet_core.dashboard import atlas_selection
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.dashboard.data_map_selection import Area
@@ -36,7 +36,7 @@ from resnet_core.neighbours import split_knn_accuracy
 @pytest.fixture
 def planted(cifar_dir):
     """plant(run_dir, split="val", n=120) caches planted features of a run's split (atlas_features.py)."""
-    labels = load_cifar10(cifar_dir).train_labels
+    labels = load_cifar("cifar10", cifar_dir).train_labels
 
     def plant(run_dir: Path, split: str = "val", n: int = 120) -> embeddings.Features:
         return plant_features(run_dir, labels, split, n)

@@ -21,7 +21,7 @@ from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (fol
 from app_pages import explain_training
 from app_pages.navigation import COMPARE, EXPLAIN
 from resnet_core import formatting, runs
-from resnet_core.cifar import load_cifar10
+from resnet_core.cifar import load_cifar
 from resnet_core.dashboard import data_map_selection, training_gallery
 from resnet_core.dynamics import analyse, summary
 
@@ -33,7 +33,7 @@ def planted_record(run_dir: Path, cifar_dir: Path, n: int = 120, epochs: int = 8
     label, which is never learned (as a network memorises last, if ever)."""
     rng = np.random.default_rng(seed)
     indices = np.arange(first, first + n)
-    original = load_cifar10(cifar_dir).train_labels[indices].astype(np.int64)
+    original = load_cifar("cifar10", cifar_dir).train_labels[indices].astype(np.int64)
     labels = original.copy()
     flipped = rng.choice(n, round(noise * n), replace=False)
     labels[flipped] = (labels[flipped] + 1 + rng.integers(0, 9, len(flipped))) % 10

@@ -15,7 +15,7 @@ from test_pages import choose_pair, folders, html_blocks, open_page, texts  # no
 from app_pages import caches
 from app_pages.navigation import ANALYZE, EXPLAIN
 from resnet_core import embeddings
-from resnet_core.cifar import load_cifar10
+from resnet_core.cifar import load_cifar
 from resnet_core.formatting import md_escape
 from resnet_core.neighbours import nearest
 
@@ -23,7 +23,7 @@ from resnet_core.neighbours import nearest
 def test_a_cell_image_opens_its_nearest_training_images_in_the_best_checkpoints_features(folders,  # noqa: F811
                                                                                         cifar_dir):
     run_dir = make_run(folders, "similar", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     labels, classes = data.train_labels, list(data.classes)
     f = plant_features(run_dir, labels, "val", n=len(labels))  # every training image, so the gallery's too
     train = plant_features(run_dir, labels, "train", n=150)

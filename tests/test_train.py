@@ -21,7 +21,7 @@ from resnet_core.runs import writing
 from resnet_core.config import PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, make_plan, resumable_fields
 from resnet_core.config_checks import config_errors
 from resnet_core.model_names import family_counts
-from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar10, split_train_val
+from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar, split_train_val
 from resnet_core.train import build_parser, main, parse
 
 # Rows by step count only (--log-seconds 0): how many rows a busy CPU's seconds give varies.
@@ -126,7 +126,7 @@ def test_a_run_learns_and_writes_the_documented_folder(reference_run, cifar_dir)
 
     # Validation records point back into the training set, with its labels; the split
     # follows --split-seed (default 0), not --seed (1 here).
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     train_idx, val_idx = split_train_val(500, 100, seed=0)
     assert resolved["normalization"] == channel_stats(data.train_images[train_idx]).as_record()
     assert resolved["data_dir"] == str(Path(cifar_dir).resolve()) and resolved["test_every_epoch"] is False
@@ -624,7 +624,7 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
 
 @pytest.mark.slow
 def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir):
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
 
     def val_indices(*flags):
         cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
@@ -642,7 +642,7 @@ def test_split_seed_picks_the_validation_images_independently_of_seed(cifar_dir)
 def test_evaluation_runs_in_fp32_whatever_the_training_precision(cifar_dir):
     from resnet_core.step import Trainer
 
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     cfg, plan = resolved([*TINY, "--device", "cpu", "--precision", "bf16", "--epochs", "1"], len(data.train_labels))
     trainer = Trainer(cfg, plan)
     trainer.setup(data)
@@ -1002,7 +1002,7 @@ def test_the_command_line_is_the_schema_and_round_trips():
 def test_nesterov_reaches_the_optimizer_and_needs_momentum(cifar_dir, capsys):
     from resnet_core.step import Trainer
 
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     for flags, expected in (([], False), (["--nesterov"], True)):
         cfg, plan = resolved([*TINY, "--device", "cpu", *flags], len(data.train_labels))
         trainer = Trainer(cfg, plan)
@@ -1086,7 +1086,7 @@ def clocked_run(cifar_dir, tmp_path_factory):
     cfg = apply_presets(TrainConfig(depth=8, batch_size=50, val_size=100, epochs=2, seed=1, device="cpu",
                                     compile=False, data_dir=str(cifar_dir), log_every=5, log_seconds=2.0),
                         set(), 500)
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     plan = make_plan(cfg, len(data.train_labels))
     run_dir = runs.new_run_dir(tmp_path_factory.mktemp("clocked"), "clocked")
     with pytest.MonkeyPatch.context() as mp:
@@ -1143,7 +1143,7 @@ def test_system_rows_cover_the_run_from_loading_to_the_end(cifar_dir, tmp_path, 
     cfg = apply_presets(TrainConfig(depth=8, batch_size=50, val_size=100, epochs=2, seed=1, device="cpu",
                                     compile=False, data_dir=str(cifar_dir), log_every=5, log_seconds=0.01),
                         set(), 500)
-    data = load_cifar10(cifar_dir)
+    data = load_cifar("cifar10", cifar_dir)
     run_dir = runs.new_run_dir(tmp_path, "usage")
     assert Run(Prepared(cfg, make_plan(cfg, len(data.train_labels)), data, run_dir), StopRequested()).execute() == 0
     rows = runs.read_metrics(run_dir)

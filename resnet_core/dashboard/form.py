@@ -16,6 +16,7 @@ import os
 from dataclasses import asdict, field, fields, make_dataclass, replace
 
 from .. import distributed, runs
+from ..cifar import dataset_title
 from ..config import CIFAR10_TRAIN_IMAGES, FIELD_TYPES, PAPER_RECIPE, FieldType, TrainConfig, apply_presets
 from ..config_checks import config_errors, plan_errors
 from ..config_flags import config_argv
@@ -173,7 +174,7 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
         if problems:
             errors["gpus"] = "; ".join(p[0].upper() + p[1:] for p in problems) + "."
     if data_present is False:
-        errors["data"] = "CIFAR-10 is not in the data folder: download it on the Home page first."
+        errors["data"] = f"{dataset_title(form.dataset)} is not in the data folder: download it on the Home page first."
     return errors
 
 

@@ -1,11 +1,12 @@
-"""The CIFAR-10 images behind a run's predictions: which set and which data folder they
+"""The CIFAR images behind a run's predictions: which set and which data folder they
 come from, whether that folder's labels are the run's, and the images loaded in a
 background thread (no Streamlit here).
 
-A run records indices into a CIFAR-10 set, not the images. Before drawing them, the
-labels the data folder has at those indices are compared with the labels the run
-recorded: a re-packed copy in another order, or another dataset, would otherwise show
-wrong pictures under the right captions.
+A run records indices into a set of its dataset (CIFAR-10 or CIFAR-100), not the images,
+so they are read from a folder that holds that dataset. Before drawing them, the labels
+the data folder has at those indices are compared with the labels the run recorded: a
+re-packed copy in another order, or another dataset, would otherwise show wrong pictures
+under the right captions.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..cifar import load_cifar10, run_data_folder
+from ..cifar import dataset_title, load_cifar, run_data_folder
 
-SplitImages = str  # "train" or "test": which CIFAR-10 set a split's indices point into
+SplitImages = str  # "train" or "test": which set of the run's dataset a split's indices point into
 SET_NAMES = {"train": "training", "test": "test"}
 
 
@@ -46,19 +47,21 @@ def image_source(run_config: Mapping[str, Any], split: str) -> SplitImages | Non
 class ImageFolder:
     path: Path
     note: str  # which folder this is and, for the dashboard's, why not the run's own
+    dataset: str  # the run's: the images are read as this dataset
 
 
-def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path) -> ImageFolder:
-    """The data folder to take a run's images from: the one the run read
-    (resolved.data_dir) while it still holds CIFAR-10, else the dashboard's."""
+def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path, dataset: str) -> ImageFolder:
+    """The data folder to take a run's images (of its dataset, runs.RunInfo.dataset) from:
+    the one the run read (resolved.data_dir) while it still holds that dataset, else the
+    dashboard's."""
     resolved = run_config.get("resolved") or {}
     recorded = resolved.get("data_dir") if isinstance(resolved, dict) else None
     if not isinstance(recorded, str) or not recorded:
-        return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)")
-    if run_data_folder(resolved):
-        return ImageFolder(Path(recorded), "the run's own data folder")
-    return ImageFolder(Path(dashboard_dir),
-                       f"the dashboard's data folder: the run's own, {recorded}, holds no CIFAR-10 any more")
+        return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)", dataset)
+    if run_data_folder(resolved, dataset):
+        return ImageFolder(Path(recorded), "the run's own data folder", dataset)
+    return ImageFolder(Path(dashboard_dir), f"the dashboard's data folder: the run's own, {recorded}, holds no "
+                       f"{dataset_title(dataset)} any more", dataset)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class LabelCheck:
         if self.ok:
             return None
         return (f"{self.mismatched:,} of {self.checked:,} recorded labels differ from the labels at the same "
-                f"indices of the {SET_NAMES[source]} set in {folder}: that folder holds CIFAR-10 in another "
+                f"indices of the {SET_NAMES[source]} set in {folder}: that folder holds the dataset in another "
                 f"order, or another dataset, so its images would not be the ones this run saw. The cards are "
                 f"shown without images.")
 
@@ -92,14 +95,15 @@ def labels_match(source_labels: np.ndarray, preds: Mapping[str, np.ndarray]) -> 
 
 
 class ImageStore:
-    """The CIFAR-10 images of a data folder, loaded once in a background thread.
+    """The images of a dataset in a data folder, loaded once in a background thread.
 
     start() returns at once, so a page can begin loading while the user looks at it;
     get() waits for the load (or raises what it raised).
     """
 
-    def __init__(self, data_dir: str | Path, loader=None):
+    def __init__(self, data_dir: str | Path, dataset: str, loader=None):
         self.data_dir = Path(data_dir)
+        self.dataset = dataset
         self._loader = loader
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -110,7 +114,7 @@ class ImageStore:
     def _load(self) -> None:
         try:
             if self._loader is None:
-                self._data = load_cifar10(self.data_dir)
+                self._data = load_cifar(self.dataset, self.data_dir)
             else:
                 self._data = self._loader(self.data_dir)
         except BaseException as e:  # reported to whoever asks for the images
@@ -137,7 +141,7 @@ class ImageStore:
         if self._thread is None:
             self.start()
         if not self._done.wait(timeout):
-            raise TimeoutError(f"CIFAR-10 from {self.data_dir} is still loading")
+            raise TimeoutError(f"{dataset_title(self.dataset)} from {self.data_dir} is still loading")
         if self._error is not None:
             raise self._error
         return self._data
