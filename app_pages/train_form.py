@@ -14,7 +14,7 @@ from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
 from resnet_core.dashboard import launcher
 from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, form_config, paper_epochs,
                                         recipe_summary, validate)
-from resnet_core.model_names import shortcut_label
+from resnet_core.model_names import DATASET_NAMES, shortcut_label
 from resnet_core.runs import PLAIN, model_name
 from resnet_core.models import describe_model
 from resnet_core.model_names import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
@@ -290,7 +290,8 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
             st.caption("Pick a valid depth to see the model.")
         else:
             with st.spinner("counting…"):
-                summary = describe_model(int(values.depth), values.block, values.shortcut, preact=bool(values.preact))
+                summary = describe_model(int(values.depth), values.block, values.shortcut, preact=bool(values.preact),
+                                         dataset=values.dataset)
             st.markdown(f"### {summary.name}")
             st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
                                                       else f"shortcut option {values.shortcut}"))
@@ -299,9 +300,10 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
             m2.metric("MACs / image", formatting.format_count(summary.macs),
                       help=f"{summary.macs:,} multiply-accumulates")
             if summary.paper_error is not None:
+                dataset = DATASET_NAMES[summary.dataset]
                 m3.metric("Paper error", f"{summary.paper_error:.2f}%",
-                          help=f"CIFAR-10 test error, {summary.paper_source}")
-                st.caption(f"Paper: CIFAR-10 test error {summary.paper_text}, {summary.paper_source}.")
+                          help=f"{dataset} test error, {summary.paper_source}")
+                st.caption(f"Paper: {dataset} test error {summary.paper_text}, {summary.paper_source}.")
             else:
                 m3.metric("Paper error", "—", help=summary.paper_text)
                 st.caption(f"Paper error: {summary.paper_text}.")

@@ -244,7 +244,8 @@ class ModelSummary:
     shortcut: str
     params: int
     macs: int  # multiply-accumulates of one forward pass on a 32x32 image
-    paper_error: float | None  # CIFAR-10 test error (%) a paper reports for this network, if any
+    dataset: str  # the dataset of the paper's number: "cifar10" or "cifar100"
+    paper_error: float | None  # test error (%) a paper reports for this network on the dataset, if any
     paper_source: str | None
     paper_note: str | None  # e.g. "best of 5 runs; mean 6.61 ± 0.16" for ResNet-110
 
@@ -258,18 +259,18 @@ class ModelSummary:
 
 @lru_cache(maxsize=256)
 def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
-                   num_classes: int = 10, preact: bool = False) -> ModelSummary:
-    """Parameters, MACs and the paper's error for a config, counted in closed form: nothing
-    is built (shortcut None: the block type's default). The paper numbers are the original
-    order's: a pre-activation network has none here yet."""
+                   num_classes: int = 10, preact: bool = False, dataset: str = "cifar10") -> ModelSummary:
+    """Parameters, MACs and the paper's error on the dataset for a config, counted in closed
+    form: nothing is built (shortcut None: the block type's default)."""
     counts = family_counts(depth, block, shortcut, num_classes, preact)
     shortcut = shortcut or default_shortcut(block)
-    paper = None if preact else paper_result(block, depth, shortcut)
+    paper = paper_result(dataset, preact, block, depth, shortcut)
     return ModelSummary(
         name=model_name(depth, shortcut, preact),
         depth=depth,
         block=block,
         shortcut=shortcut,
+        dataset=dataset,
         params=counts.params,
         macs=counts.macs,
         paper_error=paper.error if paper else None,

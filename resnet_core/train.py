@@ -31,7 +31,9 @@ from .config_checks import config_errors, plan_errors
 from .config_flags import add_config_arguments
 from .loop import Prepared, Run
 from .stop_request import StopRequested
+from .model_names import DATASET_NAMES, PaperResult
 from .models import describe_model
+from .results import paper_comparison
 from .train_checks import (Refused, check_config, check_fits, check_new_run_dir, check_resumable,
                            check_runs_dir)
 from .train_log import setup_logging
@@ -128,11 +130,15 @@ def resolve(cfg: TrainConfig, typed: set[str], data: Cifar10, fresh: bool = True
 
 
 def dry_run_report(cfg: TrainConfig, plan: Plan, data: Cifar10) -> dict:
+    """The plan as data (the dry run's last line); "paper": the test error the paper reports
+    for this network on this dataset, where the run trains with its recipe, else None."""
     model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact)
+    paper = paper_comparison(dataclasses.asdict(cfg))
     return {"epochs": plan.epochs, "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
             "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
             "test_every_epoch": plan.val_images == 0,
             "model": {"name": model.name, "params": model.params, "macs": model.macs},
+            "paper": dataclasses.asdict(paper) if paper else None,
             "config": dataclasses.asdict(cfg), **({"paper_deviations": list(PAPER_DEVIATIONS)} if cfg.preset else {})}
 
 
@@ -147,8 +153,12 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: Cifar10) -> None:
     if cfg.schedule == "multistep":
         schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in lr_drop_steps(cfg, plan))}"
     if cfg.warmup_epochs:
-        schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps"
+        start = f"at lr {cfg.lr / 10:g}" if cfg.warmup_mode == "constant" else "rising from 0"
+        schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps {start}"
     print(schedule)
+    if report["paper"]:
+        paper = PaperResult(**report["paper"])
+        print(f"the paper's {DATASET_NAMES[cfg.dataset]} test error for {model['name']}: {paper.text}, {paper.source}")
     if cfg.preset == "paper":
         print("departs from the paper in:" + "".join(f"\n  - {d}" for d in PAPER_DEVIATIONS))
     print(json.dumps(report))
