@@ -173,7 +173,9 @@ PREACT_BLOCKS = (PreActBasicBlock, PreActBottleneck)
 
 class CifarResNet(nn.Module):
     """The network; with a pre-activation block the stem is the convolution alone (the first
-    unit's BN -> ReLU activates it) and a final BN -> ReLU (bn_final) precedes the pooling."""
+    unit's BN -> ReLU activates it) and a final BN -> ReLU (bn_final, relu_final) precedes the
+    pooling. relu_final is a module, without parameters, so that its output (the last stage's
+    activated maps: Grad-CAM's layer) can be hooked."""
 
     def __init__(self, block: type[nn.Module], blocks_per_stage: int, shortcut: str, num_classes: int = 10):
         super().__init__()
@@ -187,6 +189,7 @@ class CifarResNet(nn.Module):
         self.layer3 = self._make_layer(block, STAGE_WIDTHS[2], blocks_per_stage, 2, shortcut)
         if self.preact:
             self.bn_final = nn.BatchNorm2d(self.in_planes)
+            self.relu_final = nn.ReLU()
         self.fc = nn.Linear(self.in_planes, num_classes)
         for m in self.modules():
             # The paper initialises weights as in He et al. 2015 ("Delving deep into rectifiers"),
@@ -214,7 +217,7 @@ class CifarResNet(nn.Module):
         x = self.conv1(x) if self.preact else F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         if self.preact:
-            x = F.relu(self.bn_final(x))
+            x = self.relu_final(self.bn_final(x))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
