@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import caches, common, compare_dynamics
+from app_pages import caches, common, compare_dynamics, compare_paper
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import (cell_selection, comparison, confusion_figures, error_curves, gallery_cards,
@@ -108,7 +108,8 @@ def _curves(chosen: list[runs.RunInfo]) -> None:
 
 
 def _results(chosen: list[runs.RunInfo]) -> None:
-    groups = results.group_results([results.run_result(info) for info in chosen])
+    run_results = [results.run_result(info) for info in chosen]
+    groups = results.group_results(run_results)
     table = comparison.results_table(groups)
     number = st.column_config.NumberColumn
     std_help = "sample standard deviation (n − 1); empty for n = 1"
@@ -129,8 +130,8 @@ def _results(chosen: list[runs.RunInfo]) -> None:
         "seconds_mean": number("time (s)", format="%.0f", help="mean wall time of training"),
         "images_per_s_mean": number("images/s", format="%.0f", help="mean training throughput after the first epoch"),
         "paper_test_error": number("paper test error %", format="%.2f",
-                                   help="the CIFAR-10 test error the paper reports for this network, shown only for "
-                                        "rows trained with the paper's recipe (--preset paper)"),
+                                   help="the test error the paper reports for this network on the rows' dataset, "
+                                        "shown only for rows trained with the paper's recipe (--preset paper)"),
         "paper_note": st.column_config.TextColumn(
             "paper's note", help="how the paper got its number where it is not a single run: ResNet-110's is the "
                                  "best of 5, to read beside this row's mean ± std"),
@@ -151,6 +152,7 @@ def _results(chosen: list[runs.RunInfo]) -> None:
                    "trained with the paper's recipe.")
     else:
         st.caption("The chart of error against depth appears once a chosen run has completed.")
+    compare_paper.section(run_results)
 
 
 @dataclass(frozen=True)

@@ -295,7 +295,8 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
         else:
             with st.spinner("counting…"):
                 summary = describe_model(int(values.depth), values.block, values.shortcut,
-                                         cifar.dataset_spec(values.dataset).num_classes, bool(values.preact))
+                                         cifar.dataset_spec(values.dataset).num_classes, bool(values.preact),
+                                         values.dataset)
             st.markdown(f"### {summary.name}")
             st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
                                                       else f"shortcut option {values.shortcut}"))
@@ -304,9 +305,10 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
             m2.metric("MACs / image", formatting.format_count(summary.macs),
                       help=f"{summary.macs:,} multiply-accumulates")
             if summary.paper_error is not None:
+                dataset = cifar.dataset_title(summary.dataset)
                 m3.metric("Paper error", f"{summary.paper_error:.2f}%",
-                          help=f"CIFAR-10 test error, {summary.paper_source}")
-                st.caption(f"Paper: CIFAR-10 test error {summary.paper_text}, {summary.paper_source}.")
+                          help=f"{dataset} test error, {summary.paper_source}")
+                st.caption(f"Paper: {dataset} test error {summary.paper_text}, {summary.paper_source}.")
             else:
                 m3.metric("Paper error", "—", help=summary.paper_text)
                 st.caption(f"Paper error: {summary.paper_text}.")

@@ -124,12 +124,13 @@ def family_counts(depth: int, block: str, shortcut: str | None = None, num_class
 
 TABLE_6 = "He et al. 2016, Table 6"
 IDENTITY_TABLE_3 = 'He et al. 2016, "Identity Mappings", Table 3 (original unit)'
+IDENTITY_TABLE_3_PREACT = 'He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit)'
 NO_PAPER_RESULT = "the paper reports no CIFAR error for this combination"
 
 
 @dataclass(frozen=True)
 class PaperResult:
-    error: float  # CIFAR-10 test error (%) as the paper reports it
+    error: float  # test error (%) on the dataset of its key, as the paper reports it
     source: str
     note: str | None = None  # how the paper got the number, where it is not a single run
 
@@ -138,20 +139,27 @@ class PaperResult:
         return f"{self.error:.2f}%" + (f" ({self.note})" if self.note else "")
 
 
-# Only the combinations the papers trained: Table 6 uses option A throughout, the
-# bottleneck numbers come from projection shortcuts (B) where the shape changes.
+# Only the combinations the papers trained, keyed (dataset, preact, block, depth, shortcut):
+# Table 6 uses option A throughout; "Identity Mappings" Table 3 trains bottlenecks with
+# projection shortcuts (B) where the shape changes, on CIFAR-10 and CIFAR-100.
 PAPER_RESULTS = {
-    ("basic", 20, "A"): PaperResult(8.75, TABLE_6),
-    ("basic", 32, "A"): PaperResult(7.51, TABLE_6),
-    ("basic", 44, "A"): PaperResult(7.17, TABLE_6),
-    ("basic", 56, "A"): PaperResult(6.97, TABLE_6),
-    ("basic", 110, "A"): PaperResult(6.43, TABLE_6, "best of 5 runs; mean 6.61 ± 0.16"),
-    ("basic", 1202, "A"): PaperResult(7.93, TABLE_6),
-    ("bottleneck", 164, "B"): PaperResult(5.93, IDENTITY_TABLE_3),
-    ("bottleneck", 1001, "B"): PaperResult(7.61, IDENTITY_TABLE_3),
+    ("cifar10", False, "basic", 20, "A"): PaperResult(8.75, TABLE_6),
+    ("cifar10", False, "basic", 32, "A"): PaperResult(7.51, TABLE_6),
+    ("cifar10", False, "basic", 44, "A"): PaperResult(7.17, TABLE_6),
+    ("cifar10", False, "basic", 56, "A"): PaperResult(6.97, TABLE_6),
+    ("cifar10", False, "basic", 110, "A"): PaperResult(6.43, TABLE_6, "best of 5 runs; mean 6.61 ± 0.16"),
+    ("cifar10", False, "basic", 1202, "A"): PaperResult(7.93, TABLE_6),
+    ("cifar10", False, "bottleneck", 164, "B"): PaperResult(5.93, IDENTITY_TABLE_3),
+    ("cifar10", False, "bottleneck", 1001, "B"): PaperResult(7.61, IDENTITY_TABLE_3),
+    ("cifar10", True, "bottleneck", 164, "B"): PaperResult(5.46, IDENTITY_TABLE_3_PREACT),
+    ("cifar10", True, "bottleneck", 1001, "B"): PaperResult(4.92, IDENTITY_TABLE_3_PREACT),
+    ("cifar100", False, "bottleneck", 164, "B"): PaperResult(25.16, IDENTITY_TABLE_3),
+    ("cifar100", False, "bottleneck", 1001, "B"): PaperResult(27.82, IDENTITY_TABLE_3),
+    ("cifar100", True, "bottleneck", 164, "B"): PaperResult(24.33, IDENTITY_TABLE_3_PREACT),
+    ("cifar100", True, "bottleneck", 1001, "B"): PaperResult(22.71, IDENTITY_TABLE_3_PREACT),
 }
 
 
-def paper_result(block: str, depth: int, shortcut: str) -> PaperResult | None:
-    """The CIFAR-10 test error a paper reports for exactly this network, or None."""
-    return PAPER_RESULTS.get((block, depth, shortcut))
+def paper_result(dataset: str, preact: bool, block: str, depth: int, shortcut: str) -> PaperResult | None:
+    """The test error a paper reports for exactly this network on this dataset, or None."""
+    return PAPER_RESULTS.get((dataset, preact, block, depth, shortcut))

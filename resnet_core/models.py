@@ -173,7 +173,9 @@ PREACT_BLOCKS = (PreActBasicBlock, PreActBottleneck)
 
 class CifarResNet(nn.Module):
     """The network; with a pre-activation block the stem is the convolution alone (the first
-    unit's BN -> ReLU activates it) and a final BN -> ReLU (bn_final) precedes the pooling."""
+    unit's BN -> ReLU activates it) and a final BN -> ReLU (bn_final, relu_final) precedes the
+    pooling. relu_final is a module, without parameters, so that its output (the last stage's
+    activated maps: Grad-CAM's layer) can be hooked."""
 
     def __init__(self, block: type[nn.Module], blocks_per_stage: int, shortcut: str, num_classes: int = 10):
         super().__init__()
@@ -187,6 +189,7 @@ class CifarResNet(nn.Module):
         self.layer3 = self._make_layer(block, STAGE_WIDTHS[2], blocks_per_stage, 2, shortcut)
         if self.preact:
             self.bn_final = nn.BatchNorm2d(self.in_planes)
+            self.relu_final = nn.ReLU()
         self.fc = nn.Linear(self.in_planes, num_classes)
         for m in self.modules():
             # The paper initialises weights as in He et al. 2015 ("Delving deep into rectifiers"),
@@ -214,7 +217,7 @@ class CifarResNet(nn.Module):
         x = self.conv1(x) if self.preact else F.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         if self.preact:
-            x = F.relu(self.bn_final(x))
+            x = self.relu_final(self.bn_final(x))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +247,8 @@ class ModelSummary:
     shortcut: str
     params: int
     macs: int  # multiply-accumulates of one forward pass on a 32x32 image
-    paper_error: float | None  # CIFAR-10 test error (%) a paper reports for this network, if any
+    dataset: str  # the dataset of the paper's number: "cifar10" or "cifar100"
+    paper_error: float | None  # test error (%) a paper reports for this network on the dataset, if any
     paper_source: str | None
     paper_note: str | None  # e.g. "best of 5 runs; mean 6.61 ± 0.16" for ResNet-110
 
@@ -258,18 +262,18 @@ class ModelSummary:
 
 @lru_cache(maxsize=256)
 def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
-                   num_classes: int = 10, preact: bool = False) -> ModelSummary:
-    """Parameters, MACs and the paper's error for a config, counted in closed form: nothing
-    is built (shortcut None: the block type's default). The paper numbers are the original
-    order's: a pre-activation network has none here yet."""
+                   num_classes: int = 10, preact: bool = False, dataset: str = "cifar10") -> ModelSummary:
+    """Parameters, MACs and the paper's error on the dataset for a config, counted in closed
+    form: nothing is built (shortcut None: the block type's default)."""
     counts = family_counts(depth, block, shortcut, num_classes, preact)
     shortcut = shortcut or default_shortcut(block)
-    paper = None if preact else paper_result(block, depth, shortcut)
+    paper = paper_result(dataset, preact, block, depth, shortcut)
     return ModelSummary(
         name=model_name(depth, shortcut, preact),
         depth=depth,
         block=block,
         shortcut=shortcut,
+        dataset=dataset,
         params=counts.params,
         macs=counts.macs,
         paper_error=paper.error if paper else None,

@@ -181,7 +181,9 @@ _DEFAULTS = TrainConfig()
 def is_paper_recipe(cfg: dict) -> bool:
     """Whether a run (config.json's "config") trained as the paper did: every recipe field as
     --preset paper sets it for this network (:func:`resnet_core.config.paper_config`, so the
-    rule cannot drift from the preset), a field an older record lacks at its default."""
+    rule cannot drift from the preset), a field an older record lacks at its default. The
+    recipe is the same for either unit order and dataset: CIFAR-100 has 50,000 training
+    images too, so the preset's epochs, lr drops and warm-up are CIFAR-10's."""
     depth, block, shortcut = cfg.get("depth"), cfg.get("block", _DEFAULTS.block), cfg.get("shortcut", "")
     if not (isinstance(depth, int) and isinstance(block, str) and isinstance(shortcut, str)):
         return False
@@ -190,8 +192,13 @@ def is_paper_recipe(cfg: dict) -> bool:
 
 
 def paper_comparison(cfg: dict) -> PaperResult | None:
-    """The paper's number for a run's network, where the run trained with the paper's recipe."""
-    return paper_result(cfg.get("block"), cfg.get("depth"), cfg.get("shortcut")) if is_paper_recipe(cfg) else None
+    """The paper's number for a run's network on its dataset (an older record's: CIFAR-10),
+    where the run trained with the paper's recipe."""
+    if not is_paper_recipe(cfg):
+        return None
+    dataset = cfg.get("dataset", _DEFAULTS.dataset)
+    return paper_result(dataset if isinstance(dataset, str) else "", cfg.get("preact") is True,
+                        cfg.get("block", _DEFAULTS.block), cfg["depth"], cfg.get("shortcut", ""))
 
 
 def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None) -> list[ResultGroup]:

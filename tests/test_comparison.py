@@ -285,7 +285,7 @@ def test_depth_lines_split_by_other_differing_fields_and_show_the_papers_numbers
     groups = group_results([result("a", 20, "A", 8.0, epochs=30), result("b", 20, "A", 9.0, epochs=10)])
     lines = comparison.depth_lines(groups)
     assert set(lines) == {"shortcut A · epochs=30", "shortcut A · epochs=10"}
-    point = comparison.DepthPoint(20, 8.0, None, 1, paper_result("basic", 20, "A"))
+    point = comparison.DepthPoint(20, 8.0, None, 1, paper_result("cifar10", False, "basic", 20, "A"))
     fig = error_curves.error_vs_depth_figure({"shortcut A": [point]})
     assert [t.name for t in fig.data] == ["shortcut A", "shortcut A (paper)"]
     assert list(fig.data[1].y) == [8.75] and fig.data[1].marker.symbol == "circle-open"

@@ -168,7 +168,8 @@ def test_download_verifies_md5_extracts_and_reports_progress(tmp_path):
     archive, md5 = _archive(tmp_path)
     seen = []
     target = tmp_path / "data"
-    download_cifar("cifar10", target, progress=lambda done, total: seen.append((done, total)), url=archive.as_uri(), md5=md5)
+    download_cifar("cifar10", target, progress=lambda done, total: seen.append((done, total)),
+                   url=archive.as_uri(), md5=md5)
     assert dataset_present("cifar10", target)
     assert seen and seen[-1][0] == archive.stat().st_size
     assert load_cifar("cifar10", target).train_images.shape == (100, 3, 32, 32)

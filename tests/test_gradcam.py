@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resnet_core.gradcam import grad_cam
+from resnet_core.gradcam import grad_cam, target_layer
 from resnet_core.models import build_model
 
 PATCH = 6
@@ -94,3 +94,25 @@ def test_a_chosen_class_gets_its_own_map_and_training_mode_is_refused(patch_mode
             grad_cam(patch_model, x)
     finally:
         patch_model.eval()
+
+
+@pytest.mark.parametrize("block, depth", [("basic", 8), ("bottleneck", 11)])
+def test_the_layer_is_the_pooled_activated_maps_for_either_unit_order(block, depth):
+    # A pre-activation unit ends in an unactivated sum: its maps are the final BN -> ReLU's output.
+    torch.manual_seed(0)
+    for preact in (False, True):
+        model = build_model(depth, block, num_classes=3, preact=preact).eval()
+        layer = target_layer(model)
+        assert layer is (model.relu_final if preact else model.layer3)
+        x = torch.randn(4, 3, 32, 32)
+        captured = []
+        hook = layer.register_forward_hook(lambda _m, _inp, out, into=captured: into.append(out))
+        try:
+            features = model.features(x)
+        finally:
+            hook.remove()
+        # What Grad-CAM weighs is exactly what the classifier pools.
+        assert (captured[0] >= 0).all() and torch.equal(captured[0].mean(dim=(2, 3)), features)
+        cams, logits = grad_cam(model, x)
+        assert cams.shape == (4, 32, 32) and torch.equal(logits, model(x))
+        assert all(cam.max() == 1 and cam.min() < 0.99 for cam in cams)  # a peak, not a constant map

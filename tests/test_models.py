@@ -159,10 +159,26 @@ def test_describe_reports_the_paper_error_where_there_is_one():
     ("bottleneck", 164, "B", 5.93), ("bottleneck", 1001, "B", 7.61),
 ])
 def test_paper_errors_are_keyed_by_block_depth_and_shortcut(block, depth, shortcut, error):
-    result = paper_result(block, depth, shortcut)
+    result = paper_result("cifar10", False, block, depth, shortcut)
     assert result.error == error
     assert result.source == ("He et al. 2016, Table 6" if block == "basic"
                              else 'He et al. 2016, "Identity Mappings", Table 3 (original unit)')
+
+
+@pytest.mark.parametrize("dataset, depth, original, preact", [
+    ("cifar10", 164, 5.93, 5.46), ("cifar10", 1001, 7.61, 4.92),
+    ("cifar100", 164, 25.16, 24.33), ("cifar100", 1001, 27.82, 22.71)])
+def test_identity_mappings_table_3_is_keyed_by_dataset_and_unit(dataset, depth, original, preact):
+    table = 'He et al. 2016, "Identity Mappings", Table 3'
+    for is_preact, error, unit in ((False, original, "original unit"), (True, preact, "pre-activation unit")):
+        result = paper_result(dataset, is_preact, "bottleneck", depth, "B")
+        assert (result.error, result.source, result.note) == (error, f"{table} ({unit})", None)
+        summary = describe_model(depth, "bottleneck", None, 100 if dataset == "cifar100" else 10, is_preact, dataset)
+        assert (summary.paper_error, summary.dataset) == (error, dataset)
+        assert paper_result(dataset, is_preact, "bottleneck", depth, "A") is None  # they projected (B)
+    # Table 6 is CIFAR-10 with the original unit only.
+    assert paper_result("cifar100", False, "basic", 110, "A") is None
+    assert paper_result("cifar10", True, "basic", 110, "A") is None
 
 
 @pytest.mark.parametrize("block, depth, shortcut", [
@@ -170,7 +186,7 @@ def test_paper_errors_are_keyed_by_block_depth_and_shortcut(block, depth, shortc
     ("basic", 26, "A"), ("bottleneck", 110, "B"),
 ])
 def test_combinations_the_papers_did_not_train_have_no_paper_error(block, depth, shortcut):
-    assert paper_result(block, depth, shortcut) is None
+    assert paper_result("cifar10", False, block, depth, shortcut) is None
     s = describe_model(depth, block, shortcut) if depth <= 164 else None
     if s is not None:
         assert (s.paper_error, s.paper_source, s.paper_note) == (None, None, None)

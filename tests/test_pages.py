@@ -178,8 +178,10 @@ def test_the_preact_toggle_names_and_counts_the_pre_activation_network(folders):
     at.toggle(key="tf_preact").set_value(True).run()
     assert "PreAct-ResNet-164" in at.selectbox(key="tf_depth").options
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Parameters"] == "1.7M" and metrics["Paper error"] == "—"
+    assert metrics["Parameters"] == "1.7M" and metrics["Paper error"] == "5.46%"
     assert "PreAct-ResNet-164" in texts(at)
+    assert ('Paper: CIFAR-10 test error 5.46%, He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit).'
+            in texts(at))
 
 
 def test_the_shortcut_follows_the_block_type_and_the_paper_error_the_combination(folders):

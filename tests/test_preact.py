@@ -3,20 +3,21 @@
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_core.config import TrainConfig, config_from_record
+from resnet_core.config import TrainConfig, apply_presets, config_from_record, make_plan
 from resnet_core.config_flags import config_argv
 from resnet_core.dashboard.form import TrainForm, form_config, trainer_args, validate
 from resnet_core.model_names import family_counts
 from resnet_core.models import PreActBasicBlock, PreActBottleneck, build_model, describe_model
 from resnet_core.runs.layout import model_name
 from resnet_core.runs.run_info import RunInfo
-from resnet_core.train import main, parse
+from resnet_core.train import main, parse, print_dry_run
 from tests.test_models import count_macs, n_params
 
 
@@ -122,10 +123,34 @@ def test_preact_is_a_config_field_on_the_command_line_in_the_form_and_in_older_r
 def test_the_name_says_pre_activation_everywhere_a_model_is_named():
     assert model_name(164, "B", preact=True) == "PreAct-ResNet-164" and model_name(164, "B") == "ResNet-164"
     summary = describe_model(1001, "bottleneck", preact=True)
-    assert (summary.name, summary.params, summary.paper_error) == ("PreAct-ResNet-1001", 10_327_706, None)
+    assert (summary.name, summary.params, summary.paper_error) == ("PreAct-ResNet-1001", 10_327_706, 4.92)
     assert describe_model(1001, "bottleneck").paper_error == 7.61  # the original order keeps its number
     recorded = {"depth": 164, "block": "bottleneck", "shortcut": "B", "preact": True}
     info = RunInfo(path=Path("run"), run_id="run", state="finished", config={"config": recorded})
     assert info.model_name == "PreAct-ResNet-164"
     older = RunInfo(path=Path("run"), run_id="run", state="finished", config={"config": {"depth": 20}})
     assert older.model_name == "ResNet-20"
+
+
+@pytest.mark.parametrize("dataset, classes, error", [("cifar10", 10, "4.92%"), ("cifar100", 100, "22.71%")])
+def test_the_paper_presets_dry_run_of_preact_resnet_1001_states_the_recipe_and_the_papers_number(
+        dataset, classes, error, capsys):
+    # Both datasets have 50,000 training images: the same 64k steps, lr drops and warm-up.
+    typed = {"depth", "block", "preact", "dataset", "preset"}
+    cfg = apply_presets(TrainConfig(depth=1001, block="bottleneck", preact=True, dataset=dataset, preset="paper"),
+                        typed, 50_000)
+    data = SimpleNamespace(classes=[str(i) for i in range(classes)], train_labels=[0] * 50_000, test_labels=[0] * 10)
+    print_dry_run(cfg, make_plan(cfg, 50_000), data)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("PreAct-ResNet-1001 (bottleneck blocks, shortcut B): "
+                               f"{10_327_706 if classes == 10 else 10_350_836:,} parameters")
+    assert "64,000 steps in 165 epochs" in lines[1]
+    assert lines[2].endswith("lr /10 at steps 32,000, 48,000, constant warm-up for 400 steps at lr 0.01")
+    name = "CIFAR-10" if classes == 10 else "CIFAR-100"
+    assert lines[3] == (f"the paper's {name} test error for PreAct-ResNet-1001: {error}, "
+                        'He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit)')
+    report = json.loads(lines[-1])
+    assert report["paper"]["error"] == float(error[:-1]) and report["total_steps"] == 64_000
+    cfg.lr = 0.05  # no longer the paper's recipe: no number to compare with
+    print_dry_run(cfg, make_plan(cfg, 50_000), data)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["paper"] is None

@@ -105,6 +105,22 @@ def test_the_papers_number_only_for_the_papers_recipe(tmp_path):
     assert [g.paper and g.paper.error for g in groups] == [8.75, None, None]
 
 
+@pytest.mark.parametrize("dataset, preact, error", [(None, False, 5.93), ("cifar10", True, 5.46),
+                                                    ("cifar100", False, 25.16), ("cifar100", True, 24.33)])
+def test_a_preact_or_cifar100_run_with_the_preset_gets_its_datasets_and_units_number(dataset, preact, error):
+    # CIFAR-100 has 50,000 training images too: the preset's epochs, drops and warm-up are CIFAR-10's.
+    cfg = _preset_config(164, "bottleneck", preact=preact, **({"dataset": dataset} if dataset else {}))
+    if dataset is None:
+        del cfg["dataset"]  # a record from before the field: CIFAR-10
+    assert is_paper_recipe(cfg)
+    (group,) = group_results([_done("a", cfg, 6.0)])
+    assert group.paper.error == error
+    assert group.paper.source.endswith("(pre-activation unit)" if preact else "(original unit)")
+    assert group_results([_done("b", dict(cfg, max_steps=1000), 6.0)])[0].paper is None
+    for junk in ("cifar", ["cifar10"]):
+        assert group_results([_done("c", dict(cfg, dataset=junk), 6.0)])[0].paper is None
+
+
 def test_a_run_without_validation_has_no_validation_error(tmp_path):
     info = _run(tmp_path, "noval", test_acc=0.9)
     result = run_result(info)

@@ -672,7 +672,8 @@ def test_dataset_and_superclasses_read_from_the_record_and_odd_values_read_as_no
               "superclasses": ["fruit", "insects"], "superclass_of": [0, 1, 0]}
     info = runs.RunInfo(Path("."), "r", "completed", config=record)
     assert (info.dataset, info.superclasses, info.superclass_of) == ("cifar100", ["fruit", "insects"], [0, 1, 0])
-    assert runs.RunInfo(Path("."), "r", "completed", config={"config": {}}).dataset == "cifar10"  # written before the field
+    before_the_field = runs.RunInfo(Path("."), "r", "completed", config={"config": {}})
+    assert before_the_field.dataset == "cifar10"
     for odd in ({"superclass_of": [0, 1]}, {"superclass_of": [0, 2, 0]}, {"superclass_of": [0, True, 0]},
                 {"superclass_of": "0,1,0"}, {"superclasses": ["fruit", 3]}):
         info = runs.RunInfo(Path("."), "r", "completed", config={**record, **odd})
