@@ -2,7 +2,7 @@
 
 The command line: flags generated from :class:`resnet_core.config.TrainConfig` (read
 into :class:`Parsed`), every check that can refuse a run before anything is written (one
-line, exit code 2; the checks: resnet_core/train_checks.py), the resume, the dry run, the
+line, exit code 2; the checks: resnet_core/train_checks.py), the resume, the dry run (resnet_core/dry_run.py), the
 run folder claimed (:func:`prepare`, into a :class:`resnet_core.loop.Prepared`), then
 :class:`resnet_core.loop.Run`. Everything a run
 writes is described in resnet_core/runs/folder_format.py; the dashboard only reads it, so a run is the
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -24,18 +23,15 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .cifar import (CifarData, DataError, dataset_present, dataset_spec, dataset_title, load_cifar,
-                    missing_data_message, resolve_data_dir)
+from .cifar import (CifarData, DataError, dataset_present, dataset_spec, load_cifar, missing_data_message,
+                    resolve_data_dir)
 from .cifar_download import download_cifar
-from .config import (PAPER_DEVIATIONS, Plan, TrainConfig, apply_presets, flag, lr_drop_steps, make_plan, resume_config,
-                     warmup_steps)
+from .config import Plan, TrainConfig, apply_presets, flag, make_plan, resume_config
 from .config_checks import config_errors, plan_errors
 from .config_flags import add_config_arguments
 from .loop import Prepared, Run
 from .stop_request import StopRequested
-from .model_names import PaperResult
-from .models import describe_model
-from .results import paper_comparison
+from .dry_run import print_dry_run
 from .train_checks import (Refused, check_config, check_fits, check_new_run_dir, check_resumable,
                            check_runs_dir)
 from .train_log import setup_logging
@@ -134,43 +130,6 @@ def resolve(cfg: TrainConfig, typed: set[str], data: CifarData, fresh: bool = Tr
         raise Refused("; ".join(problems.values()))
     check_fits(cfg, len(data.classes), ranks)
     return cfg, make_plan(cfg, len(data.train_labels))
-
-
-def dry_run_report(cfg: TrainConfig, plan: Plan, data: CifarData) -> dict:
-    """The plan as data (the dry run's last line); "paper": the test error the paper reports
-    for this network on this dataset, where the run trains with its recipe, else None."""
-    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact, cfg.dataset)
-    paper = paper_comparison(dataclasses.asdict(cfg))
-    return {"dataset": cfg.dataset, "classes": len(data.classes), "epochs": plan.epochs,
-            "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
-            "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
-            "test_every_epoch": plan.val_images == 0,
-            "model": {"name": model.name, "params": model.params, "macs": model.macs},
-            "paper": dataclasses.asdict(paper) if paper else None,
-            "config": dataclasses.asdict(cfg), **({"paper_deviations": list(PAPER_DEVIATIONS)} if cfg.preset else {})}
-
-
-def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
-    report = dry_run_report(cfg, plan, data)
-    model = report["model"]
-    print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
-          f"{model['macs']:,} MACs per image")
-    print(f"{dataset_spec(cfg.dataset).title} ({len(data.classes)} classes): " + plan.describe()
-          + f" · {report['test_images']:,} test images")
-    schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
-               f"weight decay {cfg.weight_decay:g}"
-    if cfg.schedule == "multistep":
-        schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in lr_drop_steps(cfg, plan))}"
-    if cfg.warmup_epochs:
-        start = f"at lr {cfg.lr / 10:g}" if cfg.warmup_mode == "constant" else "rising from 0"
-        schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps {start}"
-    print(schedule)
-    if report["paper"]:
-        paper = PaperResult(**report["paper"])
-        print(f"the paper's {dataset_title(cfg.dataset)} test error for {model['name']}: {paper.text}, {paper.source}")
-    if cfg.preset == "paper":
-        print("departs from the paper in:" + "".join(f"\n  - {d}" for d in PAPER_DEVIATIONS))
-    print(json.dumps(report))
 
 
 def claim(run_dir: Path, stack: contextlib.ExitStack) -> None:

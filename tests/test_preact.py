@@ -17,7 +17,8 @@ from resnet_core.model_names import family_counts
 from resnet_core.models import PreActBasicBlock, PreActBottleneck, build_model, describe_model
 from resnet_core.runs.layout import model_name
 from resnet_core.runs.run_info import RunInfo
-from resnet_core.train import main, parse, print_dry_run
+from resnet_core.dry_run import print_dry_run
+from resnet_core.train import main, parse
 from tests.test_models import count_macs, n_params
 
 

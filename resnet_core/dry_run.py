@@ -1,0 +1,50 @@
+"""What ``--dry-run`` prints: the network, the data, the schedule and the paper's number
+for a resolved config and plan, then the same as one JSON line; nothing is written."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from .cifar import CifarData, dataset_spec, dataset_title
+from .config import PAPER_DEVIATIONS, Plan, TrainConfig, lr_drop_steps, warmup_steps
+from .model_names import PaperResult
+from .models import describe_model
+from .results import paper_comparison
+
+
+def dry_run_report(cfg: TrainConfig, plan: Plan, data: CifarData) -> dict:
+    """The plan as data (the dry run's last line); "paper": the test error the paper reports
+    for this network on this dataset, where the run trains with its recipe, else None."""
+    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact, cfg.dataset)
+    paper = paper_comparison(dataclasses.asdict(cfg))
+    return {"dataset": cfg.dataset, "classes": len(data.classes), "epochs": plan.epochs,
+            "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
+            "train_images": plan.train_images, "val_images": plan.val_images, "test_images": len(data.test_labels),
+            "test_every_epoch": plan.val_images == 0,
+            "model": {"name": model.name, "params": model.params, "macs": model.macs},
+            "paper": dataclasses.asdict(paper) if paper else None,
+            "config": dataclasses.asdict(cfg), **({"paper_deviations": list(PAPER_DEVIATIONS)} if cfg.preset else {})}
+
+
+def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
+    report = dry_run_report(cfg, plan, data)
+    model = report["model"]
+    print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
+          f"{model['macs']:,} MACs per image")
+    print(f"{dataset_spec(cfg.dataset).title} ({len(data.classes)} classes): " + plan.describe()
+          + f" · {report['test_images']:,} test images")
+    schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
+               f"weight decay {cfg.weight_decay:g}"
+    if cfg.schedule == "multistep":
+        schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in lr_drop_steps(cfg, plan))}"
+    if cfg.warmup_epochs:
+        start = f"at lr {cfg.lr / 10:g}" if cfg.warmup_mode == "constant" else "rising from 0"
+        schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps {start}"
+    print(schedule)
+    if report["paper"]:
+        paper = PaperResult(**report["paper"])
+        print(f"the paper's {dataset_title(cfg.dataset)} test error for {model['name']}: {paper.text}, {paper.source}")
+    if cfg.preset == "paper":
+        print("departs from the paper in:" + "".join(f"\n  - {d}" for d in PAPER_DEVIATIONS))
+    print(json.dumps(report))
