@@ -196,9 +196,10 @@ def write_checkpoint(run_dir: Path, name: str = runs.LAST_CHECKPOINT, seed: int 
 
     from resnet_core.models import build_model
 
-    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"]
+    record = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config = record["config"]
     torch.manual_seed(seed)
-    model = build_model(config["depth"], config["block"], config["shortcut"], 10)
+    model = build_model(config["depth"], config["block"], config["shortcut"], len(record.get("classes", CLASSES)))
     # Non-trivial BatchNorm statistics, so that a model that skips them would be caught.
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
