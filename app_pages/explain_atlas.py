@@ -27,9 +27,13 @@ PER_PAGE = 30
 AREAS_KEY = "ex_atlas_areas"  # our own copy of the drawn areas: (map key, areas)
 CELL_KEY = "ex_atlas_cell"  # our own copy of the clicked cell: (map key, (true, pred))
 SPLIT_NAMES = {**evaluation_labels.SPLIT_NAMES, "val": evaluation_labels.VALIDATION}
-# The most classes the selection's matrix shows: in its 380 px, 20 rows of 15 px took their
-# names; 100 (CIFAR-100's) left a cell 3 px and its labels on top of each other.
+# The most classes the selection's matrix shows (100, CIFAR-100's, would leave a cell 3 px), and
+# its height: in 380 px, plotly named every other row of 20 (Chromium); 520 px names them all.
 MATRIX_CLASSES = 20
+
+
+def _matrix_height(n_classes: int) -> int:
+    return 380 if n_classes <= 10 else 520
 
 
 def _kept(key: str, map_key: tuple):
@@ -116,7 +120,8 @@ def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, cla
     left, right = st.columns([2, 3], gap="medium")
     with left:
         st.plotly_chart(confusion_figures.confusion_figure(
-                            view.matrix(chosen.counts), view.names(classes), selected=view.shown_at(cell), height=380),
+                            view.matrix(chosen.counts), view.names(classes), selected=view.shown_at(cell),
+                            height=_matrix_height(len(view.labels))),
                         key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, view, classes), selection_mode="points",
                         config={"displayModeBar": False})
         few = f" (the {len(view.labels)} with the most of its images)" if len(view.labels) < len(classes) else ""

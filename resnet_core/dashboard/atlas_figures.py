@@ -59,9 +59,10 @@ def _points(coords: np.ndarray, custom: np.ndarray, rows: np.ndarray, name: str,
 
 
 def _superclass_entries(superclasses: Sequence[str]) -> list[go.Scattergl]:
-    """The legend's entries of superclass-grouped traces: one empty trace a superclass in
-    its hue, whose click hides or shows the group (plotly's legend groupclick "togglegroup")."""
-    return [go.Scattergl(x=[], y=[], mode="markers", name=str(name), legendgroup=str(name),
+    """The legend's entries of superclass-grouped traces: one trace a superclass in its hue,
+    whose click hides or shows the group (plotly's legend groupclick "togglegroup"). Its one
+    point is a gap (None): plotly.js left a trace without points out of the legend (Chromium)."""
+    return [go.Scattergl(x=[None], y=[None], mode="markers", name=str(name), legendgroup=str(name),
                          marker=dict(size=8, color=colour))
             for name, colour in zip(superclasses, superclass_colours(len(superclasses)), strict=True)]
 
@@ -111,8 +112,9 @@ def atlas_figure(coords: np.ndarray, indices: np.ndarray, labels: np.ndarray, pr
     else:
         grouped = colour_by in (TRUE, PREDICTED) and has_superclasses(len(classes), superclass_of) \
             and len(superclasses) > max(superclass_of)
-        if grouped:
+        if grouped:  # no gap between groups (plotly's 10 px): 20 entries then fit the 620 px map (Chromium)
             fig.add_traces(_superclass_entries(superclasses))
+            fig.layout.legend.tracegroupgap = 0
         for c, (name, rows, colour) in enumerate(_groups(colour_by, labels, predictions, classes, regions,
                                                           superclass_of)):
             if len(rows):
