@@ -1,6 +1,7 @@
 """The views other than Analyze with a fabricated CIFAR-100 run (100 classes in 20
 superclasses) through Streamlit's AppTest: the Runs table's dataset, the Monitor, Explain's
-held-out views (flips, top losses, calibration, label errors) and its atlas, Compare's
+training views (forgetting, data map), held-out views (flips, top losses, calibration, label
+errors) and its atlas, Compare's
 difference matrix (superclass by superclass) and its refusal of runs of other datasets,
 and Predict's top-5 of 100 classes."""
 
@@ -11,12 +12,13 @@ import re
 
 import numpy as np
 from atlas_features import plant_features
+from conftest import write_dynamics_record
 from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
 from fake_runs import make_run, repredict, write_checkpoint
 from test_pages import PREDICT, _png_bytes, folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
 from test_pages_atlas import chart, map_key
 
-from app_pages import explain_atlas
+from app_pages import explain_atlas, explain_training
 from app_pages.navigation import COMPARE, EXPLAIN, MONITOR, RUNS
 from resnet_core import runs
 from resnet_core.dashboard import class_groups, comparison, label_errors
@@ -59,6 +61,26 @@ def test_explain_views_of_a_hundred_class_run_name_its_classes(folders):  # noqa
     assert len(found.positions) and f"{len(found.positions):,} candidate" in texts(at)
     first = int(found.positions[0])
     assert label_errors.describe(found, first, list(FINE_NAMES)) in "".join(html_blocks(at))  # the suggested name
+
+
+def test_the_training_views_of_a_hundred_class_run_name_its_classes(folders):  # noqa: F811
+    run_dir = make_run(folders, "hundred", dataset="cifar100", n_val=300)
+    rng = np.random.default_rng(2)
+    right = rng.random((300, 6)) > 0.4
+    prob = np.where(right, 0.6, 0.2).astype(np.float32)
+    labels = rng.integers(0, 100, 300)
+    original = labels.copy()
+    original[:30] = (labels[:30] + 7) % 100  # planted noise: flipped from another of the 100 classes
+    write_dynamics_record(run_dir, prob, right, labels=labels, original_labels=original, classes=FINE_NAMES)
+    at = open_page(EXPLAIN, {"view": explain_training.DATA_MAP})
+    assert not at.exception and at.get("bidi_component"), [e.value for e in at.exception]  # the map
+    at = open_page(EXPLAIN, {"view": explain_training.FORGETTING})
+    assert not at.exception, [e.value for e in at.exception]
+    grid = "".join(html_blocks(at))
+    names = set(re.findall(r"<div>label <b>([^<]+)</b></div>", grid))
+    assert names and names <= set(FINE_NAMES), names
+    flipped = set(re.findall(r"flipped from ([^<]+)</div>", grid))
+    assert flipped and flipped <= set(FINE_NAMES), flipped
 
 
 def test_the_atlas_of_a_hundred_class_run_has_twenty_superclasses_and_a_readable_matrix(folders):  # noqa: F811
