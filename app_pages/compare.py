@@ -15,7 +15,7 @@ import streamlit as st
 from app_pages import caches, common, compare_dynamics
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import (cell_selection, class_groups, comparison, confusion_figures, error_curves,
+from resnet_core.dashboard import (cell_selection, class_view, comparison, confusion_figures, error_curves,
                                    gallery_cards, gallery_records, links, run_images)
 from resnet_core.formatting import format_pct, md_escape
 from resnet_core.runs.values import as_count
@@ -247,7 +247,7 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
                                                 attrs={"kind": kind, "total": len(positions)}))
 
 
-def _on_diff_select(view: class_groups.ClassView, classes: list[str]) -> None:
+def _on_diff_select(view: class_view.ClassView, classes: list[str]) -> None:
     """on_select: keep the clicked cell's classes in our own key (the chart's selection is
     lost whenever the figure changes, e.g. to outline the cell)."""
     cell = cell_selection.selection_from_event(st.session_state.get("cmp_cm"), view.names(classes))
@@ -270,13 +270,13 @@ def _difference(pair: Pair) -> None:
     value = st.session_state.get(CELL_KEY)
     cell = cell_selection.Cell(*value) if value and max(value) < n else None
     # Superclass by superclass where both runs group their classes alike (the classes are the same).
-    grouped = pair.a.superclass_of == pair.b.superclass_of and class_groups.has_superclasses(n, pair.a.superclass_of)
-    view = class_groups.ClassView(class_groups.superclass_order(n, pair.a.superclass_of if grouped else []))
+    grouped = pair.a.superclass_of == pair.b.superclass_of and len(pair.a.superclass_of) == n
+    view = class_view.ClassView(class_view.grouped_order(pair.classes, pair.a.superclass_of if grouped else []))
     many = n > MANY_CLASSES
     mat_col, gal_col = (st.container(), st.container()) if many else st.columns([11, 10], gap="medium")
     with mat_col:
         st.plotly_chart(confusion_figures.difference_figure(view.matrix(diff.a), view.matrix(diff.b),
-                                                            view.names(pair.classes), selected=view.shown_at(cell),
+                                                            view.names(pair.classes), selected=view.drawn_at(cell),
                                                             height=MANY_CLASSES_HEIGHT if many else 600),
                         key="cmp_cm", on_select=lambda: _on_diff_select(view, pair.classes), selection_mode="points",
                         config={"displayModeBar": False})

@@ -16,7 +16,7 @@ import streamlit as st
 from app_pages import caches, common, feature_jobs, similar_section
 from app_pages.area_select_chart import area_select_chart
 from resnet_core import evaluation_labels, projections, runs
-from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, class_groups, confusion_figures,
+from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, class_view, confusion_figures,
                                    data_map_selection, gallery_cards, gallery_records, run_images, similar_images)
 from resnet_core.formatting import md_escape
 from resnet_core.projections import METHODS, PCA, project, save_projection
@@ -51,7 +51,7 @@ def _on_areas(map_key: tuple) -> None:
         st.session_state["ex_page_atlas"] = 1
 
 
-def _on_cell(map_key: tuple, view: class_groups.ClassView, classes: list[str]) -> None:
+def _on_cell(map_key: tuple, view: class_view.ClassView, classes: list[str]) -> None:
     cell = cell_selection.selection_from_event(st.session_state.get("ex_atlas_cm"), view.names(classes))
     if cell is not None:
         cell = view.cell_of(cell)
@@ -116,11 +116,11 @@ def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, cla
     """The matrix of the selected images (all without an area), a click on which outlines a
     cell's images on the map, and the selection's gallery."""
     chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes))
-    view = class_groups.ClassView(class_groups.busiest_classes(chosen.counts, MATRIX_CLASSES, info.superclass_of))
+    view = class_view.ClassView(class_view.busiest_classes(chosen.counts, MATRIX_CLASSES, classes, info.superclass_of))
     left, right = st.columns([2, 3], gap="medium")
     with left:
         st.plotly_chart(confusion_figures.confusion_figure(
-                            view.matrix(chosen.counts), view.names(classes), selected=view.shown_at(cell),
+                            view.matrix(chosen.counts), view.names(classes), selected=view.drawn_at(cell),
                             height=_matrix_height(len(view.labels))),
                         key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, view, classes), selection_mode="points",
                         config={"displayModeBar": False})

@@ -4,7 +4,7 @@ map's; a drag draws a box (dragmode "drawrect", read by app_pages/area_select_ch
 
 Colourings (COLOUR_BY): the true class or the predicted class (a trace a class, so the
 legend hides or shows one; with superclasses, a class in its superclass's hue
-(:mod:`.class_groups`) and the legend one entry a superclass, hiding or showing its
+(:mod:`.class_colours`) and the legend one entry a superclass, hiding or showing its
 classes, so that 100 classes take 20 rows, not 100), right or wrong, the confidence (max softmax probability, a
 colour scale) and, for the training images of a run with a record of its training, the
 data-map region (Swayamdipta et al. 2020, :mod:`resnet_core.data_maps`). Images to
@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..data_maps import NOT_PRESENTED, REGIONS
-from .class_groups import class_colours, has_superclasses, superclass_colours
+from .class_colours import class_colours, has_superclasses, superclass_colours
 from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame, legend_above, legend_beside
 from .gallery_cards import RIGHT_COLOUR, WRONG_COLOUR
 

@@ -12,7 +12,7 @@ from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
 from fake_runs import fake_predictions, make_run
 
 from resnet_core import runs
-from resnet_core.dashboard import atlas_figures, class_groups, comparison, runs_table
+from resnet_core.dashboard import atlas_figures, class_colours, class_view, comparison, runs_table
 from resnet_core.dashboard.cell_selection import Cell
 from resnet_core.dashboard.figure_style import PALETTE
 
@@ -22,9 +22,9 @@ def hls(colour: str) -> tuple[float, float, float]:
 
 
 def test_a_hundred_classes_take_their_superclass_hue_in_shades_of_their_own():
-    colours = class_groups.class_colours(100, SUPERCLASS_OF)
+    colours = class_colours.class_colours(100, SUPERCLASS_OF)
     assert len(set(colours)) == 100  # no two classes alike
-    bases = class_groups.superclass_colours(20)
+    bases = class_colours.superclass_colours(20)
     assert len(set(bases)) == 20
     for s, base in enumerate(bases):
         members = [c for c in range(100) if SUPERCLASS_OF[c] == s]
@@ -33,22 +33,22 @@ def test_a_hundred_classes_take_their_superclass_hue_in_shades_of_their_own():
         lightness = [hls(colours[c])[1] for c in members]
         assert lightness == sorted(lightness)  # darkest: the lowest label
     # Stable: a class's colour follows its superclass and its rank there, whatever the run.
-    assert class_groups.class_colours(100, list(SUPERCLASS_OF)) == colours
+    assert class_colours.class_colours(100, list(SUPERCLASS_OF)) == colours
 
 
 def test_classes_without_superclasses_keep_the_palette():
-    assert class_groups.class_colours(10) == list(PALETTE)
-    assert class_groups.class_colours(10, [0, 1]) == list(PALETTE)  # a grouping of other classes is ignored
-    assert len(set(class_groups.class_colours(100))) == 100
+    assert class_colours.class_colours(10) == list(PALETTE)
+    assert class_colours.class_colours(10, [0, 1]) == list(PALETTE)  # a grouping of other classes is ignored
+    assert len(set(class_colours.class_colours(100))) == 100
 
 
 def test_the_superclass_order_lists_each_superclass_together_by_label():
-    order = class_groups.superclass_order(100, SUPERCLASS_OF)
+    order = class_view.grouped_order(FINE_NAMES, SUPERCLASS_OF)
     assert sorted(order.tolist()) == list(range(100))
     groups = [SUPERCLASS_OF[c] for c in order]
     assert groups == sorted(groups)
     assert [FINE_NAMES[c] for c in order[:5]] == ["beaver", "dolphin", "otter", "seal", "whale"]
-    assert class_groups.superclass_order(10).tolist() == list(range(10))
+    assert class_view.grouped_order(FINE_NAMES[:10], []).tolist() == list(range(10))
 
 
 def test_the_busiest_classes_are_those_with_the_most_images_in_superclass_order():
@@ -56,20 +56,21 @@ def test_the_busiest_classes_are_those_with_the_most_images_in_superclass_order(
     counts[4, 4] = 9  # beaver (aquatic mammals)
     counts[1, 30] = 5  # aquarium_fish (fish) predicted as dolphin (aquatic mammals)
     counts[99, 99] = 1  # worm: the fewest
-    assert class_groups.busiest_classes(counts, 20, SUPERCLASS_OF).tolist() == [4, 30, 1, 99]  # no empty class
-    assert class_groups.busiest_classes(counts, 3, SUPERCLASS_OF).tolist() == [4, 30, 1]
+    # No class without images; superclass by superclass (beaver, dolphin, then fish, then worm).
+    assert class_view.busiest_classes(counts, 20, FINE_NAMES, SUPERCLASS_OF).tolist() == [4, 30, 1, 99]
+    assert class_view.busiest_classes(counts, 3, FINE_NAMES, SUPERCLASS_OF).tolist() == [4, 30, 1]
     small = np.zeros((10, 10), np.int64)
-    assert class_groups.busiest_classes(small, 20).tolist() == list(range(10))  # a few classes: all of them
+    assert class_view.busiest_classes(small, 20, FINE_NAMES[:10]).tolist() == list(range(10))  # all of a few
 
 
 def test_a_class_view_maps_its_cells_to_the_classes_and_back():
-    view = class_groups.ClassView(np.array([4, 30, 1]))
+    view = class_view.ClassView(np.array([4, 30, 1]))
     full = np.arange(10000).reshape(100, 100)
     assert view.matrix(full).tolist() == [[404, 430, 401], [3004, 3030, 3001], [104, 130, 101]]
     assert view.names(FINE_NAMES) == ["beaver", "dolphin", "aquarium_fish"]
     assert view.cell_of(Cell(2, 1)) == Cell(1, 30)
-    assert view.shown_at(Cell(1, 30)) == (2, 1)
-    assert view.shown_at(Cell(1, 2)) is None and view.shown_at(None) is None
+    assert view.drawn_at(Cell(1, 30)) == (2, 1)
+    assert view.drawn_at(Cell(1, 2)) is None and view.drawn_at(None) is None
 
 
 @pytest.mark.parametrize("colour_by", [atlas_figures.TRUE, atlas_figures.PREDICTED])
@@ -84,7 +85,7 @@ def test_the_atlas_of_a_hundred_classes_has_a_legend_of_twenty_superclasses(colo
     assert all(list(t.x) == [None] for t in entries)  # a point, or plotly.js leaves the entry out
     assert fig.layout.legend.tracegroupgap == 0
     classes = [t for t in fig.data if t.showlegend is False]
-    colours = class_groups.class_colours(100, SUPERCLASS_OF)
+    colours = class_colours.class_colours(100, SUPERCLASS_OF)
     which = labels if colour_by == atlas_figures.TRUE else preds
     for t in classes:  # each class in its own colour, in its superclass's legend group; hover names both
         c = FINE_NAMES.index(t.name)
