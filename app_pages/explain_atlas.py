@@ -124,7 +124,8 @@ def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, cla
                             height=_matrix_height(len(view.labels))),
                         key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, view, classes), selection_mode="points",
                         config={"displayModeBar": False})
-        few = f" (the {len(view.labels)} with the most of its images)" if len(view.labels) < len(classes) else ""
+        cut = len(view.labels) < len(classes)
+        few = f" (the {len(view.labels)} classes with the most of these images)" if cut else ""
         st.caption(("The drawn area's" if areas else "All the images'") + f" true (rows) and predicted (columns) "
                    f"classes{few}. Click a cell to outline its images on the map and show only them below.")
     with right:

@@ -97,7 +97,7 @@ def test_the_atlas_of_a_hundred_class_run_has_twenty_superclasses_and_a_readable
     matrix = spec(at, "ex_atlas_cm")["data"][0]
     shown = [FINE_NAMES.index(name) for name in matrix["x"]]
     assert len(shown) == explain_atlas.MATRIX_CLASSES and shown == [c for c in ORDER if c in shown]
-    assert "the 20 with the most of its images" in texts(at)
+    assert "the 20 classes with the most of these images" in texts(at)
     # A clicked cell (as the matrix's callback stores it: the classes, not the positions shown).
     t = int(f.labels[3])  # 1 in 4 planted features is predicted as the next class: image 3 is one
     p = (t + 1) % 100
