@@ -15,8 +15,8 @@ import streamlit as st
 from app_pages import caches, common, compare_dynamics, compare_paper
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import (cell_selection, comparison, confusion_figures, error_curves, gallery_cards,
-                                   gallery_records, links, run_images)
+from resnet_core.dashboard import (cell_selection, class_view, comparison, confusion_figures, error_curves,
+                                   gallery_cards, gallery_records, links, run_images)
 from resnet_core.formatting import format_pct, md_escape
 from resnet_core.runs.values import as_count
 
@@ -24,6 +24,10 @@ PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
 VIEWS = ["Curves", "Results", "Confusion difference", "Flips", "Training overlap"]
 SPLITS = {"val": "validation", "test": "test"}
+# Past this many classes the difference matrix takes the page's width and MANY_CLASSES_HEIGHT,
+# its images below it: beside the gallery, 100 classes (CIFAR-100's) left a cell 4 px.
+MANY_CLASSES = 20
+MANY_CLASSES_HEIGHT = 900
 
 
 def _name(info: runs.RunInfo) -> str:
@@ -245,11 +249,12 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
                                                 attrs={"kind": kind, "total": len(positions)}))
 
 
-def _on_diff_select(classes: list[str]) -> None:
-    """on_select: keep the clicked cell in our own key (the chart's selection is lost
-    whenever the figure changes, e.g. to outline the cell)."""
-    cell = cell_selection.selection_from_event(st.session_state.get("cmp_cm"), classes)
+def _on_diff_select(view: class_view.ClassView, classes: list[str]) -> None:
+    """on_select: keep the clicked cell's classes in our own key (the chart's selection is
+    lost whenever the figure changes, e.g. to outline the cell)."""
+    cell = cell_selection.selection_from_event(st.session_state.get("cmp_cm"), view.names(classes))
     if cell is not None:
+        cell = view.cell_of(cell)
         st.session_state[CELL_KEY] = (cell.true, cell.pred)
 
 
@@ -266,15 +271,20 @@ def _difference(pair: Pair) -> None:
               help="images that B puts in another cell than A")
     value = st.session_state.get(CELL_KEY)
     cell = cell_selection.Cell(*value) if value and max(value) < n else None
-    mat_col, gal_col = st.columns([11, 10], gap="medium")
+    # Superclass by superclass where both runs group their classes alike (the classes are the same).
+    grouped = pair.a.superclass_of == pair.b.superclass_of and len(pair.a.superclass_of) == n
+    view = class_view.ClassView(class_view.grouped_order(pair.classes, pair.a.superclass_of if grouped else []))
+    many = n > MANY_CLASSES
+    mat_col, gal_col = (st.container(), st.container()) if many else st.columns([11, 10], gap="medium")
     with mat_col:
-        st.plotly_chart(confusion_figures.difference_figure(diff.a, diff.b, pair.classes,
-                                                            selected=(cell.true, cell.pred) if cell else None),
-                        key="cmp_cm", on_select=lambda: _on_diff_select(pair.classes), selection_mode="points",
+        st.plotly_chart(confusion_figures.difference_figure(view.matrix(diff.a), view.matrix(diff.b),
+                                                            view.names(pair.classes), selected=view.drawn_at(cell),
+                                                            height=MANY_CLASSES_HEIGHT if many else 600),
+                        key="cmp_cm", on_select=lambda: _on_diff_select(view, pair.classes), selection_mode="points",
                         config={"displayModeBar": False})
-        st.caption("Each cell: B's count − A's count (rows: true class, columns: predicted class); blue where B "
-                   "puts more images, red where fewer. Hover for both counts; click a cell for the images that "
-                   "moved into or out of it.")
+        st.caption("Each cell: B's count − A's count (rows: true class, columns: predicted class"
+                   + (", superclass by superclass" if grouped else "") + "); blue where B puts more images, red "
+                   "where fewer. Hover for both counts; click a cell for the images that moved into or out of it.")
     with gal_col:
         if cell is None:
             st.info("Click a cell of the difference to see the images behind it.", icon=":material/touch_app:")

@@ -16,7 +16,7 @@ import streamlit as st
 from app_pages import caches, common, feature_jobs, similar_section
 from app_pages.area_select_chart import area_select_chart
 from resnet_core import evaluation_labels, projections, runs
-from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, confusion_figures,
+from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, class_view, confusion_figures,
                                    data_map_selection, gallery_cards, gallery_records, run_images, similar_images)
 from resnet_core.formatting import md_escape
 from resnet_core.projections import METHODS, PCA, project, save_projection
@@ -27,6 +27,13 @@ PER_PAGE = 30
 AREAS_KEY = "ex_atlas_areas"  # our own copy of the drawn areas: (map key, areas)
 CELL_KEY = "ex_atlas_cell"  # our own copy of the clicked cell: (map key, (true, pred))
 SPLIT_NAMES = {**evaluation_labels.SPLIT_NAMES, "val": evaluation_labels.VALIDATION}
+# The most classes the selection's matrix shows (100, CIFAR-100's, would leave a cell 3 px), and
+# its height: in 380 px, plotly named every other row of 20 (Chromium); 520 px names them all.
+MATRIX_CLASSES = 20
+
+
+def _matrix_height(n_classes: int) -> int:
+    return 380 if n_classes <= 10 else 520
 
 
 def _kept(key: str, map_key: tuple):
@@ -44,9 +51,10 @@ def _on_areas(map_key: tuple) -> None:
         st.session_state["ex_page_atlas"] = 1
 
 
-def _on_cell(map_key: tuple, classes: list[str]) -> None:
-    cell = cell_selection.selection_from_event(st.session_state.get("ex_atlas_cm"), classes)
+def _on_cell(map_key: tuple, view: class_view.ClassView, classes: list[str]) -> None:
+    cell = cell_selection.selection_from_event(st.session_state.get("ex_atlas_cm"), view.names(classes))
     if cell is not None:
+        cell = view.cell_of(cell)
         st.session_state[CELL_KEY] = (map_key, (cell.true, cell.pred))
         st.session_state["ex_page_atlas"] = 1
 
@@ -108,14 +116,18 @@ def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, cla
     """The matrix of the selected images (all without an area), a click on which outlines a
     cell's images on the map, and the selection's gallery."""
     chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes))
+    view = class_view.ClassView(class_view.busiest_classes(chosen.counts, MATRIX_CLASSES, classes, info.superclass_of))
     left, right = st.columns([2, 3], gap="medium")
     with left:
         st.plotly_chart(confusion_figures.confusion_figure(
-                            chosen.counts, classes, selected=(cell.true, cell.pred) if cell else None, height=380),
-                        key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, classes), selection_mode="points",
+                            view.matrix(chosen.counts), view.names(classes), selected=view.drawn_at(cell),
+                            height=_matrix_height(len(view.labels))),
+                        key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, view, classes), selection_mode="points",
                         config={"displayModeBar": False})
-        st.caption(("The drawn area's" if areas else "All the images'") + " true (rows) and predicted (columns) "
-                   "classes. Click a cell to outline its images on the map and show only them below.")
+        cut = len(view.labels) < len(classes)
+        few = f" (the {len(view.labels)} classes with the most of these images)" if cut else ""
+        st.caption(("The drawn area's" if areas else "All the images'") + f" true (rows) and predicted (columns) "
+                   f"classes{few}. Click a cell to outline its images on the map and show only them below.")
     with right:
         n = len(chosen.rows)
         st.markdown(f"**{n:,} images {'in the area' if areas else 'in all'}** · "
@@ -214,7 +226,7 @@ def atlas_view(info: runs.RunInfo) -> None:
     fig = atlas_figures.atlas_figure(
         coords, f.indices, f.labels, f.predictions, f.confidence, classes, colour_by, regions, highlight,
         f"true {classes[cell.true]} → predicted {classes[cell.pred]}" if cell else "",
-        (f"{method} 1", f"{method} 2"))
+        (f"{method} 1", f"{method} 2"), superclasses=info.superclasses, superclass_of=info.superclass_of)
     area_select_chart(fig, key="ex_atlas", on_select=lambda: _on_areas(map_key), areas=areas)
     st.caption(f"Each of the {len(coords):,} {SPLIT_NAMES[split]} images at its penultimate features (after the "
                f"global pooling, {f.features.shape[1]}-d, the {which} checkpoint: {f.checkpoint_file}), mapped to "

@@ -12,9 +12,9 @@ from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.dashboard import launcher, links, runs_table
 
-COLUMN_ORDER = ["run", "state", "problem", "model", "epochs", "best val acc", "best epoch", "val split", "test acc",
-                "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule", "device",
-                "precision", "created"]
+COLUMN_ORDER = ["run", "state", "problem", "model", "dataset", "epochs", "best val acc", "best epoch", "val split",
+                "test acc", "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule",
+                "device", "precision", "created"]
 
 
 def _column_config() -> dict:
@@ -23,6 +23,9 @@ def _column_config() -> dict:
         "problem": st.column_config.TextColumn(
             "problem", help="why the folder cannot be read, else a note on it (an older or newer format), else a "
                             "warning (clock skew, a failed start's last output); empty when there is none"),
+        "dataset": st.column_config.TextColumn(
+            "dataset", help="what the run trained on (--dataset): cifar10 or cifar100; empty for a folder that "
+                            "cannot be read"),
         "best epoch": st.column_config.NumberColumn("best epoch", help="empty before the first validation"),
         "best val acc": st.column_config.NumberColumn(
             "best val acc", format="%.2f%%",

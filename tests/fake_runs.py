@@ -69,8 +69,9 @@ def repredict(run_dir: Path, split: str, epoch: int, accuracy: float, seed: int)
     """Give a run other predictions for the same images (its indices and labels kept), as
     another model would make: two runs made by make_run otherwise record the same mistakes."""
     old = runs.load_predictions(run_dir, split, epoch)
-    new = dict(indices=old["indices"], labels=old["labels"],
-               **_predict(old["labels"], accuracy, np.random.default_rng(seed), 10, old["topk_classes"].shape[1]))
+    num_classes = len(runs.read_run(run_dir).classes)
+    new = dict(indices=old["indices"], labels=old["labels"], **_predict(
+        old["labels"], accuracy, np.random.default_rng(seed), num_classes, old["topk_classes"].shape[1]))
     runs.save_predictions(run_dir, split, epoch, **new)
     return new
 
@@ -196,9 +197,11 @@ def write_checkpoint(run_dir: Path, name: str = runs.LAST_CHECKPOINT, seed: int 
 
     from resnet_core.models import build_model
 
-    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())["config"]
+    record = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config = record["config"]
     torch.manual_seed(seed)
-    model = build_model(config["depth"], config["block"], config["shortcut"], 10, config.get("preact", False))
+    model = build_model(config["depth"], config["block"], config["shortcut"], len(record.get("classes", CLASSES)),
+                        config.get("preact", False))
     # Non-trivial BatchNorm statistics, so that a model that skips them would be caught.
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):

@@ -29,6 +29,7 @@ from .cell_selection import Cell
 from .gallery_records import confidences
 from .run_images import SET_NAMES, image_source
 
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 FINAL = "final"  # the last recorded evaluation of the split
 BEST = "best"  # the epoch the run's validation accuracy was best
 
@@ -93,12 +94,13 @@ class Evaluated:
     split_seed: int | None  # which training images formed a validation split
     classes: tuple[str, ...]
     preds: Mapping[str, np.ndarray]
+    dataset: str = "cifar10"  # the dataset the run trained on (RunInfo.dataset)
 
 
 def evaluated(name: str, info: runs.RunInfo, split: str, preds: Mapping[str, np.ndarray]) -> Evaluated:
     seed = info.train_config.get("split_seed", 0)  # older runs predate the option: their splits used seed 0
     return Evaluated(name, split, image_source(info.config, split), as_count(seed),
-                     tuple(info.classes), preds)
+                     tuple(info.classes), preds, info.dataset)
 
 
 def _images_evaluated(e: Evaluated) -> str:
@@ -114,8 +116,11 @@ def _images_evaluated(e: Evaluated) -> str:
 
 def comparability_problem(a: Evaluated, b: Evaluated) -> str | None:
     """Why A's and B's records cannot be paired image by image (None when they can): other
-    class lists, other images (another validation split, another image set), or other true
-    labels for the same images (another copy of the data)."""
+    datasets, other class lists, other images (another validation split, another image
+    set), or other true labels for the same images (another copy of the data)."""
+    if a.dataset != b.dataset:
+        return (f"{a.name} trained on {DATASET_NAMES.get(a.dataset, a.dataset)}, {b.name} on "
+                f"{DATASET_NAMES.get(b.dataset, b.dataset)}: their predictions cannot be compared.")
     if a.classes != b.classes:
         if len(a.classes) != len(b.classes):
             detail = f"{a.name} has {len(a.classes)} classes, {b.name} has {len(b.classes)}"

@@ -21,9 +21,9 @@ def setting_text(x) -> str | None:
 
 
 def run_summary_row(info: runs.RunInfo) -> dict:
-    """One row of the runs table: config, state, best validation accuracy (and what the
-    run validated on), final test accuracy, epochs, time; the same type in each column
-    whatever the run folder holds."""
+    """One row of the runs table: config (the dataset among it), state, best validation
+    accuracy (and what the run validated on), final test accuracy, epochs, time; the same
+    type in each column whatever the run folder holds."""
     cfg, resolved, status = info.train_config, info.resolved, info.status if isinstance(info.status, dict) else {}
     duration = compute_progress(info).elapsed_s
     total = as_count(status.get("total_epochs"), 0) or as_count(cfg.get("epochs"), 0) or "?"
@@ -32,6 +32,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "state": info.state,
         "problem": info.problem or info.note or info.warning,
         "model": info.model_name or "?",
+        "dataset": None if info.problem else info.dataset,  # an unreadable folder's is unknown, not CIFAR-10
         "sweep": setting_text(cfg.get("sweep")),
         "block": setting_text(cfg.get("block")),
         "shortcut": shortcut_label(setting_text(cfg.get("shortcut"))),

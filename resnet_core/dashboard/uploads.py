@@ -16,6 +16,10 @@ from .heatmap import overlay
 # The top class's bar in the studio's blue (figure_style.TRAIN_COLOUR; figure_style imports plotly, which
 # this page does not draw), the others paler: red means wrong everywhere else in the studio.
 TOP_CLASS_COLOUR, OTHER_CLASS_COLOUR = "#4C78A8", "#A5BCD6"
+# A class name's column beside its bar: CIFAR-100's longest names ("aquarium_fish", 13 characters)
+# need about 95 px of 13 px text (estimated at 7.3 px a character), more than the 90 px it had; a
+# longer name is cut with an ellipsis and its hover names it whole.
+NAME_PX = 110
 
 # The uploader's limit a file, MB, as .streamlit/config.toml's server.maxUploadSize says too (a
 # test reads it); the label says it, and REFUSED_FILE_STYLE shows why a larger file is refused.
@@ -68,7 +72,8 @@ def prediction_card_html(name: str, image: np.ndarray, cam: np.ndarray, top: Seq
     pixelated at size px, then the top classes with their probabilities as bars."""
     bars = "".join(
         f'<div style="display:flex;align-items:center;gap:6px;margin:2px 0">'
-        f'<span style="width:90px;overflow:hidden;text-overflow:ellipsis">{html.escape(c)}</span>'
+        f'<span style="width:{NAME_PX}px;overflow:hidden;text-overflow:ellipsis" title="{html.escape(c)}">'
+        f"{html.escape(c)}</span>"
         f'<span style="flex:1;background:rgba(128,128,128,0.15);border-radius:2px;height:12px">'
         f'<span style="display:block;width:{100 * p:.1f}%;height:12px;border-radius:2px;'
         f'background:{TOP_CLASS_COLOUR if i == 0 else OTHER_CLASS_COLOUR}"></span></span>'
