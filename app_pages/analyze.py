@@ -278,11 +278,16 @@ _downloads(info, split, epoch, cm, preds, classes, labels)
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = cell_selection.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
-mat_col, gal_col = st.columns([11, 10], gap="medium")
-with mat_col:
-    analyze_matrix.matrix(info, cm, classes, mode, cell)
-with gal_col:
+view = analyze_matrix.view_picker(info, classes)
+if view == "classes":  # 100 classes a side: the page's width, so that a cell is big enough to click
+    analyze_matrix.matrix(view, info, cm, classes, mode, cell)
     _gallery(info, split, preds, cm, classes, cell, available, images_from)
+else:
+    mat_col, gal_col = st.columns([11, 10], gap="medium")
+    with mat_col:
+        analyze_matrix.matrix(view, info, cm, classes, mode, cell)
+    with gal_col:
+        _gallery(info, split, preds, cm, classes, cell, available, images_from)
 bottom_l, bottom_r = st.columns([2, 3], gap="large")
 with bottom_l:
     _pairs(cm, classes, split, cell)

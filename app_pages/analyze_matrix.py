@@ -51,24 +51,31 @@ def _chart(fig, key: str, on_select) -> None:
     st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points", config={"displayModeBar": False})
 
 
-def matrix(info: runs.RunInfo, cm: np.ndarray, classes: list[str], mode: str,
+def view_picker(info: runs.RunInfo, classes: list[str]) -> str | None:
+    """The view picked for a run whose classes have superclasses (set by a click on the
+    superclass matrix too); None for a run without them."""
+    if not info.superclass_of or len(info.superclass_of) != len(classes):
+        return None
+    st.session_state.setdefault(VIEW_KEY, "superclasses")
+    return st.segmented_control("View", list(VIEWS), key=VIEW_KEY, required=True,
+                                format_func=lambda v: f"all {len(classes)} classes" if v == "classes" else VIEWS[v])
+
+
+def matrix(view: str | None, info: runs.RunInfo, cm: np.ndarray, classes: list[str], mode: str,
            cell: cell_selection.Cell | None) -> None:
-    """The matrix view the run allows and the user picked, clickable."""
+    """The matrix of the view (see :func:`view_picker`), clickable."""
     superclass_of, superclasses = info.superclass_of, info.superclasses
     selected = (cell.true, cell.pred) if cell else None
-    if len(superclass_of) != cm.shape[0]:  # no superclasses: every class, in label order, as always
+    if view is None:  # no superclasses: every class, in label order, as always
         _chart(confusion_figures.confusion_figure(cm, classes, mode, selected=selected), "an_cm",
                lambda: _on_select("an_cm", classes))
         st.caption("Rows: true class · columns: predicted class. Click a cell to see its images; "
                    "click a diagonal cell for the correctly classified ones.")
         return
-    st.session_state.setdefault(VIEW_KEY, "superclasses")  # set by a click on the superclass matrix too
-    view = st.segmented_control("View", list(VIEWS), key=VIEW_KEY, required=True,
-                                format_func=lambda v: f"all {len(classes)} classes" if v == "classes" else VIEWS[v])
     group = [superclasses[s] for s in superclass_of]
     if view == "classes":
         grid = confusion_figures.grouped_grid(cm, classes, superclass_of, superclasses)
-        _chart(confusion_figures.confusion_figure(cm, classes, mode, selected, height=820, grid=grid, group=group),
+        _chart(confusion_figures.confusion_figure(cm, classes, mode, selected, height=1100, grid=grid, group=group),
                "an_cm", lambda: _on_select("an_cm", classes))
         st.caption("Rows: true class · columns: predicted class, grouped by superclass (lines between "
                    "superclasses). Hover a cell for its classes; click one to see its images (cells "
