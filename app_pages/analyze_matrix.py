@@ -19,12 +19,14 @@ CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
 VIEW_KEY = "an_view"
 PAIR_KEYS = ("an_sc_true", "an_sc_pred")  # the superclass pair shown: (true, predicted)
 COARSE_CHART = "an_cm_coarse"
+FOLLOW_KEY = "an_pair_follows_cell"  # a cell was selected: the pair view shows its superclasses
 VIEWS = {"superclasses": "superclasses", "classes": "all classes", "pair": "one superclass pair"}
 
 
 def set_cell(t: int, p: int) -> None:
     st.session_state[CELL_KEY] = (int(t), int(p))
     st.session_state["an_page"] = 1
+    st.session_state[FOLLOW_KEY] = True
 
 
 def clear_cell() -> None:
@@ -45,6 +47,7 @@ def _on_coarse_select(superclasses: list[str]) -> None:
     if block is not None:
         st.session_state[PAIR_KEYS[0]], st.session_state[PAIR_KEYS[1]] = block.true, block.pred
         st.session_state[VIEW_KEY] = "pair"
+        st.session_state.pop(FOLLOW_KEY, None)
 
 
 def _chart(fig, key: str, on_select) -> None:
@@ -107,7 +110,10 @@ def _pair(cm: np.ndarray, classes: list[str], mode: str, selected: tuple[int, in
           superclass_of: list[int], superclasses: list[str], group: list[str]) -> None:
     """The classes of one superclass (rows) against those of another (columns), picked here
     or by a click on the superclass matrix; normalised over whole rows or columns."""
+    follow = st.session_state.pop(FOLLOW_KEY, False) and selected is not None
     for key, label in zip(PAIR_KEYS, selected or (0, 0), strict=True):
+        if follow:  # a cell chosen elsewhere (the most-confused pairs): show it in its pair
+            st.session_state[key] = superclass_of[label]
         st.session_state.setdefault(key, superclass_of[label])
     c_true, c_pred = st.columns(2)
     options = list(range(len(superclasses)))

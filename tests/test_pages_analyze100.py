@@ -8,6 +8,8 @@ that a click's event maps back to those labels is tested in test_superclass_view
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
 from fake_runs import make_run
@@ -19,8 +21,8 @@ from resnet_core import formatting, runs
 from resnet_core.metrics import class_report, coarse_confusion, confusion_matrix, topk_accuracy
 
 
-def _charts(at) -> list[str]:
-    return [el.proto.id for el in at.get("plotly_chart")]
+def _figures(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def test_analyze_shows_a_100_class_run_by_superclass_and_drills_down_to_a_cells_images(folders):  # noqa: F811
@@ -46,6 +48,12 @@ def test_analyze_shows_a_100_class_run_by_superclass_and_drills_down_to_a_cells_
     assert row["superclass"] == "vehicles_1"
     assert row["recall"] == 100 * cm[FINE_NAMES.index("bus")].tolist()[FINE_NAMES.index("bus")] / cm[
         FINE_NAMES.index("bus")].sum()
+    # Precision, recall and F1 bars per superclass (of the superclass matrix), not per class.
+    bars = next(f for f in _figures(at)
+                if f["layout"].get("title", {}).get("text") == "Per-superclass precision, recall and F1")
+    recall = next(t for t in bars["data"] if t["name"] == "recall")
+    assert recall["x"] == list(COARSE_NAMES)
+    assert recall["y"][3] == 100 * coarse[3, 3] / coarse[3].sum()
     # 15 most-confused pairs, each with its share of the true class.
     radio = at.radio(key="an_pairs")
     assert len(radio.options) == 15
@@ -76,12 +84,18 @@ def test_analyze_shows_a_100_class_run_by_superclass_and_drills_down_to_a_cells_
     assert f'data-true="{t}" data-pred="{p}" data-total="{cm[t, p]}"' in grid
     assert grid.count('class="rs-card"') == min(int(cm[t, p]), 30)
     assert f"**true {esc(FINE_NAMES[t])} → predicted {esc(FINE_NAMES[p])}**" in texts(at)
+    # A most-confused pair chosen meanwhile: the pair view follows it to its superclasses.
+    t, p = choose_pair(at, 0)
+    assert not at.exception and (SUPERCLASS_OF[t], SUPERCLASS_OF[p]) != (true_sc, pred_sc)
+    assert (at.selectbox(key=analyze_matrix.PAIR_KEYS[0]).value,
+            at.selectbox(key=analyze_matrix.PAIR_KEYS[1]).value) == (SUPERCLASS_OF[t], SUPERCLASS_OF[p])
+    assert f'data-true="{t}" data-pred="{p}" data-total="{cm[t, p]}"' in html_blocks(at)[0]
 
-    # Every class, grouped by superclass: a cell selected there (the pairs list's first) opens its images.
+    # Every class, grouped by superclass: a cell selected there (the pairs list's second) opens its images.
     at.segmented_control(key=analyze_matrix.VIEW_KEY).set_value("classes").run()
     assert not at.exception
     assert "grouped by superclass" in texts(at)
-    t, p = choose_pair(at, 0)
+    t, p = choose_pair(at, 1)
     assert f'data-true="{t}" data-pred="{p}" data-total="{cm[t, p]}"' in html_blocks(at)[0]
     # The training split, by superclass too.
     at.segmented_control(key=analyze_matrix.VIEW_KEY).set_value("superclasses").run()
