@@ -125,6 +125,7 @@ def test_the_grouped_100_class_figure_draws_by_superclass_and_clicks_map_back_to
     at = class_groups.positions(order)
     assert (outline.x0, outline.y0) == (at[42] - 0.5, at[7] - 0.5)
     assert heat.texttemplate is None  # 10,000 counts too small to read: in the hover only
+    assert fig.layout.xaxis.tickangle == -90  # 20 long names upright: at -35 degrees they overlapped
     assert len(fig.to_json()) < 1_500_000
 
 
@@ -146,4 +147,5 @@ def test_a_superclass_cell_click_names_the_pair_and_its_drill_down_the_classes(c
     assert pair.layout.yaxis.title.text == f"true class (in {COARSE_NAMES[4]})"
     assert pair.layout.xaxis.title.text == f"predicted class (in {COARSE_NAMES[17]})"
     assert list(pair.layout.xaxis.categoryarray) == [FINE_NAMES[c] for c in cols]
+    assert pair.layout.xaxis.tickangle == -35  # 5 (or 10) class names: slanted, as always
     assert json.loads(pair.to_json())["data"][1]["customdata"][0] == [rows[0], cols[0]]

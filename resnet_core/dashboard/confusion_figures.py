@@ -111,13 +111,15 @@ def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
                 **FIXED_AXIS, **ticks)
     # Fixed margins (see FIXED_MARGIN) that fit the tick labels.
     y_labels, x_labels = (ticks["ticktext"],) * 2 if ticks else (rows, cols)
+    # Upright x labels past 12 of them: 20 superclass names at -35 degrees overlapped in a half page.
+    angle = 90 if len(x_labels) > 12 else 35
     margin = dict(l=axis_margin(y_labels, title_px=AXIS_TITLE_PX),
-                  b=axis_margin(x_labels, 35, title_px=AXIS_TITLE_PX), r=12)
+                  b=axis_margin(x_labels, angle, title_px=AXIS_TITLE_PX), r=12)
     return go.Figure([heat, cells], layout=dict(
         **frame(title, height, margin),
         hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
         plot_bgcolor="rgba(0,0,0,0)", shapes=shapes,
-        xaxis=dict(title=dict(text=grid.titles[1]), side="bottom", tickangle=-35, range=[-0.5, len(cols) - 0.5],
+        xaxis=dict(title=dict(text=grid.titles[1]), side="bottom", tickangle=-angle, range=[-0.5, len(cols) - 0.5],
                    categoryarray=cols, **axis),
         yaxis=dict(title=dict(text=grid.titles[0]), range=[len(rows) - 0.5, -0.5], categoryarray=rows, **axis),
     ))
