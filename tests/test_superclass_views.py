@@ -149,3 +149,17 @@ def test_a_superclass_cell_click_names_the_pair_and_its_drill_down_the_classes(c
     assert list(pair.layout.xaxis.categoryarray) == [FINE_NAMES[c] for c in cols]
     assert pair.layout.xaxis.tickangle == -35  # 5 (or 10) class names: slanted, as always
     assert json.loads(pair.to_json())["data"][1]["customdata"][0] == [rows[0], cols[0]]
+
+
+def test_the_difference_of_two_100_class_matrices_draws_by_superclass_too(cm100):
+    other = cm100.T.copy()  # another run's matrix of as many images
+    grid = confusion_figures.grouped_grid(cm100 + other, FINE_NAMES, SUPERCLASS_OF, COARSE_NAMES)
+    fig = confusion_figures.difference_figure(cm100, other, FINE_NAMES, grid=grid)
+    heat, cells = fig.data
+    order = class_groups.superclass_order(FINE_NAMES, SUPERCLASS_OF)
+    assert heat.z[3][60] == other[order[3], order[60]] - cm100[order[3], order[60]]
+    assert {tuple(c) for c in cells.customdata} == set(zip(*np.nonzero(cm100 + other), strict=True))
+    t, p = cells.customdata[10]
+    assert selection_from_event(_event_of(fig, t, p), FINE_NAMES) == Cell(t, p)
+    assert f"difference B − A: {other[t, p] - cm100[t, p]:+,}" in cells.hovertext[10]
+    assert len(fig.layout.xaxis.ticktext) == 20

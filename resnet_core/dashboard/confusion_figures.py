@@ -191,29 +191,35 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
 
 def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], names: tuple[str, str] = ("A", "B"),
                       selected: tuple[int, int] | None = None, height: int = 600,
-                      title: str | None = None) -> go.Figure:
+                      title: str | None = None, grid: Grid | None = None) -> go.Figure:
     """B - A of two confusion matrices of the same images, clickable per cell like
     :func:`confusion_figure`: a diverging scale (RdBu) centred on 0, symmetric around it,
-    each cell's signed difference written in it, and A's count, B's count and the
-    difference in its hover."""
+    each cell's signed difference written in it (up to MANY_CLASSES a side), and A's count,
+    B's count and the difference in its hover. grid: as confusion_figure's (for 100 classes,
+    ``grouped_grid(a + b, ...)``: the cells either run has images in take a click)."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     if a.shape != b.shape:
         raise ValueError(f"matrices of shapes {a.shape} and {b.shape}")
     diff = b - a
     n = diff.shape[0]
     classes = _class_names(classes, n)
+    grid = grid or full_grid(n)
+    shown = diff[np.ix_(grid.rows, grid.cols)].tolist()
+    many = max(len(grid.rows), len(grid.cols)) > MANY_CLASSES
     limit = max(1, int(np.abs(diff).max(initial=0)))
     heat = go.Heatmap(
-        z=diff.tolist(), x=classes, y=classes, text=[[f"{v:+,}" if v else "0" for v in row] for row in diff.tolist()],
-        texttemplate="%{text}", textfont=dict(size=12 if n <= 12 else 9), colorscale="RdBu", zmid=0,
-        zmin=-limit, zmax=limit, hoverinfo="skip", xgap=1, ygap=1, showscale=False,
+        z=shown, x=[classes[p] for p in grid.cols], y=[classes[t] for t in grid.rows],
+        text=None if many else [[f"{v:+,}" if v else "0" for v in row] for row in shown],
+        texttemplate=None if many else "%{text}", textfont=dict(size=12 if n <= 12 else 9), colorscale="RdBu",
+        zmid=0, zmin=-limit, zmax=limit, hoverinfo="skip", xgap=0 if many else 1, ygap=0 if many else 1,
+        showscale=False,
     )
     hover = [(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
               f"{names[0]}: {a[t, p]:,} images<br>{names[1]}: {b[t, p]:,} images<br>"
               f"difference {names[1]} − {names[0]}: {diff[t, p]:+,}"
               + ("<br><i>click to see the images that changed</i>" if a[t, p] or b[t, p] else ""))
-             for t in range(n) for p in range(n)]
-    return _clickable_matrix(heat, classes, hover, selected, height, title, outline="#222222")
+             for t, p in grid.cells]
+    return _clickable_matrix(heat, classes, hover, selected, height, title, outline="#222222", grid=grid)
 
 
 def _bar_layout(title: str | None, height: int, classes: Sequence[str], xaxis: Mapping, yaxis: Mapping) -> dict:
