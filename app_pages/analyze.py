@@ -8,33 +8,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import caches, common, similar_section
+from app_pages import analyze_matrix, caches, common, similar_section
 from resnet_core import runs
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
 from resnet_core.dashboard import (cell_selection, confusion_figures, downloads, gallery_cards, gallery_records,
                                    run_images)
 from resnet_core.formatting import md_escape
-from resnet_core.metrics import class_report, confusion_matrix, most_confused_pairs
+from resnet_core.metrics import class_report, coarse_confusion, confusion_matrix, most_confused_pairs, topk_accuracy
 
 PER_PAGE = 30
-CELL_KEY = "an_cell"  # our own copy of the clicked cell: (true, pred)
-
-
-def _set_cell(t: int, p: int) -> None:
-    st.session_state[CELL_KEY] = (int(t), int(p))
-    st.session_state["an_page"] = 1
-
-
-def _on_cm_select(classes: list[str]) -> None:
-    """on_select: copy the clicked cell into our own key (the chart's own selection is lost
-    whenever the figure changes, e.g. to outline the selected cell)."""
-    cell = cell_selection.selection_from_event(st.session_state.get("an_cm"), classes)
-    if cell is not None:
-        _set_cell(cell.true, cell.pred)
-
-
-def _clear_cell() -> None:
-    st.session_state.pop(CELL_KEY, None)
+CELL_KEY = analyze_matrix.CELL_KEY
 
 
 def _pickers(all_runs: list[runs.RunInfo], left_out: dict[str, str]) -> tuple[runs.RunInfo, list[str], str, str]:
@@ -75,26 +58,33 @@ def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
         st.stop()
 
 
-def _headline(cm: np.ndarray, report, split: str, epoch: int, labels: EvaluationLabels) -> None:
+def _topk(preds: dict | None, n_classes: int, split: str, epoch: int, labels: EvaluationLabels) -> tuple[str, str, str]:
+    """The top-k accuracy's label, value and help (k = 5, or every class where there are fewer)."""
+    k = min(5, n_classes)
+    if preds is None:
+        return (f"Top-{k} accuracy", "—", "the training split records only its confusion matrix, not each "
+                "image's most probable classes")
+    k = min(k, preds["topk_classes"].shape[1])
+    value = topk_accuracy(preds["labels"], preds["topk_classes"], k)
+    return (f"Top-{k} accuracy", f"{100 * value:.2f}%" if math.isfinite(value) else "—",
+            f"top-{k} accuracy, {labels.split_name(split)} split, epoch {epoch}: the share of images whose "
+            f"true class is among the model's {k} most probable")
+
+
+def _headline(cm: np.ndarray, report, preds: dict | None, split: str, epoch: int, labels: EvaluationLabels) -> None:
     total = int(cm.sum())
     wrong = total - int(np.trace(cm))
-    k1, k2, k3, k4 = st.columns(4)
+    k1, k_top, k2, k3, k4 = st.columns(5)
     k1.metric("Accuracy", f"{100 * report.accuracy:.2f}%" if math.isfinite(report.accuracy) else "—",
-              help=f"{labels.split_name(split)}, epoch {epoch}"
+              help=f"top-1 accuracy, {labels.split_name(split)} split, epoch {epoch}"
                    + (": accumulated over the epoch's augmented batches" if split == "train" else ""))
+    top_label, top_value, top_help = _topk(preds, cm.shape[0], split, epoch, labels)
+    k_top.metric(top_label, top_value, help=top_help)
     k2.metric("Images", f"{total:,}")
     k3.metric("Misclassified", f"{wrong:,}")
     k4.metric("Macro F1", f"{100 * report.macro_f1:.2f}%" if math.isfinite(report.macro_f1) else "—",
               help="the unweighted mean of the per-class F1 scores over every class that has examples "
                    "in this split, a never-predicted class counting as 0")
-
-
-def _matrix(cm: np.ndarray, classes: list[str], mode: str, cell: cell_selection.Cell | None) -> None:
-    fig = confusion_figures.confusion_figure(cm, classes, mode, selected=(cell.true, cell.pred) if cell else None)
-    st.plotly_chart(fig, key="an_cm", on_select=lambda: _on_cm_select(classes), selection_mode="points",
-                    config={"displayModeBar": False})
-    st.caption("Rows: true class · columns: predicted class. Click a cell to see its images; "
-               "click a diagonal cell for the correctly classified ones.")
 
 
 def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray, classes: list[str],
@@ -109,7 +99,7 @@ def _gallery(info: runs.RunInfo, split: str, preds: dict | None, cm: np.ndarray,
     h1, h2 = st.columns([5, 1], vertical_alignment="center")
     h1.markdown(f"**true {md_escape(classes[cell.true])} → predicted {md_escape(classes[cell.pred])}** · "
                 f"{n_cell:,} {kind} image{'s' if n_cell != 1 else ''}")
-    h2.button("Clear", key="an_clear", on_click=_clear_cell, icon=":material/close:")
+    h2.button("Clear", key="an_clear", on_click=analyze_matrix.clear_cell, icon=":material/close:")
     labels = evaluation_labels(info.config)
     if split == "train" or preds is None:
         with_images = " or ".join(labels.split_name(s) for s in available if s != "train") or "another"
@@ -207,7 +197,7 @@ PAIRS_KEY = "an_pairs"
 def _on_pair() -> None:
     pair = st.session_state.get(PAIRS_KEY)
     if isinstance(pair, tuple) and len(pair) == 2:  # not a label gone stale meanwhile (the counts changed)
-        _set_cell(*pair)
+        analyze_matrix.set_cell(*pair)
 
 
 # One radio, not a button per pair: the selected cell's pair shows as chosen, and eight
@@ -215,7 +205,7 @@ def _on_pair() -> None:
 # slower while a CPU run trained (paired medians, two runs of 10 loads, headless Chromium).
 def _pairs(cm: np.ndarray, classes: list[str], split: str, cell: cell_selection.Cell | None) -> None:
     """The most-confused pairs; choosing one opens its cell (the selected cell's pair shows as chosen)."""
-    counts = {(t, p): n for t, p, n in most_confused_pairs(cm, k=8)}
+    counts = {(t, p): n for t, p, n in most_confused_pairs(cm, k=8 if len(classes) <= 10 else 15)}
     if not counts:
         st.markdown("**Most-confused pairs**")
         st.caption("No mistakes at this epoch.")
@@ -233,20 +223,34 @@ def _pairs(cm: np.ndarray, classes: list[str], split: str, cell: cell_selection.
              else "choose one to select its cell")
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%" if math.isfinite(x) else "— (undefined)"
-
-
-def _class_table(report, classes: list[str]) -> None:
+def _class_table(report, classes: list[str], info: runs.RunInfo) -> None:
+    """Per-class metrics as numbers (so that a click on a column header sorts them), with each
+    class's superclass where the run has them; an undefined value is an empty cell."""
     st.markdown("**Per-class metrics**")
+    grouped = len(info.superclass_of) == len(classes)
     table = pd.DataFrame({
         "class": classes,
-        "precision": [_pct(x) for x in report.precision],
-        "recall": [_pct(x) for x in report.recall],
-        "F1": [_pct(x) for x in report.f1],
+        **({"superclass": [info.superclasses[s] for s in info.superclass_of]} if grouped else {}),
+        "precision": 100 * report.precision, "recall": 100 * report.recall, "F1": 100 * report.f1,
         "support": [int(s) for s in report.support],
     })
-    common.table(table, hide_index=True, width="stretch", height=35 * (len(classes) + 1) + 3)
+    percent = {name: st.column_config.NumberColumn(name, format="%.1f%%", help=why) for name, why in (
+        ("precision", "empty where the class was never predicted"), ("recall", "empty where it has no images"),
+        ("F1", "empty where it has neither images nor predictions"))}
+    common.table(table, hide_index=True, width="stretch", column_config=percent,
+                 height=35 * (min(len(classes), 20) + 1) + 3)
+
+
+def _class_bars(report, cm: np.ndarray, classes: list[str], info: runs.RunInfo) -> None:
+    """Precision, recall and F1 per class, or per superclass where the run has them (bars of
+    100 classes are too thin to read; the table above sorts them)."""
+    if len(info.superclass_of) == len(classes):
+        coarse = class_report(coarse_confusion(cm, info.superclass_of, len(info.superclasses)))
+        fig = confusion_figures.class_metrics_figure(coarse, info.superclasses,
+                                                     title="Per-superclass precision, recall and F1")
+    else:
+        fig = confusion_figures.class_metrics_figure(report, classes)
+    st.plotly_chart(fig, key="an_bars", config={"displayModeBar": False})
 
 
 st.title("Analyze")
@@ -265,7 +269,7 @@ classes = info.classes
 cm, preds = _load(info, split, epoch, len(classes), labels)
 classes = classes or [str(i) for i in range(cm.shape[0])]
 report = class_report(cm)
-_headline(cm, report, split, epoch, labels)
+_headline(cm, report, preds, split, epoch, labels)
 st.page_link(common.EXPLAIN,
              label="Explain these errors: training dynamics, held-out flips, top losses, calibration, label errors",
              icon=":material/psychology_alt:", query_params={"run": info.run_id} if split == "train"
@@ -274,15 +278,19 @@ _downloads(info, split, epoch, cm, preds, classes, labels)
 
 cell_value = st.session_state.get(CELL_KEY)
 cell = cell_selection.Cell(*cell_value) if cell_value and max(cell_value) < len(classes) else None
-mat_col, gal_col = st.columns([11, 10], gap="medium")
-with mat_col:
-    _matrix(cm, classes, mode, cell)
-with gal_col:
+view = analyze_matrix.view_picker(info, classes)
+if view == "classes":  # 100 classes a side: the page's width, so that a cell is big enough to click
+    analyze_matrix.matrix(view, info, cm, classes, mode, cell)
     _gallery(info, split, preds, cm, classes, cell, available, images_from)
+else:
+    mat_col, gal_col = st.columns([11, 10], gap="medium")
+    with mat_col:
+        analyze_matrix.matrix(view, info, cm, classes, mode, cell)
+    with gal_col:
+        _gallery(info, split, preds, cm, classes, cell, available, images_from)
 bottom_l, bottom_r = st.columns([2, 3], gap="large")
 with bottom_l:
     _pairs(cm, classes, split, cell)
 with bottom_r:
-    _class_table(report, classes)
-st.plotly_chart(confusion_figures.class_metrics_figure(report, classes), key="an_bars",
-                config={"displayModeBar": False})
+    _class_table(report, classes, info)
+_class_bars(report, cm, classes, info)

@@ -84,3 +84,31 @@ def most_confused_pairs(cm: np.ndarray, k: int = 10) -> list[tuple[int, int, int
     order = np.argsort(-off, axis=None, kind="stable")[:k]
     pairs = [(int(i // cm.shape[1]), int(i % cm.shape[1])) for i in order]
     return [(t, p, int(off[t, p])) for t, p in pairs if off[t, p] > 0]
+
+
+def coarse_confusion(cm: np.ndarray, superclass_of, num_superclasses: int) -> np.ndarray:
+    """The S x S matrix of superclasses from a C x C one: cell (a, b) counts the images whose
+    true class lies in superclass a and whose predicted class lies in b (rows = true)."""
+    cm = np.asarray(cm, dtype=np.int64)
+    superclass_of = np.asarray(superclass_of, dtype=np.int64)
+    if superclass_of.shape != (cm.shape[0],) or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"{superclass_of.size} superclass indices for a {cm.shape[0]}x{cm.shape[1]} matrix")
+    if superclass_of.size and (superclass_of.min() < 0 or superclass_of.max() >= num_superclasses):
+        raise ValueError(f"superclass indices must lie in 0..{num_superclasses - 1}")
+    member = np.zeros((cm.shape[0], num_superclasses), dtype=np.int64)
+    member[np.arange(cm.shape[0]), superclass_of] = 1
+    return member.T @ cm @ member
+
+
+def topk_accuracy(labels, topk_classes, k: int) -> float:
+    """The share of images whose true label is among their k most probable classes
+    (topk_classes: N x K, most probable first, K >= k); NaN for no images."""
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    topk_classes = np.asarray(topk_classes, dtype=np.int64)
+    if topk_classes.ndim != 2 or topk_classes.shape[0] != labels.size:
+        raise ValueError(f"top-k classes of shape {topk_classes.shape} for {labels.size} labels")
+    if not 1 <= k <= topk_classes.shape[1]:
+        raise ValueError(f"top-{k} accuracy from the {topk_classes.shape[1]} most probable classes")
+    if not labels.size:
+        return float("nan")
+    return float((topk_classes[:, :k] == labels[:, None]).any(axis=1).mean())

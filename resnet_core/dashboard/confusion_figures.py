@@ -9,12 +9,14 @@ recall and F1, and the images two runs disagree on, are grouped bars per class.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
+from .class_groups import blocks, positions, superclass_order
 from .figure_style import (AXIS_TITLE_PX, FIXED_AXIS, FIXED_MARGIN, PALETTE, TEST_COLOUR, TRAIN_COLOUR, VAL_COLOUR,
                            axis_margin, frame)
 
@@ -32,47 +34,94 @@ def _cell_text(cm: np.ndarray, z: np.ndarray, mode: str) -> list[list[str]]:
 
 
 def _cell_hover(cm: np.ndarray, recall: np.ndarray, precision: np.ndarray, classes: list[str],
-                t: int, p: int) -> str:
-    """A cell's hover text: its classes, its count, and its share of the row and the column."""
+                t: int, p: int, group: Sequence[str] = (), click_hint: str = "click to see them") -> str:
+    """A cell's hover text: its classes (each with its superclass, where group names them),
+    its count, and its share of the row and the column."""
     rec = f"{100 * recall[t, p]:.1f}%" if math.isfinite(recall[t, p]) else "—"
     prec = f"{100 * precision[t, p]:.1f}%" if math.isfinite(precision[t, p]) else "—"
-    return (f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
+    in_t, in_p = (f" ({group[t]})", f" ({group[p]})") if group else ("", "")
+    return (f"true <b>{classes[t]}</b>{in_t} → predicted <b>{classes[p]}</b>{in_p}<br>"
             f"{cm[t, p]:,} images<br>{rec} of true {classes[t]}<br>{prec} of predicted {classes[p]}"
-            + ("<br><i>click to see them</i>" if cm[t, p] else ""))
+            + (f"<br><i>{click_hint}</i>" if cm[t, p] else ""))
+
+
+# More classes than this along an axis: one tick per superclass instead of one per class, no
+# count written in the cells (too small to read), and only the cells that hold images take a
+# click and a hover: 10,000 hover texts made a 100-class figure 2.8 MB of JSON.
+MANY_CLASSES = 30
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What a clickable matrix draws: the labels of its rows (top-down) and columns (left to
+    right), the (true, predicted) label pairs that take a click, the axis titles, and the
+    superclass blocks along both axes (superclass, start, stop) with their names, or none."""
+    rows: list[int]
+    cols: list[int]
+    cells: list[tuple[int, int]]
+    titles: tuple[str, str] = ("true class", "predicted class")
+    blocks: list[tuple[int, int, int]] = field(default_factory=list)
+    block_names: Sequence[str] = ()
+
+
+def full_grid(n: int) -> Grid:
+    """Every class as rows and columns, in label order, every cell clickable."""
+    return Grid(list(range(n)), list(range(n)), [(t, p) for t in range(n) for p in range(n)])
+
+
+def _block_axis(grid: Grid, names: list[str]) -> tuple[dict, list[dict]]:
+    """A superclass-grouped axis: one tick per block (at its middle class, named after the
+    superclass) and lines between the blocks (as shapes)."""
+    if not grid.blocks:
+        return {}, []
+    ticks = dict(tickmode="array", tickvals=[names[(a + b - 1) // 2] for _, a, b in grid.blocks],
+                 ticktext=[grid.block_names[s] for s, _, _ in grid.blocks], tickfont=dict(size=10))
+    n = len(names)
+    lines = [dict(type="line", xref="x", yref="y", x0=a - 0.5, x1=a - 0.5, y0=-0.5, y1=n - 0.5,
+                  line=dict(color="#888888", width=1), layer="above") for _, a, _ in grid.blocks[1:]]
+    lines += [dict(line, x0=-0.5, x1=n - 0.5, y0=line["x0"], y1=line["x0"]) for line in lines]
+    return ticks, lines
 
 
 def _clickable_matrix(heat: go.Heatmap, classes: list[str], hover: list[str],
                       selected: tuple[int, int] | None, height: int, title: str | None,
-                      outline: str = "#E45756") -> go.Figure:
-    """A class-by-class heatmap made clickable: an invisible square marker on each cell
-    (customdata [true, predicted], hover text hover[t * n + p]), an outline (of colour
-    outline) around the selected cell, and fixed category axes (rows = true class, columns = predicted class)."""
-    n = len(classes)
-    pairs = [(t, p) for t in range(n) for p in range(n)]
+                      outline: str = "#E45756", grid: Grid | None = None) -> go.Figure:
+    """A class-by-class heatmap made clickable: an invisible square marker on each of the
+    grid's cells (customdata [true, predicted] labels, hover text hover[i] for its i-th cell),
+    an outline (of colour outline) around the selected cell, and fixed category axes (rows =
+    true class, columns = predicted class, drawn in the grid's order; every class by default)."""
+    grid = grid or full_grid(len(classes))
+    rows, cols = [classes[t] for t in grid.rows], [classes[p] for p in grid.cols]
+    row_at, col_at = positions(grid.rows), positions(grid.cols)
     cells = go.Scatter(
-        x=[classes[p] for _, p in pairs], y=[classes[t] for t, _ in pairs], customdata=[[t, p] for t, p in pairs],
-        hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+        x=[classes[p] for _, p in grid.cells], y=[classes[t] for t, _ in grid.cells],
+        customdata=[[t, p] for t, p in grid.cells], hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
         mode="markers", showlegend=False, name="cells",
-        marker=dict(symbol="square", size=max(8, int(420 / n)), opacity=0, color="rgba(0,0,0,0)"),
+        marker=dict(symbol="square", size=max(6, int(420 / max(len(rows), len(cols)))), opacity=0,
+                    color="rgba(0,0,0,0)"),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
     )
-    shapes = []
-    if selected is not None:
-        t, p = selected
-        shapes.append(dict(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, xref="x", yref="y",
+    ticks, shapes = _block_axis(grid, rows)
+    if selected is not None and selected[0] in row_at and selected[1] in col_at:
+        i, j = row_at[selected[0]], col_at[selected[1]]
+        shapes.append(dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, xref="x", yref="y",
                            line=dict(color=outline, width=3), fillcolor="rgba(0,0,0,0)", layer="above"))
     # Explicit ranges: the invisible markers would otherwise make plotly pad the axes around the cells.
-    axis = dict(type="category", categoryorder="array", categoryarray=classes, showgrid=False, zeroline=False,
-                fixedrange=True, **FIXED_AXIS)
-    # Fixed margins (see FIXED_MARGIN) that fit the class names.
-    margin = dict(l=axis_margin(classes, title_px=AXIS_TITLE_PX), b=axis_margin(classes, 35, title_px=AXIS_TITLE_PX),
-                  r=12)
+    axis = dict(type="category", categoryorder="array", showgrid=False, zeroline=False, fixedrange=True,
+                **FIXED_AXIS, **ticks)
+    # Fixed margins (see FIXED_MARGIN) that fit the tick labels.
+    y_labels, x_labels = (ticks["ticktext"],) * 2 if ticks else (rows, cols)
+    # Upright x labels past 12 of them: 20 superclass names at -35 degrees overlapped in a half page.
+    angle = 90 if len(x_labels) > 12 else 35
+    margin = dict(l=axis_margin(y_labels, title_px=AXIS_TITLE_PX),
+                  b=axis_margin(x_labels, angle, title_px=AXIS_TITLE_PX), r=12)
     return go.Figure([heat, cells], layout=dict(
         **frame(title, height, margin),
         hovermode="closest", hoverdistance=-1, clickmode="event+select", dragmode=False,
         plot_bgcolor="rgba(0,0,0,0)", shapes=shapes,
-        xaxis=dict(title=dict(text="predicted class"), side="bottom", tickangle=-35, range=[-0.5, n - 0.5], **axis),
-        yaxis=dict(title=dict(text="true class"), range=[n - 0.5, -0.5], **axis),
+        xaxis=dict(title=dict(text=grid.titles[1]), side="bottom", tickangle=-angle, range=[-0.5, len(cols) - 0.5],
+                   categoryarray=cols, **axis),
+        yaxis=dict(title=dict(text=grid.titles[0]), range=[len(rows) - 0.5, -0.5], categoryarray=rows, **axis),
     ))
 
 
@@ -83,59 +132,94 @@ def _class_names(classes: Sequence[str], n: int) -> list[str]:
     return classes
 
 
+def grouped_grid(cm: np.ndarray, classes: Sequence[str], superclass_of: Sequence[int], superclasses: Sequence[str],
+                 rows: Sequence[int] | None = None, cols: Sequence[int] | None = None) -> Grid:
+    """The grid of a matrix whose classes have superclasses: rows and columns (labels; by
+    default every class, grouped by superclass, by name within one), superclass ticks and
+    lines where both show the same many classes, and axis titles that name the superclass
+    where all rows (or columns) share one; with many classes, only cells with images click."""
+    order = superclass_order(classes, superclass_of)
+    rows, cols = list(order if rows is None else rows), list(order if cols is None else cols)
+    grouped = rows == cols and len(rows) > MANY_CLASSES
+    clickable = [(t, p) for t in rows for p in cols
+                 if cm[t, p] or max(len(rows), len(cols)) <= MANY_CLASSES]
+
+    def title(labels: list[int], what: str) -> str:
+        shared = {superclass_of[c] for c in labels}
+        return f"{what} (in {superclasses[shared.pop()]})" if len(shared) == 1 else what
+
+    return Grid(rows, cols, clickable, (title(rows, "true class"), title(cols, "predicted class")),
+                blocks(rows, superclass_of) if grouped else [], list(superclasses) if grouped else ())
+
+
 def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts",
                      selected: tuple[int, int] | None = None, height: int = 600,
-                     title: str | None = None) -> go.Figure:
+                     title: str | None = None, grid: Grid | None = None,
+                     group: Sequence[str] = (), click_hint: str = "click to see them") -> go.Figure:
     """The confusion matrix (rows = true, columns = predicted), clickable per cell.
 
-    Trace 0 is the heatmap (normalised per mode, with the counts in the hover), trace 1 the
-    invisible scatter whose points carry customdata [true, predicted]; selected draws an
-    outline around that cell.
+    Trace 0 is the heatmap (normalised per mode over whole rows or columns, with the counts in
+    the hover), trace 1 the invisible scatter whose points carry customdata [true, predicted]
+    (labels, whatever the order drawn); selected draws an outline around that cell. grid:
+    which rows and columns, in which order (see :func:`grouped_grid`; default every class in
+    label order); group: each class's superclass name, for the hover; click_hint: what a click
+    on a cell with images does, in the hover.
     """
     cm = np.asarray(cm, dtype=np.int64)
     n = cm.shape[0]
     classes = _class_names(classes, n)
+    grid = grid or full_grid(n)
     z = normalize_confusion(cm, mode)
+    show = np.ix_(grid.rows, grid.cols)
     z_plot = [[None if not math.isfinite(v) else (float(v) if mode == "counts" else 100 * float(v)) for v in row]
-              for row in z]
+              for row in z[show]]
+    many = max(len(grid.rows), len(grid.cols)) > MANY_CLASSES
     # No colorbar: every cell writes its value. Drawing one, plotly measured its labels, a
     # layout of the whole page each; without it, Analyze loaded 0.12 s sooner (paired median,
     # headless Chromium, a CPU run training) and Compare's difference matrix 0.09 s.
     heat = go.Heatmap(
-        z=z_plot, x=classes, y=classes, text=_cell_text(cm, z, mode), texttemplate="%{text}",
-        textfont=dict(size=12 if n <= 12 else 9), colorscale="Blues", hoverinfo="skip",
-        zmin=0, zmax=(None if mode == "counts" else 100), xgap=1, ygap=1, showscale=False,
+        z=z_plot, x=[classes[p] for p in grid.cols], y=[classes[t] for t in grid.rows],
+        text=None if many else _cell_text(cm[show], z[show], mode), texttemplate=None if many else "%{text}",
+        textfont=dict(size=12 if max(len(grid.rows), len(grid.cols)) <= 12 else 9), colorscale="Blues",
+        hoverinfo="skip", zmin=0, zmax=(None if mode == "counts" else 100), xgap=0 if many else 1,
+        ygap=0 if many else 1, showscale=False,
     )
     recall, precision = normalize_confusion(cm, "recall"), normalize_confusion(cm, "precision")
-    hover = [_cell_hover(cm, recall, precision, classes, t, p) for t in range(n) for p in range(n)]
-    return _clickable_matrix(heat, classes, hover, selected, height, title)
+    hover = [_cell_hover(cm, recall, precision, classes, t, p, group, click_hint) for t, p in grid.cells]
+    return _clickable_matrix(heat, classes, hover, selected, height, title, grid=grid)
 
 
 def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], names: tuple[str, str] = ("A", "B"),
                       selected: tuple[int, int] | None = None, height: int = 600,
-                      title: str | None = None) -> go.Figure:
+                      title: str | None = None, grid: Grid | None = None) -> go.Figure:
     """B - A of two confusion matrices of the same images, clickable per cell like
     :func:`confusion_figure`: a diverging scale (RdBu) centred on 0, symmetric around it,
-    each cell's signed difference written in it, and A's count, B's count and the
-    difference in its hover."""
+    each cell's signed difference written in it (up to MANY_CLASSES a side), and A's count,
+    B's count and the difference in its hover. grid: as confusion_figure's (for 100 classes,
+    ``grouped_grid(a + b, ...)``: the cells either run has images in take a click)."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     if a.shape != b.shape:
         raise ValueError(f"matrices of shapes {a.shape} and {b.shape}")
     diff = b - a
     n = diff.shape[0]
     classes = _class_names(classes, n)
+    grid = grid or full_grid(n)
+    shown = diff[np.ix_(grid.rows, grid.cols)].tolist()
+    many = max(len(grid.rows), len(grid.cols)) > MANY_CLASSES
     limit = max(1, int(np.abs(diff).max(initial=0)))
     heat = go.Heatmap(
-        z=diff.tolist(), x=classes, y=classes, text=[[f"{v:+,}" if v else "0" for v in row] for row in diff.tolist()],
-        texttemplate="%{text}", textfont=dict(size=12 if n <= 12 else 9), colorscale="RdBu", zmid=0,
-        zmin=-limit, zmax=limit, hoverinfo="skip", xgap=1, ygap=1, showscale=False,
+        z=shown, x=[classes[p] for p in grid.cols], y=[classes[t] for t in grid.rows],
+        text=None if many else [[f"{v:+,}" if v else "0" for v in row] for row in shown],
+        texttemplate=None if many else "%{text}", textfont=dict(size=12 if n <= 12 else 9), colorscale="RdBu",
+        zmid=0, zmin=-limit, zmax=limit, hoverinfo="skip", xgap=0 if many else 1, ygap=0 if many else 1,
+        showscale=False,
     )
     hover = [(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
               f"{names[0]}: {a[t, p]:,} images<br>{names[1]}: {b[t, p]:,} images<br>"
               f"difference {names[1]} − {names[0]}: {diff[t, p]:+,}"
               + ("<br><i>click to see the images that changed</i>" if a[t, p] or b[t, p] else ""))
-             for t in range(n) for p in range(n)]
-    return _clickable_matrix(heat, classes, hover, selected, height, title, outline="#222222")
+             for t, p in grid.cells]
+    return _clickable_matrix(heat, classes, hover, selected, height, title, outline="#222222", grid=grid)
 
 
 def _bar_layout(title: str | None, height: int, classes: Sequence[str], xaxis: Mapping, yaxis: Mapping) -> dict:
