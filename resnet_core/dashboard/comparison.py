@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import runs
+from ..cifar import dataset_title
 from ..metrics import confusion_matrix
 from ..model_names import PaperResult, shortcut_label
 from ..runs import PLAIN
@@ -29,7 +30,6 @@ from .cell_selection import Cell
 from .gallery_records import confidences
 from .run_images import SET_NAMES, image_source
 
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 FINAL = "final"  # the last recorded evaluation of the split
 BEST = "best"  # the epoch the run's validation accuracy was best
 
@@ -119,8 +119,8 @@ def comparability_problem(a: Evaluated, b: Evaluated) -> str | None:
     datasets, other class lists, other images (another validation split, another image
     set), or other true labels for the same images (another copy of the data)."""
     if a.dataset != b.dataset:
-        return (f"{a.name} trained on {DATASET_NAMES.get(a.dataset, a.dataset)}, {b.name} on "
-                f"{DATASET_NAMES.get(b.dataset, b.dataset)}: their predictions cannot be compared.")
+        return (f"{a.name} trained on {dataset_title(a.dataset)}, {b.name} on "
+                f"{dataset_title(b.dataset)}: their predictions cannot be compared.")
     if a.classes != b.classes:
         if len(a.classes) != len(b.classes):
             detail = f"{a.name} has {len(a.classes)} classes, {b.name} has {len(b.classes)}"
