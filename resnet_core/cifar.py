@@ -144,15 +144,27 @@ def _unpickle(path: Path, spec: Dataset) -> dict:
         raise DataError(f"{path} is not a readable {spec.title} batch ({type(e).__name__}: {detail})") from e
     if not isinstance(found, dict):
         raise DataError(f"{path} is not a {spec.title} batch: it holds a {type(found).__name__}, not a dict")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in found.items()}
+    return {_text(k) if isinstance(k, bytes) else k: v for k, v in found.items()}
+
+
+def _text(raw: bytes) -> str:
+    """Python 2's str as the official files hold it: UTF-8 (ASCII in practice), else latin-1,
+    which decodes any bytes, so an odd name reads as some text rather than crashing the reader."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _labels(path: Path, batch: dict, key: str, count: int, images: int) -> np.ndarray:
     """A batch's labels under key: (images,) int64 in 0..count-1, or DataError naming the file."""
     try:
-        labels = np.asarray(batch[key], dtype=np.int64)
+        raw = np.asarray(batch[key])
+        labels = raw.astype(np.int64)
     except (TypeError, ValueError, OverflowError) as e:  # labels such as ["x"] or 2**70
         raise DataError(f"{path}: '{key}' is not an array of numbers ({type(e).__name__}: {e})") from e
+    if raw.dtype.kind not in "iu" and not (labels == raw).all():  # 1.5 would be truncated to class 1
+        raise DataError(f"{path}: '{key}' holds numbers that are not whole ({raw.dtype})")
     if labels.shape != (images,):
         raise DataError(f"{path}: {labels.size} {key} for {images} images")
     if labels.size and (labels.min() < 0 or labels.max() >= count):
@@ -181,9 +193,11 @@ def _read_batch(path: Path, spec: Dataset) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _names(meta: dict, key: str) -> tuple[str, ...]:
     names = meta.get(key)
+    if isinstance(names, np.ndarray) and names.ndim == 1:  # a re-packed meta file
+        names = names.tolist()
     if not isinstance(names, (list, tuple)):
         return ()
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    return tuple(_text(n) if isinstance(n, bytes) else str(n) for n in names)
 
 
 def _read_names(folder: Path, spec: Dataset) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -142,6 +142,12 @@ class _RunsAShellCommand:
         return os.system, (self.command,)
 
 
+def _float_fine_labels(root):
+    batch = _batch(root)
+    batch[b"fine_labels"] = [label + 0.5 for label in batch[b"fine_labels"]]
+    _rewrite(root, "train", batch)
+
+
 def _meta_runs_code(root):
     _rewrite(root, "meta", {b"fine_label_names": _RunsAShellCommand(f"touch {root / 'MARKER'}")})
 
@@ -159,6 +165,7 @@ def _meta_runs_code(root):
                         f"{min(SUPERCLASS_OF[7], (SUPERCLASS_OF[7] + 1) % 20)}"),
     (_meta_99_names, "meta: 99 fine_label_names and 20 coarse_label_names, expected 100 and 20"),
     (_meta_no_coarse_names, "meta: 100 fine_label_names and 0 coarse_label_names, expected 100 and 20"),
+    (_float_fine_labels, "train: 'fine_labels' holds numbers that are not whole (float64)"),
     (_meta_runs_code, "meta: refusing to unpickle posix.system (not CIFAR data)"),
 ])
 def test_a_damaged_folder_is_refused_in_one_line_naming_the_file(tmp_path, damage, message):
@@ -169,6 +176,17 @@ def test_a_damaged_folder_is_refused_in_one_line_naming_the_file(tmp_path, damag
     text = str(e.value)
     assert message in text and "\n" not in text, text
     assert str(root) in text and not (root / "MARKER").exists()
+
+
+def test_names_and_keys_that_are_not_utf8_read_as_latin1_and_names_kept_in_an_array_are_read(tmp_path):
+    root = write_cifar100_folder(tmp_path / "data")
+    meta = _batch(root, "meta")
+    meta[b"fine_label_names"] = [b"caf\xe9", *meta[b"fine_label_names"][1:]]
+    meta[b"coarse_label_names"] = np.array(meta[b"coarse_label_names"])  # a re-packed copy's numpy array
+    meta[b"\xff"] = b"an extra key"
+    _rewrite(root, "meta", meta)
+    data = load_cifar("cifar100", root)
+    assert data.classes[0] == "caf\u00e9" and data.superclasses == COARSE_NAMES
 
 
 def test_the_missing_message_names_the_layout_and_the_archive(tmp_path):
