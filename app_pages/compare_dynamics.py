@@ -8,7 +8,7 @@ import streamlit as st
 
 from app_pages import caches, common
 from resnet_core import runs
-from resnet_core.dashboard import dynamics_overlap
+from resnet_core.dashboard import comparison, dynamics_overlap
 from resnet_core.dynamics import COUNTED
 from resnet_core.formatting import md_escape
 
@@ -39,6 +39,11 @@ def _pick(chosen: list[runs.RunInfo]) -> tuple[runs.RunInfo, runs.RunInfo] | Non
 def overlap_view(chosen: list[runs.RunInfo]) -> None:
     pair = _pick(chosen)
     if pair is None:
+        return
+    if pair[0].dataset != pair[1].dataset:  # the records index other images under the same numbers
+        a, b = pair
+        st.error(md_escape(comparison.other_datasets(f"A ({a.run_id})", a.dataset, f"B ({b.run_id})", b.dataset,
+                                                     "training images")), icon=":material/block:")
         return
     loaded = []
     for tag, info in zip("AB", pair, strict=True):

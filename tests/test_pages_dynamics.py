@@ -155,3 +155,14 @@ def test_compare_shows_the_overlap_of_two_runs_unforgettable_and_hard_sets(folde
                           db.record.indices[db.forgetting.unforgettable])
     assert row["both"] == len(both) and 0 < row["jaccard"] <= 1
     assert "hard-to-learn" in set(table["set"])
+
+
+def test_compare_refuses_the_overlap_of_runs_on_other_datasets(folders, cifar_dir):  # noqa: F811
+    a = make_run(folders, "a", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    b = make_run(folders, "b100", epochs_done=3, total_epochs=3, n_val=100, dataset="cifar100")
+    planted_record(a, cifar_dir, seed=1)
+    planted_record(b, cifar_dir, seed=2)  # the same indices, but they would be CIFAR-100's images
+    at = open_page(COMPARE, {"runs": f"{a.name},{b.name}", "view": "Training overlap", "a": a.name, "b": b.name})
+    assert not at.exception and not at.dataframe
+    assert [e.value for e in at.error] == [formatting.md_escape(
+        f"A ({a.name}) trained on CIFAR-10, B ({b.name}) on CIFAR-100: their training images cannot be compared.")]

@@ -114,13 +114,18 @@ def _images_evaluated(e: Evaluated) -> str:
     return f"is tested on {n:,} {SET_NAMES.get(e.source or '', 'unknown')} images"
 
 
+def other_datasets(a_name: str, a_dataset: str, b_name: str, b_dataset: str, what: str) -> str:
+    """Why two runs' records of `what` cannot be paired image by image: they index other datasets."""
+    return (f"{a_name} trained on {dataset_title(a_dataset)}, {b_name} on {dataset_title(b_dataset)}: "
+            f"their {what} cannot be compared.")
+
+
 def comparability_problem(a: Evaluated, b: Evaluated) -> str | None:
     """Why A's and B's records cannot be paired image by image (None when they can): other
     datasets, other class lists, other images (another validation split, another image
     set), or other true labels for the same images (another copy of the data)."""
     if a.dataset != b.dataset:
-        return (f"{a.name} trained on {dataset_title(a.dataset)}, {b.name} on "
-                f"{dataset_title(b.dataset)}: their predictions cannot be compared.")
+        return other_datasets(a.name, a.dataset, b.name, b.dataset, "predictions")
     if a.classes != b.classes:
         if len(a.classes) != len(b.classes):
             detail = f"{a.name} has {len(a.classes)} classes, {b.name} has {len(b.classes)}"
