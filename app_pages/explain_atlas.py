@@ -51,10 +51,9 @@ def _on_areas(map_key: tuple) -> None:
         st.session_state["ex_page_atlas"] = 1
 
 
-def _on_cell(map_key: tuple, view: class_view.ClassView, classes: list[str]) -> None:
-    cell = cell_selection.selection_from_event(st.session_state.get("ex_atlas_cm"), view.names(classes))
+def _on_cell(map_key: tuple, classes: list[str]) -> None:
+    cell = cell_selection.selection_from_event(st.session_state.get("ex_atlas_cm"), classes)
     if cell is not None:
-        cell = view.cell_of(cell)
         st.session_state[CELL_KEY] = (map_key, (cell.true, cell.pred))
         st.session_state["ex_page_atlas"] = 1
 
@@ -116,16 +115,20 @@ def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, cla
     """The matrix of the selected images (all without an area), a click on which outlines a
     cell's images on the map, and the selection's gallery."""
     chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes))
-    view = class_view.ClassView(class_view.busiest_classes(chosen.counts, MATRIX_CLASSES, classes, info.superclass_of))
+    shown = class_view.busiest_classes(chosen.counts, MATRIX_CLASSES, classes, info.superclass_of).tolist()
     left, right = st.columns([2, 3], gap="medium")
     with left:
+        # The whole matrix with a grid of the shown classes: each cell's share of its true and
+        # predicted class counts every image, not only those of the classes shown.
+        grid = confusion_figures.Grid(shown, shown, [(t, p) for t in shown for p in shown])
         st.plotly_chart(confusion_figures.confusion_figure(
-                            view.matrix(chosen.counts), view.names(classes), selected=view.drawn_at(cell),
-                            height=_matrix_height(len(view.labels))),
-                        key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, view, classes), selection_mode="points",
+                            chosen.counts, classes, selected=None if cell is None else (cell.true, cell.pred),
+                            height=_matrix_height(len(shown)), grid=grid,
+                            group=[info.superclasses[s] for s in info.superclass_of]),
+                        key="ex_atlas_cm", on_select=lambda: _on_cell(map_key, classes), selection_mode="points",
                         config={"displayModeBar": False})
-        cut = len(view.labels) < len(classes)
-        few = f" (the {len(view.labels)} classes with the most of these images)" if cut else ""
+        cut = len(shown) < len(classes)
+        few = f" (the {len(shown)} classes with the most of these images)" if cut else ""
         st.caption(("The drawn area's" if areas else "All the images'") + f" true (rows) and predicted (columns) "
                    f"classes{few}. Click a cell to outline its images on the map and show only them below.")
     with right:

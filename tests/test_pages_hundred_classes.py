@@ -98,6 +98,13 @@ def test_the_atlas_of_a_hundred_class_run_has_twenty_superclasses_and_a_readable
     shown = [FINE_NAMES.index(name) for name in matrix["x"]]
     assert len(shown) == explain_atlas.MATRIX_CLASSES and shown == [c for c in ORDER if c in shown]
     assert "the 20 classes with the most of these images" in texts(at)
+    # Each cell's shares count all the images of its classes, also those predicted as a class not shown.
+    cells = spec(at, "ex_atlas_cm")["data"][1]
+    counts = np.zeros((100, 100), dtype=np.int64)
+    np.add.at(counts, (f.labels, f.predictions), 1)
+    (t, p), hover = next(((t, p), h) for (t, p), h in zip(cells["customdata"], cells["hovertext"], strict=True)
+                         if counts[t, p] and counts[t, p] < counts[t].sum())
+    assert f"{100 * counts[t, p] / counts[t].sum():.1f}% of true {FINE_NAMES[t]}" in hover
     # A clicked cell (as the matrix's callback stores it: the classes, not the positions shown).
     t = int(f.labels[3])  # 1 in 4 planted features is predicted as the next class: image 3 is one
     p = (t + 1) % 100
