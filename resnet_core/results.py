@@ -17,6 +17,7 @@ import io
 import json
 import statistics
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 
 from . import runs
@@ -176,6 +177,7 @@ def _hashable(value):
 
 
 _DEFAULTS = TrainConfig()
+_DEFAULT_VALUES = dataclasses.asdict(_DEFAULTS)
 
 
 def is_paper_recipe(cfg: dict) -> bool:
@@ -210,7 +212,9 @@ def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None)
     buckets: dict[tuple, list[RunResult]] = {}
     shown = set(by or ())  # a varied field splits rows even where it only sets the speed (compile, device)
     for r in results:
-        key = tuple(sorted((k, _hashable(v)) for k, v in r.config.items() if k not in NOT_COMPARED or k in shown))
+        # A field an older record lacks (dataset, preact...) had its default value then.
+        config = {**_DEFAULT_VALUES, **r.config}
+        key = tuple(sorted((k, _hashable(v)) for k, v in config.items() if k not in NOT_COMPARED or k in shown))
         buckets.setdefault(key, []).append(r)
     if by is None:
         seen: dict[str, set] = {}
@@ -220,7 +224,7 @@ def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None)
         by = [k for k, values in seen.items() if len(values) > 1]
     groups = []
     for members in buckets.values():
-        cfg = members[0].config
+        cfg = {**_DEFAULT_VALUES, **members[0].config}
         depth, block, shortcut = cfg.get("depth"), str(cfg.get("block", "")), str(cfg.get("shortcut", ""))
         sizes = next(((r.params, r.macs) for r in members if r.params is not None), (None, None))
         groups.append(ResultGroup(

@@ -215,3 +215,15 @@ def test_every_report_says_its_std_is_the_sample_std_and_how_many_runs_each_mean
     assert record["val_error_sample_std"] == 1.0 and "test_error_std" not in record
     (csv_row,) = csv.DictReader(io.StringIO(report(groups, "csv")))
     assert (csv_row["test_error_n"], csv_row["test_error_sample_std"]) == ("2", "1.4142")
+
+
+def test_a_field_an_older_record_lacks_groups_with_its_default_value():
+    old = RunResult(run_id="old", state="completed", config={"depth": 20, "block": "basic", "shortcut": "A", "seed": 0},
+                    model="ResNet-20", params=None, macs=None, test_error=8.0, val_error=None, seconds=None,
+                    images_per_s=None)
+    new = dataclasses.replace(old, run_id="new", config={**old.config, "seed": 1, "dataset": "cifar10",
+                                                         "preact": False})
+    other = dataclasses.replace(old, run_id="c100", config={**old.config, "dataset": "cifar100"})
+    groups = group_results([old, new, other])
+    assert [[m.run_id for m in g.members] for g in groups] == [["old", "new"], ["c100"]]
+    assert [g.fields for g in groups] == [{"dataset": "cifar10"}, {"dataset": "cifar100"}]
