@@ -28,8 +28,10 @@ MANY_CLASSES_HEIGHT = 900
 
 
 def run_name(info: runs.RunInfo) -> str:
-    """A run as Compare's curves and captions name it: model and id."""
-    return f"{info.model_name} · {info.run_id}" if info.model_name else info.run_id
+    """A run as Compare's curves and captions name it: model (and dataset, see
+    common.model_text) and id."""
+    model = common.model_text(info)
+    return f"{model} · {info.run_id}" if model else info.run_id
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""Compare with two fabricated CIFAR-100 runs (100 classes in 20 superclasses) through
+"""Compare and Home with two fabricated CIFAR-100 runs (100 classes in 20 superclasses) through
 Streamlit's AppTest: the difference matrix drawn as Analyze draws its 100-class matrix
 (superclass ticks and lines, no numbers in the cells, only cells with images clickable, hovers
 that name each class's superclass) and a click that maps back to its classes; the Flips tab's
-table that scrolls and its bars per superclass.
+table that scrolls and its bars per superclass; the run cards that name the dataset.
 
 AppTest cannot click a Plotly chart: a click's event is built from the drawn figure's point
 (as the browser would send it) and read as the page's on_select reads it."""
@@ -18,7 +18,7 @@ from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
 from fake_runs import make_run, repredict
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
 
-from app_pages.navigation import COMPARE
+from app_pages.navigation import COMPARE, HOME
 from resnet_core import runs
 from resnet_core.dashboard import class_groups, comparison
 from resnet_core.dashboard.cell_selection import Cell, selection_from_event
@@ -115,3 +115,19 @@ def test_the_flips_of_two_hundred_class_runs_scroll_in_a_table_and_sum_per_super
     assert bars["data"][0]["y"][18] == sum(a_counts[c] for c in class_groups.members(FINE_NAMES, SUPERCLASS_OF, 18))
     assert sum(bars["data"][1]["y"]) == int(b_counts.sum()) == len(comparison.flips(paired)[1])
     assert bars["layout"]["xaxis"]["title"]["text"] == "true superclass"
+
+
+def test_run_cards_and_pickers_name_a_hundred_class_runs_dataset(folders):  # noqa: F811
+    ten = make_run(folders, "ten")
+    hundred = make_run(folders, "hundred", dataset="cifar100")
+    cards = [m.value for m in open_page(HOME).markdown if m.value.startswith("**")]
+    card = {c.split("**")[1]: c for c in cards}
+    assert "CIFAR-100" in card[md_escape(hundred.name)]
+    assert "CIFAR-10" not in card[md_escape(ten.name)]  # CIFAR-10, the default, as before: unnamed
+    at = open_compare(ten, hundred, "Curves")  # the pickers too
+    title = at.multiselect(key="cmp_runs").format_func
+    assert title(hundred.name) == f"{hundred.name} · ResNet-20 · CIFAR-100 · completed"
+    assert title(ten.name) == f"{ten.name} · ResNet-20 · completed"
+    curves = [t["name"] for t in spec(at, "cmp_curves")["data"]]
+    assert any(name.startswith(f"ResNet-20 · CIFAR-100 · {hundred.name}") for name in curves)
+    assert any(name.startswith(f"ResNet-20 · {ten.name}") for name in curves)
