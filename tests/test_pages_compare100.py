@@ -111,10 +111,10 @@ def test_the_flips_of_two_hundred_class_runs_scroll_in_a_table_and_sum_per_super
     assert row["superclass"] == "vehicles_1" and row["A right, B wrong"] == a_counts[FINE_NAMES.index("bus")]
     assert heights == [35 * 12 + 3]  # as tall as 10 classes' table (not 3,573 px): its 101 rows scroll in it
     bars = spec(at, "cmp_flip_bars")
-    assert [t["x"] for t in bars["data"]] == [list(COARSE_NAMES)] * 2
-    assert bars["data"][0]["y"][18] == sum(a_counts[c] for c in class_groups.members(FINE_NAMES, SUPERCLASS_OF, 18))
-    assert sum(bars["data"][1]["y"]) == int(b_counts.sum()) == len(comparison.flips(paired)[1])
-    assert bars["layout"]["xaxis"]["title"]["text"] == "true superclass"
+    assert [t["y"] for t in bars["data"]] == [list(COARSE_NAMES)] * 2  # a row per superclass, names on the left
+    assert bars["data"][0]["x"][18] == sum(a_counts[c] for c in class_groups.members(FINE_NAMES, SUPERCLASS_OF, 18))
+    assert sum(bars["data"][1]["x"]) == int(b_counts.sum()) == len(comparison.flips(paired)[1])
+    assert bars["layout"]["yaxis"]["title"]["text"] == "true superclass"
 
 
 def test_run_cards_and_pickers_name_a_hundred_class_runs_dataset(folders):  # noqa: F811

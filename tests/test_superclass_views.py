@@ -178,7 +178,8 @@ def test_flips_of_100_classes_sum_per_superclass_in_bars_of_twenty():
         class_groups.per_superclass(counts[:99], SUPERCLASS_OF, 20)
     fig = confusion_figures.flip_counts_figure(counts, 2 * counts, FINE_NAMES, superclass_of=SUPERCLASS_OF,
                                                superclasses=COARSE_NAMES)
-    assert [list(t.x) for t in fig.data] == [list(COARSE_NAMES)] * 2
-    assert list(fig.data[1].y) == (2 * sums).tolist() and fig.layout.xaxis.title.text == "true superclass"
+    assert [list(t.y) for t in fig.data] == [list(COARSE_NAMES)] * 2 and {t.orientation for t in fig.data} == {"h"}
+    assert list(fig.data[1].x) == (2 * sums).tolist() and fig.layout.yaxis.title.text == "true superclass"
+    assert fig.layout.margin.l >= len("large_omnivores_and_herbivores") * 7  # the longest name whole
     per_class = confusion_figures.flip_counts_figure(counts[:10], counts[:10], FINE_NAMES[:10])  # 10: as before
     assert list(per_class.data[0].x) == list(FINE_NAMES[:10]) and per_class.layout.xaxis.title.text == "true class"

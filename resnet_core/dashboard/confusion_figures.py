@@ -253,18 +253,29 @@ def flip_counts_figure(a_only: Sequence[int], b_only: Sequence[int], classes: Se
                        names: tuple[str, str] = ("A", "B"), height: int = 340, title: str | None = None,
                        superclass_of: Sequence[int] = (), superclasses: Sequence[str] = ()) -> go.Figure:
     """Per true class, bars of the images A gets right and B wrong, and of those B gets
-    right and A wrong (counts from resnet_core.dashboard.comparison.flip_counts); per true
-    superclass where superclass_of gives each class's (100 bars under slanted names could
-    not be read; 20 can, as Analyze's per-superclass bars)."""
+    right and A wrong (counts from resnet_core.dashboard.comparison.flip_counts). Where
+    superclass_of gives each class's superclass, per true superclass instead, one row each,
+    the names on the left: 100 pairs of bars under -30 degree names could not be read, nor
+    could 20 superclass names at -30 degrees (they overlapped in Compare's column, seen in
+    headless Chromium)."""
     a, b = names
-    axis_title = "true superclass" if superclass_of else "true class"
-    if superclass_of:
-        a_only, b_only = (per_superclass(c, superclass_of, len(superclasses)) for c in (a_only, b_only))
-        classes = superclasses
-    fig = go.Figure(layout=_bar_layout(title, height, classes, xaxis=dict(title=dict(text=axis_title)),
-                                       yaxis=dict(title=dict(text="images"), rangemode="tozero")))
-    for name, counts, colour in ((f"{a} right, {b} wrong", a_only, PALETTE[3]),
-                                 (f"{b} right, {a} wrong", b_only, PALETTE[0])):
-        fig.add_trace(go.Bar(x=list(classes), y=[int(c) for c in counts], name=name, marker_color=colour,
-                             hovertemplate=f"{name}: %{{y:,}} images<extra>{axis_title} %{{x}}</extra>"))
+    series = ((f"{a} right, {b} wrong", PALETTE[3]), (f"{b} right, {a} wrong", PALETTE[0]))
+    if not superclass_of:
+        fig = go.Figure(layout=_bar_layout(title, height, classes, xaxis=dict(title=dict(text="true class")),
+                                           yaxis=dict(title=dict(text="images"), rangemode="tozero")))
+        for (name, colour), counts in zip(series, (a_only, b_only), strict=True):
+            fig.add_trace(go.Bar(x=list(classes), y=[int(c) for c in counts], name=name, marker_color=colour,
+                                 hovertemplate=f"{name}: %{{y:,}} images<extra>true %{{x}}</extra>"))
+        return fig
+    rows = [str(s) for s in superclasses]
+    margin = dict(l=axis_margin(rows, title_px=AXIS_TITLE_PX), r=FIXED_MARGIN["r"], t=26, b=FIXED_MARGIN["b"])
+    fig = go.Figure(layout=dict(
+        **frame(title, max(height, 22 * len(rows) + 84), margin), barmode="group",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        xaxis=dict(title=dict(text="images"), rangemode="tozero", **FIXED_AXIS),
+        yaxis=dict(title=dict(text="true superclass"), type="category", autorange="reversed", **FIXED_AXIS)))
+    for (name, colour), counts in zip(series, (a_only, b_only), strict=True):
+        fig.add_trace(go.Bar(y=rows, x=per_superclass(counts, superclass_of, len(rows)).tolist(), orientation="h",
+                             name=name, marker_color=colour,
+                             hovertemplate=f"{name}: %{{x:,}} images<extra>true %{{y}}</extra>"))
     return fig
