@@ -206,9 +206,19 @@ def state_badge(state: str) -> None:
              help=STATE_HELP.get(state))
 
 
+def model_text(info: runs.RunInfo) -> str:
+    """A run's model, and its dataset where it is not CIFAR-10 (the default, what every run before
+    CIFAR-100 trained on: named on each, it would lengthen every picker, card and legend of a
+    studio of CIFAR-10 runs and tell nothing); "" without a model."""
+    if not info.model_name or info.dataset == "cifar10":
+        return info.model_name
+    return f"{info.model_name} · {cifar.dataset_title(info.dataset)}"
+
+
 def run_title(info: runs.RunInfo, state: str | None = None) -> str:
-    """A run as a picker names it: id, model and state (the folder's, unless state is given)."""
-    model, state = info.model_name, state or info.state
+    """A run as a picker names it: id, model (and dataset, see model_text) and state (the
+    folder's, unless state is given)."""
+    model, state = model_text(info), state or info.state
     return f"{info.run_id} · {model} · {state}" if model else f"{info.run_id} · {state}"
 
 

@@ -93,7 +93,8 @@ def _run_card(info: runs.RunInfo) -> None:
     with st.container(border=True):
         c1, c2, c3, c4 = st.columns([4, 2, 3, 3], vertical_alignment="center")
         esc = formatting.md_escape
-        settings = [row["model"], row["block"], row["shortcut"] and f"shortcut {row['shortcut']}"]
+        settings = [common.model_text(info) or row["model"], row["block"],
+                    row["shortcut"] and f"shortcut {row['shortcut']}"]
         c1.markdown(f"**{esc(info.run_id)}**  \n" + " · ".join(esc(s) for s in settings if s))  # none: left out
         with c2:
             common.state_badge(info.state)

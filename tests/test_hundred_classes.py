@@ -124,3 +124,19 @@ def test_the_runs_table_names_each_runs_dataset(tmp_path):
     table = runs_table.runs_table(runs.list_runs(tmp_path)).set_index("run")
     assert {table.loc[i, "dataset"] for i in table.index if i.endswith("ten")} == {"cifar10"}
     assert {table.loc[i, "dataset"] for i in table.index if i.endswith("hundred")} == {"cifar100"}
+
+
+def test_two_runs_share_superclasses_only_where_both_group_their_classes_alike(tmp_path):
+    hundred = [runs.read_run(make_run(tmp_path, f"h{i}", dataset="cifar100")) for i in range(2)]
+    ten = runs.read_run(make_run(tmp_path, "ten"))
+    assert comparison.shared_superclasses(*hundred, 100) == (list(SUPERCLASS_OF), list(COARSE_NAMES))
+    assert comparison.shared_superclasses(ten, ten, 10) == ([], [])
+    assert comparison.shared_superclasses(hundred[0], ten, 100) == ([], [])  # one run without them
+    assert comparison.shared_superclasses(*hundred, 10) == ([], [])  # not these classes' grouping
+
+
+def test_the_flip_table_names_each_classs_superclass_where_given():
+    table = comparison.flip_table([1, 0, 2], [0, 3, 2], FINE_NAMES[:3], group=["a", "b", "c"])
+    assert [r["superclass"] for r in table] == ["a", "b", "c", None]
+    assert list(table[0]) == ["class", "superclass", "A right, B wrong", "B right, A wrong", "net for B"]
+    assert table[-1]["net for B"] == 2 and "superclass" not in comparison.flip_table([1], [0], ["x"])[0]

@@ -1,9 +1,8 @@
 """The views other than Analyze with a fabricated CIFAR-100 run (100 classes in 20
 superclasses) through Streamlit's AppTest: the Runs table's dataset, the Monitor, Explain's
 training views (forgetting, data map), held-out views (flips, top losses, calibration, label
-errors) and its atlas, Compare's
-difference matrix (superclass by superclass) and its refusal of runs of other datasets,
-and Predict's top-5 of 100 classes."""
+errors) and its atlas, Compare's refusal of runs of other datasets (its views of two
+100-class runs: test_pages_compare100.py), and Predict's top-5 of 100 classes."""
 
 from __future__ import annotations
 
@@ -14,14 +13,14 @@ import numpy as np
 from atlas_features import plant_features
 from conftest import write_dynamics_record
 from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
-from fake_runs import make_run, repredict, write_checkpoint
+from fake_runs import make_run, write_checkpoint
 from test_pages import PREDICT, _png_bytes, folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
 from test_pages_atlas import chart, map_key
 
 from app_pages import explain_atlas, explain_training
 from app_pages.navigation import COMPARE, EXPLAIN, MONITOR, RUNS
 from resnet_core import runs
-from resnet_core.dashboard import class_view, comparison, label_errors
+from resnet_core.dashboard import class_view, label_errors
 from resnet_core.formatting import md_escape
 
 ORDER = class_view.grouped_order(FINE_NAMES, SUPERCLASS_OF)
@@ -113,27 +112,6 @@ def test_the_atlas_of_a_hundred_class_run_has_twenty_superclasses_and_a_readable
     assert not at.exception
     assert md_escape(f"true {FINE_NAMES[t]} → predicted {FINE_NAMES[p]}") in texts(at)
     assert chart(at)[0][-1]["name"] == f"true {FINE_NAMES[t]} → predicted {FINE_NAMES[p]}"
-
-
-def test_compare_orders_the_difference_of_two_hundred_class_runs_by_superclass(folders):  # noqa: F811
-    a = make_run(folders, "a", dataset="cifar100", n_val=2000)
-    b = make_run(folders, "b", dataset="cifar100", n_val=2000, shortcut="none")
-    pa, pb = runs.load_predictions(a, "test", 3), repredict(b, "test", 3, accuracy=0.5, seed=5)
-    at = open_page(COMPARE, {"runs": f"{a.name},{b.name}", "a": a.name, "b": b.name,
-                             "view": "Confusion difference"})
-    assert not at.exception, [e.value for e in at.exception]
-    heat = spec(at, "cmp_cm")["data"][0]
-    assert heat["x"] == [FINE_NAMES[c] for c in ORDER] and heat["y"] == heat["x"]
-    diff = comparison.difference(comparison.pair(pa, pb), 100)
-    assert np.array_equal(np.array(heat["z"]), diff.diff[np.ix_(ORDER, ORDER)])
-    assert "superclass by superclass" in texts(at)
-    t, p = (int(i) for i in np.argwhere(diff.diff != 0)[0])
-    at.session_state["cmp_cell"] = (t, p)
-    at.run()
-    assert md_escape(f"true {FINE_NAMES[t]} → predicted {FINE_NAMES[p]}") in texts(at)
-    shapes = spec(at, "cmp_cm")["layout"]["shapes"]  # the outline around the cell where it is drawn
-    row, col = int(np.flatnonzero(ORDER == t)[0]), int(np.flatnonzero(ORDER == p)[0])
-    assert (shapes[0]["x0"], shapes[0]["y0"]) == (col - 0.5, row - 0.5)
 
 
 def test_compare_refuses_a_cifar10_run_beside_a_cifar100_run_in_one_line(folders):  # noqa: F811

@@ -154,7 +154,8 @@ def test_a_superclass_cell_click_names_the_pair_and_its_drill_down_the_classes(c
 def test_the_difference_of_two_100_class_matrices_draws_by_superclass_too(cm100):
     other = cm100.T.copy()  # another run's matrix of as many images
     grid = confusion_figures.grouped_grid(cm100 + other, FINE_NAMES, SUPERCLASS_OF, COARSE_NAMES)
-    fig = confusion_figures.difference_figure(cm100, other, FINE_NAMES, grid=grid)
+    group = [COARSE_NAMES[s] for s in SUPERCLASS_OF]
+    fig = confusion_figures.difference_figure(cm100, other, FINE_NAMES, grid=grid, group=group)
     heat, cells = fig.data
     order = class_groups.superclass_order(FINE_NAMES, SUPERCLASS_OF)
     assert heat.z[3][60] == other[order[3], order[60]] - cm100[order[3], order[60]]
@@ -162,4 +163,23 @@ def test_the_difference_of_two_100_class_matrices_draws_by_superclass_too(cm100)
     t, p = cells.customdata[10]
     assert selection_from_event(_event_of(fig, t, p), FINE_NAMES) == Cell(t, p)
     assert f"difference B − A: {other[t, p] - cm100[t, p]:+,}" in cells.hovertext[10]
-    assert len(fig.layout.xaxis.ticktext) == 20
+    assert cells.hovertext[10].startswith(f"true <b>{FINE_NAMES[t]}</b> ({group[t]}) → predicted "
+                                          f"<b>{FINE_NAMES[p]}</b> ({group[p]})")
+    assert len(fig.layout.xaxis.ticktext) == 20 and heat.texttemplate is None
+
+
+def test_flips_of_100_classes_sum_per_superclass_in_bars_of_twenty():
+    counts = np.zeros(100, np.int64)
+    counts[[FINE_NAMES.index("bus"), FINE_NAMES.index("train"), FINE_NAMES.index("worm")]] = (3, 4, 5)
+    sums = class_groups.per_superclass(counts, SUPERCLASS_OF, 20)
+    assert sums.dtype == np.int64 and sums.sum() == 12
+    assert sums[COARSE_NAMES.index("vehicles_1")] == 7 and sums[SUPERCLASS_OF[FINE_NAMES.index("worm")]] == 5
+    with pytest.raises(ValueError, match="99 counts for 100 classes"):
+        class_groups.per_superclass(counts[:99], SUPERCLASS_OF, 20)
+    fig = confusion_figures.flip_counts_figure(counts, 2 * counts, FINE_NAMES, superclass_of=SUPERCLASS_OF,
+                                               superclasses=COARSE_NAMES)
+    assert [list(t.y) for t in fig.data] == [list(COARSE_NAMES)] * 2 and {t.orientation for t in fig.data} == {"h"}
+    assert list(fig.data[1].x) == (2 * sums).tolist() and fig.layout.yaxis.title.text == "true superclass"
+    assert fig.layout.margin.l >= len("large_omnivores_and_herbivores") * 7  # the longest name whole
+    per_class = confusion_figures.flip_counts_figure(counts[:10], counts[:10], FINE_NAMES[:10])  # 10: as before
+    assert list(per_class.data[0].x) == list(FINE_NAMES[:10]) and per_class.layout.xaxis.title.text == "true class"

@@ -1,5 +1,6 @@
 """Classes grouped by superclass (CIFAR-100: 20 superclasses of 5 classes each): the order a
-many-class confusion matrix is drawn in, a superclass's members, and its blocks of rows.
+many-class confusion matrix is drawn in, a superclass's members, its blocks of rows, and
+per-class counts summed per superclass.
 
 An order lists class labels by drawn position (order[i] is the label drawn i-th); its inverse,
 :func:`positions`, gives a label's position. The figures keep each cell's labels (not its
@@ -9,6 +10,8 @@ position) in their customdata, so a click maps back to (true, predicted) whateve
 from __future__ import annotations
 
 from typing import Sequence
+
+import numpy as np
 
 
 def superclass_order(classes: Sequence[str], superclass_of: Sequence[int]) -> list[int]:
@@ -38,3 +41,11 @@ def blocks(order: Sequence[int], superclass_of: Sequence[int]) -> list[tuple[int
         else:
             runs.append((superclass_of[label], i, i + 1))
     return runs
+
+
+def per_superclass(counts: Sequence[int], superclass_of: Sequence[int], n_superclasses: int) -> np.ndarray:
+    """Per-class counts summed over each superclass's classes (int64, one per superclass)."""
+    if len(counts) != len(superclass_of):
+        raise ValueError(f"{len(counts)} counts for {len(superclass_of)} classes")
+    return np.bincount(np.asarray(superclass_of, dtype=np.int64), weights=np.asarray(counts, dtype=np.int64),
+                       minlength=n_superclasses).astype(np.int64)

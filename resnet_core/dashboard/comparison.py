@@ -204,6 +204,15 @@ def cell_changes(paired: Paired, cell: Cell) -> tuple[np.ndarray, np.ndarray]:
     return entered, left
 
 
+def shared_superclasses(a: runs.RunInfo, b: runs.RunInfo, n_classes: int) -> tuple[list[int], list[str]]:
+    """Each class's superclass and the superclasses' names where both runs group their
+    n_classes (the same classes) alike, so that a view of both can draw them superclass by
+    superclass; else ([], [])."""
+    if a.superclass_of != b.superclass_of or a.superclasses != b.superclasses or not a.superclasses:
+        return [], []
+    return (list(a.superclass_of), list(a.superclasses)) if len(a.superclass_of) == n_classes else ([], [])
+
+
 def flips(paired: Paired) -> tuple[np.ndarray, np.ndarray]:
     """Positions into paired of the images A gets right and B wrong, and of those B gets
     right and A wrong."""
@@ -219,14 +228,17 @@ def flip_counts(paired: Paired, n_classes: int) -> tuple[np.ndarray, np.ndarray]
             np.bincount(paired.labels[b_only], minlength=n_classes))
 
 
-def flip_table(a_only: Sequence[int], b_only: Sequence[int], classes: Sequence[str]) -> list[dict]:
+def flip_table(a_only: Sequence[int], b_only: Sequence[int], classes: Sequence[str],
+               group: Sequence[str] = ()) -> list[dict]:
     """Rows of the per-class flip counts (from :func:`flip_counts`) and a last row "all":
-    class, A right B wrong, B right A wrong, and the net change for B (B's gain)."""
-    rows = [{"class": str(c), "A right, B wrong": int(a), "B right, A wrong": int(b), "net for B": int(b) - int(a)}
-            for c, a, b in zip(classes, a_only, b_only, strict=True)]
+    class (and its superclass, where group names each class's), A right B wrong, B right A
+    wrong, and the net change for B (B's gain)."""
+    rows = [{"class": str(c), **({"superclass": group[i]} if group else {}), "A right, B wrong": int(a),
+             "B right, A wrong": int(b), "net for B": int(b) - int(a)}
+            for i, (c, a, b) in enumerate(zip(classes, a_only, b_only, strict=True))]
     total_a, total_b = sum(r["A right, B wrong"] for r in rows), sum(r["B right, A wrong"] for r in rows)
-    return rows + [{"class": "all", "A right, B wrong": total_a, "B right, A wrong": total_b,
-                    "net for B": total_b - total_a}]
+    return rows + [{"class": "all", **({"superclass": None} if group else {}), "A right, B wrong": total_a,
+                    "B right, A wrong": total_b, "net for B": total_b - total_a}]
 
 
 def most_confident_first(paired: Paired, positions: np.ndarray, preds: Mapping[str, np.ndarray],

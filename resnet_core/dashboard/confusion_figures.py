@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..metrics import ClassReport, normalize_confusion
-from .class_groups import blocks, positions, superclass_order
+from .class_groups import blocks, per_superclass, positions, superclass_order
 from .figure_style import (AXIS_TITLE_PX, FIXED_AXIS, FIXED_MARGIN, PALETTE, TEST_COLOUR, TRAIN_COLOUR, VAL_COLOUR,
                            axis_margin, frame)
 
@@ -191,12 +191,13 @@ def confusion_figure(cm: np.ndarray, classes: Sequence[str], mode: str = "counts
 
 def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], names: tuple[str, str] = ("A", "B"),
                       selected: tuple[int, int] | None = None, height: int = 600,
-                      title: str | None = None, grid: Grid | None = None) -> go.Figure:
+                      title: str | None = None, grid: Grid | None = None, group: Sequence[str] = ()) -> go.Figure:
     """B - A of two confusion matrices of the same images, clickable per cell like
     :func:`confusion_figure`: a diverging scale (RdBu) centred on 0, symmetric around it,
     each cell's signed difference written in it (up to MANY_CLASSES a side), and A's count,
     B's count and the difference in its hover. grid: as confusion_figure's (for 100 classes,
-    ``grouped_grid(a + b, ...)``: the cells either run has images in take a click)."""
+    ``grouped_grid(a + b, ...)``: the cells either run has images in take a click); group:
+    each class's superclass name, for the hover."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     if a.shape != b.shape:
         raise ValueError(f"matrices of shapes {a.shape} and {b.shape}")
@@ -214,7 +215,8 @@ def difference_figure(a: np.ndarray, b: np.ndarray, classes: Sequence[str], name
         zmid=0, zmin=-limit, zmax=limit, hoverinfo="skip", xgap=0 if many else 1, ygap=0 if many else 1,
         showscale=False,
     )
-    hover = [(f"true <b>{classes[t]}</b> → predicted <b>{classes[p]}</b><br>"
+    named = [f"<b>{c}</b> ({group[i]})" if group else f"<b>{c}</b>" for i, c in enumerate(classes)]
+    hover = [(f"true {named[t]} → predicted {named[p]}<br>"
               f"{names[0]}: {a[t, p]:,} images<br>{names[1]}: {b[t, p]:,} images<br>"
               f"difference {names[1]} − {names[0]}: {diff[t, p]:+,}"
               + ("<br><i>click to see the images that changed</i>" if a[t, p] or b[t, p] else ""))
@@ -248,14 +250,32 @@ def class_metrics_figure(report: ClassReport, classes: Sequence[str], height: in
 
 
 def flip_counts_figure(a_only: Sequence[int], b_only: Sequence[int], classes: Sequence[str],
-                       names: tuple[str, str] = ("A", "B"), height: int = 340, title: str | None = None) -> go.Figure:
+                       names: tuple[str, str] = ("A", "B"), height: int = 340, title: str | None = None,
+                       superclass_of: Sequence[int] = (), superclasses: Sequence[str] = ()) -> go.Figure:
     """Per true class, bars of the images A gets right and B wrong, and of those B gets
-    right and A wrong (counts from resnet_core.dashboard.comparison.flip_counts)."""
+    right and A wrong (counts from resnet_core.dashboard.comparison.flip_counts). Where
+    superclass_of gives each class's superclass, per true superclass instead, one row each,
+    the names on the left: 100 pairs of bars under -30 degree names could not be read, nor
+    could 20 superclass names at -30 degrees (they overlapped in Compare's column, seen in
+    headless Chromium)."""
     a, b = names
-    fig = go.Figure(layout=_bar_layout(title, height, classes, xaxis=dict(title=dict(text="true class")),
-                                       yaxis=dict(title=dict(text="images"), rangemode="tozero")))
-    for name, counts, colour in ((f"{a} right, {b} wrong", a_only, PALETTE[3]),
-                                 (f"{b} right, {a} wrong", b_only, PALETTE[0])):
-        fig.add_trace(go.Bar(x=list(classes), y=[int(c) for c in counts], name=name, marker_color=colour,
-                             hovertemplate=f"{name}: %{{y:,}} images<extra>true %{{x}}</extra>"))
+    series = ((f"{a} right, {b} wrong", PALETTE[3]), (f"{b} right, {a} wrong", PALETTE[0]))
+    if not superclass_of:
+        fig = go.Figure(layout=_bar_layout(title, height, classes, xaxis=dict(title=dict(text="true class")),
+                                           yaxis=dict(title=dict(text="images"), rangemode="tozero")))
+        for (name, colour), counts in zip(series, (a_only, b_only), strict=True):
+            fig.add_trace(go.Bar(x=list(classes), y=[int(c) for c in counts], name=name, marker_color=colour,
+                                 hovertemplate=f"{name}: %{{y:,}} images<extra>true %{{x}}</extra>"))
+        return fig
+    rows = [str(s) for s in superclasses]
+    margin = dict(l=axis_margin(rows, title_px=AXIS_TITLE_PX), r=FIXED_MARGIN["r"], t=26, b=FIXED_MARGIN["b"])
+    fig = go.Figure(layout=dict(
+        **frame(title, max(height, 22 * len(rows) + 84), margin), barmode="group",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        xaxis=dict(title=dict(text="images"), rangemode="tozero", **FIXED_AXIS),
+        yaxis=dict(title=dict(text="true superclass"), type="category", autorange="reversed", **FIXED_AXIS)))
+    for (name, colour), counts in zip(series, (a_only, b_only), strict=True):
+        fig.add_trace(go.Bar(y=rows, x=per_superclass(counts, superclass_of, len(rows)).tolist(), orientation="h",
+                             name=name, marker_color=colour,
+                             hovertemplate=f"{name}: %{{x:,}} images<extra>true %{{y}}</extra>"))
     return fig
