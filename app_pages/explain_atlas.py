@@ -16,7 +16,7 @@ import streamlit as st
 from app_pages import caches, common, feature_jobs, similar_section
 from app_pages.area_select_chart import area_select_chart
 from resnet_core import evaluation_labels, projections, runs
-from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, class_view, confusion_figures,
+from resnet_core.dashboard import (atlas_figures, atlas_selection, cell_selection, class_groups, confusion_figures,
                                    data_map_selection, gallery_cards, gallery_records, run_images, similar_images)
 from resnet_core.formatting import md_escape
 from resnet_core.projections import METHODS, PCA, project, save_projection
@@ -115,7 +115,7 @@ def _selection(info: runs.RunInfo, split: str, f, train, coords: np.ndarray, cla
     """The matrix of the selected images (all without an area), a click on which outlines a
     cell's images on the map, and the selection's gallery."""
     chosen = atlas_selection.select(areas, coords, f.labels, f.predictions, f.confidence, len(classes))
-    shown = class_view.busiest_classes(chosen.counts, MATRIX_CLASSES, classes, info.superclass_of).tolist()
+    shown = class_groups.busiest_classes(chosen.counts, MATRIX_CLASSES, classes, info.superclass_of).tolist()
     left, right = st.columns([2, 3], gap="medium")
     with left:
         # The whole matrix with a grid of the shown classes: each cell's share of its true and

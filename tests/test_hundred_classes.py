@@ -12,8 +12,7 @@ from cifar100_format import COARSE_NAMES, FINE_NAMES, SUPERCLASS_OF
 from fake_runs import fake_predictions, make_run
 
 from resnet_core import runs
-from resnet_core.dashboard import atlas_figures, class_colours, class_view, comparison, runs_table
-from resnet_core.dashboard.cell_selection import Cell
+from resnet_core.dashboard import atlas_figures, class_colours, class_groups, comparison, runs_table
 from resnet_core.dashboard.figure_style import PALETTE
 
 
@@ -43,12 +42,12 @@ def test_classes_without_superclasses_keep_the_palette():
 
 
 def test_the_superclass_order_lists_each_superclass_together_by_label():
-    order = class_view.grouped_order(FINE_NAMES, SUPERCLASS_OF)
+    order = class_groups.grouped_order(FINE_NAMES, SUPERCLASS_OF)
     assert sorted(order.tolist()) == list(range(100))
     groups = [SUPERCLASS_OF[c] for c in order]
     assert groups == sorted(groups)
     assert [FINE_NAMES[c] for c in order[:5]] == ["beaver", "dolphin", "otter", "seal", "whale"]
-    assert class_view.grouped_order(FINE_NAMES[:10], []).tolist() == list(range(10))
+    assert class_groups.grouped_order(FINE_NAMES[:10], []).tolist() == list(range(10))
 
 
 def test_the_busiest_classes_are_those_with_the_most_images_in_superclass_order():
@@ -57,20 +56,10 @@ def test_the_busiest_classes_are_those_with_the_most_images_in_superclass_order(
     counts[1, 30] = 5  # aquarium_fish (fish) predicted as dolphin (aquatic mammals)
     counts[99, 99] = 1  # worm: the fewest
     # No class without images; superclass by superclass (beaver, dolphin, then fish, then worm).
-    assert class_view.busiest_classes(counts, 20, FINE_NAMES, SUPERCLASS_OF).tolist() == [4, 30, 1, 99]
-    assert class_view.busiest_classes(counts, 3, FINE_NAMES, SUPERCLASS_OF).tolist() == [4, 30, 1]
+    assert class_groups.busiest_classes(counts, 20, FINE_NAMES, SUPERCLASS_OF).tolist() == [4, 30, 1, 99]
+    assert class_groups.busiest_classes(counts, 3, FINE_NAMES, SUPERCLASS_OF).tolist() == [4, 30, 1]
     small = np.zeros((10, 10), np.int64)
-    assert class_view.busiest_classes(small, 20, FINE_NAMES[:10]).tolist() == list(range(10))  # all of a few
-
-
-def test_a_class_view_maps_its_cells_to_the_classes_and_back():
-    view = class_view.ClassView(np.array([4, 30, 1]))
-    full = np.arange(10000).reshape(100, 100)
-    assert view.matrix(full).tolist() == [[404, 430, 401], [3004, 3030, 3001], [104, 130, 101]]
-    assert view.names(FINE_NAMES) == ["beaver", "dolphin", "aquarium_fish"]
-    assert view.cell_of(Cell(2, 1)) == Cell(1, 30)
-    assert view.drawn_at(Cell(1, 30)) == (2, 1)
-    assert view.drawn_at(Cell(1, 2)) is None and view.drawn_at(None) is None
+    assert class_groups.busiest_classes(small, 20, FINE_NAMES[:10]).tolist() == list(range(10))  # all of a few
 
 
 @pytest.mark.parametrize("colour_by", [atlas_figures.TRUE, atlas_figures.PREDICTED])

@@ -20,10 +20,10 @@ from test_pages_atlas import chart, map_key
 from app_pages import explain_atlas, explain_training
 from app_pages.navigation import COMPARE, EXPLAIN, MONITOR, RUNS
 from resnet_core import runs
-from resnet_core.dashboard import class_view, label_errors
+from resnet_core.dashboard import class_groups, label_errors
 from resnet_core.formatting import md_escape
 
-ORDER = class_view.grouped_order(FINE_NAMES, SUPERCLASS_OF)
+ORDER = class_groups.grouped_order(FINE_NAMES, SUPERCLASS_OF)
 
 
 def card_classes(at) -> set[str]:

@@ -13,6 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .class_colours import has_superclasses
+
+
 
 def superclass_order(classes: Sequence[str], superclass_of: Sequence[int]) -> list[int]:
     """Every class label, grouped by superclass (in superclass index order), by name within one."""
@@ -49,3 +52,26 @@ def per_superclass(counts: Sequence[int], superclass_of: Sequence[int], n_superc
         raise ValueError(f"{len(counts)} counts for {len(superclass_of)} classes")
     return np.bincount(np.asarray(superclass_of, dtype=np.int64), weights=np.asarray(counts, dtype=np.int64),
                        minlength=n_superclasses).astype(np.int64)
+
+
+def grouped_order(classes: Sequence[str], superclass_of: Sequence[int]) -> np.ndarray:
+    """The class labels superclass by superclass where superclass_of groups the classes,
+    else in label order."""
+    if not has_superclasses(len(classes), superclass_of):
+        return np.arange(len(classes))
+    return np.asarray(superclass_order(classes, superclass_of), dtype=np.int64)
+
+
+def busiest_classes(counts: np.ndarray, limit: int, classes: Sequence[str],
+                    superclass_of: Sequence[int] = ()) -> np.ndarray:
+    """The classes of a confusion matrix (counts, C x C) worth a row and a column: all of
+    them when C <= limit, else the limit classes with the most images as true or predicted
+    class (fewer when fewer have any; ties: the lower label), in grouped_order."""
+    counts = np.asarray(counts)
+    order = grouped_order(classes, superclass_of)
+    if counts.shape[0] <= limit:
+        return order
+    totals = counts.sum(axis=0) + counts.sum(axis=1)
+    kept = np.argsort(-totals, kind="stable")[:limit]
+    kept = kept[totals[kept] > 0]
+    return order[np.isin(order, kept)]
