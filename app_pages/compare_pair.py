@@ -21,10 +21,10 @@ from resnet_core.formatting import format_pct, md_escape
 PER_PAGE = 30
 CELL_KEY = "cmp_cell"  # our own copy of the clicked difference cell: (true, pred)
 SPLITS = {"val": "validation", "test": "test"}
-# Past this many classes the difference matrix takes the page's width and MANY_CLASSES_HEIGHT,
+# Past this many classes the difference matrix takes the page's width and WIDE_MATRIX_HEIGHT,
 # its images below it: beside the gallery, 100 classes (CIFAR-100's) left a cell 4 px.
-MANY_CLASSES = 20
-MANY_CLASSES_HEIGHT = 900
+WIDE_MATRIX_FROM = 20
+WIDE_MATRIX_HEIGHT = 900
 
 
 def run_name(info: runs.RunInfo) -> str:
@@ -157,12 +157,12 @@ def _difference(pair: Pair) -> None:
     # Superclass by superclass where both runs group their classes alike (the classes are the same).
     grid = confusion_figures.grouped_grid(diff.a + diff.b, pair.classes, pair.superclass_of,
                                           pair.superclasses) if pair.superclass_of else None
-    many = n > MANY_CLASSES
+    many = n > WIDE_MATRIX_FROM
     mat_col, gal_col = (st.container(), st.container()) if many else st.columns([11, 10], gap="medium")
     with mat_col:
         st.plotly_chart(confusion_figures.difference_figure(diff.a, diff.b, pair.classes,
                                                             selected=(cell.true, cell.pred) if cell else None,
-                                                            height=MANY_CLASSES_HEIGHT if many else 600,
+                                                            height=WIDE_MATRIX_HEIGHT if many else 600,
                                                             grid=grid, group=pair.group),
                         key="cmp_cm", on_select=lambda: _on_diff_select(pair.classes), selection_mode="points",
                         config={"displayModeBar": False})

@@ -39,7 +39,7 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     if cfg.schedule == "multistep":
         schedule += f", lr /10 at steps {', '.join(f'{d:,}' for d in lr_drop_steps(cfg, plan))}"
     if cfg.warmup_epochs:
-        start = f"at lr {cfg.lr / 10:g}" if cfg.warmup_mode == "constant" else "rising from 0"
+        start = f"at lr {cfg.lr / 10:g}" if cfg.warmup_mode == "constant" else f"rising linearly to lr {cfg.lr:g}"
         schedule += f", {cfg.warmup_mode} warm-up for {warmup_steps(cfg, plan):,} steps {start}"
     print(schedule)
     if report["paper"]:
