@@ -40,6 +40,40 @@ def test_parameter_counts_of_the_papers_networks(depth, classes, params, without
     assert depth == 1001 or f"{params / 1e6:.1f}M" == paper
 
 
+def reference_preresnet(depth: int, num_classes: int) -> nn.Sequential:
+    """The authors' CIFAR pre-activation ResNet with bottlenecks, transcribed independently of
+    resnet_core from fb.resnet.torch's models/preresnet.lua (Kaiming He's): a 3x3 conv, BN,
+    ReLU; stages of n = (depth - 2) / 9 units of 16/32/64 planes (x4 out), the first unit
+    taking the stem's activation ("no_preact"), the first of the other stages BN -> ReLU
+    shared by both paths ("both_preact"), a 1x1 projection shortcut where the shape changes;
+    then BN, ReLU, average pooling and the linear classifier. Only its parameters are counted."""
+    n = (depth - 2) // 9
+    layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    channels = 16
+    for stage, planes in enumerate((16, 32, 64)):
+        for unit in range(n):
+            first_of_net = stage == 0 and unit == 0
+            residual = [] if first_of_net else [nn.BatchNorm2d(channels), nn.ReLU()]
+            residual += [nn.Conv2d(channels, planes, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(),
+                         nn.Conv2d(planes, planes, 3, stride=2 if stage and not unit else 1, padding=1, bias=False),
+                         nn.BatchNorm2d(planes), nn.ReLU(), nn.Conv2d(planes, 4 * planes, 1, bias=False)]
+            layers += residual
+            if channels != 4 * planes:
+                layers.append(nn.Conv2d(channels, 4 * planes, 1, bias=False))  # the shortcut's projection
+            channels = 4 * planes
+    return nn.Sequential(*layers, nn.BatchNorm2d(channels), nn.ReLU(), nn.Linear(channels, num_classes))
+
+
+@pytest.mark.parametrize("depth", [164, 1001])
+@pytest.mark.parametrize("classes", [10, 100])
+def test_parameter_counts_equal_the_authors_reference_network(depth, classes):
+    with torch.device("meta"):
+        ours = build_model(depth, "bottleneck", None, classes, preact=True)
+        reference = reference_preresnet(depth, classes)
+    assert n_params(ours) == n_params(reference)
+    assert weights_without_batch_norm(ours) == weights_without_batch_norm(reference)
+
+
 @pytest.mark.parametrize("block, depths", [("basic", (8, 20)), ("bottleneck", (11, 20))])
 @pytest.mark.parametrize("shortcut", ["A", "B", "C", "none"])
 def test_the_closed_form_counts_are_the_built_preact_networks(block, depths, shortcut):
