@@ -10,6 +10,7 @@ import streamlit as st
 
 from app_pages import analyze_matrix, caches, common, similar_section
 from resnet_core import runs
+from resnet_core.config import image_format
 from resnet_core.evaluation_labels import EvaluationLabels, evaluation_labels
 from resnet_core.dashboard import (cell_selection, confusion_figures, downloads, gallery_cards, gallery_records,
                                    run_images)
@@ -122,10 +123,11 @@ def _cell_images(info: runs.RunInfo, split: str, preds: dict, classes: list[str]
                                  default="highest first", required=True)
     positions = gallery_records.cell_positions(preds, cell, sort or "confidence", order != "lowest first")
     page = common.page_picker(len(positions), PER_PAGE, "an_page", lambda: o3)
-    items = gallery_records.records(preds, positions[page.start:page.stop])
+    source = run_images.image_source(info.config, split)
+    items = gallery_records.records(preds, positions[page.start:page.stop],
+                                    paths=run_images.source_paths(info.path, source))
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}")
-    source = run_images.image_source(info.config, split)
     heatmaps, heatmap_title = (common.gradcam_toggle(info, source, items, images_from, "an_cam") if images is not None
                                else ({}, ""))
     extras = gallery_cards.CardExtras(heatmaps=heatmaps, heatmap_title=heatmap_title)
@@ -175,8 +177,9 @@ def _download_buttons(info: runs.RunInfo, split: str, epoch: int, cm: np.ndarray
     built = st.session_state.setdefault("an_dl_built", set())  # (run, checkpoint) asked for this session
     if (info.run_id, which) not in built:
         # A callback, so that the rerun it causes draws the download in the button's place.
+        size, _ = image_format(info.resolved, info.train_config)
         c3.button("Build TorchScript", key="an_dl_ts", on_click=built.add, args=((info.run_id, which),),
-                  help="the model with the run's normalisation built in; input float N x 3 x 32 x 32 in "
+                  help=f"the model with the run's normalisation built in; input float N x 3 x {size} x {size} in "
                        "[0, 1] or uint8; see resnet_core/export.py")
         return
     from resnet_core.export import ExportRefused

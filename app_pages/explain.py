@@ -80,7 +80,9 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
         st.caption("No images here.")
         return
     page = common.page_picker(len(positions), PER_PAGE, key, width=220)
-    items = gallery_records.records(preds, positions[page.start:page.stop])
+    source = run_images.image_source(info.config, split)
+    items = gallery_records.records(preds, positions[page.start:page.stop],
+                                    paths=run_images.source_paths(info.path, source))
     strips = None
     if hist is not None:
         rows = hist.rows([r.index for r in items])
@@ -89,7 +91,6 @@ def _cards(info: runs.RunInfo, split: str, preds: dict, positions: np.ndarray, c
     images, origin = common.split_images(info, split, preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(positions):,} · {origin}"
                + (" · under each image: right (green) or wrong (red) at every recorded epoch" if strips else ""))
-    source = run_images.image_source(info.config, split)
     heatmaps, heatmap_title = (common.gradcam_toggle(info, source, items, images_from, "ex_cam") if images is not None
                                else ({}, ""))
     extras = gallery_cards.CardExtras(strips=strips, strip_epochs=hist.epochs.tolist() if hist is not None else (),

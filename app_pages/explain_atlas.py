@@ -96,9 +96,10 @@ def _gallery(info: runs.RunInfo, split: str, f, train, rows: np.ndarray, classes
         return
     page = common.page_picker(len(rows), PER_PAGE, "ex_page_atlas", width=220)
     records = similar_images.feature_records(f)
-    items = gallery_records.records(records, rows[page.start:page.stop])
-    images_from = common.image_folder(info)
     source = "train" if split == "train" else run_images.image_source(info.config, split)
+    items = gallery_records.records(records, rows[page.start:page.stop],
+                                    paths=run_images.source_paths(info.path, source))
+    images_from = common.image_folder(info)
     images, origin = common.source_images(source, records, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(rows):,} · the mistakes first, the most confident "
                f"first, then the right ones, the least confident first · {origin}")

@@ -12,7 +12,7 @@ from app_pages import caches, common
 from app_pages.area_select_chart import area_select_chart
 from resnet_core import runs
 from resnet_core.data_maps import REGIONS
-from resnet_core.dashboard import data_map_selection, dynamics_figures, gallery_cards, training_gallery
+from resnet_core.dashboard import data_map_selection, dynamics_figures, gallery_cards, run_images, training_gallery
 from resnet_core.dynamics import COUNTED, Dynamics, summary
 from resnet_core.formatting import md_escape
 
@@ -53,7 +53,7 @@ def _gallery(info: runs.RunInfo, d: Dynamics, rows: np.ndarray, key: str, notes:
     st.caption(f"Showing {page.start + 1}–{page.stop} of {len(rows):,} · {origin} · under each image: right "
                "(green) or wrong (red) at each epoch that presented it")
     classes = info.classes  # load_dynamics checked the record's labels against them
-    shown = training_gallery.cards(d, rows[page.start:page.stop], notes)
+    shown = training_gallery.cards(d, rows[page.start:page.stop], notes, run_images.source_paths(info.path, "train"))
     st.html(gallery_cards.training_gallery_html(shown, images, classes, size=96, total=len(rows)))
 
 

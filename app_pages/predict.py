@@ -14,10 +14,11 @@ from resnet_core.run_model import ModelLoadError
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _read_upload(name: str, data: bytes) -> uploads.Upload:
-    """One file as the model sees it, decoded once: picking another run or checkpoint reruns
-    the page, and a 10 MB photo took 0.21 s to decode again (its hash, the cache key, 0.014 s)."""
-    return uploads.read_uploads([(name, data)])[0]
+def _read_upload(name: str, data: bytes, size: int, resize: str) -> uploads.Upload:
+    """One file as the model sees it, decoded once per size and rule: picking another run or
+    checkpoint reruns the page, and a 10 MB photo took 0.21 s to decode again (its hash, the
+    cache key, 0.014 s)."""
+    return uploads.read_uploads([(name, data)], size, resize)[0]
 
 
 st.title("Predict")
@@ -50,12 +51,10 @@ st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" i
 st.html(uploads.REFUSED_FILE_STYLE)
 files = st.file_uploader(uploads.UPLOAD_LABEL, type=["png", "jpg", "jpeg"], accept_multiple_files=True,
                          key="pr_files", help=uploads.UPLOAD_HELP, max_upload_size=uploads.UPLOAD_LIMIT_MB)
-st.caption("Each image is turned upright (EXIF), put on white where transparent, cropped to its centred square "
-           "and resized to 32x32 (bilinear, antialiased), then normalised with the run's statistics: the "
-           "pictures below are exactly what the model sees.")
+st.caption(uploads.conversion_caption(model.image_size, model.resize))
 if not files:
     st.stop()
-read = [_read_upload(f.name, f.getvalue()) for f in files]
+read = [_read_upload(f.name, f.getvalue(), model.image_size, model.resize) for f in files]
 for upload in read:
     if upload.problem:
         st.error(md_escape(upload.problem), icon=":material/broken_image:")

@@ -296,14 +296,14 @@ def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
             with st.spinner("counting…"):
                 summary = describe_model(int(values.depth), values.block, values.shortcut,
                                          cifar.dataset_spec(values.dataset).num_classes, bool(values.preact),
-                                         values.dataset)
+                                         values.dataset, int(values.image_size))
             st.markdown(f"### {summary.name}")
             st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
                                                       else f"shortcut option {values.shortcut}"))
             m1, m2, m3 = st.columns(3)
             m1.metric("Parameters", formatting.format_count(summary.params), help=f"{summary.params:,}")
             m2.metric("MACs / image", formatting.format_count(summary.macs),
-                      help=f"{summary.macs:,} multiply-accumulates")
+                      help=f"{summary.macs:,} multiply-accumulates on a {values.image_size}x{values.image_size} image")
             if summary.paper_error is not None:
                 dataset = cifar.dataset_title(summary.dataset)
                 m3.metric("Paper error", f"{summary.paper_error:.2f}%",

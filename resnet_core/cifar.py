@@ -26,6 +26,7 @@ BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 DATA_DIR_ENV = "RESNET_STUDIO_DATA"
+IMAGE_SIZE = 32  # CIFAR-10's and CIFAR-100's images are 32x32
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # progress(done, in all; 0 if unknown): bytes of a download here; images whose features or

@@ -16,12 +16,15 @@ import math
 import typing
 from dataclasses import dataclass, field, fields
 
-from .cifar import DATASETS
+from .cifar import DATASETS, IMAGE_SIZE
+from .runs.values import is_int
 from .model_names import BLOCKS, SHORTCUTS, default_shortcut
 from .schedule import SCHEDULES, WARMUPS
 
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+RESIZES = ("crop", "squash")
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 256
 CIFAR10_TRAIN_IMAGES = 50_000
 
 
@@ -47,6 +50,12 @@ class TrainConfig:
                                "projection where the shape changes, for bottlenecks)", choices=SHORTCUTS)
     dataset: str = option("cifar10", "cifar10, or cifar100: 100 fine classes in 20 superclasses (the official python "
                                      "versions)", choices=DATASETS)
+    image_size: int = option(IMAGE_SIZE, "side in pixels of the square images the network trains on (16..256; "
+                                         "32-96 suit these ResNets, which pool globally); CIFAR datasets are 32x32 "
+                                         "and take only 32")
+    resize: str = option("crop", "how an image of another shape becomes image_size square: crop: the shorter side to "
+                                 "image_size, then the centre square; squash: both sides to image_size",
+                         choices=RESIZES)
     preact: bool = option(False, "pre-activation residual units, BN -> ReLU -> conv (He et al. 2016, \"Identity "
                                  "Mappings in Deep Residual Networks\"), instead of the original order")
     epochs: int = option(30, "passes over the training split", resumable=True)
@@ -278,6 +287,18 @@ def config_from_record(values: dict) -> TrainConfig:
                             f"{ftype.base.__name__}{' or None' if ftype.optional else ''}")
         out[name] = values[name]
     return TrainConfig(**out)
+
+
+def image_format(resolved: dict, cfg: dict) -> tuple[int, str]:
+    """The side and resize rule of a run's inputs: resolved.image_size as the trainer
+    recorded it, else the config's; CIFAR's 32 and "crop" for a run recorded before either."""
+    size = resolved.get("image_size") if isinstance(resolved, dict) else None
+    if not is_int(size) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        size = cfg.get("image_size")
+    if not is_int(size) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        size = IMAGE_SIZE
+    resize = cfg.get("resize")
+    return size, resize if resize in RESIZES else "crop"
 
 
 def _holds(ftype: FieldType, value) -> bool:

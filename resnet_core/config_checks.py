@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
-from .config import DEVICES_HELP, PRECISIONS, TrainConfig, lr_drop_steps, make_plan, warmup_steps
+from .cifar import IMAGE_SIZE as CIFAR_SIZE
+from .cifar import SPECS as CIFAR_SPECS
+from .config import (DEVICES_HELP, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PRECISIONS, RESIZES, TrainConfig, lr_drop_steps,
+                     make_plan, warmup_steps)
 from .model_names import BLOCKS, SHORTCUTS, blocks_per_stage
 from .runs import safe_name
 from .schedule import SCHEDULES, WARMUPS
@@ -44,6 +47,12 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
             blocks_per_stage(cfg.depth, cfg.block)
         except ValueError as e:
             errors["depth"] = str(e)
+    check("image_size", MIN_IMAGE_SIZE <= cfg.image_size <= MAX_IMAGE_SIZE,
+          f"image size must lie in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} pixels")
+    check("image_size", cfg.image_size == CIFAR_SIZE or cfg.dataset not in CIFAR_SPECS,
+          f"--image-size {cfg.image_size}: {cfg.dataset} images are {CIFAR_SIZE}x{CIFAR_SIZE}; it takes only "
+          f"--image-size {CIFAR_SIZE}")
+    check("resize", cfg.resize in RESIZES, f"unknown resize rule {cfg.resize!r}; valid: {', '.join(RESIZES)}")
     check("epochs", cfg.epochs >= 1, "epochs must be at least 1")
     check("max_steps", cfg.max_steps >= 0, "max steps cannot be negative (0 means every step of every epoch)")
     check("batch_size", cfg.batch_size >= 1, "batch size must be at least 1")

@@ -1,4 +1,4 @@
-"""CIFAR-10 on the training device: whole batches augmented there.
+"""Image splits (CIFAR-10's, or any square size) on the training device: whole batches augmented there.
 
 Each split lives on the device as one uint8 tensor (50,000 images are 150 MB); every
 batch is cropped, flipped and normalised there with a few tensor ops, as airbench does,
@@ -23,6 +23,13 @@ def batch_generator(device: torch.device, *seed_parts: int) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(hash(tuple(seed_parts)) & 0x7FFF_FFFF_FFFF_FFFF)
     return g
+
+
+def crop_padding(image_size: int) -> int:
+    """The random crop's zero padding for images of this side: the CIFAR recipe's 4 px at 32
+    (He et al. 2016, section 4.2), scaled with the side (size // 8) so that a larger input
+    is shifted by the same share of itself: 6 px at 48, 8 at 64, 12 at 96."""
+    return image_size // 8
 
 
 def augmentation_draws(n: int, padding: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -116,9 +123,10 @@ class DeviceLoader:
             pos = order[b * self.batch_size:(b + 1) * self.batch_size]
             if self.train:
                 g = batch_generator(self.labels.device, self.seed, epoch, b)
-                dy, dx, flip = (draw[self.part] for draw in augmentation_draws(len(pos), 4, g))
+                padding = crop_padding(self.images.shape[-1])
+                dy, dx, flip = (draw[self.part] for draw in augmentation_draws(len(pos), padding, g))
                 pos = pos[self.part]
-                images = random_flip(random_crop(self.images[pos], 4, dy, dx), flip)
+                images = random_flip(random_crop(self.images[pos], padding, dy, dx), flip)
             else:
                 images = self.images[pos]
             yield self.indices[pos], normalize(images, self.stats, self.channels_last), self.labels[pos]

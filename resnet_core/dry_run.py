@@ -16,7 +16,8 @@ from .results import paper_comparison
 def dry_run_report(cfg: TrainConfig, plan: Plan, data: CifarData) -> dict:
     """The plan as data (the dry run's last line); "paper": the test error the paper reports
     for this network on this dataset, where the run trains with its recipe, else None."""
-    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact, cfg.dataset)
+    model = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(data.classes), cfg.preact, cfg.dataset,
+                           cfg.image_size)
     paper = paper_comparison(dataclasses.asdict(cfg))
     return {"dataset": cfg.dataset, "classes": len(data.classes), "epochs": plan.epochs,
             "steps_per_epoch": plan.steps_per_epoch, "total_steps": plan.total_steps,
@@ -31,7 +32,7 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     report = dry_run_report(cfg, plan, data)
     model = report["model"]
     print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
-          f"{model['macs']:,} MACs per image")
+          f"{model['macs']:,} MACs per {cfg.image_size}x{cfg.image_size} image")
     print(f"{dataset_spec(cfg.dataset).title} ({len(data.classes)} classes): " + plan.describe()
           + f" · {report['test_images']:,} test images")
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \

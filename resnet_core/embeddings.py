@@ -107,7 +107,7 @@ def cached_features(run_dir: str | os.PathLike, split: str, checkpoint: str = "b
 
 
 def split_images(run_info: runs.RunInfo, data: CifarData, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The images (N, 3, 32, 32) uint8, dataset indices and labels of a run's split."""
+    """The images (N, 3, S, S) uint8 (S: the run's image size), dataset indices and labels of a run's split."""
     cfg, resolved = run_info.train_config, run_info.resolved
     if split == "test":
         return data.test_images, np.arange(len(data.test_labels), dtype=np.int64), data.test_labels.astype(np.int64)
@@ -144,7 +144,7 @@ def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> Cifa
 def penultimate(run_model: RunModel, images: np.ndarray, progress: ProgressCallback | None = None,
                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The features (N, D) float32, predictions (N,) int64 and confidences (N,) float32 of
-    uint8 images (N, 3, 32, 32), in fp32 and eval mode, BATCH images at a time."""
+    uint8 images (N, 3, S, S) of the run's image size, in fp32 and eval mode, BATCH images at a time."""
     model = run_model.model.to(device).eval()
     parts: tuple[list, list, list] = ([], [], [])
     for start in range(0, len(images), BATCH):

@@ -2,7 +2,8 @@
 ``python -m resnet_core.export RUN_DIR --format torchscript|onnx --out FILE [--checkpoint best|last]``.
 
 The exported model has the run's normalisation built in. Its input is a batch of RGB
-images, N x 3 x 32 x 32 (channels first, any N):
+images, N x 3 x S x S (channels first, any N), S the run's image size (config.json's
+``resolved.image_size``; 32 for CIFAR):
 
 * float32 with values in [0, 1] (pixel / 255), for both formats;
 * TorchScript also takes uint8 in [0, 255] (divided by 255 inside).
@@ -11,8 +12,8 @@ TorchScript is what ``torch.jit.load`` (Python) and LibTorch (C++) load; torch 2
 it deprecated in favour of ``torch.export`` but still loads and runs it.
 
 Its output is the logits, N x classes, in the order of the run's config.json ``classes``
-(softmax them for probabilities). Images of another size must be brought to 32x32 first,
-as :mod:`resnet_core.images` does.
+(softmax them for probabilities). Images of another size must be brought to S x S first,
+by the run's resize rule, as :mod:`resnet_core.images` does.
 
 --out must be a new file name or a regular file (replaced whole); a symbolic link, folder,
 device or FIFO is refused (see :mod:`resnet_core.outputs`). Before anything is written at
@@ -75,9 +76,10 @@ class Normalized(nn.Module):
         return self.model((x - self.mean) / self.std)
 
 
-def check_batch() -> torch.Tensor:
-    """The fixed batch every export is checked on: uniform random images in [0, 1]."""
-    return torch.rand(CHECK_BATCH, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+def check_batch(image_size: int) -> torch.Tensor:
+    """The fixed batch every export is traced and checked on: uniform random images in [0, 1]
+    of the run's size."""
+    return torch.rand(CHECK_BATCH, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
 
 
 def onnx_missing() -> list[str]:
@@ -93,12 +95,12 @@ def check_format(fmt: str) -> None:
         raise ExportRefused(f"--format onnx needs {', '.join(missing)}: {ONNX_INSTALL}")
 
 
-def _write_torchscript(wrapper: Normalized, path: Path) -> None:
+def _write_torchscript(wrapper: Normalized, path: Path, example: torch.Tensor) -> None:
     # Trace the network (its ShortcutA pads with a tuple TorchScript cannot script) and script the
     # wrapper around it, so the uint8 branch survives: a trace would keep only the dtype it saw.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; it still works
-        wrapper.model = torch.jit.trace(wrapper.model, (check_batch(),))
+        wrapper.model = torch.jit.trace(wrapper.model, (example,))
         torch.jit.save(torch.jit.script(wrapper), str(path))
 
 
@@ -133,10 +135,10 @@ def _quiet_libraries():
                 logger.setLevel(level)
 
 
-def _write_onnx(wrapper: Normalized, path: Path) -> None:
+def _write_onnx(wrapper: Normalized, path: Path, example: torch.Tensor) -> None:
     batch = torch.export.Dim("batch", min=1)
     with _quiet_libraries():
-        program = torch.onnx.export(wrapper, (check_batch(),), input_names=["images"], output_names=["logits"],
+        program = torch.onnx.export(wrapper, (example,), input_names=["images"], output_names=["logits"],
                                     dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)
         program.save(str(path), external_data=False)  # one file: ResNet-110's 1.7M weights are 7 MB
 
@@ -174,12 +176,13 @@ def export(run_model: RunModel, fmt: str, out: str | os.PathLike) -> float:
     check_output_path(out, "--out")  # before the work: a refusal comes at once
     write, run, dtypes = WRITERS[fmt]
     wrapper = Normalized(run_model).eval()
-    batches = [check_batch() if dtype == torch.float32 else (check_batch() * 255).round().to(dtype) for dtype in dtypes]
+    example = check_batch(run_model.image_size)
+    batches = [example if dtype == torch.float32 else (example * 255).round().to(dtype) for dtype in dtypes]
     with torch.no_grad():
         expected = [wrapper(images) for images in batches]
     with replacing(out, "--out") as tmp:
         try:
-            write(wrapper, tmp)
+            write(wrapper, tmp, example)
             diff = max(max_difference(want, run(tmp, images)) for want, images in zip(expected, batches, strict=True))
         except Exception as e:  # the exporter's own failures, one line
             raise ExportRefused(f"{fmt} export failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"

@@ -91,9 +91,10 @@ def check_size(name: str, size: int) -> None:
         raise ImageRefused(f"{name}: {_mb(size)} is over the {_mb(MAX_BYTES)} limit")
 
 
-def model_input(data: bytes, name: str) -> np.ndarray:
-    """The image in data (PNG or JPEG bytes) as uint8 (3, 32, 32), made as the module
-    docstring says; ImageRefused for anything else."""
+def model_input(data: bytes, name: str, size: int = SIZE, resize: str = "crop") -> np.ndarray:
+    """The image in data (PNG or JPEG bytes) as uint8 (3, size, size), made as the module
+    docstring says (resize "crop": the centre square, as step 2; "squash": both sides to
+    size, nothing cut off); ImageRefused for anything else."""
     check_size(name, len(data))
     with warnings.catch_warnings():
         # PIL warns above Image.MAX_IMAGE_PIXELS and raises only above twice that: refuse at once.
@@ -116,7 +117,7 @@ def model_input(data: bytes, name: str) -> np.ndarray:
                     raise ImageRefused(f"{name}: {width:,}x{height:,} is {width * height / 1e6:.1f} megapixels "
                                        f"decoded, over the {MAX_PIXELS / 1e6:g} megapixel limit")
                 im.load()
-                return _to_model_size(im)
+                return _to_model_size(im, size, resize)
         except ImageRefused:
             raise
         except Image.UnidentifiedImageError:
@@ -154,12 +155,15 @@ def _jpeg_scans(data: bytes) -> int:
     return scans
 
 
-def _to_model_size(im: Image.Image) -> np.ndarray:
+def _to_model_size(im: Image.Image, size: int, resize: str) -> np.ndarray:
     transparent = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if im.mode not in ("RGB", "L", "RGBA"):  # bilinear resizing needs these; P, LA, CMYK, 16-bit... converted
         im = im.convert("RGBA" if transparent else "RGB")
     # The resized image keeps im.info, EXIF included, for exif_transpose.
-    small = ImageOps.exif_transpose(ImageOps.fit(im, (SIZE, SIZE), method=Image.Resampling.BILINEAR))
+    # Both rules commute with the EXIF rotation, as the output is square.
+    square = (ImageOps.fit(im, (size, size), method=Image.Resampling.BILINEAR) if resize == "crop"
+              else im.resize((size, size), Image.Resampling.BILINEAR))
+    small = ImageOps.exif_transpose(square)
     if transparent:
         small = Image.alpha_composite(Image.new("RGBA", small.size, (255, 255, 255, 255)), small)
     return np.asarray(small.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy()

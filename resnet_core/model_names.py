@@ -73,17 +73,29 @@ class FamilyCounts:
     torch's meta device took minutes and gigabytes for depth 60002)."""
 
     params: int
-    macs: int  # multiply-accumulates of one forward pass on a 32x32 image
+    macs: int  # multiply-accumulates of one forward pass on an image of the given side (32: CIFAR's)
     activations: int  # per image, the values one training step keeps for backward (see below)
 
 
-_STAGES = ((16, 32), (32, 16), (64, 8))  # (width, map side) of the three stages
+STAGE_WIDTHS = (16, 32, 64)
+
+
+def stage_sides(image_size: int) -> tuple[int, ...]:
+    """The feature-map side of each stage for a square input of image_size: the first keeps
+    it, each later one halves it, rounding up as a stride-2 convolution with padding 1 (and
+    shortcut A's [::2] subsampling) does: 32 -> 32, 16, 8; 48 -> 48, 24, 12; 33 -> 33, 17, 9."""
+    sides = [image_size]
+    for _ in STAGE_WIDTHS[1:]:
+        sides.append(-(-sides[-1] // 2))
+    return tuple(sides)
 
 
 def family_counts(depth: int, block: str, shortcut: str | None = None, num_classes: int = 10,
-                  preact: bool = False) -> FamilyCounts:
-    """Parameters, MACs and kept activations of a network (shortcut None: the block type's
-    default); a ValueError for an impossible depth, as blocks_per_stage. Pre-activation
+                  preact: bool = False, image_size: int = 32) -> FamilyCounts:
+    """Parameters, MACs and kept activations of a network on square inputs of image_size
+    (shortcut None: the block type's default); a ValueError for an impossible depth, as
+    blocks_per_stage. MACs and activations grow with the maps' areas; the parameters do not
+    (the global pooling makes the classifier size-free). Pre-activation
     (preact) has the same convolutions; its BatchNorms sit before them (on a unit's input
     width instead of its output's), its projections have none, its stem none and a final
     one before the pooling.
@@ -96,9 +108,10 @@ def family_counts(depth: int, block: str, shortcut: str | None = None, num_class
     shortcut = check_shortcut(shortcut or default_shortcut(block))
     check_num_classes(num_classes)
     expansion = 1 if block == "basic" else 4
-    params, macs, acts = 3 * 16 * 9 + (0 if preact else 2 * 16), 16 * 32 * 32 * 3 * 9, 2 * 16 * 32 * 32  # the stem
-    in_planes, side_in = 16, 32
-    for planes, side in _STAGES:
+    stem_area = image_size * image_size
+    params, macs, acts = 3 * 16 * 9 + (0 if preact else 2 * 16), 16 * stem_area * 3 * 9, 2 * 16 * stem_area
+    in_planes, side_in = 16, image_size
+    for planes, side in zip(STAGE_WIDTHS, stage_sides(image_size), strict=True):
         out_planes = planes * expansion
         for count, (c_in, s_in) in ((1, (in_planes, side_in)), (n - 1, (out_planes, side))):
             if count == 0:

@@ -262,10 +262,12 @@ class ModelSummary:
 
 @lru_cache(maxsize=256)
 def describe_model(depth: int, block: str = "basic", shortcut: str | None = None,
-                   num_classes: int = 10, preact: bool = False, dataset: str = "cifar10") -> ModelSummary:
-    """Parameters, MACs and the paper's error on the dataset for a config, counted in closed
-    form: nothing is built (shortcut None: the block type's default)."""
-    counts = family_counts(depth, block, shortcut, num_classes, preact)
+                   num_classes: int = 10, preact: bool = False, dataset: str = "cifar10",
+                   image_size: int = 32) -> ModelSummary:
+    """Parameters, MACs (on square inputs of image_size) and the paper's error on the dataset
+    for a config, counted in closed form: nothing is built (shortcut None: the block type's
+    default)."""
+    counts = family_counts(depth, block, shortcut, num_classes, preact, image_size)
     shortcut = shortcut or default_shortcut(block)
     paper = paper_result(dataset, preact, block, depth, shortcut)
     return ModelSummary(

@@ -1,7 +1,7 @@
 """Classify your own images with a trained run: ``python -m resnet_core.predict RUN_DIR IMAGE...``.
 
-Each image (PNG or JPEG; limits and the exact conversion to 32x32 in
-:mod:`resnet_core.images`) is normalised with the run's own statistics and classified by
+Each image (PNG or JPEG; limits and the exact conversion to the run's image size, by its
+resize rule, in :mod:`resnet_core.images`) is normalised with the run's own statistics and classified by
 its best.pt (``--checkpoint last`` for last.pt; best falls back to last.pt where there is
 none, saying so on stderr). Output, one line per image: ``FILE: class 81.2% · class 9.1%
 ...`` with ``--top`` classes (default 5), or with ``--json`` a JSON list of
@@ -24,7 +24,7 @@ import torch
 
 from .images import ImageRefused, model_input, read_image_file
 from . import runs
-from .run_model import ModelLoadError, RunModel, load_run_model
+from .run_model import ModelLoadError, RunModel, load_run_model, run_image_format
 
 PROG = "python -m resnet_core.predict"
 
@@ -37,7 +37,7 @@ def top_classes(probabilities: np.ndarray, classes: Sequence[str], k: int) -> li
 
 
 def predict(run_model: RunModel, images: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
-    """The top-k classes of uint8 images (N, 3, 32, 32)."""
+    """The top-k classes of uint8 images (N, 3, S, S), S the run's image_size."""
     probs = run_model.probabilities(torch.from_numpy(np.ascontiguousarray(images))).numpy()
     return top_classes(probs, run_model.classes, k)
 
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: --top must be at least 1", file=sys.stderr)
         return 2
     try:
-        images = np.stack([model_input(read_image_file(path), path) for path in args.images])
+        size, resize = run_image_format(args.run_dir)
+        images = np.stack([model_input(read_image_file(path), path, size, resize) for path in args.images])
         run_model = load_run_model(args.run_dir, args.checkpoint)
     except (ImageRefused, ModelLoadError) as e:
         print(f"{PROG}: {e}", file=sys.stderr)

@@ -22,8 +22,9 @@ import torch
 import torch.nn as nn
 
 from . import runs
+from .cifar import IMAGE_SIZE as CIFAR_SIZE
 from .cifar import ChannelStats
-from .config import TrainConfig, config_from_record
+from .config import TrainConfig, config_from_record, image_format
 from .data import normalize
 from .gradcam import grad_cam
 from .model_names import family_counts
@@ -107,18 +108,25 @@ class RunModel:
     checkpoint: str  # the file loaded: "best.pt" or "last.pt"
     epoch: int | None  # completed epochs the checkpoint holds
     note: str | None  # e.g. why last.pt stands in for best.pt
+    image_size: int = CIFAR_SIZE  # the side of the square images it trained on (see image_format)
+    resize: str = "crop"  # how an image of another shape became one of them (TrainConfig.resize)
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images (N, 3, 32, 32) as the model's float input, normalised as in training."""
+        """uint8 images (N, 3, S, S), S its image_size, as the model's float input, normalised
+        as in training; a ValueError for images of another size (the network, pooling
+        globally, would classify them, but not as it was trained)."""
+        if tuple(images.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(f"{self.name} takes {self.image_size}x{self.image_size} images, not "
+                             f"{'x'.join(map(str, images.shape[-2:]))}")
         return normalize(images, self.stats)
 
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities (N, classes) of uint8 images (N, 3, 32, 32), in fp32."""
+        """Softmax probabilities (N, classes) of uint8 images (N, 3, S, S), in fp32."""
         return torch.softmax(self.model(self.inputs(images)).float(), dim=1)
 
     def explain(self, images: np.ndarray, classes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Grad-CAM maps (N, 32, 32) in [0, 1] of uint8 images (N, 3, 32, 32) for the given
+        """Grad-CAM maps (N, S, S) in [0, 1] of uint8 images (N, 3, S, S) for the given
         classes (None: each image's top-1 prediction), and the images' probabilities (N, C)."""
         x = self.inputs(torch.from_numpy(np.ascontiguousarray(images)))
         cams, logits = grad_cam(self.model, x, None if classes is None else torch.as_tensor(list(classes)))
@@ -168,6 +176,13 @@ def _normalization(resolved: dict) -> ChannelStats:
                              "the run did not finish setting up") from None
 
 
+def run_image_format(run_dir: str | os.PathLike) -> tuple[int, str]:
+    """image_format of the run in run_dir, read before its model: what an image must become
+    for it (never raises: a folder that is not a run gives CIFAR's, and its model will not load)."""
+    info = runs.read_run(Path(run_dir))
+    return image_format(info.resolved, info.train_config) if info is not None else (CIFAR_SIZE, "crop")
+
+
 def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     """The run's model from best.pt or last.pt (see the module docstring); ModelLoadError
     with one line for a folder that is not a run, a missing or corrupt checkpoint, or
@@ -192,6 +207,7 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes), cfg.preact)
     model.load_state_dict(state["model"])
     epoch = as_count(state.get("epoch"))
+    size, resize = image_format(info.resolved, info.train_config)
     return RunModel(model=model.eval(), stats=stats, classes=classes,
                     name=model_name(cfg.depth, cfg.shortcut, cfg.preact),
-                    checkpoint=name, epoch=epoch, note=note)
+                    checkpoint=name, epoch=epoch, note=note, image_size=size, resize=resize)

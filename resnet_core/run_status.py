@@ -59,7 +59,8 @@ class RunStatus:
     def record_setup(self, plan: Plan, trainer: Trainer, test_size: int) -> None:
         """Complete config.json once the data and model are known (test_size: every rank's)."""
         cfg, t = self.cfg, trainer
-        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes), cfg.preact)
+        summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes), cfg.preact,
+                                 image_size=cfg.image_size)
         grouping = {"superclasses": t.superclasses, "superclass_of": t.superclass_of} if t.superclasses else {}
         self.writer.config.update(classes=t.classes, **grouping,
                                   model={"name": summary.name, "params": summary.params, "macs": summary.macs})
@@ -67,7 +68,7 @@ class RunStatus:
             steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps, max_steps=cfg.max_steps,
             train_size=t.train_loader.num_images, val_size=plan.val_images,
             val_source="train" if t.val_loader is not None else None, test_every_epoch=t.test_every_epoch,
-            test_size=test_size, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
+            test_size=test_size, image_size=cfg.image_size, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
             normalization=t.stats.as_record())
 
     def start_queued(self, plan: Plan, checkpoint: dict | None, changes: dict[str, list]) -> None:

@@ -32,7 +32,7 @@ from .config_flags import add_config_arguments
 from .loop import Prepared, Run
 from .stop_request import StopRequested
 from .dry_run import print_dry_run
-from .train_checks import (Refused, check_config, check_fits, check_new_run_dir, check_resumable,
+from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_new_run_dir, check_resumable,
                            check_runs_dir)
 from .train_log import setup_logging
 
@@ -122,13 +122,14 @@ def resolve(cfg: TrainConfig, typed: set[str], data: CifarData, fresh: bool = Tr
             ranks: int = 1) -> tuple[TrainConfig, Plan]:
     """The config the run uses (presets applied for a fresh run; a resumed run's record
     already holds them) and its plan, or Refused when it cannot run on this data, or its
-    model on the device (ranks: the processes that share each batch)."""
+    model or its data on the device (ranks: the processes that share each batch)."""
     if fresh:
         cfg = apply_presets(cfg, typed, len(data.train_labels))
     problems = config_errors(cfg) or plan_errors(cfg, len(data.train_labels))
     if problems:
         raise Refused("; ".join(problems.values()))
     check_fits(cfg, len(data.classes), ranks)
+    check_data_fits(cfg, len(data.train_labels), len(data.test_labels), ranks)
     return cfg, make_plan(cfg, len(data.train_labels))
 
 

@@ -1,6 +1,6 @@
 """Every check that can refuse a training run before anything is written
-(:class:`Refused`: one line on stderr, exit code 2): the config, whether the model fits the
-device, the folders, and a resume's run folder and checkpoint."""
+(:class:`Refused`: one line on stderr, exit code 2): the config, whether the model and the
+data fit the device, the folders, and a resume's run folder and checkpoint."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import runs
 from .checkpoints import CHECKPOINT_KEYS
-from .config import TrainConfig, config_from_record
+from .config import TrainConfig, config_from_record, make_plan
 from .config_checks import config_errors
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
 from .model_names import blocks_per_stage, family_counts
@@ -28,7 +28,7 @@ def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
     have = device_memory_bytes(device)
     batch = -(-cfg.batch_size // ranks)  # each process's share of the batch
     precision = resolve_precision(cfg.precision, device)
-    counts = family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes, cfg.preact)
+    counts = family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes, cfg.preact, cfg.image_size)
     need = training_memory_bytes(counts, batch, precision)
     if have is not None and need > have:
         blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
@@ -39,6 +39,27 @@ def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
                       f"needs at least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
                       f"momentum and the activations backward keeps), and {device} holds {shown[1]}; "
                       f"choose a smaller --depth or --batch-size")
+
+
+def held_data_bytes(cfg: TrainConfig, train_set_images: int, test_images: int, ranks: int = 1) -> int:
+    """Bytes of the splits one process keeps on its device, as the trainer holds them
+    (resnet_core.step.Trainer.prepare_data): uint8, 3 x image_size^2 an image, the whole
+    training split (after --val-size and --subset) on every rank, its share of the
+    validation and test splits."""
+    plan = make_plan(cfg, train_set_images)
+    images = plan.train_images + -(-plan.val_images // ranks) + -(-test_images // ranks)
+    return images * 3 * cfg.image_size ** 2
+
+
+def check_data_fits(cfg: TrainConfig, train_set_images: int, test_images: int, ranks: int = 1) -> None:
+    """Refused, before any image is decoded or copied, when the splits the trainer keeps on the
+    device (held_data_bytes) are more than the device holds in all."""
+    device = resolve_device(cfg.device)
+    have, need = device_memory_bytes(device), held_data_bytes(cfg, train_set_images, test_images, ranks)
+    if have is not None and need > have:
+        raise Refused(f"the data would not fit on {device}: its splits at --image-size {cfg.image_size} take "
+                      f"{format_bytes(need)} as uint8 ({need:,} bytes) and {device} holds {format_bytes(have)}; "
+                      f"lower --image-size or --subset")
 
 
 def check_config(cfg: TrainConfig) -> None:

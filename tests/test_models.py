@@ -226,6 +226,37 @@ def test_the_closed_form_counts_are_the_built_networks(block, depths, shortcut):
             assert (counts.params, counts.macs) == (n_params(model), count_macs(model)), (depth, classes)
 
 
+@pytest.mark.parametrize("image_size", [48, 64, 33])
+@pytest.mark.parametrize("block, depth, shortcut, preact", [
+    ("basic", 20, "A", False), ("basic", 8, "B", True), ("bottleneck", 11, "B", False), ("bottleneck", 11, "C", True)])
+def test_the_closed_form_counts_scale_with_the_image_size(image_size, block, depth, shortcut, preact):
+    # 33: an odd side, each stride-2 stage rounding up (33 -> 17 -> 9) as the convolutions do.
+    with torch.device("meta"):
+        model = build_model(depth, block, shortcut, 10, preact=preact)
+    counts = family_counts(depth, block, shortcut, 10, preact, image_size=image_size)
+    assert counts.macs == count_macs(model, image_size) > family_counts(depth, block, shortcut, 10, preact).macs
+    assert counts.params == n_params(model)
+    assert describe_model(depth, block, shortcut, 10, preact, image_size=image_size).macs == counts.macs
+
+
+@pytest.mark.parametrize("image_size", [48, 64])
+def test_kept_activations_scale_with_the_image_size(image_size):
+    model, kept = build_model(20).train(), {}
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def keep(t):
+        kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        model(torch.randn(2, 3, image_size, image_size)).sum()
+    saved = sum(size for ptr, size in kept.items() if ptr not in weights)
+    estimate = family_counts(20, "basic", image_size=image_size).activations * 2 * 4
+    assert estimate <= saved <= 1.25 * estimate
+    assert family_counts(20, "basic", image_size=image_size).activations == \
+        family_counts(20, "basic").activations * image_size ** 2 // 32 ** 2
+
+
 @pytest.mark.parametrize("block, depth, shortcut", [("basic", 20, "A"), ("basic", 20, "C"), ("basic", 14, "none"),
                                                     ("bottleneck", 20, "B")])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -1,6 +1,6 @@
 """A gallery's HTML: one CSS grid of cards, each an inline PNG and its captions.
 
-The images are inline PNGs shown at a multiple of 32 px with ``image-rendering: pixelated``,
+The images are inline PNGs shown at a fixed size in px with ``image-rendering: pixelated``,
 so they stay sharp, and the whole page is one HTML element, not one per image. Which
 records a page shows is :mod:`.gallery_records`'s job; where the images come from,
 :mod:`.run_images`'s.
@@ -31,7 +31,7 @@ class CardExtras:
     strips: Mapping[int, Sequence[bool]] | None = None  # right or wrong at each of strip_epochs, see history_strip
     strip_epochs: Sequence[int] = ()
     notes: Mapping[int, str] | None = None  # one line of plain text
-    heatmaps: Mapping[int, np.ndarray] | None = None  # a map (32, 32) in [0, 1], e.g. its Grad-CAM
+    heatmaps: Mapping[int, np.ndarray] | None = None  # a map (S, S) in [0, 1] of the image's size, e.g. its Grad-CAM
     heatmap_title: str = ""  # the tooltip of the images with a heatmap
 
 
@@ -48,15 +48,17 @@ def png_data_uri(image: np.ndarray) -> str:
 
 
 def _image_tag(images: np.ndarray | None, index: int, size: int, heatmap: np.ndarray | None = None,
-               heatmap_title: str = "") -> str:
+               heatmap_title: str = "", path: str = "") -> str:
     """The record's image as an inline PNG, pixelated at size px, with heatmap (H, W in [0, 1])
-    laid over it when given; "" without images."""
+    laid over it when given, and its file (path) as its hover text; "" without images."""
     if images is None or not 0 <= index < len(images):
         return ""
-    picture, extra = images[index], ""
+    picture, extra, title = images[index], "", path
     if heatmap is not None:
         picture = overlay(picture, heatmap)
-        extra = f' class="rs-heatmap" title="{html.escape(heatmap_title)}"'
+        extra, title = ' class="rs-heatmap"', " · ".join(t for t in (path, heatmap_title) if t)
+    if title:
+        extra += f' title="{html.escape(title)}"'
     return (f'<img src="{png_data_uri(picture)}" width="{size}" height="{size}"{extra} '
             f'alt="image {index}" style="width:{size}px;height:{size}px;image-rendering:pixelated;'
             f'display:block;margin:0 auto 4px auto;border-radius:2px">')
@@ -64,6 +66,12 @@ def _image_tag(images: np.ndarray | None, index: int, size: int, heatmap: np.nda
 
 _CARD_STYLE = ("border:1px solid rgba(128,128,128,0.35);border-radius:6px;padding:6px;"
                "font-size:11.5px;line-height:1.35;overflow:hidden")
+
+
+def _index_line(index: int, path: str) -> str:
+    """The image's index, and its file on hover (and as data-path) where the run records one."""
+    file = f' class="rs-path" data-path="{html.escape(path)}" title="{html.escape(path)}"' if path else ""
+    return f'<div style="opacity:0.7"{file}>#{index}</div>'
 
 
 def _prediction(label: str, r: GalleryRecord, classes: Sequence[str]) -> str:
@@ -115,8 +123,8 @@ def _card(r: GalleryRecord, images: np.ndarray | None, classes: Sequence[str], s
     return (
         f'<div class="rs-card" data-index="{r.index}" data-true="{r.true}" data-pred="{r.pred}" '
         f'style="{_CARD_STYLE}">'
-        f"{_image_tag(images, r.index, size, heatmap, extras.heatmap_title)}"
-        f'<div style="opacity:0.7">#{r.index}</div>'
+        f"{_image_tag(images, r.index, size, heatmap, extras.heatmap_title, r.path)}"
+        f"{_index_line(r.index, r.path)}"
         f'<div>true <b>{esc(classes[r.true])}</b></div>'
         f"{_prediction('pred', r, classes)}"
         f"{loss}"
@@ -129,11 +137,11 @@ def gallery_html(items: Sequence[GalleryRecord], images: np.ndarray | None, clas
                  size: int = 96, cell: Cell | None = None, total: int | None = None,
                  extras: CardExtras = CardExtras()) -> str:
     """One CSS grid of cards: the image (pixelated, size px), index, true and predicted class,
-    confidence, loss and the top predictions. images[record.index] must be the record's
-    image (N, 3, 32, 32); None draws the cards without images. extras: history strips, notes
-    and heatmaps by image index (a heatmap is drawn over its image by
-    :func:`resnet_core.dashboard.heatmap.overlay`). cell and total become data- attributes
-    of the grid."""
+    confidence, loss and the top predictions, and the image's file on hover where the record
+    has one. images[record.index] must be the record's image (N, 3, S, S); None draws the
+    cards without images. extras: history strips, notes and heatmaps by image index (a
+    heatmap is drawn over its image by :func:`resnet_core.dashboard.heatmap.overlay`). cell
+    and total become data- attributes of the grid."""
     cards = [_card(r, images, classes, size, extras) for r in items]
     attrs = ""
     if cell is not None:
@@ -156,6 +164,7 @@ class TrainingCard:
     right: tuple[bool, ...]  # right or wrong at each presentation, see history_strip
     epochs: tuple[int, ...]  # the epochs that presented it
     note: str = ""  # one line of plain text
+    path: str = ""  # the image's file, relative to the data folder; "" where the run records none
 
 
 def _training_card(c: TrainingCard, images: np.ndarray | None, classes: Sequence[str], size: int) -> str:
@@ -169,8 +178,8 @@ def _training_card(c: TrainingCard, images: np.ndarray | None, classes: Sequence
     return (
         f'<div class="rs-card" data-index="{c.index}" data-label="{c.label}" '
         f'data-flipped="{int(flipped)}" style="{_CARD_STYLE}">'
-        f"{_image_tag(images, c.index, size)}"
-        f'<div style="opacity:0.7">#{c.index}</div>{label}'
+        f"{_image_tag(images, c.index, size, path=c.path)}"
+        f"{_index_line(c.index, c.path)}{label}"
         f'<div style="opacity:0.7" title="mean and std of p(label) over the presentations">'
         f"p(label) {c.confidence:.2f} ± {c.variability:.2f}</div>"
         f"<div>{forgotten}</div>"
@@ -203,8 +212,8 @@ def compared_gallery_html(pairs: Sequence[tuple[GalleryRecord, GalleryRecord]], 
         cards.append(
             f'<div class="rs-card" data-index="{a.index}" data-true="{a.true}" data-a-pred="{a.pred}" '
             f'data-b-pred="{b.pred}" style="{_CARD_STYLE}">'
-            f"{_image_tag(images, a.index, size)}"
-            f'<div style="opacity:0.7">#{a.index}</div>'
+            f"{_image_tag(images, a.index, size, path=a.path)}"
+            f"{_index_line(a.index, a.path)}"
             f'<div>true <b>{esc(classes[a.true])}</b></div>'
             f"{_prediction(esc(names[0]), a, classes)}{_prediction(esc(names[1]), b, classes)}"
             f"</div>"

@@ -70,6 +70,11 @@ def paginate(total: int, page: int, per_page: int) -> Page:
     return Page(number, count, start, min(total, start + per_page))
 
 
+def file_at(paths: Sequence[str] | None, index: int) -> str:
+    """The file of the image at index of its set, "" where the run records none for it."""
+    return paths[index] if paths is not None and 0 <= index < len(paths) else ""
+
+
 @dataclass(frozen=True)
 class GalleryRecord:
     position: int  # into the prediction arrays
@@ -79,9 +84,14 @@ class GalleryRecord:
     confidence: float
     loss: float
     top: tuple[tuple[int, float], ...]  # (class, probability), best first
+    path: str = ""  # the image's file, relative to the data folder; "" where the run records none
 
 
-def records(preds: Mapping[str, np.ndarray], positions: Sequence[int], top: int = 3) -> list[GalleryRecord]:
+def records(preds: Mapping[str, np.ndarray], positions: Sequence[int], top: int = 3,
+            paths: Sequence[str] | None = None) -> list[GalleryRecord]:
+    """The records at positions (into the prediction arrays), each with its top classes and,
+    given paths (each image's file by its index in the source set, as the run's
+    data_files.json lists them), its file."""
     conf = confidences(preds)
     losses = preds.get("loss")  # the atlas's features carry no loss: nan, which a card leaves out
     topk_classes = np.asarray(preds["topk_classes"])
@@ -95,5 +105,6 @@ def records(preds: Mapping[str, np.ndarray], positions: Sequence[int], top: int 
             pred=int(preds["preds"][pos]), confidence=float(conf[pos]),
             loss=float(losses[pos]) if losses is not None else math.nan,
             top=tuple((int(topk_classes[pos, j]), float(topk_probs[pos, j])) for j in range(k)),
+            path=file_at(paths, int(preds["indices"][pos])),
         ))
     return out

@@ -11,6 +11,8 @@ under the right captions.
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .. import runs
 from ..cifar import dataset_title, load_cifar, run_data_folder
 
 SplitImages = str  # "train" or "test": which set of the run's dataset a split's indices point into
@@ -41,6 +44,26 @@ def image_source(run_config: Mapping[str, Any], split: str) -> SplitImages | Non
         val_size = (run_config.get("config") or {}).get("val_size")
         return "test" if val_size == 0 else "train"
     return None
+
+
+def source_paths(run_dir: str | Path, source: SplitImages | None) -> list[str] | None:
+    """Each image's file in a set of the run's data ("train" or "test"), by its index, as the
+    run's data_files.json lists them; None for a run without it (CIFAR's, or a damaged file)
+    or without the set. Read once per version of the file (a page reruns every few seconds,
+    and 100,000 paths are some 6 MB of JSON)."""
+    path = Path(run_dir) / runs.DATA_FILES
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    files = _data_files(str(path.parent), st.st_mtime_ns, st.st_size)
+    return files.get(source) if files is not None and source is not None else None
+
+
+@functools.lru_cache(maxsize=8)
+def _data_files(run_dir: str, mtime_ns: int, size: int) -> dict[str, list[str]] | None:
+    """mtime_ns and size key the cache only: a rewritten file is read again."""
+    return runs.read_data_files(Path(run_dir))
 
 
 @dataclass(frozen=True)

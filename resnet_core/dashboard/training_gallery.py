@@ -12,6 +12,7 @@ import numpy as np
 
 from ..dynamics import Dynamics
 from .gallery_cards import TrainingCard
+from .gallery_records import file_at
 
 VIEWS = {
     "most forgotten": "the most forgetting events first (ties: the least confident first)",
@@ -36,9 +37,11 @@ def view_rows(d: Dynamics, view: str) -> np.ndarray:
     raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
 
 
-def cards(d: Dynamics, rows: Sequence[int], notes: Mapping[int, str] | None = None) -> list[TrainingCard]:
-    """The cards of these rows of the record, in this order; notes by row. A card's strip
-    holds the epochs that presented the image."""
+def cards(d: Dynamics, rows: Sequence[int], notes: Mapping[int, str] | None = None,
+          paths: Sequence[str] | None = None) -> list[TrainingCard]:
+    """The cards of these rows of the record, in this order; notes by row; paths: the
+    training set's files, where the run records them. A card's strip holds the epochs that
+    presented the image."""
     r, f, m = d.record, d.forgetting, d.data_map
     rows = np.asarray(rows, dtype=np.int64)
     presented = r.presented[rows]
@@ -48,7 +51,8 @@ def cards(d: Dynamics, rows: Sequence[int], notes: Mapping[int, str] | None = No
             index=int(r.indices[row]), label=int(r.labels[row]), original_label=int(r.original_labels[row]),
             confidence=float(m.confidence[row]), variability=float(m.variability[row]), events=int(f.events[row]),
             never_learned=bool(f.never_learned[row]), right=tuple(r.correct[row][shown].tolist()),
-            epochs=tuple(r.epochs[shown].tolist()), note=(notes or {}).get(row, "")))
+            epochs=tuple(r.epochs[shown].tolist()), note=(notes or {}).get(row, ""),
+            path=file_at(paths, int(r.indices[row]))))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, ImageRefused, model_input
+from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, SIZE, ImageRefused, model_input
 from .gallery_cards import png_data_uri
 from .heatmap import overlay
 
@@ -44,20 +44,29 @@ REFUSED_FILE_STYLE = """<style>
 @dataclass(frozen=True)
 class Upload:
     name: str
-    image: np.ndarray | None  # uint8 (3, 32, 32) as the model sees it; None when refused
+    image: np.ndarray | None  # uint8 (3, S, S) as the model sees it, S the run's image size; None when refused
     problem: str | None  # the one-line refusal (it names the file)
 
 
-def read_uploads(files: Sequence[tuple[str, bytes]]) -> list[Upload]:
+def read_uploads(files: Sequence[tuple[str, bytes]], size: int = SIZE, resize: str = "crop") -> list[Upload]:
     """Each (file name, bytes) through the same checks and conversion as the command line
-    (:func:`resnet_core.images.model_input`)."""
+    (:func:`resnet_core.images.model_input`), to a run's image size by its resize rule."""
     out = []
     for name, data in files:
         try:
-            out.append(Upload(name, model_input(data, name), None))
+            out.append(Upload(name, model_input(data, name, size, resize), None))
         except ImageRefused as e:
             out.append(Upload(name, None, str(e)))
     return out
+
+
+def conversion_caption(size: int, resize: str) -> str:
+    """How the Predict page turns an upload into the run's input, in words."""
+    shape = ("cropped to its centred square and resized" if resize == "crop"
+             else "squashed, both sides resized")
+    return (f"Each image is turned upright (EXIF), put on white where transparent, {shape} to {size}x{size} "
+            "(bilinear, antialiased), as the run's images were, then normalised with the run's statistics: the "
+            "pictures below are exactly what the model sees.")
 
 
 def _picture(image: np.ndarray, size: int, caption: str) -> str:
@@ -68,7 +77,7 @@ def _picture(image: np.ndarray, size: int, caption: str) -> str:
 
 def prediction_card_html(name: str, image: np.ndarray, cam: np.ndarray, top: Sequence[tuple[str, float]],
                          size: int = 128) -> str:
-    """One file's card: the 32x32 input and its Grad-CAM (of the top class) side by side,
+    """One file's card: the model's input and its Grad-CAM (of the top class) side by side,
     pixelated at size px, then the top classes with their probabilities as bars."""
     bars = "".join(
         f'<div style="display:flex;align-items:center;gap:6px;margin:2px 0">'

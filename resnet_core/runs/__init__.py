@@ -4,8 +4,8 @@ Its format is defined in one place, the docstring of :mod:`resnet_core.runs.fold
 modules here read and write it: ``layout`` (names and limits), ``values`` (numbers as the
 format reads them), ``files`` (opening a run's files safely), ``run_info`` (RunInfo, the
 states), ``reading`` (one run), ``listing`` (a runs folder), ``console_log`` (a trainer's
-last words), ``metrics_file``, ``predictions``, ``dynamics_files`` (the training images'
-record), ``processes`` (is a trainer alive),
+last words), ``data_files`` (each image's file), ``metrics_file``, ``predictions``,
+``dynamics_files`` (the training images' record), ``processes`` (is a trainer alive),
 ``records`` (the typed records), ``writing`` (the one writer), ``cleanup`` (stale temp
 files), ``sweeps`` (sweep records) and ``sweep_checks`` (what a sweep record may hold).
 """
@@ -53,6 +53,7 @@ from .layout import (
     features_path,
     safe_name,
 )
+from .data_files import DATA_FILES, read_data_files
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
 from .feature_files import load_features, save_features
@@ -101,6 +102,7 @@ __all__ = [
     "BEST_CHECKPOINT",
     "CHECKPOINTS",
     "CONFIG_FILE",
+    "DATA_FILES",
     "DELETING_PREFIX",
     "DYNAMICS_DIR",
     "CONSOLE_FILE",
@@ -177,6 +179,7 @@ __all__ = [
     "dynamics_epochs",
     "load_dynamics",
     "process_start_time",
+    "read_data_files",
     "read_json",
     "read_json_object",
     "read_metrics",

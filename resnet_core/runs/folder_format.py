@@ -43,7 +43,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     carved from the training set; val indices point into the training set) or null (no
     validation split), ``test_every_epoch`` (true exactly when there is no validation
     split: the test set is then evaluated after every epoch for monitoring only, never to
-    choose a checkpoint), ``data_dir`` (absolute path of the data folder read) and
+    choose a checkpoint), ``image_size`` (added within version 2, missing: 32: the side of
+    the square images trained on, to which every reader brings an image before the model
+    sees it, by ``config``'s ``resize`` rule), ``data_dir`` (absolute path of the data folder read) and
     ``normalization`` (``mean``, ``std``: per-channel fractions of 255, and ``images``:
     computed from exactly the training split's images)), ``classes`` (class names, in label
     order), for CIFAR-100 runs ``superclasses`` (the 20 coarse names) and ``superclass_of``
@@ -205,6 +207,15 @@ checkpoint, :mod:`resnet_core.projections`)
     :func:`resnet_core.projections.features_digest`). Readers (``cached_projection``) take
     a map whose digest is not that of the features now (recomputed from a new checkpoint),
     whose arrays are not as above or whose file is damaged for none, and never raise.
+
+``data_files.json`` (added within version 2; only for data read from image files, never for
+CIFAR's batches)
+    ``{"train": [...], "test": [...]}``: each image's file as a path relative to the data
+    folder, POSIX separators, in the order of the training and test sets' arrays (the
+    ``indices`` of ``predictions/``, ``dynamics/`` and ``features/`` point into them).
+    Written once, atomically, when the data is known. Readers (:func:`read_data_files`) take
+    a file that is not this (not UTF-8 JSON, over 64 MiB, a split missing or not a list of
+    relative paths without ``..``) for none, and never raise.
 
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout

@@ -14,10 +14,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Iterator
 
 import numpy as np
 
+from .data_files import DATA_FILES, data_files_json
 from .files import file_kind, named_epochs
 from .layout import (
     BEST_CHECKPOINT,
@@ -276,6 +278,11 @@ class RunWriter:
         return save_arrays(dynamics_path(self.run_dir, epoch), label_prob=np.asarray(label_prob, dtype=np.float16),
                            correct=np.packbits(np.asarray(correct, dtype=bool)))
 
+    def save_data_files(self, train: Sequence[str], test: Sequence[str]) -> None:
+        """data_files.json: each image's file, relative to the data folder, in the order of the
+        training and test sets' arrays (for data read from files; CIFAR's batches have none)."""
+        atomic_write_bytes(self.run_dir / DATA_FILES, data_files_json(train, test))
+
     def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
         """last.pt and/or best.pt, the same bytes; last.pt first (see :mod:`resnet_core.runs.folder_format`)."""
         if last:
@@ -317,6 +324,9 @@ class PeerWriter(RunWriter):
 
     def save_dynamics(self, epoch: int, label_prob: np.ndarray, correct: np.ndarray) -> None:
         return None
+
+    def save_data_files(self, train: Sequence[str], test: Sequence[str]) -> None:
+        pass
 
     def write_checkpoint(self, data: bytes, *, last: bool = True, best: bool = False) -> None:
         pass
