@@ -189,3 +189,8 @@ def test_a_training_card_shows_its_presentations_and_marks_a_flipped_label():
     assert 'data-right="101"' in html and html.count("data:image/png;base64,") == 2
     assert html.count('data-flipped="1"') == 1 and f"flipped from {CLASSES[7]}" in html and "never learned" in html
     assert "forgotten 1×" in html and 'class="rs-note"' in html
+    assert "rs-path" not in html  # a CIFAR run records no files: no path on hover
+    paths = [f"c/{i}.png" for i in range(45)]  # a run's data_files.json, by training-set index
+    with_paths = training_gallery.cards(d, [4, 1], paths=paths)
+    assert [c.path for c in with_paths] == ["c/44.png", "c/41.png"]
+    assert 'title="c/44.png"' in gallery_cards.training_gallery_html(with_paths, images, CLASSES)
