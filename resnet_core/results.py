@@ -21,8 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from . import runs
-from .cifar import IMAGE_SIZE as CIFAR_SIZE
-from .config import PAPER_RECIPE_FIELDS, TrainConfig, paper_config
+from .config import PAPER_RECIPE_FIELDS, TrainConfig, image_format, paper_config
 from .evaluation_labels import evaluation_labels
 from .formatting import format_duration
 from .progress import compute_progress
@@ -149,7 +148,7 @@ def _model_size(info: runs.RunInfo) -> tuple[int | None, int | None]:
     try:
         counts = family_counts(cfg.get("depth"), cfg.get("block", "basic"), cfg.get("shortcut") or None,
                                max(2, len(info.classes) or 10), cfg.get("preact") is True,
-                               cfg.get("image_size", CIFAR_SIZE))
+                               image_format(info.resolved, cfg)[0])
     except (TypeError, ValueError):
         return None, None
     return counts.params, counts.macs

@@ -112,6 +112,16 @@ def test_an_image_becomes_the_asked_size_by_crop_or_squash():
     assert tall_square[0, :, :SIZE // 2 - 2].min() == 255  # squashed, the halves stay side by side
 
 
+def test_uploads_become_the_runs_size_by_its_rule_and_the_page_says_so():
+    from resnet_core.dashboard import uploads
+
+    (upload,) = uploads.read_uploads([("wide.png", _png(400, 100))], SIZE, "squash")
+    assert upload.problem is None and upload.image.shape == (3, SIZE, SIZE)
+    assert (upload.image == model_input(_png(400, 100), "wide.png", SIZE, "squash")).all()
+    assert "squashed, both sides resized to 48x48" in uploads.conversion_caption(SIZE, "squash")
+    assert "centred square and resized to 32x32" in uploads.conversion_caption(32, "crop")
+
+
 def fake_data(n_train: int = 240, n_test: int = 60, size: int = SIZE) -> CifarData:
     """A learnable data set of size x size images in memory: each class a colour."""
     rng = np.random.default_rng(0)
