@@ -2,7 +2,7 @@
 
 For each image, the gradient of the chosen class's logit with respect to the last
 convolutional stage's activated output (:func:`target_layer`: 64 maps of 8x8 on a 32x32
-input, 256 for bottlenecks) is averaged over the map to weigh each channel; the ReLU of
+input, 12x12 on a 48x48 one; 256 for bottlenecks) is averaged over the map to weigh each channel; the ReLU of
 the weighted sum of the channels is the class-activation map. It is upsampled bilinearly
 to the image size and divided by its maximum, so 1 marks the strongest evidence and an
 image without positive evidence gets a map of zeros.

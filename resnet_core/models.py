@@ -2,7 +2,8 @@
 
 The network is a 3x3 stem convolution with 16 filters, then three stages of residual
 blocks working on 32x32, 16x16 and 8x8 maps with 16, 32 and 64 filters, then global
-average pooling and a fully connected layer. Each stage stacks n blocks:
+average pooling and a fully connected layer (the pooling makes it take any square size:
+a 48x48 input works on 48, 24 and 12 px maps, model_names.stage_sides). Each stage stacks n blocks:
 
 * basic blocks (two 3x3 convolutions): depth = 6n + 2, e.g. ResNet-20, -56, -110;
 * bottleneck blocks (1x1, 3x3, 1x1 with expansion 4, from He et al., "Identity Mappings
@@ -246,7 +247,7 @@ class ModelSummary:
     block: str
     shortcut: str
     params: int
-    macs: int  # multiply-accumulates of one forward pass on a 32x32 image
+    macs: int  # multiply-accumulates of one forward pass on an image of the asked size (32x32 by default)
     dataset: str  # the dataset of the paper's number: "cifar10" or "cifar100"
     paper_error: float | None  # test error (%) a paper reports for this network on the dataset, if any
     paper_source: str | None

@@ -29,7 +29,8 @@ trainer resumes only folders of its own version, so no folder mixes two.
     ``format_version``, ``run_id``, ``created``, ``config`` (every TrainConfig field
     actually used, presets and block-dependent defaults already applied; ``shortcut``
     ``"none"`` is a plain network; ``sweep`` names the sweep the run belongs to, ``""``
-    for none, and reads as ``""`` in folders written before sweeps existed), ``resolved``
+    for none, and reads as ``""`` in folders written before sweeps existed; ``image_size``
+    and ``resize`` read as 32 and ``"crop"`` in folders written before them), ``resolved``
     (``device`` (the device the run took, indexed as ``cuda:2``; written once the run
     leaves the queue, so a queued run has none yet, a resumed one its previous session's),
     ``device_name``, ``precision`` (of training steps; evaluation is always
