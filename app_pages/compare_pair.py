@@ -124,7 +124,8 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
     ordered = comparison.most_confident_first(pair.paired, positions, pair.a_preds if by == "a" else pair.b_preds, by)
     page = common.page_picker(len(ordered), PER_PAGE, key, width=220)
     shown = ordered[page.start:page.stop]
-    items = list(zip(gallery_records.records(pair.a_preds, pair.paired.a_pos[shown]),
+    paths = run_images.source_paths(pair.a.path, run_images.image_source(pair.a.config, pair.split))  # A's images
+    items = list(zip(gallery_records.records(pair.a_preds, pair.paired.a_pos[shown], paths=paths),
                      gallery_records.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))
     images_from = run_images.image_folder(pair.a.config, common.data_dir(), pair.a.dataset)
     images, origin = common.split_images(pair.a, pair.split, pair.a_preds, images_from)

@@ -14,7 +14,7 @@ import streamlit as st
 from app_pages import caches, common, feature_jobs
 from resnet_core import runs
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import gallery_cards, gallery_records, similar_images
+from resnet_core.dashboard import gallery_cards, gallery_records, run_images, similar_images
 from resnet_core.formatting import md_escape
 
 CHECKPOINT = "best"  # the galleries' neighbours: features of best.pt, else last.pt (run_model.checkpoint_file)
@@ -69,7 +69,9 @@ def similar_training_images(info: runs.RunInfo, split: str, items: Sequence[gall
     records = similar_images.feature_records(train)
     images, _ = common.source_images("train", records, common.image_folder(info))
     notes = {int(i): f"similarity {s:.3f}" for i, s in zip(near.indices, near.similarities, strict=True)}
-    st.html(gallery_cards.gallery_html(gallery_records.records(records, near.rows), images, classes, size=64,
+    paths = run_images.source_paths(info.path, "train")
+    st.html(gallery_cards.gallery_html(gallery_records.records(records, near.rows, paths=paths), images, classes,
+                                       size=64,
                                        extras=gallery_cards.CardExtras(notes=notes)))
     if features:
         st.markdown(md_escape(similar_images.verdict(near, classes)))
