@@ -51,6 +51,7 @@ from .folder_scan import FolderScan, scan_image_folder
 from .images import RESIZE_RULES, ImageRefused, decode_image_file
 from .outputs import replacing
 from .runs import cache_dir as runs_cache_dir
+from .system import usable_cores
 
 BAD_IMAGES = ("refuse", "skip")
 CACHE_VERSION = "folder-v1"  # change it with anything that changes the decoded pixels
@@ -109,7 +110,7 @@ def decode_files(root: Path, files: tuple[str, ...], image_size: int, resize: st
     """(images (len(files), 3, S, S) uint8, {index: one-line reason} of those that failed,
     whose rows are left zero), decoded by `workers` threads (default: the CPUs this process may use)."""
     images = np.zeros((len(files), 3, image_size, image_size), np.uint8)
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or usable_cores()
 
     def decode(start: int) -> dict[int, str]:
         failed = {}
@@ -124,11 +125,15 @@ def decode_files(root: Path, files: tuple[str, ...], image_size: int, resize: st
     with ThreadPoolExecutor(workers) as pool:
         tasks = {pool.submit(decode, start): start for start in range(0, len(files), CHUNK)}
         done = 0
-        for task in as_completed(tasks):
-            failed.update(task.result())
-            done += min(CHUNK, len(files) - tasks[task])
-            if progress is not None:
-                progress(done, len(files))
+        try:
+            for task in as_completed(tasks):
+                failed.update(task.result())
+                done += min(CHUNK, len(files) - tasks[task])
+                if progress is not None:
+                    progress(done, len(files))
+        except BaseException:  # a stop (progress raising, Ctrl-C) waits for the running chunks only
+            pool.shutdown(cancel_futures=True)
+            raise
     return images, failed
 
 

@@ -4,6 +4,7 @@ refused, skipped and cached, on folders each test writes."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,26 @@ def test_skipping_every_image_of_a_class_is_said_and_of_all_refused(tmp_path):
         (root / "train/cat" / name).write_bytes(b"broken")
     with pytest.raises(DataError, match="none of the 4 images in .*train could be read"):
         load_image_folder(root, bad_images="skip")
+
+
+def test_a_progress_callback_that_raises_stops_the_decoding(tmp_path, monkeypatch):
+    from resnet_core import image_folder
+
+    root = two_classes(tmp_path, per_class=20)
+    decoded, stopped = [], threading.Event()
+
+    def decode(*args):
+        if len(decoded) >= 2:  # after the first chunk, the worker waits for the stop
+            stopped.wait(10)
+        decoded.append(args)
+        return decode_image_file(*args)
+
+    def stop(done, total):
+        stopped.set()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_folder, "CHUNK", 2)
+    monkeypatch.setattr(image_folder, "decode_image_file", decode)
+    with pytest.raises(KeyboardInterrupt):
+        load_image_folder(root, workers=1, progress=stop)
+    assert len(decoded) == 4  # the first chunk, and the one the worker had started; 36 images never
