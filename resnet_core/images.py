@@ -1,6 +1,6 @@
-"""Images from outside CIFAR-10 (files, uploads) as the 32x32 RGB the models take.
+"""Images from outside CIFAR-10 (files, uploads, image folders) as the RGB squares the models take.
 
-What is accepted: PNG and JPEG files of at most MAX_BYTES (20 MB), at most MAX_SIDE
+What is accepted: PNG, JPEG and WebP files of at most MAX_BYTES (20 MB), at most MAX_SIDE
 (10,000) pixels a side and at most PIL's ``Image.MAX_IMAGE_PIXELS`` in all (89,478,485
 by default, a 9,459 px square), all judged from the header before any pixel is decoded,
 so a small file claiming a huge image (a decompression bomb) is refused without
@@ -15,15 +15,18 @@ tests/test_predict.py: a 9,400 px square PNG of zeros took 1 GB before these lim
 
 How an image becomes the model's input, in this order:
 
-1. the largest centred square cropped (a CIFAR image is a square around its object, so a
-   wide photo keeps its middle rather than being squashed) and resized to 32x32 with PIL's
-   bilinear filter, which widens its support when shrinking, i.e. averages all the source
-   pixels behind each output pixel (antialiased; a transparent image in premultiplied
-   alpha); done first, so that the steps below work on 32x32 pixels, not on a full-size copy;
+1. resized to size x size (32 unless asked) by one of RESIZE_RULES: "crop", the largest
+   centred square cropped (a CIFAR image is a square around its object, so a wide photo
+   keeps its middle rather than being squashed), or "squash", the whole image stretched to
+   the square; with PIL's bilinear filter, which widens its support when shrinking, i.e.
+   averages all the source pixels behind each output pixel (antialiased; a transparent
+   image in premultiplied alpha); an image already of that size is copied unchanged (a
+   CIFAR image exported to PNG decodes to its exact pixels); done first, so that the steps
+   below work on the small image, not on a full-size copy;
 2. EXIF orientation applied (a phone photo is upright as its viewer shows it; the centred
-   square is the same either way round);
+   square, and a squashed square, are the same either way round);
 3. transparency composited onto white, then RGB (greyscale and palette images too);
-4. as uint8 (3, 32, 32), channels first like the CIFAR arrays; the run's normalisation is
+4. as uint8 (3, size, size), channels first like the CIFAR arrays; the run's normalisation is
    applied by the model side (:meth:`resnet_core.run_model.RunModel.inputs`).
 
 Every refusal is :class:`ImageRefused` with one line naming the file.
@@ -50,9 +53,10 @@ MAX_PIXELS = 25_000_000  # decoded, see above
 # scale it is decoded to (draft does not help): at most this many, 150 MB, as a 25-megapixel
 # colour photo has (a 9,400 px square one took 514 MB, a CMYK one 682 MB).
 MAX_SAMPLES_HELD = 3 * MAX_PIXELS
-DRAFT_SIDE = 256  # a large JPEG is decoded reduced to no less than this a side, 8x what the model takes
-FORMATS = ("PNG", "JPEG")
+DRAFT_SIDE = 256  # a large JPEG is decoded reduced to no less than this a side, 8x a 32 px input (or 8x size)
+FORMATS = ("PNG", "JPEG", "WEBP")
 SIZE = 32
+RESIZE_RULES = ("crop", "squash")
 
 
 class ImageRefused(Exception):
@@ -91,10 +95,16 @@ def check_size(name: str, size: int) -> None:
         raise ImageRefused(f"{name}: {_mb(size)} is over the {_mb(MAX_BYTES)} limit")
 
 
+def decode_image_file(path: str | os.PathLike, size: int = SIZE, resize: str = "crop") -> np.ndarray:
+    """The image file at path as uint8 (3, size, size) (model_input); ImageRefused, one line naming it."""
+    return model_input(read_image_file(path), str(path), size, resize)
+
+
 def model_input(data: bytes, name: str, size: int = SIZE, resize: str = "crop") -> np.ndarray:
-    """The image in data (PNG or JPEG bytes) as uint8 (3, size, size), made as the module
-    docstring says (resize "crop": the centre square, as step 2; "squash": both sides to
-    size, nothing cut off); ImageRefused for anything else."""
+    """The image in data (PNG, JPEG or WebP bytes) as uint8 (3, size, size), made as the
+    module docstring says, resize one of RESIZE_RULES; ImageRefused for anything else."""
+    if resize not in RESIZE_RULES:
+        raise ValueError(f"unknown resize rule {resize!r}: choose one of {', '.join(RESIZE_RULES)}")
     check_size(name, len(data))
     with warnings.catch_warnings():
         # PIL warns above Image.MAX_IMAGE_PIXELS and raises only above twice that: refuse at once.
@@ -112,7 +122,8 @@ def model_input(data: bytes, name: str, size: int = SIZE, resize: str = "crop") 
                                            f" JPEG of {width:,}x{height:,} is held whole while decoded, "
                                            f"{samples / 1e6:.0f} million samples, over the limit of "
                                            f"{MAX_SAMPLES_HELD / 1e6:g} million")
-                im.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))  # JPEG only: decode at a reduced scale
+                draft = max(DRAFT_SIDE, 8 * size)
+                im.draft("RGB", (draft, draft))  # JPEG only: decode at a reduced scale
                 if im.size[0] * im.size[1] > MAX_PIXELS:
                     raise ImageRefused(f"{name}: {width:,}x{height:,} is {width * height / 1e6:.1f} megapixels "
                                        f"decoded, over the {MAX_PIXELS / 1e6:g} megapixel limit")
@@ -121,7 +132,7 @@ def model_input(data: bytes, name: str, size: int = SIZE, resize: str = "crop") 
         except ImageRefused:
             raise
         except Image.UnidentifiedImageError:
-            raise ImageRefused(f"{name}: not a PNG or JPEG image") from None
+            raise ImageRefused(f"{name}: not a PNG, JPEG or WebP image") from None
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
             raise ImageRefused(f"{name}: over {Image.MAX_IMAGE_PIXELS:,} pixels (PIL's decompression-bomb limit)"
                                ) from None
@@ -161,9 +172,11 @@ def _to_model_size(im: Image.Image, size: int, resize: str) -> np.ndarray:
         im = im.convert("RGBA" if transparent else "RGB")
     # The resized image keeps im.info, EXIF included, for exif_transpose.
     # Both rules commute with the EXIF rotation, as the output is square.
-    square = (ImageOps.fit(im, (size, size), method=Image.Resampling.BILINEAR) if resize == "crop"
-              else im.resize((size, size), Image.Resampling.BILINEAR))
-    small = ImageOps.exif_transpose(square)
+    if resize == "crop":
+        small = ImageOps.fit(im, (size, size), method=Image.Resampling.BILINEAR)
+    else:
+        small = im.resize((size, size), Image.Resampling.BILINEAR)
+    small = ImageOps.exif_transpose(small)
     if transparent:
         small = Image.alpha_composite(Image.new("RGBA", small.size, (255, 255, 255, 255)), small)
     return np.asarray(small.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy()

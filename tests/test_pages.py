@@ -1337,7 +1337,7 @@ def test_predict_classifies_uploads_and_refuses_a_bad_one_without_stopping_the_o
                                                 ("notes.png", b"not an image at all", "image/png"),
                                                 ("blue.png", _png_bytes((20, 20, 220)), "image/png")]).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [e.value for e in at.error] == [formatting.md_escape("notes.png: not a PNG or JPEG image")]
+    assert [e.value for e in at.error] == [formatting.md_escape("notes.png: not a PNG, JPEG or WebP image")]
     cards = "".join(html_blocks(at))
     assert cards.count('class="rs-predict"') == 2 and 'data-file="red.png"' in cards and 'data-file="blue.png"' in cards
     assert cards.count(">Grad-CAM of ") == 2 and cards.count("%</span>") == 10  # top-5 each

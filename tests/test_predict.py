@@ -181,8 +181,8 @@ def test_exif_orientation_is_applied():
 
 @pytest.mark.parametrize("data, message", [
     (b"", "empty file"),
-    (b"GIF89a not what we take", "not a PNG or JPEG image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a PNG or JPEG image"),
+    (b"GIF89a not what we take", "not a PNG, JPEG or WebP image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a PNG, JPEG or WebP image"),
 ])
 def test_bytes_that_are_no_usable_image_are_refused_in_one_line(data, message):
     with pytest.raises(ImageRefused, match=message):
@@ -239,7 +239,7 @@ def test_json_output_with_top_and_the_last_checkpoint(run_dir, files, capsys):
 
 @pytest.mark.parametrize("which, message", [
     ("missing", "no such file"),
-    ("notes.txt", "not a PNG or JPEG image"),
+    ("notes.txt", "not a PNG, JPEG or WebP image"),
     ("empty.png", "empty file"),
     ("wide.png", "over the 10,000x10,000 limit"),
     ("bad run", "is not a run folder (no config.json)"),
