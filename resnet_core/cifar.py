@@ -74,6 +74,8 @@ CIFAR100 = Dataset("cifar100", "CIFAR-100", "cifar-100-python", ("train",), "tes
                    coarse_key="coarse_labels", coarse_names_key="coarse_label_names", num_superclasses=20)
 SPECS = {spec.name: spec for spec in (CIFAR10, CIFAR100)}
 DATASETS = tuple(SPECS)
+IMAGE_FOLDER = "folder"  # the user's own images, ROOT/train/<class>/* (resnet_core.folder_dataset)
+DATASET_CHOICES = (*DATASETS, IMAGE_FOLDER)
 
 
 class DataError(Exception):
@@ -92,7 +94,9 @@ def dataset_spec(dataset: str) -> Dataset:
 
 
 def dataset_title(dataset: str) -> str:
-    """"CIFAR-10", "CIFAR-100"; a name no spec knows as it is (a record of a newer version)."""
+    """"CIFAR-10", "CIFAR-100", "image folder"; a name no spec knows as it is (a record of a newer version)."""
+    if dataset == IMAGE_FOLDER:
+        return "image folder"
     return SPECS[dataset].title if dataset in SPECS else str(dataset)
 
 
@@ -102,7 +106,10 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def dataset_present(dataset: str, data_dir: str | os.PathLike | None = None) -> bool:
-    """Whether data_dir holds the dataset's files (False for a dataset no spec knows)."""
+    """Whether data_dir holds the dataset's files: for an image folder, whether it is one
+    (a train/ folder; no default folder); False for a dataset no spec knows."""
+    if dataset == IMAGE_FOLDER:
+        return bool(data_dir) and (Path(data_dir).expanduser() / "train").is_dir()
     spec = SPECS.get(dataset)
     if spec is None:
         return False

@@ -16,14 +16,15 @@ import math
 import typing
 from dataclasses import dataclass, field, fields
 
-from .cifar import DATASETS, IMAGE_SIZE
+from .cifar import DATASET_CHOICES, IMAGE_SIZE
+from .image_folder import BAD_IMAGES
+from .images import RESIZE_RULES
 from .runs.values import is_int
 from .model_names import BLOCKS, SHORTCUTS, default_shortcut
 from .schedule import SCHEDULES, WARMUPS
 
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-RESIZES = ("crop", "squash")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 256
 CIFAR10_TRAIN_IMAGES = 50_000
 
@@ -49,13 +50,14 @@ class TrainConfig:
     shortcut: str = option("", "shortcut option; none: the paper's plain network (default: A for basic blocks, B, "
                                "projection where the shape changes, for bottlenecks)", choices=SHORTCUTS)
     dataset: str = option("cifar10", "cifar10, or cifar100: 100 fine classes in 20 superclasses (the official python "
-                                     "versions)", choices=DATASETS)
+                                     "versions), or folder: your own images, --data-dir ROOT holding "
+                                     "train/<class>/* and optionally test/<class>/*", choices=DATASET_CHOICES)
     image_size: int = option(IMAGE_SIZE, "side in pixels of the square images the network trains on (16..256; "
                                          "32-96 suit these ResNets, which pool globally); CIFAR datasets are 32x32 "
                                          "and take only 32")
     resize: str = option("crop", "how an image of another shape becomes image_size square: crop: the shorter side to "
                                  "image_size, then the centre square; squash: both sides to image_size",
-                         choices=RESIZES)
+                         choices=RESIZE_RULES)
     preact: bool = option(False, "pre-activation residual units, BN -> ReLU -> conv (He et al. 2016, \"Identity "
                                  "Mappings in Deep Residual Networks\"), instead of the original order")
     epochs: int = option(30, "passes over the training split", resumable=True)
@@ -84,12 +86,17 @@ class TrainConfig:
     sync_bn: bool = option(False, "under torchrun: BatchNorm statistics over the whole global batch (SyncBatchNorm, "
                                   "GPUs only) instead of each process's share")
     data_dir: str | None = option(None, "folder holding cifar-10-batches-py/ (CIFAR-10) or cifar-100-python/ "
-                                        "(CIFAR-100) (default: $RESNET_STUDIO_DATA or ./data)", resumable=True)
+                                        "(CIFAR-100) (default: $RESNET_STUDIO_DATA or ./data); with --dataset folder, "
+                                        "the image folder ROOT (no default)", resumable=True)
     runs_dir: str = option("checkpoints", "folder of run folders")
     name: str = option("", "run name, part of the run folder's name")
     sweep: str = option("", "the sweep this run belongs to (python -m resnet_core.sweep sets it)")
     val_size: int = option(5000, "validation images carved from the training set; 0: none, and the test set is "
                                  "evaluated every epoch for monitoring only")
+    test_size: float = option(0.2, "--dataset folder without ROOT/test/: the share of each class's images held out "
+                                    "as the test split (stratified, chosen by --split-seed)")
+    bad_images: str = option("refuse", "--dataset folder: an image that cannot be decoded refuses the folder, naming "
+                                       "it, or is skipped and counted", choices=BAD_IMAGES)
     subset: int = option(0, "train on the first N images of the training split (0: all)")
     label_noise: float = option(0.0, "fraction of the training split's labels flipped to another class before "
                                      "training, each to a uniformly random other class (0: none); validation and test "
@@ -298,7 +305,7 @@ def image_format(resolved: dict, cfg: dict) -> tuple[int, str]:
     if not is_int(size) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
         size = IMAGE_SIZE
     resize = cfg.get("resize")
-    return size, resize if resize in RESIZES else "crop"
+    return size, resize if resize in RESIZE_RULES else "crop"
 
 
 def _holds(ftype: FieldType, value) -> bool:

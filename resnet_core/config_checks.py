@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
+from .cifar import DATASET_CHOICES, IMAGE_FOLDER
 from .cifar import IMAGE_SIZE as CIFAR_SIZE
 from .cifar import SPECS as CIFAR_SPECS
-from .config import (DEVICES_HELP, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PRECISIONS, RESIZES, TrainConfig, lr_drop_steps,
-                     make_plan, warmup_steps)
+from .config import (BAD_IMAGES, DEVICES_HELP, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, PRECISIONS, RESIZE_RULES, TrainConfig,
+                     lr_drop_steps, make_plan, warmup_steps)
 from .model_names import BLOCKS, SHORTCUTS, blocks_per_stage
 from .runs import safe_name
 from .schedule import SCHEDULES, WARMUPS
@@ -47,12 +48,7 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
             blocks_per_stage(cfg.depth, cfg.block)
         except ValueError as e:
             errors["depth"] = str(e)
-    check("image_size", MIN_IMAGE_SIZE <= cfg.image_size <= MAX_IMAGE_SIZE,
-          f"image size must lie in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} pixels")
-    check("image_size", cfg.image_size == CIFAR_SIZE or cfg.dataset not in CIFAR_SPECS,
-          f"--image-size {cfg.image_size}: {cfg.dataset} images are {CIFAR_SIZE}x{CIFAR_SIZE}; it takes only "
-          f"--image-size {CIFAR_SIZE}")
-    check("resize", cfg.resize in RESIZES, f"unknown resize rule {cfg.resize!r}; valid: {', '.join(RESIZES)}")
+    _data_checks(cfg, check)
     check("epochs", cfg.epochs >= 1, "epochs must be at least 1")
     check("max_steps", cfg.max_steps >= 0, "max steps cannot be negative (0 means every step of every epoch)")
     check("batch_size", cfg.batch_size >= 1, "batch size must be at least 1")
@@ -92,6 +88,24 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
           "a sweep name may hold only letters, digits, - _ . (at most 48)")
     return errors
 
+
+
+def _data_checks(cfg: TrainConfig, check) -> None:
+    """config_errors' checks of what the run trains on: the dataset, its folder and image size."""
+    check("image_size", MIN_IMAGE_SIZE <= cfg.image_size <= MAX_IMAGE_SIZE,
+          f"image size must lie in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} pixels")
+    check("image_size", cfg.image_size == CIFAR_SIZE or cfg.dataset not in CIFAR_SPECS,
+          f"--image-size {cfg.image_size}: {cfg.dataset} images are {CIFAR_SIZE}x{CIFAR_SIZE}; it takes only "
+          f"--image-size {CIFAR_SIZE}")
+    check("resize", cfg.resize in RESIZE_RULES,
+          f"unknown resize rule {cfg.resize!r}; valid: {', '.join(RESIZE_RULES)}")
+    check("dataset", cfg.dataset in DATASET_CHOICES,
+          f"unknown dataset {cfg.dataset!r}; valid: {', '.join(DATASET_CHOICES)}")
+    check("data_dir", cfg.dataset != IMAGE_FOLDER or bool(cfg.data_dir),
+          "--dataset folder needs --data-dir ROOT, the folder that holds train/<class>/*")
+    check("test_size", 0 < cfg.test_size < 1, "test size is a share of each class's images: it must lie in (0, 1)")
+    check("bad_images", cfg.bad_images in BAD_IMAGES,
+          f"unknown bad-images choice {cfg.bad_images!r}; valid: {', '.join(BAD_IMAGES)}")
 
 def plan_errors(cfg: TrainConfig, train_set_images: int) -> dict[str, str]:
     """Per-field messages for a config that cannot run on a training set of this size."""
