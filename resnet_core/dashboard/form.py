@@ -165,10 +165,16 @@ def _folder_errors(form: TrainForm, folder: FolderPreview | None) -> tuple[dict[
         folder = preview_folder(root, images=False)
     if folder.error is not None:
         return {"data_dir": folder.error[0].upper() + folder.error[1:] + "."}, None
+    return {}, folder_train_size(form, folder)
+
+
+def folder_train_size(form: TrainForm, folder: FolderPreview) -> int:
+    """The training set an image folder form plans on: train/ less the test share carved from
+    it (the form's; the default's while the form's is refused on its own field)."""
     test_size = form_number(form.test_size)
-    if test_size is None or not 0 < test_size < 1:  # refused on its own field: counted at the default
+    if test_size is None or not 0 < test_size < 1:
         test_size = TrainForm().test_size
-    return {}, train_set_images(folder, test_size)
+    return train_set_images(folder, test_size)
 
 
 def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,

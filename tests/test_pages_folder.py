@@ -1,0 +1,110 @@
+"""The dashboard's image folders through Streamlit's AppTest: the Train form choosing "Image
+folder", refusing a path its scan refuses, previewing a folder and launching a run on it;
+Home listing the folders (the preview and the form as data: test_folder_preview.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fake_runs import make_run
+from test_folder_preview import write_folder
+from test_pages import folders, open_page, texts  # noqa: F401 (folders: a fixture)
+
+from app_pages.navigation import HOME, TRAIN
+from resnet_core import runs
+from resnet_core.dashboard import launcher
+from resnet_core.image_folder import cache_folder, cache_path
+from resnet_core.models import describe_model
+
+
+def choose_folder(at, root: Path | str):
+    at.segmented_control(key="tf_dataset").set_value("folder").run()
+    at.text_input(key="tf_data_dir").set_value(str(root)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_train_form_previews_an_image_folder_and_launches_a_run_on_it(folders, tmp_path, monkeypatch):  # noqa: F811
+    at = open_page(TRAIN)
+    assert "tf_data_dir" not in [w.key for w in at.text_input]  # CIFAR: no folder, no image size
+    assert "tf_image_size" not in [w.key for w in at.number_input]
+    at.segmented_control(key="tf_dataset").set_value("folder").run()
+    assert "Type the path of the image folder" in texts(at)
+    assert "Choose a readable image folder to see the model" in texts(at)
+
+    choose_folder(at, tmp_path / "nowhere")
+    assert f"Image folder {tmp_path / 'nowhere'} does not exist." in texts(at)
+    at.button(key="train_launch").click().run()
+    assert "Not launched: fix the fields marked in red." in texts(at) and not list(folders.iterdir())
+
+    root = write_folder(tmp_path / "pets", {"cat": 30, "dog": 20, "emu": 5}, size=(40, 30))
+    (root / "train" / "cat" / "readme.txt").write_text("not an image")
+    choose_folder(at, root)
+    text = texts(at)
+    assert "**3 classes** · 44 training images · 11 test images" in text  # 20% of each class held out
+    assert "test: 20% of each class's images carved from train/" in text
+    assert "width 40 px, height 30 px; modes RGB 55 (all 55 images)" in text
+    counts = at.dataframe[0].value
+    assert list(counts["class"]) == ["cat", "dog", "emu"] and list(counts["test"]) == [6, 4, 1]
+    shown = at.get("image")[0].proto.imgs
+    assert [img.caption for img in shown] == ["cat"] * 4 + ["dog"] * 4 + ["emu"] * 4
+    assert all(img.url.endswith(".png") for img in shown)  # the exact pixels, not re-encoded as JPEG
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "1 file ignored" in warnings and "emu (4)" in warnings and "have a side under 32 px" in warnings
+    # The model: the folder's three classes at the form's image size.
+    at.number_input(key="tf_image_size").set_value(48).run()
+    macs = next(m for m in at.metric if m.label == "MACs / image")
+    assert "on a 48x48 image" in macs.proto.help
+    params = next(m for m in at.metric if m.label == "Parameters")
+    assert params.proto.help == f"{describe_model(20, num_classes=3, image_size=48).params:,}"
+    assert "have a side under 48 px" in "\n".join(w.value for w in at.warning)
+    # 44 training images cannot hold the default 5,000 validation images: said on the field.
+    assert "validation size 5,000 leaves no training images (the training set has 44)" in texts(at).lower()
+    at.session_state["tf_advanced_open"] = True
+    at.run()
+    at.number_input(key="tf_val_size").set_value(8).run()
+    at.number_input(key="tf_batch_size").set_value(8).run()
+    at.selectbox(key="tf_device").set_value("cpu").run()
+
+    launched = []
+    real_launch = launcher.launch
+    monkeypatch.setattr(launcher, "launch", lambda form, **kw: launched.append(
+        real_launch(form, module="no_such_trainer_module", **kw)) or launched[-1])
+    at.button(key="train_launch").click().run()
+    argv = launched[0].argv
+    value = {flag: argv[argv.index(flag) + 1] for flag in ("--dataset", "--data-dir", "--image-size", "--val-size")}
+    assert value == {"--dataset": "folder", "--data-dir": str(root.resolve()), "--image-size": "48", "--val-size": "8"}
+    assert launched[0].run_dir.parent == folders.resolve()
+
+
+def test_a_folder_with_a_test_split_needs_no_test_share(folders, tmp_path):  # noqa: F811
+    root = write_folder(tmp_path / "pets", {"cat": 12, "dog": 12})
+    write_folder(root, {"cat": 3, "dog": 2}, split="test")
+    at = choose_folder(open_page(TRAIN), root)
+    assert "tf_test_size" not in [w.key for w in at.number_input]
+    assert "test: the folder's test/ (5 images)" in texts(at) and "24 training images · 5 test images" in texts(at)
+
+
+def test_home_lists_the_image_folders_of_the_data_folder_and_of_the_runs(folders, tmp_path, monkeypatch):  # noqa: F811
+    data = tmp_path / "data"
+    write_folder(data / "pets", {"cat": 4, "dog": 3})
+    (data / "not-a-folder-dataset").mkdir()
+    elsewhere = write_folder(tmp_path / "elsewhere", {"a": 2, "b": 2, "c": 2})
+    write_folder(elsewhere, {"a": 1}, split="test")
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(data))
+    # A folder run on `elsewhere` at 48x48 squashed, whose decoded copy the cache holds.
+    run_dir = make_run(folders, "folder-run")
+    config = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    config["config"].update(dataset="folder", image_size=48, resize="squash", data_dir=str(elsewhere))
+    config["resolved"]["data_dir"] = str(elsewhere.resolve())
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(config))
+    cached = cache_path(cache_folder(folders), elsewhere.resolve(), 48, "squash")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    text = texts(open_page(HOME))
+    assert "Image folders" in text
+    assert f"{(data / 'pets').resolve()}`: 2 classes · 7 training images, no test/ · not decoded yet" in text
+    assert (f"{elsewhere.resolve()}`: 3 classes · 6 training images, 1 in test/ · 1 run · decoded: 48x48 squash"
+            in text)
+    assert "not-a-folder-dataset" not in text
