@@ -27,7 +27,6 @@ DEFAULT_SETTINGS = ((IMAGE_SIZE, "crop"),)  # a folder no run trained on: the tr
 class KnownFolder:
     root: str  # absolute, links followed
     runs: int  # folder runs recorded on it
-    in_data_folder: bool  # a child of the data folder
     settings: tuple[tuple[int, str], ...]  # (image size, resize rule) of its runs, sorted; DEFAULT_SETTINGS if none
 
 
@@ -36,7 +35,7 @@ def _root_of(info: runs.RunInfo) -> str | None:
     for any other run, or a record without a usable path."""
     config = info.train_config
     root = info.resolved.get("data_dir") or config.get("data_dir")
-    if config.get("dataset") != IMAGE_FOLDER or not isinstance(root, str) or not root:
+    if config.get("dataset") != IMAGE_FOLDER or not isinstance(root, str) or not root or "\0" in root:
         return None
     return os.path.realpath(root)
 
@@ -73,7 +72,7 @@ def known_folders(runs_dir: str | os.PathLike, data_dir: str | os.PathLike) -> l
     out = []
     for root in sorted(set(from_runs) | in_data):
         count, settings = from_runs.get(root, (0, set()))
-        out.append(KnownFolder(root, count, root in in_data, tuple(sorted(settings)) or DEFAULT_SETTINGS))
+        out.append(KnownFolder(root, count, tuple(sorted(settings)) or DEFAULT_SETTINGS))
     return out
 
 

@@ -5,8 +5,9 @@ its classes and files, or the one-line DataError that refuses it), reads the hea
 a sample of SAMPLED_FILES images for their sizes and modes (PIL reads a header without
 decoding a pixel), and decodes SHOWN_PER_CLASS images of each of the first SHOWN_CLASSES
 classes through the trainer's own decoder at the form's image size and resize rule, so
-the preview shows what the network will see. Nothing else is decoded: a folder of 100,000
-files costs its scan (0.6 s) and these few images.
+the preview shows what the network will see. Nothing else is decoded: on 100,000 tiny
+PNGs (10 classes) the scan took 0.44-0.46 s and the whole preview 0.45-0.47 s on this
+2-core machine (load 2-3), and the preview pickles to 127 KB (st.cache_data copies it).
 
 The split-dependent parts (the test share carved from each class when the folder has no
 test/) take the form's test_size and are cheap: :func:`split_counts`, :func:`counts_rows`,
