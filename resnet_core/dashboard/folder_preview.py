@@ -229,7 +229,8 @@ def _image_warnings(preview: FolderPreview) -> list[str]:
     out = []
     sizes = preview.sizes
     if sizes is not None and sizes.smaller:
-        out.append(f"{sizes.smaller:,} of the {sizes.sampled:,} sampled images have a side under "
+        some = "all" if sizes.smaller == sizes.sampled else f"{sizes.smaller:,} of"
+        out.append(f"{some} the {sizes.sampled:,} sampled images have a side under "
                    f"{preview.image_size} px: they are upscaled (blurred) to {preview.image_size}x{preview.image_size}")
     bad = list(sizes.unreadable if sizes is not None else ())
     bad += [f"{s.problem}" for s in preview.shown if s.image is None and not any(s.path in b for b in bad)]
