@@ -1,5 +1,5 @@
 """Home's image folders as data: those in the data folder and those folder runs trained on,
-whatever else the runs folder holds (the page: test_pages_folder.py)."""
+whatever else the runs folder holds (the page: test_pages_folder_form.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Train form's image folder: its preview (counts, sampled sizes, images decoded as the
 run decodes them, warnings), the form's validation of its path, and the trainer's command
-line it launches (the pages: test_pages_folder.py)."""
+line it launches (the pages: test_pages_folder_form.py)."""
 
 from __future__ import annotations
 
