@@ -27,14 +27,15 @@ def system_info():
 
 
 @st.cache_resource(show_spinner=False)
-def _image_store(data_dir: str, dataset: str) -> run_images.ImageStore:
-    return run_images.ImageStore(data_dir, dataset)
+def _image_store(data_dir: str, dataset: str, settings: tuple) -> run_images.ImageStore:
+    return run_images.ImageStore(data_dir, dataset, settings=settings)
 
 
-def image_store(folder: Path, dataset: str) -> run_images.ImageStore:
-    """The images of the dataset ("cifar10", "cifar100") in the data folder, loading in the
-    background from the first call (st.cache_resource: one copy for all sessions)."""
-    return _image_store(str(Path(folder).resolve()), dataset).start()
+def image_store(folder: Path, dataset: str, settings: tuple = ()) -> run_images.ImageStore:
+    """The images of the dataset ("cifar10", "cifar100", "folder" with its settings,
+    run_images.ImageFolder.settings) in the data folder, loading in the background from the
+    first call (st.cache_resource: one copy for all sessions)."""
+    return _image_store(str(Path(folder).resolve()), dataset, tuple(settings)).start()
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
@@ -114,9 +115,9 @@ def run_model(run_dir: Path, which: str):
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM…", max_entries=64)
-def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, dataset: str, source: str,
+def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, dataset: str, settings: tuple, source: str,
              targets: tuple[tuple[int, int], ...]) -> dict[int, np.ndarray]:
-    images = image_store(Path(data_folder), dataset).images(source, timeout=30)
+    images = image_store(Path(data_folder), dataset, settings).images(source, timeout=30)
     indices = [i for i, _ in targets]
     cams, _ = _run_model(run_dir, which, mtime_ns).explain(images[indices], [c for _, c in targets])
     return dict(zip(indices, cams, strict=True))
@@ -124,12 +125,12 @@ def _gradcam(run_dir: str, which: str, mtime_ns: int, data_folder: str, dataset:
 
 def gradcam_maps(run_dir: Path, which: str, images_from: run_images.ImageFolder, source: str,
                  targets: Sequence[tuple[int, int]]) -> dict[int, np.ndarray]:
-    """Grad-CAM maps of (image index, class) pairs of a CIFAR set, by image index; cached by
+    """Grad-CAM maps of (image index, class) pairs of a set of the run's dataset, by image index; cached by
     run, checkpoint file and its modification time, images and classes (a page of a gallery)."""
     from resnet_core.run_model import checkpoint_mtime
 
     return _gradcam(str(run_dir), which, checkpoint_mtime(run_dir, which), str(images_from.path), images_from.dataset,
-                    source, tuple((int(i), int(c)) for i, c in targets))
+                    images_from.settings, source, tuple((int(i), int(c)) for i, c in targets))
 
 
 @st.cache_data(show_spinner="Exporting to TorchScript…", max_entries=4)

@@ -39,7 +39,7 @@ def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray]
     their "labels" there) point into, and where they come from (a caption,
     markdown-escaped). Without them (no data folder, or one whose labels differ from the
     records'), shows a warning and returns None: the cards go without images."""
-    store = image_store(images_from.path, images_from.dataset)
+    store = image_store(images_from.path, images_from.dataset, images_from.settings)
     images, problem = None, None
     try:
         images = store.images(source, timeout=30)
@@ -160,9 +160,9 @@ def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int, slider_key: st
 
 def image_folder(info: runs.RunInfo) -> run_images.ImageFolder:
     """Where the run's images come from; starts loading them in the background, for the first click."""
-    images_from = run_images.image_folder(info.config, data_dir(), info.dataset)
+    images_from = run_images.image_folder(info.config, data_dir(), info.dataset, runs_dir())
     if cifar.dataset_present(info.dataset, images_from.path):
-        image_store(images_from.path, info.dataset)
+        image_store(images_from.path, info.dataset, images_from.settings)
     return images_from
 
 

@@ -17,7 +17,7 @@ VIEWS = (DUPLICATES,)
 PER_PAGE = 24
 
 
-def _nearest(data: CifarData, folder) -> duplicates.Nearest:
+def _nearest(data: CifarData, images_from: run_images.ImageFolder) -> duplicates.Nearest:
     """Every test image's nearest training image, kept in the runs folder's cache; a progress bar the first time."""
     bar = []
 
@@ -26,7 +26,9 @@ def _nearest(data: CifarData, folder) -> duplicates.Nearest:
             bar.append(st.progress(0.0))
         bar[0].progress(done / total, text=f"Comparing test images with the training images: {done:,} of {total:,}")
 
-    nearest = duplicates_cache.cached_nearest(data.dataset, folder, common.runs_dir(), progress, data)
+    settings = {k: v for k, v in images_from.settings if k != "cache_dir"}
+    nearest = duplicates_cache.cached_nearest(data.dataset, images_from.path, common.runs_dir(), progress, data,
+                                              settings)
     if bar:
         bar[0].empty()
     return nearest
@@ -53,12 +55,12 @@ def _test_predictions(info: runs.RunInfo, data: CifarData, folder) -> tuple[dict
 def view(info: runs.RunInfo) -> None:
     images_from = common.image_folder(info)
     try:
-        data = caches.image_store(images_from.path, images_from.dataset).get(timeout=60)
+        data = caches.image_store(images_from.path, images_from.dataset, images_from.settings).get(timeout=60)
     except Exception as e:  # no data folder here
         st.warning(f"No {cifar.dataset_title(images_from.dataset)} to compare: {md_escape(e)}",
                    icon=":material/image_not_supported:")
         return
-    found = _nearest(data, images_from.path).duplicates()
+    found = _nearest(data, images_from).duplicates()
     preds, which = _test_predictions(info, data, images_from.path)
     n_test = len(data.test_images)
     k1, k2 = st.columns(2)

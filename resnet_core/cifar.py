@@ -14,7 +14,7 @@ takes 1.3 s to import); batches on the device are :mod:`resnet_core.data`'s.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -255,6 +255,11 @@ class CifarData:
     dataset: str = "cifar10"
     superclasses: tuple[str, ...] = ()  # CIFAR-100's 20 coarse names; () for CIFAR-10
     superclass_of: tuple[int, ...] = ()  # each class's superclass index, in label order
+    # An image folder's (resnet_core.folder_dataset): each image's path relative to the root,
+    # in array order, and what its config.json record says of the folder (root, test_source...).
+    train_files: tuple[str, ...] = ()
+    test_files: tuple[str, ...] = ()
+    source: dict = field(default_factory=dict)
 
 
 def load_cifar(dataset: str, data_dir: str | os.PathLike | None = None) -> CifarData:

@@ -16,7 +16,7 @@ import math
 import typing
 from dataclasses import dataclass, field, fields
 
-from .cifar import DATASET_CHOICES, IMAGE_SIZE
+from .cifar import DATASET_CHOICES, IMAGE_FOLDER, IMAGE_SIZE
 from .image_folder import BAD_IMAGES
 from .images import RESIZE_RULES
 from .runs.values import is_int
@@ -91,8 +91,9 @@ class TrainConfig:
     runs_dir: str = option("checkpoints", "folder of run folders")
     name: str = option("", "run name, part of the run folder's name")
     sweep: str = option("", "the sweep this run belongs to (python -m resnet_core.sweep sets it)")
-    val_size: int = option(5000, "validation images carved from the training set; 0: none, and the test set is "
-                                 "evaluated every epoch for monitoring only")
+    val_size: int = option(5000, "validation images carved from the training set (an image folder's default: at "
+                                 "most a tenth of it); 0: none, and the test set is evaluated every epoch for "
+                                 "monitoring only")
     test_size: float = option(0.2, "--dataset folder without ROOT/test/: the share of each class's images held out "
                                     "as the test split (stratified, chosen by --split-seed)")
     bad_images: str = option("refuse", "--dataset folder: an image that cannot be decoded refuses the folder, naming "
@@ -228,6 +229,9 @@ def apply_presets(cfg: TrainConfig, typed: set[str], train_set_images: int) -> T
         # A typed epoch count sets the run's length, so the 64k-iteration stop gives way.
         skip = typed | ({"max_steps"} if "epochs" in typed else set())
         values.update({k: v for k, v in PAPER_RECIPE.items() if k not in skip})
+    if values["dataset"] == IMAGE_FOLDER and "val_size" not in typed:
+        # CIFAR's 5,000 would take most of a small folder: at most a tenth of its training set.
+        values["val_size"] = min(values["val_size"], train_set_images // 10)
     if not values["shortcut"] and values["block"] in BLOCKS:
         values["shortcut"] = default_shortcut(values["block"])
     out = TrainConfig(**values)

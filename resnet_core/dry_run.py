@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from .cifar import CifarData, dataset_spec, dataset_title
+from .cifar import CifarData, dataset_title
 from .config import PAPER_DEVIATIONS, Plan, TrainConfig, lr_drop_steps, warmup_steps
 from .model_names import PaperResult
 from .models import describe_model
@@ -33,8 +33,16 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     model = report["model"]
     print(f"{model['name']} ({cfg.block} blocks, shortcut {cfg.shortcut}): {model['params']:,} parameters, "
           f"{model['macs']:,} MACs per {cfg.image_size}x{cfg.image_size} image")
-    print(f"{dataset_spec(cfg.dataset).title} ({len(data.classes)} classes): " + plan.describe()
-          + f" · {report['test_images']:,} test images")
+    where = f" {data.source['root']}" if data.source.get("root") else ""
+    test = " (carved from train/)" if data.source.get("test_source") == "carved" else ""
+    print(f"{dataset_title(cfg.dataset)}{where} ({len(data.classes)} classes): " + plan.describe()
+          + f" · {report['test_images']:,} test images{test}")
+    for problem in data.source.get("problems", ()):
+        print(f"note: {problem}")
+    if data.source.get("ignored"):
+        print(f"ignored {data.source['ignored']:,} files that are not images")
+    if data.source.get("skipped"):
+        print(f"skipped {len(data.source['skipped']):,} unreadable images (--bad-images skip)")
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from . import runs
-from .cifar import DataError, dataset_title
+from .cifar import IMAGE_FOLDER, DataError, dataset_title
+from .folder_dataset import folder_settings
 from .duplicates_cache import cached_duplicates
 from .embeddings import SPLITS, EmbeddingError, Features, compute_features, features_file, run_data_dir
 from .neighbours import split_knn_accuracy, training_neighbours
@@ -62,8 +63,9 @@ def duplicate_count(info: runs.RunInfo | None, run_dir: str, data_dir: str | Non
     folder = run_data_dir(info, data_dir) if info else data_dir
     dataset = info.dataset if info else "cifar10"
     try:
+        settings = folder_settings(info.config) if info and dataset == IMAGE_FOLDER else None
         return len(cached_duplicates(dataset, folder, Path(run_dir).resolve().parent,
-                                     stderr_progress("near-duplicates")))
+                                     stderr_progress("near-duplicates"), settings=settings))
     except (DataError, OSError) as e:
         raise EmbeddingError(f"no {dataset_title(dataset)} to look for near-duplicates in: "
                              f"{' '.join(str(e).split())}") from None

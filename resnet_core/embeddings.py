@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from . import runs
-from .cifar import CifarData, DataError, ProgressCallback, dataset_title, load_cifar, run_data_folder, split_train_val
+from .cifar import IMAGE_FOLDER, CifarData, DataError, ProgressCallback, dataset_title, run_data_folder, split_train_val
+from .folder_dataset import load_run_data
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
 
@@ -126,15 +127,17 @@ def split_images(run_info: runs.RunInfo, data: CifarData, split: str) -> tuple[n
 
 
 def run_data_dir(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> str | os.PathLike | None:
-    """The folder the run read while it still holds the run's dataset, else data_dir (None:
-    the default data folder)."""
+    """The folder the run read while it still holds the run's dataset (an image folder run's
+    own root, always), else data_dir (None: the default data folder)."""
+    if run_info.dataset == IMAGE_FOLDER:
+        return run_info.resolved.get("data_dir") or data_dir
     return run_data_folder(run_info.resolved, run_info.dataset) or data_dir
 
 
 def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> CifarData:
-    """The run's dataset from run_data_dir."""
+    """The run's dataset from run_data_dir (an image folder split as the run split it)."""
     try:
-        return load_cifar(run_info.dataset, run_data_dir(run_info, data_dir))
+        return load_run_data(run_info.config, run_info.dataset, data_dir, run_info.path.parent)
     except (DataError, OSError) as e:
         raise EmbeddingError(f"no {dataset_title(run_info.dataset)} for {run_info.path.name}: "
                              f"{' '.join(str(e).split())}") from None

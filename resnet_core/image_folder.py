@@ -200,14 +200,16 @@ def _skipped_classes(scan: FolderScan, train_labels: np.ndarray) -> tuple[str, .
 
 def load_image_folder(root: str | os.PathLike, image_size: int = 32, resize: str = "crop",
                       cache_dir: str | os.PathLike | None = None, bad_images: str = "refuse",
-                      progress: ProgressCallback | None = None, workers: int | None = None) -> FolderData:
+                      progress: ProgressCallback | None = None, workers: int | None = None,
+                      scan: FolderScan | None = None) -> FolderData:
     """The image folder at root decoded (module docstring); from cache_dir's copy when the
-    files are unchanged. DataError, one line, for a folder that cannot be used."""
+    files are unchanged. DataError, one line, for a folder that cannot be used. scan: root's,
+    where the caller has scanned it already (to judge its size before decoding)."""
     if resize not in RESIZE_RULES:
         raise DataError(f"unknown resize rule {resize!r}: choose one of {', '.join(RESIZE_RULES)}")
     if bad_images not in BAD_IMAGES:
         raise DataError(f"unknown bad-images choice {bad_images!r}: choose one of {', '.join(BAD_IMAGES)}")
-    scan = scan_image_folder(root)
+    scan = scan or scan_image_folder(root)
     images, kept, reasons, from_cache = _decoded(scan, image_size, resize, cache_dir, progress, workers)
     files = np.array(_files(scan), dtype=object)
     if reasons and bad_images == "refuse":

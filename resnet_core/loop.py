@@ -160,12 +160,16 @@ class Run:
         cfg, plan, t = self.cfg, self.plan, self.trainer
         # Trainer.setup's two halves, each its own phase: the first step ends "building model".
         t.prepare_data(self.data)
+        if self.data.train_files:  # an image folder's: each image's file, for the galleries
+            self.writer.save_data_files(self.data.train_files, self.data.test_files)
+        folder = self.data.source
         self.data = None  # the host copy is no longer needed
         self.dynamics = DynamicsRecorder(t.train_indices, t.device)
         self.writer.save_training_images(t.train_indices, t.train_labels, t.original_train_labels)
         self.status.set_phase("building model")
         t.build()
-        self.status.record_setup(self.plan, t, test_size=sum(self.group.gather(t.test_loader.num_images)))
+        self.status.record_setup(self.plan, t, test_size=sum(self.group.gather(t.test_loader.num_images)),
+                                 folder=folder)
         start_epoch, partial = 0, None
         if self.checkpoint is not None:
             start_epoch, partial = self.load_checkpoint(self.checkpoint)

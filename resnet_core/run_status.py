@@ -56,8 +56,9 @@ class RunStatus:
                                    "resnet_core": __version__}}
         self.writer.write_config(new_record, **resolved)
 
-    def record_setup(self, plan: Plan, trainer: Trainer, test_size: int) -> None:
-        """Complete config.json once the data and model are known (test_size: every rank's)."""
+    def record_setup(self, plan: Plan, trainer: Trainer, test_size: int, folder: dict | None = None) -> None:
+        """Complete config.json once the data and model are known (test_size: every rank's;
+        folder: an image folder's CifarData.source)."""
         cfg, t = self.cfg, trainer
         summary = describe_model(cfg.depth, cfg.block, cfg.shortcut, len(t.classes), cfg.preact,
                                  image_size=cfg.image_size)
@@ -69,7 +70,8 @@ class RunStatus:
             train_size=t.train_loader.num_images, val_size=plan.val_images,
             val_source="train" if t.val_loader is not None else None, test_every_epoch=t.test_every_epoch,
             test_size=test_size, image_size=cfg.image_size, data_dir=str(resolve_data_dir(cfg.data_dir).resolve()),
-            normalization=t.stats.as_record())
+            normalization=t.stats.as_record(),
+            **({"folder": {k: v for k, v in folder.items() if k != "root"}} if folder else {}))
 
     def start_queued(self, plan: Plan, checkpoint: dict | None, changes: dict[str, list]) -> None:
         """State queued, then config.json; on a resume with the training time of its earlier

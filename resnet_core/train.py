@@ -23,17 +23,19 @@ from pathlib import Path
 import torch
 
 from . import distributed, runs
-from .cifar import (CifarData, DataError, dataset_present, dataset_spec, load_cifar, missing_data_message,
+from .cifar import (IMAGE_FOLDER, CifarData, DataError, dataset_present, dataset_spec, load_cifar, missing_data_message,
                     resolve_data_dir)
 from .cifar_download import download_cifar
 from .config import Plan, TrainConfig, apply_presets, flag, make_plan, resume_config
 from .config_checks import config_errors, plan_errors
 from .config_flags import add_config_arguments
+from .folder_dataset import load_folder_dataset
+from .image_folder import cache_folder
 from .loop import Prepared, Run
 from .stop_request import StopRequested
 from .dry_run import print_dry_run
-from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_new_run_dir, check_resumable,
-                           check_runs_dir)
+from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_folder_fits, check_new_run_dir,
+                           check_resumable, check_runs_dir)
 from .train_log import setup_logging
 
 log = logging.getLogger("resnet_core.train")
@@ -41,14 +43,14 @@ log = logging.getLogger("resnet_core.train")
 PROG = "python -m resnet_core.train"
 
 
-def _download_progress(title: str):
-    """Download progress on stderr, every 10%: the run folder does not exist yet."""
+def _progress(doing: str):
+    """Progress of a download or a decoding on stderr, every 10%: the run folder does not exist yet."""
     last = [-1]
 
     def report(done: int, total: int) -> None:
         pct = int(100 * done / total) if total else -1
         if pct != last[0] and pct % 10 == 0:
-            print(f"downloading {title}: {pct}%", file=sys.stderr, flush=True)
+            print(f"{doing}: {pct}%", file=sys.stderr, flush=True)
             last[0] = pct
 
     return report
@@ -103,16 +105,26 @@ def parse(argv: list[str] | None, more_arguments=None) -> Parsed:
     return Parsed(TrainConfig(**{name: getattr(args, name) for name in typed}), args, typed)
 
 
-def load_data(cfg: TrainConfig) -> CifarData:
+def load_data(cfg: TrainConfig, ranks: int = 1) -> CifarData:
     """cfg.dataset from cfg.data_dir (downloaded first with --download where it is missing),
-    or Refused with one line naming the file and what is wrong."""
+    or Refused with one line naming the file and what is wrong. An image folder is refused
+    before decoding when its images would not fit on the device (ranks: as resolve's)."""
+    if cfg.dataset == IMAGE_FOLDER:
+        try:
+            return load_folder_dataset(cfg.data_dir, image_size=cfg.image_size, resize=cfg.resize,
+                                       test_size=cfg.test_size, split_seed=cfg.split_seed, bad_images=cfg.bad_images,
+                                       cache_dir=cache_folder(cfg.runs_dir),
+                                       check=lambda scan: check_folder_fits(cfg, scan, ranks),
+                                       progress=_progress(f"decoding the images of {cfg.data_dir}"))
+        except DataError as e:
+            raise Refused(str(e)) from None
     present = dataset_present(cfg.dataset, cfg.data_dir)
     if not cfg.download and not present:
         raise Refused(f"{missing_data_message(cfg.dataset, resolve_data_dir(cfg.data_dir), 'no batch files')} "
                       "Or add --download.")
     try:
         if not present:
-            download_cifar(cfg.dataset, cfg.data_dir, _download_progress(dataset_spec(cfg.dataset).title))
+            download_cifar(cfg.dataset, cfg.data_dir, _progress(f"downloading {dataset_spec(cfg.dataset).title}"))
         return load_cifar(cfg.dataset, cfg.data_dir)
     except (DataError, OSError) as e:
         raise Refused(str(e)) from None
@@ -163,7 +175,7 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
         raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
     # A resume reads the data its typed --data-dir names, if any, else the run's own.
     data = load_data(dataclasses.replace(cfg, **{name: getattr(parsed.cfg, name) for name in ("data_dir", "download")
-                                                 if args.resume and name in typed}))
+                                                 if args.resume and name in typed}), world.size)
     if args.resume:
         try:
             cfg, changes = resume_config(cfg, parsed.cfg, typed, len(data.train_labels))
@@ -302,7 +314,7 @@ def share_preparation(group: distributed.Group, outcome: Prepared | Refused | No
     if cfg.data_dir and not Path(cfg.data_dir).is_dir():  # rank 0's absolute path: this node's own default
         cfg.data_dir = None
     try:
-        data = load_data(cfg)
+        data = load_data(cfg, group.world.size)
         cfg, plan = resolve(cfg, set(), data, fresh=False, ranks=group.world.size)  # rank 0's config, resolved
     except Refused as e:
         raise SystemExit(f"{PROG}: error: rank {group.world.rank}: {e}") from None

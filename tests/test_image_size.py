@@ -143,7 +143,7 @@ def run_48(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run48")
     patch = pytest.MonkeyPatch()
     try:
-        patch.setattr(train, "load_data", lambda cfg: fake_data())
+        patch.setattr(train, "load_data", lambda cfg, ranks=1: fake_data())
         patch.setattr("resnet_core.config_checks.CIFAR_SPECS", {})
         code = train.main(["--data-dir", str(tmp), "--runs-dir", str(tmp / "runs"), "--image-size", str(SIZE),
                            "--resize", "squash", "--depth", "8", "--batch-size", "40", "--val-size", "40",
@@ -196,7 +196,7 @@ def test_a_48px_run_exports_a_48px_model(run_48, tmp_path, capsys):
 def test_the_dry_run_counts_the_macs_of_the_chosen_size(tmp_path, capsys, monkeypatch):
     from resnet_core.models import describe_model
 
-    monkeypatch.setattr(train, "load_data", lambda cfg: fake_data())
+    monkeypatch.setattr(train, "load_data", lambda cfg, ranks=1: fake_data())
     monkeypatch.setattr("resnet_core.config_checks.CIFAR_SPECS", {})
     assert train.main(["--runs-dir", str(tmp_path), "--image-size", "64", "--depth", "8", "--batch-size", "40",
                        "--val-size", "40", "--device", "cpu", "--dry-run"]) == 0

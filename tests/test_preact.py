@@ -174,7 +174,8 @@ def test_the_paper_presets_dry_run_of_preact_resnet_1001_states_the_recipe_and_t
     typed = {"depth", "block", "preact", "dataset", "preset"}
     cfg = apply_presets(TrainConfig(depth=1001, block="bottleneck", preact=True, dataset=dataset, preset="paper"),
                         typed, 50_000)
-    data = SimpleNamespace(classes=[str(i) for i in range(classes)], train_labels=[0] * 50_000, test_labels=[0] * 10)
+    data = SimpleNamespace(classes=[str(i) for i in range(classes)], train_labels=[0] * 50_000, test_labels=[0] * 10,
+                           source={})
     print_dry_run(cfg, make_plan(cfg, 50_000), data)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("PreAct-ResNet-1001 (bottleneck blocks, shortcut B): "

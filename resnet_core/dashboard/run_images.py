@@ -21,7 +21,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import runs
-from ..cifar import dataset_title, load_cifar, run_data_folder
+from ..cifar import IMAGE_FOLDER, dataset_present, dataset_title, load_cifar, run_data_folder
+from ..folder_dataset import folder_settings, load_folder_dataset
+from ..image_folder import cache_folder
 
 SplitImages = str  # "train" or "test": which set of the run's dataset a split's indices point into
 SET_NAMES = {"train": "training", "test": "test"}
@@ -71,14 +73,25 @@ class ImageFolder:
     path: Path
     note: str  # which folder this is and, for the dashboard's, why not the run's own
     dataset: str  # the run's: the images are read as this dataset
+    # An image folder's load_folder_dataset arguments (the run's split settings and the decoded
+    # images' cache), as sorted items: part of the loaded images' identity.
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
-def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path, dataset: str) -> ImageFolder:
+def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path, dataset: str,
+                 runs_dir: str | Path | None = None) -> ImageFolder:
     """The data folder to take a run's images (of its dataset, runs.RunInfo.dataset) from:
     the one the run read (resolved.data_dir) while it still holds that dataset, else the
-    dashboard's."""
+    dashboard's; an image folder run's own folder, split as the run split it, its decoded
+    images from runs_dir's cache."""
     resolved = run_config.get("resolved") or {}
     recorded = resolved.get("data_dir") if isinstance(resolved, dict) else None
+    if dataset == IMAGE_FOLDER:
+        recorded = recorded if isinstance(recorded, str) else None
+        settings = {**folder_settings(run_config), "cache_dir": str(cache_folder(runs_dir)) if runs_dir else None}
+        where = ("the run's image folder" if dataset_present(dataset, recorded)
+                 else "the run's image folder, which is not there any more")
+        return ImageFolder(Path(str(recorded or dashboard_dir)), where, dataset, tuple(sorted(settings.items())))
     if not isinstance(recorded, str) or not recorded:
         return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)", dataset)
     if run_data_folder(resolved, dataset):
@@ -124,10 +137,11 @@ class ImageStore:
     get() waits for the load (or raises what it raised).
     """
 
-    def __init__(self, data_dir: str | Path, dataset: str, loader=None):
+    def __init__(self, data_dir: str | Path, dataset: str, loader=None, settings: tuple = ()):
         self.data_dir = Path(data_dir)
         self.dataset = dataset
         self._loader = loader
+        self.settings = dict(settings)  # an image folder's (ImageFolder.settings)
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,7 +150,9 @@ class ImageStore:
 
     def _load(self) -> None:
         try:
-            if self._loader is None:
+            if self._loader is None and self.dataset == IMAGE_FOLDER:
+                self._data = load_folder_dataset(self.data_dir, **self.settings)
+            elif self._loader is None:
                 self._data = load_cifar(self.dataset, self.data_dir)
             else:
                 self._data = self._loader(self.data_dir)

@@ -46,9 +46,16 @@ trainer resumes only folders of its own version, so no folder mixes two.
     split: the test set is then evaluated after every epoch for monitoring only, never to
     choose a checkpoint), ``image_size`` (added within version 2, missing: 32: the side of
     the square images trained on, to which every reader brings an image before the model
-    sees it, by ``config``'s ``resize`` rule), ``data_dir`` (absolute path of the data folder read) and
-    ``normalization`` (``mean``, ``std``: per-channel fractions of 255, and ``images``:
-    computed from exactly the training split's images)), ``classes`` (class names, in label
+    sees it, by ``config``'s ``resize`` rule), ``data_dir`` (absolute path of the data folder
+    read; an image folder run's ROOT), ``normalization`` (``mean``, ``std``: per-channel
+    fractions of 255, and ``images``: computed from exactly the training split's images)
+    and, for an image folder run only (``config.dataset`` ``"folder"``; added within version
+    2), ``folder`` (``test_source``: ``"folder"`` for ROOT/test/, ``"carved"`` for the share
+    of each class held out by ``config``'s ``test_size`` and ``split_seed``, as
+    resnet_core.folder_dataset.carve_test chooses it; ``skipped``: the images left out as
+    unreadable under ``bad_images`` ``"skip"``, relative paths; ``ignored``: files that are
+    not images; ``problems``: the scan's one-line notes; ``from_cache``: whether the
+    decoded images came from ``<runs-dir>/.cache/folders/``)), ``classes`` (class names, in label
     order), for CIFAR-100 runs ``superclasses`` (the 20 coarse names) and ``superclass_of``
     (each class's superclass index, in label order; the loader checks that every image's
     coarse label in the data files is superclass_of[its label], so this records each
@@ -209,8 +216,8 @@ checkpoint, :mod:`resnet_core.projections`)
     a map whose digest is not that of the features now (recomputed from a new checkpoint),
     whose arrays are not as above or whose file is damaged for none, and never raise.
 
-``data_files.json`` (added within version 2; only for data read from image files, never for
-CIFAR's batches)
+``data_files.json`` (added within version 2; only for data read from image files, an image
+folder run's, never for CIFAR's batches)
     ``{"train": [...], "test": [...]}``: each image's file as a path relative to the data
     folder, POSIX separators, in the order of the training and test sets' arrays (the
     ``indices`` of ``predictions/``, ``dynamics/`` and ``features/`` point into them).
@@ -286,7 +293,12 @@ a hash of the method, the data folder's path and its batch files' sizes and modi
 times), arrays ``train_indices`` (int64) and ``distance`` (float32), one each test image: its
 nearest training image in pixel space and their distance. Written atomically by the dashboard
 or ``resnet_core.embed``; a reader that cannot use one computes it again and never raises.
-Safe to delete.
+``folders/folder-<hash of ROOT, image size, resize>.npz`` (resnet_core.image_folder): an image
+folder decoded, ``key`` (a digest of the cache version, size, rule and every image's path,
+size and mtime), ``kept`` (bool, one each file: decoded), ``reasons`` (why each other one
+was not) and ``images`` (uint8, N x 3 x S x S, of the kept files in the folder's order);
+one per folder and size, replaced when a file changes, written by the trainer (or the
+dashboard), read by both. Safe to delete: the next load decodes again.
 
 Temporary files ``.*.tmp`` (in the folder, ``predictions/`` or ``dynamics/``) are atomic writes that a
 kill interrupted: the trainer deletes them when it resumes, and every trainer, when it

@@ -1,0 +1,102 @@
+"""The user's image folder as a run's dataset, in the arrays CIFAR is read into.
+
+``ROOT/train/<class>/*`` is the training set; ``ROOT/test/<class>/*`` the test set where
+it exists, else a share of each class's training images (test_size) held out, chosen
+by the split seed and sorted, so the same folder and settings always give the same
+split, and a reader of the run (the dashboard's galleries) rebuilds it from the
+record. The arrays keep the folder's order: classes one after another, each class's
+files sorted by path, as torchvision's ImageFolder lists them.
+
+Readers that are not the trainer (the dashboard, features, near-duplicates) load a
+run's data through :func:`load_run_data`, which takes the settings from the run's
+record and the decoded images from the cache the trainer filled.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .config import TrainConfig
+from .cifar import IMAGE_FOLDER, CifarData, DataError, ProgressCallback, load_cifar, run_data_folder
+from .folder_scan import FolderScan, scan_image_folder
+from .image_folder import FolderData, cache_folder, load_image_folder
+
+FOLDER_FIELDS = ("image_size", "resize", "test_size", "split_seed", "bad_images")  # what a folder's split depends on
+TEST_CARVE_STREAM = 1  # the test carve's seed is (split_seed, this): apart from the validation carve's
+
+
+def carve_test(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, test indices) into labels, both sorted: round(test_size * n) of each
+    class's n images held out, at least one of a class with two or more and never all of them."""
+    rng = np.random.default_rng((seed, TEST_CARVE_STREAM))
+    test = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = min(max(round(test_size * len(members)), 1), len(members) - 1)
+        test.append(rng.permutation(members)[:k])
+    held = np.sort(np.concatenate(test)) if test else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(len(labels)), held), held
+
+
+def folder_dataset(folder: FolderData, test_size: float, split_seed: int) -> CifarData:
+    """The decoded folder as a run's dataset: its test/ as the test set, else a carved share."""
+    source = {"root": None, "test_source": "folder" if folder.test_images is not None else "carved",
+              "skipped": list(folder.skipped), "ignored": folder.ignored, "problems": list(folder.problems),
+              "from_cache": folder.from_cache}
+    if folder.test_images is not None:
+        return CifarData(folder.train_images, folder.train_labels, folder.test_images, folder.test_labels,
+                         folder.classes, dataset=IMAGE_FOLDER, train_files=folder.train_files,
+                         test_files=folder.test_files, source=source)
+    train, test = carve_test(folder.train_labels, test_size, split_seed)
+    files = np.array(folder.train_files, dtype=object)
+    return CifarData(folder.train_images[train], folder.train_labels[train], folder.train_images[test],
+                     folder.train_labels[test], folder.classes, dataset=IMAGE_FOLDER,
+                     train_files=tuple(files[train]), test_files=tuple(files[test]), source=source)
+
+
+def load_folder_dataset(root: str | os.PathLike, *, image_size: int, resize: str, test_size: float, split_seed: int,
+                        bad_images: str, cache_dir: str | os.PathLike | None,
+                        check: Callable[[FolderScan], None] | None = None,
+                        progress: ProgressCallback | None = None) -> CifarData:
+    """The image folder at root as a dataset (module docstring); DataError, one line, where it
+    cannot be one. check(scan) runs before anything is decoded (the trainer's memory check)."""
+    scan = scan_image_folder(root)
+    if check is not None:
+        check(scan)
+    folder = load_image_folder(scan.root, image_size, resize, cache_dir, bad_images, progress, scan=scan)
+    data = folder_dataset(folder, test_size, split_seed)
+    data.source["root"] = str(scan.root)
+    return data
+
+
+def folder_settings(config_record: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a folder run's split was made with (FOLDER_FIELDS), from its config.json
+    record; the defaults for those it lacks."""
+    config = config_record.get("config") if isinstance(config_record.get("config"), dict) else {}
+    resolved = config_record.get("resolved") if isinstance(config_record.get("resolved"), dict) else {}
+    defaults = TrainConfig()
+    settings = {name: config.get(name, getattr(defaults, name)) for name in FOLDER_FIELDS}
+    if isinstance(resolved.get("image_size"), int):
+        settings["image_size"] = resolved["image_size"]
+    return settings
+
+
+def load_run_data(config_record: Mapping[str, Any], dataset: str, data_dir: str | os.PathLike | None,
+                  runs_dir: str | os.PathLike, progress: ProgressCallback | None = None) -> CifarData:
+    """The data a run trained on, for a reader of it: CIFAR from the run's data folder while it
+    holds the dataset, else data_dir; an image folder from the run's recorded root, split as
+    the trainer split it, decoded images from runs_dir's cache. DataError, one line."""
+    resolved = config_record.get("resolved") if isinstance(config_record.get("resolved"), dict) else {}
+    if dataset != IMAGE_FOLDER:
+        return load_cifar(dataset, run_data_folder(resolved, dataset) or data_dir)
+    root = resolved.get("data_dir")
+    if not isinstance(root, str) or not root:
+        raise DataError("the run does not record its image folder")
+    if not Path(root).is_dir():
+        raise DataError(f"the run's image folder {root} is not there any more")
+    settings = folder_settings(config_record)
+    return load_folder_dataset(root, cache_dir=cache_folder(runs_dir), progress=progress, **settings)

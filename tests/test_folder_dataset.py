@@ -1,0 +1,139 @@
+"""An image folder as a run's dataset (resnet_core.folder_dataset): the carved test split,
+the trainer end to end from the command line (several formats and sizes, broken files, the
+refusals), what the run records, and readers rebuilding the split the trainer used."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnet_core import runs, train, train_checks
+from resnet_core.cifar import DataError
+from resnet_core.config import TrainConfig, apply_presets
+from resnet_core.config_checks import config_errors
+from resnet_core.folder_dataset import carve_test, folder_settings, load_folder_dataset, load_run_data
+from resnet_core.image_folder import cache_folder
+
+COLOURS = {"blue": 2, "green": 1, "red": 0}  # class -> the channel its images are bright in
+FORMATS = ("png", "jpg", "webp")
+
+
+def write_folder(root: Path, per_class: int = 12, test: bool = False, seed: int = 0) -> Path:
+    """Three colour classes in PNG, JPEG and WebP files of mixed sizes, and a non-image file."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", per_class), *((("test", 4),) if test else ())):
+        for name, channel in COLOURS.items():
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                pixels = rng.integers(0, 60, (24 + 5 * (i % 4), 30 + 3 * (i % 3), 3), dtype=np.uint8)
+                pixels[..., channel] += 180
+                Image.fromarray(pixels).save(folder / f"{i:03d}.{FORMATS[i % 3]}")
+    (root / "train" / "red" / "README.txt").write_text("not an image")
+    return root
+
+
+def test_the_carved_test_split_takes_a_share_of_every_class_by_the_seed():
+    labels = np.repeat(np.arange(3), [10, 20, 1])
+    train_idx, test_idx = carve_test(labels, 0.2, seed=0)
+    assert np.bincount(labels[test_idx], minlength=3).tolist() == [2, 4, 0]  # a lone image is never held out
+    assert sorted(np.concatenate([train_idx, test_idx]).tolist()) == list(range(len(labels)))
+    assert np.all(np.diff(test_idx) > 0) and np.all(np.diff(train_idx) > 0)
+    assert np.array_equal(carve_test(labels, 0.2, seed=0)[1], test_idx)
+    assert not np.array_equal(carve_test(labels, 0.2, seed=1)[1], test_idx)
+    assert np.bincount(labels[carve_test(labels, 0.01, seed=0)[1]], minlength=3).tolist() == [1, 1, 0]
+
+
+def test_folder_settings_are_checked_and_a_folder_gets_a_validation_split_it_can_spare():
+    assert "data_dir" in config_errors(TrainConfig(dataset="folder"))
+    assert "test_size" in config_errors(TrainConfig(dataset="folder", data_dir="x", test_size=1.0))
+    assert "bad_images" in config_errors(TrainConfig(dataset="folder", data_dir="x", bad_images="maybe"))
+    assert not config_errors(TrainConfig(dataset="folder", data_dir="x", image_size=64))
+    assert apply_presets(TrainConfig(dataset="folder", data_dir="x"), set(), 1_000).val_size == 100
+    assert apply_presets(TrainConfig(dataset="folder", data_dir="x", val_size=7), {"val_size"}, 1_000).val_size == 7
+    assert apply_presets(TrainConfig(), set(), 1_000).val_size == 5000  # CIFAR's as before
+
+
+def test_a_folder_without_test_is_split_as_recorded_and_read_back_alike(tmp_path):
+    root = write_folder(tmp_path / "shapes")
+    data = load_folder_dataset(root, image_size=40, resize="squash", test_size=0.25, split_seed=3,
+                               bad_images="refuse", cache_dir=tmp_path / "cache")
+    assert data.classes == ("blue", "green", "red") and data.train_images.shape[1:] == (3, 40, 40)
+    assert np.bincount(data.test_labels).tolist() == [3, 3, 3] and len(data.train_labels) == 27
+    assert data.source["test_source"] == "carved" and data.source["ignored"] == 1
+    assert all(f.startswith("train/") for f in data.test_files) and not set(data.test_files) & set(data.train_files)
+    # a file's label is its folder's, and its pixels are bright in its class's channel
+    for images, labels, files in ((data.train_images, data.train_labels, data.train_files),
+                                  (data.test_images, data.test_labels, data.test_files)):
+        assert [data.classes[y] for y in labels] == [f.split("/")[1] for f in files]
+        bright = [int(np.argmax(im.reshape(3, -1).mean(1))) for im in images]
+        assert bright == [COLOURS[data.classes[y]] for y in labels]
+    record = {"config": {"dataset": "folder", "image_size": 32, "resize": "squash", "test_size": 0.25,
+                         "split_seed": 3, "bad_images": "refuse"},
+              "resolved": {"data_dir": str(root.resolve()), "image_size": 40}}
+    assert folder_settings(record)["image_size"] == 40  # the resolved size is the one trained on
+    again = load_run_data(record, "folder", None, tmp_path)
+    assert again.test_files == data.test_files and np.array_equal(again.test_images, data.test_images)
+    with pytest.raises(DataError, match="not there any more"):
+        load_run_data({**record, "resolved": {"data_dir": str(tmp_path / "gone")}}, "folder", None, tmp_path)
+
+
+def test_a_folder_too_big_for_the_device_is_refused_before_a_single_image_is_decoded(tmp_path, monkeypatch, capsys):
+    root = write_folder(tmp_path / "shapes")
+    monkeypatch.setattr(train_checks, "device_memory_bytes", lambda device: 10_000)
+    decoded = []
+    monkeypatch.setattr("resnet_core.image_folder.decode_image_file", lambda *a: decoded.append(a))
+    assert train.main(["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"),
+                       "--image-size", "64", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "would not fit on cpu" in err[0] and "--image-size" in err[0]
+    assert decoded == [] and not list((tmp_path / "runs").glob("*/config.json"))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda root: (root / "train" / "cat").mkdir(parents=True), "holds 1 class folder"),
+    (lambda root: (write_folder(root), (root / "train" / "empty").mkdir()), "train/empty holds no images"),
+    (lambda root: (write_folder(root), (root / "train" / "red" / "900.png").write_bytes(b"\x89PNG broken")),
+     "1 unreadable image in .*train/red/900.png.*--bad-images skip"),
+])
+def test_folders_the_trainer_cannot_use_are_refused_in_one_line_with_nothing_written(tmp_path, capsys, make, message):
+    root = tmp_path / "data"
+    make(root)
+    assert train.main(["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("decoding ")]
+    assert len(err) == 1 and err[0].startswith("python -m resnet_core.train: error:"), err
+    assert re.search(message, err[0]), err[0]
+    made = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else []
+    assert [p.name for p in made if p.name != ".cache"] == []  # no run; the decoded cache may be kept
+
+
+@pytest.mark.slow
+def test_a_folder_trains_end_to_end_records_its_files_and_starts_again_from_the_cache(tmp_path, capsys):
+    root = write_folder(tmp_path / "shapes", per_class=15)
+    (root / "train" / "green" / "999.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    argv = ["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"), "--depth", "8",
+            "--epochs", "2", "--batch-size", "8", "--image-size", "48", "--bad-images", "skip", "--device", "cpu"]
+    assert train.main([*argv, "--name", "first"]) == 0
+    assert train.main([*argv, "--name", "second"]) == 0
+    first, second = sorted(runs.list_runs(tmp_path / "runs"), key=lambda r: r.path.name)
+    for info in (first, second):
+        assert info.state == "completed" and info.classes == ["blue", "green", "red"]
+        resolved = info.resolved
+        assert resolved["image_size"] == 48 and resolved["data_dir"] == str(root.resolve())
+        assert resolved["folder"]["skipped"] == ["train/green/999.jpg"] and resolved["folder"]["ignored"] == 1
+        assert resolved["folder"]["test_source"] == "carved"
+    assert first.resolved["folder"]["from_cache"] is False and second.resolved["folder"]["from_cache"] is True
+    files = runs.read_data_files(first.path)
+    data = load_run_data(first.config, "folder", None, tmp_path / "runs")
+    assert files == {"train": list(data.train_files), "test": list(data.test_files)}
+    assert len(list(cache_folder(tmp_path / "runs").glob("folder-*.npz"))) == 1
+    # the recorded test predictions point at the images the reader rebuilds, label for label
+    epoch = runs.recorded_epochs(first.path, "test")[-1]
+    preds = runs.load_predictions(first.path, "test", epoch)
+    assert np.array_equal(data.test_labels[preds["indices"]], preds["labels"])
+    assert json.loads((first.path / "config.json").read_text())["config"]["dataset"] == "folder"

@@ -1,0 +1,41 @@
+"""The dashboard on a run trained on an image folder: Analyze's gallery shows the user's own
+files (their pixels as the run saw them, their paths on hover) after the label check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_folder_dataset import write_folder
+from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (a fixture)
+
+from app_pages import analyze_matrix
+from app_pages.navigation import ANALYZE
+from resnet_core import runs, train
+from resnet_core.metrics import confusion_matrix
+
+
+@pytest.mark.slow
+def test_analyze_opens_a_folder_runs_cell_with_the_users_files(folders, tmp_path):  # noqa: F811
+    root = write_folder(tmp_path / "shapes", per_class=20)
+    assert train.main(["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(folders), "--depth", "8",
+                       "--epochs", "1", "--batch-size", "8", "--image-size", "40", "--device", "cpu",
+                       "--name", "shapes"]) == 0
+    run_dir = next(folders.glob("*shapes"))
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    at.segmented_control(key="an_split").set_value("test").run()
+    assert not at.exception, [e.value for e in at.exception]
+    epoch = runs.recorded_epochs(run_dir, "test")[-1]
+    preds = runs.load_predictions(run_dir, "test", epoch)
+    cm = confusion_matrix(preds["labels"], preds["preds"], 3)
+    t, p = np.unravel_index(np.argmax(cm), cm.shape)
+    at.session_state[analyze_matrix.CELL_KEY] = (int(t), int(p))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Images unavailable" not in texts(at) and "differ from the labels" not in texts(at)
+    grid = html_blocks(at)[0]
+    files = runs.read_data_files(run_dir)["test"]
+    shown = [files[i] for i, y, q in zip(preds["indices"], preds["labels"], preds["preds"], strict=True)
+             if (y, q) == (t, p)]
+    assert grid.count('class="rs-card"') == min(len(shown), 30) > 0
+    assert all(f'data-path="{path}"' in grid for path in shown[:30])
+    assert grid.count("<img") >= min(len(shown), 30)
