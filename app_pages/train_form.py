@@ -201,8 +201,9 @@ def _schedule_fields(errors: dict[str, str], preset: bool) -> None:
     _field(c1, errors, "warmup_epochs", st.number_input, "Warm-up epochs", min_value=None, step=1.0, disabled=preset,
            format="%.2f", help="linear lr ramp from 0 over these epochs")
     _field(c2, errors, "val_size", st.number_input, "Validation size", step=500, disabled=preset,
-           help="images carved from the 50,000 training images to choose best.pt (the paper chose its schedule on "
-                "5,000); 0: no validation split, and the test set is evaluated every epoch for monitoring only")
+           help="images carved from the training images (CIFAR's 50,000) to choose best.pt (the paper chose its "
+                "schedule on 5,000; an image folder left at 5,000 gets at most a tenth of its training images); 0: no "
+                "validation split, and the test set is evaluated every epoch for monitoring only")
     _field(c3, errors, "subset", st.number_input, "Subset", step=500, disabled=preset,
            help="train on the first N images of the training split; 0 = all")
 

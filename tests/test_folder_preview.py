@@ -16,6 +16,7 @@ from resnet_core.dashboard import folder_preview, launcher
 from resnet_core.dashboard.folder_preview import (counts_rows, folder_warnings, held_out, preview_folder, sizes_text,
                                                   split_counts, split_note, train_set_images)
 from resnet_core.dashboard.form import TrainForm, form_config, sweep_args, trainer_args, validate
+from resnet_core.folder_dataset import carve_test
 from resnet_core.images import decode_image_file
 
 
@@ -143,6 +144,9 @@ def test_a_folder_the_scan_refuses_is_one_line_and_no_warnings(tmp_path, make, w
                                                (7, 0.5, 4), (100, 0.25, 25)])
 def test_the_test_share_is_carved_per_class_as_the_trainer_carves_it(count, share, held):
     assert held_out(count, share) == held
+    labels = np.repeat([0, 1], [count, 3])
+    _, test = carve_test(labels, share, seed=1)
+    assert np.bincount(labels[test], minlength=2)[0] == held  # the trainer's own carve
 
 
 # ----------------------------------------------------------------------------- the form
@@ -168,6 +172,10 @@ def test_a_folder_is_judged_by_its_own_images(tmp_path):
     assert validate(replace(form, test_size=0.5, batch_size=21))["batch_size"].startswith("20 training images")
     assert "must lie in (0, 1)" in validate(replace(form, test_size=1.5))["test_size"]
     assert "16..256" in validate(replace(form, image_size=300))["image_size"]
+    # The validation size left at CIFAR's 5,000 is the trainer's folder default: a tenth of the 32.
+    assert validate(replace(form, val_size=5000, batch_size=29)) == {}
+    assert validate(replace(form, val_size=5000, batch_size=30))["val_size"].startswith("29 training images are fewer")
+    assert "--val-size" not in trainer_args(replace(form, val_size=5000), data_dir=tmp_path, runs_dir=tmp_path)
     # The page's preview of the same path stands for the scan.
     preview = preview_folder(root, images=False)
     assert validate(replace(form, val_size=32), folder=preview) == validate(replace(form, val_size=32))

@@ -59,13 +59,12 @@ def test_the_train_form_previews_an_image_folder_and_launches_a_run_on_it(folder
     params = next(m for m in at.metric if m.label == "Parameters")
     assert params.proto.help == f"{describe_model(20, num_classes=3, image_size=48).params:,}"
     assert "have a side under 48 px" in "\n".join(w.value for w in at.warning)
-    # 44 training images cannot hold the default 5,000 validation images: said on the field.
-    assert "validation size 5,000 leaves no training images (the training set has 44)" in texts(at).lower()
-    at.session_state["tf_advanced_open"] = True
-    at.run()
-    at.number_input(key="tf_val_size").set_value(8).run()
+    # The validation size left at CIFAR's 5,000: the trainer's folder default, a tenth of the 44
+    # training images; the 40 left cannot fill a batch of 128, said on the field.
+    assert "40 training images are fewer than one batch of 128" in texts(at)
     at.number_input(key="tf_batch_size").set_value(8).run()
     at.selectbox(key="tf_device").set_value("cpu").run()
+    assert "40 training images · 4 validation images · 5 steps per epoch" in texts(at)
 
     launched = []
     real_launch = launcher.launch
@@ -73,8 +72,10 @@ def test_the_train_form_previews_an_image_folder_and_launches_a_run_on_it(folder
         real_launch(form, module="no_such_trainer_module", **kw)) or launched[-1])
     at.button(key="train_launch").click().run()
     argv = launched[0].argv
-    value = {flag: argv[argv.index(flag) + 1] for flag in ("--dataset", "--data-dir", "--image-size", "--val-size")}
-    assert value == {"--dataset": "folder", "--data-dir": str(root.resolve()), "--image-size": "48", "--val-size": "8"}
+    value = {flag: argv[argv.index(flag) + 1] for flag in ("--dataset", "--data-dir", "--image-size", "--batch-size")}
+    assert value == {"--dataset": "folder", "--data-dir": str(root.resolve()), "--image-size": "48",
+                     "--batch-size": "8"}
+    assert "--val-size" not in argv  # left to the trainer's folder default
     assert launched[0].run_dir.parent == folders.resolve()
 
 

@@ -218,13 +218,15 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
 def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
     """The TrainConfig a form without type errors (see :func:`validate`) types, and the
     fields it types: with the paper preset on, only those the preset leaves to the user;
-    FOLDER_FIELDS only for an image folder."""
+    FOLDER_FIELDS only for an image folder, and its validation size only where changed."""
     values = {}
     for name in CONFIG_FIELDS:  # a preset other than "paper" is typed too: config_errors refuses it
         if (name in PRESET_FIELDS and form.preset) or (name == "preset" and not form.preset):
             continue
         if name in FOLDER_FIELDS and form.dataset != IMAGE_FOLDER:
             continue
+        if name == "val_size" and form.dataset == IMAGE_FOLDER and form.val_size == TrainForm().val_size:
+            continue  # left at CIFAR's 5,000: the trainer's folder default, at most a tenth of the training set
         value, base = getattr(form, name), FIELD_TYPES[name].base
         values[name] = int(value) if base is int else form_number(value) if base is float else value
     values.update(name=form.run_name, sync_bn=bool(form.sync_bn) and form.gpus > 1)
