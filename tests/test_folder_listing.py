@@ -57,7 +57,7 @@ def test_a_folders_line_says_its_counts_runs_and_decoded_copies(tmp_path):
     cache.write_bytes(b"")
     assert cached_settings(known, tmp_path / "runs") == ((64, "squash"),)
     line = folder_line(known, preview_folder(root, images=False), ((64, "squash"),))
-    assert line == f"`{root}`: 2 classes · 5 training images, no test/ · 2 runs · decoded: 64x64 squash"
+    assert line == f"`{root}`: 2 classes · 5 images in train/, no test/ · 2 runs · decoded: 64x64 squash"
     # A folder gone since its run: why it cannot be read, in its line.
     gone = KnownFolder(root=str(tmp_path / "gone"), runs=1, settings=((32, "crop"),))
     assert folder_line(gone, preview_folder(gone.root, images=False), ()) == (

@@ -188,6 +188,9 @@ def test_a_folder_run_takes_its_root_and_image_fields_and_a_cifar_run_none_of_th
     assert value(args, "--dataset") == "folder" and value(args, "--data-dir") == str(root.resolve())
     assert [value(args, f) for f in ("--image-size", "--resize", "--test-size", "--bad-images")] == [
         "48", "squash", "0.25", "skip"]
+    parsed = pytest.importorskip("resnet_core.train").parse(args)  # as the trainer reads them
+    assert (parsed.cfg.dataset, parsed.cfg.data_dir, parsed.cfg.image_size) == ("folder", str(root.resolve()), 48)
+    assert (parsed.cfg.resize, parsed.cfg.test_size, parsed.cfg.bad_images) == ("squash", 0.25, "skip")
     # A CIFAR form leaves the folder's fields to the trainer (32x32), whatever they hold.
     cifar = replace(FOLDER_FORM, dataset="cifar10", data_dir=str(root), val_size=5000, batch_size=128)
     args = trainer_args(cifar, data_dir=tmp_path / "cifar", runs_dir=tmp_path / "runs")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from conftest import wait_until
 from fake_runs import make_run
 from test_folder_preview import write_folder
 from test_pages import folders, open_page, texts  # noqa: F401 (folders: a fixture)
@@ -79,6 +81,28 @@ def test_the_train_form_previews_an_image_folder_and_launches_a_run_on_it(folder
     assert launched[0].run_dir.parent == folders.resolve()
 
 
+@pytest.mark.slow
+def test_a_run_launched_from_the_form_trains_on_the_folder(folders, tmp_path):  # noqa: F811
+    pytest.importorskip("resnet_core.train")
+    root = write_folder(tmp_path / "pets", {"cat": 30, "dog": 20, "emu": 10}, size=(40, 30))
+    at = choose_folder(open_page(TRAIN), root)
+    at.number_input(key="tf_image_size").set_value(40).run()
+    at.selectbox(key="tf_depth").set_value(8).run()
+    for key, value in (("tf_epochs", 1), ("tf_batch_size", 8)):
+        at.number_input(key=key).set_value(value).run()
+    at.selectbox(key="tf_device").set_value("cpu").run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception and "Launched" in texts(at)
+    run_dir = next(folders.iterdir())
+
+    assert wait_until(lambda: (info := runs.read_run(run_dir)) is not None and not info.is_active, timeout=120)
+    info = runs.read_run(run_dir)
+    assert info.state == "completed", (run_dir / runs.CONSOLE_FILE).read_text()
+    # 60 images, 12 held out as the test split, 4 of the 48 left validate: as the form planned.
+    assert (info.resolved["data_dir"], info.resolved["image_size"]) == (str(root.resolve()), 40)
+    assert (info.resolved["train_size"], info.resolved["val_size"], info.resolved["test_size"]) == (44, 4, 12)
+
+
 def test_a_folder_with_a_test_split_needs_no_test_share(folders, tmp_path):  # noqa: F811
     root = write_folder(tmp_path / "pets", {"cat": 12, "dog": 12})
     write_folder(root, {"cat": 3, "dog": 2}, split="test")
@@ -105,7 +129,7 @@ def test_home_lists_the_image_folders_of_the_data_folder_and_of_the_runs(folders
     cached.write_bytes(b"")
     text = texts(open_page(HOME))
     assert "Image folders" in text
-    assert f"{(data / 'pets').resolve()}`: 2 classes · 7 training images, no test/ · not decoded yet" in text
-    assert (f"{elsewhere.resolve()}`: 3 classes · 6 training images, 1 in test/ · 1 run · decoded: 48x48 squash"
+    assert f"{(data / 'pets').resolve()}`: 2 classes · 7 images in train/, no test/ · not decoded yet" in text
+    assert (f"{elsewhere.resolve()}`: 3 classes · 6 images in train/, 1 in test/ · 1 run · decoded: 48x48 squash"
             in text)
     assert "not-a-folder-dataset" not in text

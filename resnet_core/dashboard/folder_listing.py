@@ -90,7 +90,7 @@ def folder_line(folder: KnownFolder, preview: FolderPreview, cached: tuple[tuple
     where = f"`{folder.root}`" if "`" not in folder.root else md_escape(folder.root)
     if preview.error is not None:
         return f"{where}: {md_escape(preview.error)}"
-    images = f"{sum(preview.train_counts):,} training images"
+    images = f"{sum(preview.train_counts):,} images in train/"
     test = f", {sum(preview.test_counts):,} in test/" if preview.test_counts is not None else ", no test/"
     parts = [f"{len(preview.classes)} classes", images + test]
     if folder.runs:
