@@ -103,6 +103,22 @@ def test_a_run_launched_from_the_form_trains_on_the_folder(folders, tmp_path):  
     assert (info.resolved["train_size"], info.resolved["val_size"], info.resolved["test_size"]) == (44, 4, 12)
 
 
+def test_a_sweep_of_a_folder_form_trains_on_the_folder(folders, tmp_path, monkeypatch):  # noqa: F811
+    root = write_folder(tmp_path / "pets", {"cat": 30, "dog": 30})
+    at = choose_folder(open_page(TRAIN), root)
+    at.number_input(key="tf_batch_size").set_value(8).run()
+    asked = []
+    monkeypatch.setattr(launcher, "sweep_problem", lambda name, args, **k: asked.append(k["data_dir"]))
+    monkeypatch.setattr(launcher, "launch_sweep", lambda name, args, **k: asked.append(k["data_dir"])
+                        or launcher.SweepLaunched(name, folders / "log", 1, None, args))
+    at.session_state["sw_open"] = True
+    at.run()
+    at.text_input(key="sw_seeds").set_value("0,1")
+    at.text_input(key="sw_name").set_value("pets").run()
+    at.button(key="sweep_launch").click().run()
+    assert asked == [root.resolve(), root.resolve()]  # checked and started on the folder, not the data folder
+
+
 def test_a_folder_with_a_test_split_needs_no_test_share(folders, tmp_path):  # noqa: F811
     root = write_folder(tmp_path / "pets", {"cat": 12, "dog": 12})
     write_folder(root, {"cat": 3, "dog": 2}, split="test")
