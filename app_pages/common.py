@@ -45,6 +45,9 @@ def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray]
         images = store.images(source, timeout=30)
         # Every record, not only the page shown: a wrong folder shows at once.
         problem = run_images.labels_match(store.labels(source), records).problem(images_from.path, source)
+        if images_from.run_dir is not None:  # an image folder run: the files themselves, as recorded
+            problem = problem or run_images.files_problem(
+                store.files(source), run_images.source_paths(images_from.run_dir, source), images_from.path)
     except Exception as e:  # no data folder here: show the records without pictures
         problem = f"Images unavailable: {e}"
     if problem:
@@ -160,7 +163,7 @@ def _new_epoch_notice(info: runs.RunInfo, split: str, shown: int, slider_key: st
 
 def image_folder(info: runs.RunInfo) -> run_images.ImageFolder:
     """Where the run's images come from; starts loading them in the background, for the first click."""
-    images_from = run_images.image_folder(info.config, data_dir(), info.dataset, runs_dir())
+    images_from = run_images.image_folder(info.config, data_dir(), info.dataset, runs_dir(), info.path)
     if cifar.dataset_present(info.dataset, images_from.path):
         image_store(images_from.path, info.dataset, images_from.settings)
     return images_from

@@ -127,7 +127,8 @@ def _compared_gallery(pair: Pair, positions: np.ndarray, kind: str, title: str, 
     paths = run_images.source_paths(pair.a.path, run_images.image_source(pair.a.config, pair.split))  # A's images
     items = list(zip(gallery_records.records(pair.a_preds, pair.paired.a_pos[shown], paths=paths),
                      gallery_records.records(pair.b_preds, pair.paired.b_pos[shown]), strict=True))
-    images_from = run_images.image_folder(pair.a.config, common.data_dir(), pair.a.dataset, common.runs_dir())
+    images_from = run_images.image_folder(pair.a.config, common.data_dir(), pair.a.dataset, common.runs_dir(),
+                                          pair.a.path)
     images, origin = common.split_images(pair.a, pair.split, pair.a_preds, images_from)
     st.caption(f"Showing {page.start + 1}–{page.stop}, most confident {by.upper()} first · {origin}")
     st.html(gallery_cards.compared_gallery_html(items, images, pair.classes, size=80,

@@ -8,9 +8,10 @@ import pytest
 from test_folder_dataset import write_folder
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (a fixture)
 
-from app_pages import analyze_matrix
+from app_pages import analyze_matrix, caches
 from app_pages.navigation import ANALYZE
 from resnet_core import runs, train
+from resnet_core.dashboard import run_images
 from resnet_core.metrics import confusion_matrix
 
 
@@ -39,3 +40,18 @@ def test_analyze_opens_a_folder_runs_cell_with_the_users_files(folders, tmp_path
     assert grid.count('class="rs-card"') == min(len(shown), 30) > 0
     assert all(f'data-path="{path}"' in grid for path in shown[:30])
     assert grid.count("<img") >= min(len(shown), 30)
+
+    # The folder changed since the run (a file renamed): the cards go without images, saying why.
+    renamed = root / shown[0]
+    renamed.rename(renamed.with_name("renamed-" + renamed.name))
+    caches._image_store.clear()  # the dashboard keeps a folder's images while it runs
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("renamed since the run" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "<img" not in html_blocks(at)[0]
+
+
+def test_the_files_check_counts_the_files_out_of_place():
+    assert run_images.files_problem(("a", "b"), None, "/d") is None  # CIFAR: no files recorded
+    assert run_images.files_problem(("a", "b"), ["a", "b"], "/d") is None
+    assert run_images.files_problem(("a", "c", "d"), ["a", "b"], "/d").startswith("2 of the 2 files")

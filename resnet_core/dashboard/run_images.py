@@ -16,7 +16,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -76,10 +76,11 @@ class ImageFolder:
     # An image folder's load_folder_dataset arguments (the run's split settings and the decoded
     # images' cache), as sorted items: part of the loaded images' identity.
     settings: tuple[tuple[str, Any], ...] = ()
+    run_dir: Path | None = None  # an image folder run's: its data_files.json is checked against the folder
 
 
 def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path, dataset: str,
-                 runs_dir: str | Path | None = None) -> ImageFolder:
+                 runs_dir: str | Path | None = None, run_dir: str | Path | None = None) -> ImageFolder:
     """The data folder to take a run's images (of its dataset, runs.RunInfo.dataset) from:
     the one the run read (resolved.data_dir) while it still holds that dataset, else the
     dashboard's; an image folder run's own folder, split as the run split it, its decoded
@@ -91,7 +92,8 @@ def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path, datas
         settings = {**folder_settings(run_config), "cache_dir": str(cache_folder(runs_dir)) if runs_dir else None}
         where = ("the run's image folder" if dataset_present(dataset, recorded)
                  else "the run's image folder, which is not there any more")
-        return ImageFolder(Path(str(recorded or dashboard_dir)), where, dataset, tuple(sorted(settings.items())))
+        return ImageFolder(Path(str(recorded or dashboard_dir)), where, dataset, tuple(sorted(settings.items())),
+                           Path(run_dir) if run_dir is not None else None)
     if not isinstance(recorded, str) or not recorded:
         return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)", dataset)
     if run_data_folder(resolved, dataset):
@@ -117,6 +119,18 @@ class LabelCheck:
                 f"indices of the {SET_NAMES[source]} set in {folder}: that folder holds the dataset in another "
                 f"order, or another dataset, so its images would not be the ones this run saw. The cards are "
                 f"shown without images.")
+
+
+def files_problem(loaded: Sequence[str], recorded: Sequence[str] | None, folder: str | Path) -> str | None:
+    """What the page says when an image folder's files, split as the run split them, are not
+    the files the run recorded (data_files.json) index for index; None when they are, or
+    when the run recorded none."""
+    if recorded is None or list(loaded) == list(recorded):
+        return None
+    moved = sum(a != b for a, b in zip(loaded, recorded, strict=False)) + abs(len(loaded) - len(recorded))
+    return (f"{moved:,} of the {len(recorded):,} files this run recorded are not at the same place in {folder} "
+            f"now: files were added, removed or renamed since the run, so the images would not be the ones it "
+            f"saw. The cards are shown without images.")
 
 
 def labels_match(source_labels: np.ndarray, preds: Mapping[str, np.ndarray]) -> LabelCheck:
@@ -188,6 +202,11 @@ class ImageStore:
     def images(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
         data = self.get(timeout)
         return data.train_images if source == "train" else data.test_images
+
+    def files(self, source: SplitImages, timeout: float | None = None) -> tuple[str, ...]:
+        """An image folder's files of the set, in its arrays' order; () for CIFAR."""
+        data = self.get(timeout)
+        return data.train_files if source == "train" else data.test_files
 
     def labels(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
         data = self.get(timeout)
