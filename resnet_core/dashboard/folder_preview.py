@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -61,7 +61,6 @@ class Shown:
 class FolderPreview:
     root: str  # as typed
     error: str | None = None  # the one line that refuses the folder; the fields below are empty then
-    resolved: str = ""  # the root with links followed
     classes: tuple[str, ...] = ()
     train_counts: tuple[int, ...] = ()  # images in train/ per class
     test_counts: tuple[int, ...] | None = None  # images in test/ per class; None: the folder has no test/
@@ -82,13 +81,12 @@ def preview_folder(root: str | os.PathLike, image_size: int = 32, resize: str = 
         scan = scan_image_folder(root)
     except DataError as e:
         return FolderPreview(root=str(root), error=str(e), image_size=image_size, resize=resize)
-    base = FolderPreview(root=str(root), resolved=str(scan.root), classes=scan.classes,
+    base = FolderPreview(root=str(root), classes=scan.classes,
                          train_counts=scan.train.counts, test_counts=scan.test.counts if scan.test else None,
                          ignored=scan.ignored, problems=scan.problems, image_size=image_size, resize=resize)
     if not images:
         return base
-    return FolderPreview(**{**base.__dict__, "sizes": sample_sizes(scan, image_size),
-                            "shown": shown_images(scan, image_size, resize)})
+    return replace(base, sizes=sample_sizes(scan, image_size), shown=shown_images(scan, image_size, resize))
 
 
 def _spread(n: int, k: int) -> np.ndarray:
