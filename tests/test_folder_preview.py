@@ -99,7 +99,7 @@ def test_the_shown_images_follow_the_size_and_the_resize_rule(tmp_path):
     assert not np.array_equal(crop.shown[0].image, squash.shown[0].image)
     assert np.array_equal(squash.shown[0].image, decode_image_file(root / "train/a/000.png", 24, "squash"))
     # 20 px high at 24: every image upscaled, said from the sample.
-    assert "all the 4 sampled images have a side under 24 px" in "\n".join(folder_warnings(crop, 0.2))
+    assert "All the 4 sampled images have a side under 24 px" in "\n".join(folder_warnings(crop, 0.2))
     assert preview_folder(root, 16).sizes.smaller == 0
 
 

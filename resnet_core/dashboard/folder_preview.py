@@ -227,7 +227,7 @@ def _image_warnings(preview: FolderPreview) -> list[str]:
     out = []
     sizes = preview.sizes
     if sizes is not None and sizes.smaller:
-        some = "all" if sizes.smaller == sizes.sampled else f"{sizes.smaller:,} of"
+        some = "All" if sizes.smaller == sizes.sampled else f"{sizes.smaller:,} of"
         out.append(f"{some} the {sizes.sampled:,} sampled images have a side under "
                    f"{preview.image_size} px: they are upscaled (blurred) to {preview.image_size}x{preview.image_size}")
     bad = list(sizes.unreadable if sizes is not None else ())
