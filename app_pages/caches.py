@@ -1,7 +1,7 @@
 """What the pages cache across reruns and sessions (st.cache_resource, st.cache_data): the
-system's devices, the CIFAR images, a run's prediction arrays, its training dynamics, its models, their
-Grad-CAM maps and TorchScript exports, the atlas's features, maps and k-NN accuracies, each cached by the
-files it comes from."""
+system's devices, the CIFAR images, an image folder's preview, a run's prediction arrays, its
+training dynamics, its models, their Grad-CAM maps and TorchScript exports, the atlas's features,
+maps and k-NN accuracies, each cached by the files it comes from."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from resnet_core import runs
 from resnet_core.dynamics import Dynamics, analyse
 from resnet_core.dashboard import run_images
 from resnet_core.dashboard.background_jobs import Jobs
+from resnet_core.dashboard.folder_preview import FolderPreview, preview_folder
 from resnet_core.system import describe_system
 
 
@@ -215,3 +216,21 @@ def jobs() -> Jobs:
     """The server's background jobs (features, t-SNE maps): one registry for all sessions, so
     a reloaded page finds its job still running."""
     return Jobs()
+
+
+# ttl: a class folder's files can change without changing train/'s modification time; a
+# minute later the preview reads them again (a run always scans afresh).
+@st.cache_data(show_spinner="Reading the image folder…", max_entries=16, ttl=60)
+def _folder_preview(root: str, train_mtime: int, image_size: int, resize: str, images: bool) -> FolderPreview:
+    return preview_folder(root, image_size, resize, images=images)
+
+
+def folder_preview(root: str, image_size: int = 32, resize: str = "crop", images: bool = True) -> FolderPreview:
+    """The preview of the image folder at root (resnet_core.dashboard.folder_preview; images=False:
+    its scan only), read again when its train/ folder changes (a class added or removed), the size
+    or rule does, or a minute has passed."""
+    try:
+        mtime = os.stat(os.path.join(os.path.expanduser(root), "train")).st_mtime_ns
+    except OSError:  # no such folder: the preview says so
+        mtime = 0
+    return _folder_preview(root, mtime, int(image_size), resize, images)

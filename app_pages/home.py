@@ -10,7 +10,7 @@ from app_pages import caches, common
 from resnet_core import cifar, cifar_download, placement, runs
 from resnet_core import formatting
 from resnet_core.evaluation_labels import evaluation_labels
-from resnet_core.dashboard import experiments, launcher, runs_table
+from resnet_core.dashboard import experiments, folder_listing, launcher, runs_table
 
 
 def _device() -> None:
@@ -86,6 +86,19 @@ def _dataset() -> None:
                 f"Or start the dashboard with `RESNET_STUDIO_DATA=/path/to/folder streamlit run app.py`, "
                 f"where the folder holds `{spec.folder}/`."
             )
+
+
+def _image_folders() -> None:
+    """The image folders runs trained on and those of the data folder: classes, images, decoded copies."""
+    st.markdown("**Image folders**")
+    found = folder_listing.known_folders(common.runs_dir(), common.data_dir())
+    if not found:
+        st.caption(f"None yet: a folder of `{common.data_dir().resolve()}` that holds train/<class>/<images>, or "
+                   "one a run trained on, is listed here. Choose Image folder on the Train page to train on your "
+                   "own images.")
+    for known in found:
+        cached = folder_listing.cached_settings(known, common.runs_dir())
+        st.markdown(folder_listing.folder_line(known, caches.folder_preview(known.root, images=False), cached))
 
 
 def _run_card(info: runs.RunInfo) -> None:
@@ -206,6 +219,7 @@ with left:
     _device()
 with right:
     _dataset()
+    _image_folders()
 _reproduce()
 _latest_runs()
 st.caption(common.env_summary())

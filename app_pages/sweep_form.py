@@ -10,7 +10,7 @@ import streamlit as st
 from app_pages import common
 from resnet_core import executors, placement
 from resnet_core.dashboard import launcher
-from resnet_core.dashboard.form import MAX_DEPTH, TrainForm, parse_vary_text, sweep_args
+from resnet_core.dashboard.form import MAX_DEPTH, TrainForm, parse_vary_text, run_data_dir, sweep_args
 from resnet_core.model_names import shortcut_label
 from resnet_core.model_names import SHORTCUTS, valid_depths
 
@@ -50,12 +50,13 @@ def _on_launch_sweep(form: TrainForm) -> None:
         return
     args = sweep_args(form, vary, int(st.session_state[K + "parallel"]),
                       st.session_state.get(K + "executor", "local"), st.session_state.get(K + "address", ""))
-    problem = launcher.sweep_problem(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+    data_dir = run_data_dir(form, common.data_dir())  # an image folder run's ROOT
+    problem = launcher.sweep_problem(name, args, data_dir=data_dir, runs_dir=common.runs_dir())
     if problem:
         st.session_state["sweep_launch_msg"] = ("error", f"Not launched: {problem}")
         return
     try:
-        launched = launcher.launch_sweep(name, args, data_dir=common.data_dir(), runs_dir=common.runs_dir())
+        launched = launcher.launch_sweep(name, args, data_dir=data_dir, runs_dir=common.runs_dir())
     except OSError as e:
         st.session_state["sweep_launch_msg"] = ("error", f"Could not start the sweep: {e}")
         return

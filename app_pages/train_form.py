@@ -8,15 +8,14 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from app_pages import caches, common, sweep_form
-from resnet_core import cifar, formatting, runs
-from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS, make_plan
+from app_pages import caches, common, sweep_form, train_folder, train_summary
+from resnet_core import cifar, runs
+from resnet_core.config import PRECISIONS
 from resnet_core.dashboard import launcher
-from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, form_config, paper_epochs,
-                                        recipe_summary, validate)
+from resnet_core.dashboard.folder_preview import FolderPreview
+from resnet_core.dashboard.form import MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, paper_epochs, validate
 from resnet_core.model_names import shortcut_label
-from resnet_core.runs import PLAIN, model_name
-from resnet_core.models import describe_model
+from resnet_core.runs import model_name
 from resnet_core.model_names import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
 from resnet_core.schedule import SCHEDULES
 
@@ -50,6 +49,8 @@ def _init_form() -> None:
     for name, value in asdict(DEFAULTS).items():
         if name in SWITCH_FIELDS:
             value = next(word for word, v in SWITCH_OPTIONS.items() if v is value)
+        elif value is None:  # data_dir: its text input holds text
+            value = ""
         if name != "preset":  # the toggle below stands for it
             st.session_state.setdefault(K + name, value)
     st.session_state.setdefault(K + "preset_paper", DEFAULTS.preset == "paper")
@@ -88,16 +89,17 @@ def _form_values() -> TrainForm:
     return TrainForm(**values, preset="paper" if st.session_state.get(K + "preset_paper") else "")
 
 
-def _validate(form: TrainForm) -> dict[str, str]:
+def _validate(form: TrainForm, folder: FolderPreview | None) -> dict[str, str]:
     system = caches.system_info()
-    return validate(form, devices=system.device_choices(), cuda_count=system.cuda_count,
-                    data_present=cifar.dataset_present(form.dataset, common.data_dir()))
+    present = None if form.dataset == cifar.IMAGE_FOLDER else cifar.dataset_present(form.dataset, common.data_dir())
+    return validate(form, devices=system.device_choices(), cuda_count=system.cuda_count, data_present=present,
+                    folder=folder)
 
 
 def _on_launch() -> None:
     """Validate and start the trainer (a button callback: runs before the page draws)."""
     form = _form_values()
-    if _validate(form):
+    if _validate(form, train_folder.preview(form)):
         st.session_state["train_launch_msg"] = ("error", "Not launched: fix the fields marked in red.")
         return
     try:
@@ -199,8 +201,9 @@ def _schedule_fields(errors: dict[str, str], preset: bool) -> None:
     _field(c1, errors, "warmup_epochs", st.number_input, "Warm-up epochs", min_value=None, step=1.0, disabled=preset,
            format="%.2f", help="linear lr ramp from 0 over these epochs")
     _field(c2, errors, "val_size", st.number_input, "Validation size", step=500, disabled=preset,
-           help="images carved from the 50,000 training images to choose best.pt (the paper chose its schedule on "
-                "5,000); 0: no validation split, and the test set is evaluated every epoch for monitoring only")
+           help="images carved from the training images (CIFAR's 50,000) to choose best.pt (the paper chose its "
+                "schedule on 5,000; an image folder left at 5,000 gets at most a tenth of its training images); 0: no "
+                "validation split, and the test set is evaluated every epoch for monitoring only")
     _field(c3, errors, "subset", st.number_input, "Subset", step=500, disabled=preset,
            help="train on the first N images of the training split; 0 = all")
 
@@ -260,7 +263,7 @@ def _advanced_fields(errors: dict[str, str], preset: bool) -> None:
                          K + "advanced_open", fields, icon=":material/tune:")
 
 
-def _fields(errors: dict[str, str], preset: bool, values: TrainForm) -> None:
+def _fields(errors: dict[str, str], preset: bool, values: TrainForm, folder: FolderPreview | None) -> None:
     """The form's widgets, the launch button and the launch's outcome."""
     st.toggle("Paper preset (He et al. 2016)", key=K + "preset_paper", persist_state="session",
               on_change=_on_preset_change,
@@ -268,10 +271,11 @@ def _fields(errors: dict[str, str], preset: bool, values: TrainForm) -> None:
                    "ResNet-110 and deeper start with 400 iterations at lr 0.01, as in the paper.")
     if preset:
         st.caption(PRESET_CAPTION.format(epochs=paper_epochs()))
-    st.segmented_control("Dataset", cifar.DATASETS, key=K + "dataset", persist_state="session", required=True,
-                         format_func=cifar.dataset_title, help="CIFAR-10: 10 classes; CIFAR-100: 100 classes in 20 "
-                         "superclasses. The data folder must hold it (see Home).")
+    st.segmented_control("Dataset", cifar.DATASET_CHOICES, key=K + "dataset", persist_state="session", required=True,
+                         format_func=train_folder.dataset_label, help=train_folder.DATASET_HELP)
     common.field_error(errors, "dataset")
+    if values.dataset == cifar.IMAGE_FOLDER:
+        train_folder.fields(values, errors, folder, _field)
     _model_fields(errors)
     _recipe_fields(errors, preset)
     _run_fields(errors)
@@ -283,39 +287,6 @@ def _fields(errors: dict[str, str], preset: bool, values: TrainForm) -> None:
     if msg:
         (st.error if msg[0] == "error" else st.success)(msg[1])
     sweep_form.render(values, bool(errors))
-
-
-def _model_summary(values: TrainForm, errors: dict[str, str]) -> None:
-    """Parameters, MACs and the paper's error of the model the form describes, and the
-    trainer's own plan for this form (epochs, steps, schedule)."""
-    with st.container(border=True):
-        st.markdown("**Model summary**")
-        if "depth" in errors or "block" in errors or "shortcut" in errors:
-            st.caption("Pick a valid depth to see the model.")
-        else:
-            with st.spinner("counting…"):
-                summary = describe_model(int(values.depth), values.block, values.shortcut,
-                                         cifar.dataset_spec(values.dataset).num_classes, bool(values.preact),
-                                         values.dataset, int(values.image_size))
-            st.markdown(f"### {summary.name}")
-            st.caption(f"{values.block} blocks · " + ("no shortcuts (plain network)" if values.shortcut == PLAIN
-                                                      else f"shortcut option {values.shortcut}"))
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Parameters", formatting.format_count(summary.params), help=f"{summary.params:,}")
-            m2.metric("MACs / image", formatting.format_count(summary.macs),
-                      help=f"{summary.macs:,} multiply-accumulates on a {values.image_size}x{values.image_size} image")
-            if summary.paper_error is not None:
-                dataset = cifar.dataset_title(summary.dataset)
-                m3.metric("Paper error", f"{summary.paper_error:.2f}%",
-                          help=f"{dataset} test error, {summary.paper_source}")
-                st.caption(f"Paper: {dataset} test error {summary.paper_text}, {summary.paper_source}.")
-            else:
-                m3.metric("Paper error", "—", help=summary.paper_text)
-                st.caption(f"Paper error: {summary.paper_text}.")
-        if not set(errors) - {"data", "device"}:  # the trainer's own resolution of this form
-            cfg = form_config(values)
-            st.caption(f"{make_plan(cfg, CIFAR10_TRAIN_IMAGES).describe()}  \n"
-                       f"{formatting.md_escape(recipe_summary(cfg))}")
 
 
 def _device_notes() -> None:
@@ -334,10 +305,11 @@ def render() -> None:
     _init_form()
     form_col, summary_col = st.columns([3, 2], gap="large")
     values = _form_values()
-    errors = _validate(values)
+    folder = train_folder.preview(values)
+    errors = _validate(values, folder)
     preset = bool(st.session_state[K + "preset_paper"])
     with form_col:
-        _fields(errors, preset, values)
+        _fields(errors, preset, values, folder)
     with summary_col:
-        _model_summary(values, errors)
+        train_summary.render(values, errors, folder)
         _device_notes()

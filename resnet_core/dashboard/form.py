@@ -8,30 +8,38 @@ what the trainer would refuse (its own checks, :mod:`resnet_core.config_checks`)
 only a form can get wrong (text that is no number, a device this machine lacks);
 :func:`trainer_args` and :func:`sweep_args` are the command lines that start it
 (:mod:`resnet_core.dashboard.launcher` runs them).
+
+An image folder run takes its ROOT from the form's ``data_dir`` (CIFAR runs take the
+dashboard's data folder instead) and FOLDER_FIELDS from the form; a CIFAR run leaves
+those to the trainer's defaults (32x32 images), whatever the form holds for them, so a
+value kept from a folder chosen before does not reach it.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, field, fields, make_dataclass, replace
+from pathlib import Path
 
 from .. import distributed, runs
-from ..cifar import dataset_title
+from ..cifar import IMAGE_FOLDER, dataset_title
 from ..config import CIFAR10_TRAIN_IMAGES, FIELD_TYPES, PAPER_RECIPE, FieldType, TrainConfig, apply_presets
 from ..config_checks import config_errors, plan_errors
 from ..config_flags import config_argv
 from ..model_names import default_shortcut
 from ..runs.values import as_float, is_int
+from .folder_preview import FolderPreview, preview_folder, train_set_images
 
 SWITCHES = (None, True, False)  # tri-state trainer options, as in TrainConfig: None leaves the choice to the trainer
 MAX_DEPTH = 1202
 # The TrainConfig fields the form leaves to the trainer's defaults (or, as sweep and
-# data_dir, to the dashboard): every other field of the schema is a field of the form.
-NOT_IN_FORM = ("max_steps", "nesterov", "milestones", "warmup_mode", "split_seed", "data_dir", "runs_dir", "sweep",
-               "download")
+# runs_dir, to the dashboard): every other field of the schema is a field of the form.
+NOT_IN_FORM = ("max_steps", "nesterov", "milestones", "warmup_mode", "split_seed", "runs_dir", "sweep", "download")
+# The fields only an image folder run takes from the form (data_dir: its ROOT).
+FOLDER_FIELDS = ("data_dir", "image_size", "resize", "test_size", "bad_images")
 # Names in messages where the field's own name, spaced, would not say it.
 LABELS = {"lr": "Learning rate", "val_size": "Validation size", "warmup_epochs": "Warm-up",
-          "channels_last": "Channels-last", "compile": "torch.compile"}
+          "channels_last": "Channels-last", "compile": "torch.compile", "test_size": "Test share"}
 
 
 def paper_epochs(train_size: int = CIFAR10_TRAIN_IMAGES) -> int:
@@ -147,19 +155,48 @@ def _machine_errors(form: TrainForm, devices: list[str] | None, cuda_count: int 
     return errors
 
 
+def _folder_errors(form: TrainForm, folder: FolderPreview | None) -> tuple[dict[str, str], int | None]:
+    """An image folder form's ROOT judged by its scan (folder: the page's preview of it, else
+    scanned here): ({"data_dir": the one line that refuses it} or {}, its training set's images)."""
+    root = str(form.data_dir or "").strip()
+    if not root:
+        return {"data_dir": "Type the path of the image folder, which holds train/<class>/<images>."}, None
+    if folder is None or folder.root != root:
+        folder = preview_folder(root, images=False)
+    if folder.error is not None:
+        return {"data_dir": folder.error[0].upper() + folder.error[1:] + "."}, None
+    return {}, folder_train_size(form, folder)
+
+
+def folder_train_size(form: TrainForm, folder: FolderPreview) -> int:
+    """The training set an image folder form plans on: train/ less the test share carved from
+    it (the form's; the default's while the form's is refused on its own field)."""
+    test_size = form_number(form.test_size)
+    if test_size is None or not 0 < test_size < 1:
+        test_size = TrainForm().test_size
+    return train_set_images(folder, test_size)
+
+
 def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices: list[str] | None = None,
-             data_present: bool | None = None, cuda_count: int | None = None) -> dict[str, str]:
+             data_present: bool | None = None, cuda_count: int | None = None,
+             folder: FolderPreview | None = None) -> dict[str, str]:
     """Per-field error messages (an empty dict means the form may launch).
 
-    train_size: images in the training set (50,000 for CIFAR-10); devices: the --device
-    values this machine offers (None accepts any well-formed one); data_present: False adds
-    an error under "data"; cuda_count: this machine's CUDA GPUs, which bound "gpus" (None:
-    as many as asked).
+    train_size: images in the training set (50,000 for CIFAR-10; an image folder's own count
+    replaces it); devices: the --device values this machine offers (None accepts any
+    well-formed one); data_present: False adds an error under "data" (CIFAR only);
+    cuda_count: this machine's CUDA GPUs, which bound "gpus" (None: as many as asked);
+    folder: the preview of the form's image folder, where the caller has it (else it is
+    scanned here): a folder its scan refuses is an error under "data_dir".
     """
     # The form's own checks are only what a form adds to the config: text that must be a
-    # number, three-way switches, the devices of this machine, the name's length. Every
-    # bound is the trainer's own (config_errors and plan_errors, below).
+    # number, three-way switches, the devices of this machine, the name's length, the image
+    # folder's scan. Every bound is the trainer's own (config_errors and plan_errors, below).
     errors = _typing_errors(form) | _machine_errors(form, devices, cuda_count)
+    if form.dataset == IMAGE_FOLDER:
+        folder_errors, folder_size = _folder_errors(form, folder)
+        errors |= folder_errors
+        train_size = folder_size or train_size
 
     # Then the trainer's own checks, whatever it would refuse, on the form with each field
     # already refused above put back to its default, so both kinds of message show at once.
@@ -173,18 +210,23 @@ def validate(form: TrainForm, *, train_size: int = CIFAR10_TRAIN_IMAGES, devices
                                               form.gpus if cuda_count is None else cuda_count)
         if problems:
             errors["gpus"] = "; ".join(p[0].upper() + p[1:] for p in problems) + "."
-    if data_present is False:
+    if data_present is False and form.dataset != IMAGE_FOLDER:
         errors["data"] = f"{dataset_title(form.dataset)} is not in the data folder: download it on the Home page first."
     return errors
 
 
 def form_typed(form: TrainForm) -> tuple[TrainConfig, set[str]]:
     """The TrainConfig a form without type errors (see :func:`validate`) types, and the
-    fields it types: with the paper preset on, only those the preset leaves to the user."""
+    fields it types: with the paper preset on, only those the preset leaves to the user;
+    FOLDER_FIELDS only for an image folder, and its validation size only where changed."""
     values = {}
     for name in CONFIG_FIELDS:  # a preset other than "paper" is typed too: config_errors refuses it
         if (name in PRESET_FIELDS and form.preset) or (name == "preset" and not form.preset):
             continue
+        if name in FOLDER_FIELDS and form.dataset != IMAGE_FOLDER:
+            continue
+        if name == "val_size" and form.dataset == IMAGE_FOLDER and form.val_size == TrainForm().val_size:
+            continue  # left at CIFAR's 5,000: the trainer's folder default, at most a tenth of the training set
         value, base = getattr(form, name), FIELD_TYPES[name].base
         values[name] = int(value) if base is int else form_number(value) if base is float else value
     values.update(name=form.run_name, sync_bn=bool(form.sync_bn) and form.gpus > 1)
@@ -218,12 +260,20 @@ def recipe_summary(cfg: TrainConfig) -> str:
     return " · ".join(parts)
 
 
+def run_data_dir(form: TrainForm, data_dir: str | os.PathLike) -> Path:
+    """The run's --data-dir, absolute (the trainer starts in another folder): the form's image
+    folder for a folder run, else data_dir (the dashboard's, holding CIFAR)."""
+    chosen = str(form.data_dir or "").strip() if form.dataset == IMAGE_FOLDER else data_dir
+    return Path(chosen).expanduser().resolve()
+
+
 def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
                  run_dir: str | os.PathLike | None = None) -> list[str]:
     """The trainer's command-line arguments for a valid form (after the module name),
-    generated from the same schema the trainer parses them with."""
+    generated from the same schema the trainer parses them with; --data-dir is
+    :func:`run_data_dir`'s."""
     cfg, typed = form_typed(form)
-    cfg = replace(cfg, data_dir=str(data_dir), runs_dir=str(runs_dir))
+    cfg = replace(cfg, data_dir=str(run_data_dir(form, data_dir)), runs_dir=str(runs_dir))
     args = config_argv(cfg, typed | {"data_dir", "runs_dir"})
     return args + (["--run-dir", str(run_dir)] if run_dir is not None else [])
 
@@ -232,12 +282,13 @@ def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int, executor: 
                address: str = "") -> list[str]:
     """The sweep's arguments for the Train form's fields with `vary` varied (field -> values;
     the sweep parses and judges each value): the form's fields but the varied ones and the
-    run name (a sweep names its runs after their values); on Ray (executor "ray") also the
-    cluster's address, where one is given (else the sweep starts a Ray of its own)."""
+    run name (a sweep names its runs after their values) and the data folder (the launcher
+    gives it: :func:`run_data_dir`); on Ray (executor "ray") also the cluster's address,
+    where one is given (else the sweep starts a Ray of its own)."""
     from ..sweep_grid import vary_argv  # the sweep's grid imports the trainer and torch: only when a sweep is launched
 
     cfg, typed = form_typed(form)
-    args = config_argv(cfg, typed - set(vary) - {"name"}) + vary_argv(vary) + ["--parallel", str(parallel)]
+    args = config_argv(cfg, typed - set(vary) - {"name", "data_dir"}) + vary_argv(vary) + ["--parallel", str(parallel)]
     if executor == "ray":
         args += ["--executor", "ray"] + (["--address", address.strip()] if address.strip() else [])
     return args

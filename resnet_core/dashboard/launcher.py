@@ -99,7 +99,8 @@ def _spawn(argv: list[str], log_path: Path, env: dict | None = None) -> tuple[in
 
 def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
            python: str = sys.executable, module: str = runs.TRAINER_MODULE, env: dict | None = None) -> Launched:
-    """Create the run folder and start the trainer into it; returns at once.
+    """Create the run folder and start the trainer into it; returns at once. data_dir: the
+    folder holding CIFAR; an image folder run takes its ROOT from the form (form.run_data_dir).
 
     Validate the form first (:func:`validate`); this raises ValueError on a form with errors.
     """
@@ -108,8 +109,8 @@ def launch(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str | os.P
         raise ValueError("; ".join(f"{k}: {v}" for k, v in errors.items()))
     runs_dir = Path(runs_dir).resolve()
     run_dir = runs.new_run_dir(runs_dir, form.run_name)
-    argv = trainer_command(python, module, trainer_args(form, data_dir=Path(data_dir).resolve(), runs_dir=runs_dir,
-                                                        run_dir=run_dir), form.gpus)
+    argv = trainer_command(python, module, trainer_args(form, data_dir=data_dir, runs_dir=runs_dir, run_dir=run_dir),
+                           form.gpus)
     return Launched(run_dir, *_spawn(argv, run_dir / runs.CONSOLE_FILE, env), argv)
 
 
