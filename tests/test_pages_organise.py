@@ -54,8 +54,10 @@ def test_tags_edited_on_the_runs_page_are_written_and_shown(folders):  # noqa: F
 def test_the_monitor_edits_the_same_annotations(folders):  # noqa: F811
     run_dir = make_run(folders, "watched")
     at = open_section(open_page(MONITOR, {"run": run_dir.name}), "mon_notes")
-    _save(at, "mon", run_dir, "watched one", ["keep"], "")
+    _save(at, "mon", run_dir, "watched one", ["keep"], "a note")
     assert runs.read_run(run_dir).annotations.tags == ("keep",)
+    page = texts(at).replace("\\", "")  # markdown-escaped
+    assert f"#### watched one ({run_dir.name})" in page and ":gray-badge[keep] a note" in page  # the panel's header
     assert at.selectbox[0].format_func(run_dir.name).startswith(f"watched one ({run_dir.name})")
 
 
