@@ -12,7 +12,7 @@ import streamlit as st
 from resnet_core import runs
 from resnet_core.formatting import md_escape
 
-TAGS_HELP = (f"pick a tag or type a new one: {runs.MAX_TAG_CHARS} characters at most, letters, digits and "
+TAGS_HELP = (f"each tag {runs.MAX_TAG_CHARS} characters at most: letters, digits and "
              f"- _ . : + = / (no spaces); at most {runs.MAX_TAGS}")
 
 
@@ -40,7 +40,7 @@ def editor(info: runs.RunInfo, known_tags: Sequence[str], prefix: str) -> None:
                       help="shown in every picker and table beside the run's id; its folder keeps the id")
         st.multiselect("Tags", sorted(set(known_tags) | set(shown.tags)), default=list(shown.tags),
                        key=f"{key}_tags", accept_new_options=True, placeholder="add tags", disabled=locked,
-                       help=TAGS_HELP)
+                       help=f"pick a tag or type a new one; {TAGS_HELP}")
         st.text_area("Note", value=shown.note, key=f"{key}_note", max_chars=runs.MAX_NOTE_CHARS, height=100,
                      disabled=locked, placeholder="what this run tried, what it showed")
         st.form_submit_button("Save", icon=":material/save:", on_click=_save, args=(info.path, key),

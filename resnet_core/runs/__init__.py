@@ -55,7 +55,7 @@ from .layout import (
     safe_name,
 )
 from .annotations import (ANNOTATIONS_FILE, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAG_CHARS, MAX_TAGS, Annotations,
-                          checked_annotations, checked_tags, read_annotations, write_annotations)
+                          checked_annotations, checked_note, checked_tags, read_annotations, write_annotations)
 from .data_files import DATA_FILES, read_data_files
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
@@ -106,6 +106,7 @@ __all__ = [
     "MAX_TAGS",
     "Annotations",
     "checked_annotations",
+    "checked_note",
     "checked_tags",
     "read_annotations",
     "write_annotations",
