@@ -65,8 +65,7 @@ def _table(all_runs: list[runs.RunInfo], folder) -> None:
     event = common.table(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER,
                          # Keyed by the rows shown: a selection never points at the rows of another filter.
                          column_config=_column_config(), key=f"runs_table_{zlib.crc32(' '.join(ids).encode())}",
-                         on_select="rerun",
-                         selection_mode="multi-row")
+                         on_select="rerun", selection_mode="multi-row")
     picked = [ids[i] for i in event.selection.rows if i < len(ids)]
     st.page_link(common.COMPARE, label=f"Compare the {len(picked)} selected runs" if picked else
                  "Compare runs: select rows above, or pick runs there", icon=":material/compare_arrows:",
