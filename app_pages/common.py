@@ -198,10 +198,10 @@ def lazy_expander(label: str, key: str, draw: Callable[[], None], *, expanded: b
             draw()
 
 
-def table(data, **kwargs) -> None:
+def table(data, **kwargs):
     """st.dataframe with a missing value drawn as an empty cell (its default draws "None"); the
-    column's help says when its cells are empty."""
-    st.dataframe(data, placeholder="", **kwargs)
+    column's help says when its cells are empty. Returns st.dataframe's (the selection, with on_select)."""
+    return st.dataframe(data, placeholder="", **kwargs)
 
 
 def state_badge(state: str) -> None:
@@ -219,10 +219,10 @@ def model_text(info: runs.RunInfo) -> str:
 
 
 def run_title(info: runs.RunInfo, state: str | None = None) -> str:
-    """A run as a picker names it: id, model (and dataset, see model_text) and state (the
-    folder's, unless state is given)."""
+    """A run as a picker names it: its title (the name a user gave it and its id, else the id),
+    model (and dataset, see model_text) and state (the folder's, unless state is given)."""
     model, state = model_text(info), state or info.state
-    return f"{info.run_id} · {model} · {state}" if model else f"{info.run_id} · {state}"
+    return f"{info.title} · {model} · {state}" if model else f"{info.title} · {state}"
 
 
 def set_query(param: str, value: str | None) -> None:

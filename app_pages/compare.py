@@ -2,14 +2,15 @@
 runs that differ only by seed grouped, mean ± std), and two runs image by image:
 the difference of their confusion matrices (click a cell for the images behind it), the
 images one gets right and the other wrong, and the overlap of their unforgettable and
-hard-to-learn training images (compare_dynamics.py); the two-run views are compare_pair.py's.
+hard-to-learn training images (compare_dynamics.py); the two-run views are compare_pair.py's,
+the config diff of the chosen runs compare_config.py's.
 The runs, the view and the pair are in the URL."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import common, compare_dynamics, compare_pair, compare_paper
+from app_pages import common, compare_config, compare_dynamics, compare_pair, compare_paper
 from resnet_core import results, runs
 from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import comparison, error_curves, links
@@ -160,6 +161,7 @@ if unreadable:
 if not chosen:
     st.info("Pick runs (or a sweep) to compare.", icon=":material/touch_app:")
     st.stop()
+compare_config.section(chosen)
 
 common.url_choice("view", VIEWS, VIEWS[0], "view")  # st.tabs drops a ?view= it does not know without a word
 curves_tab, results_tab, diff_tab, flips_tab, overlap_tab = st.tabs(VIEWS, key="view", on_change="rerun",

@@ -29,9 +29,9 @@ WIDE_MATRIX_HEIGHT = 900
 
 def run_name(info: runs.RunInfo) -> str:
     """A run as Compare's curves and captions name it: model (and dataset, see
-    common.model_text) and id."""
+    common.model_text) and title (the name a user gave it and its id, else the id)."""
     model = common.model_text(info)
-    return f"{model} · {info.run_id}" if model else info.run_id
+    return f"{model} · {info.title}" if model else info.title
 
 
 @dataclass(frozen=True)

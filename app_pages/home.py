@@ -108,7 +108,7 @@ def _run_card(info: runs.RunInfo) -> None:
         esc = formatting.md_escape
         settings = [common.model_text(info) or row["model"], row["block"],
                     row["shortcut"] and f"shortcut {row['shortcut']}"]
-        c1.markdown(f"**{esc(info.run_id)}**  \n" + " · ".join(esc(s) for s in settings if s))  # none: left out
+        c1.markdown(f"**{esc(info.title)}**  \n" + " · ".join(esc(s) for s in settings if s))  # none: left out
         with c2:
             common.state_badge(info.state)
         if info.problem:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import common, monitor_panel
+from app_pages import common, monitor_panel, run_annotations
 from app_pages.monitor_charts import REFRESH_S
 from resnet_core import runs
+from resnet_core.dashboard import run_filters
 
 
 def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:
@@ -59,6 +60,9 @@ def render() -> None:
                          help="Turn off to zoom into the charts: each refresh redraws them.")
     common.set_query("run", chosen)
     info = by_id.get(chosen)
+    if info is not None:
+        common.lazy_expander("Name, tags and note", "mon_notes", icon=":material/label:",
+                             draw=lambda: run_annotations.editor(info, run_filters.tag_options(all_runs), "mon"))
     # A trainer we just started (launch or resume) counts as live until it exits.
     launching = bool(pending and pending["run_id"] == chosen and runs.trainer_alive(pending))
     active = (info is not None and info.is_active) or launching

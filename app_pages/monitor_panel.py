@@ -85,8 +85,12 @@ def _header(info: runs.RunInfo, hist: MetricsHistory, state: str) -> None:
     """The run's name and settings, its state badge, stop or resume, and a link to Analyze."""
     head_l, head_r = st.columns([3, 2], vertical_alignment="center")
     with head_l:
-        st.markdown(f"#### {formatting.md_escape(info.run_id)}")
+        st.markdown(f"#### {formatting.md_escape(info.title)}")
         st.caption(monitor_text.run_caption(info))
+        notes = info.annotations
+        if notes.tags or notes.note:  # markdown-escaped: a tag's '+' or a note's '*' shows as typed
+            st.caption(" ".join(f":gray-badge[{formatting.md_escape(t)}]" for t in notes.tags)
+                       + (" " if notes.tags and notes.note else "") + formatting.md_escape(notes.note))
     with head_r:
         b1, b2, b3 = st.columns([1, 1, 1.2], vertical_alignment="center")
         with b1:

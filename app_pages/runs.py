@@ -1,25 +1,32 @@
-"""Runs: every run in the runs folder, its details, delete after a confirm (curves of several runs: Compare)."""
+"""Runs: every run in the runs folder, filtered (app_pages/runs_filter.py) and sorted, the rows
+selected opened in Compare; a run's details, its name, tags and note (app_pages/run_annotations.py),
+delete after a confirm."""
 
 from __future__ import annotations
 
 import json
+import zlib
 
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, run_annotations, runs_filter
 from resnet_core import runs
 from resnet_core import formatting
-from resnet_core.dashboard import launcher, links, runs_table
+from resnet_core.dashboard import launcher, links, run_filters, runs_table
 
-COLUMN_ORDER = ["run", "state", "problem", "model", "dataset", "epochs", "best val acc", "best epoch", "val split",
-                "test acc", "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr", "schedule",
-                "device", "precision", "created"]
+COLUMN_ORDER = ["run", "name", "tags", "state", "problem", "model", "dataset", "epochs", "best val acc", "best epoch",
+                "val split", "test acc", "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr",
+                "schedule", "device", "precision", "created", "note"]
 
 
 def _column_config() -> dict:
     return {
-        "run": st.column_config.TextColumn("run", width="medium"),
+        "run": st.column_config.TextColumn("run", width="medium", help="the run folder's id"),
+        "name": st.column_config.TextColumn("name", help="the name given on the Runs page or the Monitor"),
+        "tags": st.column_config.ListColumn("tags", help="given at launch (--tag) or on the Runs page"),
+        "note": st.column_config.TextColumn("note", width="large"),
+        "time": st.column_config.NumberColumn("time", format="duration", help="training time so far"),
         "problem": st.column_config.TextColumn(
             "problem", help="why the folder cannot be read, else a note on it (an older or newer format), else a "
                             "warning (clock skew, a failed start's last output); empty when there is none"),
@@ -43,14 +50,26 @@ def _column_config() -> dict:
 
 
 def _table(all_runs: list[runs.RunInfo], folder) -> None:
-    """One row per run, with links to its monitor and its analysis, and the count by state."""
-    table = runs_table.runs_table(all_runs)
-    table["analyze"] = [links.page_url("analyze", run=r.run_id) for r in all_runs]
-    table["monitor"] = [links.page_url("monitor", run=r.run_id) for r in all_runs]
-    common.table(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER, column_config=_column_config())
-    counts = pd.Series([r.state for r in all_runs]).value_counts()
-    st.caption(f"{len(all_runs)} runs in `{folder.resolve()}` · "
+    """The runs the filter keeps, one row each, with links to its monitor and its analysis
+    (a click on a header sorts), the count by state, and the rows selected opened in Compare."""
+    shown = run_filters.filter_runs(all_runs, runs_filter.run_filter(all_runs))
+    counts = pd.Series([r.state for r in shown]).value_counts()
+    st.caption(f"{len(shown)} of {len(all_runs)} runs in `{folder.resolve()}` · "
                + " · ".join(f"{n} {state}" for state, n in counts.items()))
+    if not shown:
+        st.info("No run matches the filter.", icon=":material/filter_alt_off:")
+        return
+    table, ids = runs_table.runs_table(shown), [r.run_id for r in shown]
+    table["analyze"] = [links.page_url("analyze", run=r.run_id) for r in shown]
+    table["monitor"] = [links.page_url("monitor", run=r.run_id) for r in shown]
+    event = common.table(table, hide_index=True, width="stretch", column_order=COLUMN_ORDER,
+                         # Keyed by the rows shown: a selection never points at the rows of another filter.
+                         column_config=_column_config(), key=f"runs_table_{zlib.crc32(' '.join(ids).encode())}",
+                         on_select="rerun", selection_mode="multi-row")
+    picked = [ids[i] for i in event.selection.rows if i < len(ids)]
+    st.page_link(common.COMPARE, label=f"Compare the {len(picked)} selected runs" if picked else
+                 "Compare runs: select rows above, or pick runs there", icon=":material/compare_arrows:",
+                 query_params={"runs": links.join_ids(picked)} if picked else None)
 
 
 def _ask_delete(path: str) -> None:
@@ -118,10 +137,8 @@ if not all_runs:
     st.stop()
 
 _table(all_runs, folder)
-st.page_link(common.COMPARE, label="Compare runs: error curves, confusion differences, flips",
-             icon=":material/compare_arrows:")
 
-st.subheader("Details and delete")
+st.subheader("Details, name and tags, delete")
 infos = {r.run_id: r for r in all_runs}
 picked = st.selectbox("Run", list(infos), key="runs_pick", format_func=lambda i: common.run_title(infos[i]))
 path = folder / picked
@@ -134,4 +151,5 @@ d1, d2 = st.columns([3, 2], gap="large")
 with d1:
     _details(info, path)
 with d2:
+    run_annotations.editor(info, run_filters.tag_options(all_runs), "runs")
     _delete(info, picked, path)

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import streamlit as st
 
 from app_pages import caches, common, sweep_form, train_folder, train_summary
+from app_pages.run_annotations import TAGS_HELP
 from resnet_core import cifar, runs
 from resnet_core.config import PRECISIONS
 from resnet_core.dashboard import launcher
@@ -159,7 +160,7 @@ def _recipe_fields(errors: dict[str, str], preset: bool) -> None:
 
 
 def _run_fields(errors: dict[str, str]) -> None:
-    """Device, seed and run name; with several CUDA GPUs, how many this run takes."""
+    """Device, seed, run name, tags and note; with several CUDA GPUs, how many this run takes."""
     c1, c2, c3 = st.columns(3)
     _field(c1, errors, "device", st.selectbox, "Device", caches.system_info().device_choices(),
            help="auto: CUDA, then MPS, then the CPU")
@@ -169,6 +170,10 @@ def _run_fields(errors: dict[str, str]) -> None:
         typed = st.session_state[K + "name"]
         if typed and TrainForm(name=typed).run_name not in ("", typed):
             st.caption(f"saved as `{TrainForm(name=typed).run_name}`")
+    c4, c5 = st.columns([1, 2])
+    _field(c4, errors, "tags", st.text_input, "Tags", placeholder="optional, e.g. baseline, lr:0.1",
+           help=f"comma-separated; {TAGS_HELP}")
+    _field(c5, errors, "note", st.text_input, "Note", placeholder="optional: what this run tries")
     _gpus_fields(errors)
 
 

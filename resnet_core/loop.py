@@ -50,6 +50,7 @@ class Prepared:
     run_dir: Path
     checkpoint: dict | None = None
     changes: dict[str, list] = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)  # a new run's launch tags and note (train_checks.check_labels)
 
 
 class Run:
@@ -70,7 +71,7 @@ class Run:
         self.dynamics: DynamicsRecorder | None = None  # the training images' record, built with the data
         run_dir = prepared.run_dir
         self.writer = runs.RunWriter(run_dir) if self.group.world.is_main else runs.PeerWriter(run_dir)
-        self.status = RunStatus(self.writer, self.cfg)
+        self.status = RunStatus(self.writer, self.cfg, prepared.labels)
         self.checkpoint = prepared.checkpoint  # last.pt's state on a resume, already checked by the caller
         self.changes = prepared.changes
         self.device_slots = device_slots  # runs that may share one device (a sweep's --parallel on a CPU)

@@ -36,8 +36,10 @@ class RunStatus:
     """What a run's status.json and config.json say, written through its writer (rank 0's
     RunWriter; a PeerWriter, which writes nothing, on the other ranks)."""
 
-    def __init__(self, writer: runs.RunWriter | runs.PeerWriter, cfg: TrainConfig):
-        self.writer, self.cfg = writer, cfg
+    def __init__(self, writer: runs.RunWriter | runs.PeerWriter, cfg: TrainConfig, labels: dict | None = None):
+        """labels: a new run's launch tags and note, config.json's top-level "tags" and "note"
+        (beside the training options, not among them: no sweep varies or compares them)."""
+        self.writer, self.cfg, self.labels = writer, cfg, labels or {}
 
     def set_phase(self, phase: str | None, total: int | None = None, **changes) -> None:
         """status.json's phase (None once the run has ended) with these other changes; an
@@ -53,7 +55,7 @@ class RunStatus:
                       "config": dataclasses.asdict(self.cfg),
                       "versions": {"python": platform.python_version(), "torch": torch.__version__,
                                    "torchvision": installed_version("torchvision"), "numpy": np.__version__,
-                                   "resnet_core": __version__}}
+                                   "resnet_core": __version__}, **self.labels}
         self.writer.write_config(new_record, **resolved)
 
     def record_setup(self, plan: Plan, trainer: Trainer, test_size: int, folder: dict | None = None) -> None:

@@ -34,8 +34,8 @@ from .image_folder import cache_folder
 from .loop import Prepared, Run
 from .stop_request import StopRequested
 from .dry_run import print_dry_run
-from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_folder_fits, check_new_run_dir,
-                           check_resumable, check_runs_dir)
+from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_folder_fits, check_labels,
+                           check_new_run_dir, check_resumable, check_runs_dir)
 from .train_log import setup_logging
 
 log = logging.getLogger("resnet_core.train")
@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-device-lock", action="store_true",
                    help="compute without taking the device's lock in the runs folder (for schedulers that place "
                         "runs themselves, such as Ray; torchrun's ranks never take it)")
+    p.add_argument("--tag", action="append", default=[], dest="tags", metavar="TAG",
+                   help="label the run (repeat for more tags): recorded in config.json, edited later on the Runs "
+                        "page; letters, digits and - _ . : + = /")
+    p.add_argument("--note", default=None, metavar="TEXT", help="a note on the run, recorded beside its tags")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and check everything, print the plan (last line JSON), write nothing")
     return p
@@ -160,6 +164,7 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
     distributed run only rank 0 calls this; the world's checks come before the folder is made."""
     cfg, args, typed = parsed.cfg, parsed.args, parsed.typed
     check_folder_flags(parsed)
+    labels = check_labels(args.tags, args.note, bool(args.resume))
     checkpoint, changes = None, {}
     if args.resume:
         run_dir = Path(args.resume)
@@ -195,7 +200,7 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
         return None
     if not args.resume:
         run_dir = make_run_dir(cfg, run_dir, held)
-    return Prepared(cfg, plan, data, run_dir, checkpoint, changes)
+    return Prepared(cfg, plan, data, run_dir, checkpoint, changes, labels)
 
 
 def check_folder_flags(parsed: Parsed) -> None:

@@ -1,6 +1,6 @@
 """Every check that can refuse a training run before anything is written
 (:class:`Refused`: one line on stderr, exit code 2): the config, whether the model and the
-data fit the device, the folders, and a resume's run folder and checkpoint."""
+data fit the device, the folders, the launch tags and note, and a resume's run folder and checkpoint."""
 
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ def check_config(cfg: TrainConfig) -> None:
         resolve_device(cfg.device)  # e.g. --device cuda on a machine without one
     except ValueError as e:
         raise Refused(str(e)) from None
+
+
+def check_labels(tags: list[str], note: str | None, resume: bool) -> dict:
+    """The launch tags and note (--tag, --note) as config.json records them ({} without any),
+    or Refused: on a resume (the record keeps its launch values; the dashboard edits a run's
+    annotations), or for a tag or note that annotations.json could not hold either."""
+    if not tags and note is None:
+        return {}
+    if resume:
+        raise Refused("--tag and --note label a run at its launch; a resumed run keeps its own: edit them on the "
+                      "Runs page or the Monitor")
+    try:
+        labels = runs.checked_annotations(tags=tags, note=note or "")
+    except ValueError as e:
+        raise Refused(f"--tag/--note: {e}") from None
+    return {"tags": list(labels.tags), "note": labels.note}
 
 
 def check_runs_dir(path: Path) -> None:

@@ -25,7 +25,7 @@ from resnet_core.dashboard.form import (
 
 def test_the_form_holds_the_schemas_fields_with_the_trainers_defaults():
     shown = [f.name for f in fields(TrainConfig) if f.name not in NOT_IN_FORM]
-    assert TrainForm.field_names() == [*shown, "gpus"]  # a new TrainConfig field is a form field too
+    assert TrainForm.field_names() == [*shown, "gpus", "tags", "note"]  # a new TrainConfig field is a form field too
     form, cfg = TrainForm(), TrainConfig()
     assert all(getattr(form, name) == getattr(cfg, name) for name in shown if name != "shortcut")
     assert form.shortcut == "A" and form.gpus == 1  # the basic block's own shortcut; one process
@@ -131,6 +131,20 @@ def test_trainer_args_round_trip_through_the_trainers_own_parser(tmp_path):
     assert ns.run_dir == str(tmp_path / "r/x") and cfg.data_dir == str(tmp_path / "d")
     assert (cfg.log_every, cfg.log_seconds) == (7, 0.5)
     assert (cfg.label_noise, cfg.label_noise_seed) == (0.2, 5)
+
+
+def test_the_forms_tags_and_note_reach_the_trainer_as_launch_labels(tmp_path):
+    train = pytest.importorskip("resnet_core.train")
+    form = TrainForm(tags=" baseline, lr:0.1 ,, ", note="first try")
+    assert form.tag_list == ["baseline", "lr:0.1"] and validate(form) == {}
+    args = train.parse(trainer_args(form, data_dir=tmp_path, runs_dir=tmp_path)).args
+    assert (args.tags, args.note) == (["baseline", "lr:0.1"], "first try")
+    plain = train.parse(trainer_args(TrainForm(), data_dir=tmp_path, runs_dir=tmp_path)).args
+    assert (plain.tags, plain.note) == ([], None)
+    assert "--tag" not in sweep_args(form, {"seed": ["1", "2"]}, 1)  # a sweep's runs carry no launch labels
+    errors = validate(TrainForm(tags="two words, ok", note="n" * 2001))
+    assert errors["tags"].startswith("Tag 'two words' may hold only letters, digits")
+    assert errors["note"] == "The note has 2,001 characters: at most 2,000."
 
 
 def test_the_paper_preset_leaves_the_recipe_to_the_trainer(tmp_path):

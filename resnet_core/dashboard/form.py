@@ -62,6 +62,11 @@ class _FormMethods:
         return TrainForm(**values)
 
     @property
+    def tag_list(self) -> list[str]:
+        """The tags typed, comma-separated, blanks left out."""
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+
+    @property
     def run_name(self) -> str:
         """The name as it will appear in the run id (sanitised, never a path)."""
         return runs.safe_name(self.name)
@@ -78,8 +83,10 @@ def _form_fields() -> list[tuple]:
     defaults.shortcut = default_shortcut(defaults.block)
     out = [(f.name, f.type, _default(getattr(defaults, f.name))) for f in fields(TrainConfig)
            if f.name not in NOT_IN_FORM]
-    # processes of the run, one a GPU: torchrun above 1 (a launch choice, not a TrainConfig field)
-    return out + [("gpus", "int", field(default=1))]
+    # processes of the run, one a GPU: torchrun above 1 (a launch choice, not a TrainConfig field);
+    # the run's launch tags (comma-separated) and note: --tag, --note, labels beside the config
+    return out + [("gpus", "int", field(default=1)), ("tags", "str", field(default="")),
+                  ("note", "str", field(default=""))]
 
 
 TrainForm = make_dataclass("TrainForm", _form_fields(), bases=(_FormMethods,), namespace={
@@ -138,7 +145,7 @@ def _typing_errors(form: TrainForm) -> dict[str, str]:
 
 
 def _machine_errors(form: TrainForm, devices: list[str] | None, cuda_count: int | None) -> dict[str, str]:
-    """The device and GPUs against this machine, and the run name's length."""
+    """The device and GPUs against this machine, the run name's length, the tags and note."""
     errors: dict[str, str] = {}
     if devices is not None and form.device not in devices:
         errors["device"] = f"There is no {form.device} device on this machine; choose one of {', '.join(devices)}."
@@ -152,6 +159,11 @@ def _machine_errors(form: TrainForm, devices: list[str] | None, cuda_count: int 
         errors["name"] = "The name needs at least one letter or digit (allowed: letters, digits, - _ .)."
     elif len(form.name) > 200:
         errors["name"] = "The name is too long (at most 200 characters; 48 are kept)."
+    for name, check, value in (("tags", runs.checked_tags, form.tag_list), ("note", runs.checked_note, form.note)):
+        try:
+            check(value)
+        except ValueError as e:  # the trainer's --tag/--note refusal, as the form says it
+            errors[name] = f"{str(e)[0].upper()}{str(e)[1:]}."
     return errors
 
 
@@ -275,7 +287,8 @@ def trainer_args(form: TrainForm, *, data_dir: str | os.PathLike, runs_dir: str 
     cfg, typed = form_typed(form)
     cfg = replace(cfg, data_dir=str(run_data_dir(form, data_dir)), runs_dir=str(runs_dir))
     args = config_argv(cfg, typed | {"data_dir", "runs_dir"})
-    return args + (["--run-dir", str(run_dir)] if run_dir is not None else [])
+    labels = [a for tag in form.tag_list for a in ("--tag", tag)] + (["--note", form.note] if form.note.strip() else [])
+    return args + labels + (["--run-dir", str(run_dir)] if run_dir is not None else [])
 
 
 def sweep_args(form: TrainForm, vary: dict[str, list], parallel: int, executor: str = "local",

@@ -10,7 +10,6 @@ import pandas as pd
 
 from .. import runs
 from ..evaluation_labels import evaluation_labels
-from ..formatting import format_duration
 from ..model_names import shortcut_label
 from ..progress import compute_progress
 from ..runs.values import as_count, as_float
@@ -21,14 +20,18 @@ def setting_text(x) -> str | None:
 
 
 def run_summary_row(info: runs.RunInfo) -> dict:
-    """One row of the runs table: config (the dataset among it), state, best validation
-    accuracy (and what the run validated on), final test accuracy, epochs, time; the same
-    type in each column whatever the run folder holds."""
+    """One row of the runs table: the run's id, name, tags and note, config (the dataset
+    among it), state, best validation accuracy (and what the run validated on), final test
+    accuracy, epochs, time (seconds, None before it started); the same type in each column
+    whatever the run folder holds."""
     cfg, resolved, status = info.train_config, info.resolved, info.status if isinstance(info.status, dict) else {}
     duration = compute_progress(info).elapsed_s
     total = as_count(status.get("total_epochs"), 0) or as_count(cfg.get("epochs"), 0) or "?"
     return {
         "run": info.run_id,
+        "name": info.annotations.name or None,
+        "tags": list(info.annotations.tags),
+        "note": info.annotations.note or None,
         "state": info.state,
         "problem": info.problem or info.note or info.warning,
         "model": info.model_name or "?",
@@ -41,7 +44,7 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "best epoch": as_count(status.get("best_epoch")) or None,
         "val split": evaluation_labels(info.config).split,
         "test acc": as_float(status.get("test_acc")),
-        "time": format_duration(duration) if duration is not None else "—",
+        "time": duration,  # seconds: a number, so that the table sorts by it
         "batch": as_float(cfg.get("batch_size")),
         "lr": as_float(cfg.get("lr")),
         "schedule": setting_text(cfg.get("schedule")),

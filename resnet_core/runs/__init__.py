@@ -7,7 +7,8 @@ states), ``reading`` (one run), ``listing`` (a runs folder), ``console_log`` (a 
 last words), ``data_files`` (each image's file), ``metrics_file``, ``predictions``,
 ``dynamics_files`` (the training images' record), ``processes`` (is a trainer alive),
 ``records`` (the typed records), ``writing`` (the one writer), ``cleanup`` (stale temp
-files), ``sweeps`` (sweep records) and ``sweep_checks`` (what a sweep record may hold).
+files), ``sweeps`` (sweep records), ``sweep_checks`` (what a sweep record may hold) and
+``annotations`` (a run's name, tags and note: the dashboard's file).
 """
 
 from .layout import (
@@ -53,6 +54,8 @@ from .layout import (
     features_path,
     safe_name,
 )
+from .annotations import (ANNOTATIONS_FILE, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_TAG_CHARS, MAX_TAGS, Annotations,
+                          checked_annotations, checked_note, checked_tags, read_annotations, write_annotations)
 from .data_files import DATA_FILES, read_data_files
 from .metrics_file import MetricsCursor, read_metrics, read_metrics_since
 from .predictions import load_predictions, recorded_epochs
@@ -96,6 +99,17 @@ from .writing import (
 )
 
 __all__ = [
+    "ANNOTATIONS_FILE",
+    "MAX_NAME_CHARS",
+    "MAX_NOTE_CHARS",
+    "MAX_TAG_CHARS",
+    "MAX_TAGS",
+    "Annotations",
+    "checked_annotations",
+    "checked_note",
+    "checked_tags",
+    "read_annotations",
+    "write_annotations",
     "PLAIN",
     "model_name",
     "ACTIVE_STATES",

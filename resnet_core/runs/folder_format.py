@@ -2,9 +2,9 @@
 
 The trainer (``python -m resnet_core.train``; under torchrun its rank 0 alone, the
 other ranks write nothing here) writes one folder per run and nothing else (but for the
-stale temp files it removes, below); the dashboard only launches trainers, sends them
-signals and reads these folders. This docstring is the format's only definition. Change it
-only together with FORMAT_VERSION.
+stale temp files it removes, below); the dashboard launches trainers, sends them signals,
+reads these folders and writes only its own files in them (features/, annotations.json).
+This docstring is the format's only definition. Change it only together with FORMAT_VERSION.
 
 Format version 2
 ================
@@ -60,8 +60,9 @@ trainer resumes only folders of its own version, so no folder mixes two.
     (each class's superclass index, in label order; the loader checks that every image's
     coarse label in the data files is superclass_of[its label], so this records each
     image's coarse label; both added within version 2, absent for CIFAR-10),
-    ``model`` (name: ``ResNet-20`` or ``plain-20``, params, macs) and ``versions`` (python, torch, torchvision, numpy,
-    resnet_core).
+    ``model`` (name: ``ResNet-20`` or ``plain-20``, params, macs), ``versions`` (python, torch, torchvision, numpy,
+    resnet_core) and, added within version 2 and only where given at launch, ``tags`` and ``note``
+    (``--tag``, ``--note``: a list of tags and a text, checked as annotations.json's; no training option).
 
 ``status.json``
     Written before ``config.json`` exists, then replaced atomically (temp file +
@@ -224,6 +225,14 @@ folder run's, never for CIFAR's batches)
     Written once, atomically, when the data is known. Readers (:func:`read_data_files`) take
     a file that is not this (not UTF-8 JSON, over 64 MiB, a split missing or not a list of
     relative paths without ``..``) for none, and never raise.
+
+``annotations.json`` (added within version 2; written by the dashboard, never by the trainer)
+    A user's ``name`` (one line, at most 80 characters; the folder keeps its id), ``tags`` (at most
+    20, each 1-32 of letters, digits and ``- _ . : + = /``, from a letter or digit) and ``note``
+    (at most 2,000 characters), ``updated`` (unix seconds); replaced atomically on every save.
+    It takes the place of config.json's launch ``tags`` and ``note`` once present. Readers
+    (:func:`read_annotations`) take a file that is not this (damaged, a link, a part of the wrong
+    type or past a limit) for absent, and never raise.
 
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .annotations import ANNOTATIONS_FILE
 from .console_log import last_words
 from .layout import CONFIG_FILE, CONSOLE_FILE, FAILED_TO_START, STALE_S, STATUS_FILE
 from .reading import checked_liveness, read_records
@@ -32,7 +33,7 @@ def _unstarted(run_dir: Path) -> RunInfo | None:
 
 @dataclass
 class _Listed:
-    """What list_runs last read in a run folder: its records' identities and what they say."""
+    """What list_runs last read in a run folder: its records' (and annotations') identities and what they say."""
 
     identity: tuple
     records: RunInfo | None
@@ -59,11 +60,12 @@ def _identity(path: Path) -> tuple | None:
 def _listed(run_dir: Path) -> RunInfo | None:
     """read_run for list_runs: the records are read again only when one of them changed
     (taken before the read, so a record replaced meanwhile reads again next time)."""
-    identity = (os.path.islink(run_dir), _identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE))
+    identity = (os.path.islink(run_dir), _identity(run_dir / CONFIG_FILE), _identity(run_dir / STATUS_FILE),
+                _identity(run_dir / ANNOTATIONS_FILE))
     seen = _LISTED.get(run_dir)
     if seen is None or seen.identity != identity or identity[1] is None:
         seen = _LISTED[run_dir] = _Listed(identity, read_records(run_dir))
-    if identity == (False, None, None):  # a real folder with neither record
+    if identity[:3] == (False, None, None):  # a real folder with neither record
         return _unstarted(run_dir)
     return checked_liveness(seen.records)
 

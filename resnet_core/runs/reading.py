@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .annotations import read_annotations
 from .console_log import last_words
 from .files import entry_kind, read_json_object
 from .layout import (
@@ -106,9 +107,18 @@ def _status_problem(status: dict, newer: bool) -> str | None:
 
 
 def read_records(run_dir: Path) -> RunInfo | None:
-    """read_run but for the liveness of the trainer: what config.json and status.json say.
-    A folder with status.json but no config.json is a run whose trainer has not written its
-    config yet (or died before it did: see checked_liveness); one with neither is none."""
+    """read_run but for the liveness of the trainer: what config.json, status.json and the
+    annotations say. A folder with status.json but no config.json is a run whose trainer has
+    not written its config yet (or died before it did: see checked_liveness); one with neither
+    is none. A symbolic link's annotations are not read through it."""
+    info = _trainer_records(run_dir)
+    if info is None or info.problem == SYMLINKED_RUN:
+        return info
+    return replace(info, annotations=read_annotations(run_dir, info.config))
+
+
+def _trainer_records(run_dir: Path) -> RunInfo | None:
+    """read_records but for the annotations: what the trainer wrote."""
     if run_dir.is_symlink():
         if not run_dir.is_dir():  # dangling, or a link to a file: no run, as a file would be
             return None

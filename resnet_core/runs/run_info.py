@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .annotations import Annotations
 from .layout import model_name
 from .layout import ACTIVE_STATES, CHECKPOINTS, CRASHED, FAILED_TO_START, LAST_CHECKPOINT, RESUMABLE_STATES, UNREADABLE
 from .values import as_int
@@ -59,6 +60,12 @@ class RunInfo:
     note: str | None = None  # set when the folder's format is not FORMAT_VERSION: why it is not resumed
     read_only: bool = False  # written in a newer format: shown, never resumed into or cleaned up
     warning: str | None = None  # what a page should say beside the run's state (e.g. clock skew), else None
+    annotations: Annotations = field(default_factory=Annotations)  # its display name, tags and note
+
+    @property
+    def title(self) -> str:
+        """The run as a user named it, "name (id)", else its id (the folder's name, always unique)."""
+        return f"{self.annotations.name} ({self.run_id})" if self.annotations.name else self.run_id
 
     @property
     def is_active(self) -> bool:

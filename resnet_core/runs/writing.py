@@ -194,7 +194,8 @@ def truncate_to_checkpoint(run_dir: Path, step: int, epoch: int) -> None:
 class RunWriter:
     """The one writer of a run folder: status.json, config.json, metrics.jsonl, predictions,
     dynamics and checkpoint files, each written as :mod:`resnet_core.runs.folder_format`
-    says (atomically, never through a symlink). The trainer holds one per run; nothing else writes a run folder."""
+    says (atomically, never through a symlink). The trainer holds one per run; nothing else
+    writes these files (the dashboard writes only its own: annotations.json, features/)."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
