@@ -341,7 +341,7 @@ def test_the_form_picks_the_dataset_and_counts_its_outputs(tmp_path, monkeypatch
     monkeypatch.setenv("RESNET_STUDIO_DATA", str(write_cifar_folder(tmp_path / "c10", 200, 50)))
     at = _open(TRAIN)
     picker = at.segmented_control(key="tf_dataset")
-    assert picker.options == ["CIFAR-10", "CIFAR-100"] and picker.value == "cifar10"
+    assert picker.options == ["CIFAR-10", "CIFAR-100", "Image folder"] and picker.value == "cifar10"
     count = {m.label: m.value for m in at.metric}["Parameters"]
     assert count == formatting.format_count(describe_model(20, "basic", "A", 10).params)
     picker.set_value("cifar100").run()
