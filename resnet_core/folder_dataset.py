@@ -29,15 +29,20 @@ FOLDER_FIELDS = ("image_size", "resize", "test_size", "split_seed", "bad_images"
 TEST_CARVE_STREAM = 1  # the test carve's seed is (split_seed, this): apart from the validation carve's
 
 
+def held_out(count: int, test_size: float) -> int:
+    """Images of a class of `count` held out as test images when the folder has no test/:
+    round(test_size * count), at least one of a class of two or more, never all."""
+    return min(max(round(test_size * count), 1), count - 1) if count else 0
+
+
 def carve_test(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, test indices) into labels, both sorted: round(test_size * n) of each
-    class's n images held out, at least one of a class with two or more and never all of them."""
+    """(train indices, test indices) into labels, both sorted: held_out(n) of each class's n
+    images, chosen by the seed."""
     rng = np.random.default_rng((seed, TEST_CARVE_STREAM))
     test = []
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
-        k = min(max(round(test_size * len(members)), 1), len(members) - 1)
-        test.append(rng.permutation(members)[:k])
+        test.append(rng.permutation(members)[:held_out(len(members), test_size)])
     held = np.sort(np.concatenate(test)) if test else np.zeros(0, np.int64)
     return np.setdiff1d(np.arange(len(labels)), held), held
 

@@ -12,6 +12,7 @@ from .checkpoints import CHECKPOINT_KEYS
 from .config import TrainConfig, config_from_record, make_plan
 from .config_checks import config_errors
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
+from .folder_dataset import held_out
 from .folder_scan import FolderScan
 from .model_names import blocks_per_stage, family_counts
 from .runs import model_name
@@ -65,10 +66,9 @@ def check_data_fits(cfg: TrainConfig, train_set_images: int, test_images: int, r
 
 def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> None:
     """check_data_fits for an image folder from its scan, before an image is decoded: its
-    test/, or the share of each class carved from train/ (rounded per class: within one
-    image a class of the count used here)."""
+    test/, or the share of each class carved from train/."""
     n = len(scan.train)
-    test = len(scan.test) if scan.test is not None else round(cfg.test_size * n)
+    test = len(scan.test) if scan.test is not None else sum(held_out(c, cfg.test_size) for c in scan.train.counts)
     check_data_fits(cfg, n if scan.test is not None else n - test, test, ranks)
 
 

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from resnet_core.dashboard import folder_preview, launcher
-from resnet_core.dashboard.folder_preview import (counts_rows, folder_warnings, held_out, preview_folder, sizes_text,
+from resnet_core.dashboard.folder_preview import (counts_rows, folder_warnings, preview_folder, sizes_text,
                                                   split_counts, split_note, train_set_images)
 from resnet_core.dashboard.form import TrainForm, form_config, sweep_args, trainer_args, validate
-from resnet_core.folder_dataset import carve_test
+from resnet_core.folder_dataset import carve_test, held_out
 from resnet_core.images import decode_image_file
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..cifar import DataError
+from ..folder_dataset import held_out
 from ..folder_scan import FolderScan, scan_image_folder
 from ..images import FORMATS, ImageRefused, decode_image_file
 
@@ -144,13 +145,6 @@ def shown_images(scan: FolderScan, image_size: int, resize: str, per_class: int 
 
 
 # ----------------------------------------------------------------------------- the split
-
-def held_out(count: int, test_size: float) -> int:
-    """Images of a class of `count` held out as test images when the folder has no test/:
-    round(test_size * count), at least one of a class of two or more, never all (the
-    trainer's carve, resnet_core.folder_dataset)."""
-    return min(max(round(test_size * count), 1), count - 1) if count else 0
-
 
 def split_counts(preview: FolderPreview, test_size: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(training images, test images) per class: test/'s, or those carved from train/."""
