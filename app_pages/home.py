@@ -61,9 +61,9 @@ def _download(folder, spec: cifar.Dataset) -> bool:
     st.rerun()
 
 
-def _dataset() -> None:
+def _dataset(folders: bool) -> None:
     """Which datasets the data folder holds; for each one it lacks, a download and the steps
-    to place it by hand."""
+    to place it by hand (folders: whether image folders are listed, which train without it)."""
     st.subheader("Dataset")
     folder = common.data_dir()
     found = cifar.datasets_present(folder)
@@ -71,7 +71,7 @@ def _dataset() -> None:
         st.success(f"{cifar.dataset_title(name)} is ready in `{folder.resolve()}`.", icon=":material/check_circle:")
     for spec in (cifar.SPECS[name] for name in cifar.DATASETS if name not in found):
         text = f"{spec.title} is not in `{folder.resolve()}` yet."
-        if found:  # the other one trains already: this one is only needed for --dataset {name}
+        if found or folders:  # runs train already: this one is only needed for --dataset {name}
             st.info(f"{text} Runs with dataset {spec.name} need it.", icon=":material/info:")
         else:
             st.warning(text, icon=":material/warning:")
@@ -88,10 +88,9 @@ def _dataset() -> None:
             )
 
 
-def _image_folders() -> None:
+def _image_folders(found: list) -> None:
     """The image folders runs trained on and those of the data folder: classes, images, decoded copies."""
     st.markdown("**Image folders**")
-    found = folder_listing.known_folders(common.runs_dir(), common.data_dir())
     if not found:
         st.caption(f"None yet: a folder of `{common.data_dir().resolve()}` that holds train/<class>/<images>, or "
                    "one a run trained on, is listed here. Choose Image folder on the Train page to train on your "
@@ -218,8 +217,9 @@ left, right = st.columns(2, gap="large")
 with left:
     _device()
 with right:
-    _dataset()
-    _image_folders()
+    folders = folder_listing.known_folders(common.runs_dir(), common.data_dir())
+    _dataset(bool(folders))
+    _image_folders(folders)
 _reproduce()
 _latest_runs()
 st.caption(common.env_summary())
