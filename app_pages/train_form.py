@@ -11,10 +11,11 @@ import streamlit as st
 from app_pages import caches, common, sweep_form, train_folder, train_summary
 from app_pages.run_annotations import TAGS_HELP
 from resnet_core import cifar, runs
-from resnet_core.config import PRECISIONS
+from resnet_core.config import CIFAR10_TRAIN_IMAGES, PRECISIONS
 from resnet_core.dashboard import launcher
 from resnet_core.dashboard.folder_preview import FolderPreview
-from resnet_core.dashboard.form import MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, paper_epochs, validate
+from resnet_core.dashboard.form import (MAX_DEPTH, PRESET_FIELDS, SWITCH_FIELDS, TrainForm, folder_train_size,
+                                        paper_epochs, validate)
 from resnet_core.model_names import shortcut_label
 from resnet_core.runs import model_name
 from resnet_core.model_names import BLOCKS, SHORTCUTS, default_shortcut, valid_depths
@@ -39,8 +40,8 @@ SCHEDULE_HELP = {"multistep": "multistep (lr ÷10 at 50% and 75%)", "cosine": "c
 SWITCH_OPTIONS = {"auto": None, "on": True, "off": False}
 SWITCH_LABELS = {"auto": "auto (where it helps)", "on": "on", "off": "off"}
 PRESET_CAPTION = (
-    "All 50,000 training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
-    "exactly 64k iterations ({epochs} epochs, the last one cut short), weight "
+    "All {images:,} training images, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, "
+    "exactly 64k iterations ({epochs:,} epochs, the last one cut short where they do not divide), weight "
     "decay 1e-4, momentum 0.9, no validation split: the final weights are the result, and the "
     "test set is evaluated every epoch for monitoring only (the paper's Figure 6). lr 0.01 for "
     "the first 400 iterations from ResNet-110 on.")
@@ -275,7 +276,10 @@ def _fields(errors: dict[str, str], preset: bool, values: TrainForm, folder: Fol
               help="Fills in the paper's recipe and hands it to the trainer as --preset paper. "
                    "ResNet-110 and deeper start with 400 iterations at lr 0.01, as in the paper.")
     if preset:
-        st.caption(PRESET_CAPTION.format(epochs=paper_epochs()))
+        images = (folder_train_size(values, folder)
+                  if values.dataset == cifar.IMAGE_FOLDER and folder is not None and not folder.error
+                  else CIFAR10_TRAIN_IMAGES)  # CIFAR-100's are as many
+        st.caption(PRESET_CAPTION.format(images=images, epochs=paper_epochs(images)))
     st.segmented_control("Dataset", cifar.DATASET_CHOICES, key=K + "dataset", persist_state="session", required=True,
                          format_func=train_folder.dataset_label, help=train_folder.DATASET_HELP)
     common.field_error(errors, "dataset")

@@ -153,3 +153,14 @@ def test_home_lists_the_image_folders_of_the_data_folder_and_of_the_runs(folders
     assert (f"{elsewhere.resolve()}`: 3 classes · 6 images in train/, 1 in test/ · 1 run · decoded: 48x48 squash"
             in text)
     assert "not-a-folder-dataset" not in text
+
+
+def test_the_paper_preset_counts_its_epochs_on_the_folders_training_images(folders, tmp_path):  # noqa: F811
+    at = open_page(TRAIN)
+    at.toggle(key="tf_preset_paper").set_value(True).run()
+    assert "All 50,000 training images" in texts(at) and "(165 epochs" in texts(at)
+    root = write_folder(tmp_path / "pets", {"cat": 640, "dog": 640}, size=(8, 8))
+    choose_folder(at, root)
+    # 1,024 training images after the 20% test share: 8 steps of 128 an epoch, 64,000 steps in 8,000 epochs.
+    assert "All 1,024 training images" in texts(at), texts(at)
+    assert "(8,000 epochs" in texts(at), [c.value for c in at.caption]
