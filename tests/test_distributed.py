@@ -330,3 +330,22 @@ def test_refusals_come_before_any_rank_trains_or_writes(cifar_dir, tmp_path):
     done = run_torchrun("--data-dir", str(cifar_dir), "--runs-dir", str(runs_dir), *TINY, extra=("--max-restarts=1",))
     assert done.returncode != 0 and "give --run-dir" in done.stderr
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+@pytest.mark.slow
+def test_two_ranks_train_on_an_image_folder_with_one_split(tmp_path):
+    """Every rank loads the folder (rank 0 decodes, the others read its cache) and splits it alike:
+    the test predictions cover the carved test files once each, labels as their folders say."""
+    from test_folder_dataset import write_folder
+
+    root = write_folder(tmp_path / "shapes", per_class=20)
+    done = run_torchrun("--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"),
+                        "--epochs", "1", "--depth", "8", "--batch-size", "8", "--image-size", "40", "--device", "cpu")
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = only_run(tmp_path / "runs")
+    info = runs.read_run(run_dir)
+    assert info.state == "completed" and info.resolved["world_size"] == 2 and info.resolved["image_size"] == 40
+    files = runs.read_data_files(run_dir)["test"]
+    test = runs.load_predictions(run_dir, "test", runs.recorded_epochs(run_dir, "test")[-1])
+    assert sorted(test["indices"].tolist()) == list(range(len(files))) == list(range(info.resolved["test_size"]))
+    assert [info.classes[y] for y in test["labels"]] == [files[i].split("/")[1] for i in test["indices"]]
