@@ -187,10 +187,13 @@ class Plan:
         """One line for people: the split and the steps (the Train form and --dry-run)."""
         val = (f"{self.val_images:,} validation images" if self.val_images
                else "no validation split (the test set is monitored every epoch)")
+        def count(n: int, word: str) -> str:
+            return f"{n:,} {word}{'' if n == 1 else 's'}"
+
         last = self.steps_in_epoch(self.epochs)
-        cut = f", the last one {last:,} steps" if last != self.steps_per_epoch else ""
-        return (f"{self.train_images:,} training images · {val} · {self.steps_per_epoch:,} steps per epoch · "
-                f"{self.total_steps:,} steps in {self.epochs:,} epochs{cut}")
+        cut = f", the last one {count(last, 'step')}" if last != self.steps_per_epoch else ""
+        return (f"{count(self.train_images, 'training image')} · {val} · {count(self.steps_per_epoch, 'step')} per "
+                f"epoch · {count(self.total_steps, 'step')} in {count(self.epochs, 'epoch')}{cut}")
 
     def steps_in_epoch(self, epoch: int) -> int:
         """Optimizer steps of epoch `epoch` (1-based): all but maybe the last are full."""
