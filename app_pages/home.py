@@ -208,8 +208,9 @@ def _latest_runs() -> None:
 
 st.title("ResNet Studio")
 st.markdown(
-    "Train the CIFAR-10 ResNets of He et al. (2016) — ResNet-20 to ResNet-1202, basic or bottleneck "
-    "blocks, shortcut options A/B/C or none (the paper's plain networks) — and watch them learn live.  \n"
+    "Train the CIFAR ResNets of He et al. (2016) — ResNet-20 to ResNet-1202, basic or bottleneck "
+    "blocks, shortcut options A/B/C or none (the paper's plain networks), original or pre-activation units — "
+    "on CIFAR-10, CIFAR-100 or your own image folder, and watch them learn live.  \n"
     "Then open any epoch's confusion matrix and click a cell to see exactly which images the network "
     "confused."
 )
