@@ -74,6 +74,7 @@ CIFAR100 = Dataset("cifar100", "CIFAR-100", "cifar-100-python", ("train",), "tes
                    coarse_key="coarse_labels", coarse_names_key="coarse_label_names", num_superclasses=20)
 SPECS = {spec.name: spec for spec in (CIFAR10, CIFAR100)}
 DATASETS = tuple(SPECS)
+SUBSET_STREAM = 2  # training_split's subset of class-ordered data: its seed is (split_seed, this)
 IMAGE_FOLDER = "folder"  # the user's own images, ROOT/train/<class>/* (resnet_core.folder_dataset)
 DATASET_CHOICES = (*DATASETS, IMAGE_FOLDER)
 
@@ -293,6 +294,19 @@ def split_train_val(num_train: int, val_size: int, seed: int) -> tuple[np.ndarra
         raise ValueError(f"validation size {val_size} must lie in 0..{num_train - 1}")
     perm = np.random.default_rng(seed).permutation(num_train)
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
+
+
+def training_split(num_train: int, val_size: int, split_seed: int, subset: int = 0,
+                   class_ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The (train indices, validation indices) a run uses: split_train_val, then --subset's
+    first N of the training split, as CIFAR's files hold their images in a shuffled order.
+    Data held class by class (an image folder's, class_ordered) would give a subset of the
+    first classes only, so there the N are chosen by the split seed (sorted)."""
+    train_idx, val_idx = split_train_val(num_train, val_size, split_seed)
+    if subset and class_ordered:
+        rng = np.random.default_rng((split_seed, SUBSET_STREAM))
+        return np.sort(rng.permutation(train_idx)[:subset]), val_idx
+    return (train_idx[:subset] if subset else train_idx), val_idx
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ as the run normalised them. The same pass gives the checkpoint's prediction and 
 confidence (``fc`` of the features, the argmax and the largest softmax probability).
 
 Splits: ``val``, the run's validation split (indices into the CIFAR-10 training set, as the
-trainer drew them: ``split_train_val`` of its ``val_size`` and ``split_seed``); ``test``,
+trainer drew them: ``training_split`` of its ``val_size``, ``split_seed`` and ``subset``); ``test``,
 the test set; ``train``, the training images the run trained on (its ``subset`` included)
 with the data set's own labels: a run with ``label_noise`` trained on some other labels,
 which ``dynamics/train_images.npz`` records.
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from . import runs
-from .cifar import IMAGE_FOLDER, CifarData, DataError, ProgressCallback, dataset_title, run_data_folder, split_train_val
+from .cifar import IMAGE_FOLDER, CifarData, DataError, ProgressCallback, dataset_title, run_data_folder, training_split
 from .folder_dataset import load_run_data
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
@@ -117,11 +117,11 @@ def split_images(run_info: runs.RunInfo, data: CifarData, split: str) -> tuple[n
         raise EmbeddingError(f"{run_info.path.name} has no validation split carved from the training set: "
                              "use --split test")
     try:
-        train_idx, val_idx = split_train_val(len(data.train_labels), val_size, as_count(cfg.get("split_seed"), 0))
+        train_idx, val_idx = training_split(len(data.train_labels), val_size, as_count(cfg.get("split_seed"), 0),
+                                            as_count(cfg.get("subset"), 0), class_ordered=data.dataset == IMAGE_FOLDER)
     except ValueError as e:
         raise EmbeddingError(f"{runs.CONFIG_FILE}: {e}") from None
-    subset = as_count(cfg.get("subset"), 0)
-    idx = val_idx if split == "val" else (train_idx[:subset] if subset else train_idx)
+    idx = val_idx if split == "val" else train_idx
     idx = idx.astype(np.int64)
     return data.train_images[idx], idx, data.train_labels[idx].astype(np.int64)
 

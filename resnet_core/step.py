@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Plan, TrainConfig, lr_drop_steps, warmup_steps
-from .cifar import ChannelStats, CifarData, channel_stats, split_train_val
+from .cifar import IMAGE_FOLDER, ChannelStats, CifarData, channel_stats, training_split
 from .data import DeviceLoader
 from .distributed import Group, World, shard
 from .label_noise import flip_labels
@@ -68,9 +68,8 @@ class Trainer:
         cfg = self.cfg
         self.classes = list(data.classes)
         self.superclasses, self.superclass_of = list(data.superclasses), list(data.superclass_of)
-        train_idx, val_idx = split_train_val(len(data.train_labels), cfg.val_size, cfg.split_seed)
-        if cfg.subset:
-            train_idx = train_idx[:cfg.subset]
+        train_idx, val_idx = training_split(len(data.train_labels), cfg.val_size, cfg.split_seed, cfg.subset,
+                                            class_ordered=data.dataset == IMAGE_FOLDER)
         self.train_indices = train_idx.astype(np.int64)
         self.original_train_labels = data.train_labels[train_idx].astype(np.int64)
         self.train_labels = flip_labels(self.original_train_labels, cfg.label_noise, cfg.label_noise_seed,

@@ -17,6 +17,7 @@ from resnet_core import runs, train, train_checks
 from resnet_core.cifar import DataError
 from resnet_core.config import TrainConfig, apply_presets
 from resnet_core.config_checks import config_errors
+from resnet_core.embeddings import split_images
 from resnet_core.folder_dataset import carve_test, folder_settings, load_folder_dataset, load_run_data
 from resnet_core.image_folder import cache_folder
 
@@ -120,7 +121,7 @@ def test_a_folder_trains_end_to_end_records_its_files_and_starts_again_from_the_
     argv = ["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"), "--depth", "8",
             "--epochs", "2", "--batch-size", "8", "--image-size", "48", "--bad-images", "skip", "--device", "cpu"]
     assert train.main([*argv, "--name", "first"]) == 0
-    assert train.main([*argv, "--name", "second"]) == 0
+    assert train.main([*argv, "--name", "second", "--subset", "24"]) == 0
     first, second = sorted(runs.list_runs(tmp_path / "runs"), key=lambda r: r.path.name)
     for info in (first, second):
         assert info.state == "completed" and info.classes == ["blue", "green", "red"]
@@ -138,6 +139,11 @@ def test_a_folder_trains_end_to_end_records_its_files_and_starts_again_from_the_
     preds = runs.load_predictions(first.path, "test", epoch)
     assert np.array_equal(data.test_labels[preds["indices"]], preds["labels"])
     assert json.loads((first.path / "config.json").read_text())["config"]["dataset"] == "folder"
+    # --subset draws from every class, and the features' reader takes the images the trainer took
+    trained = np.load(runs.dynamics_images_path(second.path))
+    assert len(trained["indices"]) == 24 and len(np.unique(trained["labels"])) == 3
+    _, indices, labels = split_images(second, load_run_data(second.config, "folder", None, tmp_path / "runs"), "train")
+    assert np.array_equal(indices, trained["indices"]) and np.array_equal(labels, trained["labels"])
 
 
 @pytest.mark.slow
@@ -164,3 +170,16 @@ def test_cifar_as_pngs_trains_step_for_step_as_the_pickle_in_the_folders_order(c
     epochs = [[json.loads(line) for line in open(run / "metrics.jsonl") if '"type": "epoch"' in line]
               for run in (png, pickle)]
     assert [(e["train_loss"], e["val_acc"]) for e in epochs[0]] == [(e["train_loss"], e["val_acc"]) for e in epochs[1]]
+
+
+def test_a_subset_of_a_folder_is_drawn_from_every_class_and_cifars_stays_the_first_n():
+    from resnet_core.cifar import split_train_val, training_split
+
+    labels = np.repeat(np.arange(3), 40)  # a folder's arrays: class by class
+    train_idx, val_idx = split_train_val(len(labels), 12, 5)
+    picked, val = training_split(len(labels), 12, 5, subset=30, class_ordered=True)
+    assert np.array_equal(val, val_idx) and len(picked) == 30 and set(picked) <= set(train_idx)
+    assert np.all(np.diff(picked) > 0) and len(np.unique(labels[picked])) == 3
+    assert np.array_equal(training_split(len(labels), 12, 5, 30, class_ordered=True)[0], picked)
+    assert np.array_equal(training_split(len(labels), 12, 5, 30)[0], train_idx[:30])
+    assert np.array_equal(training_split(len(labels), 12, 5)[0], train_idx)
