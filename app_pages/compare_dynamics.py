@@ -8,7 +8,7 @@ import streamlit as st
 
 from app_pages import caches, common
 from resnet_core import runs
-from resnet_core.dashboard import comparison, dynamics_overlap
+from resnet_core.dashboard import comparison, dynamics_overlap, run_images
 from resnet_core.dynamics import COUNTED
 from resnet_core.formatting import md_escape
 
@@ -44,6 +44,12 @@ def overlap_view(chosen: list[runs.RunInfo]) -> None:
         a, b = pair
         st.error(md_escape(comparison.other_datasets(f"A ({a.run_id})", a.dataset, f"B ({b.run_id})", b.dataset,
                                                      "training images")), icon=":material/block:")
+        return
+    a, b = pair
+    files = comparison.other_files(f"A ({a.run_id})", run_images.source_paths(a.path, "train"), f"B ({b.run_id})",
+                                   run_images.source_paths(b.path, "train"), "training images")
+    if files:  # image folder runs: the same index is another file
+        st.error(md_escape(files), icon=":material/block:")
         return
     loaded = []
     for tag, info in zip("AB", pair, strict=True):

@@ -183,3 +183,19 @@ def test_a_subset_of_a_folder_is_drawn_from_every_class_and_cifars_stays_the_fir
     assert np.array_equal(training_split(len(labels), 12, 5, 30, class_ordered=True)[0], picked)
     assert np.array_equal(training_split(len(labels), 12, 5, 30)[0], train_idx[:30])
     assert np.array_equal(training_split(len(labels), 12, 5)[0], train_idx)
+
+
+def test_two_folder_runs_on_other_files_are_not_paired_by_index():
+    from resnet_core.dashboard.comparison import Evaluated, comparability_problem, other_files
+
+    preds = {"indices": np.arange(4), "labels": np.array([0, 0, 1, 1]), "preds": np.array([0, 1, 1, 1])}
+    a_files = ["train/a/1.png", "train/a/2.png", "train/b/1.png", "train/b/2.png"]
+    b_files = ["train/a/1.png", "train/a/3.png", "train/b/1.png", "train/b/4.png"]  # another carve, labels alike
+
+    def run(name, files):
+        return Evaluated(name, "test", "test", 0, ("a", "b"), preds, "folder", files)
+
+    assert comparability_problem(run("A", a_files), run("B", list(a_files))) is None
+    problem = comparability_problem(run("A", a_files), run("B", b_files))
+    assert problem.startswith("A and B trained on different image files (2 of 4 differ at the same index")
+    assert other_files("A", None, "B", None, "training images") is None  # CIFAR runs record none

@@ -28,7 +28,7 @@ from ..runs.values import as_count, as_int, is_int
 from ..evaluation_labels import evaluation_labels
 from .cell_selection import Cell
 from .gallery_records import confidences
-from .run_images import SET_NAMES, image_source
+from .run_images import SET_NAMES, image_source, source_paths
 
 FINAL = "final"  # the last recorded evaluation of the split
 BEST = "best"  # the epoch the run's validation accuracy was best
@@ -95,12 +95,14 @@ class Evaluated:
     classes: tuple[str, ...]
     preds: Mapping[str, np.ndarray]
     dataset: str = "cifar10"  # the dataset the run trained on (RunInfo.dataset)
+    files: list[str] | None = None  # an image folder run's files of the set its indices point into
 
 
 def evaluated(name: str, info: runs.RunInfo, split: str, preds: Mapping[str, np.ndarray]) -> Evaluated:
     seed = info.train_config.get("split_seed", 0)  # older runs predate the option: their splits used seed 0
-    return Evaluated(name, split, image_source(info.config, split), as_count(seed),
-                     tuple(info.classes), preds, info.dataset)
+    source = image_source(info.config, split)
+    return Evaluated(name, split, source, as_count(seed), tuple(info.classes), preds, info.dataset,
+                     source_paths(info.path, source))
 
 
 def _images_evaluated(e: Evaluated) -> str:
@@ -120,12 +122,29 @@ def other_datasets(a_name: str, a_dataset: str, b_name: str, b_dataset: str, wha
             f"their {what} cannot be compared.")
 
 
+def other_files(a_name: str, a_files: list[str] | None, b_name: str, b_files: list[str] | None,
+                what: str) -> str | None:
+    """Why two image folder runs' records of `what` cannot be paired by index: their sets hold
+    other files at the same positions (another folder, another carved test split); None when
+    they are the same files, or neither run recorded any (CIFAR's)."""
+    if a_files is None and b_files is None or a_files == b_files:
+        return None
+    if a_files is None or b_files is None:
+        return f"only one of {a_name} and {b_name} recorded its image files: their {what} cannot be compared."
+    moved = sum(x != y for x, y in zip(a_files, b_files, strict=False)) + abs(len(a_files) - len(b_files))
+    return (f"{a_name} and {b_name} trained on different image files ({moved:,} of {max(len(a_files), len(b_files)):,} "
+            f"differ at the same index: another folder, or another split of it): their {what} cannot be compared.")
+
+
 def comparability_problem(a: Evaluated, b: Evaluated) -> str | None:
     """Why A's and B's records cannot be paired image by image (None when they can): other
     datasets, other class lists, other images (another validation split, another image
     set), or other true labels for the same images (another copy of the data)."""
     if a.dataset != b.dataset:
         return other_datasets(a.name, a.dataset, b.name, b.dataset, "predictions")
+    files = other_files(a.name, a.files, b.name, b.files, "predictions")
+    if files:
+        return files
     if a.classes != b.classes:
         if len(a.classes) != len(b.classes):
             detail = f"{a.name} has {len(a.classes)} classes, {b.name} has {len(b.classes)}"
