@@ -104,6 +104,9 @@ def test_three_seeds_and_another_run_draw_two_curves_one_with_bands():
     # Groups named apart by what differs where the model's name does not say it.
     other_lr = error_curves.seed_curve_groups(curves, configs[:3] + [dict(BASE, lr=0.05)], ["ResNet-20"] * 4)
     assert other_lr[0].name == "ResNet-20 · mean of 3 seeds · lr=0.1"
+    # Runs of the same seed too are averaged, as repeats.
+    repeats = error_curves.seed_curve_groups(curves[:2], [BASE, dict(BASE, name="again")], ["ResNet-20"] * 2)
+    assert [g.name for g in repeats] == ["ResNet-20 · mean of 2 runs"]
 
 
 def test_the_groups_training_band_is_the_mean_of_each_runs_smoothed_curve():

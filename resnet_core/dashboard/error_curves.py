@@ -98,8 +98,9 @@ MODEL_FIELDS = ("depth", "block", "shortcut", "preact", "dataset")  # fields the
 
 def seed_curve_groups(curves: Sequence[CurveRun], configs: Sequence[dict], models: Sequence[str]) -> list[CurveGroup]:
     """The curves of runs that differ only by seed (resnet_core.results.seed_groups: the
-    Results tab's rows) as groups named "<model> · mean of N seeds", with the fields that set
-    the groups apart where the model's name does not; a run alone keeps its name."""
+    Results tab's rows) as groups named "<model> · mean of N seeds" ("of N runs" where some
+    share a seed: repeats), with the fields that set the groups apart where the model's name
+    does not; a run alone keeps its name."""
     positions, differing = seed_groups(configs)
     named = [k for k in differing if k not in MODEL_FIELDS]
     groups = []
@@ -110,7 +111,9 @@ def seed_curve_groups(curves: Sequence[CurveRun], configs: Sequence[dict], model
             continue
         config = configs[group[0]]
         fields = "".join(f" · {k}={field_text(k, config.get(k))}" for k in named)
-        groups.append(CurveGroup(f"{models[group[0]]} · mean of {len(members)} seeds{fields}", members))
+        seeds = {repr(configs[i].get("seed")) for i in group}  # a seed may be any JSON in an old record
+        what = "seeds" if len(seeds) == len(group) else "runs"
+        groups.append(CurveGroup(f"{models[group[0]]} · mean of {len(members)} {what}{fields}", members))
     return groups
 
 
@@ -147,8 +150,9 @@ def _band_traces(fig: go.Figure, b: Band, colour: str, alpha: float, **mean_kwar
     b = thinned(b, MAX_POINTS)
     edge = dict(x=b.x, mode="lines", line=dict(color=colour, width=0), showlegend=False, hoverinfo="skip",
                 legendgroup=mean_kwargs["legendgroup"])
-    fig.add_trace(go.Scatter(y=b.low, **edge))
-    fig.add_trace(go.Scatter(y=b.high, fill="tonexty", fillcolor=_fill(colour, alpha), **edge))
+    fig.add_trace(go.Scatter(y=b.low, name=f"{mean_kwargs['name']} · band low", **edge))
+    fig.add_trace(go.Scatter(y=b.high, name=f"{mean_kwargs['name']} · band high", fill="tonexty",
+                             fillcolor=_fill(colour, alpha), **edge))
     spread = [f"{lo:.2f}–{hi:.2f}" if np.isfinite(lo) else "no band" for lo, hi in zip(b.low, b.high, strict=True)]
     fig.add_trace(go.Scatter(x=b.x, y=b.mean, customdata=list(zip(b.n.tolist(), spread, strict=True)), **mean_kwargs))
 
