@@ -1,4 +1,5 @@
-"""Compare: several runs' error curves (He et al.'s Figure 6) and results table (Table 6:
+"""Compare: several runs' error curves (He et al.'s Figure 6; compare_curves.py: seeds averaged
+with a band, smoothing, log scale, live refresh) and results table (Table 6:
 runs that differ only by seed grouped, mean ± std), and two runs image by image:
 the difference of their confusion matrices (click a cell for the images behind it), the
 images one gets right and the other wrong, and the overlap of their unforgettable and
@@ -10,12 +11,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import common, compare_config, compare_dynamics, compare_pair, compare_paper
+from app_pages import common, compare_config, compare_curves, compare_dynamics, compare_pair, compare_paper
 from resnet_core import results, runs
-from resnet_core.evaluation_labels import evaluation_labels
 from resnet_core.dashboard import comparison, error_curves, links
 from resnet_core.formatting import md_escape
-from resnet_core.runs.values import as_count
 
 VIEWS = ["Curves", "Results", "Confusion difference", "Flips", "Training overlap"]
 
@@ -53,48 +52,6 @@ def _pick_runs(readable: list[runs.RunInfo], by_id: dict[str, runs.RunInfo],
         st.caption(f"{len(chosen)} runs chosen")
     common.set_query("runs", links.join_ids(chosen))
     return [by_id[i] for i in chosen]
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _metrics(run_dir: str, mtime_ns: int, size: int) -> tuple[list[dict], list[dict]]:
-    rows = runs.read_metrics(run_dir)
-    return [r for r in rows if r.get("type") == "step"], [r for r in rows if r.get("type") == "epoch"]
-
-
-def _rows(info: runs.RunInfo) -> tuple[list[dict], list[dict]]:
-    """A run's step and epoch rows, cached by metrics.jsonl's modification time and size."""
-    try:
-        st_ = (info.path / runs.METRICS_FILE).lstat()
-        key = (st_.st_mtime_ns, st_.st_size)
-    except OSError:
-        key = (0, 0)  # none yet: read_metrics reads it as empty
-    return _metrics(str(info.path), *key)
-
-
-def _curves(chosen: list[runs.RunInfo]) -> None:
-    c_x, c_y = st.columns([3, 2], vertical_alignment="bottom")
-    x_axis = c_x.segmented_control("x axis", list(error_curves.ERROR_X_AXES), key="cmp_x", default="iterations",
-                                   required=True)
-    paper_range = c_y.toggle("y axis 0–20% as in the paper", key="cmp_y20")
-    curves = []
-    for info in chosen:
-        steps, epochs = _rows(info)
-        spe = info.resolved.get("steps_per_epoch")
-        curves.append(error_curves.CurveRun(compare_pair.run_name(info), steps, epochs, evaluation_labels(info.config),
-                                            as_count(spe) or None))
-    st.plotly_chart(error_curves.error_curves_figure(curves, x_axis or "iterations", y_max=20 if paper_range else None),
-                    key="cmp_curves", config={"displaylogo": False})
-    from_epochs = [c.name for c in curves if not c.step_rows and c.epoch_rows]
-    empty = [c.name for c in curves if not c.step_rows and not c.epoch_rows]
-    st.caption(
-        "Error (%) = 100 − accuracy. **Dashed**: training error on the augmented training batches, from the step "
-        "rows' `acc` (the mean over the steps since the previous step row)"
-        + (f", from the epoch rows' `train_acc` for {md_escape(', '.join(from_epochs))}" if from_epochs else "")
-        + ". **Bold**: validation error after each epoch; for runs without a validation split, the test error "
-          "evaluated after each epoch for monitoring only, labelled “test (monitoring)”. "
-          "Wall time adds up the epochs' `epoch_seconds`.")
-    if empty:
-        st.caption(f"No metrics recorded yet: {md_escape(', '.join(empty))}.")
 
 
 def _results(chosen: list[runs.RunInfo]) -> None:
@@ -166,7 +123,7 @@ compare_config.section(chosen)
 common.url_choice("view", VIEWS, VIEWS[0], "view")  # st.tabs drops a ?view= it does not know without a word
 curves_tab, results_tab, diff_tab, flips_tab, overlap_tab = st.tabs(VIEWS, key="view", on_change="rerun",
                                                                      bind="query-params")
-for tab, view in ((curves_tab, _curves), (results_tab, _results), (diff_tab, compare_pair.difference_view),
+for tab, view in ((curves_tab, compare_curves.view), (results_tab, _results), (diff_tab, compare_pair.difference_view),
                   (flips_tab, compare_pair.flips_view), (overlap_tab, compare_dynamics.overlap_view)):
     with tab:
         if tab.open:

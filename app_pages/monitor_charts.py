@@ -27,6 +27,14 @@ REFRESH_S = 1.5
 CHART_DEFAULTS = {"mon_x_axis": "epoch", "mon_smoothing": 0.6, "mon_log_loss": False}
 
 
+def smoothing_slider(where, key: str, drawn: str) -> float:
+    """The smoothing weight of step rows' series, on the Monitor and Compare alike (default
+    CHART_DEFAULTS["mon_smoothing"]); drawn: what becomes of the raw series."""
+    return where.slider("Smoothing", 0.0, 0.99, value=CHART_DEFAULTS["mon_smoothing"], step=0.01, key=key,
+                        help=f"TensorBoard's exponential moving average of the step rows, debiased at the start; "
+                             f"{drawn}. 0: off.")
+
+
 def _chart_view(hist: MetricsHistory) -> curve_axes.CurveView:
     """The x axis, smoothing and log-scale controls above the curves."""
     c1, c2, c3 = st.columns([2, 3, 1.3], vertical_alignment="bottom")
@@ -34,10 +42,7 @@ def _chart_view(hist: MetricsHistory) -> curve_axes.CurveView:
     x_axis = c1.radio("x axis", axes, index=axes.index(CHART_DEFAULTS["mon_x_axis"]), horizontal=True,
                       key="mon_x_axis",
                       help="wall time: minutes since the run's first logged row (a resume's pause included)")
-    smoothing = c2.slider("Smoothing", 0.0, 0.99, value=CHART_DEFAULTS["mon_smoothing"], step=0.01,
-                          key="mon_smoothing", help="TensorBoard's exponential moving average of the step rows, "
-                                                    "debiased at the start; the raw series stays faint behind it. "
-                                                    "0: off.")
+    smoothing = smoothing_slider(c2, "mon_smoothing", "the raw series stays faint behind it")
     log_y = c3.toggle("Log-scale loss", value=CHART_DEFAULTS["mon_log_loss"], key="mon_log_loss")
     start = curve_axes.start_time(hist.system_rows, hist.step_rows, hist.epoch_rows)
     return curve_axes.CurveView(x_axis=x_axis, smoothing=smoothing, log_y=log_y, start=start)

@@ -204,27 +204,35 @@ def paper_comparison(cfg: dict) -> PaperResult | None:
                         cfg.get("block", _DEFAULTS.block), cfg["depth"], cfg.get("shortcut", ""))
 
 
+def seed_groups(configs: Sequence[dict], by: Sequence[str] = ()) -> tuple[list[list[int]], list[str]]:
+    """Positions of the configs (config.json's "config") grouped where they differ only by
+    seed and NOT_COMPARED fields (a field in by splits groups even so), in first-seen order,
+    and the compared fields whose values differ between the groups. A field an older
+    record lacks (dataset, preact...) had its default value then."""
+    buckets: dict[tuple, list[int]] = {}
+    for i, config in enumerate(configs):
+        config = {**_DEFAULT_VALUES, **config}
+        key = tuple(sorted((k, _hashable(v)) for k, v in config.items() if k not in NOT_COMPARED or k in by))
+        buckets.setdefault(key, []).append(i)
+    seen: dict[str, set] = {}
+    for key in buckets:
+        for k, v in key:
+            seen.setdefault(k, set()).add(v)
+    return list(buckets.values()), [k for k, values in seen.items() if len(values) > 1]
+
+
 def group_results(results: Sequence[RunResult], by: Sequence[str] | None = None) -> list[ResultGroup]:
-    """Rows of runs that differ only by seed (and NOT_COMPARED fields), in first-seen order.
+    """Rows of runs that differ only by seed (and NOT_COMPARED fields), in first-seen order
+    (:func:`seed_groups`).
 
     by: the fields to show per row (a sweep's varied fields but seed); None shows the
     compared fields whose values differ between the rows.
     """
-    buckets: dict[tuple, list[RunResult]] = {}
-    shown = set(by or ())  # a varied field splits rows even where it only sets the speed (compile, device)
-    for r in results:
-        # A field an older record lacks (dataset, preact...) had its default value then.
-        config = {**_DEFAULT_VALUES, **r.config}
-        key = tuple(sorted((k, _hashable(v)) for k, v in config.items() if k not in NOT_COMPARED or k in shown))
-        buckets.setdefault(key, []).append(r)
-    if by is None:
-        seen: dict[str, set] = {}
-        for key in buckets:
-            for k, v in key:
-                seen.setdefault(k, set()).add(v)
-        by = [k for k, values in seen.items() if len(values) > 1]
+    # A varied field splits rows even where it only sets the speed (compile, device).
+    positions, differing = seed_groups([r.config for r in results], by or ())
+    by = differing if by is None else by
     groups = []
-    for members in buckets.values():
+    for members in ([results[j] for j in group] for group in positions):
         cfg = {**_DEFAULT_VALUES, **members[0].config}
         depth, block, shortcut = cfg.get("depth"), str(cfg.get("block", "")), str(cfg.get("shortcut", ""))
         sizes = next(((r.params, r.macs) for r in members if r.params is not None), (None, None))

@@ -82,7 +82,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
              source_size: int | None = None, with_checkpoint: bool = True, created: float | None = None,
              data_dir: Path | None = None, sweep: str = "", depth: int = 20, shortcut: str = "A",
              phase: str | None = None, phase_done: int | None = None, first_step_s: float | None = None,
-             dataset: str = "cifar10") -> Path:
+             dataset: str = "cifar10", seed: int = 0) -> Path:
     """A run folder in the given state with epochs_done epochs of metrics and predictions.
 
     val_source: "train" (a validation split of the training set), "test" (a version 1
@@ -96,6 +96,8 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
     done phase_done of its split's images (n_val images to validate, 2 * n_val to test).
     first_step_s: status.json's first step time.
     dataset: "cifar100" records CIFAR-100's 100 classes, 20 superclasses and their grouping.
+    seed: recorded in config.json's config; the step and epoch rows' accuracies are seed / 100
+    higher, so that runs of several seeds differ.
     """
     run_dir = runs.new_run_dir(runs_dir, name)
     now = created or time.time()
@@ -123,7 +125,7 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
         "format_version": version, "run_id": run_dir.name, "created": now,
         "config": {"depth": depth, "block": "basic", "shortcut": shortcut, "epochs": total_epochs, "batch_size": batch,
                    "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.0,
-                   "seed": 0, "split_seed": 0, "sweep": sweep, "device": "cpu", "precision": "fp32",
+                   "seed": seed, "split_seed": 0, "sweep": sweep, "device": "cpu", "precision": "fp32",
                    "channels_last": None, "data_dir": None, "runs_dir": str(runs_dir), "name": name,
                    "val_size": 0 if val_source in ("test", None) else n_val, "subset": train_size, "preset": "",
                    "dataset": dataset},
@@ -139,10 +141,10 @@ def make_run(runs_dir: Path, name: str = "fake", *, state: str = "completed", ep
             step = (e - 1) * steps_per_epoch + s
             t += 0.5
             rows.append({"type": "step", "epoch": e, "step": step, "loss": 2.0 / (1 + step / 10),
-                         "acc": min(0.95, 0.1 + step / 50), "lr": 0.1, "images_per_s": 500.0, "time": t})
+                         "acc": min(0.95, 0.1 + step / 50) + seed / 100, "lr": 0.1, "images_per_s": 500.0, "time": t})
             rows.append({"type": "system", "epoch": e, "step": step, "cpu_percent": 45.0, "machine_cpu_percent": 60.0,
                          "cores": 2, "ram_mb": 900.0 + step, "machine_ram_percent": 30.0, "time": t})
-        acc = min(0.95, 0.3 + 0.15 * e)
+        acc = min(0.95, 0.3 + 0.15 * e) + seed / 100
         row = {"type": "epoch", "epoch": e, "step": e * steps_per_epoch, "train_loss": 1.5 / e,
                "train_acc": acc, "val_loss": 1.6 / e, "val_acc": acc - 0.05, "lr": 0.1 / e,
                "epoch_seconds": 5.0, "eval_seconds": 1.0, "images_per_s": 480.0, "peak_memory_mb": 321.0, "time": t}

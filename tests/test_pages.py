@@ -746,6 +746,9 @@ def test_a_run_without_validation_split_shows_test_monitoring_and_no_best_val(fo
     table = runs_page.dataframe[0].value
     assert list(table["val split"]) == ["no validation split"] * 2 and table["best val acc"].isna().all()
     compare = open_page(COMPARE, {"runs": f"{done.name},{stopped.name}"})
+    # The same config and seed: averaged, as repeats ("runs"), into one curve with bands.
+    assert "ResNet-20 · mean of 2 runs · test (monitoring)" in chart_traces(compare)
+    compare.toggle(key="cmp_average").set_value(False).run()
     bold = [name for name in chart_traces(compare) if not name.endswith(" · train")]
     assert bold == [f"ResNet-20 · {done.name} · test (monitoring)", f"ResNet-20 · {stopped.name} · test (monitoring)"]
 

@@ -15,11 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .figure_style import PALETTE, run_colours
+from .figure_style import DISTINCT_COLOURS, run_colours
 
-# The superclasses' hues: PALETTE, then ten of plotly's Dark24 that none of PALETTE's resembles.
-SUPERCLASS_BASES = PALETTE + ("#222A2A", "#1616A7", "#DA16FF", "#6C7C32", "#862A16", "#2E91E5", "#B68100",
-                              "#1CA71C", "#750D86", "#00A08B")
+SUPERCLASS_BASES = DISTINCT_COLOURS  # the superclasses' hues
 SHADE_SPREAD = 0.36  # lightness from the darkest to the lightest class of a superclass (HLS, 0-1)
 LIGHTNESS = (0.18, 0.82)  # the shades' range: darker is black, lighter white on a white page
 

@@ -1,8 +1,11 @@
 """The Compare page's error figures: error curves as in He et al.'s Figure 6, and final error against depth.
 
 Error (%) is 100 - accuracy. The curves' x axis (:data:`ERROR_X_AXES`) is the iterations,
-the epochs or the wall time of the runs' own epoch_seconds; one colour per run
-(:func:`~resnet_core.dashboard.figure_style.run_colours`), the legend beside the plot.
+the epochs or the wall time of the runs' own epoch_seconds; one style per curve
+(:func:`~resnet_core.dashboard.figure_style.run_styles`), the legend beside the plot.
+Runs that differ only by seed can be drawn as one curve, their mean with a band
+(:func:`seed_curve_groups`, :mod:`~resnet_core.dashboard.seed_bands`); the training error of
+step rows is smoothed as the Monitor smooths (:func:`~resnet_core.dashboard.series.smoothed`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..evaluation_labels import VALIDATION, EvaluationLabels
-from .curve_axes import gaps_as_none, live_x, row_values
-from .figure_style import chart_layout, legend_beside, run_colours
+from ..results import field_text, seed_groups
+from .curve_axes import MAX_POINTS, gaps_as_none, live_x, row_values
+from .figure_style import chart_layout, legend_beside, run_colours, run_styles
+from .seed_bands import BANDS, Band, band, thinned
+from .series import column, downsample, smoothed
 
 # The x axes of the error curves: key -> axis title.
 ERROR_X_AXES = {
@@ -79,55 +85,132 @@ def curve_x(rows: Sequence[dict], x_axis: str, epoch_rows: Sequence[dict] = (),
     raise ValueError(f"unknown x axis {x_axis!r}; valid: {', '.join(ERROR_X_AXES)}")
 
 
-def _error_trace(x: list[float | None], acc: list[float | None], **kwargs) -> go.Scatter:
-    """error (%) = 100 - accuracy (%), points without an x or a value left out."""
-    points = [(xi, 100.0 - a) for xi, a in zip(x, acc, strict=True) if xi is not None and a is not None]
-    return go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], **kwargs)
+@dataclass(frozen=True)
+class CurveGroup:
+    """Runs drawn as one curve, their mean with a band (a lone run: its own curves)."""
+
+    name: str  # the legend entry: a lone run's name, else "ResNet-20 · mean of 3 seeds"
+    runs: Sequence[CurveRun]
 
 
-def _run_error_traces(fig: go.Figure, run: CurveRun, x_axis: str, colour: str) -> None:
-    """A run's training error (dashed, without a legend entry) and its per-epoch evaluation
-    error (bold, naming the run in the legend), in one legend group."""
+MODEL_FIELDS = ("depth", "block", "shortcut", "preact", "dataset")  # fields the model's name already says
+
+
+def seed_curve_groups(curves: Sequence[CurveRun], configs: Sequence[dict], models: Sequence[str]) -> list[CurveGroup]:
+    """The curves of runs that differ only by seed (resnet_core.results.seed_groups: the
+    Results tab's rows) as groups named "<model> · mean of N seeds" ("of N runs" where some
+    share a seed: repeats), with the fields that set the groups apart where the model's name
+    does not; a run alone keeps its name."""
+    positions, differing = seed_groups(configs)
+    named = [k for k in differing if k not in MODEL_FIELDS]
+    groups = []
+    for group in positions:
+        members = [curves[i] for i in group]
+        if len(members) == 1:
+            groups.append(CurveGroup(members[0].name, members))
+            continue
+        config = configs[group[0]]
+        fields = "".join(f" · {k}={field_text(k, config.get(k))}" for k in named)
+        seeds = {repr(configs[i].get("seed")) for i in group}  # a seed may be any JSON in an old record
+        what = "seeds" if len(seeds) == len(group) else "runs"
+        groups.append(CurveGroup(f"{models[group[0]]} · mean of {len(members)} {what}{fields}", members))
+    return groups
+
+
+def _train_series(run: CurveRun, x_axis: str, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
+    """x and training error (%) of a run: its step rows' acc, smoothed by
+    series.smoothed (the Monitor's debiased EMA), else its epoch rows' train_acc."""
     if run.step_rows:
-        train_rows, acc = run.step_rows, row_values(run.step_rows, "acc", 100)
+        rows, acc = run.step_rows, smoothed(run.step_rows, "acc", smoothing)
     else:
-        train_rows, acc = run.epoch_rows, row_values(run.epoch_rows, "train_acc", 100)
-    x = curve_x(train_rows, x_axis, run.epoch_rows, run.steps_per_epoch)
-    fig.add_trace(_error_trace(
-        x, acc, name=f"{run.name} · train", legendgroup=run.name, showlegend=False, mode="lines",
-        line=dict(color=colour, width=1.3, dash="dash"),
-        hovertemplate=f"{run.name}: training error %{{y:.2f}}% at %{{x:,.4~g}} ({run.train_source})"
-                      "<extra></extra>"))
-    evaluation = run.evaluation
-    if evaluation is None or not run.epoch_rows:
+        rows, acc = run.epoch_rows, column(run.epoch_rows, "train_acc")
+    return np.array(curve_x(rows, x_axis, run.epoch_rows, run.steps_per_epoch), dtype=float), 100.0 - 100.0 * acc
+
+
+def _evaluation_series(run: CurveRun, x_axis: str) -> tuple[np.ndarray, np.ndarray]:
+    key, _ = run.evaluation
+    return (np.array(curve_x(run.epoch_rows, x_axis, run.epoch_rows, run.steps_per_epoch), dtype=float),
+            100.0 - 100.0 * column(run.epoch_rows, key))
+
+
+def _error_trace(x: np.ndarray, y: np.ndarray, keep: str = "extremes", **kwargs) -> go.Scatter:
+    """points without an x or a value left out, cut to MAX_POINTS (series.downsample: its
+    buckets' extremes, or their means for a smoothed series)."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    xs, ys = downsample(x[finite], y[finite], MAX_POINTS, keep=keep)
+    return go.Scatter(x=xs, y=ys, **kwargs)
+
+
+def _fill(colour: str, alpha: float) -> str:
+    return f"rgba({int(colour[1:3], 16)}, {int(colour[3:5], 16)}, {int(colour[5:7], 16)}, {alpha})"
+
+
+def _band_traces(fig: go.Figure, b: Band, colour: str, alpha: float, **mean_kwargs) -> None:
+    """A band (its low edge, then its high edge filled down to it: fill "tonexty") and its mean."""
+    b = thinned(b, MAX_POINTS)
+    edge = dict(x=b.x, mode="lines", line=dict(color=colour, width=0), showlegend=False, hoverinfo="skip",
+                legendgroup=mean_kwargs["legendgroup"])
+    fig.add_trace(go.Scatter(y=b.low, name=f"{mean_kwargs['name']} · band low", **edge))
+    fig.add_trace(go.Scatter(y=b.high, name=f"{mean_kwargs['name']} · band high", fill="tonexty",
+                             fillcolor=_fill(colour, alpha), **edge))
+    spread = [f"{lo:.2f}–{hi:.2f}" if np.isfinite(lo) else "no band" for lo, hi in zip(b.low, b.high, strict=True)]
+    fig.add_trace(go.Scatter(x=b.x, y=b.mean, customdata=list(zip(b.n.tolist(), spread, strict=True)), **mean_kwargs))
+
+
+def _group_traces(fig: go.Figure, group: CurveGroup, x_axis: str, style: tuple[str, str | None],
+                  smoothing: float, band_kind: str) -> None:
+    """A group's training error (dashed, no legend entry of its own) and per-epoch evaluation
+    error (bold, its legend entry), in one legend group: a lone run's own lines, or the
+    members' mean with a band (BANDS[band_kind]) where each has them."""
+    colour, dash = style
+    name, first, banded = group.name, group.runs[0], len(group.runs) > 1
+    train = dict(name=f"{name} · train", legendgroup=name, showlegend=False, mode="lines",
+                 line=dict(color=colour, width=1.3, dash="dash"))
+    if banded:
+        hover = f"{name}: training error %{{y:.2f}}% (n=%{{customdata[0]}}, {BANDS[band_kind]} %{{customdata[1]}})"
+        _band_traces(fig, band([_train_series(r, x_axis, smoothing) for r in group.runs], band_kind), colour, 0.12,
+                      hovertemplate=hover + " at %{x:,.4~g}<extra></extra>", **train)
+    else:
+        fig.add_trace(_error_trace(*_train_series(first, x_axis, smoothing), "mean" if smoothing else "extremes",
+                                   **train, hovertemplate=(
+            f"{name}: training error %{{y:.2f}}% at %{{x:,.4~g}} ({first.train_source})<extra></extra>")))
+    evaluated = [r for r in group.runs if r.evaluation is not None and r.epoch_rows]
+    if not evaluated:
         return
-    key, what = evaluation
-    name = run.name if what == VALIDATION else f"{run.name} · {what}"
-    fig.add_trace(_error_trace(
-        curve_x(run.epoch_rows, x_axis, run.epoch_rows, run.steps_per_epoch), row_values(run.epoch_rows, key, 100),
-        name=name, legendgroup=run.name, mode="lines" if len(run.epoch_rows) > 2 else "lines+markers",
-        line=dict(color=colour, width=3),
-        hovertemplate=f"{run.name}: {what} error %{{y:.2f}}% at %{{x:,.4~g}}<extra></extra>"))
+    what = evaluated[0].evaluation[1]
+    bold = dict(name=name if what == VALIDATION else f"{name} · {what}", legendgroup=name,
+                mode="lines" if len(evaluated[0].epoch_rows) > 2 else "lines+markers",
+                line=dict(color=colour, width=3, dash=dash))
+    if banded:
+        hover = f"{name}: {what} error %{{y:.2f}}% (n=%{{customdata[0]}}, {BANDS[band_kind]} %{{customdata[1]}})"
+        _band_traces(fig, band([_evaluation_series(r, x_axis) for r in evaluated], band_kind), colour, 0.22,
+                      hovertemplate=hover + " at %{x:,.4~g}<extra></extra>", **bold)
+    else:
+        fig.add_trace(_error_trace(*_evaluation_series(evaluated[0], x_axis), **bold, hovertemplate=(
+            f"{name}: {what} error %{{y:.2f}}% at %{{x:,.4~g}}<extra></extra>")))
 
 
-def error_curves_figure(curves: Sequence[CurveRun], x_axis: str = "iterations", height: int = 520,
-                        title: str | None = None, y_max: float | None = None) -> go.Figure:
+def error_curves_figure(curves: Sequence[CurveRun | CurveGroup], x_axis: str = "iterations", height: int = 520,
+                        title: str | None = None, y_max: float | None = None, smoothing: float = 0.0,
+                        log_y: bool = False, band_kind: str = "std") -> go.Figure:
     """Error curves as in He et al.'s Figure 6: error (%) = 100 - accuracy against x_axis
-    (see ERROR_X_AXES), one colour per run; its training error dashed (step rows' acc, the
-    mean over the steps since the previous step row, else epoch rows' train_acc) and its
-    per-epoch evaluation error bold (validation, or test monitoring without a validation
-    split). Two traces per run (one without epoch rows to evaluate), train first; the
-    legend names each run once (its bold trace) and toggles both; hovering lists every
-    run's values at that x. y_max: the top of the
-    y axis (20 as in the paper), else automatic."""
+    (see ERROR_X_AXES), one style per curve (figure_style.run_styles: colours, and past twenty
+    a dash pattern); its training error dashed (step rows' acc, the mean over the steps since
+    the previous step row, smoothed as the Monitor smooths with smoothing > 0; else epoch
+    rows' train_acc) and its per-epoch evaluation error bold (validation, or test monitoring
+    without a validation split). A CurveGroup of several runs draws their mean with a band
+    (seed_bands.band of band_kind, its fill "tonexty") instead. The legend names each curve
+    once (its bold trace) and toggles all of its traces; hovering lists every curve's values
+    at that x. y_max: the top of a linear y axis (20 as in the paper), else automatic;
+    log_y: a log-scale y axis."""
     # Hover across runs: one box lists each trace's point nearest the pointer's x, however far
     # (per-epoch points are sparse), each saying at which x it is.
-    fig = go.Figure(layout=chart_layout(title, height, "error (%)", ERROR_X_AXES[x_axis],
-                                        yaxis=dict(ticksuffix="%", range=[0, y_max] if y_max else None),
-                                        legend="right",
-                                        hoverdistance=-1))
-    for run, colour in zip(curves, run_colours(len(curves)), strict=True):
-        _run_error_traces(fig, run, x_axis, colour)
+    yaxis = dict(type="log", ticksuffix="%") if log_y else dict(ticksuffix="%", range=[0, y_max] if y_max else None)
+    fig = go.Figure(layout=chart_layout(title, height, "error (%)", ERROR_X_AXES[x_axis], yaxis=yaxis,
+                                        legend="right", hoverdistance=-1))
+    groups = [c if isinstance(c, CurveGroup) else CurveGroup(c.name, [c]) for c in curves]
+    for group, style in zip(groups, run_styles(len(groups)), strict=True):
+        _group_traces(fig, group, x_axis, style, smoothing, band_kind)
     return legend_beside(fig)
 
 

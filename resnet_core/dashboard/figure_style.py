@@ -21,15 +21,22 @@ TEST_COLOUR = "#54A24B"
 LR_COLOUR = "#B279A2"
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
            "#FF9DA6", "#BAB0AC")
-# Runs past PALETTE's ten: plotly's Dark24 (legible on white, unlike its Alphabet's pale
-# greys and creams), then hues spread by the golden angle, so no two runs share a colour.
+# Twenty colours told apart on white: PALETTE, then ten of plotly's Dark24 that none of
+# PALETTE's resembles (Dark24's others repeat PALETTE's hues: its blue, green and red).
+DISTINCT_COLOURS = PALETTE + ("#222A2A", "#1616A7", "#DA16FF", "#6C7C32", "#862A16", "#2E91E5", "#B68100",
+                              "#1CA71C", "#750D86", "#00A08B")
+# Past them: the rest of Dark24 (legible on white, unlike its Alphabet's pale greys and
+# creams), then hues spread by the golden angle, so no two runs share a colour.
 MORE_RUN_COLOURS = tuple(plotly.colors.qualitative.Dark24)
+# A run's line past DISTINCT_COLOURS' twenty: their colours again, dotted, then dash-dotted...
+# (plotly's "dash" is not among them: Compare draws training error dashed).
+RUN_DASHES = (None, "dot", "dashdot", "longdashdot")  # None: plotly's solid line
 
 
 def run_colours(n: int) -> list[str]:
-    """n distinct colours, one per run of a chart (PALETTE first): dashes there already say
+    """n distinct colours, one per run of a chart (DISTINCT_COLOURS first): dashes there already say
     what a line is (training error, plain networks), so colour alone tells the runs apart."""
-    colours = list(dict.fromkeys(c.upper() for c in PALETTE + MORE_RUN_COLOURS))[:n]
+    colours = list(dict.fromkeys(c.upper() for c in DISTINCT_COLOURS + MORE_RUN_COLOURS))[:n]
     seen, i = set(colours), 0
     while len(colours) < n:
         r, g, b = colorsys.hls_to_rgb((i * 0.381966) % 1.0, (0.35, 0.5, 0.62)[i % 3], 0.7)
@@ -39,6 +46,18 @@ def run_colours(n: int) -> list[str]:
             seen.add(colour)
             colours.append(colour)
     return colours
+
+
+def run_styles(n: int) -> list[tuple[str, str | None]]:
+    """n distinct (colour, dash) line styles, one per run: DISTINCT_COLOURS' twenty solid,
+    then again with each next RUN_DASHES pattern, then plotly dash lists ever longer: nobody
+    tells 25 colours apart, but 20 colours and a pattern they can."""
+    styles = []
+    for i in range(n):
+        cycle = i // len(DISTINCT_COLOURS)
+        dash = RUN_DASHES[cycle] if cycle < len(RUN_DASHES) else f"{cycle}px,3px"
+        styles.append((DISTINCT_COLOURS[i % len(DISTINCT_COLOURS)], dash))
+    return styles
 
 
 def frame(title: str | None, height: int, margin: Mapping, **title_style) -> dict:
