@@ -35,7 +35,7 @@ from .loop import Prepared, Run
 from .stop_request import StopRequested
 from .dry_run import print_dry_run
 from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_folder_fits, check_labels,
-                           check_new_run_dir, check_resumable, check_runs_dir)
+                           check_new_run_dir, check_resumable, check_runs_dir, check_same_files)
 from .train_log import setup_logging
 
 log = logging.getLogger("resnet_core.train")
@@ -182,6 +182,8 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
     data = load_data(dataclasses.replace(cfg, **{name: getattr(parsed.cfg, name) for name in ("data_dir", "download")
                                                  if args.resume and name in typed}), world.size)
     if args.resume:
+        if data.train_files:
+            check_same_files(run_dir, data.train_files, data.test_files)
         try:
             cfg, changes = resume_config(cfg, parsed.cfg, typed, len(data.train_labels))
         except ValueError as e:

@@ -72,6 +72,21 @@ def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> Non
     check_data_fits(cfg, n if scan.test is not None else n - test, test, ranks)
 
 
+def check_same_files(run_dir: Path, train_files: tuple[str, ...], test_files: tuple[str, ...]) -> None:
+    """Refused when a resumed image folder run would train on other files than it did: the
+    folder split now against its data_files.json (a run stopped before writing it has none)."""
+    recorded = runs.read_data_files(run_dir)
+    if recorded is None:
+        return
+    for split, now in (("train", train_files), ("test", test_files)):
+        was = recorded.get(split, [])
+        if list(now) != was:
+            moved = sum(a != b for a, b in zip(now, was, strict=False)) + abs(len(now) - len(was))
+            raise Refused(f"the image folder changed since the run started: {moved:,} of its {len(was):,} {split} "
+                          f"files are not the same at the same place (added, removed, renamed or moved between "
+                          f"classes); a resume must train on the same images, so start a new run")
+
+
 def check_config(cfg: TrainConfig) -> None:
     """What can be judged before reading 180 MB of data: the fields, and the device.
     Milestones and warm-up wait for the plan: a preset may still set the run's length."""

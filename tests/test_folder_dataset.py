@@ -199,3 +199,26 @@ def test_two_folder_runs_on_other_files_are_not_paired_by_index():
     problem = comparability_problem(run("A", a_files), run("B", b_files))
     assert problem.startswith("A and B trained on different image files (2 of 4 differ at the same index")
     assert other_files("A", None, "B", None, "training images") is None  # CIFAR runs record none
+
+
+@pytest.mark.slow
+def test_a_resume_refuses_a_folder_whose_files_changed_and_goes_on_with_the_same_ones(tmp_path, capsys):
+    root = write_folder(tmp_path / "shapes")
+    assert train.main(["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"),
+                       "--depth", "8", "--epochs", "1", "--batch-size", "8", "--device", "cpu"]) == 0
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+    config = json.loads((run_dir / "config.json").read_text())
+    config["config"]["epochs"] = 2  # what a stop after the first of two epochs leaves
+    runs.atomic_write_json(run_dir / "config.json", config)
+    status = json.loads((run_dir / "status.json").read_text())
+    runs.atomic_write_json(run_dir / "status.json", {**status, "state": "stopped", "test_acc": None})
+    moved = root / "train" / "red" / "000.png"
+    moved.rename(root / "train" / "green" / "red-000.png")  # one image moved to another class
+    capsys.readouterr()
+    assert train.main(["--resume", str(run_dir)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("decoding ")]
+    assert len(err) == 1 and "the image folder changed since the run started" in err[0], err
+    assert runs.read_run(run_dir).state == "stopped"
+    (root / "train" / "green" / "red-000.png").rename(moved)
+    assert train.main(["--resume", str(run_dir)]) == 0
+    assert runs.read_run(run_dir).state == "completed"
