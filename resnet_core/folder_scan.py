@@ -10,7 +10,9 @@ An image is a file named .png, .jpg, .jpeg or .webp (any case); any other file, 
 hidden name (starting with "."; a macOS copy leaves "._x.jpg" files that are not images),
 is ignored and counted. A link to a folder already scanned (a symlink loop, or a second
 link to one folder) is skipped and said in ``problems``, so a scan always ends, as is a
-broken link. Everything else that makes the folder unusable is a DataError in one line:
+broken link. An image whose path is not UTF-8 or holds a backslash is left out and said:
+the run records each image's path as UTF-8 POSIX text (a class folder so named is refused).
+Everything else that makes the folder unusable is a DataError in one line:
 a missing or unreadable root or folder, no train/, a class folder without images, fewer
 than two classes, test/ classes that train/ lacks.
 
@@ -62,6 +64,16 @@ def is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def recordable(path: str) -> bool:
+    """Whether a relative path can be written into the run's record as it is: UTF-8 (a name
+    the filesystem holds as other bytes reads back with surrogates) without backslashes."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\\" not in path
+
+
 class _Walk:
     """The running totals of one scan: folders seen (by device and inode), ignored, problems."""
 
@@ -70,6 +82,7 @@ class _Walk:
         self.seen: set[tuple[int, int]] = set()
         self.ignored = 0
         self.problems: list[str] = []
+        self.unrecordable: list[str] = []  # images whose paths the run's record cannot hold
 
     def listing(self, rel: str) -> list[os.DirEntry]:
         try:
@@ -115,6 +128,8 @@ class _Walk:
                 kind = self.kind(path, entry)
                 if kind == "dir" and self.first_visit(path, entry):
                     stack.append(path)
+                elif kind == "file" and is_image_name(entry.name) and not recordable(path):
+                    self.unrecordable.append(path)
                 elif kind == "file" and is_image_name(entry.name):
                     st = entry.stat()
                     found.append((path, st.st_size, st.st_mtime_ns))
@@ -130,6 +145,9 @@ class _Walk:
             if entry.name.startswith("."):
                 self.ignored += 1
             elif (kind := self.kind(f"{split}/{entry.name}", entry)) == "dir":
+                if not recordable(entry.name):
+                    raise DataError(f"{split}/{entry.name!r}: a class folder's name must be UTF-8 without "
+                                    "backslashes (it becomes the class's name in the run's record): rename it")
                 if self.first_visit(f"{split}/{entry.name}", entry):
                     names.append(entry.name)
             elif kind == "file":
@@ -193,5 +211,10 @@ def scan_image_folder(root: str | os.PathLike) -> FolderScan:
         if missing:
             walk.problems.append(f"test/ has no images of {len(missing)} class{'es' if len(missing) > 1 else ''}: "
                                  f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    if walk.unrecordable:
+        n = len(walk.unrecordable)
+        walk.problems.append(f"{n:,} image{'s' if n > 1 else ''} left out: paths that are not UTF-8 or hold a "
+                             f"backslash, which the run's record cannot hold: "
+                             f"{', '.join(repr(p) for p in walk.unrecordable[:3])}{' ...' if n > 3 else ''}")
     return FolderScan(root=root, classes=classes, train=train, test=test, ignored=walk.ignored,
                       problems=tuple(walk.problems))

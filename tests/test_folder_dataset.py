@@ -5,6 +5,7 @@ refusals), what the run records, and readers rebuilding the split the trainer us
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -222,3 +223,19 @@ def test_a_resume_refuses_a_folder_whose_files_changed_and_goes_on_with_the_same
     (root / "train" / "green" / "red-000.png").rename(moved)
     assert train.main(["--resume", str(run_dir)]) == 0
     assert runs.read_run(run_dir).state == "completed"
+
+
+def test_images_whose_paths_the_record_cannot_hold_are_left_out_and_said(tmp_path):
+    root = write_folder(tmp_path / "shapes")
+    Image.new("RGB", (8, 8)).save(root / "train" / "red" / "back\\slash.png")
+    with open(os.path.join(os.fsencode(root / "train" / "blue"), b"\xff\xfe.png"), "wb") as f:
+        Image.new("RGB", (8, 8)).save(f, format="PNG")
+    data = load_folder_dataset(root, image_size=32, resize="crop", test_size=0.2, split_seed=0, bad_images="refuse",
+                               cache_dir=tmp_path / "cache")
+    assert len(data.train_labels) + len(data.test_labels) == 36  # the 36 written by write_folder
+    (note,) = data.source["problems"]
+    assert note.startswith("2 images left out: paths that are not UTF-8 or hold a backslash") and "back" in note
+    os.mkdir(os.path.join(os.fsencode(root / "train"), b"\xffclass"))
+    with pytest.raises(DataError, match="a class folder's name must be UTF-8"):
+        load_folder_dataset(root, image_size=32, resize="crop", test_size=0.2, split_seed=0, bad_images="refuse",
+                            cache_dir=None)
