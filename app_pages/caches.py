@@ -26,16 +26,19 @@ def system_info():
     return describe_system()
 
 
-@st.cache_resource(show_spinner=False)
-def _image_store(data_dir: str, dataset: str, settings: tuple) -> run_images.ImageStore:
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _image_store(data_dir: str, dataset: str, settings: tuple, version: tuple) -> run_images.ImageStore:
     return run_images.ImageStore(data_dir, dataset, settings=settings)
 
 
 def image_store(folder: Path, dataset: str, settings: tuple = ()) -> run_images.ImageStore:
     """The images of the dataset ("cifar10", "cifar100", "folder" with its settings,
     run_images.ImageFolder.settings) in the data folder, loading in the background from the
-    first call (st.cache_resource: one copy for all sessions)."""
-    return _image_store(str(Path(folder).resolve()), dataset, tuple(settings)).start()
+    first call (st.cache_resource: one copy for all sessions, at most 4 datasets, each
+    180 MB as CIFAR; an image folder's again once a run has decoded it anew)."""
+    folder = Path(folder).resolve()
+    return _image_store(str(folder), dataset, tuple(settings),
+                        run_images.decoded_version(folder, dataset, settings)).start()
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)

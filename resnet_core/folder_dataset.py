@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -76,6 +76,12 @@ def load_folder_dataset(root: str | os.PathLike, *, image_size: int, resize: str
     data = folder_dataset(folder, test_size, split_seed)
     data.source["root"] = str(scan.root)
     return data
+
+
+def files_moved(now: Sequence[str], was: Sequence[str]) -> int:
+    """How many of two file lists' positions hold another file (or none): 0 when a run's
+    recorded files (data_files.json) are the files its indices point at now."""
+    return sum(a != b for a, b in zip(now, was, strict=False)) + abs(len(now) - len(was))
 
 
 def folder_settings(config_record: Mapping[str, Any]) -> dict[str, Any]:

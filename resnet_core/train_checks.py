@@ -12,7 +12,7 @@ from .checkpoints import CHECKPOINT_KEYS
 from .config import TrainConfig, config_from_record, make_plan
 from .config_checks import config_errors
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
-from .folder_dataset import held_out
+from .folder_dataset import files_moved, held_out
 from .folder_scan import FolderScan
 from .model_names import blocks_per_stage, family_counts
 from .runs import model_name
@@ -81,7 +81,7 @@ def check_same_files(run_dir: Path, train_files: tuple[str, ...], test_files: tu
     for split, now in (("train", train_files), ("test", test_files)):
         was = recorded.get(split, [])
         if list(now) != was:
-            moved = sum(a != b for a, b in zip(now, was, strict=False)) + abs(len(now) - len(was))
+            moved = files_moved(now, was)
             raise Refused(f"the image folder changed since the run started: {moved:,} of its {len(was):,} {split} "
                           f"files are not the same at the same place (added, removed, renamed or moved between "
                           f"classes); a resume must train on the same images, so start a new run")

@@ -18,7 +18,7 @@ from resnet_core import runs, train, train_checks
 from resnet_core.cifar import DataError
 from resnet_core.config import TrainConfig, apply_presets
 from resnet_core.config_checks import config_errors
-from resnet_core.embeddings import split_images
+from resnet_core.embeddings import EmbeddingError, run_data, split_images
 from resnet_core.folder_dataset import carve_test, folder_settings, load_folder_dataset, load_run_data
 from resnet_core.image_folder import cache_folder
 
@@ -145,6 +145,10 @@ def test_a_folder_trains_end_to_end_records_its_files_and_starts_again_from_the_
     assert len(trained["indices"]) == 24 and len(np.unique(trained["labels"])) == 3
     _, indices, labels = split_images(second, load_run_data(second.config, "folder", None, tmp_path / "runs"), "train")
     assert np.array_equal(indices, trained["indices"]) and np.array_equal(labels, trained["labels"])
+    # a file renamed since: the features' reader refuses the folder rather than describe other images
+    (root / files["test"][0]).rename(root / "train" / "blue" / "zz-renamed.png")
+    with pytest.raises(EmbeddingError, match="image folder changed since the run"):
+        run_data(first, None)
 
 
 @pytest.mark.slow

@@ -55,3 +55,18 @@ def test_the_files_check_counts_the_files_out_of_place():
     assert run_images.files_problem(("a", "b"), None, "/d") is None  # CIFAR: no files recorded
     assert run_images.files_problem(("a", "b"), ["a", "b"], "/d") is None
     assert run_images.files_problem(("a", "c", "d"), ["a", "b"], "/d").startswith("2 of the 2 files")
+
+
+def test_the_dashboard_keys_a_folders_images_by_the_decoding_it_reads(tmp_path):
+    root = write_folder(tmp_path / "shapes")
+    settings = (("bad_images", "refuse"), ("cache_dir", str(tmp_path / "cache")), ("image_size", 32),
+                ("resize", "crop"), ("split_seed", 0), ("test_size", 0.2))
+    assert run_images.decoded_version(root, "folder", settings) == ()  # nothing decoded yet
+    assert run_images.decoded_version(root, "cifar10", ()) == ()
+    store = run_images.ImageStore(root, "folder", settings=settings)
+    assert len(store.files("train")) == 30  # 36 images less 2 of each class held out
+    first = run_images.decoded_version(root.resolve(), "folder", settings)
+    assert first != ()
+    (root / "train" / "red" / "000.png").unlink()  # a trainer decodes the changed folder anew
+    run_images.ImageStore(root, "folder", settings=settings).get()
+    assert run_images.decoded_version(root.resolve(), "folder", settings) not in ((), first)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import runs
 from ..cifar import dataset_title
+from ..folder_dataset import files_moved
 from ..metrics import confusion_matrix
 from ..model_names import PaperResult, shortcut_label
 from ..runs import PLAIN
@@ -131,7 +132,7 @@ def other_files(a_name: str, a_files: list[str] | None, b_name: str, b_files: li
         return None
     if a_files is None or b_files is None:
         return f"only one of {a_name} and {b_name} recorded its image files: their {what} cannot be compared."
-    moved = sum(x != y for x, y in zip(a_files, b_files, strict=False)) + abs(len(a_files) - len(b_files))
+    moved = files_moved(a_files, b_files)
     return (f"{a_name} and {b_name} trained on different image files ({moved:,} of {max(len(a_files), len(b_files)):,} "
             f"differ at the same index: another folder, or another split of it): their {what} cannot be compared.")
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from .. import runs
 from ..cifar import IMAGE_FOLDER, dataset_present, dataset_title, load_cifar, run_data_folder
-from ..folder_dataset import folder_settings, load_folder_dataset
-from ..image_folder import cache_folder
+from ..folder_dataset import files_moved, folder_settings, load_folder_dataset
+from ..image_folder import cache_folder, cache_path
 
 SplitImages = str  # "train" or "test": which set of the run's dataset a split's indices point into
 SET_NAMES = {"train": "training", "test": "test"}
@@ -121,13 +121,27 @@ class LabelCheck:
                 f"shown without images.")
 
 
+def decoded_version(root: Path, dataset: str, settings: tuple) -> tuple:
+    """Which decoding of an image folder the dashboard holds: its cache file's mtime and size
+    (a trainer that decoded the changed folder anew rewrote it), () for CIFAR's files or
+    without a cache; part of the key the dashboard keeps the loaded images under."""
+    options = dict(settings)
+    if dataset != IMAGE_FOLDER or not options.get("cache_dir"):
+        return ()
+    try:
+        st = os.stat(cache_path(options["cache_dir"], root, options["image_size"], options["resize"]))
+    except (OSError, KeyError, TypeError):
+        return ()
+    return st.st_mtime_ns, st.st_size
+
+
 def files_problem(loaded: Sequence[str], recorded: Sequence[str] | None, folder: str | Path) -> str | None:
     """What the page says when an image folder's files, split as the run split them, are not
     the files the run recorded (data_files.json) index for index; None when they are, or
     when the run recorded none."""
     if recorded is None or list(loaded) == list(recorded):
         return None
-    moved = sum(a != b for a, b in zip(loaded, recorded, strict=False)) + abs(len(loaded) - len(recorded))
+    moved = files_moved(loaded, recorded)
     return (f"{moved:,} of the {len(recorded):,} files this run recorded are not at the same place in {folder} "
             f"now: files were added, removed or renamed since the run, so the images would not be the ones it "
             f"saw. The cards are shown without images.")
