@@ -34,7 +34,7 @@ METHOD = "pixels-8x8-shift1-mad-v1"  # change it with anything that changes what
 def cache_path(dataset: str, data_dir: str | os.PathLike, runs_dir: str | os.PathLike,
                settings: Mapping[str, Any] | None = None) -> Path:
     """Where the nearest training images of the test images of this data folder's dataset are
-    kept (settings: an image folder's, folder_dataset.FOLDER_FIELDS)."""
+    kept (settings: an image folder's, folder_dataset.SPLIT_SETTINGS)."""
     folder = resolve_data_dir(data_dir).resolve()
     parts = [METHOD, str(folder)]  # the files' names tell the datasets apart (CIFAR-10's key as before)
     if dataset == IMAGE_FOLDER:

@@ -14,18 +14,20 @@ record and the decoded images from the cache the trainer filled.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .config import TrainConfig
+from .config import config_from_record, image_format
+from .config_checks import config_errors
 from .cifar import IMAGE_FOLDER, CifarData, DataError, ProgressCallback, load_cifar, run_data_folder
 from .folder_scan import FolderScan, scan_image_folder
 from .image_folder import FolderData, cache_folder, load_image_folder
 
-FOLDER_FIELDS = ("image_size", "resize", "test_size", "split_seed", "bad_images")  # what a folder's split depends on
+SPLIT_SETTINGS = ("image_size", "resize", "test_size", "split_seed", "bad_images")  # what a folder run's data holds
 TEST_CARVE_STREAM = 1  # the test carve's seed is (split_seed, this): apart from the validation carve's
 
 
@@ -85,14 +87,21 @@ def files_moved(now: Sequence[str], was: Sequence[str]) -> int:
 
 
 def folder_settings(config_record: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings a folder run's split was made with (FOLDER_FIELDS), from its config.json
-    record; the defaults for those it lacks."""
+    """The settings a folder run's split was made with (SPLIT_SETTINGS), from its config.json
+    record, each checked as the trainer checks it; DataError, one line, for a record whose
+    values no run could have had."""
     config = config_record.get("config") if isinstance(config_record.get("config"), dict) else {}
     resolved = config_record.get("resolved") if isinstance(config_record.get("resolved"), dict) else {}
-    defaults = TrainConfig()
-    settings = {name: config.get(name, getattr(defaults, name)) for name in FOLDER_FIELDS}
-    if isinstance(resolved.get("image_size"), int):
-        settings["image_size"] = resolved["image_size"]
+    try:
+        cfg = config_from_record({name: config[name] for name in SPLIT_SETTINGS if name in config})
+    except TypeError as e:
+        raise DataError(f"config.json: {e}") from None
+    problems = [message for name, message in config_errors(dataclasses.replace(
+        cfg, dataset=IMAGE_FOLDER, data_dir="recorded")).items() if name in SPLIT_SETTINGS]
+    if problems:
+        raise DataError(f"config.json: {problems[0]}")
+    settings = {name: getattr(cfg, name) for name in SPLIT_SETTINGS}
+    settings["image_size"], settings["resize"] = image_format(resolved, config)
     return settings
 
 

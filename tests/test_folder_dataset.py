@@ -243,3 +243,15 @@ def test_images_whose_paths_the_record_cannot_hold_are_left_out_and_said(tmp_pat
     with pytest.raises(DataError, match="a class folder's name must be UTF-8"):
         load_folder_dataset(root, image_size=32, resize="crop", test_size=0.2, split_seed=0, bad_images="refuse",
                             cache_dir=None)
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"config": {"test_size": "x"}}, "field 'test_size' holds 'x', not a float"),
+    ({"config": {"split_seed": -1}}, "split seed must lie in"),
+    ({"config": {"bad_images": "no"}}, "unknown bad-images choice"),
+])
+def test_a_damaged_record_reads_as_one_line_and_odd_sizes_as_the_default(record, message):
+    with pytest.raises(DataError, match=message):
+        folder_settings(record)
+    for size in (True, 4000, "48"):  # no run trains at these: CIFAR's 32, as image_format reads them
+        assert folder_settings({"config": {}, "resolved": {"image_size": size}})["image_size"] == 32
