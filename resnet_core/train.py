@@ -318,9 +318,12 @@ def share_preparation(group: distributed.Group, outcome: Prepared | Refused | No
     if not isinstance(shared, dict):
         return None if shared is None else Refused(shared)
     cfg = TrainConfig(**shared["cfg"])
-    if cfg.data_dir and not Path(cfg.data_dir).is_dir():  # rank 0's absolute path: this node's own default
-        cfg.data_dir = None
     try:
+        if cfg.data_dir and not Path(cfg.data_dir).is_dir() and cfg.dataset == IMAGE_FOLDER:
+            raise Refused(f"the image folder {cfg.data_dir} is not on this machine: every machine needs it at the "
+                          "same path")
+        if cfg.data_dir and not Path(cfg.data_dir).is_dir():  # rank 0's absolute path: this node's own default
+            cfg.data_dir = None
         data = load_data(cfg, group.world.size)
         cfg, plan = resolve(cfg, set(), data, fresh=False, ranks=group.world.size)  # rank 0's config, resolved
     except Refused as e:

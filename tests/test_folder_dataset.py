@@ -4,6 +4,7 @@ refusals), what the run records, and readers rebuilding the split the trainer us
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -255,3 +256,13 @@ def test_a_damaged_record_reads_as_one_line_and_odd_sizes_as_the_default(record,
         folder_settings(record)
     for size in (True, 4000, "48"):  # no run trains at these: CIFAR's 32, as image_format reads them
         assert folder_settings({"config": {}, "resolved": {"image_size": size}})["image_size"] == 32
+
+
+def test_a_rank_on_a_machine_without_the_image_folder_stops_in_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    cfg = TrainConfig(dataset="folder", data_dir=str(tmp_path / "only-on-the-first-machine"))
+    shared = {"cfg": dataclasses.asdict(cfg), "run_dir": str(tmp_path), "checkpoint": None}  # rank 0's
+    group = SimpleNamespace(world=SimpleNamespace(is_main=False, rank=3, size=4), broadcast=lambda _: shared)
+    with pytest.raises(SystemExit, match="rank 3: the image folder .*only-on-the-first-machine is not on this machine"):
+        train.share_preparation(group, None)
