@@ -145,7 +145,7 @@ def resolve(cfg: TrainConfig, typed: set[str], data: CifarData, fresh: bool = Tr
     if problems:
         raise Refused("; ".join(problems.values()))
     check_fits(cfg, len(data.classes), ranks)
-    check_data_fits(cfg, len(data.train_labels), len(data.test_labels), ranks)
+    check_data_fits(cfg, len(data.train_labels), len(data.test_labels), len(data.classes), ranks)
     return cfg, make_plan(cfg, len(data.train_labels))
 
 

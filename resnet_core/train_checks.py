@@ -23,24 +23,29 @@ class Refused(Exception):
     """Input that cannot run: one line on stderr, exit code 2, nothing written."""
 
 
+def model_bytes(cfg: TrainConfig, num_classes: int, ranks: int) -> int:
+    """The least memory one process needs to train the model (weights, gradients, momentum
+    and the activations backward keeps, for its share of the batch), from its block count."""
+    device = resolve_device(cfg.device)
+    counts = family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes, cfg.preact, cfg.image_size)
+    return training_memory_bytes(counts, -(-cfg.batch_size // ranks), resolve_precision(cfg.precision, device))
+
+
 def check_fits(cfg: TrainConfig, num_classes: int, ranks: int) -> None:
     """Refused for a model whose training step the device cannot hold, judged from its
     block count before anything is built (building ResNet-60002 alone took minutes)."""
     device = resolve_device(cfg.device)
-    have = device_memory_bytes(device)
-    batch = -(-cfg.batch_size // ranks)  # each process's share of the batch
-    precision = resolve_precision(cfg.precision, device)
-    counts = family_counts(cfg.depth, cfg.block, cfg.shortcut, num_classes, cfg.preact, cfg.image_size)
-    need = training_memory_bytes(counts, batch, precision)
+    have, need = device_memory_bytes(device), model_bytes(cfg, num_classes, ranks)
     if have is not None and need > have:
         blocks = 3 * blocks_per_stage(cfg.depth, cfg.block)
         shown = format_bytes(need), format_bytes(have)
         if shown[0] == shown[1]:  # just over: in GiB both would read the same
             shown = f"{need:,} bytes", f"{have:,} bytes"
         raise Refused(f"--depth {cfg.depth}: {model_name(cfg.depth, cfg.shortcut, cfg.preact)} ({blocks:,} blocks) "
-                      f"needs at least {shown[0]} to train with batch {batch} in {precision} (weights, gradients, "
-                      f"momentum and the activations backward keeps), and {device} holds {shown[1]}; "
-                      f"choose a smaller --depth or --batch-size")
+                      f"needs at least {shown[0]} to train with batch {-(-cfg.batch_size // ranks)} in "
+                      f"{resolve_precision(cfg.precision, device)} (weights, gradients, momentum and the "
+                      f"activations backward keeps), and {device} holds {shown[1]}; choose a smaller --depth or "
+                      f"--batch-size")
 
 
 def held_data_bytes(cfg: TrainConfig, train_set_images: int, test_images: int, ranks: int = 1) -> int:
@@ -53,15 +58,19 @@ def held_data_bytes(cfg: TrainConfig, train_set_images: int, test_images: int, r
     return images * 3 * cfg.image_size ** 2
 
 
-def check_data_fits(cfg: TrainConfig, train_set_images: int, test_images: int, ranks: int = 1) -> None:
+def check_data_fits(cfg: TrainConfig, train_set_images: int, test_images: int, num_classes: int,
+                    ranks: int = 1) -> None:
     """Refused, before any image is decoded or copied, when the splits the trainer keeps on the
-    device (held_data_bytes) are more than the device holds in all."""
+    device (held_data_bytes) and the model's training (model_bytes, checked alone by
+    check_fits) are more than the device holds in all."""
     device = resolve_device(cfg.device)
     have, need = device_memory_bytes(device), held_data_bytes(cfg, train_set_images, test_images, ranks)
-    if have is not None and need > have:
+    model = model_bytes(cfg, num_classes, ranks)
+    if have is not None and need + model > have:
         raise Refused(f"the data would not fit on {device}: its splits at --image-size {cfg.image_size} take "
-                      f"{format_bytes(need)} as uint8 ({need:,} bytes) and {device} holds {format_bytes(have)}; "
-                      f"lower --image-size or --subset")
+                      f"{format_bytes(need)} as uint8 ({need:,} bytes), training the model at least "
+                      f"{format_bytes(model)} more, and {device} holds {format_bytes(have)}; lower --image-size "
+                      f"or --subset")
 
 
 def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> None:
@@ -69,7 +78,7 @@ def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> Non
     test/, or the share of each class carved from train/."""
     n = len(scan.train)
     test = len(scan.test) if scan.test is not None else sum(held_out(c, cfg.test_size) for c in scan.train.counts)
-    check_data_fits(cfg, n if scan.test is not None else n - test, test, ranks)
+    check_data_fits(cfg, n if scan.test is not None else n - test, test, len(scan.classes), ranks)
 
 
 def check_same_files(run_dir: Path, train_files: tuple[str, ...], test_files: tuple[str, ...]) -> None:

@@ -17,7 +17,7 @@ from resnet_core.config_checks import config_errors
 from resnet_core.data import DeviceLoader, crop_padding
 from resnet_core.images import model_input
 from resnet_core.run_model import load_run_model
-from resnet_core.train_checks import Refused, check_data_fits, held_data_bytes
+from resnet_core.train_checks import Refused, check_data_fits, held_data_bytes, model_bytes
 
 SIZE = 48
 
@@ -77,14 +77,14 @@ def test_the_held_data_counts_every_split_the_trainer_keeps_on_the_device():
 
 def test_data_the_device_cannot_hold_is_refused_in_one_line_naming_what_to_lower(monkeypatch):
     cfg = TrainConfig(image_size=96, val_size=0, device="cpu")
-    need = held_data_bytes(cfg, 1000, 200)
+    need = held_data_bytes(cfg, 1000, 200) + model_bytes(cfg, 10, 1)  # the data beside the model's training
     monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need)
-    check_data_fits(cfg, 1000, 200)
+    check_data_fits(cfg, 1000, 200, 10)
     monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need - 1)
     with pytest.raises(Refused) as refused:
-        check_data_fits(cfg, 1000, 200)
+        check_data_fits(cfg, 1000, 200, 10)
     message = str(refused.value)
-    assert "\n" not in message and f"{need:,} bytes" in message and "cpu holds" in message
+    assert "\n" not in message and f"{held_data_bytes(cfg, 1000, 200):,} bytes" in message and "cpu holds" in message
     assert "--image-size 96" in message and "lower --image-size or --subset" in message
 
 

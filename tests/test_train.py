@@ -19,6 +19,7 @@ from conftest import ROOT, signal_handlers_kept, write_cifar_folder
 from resnet_core import runs
 from resnet_core.runs import writing
 from resnet_core.config import PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, make_plan, resumable_fields
+from resnet_core.train_checks import held_data_bytes
 from resnet_core.config_checks import config_errors
 from resnet_core.model_names import family_counts
 from resnet_core.cifar import BATCH_FOLDER, channel_stats, load_cifar, split_train_val
@@ -610,8 +611,12 @@ def test_the_memory_check_refuses_exactly_what_the_device_cannot_hold(cifar_dir,
     argv = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path), "--depth", "20", "--batch-size", "50",
             "--val-size", "100",
             "--precision", "fp32", "--device", "cpu", "--dry-run"]
-    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need)
+    data = held_data_bytes(TrainConfig(val_size=100), 500, 200)  # the tiny CIFAR's splits, beside the model
+    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need + data)
     assert main(argv) == 0
+    monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need + data - 1)
+    assert main(argv) == 2
+    assert "the data would not fit on cpu" in capsys.readouterr().err
     capsys.readouterr()
     monkeypatch.setattr("resnet_core.train_checks.device_memory_bytes", lambda device: need - 1)
     assert main(argv) == 2
