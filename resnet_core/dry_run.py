@@ -42,7 +42,7 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     if data.source.get("ignored"):
         print(f"ignored {data.source['ignored']:,} files that are not images")
     if data.source.get("skipped"):
-        print(f"skipped {len(data.source['skipped']):,} unreadable images (--bad-images skip)")
+        print(f"skipped {data.source['skipped_count']:,} unreadable images (--bad-images skip)")
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":

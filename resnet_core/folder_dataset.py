@@ -28,6 +28,7 @@ from .folder_scan import FolderScan, scan_image_folder
 from .image_folder import FolderData, cache_folder, load_image_folder
 
 SPLIT_SETTINGS = ("image_size", "resize", "test_size", "split_seed", "bad_images")  # what a folder run's data holds
+SKIPPED_SHOWN = 100  # skipped images a run records by name: config.json must stay far below its 1 MiB cap
 TEST_CARVE_STREAM = 1  # the test carve's seed is (split_seed, this): apart from the validation carve's
 
 
@@ -52,7 +53,8 @@ def carve_test(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndar
 def folder_dataset(folder: FolderData, test_size: float, split_seed: int) -> CifarData:
     """The decoded folder as a run's dataset: its test/ as the test set, else a carved share."""
     source = {"root": None, "test_source": "folder" if folder.test_images is not None else "carved",
-              "skipped": list(folder.skipped), "ignored": folder.ignored, "problems": list(folder.problems),
+              "skipped": list(folder.skipped[:SKIPPED_SHOWN]), "skipped_count": len(folder.skipped),
+              "ignored": folder.ignored, "problems": list(folder.problems),
               "from_cache": folder.from_cache}
     if folder.test_images is not None:
         return CifarData(folder.train_images, folder.train_labels, folder.test_images, folder.test_labels,

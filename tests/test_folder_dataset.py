@@ -129,7 +129,8 @@ def test_a_folder_trains_end_to_end_records_its_files_and_starts_again_from_the_
         assert info.state == "completed" and info.classes == ["blue", "green", "red"]
         resolved = info.resolved
         assert resolved["image_size"] == 48 and resolved["data_dir"] == str(root.resolve())
-        assert resolved["folder"]["skipped"] == ["train/green/999.jpg"] and resolved["folder"]["ignored"] == 1
+        assert resolved["folder"]["skipped"] == ["train/green/999.jpg"] and resolved["folder"]["skipped_count"] == 1
+        assert resolved["folder"]["ignored"] == 1
         assert resolved["folder"]["test_source"] == "carved"
     assert first.resolved["folder"]["from_cache"] is False and second.resolved["folder"]["from_cache"] is True
     files = runs.read_data_files(first.path)

@@ -52,10 +52,11 @@ trainer resumes only folders of its own version, so no folder mixes two.
     and, for an image folder run only (``config.dataset`` ``"folder"``; added within version
     2), ``folder`` (``test_source``: ``"folder"`` for ROOT/test/, ``"carved"`` for the share
     of each class held out by ``config``'s ``test_size`` and ``split_seed``, as
-    resnet_core.folder_dataset.carve_test chooses it; ``skipped``: the images left out as
-    unreadable under ``bad_images`` ``"skip"``, relative paths; ``ignored``: files that are
-    not images; ``problems``: the scan's one-line notes; ``from_cache``: whether the
-    decoded images came from ``<runs-dir>/.cache/folders/``)), ``classes`` (class names, in label
+    resnet_core.folder_dataset.carve_test chooses it; ``skipped``: the first 100 images left
+    out as unreadable under ``bad_images`` ``"skip"``, relative paths, and ``skipped_count``
+    all of them; ``ignored``: files that are not images; ``problems``: the scan's one-line
+    notes; ``from_cache``: whether the decoded images came from
+    ``<runs-dir>/.cache/folders/``)), ``classes`` (class names, in label
     order), for CIFAR-100 runs ``superclasses`` (the 20 coarse names) and ``superclass_of``
     (each class's superclass index, in label order; the loader checks that every image's
     coarse label in the data files is superclass_of[its label], so this records each
