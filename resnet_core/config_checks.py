@@ -89,7 +89,6 @@ def config_errors(cfg: TrainConfig) -> dict[str, str]:
     return errors
 
 
-
 def _data_checks(cfg: TrainConfig, check) -> None:
     """config_errors' checks of what the run trains on: the dataset, its folder and image size."""
     check("image_size", MIN_IMAGE_SIZE <= cfg.image_size <= MAX_IMAGE_SIZE,
@@ -106,6 +105,7 @@ def _data_checks(cfg: TrainConfig, check) -> None:
     check("test_size", 0 < cfg.test_size < 1, "test size is a share of each class's images: it must lie in (0, 1)")
     check("bad_images", cfg.bad_images in BAD_IMAGES,
           f"unknown bad-images choice {cfg.bad_images!r}; valid: {', '.join(BAD_IMAGES)}")
+
 
 def plan_errors(cfg: TrainConfig, train_set_images: int) -> dict[str, str]:
     """Per-field messages for a config that cannot run on a training set of this size."""

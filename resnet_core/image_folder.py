@@ -74,11 +74,6 @@ class FolderData:
     problems: tuple[str, ...] = ()  # folder_scan's warnings
 
 
-def estimate_bytes(n_images: int, image_size: int) -> int:
-    """The bytes of n_images decoded as uint8 (3, image_size, image_size)."""
-    return n_images * 3 * image_size * image_size
-
-
 def cache_folder(runs_dir: str | os.PathLike) -> Path:
     """<runs-dir>/.cache/folders/: the decoded image folders."""
     return runs_cache_dir(Path(runs_dir)) / "folders"

@@ -14,7 +14,7 @@ from PIL import Image
 from cifar_folder import export_cifar_folder, folder_order
 from resnet_core.cifar import DataError, load_cifar
 from resnet_core.folder_scan import scan_image_folder
-from resnet_core.image_folder import cache_path, estimate_bytes, load_image_folder
+from resnet_core.image_folder import cache_path, load_image_folder
 from resnet_core.images import ImageRefused, decode_image_file
 
 RED, BLUE, GREEN, WHITE = (255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 255)
@@ -255,8 +255,7 @@ def test_two_thousand_files_are_scanned_in_order_with_counts(tmp_path):
     assert (scan.train.sizes == len(png)).all() and scan.test is None
 
 
-def test_estimate_bytes_and_a_missing_file():
-    assert estimate_bytes(50_000, 32) == 153_600_000 and estimate_bytes(10, 96) == 276_480
+def test_a_missing_file_is_refused_naming_it():
     with pytest.raises(ImageRefused, match="no such file"):
         decode_image_file("/nonexistent/a.png")
 

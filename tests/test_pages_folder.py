@@ -3,8 +3,11 @@ files (their pixels as the run saw them, their paths on hover) after the label c
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from fake_runs import make_run
 from test_folder_dataset import write_folder
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (a fixture)
 
@@ -70,3 +73,21 @@ def test_the_dashboard_keys_a_folders_images_by_the_decoding_it_reads(tmp_path):
     (root / "train" / "red" / "000.png").unlink()  # a trainer decodes the changed folder anew
     run_images.ImageStore(root, "folder", settings=settings).get()
     assert run_images.decoded_version(root.resolve(), "folder", settings) not in ((), first)
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"test_size": "x"}, "does not say how its image folder was split"),
+    ({"data_dir": None}, "does not say how its image folder was split"),
+])
+def test_a_folder_run_with_a_damaged_record_shows_its_cards_without_images(folders, tmp_path, change, says):  # noqa: F811
+    run_dir = make_run(folders, "damaged", n_val=60)
+    record = json.loads((run_dir / runs.CONFIG_FILE).read_text())
+    record["config"].update(dataset="folder", test_size=change.get("test_size", 0.2))
+    record["resolved"]["data_dir"] = change.get("data_dir", str(tmp_path))
+    (run_dir / runs.CONFIG_FILE).write_text(json.dumps(record))
+    at = open_page(ANALYZE, {"run": run_dir.name})
+    preds = runs.load_predictions(run_dir, "val", 3)
+    at.session_state[analyze_matrix.CELL_KEY] = (int(preds["labels"][0]), int(preds["preds"][0]))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(says in w.value for w in at.warning), [w.value for w in at.warning]

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import runs
-from ..cifar import IMAGE_FOLDER, dataset_present, dataset_title, load_cifar, run_data_folder
+from ..cifar import IMAGE_FOLDER, DataError, dataset_present, dataset_title, load_cifar, run_data_folder
 from ..folder_dataset import files_moved, folder_settings, load_folder_dataset
 from ..image_folder import cache_folder, cache_path
 
@@ -88,18 +88,30 @@ def image_folder(run_config: Mapping[str, Any], dashboard_dir: str | Path, datas
     resolved = run_config.get("resolved") or {}
     recorded = resolved.get("data_dir") if isinstance(resolved, dict) else None
     if dataset == IMAGE_FOLDER:
-        recorded = recorded if isinstance(recorded, str) else None
-        settings = {**folder_settings(run_config), "cache_dir": str(cache_folder(runs_dir)) if runs_dir else None}
-        where = ("the run's image folder" if dataset_present(dataset, recorded)
-                 else "the run's image folder, which is not there any more")
-        return ImageFolder(Path(str(recorded or dashboard_dir)), where, dataset, tuple(sorted(settings.items())),
-                           Path(run_dir) if run_dir is not None else None)
+        return _run_image_folder(run_config, recorded if isinstance(recorded, str) and recorded else None,
+                                 runs_dir, run_dir)
     if not isinstance(recorded, str) or not recorded:
         return ImageFolder(Path(dashboard_dir), "the dashboard's data folder (the run did not record its own)", dataset)
     if run_data_folder(resolved, dataset):
         return ImageFolder(Path(recorded), "the run's own data folder", dataset)
     return ImageFolder(Path(dashboard_dir), f"the dashboard's data folder: the run's own, {recorded}, holds no "
                        f"{dataset_title(dataset)} any more", dataset)
+
+
+def _run_image_folder(run_config: Mapping[str, Any], root: str | None, runs_dir: str | Path | None,
+                      run_dir: str | Path | None) -> ImageFolder:
+    """An image folder run's ImageFolder; without settings where its record cannot say how
+    the folder was split (ImageStore then says so)."""
+    try:
+        settings = {**folder_settings(run_config), "cache_dir": str(cache_folder(runs_dir)) if runs_dir else None}
+        where = ("the run's image folder" if dataset_present(IMAGE_FOLDER, root)
+                 else "the run's image folder, which is not there any more")
+    except DataError as e:
+        settings, where = {}, f"the run's image folder, whose split its record cannot give ({e})"
+    if root is None:
+        settings, where = {}, "no image folder: the run did not record its own"
+    return ImageFolder(Path(root or "."), where, IMAGE_FOLDER, tuple(sorted(settings.items())),
+                       Path(run_dir) if run_dir is not None else None)
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,8 @@ class ImageStore:
 
     def _load(self) -> None:
         try:
+            if self._loader is None and self.dataset == IMAGE_FOLDER and not self.settings:
+                raise DataError("the run's record does not say how its image folder was split")
             if self._loader is None and self.dataset == IMAGE_FOLDER:
                 self._data = load_folder_dataset(self.data_dir, **self.settings)
             elif self._loader is None:
