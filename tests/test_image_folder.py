@@ -292,4 +292,6 @@ def test_a_progress_callback_that_raises_stops_the_decoding(tmp_path, monkeypatc
     monkeypatch.setattr(image_folder, "decode_image_file", decode)
     with pytest.raises(KeyboardInterrupt):
         load_image_folder(root, workers=1, progress=stop)
-    assert len(decoded) == 4  # the first chunk, and the one the worker had started; 36 images never
+    # The first chunk, and the next only if the worker had taken it before the stop (a race the
+    # loaded machine decides either way: 2 or 4); the other 36 images never.
+    assert len(decoded) in (2, 4)
