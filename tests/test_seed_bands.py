@@ -141,3 +141,14 @@ def test_25_runs_get_25_distinct_line_styles():
     fig = error_curves.error_curves_figure([_run(f"r{i}", [], _seed(0.0)[1]) for i in range(25)], "epochs")
     bold = [(t.line.color, t.line.dash) for t in fig.data if t.showlegend is not False]
     assert len(bold) == 25 and len(set(bold)) == 25
+
+
+def test_image_folder_runs_on_other_folders_are_never_one_group():
+    from resnet_core.results import seed_groups
+
+    base = {"dataset": "folder", "depth": 20}
+    configs = [{**base, "seed": 0, "data_dir": "/a"}, {**base, "seed": 1, "data_dir": "/a"},
+               {**base, "seed": 0, "data_dir": "/b"}, {"seed": 0, "data_dir": "/c"}, {"seed": 1, "data_dir": "/d"}]
+    groups, differing = seed_groups(configs)
+    assert groups == [[0, 1], [2], [3, 4]]  # CIFAR runs' data_dir is only where a copy lies
+    assert "data_dir" in differing
