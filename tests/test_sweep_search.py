@@ -3,8 +3,15 @@ without training, and the record a search writes as its readers check it."""
 
 import copy
 import json
+import os
+import subprocess
+import sys
 
+import optuna
 import pytest
+from conftest import ROOT, wait_until
+from frozen import freeze, sigterm_pending, thaw
+from test_train import wait_for
 
 from resnet_core import runs, sweep_search
 from resnet_core.sweep import main
@@ -144,3 +151,101 @@ def test_a_search_record_reads_with_its_trials_and_pending_budget(tmp_path):
     assert info.problem is None and info.search["kind"] == "tpe" and list(info.ranges) == ["lr", "seed"]
     assert info.points[0].trial == 0 and info.points[0].pruned
     assert info.group_by == ["depth", "lr"] and info.counts["pending"] == 3
+
+
+def sweep_process(*args):
+    cmd = [sys.executable, "-m", "resnet_core.sweep", *map(str, args)]
+    return subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def trial_states(runs_dir, name):
+    try:
+        study = optuna.load_study(storage=f"sqlite:///{runs.sweep_path(runs_dir, name, '.optuna.db')}",
+                                  study_name=name)
+    except KeyError:  # the database is there, the study not yet
+        return {}
+    return {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+
+
+def seed_asking(space, wanted):
+    """The first sampler seed whose random search asks the values `wanted` first (the ask side
+    is seeded: test_a_seeded_search_asks_the_same_values_for_the_same_seed)."""
+    record = {**SEARCH, "vary": [{"field": k, "values": v} for k, v in space.items()], "ranges": []}
+    for seed in range(200):
+        study = sweep_search.load_study({**SEARCH["search"], "kind": "random", "seed": seed, "storage": None}, True)
+        if [sweep_search.ask(study, sweep_search.space_of(record))[1] for _ in wanted] == wanted:
+            return seed
+    raise AssertionError("no seed asks that order")
+
+
+@pytest.mark.slow
+def test_pruning_stops_a_losing_trial_as_stop_does_and_records_it_pruned(cifar_dir, tmp_path):
+    """Two trials that learn (lr 0.1), then one that cannot (lr 1e-7): the median pruner,
+    judging from 2 finished trials on, stops the third after an epoch; its trainer gets
+    SIGTERM, saves last.pt and ends stopped, before its 6 epochs."""
+    good, bad = {"lr": 0.1}, {"lr": 1e-7}
+    seed = seed_asking({"lr": [0.1, 1e-7]}, [good, good, bad])
+    proc = sweep_process("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "p", *TINY, "--depth", "8",
+                         "--epochs", "6", "--seed", seed, "--search", "random", "--trials", "3",
+                         "--vary", "lr=0.1,1e-7", "--prune", "median")
+    frozen = []
+
+    def third_trial_past_its_first_epoch():
+        info = runs.read_sweep(tmp_path, "p", RECORD_OPTIONS)
+        third = info.points[2] if info is not None and len(info.points) == 3 else None
+        if third is not None and third.run is not None and third.run.is_active and any(
+                r["type"] == "epoch" for r in runs.read_metrics(third.run_dir)):
+            frozen.append(third.run.status["pid"])
+            freeze(frozen)  # mid-run however fast the machine: the pruner's SIGTERM waits for it
+        return frozen
+
+    def pruned():
+        return runs.read_sweep(tmp_path, "p", RECORD_OPTIONS).points[2].pruned
+
+    try:
+        wait_for(third_trial_past_its_first_epoch, what="the third trial's first epoch")
+        wait_for(lambda: pruned() and sigterm_pending(frozen[0]), what="the pruner to stop the third trial")
+    finally:
+        thaw(frozen)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    info = runs.read_sweep(tmp_path, "p", RECORD_OPTIONS)
+    assert [p.values for p in info.points] == [good, good, bad] and info.state == "completed"
+    assert [p.state for p in info.points] == ["completed", "completed", "pruned"]
+    assert info.points[2].run.state == "stopped" and info.points[2].run.can_resume
+    assert max(r["epoch"] for r in runs.read_metrics(info.points[2].run_dir) if r["type"] == "epoch") < 6
+    assert "pruned trial 2 at epoch" in out
+    assert trial_states(tmp_path, "p") == {0: "COMPLETE", 1: "COMPLETE", 2: "PRUNED"}
+    assert info.counts["done"] == 3 and info.counts["failed"] == 0
+
+
+@pytest.mark.slow
+def test_a_search_killed_9_keeps_its_study_and_resume_continues_it(cifar_dir, tmp_path):
+    """kill -9 of the sweep once a trial completed: the SQLite study holds that trial, and
+    --resume keeps it, asks the interrupted one again (its trainer, orphaned, is waited
+    for) and runs the rest of the budget."""
+    proc = sweep_process("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "k", *TINY, "--depth", "8",
+                         "--epochs", "2", "--search", "tpe", "--trials", "3", "--vary", "lr=0.01..0.3:log")
+    db = runs.sweep_path(tmp_path, "k", ".optuna.db")
+    try:
+        assert wait_until(lambda: db.exists() and "COMPLETE" in trial_states(tmp_path, "k").values(), 240, 0.2), \
+            proc.stdout.read() if proc.poll() is not None else "still running"
+    finally:
+        proc.kill()
+        proc.communicate()
+    states = trial_states(tmp_path, "k")
+    assert states[0] == "COMPLETE"
+    first = runs.read_sweep(tmp_path, "k", RECORD_OPTIONS)
+    assert first.state == "crashed" and first.points[0].state == "completed"
+
+    resumed = sweep_process("--runs-dir", tmp_path, "--resume", "k")
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    info = runs.read_sweep(tmp_path, "k", RECORD_OPTIONS)
+    assert info.state == "completed" and [p.state for p in info.points] == ["completed"] * 3
+    assert info.points[0].run_dir == first.points[0].run_dir and info.points[0].trial == 0
+    final = trial_states(tmp_path, "k")
+    assert [final[p.trial] for p in info.points] == ["COMPLETE"] * 3
+    assert set(final.values()) <= {"COMPLETE", "FAIL"}  # a trial asked again leaves its old number failed
+    assert len([p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]) == 3
