@@ -8,7 +8,7 @@ With ``--executor ray`` each trainer runs inside a Ray task instead, on whicheve
 GPU Ray gives it (resnet_core.ray_executor; Ray is imported only there).
 
 This process is the one writer of the sweep's record (``<runs-dir>/.sweeps/NAME.json``,
-documented in resnet_core/runs/folder_format.py). It records a point's run folder before
+documented in resnet_core/runs/sweep_format.py). It records a point's run folder before
 starting its trainer, so ``--resume NAME`` after a stop or a crash continues exactly the
 points that did not complete, and none twice. A grid that cannot run is refused before
 anything is written: one line on stderr, exit code 2, like the trainer.
@@ -49,7 +49,7 @@ from .train_checks import Refused, check_config, check_runs_dir
 def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int | None, devices: int,
                  executor: dict | None = None, search: dict | None = None, ranges: dict[str, Range] | None = None
                  ) -> dict:
-    """A new sweep's record (format: resnet_core/runs/folder_format.py). Each device gets enough
+    """A new sweep's record (format: resnet_core/runs/sweep_format.py). Each device gets enough
     slots for `parallel` runs spread over the `devices` the runs may take; executor: its
     fields (executor_fields; default local). parallel None: a Ray sweep's, set once the
     cluster is reached (RayExecutor.prepare). search (search_fields) and ranges: a random or
@@ -150,7 +150,7 @@ def refusal(argv: list[str]) -> str | None:
 
 
 def search_fields(args: argparse.Namespace, seed: int, runs_dir: Path, name: str, vary: dict) -> dict | None:
-    """The record's search (format: resnet_core/runs/folder_format.py) for a random or tpe
+    """The record's search (format: resnet_core/runs/sweep_format.py) for a random or tpe
     search, its sampler seeded by the runs' --seed; None for a grid. Refused for a grid with
     a range or a search's options, or a search without --trials."""
     ranges = [k for k, v in vary.items() if isinstance(v, Range)]

@@ -1,4 +1,4 @@
-"""What a sweep record may hold (format: runs/folder_format.py): :func:`record_problem`
+"""What a sweep record may hold (format: runs/sweep_format.py): :func:`record_problem`
 says, in one line, why a record is not this format. Its training options are the trainer's,
 which live above the run format (imports run one way, down to runs/): the core hands them in
 as :class:`TrainingOptions` (resnet_core.sweep_options.RECORD_OPTIONS)."""

@@ -1,4 +1,4 @@
-"""Sweep records (``<runs-dir>/.sweeps/<name>.json``, format: runs/folder_format.py):
+"""Sweep records (``<runs-dir>/.sweeps/<name>.json``, format: runs/sweep_format.py):
 where they live, the one-writer claim, and reading that never raises (what a record may
 hold: runs.sweep_checks)."""
 
