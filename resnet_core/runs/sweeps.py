@@ -161,6 +161,11 @@ class SweepInfo:
         return self.record.get("search")
 
     @property
+    def budget(self) -> int:
+        """Runs the sweep trains: its grid's points, or a search's trials."""
+        return self.search["trials"] if self.search else len(self.points)
+
+    @property
     def group_by(self) -> list[str]:
         """The varied fields that make a configuration: all but the seed."""
         return [name for name in [*self.vary, *self.ranges] if name != "seed"]
