@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, search_view
 from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.dashboard import launcher, links, search_form
@@ -86,6 +86,9 @@ def _sweep_card(info: runs.SweepInfo) -> None:
                                  if info.record.get("executor") == "ray" else [])
                               + ([f"about {formatting.format_duration(eta)} left"] if eta is not None else [])))
         _failures(info)
+        if info.search:
+            common.lazy_expander("Trials", f"sweep_trials_{info.name}", lambda: search_view.render(info),
+                                 icon=":material/query_stats:")
 
 
 def panel() -> None:

@@ -3,9 +3,12 @@ runs a launch would train shown before it, and a search's card in the sweeps pan
 
 from __future__ import annotations
 
+import json
 import time
 
+from conftest import ROOT
 from fake_runs import make_run
+from test_search_views import fabricated
 from test_pages import TRAIN, folders, open_page, open_section, texts  # noqa: F401 (folders: a fixture)
 
 from resnet_core import formatting, runs
@@ -58,6 +61,32 @@ def test_a_search_card_shows_its_budget_space_and_pruned_trials(folders):  # noq
         "search": {"kind": "tpe", "trials": 4, "seed": 0, "objective": "best_val_acc", "prune": "median",
                    "storage": "sqlite:///x.db", "study": "s"},
         "ranges": [{"field": "lr", "low": 0.01, "high": 0.5, "log": True}]})
-    page = texts(open_page(TRAIN))
+    at = open_page(TRAIN)
+    page = texts(at)
     assert formatting.md_escape("tpe search of 4 runs · depth (2) × lr (0.01..0.5 log)") in page
     assert "1 of 4 done (1 pruned)" in page and "3 not started" in page
+    open_section(at, "sweep_trials_s")
+    assert "Its study cannot be read: FileNotFoundError: no study database x.db" in texts(at)
+    assert not (ROOT / "x.db").exists()  # looking creates no database
+
+
+def test_a_search_cards_trials_show_its_table_and_figures(folders):  # noqa: F811
+    db = f"sqlite:///{runs.sweep_path(folders, 's', '.optuna.db')}"
+    (folders / runs.SWEEPS_DIR).mkdir()
+    fabricated(storage=db, name="s")
+    runs.atomic_write_json(runs.sweep_path(folders, "s"), {
+        "format_version": 1, "name": "s", "argv": [], "vary": [{"field": "shortcut", "values": ["A", "none"]}],
+        "parallel": 1, "device_slots": 1, "executor": "local", "address": None, "cpus_per_trial": None,
+        "points": [], "state": "completed", "pid": None, "pid_start": None, "created_at": time.time(),
+        "finished_at": None, "ranges": [{"field": "lr", "low": 0.001, "high": 1.0, "log": True},
+                                        {"field": "warmup_epochs", "low": 0.0, "high": 2.0, "log": False}],
+        "search": {"kind": "random", "trials": 12, "seed": 0, "objective": "best_val_acc", "prune": "median",
+                   "storage": db, "study": "s"}})
+    at = open_section(open_page(TRAIN), "sweep_trials_s")
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert len(table) == 12 and table["state"].tolist().count("pruned") == 2
+    assert table["monitor"][0] == "./monitor?run=r0"
+    figures = [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
+    assert figures == ["scatter", "bar", "parcoords"]
+    assert "random search maximising best_val_acc (a run without a validation split" in texts(at)
