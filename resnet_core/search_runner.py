@@ -18,6 +18,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from . import runs, sweep_search
+from .runs.values import as_count
 from .sweep_runner import Sweep
 
 
@@ -75,21 +76,25 @@ class SearchSweep(Sweep):
         run_dir = self.run_dir(i)
         if run_dir is None or i not in self.trials or self.record["points"][i].get("pruned"):
             return
-        rows, self.cursors[i], restarted = runs.read_metrics_since(run_dir, self.cursors.get(i))
-        trial = self.trials[i]
+        rows, self.cursors[i], _ = runs.read_metrics_since(run_dir, self.cursors.get(i))
+        trial, told = self.trials[i], self.reported.get(i, 0)
         for row in rows:
             value = sweep_search.epoch_metric(row) if row.get("type") == "epoch" else None
             if value is not None and row["epoch"] > self.reported.get(i, 0):
                 trial.report(value, row["epoch"])
                 self.reported[i] = row["epoch"]
-        if i in self.reported and trial.should_prune():
-            info = runs.read_run(run_dir)
-            proc = self.trainers.get(i)
-            if info is not None and not runs.signal_trainer(info.status) and proc is not None:
-                proc.send_signal(signal.SIGTERM)  # a trainer of another machine (Ray): its task passes it on
-            self.record["points"][i]["pruned"] = True
-            self.save()
-            self.progress(f"pruned trial {trial.number} at epoch {self.reported[i]}")
+        info = runs.read_run(run_dir) if self.reported.get(i, 0) > told else None
+        # After its last epoch a trial has trained all it will: stopping it would save only its
+        # test evaluation and lose its result (measured: asha pruned a 3-epoch trial at epoch 3).
+        if info is None or self.reported[i] >= (as_count(info.train_config.get("epochs")) or 0) or \
+                not trial.should_prune():
+            return
+        proc = self.trainers.get(i)
+        if not runs.signal_trainer(info.status) and proc is not None:
+            proc.send_signal(signal.SIGTERM)  # a trainer of another machine (Ray): its task passes it on
+        self.record["points"][i]["pruned"] = True
+        self.save()
+        self.progress(f"pruned trial {trial.number} at epoch {self.reported[i]}")
 
     def ended(self, i: int) -> str:
         state = super().ended(i)
