@@ -40,6 +40,7 @@ from .runs import model_name
 from .sweep_args import PROG, SweepArgs, parse
 from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name, shown
 from .sweep_options import RECORD_OPTIONS
+from .search_report import trials_report
 from .sweep_runner import Sweep, make_executor
 from .sweep_space import Range
 from .train import load_data
@@ -196,12 +197,15 @@ def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images
 
 def report(runs_dir: Path, name: str, fmt: str) -> tuple[str, list[str]]:
     """The results table of a sweep's runs, grouped by every varied field but the seed, and
-    one line for each point that has no run in it (not launched, starting, failed to start)."""
+    one line for each point that has no run in it (not launched, starting, failed to start);
+    a search's: its trials table (search_report)."""
     info = runs.read_sweep(runs_dir, name, RECORD_OPTIONS)
     if info is None:
         raise Refused(f"--report {name}: no such sweep in {runs_dir}")
     if info.problem:
         raise Refused(f"--report {name}: {info.problem}")
+    if info.search:
+        return trials_report(info, fmt), []  # every trial is a row, pruned and failed ones too
     missing = [f"point {label(p.values)}" + (f" ({p.run_dir.name})" if p.run_dir else "")
                + f" is not in the table: {p.error}" for p in info.points if p.run is None]
     return results.sweep_report(info.runs, info.group_by, fmt), missing

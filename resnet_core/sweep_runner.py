@@ -204,7 +204,9 @@ class Sweep:
         self.save(state=state, finished_at=time.time())
         if failed:
             print(summary(failed), flush=True)
-        print(f"[{self.name}] {state}: {info.counts['done']} of {len(info.points)} runs completed", flush=True)
+        pruned = sum(p.state == "pruned" for p in info.points)  # a search's
+        print(f"[{self.name}] {state}: {info.counts['done'] - pruned} of {len(info.points)} runs completed"
+              + (f", {pruned} pruned" if pruned else ""), flush=True)
         if self.stop:
             return 128 + self.stop.signal
         return 1 if failed else 0

@@ -218,6 +218,12 @@ def test_pruning_stops_a_losing_trial_as_stop_does_and_records_it_pruned(cifar_d
     assert "pruned trial 2 at epoch" in out
     assert trial_states(tmp_path, "p") == {0: "COMPLETE", 1: "COMPLETE", 2: "PRUNED"}
     assert info.counts["done"] == 3 and info.counts["failed"] == 0
+    assert "[p] completed: 2 of 3 runs completed, 1 pruned" in out
+    table = sweep_process("--runs-dir", tmp_path, "--report", "p", "--format", "csv").communicate()[0]
+    header, *rows = table.strip().splitlines()
+    assert header == "trial,state,lr,best_val_acc,metric,epochs,run"
+    assert [r.split(",")[1] for r in rows] == ["completed", "completed", "pruned"]
+    assert rows[2].startswith("2,pruned,1e-07,,,") and rows[2].endswith(info.points[2].run_dir.name)
 
 
 @pytest.mark.slow
