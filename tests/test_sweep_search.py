@@ -255,3 +255,10 @@ def test_a_search_killed_9_keeps_its_study_and_resume_continues_it(cifar_dir, tm
     assert [final[p.trial] for p in info.points] == ["COMPLETE"] * 3
     assert set(final.values()) <= {"COMPLETE", "FAIL"}  # a trial asked again leaves its old number failed
     assert len([p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]) == 3
+
+
+def test_a_grid_point_with_a_trials_fields_is_refused():
+    grid = {**SEARCH, "points": [{"values": {"depth": 8}, "run": None, "pruned": True},
+                                 {"values": {"depth": 14}, "run": None}]}
+    del grid["search"], grid["ranges"]
+    assert record_problem(grid, "s", RECORD_OPTIONS) == "point 1: pruned is not a point field"

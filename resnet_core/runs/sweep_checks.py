@@ -21,8 +21,8 @@ EXECUTORS = ("local", "ray")  # where a sweep's trainers run (resnet_core.execut
 # What a grid cannot vary, and why.
 FIXED = {"name": "each run is named after its values", "sweep": "every run belongs to this sweep",
          "runs_dir": "the sweep's record and runs live in one runs folder"}
-# trial, pruned, value, metric: a search's points only
-POINT_KEYS = ("values", "run", "start_failure", "trial", "pruned", "value", "metric")
+POINT_KEYS = ("values", "run", "start_failure")
+TRIAL_KEYS = (*POINT_KEYS, "trial", "pruned", "value", "metric")  # a search's points
 SEARCHES = ("grid", "random", "tpe")  # grid: every combination; random, tpe: Optuna's samplers
 PRUNERS = ("none", "asha", "median")  # Optuna's SuccessiveHalvingPruner, MedianPruner
 OBJECTIVES = ("best_val_acc", "test_acc")  # status.json's accuracies a search may maximise
@@ -177,7 +177,7 @@ def _trials_problem(points: Any, space: dict[str, Any], trials: int, options: Tr
     for i, p in enumerate(points, 1):
         if not (isinstance(p, dict) and isinstance(p.get("values"), dict) and set(p["values"]) == set(space)):
             return f"point {i}: its values are not one of each field of vary and ranges"
-        extra = next((k for k in p if k not in POINT_KEYS), None)
+        extra = next((k for k in p if k not in TRIAL_KEYS), None)
         if extra is not None:
             return f"point {i}: {quoted(extra)[1:-1]} is not a point field"
         if not (is_int(p.get("trial")) and p["trial"] >= 0 and isinstance(p.get("pruned", False), bool)):
