@@ -64,7 +64,7 @@ class SearchSweep(Sweep):
         for i, _ in todo:
             if points[i]["trial"] in running:
                 self.study.tell(points[i]["trial"], state=TrialState.FAIL)
-            self.trials[i], values = sweep_search.ask(self.study, self.space, points[i]["values"])
+            self.trials[i], _ = sweep_search.ask(self.study, self.space, points[i]["values"])
             points[i]["trial"] = self.trials[i].number
         for number in running - {p["trial"] for p in points}:
             self.study.tell(number, state=TrialState.FAIL)
