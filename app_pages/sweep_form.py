@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages import common
 from resnet_core import executors, placement
-from resnet_core.dashboard import launcher
+from resnet_core.dashboard import launcher, search_form
 from resnet_core.dashboard.form import MAX_DEPTH, TrainForm, parse_vary_text, run_data_dir, sweep_args
 from resnet_core.model_names import shortcut_label
 from resnet_core.model_names import SHORTCUTS, valid_depths
@@ -37,6 +37,12 @@ def _vary() -> dict[str, list]:
     return vary | extra
 
 
+def _search() -> tuple[str, int, str]:
+    """The search's kind, trial budget and pruner as chosen (a grid by default)."""
+    return (st.session_state.get(K + "search", "grid"), int(st.session_state.get(K + "trials", 12)),
+            st.session_state.get(K + "prune", "none"))
+
+
 def _on_launch_sweep(form: TrainForm) -> None:
     """Check the sweep with its own rules, then start it detached (a button callback)."""
     name = st.session_state.get(K + "name", "").strip()
@@ -50,6 +56,7 @@ def _on_launch_sweep(form: TrainForm) -> None:
         return
     args = sweep_args(form, vary, int(st.session_state[K + "parallel"]),
                       st.session_state.get(K + "executor", "local"), st.session_state.get(K + "address", ""))
+    args += search_form.search_args(*_search())
     data_dir = run_data_dir(form, common.data_dir())  # an image folder run's ROOT
     problem = launcher.sweep_problem(name, args, data_dir=data_dir, runs_dir=common.runs_dir())
     if problem:
@@ -67,7 +74,7 @@ def _on_launch_sweep(form: TrainForm) -> None:
 
 def render(form: TrainForm, form_has_errors: bool) -> None:
     """The sweep's section of the Train page, its fields drawn only while it is open."""
-    common.lazy_expander("Sweep: train a grid of this form's runs, some fields varied", K + "open",
+    common.lazy_expander("Sweep: train a grid or a search of this form's runs, some fields varied", K + "open",
                          lambda: _fields(form, form_has_errors), icon=":material/grid_view:")
 
 
@@ -84,8 +91,10 @@ def _fields(form: TrainForm, form_has_errors: bool) -> None:
     c3.text_input("Seeds", key=K + "seeds", persist_state="session", placeholder="e.g. 0,1,2",
                   help="one run per seed: the table then shows mean ± std over them")
     st.text_input("More fields to vary", key=K + "more", persist_state="session",
-                  placeholder="e.g. lr=0.1,0.05; weight_decay=1e-4,5e-4",
-                  help="any training option, as field=value1,value2; entries separated by ;")
+                  placeholder="e.g. lr=0.1,0.05; weight_decay=1e-4,5e-4 (a search also: lr=0.01..0.5:log)",
+                  help="any training option, as field=value1,value2; entries separated by ;. A random or TPE "
+                       "search also samples ranges of numeric options: field=LOW..HIGH, :log for log-uniform")
+    _search_fields()
     c1, c2 = st.columns(2)
     c1.text_input("Sweep name", key=K + "name", persist_state="session", max_chars=48,
                   placeholder="e.g. depth-vs-shortcut", help="letters, digits, - _ . ; must be new")
@@ -102,6 +111,27 @@ def _fields(form: TrainForm, form_has_errors: bool) -> None:
     msg = st.session_state.pop("sweep_launch_msg", None)
     if msg:
         (st.error if msg[0] == "error" else st.success)(msg[1])
+
+
+def _search_fields() -> None:
+    """Grid or search (random, TPE), its trial budget and pruning, and what a launch trains."""
+    c1, c2, c3 = st.columns(3)
+    c1.selectbox("Search", list(search_form.SEARCH_LABELS), key=K + "search", persist_state="session",
+                 format_func=search_form.SEARCH_LABELS.get,
+                 help="grid: every combination of the values; random or TPE: Optuna samples the values and "
+                      "ranges, one run per trial, seeded by the form's seed")
+    searching = st.session_state.get(K + "search", "grid") != "grid"
+    st.session_state.setdefault(K + "trials", 12)
+    c2.number_input("Trials", min_value=1, max_value=1000, step=1, key=K + "trials", persist_state="session",
+                    disabled=not searching, help="runs a search trains")
+    c3.selectbox("Pruning", list(search_form.PRUNE_LABELS), key=K + "prune", persist_state="session",
+                 format_func=search_form.PRUNE_LABELS.get, disabled=not searching,
+                 help="stop runs whose validation accuracy falls behind the others' at the same epoch "
+                      "(they end stopped, marked pruned)")
+    try:
+        st.caption(f"This sweep trains {search_form.budget_text(_vary(), *_search())}.")
+    except ValueError as e:
+        st.caption(f"More fields to vary: {e}")
 
 
 def _executor_fields() -> None:

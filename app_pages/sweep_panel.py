@@ -8,10 +8,10 @@ import time
 
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, search_view
 from resnet_core import runs
 from resnet_core import formatting
-from resnet_core.dashboard import launcher, links
+from resnet_core.dashboard import launcher, links, search_form
 from resnet_core.sweep_options import RECORD_OPTIONS
 
 REFRESH_S = 2.0
@@ -51,8 +51,9 @@ def _failures(info: runs.SweepInfo) -> None:
 def _sweep_card(info: runs.SweepInfo) -> None:
     with st.container(border=True):
         title, badge, actions = st.columns([4, 1, 3], vertical_alignment="center")
-        vary = " × ".join(f"{k} ({len(v)})" for k, v in info.vary.items())
-        title.markdown(f"**{formatting.md_escape(info.name)}** · {len(info.points)} runs"
+        vary = search_form.space_text(info.vary, info.ranges)
+        kind = f"{info.search['kind']} search of " if info.search else ""
+        title.markdown(f"**{formatting.md_escape(info.name)}** · {kind}{info.budget} runs"
                        + (f" · {formatting.md_escape(vary)}" if vary else ""))
         with badge:
             st.badge(info.state, color=STATE_COLOURS.get(info.state, "gray"))
@@ -74,8 +75,9 @@ def _sweep_card(info: runs.SweepInfo) -> None:
                 b2.page_link(common.COMPARE, label="Compare", icon=":material/compare_arrows:",
                              query_params={"runs": links.join_ids([r.run_id for r in info.runs])})
         counts = info.counts
-        total = max(1, len(info.points))
-        st.progress(counts["done"] / total, text=f"{counts['done']} of {len(info.points)} done")
+        pruned = sum(p.state == "pruned" for p in info.points)
+        st.progress(counts["done"] / max(1, info.budget), text=f"{counts['done']} of {info.budget} done"
+                    + (f" ({pruned} pruned)" if pruned else ""))
         eta = info.eta_s if info.alive else None
         st.caption(" · ".join([f"{counts['running']} running", f"{counts['queued']} queued",
                                f"{counts['pending']} not started", f"{counts['stopped']} stopped",
@@ -84,6 +86,9 @@ def _sweep_card(info: runs.SweepInfo) -> None:
                                  if info.record.get("executor") == "ray" else [])
                               + ([f"about {formatting.format_duration(eta)} left"] if eta is not None else [])))
         _failures(info)
+        if info.search:
+            common.lazy_expander("Trials", f"sweep_trials_{info.name}", lambda: search_view.render(info),
+                                 icon=":material/query_stats:")
 
 
 def panel() -> None:

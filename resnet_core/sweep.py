@@ -8,7 +8,7 @@ With ``--executor ray`` each trainer runs inside a Ray task instead, on whicheve
 GPU Ray gives it (resnet_core.ray_executor; Ray is imported only there).
 
 This process is the one writer of the sweep's record (``<runs-dir>/.sweeps/NAME.json``,
-documented in resnet_core/runs/folder_format.py). It records a point's run folder before
+documented in resnet_core/runs/sweep_format.py). It records a point's run folder before
 starting its trainer, so ``--resume NAME`` after a stop or a crash continues exactly the
 points that did not complete, and none twice. A grid that cannot run is refused before
 anything is written: one line on stderr, exit code 2, like the trainer.
@@ -38,19 +38,26 @@ from .cifar import resolve_data_dir
 from .executors import RAY_MISSING, ExecutorError, ray_installed
 from .runs import model_name
 from .sweep_args import PROG, SweepArgs, parse
-from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name
+from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name, shown
 from .sweep_options import RECORD_OPTIONS
+from .search_report import trials_report
 from .sweep_runner import Sweep, make_executor
+from .sweep_space import Range
 from .train import load_data
 from .train_checks import Refused, check_config, check_runs_dir
 
 
 def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int | None, devices: int,
-                 executor: dict | None = None) -> dict:
-    """A new sweep's record (format: resnet_core/runs/folder_format.py). Each device gets enough
+                 executor: dict | None = None, search: dict | None = None, ranges: dict[str, Range] | None = None
+                 ) -> dict:
+    """A new sweep's record (format: resnet_core/runs/sweep_format.py). Each device gets enough
     slots for `parallel` runs spread over the `devices` the runs may take; executor: its
     fields (executor_fields; default local). parallel None: a Ray sweep's, set once the
-    cluster is reached (RayExecutor.prepare)."""
+    cluster is reached (RayExecutor.prepare). search (search_fields) and ranges: a random or
+    tpe search's, whose points are its trials, none yet; a grid's record holds neither."""
+    if search is not None:
+        return {**sweep_record(name, argv, vary, parallel, devices, executor), "points": [], "search": search,
+                "ranges": [r.record(field) for field, r in (ranges or {}).items()]}
     return {"format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": argv,
             "vary": [{"field": k, "values": v} for k, v in vary.items()], "parallel": parallel,
             "device_slots": math.ceil(parallel / devices) if parallel is not None else None,
@@ -102,13 +109,18 @@ def new_sweep(command: SweepArgs) -> dict:
     vary = parse_vary(args.vary, typed)
     if not vary:
         raise Refused("--vary FIELD=V1,V2,... is needed: a sweep of one run is a plain run")
+    search = search_fields(args, cfg.seed, runs_dir, name, vary)
+    ranges = {k: v for k, v in vary.items() if isinstance(v, Range)}
+    vary = {k: v for k, v in vary.items() if not isinstance(v, Range)}
     cfg = dataclasses.replace(cfg, sweep=name)
     check_config(cfg if local else dataclasses.replace(cfg, device="cpu"))  # on Ray: check_points, the cluster
     # Every dataset the grid trains on is read here (refused in one line where missing or damaged);
     # its points are checked against the smallest training set.
     train_images = min(len(load_data(dataclasses.replace(cfg, dataset=dataset)).train_labels)
                        for dataset in vary.get("dataset", [cfg.dataset]))
-    check_points(cfg, typed, vary, train_images, executor["executor"])
+    # A search's ranges are checked at their ends.
+    check_points(cfg, typed, vary | {k: [r.low, r.high] for k, r in ranges.items()}, train_images,
+                 executor["executor"])
     devices = len(devices_of(cfg, vary)) if local else 1
     parallel = args.parallel if args.parallel is not None else (devices if local else None)
     if parallel is not None and parallel < 1:
@@ -116,7 +128,7 @@ def new_sweep(command: SweepArgs) -> dict:
     # The runs read the data this sweep checked, wherever a resume starts from.
     cfg.data_dir = str(resolve_data_dir(cfg.data_dir).resolve())
     record = sweep_record(name, config_argv(cfg, (typed - {"runs_dir"}) | {"data_dir"}), vary, parallel, devices,
-                          executor)
+                          executor, search, ranges)
     if args.dry_run:
         print_dry_run(record, cfg, typed, train_images)
     return record
@@ -138,11 +150,42 @@ def refusal(argv: list[str]) -> str | None:
     return None
 
 
+def search_fields(args: argparse.Namespace, seed: int, runs_dir: Path, name: str, vary: dict) -> dict | None:
+    """The record's search (format: resnet_core/runs/sweep_format.py) for a random or tpe
+    search, its sampler seeded by the runs' --seed; None for a grid. Refused for a grid with
+    a range or a search's options, or a search without --trials."""
+    ranges = [k for k, v in vary.items() if isinstance(v, Range)]
+    given = [f for f, v in (("--trials", args.trials), ("--objective", args.objective), ("--prune", args.prune),
+                            ("--storage", args.storage)) if v is not None]
+    if args.search == "grid":
+        if ranges:
+            raise Refused(f"--vary {ranges[0].replace('_', '-')}={vary[ranges[0]].shown()}: a range needs "
+                          f"--search random or tpe; a grid takes values ({ranges[0]}=V1,V2,...)")
+        if given:
+            raise Refused(f"{given[0]} goes with --search random or tpe; a grid trains every combination")
+        return None
+    if args.trials is None or args.trials < 1:
+        raise Refused(f"--search {args.search} needs --trials N (at least 1): how many runs to sample")
+    storage = args.storage or f"sqlite:///{runs.sweep_path(runs_dir.resolve(), name, '.optuna.db')}"
+    return {"kind": args.search, "trials": args.trials, "seed": seed, "objective": args.objective or "best_val_acc",
+            "prune": args.prune or "none", "storage": storage, "study": name}
+
+
 def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images: int) -> None:
     vary = {v["field"]: v["values"] for v in record["vary"]}
     sizes = " x ".join(str(len(v)) for v in vary.values())
     at_once = record["parallel"] or "as many as the Ray cluster holds"
     where = "" if record["executor"] == "local" else f" on Ray ({record['address'] or 'a Ray of its own'})"
+    search = record.get("search")
+    if search is not None:
+        print(f"sweep {record['name']}: {search['kind']} search of {search['trials']} runs (seed {search['seed']}), "
+              f"maximising {search['objective']}, pruning {search['prune']}, at most {at_once} at once{where}")
+        for field, values in vary.items():
+            print(f"  {field}: one of {', '.join(shown(field, v) for v in values)}")
+        for r in record["ranges"]:
+            print(f"  {r['field']}: {r['low']} to {r['high']}{', log-uniform' if r['log'] else ''}")
+        print(f"  study {search['study']} in {search['storage']}")
+        return
     print(f"sweep {record['name']}: {len(record['points'])} runs ({' x '.join(vary)} = {sizes}), "
           f"at most {at_once} at once{where}")
     for values in grid(vary):
@@ -154,12 +197,15 @@ def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images
 
 def report(runs_dir: Path, name: str, fmt: str) -> tuple[str, list[str]]:
     """The results table of a sweep's runs, grouped by every varied field but the seed, and
-    one line for each point that has no run in it (not launched, starting, failed to start)."""
+    one line for each point that has no run in it (not launched, starting, failed to start);
+    a search's: its trials table (search_report)."""
     info = runs.read_sweep(runs_dir, name, RECORD_OPTIONS)
     if info is None:
         raise Refused(f"--report {name}: no such sweep in {runs_dir}")
     if info.problem:
         raise Refused(f"--report {name}: {info.problem}")
+    if info.search:
+        return trials_report(info, fmt), []  # every trial is a row, pruned and failed ones too
     missing = [f"point {label(p.values)}" + (f" ({p.run_dir.name})" if p.run_dir else "")
                + f" is not in the table: {p.error}" for p in info.points if p.run is None]
     return results.sweep_report(info.runs, info.group_by, fmt), missing
@@ -173,12 +219,26 @@ def main(argv: list[str] | None = None) -> int:
             record = prepare(command, held)
             if record is None:  # a report or a dry run: done
                 return 0
-            sweep = Sweep(runs_dir, record, held.enter_context(make_executor(record)))
-            sweep.executor.prepare([sweep.device(i) for i in range(len(record["points"]))])
+            executor = held.enter_context(make_executor(record))
+            sweep = make_sweep(runs_dir, record, executor, create=not command.args.resume)
+            sweep.executor.prepare(sweep.devices())
         except (Refused, runs.SweepBusy, ExecutorError) as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 2
         return sweep.run()
+
+
+def make_sweep(runs_dir: Path, record: dict, executor, create: bool) -> Sweep:
+    """The sweep process of the record: a grid's, or a search's with its study, created
+    (a new sweep) or loaded (create False: a resume); Refused where the study cannot be."""
+    if record.get("search") is None:
+        return Sweep(runs_dir, record, executor)
+    from .search_runner import SearchSweep  # imports Optuna: only a search does
+    from .sweep_search import StudyUnavailable
+    try:
+        return SearchSweep(runs_dir, record, executor, create)
+    except StudyUnavailable as e:
+        raise Refused(str(e)) from None
 
 
 def prepare(command: SweepArgs, held: contextlib.ExitStack) -> dict | None:
@@ -188,7 +248,10 @@ def prepare(command: SweepArgs, held: contextlib.ExitStack) -> dict | None:
     runs_dir = Path(command.cfg.runs_dir)
     if args.resume or args.report:
         extra = sorted(flag(n) for n in typed - {"runs_dir"}) + (["--vary"] if args.vary else []) + (
-            ["--parallel"] if args.parallel is not None else [])
+            ["--parallel"] if args.parallel is not None else []) + [
+            f for f, v in (("--search", args.search != "grid" or None), ("--trials", args.trials),
+                           ("--objective", args.objective), ("--prune", args.prune), ("--storage", args.storage))
+            if v is not None]
         if args.report:  # a resume may choose another executor
             launch = {"--executor": args.executor, "--address": args.address, "--cpus-per-trial": args.cpus_per_trial}
             extra += [name for name, value in launch.items() if value is not None]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .config import TrainConfig
 
 from .config_flags import add_config_arguments
-from .runs import EXECUTORS
+from .runs import EXECUTORS, OBJECTIVES, PRUNERS, SEARCHES
 from .sweep_options import OPTION_FIELDS
 from .train import Parser
 
@@ -28,7 +28,8 @@ class SweepArgs:
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, conflict_handler="resolve",
-               description="Train every combination of --vary values as its own run, a few at a time.")
+               description="Train every combination of --vary values (or --trials sampled ones) as its own run, "
+                           "a few at a time.")
     add_config_arguments(p)  # every training option, from TrainConfig, fixed for the whole grid
     p.add_argument("--name", default=None, help="the sweep's name (letters, digits, - _ .; needed for a new sweep)")
     p.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,...",
@@ -48,6 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=int, default=None, metavar="N",
                    help="with --executor ray: CPUs each run on the CPU asks Ray for (default: 1); a run on a "
                         "GPU asks for one GPU")
+    p.add_argument("--search", choices=SEARCHES, default="grid",
+                   help="grid: every combination of the --vary values (default); random, tpe: --trials points "
+                        "sampled by Optuna's RandomSampler or TPESampler, seeded by --seed (the same number every "
+                        "run trains with), over value lists and ranges (--vary lr=0.01..0.5:log, warmup_epochs=0..2)")
+    p.add_argument("--trials", type=int, default=None, metavar="N", help="with --search random or tpe: runs to train")
+    p.add_argument("--objective", choices=OBJECTIVES, default=None,
+                   help="with --search random or tpe: what it maximises, from each completed run's status.json "
+                        "(default best_val_acc; a run without a validation split gives its final test_acc)")
+    p.add_argument("--prune", choices=PRUNERS, default=None,
+                   help="with --search random or tpe: stop trials that fall behind (asha: successive halving, "
+                        "median: below the median of earlier trials at the same epoch), fed each epoch's validation "
+                        "accuracy (test accuracy without a validation split); default none")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="with --search random or tpe: the Optuna storage holding the study (default: SQLite "
+                        "<runs-dir>/.sweeps/NAME.optuna.db; e.g. postgresql://... for a cluster's shared one)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--resume", metavar="NAME", help="continue a stopped or crashed sweep: completed runs are "
                                                        "kept, the others resumed or launched")

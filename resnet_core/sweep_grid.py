@@ -14,6 +14,7 @@ from .config import FIELD_TYPES, FieldType, TrainConfig, apply_presets, flag
 from .config_checks import config_errors, plan_errors
 from .runs.sweep_checks import FIXED
 from .sweep_options import OPTION_FIELDS
+from .sweep_space import Range, is_range, parse_range
 from .train_checks import Refused
 
 SWITCH_VALUES = {"auto": None, "on": True, "off": False}
@@ -47,8 +48,9 @@ def parse_value(name: str, text: str):
     return value
 
 
-def parse_vary(items: list[str], typed: set[str]) -> dict[str, list]:
-    """--vary FIELD=V1,V2,... options as {field: values}, in the order given."""
+def parse_vary(items: list[str], typed: set[str]) -> dict[str, list | Range]:
+    """--vary FIELD=V1,V2,... options as {field: values}, in the order given; a
+    FIELD=LOW..HIGH[:log] one as {field: Range} (resnet_core.sweep_space), for a search."""
     vary: dict[str, list] = {}
     for item in items:
         key, sep, values = item.partition("=")
@@ -66,6 +68,9 @@ def parse_vary(items: list[str], typed: set[str]) -> dict[str, list]:
             raise Refused(f"--vary {key}: also given as {flag(name)}; give it one way")
         if name in vary:
             raise Refused(f"--vary {key} is given twice; list all its values in one")
+        if is_range(values):
+            vary[name] = parse_range(name, values.strip())
+            continue
         tokens = [t.strip() for t in values.split(",")]
         if not values.strip() or "" in tokens:
             raise Refused(f"--vary {item}: {'an empty value' if values.strip() else 'no values'}")

@@ -87,14 +87,18 @@ class Sweep:
         else:
             run_dir = self.run_dir(i)
             if run_dir is None or not _empty(run_dir):
-                run_dir = runs.new_run_dir(self.runs_dir, run_name(self.name, point["values"]))
+                run_dir = runs.new_run_dir(self.runs_dir, self.run_name(i))
                 point["run"] = run_dir.name
             point.pop("start_failure", None)  # a relaunch after one
             self.save()  # before the trainer starts: a crash never loses track of it
             args = [*self.record["argv"], *config_argv(TrainConfig(**point["values"]), set(point["values"])),
-                    "--sweep", self.name, "--name", run_name(self.name, point["values"]),
+                    "--sweep", self.name, "--name", self.run_name(i),
                     "--runs-dir", str(self.runs_dir), "--run-dir", str(run_dir)]
         return args
+
+    def run_name(self, i: int) -> str:
+        """Point i's run name: after its values (sweep_grid.run_name)."""
+        return run_name(self.name, self.record["points"][i]["values"])
 
     def forget_unstarted(self, i: int) -> bool:
         """After point i's trainer ended: if its run folder is still empty, the trainer never
@@ -158,16 +162,18 @@ class Sweep:
         todo = self.work()
         points = self.record["points"]
         forwarded = False
-        while todo or self.trainers:
+        while todo or self.trainers or self.more():
             if self.stop and not forwarded:  # launch nothing more; the trainers finish their step and save last.pt
                 todo.clear()
                 self.stop_trainers()
                 forwarded = True
-            while todo and len(self.trainers) < self.record["parallel"]:
-                i, action = todo.pop(0)
+            while (todo or self.more()) and len(self.trainers) < self.record["parallel"]:
+                i, action = todo.pop(0) if todo else self.ask()
                 self.trainers[i] = self.start(i, action)
                 verb = {"launch": "started", "resume": "resumed", "wait": "waiting for"}[action]
                 self.progress(f"{verb} {label(points[i]['values'])} in {points[i]['run']}")
+            for i in list(self.trainers):
+                self.watch(i)
             for i in [i for i in self.trainers if self.finished(i)]:
                 problem = getattr(self.trainers.pop(i), "problem", None)  # what Ray says, if anything
                 state = "not started" if self.forget_unstarted(i) else self.ended(i)
@@ -175,14 +181,32 @@ class Sweep:
             time.sleep(POLL_S)
         return self.finish()
 
+    def more(self) -> bool:
+        """Whether points beyond the record's are still to be asked for: a grid has them all."""
+        return False
+
+    def ask(self) -> tuple[int, str]:
+        """A new point and its action (a search's next trial); a grid never asks."""
+        raise NotImplementedError
+
+    def watch(self, i: int) -> None:
+        """Look at point i's running trainer once a poll (a search feeds its pruner here)."""
+
+    def devices(self) -> list[str]:
+        """Every point's device spec, for the executor's checks."""
+        return [self.device(i) for i in range(len(self.record["points"]))]
+
     def finish(self) -> int:
         info = runs.read_sweep(self.runs_dir, self.name, RECORD_OPTIONS)
-        failed = [p for p in info.points if p.state != "completed"]
+        failed = [p for p in info.points if p.category != "done"]  # a pruned trial is done
+
         state = "stopped" if self.stop else ("failed" if failed else "completed")
         self.save(state=state, finished_at=time.time())
         if failed:
             print(summary(failed), flush=True)
-        print(f"[{self.name}] {state}: {info.counts['done']} of {len(info.points)} runs completed", flush=True)
+        pruned = sum(p.state == "pruned" for p in info.points)  # a search's
+        print(f"[{self.name}] {state}: {info.counts['done'] - pruned} of {len(info.points)} runs completed"
+              + (f", {pruned} pruned" if pruned else ""), flush=True)
         if self.stop:
             return 128 + self.stop.signal
         return 1 if failed else 0

@@ -175,7 +175,7 @@ def write_big_metrics(run_dir: Path, epochs: int, steps_per_epoch: int) -> None:
 
 
 def write_sweep_record(runs_dir: Path, name: str, run_dirs: list[Path], depths: list[int]) -> None:
-    """A completed sweep's record in .sweeps/ (format of resnet_core/runs/folder_format.py)."""
+    """A completed sweep's record in .sweeps/ (format of resnet_core/runs/sweep_format.py)."""
     now = time.time()
     record = {"format_version": runs.SWEEP_FORMAT_VERSION, "name": name, "argv": [],
               "vary": [{"field": "depth", "values": sorted(set(depths))}], "parallel": 1, "device_slots": 1,

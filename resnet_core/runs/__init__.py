@@ -70,7 +70,8 @@ from .listing import list_runs
 from .reading import SYMLINKED_RUN, read_run
 from .records import EpochRow, StatusRecord, StepRow, SystemRow, TestRow
 from .run_info import STATES, RunInfo, State
-from .sweep_checks import EXECUTORS, SWEEP_FORMAT_VERSION, SWEEP_STATES, TrainingOptions
+from .sweep_checks import (EXECUTORS, OBJECTIVES, PRUNERS, SEARCHES, SWEEP_FORMAT_VERSION, SWEEP_STATES,
+                           TrainingOptions, range_problem)
 from .sweeps import (
     SWEEP_MODULE,
     SWEEPS_DIR,
@@ -151,6 +152,10 @@ __all__ = [
     "SYMLINKED_RUN",
     "SWEEPS_DIR",
     "SWEEP_FORMAT_VERSION",
+    "OBJECTIVES",
+    "PRUNERS",
+    "SEARCHES",
+    "range_problem",
     "SWEEP_MODULE",
     "SWEEP_STATES",
     "State",

@@ -1,4 +1,4 @@
-"""Sweep records (``<runs-dir>/.sweeps/<name>.json``, format: runs/folder_format.py):
+"""Sweep records (``<runs-dir>/.sweeps/<name>.json``, format: runs/sweep_format.py):
 where they live, the one-writer claim, and reading that never raises (what a record may
 hold: runs.sweep_checks)."""
 
@@ -26,7 +26,8 @@ SWEEPS_DIR = ".sweeps"  # a dot folder: list_runs and the run listings skip it
 # How a point's state counts in SweepInfo.counts (see SweepPoint.state).
 POINT_CATEGORIES = {"completed": "done", "running": "running", "starting": "running", "queued": "queued",
                     "pending": "pending", "stopped": "stopped", "failed": "failed", "diverged": "failed",
-                    CRASHED: "failed", UNREADABLE: "failed", FAILED_TO_START: "failed"}
+                    CRASHED: "failed", UNREADABLE: "failed", FAILED_TO_START: "failed",
+                    "pruned": "done"}  # a search's trial its pruner stopped: finished, never resumed
 CATEGORIES = ("done", "running", "queued", "pending", "stopped", "failed")
 
 
@@ -89,12 +90,17 @@ class SweepPoint:
     run: RunInfo | None  # None: not launched, or its trainer has written neither status.json nor config.json (yet)
     sweep_alive: bool = False  # the sweep process runs: a launched point without a run is still starting
     start_failure: str | None = None  # recorded by the sweep: its trainer ended before writing its run, and why
+    trial: int | None = None  # a search's point: its Optuna trial number
+    pruned: bool = False  # a search's point its pruner stopped (its run folder says stopped)
 
     @property
     def state(self) -> str:
-        """The run's state (runs.read_run); before its folder holds status.json or config.json
-        "pending" (not launched), "starting" (launched by a live sweep that has not seen its
-        trainer end) or "failed to start"."""
+        """The run's state (runs.read_run), "pruned" for a search's trial its pruner stopped;
+        before its folder holds status.json or config.json "pending" (not launched),
+        "starting" (launched by a live sweep that has not seen its trainer end) or "failed
+        to start"."""
+        if self.pruned and self.run is not None and not self.run.is_active:
+            return "pruned"
         if self.run is not None:
             return self.run.state
         if self.run_dir is None:
@@ -141,13 +147,28 @@ class SweepInfo:
 
     @property
     def vary(self) -> dict[str, list]:
-        """The varied fields and their values, in grid order."""
+        """The fields varied by values, and their values, in grid order."""
         return {v["field"]: v["values"] for v in self.record.get("vary", [])}
+
+    @property
+    def ranges(self) -> dict[str, dict]:
+        """A search's fields varied by a range: {field: {field, low, high, log}}; {} for a grid."""
+        return {r["field"]: r for r in self.record.get("ranges", [])}
+
+    @property
+    def search(self) -> dict | None:
+        """A search's kind, trials, seed, objective, prune, storage and study; None for a grid."""
+        return self.record.get("search")
+
+    @property
+    def budget(self) -> int:
+        """Runs the sweep trains: its grid's points, or a search's trials."""
+        return self.search["trials"] if self.search else len(self.points)
 
     @property
     def group_by(self) -> list[str]:
         """The varied fields that make a configuration: all but the seed."""
-        return [name for name in self.vary if name != "seed"]
+        return [name for name in [*self.vary, *self.ranges] if name != "seed"]
 
     @property
     def parallel(self) -> int:
@@ -172,6 +193,8 @@ class SweepInfo:
     def counts(self) -> dict[str, int]:
         """Points per category: done, running, queued, pending, stopped, failed (all present)."""
         found = Counter(p.category for p in self.points)
+        if self.search:  # a search's trials not asked yet
+            found["pending"] += max(0, self.search["trials"] - len(self.points))
         return {c: found[c] for c in CATEGORIES}
 
     @property
@@ -209,7 +232,8 @@ def read_sweep(runs_dir: Path, name: str, options: TrainingOptions) -> SweepInfo
         run_dir = runs_dir / p["run"] if p.get("run") else None
         points.append(SweepPoint(values=p["values"], run_dir=run_dir,
                                  run=read_run(run_dir) if run_dir is not None else None, sweep_alive=alive,
-                                 start_failure=p.get("start_failure")))
+                                 start_failure=p.get("start_failure"), trial=p.get("trial"),
+                                 pruned=p.get("pruned", False)))
     state = "crashed" if record["state"] == "running" and not alive else record["state"]
     return SweepInfo(name=name, path=path, state=state, record=record, points=points, alive=alive)
 

@@ -1,0 +1,114 @@
+"""A search's views, from its Optuna study: the trials table (params, objective, state with
+pruned, duration, run), parallel coordinates, parameter importance and the objective by
+trial with the best so far. Pure: the figures are built from a study, the sweep's
+(:func:`load_study`) or, in tests, a fabricated in-memory one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+from optuna.trial import TrialState
+
+from .figure_style import chart_layout
+
+# PED-ANOVA needs numpy only (fANOVA, Optuna's default, needs scikit-learn, not a
+# requirement here). Its default baseline, the best 10% of trials, is one trial in the
+# 8-12-trial searches run here, so it compares the best 30%.
+IMPORTANCE_NAME = "PED-ANOVA (Optuna's PedAnovaImportanceEvaluator, best 30% of trials against all)"
+SQLITE = "sqlite:///"
+STATES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+          TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+
+
+def load_study(search: dict) -> optuna.Study:
+    """A sweep record's study, to read: FileNotFoundError for a SQLite file that is missing
+    (which connecting would create, empty), KeyError where the storage lacks the study."""
+    storage = search["storage"]
+    if storage.startswith(SQLITE) and not Path(storage.removeprefix(SQLITE)).is_file():
+        raise FileNotFoundError(f"no study database {storage.removeprefix(SQLITE)}")
+    return optuna.load_study(storage=storage, study_name=search["study"])
+
+
+def trials_table(study: optuna.Study, objective: str = "objective") -> pd.DataFrame:
+    """One row per trial: trial, state (pruned included), the objective (named `objective`),
+    each param, epochs reported, duration_s, run (its run folder; empty when unknown) and
+    metric (the status.json field the objective came from: test_acc for a run without a
+    validation split)."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        done = t.datetime_complete and t.datetime_start
+        rows.append({"trial": t.number, "state": STATES.get(t.state, t.state.name.lower()),
+                     objective: t.value if t.state == TrialState.COMPLETE else None, **t.params,
+                     "epochs": len(t.intermediate_values),
+                     "duration_s": (t.datetime_complete - t.datetime_start).total_seconds() if done else None,
+                     "run": t.user_attrs.get("run", ""), "metric": t.user_attrs.get("metric", "")})
+    return pd.DataFrame(rows)
+
+
+def _dimension(name: str, values: pd.Series) -> dict:
+    """One parcoords axis: categories as ticks, a positive range wider than 100x in log10."""
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if not numeric:
+        labels = sorted(values.astype(str).unique())
+        codes = values.astype(str).map({label: i for i, label in enumerate(labels)})
+        return dict(label=name, values=codes, tickvals=list(range(len(labels))), ticktext=labels)
+    if values.min() > 0 and values.max() / values.min() > 100:
+        return dict(label=f"log10 {name}", values=values.map(math.log10))
+    return dict(label=name, values=values)
+
+
+def parcoords_figure(table: pd.DataFrame, params: list[str], objective: str) -> go.Figure:
+    """Parallel coordinates of the completed trials: one axis per param, then the
+    objective, each line coloured by it (brush an axis to pick trials)."""
+    done = table[table["state"] == "completed"]
+    dims = [_dimension(p, done[p]) for p in params] + [dict(label=objective, values=done[objective])]
+    fig = go.Figure(go.Parcoords(line=dict(color=done[objective], colorscale="Viridis", showscale=True),
+                                 dimensions=dims))
+    fig.update_layout(title=f"{len(done)} completed trials", height=380, margin=dict(l=60, r=60, t=70, b=30))
+    return fig
+
+
+def importances(study: optuna.Study) -> dict[str, float] | None:
+    """Each param's importance by PED-ANOVA (IMPORTANCE_NAME); None before it can say:
+    fewer than 3 completed trials, or fewer than 2 params."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 3 or len(complete[0].params) < 2:
+        return None
+    with warnings.catch_warnings():  # "experimental (supported from v3.6.0)": said once per draw otherwise
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=0.3)
+    return optuna.importance.get_param_importances(study, evaluator=evaluator)
+
+
+def importance_figure(values: dict[str, float]) -> go.Figure:
+    """Horizontal bars, the most important param on top, titled with the evaluator."""
+    names = list(values)[::-1]
+    fig = go.Figure(go.Bar(x=[values[n] for n in names], y=names, orientation="h"))
+    fig.update_layout(title=dict(text=f"Parameter importance<br><sup>{IMPORTANCE_NAME}</sup>"),
+                      height=120 + 30 * len(names), margin=dict(l=120, r=30, t=70, b=40),
+                      xaxis_title="importance (sums to 1)")
+    return fig
+
+
+def history_figure(table: pd.DataFrame, objective: str) -> go.Figure:
+    """The objective of each completed trial by trial number, the best so far as a step line,
+    and pruned trials marked at the bottom of the axis."""
+    done = table[table["state"] == "completed"].sort_values("trial")
+    pruned = table[table["state"] == "pruned"]
+    layout = chart_layout("Objective by trial", 360, objective, x_title="trial", hovermode="closest")
+    fig = go.Figure(layout=layout)
+    fig.add_scatter(x=done["trial"], y=done[objective], mode="markers", name="completed",
+                    customdata=done["run"], hovertemplate="trial %{x}: %{y:.4f}<br>%{customdata}<extra></extra>")
+    fig.add_scatter(x=done["trial"], y=done[objective].cummax(), mode="lines", line_shape="hv", name="best so far")
+    if len(pruned):
+        low = done[objective].min() if len(done) else 0.0
+        fig.add_scatter(x=pruned["trial"], y=[low] * len(pruned), mode="markers", name="pruned",
+                        marker=dict(symbol="x", color="gray"), customdata=pruned["run"],
+                        hovertemplate="trial %{x}: pruned<br>%{customdata}<extra></extra>")
+    return fig

@@ -1,0 +1,97 @@
+"""A search's Optuna study: its sampler, pruner and storage from the sweep record's
+``search``, each trial's values asked from it, and the run's numbers it is told.
+
+Only a random or tpe sweep, and the views of one, import this module (it imports Optuna).
+The study lives in an RDB storage (``search.storage``: a SQLite file beside the record by
+default), named ``search.study``; every trial keeps the run folder it trained in as the
+user attribute ``run``, and the metric its value came from as ``metric``.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from .config import FIELD_TYPES
+from .runs.values import as_float
+
+SAMPLERS = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+# MedianPruner's default waits for 5 finished trials: half of the 8-12-trial budgets this
+# studio runs on a GPU-hour would never be judged, so it waits for 2. Successive halving
+# starts judging at epoch 1 (min_resource 1), keeping the best 1/3 at each rung.
+PRUNERS = {"none": optuna.pruners.NopPruner, "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2),
+           "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)}
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own progress lines
+
+
+class StudyUnavailable(Exception):
+    """The study cannot be created or loaded (one line: the storage and why)."""
+
+
+def load_study(search: dict, create: bool) -> optuna.Study:
+    """The record's study: created for a new sweep, loaded for a resume; StudyUnavailable
+    where the storage cannot be reached, already holds a new sweep's study, or lacks a
+    resumed one's."""
+    sampler = SAMPLERS[search["kind"]](seed=search["seed"])
+    pruner = PRUNERS[search["prune"]]()
+    where = f"study {search['study']} in {search['storage']}"
+    try:
+        if create:
+            return optuna.create_study(storage=search["storage"], study_name=search["study"], sampler=sampler,
+                                       pruner=pruner, direction="maximize")
+        return optuna.load_study(storage=search["storage"], study_name=search["study"], sampler=sampler,
+                                 pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:
+        raise StudyUnavailable(f"{where} already exists: name the sweep otherwise or remove it") from None
+    except KeyError:
+        raise StudyUnavailable(f"{where} is missing: the record cannot be resumed without it") from None
+    except Exception as e:  # the storage's own errors (SQLAlchemy's, a driver's): one line
+        raise StudyUnavailable(f"{where}: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
+
+
+def space_of(record: dict) -> dict:
+    """The record's search space: {field: values} for fields varied by values (categorical),
+    {field: {low, high, log}} for ranges."""
+    return {v["field"]: v["values"] for v in record["vary"]} | {r["field"]: r for r in record["ranges"]}
+
+
+def suggest(trial: optuna.Trial, space: dict) -> dict:
+    """The trial's values, one per field of the space: integer options stay integers."""
+    values = {}
+    for name, allowed in space.items():
+        if isinstance(allowed, list):
+            values[name] = trial.suggest_categorical(name, allowed)
+        elif FIELD_TYPES[name].base is int:
+            values[name] = trial.suggest_int(name, allowed["low"], allowed["high"], log=allowed["log"])
+        else:
+            values[name] = trial.suggest_float(name, allowed["low"], allowed["high"], log=allowed["log"])
+    return values
+
+
+def ask(study: optuna.Study, space: dict, values: dict | None = None) -> tuple[optuna.Trial, dict]:
+    """A new trial and its values: the sampler's, or the given ones (a resumed trial asked again)."""
+    if values is not None:
+        study.enqueue_trial(values)
+    trial = study.ask()
+    return trial, suggest(trial, space)
+
+
+def objective(status: dict, metric: str) -> tuple[float | None, str]:
+    """A completed run's objective and the status.json field it came from: best_val_acc
+    falls back to the final test_acc for a run without a validation split."""
+    if metric == "best_val_acc" and as_float(status.get("best_val_acc")) is None:
+        metric = "test_acc"
+    return as_float(status.get(metric)), metric
+
+
+def epoch_metric(row: dict) -> float | None:
+    """What the pruner is fed at an epoch's end: its validation accuracy, else the test
+    accuracy a run without a validation split monitors each epoch."""
+    val = as_float(row.get("val_acc"))
+    return val if val is not None else as_float(row.get("test_acc"))
+
+
+def running_trials(study: optuna.Study) -> set[int]:
+    """Numbers of the study's trials still running (told nothing yet)."""
+    return {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}

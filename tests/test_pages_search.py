@@ -1,0 +1,92 @@
+"""The Train page's sweep form offering a search (random, TPE) with ranges and pruning, the
+runs a launch would train shown before it, and a search's card in the sweeps panel."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import ROOT
+from fake_runs import make_run
+from test_search_views import fabricated
+from test_pages import TRAIN, folders, open_page, open_section, texts  # noqa: F401 (folders: a fixture)
+
+from resnet_core import formatting, runs
+from resnet_core.dashboard import launcher, search_form
+
+
+def test_budget_text_counts_a_grid_and_states_a_searchs_budget():
+    assert search_form.budget_text({"depth": ["8", "14"], "seed": ["0", "1", "2"]}, "grid", 5, "none") == \
+        "6 runs (2 × 3)"
+    assert search_form.budget_text({"lr": ["0.01..0.5:log"]}, "grid", 5, "none") == \
+        "no runs: lr is a range, which only a random or TPE search samples"
+    assert search_form.budget_text({"depth": ["8", "14"], "lr": ["0.01..0.5:log"]}, "tpe", 5, "asha") == (
+        "at most 5 runs, sampled by TPE: depth from 2 values, lr in 0.01..0.5:log, losing runs stopped early "
+        "(successive halving (ASHA))")
+    assert search_form.search_args("grid", 5, "asha") == []
+    assert search_form.search_args("random", 5, "none") == ["--search", "random", "--trials", "5"]
+    assert search_form.search_args("tpe", 7, "median") == ["--search", "tpe", "--trials", "7", "--prune", "median"]
+    assert search_form.space_text({"depth": [8, 14]}, {"lr": {"low": 0.01, "high": 0.5, "log": True}}) == \
+        "depth (2) × lr (0.01..0.5 log)"
+
+
+def test_the_sweep_form_launches_a_search_with_its_budget_shown_first(folders, monkeypatch):  # noqa: F811
+    launched = []
+    monkeypatch.setattr(launcher, "sweep_problem", lambda *a, **k: None)
+    monkeypatch.setattr(launcher, "launch_sweep", lambda name, args, **k: launched.append(args)
+                        or launcher.SweepLaunched(name, folders / "log", 1, None, args))
+    at = open_section(open_page(TRAIN), "sw_open")
+    assert at.number_input(key="sw_trials").disabled and at.selectbox(key="sw_prune").disabled
+    at.text_input(key="sw_more").set_value("lr=0.01..0.5:log").run()
+    assert "This sweep trains no runs: lr is a range" in texts(at)
+    at.selectbox(key="sw_search").set_value("tpe").run()
+    at.number_input(key="sw_trials").set_value(9)
+    at.selectbox(key="sw_prune").set_value("median")
+    at.text_input(key="sw_name").set_value("look").run()
+    assert "This sweep trains at most 9 runs, sampled by TPE: lr in 0.01..0.5:log" in texts(at)
+    at.button(key="sweep_launch").click().run()
+    assert not at.exception and launched
+    assert launched[0][-6:] == ["--search", "tpe", "--trials", "9", "--prune", "median"]
+    assert ["--vary", "lr=0.01..0.5:log"] == launched[0][launched[0].index("--vary"):][:2]
+
+
+def test_a_search_card_shows_its_budget_space_and_pruned_trials(folders):  # noqa: F811
+    run = make_run(folders, "pruned", state="stopped", epochs_done=1, sweep="s", depth=8)
+    (folders / runs.SWEEPS_DIR).mkdir()
+    runs.atomic_write_json(runs.sweep_path(folders, "s"), {
+        "format_version": 1, "name": "s", "argv": [], "vary": [{"field": "depth", "values": [8, 14]}],
+        "parallel": 1, "device_slots": 1, "executor": "local", "address": None, "cpus_per_trial": None,
+        "points": [{"values": {"depth": 8, "lr": 0.1}, "run": run.name, "trial": 0, "pruned": True}],
+        "state": "stopped", "pid": None, "pid_start": None, "created_at": time.time(), "finished_at": None,
+        "search": {"kind": "tpe", "trials": 4, "seed": 0, "objective": "best_val_acc", "prune": "median",
+                   "storage": "sqlite:///x.db", "study": "s"},
+        "ranges": [{"field": "lr", "low": 0.01, "high": 0.5, "log": True}]})
+    at = open_page(TRAIN)
+    page = texts(at)
+    assert formatting.md_escape("tpe search of 4 runs · depth (2) × lr (0.01..0.5 log)") in page
+    assert "1 of 4 done (1 pruned)" in page and "3 not started" in page
+    open_section(at, "sweep_trials_s")
+    assert "Its study cannot be read: FileNotFoundError: no study database x.db" in texts(at)
+    assert not (ROOT / "x.db").exists()  # looking creates no database
+
+
+def test_a_search_cards_trials_show_its_table_and_figures(folders):  # noqa: F811
+    db = f"sqlite:///{runs.sweep_path(folders, 's', '.optuna.db')}"
+    (folders / runs.SWEEPS_DIR).mkdir()
+    fabricated(storage=db, name="s")
+    runs.atomic_write_json(runs.sweep_path(folders, "s"), {
+        "format_version": 1, "name": "s", "argv": [], "vary": [{"field": "shortcut", "values": ["A", "none"]}],
+        "parallel": 1, "device_slots": 1, "executor": "local", "address": None, "cpus_per_trial": None,
+        "points": [], "state": "completed", "pid": None, "pid_start": None, "created_at": time.time(),
+        "finished_at": None, "ranges": [{"field": "lr", "low": 0.001, "high": 1.0, "log": True},
+                                        {"field": "warmup_epochs", "low": 0.0, "high": 2.0, "log": False}],
+        "search": {"kind": "random", "trials": 12, "seed": 0, "objective": "best_val_acc", "prune": "median",
+                   "storage": db, "study": "s"}})
+    at = open_section(open_page(TRAIN), "sweep_trials_s")
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert len(table) == 12 and table["state"].tolist().count("pruned") == 2
+    assert table["monitor"][0] == "./monitor?run=r0"
+    figures = [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
+    assert figures == ["scatter", "bar", "parcoords"]
+    assert "random search maximising best_val_acc (a run without a validation split" in texts(at)
