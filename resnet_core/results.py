@@ -208,13 +208,11 @@ def paper_comparison(cfg: dict) -> PaperResult | None:
 def seed_groups(configs: Sequence[dict], by: Sequence[str] = ()) -> tuple[list[list[int]], list[str]]:
     """Positions of the configs (config.json's "config") grouped where they differ only by
     seed and NOT_COMPARED fields (a field in by splits groups even so, and an image folder's
-    data_dir always does), in first-seen order,
-    and the compared fields whose values differ between the groups. A field an older
-    record lacks (dataset, preact...) had its default value then."""
+    data_dir, its dataset, always does), in first-seen order, and the compared fields whose
+    values differ between the groups. A field an older record lacks had its default then."""
     buckets: dict[tuple, list[int]] = {}
     for i, config in enumerate(configs):
         config = {**_DEFAULT_VALUES, **config}
-        # An image folder run's data_dir is its dataset, not where a copy of CIFAR happens to lie.
         compared = {*by, *(("data_dir",) if config.get("dataset") == IMAGE_FOLDER else ())}
         key = tuple(sorted((k, _hashable(v)) for k, v in config.items() if k not in NOT_COMPARED or k in compared))
         buckets.setdefault(key, []).append(i)
