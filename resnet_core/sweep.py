@@ -29,12 +29,15 @@ import math
 import os
 import sys
 import time
+from typing import Callable
 from pathlib import Path
 
 from . import results, runs
 from .config import TrainConfig, apply_presets, flag, make_plan
 from .config_flags import config_argv
-from .cifar import resolve_data_dir
+from .cifar import IMAGE_FOLDER, DataError, resolve_data_dir
+from .folder_dataset import held_out
+from .folder_scan import scan_image_folder
 from .executors import RAY_MISSING, ExecutorError, ray_installed
 from .runs import model_name
 from .sweep_args import PROG, SweepArgs, parse
@@ -45,6 +48,21 @@ from .sweep_runner import Sweep, make_executor
 from .sweep_space import Range
 from .train import load_data
 from .train_checks import Refused, check_config, check_runs_dir
+
+
+def train_set_images(cfg: TrainConfig, test_sizes: list[float]) -> int:
+    """The smallest training set cfg's dataset gives over these --test-size values (an image
+    folder's from its scan, nothing decoded: its test/, or each class less its held-out
+    share), or Refused with one line where the data cannot be read."""
+    if cfg.dataset != IMAGE_FOLDER:
+        return len(load_data(cfg).train_labels)
+    try:
+        scan = scan_image_folder(cfg.data_dir)
+    except DataError as e:
+        raise Refused(str(e)) from None
+    if scan.test is not None:
+        return len(scan.train)
+    return min(sum(n - held_out(n, share) for n in scan.train.counts) for share in test_sizes)
 
 
 def sweep_record(name: str, argv: list[str], vary: dict[str, list], parallel: int | None, devices: int,
@@ -114,10 +132,18 @@ def new_sweep(command: SweepArgs) -> dict:
     vary = {k: v for k, v in vary.items() if not isinstance(v, Range)}
     cfg = dataclasses.replace(cfg, sweep=name)
     check_config(cfg if local else dataclasses.replace(cfg, device="cpu"))  # on Ray: check_points, the cluster
-    # Every dataset the grid trains on is read here (refused in one line where missing or damaged);
-    # its points are checked against the smallest training set.
-    train_images = min(len(load_data(dataclasses.replace(cfg, dataset=dataset)).train_labels)
-                       for dataset in vary.get("dataset", [cfg.dataset]))
+    # Every dataset the grid trains on is read here (refused in one line where missing or damaged;
+    # an image folder scanned, not decoded), once, and each point checked against its training set.
+    sizes: dict[tuple, int] = {}
+
+    def train_images(point: TrainConfig) -> int:
+        key = (point.dataset, point.test_size if point.dataset == IMAGE_FOLDER else None)
+        if key not in sizes:
+            sizes[key] = train_set_images(point, [point.test_size])
+        return sizes[key]
+
+    for dataset in vary.get("dataset", [cfg.dataset]):  # all read before any point is judged
+        train_images(dataclasses.replace(cfg, dataset=dataset))
     # A search's ranges are checked at their ends.
     check_points(cfg, typed, vary | {k: [r.low, r.high] for k, r in ranges.items()}, train_images,
                  executor["executor"])
@@ -171,7 +197,7 @@ def search_fields(args: argparse.Namespace, seed: int, runs_dir: Path, name: str
             "prune": args.prune or "none", "storage": storage, "study": name}
 
 
-def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images: int) -> None:
+def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images: Callable[[TrainConfig], int]) -> None:
     vary = {v["field"]: v["values"] for v in record["vary"]}
     sizes = " x ".join(str(len(v)) for v in vary.values())
     at_once = record["parallel"] or "as many as the Ray cluster holds"
@@ -189,10 +215,10 @@ def print_dry_run(record: dict, base: TrainConfig, typed: set[str], train_images
     print(f"sweep {record['name']}: {len(record['points'])} runs ({' x '.join(vary)} = {sizes}), "
           f"at most {at_once} at once{where}")
     for values in grid(vary):
-        cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
+        point = dataclasses.replace(base, **values)
+        cfg = apply_presets(point, typed | set(values), train_images(point))
         print(f"  {run_name(record['name'], values)}: {model_name(cfg.depth, cfg.shortcut, cfg.preact)} "
-              f"({cfg.block}, shortcut "
-              f"{cfg.shortcut}) · {make_plan(cfg, train_images).describe()}")
+              f"({cfg.block}, shortcut {cfg.shortcut}) · {make_plan(cfg, train_images(point)).describe()}")
 
 
 def report(runs_dir: Path, name: str, fmt: str) -> tuple[str, list[str]]:

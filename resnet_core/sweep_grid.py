@@ -6,6 +6,7 @@ trainer would take every point before anything starts.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 import difflib
 import itertools
 
@@ -109,14 +110,16 @@ def run_name(sweep: str, values: dict) -> str:
     return runs.safe_name(f"{runs.safe_name(sweep, max_len=room)}-{point}" if room > 0 else point)
 
 
-def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: int,
+def check_points(base: TrainConfig, typed: set[str], vary: dict[str, list], train_images: Callable[[TrainConfig], int],
                  executor: str = "local") -> None:
-    """Refused naming the field and value of the first point the trainer would refuse. The
-    devices are this machine's for a local sweep; on Ray the cluster's, checked once it is
-    reached (RayExecutor.prepare), and Ray picks each run's GPU."""
+    """Refused naming the field and value of the first point the trainer would refuse
+    (train_images: a point's training set, by its dataset and test share). The devices are
+    this machine's for a local sweep; on Ray the cluster's, checked once it is reached
+    (RayExecutor.prepare), and Ray picks each run's GPU."""
     for values in grid(vary):
-        cfg = apply_presets(dataclasses.replace(base, **values), typed | set(values), train_images)
-        problems = config_errors(cfg) or plan_errors(cfg, train_images)
+        point = dataclasses.replace(base, **values)
+        cfg = apply_presets(point, typed | set(values), train_images(point))
+        problems = config_errors(cfg) or plan_errors(cfg, train_images(point))
         try:
             if executor == "local":
                 placement.candidate_devices(cfg.device)

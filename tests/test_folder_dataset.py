@@ -267,3 +267,17 @@ def test_a_rank_on_a_machine_without_the_image_folder_stops_in_one_line(tmp_path
     group = SimpleNamespace(world=SimpleNamespace(is_main=False, rank=3, size=4), broadcast=lambda _: shared)
     with pytest.raises(SystemExit, match="rank 3: the image folder .*only-on-the-first-machine is not on this machine"):
         train.share_preparation(group, None)
+
+
+def test_a_sweep_over_the_test_share_plans_each_point_on_its_own_training_set(tmp_path, capsys, monkeypatch):
+    from resnet_core import sweep
+
+    root = write_folder(tmp_path / "shapes", per_class=20)
+    monkeypatch.setattr("resnet_core.image_folder.decode_image_file", lambda *a: pytest.fail("decoded"))
+    base = ["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1"]
+    assert sweep.main([*base, "--batch-size", "8", "--vary", "test_size=0.2,0.5", "--name", "ts", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ts-testsize0.2: ResNet-20 (basic, shortcut A) · 44 training images · 4 validation images" in out
+    assert "ts-testsize0.5: ResNet-20 (basic, shortcut A) · 27 training images · 3 validation images" in out
+    assert sweep.main([*base, "--batch-size", "32", "--vary", "test_size=0.2,0.5", "--name", "t2", "--dry-run"]) == 2
+    assert "27 training images are fewer than one batch of 32 (at test_size=0.5)" in capsys.readouterr().err
