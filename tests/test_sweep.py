@@ -84,6 +84,11 @@ def test_a_grid_trains_every_point_once_as_ordinary_runs(cifar_dir, tmp_path, ca
     (["--vary", "seed=0,1", "--name", ""], "--name NAME is needed"),
 ])
 def test_a_bad_grid_is_one_line_exit_2_and_writes_nothing(cifar_dir, tmp_path, capsys, args, message):
+    refused_in_one_line(cifar_dir, tmp_path, capsys, args, message)
+
+
+def refused_in_one_line(cifar_dir, tmp_path, capsys, args: list[str], message: str) -> None:
+    """A sweep with these arguments exits 2 with one line holding message, and writes nothing."""
     base = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--name", "bad", *TINY,
             "--epochs", "1"]
     assert main(base + args) == 2

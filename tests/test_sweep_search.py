@@ -11,6 +11,7 @@ import optuna
 import pytest
 from conftest import ROOT, wait_until
 from frozen import freeze, sigterm_pending, thaw
+from test_sweep import TINY, refused_in_one_line
 from test_train import wait_for
 
 from resnet_core import runs, sweep_search
@@ -19,7 +20,6 @@ from resnet_core.sweep_options import RECORD_OPTIONS
 from resnet_core.runs.sweep_checks import record_problem
 from resnet_core.sweep_space import Range, parse_range
 
-TINY = ["--batch-size", "50", "--val-size", "100", "--subset", "100", "--log-every", "2"]
 SEARCH = {"format_version": 1, "name": "s", "argv": ["--epochs", "1"], "vary": [{"field": "depth", "values": [8, 14]}],
           "parallel": 1, "device_slots": 1, "executor": "local", "address": None, "cpus_per_trial": None,
           "points": [{"values": {"depth": 8, "lr": 0.1, "seed": 2}, "run": None, "trial": 0, "pruned": False}],
@@ -59,12 +59,7 @@ def test_a_range_parses_to_its_bounds_and_integer_options_stay_integers(name, te
     (["--search", "tpe", "--trials", "2", "--vary", "depth=8..21"], "--vary depth=21: depth 21 is not 6n+2"),
 ])
 def test_a_bad_search_is_one_line_exit_2_and_writes_nothing(cifar_dir, tmp_path, capsys, args, message):
-    base = ["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--name", "bad", *TINY,
-            "--epochs", "1"]
-    assert main(base + args) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "runs").exists()
+    refused_in_one_line(cifar_dir, tmp_path, capsys, args, message)
 
 
 def test_a_search_dry_run_prints_its_space_and_study(cifar_dir, tmp_path, capsys):
