@@ -27,9 +27,10 @@ def trial_rows(info: runs.SweepInfo) -> list[dict]:
 def trials_report(info: runs.SweepInfo, fmt: str = "md") -> str:
     """The trials as Markdown, CSV or JSON."""
     rows = trial_rows(info)
-    if fmt == "md":
-        shown = [{k: ("—" if v is None else f"{v:.4f}" if k == info.search["objective"] else v) for k, v in r.items()}
-                 for r in rows]
+    if fmt == "md":  # for reading: 4 significant digits of a sampled float (0.1057, not 0.10570046446158274)
+        objective = info.search["objective"]
+        shown = [{k: "—" if v is None else f"{v:.4f}" if k == objective else f"{v:.4g}" if isinstance(v, float) else v
+                  for k, v in r.items()} for r in rows]
         return markdown_table(shown)
     if fmt == "csv":
         return csv_table(rows)

@@ -90,3 +90,22 @@ def test_a_search_cards_trials_show_its_table_and_figures(folders):  # noqa: F81
     figures = [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
     assert figures == ["scatter", "bar", "parcoords"]
     assert "random search maximising best_val_acc (a run without a validation split" in texts(at)
+
+
+def test_a_search_report_shows_sampled_floats_to_four_digits(folders, capsys):  # noqa: F811
+    from resnet_core.sweep import main
+
+    run = make_run(folders, "t0", sweep="s", depth=8)
+    (folders / runs.SWEEPS_DIR).mkdir()
+    runs.atomic_write_json(runs.sweep_path(folders, "s"), {
+        "format_version": 1, "name": "s", "argv": [], "vary": [{"field": "depth", "values": [8, 14]}],
+        "parallel": 1, "device_slots": 1, "executor": "local", "address": None, "cpus_per_trial": None,
+        "points": [{"values": {"depth": 8, "lr": 0.10570046446158274}, "run": run.name, "trial": 0, "value": 0.391,
+                    "metric": "best_val_acc"}],
+        "state": "completed", "pid": None, "pid_start": None, "created_at": time.time(), "finished_at": None,
+        "search": {"kind": "tpe", "trials": 1, "seed": 0, "objective": "best_val_acc", "prune": "none",
+                   "storage": "sqlite:///x.db", "study": "s"},
+        "ranges": [{"field": "lr", "low": 0.01, "high": 0.5, "log": True}]})
+    assert main(["--runs-dir", str(folders), "--report", "s"]) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert row.startswith("| 0 | completed | 8 | 0.1057 | 0.3910 | best_val_acc |"), row
