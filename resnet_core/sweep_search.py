@@ -15,7 +15,15 @@ from optuna.trial import TrialState
 from .config import FIELD_TYPES
 from .runs.values import as_float
 
-SAMPLERS = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+def tpe_sampler(seed: int, trials: int) -> optuna.samplers.TPESampler:
+    """TPE that models the results after a third of the budget (2 to 10 random trials first):
+    with Optuna's default of 10, a 10-trial "tpe" search never modelled anything (measured:
+    three 10-trial tpe searches of one seed, told different results as they pruned
+    differently, tried the same 10 points)."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, trials // 3)))
+
+
+SAMPLERS = {"random": lambda seed, trials: optuna.samplers.RandomSampler(seed=seed), "tpe": tpe_sampler}
 # MedianPruner's default waits for 5 finished trials: half of the 8-12-trial budgets this
 # studio runs on a GPU-hour would never be judged, so it waits for 2. Successive halving
 # starts judging at epoch 1 (min_resource 1), keeping the best 1/3 at each rung.
@@ -33,7 +41,7 @@ def load_study(search: dict, create: bool) -> optuna.Study:
     """The record's study: created for a new sweep, loaded for a resume; StudyUnavailable
     where the storage cannot be reached, already holds a new sweep's study, or lacks a
     resumed one's."""
-    sampler = SAMPLERS[search["kind"]](seed=search["seed"])
+    sampler = SAMPLERS[search["kind"]](search["seed"], search["trials"])
     pruner = PRUNERS[search["prune"]]()
     where = f"study {search['study']} in {search['storage']}"
     try:

@@ -257,3 +257,9 @@ def test_a_grid_point_with_a_trials_fields_is_refused():
                                  {"values": {"depth": 14}, "run": None}]}
     del grid["search"], grid["ranges"]
     assert record_problem(grid, "s", RECORD_OPTIONS) == "point 1: pruned is not a point field"
+
+
+@pytest.mark.parametrize("trials, startup", [(4, 2), (10, 3), (12, 4), (60, 10)])
+def test_tpe_models_the_results_after_a_third_of_the_budget(trials, startup):
+    sampler = sweep_search.SAMPLERS["tpe"](0, trials)
+    assert sampler._n_startup_trials == startup  # Optuna's own default, 10, left small budgets random
