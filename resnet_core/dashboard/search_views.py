@@ -92,7 +92,8 @@ def history_figure(table: pd.DataFrame, objective: str) -> go.Figure:
     (customdata), which a click opens (clicked_run)."""
     done = table[table["state"] == "completed"].sort_values("trial")
     pruned = table[table["state"] == "pruned"]
-    layout = chart_layout("Objective by trial", 360, objective, x_title="trial", hovermode="closest")
+    layout = chart_layout("Objective by trial", 360, objective, x_title="trial", legend="top left",
+                          hovermode="closest")  # the best so far rises: the best trials lie top right
     fig = go.Figure(layout=layout)
     # customdata as lists: an array reaches st.plotly_chart's selection event as {"0": ..., "1": ...}.
     fig.add_scatter(x=done["trial"], y=done[objective], mode="markers", name="completed",
