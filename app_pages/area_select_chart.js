@@ -1,19 +1,7 @@
 // A Plotly chart on which the user draws a box or a freeform area; the areas reach the
 // script as a few numbers (see area_select_chart.py for why). Streamlit calls the default
-// export with the data the script passed, and again whenever that data changes.
-
-function plotly(url) {  // plotly.js, loaded once a page from the server's route
-  if (!window.__rsPlotly) {
-    window.__rsPlotly = window.Plotly ? Promise.resolve(window.Plotly) : new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = url;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => { window.__rsPlotly = null; reject(new Error(`plotly.js did not load from ${url}`)); };
-      document.head.appendChild(script);
-    });
-  }
-  return window.__rsPlotly;
-}
+// export with the data the script passed, and again whenever that data changes. plotly() and
+// pageTheme() come from plotly_component.js, put before this file.
 
 // Kept areas are not editable: a drag that starts inside one draws a new area (which
 // replaces it) instead of moving it.
@@ -51,13 +39,6 @@ function translucent(colour, alpha) {  // "#3A6591" -> "rgba(58,101,145,alpha)"
   if (!hex) return `rgba(128,128,128,${alpha})`;
   const n = parseInt(hex[1], 16);
   return `rgba(${n >> 16},${(n >> 8) & 255},${n & 255},${alpha})`;
-}
-
-function pageTheme(host) {  // Streamlit's --st-* variables on the component's element
-  const css = getComputedStyle(host);
-  const value = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
-  return {text: value("--st-text-color", "#1F2933"), grid: value("--st-border-color-light", "rgba(128,128,128,0.2)"),
-          accent: value("--st-primary-color", "#4C78A8"), font: value("--st-font", "sans-serif")};
 }
 
 // The figure's layout in the page's theme, as st.plotly_chart's "streamlit" theme draws the

@@ -38,9 +38,17 @@ PLOTLY_JS_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 MODE_BAR = {"displaylogo": False, "modeBarButtonsToAdd": ["drawrect", "drawclosedpath"],
             "modeBarButtonsToRemove": ["select2d", "lasso2d", "sendChartToCloud"]}
 
-_chart = st.components.v2.component(
-    "rs_area_select_chart", js=Path(__file__).with_suffix(".js").read_text(encoding="utf-8"),
-    isolate_styles=False)  # plotly.js styles its mode bar and drag layers from the page's own <head>
+
+def plotly_component(name: str, script: Path):
+    """A component (st.components.v2) whose script draws with plotly.js: script's module,
+    after plotly_component.js (plotly.js loaded once a page from PLOTLY_JS_ROUTE, the
+    page's theme)."""
+    shared = Path(__file__).with_name("plotly_component.js").read_text(encoding="utf-8")
+    return st.components.v2.component(name, js=shared + script.read_text(encoding="utf-8"),
+                                      isolate_styles=False)  # plotly.js styles its mode bar from the page's <head>
+
+
+_chart = plotly_component("rs_area_select_chart", Path(__file__).with_suffix(".js"))
 
 
 def plotly_js_url() -> str:

@@ -11,6 +11,7 @@ from fake_runs import make_run
 from test_search_views import fabricated
 from test_pages import TRAIN, folders, open_page, open_section, texts  # noqa: F401 (folders: a fixture)
 
+from app_pages import search_view
 from resnet_core import formatting, runs
 from resnet_core.dashboard import launcher, search_form
 
@@ -70,7 +71,8 @@ def test_a_search_card_shows_its_budget_space_and_pruned_trials(folders):  # noq
     assert not (ROOT / "x.db").exists()  # looking creates no database
 
 
-def test_a_search_cards_trials_show_its_table_and_figures(folders):  # noqa: F811
+def searched(folders) -> None:  # noqa: F811
+    """A completed random search "s" of 12 fabricated trials (2 pruned), its study beside the record."""
     db = f"sqlite:///{runs.sweep_path(folders, 's', '.optuna.db')}"
     (folders / runs.SWEEPS_DIR).mkdir()
     fabricated(storage=db, name="s")
@@ -82,13 +84,23 @@ def test_a_search_cards_trials_show_its_table_and_figures(folders):  # noqa: F81
                                         {"field": "warmup_epochs", "low": 0.0, "high": 2.0, "log": False}],
         "search": {"kind": "random", "trials": 12, "seed": 0, "objective": "best_val_acc", "prune": "median",
                    "storage": db, "study": "s"}})
+
+
+def parcoords(at) -> dict:
+    """The parcoords trace the brushing component (app_pages/parcoords_chart.py) sends the browser."""
+    (component,) = at.get("bidi_component")
+    return json.loads(json.loads(component.proto.json)["figure"])["data"][0]
+
+
+def test_a_search_cards_trials_show_its_table_and_figures(folders):  # noqa: F811
+    searched(folders)
     at = open_section(open_page(TRAIN), "sweep_trials_s")
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     assert len(table) == 12 and table["state"].tolist().count("pruned") == 2
     assert table["monitor"][0] == "./monitor?run=r0"
     figures = [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
-    assert figures == ["scatter", "bar", "parcoords"]
+    assert figures == ["scatter", "bar"] and parcoords(at)["type"] == "parcoords"
     assert "random search maximising best_val_acc (a run without a validation split" in texts(at)
 
 
@@ -109,3 +121,30 @@ def test_a_search_report_shows_sampled_floats_to_four_digits(folders, capsys):  
     assert main(["--runs-dir", str(folders), "--report", "s"]) == 0
     row = capsys.readouterr().out.splitlines()[2]
     assert row.startswith("| 0 | completed | 8 | 0.1057 | 0.3910 | best_val_acc |"), row
+
+
+def test_brushing_the_parallel_coordinates_filters_the_trials_and_is_drawn_again(folders):  # noqa: F811
+    searched(folders)
+    at = open_section(open_page(TRAIN), "sweep_trials_s")
+    assert all("constraintrange" not in d for d in parcoords(at)["dimensions"])
+    # what the component's callback keeps of a brush on lr (log10) and one on shortcut ("none": 1)
+    at.session_state[search_view.brush_key("s")] = {"log10 lr": [[-1.5, 0.0]], "shortcut": [[0.5, 1.5]]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.dataframe[0].value["trial"].tolist() == [6, 8, 10]  # 7 pruned (not drawn), odd ones "A"
+    assert "3 of 12 trials inside the ranges brushed" in texts(at)
+    dims = {d["label"]: d.get("constraintrange") for d in parcoords(at)["dimensions"]}
+    assert dims == {"log10 lr": [-1.5, 0.0], "shortcut": [0.5, 1.5], "warmup_epochs": None, "best_val_acc": None}
+    at.button(key="search_brush_clear_s").click().run()
+    assert len(at.dataframe[0].value) == 12 and all("constraintrange" not in d for d in parcoords(at)["dimensions"])
+
+
+def test_a_trial_clicked_on_the_objective_chart_offers_its_run(folders):  # noqa: F811
+    searched(folders)
+    at = open_section(open_page(TRAIN), "sweep_trials_s")
+    assert not at.get("page_link") or all("r5" not in p.proto.label for p in at.get("page_link"))
+    assert "Click a trial's point to open its run." in texts(at)
+    at.session_state[search_view.clicked_key("s")] = "r5"  # what the chart's on_select keeps of a click on trial 5
+    at.run()
+    (link,) = [p.proto for p in at.get("page_link") if "r5" in p.proto.label]
+    assert link.label == "Open r5 in the Monitor" and "monitor" in link.page and link.query_string == "run=r5"

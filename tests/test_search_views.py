@@ -8,7 +8,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from resnet_core.dashboard import search_views
+from resnet_core.dashboard import search_views, trial_brush
 
 SPACE = {"lr": FloatDistribution(1e-3, 1.0, log=True), "shortcut": CategoricalDistribution(["A", "none"]),
          "warmup_epochs": FloatDistribution(0.0, 2.0)}
@@ -62,3 +62,38 @@ def test_history_draws_the_best_so_far_and_marks_pruned_trials():
     completed, best, pruned = fig.data
     assert list(best.y) == sorted(best.y) and best.y[-1] == max(completed.y)
     assert list(pruned.x) == [3, 7] and list(pruned.customdata) == ["r3", "r7"]
+
+
+def test_a_brush_keeps_the_completed_trials_inside_every_range_in_the_axes_own_units():
+    table = search_views.trials_table(fabricated(), "best_val_acc")
+    params = ["lr", "shortcut", "warmup_epochs"]
+
+    def kept(ranges):
+        return table["trial"][trial_brush.inside(table, params, "best_val_acc", ranges)].tolist()
+    assert kept({}) == list(range(12)) and kept({"gone": [[0, 1]]}) == list(range(12))  # pruned ones too
+    # lr drawn in log10 (-3 + 3i/11): -1.5..0 holds trials 6-11, less 7 (pruned, not drawn)
+    assert kept({"log10 lr": [[-1.5, 0.0]]}) == [6, 8, 9, 10, 11]
+    # categories by their tick: "A" 0 (odd trials), "none" 1 (even trials)
+    assert kept({"log10 lr": [[-1.5, 0.0]], "shortcut": [[0.5, 1.5]]}) == [6, 8, 10]
+    # two ranges on one axis keep either (objective 0.5 + 0.4i/12)
+    assert kept({"best_val_acc": [[0.5, 0.55], [0.8, 1.0]]}) == [0, 1, 9, 10, 11]
+    assert kept({"best_val_acc": [[0.71, 0.72]]}) == []  # between trials 6 (0.7) and 7
+
+
+def test_brushed_ranges_are_read_from_plotly_and_drawn_again():
+    assert trial_brush.ranges_from_event({"log10 lr": [0.0, -1.5], "x": [[1, 2], [4, 3]], "y": None, "z": []}) == \
+        {"log10 lr": [[-1.5, 0.0]], "x": [[1.0, 2.0], [3.0, 4.0]]}
+    assert trial_brush.ranges_from_event(None) == {}
+    table = search_views.trials_table(fabricated(), "best_val_acc")
+    fig = search_views.parcoords_figure(table, ["lr", "shortcut"], "best_val_acc",
+                                        {"log10 lr": [[-1.5, 0.0]], "best_val_acc": [[0.5, 0.55], [0.8, 1.0]]})
+    lr, shortcut, objective = fig.data[0].dimensions
+    assert lr.constraintrange == (-1.5, 0.0) and shortcut.constraintrange is None
+    assert [list(r) for r in objective.constraintrange] == [[0.5, 0.55], [0.8, 1.0]]
+
+
+def test_a_click_on_a_trial_gives_its_run_and_the_best_so_far_line_none():
+    point = {"curve_number": 0, "point_index": 2, "x": 2, "y": 0.56, "customdata": "r2"}
+    assert search_views.clicked_run({"selection": {"points": [point]}}) == "r2"
+    assert search_views.clicked_run({"selection": {"points": [{"curve_number": 1, "x": 2, "y": 0.56}]}}) is None
+    assert search_views.clicked_run({"selection": {"points": []}}) is None and search_views.clicked_run(None) is None

@@ -6,7 +6,6 @@ trial with the best so far. Pure: the figures are built from a study, the sweep'
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
+from . import trial_brush
 from .figure_style import chart_layout
 
 # PED-ANOVA needs numpy only (fANOVA, Optuna's default, needs scikit-learn, not a
@@ -51,23 +51,13 @@ def trials_table(study: optuna.Study, objective: str = "objective") -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def _dimension(name: str, values: pd.Series) -> dict:
-    """One parcoords axis: categories as ticks, a positive range wider than 100x in log10."""
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if not numeric:
-        labels = sorted(values.astype(str).unique())
-        codes = values.astype(str).map({label: i for i, label in enumerate(labels)})
-        return dict(label=name, values=codes, tickvals=list(range(len(labels))), ticktext=labels)
-    if values.min() > 0 and values.max() / values.min() > 100:
-        return dict(label=f"log10 {name}", values=values.map(math.log10))
-    return dict(label=name, values=values)
-
-
-def parcoords_figure(table: pd.DataFrame, params: list[str], objective: str) -> go.Figure:
+def parcoords_figure(table: pd.DataFrame, params: list[str], objective: str,
+                     ranges: trial_brush.Ranges | None = None) -> go.Figure:
     """Parallel coordinates of the completed trials: one axis per param, then the
-    objective, each line coloured by it (brush an axis to pick trials)."""
+    objective, each line coloured by it, with the ranges brushed on its axes
+    (trial_brush: which trials they keep)."""
     done = table[table["state"] == "completed"]
-    dims = [_dimension(p, done[p]) for p in params] + [dict(label=objective, values=done[objective])]
+    dims = trial_brush.constrained(trial_brush.axes(table, params, objective), ranges or {})
     fig = go.Figure(go.Parcoords(line=dict(color=done[objective], colorscale="Viridis", showscale=True),
                                  dimensions=dims))
     fig.update_layout(title=f"{len(done)} completed trials", height=380, margin=dict(l=60, r=60, t=70, b=30))
@@ -98,17 +88,29 @@ def importance_figure(values: dict[str, float]) -> go.Figure:
 
 def history_figure(table: pd.DataFrame, objective: str) -> go.Figure:
     """The objective of each completed trial by trial number, the best so far as a step line,
-    and pruned trials marked at the bottom of the axis."""
+    and pruned trials marked at the bottom of the axis; a trial's point carries its run
+    (customdata), which a click opens (clicked_run)."""
     done = table[table["state"] == "completed"].sort_values("trial")
     pruned = table[table["state"] == "pruned"]
-    layout = chart_layout("Objective by trial", 360, objective, x_title="trial", hovermode="closest")
+    layout = chart_layout("Objective by trial", 360, objective, x_title="trial", legend="top left",
+                          hovermode="closest")  # the best so far rises: the best trials lie top right
     fig = go.Figure(layout=layout)
+    # customdata as lists: an array reaches st.plotly_chart's selection event as {"0": ..., "1": ...}.
     fig.add_scatter(x=done["trial"], y=done[objective], mode="markers", name="completed",
-                    customdata=done["run"], hovertemplate="trial %{x}: %{y:.4f}<br>%{customdata}<extra></extra>")
+                    customdata=done["run"].tolist(),
+                    hovertemplate="trial %{x}: %{y:.4f}<br>%{customdata}<extra></extra>")
     fig.add_scatter(x=done["trial"], y=done[objective].cummax(), mode="lines", line_shape="hv", name="best so far")
     if len(pruned):
         low = done[objective].min() if len(done) else 0.0
         fig.add_scatter(x=pruned["trial"], y=[low] * len(pruned), mode="markers", name="pruned",
-                        marker=dict(symbol="x", color="gray"), customdata=pruned["run"],
+                        marker=dict(symbol="x", color="gray"), customdata=pruned["run"].tolist(),
                         hovertemplate="trial %{x}: pruned<br>%{customdata}<extra></extra>")
     return fig
+
+
+def clicked_run(event: dict | None) -> str | None:
+    """The run of the trial clicked on history_figure, from st.plotly_chart's selection event:
+    None for none, or a point without a run (the best-so-far line, a trial without a run)."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    runs = [p.get("customdata") for p in points if isinstance(p.get("customdata"), str) and p.get("customdata")]
+    return runs[-1] if runs else None
