@@ -15,9 +15,9 @@ from resnet_core import runs
 from resnet_core import formatting
 from resnet_core.dashboard import launcher, links, run_filters, runs_table
 
-COLUMN_ORDER = ["run", "name", "tags", "state", "problem", "model", "dataset", "epochs", "best val acc", "best epoch",
-                "val split", "test acc", "time", "monitor", "analyze", "sweep", "block", "shortcut", "batch", "lr",
-                "schedule", "device", "precision", "created", "note"]
+COLUMN_ORDER = ["run", "name", "tags", "state", "problem", "model", "dataset", "epochs done", "of epochs",
+                "best val acc", "best epoch", "val split", "test acc", "time", "monitor", "analyze", "sweep", "block",
+                "shortcut", "batch", "lr", "schedule", "device", "precision", "created", "note"]
 
 
 def _column_config() -> dict:
@@ -34,6 +34,9 @@ def _column_config() -> dict:
             "dataset", help="what the run trained on (--dataset): cifar10 or cifar100; empty for a folder that "
                             "cannot be read"),
         "best epoch": st.column_config.NumberColumn("best epoch", help="empty before the first validation"),
+        "epochs done": st.column_config.NumberColumn("epochs done", help="epochs completed so far"),
+        "of epochs": st.column_config.NumberColumn("of epochs", help="the epochs the run trains in all; empty where "
+                                                                    "its records do not say"),
         "best val acc": st.column_config.NumberColumn(
             "best val acc", format="%.2f%%",
             help="the best accuracy on what the run validated on: see 'val split' (empty without one)"),

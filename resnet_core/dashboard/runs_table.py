@@ -26,7 +26,8 @@ def run_summary_row(info: runs.RunInfo) -> dict:
     whatever the run folder holds."""
     cfg, resolved, status = info.train_config, info.resolved, info.status if isinstance(info.status, dict) else {}
     duration = compute_progress(info).elapsed_s
-    total = as_count(status.get("total_epochs"), 0) or as_count(cfg.get("epochs"), 0) or "?"
+    done = as_count(status.get("epoch"), 0)
+    total = as_count(status.get("total_epochs"), 0) or as_count(cfg.get("epochs"), 0) or None
     return {
         "run": info.run_id,
         "name": info.annotations.name or None,
@@ -39,7 +40,9 @@ def run_summary_row(info: runs.RunInfo) -> dict:
         "sweep": setting_text(cfg.get("sweep")),
         "block": setting_text(cfg.get("block")),
         "shortcut": shortcut_label(setting_text(cfg.get("shortcut"))),
-        "epochs": f"{as_count(status.get('epoch'), 0)}/{total}",
+        "epochs": f"{done}/{total or '?'}",  # for the run cards; the table sorts by the two numbers
+        "epochs done": done,
+        "of epochs": total,
         "best val acc": as_float(status.get("best_val_acc")),
         "best epoch": as_count(status.get("best_epoch")) or None,
         "val split": evaluation_labels(info.config).split,
@@ -62,5 +65,5 @@ def runs_table(infos: Sequence[runs.RunInfo]) -> pd.DataFrame:
     for column in ("best val acc", "test acc"):
         table[column] = table[column].map(lambda x: None if x is None else 100 * x)
     table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce")
-    return table
+    return table.drop(columns="epochs").astype({"of epochs": "Int64"})
 
