@@ -103,3 +103,17 @@ def test_a_config_diff_of_identical_runs_or_unreadable_ones_differs_in_nothing(l
     assert "depth" in with_bad.differing and with_bad.table.loc["depth", bad] == NOT_RECORDED
     empty = config_diff.config_diff([infos[bad]])
     assert empty.table.empty and empty.differing == []
+
+
+def test_the_runs_table_sorts_epochs_as_numbers(tmp_path):
+    from fake_runs import make_run
+
+    from resnet_core import runs
+    from resnet_core.dashboard import runs_table
+
+    made = [make_run(tmp_path, name, epochs_done=done, total_epochs=total)
+            for name, done, total in (("a", 10, 12), ("b", 9, 9), ("c", 2, 30))]
+    table = runs_table.runs_table([runs.read_run(p) for p in made])
+    assert "epochs" not in table.columns and table["epochs done"].dtype.kind == "i"
+    assert table.sort_values("epochs done")["run"].str[-1].tolist() == ["c", "b", "a"]  # as text: "10" < "2" < "9"
+    assert table["of epochs"].tolist() == [12, 9, 30]
