@@ -121,6 +121,23 @@ def test_a_sweep_on_a_local_ray_trains_its_grid_as_ordinary_runs(cifar_dir, tmp_
 
 
 @pytest.mark.slow
+def test_a_search_on_a_local_ray_asks_its_trials_and_tells_their_results(cifar_dir, tmp_path):
+    result = sweep("--data-dir", cifar_dir, "--runs-dir", tmp_path, "--name", "tpeonray", *TINY, "--epochs", 1, *CPU,
+                   "--search", "tpe", "--trials", 3, "--vary", "lr=0.01..0.5:log", "--executor", "ray",
+                   "--parallel", 1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[tpeonray] completed: 3 of 3 runs completed" in result.stdout
+    info = runs.read_sweep(tmp_path, "tpeonray", RECORD_OPTIONS)
+    assert info.state == "completed" and info.record["executor"] == "ray" and info.problem is None
+    points = info.record["points"]
+    assert [p["trial"] for p in points] == [0, 1, 2]
+    for point, read in zip(points, info.points, strict=True):
+        assert read.state == "completed" and read.run.train_config["lr"] == point["values"]["lr"]
+        assert point["value"] == read.run.status["best_val_acc"] and point["metric"] == "best_val_acc"
+    assert sorted(p.run_dir for p in info.points) == run_folders(tmp_path)
+
+
+@pytest.mark.slow
 def test_a_stopped_ray_sweep_stops_its_trainers_drops_waiting_trials_and_resumes(cifar_dir, tmp_path):
     """Three trials, of which the Ray holds two at once (one on an odd core count): SIGTERM
     (the dashboard's Stop) while they train stops the running ones with last.pt and cancels
