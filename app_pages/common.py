@@ -46,8 +46,8 @@ def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray]
         # Every record, not only the page shown: a wrong folder shows at once.
         problem = run_images.labels_match(store.labels(source), records).problem(images_from.path, source)
         if images_from.run_dir is not None:  # an image folder run: the files themselves, as recorded
-            problem = problem or run_images.files_problem(
-                store.files(source), run_images.source_paths(images_from.run_dir, source), images_from.path)
+            problem = problem or run_images.files_problem(store.get(), images_from.run_dir, images_from.path,
+                                                          (source,))
     except Exception as e:  # no data folder here: show the records without pictures
         problem = f"Images unavailable: {e}"
     if problem:

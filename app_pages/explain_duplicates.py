@@ -60,14 +60,10 @@ def view(info: runs.RunInfo) -> None:
         st.warning(f"No {cifar.dataset_title(images_from.dataset)} to compare: {md_escape(e)}",
                    icon=":material/image_not_supported:")
         return
-    if images_from.run_dir is not None:  # an image folder run: the images must be the ones it recorded
-        changed = next(filter(None, (run_images.files_problem(
-            data.train_files if source == "train" else data.test_files,
-            run_images.source_paths(images_from.run_dir, source), images_from.path) for source in ("train", "test"))),
-            None)
-        if changed:
-            st.warning(md_escape(changed), icon=":material/image_not_supported:")
-            return
+    changed = run_images.files_problem(data, images_from.run_dir, images_from.path, ("train", "test"))
+    if changed:  # an image folder run whose folder no longer holds the images it recorded
+        st.warning(md_escape(changed), icon=":material/image_not_supported:")
+        return
     found = _nearest(data, images_from).duplicates()
     preds, which = _test_predictions(info, data, images_from.path)
     n_test = len(data.test_images)

@@ -35,7 +35,7 @@ import torch
 
 from . import runs
 from .cifar import IMAGE_FOLDER, CifarData, DataError, ProgressCallback, dataset_title, run_data_folder, training_split
-from .folder_dataset import files_moved, load_run_data
+from .folder_dataset import changed_files, load_run_data
 from .run_model import ModelLoadError, RunModel, checkpoint_file, load_run_model
 from .runs.values import as_count
 
@@ -141,12 +141,11 @@ def run_data(run_info: runs.RunInfo, data_dir: str | os.PathLike | None) -> Cifa
     except (DataError, OSError) as e:
         raise EmbeddingError(f"no {dataset_title(run_info.dataset)} for {run_info.path.name}: "
                              f"{' '.join(str(e).split())}") from None
-    recorded = runs.read_data_files(run_info.path) if data.train_files else None
-    for split, now in (("train", data.train_files), ("test", data.test_files)):
-        if recorded is not None and (moved := files_moved(now, recorded.get(split, []))):
-            raise EmbeddingError(f"{run_info.path.name}'s image folder changed since the run: {moved:,} of its "
-                                 f"{split} files are not at the same place now, so its features would be other "
-                                 f"images'")
+    changed = changed_files(data, runs.read_data_files(run_info.path) if data.train_files else None)
+    if changed:
+        split, moved, _ = changed
+        raise EmbeddingError(f"{run_info.path.name}'s image folder changed since the run: {moved:,} of its "
+                             f"{split} files are not at the same place now, so its features would be other images'")
     return data
 
 

@@ -88,6 +88,21 @@ def files_moved(now: Sequence[str], was: Sequence[str]) -> int:
     return sum(a != b for a, b in zip(now, was, strict=False)) + abs(len(now) - len(was))
 
 
+def changed_files(data: CifarData, recorded: Mapping[str, list[str]] | None,
+                  sets: Sequence[str] = ("train", "test")) -> tuple[str, int, int] | None:
+    """The first of the sets whose files, as the folder is split now, are not the files the run
+    recorded (data_files.json) index for index: (set, files moved, files recorded); None when
+    all are, or the run recorded none (CIFAR's)."""
+    if recorded is None:
+        return None
+    for split in sets:
+        was = recorded.get(split, [])
+        moved = files_moved(data.train_files if split == "train" else data.test_files, was)
+        if moved:
+            return split, moved, len(was)
+    return None
+
+
 def folder_settings(config_record: Mapping[str, Any]) -> dict[str, Any]:
     """The settings a folder run's split was made with (SPLIT_SETTINGS), from its config.json
     record, each checked as the trainer checks it; DataError, one line, for a record whose

@@ -183,7 +183,7 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
                                                  if args.resume and name in typed}), world.size)
     if args.resume:
         if data.train_files:
-            check_same_files(run_dir, data.train_files, data.test_files)
+            check_same_files(run_dir, data)
         try:
             cfg, changes = resume_config(cfg, parsed.cfg, typed, len(data.train_labels))
         except ValueError as e:

@@ -12,7 +12,8 @@ from .checkpoints import CHECKPOINT_KEYS
 from .config import TrainConfig, config_from_record, make_plan
 from .config_checks import config_errors
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
-from .folder_dataset import files_moved, held_out
+from .cifar import CifarData
+from .folder_dataset import changed_files, held_out
 from .folder_scan import FolderScan
 from .model_names import blocks_per_stage, family_counts
 from .runs import model_name
@@ -81,19 +82,15 @@ def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> Non
     check_data_fits(cfg, n if scan.test is not None else n - test, test, len(scan.classes), ranks)
 
 
-def check_same_files(run_dir: Path, train_files: tuple[str, ...], test_files: tuple[str, ...]) -> None:
+def check_same_files(run_dir: Path, data: CifarData) -> None:
     """Refused when a resumed image folder run would train on other files than it did: the
     folder split now against its data_files.json (a run stopped before writing it has none)."""
-    recorded = runs.read_data_files(run_dir)
-    if recorded is None:
-        return
-    for split, now in (("train", train_files), ("test", test_files)):
-        was = recorded.get(split, [])
-        if list(now) != was:
-            moved = files_moved(now, was)
-            raise Refused(f"the image folder changed since the run started: {moved:,} of its {len(was):,} {split} "
-                          f"files are not the same at the same place (added, removed, renamed or moved between "
-                          f"classes); a resume must train on the same images, so start a new run")
+    changed = changed_files(data, runs.read_data_files(run_dir))
+    if changed:
+        split, moved, was = changed
+        raise Refused(f"the image folder changed since the run started: {moved:,} of its {was:,} {split} "
+                      f"files are not the same at the same place (added, removed, renamed or moved between "
+                      f"classes); a resume must train on the same images, so start a new run")
 
 
 def check_config(cfg: TrainConfig) -> None:

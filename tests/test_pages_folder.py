@@ -54,10 +54,19 @@ def test_analyze_opens_a_folder_runs_cell_with_the_users_files(folders, tmp_path
     assert "<img" not in html_blocks(at)[0]
 
 
-def test_the_files_check_counts_the_files_out_of_place():
-    assert run_images.files_problem(("a", "b"), None, "/d") is None  # CIFAR: no files recorded
-    assert run_images.files_problem(("a", "b"), ["a", "b"], "/d") is None
-    assert run_images.files_problem(("a", "c", "d"), ["a", "b"], "/d").startswith("2 of the 2 files")
+def test_the_files_check_counts_the_files_out_of_place(tmp_path):
+    from types import SimpleNamespace
+
+    from resnet_core.folder_dataset import changed_files
+
+    same, moved = (SimpleNamespace(train_files=files, test_files=("t",)) for files in (("a", "b"), ("a", "c", "d")))
+    assert changed_files(same, None) is None  # CIFAR: no files recorded
+    assert changed_files(same, {"train": ["a", "b"], "test": ["t"]}) is None
+    assert changed_files(moved, {"train": ["a", "b"], "test": ["t"]}) == ("train", 2, 2)
+    runs.atomic_write_json(tmp_path / runs.DATA_FILES, {"train": ["a", "b"], "test": ["t"]})
+    assert run_images.files_problem(moved, None, "/d", ("train",)) is None
+    assert run_images.files_problem(moved, tmp_path, "/d", ("test",)) is None
+    assert run_images.files_problem(moved, tmp_path, "/d", ("train",)).startswith("2 of the 2 files")
 
 
 def test_the_dashboard_keys_a_folders_images_by_the_decoding_it_reads(tmp_path):
@@ -67,7 +76,7 @@ def test_the_dashboard_keys_a_folders_images_by_the_decoding_it_reads(tmp_path):
     assert run_images.decoded_version(root, "folder", settings) == ()  # nothing decoded yet
     assert run_images.decoded_version(root, "cifar10", ()) == ()
     store = run_images.ImageStore(root, "folder", settings=settings)
-    assert len(store.files("train")) == 30  # 36 images less 2 of each class held out
+    assert len(store.get().train_files) == 30  # 36 images less 2 of each class held out
     first = run_images.decoded_version(root.resolve(), "folder", settings)
     assert first != ()
     (root / "train" / "red" / "000.png").unlink()  # a trainer decodes the changed folder anew

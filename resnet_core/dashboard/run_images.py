@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import runs
 from ..cifar import IMAGE_FOLDER, DataError, dataset_present, dataset_title, load_cifar, run_data_folder
-from ..folder_dataset import files_moved, folder_settings, load_folder_dataset
+from ..folder_dataset import changed_files, folder_settings, load_folder_dataset
 from ..image_folder import cache_folder, cache_path
 
 SplitImages = str  # "train" or "test": which set of the run's dataset a split's indices point into
@@ -48,17 +48,22 @@ def image_source(run_config: Mapping[str, Any], split: str) -> SplitImages | Non
     return None
 
 
-def source_paths(run_dir: str | Path, source: SplitImages | None) -> list[str] | None:
-    """Each image's file in a set of the run's data ("train" or "test"), by its index, as the
-    run's data_files.json lists them; None for a run without it (CIFAR's, or a damaged file)
-    or without the set. Read once per version of the file (a page reruns every few seconds,
-    and 100,000 paths are some 6 MB of JSON)."""
+def recorded_files(run_dir: str | Path) -> dict[str, list[str]] | None:
+    """The run's data_files.json ({"train": [...], "test": [...]}); None for a run without it
+    (CIFAR's, or a damaged file). Read once per version of the file (a page reruns every few
+    seconds, and 100,000 paths are some 6 MB of JSON)."""
     path = Path(run_dir) / runs.DATA_FILES
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    files = _data_files(str(path.parent), st.st_mtime_ns, st.st_size)
+    return _data_files(str(path.parent), st.st_mtime_ns, st.st_size)
+
+
+def source_paths(run_dir: str | Path, source: SplitImages | None) -> list[str] | None:
+    """Each image's file in a set of the run's data ("train" or "test"), by its index, as the
+    run's data_files.json lists them (recorded_files); None without it or without the set."""
+    files = recorded_files(run_dir)
     return files.get(source) if files is not None and source is not None else None
 
 
@@ -147,14 +152,15 @@ def decoded_version(root: Path, dataset: str, settings: tuple) -> tuple:
     return st.st_mtime_ns, st.st_size
 
 
-def files_problem(loaded: Sequence[str], recorded: Sequence[str] | None, folder: str | Path) -> str | None:
-    """What the page says when an image folder's files, split as the run split them, are not
-    the files the run recorded (data_files.json) index for index; None when they are, or
-    when the run recorded none."""
-    if recorded is None or list(loaded) == list(recorded):
+def files_problem(data, run_dir: str | Path | None, folder: str | Path, sets: Sequence[SplitImages]) -> str | None:
+    """What the page says when an image folder's files of these sets, split as the run split
+    them (data: the ImageStore's), are not the files the run in run_dir recorded index for
+    index (folder_dataset.changed_files); None when they are, or without a run or a record."""
+    changed = changed_files(data, recorded_files(run_dir) if run_dir is not None else None, sets)
+    if changed is None:
         return None
-    moved = files_moved(loaded, recorded)
-    return (f"{moved:,} of the {len(recorded):,} files this run recorded are not at the same place in {folder} "
+    _, moved, recorded = changed
+    return (f"{moved:,} of the {recorded:,} files this run recorded are not at the same place in {folder} "
             f"now: files were added, removed or renamed since the run, so the images would not be the ones it "
             f"saw. The cards are shown without images.")
 
@@ -230,11 +236,6 @@ class ImageStore:
     def images(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
         data = self.get(timeout)
         return data.train_images if source == "train" else data.test_images
-
-    def files(self, source: SplitImages, timeout: float | None = None) -> tuple[str, ...]:
-        """An image folder's files of the set, in its arrays' order; () for CIFAR."""
-        data = self.get(timeout)
-        return data.train_files if source == "train" else data.test_files
 
     def labels(self, source: SplitImages, timeout: float | None = None) -> np.ndarray:
         data = self.get(timeout)
