@@ -40,9 +40,11 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     for problem in data.source.get("problems", ()):
         print(f"note: {problem}")
     if data.source.get("ignored"):
-        print(f"ignored {data.source['ignored']:,} files that are not images")
+        n = data.source["ignored"]
+        print(f"ignored {n:,} {'file that is not an image' if n == 1 else 'files that are not images'}")
     if data.source.get("skipped"):
-        print(f"skipped {data.source['skipped_count']:,} unreadable images (--bad-images skip)")
+        n = data.source["skipped_count"]
+        print(f"skipped {n:,} unreadable image{'' if n == 1 else 's'} (--bad-images skip)")
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":
