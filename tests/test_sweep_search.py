@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import optuna
 import pytest
@@ -250,6 +251,40 @@ def test_a_search_killed_9_keeps_its_study_and_resume_continues_it(cifar_dir, tm
     assert [final[p.trial] for p in info.points] == ["COMPLETE"] * 3
     assert set(final.values()) <= {"COMPLETE", "FAIL"}  # a trial asked again leaves its old number failed
     assert len([p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]) == 3
+
+
+def test_a_new_study_database_appears_whole_while_a_reader_polls_for_it(tmp_path):
+    """The Searches page polling for a starting sweep's SQLite file used to write its schema
+    too, and the sweep died with "table studies already exists" (16 of 30 tries): the
+    sweep's creation and the reader both succeed, 20 times over."""
+    from resnet_core.dashboard import search_views
+    failures = []
+    for i in range(20):
+        search = {**SEARCH["search"], "kind": "random", "seed": 0, "storage": f"sqlite:///{tmp_path / f'{i}.db'}",
+                  "study": "s"}
+        created = threading.Event()
+
+        def poll(search, created):
+            while not created.is_set():
+                try:
+                    search_views.load_study(search)
+                except (FileNotFoundError, KeyError):  # not there yet: what a reader may see
+                    pass
+                except Exception as e:
+                    failures.append(f"reader: {e}")
+
+        reader = threading.Thread(target=poll, args=(search, created))
+        reader.start()
+        try:
+            sweep_search.load_study(search, True)
+        except sweep_search.StudyUnavailable as e:
+            failures.append(f"sweep: {e}")
+        finally:
+            created.set()
+            reader.join()
+        assert search_views.load_study(search).study_name == "s"
+    assert failures == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{i}.db" for i in range(20))  # no temporary left
 
 
 def test_a_grid_point_with_a_trials_fields_is_refused():

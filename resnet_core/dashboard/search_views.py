@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
+from ..sweep_search import SQLITE
 from . import trial_brush
 from .figure_style import chart_layout
 
@@ -21,7 +22,6 @@ from .figure_style import chart_layout
 # requirement here). Its default baseline, the best 10% of trials, is one trial in the
 # 8-12-trial searches run here, so it compares the best 30%.
 IMPORTANCE_NAME = "PED-ANOVA (Optuna's PedAnovaImportanceEvaluator, best 30% of trials against all)"
-SQLITE = "sqlite:///"
 STATES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 
