@@ -17,6 +17,7 @@ from .folder_dataset import changed_files, held_out
 from .folder_scan import FolderScan
 from .model_names import blocks_per_stage, family_counts
 from .runs import model_name
+from .system import total_ram_gb
 from .run_model import ModelLoadError, check_weights, read_checkpoint
 
 
@@ -76,10 +77,22 @@ def check_data_fits(cfg: TrainConfig, train_set_images: int, test_images: int, n
 
 def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> None:
     """check_data_fits for an image folder from its scan, before an image is decoded: its
-    test/, or the share of each class carved from train/."""
+    test/, or the share of each class carved from train/. And the machine's RAM, where each
+    process on it (LOCAL_WORLD_SIZE under torchrun) holds every file decoded, as uint8,
+    before its device gets the splits: on a GPU, the device check alone let a folder that
+    fits the GPU start decoding into a RAM that could not hold it."""
     n = len(scan.train)
     test = len(scan.test) if scan.test is not None else sum(held_out(c, cfg.test_size) for c in scan.train.counts)
     check_data_fits(cfg, n if scan.test is not None else n - test, test, len(scan.classes), ranks)
+    files = n + (len(scan.test) if scan.test is not None else 0)
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    need, ram_gb = files * 3 * cfg.image_size ** 2 * processes, total_ram_gb()
+    if ram_gb and need > ram_gb * 2**30:
+        each = f", in each of the {processes} processes on this machine" if processes > 1 else ""
+        raise Refused(f"the image folder would not fit in this machine's RAM: its {files:,} images decoded at "
+                      f"--image-size {cfg.image_size} take {format_bytes(need // processes)} as uint8{each}, and "
+                      f"the machine has {format_bytes(int(ram_gb * 2**30))} of RAM; lower --image-size or use "
+                      f"fewer files")
 
 
 def check_same_files(run_dir: Path, data: CifarData) -> None:
