@@ -14,12 +14,13 @@ from resnet_core.dashboard import run_filters
 
 
 def _run_ids(all_runs: list[runs.RunInfo], pending: dict | None) -> list[str]:
-    """The runs to pick from, newest first, with a just-launched run whose folder has no
-    config.json yet."""
+    """The runs to pick from, newest first, after the folders whose trainer is still starting
+    (no record yet: launched here, from another tab or before a reload)."""
     ids = [r.run_id for r in all_runs]
-    if pending and pending["run_id"] not in ids and (common.runs_dir() / pending["run_id"]).is_dir():
-        ids.insert(0, pending["run_id"])
-    return ids
+    starting = [i for i in runs.starting_run_ids(common.runs_dir()) if i not in ids]
+    if pending and pending["run_id"] not in ids + starting and (common.runs_dir() / pending["run_id"]).is_dir():
+        starting.insert(0, pending["run_id"])
+    return starting + ids
 
 
 def picker_key(run_id: str, state: str) -> str:
@@ -63,9 +64,10 @@ def render() -> None:
     if info is not None:
         common.lazy_expander("Name, tags and note", "mon_notes", icon=":material/label:",
                              draw=lambda: run_annotations.editor(info, run_filters.tag_options(all_runs), "mon"))
-    # A trainer we just started (launch or resume) counts as live until it exits.
+    # A trainer we just started (launch or resume) counts as live until it exits, and so
+    # does a folder whose trainer is still starting (its panel says when it failed to).
     launching = bool(pending and pending["run_id"] == chosen and runs.trainer_alive(pending))
-    active = (info is not None and info.is_active) or launching
+    active = (info is not None and info.is_active) or launching or info is None
     st.fragment(monitor_panel.panel, run_every=REFRESH_S if (live and active) else None)(common.runs_dir() / chosen)
 
 

@@ -52,6 +52,10 @@ def _starting(run_dir: Path) -> None:
     state = launcher.folder_state(run_dir, pid, ours.get("pid_start"))
     if state == "starting" or (pid and time.time() - pending["t"] < 3):
         st.info("Starting the trainer…", icon=":material/hourglass_top:")
+        step = runs.starting_progress(run_dir)
+        if step is not None:
+            st.progress(step.done / step.total if step.total else 0.0,
+                        text=formatting.md_escape(f"{step.doing}: {step.done:,} of {step.total:,} {step.unit}"))
     else:
         st.error("The trainer exited before it started the run.", icon=":material/error:")
         tail = launcher.log_tail(run_dir)

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,15 +44,18 @@ log = logging.getLogger("resnet_core.train")
 PROG = "python -m resnet_core.train"
 
 
-def _progress(doing: str):
-    """Progress of a download or a decoding on stderr, every 10%: the run folder does not exist yet."""
-    last = [-1]
+def _progress(doing: str, unit: str):
+    """Progress of a download or a decoding on stderr (runs.StartingProgress's line: the
+    Monitor shows the last one as a bar, as the run folder has no record yet): at each 10%,
+    and between them each new percent after 2 s, so a long decode moves on the page and a
+    short one prints ten lines."""
+    last = [-1, time.monotonic()]
 
     def report(done: int, total: int) -> None:
-        pct = int(100 * done / total) if total else -1
-        if pct != last[0] and pct % 10 == 0:
-            print(f"{doing}: {pct}%", file=sys.stderr, flush=True)
-            last[0] = pct
+        pct = 100 * done // total if total else 0
+        if pct != last[0] and (pct % 10 == 0 or time.monotonic() - last[1] >= 2):
+            print(runs.StartingProgress(doing, done, total, unit).line, file=sys.stderr, flush=True)
+            last[:] = pct, time.monotonic()
 
     return report
 
@@ -119,7 +123,7 @@ def load_data(cfg: TrainConfig, ranks: int = 1) -> CifarData:
                                        test_size=cfg.test_size, split_seed=cfg.split_seed, bad_images=cfg.bad_images,
                                        cache_dir=cache_folder(cfg.runs_dir),
                                        check=lambda scan: check_folder_fits(cfg, scan, ranks),
-                                       progress=_progress(f"decoding the images of {cfg.data_dir}"))
+                                       progress=_progress(f"decoding the images of {cfg.data_dir}", "images"))
         except DataError as e:
             raise Refused(str(e)) from None
     present = dataset_present(cfg.dataset, cfg.data_dir)
@@ -128,7 +132,8 @@ def load_data(cfg: TrainConfig, ranks: int = 1) -> CifarData:
                       "Or add --download.")
     try:
         if not present:
-            download_cifar(cfg.dataset, cfg.data_dir, _progress(f"downloading {dataset_spec(cfg.dataset).title}"))
+            downloading = _progress(f"downloading {dataset_spec(cfg.dataset).title}", "bytes")
+            download_cifar(cfg.dataset, cfg.data_dir, downloading)
         return load_cifar(cfg.dataset, cfg.data_dir)
     except (DataError, OSError) as e:
         raise Refused(str(e)) from None

@@ -13,6 +13,7 @@ from test_pages import open_page, texts
 from test_pages import folders  # noqa: F401 (a fixture, for studio_runs)
 
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, MONITOR, PREDICT, RUNS
+from resnet_core import formatting, runs
 from resnet_core.dashboard import links
 
 
@@ -76,6 +77,24 @@ def test_monitor_shows_an_unreadable_run_it_was_asked_for_and_one_that_did_not_s
     os.utime(unstarted, (0, 0))  # older than a trainer still starting: a run that failed to start
     at = open_page(MONITOR, {"run": unstarted.name})
     assert at.selectbox[0].value == unstarted.name and "exited before it started the run" in _errors(at)
+
+
+def test_monitor_shows_a_trainer_still_decoding_after_a_reload_with_its_progress(studio_runs):
+    """A run launched before a reload (or from another tab: this session has no launch of
+    it) whose trainer is still decoding its image folder: offered and opened as starting,
+    with the trainer's last progress line as a bar, and refreshed until it has a record."""
+    make_run(studio_runs, "good")
+    folder = studio_runs / "20991231-000000-decoding"
+    folder.mkdir()
+    step = runs.StartingProgress("decoding the images of /photos", 18_000, 60_000, "images")
+    (folder / runs.CONSOLE_FILE).write_text(step.line + "\n")
+    for query in ({"run": folder.name}, None):
+        at = open_page(MONITOR, query)
+        assert at.selectbox[0].value == folder.name and folder.name in at.selectbox[0].options[0]
+        assert not at.error and any("Starting the trainer" in i.value for i in at.info)
+        (bar,) = at.get("progress")
+        assert bar.proto.value == 30 and bar.proto.text == formatting.md_escape(
+            "decoding the images of /photos: 18,000 of 60,000 images")
 
 
 def test_compare_says_which_runs_and_choices_of_its_url_it_left_out(studio_runs):

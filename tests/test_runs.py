@@ -643,11 +643,29 @@ def test_a_folder_with_only_the_trainers_output_is_failed_to_start_once_quiet(tm
     folder = runs.new_run_dir(tmp_path, "refused")
     (folder / runs.CONSOLE_FILE).write_text("train.py: error: argument --depth: invalid int value: 'x'\n")
     assert runs.list_runs(tmp_path) == []  # its trainer may still be importing torch
+    assert runs.starting_run_ids(tmp_path) == [folder.name]  # which the Monitor offers, as starting
     quiet = time.time() - runs.STALE_S - 1
     for path in (folder / runs.CONSOLE_FILE, folder):
         os.utime(path, (quiet, quiet))
     (info,) = runs.list_runs(tmp_path)
     assert info.state == runs.FAILED_TO_START and info.warning.endswith("invalid int value: 'x'")
+    assert runs.starting_run_ids(tmp_path) == []
+
+
+def test_the_last_progress_line_a_starting_trainer_printed_reads_back_whole(tmp_path):
+    """What the trainer prints while it downloads or decodes (StartingProgress.line) is read
+    back from console.log, a long folder's path whole; any other last line is no progress."""
+    folder = runs.new_run_dir(tmp_path, "decoding")
+    assert runs.starting_progress(folder) is None  # no output yet
+    step = runs.StartingProgress(f"decoding the images of /data/{'deep/' * 80}photos", 18_000, 60_000, "images")
+    assert step.line.endswith("photos: 18,000 of 60,000 images (30%)") and len(step.line) > 400
+    (folder / runs.CONSOLE_FILE).write_text(f"{runs.StartingProgress('x', 0, 60_000, 'images').line}\n{step.line}\n")
+    assert runs.starting_progress(folder) == step
+    with open(folder / runs.CONSOLE_FILE, "a") as f:
+        f.write("INFO run folder: /runs/x\n")
+    assert runs.starting_progress(folder) is None
+    (folder / runs.CONSOLE_FILE).write_text("decoding: 7 of 5 images (140%)\n")  # more than all: not believed
+    assert runs.starting_progress(folder) is None
 @pytest.mark.parametrize("make", [lambda p: os.mkfifo(p), lambda p: p.mkdir(), lambda p: p.symlink_to(p.parent / "x")],
                          ids=["a FIFO", "a folder", "a symlink"])
 def test_a_log_opened_for_appending_is_a_regular_file_or_refused_at_once(tmp_path, make):

@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import ROOT, signal_handlers_kept, write_cifar_folder
 
-from resnet_core import runs
+from resnet_core import runs, train
 from resnet_core.runs import writing
 from resnet_core.config import PAPER_DEVIATIONS, PAPER_RECIPE, TrainConfig, apply_presets, make_plan, resumable_fields
 from resnet_core.train_checks import held_data_bytes
@@ -1170,3 +1170,26 @@ def test_a_resume_keeps_the_system_rows_its_checkpoint_covers(tmp_path):
     (tmp_path / runs.METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
     runs.truncate_to_checkpoint(tmp_path, step=8, epoch=1)
     assert runs.read_metrics(tmp_path) == rows[:4]
+
+
+def test_progress_before_the_run_is_printed_at_each_tenth_and_each_new_percent_after_2_s(monkeypatch, capsys,
+                                                                                          tmp_path):
+    """The trainer's lines while it decodes or downloads, on a fake clock: each 10%, and a
+    new percent between them once 2 s went by; every line is one the Monitor reads back."""
+    clock = [0.0]
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
+    report = train._progress("decoding the images of /photos", "images")
+    for done in range(0, 1001, 5):  # 0.5% a call, 0.1 s apart
+        clock[0] += 0.1
+        report(done, 1000)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [runs.StartingProgress("decoding the images of /photos", done, 1000, "images").line
+                     for done in range(0, 1001, 100)]
+    report = train._progress("downloading CIFAR-10", "bytes")
+    for done in range(0, 1001, 5):  # slow: 3 s a call
+        clock[0] += 3
+        report(done, 1000)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 101 and lines[37] == "downloading CIFAR-10: 370 of 1,000 bytes (37%)"  # each new percent
+    (tmp_path / runs.CONSOLE_FILE).write_text("\n".join(lines) + "\n")
+    assert runs.starting_progress(tmp_path) == runs.StartingProgress("downloading CIFAR-10", 1000, 1000, "bytes")

@@ -259,9 +259,13 @@ def folder_state(run_dir: str | os.PathLike, pid: int | None = None, pid_start: 
     """For a folder the dashboard created: "run" once runs.read_run makes a run of it (its
     trainer wrote status.json or config.json, even a broken one), "starting" while the
     trainer (pid, pid_start as in :class:`Launched`) is alive before that, else
-    runs.FAILED_TO_START (its console.log says why: an argument error, a missing dataset...)."""
+    runs.FAILED_TO_START (its console.log says why: an argument error, a missing dataset...).
+    Without a pid (launched from another tab, or before a reload), "starting" while the
+    folder may_be_starting, as list_runs judges it."""
     if runs.read_run(Path(run_dir)) is not None:
         return "run"
+    if pid is None:
+        return "starting" if runs.may_be_starting(Path(run_dir)) else runs.FAILED_TO_START
     if runs.trainer_alive({"pid": pid, "pid_start": pid_start}):
         return "starting"
     return runs.FAILED_TO_START

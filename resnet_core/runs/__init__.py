@@ -64,9 +64,9 @@ from .dynamics_files import TrainingRecord, dynamics_epochs, load_dynamics
 from .processes import (heartbeat_skew, pid_alive, process_alive, process_start_time, remote_host, signal_trainer,
                         this_host, trainer_alive)
 from .cleanup import remove_stale_temp_files, remove_stale_temps
-from .console_log import last_output_line, output_tail
+from .console_log import StartingProgress, last_output_line, output_tail, starting_progress
 from .files import open_run_file, read_json, read_json_object
-from .listing import list_runs
+from .listing import list_runs, may_be_starting, starting_run_ids
 from .reading import SYMLINKED_RUN, read_run
 from .records import EpochRow, StatusRecord, StepRow, SystemRow, TestRow
 from .run_info import STATES, RunInfo, State
@@ -187,6 +187,10 @@ __all__ = [
     "open_for_append",
     "open_run_file",
     "output_tail",
+    "starting_progress",
+    "may_be_starting",
+    "starting_run_ids",
+    "StartingProgress",
     "pid_alive",
     "process_alive",
     "prediction_path",

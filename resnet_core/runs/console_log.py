@@ -1,9 +1,12 @@
 """The last lines a trainer printed (console.log, else train.log): why a run that died
-early died, in its own words."""
+early died, in its own words, and how far the work before its run (a download, decoding
+an image folder) has gone."""
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .files import open_run_file
@@ -46,3 +49,37 @@ def last_words(run_dir: Path) -> str:
     last = last_output_line(run_dir)
     return (f"The trainer exited before starting the run: {last}" if last else
             "The trainer exited before starting the run and said nothing (no console.log or train.log).")
+
+
+@dataclass(frozen=True)
+class StartingProgress:
+    """A step of the work a trainer does before its run folder has a record: what, how much
+    of how much, in which unit."""
+
+    doing: str
+    done: int
+    total: int
+    unit: str
+
+    @property
+    def line(self) -> str:
+        """As the trainer prints it, on stderr (a launched trainer's lands in console.log)."""
+        pct = 100 * self.done // self.total if self.total else 0
+        return f"{self.doing}: {self.done:,} of {self.total:,} {self.unit} ({pct}%)"
+
+
+_PROGRESS_LINE = re.compile(r"(?P<doing>.+): (?P<done>[\d,]+) of (?P<total>[\d,]+) (?P<unit>\w+) \(\d+%\)")
+
+
+def starting_progress(run_dir: Path) -> StartingProgress | None:
+    """The step the trainer last printed, when the last line of its output is one
+    (StartingProgress.line); None otherwise or unreadable."""
+    try:
+        tail = output_tail(run_dir, 1, 8192)  # whole: last_output_line cuts a long folder's path
+    except (OSError, RunFolderError):
+        return None
+    found = _PROGRESS_LINE.fullmatch(tail[0]) if tail else None
+    if found is None:
+        return None
+    done, total = (int(found[k].replace(",", "")) for k in ("done", "total"))
+    return StartingProgress(found["doing"], done, total, found["unit"]) if 0 <= done <= total else None

@@ -238,7 +238,9 @@ folder run's, never for CIFAR's batches)
 ``train.log``
     The trainer's log, with the traceback of a ``failed`` run. ``console.log``: stdout
     and stderr of a trainer launched by the dashboard (a refusal before the run starts
-    lands there as one line).
+    lands there as one line). Before the run has a record, the trainer prints how far its
+    download or image decoding went as ``<what>: <done> of <total> <unit> (<percent>%)``
+    (:class:`StartingProgress`): the Monitor shows the last such line as a progress bar.
 
 Deleting
 --------

@@ -14,21 +14,40 @@ from .reading import checked_liveness, read_records
 from .run_info import RunInfo
 
 
-def _unstarted(run_dir: Path) -> RunInfo | None:
-    """For list_runs, a folder with neither config.json nor status.json: None while it may
-    still be a trainer starting (importing, loading data: it writes status.json first), and
-    a run FAILED_TO_START once the folder and its console.log have been quiet for STALE_S:
-    the trainer refused or died before writing anything but its output. (read_run leaves
-    such a folder None: whoever launched into it, a sweep, judges it by its process.)"""
+def may_be_starting(run_dir: Path) -> bool:
+    """Whether a folder with neither config.json nor status.json may still be its trainer
+    starting (importing, loading data: it writes status.json first): the folder or its
+    console.log changed within STALE_S. A launched trainer prints its download's or
+    decoding's progress there at least every few seconds (runs.StartingProgress)."""
     latest = 0.0
     for path in (run_dir, run_dir / CONSOLE_FILE):
         try:
             latest = max(latest, os.lstat(path).st_mtime)
         except OSError:
             continue
-    if time.time() - latest < STALE_S:
+    return time.time() - latest < STALE_S
+
+
+def _unstarted(run_dir: Path) -> RunInfo | None:
+    """For list_runs, a folder with neither record: None while it may_be_starting, and a
+    run FAILED_TO_START once quiet: the trainer refused or died before writing anything but
+    its output. (read_run leaves such a folder None: whoever launched into it, a sweep,
+    judges it by its process.)"""
+    if may_be_starting(run_dir):
         return None
     return RunInfo(path=run_dir, run_id=run_dir.name, state=FAILED_TO_START, warning=last_words(run_dir))
+
+
+def starting_run_ids(runs_dir: Path) -> list[str]:
+    """The folders of runs_dir that list_runs leaves out as may_be_starting, newest name
+    first: a trainer launched from another tab, or before a reload, still loading its data."""
+    try:
+        folders = [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and not p.is_symlink()]
+    except OSError:
+        return []
+    return sorted((p.name for p in folders if not os.path.lexists(p / CONFIG_FILE)
+                   and not os.path.lexists(p / STATUS_FILE) and may_be_starting(p)), reverse=True)
 
 
 @dataclass
