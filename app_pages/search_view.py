@@ -35,10 +35,10 @@ def _on_click(sweep: str) -> None:
     st.session_state[clicked_key(sweep)] = search_views.clicked_run(st.session_state.get(f"search_history_{sweep}"))
 
 
-def _trials(table, sweep: str, params: list[str], objective: str) -> None:
+def _trials(table, sweep: str, space: dict, objective: str) -> None:
     """The trials table, only the trials inside the brushed ranges while there are some."""
     ranges = st.session_state.get(brush_key(sweep)) or {}
-    shown = table[trial_brush.inside(table, params, objective, ranges)] if ranges else table
+    shown = table[trial_brush.inside(table, space, objective, ranges)] if ranges else table
     if ranges:
         h1, h2 = st.columns([6, 1], vertical_alignment="center")
         h1.caption(f"{len(shown)} of {len(table)} trials inside the ranges brushed on the parallel coordinates "
@@ -68,8 +68,8 @@ def render(info: runs.SweepInfo) -> None:
     st.caption(f"{info.search['kind']} search maximising {objective}"
                + (" (a run without a validation split gives its final test_acc: see metric)"
                   if objective == "best_val_acc" else "") + f"; pruning: {info.search['prune']}.")
-    params = [*info.vary, *info.ranges]
-    _trials(table, info.name, params, objective)
+    space = {**info.vary, **info.ranges}  # as the record declares it: the parcoords' axes stay put
+    _trials(table, info.name, space, objective)
     c1, c2 = st.columns(2)
     c1.plotly_chart(search_views.history_figure(table, objective), key=f"search_history_{info.name}",
                     on_select=lambda: _on_click(info.name), selection_mode="points")
@@ -86,7 +86,7 @@ def render(info: runs.SweepInfo) -> None:
         c2.plotly_chart(search_views.importance_figure(values), key=f"search_importance_{info.name}")
     if (table["state"] == "completed").any():
         ranges = st.session_state.get(brush_key(info.name)) or {}
-        parcoords_chart(search_views.parcoords_figure(table, params, objective, ranges),
+        parcoords_chart(search_views.parcoords_figure(table, space, objective, ranges),
                         key=f"search_parcoords_{info.name}", on_brush=lambda: _on_brush(info.name))
         st.caption("Drag along an axis to keep the trials inside a range (the table above shows them); "
                    "click the axis outside its range to remove it.")

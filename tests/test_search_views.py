@@ -12,6 +12,9 @@ from resnet_core.dashboard import search_views, trial_brush
 
 SPACE = {"lr": FloatDistribution(1e-3, 1.0, log=True), "shortcut": CategoricalDistribution(["A", "none"]),
          "warmup_epochs": FloatDistribution(0.0, 2.0)}
+# The same space as a sweep record declares it (sweep_search.space_of), which the axes follow.
+DECLARED = {"lr": {"low": 1e-3, "high": 1.0, "log": True}, "shortcut": ["A", "none"],
+            "warmup_epochs": {"low": 0.0, "high": 2.0, "log": False}}
 
 
 def fabricated(n=12, pruned=(3, 7), storage=None, name=None):
@@ -41,7 +44,7 @@ def test_the_trials_table_has_params_objective_state_and_run():
 
 def test_parcoords_has_an_axis_per_param_then_the_objective_of_completed_trials():
     table = search_views.trials_table(fabricated(), "best_val_acc")
-    fig = search_views.parcoords_figure(table, ["lr", "shortcut", "warmup_epochs"], "best_val_acc")
+    fig = search_views.parcoords_figure(table, DECLARED, "best_val_acc")
     dims = fig.data[0].dimensions
     assert [d.label for d in dims] == ["log10 lr", "shortcut", "warmup_epochs", "best_val_acc"]
     assert len(dims[0].values) == 10 and dims[0].values[0] == pytest.approx(-3)  # pruned trials left out
@@ -66,10 +69,9 @@ def test_history_draws_the_best_so_far_and_marks_pruned_trials():
 
 def test_a_brush_keeps_the_completed_trials_inside_every_range_in_the_axes_own_units():
     table = search_views.trials_table(fabricated(), "best_val_acc")
-    params = ["lr", "shortcut", "warmup_epochs"]
 
     def kept(ranges):
-        return table["trial"][trial_brush.inside(table, params, "best_val_acc", ranges)].tolist()
+        return table["trial"][trial_brush.inside(table, DECLARED, "best_val_acc", ranges)].tolist()
     assert kept({}) == list(range(12)) and kept({"gone": [[0, 1]]}) == list(range(12))  # pruned ones too
     # lr drawn in log10 (-3 + 3i/11): -1.5..0 holds trials 6-11, less 7 (pruned, not drawn)
     assert kept({"log10 lr": [[-1.5, 0.0]]}) == [6, 8, 9, 10, 11]
@@ -85,11 +87,38 @@ def test_brushed_ranges_are_read_from_plotly_and_drawn_again():
         {"log10 lr": [[-1.5, 0.0]], "x": [[1.0, 2.0], [3.0, 4.0]]}
     assert trial_brush.ranges_from_event(None) == {}
     table = search_views.trials_table(fabricated(), "best_val_acc")
-    fig = search_views.parcoords_figure(table, ["lr", "shortcut"], "best_val_acc",
+    fig = search_views.parcoords_figure(table, {k: DECLARED[k] for k in ("lr", "shortcut")}, "best_val_acc",
                                         {"log10 lr": [[-1.5, 0.0]], "best_val_acc": [[0.5, 0.55], [0.8, 1.0]]})
     lr, shortcut, objective = fig.data[0].dimensions
     assert lr.constraintrange == (-1.5, 0.0) and shortcut.constraintrange is None
     assert [list(r) for r in objective.constraintrange] == [[0.5, 0.55], [0.8, 1.0]]
+
+
+def test_the_axes_follow_the_declared_space_so_a_brush_keeps_its_meaning_as_a_live_search_adds_trials():
+    """A category first tried late used to take the place of those after it (ticks in the
+    order seen), so a brush kept on "none" then held "B"; a range first looked narrow
+    switched to log10 later. Both now come from the record's space."""
+    declared = {"shortcut": ["A", "B", "none"], "lr": [0.01, 0.1, 2.0], "warmup_epochs": {"low": 0.0, "high": 2.0,
+                                                                                           "log": True}}
+    space = {"shortcut": CategoricalDistribution(declared["shortcut"]), "lr": CategoricalDistribution(declared["lr"]),
+             "warmup_epochs": FloatDistribution(0.01, 2.0, log=True)}
+    study = optuna.create_study(direction="maximize")
+    brush = {"shortcut": [[1.5, 2.5]]}  # around "none"'s tick
+
+    def add(shortcut, lr, value):
+        study.add_trial(create_trial(value=value, params={"shortcut": shortcut, "lr": lr, "warmup_epochs": 0.5},
+                                     distributions=space))
+        table = search_views.trials_table(study, "best_val_acc")
+        return table, table["trial"][trial_brush.inside(table, declared, "best_val_acc", brush)].tolist()
+
+    add("A", 0.01, 0.5)
+    table, kept = add("none", 0.1, 0.6)
+    assert kept == [1]
+    shortcut, lr, warmup, _ = search_views.parcoords_figure(table, declared, "best_val_acc").data[0].dimensions
+    assert list(shortcut.ticktext) == ["A", "B", "none"] and list(shortcut.values) == [0, 2]  # B's tick, untried
+    assert (lr.label, warmup.label) == ("log10 lr", "log10 warmup_epochs")  # 0.01 to 0.1 seen, 0.01 to 2 declared
+    table, kept = add("B", 2.0, 0.7)
+    assert kept == [1]  # still "none" alone
 
 
 def test_a_click_on_a_trial_gives_its_run_and_the_best_so_far_line_none():

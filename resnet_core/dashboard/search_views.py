@@ -51,13 +51,13 @@ def trials_table(study: optuna.Study, objective: str = "objective") -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def parcoords_figure(table: pd.DataFrame, params: list[str], objective: str,
+def parcoords_figure(table: pd.DataFrame, space: trial_brush.Space, objective: str,
                      ranges: trial_brush.Ranges | None = None) -> go.Figure:
-    """Parallel coordinates of the completed trials: one axis per param, then the
-    objective, each line coloured by it, with the ranges brushed on its axes
-    (trial_brush: which trials they keep)."""
+    """Parallel coordinates of the completed trials: one axis per field of the search's
+    space, then the objective, each line coloured by it, with the ranges brushed on its
+    axes (trial_brush: which trials they keep)."""
     done = table[table["state"] == "completed"]
-    dims = trial_brush.constrained(trial_brush.axes(table, params, objective), ranges or {})
+    dims = trial_brush.constrained(trial_brush.axes(table, space, objective), ranges or {})
     fig = go.Figure(go.Parcoords(line=dict(color=done[objective], colorscale="Viridis", showscale=True),
                                  dimensions=dims))
     fig.update_layout(title=f"{len(done)} completed trials", height=380, margin=dict(l=60, r=60, t=70, b=30))

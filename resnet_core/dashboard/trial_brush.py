@@ -12,25 +12,39 @@ import pandas as pd
 
 # {axis label: [[lo, hi], ...]}: an axis's brushed ranges in the values it draws.
 Ranges = dict[str, list[list[float]]]
+# A search's space as its record declares it (sweep_search.space_of): {field: the values
+# varied, or the range {low, high, log}}.
+Space = dict[str, list | dict]
 
 
-def axis(name: str, values: pd.Series) -> dict:
-    """One parcoords axis (its label, values and ticks): categories as ticks, a positive range
-    wider than 100x in log10."""
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if not numeric:
-        labels = sorted(values.astype(str).unique())
+def _numeric(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def axis(name: str, declared: list | dict, values: pd.Series) -> dict:
+    """One parcoords axis (its label, values and ticks) from what the search declares, so it
+    stays the same axis while a live search adds trials (a brush kept on it keeps its
+    meaning): categories as ticks at their place in the declared list (every one, tried
+    or not), a log range or a value list wider than 100x in log10. Judged from the values
+    seen so far, a category tried later moved the ticks after it and a kept brush then
+    held another category."""
+    if isinstance(declared, dict):
+        wide = declared["log"]
+    elif _numeric(declared):
+        wide = min(declared) > 0 and max(declared) / min(declared) > 100
+    else:
+        labels = [str(v) for v in declared]
         codes = values.astype(str).map({label: i for i, label in enumerate(labels)})
         return dict(label=name, values=codes, tickvals=list(range(len(labels))), ticktext=labels)
-    if values.min() > 0 and values.max() / values.min() > 100:
-        return dict(label=f"log10 {name}", values=values.map(math.log10))
-    return dict(label=name, values=values)
+    return dict(label=f"log10 {name}", values=values.map(math.log10)) if wide else dict(label=name, values=values)
 
 
-def axes(table: pd.DataFrame, params: list[str], objective: str) -> list[dict]:
-    """The axes of the completed trials of a trials table: one per param, then the objective."""
+def axes(table: pd.DataFrame, space: Space, objective: str) -> list[dict]:
+    """The axes of the completed trials of a trials table: one per field of the space, then
+    the objective."""
     done = table[table["state"] == "completed"]
-    return [axis(p, done[p]) for p in params] + [dict(label=objective, values=done[objective])]
+    return [axis(name, declared, done[name]) for name, declared in space.items()] + \
+        [dict(label=objective, values=done[objective])]
 
 
 def ranges_from_event(brushed: dict | None) -> Ranges:
@@ -46,11 +60,11 @@ def ranges_from_event(brushed: dict | None) -> Ranges:
     return ranges
 
 
-def inside(table: pd.DataFrame, params: list[str], objective: str, ranges: Ranges) -> pd.Series:
+def inside(table: pd.DataFrame, space: Space, objective: str, ranges: Ranges) -> pd.Series:
     """Which rows of the trials table lie inside every brushed range (bounds included, as
     plotly.js draws them): with a range, only completed trials, the ones drawn; with none,
     every row. A range on an axis the figure no longer has is ignored."""
-    brushed = [(a["values"], ranges[a["label"]]) for a in axes(table, params, objective) if ranges.get(a["label"])]
+    brushed = [(a["values"], ranges[a["label"]]) for a in axes(table, space, objective) if ranges.get(a["label"])]
     if not brushed:
         return pd.Series(True, index=table.index)
     done = table["state"] == "completed"
