@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from app_pages.caches import gradcam_maps, image_store, run_model
+from app_pages.caches import gradcam_maps, image_store, loaded_store, run_model
 from app_pages.navigation import ANALYZE, COMPARE, EXPLAIN, HOME, MONITOR, PREDICT, RUNS, TRAIN  # noqa: F401 (for st.page_link)
 from resnet_core import cifar, runs
 from resnet_core.dashboard import gallery_records, launcher, links, run_images
@@ -39,10 +39,10 @@ def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray]
     their "labels" there) point into, and where they come from (a caption,
     markdown-escaped). Without them (no data folder, or one whose labels differ from the
     records'), shows a warning and returns None: the cards go without images."""
-    store = image_store(images_from.path, images_from.dataset, images_from.settings)
+    store = loaded_store(images_from.path, images_from.dataset, images_from.settings)
     images, problem = None, None
     try:
-        images = store.images(source, timeout=30)
+        images = store.images(source)
         # Every record, not only the page shown: a wrong folder shows at once.
         problem = run_images.labels_match(store.labels(source), records).problem(images_from.path, source)
         if images_from.run_dir is not None:  # an image folder run: the files themselves, as recorded

@@ -55,7 +55,7 @@ def _test_predictions(info: runs.RunInfo, data: CifarData, folder) -> tuple[dict
 def view(info: runs.RunInfo) -> None:
     images_from = common.image_folder(info)
     try:
-        data = caches.image_store(images_from.path, images_from.dataset, images_from.settings).get(timeout=60)
+        data = caches.loaded_store(images_from.path, images_from.dataset, images_from.settings).get()
     except Exception as e:  # no data folder here
         st.warning(f"No {cifar.dataset_title(images_from.dataset)} to compare: {md_escape(e)}",
                    icon=":material/image_not_supported:")

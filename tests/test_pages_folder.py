@@ -76,7 +76,11 @@ def test_the_dashboard_keys_a_folders_images_by_the_decoding_it_reads(tmp_path):
     assert run_images.decoded_version(root, "folder", settings) == ()  # nothing decoded yet
     assert run_images.decoded_version(root, "cifar10", ()) == ()
     store = run_images.ImageStore(root, "folder", settings=settings)
+    assert store.decoded is None and not store.wait(0)
     assert len(store.get().train_files) == 30  # 36 images less 2 of each class held out
+    assert store.decoded == (36, 36) and store.wait(0)  # the decoding's progress, which the pages draw
+    cached = run_images.ImageStore(root, "folder", settings=settings)
+    assert len(cached.get().train_files) == 30 and cached.decoded is None  # read from the cache: nothing to decode
     first = run_images.decoded_version(root.resolve(), "folder", settings)
     assert first != ()
     (root / "train" / "red" / "000.png").unlink()  # a trainer decodes the changed folder anew

@@ -193,13 +193,14 @@ class ImageStore:
         self._thread: threading.Thread | None = None
         self._data = None
         self._error: BaseException | None = None
+        self.decoded: tuple[int, int] | None = None  # an image folder decoding: (images done, of)
 
     def _load(self) -> None:
         try:
             if self._loader is None and self.dataset == IMAGE_FOLDER and not self.settings:
                 raise DataError("the run's record does not say how its image folder was split")
             if self._loader is None and self.dataset == IMAGE_FOLDER:
-                self._data = load_folder_dataset(self.data_dir, **self.settings)
+                self._data = load_folder_dataset(self.data_dir, progress=self._decoding, **self.settings)
             elif self._loader is None:
                 self._data = load_cifar(self.dataset, self.data_dir)
             else:
@@ -208,6 +209,13 @@ class ImageStore:
             self._error = e
         finally:
             self._done.set()
+
+    def _decoding(self, done: int, total: int) -> None:
+        self.decoded = (done, total)
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the load has ended (loaded or failed) within timeout seconds."""
+        return self._done.wait(timeout)
 
     def start(self) -> "ImageStore":
         with self._lock:
