@@ -59,6 +59,13 @@ def test_every_format_and_mode_decodes_to_rgb_of_the_asked_size(tmp_path):
     assert data.ignored == 2 and data.test_images is None and data.test_files is None and not data.from_cache
 
 
+def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped_white(tmp_path):
+    levels = np.array([[0, 385, 32767, 56195, 65535]], np.uint16).repeat(5, axis=0)  # PIL opens it as I;16
+    save(tmp_path / "deep.png", Image.fromarray(levels))
+    out = decode_image_file(tmp_path / "deep.png", 5, "squash")
+    assert out[:, 0].tolist() == [[0, 1, 127, 219, 255]] * 3  # round(v / 257); PIL's convert made all but 0 255
+
+
 def test_exif_orientation_is_applied(tmp_path):
     image = Image.new("RGB", (32, 32), RED)
     image.paste(BLUE, (0, 16, 32, 32))  # red above blue, as stored
