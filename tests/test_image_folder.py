@@ -138,6 +138,27 @@ def test_folders_that_cannot_be_trained_on_are_refused_in_one_line(tmp_path, mak
     assert "\n" not in str(caught.value)
 
 
+def test_a_link_to_a_class_folder_is_the_one_skipped_whatever_the_listing_order(tmp_path, monkeypatch):
+    root = two_classes(tmp_path)
+    os.symlink("cat", root / "train/animal")  # an alias of the class folder cat
+    real_scandir = os.scandir
+
+    class LinksFirst:  # a filesystem that lists the link before the folder it points at
+        def __init__(self, path):
+            self.entries = sorted(real_scandir(path), key=lambda e: (not e.is_symlink(), e.name))
+
+        def __enter__(self):
+            return iter(self.entries)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(os, "scandir", LinksFirst)
+    scan = scan_image_folder(root)
+    assert scan.classes == ("cat", "dog") and scan.train.counts == (2, 2)
+    assert scan.problems == ("train/animal: a link to a folder already scanned (a symlink loop?), skipped",)
+
+
 def test_symlink_loops_and_broken_links_are_skipped_and_said(tmp_path):
     root = two_classes(tmp_path)
     os.symlink(root / "train", root / "train/cat/up")  # a loop back to train/
