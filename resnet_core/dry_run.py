@@ -1,5 +1,6 @@
 """What ``--dry-run`` prints: the network, the data, the schedule and the paper's number
-for a resolved config and plan, then the same as one JSON line; nothing is written."""
+for a resolved config and plan, then the same as one JSON line; nothing is written (an image
+folder is decoded to be checked, and its decoded cache kept, as for a run)."""
 
 from __future__ import annotations
 
