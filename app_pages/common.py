@@ -43,11 +43,12 @@ def source_images(source: run_images.SplitImages, records: dict[str, np.ndarray]
     images, problem = None, None
     try:
         images = store.images(source)
+        # An image folder run: the files themselves, as recorded, first: a file added or removed
+        # shifts the labels too, and the label check alone called that "another order, or another dataset".
+        if images_from.run_dir is not None:
+            problem = run_images.files_problem(store.get(), images_from.run_dir, images_from.path, (source,))
         # Every record, not only the page shown: a wrong folder shows at once.
-        problem = run_images.labels_match(store.labels(source), records).problem(images_from.path, source)
-        if images_from.run_dir is not None:  # an image folder run: the files themselves, as recorded
-            problem = problem or run_images.files_problem(store.get(), images_from.run_dir, images_from.path,
-                                                          (source,))
+        problem = problem or run_images.labels_match(store.labels(source), records).problem(images_from.path, source)
     except Exception as e:  # no data folder here: show the records without pictures
         problem = f"Images unavailable: {e}"
     if problem:

@@ -49,7 +49,7 @@ except ModelLoadError as e:
 st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" if model.note else ""))
 
 st.html(uploads.REFUSED_FILE_STYLE)
-files = st.file_uploader(uploads.UPLOAD_LABEL, type=["png", "jpg", "jpeg"], accept_multiple_files=True,
+files = st.file_uploader(uploads.UPLOAD_LABEL, type=list(uploads.UPLOAD_TYPES), accept_multiple_files=True,
                          key="pr_files", help=uploads.UPLOAD_HELP, max_upload_size=uploads.UPLOAD_LIMIT_MB)
 st.caption(uploads.conversion_caption(model.image_size, model.resize))
 if not files:

@@ -15,6 +15,7 @@ from resnet_core.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from resnet_core.dashboard.folder_preview import (SHOWN_CLASSES, SHOWN_PER_CLASS, FolderPreview, counts_rows,
                                                   folder_warnings, sizes_text, split_counts, split_note)
 from resnet_core.dashboard.form import TrainForm, form_number
+from resnet_core.formatting import md_escape
 from resnet_core.image_folder import BAD_IMAGES
 from resnet_core.images import RESIZE_RULES
 
@@ -77,7 +78,8 @@ def _preview(folder: FolderPreview, test_size: float) -> None:
             more = f" of the first {SHOWN_CLASSES}" if len(folder.classes) > SHOWN_CLASSES else ""
             st.caption(f"{SHOWN_PER_CLASS} images of each{more} class, {folder.image_size}x{folder.image_size} "
                        f"({folder.resize}) as the network sees them:")
+            # PNG: JPEG would blur the exact pixels; a caption is markdown, a class name is not
             st.image([s.image.transpose(1, 2, 0) for s in shown], width=SHOWN_WIDTH, output_format="PNG",
-                     caption=[folder.classes[s.label] for s in shown])  # PNG: JPEG would blur the exact pixels
+                     caption=[md_escape(folder.classes[s.label]) for s in shown])
         for warning in folder_warnings(folder, test_size):
-            st.warning(warning, icon=":material/warning:")
+            st.warning(md_escape(warning), icon=":material/warning:")

@@ -1,5 +1,6 @@
 """What ``--dry-run`` prints: the network, the data, the schedule and the paper's number
-for a resolved config and plan, then the same as one JSON line; nothing is written."""
+for a resolved config and plan, then the same as one JSON line; nothing is written (an image
+folder is decoded to be checked, and its decoded cache kept, as for a run)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ def dry_run_report(cfg: TrainConfig, plan: Plan, data: CifarData) -> dict:
             "config": dataclasses.asdict(cfg), **({"paper_deviations": list(PAPER_DEVIATIONS)} if cfg.preset else {})}
 
 
+def folder_notes(data: CifarData) -> list[str]:
+    """An image folder's warnings, files ignored and images skipped, a line each (none for CIFAR):
+    printed by the dry run and logged by the run itself."""
+    notes = [f"note: {problem}" for problem in data.source.get("problems", ())]
+    if data.source.get("ignored"):
+        n = data.source["ignored"]
+        notes.append(f"ignored {n:,} {'file that is not an image' if n == 1 else 'files that are not images'}")
+    if data.source.get("skipped"):
+        n = data.source["skipped_count"]
+        notes.append(f"skipped {n:,} unreadable image{'' if n == 1 else 's'} (--bad-images skip)")
+    return notes
+
+
 def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     report = dry_run_report(cfg, plan, data)
     model = report["model"]
@@ -37,14 +51,8 @@ def print_dry_run(cfg: TrainConfig, plan: Plan, data: CifarData) -> None:
     test = " (carved from train/)" if data.source.get("test_source") == "carved" else ""
     print(f"{dataset_title(cfg.dataset)}{where} ({len(data.classes)} classes): " + plan.describe()
           + f" · {report['test_images']:,} test images{test}")
-    for problem in data.source.get("problems", ()):
-        print(f"note: {problem}")
-    if data.source.get("ignored"):
-        n = data.source["ignored"]
-        print(f"ignored {n:,} {'file that is not an image' if n == 1 else 'files that are not images'}")
-    if data.source.get("skipped"):
-        n = data.source["skipped_count"]
-        print(f"skipped {n:,} unreadable image{'' if n == 1 else 's'} (--bad-images skip)")
+    for note in folder_notes(data):
+        print(note)
     schedule = f"{cfg.schedule} from lr {cfg.lr:g}, batch {cfg.batch_size}, momentum {cfg.momentum:g}, " \
                f"weight decay {cfg.weight_decay:g}"
     if cfg.schedule == "multistep":

@@ -85,9 +85,13 @@ class _Walk:
         self.unrecordable: list[str] = []  # images whose paths the run's record cannot hold
 
     def listing(self, rel: str) -> list[os.DirEntry]:
+        """The folder's entries, real ones before links, by name: a folder and a link to it are
+        always met in that order, so the link is the one skipped, whatever order the filesystem
+        lists them in (on ext4 a link train/animal -> zebra claimed the class and zebra was
+        'a link to a folder already scanned')."""
         try:
             with os.scandir(self.root / rel) as it:
-                return list(it)
+                return sorted(it, key=lambda entry: (entry.is_symlink(), entry.name))
         except OSError as e:
             raise DataError(f"{self.root / rel}: cannot be read ({e.strerror or e})") from None
 

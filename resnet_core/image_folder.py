@@ -54,7 +54,7 @@ from .runs import cache_dir as runs_cache_dir
 from .system import usable_cores
 
 BAD_IMAGES = ("refuse", "skip")
-CACHE_VERSION = "folder-v1"  # change it with anything that changes the decoded pixels
+CACHE_VERSION = "folder-v2"  # change it with anything that changes the decoded pixels (v2: 16-bit grey PNGs)
 CHUNK = 256  # images a worker decodes per task: progress is reported this often
 SHOWN_BAD = 5
 

@@ -168,6 +168,8 @@ def _jpeg_scans(data: bytes) -> int:
 
 def _to_model_size(im: Image.Image, size: int, resize: str) -> np.ndarray:
     transparent = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if im.mode.startswith("I"):  # 16-bit grey PNG (I;16, I): convert clips at 255, scale 0..65535 to 0..255 first
+        im = im.convert("I").point(lambda v: v / 257 + 0.5).convert("L")
     if im.mode not in ("RGB", "L", "RGBA"):  # bilinear resizing needs these; P, LA, CMYK, 16-bit... converted
         im = im.convert("RGBA" if transparent else "RGB")
     # The resized image keeps im.info, EXIF included, for exif_transpose.

@@ -1,6 +1,6 @@
 """Classify your own images with a trained run: ``python -m resnet_core.predict RUN_DIR IMAGE...``.
 
-Each image (PNG or JPEG; limits and the exact conversion to the run's image size, by its
+Each image (PNG, JPEG or WebP; limits and the exact conversion to the run's image size, by its
 resize rule, in :mod:`resnet_core.images`) is normalised with the run's own statistics and classified by
 its best.pt (``--checkpoint last`` for last.pt; best falls back to last.pt where there is
 none, saying so on stderr). Output, one line per image: ``FILE: class 81.2% · class 9.1%
@@ -52,9 +52,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog=PROG, description="Classify PNG or JPEG images with a trained run's model.")
+    p = Parser(prog=PROG, description="Classify PNG, JPEG or WebP images with a trained run's model.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (holding config.json and best.pt or last.pt)")
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG files (at most 20 MB, 10,000 px a side)")
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   help="PNG, JPEG or WebP files (at most 20 MB, 10,000 px a side)")
     p.add_argument("--checkpoint", choices=tuple(runs.CHECKPOINTS), default="best",
                    help="best.pt (default; last.pt where the run has none) or last.pt")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image (default 5)")

@@ -34,7 +34,7 @@ from .folder_dataset import load_folder_dataset
 from .image_folder import cache_folder
 from .loop import Prepared, Run
 from .stop_request import StopRequested
-from .dry_run import print_dry_run
+from .dry_run import folder_notes, print_dry_run
 from .train_checks import (Refused, check_config, check_data_fits, check_fits, check_folder_fits, check_labels,
                            check_new_run_dir, check_resumable, check_runs_dir, check_same_files)
 from .train_log import setup_logging
@@ -305,6 +305,8 @@ def train_prepared(prepared: Prepared, args: argparse.Namespace, group: distribu
         return 2
     if world.is_main:
         log.info("run folder: %s", run_dir)
+        for note in folder_notes(prepared.data):
+            log.info("%s", note)
         if args.resume:  # no trainer writes here now (claimed above): temp files are a kill's leftovers
             for path in runs.remove_stale_temp_files(run_dir):
                 log.info("removed %s, left by an interrupted write", path.relative_to(run_dir))

@@ -161,6 +161,8 @@ def test_a_folder_trains_end_to_end_records_its_files_and_starts_again_from_the_
         assert resolved["folder"]["ignored"] == 1
         assert resolved["folder"]["test_source"] == "carved"
     assert first.resolved["folder"]["from_cache"] is False and second.resolved["folder"]["from_cache"] is True
+    log = (first.path / "train.log").read_text()  # the run says what the dry run says of its folder
+    assert "skipped 1 unreadable image (--bad-images skip)" in log and "ignored 1 file that is not an image" in log
     files = runs.read_data_files(first.path)
     data = load_run_data(first.config, "folder", None, tmp_path / "runs")
     assert files == {"train": list(data.train_files), "test": list(data.test_files)}

@@ -115,6 +115,14 @@ def test_a_large_folder_is_sampled_and_only_the_shown_images_are_decoded(tmp_pat
     assert preview_folder(root, images=False).shown == () and preview_folder(root, images=False).sizes is None
 
 
+def test_an_empty_file_is_said_to_be_empty_as_the_trainer_says(tmp_path):
+    root = write_folder(tmp_path / "f", {"a": 2, "b": 2})
+    (root / "train" / "a" / "zero.jpg").write_bytes(b"")  # PIL: "cannot identify image file"
+    preview = preview_folder(root)
+    assert preview.sizes.unreadable == ("train/a/zero.jpg: empty file",)
+    assert any("(train/a/zero.jpg: empty file)" in w for w in folder_warnings(preview, 0.2))
+
+
 def test_a_test_folder_gives_the_test_counts_and_a_class_it_lacks_is_said(tmp_path):
     root = write_folder(tmp_path / "f", {"a": 30, "b": 2})
     write_folder(root, {"a": 5}, split="test")

@@ -59,6 +59,13 @@ def test_every_format_and_mode_decodes_to_rgb_of_the_asked_size(tmp_path):
     assert data.ignored == 2 and data.test_images is None and data.test_files is None and not data.from_cache
 
 
+def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped_white(tmp_path):
+    levels = np.array([[0, 385, 32767, 56195, 65535]], np.uint16).repeat(5, axis=0)  # PIL opens it as I;16
+    save(tmp_path / "deep.png", Image.fromarray(levels))
+    out = decode_image_file(tmp_path / "deep.png", 5, "squash")
+    assert out[:, 0].tolist() == [[0, 1, 127, 219, 255]] * 3  # round(v / 257); PIL's convert made all but 0 255
+
+
 def test_exif_orientation_is_applied(tmp_path):
     image = Image.new("RGB", (32, 32), RED)
     image.paste(BLUE, (0, 16, 32, 32))  # red above blue, as stored
@@ -129,6 +136,27 @@ def test_folders_that_cannot_be_trained_on_are_refused_in_one_line(tmp_path, mak
     with pytest.raises(DataError, match=message) as caught:
         load_image_folder(root)
     assert "\n" not in str(caught.value)
+
+
+def test_a_link_to_a_class_folder_is_the_one_skipped_whatever_the_listing_order(tmp_path, monkeypatch):
+    root = two_classes(tmp_path)
+    os.symlink("cat", root / "train/animal")  # an alias of the class folder cat
+    real_scandir = os.scandir
+
+    class LinksFirst:  # a filesystem that lists the link before the folder it points at
+        def __init__(self, path):
+            self.entries = sorted(real_scandir(path), key=lambda e: (not e.is_symlink(), e.name))
+
+        def __enter__(self):
+            return iter(self.entries)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(os, "scandir", LinksFirst)
+    scan = scan_image_folder(root)
+    assert scan.classes == ("cat", "dog") and scan.train.counts == (2, 2)
+    assert scan.problems == ("train/animal: a link to a folder already scanned (a symlink loop?), skipped",)
 
 
 def test_symlink_loops_and_broken_links_are_skipped_and_said(tmp_path):

@@ -1318,13 +1318,13 @@ def test_with_several_gpus_the_form_offers_gpus_for_the_run(folders, monkeypatch
 PREDICT = "app_pages/predict.py"
 
 
-def _png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (48, 40)) -> bytes:
+def _png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (48, 40), fmt: str = "PNG") -> bytes:
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, format="PNG")
+    Image.new("RGB", size, colour).save(buf, format=fmt)
     return buf.getvalue()
 
 
@@ -1336,15 +1336,20 @@ def test_predict_classifies_uploads_and_refuses_a_bad_one_without_stopping_the_o
     at = open_page(PREDICT)
     assert at.selectbox(key="pr_run").value == run_dir.name
     assert formatting.md_escape("ResNet-8, best.pt, epoch 2") in texts(at)
+    # the browser offers only these types: WebP too, which the decoder and image folders read
+    assert set(at.file_uploader(key="pr_files").proto.type) == {".png", ".jpg", ".jpeg", ".webp"}
+    webp = _png_bytes((20, 220, 20), fmt="WEBP")
     at.file_uploader(key="pr_files").set_value([("red.png", _png_bytes((220, 20, 20)), "image/png"),
                                                 ("notes.png", b"not an image at all", "image/png"),
-                                                ("blue.png", _png_bytes((20, 20, 220)), "image/png")]).run()
+                                                ("blue.png", _png_bytes((20, 20, 220)), "image/png"),
+                                                ("green.webp", webp, "image/webp")]).run()
     assert not at.exception, [e.value for e in at.exception]
     assert [e.value for e in at.error] == [formatting.md_escape("notes.png: not a PNG, JPEG or WebP image")]
     cards = "".join(html_blocks(at))
-    assert cards.count('class="rs-predict"') == 2 and 'data-file="red.png"' in cards and 'data-file="blue.png"' in cards
-    assert cards.count(">Grad-CAM of ") == 2 and cards.count("%</span>") == 10  # top-5 each
-    assert cards.count("data:image/png;base64,") == 4  # the input as the model sees it, and its map
+    assert cards.count('class="rs-predict"') == 3 and 'data-file="red.png"' in cards and 'data-file="blue.png"' in cards
+    assert 'data-file="green.webp"' in cards
+    assert cards.count(">Grad-CAM of ") == 3 and cards.count("%</span>") == 15  # top-5 each
+    assert cards.count("data:image/png;base64,") == 6  # the input as the model sees it, and its map
 
 
 def test_predict_shows_why_a_file_over_the_upload_limit_is_refused(folders):

@@ -52,6 +52,15 @@ def test_analyze_opens_a_folder_runs_cell_with_the_users_files(folders, tmp_path
     assert not at.exception, [e.value for e in at.exception]
     assert any("renamed since the run" in w.value for w in at.warning), [w.value for w in at.warning]
     assert "<img" not in html_blocks(at)[0]
+    # Files added to a class (3 to its 20: 5 held out, not 4) move later files and labels: said as the
+    # files' change, not as "another order, or another dataset" (the label check's words)
+    renamed.with_name("renamed-" + renamed.name).rename(renamed)
+    for i in range(3):
+        (root / files[0]).parent.joinpath(f"0-added-{i}.png").write_bytes((root / files[0]).read_bytes())
+    caches._image_store.clear()
+    at.run()
+    said = [w.value for w in at.warning]
+    assert any("renamed since the run" in w for w in said) and not any("differ from the labels" in w for w in said)
 
 
 def test_the_files_check_counts_the_files_out_of_place(tmp_path):

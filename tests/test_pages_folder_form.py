@@ -16,6 +16,7 @@ from test_pages import folders, open_page, texts  # noqa: F401 (folders: a fixtu
 from app_pages.navigation import HOME, TRAIN
 from resnet_core import runs
 from resnet_core.dashboard import launcher
+from resnet_core.formatting import md_escape
 from resnet_core.image_folder import cache_folder, cache_path
 from resnet_core.models import describe_model
 
@@ -53,7 +54,7 @@ def test_the_train_form_previews_an_image_folder_and_launches_a_run_on_it(folder
     assert [img.caption for img in shown] == ["cat"] * 4 + ["dog"] * 4 + ["emu"] * 4
     assert all(img.url.endswith(".png") for img in shown)  # the exact pixels, not re-encoded as JPEG
     warnings = "\n".join(w.value for w in at.warning)
-    assert "1 file ignored" in warnings and "emu (4)" in warnings and "have a side under 32 px" in warnings
+    assert "1 file ignored" in warnings and md_escape("emu (4)") in warnings and "have a side under 32 px" in warnings
     # The model: the folder's three classes at the form's image size.
     at.number_input(key="tf_image_size").set_value(48).run()
     macs = next(m for m in at.metric if m.label == "MACs / image")
@@ -117,6 +118,16 @@ def test_a_sweep_of_a_folder_form_trains_on_the_folder(folders, tmp_path, monkey
     at.text_input(key="sw_name").set_value("pets").run()
     at.button(key="sweep_launch").click().run()
     assert asked == [root.resolve(), root.resolve()]  # checked and started on the folder, not the data folder
+
+
+def test_class_names_in_the_preview_show_as_typed_not_as_markdown(folders, tmp_path):  # noqa: F811
+    # "__background__" rendered bold, "*x*" italic, and two "$" in one warning as a formula
+    names = ["$10 coins", "$5 coins", "__background__"]
+    root = write_folder(tmp_path / "coins", dict.fromkeys(names, 3))
+    at = choose_folder(open_page(TRAIN), root)
+    assert [img.caption for img in at.get("image")[0].proto.imgs] == [md_escape(n) for n in names for _ in range(3)]
+    few = "3 classes with fewer than 10 training images: $10 coins (2), $5 coins (2), __background__ (2)"
+    assert md_escape(few) in [w.value for w in at.warning]
 
 
 def test_a_folder_with_a_test_split_needs_no_test_share(folders, tmp_path):  # noqa: F811

@@ -106,8 +106,12 @@ def _header(path: str) -> tuple[int, int, str]:
 def sample_sizes(scan: FolderScan, image_size: int, limit: int = SAMPLED_FILES) -> SizeStats:
     """The sizes and modes of at most `limit` images spread over the folder's files."""
     files = scan.train.files + (scan.test.files if scan.test is not None else ())
+    nbytes = np.concatenate([scan.train.sizes, *([scan.test.sizes] if scan.test is not None else [])])
     sizes, modes, unreadable = [], {}, []
     for i in _spread(len(files), limit):
+        if nbytes[i] == 0:  # PIL calls it "not an image"; the trainer refuses it as empty
+            unreadable.append(f"{files[i]}: empty file")
+            continue
         try:
             width, height, mode = _header(os.path.join(scan.root, files[i]))
         except Image.UnidentifiedImageError:

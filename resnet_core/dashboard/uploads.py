@@ -24,7 +24,8 @@ NAME_PX = 110
 # The uploader's limit a file, MB, as .streamlit/config.toml's server.maxUploadSize says too (a
 # test reads it); the label says it, and REFUSED_FILE_STYLE shows why a larger file is refused.
 UPLOAD_LIMIT_MB = MAX_BYTES // 2**20
-UPLOAD_LABEL = f"Images (PNG or JPEG, at most {UPLOAD_LIMIT_MB} MB each)"
+UPLOAD_LABEL = f"Images (PNG, JPEG or WebP, at most {UPLOAD_LIMIT_MB} MB each)"
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp")  # what the decoder reads, as an image folder's files may be
 UPLOAD_HELP = (f"At most {UPLOAD_LIMIT_MB} MB, {MAX_SIDE:,} px a side and, for a PNG, {MAX_PIXELS / 1e6:g} "
                "megapixels each (a larger JPEG is decoded reduced, unless progressive); a larger file is refused, "
                "saying so under it.")
