@@ -195,3 +195,15 @@ def test_the_paper_presets_dry_run_of_preact_resnet_1001_states_the_recipe_and_t
     cfg.lr = 0.05  # no longer the paper's recipe: no number to compare with
     print_dry_run(cfg, make_plan(cfg, 50_000), data)
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["paper"] is None
+
+
+def test_the_readme_states_the_counted_parameters_of_the_papers_preact_networks():
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert "`--preact`" in readme and "Pre-activation units" in readme
+    for depth in (164, 1001):
+        counts = [family_counts(depth, "bottleneck", None, classes, preact=True).params for classes in (10, 100)]
+        assert f"PreAct-ResNet-{depth} {counts[0]:,}" in readme
+        assert f"{counts[1] - counts[0]:,} more with 100 classes" in readme
+    with torch.device("meta"):
+        model = build_model(1001, "bottleneck", None, 10, preact=True)
+    assert f"{weights_without_batch_norm(model):,} without BatchNorm's scale and shift" in readme
