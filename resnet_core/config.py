@@ -136,6 +136,9 @@ PAPER_DEVIATIONS = (
     "trained in fp32: add --precision fp32 for the exact recipe",
     "each epoch drops its last partial batch: of all 50,000 images, 390 batches of 128, the last 80 images of each "
     "epoch's shuffle unseen in that epoch",
+    # Both papers: "a mini-batch size of 128 on two GPUs" ("Identity Mappings": "64 each").
+    "BatchNorm normalises a step's 128 images together on one device; the papers split them over 2 GPUs, 64 each "
+    "(torchrun --nproc-per-node 2 without --sync-bn normalises as they did)",
 )
 PAPER_RECIPE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="multistep",
                     val_size=0, max_steps=PAPER_ITERATIONS, warmup_epochs=0.0, warmup_mode="linear")
