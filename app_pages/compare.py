@@ -81,7 +81,8 @@ def _results(chosen: list[runs.RunInfo]) -> None:
                                         "shown only for rows trained with the paper's recipe (--preset paper)"),
         "paper_note": st.column_config.TextColumn(
             "paper's note", help="how the paper got its number where it is not a single run: ResNet-110's is the "
-                                 "best of 5, to read beside this row's mean ± std"),
+                                 "best of 5, \"Identity Mappings\"' the median of 5, to read beside this row's "
+                                 "mean ± std"),
         "paper_source": st.column_config.TextColumn("paper source", help="the paper and table the number is from"),
         "run_ids": st.column_config.TextColumn("runs"),
     })

@@ -180,8 +180,8 @@ def test_the_preact_toggle_names_and_counts_the_pre_activation_network(folders):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Parameters"] == "1.7M" and metrics["Paper error"] == "5.46%"
     assert "PreAct-ResNet-164" in texts(at)
-    assert ('Paper: CIFAR-10 test error 5.46%, He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit).'
-            in texts(at))
+    assert ('Paper: CIFAR-10 test error 5.46% (median of 5 runs), He et al. 2016, "Identity Mappings", Table 3 '
+            '(pre-activation unit).' in texts(at))
 
 
 def test_the_shortcut_follows_the_block_type_and_the_paper_error_the_combination(folders):

@@ -561,7 +561,9 @@ def test_the_paper_presets_deviations_are_named_by_its_dry_run_and_the_readme(ci
     assert "departs from the paper" not in out and "paper_deviations" not in json.loads(out.splitlines()[-1])
     assert main([*argv, "--preset", "paper"]) == 0
     out = capsys.readouterr().out
-    assert len(PAPER_DEVIATIONS) == 4
+    assert len(PAPER_DEVIATIONS) == 5
+    # Both papers trained "with a mini-batch size of 128 on two GPUs": BatchNorm saw 64 images at a time.
+    assert "the papers split them over 2 GPUs, 64 each" in out
     readme = " ".join((ROOT / "README.md").read_text().split())
     for deviation in PAPER_DEVIATIONS:
         assert deviation in out
