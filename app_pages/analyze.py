@@ -60,8 +60,13 @@ def _load(info: runs.RunInfo, split: str, epoch: int, n_classes: int,
 
 
 def _topk(preds: dict | None, n_classes: int, split: str, epoch: int, labels: EvaluationLabels) -> tuple[str, str, str]:
-    """The top-k accuracy's label, value and help (k = 5, or every class where there are fewer)."""
-    k = min(5, n_classes)
+    """The top-5 accuracy's label, value and help; "—" where there are 5 classes or fewer, as
+    every class is then among the 5 most probable (it read "Top-4 accuracy 100%" on a
+    4-class image folder)."""
+    k = 5
+    if n_classes <= k:
+        return (f"Top-{k} accuracy", "—", f"with {n_classes} classes every class is among the {k} most probable, "
+                "so top-5 accuracy would be 100% whatever the model")
     if preds is None:
         return (f"Top-{k} accuracy", "—", "the training split records only its confusion matrix, not each "
                 "image's most probable classes")

@@ -179,11 +179,11 @@ class Run:
             repair_best_checkpoint(self.writer, self.checkpoint)
         self.writer.set_status(epoch=start_epoch, step=t.step, **self.best_fields())
         log.info("training %s (%s, option %s) on %s (%s, %s, channels_last=%s): %d train / %s images, "
-                 "%d steps in %d epochs", model_name(cfg.depth, cfg.shortcut, cfg.preact), cfg.block, cfg.shortcut,
+                 "%d step%s in %d epoch%s", model_name(cfg.depth, cfg.shortcut, cfg.preact), cfg.block, cfg.shortcut,
                  t.device,
                  device_name(t.device), t.precision, t.channels_last, t.train_loader.num_images,
                  f"{plan.val_images} val" if t.val_loader else "no val (test monitored every epoch)",
-                 plan.total_steps, plan.epochs)
+                 plan.total_steps, "" if plan.total_steps == 1 else "s", plan.epochs, "" if plan.epochs == 1 else "s")
         for epoch in range(start_epoch + 1, plan.epochs + 1):
             self.epoch_now = epoch
             if not self.train_epoch(epoch, partial):

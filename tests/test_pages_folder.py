@@ -28,6 +28,8 @@ def test_analyze_opens_a_folder_runs_cell_with_the_users_files(folders, tmp_path
     at = open_page(ANALYZE, {"run": run_dir.name})
     at.segmented_control(key="an_split").set_value("test").run()
     assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Top-5 accuracy"] == "—"  # 3 classes: always 100%, so not shown
+    assert "steps in 1 epoch\n" in (run_dir / runs.LOG_FILE).read_text()  # not "1 epochs"
     epoch = runs.recorded_epochs(run_dir, "test")[-1]
     preds = runs.load_predictions(run_dir, "test", epoch)
     cm = confusion_matrix(preds["labels"], preds["preds"], 3)
