@@ -134,8 +134,8 @@ PAPER_DEVIATIONS = (
     "training error is below 80% (\"Identity Mappings\" for 400 iterations, as here)",
     "--precision auto trains in bf16 where the device computes it natively (fp16 on other GPUs and MPS); the paper "
     "trained in fp32: add --precision fp32 for the exact recipe",
-    "each epoch drops its last partial batch: of all 50,000 images, 390 batches of 128, the last 80 images of each "
-    "epoch's shuffle unseen in that epoch",
+    "each epoch drops its last partial batch: on CIFAR's 50,000 training images, 390 batches of 128, the last 80 "
+    "images of each epoch's shuffle unseen in that epoch",
     # Both papers: "a mini-batch size of 128 on two GPUs" ("Identity Mappings": "64 each").
     "BatchNorm normalises a step's 128 images together on one device; the papers split them over 2 GPUs, 64 each "
     "(torchrun --nproc-per-node 2 without --sync-bn normalises as they did)",
