@@ -67,8 +67,8 @@ def _preview(folder: FolderPreview, test_size: float) -> None:
     """Counts, sizes, images and warnings of a folder its scan accepts."""
     train, test = split_counts(folder, test_size)
     with st.container(border=True, key="tf_folder_preview"):
-        st.markdown(f"**{len(folder.classes):,} classes** · {sum(train):,} training images · {sum(test):,} test "
-                    "images")
+        st.markdown(f"**{len(folder.classes):,} classes** · {sum(train):,} training images (the validation "
+                    f"split included) · {sum(test):,} test images")
         st.caption(split_note(folder, test_size))
         common.table(counts_rows(folder, test_size), hide_index=True, height=min(36 + 35 * len(folder.classes), 300))
         if folder.sizes is not None:

@@ -45,7 +45,7 @@ def test_the_train_form_previews_an_image_folder_and_launches_a_run_on_it(folder
     (root / "train" / "cat" / "readme.txt").write_text("not an image")
     choose_folder(at, root)
     text = texts(at)
-    assert "**3 classes** · 44 training images · 11 test images" in text  # 20% of each class held out
+    assert "**3 classes** · 44 training images (the validation split included) · 11 test images" in text  # 20% held out
     assert "test: 20% of each class's images carved from train/" in text
     assert "width 40 px, height 30 px; modes RGB 55 (all 55 images)" in text
     counts = at.dataframe[0].value
@@ -135,7 +135,8 @@ def test_a_folder_with_a_test_split_needs_no_test_share(folders, tmp_path):  # n
     write_folder(root, {"cat": 3, "dog": 2}, split="test")
     at = choose_folder(open_page(TRAIN), root)
     assert "tf_test_size" not in [w.key for w in at.number_input]
-    assert "test: the folder's test/ (5 images)" in texts(at) and "24 training images · 5 test images" in texts(at)
+    assert "test: the folder's test/ (5 images)" in texts(at)
+    assert "24 training images (the validation split included) · 5 test images" in texts(at)
 
 
 def test_home_lists_the_image_folders_of_the_data_folder_and_of_the_runs(folders, tmp_path, monkeypatch):  # noqa: F811
