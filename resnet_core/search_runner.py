@@ -62,8 +62,9 @@ class SearchSweep(Sweep):
             if point["trial"] in running and i not in dict(todo):
                 self.tell(i, point, runs.read_run(self.run_dir(i)))
         for i, _ in todo:
-            if points[i]["trial"] in running:
+            if points[i]["trial"] in running:  # failed here, once: the point takes a new number
                 self.study.tell(points[i]["trial"], state=TrialState.FAIL)
+                running.discard(points[i]["trial"])
             self.trials[i], _ = sweep_search.ask(self.study, self.space, points[i]["values"])
             points[i]["trial"] = self.trials[i].number
         for number in running - {p["trial"] for p in points}:

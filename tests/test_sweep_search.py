@@ -298,3 +298,21 @@ def test_a_grid_point_with_a_trials_fields_is_refused():
 def test_tpe_models_the_results_after_a_third_of_the_budget(trials, startup):
     sampler = sweep_search.SAMPLERS["tpe"](0, trials)
     assert sampler._n_startup_trials == startup  # Optuna's own default, 10, left small budgets random
+
+
+def test_resume_fails_an_interrupted_trial_once_and_asks_its_values_again(tmp_path):
+    """A trial the sweep was running when it stopped (Stop sweep, a kill) is RUNNING in the
+    study: --resume failed it, asked its values again, then failed the old number a second
+    time as if no point named it, and died with "Cannot tell a FAIL trial" (seen resuming
+    a tpe search killed mid-trial)."""
+    from resnet_core.search_runner import SearchSweep
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    search = {**SEARCH["search"], "storage": f"sqlite:///{runs.sweep_path(tmp_path, 's', '.optuna.db')}"}
+    record = {**copy.deepcopy(SEARCH), "search": search}
+    study = sweep_search.load_study(search, create=True)
+    _, values = sweep_search.ask(study, sweep_search.space_of(record))
+    record["points"][0]["values"] = values
+    sweep = SearchSweep(tmp_path, record)
+    assert sweep.work() == [(0, "launch")]
+    assert record["points"][0]["trial"] == 1 and sweep.trials[0].params == values
+    assert trial_states(tmp_path, "s") == {0: "FAIL", 1: "RUNNING"}
