@@ -316,3 +316,22 @@ def test_resume_fails_an_interrupted_trial_once_and_asks_its_values_again(tmp_pa
     assert sweep.work() == [(0, "launch")]
     assert record["points"][0]["trial"] == 1 and sweep.trials[0].params == values
     assert trial_states(tmp_path, "s") == {0: "FAIL", 1: "RUNNING"}
+
+
+def test_a_running_trial_names_its_run_from_its_start(tmp_path):
+    """The trials table links each trial to its run: a trial told its run only once it ended
+    had none while it trained, the one a user watching a live search wants to open."""
+    from resnet_core.dashboard import search_views
+    from resnet_core.search_runner import SearchSweep
+
+    class Started:
+        def start(self, args, console, device):
+            return None
+
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    search = {**SEARCH["search"], "storage": f"sqlite:///{runs.sweep_path(tmp_path, 's', '.optuna.db')}"}
+    sweep = SearchSweep(tmp_path, {**copy.deepcopy(SEARCH), "points": [], "search": search}, Started(), create=True)
+    sweep.start(*sweep.ask())
+    run = sweep.record["points"][0]["run"]
+    table = search_views.trials_table(search_views.load_study(search))
+    assert run and table["state"].tolist() == ["running"] and table["run"].tolist() == [run]
