@@ -192,7 +192,10 @@ def search_fields(args: argparse.Namespace, seed: int, runs_dir: Path, name: str
         return None
     if args.trials is None or args.trials < 1:
         raise Refused(f"--search {args.search} needs --trials N (at least 1): how many runs to sample")
-    storage = args.storage or f"sqlite:///{runs.sweep_path(runs_dir.resolve(), name, '.optuna.db')}"
+    if args.storage is not None:
+        from .sweep_search import storage_url  # imports Optuna: only a search given a storage does
+    storage = storage_url(args.storage) if args.storage is not None else \
+        f"sqlite:///{runs.sweep_path(runs_dir.resolve(), name, '.optuna.db')}"
     return {"kind": args.search, "trials": args.trials, "seed": seed, "objective": args.objective or "best_val_acc",
             "prune": args.prune or "none", "storage": storage, "study": name}
 

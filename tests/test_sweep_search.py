@@ -58,6 +58,10 @@ def test_a_range_parses_to_its_bounds_and_integer_options_stay_integers(name, te
     (["--trials", "3", "--vary", "lr=0.1,0.2"], "--trials goes with --search random or tpe"),
     (["--prune", "asha", "--vary", "lr=0.1,0.2"], "--prune goes with --search random or tpe"),
     (["--search", "tpe", "--trials", "2", "--vary", "depth=8..21"], "--vary depth=21: depth 21 is not 6n+2"),
+    (["--search", "tpe", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage", "postgress://h/db"],
+     "--storage postgress://h/db: not a database URL SQLAlchemy knows"),
+    (["--search", "tpe", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage", "sqlite:////no/such/dir/s.db"],
+     "--storage sqlite:////no/such/dir/s.db: the folder /no/such/dir does not exist"),
 ])
 def test_a_bad_search_is_one_line_exit_2_and_writes_nothing(cifar_dir, tmp_path, capsys, args, message):
     refused_in_one_line(cifar_dir, tmp_path, capsys, args, message)
@@ -73,6 +77,16 @@ def test_a_search_dry_run_prints_its_space_and_study(cifar_dir, tmp_path, capsys
     assert out[1:4] == ["  depth: one of 8, 14", "  lr: 0.01 to 0.5, log-uniform",
                         f"  study dry in sqlite:///{tmp_path.resolve()}/.sweeps/dry.optuna.db"]
     assert not (tmp_path / runs.SWEEPS_DIR).exists()
+
+
+def test_a_relative_sqlite_storage_is_recorded_absolute(cifar_dir, tmp_path, capsys, monkeypatch):
+    """Recorded as typed, sqlite:///study.db named a file in the sweep's working folder, which
+    the dashboard and a resume started elsewhere did not find ("no study database study.db")."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--name", "rel", *TINY,
+                 "--search", "random", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage",
+                 "sqlite:///study.db", "--dry-run"]) == 0
+    assert f"  study rel in sqlite:///{tmp_path.resolve() / 'study.db'}" in capsys.readouterr().out.splitlines()
 
 
 def asked(kind, seed, n=6):
