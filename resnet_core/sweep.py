@@ -41,7 +41,7 @@ from .folder_scan import scan_image_folder
 from .executors import RAY_MISSING, ExecutorError, ray_installed
 from .runs import model_name
 from .sweep_args import PROG, SweepArgs, parse
-from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name, shown
+from .sweep_grid import check_ranges, devices_of, grid, label, parse_vary, run_name, shown
 from .sweep_options import RECORD_OPTIONS
 from .search_report import trials_report
 from .sweep_runner import Sweep, make_executor
@@ -144,9 +144,7 @@ def new_sweep(command: SweepArgs) -> dict:
 
     for dataset in vary.get("dataset", [cfg.dataset]):  # all read before any point is judged
         train_images(dataclasses.replace(cfg, dataset=dataset))
-    # A search's ranges are checked at their ends.
-    check_points(cfg, typed, vary | {k: [r.low, r.high] for k, r in ranges.items()}, train_images,
-                 executor["executor"])
+    check_ranges(cfg, typed, vary, ranges, train_images, executor["executor"])  # every point; a range: see there
     devices = len(devices_of(cfg, vary)) if local else 1
     parallel = args.parallel if args.parallel is not None else (devices if local else None)
     if parallel is not None and parallel < 1:

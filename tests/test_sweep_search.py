@@ -58,6 +58,9 @@ def test_a_range_parses_to_its_bounds_and_integer_options_stay_integers(name, te
     (["--trials", "3", "--vary", "lr=0.1,0.2"], "--trials goes with --search random or tpe"),
     (["--prune", "asha", "--vary", "lr=0.1,0.2"], "--prune goes with --search random or tpe"),
     (["--search", "tpe", "--trials", "2", "--vary", "depth=8..21"], "--vary depth=21: depth 21 is not 6n+2"),
+    (["--search", "random", "--trials", "3", "--vary", "depth=8..20"],
+     "--vary depth=9: depth 9 is not 6n+2 for basic blocks; nearest: 8, 14 (--vary depth=8..20 samples every "
+     "whole number in it: list the values instead)"),
     (["--search", "tpe", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage", "postgress://h/db"],
      "--storage postgress://h/db: not a database URL SQLAlchemy knows"),
     (["--search", "tpe", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage", "sqlite:////no/such/dir/s.db"],
