@@ -234,7 +234,7 @@ def test_pruning_stops_a_losing_trial_as_stop_does_and_records_it_pruned(cifar_d
     assert "[p] completed: 2 of 3 runs completed, 1 pruned" in out
     table = sweep_process("--runs-dir", tmp_path, "--report", "p", "--format", "csv").communicate()[0]
     header, *rows = table.strip().splitlines()
-    assert header == "trial,state,lr,best_val_acc,metric,epochs,run"
+    assert header == "trial,state,lr,best_val_acc,metric,epochs_done,run"
     assert [r.split(",")[1] for r in rows] == ["completed", "completed", "pruned"]
     assert rows[2].startswith("2,pruned,1e-07,,,") and rows[2].endswith(info.points[2].run_dir.name)
 
