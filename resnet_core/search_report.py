@@ -1,6 +1,8 @@
 """A search's ``--report``: one row per trial in the order asked (trial, state with
-``pruned``, its values, the objective and the metric it came from, epochs trained, run),
-read from the sweep record and the run folders, without Optuna."""
+``pruned``, its values, the objective and the metric it came from, epochs_done: the epochs
+trained, and run), read from the sweep record and the run folders, without Optuna. The
+epochs trained are not "epochs": a search may vary epochs, whose sampled values that column
+overwrote."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def trial_rows(info: runs.SweepInfo) -> list[dict]:
         point = info.points[i]
         status = point.run.status if point.run is not None else {}
         rows.append({"trial": p["trial"], "state": point.state, **p["values"], objective: p.get("value"),
-                     "metric": p.get("metric"), "epochs": status.get("epoch"),
+                     "metric": p.get("metric"), "epochs_done": status.get("epoch"),
                      "run": point.run_dir.name if point.run_dir else None})
     return sorted(rows, key=lambda r: (r[objective] is None, -(r[objective] or 0.0)))
 

@@ -46,6 +46,14 @@ class SearchSweep(Sweep):
         self.save()
         return i, "launch"
 
+    def start(self, i: int, action: str):
+        """Start (or wait on) point i's trainer, its trial naming the run folder from now on: told
+        only at the end, a live search's running trial had no run for the views to open."""
+        trainer = super().start(i, action)
+        if i in self.trials and self.record["points"][i]["run"]:
+            self.trials[i].set_user_attr("run", self.record["points"][i]["run"])
+        return trainer
+
     def run_name(self, i: int) -> str:
         """NAME-trial3: sampled values make long names that tell nothing at a glance."""
         return runs.safe_name(f"{runs.safe_name(self.name, max_len=36)}-trial{self.record['points'][i]['trial']}")
@@ -62,8 +70,9 @@ class SearchSweep(Sweep):
             if point["trial"] in running and i not in dict(todo):
                 self.tell(i, point, runs.read_run(self.run_dir(i)))
         for i, _ in todo:
-            if points[i]["trial"] in running:
+            if points[i]["trial"] in running:  # failed here, once: the point takes a new number
                 self.study.tell(points[i]["trial"], state=TrialState.FAIL)
+                running.discard(points[i]["trial"])
             self.trials[i], _ = sweep_search.ask(self.study, self.space, points[i]["values"])
             points[i]["trial"] = self.trials[i].number
         for number in running - {p["trial"] for p in points}:
@@ -106,8 +115,6 @@ class SearchSweep(Sweep):
         failed; a stopped (not pruned) one is left running for a resume to ask again."""
         number, trial = point["trial"], self.trials.pop(i, None)
         state = info.state if info is not None else runs.FAILED_TO_START
-        if trial is not None and point["run"]:  # the views link each trial to its run
-            trial.set_user_attr("run", point["run"])
         if point.get("pruned"):
             self.study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
         elif state == "completed":

@@ -41,7 +41,7 @@ from .folder_scan import scan_image_folder
 from .executors import RAY_MISSING, ExecutorError, ray_installed
 from .runs import model_name
 from .sweep_args import PROG, SweepArgs, parse
-from .sweep_grid import check_points, devices_of, grid, label, parse_vary, run_name, shown
+from .sweep_grid import check_ranges, devices_of, grid, label, parse_vary, run_name, shown
 from .sweep_options import RECORD_OPTIONS
 from .search_report import trials_report
 from .sweep_runner import Sweep, make_executor
@@ -144,9 +144,7 @@ def new_sweep(command: SweepArgs) -> dict:
 
     for dataset in vary.get("dataset", [cfg.dataset]):  # all read before any point is judged
         train_images(dataclasses.replace(cfg, dataset=dataset))
-    # A search's ranges are checked at their ends.
-    check_points(cfg, typed, vary | {k: [r.low, r.high] for k, r in ranges.items()}, train_images,
-                 executor["executor"])
+    check_ranges(cfg, typed, vary, ranges, train_images, executor["executor"])  # every point; a range: see there
     devices = len(devices_of(cfg, vary)) if local else 1
     parallel = args.parallel if args.parallel is not None else (devices if local else None)
     if parallel is not None and parallel < 1:
@@ -192,7 +190,10 @@ def search_fields(args: argparse.Namespace, seed: int, runs_dir: Path, name: str
         return None
     if args.trials is None or args.trials < 1:
         raise Refused(f"--search {args.search} needs --trials N (at least 1): how many runs to sample")
-    storage = args.storage or f"sqlite:///{runs.sweep_path(runs_dir.resolve(), name, '.optuna.db')}"
+    if args.storage is not None:
+        from .sweep_search import storage_url  # imports Optuna: only a search given a storage does
+    storage = storage_url(args.storage) if args.storage is not None else \
+        f"sqlite:///{runs.sweep_path(runs_dir.resolve(), name, '.optuna.db')}"
     return {"kind": args.search, "trials": args.trials, "seed": seed, "objective": args.objective or "best_val_acc",
             "prune": args.prune or "none", "storage": storage, "study": name}
 

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from .config import FIELD_TYPES
 from .runs.values import as_float
+from .train_checks import Refused
 
 def tpe_sampler(seed: int, trials: int) -> optuna.samplers.TPESampler:
     """TPE that models the results after a third of the budget (2 to 10 random trials first):
@@ -62,6 +63,27 @@ def create_sqlite_whole(storage: str | None) -> None:
         pass
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def storage_url(url: str) -> str:
+    """A --storage URL as the record keeps it: a relative SQLite file made absolute (read as it
+    was, from the sweep's working folder, the dashboard and a resume started elsewhere found
+    no study); Refused, before anything is written, for what SQLAlchemy cannot parse, a
+    database it has no dialect for, or a SQLite file whose folder does not exist."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        raise Refused(f"--storage {url}: not a database URL SQLAlchemy knows ({e})") from None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    path = Path(parsed.database).expanduser().resolve()
+    if not path.parent.is_dir():
+        raise Refused(f"--storage {url}: the folder {path.parent} does not exist")
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 
 def load_study(search: dict, create: bool) -> optuna.Study:

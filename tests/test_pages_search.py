@@ -148,3 +148,21 @@ def test_a_trial_clicked_on_the_objective_chart_offers_its_run(folders):  # noqa
     at.run()
     (link,) = [p.proto for p in at.get("page_link") if "r5" in p.proto.label]
     assert link.label == "Open r5 in the Monitor" and "monitor" in link.page and link.query_string == "run=r5"
+
+
+def test_a_search_report_varying_epochs_keeps_them_beside_the_epochs_trained(folders, capsys):  # noqa: F811
+    from resnet_core.sweep import main
+
+    run = make_run(folders, "t0", state="stopped", epochs_done=1, sweep="s", depth=8)
+    (folders / runs.SWEEPS_DIR).mkdir()
+    runs.atomic_write_json(runs.sweep_path(folders, "s"), {
+        "format_version": 1, "name": "s", "argv": [], "vary": [], "parallel": 1, "device_slots": 1,
+        "executor": "local", "address": None, "cpus_per_trial": None,
+        "points": [{"values": {"epochs": 3}, "run": run.name, "trial": 0, "pruned": True}],
+        "state": "completed", "pid": None, "pid_start": None, "created_at": time.time(), "finished_at": None,
+        "search": {"kind": "tpe", "trials": 1, "seed": 0, "objective": "best_val_acc", "prune": "asha",
+                   "storage": "sqlite:///x.db", "study": "s"},
+        "ranges": [{"field": "epochs", "low": 2, "high": 6, "log": False}]})
+    assert main(["--runs-dir", str(folders), "--report", "s", "--format", "csv"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header == "trial,state,epochs,best_val_acc,metric,epochs_done,run" and row.startswith("0,pruned,3,,,1,")

@@ -35,11 +35,12 @@ def fabricated(n=12, pruned=(3, 7), storage=None, name=None):
 
 def test_the_trials_table_has_params_objective_state_and_run():
     table = search_views.trials_table(fabricated(), "best_val_acc")
-    assert list(table.columns) == ["trial", "state", "best_val_acc", "lr", "shortcut", "warmup_epochs", "epochs",
-                                   "duration_s", "run", "metric"]
+    assert list(table.columns) == ["trial", "state", "best_val_acc", "lr", "shortcut", "warmup_epochs",
+                                   "epochs_done", "duration_s", "run", "metric"]
     assert table["state"].tolist().count("pruned") == 2 and table.loc[3, "state"] == "pruned"
     assert math.isnan(table.loc[3, "best_val_acc"]) and table.loc[11, "best_val_acc"] == pytest.approx(0.5 + 4.4 / 12)
-    assert table.loc[3, "epochs"] == 1 and table.loc[0, "epochs"] == 2 and table["run"].tolist()[:2] == ["r0", "r1"]
+    assert table.loc[3, "epochs_done"] == 1 and table.loc[0, "epochs_done"] == 2
+    assert table["run"].tolist()[:2] == ["r0", "r1"]
 
 
 def test_parcoords_has_an_axis_per_param_then_the_objective_of_completed_trials():
@@ -126,3 +127,14 @@ def test_a_click_on_a_trial_gives_its_run_and_the_best_so_far_line_none():
     assert search_views.clicked_run({"selection": {"points": [point]}}) == "r2"
     assert search_views.clicked_run({"selection": {"points": [{"curve_number": 1, "x": 2, "y": 0.56}]}}) is None
     assert search_views.clicked_run({"selection": {"points": []}}) is None and search_views.clicked_run(None) is None
+
+
+def test_a_search_varying_epochs_keeps_the_sampled_epochs_beside_those_trained():
+    """A column "epochs" of epochs trained overwrote the sampled epochs of a search varying
+    them (--vary epochs=2..6): a trial pruned after 1 of its 3 epochs read as epochs 1."""
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={"epochs": 3},
+                                 distributions={"epochs": optuna.distributions.IntDistribution(2, 6)},
+                                 intermediate_values={1: 0.1}))
+    row = search_views.trials_table(study, "best_val_acc").iloc[0]
+    assert (row["epochs"], row["epochs_done"]) == (3, 1)

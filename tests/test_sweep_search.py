@@ -58,6 +58,13 @@ def test_a_range_parses_to_its_bounds_and_integer_options_stay_integers(name, te
     (["--trials", "3", "--vary", "lr=0.1,0.2"], "--trials goes with --search random or tpe"),
     (["--prune", "asha", "--vary", "lr=0.1,0.2"], "--prune goes with --search random or tpe"),
     (["--search", "tpe", "--trials", "2", "--vary", "depth=8..21"], "--vary depth=21: depth 21 is not 6n+2"),
+    (["--search", "random", "--trials", "3", "--vary", "depth=8..20"],
+     "--vary depth=9: depth 9 is not 6n+2 for basic blocks; nearest: 8, 14 (--vary depth=8..20 samples every "
+     "whole number in it: list the values instead)"),
+    (["--search", "tpe", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage", "postgress://h/db"],
+     "--storage postgress://h/db: not a database URL SQLAlchemy knows"),
+    (["--search", "tpe", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage", "sqlite:////no/such/dir/s.db"],
+     "--storage sqlite:////no/such/dir/s.db: the folder /no/such/dir does not exist"),
 ])
 def test_a_bad_search_is_one_line_exit_2_and_writes_nothing(cifar_dir, tmp_path, capsys, args, message):
     refused_in_one_line(cifar_dir, tmp_path, capsys, args, message)
@@ -73,6 +80,16 @@ def test_a_search_dry_run_prints_its_space_and_study(cifar_dir, tmp_path, capsys
     assert out[1:4] == ["  depth: one of 8, 14", "  lr: 0.01 to 0.5, log-uniform",
                         f"  study dry in sqlite:///{tmp_path.resolve()}/.sweeps/dry.optuna.db"]
     assert not (tmp_path / runs.SWEEPS_DIR).exists()
+
+
+def test_a_relative_sqlite_storage_is_recorded_absolute(cifar_dir, tmp_path, capsys, monkeypatch):
+    """Recorded as typed, sqlite:///study.db named a file in the sweep's working folder, which
+    the dashboard and a resume started elsewhere did not find ("no study database study.db")."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--data-dir", str(cifar_dir), "--runs-dir", str(tmp_path / "runs"), "--name", "rel", *TINY,
+                 "--search", "random", "--trials", "2", "--vary", "lr=0.01..0.5", "--storage",
+                 "sqlite:///study.db", "--dry-run"]) == 0
+    assert f"  study rel in sqlite:///{tmp_path.resolve() / 'study.db'}" in capsys.readouterr().out.splitlines()
 
 
 def asked(kind, seed, n=6):
@@ -217,7 +234,7 @@ def test_pruning_stops_a_losing_trial_as_stop_does_and_records_it_pruned(cifar_d
     assert "[p] completed: 2 of 3 runs completed, 1 pruned" in out
     table = sweep_process("--runs-dir", tmp_path, "--report", "p", "--format", "csv").communicate()[0]
     header, *rows = table.strip().splitlines()
-    assert header == "trial,state,lr,best_val_acc,metric,epochs,run"
+    assert header == "trial,state,lr,best_val_acc,metric,epochs_done,run"
     assert [r.split(",")[1] for r in rows] == ["completed", "completed", "pruned"]
     assert rows[2].startswith("2,pruned,1e-07,,,") and rows[2].endswith(info.points[2].run_dir.name)
 
@@ -298,3 +315,40 @@ def test_a_grid_point_with_a_trials_fields_is_refused():
 def test_tpe_models_the_results_after_a_third_of_the_budget(trials, startup):
     sampler = sweep_search.SAMPLERS["tpe"](0, trials)
     assert sampler._n_startup_trials == startup  # Optuna's own default, 10, left small budgets random
+
+
+def test_resume_fails_an_interrupted_trial_once_and_asks_its_values_again(tmp_path):
+    """A trial the sweep was running when it stopped (Stop sweep, a kill) is RUNNING in the
+    study: --resume failed it, asked its values again, then failed the old number a second
+    time as if no point named it, and died with "Cannot tell a FAIL trial" (seen resuming
+    a tpe search killed mid-trial)."""
+    from resnet_core.search_runner import SearchSweep
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    search = {**SEARCH["search"], "storage": f"sqlite:///{runs.sweep_path(tmp_path, 's', '.optuna.db')}"}
+    record = {**copy.deepcopy(SEARCH), "search": search}
+    study = sweep_search.load_study(search, create=True)
+    _, values = sweep_search.ask(study, sweep_search.space_of(record))
+    record["points"][0]["values"] = values
+    sweep = SearchSweep(tmp_path, record)
+    assert sweep.work() == [(0, "launch")]
+    assert record["points"][0]["trial"] == 1 and sweep.trials[0].params == values
+    assert trial_states(tmp_path, "s") == {0: "FAIL", 1: "RUNNING"}
+
+
+def test_a_running_trial_names_its_run_from_its_start(tmp_path):
+    """The trials table links each trial to its run: a trial told its run only once it ended
+    had none while it trained, the one a user watching a live search wants to open."""
+    from resnet_core.dashboard import search_views
+    from resnet_core.search_runner import SearchSweep
+
+    class Started:
+        def start(self, args, console, device):
+            return None
+
+    (tmp_path / runs.SWEEPS_DIR).mkdir()
+    search = {**SEARCH["search"], "storage": f"sqlite:///{runs.sweep_path(tmp_path, 's', '.optuna.db')}"}
+    sweep = SearchSweep(tmp_path, {**copy.deepcopy(SEARCH), "points": [], "search": search}, Started(), create=True)
+    sweep.start(*sweep.ask())
+    run = sweep.record["points"][0]["run"]
+    table = search_views.trials_table(search_views.load_study(search))
+    assert run and table["state"].tolist() == ["running"] and table["run"].tolist() == [run]

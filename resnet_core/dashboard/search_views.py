@@ -37,15 +37,15 @@ def load_study(search: dict) -> optuna.Study:
 
 def trials_table(study: optuna.Study, objective: str = "objective") -> pd.DataFrame:
     """One row per trial: trial, state (pruned included), the objective (named `objective`),
-    each param, epochs reported, duration_s, run (its run folder; empty when unknown) and
-    metric (the status.json field the objective came from: test_acc for a run without a
-    validation split)."""
+    each param, epochs_done (epochs reported; not "epochs", which a search may vary),
+    duration_s, run (its run folder; empty when unknown) and metric (the status.json field
+    the objective came from: test_acc for a run without a validation split)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         done = t.datetime_complete and t.datetime_start
         rows.append({"trial": t.number, "state": STATES.get(t.state, t.state.name.lower()),
                      objective: t.value if t.state == TrialState.COMPLETE else None, **t.params,
-                     "epochs": len(t.intermediate_values),
+                     "epochs_done": len(t.intermediate_values),
                      "duration_s": (t.datetime_complete - t.datetime_start).total_seconds() if done else None,
                      "run": t.user_attrs.get("run", ""), "metric": t.user_attrs.get("metric", "")})
     return pd.DataFrame(rows)

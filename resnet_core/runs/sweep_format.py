@@ -52,7 +52,8 @@ that is maximised; a run without a validation split gives its final ``test_acc``
 ``best_val_acc``), ``prune`` (``none``, ``asha``: SuccessiveHalvingPruner with
 min_resource 1 and reduction factor 3, or ``median``: MedianPruner judging from 2
 finished trials on; fed each epoch row's ``val_acc``, else its ``test_acc``), ``storage``
-(the Optuna RDB storage URL; by default ``sqlite:///<runs-dir>/.sweeps/<name>.optuna.db``)
+(the Optuna RDB storage URL, a SQLite file's path absolute; by default
+``sqlite:///<runs-dir>/.sweeps/<name>.optuna.db``)
 and ``study`` (the study's name there: the sweep's); and ``ranges``
 (``[{"field", "low", "high", "log"}]``: numeric options sampled uniformly, or
 log-uniformly with ``log``, between the bounds; an integer option as integers). Its
