@@ -49,6 +49,10 @@ from .sweep_space import Range
 from .train import load_data
 from .train_checks import Refused, check_config, check_runs_dir
 
+# A search's budget: far past any study trained here, and its record must read back (counts
+# past 2**53 made it unreadable, seen with --trials 9007199254740993).
+MAX_TRIALS = 100_000
+
 
 def train_set_images(cfg: TrainConfig, test_sizes: list[float]) -> int:
     """The smallest training set cfg's dataset gives over these --test-size values (an image
@@ -188,8 +192,8 @@ def search_fields(args: argparse.Namespace, seed: int, runs_dir: Path, name: str
         if given:
             raise Refused(f"{given[0]} goes with --search random or tpe; a grid trains every combination")
         return None
-    if args.trials is None or args.trials < 1:
-        raise Refused(f"--search {args.search} needs --trials N (at least 1): how many runs to sample")
+    if args.trials is None or not 1 <= args.trials <= MAX_TRIALS:  # past 2**53 the record no longer read
+        raise Refused(f"--search {args.search} needs --trials N (1 to {MAX_TRIALS:,}): how many runs to sample")
     if args.storage is not None:
         from .sweep_search import storage_url  # imports Optuna: only a search given a storage does
     storage = storage_url(args.storage) if args.storage is not None else \

@@ -55,6 +55,7 @@ def test_a_range_parses_to_its_bounds_and_integer_options_stay_integers(name, te
     (["--search", "tpe", "--trials", "2", "--vary", "lr=a..b"], "LOW..HIGH of numbers"),
     (["--search", "random", "--vary", "lr=0.1,0.2"], "--search random needs --trials N"),
     (["--search", "random", "--trials", "0", "--vary", "lr=0.1,0.2"], "--search random needs --trials N"),
+    (["--search", "tpe", "--trials", str(2 ** 53 + 1), "--vary", "lr=0.1,0.2"], "--trials N (1 to 100,000)"),
     (["--trials", "3", "--vary", "lr=0.1,0.2"], "--trials goes with --search random or tpe"),
     (["--prune", "asha", "--vary", "lr=0.1,0.2"], "--prune goes with --search random or tpe"),
     (["--search", "tpe", "--trials", "2", "--vary", "depth=8..21"], "--vary depth=21: depth 21 is not 6n+2"),
