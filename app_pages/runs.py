@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages import common, run_annotations, runs_filter
 from resnet_core import runs
 from resnet_core import formatting
-from resnet_core.dashboard import launcher, links, run_filters, runs_table
+from resnet_core.dashboard import launcher, links, run_filters, run_state, runs_table
 
 COLUMN_ORDER = ["run", "name", "tags", "state", "problem", "model", "dataset", "epochs done", "of epochs",
                 "best val acc", "best epoch", "val split", "test acc", "time", "monitor", "analyze", "sweep", "block",
@@ -132,7 +132,7 @@ def _delete(info: runs.RunInfo, picked: str, path) -> None:
 
 st.title("Runs")
 folder = common.runs_dir()
-all_runs = runs.list_runs(folder)
+all_runs = run_state.with_pruned(runs.list_runs(folder), runs.pruned_run_ids(folder))
 
 if not all_runs:
     st.info(f"No runs in `{folder.resolve()}` yet.", icon=":material/info:")

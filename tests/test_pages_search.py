@@ -12,6 +12,7 @@ from test_search_views import fabricated
 from test_pages import TRAIN, folders, open_page, open_section, texts  # noqa: F401 (folders: a fixture)
 
 from app_pages import search_view
+from app_pages.navigation import RUNS
 from resnet_core import formatting, runs
 from resnet_core.dashboard import launcher, search_form
 
@@ -69,6 +70,14 @@ def test_a_search_card_shows_its_budget_space_and_pruned_trials(folders):  # noq
     open_section(at, "sweep_trials_s")
     assert "Its study cannot be read: FileNotFoundError: no study database x.db" in texts(at)
     assert not (ROOT / "x.db").exists()  # looking creates no database
+    # The Runs table says pruned too, where the folder says stopped; a run stopped by hand stays stopped.
+    by_hand = make_run(folders, "by-hand", state="stopped", epochs_done=1, depth=8)
+    (folders / runs.SWEEPS_DIR / "damaged.json").write_text("{not json")  # adds nothing, breaks nothing
+    assert runs.pruned_run_ids(folders) == {run.name}
+    at = open_page(RUNS)
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc[run.name, "state"] == "pruned" and table.loc[by_hand.name, "state"] == "stopped"
+    assert "1 pruned" in texts(at) and "1 stopped" in texts(at)
 
 
 def searched(folders) -> None:  # noqa: F811

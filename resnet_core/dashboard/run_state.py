@@ -5,7 +5,8 @@ launched was refused (:func:`resume_refused`), and each state's badge colour, ic
 
 from __future__ import annotations
 
-from typing import Mapping
+import dataclasses
+from typing import Mapping, Sequence
 
 from .. import runs
 from ..runs.values import as_float
@@ -14,6 +15,15 @@ from ..runs.values import as_float
 # write to status.json (about 3 s, importing torch): the folder still says "stopped" then,
 # and showing that, with the Resume button, invited a second click.
 RESUMING = "resuming…"
+# A search's trial its pruner stopped: its folder says "stopped", as after a click on Stop;
+# the sweep record knows which (runs.pruned_run_ids), and the issue asks every table to say so.
+PRUNED = "pruned"
+
+
+def with_pruned(infos: Sequence[runs.RunInfo], pruned: set[str]) -> list[runs.RunInfo]:
+    """The runs, those a search pruned (and not resumed since) in state PRUNED."""
+    return [dataclasses.replace(i, state=PRUNED) if i.state == "stopped" and i.run_id in pruned else i
+            for i in infos]
 
 
 def launched_here(pending: Mapping | None, run_id: str, resume: bool = False) -> bool:
@@ -44,14 +54,14 @@ def resume_refused(status: Mapping, run_id: str, pending: Mapping | None, alive:
 STATE_COLOURS = {
     "queued": "gray", "running": "blue", "completed": "green", "stopped": "orange",
     "failed": "red", "diverged": "red", runs.CRASHED: "red", runs.FAILED_TO_START: "red", runs.UNREADABLE: "violet",
-    RESUMING: "blue",
+    RESUMING: "blue", PRUNED: "gray",
 }
 STATE_ICONS = {
     "queued": ":material/hourglass_empty:", "running": ":material/play_circle:",
     "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
     "failed": ":material/error:", "diverged": ":material/trending_up:", runs.CRASHED: ":material/dangerous:",
     runs.FAILED_TO_START: ":material/cancel:", runs.UNREADABLE: ":material/broken_image:",
-    RESUMING: ":material/hourglass_top:",
+    RESUMING: ":material/hourglass_top:", PRUNED: ":material/content_cut:",
 }
 STATE_HELP = {
     "queued": "waiting for the device: another run holds it",
@@ -65,5 +75,6 @@ STATE_HELP = {
                           "launch it again",
     runs.UNREADABLE: "the run folder's files cannot be read as the format says (see the run's problem)",
     RESUMING: "the trainer is starting again from last.pt",
+    PRUNED: "its search's pruner stopped it at an epoch's end, behind the other trials; resume continues it",
 }
 

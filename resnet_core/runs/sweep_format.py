@@ -61,7 +61,8 @@ log-uniformly with ``log``, between the bounds; an integer option as integers). 
 asked (at most ``trials``; none before the first), each recorded with ``trial`` (its
 Optuna trial number) before its trainer starts, ``pruned`` (true once the pruner stopped
 it: its run folder ends ``stopped`` as after Stop, and the point reads ``pruned``,
-counted done and never resumed) and, once completed, ``value`` and ``metric`` (the
+counted done and never resumed; the Runs page shows such a run pruned, from
+:func:`pruned_run_ids`) and, once completed, ``value`` and ``metric`` (the
 objective the study was told and the status.json field it came from). The run of a
 search's point is named ``<name>-trial<N>``.
 

@@ -247,3 +247,18 @@ def list_sweeps(runs_dir: Path, options: TrainingOptions) -> list[SweepInfo]:
         return []
     infos = [i for i in (read_sweep(runs_dir, n, options) for n in names) if i is not None]
     return sorted(infos, key=lambda i: (as_float(i.record.get("created_at"), 0.0), i.name), reverse=True)
+
+
+def pruned_run_ids(runs_dir: Path) -> set[str]:
+    """The runs a search's pruner stopped, from every sweep record's points (``pruned``):
+    their own status.json says stopped. A record that cannot be read adds none."""
+    pruned: set[str] = set()
+    for path in sorted((Path(runs_dir) / SWEEPS_DIR).glob("*.json")):
+        try:
+            points = read_json_object(path.parent, path.name).get("points")
+        except (OSError, RunFolderError):
+            continue
+        if isinstance(points, list):
+            pruned.update(p["run"] for p in points
+                          if isinstance(p, dict) and p.get("pruned") is True and isinstance(p.get("run"), str))
+    return pruned
