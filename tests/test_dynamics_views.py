@@ -62,6 +62,15 @@ def test_the_data_map_is_one_webgl_trace_of_every_image_with_flipped_ones_apart(
     assert len(plain.data) == 1 and not plain.layout.showlegend
 
 
+def test_an_image_never_presented_leaves_the_maps_axis_and_region_names_where_they_belong():
+    m = _map()
+    m["variability"][7] = m["confidence"][7] = m["correctness"][7] = np.nan  # no epoch presented it
+    fig = dynamics_figures.data_map_figure(**m, variability_cut=0.25, confidence_cut=0.3)
+    assert fig.layout.xaxis.range == pytest.approx((0, 1.05 * np.nanmax(m["variability"])))
+    names = {a.text.split("<br>")[0]: a.x for a in fig.layout.annotations}
+    assert names["<b>easy-to-learn</b>"] < 0.25 < names["<b>ambiguous</b>"] < fig.layout.xaxis.range[1]
+
+
 def test_the_data_maps_arrays_go_to_the_browser_as_binary():
     fig = dynamics_figures.data_map_figure(**_map(50_000), variability_cut=0.25, confidence_cut=0.3)
     spec = fig.to_plotly_json()["data"][0]

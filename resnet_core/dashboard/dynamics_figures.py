@@ -105,7 +105,11 @@ def data_map_figure(variability: np.ndarray, confidence: np.ndarray, correctness
     confidence = np.asarray(confidence, dtype=np.float32)
     correctness = np.asarray(correctness, dtype=np.float32)
     indices = np.asarray(indices, dtype=np.int32)
-    x_max = max(float(variability.max(initial=0.0)) * 1.05, variability_cut * 1.2, 0.05)
+    # An image no epoch presented has NaN (no place on the map): a NaN maximum made the axis
+    # range and the region names' x NaN, and plotly then stretched the axis to 2.7 and drew
+    # every name on the right (a 2,000-image subset, 3 epochs: one image never presented).
+    placed = variability[~np.isnan(variability)]
+    x_max = max(float(placed.max(initial=0.0)) * 1.05, variability_cut * 1.2, 0.05)
     fig = go.Figure(layout={
         **frame(None, height, {**FIXED_MARGIN, "r": 110}), "hovermode": "closest", "dragmode": "drawrect",
         "uirevision": "keep", "legend": {**LEGEND_CORNERS["above"], "font": dict(size=11)},
