@@ -25,5 +25,5 @@ def section(results: Sequence[RunResult]) -> None:
         "Final test error (%): the last weights, evaluated once on the test set after training, of the chosen "
         "completed runs, grouped by dataset, network and unit order over seeds (and any other setting: the last "
         "column counts the runs trained with the paper's recipe); mean ± sample std (n − 1), bars ± std. "
-        "Diamonds and the paper columns: the paper's medians of 5 runs, as it reports every CIFAR result: "
+        "Diamonds and the paper columns: the papers' numbers, as each reports them: "
         + "; ".join(md_escape(s) for s in paper_comparison.paper_sources(cells)) + ".")

@@ -79,8 +79,20 @@ def test_the_table_is_table_3s_layout_with_n_and_the_papers_numbers(tmp_path):
     assert r164["runs (paper's recipe)"] == "3 (1)"
     assert rows["ResNet-1001 (bottleneck, B)"]["CIFAR-100 original paper %"] == "27.82"
     assert paper_comparison.paper_sources(cells) == [
-        'He et al. 2016, "Identity Mappings", Table 3 (original unit)',
-        'He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit)']
+        'He et al. 2016, "Identity Mappings", Table 3 (original unit): each the median of 5 runs',
+        'He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit): each the median of 5 runs']
+
+
+def test_table_6s_numbers_are_not_called_medians_of_5_runs(tmp_path):
+    made = [fabricated(tmp_path, "r20", test_acc=0.90, depth=20, block="basic"),
+            fabricated(tmp_path, "r110", test_acc=0.92, depth=110, block="basic")]
+    sources = paper_comparison.paper_sources(paper_comparison.unit_cells([run_result(runs.read_run(d))
+                                                                           for d in made]))
+    assert sources[0] == "He et al. 2016, Table 6 (ResNet-110 (basic, A): best of 5 runs; mean 6.61 ± 0.16)"
+    assert all("median" not in s for s in sources if "Table 6" in s)
+    assert sources[1:] == [
+        'He et al. 2016, "Identity Mappings", Table 3 (original unit): each the median of 5 runs',
+        'He et al. 2016, "Identity Mappings", Table 3 (pre-activation unit): each the median of 5 runs']
 
 
 def test_the_figure_has_a_panel_per_dataset_bars_with_std_and_the_papers_diamonds(tmp_path):

@@ -127,8 +127,24 @@ def table_rows(cells: Sequence[UnitCell]) -> list[dict]:
 
 
 def paper_sources(cells: Sequence[UnitCell]) -> list[str]:
-    """The sources of the paper's numbers shown, each once."""
-    return list(dict.fromkeys(c.paper.source for c in cells if c.paper))
+    """The sources of the paper's numbers shown, each once, with how the paper got them where it
+    says: '…Table 3 (original unit): each the median of 5 runs', or the networks whose number is
+    not a single run's: 'He et al. 2016, Table 6 (ResNet-110 (basic, A): best of 5 runs; …)'.
+    A run of a network Table 3 lacks (ResNet-20 on CIFAR-10) brings Table 6's number, which is
+    not a median of 5: "the paper's medians of 5 runs" for every source misnamed it."""
+    by_source: dict[str, list[UnitCell]] = {}
+    for c in cells:
+        if c.paper:
+            by_source.setdefault(c.paper.source, []).append(c)
+    texts = []
+    for source, shown in by_source.items():
+        kinds = {c.paper.note.split(";")[0] if c.paper.note else None for c in shown}
+        if len(kinds) == 1 and None not in kinds:
+            texts.append(f"{source}: each the {kinds.pop()}")
+        else:
+            noted = "; ".join(f"{c.network.label}: {c.paper.note}" for c in shown if c.paper.note)
+            texts.append(f"{source} ({noted})" if noted else source)
+    return texts
 
 
 def comparison_figure(cells: Sequence[UnitCell], height: int = 400) -> go.Figure:
