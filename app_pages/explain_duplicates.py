@@ -52,6 +52,17 @@ def _test_predictions(info: runs.RunInfo, data: CifarData, folder) -> tuple[dict
     return preds, f"Predictions: {which}."
 
 
+def _trained_twins(info: runs.RunInfo, found: duplicates.Duplicates) -> duplicates.Duplicates:
+    """The pairs whose twin the run trained on, from its record of its training images (a run
+    without one: every pair, as no record says otherwise)."""
+    if not runs.dynamics_epochs(info.path):
+        return found
+    try:
+        return found.with_twin_in(caches.dynamics(info.path).record.indices)
+    except runs.RunFolderError:
+        return found
+
+
 def view(info: runs.RunInfo) -> None:
     images_from = common.image_folder(info)
     try:
@@ -71,10 +82,15 @@ def view(info: runs.RunInfo) -> None:
     k1.metric("Test images with a training twin", f"{len(found):,}",
               help=f"{100 * len(found) / max(n_test, 1):.1f}% of the {n_test:,} test images")
     if preds is not None:
-        acc = duplicates.accuracy_split(preds, found)
-        k2.metric("Accuracy on them", duplicate_pairs.percent(acc.on_duplicates),
+        trained = _trained_twins(info, found)
+        some = len(trained) < len(found)  # the others' test images are, to this run, like any other
+        acc = duplicates.accuracy_split(preds, trained)
+        k2.metric("Accuracy on those it trained the twin of" if some else "Accuracy on them",
+                  duplicate_pairs.percent(acc.on_duplicates),
                   help=f"against {duplicate_pairs.percent(acc.on_rest)} on the rest")
-        st.markdown(duplicate_pairs.accuracy_text(acc))
+        if some:
+            st.markdown(md_escape(duplicate_pairs.trained_twins_text(len(trained), len(found))))
+        st.markdown(duplicate_pairs.accuracy_text(acc, trained_only=some))
     st.caption(f"{which} A twin: the nearest training image in pixels, at most {duplicates.THRESHOLD:g} grey levels "
                "(0-255) of mean |difference| at the best shift of up to one pixel: exact copies, re-encoded, "
                "recoloured or shifted ones (Barz & Denzler 2020 found 3.3% with CNN features, which also match "

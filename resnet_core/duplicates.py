@@ -59,6 +59,13 @@ class Duplicates:
     def __len__(self) -> int:
         return len(self.test_indices)
 
+    def with_twin_in(self, train_indices: np.ndarray) -> Duplicates:
+        """The pairs whose twin is one of these training images (a run's: --subset and its
+        validation split leave twins it never trained on, and an error on their test images
+        is then no training error)."""
+        keep = np.isin(self.train_indices, np.asarray(train_indices))
+        return Duplicates(self.test_indices[keep], self.train_indices[keep], self.distance[keep])
+
 
 @dataclass(frozen=True)
 class Nearest:

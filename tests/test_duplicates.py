@@ -14,6 +14,7 @@ import pytest
 import torch
 from fake_runs import make_run
 from PIL import Image
+from conftest import write_dynamics_record
 from test_pages import folders, html_blocks, open_page, texts  # noqa: F401 (folders: a fixture)
 
 from app_pages import explain_duplicates
@@ -100,6 +101,13 @@ def test_accuracy_on_the_twins_and_on_the_rest():
     assert none.on_duplicates is None and duplicate_pairs.accuracy_text(none).startswith("–")
 
 
+def test_the_pairs_whose_twin_a_run_trained_on():
+    found = duplicates.Duplicates(np.array([3, 5, 8]), np.array([10, 11, 12]), np.array([1.0, 2.0, 3.0], np.float32))
+    kept = found.with_twin_in(np.array([12, 40, 10]))
+    assert kept.test_indices.tolist() == [3, 8] and kept.train_indices.tolist() == [10, 12]
+    assert kept.distance.tolist() == [1.0, 3.0] and len(found.with_twin_in(np.array([], int))) == 0
+
+
 def write_folder(root: Path, train: np.ndarray, test: np.ndarray) -> Path:
     """A CIFAR-format data folder of these images (labels: index mod 10; a twin keeps its training label)."""
     folder = root / BATCH_FOLDER
@@ -166,6 +174,28 @@ def test_explain_shows_the_pairs_and_the_accuracy_on_them(folders, planted_dir, 
     assert pairs[0] == (0, 17)  # the exact copy first
     assert page.count("<img") == 2 * len(PLANTED)
     assert duplicates_cache.cache_path("cifar10", planted_dir, folders).is_file()  # the second opening reads it
+
+
+def test_the_accuracy_counts_as_twins_only_those_the_run_trained_on(folders, planted_dir, monkeypatch):  # noqa: F811
+    # A --subset run, or one with a validation split, never trained on some twins: their test
+    # images are to it like any other, and counted as twins they made the accuracy on "training
+    # twins" a test accuracy (a 2,000-image subset trained on about 4% of CIFAR-10's 240 twins).
+    monkeypatch.setenv("RESNET_STUDIO_DATA", str(planted_dir))
+    run_dir = make_run(folders, "subset", n_val=N_TEST, data_dir=planted_dir)
+    trained = np.array([17, 99, 5, 6])  # the twins of test images 0 and 2, and two others
+    write_dynamics_record(run_dir, np.full((4, 2), 0.5), np.ones((4, 2), bool), indices=trained)
+    at = open_page(EXPLAIN, {"view": explain_duplicates.DUPLICATES})
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Test images with a training twin"] == str(len(PLANTED))
+    assert "Accuracy on those it trained the twin of" in metrics
+    preds = runs.load_predictions(run_dir, "test", runs.recorded_epochs(run_dir, "test")[-1])
+    found = duplicates_cache.cached_duplicates("cifar10", planted_dir, folders)
+    acc = duplicates.accuracy_split(preds, found.with_twin_in(trained))
+    assert acc.duplicates == 2 and acc.rest == len(preds["indices"]) - 2
+    assert duplicate_pairs.accuracy_text(acc, trained_only=True) in texts(at)
+    assert "The run trained on 2 of these 4 twins" in texts(at)
+    assert html_blocks(at)[-1].count("rs-pair") == len(PLANTED)  # every pair still shown
 
 
 def test_a_run_without_test_predictions_shows_the_pairs_and_says_why_no_accuracy(folders, planted_dir,  # noqa: F811

@@ -27,8 +27,16 @@ def percent(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.1f}%"
 
 
-def accuracy_text(acc: SplitAccuracy) -> str:
-    """One line: the accuracy on the duplicated images and on the rest, with their counts."""
-    return (f"{percent(acc.on_duplicates)} on the {acc.duplicates:,} test images with a training twin "
+def accuracy_text(acc: SplitAccuracy, trained_only: bool = False) -> str:
+    """One line: the accuracy on the duplicated images (trained_only: those whose twin the run
+    trained on) and on the rest, with their counts."""
+    twins = "whose training twin the run trained on" if trained_only else "with a training twin"
+    return (f"{percent(acc.on_duplicates)} on the {acc.duplicates:,} test images {twins} "
             f"({acc.duplicates_right:,} right) · {percent(acc.on_rest)} on the other {acc.rest:,} "
             f"({acc.rest_right:,} right)")
+
+
+def trained_twins_text(trained: int, found: int) -> str:
+    """Why the accuracy counts only some of the twins: the run trained on `trained` of the `found`."""
+    return (f"The run trained on {trained:,} of these {found:,} twins; the other {found - trained:,} lie outside its "
+            "training images (its --subset or its validation split), so their test images count with the rest.")
