@@ -112,7 +112,8 @@ def describe(s: dict) -> str:
     n, f, g, cuts = s["images"], s["forgetting"], s["regions"], s["cuts"]
     lines = [f"Training dynamics of {n:,} training images over {s['epochs']} epochs.",
              f"Counted: {COUNTED}; {s['presentations']:,} presentations"
-             + (f", {s['never_presented']:,} images never presented." if s["never_presented"] else "."),
+             + (f", {s['never_presented']:,} image{'s' if s['never_presented'] != 1 else ''} never presented."
+                if s["never_presented"] else "."),
              f"Forgetting events (right at a presentation, wrong at the next, Toneva et al. 2019): "
              f"{f['events_total']:,}; forgotten at least once: {_share(f['forgotten_at_least_once'], n)}; "
              f"unforgettable (learned, never forgotten): {_share(f['unforgettable'], n)}; never learned "

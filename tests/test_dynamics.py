@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, write_dynamics_record
 from resnet_core import runs
 from resnet_core.data_maps import AMBIGUOUS, EASY, HARD, NOT_PRESENTED, data_map, regions
-from resnet_core.dynamics import TABLE_COLUMNS, analyse, main, per_image_table, summary
+from resnet_core.dynamics import TABLE_COLUMNS, analyse, describe, main, per_image_table, summary
 from resnet_core.forgetting import first_right, forgetting, forgetting_events
 from resnet_core.runs import dynamics_files
 
@@ -310,3 +310,10 @@ def test_python_m_resnet_core_dynamics(tmp_path):
     done = subprocess.run(command[:3] + [str(tmp_path / "dynamics")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+
+
+def test_the_summary_in_words_counts_one_image_never_presented_in_the_singular(tmp_path):
+    s = summary(_noisy_run(tmp_path))
+    assert "images never presented" not in describe({**s, "never_presented": 1})
+    assert "1 image never presented." in describe({**s, "never_presented": 1})
+    assert "2 images never presented." in describe({**s, "never_presented": 2})

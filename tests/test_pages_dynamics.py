@@ -44,6 +44,28 @@ def planted_record(run_dir: Path, cifar_dir: Path, n: int = 120, epochs: int = 8
     write_dynamics_record(run_dir, prob, right, indices=indices, labels=labels, original_labels=original)
 
 
+def test_the_training_views_say_how_many_images_no_epoch_presented(folders, cifar_dir):  # noqa: F811
+    run_dir = make_run(folders, "dropped", epochs_done=3, total_epochs=3, n_val=100, data_dir=cifar_dir)
+    planted_record(run_dir, cifar_dir, n=30, epochs=3)
+    for epoch in (1, 2, 3):  # image 4 fell in the dropped last partial batch at every epoch
+        path = runs.dynamics_path(run_dir, epoch)
+        z = dict(np.load(path))
+        z["label_prob"][4] = np.nan
+        correct = np.unpackbits(z["correct"])
+        correct[4] = 0
+        z["correct"] = np.packbits(correct)
+        np.savez(path, **z)
+    s = summary(analyse(runs.load_dynamics(run_dir)))
+    assert s["never_presented"] == 1
+    counted = s["forgetting"]["forgotten_at_least_once"] + s["forgetting"]["unforgettable"] + \
+        s["forgetting"]["never_learned"]
+    assert counted == 29  # the 30th is in no count: the page must say so
+    for view in explain_training.VIEWS:
+        at = open_page(EXPLAIN, {"view": view})
+        assert not at.exception, [e.value for e in at.exception]
+        assert "30 training images over epochs 1–3. 1 of them no epoch presented" in texts(at)
+
+
 def _cards(at) -> list[int]:
     return [int(i) for i in re.findall(r'class="rs-card" data-index="(\d+)"', html_blocks(at)[-1])]
 
