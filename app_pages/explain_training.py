@@ -41,9 +41,9 @@ def _counted(d: Dynamics) -> None:
     # Without it the counts and regions summed to fewer than the images named (a 2,000-image
     # subset over 3 epochs of 15 full batches: 431 + 562 + 1,006 of 2,000, one never presented).
     unseen = int((~d.forgetting.presented).sum())
-    never = (f" {unseen:,} of them no epoch presented (each time in a dropped last partial batch): they are in "
-             "no count, no bar and no region.") if unseen else ""
-    st.caption(f"{n:,} training images over epochs 1–{e}.{never} Counted: {COUNTED}. Validation and test images "
+    never = (f" {unseen:,} of them no epoch presented (a dropped last partial batch, or a max-steps run's untaken "
+             "steps): they are in no count, no bar and no region.") if unseen else ""
+    st.caption(f"{n:,} training images over {f'epochs 1–{e}' if e > 1 else 'epoch 1'}.{never} Counted: {COUNTED}. Validation and test images "
                "are never part of it (their prediction flips are the view “Held-out flips”).")
 
 
