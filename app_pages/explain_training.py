@@ -43,7 +43,8 @@ def _counted(d: Dynamics) -> None:
     unseen = int((~d.forgetting.presented).sum())
     never = (f" {unseen:,} of them no epoch presented (a dropped last partial batch, or a max-steps run's untaken "
              "steps): they are in no count, no bar and no region.") if unseen else ""
-    st.caption(f"{n:,} training images over {f'epochs 1–{e}' if e > 1 else 'epoch 1'}.{never} Counted: {COUNTED}. Validation and test images "
+    over = f"epochs 1–{e}" if e > 1 else "epoch 1"
+    st.caption(f"{n:,} training images over {over}.{never} Counted: {COUNTED}. Validation and test images "
                "are never part of it (their prediction flips are the view “Held-out flips”).")
 
 
