@@ -47,7 +47,12 @@ def test_runs_are_grouped_by_dataset_network_and_unit_over_seeds(tmp_path):
             fabricated(tmp_path, "c1", test_acc=0.75, preact=True, dataset="cifar100"),
             fabricated(tmp_path, "r1", test_acc=0.90, depth=20, block="basic"),
             fabricated(tmp_path, "x1", test_acc=0.10, preact=True, state="stopped")]  # no final test error
-    cells = paper_comparison.unit_cells([run_result(runs.read_run(d)) for d in made])
+    plain = fabricated(tmp_path, "n1", test_acc=0.80, depth=20, block="basic")
+    record = json.loads((plain / runs.CONFIG_FILE).read_text())
+    record["config"]["shortcut"] = runs.PLAIN  # no residual units: in neither unit order's row
+    runs.atomic_write_json(plain / runs.CONFIG_FILE, record)
+    cells = paper_comparison.unit_cells([run_result(runs.read_run(d)) for d in [*made, plain]])
+    assert not any(plain.name in c.run_ids for c in cells)
     by_key = cells_by_key(cells)
     original = by_key[("cifar10", 164, False)]
     assert original.errors == pytest.approx((6.0, 8.0)) and original.error == pytest.approx((7.0, 2 ** 0.5))

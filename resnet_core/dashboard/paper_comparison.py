@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from ..cifar import DATASETS, dataset_title
 from ..model_names import PAPER_RESULTS, PaperResult, paper_result, shortcut_label
 from ..results import RunResult, is_paper_recipe, mean_std, mean_std_text
-from ..runs.layout import model_name
+from ..runs.layout import PLAIN, model_name
 from .figure_style import FIXED_AXIS, FIXED_MARGIN, PALETTE, frame
 
 UNITS = {False: "original", True: "pre-activation"}
@@ -72,8 +72,10 @@ def _dataset(cfg: dict) -> str | None:
 
 
 def _network(cfg: dict) -> Network | None:
+    """A run's network; None for one no row holds: a plain network has no residual units, so
+    neither order (it drew as an "original" bar)."""
     depth, block, shortcut = cfg.get("depth"), cfg.get("block", "basic"), cfg.get("shortcut")
-    if isinstance(depth, bool) or not isinstance(depth, int) or not isinstance(block, str):
+    if isinstance(depth, bool) or not isinstance(depth, int) or not isinstance(block, str) or shortcut == PLAIN:
         return None
     return Network(block, depth, shortcut if isinstance(shortcut, str) else "")
 
