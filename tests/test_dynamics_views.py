@@ -203,3 +203,10 @@ def test_a_training_card_shows_its_presentations_and_marks_a_flipped_label():
     with_paths = training_gallery.cards(d, [4, 1], paths=paths)
     assert [c.path for c in with_paths] == ["c/44.png", "c/41.png"]
     assert 'title="c/44.png"' in gallery_cards.training_gallery_html(with_paths, images, CLASSES)
+
+
+def test_the_first_right_chart_ticks_whole_epochs_and_counts_each_epochs_images():
+    """Plotly's own ticks put 0.5 steps under a few epochs (seen on a 3-epoch run)."""
+    fig = dynamics_figures.first_learned_figure(np.array([0, 1, 1, 3, 2, 1]), [1, 2, 3])
+    assert list(fig.data[0].y) == [3, 1, 1]  # the never-right image (0) left out
+    assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick, tuple(fig.layout.xaxis.range)) == (1, 1, (0.5, 3.5))

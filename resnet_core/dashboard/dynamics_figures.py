@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame, legend_above
+from .figure_style import FIXED_AXIS, FIXED_MARGIN, LEGEND_CORNERS, frame, legend_above, whole_epochs
 from .gallery_cards import WRONG_COLOUR
 
 CLEAN_COLOUR = "#4C78A8"
@@ -138,5 +138,5 @@ def first_learned_figure(first_learned: np.ndarray, epochs: Sequence[int], heigh
     return go.Figure(go.Bar(x=epochs, y=counts, marker_color=CLEAN_COLOUR,
                             hovertemplate="first right at epoch %{x}: %{y:,} images<extra></extra>"),
                      layout={**frame(None, height, FIXED_MARGIN), "showlegend": False, "bargap": 0.1,
-                             "xaxis": {"title": dict(text="epoch first right"), **FIXED_AXIS},
+                             "xaxis": {"title": dict(text="epoch first right"), **FIXED_AXIS, **whole_epochs(epochs)},
                              "yaxis": {"title": dict(text="training images"), **FIXED_AXIS}})

@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .calibration import Reliability, bin_names
-from .figure_style import TRAIN_COLOUR, VAL_COLOUR, chart_layout, legend_above
+from .figure_style import TRAIN_COLOUR, VAL_COLOUR, chart_layout, legend_above, whole_epochs
 from .gallery_cards import RIGHT_COLOUR, WRONG_COLOUR
 
 
@@ -76,7 +76,7 @@ def ece_figure(epochs: np.ndarray, ece: np.ndarray, current: int | None = None, 
     fig = go.Figure(go.Scatter(x=np.asarray(epochs).tolist(), y=y, mode="lines+markers", name="ECE",
                                line=dict(color=TRAIN_COLOUR), marker=dict(size=4),
                                hovertemplate="epoch %{x}: ECE %{y:.2f}%<extra></extra>"),
-                    layout=chart_layout(None, height, "ECE (%)", xaxis=_whole_epochs(epochs), showlegend=False))
+                    layout=chart_layout(None, height, "ECE (%)", xaxis=whole_epochs(epochs), showlegend=False))
     if current is not None and current in list(epochs):
         i = list(epochs).index(current)
         fig.add_trace(go.Scatter(x=[current], y=[y[i]], mode="markers", name=f"epoch {current}",
@@ -89,10 +89,5 @@ def learned_figure(learned_at: np.ndarray, epochs: np.ndarray, height: int = 240
     counts = np.bincount(np.asarray(learned_at), minlength=int(epochs[-1]) + 1)[np.asarray(epochs)]
     return go.Figure(go.Bar(x=np.asarray(epochs).tolist(), y=counts.tolist(), marker_color=RIGHT_COLOUR,
                             hovertemplate="learned at epoch %{x}: %{y:,} images<extra></extra>"),
-                     layout=chart_layout(None, height, "images", xaxis=_whole_epochs(epochs), showlegend=False,
+                     layout=chart_layout(None, height, "images", xaxis=whole_epochs(epochs), showlegend=False,
                                          bargap=0.1))
-
-
-def _whole_epochs(epochs: np.ndarray) -> dict:
-    """The x axis's ticks at whole epochs only: plotly's automatic ones put 0.5 steps under a few epochs."""
-    return dict(range=[int(epochs[0]) - 0.5, int(epochs[-1]) + 0.5], tick0=1, dtick=max(1, -(-len(epochs) // 12)))

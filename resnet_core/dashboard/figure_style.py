@@ -113,6 +113,12 @@ def axis_margin(labels: Sequence[str], angle: float = 0.0, title_px: int = 0) ->
 FIXED_AXIS = {"automargin": False, "ticklabeloverflow": "allow"}
 
 
+def whole_epochs(epochs) -> dict:
+    """An x axis of epochs ticked at whole epochs only: plotly's automatic ticks put 0.5
+    steps under a few epochs."""
+    return dict(range=[int(epochs[0]) - 0.5, int(epochs[-1]) + 0.5], tick0=1, dtick=max(1, -(-len(epochs) // 12)))
+
+
 def legend_beside(fig: go.Figure) -> go.Figure:
     """fig with a right margin that fits its legend's longest entry (legend "right"), at
     most LEGEND_BESIDE_MAX_PX."""
