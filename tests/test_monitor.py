@@ -232,6 +232,8 @@ def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_t
     assert labels.best_text(p.best_val_acc, p.best_epoch) == "no validation split"
     best, test = monitor_text.accuracy_metrics(labels, p)
     assert (best.label, best.value) == ("Validation", "none") and "No validation split" in best.help
+    # A --subset run without validation trains on part of the training set, not on every image.
+    assert "no training images are held out" in best.help and "every training image" not in best.help
     monitored = [r for r in runs.read_metrics(run_dir) if r["type"] == "epoch"][-1]["test_acc"]
     assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", formatting.format_pct(monitored))
     assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in test.help

@@ -57,8 +57,9 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
                           f"Best test acc, {TEST_AS_VALIDATION}: this run had no validation split of its own and "
                           "chose its best epoch (best.pt) on the test set, so this number is optimistic.")
     elif not labels.has_validation:
-        best = MetricText("Validation", "none", "No validation split: the run trains on every training image "
-                                                "and picks no checkpoint by accuracy.")
+        # Not "trains on every training image": a --subset run (1,000 train) trains on fewer.
+        best = MetricText("Validation", "none", "No validation split: no training images are held out, and the "
+                                                "run picks no checkpoint by accuracy.")
     else:
         best = MetricText(f"Best val acc{epoch}", value, "Best val acc: the best accuracy on the validation split "
                                                          "(held-out training images) over the epochs so far.")
