@@ -77,6 +77,16 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
     return best, test
 
 
+def speed_help(progress: Progress) -> str:
+    """What the monitor's images/s figure is: the latest steps' speed while the run trains,
+    else the average of the last epoch that finished (a run stopped 12 steps into epoch 2
+    shows epoch 1's, which "the latest steps" misnamed)."""
+    of = ("Training speed of the latest steps" if progress.speed_epoch is None
+          else f"Average training speed of epoch {progress.speed_epoch}, the last that finished")
+    return (f"{of}. Under it: this session's first step, compiling included, which would otherwise pass for a "
+            "slow speed.")
+
+
 def run_caption(info: runs.RunInfo) -> str:
     """The monitor's one-line description of a run's settings, as markdown-safe text."""
     cfg, resolved = info.train_config, info.resolved
