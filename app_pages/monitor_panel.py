@@ -189,8 +189,7 @@ def _metrics(info: runs.RunInfo, prog: Progress, labels: EvaluationLabels) -> No
     first_step = f"first step {formatting.format_duration(prog.first_step_s)}" if prog.first_step_s else None
     m[2].metric("Images / s", f"{prog.images_per_s:,.0f}" if prog.images_per_s else "—", delta=first_step,
                 delta_color="off", delta_arrow="off",
-                help="Training speed of the latest steps. Under it: this session's first step, compiling "
-                     "included, which would otherwise pass for a slow speed." if first_step else None)
+                help=monitor_text.speed_help(prog) if first_step else None)
     live_rss = process_memory_mb(info.status.get("pid")) if info.is_active else None
     device_kind = str(info.resolved.get("device") or "")
     mem_label = "GPU memory (peak)" if device_kind.startswith(("cuda", "mps")) else "Memory (peak RSS)"

@@ -51,7 +51,7 @@ st.caption(f"{md_escape(model.description)}" + (f" · {md_escape(model.note)}" i
 st.html(uploads.REFUSED_FILE_STYLE)
 files = st.file_uploader(uploads.UPLOAD_LABEL, type=list(uploads.UPLOAD_TYPES), accept_multiple_files=True,
                          key="pr_files", help=uploads.UPLOAD_HELP, max_upload_size=uploads.UPLOAD_LIMIT_MB)
-st.caption(uploads.conversion_caption(model.image_size, model.resize))
+st.caption(uploads.conversion_caption(model.image_size, model.resize, by_id[run_id].train_config.get("dataset", "")))
 if not files:
     st.stop()
 read = [_read_upload(f.name, f.getvalue(), model.image_size, model.resize) for f in files]

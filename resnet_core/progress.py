@@ -56,6 +56,7 @@ class Progress:
     phase_done: int | None  # images an evaluation phase has done, of phase_total
     phase_total: int | None
     first_step_s: float | None  # the session's first training step, compiling included
+    speed_epoch: int | None = None  # images_per_s is this epoch's average; None: the latest steps'
 
 
 def _obj(x) -> dict:
@@ -203,8 +204,9 @@ def compute_progress(info: runs.RunInfo, history: RowsSoFar | None = None, now: 
     images_per_s = None
     if info.state == "running" and last_step is not None:
         images_per_s = as_float(last_step.get("images_per_s"))
+    speed_epoch = None
     if images_per_s is None and last_epoch is not None:
-        images_per_s = as_float(last_epoch.get("images_per_s"))
+        images_per_s, speed_epoch = as_float(last_epoch.get("images_per_s")), as_count(last_epoch.get("epoch"))
     elapsed, last_time = _timing(info, history, now)
     phase, phase_done, phase_total = _phase(info)
     eta = None
@@ -224,5 +226,6 @@ def compute_progress(info: runs.RunInfo, history: RowsSoFar | None = None, now: 
         monitor_test_acc=monitor_test_acc, monitor_test_epoch=monitor_test_epoch,
         last_update_age_s=(now - last_time) if last_time else None,
         phase=phase, phase_done=phase_done, phase_total=phase_total, first_step_s=as_float(status.get("first_step_s")),
+        speed_epoch=speed_epoch,
     )
 

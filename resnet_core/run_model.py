@@ -110,6 +110,8 @@ class RunModel:
     note: str | None  # e.g. why last.pt stands in for best.pt
     image_size: int = CIFAR_SIZE  # the side of the square images it trained on (see image_format)
     resize: str = "crop"  # how an image of another shape became one of them (TrainConfig.resize)
+    # Steps of the next epoch trained too: a last.pt saved by a stop mid-epoch (its partial_epoch).
+    steps_into_epoch: int = 0
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, 3, S, S), S its image_size, as the model's float input, normalised
@@ -134,7 +136,11 @@ class RunModel:
 
     @property
     def description(self) -> str:
+        # A last.pt stopped 3 steps into epoch 2 read "epoch 1", whose end weights it does not
+        # hold: its predictions differed from epoch 1's recorded test predictions.
         epoch = f", epoch {self.epoch}" if self.epoch is not None else ""
+        if self.steps_into_epoch:
+            epoch += f" and {self.steps_into_epoch:,} steps of epoch {(self.epoch or 0) + 1}"
         return f"{self.name}, {self.checkpoint}{epoch}"
 
 
@@ -207,7 +213,9 @@ def load_run_model(run_dir: str | os.PathLike, which: str = "best") -> RunModel:
     model = build_model(cfg.depth, cfg.block, cfg.shortcut or None, len(classes), cfg.preact)
     model.load_state_dict(state["model"])
     epoch = as_count(state.get("epoch"))
+    partial = state.get("partial_epoch")
     size, resize = image_format(info.resolved, info.train_config)
     return RunModel(model=model.eval(), stats=stats, classes=classes,
                     name=model_name(cfg.depth, cfg.shortcut, cfg.preact),
-                    checkpoint=name, epoch=epoch, note=note, image_size=size, resize=resize)
+                    checkpoint=name, epoch=epoch, note=note, image_size=size, resize=resize,
+                    steps_into_epoch=as_count(partial.get("batch"), 0) if isinstance(partial, dict) else 0)

@@ -25,6 +25,14 @@ def test_the_degradation_experiment_is_plain_and_residual_20_and_56_with_the_pap
     assert {(c.subset, c.epochs, c.val_size, c.warmup_epochs) for c in short} == {(10_000, 10, 0, 1.0)}
 
 
+def test_the_short_experiments_text_gives_its_runs_epochs_warm_up_included():
+    # The warm-up is part of --epochs (10 in all): "10 epochs after a 1-epoch warm-up" read as 11.
+    epochs = {c.epochs for c in DEGRADATION_SHORT.configs()}
+    assert epochs == {10}
+    assert "10 epochs (the first a warm-up)" in DEGRADATION_SHORT.description
+    assert "after a" not in DEGRADATION_SHORT.description
+
+
 def test_run_time_counts_training_steps_and_every_evaluation():
     cfg = apply_presets(TrainConfig(epochs=2, batch_size=100, subset=1000, val_size=5000), set(), 50_000)
     # 2 epochs of 10 steps of 100 images, then 2 validations of 5,000 and the final test of 10,000,

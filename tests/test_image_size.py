@@ -120,6 +120,10 @@ def test_uploads_become_the_runs_size_by_its_rule_and_the_page_says_so():
     assert (upload.image == model_input(_png(400, 100), "wide.png", SIZE, "squash")).all()
     assert "squashed, both sides resized to 48x48" in uploads.conversion_caption(SIZE, "squash")
     assert "centred square and resized to 32x32" in uploads.conversion_caption(32, "crop")
+    assert "as the run's images were" in uploads.conversion_caption(32, "crop", "folder")
+    # CIFAR's images are 32x32 as published: none was cropped or resized as an upload is.
+    cifar = uploads.conversion_caption(32, "crop", "cifar10")
+    assert "as the run's images were" not in cifar and "the size of the run's CIFAR images" in cifar
 
 
 def fake_data(n_train: int = 240, n_test: int = 60, size: int = SIZE) -> CifarData:

@@ -200,6 +200,20 @@ def progress_of(run_dir):
     return evaluation_labels(info.config), progress.compute_progress(info, hist)
 
 
+def test_the_speed_help_names_the_epoch_whose_average_a_stopped_run_shows(tmp_path):
+    # Stopped 12 steps into epoch 2 (a real CIFAR-10 run), the Monitor showed epoch 1's average
+    # speed under the help "Training speed of the latest steps".
+    stopped_dir = make_run(tmp_path, "stopped", state="stopped", epochs_done=1, total_epochs=6)
+    _, stopped = progress_of(stopped_dir)
+    last_epoch = [r for r in runs.read_metrics(stopped_dir) if r["type"] == "epoch"][-1]
+    assert (stopped.speed_epoch, stopped.images_per_s) == (1, last_epoch["images_per_s"])
+    assert monitor_text.speed_help(stopped).startswith("Average training speed of epoch 1, the last that finished")
+    running_dir = make_run(tmp_path, "running", state="running", epochs_done=1, total_epochs=6, pid=os.getpid())
+    _, running = progress_of(running_dir)
+    assert running.speed_epoch is None
+    assert monitor_text.speed_help(running).startswith("Training speed of the latest steps")
+
+
 def test_labels_of_a_run_with_a_validation_split(tmp_path):
     labels, p = progress_of(make_run(tmp_path, "val", epochs_done=3, total_epochs=3))
     assert (labels.val_source, labels.has_validation, labels.val) == ("train", True, "validation")
@@ -232,6 +246,8 @@ def test_a_version_2_run_without_validation_shows_no_best_val_and_monitors_the_t
     assert labels.best_text(p.best_val_acc, p.best_epoch) == "no validation split"
     best, test = monitor_text.accuracy_metrics(labels, p)
     assert (best.label, best.value) == ("Validation", "none") and "No validation split" in best.help
+    # A --subset run without validation trains on part of the training set, not on every image.
+    assert "no training images are held out" in best.help and "every training image" not in best.help
     monitored = [r for r in runs.read_metrics(run_dir) if r["type"] == "epoch"][-1]["test_acc"]
     assert (test.label, test.value) == ("Test acc (epoch 2, monitor)", formatting.format_pct(monitored))
     assert "test (monitoring only, never used to pick a checkpoint), after epoch 2" in test.help

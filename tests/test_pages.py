@@ -1336,6 +1336,9 @@ def test_predict_classifies_uploads_and_refuses_a_bad_one_without_stopping_the_o
     at = open_page(PREDICT)
     assert at.selectbox(key="pr_run").value == run_dir.name
     assert formatting.md_escape("ResNet-8, best.pt, epoch 2") in texts(at)
+    # a CIFAR-10 run's images were never resized: the page does not say they were
+    assert "the size of the run's CIFAR images" in texts(at)
+    assert "as the run's images were" not in texts(at)
     # the browser offers only these types: WebP too, which the decoder and image folders read
     assert set(at.file_uploader(key="pr_files").proto.type) == {".png", ".jpg", ".jpeg", ".webp"}
     webp = _png_bytes((20, 220, 20), fmt="WEBP")

@@ -57,6 +57,20 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 # ----------------------------------------------------------------------------- loading a run's model
 
+def test_a_last_pt_saved_mid_epoch_says_the_steps_it_holds_beyond_its_completed_epochs(tmp_path):
+    # A stop 3 steps into epoch 2 saves last.pt with epoch 1 and partial_epoch; "epoch 1" alone
+    # claimed epoch 1's end weights, whose test predictions Analyze shows and Predict's differed from.
+    run = make_run(tmp_path, "stopped-mid", depth=8)
+    write_checkpoint(run, "last.pt", epoch=1)
+    state = torch.load(run / "last.pt", weights_only=True)
+    torch.save({**state, "step": 10, "partial_epoch": {"epoch": 2, "batch": 3, "seconds": 0.3}}, run / "last.pt")
+    mid = run_model.load_run_model(run, "last")
+    assert (mid.epoch, mid.steps_into_epoch) == (1, 3)
+    assert mid.description == "ResNet-8, last.pt, epoch 1 and 3 steps of epoch 2"
+    write_checkpoint(run, "last.pt", epoch=2)  # saved at an epoch's end: partial_epoch absent (or null)
+    assert run_model.load_run_model(run, "last").description == "ResNet-8, last.pt, epoch 2"
+
+
 def test_best_and_last_load_their_own_weights_and_best_falls_back_to_last(run_dir, tmp_path):
     best, last = run_model.load_run_model(run_dir, "best"), run_model.load_run_model(run_dir, "last")
     assert (best.checkpoint, best.epoch, best.note) == ("best.pt", 2, None)

@@ -74,7 +74,7 @@ DEGRADATION = Experiment(
 
 DEGRADATION_SHORT = Experiment(
     "degradation-short", "The degradation problem, short variant",
-    _DEGRADATION_TEXT + " Short: 10,000 training images, 10 epochs after a 1-epoch warm-up, lr /10 at 50% and "
+    _DEGRADATION_TEXT + " Short: 10,000 training images, 10 epochs (the first a warm-up), lr /10 at 50% and "
     "75%, the test error monitored every epoch as in Figure 6; the gap shows, smaller than in the paper.",
     # The warm-up: without it both 56-layer networks stayed at chance (10-20% test accuracy
     # after 10 epochs, measured here) in a run this short; with 1 epoch of warm-up ResNet-56

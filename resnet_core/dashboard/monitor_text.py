@@ -57,8 +57,9 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
                           f"Best test acc, {TEST_AS_VALIDATION}: this run had no validation split of its own and "
                           "chose its best epoch (best.pt) on the test set, so this number is optimistic.")
     elif not labels.has_validation:
-        best = MetricText("Validation", "none", "No validation split: the run trains on every training image "
-                                                "and picks no checkpoint by accuracy.")
+        # Not "trains on every training image": a --subset run (1,000 train) trains on fewer.
+        best = MetricText("Validation", "none", "No validation split: no training images are held out, and the "
+                                                "run picks no checkpoint by accuracy.")
     else:
         best = MetricText(f"Best val acc{epoch}", value, "Best val acc: the best accuracy on the validation split "
                                                          "(held-out training images) over the epochs so far.")
@@ -74,6 +75,16 @@ def accuracy_metrics(labels: EvaluationLabels, progress: Progress) -> tuple[Metr
         when = "after every epoch, for monitoring only" if labels.test_every_epoch else "once, after the last epoch"
         test = MetricText("Test acc", "—", f"Test acc: the test set is evaluated {when}.")
     return best, test
+
+
+def speed_help(progress: Progress) -> str:
+    """What the monitor's images/s figure is: the latest steps' speed while the run trains,
+    else the average of the last epoch that finished (a run stopped 12 steps into epoch 2
+    shows epoch 1's, which "the latest steps" misnamed)."""
+    of = ("Training speed of the latest steps" if progress.speed_epoch is None
+          else f"Average training speed of epoch {progress.speed_epoch}, the last that finished")
+    return (f"{of}. Under it: this session's first step, compiling included, which would otherwise pass for a "
+            "slow speed.")
 
 
 def run_caption(info: runs.RunInfo) -> str:

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..cifar import IMAGE_FOLDER
 from ..images import MAX_BYTES, MAX_PIXELS, MAX_SIDE, SIZE, ImageRefused, model_input
 from .gallery_cards import png_data_uri
 from .heatmap import overlay
@@ -61,12 +62,15 @@ def read_uploads(files: Sequence[tuple[str, bytes]], size: int = SIZE, resize: s
     return out
 
 
-def conversion_caption(size: int, resize: str) -> str:
-    """How the Predict page turns an upload into the run's input, in words."""
+def conversion_caption(size: int, resize: str, dataset: str = IMAGE_FOLDER) -> str:
+    """How the Predict page turns an upload into the run's input, in words. Only an image
+    folder's images were resized so: CIFAR's are 32x32 as published (the caption said "as the
+    run's images were" for CIFAR runs too)."""
     shape = ("cropped to its centred square and resized" if resize == "crop"
              else "squashed, both sides resized")
+    like = "as the run's images were" if dataset == IMAGE_FOLDER else "the size of the run's CIFAR images"
     return (f"Each image is turned upright (EXIF), put on white where transparent, {shape} to {size}x{size} "
-            "(bilinear, antialiased), as the run's images were, then normalised with the run's statistics: the "
+            f"(bilinear, antialiased), {like}, then normalised with the run's statistics: the "
             "pictures below are exactly what the model sees.")
 
 
