@@ -44,16 +44,29 @@ class StudyUnavailable(Exception):
 SQLITE = "sqlite:///"
 
 
+def sqlite_file(url: str | None) -> Path | None:
+    """The file of a SQLite storage URL, as SQLAlchemy reads the URL; None for another
+    database, one in memory, no URL (an in-memory study) or one SQLAlchemy cannot parse."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url) if url is not None else None
+    except (ArgumentError, ValueError):
+        return None
+    if parsed is None or parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def create_sqlite_whole(storage: str | None) -> None:
     """Give a SQLite storage that does not exist yet its schema under a temporary name and
     link it into place, so that the file appears whole. A reader (the Searches page, a
     test) connecting while the schema was being written wrote it too, and one of the two
     failed: 16 of 30 creations with a reader polling beside them died with "table studies
     already exists" or "UNIQUE constraint failed: alembic_version" (the CI run of stop 35)."""
-    if storage is None or not storage.startswith(SQLITE) or "?" in storage:  # None: in memory
-        return
-    path = Path(storage.removeprefix(SQLITE))
-    if str(path) in ("", ":memory:") or path.exists():
+    path = sqlite_file(storage)
+    if path is None or path.exists():
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -78,9 +91,10 @@ def storage_url(url: str) -> str:
         parsed.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as e:
         raise Refused(f"--storage {url}: not a database URL SQLAlchemy knows ({e})") from None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    file = sqlite_file(url)
+    if file is None:
         return url
-    path = Path(parsed.database).expanduser().resolve()
+    path = file.expanduser().resolve()
     if not path.parent.is_dir():
         raise Refused(f"--storage {url}: the folder {path.parent} does not exist")
     return parsed.set(database=str(path)).render_as_string(hide_password=False)

@@ -7,14 +7,13 @@ trial with the best so far. Pure: the figures are built from a study, the sweep'
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import optuna
 import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
-from ..sweep_search import SQLITE
+from ..sweep_search import sqlite_file
 from . import trial_brush
 from .figure_style import chart_layout
 
@@ -29,10 +28,10 @@ STATES = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialSt
 def load_study(search: dict) -> optuna.Study:
     """A sweep record's study, to read: FileNotFoundError for a SQLite file that is missing
     (which connecting would create, empty), KeyError where the storage lacks the study."""
-    storage = search["storage"]
-    if storage.startswith(SQLITE) and not Path(storage.removeprefix(SQLITE)).is_file():
-        raise FileNotFoundError(f"no study database {storage.removeprefix(SQLITE)}")
-    return optuna.load_study(storage=storage, study_name=search["study"])
+    path = sqlite_file(search["storage"])
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"no study database {path}")
+    return optuna.load_study(storage=search["storage"], study_name=search["study"])
 
 
 def trials_table(study: optuna.Study, objective: str = "objective") -> pd.DataFrame:
