@@ -52,10 +52,10 @@ def _progress(doing: str, unit: str):
     last = [-1, time.monotonic()]
 
     def report(done: int, total: int) -> None:
-        pct = 100 * done // total if total else 0
-        if pct != last[0] and (pct % 10 == 0 or time.monotonic() - last[1] >= 2):
-            print(runs.StartingProgress(doing, done, total, unit).line, file=sys.stderr, flush=True)
-            last[:] = pct, time.monotonic()
+        step = runs.StartingProgress(doing, done, total, unit)
+        if step.percent != last[0] and (step.percent % 10 == 0 or time.monotonic() - last[1] >= 2):
+            print(step.line, file=sys.stderr, flush=True)
+            last[:] = step.percent, time.monotonic()
 
     return report
 

@@ -62,10 +62,13 @@ class StartingProgress:
     unit: str
 
     @property
+    def percent(self) -> int:
+        return 100 * self.done // self.total if self.total else 0
+
+    @property
     def line(self) -> str:
         """As the trainer prints it, on stderr (a launched trainer's lands in console.log)."""
-        pct = 100 * self.done // self.total if self.total else 0
-        return f"{self.doing}: {self.done:,} of {self.total:,} {self.unit} ({pct}%)"
+        return f"{self.doing}: {self.done:,} of {self.total:,} {self.unit} ({self.percent}%)"
 
 
 _PROGRESS_LINE = re.compile(r"(?P<doing>.+): (?P<done>[\d,]+) of (?P<total>[\d,]+) (?P<unit>\w+) \(\d+%\)")

@@ -38,16 +38,21 @@ def _unstarted(run_dir: Path) -> RunInfo | None:
     return RunInfo(path=run_dir, run_id=run_dir.name, state=FAILED_TO_START, warning=last_words(run_dir))
 
 
+def _run_folders(runs_dir: Path) -> list[Path]:
+    """The entries of runs_dir that may be runs: folders (or links to one), not dot folders;
+    [] for no runs folder yet, or one we may not list."""
+    try:
+        return [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
 def starting_run_ids(runs_dir: Path) -> list[str]:
     """The folders of runs_dir that list_runs leaves out as may_be_starting, newest name
     first: a trainer launched from another tab, or before a reload, still loading its data."""
-    try:
-        folders = [p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and not p.is_symlink()]
-    except OSError:
-        return []
-    return sorted((p.name for p in folders if not os.path.lexists(p / CONFIG_FILE)
-                   and not os.path.lexists(p / STATUS_FILE) and may_be_starting(p)), reverse=True)
+    return sorted((p.name for p in _run_folders(runs_dir) if not p.is_symlink()
+                   and not os.path.lexists(p / CONFIG_FILE) and not os.path.lexists(p / STATUS_FILE)
+                   and may_be_starting(p)), reverse=True)
 
 
 @dataclass
@@ -99,10 +104,7 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     and status dicts with the next listing's: read them, do not change them.
     """
     runs_dir = Path(runs_dir)
-    try:
-        folders = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    except OSError:  # no runs folder yet, or one we may not list
-        return []
+    folders = _run_folders(runs_dir)
     present = set(folders)
     # Over a copy of the keys (list() of a dict does not let another thread in): each session
     # of the server lists runs in its own thread, and one that adds a folder meanwhile would
