@@ -113,16 +113,17 @@ def parse(argv: list[str] | None, more_arguments=None) -> Parsed:
     return Parsed(TrainConfig(**{name: getattr(args, name) for name in typed}), args, typed)
 
 
-def load_data(cfg: TrainConfig, ranks: int = 1) -> CifarData:
+def load_data(cfg: TrainConfig, world: distributed.World | None = None) -> CifarData:
     """cfg.dataset from cfg.data_dir (downloaded first with --download where it is missing),
     or Refused with one line naming the file and what is wrong. An image folder is refused
-    before decoding when its images would not fit on the device (ranks: as resolve's)."""
+    before decoding when its images would not fit on the device of each of the world's
+    ranks, or in the RAM of their machine (check_folder_fits; world: None for one process)."""
     if cfg.dataset == IMAGE_FOLDER:
         try:
             return load_folder_dataset(cfg.data_dir, image_size=cfg.image_size, resize=cfg.resize,
                                        test_size=cfg.test_size, split_seed=cfg.split_seed, bad_images=cfg.bad_images,
                                        cache_dir=cache_folder(cfg.runs_dir),
-                                       check=lambda scan: check_folder_fits(cfg, scan, ranks),
+                                       check=lambda scan: check_folder_fits(cfg, scan, world),
                                        progress=_progress(f"decoding the images of {cfg.data_dir}", "images"))
         except DataError as e:
             raise Refused(str(e)) from None
@@ -185,7 +186,7 @@ def prepare(parsed: Parsed, held: contextlib.ExitStack, world: distributed.World
         raise Refused("--dry-run writes nothing, so it does not download: drop --dry-run, or --download first")
     # A resume reads the data its typed --data-dir names, if any, else the run's own.
     data = load_data(dataclasses.replace(cfg, **{name: getattr(parsed.cfg, name) for name in ("data_dir", "download")
-                                                 if args.resume and name in typed}), world.size)
+                                                 if args.resume and name in typed}), world)
     if args.resume:
         if data.train_files:
             check_same_files(run_dir, data)
@@ -331,7 +332,7 @@ def share_preparation(group: distributed.Group, outcome: Prepared | Refused | No
                           "same path")
         if cfg.data_dir and not Path(cfg.data_dir).is_dir():  # rank 0's absolute path: this node's own default
             cfg.data_dir = None
-        data = load_data(cfg, group.world.size)
+        data = load_data(cfg, group.world)
         cfg, plan = resolve(cfg, set(), data, fresh=False, ranks=group.world.size)  # rank 0's config, resolved
     except Refused as e:
         raise SystemExit(f"{PROG}: error: rank {group.world.rank}: {e}") from None

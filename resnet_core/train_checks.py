@@ -11,6 +11,7 @@ from . import runs
 from .checkpoints import CHECKPOINT_KEYS
 from .config import TrainConfig, config_from_record, make_plan
 from .config_checks import config_errors
+from .distributed import World
 from .device import device_memory_bytes, format_bytes, resolve_device, resolve_precision, training_memory_bytes
 from .cifar import CifarData
 from .folder_dataset import changed_files, held_out
@@ -75,17 +76,19 @@ def check_data_fits(cfg: TrainConfig, train_set_images: int, test_images: int, n
                       f"or --subset")
 
 
-def check_folder_fits(cfg: TrainConfig, scan: FolderScan, ranks: int = 1) -> None:
+def check_folder_fits(cfg: TrainConfig, scan: FolderScan, world: World | None = None) -> None:
     """check_data_fits for an image folder from its scan, before an image is decoded: its
-    test/, or the share of each class carved from train/. And the machine's RAM, where each
-    process on it (LOCAL_WORLD_SIZE under torchrun) holds every file decoded, as uint8,
-    before its device gets the splits: on a GPU, the device check alone let a folder that
-    fits the GPU start decoding into a RAM that could not hold it."""
+    test/, or the share of each class carved from train/, for the world's ranks. And the
+    machine's RAM, where each of the world's processes on it (world.local_size) holds every
+    file decoded, as uint8, before its device gets the splits: on a GPU, the device check
+    alone let a folder that fits the GPU start decoding into a RAM that could not hold it.
+    world: None for one process."""
+    world = world or World()
     n = len(scan.train)
     test = len(scan.test) if scan.test is not None else sum(held_out(c, cfg.test_size) for c in scan.train.counts)
-    check_data_fits(cfg, n if scan.test is not None else n - test, test, len(scan.classes), ranks)
+    check_data_fits(cfg, n if scan.test is not None else n - test, test, len(scan.classes), world.size)
     files = n + (len(scan.test) if scan.test is not None else 0)
-    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    processes = world.local_size
     need, ram_gb = files * 3 * cfg.image_size ** 2 * processes, total_ram_gb()
     if ram_gb and need > ram_gb * 2**30:
         each = f", in each of the {processes} processes on this machine" if processes > 1 else ""

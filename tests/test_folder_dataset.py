@@ -21,6 +21,7 @@ from resnet_core.config import TrainConfig, apply_presets
 from resnet_core.config_checks import config_errors
 from resnet_core.embeddings import EmbeddingError, run_data, split_images
 from resnet_core.folder_dataset import carve_test, folder_settings, load_folder_dataset, load_run_data
+from resnet_core.distributed import World
 from resnet_core.folder_scan import scan_image_folder
 from resnet_core.image_folder import cache_folder
 
@@ -88,9 +89,10 @@ def test_a_folder_without_test_is_split_as_recorded_and_read_back_alike(tmp_path
         load_run_data({**record, "resolved": {"data_dir": str(tmp_path / "gone")}}, "folder", None, tmp_path)
 
 
-@pytest.mark.parametrize("local_processes, each", [(None, ""), ("2", ", in each of the 2 processes on this machine")])
+@pytest.mark.parametrize("world, each", [(World(), ""),
+                                         (World(0, 2, 0, 2), ", in each of the 2 processes on this machine")])
 def test_a_folder_too_big_for_the_ram_is_refused_before_a_single_image_is_decoded(tmp_path, monkeypatch, capsys,
-                                                                                   local_processes, each):
+                                                                                   world, each):
     """A GPU that holds the splits, a RAM that cannot hold the whole folder decoded (in each
     process torchrun starts on the machine): refused in one line, nothing decoded or written."""
     root = write_folder(tmp_path / "shapes")
@@ -98,21 +100,29 @@ def test_a_folder_too_big_for_the_ram_is_refused_before_a_single_image_is_decode
     assert files == 36
     per_process = files * 3 * 64 ** 2
     monkeypatch.setattr(train_checks, "device_memory_bytes", lambda device: 2**40)
-    processes = int(local_processes or 1)
+    processes = world.local_size
     monkeypatch.setattr(train_checks, "total_ram_gb", lambda: (per_process * processes - 1) / 2**30)
-    if local_processes:
-        monkeypatch.setenv("LOCAL_WORLD_SIZE", local_processes)
     decoded = []
     monkeypatch.setattr("resnet_core.image_folder.decode_image_file", lambda *a: decoded.append(a))
     args = ["--dataset", "folder", "--data-dir", str(root), "--runs-dir", str(tmp_path / "runs"), "--epochs", "1"]
-    assert train.main([*args, "--image-size", "64"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    cfg = train.parse([*args, "--image-size", "64"]).cfg
+    if world.distributed:  # rank 0 of two on this machine loading the data, as under torchrun
+        with pytest.raises(train_checks.Refused) as refused:
+            train.load_data(cfg, world)
+        err = [str(refused.value)]
+    else:
+        assert train.main([*args, "--image-size", "64"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"would not fit in this machine's RAM: its {files:,} images decoded at --image-size 64" \
         in err[0] and f"uint8{each}, and" in err[0], err
     assert decoded == [] and not (tmp_path / "runs").exists()
     # One byte more RAM per process and it passes the check (it then decodes: stubbed here).
     monkeypatch.setattr(train_checks, "total_ram_gb", lambda: per_process * processes / 2**30)
-    train_checks.check_folder_fits(train.parse([*args, "--image-size", "64"]).cfg, scan_image_folder(root))
+    train_checks.check_folder_fits(cfg, scan_image_folder(root), world)
+    # The environment alone is no world: LOCAL_WORLD_SIZE without torchrun's RANK and WORLD_SIZE counts one process.
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr(train_checks, "total_ram_gb", lambda: per_process / 2**30)
+    train_checks.check_folder_fits(cfg, scan_image_folder(root))
 
 
 def test_a_folder_too_big_for_the_device_is_refused_before_a_single_image_is_decoded(tmp_path, monkeypatch, capsys):
